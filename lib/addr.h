@@ -1,0 +1,30 @@
+/* addr.h: listen and peer addresses given on the command line.
+ *
+ * Accepted forms: "host:port", "[ipv6]:port", ":port" (all IPv4 interfaces).
+ * host is a numeric IPv4/IPv6 address or "localhost"; names are not resolved
+ * here (that would block). Options may follow a comma, e.g.
+ * "0.0.0.0:9080,proxy_protocol"; they are returned unparsed. */
+#ifndef GW_ADDR_H
+#define GW_ADDR_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct gw_addr {
+	struct sockaddr_storage ss; /* AF_INET or AF_INET6, port set */
+	char text[64];              /* normalized "ip:port" or "[ip6]:port" */
+	char opts[64];              /* text after the first comma, or "" */
+};
+
+/* Parse @s into @out. Returns 0, or GW_EADDR with a reason in @why (static
+ * string) for a malformed address or a port outside 1..65535. */
+int gw_addr_parse(const char *s, struct gw_addr *out, const char **why);
+
+/* Port of a parsed address. */
+int gw_addr_port(const struct gw_addr *a);
+
+/* Format any socket address as "ip:port" / "[ip6]:port" into @buf. */
+void gw_addr_format(const struct sockaddr *sa, char *buf, size_t len);
+
+#endif

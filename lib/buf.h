@@ -1,0 +1,39 @@
+/* buf.h: a growable byte buffer and a byte slice.
+ *
+ * struct gw_buf owns its heap memory; gw_buf_close frees it. Appends grow the
+ * buffer geometrically and fail with GW_ENOMEM (leaving the buffer unchanged)
+ * when memory runs out. A buffer belongs to one thread at a time. */
+#ifndef GW_BUF_H
+#define GW_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct gw_slice {
+	const char *p; /* not owned; not NUL-terminated */
+	size_t len;
+};
+
+struct gw_buf {
+	char *data; /* owned; NUL-terminated after every successful append */
+	size_t len; /* bytes used, not counting the NUL */
+	size_t cap; /* bytes allocated */
+};
+
+/* An empty buffer that owns nothing yet. */
+void gw_buf_init(struct gw_buf *b);
+/* Free the memory; the buffer is empty and reusable afterwards. */
+void gw_buf_close(struct gw_buf *b);
+/* Make room for @extra more bytes. 0 or GW_ENOMEM. */
+int gw_buf_reserve(struct gw_buf *b, size_t extra);
+int gw_buf_append(struct gw_buf *b, const void *p, size_t n);
+int gw_buf_appends(struct gw_buf *b, const char *s);
+int gw_buf_printf(struct gw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int gw_buf_vprintf(struct gw_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+/* Drop the first @n bytes, keeping the rest. */
+void gw_buf_consume(struct gw_buf *b, size_t n);
+/* Hand the memory to the caller (free() it); the buffer is left empty. */
+char *gw_buf_steal(struct gw_buf *b, size_t *len);
+
+#endif

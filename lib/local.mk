@@ -1,0 +1,11 @@
+# lib/: generic helpers shared by every module (errors, logging, buffers,
+# the small HTTP/1.1 server used by the control-plane listeners).
+noinst_LIBRARIES += lib/libgw_common.a
+COMMON_LIB = lib/libgw_common.a
+lib_libgw_common_a_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
+lib_libgw_common_a_SOURCES = \
+	lib/err.c lib/err.h \
+	lib/log.c lib/log.h \
+	lib/buf.c lib/buf.h \
+	lib/addr.c lib/addr.h \
+	lib/httpd.c lib/httpd.h

@@ -1,0 +1,405 @@
+/* flags.c: the flag table and its parser (see flags.h).
+ *
+ * Happy path: defaults are parsed from the table's default strings, then each
+ * argv flag is looked up, its value parsed and stored. Failure modes: unknown
+ * subcommand or flag, missing value, malformed value; each yields one line
+ * naming the flag. Flags take "--flag value" or "--flag=value". */
+#include "config.h"
+
+#include "node/flags.h"
+#include "lib/err.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum flag_type {
+	F_ADDR,      /* struct gw_addr */
+	F_ADDR_LIST, /* proxy_listen[] */
+	F_STR,       /* char[] */
+	F_INT,       /* int within [min, max] */
+	F_DURATION,  /* unsigned ms, "500ms", "2s", "1m" */
+	F_LEVEL,     /* enum gw_log_level */
+	F_BOOL,      /* bool, takes no value */
+};
+
+#define M_START  (1u << GW_CMD_START)
+#define M_JOIN   (1u << GW_CMD_JOIN)
+#define M_LEAVE  (1u << GW_CMD_LEAVE)
+#define M_STATUS (1u << GW_CMD_STATUS)
+#define M_NODE   (M_START | M_JOIN)
+
+struct flag {
+	const char *name; /* without the leading "--" */
+	const char *meta; /* value placeholder in help */
+	enum flag_type type;
+	unsigned cmds;   /* subcommands that accept it */
+	const char *def; /* default, parsed like a flag value; NULL = none */
+	size_t off;      /* offset in struct gw_config */
+	size_t size;     /* for F_STR */
+	long min, max;   /* for F_INT */
+	bool required;   /* must be given */
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct gw_config, f)
+#define SZ(f)  sizeof(((struct gw_config *)0)->f)
+
+static const struct flag flags[] = {
+    {"data-dir", "DIR", F_STR, M_NODE, "", OFF(data_dir), SZ(data_dir), 0, 0, false,
+     "node state: raft log, store, keys (default /var/lib/apigw as root, else "
+     "~/.local/share/apigw)"},
+    {"name", "NAME", F_STR, M_NODE, "", OFF(name), SZ(name), 0, 0, false,
+     "member name (default: host name)"},
+    {"proxy-listen", "ADDR[,opts]", F_ADDR_LIST, M_NODE, "0.0.0.0:9080", OFF(proxy_listen), 0, 0, 0,
+     false, "HTTP proxy listener; repeat for more (IPv6 as [::]:9080)"},
+    {"admin-listen", "ADDR", F_ADDR, M_NODE, "127.0.0.1:9180", OFF(admin_listen), 0, 0, 0, false,
+     "APISIX Admin API listener"},
+    {"etcd-listen", "ADDR", F_ADDR, M_NODE, "127.0.0.1:2379", OFF(etcd_listen), 0, 0, 0, false,
+     "etcd v3 API listener (gRPC and JSON gateway)"},
+    {"raft-listen", "IP:PORT", F_ADDR, M_NODE, "127.0.0.1:2380", OFF(raft_listen), 0, 0, 0, false,
+     "raft peer listener; also the address peers use to reach this node"},
+    {"status-listen", "ADDR", F_ADDR, M_NODE, "127.0.0.1:7085", OFF(status_listen), 0, 0, 0, false,
+     "status listener: /status, /status/ready"},
+    {"metrics-listen", "ADDR", F_ADDR, M_NODE, "127.0.0.1:9091", OFF(metrics_listen), 0, 0, 0,
+     false, "Prometheus metrics listener"},
+    {"workers", "N", F_INT, M_NODE, "0", OFF(workers), 0, 0, 256, false,
+     "proxy worker threads (0 = one per CPU core)"},
+    {"voters", "N", F_INT, M_NODE, "3", OFF(voters), 0, 1, 9, false,
+     "voting members wanted (odd); further nodes join as standbys"},
+    {"write-timeout", "DURATION", F_DURATION, M_NODE, "2s", OFF(write_timeout_ms), 0, 0, 0, false,
+     "deadline for a config write to commit"},
+    {"drain-delay", "DURATION", F_DURATION, M_NODE, "5s", OFF(drain_delay_ms), 0, 0, 0, false,
+     "on SIGTERM, keep serving this long while unready"},
+    {"drain-timeout", "DURATION", F_DURATION, M_NODE, "30s", OFF(drain_timeout_ms), 0, 0, 0, false,
+     "on SIGTERM, wait this long for in-flight requests"},
+    {"admin-key", "KEY", F_STR, M_NODE, "", OFF(admin_key), SZ(admin_key), 0, 0, false,
+     "Admin API key (default: generated at bootstrap, kept in the data dir)"},
+    {"peer", "HOST:PORT", F_ADDR, M_JOIN, NULL, OFF(peer), 0, 0, 0, true,
+     "etcd API address of any cluster member"},
+    {"join-secret", "SECRET", F_STR, M_JOIN, NULL, OFF(join_secret), SZ(join_secret), 0, 0, true,
+     "the cluster's join secret (see the file `apigw start` printed)"},
+    {"endpoint", "ADDR", F_ADDR, M_LEAVE | M_STATUS, "127.0.0.1:7085", OFF(endpoint), 0, 0, 0,
+     false, "status listener of the local node"},
+    {"node", "ID", F_STR, M_LEAVE, "", OFF(remove_id), SZ(remove_id), 0, 0, false,
+     "remove this member (default: the local node leaves)"},
+    {"json", NULL, F_BOOL, M_STATUS, NULL, OFF(json), 0, 0, 0, false, "print JSON"},
+    {"log-level", "LEVEL", F_LEVEL, M_NODE | M_LEAVE | M_STATUS, "info", OFF(log_level), 0, 0, 0,
+     false, "debug, info, warn, error or none"},
+};
+#define N_FLAGS (sizeof flags / sizeof flags[0])
+
+static const struct {
+	const char *name;
+	const char *summary;
+} cmds[GW_CMD__COUNT] = {
+    [GW_CMD_START] = {"start", "run a node; bootstraps a one-node cluster on an empty data dir"},
+    [GW_CMD_JOIN] = {"join", "run a node that joins an existing cluster"},
+    [GW_CMD_LEAVE] = {"leave", "remove the local node (or --node ID) from its cluster"},
+    [GW_CMD_STATUS] = {"status", "show the cluster as the local node sees it"},
+    [GW_CMD_VERSION] = {"version", "print the version"},
+    [GW_CMD_HELP] = {"help", "help [SUBCOMMAND]: describe subcommands and flags"},
+};
+
+const char *gw_cmd_name(enum gw_cmd cmd)
+{
+	return cmd < GW_CMD__COUNT ? cmds[cmd].name : "?";
+}
+
+/* "500ms", "2s", "1m", "1h" or a bare number of seconds. */
+static int parse_duration(const char *s, unsigned *ms)
+{
+	char *end;
+	double v, mult = 1000.0;
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno != 0 || v < 0) {
+		return -1;
+	}
+	if (strcmp(end, "ms") == 0) {
+		mult = 1.0;
+	} else if (strcmp(end, "s") == 0 || *end == '\0') {
+		mult = 1000.0;
+	} else if (strcmp(end, "m") == 0) {
+		mult = 60000.0;
+	} else if (strcmp(end, "h") == 0) {
+		mult = 3600000.0;
+	} else {
+		return -1;
+	}
+	v *= mult;
+	if (v > 86400000.0) {
+		return -1;
+	}
+	*ms = (unsigned)v;
+	return 0;
+}
+
+static int set_flag(struct gw_config *cfg, const struct flag *f, const char *val, bool is_default,
+		    char *err, size_t errlen)
+{
+	char *dst = (char *)cfg + f->off;
+	const char *why = NULL;
+
+	switch (f->type) {
+	case F_ADDR:
+		if (gw_addr_parse(val, (struct gw_addr *)dst, &why) != 0) {
+			snprintf(err, errlen, "invalid value '%s' for --%s: %s", val, f->name, why);
+			return GW_EINVAL;
+		}
+		return 0;
+	case F_ADDR_LIST:
+		if (is_default) {
+			cfg->n_proxy_listen = 0;
+		}
+		if (cfg->n_proxy_listen >= GW_MAX_PROXY_LISTEN) {
+			snprintf(err, errlen, "too many --%s flags (at most %d)", f->name,
+				 GW_MAX_PROXY_LISTEN);
+			return GW_EINVAL;
+		}
+		if (gw_addr_parse(val, &cfg->proxy_listen[cfg->n_proxy_listen], &why) != 0) {
+			snprintf(err, errlen, "invalid value '%s' for --%s: %s", val, f->name, why);
+			return GW_EINVAL;
+		}
+		cfg->n_proxy_listen++;
+		return 0;
+	case F_STR:
+		if (strlen(val) >= f->size) {
+			snprintf(err, errlen, "value for --%s is too long (at most %zu bytes)",
+				 f->name, f->size - 1);
+			return GW_EINVAL;
+		}
+		strcpy(dst, val);
+		return 0;
+	case F_INT: {
+		char *end;
+		long v;
+		errno = 0;
+		v = strtol(val, &end, 10);
+		if (*val == '\0' || *end != '\0' || errno != 0 || v < f->min || v > f->max) {
+			snprintf(err, errlen,
+				 "invalid value '%s' for --%s: expected an integer from %ld to %ld",
+				 val, f->name, f->min, f->max);
+			return GW_EINVAL;
+		}
+		*(int *)dst = (int)v;
+		return 0;
+	}
+	case F_DURATION:
+		if (parse_duration(val, (unsigned *)dst) != 0) {
+			snprintf(
+			    err, errlen,
+			    "invalid value '%s' for --%s: expected a duration like 500ms, 2s or 1m",
+			    val, f->name);
+			return GW_EINVAL;
+		}
+		return 0;
+	case F_LEVEL:
+		if (gw_log_parse_level(val, (enum gw_log_level *)dst) != 0) {
+			snprintf(err, errlen,
+				 "invalid value '%s' for --%s: expected debug, info, warn, error "
+				 "or none",
+				 val, f->name);
+			return GW_EINVAL;
+		}
+		return 0;
+	case F_BOOL:
+		*(bool *)dst = true;
+		return 0;
+	}
+	return GW_EINVAL;
+}
+
+static void default_data_dir(char *dst, size_t len)
+{
+	const char *home = getenv("HOME");
+	if (geteuid() == 0 || home == NULL || *home == '\0') {
+		snprintf(dst, len, "/var/lib/apigw");
+	} else {
+		snprintf(dst, len, "%s/.local/share/apigw", home);
+	}
+}
+
+int gw_config_parse(int argc, char **argv, struct gw_config *cfg, char *err, size_t errlen)
+{
+	bool seen[N_FLAGS] = {false};
+	const char *sub;
+	int i, rv;
+	unsigned mask;
+
+	memset(cfg, 0, sizeof *cfg);
+	for (size_t k = 0; k < N_FLAGS; k++) {
+		if (flags[k].def != NULL) {
+			rv = set_flag(cfg, &flags[k], flags[k].def, true, err, errlen);
+			if (rv != 0) {
+				return rv; /* a bad default is a bug, reported like input */
+			}
+		}
+	}
+	default_data_dir(cfg->data_dir, sizeof cfg->data_dir);
+	if (gethostname(cfg->name, sizeof cfg->name - 1) != 0 || cfg->name[0] == '\0') {
+		strcpy(cfg->name, "apigw");
+	}
+
+	if (argc < 2) {
+		cfg->cmd = GW_CMD_HELP;
+		return 0;
+	}
+	sub = argv[1];
+	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+		cfg->cmd = GW_CMD_HELP;
+		return 0;
+	}
+	if (strcmp(sub, "--version") == 0) {
+		cfg->cmd = GW_CMD_VERSION;
+		return 0;
+	}
+	for (i = 0; i < GW_CMD__COUNT; i++) {
+		if (strcmp(sub, cmds[i].name) == 0) {
+			break;
+		}
+	}
+	if (i == GW_CMD__COUNT) {
+		snprintf(err, errlen, "unknown subcommand '%s' (see 'apigw help')", sub);
+		return GW_EINVAL;
+	}
+	cfg->cmd = (enum gw_cmd)i;
+	mask = 1u << i;
+
+	if (cfg->cmd == GW_CMD_HELP) {
+		if (argc > 3) {
+			snprintf(err, errlen, "help takes at most one subcommand");
+			return GW_EINVAL;
+		}
+		if (argc == 3) {
+			snprintf(cfg->help_topic, sizeof cfg->help_topic, "%s", argv[2]);
+		}
+		return 0;
+	}
+
+	for (i = 2; i < argc; i++) {
+		const char *arg = argv[i];
+		const char *eq, *val;
+		size_t nlen;
+		const struct flag *f = NULL;
+		size_t k;
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			cfg->cmd = GW_CMD_HELP;
+			snprintf(cfg->help_topic, sizeof cfg->help_topic, "%s", sub);
+			return 0;
+		}
+		if (strncmp(arg, "--", 2) != 0) {
+			snprintf(err, errlen, "unexpected argument '%s' for '%s'", arg, sub);
+			return GW_EINVAL;
+		}
+		arg += 2;
+		eq = strchr(arg, '=');
+		nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+		for (k = 0; k < N_FLAGS; k++) {
+			if (strlen(flags[k].name) == nlen &&
+			    strncmp(flags[k].name, arg, nlen) == 0 && (flags[k].cmds & mask)) {
+				f = &flags[k];
+				break;
+			}
+		}
+		if (f == NULL) {
+			snprintf(err, errlen,
+				 "unknown flag '--%.*s' for '%s' (see 'apigw help %s')", (int)nlen,
+				 arg, sub, sub);
+			return GW_EINVAL;
+		}
+		if (f->type == F_BOOL) {
+			if (eq != NULL) {
+				snprintf(err, errlen, "flag --%s takes no value", f->name);
+				return GW_EINVAL;
+			}
+			val = "true";
+		} else if (eq != NULL) {
+			val = eq + 1;
+		} else if (i + 1 < argc) {
+			val = argv[++i];
+		} else {
+			snprintf(err, errlen, "flag --%s needs a value (%s)", f->name, f->meta);
+			return GW_EINVAL;
+		}
+		if (f->type != F_ADDR_LIST && seen[k]) {
+			snprintf(err, errlen, "flag --%s given more than once", f->name);
+			return GW_EINVAL;
+		}
+		if (f->type == F_ADDR_LIST && !seen[k]) {
+			cfg->n_proxy_listen = 0; /* the first explicit value replaces the default */
+		}
+		seen[k] = true;
+		rv = set_flag(cfg, f, val, false, err, errlen);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	for (size_t k = 0; k < N_FLAGS; k++) {
+		if ((flags[k].cmds & mask) && flags[k].required && !seen[k]) {
+			snprintf(err, errlen, "flag --%s is required for '%s'", flags[k].name, sub);
+			return GW_EINVAL;
+		}
+	}
+	if ((mask & M_NODE) && cfg->voters % 2 == 0) {
+		snprintf(err, errlen, "invalid value '%d' for --voters: must be odd", cfg->voters);
+		return GW_EINVAL;
+	}
+	if ((mask & M_NODE) && cfg->raft_listen.ss.ss_family != AF_INET) {
+		snprintf(err, errlen,
+			 "invalid value '%s' for --raft-listen: raft needs an IPv4 address",
+			 cfg->raft_listen.text);
+		return GW_EINVAL;
+	}
+	return 0;
+}
+
+int gw_config_help(FILE *out, const char *topic)
+{
+	int c;
+	if (topic == NULL || *topic == '\0') {
+		fprintf(out, "apigw %s: API gateway with an embedded Raft config store\n\n",
+			VERSION);
+		fprintf(out, "usage: apigw <subcommand> [flags]\n\nsubcommands:\n");
+		for (c = 0; c < GW_CMD__COUNT; c++) {
+			fprintf(out, "  %-8s %s\n", cmds[c].name, cmds[c].summary);
+		}
+		fprintf(out, "\n'apigw help <subcommand>' lists its flags and defaults.\n");
+		return 0;
+	}
+	for (c = 0; c < GW_CMD__COUNT; c++) {
+		if (strcmp(topic, cmds[c].name) == 0) {
+			break;
+		}
+	}
+	if (c == GW_CMD__COUNT) {
+		return GW_EINVAL;
+	}
+	fprintf(out, "usage: apigw %s%s\n  %s\n", cmds[c].name,
+		c <= GW_CMD_STATUS ? " [flags]" : "", cmds[c].summary);
+	if (c > GW_CMD_STATUS) {
+		return 0;
+	}
+	fprintf(out, "\nflags:\n");
+	for (size_t k = 0; k < N_FLAGS; k++) {
+		char head[64];
+		if (!(flags[k].cmds & (1u << c))) {
+			continue;
+		}
+		snprintf(head, sizeof head, "--%s%s%s", flags[k].name, flags[k].meta ? " " : "",
+			 flags[k].meta ? flags[k].meta : "");
+		fprintf(out, "  %-28s %s", head, flags[k].help);
+		if (flags[k].required) {
+			fprintf(out, " (required)");
+		} else if (flags[k].def != NULL && flags[k].def[0] != '\0') {
+			fprintf(out, " (default %s)", flags[k].def);
+		} else if (flags[k].type == F_BOOL) {
+			fprintf(out, " (default off)");
+		}
+		fprintf(out, "\n");
+	}
+	return 0;
+}

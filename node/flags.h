@@ -1,0 +1,65 @@
+/* flags.h: the node's settings, from flags (and later a config file).
+ *
+ * One table (flags.c) names every flag, its subcommands, default and help;
+ * the parser, `apigw help <cmd>` and the defaults all come from it, so help
+ * never disagrees with the code. Parsing never exits: it returns an error
+ * with a one-line message naming the flag, and main() exits 2. */
+#ifndef GW_NODE_FLAGS_H
+#define GW_NODE_FLAGS_H
+
+#include "lib/addr.h"
+#include "lib/log.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#define GW_MAX_PROXY_LISTEN 8
+
+enum gw_cmd {
+	GW_CMD_START = 0,
+	GW_CMD_JOIN,
+	GW_CMD_LEAVE,
+	GW_CMD_STATUS,
+	GW_CMD_VERSION,
+	GW_CMD_HELP,
+	GW_CMD__COUNT,
+};
+
+struct gw_config {
+	enum gw_cmd cmd;
+	char help_topic[32];                              /* `apigw help <topic>` */
+	char data_dir[PATH_MAX];                          /* node state (raft, store, keys) */
+	char name[64];                                    /* member name */
+	struct gw_addr proxy_listen[GW_MAX_PROXY_LISTEN]; /* HTTP proxy listeners */
+	int n_proxy_listen;
+	struct gw_addr admin_listen;   /* APISIX Admin API */
+	struct gw_addr etcd_listen;    /* etcd v3 API (gRPC + JSON) */
+	struct gw_addr raft_listen;    /* raft peer traffic */
+	struct gw_addr status_listen;  /* /status, /status/ready */
+	struct gw_addr metrics_listen; /* Prometheus */
+	int workers;                   /* proxy worker threads */
+	int voters;                    /* voters wanted in the cluster */
+	unsigned write_timeout_ms;     /* proposal deadline */
+	unsigned drain_delay_ms;       /* SIGTERM: serve while unready */
+	unsigned drain_timeout_ms;     /* SIGTERM: wait for in-flight */
+	char admin_key[128];           /* "" = generated at bootstrap */
+	enum gw_log_level log_level;
+	struct gw_addr peer;     /* join: any member's etcd address */
+	char join_secret[128];   /* join: the cluster's secret */
+	struct gw_addr endpoint; /* status/leave: the local node's status address */
+	char remove_id[32];      /* leave: remove this member instead of self */
+	bool json;               /* status: print JSON */
+};
+
+/* Parse argv into @cfg (defaults first). Returns 0, or GW_EINVAL with a
+ * one-line message in @err (no trailing newline). */
+int gw_config_parse(int argc, char **argv, struct gw_config *cfg, char *err, size_t errlen);
+
+/* Print general help, or a subcommand's flags with defaults, to @out.
+ * Returns GW_EINVAL if @topic is not a subcommand. */
+int gw_config_help(FILE *out, const char *topic);
+
+const char *gw_cmd_name(enum gw_cmd cmd);
+
+#endif

@@ -1,0 +1,12 @@
+# node/: main(), flags, node life cycle, status and metrics listeners.
+noinst_LIBRARIES += node/libgw_node.a
+NODE_LIB = node/libgw_node.a
+node_libgw_node_a_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
+node_libgw_node_a_SOURCES = \
+	node/flags.c node/flags.h \
+	node/node.c node/node.h
+
+bin_PROGRAMS += apigw
+apigw_SOURCES = node/main.c
+apigw_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
+apigw_LDADD = $(GW_LIBS) $(GW_DEP_LIBS)

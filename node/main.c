@@ -1,0 +1,46 @@
+/* main.c: the apigw command line. Parses flags (flags.c), then runs the
+ * subcommand. Exit codes: 0 success, 1 runtime failure, 2 usage error. */
+#include "config.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "node/flags.h"
+#include "node/node.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+	struct gw_config cfg;
+	char err[256];
+	int rv;
+
+	rv = gw_config_parse(argc, argv, &cfg, err, sizeof err);
+	if (rv != 0) {
+		fprintf(stderr, "apigw: %s\n", err);
+		return 2;
+	}
+	gw_log_set_level(cfg.log_level);
+	switch (cfg.cmd) {
+	case GW_CMD_HELP:
+		if (gw_config_help(stdout, cfg.help_topic) != 0) {
+			fprintf(stderr, "apigw: unknown subcommand '%s' (see 'apigw help')\n",
+				cfg.help_topic);
+			return 2;
+		}
+		return 0;
+	case GW_CMD_VERSION:
+		printf("apigw %s\n", VERSION);
+		return 0;
+	case GW_CMD_START:
+	case GW_CMD_JOIN:
+		return gw_node_run(&cfg) == 0 ? 0 : 1;
+	case GW_CMD_LEAVE:
+	case GW_CMD_STATUS:
+		return gw_node_client(&cfg);
+	case GW_CMD__COUNT:
+		break;
+	}
+	return 2;
+}

@@ -1,0 +1,261 @@
+/* node.c: one apigw node (see node.h).
+ *
+ * Start-up, on the control loop (the main thread): make the data dir, bind
+ * the status listener, then each component; once all are up the node is
+ * ready (/status/ready answers 200). The first SIGINT/SIGTERM starts a
+ * clean shutdown: readiness fails, components stop in reverse order, the
+ * loop ends and the process exits 0. A second signal exits at once.
+ * Failure modes: a data dir that cannot be created or a listener that cannot
+ * bind stops start-up with one log line naming it; exit code 1. */
+#include "config.h"
+
+#include "node/node.h"
+#include "lib/err.h"
+#include "lib/httpd.h"
+#include "lib/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct gw_node {
+	const struct gw_config *cfg;
+	uv_loop_t loop;
+	uv_signal_t sigint;
+	uv_signal_t sigterm;
+	struct gw_httpd *status; /* status listener */
+	bool ready;              /* every component is up */
+	bool stopping;           /* a shutdown has begun */
+	int pending_stops;       /* components still stopping */
+	int exit_code;
+};
+
+/* mkdir -p with mode 0700 for created components. 0 or -errno. */
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+	size_t len = strlen(path);
+	if (len == 0 || len >= sizeof tmp) {
+		return -ENAMETOOLONG;
+	}
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+				return -errno;
+			}
+			*p = '/';
+		}
+	}
+	if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+		return -errno;
+	}
+	return 0;
+}
+
+/* ---- status listener --------------------------------------------------- */
+
+static void json_reply(struct gw_http_req *req, int status, const char *body)
+{
+	gw_http_respond(req, status, "application/json", "", body, strlen(body));
+}
+
+static void status_handler(struct gw_http_req *req, void *data)
+{
+	struct gw_node *n = data;
+	const char *path = req->path;
+
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+		json_reply(req, 405, "{\"status\":\"error\",\"error\":\"method not allowed\"}\n");
+		return;
+	}
+	if (strcmp(path, "/status") == 0 || strcmp(path, "/healthz") == 0) {
+		json_reply(req, 200, "{\"status\":\"ok\"}\n");
+	} else if (strcmp(path, "/status/ready") == 0 || strcmp(path, "/readyz") == 0) {
+		if (n->stopping) {
+			json_reply(req, 503,
+				   "{\"status\":\"error\",\"error\":\"shutting down\"}\n");
+		} else if (!n->ready) {
+			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"starting\"}\n");
+		} else {
+			json_reply(req, 200, "{\"status\":\"ok\"}\n");
+		}
+	} else {
+		json_reply(req, 404, "{\"status\":\"error\",\"error\":\"not found\"}\n");
+	}
+}
+
+/* ---- shutdown ---------------------------------------------------------- */
+
+static void component_stopped(void *data)
+{
+	struct gw_node *n = data;
+	if (--n->pending_stops == 0) {
+		uv_close((uv_handle_t *)&n->sigint, NULL);
+		uv_close((uv_handle_t *)&n->sigterm, NULL);
+	}
+}
+
+static void node_shutdown(struct gw_node *n)
+{
+	if (n->stopping) {
+		return;
+	}
+	n->stopping = true;
+	n->ready = false;
+	gw_infof("node", "shutting down");
+	n->pending_stops = 1; /* held until every stop below is issued */
+	if (n->status != NULL) {
+		n->pending_stops++;
+		gw_httpd_stop(n->status, component_stopped, n);
+		n->status = NULL;
+	}
+	component_stopped(n);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+	struct gw_node *n = h->data;
+	if (n->stopping) {
+		gw_warnf("node", "second signal (%s): exiting at once", strsignal(signum));
+		_exit(1);
+	}
+	gw_infof("node", "received %s", strsignal(signum));
+	node_shutdown(n);
+}
+
+/* ---- run --------------------------------------------------------------- */
+
+int gw_node_run(const struct gw_config *cfg)
+{
+	struct gw_node n;
+	int rv;
+
+	memset(&n, 0, sizeof n);
+	n.cfg = cfg;
+	signal(SIGPIPE, SIG_IGN);
+
+	rv = mkdir_p(cfg->data_dir);
+	if (rv != 0) {
+		gw_errorf("node", "cannot create data dir %s: %s", cfg->data_dir, strerror(-rv));
+		return GW_EIO;
+	}
+	rv = uv_loop_init(&n.loop);
+	if (rv != 0) {
+		gw_errorf("node", "uv_loop_init: %s", uv_strerror(rv));
+		return GW_EIO;
+	}
+	uv_signal_init(&n.loop, &n.sigint);
+	uv_signal_init(&n.loop, &n.sigterm);
+	n.sigint.data = &n;
+	n.sigterm.data = &n;
+	uv_signal_start(&n.sigint, signal_cb, SIGINT);
+	uv_signal_start(&n.sigterm, signal_cb, SIGTERM);
+
+	rv = gw_httpd_start(&n.loop, &cfg->status_listen, NULL, status_handler, &n, &n.status);
+	if (rv != 0) {
+		n.status = NULL;
+		n.exit_code = rv;
+		goto err_after_signals;
+	}
+
+	n.ready = true;
+	gw_infof("node", "ready: name=%s data-dir=%s status=%s", cfg->name, cfg->data_dir,
+		 cfg->status_listen.text);
+	uv_run(&n.loop, UV_RUN_DEFAULT);
+	goto out;
+
+err_after_signals:
+	node_shutdown(&n);
+	uv_run(&n.loop, UV_RUN_DEFAULT);
+out:
+	rv = uv_loop_close(&n.loop);
+	if (rv != 0) {
+		gw_warnf("node", "loop closed with live handles: %s", uv_strerror(rv));
+	}
+	if (n.exit_code == 0) {
+		gw_infof("node", "stopped");
+	}
+	return n.exit_code;
+}
+
+/* ---- client subcommands ------------------------------------------------ */
+
+/* Blocking HTTP request to the local node; body of the answer in @out.
+ * Returns the HTTP status, or -1 (message printed). */
+static int http_call(const struct gw_addr *ep, const char *method, const char *path,
+		     struct gw_buf *out)
+{
+	char req[512];
+	char buf[4096];
+	int fd, status = -1;
+	ssize_t k;
+	struct gw_buf all;
+	const char *body;
+
+	fd = socket(ep->ss.ss_family, SOCK_STREAM, 0);
+	if (fd < 0) {
+		perror("apigw: socket");
+		return -1;
+	}
+	if (connect(fd, (const struct sockaddr *)&ep->ss,
+		    ep->ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						 : sizeof(struct sockaddr_in)) != 0) {
+		fprintf(stderr, "apigw: cannot reach the node at %s: %s\n", ep->text,
+			strerror(errno));
+		close(fd);
+		return -1;
+	}
+	snprintf(req, sizeof req,
+		 "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		 method, path, ep->text);
+	if (write(fd, req, strlen(req)) < 0) {
+		perror("apigw: write");
+		close(fd);
+		return -1;
+	}
+	gw_buf_init(&all);
+	while ((k = read(fd, buf, sizeof buf)) > 0) {
+		if (gw_buf_append(&all, buf, (size_t)k) != 0) {
+			break;
+		}
+	}
+	close(fd);
+	if (all.len > 12 && sscanf(all.data, "HTTP/1.%*d %d", &status) == 1) {
+		body = strstr(all.data, "\r\n\r\n");
+		if (body != NULL) {
+			gw_buf_appends(out, body + 4);
+		}
+	} else {
+		fprintf(stderr, "apigw: malformed answer from %s\n", ep->text);
+	}
+	gw_buf_close(&all);
+	return status;
+}
+
+int gw_node_client(const struct gw_config *cfg)
+{
+	struct gw_buf body;
+	int status;
+
+	gw_buf_init(&body);
+	if (cfg->cmd == GW_CMD_STATUS) {
+		status = http_call(&cfg->endpoint, "GET", "/status", &body);
+	} else {
+		fprintf(stderr, "apigw: leave: not available yet in this build\n");
+		return 1;
+	}
+	if (status < 0) {
+		gw_buf_close(&body);
+		return 1;
+	}
+	fputs(body.data ? body.data : "", stdout);
+	gw_buf_close(&body);
+	return status == 200 ? 0 : 1;
+}

@@ -1,0 +1,2 @@
+# proxy/: see docs/architecture.md.
+PROXY_LIB =

@@ -1,0 +1,2 @@
+# raft/: see docs/architecture.md.
+RAFT_LIB =

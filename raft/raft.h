@@ -1,0 +1,147 @@
+/* raft.h: the replicated store. canonical/raft (libraft 0.22, raft_uv I/O and
+ * TCP transport) turns the local store (store.h) into a replicated state
+ * machine, and this module adds what a node needs around it: identity and
+ * bootstrap, join/leave, proposals with deadlines and forwarding, read
+ * barriers, lease expiry, member metadata and status.
+ *
+ * Writes: gw_raft_propose() hands a store op to raft (on the leader) or
+ * forwards it to the leader (on a follower) and calls back once with the
+ * committed result or an etcd-worded error: GW_ENOLEADER (no known leader,
+ * at once), GW_ETIMEOUT (deadline passed), GW_ELEADERCHANGED (leadership lost
+ * mid-flight). Reads: serializable reads go to the store directly;
+ * gw_raft_read_barrier() makes a following local read linearizable.
+ *
+ * Threads: everything here runs on the control loop given in the options;
+ * every call and every callback happens on that loop's thread. */
+#ifndef GW_RAFT_H
+#define GW_RAFT_H
+
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct gw_raft;
+struct gw_http_req;
+
+struct gw_raft_opts {
+	uv_loop_t *loop;
+	struct gw_store *store;   /* opened by the caller; must outlive the raft */
+	const char *data_dir;     /* node data dir; raft keeps <data_dir>/raft */
+	const char *name;         /* member name */
+	const char *raft_address; /* "ip:port" this node listens on for raft */
+	const char *etcd_url;     /* client URLs published in member metadata */
+	const char *admin_url;
+	const char *proxy_url;
+	const char *status_url;
+	unsigned write_timeout_ms;    /* default proposal deadline (0 = 2000) */
+	int voters;                   /* voters wanted (odd; 0 = 3) */
+	unsigned election_timeout_ms; /* 0 = 1000 */
+	unsigned heartbeat_ms;        /* 0 = 100 */
+	unsigned snapshot_threshold;  /* entries between snapshots (0 = 1024) */
+	unsigned snapshot_trailing;   /* entries kept after a snapshot (0 = 512) */
+	/* Join an existing cluster instead of bootstrapping: the etcd-listener
+	 * address ("host:port") of any member and the cluster's join secret.
+	 * NULL = `apigw start`. */
+	const char *join_peer;
+	const char *join_secret;
+};
+
+/* Start the node's raft. On an empty data dir: bootstrap a one-node cluster
+ * (or, with join_peer, join one), creating the identity files (cluster id,
+ * node id, join secret with mode 0600). On a data dir with an identity:
+ * restart with it; the committed data is served at once, whether or not a
+ * quorum can be reached. A data dir of another cluster or a corrupt one
+ * is refused with a clear log line and GW_ECORRUPT; never re-bootstrapped.
+ * 0 or a negative error. */
+int gw_raft_start(const struct gw_raft_opts *opts, struct gw_raft **out);
+
+/* Stop: transfer leadership if this node leads (bounded wait), close raft,
+ * fail pending proposals with GW_ESHUTDOWN, then call @cb; the raft is freed
+ * after @cb returns. */
+void gw_raft_stop(struct gw_raft *r, void (*cb)(void *data), void *data);
+
+/* Proposal result: @err is 0 with @res holding the store's result (owned by
+ * the callee of the callback: it must gw_store_result_free(res) and may keep
+ * nothing), or an error with @res NULL. Called exactly once, never from
+ * inside gw_raft_propose itself. */
+typedef void (*gw_raft_propose_cb)(void *data, int err, struct gw_store_result *res);
+
+/* Propose a write (any op of store.h except RANGE). The op and everything it
+ * points to may be freed once this returns (it is encoded at once).
+ * @timeout_ms 0 = the default write timeout. 0 or GW_ENOMEM / GW_EINVAL /
+ * GW_ESHUTDOWN (then @cb is not called). */
+int gw_raft_propose(struct gw_raft *r, const struct gw_store_op *op, unsigned timeout_ms,
+		    gw_raft_propose_cb cb, void *data);
+
+/* Linearizable read barrier: @cb(data, 0) once this node's store holds
+ * every entry committed before the call (leader: raft barrier; follower:
+ * the leader's commit index, then wait for apply). Errors as for proposals.
+ * Never called from inside gw_raft_read_barrier itself. */
+typedef void (*gw_raft_barrier_cb)(void *data, int err);
+int gw_raft_read_barrier(struct gw_raft *r, unsigned timeout_ms, gw_raft_barrier_cb cb, void *data);
+
+/* Lease keep-alive: restart the lease's deadline at full TTL (on the
+ * leader; forwarded otherwise). Calls back with 0 and the TTL, or
+ * GW_ELEASENOTFOUND / the proposal errors. */
+typedef void (*gw_raft_keepalive_cb)(void *data, int err, int64_t ttl);
+int gw_raft_lease_keepalive(struct gw_raft *r, int64_t lease_id, gw_raft_keepalive_cb cb,
+			    void *data);
+/* Seconds left on a lease as the leader tracks it (-1 if unknown here). */
+int64_t gw_raft_lease_remaining(struct gw_raft *r, int64_t lease_id);
+
+enum gw_raft_role { GW_ROLE_VOTER = 0, GW_ROLE_STANDBY = 1, GW_ROLE_SPARE = 2 };
+enum gw_raft_state {
+	GW_STATE_UNAVAILABLE = 0,
+	GW_STATE_FOLLOWER,
+	GW_STATE_CANDIDATE,
+	GW_STATE_LEADER,
+};
+
+struct gw_raft_member {
+	uint64_t id;
+	char name[64];
+	char raft_address[64];
+	char etcd_url[128];
+	char admin_url[128];
+	char proxy_url[128];
+	char status_url[128];
+	enum gw_raft_role role;
+	bool reachable; /* the leader hears from it (only known on the leader) */
+};
+
+#define GW_RAFT_MAX_MEMBERS 64
+
+struct gw_raft_status {
+	uint64_t cluster_id;
+	uint64_t id; /* this node */
+	char name[64];
+	enum gw_raft_role role;
+	enum gw_raft_state state;
+	uint64_t term;
+	uint64_t leader_id; /* 0 = none known */
+	uint64_t commit_index;
+	uint64_t applied_index;
+	int64_t revision; /* store revision */
+	bool has_quorum;  /* a leader is known and recently heard from */
+	struct gw_raft_member members[GW_RAFT_MAX_MEMBERS];
+	int n_members;
+};
+
+/* Snapshot of the current state for status pages, metrics and the etcd
+ * Cluster/Maintenance services. */
+void gw_raft_status(struct gw_raft *r, struct gw_raft_status *out);
+
+/* Remove a member (any node may call; forwarded to the leader). Callback as
+ * for proposals with @res NULL. GW_EMEMBERNOTFOUND for an unknown id. */
+int gw_raft_remove(struct gw_raft *r, uint64_t id, gw_raft_barrier_cb cb, void *data);
+
+/* The node-to-node channel (forwarded proposals, join, commit index, lease
+ * keep-alive...) is HTTP on the etcd listener under /apigw/internal/,
+ * authenticated with the cluster's join secret. The etcd listener passes
+ * every such request here. Returns true if it took the request (and will
+ * answer it). */
+bool gw_raft_handle_internal(struct gw_raft *r, struct gw_http_req *req);
+
+#endif

@@ -1,0 +1,70 @@
+#!/bin/sh
+# install-deps.sh: install every build and test dependency of apigw on Debian
+# bookworm with apt-get. Idempotent and quiet: when everything is present it
+# only runs dpkg-query and exits. Must run as root (or under sudo).
+#
+# libraft-dev comes from bookworm-backports (0.22.x, the maintained
+# canonical/raft line); bookworm's own 0.15.0 has Raft safety bugs.
+set -eu
+
+PKGS="build-essential autoconf automake libtool pkg-config clang-format
+libuv1-dev liblmdb-dev lmdb-utils libcjson-dev libssl-dev libnghttp2-dev
+libprotobuf-c-dev protobuf-c-compiler libcmocka-dev libhttp-parser-dev
+curl etcd-client etcd-server nginx-light haproxy wrk iproute2 procps
+python3 ca-certificates"
+BPO_PKGS="libraft-dev"
+BPO_FILE=/etc/apt/sources.list.d/bookworm-backports.sources
+
+missing=""
+for p in $PKGS $BPO_PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+raft_ok=0
+if v=$(dpkg-query -W -f='${Version}' libraft-dev 2>/dev/null); then
+	dpkg --compare-versions "$v" ge 0.22 && raft_ok=1
+fi
+if [ -z "$missing" ] && [ "$raft_ok" = 1 ]; then
+	exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+	SUDO=sudo
+fi
+
+# Add bookworm-backports with the same mirror and keyring as the machine's
+# existing bookworm source.
+if [ ! -f "$BPO_FILE" ]; then
+	uri=http://deb.debian.org/debian
+	key=/usr/share/keyrings/debian-archive-keyring.gpg
+	src=$(grep -ls '^Suites:.*bookworm' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 || true)
+	if [ -n "$src" ]; then
+		u=$(awk '/^URIs:/{print $2; exit}' "$src")
+		k=$(awk '/^Signed-By:/{print $2; exit}' "$src")
+		[ -n "$u" ] && uri=$u
+		[ -n "$k" ] && key=$k
+	elif [ -f /etc/apt/sources.list ]; then
+		u=$(awk '$1=="deb" && $3 ~ /^bookworm$/ {print $2; exit}' /etc/apt/sources.list)
+		[ -n "$u" ] && uri=$u
+	fi
+	printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
+		"$uri" "$key" | $SUDO tee "$BPO_FILE" >/dev/null
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# Do not let package installs start system services (nginx, haproxy, etcd).
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+	$SUDO chmod 755 /usr/sbin/policy-rc.d
+fi
+$SUDO apt-get -qq update
+# shellcheck disable=SC2086
+$SUDO apt-get -qq install -y --no-install-recommends $PKGS >/dev/null
+$SUDO apt-get -qq install -y --no-install-recommends -t bookworm-backports $BPO_PKGS >/dev/null
+v=$(dpkg-query -W -f='${Version}' libraft-dev)
+if ! dpkg --compare-versions "$v" ge 0.22; then
+	echo "install-deps: libraft-dev $v is older than 0.22" >&2
+	exit 1
+fi

@@ -1,0 +1,321 @@
+/* store.h: the node's configuration store, one LMDB environment with etcd
+ * v3 semantics (MVCC keyspace, revisions, history, leases, watches).
+ *
+ * It knows nothing of Raft or HTTP. Raft's FSM feeds it every committed log
+ * entry through gw_store_write() with the entry's index; reads are served
+ * from LMDB directly. Writes whose index is <= the stored applied index are
+ * skipped (GW_ESTALE), which makes replaying the raft log after a restart a
+ * no-op. Business failures (compare failed, key too large, lease missing,
+ * quota reached) are reported in struct gw_store_result, never as a failure
+ * of the store itself.
+ *
+ * Threads: a store belongs to the thread that opened it (the control loop);
+ * every call, and every watch callback, happens on that thread.
+ * Ownership: results returned through out-parameters are owned by the
+ * caller and released with the matching *_free function. */
+#ifndef GW_STORE_H
+#define GW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct gw_store;
+struct gw_watcher;
+
+#define GW_STORE_MAX_KEY           1536          /* bytes */
+#define GW_STORE_DEFAULT_MAX_VALUE 1572864       /* 1.5 MiB */
+#define GW_STORE_DEFAULT_QUOTA     2147483648ULL /* 2 GiB, etcd's backend quota */
+#define GW_STORE_DEFAULT_HISTORY   10000         /* revisions kept by auto-compaction */
+#define GW_STORE_MAX_TXN_OPS       128           /* etcd's --max-txn-ops default */
+
+struct gw_store_opts {
+	const char *dir;        /* directory of the LMDB environment; created if missing */
+	uint64_t quota_bytes;   /* 0 = GW_STORE_DEFAULT_QUOTA */
+	size_t max_value_bytes; /* 0 = GW_STORE_DEFAULT_MAX_VALUE */
+	int64_t history_revs;   /* auto-compaction window; 0 = default, <0 = never */
+	bool no_sync; /* skip fsync on commit: faster, loses the last writes on power loss */
+};
+
+/* A key-value pair as etcd returns it. Bytes are owned by the structure
+ * that holds the gw_kv (a response), not NUL-terminated unless said. */
+struct gw_kv {
+	char *key;
+	size_t key_len;
+	char *value; /* NULL with keys_only */
+	size_t value_len;
+	int64_t create_revision;
+	int64_t mod_revision;
+	int64_t version;
+	int64_t lease;
+};
+
+enum gw_sort_order { GW_SORT_NONE = 0, GW_SORT_ASCEND = 1, GW_SORT_DESCEND = 2 };
+enum gw_sort_target {
+	GW_SORT_KEY = 0,
+	GW_SORT_VERSION = 1,
+	GW_SORT_CREATE = 2,
+	GW_SORT_MOD = 3,
+	GW_SORT_VALUE = 4,
+};
+
+/* A key range with etcd's conventions: range_end NULL (or len 0) = the one
+ * key; range_end "\0" (len 1) = every key >= key; otherwise [key, range_end).
+ * key "\0" with range_end "\0" = every key. */
+struct gw_range_req {
+	const char *key;
+	size_t key_len;
+	const char *range_end;
+	size_t range_end_len;
+	int64_t limit;    /* 0 = no limit */
+	int64_t revision; /* 0 = current; else read as of that revision */
+	enum gw_sort_order sort_order;
+	enum gw_sort_target sort_target;
+	bool serializable; /* ignored by the store (a raft-layer concern) */
+	bool keys_only;
+	bool count_only;
+	int64_t min_mod_revision; /* 0 = no bound */
+	int64_t max_mod_revision;
+	int64_t min_create_revision;
+	int64_t max_create_revision;
+};
+
+struct gw_range_resp {
+	struct gw_kv *kvs; /* owned */
+	size_t n_kvs;
+	bool more;        /* more keys matched than limit returned */
+	int64_t count;    /* keys in the range (before limit) */
+	int64_t revision; /* store revision the read saw (header revision) */
+};
+
+struct gw_put_req {
+	const char *key;
+	size_t key_len;
+	const char *value;
+	size_t value_len;
+	int64_t lease; /* 0 = none */
+	bool prev_kv;
+	bool ignore_value; /* keep the current value (key must exist) */
+	bool ignore_lease; /* keep the current lease (key must exist) */
+};
+
+struct gw_delete_req {
+	const char *key; /* range conventions as in gw_range_req */
+	size_t key_len;
+	const char *range_end;
+	size_t range_end_len;
+	bool prev_kv;
+};
+
+enum gw_cmp_result { GW_CMP_EQUAL = 0, GW_CMP_GREATER = 1, GW_CMP_LESS = 2, GW_CMP_NOT_EQUAL = 3 };
+enum gw_cmp_target {
+	GW_CMP_VERSION = 0,
+	GW_CMP_CREATE = 1,
+	GW_CMP_MOD = 2,
+	GW_CMP_VALUE = 3,
+	GW_CMP_LEASE = 4,
+};
+
+struct gw_compare {
+	enum gw_cmp_result result;
+	enum gw_cmp_target target;
+	const char *key; /* range conventions; every key in the range must match */
+	size_t key_len;
+	const char *range_end;
+	size_t range_end_len;
+	int64_t number;    /* version, create/mod revision or lease */
+	const char *value; /* for GW_CMP_VALUE */
+	size_t value_len;
+};
+
+enum gw_op_type {
+	GW_OP_RANGE = 0,
+	GW_OP_PUT,
+	GW_OP_DELETE,
+	GW_OP_TXN,
+	GW_OP_COMPACT,
+	GW_OP_LEASE_GRANT,
+	GW_OP_LEASE_REVOKE,
+	GW_OP_META_PUT, /* node-private metadata (members), not in the keyspace */
+	GW_OP_META_DELETE,
+	GW_OP_NOOP, /* only advances the applied index */
+};
+
+struct gw_store_op;
+
+struct gw_txn_req {
+	struct gw_compare *compares;
+	size_t n_compares;
+	struct gw_store_op *success; /* RANGE, PUT, DELETE or TXN ops */
+	size_t n_success;
+	struct gw_store_op *failure;
+	size_t n_failure;
+};
+
+struct gw_store_op {
+	enum gw_op_type type;
+	union {
+		struct gw_range_req range;
+		struct gw_put_req put;
+		struct gw_delete_req del;
+		struct gw_txn_req txn;
+		struct {
+			int64_t revision;
+		} compact;
+		struct {
+			int64_t id;  /* 0 = derive one deterministically from the log index */
+			int64_t ttl; /* seconds */
+		} lease_grant;
+		struct {
+			int64_t id;
+		} lease_revoke;
+		struct {
+			const char *key; /* e.g. "member/<id>" */
+			size_t key_len;
+			const char *value; /* ignored for META_DELETE */
+			size_t value_len;
+		} meta;
+	} u;
+};
+
+/* Result of one op. For a TXN, responses[] holds one result per executed op
+ * of the chosen branch. */
+struct gw_store_result {
+	int err; /* 0 or a business error: GW_EKEYEMPTY, GW_EKEYTOOLARGE,
+		    GW_EVALUETOOLARGE, GW_ENOSPACE, GW_ECOMPACTED, GW_EFUTUREREV,
+		    GW_EDUPKEY, GW_ETOOMANYOPS, GW_ELEASENOTFOUND, GW_ELEASEEXIST,
+		    GW_ENOTFOUND (ignore_value on a missing key) */
+	enum gw_op_type type;
+	int64_t revision; /* store revision after the op (header revision) */
+	/* PUT */
+	bool has_prev_kv;
+	struct gw_kv prev_kv; /* owned */
+	/* DELETE */
+	int64_t deleted;
+	struct gw_kv *prev_kvs; /* owned, with prev_kv */
+	size_t n_prev_kvs;
+	/* RANGE (also inside a txn) */
+	struct gw_range_resp range;
+	/* TXN */
+	bool succeeded;
+	struct gw_store_result *responses; /* owned */
+	size_t n_responses;
+	/* LEASE_GRANT */
+	int64_t lease_id;
+	int64_t lease_ttl;
+	/* COMPACT: nothing extra */
+};
+
+/* Open (or create) the store in opts->dir. 0, or GW_EIO / GW_ECORRUPT /
+ * GW_ENOMEM with the reason logged. */
+int gw_store_open(const struct gw_store_opts *opts, struct gw_store **out);
+/* Close and free. Watchers are cancelled (their cancel callback runs with
+ * GW_ESHUTDOWN) before it returns. */
+void gw_store_close(struct gw_store *s);
+
+/* Apply a committed write. @index is the raft log index (> 0): when it is <=
+ * gw_store_applied_index() nothing is done and GW_ESTALE is returned. Else the
+ * op, the new applied index and the history are written in one LMDB
+ * transaction, then watchers are notified, then 0 is returned with the
+ * outcome in @res (res->err for business errors; on those, the applied index
+ * still advances). A negative return other than GW_ESTALE means the store
+ * itself failed (I/O) and nothing was written. @res must be freed with
+ * gw_store_result_free (also after GW_ESTALE). RANGE ops are allowed too
+ * (answered at the current revision). */
+int gw_store_write(struct gw_store *s, uint64_t index, const struct gw_store_op *op,
+		   struct gw_store_result *res);
+
+/* Read-only range at the current or a past revision. 0 or a business error
+ * (GW_ECOMPACTED, GW_EFUTUREREV) or GW_EIO. @out freed with gw_range_resp_free. */
+int gw_store_range(struct gw_store *s, const struct gw_range_req *req, struct gw_range_resp *out);
+
+void gw_range_resp_free(struct gw_range_resp *r);
+void gw_store_result_free(struct gw_store_result *r);
+void gw_kv_free(struct gw_kv *kv);
+
+uint64_t gw_store_applied_index(const struct gw_store *s);
+int64_t gw_store_revision(const struct gw_store *s);
+int64_t gw_store_compact_revision(const struct gw_store *s);
+/* Size of the LMDB data file in bytes (etcd's dbSize). */
+uint64_t gw_store_db_size(const struct gw_store *s);
+
+/* Leases. */
+struct gw_lease_info {
+	int64_t id;
+	int64_t ttl;        /* granted TTL, seconds */
+	struct gw_kv *keys; /* with keys: key bytes only (values NULL) */
+	size_t n_keys;
+};
+/* 0 or GW_ELEASENOTFOUND. @out freed with gw_lease_info_free. */
+int gw_store_lease_get(struct gw_store *s, int64_t id, bool with_keys, struct gw_lease_info *out);
+void gw_lease_info_free(struct gw_lease_info *info);
+/* Every lease id, ascending. @ids is malloc'ed (caller frees). */
+int gw_store_lease_list(struct gw_store *s, int64_t **ids, int64_t **ttls, size_t *n);
+
+/* Node metadata (outside the keyspace; written with GW_OP_META_*). */
+int gw_store_meta_get(struct gw_store *s, const char *key, char **value, size_t *len);
+/* Every meta entry whose key starts with @prefix; arrays malloc'ed, each
+ * string malloc'ed and NUL-terminated. */
+int gw_store_meta_list(struct gw_store *s, const char *prefix, char ***keys, char ***values,
+		       size_t *n);
+
+/* Snapshot: a consistent image of the whole state (kv, history, leases,
+ * meta, applied index) while writes may continue. @buf malloc'ed. */
+int gw_store_snapshot(struct gw_store *s, void **buf, size_t *len);
+/* Applied index recorded in a snapshot image, without installing it. */
+int gw_store_snapshot_index(const void *buf, size_t len, uint64_t *index);
+/* Install an image if its applied index is greater than the store's; else
+ * GW_ESTALE and nothing changes. Built beside the old environment and
+ * swapped with rename(2), so a crash leaves the old or the new state, never a
+ * mix. Watchers are cancelled if the image jumps past their position. */
+int gw_store_restore(struct gw_store *s, const void *buf, size_t len);
+
+/* Watches. Events are delivered in revision order, each exactly once: first
+ * past events from history (from start_revision), then live events after
+ * each write commits. */
+enum gw_event_type { GW_EVENT_PUT = 0, GW_EVENT_DELETE = 1 };
+
+struct gw_event {
+	enum gw_event_type type;
+	struct gw_kv kv; /* for DELETE: key, mod_revision = delete revision */
+	bool has_prev_kv;
+	struct gw_kv prev_kv;
+};
+
+#define GW_WATCH_NOPUT    0x1
+#define GW_WATCH_NODELETE 0x2
+#define GW_WATCH_PREV_KV  0x4
+
+/* Called with a batch of events (all of one or more revisions, complete:
+ * a revision is never split across calls). The events are valid only during
+ * the call. Return 0 to continue, or non-zero when the subscriber cannot take
+ * more (its buffer is full): it is then cancelled with GW_ELIMIT. */
+typedef int (*gw_watch_event_cb)(struct gw_watcher *w, const struct gw_event *evs, size_t n,
+				 void *data);
+/* The watch ended: GW_ECOMPACTED (compact_revision says from where),
+ * GW_ELIMIT (slow subscriber), GW_ESHUTDOWN (store closing). The watcher is
+ * freed after this returns; do not call gw_store_unwatch for it. */
+typedef void (*gw_watch_cancel_cb)(struct gw_watcher *w, int reason, int64_t compact_revision,
+				   void *data);
+
+struct gw_watch_opts {
+	const char *key; /* range conventions as in gw_range_req */
+	size_t key_len;
+	const char *range_end;
+	size_t range_end_len;
+	int64_t start_revision; /* 0 = from the next write */
+	unsigned flags;         /* GW_WATCH_* */
+	gw_watch_event_cb on_events;
+	gw_watch_cancel_cb on_cancel;
+	void *data;
+};
+
+/* Register a watcher. Past events (start_revision <= current revision) are
+ * delivered from within this call, before it returns (in batches). If
+ * start_revision is compacted, on_cancel runs with GW_ECOMPACTED from within
+ * this call and *out is NULL. Returns 0 or GW_ENOMEM / GW_EINVAL. */
+int gw_store_watch(struct gw_store *s, const struct gw_watch_opts *opts, struct gw_watcher **out);
+/* Remove a watcher (no callback runs). Safe to call from its own callback. */
+void gw_store_unwatch(struct gw_watcher *w);
+
+#endif

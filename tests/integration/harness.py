@@ -1,0 +1,254 @@
+"""Integration harness: real apigw processes on 127.0.0.1.
+
+Each Node gets free ports for every listener and a private data dir under a
+temporary directory; start() waits until /status/ready answers 200; stop()
+and kill() act on the PID this harness started, never by name. Every node
+started is stopped at exit, also when a test fails (atexit + signal handler).
+
+Tests print TAP through the Tap class: `tap = Tap(); tap.run(fn)` per case,
+`tap.done()` at the end, so automake's TAP driver counts each case.
+"""
+import atexit
+import http.client as httpclient
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+APIGW = os.environ.get("APIGW_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "apigw")
+
+_live = []          # Nodes with a running process
+_tmpdirs = []       # temp dirs to remove at exit
+_reserved = set()   # ports handed out in this process
+
+
+def free_port():
+    """A port free on 127.0.0.1 now, never handed out twice by this process."""
+    for _ in range(200):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _reserved:
+            _reserved.add(port)
+            return port
+    raise RuntimeError("no free port")
+
+
+def tempdir(prefix="apigw-test-"):
+    d = tempfile.mkdtemp(prefix=prefix)
+    _tmpdirs.append(d)
+    return d
+
+
+def run_cli(*args, timeout=20, env=None):
+    """Run `apigw args...`; returns CompletedProcess with text output."""
+    return subprocess.run([APIGW] + [str(a) for a in args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def http(method, host, port, path, body=None, headers=None, timeout=10):
+    """One HTTP request; returns (status, headers dict lower-cased, body bytes)."""
+    conn = httpclient.HTTPConnection(host, port, timeout=timeout)
+    try:
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            headers = dict(headers or {})
+            headers.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        conn.close()
+
+
+class Node:
+    """One apigw process. Ports are chosen at construction; the data dir
+    persists across stop()/start() so restarts keep state."""
+
+    LISTENERS = ("proxy", "admin", "etcd", "raft", "status", "metrics")
+
+    def __init__(self, name="n1", data_dir=None, extra_args=(), cmd="start",
+                 log_level="info"):
+        self.name = name
+        self.ports = {k: free_port() for k in self.LISTENERS}
+        self.data_dir = data_dir or os.path.join(tempdir(), "data")
+        self.extra_args = list(extra_args)
+        self.cmd = cmd
+        self.log_level = log_level
+        self.proc = None
+        self.log_path = os.path.join(tempdir("apigw-log-"), "%s.log" % name)
+        self._log = None
+
+    def addr(self, listener):
+        return "127.0.0.1:%d" % self.ports[listener]
+
+    def args(self):
+        a = [APIGW, self.cmd, "--name", self.name, "--data-dir", self.data_dir,
+             "--log-level", self.log_level, "--workers", "1"]
+        for k in self.LISTENERS:
+            a += ["--%s-listen" % k, self.addr(k)]
+        return a + self.extra_args
+
+    def start(self, wait=True, timeout=30):
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args(), stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        _live.append(self)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %d during start-up:\n%s" % (
+                    self.name, self.proc.returncode, self.log()))
+            try:
+                st, _, _ = http("GET", "127.0.0.1", self.ports["status"],
+                                "/status/ready", timeout=1)
+                if st == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("%s not ready after %ss:\n%s" % (
+            self.name, timeout, self.log()))
+
+    def signal(self, sig):
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout=30):
+        """Wait for the process to exit; returns its exit code."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        finally:
+            self._reap()
+        return rc
+
+    def stop(self, timeout=30):
+        """SIGTERM and wait; SIGKILL if it does not exit in time."""
+        if self.proc is None:
+            return None
+        self.signal(signal.SIGTERM)
+        try:
+            return self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self):
+        """kill -9 and reap."""
+        if self.proc is None:
+            return
+        self.signal(signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=10)
+        finally:
+            self._reap()
+
+    def _reap(self):
+        if self in _live and (self.proc is None or self.proc.poll() is not None):
+            _live.remove(self)
+        if self._log is not None and self.proc.poll() is not None:
+            self._log.close()
+            self._log = None
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")[-6000:]
+        except OSError:
+            return ""
+
+    def get(self, listener, path, **kw):
+        return http("GET", "127.0.0.1", self.ports[listener], path, **kw)
+
+    def request(self, method, listener, path, body=None, headers=None, **kw):
+        return http(method, "127.0.0.1", self.ports[listener], path, body=body,
+                    headers=headers, **kw)
+
+
+def _cleanup():
+    for n in list(_live):
+        try:
+            n.kill()
+        except Exception:
+            pass
+    for d in _tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+
+
+def _on_signal(signum, frame):
+    _cleanup()
+    sys.exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGINT, _on_signal)
+
+
+def wait_for(pred, timeout=10, interval=0.05, what="condition"):
+    """Poll pred() until it returns a truthy value; returns it or raises."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - report the last failure
+            last = e
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+class Tap:
+    """Minimal TAP producer: one `ok`/`not ok` line per case."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def run(self, fn, *args):
+        self.n += 1
+        name = fn.__name__
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - any failure fails the case
+            self.failed += 1
+            print("not ok %d - %s" % (self.n, name))
+            for line in traceback.format_exc().splitlines():
+                print("# " + line)
+        else:
+            print("ok %d - %s" % (self.n, name))
+        sys.stdout.flush()
+
+    def skip(self, fn, why):
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, fn.__name__, why))
+        sys.stdout.flush()
+
+    def done(self):
+        print("1..%d" % self.n)
+        sys.stdout.flush()
+        _cleanup()
+        sys.exit(1 if self.failed else 0)

@@ -1,0 +1,42 @@
+# tests/: unit tests (cmocka, one binary per module, TAP output) and
+# integration tests (Python 3 stdlib scripts driving real apigw processes,
+# TAP output). Both run under automake's TAP driver, so the summary counts
+# every test case. `timeout` bounds each file against hangs.
+TEST_EXTENSIONS = .py .sh
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+PY_LOG_DRIVER = $(LOG_DRIVER)
+SH_LOG_DRIVER = $(LOG_DRIVER)
+SH_LOG_COMPILER = $(SHELL)
+LOG_COMPILER = timeout 900
+PY_LOG_COMPILER = timeout 1800 python3
+AM_TESTS_ENVIRONMENT = \
+	CMOCKA_MESSAGE_OUTPUT=TAP; export CMOCKA_MESSAGE_OUTPUT; \
+	APIGW_BIN=$(abs_top_builddir)/apigw; export APIGW_BIN; \
+	APIGW_BUILDDIR=$(abs_top_builddir); export APIGW_BUILDDIR; \
+	PYTHONPATH=$(abs_top_srcdir)/tests/integration; export PYTHONPATH; \
+	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE; \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0; export ASAN_OPTIONS; \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; export UBSAN_OPTIONS;
+
+UNIT_LDADD = $(GW_LIBS) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+UNIT_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS) $(CMOCKA_CFLAGS)
+
+check_PROGRAMS += tests/unit/test_lib
+tests_unit_test_lib_SOURCES = tests/unit/test_lib.c
+tests_unit_test_lib_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_lib_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_lib
+
+check_PROGRAMS += tests/unit/test_config
+tests_unit_test_config_SOURCES = tests/unit/test_config.c
+tests_unit_test_config_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_config_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_config
+
+# Integration tests: real processes on 127.0.0.1.
+INTEGRATION_TESTS = tests/integration/test_cli.py
+TESTS += $(INTEGRATION_TESTS)
+EXTRA_DIST += tests/integration
+
+TESTS += tests/check_format.sh
+EXTRA_DIST += tests/check_format.sh

@@ -1,0 +1,374 @@
+/* test_lib.c: lib/ helpers — error strings, buffers, addresses, and the
+ * control-plane HTTP server over real loopback sockets (a client thread
+ * talks to a server whose loop runs in the test thread). */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "lib/addr.h"
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "lib/httpd.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_err_strings(void **state)
+{
+	(void)state;
+	assert_string_equal(gw_strerror(GW_ENOLEADER), "etcdserver: no leader");
+	assert_string_equal(gw_strerror(GW_ECOMPACTED),
+			    "mvcc: required revision has been compacted");
+	assert_string_equal(gw_strerror(GW_ENOSPACE), "mvcc: database space exceeded");
+	assert_string_equal(gw_errname(GW_ETIMEOUT), "GW_ETIMEOUT");
+	assert_string_equal(gw_strerror(0), "success");
+	assert_string_equal(gw_strerror(-2), "No such file or directory");
+	assert_string_equal(gw_strerror(-999999), "unknown error");
+	assert_true(GW_ENOMEM < -1000);
+}
+
+static void test_buf(void **state)
+{
+	struct gw_buf b;
+	char *p;
+	size_t len;
+	(void)state;
+	gw_buf_init(&b);
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(gw_buf_printf(&b, "%d,", i), 0);
+	}
+	assert_true(strncmp(b.data, "0,1,2,", 6) == 0);
+	assert_int_equal(b.data[b.len], '\0');
+	gw_buf_consume(&b, 2);
+	assert_true(strncmp(b.data, "1,2,", 4) == 0);
+	assert_int_equal(gw_buf_append(&b, "xyz", 3), 0);
+	assert_memory_equal(b.data + b.len - 3, "xyz", 3);
+	p = gw_buf_steal(&b, &len);
+	assert_non_null(p);
+	assert_int_equal(b.len, 0);
+	assert_null(b.data);
+	assert_int_equal(strlen(p), len);
+	free(p);
+	gw_buf_close(&b);
+}
+
+static void test_addr(void **state)
+{
+	struct gw_addr a;
+	const char *why;
+	(void)state;
+	assert_int_equal(gw_addr_parse("127.0.0.1:80", &a, &why), 0);
+	assert_string_equal(a.text, "127.0.0.1:80");
+	assert_int_equal(gw_addr_port(&a), 80);
+	assert_int_equal(gw_addr_parse(":9080", &a, &why), 0);
+	assert_string_equal(a.text, "0.0.0.0:9080");
+	assert_int_equal(gw_addr_parse("[::1]:443,proxy_protocol", &a, &why), 0);
+	assert_string_equal(a.text, "[::1]:443");
+	assert_string_equal(a.opts, "proxy_protocol");
+	assert_int_equal(gw_addr_parse("localhost:1", &a, &why), 0);
+	assert_string_equal(a.text, "127.0.0.1:1");
+	assert_int_equal(gw_addr_parse("127.0.0.1:0", &a, &why), GW_EADDR);
+	assert_int_equal(gw_addr_parse("127.0.0.1:65536", &a, &why), GW_EADDR);
+	assert_int_equal(gw_addr_parse("127.0.0.1:+80", &a, &why), GW_EADDR);
+	assert_int_equal(gw_addr_parse("example.com:80", &a, &why), GW_EADDR);
+	assert_int_equal(gw_addr_parse("::1:80", &a, &why), GW_EADDR);
+	assert_int_equal(gw_addr_parse("[::1]80", &a, &why), GW_EADDR);
+	assert_int_equal(gw_addr_parse("", &a, &why), GW_EADDR);
+}
+
+/* ---- httpd ------------------------------------------------------------- */
+
+struct fixture {
+	uv_loop_t loop;
+	uv_async_t done;     /* client thread finished */
+	uv_timer_t deferred; /* answers a request later */
+	struct gw_httpd *srv;
+	int port;
+	const char *send; /* bytes the client sends */
+	size_t send_len;
+	bool no_read;    /* client closes right after sending */
+	char got[65536]; /* what the client read until EOF or timeout */
+	size_t got_len;
+	int aborted; /* requests whose client went away */
+	struct gw_http_req *held;
+	int handled;
+	bool client_done;
+};
+
+/* End the test's loop once the client is done and no answer is pending. */
+static void maybe_finish(struct fixture *f)
+{
+	if (!f->client_done || f->held != NULL) {
+		return;
+	}
+	gw_httpd_stop(f->srv, NULL, NULL);
+	uv_close((uv_handle_t *)&f->done, NULL);
+	uv_close((uv_handle_t *)&f->deferred, NULL);
+}
+
+static void abort_cb(struct gw_http_req *req, void *data)
+{
+	struct fixture *f = data;
+	(void)req;
+	f->aborted++;
+}
+
+static void deferred_cb(uv_timer_t *t)
+{
+	struct fixture *f = t->data;
+	struct gw_http_req *req = f->held;
+	f->held = NULL;
+	if (req->aborted) {
+		gw_http_respond(req, 200, "text/plain", "", "", 0);
+	} else {
+		gw_http_respond(req, 200, "text/plain", "", "later\n", 6);
+	}
+	maybe_finish(f);
+}
+
+static void handler(struct gw_http_req *req, void *data)
+{
+	struct fixture *f = data;
+	char body[256];
+	char arg[64];
+	int n;
+	f->handled++;
+	if (strcmp(req->path, "/slow") == 0) {
+		req->on_abort = abort_cb;
+		req->abort_data = f;
+		f->held = req;
+		uv_timer_start(&f->deferred, deferred_cb, 200, 0);
+		return;
+	}
+	if (strcmp(req->path, "/stream") == 0) {
+		gw_http_stream_start(req, 200, "text/plain", "");
+		gw_http_stream_write(req, "one\n", 4);
+		gw_http_stream_write(req, "two\n", 4);
+		gw_http_stream_end(req);
+		return;
+	}
+	n = snprintf(body, sizeof body, "%s %s q=%s body=%zu arg=%s\n", req->method, req->path,
+		     req->query, req->body.len,
+		     gw_http_query_arg(req, "a", arg, sizeof arg) ? arg : "-");
+	gw_http_respond(req, 200, "text/plain", "X-Test: 1\r\n", body, (size_t)n);
+}
+
+static void *client_main(void *arg)
+{
+	struct fixture *f = arg;
+	struct sockaddr_in sa;
+	struct timeval tv = {.tv_sec = 3, .tv_usec = 0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ssize_t k;
+	size_t off = 0;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)f->port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+		while (off < f->send_len) {
+			k = write(fd, f->send + off, f->send_len - off);
+			if (k <= 0) {
+				break;
+			}
+			off += (size_t)k;
+		}
+		while (!f->no_read && f->got_len < sizeof f->got - 1 &&
+		       (k = read(fd, f->got + f->got_len, sizeof f->got - 1 - f->got_len)) > 0) {
+			f->got_len += (size_t)k;
+		}
+	}
+	f->got[f->got_len] = '\0';
+	close(fd);
+	uv_async_send(&f->done);
+	return NULL;
+}
+
+static void done_cb(uv_async_t *a)
+{
+	struct fixture *f = a->data;
+	f->client_done = true;
+	maybe_finish(f);
+}
+
+/* Run one client exchange against a fresh server; returns what it read. */
+static const char *exchange_ex(struct fixture *f, const struct gw_httpd_opts *opts,
+			       const char *send, size_t len, bool no_read)
+{
+	struct gw_addr addr;
+	const char *why;
+	pthread_t th;
+
+	memset(f, 0, sizeof *f);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	uv_async_init(&f->loop, &f->done, done_cb);
+	f->done.data = f;
+	uv_timer_init(&f->loop, &f->deferred);
+	f->deferred.data = f;
+	assert_int_equal(gw_addr_parse("127.0.0.1:1", &addr, &why), 0);
+	((struct sockaddr_in *)&addr.ss)->sin_port = 0;
+	assert_int_equal(gw_httpd_start(&f->loop, &addr, opts, handler, f, &f->srv), 0);
+	f->port = gw_httpd_port(f->srv);
+	f->send = send;
+	f->send_len = len;
+	f->no_read = no_read;
+	assert_int_equal(pthread_create(&th, NULL, client_main, f), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	pthread_join(th, NULL);
+	/* Every handle closed: the loop closes cleanly. */
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	return f->got;
+}
+
+static const char *exchange(struct fixture *f, const struct gw_httpd_opts *opts, const char *send,
+			    size_t len)
+{
+	return exchange_ex(f, opts, send, len, false);
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) {
+		n++;
+	}
+	return n;
+}
+
+static void test_httpd_simple_and_close(void **state)
+{
+	struct fixture f;
+	const char *r;
+	static const char req[] = "GET /a/b%20c?a=x%2By&b=2 HTTP/1.1\r\nHost: x\r\n"
+				  "Connection: close\r\n\r\n";
+	(void)state;
+	r = exchange(&f, NULL, req, sizeof req - 1);
+	assert_non_null(strstr(r, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(r, "X-Test: 1\r\n"));
+	assert_non_null(strstr(r, "Connection: close\r\n"));
+	assert_non_null(strstr(r, "GET /a/b c q=a=x%2By&b=2 body=0 arg=x+y\n"));
+}
+
+static void test_httpd_pipelining_in_order(void **state)
+{
+	struct fixture f;
+	const char *r, *p1, *p2, *p3;
+	static const char req[] = "GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+				  "POST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+				  "PUT /three HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+				  "Connection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+	(void)state;
+	r = exchange(&f, NULL, req, sizeof req - 1);
+	assert_int_equal(count(r, "HTTP/1.1 200 OK"), 3);
+	p1 = strstr(r, "GET /one");
+	p2 = strstr(r, "POST /two q= body=5");
+	p3 = strstr(r, "PUT /three q= body=5");
+	assert_non_null(p1);
+	assert_non_null(p2);
+	assert_non_null(p3);
+	assert_true(p1 < p2 && p2 < p3);
+}
+
+static void test_httpd_limits(void **state)
+{
+	struct fixture f;
+	struct gw_httpd_opts o = {.max_body_bytes = 100, .max_header_bytes = 256};
+	char big[2048];
+	const char *r;
+	(void)state;
+
+	r = exchange(&f, &o, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n",
+		     strlen("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n"));
+	assert_non_null(strstr(r, "HTTP/1.1 413 "));
+	assert_int_equal(f.handled, 0);
+
+	snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: %0400d\r\n\r\n", 7);
+	r = exchange(&f, &o, big, strlen(big));
+	assert_non_null(strstr(r, "HTTP/1.1 431 "));
+	assert_int_equal(f.handled, 0);
+
+	r = exchange(&f, &o, "BLAH\x01 / HTTP/1.1\r\n\r\n", 20);
+	assert_non_null(strstr(r, "HTTP/1.1 400 "));
+	assert_int_equal(f.handled, 0);
+
+	/* Smuggling shape: both Content-Length and chunked. */
+	r = exchange(&f, &o,
+		     "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+		     "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		     strlen("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+			    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
+	assert_non_null(strstr(r, "HTTP/1.1 400 "));
+	assert_int_equal(f.handled, 0);
+}
+
+static void test_httpd_deferred_and_stream(void **state)
+{
+	struct fixture f;
+	const char *r;
+	static const char req[] = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+				  "GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	(void)state;
+	r = exchange(&f, NULL, req, sizeof req - 1);
+	assert_non_null(strstr(r, "later\n"));
+	assert_non_null(strstr(r, "Transfer-Encoding: chunked\r\n"));
+	assert_non_null(strstr(r, "4\r\none\n\r\n4\r\ntwo\n\r\n0\r\n\r\n"));
+	assert_true(strstr(r, "later") < strstr(r, "one"));
+	assert_int_equal(f.aborted, 0);
+}
+
+static void test_httpd_client_gone_aborts(void **state)
+{
+	struct fixture f;
+	static const char req[] = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
+	(void)state;
+	/* The client closes at once while the answer is pending: the request
+	 * sees the abort, the late answer only frees it, the loop ends clean. */
+	exchange_ex(&f, NULL, req, sizeof req - 1, true);
+	assert_int_equal(f.handled, 1);
+	assert_int_equal(f.aborted, 1);
+}
+
+static void test_httpd_bind_conflict(void **state)
+{
+	uv_loop_t loop;
+	struct gw_httpd *a, *b;
+	struct gw_addr addr;
+	const char *why;
+	(void)state;
+	uv_loop_init(&loop);
+	gw_addr_parse("127.0.0.1:1", &addr, &why);
+	((struct sockaddr_in *)&addr.ss)->sin_port = 0;
+	assert_int_equal(gw_httpd_start(&loop, &addr, NULL, handler, NULL, &a), 0);
+	((struct sockaddr_in *)&addr.ss)->sin_port = htons((uint16_t)gw_httpd_port(a));
+	assert_int_equal(gw_httpd_start(&loop, &addr, NULL, handler, NULL, &b), GW_EADDR);
+	gw_httpd_stop(a, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_err_strings),
+	    cmocka_unit_test(test_buf),
+	    cmocka_unit_test(test_addr),
+	    cmocka_unit_test(test_httpd_simple_and_close),
+	    cmocka_unit_test(test_httpd_pipelining_in_order),
+	    cmocka_unit_test(test_httpd_limits),
+	    cmocka_unit_test(test_httpd_deferred_and_stream),
+	    cmocka_unit_test(test_httpd_client_gone_aborts),
+	    cmocka_unit_test(test_httpd_bind_conflict),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
