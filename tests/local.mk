@@ -36,7 +36,7 @@ TESTS += tests/unit/test_config
 # Integration tests: real processes on 127.0.0.1.
 INTEGRATION_TESTS = tests/integration/test_cli.py
 TESTS += $(INTEGRATION_TESTS)
-EXTRA_DIST += tests/integration
+# Every script test (added by any block) and the harness go in the tarball.
+EXTRA_DIST += tests/integration/harness.py $(filter %.py %.sh,$(TESTS))
 
 TESTS += tests/check_format.sh
-EXTRA_DIST += tests/check_format.sh
