@@ -1,2 +1,6 @@
 # APISIX Admin API sources (owned by the Admin API author).
-ADMIN_SOURCES +=
+ADMIN_SOURCES += \
+	admin/apisix.h admin/apisix_int.h \
+	admin/apisix_schema.c \
+	admin/apisix_key.c \
+	admin/apisix.c

@@ -40,3 +40,10 @@ TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/harness.py $(filter %.py %.sh,$(TESTS))
 
 TESTS += tests/check_format.sh
+
+# Admin API (APISIX) unit tests (owner: admin/apisix).
+check_PROGRAMS += tests/unit/test_admin_schema
+tests_unit_test_admin_schema_SOURCES = tests/unit/test_admin_schema.c
+tests_unit_test_admin_schema_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_admin_schema_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_admin_schema

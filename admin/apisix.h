@@ -1,0 +1,70 @@
+/* apisix.h: the APISIX-compatible Admin API (default 127.0.0.1:9180).
+ *
+ * Users of Apache APISIX drive the gateway through /apisix/admin: routes,
+ * services, upstreams, consumers (+ credentials), ssls, global_rules,
+ * plugin_configs, consumer_groups, plugin_metadata, stream_routes, protos,
+ * secrets. Objects live at APISIX's etcd keys (/apisix/routes/<id>, ...) as
+ * the same JSON, so the etcd API and the Admin API see one keyspace.
+ *
+ * Happy path: lib/httpd.h parses a request, the handler authenticates it
+ * (X-API-KEY, ?api_key=, cookie x_api_key; admin and viewer roles; client
+ * allow-list), validates the body against APISIX's schemas, turns it into
+ * ONE store TXN (the write plus compares that make the referential-integrity
+ * checks and compare-and-swap atomic with it), proposes it through raft and
+ * answers when the cluster has committed it.
+ *
+ * Reads are serializable: GETs are answered from the local store without a
+ * raft round trip, so they keep answering while the cluster has no quorum
+ * (the product's promise: config stays readable and traffic keeps flowing).
+ * They may lag the leader by the replication delay.
+ *
+ * Failure modes: bad input gets a 4xx with APISIX's error shape and the
+ * store is unchanged; a write without quorum gets 503 {"error_msg": cause}
+ * within the write deadline.
+ *
+ * Threads: everything runs on the loop given to gw_admin_start (the control
+ * loop, the same loop as the store and raft). */
+#ifndef GW_ADMIN_APISIX_H
+#define GW_ADMIN_APISIX_H
+
+#include "lib/addr.h"
+
+#include <stddef.h>
+#include <uv.h>
+
+struct gw_store;
+struct gw_raft;
+struct gw_admin;
+
+struct gw_admin_opts {
+	struct gw_store *store;    /* local store for reads; must outlive the admin */
+	struct gw_raft *raft;      /* proposals; must outlive the admin */
+	const char *admin_key;     /* required, non-empty: full access */
+	const char *viewer_key;    /* NULL or "" = no viewer role: GET only */
+	const char *allow_cidrs;   /* comma-separated CIDRs; NULL = "127.0.0.0/24" */
+	unsigned write_timeout_ms; /* proposal deadline; 0 = raft's default */
+};
+
+/* Start the Admin API on @listen. The strings of @opts are copied. 0, or
+ * GW_EINVAL (bad CIDR / empty admin key, logged), GW_EADDR (cannot bind),
+ * GW_ENOMEM. *out is owned by the caller until gw_admin_stop. Loop thread. */
+int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw_admin_opts *opts,
+		   struct gw_admin **out);
+
+/* Bound port (tests with port 0). */
+int gw_admin_port(const struct gw_admin *a);
+
+/* Stop accepting and close connections, then call @cb(@data). Requests
+ * whose proposal is still in raft are answered (or dropped if the client is
+ * gone) when raft calls back, which it does at the latest in gw_raft_stop;
+ * the admin frees itself after that. Call before gw_raft_stop. Loop thread. */
+void gw_admin_stop(struct gw_admin *a, void (*cb)(void *data), void *data);
+
+/* The admin key of a node: @flag_key if non-empty (--admin-key); else the
+ * key stored in <data_dir>/admin.key; else a new random key (32 hex
+ * characters) written there with mode 0600, whose path is logged. @out gets
+ * the NUL-terminated key. 0, or GW_EIO / GW_EINVAL (logged). Any thread,
+ * before the loop runs. */
+int gw_admin_key_load(const char *data_dir, const char *flag_key, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,298 @@
+/* test_admin_schema.c: the Admin API's schema validator, plugin catalogue and
+ * PATCH merge (admin/apisix_schema.c), through admin/apisix_int.h. Each case
+ * feeds JSON text and checks the verdict and APISIX's message wording. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "admin/apisix_int.h"
+#include "lib/err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char err[2048];
+
+/* Validate @json against @schema; returns the gw code, message in err. */
+static int val(const char *schema, const char *json)
+{
+	cJSON *v = cJSON_Parse(json);
+	int rv;
+
+	assert_non_null(v);
+	rv = gw_admin__validate(schema, v, err, sizeof(err));
+	cJSON_Delete(v);
+	return rv;
+}
+
+static int plugins(const char *json)
+{
+	cJSON *v = cJSON_Parse(json);
+	int rv;
+
+	assert_non_null(v);
+	rv = gw_admin__check_plugins(v, err, sizeof(err));
+	cJSON_Delete(v);
+	return rv;
+}
+
+#define assert_err(rv, substr)                                                                     \
+	do {                                                                                       \
+		assert_int_equal((rv), GW_EINVAL);                                                 \
+		if (strstr(err, (substr)) == NULL) {                                               \
+			fail_msg("message \"%s\" lacks \"%s\"", err, (substr));                    \
+		}                                                                                  \
+	} while (0)
+
+static void test_every_schema_loads(void **state)
+{
+	static const char *names[] = {
+	    "route",          "service",      "upstream",    "consumer",
+	    "credential",     "ssl",          "global_rule", "plugin_config",
+	    "consumer_group", "stream_route", "proto",       "plugin_metadata",
+	    "secret",         "id",           "labels",      "health_checker"};
+	const char *const *p;
+	size_t i;
+	int n = 0;
+
+	(void)state;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		/* a JSON null is a valid value for none of them except by accident;
+		 * what matters is that the schema exists (not GW_ENOTFOUND) */
+		assert_int_not_equal(val(names[i], "null"), GW_ENOTFOUND);
+	}
+	assert_int_equal(val("no-such-schema", "{}"), GW_ENOTFOUND);
+	for (p = gw_admin__plugin_names(); *p; p++) {
+		assert_non_null(gw_admin__plugin_schema(*p));
+		n++;
+	}
+	assert_true(n > 50);
+	assert_true(gw_admin__plugin_validated("proxy-rewrite"));
+	assert_true(gw_admin__plugin_validated("response-rewrite"));
+	assert_false(gw_admin__plugin_validated("limit-count"));
+	assert_null(gw_admin__plugin_schema("no-such-plugin"));
+}
+
+static void test_route_valid(void **state)
+{
+	(void)state;
+	assert_int_equal(val("route", "{\"uri\":\"/a\",\"upstream_id\":\"1\"}"), 0);
+	assert_int_equal(val("route", "{\"uris\":[\"/a\",\"/b\"],\"service_id\":7,"
+				      "\"methods\":[\"GET\",\"POST\"],\"hosts\":[\"*.x.com\"],"
+				      "\"remote_addrs\":[\"10.0.0.0/8\",\"::1\"],\"priority\":3,"
+				      "\"labels\":{\"env\":\"prod\"},\"status\":0,"
+				      "\"timeout\":{\"connect\":1,\"send\":2,\"read\":0.5}}"),
+			 0);
+	assert_int_equal(val("route", "{\"uri\":\"/a\",\"upstream\":{\"type\":\"roundrobin\","
+				      "\"nodes\":{\"127.0.0.1:80\":1}}}"),
+			 0);
+	assert_int_equal(val("route", "{\"uri\":\"/a\",\"upstream\":{\"nodes\":[{\"host\":"
+				      "\"a.b\",\"port\":80,\"weight\":0,\"priority\":-1}]}}"),
+			 0);
+}
+
+static void test_route_errors(void **state)
+{
+	(void)state;
+	assert_err(val("route", "{\"upstream_id\":\"1\"}"),
+		   "allOf 1 failed: value should match only one schema, but matches none");
+	assert_err(val("route", "{\"uri\":\"/a\",\"uris\":[\"/b\"],\"upstream_id\":1}"),
+		   "value should match only one schema, but matches both schemas 1 and 2");
+	assert_err(val("route", "{\"uri\":5,\"upstream_id\":\"1\"}"),
+		   "property \"uri\" validation failed: wrong type: expected string, got number");
+	assert_err(val("route", "{\"uri\":\"/a\",\"upstream_id\":\"1\",\"foo\":1}"),
+		   "additional properties forbidden, found foo");
+	assert_err(val("route", "{\"uri\":\"/a\"}"), "object matches none of the requireds: "
+						     "[\"plugins\",\"uri\"] or ");
+	assert_err(val("route", "{\"uri\":\"/a\",\"upstream_id\":\"a b\"}"),
+		   "property \"upstream_id\" validation failed");
+	assert_err(val("route", "{\"uri\":\"/a\",\"upstream_id\":0}"),
+		   "property \"upstream_id\" validation failed");
+	assert_err(val("route", "{\"uri\":\"/a\",\"upstream_id\":\"1\",\"methods\":[\"FOO\"]}"),
+		   "property \"methods\" validation failed: failed to validate item 1: matches "
+		   "none of the enum values");
+	assert_err(val("route", "{\"uri\":\"/a\",\"upstream_id\":\"1\","
+				"\"methods\":[\"GET\",\"GET\"]}"),
+		   "expected unique items but items 1 and 2 are equal");
+	assert_err(val("route", "{\"uri\":\"/a\",\"upstream_id\":\"1\",\"priority\":1.5}"),
+		   "property \"priority\" validation failed: wrong type: expected integer, got "
+		   "number");
+	assert_err(val("route", "{\"uri\":\"/a\",\"upstream_id\":\"1\",\"host\":\"a.com\","
+				"\"hosts\":[\"b.com\"]}"),
+		   "allOf 2 failed");
+	assert_err(val("route", "{\"uri\":\"/a\",\"upstream_id\":\"1\","
+				"\"remote_addrs\":[\"300.1.1.1\"]}"),
+		   "property \"remote_addrs\" validation failed: failed to validate item 1");
+	assert_err(val("route", "{\"uri\":\"/a\",\"upstream_id\":\"1\",\"status\":2}"),
+		   "property \"status\" validation failed: matches none of the enum values");
+	assert_err(val("route", "{\"uri\":\"/a\",\"upstream_id\":\"1\","
+				"\"labels\":{\"k\":\"has space\"}}"),
+		   "property \"labels\" validation failed: failed to validate k (matching "
+		   "\".*\"): failed to match pattern");
+	assert_err(val("route", "{\"uri\":\"/a\",\"upstream_id\":\"1\","
+				"\"timeout\":{\"connect\":0,\"send\":1,\"read\":1}}"),
+		   "property \"timeout\" validation failed: property \"connect\" validation "
+		   "failed: expected 0 to be sctrictly greater than 0");
+	assert_err(val("route", "{\"uri\":\"/a\",\"upstream_id\":\"1\","
+				"\"timeout\":{\"connect\":1}}"),
+		   "property \"send\" is required");
+	assert_err(val("route", "{\"uri\":\"\",\"upstream_id\":\"1\"}"),
+		   "string too short, expected at least 1, got 0");
+}
+
+static void test_upstream(void **state)
+{
+	(void)state;
+	assert_int_equal(val("upstream", "{\"type\":\"chash\",\"hash_on\":\"header\",\"key\":"
+					 "\"x\",\"nodes\":{\"a:1\":1},\"retries\":0,"
+					 "\"pass_host\":\"rewrite\",\"upstream_host\":\"h.com\","
+					 "\"checks\":{\"active\":{\"http_path\":\"/h\","
+					 "\"healthy\":{\"successes\":2}}}}"),
+			 0);
+	assert_err(val("upstream", "{\"type\":\"roundrobin\"}"),
+		   "value should match only one schema, but matches none");
+	assert_err(val("upstream", "{\"type\":\"random\",\"nodes\":{\"a:1\":1}}"),
+		   "property \"type\" validation failed: matches none of the enum values");
+	assert_err(val("upstream", "{\"nodes\":{\"a:1\":-1}}"),
+		   "property \"nodes\" validation failed: object matches none of the requireds");
+	assert_err(val("upstream", "{\"nodes\":{\"a:1\":1},\"retries\":-1}"),
+		   "property \"retries\" validation failed: expected -1 to be greater than 0");
+	assert_err(val("upstream", "{\"nodes\":{\"a:1\":1},\"checks\":{\"active\":{"
+				   "\"healthy\":{\"successes\":255}}}}"),
+		   "expected 255 to be smaller than 254");
+}
+
+static void test_other_resources(void **state)
+{
+	(void)state;
+	assert_int_equal(val("consumer", "{\"username\":\"jack_1\",\"plugins\":{}}"), 0);
+	assert_err(val("consumer", "{\"plugins\":{}}"), "property \"username\" is required");
+	assert_err(val("consumer", "{\"username\":\"ja ck\"}"),
+		   "property \"username\" validation failed: failed to match pattern");
+	assert_err(val("ssl", "{\"cert\":\"x\",\"key\":\"y\"}"),
+		   "property \"cert\" validation failed: string too short, expected at least 128");
+	assert_err(val("global_rule", "{\"id\":\"1\"}"), "property \"plugins\" is required");
+	assert_int_equal(val("global_rule", "{\"id\":\"1\",\"plugins\":{}}"), 0);
+	assert_err(val("plugin_config", "{\"desc\":\"d\"}"), "property \"plugins\" is required");
+	assert_int_equal(val("service", "{\"upstream_id\":\"u\",\"name\":\"s\"}"), 0);
+	assert_err(val("service", "{\"uri\":\"/x\"}"),
+		   "additional properties forbidden, found uri");
+	assert_err(val("proto", "{}"), "property \"content\" is required");
+	assert_int_equal(val("id", "\"abc-_.9\""), 0);
+	assert_int_not_equal(val("id", "\"x/y\""), 0);
+	assert_int_not_equal(
+	    val("id", "\"12345678901234567890123456789012345678901234567890123456789012345\""), 0);
+}
+
+static void test_plugins(void **state)
+{
+	(void)state;
+	assert_int_equal(plugins("{\"proxy-rewrite\":{\"uri\":\"/new\",\"headers\":{\"set\":"
+				 "{\"X-A\":\"1\"},\"remove\":[\"X-B\"]}}}"),
+			 0);
+	assert_int_equal(plugins("{\"limit-count\":{\"count\":1,\"anything\":[1]}}"), 0);
+	assert_int_equal(plugins("{\"response-rewrite\":{\"status_code\":200,\"body\":\"x\","
+				 "\"_meta\":{\"priority\":1},\"disable\":false}}"),
+			 0);
+	assert_err(plugins("{\"no-such\":{}}"), "unknown plugin [no-such]");
+	assert_err(plugins("{\"proxy-rewrite\":{\"uri\":\"relative\"}}"),
+		   "failed to check the configuration of plugin proxy-rewrite err: property "
+		   "\"uri\" validation failed: failed to match pattern");
+	assert_err(plugins("{\"proxy-rewrite\":{\"bogus\":1}}"),
+		   "failed to check the configuration of plugin proxy-rewrite err: additional "
+		   "properties forbidden, found bogus");
+	assert_err(plugins("{\"response-rewrite\":{\"status_code\":99}}"),
+		   "expected 99 to be greater than 200");
+	assert_err(plugins("{\"response-rewrite\":{\"body\":\"x\",\"filters\":[{\"regex\":\"a\","
+			   "\"replace\":\"b\"}]}}"),
+		   "value wasn't supposed to match schema");
+	assert_err(plugins("{\"limit-count\":5}"), "wrong type: expected object, got number");
+	assert_err(plugins("{\"limit-count\":{\"disable\":\"yes\"}}"), "\"disable\"");
+}
+
+static char *merged(const char *target, const char *patch)
+{
+	cJSON *t = cJSON_Parse(target), *p = cJSON_Parse(patch), *m;
+	char *s;
+
+	assert_non_null(t);
+	assert_non_null(p);
+	m = gw_admin__merge(t, p);
+	assert_non_null(m);
+	s = cJSON_PrintUnformatted(m);
+	cJSON_Delete(m);
+	cJSON_Delete(p);
+	return s;
+}
+
+static void test_merge(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = merged("{\"a\":1,\"b\":{\"c\":1,\"d\":2},\"e\":[1,2]}",
+		   "{\"a\":null,\"b\":{\"c\":3,\"x\":{\"y\":1}},\"e\":[3],\"n\":\"new\"}");
+	assert_string_equal(s, "{\"b\":{\"c\":3,\"d\":2,\"x\":{\"y\":1}},\"e\":[3],\"n\":\"new\"}");
+	free(s);
+	s = merged("{\"a\":1}", "[1]"); /* a non-object patch replaces the whole */
+	assert_string_equal(s, "[1]");
+	free(s);
+	s = merged("{\"a\":{\"b\":1}}", "{\"a\":5}");
+	assert_string_equal(s, "{\"a\":5}");
+	free(s);
+	s = merged("{\"a\":5}", "{\"a\":{\"b\":null,\"c\":1}}");
+	assert_string_equal(s, "{\"a\":{\"c\":1}}");
+	free(s);
+}
+
+static void test_set_path(void **state)
+{
+	cJSON *root = cJSON_Parse("{\"plugins\":{\"a\":{\"x\":1}},\"n\":1}");
+	char *s;
+
+	(void)state;
+	assert_int_equal(gw_admin__set_path(root, "plugins/a", cJSON_Parse("{\"y\":2}")), 0);
+	assert_int_equal(gw_admin__set_path(root, "labels/env", cJSON_CreateString("p")), 0);
+	assert_int_equal(gw_admin__set_path(root, "uri", cJSON_CreateString("/u")), 0);
+	s = cJSON_PrintUnformatted(root);
+	assert_string_equal(
+	    s, "{\"plugins\":{\"a\":{\"y\":2}},\"n\":1,\"labels\":{\"env\":\"p\"},\"uri\":\"/u\"}");
+	free(s);
+	cJSON *v = cJSON_CreateNumber(1);
+	assert_int_equal(gw_admin__set_path(root, "n/x", v), GW_EINVAL);
+	cJSON_Delete(v);
+	v = cJSON_CreateNumber(1);
+	assert_int_equal(gw_admin__set_path(root, "a//b", v), GW_EINVAL);
+	cJSON_Delete(v);
+	cJSON_Delete(root);
+}
+
+static void test_depth(void **state)
+{
+	(void)state;
+	assert_int_equal(gw_admin__json_depth("{}", 2, 10), 1);
+	assert_int_equal(gw_admin__json_depth("{\"a\":[{\"b\":1}]}", 15, 10), 3);
+	assert_int_equal(gw_admin__json_depth("{\"a\":\"[[[[[\\\"[[[\"}", 17, 3), 1);
+	assert_int_equal(gw_admin__json_depth("[[[[[[[[", 8, 5), 6);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_every_schema_loads),
+	    cmocka_unit_test(test_route_valid),
+	    cmocka_unit_test(test_route_errors),
+	    cmocka_unit_test(test_upstream),
+	    cmocka_unit_test(test_other_resources),
+	    cmocka_unit_test(test_plugins),
+	    cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_set_path),
+	    cmocka_unit_test(test_depth),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
