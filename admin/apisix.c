@@ -1013,6 +1013,14 @@ static bool int_arg(struct gw_http_req *req, const char *name, long lo, long hi,
 	return true;
 }
 
+static int by_create_revision(const void *x, const void *y)
+{
+	const struct gw_kv *a = x, *b = y;
+
+	return (a->create_revision > b->create_revision) -
+	       (a->create_revision < b->create_revision);
+}
+
 static void get_list(struct gw_admin *a, struct gw_http_req *req, const char *prefix,
 		     bool only_direct)
 {
@@ -1079,13 +1087,14 @@ static void get_list(struct gw_admin *a, struct gw_http_req *req, const char *pr
 	rq.key_len = plen;
 	rq.range_end = end;
 	rq.range_end_len = strlen(end);
-	rq.sort_order = GW_SORT_ASCEND;
-	rq.sort_target = GW_SORT_CREATE;
 	rq.serializable = true;
 	rv = gw_store_range(a->store, &rq, &rs);
 	if (rv != 0) {
 		send_err(req, rv, NULL);
 		goto out;
+	}
+	if (rs.n_kvs > 1) { /* APISIX lists in creation order */
+		qsort(rs.kvs, rs.n_kvs, sizeof(rs.kvs[0]), by_create_revision);
 	}
 	o = cJSON_CreateObject();
 	list = cJSON_AddArrayToObject(o, "list");
