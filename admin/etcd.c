@@ -1,0 +1,687 @@
+/* etcd.c: the etcd API listener, the call plumbing shared by both
+ * transports, and the v3 JSON gateway.
+ *
+ * Happy path: accept, read until the first bytes tell (the 24-byte HTTP/2
+ * preface -> etcd_h2.c; any other byte -> HTTP/1.1, handed to a lib/httpd
+ * server with gw_httpd_adopt). HTTP/1.1 requests: /v3/... and /v3beta/...
+ * gateway paths are decoded from JSON into the same protobuf requests the
+ * gRPC side gets and answered by the same services; /apigw/internal/... goes
+ * to raft; GET /version and /health answer like etcd 3.4.
+ * Failure modes: a connection that sends nothing is closed after 10 s; bad
+ * JSON gets 400 with etcd's error body; errors map through
+ * gw_etcd__status_of (etcd_codec.c), the one place that chooses codes. */
+#include "config.h"
+
+#include "admin/etcd_int.h"
+#include "lib/err.h"
+#include "lib/httpd.h"
+#include "lib/log.h"
+#include "raft/raft.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define H2_PREFACE           "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2_PREFACE_LEN       24
+#define SNIFF_TIMEOUT_MS     10000
+#define ETCD_VERSION         "3.4.23"
+#define ETCD_CLUSTER_VERSION "3.4.0"
+
+/* ---- calls ---- */
+
+struct gw_etcd__call *gw_etcd__call_new(struct gw_etcd *srv, const struct gw_etcd__method *m,
+					const struct gw_etcd__tp_ops *ops, void *tp)
+{
+	struct gw_etcd__call *c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		return NULL;
+	}
+	c->srv = srv;
+	c->m = m;
+	c->ops = ops;
+	c->tp = tp;
+	c->conn_watchers = &c->own_watchers;
+	gw_etcd__arena_init(&c->arena);
+	srv->n_calls++;
+	return c;
+}
+
+void gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req)
+{
+	if (c->m->streaming) {
+		c->m->on_msg(c, req);
+	} else {
+		c->m->unary(c, req);
+	}
+}
+
+void gw_etcd__call_half_close(struct gw_etcd__call *c)
+{
+	if (c->m->streaming && !c->ended) {
+		c->ended = true;
+		c->m->on_end(c, false);
+	}
+}
+
+void gw_etcd__call_gone(struct gw_etcd__call *c)
+{
+	if (c->gone) {
+		return;
+	}
+	c->gone = true;
+	if (c->conn_watchers != &c->own_watchers) {
+		c->own_watchers = *c->conn_watchers;
+		c->conn_watchers = &c->own_watchers;
+	}
+	if (c->m->streaming && !c->ended) {
+		c->ended = true;
+		c->m->on_end(c, true);
+	} else if (c->m->streaming) {
+		/* Half-closed earlier: the end callback sees the disconnect too. */
+		c->m->on_end(c, true);
+	}
+}
+
+int gw_etcd__send(struct gw_etcd__call *c, const ProtobufCMessage *m)
+{
+	if (c->gone) {
+		return GW_ECANCELED;
+	}
+	return c->ops->send(c, m);
+}
+
+static void call_free(struct gw_etcd__call *c)
+{
+	struct gw_etcd *srv = c->srv;
+	gw_etcd__arena_free(&c->arena);
+	free(c);
+	srv->n_calls--;
+	gw_etcd__maybe_free(srv);
+}
+
+void gw_etcd__finish(struct gw_etcd__call *c, int err)
+{
+	struct gw_etcd__status st = gw_etcd__status_of(err);
+	c->ops->finish(c, &st);
+	call_free(c);
+}
+
+void gw_etcd__finish_status(struct gw_etcd__call *c, int code, const char *msg)
+{
+	struct gw_etcd__status st = {code, gw_etcd__http_of_code(code), msg};
+	c->ops->finish(c, &st);
+	call_free(c);
+}
+
+void gw_etcd__header(struct gw_etcd *srv, Etcdserverpb__ResponseHeader *h, int64_t rev)
+{
+	if (rev == 0) {
+		rev = gw_store_revision(srv->opts.store);
+	}
+	h->revision = rev;
+	if (srv->opts.raft != NULL) {
+		gw_raft_status(srv->opts.raft, srv->status);
+		h->cluster_id = srv->status->cluster_id;
+		h->member_id = srv->status->id;
+		h->raft_term = srv->status->term;
+	} else {
+		h->cluster_id = srv->standalone_id;
+		h->member_id = srv->standalone_id;
+		h->raft_term = 1;
+	}
+}
+
+unsigned gw_etcd__write_timeout(const struct gw_etcd__call *c)
+{
+	unsigned t = c->srv->opts.write_timeout_ms;
+	if (c->timeout_ms != 0 && (t == 0 || c->timeout_ms < t)) {
+		t = c->timeout_ms;
+	}
+	return t;
+}
+
+unsigned gw_etcd__read_timeout(const struct gw_etcd__call *c)
+{
+	unsigned t = c->srv->opts.read_timeout_ms;
+	if (c->timeout_ms != 0 && c->timeout_ms < t) {
+		t = c->timeout_ms;
+	}
+	return t;
+}
+
+/* ---- JSON gateway ---- */
+
+struct jtp {
+	struct gw_http_req *req; /* owned until answered */
+	bool started;            /* streaming response started */
+	bool answered;           /* unary response sent */
+};
+
+static int json_error_body(struct gw_buf *b, const char *msg, int code)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *s;
+	int rv = GW_ENOMEM;
+	if (o == NULL) {
+		return GW_ENOMEM;
+	}
+	if (cJSON_AddStringToObject(o, "error", msg) &&
+	    cJSON_AddStringToObject(o, "message", msg) &&
+	    cJSON_AddNumberToObject(o, "code", code)) {
+		s = cJSON_PrintUnformatted(o);
+		if (s != NULL) {
+			rv = gw_buf_appends(b, s);
+			free(s);
+		}
+	}
+	cJSON_Delete(o);
+	return rv;
+}
+
+static void json_respond_error(struct gw_http_req *req, int http, int code, const char *msg)
+{
+	struct gw_buf b;
+	gw_buf_init(&b);
+	if (json_error_body(&b, msg, code) != 0) {
+		gw_http_respond(req, 500, "text/plain", "", "out of memory\n", 14);
+	} else {
+		gw_http_respond(req, http, "application/json", "", b.data, b.len);
+	}
+	gw_buf_close(&b);
+}
+
+static int json_send(struct gw_etcd__call *c, const ProtobufCMessage *m)
+{
+	struct jtp *t = c->tp;
+	cJSON *j = gw_etcd__pb_to_json(m);
+	char *s;
+	int rv;
+
+	if (j == NULL) {
+		return GW_ENOMEM;
+	}
+	if (c->m->streaming) {
+		cJSON *w = cJSON_CreateObject();
+		if (w == NULL) {
+			cJSON_Delete(j);
+			return GW_ENOMEM;
+		}
+		cJSON_AddItemToObject(w, "result", j);
+		j = w;
+	}
+	s = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	if (s == NULL) {
+		return GW_ENOMEM;
+	}
+	if (!c->m->streaming) {
+		if (t->answered) {
+			free(s);
+			return GW_EINVAL;
+		}
+		t->answered = true;
+		rv = gw_http_respond(t->req, 200, "application/json", "", s, strlen(s));
+		t->req = NULL;
+		free(s);
+		return rv;
+	}
+	if (!t->started) {
+		rv = gw_http_stream_start(t->req, 200, "application/json", "");
+		if (rv != 0) {
+			free(s);
+			return rv;
+		}
+		t->started = true;
+	}
+	{
+		size_t n = strlen(s);
+		s[n] = '\n'; /* replaces the NUL: the chunk is the line with its \n */
+		rv = gw_http_stream_write(t->req, s, n + 1);
+	}
+	free(s);
+	if (rv == 0 && gw_http_pending_bytes(t->req) > c->srv->opts.max_stream_buffer) {
+		rv = GW_ELIMIT;
+	}
+	return rv;
+}
+
+static void json_finish(struct gw_etcd__call *c, const struct gw_etcd__status *st)
+{
+	struct jtp *t = c->tp;
+
+	if (t->started) {
+		if (st->code != 0 && !c->gone) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON *e = cJSON_AddObjectToObject(o, "error");
+			char *s;
+			cJSON_AddNumberToObject(e, "grpc_code", st->code);
+			cJSON_AddNumberToObject(e, "http_code", st->http);
+			cJSON_AddStringToObject(e, "message", st->msg);
+			cJSON_AddStringToObject(e, "http_status", gw_http_reason(st->http));
+			s = cJSON_PrintUnformatted(o);
+			if (s != NULL) {
+				size_t n = strlen(s);
+				s[n] = '\n';
+				gw_http_stream_write(t->req, s, n + 1);
+				free(s);
+			}
+			cJSON_Delete(o);
+		}
+		gw_http_stream_end(t->req);
+	} else if (t->req != NULL) {
+		if (st->code == 0) {
+			gw_http_respond(t->req, 200, "application/json", "", "{}", 2);
+		} else {
+			json_respond_error(t->req, st->http, st->code, st->msg);
+		}
+	}
+	free(t);
+	c->tp = NULL;
+}
+
+static const struct gw_etcd__tp_ops json_ops = {json_send, json_finish};
+
+static void json_abort(struct gw_http_req *req, void *data)
+{
+	(void)req;
+	gw_etcd__call_gone(data);
+}
+
+static void text_404(struct gw_http_req *req)
+{
+	gw_http_respond(req, 404, "text/plain; charset=utf-8", "", "404 page not found\n", 19);
+}
+
+static void health_cb(void *data, int err)
+{
+	struct gw_http_req *req = data;
+	if (err == 0) {
+		gw_http_respond(req, 200, "application/json", "", "{\"health\":\"true\"}", 17);
+	} else {
+		gw_http_respond(req, 503, "application/json", "", "{\"health\":\"false\"}", 18);
+	}
+}
+
+static void json_call(struct gw_etcd *srv, struct gw_http_req *req, const struct gw_etcd__method *m)
+{
+	struct gw_etcd__call *c;
+	struct jtp *t;
+	ProtobufCMessage *msg = NULL;
+	cJSON *j;
+	char why[160];
+	int rv;
+
+	if (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PUT") != 0) {
+		gw_http_respond(req, 405, "text/plain; charset=utf-8", "", "Method Not Allowed\n",
+				19);
+		return;
+	}
+	if (req->body.len > srv->opts.max_request_bytes) {
+		json_respond_error(req, 400, GW_GRPC_INVALID_ARGUMENT,
+				   "etcdserver: request is too large");
+		return;
+	}
+	t = calloc(1, sizeof *t);
+	if (t == NULL) {
+		goto err_nomem;
+	}
+	t->req = req;
+	c = gw_etcd__call_new(srv, m, &json_ops, t);
+	if (c == NULL) {
+		free(t);
+		goto err_nomem;
+	}
+	if (req->body.len == 0) {
+		j = cJSON_CreateObject();
+	} else {
+		j = cJSON_ParseWithLength(req->body.data, req->body.len);
+	}
+	if (j == NULL) {
+		snprintf(why, sizeof why, "invalid JSON request body");
+		rv = GW_EINVAL;
+	} else {
+		rv = gw_etcd__json_to_pb(j, m->in, &c->arena, &msg, why, sizeof why);
+		cJSON_Delete(j);
+	}
+	if (rv != 0) {
+		gw_etcd__finish_status(
+		    c, rv == GW_ENOMEM ? GW_GRPC_RESOURCE_EXHAUSTED : GW_GRPC_INVALID_ARGUMENT,
+		    rv == GW_ENOMEM ? "out of memory" : why);
+		return;
+	}
+	req->on_abort = json_abort;
+	req->abort_data = c;
+	gw_etcd__call_msg(c, msg);
+	/* The gateway's request stream ends with its body. A unary call may
+	 * have finished (and been freed) already; a streaming call never
+	 * finishes inside on_msg, and its end callback decides what the
+	 * half-close means (Watch stays open, KeepAlive ends). */
+	if (m->streaming) {
+		gw_etcd__call_half_close(c);
+	}
+	return;
+err_nomem:
+	json_respond_error(req, 500, GW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+static void http_handler(struct gw_http_req *req, void *data)
+{
+	struct gw_etcd *srv = data;
+	const char *p = req->path;
+	const struct gw_etcd__method *m;
+	const char *rest = NULL;
+
+	if (strncmp(p, "/apigw/internal/", 16) == 0) {
+		if (srv->opts.raft != NULL && gw_raft_handle_internal(srv->opts.raft, req)) {
+			return;
+		}
+		text_404(req);
+		return;
+	}
+	if (strcmp(p, "/version") == 0) {
+		static const char v[] = "{\"etcdserver\":\"" ETCD_VERSION
+					"\",\"etcdcluster\":\"" ETCD_CLUSTER_VERSION "\"}";
+		gw_http_respond(req, 200, "application/json", "", v, sizeof v - 1);
+		return;
+	}
+	if (strcmp(p, "/health") == 0) {
+		if (srv->opts.raft == NULL ||
+		    gw_raft_read_barrier(srv->opts.raft, srv->opts.read_timeout_ms, health_cb,
+					 req) != 0) {
+			health_cb(req, srv->opts.raft == NULL ? 0 : GW_ENOLEADER);
+		}
+		return;
+	}
+	if (strncmp(p, "/v3/", 4) == 0) {
+		rest = p + 3;
+	} else if (strncmp(p, "/v3beta/", 8) == 0) {
+		rest = p + 7;
+	}
+	if (rest == NULL) {
+		text_404(req);
+		return;
+	}
+	m = gw_etcd__method_json(rest);
+	if (m == NULL) {
+		gw_http_respond(req, 404, "text/plain; charset=utf-8", "", "Not Found\n", 10);
+		return;
+	}
+	json_call(srv, req, m);
+}
+
+/* ---- listener and sniffing ---- */
+
+struct gw_etcd__sniff {
+	struct gw_etcd *srv;
+	uv_tcp_t *tcp;    /* owned until handed over */
+	uv_timer_t timer; /* the struct is freed in the timer's close callback */
+	char buf[H2_PREFACE_LEN];
+	size_t n;
+	struct gw_etcd__sniff *prev, *next;
+};
+
+static void sniff_timer_closed(uv_handle_t *h)
+{
+	struct gw_etcd__sniff *s = h->data;
+	struct gw_etcd *srv = s->srv;
+	free(s);
+	srv->n_sniff--;
+	gw_etcd__maybe_free(srv);
+}
+
+static void sniff_done(struct gw_etcd__sniff *s)
+{
+	if (s->prev != NULL) {
+		s->prev->next = s->next;
+	} else {
+		s->srv->sniffs = s->next;
+	}
+	if (s->next != NULL) {
+		s->next->prev = s->prev;
+	}
+	s->tcp = NULL;
+	uv_timer_stop(&s->timer);
+	uv_close((uv_handle_t *)&s->timer, sniff_timer_closed);
+}
+
+static void sniff_drop(struct gw_etcd__sniff *s)
+{
+	uv_close((uv_handle_t *)s->tcp, (uv_close_cb)free);
+	sniff_done(s);
+}
+
+static void sniff_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct gw_etcd__sniff *s = h->data;
+	(void)suggested;
+	buf->base = s->buf + s->n;
+	buf->len = sizeof s->buf - s->n;
+}
+
+static void sniff_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct gw_etcd__sniff *s = stream->data;
+	struct gw_etcd *srv = s->srv;
+	uv_tcp_t *tcp = s->tcp;
+
+	(void)buf;
+	if (nread < 0) {
+		sniff_drop(s);
+		return;
+	}
+	s->n += (size_t)nread;
+	if (memcmp(s->buf, H2_PREFACE, s->n) != 0) {
+		uv_read_stop(stream);
+		tcp->data = NULL;
+		gw_httpd_adopt(srv->httpd, tcp, s->buf, s->n);
+		sniff_done(s);
+	} else if (s->n == H2_PREFACE_LEN) {
+		uv_read_stop(stream);
+		tcp->data = NULL;
+		gw_etcd__h2_adopt(srv, tcp, s->buf, s->n);
+		sniff_done(s);
+	}
+}
+
+static void sniff_timeout(uv_timer_t *t)
+{
+	sniff_drop(t->data);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct gw_etcd *srv = server->data;
+	struct gw_etcd__sniff *s;
+	uv_tcp_t *tcp;
+
+	if (status < 0 || srv->stopping) {
+		return;
+	}
+	tcp = malloc(sizeof *tcp);
+	if (tcp == NULL) {
+		return;
+	}
+	uv_tcp_init(srv->loop, tcp);
+	if (uv_accept(server, (uv_stream_t *)tcp) != 0) {
+		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
+		return;
+	}
+	s = calloc(1, sizeof *s);
+	if (s == NULL) {
+		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
+		return;
+	}
+	uv_tcp_nodelay(tcp, 1);
+	s->srv = srv;
+	s->tcp = tcp;
+	tcp->data = s;
+	uv_timer_init(srv->loop, &s->timer);
+	s->timer.data = s;
+	uv_timer_start(&s->timer, sniff_timeout, SNIFF_TIMEOUT_MS, 0);
+	s->next = srv->sniffs;
+	if (srv->sniffs != NULL) {
+		srv->sniffs->prev = s;
+	}
+	srv->sniffs = s;
+	srv->n_sniff++;
+	if (uv_read_start((uv_stream_t *)tcp, sniff_alloc, sniff_read) != 0) {
+		sniff_drop(s);
+	}
+}
+
+int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw_etcd_opts *opts,
+		  struct gw_etcd **out)
+{
+	struct gw_etcd *srv;
+	struct gw_httpd_opts hopts = {0};
+	struct gw_addr hidden;
+	const char *why;
+	struct sockaddr_storage ss;
+	int namelen = sizeof ss;
+	int rv;
+
+	if (opts == NULL || opts->store == NULL) {
+		return GW_EINVAL;
+	}
+	srv = calloc(1, sizeof *srv);
+	if (srv == NULL) {
+		return GW_ENOMEM;
+	}
+	srv->loop = loop;
+	srv->opts = *opts;
+	if (srv->opts.max_request_bytes == 0) {
+		srv->opts.max_request_bytes = GW_ETCD_DEFAULT_MAX_REQUEST;
+	}
+	if (srv->opts.max_streams == 0) {
+		srv->opts.max_streams = GW_ETCD_DEFAULT_MAX_STREAMS;
+	}
+	if (srv->opts.max_watchers == 0) {
+		srv->opts.max_watchers = GW_ETCD_DEFAULT_MAX_WATCHERS;
+	}
+	if (srv->opts.max_stream_buffer == 0) {
+		srv->opts.max_stream_buffer = GW_ETCD_DEFAULT_STREAM_BUFFER;
+	}
+	if (srv->opts.read_timeout_ms == 0) {
+		srv->opts.read_timeout_ms = GW_ETCD_DEFAULT_READ_TIMEOUT;
+	}
+	if (srv->opts.progress_notify_ms == 0) {
+		srv->opts.progress_notify_ms = GW_ETCD_DEFAULT_PROGRESS;
+	}
+	srv->standalone_id = 0x1d0c5a1eULL;
+	srv->status = calloc(1, sizeof *srv->status);
+	if (srv->status == NULL) {
+		rv = GW_ENOMEM;
+		goto err_after_alloc;
+	}
+
+	/* The JSON gateway's server only adopts connections sniffed here; it
+	 * needs a listener of its own, kept on an ephemeral loopback port. */
+	rv = gw_addr_parse("127.0.0.1:0", &hidden, &why);
+	if (rv != 0) {
+		rv = GW_EINVAL;
+		goto err_after_status;
+	}
+	hopts.max_body_bytes = srv->opts.max_request_bytes + 4096;
+	hopts.idle_timeout_ms = 3600000; /* watch streams and keep-alive clients */
+	rv = gw_httpd_start(loop, &hidden, &hopts, http_handler, srv, &srv->httpd);
+	if (rv != 0) {
+		goto err_after_status;
+	}
+
+	srv->listener = malloc(sizeof *srv->listener);
+	if (srv->listener == NULL) {
+		rv = GW_ENOMEM;
+		goto err_after_httpd;
+	}
+	uv_tcp_init(loop, srv->listener);
+	srv->listener->data = srv;
+	rv = uv_tcp_bind(srv->listener, (const struct sockaddr *)&listen->ss, 0);
+	if (rv == 0) {
+		rv = uv_listen((uv_stream_t *)srv->listener, 511, on_connection);
+	}
+	if (rv != 0) {
+		gw_errorf("etcd", "cannot listen on %s: %s", listen->text, uv_strerror(rv));
+		uv_close((uv_handle_t *)srv->listener, (uv_close_cb)free);
+		srv->listener = NULL;
+		rv = GW_EADDR;
+		goto err_after_httpd;
+	}
+	uv_tcp_getsockname(srv->listener, (struct sockaddr *)&ss, &namelen);
+	srv->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+					     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	gw_infof("etcd", "etcd v3 API (gRPC h2c + JSON gateway) listening on %s (port %d)",
+		 listen->text, srv->port);
+	snprintf(srv->url, sizeof srv->url, "http://%s", listen->text);
+	*out = srv;
+	return 0;
+
+err_after_httpd:
+	gw_httpd_stop(srv->httpd, free, srv->status);
+	free(srv);
+	return rv;
+err_after_status:
+	free(srv->status);
+err_after_alloc:
+	free(srv);
+	return rv;
+}
+
+int gw_etcd_port(const struct gw_etcd *e)
+{
+	return e->port;
+}
+
+void gw_etcd__maybe_free(struct gw_etcd *srv)
+{
+	if (!srv->stopping || srv->closing > 0 || srv->n_sniff > 0 || srv->conns != NULL) {
+		return;
+	}
+	if (srv->stop_cb != NULL) {
+		void (*cb)(void *) = srv->stop_cb;
+		srv->stop_cb = NULL;
+		cb(srv->stop_data);
+	}
+	if (srv->n_calls > 0) {
+		return; /* calls waiting on raft: freed by the last one */
+	}
+	free(srv->status);
+	free(srv);
+}
+
+static void stop_step_done(struct gw_etcd *srv)
+{
+	srv->closing--;
+	gw_etcd__maybe_free(srv);
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+	struct gw_etcd *srv = h->data;
+	free(h);
+	stop_step_done(srv);
+}
+
+static void httpd_stopped(void *data)
+{
+	stop_step_done(data);
+}
+
+void gw_etcd_stop(struct gw_etcd *e, void (*cb)(void *data), void *data)
+{
+	struct gw_etcd__sniff *s;
+	struct gw_etcd__sniff *next;
+
+	e->stopping = true;
+	e->stop_cb = cb;
+	e->stop_data = data;
+	e->closing = 2;
+	uv_close((uv_handle_t *)e->listener, listener_closed);
+	for (s = e->sniffs; s != NULL; s = next) {
+		next = s->next;
+		sniff_drop(s);
+	}
+	gw_etcd__h2_close_all(e);
+	gw_httpd_stop(e->httpd, httpd_stopped, e);
+}

@@ -1,0 +1,65 @@
+/* etcd.h: the etcd v3 API of a node (etcdctl, clientv3, APISIX's
+ * lua-resty-etcd) served over the replicated store.
+ *
+ * One TCP listener serves two protocols; the first bytes of a connection
+ * select: the HTTP/2 client preface means gRPC over h2c (prior knowledge, as
+ * etcdctl speaks it), anything else is HTTP/1.1 for the v3 JSON gateway
+ * (/v3/kv/range, /v3/watch, ...), GET /version and /health, and the
+ * node-to-node channel under /apigw/internal/ (handed to raft).
+ * Writes go through gw_raft_propose() (any node; raft forwards to the leader),
+ * reads are linearizable (read barrier, then the local store) unless the
+ * request asks for a serializable read. Errors carry etcd's gRPC codes and
+ * messages, or the gateway's HTTP status and JSON error body.
+ *
+ * Threads: everything runs on the loop given to gw_etcd_start (the control
+ * loop, the one that owns the store and the raft); every call must come from
+ * that loop's thread. */
+#ifndef GW_ETCD_H
+#define GW_ETCD_H
+
+#include "lib/addr.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct gw_etcd;
+struct gw_store;
+struct gw_raft;
+
+#define GW_ETCD_DEFAULT_MAX_REQUEST   1572864u /* 1.5 MiB, etcd's --max-request-bytes */
+#define GW_ETCD_DEFAULT_MAX_STREAMS   256u     /* concurrent HTTP/2 streams per connection */
+#define GW_ETCD_DEFAULT_MAX_WATCHERS  4096u    /* watches per connection (gRPC) or request */
+#define GW_ETCD_DEFAULT_STREAM_BUFFER 8388608u /* bytes queued per stream: slow watcher cut */
+#define GW_ETCD_DEFAULT_READ_TIMEOUT  5000u    /* linearizable read deadline, ms */
+#define GW_ETCD_DEFAULT_PROGRESS      600000u  /* progress_notify interval, ms (etcd: 10 min) */
+
+struct gw_etcd_opts {
+	struct gw_store *store;      /* required; must outlive the server */
+	struct gw_raft *raft;        /* NULL = standalone: writes applied to the local store
+					directly (tests, single process); must outlive the server */
+	size_t max_request_bytes;    /* 0 = GW_ETCD_DEFAULT_MAX_REQUEST */
+	unsigned max_streams;        /* 0 = GW_ETCD_DEFAULT_MAX_STREAMS */
+	unsigned max_watchers;       /* 0 = GW_ETCD_DEFAULT_MAX_WATCHERS */
+	size_t max_stream_buffer;    /* 0 = GW_ETCD_DEFAULT_STREAM_BUFFER */
+	unsigned read_timeout_ms;    /* 0 = GW_ETCD_DEFAULT_READ_TIMEOUT */
+	unsigned write_timeout_ms;   /* 0 = raft's default proposal deadline */
+	unsigned progress_notify_ms; /* 0 = GW_ETCD_DEFAULT_PROGRESS */
+};
+
+/* Start serving on @listen. 0, or GW_EADDR (address in use or not
+ * bindable; logged here) / GW_ENOMEM / GW_EINVAL (no store). On success *out
+ * is owned by the caller until gw_etcd_stop. The options are copied. */
+int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw_etcd_opts *opts,
+		  struct gw_etcd **out);
+
+/* Bound port (useful with port 0 in tests). */
+int gw_etcd_port(const struct gw_etcd *e);
+
+/* Stop accepting, close every connection (streams and watches end), then
+ * call @cb. Calls still waiting on raft finish quietly when raft answers
+ * them (gw_raft_stop fails them), so stop the etcd API before the raft.
+ * @e must not be used after this call. */
+void gw_etcd_stop(struct gw_etcd *e, void (*cb)(void *data), void *data);
+
+#endif

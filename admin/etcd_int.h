@@ -1,0 +1,226 @@
+/* etcd_int.h: internals of the etcd v3 API, shared by admin/etcd_*.c and
+ * their unit tests only.
+ *
+ * The pieces: a call (one RPC, unary or streaming) that the services
+ * (etcd_svc.c, etcd_watch.c) answer without knowing the transport; two
+ * transports that create calls, gRPC over HTTP/2 (etcd_h2.c) and the JSON
+ * gateway (etcd.c); and the codecs (etcd_codec.c): gRPC message framing,
+ * protobuf <-> JSON, a per-call arena, and the one table that maps gw errors
+ * to gRPC codes, HTTP statuses and etcd's messages.
+ *
+ * Call life cycle: a transport creates a call and hands it to its method.
+ * The service answers with gw_etcd__send (any number of messages) and ends it
+ * with exactly one gw_etcd__finish, which frees it. If the client goes away
+ * first, the transport calls gw_etcd__call_gone: sends then fail with
+ * GW_ECANCELED, a streaming method's end callback runs, and the service must
+ * still finish the call (at once or when its pending raft/store work
+ * answers). Everything runs on the server's loop thread. */
+#ifndef GW_ETCD_INT_H
+#define GW_ETCD_INT_H
+
+#include "admin/etcd.h"
+#include "admin/etcd.pb-c.h"
+#include "lib/buf.h"
+
+#include <cjson/cJSON.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct gw_httpd;
+struct gw_http_req;
+struct gw_raft_status;
+
+/* ---- arena: many small allocations freed at once (etcd_codec.c) ---- */
+struct gw_etcd__chunk;
+struct gw_etcd__arena {
+	struct gw_etcd__chunk *head; /* owned chunk list, newest first */
+	size_t total;                /* bytes allocated, for limits */
+};
+void gw_etcd__arena_init(struct gw_etcd__arena *a);
+/* Zeroed, 16-byte aligned memory valid until gw_etcd__arena_free; NULL when
+ * out of memory. */
+void *gw_etcd__arena_alloc(struct gw_etcd__arena *a, size_t n);
+void gw_etcd__arena_free(struct gw_etcd__arena *a);
+/* A protobuf-c allocator drawing from @a (free is a no-op). */
+void gw_etcd__arena_allocator(struct gw_etcd__arena *a, ProtobufCAllocator *out);
+
+/* ---- protobuf helpers ---- */
+/* Decode @len bytes as @desc into @a. GW_EPROTO for bytes that are not a
+ * valid message (including nesting deeper than 64 levels, refused before
+ * protobuf-c recurses), GW_ENOMEM. */
+int gw_etcd__pb_decode(const ProtobufCMessageDescriptor *desc, const void *p, size_t len,
+		       struct gw_etcd__arena *a, ProtobufCMessage **out);
+/* Check wire-format well-formedness and nesting depth of @len bytes. */
+int gw_etcd__pb_check(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
+		      int depth);
+
+/* ---- gRPC length-prefixed framing ---- */
+#define GW_ETCD__GRPC_PREFIX 5
+/* Look at the start of @p: 0 with the message body in *msg and *msg_len and the
+ * bytes it takes in *used; GW_EAGAIN if incomplete; GW_ELIMIT if the
+ * declared length is over @max; GW_EPROTO for a compressed message (the
+ * server never offers compression). */
+int gw_etcd__grpc_unframe(const char *p, size_t len, size_t max, const char **msg, size_t *msg_len,
+			  size_t *used);
+/* Append @m, length-prefixed, to @out. 0 or GW_ENOMEM. */
+int gw_etcd__grpc_frame(struct gw_buf *out, const ProtobufCMessage *m);
+
+/* ---- JSON mapping (proto3 JSON as etcd's grpc-gateway speaks it) ---- */
+/* Message -> JSON object: proto field names, int64 as strings, bytes as
+ * base64, enums by name, default values left out. NULL when out of memory. */
+cJSON *gw_etcd__pb_to_json(const ProtobufCMessage *m);
+/* JSON object -> message allocated in @a. Field names in proto or
+ * lowerCamel form; integers as numbers or strings; enums by name or number;
+ * bytes as standard or URL-safe base64; unknown fields ignored. GW_EINVAL
+ * with a reason in @why, or GW_ENOMEM. */
+int gw_etcd__json_to_pb(const cJSON *j, const ProtobufCMessageDescriptor *desc,
+			struct gw_etcd__arena *a, ProtobufCMessage **out, char *why, size_t whylen);
+/* Base64 (standard alphabet, padded). @out needs 4*((n+2)/3)+1 bytes. */
+size_t gw_etcd__b64_encode(const uint8_t *p, size_t n, char *out);
+/* Standard or URL-safe alphabet, padding optional. Returns the decoded
+ * length or -1. @out needs 3*(n/4)+3 bytes. */
+long gw_etcd__b64_decode(const char *s, size_t n, uint8_t *out);
+
+/* ---- status mapping: the one place gw errors become gRPC/HTTP ---- */
+enum gw_etcd__grpc_code {
+	GW_GRPC_OK = 0,
+	GW_GRPC_CANCELED = 1,
+	GW_GRPC_UNKNOWN = 2,
+	GW_GRPC_INVALID_ARGUMENT = 3,
+	GW_GRPC_DEADLINE_EXCEEDED = 4,
+	GW_GRPC_NOT_FOUND = 5,
+	GW_GRPC_ALREADY_EXISTS = 6,
+	GW_GRPC_PERMISSION_DENIED = 7,
+	GW_GRPC_RESOURCE_EXHAUSTED = 8,
+	GW_GRPC_FAILED_PRECONDITION = 9,
+	GW_GRPC_OUT_OF_RANGE = 11,
+	GW_GRPC_UNIMPLEMENTED = 12,
+	GW_GRPC_INTERNAL = 13,
+	GW_GRPC_UNAVAILABLE = 14,
+};
+struct gw_etcd__status {
+	int code;        /* gRPC status code */
+	int http;        /* HTTP status of the JSON gateway */
+	const char *msg; /* etcd's message (static) */
+};
+/* Status for gw error @err (0 = OK). Never fails: unknown errors map to
+ * UNKNOWN/500 with gw_strerror's text. */
+struct gw_etcd__status gw_etcd__status_of(int err);
+/* HTTP status the JSON gateway uses for a gRPC code. */
+int gw_etcd__http_of_code(int code);
+
+/* ---- the server ---- */
+struct gw_etcd__conn;  /* an HTTP/2 connection (etcd_h2.c) */
+struct gw_etcd__sniff; /* a connection whose protocol is not known yet (etcd.c) */
+
+struct gw_etcd {
+	uv_loop_t *loop;
+	struct gw_etcd_opts opts;      /* copy, defaults filled in */
+	uv_tcp_t *listener;            /* owned; freed in its close callback */
+	int port;                      /* bound port */
+	struct gw_httpd *httpd;        /* JSON gateway; adopts HTTP/1.x connections */
+	struct gw_etcd__conn *conns;   /* live HTTP/2 connections (list) */
+	struct gw_etcd__sniff *sniffs; /* connections still being sniffed (list) */
+	unsigned n_sniff;              /* sniff structs not yet freed */
+	unsigned n_calls;              /* live calls: the server is freed when 0 after stop */
+	int closing;                   /* handles whose close is pending during stop */
+	bool stopping;
+	void (*stop_cb)(void *data);
+	void *stop_data;
+	struct gw_raft_status *status; /* scratch for gw_raft_status (large) */
+	uint64_t standalone_id;        /* member/cluster id without raft */
+	char url[96];                  /* "http://<listen address>" */
+};
+
+/* ---- calls ---- */
+struct gw_etcd__call;
+struct gw_etcd__method;
+
+struct gw_etcd__tp_ops {
+	/* Serialize and queue @m now (the caller frees it after). 0, GW_ELIMIT
+	 * when the stream's buffer is over its bound, GW_ENOMEM. */
+	int (*send)(struct gw_etcd__call *c, const ProtobufCMessage *m);
+	/* End the call with @st (code 0 = OK); the transport must drop its
+	 * pointer to the call, which is freed right after. */
+	void (*finish)(struct gw_etcd__call *c, const struct gw_etcd__status *st);
+};
+
+struct gw_etcd__call {
+	struct gw_etcd *srv;
+	const struct gw_etcd__method *m;
+	const struct gw_etcd__tp_ops *ops;
+	void *tp;                    /* transport's stream/request; NULL once gone */
+	bool gone;                   /* the client went away */
+	bool ended;                  /* streaming: end callback ran */
+	unsigned timeout_ms;         /* grpc-timeout, or 0 */
+	unsigned *conn_watchers;     /* watchers on this connection; NULL once gone */
+	unsigned own_watchers;       /* counter used when the transport has none */
+	struct gw_etcd__arena arena; /* the unary request and its decoding */
+	void *svc;                   /* service state of a streaming call */
+	int pending;                 /* service: raft/store requests in flight */
+	int svc_err;                 /* service: first error of a streaming call */
+};
+
+struct gw_etcd__method {
+	const char *grpc_path;                /* "/etcdserverpb.KV/Range" */
+	const char *json_path[2];             /* "/kv/range" (after /v3) or NULL */
+	const ProtobufCMessageDescriptor *in; /* request type */
+	bool streaming;                       /* bidi stream */
+	void (*unary)(struct gw_etcd__call *c, const ProtobufCMessage *req);
+	/* Streaming: one request message; must not finish the call. */
+	void (*on_msg)(struct gw_etcd__call *c, const ProtobufCMessage *req);
+	/* Streaming: the client half-closed (@gone false) or went away. */
+	void (*on_end)(struct gw_etcd__call *c, bool gone);
+};
+
+/* Method of a gRPC path or of a JSON path (after "/v3" or "/v3beta"); NULL
+ * if unknown. */
+const struct gw_etcd__method *gw_etcd__method_grpc(const char *path);
+const struct gw_etcd__method *gw_etcd__method_json(const char *path);
+
+/* Create a call (transports). NULL when out of memory. */
+struct gw_etcd__call *gw_etcd__call_new(struct gw_etcd *srv, const struct gw_etcd__method *m,
+					const struct gw_etcd__tp_ops *ops, void *tp);
+/* Deliver one request message: unary -> m->unary (once); streaming ->
+ * m->on_msg. The message may be freed after it returns for streaming calls;
+ * a unary request must live in c->arena. */
+void gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req);
+/* The client half-closed a streaming call. */
+void gw_etcd__call_half_close(struct gw_etcd__call *c);
+/* The transport's side is gone (reset, disconnect); see the top. */
+void gw_etcd__call_gone(struct gw_etcd__call *c);
+
+/* Services. */
+int gw_etcd__send(struct gw_etcd__call *c, const ProtobufCMessage *m);
+/* End with a gw error (0 = OK); frees @c. */
+void gw_etcd__finish(struct gw_etcd__call *c, int err);
+/* End with an explicit gRPC code and message (for answers that are no gw
+ * error, e.g. MemberAdd); frees @c. */
+void gw_etcd__finish_status(struct gw_etcd__call *c, int code, const char *msg);
+/* Fill a response header for store revision @rev (0 = current). */
+void gw_etcd__header(struct gw_etcd *srv, Etcdserverpb__ResponseHeader *h, int64_t rev);
+/* Deadline for raft requests of this call, ms (0 = raft's default). */
+unsigned gw_etcd__write_timeout(const struct gw_etcd__call *c);
+unsigned gw_etcd__read_timeout(const struct gw_etcd__call *c);
+
+/* The method table (etcd_svc.c). */
+extern const struct gw_etcd__method gw_etcd__methods[];
+extern const size_t gw_etcd__n_methods;
+
+/* Watch service (etcd_watch.c). */
+void gw_etcd__watch_msg(struct gw_etcd__call *c, const ProtobufCMessage *req);
+void gw_etcd__watch_end(struct gw_etcd__call *c, bool gone);
+
+/* HTTP/2 transport (etcd_h2.c): take an accepted connection whose first
+ * @n bytes (the preface, or part of it) were already read. Takes @tcp
+ * (heap-allocated, freed after close). */
+void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, size_t n);
+/* Close every HTTP/2 connection (stop). */
+void gw_etcd__h2_close_all(struct gw_etcd *srv);
+/* Free the server if it is stopped and nothing refers to it any more. */
+void gw_etcd__maybe_free(struct gw_etcd *srv);
+
+#endif
