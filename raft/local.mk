@@ -1,2 +1,12 @@
-# raft/: see docs/architecture.md.
-RAFT_LIB =
+# raft/: canonical/raft glue (FSM, identity, membership, proposals, the
+# node-to-node HTTP channel). Builds raft/libgw_raft.a.
+noinst_LIBRARIES += raft/libgw_raft.a
+RAFT_LIB = raft/libgw_raft.a
+raft_libgw_raft_a_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
+raft_libgw_raft_a_SOURCES = \
+	raft/raft.h raft/raft_int.h \
+	raft/codec.c \
+	raft/fsm.c \
+	raft/http.c \
+	raft/identity.c \
+	raft/raft.c

@@ -46,6 +46,12 @@ struct gw_raft_opts {
 	 * NULL = `apigw start`. */
 	const char *join_peer;
 	const char *join_secret;
+	/* Called (at most once) when raft decides this node must stop: a join
+	 * refused or impossible (GW_EPERM, GW_ETIMEOUT, GW_ECORRUPT, GW_EEXIST)
+	 * or the node was removed from the cluster (0). The node should then
+	 * call gw_raft_stop and exit (non-zero unless @err is 0). May be NULL. */
+	void (*on_terminate)(void *data, int err);
+	void *terminate_data;
 };
 
 /* Start the node's raft. On an empty data dir: bootstrap a one-node cluster
@@ -132,6 +138,14 @@ struct gw_raft_status {
 /* Snapshot of the current state for status pages, metrics and the etcd
  * Cluster/Maintenance services. */
 void gw_raft_status(struct gw_raft *r, struct gw_raft_status *out);
+
+/* The status as a JSON object (ids as 16-digit hex strings, as in etcd):
+ * cluster_id, id, name, role, state ("joining" while joining), term,
+ * leader_id, commit_index, applied_index, revision, has_quorum,
+ * voters_wanted, members[{id, name, role, leader, raft_address, etcd_url,
+ * admin_url, proxy_url, status_url, reachable (null off the leader)}].
+ * malloc'ed (caller frees), NULL on ENOMEM. */
+char *gw_raft_status_json(struct gw_raft *r);
 
 /* Remove a member (any node may call; forwarded to the leader). Callback as
  * for proposals with @res NULL. GW_EMEMBERNOTFOUND for an unknown id. */

@@ -33,6 +33,14 @@ tests_unit_test_config_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_config_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_config
 
+# raft/ unit tests (owner: raft). The codec test links only what it uses,
+# so it runs before the store and node libraries exist.
+check_PROGRAMS += tests/unit/test_raft_codec
+tests_unit_test_raft_codec_SOURCES = tests/unit/test_raft_codec.c
+tests_unit_test_raft_codec_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_raft_codec_LDADD = $(RAFT_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_raft_codec
+
 # Integration tests: real processes on 127.0.0.1.
 INTEGRATION_TESTS = tests/integration/test_cli.py
 TESTS += $(INTEGRATION_TESTS)

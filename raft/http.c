@@ -1,0 +1,284 @@
+/* http.c: a minimal HTTP/1.1 client for the node-to-node channel.
+ *
+ * One request per connection ("Connection: close"): connect, write the
+ * request, read until the server closes (or Content-Length bytes of body
+ * arrived), parse the status line, Content-Length and X-Apigw-Error, call
+ * back once. A timer bounds the whole exchange. Failure modes: connect
+ * refused/reset and malformed answers are GW_EIO, the deadline GW_ETIMEOUT.
+ * The struct holds two uv handles (tcp, timer) and is freed only after both
+ * close callbacks ran. Threads: the loop given to gw_raft__http_request. */
+#include "config.h"
+
+#include "lib/addr.h"
+#include "lib/err.h"
+#include "raft/raft_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_RESPONSE (64u << 20)
+
+struct gw_raft__http {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_connect_t connect;
+	uv_write_t write;
+	struct gw_buf out;   /* request bytes */
+	struct gw_buf in;    /* response bytes */
+	gw_raft__http_cb cb; /* NULL once called or cancelled */
+	void *data;
+	int open_handles; /* freed when it reaches 0 */
+	bool closing;
+	int early_err; /* connect failed at once: reported by the timer */
+};
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct gw_raft__http *c = h->data;
+
+	if (--c->open_handles == 0) {
+		gw_buf_close(&c->out);
+		gw_buf_close(&c->in);
+		free(c);
+	}
+}
+
+static void finish(struct gw_raft__http *c, int err, const struct gw_raft__http_resp *resp)
+{
+	gw_raft__http_cb cb = c->cb;
+
+	c->cb = NULL;
+	if (cb != NULL) {
+		cb(c->data, err, resp);
+	}
+	if (!c->closing) {
+		c->closing = true;
+		uv_close((uv_handle_t *)&c->tcp, handle_closed);
+		uv_close((uv_handle_t *)&c->timer, handle_closed);
+	}
+}
+
+/* Parse what arrived; true when the response is complete (@eof: the server
+ * closed the connection). */
+static bool parse(struct gw_raft__http *c, bool eof)
+{
+	struct gw_raft__http_resp resp;
+	char *hend, *line, *next;
+	size_t hlen, clen = SIZE_MAX, have;
+	int status;
+
+	if (c->in.data == NULL) {
+		if (eof) {
+			finish(c, GW_EIO, NULL);
+			return true;
+		}
+		return false;
+	}
+	hend = strstr(c->in.data, "\r\n\r\n");
+	if (hend == NULL) {
+		if (eof) {
+			finish(c, GW_EIO, NULL);
+			return true;
+		}
+		return false;
+	}
+	hlen = (size_t)(hend - c->in.data) + 4;
+	if (sscanf(c->in.data, "HTTP/1.%*d %d", &status) != 1 || status < 100 || status > 999) {
+		finish(c, GW_EIO, NULL);
+		return true;
+	}
+	memset(&resp, 0, sizeof resp);
+	resp.status = status;
+	for (line = strstr(c->in.data, "\r\n") + 2; line < hend; line = next + 2) {
+		next = strstr(line, "\r\n");
+		if (strncasecmp(line, "content-length:", 15) == 0) {
+			clen = strtoul(line + 15, NULL, 10);
+		} else if (strncasecmp(line, "x-apigw-error:", 14) == 0) {
+			long v = strtol(line + 14, NULL, 10);
+			resp.gw_err = (v < -1000 && v > -1100) ? (int)v : GW_EIO;
+		}
+	}
+	have = c->in.len - hlen;
+	if (clen != SIZE_MAX && have < clen && !eof) {
+		return false;
+	}
+	if (clen == SIZE_MAX && !eof) {
+		return false;
+	}
+	if (clen != SIZE_MAX && have < clen) {
+		finish(c, GW_EIO, NULL); /* truncated */
+		return true;
+	}
+	if (clen != SIZE_MAX) {
+		have = clen;
+	}
+	gw_buf_init(&resp.body);
+	if (gw_buf_append(&resp.body, c->in.data + hlen, have) != 0) {
+		finish(c, GW_ENOMEM, NULL);
+		return true;
+	}
+	finish(c, 0, &resp);
+	gw_buf_close(&resp.body);
+	return true;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct gw_raft__http *c = h->data;
+	(void)suggested;
+
+	if (gw_buf_reserve(&c->in, 16384) != 0) {
+		buf->base = NULL;
+		buf->len = 0;
+		return;
+	}
+	buf->base = c->in.data + c->in.len;
+	buf->len = c->in.cap - c->in.len - 1;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct gw_raft__http *c = s->data;
+	(void)buf;
+
+	if (c->closing) {
+		return;
+	}
+	if (n > 0) {
+		c->in.len += (size_t)n;
+		c->in.data[c->in.len] = '\0';
+		if (c->in.len > MAX_RESPONSE) {
+			finish(c, GW_EIO, NULL);
+			return;
+		}
+		parse(c, false);
+		return;
+	}
+	if (n == UV_EOF) {
+		parse(c, true);
+	} else if (n < 0) {
+		finish(c, GW_EIO, NULL);
+	}
+}
+
+static void write_cb(uv_write_t *w, int status)
+{
+	struct gw_raft__http *c = w->data;
+
+	if (c->closing) {
+		return;
+	}
+	if (status != 0) {
+		finish(c, GW_EIO, NULL);
+	}
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+	struct gw_raft__http *c = req->data;
+	uv_buf_t b;
+
+	if (c->closing) {
+		return;
+	}
+	if (status != 0 || uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
+		finish(c, GW_EIO, NULL);
+		return;
+	}
+	b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+	c->write.data = c;
+	if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
+		finish(c, GW_EIO, NULL);
+	}
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct gw_raft__http *c = t->data;
+	finish(c, c->early_err != 0 ? c->early_err : GW_ETIMEOUT, NULL);
+}
+
+int gw_raft__url_hostport(const char *url, char *out, size_t len)
+{
+	const char *p = url, *end;
+
+	if (url == NULL) {
+		return GW_EINVAL;
+	}
+	if (strncmp(p, "http://", 7) == 0) {
+		p += 7;
+	}
+	end = strchr(p, '/');
+	if (end == NULL) {
+		end = p + strlen(p);
+	}
+	if (end == p || (size_t)(end - p) >= len) {
+		return GW_EINVAL;
+	}
+	memcpy(out, p, (size_t)(end - p));
+	out[end - p] = '\0';
+	return 0;
+}
+
+int gw_raft__http_request(uv_loop_t *loop, const char *hostport, const char *method,
+			  const char *path, const char *headers, const void *body, size_t len,
+			  unsigned timeout_ms, gw_raft__http_cb cb, void *data,
+			  struct gw_raft__http **out)
+{
+	struct gw_raft__http *c;
+	struct gw_addr addr;
+	const char *why;
+	int rv;
+
+	if (gw_addr_parse(hostport, &addr, &why) != 0) {
+		return GW_EADDR;
+	}
+	c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		return GW_ENOMEM;
+	}
+	gw_buf_init(&c->out);
+	gw_buf_init(&c->in);
+	rv = gw_buf_printf(&c->out,
+			   "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+			   "Content-Length: %zu\r\n%s\r\n",
+			   method, path, hostport, len, headers != NULL ? headers : "");
+	if (rv == 0 && len > 0) {
+		rv = gw_buf_append(&c->out, body, len);
+	}
+	if (rv != 0) {
+		gw_buf_close(&c->out);
+		free(c);
+		return GW_ENOMEM;
+	}
+	c->cb = cb;
+	c->data = data;
+	uv_tcp_init(loop, &c->tcp);
+	uv_timer_init(loop, &c->timer);
+	c->tcp.data = c;
+	c->timer.data = c;
+	c->open_handles = 2;
+	c->connect.data = c;
+	uv_timer_start(&c->timer, timer_cb, timeout_ms > 0 ? timeout_ms : 1, 0);
+	rv = uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&addr.ss, connect_cb);
+	if (rv != 0) {
+		/* Report the failure asynchronously, through the timer. */
+		c->early_err = GW_EIO;
+		uv_timer_start(&c->timer, timer_cb, 0, 0);
+	}
+	if (out != NULL) {
+		*out = c;
+	}
+	return 0;
+}
+
+void gw_raft__http_cancel(struct gw_raft__http *h)
+{
+	h->cb = NULL;
+	if (!h->closing) {
+		h->closing = true;
+		uv_close((uv_handle_t *)&h->tcp, handle_closed);
+		uv_close((uv_handle_t *)&h->timer, handle_closed);
+	}
+}
