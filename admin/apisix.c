@@ -545,6 +545,15 @@ static int validate(const struct resource *res, const cJSON *v, char *msg, size_
 		snprintf(msg, n, "invalid configuration: %.*s", (int)(n > 24 ? n - 24 : 0), err);
 		return GW_EINVAL;
 	}
+	if (strcmp(res->name, "upstreams") == 0) {
+		rv = gw_admin__check_upstream(v, msg, n);
+	} else {
+		rv = gw_admin__check_upstream(cJSON_GetObjectItemCaseSensitive(v, "upstream"), msg,
+					      n);
+	}
+	if (rv != 0) {
+		return rv;
+	}
 	rv = gw_admin__check_plugins(cJSON_GetObjectItemCaseSensitive(v, "plugins"), msg, n);
 	return rv;
 }

@@ -34,6 +34,12 @@ int gw_admin__validate(const char *schema, const cJSON *v, char *err, size_t err
  * plugin x err: ..."). */
 int gw_admin__check_plugins(const cJSON *plugins, char *err, size_t errlen);
 
+/* The checks APISIX makes on an upstream beyond its schema (pass_host
+ * "node" needs exactly one node, "rewrite" needs upstream_host; chash needs
+ * a key unless it hashes on the consumer). @up is a schema-valid upstream.
+ * 0 or GW_EINVAL with APISIX's message. */
+int gw_admin__check_upstream(const cJSON *up, char *err, size_t errlen);
+
 /* Names of the plugins of the catalogue, in APISIX's order; NULL-terminated. */
 const char *const *gw_admin__plugin_names(void);
 /* The schema of a plugin as JSON text (static), or NULL if unknown. */

@@ -1027,6 +1027,31 @@ int gw_admin__check_plugins(const cJSON *plugins, char *err, size_t errlen)
 	return 0;
 }
 
+int gw_admin__check_upstream(const cJSON *up, char *err, size_t errlen)
+{
+	const cJSON *pass = cJSON_GetObjectItemCaseSensitive(up, "pass_host");
+	const cJSON *host = cJSON_GetObjectItemCaseSensitive(up, "upstream_host");
+	const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(up, "nodes");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(up, "type");
+	const cJSON *hash_on = cJSON_GetObjectItemCaseSensitive(up, "hash_on");
+
+	if (cJSON_IsString(pass) && strcmp(pass->valuestring, "node") == 0 && nodes != NULL &&
+	    cJSON_GetArraySize(nodes) != 1) {
+		return fail(err, errlen, "only support single node for `node` mode currently");
+	}
+	if (cJSON_IsString(pass) && strcmp(pass->valuestring, "rewrite") == 0 &&
+	    (!cJSON_IsString(host) || host->valuestring[0] == '\0')) {
+		return fail(err, errlen,
+			    "`upstream_host` can't be empty when `pass_host` is `rewrite`");
+	}
+	if (cJSON_IsString(type) && strcmp(type->valuestring, "chash") == 0 &&
+	    !(cJSON_IsString(hash_on) && strcmp(hash_on->valuestring, "consumer") == 0) &&
+	    cJSON_GetObjectItemCaseSensitive(up, "key") == NULL) {
+		return fail(err, errlen, "missing key");
+	}
+	return 0;
+}
+
 /* ---- merge ------------------------------------------------------------- */
 
 cJSON *gw_admin__merge(cJSON *target, const cJSON *patch)

@@ -215,6 +215,34 @@ static void test_plugins(void **state)
 	assert_err(plugins("{\"limit-count\":{\"disable\":\"yes\"}}"), "\"disable\"");
 }
 
+static int upstream(const char *json)
+{
+	cJSON *v = cJSON_Parse(json);
+	int rv;
+
+	assert_non_null(v);
+	rv = gw_admin__check_upstream(v, err, sizeof(err));
+	cJSON_Delete(v);
+	return rv;
+}
+
+static void test_upstream_semantics(void **state)
+{
+	(void)state;
+	assert_int_equal(upstream("{\"nodes\":{\"a:1\":1},\"pass_host\":\"node\"}"), 0);
+	assert_err(upstream("{\"nodes\":{\"a:1\":1,\"b:1\":1},\"pass_host\":\"node\"}"),
+		   "only support single node for `node` mode currently");
+	assert_err(upstream("{\"nodes\":{\"a:1\":1},\"pass_host\":\"rewrite\"}"),
+		   "`upstream_host` can't be empty when `pass_host` is `rewrite`");
+	assert_int_equal(upstream("{\"nodes\":{},\"pass_host\":\"rewrite\","
+				  "\"upstream_host\":\"h\"}"),
+			 0);
+	assert_err(upstream("{\"nodes\":{},\"type\":\"chash\"}"), "missing key");
+	assert_int_equal(upstream("{\"nodes\":{},\"type\":\"chash\",\"key\":\"remote_addr\"}"), 0);
+	assert_int_equal(upstream("{\"nodes\":{},\"type\":\"chash\",\"hash_on\":\"consumer\"}"), 0);
+	assert_int_equal(upstream("null"), 0); /* no upstream: nothing to check */
+}
+
 static char *merged(const char *target, const char *patch)
 {
 	cJSON *t = cJSON_Parse(target), *p = cJSON_Parse(patch), *m;
@@ -284,15 +312,11 @@ static void test_depth(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_every_schema_loads),
-	    cmocka_unit_test(test_route_valid),
-	    cmocka_unit_test(test_route_errors),
-	    cmocka_unit_test(test_upstream),
-	    cmocka_unit_test(test_other_resources),
-	    cmocka_unit_test(test_plugins),
-	    cmocka_unit_test(test_merge),
-	    cmocka_unit_test(test_set_path),
-	    cmocka_unit_test(test_depth),
+	    cmocka_unit_test(test_every_schema_loads), cmocka_unit_test(test_route_valid),
+	    cmocka_unit_test(test_route_errors),       cmocka_unit_test(test_upstream),
+	    cmocka_unit_test(test_other_resources),    cmocka_unit_test(test_plugins),
+	    cmocka_unit_test(test_upstream_semantics), cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_set_path),           cmocka_unit_test(test_depth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
