@@ -238,6 +238,13 @@ int64_t gw_store_revision(const struct gw_store *s);
 int64_t gw_store_compact_revision(const struct gw_store *s);
 /* Size of the LMDB data file in bytes (etcd's dbSize). */
 uint64_t gw_store_db_size(const struct gw_store *s);
+/* Bytes of the data file in use, free pages excluded (etcd's dbSizeInUse). */
+uint64_t gw_store_db_size_in_use(struct gw_store *s);
+/* True when the in-use size has reached the quota: PUT, LEASE_GRANT and TXN
+ * ops containing a PUT then fail with GW_ENOSPACE (deletes, compaction and
+ * revokes still work and free space). Callers may check it before proposing
+ * a write, like etcd's API layer does. */
+bool gw_store_over_quota(struct gw_store *s);
 
 /* Leases. */
 struct gw_lease_info {

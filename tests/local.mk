@@ -55,3 +55,10 @@ tests_unit_test_admin_schema_SOURCES = tests/unit/test_admin_schema.c
 tests_unit_test_admin_schema_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_admin_schema_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_admin_schema
+
+# store/ unit tests, model test and benchmark (owner: store).
+check_PROGRAMS += tests/unit/test_store
+tests_unit_test_store_SOURCES = tests/unit/test_store.c
+tests_unit_test_store_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_store_LDADD = $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_store
