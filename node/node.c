@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include "node/node.h"
+#include "node/cluster.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
@@ -29,6 +30,7 @@ struct gw_node {
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
 	struct gw_httpd *status; /* status listener */
+	struct gw_cluster *cluster; /* store + raft + etcd listener (node/cluster.c) */
 	bool ready;              /* every component is up */
 	bool stopping;           /* a shutdown has begun */
 	int pending_stops;       /* components still stopping */
@@ -71,6 +73,10 @@ static void status_handler(struct gw_http_req *req, void *data)
 	struct gw_node *n = data;
 	const char *path = req->path;
 
+	/* Cluster routes: GET /apigw/status, POST /apigw/leave. */
+	if (n->cluster != NULL && gw_cluster_handle_status(n->cluster, req)) {
+		return;
+	}
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
 		json_reply(req, 405, "{\"status\":\"error\",\"error\":\"method not allowed\"}\n");
 		return;
@@ -111,6 +117,11 @@ static void node_shutdown(struct gw_node *n)
 	n->ready = false;
 	gw_infof("node", "shutting down");
 	n->pending_stops = 1; /* held until every stop below is issued */
+	if (n->cluster != NULL) {
+		n->pending_stops++;
+		gw_cluster_stop(n->cluster, component_stopped, n);
+		n->cluster = NULL;
+	}
 	if (n->status != NULL) {
 		n->pending_stops++;
 		gw_httpd_stop(n->status, component_stopped, n);
@@ -127,6 +138,17 @@ static void signal_cb(uv_signal_t *h, int signum)
 		_exit(1);
 	}
 	gw_infof("node", "received %s", strsignal(signum));
+	node_shutdown(n);
+}
+
+/* The cluster says this node must stop (it left, or its join failed). */
+static void cluster_terminated(void *data, int err)
+{
+	struct gw_node *n = data;
+
+	if (err != 0 && n->exit_code == 0) {
+		n->exit_code = err;
+	}
 	node_shutdown(n);
 }
 
@@ -161,6 +183,12 @@ int gw_node_run(const struct gw_config *cfg)
 	rv = gw_httpd_start(&n.loop, &cfg->status_listen, NULL, status_handler, &n, &n.status);
 	if (rv != 0) {
 		n.status = NULL;
+		n.exit_code = rv;
+		goto err_after_signals;
+	}
+
+	rv = gw_cluster_start(&n.loop, cfg, cluster_terminated, &n, &n.cluster);
+	if (rv != 0) {
 		n.exit_code = rv;
 		goto err_after_signals;
 	}
@@ -244,13 +272,11 @@ int gw_node_client(const struct gw_config *cfg)
 	struct gw_buf body;
 	int status;
 
-	gw_buf_init(&body);
-	if (cfg->cmd == GW_CMD_STATUS) {
-		status = http_call(&cfg->endpoint, "GET", "/status", &body);
-	} else {
-		fprintf(stderr, "apigw: leave: not available yet in this build\n");
-		return 1;
+	if (cfg->cmd == GW_CMD_STATUS || cfg->cmd == GW_CMD_LEAVE) {
+		return gw_cluster_client(cfg);
 	}
+	gw_buf_init(&body);
+	status = http_call(&cfg->endpoint, "GET", "/status", &body);
 	if (status < 0) {
 		gw_buf_close(&body);
 		return 1;

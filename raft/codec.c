@@ -6,7 +6,8 @@
  * booleans packed into a flags byte, enums one byte. A txn holds its
  * compares and its two branches of nested ops (depth bounded). The decoder
  * trusts nothing: every length is checked against the bytes left, every
- * enum and flag against its range, trailing bytes are an error, and counts
+ * enum and flag against its range, trailing bytes are an error (except up to
+ * 7 zero bytes: raft pads entries to 8), and counts
  * are bounded by the input size before anything is allocated, so garbage
  * yields GW_EPROTO and never a crash or a huge allocation. */
 #include "config.h"
@@ -451,8 +452,16 @@ int gw_raft__decode_op(const void *p, size_t len, struct gw_store_op *op)
 		return GW_EPROTO;
 	}
 	rv = decode_op(&r, op, 0);
-	if (rv == 0 && r.left != 0) {
+	/* Raft entries are padded to 8 bytes with zeros; nothing else may follow. */
+	if (rv == 0 && r.left >= 8) {
 		rv = GW_EPROTO;
+	}
+	while (rv == 0 && r.left > 0) {
+		if (*r.p != 0) {
+			rv = GW_EPROTO;
+		}
+		r.p++;
+		r.left--;
 	}
 	if (rv != 0) {
 		gw_raft__op_free(op);

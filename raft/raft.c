@@ -722,18 +722,22 @@ static int propose_local(struct gw_raft *r, const void *bytes, size_t len, unsig
 	p->req.data = p;
 	list_init(&p->link);
 	timer_init(r, &p->timer, p);
-	buf.len = len;
-	buf.base = raft_malloc(len > 0 ? len : 1);
+	/* raft wants entry sizes in multiples of 8: pad with zeros, which the
+	 * decoder accepts after a command. */
+	buf.len = (len + 7) & ~(size_t)7;
+	buf.base = raft_malloc(buf.len > 0 ? buf.len : 8);
 	if (buf.base == NULL) {
 		uv_close((uv_handle_t *)&p->timer, proposal_closed);
 		return GW_ENOMEM;
 	}
+	memset(buf.base, 0, buf.len);
 	memcpy(buf.base, bytes, len);
 	list_add(&r->proposals, &p->link);
 	p->in_raft = true;
 	rv = raft_apply(&r->raft, &p->req, &buf, 1, proposal_apply_cb);
 	if (rv != 0) {
-		raft_free(buf.base);
+		/* raft owns @buf even when the submission fails (0.22 frees it). */
+		gw_warnf("raft", "raft_apply: %s (%s)", raft_strerror(rv), raft_errmsg(&r->raft));
 		p->in_raft = false;
 		list_del(&p->link);
 		p->cb = NULL;
