@@ -1,2 +1,16 @@
-# proxy/: see docs/architecture.md.
-PROXY_LIB =
+# proxy/: the HTTP data plane (see proxy/proxy.h and docs in proxy/README.md).
+# Builds proxy/libgw_proxy.a; its tests are in tests/local.mk (proxy block).
+noinst_LIBRARIES += proxy/libgw_proxy.a
+PROXY_LIB = proxy/libgw_proxy.a
+proxy_libgw_proxy_a_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
+proxy_libgw_proxy_a_SOURCES = \
+	proxy/proxy.h proxy/proxy_int.h proxy/conn_int.h \
+	proxy/util.c \
+	proxy/config.c \
+	proxy/router.c \
+	proxy/balancer.c \
+	proxy/server.c \
+	proxy/conn.c \
+	proxy/request.c \
+	proxy/upstream.c
+EXTRA_DIST += proxy/README.md

@@ -62,3 +62,12 @@ tests_unit_test_store_SOURCES = tests/unit/test_store.c
 tests_unit_test_store_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_store_LDADD = $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_store
+
+# proxy/ unit tests: config, router, balancers, and the data plane end to end
+# against a real threaded upstream (owner: proxy).
+check_PROGRAMS += tests/unit/test_proxy
+tests_unit_test_proxy_SOURCES = tests/unit/test_proxy.c \
+	tests/unit/test_proxy_util.c tests/unit/test_proxy_util.h
+tests_unit_test_proxy_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_proxy_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_proxy

@@ -1,0 +1,1004 @@
+/* config.c: compile the committed /apisix/ keys into an immutable snapshot.
+ *
+ * Happy path: upstreams are compiled first (by id), then services (which may
+ * carry an inline upstream or an upstream_id, hosts and enable_websocket),
+ * then routes in input order: each resolves its upstream (inline, then
+ * upstream_id, then its service's), its conditions (methods, remote_addrs,
+ * vars) and is added to the router under every host x uri. Everything is
+ * allocated in the snapshot's arena and freed by the last unref.
+ * Failure modes: an object that fails (invalid JSON, unknown field values,
+ * a missing upstream or service, non-numeric node addresses: DNS is not
+ * supported yet) is skipped with one warning naming its key and why; routes
+ * with status 0 are skipped silently. Only GW_ENOMEM fails the whole compile. */
+#include "config.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "proxy/proxy_int.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <http_parser.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct svc {
+	struct gw_proxy__upstream *up; /* NULL if the service has none */
+	const char **hosts;
+	size_t n_hosts;
+	bool websocket;
+};
+
+struct compiler {
+	struct gw_proxy_config *cfg;
+	struct gw_proxy__map ups;  /* id -> upstream */
+	struct gw_proxy__map svcs; /* id -> struct svc */
+	const char *why;           /* reason of the last failure (static or arena) */
+	char whybuf[160];
+	bool oom;
+};
+
+/* ---- helpers */
+
+static void *calloc_cfg(struct compiler *c, size_t n)
+{
+	void *p = gw_proxy__arena_alloc(&c->cfg->arena, n);
+	if (p == NULL) {
+		c->oom = true;
+	}
+	return p;
+}
+
+static const char *dup_cfg(struct compiler *c, const char *s)
+{
+	char *p = gw_proxy__arena_strndup(&c->cfg->arena, s, strlen(s));
+	if (p == NULL) {
+		c->oom = true;
+	}
+	return p;
+}
+
+__attribute__((format(printf, 2, 3))) static int fail(struct compiler *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->whybuf, sizeof c->whybuf, fmt, ap);
+	va_end(ap);
+	c->why = c->whybuf;
+	return GW_EINVAL;
+}
+
+static bool is_num(const cJSON *j)
+{
+	return cJSON_IsNumber(j) && isfinite(j->valuedouble);
+}
+
+/* Seconds (number > 0) to milliseconds. */
+static int get_secs(struct compiler *c, const cJSON *obj, const char *name, unsigned *out)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, name);
+	if (j == NULL) {
+		return 0;
+	}
+	if (!is_num(j) || j->valuedouble <= 0 || j->valuedouble > 86400 * 365) {
+		return fail(c, "%s must be a number of seconds > 0", name);
+	}
+	*out = (unsigned)(j->valuedouble * 1000 + 0.5);
+	if (*out == 0) {
+		*out = 1;
+	}
+	return 0;
+}
+
+static int get_timeouts(struct compiler *c, const cJSON *obj, struct gw_proxy__timeouts *t)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, "timeout");
+	int rv;
+	if (j == NULL) {
+		return 0;
+	}
+	if (!cJSON_IsObject(j)) {
+		return fail(c, "%s must be an object", "timeout");
+	}
+	if ((rv = get_secs(c, j, "connect", &t->connect_ms)) != 0 ||
+	    (rv = get_secs(c, j, "send", &t->send_ms)) != 0 ||
+	    (rv = get_secs(c, j, "read", &t->read_ms)) != 0) {
+		return rv;
+	}
+	return 0;
+}
+
+static int strings_of(struct compiler *c, const cJSON *obj, const char *one, const char *many,
+		      const char ***out, size_t *n)
+{
+	const cJSON *j1 = cJSON_GetObjectItemCaseSensitive(obj, one);
+	const cJSON *jn = cJSON_GetObjectItemCaseSensitive(obj, many);
+	const cJSON *it;
+	size_t i = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (j1 != NULL && jn != NULL) {
+		return fail(c, "only one of %s and its plural may be set", one);
+	}
+	if (j1 != NULL) {
+		if (!cJSON_IsString(j1) || j1->valuestring[0] == '\0') {
+			return fail(c, "%s must be a non-empty string", one);
+		}
+		*out = calloc_cfg(c, sizeof **out);
+		if (*out == NULL) {
+			return GW_ENOMEM;
+		}
+		(*out)[0] = dup_cfg(c, j1->valuestring);
+		*n = 1;
+		return c->oom ? GW_ENOMEM : 0;
+	}
+	if (jn == NULL) {
+		return 0;
+	}
+	if (!cJSON_IsArray(jn) || cJSON_GetArraySize(jn) == 0) {
+		return fail(c, "%s must be a non-empty array", many);
+	}
+	*out = calloc_cfg(c, (size_t)cJSON_GetArraySize(jn) * sizeof **out);
+	if (*out == NULL) {
+		return GW_ENOMEM;
+	}
+	cJSON_ArrayForEach(it, jn)
+	{
+		if (!cJSON_IsString(it) || it->valuestring[0] == '\0') {
+			return fail(c, "%s must hold non-empty strings", many);
+		}
+		(*out)[i++] = dup_cfg(c, it->valuestring);
+	}
+	*n = i;
+	return c->oom ? GW_ENOMEM : 0;
+}
+
+/* ---- upstreams */
+
+static int parse_node(struct compiler *c, const char *host, long port, double weight,
+		      double priority, struct gw_proxy__node *nd)
+{
+	char ip[64];
+	size_t hl = strlen(host);
+
+	if (port < 1 || port > 65535) {
+		return fail(c, "node %s: port must be 1..65535", host);
+	}
+	if (!(weight >= 0 && weight <= 1e6)) {
+		return fail(c, "node %s: weight must be 0..1000000", host);
+	}
+	if (hl >= sizeof ip) {
+		return fail(c, "node %.40s: address too long", host);
+	}
+	/* "[::1]" as found in "host:port" keys */
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		memcpy(ip, host + 1, hl - 2);
+		ip[hl - 2] = '\0';
+	} else {
+		memcpy(ip, host, hl + 1);
+	}
+	memset(nd, 0, sizeof *nd);
+	if (strchr(ip, ':') != NULL) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&nd->addr;
+		if (inet_pton(AF_INET6, ip, &a6->sin6_addr) != 1) {
+			return fail(
+			    c, "node %s: not a numeric IP (DNS names are not supported yet)", host);
+		}
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		snprintf(nd->host, sizeof nd->host, port == 80 ? "[%s]" : "[%s]:%ld", ip, port);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&nd->addr;
+		if (inet_pton(AF_INET, ip, &a4->sin_addr) != 1) {
+			return fail(
+			    c, "node %s: not a numeric IP (DNS names are not supported yet)", host);
+		}
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		snprintf(nd->host, sizeof nd->host, port == 80 ? "%s" : "%s:%ld", ip, port);
+	}
+	gw_addr_format((struct sockaddr *)&nd->addr, nd->text, sizeof nd->text);
+	nd->weight = (int)weight;
+	nd->priority = (int)priority;
+	return 0;
+}
+
+static int parse_nodes(struct compiler *c, const cJSON *jn, struct gw_proxy__upstream *up)
+{
+	size_t cap = (size_t)cJSON_GetArraySize(jn), n = 0;
+	const cJSON *it;
+	int rv;
+
+	up->nodes = calloc_cfg(c, (cap ? cap : 1) * sizeof *up->nodes);
+	if (up->nodes == NULL) {
+		return GW_ENOMEM;
+	}
+	cJSON_ArrayForEach(it, jn)
+	{
+		struct gw_proxy__node nd;
+		if (cJSON_IsObject(jn)) {
+			/* "host:port": weight */
+			char hp[128];
+			const char *colon;
+			long port = 80;
+			if (!is_num(it)) {
+				return fail(c, "node %s: weight must be a number", it->string);
+			}
+			if (strlen(it->string) >= sizeof hp) {
+				return fail(c, "node %.40s: too long", it->string);
+			}
+			strcpy(hp, it->string);
+			colon = strrchr(hp, ':');
+			if (colon != NULL && (hp[0] != '[' || colon > strchr(hp, ']'))) {
+				char *end;
+				port = strtol(colon + 1, &end, 10);
+				if (*end != '\0' || colon[1] == '\0') {
+					return fail(c, "node %s: bad port", it->string);
+				}
+				hp[colon - hp] = '\0';
+			}
+			rv = parse_node(c, hp, port, it->valuedouble, 0, &nd);
+		} else {
+			const cJSON *h = cJSON_GetObjectItemCaseSensitive(it, "host");
+			const cJSON *p = cJSON_GetObjectItemCaseSensitive(it, "port");
+			const cJSON *w = cJSON_GetObjectItemCaseSensitive(it, "weight");
+			const cJSON *pr = cJSON_GetObjectItemCaseSensitive(it, "priority");
+			if (!cJSON_IsObject(it) || !cJSON_IsString(h) || !is_num(w) ||
+			    (p != NULL && !is_num(p)) || (pr != NULL && !is_num(pr))) {
+				return fail(c, "%s",
+					    "nodes[]: need host (string), weight, optional "
+					    "port and priority (numbers)");
+			}
+			rv = parse_node(c, h->valuestring, p ? (long)p->valuedouble : 80,
+					w->valuedouble, pr ? pr->valuedouble : 0, &nd);
+		}
+		if (rv != 0) {
+			return rv;
+		}
+		if (nd.weight > 0) {
+			up->nodes[n++] = nd; /* weight 0: never chosen */
+		}
+	}
+	up->n_nodes = n;
+	/* Stable sort by priority desc (insertion sort: node lists are short). */
+	for (size_t i = 1; i < n; i++) {
+		struct gw_proxy__node t = up->nodes[i];
+		size_t j = i;
+		while (j > 0 && up->nodes[j - 1].priority < t.priority) {
+			up->nodes[j] = up->nodes[j - 1];
+			j--;
+		}
+		up->nodes[j] = t;
+	}
+	return 0;
+}
+
+static int compile_upstream(struct compiler *c, const cJSON *j, const char *id,
+			    struct gw_proxy__upstream **out)
+{
+	struct gw_proxy__upstream *up;
+	const cJSON *v;
+	int rv;
+
+	if (!cJSON_IsObject(j)) {
+		return fail(c, "%s", "upstream must be an object");
+	}
+	up = calloc_cfg(c, sizeof *up);
+	if (up == NULL) {
+		return GW_ENOMEM;
+	}
+	up->id = id ? dup_cfg(c, id) : NULL;
+	up->retries = -1;
+	up->pool_size = 320;
+	up->pool_idle_ms = 60000;
+	up->pool_requests = 1000;
+
+	v = cJSON_GetObjectItemCaseSensitive(j, "type");
+	if (v == NULL || (cJSON_IsString(v) && strcmp(v->valuestring, "roundrobin") == 0)) {
+		up->type = GW_PROXY__LB_RR;
+	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "chash") == 0) {
+		up->type = GW_PROXY__LB_CHASH;
+	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "least_conn") == 0) {
+		up->type = GW_PROXY__LB_LEAST_CONN;
+	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "ewma") == 0) {
+		up->type = GW_PROXY__LB_EWMA;
+	} else {
+		return fail(c, "%s", "type must be roundrobin, chash, least_conn or ewma");
+	}
+
+	v = cJSON_GetObjectItemCaseSensitive(j, "nodes");
+	if (!cJSON_IsObject(v) && !cJSON_IsArray(v)) {
+		return fail(c, "%s", "nodes must be an object or an array");
+	}
+	if ((rv = parse_nodes(c, v, up)) != 0) {
+		return rv;
+	}
+
+	v = cJSON_GetObjectItemCaseSensitive(j, "hash_on");
+	if (v == NULL || (cJSON_IsString(v) && strcmp(v->valuestring, "vars") == 0)) {
+		up->hash_on = GW_PROXY__HASH_VARS;
+	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "header") == 0) {
+		up->hash_on = GW_PROXY__HASH_HEADER;
+	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "cookie") == 0) {
+		up->hash_on = GW_PROXY__HASH_COOKIE;
+	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "vars_combinations") == 0) {
+		up->hash_on = GW_PROXY__HASH_VARS_COMB;
+	} else {
+		return fail(c, "%s", "hash_on must be vars, header, cookie or vars_combinations");
+	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "key");
+	if (v != NULL && (!cJSON_IsString(v) || v->valuestring[0] == '\0')) {
+		return fail(c, "%s", "key must be a non-empty string");
+	}
+	if (up->type == GW_PROXY__LB_CHASH && v == NULL) {
+		return fail(c, "%s", "chash needs a key");
+	}
+	up->key = dup_cfg(c, v ? v->valuestring : "remote_addr");
+
+	v = cJSON_GetObjectItemCaseSensitive(j, "retries");
+	if (v != NULL) {
+		if (!is_num(v) || v->valuedouble < 0 || v->valuedouble > 1000) {
+			return fail(c, "%s", "retries must be an integer >= 0");
+		}
+		up->retries = (int)v->valuedouble;
+	}
+	if ((rv = get_secs(c, j, "retry_timeout", &up->retry_timeout_ms)) != 0) {
+		return rv;
+	}
+	if ((rv = get_timeouts(c, j, &up->timeout)) != 0) {
+		return rv;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "scheme");
+	if (v != NULL && !(cJSON_IsString(v) && strcmp(v->valuestring, "http") == 0)) {
+		return fail(c, "%s", "only scheme http is supported so far");
+	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "pass_host");
+	if (v == NULL || (cJSON_IsString(v) && strcmp(v->valuestring, "pass") == 0)) {
+		up->pass_host = GW_PROXY__PASS;
+	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "node") == 0) {
+		up->pass_host = GW_PROXY__PASS_NODE;
+	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "rewrite") == 0) {
+		up->pass_host = GW_PROXY__PASS_REWRITE;
+	} else {
+		return fail(c, "%s", "pass_host must be pass, node or rewrite");
+	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "upstream_host");
+	if (v != NULL) {
+		if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
+			return fail(c, "%s", "upstream_host must be a non-empty string");
+		}
+		up->upstream_host = dup_cfg(c, v->valuestring);
+	}
+	if (up->pass_host == GW_PROXY__PASS_REWRITE && up->upstream_host == NULL) {
+		return fail(c, "%s", "pass_host rewrite needs upstream_host");
+	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "keepalive_pool");
+	if (v != NULL) {
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(v, "size");
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(v, "requests");
+		if (!cJSON_IsObject(v) || (s && (!is_num(s) || s->valuedouble < 0)) ||
+		    (r && (!is_num(r) || r->valuedouble < 1))) {
+			return fail(c, "%s", "keepalive_pool: size >= 0, requests >= 1");
+		}
+		if (s) {
+			up->pool_size = (unsigned)s->valuedouble;
+		}
+		if (r) {
+			up->pool_requests = (unsigned)r->valuedouble;
+		}
+		if ((rv = get_secs(c, v, "idle_timeout", &up->pool_idle_ms)) != 0) {
+			return rv;
+		}
+	}
+	if (c->oom) {
+		return GW_ENOMEM;
+	}
+	if (up->type == GW_PROXY__LB_CHASH && gw_proxy__chash_build(c->cfg, up) != 0) {
+		c->oom = true;
+		return GW_ENOMEM;
+	}
+	*out = up;
+	return 0;
+}
+
+static int register_upstream(struct compiler *c, struct gw_proxy__upstream *up)
+{
+	struct gw_proxy_config *cfg = c->cfg;
+	if ((cfg->n_ups & (cfg->n_ups - 1)) == 0) {
+		size_t cap = cfg->n_ups ? cfg->n_ups * 2 : 1;
+		void *p = realloc(cfg->ups, cap * sizeof *cfg->ups);
+		if (p == NULL) {
+			return GW_ENOMEM;
+		}
+		cfg->ups = p;
+	}
+	up->index = cfg->n_ups;
+	cfg->ups[cfg->n_ups++] = up;
+	return 0;
+}
+
+/* ---- vars expressions */
+
+static const struct {
+	const char *name;
+	enum gw_proxy__op op;
+} ops[] = {
+    {"==", GW_PROXY__OP_EQ},
+    {"~=", GW_PROXY__OP_NE},
+    {">", GW_PROXY__OP_GT},
+    {">=", GW_PROXY__OP_GE},
+    {"<", GW_PROXY__OP_LT},
+    {"<=", GW_PROXY__OP_LE},
+    {"~~", GW_PROXY__OP_RE},
+    {"~*", GW_PROXY__OP_REI},
+    {"in", GW_PROXY__OP_IN},
+    {"has", GW_PROXY__OP_HAS},
+    {"ipmatch", GW_PROXY__OP_IPMATCH},
+};
+
+static const char *scalar_text(struct compiler *c, const cJSON *v)
+{
+	char tmp[64];
+	if (cJSON_IsString(v)) {
+		return dup_cfg(c, v->valuestring);
+	}
+	if (is_num(v)) {
+		if (v->valuedouble == floor(v->valuedouble) && fabs(v->valuedouble) < 1e15) {
+			snprintf(tmp, sizeof tmp, "%lld", (long long)v->valuedouble);
+		} else {
+			snprintf(tmp, sizeof tmp, "%.17g", v->valuedouble);
+		}
+		return dup_cfg(c, tmp);
+	}
+	if (cJSON_IsBool(v)) {
+		return dup_cfg(c, cJSON_IsTrue(v) ? "true" : "false");
+	}
+	return NULL;
+}
+
+static int compile_cmp(struct compiler *c, const cJSON *arr, struct gw_proxy__expr *e)
+{
+	int n = cJSON_GetArraySize(arr), k = 1;
+	const cJSON *var = cJSON_GetArrayItem(arr, 0), *op, *val;
+	size_t i;
+
+	e->kind = GW_PROXY__EXPR_CMP;
+	op = cJSON_GetArrayItem(arr, k);
+	if (cJSON_IsString(op) && strcmp(op->valuestring, "!") == 0) {
+		e->neg = true;
+		op = cJSON_GetArrayItem(arr, ++k);
+	}
+	if (n != k + 2 || !cJSON_IsString(op)) {
+		return fail(c, "%s", "vars: expected [var, op, value] or [var, \"!\", op, value]");
+	}
+	val = cJSON_GetArrayItem(arr, k + 1);
+	e->var = dup_cfg(c, var->valuestring);
+	for (i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+		if (strcasecmp(op->valuestring, ops[i].name) == 0) {
+			break;
+		}
+	}
+	if (i == sizeof ops / sizeof ops[0]) {
+		return fail(c, "vars: unknown operator %.32s", op->valuestring);
+	}
+	e->op = ops[i].op;
+	switch (e->op) {
+	case GW_PROXY__OP_EQ:
+	case GW_PROXY__OP_NE:
+		if (is_num(val)) {
+			e->has_num = true;
+			e->num = val->valuedouble;
+		} else if ((e->str = scalar_text(c, val)) == NULL) {
+			return c->oom ? GW_ENOMEM : fail(c, "%s", "vars: == needs a scalar value");
+		}
+		break;
+	case GW_PROXY__OP_GT:
+	case GW_PROXY__OP_GE:
+	case GW_PROXY__OP_LT:
+	case GW_PROXY__OP_LE:
+		if (is_num(val)) {
+			e->num = val->valuedouble;
+		} else if (cJSON_IsString(val)) {
+			char *end;
+			e->num = strtod(val->valuestring, &end);
+			if (*end != '\0' || val->valuestring[0] == '\0') {
+				return fail(c, "%s", "vars: comparison needs a number");
+			}
+		} else {
+			return fail(c, "%s", "vars: comparison needs a number");
+		}
+		e->has_num = true;
+		break;
+	case GW_PROXY__OP_RE:
+	case GW_PROXY__OP_REI: {
+		int flags = REG_EXTENDED | REG_NOSUB | (e->op == GW_PROXY__OP_REI ? REG_ICASE : 0);
+		struct gw_proxy_config *cfg = c->cfg;
+		if (!cJSON_IsString(val)) {
+			return fail(c, "%s", "vars: regex must be a string");
+		}
+		e->re = calloc_cfg(c, sizeof *e->re);
+		if (e->re == NULL) {
+			return GW_ENOMEM;
+		}
+		if (regcomp(e->re, val->valuestring, flags) != 0) {
+			e->re = NULL;
+			return fail(c, "vars: bad regex %.64s", val->valuestring);
+		}
+		if ((cfg->n_regexes & (cfg->n_regexes - 1)) == 0) {
+			size_t cap = cfg->n_regexes ? cfg->n_regexes * 2 : 1;
+			void *p = realloc(cfg->regexes, cap * sizeof *cfg->regexes);
+			if (p == NULL) {
+				regfree(e->re);
+				c->oom = true;
+				return GW_ENOMEM;
+			}
+			cfg->regexes = p;
+		}
+		cfg->regexes[cfg->n_regexes++] = e->re;
+		break;
+	}
+	case GW_PROXY__OP_IN:
+	case GW_PROXY__OP_HAS: {
+		const cJSON *it;
+		size_t m = 0;
+		if (e->op == GW_PROXY__OP_IN && !cJSON_IsArray(val)) {
+			return fail(c, "%s", "vars: in needs an array");
+		}
+		e->list = calloc_cfg(c, ((size_t)cJSON_GetArraySize(val) + 1) * sizeof *e->list);
+		if (e->list == NULL) {
+			return GW_ENOMEM;
+		}
+		if (!cJSON_IsArray(val)) {
+			if ((e->list[m++] = scalar_text(c, val)) == NULL) {
+				return c->oom ? GW_ENOMEM : fail(c, "%s", "vars: bad has value");
+			}
+		} else {
+			cJSON_ArrayForEach(it, val)
+			{
+				if ((e->list[m++] = scalar_text(c, it)) == NULL) {
+					return c->oom ? GW_ENOMEM
+						      : fail(c, "%s", "vars: bad list value");
+				}
+			}
+		}
+		e->n_list = m;
+		break;
+	}
+	case GW_PROXY__OP_IPMATCH: {
+		const cJSON *it;
+		size_t m = 0;
+		e->cidrs = calloc_cfg(c, ((size_t)cJSON_GetArraySize(val) + 1) * sizeof *e->cidrs);
+		if (e->cidrs == NULL) {
+			return GW_ENOMEM;
+		}
+		if (cJSON_IsString(val)) {
+			if (gw_proxy__cidr_parse(val->valuestring, &e->cidrs[m++]) != 0) {
+				return fail(c, "vars: bad ipmatch %.64s", val->valuestring);
+			}
+		} else if (cJSON_IsArray(val)) {
+			cJSON_ArrayForEach(it, val)
+			{
+				if (!cJSON_IsString(it) ||
+				    gw_proxy__cidr_parse(it->valuestring, &e->cidrs[m++]) != 0) {
+					return fail(c, "%s", "vars: bad ipmatch address");
+				}
+			}
+		} else {
+			return fail(c, "%s", "vars: ipmatch needs a string or an array");
+		}
+		e->n_cidrs = m;
+		break;
+	}
+	}
+	return c->oom ? GW_ENOMEM : 0;
+}
+
+static int compile_expr(struct compiler *c, const cJSON *arr, int depth,
+			struct gw_proxy__expr **out)
+{
+	struct gw_proxy__expr *e;
+	const cJSON *first, *it;
+	int n, start = 0;
+
+	if (!cJSON_IsArray(arr) || depth > 16) {
+		return fail(c, "%s", "vars: expected an array (nesting at most 16)");
+	}
+	e = calloc_cfg(c, sizeof *e);
+	if (e == NULL) {
+		return GW_ENOMEM;
+	}
+	*out = e;
+	n = cJSON_GetArraySize(arr);
+	first = cJSON_GetArrayItem(arr, 0);
+	e->kind = GW_PROXY__EXPR_AND;
+	if (cJSON_IsString(first)) {
+		const char *s = first->valuestring;
+		bool logical = cJSON_IsArray(cJSON_GetArrayItem(arr, 1));
+		if (logical && (strcasecmp(s, "AND") == 0 || strcasecmp(s, "!AND") == 0)) {
+			e->neg = s[0] == '!';
+		} else if (logical && (strcasecmp(s, "OR") == 0 || strcasecmp(s, "!OR") == 0)) {
+			e->kind = GW_PROXY__EXPR_OR;
+			e->neg = s[0] == '!';
+		} else {
+			return compile_cmp(c, arr, e);
+		}
+		start = 1;
+	}
+	e->kids = calloc_cfg(c, (size_t)(n > 0 ? n : 1) * sizeof *e->kids);
+	if (e->kids == NULL) {
+		return GW_ENOMEM;
+	}
+	int i = 0;
+	cJSON_ArrayForEach(it, arr)
+	{
+		int rv;
+		if (i++ < start) {
+			continue;
+		}
+		rv = compile_expr(c, it, depth + 1, &e->kids[e->n_kids++]);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	return 0;
+}
+
+/* ---- services and routes */
+
+static int compile_service(struct compiler *c, const cJSON *j, struct svc **out)
+{
+	struct svc *s;
+	const cJSON *v;
+	int rv;
+
+	if (!cJSON_IsObject(j)) {
+		return fail(c, "%s", "service must be an object");
+	}
+	s = calloc_cfg(c, sizeof *s);
+	if (s == NULL) {
+		return GW_ENOMEM;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "upstream");
+	if (v != NULL) {
+		if ((rv = compile_upstream(c, v, NULL, &s->up)) != 0) {
+			return rv;
+		}
+		if (register_upstream(c, s->up) != 0) {
+			return GW_ENOMEM;
+		}
+	} else if ((v = cJSON_GetObjectItemCaseSensitive(j, "upstream_id")) != NULL) {
+		const char *id = scalar_text(c, v);
+		if (id == NULL) {
+			return c->oom ? GW_ENOMEM : fail(c, "%s", "upstream_id must be a string");
+		}
+		s->up = gw_proxy__map_get(&c->ups, id, strlen(id));
+		if (s->up == NULL) {
+			return fail(c, "upstream_id %.64s not found", id);
+		}
+	}
+	if ((rv = strings_of(c, j, "host", "hosts", &s->hosts, &s->n_hosts)) != 0) {
+		return rv;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "enable_websocket");
+	s->websocket = cJSON_IsTrue(v);
+	*out = s;
+	return 0;
+}
+
+static int compile_route(struct compiler *c, const cJSON *j, const char *id, size_t seq)
+{
+	struct gw_proxy__route *r;
+	const char **uris, **hosts, **addrs;
+	size_t n_uris, n_hosts, n_addrs;
+	const struct svc *s = NULL;
+	const cJSON *v;
+	int rv;
+
+	if (!cJSON_IsObject(j)) {
+		return fail(c, "%s", "route must be an object");
+	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "status");
+	if (v != NULL && is_num(v) && v->valuedouble == 0) {
+		return 1; /* disabled */
+	}
+	r = calloc_cfg(c, sizeof *r);
+	if (r == NULL) {
+		return GW_ENOMEM;
+	}
+	r->id = dup_cfg(c, id);
+	r->seq = seq;
+	if ((rv = strings_of(c, j, "uri", "uris", &uris, &n_uris)) != 0) {
+		return rv;
+	}
+	if (n_uris == 0) {
+		return fail(c, "%s", "uri or uris is required");
+	}
+	for (size_t i = 0; i < n_uris; i++) {
+		if (uris[i][0] != '/' && strcmp(uris[i], "*") != 0) {
+			return fail(c, "uri %.64s must start with /", uris[i]);
+		}
+		if (strlen(uris[i]) > 4096) {
+			return fail(c, "%s", "uri longer than 4096 bytes");
+		}
+		if (strcmp(uris[i], "*") == 0) {
+			uris[i] = "/*";
+		}
+	}
+	if ((rv = strings_of(c, j, "host", "hosts", &hosts, &n_hosts)) != 0) {
+		return rv;
+	}
+	if ((rv = strings_of(c, j, "remote_addr", "remote_addrs", &addrs, &n_addrs)) != 0) {
+		return rv;
+	}
+	if (n_addrs > 0) {
+		r->remote = calloc_cfg(c, n_addrs * sizeof *r->remote);
+		if (r->remote == NULL) {
+			return GW_ENOMEM;
+		}
+		for (size_t i = 0; i < n_addrs; i++) {
+			if (gw_proxy__cidr_parse(addrs[i], &r->remote[i]) != 0) {
+				return fail(c, "remote_addrs: bad address %.64s", addrs[i]);
+			}
+		}
+		r->n_remote = n_addrs;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "methods");
+	if (v != NULL) {
+		const cJSON *it;
+		if (!cJSON_IsArray(v)) {
+			return fail(c, "%s", "methods must be an array");
+		}
+		cJSON_ArrayForEach(it, v)
+		{
+			int mth;
+			if (!cJSON_IsString(it)) {
+				return fail(c, "%s", "methods must hold strings");
+			}
+			for (mth = 0; mth < 32; mth++) {
+				if (strcmp(http_method_str((enum http_method)mth),
+					   it->valuestring) == 0) {
+					break;
+				}
+			}
+			if (mth == 32) {
+				return fail(c, "unknown method %.32s", it->valuestring);
+			}
+			r->methods |= 1u << mth;
+		}
+	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "priority");
+	if (v != NULL) {
+		if (!is_num(v) || fabs(v->valuedouble) > 2147483647.0) {
+			return fail(c, "%s", "priority must be an integer");
+		}
+		r->priority = (int)v->valuedouble;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "vars");
+	if (v != NULL && cJSON_GetArraySize(v) > 0) {
+		if ((rv = compile_expr(c, v, 0, &r->vars)) != 0) {
+			return rv;
+		}
+	}
+	if ((rv = get_timeouts(c, j, &r->timeout)) != 0) {
+		return rv;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "service_id");
+	if (v != NULL) {
+		const char *sid = scalar_text(c, v);
+		if (sid == NULL) {
+			return c->oom ? GW_ENOMEM : fail(c, "%s", "service_id must be a string");
+		}
+		s = gw_proxy__map_get(&c->svcs, sid, strlen(sid));
+		if (s == NULL) {
+			return fail(c, "service_id %.64s not found", sid);
+		}
+	}
+	if ((v = cJSON_GetObjectItemCaseSensitive(j, "upstream")) != NULL) {
+		if ((rv = compile_upstream(c, v, NULL, &r->up)) != 0) {
+			return rv;
+		}
+		if (register_upstream(c, r->up) != 0) {
+			return GW_ENOMEM;
+		}
+	} else if ((v = cJSON_GetObjectItemCaseSensitive(j, "upstream_id")) != NULL) {
+		const char *uid = scalar_text(c, v);
+		if (uid == NULL) {
+			return c->oom ? GW_ENOMEM : fail(c, "%s", "upstream_id must be a string");
+		}
+		r->up = gw_proxy__map_get(&c->ups, uid, strlen(uid));
+		if (r->up == NULL) {
+			return fail(c, "upstream_id %.64s not found", uid);
+		}
+	} else if (s != NULL) {
+		r->up = s->up;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "enable_websocket");
+	r->websocket = v != NULL ? cJSON_IsTrue(v) : (s != NULL && s->websocket);
+	if (n_hosts == 0 && s != NULL) {
+		hosts = s->hosts;
+		n_hosts = s->n_hosts;
+	}
+	if (c->oom) {
+		return GW_ENOMEM;
+	}
+	if ((c->cfg->n_routes & (c->cfg->n_routes - 1)) == 0) {
+		size_t cap = c->cfg->n_routes ? c->cfg->n_routes * 2 : 1;
+		void *p = realloc(c->cfg->routes, cap * sizeof *c->cfg->routes);
+		if (p == NULL) {
+			return GW_ENOMEM;
+		}
+		c->cfg->routes = p;
+	}
+	rv = gw_proxy__router_add(c->cfg, r, hosts, n_hosts, uris, n_uris);
+	if (rv != 0) {
+		return rv == GW_ENOMEM ? rv : fail(c, "%s", "uri prefix too long");
+	}
+	c->cfg->routes[c->cfg->n_routes++] = r;
+	return 0;
+}
+
+/* ---- entry points */
+
+/* Id of @kv if its key is @prefix<id> with a non-empty id without '/'. */
+static bool key_id(const struct gw_proxy_kv *kv, const char *prefix, char *id, size_t cap)
+{
+	size_t pl = strlen(prefix), n;
+	if (kv->key_len <= pl || memcmp(kv->key, prefix, pl) != 0) {
+		return false;
+	}
+	n = kv->key_len - pl;
+	if (n >= cap || memchr(kv->key + pl, '/', n) != NULL) {
+		return false;
+	}
+	memcpy(id, kv->key + pl, n);
+	id[n] = '\0';
+	return true;
+}
+
+enum pass { PASS_UPSTREAMS, PASS_SERVICES, PASS_ROUTES };
+
+static int compile_pass(struct compiler *c, const struct gw_proxy_kv *kvs, size_t n, enum pass pass)
+{
+	static const char *const prefixes[] = {"/apisix/upstreams/", "/apisix/services/",
+					       "/apisix/routes/"};
+	static const char *const kinds[] = {"upstream", "service", "route"};
+	size_t seq = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char id[256];
+		cJSON *j;
+		int rv;
+
+		if (!key_id(&kvs[i], prefixes[pass], id, sizeof id)) {
+			continue;
+		}
+		c->why = "invalid JSON";
+		j = cJSON_ParseWithLength(kvs[i].value, kvs[i].value_len);
+		if (j == NULL) {
+			rv = GW_EINVAL;
+		} else if (pass == PASS_UPSTREAMS) {
+			struct gw_proxy__upstream *up = NULL;
+			rv = compile_upstream(c, j, id, &up);
+			if (rv == 0 &&
+			    (register_upstream(c, up) != 0 ||
+			     gw_proxy__map_put(&c->ups, up->id, strlen(up->id), up) != 0)) {
+				rv = GW_ENOMEM;
+			}
+		} else if (pass == PASS_SERVICES) {
+			struct svc *s = NULL;
+			const char *sid = dup_cfg(c, id);
+			rv = compile_service(c, j, &s);
+			if (rv == 0 && (sid == NULL ||
+					gw_proxy__map_put(&c->svcs, sid, strlen(sid), s) != 0)) {
+				rv = GW_ENOMEM;
+			}
+		} else {
+			rv = compile_route(c, j, id, seq++);
+			if (rv == 1) {
+				rv = 0; /* status 0: not routed, not an error */
+			}
+		}
+		cJSON_Delete(j);
+		if (rv == GW_ENOMEM || c->oom) {
+			return GW_ENOMEM;
+		}
+		if (rv != 0) {
+			gw_warnf("proxy", "%s %s skipped (revision %lld): %s", kinds[pass], id,
+				 (long long)c->cfg->revision, c->why);
+		}
+	}
+	return 0;
+}
+
+static void config_free(struct gw_proxy_config *cfg)
+{
+	struct gw_proxy__uri_router *u = cfg->router.routers;
+	while (u != NULL) {
+		struct gw_proxy__uri_router *next = u->next_alloc;
+		struct gw_proxy__map *maps[2] = {&u->exact, &u->prefix};
+		for (int k = 0; k < 2; k++) {
+			for (size_t i = 0; i < maps[k]->cap; i++) {
+				struct gw_proxy__rlist *l = maps[k]->ents[i].val;
+				if (l != NULL) {
+					free(l->v);
+				}
+			}
+			gw_proxy__map_close(maps[k]);
+		}
+		free(u->prefix_lens);
+		free(u);
+		u = next;
+	}
+	gw_proxy__map_close(&cfg->router.hosts);
+	gw_proxy__map_close(&cfg->router.wild);
+	for (size_t i = 0; i < cfg->n_regexes; i++) {
+		regfree(cfg->regexes[i]);
+	}
+	free(cfg->regexes);
+	free(cfg->ups);
+	free(cfg->routes);
+	gw_proxy__arena_close(&cfg->arena);
+	free(cfg);
+}
+
+int gw_proxy_config_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t revision,
+			    struct gw_proxy_config **out)
+{
+	struct compiler c;
+	struct gw_proxy_config *cfg = calloc(1, sizeof *cfg);
+	int rv = 0;
+
+	if (cfg == NULL) {
+		return GW_ENOMEM;
+	}
+	atomic_init(&cfg->refs, 1);
+	cfg->revision = revision;
+	gw_proxy__arena_init(&cfg->arena);
+	gw_proxy__map_init(&cfg->router.hosts);
+	gw_proxy__map_init(&cfg->router.wild);
+	memset(&c, 0, sizeof c);
+	c.cfg = cfg;
+	gw_proxy__map_init(&c.ups);
+	gw_proxy__map_init(&c.svcs);
+	for (int pass = PASS_UPSTREAMS; pass <= PASS_ROUTES && rv == 0; pass++) {
+		rv = compile_pass(&c, kvs, n, (enum pass)pass);
+	}
+	gw_proxy__map_close(&c.ups);
+	gw_proxy__map_close(&c.svcs);
+	if (rv != 0) {
+		config_free(cfg);
+		return rv;
+	}
+	*out = cfg;
+	return 0;
+}
+
+int64_t gw_proxy_config_revision(const struct gw_proxy_config *cfg)
+{
+	return cfg->revision;
+}
+
+size_t gw_proxy_config_routes(const struct gw_proxy_config *cfg)
+{
+	return cfg->n_routes;
+}
+
+void gw_proxy_config_ref(struct gw_proxy_config *cfg)
+{
+	if (cfg != NULL) {
+		atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
+	}
+}
+
+void gw_proxy_config_unref(struct gw_proxy_config *cfg)
+{
+	if (cfg != NULL && atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1) {
+		config_free(cfg);
+	}
+}

@@ -1,0 +1,909 @@
+/* conn.c: client connections of a worker: transport, strict HTTP/1.x
+ * request parsing, keep-alive, pipelining, limits and timeouts.
+ *
+ * Happy path: an accepted socket reads into the worker's shared buffer; a
+ * strict scanner checks the request line and header block (bare CR, control
+ * bytes, obs-fold, bad field names, sizes -> 414/431) before Debian's
+ * http_parser parses the same bytes and calls back here; request.c takes the
+ * request at headers-complete and gets its body as it arrives. The parser is
+ * paused after each message, so pipelined requests wait (buffered, bounded)
+ * and are answered strictly in order. When both the request and its
+ * response are complete the connection either closes (Connection: close,
+ * HTTP/1.0 without keep-alive, max_requests, shutdown) or parses the next
+ * request. Failure modes: any parse error or smuggling attempt (CL + TE,
+ * duplicate or bad Content-Length, bad chunk sizes) -> 400 and close; a
+ * client that goes away aborts its request (and its upstream exchange);
+ * timeouts close the connection (408 when a body read times out before a
+ * response started). Closing with a response queued uses shutdown and a
+ * short lingering read so the client gets the response before the FIN. */
+#include "config.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "proxy/conn_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define LINGER_MS    2000
+#define PIPELINE_MAX (64 * 1024)
+
+enum { SC_START, SC_REQ, SC_REQ_CR, SC_LS, SC_NAME, SC_VAL, SC_VAL_CR, SC_END_CR };
+
+static void d_timer_update(struct gw_proxy__dconn *dc, bool progress);
+static void d_close(struct gw_proxy__dconn *dc);
+static void d_close_graceful(struct gw_proxy__dconn *dc);
+static void d_feed(struct gw_proxy__dconn *dc, const char *p, size_t n);
+
+struct gw_proxy__wbuf *gw_proxy__wbuf_new(size_t len)
+{
+	struct gw_proxy__wbuf *wb = malloc(sizeof *wb + (len ? len : 1));
+	if (wb != NULL) {
+		wb->len = len;
+	}
+	return wb;
+}
+
+const char *gw_proxy__reason(int status)
+{
+	switch (status) {
+	case 100:
+		return "Continue";
+	case 101:
+		return "Switching Protocols";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 206:
+		return "Partial Content";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 304:
+		return "Not Modified";
+	case 307:
+		return "Temporary Redirect";
+	case 308:
+		return "Permanent Redirect";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Not Allowed";
+	case 408:
+		return "Request Time-out";
+	case 413:
+		return "Request Entity Too Large";
+	case 414:
+		return "Request-URI Too Large";
+	case 417:
+		return "Expectation Failed";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Temporarily Unavailable";
+	case 504:
+		return "Gateway Time-out";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Unknown";
+	}
+}
+
+/* ---- plain TCP transport */
+
+static void t_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
+{
+	struct gw_proxy__dconn *dc = h->data;
+	(void)size;
+	/* One buffer per loop: libuv calls alloc, read, read_cb in sequence and
+	 * every consumer copies what it keeps. */
+	b->base = dc->w->rbuf;
+	b->len = sizeof dc->w->rbuf;
+}
+
+static void t_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct gw_proxy__dconn *dc = s->data;
+	if (n > 0) {
+		gw_proxy__dconn_on_data(dc, b->base, (size_t)n);
+	} else if (n < 0) {
+		gw_proxy__dconn_on_eof(dc);
+	}
+}
+
+static int t_read_start(struct gw_proxy__dconn *dc)
+{
+	return uv_read_start((uv_stream_t *)&dc->tcp, t_alloc, t_read);
+}
+
+static void t_read_stop(struct gw_proxy__dconn *dc)
+{
+	uv_read_stop((uv_stream_t *)&dc->tcp);
+}
+
+static void t_write_cb(uv_write_t *req, int status)
+{
+	struct gw_proxy__wbuf *wb = GW_PROXY__CONTAINER(req, struct gw_proxy__wbuf, req);
+	struct gw_proxy__dconn *dc = wb->owner;
+	size_t n = wb->len;
+	free(wb);
+	dc->wq_bytes -= n;
+	if (status < 0) {
+		if (!dc->closing) {
+			gw_proxy__dconn_abort(dc);
+		}
+		return;
+	}
+	gw_proxy__dconn_on_written(dc, n);
+}
+
+static int t_write(struct gw_proxy__dconn *dc, struct gw_proxy__wbuf *wb)
+{
+	uv_buf_t b = uv_buf_init(wb->data, (unsigned)wb->len);
+	int rv;
+	wb->owner = dc;
+	rv = uv_write(&wb->req, (uv_stream_t *)&dc->tcp, &b, 1, t_write_cb);
+	if (rv != 0) {
+		free(wb);
+		return rv;
+	}
+	dc->wq_bytes += wb->len;
+	return 0;
+}
+
+static void t_shutdown_cb(uv_shutdown_t *req, int status)
+{
+	struct gw_proxy__dconn *dc = req->data;
+	(void)status;
+	gw_proxy__dconn_on_shutdown(dc);
+}
+
+static int t_shutdown(struct gw_proxy__dconn *dc)
+{
+	dc->shut.data = dc;
+	return uv_shutdown(&dc->shut, (uv_stream_t *)&dc->tcp, t_shutdown_cb);
+}
+
+static void t_close_cb(uv_handle_t *h)
+{
+	struct gw_proxy__dconn *dc = h->data;
+	if (--dc->open_handles == 0) {
+		gw_buf_close(&dc->pending);
+		free(dc);
+	}
+}
+
+static void t_close(struct gw_proxy__dconn *dc)
+{
+	uv_close((uv_handle_t *)&dc->tcp, t_close_cb);
+	uv_close((uv_handle_t *)&dc->timer, t_close_cb);
+}
+
+static const struct gw_proxy__transport tcp_transport = {
+    .read_start = t_read_start,
+    .read_stop = t_read_stop,
+    .write = t_write,
+    .shutdown = t_shutdown,
+    .close = t_close,
+};
+
+/* ---- header scanner */
+
+static bool is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+		return true;
+	}
+	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static void scan_reset(struct gw_proxy__dconn *dc)
+{
+	dc->hdr_phase = true;
+	dc->scan = SC_START;
+	dc->scan_line = 0;
+	dc->scan_hdr = 0;
+}
+
+/* Check the request line and header block in @p; 0 or the status to answer. */
+static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n)
+{
+	const struct gw_proxy_opts *o = &dc->w->p->opts;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		switch (dc->scan) {
+		case SC_START:
+			if (c == '\r' || c == '\n') {
+				continue;
+			}
+			dc->scan = SC_REQ;
+			/* fall through */
+		case SC_REQ:
+			if (c == '\r') {
+				dc->scan = SC_REQ_CR;
+			} else if (c == '\n') {
+				dc->scan = SC_LS;
+			} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+				return 400;
+			} else if (++dc->scan_line > o->max_uri_bytes + 32) {
+				return 414;
+			}
+			continue;
+		case SC_REQ_CR:
+		case SC_VAL_CR:
+			if (c != '\n') {
+				return 400; /* bare CR */
+			}
+			dc->scan = SC_LS;
+			break;
+		case SC_LS:
+			if (c == '\r') {
+				dc->scan = SC_END_CR;
+			} else if (c == '\n') {
+				dc->hdr_phase = false;
+				return 0;
+			} else if (c == ' ' || c == '\t') {
+				return 400; /* obs-fold */
+			} else if (!is_tchar(c)) {
+				return 400;
+			} else {
+				dc->scan = SC_NAME;
+			}
+			break;
+		case SC_NAME:
+			if (c == ':') {
+				dc->scan = SC_VAL;
+			} else if (!is_tchar(c)) {
+				return 400; /* includes whitespace before the colon */
+			}
+			break;
+		case SC_VAL:
+			if (c == '\r') {
+				dc->scan = SC_VAL_CR;
+			} else if (c == '\n') {
+				dc->scan = SC_LS;
+			} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+				return 400;
+			}
+			break;
+		case SC_END_CR:
+			if (c != '\n') {
+				return 400;
+			}
+			dc->hdr_phase = false;
+			return 0;
+		}
+		if (++dc->scan_hdr > o->max_header_bytes) {
+			return 431;
+		}
+	}
+	return 0;
+}
+
+/* ---- parser callbacks */
+
+static int d_on_message_begin(http_parser *hp)
+{
+	struct gw_proxy__dconn *dc = hp->data;
+	if (dc->closing || dc->shutting) {
+		return -1;
+	}
+	if (dc->req == NULL) {
+		dc->req = gw_proxy__req_new(dc);
+		if (dc->req == NULL) {
+			dc->err_status = 503;
+			return -1;
+		}
+	}
+	d_timer_update(dc, false);
+	return 0;
+}
+
+static int d_on_url(http_parser *hp, const char *at, size_t n)
+{
+	struct gw_proxy__dconn *dc = hp->data;
+	struct gw_proxy__req *r = dc->req;
+	if (r == NULL || dc->closing) {
+		return -1;
+	}
+	if (r->url.len + n > dc->w->p->opts.max_uri_bytes) {
+		dc->err_status = 414;
+		return -1;
+	}
+	if (gw_buf_append(&r->url, at, n) != 0) {
+		dc->err_status = 503;
+		return -1;
+	}
+	return 0;
+}
+
+static int d_on_header_field(http_parser *hp, const char *at, size_t n)
+{
+	struct gw_proxy__dconn *dc = hp->data;
+	struct gw_proxy__req *r = dc->req;
+	int rv;
+	if (r == NULL || dc->closing) {
+		return -1;
+	}
+	rv = gw_proxy__hc_field(&r->hc, &r->arena, at, n);
+	if (rv != 0) {
+		dc->err_status = rv == GW_ELIMIT ? 431 : 503;
+		return -1;
+	}
+	return 0;
+}
+
+static int d_on_header_value(http_parser *hp, const char *at, size_t n)
+{
+	struct gw_proxy__dconn *dc = hp->data;
+	struct gw_proxy__req *r = dc->req;
+	if (r == NULL || dc->closing) {
+		return -1;
+	}
+	if (gw_proxy__hc_value(&r->hc, at, n) != 0) {
+		dc->err_status = 503;
+		return -1;
+	}
+	return 0;
+}
+
+static int d_on_headers_complete(http_parser *hp)
+{
+	struct gw_proxy__dconn *dc = hp->data;
+	struct gw_proxy__req *r = dc->req;
+	int rv;
+	if (r == NULL || dc->closing) {
+		return -1;
+	}
+	rv = gw_proxy__hc_flush(&r->hc, &r->arena);
+	if (rv != 0) {
+		dc->err_status = rv == GW_ELIMIT ? 431 : 503;
+		return -1;
+	}
+	if (hp->http_major != 1) {
+		dc->err_status = 505;
+		return -1;
+	}
+	if (hp->method == HTTP_CONNECT) {
+		dc->err_status = 405;
+		return -1;
+	}
+	r->method = hp->method;
+	r->http_minor = hp->http_minor;
+	r->keepalive = http_should_keep_alive(hp) != 0;
+	r->headers_done = true;
+	gw_proxy__req_headers_done(r);
+	if (dc->closing || dc->req == NULL) {
+		return -1;
+	}
+	if (dc->err_status != 0) {
+		return -1;
+	}
+	d_timer_update(dc, false);
+	return 0;
+}
+
+static int d_on_body(http_parser *hp, const char *at, size_t n)
+{
+	struct gw_proxy__dconn *dc = hp->data;
+	struct gw_proxy__req *r = dc->req;
+	uint64_t max = dc->w->p->opts.max_body_bytes;
+	if (r == NULL || dc->closing) {
+		return -1;
+	}
+	r->body_bytes += n;
+	if (max != 0 && r->body_bytes > max) {
+		dc->err_status = 413;
+		return -1;
+	}
+	gw_proxy__req_body(r, at, n);
+	return dc->closing || dc->req == NULL ? -1 : 0;
+}
+
+static int d_on_message_complete(http_parser *hp)
+{
+	struct gw_proxy__dconn *dc = hp->data;
+	struct gw_proxy__req *r = dc->req;
+	if (r == NULL || dc->closing) {
+		return -1;
+	}
+	r->body_done = true;
+	http_parser_pause(hp, 1); /* one request at a time: answer in order */
+	gw_proxy__req_body_end(r);
+	return 0;
+}
+
+static const http_parser_settings d_settings = {
+    .on_message_begin = d_on_message_begin,
+    .on_url = d_on_url,
+    .on_header_field = d_on_header_field,
+    .on_header_value = d_on_header_value,
+    .on_headers_complete = d_on_headers_complete,
+    .on_body = d_on_body,
+    .on_message_complete = d_on_message_complete,
+};
+
+/* ---- connection life */
+
+static void d_timer_cb(uv_timer_t *t)
+{
+	struct gw_proxy__dconn *dc = t->data;
+	enum gw_proxy__dtimer ph = dc->tphase;
+	dc->tphase = DT_NONE;
+	if (dc->closing) {
+		return;
+	}
+	switch (ph) {
+	case DT_BODY:
+		if (dc->req != NULL && !dc->req->resp_started) {
+			gw_proxy__dconn_respond(dc, 408, NULL, NULL, true);
+			return;
+		}
+		gw_proxy__dconn_abort(dc);
+		return;
+	case DT_HEADER:
+		gw_debugf("proxy", "%s: header timeout", dc->peer_ip);
+		/* fall through */
+	default:
+		gw_proxy__dconn_abort(dc);
+	}
+}
+
+static void d_timer_update(struct gw_proxy__dconn *dc, bool progress)
+{
+	const struct gw_proxy_opts *o = &dc->w->p->opts;
+	struct gw_proxy__req *r = dc->req;
+	enum gw_proxy__dtimer ph;
+	unsigned ms = 0;
+
+	if (dc->closing) {
+		return;
+	}
+	if (dc->lingering) {
+		ph = DT_LINGER;
+		ms = LINGER_MS;
+	} else if (dc->tunnel) {
+		ph = DT_NONE;
+	} else if (r == NULL) {
+		ph = dc->pending.len > 0 || dc->tphase == DT_HEADER ? DT_HEADER : DT_IDLE;
+		ms = ph == DT_HEADER ? o->header_timeout_ms : o->idle_timeout_ms;
+	} else if (!r->headers_done) {
+		ph = DT_HEADER;
+		ms = o->header_timeout_ms;
+	} else if (!r->body_done && !dc->stop_bp) {
+		ph = DT_BODY;
+		ms = o->body_timeout_ms;
+	} else if (dc->wq_bytes > 0) {
+		ph = DT_SEND;
+		ms = o->send_timeout_ms;
+	} else {
+		ph = DT_NONE;
+	}
+	if (ph == dc->tphase && !(progress && (ph == DT_BODY || ph == DT_SEND))) {
+		return;
+	}
+	dc->tphase = ph;
+	if (ph == DT_NONE) {
+		uv_timer_stop(&dc->timer);
+	} else {
+		uv_timer_start(&dc->timer, d_timer_cb, ms, 0);
+	}
+}
+
+void gw_proxy__dconn_update_reading(struct gw_proxy__dconn *dc)
+{
+	bool want =
+	    !dc->closing && (dc->lingering || (!dc->shutting && !dc->stop_bp && !dc->stop_pipe));
+	if (want && !dc->reading) {
+		if (dc->tp->read_start(dc) == 0) {
+			dc->reading = true;
+		}
+	} else if (!want && dc->reading) {
+		dc->tp->read_stop(dc);
+		dc->reading = false;
+	}
+	d_timer_update(dc, false);
+}
+
+void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
+{
+	struct gw_proxy__dconn *dc = calloc(1, sizeof *dc);
+	struct sockaddr_storage local;
+	int len = sizeof dc->peer, rv;
+
+	if (dc == NULL) {
+		return; /* the pending connection stays in the backlog */
+	}
+	dc->w = w;
+	dc->tp = &tcp_transport;
+	gw_buf_init(&dc->pending);
+	gw_proxy__list_init(&dc->link);
+	uv_tcp_init(&w->loop, &dc->tcp);
+	uv_timer_init(&w->loop, &dc->timer);
+	dc->tcp.data = dc;
+	dc->timer.data = dc;
+	dc->open_handles = 2;
+	rv = uv_accept(lsn, (uv_stream_t *)&dc->tcp);
+	if (rv != 0 || w->stopping) {
+		dc->closing = true;
+		dc->tp->close(dc);
+		return;
+	}
+	gw_proxy__list_insert(&w->dconns, &dc->link);
+	uv_tcp_nodelay(&dc->tcp, 1);
+	uv_tcp_getpeername(&dc->tcp, (struct sockaddr *)&dc->peer, &len);
+	gw_addr_format((struct sockaddr *)&dc->peer, dc->peer_ip, sizeof dc->peer_ip);
+	/* keep only the IP: "1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1" */
+	{
+		char *colon = strrchr(dc->peer_ip, ':');
+		if (colon != NULL) {
+			*colon = '\0';
+		}
+		if (dc->peer_ip[0] == '[') {
+			size_t l = strlen(dc->peer_ip);
+			memmove(dc->peer_ip, dc->peer_ip + 1, l - 2);
+			dc->peer_ip[l - 2] = '\0';
+		}
+	}
+	len = sizeof local;
+	if (uv_tcp_getsockname(&dc->tcp, (struct sockaddr *)&local, &len) == 0) {
+		dc->local_port = local.ss_family == AF_INET6
+				     ? ntohs(((struct sockaddr_in6 *)&local)->sin6_port)
+				     : ntohs(((struct sockaddr_in *)&local)->sin_port);
+	}
+	http_parser_init(&dc->parser, HTTP_REQUEST);
+	dc->parser.data = dc;
+	scan_reset(dc);
+	gw_proxy__dconn_update_reading(dc);
+}
+
+static void d_close(struct gw_proxy__dconn *dc)
+{
+	if (dc->closing) {
+		return;
+	}
+	dc->closing = true;
+	if (dc->req != NULL) {
+		struct gw_proxy__req *r = dc->req;
+		dc->req = NULL;
+		gw_proxy__req_abort(r);
+	}
+	gw_proxy__list_remove(&dc->link);
+	dc->tp->close(dc);
+}
+
+void gw_proxy__dconn_abort(struct gw_proxy__dconn *dc)
+{
+	d_close(dc);
+}
+
+void gw_proxy__dconn_on_shutdown(struct gw_proxy__dconn *dc)
+{
+	if (dc->closing) {
+		return;
+	}
+	dc->lingering = true;
+	gw_proxy__dconn_update_reading(dc);
+}
+
+/* Close after every queued byte is written: shutdown, then read and discard
+ * until EOF or LINGER_MS. */
+static void d_close_graceful(struct gw_proxy__dconn *dc)
+{
+	if (dc->closing || dc->shutting) {
+		return;
+	}
+	dc->shutting = true;
+	if (dc->req != NULL) {
+		struct gw_proxy__req *r = dc->req;
+		dc->req = NULL;
+		gw_proxy__req_abort(r);
+	}
+	gw_buf_close(&dc->pending);
+	if (dc->tp->shutdown(dc) != 0) {
+		d_close(dc);
+		return;
+	}
+	gw_proxy__dconn_update_reading(dc);
+}
+
+void gw_proxy__dconn_write(struct gw_proxy__dconn *dc, const void *p, size_t n)
+{
+	struct gw_proxy__wbuf *wb;
+	if (dc->closing || dc->shutting || n == 0) {
+		return;
+	}
+	wb = gw_proxy__wbuf_new(n);
+	if (wb == NULL) {
+		d_close(dc);
+		return;
+	}
+	memcpy(wb->data, p, n);
+	if (dc->tp->write(dc, wb) != 0) {
+		d_close(dc);
+	}
+}
+
+void gw_proxy__dconn_respond(struct gw_proxy__dconn *dc, int status, const char *ctype,
+			     const char *body, bool close)
+{
+	char head[512], html[512];
+	struct gw_proxy__req *r = dc->req;
+	size_t blen;
+	int n;
+
+	if (dc->closing || dc->shutting) {
+		return;
+	}
+	if (r != NULL && r->resp_started) {
+		d_close(dc); /* too late for a status: cut the response */
+		return;
+	}
+	if (body == NULL) {
+		const char *reason = gw_proxy__reason(status);
+		snprintf(html, sizeof html,
+			 "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
+			 "<center><h1>%d %s</h1></center>\r\n<hr><center>apigw</center>\r\n"
+			 "</body>\r\n</html>\r\n",
+			 status, reason, status, reason);
+		body = html;
+		ctype = "text/html; charset=utf-8";
+	}
+	if (r == NULL || !r->keepalive || dc->w->stopping) {
+		close = true;
+	}
+	blen = strlen(body);
+	n = snprintf(head, sizeof head,
+		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		     "Connection: %s\r\nServer: apigw\r\n\r\n",
+		     status, gw_proxy__reason(status), ctype ? ctype : "text/plain; charset=utf-8",
+		     blen, close ? "close" : "keep-alive");
+	gw_proxy__dconn_write(dc, head, (size_t)n);
+	if (r == NULL || r->method != HTTP_HEAD) {
+		gw_proxy__dconn_write(dc, body, blen);
+	}
+	if (r != NULL) {
+		r->resp_started = true;
+		r->discard = true;
+		r->close_after = r->close_after || close;
+		r->status = status;
+	}
+	if (close || r == NULL) {
+		d_close_graceful(dc);
+		return;
+	}
+	gw_proxy__dconn_response_done(dc);
+}
+
+/* The request and its response are complete: close or get ready for the
+ * next request. Returns true if the connection stays open. */
+static bool d_finish(struct gw_proxy__dconn *dc)
+{
+	struct gw_proxy__req *r = dc->req;
+	bool close = !r->keepalive || r->close_after || dc->w->stopping;
+
+	dc->n_requests++;
+	if (dc->n_requests >= dc->w->p->opts.max_requests) {
+		close = true;
+	}
+	dc->req = NULL;
+	gw_proxy__req_free(r);
+	if (close) {
+		d_close_graceful(dc);
+		return false;
+	}
+	http_parser_pause(&dc->parser, 0);
+	dc->parser.upgrade = 0;
+	dc->err_status = 0;
+	dc->stop_pipe = false;
+	scan_reset(dc);
+	dc->tphase = DT_NONE;
+	return true;
+}
+
+/* Depth of d_feed calls on this worker thread: while http_parser runs, a
+ * finished response is only marked, and d_feed completes it afterwards. */
+static _Thread_local int feed_depth;
+
+void gw_proxy__dconn_response_done(struct gw_proxy__dconn *dc)
+{
+	struct gw_proxy__req *r = dc->req;
+	if (r == NULL || dc->closing) {
+		return;
+	}
+	r->resp_done = true;
+	if (feed_depth > 0) {
+		return; /* d_feed picks it up once http_parser returns */
+	}
+	if (!r->body_done) {
+		if (r->close_after) {
+			d_close_graceful(dc);
+		}
+		return; /* keep parsing (and discarding) the body */
+	}
+	if (d_finish(dc)) {
+		struct gw_buf tmp = dc->pending;
+		gw_buf_init(&dc->pending);
+		d_feed(dc, tmp.data, tmp.len);
+		gw_buf_close(&tmp);
+		gw_proxy__dconn_update_reading(dc);
+	}
+}
+
+static void d_error(struct gw_proxy__dconn *dc, int status)
+{
+	if (status == 0) {
+		status = 400;
+	}
+	gw_debugf("proxy", "%s: request error %d (%s)", dc->peer_ip, status,
+		  http_errno_name(HTTP_PARSER_ERRNO(&dc->parser)));
+	if (dc->req != NULL && dc->req->resp_started) {
+		d_close(dc);
+		return;
+	}
+	if (dc->req == NULL) {
+		dc->req = gw_proxy__req_new(dc);
+		if (dc->req == NULL) {
+			d_close(dc);
+			return;
+		}
+	}
+	dc->req->keepalive = false;
+	gw_proxy__dconn_respond(dc, status, NULL, NULL, true);
+}
+
+static void d_feed(struct gw_proxy__dconn *dc, const char *p, size_t n)
+{
+	feed_depth++;
+	while (!dc->closing && !dc->shutting) {
+		struct gw_proxy__req *r = dc->req;
+		size_t done;
+		enum http_errno e;
+		int st;
+
+		if (dc->tunnel) {
+			if (n > 0 && r != NULL) {
+				gw_proxy__req_tunnel_data(r, p, n);
+			}
+			break;
+		}
+		if (r != NULL && r->resp_done && (r->body_done || r->close_after)) {
+			if (!r->body_done) {
+				d_close_graceful(dc);
+				break;
+			}
+			if (!d_finish(dc)) {
+				break;
+			}
+			continue;
+		}
+		if (r != NULL && r->body_done) {
+			/* Pipelined bytes wait for the current response. */
+			if (n > 0 && gw_buf_append(&dc->pending, p, n) != 0) {
+				d_close(dc);
+				break;
+			}
+			if (dc->pending.len > PIPELINE_MAX) {
+				dc->stop_pipe = true;
+			}
+			break;
+		}
+		if (n == 0) {
+			break;
+		}
+		if (dc->hdr_phase && (st = scan(dc, p, n)) != 0) {
+			d_error(dc, st);
+			break;
+		}
+		done = http_parser_execute(&dc->parser, &d_settings, p, n);
+		e = HTTP_PARSER_ERRNO(&dc->parser);
+		if (dc->closing || dc->shutting) {
+			break;
+		}
+		if (e != HPE_OK && e != HPE_PAUSED) {
+			d_error(dc, dc->err_status);
+			break;
+		}
+		if (done > n) {
+			done = n;
+		}
+		p += done;
+		n -= done;
+		if (e == HPE_OK && done == 0) {
+			d_error(dc, 400);
+			break;
+		}
+	}
+	feed_depth--;
+}
+
+void gw_proxy__dconn_on_data(struct gw_proxy__dconn *dc, const char *p, size_t n)
+{
+	if (dc->closing) {
+		return;
+	}
+	if (dc->shutting) {
+		return; /* lingering: discard */
+	}
+	if (dc->tphase == DT_IDLE) {
+		uv_timer_start(&dc->timer, d_timer_cb, dc->w->p->opts.header_timeout_ms, 0);
+		dc->tphase = DT_HEADER;
+	}
+	d_feed(dc, p, n);
+	if (!dc->closing) {
+		gw_proxy__dconn_update_reading(dc);
+		d_timer_update(dc, true);
+	}
+}
+
+void gw_proxy__dconn_on_eof(struct gw_proxy__dconn *dc)
+{
+	/* A client that goes away cancels its request (as nginx does). */
+	d_close(dc);
+}
+
+void gw_proxy__dconn_on_written(struct gw_proxy__dconn *dc, size_t n)
+{
+	(void)n;
+	if (dc->closing) {
+		return;
+	}
+	if (dc->req != NULL && dc->wq_bytes < GW_PROXY__LWM) {
+		gw_proxy__req_client_drained(dc->req);
+	}
+	d_timer_update(dc, true);
+}
+
+void gw_proxy__worker_drain(struct gw_proxy__worker *w)
+{
+	struct gw_proxy__list *e = w->dconns.next;
+	while (e != &w->dconns) {
+		struct gw_proxy__dconn *dc = GW_PROXY__CONTAINER(e, struct gw_proxy__dconn, link);
+		e = e->next;
+		if (dc->req == NULL && dc->pending.len == 0) {
+			d_close(dc);
+		}
+	}
+	e = w->uconns.next;
+	while (e != &w->uconns) {
+		struct gw_proxy__uconn *uc = GW_PROXY__CONTAINER(e, struct gw_proxy__uconn, all);
+		e = e->next;
+		if (uc->req == NULL) {
+			gw_proxy__uconn_close(uc);
+		}
+	}
+}
+
+void gw_proxy__worker_force_close(struct gw_proxy__worker *w)
+{
+	while (!gw_proxy__list_empty(&w->dconns)) {
+		d_close(GW_PROXY__CONTAINER(w->dconns.next, struct gw_proxy__dconn, link));
+	}
+	while (!gw_proxy__list_empty(&w->uconns)) {
+		gw_proxy__uconn_close(
+		    GW_PROXY__CONTAINER(w->uconns.next, struct gw_proxy__uconn, all));
+	}
+}

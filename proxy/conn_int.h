@@ -1,0 +1,264 @@
+/* conn_int.h: workers, client connections, requests and upstream
+ * connections of proxy/ (one worker loop owns each of these; nothing here is
+ * shared between threads except through struct gw_proxy's atomics and lock).
+ *
+ * Layering: a client connection (dconn) reads and writes through a small
+ * transport vtable (plain TCP now; a TLS transport built on OpenSSL BIOs can
+ * slide under it later without touching the HTTP code), parses requests with
+ * http_parser and hands each one to request.c, which routes it, picks a node,
+ * takes an upstream connection (uconn) from the worker's keep-alive pool or
+ * opens one, and relays both bodies with back-pressure. */
+#ifndef GW_PROXY_CONN_INT_H
+#define GW_PROXY_CONN_INT_H
+
+#include "lib/buf.h"
+#include "proxy/proxy_int.h"
+
+#include <http_parser.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#define GW_PROXY__HWM        (256 * 1024) /* stop reading the other side above this */
+#define GW_PROXY__LWM        (64 * 1024)  /* resume below this */
+#define GW_PROXY__REPLAY_MAX (64 * 1024)  /* request body kept for retries */
+
+struct gw_proxy__list {
+	struct gw_proxy__list *prev, *next;
+};
+
+struct gw_proxy__dconn;
+struct gw_proxy__uconn;
+struct gw_proxy__req;
+
+/* A queued write; data follows the struct. Freed in the write callback. */
+struct gw_proxy__wbuf {
+	uv_write_t req;
+	void *owner; /* the dconn or uconn */
+	size_t len;
+	char data[];
+};
+struct gw_proxy__wbuf *gw_proxy__wbuf_new(size_t len);
+
+/* Byte transport under HTTP/1.x. The transport calls back into the HTTP layer
+ * with gw_proxy__dconn_on_data / _on_eof / _on_written. */
+struct gw_proxy__transport {
+	int (*read_start)(struct gw_proxy__dconn *c);
+	void (*read_stop)(struct gw_proxy__dconn *c);
+	/* Queue @wb (ownership passes); 0 or a negative error (wb freed). */
+	int (*write)(struct gw_proxy__dconn *c, struct gw_proxy__wbuf *wb);
+	/* Flush queued writes, then half-close; calls _on_shutdown when done. */
+	int (*shutdown)(struct gw_proxy__dconn *c);
+	/* Close every handle; the dconn is freed in the last close callback. */
+	void (*close)(struct gw_proxy__dconn *c);
+};
+
+struct gw_proxy__pool_bucket {
+	char key[72];               /* node "ip:port" */
+	struct gw_proxy__list idle; /* idle uconns, most recent first */
+	unsigned n;
+};
+
+struct gw_proxy__worker {
+	struct gw_proxy *p;
+	int idx;
+	uv_thread_t thread;
+	uv_loop_t loop;
+	uv_async_t async; /* new config or stop */
+	uv_timer_t drain_timer;
+	uv_tcp_t *lsn; /* n_lsn listeners (handles owned; closed at stop) */
+	int *fds;      /* sockets bound by gw_proxy_start */
+	int n_lsn;
+	struct gw_proxy__wsnap *snap; /* current snapshot of this worker (one ref) */
+	struct gw_proxy__list dconns; /* every client connection */
+	struct gw_proxy__list uconns; /* every upstream connection */
+	struct gw_proxy__map pool;    /* node key -> pool_bucket */
+	bool stopping;
+	bool rbuf_busy;
+	int init_rv;      /* start-up result reported to gw_proxy_start */
+	char rbuf[65536]; /* shared read buffer of this loop */
+};
+
+struct gw_proxy__hcollect {
+	struct gw_buf name, value; /* the header being received */
+	bool in_value;
+	struct gw_proxy__hdr *v; /* arena array */
+	size_t n, cap;
+	size_t bytes;
+};
+
+enum gw_proxy__dtimer { DT_NONE, DT_IDLE, DT_HEADER, DT_BODY, DT_SEND, DT_LINGER };
+
+struct gw_proxy__dconn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_shutdown_t shut;
+	int open_handles;           /* freed when it reaches 0 */
+	struct gw_proxy__list link; /* in worker->dconns */
+	struct gw_proxy__worker *w;
+	const struct gw_proxy__transport *tp;
+	http_parser parser;
+	struct gw_buf pending;     /* received, not yet parsed (pipelining) */
+	struct gw_proxy__req *req; /* current request, owned */
+	struct sockaddr_storage peer;
+	char peer_ip[48];
+	int local_port;
+	unsigned n_requests;
+	size_t wq_bytes; /* queued to the client, not yet written */
+	int err_status;  /* set by a parser callback before failing */
+	/* header scanner (strict checks before http_parser sees the bytes) */
+	bool hdr_phase;
+	int scan;
+	size_t scan_line, scan_hdr;
+	enum gw_proxy__dtimer tphase;
+	bool reading, stop_bp, stop_pipe, closing, lingering, shutting;
+	bool tunnel; /* WebSocket: raw bytes both ways */
+};
+
+enum gw_proxy__utimer { UT_NONE, UT_CONNECT, UT_SEND, UT_READ, UT_IDLE };
+
+struct gw_proxy__uconn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_connect_t connect_req;
+	int open_handles;
+	struct gw_proxy__list all;            /* in worker->uconns */
+	struct gw_proxy__list idle;           /* in a pool bucket while idle */
+	struct gw_proxy__pool_bucket *bucket; /* set while idle */
+	struct gw_proxy__worker *w;
+	struct gw_proxy__req *req; /* NULL while idle */
+	char key[72];
+	http_parser parser;
+	unsigned n_requests;
+	size_t wq_bytes;
+	enum gw_proxy__utimer tphase;
+	bool connected, closing, reused, bp_paused, got_bytes, msg_done, retry_status, skip_1xx;
+	bool tunnel;
+};
+
+enum gw_proxy__fail { UF_CONNECT, UF_CONNECT_TIMEOUT, UF_RESET, UF_READ_TIMEOUT, UF_PROTO };
+
+struct gw_proxy__req {
+	struct gw_proxy__dconn *dc;
+	struct gw_proxy__arena arena;
+	struct gw_proxy__wsnap *snap; /* one ref, taken when the headers are complete */
+	struct gw_buf url;
+	struct gw_proxy__hcollect hc; /* request headers */
+	const char *path, *query;
+	size_t path_len, query_len;
+	const char *host; /* lower-case, without port */
+	size_t host_len;
+	const char *host_hdr; /* Host as received, or NULL */
+	int method;
+	int http_minor;
+	bool keepalive, chunked_in, expect_continue, ws;
+	int64_t content_length; /* -1 when absent */
+	bool headers_done, body_done, discard;
+	uint64_t body_bytes;
+	const struct gw_proxy__route *route;
+	const struct gw_proxy__upstream *up;
+	unsigned connect_ms, send_ms, read_ms;
+	struct gw_proxy__tried tried;
+	int node; /* current node, -1 */
+	int attempts, max_attempts;
+	bool free_retry_used;
+	uint64_t t_start;
+	const char *hash_key;
+	size_t hash_key_len;
+	struct gw_proxy__uconn *uc;
+	bool head_sent;       /* head written to the current uconn */
+	bool body_sent_any;   /* some body bytes went to an upstream */
+	struct gw_buf obuf;   /* framed body waiting for the upstream */
+	struct gw_buf replay; /* framed body so far, for retries */
+	bool replay_ok;
+	struct gw_proxy__hcollect rh; /* response headers */
+	struct gw_buf reason;
+	bool resp_started, resp_chunked, resp_close, resp_done, close_after;
+	int status;
+};
+
+/* conn.c */
+void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn);
+void gw_proxy__dconn_write(struct gw_proxy__dconn *dc, const void *p, size_t n);
+void gw_proxy__dconn_respond(struct gw_proxy__dconn *dc, int status, const char *ctype,
+			     const char *body, bool close);
+void gw_proxy__dconn_response_done(struct gw_proxy__dconn *dc);
+void gw_proxy__dconn_abort(struct gw_proxy__dconn *dc);
+void gw_proxy__dconn_update_reading(struct gw_proxy__dconn *dc);
+void gw_proxy__dconn_on_data(struct gw_proxy__dconn *dc, const char *p, size_t n);
+void gw_proxy__dconn_on_eof(struct gw_proxy__dconn *dc);
+void gw_proxy__dconn_on_written(struct gw_proxy__dconn *dc, size_t n);
+void gw_proxy__dconn_on_shutdown(struct gw_proxy__dconn *dc);
+void gw_proxy__worker_drain(struct gw_proxy__worker *w);
+void gw_proxy__worker_force_close(struct gw_proxy__worker *w);
+const char *gw_proxy__reason(int status);
+
+/* request.c */
+struct gw_proxy__req *gw_proxy__req_new(struct gw_proxy__dconn *dc);
+void gw_proxy__req_free(struct gw_proxy__req *r);
+int gw_proxy__hc_field(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a, const char *p,
+		       size_t n);
+int gw_proxy__hc_value(struct gw_proxy__hcollect *hc, const char *p, size_t n);
+int gw_proxy__hc_flush(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a);
+void gw_proxy__req_headers_done(struct gw_proxy__req *r);
+void gw_proxy__req_body(struct gw_proxy__req *r, const char *p, size_t n);
+void gw_proxy__req_body_end(struct gw_proxy__req *r);
+void gw_proxy__req_abort(struct gw_proxy__req *r);
+void gw_proxy__req_client_drained(struct gw_proxy__req *r);
+void gw_proxy__req_tunnel_data(struct gw_proxy__req *r, const char *p, size_t n);
+
+/* upstream.c */
+struct gw_proxy__uconn *gw_proxy__uconn_get(struct gw_proxy__worker *w,
+					    const struct gw_proxy__node *nd, bool fresh,
+					    unsigned connect_ms, int *err);
+void gw_proxy__uconn_write(struct gw_proxy__uconn *uc, const void *p, size_t n);
+void gw_proxy__uconn_release(struct gw_proxy__uconn *uc, bool keep, unsigned idle_ms,
+			     unsigned max_requests, unsigned pool_size);
+void gw_proxy__uconn_close(struct gw_proxy__uconn *uc);
+void gw_proxy__uconn_arm(struct gw_proxy__uconn *uc);
+void gw_proxy__uconn_update_reading(struct gw_proxy__uconn *uc);
+/* Called by upstream.c into request.c */
+void gw_proxy__req_connected(struct gw_proxy__req *r);
+void gw_proxy__req_upstream_failed(struct gw_proxy__req *r, enum gw_proxy__fail why);
+void gw_proxy__req_upstream_data(struct gw_proxy__req *r, const char *p, size_t n);
+void gw_proxy__req_upstream_eof(struct gw_proxy__req *r);
+void gw_proxy__req_upstream_written(struct gw_proxy__req *r);
+
+static inline void gw_proxy__list_init(struct gw_proxy__list *l)
+{
+	l->prev = l->next = l;
+}
+static inline void gw_proxy__list_insert(struct gw_proxy__list *head, struct gw_proxy__list *e)
+{
+	e->next = head->next;
+	e->prev = head;
+	head->next->prev = e;
+	head->next = e;
+}
+static inline void gw_proxy__list_remove(struct gw_proxy__list *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+	e->prev = e->next = e;
+}
+static inline bool gw_proxy__list_empty(const struct gw_proxy__list *l)
+{
+	return l->next == l;
+}
+#define GW_PROXY__CONTAINER(ptr, type, field)                                                      \
+	((type *)(void *)((char *)(ptr)-offsetof(type, field)))
+
+/* server.c: the struct the workers share. */
+struct gw_proxy {
+	struct gw_proxy_opts opts; /* copy, with defaults filled in */
+	struct gw_addr *listen;    /* copy of opts.listen, ports resolved */
+	struct gw_proxy__worker *workers;
+	int n_workers;
+	uv_mutex_t lock;             /* guards cfg */
+	struct gw_proxy_config *cfg; /* current snapshot (one ref) */
+	atomic_int n_listening;
+	atomic_int n_configured;
+	atomic_bool stopping;
+	uv_sem_t started;
+};
+
+#endif

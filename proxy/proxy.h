@@ -1,0 +1,101 @@
+/* proxy.h: the HTTP data plane (APISIX-compatible routing and balancing).
+ *
+ * Happy path: the control thread compiles the committed /apisix/ keys into an
+ * immutable, refcounted snapshot with gw_proxy_config_compile(), starts the
+ * proxy with it (gw_proxy_start), and publishes a new snapshot after every
+ * committed change (gw_proxy_publish). N worker threads, one libuv loop each,
+ * accept on SO_REUSEPORT listeners, parse HTTP/1.x with Debian's
+ * libhttp-parser, route by the snapshot they hold and stream requests and
+ * responses to upstream nodes through per-worker keep-alive pools.
+ *
+ * Failure modes: a bad object in the store is skipped at compile time with
+ * one log line (the rest still serve); a malformed or smuggling request gets
+ * 400 and its connection is closed; unreachable upstreams give 502, upstream
+ * read timeouts 504. Nothing on the request path reads LMDB or blocks.
+ *
+ * Threads: gw_proxy_start/gw_proxy_stop belong to one (control) thread;
+ * gw_proxy_publish, gw_proxy_ready and the config functions may be called
+ * from any thread. */
+#ifndef GW_PROXY_H
+#define GW_PROXY_H
+
+#include "lib/addr.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct gw_proxy;
+struct gw_proxy_config;
+
+struct gw_proxy_opts {
+	const struct gw_addr *listen; /* array of n_listen addresses; port 0 = ephemeral */
+	int n_listen;
+	int workers;                    /* worker threads; <= 0 means the number of CPUs */
+	struct gw_proxy_config *config; /* initial snapshot or NULL; the proxy takes the
+					 * caller's reference (also on failure) */
+	/* Limits and timeouts; 0 selects the default shown. */
+	size_t max_header_bytes;    /* 16 KiB: request line + headers -> 431 */
+	size_t max_uri_bytes;       /* 8 KiB: request target -> 414 */
+	uint64_t max_body_bytes;    /* 0 = unlimited (APISIX default); larger -> 413 */
+	unsigned header_timeout_ms; /* 60 s: whole header block */
+	unsigned body_timeout_ms;   /* 60 s: between two reads of the request body */
+	unsigned send_timeout_ms;   /* 60 s: between two writes to the client */
+	unsigned idle_timeout_ms;   /* 60 s: keep-alive wait for the next request */
+	unsigned max_requests;      /* 1000: requests per client connection */
+	unsigned drain_timeout_ms;  /* 5 s: gw_proxy_stop waits this long for in-flight */
+};
+
+/* Bind every listener (SO_REUSEPORT, one socket per worker and address),
+ * spawn the workers and return once all of them accept. Returns 0 and sets
+ * *out, GW_EADDR when an address cannot be bound (logged here), GW_EINVAL for
+ * bad options, GW_ENOMEM or GW_EIO. Ignores SIGPIPE process-wide (writes to
+ * closed sockets must not kill the process). Control thread. */
+int gw_proxy_start(const struct gw_proxy_opts *opts, struct gw_proxy **out);
+
+/* Port actually bound for listen address @i (useful with port 0). Any thread. */
+int gw_proxy_port(const struct gw_proxy *p, int i);
+
+/* Swap in @cfg (takes the caller's reference; NULL is ignored) and wake every
+ * worker. Workers switch between requests; requests in flight finish on the
+ * snapshot they started with, which is freed when its last user lets go.
+ * Any thread. */
+void gw_proxy_publish(struct gw_proxy *p, struct gw_proxy_config *cfg);
+
+/* True once every worker listens and holds a config snapshot. Any thread. */
+bool gw_proxy_ready(const struct gw_proxy *p);
+
+/* Stop accepting, let in-flight requests finish (at most drain_timeout_ms),
+ * close every connection, join the workers and free @p and its reference to
+ * the current snapshot. Control thread (the one that called start). */
+void gw_proxy_stop(struct gw_proxy *p);
+
+/* One committed key/value pair of the /apisix/ prefix. Not owned. */
+struct gw_proxy_kv {
+	const char *key; /* e.g. "/apisix/routes/1" */
+	size_t key_len;
+	const char *value; /* JSON bytes */
+	size_t value_len;
+};
+
+/* Compile @n pairs into a new snapshot with one reference owned by the
+ * caller. Pure: reads only its arguments (the pairs may be freed after the
+ * call). Routes, services and upstreams are understood; other keys are
+ * ignored. Route insertion order (the last tie-breaker) is the order of
+ * @kvs. A bad object (invalid JSON, schema error, missing upstream) is
+ * skipped with one warning line. Returns 0, or GW_ENOMEM. Any thread. */
+int gw_proxy_config_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t revision,
+			    struct gw_proxy_config **out);
+
+/* Store revision the snapshot was compiled from. Any thread. */
+int64_t gw_proxy_config_revision(const struct gw_proxy_config *cfg);
+
+/* Number of routes that compiled (skipped ones not counted). Any thread. */
+size_t gw_proxy_config_routes(const struct gw_proxy_config *cfg);
+
+/* Take / drop a reference; the last unref frees the snapshot. NULL is
+ * ignored. Any thread. */
+void gw_proxy_config_ref(struct gw_proxy_config *cfg);
+void gw_proxy_config_unref(struct gw_proxy_config *cfg);
+
+#endif

@@ -1,0 +1,268 @@
+/* proxy_int.h: internals of proxy/, shared by its files and its unit tests.
+ *
+ * The compiled snapshot (struct gw_proxy_config) is immutable after
+ * gw_proxy_config_compile returns and is read by every worker concurrently.
+ * Anything mutable per worker (balancer state) lives in a struct
+ * gw_proxy__wsnap owned by one worker loop. */
+#ifndef GW_PROXY_INT_H
+#define GW_PROXY_INT_H
+
+#include "proxy/proxy.h"
+
+#include <regex.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* ---- arena: bump allocator freed all at once (per request, per config) */
+struct gw_proxy__arena_chunk;
+struct gw_proxy__arena {
+	struct gw_proxy__arena_chunk *head; /* owned list of chunks */
+};
+void gw_proxy__arena_init(struct gw_proxy__arena *a);
+/* NULL on out of memory; memory is 16-byte aligned and zeroed. */
+void *gw_proxy__arena_alloc(struct gw_proxy__arena *a, size_t n);
+/* Copy @n bytes and add a NUL. */
+char *gw_proxy__arena_strndup(struct gw_proxy__arena *a, const char *p, size_t n);
+void gw_proxy__arena_close(struct gw_proxy__arena *a);
+
+/* ---- hash map: byte-string keys (not copied: the owner keeps them alive) */
+#define GW_PROXY__FNV_INIT 14695981039346656037ULL
+static inline uint64_t gw_proxy__fnv_step(uint64_t h, unsigned char c)
+{
+	return (h ^ c) * 1099511628211ULL;
+}
+uint64_t gw_proxy__hash(const void *p, size_t n);
+
+struct gw_proxy__map_ent {
+	const char *key;
+	size_t len;
+	uint64_t hash; /* FNV-1a state after the key */
+	void *val;     /* NULL marks a free slot */
+};
+struct gw_proxy__map {
+	struct gw_proxy__map_ent *ents; /* owned; cap slots, open addressing */
+	size_t cap;                     /* power of two, or 0 */
+	size_t n;
+};
+void gw_proxy__map_init(struct gw_proxy__map *m);
+/* Insert or replace; @val must not be NULL. 0 or GW_ENOMEM. */
+int gw_proxy__map_put(struct gw_proxy__map *m, const char *key, size_t len, void *val);
+void *gw_proxy__map_get(const struct gw_proxy__map *m, const char *key, size_t len);
+/* Same with the FNV-1a state of the key already computed. */
+void *gw_proxy__map_get_h(const struct gw_proxy__map *m, uint64_t hash, const char *key,
+			  size_t len);
+void gw_proxy__map_close(struct gw_proxy__map *m);
+
+/* ---- compiled objects */
+struct gw_proxy__timeouts {
+	unsigned connect_ms, send_ms, read_ms; /* 0 = inherit */
+};
+
+struct gw_proxy__node {
+	struct sockaddr_storage addr; /* numeric IP and port */
+	char text[72];                /* "ip:port" / "[ip6]:port": pool key */
+	char host[72];                /* Host header for pass_host=node */
+	int weight;                   /* > 0 (weight 0 nodes are dropped at compile) */
+	int priority;                 /* higher first */
+};
+
+enum gw_proxy__lb {
+	GW_PROXY__LB_RR,
+	GW_PROXY__LB_CHASH,
+	GW_PROXY__LB_LEAST_CONN,
+	GW_PROXY__LB_EWMA
+};
+enum gw_proxy__pass_host { GW_PROXY__PASS, GW_PROXY__PASS_NODE, GW_PROXY__PASS_REWRITE };
+enum gw_proxy__hash_on {
+	GW_PROXY__HASH_VARS,
+	GW_PROXY__HASH_HEADER,
+	GW_PROXY__HASH_COOKIE,
+	GW_PROXY__HASH_VARS_COMB
+};
+
+struct gw_proxy__ring_pt {
+	uint32_t hash;
+	uint32_t node; /* index into nodes */
+};
+
+struct gw_proxy__upstream {
+	size_t index;   /* slot in per-worker balancer state */
+	const char *id; /* NULL for an inline upstream */
+	enum gw_proxy__lb type;
+	struct gw_proxy__node *nodes; /* sorted by priority desc, stable */
+	size_t n_nodes;
+	enum gw_proxy__hash_on hash_on;
+	const char *key;                /* chash key ("remote_addr", header name...) */
+	struct gw_proxy__ring_pt *ring; /* chash ring sorted by hash */
+	size_t ring_len;
+	int retries;               /* -1 = n_nodes - 1 */
+	unsigned retry_timeout_ms; /* 0 = no limit */
+	struct gw_proxy__timeouts timeout;
+	enum gw_proxy__pass_host pass_host;
+	const char *upstream_host; /* for pass_host=rewrite */
+	unsigned pool_size;        /* idle connections kept per node and worker */
+	unsigned pool_idle_ms;
+	unsigned pool_requests; /* requests per upstream connection */
+};
+
+struct gw_proxy__cidr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	int bits;
+};
+
+enum gw_proxy__expr_kind { GW_PROXY__EXPR_AND, GW_PROXY__EXPR_OR, GW_PROXY__EXPR_CMP };
+enum gw_proxy__op {
+	GW_PROXY__OP_EQ,
+	GW_PROXY__OP_NE,
+	GW_PROXY__OP_GT,
+	GW_PROXY__OP_GE,
+	GW_PROXY__OP_LT,
+	GW_PROXY__OP_LE,
+	GW_PROXY__OP_RE,
+	GW_PROXY__OP_REI,
+	GW_PROXY__OP_IN,
+	GW_PROXY__OP_HAS,
+	GW_PROXY__OP_IPMATCH
+};
+
+struct gw_proxy__expr {
+	enum gw_proxy__expr_kind kind;
+	bool neg;                     /* "!AND"/"!OR" or the "!" operator prefix */
+	struct gw_proxy__expr **kids; /* AND/OR */
+	size_t n_kids;
+	/* CMP */
+	const char *var; /* "uri", "arg_x", "http_x_y", "cookie_x"... */
+	enum gw_proxy__op op;
+	const char *str; /* string form of the value */
+	double num;      /* numeric value, when has_num */
+	bool has_num;
+	const char **list; /* "in" / "has" values */
+	size_t n_list;
+	regex_t *re;                  /* ~~ and ~* */
+	struct gw_proxy__cidr *cidrs; /* ipmatch */
+	size_t n_cidrs;
+};
+
+#define GW_PROXY__M_GET (1u << 0)
+#define GW_PROXY__M_ALL 0u
+
+struct gw_proxy__route {
+	const char *id;
+	size_t seq; /* insertion order */
+	int priority;
+	uint32_t methods; /* bit per http_method; 0 = any */
+	struct gw_proxy__cidr *remote;
+	size_t n_remote;
+	struct gw_proxy__expr *vars;       /* NULL = no condition */
+	struct gw_proxy__upstream *up;     /* NULL: 503, nothing to proxy to */
+	struct gw_proxy__timeouts timeout; /* route-level override, 0 = upstream's */
+	bool websocket;
+};
+
+/* Routes under one path, sorted by priority desc then seq asc. */
+struct gw_proxy__rlist {
+	struct gw_proxy__route **v;
+	size_t n, cap;
+};
+
+struct gw_proxy__uri_router {
+	struct gw_proxy__map exact;              /* path -> rlist */
+	struct gw_proxy__map prefix;             /* prefix (without '*') -> rlist */
+	uint8_t *prefix_lens;                    /* bitmap of prefix lengths present */
+	size_t max_prefix;                       /* longest prefix */
+	struct gw_proxy__uri_router *next_alloc; /* config-owned list */
+};
+
+struct gw_proxy__router {
+	struct gw_proxy__map hosts;           /* "foo.com" -> uri_router */
+	struct gw_proxy__map wild;            /* ".foo.com" (from *.foo.com) -> uri_router */
+	struct gw_proxy__uri_router *star;    /* host "*" */
+	struct gw_proxy__uri_router *any;     /* routes without hosts */
+	struct gw_proxy__uri_router *routers; /* every uri_router, for freeing */
+};
+
+struct gw_proxy_config {
+	atomic_int refs;
+	int64_t revision;
+	struct gw_proxy__arena arena;    /* every string and object */
+	struct gw_proxy__upstream **ups; /* every upstream (named and inline) */
+	size_t n_ups;
+	struct gw_proxy__route **routes; /* compiled routes */
+	size_t n_routes;
+	struct gw_proxy__router router;
+	regex_t **regexes; /* to regfree */
+	size_t n_regexes;
+};
+
+/* What the router sees of a request. Strings are not NUL-terminated unless
+ * said so. */
+struct gw_proxy__hdr {
+	const char *name; /* NUL-terminated, as received */
+	size_t name_len;
+	const char *value; /* NUL-terminated */
+	size_t value_len;
+};
+struct gw_proxy__match_ctx {
+	int method;       /* enum http_method */
+	const char *path; /* decoded? no: raw path without query */
+	size_t path_len;
+	const char *query; /* without '?', may be empty */
+	size_t query_len;
+	const char *host; /* lower-case, without port */
+	size_t host_len;
+	const struct sockaddr *peer;
+	const char *remote_addr; /* NUL-terminated text */
+	const struct gw_proxy__hdr *hdrs;
+	size_t n_hdrs;
+	const char *scheme; /* "http" */
+};
+
+/* Router: build during compile, match on a worker. */
+int gw_proxy__router_add(struct gw_proxy_config *cfg, struct gw_proxy__route *r,
+			 const char *const *hosts, size_t n_hosts, const char *const *uris,
+			 size_t n_uris);
+const struct gw_proxy__route *gw_proxy__router_match(const struct gw_proxy_config *cfg,
+						     const struct gw_proxy__match_ctx *m);
+bool gw_proxy__expr_eval(const struct gw_proxy__expr *e, const struct gw_proxy__match_ctx *m);
+/* Value of an APISIX variable, or false when absent. @buf holds decoded
+ * values. */
+bool gw_proxy__var(const struct gw_proxy__match_ctx *m, const char *name, char *buf, size_t cap,
+		   const char **out, size_t *out_len);
+int gw_proxy__cidr_parse(const char *s, struct gw_proxy__cidr *out);
+bool gw_proxy__cidr_match(const struct gw_proxy__cidr *c, const struct sockaddr *sa);
+
+/* ---- per-worker snapshot: the config plus mutable balancer state */
+struct gw_proxy__bstate {
+	int64_t *cw;      /* smooth weighted round robin current weights */
+	int *active;      /* requests in flight per node (least_conn, ewma) */
+	double *ewma;     /* ewma latency per node, ms */
+	uint64_t *ewma_t; /* last update per node, ms */
+};
+struct gw_proxy__wsnap {
+	int refs;                    /* worker thread only */
+	struct gw_proxy_config *cfg; /* one reference */
+	struct gw_proxy__bstate *b;  /* cfg->n_ups entries */
+};
+struct gw_proxy__wsnap *gw_proxy__wsnap_new(struct gw_proxy_config *cfg);
+void gw_proxy__wsnap_unref(struct gw_proxy__wsnap *s);
+
+/* Tried-node set of one request (nodes beyond 64 are never excluded). */
+struct gw_proxy__tried {
+	uint64_t bits;
+};
+/* Pick a node of @up for a request, skipping @tried. @hash_key is the chash
+ * key value (may be NULL). Returns the node index or -1 when none is left. */
+int gw_proxy__balancer_pick(struct gw_proxy__wsnap *s, const struct gw_proxy__upstream *up,
+			    const struct gw_proxy__tried *tried, const char *hash_key,
+			    size_t hash_key_len);
+/* Report the end of a request to node @i (least_conn / ewma bookkeeping). */
+void gw_proxy__balancer_done(struct gw_proxy__wsnap *s, const struct gw_proxy__upstream *up, int i,
+			     uint64_t latency_ms);
+/* Build the chash ring of @up in the config arena. 0 or GW_ENOMEM. */
+int gw_proxy__chash_build(struct gw_proxy_config *cfg, struct gw_proxy__upstream *up);
+
+#endif

@@ -1,0 +1,1023 @@
+/* request.c: one proxied request, from routing to the end of its response.
+ *
+ * Happy path: at headers-complete the request is checked against smuggling
+ * (duplicate or bad Content-Length, Transfer-Encoding other than chunked,
+ * both at once, several Host headers), routed on the worker's snapshot, a
+ * node is picked and an upstream connection taken from the pool or opened.
+ * The request head is rebuilt for the upstream (hop-by-hop headers dropped,
+ * Host per pass_host, X-Forwarded-For/-Proto/-Host/-Port and X-Real-IP set) and the body streams
+ * through as it arrives, re-chunked when it came chunked; the first 64 KiB of
+ * body are kept so a failed attempt can be replayed on the next node. The
+ * response is parsed with http_parser, its head rebuilt (chunked to HTTP/1.1
+ * clients when the upstream gave no length, close-delimited to HTTP/1.0
+ * ones) and its body streamed back; both directions stop reading when the
+ * other side has 256 KiB queued and resume below 64 KiB.
+ * Failure modes: no route 404, no upstream 503, connect errors/timeouts and
+ * 502/503/504 answers are retried on other nodes (retries, retry_timeout)
+ * while nothing reached the client; then 502 (unreachable) or 504 (timeout).
+ * An upstream failing mid-response cuts the client connection; a client
+ * going away closes the upstream connection. */
+#include "config.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "proxy/conn_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void attempt(struct gw_proxy__req *r);
+static void u_finish(struct gw_proxy__req *r);
+
+static uint64_t now_ms(void)
+{
+	return uv_hrtime() / 1000000;
+}
+
+/* ---- header collection */
+
+static int hc_push(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a)
+{
+	struct gw_proxy__hdr *h;
+	if (hc->name.len == 0) {
+		return 0;
+	}
+	if (hc->n == hc->cap) {
+		size_t cap = hc->cap ? hc->cap * 2 : 16;
+		struct gw_proxy__hdr *v = gw_proxy__arena_alloc(a, cap * sizeof *v);
+		if (v == NULL) {
+			return GW_ENOMEM;
+		}
+		if (hc->n > 0) {
+			memcpy(v, hc->v, hc->n * sizeof *v);
+		}
+		hc->v = v;
+		hc->cap = cap;
+	}
+	h = &hc->v[hc->n];
+	h->name = gw_proxy__arena_strndup(a, hc->name.data, hc->name.len);
+	h->name_len = hc->name.len;
+	/* trim optional whitespace around the value */
+	const char *v = hc->value.data ? hc->value.data : "";
+	size_t vl = hc->value.len;
+	while (vl > 0 && (v[0] == ' ' || v[0] == '\t')) {
+		v++;
+		vl--;
+	}
+	while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) {
+		vl--;
+	}
+	h->value = gw_proxy__arena_strndup(a, v, vl);
+	h->value_len = vl;
+	if (h->name == NULL || h->value == NULL) {
+		return GW_ENOMEM;
+	}
+	hc->n++;
+	hc->name.len = 0;
+	hc->value.len = 0;
+	hc->in_value = false;
+	return 0;
+}
+
+int gw_proxy__hc_field(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a, const char *p,
+		       size_t n)
+{
+	if (hc->in_value) {
+		int rv = hc_push(hc, a);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	if (hc->n >= 256) {
+		return GW_ELIMIT;
+	}
+	return gw_buf_append(&hc->name, p, n);
+}
+
+int gw_proxy__hc_value(struct gw_proxy__hcollect *hc, const char *p, size_t n)
+{
+	hc->in_value = true;
+	return gw_buf_append(&hc->value, p, n);
+}
+
+int gw_proxy__hc_flush(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a)
+{
+	return hc_push(hc, a);
+}
+
+static void hc_close(struct gw_proxy__hcollect *hc)
+{
+	gw_buf_close(&hc->name);
+	gw_buf_close(&hc->value);
+}
+
+static void hc_reset(struct gw_proxy__hcollect *hc)
+{
+	hc->name.len = 0;
+	hc->value.len = 0;
+	hc->in_value = false;
+	hc->v = NULL;
+	hc->n = hc->cap = 0;
+}
+
+static bool name_is(const struct gw_proxy__hdr *h, const char *name)
+{
+	return strcasecmp(h->name, name) == 0;
+}
+
+/* Does the comma-separated @list contain @token (case-insensitive)? */
+static bool has_token(const char *list, const char *token)
+{
+	size_t tl = strlen(token);
+	const char *p = list;
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == ',') {
+			p++;
+		}
+		const char *s = p;
+		while (*p && *p != ',') {
+			p++;
+		}
+		const char *e = p;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t')) {
+			e--;
+		}
+		if ((size_t)(e - s) == tl && strncasecmp(s, token, tl) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- request life */
+
+struct gw_proxy__req *gw_proxy__req_new(struct gw_proxy__dconn *dc)
+{
+	struct gw_proxy__req *r = calloc(1, sizeof *r);
+	if (r == NULL) {
+		return NULL;
+	}
+	r->dc = dc;
+	gw_proxy__arena_init(&r->arena);
+	gw_buf_init(&r->url);
+	gw_buf_init(&r->obuf);
+	gw_buf_init(&r->replay);
+	gw_buf_init(&r->reason);
+	r->content_length = -1;
+	r->node = -1;
+	r->replay_ok = true;
+	r->keepalive = true;
+	return r;
+}
+
+static void detach_uc(struct gw_proxy__req *r, bool close)
+{
+	struct gw_proxy__uconn *uc = r->uc;
+	if (uc == NULL) {
+		return;
+	}
+	r->uc = NULL;
+	uc->req = NULL;
+	if (r->snap != NULL && r->up != NULL) {
+		gw_proxy__balancer_done(r->snap, r->up, r->node, now_ms() - r->t_start);
+	}
+	if (close) {
+		gw_proxy__uconn_close(uc);
+	}
+}
+
+void gw_proxy__req_free(struct gw_proxy__req *r)
+{
+	detach_uc(r, true);
+	gw_proxy__wsnap_unref(r->snap);
+	hc_close(&r->hc);
+	hc_close(&r->rh);
+	gw_buf_close(&r->url);
+	gw_buf_close(&r->obuf);
+	gw_buf_close(&r->replay);
+	gw_buf_close(&r->reason);
+	gw_proxy__arena_close(&r->arena);
+	free(r);
+}
+
+void gw_proxy__req_abort(struct gw_proxy__req *r)
+{
+	gw_proxy__req_free(r);
+}
+
+static void respond_json(struct gw_proxy__req *r, int status, const char *msg)
+{
+	char body[256];
+	snprintf(body, sizeof body, "{\"error_msg\":\"%s\"}\n", msg);
+	gw_proxy__dconn_respond(r->dc, status, "text/plain; charset=utf-8", body, false);
+}
+
+/* Split the target, check framing headers, find Host. 0 or a status. */
+static int check_request(struct gw_proxy__req *r)
+{
+	struct http_parser_url u;
+	const char *url = r->url.data;
+	int n_cl = 0, n_te = 0, n_host = 0;
+
+	if (url == NULL || r->url.len == 0) {
+		return 400;
+	}
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(url, r->url.len, 0, &u) != 0) {
+		return 400;
+	}
+	if (u.field_set & (1 << UF_PATH)) {
+		r->path = url + u.field_data[UF_PATH].off;
+		r->path_len = u.field_data[UF_PATH].len;
+	} else {
+		r->path = "/";
+		r->path_len = 1;
+	}
+	if (r->path[0] != '/') {
+		return 400;
+	}
+	if (u.field_set & (1 << UF_QUERY)) {
+		r->query = url + u.field_data[UF_QUERY].off;
+		r->query_len = u.field_data[UF_QUERY].len;
+	} else {
+		r->query = "";
+	}
+	for (size_t i = 0; i < r->hc.n; i++) {
+		const struct gw_proxy__hdr *h = &r->hc.v[i];
+		if (name_is(h, "content-length")) {
+			if (++n_cl > 1 || h->value_len == 0 || h->value_len > 18) {
+				return 400;
+			}
+			for (size_t k = 0; k < h->value_len; k++) {
+				if (!isdigit((unsigned char)h->value[k])) {
+					return 400;
+				}
+			}
+			r->content_length = strtoll(h->value, NULL, 10);
+		} else if (name_is(h, "transfer-encoding")) {
+			if (++n_te > 1 || strcasecmp(h->value, "chunked") != 0) {
+				return 400; /* only a single "chunked" is accepted */
+			}
+			r->chunked_in = true;
+		} else if (name_is(h, "host")) {
+			if (++n_host > 1) {
+				return 400;
+			}
+			r->host_hdr = h->value;
+		} else if (name_is(h, "expect")) {
+			if (strcasecmp(h->value, "100-continue") != 0) {
+				return 417;
+			}
+			r->expect_continue = r->http_minor >= 1;
+		}
+	}
+	if ((n_cl > 0 && n_te > 0) || (n_te > 0 && r->http_minor == 0)) {
+		return 400;
+	}
+	if (r->http_minor >= 1 && n_host == 0) {
+		return 400;
+	}
+	if (r->dc->w->p->opts.max_body_bytes != 0 && r->content_length > 0 &&
+	    (uint64_t)r->content_length > r->dc->w->p->opts.max_body_bytes) {
+		return 413;
+	}
+	/* Host for routing: absolute-form target wins, then the header. */
+	const char *hs = r->host_hdr;
+	size_t hl = hs ? strlen(hs) : 0;
+	if (u.field_set & (1 << UF_HOST)) {
+		hs = url + u.field_data[UF_HOST].off;
+		hl = u.field_data[UF_HOST].len;
+	} else if (hs != NULL) {
+		if (hs[0] == '[') {
+			const char *close = memchr(hs, ']', hl);
+			hl = close ? (size_t)(close - hs + 1) : hl;
+		} else {
+			const char *colon = memchr(hs, ':', hl);
+			hl = colon ? (size_t)(colon - hs) : hl;
+		}
+	}
+	if (hl > 0) {
+		char *lc = gw_proxy__arena_strndup(&r->arena, hs, hl);
+		if (lc == NULL) {
+			return 503;
+		}
+		for (size_t i = 0; i < hl; i++) {
+			lc[i] = (char)tolower((unsigned char)lc[i]);
+		}
+		r->host = lc;
+		r->host_len = hl;
+	} else {
+		r->host = "";
+	}
+	return 0;
+}
+
+static void match_ctx(const struct gw_proxy__req *r, struct gw_proxy__match_ctx *m)
+{
+	memset(m, 0, sizeof *m);
+	m->method = r->method;
+	m->path = r->path;
+	m->path_len = r->path_len;
+	m->query = r->query;
+	m->query_len = r->query_len;
+	m->host = r->host;
+	m->host_len = r->host_len;
+	m->peer = (const struct sockaddr *)&r->dc->peer;
+	m->remote_addr = r->dc->peer_ip;
+	m->hdrs = r->hc.v;
+	m->n_hdrs = r->hc.n;
+	m->scheme = "http";
+}
+
+static void chash_key(struct gw_proxy__req *r)
+{
+	const struct gw_proxy__upstream *up = r->up;
+	struct gw_proxy__match_ctx m;
+	char name[256], buf[1024];
+	const char *v = NULL;
+	size_t vl = 0;
+	bool ok = false;
+
+	match_ctx(r, &m);
+	if (up->hash_on == GW_PROXY__HASH_VARS) {
+		ok = gw_proxy__var(&m, up->key, buf, sizeof buf, &v, &vl);
+	} else if (up->hash_on == GW_PROXY__HASH_HEADER) {
+		snprintf(name, sizeof name, "http_%s", up->key);
+		ok = gw_proxy__var(&m, name, buf, sizeof buf, &v, &vl);
+	} else if (up->hash_on == GW_PROXY__HASH_COOKIE) {
+		snprintf(name, sizeof name, "cookie_%s", up->key);
+		ok = gw_proxy__var(&m, name, buf, sizeof buf, &v, &vl);
+	} else {
+		/* vars_combinations: "$host$uri" style */
+		struct gw_buf out;
+		const char *p = up->key;
+		gw_buf_init(&out);
+		while (*p) {
+			if (*p == '$') {
+				size_t k = 1;
+				while (isalnum((unsigned char)p[k]) || p[k] == '_') {
+					k++;
+				}
+				snprintf(name, sizeof name, "%.*s", (int)(k - 1), p + 1);
+				if (gw_proxy__var(&m, name, buf, sizeof buf, &v, &vl)) {
+					gw_buf_append(&out, v, vl);
+				}
+				p += k;
+			} else {
+				gw_buf_append(&out, p++, 1);
+			}
+		}
+		if (out.len > 0) {
+			r->hash_key = gw_proxy__arena_strndup(&r->arena, out.data, out.len);
+			r->hash_key_len = out.len;
+			ok = r->hash_key != NULL;
+		}
+		gw_buf_close(&out);
+		if (ok) {
+			return;
+		}
+	}
+	if (!ok) {
+		/* APISIX falls back to the client address. */
+		v = r->dc->peer_ip;
+		vl = strlen(v);
+	}
+	r->hash_key = gw_proxy__arena_strndup(&r->arena, v, vl);
+	r->hash_key_len = r->hash_key ? vl : 0;
+}
+
+void gw_proxy__req_headers_done(struct gw_proxy__req *r)
+{
+	struct gw_proxy__dconn *dc = r->dc;
+	struct gw_proxy__worker *w = dc->w;
+	struct gw_proxy__match_ctx m;
+	const struct gw_proxy__upstream *up;
+	int st = check_request(r);
+
+	if (st != 0) {
+		r->keepalive = false;
+		dc->err_status = st;
+		return;
+	}
+	if (w->snap == NULL) {
+		respond_json(r, 503, "no configuration loaded yet");
+		return;
+	}
+	r->snap = w->snap;
+	r->snap->refs++;
+	match_ctx(r, &m);
+	r->route = gw_proxy__router_match(r->snap->cfg, &m);
+	if (r->route == NULL) {
+		respond_json(r, 404, "404 Route Not Found");
+		return;
+	}
+	up = r->route->up;
+	if (up == NULL) {
+		respond_json(r, 503, "missing upstream configuration in Route or Service");
+		return;
+	}
+	r->up = up;
+	for (size_t i = 0; i < r->hc.n; i++) {
+		if (name_is(&r->hc.v[i], "upgrade") &&
+		    strcasecmp(r->hc.v[i].value, "websocket") == 0) {
+			r->ws = r->route->websocket;
+		}
+	}
+	r->connect_ms = r->route->timeout.connect_ms ? r->route->timeout.connect_ms
+			: up->timeout.connect_ms     ? up->timeout.connect_ms
+						     : 60000;
+	r->send_ms = r->route->timeout.send_ms ? r->route->timeout.send_ms
+		     : up->timeout.send_ms     ? up->timeout.send_ms
+					       : 60000;
+	r->read_ms = r->route->timeout.read_ms ? r->route->timeout.read_ms
+		     : up->timeout.read_ms     ? up->timeout.read_ms
+					       : 60000;
+	r->max_attempts = 1 + (up->retries >= 0  ? up->retries
+			       : up->n_nodes > 0 ? (int)up->n_nodes - 1
+						 : 0);
+	r->t_start = now_ms();
+	if (up->type == GW_PROXY__LB_CHASH) {
+		chash_key(r);
+	}
+	if (r->expect_continue && !r->body_done) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		gw_proxy__dconn_write(dc, cont, sizeof cont - 1);
+	}
+	attempt(r);
+}
+
+/* Hop-by-hop and headers the proxy sets itself. */
+static bool skip_req_header(const struct gw_proxy__hdr *h, const char *conn)
+{
+	static const char *const names[] = {
+	    "connection",        "keep-alive",
+	    "proxy-connection",  "te",
+	    "trailer",           "transfer-encoding",
+	    "upgrade",           "expect",
+	    "content-length",    "host",
+	    "x-real-ip",         "x-forwarded-for",
+	    "x-forwarded-proto", "x-forwarded-host",
+	    "x-forwarded-port",
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (name_is(h, names[i])) {
+			return true;
+		}
+	}
+	return conn != NULL && has_token(conn, h->name);
+}
+
+static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
+{
+	const struct gw_proxy__node *nd = &r->up->nodes[r->node];
+	const char *conn = NULL, *xff = NULL, *host;
+	int rv = 0;
+
+	for (size_t i = 0; i < r->hc.n; i++) {
+		if (name_is(&r->hc.v[i], "connection")) {
+			conn = r->hc.v[i].value;
+		} else if (name_is(&r->hc.v[i], "x-forwarded-for")) {
+			xff = r->hc.v[i].value;
+		}
+	}
+	switch (r->up->pass_host) {
+	case GW_PROXY__PASS_NODE:
+		host = nd->host;
+		break;
+	case GW_PROXY__PASS_REWRITE:
+		host = r->up->upstream_host;
+		break;
+	default:
+		host = r->host_hdr ? r->host_hdr : nd->host;
+	}
+	rv |= gw_buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s\r\n", http_method_str(r->method),
+			    r->url.data, host);
+	for (size_t i = 0; i < r->hc.n; i++) {
+		const struct gw_proxy__hdr *h = &r->hc.v[i];
+		if (skip_req_header(h, conn)) {
+			continue;
+		}
+		rv |= gw_buf_append(b, h->name, h->name_len);
+		rv |= gw_buf_append(b, ": ", 2);
+		rv |= gw_buf_append(b, h->value, h->value_len);
+		rv |= gw_buf_append(b, "\r\n", 2);
+	}
+	rv |=
+	    gw_buf_printf(b,
+			  "X-Real-IP: %s\r\nX-Forwarded-For: %s%s%s\r\nX-Forwarded-Proto: http\r\n"
+			  "X-Forwarded-Host: %s\r\nX-Forwarded-Port: %d\r\n",
+			  r->dc->peer_ip, xff ? xff : "", xff ? ", " : "", r->dc->peer_ip,
+			  r->host_len ? r->host : host, r->dc->local_port);
+	if (r->chunked_in) {
+		rv |= gw_buf_appends(b, "Transfer-Encoding: chunked\r\n");
+	} else if (r->content_length >= 0) {
+		rv |= gw_buf_printf(b, "Content-Length: %lld\r\n", (long long)r->content_length);
+	}
+	if (r->ws) {
+		rv |= gw_buf_appends(b, "Connection: upgrade\r\nUpgrade: websocket\r\n");
+	} else if (r->up->pool_size == 0) {
+		rv |= gw_buf_appends(b, "Connection: close\r\n");
+	}
+	rv |= gw_buf_append(b, "\r\n", 2);
+	return rv != 0 ? GW_ENOMEM : 0;
+}
+
+static void send_head(struct gw_proxy__req *r)
+{
+	struct gw_buf b;
+	gw_buf_init(&b);
+	if (build_head(r, &b) != 0 || gw_buf_append(&b, r->obuf.data, r->obuf.len) != 0) {
+		gw_buf_close(&b);
+		detach_uc(r, true);
+		respond_json(r, 503, "out of memory");
+		return;
+	}
+	if (r->obuf.len > 0) {
+		r->body_sent_any = true;
+	}
+	r->obuf.len = 0;
+	r->head_sent = true;
+	gw_proxy__uconn_write(r->uc, b.data, b.len);
+	gw_buf_close(&b);
+	if (r->uc != NULL) {
+		gw_proxy__uconn_arm(r->uc);
+	}
+}
+
+static void connect_node(struct gw_proxy__req *r, int node, bool fresh)
+{
+	struct gw_proxy__uconn *uc;
+	int err = 0;
+
+	r->node = node;
+	uc = gw_proxy__uconn_get(r->dc->w, &r->up->nodes[node], fresh, r->connect_ms, &err);
+	if (uc == NULL) {
+		gw_proxy__balancer_done(r->snap, r->up, node, 0);
+		gw_warnf("proxy", "connect to %s: %s", r->up->nodes[node].text, uv_strerror(err));
+		attempt(r);
+		return;
+	}
+	uc->req = r;
+	r->uc = uc;
+	r->head_sent = false;
+	http_parser_init(&uc->parser, HTTP_RESPONSE);
+	uc->parser.data = uc;
+	if (uc->connected) {
+		send_head(r);
+	}
+}
+
+static bool retry_allowed(const struct gw_proxy__req *r)
+{
+	if (r->resp_started || r->attempts >= r->max_attempts) {
+		return false;
+	}
+	if (!r->replay_ok && r->body_sent_any) {
+		return false;
+	}
+	if (r->up->retry_timeout_ms && now_ms() - r->t_start >= r->up->retry_timeout_ms) {
+		return false;
+	}
+	return (size_t)__builtin_popcountll(r->tried.bits) < r->up->n_nodes;
+}
+
+static void prepare_replay(struct gw_proxy__req *r)
+{
+	if (r->replay_ok && r->body_sent_any) {
+		r->obuf.len = 0;
+		gw_buf_append(&r->obuf, r->replay.data, r->replay.len);
+	}
+	hc_reset(&r->rh);
+	r->reason.len = 0;
+}
+
+static void attempt(struct gw_proxy__req *r)
+{
+	int node;
+	if (r->attempts >= r->max_attempts) {
+		node = -1;
+	} else {
+		node = gw_proxy__balancer_pick(r->snap, r->up, &r->tried, r->hash_key,
+					       r->hash_key_len);
+	}
+	if (node < 0) {
+		gw_warnf("proxy", "route %s: no upstream node could be reached", r->route->id);
+		gw_proxy__dconn_respond(r->dc, 502, NULL, NULL, false);
+		return;
+	}
+	if (node < 64) {
+		r->tried.bits |= 1ULL << node;
+	}
+	r->attempts++;
+	connect_node(r, node, false);
+}
+
+void gw_proxy__req_connected(struct gw_proxy__req *r)
+{
+	send_head(r);
+}
+
+void gw_proxy__req_upstream_failed(struct gw_proxy__req *r, enum gw_proxy__fail why)
+{
+	struct gw_proxy__uconn *uc = r->uc;
+	bool reused = uc != NULL && uc->reused, got = uc != NULL && uc->got_bytes;
+	int status = why == UF_CONNECT_TIMEOUT || why == UF_READ_TIMEOUT ? 504 : 502;
+
+	detach_uc(r, true);
+	if (r->resp_started) {
+		gw_proxy__dconn_abort(r->dc);
+		return;
+	}
+	if (why == UF_RESET && reused && !got && !r->free_retry_used &&
+	    (r->replay_ok || !r->body_sent_any)) {
+		/* A pooled connection the upstream had closed: retry on a fresh one
+		 * to the same node without spending a retry. */
+		r->free_retry_used = true;
+		prepare_replay(r);
+		connect_node(r, r->node, true);
+		return;
+	}
+	if (r->node >= 0) {
+		gw_warnf("proxy", "upstream %s: %s", r->up->nodes[r->node].text,
+			 why == UF_CONNECT           ? "connect failed"
+			 : why == UF_CONNECT_TIMEOUT ? "connect timed out"
+			 : why == UF_READ_TIMEOUT    ? "read timed out"
+			 : why == UF_PROTO           ? "invalid response"
+						     : "connection closed before the response");
+	}
+	if ((why == UF_CONNECT || why == UF_CONNECT_TIMEOUT || (why == UF_RESET && !got)) &&
+	    retry_allowed(r)) {
+		prepare_replay(r);
+		attempt(r);
+		return;
+	}
+	gw_proxy__dconn_respond(r->dc, status, NULL, NULL, false);
+}
+
+static void emit_body(struct gw_proxy__req *r, const char *p, size_t n)
+{
+	struct gw_proxy__dconn *dc = r->dc;
+	size_t queued;
+	if (r->replay_ok) {
+		if (r->replay.len + n > GW_PROXY__REPLAY_MAX ||
+		    gw_buf_append(&r->replay, p, n) != 0) {
+			r->replay_ok = false;
+			gw_buf_close(&r->replay);
+		}
+	}
+	if (r->uc != NULL && r->uc->connected && r->head_sent) {
+		r->body_sent_any = true;
+		gw_proxy__uconn_write(r->uc, p, n);
+	} else if (gw_buf_append(&r->obuf, p, n) != 0) {
+		gw_proxy__dconn_abort(dc);
+		return;
+	}
+	queued = r->obuf.len + (r->uc ? r->uc->wq_bytes : 0);
+	if (queued > GW_PROXY__HWM && !dc->stop_bp) {
+		dc->stop_bp = true;
+		gw_proxy__dconn_update_reading(dc);
+	}
+}
+
+void gw_proxy__req_body(struct gw_proxy__req *r, const char *p, size_t n)
+{
+	char pre[24];
+	if (r->discard || r->resp_done) {
+		return;
+	}
+	if (r->chunked_in) {
+		int k = snprintf(pre, sizeof pre, "%zx\r\n", n);
+		emit_body(r, pre, (size_t)k);
+		emit_body(r, p, n);
+		emit_body(r, "\r\n", 2);
+	} else {
+		emit_body(r, p, n);
+	}
+}
+
+void gw_proxy__req_body_end(struct gw_proxy__req *r)
+{
+	if (r->discard || r->resp_done) {
+		return;
+	}
+	if (r->chunked_in) {
+		emit_body(r, "0\r\n\r\n", 5);
+	}
+	if (r->uc != NULL && r->uc->connected) {
+		gw_proxy__uconn_arm(r->uc);
+	}
+}
+
+void gw_proxy__req_upstream_written(struct gw_proxy__req *r)
+{
+	struct gw_proxy__dconn *dc = r->dc;
+	size_t queued = r->obuf.len + (r->uc ? r->uc->wq_bytes : 0);
+	if (dc->stop_bp && queued < GW_PROXY__LWM) {
+		dc->stop_bp = false;
+		gw_proxy__dconn_update_reading(dc);
+	}
+}
+
+void gw_proxy__req_client_drained(struct gw_proxy__req *r)
+{
+	if (r->uc != NULL && r->uc->bp_paused) {
+		r->uc->bp_paused = false;
+		gw_proxy__uconn_update_reading(r->uc);
+	}
+}
+
+void gw_proxy__req_tunnel_data(struct gw_proxy__req *r, const char *p, size_t n)
+{
+	if (r->uc != NULL) {
+		gw_proxy__uconn_write(r->uc, p, n);
+		if (r->uc != NULL && r->uc->wq_bytes > GW_PROXY__HWM && !r->dc->stop_bp) {
+			r->dc->stop_bp = true;
+			gw_proxy__dconn_update_reading(r->dc);
+		}
+	}
+}
+
+/* ---- response */
+
+static void to_client(struct gw_proxy__req *r, const char *p, size_t n)
+{
+	struct gw_proxy__dconn *dc = r->dc;
+	if (r->resp_chunked) {
+		char pre[24];
+		int k = snprintf(pre, sizeof pre, "%zx\r\n", n);
+		struct gw_proxy__wbuf *wb = gw_proxy__wbuf_new((size_t)k + n + 2);
+		if (wb == NULL) {
+			gw_proxy__dconn_abort(dc);
+			return;
+		}
+		memcpy(wb->data, pre, (size_t)k);
+		memcpy(wb->data + k, p, n);
+		memcpy(wb->data + k + n, "\r\n", 2);
+		if (dc->closing || dc->shutting || dc->tp->write(dc, wb) != 0) {
+			if (dc->closing || dc->shutting) {
+				free(wb);
+			}
+			gw_proxy__dconn_abort(dc);
+		}
+	} else {
+		gw_proxy__dconn_write(dc, p, n);
+	}
+	if (!dc->closing && r->uc != NULL && dc->wq_bytes > GW_PROXY__HWM && !r->uc->bp_paused) {
+		r->uc->bp_paused = true;
+		gw_proxy__uconn_update_reading(r->uc);
+	}
+}
+
+static int u_on_status(http_parser *hp, const char *at, size_t n)
+{
+	struct gw_proxy__uconn *uc = hp->data;
+	if (uc->req == NULL) {
+		return -1;
+	}
+	return gw_buf_append(&uc->req->reason, at, n) == 0 ? 0 : -1;
+}
+
+static int u_on_header_field(http_parser *hp, const char *at, size_t n)
+{
+	struct gw_proxy__uconn *uc = hp->data;
+	if (uc->req == NULL) {
+		return -1;
+	}
+	return gw_proxy__hc_field(&uc->req->rh, &uc->req->arena, at, n) == 0 ? 0 : -1;
+}
+
+static int u_on_header_value(http_parser *hp, const char *at, size_t n)
+{
+	struct gw_proxy__uconn *uc = hp->data;
+	if (uc->req == NULL) {
+		return -1;
+	}
+	return gw_proxy__hc_value(&uc->req->rh, at, n) == 0 ? 0 : -1;
+}
+
+static bool skip_resp_header(const struct gw_proxy__hdr *h, const char *conn)
+{
+	static const char *const names[] = {"connection", "keep-alive",    "proxy-connection",
+					    "te",         "trailer",       "transfer-encoding",
+					    "upgrade",    "content-length"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (name_is(h, names[i])) {
+			return true;
+		}
+	}
+	return conn != NULL && has_token(conn, h->name);
+}
+
+static int u_on_headers_complete(http_parser *hp)
+{
+	struct gw_proxy__uconn *uc = hp->data;
+	struct gw_proxy__req *r = uc->req;
+	struct gw_proxy__dconn *dc;
+	const char *conn = NULL, *cl = NULL, *upg = NULL;
+	struct gw_buf b;
+	int status = hp->status_code, rv = 0;
+	bool nobody, will_close;
+
+	if (r == NULL || gw_proxy__hc_flush(&r->rh, &r->arena) != 0) {
+		return -1;
+	}
+	dc = r->dc;
+	if (status >= 100 && status < 200 && status != 101) {
+		uc->skip_1xx = true; /* interim response: not forwarded */
+		return 0;
+	}
+	if (status == 101 && !r->ws) {
+		return -1;
+	}
+	if ((status == 502 || status == 503 || status == 504) && retry_allowed(r)) {
+		uc->retry_status = true;
+		http_parser_pause(hp, 1);
+		return 0;
+	}
+	for (size_t i = 0; i < r->rh.n; i++) {
+		if (name_is(&r->rh.v[i], "connection")) {
+			conn = r->rh.v[i].value;
+		} else if (name_is(&r->rh.v[i], "content-length")) {
+			cl = r->rh.v[i].value;
+		} else if (name_is(&r->rh.v[i], "upgrade")) {
+			upg = r->rh.v[i].value;
+		}
+	}
+	nobody = r->method == HTTP_HEAD || status == 204 || status == 304 || status == 101;
+	gw_buf_init(&b);
+	rv |= gw_buf_printf(&b, "HTTP/1.1 %d %s\r\n", status,
+			    r->reason.len ? r->reason.data : gw_proxy__reason(status));
+	for (size_t i = 0; i < r->rh.n; i++) {
+		const struct gw_proxy__hdr *h = &r->rh.v[i];
+		if (skip_resp_header(h, conn)) {
+			continue;
+		}
+		rv |= gw_buf_append(&b, h->name, h->name_len);
+		rv |= gw_buf_append(&b, ": ", 2);
+		rv |= gw_buf_append(&b, h->value, h->value_len);
+		rv |= gw_buf_append(&b, "\r\n", 2);
+	}
+	if (status == 101) {
+		rv |= gw_buf_printf(&b, "Connection: upgrade\r\nUpgrade: %s\r\n",
+				    upg ? upg : "websocket");
+	} else if (nobody) {
+		if (cl != NULL && status != 204) {
+			rv |= gw_buf_printf(&b, "Content-Length: %s\r\n", cl);
+		}
+	} else if ((hp->flags & F_CHUNKED) || !(hp->flags & F_CONTENTLENGTH)) {
+		if (r->http_minor >= 1) {
+			r->resp_chunked = true;
+			rv |= gw_buf_appends(&b, "Transfer-Encoding: chunked\r\n");
+		} else {
+			r->resp_close = true; /* HTTP/1.0 client: length by close */
+		}
+	} else {
+		rv |= gw_buf_printf(&b, "Content-Length: %llu\r\n",
+				    (unsigned long long)hp->content_length);
+	}
+	will_close = !r->keepalive || dc->w->stopping || !r->body_done || r->resp_close ||
+		     dc->n_requests + 1 >= dc->w->p->opts.max_requests;
+	if (status != 101) {
+		if (will_close) {
+			rv |= gw_buf_appends(&b, "Connection: close\r\n");
+		} else if (r->http_minor == 0) {
+			rv |= gw_buf_appends(&b, "Connection: keep-alive\r\n");
+		}
+	}
+	rv |= gw_buf_append(&b, "\r\n", 2);
+	if (rv != 0) {
+		gw_buf_close(&b);
+		return -1;
+	}
+	r->close_after = will_close;
+	r->resp_started = true;
+	r->status = status;
+	gw_proxy__dconn_write(dc, b.data, b.len);
+	gw_buf_close(&b);
+	if (status == 101) {
+		uc->tunnel = true;
+		dc->tunnel = true;
+		r->close_after = true;
+	}
+	return r->method == HTTP_HEAD ? 1 : 0;
+}
+
+static int u_on_body(http_parser *hp, const char *at, size_t n)
+{
+	struct gw_proxy__uconn *uc = hp->data;
+	if (uc->req == NULL || uc->retry_status) {
+		return -1;
+	}
+	to_client(uc->req, at, n);
+	return uc->req == NULL || uc->req->dc->closing ? -1 : 0;
+}
+
+static int u_on_message_complete(http_parser *hp)
+{
+	struct gw_proxy__uconn *uc = hp->data;
+	struct gw_proxy__req *r = uc->req;
+	if (r == NULL) {
+		return -1;
+	}
+	if (uc->skip_1xx) {
+		uc->skip_1xx = false;
+		hc_reset(&r->rh);
+		r->reason.len = 0;
+		return 0;
+	}
+	uc->msg_done = true;
+	http_parser_pause(hp, 1);
+	return 0;
+}
+
+static const http_parser_settings u_settings = {
+    .on_status = u_on_status,
+    .on_header_field = u_on_header_field,
+    .on_header_value = u_on_header_value,
+    .on_headers_complete = u_on_headers_complete,
+    .on_body = u_on_body,
+    .on_message_complete = u_on_message_complete,
+};
+
+static void u_finish(struct gw_proxy__req *r)
+{
+	struct gw_proxy__uconn *uc = r->uc;
+	struct gw_proxy__dconn *dc = r->dc;
+	bool keep = http_should_keep_alive(&uc->parser) && r->body_done && r->obuf.len == 0 &&
+		    uc->wq_bytes == 0 && !uc->tunnel;
+	const struct gw_proxy__upstream *up = r->up;
+
+	detach_uc(r, false);
+	gw_proxy__uconn_release(uc, keep, up->pool_idle_ms, up->pool_requests, up->pool_size);
+	if (r->resp_chunked) {
+		gw_proxy__dconn_write(dc, "0\r\n\r\n", 5);
+	}
+	gw_proxy__dconn_response_done(dc); /* may free r */
+}
+
+void gw_proxy__req_upstream_data(struct gw_proxy__req *r, const char *p, size_t n)
+{
+	struct gw_proxy__uconn *uc = r->uc;
+	size_t done;
+	enum http_errno e;
+
+	if (uc->tunnel) {
+		to_client(r, p, n);
+		return;
+	}
+	done = http_parser_execute(&uc->parser, &u_settings, p, n);
+	e = HTTP_PARSER_ERRNO(&uc->parser);
+	if (r->dc->closing || r->uc != uc) {
+		return;
+	}
+	if (uc->retry_status) {
+		gw_warnf("proxy", "upstream %s answered %d, trying another node",
+			 r->up->nodes[r->node].text, uc->parser.status_code);
+		detach_uc(r, true);
+		prepare_replay(r);
+		attempt(r);
+		return;
+	}
+	if (uc->tunnel) {
+		if (done < n) {
+			to_client(r, p + done, n - done);
+		}
+		/* bytes the client sent after the upgrade request */
+		if (r->dc->pending.len > 0) {
+			gw_proxy__uconn_write(uc, r->dc->pending.data, r->dc->pending.len);
+			r->dc->pending.len = 0;
+		}
+		gw_proxy__dconn_update_reading(r->dc);
+		return;
+	}
+	if (uc->msg_done) {
+		u_finish(r);
+		return;
+	}
+	if (e != HPE_OK || done != n) {
+		gw_proxy__req_upstream_failed(r, UF_PROTO);
+	}
+}
+
+void gw_proxy__req_upstream_eof(struct gw_proxy__req *r)
+{
+	struct gw_proxy__uconn *uc = r->uc;
+	if (uc->tunnel) {
+		detach_uc(r, true);
+		gw_proxy__dconn_abort(r->dc);
+		return;
+	}
+	if (r->resp_started) {
+		http_parser_execute(&uc->parser, &u_settings, NULL, 0);
+		if (uc->msg_done && r->uc == uc) {
+			u_finish(r); /* body delimited by the close */
+			return;
+		}
+		gw_proxy__dconn_abort(r->dc); /* truncated response */
+		return;
+	}
+	gw_proxy__req_upstream_failed(r, UF_RESET);
+}

@@ -1,0 +1,629 @@
+/* router.c: APISIX radixtree_host_uri matching over a compiled snapshot.
+ *
+ * Happy path: the Host (lower-case, port dropped) selects a uri router:
+ * an exact host first, then wildcard hosts "*.foo.com" longest suffix first,
+ * then "*", then the routes without hosts; a router whose candidates all fail
+ * their other conditions falls through to the next one. Inside a uri router
+ * the exact path is looked up in a hash map, then every prefix route
+ * (uri "/api/" plus a trailing star stores "/api/") from the longest prefix to the shortest: hashes
+ * of all path prefixes are computed in one pass and only lengths that some
+ * prefix has are probed, so a lookup costs O(path length) whatever the route
+ * count. Candidates under one key are ordered by priority desc, then
+ * insertion order; the first whose methods, remote_addrs and vars accept the
+ * request wins. Failure modes: none at match time (no match is NULL);
+ * building fails only with GW_ENOMEM. */
+#include "config.h"
+
+#include "lib/err.h"
+#include "proxy/proxy_int.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_PREFIX 4096
+
+/* ---- building */
+
+static struct gw_proxy__uri_router *uri_router_new(struct gw_proxy_config *cfg)
+{
+	struct gw_proxy__uri_router *u = calloc(1, sizeof *u);
+	if (u == NULL) {
+		return NULL;
+	}
+	gw_proxy__map_init(&u->exact);
+	gw_proxy__map_init(&u->prefix);
+	u->prefix_lens = calloc(MAX_PREFIX / 8 + 1, 1);
+	if (u->prefix_lens == NULL) {
+		free(u);
+		return NULL;
+	}
+	u->next_alloc = cfg->router.routers;
+	cfg->router.routers = u;
+	return u;
+}
+
+static int rlist_insert(struct gw_proxy_config *cfg, struct gw_proxy__map *map, const char *key,
+			size_t len, struct gw_proxy__route *r)
+{
+	struct gw_proxy__rlist *l = gw_proxy__map_get(map, key, len);
+	size_t i;
+
+	if (l == NULL) {
+		l = gw_proxy__arena_alloc(&cfg->arena, sizeof *l);
+		if (l == NULL || gw_proxy__map_put(map, key, len, l) != 0) {
+			return GW_ENOMEM;
+		}
+	}
+	for (i = 0; i < l->n; i++) {
+		if (l->v[i] == r) {
+			return 0; /* same uri listed twice */
+		}
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 2;
+		struct gw_proxy__route **v = realloc(l->v, cap * sizeof *v);
+		if (v == NULL) {
+			return GW_ENOMEM;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	/* Priority desc, then insertion order: after every route of priority >=. */
+	for (i = l->n; i > 0 && l->v[i - 1]->priority < r->priority; i--) {
+		l->v[i] = l->v[i - 1];
+	}
+	l->v[i] = r;
+	l->n++;
+	return 0;
+}
+
+static int uri_router_add(struct gw_proxy_config *cfg, struct gw_proxy__uri_router *u,
+			  struct gw_proxy__route *r, const char *uri)
+{
+	size_t len = strlen(uri);
+	if (len > 0 && uri[len - 1] == '*') {
+		len--;
+		if (len > MAX_PREFIX) {
+			return GW_EINVAL;
+		}
+		u->prefix_lens[len / 8] |= (uint8_t)(1u << (len % 8));
+		if (len > u->max_prefix) {
+			u->max_prefix = len;
+		}
+		return rlist_insert(cfg, &u->prefix, uri, len, r);
+	}
+	return rlist_insert(cfg, &u->exact, uri, len, r);
+}
+
+static struct gw_proxy__uri_router *router_for(struct gw_proxy_config *cfg, struct gw_proxy__map *m,
+					       const char *key, size_t len)
+{
+	struct gw_proxy__uri_router *u = gw_proxy__map_get(m, key, len);
+	if (u != NULL) {
+		return u;
+	}
+	u = uri_router_new(cfg);
+	if (u == NULL || gw_proxy__map_put(m, key, len, u) != 0) {
+		return NULL;
+	}
+	return u;
+}
+
+int gw_proxy__router_add(struct gw_proxy_config *cfg, struct gw_proxy__route *r,
+			 const char *const *hosts, size_t n_hosts, const char *const *uris,
+			 size_t n_uris)
+{
+	struct gw_proxy__router *rt = &cfg->router;
+	size_t h = 0;
+
+	do {
+		struct gw_proxy__uri_router *u;
+		if (n_hosts == 0) {
+			if (rt->any == NULL && (rt->any = uri_router_new(cfg)) == NULL) {
+				return GW_ENOMEM;
+			}
+			u = rt->any;
+		} else {
+			size_t len = strlen(hosts[h]);
+			char *lc = gw_proxy__arena_strndup(&cfg->arena, hosts[h], len);
+			if (lc == NULL) {
+				return GW_ENOMEM;
+			}
+			for (size_t i = 0; i < len; i++) {
+				lc[i] = (char)tolower((unsigned char)lc[i]);
+			}
+			if (strcmp(lc, "*") == 0) {
+				if (rt->star == NULL && (rt->star = uri_router_new(cfg)) == NULL) {
+					return GW_ENOMEM;
+				}
+				u = rt->star;
+			} else if (lc[0] == '*') {
+				u = router_for(cfg, &rt->wild, lc + 1, len - 1);
+			} else {
+				u = router_for(cfg, &rt->hosts, lc, len);
+			}
+			if (u == NULL) {
+				return GW_ENOMEM;
+			}
+		}
+		for (size_t i = 0; i < n_uris; i++) {
+			int rv = uri_router_add(cfg, u, r, uris[i]);
+			if (rv != 0) {
+				return rv;
+			}
+		}
+	} while (++h < n_hosts);
+	return 0;
+}
+
+/* ---- matching */
+
+int gw_proxy__cidr_parse(const char *s, struct gw_proxy__cidr *out)
+{
+	char tmp[64];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	int max;
+
+	if (n == 0 || n >= sizeof tmp) {
+		return GW_EINVAL;
+	}
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	memset(out, 0, sizeof *out);
+	if (inet_pton(AF_INET, tmp, out->addr) == 1) {
+		out->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, tmp, out->addr) == 1) {
+		out->family = AF_INET6;
+		max = 128;
+	} else {
+		return GW_EINVAL;
+	}
+	out->bits = max;
+	if (slash != NULL) {
+		char *end;
+		long b = strtol(slash + 1, &end, 10);
+		if (slash[1] == '\0' || *end != '\0' || b < 0 || b > max) {
+			return GW_EINVAL;
+		}
+		out->bits = (int)b;
+	}
+	return 0;
+}
+
+static bool bits_match(const uint8_t *a, const uint8_t *b, int bits)
+{
+	int full = bits / 8, rest = bits % 8;
+	if (memcmp(a, b, (size_t)full) != 0) {
+		return false;
+	}
+	if (rest == 0) {
+		return true;
+	}
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (a[full] & mask) == (b[full] & mask);
+}
+
+bool gw_proxy__cidr_match(const struct gw_proxy__cidr *c, const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
+		if (c->family == AF_INET) {
+			return bits_match(c->addr, (const uint8_t *)&a4->sin_addr, c->bits);
+		}
+		return false;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
+		const uint8_t *b = (const uint8_t *)&a6->sin6_addr;
+		if (c->family == AF_INET6) {
+			return bits_match(c->addr, b, c->bits);
+		}
+		/* v4-mapped v6 peer against a v4 rule */
+		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		if (memcmp(b, mapped, 12) == 0) {
+			return bits_match(c->addr, b + 12, c->bits);
+		}
+	}
+	return false;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	return -1;
+}
+
+/* URL-decode @p into @buf (NUL-terminated). Returns the length. */
+static size_t url_decode(const char *p, size_t n, char *buf, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 1 < cap; i++) {
+		if (p[i] == '%' && i + 2 < n + 0 && hexval((unsigned char)p[i + 1]) >= 0 &&
+		    hexval((unsigned char)p[i + 2]) >= 0) {
+			buf[o++] = (char)(hexval((unsigned char)p[i + 1]) * 16 +
+					  hexval((unsigned char)p[i + 2]));
+			i += 2;
+		} else if (p[i] == '+') {
+			buf[o++] = ' ';
+		} else {
+			buf[o++] = p[i];
+		}
+	}
+	buf[o] = '\0';
+	return o;
+}
+
+static const struct gw_proxy__hdr *find_header(const struct gw_proxy__match_ctx *m,
+					       const char *name, size_t len, bool underscores)
+{
+	for (size_t i = 0; i < m->n_hdrs; i++) {
+		const struct gw_proxy__hdr *h = &m->hdrs[i];
+		size_t j;
+		if (h->name_len != len) {
+			continue;
+		}
+		for (j = 0; j < len; j++) {
+			int a = tolower((unsigned char)h->name[j]);
+			int b = tolower((unsigned char)name[j]);
+			if (underscores && b == '_') {
+				b = '-';
+			}
+			if (a != b) {
+				break;
+			}
+		}
+		if (j == len) {
+			return h;
+		}
+	}
+	return NULL;
+}
+
+static bool find_cookie(const struct gw_proxy__match_ctx *m, const char *name, const char **out,
+			size_t *out_len)
+{
+	size_t nlen = strlen(name);
+	for (size_t i = 0; i < m->n_hdrs; i++) {
+		const struct gw_proxy__hdr *h = &m->hdrs[i];
+		const char *p, *end;
+		if (h->name_len != 6 || strncasecmp(h->name, "cookie", 6) != 0) {
+			continue;
+		}
+		p = h->value;
+		end = h->value + h->value_len;
+		while (p < end) {
+			const char *semi, *eq;
+			while (p < end && (*p == ' ' || *p == ';')) {
+				p++;
+			}
+			semi = memchr(p, ';', (size_t)(end - p));
+			if (semi == NULL) {
+				semi = end;
+			}
+			eq = memchr(p, '=', (size_t)(semi - p));
+			if (eq != NULL && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+				*out = eq + 1;
+				*out_len = (size_t)(semi - eq - 1);
+				return true;
+			}
+			p = semi;
+		}
+	}
+	return false;
+}
+
+bool gw_proxy__var(const struct gw_proxy__match_ctx *m, const char *name, char *buf, size_t cap,
+		   const char **out, size_t *out_len)
+{
+	if (strcmp(name, "uri") == 0) {
+		*out = m->path;
+		*out_len = m->path_len;
+		return true;
+	}
+	if (strcmp(name, "host") == 0) {
+		*out = m->host;
+		*out_len = m->host_len;
+		return true;
+	}
+	if (strcmp(name, "remote_addr") == 0) {
+		*out = m->remote_addr;
+		*out_len = strlen(m->remote_addr);
+		return true;
+	}
+	if (strcmp(name, "request_method") == 0) {
+		*out = http_method_str((enum http_method)m->method);
+		*out_len = strlen(*out);
+		return true;
+	}
+	if (strcmp(name, "scheme") == 0) {
+		*out = m->scheme;
+		*out_len = strlen(m->scheme);
+		return true;
+	}
+	if (strcmp(name, "query_string") == 0 || strcmp(name, "args") == 0) {
+		*out = m->query;
+		*out_len = m->query_len;
+		return true;
+	}
+	if (strcmp(name, "request_uri") == 0) {
+		int n = snprintf(buf, cap, "%.*s%s%.*s", (int)m->path_len, m->path,
+				 m->query_len ? "?" : "", (int)m->query_len, m->query);
+		if (n < 0 || (size_t)n >= cap) {
+			return false;
+		}
+		*out = buf;
+		*out_len = (size_t)n;
+		return true;
+	}
+	if (strncmp(name, "arg_", 4) == 0) {
+		const char *key = name + 4, *p = m->query, *end = m->query + m->query_len;
+		size_t klen = strlen(key);
+		while (p < end) {
+			const char *amp = memchr(p, '&', (size_t)(end - p));
+			const char *eq;
+			if (amp == NULL) {
+				amp = end;
+			}
+			eq = memchr(p, '=', (size_t)(amp - p));
+			size_t kl = (size_t)((eq ? eq : amp) - p);
+			if (kl == klen && memcmp(p, key, klen) == 0) {
+				if (eq == NULL) {
+					buf[0] = '\0';
+					*out = buf;
+					*out_len = 0;
+				} else {
+					*out_len =
+					    url_decode(eq + 1, (size_t)(amp - eq - 1), buf, cap);
+					*out = buf;
+				}
+				return true;
+			}
+			p = amp + 1;
+		}
+		return false;
+	}
+	if (strncmp(name, "http_", 5) == 0) {
+		const struct gw_proxy__hdr *h = find_header(m, name + 5, strlen(name + 5), true);
+		if (h == NULL) {
+			return false;
+		}
+		*out = h->value;
+		*out_len = h->value_len;
+		return true;
+	}
+	if (strncmp(name, "cookie_", 7) == 0) {
+		return find_cookie(m, name + 7, out, out_len);
+	}
+	return false;
+}
+
+static bool to_number(const char *p, size_t n, double *out)
+{
+	char tmp[64];
+	char *end;
+	if (n == 0 || n >= sizeof tmp) {
+		return false;
+	}
+	memcpy(tmp, p, n);
+	tmp[n] = '\0';
+	*out = strtod(tmp, &end);
+	return *end == '\0';
+}
+
+static bool cmp_eval(const struct gw_proxy__expr *e, const struct gw_proxy__match_ctx *m)
+{
+	char buf[2048], tmp[2048];
+	const char *v = NULL;
+	size_t vlen = 0;
+	bool have = gw_proxy__var(m, e->var, buf, sizeof buf, &v, &vlen);
+	double num;
+
+	switch (e->op) {
+	case GW_PROXY__OP_EQ:
+	case GW_PROXY__OP_NE: {
+		bool eq = false;
+		if (have) {
+			if (e->has_num && e->str == NULL) {
+				eq = to_number(v, vlen, &num) && num == e->num;
+			} else {
+				eq = strlen(e->str) == vlen && memcmp(e->str, v, vlen) == 0;
+			}
+		}
+		return e->op == GW_PROXY__OP_EQ ? eq : !eq;
+	}
+	case GW_PROXY__OP_GT:
+	case GW_PROXY__OP_GE:
+	case GW_PROXY__OP_LT:
+	case GW_PROXY__OP_LE:
+		if (!have || !e->has_num || !to_number(v, vlen, &num)) {
+			return false;
+		}
+		switch (e->op) {
+		case GW_PROXY__OP_GT:
+			return num > e->num;
+		case GW_PROXY__OP_GE:
+			return num >= e->num;
+		case GW_PROXY__OP_LT:
+			return num < e->num;
+		default:
+			return num <= e->num;
+		}
+	case GW_PROXY__OP_RE:
+	case GW_PROXY__OP_REI:
+		if (!have || vlen >= sizeof tmp) {
+			return false;
+		}
+		memcpy(tmp, v, vlen);
+		tmp[vlen] = '\0';
+		return regexec(e->re, tmp, 0, NULL, 0) == 0;
+	case GW_PROXY__OP_IN:
+	case GW_PROXY__OP_HAS:
+		if (!have) {
+			return false;
+		}
+		for (size_t i = 0; i < e->n_list; i++) {
+			if (strlen(e->list[i]) == vlen && memcmp(e->list[i], v, vlen) == 0) {
+				return true;
+			}
+		}
+		return false;
+	case GW_PROXY__OP_IPMATCH: {
+		struct gw_proxy__cidr ip;
+		struct sockaddr_storage ss;
+		if (!have || vlen >= sizeof tmp) {
+			return false;
+		}
+		memcpy(tmp, v, vlen);
+		tmp[vlen] = '\0';
+		if (gw_proxy__cidr_parse(tmp, &ip) != 0) {
+			return false;
+		}
+		memset(&ss, 0, sizeof ss);
+		if (ip.family == AF_INET) {
+			struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+			a4->sin_family = AF_INET;
+			memcpy(&a4->sin_addr, ip.addr, 4);
+		} else {
+			struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+			a6->sin6_family = AF_INET6;
+			memcpy(&a6->sin6_addr, ip.addr, 16);
+		}
+		for (size_t i = 0; i < e->n_cidrs; i++) {
+			if (gw_proxy__cidr_match(&e->cidrs[i], (struct sockaddr *)&ss)) {
+				return true;
+			}
+		}
+		return false;
+	}
+	}
+	return false;
+}
+
+bool gw_proxy__expr_eval(const struct gw_proxy__expr *e, const struct gw_proxy__match_ctx *m)
+{
+	bool r;
+	if (e->kind == GW_PROXY__EXPR_CMP) {
+		r = cmp_eval(e, m);
+	} else if (e->kind == GW_PROXY__EXPR_AND) {
+		r = true;
+		for (size_t i = 0; i < e->n_kids && r; i++) {
+			r = gw_proxy__expr_eval(e->kids[i], m);
+		}
+	} else {
+		r = false;
+		for (size_t i = 0; i < e->n_kids && !r; i++) {
+			r = gw_proxy__expr_eval(e->kids[i], m);
+		}
+	}
+	return e->neg ? !r : r;
+}
+
+static const struct gw_proxy__route *rlist_match(const struct gw_proxy__rlist *l,
+						 const struct gw_proxy__match_ctx *m)
+{
+	if (l == NULL) {
+		return NULL;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		const struct gw_proxy__route *r = l->v[i];
+		if (r->methods != 0 && (m->method >= 32 || !(r->methods & (1u << m->method)))) {
+			continue;
+		}
+		if (r->n_remote > 0) {
+			size_t j;
+			for (j = 0; j < r->n_remote; j++) {
+				if (gw_proxy__cidr_match(&r->remote[j], m->peer)) {
+					break;
+				}
+			}
+			if (j == r->n_remote) {
+				continue;
+			}
+		}
+		if (r->vars != NULL && !gw_proxy__expr_eval(r->vars, m)) {
+			continue;
+		}
+		return r;
+	}
+	return NULL;
+}
+
+static const struct gw_proxy__route *uri_match(const struct gw_proxy__uri_router *u,
+					       const struct gw_proxy__match_ctx *m)
+{
+	uint64_t hashes[MAX_PREFIX + 1];
+	const struct gw_proxy__route *r;
+	size_t top, len;
+	uint64_t h = GW_PROXY__FNV_INIT;
+
+	if (u == NULL) {
+		return NULL;
+	}
+	r = rlist_match(gw_proxy__map_get(&u->exact, m->path, m->path_len), m);
+	if (r != NULL || u->prefix.n == 0) {
+		return r;
+	}
+	top = m->path_len < u->max_prefix ? m->path_len : u->max_prefix;
+	hashes[0] = h;
+	for (len = 0; len < top; len++) {
+		h = gw_proxy__fnv_step(h, (unsigned char)m->path[len]);
+		hashes[len + 1] = h;
+	}
+	for (len = top + 1; len-- > 0;) {
+		if (!(u->prefix_lens[len / 8] & (1u << (len % 8)))) {
+			continue;
+		}
+		r = rlist_match(gw_proxy__map_get_h(&u->prefix, hashes[len], m->path, len), m);
+		if (r != NULL) {
+			return r;
+		}
+	}
+	return NULL;
+}
+
+const struct gw_proxy__route *gw_proxy__router_match(const struct gw_proxy_config *cfg,
+						     const struct gw_proxy__match_ctx *m)
+{
+	const struct gw_proxy__router *rt = &cfg->router;
+	const struct gw_proxy__route *r;
+
+	if (m->host_len > 0) {
+		if (rt->hosts.n > 0) {
+			r = uri_match(gw_proxy__map_get(&rt->hosts, m->host, m->host_len), m);
+			if (r != NULL) {
+				return r;
+			}
+		}
+		if (rt->wild.n > 0) {
+			/* ".b.foo.com" before ".foo.com" before ".com": longest first */
+			for (size_t i = 0; i < m->host_len; i++) {
+				if (m->host[i] != '.') {
+					continue;
+				}
+				r = uri_match(
+				    gw_proxy__map_get(&rt->wild, m->host + i, m->host_len - i), m);
+				if (r != NULL) {
+					return r;
+				}
+			}
+		}
+		r = uri_match(rt->star, m);
+		if (r != NULL) {
+			return r;
+		}
+	}
+	return uri_match(rt->any, m);
+}
