@@ -537,7 +537,6 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 	struct gw_etcd *srv;
 	struct gw_httpd_opts hopts = {0};
 	struct gw_addr hidden;
-	const char *why;
 	struct sockaddr_storage ss;
 	int namelen = sizeof ss;
 	int rv;
@@ -578,11 +577,11 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 
 	/* The JSON gateway's server only adopts connections sniffed here; it
 	 * needs a listener of its own, kept on an ephemeral loopback port. */
-	rv = gw_addr_parse("127.0.0.1:0", &hidden, &why);
-	if (rv != 0) {
-		rv = GW_EINVAL;
-		goto err_after_status;
-	}
+	/* gw_addr_parse refuses port 0 (a flag value), so build it here. */
+	memset(&hidden, 0, sizeof hidden);
+	((struct sockaddr_in *)&hidden.ss)->sin_family = AF_INET;
+	((struct sockaddr_in *)&hidden.ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	snprintf(hidden.text, sizeof hidden.text, "127.0.0.1:0");
 	hopts.max_body_bytes = srv->opts.max_request_bytes + 4096;
 	hopts.idle_timeout_ms = 3600000; /* watch streams and keep-alive clients */
 	rv = gw_httpd_start(loop, &hidden, &hopts, http_handler, srv, &srv->httpd);

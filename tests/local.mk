@@ -63,6 +63,13 @@ tests_unit_test_store_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_store_LDADD = $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_store
 
+# etcd v3 API unit tests (owner: admin/etcd).
+check_PROGRAMS += tests/unit/test_etcd
+tests_unit_test_etcd_SOURCES = tests/unit/test_etcd.c
+tests_unit_test_etcd_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_builddir)/admin
+tests_unit_test_etcd_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_etcd
+
 # proxy/ unit tests: config, router, balancers, and the data plane end to end
 # against a real threaded upstream (owner: proxy).
 check_PROGRAMS += tests/unit/test_proxy
