@@ -425,7 +425,7 @@ static int collect(struct gw_store *s, MDB_txn *txn, const struct gw_store__rang
 	}
 out:
 	mdb_cursor_close(c);
-	if (rv == 0 && it->unsorted) {
+	if (rv == 0 && it->unsorted && it->n > 1) {
 		qsort(it->v, it->n, sizeof(*it->v), item_key_cmp);
 	}
 	return rv;
@@ -598,7 +598,7 @@ int gw_store__range_txn(struct gw_store *s, MDB_txn *txn, const struct gw_range_
 	if (order == GW_SORT_NONE && req->sort_target != GW_SORT_KEY) {
 		order = GW_SORT_ASCEND;
 	}
-	if (order != GW_SORT_NONE && req->sort_target != GW_SORT_KEY) {
+	if (order != GW_SORT_NONE && req->sort_target != GW_SORT_KEY && it.n > 1) {
 		sort_target = req->sort_target; /* the store is single-threaded */
 		qsort(it.v, it.n, sizeof(*it.v), item_sort_cmp);
 	}

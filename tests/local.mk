@@ -62,6 +62,11 @@ tests_unit_test_store_SOURCES = tests/unit/test_store.c
 tests_unit_test_store_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_store_LDADD = $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_store
+check_PROGRAMS += tests/unit/test_store_model
+tests_unit_test_store_model_SOURCES = tests/unit/test_store_model.c
+tests_unit_test_store_model_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_store_model_LDADD = $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_store_model
 
 # etcd v3 API unit tests (owner: admin/etcd).
 check_PROGRAMS += tests/unit/test_etcd
