@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -528,6 +529,8 @@ static struct gw_proxy_config *config_for(int port, int port2, const char *extra
 		    "\"weight\":1}]}}",
 		    port);
 	}
+	kv_add(&s, "/apisix/routes/ws",
+	       "{\"uri\":\"/ws\",\"enable_websocket\":true,\"upstream_id\":\"echo\"}");
 	if (extra_route != NULL) {
 		kv_add(&s, "/apisix/routes/zz", "%s", extra_route);
 	}
@@ -536,12 +539,12 @@ static struct gw_proxy_config *config_for(int port, int port2, const char *extra
 	return cfg;
 }
 
-static int env_setup(void **state)
+static int env_setup_opts(void **state, const struct gw_proxy_opts *base)
 {
 	struct env *e = calloc(1, sizeof *e);
 	struct gw_addr addr;
 	const char *why;
-	struct gw_proxy_opts o = {0};
+	struct gw_proxy_opts o = *base;
 
 	e->up = tup_start(0);
 	e->up2 = tup_start(503);
@@ -565,10 +568,26 @@ static int env_setup(void **state)
 	return 0;
 }
 
+static int env_setup(void **state)
+{
+	struct gw_proxy_opts o = {0};
+	return env_setup_opts(state, &o);
+}
+
+/* Short client timeouts, for the slow-client tests. */
+static int env_setup_short(void **state)
+{
+	struct gw_proxy_opts o = {
+	    .header_timeout_ms = 300, .body_timeout_ms = 300, .idle_timeout_ms = 300};
+	return env_setup_opts(state, &o);
+}
+
 static int env_teardown(void **state)
 {
 	struct env *e = *state;
-	gw_proxy_stop(e->p);
+	if (e->p != NULL) {
+		gw_proxy_stop(e->p);
+	}
 	tup_stop(e->up);
 	tup_stop(e->up2);
 	free(e);
@@ -938,6 +957,131 @@ static void test_proxy_client_abort(void **state)
 	tresp_free(&r);
 }
 
+static void test_proxy_slow_clients(void **state)
+{
+	struct env *e = *state;
+	struct tcli c;
+	struct tresp r;
+
+	/* header block not finished in time: closed */
+	assert_int_equal(tcli_connect(&c, e->port), 0);
+	assert_int_equal(tcli_sends(&c, "GET / HTTP/1.1\r\nHost: a\r\n"), 0);
+	assert_true(tcli_closed(&c));
+	tcli_close(&c);
+	/* a connection that never sends anything: closed */
+	assert_int_equal(tcli_connect(&c, e->port), 0);
+	assert_true(tcli_closed(&c));
+	tcli_close(&c);
+	/* body stalls: 408, then closed */
+	assert_int_equal(tcli_connect(&c, e->port), 0);
+	assert_int_equal(
+	    tcli_sends(&c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc"), 0);
+	assert_int_equal(tcli_read(&c, &r, false), 0);
+	assert_int_equal(r.status, 408);
+	tresp_free(&r);
+	assert_true(tcli_closed(&c));
+	tcli_close(&c);
+	/* keep-alive idle: closed after the idle timeout */
+	assert_int_equal(tcli_connect(&c, e->port), 0);
+	assert_int_equal(tcli_sends(&c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+	assert_int_equal(tcli_read(&c, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	tresp_free(&r);
+	assert_true(tcli_closed(&c));
+	tcli_close(&c);
+}
+
+static void test_proxy_hot_swap(void **state)
+{
+	struct env *e = *state;
+	struct kvset s = {0};
+	struct tcli a;
+	struct tresp r;
+
+	/* a request in flight keeps its snapshot; new ones see the new one */
+	assert_int_equal(tcli_connect(&a, e->port), 0);
+	assert_int_equal(tcli_sends(&a, "GET /sleep/300 HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+	usleep(50000);
+	kv_add(&s, "/apisix/routes/1",
+	       "{\"uri\":\"/only\",\"upstream\":{\"nodes\":{\"127.0.0.1:%d\":1}}}",
+	       tup_port(e->up));
+	gw_proxy_publish(e->p, compile(&s));
+	kv_free(&s);
+	usleep(20000);
+	assert_int_equal(roundtrip(e, "GET /sleep/1 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
+	assert_int_equal(r.status, 404);
+	tresp_free(&r);
+	assert_int_equal(tcli_read(&a, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	assert_true(body_has(&r, "url=/sleep/300"));
+	tresp_free(&r);
+	tcli_close(&a);
+	/* many swaps while requests run: every request gets an answer */
+	for (int i = 0; i < 20; i++) {
+		gw_proxy_publish(e->p, config_for(tup_port(e->up), 0, NULL));
+		assert_int_equal(roundtrip(e, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
+		assert_int_equal(r.status, 200);
+		tresp_free(&r);
+	}
+}
+
+static void test_proxy_websocket(void **state)
+{
+	struct env *e = *state;
+	struct tcli c;
+	struct tresp r;
+	char buf[64] = {0};
+	ssize_t n = 0;
+
+	assert_int_equal(tcli_connect(&c, e->port), 0);
+	assert_int_equal(tcli_sends(&c, "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+					"Connection: Upgrade\r\nSec-WebSocket-Key: x\r\n"
+					"Sec-WebSocket-Version: 13\r\n\r\n"),
+			 0);
+	assert_int_equal(tcli_read(&c, &r, false), 0);
+	assert_int_equal(r.status, 101);
+	tresp_free(&r);
+	assert_int_equal(tcli_sends(&c, "frame-bytes"), 0);
+	while (n < 11) {
+		ssize_t k = recv(c.fd, buf + n, sizeof buf - 1 - (size_t)n, 0);
+		assert_true(k > 0);
+		n += k;
+	}
+	assert_string_equal(buf, "frame-bytes");
+	tcli_close(&c);
+	/* without enable_websocket the Upgrade header is dropped: plain HTTP */
+	assert_int_equal(roundtrip(e,
+				   "GET /ws2 HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+				   "Connection: Upgrade\r\n\r\n",
+				   &r),
+			 0);
+	assert_int_equal(r.status, 200);
+	assert_false(body_has(&r, "Upgrade"));
+	tresp_free(&r);
+}
+
+static void test_proxy_stop_drains(void **state)
+{
+	struct env *e = *state;
+	struct tcli c, idle;
+	struct tresp r;
+
+	assert_int_equal(tcli_connect(&idle, e->port), 0);
+	assert_int_equal(tcli_connect(&c, e->port), 0);
+	assert_int_equal(tcli_sends(&c, "GET /sleep/300 HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+	usleep(50000);
+	gw_proxy_stop(e->p); /* waits for the request in flight */
+	e->p = NULL;
+	assert_int_equal(tcli_read(&c, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	tresp_free(&r);
+	assert_true(tcli_closed(&c));
+	assert_true(tcli_closed(&idle));
+	tcli_close(&c);
+	tcli_close(&idle);
+	assert_int_not_equal(tcli_connect(&c, e->port), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pure[] = {
@@ -959,6 +1103,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_proxy_bodies, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_upstream_errors, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_client_abort, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_slow_clients, env_setup_short, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_hot_swap, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_websocket, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_stop_drains, env_setup, env_teardown),
 	};
 	int rv;
 	gw_log_set_level(getenv("GW_TEST_LOG") ? GW_LOG_DEBUG : GW_LOG_ERROR);

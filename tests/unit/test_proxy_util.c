@@ -46,6 +46,7 @@ struct tconn {
 	uint64_t body_len;
 	uint32_t sum;
 	bool close;
+	bool ws; /* upgraded: echo raw bytes */
 };
 
 uint32_t tup_sum(const void *p, size_t n, uint32_t prev)
@@ -162,6 +163,12 @@ static int t_on_complete(http_parser *hp)
 			     status, n, body);
 		return write_all(c->fd, head, (size_t)n);
 	}
+	if (strcmp(u, "/ws") == 0 && hp->upgrade) {
+		static const char r[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+					"Connection: Upgrade\r\n\r\n";
+		c->ws = true;
+		return write_all(c->fd, r, sizeof r - 1);
+	}
 	if (strcmp(u, "/http10") == 0) {
 		static const char r[] =
 		    "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from 1.0";
@@ -239,6 +246,19 @@ static void *conn_main(void *arg)
 			break;
 		}
 		size_t done = http_parser_execute(&c->hp, &t_settings, buf, (size_t)n);
+		if (c->ws) {
+			/* echo what followed the upgrade request, then raw bytes */
+			if (done < (size_t)n &&
+			    write_all(c->fd, buf + done, (size_t)n - done) != 0) {
+				break;
+			}
+			while ((n = recv(c->fd, buf, sizeof buf, 0)) > 0) {
+				if (write_all(c->fd, buf, (size_t)n) != 0) {
+					break;
+				}
+			}
+			break;
+		}
 		if (HTTP_PARSER_ERRNO(&c->hp) != HPE_OK || done != (size_t)n) {
 			break;
 		}
@@ -440,7 +460,7 @@ static int r_on_body(http_parser *hp, const char *at, size_t n)
 static int r_on_complete(http_parser *hp)
 {
 	struct rstate *s = hp->data;
-	if (s->r->status >= 100 && s->r->status < 200) {
+	if (s->r->status >= 100 && s->r->status < 200 && s->r->status != 101) {
 		s->r->headers[0] = '\0';
 		return 0; /* interim */
 	}
