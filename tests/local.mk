@@ -67,6 +67,12 @@ tests_unit_test_store_model_SOURCES = tests/unit/test_store_model.c
 tests_unit_test_store_model_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_store_model_LDADD = $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_store_model
+# Benchmark, built with everything else, never run by `make check`:
+#   ./tests/bench/bench_store [dir]
+noinst_PROGRAMS += tests/bench/bench_store
+tests_bench_bench_store_SOURCES = tests/bench/bench_store.c
+tests_bench_bench_store_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
+tests_bench_bench_store_LDADD = $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
 
 # etcd v3 API unit tests (owner: admin/etcd).
 check_PROGRAMS += tests/unit/test_etcd
@@ -83,3 +89,8 @@ tests_unit_test_proxy_SOURCES = tests/unit/test_proxy.c \
 tests_unit_test_proxy_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_proxy_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_proxy
+# proxy_driver: gw_proxy alone, for proxy benchmarks and integration tests.
+check_PROGRAMS += tests/tools/proxy_driver
+tests_tools_proxy_driver_SOURCES = tests/tools/proxy_driver.c
+tests_tools_proxy_driver_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
+tests_tools_proxy_driver_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
