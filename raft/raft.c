@@ -583,9 +583,11 @@ static void call_attempt(struct call *c)
 			return;
 		}
 	}
+	/* A call to the leader must not be relayed again; a call to a given
+	 * member (join through any peer) may be. */
 	snprintf(headers, sizeof headers,
-		 "X-Apigw-Secret: %s\r\nX-Apigw-Hops: 1\r\nX-Apigw-Timeout-Ms: %" PRIu64 "\r\n",
-		 r->ident.secret, c->deadline - now);
+		 "X-Apigw-Secret: %s\r\n%sX-Apigw-Timeout-Ms: %" PRIu64 "\r\n", r->ident.secret,
+		 c->target[0] == '\0' ? "X-Apigw-Hops: 1\r\n" : "", c->deadline - now);
 	rv = gw_raft__http_request(r->loop, hostport, c->method, c->path, headers, c->body.data,
 				   c->body.len, (unsigned)(c->deadline - now), call_http_cb, c,
 				   &c->http);
@@ -1820,9 +1822,11 @@ char *gw_raft_status_json(struct gw_raft *r)
 	cJSON_AddStringToObject(o, "id", hex);
 	cJSON_AddStringToObject(o, "name", st->name);
 	cJSON_AddStringToObject(o, "role", gw_role_name(st->role));
-	cJSON_AddStringToObject(
-	    o, "state",
-	    r->join == JOIN_INFO || r->join == JOIN_REQUEST ? "joining" : state_name(st->state));
+	cJSON_AddStringToObject(o, "state",
+				(r->join == JOIN_INFO || r->join == JOIN_REQUEST) &&
+					(!r->raft_running || conf_get(r, r->ident.node_id) == NULL)
+				    ? "joining"
+				    : state_name(st->state));
 	cJSON_AddNumberToObject(o, "term", (double)st->term);
 	snprintf(hex, sizeof hex, "%016" PRIx64, st->leader_id);
 	cJSON_AddStringToObject(o, "leader_id", st->leader_id != 0 ? hex : "");
