@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,6 +121,8 @@ int gw_store__env_open(struct gw_store *s, const char *path, uint64_t mapsize, b
 		rv = gw_store__mdb_err(rc, path);
 		goto err_after_create;
 	}
+	/* reader slots left by a killed process would pin old pages */
+	mdb_reader_check(s->env, NULL);
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0) {
 		rv = gw_store__mdb_err(rc, "txn begin");
@@ -252,6 +256,28 @@ void gw_store__remove_restore_leftovers(const struct gw_store *s)
 	unlink(p);
 }
 
+/* One process, one open store per directory: LMDB must not be opened twice
+ * in a process, and two nodes on one directory would diverge. */
+static int lock_dir(struct gw_store *s)
+{
+	char p[4096];
+	snprintf(p, sizeof(p), "%s/store.lock", s->dir);
+	s->lock_fd = open(p, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	if (s->lock_fd < 0) {
+		gw_errorf("store", "open %s: %s", p, strerror(errno));
+		return GW_EIO;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		int busy = errno == EWOULDBLOCK;
+		gw_errorf("store", "lock %s: %s", p,
+			  busy ? "the store is open in another process (or twice here)"
+			       : strerror(errno));
+		close(s->lock_fd);
+		return busy ? GW_EBUSY : GW_EIO;
+	}
+	return 0;
+}
+
 int gw_store_open(const struct gw_store_opts *opts, struct gw_store **out)
 {
 	struct gw_store *s;
@@ -283,10 +309,14 @@ int gw_store_open(const struct gw_store_opts *opts, struct gw_store **out)
 	if (rv != 0) {
 		goto err_after_alloc;
 	}
+	rv = lock_dir(s);
+	if (rv != 0) {
+		goto err_after_alloc;
+	}
 	gw_store__remove_restore_leftovers(s);
 	rv = gw_store__env_open(s, s->path, gw_store__mapsize(s->quota), s->no_sync);
 	if (rv != 0) {
-		goto err_after_alloc;
+		goto err_after_lock;
 	}
 	rv = gw_store__load_sys(s);
 	if (rv != 0) {
@@ -297,6 +327,8 @@ int gw_store_open(const struct gw_store_opts *opts, struct gw_store **out)
 
 err_after_env:
 	gw_store__env_close(s);
+err_after_lock:
+	close(s->lock_fd);
 err_after_alloc:
 	free(s->path);
 	free(s->dir);
@@ -311,6 +343,7 @@ void gw_store_close(struct gw_store *s)
 	}
 	gw_store__watch_shutdown(s);
 	gw_store__env_close(s);
+	close(s->lock_fd);
 	free(s->path);
 	free(s->dir);
 	free(s);

@@ -207,10 +207,11 @@ struct gw_store_result {
 };
 
 /* Open (or create) the store in opts->dir. 0, or GW_EIO / GW_ECORRUPT /
- * GW_ENOMEM with the reason logged. */
+ * GW_ENOMEM with the reason logged, or GW_EBUSY when the directory is
+ * already open (another process, or this one: one open per directory). */
 int gw_store_open(const struct gw_store_opts *opts, struct gw_store **out);
 /* Close and free. Watchers are cancelled (their cancel callback runs with
- * GW_ESHUTDOWN) before it returns. */
+ * GW_ESHUTDOWN) before it returns. Not from inside a watch callback. */
 void gw_store_close(struct gw_store *s);
 
 /* Apply a committed write. @index is the raft log index (> 0): when it is <=

@@ -36,6 +36,7 @@ struct gw_store {
 	MDB_txn *rtxn;  /* cached read txn, reset between reads; NULL if none */
 	char *dir;      /* owned copy of opts->dir */
 	char *path;     /* <dir>/data.mdb */
+	int lock_fd;    /* <dir>/store.lock, flock'ed while open */
 	uint64_t quota; /* soft quota: puts fail once the file reaches it */
 	size_t max_value;
 	int64_t history_revs; /* < 0 = never auto-compact */

@@ -17,6 +17,8 @@
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1106,6 +1108,59 @@ static void test_map_full(void **state)
 	free(val);
 }
 
+static void test_open_twice_is_refused(void **state)
+{
+	struct fx *f = *state;
+	struct gw_store *other;
+	assert_int_equal(gw_store_open(&f->opts, &other), GW_EBUSY);
+	assert_null(other);
+	put(f, "still", "works");
+}
+
+/* A child process commits with the default durable mode, then is killed
+ * with SIGKILL right after its last commit returned: every commit is there. */
+static void test_kill_9_keeps_commits(void **state)
+{
+	struct fx *f = *state;
+	pid_t pid;
+	int status;
+
+	gw_store_close(f->s);
+	f->s = NULL;
+	f->opts.no_sync = false;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct gw_store *s;
+		char key[32];
+		if (gw_store_open(&f->opts, &s) != 0) {
+			_exit(2);
+		}
+		for (int i = 0; i < 50; i++) {
+			struct gw_store_op op;
+			struct gw_store_result res;
+			snprintf(key, sizeof(key), "k%02d", i);
+			op = put_op(key, key);
+			if (gw_store_write(s, (uint64_t)i + 1, &op, &res) != 0 || res.err != 0) {
+				_exit(3);
+			}
+			gw_store_result_free(&res);
+		}
+		kill(getpid(), SIGKILL);
+		_exit(4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	fx_open(f);
+	assert_int_equal(gw_store_applied_index(f->s), 50);
+	assert_int_equal(gw_store_revision(f->s), 51);
+	assert_value(f, "k00", 0, "k00");
+	assert_value(f, "k49", 0, "k49");
+	f->index = 50;
+	put(f, "after", "kill");
+}
+
 /* snapshot / restore */
 
 static void test_snapshot_restore(void **state)
@@ -1503,6 +1558,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_twice_is_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kill_9_keeps_commits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snapshot_restore, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restore_crash_leaves_old_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch_live, setup, teardown),
