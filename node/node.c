@@ -29,11 +29,11 @@ struct gw_node {
 	uv_loop_t loop;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
-	struct gw_httpd *status; /* status listener */
+	struct gw_httpd *status;    /* status listener */
 	struct gw_cluster *cluster; /* store + raft + etcd listener (node/cluster.c) */
-	bool ready;              /* every component is up */
-	bool stopping;           /* a shutdown has begun */
-	int pending_stops;       /* components still stopping */
+	bool ready;                 /* every component is up */
+	bool stopping;              /* a shutdown has begun */
+	int pending_stops;          /* components still stopping */
 	int exit_code;
 };
 

@@ -7,7 +7,7 @@ LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver
 PY_LOG_DRIVER = $(LOG_DRIVER)
 SH_LOG_DRIVER = $(LOG_DRIVER)
 SH_LOG_COMPILER = $(SHELL)
-LOG_COMPILER = timeout 900
+LOG_COMPILER = bash $(top_srcdir)/tests/tap-run.sh --timeout 900
 PY_LOG_COMPILER = timeout 1800 python3
 AM_TESTS_ENVIRONMENT = \
 	CMOCKA_MESSAGE_OUTPUT=TAP; export CMOCKA_MESSAGE_OUTPUT; \
@@ -51,6 +51,7 @@ TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/harness.py $(filter %.py %.sh,$(TESTS))
 
 TESTS += tests/check_format.sh
+EXTRA_DIST += tests/tap-run.sh
 
 # Admin API (APISIX) unit tests (owner: admin/apisix).
 check_PROGRAMS += tests/unit/test_admin_schema
