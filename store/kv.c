@@ -357,7 +357,7 @@ int gw_store__kv_get(struct gw_store *s, MDB_txn *txn, const char *key, size_t l
 		return rv;
 	}
 	if (kv->key_len != len || memcmp(kv->key, key, len) != 0) {
-		return GW_ENOTFOUND; /* another long key with the same prefix and hash */
+		return GW_EEXIST; /* another long key with the same prefix and hash */
 	}
 	return 0;
 }
@@ -375,7 +375,7 @@ static int collect(struct gw_store *s, MDB_txn *txn, const struct gw_store__rang
 
 	if (r->kind == GW_STORE__POINT) {
 		rv = gw_store__kv_get(s, txn, r->key, r->key_len, &kv);
-		if (rv == GW_ENOTFOUND) {
+		if (rv == GW_ENOTFOUND || rv == GW_EEXIST) {
 			return 0;
 		}
 		return rv == 0 ? items_push(it, &kv) : rv;
@@ -726,6 +726,11 @@ int gw_store__do_put(struct gw_store__wctx *w, const struct gw_put_req *req,
 	int rv, rc;
 
 	rv = gw_store__kv_get(s, w->txn, req->key, req->key_len, &old);
+	if (rv == GW_EEXIST) {
+		/* 64-bit hash collision of two long keys: refuse, never overwrite */
+		gw_warnf("store", "put: long key collides with a stored key; refused");
+		return GW_EKEYTOOLARGE;
+	}
 	if (rv != 0 && rv != GW_ENOTFOUND) {
 		return rv;
 	}
