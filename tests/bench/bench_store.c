@@ -174,6 +174,33 @@ int main(int argc, char **argv)
 	report("range (prefix, 1,000 keys)", lat, n, now_us() - t0);
 	free(lat);
 
+	/* the same range as of 5,000 revisions ago: history is replayed back */
+	for (size_t i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "/bench/other/%06zu", i % NKEYS);
+		put_key(s, key, value);
+	}
+	n = 200;
+	lat = malloc(n * sizeof(*lat));
+	t0 = now_us();
+	for (size_t i = 0; i < n; i++) {
+		struct gw_range_req q = {0};
+		struct gw_range_resp out;
+		double t = now_us();
+		q.key = "/bench/range/";
+		q.key_len = strlen(q.key);
+		q.range_end = "/bench/range0";
+		q.range_end_len = strlen(q.range_end);
+		q.revision = gw_store_revision(s) - 5000;
+		if (gw_store_range(s, &q, &out) != 0 || out.n_kvs != NKEYS) {
+			fprintf(stderr, "past range failed\n");
+			return 1;
+		}
+		gw_range_resp_free(&out);
+		lat[i] = now_us() - t;
+	}
+	report("range (1,000 keys, 5,000 revs ago)", lat, n, now_us() - t0);
+	free(lat);
+
 	/* watch fan-out: 1,000 watchers on a prefix, one put each time */
 	{
 		struct gw_watcher *ws[1000];
