@@ -5,7 +5,8 @@ node_libgw_node_a_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
 node_libgw_node_a_SOURCES = \
 	node/flags.c node/flags.h \
 	node/node.c node/node.h \
-	node/cluster.c node/cluster.h
+	node/cluster.c node/cluster.h \
+	node/confsync.c node/confsync.h
 
 bin_PROGRAMS += apigw
 apigw_SOURCES = node/main.c

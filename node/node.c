@@ -1,16 +1,26 @@
 /* node.c: one apigw node (see node.h).
  *
  * Start-up, on the control loop (the main thread): make the data dir, bind
- * the status listener, then each component; once all are up the node is
- * ready (/status/ready answers 200). The first SIGINT/SIGTERM starts a
- * clean shutdown: readiness fails, components stop in reverse order, the
- * loop ends and the process exits 0. A second signal exits at once.
+ * the status listener, start the cluster (store, raft, etcd listener), compile
+ * the proxy config straight from the local store and start the proxy workers
+ * with it (so a node restarted without quorum serves its last committed
+ * config at once), then follow the store (confsync). Once the proxy workers
+ * hold a config and listen, the node is ready (/status/ready answers 200).
+ *
+ * Shutdown. SIGTERM drains: readiness turns 503 at once, the proxy keeps
+ * serving for --drain-delay (so a load balancer notices), then the proxy
+ * stops accepting and finishes in-flight requests (up to --drain-timeout),
+ * then the other components stop in reverse order (raft hands leadership
+ * over first) and the process exits 0. SIGINT (an operator at a terminal)
+ * skips the delay. A second signal exits at once.
  * Failure modes: a data dir that cannot be created or a listener that cannot
  * bind stops start-up with one log line naming it; exit code 1. */
 #include "config.h"
 
 #include "node/node.h"
 #include "node/cluster.h"
+#include "node/confsync.h"
+#include "proxy/proxy.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
@@ -31,6 +41,9 @@ struct gw_node {
 	uv_signal_t sigterm;
 	struct gw_httpd *status;    /* status listener */
 	struct gw_cluster *cluster; /* store + raft + etcd listener (node/cluster.c) */
+	struct gw_proxy *proxy;     /* data plane workers */
+	struct gw_confsync *confsync; /* store -> proxy config */
+	uv_timer_t drain_timer;     /* --drain-delay after SIGTERM */
 	bool ready;                 /* every component is up */
 	bool stopping;              /* a shutdown has begun */
 	int pending_stops;          /* components still stopping */
@@ -87,7 +100,7 @@ static void status_handler(struct gw_http_req *req, void *data)
 		if (n->stopping) {
 			json_reply(req, 503,
 				   "{\"status\":\"error\",\"error\":\"shutting down\"}\n");
-		} else if (!n->ready) {
+		} else if (!n->ready || (n->proxy != NULL && !gw_proxy_ready(n->proxy))) {
 			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"starting\"}\n");
 		} else {
 			json_reply(req, 200, "{\"status\":\"ok\"}\n");
@@ -108,15 +121,26 @@ static void component_stopped(void *data)
 	}
 }
 
-static void node_shutdown(struct gw_node *n)
+static void drain_closed(uv_handle_t *h)
 {
-	if (n->stopping) {
-		return;
+	component_stopped(h->data);
+}
+
+/* Second half of a shutdown: everything but the readiness flip. */
+static void node_stop_components(struct gw_node *n)
+{
+	gw_infof("node", "stopping components");
+	if (n->proxy != NULL) {
+		/* Blocks this loop until in-flight requests finish (bounded by
+		 * --drain-timeout); the control plane has nothing to serve that
+		 * cannot wait that long. */
+		gw_proxy_stop(n->proxy);
+		n->proxy = NULL;
 	}
-	n->stopping = true;
-	n->ready = false;
-	gw_infof("node", "shutting down");
-	n->pending_stops = 1; /* held until every stop below is issued */
+	if (n->confsync != NULL) {
+		gw_confsync_stop(n->confsync);
+		n->confsync = NULL;
+	}
 	if (n->cluster != NULL) {
 		n->pending_stops++;
 		gw_cluster_stop(n->cluster, component_stopped, n);
@@ -127,7 +151,36 @@ static void node_shutdown(struct gw_node *n)
 		gw_httpd_stop(n->status, component_stopped, n);
 		n->status = NULL;
 	}
-	component_stopped(n);
+	uv_close((uv_handle_t *)&n->drain_timer, drain_closed);
+}
+
+static void drain_timer_cb(uv_timer_t *t)
+{
+	node_stop_components(t->data);
+}
+
+/* Begin a shutdown: readiness fails at once; components stop after
+ * @delay_ms (the drain delay), during which the proxy keeps serving. */
+static void node_shutdown_after(struct gw_node *n, unsigned delay_ms)
+{
+	if (n->stopping) {
+		return;
+	}
+	n->stopping = true;
+	n->ready = false;
+	n->pending_stops = 1; /* the drain timer's close */
+	if (delay_ms > 0 && n->proxy != NULL) {
+		gw_infof("node", "draining: unready now, serving %u ms more", delay_ms);
+		uv_timer_start(&n->drain_timer, drain_timer_cb, delay_ms, 0);
+		return;
+	}
+	gw_infof("node", "shutting down");
+	node_stop_components(n);
+}
+
+static void node_shutdown(struct gw_node *n)
+{
+	node_shutdown_after(n, 0);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -138,7 +191,7 @@ static void signal_cb(uv_signal_t *h, int signum)
 		_exit(1);
 	}
 	gw_infof("node", "received %s", strsignal(signum));
-	node_shutdown(n);
+	node_shutdown_after(n, signum == SIGTERM ? n->cfg->drain_delay_ms : 0);
 }
 
 /* The cluster says this node must stop (it left, or its join failed). */
@@ -153,6 +206,37 @@ static void cluster_terminated(void *data, int err)
 }
 
 /* ---- run --------------------------------------------------------------- */
+
+/* Compile the committed config from the local store, start the workers
+ * with it, then follow the store. No raft round trip is involved. */
+static int start_proxy(struct gw_node *n)
+{
+	struct gw_store *store = gw_cluster_store(n->cluster);
+	struct gw_proxy_opts po;
+	struct gw_proxy_config *pc;
+	int64_t rev;
+	int rv;
+
+	rv = gw_confsync_compile(store, &pc);
+	if (rv != 0) {
+		return rv;
+	}
+	rev = gw_proxy_config_revision(pc);
+	gw_infof("node", "proxy config compiled from the local store at revision %lld: %zu routes",
+		 (long long)rev, gw_proxy_config_routes(pc));
+	memset(&po, 0, sizeof po);
+	po.listen = n->cfg->proxy_listen;
+	po.n_listen = n->cfg->n_proxy_listen;
+	po.workers = n->cfg->workers;
+	po.config = pc; /* the proxy takes the reference, also on failure */
+	po.drain_timeout_ms = n->cfg->drain_timeout_ms;
+	rv = gw_proxy_start(&po, &n->proxy);
+	if (rv != 0) {
+		n->proxy = NULL;
+		return rv;
+	}
+	return gw_confsync_start(&n->loop, store, n->proxy, rev, &n->confsync);
+}
 
 int gw_node_run(const struct gw_config *cfg)
 {
@@ -179,6 +263,8 @@ int gw_node_run(const struct gw_config *cfg)
 	n.sigterm.data = &n;
 	uv_signal_start(&n.sigint, signal_cb, SIGINT);
 	uv_signal_start(&n.sigterm, signal_cb, SIGTERM);
+	uv_timer_init(&n.loop, &n.drain_timer);
+	n.drain_timer.data = &n;
 
 	rv = gw_httpd_start(&n.loop, &cfg->status_listen, NULL, status_handler, &n, &n.status);
 	if (rv != 0) {
@@ -188,6 +274,12 @@ int gw_node_run(const struct gw_config *cfg)
 	}
 
 	rv = gw_cluster_start(&n.loop, cfg, cluster_terminated, &n, &n.cluster);
+	if (rv != 0) {
+		n.exit_code = rv;
+		goto err_after_signals;
+	}
+
+	rv = start_proxy(&n);
 	if (rv != 0) {
 		n.exit_code = rv;
 		goto err_after_signals;

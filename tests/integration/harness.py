@@ -97,6 +97,9 @@ class Node:
              "--log-level", self.log_level, "--workers", "1"]
         for k in self.LISTENERS:
             a += ["--%s-listen" % k, self.addr(k)]
+        if not any(x.startswith("--drain-delay") for x in self.extra_args):
+            # Tests stop nodes often; those about draining set their own.
+            a += ["--drain-delay", "0"]
         return a + self.extra_args
 
     def start(self, wait=True, timeout=30):
