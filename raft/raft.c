@@ -2957,8 +2957,10 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 		if (rv != 0) {
 			goto err_after_setup;
 		}
-		if (r->join_peer[0] != '\0') {
-			/* Rerunning `apigw join`: make sure the membership exists. */
+		if (r->join_peer[0] != '\0' && conf_get(r, r->ident.node_id) == NULL) {
+			/* Rerunning `apigw join` after a crash mid-join: finish it. A
+			 * member already in the configuration just restarts (its peer
+			 * may be long gone). */
 			r->join = JOIN_INFO;
 		}
 	} else {

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Cluster membership with real apigw processes on 127.0.0.1: a fourth node
+joins as a standby (voters wanted: 3) and is promoted when a voter leaves;
+the node that left stops cleanly; the leader leaves (leadership transfer
+first); a member that missed many entries catches up by snapshot (low
+snapshot threshold); re-running `apigw join` is idempotent; lease expiry
+is driven by the leader (etcd JSON gateway)."""
+import base64
+import json
+import os
+import time
+
+from harness import Tap
+from raftutil import (get, join_node, leader_of, put, run_cli, start_cluster, status,
+                      voters, wait_for, wait_leader, wait_value)
+
+# Small snapshots so the catch-up case needs one (documented in cluster.h).
+os.environ["APIGW_RAFT_SNAPSHOT_THRESHOLD"] = "64"
+os.environ["APIGW_RAFT_SNAPSHOT_TRAILING"] = "16"
+
+tap = Tap()
+C = {}
+
+
+def test_standby_join():
+    nodes, secret = start_cluster(3)
+    C["nodes"], C["secret"] = nodes, secret
+    n4 = join_node("n4", nodes[0], secret, ["--voters", "3"])
+    C["n4"] = n4
+    leader = wait_leader(nodes)
+    wait_for(lambda: len(status(leader)["members"]) == 4, 20, 0.1, "4 members")
+    roles = {m["name"]: m["role"] for m in status(leader)["members"]}
+    assert roles["n4"] == "standby", roles
+    assert sorted(r for r in roles.values()) == ["standby", "voter", "voter", "voter"]
+    # the standby replicates
+    st, _ = put(leader, secret, "for-standby", "yes")
+    assert st == 200
+    wait_value(n4, secret, "for-standby", "yes")
+    # and writes through it reach the leader
+    st, _ = put(n4, secret, "via-standby", "ok")
+    assert st == 200, st
+
+
+def test_voter_leaves_standby_promoted():
+    nodes, secret, n4 = C["nodes"], C["secret"], C["n4"]
+    leader = wait_leader(nodes)
+    leaving = [n for n in nodes if n is not leader][0]
+    t0 = time.time()
+    r = run_cli("leave", "--endpoint", leaving.addr("status"), timeout=30)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    # the node that left stops cleanly (exit 0)
+    rc = leaving.wait(timeout=30)
+    assert rc == 0, (rc, leaving.log()[-2000:])
+    nodes.remove(leaving)
+    nodes.append(n4)
+
+    def promoted():
+        s = status(leader)
+        roles = {m["name"]: m["role"] for m in s["members"]}
+        return roles if roles.get("n4") == "voter" and len(roles) == 3 else None
+    roles = wait_for(promoted, 30, 0.2, "standby promoted")
+    C["promote_s"] = time.time() - t0
+    print("# leave + standby promotion took %.2fs" % C["promote_s"])
+    assert leaving.name not in roles
+    st, _ = put(leader, secret, "after-promotion", "1")
+    assert st == 200
+    for n in nodes:
+        wait_value(n, secret, "after-promotion", "1")
+
+
+def test_leader_leaves_with_transfer():
+    nodes, secret = C["nodes"], C["secret"]
+    # a fourth node again, so three voters remain afterwards
+    n5 = join_node("n5", nodes[0], secret, ["--voters", "3"])
+    old = wait_leader(nodes)
+    wait_for(lambda: len(status(old)["members"]) == 4, 20, 0.1, "n5 member")
+    r = run_cli("leave", "--endpoint", old.addr("status"), timeout=30)
+    assert r.returncode == 0, (r.stdout, r.stderr, old.log()[-2000:])
+    assert old.wait(timeout=30) == 0
+    nodes.remove(old)
+    nodes.append(n5)
+    new = wait_leader(nodes, 20)
+    assert new is not old
+    wait_for(lambda: len(voters(new)) == 3 and len(status(new)["members"]) == 3, 30, 0.2,
+             "three voters after the leader left")
+    st, _ = put(new, secret, "after-leader-left", "1")
+    assert st == 200
+
+
+def test_snapshot_catch_up():
+    nodes, secret = C["nodes"], C["secret"]
+    leader = wait_leader(nodes)
+    lagging = [n for n in nodes if n is not leader][0]
+    lagging.kill()
+    # far more entries than the snapshot threshold + trailing entries
+    for i in range(200):
+        st, _ = put(leader, secret, "bulk/%03d" % i, "v%d" % i)
+        assert st == 200, st
+    lagging.start()
+    wait_value(lagging, secret, "bulk/199", "v199", 30)
+    assert get(lagging, secret, "bulk/000") == (200, "v0")
+    assert "restored snapshot" in lagging.log(), lagging.log()[-2000:]
+
+
+def test_join_rerun_is_idempotent():
+    nodes, secret = C["nodes"], C["secret"]
+    n = [x for x in nodes if x.cmd == "join"][0]
+    before = status(n)
+    n.stop()
+    n.start()  # runs `apigw join` again on its data dir
+    leader = wait_leader(nodes)
+    wait_for(lambda: status(n)["state"] in ("follower", "leader") and
+             status(n)["leader_id"] != "", 20, 0.1, "rejoined")
+    after = status(n)
+    assert after["id"] == before["id"] and after["cluster_id"] == before["cluster_id"]
+    assert len(status(leader)["members"]) == 3
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def gw(node, path, body):
+    st, _, data = node.request("POST", "etcd", path, body=body, timeout=10)
+    return st, json.loads(data or b"{}")
+
+
+def test_lease_expiry_by_leader():
+    nodes, secret = C["nodes"], C["secret"]
+    leader = wait_leader(nodes)
+    follower = [n for n in nodes if n is not leader][0]
+    st, body = gw(follower, "/v3/lease/grant", {"TTL": 2})
+    assert st == 200 and "ID" in body, (st, body, status(follower), status(leader),
+                                        follower.log()[-1500:])
+    st, body = gw(follower, "/v3/kv/put", {"key": b64("leased"), "value": b64("x"),
+                                           "lease": body["ID"]})
+    assert st == 200, (st, body)
+    assert get(leader, secret, "leased", linearizable=True) == (200, "x")
+    # the leader revokes it once the TTL passes; every node sees the delete
+    for n in nodes:
+        wait_for(lambda: get(n, secret, "leased") == (200, None), 15, 0.2, "lease expiry")
+
+
+def test_clean_stop():
+    for n in C["nodes"]:
+        assert n.stop() == 0, n.log()[-2000:]
+
+
+tap.run(test_standby_join)
+if "n4" in C:
+    tap.run(test_voter_leaves_standby_promoted)
+    tap.run(test_leader_leaves_with_transfer)
+    tap.run(test_snapshot_catch_up)
+    tap.run(test_join_rerun_is_idempotent)
+    tap.run(test_lease_expiry_by_leader)
+    tap.run(test_clean_stop)
+tap.done()
