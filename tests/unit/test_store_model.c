@@ -31,7 +31,8 @@
 
 static char long1[601], long2[601];
 static const char *keys[NK] = {"a", "b", "c", "d", "p/1", "p/2", "p/3", "q", long1, long2};
-static const char *bounds[] = {"a", "b", "c0", "d", "p/", "p/2", "p0", "q", "r", "L", "M"};
+static const char *bounds[] = {"a", "b", "c0", "d", "p/",  "p/2", "p0",
+			       "q", "r", "L",  "M", long1, long2};
 
 struct mkv {
 	bool present;
