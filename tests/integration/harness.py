@@ -255,3 +255,68 @@ class Tap:
         sys.stdout.flush()
         _cleanup()
         sys.exit(1 if self.failed else 0)
+
+
+class EchoUpstream:
+    """A threaded HTTP/1.1 upstream on 127.0.0.1 that answers every request
+    with JSON describing it: {"port", "method", "path", "headers", "body"}.
+    Started in this test process; stopped by stop() or at exit."""
+
+    def __init__(self, port=None):
+        import http.server
+        import threading
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                outer.hits += 1
+                out = json.dumps({
+                    "port": outer.port, "method": self.command, "path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": body.decode(errors="replace")}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.hits = 0
+        self.port = port or free_port()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        _upstreams.append(self)
+
+    @property
+    def addr(self):
+        return "127.0.0.1:%d" % self.port
+
+    def stop(self):
+        if self in _upstreams:
+            _upstreams.remove(self)
+            self.server.shutdown()
+            self.server.server_close()
+
+
+_upstreams = []
+atexit.register(lambda: [u.stop() for u in list(_upstreams)])
+
+
+def etcdctl(node, *args, timeout=20, input=None):
+    """Run the real etcdctl (Debian etcd-client) against a node's etcd API."""
+    env = dict(os.environ, ETCDCTL_API="3")
+    return subprocess.run(["etcdctl", "--endpoints=" + node.addr("etcd"),
+                           "--command-timeout=10s"] + [str(a) for a in args],
+                          capture_output=True, text=True, timeout=timeout, env=env,
+                          input=input)

@@ -1,0 +1,103 @@
+"""A node's data plane follows its store: routes written through the etcd API
+(the real etcdctl) are served by the proxy, bad objects are skipped, a
+restarted node serves its committed config at once, and SIGTERM drains."""
+import json
+import signal
+import time
+
+from harness import EchoUpstream, Node, Tap, etcdctl, http, wait_for
+
+
+def route(uri, up, **extra):
+    r = {"uri": uri, "upstream": {"type": "roundrobin", "nodes": {up.addr: 1}}}
+    r.update(extra)
+    return json.dumps(r)
+
+
+def proxy_get(node, path, headers=None):
+    return http("GET", "127.0.0.1", node.ports["proxy"], path, headers=headers)
+
+
+def put(node, key, value):
+    r = etcdctl(node, "put", key, value)
+    assert r.returncode == 0, r.stderr
+
+
+def served_by(node, path, up):
+    st, _, body = proxy_get(node, path)
+    return st == 200 and json.loads(body)["port"] == up.port
+
+
+def test_route_put_served_then_deleted(node, up):
+    st, _, body = proxy_get(node, "/hello")
+    assert st == 404 and b"404 Route Not Found" in body, (st, body)
+    put(node, "/apisix/routes/1", route("/hello", up))
+    wait_for(lambda: served_by(node, "/hello", up), 5, what="route served")
+    st, _, body = proxy_get(node, "/hello")
+    seen = json.loads(body)
+    assert seen["path"] == "/hello"
+    assert seen["headers"]["x-forwarded-for"] == "127.0.0.1"
+    r = etcdctl(node, "del", "/apisix/routes/1")
+    assert r.returncode == 0 and r.stdout.strip() == "1", r.stdout
+    wait_for(lambda: proxy_get(node, "/hello")[0] == 404, 5, what="route gone")
+
+
+def test_bad_object_skipped_rest_served(node, up):
+    put(node, "/apisix/routes/bad", "{not json")
+    put(node, "/apisix/routes/missing-up", json.dumps({"uri": "/m", "upstream_id": "nope"}))
+    put(node, "/apisix/routes/2", route("/good", up))
+    wait_for(lambda: served_by(node, "/good", up), 5, what="good route served")
+    assert proxy_get(node, "/m")[0] in (404, 502, 503)
+    assert node.running
+    etcdctl(node, "del", "/apisix/routes/", "--prefix")
+
+
+def test_upstream_object_and_update(node, up):
+    up2 = EchoUpstream()
+    try:
+        put(node, "/apisix/upstreams/u1", json.dumps(
+            {"type": "roundrobin", "nodes": {up.addr: 1}}))
+        put(node, "/apisix/routes/3", json.dumps({"uri": "/u/*", "upstream_id": "u1"}))
+        wait_for(lambda: served_by(node, "/u/x", up), 5, what="via upstream_id")
+        put(node, "/apisix/upstreams/u1", json.dumps(
+            {"type": "roundrobin", "nodes": {up2.addr: 1}}))
+        wait_for(lambda: served_by(node, "/u/x", up2), 5, what="upstream change applied")
+    finally:
+        up2.stop()
+        etcdctl(node, "del", "/apisix/", "--prefix")
+
+
+def test_restart_serves_committed_config_at_once(node, up):
+    put(node, "/apisix/routes/4", route("/persist", up))
+    wait_for(lambda: served_by(node, "/persist", up), 5, what="route served")
+    assert node.stop() == 0
+    node.start()  # returns once /status/ready is 200
+    assert served_by(node, "/persist", up), "first request after restart"
+    etcdctl(node, "del", "/apisix/", "--prefix")
+
+
+def test_sigterm_drains(up):
+    n = Node("drain", extra_args=["--drain-delay", "1500ms"]).start()
+    put(n, "/apisix/routes/1", route("/d", up))
+    wait_for(lambda: served_by(n, "/d", up), 5, what="route served")
+    n.signal(signal.SIGTERM)
+    t0 = time.time()
+    wait_for(lambda: n.get("status", "/status/ready")[0] == 503, 2, what="unready")
+    served = 0
+    while time.time() - t0 < 1.0:
+        assert served_by(n, "/d", up), "proxy must keep serving during the drain delay"
+        served += 1
+    assert served > 0
+    assert n.wait(30) == 0, n.log()
+    assert time.time() - t0 >= 1.4, "exited before the drain delay"
+
+
+tap = Tap()
+upstream = EchoUpstream()
+node = Node("p1").start()
+tap.run(test_route_put_served_then_deleted, node, upstream)
+tap.run(test_bad_object_skipped_rest_served, node, upstream)
+tap.run(test_upstream_object_and_update, node, upstream)
+tap.run(test_restart_serves_committed_config_at_once, node, upstream)
+tap.run(test_sigterm_drains, upstream)
+tap.done()
