@@ -738,6 +738,12 @@ void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, 
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
 	nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+	/* grpc-go puts the dialled target in :authority verbatim; with the
+	 * client URLs of MemberList ("http://host:port", as etcdctl --cluster
+	 * uses them) that is not a valid authority, which nghttp2's HTTP
+	 * checks would reset. Like etcd's server, accept it: dispatch() only
+	 * needs :method, :path and content-type. */
+	nghttp2_option_set_no_http_messaging(opt, 1);
 	rv = nghttp2_session_server_new2(&c->ng, cbs, c, opt);
 	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cbs);

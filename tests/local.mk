@@ -85,6 +85,8 @@ tests_unit_test_etcd_SOURCES = tests/unit/test_etcd.c
 tests_unit_test_etcd_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_builddir)/admin
 tests_unit_test_etcd_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_etcd
+# etcd API on real apigw nodes with Debian's etcdctl (skips without it).
+TESTS += tests/integration/test_etcd.py
 
 # proxy/ unit tests: config, router, balancers, and the data plane end to end
 # against a real threaded upstream (owner: proxy).
