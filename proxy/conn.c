@@ -36,6 +36,7 @@ static void d_timer_update(struct gw_proxy__dconn *dc, bool progress);
 static void d_close(struct gw_proxy__dconn *dc);
 static void d_close_graceful(struct gw_proxy__dconn *dc);
 static void d_feed(struct gw_proxy__dconn *dc, const char *p, size_t n);
+static void d_flush(struct gw_proxy__dconn *dc);
 
 struct gw_proxy__wbuf *gw_proxy__wbuf_new(size_t len)
 {
@@ -127,11 +128,21 @@ static void t_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
 static void t_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct gw_proxy__dconn *dc = s->data;
+	struct gw_proxy__worker *w = dc->w;
 	if (n > 0) {
+		gw_proxy__worker_cork(w);
 		gw_proxy__dconn_on_data(dc, b->base, (size_t)n);
+		gw_proxy__worker_uncork(w);
 	} else if (n < 0) {
 		gw_proxy__dconn_on_eof(dc);
 	}
+}
+
+static int t_try_write(struct gw_proxy__dconn *dc, const char *p, size_t n)
+{
+	uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+	int rv = uv_try_write((uv_stream_t *)&dc->tcp, &b, 1);
+	return rv == UV_EAGAIN ? 0 : rv;
 }
 
 static int t_read_start(struct gw_proxy__dconn *dc)
@@ -192,6 +203,7 @@ static void t_close_cb(uv_handle_t *h)
 	struct gw_proxy__dconn *dc = h->data;
 	if (--dc->open_handles == 0) {
 		gw_buf_close(&dc->pending);
+		gw_buf_close(&dc->out);
 		free(dc);
 	}
 }
@@ -205,6 +217,7 @@ static void t_close(struct gw_proxy__dconn *dc)
 static const struct gw_proxy__transport tcp_transport = {
     .read_start = t_read_start,
     .read_stop = t_read_stop,
+    .try_write = t_try_write,
     .write = t_write,
     .shutdown = t_shutdown,
     .close = t_close,
@@ -540,7 +553,9 @@ void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
 	dc->w = w;
 	dc->tp = &tcp_transport;
 	gw_buf_init(&dc->pending);
+	gw_buf_init(&dc->out);
 	gw_proxy__list_init(&dc->link);
+	gw_proxy__list_init(&dc->flink);
 	uv_tcp_init(&w->loop, &dc->tcp);
 	uv_timer_init(&w->loop, &dc->timer);
 	dc->tcp.data = dc;
@@ -586,6 +601,8 @@ static void d_close(struct gw_proxy__dconn *dc)
 		return;
 	}
 	dc->closing = true;
+	gw_proxy__list_remove(&dc->flink);
+	dc->out.len = 0;
 	if (dc->req != NULL) {
 		struct gw_proxy__req *r = dc->req;
 		dc->req = NULL;
@@ -616,6 +633,10 @@ static void d_close_graceful(struct gw_proxy__dconn *dc)
 	if (dc->closing || dc->shutting) {
 		return;
 	}
+	d_flush(dc);
+	if (dc->closing) {
+		return;
+	}
 	dc->shutting = true;
 	if (dc->req != NULL) {
 		struct gw_proxy__req *r = dc->req;
@@ -630,21 +651,75 @@ static void d_close_graceful(struct gw_proxy__dconn *dc)
 	gw_proxy__dconn_update_reading(dc);
 }
 
-void gw_proxy__dconn_write(struct gw_proxy__dconn *dc, const void *p, size_t n)
+/* Write now what the socket takes, queue the rest. */
+static void d_write_now(struct gw_proxy__dconn *dc, const char *p, size_t n)
 {
 	struct gw_proxy__wbuf *wb;
-	if (dc->closing || dc->shutting || n == 0) {
-		return;
+	int k = 0;
+
+	if (dc->wq_bytes == 0) {
+		k = dc->tp->try_write(dc, p, n);
+		if (k < 0) {
+			d_close(dc);
+			return;
+		}
+		if ((size_t)k == n) {
+			return;
+		}
 	}
-	wb = gw_proxy__wbuf_new(n);
+	wb = gw_proxy__wbuf_new(n - (size_t)k);
 	if (wb == NULL) {
 		d_close(dc);
 		return;
 	}
-	memcpy(wb->data, p, n);
+	memcpy(wb->data, p + k, n - (size_t)k);
 	if (dc->tp->write(dc, wb) != 0) {
 		d_close(dc);
 	}
+}
+
+static void d_flush(struct gw_proxy__dconn *dc)
+{
+	gw_proxy__list_remove(&dc->flink);
+	if (dc->out.len > 0 && !dc->closing) {
+		size_t n = dc->out.len;
+		dc->out.len = 0;
+		d_write_now(dc, dc->out.data, n);
+	}
+	dc->out.len = 0;
+}
+
+void gw_proxy__worker_cork(struct gw_proxy__worker *w)
+{
+	w->cork++;
+}
+
+void gw_proxy__worker_uncork(struct gw_proxy__worker *w)
+{
+	if (--w->cork > 0) {
+		return;
+	}
+	while (!gw_proxy__list_empty(&w->flush)) {
+		d_flush(GW_PROXY__CONTAINER(w->flush.next, struct gw_proxy__dconn, flink));
+	}
+}
+
+void gw_proxy__dconn_write(struct gw_proxy__dconn *dc, const void *p, size_t n)
+{
+	if (dc->closing || dc->shutting || n == 0) {
+		return;
+	}
+	if (dc->w->cork > 0) {
+		if (gw_buf_append(&dc->out, p, n) != 0) {
+			d_close(dc);
+			return;
+		}
+		if (gw_proxy__list_empty(&dc->flink)) {
+			gw_proxy__list_insert(dc->w->flush.prev, &dc->flink);
+		}
+		return;
+	}
+	d_write_now(dc, p, n);
 }
 
 void gw_proxy__dconn_respond(struct gw_proxy__dconn *dc, int status, const char *ctype,

@@ -44,6 +44,9 @@ struct gw_proxy__wbuf *gw_proxy__wbuf_new(size_t len);
 struct gw_proxy__transport {
 	int (*read_start)(struct gw_proxy__dconn *c);
 	void (*read_stop)(struct gw_proxy__dconn *c);
+	/* Write what the socket takes now without queueing: bytes written,
+	 * 0 when it would block or writes are queued, or a negative error. */
+	int (*try_write)(struct gw_proxy__dconn *c, const char *p, size_t n);
 	/* Queue @wb (ownership passes); 0 or a negative error (wb freed). */
 	int (*write)(struct gw_proxy__dconn *c, struct gw_proxy__wbuf *wb);
 	/* Flush queued writes, then half-close; calls _on_shutdown when done. */
@@ -74,8 +77,10 @@ struct gw_proxy__worker {
 	struct gw_proxy__map pool;    /* node key -> pool_bucket */
 	bool stopping;
 	bool rbuf_busy;
-	int init_rv;      /* start-up result reported to gw_proxy_start */
-	char rbuf[65536]; /* shared read buffer of this loop */
+	int cork;                    /* > 0: client writes gather in dconn->out */
+	struct gw_proxy__list flush; /* dconns with corked output */
+	int init_rv;                 /* start-up result reported to gw_proxy_start */
+	char rbuf[65536];            /* shared read buffer of this loop */
 };
 
 struct gw_proxy__hcollect {
@@ -97,8 +102,10 @@ struct gw_proxy__dconn {
 	struct gw_proxy__worker *w;
 	const struct gw_proxy__transport *tp;
 	http_parser parser;
-	struct gw_buf pending;     /* received, not yet parsed (pipelining) */
-	struct gw_proxy__req *req; /* current request, owned */
+	struct gw_buf pending;       /* received, not yet parsed (pipelining) */
+	struct gw_buf out;           /* corked output, written at uncork */
+	struct gw_proxy__list flink; /* in worker->flush while out is non-empty */
+	struct gw_proxy__req *req;   /* current request, owned */
 	struct sockaddr_storage peer;
 	char peer_ip[48];
 	int local_port;
@@ -179,6 +186,10 @@ struct gw_proxy__req {
 /* conn.c */
 void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn);
 void gw_proxy__dconn_write(struct gw_proxy__dconn *dc, const void *p, size_t n);
+/* Gather client writes made until the matching uncork into one write per
+ * connection (a response head and its first body bytes go out together). */
+void gw_proxy__worker_cork(struct gw_proxy__worker *w);
+void gw_proxy__worker_uncork(struct gw_proxy__worker *w);
 void gw_proxy__dconn_respond(struct gw_proxy__dconn *dc, int status, const char *ctype,
 			     const char *body, bool close);
 void gw_proxy__dconn_response_done(struct gw_proxy__dconn *dc);

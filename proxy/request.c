@@ -748,24 +748,14 @@ static void to_client(struct gw_proxy__req *r, const char *p, size_t n)
 	if (r->resp_chunked) {
 		char pre[24];
 		int k = snprintf(pre, sizeof pre, "%zx\r\n", n);
-		struct gw_proxy__wbuf *wb = gw_proxy__wbuf_new((size_t)k + n + 2);
-		if (wb == NULL) {
-			gw_proxy__dconn_abort(dc);
-			return;
-		}
-		memcpy(wb->data, pre, (size_t)k);
-		memcpy(wb->data + k, p, n);
-		memcpy(wb->data + k + n, "\r\n", 2);
-		if (dc->closing || dc->shutting || dc->tp->write(dc, wb) != 0) {
-			if (dc->closing || dc->shutting) {
-				free(wb);
-			}
-			gw_proxy__dconn_abort(dc);
-		}
+		gw_proxy__dconn_write(dc, pre, (size_t)k);
+		gw_proxy__dconn_write(dc, p, n);
+		gw_proxy__dconn_write(dc, "\r\n", 2);
 	} else {
 		gw_proxy__dconn_write(dc, p, n);
 	}
-	if (!dc->closing && r->uc != NULL && dc->wq_bytes > GW_PROXY__HWM && !r->uc->bp_paused) {
+	if (!dc->closing && r->uc != NULL && dc->wq_bytes + dc->out.len > GW_PROXY__HWM &&
+	    !r->uc->bp_paused) {
 		r->uc->bp_paused = true;
 		gw_proxy__uconn_update_reading(r->uc);
 	}

@@ -269,6 +269,7 @@ int gw_proxy_start(const struct gw_proxy_opts *opts, struct gw_proxy **out)
 		w->n_lsn = opts->n_listen;
 		gw_proxy__list_init(&w->dconns);
 		gw_proxy__list_init(&w->uconns);
+		gw_proxy__list_init(&w->flush);
 		gw_proxy__map_init(&w->pool);
 		w->fds = malloc((size_t)opts->n_listen * sizeof *w->fds);
 		w->lsn = calloc((size_t)opts->n_listen, sizeof *w->lsn);

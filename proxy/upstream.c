@@ -59,6 +59,7 @@ static void u_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct gw_proxy__uconn *uc = s->data;
 	struct gw_proxy__req *r = uc->req;
+	struct gw_proxy__worker *w = uc->w;
 
 	if (uc->closing || n == 0) {
 		return;
@@ -77,7 +78,9 @@ static void u_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	}
 	uc->got_bytes = true;
 	gw_proxy__uconn_arm(uc);
+	gw_proxy__worker_cork(w);
 	gw_proxy__req_upstream_data(r, b->base, (size_t)n);
+	gw_proxy__worker_uncork(w);
 }
 
 void gw_proxy__uconn_update_reading(struct gw_proxy__uconn *uc)
@@ -197,6 +200,17 @@ void gw_proxy__uconn_write(struct gw_proxy__uconn *uc, const void *p, size_t n)
 
 	if (uc->closing || n == 0) {
 		return;
+	}
+	if (uc->wq_bytes == 0 && uc->connected) {
+		b = uv_buf_init((char *)p, (unsigned)n);
+		int k = uv_try_write((uv_stream_t *)&uc->tcp, &b, 1);
+		if (k > 0) {
+			p = (const char *)p + k;
+			n -= (size_t)k;
+			if (n == 0) {
+				return;
+			}
+		}
 	}
 	wb = gw_proxy__wbuf_new(n);
 	if (wb != NULL) {
