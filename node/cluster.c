@@ -162,6 +162,7 @@ int gw_cluster_start(uv_loop_t *loop, const struct gw_config *cfg,
 	ro.heartbeat_ms = env_uint("APIGW_RAFT_HEARTBEAT_MS", 0);
 	ro.snapshot_threshold = env_uint("APIGW_RAFT_SNAPSHOT_THRESHOLD", 0);
 	ro.snapshot_trailing = env_uint("APIGW_RAFT_SNAPSHOT_TRAILING", 0);
+	ro.replace_voter_ms = env_uint("APIGW_RAFT_REPLACE_VOTER_MS", 0);
 	if (cfg->cmd == GW_CMD_JOIN) {
 		snprintf(peer, sizeof peer, "%s", cfg->peer.text);
 		ro.join_peer = peer;

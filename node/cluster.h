@@ -5,9 +5,10 @@
  * gw_cluster_start opens <data-dir>/store, starts raft (bootstrap, restart
  * or join, see raft.h) and the etcd API on --etcd-listen (which hands
  * the /apigw/internal/ routes to raft). The committed data is readable at once.
- * Test knobs (environment, documented in docs/cluster.md):
+ * Test knobs (environment, documented in docs/raft.md):
  * APIGW_RAFT_ELECTION_TIMEOUT_MS, APIGW_RAFT_HEARTBEAT_MS,
- * APIGW_RAFT_SNAPSHOT_THRESHOLD, APIGW_RAFT_SNAPSHOT_TRAILING.
+ * APIGW_RAFT_SNAPSHOT_THRESHOLD, APIGW_RAFT_SNAPSHOT_TRAILING,
+ * APIGW_RAFT_REPLACE_VOTER_MS.
  *
  * Threads: the control loop (main thread) only. */
 #ifndef GW_NODE_CLUSTER_H

@@ -117,6 +117,7 @@ struct gw_raft {
 	unsigned heartbeat_ms;
 	unsigned snapshot_threshold;
 	unsigned snapshot_trailing;
+	unsigned replace_voter_ms;
 	int voters;
 	void (*on_terminate)(void *data, int err);
 	void *terminate_data;
@@ -1266,7 +1267,7 @@ int gw_raft_lease_keepalive(struct gw_raft *r, int64_t lease_id, gw_raft_keepali
 
 /* ---- membership changes (leader, one at a time) ------------------------- */
 
-enum mtask_kind { MT_JOIN, MT_PROMOTE, MT_REMOVE };
+enum mtask_kind { MT_JOIN, MT_PROMOTE, MT_DEMOTE, MT_REMOVE };
 
 struct mtask {
 	struct list link;
@@ -1305,7 +1306,7 @@ static void mtask_done(struct mtask *t, int err)
 	if (r->mtask_cur == t) {
 		r->mtask_cur = NULL;
 	}
-	if (err != 0 && t->kind != MT_PROMOTE) {
+	if (err != 0 && t->kind != MT_PROMOTE && t->kind != MT_DEMOTE) {
 		gw_warnf("raft", "membership change for %016" PRIx64 " failed: %s", t->id,
 			 gw_strerror(err));
 	}
@@ -1439,6 +1440,19 @@ static void mtask_step(struct mtask *t)
 		gw_infof("raft", "promoting %016" PRIx64 " to voter (voters: %d of %d)", t->id,
 			 conf_voters(r), r->voters);
 		rv = raft_assign(&r->raft, &t->change, t->id, RAFT_VOTER, mtask_change_cb);
+		break;
+	case MT_DEMOTE:
+		if (t->step > 0 || s == NULL || s->role != RAFT_VOTER || reachable(r, t->id)) {
+			if (t->step > 0) {
+				gw_warnf("raft",
+					 "demoted voter %016" PRIx64 " to standby: unreachable for "
+					 "%u ms; a standby takes its place",
+					 t->id, r->replace_voter_ms);
+			}
+			mtask_done(t, 0);
+			return;
+		}
+		rv = raft_assign(&r->raft, &t->change, t->id, RAFT_STANDBY, mtask_change_cb);
 		break;
 	case MT_REMOVE:
 		if (t->step > 0) {
@@ -2464,7 +2478,7 @@ static void ping_done(void *data, int err, const struct gw_raft__http_resp *resp
 static void leader_duty(struct gw_raft *r)
 {
 	unsigned i;
-	uint64_t promote = 0;
+	uint64_t promote = 0, demote = 0;
 
 	for (i = 0; i < r->raft.configuration.n; i++) {
 		const struct raft_server *s = &r->raft.configuration.servers[i];
@@ -2485,6 +2499,10 @@ static void leader_duty(struct gw_raft *r)
 		    now_ms(r) - h->last_ok < REACHABLE_MS / 2) {
 			promote = s->id;
 		}
+		if (s->role == RAFT_VOTER && demote == 0 &&
+		    now_ms(r) - h->last_ok > r->replace_voter_ms) {
+			demote = s->id;
+		}
 		x = calloc(1, sizeof *x);
 		if (x == NULL) {
 			continue;
@@ -2502,6 +2520,9 @@ static void leader_duty(struct gw_raft *r)
 	if (promote != 0 && conf_voters(r) < r->voters && r->mtask_cur == NULL &&
 	    list_empty(&r->mtasks)) {
 		mtask_enqueue(r, MT_PROMOTE, promote, NULL, NULL, NULL, NULL);
+	} else if (promote != 0 && demote != 0 && r->mtask_cur == NULL && list_empty(&r->mtasks)) {
+		/* Losing a voter: make room for the healthy standby. */
+		mtask_enqueue(r, MT_DEMOTE, demote, NULL, NULL, NULL, NULL);
 	}
 }
 
@@ -2876,6 +2897,7 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 	r->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : 100;
 	r->snapshot_threshold = o->snapshot_threshold ? o->snapshot_threshold : 1024;
 	r->snapshot_trailing = o->snapshot_trailing ? o->snapshot_trailing : 512;
+	r->replace_voter_ms = o->replace_voter_ms ? o->replace_voter_ms : 30000;
 	r->on_terminate = o->on_terminate;
 	r->terminate_data = o->terminate_data;
 	r->last_state = RAFT_UNAVAILABLE;

@@ -41,6 +41,10 @@ struct gw_raft_opts {
 	unsigned heartbeat_ms;        /* 0 = 100 */
 	unsigned snapshot_threshold;  /* entries between snapshots (0 = 1024) */
 	unsigned snapshot_trailing;   /* entries kept after a snapshot (0 = 512) */
+	unsigned replace_voter_ms;    /* a voter the leader has not heard from for
+					 this long is demoted to standby when a
+					 healthy standby can take its place
+					 (0 = 30000) */
 	/* Join an existing cluster instead of bootstrapping: the etcd-listener
 	 * address ("host:port") of any member and the cluster's join secret.
 	 * NULL = `apigw start`. */

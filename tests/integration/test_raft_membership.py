@@ -4,7 +4,8 @@ joins as a standby (voters wanted: 3) and is promoted when a voter leaves;
 the node that left stops cleanly; the leader leaves (leadership transfer
 first); a member that missed many entries catches up by snapshot (low
 snapshot threshold); re-running `apigw join` is idempotent; lease expiry
-is driven by the leader (etcd JSON gateway)."""
+is driven by the leader (etcd JSON gateway); a voter that stays unreachable
+gives its place to a healthy standby."""
 import base64
 import json
 import os
@@ -17,6 +18,8 @@ from raftutil import (get, join_node, leader_of, put, run_cli, start_cluster, st
 # Small snapshots so the catch-up case needs one (documented in cluster.h).
 os.environ["APIGW_RAFT_SNAPSHOT_THRESHOLD"] = "64"
 os.environ["APIGW_RAFT_SNAPSHOT_TRAILING"] = "16"
+# A voter unheard of for 3 s gives its place to a healthy standby.
+os.environ["APIGW_RAFT_REPLACE_VOTER_MS"] = "3000"
 
 tap = Tap()
 C = {}
@@ -141,6 +144,28 @@ def test_lease_expiry_by_leader():
         wait_for(lambda: get(n, secret, "leased") == (200, None), 15, 0.2, "lease expiry")
 
 
+def test_dead_voter_replaced_by_standby():
+    nodes, secret = C["nodes"], C["secret"]
+    n6 = join_node("n6", nodes[0], secret, ["--voters", "3"])
+    nodes.append(n6)
+    leader = wait_leader(nodes)
+    wait_for(lambda: {m["name"]: m["role"] for m in status(leader)["members"]}.get("n6")
+             == "standby", 20, 0.1, "n6 standby")
+    victim = [n for n in nodes if n is not leader and n is not n6][0]
+    victim.kill()
+    t0 = time.time()
+
+    def replaced():
+        roles = {m["name"]: m["role"] for m in status(leader)["members"]}
+        return roles if roles["n6"] == "voter" and roles[victim.name] == "standby" else None
+    roles = wait_for(replaced, 30, 0.2, "standby replaces the dead voter")
+    print("# dead voter replaced after %.1fs: %s" % (time.time() - t0, roles))
+    st, _ = put(leader, secret, "after-replacement", "1")
+    assert st == 200
+    victim.start()  # comes back as a standby and catches up
+    wait_value(victim, secret, "after-replacement", "1", 20)
+
+
 def test_clean_stop():
     for n in C["nodes"]:
         assert n.stop() == 0, n.log()[-2000:]
@@ -153,5 +178,6 @@ if "n4" in C:
     tap.run(test_snapshot_catch_up)
     tap.run(test_join_rerun_is_idempotent)
     tap.run(test_lease_expiry_by_leader)
+    tap.run(test_dead_voter_replaced_by_standby)
     tap.run(test_clean_stop)
 tap.done()
