@@ -101,8 +101,3 @@ check_PROGRAMS += tests/tools/proxy_driver
 tests_tools_proxy_driver_SOURCES = tests/tools/proxy_driver.c
 tests_tools_proxy_driver_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
 tests_tools_proxy_driver_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
-# proxy_driver: gw_proxy alone, for proxy benchmarks and integration tests.
-check_PROGRAMS += tests/tools/proxy_driver
-tests_tools_proxy_driver_SOURCES = tests/tools/proxy_driver.c
-tests_tools_proxy_driver_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
-tests_tools_proxy_driver_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
