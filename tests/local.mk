@@ -40,6 +40,11 @@ tests_unit_test_raft_codec_SOURCES = tests/unit/test_raft_codec.c
 tests_unit_test_raft_codec_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_raft_codec_LDADD = $(RAFT_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_raft_codec
+check_PROGRAMS += tests/unit/test_raft
+tests_unit_test_raft_SOURCES = tests/unit/test_raft.c
+tests_unit_test_raft_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_raft_LDADD = $(RAFT_LIB) $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_raft
 # raft/ integration tests (owner: raft): real apigw clusters on 127.0.0.1.
 TESTS += tests/integration/test_raft_cluster.py
 TESTS += tests/integration/test_raft_membership.py
