@@ -32,6 +32,8 @@
 #define READ_BUF      65536
 #define MAX_INFLIGHT  (4u << 20)   /* bytes handed to the socket, not yet written */
 #define GRPC_OVERHEAD (512u << 10) /* like etcd: hard cap = max request + this */
+#define CONN_MAX_IN   (16u << 20)  /* partial request bytes buffered per connection */
+#define CONN_MAX_OUT  (64u << 20)  /* response bytes queued per connection */
 
 struct h2s;
 
@@ -80,6 +82,18 @@ struct wreq {
 
 static void conn_flush(struct gw_etcd__conn *c);
 static void conn_close(struct gw_etcd__conn *c);
+
+/* Bytes buffered by all streams of @c: partial requests (@in) or queued
+ * responses. At most max_streams streams, so a walk is cheap enough. */
+static size_t conn_buffered(const struct gw_etcd__conn *c, bool in)
+{
+	const struct h2s *s;
+	size_t n = 0;
+	for (s = c->streams; s != NULL; s = s->next) {
+		n += in ? s->in.len : s->out.len - s->out_off;
+	}
+	return n;
+}
 
 /* grpc-message is percent-encoded outside printable ASCII (and '%'). */
 static void pct_encode(const char *in, char *out, size_t len)
@@ -208,7 +222,8 @@ static int h2_send(struct gw_etcd__call *call, const ProtobufCMessage *m)
 		nghttp2_session_resume_data(s->conn->ng, s->id);
 	}
 	conn_flush(s->conn);
-	if (s->out.len - s->out_off > call->srv->opts.max_stream_buffer) {
+	if (s->out.len - s->out_off > call->srv->opts.max_stream_buffer ||
+	    conn_buffered(s->conn, false) > CONN_MAX_OUT) {
 		return GW_ELIMIT;
 	}
 	return 0;
@@ -345,9 +360,9 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
 
 static void unknown_method(struct h2s *s)
 {
-	static const char *const services[] = {"etcdserverpb.KV", "etcdserverpb.Watch",
-					       "etcdserverpb.Lease", "etcdserverpb.Cluster",
-					       "etcdserverpb.Maintenance"};
+	static const char *const services[] = {"etcdserverpb.KV",          "etcdserverpb.Watch",
+					       "etcdserverpb.Lease",       "etcdserverpb.Cluster",
+					       "etcdserverpb.Maintenance", "etcdserverpb.Auth"};
 	char msg[200];
 	const char *slash;
 	size_t i;
@@ -529,6 +544,13 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 			fail_call(s, GW_GRPC_RESOURCE_EXHAUSTED,
 				  "grpc: received message larger than max");
 		}
+		return 0;
+	}
+	if (s->in.len + len > GW_ETCD__GRPC_PREFIX &&
+	    conn_buffered(s->conn, true) + len > CONN_MAX_IN) {
+		/* Many streams each holding a partial message: refuse this
+		 * one rather than grow without bound. */
+		fail_call(s, GW_GRPC_RESOURCE_EXHAUSTED, "etcdserver: too many requests");
 		return 0;
 	}
 	if (gw_buf_append(&s->in, data, len) != 0) {

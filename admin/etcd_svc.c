@@ -528,6 +528,10 @@ static void kv_put(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 		gw_etcd__finish(c, GW_EKEYEMPTY);
 		return;
 	}
+	if (gw_store_over_quota(c->srv->opts.store)) {
+		gw_etcd__finish(c, GW_ENOSPACE); /* etcd's API layer refuses it too */
+		return;
+	}
 	memset(&op, 0, sizeof op);
 	op.type = GW_OP_PUT;
 	put_req_of(r, &op.u.put);
@@ -573,6 +577,19 @@ static void txn_done(struct gw_etcd__call *c, int err, struct gw_store_result *r
 	reply(c, txn_resp_of(c, res, header(c, res->revision), 0));
 }
 
+static bool txn_has_put(const struct gw_txn_req *t)
+{
+	size_t i;
+	for (i = 0; i < t->n_success + t->n_failure; i++) {
+		const struct gw_store_op *op =
+		    i < t->n_success ? &t->success[i] : &t->failure[i - t->n_success];
+		if (op->type == GW_OP_PUT || (op->type == GW_OP_TXN && txn_has_put(&op->u.txn))) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void kv_txn(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 {
 	const Etcdserverpb__TxnRequest *r = (const Etcdserverpb__TxnRequest *)msg;
@@ -582,6 +599,9 @@ static void kv_txn(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 	memset(&op, 0, sizeof op);
 	op.type = GW_OP_TXN;
 	rv = txn_of(c, r, &op.u.txn, 0);
+	if (rv == 0 && txn_has_put(&op.u.txn) && gw_store_over_quota(c->srv->opts.store)) {
+		rv = GW_ENOSPACE;
+	}
 	if (rv != 0) {
 		gw_etcd__finish(c, rv);
 		return;
@@ -647,6 +667,10 @@ static void lease_grant(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 
 	if (r->ttl > MAX_LEASE_TTL) {
 		gw_etcd__finish(c, GW_ELEASETTL);
+		return;
+	}
+	if (gw_store_over_quota(c->srv->opts.store)) {
+		gw_etcd__finish(c, GW_ENOSPACE);
 		return;
 	}
 	memset(&op, 0, sizeof op);
@@ -1019,7 +1043,7 @@ static void mt_status(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 	m->header = header(c, 0);
 	m->version = (char *)ETCD_VERSION;
 	m->dbsize = (int64_t)db;
-	m->dbsizeinuse = (int64_t)db;
+	m->dbsizeinuse = (int64_t)gw_store_db_size_in_use(srv->opts.store);
 	if (srv->opts.raft != NULL) {
 		struct gw_raft_status *st = srv->status; /* filled by header() */
 		m->leader = st->leader_id;
@@ -1054,7 +1078,23 @@ static void mt_alarm(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 	}
 	etcdserverpb__alarm_response__init(m);
 	m->header = header(c, 0);
-	reply(c, m->header != NULL ? m : NULL);
+	/* NOSPACE is raised and cleared by the store itself (quota vs the
+	 * bytes in use), so ACTIVATE/DEACTIVATE change nothing: every action
+	 * answers with the alarms in force. */
+	if (m->header != NULL && gw_store_over_quota(c->srv->opts.store)) {
+		Etcdserverpb__AlarmMember *a = ALLOC(c, Etcdserverpb__AlarmMember);
+		m->alarms = gw_etcd__arena_alloc(&c->arena, sizeof *m->alarms);
+		if (a == NULL || m->alarms == NULL) {
+			m = NULL;
+		} else {
+			etcdserverpb__alarm_member__init(a);
+			a->memberid = m->header->member_id;
+			a->alarm = ETCDSERVERPB__ALARM_TYPE__NOSPACE;
+			m->alarms[0] = a;
+			m->n_alarms = 1;
+		}
+	}
+	reply(c, m != NULL && m->header != NULL ? m : NULL);
 }
 
 /* Defragment is a no-op: LMDB reuses freed pages in place, so there is no
@@ -1070,6 +1110,13 @@ static void mt_defrag(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 	etcdserverpb__defragment_response__init(m);
 	m->header = header(c, 0);
 	reply(c, m->header != NULL ? m : NULL);
+}
+
+static void auth_authenticate(struct gw_etcd__call *c, const ProtobufCMessage *msg)
+{
+	(void)msg;
+	gw_etcd__finish_status(c, GW_GRPC_FAILED_PRECONDITION,
+			       "etcdserver: authentication is not enabled");
 }
 
 /* ---- method table ---- */
@@ -1121,6 +1168,8 @@ const struct gw_etcd__method gw_etcd__methods[] = {
 	  etcdserverpb__alarm_request, mt_alarm),
     UNARY("/etcdserverpb.Maintenance/Defragment", "/maintenance/defragment", NULL,
 	  etcdserverpb__defragment_request, mt_defrag),
+    UNARY("/etcdserverpb.Auth/Authenticate", "/auth/authenticate", NULL,
+	  etcdserverpb__authenticate_request, auth_authenticate),
 };
 
 const size_t gw_etcd__n_methods = sizeof gw_etcd__methods / sizeof gw_etcd__methods[0];
