@@ -8,4 +8,5 @@ lib_libgw_common_a_SOURCES = \
 	lib/log.c lib/log.h \
 	lib/buf.c lib/buf.h \
 	lib/addr.c lib/addr.h \
-	lib/httpd.c lib/httpd.h
+	lib/httpd.c lib/httpd.h \
+	lib/prom.c lib/prom.h

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PREFIX "/apisix/"
-#define PREFIX_END "/apisix0" /* '/' + 1 == '0': the end of the prefix range */
+#define PREFIX      "/apisix/"
+#define PREFIX_END  "/apisix0" /* '/' + 1 == '0': the end of the prefix range */
 #define COALESCE_MS 2
 
 struct gw_confsync {

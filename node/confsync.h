@@ -34,10 +34,10 @@ int gw_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_proxy *
 void gw_confsync_stop(struct gw_confsync *cs);
 
 struct gw_confsync_stats {
-	int64_t revision;          /* revision of the last published snapshot */
-	uint64_t compiles;         /* snapshots published since start */
-	uint64_t last_compile_us;  /* duration of the last compile */
-	uint64_t last_lag_us;      /* first change seen -> snapshot published */
+	int64_t revision;         /* revision of the last published snapshot */
+	uint64_t compiles;        /* snapshots published since start */
+	uint64_t last_compile_us; /* duration of the last compile */
+	uint64_t last_lag_us;     /* first change seen -> snapshot published */
 };
 void gw_confsync_stats(const struct gw_confsync *cs, struct gw_confsync_stats *out);
 

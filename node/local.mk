@@ -6,7 +6,8 @@ node_libgw_node_a_SOURCES = \
 	node/flags.c node/flags.h \
 	node/node.c node/node.h \
 	node/cluster.c node/cluster.h \
-	node/confsync.c node/confsync.h
+	node/confsync.c node/confsync.h \
+	node/metrics.c node/metrics.h
 
 bin_PROGRAMS += apigw
 apigw_SOURCES = node/main.c

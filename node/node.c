@@ -20,6 +20,7 @@
 #include "node/node.h"
 #include "node/cluster.h"
 #include "node/confsync.h"
+#include "node/metrics.h"
 #include "proxy/proxy.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
@@ -39,14 +40,16 @@ struct gw_node {
 	uv_loop_t loop;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
-	struct gw_httpd *status;    /* status listener */
-	struct gw_cluster *cluster; /* store + raft + etcd listener (node/cluster.c) */
-	struct gw_proxy *proxy;     /* data plane workers */
-	struct gw_confsync *confsync; /* store -> proxy config */
-	uv_timer_t drain_timer;     /* --drain-delay after SIGTERM */
-	bool ready;                 /* every component is up */
-	bool stopping;              /* a shutdown has begun */
-	int pending_stops;          /* components still stopping */
+	struct gw_httpd *status;               /* status listener */
+	struct gw_cluster *cluster;            /* store + raft + etcd listener (node/cluster.c) */
+	struct gw_proxy *proxy;                /* data plane workers */
+	struct gw_confsync *confsync;          /* store -> proxy config */
+	uv_timer_t drain_timer;                /* --drain-delay after SIGTERM */
+	struct gw_metrics *metrics;            /* Prometheus listener */
+	struct gw_metrics_sources metrics_src; /* what a scrape reads */
+	bool ready;                            /* every component is up */
+	bool stopping;                         /* a shutdown has begun */
+	int pending_stops;                     /* components still stopping */
 	int exit_code;
 };
 
@@ -137,10 +140,16 @@ static void node_stop_components(struct gw_node *n)
 		gw_proxy_stop(n->proxy);
 		n->proxy = NULL;
 	}
+	if (n->metrics != NULL) {
+		n->pending_stops++;
+		gw_metrics_stop(n->metrics, component_stopped, n);
+		n->metrics = NULL;
+	}
 	if (n->confsync != NULL) {
 		gw_confsync_stop(n->confsync);
 		n->confsync = NULL;
 	}
+	memset(&n->metrics_src, 0, sizeof n->metrics_src);
 	if (n->cluster != NULL) {
 		n->pending_stops++;
 		gw_cluster_stop(n->cluster, component_stopped, n);
@@ -281,6 +290,17 @@ int gw_node_run(const struct gw_config *cfg)
 
 	rv = start_proxy(&n);
 	if (rv != 0) {
+		n.exit_code = rv;
+		goto err_after_signals;
+	}
+
+	n.metrics_src.node_name = cfg->name;
+	n.metrics_src.cluster = n.cluster;
+	n.metrics_src.confsync = n.confsync;
+	n.metrics_src.proxy = n.proxy;
+	rv = gw_metrics_start(&n.loop, &cfg->metrics_listen, &n.metrics_src, &n.metrics);
+	if (rv != 0) {
+		n.metrics = NULL;
 		n.exit_code = rv;
 		goto err_after_signals;
 	}

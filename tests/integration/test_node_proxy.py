@@ -2,6 +2,7 @@
 (the real etcdctl) are served by the proxy, bad objects are skipped, a
 restarted node serves its committed config at once, and SIGTERM drains."""
 import json
+import re
 import signal
 import time
 
@@ -92,12 +93,53 @@ def test_sigterm_drains(up):
     assert time.time() - t0 >= 1.4, "exited before the drain delay"
 
 
+def scrape(node):
+    """Parse the Prometheus text format strictly: every sample line must
+    belong to a family announced by HELP and TYPE lines."""
+    st, hdrs, body = node.get("metrics", "/apisix/prometheus/metrics")
+    assert st == 200 and hdrs["content-type"].startswith("text/plain"), (st, hdrs)
+    types, samples = {}, {}
+    for line in body.decode().splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, typ = line.split(" ", 3)
+            assert typ in ("counter", "gauge", "histogram"), line
+            types[name] = typ
+        elif line.startswith("# HELP "):
+            continue
+        else:
+            m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$', line)
+            assert m, "malformed sample line: %r" % line
+            assert m.group(1) in types, "sample without TYPE: %r" % line
+            samples[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return types, samples
+
+
+def test_metrics(node, up):
+    types, s1 = scrape(node)
+    for name in ("apisix_node_info", "apisix_etcd_reachable", "apigw_raft_term",
+                 "apigw_raft_commit_index", "apigw_store_revision", "apigw_store_db_bytes",
+                 "apigw_config_revision", "apigw_config_compiles_total"):
+        assert name in types, name
+    assert types["apigw_config_compiles_total"] == "counter"
+    assert s1["apisix_etcd_reachable"] == 1
+    assert s1['apigw_raft_state{state="leader"}'] == 1
+    put(node, "/apisix/routes/m", route("/metrics-test", up))
+    wait_for(lambda: served_by(node, "/metrics-test", up), 5, what="route served")
+    _, s2 = scrape(node)
+    assert s2["apigw_config_compiles_total"] > s1["apigw_config_compiles_total"]
+    assert s2["apigw_store_revision"] > s1["apigw_store_revision"]
+    assert s2["apigw_config_revision"] == s2["apigw_store_revision"]
+    assert node.get("metrics", "/nope")[0] == 404
+    etcdctl(node, "del", "/apisix/", "--prefix")
+
+
 tap = Tap()
 upstream = EchoUpstream()
 node = Node("p1").start()
 tap.run(test_route_put_served_then_deleted, node, upstream)
 tap.run(test_bad_object_skipped_rest_served, node, upstream)
 tap.run(test_upstream_object_and_update, node, upstream)
+tap.run(test_metrics, node, upstream)
 tap.run(test_restart_serves_committed_config_at_once, node, upstream)
 tap.run(test_sigterm_drains, upstream)
 tap.done()

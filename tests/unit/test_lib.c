@@ -14,6 +14,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
+#include "lib/prom.h"
 
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -83,6 +84,22 @@ static void test_addr(void **state)
 	assert_int_equal(gw_addr_parse("::1:80", &a, &why), GW_EADDR);
 	assert_int_equal(gw_addr_parse("[::1]80", &a, &why), GW_EADDR);
 	assert_int_equal(gw_addr_parse("", &a, &why), GW_EADDR);
+}
+
+static void test_prom(void **state)
+{
+	struct gw_buf b;
+	const char *l[] = {"route", "a\"b\\c\nd", "code", "200", NULL};
+	(void)state;
+	gw_buf_init(&b);
+	assert_int_equal(gw_prom_family(&b, "x_total", "counter", "Things."), 0);
+	assert_int_equal(gw_prom_sample(&b, "x_total", l, 3), 0);
+	assert_int_equal(gw_prom_sample(&b, "x_total", NULL, 0.25), 0);
+	assert_int_equal(gw_prom_sample(&b, "x_total", NULL, 1.0 / 0.0), 0);
+	assert_string_equal(b.data, "# HELP x_total Things.\n# TYPE x_total counter\n"
+				    "x_total{route=\"a\\\"b\\\\c\\nd\",code=\"200\"} 3\n"
+				    "x_total 0.25\nx_total +Inf\n");
+	gw_buf_close(&b);
 }
 
 /* ---- httpd ------------------------------------------------------------- */
@@ -364,6 +381,7 @@ int main(void)
 	    cmocka_unit_test(test_err_strings),
 	    cmocka_unit_test(test_buf),
 	    cmocka_unit_test(test_addr),
+	    cmocka_unit_test(test_prom),
 	    cmocka_unit_test(test_httpd_simple_and_close),
 	    cmocka_unit_test(test_httpd_pipelining_in_order),
 	    cmocka_unit_test(test_httpd_limits),
