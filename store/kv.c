@@ -702,6 +702,7 @@ static int write_event(struct gw_store__wctx *w, enum gw_event_type type,
 	if (rc != 0) {
 		return gw_store__mdb_err(rc, "history put");
 	}
+	w->size += GW_STORE__REC(16, size);
 	p = v.mv_data;
 	p[0] = type == GW_EVENT_DELETE;
 	p[1] = prev != NULL;
@@ -767,6 +768,10 @@ int gw_store__do_put(struct gw_store__wctx *w, const struct gw_put_req *req,
 	if (rc != 0) {
 		rv = gw_store__mdb_err(rc, "kv put");
 		goto out;
+	}
+	w->size += GW_STORE__REC(k.mv_size, v.mv_size);
+	if (found) {
+		w->size -= GW_STORE__REC(k.mv_size, kv_size(prev.key_len, prev.value_len));
 	}
 	enc_kv(v.mv_data, &nkv);
 	if (found && prev.lease != nkv.lease && prev.lease != 0) {
@@ -847,6 +852,7 @@ int gw_store__do_delete(struct gw_store__wctx *w, const struct gw_store__range *
 			rv = gw_store__mdb_err(rc, "kv delete");
 			goto out;
 		}
+		w->size -= GW_STORE__REC(k.mv_size, kv_size(olds[i].key_len, olds[i].value_len));
 		if (olds[i].lease != 0) {
 			rv = gw_store__lease_detach(w, olds[i].lease, olds[i].key, olds[i].key_len);
 			if (rv != 0) {
@@ -1078,6 +1084,7 @@ int gw_store__compact_to(struct gw_store__wctx *w, int64_t revision)
 		if (rev == revision && ((const unsigned char *)v.mv_data)[0] == 0) {
 			continue;
 		}
+		w->size -= GW_STORE__REC(k.mv_size, v.mv_size);
 		rc = mdb_cursor_del(c, 0);
 		if (rc != 0) {
 			break;

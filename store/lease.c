@@ -57,8 +57,15 @@ int gw_store__lease_attach(struct gw_store__wctx *w, int64_t id, const char *key
 	k.mv_data = kb;
 	v.mv_size = len;
 	v.mv_data = (void *)key;
-	rc = mdb_put(w->txn, w->s->lkeys, &k, &v, 0);
-	return rc == 0 ? 0 : gw_store__mdb_err(rc, "lease attach");
+	rc = mdb_put(w->txn, w->s->lkeys, &k, &v, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		return 0;
+	}
+	if (rc != 0) {
+		return gw_store__mdb_err(rc, "lease attach");
+	}
+	w->size += GW_STORE__REC(k.mv_size, len);
+	return 0;
 }
 
 int gw_store__lease_detach(struct gw_store__wctx *w, int64_t id, const char *key, size_t len)
@@ -73,7 +80,11 @@ int gw_store__lease_detach(struct gw_store__wctx *w, int64_t id, const char *key
 	if (rc == MDB_NOTFOUND) {
 		return 0; /* the lease was revoked before */
 	}
-	return rc == 0 ? 0 : gw_store__mdb_err(rc, "lease detach");
+	if (rc != 0) {
+		return gw_store__mdb_err(rc, "lease detach");
+	}
+	w->size -= GW_STORE__REC(k.mv_size, len);
+	return 0;
 }
 
 static uint64_t splitmix64(uint64_t x)
@@ -120,6 +131,7 @@ int gw_store__do_lease_grant(struct gw_store__wctx *w, int64_t id, int64_t ttl,
 	if (rc != 0) {
 		return gw_store__mdb_err(rc, "lease put");
 	}
+	w->size += GW_STORE__REC(8, 8);
 	res->lease_id = id;
 	res->lease_ttl = ttl;
 	return 0;
@@ -230,6 +242,7 @@ int gw_store__do_lease_revoke(struct gw_store__wctx *w, int64_t id, struct gw_st
 		rv = gw_store__mdb_err(rc, "lease delete");
 		goto out;
 	}
+	w->size -= GW_STORE__REC(8, 8);
 	res->revision = w->rev + gw_store__wctx_rev(w);
 out:
 	keylist_free(&keys);

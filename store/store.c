@@ -85,18 +85,23 @@ static int dbi(MDB_txn *txn, const char *name, MDB_dbi *out)
 	return rc == 0 ? 0 : gw_store__mdb_err(rc, name);
 }
 
+/* The quota counts logical bytes (GW_STORE__REC of every record), the same
+ * number on every replica, so a put is refused on all of them or none. The
+ * file holds more than that (B-tree pages are not full, big values fill
+ * whole pages): the map leaves room for twice the quota, plus a reserve for
+ * the deletes and compactions that remain allowed past the quota. Only the
+ * map is bounded by LMDB (MDB_MAP_FULL, reported as GW_ENOSPACE); it costs
+ * address space, not disk. */
 uint64_t gw_store__mapsize(uint64_t quota)
 {
-	/* headroom above the soft quota, so deletes and compaction still find
-	 * pages once puts are refused */
-	uint64_t reserve = quota / 16;
-	if (reserve < (1u << 20)) {
-		reserve = 1u << 20;
+	uint64_t reserve = quota / 8;
+	if (reserve < (4u << 20)) {
+		reserve = 4u << 20;
 	}
-	if (reserve > (256u << 20)) {
-		reserve = 256u << 20;
+	if (reserve > (512u << 20)) {
+		reserve = 512u << 20;
 	}
-	return quota + reserve;
+	return 2 * quota + reserve;
 }
 
 int gw_store__env_open(struct gw_store *s, const char *path, uint64_t mapsize, bool no_sync)
@@ -196,9 +201,35 @@ int gw_store__sys_put(struct gw_store *s, MDB_txn *txn, const char *name, uint64
 	return rc == 0 ? 0 : gw_store__mdb_err(rc, "sys put");
 }
 
+/* Logical size of a store that has no "size" record (written before it
+ * existed): every record counted once. */
+int gw_store__count_size(struct gw_store *s, MDB_txn *txn, int64_t *out)
+{
+	MDB_dbi dbs[] = {s->kv, s->hist, s->leases, s->lkeys, s->meta};
+	int64_t size = 0;
+
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		MDB_cursor *c;
+		MDB_val k, v;
+		int rc = mdb_cursor_open(txn, dbs[i], &c);
+		if (rc != 0) {
+			return gw_store__mdb_err(rc, "cursor open");
+		}
+		while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+			size += GW_STORE__REC(k.mv_size, v.mv_size);
+		}
+		mdb_cursor_close(c);
+		if (rc != MDB_NOTFOUND) {
+			return gw_store__mdb_err(rc, "cursor get");
+		}
+	}
+	*out = size;
+	return 0;
+}
+
 int gw_store__load_sys(struct gw_store *s)
 {
-	uint64_t applied, rev, compact;
+	uint64_t applied, rev, compact, size;
 	MDB_txn *txn;
 	int rv;
 
@@ -208,10 +239,15 @@ int gw_store__load_sys(struct gw_store *s)
 	}
 	if ((rv = sys_get(s, txn, "applied", &applied, 0)) == 0 &&
 	    (rv = sys_get(s, txn, "rev", &rev, 1)) == 0 &&
-	    (rv = sys_get(s, txn, "compact", &compact, 0)) == 0) {
+	    (rv = sys_get(s, txn, "compact", &compact, 0)) == 0 &&
+	    (rv = sys_get(s, txn, "size", &size, UINT64_MAX)) == 0) {
 		s->applied = applied;
 		s->rev = (int64_t)rev;
 		s->compact_rev = (int64_t)compact;
+		s->size = (int64_t)size;
+		if (size == UINT64_MAX) {
+			rv = gw_store__count_size(s, txn, &s->size);
+		}
 	}
 	gw_store__rtxn_done(s);
 	return rv;
@@ -405,13 +441,14 @@ uint64_t gw_store_db_size_in_use(struct gw_store *s)
 	return size;
 }
 
-bool gw_store_over_quota(struct gw_store *s)
+bool gw_store_over_quota(const struct gw_store *s)
 {
-	/* cheap test first: the file's high-water mark */
-	if (gw_store_db_size(s) < s->quota) {
-		return false;
-	}
-	return gw_store_db_size_in_use(s) >= s->quota;
+	return s->size >= (int64_t)s->quota;
+}
+
+int64_t gw_store_logical_size(const struct gw_store *s)
+{
+	return s->size;
 }
 
 /* validation, like etcd's API layer */
@@ -630,17 +667,21 @@ static bool txn_has_put(const struct gw_txn_req *t)
 	return false;
 }
 
+/* Ops refused past the quota, like etcd's (put, txn with a put, grant). */
+static bool quota_op(const struct gw_store_op *op)
+{
+	return op->type == GW_OP_PUT || op->type == GW_OP_LEASE_GRANT ||
+	       (op->type == GW_OP_TXN && txn_has_put(&op->u.txn));
+}
+
 static int validate(struct gw_store *s, const struct gw_store_op *op)
 {
 	int rv = check_op(s, op, GW_STORE_MAX_TXN_OPS);
 	if (rv == 0 && op->type == GW_OP_TXN) {
 		rv = check_dups(&op->u.txn);
 	}
-	if (rv == 0 && (op->type == GW_OP_PUT || op->type == GW_OP_LEASE_GRANT ||
-			(op->type == GW_OP_TXN && txn_has_put(&op->u.txn)))) {
-		if (gw_store_over_quota(s)) {
-			rv = GW_ENOSPACE;
-		}
+	if (rv == 0 && quota_op(op) && gw_store_over_quota(s)) {
+		rv = GW_ENOSPACE;
 	}
 	return rv;
 }
@@ -650,10 +691,16 @@ static int validate(struct gw_store *s, const struct gw_store_op *op)
 static int do_meta(struct gw_store__wctx *w, const struct gw_store_op *op)
 {
 	MDB_val k = {op->u.meta.key_len, (void *)op->u.meta.key};
-	MDB_val v = {op->u.meta.value_len, (void *)op->u.meta.value};
-	int rc;
+	MDB_val v = {op->u.meta.value_len, (void *)op->u.meta.value}, old;
+	int rc = mdb_get(w->txn, w->s->meta, &k, &old);
+	if (rc == 0) {
+		w->size -= GW_STORE__REC(k.mv_size, old.mv_size);
+	} else if (rc != MDB_NOTFOUND) {
+		return gw_store__mdb_err(rc, "meta get");
+	}
 	if (op->type == GW_OP_META_PUT) {
 		rc = mdb_put(w->txn, w->s->meta, &k, &v, 0);
+		w->size += GW_STORE__REC(k.mv_size, v.mv_size);
 	} else {
 		rc = mdb_del(w->txn, w->s->meta, &k, NULL);
 		rc = rc == MDB_NOTFOUND ? 0 : rc;
@@ -734,6 +781,7 @@ int gw_store_write(struct gw_store *s, uint64_t index, const struct gw_store_op 
 	w.index = index;
 	w.rev = s->rev;
 	w.compact = s->compact_rev;
+	w.size = s->size;
 	rv = validate(s, op);
 	if (rv != 0) {
 		goto check;
@@ -750,6 +798,12 @@ int gw_store_write(struct gw_store *s, uint64_t index, const struct gw_store_op 
 			rv = gw_store__compact_to(&w, w.rev + 1 - s->history_revs);
 		}
 	}
+	if (rv == 0 && quota_op(op) && w.size > s->size && w.size > (int64_t)s->quota) {
+		rv = GW_ENOSPACE; /* this op would take the store past its quota */
+	}
+	if (rv == 0 && w.size != s->size) {
+		rv = gw_store__sys_put(s, w.txn, "size", (uint64_t)w.size);
+	}
 	if (rv == 0) {
 		rv = gw_store__sys_put(s, w.txn, "applied", index);
 	}
@@ -764,6 +818,7 @@ int gw_store_write(struct gw_store *s, uint64_t index, const struct gw_store_op 
 	}
 	s->applied = index;
 	s->compact_rev = w.compact;
+	s->size = w.size;
 	if (w.changes > 0) {
 		s->rev = w.rev + 1;
 		res->revision = s->rev;

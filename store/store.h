@@ -241,11 +241,17 @@ int64_t gw_store_compact_revision(const struct gw_store *s);
 uint64_t gw_store_db_size(const struct gw_store *s);
 /* Bytes of the data file in use, free pages excluded (etcd's dbSizeInUse). */
 uint64_t gw_store_db_size_in_use(struct gw_store *s);
-/* True when the in-use size has reached the quota: PUT, LEASE_GRANT and TXN
- * ops containing a PUT then fail with GW_ENOSPACE (deletes, compaction and
- * revokes still work and free space). Callers may check it before proposing
- * a write, like etcd's API layer does. */
-bool gw_store_over_quota(struct gw_store *s);
+/* Logical size: the bytes of every key, value, history event, lease and
+ * meta record (plus 16 per record). The quota applies to it, so every
+ * replica takes the same decision; the file is larger (page overhead). */
+int64_t gw_store_logical_size(const struct gw_store *s);
+/* True when the logical size has reached the quota. PUT, LEASE_GRANT and
+ * TXN ops containing a PUT then fail with GW_ENOSPACE, as does any such op
+ * that would take the size past the quota (etcd's "mvcc: database space
+ * exceeded"); deletes, compaction and revokes still work and free space once
+ * compaction drops the history. Callers may check it before proposing a
+ * write, like etcd's API layer does. */
+bool gw_store_over_quota(const struct gw_store *s);
 
 /* Leases. */
 struct gw_lease_info {

@@ -24,6 +24,8 @@
 #define GW_STORE__ENC_MAX       (GW_STORE__INLINE + 8) /* longest enc(key) */
 #define GW_STORE__KV_HDR        32                     /* create, mod, version, lease */
 #define GW_STORE__MAX_LEASE_TTL 9000000000LL           /* etcd's MaxLeaseTTL */
+/* Logical bytes of one record, the unit of the quota (see store.c). */
+#define GW_STORE__REC(klen, vlen) ((int64_t)(klen) + (int64_t)(vlen) + 16)
 
 struct gw_store {
 	MDB_env *env;   /* NULL after a failed restore: every call fails with GW_EIO */
@@ -41,6 +43,7 @@ struct gw_store {
 	size_t max_value;
 	int64_t history_revs; /* < 0 = never auto-compact */
 	bool no_sync;
+	int64_t size;     /* logical bytes of every record (quota), cached from sys */
 	uint64_t applied; /* cached from sys, updated after each commit */
 	int64_t rev;
 	int64_t compact_rev;
@@ -92,6 +95,7 @@ struct gw_store__wctx {
 	int64_t rev;          /* revision before the write */
 	int64_t changes;      /* events written so far (next sub-revision) */
 	int64_t compact;      /* compact revision once committed */
+	int64_t size;         /* logical size once committed */
 	struct gw_event *evs; /* events written, owned, for the watch hub */
 	size_t n_evs;
 	size_t cap_evs;
@@ -144,6 +148,8 @@ int gw_store__env_open(struct gw_store *s, const char *path, uint64_t mapsize, b
 void gw_store__env_close(struct gw_store *s);
 int gw_store__load_sys(struct gw_store *s);
 int gw_store__sys_put(struct gw_store *s, MDB_txn *txn, const char *name, uint64_t v);
+/* The logical size counted from scratch (what the "size" record tracks). */
+int gw_store__count_size(struct gw_store *s, MDB_txn *txn, int64_t *out);
 int gw_store__rtxn(struct gw_store *s, MDB_txn **txn);
 int gw_store__mkdirs(const char *dir);
 uint64_t gw_store__mapsize(uint64_t quota);

@@ -1031,15 +1031,17 @@ static void test_reopen_keeps_everything(void **state)
 static void test_quota(void **state)
 {
 	struct fx *f = *state;
+	const int64_t quota = 1024 * 1024;
 	struct gw_store_op op;
 	struct gw_store_result res;
 	char *val = malloc(64 * 1024 + 1);
 	char key[32];
 	int i, err = 0;
+	int64_t size;
 
 	gw_store_close(f->s);
-	f->opts.quota_bytes = 1024 * 1024;
-	f->opts.history_revs = 4;
+	f->opts.quota_bytes = (uint64_t)quota;
+	f->opts.history_revs = -1; /* no auto-compaction: history grows too */
 	fx_open(f);
 	memset(val, 'v', 64 * 1024);
 	val[64 * 1024] = '\0';
@@ -1051,27 +1053,84 @@ static void test_quota(void **state)
 		gw_store_result_free(&res);
 	}
 	assert_int_equal(err, GW_ENOSPACE);
+	assert_string_equal(gw_strerror(err), "mvcc: database space exceeded");
 	assert_true(i > 5);
-	assert_true(gw_store_over_quota(f->s));
+	/* the refused put would have crossed the quota; nothing did */
+	size = gw_store_logical_size(f->s);
+	assert_true(size <= quota);
+	assert_true(size + 2 * (64 * 1024 + 128) > quota); /* a put costs kv + history */
 	assert_int_equal(gw_store_applied_index(f->s), f->index);
-	/* still readable, and deletes work */
+	/* still readable, and deletes work past the quota */
 	assert_value(f, "k000", 0, val);
 	del(f, "k", "l", i - 1);
 	/* the failed key was never written */
 	snprintf(key, sizeof(key), "k%03d", i - 1);
 	assert_value(f, key, 0, NULL);
-	/* once history is compacted away the space is free again */
-	for (int j = 0; j < 6; j++) {
-		put(f, "small", "x");
-	}
+	/* the deleted values live on in history: deleting alone frees
+	 * nothing, compaction does */
+	assert_true(gw_store_logical_size(f->s) > size);
+	op = put_op("again", val);
+	assert_int_equal(wr(f, &op, &res), 0);
+	assert_int_equal(res.err, GW_ENOSPACE);
+	gw_store_result_free(&res);
+	op.type = GW_OP_COMPACT;
+	op.u.compact.revision = gw_store_revision(f->s);
+	assert_int_equal(wr(f, &op, &res), 0);
+	assert_int_equal(res.err, 0);
+	gw_store_result_free(&res);
 	assert_false(gw_store_over_quota(f->s));
+	assert_true(gw_store_logical_size(f->s) < 4096);
 	op = put_op("again", val);
 	assert_int_equal(wr(f, &op, &res), 0);
 	assert_int_equal(res.err, 0);
 	gw_store_result_free(&res);
+	size = gw_store_logical_size(f->s);
 	fx_reopen(f);
+	assert_int_equal(gw_store_logical_size(f->s), size);
 	assert_value(f, "again", 0, val);
 	free(val);
+}
+
+/* The logical size is the same on every replica: two stores fed the same
+ * ops by different paths (one through a snapshot) agree on it. */
+static void test_logical_size_deterministic(void **state)
+{
+	struct fx *f = *state;
+	struct fx g = {0};
+	struct gw_store_op op = {.type = GW_OP_META_PUT};
+	struct gw_store_result res;
+	void *img;
+	size_t len;
+
+	strcpy(g.dir, "/tmp/gw-test-store5-XXXXXX");
+	assert_non_null(mkdtemp(g.dir));
+	g.opts.dir = g.dir;
+	g.opts.no_sync = true;
+	fx_open(&g);
+	assert_int_equal(gw_store_logical_size(f->s), 0);
+	for (struct fx *x = f; x != NULL; x = x == f ? &g : NULL) {
+		grant(x, 5, 10, 0);
+		put(x, "a", "1");
+		put(x, "a", "22");
+		op.u.meta.key = "m";
+		op.u.meta.key_len = 1;
+		op.u.meta.value = "v";
+		op.u.meta.value_len = 1;
+		assert_int_equal(wr(x, &op, &res), 0);
+		gw_store_result_free(&res);
+		del(x, "a", NULL, 1);
+	}
+	assert_true(gw_store_logical_size(f->s) > 0);
+	assert_int_equal(gw_store_logical_size(f->s), gw_store_logical_size(g.s));
+	assert_int_equal(gw_store_snapshot(f->s, &img, &len), 0);
+	gw_store_close(g.s);
+	nftw(g.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	fx_open(&g);
+	assert_int_equal(gw_store_restore(g.s, img, len), 0);
+	assert_int_equal(gw_store_logical_size(g.s), gw_store_logical_size(f->s));
+	free(img);
+	gw_store_close(g.s);
+	nftw(g.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void test_map_full(void **state)
@@ -1079,32 +1138,46 @@ static void test_map_full(void **state)
 	struct fx *f = *state;
 	struct gw_store_op op;
 	struct gw_store_result res;
-	size_t big = 1536 * 1024;
-	char *val = malloc(big + 1);
-	int err = 0, i;
+	char *val = malloc(64 * 1024 + 1);
+	char key[32];
 	int64_t rev;
 
-	/* the quota is below one value: LMDB itself runs out of map */
+	/* a big store reopened with a tiny quota: its map is the file itself,
+	 * so a txn that needs new pages hits LMDB's MDB_MAP_FULL */
 	gw_store_close(f->s);
-	f->opts.quota_bytes = 256 * 1024;
+	f->opts.history_revs = -1;
 	fx_open(f);
-	memset(val, 'v', big);
-	val[big] = '\0';
-	put(f, "before", "1");
-	rev = gw_store_revision(f->s);
-	for (i = 0; i < 3 && err == 0; i++) {
-		op = put_op("huge", val);
-		assert_int_equal(wr(f, &op, &res), 0);
-		err = res.err;
-		gw_store_result_free(&res);
+	memset(val, 'v', 64 * 1024);
+	val[64 * 1024] = '\0';
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "k%03d", i);
+		put(f, key, val);
 	}
-	assert_int_equal(err, GW_ENOSPACE);
+	gw_store_close(f->s);
+	f->opts.quota_bytes = 64 * 1024;
+	fx_open(f);
+	rev = gw_store_revision(f->s);
+	assert_true(gw_store_over_quota(f->s));
+	op = put_op("x", "y");
+	assert_int_equal(wr(f, &op, &res), 0);
+	assert_int_equal(res.err, GW_ENOSPACE);
+	gw_store_result_free(&res);
+	/* deleting everything at once needs ~2.6 MB of new history pages */
+	op = del_op("k", "l");
+	assert_int_equal(wr(f, &op, &res), 0);
+	assert_int_equal(res.err, GW_ENOSPACE);
+	assert_int_equal(res.deleted, 0);
+	gw_store_result_free(&res);
+	/* nothing half-written, the node keeps working */
+	assert_int_equal(gw_store_revision(f->s), rev);
 	assert_int_equal(gw_store_applied_index(f->s), f->index);
-	assert_value(f, "before", 0, "1");
-	assert_true(gw_store_revision(f->s) <= rev + 1);
-	del(f, "huge", NULL, gw_store_revision(f->s) - rev);
-	fx_reopen(f);
-	assert_value(f, "before", 0, "1");
+	assert_value(f, "k000", 0, val);
+	assert_value(f, "k039", 0, val);
+	gw_store_close(f->s);
+	f->opts.quota_bytes = 0;
+	fx_open(f);
+	assert_int_equal(gw_store_applied_index(f->s), f->index);
+	del(f, "k", "l", 40);
 	free(val);
 }
 
@@ -1557,6 +1630,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_logical_size_deterministic, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_twice_is_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill_9_keeps_commits, setup, teardown),

@@ -17,6 +17,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 #include <ftw.h>
 #include <stdio.h>
@@ -889,6 +890,15 @@ static void run_seed(uint64_t seed)
 		assert_int_equal(sn->next, m->rev + 1);
 	}
 	check_events(m, sn, 2);
+	{
+		/* the incrementally kept logical size matches a recount */
+		MDB_txn *txn;
+		int64_t recount = -1;
+		assert_int_equal(gw_store__rtxn(t->s, &txn), 0);
+		assert_int_equal(gw_store__count_size(t->s, txn, &recount), 0);
+		gw_store__rtxn_done(t->s);
+		assert_int_equal(recount, gw_store_logical_size(t->s));
+	}
 
 	/* a snapshot restored into another store reads back the same */
 	assert_int_equal(gw_store_snapshot(t->s, &img, &len), 0);
@@ -901,6 +911,7 @@ static void run_seed(uint64_t seed)
 	free(img);
 	assert_int_equal(gw_store_revision(s2), m->rev);
 	assert_int_equal(gw_store_compact_revision(s2), m->compact);
+	assert_int_equal(gw_store_logical_size(s2), gw_store_logical_size(t->s));
 	for (int64_t r = m->compact; r <= m->rev; r++) {
 		struct rng_range all = {"\x01", ""};
 		struct gw_range_req q = {0};
