@@ -339,6 +339,10 @@ int gw_store_open(const struct gw_store_opts *opts, struct gw_store **out)
 	memcpy(s->path + n, "/data.mdb", sizeof("/data.mdb"));
 	s->quota = opts->quota_bytes ? opts->quota_bytes : GW_STORE_DEFAULT_QUOTA;
 	s->max_value = opts->max_value_bytes ? opts->max_value_bytes : GW_STORE_DEFAULT_MAX_VALUE;
+	if (s->max_value > (1u << 30)) {
+		s->max_value =
+		    1u << 30; /* records hold 32-bit lengths; an event holds two values */
+	}
 	s->history_revs = opts->history_revs ? opts->history_revs : GW_STORE_DEFAULT_HISTORY;
 	s->no_sync = opts->no_sync;
 	rv = gw_store__mkdirs(s->dir);
