@@ -9,6 +9,7 @@
 #include "node/flags.h"
 #include "lib/err.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -88,6 +89,11 @@ static const struct flag flags[] = {
     {"json", NULL, F_BOOL, M_STATUS, NULL, OFF(json), 0, 0, 0, false, "print JSON"},
     {"log-level", "LEVEL", F_LEVEL, M_NODE | M_LEAVE | M_STATUS, "info", OFF(log_level), 0, 0, 0,
      false, "debug, info, warn, error or none"},
+    {"config", "FILE", F_STR, M_NODE, "", OFF(config_file), SZ(config_file), 0, 0, false,
+     "JSON file of flag values, e.g. {\"workers\": 2, \"proxy-listen\": [\":9080\"]}; "
+     "flags win"},
+    {"check", NULL, F_BOOL, M_NODE, NULL, OFF(check), 0, 0, 0, false,
+     "validate the flags and config file, print the result and exit"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
 
@@ -222,6 +228,148 @@ static void default_data_dir(char *dst, size_t len)
 	}
 }
 
+#define MAX_CONFIG_FILE (1 << 20)
+
+/* Read the whole file; NULL with a message in @err. */
+static char *read_file(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot read --config file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(MAX_CONFIG_FILE + 1);
+	if (buf == NULL) {
+		fclose(f);
+		snprintf(err, errlen, "out of memory reading %s", path);
+		return NULL;
+	}
+	n = fread(buf, 1, MAX_CONFIG_FILE + 1, f);
+	fclose(f);
+	if (n > MAX_CONFIG_FILE) {
+		free(buf);
+		snprintf(err, errlen, "--config file %s is larger than 1 MiB", path);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* A JSON value as the text a flag would take: strings as they are,
+ * integers in decimal. Other types are refused. */
+static int json_scalar(const cJSON *v, char *out, size_t len)
+{
+	if (cJSON_IsString(v)) {
+		if (strlen(v->valuestring) >= len) {
+			return -1;
+		}
+		strcpy(out, v->valuestring);
+		return 0;
+	}
+	if (cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble) {
+		snprintf(out, len, "%lld", (long long)v->valuedouble);
+		return 0;
+	}
+	return -1;
+}
+
+/* Apply the config file's values to flags that @seen says the command line
+ * did not set, and mark them seen. Errors name the file and the key. */
+static int apply_config_file(struct gw_config *cfg, unsigned mask, bool *seen, char *err,
+			     size_t errlen)
+{
+	char *text = read_file(cfg->config_file, err, errlen);
+	cJSON *root, *item;
+	char val[PATH_MAX];
+	int rv = 0;
+
+	if (text == NULL) {
+		return GW_EINVAL;
+	}
+	root = cJSON_Parse(text);
+	free(text);
+	if (root == NULL || !cJSON_IsObject(root)) {
+		snprintf(err, errlen, "--config file %s: not a JSON object", cfg->config_file);
+		cJSON_Delete(root);
+		return GW_EINVAL;
+	}
+	cJSON_ArrayForEach(item, root)
+	{
+		const struct flag *f = NULL;
+		size_t k;
+		for (k = 0; k < N_FLAGS; k++) {
+			if (strcmp(flags[k].name, item->string) == 0 && (flags[k].cmds & mask)) {
+				f = &flags[k];
+				break;
+			}
+		}
+		if (f == NULL || strcmp(f->name, "config") == 0 || strcmp(f->name, "check") == 0) {
+			snprintf(err, errlen, "--config file %s: unknown key \"%s\"",
+				 cfg->config_file, item->string);
+			rv = GW_EINVAL;
+			break;
+		}
+		if (seen[k]) {
+			continue; /* the command line wins */
+		}
+		seen[k] = true; /* for the required-flag check */
+		if (f->type == F_BOOL) {
+			if (!cJSON_IsBool(item)) {
+				snprintf(err, errlen,
+					 "--config file %s: \"%s\" must be true or false",
+					 cfg->config_file, f->name);
+				rv = GW_EINVAL;
+				break;
+			}
+			*(bool *)((char *)cfg + f->off) = cJSON_IsTrue(item);
+			continue;
+		}
+		if (f->type == F_ADDR_LIST && cJSON_IsArray(item)) {
+			const cJSON *el;
+			cfg->n_proxy_listen = 0;
+			cJSON_ArrayForEach(el, item)
+			{
+				if (json_scalar(el, val, sizeof val) != 0) {
+					snprintf(
+					    err, errlen,
+					    "--config file %s: \"%s\" must be a list of strings",
+					    cfg->config_file, f->name);
+					rv = GW_EINVAL;
+					break;
+				}
+				rv = set_flag(cfg, f, val, false, err, errlen);
+				if (rv != 0) {
+					break;
+				}
+			}
+			if (rv != 0) {
+				break;
+			}
+			continue;
+		}
+		if (json_scalar(item, val, sizeof val) != 0) {
+			snprintf(err, errlen,
+				 "--config file %s: \"%s\" must be a string or an integer",
+				 cfg->config_file, f->name);
+			rv = GW_EINVAL;
+			break;
+		}
+		if (f->type == F_ADDR_LIST) {
+			cfg->n_proxy_listen = 0;
+		}
+		rv = set_flag(cfg, f, val, false, err, errlen);
+		if (rv != 0) {
+			size_t used = strlen(err);
+			snprintf(err + used, errlen - used, " (in %s)", cfg->config_file);
+			break;
+		}
+	}
+	cJSON_Delete(root);
+	return rv;
+}
+
 int gw_config_parse(int argc, char **argv, struct gw_config *cfg, char *err, size_t errlen)
 {
 	bool seen[N_FLAGS] = {false};
@@ -334,6 +482,12 @@ int gw_config_parse(int argc, char **argv, struct gw_config *cfg, char *err, siz
 		}
 		seen[k] = true;
 		rv = set_flag(cfg, f, val, false, err, errlen);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	if (cfg->config_file[0] != '\0') {
+		rv = apply_config_file(cfg, mask, seen, err, errlen);
 		if (rv != 0) {
 			return rv;
 		}

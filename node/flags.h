@@ -2,7 +2,9 @@
  *
  * One table (flags.c) names every flag, its subcommands, default and help;
  * the parser, `apigw help <cmd>` and the defaults all come from it, so help
- * never disagrees with the code. Parsing never exits: it returns an error
+ * never disagrees with the code. An optional config file (--config, JSON:
+ * an object whose keys are flag names without the dashes) supplies values
+ * for flags not given on the command line; flags win. Parsing never exits: it returns an error
  * with a one-line message naming the flag, and main() exits 2. */
 #ifndef GW_NODE_FLAGS_H
 #define GW_NODE_FLAGS_H
@@ -45,11 +47,13 @@ struct gw_config {
 	unsigned drain_timeout_ms;     /* SIGTERM: wait for in-flight */
 	char admin_key[128];           /* "" = generated at bootstrap */
 	enum gw_log_level log_level;
-	struct gw_addr peer;     /* join: any member's etcd address */
-	char join_secret[128];   /* join: the cluster's secret */
-	struct gw_addr endpoint; /* status/leave: the local node's status address */
-	char remove_id[32];      /* leave: remove this member instead of self */
-	bool json;               /* status: print JSON */
+	struct gw_addr peer;        /* join: any member's etcd address */
+	char join_secret[128];      /* join: the cluster's secret */
+	struct gw_addr endpoint;    /* status/leave: the local node's status address */
+	char remove_id[32];         /* leave: remove this member instead of self */
+	bool json;                  /* status: print JSON */
+	char config_file[PATH_MAX]; /* --config: JSON file of flag values */
+	bool check;                 /* start --check: validate and exit */
 };
 
 /* Parse argv into @cfg (defaults first). Returns 0, or GW_EINVAL with a

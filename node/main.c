@@ -35,6 +35,10 @@ int main(int argc, char **argv)
 		return 0;
 	case GW_CMD_START:
 	case GW_CMD_JOIN:
+		if (cfg.check) {
+			printf("apigw: configuration ok (data dir %s)\n", cfg.data_dir);
+			return 0;
+		}
 		return gw_node_run(&cfg) == 0 ? 0 : 1;
 	case GW_CMD_LEAVE:
 	case GW_CMD_STATUS:

@@ -147,6 +147,22 @@ def test_data_dir_unusable():
     assert "data dir" in n.log()
 
 
+def test_config_file_and_check():
+    d = tempdir()
+    good, bad = d + "/good.json", d + "/bad.json"
+    with open(good, "w") as f:
+        f.write('{"workers": 2, "proxy-listen": ["127.0.0.1:19999"], "log-level": "warn"}')
+    with open(bad, "w") as f:
+        f.write('{"workers": 2, "proxy-listen": "127.0.0.1:0"}')
+    r = run_cli("start", "--config", good, "--check")
+    assert r.returncode == 0 and "configuration ok" in r.stdout, (r.stdout, r.stderr)
+    expect_usage_error(["start", "--config", bad, "--check"], "--proxy-listen")
+    # A node started from a config file uses its values (flags still win).
+    n = Node("cli5", extra_args=["--config", good])
+    n.start()
+    assert n.stop() == 0
+
+
 tap = Tap()
 for t in (test_help_lists_subcommands, test_help_documents_every_flag_with_default,
           test_help_unknown_topic, test_version, test_unknown_subcommand,
@@ -154,6 +170,6 @@ for t in (test_help_lists_subcommands, test_help_documents_every_flag_with_defau
           test_join_requires_peer_and_secret, test_flags_belong_to_their_subcommand,
           test_start_ready_and_sigterm, test_sigint_clean_exit_and_restart_same_data_dir,
           test_listener_in_use_fails_clearly, test_status_client_unreachable,
-          test_data_dir_unusable):
+          test_data_dir_unusable, test_config_file_and_check):
     tap.run(t)
 tap.done()

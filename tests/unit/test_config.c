@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int parse(struct gw_config *cfg, char *err, ...)
 {
@@ -111,6 +112,78 @@ static void test_errors_name_the_flag(void **state)
 	assert_non_null(strstr(err, "--proxy-listen"));
 }
 
+/* Write @text to a new temp file; returns its path (static buffer). */
+static const char *temp_file(const char *text)
+{
+	static char path[64];
+	int fd;
+	strcpy(path, "/tmp/apigw-cfg-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void test_config_file(void **state)
+{
+	struct gw_config c;
+	char err[256];
+	char arg[128];
+	const char *p;
+	(void)state;
+
+	p = temp_file("{\"workers\": 3, \"proxy-listen\": [\":19080\", \"[::1]:19081\"],"
+		      " \"write-timeout\": \"750ms\", \"admin-key\": \"k1\", \"voters\": 5}");
+	snprintf(arg, sizeof arg, "--config=%s", p);
+	/* Flags win over the file. */
+	assert_int_equal(parse(&c, err, "start", arg, "--voters", "1", NULL), 0);
+	unlink(p);
+	assert_int_equal(c.workers, 3);
+	assert_int_equal(c.n_proxy_listen, 2);
+	assert_string_equal(c.proxy_listen[1].text, "[::1]:19081");
+	assert_int_equal(c.write_timeout_ms, 750);
+	assert_string_equal(c.admin_key, "k1");
+	assert_int_equal(c.voters, 1);
+
+	/* Required join flags may come from the file. */
+	p = temp_file("{\"peer\": \"127.0.0.1:2379\", \"join-secret\": \"s\"}");
+	snprintf(arg, sizeof arg, "--config=%s", p);
+	assert_int_equal(parse(&c, err, "join", arg, "--check", NULL), 0);
+	unlink(p);
+	assert_true(c.check);
+	assert_string_equal(c.join_secret, "s");
+
+	p = temp_file("{\"workers\": \"many\"}");
+	snprintf(arg, sizeof arg, "--config=%s", p);
+	assert_int_equal(parse(&c, err, "start", arg, NULL), GW_EINVAL);
+	unlink(p);
+	assert_non_null(strstr(err, "--workers"));
+	assert_non_null(strstr(err, p));
+
+	p = temp_file("{\"frob\": 1}");
+	snprintf(arg, sizeof arg, "--config=%s", p);
+	assert_int_equal(parse(&c, err, "start", arg, NULL), GW_EINVAL);
+	unlink(p);
+	assert_non_null(strstr(err, "\"frob\""));
+
+	p = temp_file("{\"voters\": 1.5}");
+	snprintf(arg, sizeof arg, "--config=%s", p);
+	assert_int_equal(parse(&c, err, "start", arg, NULL), GW_EINVAL);
+	unlink(p);
+	assert_non_null(strstr(err, "voters"));
+
+	p = temp_file("[\"not an object\"");
+	snprintf(arg, sizeof arg, "--config=%s", p);
+	assert_int_equal(parse(&c, err, "start", arg, NULL), GW_EINVAL);
+	unlink(p);
+	assert_non_null(strstr(err, "not a JSON object"));
+
+	assert_int_equal(parse(&c, err, "start", "--config", "/nonexistent/apigw.json", NULL),
+			 GW_EINVAL);
+	assert_non_null(strstr(err, "/nonexistent/apigw.json"));
+}
+
 static void test_help_output(void **state)
 {
 	char *text = NULL;
@@ -132,6 +205,7 @@ int main(void)
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_values),
 	    cmocka_unit_test(test_errors_name_the_flag),
+	    cmocka_unit_test(test_config_file),
 	    cmocka_unit_test(test_help_output),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
