@@ -1610,6 +1610,46 @@ static void test_watch_close_and_restore(void **state)
 	free(rg);
 }
 
+/* A restore that jumps past what a watcher can catch up on (the image's
+ * history is compacted beyond its position) cancels it with the compact
+ * revision, like a watch from a compacted revision. */
+static void test_watch_restore_compacted(void **state)
+{
+	struct fx *f = *state;
+	struct fx g = {0};
+	struct rec *r = calloc(1, sizeof(*r));
+	struct gw_store_op op = {.type = GW_OP_COMPACT};
+	struct gw_store_result res;
+	void *img;
+	size_t len;
+
+	for (int i = 0; i < 6; i++) {
+		put(f, "a", "v"); /* 2..7 */
+	}
+	op.u.compact.revision = 5;
+	assert_int_equal(wr(f, &op, &res), 0);
+	gw_store_result_free(&res);
+	assert_int_equal(gw_store_snapshot(f->s, &img, &len), 0);
+
+	strcpy(g.dir, "/tmp/gw-test-store6-XXXXXX");
+	assert_non_null(mkdtemp(g.dir));
+	g.opts.dir = g.dir;
+	g.opts.no_sync = true;
+	fx_open(&g);
+	put(&g, "a", "v"); /* rev 2: the watcher expects 3 next */
+	assert_non_null(watch(&g, "a", NULL, 0, 0, r));
+	assert_int_equal(gw_store_restore(g.s, img, len), 0);
+	assert_int_equal(r->cancels, 1);
+	assert_int_equal(r->cancel_reason, GW_ECOMPACTED);
+	assert_int_equal(r->cancel_compact, 5);
+	assert_int_equal(r->n, 0);
+	assert_int_equal(gw_store_revision(g.s), 7);
+	free(img);
+	gw_store_close(g.s);
+	nftw(g.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1642,6 +1682,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_watch_slow_and_unwatch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch_write_from_callback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch_close_and_restore, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_watch_restore_compacted, setup, teardown),
 	};
 	gw_log_set_level(GW_LOG_NONE);
 	return cmocka_run_group_tests(tests, NULL, NULL);
