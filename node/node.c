@@ -84,6 +84,40 @@ static void json_reply(struct gw_http_req *req, int status, const char *body)
 	gw_http_respond(req, status, "application/json", "", body, strlen(body));
 }
 
+/* GET /status: 200 while the process is alive (APISIX's shape), plus what
+ * an operator wants at a glance. Quorum is reported here and in metrics,
+ * never in readiness: a node without quorum still serves traffic. */
+static void status_reply(struct gw_node *n, struct gw_http_req *req)
+{
+	char body[512];
+	bool quorum = false;
+	const char *state = "starting";
+	int64_t config_rev = 0;
+
+	if (n->cluster != NULL) {
+		struct gw_raft_status *st = malloc(sizeof *st);
+		if (st != NULL) {
+			static const char *const names[] = {"unavailable", "follower", "candidate",
+							    "leader"};
+			gw_raft_status(gw_cluster_raft(n->cluster), st);
+			quorum = st->has_quorum;
+			state = (unsigned)st->state < 4 ? names[st->state] : "unavailable";
+			free(st);
+		}
+	}
+	if (n->confsync != NULL) {
+		struct gw_confsync_stats cs;
+		gw_confsync_stats(n->confsync, &cs);
+		config_rev = cs.revision;
+	}
+	snprintf(body, sizeof body,
+		 "{\"status\":\"ok\",\"ready\":%s,\"draining\":%s,\"raft_state\":\"%s\","
+		 "\"quorum\":%s,\"config_revision\":%lld}\n",
+		 n->ready && !n->stopping ? "true" : "false", n->stopping ? "true" : "false", state,
+		 quorum ? "true" : "false", (long long)config_rev);
+	json_reply(req, 200, body);
+}
+
 static void status_handler(struct gw_http_req *req, void *data)
 {
 	struct gw_node *n = data;
@@ -98,7 +132,7 @@ static void status_handler(struct gw_http_req *req, void *data)
 		return;
 	}
 	if (strcmp(path, "/status") == 0 || strcmp(path, "/healthz") == 0) {
-		json_reply(req, 200, "{\"status\":\"ok\"}\n");
+		status_reply(n, req);
 	} else if (strcmp(path, "/status/ready") == 0 || strcmp(path, "/readyz") == 0) {
 		if (n->stopping) {
 			json_reply(req, 503,
