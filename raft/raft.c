@@ -1970,7 +1970,9 @@ static void relay_done(void *data, int err, const struct gw_raft__http_resp *res
 			resp->body.len);
 }
 
-/* A request that needs the leader reached a follower: relay it once. */
+/* A request that needs the leader reached a follower: relay it once. A
+ * join waits (within its deadline) for a leader this node does not know yet
+ * (it may have just restarted); other requests fail at once without one. */
 static void relay(struct gw_raft *r, struct gw_http_req *req, unsigned timeout_ms)
 {
 	int rv;
@@ -1980,7 +1982,7 @@ static void relay(struct gw_raft *r, struct gw_http_req *req, unsigned timeout_m
 		return;
 	}
 	rv = call_start(r, NULL, req->method, req->url, req->body.data, req->body.len, timeout_ms,
-			false, relay_done, req);
+			strcmp(req->path, "/apigw/internal/join") == 0, relay_done, req);
 	if (rv != 0) {
 		respond_err(req, rv);
 	}
@@ -2854,7 +2856,7 @@ static void join_request_done(void *data, int err, const struct gw_raft__http_re
 		gw_warnf("raft", "join request: %s (retrying)",
 			 err != 0 ? gw_strerror(err)
 				  : (resp->gw_err != 0 ? gw_strerror(resp->gw_err) : "error"));
-		r->join_next_try = now_ms(r) + 1000;
+		r->join_next_try = now_ms(r) + 250;
 		return;
 	}
 	if (resp->body.data != NULL) {
