@@ -842,6 +842,171 @@ static void check_events(const struct model *m, const struct seen *sn, int64_t f
 	assert_int_equal(e, sn->n);
 }
 
+/* Watchers with random ranges, filters and start revisions, checked against
+ * the model over the revisions they covered. */
+#define NW 6
+struct fwatch {
+	struct rng_range r;
+	unsigned flags;
+	int64_t start; /* first revision covered */
+	int64_t end;   /* last revision covered (once not live) */
+	bool used, live;
+	int64_t compacted; /* compact revision reported by a GW_ECOMPACTED cancel */
+	int64_t compact0;  /* compact revision when it was created */
+	struct gw_watcher *w;
+	struct model *m;
+	int64_t next;
+	size_t n;
+	int64_t rev[MAXEV];
+	int key[MAXEV];
+	int type[MAXEV];
+	char value[MAXEV][8];
+	bool has_prev[MAXEV];
+	char prev[MAXEV][8];
+};
+static struct fwatch fws[NW];
+
+static int on_fevents(struct gw_watcher *w, const struct gw_event *evs, size_t n, void *data)
+{
+	struct fwatch *fw = data;
+	(void)w;
+	assert_true(n > 0);
+	for (size_t i = 0; i < n; i++) {
+		const struct gw_event *e = &evs[i];
+		assert_true(fw->n < MAXEV);
+		/* in order; a revision already delivered never comes again */
+		assert_true(e->kv.mod_revision >= (i == 0 ? fw->next : evs[i - 1].kv.mod_revision));
+		fw->rev[fw->n] = e->kv.mod_revision;
+		fw->key[fw->n] = key_index(e->kv.key, e->kv.key_len);
+		fw->type[fw->n] = e->type;
+		snprintf(fw->value[fw->n], sizeof(fw->value[0]), "%.*s",
+			 e->type == GW_EVENT_PUT ? (int)e->kv.value_len : 0,
+			 e->type == GW_EVENT_PUT ? e->kv.value : "");
+		fw->has_prev[fw->n] = e->has_prev_kv;
+		snprintf(fw->prev[fw->n], sizeof(fw->prev[0]), "%.*s",
+			 e->has_prev_kv ? (int)e->prev_kv.value_len : 0,
+			 e->has_prev_kv ? e->prev_kv.value : "");
+		fw->n++;
+	}
+	fw->next = evs[n - 1].kv.mod_revision + 1;
+	return 0;
+}
+
+static void on_fcancel(struct gw_watcher *w, int reason, int64_t compact, void *data)
+{
+	struct fwatch *fw = data;
+	(void)w;
+	if (reason == GW_ECOMPACTED) {
+		fw->compacted = compact;
+		return;
+	}
+	assert_int_equal(reason, GW_ESHUTDOWN);
+	fw->live = false;
+	fw->w = NULL;
+	fw->end = fw->m->rev;
+}
+
+static bool fw_wants(const struct fwatch *fw, int k, bool put)
+{
+	if (!in_range(&fw->r, k)) {
+		return false;
+	}
+	return put ? !(fw->flags & GW_WATCH_NOPUT) : !(fw->flags & GW_WATCH_NODELETE);
+}
+
+static void check_fwatch(const struct model *m, const struct fwatch *fw)
+{
+	size_t e = 0;
+	for (int64_t r = fw->start; r <= fw->end; r++) {
+		size_t want = 0, first = e;
+		for (int k = 0; k < NK; k++) {
+			const struct mkv *a = &m->st[r - 1][k], *b = &m->st[r][k];
+			bool put = b->present && b->mod == r, gone = a->present && !b->present;
+			size_t j;
+			if (!(put || gone) || !fw_wants(fw, k, put)) {
+				continue;
+			}
+			if (gone && r == fw->compact0) {
+				continue; /* compaction drops the deletes at its revision, like etcd
+					   */
+			}
+			want++;
+			for (j = first; j < fw->n && fw->rev[j] == r && fw->key[j] != k; j++) {
+			}
+			assert_true(j < fw->n && fw->rev[j] == r);
+			assert_int_equal(fw->type[j], put ? GW_EVENT_PUT : GW_EVENT_DELETE);
+			if (put) {
+				assert_string_equal(fw->value[j], b->value);
+			}
+			if (fw->flags & GW_WATCH_PREV_KV) {
+				assert_int_equal(fw->has_prev[j], a->present);
+				if (a->present) {
+					assert_string_equal(fw->prev[j], a->value);
+				}
+			} else {
+				assert_false(fw->has_prev[j]);
+			}
+		}
+		while (e < fw->n && fw->rev[e] == r) {
+			e++;
+		}
+		assert_int_equal(e - first, want);
+	}
+	assert_int_equal(e, fw->n);
+}
+
+static void op_watch(struct sut *t)
+{
+	struct model *m = t->m;
+	struct fwatch *fw = &fws[rnd(NW)];
+	struct gw_watch_opts o = {0};
+	int64_t start;
+
+	if (fw->used) {
+		/* retire it: unwatch if live, check what it saw */
+		if (fw->live) {
+			gw_store_unwatch(fw->w);
+			fw->live = false;
+			fw->end = m->rev;
+		}
+		check_fwatch(m, fw);
+		fw->used = false;
+		return;
+	}
+	memset(fw, 0, sizeof(*fw));
+	fw->m = m;
+	fw->r = rand_range();
+	fw->flags = rnd(8);
+	start =
+	    rnd(3) == 0 ? 0 : m->compact - 1 + (int64_t)rnd((uint32_t)(m->rev - m->compact + 4));
+	o.key = fw->r.key;
+	o.key_len = klen(fw->r.key);
+	o.range_end = end_ptr(fw->r.end);
+	o.range_end_len = end_len(fw->r.end);
+	o.start_revision = start;
+	o.flags = fw->flags;
+	o.on_events = on_fevents;
+	o.on_cancel = on_fcancel;
+	o.data = fw;
+	if (start > 0 && start < m->compact) {
+		assert_int_equal(gw_store_watch(t->s, &o, &fw->w), 0);
+		assert_null(fw->w);
+		assert_int_equal(fw->compacted, m->compact);
+		assert_int_equal(fw->n, 0);
+		return;
+	}
+	fw->compact0 = m->compact;
+	fw->start = start > 0 ? start : m->rev + 1;
+	fw->next = fw->start;
+	fw->used = true;
+	fw->live = true;
+	assert_int_equal(gw_store_watch(t->s, &o, &fw->w), 0);
+	assert_non_null(fw->w);
+	if (fw->start <= 1) {
+		fw->start = 2; /* no events before the first write */
+	}
+}
+
 static void run_seed(uint64_t seed)
 {
 	struct sut *t = calloc(1, sizeof(*t));
@@ -865,6 +1030,7 @@ static void run_seed(uint64_t seed)
 	t->seen = sn;
 	m->rev = 1;
 	sn->next = 2;
+	memset(fws, 0, sizeof(fws));
 	sut_open(t);
 
 	for (int i = 0; i < NOPS; i++) {
@@ -873,8 +1039,10 @@ static void run_seed(uint64_t seed)
 			op_put(t);
 		} else if (c < 42) {
 			op_delete(t);
-		} else if (c < 62) {
+		} else if (c < 58) {
 			op_range(t);
+		} else if (c < 62) {
+			op_watch(t);
 		} else if (c < 80) {
 			op_txn(t);
 		} else if (c < 85) {
@@ -890,6 +1058,17 @@ static void run_seed(uint64_t seed)
 		assert_int_equal(sn->next, m->rev + 1);
 	}
 	check_events(m, sn, 2);
+	for (int i = 0; i < NW; i++) {
+		struct fwatch *fw = &fws[i];
+		if (!fw->used) {
+			continue;
+		}
+		if (fw->live) {
+			gw_store_unwatch(fw->w);
+			fw->end = m->rev;
+		}
+		check_fwatch(m, fw);
+	}
 	{
 		/* the incrementally kept logical size matches a recount */
 		MDB_txn *txn;
