@@ -166,6 +166,26 @@ def test_dead_voter_replaced_by_standby():
     wait_value(victim, secret, "after-replacement", "1", 20)
 
 
+def test_remove_dead_member_by_id():
+    nodes, secret = C["nodes"], C["secret"]
+    leader = wait_leader(nodes)
+    victim = [n for n in nodes if n is not leader][0]
+    vid = status(victim)["id"]
+    victim.kill()
+    nodes.remove(victim)
+    other = [n for n in nodes if n is not leader][0]
+    # any member may remove it (forwarded to the leader)
+    r = run_cli("leave", "--node", vid, "--endpoint", other.addr("status"), timeout=30)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    wait_for(lambda: all(m["id"] != vid for m in status(leader)["members"]), 10, 0.1,
+             "member removed")
+    # unknown ids are refused with etcd's wording
+    r = run_cli("leave", "--node", vid, "--endpoint", other.addr("status"), timeout=30)
+    assert r.returncode != 0 and "member not found" in r.stderr, (r.stdout, r.stderr)
+    st, _ = put(other, secret, "after-remove", "1")
+    assert st == 200
+
+
 def test_clean_stop():
     for n in C["nodes"]:
         assert n.stop() == 0, n.log()[-2000:]
@@ -179,5 +199,6 @@ if "n4" in C:
     tap.run(test_join_rerun_is_idempotent)
     tap.run(test_lease_expiry_by_leader)
     tap.run(test_dead_voter_replaced_by_standby)
+    tap.run(test_remove_dead_member_by_id)
     tap.run(test_clean_stop)
 tap.done()
