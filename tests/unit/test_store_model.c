@@ -25,7 +25,7 @@
 #include <string.h>
 
 #define NK      10   /* keys in the universe */
-#define NOPS    600  /* ops per seed */
+#define NOPS    800  /* ops per seed */
 #define MAXREV  1024 /* > NOPS + 1 */
 #define HISTORY 60   /* auto-compaction window of the store under test */
 #define MAXEV   4096
@@ -1129,7 +1129,7 @@ static void test_model(void **state)
 		run_seed(strtoull(env, NULL, 10));
 		return;
 	}
-	for (uint64_t seed = 1; seed <= 12; seed++) {
+	for (uint64_t seed = 1; seed <= 30; seed++) {
 		run_seed(seed);
 	}
 }
