@@ -32,9 +32,11 @@ struct svc {
 	const char **hosts;
 	size_t n_hosts;
 	bool websocket;
+	struct gw_proxy__plugin_inst *plugins;
+	size_t n_plugins;
 };
 
-struct compiler {
+struct gw_proxy__compiler {
 	struct gw_proxy_config *cfg;
 	struct gw_proxy__map ups;  /* id -> upstream */
 	struct gw_proxy__map svcs; /* id -> struct svc */
@@ -45,7 +47,7 @@ struct compiler {
 
 /* ---- helpers */
 
-static void *calloc_cfg(struct compiler *c, size_t n)
+static void *calloc_cfg(struct gw_proxy__compiler *c, size_t n)
 {
 	void *p = gw_proxy__arena_alloc(&c->cfg->arena, n);
 	if (p == NULL) {
@@ -54,7 +56,7 @@ static void *calloc_cfg(struct compiler *c, size_t n)
 	return p;
 }
 
-static const char *dup_cfg(struct compiler *c, const char *s)
+static const char *dup_cfg(struct gw_proxy__compiler *c, const char *s)
 {
 	char *p = gw_proxy__arena_strndup(&c->cfg->arena, s, strlen(s));
 	if (p == NULL) {
@@ -63,7 +65,8 @@ static const char *dup_cfg(struct compiler *c, const char *s)
 	return p;
 }
 
-__attribute__((format(printf, 2, 3))) static int fail(struct compiler *c, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int fail(struct gw_proxy__compiler *c, const char *fmt,
+						      ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -79,7 +82,7 @@ static bool is_num(const cJSON *j)
 }
 
 /* Seconds (number > 0) to milliseconds. */
-static int get_secs(struct compiler *c, const cJSON *obj, const char *name, unsigned *out)
+static int get_secs(struct gw_proxy__compiler *c, const cJSON *obj, const char *name, unsigned *out)
 {
 	const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, name);
 	if (j == NULL) {
@@ -95,7 +98,8 @@ static int get_secs(struct compiler *c, const cJSON *obj, const char *name, unsi
 	return 0;
 }
 
-static int get_timeouts(struct compiler *c, const cJSON *obj, struct gw_proxy__timeouts *t)
+static int get_timeouts(struct gw_proxy__compiler *c, const cJSON *obj,
+			struct gw_proxy__timeouts *t)
 {
 	const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, "timeout");
 	int rv;
@@ -113,8 +117,8 @@ static int get_timeouts(struct compiler *c, const cJSON *obj, struct gw_proxy__t
 	return 0;
 }
 
-static int strings_of(struct compiler *c, const cJSON *obj, const char *one, const char *many,
-		      const char ***out, size_t *n)
+static int strings_of(struct gw_proxy__compiler *c, const cJSON *obj, const char *one,
+		      const char *many, const char ***out, size_t *n)
 {
 	const cJSON *j1 = cJSON_GetObjectItemCaseSensitive(obj, one);
 	const cJSON *jn = cJSON_GetObjectItemCaseSensitive(obj, many);
@@ -161,7 +165,7 @@ static int strings_of(struct compiler *c, const cJSON *obj, const char *one, con
 
 /* ---- upstreams */
 
-static int parse_node(struct compiler *c, const char *host, long port, double weight,
+static int parse_node(struct gw_proxy__compiler *c, const char *host, long port, double weight,
 		      double priority, struct gw_proxy__node *nd)
 {
 	char ip[64];
@@ -209,7 +213,7 @@ static int parse_node(struct compiler *c, const char *host, long port, double we
 	return 0;
 }
 
-static int parse_nodes(struct compiler *c, const cJSON *jn, struct gw_proxy__upstream *up)
+static int parse_nodes(struct gw_proxy__compiler *c, const cJSON *jn, struct gw_proxy__upstream *up)
 {
 	size_t cap = (size_t)cJSON_GetArraySize(jn), n = 0;
 	const cJSON *it;
@@ -279,7 +283,7 @@ static int parse_nodes(struct compiler *c, const cJSON *jn, struct gw_proxy__ups
 	return 0;
 }
 
-static int compile_upstream(struct compiler *c, const cJSON *j, const char *id,
+static int compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, const char *id,
 			    struct gw_proxy__upstream **out)
 {
 	struct gw_proxy__upstream *up;
@@ -407,7 +411,7 @@ static int compile_upstream(struct compiler *c, const cJSON *j, const char *id,
 	return 0;
 }
 
-static int register_upstream(struct compiler *c, struct gw_proxy__upstream *up)
+static int register_upstream(struct gw_proxy__compiler *c, struct gw_proxy__upstream *up)
 {
 	struct gw_proxy_config *cfg = c->cfg;
 	if ((cfg->n_ups & (cfg->n_ups - 1)) == 0) {
@@ -442,7 +446,7 @@ static const struct {
     {"ipmatch", GW_PROXY__OP_IPMATCH},
 };
 
-static const char *scalar_text(struct compiler *c, const cJSON *v)
+static const char *scalar_text(struct gw_proxy__compiler *c, const cJSON *v)
 {
 	char tmp[64];
 	if (cJSON_IsString(v)) {
@@ -462,7 +466,7 @@ static const char *scalar_text(struct compiler *c, const cJSON *v)
 	return NULL;
 }
 
-static int compile_cmp(struct compiler *c, const cJSON *arr, struct gw_proxy__expr *e)
+static int compile_cmp(struct gw_proxy__compiler *c, const cJSON *arr, struct gw_proxy__expr *e)
 {
 	int n = cJSON_GetArraySize(arr), k = 1;
 	const cJSON *var = cJSON_GetArrayItem(arr, 0), *op, *val;
@@ -518,29 +522,13 @@ static int compile_cmp(struct compiler *c, const cJSON *arr, struct gw_proxy__ex
 	case GW_PROXY__OP_RE:
 	case GW_PROXY__OP_REI: {
 		int flags = REG_EXTENDED | REG_NOSUB | (e->op == GW_PROXY__OP_REI ? REG_ICASE : 0);
-		struct gw_proxy_config *cfg = c->cfg;
 		if (!cJSON_IsString(val)) {
 			return fail(c, "%s", "vars: regex must be a string");
 		}
-		e->re = calloc_cfg(c, sizeof *e->re);
-		if (e->re == NULL) {
-			return GW_ENOMEM;
+		int rv = gw_proxy__c_regex(c, val->valuestring, flags, &e->re);
+		if (rv != 0) {
+			return rv;
 		}
-		if (regcomp(e->re, val->valuestring, flags) != 0) {
-			e->re = NULL;
-			return fail(c, "vars: bad regex %.64s", val->valuestring);
-		}
-		if ((cfg->n_regexes & (cfg->n_regexes - 1)) == 0) {
-			size_t cap = cfg->n_regexes ? cfg->n_regexes * 2 : 1;
-			void *p = realloc(cfg->regexes, cap * sizeof *cfg->regexes);
-			if (p == NULL) {
-				regfree(e->re);
-				c->oom = true;
-				return GW_ENOMEM;
-			}
-			cfg->regexes = p;
-		}
-		cfg->regexes[cfg->n_regexes++] = e->re;
 		break;
 	}
 	case GW_PROXY__OP_IN:
@@ -599,7 +587,7 @@ static int compile_cmp(struct compiler *c, const cJSON *arr, struct gw_proxy__ex
 	return c->oom ? GW_ENOMEM : 0;
 }
 
-static int compile_expr(struct compiler *c, const cJSON *arr, int depth,
+static int compile_expr(struct gw_proxy__compiler *c, const cJSON *arr, int depth,
 			struct gw_proxy__expr **out)
 {
 	struct gw_proxy__expr *e;
@@ -649,9 +637,152 @@ static int compile_expr(struct compiler *c, const cJSON *arr, int depth,
 	return 0;
 }
 
+/* ---- helpers exported to plugins */
+
+void *gw_proxy__c_alloc(struct gw_proxy__compiler *c, size_t n)
+{
+	return calloc_cfg(c, n);
+}
+
+const char *gw_proxy__c_strdup(struct gw_proxy__compiler *c, const char *s)
+{
+	return dup_cfg(c, s);
+}
+
+int gw_proxy__c_fail(struct gw_proxy__compiler *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->whybuf, sizeof c->whybuf, fmt, ap);
+	va_end(ap);
+	c->why = c->whybuf;
+	return GW_EINVAL;
+}
+
+int gw_proxy__c_vars(struct gw_proxy__compiler *c, const cJSON *arr, struct gw_proxy__expr **out)
+{
+	*out = NULL;
+	if (cJSON_GetArraySize(arr) == 0 && cJSON_IsArray(arr)) {
+		return 0;
+	}
+	return compile_expr(c, arr, 0, out);
+}
+
+int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, int flags, regex_t **out)
+{
+	struct gw_proxy_config *cfg = c->cfg;
+	regex_t *re = calloc_cfg(c, sizeof *re);
+	if (re == NULL) {
+		return GW_ENOMEM;
+	}
+	if (regcomp(re, pattern, flags) != 0) {
+		return fail(c, "bad regex %.64s", pattern);
+	}
+	if ((cfg->n_regexes & (cfg->n_regexes - 1)) == 0) {
+		size_t cap = cfg->n_regexes ? cfg->n_regexes * 2 : 1;
+		void *p = realloc(cfg->regexes, cap * sizeof *cfg->regexes);
+		if (p == NULL) {
+			regfree(re);
+			c->oom = true;
+			return GW_ENOMEM;
+		}
+		cfg->regexes = p;
+	}
+	cfg->regexes[cfg->n_regexes++] = re;
+	*out = re;
+	return 0;
+}
+
+/* "plugins": {name: conf} -> instances; unknown plugins fail the object
+ * (APISIX's Admin API refuses them too). */
+static int compile_plugins(struct gw_proxy__compiler *c, const cJSON *obj,
+			   struct gw_proxy__plugin_inst **out, size_t *n)
+{
+	const cJSON *it;
+	size_t k = 0;
+	*out = NULL;
+	*n = 0;
+	if (obj == NULL) {
+		return 0;
+	}
+	if (!cJSON_IsObject(obj)) {
+		return fail(c, "%s", "plugins must be an object");
+	}
+	*out = calloc_cfg(c, ((size_t)cJSON_GetArraySize(obj) + 1) * sizeof **out);
+	if (*out == NULL) {
+		return GW_ENOMEM;
+	}
+	cJSON_ArrayForEach(it, obj)
+	{
+		const struct gw_proxy__plugin *p = gw_proxy__plugin_find(it->string);
+		const cJSON *dis = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(it, "_meta"), "disable");
+		int rv;
+		if (p == NULL) {
+			return fail(c, "unknown plugin %.64s", it->string);
+		}
+		if (!cJSON_IsObject(it)) {
+			return fail(c, "plugin %.64s: configuration must be an object", it->string);
+		}
+		if (cJSON_IsTrue(dis)) {
+			continue;
+		}
+		(*out)[k].p = p;
+		rv = p->compile(c, it, &(*out)[k].conf);
+		if (rv != 0) {
+			if (rv != GW_ENOMEM && c->why != c->whybuf) {
+				return fail(c, "plugin %.64s: invalid configuration", it->string);
+			}
+			return rv;
+		}
+		k++;
+	}
+	*n = k;
+	return 0;
+}
+
+/* Route plugins plus the service's ones it does not override, sorted by
+ * priority desc. */
+static int merge_plugins(struct gw_proxy__compiler *c, struct gw_proxy__route *r,
+			 struct gw_proxy__plugin_inst *rp, size_t rn, const struct svc *s)
+{
+	size_t sn = s ? s->n_plugins : 0, n = 0;
+	struct gw_proxy__plugin_inst *v;
+	if (rn + sn == 0) {
+		return 0;
+	}
+	v = calloc_cfg(c, (rn + sn) * sizeof *v);
+	if (v == NULL) {
+		return GW_ENOMEM;
+	}
+	for (size_t i = 0; i < rn; i++) {
+		v[n++] = rp[i];
+	}
+	for (size_t i = 0; i < sn; i++) {
+		size_t j;
+		for (j = 0; j < rn && rp[j].p != s->plugins[i].p; j++) {
+		}
+		if (j == rn) {
+			v[n++] = s->plugins[i];
+		}
+	}
+	for (size_t i = 1; i < n; i++) {
+		struct gw_proxy__plugin_inst t = v[i];
+		size_t j = i;
+		while (j > 0 && v[j - 1].p->priority < t.p->priority) {
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = t;
+	}
+	r->plugins = v;
+	r->n_plugins = n;
+	return 0;
+}
+
 /* ---- services and routes */
 
-static int compile_service(struct compiler *c, const cJSON *j, struct svc **out)
+static int compile_service(struct gw_proxy__compiler *c, const cJSON *j, struct svc **out)
 {
 	struct svc *s;
 	const cJSON *v;
@@ -687,11 +818,16 @@ static int compile_service(struct compiler *c, const cJSON *j, struct svc **out)
 	}
 	v = cJSON_GetObjectItemCaseSensitive(j, "enable_websocket");
 	s->websocket = cJSON_IsTrue(v);
+	rv = compile_plugins(c, cJSON_GetObjectItemCaseSensitive(j, "plugins"), &s->plugins,
+			     &s->n_plugins);
+	if (rv != 0) {
+		return rv;
+	}
 	*out = s;
 	return 0;
 }
 
-static int compile_route(struct compiler *c, const cJSON *j, const char *id, size_t seq)
+static int compile_route(struct gw_proxy__compiler *c, const cJSON *j, const char *id, size_t seq)
 {
 	struct gw_proxy__route *r;
 	const char **uris, **hosts, **addrs;
@@ -820,6 +956,17 @@ static int compile_route(struct compiler *c, const cJSON *j, const char *id, siz
 	}
 	v = cJSON_GetObjectItemCaseSensitive(j, "enable_websocket");
 	r->websocket = v != NULL ? cJSON_IsTrue(v) : (s != NULL && s->websocket);
+	{
+		struct gw_proxy__plugin_inst *rp;
+		size_t rn;
+		rv = compile_plugins(c, cJSON_GetObjectItemCaseSensitive(j, "plugins"), &rp, &rn);
+		if (rv == 0) {
+			rv = merge_plugins(c, r, rp, rn, s);
+		}
+		if (rv != 0) {
+			return rv;
+		}
+	}
 	if (n_hosts == 0 && s != NULL) {
 		hosts = s->hosts;
 		n_hosts = s->n_hosts;
@@ -863,7 +1010,8 @@ static bool key_id(const struct gw_proxy_kv *kv, const char *prefix, char *id, s
 
 enum pass { PASS_UPSTREAMS, PASS_SERVICES, PASS_ROUTES };
 
-static int compile_pass(struct compiler *c, const struct gw_proxy_kv *kvs, size_t n, enum pass pass)
+static int compile_pass(struct gw_proxy__compiler *c, const struct gw_proxy_kv *kvs, size_t n,
+			enum pass pass)
 {
 	static const char *const prefixes[] = {"/apisix/upstreams/", "/apisix/services/",
 					       "/apisix/routes/"};
@@ -950,7 +1098,7 @@ static void config_free(struct gw_proxy_config *cfg)
 int gw_proxy_config_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t revision,
 			    struct gw_proxy_config **out)
 {
-	struct compiler c;
+	struct gw_proxy__compiler c;
 	struct gw_proxy_config *cfg = calloc(1, sizeof *cfg);
 	int rv = 0;
 

@@ -810,6 +810,11 @@ void gw_proxy__dconn_response_done(struct gw_proxy__dconn *dc)
 		return;
 	}
 	r->resp_done = true;
+	if (dc->stop_bp) {
+		/* the rest of the request body, if any, is discarded now */
+		dc->stop_bp = false;
+		gw_proxy__dconn_update_reading(dc);
+	}
 	if (feed_depth > 0) {
 		return; /* d_feed picks it up once http_parser returns */
 	}

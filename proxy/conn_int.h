@@ -181,6 +181,12 @@ struct gw_proxy__req {
 	struct gw_buf reason;
 	bool resp_started, resp_chunked, resp_close, resp_done, close_after;
 	int status;
+	/* set by plugins */
+	const char *up_target;     /* path?query sent upstream, or NULL */
+	int up_method;             /* -1: the client's */
+	const char *up_host;       /* Host sent upstream, or NULL */
+	int64_t resp_len_override; /* >= 0: the response body is replaced */
+	const void *body_replacer; /* the plugin conf that replaces it */
 };
 
 /* conn.c */
@@ -216,6 +222,8 @@ void gw_proxy__req_body_end(struct gw_proxy__req *r);
 void gw_proxy__req_abort(struct gw_proxy__req *r);
 void gw_proxy__req_client_drained(struct gw_proxy__req *r);
 void gw_proxy__req_tunnel_data(struct gw_proxy__req *r, const char *p, size_t n);
+/* What the router and plugins see of @r. */
+void gw_proxy__req_match_ctx(const struct gw_proxy__req *r, struct gw_proxy__match_ctx *m);
 
 /* upstream.c */
 struct gw_proxy__uconn *gw_proxy__uconn_get(struct gw_proxy__worker *w,
@@ -257,6 +265,9 @@ static inline bool gw_proxy__list_empty(const struct gw_proxy__list *l)
 }
 #define GW_PROXY__CONTAINER(ptr, type, field)                                                      \
 	((type *)(void *)((char *)(ptr)-offsetof(type, field)))
+
+/* Worker loops that ended with live handles (a bug; tests assert 0). */
+extern atomic_int gw_proxy__unclean_loops;
 
 /* server.c: the struct the workers share. */
 struct gw_proxy {

@@ -12,5 +12,6 @@ proxy_libgw_proxy_a_SOURCES = \
 	proxy/server.c \
 	proxy/conn.c \
 	proxy/request.c \
-	proxy/upstream.c
+	proxy/upstream.c \
+	proxy/plugins.c
 EXTRA_DIST += proxy/README.md

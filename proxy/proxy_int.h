@@ -9,6 +9,7 @@
 
 #include "proxy/proxy.h"
 
+#include <cjson/cJSON.h>
 #include <regex.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -108,6 +109,47 @@ struct gw_proxy__upstream {
 	unsigned pool_requests; /* requests per upstream connection */
 };
 
+/* ---- plugins (plugins.c): phase hooks called by request.c */
+struct gw_proxy__req;
+struct gw_proxy__expr;
+struct gw_proxy__compiler; /* config.c: what a plugin's compile may use */
+
+struct gw_proxy__plugin {
+	const char *name;
+	int priority; /* higher runs first, as in APISIX */
+	/* Check and compile @conf into *out (config arena). 0 or GW_EINVAL (with
+	 * gw_proxy__c_fail) or GW_ENOMEM. */
+	int (*compile)(struct gw_proxy__compiler *c, const cJSON *conf, const void **out);
+	/* rewrite, access: 0 to go on, or non-zero when the plugin answered. */
+	int (*rewrite)(struct gw_proxy__req *r, const void *conf);
+	int (*access)(struct gw_proxy__req *r, const void *conf);
+	void (*before_proxy)(struct gw_proxy__req *r, const void *conf);
+	/* The upstream response head is in the request (status, headers). */
+	void (*header_filter)(struct gw_proxy__req *r, const void *conf);
+	/* Response body bytes on their way to the client; *n may be set to 0 to
+	 * drop them. @eof: last call, where *p and *n may be set to bytes to
+	 * append. */
+	void (*body_filter)(struct gw_proxy__req *r, const void *conf, const char **p, size_t *n,
+			    bool eof);
+	void (*log)(struct gw_proxy__req *r, const void *conf);
+};
+
+struct gw_proxy__plugin_inst {
+	const struct gw_proxy__plugin *p;
+	const void *conf;
+};
+
+/* The plugin named @name, or NULL. */
+const struct gw_proxy__plugin *gw_proxy__plugin_find(const char *name);
+
+/* Helpers for plugin compile functions (config.c). */
+void *gw_proxy__c_alloc(struct gw_proxy__compiler *c, size_t n);
+const char *gw_proxy__c_strdup(struct gw_proxy__compiler *c, const char *s);
+int gw_proxy__c_fail(struct gw_proxy__compiler *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int gw_proxy__c_vars(struct gw_proxy__compiler *c, const cJSON *arr, struct gw_proxy__expr **out);
+int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, int flags, regex_t **out);
+
 struct gw_proxy__cidr {
 	int family; /* AF_INET or AF_INET6 */
 	uint8_t addr[16];
@@ -161,6 +203,8 @@ struct gw_proxy__route {
 	struct gw_proxy__upstream *up;     /* NULL: 503, nothing to proxy to */
 	struct gw_proxy__timeouts timeout; /* route-level override, 0 = upstream's */
 	bool websocket;
+	struct gw_proxy__plugin_inst *plugins; /* route + service plugins, priority desc */
+	size_t n_plugins;
 };
 
 /* Routes under one path, sorted by priority desc then seq asc. */

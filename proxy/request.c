@@ -170,6 +170,8 @@ struct gw_proxy__req *gw_proxy__req_new(struct gw_proxy__dconn *dc)
 	r->node = -1;
 	r->replay_ok = true;
 	r->keepalive = true;
+	r->up_method = -1;
+	r->resp_len_override = -1;
 	return r;
 }
 
@@ -192,6 +194,14 @@ static void detach_uc(struct gw_proxy__req *r, bool close)
 void gw_proxy__req_free(struct gw_proxy__req *r)
 {
 	detach_uc(r, true);
+	if (r->route != NULL) {
+		for (size_t i = 0; i < r->route->n_plugins; i++) {
+			const struct gw_proxy__plugin_inst *pi = &r->route->plugins[i];
+			if (pi->p->log != NULL) {
+				pi->p->log(r, pi->conf);
+			}
+		}
+	}
 	gw_proxy__wsnap_unref(r->snap);
 	hc_close(&r->hc);
 	hc_close(&r->rh);
@@ -315,7 +325,7 @@ static int check_request(struct gw_proxy__req *r)
 	return 0;
 }
 
-static void match_ctx(const struct gw_proxy__req *r, struct gw_proxy__match_ctx *m)
+void gw_proxy__req_match_ctx(const struct gw_proxy__req *r, struct gw_proxy__match_ctx *m)
 {
 	memset(m, 0, sizeof *m);
 	m->method = r->method;
@@ -341,7 +351,7 @@ static void chash_key(struct gw_proxy__req *r)
 	size_t vl = 0;
 	bool ok = false;
 
-	match_ctx(r, &m);
+	gw_proxy__req_match_ctx(r, &m);
 	if (up->hash_on == GW_PROXY__HASH_VARS) {
 		ok = gw_proxy__var(&m, up->key, buf, sizeof buf, &v, &vl);
 	} else if (up->hash_on == GW_PROXY__HASH_HEADER) {
@@ -408,11 +418,21 @@ void gw_proxy__req_headers_done(struct gw_proxy__req *r)
 	}
 	r->snap = w->snap;
 	r->snap->refs++;
-	match_ctx(r, &m);
+	gw_proxy__req_match_ctx(r, &m);
 	r->route = gw_proxy__router_match(r->snap->cfg, &m);
 	if (r->route == NULL) {
 		respond_json(r, 404, "404 Route Not Found");
 		return;
+	}
+	for (int phase = 0; phase < 2; phase++) {
+		for (size_t i = 0; i < r->route->n_plugins; i++) {
+			const struct gw_proxy__plugin_inst *pi = &r->route->plugins[i];
+			int (*hook)(struct gw_proxy__req *, const void *) =
+			    phase == 0 ? pi->p->rewrite : pi->p->access;
+			if (hook != NULL && hook(r, pi->conf) != 0) {
+				return; /* the plugin answered */
+			}
+		}
 	}
 	up = r->route->up;
 	if (up == NULL) {
@@ -483,7 +503,10 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 			xff = r->hc.v[i].value;
 		}
 	}
-	switch (r->up->pass_host) {
+	switch (r->up_host != NULL ? -1 : (int)r->up->pass_host) {
+	case -1:
+		host = r->up_host;
+		break;
 	case GW_PROXY__PASS_NODE:
 		host = nd->host;
 		break;
@@ -493,8 +516,17 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 	default:
 		host = r->host_hdr ? r->host_hdr : nd->host;
 	}
-	rv |= gw_buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s\r\n", http_method_str(r->method),
-			    r->url.data, host);
+	/* origin-form target even when the client sent an absolute URL */
+	if (r->up_target != NULL) {
+		rv |= gw_buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s\r\n",
+				    http_method_str(r->up_method >= 0 ? r->up_method : r->method),
+				    r->up_target, host);
+	} else {
+		rv |= gw_buf_printf(b, "%s %.*s%s%.*s HTTP/1.1\r\nHost: %s\r\n",
+				    http_method_str(r->up_method >= 0 ? r->up_method : r->method),
+				    (int)r->path_len, r->path, r->query_len ? "?" : "",
+				    (int)r->query_len, r->query, host);
+	}
 	for (size_t i = 0; i < r->hc.n; i++) {
 		const struct gw_proxy__hdr *h = &r->hc.v[i];
 		if (skip_req_header(h, conn)) {
@@ -528,6 +560,12 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 static void send_head(struct gw_proxy__req *r)
 {
 	struct gw_buf b;
+	for (size_t i = 0; i < r->route->n_plugins; i++) {
+		const struct gw_proxy__plugin_inst *pi = &r->route->plugins[i];
+		if (pi->p->before_proxy != NULL) {
+			pi->p->before_proxy(r, pi->conf);
+		}
+	}
 	gw_buf_init(&b);
 	if (build_head(r, &b) != 0 || gw_buf_append(&b, r->obuf.data, r->obuf.len) != 0) {
 		gw_buf_close(&b);
@@ -742,9 +780,25 @@ void gw_proxy__req_tunnel_data(struct gw_proxy__req *r, const char *p, size_t n)
 
 /* ---- response */
 
+static void body_filters(struct gw_proxy__req *r, const char **p, size_t *n, bool eof)
+{
+	for (size_t i = 0; r->route != NULL && i < r->route->n_plugins; i++) {
+		const struct gw_proxy__plugin_inst *pi = &r->route->plugins[i];
+		if (pi->p->body_filter != NULL) {
+			pi->p->body_filter(r, pi->conf, p, n, eof);
+		}
+	}
+}
+
 static void to_client(struct gw_proxy__req *r, const char *p, size_t n)
 {
 	struct gw_proxy__dconn *dc = r->dc;
+	if (!r->dc->tunnel) {
+		body_filters(r, &p, &n, false);
+		if (n == 0) {
+			return;
+		}
+	}
 	if (r->resp_chunked) {
 		char pre[24];
 		int k = snprintf(pre, sizeof pre, "%zx\r\n", n);
@@ -827,6 +881,16 @@ static int u_on_headers_complete(http_parser *hp)
 		http_parser_pause(hp, 1);
 		return 0;
 	}
+	r->status = status;
+	if (status != 101) {
+		for (size_t i = 0; i < r->route->n_plugins; i++) {
+			const struct gw_proxy__plugin_inst *pi = &r->route->plugins[i];
+			if (pi->p->header_filter != NULL) {
+				pi->p->header_filter(r, pi->conf);
+			}
+		}
+		status = r->status;
+	}
 	for (size_t i = 0; i < r->rh.n; i++) {
 		if (name_is(&r->rh.v[i], "connection")) {
 			conn = r->rh.v[i].value;
@@ -853,6 +917,9 @@ static int u_on_headers_complete(http_parser *hp)
 	if (status == 101) {
 		rv |= gw_buf_printf(&b, "Connection: upgrade\r\nUpgrade: %s\r\n",
 				    upg ? upg : "websocket");
+	} else if (r->resp_len_override >= 0) {
+		rv |=
+		    gw_buf_printf(&b, "Content-Length: %lld\r\n", (long long)r->resp_len_override);
 	} else if (nobody) {
 		if (cl != NULL && status != 204) {
 			rv |= gw_buf_printf(&b, "Content-Length: %s\r\n", cl);
@@ -942,6 +1009,22 @@ static void u_finish(struct gw_proxy__req *r)
 
 	detach_uc(r, false);
 	gw_proxy__uconn_release(uc, keep, up->pool_idle_ms, up->pool_requests, up->pool_size);
+	if (r->method != HTTP_HEAD) {
+		const char *tail = NULL;
+		size_t tn = 0;
+		body_filters(r, &tail, &tn, true);
+		if (tn > 0) {
+			if (r->resp_chunked) {
+				char pre[24];
+				int k = snprintf(pre, sizeof pre, "%zx\r\n", tn);
+				gw_proxy__dconn_write(dc, pre, (size_t)k);
+				gw_proxy__dconn_write(dc, tail, tn);
+				gw_proxy__dconn_write(dc, "\r\n", 2);
+			} else {
+				gw_proxy__dconn_write(dc, tail, tn);
+			}
+		}
+	}
 	if (r->resp_chunked) {
 		gw_proxy__dconn_write(dc, "0\r\n\r\n", 5);
 	}

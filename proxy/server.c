@@ -26,6 +26,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+atomic_int gw_proxy__unclean_loops;
+
 static void take_config(struct gw_proxy__worker *w)
 {
 	struct gw_proxy *p = w->p;
@@ -145,12 +147,20 @@ static void worker_main(void *arg)
 		begin_stop(w);
 	}
 	uv_run(&w->loop, UV_RUN_DEFAULT);
+	/* Whatever is left has no active handle to wait for: it was stuck (a
+	 * bug, counted for the tests). Close it. */
+	if (!gw_proxy__list_empty(&w->dconns) || !gw_proxy__list_empty(&w->uconns)) {
+		gw_errorf("proxy", "worker %d: connections stuck at shutdown", w->idx);
+		atomic_fetch_add(&gw_proxy__unclean_loops, 1);
+		gw_proxy__worker_force_close(w);
+	}
 	uv_close((uv_handle_t *)&w->drain_timer, on_drain_close);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 	gw_proxy__wsnap_unref(w->snap);
 	w->snap = NULL;
 	rv = uv_loop_close(&w->loop);
 	if (rv != 0) {
+		atomic_fetch_add(&gw_proxy__unclean_loops, 1);
 		gw_errorf("proxy", "worker %d: loop closed with live handles", w->idx);
 	}
 	for (size_t b = 0; b < w->pool.cap; b++) {

@@ -243,7 +243,9 @@ void gw_proxy__uconn_arm(struct gw_proxy__uconn *uc)
 	if (uc->wq_bytes > 0 && !r->resp_started) {
 		ph = UT_SEND;
 		ms = r->send_ms;
-	} else if (uc->bp_paused) {
+	} else if (uc->bp_paused || (!r->body_done && !r->resp_started)) {
+		/* paused by the client, or still sending a request body whose pace
+		 * the client sets (its body timeout applies) */
 		ph = UT_NONE;
 	} else {
 		ph = UT_READ;

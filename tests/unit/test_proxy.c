@@ -7,6 +7,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/proxy.h"
+#include "proxy/conn_int.h"
 #include "proxy/proxy_int.h"
 #include "tests/unit/test_proxy_util.h"
 
@@ -154,6 +155,11 @@ static void test_compile_skips_bad_objects(void **state)
 	kv_add(&s, "/apisix/routes/9", "{\"uri\":\"/i\",\"methods\":[\"FETCH\"],%s}", UP);
 	kv_add(&s, "/apisix/routes/10", "{\"uri\":\"/j\",\"vars\":[[\"arg_x\",\"~~\",\"(\"]],%s}",
 	       UP);
+	kv_add(&s, "/apisix/routes/11", "{\"uri\":\"/k\",\"plugins\":{\"no-such\":{}},%s}", UP);
+	kv_add(&s, "/apisix/routes/12",
+	       "{\"uri\":\"/l\",\"plugins\":{\"proxy-rewrite\":{\"uri\":\"rel\"}},%s}", UP);
+	kv_add(&s, "/apisix/routes/13",
+	       "{\"uri\":\"/m\",\"plugins\":{\"response-rewrite\":{\"status_code\":99}},%s}", UP);
 	cfg = compile(&s);
 	assert_int_equal(gw_proxy_config_revision(cfg), 7);
 	assert_int_equal(gw_proxy_config_routes(cfg), 3);
@@ -529,6 +535,23 @@ static struct gw_proxy_config *config_for(int port, int port2, const char *extra
 		    "\"weight\":1}]}}",
 		    port);
 	}
+	kv_add(&s, "/apisix/services/svc",
+	       "{\"plugins\":{\"response-rewrite\":{\"headers\":{\"X-Svc\":\"1\"}},"
+	       "\"proxy-rewrite\":{\"uri\":\"/from-service\"}}}");
+	kv_add(&s, "/apisix/routes/prw",
+	       "{\"uri\":\"/prw/*\",\"service_id\":\"svc\",\"upstream_id\":\"echo\","
+	       "\"plugins\":{\"proxy-rewrite\":{\"regex_uri\":[\"^/prw/([a-z]+)/(.*)\","
+	       "\"/new/$2/$1\"],\"method\":\"PUT\",\"host\":\"rw.example\",\"headers\":{"
+	       "\"set\":{\"X-Set\":\"ip-$remote_addr\"},\"add\":{\"X-Add\":\"1\"},"
+	       "\"remove\":[\"X-Del\"]}}}}");
+	kv_add(&s, "/apisix/routes/prw2",
+	       "{\"uri\":\"/prw2\",\"upstream_id\":\"echo\",\"plugins\":{\"proxy-rewrite\":{"
+	       "\"uri\":\"/fixed/$arg_who?x=1\"}}}");
+	kv_add(&s, "/apisix/routes/rrw",
+	       "{\"uri\":\"/rrw/*\",\"upstream_id\":\"echo\",\"plugins\":{"
+	       "\"response-rewrite\":{\"status_code\":201,\"body\":\"replaced\\n\","
+	       "\"vars\":[[\"arg_skip\",\"~=\",\"1\"]],"
+	       "\"headers\":{\"set\":{\"X-R\":\"yes\"},\"remove\":[\"X-Upstream-Port\"]}}}}");
 	kv_add(&s, "/apisix/routes/ws",
 	       "{\"uri\":\"/ws\",\"enable_websocket\":true,\"upstream_id\":\"echo\"}");
 	if (extra_route != NULL) {
@@ -588,6 +611,7 @@ static int env_teardown(void **state)
 	if (e->p != NULL) {
 		gw_proxy_stop(e->p);
 	}
+	assert_int_equal(atomic_load(&gw_proxy__unclean_loops), 0);
 	tup_stop(e->up);
 	tup_stop(e->up2);
 	free(e);
@@ -645,6 +669,14 @@ static void test_proxy_basic(void **state)
 	tresp_free(&r);
 	assert_int_equal(roundtrip(e, "GET /rewrite/x HTTP/1.1\r\nHost: a.com\r\n\r\n", &r), 0);
 	assert_true(body_has(&r, "h:Host: rewritten.example\n"));
+	tresp_free(&r);
+
+	/* absolute-form target: origin-form upstream, host from the URL */
+	assert_int_equal(
+	    roundtrip(e, "GET http://Abs.example:81/p/q?z=1 HTTP/1.1\r\nHost: x\r\n\r\n", &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_true(body_has(&r, "url=/p/q?z=1\n"));
+	assert_true(body_has(&r, "h:X-Forwarded-Host: abs.example\n"));
 	tresp_free(&r);
 
 	/* HEAD: headers only */
@@ -957,6 +989,48 @@ static void test_proxy_client_abort(void **state)
 	tresp_free(&r);
 }
 
+static void test_proxy_plugins(void **state)
+{
+	struct env *e = *state;
+	struct tresp r;
+	char buf[64];
+
+	/* proxy-rewrite: regex_uri, method, host, headers; the service's
+	 * response-rewrite applies too, its proxy-rewrite is overridden */
+	assert_int_equal(roundtrip(e,
+				   "GET /prw/abc/d/e?q=1 HTTP/1.1\r\nHost: a\r\nX-Del: x\r\n"
+				   "X-Add: 0\r\n\r\n",
+				   &r),
+			 0);
+	assert_int_equal(r.status, 200);
+	assert_true(body_has(&r, "method=PUT\n"));
+	assert_true(body_has(&r, "url=/new/d/e/abc?q=1\n"));
+	assert_true(body_has(&r, "h:Host: rw.example\n"));
+	assert_true(body_has(&r, "h:X-Set: ip-127.0.0.1\n"));
+	assert_true(body_has(&r, "h:X-Add: 0\n"));
+	assert_true(body_has(&r, "h:X-Add: 1\n"));
+	assert_false(body_has(&r, "X-Del"));
+	assert_string_equal(tresp_header(&r, "x-svc", buf, sizeof buf), "1");
+	tresp_free(&r);
+	/* uri with $var and a query of its own: client args appended with & */
+	assert_int_equal(roundtrip(e, "GET /prw2?who=bob HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
+	assert_true(body_has(&r, "url=/fixed/bob?x=1&who=bob\n"));
+	tresp_free(&r);
+	/* response-rewrite: status, body (length fixed up), headers */
+	assert_int_equal(roundtrip(e, "GET /rrw/x HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(r.body, "replaced\n");
+	assert_string_equal(tresp_header(&r, "x-r", buf, sizeof buf), "yes");
+	assert_null(tresp_header(&r, "x-upstream-port", buf, sizeof buf));
+	assert_string_equal(tresp_header(&r, "content-length", buf, sizeof buf), "9");
+	tresp_free(&r);
+	/* ... only when its vars match */
+	assert_int_equal(roundtrip(e, "GET /rrw/x?skip=1 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_true(body_has(&r, "url=/rrw/x?skip=1"));
+	tresp_free(&r);
+}
+
 static void test_proxy_slow_clients(void **state)
 {
 	struct env *e = *state;
@@ -1103,6 +1177,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_proxy_bodies, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_upstream_errors, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_client_abort, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_plugins, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_slow_clients, env_setup_short, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_hot_swap, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_websocket, env_setup, env_teardown),

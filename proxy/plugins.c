@@ -1,0 +1,421 @@
+/* plugins.c: the plugin registry and the first two plugins.
+ *
+ * Happy path: config.c compiles each route's (and its service's) "plugins"
+ * object through the registry into instances sorted by priority (desc);
+ * request.c calls the hooks of the matched route at each phase: rewrite and
+ * access after routing, before_proxy before each upstream attempt,
+ * header_filter on the upstream response head, body_filter on each body
+ * piece and once at the end, log when the request is freed.
+ * proxy-rewrite (priority 1008) changes what goes upstream: uri (with $var
+ * interpolation) or regex_uri [pattern, replacement with $1..$9], method,
+ * host, headers {add, set, remove}. response-rewrite (899) changes what goes
+ * back: status_code, headers {add, set, remove}, body (with Content-Length),
+ * optionally only when its vars match. Regexes are POSIX extended.
+ * Failure modes: a bad plugin configuration fails its route or service at
+ * compile time (skipped with one log line). */
+#include "config.h"
+
+#include "lib/err.h"
+#include "proxy/conn_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum { HOP_SET, HOP_ADD, HOP_DEL };
+
+struct hop {
+	int op;
+	const char *name;
+	const char *value; /* may hold $vars (proxy-rewrite) */
+};
+
+struct hops {
+	struct hop *v;
+	size_t n;
+};
+
+static int compile_hops(struct gw_proxy__compiler *c, const cJSON *h, struct hops *out)
+{
+	static const char *const kinds[] = {"set", "add", "remove"};
+	const cJSON *it;
+	size_t cap = 0, n = 0;
+	bool structured = false;
+
+	out->v = NULL;
+	out->n = 0;
+	if (h == NULL) {
+		return 0;
+	}
+	if (!cJSON_IsObject(h)) {
+		return gw_proxy__c_fail(c, "%s", "headers must be an object");
+	}
+	for (int k = 0; k < 3; k++) {
+		const cJSON *part = cJSON_GetObjectItemCaseSensitive(h, kinds[k]);
+		if (part != NULL) {
+			structured = true;
+			cap += (size_t)cJSON_GetArraySize(part);
+		}
+	}
+	if (!structured) {
+		cap = (size_t)cJSON_GetArraySize(h); /* legacy form: {name: value} = set */
+	}
+	out->v = gw_proxy__c_alloc(c, (cap + 1) * sizeof *out->v);
+	if (out->v == NULL) {
+		return GW_ENOMEM;
+	}
+	for (int k = 0; k < 3; k++) {
+		const cJSON *part = structured ? cJSON_GetObjectItemCaseSensitive(h, kinds[k])
+					       : (k == 0 ? h : NULL);
+		if (part == NULL) {
+			continue;
+		}
+		if (k == HOP_DEL ? !cJSON_IsArray(part) : !cJSON_IsObject(part)) {
+			return gw_proxy__c_fail(c, "headers.%s has the wrong type", kinds[k]);
+		}
+		cJSON_ArrayForEach(it, part)
+		{
+			struct hop *o = &out->v[n];
+			o->op = k;
+			if (k == HOP_DEL) {
+				if (!cJSON_IsString(it)) {
+					return gw_proxy__c_fail(c, "%s",
+								"headers.remove holds names");
+				}
+				o->name = gw_proxy__c_strdup(c, it->valuestring);
+			} else {
+				char num[32];
+				const char *val = num;
+				if (cJSON_IsString(it)) {
+					val = it->valuestring;
+				} else if (cJSON_IsNumber(it)) {
+					snprintf(num, sizeof num, "%g", it->valuedouble);
+				} else {
+					return gw_proxy__c_fail(
+					    c, "header %.64s: value must be a string", it->string);
+				}
+				o->name = gw_proxy__c_strdup(c, it->string);
+				o->value = gw_proxy__c_strdup(c, val);
+			}
+			if (o->name == NULL || (k != HOP_DEL && o->value == NULL)) {
+				return GW_ENOMEM;
+			}
+			n++;
+		}
+	}
+	out->n = n;
+	return 0;
+}
+
+/* Replace $name (letters, digits, '_') by the variable's value. */
+static const char *interp(struct gw_proxy__req *r, const char *t)
+{
+	struct gw_proxy__match_ctx m;
+	struct gw_buf b;
+	char name[128], vb[1024];
+	const char *out;
+
+	if (strchr(t, '$') == NULL) {
+		return t;
+	}
+	gw_proxy__req_match_ctx(r, &m);
+	gw_buf_init(&b);
+	while (*t) {
+		const char *v;
+		size_t vl, k = 1;
+		if (*t != '$') {
+			gw_buf_append(&b, t++, 1);
+			continue;
+		}
+		while (isalnum((unsigned char)t[k]) || t[k] == '_') {
+			k++;
+		}
+		snprintf(name, sizeof name, "%.*s", (int)(k - 1), t + 1);
+		if (k > 1 && gw_proxy__var(&m, name, vb, sizeof vb, &v, &vl)) {
+			gw_buf_append(&b, v, vl);
+		}
+		t += k;
+	}
+	out = gw_proxy__arena_strndup(&r->arena, b.data ? b.data : "", b.len);
+	gw_buf_close(&b);
+	return out ? out : "";
+}
+
+static void hc_edit(struct gw_proxy__req *r, struct gw_proxy__hcollect *hc, const struct hop *o,
+		    bool vars)
+{
+	size_t k = 0;
+	if (o->op != HOP_ADD) {
+		for (size_t i = 0; i < hc->n; i++) {
+			if (strcasecmp(hc->v[i].name, o->name) != 0) {
+				hc->v[k++] = hc->v[i];
+			}
+		}
+		hc->n = k;
+	}
+	if (o->op == HOP_DEL) {
+		return;
+	}
+	if (hc->n == hc->cap) {
+		size_t cap = hc->cap ? hc->cap * 2 : 8;
+		struct gw_proxy__hdr *v = gw_proxy__arena_alloc(&r->arena, cap * sizeof *v);
+		if (v == NULL) {
+			return;
+		}
+		if (hc->n > 0) {
+			memcpy(v, hc->v, hc->n * sizeof *v);
+		}
+		hc->v = v;
+		hc->cap = cap;
+	}
+	const char *val = vars ? interp(r, o->value) : o->value;
+	hc->v[hc->n].name = o->name;
+	hc->v[hc->n].name_len = strlen(o->name);
+	hc->v[hc->n].value = val;
+	hc->v[hc->n].value_len = strlen(val);
+	hc->n++;
+}
+
+/* ---- proxy-rewrite */
+
+struct prw {
+	const char *uri;
+	regex_t *re;
+	const char *repl;
+	int method; /* -1: unchanged */
+	const char *host;
+	struct hops hops;
+};
+
+static int prw_compile(struct gw_proxy__compiler *c, const cJSON *j, const void **out)
+{
+	struct prw *p = gw_proxy__c_alloc(c, sizeof *p);
+	const cJSON *v;
+	int rv;
+
+	if (p == NULL) {
+		return GW_ENOMEM;
+	}
+	p->method = -1;
+	if ((v = cJSON_GetObjectItemCaseSensitive(j, "uri")) != NULL) {
+		if (!cJSON_IsString(v) || v->valuestring[0] != '/') {
+			return gw_proxy__c_fail(c, "%s", "proxy-rewrite: uri must start with /");
+		}
+		p->uri = gw_proxy__c_strdup(c, v->valuestring);
+	}
+	if ((v = cJSON_GetObjectItemCaseSensitive(j, "regex_uri")) != NULL) {
+		const cJSON *pat = cJSON_GetArrayItem(v, 0), *rep = cJSON_GetArrayItem(v, 1);
+		if (!cJSON_IsArray(v) || !cJSON_IsString(pat) || !cJSON_IsString(rep)) {
+			return gw_proxy__c_fail(
+			    c, "%s", "proxy-rewrite: regex_uri is [pattern, replacement]");
+		}
+		if ((rv = gw_proxy__c_regex(c, pat->valuestring, REG_EXTENDED, &p->re)) != 0) {
+			return rv;
+		}
+		p->repl = gw_proxy__c_strdup(c, rep->valuestring);
+	}
+	if ((v = cJSON_GetObjectItemCaseSensitive(j, "method")) != NULL) {
+		int m;
+		for (m = 0; m < 32 && cJSON_IsString(v); m++) {
+			if (strcmp(http_method_str((enum http_method)m), v->valuestring) == 0) {
+				break;
+			}
+		}
+		if (!cJSON_IsString(v) || m == 32) {
+			return gw_proxy__c_fail(c, "%s", "proxy-rewrite: unknown method");
+		}
+		p->method = m;
+	}
+	if ((v = cJSON_GetObjectItemCaseSensitive(j, "host")) != NULL) {
+		if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
+			return gw_proxy__c_fail(c, "%s", "proxy-rewrite: host must be a string");
+		}
+		p->host = gw_proxy__c_strdup(c, v->valuestring);
+	}
+	if ((rv = compile_hops(c, cJSON_GetObjectItemCaseSensitive(j, "headers"), &p->hops)) != 0) {
+		return rv;
+	}
+	*out = p;
+	return 0;
+}
+
+/* ngx.re.sub: the first match of @re in @s replaced by @repl ($0-$9). */
+static const char *regex_sub(struct gw_proxy__req *r, const regex_t *re, const char *s,
+			     const char *repl)
+{
+	regmatch_t m[10];
+	struct gw_buf b;
+	const char *out;
+
+	if (regexec(re, s, 10, m, 0) != 0) {
+		return NULL;
+	}
+	gw_buf_init(&b);
+	gw_buf_append(&b, s, (size_t)m[0].rm_so);
+	for (const char *p = repl; *p; p++) {
+		if (*p == '$' && isdigit((unsigned char)p[1])) {
+			int g = p[1] - '0';
+			if (m[g].rm_so >= 0) {
+				gw_buf_append(&b, s + m[g].rm_so,
+					      (size_t)(m[g].rm_eo - m[g].rm_so));
+			}
+			p++;
+		} else {
+			gw_buf_append(&b, p, 1);
+		}
+	}
+	gw_buf_appends(&b, s + m[0].rm_eo);
+	out = gw_proxy__arena_strndup(&r->arena, b.data ? b.data : "", b.len);
+	gw_buf_close(&b);
+	return out;
+}
+
+static int prw_rewrite(struct gw_proxy__req *r, const void *conf)
+{
+	const struct prw *p = conf;
+	const char *target = NULL;
+
+	if (p->uri != NULL) {
+		target = interp(r, p->uri);
+	} else if (p->re != NULL) {
+		char *path = gw_proxy__arena_strndup(&r->arena, r->path, r->path_len);
+		target = path ? regex_sub(r, p->re, path, p->repl) : NULL;
+	}
+	if (target != NULL) {
+		if (r->query_len > 0) {
+			size_t tl = strlen(target);
+			char *t = gw_proxy__arena_alloc(&r->arena, tl + r->query_len + 2);
+			if (t != NULL) {
+				memcpy(t, target, tl);
+				t[tl] = strchr(target, '?') ? '&' : '?';
+				memcpy(t + tl + 1, r->query, r->query_len);
+				t[tl + 1 + r->query_len] = '\0';
+			}
+			target = t;
+		}
+		r->up_target = target;
+	}
+	if (p->method >= 0) {
+		r->up_method = p->method;
+	}
+	if (p->host != NULL) {
+		r->up_host = p->host;
+	}
+	for (size_t i = 0; i < p->hops.n; i++) {
+		hc_edit(r, &r->hc, &p->hops.v[i], true);
+	}
+	return 0;
+}
+
+/* ---- response-rewrite */
+
+struct rrw {
+	int status; /* 0: unchanged */
+	const char *body;
+	size_t body_len;
+	bool has_body;
+	struct hops hops;
+	struct gw_proxy__expr *vars;
+};
+
+static int rrw_compile(struct gw_proxy__compiler *c, const cJSON *j, const void **out)
+{
+	struct rrw *p = gw_proxy__c_alloc(c, sizeof *p);
+	const cJSON *v;
+	int rv;
+
+	if (p == NULL) {
+		return GW_ENOMEM;
+	}
+	if ((v = cJSON_GetObjectItemCaseSensitive(j, "status_code")) != NULL) {
+		if (!cJSON_IsNumber(v) || v->valuedouble < 200 || v->valuedouble > 598) {
+			return gw_proxy__c_fail(c, "%s", "response-rewrite: status_code 200..598");
+		}
+		p->status = (int)v->valuedouble;
+	}
+	if ((v = cJSON_GetObjectItemCaseSensitive(j, "body")) != NULL) {
+		if (!cJSON_IsString(v)) {
+			return gw_proxy__c_fail(c, "%s", "response-rewrite: body must be a string");
+		}
+		p->body = gw_proxy__c_strdup(c, v->valuestring);
+		p->body_len = strlen(v->valuestring);
+		p->has_body = true;
+	}
+	if ((rv = compile_hops(c, cJSON_GetObjectItemCaseSensitive(j, "headers"), &p->hops)) != 0) {
+		return rv;
+	}
+	if ((v = cJSON_GetObjectItemCaseSensitive(j, "vars")) != NULL &&
+	    (rv = gw_proxy__c_vars(c, v, &p->vars)) != 0) {
+		return rv;
+	}
+	*out = p;
+	return 0;
+}
+
+static void rrw_header_filter(struct gw_proxy__req *r, const void *conf)
+{
+	const struct rrw *p = conf;
+	if (p->vars != NULL) {
+		struct gw_proxy__match_ctx m;
+		gw_proxy__req_match_ctx(r, &m);
+		if (!gw_proxy__expr_eval(p->vars, &m)) {
+			return;
+		}
+	}
+	if (p->status != 0) {
+		r->status = p->status;
+		r->reason.len = 0;
+	}
+	for (size_t i = 0; i < p->hops.n; i++) {
+		hc_edit(r, &r->rh, &p->hops.v[i], false);
+	}
+	if (p->has_body) {
+		r->resp_len_override = (int64_t)p->body_len;
+		r->body_replacer = p;
+	}
+}
+
+static void rrw_body_filter(struct gw_proxy__req *r, const void *conf, const char **pp, size_t *n,
+			    bool eof)
+{
+	const struct rrw *p = conf;
+	if (r->body_replacer != p) {
+		return;
+	}
+	if (eof) {
+		*pp = p->body;
+		*n = p->body_len;
+	} else {
+		*n = 0; /* the upstream body is replaced */
+	}
+}
+
+/* ---- registry */
+
+static const struct gw_proxy__plugin plugins[] = {
+    {
+	.name = "proxy-rewrite",
+	.priority = 1008,
+	.compile = prw_compile,
+	.rewrite = prw_rewrite,
+    },
+    {
+	.name = "response-rewrite",
+	.priority = 899,
+	.compile = rrw_compile,
+	.header_filter = rrw_header_filter,
+	.body_filter = rrw_body_filter,
+    },
+};
+
+const struct gw_proxy__plugin *gw_proxy__plugin_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof plugins / sizeof plugins[0]; i++) {
+		if (strcmp(plugins[i].name, name) == 0) {
+			return &plugins[i];
+		}
+	}
+	return NULL;
+}
