@@ -1015,6 +1015,11 @@ static int exec_txn(struct gw_store__wctx *w, const struct gw_txn_req *t, struct
 		sub->type = op->type;
 		switch (op->type) {
 		case GW_OP_RANGE:
+			/* like etcd, "future" is judged against the txn's start */
+			if (op->u.range.revision > w->rev) {
+				rv = GW_EFUTUREREV;
+				break;
+			}
 			rv = gw_store__range_txn(w->s, w->txn, &op->u.range,
 						 w->rev + gw_store__wctx_rev(w), &sub->range);
 			sub->revision = w->rev + gw_store__wctx_rev(w);

@@ -773,7 +773,18 @@ static void test_txn_nested_and_limits(void **state)
 	assert_int_equal(wr(f, &op, &res), 0);
 	assert_int_equal(res.err, GW_EFUTUREREV);
 	gw_store_result_free(&res);
+	/* the revision the txn itself creates is still "future" inside it */
+	outer_ops[1].u.range.revision = gw_store_revision(f->s) + 1;
+	assert_int_equal(wr(f, &op, &res), 0);
+	assert_int_equal(res.err, GW_EFUTUREREV);
+	gw_store_result_free(&res);
 	assert_value(f, "q", 0, NULL);
+	outer_ops[1].u.range.revision = gw_store_revision(f->s);
+	assert_int_equal(wr(f, &op, &res), 0);
+	assert_int_equal(res.err, 0);
+	assert_int_equal(res.responses[1].range.count, 1);
+	gw_store_result_free(&res);
+	assert_value(f, "q", 0, "1");
 }
 
 static void test_put_ignore(void **state)
