@@ -281,7 +281,12 @@ int gw_store_snapshot_index(const void *buf, size_t len, uint64_t *index);
 /* Install an image if its applied index is greater than the store's; else
  * GW_ESTALE and nothing changes. Built beside the old environment and
  * swapped with rename(2), so a crash leaves the old or the new state, never a
- * mix. Watchers are cancelled if the image jumps past their position. */
+ * mix. Watchers are cancelled if the image jumps past their position. (A
+ * watcher whose next revision is still in the image's history catches up
+ * from it instead; one behind the image's compact revision is cancelled
+ * with GW_ECOMPACTED.) GW_ECORRUPT for a damaged image (checksummed); GW_EIO
+ * if the new file cannot be opened after the switch (then every call fails
+ * with GW_EIO: logged). */
 int gw_store_restore(struct gw_store *s, const void *buf, size_t len);
 
 /* Watches. Events are delivered in revision order, each exactly once: first
@@ -291,7 +296,8 @@ enum gw_event_type { GW_EVENT_PUT = 0, GW_EVENT_DELETE = 1 };
 
 struct gw_event {
 	enum gw_event_type type;
-	struct gw_kv kv; /* for DELETE: key, mod_revision = delete revision */
+	struct gw_kv kv; /* for DELETE: key, mod_revision = delete revision
+			    (value NULL, other fields 0) */
 	bool has_prev_kv;
 	struct gw_kv prev_kv;
 };
@@ -327,7 +333,11 @@ struct gw_watch_opts {
 /* Register a watcher. Past events (start_revision <= current revision) are
  * delivered from within this call, before it returns (in batches). If
  * start_revision is compacted, on_cancel runs with GW_ECOMPACTED from within
- * this call and *out is NULL. Returns 0 or GW_ENOMEM / GW_EINVAL. */
+ * this call and *out is NULL. Returns 0 or GW_ENOMEM / GW_EINVAL.
+ * (start_revision < compact revision is compacted; a watch from the compact
+ * revision itself is allowed and, like etcd, sees the PUTs of that revision
+ * but not its DELETEs, which compaction dropped.) A callback that cancels
+ * the watcher during this call (returns non-zero) also leaves *out NULL. */
 int gw_store_watch(struct gw_store *s, const struct gw_watch_opts *opts, struct gw_watcher **out);
 /* Remove a watcher (no callback runs). Safe to call from its own callback. */
 void gw_store_unwatch(struct gw_watcher *w);
