@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <http_parser.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1099,6 +1100,99 @@ static void test_proxy_hot_swap(void **state)
 	}
 }
 
+struct load {
+	struct env *e;
+	int id;
+	int ok, failed;
+};
+
+/* One client: keep-alive connection, a mix of GETs, POSTs with bodies and
+ * pipelined pairs; reconnects when the server closes. */
+static void *load_main(void *arg)
+{
+	struct load *l = arg;
+	struct tcli c;
+	struct tresp r;
+	char req[512], want[64];
+	bool connected = false;
+
+	for (int i = 0; i < 60; i++) {
+		if (!connected) {
+			if (tcli_connect(&c, l->e->port) != 0) {
+				l->failed++;
+				continue;
+			}
+			connected = true;
+		}
+		int kind = (i + l->id) % 3, n = kind == 2 ? 2 : 1;
+		if (kind == 0) {
+			snprintf(req, sizeof req, "GET /load/%d/%d HTTP/1.1\r\nHost: a\r\n\r\n",
+				 l->id, i);
+		} else if (kind == 1) {
+			snprintf(
+			    req, sizeof req,
+			    "POST /load/%d/%d HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n"
+			    "hello world",
+			    l->id, i);
+		} else {
+			snprintf(req, sizeof req,
+				 "GET /load/%d/%d HTTP/1.1\r\nHost: a\r\n\r\n"
+				 "GET /load/%d/%d HTTP/1.1\r\nHost: a\r\n\r\n",
+				 l->id, i, l->id, i);
+		}
+		if (tcli_sends(&c, req) != 0) {
+			l->failed++;
+			tcli_close(&c);
+			connected = false;
+			continue;
+		}
+		snprintf(want, sizeof want, "url=/load/%d/%d\n", l->id, i);
+		for (int k = 0; k < n; k++) {
+			if (tcli_read(&c, &r, false) == 0 && r.status == 200 &&
+			    body_has(&r, want)) {
+				l->ok++;
+			} else {
+				l->failed++;
+			}
+			tresp_free(&r);
+		}
+		if (r.closed) {
+			tcli_close(&c);
+			connected = false;
+		}
+	}
+	if (connected) {
+		tcli_close(&c);
+	}
+	return NULL;
+}
+
+/* Config changes under load: every request gets its answer. */
+static void test_proxy_load_with_swaps(void **state)
+{
+	enum { N = 8 };
+	struct env *e = *state;
+	struct load l[N];
+	pthread_t t[N];
+
+	for (int i = 0; i < N; i++) {
+		l[i] = (struct load){.e = e, .id = i};
+		assert_int_equal(pthread_create(&t[i], NULL, load_main, &l[i]), 0);
+	}
+	for (int i = 0; i < 30; i++) {
+		gw_proxy_publish(e->p, config_for(tup_port(e->up), tup_port(e->up2), NULL));
+		usleep(10000);
+	}
+	int ok = 0, failed = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		ok += l[i].ok;
+		failed += l[i].failed;
+	}
+	assert_int_equal(failed, 0);
+	assert_int_equal(ok, N * 80);
+}
+
 static void test_proxy_websocket(void **state)
 {
 	struct env *e = *state;
@@ -1180,6 +1274,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_proxy_plugins, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_slow_clients, env_setup_short, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_hot_swap, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_load_with_swaps, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_websocket, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_stop_drains, env_setup, env_teardown),
 	};
