@@ -122,7 +122,14 @@ void gw_etcd__header(struct gw_etcd *srv, Etcdserverpb__ResponseHeader *h, int64
 	}
 	h->revision = rev;
 	if (srv->opts.raft != NULL) {
-		gw_raft_status(srv->opts.raft, srv->status);
+		/* gw_raft_status reads every member's metadata: refresh it at
+		 * most once per loop iteration (uv_now's millisecond), not once
+		 * per response; the term is then at most that stale. */
+		if (!srv->status_valid || srv->status_at != uv_now(srv->loop)) {
+			gw_raft_status(srv->opts.raft, srv->status);
+			srv->status_at = uv_now(srv->loop);
+			srv->status_valid = true;
+		}
 		h->cluster_id = srv->status->cluster_id;
 		h->member_id = srv->status->id;
 		h->raft_term = srv->status->term;

@@ -221,7 +221,9 @@ static int h2_send(struct gw_etcd__call *call, const ProtobufCMessage *m)
 		s->deferred = false;
 		nghttp2_session_resume_data(s->conn->ng, s->id);
 	}
-	conn_flush(s->conn);
+	if (call->m->streaming) {
+		conn_flush(s->conn); /* a unary answer goes out with its trailers */
+	}
 	if (s->out.len - s->out_off > call->srv->opts.max_stream_buffer ||
 	    conn_buffered(s->conn, false) > CONN_MAX_OUT) {
 		return GW_ELIMIT;

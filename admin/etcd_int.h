@@ -130,9 +130,11 @@ struct gw_etcd {
 	bool stopping;
 	void (*stop_cb)(void *data);
 	void *stop_data;
-	struct gw_raft_status *status; /* scratch for gw_raft_status (large) */
-	uint64_t standalone_id;        /* member/cluster id without raft */
-	char url[96];                  /* "http://<listen address>" */
+	struct gw_raft_status *status; /* last gw_raft_status (large: heap) */
+	uint64_t status_at;            /* uv_now() when it was taken */
+	bool status_valid;
+	uint64_t standalone_id; /* member/cluster id without raft */
+	char url[96];           /* "http://<listen address>" */
 };
 
 /* ---- calls ---- */

@@ -927,6 +927,8 @@ static Etcdserverpb__Member **members_of(struct gw_etcd__call *c, size_t *n)
 
 	if (srv->opts.raft != NULL) {
 		gw_raft_status(srv->opts.raft, st);
+		srv->status_at = uv_now(srv->loop);
+		srv->status_valid = true;
 		count = st->n_members;
 	}
 	*n = 0;
@@ -1040,6 +1042,7 @@ static void mt_status(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 		return;
 	}
 	etcdserverpb__status_response__init(m);
+	srv->status_valid = false; /* Status reports the raft state of now */
 	m->header = header(c, 0);
 	m->version = (char *)ETCD_VERSION;
 	m->dbsize = (int64_t)db;
