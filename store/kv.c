@@ -650,6 +650,9 @@ static int push_event(struct gw_store__wctx *w, enum gw_event_type type,
 {
 	struct gw_event *ev;
 	int rv;
+	if (w->s->watchers == NULL) {
+		return 0; /* nobody to tell: no copies (watchers join only between writes) */
+	}
 	if (w->n_evs == w->cap_evs) {
 		size_t cap = w->cap_evs ? w->cap_evs * 2 : 4;
 		struct gw_event *v = realloc(w->evs, cap * sizeof(*v));
