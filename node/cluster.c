@@ -133,6 +133,9 @@ int gw_cluster_start(uv_loop_t *loop, const struct gw_config *cfg,
 	snprintf(store_dir, sizeof store_dir, "%s/store", cfg->data_dir);
 	memset(&so, 0, sizeof so);
 	so.dir = store_dir;
+	/* Experimental: the raft log is the durable record (the store's applied
+	 * index is replayed from it), so LMDB may skip its per-commit fsync. */
+	so.no_sync = env_uint("APIGW_STORE_NO_SYNC", 0) != 0;
 	rv = gw_store_open(&so, &c->store);
 	if (rv != 0) {
 		goto err_after_alloc;

@@ -8,7 +8,7 @@
  * Test knobs (environment, documented in docs/raft.md):
  * APIGW_RAFT_ELECTION_TIMEOUT_MS, APIGW_RAFT_HEARTBEAT_MS,
  * APIGW_RAFT_SNAPSHOT_THRESHOLD, APIGW_RAFT_SNAPSHOT_TRAILING,
- * APIGW_RAFT_REPLACE_VOTER_MS.
+ * APIGW_RAFT_REPLACE_VOTER_MS, APIGW_STORE_NO_SYNC.
  *
  * Threads: the control loop (main thread) only. */
 #ifndef GW_NODE_CLUSTER_H
