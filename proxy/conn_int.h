@@ -266,6 +266,16 @@ static inline bool gw_proxy__list_empty(const struct gw_proxy__list *l)
 #define GW_PROXY__CONTAINER(ptr, type, field)                                                      \
 	((type *)(void *)((char *)(ptr)-offsetof(type, field)))
 
+/* Most body bytes ever queued for one peer of one request (the tests check
+ * that back-pressure bounds it). */
+extern atomic_size_t gw_proxy__queued_hwm;
+static inline void gw_proxy__note_queued(size_t n)
+{
+	size_t cur = atomic_load_explicit(&gw_proxy__queued_hwm, memory_order_relaxed);
+	while (n > cur && !atomic_compare_exchange_weak(&gw_proxy__queued_hwm, &cur, n)) {
+	}
+}
+
 /* Worker loops that ended with live handles (a bug; tests assert 0). */
 extern atomic_int gw_proxy__unclean_loops;
 

@@ -32,6 +32,8 @@
 static void attempt(struct gw_proxy__req *r);
 static void u_finish(struct gw_proxy__req *r);
 
+atomic_size_t gw_proxy__queued_hwm;
+
 static uint64_t now_ms(void)
 {
 	return uv_hrtime() / 1000000;
@@ -714,6 +716,7 @@ static void emit_body(struct gw_proxy__req *r, const char *p, size_t n)
 		return;
 	}
 	queued = r->obuf.len + (r->uc ? r->uc->wq_bytes : 0);
+	gw_proxy__note_queued(queued);
 	if (queued > GW_PROXY__HWM && !dc->stop_bp) {
 		dc->stop_bp = true;
 		gw_proxy__dconn_update_reading(dc);
@@ -808,6 +811,7 @@ static void to_client(struct gw_proxy__req *r, const char *p, size_t n)
 	} else {
 		gw_proxy__dconn_write(dc, p, n);
 	}
+	gw_proxy__note_queued(dc->wq_bytes + dc->out.len);
 	if (!dc->closing && r->uc != NULL && dc->wq_bytes + dc->out.len > GW_PROXY__HWM &&
 	    !r->uc->bp_paused) {
 		r->uc->bp_paused = true;

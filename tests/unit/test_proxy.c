@@ -579,7 +579,9 @@ static int env_setup_opts(void **state, const struct gw_proxy_opts *base)
 	o.listen = &addr;
 	o.n_listen = 1;
 	o.workers = 2;
-	o.max_body_bytes = 1 << 20;
+	if (o.max_body_bytes == 0) {
+		o.max_body_bytes = 1 << 20;
+	}
 	o.config = config_for(tup_port(e->up), tup_port(e->up2), NULL);
 	assert_int_equal(gw_proxy_start(&o, &e->p), 0);
 	for (int i = 0; i < 200 && !gw_proxy_ready(e->p); i++) {
@@ -595,6 +597,13 @@ static int env_setup_opts(void **state, const struct gw_proxy_opts *base)
 static int env_setup(void **state)
 {
 	struct gw_proxy_opts o = {0};
+	return env_setup_opts(state, &o);
+}
+
+/* No practical body limit, for the streaming tests. */
+static int env_setup_big(void **state)
+{
+	struct gw_proxy_opts o = {.max_body_bytes = 1ull << 40};
 	return env_setup_opts(state, &o);
 }
 
@@ -927,6 +936,53 @@ static void test_proxy_bodies(void **state)
 	assert_true(r.closed);
 	tresp_free(&r);
 	tcli_close(&c);
+}
+
+/* 64 MiB up to a slow upstream and 64 MiB down to a slow client: memory
+ * stays bounded by back-pressure (at most ~HWM plus one read queued). */
+static void test_proxy_backpressure(void **state)
+{
+	struct env *e = *state;
+	struct tcli c;
+	struct tresp r;
+	char head[256], want[64], *chunk = malloc(65536);
+	size_t total = 64u << 20, got = 0;
+	uint32_t sum = 0;
+
+	atomic_store(&gw_proxy__queued_hwm, 0);
+	for (size_t i = 0; i < 65536; i++) {
+		chunk[i] = (char)(i * 13);
+	}
+	assert_int_equal(tcli_connect(&c, e->port), 0);
+	snprintf(head, sizeof head,
+		 "PUT /slow/up HTTP/1.1\r\nHost: a\r\nContent-Length: %zu\r\n\r\n", total);
+	assert_int_equal(tcli_sends(&c, head), 0);
+	for (size_t sent = 0; sent < total; sent += 65536) {
+		assert_int_equal(tcli_send(&c, chunk, 65536), 0);
+		sum = tup_sum(chunk, 65536, sum);
+	}
+	assert_int_equal(tcli_read(&c, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	snprintf(want, sizeof want, "body_len=%zu\nbody_sum=%u\n", total, sum);
+	assert_true(body_has(&r, want));
+	tresp_free(&r);
+
+	snprintf(head, sizeof head, "GET /big/%zu HTTP/1.1\r\nHost: a\r\n\r\n", total);
+	assert_int_equal(tcli_sends(&c, head), 0);
+	for (;;) {
+		ssize_t n = recv(c.fd, chunk, 65536, 0);
+		assert_true(n > 0);
+		got += (size_t)n;
+		if (got >= total + 38) { /* the head is 38 bytes */
+			break;
+		}
+		usleep(200);
+	}
+	tcli_close(&c);
+	free(chunk);
+	size_t hwm = atomic_load(&gw_proxy__queued_hwm);
+	print_message("# most bytes queued for one peer: %zu\n", hwm);
+	assert_true(hwm < 1024 * 1024);
 }
 
 static void test_proxy_upstream_errors(void **state)
@@ -1269,6 +1325,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_proxy_smuggling, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_limits, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_bodies, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_backpressure, env_setup_big, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_upstream_errors, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_client_abort, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_plugins, env_setup, env_teardown),

@@ -138,6 +138,9 @@ static int t_on_body(http_parser *hp, const char *at, size_t n)
 	struct tconn *c = hp->data;
 	c->body_len += n;
 	c->sum = tup_sum(at, n, c->sum);
+	if (strncmp(c->url, "/slow", 5) == 0) {
+		usleep(300); /* a slow reader: the proxy must hold back the client */
+	}
 	return 0;
 }
 
