@@ -133,6 +133,7 @@ int gw_cluster_start(uv_loop_t *loop, const struct gw_config *cfg,
 	snprintf(store_dir, sizeof store_dir, "%s/store", cfg->data_dir);
 	memset(&so, 0, sizeof so);
 	so.dir = store_dir;
+	so.quota_bytes = cfg->quota_bytes;
 	/* Experimental: the raft log is the durable record (the store's applied
 	 * index is replayed from it), so LMDB may skip its per-commit fsync. */
 	so.no_sync = env_uint("APIGW_STORE_NO_SYNC", 0) != 0;
@@ -211,6 +212,11 @@ struct gw_store *gw_cluster_store(struct gw_cluster *c)
 struct gw_raft *gw_cluster_raft(struct gw_cluster *c)
 {
 	return c->raft;
+}
+
+bool gw_cluster_joining(struct gw_cluster *c)
+{
+	return c->raft != NULL && gw_raft_joining(c->raft);
 }
 
 static void defer_closed(uv_handle_t *h)

@@ -24,6 +24,7 @@ enum flag_type {
 	F_DURATION,  /* unsigned ms, "500ms", "2s", "1m" */
 	F_LEVEL,     /* enum gw_log_level */
 	F_BOOL,      /* bool, takes no value */
+	F_SIZE,      /* uint64_t bytes, "512MiB", "2GiB" or a bare number */
 };
 
 #define M_START  (1u << GW_CMD_START)
@@ -76,6 +77,8 @@ static const struct flag flags[] = {
      "on SIGTERM, keep serving this long while unready"},
     {"drain-timeout", "DURATION", F_DURATION, M_NODE, "30s", OFF(drain_timeout_ms), 0, 0, 0, false,
      "on SIGTERM, wait this long for in-flight requests"},
+    {"quota-backend-bytes", "SIZE", F_SIZE, M_NODE, "2GiB", OFF(quota_bytes), 0, 0, 0, false,
+     "store size quota; writes past it fail with \"mvcc: database space exceeded\""},
     {"admin-key", "KEY", F_STR, M_NODE, "", OFF(admin_key), SZ(admin_key), 0, 0, false,
      "Admin API key (default: generated at bootstrap, kept in the data dir)"},
     {"peer", "HOST:PORT", F_ADDR, M_JOIN, NULL, OFF(peer), 0, 0, 0, true,
@@ -141,6 +144,42 @@ static int parse_duration(const char *s, unsigned *ms)
 	}
 	*ms = (unsigned)v;
 	return 0;
+}
+
+/* "2GiB", "512MiB", "64KiB", "1GB" or a bare number of bytes; at least 1 MiB. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t mult;
+	} units[] = {{"", 1},
+		     {"KiB", 1ULL << 10},
+		     {"MiB", 1ULL << 20},
+		     {"GiB", 1ULL << 30},
+		     {"TiB", 1ULL << 40},
+		     {"KB", 1000ULL},
+		     {"MB", 1000000ULL},
+		     {"GB", 1000000000ULL}};
+	char *end;
+	unsigned long long v;
+	if (*s < '0' || *s > '9') {
+		return -1;
+	}
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0) {
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (strcmp(end, units[i].suffix) == 0) {
+			if (v > (1ULL << 50) / units[i].mult || v * units[i].mult < (1ULL << 20)) {
+				return -1;
+			}
+			*out = v * units[i].mult;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 static int set_flag(struct gw_config *cfg, const struct flag *f, const char *val, bool is_default,
@@ -213,6 +252,16 @@ static int set_flag(struct gw_config *cfg, const struct flag *f, const char *val
 		return 0;
 	case F_BOOL:
 		*(bool *)dst = true;
+		return 0;
+	case F_SIZE:
+		if (parse_size(val, (uint64_t *)dst) != 0) {
+			snprintf(
+			    err, errlen,
+			    "invalid value '%s' for --%s: expected a size from 1MiB to 1PiB like "
+			    "512MiB or 2GiB",
+			    val, f->name);
+			return GW_EINVAL;
+		}
 		return 0;
 	}
 	return GW_EINVAL;

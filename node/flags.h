@@ -14,6 +14,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define GW_MAX_PROXY_LISTEN 8
@@ -54,6 +55,7 @@ struct gw_config {
 	bool json;                  /* status: print JSON */
 	char config_file[PATH_MAX]; /* --config: JSON file of flag values */
 	bool check;                 /* start --check: validate and exit */
+	uint64_t quota_bytes;       /* store size quota (etcd's backend quota) */
 };
 
 /* Parse argv into @cfg (defaults first). Returns 0, or GW_EINVAL with a

@@ -133,6 +133,27 @@ def test_metrics(node, up):
     etcdctl(node, "del", "/apisix/", "--prefix")
 
 
+def test_quota_reached_writes_fail_proxy_serves(up):
+    n = Node("quota", extra_args=["--quota-backend-bytes", "1MiB"]).start()
+    try:
+        put(n, "/apisix/routes/1", route("/q", up))
+        wait_for(lambda: served_by(n, "/q", up), 5, what="route served")
+        blob = "x" * 100000
+        err = None
+        for i in range(40):
+            r = etcdctl(n, "put", "/fill/%d" % i, blob)
+            if r.returncode != 0:
+                err = r.stderr
+                break
+        assert err is not None, "a 1 MiB quota never filled"
+        assert "mvcc: database space exceeded" in err, err
+        assert served_by(n, "/q", up), "proxy must keep serving when the store is full"
+        r = etcdctl(n, "get", "/apisix/routes/1", "--print-value-only")
+        assert r.returncode == 0 and '"/q"' in r.stdout, r
+    finally:
+        n.stop()
+
+
 tap = Tap()
 upstream = EchoUpstream()
 node = Node("p1").start()
@@ -142,4 +163,5 @@ tap.run(test_upstream_object_and_update, node, upstream)
 tap.run(test_metrics, node, upstream)
 tap.run(test_restart_serves_committed_config_at_once, node, upstream)
 tap.run(test_sigterm_drains, upstream)
+tap.run(test_quota_reached_writes_fail_proxy_serves, upstream)
 tap.done()

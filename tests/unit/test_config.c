@@ -50,6 +50,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.voters, 3);
 	assert_int_equal(c.drain_delay_ms, 5000);
 	assert_int_equal(c.log_level, GW_LOG_INFO);
+	assert_true(c.quota_bytes == 2147483648ULL);
 	assert_true(c.data_dir[0] == '/');
 	assert_true(c.name[0] != '\0');
 	assert_int_equal(parse(&c, err, NULL), 0);
@@ -75,6 +76,13 @@ static void test_values(void **state)
 	assert_int_equal(c.drain_delay_ms, 60000);
 	assert_int_equal(c.voters, 5);
 	assert_int_equal(c.log_level, GW_LOG_DEBUG);
+	assert_int_equal(parse(&c, err, "start", "--quota-backend-bytes", "64MiB", NULL), 0);
+	assert_true(c.quota_bytes == 64ULL << 20);
+	assert_int_equal(parse(&c, err, "start", "--quota-backend-bytes", "5000000", NULL), 0);
+	assert_true(c.quota_bytes == 5000000ULL);
+	assert_int_equal(parse(&c, err, "start", "--quota-backend-bytes", "1KiB", NULL), GW_EINVAL);
+	assert_int_equal(parse(&c, err, "start", "--quota-backend-bytes", "2XB", NULL), GW_EINVAL);
+	assert_non_null(strstr(err, "--quota-backend-bytes"));
 	assert_int_equal(parse(&c, err, "status", "--json", NULL), 0);
 	assert_true(c.json);
 	assert_int_equal(parse(&c, err, "help", "start", NULL), 0);
