@@ -36,6 +36,8 @@ int gw_cluster_start(uv_loop_t *loop, const struct gw_config *cfg,
 void gw_cluster_stop(struct gw_cluster *c, void (*cb)(void *data), void *data);
 
 struct gw_store *gw_cluster_store(struct gw_cluster *c);
+/* True while this node's join is not confirmed (see gw_raft_joining). */
+bool gw_cluster_joining(struct gw_cluster *c);
 struct gw_raft *gw_cluster_raft(struct gw_cluster *c);
 
 /* Status listener routes: GET /apigw/status (gw_raft_status_json) and

@@ -139,6 +139,9 @@ static void status_handler(struct gw_http_req *req, void *data)
 				   "{\"status\":\"error\",\"error\":\"shutting down\"}\n");
 		} else if (!n->ready || (n->proxy != NULL && !gw_proxy_ready(n->proxy))) {
 			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"starting\"}\n");
+		} else if (n->cluster != NULL && gw_cluster_joining(n->cluster)) {
+			/* `apigw join` not confirmed yet: the store may still be empty. */
+			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"joining\"}\n");
 		} else {
 			json_reply(req, 200, "{\"status\":\"ok\"}\n");
 		}

@@ -1723,6 +1723,11 @@ int gw_raft_remove(struct gw_raft *r, uint64_t id, gw_raft_barrier_cb cb, void *
 
 /* ---- status ------------------------------------------------------------ */
 
+bool gw_raft_joining(struct gw_raft *r)
+{
+	return r->join == JOIN_INFO || r->join == JOIN_REQUEST;
+}
+
 static enum gw_raft_role map_role(int role)
 {
 	switch (role) {

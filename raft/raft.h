@@ -151,6 +151,11 @@ void gw_raft_status(struct gw_raft *r, struct gw_raft_status *out);
  * malloc'ed (caller frees), NULL on ENOMEM. */
 char *gw_raft_status_json(struct gw_raft *r);
 
+/* True while `apigw join` has not been confirmed by the leader (the node
+ * is not a caught-up member yet): its store may be empty, so the node should
+ * report itself unready. False for a restart of an existing member. */
+bool gw_raft_joining(struct gw_raft *r);
+
 /* Remove a member (any node may call; forwarded to the leader). Callback as
  * for proposals with @res NULL. GW_EMEMBERNOTFOUND for an unknown id. */
 int gw_raft_remove(struct gw_raft *r, uint64_t id, gw_raft_barrier_cb cb, void *data);
