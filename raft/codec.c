@@ -44,7 +44,7 @@ static int put_uvar(struct gw_buf *b, uint64_t v)
 
 static int put_svar(struct gw_buf *b, int64_t v)
 {
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+	uint64_t z = ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
 	return put_uvar(b, z);
 }
 
