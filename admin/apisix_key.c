@@ -94,6 +94,7 @@ int gw_admin_key_load(const char *data_dir, const char *flag_key, char *out, siz
 		gw_errorf("admin", "data dir path too long: %s", data_dir);
 		return GW_EINVAL;
 	}
+	errno = 0;
 	rv = read_key(path, out, outlen);
 	if (rv == 0) {
 		gw_infof("admin", "admin key: %s", path);

@@ -10,11 +10,15 @@
 
 #include <cmocka.h>
 
+#include "admin/apisix.h"
 #include "admin/apisix_int.h"
 #include "lib/err.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static char err[2048];
 
@@ -309,6 +313,33 @@ static void test_depth(void **state)
 	assert_int_equal(gw_admin__json_depth("[[[[[[[[", 8, 5), 6);
 }
 
+static void test_admin_key_file(void **state)
+{
+	char dir[] = "/tmp/test_admin_key.XXXXXX", path[128], k1[128], k2[128];
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/admin.key", dir);
+	/* the flag wins and writes nothing */
+	assert_int_equal(gw_admin_key_load(dir, "flag-key", k1, sizeof(k1)), 0);
+	assert_string_equal(k1, "flag-key");
+	assert_int_not_equal(stat(path, &st), 0);
+	/* first start: a random key, mode 0600 */
+	assert_int_equal(gw_admin_key_load(dir, "", k1, sizeof(k1)), 0);
+	assert_int_equal(strlen(k1), 32);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* later starts: the same key */
+	assert_int_equal(gw_admin_key_load(dir, NULL, k2, sizeof(k2)), 0);
+	assert_string_equal(k1, k2);
+	/* an empty key file is an error, not a silent empty key */
+	assert_int_equal(truncate(path, 0), 0);
+	assert_int_equal(gw_admin_key_load(dir, NULL, k2, sizeof(k2)), GW_EIO);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +348,7 @@ int main(void)
 	    cmocka_unit_test(test_other_resources),    cmocka_unit_test(test_plugins),
 	    cmocka_unit_test(test_upstream_semantics), cmocka_unit_test(test_merge),
 	    cmocka_unit_test(test_set_path),           cmocka_unit_test(test_depth),
+	    cmocka_unit_test(test_admin_key_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
