@@ -5,7 +5,9 @@ follower read on every node, a wrong join secret refused, leader kill -9 and
 a new leader, quorum loss (the leader left alone steps down; writes then fail
 at once with etcd's "no leader" error, serializable reads answer), restart of
 the survivor alone (its data served at once) and the return of the others
-(they catch up)."""
+(they catch up); a new leader restarts lease deadlines at full TTL."""
+import base64
+import json
 import signal
 import time
 
@@ -165,6 +167,35 @@ def test_others_return_and_catch_up():
         wait_value(n, secret, "before-loss", "kept", 20)
 
 
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def test_new_leader_restarts_lease_at_full_ttl():
+    nodes, secret = C["nodes"], C["secret"]
+    leader = wait_leader(nodes)
+    rest = [n for n in nodes if n is not leader]
+    st, _, data = rest[0].request("POST", "etcd", "/v3/lease/grant", body={"TTL": 4})
+    assert st == 200, data
+    lease = json.loads(data)["ID"]
+    st, _, data = rest[0].request("POST", "etcd", "/v3/kv/put", body={
+        "key": b64("leased"), "value": b64("x"), "lease": lease})
+    assert st == 200, data
+    t_grant = time.time()
+    time.sleep(2)
+    leader.kill()
+    wait_for(lambda: leader_of(rest), 20, 0.05, "new leader")
+    # The old deadline (grant + 4 s) passes, but the new leader counts the
+    # full TTL again from its election (etcd's rule): the key is still there.
+    time.sleep(max(0.0, t_grant + 5.0 - time.time()))
+    for n in rest:
+        assert get(n, secret, "leased") == (200, "x"), n.name
+    # ...and goes once the restarted TTL passes.
+    for n in rest:
+        wait_for(lambda: get(n, secret, "leased") == (200, None), 20, 0.2, "lease expiry")
+    leader.start()
+
+
 def test_clean_stop():
     for n in C["nodes"]:
         rc = n.stop()
@@ -181,5 +212,6 @@ if "nodes" in C:
     if "survivor" in C:
         tap.run(test_restart_survivor_alone_serves_data)
     tap.run(test_others_return_and_catch_up)
+    tap.run(test_new_leader_restarts_lease_at_full_ttl)
     tap.run(test_clean_stop)
 tap.done()
