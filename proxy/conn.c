@@ -27,7 +27,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define LINGER_MS    2000
+#define LINGER_MS    5000               /* between reads while lingering */
+#define LINGER_MAX   (16 * 1024 * 1024) /* bytes discarded at most */
 #define PIPELINE_MAX (64 * 1024)
 
 enum { SC_START, SC_REQ, SC_REQ_CR, SC_LS, SC_NAME, SC_VAL, SC_VAL_CR, SC_END_CR };
@@ -515,7 +516,8 @@ static void d_timer_update(struct gw_proxy__dconn *dc, bool progress)
 	} else {
 		ph = DT_NONE;
 	}
-	if (ph == dc->tphase && !(progress && (ph == DT_BODY || ph == DT_SEND))) {
+	if (ph == dc->tphase &&
+	    !(progress && (ph == DT_BODY || ph == DT_SEND || ph == DT_LINGER))) {
 		return;
 	}
 	dc->tphase = ph;
@@ -627,7 +629,7 @@ void gw_proxy__dconn_on_shutdown(struct gw_proxy__dconn *dc)
 }
 
 /* Close after every queued byte is written: shutdown, then read and discard
- * until EOF or LINGER_MS. */
+ * until EOF, LINGER_MS without data or LINGER_MAX bytes. */
 static void d_close_graceful(struct gw_proxy__dconn *dc)
 {
 	if (dc->closing || dc->shutting) {
@@ -926,7 +928,14 @@ void gw_proxy__dconn_on_data(struct gw_proxy__dconn *dc, const char *p, size_t n
 		return;
 	}
 	if (dc->shutting) {
-		return; /* lingering: discard */
+		/* lingering: discard, so the client reads our answer before the FIN */
+		dc->linger_bytes += n;
+		if (dc->linger_bytes > LINGER_MAX) {
+			d_close(dc);
+		} else {
+			d_timer_update(dc, true);
+		}
+		return;
 	}
 	if (dc->tphase == DT_IDLE) {
 		uv_timer_start(&dc->timer, d_timer_cb, dc->w->p->opts.header_timeout_ms, 0);

@@ -110,8 +110,9 @@ struct gw_proxy__dconn {
 	char peer_ip[48];
 	int local_port;
 	unsigned n_requests;
-	size_t wq_bytes; /* queued to the client, not yet written */
-	int err_status;  /* set by a parser callback before failing */
+	size_t linger_bytes; /* discarded after our answer */
+	size_t wq_bytes;     /* queued to the client, not yet written */
+	int err_status;      /* set by a parser callback before failing */
 	/* header scanner (strict checks before http_parser sees the bytes) */
 	bool hdr_phase;
 	int scan;
