@@ -2730,8 +2730,9 @@ static int raft_setup(struct gw_raft *r, bool bootstrap)
 	}
 	rv = raft_start(&r->raft);
 	if (rv != 0) {
-		gw_errorf("raft", "cannot start raft: %s (listening on %s?)", raft_errmsg(&r->raft),
-			  r->raft_address);
+		gw_errorf("raft", "cannot start raft on %s: %s%s%s (is the raft address in use?)",
+			  r->raft_address, raft_strerror(rv), raft_errmsg(&r->raft)[0] ? ": " : "",
+			  raft_errmsg(&r->raft));
 		return rv == RAFT_CORRUPT ? GW_ECORRUPT : GW_EIO;
 	}
 	gw_infof("raft",
