@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include "node/node.h"
+#include "admin/apisix.h"
 #include "node/cluster.h"
 #include "node/confsync.h"
 #include "node/metrics.h"
@@ -42,6 +43,7 @@ struct gw_node {
 	uv_signal_t sigterm;
 	struct gw_httpd *status;               /* status listener */
 	struct gw_cluster *cluster;            /* store + raft + etcd listener (node/cluster.c) */
+	struct gw_admin *admin;                /* APISIX Admin API (admin/apisix.c) */
 	struct gw_proxy *proxy;                /* data plane workers */
 	struct gw_confsync *confsync;          /* store -> proxy config */
 	uv_timer_t drain_timer;                /* --drain-delay after SIGTERM */
@@ -187,6 +189,11 @@ static void node_stop_components(struct gw_node *n)
 		n->confsync = NULL;
 	}
 	memset(&n->metrics_src, 0, sizeof n->metrics_src);
+	if (n->admin != NULL) { /* before raft: its pending writes answer in raft's stop */
+		n->pending_stops++;
+		gw_admin_stop(n->admin, component_stopped, n);
+		n->admin = NULL;
+	}
 	if (n->cluster != NULL) {
 		n->pending_stops++;
 		gw_cluster_stop(n->cluster, component_stopped, n);
@@ -252,6 +259,30 @@ static void cluster_terminated(void *data, int err)
 }
 
 /* ---- run --------------------------------------------------------------- */
+
+/* The APISIX Admin API on --admin-listen, over the cluster's store and raft.
+ * Its key: --admin-key, else <data-dir>/admin.key (created at first start). */
+static int start_admin(struct gw_node *n)
+{
+	struct gw_admin_opts ao;
+	char key[256];
+	int rv;
+
+	rv = gw_admin_key_load(n->cfg->data_dir, n->cfg->admin_key, key, sizeof key);
+	if (rv != 0) {
+		return rv;
+	}
+	memset(&ao, 0, sizeof ao);
+	ao.store = gw_cluster_store(n->cluster);
+	ao.raft = gw_cluster_raft(n->cluster);
+	ao.admin_key = key;
+	ao.write_timeout_ms = n->cfg->write_timeout_ms;
+	rv = gw_admin_start(&n->loop, &n->cfg->admin_listen, &ao, &n->admin);
+	if (rv != 0) {
+		n->admin = NULL;
+	}
+	return rv;
+}
 
 /* Compile the committed config from the local store, start the workers
  * with it, then follow the store. No raft round trip is involved. */
@@ -320,6 +351,12 @@ int gw_node_run(const struct gw_config *cfg)
 	}
 
 	rv = gw_cluster_start(&n.loop, cfg, cluster_terminated, &n, &n.cluster);
+	if (rv != 0) {
+		n.exit_code = rv;
+		goto err_after_signals;
+	}
+
+	rv = start_admin(&n);
 	if (rv != 0) {
 		n.exit_code = rv;
 		goto err_after_signals;

@@ -66,6 +66,8 @@ tests_unit_test_admin_schema_SOURCES = tests/unit/test_admin_schema.c
 tests_unit_test_admin_schema_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_admin_schema_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_admin_schema
+# Admin API integration tests: one node, then a three-node cluster.
+TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
 
 # store/ unit tests, model test and benchmark (owner: store).
 check_PROGRAMS += tests/unit/test_store
