@@ -394,6 +394,37 @@ def test_curl_like_apisix_docs():
     assert adm("DELETE", "/routes/curl")[0] == 200
 
 
+def test_etcd_keys_are_shared():
+    """What the Admin API writes is at APISIX's etcd key, and what etcdctl writes is a
+    route for the Admin API."""
+    env = dict(os.environ, ETCDCTL_API="3")
+    ep = "127.0.0.1:%d" % node.ports["etcd"]
+
+    def etcdctl(*args):
+        r = subprocess.run(["etcdctl", "--endpoints", ep, "--command-timeout=5s"] + list(args),
+                           capture_output=True, text=True, timeout=20, env=env)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r.stdout
+
+    st, b, _ = adm("PUT", "/routes/e1", {"uri": "/e1", "upstream": UP})
+    assert st == 201, (st, b)
+    got = json.loads(etcdctl("get", "/apisix/routes/e1", "--print-value-only"))
+    assert got == b["value"], (got, b)
+    etcdctl("put", "/apisix/routes/e2", json.dumps({"id": "e2", "uri": "/e2", "upstream": UP}))
+    st, b, _ = adm("GET", "/routes/e2")
+    assert st == 200 and b["value"]["uri"] == "/e2", (st, b)
+    keys = [i["key"] for i in adm("GET", "/routes")[1]["list"]]
+    assert "/apisix/routes/e1" in keys and "/apisix/routes/e2" in keys, keys
+    st, b, _ = adm("PATCH", "/routes/e2", {"desc": "patched"})
+    assert st == 200, (st, b)
+    assert json.loads(etcdctl("get", "/apisix/routes/e2", "--print-value-only"))["desc"] == \
+        "patched"
+    assert adm("DELETE", "/routes/e1")[0] == 200
+    assert adm("DELETE", "/routes/e2")[0] == 200
+    left = etcdctl("get", "/apisix/routes/", "--prefix", "--keys-only")
+    assert "/apisix/routes/e1" not in left and "/apisix/routes/e2" not in left, left
+
+
 def main():
     global node
     tap = Tap()
@@ -403,7 +434,8 @@ def main():
                test_force_delete, test_missing_reference, test_every_resource_life_cycle,
                test_consumers_and_credentials, test_post_ids_unique, test_validation_messages,
                test_bad_input, test_patch, test_patch_races, test_listing,
-               test_plugins_list_and_schema_validate, test_ttl, test_curl_like_apisix_docs):
+               test_plugins_list_and_schema_validate, test_ttl, test_curl_like_apisix_docs,
+               test_etcd_keys_are_shared):
         tap.run(fn)
     tap.done()
 
