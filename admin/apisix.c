@@ -758,6 +758,8 @@ static void write_attempt(struct op *op)
 	put.u.put.value = txt;
 	put.u.put.value_len = strlen(txt);
 	put.u.put.lease = op->lease;
+	/* a PATCH without ?ttl= keeps the object's lease (its TTL) */
+	put.u.put.ignore_lease = op->method == M_PATCH && op->ttl == 0;
 	txn.type = GW_OP_TXN;
 	txn.u.txn.compares = cmps;
 	txn.u.txn.n_compares = (size_t)op->n_refs + 1;

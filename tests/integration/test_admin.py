@@ -376,6 +376,13 @@ def test_ttl():
     assert adm("GET", "/routes/ttl")[0] == 200
     wait_for(lambda: adm("GET", "/routes/ttl")[0] == 404, timeout=15,
              what="the ttl route to expire")
+    # a PATCH keeps the TTL
+    st, b, _ = adm("PUT", "/routes/ttl2?ttl=3", {"uri": "/ttl2", "upstream": UP})
+    assert st == 201, (st, b)
+    st, b, _ = adm("PATCH", "/routes/ttl2", {"desc": "still expiring"})
+    assert st == 200, (st, b)
+    wait_for(lambda: adm("GET", "/routes/ttl2")[0] == 404, timeout=15,
+             what="the patched ttl route to expire")
     st, b, _ = adm("PUT", "/routes/ttl?ttl=abc", {"uri": "/ttl", "upstream": UP})
     expect(st, b, 400, "ttl")
 
