@@ -95,6 +95,7 @@ tests_unit_test_etcd_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_etcd
 # etcd API on real apigw nodes with Debian's etcdctl (skips without it).
 TESTS += tests/integration/test_etcd.py
+TESTS += tests/integration/test_etcd_h2.py
 
 # proxy/ unit tests: config, router, balancers, and the data plane end to end
 # against a real threaded upstream (owner: proxy).

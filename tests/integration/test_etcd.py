@@ -376,6 +376,16 @@ def test_no_quorum():
              what="writes once quorum is back")
 
 
+def no_sanitizer_reports(*nodes):
+    """The nodes' logs hold no AddressSanitizer/UBSan report (sanitizer
+    builds print them there; a plain build has none to print)."""
+    for node in nodes:
+        with open(node.log_path, "rb") as f:
+            text = f.read().decode(errors="replace")
+        for marker in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+            assert marker not in text, "%s: %s\n%s" % (node.name, marker, text[-4000:])
+
+
 def main():
     tap = Tap()
     tests1 = (test_kv, test_txn, test_lease, test_compaction_and_watch, test_errors,
@@ -398,6 +408,7 @@ def main():
     for fn in tests1:
         tap.run(fn, n)
     n.stop()
+    tap.run(no_sanitizer_reports, n)
     try:
         start_cluster()
     except Exception as e:  # noqa: BLE001
@@ -414,6 +425,9 @@ def main():
     else:
         tap.skip(test_watch_sees_admin_api_writes, "the node serves no Admin API yet")
     tap.run(tests3[-1])
+    for c in cluster:
+        c.stop()
+    tap.run(no_sanitizer_reports, *cluster)
     tap.done()
 
 
