@@ -111,7 +111,9 @@ struct gw_raft {
 	char admin_url[128];
 	char proxy_url[128];
 	char status_url[128];
-	char join_peer[128]; /* "" = not joining */
+	char join_peer[128];   /* "" = not joining */
+	char join_secret[128]; /* --join-secret: used to ask the peer (may differ
+				  from a data dir's own secret, which then errs) */
 	unsigned write_timeout_ms;
 	unsigned election_timeout_ms;
 	unsigned heartbeat_ms;
@@ -143,6 +145,7 @@ struct gw_raft {
 	uint64_t join_started;
 	uint64_t join_next_try;
 	bool join_inflight;
+	bool join_member; /* rerun of `apigw join` by a member: only verify the cluster */
 	unsigned join_failures;
 
 	struct list proposals; /* struct proposal, leader side, in raft */
@@ -482,8 +485,7 @@ struct call {
 	struct gw_buf body;
 	uint64_t deadline;
 	bool retry_noleader; /* wait for a leader instead of failing at once */
-	bool use_peer_secret;
-	call_done_cb done; /* NULL once called */
+	call_done_cb done;   /* NULL once called */
 	void *data;
 };
 
@@ -561,6 +563,7 @@ static void call_attempt(struct call *c)
 	struct gw_raft *r = c->r;
 	char hostport[128], headers[512];
 	uint64_t now = now_ms(r);
+	bool join_call;
 	int rv;
 
 	if (r->stopping) {
@@ -586,8 +589,14 @@ static void call_attempt(struct call *c)
 	}
 	/* A call to the leader must not be relayed again; a call to a given
 	 * member (join through any peer) may be. */
+	/* Join calls authenticate with --join-secret: with the data dir of
+	 * another cluster, the peer's answer then says so. */
+	join_call = c->target[0] != '\0' && r->join_secret[0] != '\0' &&
+		    (strcmp(c->path, "/apigw/internal/cluster") == 0 ||
+		     strcmp(c->path, "/apigw/internal/join") == 0);
 	snprintf(headers, sizeof headers,
-		 "X-Apigw-Secret: %s\r\n%sX-Apigw-Timeout-Ms: %" PRIu64 "\r\n", r->ident.secret,
+		 "X-Apigw-Secret: %s\r\n%sX-Apigw-Timeout-Ms: %" PRIu64 "\r\n",
+		 join_call ? r->join_secret : r->ident.secret,
 		 c->target[0] == '\0' ? "X-Apigw-Hops: 1\r\n" : "", c->deadline - now);
 	rv = gw_raft__http_request(r->loop, hostport, c->method, c->path, headers, c->body.data,
 				   c->body.len, (unsigned)(c->deadline - now), call_http_cb, c,
@@ -1725,7 +1734,7 @@ int gw_raft_remove(struct gw_raft *r, uint64_t id, gw_raft_barrier_cb cb, void *
 
 bool gw_raft_joining(struct gw_raft *r)
 {
-	return r->join == JOIN_INFO || r->join == JOIN_REQUEST;
+	return (r->join == JOIN_INFO || r->join == JOIN_REQUEST) && !r->join_member;
 }
 
 static enum gw_raft_role map_role(int role)
@@ -1841,11 +1850,7 @@ char *gw_raft_status_json(struct gw_raft *r)
 	cJSON_AddStringToObject(o, "id", hex);
 	cJSON_AddStringToObject(o, "name", st->name);
 	cJSON_AddStringToObject(o, "role", gw_role_name(st->role));
-	cJSON_AddStringToObject(o, "state",
-				(r->join == JOIN_INFO || r->join == JOIN_REQUEST) &&
-					(!r->raft_running || conf_get(r, r->ident.node_id) == NULL)
-				    ? "joining"
-				    : state_name(st->state));
+	cJSON_AddStringToObject(o, "state", gw_raft_joining(r) ? "joining" : state_name(st->state));
 	cJSON_AddNumberToObject(o, "term", (double)st->term);
 	snprintf(hex, sizeof hex, "%016" PRIx64, st->leader_id);
 	cJSON_AddStringToObject(o, "leader_id", st->leader_id != 0 ? hex : "");
@@ -2801,6 +2806,14 @@ static void join_info_done(void *data, int err, const struct gw_raft__http_resp 
 	}
 	if (err != 0 || resp->status != 200 || resp->body.data == NULL ||
 	    sscanf(resp->body.data, "{\"cluster_id\":\"%16[0-9a-f]\"", hex) != 1) {
+		if (r->join_member) {
+			gw_warnf("raft",
+				 "join: cannot check the cluster through %s (%s); "
+				 "restarting as the member this data dir holds",
+				 r->join_peer, err != 0 ? gw_strerror(err) : "unexpected answer");
+			r->join = JOIN_NONE;
+			return;
+		}
 		if (now_ms(r) - r->join_started > JOIN_INFO_GIVE_UP_MS) {
 			join_fatal(r, GW_ETIMEOUT, "no answer from the peer");
 			return;
@@ -2832,6 +2845,10 @@ static void join_info_done(void *data, int err, const struct gw_raft__http_resp 
 			terminate(r, rv);
 			return;
 		}
+	}
+	if (r->join_member) {
+		r->join = JOIN_DONE; /* already a member of this cluster */
+		return;
 	}
 	r->join = JOIN_REQUEST;
 	r->join_next_try = 0;
@@ -2899,6 +2916,8 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 	snprintf(r->proxy_url, sizeof r->proxy_url, "%s", o->proxy_url ? o->proxy_url : "");
 	snprintf(r->status_url, sizeof r->status_url, "%s", o->status_url ? o->status_url : "");
 	snprintf(r->join_peer, sizeof r->join_peer, "%s", o->join_peer ? o->join_peer : "");
+	snprintf(r->join_secret, sizeof r->join_secret, "%s",
+		 o->join_secret != NULL && o->join_peer != NULL ? o->join_secret : "");
 	r->write_timeout_ms = o->write_timeout_ms ? o->write_timeout_ms : 2000;
 	r->voters = o->voters > 0 ? o->voters : 3;
 	r->election_timeout_ms = o->election_timeout_ms ? o->election_timeout_ms : 1000;
@@ -2987,11 +3006,13 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 		if (rv != 0) {
 			goto err_after_setup;
 		}
-		if (r->join_peer[0] != '\0' && conf_get(r, r->ident.node_id) == NULL) {
-			/* Rerunning `apigw join` after a crash mid-join: finish it. A
-			 * member already in the configuration just restarts (its peer
-			 * may be long gone). */
+		if (r->join_peer[0] != '\0') {
+			/* Rerunning `apigw join`: check the peer is in our cluster;
+			 * after a crash mid-join, finish the join. A member already in
+			 * the configuration restarts at once and does not depend on
+			 * the peer (it may be long gone). */
 			r->join = JOIN_INFO;
+			r->join_member = conf_get(r, r->ident.node_id) != NULL;
 		}
 	} else {
 		goto err_after_alloc;

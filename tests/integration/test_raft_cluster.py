@@ -77,6 +77,20 @@ def test_wrong_join_secret_refused():
     assert st == 403, st
 
 
+def test_data_dir_of_another_cluster_refused():
+    nodes, secret = C["nodes"], C["secret"]
+    other = Node("other").start()
+    wait_for(lambda: status(other)["state"] == "leader", 20, 0.05, "other cluster")
+    other.stop()
+    # its data dir cannot join our cluster, whatever the secret
+    n = Node("other", data_dir=other.data_dir, cmd="join", extra_args=[
+        "--peer", nodes[0].addr("etcd"), "--join-secret", secret])
+    n.start(wait=False)
+    assert n.wait(timeout=30) != 0
+    assert "belongs to cluster" in n.log(), n.log()[-2000:]
+    assert len(status(nodes[0])["members"]) == 3
+
+
 def test_leader_kill9_new_leader():
     nodes, secret = C["nodes"], C["secret"]
     old = wait_leader(nodes)
@@ -207,6 +221,7 @@ if "nodes" in C:
     tap.run(test_write_on_leader_read_everywhere)
     tap.run(test_write_on_follower)
     tap.run(test_wrong_join_secret_refused)
+    tap.run(test_data_dir_of_another_cluster_refused)
     tap.run(test_leader_kill9_new_leader)
     tap.run(test_quorum_loss_fails_fast)
     if "survivor" in C:
