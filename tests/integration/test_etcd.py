@@ -264,6 +264,24 @@ def test_json_gateway(n):
     ev = [json.loads(c)["result"] for c in chunks if b"events" in c][0]
     assert unb64(ev["events"][0]["kv"]["key"]) == "/apisix/routes/1", ev
     assert unb64(ev["events"][0]["kv"]["value"]) == '{"uri":"/x"}', ev
+    # filters: NOPUT leaves only the delete
+    s = socket.create_connection(("127.0.0.1", n.ports["etcd"]))
+    body = json.dumps({"create_request": {"key": b64("/flt"), "filters": ["NOPUT"],
+                                          "prev_kv": True}})
+    s.sendall(("POST /v3beta/watch HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+               % (len(body), body)).encode())
+    s.settimeout(5)
+    data = b""
+    while b"\"created\":true" not in data:
+        data += s.recv(4096)
+    gw(n, "/v3/kv/put", {"key": b64("/flt"), "value": b64("1")})
+    gw(n, "/v3/kv/deleterange", {"key": b64("/flt")})
+    while b"\"events\"" not in data:
+        data += s.recv(4096)
+    s.close()
+    ev = [json.loads(c)["result"] for c in data.split(b"\r\n") if b"events" in c][0]
+    assert len(ev["events"]) == 1 and ev["events"][0]["type"] == "DELETE", ev
+    assert unb64(ev["events"][0]["prev_kv"]["value"]) == "1", ev
     # leases through the gateway
     st, r = gw(n, "/v3/lease/grant", {"TTL": 30})
     assert st == 200 and r["TTL"] == "30", r
@@ -333,6 +351,49 @@ def test_watch_across_nodes():
         assert ok(n, "get", "/apisix/x/2") == "/apisix/x/2\nfrom-e1\n", n.name
 
 
+def leader_index():
+    st = json.loads(ok(cluster[0], "endpoint", "status", "--cluster", "-w", "json"))
+    lid = st[0]["Status"]["leader"]
+    for s in st:
+        if s["Status"]["header"]["member_id"] == lid:
+            return [n.addr("etcd") for n in cluster].index(s["Endpoint"].split("//")[-1])
+    raise AssertionError("no leader in %r" % st)
+
+
+def test_watch_through_leader_change():
+    li = leader_index()
+    fi = [i for i in range(3) if i != li]
+    w = WatchProc(cluster[fi[0]], "/lc/", "--prefix")
+    try:
+        time.sleep(0.5)
+        ok(cluster[fi[1]], "put", "/lc/0", "v0")
+        first = json.loads(ok(cluster[fi[1]], "get", "/lc/0", "-w", "json"))["kvs"][0][
+            "mod_revision"]
+        w.wait_for("/lc/0\nv0\n")
+        cluster[li].kill()      # no goodbye: the others elect a new leader
+        for i in range(1, 6):
+            wait_for(lambda: ctl(cluster[fi[1]], "put", "/lc/%d" % i, "v%d" % i,
+                                 check=False)[0] == 0, timeout=30,
+                     what="put /lc/%d after the leader died" % i)
+        w.wait_for("/lc/5\nv5\n", timeout=15)
+        out = w.output()
+        pos = [out.index("PUT\n/lc/%d\nv%d\n" % (i, i)) for i in range(6)]
+        assert pos == sorted(pos), out     # every change, in commit order, no gap
+    finally:
+        w.stop()
+    # a watcher that reconnects resumes from a revision
+    w = WatchProc(cluster[fi[0]], "/lc/", "--prefix", "--rev=%d" % first)
+    try:
+        w.wait_for("/lc/5\nv5\n")
+        out = w.output()
+        assert out.count("PUT\n") == 6, out
+    finally:
+        w.stop()
+    cluster[li].start()
+    wait_for(lambda: ok(cluster[li], "get", "/lc/5", "--consistency=s") == "/lc/5\nv5\n",
+             timeout=30, what="the old leader catching up")
+
+
 def admin_up():
     try:
         socket.create_connection(("127.0.0.1", cluster[0].ports["admin"]), timeout=2).close()
@@ -386,11 +447,23 @@ def no_sanitizer_reports(*nodes):
             assert marker not in text, "%s: %s\n%s" % (node.name, marker, text[-4000:])
 
 
+def test_member_remove():
+    # cluster[2] was killed by test_no_quorum: remove it for good
+    dead = cluster[2]
+    lines = ok(cluster[0], "member", "list").splitlines()
+    mid = [l.split(",")[0] for l in lines if (", %s, " % dead.name) in l][0]
+    assert "removed from cluster" in ok(cluster[0], "member", "remove", mid)
+    out = ok(cluster[1], "member", "list")
+    assert dead.name not in out and len(out.splitlines()) == 2, out
+    fails(cluster[0], "etcdserver: member not found", "member", "remove", mid)
+
+
 def main():
     tap = Tap()
     tests1 = (test_kv, test_txn, test_lease, test_compaction_and_watch, test_errors,
               test_json_gateway, test_endpoint_status_single)
-    tests3 = (test_member_list, test_watch_across_nodes, test_no_quorum)
+    tests3 = (test_member_list, test_watch_across_nodes, test_watch_through_leader_change,
+              test_no_quorum)
     if ETCDCTL is None:
         for fn in tests1 + tests3:
             tap.skip(fn, "etcdctl not installed (Debian etcd-client)")
@@ -425,6 +498,7 @@ def main():
     else:
         tap.skip(test_watch_sees_admin_api_writes, "the node serves no Admin API yet")
     tap.run(tests3[-1])
+    tap.run(test_member_remove)
     for c in cluster:
         c.stop()
     tap.run(no_sanitizer_reports, *cluster)
