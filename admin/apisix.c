@@ -163,15 +163,21 @@ struct gw_admin {
 	struct gw_httpd *httpd;
 	struct gw_store *store;
 	struct gw_raft *raft;
-	char admin_key[256];
+	char admin_key[256]; /* "" until adopted from the cluster */
 	char viewer_key[256];
+	char data_dir[4096];  /* where an adopted key is saved */
+	bool publish_key;     /* publish admin_key while the cluster has none */
+	bool pub_inflight;    /* a publishing proposal is in raft */
+	uv_timer_t pub_timer; /* retries publishing every second */
+	bool httpd_done;      /* the listener has stopped */
+	bool timer_done;      /* pub_timer is closed */
 	struct cidr cidrs[MAX_CIDRS];
 	int n_cidrs;
 	unsigned write_timeout_ms;
 	struct op *ops; /* live write requests */
 	int n_ops;
 	bool stopping;
-	bool stopped; /* httpd stop callback ran */
+	bool stopped; /* listener and timer closed, stop callback ran */
 	void (*stop_cb)(void *);
 	void *stop_data;
 };
@@ -208,6 +214,7 @@ struct op {
 };
 
 static void write_attempt(struct op *op);
+static void maybe_stopped(struct gw_admin *a);
 static void delete_attempt(struct op *op);
 
 /* ---- answers ----------------------------------------------------------- */
@@ -1210,6 +1217,25 @@ static int parse_cidrs(struct gw_admin *a, const char *list)
 	return 0;
 }
 
+/* A joining node without a key takes the cluster's, once its store has it. */
+static void adopt_key(struct gw_admin *a)
+{
+	char *val = NULL;
+	size_t len = 0;
+
+	if (gw_store_meta_get(a->store, GW_ADMIN_KEY_META, &val, &len) != 0 || val == NULL) {
+		return;
+	}
+	if (len > 0 && len < sizeof(a->admin_key) && memchr(val, '\0', len) == NULL) {
+		memcpy(a->admin_key, val, len);
+		a->admin_key[len] = '\0';
+		if (a->data_dir[0] != '\0') {
+			gw_admin_key_save(a->data_dir, a->admin_key);
+		}
+	}
+	free(val);
+}
+
 /* The API key of a request: header, then ?api_key=, then cookie. */
 static const char *request_key(struct gw_http_req *req, char *buf, size_t n)
 {
@@ -1447,7 +1473,10 @@ static void handle(struct gw_http_req *req, void *data)
 		send_401(req, "missing apikey");
 		return;
 	}
-	if (strcmp(key, a->admin_key) != 0) {
+	if (a->admin_key[0] == '\0') {
+		adopt_key(a);
+	}
+	if (a->admin_key[0] == '\0' || strcmp(key, a->admin_key) != 0) {
 		if (a->viewer_key[0] == '\0' || strcmp(key, a->viewer_key) != 0) {
 			send_401(req, "wrong apikey");
 			return;
@@ -1644,16 +1673,63 @@ bad_method:
 
 /* ---- start / stop ------------------------------------------------------ */
 
+static void pub_done(void *data, int err, struct gw_store_result *res)
+{
+	struct gw_admin *a = data;
+
+	if (err == 0 && res->err != 0) {
+		err = res->err;
+	}
+	if (res) {
+		gw_store_result_free(res);
+	}
+	a->pub_inflight = false;
+	a->n_ops--;
+	if (err == 0) {
+		gw_infof("admin", "published this node's admin key as the cluster's");
+	}
+	admin_maybe_free(a);
+}
+
+/* Publish our key while the cluster has none (retried every second: the
+ * first attempts may come before a leader is elected). */
+static void pub_tick(uv_timer_t *t)
+{
+	struct gw_admin *a = t->data;
+	struct gw_store_op op;
+	char *val = NULL;
+	size_t len = 0;
+
+	if (a->pub_inflight || a->stopping) {
+		return;
+	}
+	if (gw_store_meta_get(a->store, GW_ADMIN_KEY_META, &val, &len) == 0) {
+		free(val);
+		uv_timer_stop(t); /* the cluster has a key (ours or another's) */
+		return;
+	}
+	memset(&op, 0, sizeof(op));
+	op.type = GW_OP_META_PUT;
+	op.u.meta.key = GW_ADMIN_KEY_META;
+	op.u.meta.key_len = strlen(GW_ADMIN_KEY_META);
+	op.u.meta.value = a->admin_key;
+	op.u.meta.value_len = strlen(a->admin_key);
+	if (gw_raft_propose(a->raft, &op, 0, pub_done, a) == 0) {
+		a->pub_inflight = true;
+		a->n_ops++;
+	}
+}
+
 int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw_admin_opts *opts,
 		   struct gw_admin **out)
 {
 	struct gw_admin *a;
 	int rv;
 
-	if (opts->admin_key == NULL || opts->admin_key[0] == '\0' ||
-	    strlen(opts->admin_key) >= sizeof(a->admin_key) ||
-	    (opts->viewer_key && strlen(opts->viewer_key) >= sizeof(a->viewer_key))) {
-		gw_errorf("admin", "an admin key (1..255 bytes) is required");
+	if ((opts->admin_key && strlen(opts->admin_key) >= sizeof(a->admin_key)) ||
+	    (opts->viewer_key && strlen(opts->viewer_key) >= sizeof(a->viewer_key)) ||
+	    (opts->data_dir && strlen(opts->data_dir) >= sizeof(a->data_dir))) {
+		gw_errorf("admin", "admin key, viewer key or data dir too long");
 		return GW_EINVAL;
 	}
 	a = calloc(1, sizeof(*a));
@@ -1664,7 +1740,9 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 	a->store = opts->store;
 	a->raft = opts->raft;
 	a->write_timeout_ms = opts->write_timeout_ms;
-	snprintf(a->admin_key, sizeof(a->admin_key), "%s", opts->admin_key);
+	snprintf(a->admin_key, sizeof(a->admin_key), "%s", opts->admin_key ? opts->admin_key : "");
+	snprintf(a->data_dir, sizeof(a->data_dir), "%s", opts->data_dir ? opts->data_dir : "");
+	a->publish_key = opts->publish_key && a->admin_key[0] != '\0';
 	snprintf(a->viewer_key, sizeof(a->viewer_key), "%s",
 		 opts->viewer_key ? opts->viewer_key : "");
 	rv = parse_cidrs(a, opts->allow_cidrs ? opts->allow_cidrs : "127.0.0.0/24");
@@ -1677,7 +1755,16 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 	if (rv != 0) {
 		goto err_after_alloc;
 	}
-	gw_infof("admin", "APISIX Admin API listening on %s", listen->text);
+	if (a->admin_key[0] == '\0') {
+		adopt_key(a); /* a restarted node may already hold the cluster's */
+	}
+	uv_timer_init(loop, &a->pub_timer);
+	a->pub_timer.data = a;
+	if (a->publish_key) {
+		uv_timer_start(&a->pub_timer, pub_tick, 0, 1000);
+	}
+	gw_infof("admin", "APISIX Admin API listening on %s%s", listen->text,
+		 a->admin_key[0] ? "" : " (adopting the cluster's admin key once it arrives)");
 	*out = a;
 	return 0;
 
@@ -1686,16 +1773,34 @@ err_after_alloc:
 	return rv;
 }
 
-int gw_admin_port(const struct gw_admin *a)
+static void timer_closed(uv_handle_t *h)
 {
-	return gw_httpd_port(a->httpd);
+	struct gw_admin *a = h->data;
+
+	a->timer_done = true;
+	maybe_stopped(a);
 }
 
 static void httpd_stopped(void *data)
 {
 	struct gw_admin *a = data;
+
+	a->httpd_done = true;
+	maybe_stopped(a);
+}
+
+int gw_admin_port(const struct gw_admin *a)
+{
+	return gw_httpd_port(a->httpd);
+}
+
+static void maybe_stopped(struct gw_admin *a)
+{
 	void (*cb)(void *) = a->stop_cb;
 
+	if (!a->httpd_done || !a->timer_done) {
+		return;
+	}
 	a->stopped = true;
 	a->stop_cb = NULL;
 	if (cb) {
@@ -1721,5 +1826,7 @@ void gw_admin_stop(struct gw_admin *a, void (*cb)(void *data), void *data)
 			op_fail(op, GW_ESHUTDOWN, NULL);
 		}
 	}
+	uv_timer_stop(&a->pub_timer);
+	uv_close((uv_handle_t *)&a->pub_timer, timer_closed);
 	gw_httpd_stop(a->httpd, httpd_stopped, a);
 }

@@ -29,6 +29,7 @@
 
 #include "lib/addr.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -39,7 +40,9 @@ struct gw_admin;
 struct gw_admin_opts {
 	struct gw_store *store;    /* local store for reads; must outlive the admin */
 	struct gw_raft *raft;      /* proposals; must outlive the admin */
-	const char *admin_key;     /* required, non-empty: full access */
+	const char *admin_key;     /* full access; NULL or "" = adopt the cluster's key */
+	const char *data_dir;      /* adopting: the adopted key is saved to <data_dir>/admin.key */
+	bool publish_key;          /* make admin_key the cluster's key if it has none yet */
 	const char *viewer_key;    /* NULL or "" = no viewer role: GET only */
 	const char *allow_cidrs;   /* comma-separated CIDRs; NULL = "127.0.0.0/24" */
 	unsigned write_timeout_ms; /* proposal deadline; 0 = raft's default */
@@ -60,11 +63,25 @@ int gw_admin_port(const struct gw_admin *a);
  * the admin frees itself after that. Call before gw_raft_stop. Loop thread. */
 void gw_admin_stop(struct gw_admin *a, void (*cb)(void *data), void *data);
 
+/* The cluster's admin key is replicated: a node that generated or was
+ * given its key publishes it (store metadata GW_ADMIN_KEY_META, written
+ * through raft, only while the cluster has none), and a joining node without
+ * --admin-key and without a key file adopts it as soon as its store has
+ * caught up, saving it to <data-dir>/admin.key (mode 0600). Until then it
+ * answers 401 "wrong apikey". */
+#define GW_ADMIN_KEY_META "admin/key"
+
 /* The admin key of a node: @flag_key if non-empty (--admin-key); else the
- * key stored in <data_dir>/admin.key; else a new random key (32 hex
- * characters) written there with mode 0600, whose path is logged. @out gets
- * the NUL-terminated key. 0, or GW_EIO / GW_EINVAL (logged). Any thread,
- * before the loop runs. */
-int gw_admin_key_load(const char *data_dir, const char *flag_key, char *out, size_t outlen);
+ * key stored in <data_dir>/admin.key; else, with @generate, a new random key
+ * (32 hex characters) written there with mode 0600, whose path is logged.
+ * @out gets the NUL-terminated key. 0, GW_ENOTFOUND (no key and not
+ * @generate: adopt the cluster's), or GW_EIO / GW_EINVAL (logged). Any
+ * thread, before the loop runs. */
+int gw_admin_key_load(const char *data_dir, const char *flag_key, bool generate, char *out,
+		      size_t outlen);
+
+/* Save @key to <data_dir>/admin.key with mode 0600 (replacing it
+ * atomically). 0 or GW_EIO (logged). */
+int gw_admin_key_save(const char *data_dir, const char *key);
 
 #endif

@@ -2,7 +2,9 @@
  *
  * Happy path: --admin-key wins; else <data-dir>/admin.key is read; else a
  * random 128-bit key (32 hex characters, from getrandom) is created there
- * with O_EXCL and mode 0600, and its path is logged (never the key). Failure
+ * with O_EXCL and mode 0600, and its path is logged (never the key). A
+ * joining node instead adopts the cluster's key (apisix.c) and saves it
+ * here with gw_admin_key_save. Failure
  * modes: an unreadable or empty key file, or a data dir we cannot write, is
  * GW_EIO with the path and errno in the log. */
 #include "config.h"
@@ -77,7 +79,8 @@ static int create_key(const char *path, char *out, size_t outlen)
 	return 0;
 }
 
-int gw_admin_key_load(const char *data_dir, const char *flag_key, char *out, size_t outlen)
+int gw_admin_key_load(const char *data_dir, const char *flag_key, bool generate, char *out,
+		      size_t outlen)
 {
 	char path[PATH_MAX];
 	int rv;
@@ -105,6 +108,9 @@ int gw_admin_key_load(const char *data_dir, const char *flag_key, char *out, siz
 			  errno ? strerror(errno) : "empty file");
 		return GW_EIO;
 	}
+	if (!generate) {
+		return GW_ENOTFOUND;
+	}
 	rv = create_key(path, out, outlen);
 	if (rv == GW_EEXIST) { /* raced with another writer: use theirs */
 		rv = read_key(path, out, outlen);
@@ -115,4 +121,35 @@ int gw_admin_key_load(const char *data_dir, const char *flag_key, char *out, siz
 	}
 	gw_infof("admin", "generated a new admin key, stored with mode 0600 in %s", path);
 	return 0;
+}
+
+int gw_admin_key_save(const char *data_dir, const char *key)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	size_t len = strlen(key);
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/admin.key", data_dir) >= (int)sizeof(path)) {
+		return GW_EIO;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		goto err;
+	}
+	if (write(fd, key, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+		close(fd);
+		unlink(tmp);
+		goto err;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		unlink(tmp);
+		goto err;
+	}
+	gw_infof("admin", "adopted the cluster's admin key, stored with mode 0600 in %s", path);
+	return 0;
+err:
+	gw_errorf("admin", "cannot save the admin key to %s: %s", path, strerror(errno));
+	return GW_EIO;
 }

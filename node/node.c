@@ -261,21 +261,34 @@ static void cluster_terminated(void *data, int err)
 /* ---- run --------------------------------------------------------------- */
 
 /* The APISIX Admin API on --admin-listen, over the cluster's store and raft.
- * Its key: --admin-key, else <data-dir>/admin.key (created at first start). */
+ * Its key: --admin-key, else <data-dir>/admin.key; else `start` creates one
+ * (and makes it the cluster's), `join` adopts the cluster's. */
 static int start_admin(struct gw_node *n)
 {
 	struct gw_admin_opts ao;
-	char key[256];
+	bool joining = n->cfg->cmd == GW_CMD_JOIN;
+	char key[256], *have = NULL;
+	size_t len = 0;
 	int rv;
 
-	rv = gw_admin_key_load(n->cfg->data_dir, n->cfg->admin_key, key, sizeof key);
-	if (rv != 0) {
+	rv = gw_admin_key_load(n->cfg->data_dir, n->cfg->admin_key, false, key, sizeof key);
+	if (rv == GW_ENOTFOUND && !joining &&
+	    gw_store_meta_get(gw_cluster_store(n->cluster), GW_ADMIN_KEY_META, &have, &len) != 0) {
+		/* a new cluster: generate the key it will share */
+		rv = gw_admin_key_load(n->cfg->data_dir, NULL, true, key, sizeof key);
+	}
+	free(have);
+	if (rv == GW_ENOTFOUND) {
+		key[0] = '\0'; /* adopt the cluster's */
+	} else if (rv != 0) {
 		return rv;
 	}
 	memset(&ao, 0, sizeof ao);
 	ao.store = gw_cluster_store(n->cluster);
 	ao.raft = gw_cluster_raft(n->cluster);
 	ao.admin_key = key;
+	ao.data_dir = n->cfg->data_dir;
+	ao.publish_key = !joining;
 	ao.write_timeout_ms = n->cfg->write_timeout_ms;
 	rv = gw_admin_start(&n->loop, &n->cfg->admin_listen, &ao, &n->admin);
 	if (rv != 0) {

@@ -120,6 +120,34 @@ def test_no_quorum_503_and_reads_answer():
              == 201, timeout=30, what="writes after quorum returns")
 
 
+def test_joiner_adopts_the_cluster_key():
+    """Without --admin-key the first node generates the key and the cluster
+    shares it: a joining node adopts it (saved with mode 0600)."""
+    k1 = Node("k1").start()
+    try:
+        path1 = os.path.join(k1.data_dir, "admin.key")
+        key = open(path1).read().strip()
+        secret = open(os.path.join(k1.data_dir, "join-secret")).read().strip()
+        k2 = Node("k2", cmd="join",
+                  extra_args=["--peer", k1.addr("etcd"), "--join-secret", secret]).start()
+        try:
+            def get(n, k):
+                return http("GET", "127.0.0.1", n.ports["admin"], "/apisix/admin/routes",
+                            headers={"X-API-KEY": k})[0]
+            wait_for(lambda: get(k2, key) == 200, timeout=20, what="k2 to adopt k1's key")
+            assert get(k2, "other") == 401
+            path2 = os.path.join(k2.data_dir, "admin.key")
+            assert open(path2).read().strip() == key
+            assert os.stat(path2).st_mode & 0o777 == 0o600
+            k2.stop()
+            k2.start()  # restarts keep it
+            wait_for(lambda: get(k2, key) == 200, timeout=20, what="k2 after restart")
+        finally:
+            k2.kill()
+    finally:
+        k1.kill()
+
+
 def main():
     tap = Tap()
     try:
@@ -132,7 +160,8 @@ def main():
         tap.run(cluster_start)
         tap.done()
     for fn in (test_write_on_every_node_visible_on_all, test_reference_checks_across_nodes,
-               test_patch_races_across_nodes, test_no_quorum_503_and_reads_answer):
+               test_patch_races_across_nodes, test_no_quorum_503_and_reads_answer,
+               test_joiner_adopts_the_cluster_key):
         tap.run(fn)
     tap.done()
 

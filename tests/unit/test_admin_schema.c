@@ -322,20 +322,29 @@ static void test_admin_key_file(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/admin.key", dir);
 	/* the flag wins and writes nothing */
-	assert_int_equal(gw_admin_key_load(dir, "flag-key", k1, sizeof(k1)), 0);
+	assert_int_equal(gw_admin_key_load(dir, "flag-key", false, k1, sizeof(k1)), 0);
 	assert_string_equal(k1, "flag-key");
 	assert_int_not_equal(stat(path, &st), 0);
+	/* a joiner: no key yet, none generated */
+	assert_int_equal(gw_admin_key_load(dir, "", false, k1, sizeof(k1)), GW_ENOTFOUND);
+	assert_int_not_equal(stat(path, &st), 0);
 	/* first start: a random key, mode 0600 */
-	assert_int_equal(gw_admin_key_load(dir, "", k1, sizeof(k1)), 0);
+	assert_int_equal(gw_admin_key_load(dir, "", true, k1, sizeof(k1)), 0);
 	assert_int_equal(strlen(k1), 32);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	/* later starts: the same key */
-	assert_int_equal(gw_admin_key_load(dir, NULL, k2, sizeof(k2)), 0);
+	assert_int_equal(gw_admin_key_load(dir, NULL, false, k2, sizeof(k2)), 0);
 	assert_string_equal(k1, k2);
 	/* an empty key file is an error, not a silent empty key */
 	assert_int_equal(truncate(path, 0), 0);
-	assert_int_equal(gw_admin_key_load(dir, NULL, k2, sizeof(k2)), GW_EIO);
+	assert_int_equal(gw_admin_key_load(dir, NULL, true, k2, sizeof(k2)), GW_EIO);
+	/* an adopted key replaces the file, mode 0600 */
+	assert_int_equal(gw_admin_key_save(dir, "adopted-key"), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(gw_admin_key_load(dir, NULL, false, k2, sizeof(k2)), 0);
+	assert_string_equal(k2, "adopted-key");
 	unlink(path);
 	rmdir(dir);
 }
