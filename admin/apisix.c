@@ -1626,7 +1626,8 @@ static void handle(struct gw_http_req *req, void *data)
 			}
 			snprintf(op->id, sizeof(op->id), "%s", bid);
 		}
-		if (m == M_POST && n >= 2) {
+		if (m == M_POST &&
+		    (n >= 2 || cJSON_GetObjectItemCaseSensitive(op->body, "id") != NULL)) {
 			snprintf(msg, sizeof(msg), "wrong %s id, do not need it", res->type);
 			op_fail(op, GW_EINVAL, msg);
 			return;
