@@ -24,6 +24,7 @@
 #include "proxy/conn_int.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +128,33 @@ static void hc_reset(struct gw_proxy__hcollect *hc)
 
 static bool name_is(const struct gw_proxy__hdr *h, const char *name)
 {
-	return strcasecmp(h->name, name) == 0;
+	return h->name_len == strlen(name) && strcasecmp(h->name, name) == 0;
+}
+
+/* Append each NUL-terminated string up to NULL (printf costs on the hot
+ * path). 0 or GW_ENOMEM. */
+__attribute__((sentinel)) static int cat(struct gw_buf *b, ...)
+{
+	va_list ap;
+	const char *s;
+	int rv = 0;
+	va_start(ap, b);
+	while ((s = va_arg(ap, const char *)) != NULL) {
+		rv |= gw_buf_append(b, s, strlen(s));
+	}
+	va_end(ap);
+	return rv;
+}
+
+static const char *u64_text(uint64_t v, char *buf /* [24] */)
+{
+	char *p = buf + 23;
+	*p = '\0';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	return p;
 }
 
 /* Does the comma-separated @list contain @token (case-insensitive)? */
@@ -519,16 +546,18 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 		host = r->host_hdr ? r->host_hdr : nd->host;
 	}
 	/* origin-form target even when the client sent an absolute URL */
+	rv |= gw_buf_reserve(b, 512 + r->url.len);
+	rv |= cat(b, http_method_str(r->up_method >= 0 ? r->up_method : r->method), " ", NULL);
 	if (r->up_target != NULL) {
-		rv |= gw_buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s\r\n",
-				    http_method_str(r->up_method >= 0 ? r->up_method : r->method),
-				    r->up_target, host);
+		rv |= cat(b, r->up_target, NULL);
 	} else {
-		rv |= gw_buf_printf(b, "%s %.*s%s%.*s HTTP/1.1\r\nHost: %s\r\n",
-				    http_method_str(r->up_method >= 0 ? r->up_method : r->method),
-				    (int)r->path_len, r->path, r->query_len ? "?" : "",
-				    (int)r->query_len, r->query, host);
+		rv |= gw_buf_append(b, r->path, r->path_len);
+		if (r->query_len > 0) {
+			rv |= gw_buf_append(b, "?", 1);
+			rv |= gw_buf_append(b, r->query, r->query_len);
+		}
 	}
+	rv |= cat(b, " HTTP/1.1\r\nHost: ", host, "\r\n", NULL);
 	for (size_t i = 0; i < r->hc.n; i++) {
 		const struct gw_proxy__hdr *h = &r->hc.v[i];
 		if (skip_req_header(h, conn)) {
@@ -539,16 +568,17 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 		rv |= gw_buf_append(b, h->value, h->value_len);
 		rv |= gw_buf_append(b, "\r\n", 2);
 	}
-	rv |=
-	    gw_buf_printf(b,
-			  "X-Real-IP: %s\r\nX-Forwarded-For: %s%s%s\r\nX-Forwarded-Proto: http\r\n"
-			  "X-Forwarded-Host: %s\r\nX-Forwarded-Port: %d\r\n",
-			  r->dc->peer_ip, xff ? xff : "", xff ? ", " : "", r->dc->peer_ip,
-			  r->host_len ? r->host : host, r->dc->local_port);
+	char port[24], len[24];
+	rv |= cat(b, "X-Real-IP: ", r->dc->peer_ip, "\r\nX-Forwarded-For: ", xff ? xff : "",
+		  xff ? ", " : "", r->dc->peer_ip,
+		  "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ", r->host_len ? r->host : host,
+		  "\r\nX-Forwarded-Port: ", u64_text((uint64_t)r->dc->local_port, port), "\r\n",
+		  NULL);
 	if (r->chunked_in) {
 		rv |= gw_buf_appends(b, "Transfer-Encoding: chunked\r\n");
 	} else if (r->content_length >= 0) {
-		rv |= gw_buf_printf(b, "Content-Length: %lld\r\n", (long long)r->content_length);
+		rv |= cat(b, "Content-Length: ", u64_text((uint64_t)r->content_length, len), "\r\n",
+			  NULL);
 	}
 	if (r->ws) {
 		rv |= gw_buf_appends(b, "Connection: upgrade\r\nUpgrade: websocket\r\n");
@@ -906,8 +936,10 @@ static int u_on_headers_complete(http_parser *hp)
 	}
 	nobody = r->method == HTTP_HEAD || status == 204 || status == 304 || status == 101;
 	gw_buf_init(&b);
-	rv |= gw_buf_printf(&b, "HTTP/1.1 %d %s\r\n", status,
-			    r->reason.len ? r->reason.data : gw_proxy__reason(status));
+	char num[24];
+	rv |= gw_buf_reserve(&b, 512);
+	rv |= cat(&b, "HTTP/1.1 ", u64_text((uint64_t)status, num), " ",
+		  r->reason.len ? r->reason.data : gw_proxy__reason(status), "\r\n", NULL);
 	for (size_t i = 0; i < r->rh.n; i++) {
 		const struct gw_proxy__hdr *h = &r->rh.v[i];
 		if (skip_resp_header(h, conn)) {
@@ -922,8 +954,8 @@ static int u_on_headers_complete(http_parser *hp)
 		rv |= gw_buf_printf(&b, "Connection: upgrade\r\nUpgrade: %s\r\n",
 				    upg ? upg : "websocket");
 	} else if (r->resp_len_override >= 0) {
-		rv |=
-		    gw_buf_printf(&b, "Content-Length: %lld\r\n", (long long)r->resp_len_override);
+		rv |= cat(&b, "Content-Length: ", u64_text((uint64_t)r->resp_len_override, num),
+			  "\r\n", NULL);
 	} else if (nobody) {
 		if (cl != NULL && status != 204) {
 			rv |= gw_buf_printf(&b, "Content-Length: %s\r\n", cl);
@@ -936,8 +968,7 @@ static int u_on_headers_complete(http_parser *hp)
 			r->resp_close = true; /* HTTP/1.0 client: length by close */
 		}
 	} else {
-		rv |= gw_buf_printf(&b, "Content-Length: %llu\r\n",
-				    (unsigned long long)hp->content_length);
+		rv |= cat(&b, "Content-Length: ", u64_text(hp->content_length, num), "\r\n", NULL);
 	}
 	will_close = !r->keepalive || dc->w->stopping || !r->body_done || r->resp_close ||
 		     dc->n_requests + 1 >= dc->w->p->opts.max_requests;
