@@ -110,3 +110,8 @@ check_PROGRAMS += tests/tools/proxy_driver
 tests_tools_proxy_driver_SOURCES = tests/tools/proxy_driver.c
 tests_tools_proxy_driver_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
 tests_tools_proxy_driver_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
+# proxy_router_bench: match cost with 1k/10k/100k routes (run by hand).
+check_PROGRAMS += tests/tools/proxy_router_bench
+tests_tools_proxy_router_bench_SOURCES = tests/tools/proxy_router_bench.c
+tests_tools_proxy_router_bench_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
+tests_tools_proxy_router_bench_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
