@@ -418,6 +418,20 @@ static void http_handler(struct gw_http_req *req, void *data)
 	json_call(srv, req, m);
 }
 
+/* Cleartext requests while TLS is on: only the node-to-node channel (raft
+ * authenticates it with the cluster's join secret). */
+static void http_internal_handler(struct gw_http_req *req, void *data)
+{
+	struct gw_etcd *srv = data;
+	static const char msg[] = "Client sent an HTTP request to an HTTPS server.\n";
+
+	if (strncmp(req->path, "/apigw/internal/", 16) == 0 && srv->opts.raft != NULL &&
+	    gw_raft_handle_internal(srv->opts.raft, req)) {
+		return;
+	}
+	gw_http_respond(req, 400, "text/plain; charset=utf-8", "", msg, sizeof msg - 1);
+}
+
 /* ---- listener and sniffing ---- */
 
 struct gw_etcd__sniff {
@@ -426,6 +440,7 @@ struct gw_etcd__sniff {
 	uv_timer_t timer; /* the struct is freed in the timer's close callback */
 	char buf[H2_PREFACE_LEN];
 	size_t n;
+	bool trusted; /* plaintext that came through our TLS terminator */
 	struct gw_etcd__sniff *prev, *next;
 };
 
@@ -472,6 +487,8 @@ static void sniff_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	struct gw_etcd__sniff *s = stream->data;
 	struct gw_etcd *srv = s->srv;
 	uv_tcp_t *tcp = s->tcp;
+	/* With TLS on, cleartext gets only the node-to-node routes. */
+	bool full = s->trusted || srv->ssl_ctx == NULL;
 
 	(void)buf;
 	if (nread < 0) {
@@ -479,15 +496,24 @@ static void sniff_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	s->n += (size_t)nread;
-	if (memcmp(s->buf, H2_PREFACE, s->n) != 0) {
+	if (!s->trusted && srv->ssl_ctx != NULL && s->n > 0 && (unsigned char)s->buf[0] == 0x16) {
 		uv_read_stop(stream);
 		tcp->data = NULL;
-		gw_httpd_adopt(srv->httpd, tcp, s->buf, s->n);
+		gw_etcd__tls_adopt(srv, tcp, s->buf, s->n); /* a TLS handshake record */
+		sniff_done(s);
+	} else if (memcmp(s->buf, H2_PREFACE, s->n) != 0) {
+		uv_read_stop(stream);
+		tcp->data = NULL;
+		gw_httpd_adopt(full ? srv->httpd : srv->httpd_internal, tcp, s->buf, s->n);
 		sniff_done(s);
 	} else if (s->n == H2_PREFACE_LEN) {
 		uv_read_stop(stream);
 		tcp->data = NULL;
-		gw_etcd__h2_adopt(srv, tcp, s->buf, s->n);
+		if (full) {
+			gw_etcd__h2_adopt(srv, tcp, s->buf, s->n);
+		} else {
+			uv_close((uv_handle_t *)tcp, (uv_close_cb)free); /* cleartext gRPC */
+		}
 		sniff_done(s);
 	}
 }
@@ -497,10 +523,34 @@ static void sniff_timeout(uv_timer_t *t)
 	sniff_drop(t->data);
 }
 
+void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted)
+{
+	struct gw_etcd__sniff *s = calloc(1, sizeof *s);
+	if (s == NULL) {
+		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
+		return;
+	}
+	s->srv = srv;
+	s->tcp = tcp;
+	s->trusted = trusted;
+	tcp->data = s;
+	uv_timer_init(srv->loop, &s->timer);
+	s->timer.data = s;
+	uv_timer_start(&s->timer, sniff_timeout, SNIFF_TIMEOUT_MS, 0);
+	s->next = srv->sniffs;
+	if (srv->sniffs != NULL) {
+		srv->sniffs->prev = s;
+	}
+	srv->sniffs = s;
+	srv->n_sniff++;
+	if (uv_read_start((uv_stream_t *)tcp, sniff_alloc, sniff_read) != 0) {
+		sniff_drop(s);
+	}
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct gw_etcd *srv = server->data;
-	struct gw_etcd__sniff *s;
 	uv_tcp_t *tcp;
 
 	if (status < 0 || srv->stopping) {
@@ -515,27 +565,8 @@ static void on_connection(uv_stream_t *server, int status)
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
-	s = calloc(1, sizeof *s);
-	if (s == NULL) {
-		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
-		return;
-	}
 	uv_tcp_nodelay(tcp, 1);
-	s->srv = srv;
-	s->tcp = tcp;
-	tcp->data = s;
-	uv_timer_init(srv->loop, &s->timer);
-	s->timer.data = s;
-	uv_timer_start(&s->timer, sniff_timeout, SNIFF_TIMEOUT_MS, 0);
-	s->next = srv->sniffs;
-	if (srv->sniffs != NULL) {
-		srv->sniffs->prev = s;
-	}
-	srv->sniffs = s;
-	srv->n_sniff++;
-	if (uv_read_start((uv_stream_t *)tcp, sniff_alloc, sniff_read) != 0) {
-		sniff_drop(s);
-	}
+	gw_etcd__plain_adopt(srv, tcp, false);
 }
 
 int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw_etcd_opts *opts,
@@ -595,11 +626,22 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 	if (rv != 0) {
 		goto err_after_status;
 	}
+	rv = gw_etcd__tls_init(srv);
+	if (rv != 0) {
+		goto err_after_httpd;
+	}
+	if (srv->ssl_ctx != NULL) {
+		rv = gw_httpd_start(loop, &hidden, &hopts, http_internal_handler, srv,
+				    &srv->httpd_internal);
+		if (rv != 0) {
+			goto err_after_tls;
+		}
+	}
 
 	srv->listener = malloc(sizeof *srv->listener);
 	if (srv->listener == NULL) {
 		rv = GW_ENOMEM;
-		goto err_after_httpd;
+		goto err_after_internal;
 	}
 	uv_tcp_init(loop, srv->listener);
 	srv->listener->data = srv;
@@ -612,17 +654,28 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 		uv_close((uv_handle_t *)srv->listener, (uv_close_cb)free);
 		srv->listener = NULL;
 		rv = GW_EADDR;
-		goto err_after_httpd;
+		goto err_after_internal;
 	}
 	uv_tcp_getsockname(srv->listener, (struct sockaddr *)&ss, &namelen);
 	srv->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
 					     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	gw_infof("etcd", "etcd v3 API (gRPC h2c + JSON gateway) listening on %s (port %d)",
+	gw_infof("etcd", "etcd v3 API (gRPC + JSON gateway%s) listening on %s (port %d)",
+		 srv->ssl_ctx != NULL
+		     ? (srv->opts.tls_client_ca != NULL && srv->opts.tls_client_ca[0] != '\0'
+			    ? ", TLS with client certificates"
+			    : ", TLS")
+		     : ", cleartext",
 		 listen->text, srv->port);
 	snprintf(srv->url, sizeof srv->url, "http://%s", listen->text);
 	*out = srv;
 	return 0;
 
+err_after_internal:
+	if (srv->httpd_internal != NULL) {
+		gw_httpd_stop(srv->httpd_internal, NULL, NULL);
+	}
+err_after_tls:
+	gw_etcd__tls_free(srv);
 err_after_httpd:
 	gw_httpd_stop(srv->httpd, free, srv->status);
 	free(srv);
@@ -652,6 +705,7 @@ void gw_etcd__maybe_free(struct gw_etcd *srv)
 	if (srv->n_calls > 0) {
 		return; /* calls waiting on raft: freed by the last one */
 	}
+	gw_etcd__tls_free(srv);
 	free(srv->status);
 	free(srv);
 }
@@ -682,7 +736,7 @@ void gw_etcd_stop(struct gw_etcd *e, void (*cb)(void *data), void *data)
 	e->stopping = true;
 	e->stop_cb = cb;
 	e->stop_data = data;
-	e->closing = 2;
+	e->closing = e->httpd_internal != NULL ? 3 : 2;
 	uv_close((uv_handle_t *)e->listener, listener_closed);
 	for (s = e->sniffs; s != NULL; s = next) {
 		next = s->next;
@@ -690,4 +744,7 @@ void gw_etcd_stop(struct gw_etcd *e, void (*cb)(void *data), void *data)
 	}
 	gw_etcd__h2_close_all(e);
 	gw_httpd_stop(e->httpd, httpd_stopped, e);
+	if (e->httpd_internal != NULL) {
+		gw_httpd_stop(e->httpd_internal, httpd_stopped, e);
+	}
 }

@@ -5,7 +5,10 @@
  * select: the HTTP/2 client preface means gRPC over h2c (prior knowledge, as
  * etcdctl speaks it), anything else is HTTP/1.1 for the v3 JSON gateway
  * (/v3/kv/range, /v3/watch, ...), GET /version and /health, and the
- * node-to-node channel under /apigw/internal/ (handed to raft).
+ * node-to-node channel under /apigw/internal/ (handed to raft). With a
+ * certificate configured the listener also speaks TLS (a handshake record as
+ * first byte selects it) for both protocols, with optional client
+ * certificates; cleartext then reaches only /apigw/internal/.
  * Writes go through gw_raft_propose() (any node; raft forwards to the leader),
  * reads are linearizable (read barrier, then the local store) unless the
  * request asks for a serializable read. Errors carry etcd's gRPC codes and
@@ -45,6 +48,14 @@ struct gw_etcd_opts {
 	unsigned read_timeout_ms;    /* 0 = GW_ETCD_DEFAULT_READ_TIMEOUT */
 	unsigned write_timeout_ms;   /* 0 = raft's default proposal deadline */
 	unsigned progress_notify_ms; /* 0 = GW_ETCD_DEFAULT_PROGRESS */
+	/* TLS for both protocols (PEM files, read by gw_etcd_start only).
+	 * tls_cert NULL = cleartext. With TLS, cleartext connections are
+	 * served only the node-to-node routes /apigw/internal/ (raft's peer
+	 * channel, authenticated by the join secret). tls_client_ca set =
+	 * clients must present a certificate signed by it. */
+	const char *tls_cert;      /* certificate chain */
+	const char *tls_key;       /* private key (NULL = in tls_cert) */
+	const char *tls_client_ca; /* CA bundle for client certificates, or NULL */
 };
 
 /* Start serving on @listen. 0, or GW_EADDR (address in use or not

@@ -118,15 +118,17 @@ struct gw_etcd__sniff; /* a connection whose protocol is not known yet (etcd.c) 
 
 struct gw_etcd {
 	uv_loop_t *loop;
-	struct gw_etcd_opts opts;      /* copy, defaults filled in */
-	uv_tcp_t *listener;            /* owned; freed in its close callback */
-	int port;                      /* bound port */
-	struct gw_httpd *httpd;        /* JSON gateway; adopts HTTP/1.x connections */
-	struct gw_etcd__conn *conns;   /* live HTTP/2 connections (list) */
-	struct gw_etcd__sniff *sniffs; /* connections still being sniffed (list) */
-	unsigned n_sniff;              /* sniff structs not yet freed */
-	unsigned n_calls;              /* live calls: the server is freed when 0 after stop */
-	int closing;                   /* handles whose close is pending during stop */
+	struct gw_etcd_opts opts;        /* copy, defaults filled in */
+	uv_tcp_t *listener;              /* owned; freed in its close callback */
+	int port;                        /* bound port */
+	struct gw_httpd *httpd;          /* JSON gateway; adopts HTTP/1.x connections */
+	struct gw_httpd *httpd_internal; /* TLS on: cleartext HTTP/1.x, internal routes only */
+	struct ssl_ctx_st *ssl_ctx;      /* TLS on (etcd_tls.c); NULL = cleartext */
+	struct gw_etcd__conn *conns;     /* live HTTP/2 connections (list) */
+	struct gw_etcd__sniff *sniffs;   /* connections still being sniffed (list) */
+	unsigned n_sniff;                /* sniff structs not yet freed */
+	unsigned n_calls;                /* live calls: the server is freed when 0 after stop */
+	int closing;                     /* handles whose close is pending during stop */
 	bool stopping;
 	void (*stop_cb)(void *data);
 	void *stop_data;
@@ -222,6 +224,15 @@ void gw_etcd__watch_end(struct gw_etcd__call *c, bool gone);
 void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, size_t n);
 /* Close every HTTP/2 connection (stop). */
 void gw_etcd__h2_close_all(struct gw_etcd *srv);
+/* Start protocol sniffing on an accepted (or TLS-terminated: @trusted)
+ * plaintext connection (etcd.c). Takes @tcp. */
+void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted);
+/* TLS (etcd_tls.c): build srv->ssl_ctx from the options (0 with none
+ * configured; GW_EINVAL with the reason logged), free it, and take a
+ * connection whose first bytes (@initial) began a TLS handshake. */
+int gw_etcd__tls_init(struct gw_etcd *srv);
+void gw_etcd__tls_free(struct gw_etcd *srv);
+void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, size_t n);
 /* Free the server if it is stopped and nothing refers to it any more. */
 void gw_etcd__maybe_free(struct gw_etcd *srv);
 

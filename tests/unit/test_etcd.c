@@ -481,9 +481,10 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ft
 	return remove(p);
 }
 
-static int setup(void **state)
+static int setup_with(void **state, bool tls)
 {
 	struct fix *f = calloc(1, sizeof *f);
+	char tlsdir[128], cert[160], key[160], ca[160];
 	struct gw_store_opts so;
 	struct gw_etcd_opts eo;
 	struct gw_addr addr;
@@ -503,15 +504,65 @@ static int setup(void **state)
 	memset(&eo, 0, sizeof eo);
 	eo.store = f->store;
 	eo.max_watchers = 8;
+	if (tls) {
+		/* a CA, a server certificate for 127.0.0.1 and a client
+		 * certificate it signed; a second CA signs a rogue client */
+		snprintf(tlsdir, sizeof tlsdir, "%s/tls", f->dir);
+		char cmd[2048];
+		snprintf(
+		    cmd, sizeof cmd,
+		    "set -e; mkdir -p %s; cd %s; K='-newkey ec -pkeyopt "
+		    "ec_paramgen_curve:prime256v1 "
+		    "-nodes'; "
+		    "openssl req -x509 $K -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca; "
+		    "openssl req -x509 $K -keyout rogue-ca.key -out rogue-ca.pem -days 2 "
+		    "-subj /CN=rogue-ca; "
+		    "openssl req $K -keyout server.key -out server.csr -subj /CN=127.0.0.1; "
+		    "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext; "
+		    "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+		    "-out server.pem -days 2 -extfile san.ext; "
+		    "openssl req $K -keyout client.key -out client.csr -subj /CN=client; "
+		    "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+		    "-out client.pem -days 2; "
+		    "openssl req $K -keyout rogue.key -out rogue.csr -subj /CN=rogue; "
+		    "openssl x509 -req -in rogue.csr -CA rogue-ca.pem -CAkey rogue-ca.key "
+		    "-CAcreateserial -out rogue.pem -days 2",
+		    tlsdir, tlsdir);
+		assert_int_equal(system(cmd), 0);
+		snprintf(cert, sizeof cert, "%s/server.pem", tlsdir);
+		snprintf(key, sizeof key, "%s/server.key", tlsdir);
+		snprintf(ca, sizeof ca, "%s/ca.pem", tlsdir);
+		eo.tls_cert = cert;
+		eo.tls_key = key;
+		eo.tls_client_ca = ca;
+	}
 	memset(&addr, 0, sizeof addr); /* 127.0.0.1, port 0: gw_addr_parse wants 1..65535 */
 	((struct sockaddr_in *)&addr.ss)->sin_family = AF_INET;
 	((struct sockaddr_in *)&addr.ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	strcpy(addr.text, "127.0.0.1:0");
 	assert_int_equal(gw_etcd_start(&f->loop, &addr, &eo, &f->etcd), 0);
 	f->port = gw_etcd_port(f->etcd);
-	snprintf(f->ep, sizeof f->ep, "--endpoints=127.0.0.1:%d", f->port);
+	if (tls) {
+		snprintf(f->ep, sizeof f->ep, "--endpoints=https://127.0.0.1:%d", f->port);
+	} else {
+		snprintf(f->ep, sizeof f->ep, "--endpoints=127.0.0.1:%d", f->port);
+	}
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, false);
+}
+
+static int setup_tls(void **state)
+{
+	if (access("/usr/bin/openssl", X_OK) != 0) {
+		*state = NULL;
+		return 0;
+	}
+	return setup_with(state, true);
 }
 
 static void stopped(void *data)
@@ -799,6 +850,55 @@ static void test_h2_garbage(void **state)
 	run_ok(f, "OK", ETCDCTL(f, "put after big"), f->ep);
 }
 
+static void test_tls(void **state)
+{
+	struct fix *f;
+	char d[128];
+	SKIP_WITHOUT_TOOLS();
+	f = *state;
+	snprintf(d, sizeof d, "%s/tls", f->dir);
+	/* etcdctl with the CA and a client certificate: gRPC over TLS */
+	run_ok(f, "OK",
+	       ETCDCTL(f, "--cacert=%s/ca.pem --cert=%s/client.pem --key=%s/client.key "
+			  "put tk tv"),
+	       f->ep, d, d, d);
+	run_ok(f, "tk\ntv\n",
+	       ETCDCTL(f, "--cacert=%s/ca.pem --cert=%s/client.pem --key=%s/client.key get tk"),
+	       f->ep, d, d, d);
+	{
+		char cmd[1024];
+		snprintf(cmd, sizeof cmd,
+			 "timeout 2 " ETCDCTL(f, "--cacert=%s/ca.pem --cert=%s/client.pem "
+						 "--key=%s/client.key watch tk --rev=1"),
+			 f->ep, d, d, d);
+		expect_out(f, 124, "PUT\ntk\ntv\n", cmd); /* the watch runs until timeout */
+	}
+	/* no client certificate, or one of another CA: refused */
+	run_fail(f, "", ETCDCTL(f, "--cacert=%s/ca.pem get tk"), f->ep, d);
+	run_fail(f, "",
+		 ETCDCTL(f, "--cacert=%s/ca.pem --cert=%s/rogue.pem --key=%s/rogue.key get tk"),
+		 f->ep, d, d, d);
+	/* the JSON gateway over TLS */
+	run_ok(f, "\"value\":\"dHY=\"",
+	       "curl -s --cacert %s/ca.pem --cert %s/client.pem --key %s/client.key -X POST -d "
+	       "'{\"key\":\"dGs=\"}' https://127.0.0.1:%d/v3/kv/range",
+	       d, d, d, f->port);
+	run_ok(f, "3.4.23",
+	       "curl -s --cacert %s/ca.pem --cert %s/client.pem --key %s/client.key "
+	       "https://127.0.0.1:%d/version",
+	       d, d, d, f->port);
+	/* cleartext: gRPC refused, HTTP answered only with a hint */
+	run_fail(f, "",
+		 "etcdctl --dial-timeout=2s --command-timeout=3s "
+		 "--endpoints=127.0.0.1:%d get tk 2>&1",
+		 f->port);
+	run_ok(
+	    f, "400 Client sent an HTTP request to an HTTPS server.",
+	    "curl -s -w '%%{http_code} ' -o /tmp/gw-etcd-tls.$$ -X POST -d '{}' "
+	    "http://127.0.0.1:%d/v3/kv/range; cat /tmp/gw-etcd-tls.$$; rm -f /tmp/gw-etcd-tls.$$",
+	    f->port);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -817,6 +917,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_etcdctl_cluster, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_json_gateway, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_h2_garbage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls, setup_tls, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
