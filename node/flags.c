@@ -9,6 +9,7 @@
 #include "node/flags.h"
 #include "lib/err.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@ enum flag_type {
 	F_LEVEL,     /* enum gw_log_level */
 	F_BOOL,      /* bool, takes no value */
 	F_SIZE,      /* uint64_t bytes, "512MiB", "2GiB" or a bare number */
+	F_CIDRS,     /* char[]: comma-separated IPv4/IPv6 CIDRs */
 };
 
 #define M_START  (1u << GW_CMD_START)
@@ -79,6 +81,10 @@ static const struct flag flags[] = {
      "on SIGTERM, wait this long for in-flight requests"},
     {"quota-backend-bytes", "SIZE", F_SIZE, M_NODE, "2GiB", OFF(quota_bytes), 0, 0, 0, false,
      "store size quota; writes past it fail with \"mvcc: database space exceeded\""},
+    {"admin-viewer-key", "KEY", F_STR, M_NODE, "", OFF(admin_viewer_key), SZ(admin_viewer_key), 0,
+     0, false, "Admin API key of the viewer role (GET only); empty = no viewer role"},
+    {"admin-allow", "CIDR[,CIDR...]", F_CIDRS, M_NODE, "127.0.0.0/24", OFF(admin_allow),
+     SZ(admin_allow), 0, 0, false, "clients allowed to reach the Admin API"},
     {"admin-key", "KEY", F_STR, M_NODE, "", OFF(admin_key), SZ(admin_key), 0, 0, false,
      "Admin API key (default: generated at bootstrap, kept in the data dir)"},
     {"peer", "HOST:PORT", F_ADDR, M_JOIN, NULL, OFF(peer), 0, 0, 0, true,
@@ -182,6 +188,36 @@ static int parse_size(const char *s, uint64_t *out)
 	return -1;
 }
 
+/* "10.0.0.0/8,::1/128,127.0.0.1": each an address with an optional prefix
+ * length that fits its family. */
+static int check_cidrs(const char *s)
+{
+	char tmp[512], *save = NULL;
+	if (strlen(s) >= sizeof tmp || *s == '\0') {
+		return -1;
+	}
+	strcpy(tmp, s);
+	for (char *tok = strtok_r(tmp, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		unsigned char bin[16];
+		char *slash = strchr(tok, '/');
+		int v6 = strchr(tok, ':') != NULL;
+		if (slash != NULL) {
+			char *end;
+			long bits;
+			*slash = '\0';
+			bits = strtol(slash + 1, &end, 10);
+			if (slash[1] == '\0' || *end != '\0' || bits < 0 ||
+			    bits > (v6 ? 128 : 32)) {
+				return -1;
+			}
+		}
+		if (inet_pton(v6 ? AF_INET6 : AF_INET, tok, bin) != 1) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int set_flag(struct gw_config *cfg, const struct flag *f, const char *val, bool is_default,
 		    char *err, size_t errlen)
 {
@@ -252,6 +288,16 @@ static int set_flag(struct gw_config *cfg, const struct flag *f, const char *val
 		return 0;
 	case F_BOOL:
 		*(bool *)dst = true;
+		return 0;
+	case F_CIDRS:
+		if (strlen(val) >= f->size || check_cidrs(val) != 0) {
+			snprintf(
+			    err, errlen,
+			    "invalid value '%s' for --%s: expected CIDRs like 127.0.0.0/24,::1/128",
+			    val, f->name);
+			return GW_EINVAL;
+		}
+		strcpy(dst, val);
 		return 0;
 	case F_SIZE:
 		if (parse_size(val, (uint64_t *)dst) != 0) {

@@ -47,6 +47,8 @@ struct gw_config {
 	unsigned drain_delay_ms;       /* SIGTERM: serve while unready */
 	unsigned drain_timeout_ms;     /* SIGTERM: wait for in-flight */
 	char admin_key[128];           /* "" = generated at bootstrap */
+	char admin_viewer_key[128];    /* "" = no viewer (GET-only) role */
+	char admin_allow[512];         /* comma-separated client CIDRs */
 	enum gw_log_level log_level;
 	struct gw_addr peer;        /* join: any member's etcd address */
 	char join_secret[128];      /* join: the cluster's secret */

@@ -287,6 +287,8 @@ static int start_admin(struct gw_node *n)
 	ao.store = gw_cluster_store(n->cluster);
 	ao.raft = gw_cluster_raft(n->cluster);
 	ao.admin_key = key;
+	ao.viewer_key = n->cfg->admin_viewer_key;
+	ao.allow_cidrs = n->cfg->admin_allow;
 	ao.data_dir = n->cfg->data_dir;
 	ao.publish_key = !joining;
 	ao.write_timeout_ms = n->cfg->write_timeout_ms;

@@ -29,18 +29,49 @@ _tmpdirs = []       # temp dirs to remove at exit
 _reserved = set()   # ports handed out in this process
 
 
+# Ports come from 20000-32767, below Linux's ephemeral range (32768-60999),
+# so no outgoing connection of another test can take one between our check
+# and the node's bind. Each test process claims a slot of 250 ports with an
+# flock held for its lifetime, so parallel test files never share a port.
+_PORT_BASE, _SLOT_SIZE, _SLOTS = 20000, 250, 51
+_slot = None
+
+
+def _claim_slot():
+    import fcntl
+    d = os.path.join(tempfile.gettempdir(), "apigw-test-ports")
+    os.makedirs(d, exist_ok=True)
+    for i in range(_SLOTS):
+        f = open(os.path.join(d, "slot-%d" % i), "a")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        return i, f  # keep f open: the lock lives as long as this process
+    raise RuntimeError("no free port slot (more than %d test processes?)" % _SLOTS)
+
+
 def free_port():
-    """A port free on 127.0.0.1 now, never handed out twice by this process."""
-    for _ in range(200):
+    """A port free on 127.0.0.1 now, in this process's slot, never handed out
+    twice by this process."""
+    global _slot
+    if _slot is None:
+        _slot = _claim_slot()
+    base = _PORT_BASE + _slot[0] * _SLOT_SIZE
+    for port in range(base, base + _SLOT_SIZE):
+        if port in _reserved:
+            continue
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port not in _reserved:
-            _reserved.add(port)
-            return port
-    raise RuntimeError("no free port")
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _reserved.add(port)
+        return port
+    raise RuntimeError("port slot %d exhausted" % _slot[0])
 
 
 def tempdir(prefix="apigw-test-"):

@@ -434,6 +434,33 @@ def test_etcd_keys_are_shared():
     assert "/apisix/routes/e1" not in left and "/apisix/routes/e2" not in left, left
 
 
+def test_viewer_role_and_allow_list():
+    """--admin-viewer-key gives a GET-only role; --admin-allow refuses clients
+    outside the list (127.0.0.1 is outside 10.0.0.0/8)."""
+    n = Node("adminv", extra_args=["--admin-key", KEY, "--admin-viewer-key", "viewer-1"]).start()
+    try:
+        st, _, body = n.request("GET", "admin", "/apisix/admin/routes",
+                                headers={"X-API-KEY": "viewer-1"})
+        assert st == 200, (st, body)
+        st, _, body = n.request("PUT", "admin", "/apisix/admin/routes/v1",
+                                body={"uri": "/v", "upstream": UP},
+                                headers={"X-API-KEY": "viewer-1"})
+        assert st == 401, (st, body)
+        st, _, body = n.request("PUT", "admin", "/apisix/admin/routes/v1",
+                                body={"uri": "/v", "upstream": UP},
+                                headers={"X-API-KEY": KEY})
+        assert st == 201, (st, body)
+    finally:
+        n.stop()
+    n = Node("admina", extra_args=["--admin-key", KEY, "--admin-allow", "10.0.0.0/8"]).start()
+    try:
+        st, _, body = n.request("GET", "admin", "/apisix/admin/routes",
+                                headers={"X-API-KEY": KEY})
+        assert st == 403, (st, body)
+    finally:
+        n.stop()
+
+
 def main():
     global node
     tap = Tap()
@@ -444,7 +471,7 @@ def main():
                test_consumers_and_credentials, test_post_ids_unique, test_validation_messages,
                test_bad_input, test_patch, test_patch_races, test_listing,
                test_plugins_list_and_schema_validate, test_ttl, test_curl_like_apisix_docs,
-               test_etcd_keys_are_shared):
+               test_etcd_keys_are_shared, test_viewer_role_and_allow_list):
         tap.run(fn)
     tap.done()
 

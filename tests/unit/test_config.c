@@ -50,6 +50,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.voters, 3);
 	assert_int_equal(c.drain_delay_ms, 5000);
 	assert_int_equal(c.log_level, GW_LOG_INFO);
+	assert_string_equal(c.admin_allow, "127.0.0.0/24");
 	assert_true(c.quota_bytes == 2147483648ULL);
 	assert_true(c.data_dir[0] == '/');
 	assert_true(c.name[0] != '\0');
@@ -83,6 +84,14 @@ static void test_values(void **state)
 	assert_int_equal(parse(&c, err, "start", "--quota-backend-bytes", "1KiB", NULL), GW_EINVAL);
 	assert_int_equal(parse(&c, err, "start", "--quota-backend-bytes", "2XB", NULL), GW_EINVAL);
 	assert_non_null(strstr(err, "--quota-backend-bytes"));
+	assert_int_equal(parse(&c, err, "start", "--admin-allow", "10.0.0.0/8,::1/128,127.0.0.1",
+			       "--admin-viewer-key", "v", NULL),
+			 0);
+	assert_string_equal(c.admin_allow, "10.0.0.0/8,::1/128,127.0.0.1");
+	assert_string_equal(c.admin_viewer_key, "v");
+	assert_int_equal(parse(&c, err, "start", "--admin-allow", "10.0.0.0/33", NULL), GW_EINVAL);
+	assert_non_null(strstr(err, "--admin-allow"));
+	assert_int_equal(parse(&c, err, "start", "--admin-allow", "10.0.0/8", NULL), GW_EINVAL);
 	assert_int_equal(parse(&c, err, "status", "--json", NULL), 0);
 	assert_true(c.json);
 	assert_int_equal(parse(&c, err, "help", "start", NULL), 0);
