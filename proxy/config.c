@@ -40,7 +40,10 @@ struct gw_proxy__compiler {
 	struct gw_proxy_config *cfg;
 	struct gw_proxy__map ups;  /* id -> upstream */
 	struct gw_proxy__map svcs; /* id -> struct svc */
-	const char *why;           /* reason of the last failure (static or arena) */
+	struct gw_proxy__map pcs;  /* plugin_config id -> struct pset */
+	struct pset *globals;      /* global rules, for the snapshot's merged set */
+	size_t n_globals, cap_globals;
+	const char *why; /* reason of the last failure (static or arena) */
 	char whybuf[160];
 	bool oom;
 };
@@ -741,29 +744,47 @@ static int compile_plugins(struct gw_proxy__compiler *c, const cJSON *obj,
 	return 0;
 }
 
-/* Route plugins plus the service's ones it does not override, sorted by
- * priority desc. */
-static int merge_plugins(struct gw_proxy__compiler *c, struct gw_proxy__route *r,
-			 struct gw_proxy__plugin_inst *rp, size_t rn, const struct svc *s)
-{
-	size_t sn = s ? s->n_plugins : 0, n = 0;
+/* A set of plugin instances (a plugin_config or a global rule). */
+struct pset {
 	struct gw_proxy__plugin_inst *v;
-	if (rn + sn == 0) {
+	size_t n;
+};
+
+static bool has_plugin(const struct gw_proxy__plugin_inst *v, size_t n,
+		       const struct gw_proxy__plugin *p)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].p == p) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Union of @sets in precedence order (the first holding a plugin wins),
+ * sorted by priority desc. */
+static int merge_sets(struct gw_proxy__compiler *c, const struct pset *sets, size_t n_sets,
+		      struct gw_proxy__plugin_inst **out, size_t *out_n)
+{
+	size_t total = 0, n = 0;
+	struct gw_proxy__plugin_inst *v;
+	for (size_t k = 0; k < n_sets; k++) {
+		total += sets[k].n;
+	}
+	*out = NULL;
+	*out_n = 0;
+	if (total == 0) {
 		return 0;
 	}
-	v = calloc_cfg(c, (rn + sn) * sizeof *v);
+	v = calloc_cfg(c, total * sizeof *v);
 	if (v == NULL) {
 		return GW_ENOMEM;
 	}
-	for (size_t i = 0; i < rn; i++) {
-		v[n++] = rp[i];
-	}
-	for (size_t i = 0; i < sn; i++) {
-		size_t j;
-		for (j = 0; j < rn && rp[j].p != s->plugins[i].p; j++) {
-		}
-		if (j == rn) {
-			v[n++] = s->plugins[i];
+	for (size_t k = 0; k < n_sets; k++) {
+		for (size_t i = 0; i < sets[k].n; i++) {
+			if (!has_plugin(v, n, sets[k].v[i].p)) {
+				v[n++] = sets[k].v[i];
+			}
 		}
 	}
 	for (size_t i = 1; i < n; i++) {
@@ -775,9 +796,25 @@ static int merge_plugins(struct gw_proxy__compiler *c, struct gw_proxy__route *r
 		}
 		v[j] = t;
 	}
-	r->plugins = v;
-	r->n_plugins = n;
+	*out = v;
+	*out_n = n;
 	return 0;
+}
+
+/* {"plugins": {...}} objects: plugin_configs and global_rules. */
+static int compile_pset(struct gw_proxy__compiler *c, const cJSON *j, struct pset **out)
+{
+	struct pset *ps;
+	const cJSON *pl = cJSON_GetObjectItemCaseSensitive(j, "plugins");
+	if (!cJSON_IsObject(j) || !cJSON_IsObject(pl)) {
+		return fail(c, "%s", "needs a plugins object");
+	}
+	ps = calloc_cfg(c, sizeof *ps);
+	if (ps == NULL) {
+		return GW_ENOMEM;
+	}
+	*out = ps;
+	return compile_plugins(c, pl, &ps->v, &ps->n);
 }
 
 /* ---- services and routes */
@@ -959,11 +996,33 @@ static int compile_route(struct gw_proxy__compiler *c, const cJSON *j, const cha
 	{
 		struct gw_proxy__plugin_inst *rp;
 		size_t rn;
-		rv = compile_plugins(c, cJSON_GetObjectItemCaseSensitive(j, "plugins"), &rp, &rn);
-		if (rv == 0) {
-			rv = merge_plugins(c, r, rp, rn, s);
+		struct pset sets[3] = {{0}};
+		const struct pset *pc = NULL;
+		const cJSON *pcid = cJSON_GetObjectItemCaseSensitive(j, "plugin_config_id");
+		if (pcid != NULL) {
+			const char *pid = scalar_text(c, pcid);
+			if (pid == NULL) {
+				return c->oom ? GW_ENOMEM
+					      : fail(c, "%s", "plugin_config_id must be a string");
+			}
+			pc = gw_proxy__map_get(&c->pcs, pid, strlen(pid));
+			if (pc == NULL) {
+				return fail(c, "plugin_config_id %.64s not found", pid);
+			}
 		}
+		rv = compile_plugins(c, cJSON_GetObjectItemCaseSensitive(j, "plugins"), &rp, &rn);
 		if (rv != 0) {
+			return rv;
+		}
+		/* precedence: route > plugin_config > service */
+		sets[0] = (struct pset){rp, rn};
+		if (pc != NULL) {
+			sets[1] = *pc;
+		}
+		if (s != NULL) {
+			sets[2] = (struct pset){s->plugins, s->n_plugins};
+		}
+		if ((rv = merge_sets(c, sets, 3, &r->plugins, &r->n_plugins)) != 0) {
 			return rv;
 		}
 	}
@@ -1008,14 +1067,16 @@ static bool key_id(const struct gw_proxy_kv *kv, const char *prefix, char *id, s
 	return true;
 }
 
-enum pass { PASS_UPSTREAMS, PASS_SERVICES, PASS_ROUTES };
+enum pass { PASS_UPSTREAMS, PASS_SERVICES, PASS_PLUGIN_CONFIGS, PASS_GLOBAL_RULES, PASS_ROUTES };
 
 static int compile_pass(struct gw_proxy__compiler *c, const struct gw_proxy_kv *kvs, size_t n,
 			enum pass pass)
 {
 	static const char *const prefixes[] = {"/apisix/upstreams/", "/apisix/services/",
+					       "/apisix/plugin_configs/", "/apisix/global_rules/",
 					       "/apisix/routes/"};
-	static const char *const kinds[] = {"upstream", "service", "route"};
+	static const char *const kinds[] = {"upstream", "service", "plugin_config", "global_rule",
+					    "route"};
 	size_t seq = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -1045,6 +1106,30 @@ static int compile_pass(struct gw_proxy__compiler *c, const struct gw_proxy_kv *
 			if (rv == 0 && (sid == NULL ||
 					gw_proxy__map_put(&c->svcs, sid, strlen(sid), s) != 0)) {
 				rv = GW_ENOMEM;
+			}
+		} else if (pass == PASS_PLUGIN_CONFIGS) {
+			struct pset *ps = NULL;
+			const char *pid = dup_cfg(c, id);
+			rv = compile_pset(c, j, &ps);
+			if (rv == 0 && (pid == NULL ||
+					gw_proxy__map_put(&c->pcs, pid, strlen(pid), ps) != 0)) {
+				rv = GW_ENOMEM;
+			}
+		} else if (pass == PASS_GLOBAL_RULES) {
+			struct pset *ps = NULL;
+			rv = compile_pset(c, j, &ps);
+			if (rv == 0 && c->n_globals == c->cap_globals) {
+				size_t cap = c->cap_globals ? c->cap_globals * 2 : 4;
+				void *p = realloc(c->globals, cap * sizeof *c->globals);
+				if (p == NULL) {
+					rv = GW_ENOMEM;
+				} else {
+					c->globals = p;
+					c->cap_globals = cap;
+				}
+			}
+			if (rv == 0) {
+				c->globals[c->n_globals++] = *ps;
 			}
 		} else {
 			rv = compile_route(c, j, id, seq++);
@@ -1114,11 +1199,18 @@ int gw_proxy_config_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t rev
 	c.cfg = cfg;
 	gw_proxy__map_init(&c.ups);
 	gw_proxy__map_init(&c.svcs);
+	gw_proxy__map_init(&c.pcs);
 	for (int pass = PASS_UPSTREAMS; pass <= PASS_ROUTES && rv == 0; pass++) {
 		rv = compile_pass(&c, kvs, n, (enum pass)pass);
+		if (rv == 0 && pass == PASS_GLOBAL_RULES) {
+			/* every global rule's plugins, one instance per plugin */
+			rv = merge_sets(&c, c.globals, c.n_globals, &cfg->global, &cfg->n_global);
+		}
 	}
+	free(c.globals);
 	gw_proxy__map_close(&c.ups);
 	gw_proxy__map_close(&c.svcs);
+	gw_proxy__map_close(&c.pcs);
 	if (rv != 0) {
 		config_free(cfg);
 		return rv;

@@ -238,6 +238,8 @@ struct gw_proxy_config {
 	struct gw_proxy__route **routes; /* compiled routes */
 	size_t n_routes;
 	struct gw_proxy__router router;
+	struct gw_proxy__plugin_inst *global; /* plugins of all global_rules */
+	size_t n_global;
 	regex_t **regexes; /* to regfree */
 	size_t n_regexes;
 };

@@ -31,6 +31,19 @@
 #include <strings.h>
 
 static void attempt(struct gw_proxy__req *r);
+
+/* Plugins of a routed request: the global rules' first, then the route's
+ * (each list sorted by priority), as APISIX runs them. */
+static size_t n_plugins(const struct gw_proxy__req *r)
+{
+	return r->route != NULL ? r->snap->cfg->n_global + r->route->n_plugins : 0;
+}
+
+static const struct gw_proxy__plugin_inst *plugin_at(const struct gw_proxy__req *r, size_t i)
+{
+	size_t g = r->snap->cfg->n_global;
+	return i < g ? &r->snap->cfg->global[i] : &r->route->plugins[i - g];
+}
 static void u_finish(struct gw_proxy__req *r);
 
 atomic_size_t gw_proxy__queued_hwm;
@@ -224,8 +237,8 @@ void gw_proxy__req_free(struct gw_proxy__req *r)
 {
 	detach_uc(r, true);
 	if (r->route != NULL) {
-		for (size_t i = 0; i < r->route->n_plugins; i++) {
-			const struct gw_proxy__plugin_inst *pi = &r->route->plugins[i];
+		for (size_t i = 0; i < n_plugins(r); i++) {
+			const struct gw_proxy__plugin_inst *pi = plugin_at(r, i);
 			if (pi->p->log != NULL) {
 				pi->p->log(r, pi->conf);
 			}
@@ -454,8 +467,8 @@ void gw_proxy__req_headers_done(struct gw_proxy__req *r)
 		return;
 	}
 	for (int phase = 0; phase < 2; phase++) {
-		for (size_t i = 0; i < r->route->n_plugins; i++) {
-			const struct gw_proxy__plugin_inst *pi = &r->route->plugins[i];
+		for (size_t i = 0; i < n_plugins(r); i++) {
+			const struct gw_proxy__plugin_inst *pi = plugin_at(r, i);
 			int (*hook)(struct gw_proxy__req *, const void *) =
 			    phase == 0 ? pi->p->rewrite : pi->p->access;
 			if (hook != NULL && hook(r, pi->conf) != 0) {
@@ -592,8 +605,8 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 static void send_head(struct gw_proxy__req *r)
 {
 	struct gw_buf b;
-	for (size_t i = 0; i < r->route->n_plugins; i++) {
-		const struct gw_proxy__plugin_inst *pi = &r->route->plugins[i];
+	for (size_t i = 0; i < n_plugins(r); i++) {
+		const struct gw_proxy__plugin_inst *pi = plugin_at(r, i);
 		if (pi->p->before_proxy != NULL) {
 			pi->p->before_proxy(r, pi->conf);
 		}
@@ -815,8 +828,8 @@ void gw_proxy__req_tunnel_data(struct gw_proxy__req *r, const char *p, size_t n)
 
 static void body_filters(struct gw_proxy__req *r, const char **p, size_t *n, bool eof)
 {
-	for (size_t i = 0; r->route != NULL && i < r->route->n_plugins; i++) {
-		const struct gw_proxy__plugin_inst *pi = &r->route->plugins[i];
+	for (size_t i = 0; i < n_plugins(r); i++) {
+		const struct gw_proxy__plugin_inst *pi = plugin_at(r, i);
 		if (pi->p->body_filter != NULL) {
 			pi->p->body_filter(r, pi->conf, p, n, eof);
 		}
@@ -917,8 +930,8 @@ static int u_on_headers_complete(http_parser *hp)
 	}
 	r->status = status;
 	if (status != 101) {
-		for (size_t i = 0; i < r->route->n_plugins; i++) {
-			const struct gw_proxy__plugin_inst *pi = &r->route->plugins[i];
+		for (size_t i = 0; i < n_plugins(r); i++) {
+			const struct gw_proxy__plugin_inst *pi = plugin_at(r, i);
 			if (pi->p->header_filter != NULL) {
 				pi->p->header_filter(r, pi->conf);
 			}

@@ -156,6 +156,7 @@ static void test_compile_skips_bad_objects(void **state)
 	kv_add(&s, "/apisix/routes/9", "{\"uri\":\"/i\",\"methods\":[\"FETCH\"],%s}", UP);
 	kv_add(&s, "/apisix/routes/10", "{\"uri\":\"/j\",\"vars\":[[\"arg_x\",\"~~\",\"(\"]],%s}",
 	       UP);
+	kv_add(&s, "/apisix/routes/14", "{\"uri\":\"/n\",\"plugin_config_id\":\"none\",%s}", UP);
 	kv_add(&s, "/apisix/routes/11", "{\"uri\":\"/k\",\"plugins\":{\"no-such\":{}},%s}", UP);
 	kv_add(&s, "/apisix/routes/12",
 	       "{\"uri\":\"/l\",\"plugins\":{\"proxy-rewrite\":{\"uri\":\"rel\"}},%s}", UP);
@@ -553,6 +554,14 @@ static struct gw_proxy_config *config_for(int port, int port2, const char *extra
 	       "\"response-rewrite\":{\"status_code\":201,\"body\":\"replaced\\n\","
 	       "\"vars\":[[\"arg_skip\",\"~=\",\"1\"]],"
 	       "\"headers\":{\"set\":{\"X-R\":\"yes\"},\"remove\":[\"X-Upstream-Port\"]}}}}");
+	kv_add(&s, "/apisix/plugin_configs/pc1",
+	       "{\"plugins\":{\"response-rewrite\":{\"headers\":{\"X-PC\":\"1\"}},"
+	       "\"proxy-rewrite\":{\"headers\":{\"X-PC-Req\":\"1\"}}}}");
+	kv_add(&s, "/apisix/global_rules/g1",
+	       "{\"plugins\":{\"response-rewrite\":{\"headers\":{\"X-Global\":\"1\"}}}}");
+	kv_add(&s, "/apisix/routes/pc",
+	       "{\"uri\":\"/pc/*\",\"upstream_id\":\"echo\",\"plugin_config_id\":\"pc1\","
+	       "\"plugins\":{\"response-rewrite\":{\"headers\":{\"X-Route\":\"1\"}}}}");
 	kv_add(&s, "/apisix/routes/ws",
 	       "{\"uri\":\"/ws\",\"enable_websocket\":true,\"upstream_id\":\"echo\"}");
 	if (extra_route != NULL) {
@@ -1073,6 +1082,16 @@ static void test_proxy_plugins(void **state)
 	assert_int_equal(roundtrip(e, "GET /prw2?who=bob HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
 	assert_true(body_has(&r, "url=/fixed/bob?x=1&who=bob\n"));
 	tresp_free(&r);
+	/* plugin_config: merged under the route's own (route wins per plugin);
+	 * global rules run on every routed request */
+	assert_int_equal(roundtrip(e, "GET /pc/1 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_true(body_has(&r, "h:X-PC-Req: 1\n"));
+	assert_string_equal(tresp_header(&r, "x-route", buf, sizeof buf), "1");
+	assert_null(tresp_header(&r, "x-pc", buf, sizeof buf));
+	assert_string_equal(tresp_header(&r, "x-global", buf, sizeof buf), "1");
+	tresp_free(&r);
+
 	/* response-rewrite: status, body (length fixed up), headers */
 	assert_int_equal(roundtrip(e, "GET /rrw/x HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
 	assert_int_equal(r.status, 201);
