@@ -84,6 +84,21 @@ void gw_etcd__call_gone(struct gw_etcd__call *c)
 	}
 }
 
+void gw_etcd__call_fail(struct gw_etcd__call *c, int code, const char *msg)
+{
+	if (!c->m->streaming) {
+		gw_etcd__finish_status(c, code, msg);
+		return;
+	}
+	/* The service still owns the call: make it end (as if the client went
+	 * away, so nothing more is sent), and answer with this status. */
+	c->fail_code = code;
+	snprintf(c->fail_msg, sizeof c->fail_msg, "%s", msg);
+	c->gone = true;
+	c->ended = true;
+	c->m->on_end(c, true);
+}
+
 int gw_etcd__send(struct gw_etcd__call *c, const ProtobufCMessage *m)
 {
 	if (c->gone) {
@@ -104,6 +119,11 @@ static void call_free(struct gw_etcd__call *c)
 void gw_etcd__finish(struct gw_etcd__call *c, int err)
 {
 	struct gw_etcd__status st = gw_etcd__status_of(err);
+	if (c->fail_code != 0) {
+		st.code = c->fail_code;
+		st.http = gw_etcd__http_of_code(c->fail_code);
+		st.msg = c->fail_msg;
+	}
 	c->ops->finish(c, &st);
 	call_free(c);
 }

@@ -418,7 +418,7 @@ static void fail_call(struct h2s *s, int code, const char *msg)
 	s->drop_in = true;
 	gw_buf_close(&s->in);
 	if (s->call != NULL) {
-		gw_etcd__finish_status(s->call, code, msg);
+		gw_etcd__call_fail(s->call, code, msg);
 	}
 }
 

@@ -166,6 +166,8 @@ struct gw_etcd__call {
 	void *svc;                   /* service state of a streaming call */
 	int pending;                 /* service: raft/store requests in flight */
 	int svc_err;                 /* service: first error of a streaming call */
+	int fail_code;               /* transport failed a streaming call: its status */
+	char fail_msg[128];
 };
 
 struct gw_etcd__method {
@@ -196,6 +198,12 @@ void gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req);
 void gw_etcd__call_half_close(struct gw_etcd__call *c);
 /* The transport's side is gone (reset, disconnect); see the top. */
 void gw_etcd__call_gone(struct gw_etcd__call *c);
+
+/* The transport cannot go on with the call (bad message, too large): a
+ * unary call ends now with @code/@msg; a streaming call's service is told to
+ * end (its end callback runs as for a departed client) and the status is
+ * sent when it finishes. */
+void gw_etcd__call_fail(struct gw_etcd__call *c, int code, const char *msg);
 
 /* Services. */
 int gw_etcd__send(struct gw_etcd__call *c, const ProtobufCMessage *m);

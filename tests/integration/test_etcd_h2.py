@@ -118,6 +118,7 @@ class H2:
         self.data = {}      # stream id -> bytes of gRPC messages not yet parsed
         self.msgs = {}      # stream id -> [parsed WatchResponse]
         self.resets = {}    # stream id -> error code
+        self.ended = set()  # streams the server ended (HEADERS with END_STREAM)
         self.goaway = None
         self.auto_window = True
 
@@ -165,6 +166,8 @@ class H2:
                 out += self.frame(SETTINGS, 1, 0, b"")
             elif ftype == PING and not flags & 1:
                 out += self.frame(PING, 1, 0, payload)
+            elif ftype == HEADERS and flags & 1:
+                self.ended.add(sid)
             elif ftype == RST_STREAM:
                 self.resets[sid] = int.from_bytes(payload, "big")
             elif ftype == GOAWAY:
@@ -249,6 +252,37 @@ def test_slow_watcher_cancelled(n):
     assert ctl(n, "put", "/after/slow", "1").strip() == "OK"
 
 
+def test_watch_cancel_and_progress(n):
+    h = H2(n.ports["etcd"])
+    try:
+        h.send(h.open(1, b"/etcdserverpb.Watch/Watch") +
+               h.frame(DATA, 0, 1, grpc(watch_create(b"/wc/a"))) +
+               h.frame(DATA, 0, 1, grpc(watch_create(b"/wc/b"))))
+        h.pump(lambda h: len(h.msgs.get(1, [])) >= 2)
+        ids = [m.get(2, [0])[0] for m in h.msgs[1]]
+        assert sorted(ids) == [0, 1], h.msgs[1]     # ids in order, the first one 0
+        # cancel watch 1: answered canceled; its key no longer reported
+        h.send(h.frame(DATA, 0, 1, grpc(field(2, vfield(1, 1)))))
+        h.pump(lambda h: any(m.get(4) == [1] for m in h.msgs[1]))
+        ctl(n, "put", "/wc/b", "1")
+        ctl(n, "put", "/wc/a", "1")
+        h.pump(lambda h: any(11 in m for m in h.msgs[1]))
+        evs = [m for m in h.msgs[1] if 11 in m]
+        assert len(evs) == 1 and evs[0].get(2, [0]) == [0], evs
+        # a progress request: answered with watch_id -1 and the revision
+        h.send(h.frame(DATA, 0, 1, grpc(field(3, b""))))
+        h.pump(lambda h: any(m.get(2) == [2 ** 64 - 1] for m in h.msgs[1]))
+        prog = [m for m in h.msgs[1] if m.get(2) == [2 ** 64 - 1]][0]
+        assert parse(prog[1][0])[3][0] >= 2, prog    # header.revision
+        # protobuf garbage on the stream: the call ends with an error, the
+        # connection and the node stay up
+        h.send(h.frame(DATA, 0, 1, grpc(b"\x0b\x0c\xff")))
+        h.pump(lambda h: 1 in h.ended)
+    finally:
+        h.close()
+    assert ctl(n, "put", "/after/progress", "1").strip() == "OK"
+
+
 def opened_after_settings(n):
     """A connection whose SETTINGS exchange is done (the server's limit is
     in force and acknowledged)."""
@@ -306,7 +340,8 @@ def no_sanitizer_reports(*nodes):
 
 def main():
     tap = Tap()
-    cases = (test_watch_flood_refused, test_slow_watcher_cancelled, test_max_streams)
+    cases = (test_watch_flood_refused, test_watch_cancel_and_progress,
+             test_slow_watcher_cancelled, test_max_streams)
     if ETCDCTL is None:
         for fn in cases:
             tap.skip(fn, "etcdctl not installed (Debian etcd-client)")
