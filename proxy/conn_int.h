@@ -151,7 +151,9 @@ struct gw_proxy__req {
 	struct gw_proxy__wsnap *snap; /* one ref, taken when the headers are complete */
 	struct gw_buf url;
 	struct gw_proxy__hcollect hc; /* request headers */
-	const char *path, *query;
+	const char *path, *query;     /* path normalized (decoded), query raw */
+	const char *path_enc;         /* normalized path re-encoded, or NULL if unchanged */
+	size_t path_enc_len;
 	size_t path_len, query_len;
 	const char *host; /* lower-case, without port */
 	size_t host_len;

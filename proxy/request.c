@@ -267,6 +267,121 @@ static void respond_json(struct gw_proxy__req *r, int status, const char *msg)
 	gw_proxy__dconn_respond(r->dc, status, "text/plain; charset=utf-8", body, false);
 }
 
+static int hexv(int c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Bytes escaped again in the normalized path sent upstream. */
+static bool must_escape(unsigned char c)
+{
+	return c <= 0x20 || c >= 0x7f || strchr("%\"<>\\^`{|}?#", c) != NULL;
+}
+
+/* Match on, and send upstream, the path as nginx's $uri makes it (APISIX
+ * routes on $uri and proxies it re-encoded): %XX decoded, "//" merged,
+ * "." and ".." segments resolved. So "/public/../admin/x" is routed as
+ * "/admin/x", never past a route guarding /admin/. A ".." above the root,
+ * a bad escape or an encoded NUL make the request invalid (-1). */
+static int normalize_path(struct gw_proxy__req *r)
+{
+	const char *p = r->path;
+	size_t n = r->path_len, o = 0, enc = 0;
+	bool plain = true;
+	char *dec, *out;
+
+	for (size_t i = 0; i < n && plain; i++) {
+		if (p[i] == '%' ||
+		    (p[i] == '/' && i + 1 < n && (p[i + 1] == '/' || p[i + 1] == '.'))) {
+			plain = false;
+		}
+	}
+	if (plain) {
+		return 0; /* the common case: nothing to do */
+	}
+	dec = gw_proxy__arena_alloc(&r->arena, n + 1);
+	if (dec == NULL) {
+		return -1;
+	}
+	/* decode, merging slashes and resolving dot segments as we go */
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '%') {
+			int hi, lo;
+			if (i + 2 >= n) {
+				return -1;
+			}
+			hi = hexv((unsigned char)p[i + 1]);
+			lo = hexv((unsigned char)p[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				return -1;
+			}
+			c = (unsigned char)(hi * 16 + lo);
+			i += 3;
+		} else {
+			i++;
+		}
+		if (c == '/' && o > 0 && dec[o - 1] == '/') {
+			continue; /* merge slashes */
+		}
+		dec[o++] = (char)c;
+		/* a completed "/." or "/.." segment */
+		if (c == '/' || i == n) {
+			size_t end = c == '/' ? o - 1 : o; /* segment end (exclusive) */
+			size_t start = end;
+			while (start > 0 && dec[start - 1] != '/') {
+				start--;
+			}
+			size_t len = end - start;
+			if (len == 1 && dec[start] == '.') {
+				o = start; /* drop "./" or a final "." */
+			} else if (len == 2 && dec[start] == '.' && dec[start + 1] == '.') {
+				if (start < 2) {
+					return -1; /* above the root */
+				}
+				size_t prev = start - 1; /* the '/' before ".." */
+				while (prev > 0 && dec[prev - 1] != '/') {
+					prev--;
+				}
+				o = prev;
+			}
+		}
+	}
+	if (o == 0) {
+		dec[o++] = '/';
+	}
+	dec[o] = '\0';
+	r->path = dec;
+	r->path_len = o;
+	/* re-encoded copy for the upstream request line */
+	for (size_t i = 0; i < o; i++) {
+		enc += must_escape((unsigned char)dec[i]) ? 3 : 1;
+	}
+	out = gw_proxy__arena_alloc(&r->arena, enc + 1);
+	if (out == NULL) {
+		return -1;
+	}
+	enc = 0;
+	for (size_t i = 0; i < o; i++) {
+		unsigned char c = (unsigned char)dec[i];
+		if (must_escape(c)) {
+			out[enc++] = '%';
+			out[enc++] = "0123456789ABCDEF"[c >> 4];
+			out[enc++] = "0123456789ABCDEF"[c & 15];
+		} else {
+			out[enc++] = (char)c;
+		}
+	}
+	out[enc] = '\0';
+	r->path_enc = out;
+	r->path_enc_len = enc;
+	return 0;
+}
+
 /* Split the target, check framing headers, find Host. 0 or a status. */
 static int check_request(struct gw_proxy__req *r)
 {
@@ -289,6 +404,9 @@ static int check_request(struct gw_proxy__req *r)
 		r->path_len = 1;
 	}
 	if (r->path[0] != '/') {
+		return 400;
+	}
+	if (normalize_path(r) != 0) {
 		return 400;
 	}
 	if (u.field_set & (1 << UF_QUERY)) {
@@ -564,7 +682,11 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 	if (r->up_target != NULL) {
 		rv |= cat(b, r->up_target, NULL);
 	} else {
-		rv |= gw_buf_append(b, r->path, r->path_len);
+		if (r->path_enc != NULL) {
+			rv |= gw_buf_append(b, r->path_enc, r->path_enc_len);
+		} else {
+			rv |= gw_buf_append(b, r->path, r->path_len);
+		}
 		if (r->query_len > 0) {
 			rv |= gw_buf_append(b, "?", 1);
 			rv |= gw_buf_append(b, r->query, r->query_len);

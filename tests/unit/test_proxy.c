@@ -698,6 +698,17 @@ static void test_proxy_basic(void **state)
 	assert_true(body_has(&r, "h:X-Forwarded-Host: abs.example\n"));
 	tresp_free(&r);
 
+	/* the path is normalized for routing and sent upstream normalized */
+	assert_int_equal(
+	    roundtrip(e, "GET /a//b/./c/../d%20e%2Fz?x=%2E HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_true(body_has(&r, "url=/a/b/d%20e/z?x=%2E\n"));
+	tresp_free(&r);
+	assert_int_equal(roundtrip(e, "GET /dead/../node/x HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
+	snprintf(want, sizeof want, "h:Host: 127.0.0.1:%d\n", tup_port(e->up));
+	assert_true(body_has(&r, want)); /* routed as /node/x */
+	tresp_free(&r);
+
 	/* HEAD: headers only */
 	assert_int_equal(roundtrip(e, "HEAD /h HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
 	assert_int_equal(r.status, 200);
@@ -817,6 +828,9 @@ static void test_proxy_smuggling(void **state)
 	    "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
 	    "GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n",
 	    "GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+	    "GET /a/../../etc HTTP/1.1\r\nHost: a\r\n\r\n",
+	    "GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n",
+	    "GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		expect_reject(e, bad[i], strstr(bad[i], "HTTP/2.0") ? 505 : 400);
