@@ -4,7 +4,7 @@
 # (etcd v3 JSON gateway): write throughput and p50/p99 latency (sequential and
 # concurrent), failover time after kill -9 of the leader, join-to-voter time;
 # prints the apigw/etcd ratios. Bounded load; every process is stopped by PID.
-#   APIGW_BIN=./apigw bench/raft-compare.sh [--seq N] [--clients C] [--per-client M]
+#   APIGW_BIN=./apigw bench/raft-compare.sh [--seq N] [--clients C] [--per-client M] [--rounds R]
 set -eu
 here=$(dirname "$0")
 exec python3 "$here/raft_compare.py" "$@"
