@@ -1048,6 +1048,64 @@ static void test_proxy_upstream_errors(void **state)
 	tresp_free(&r);
 }
 
+/* Mutated requests (byte flips, truncations, splices, random bytes): every
+ * connection gets an answer or a close, and the proxy keeps serving. */
+static void test_proxy_garbage(void **state)
+{
+	struct env *e = *state;
+	static const char *const seeds[] = {
+	    "GET /a?b=c HTTP/1.1\r\nHost: x\r\nCookie: k=v\r\n\r\n",
+	    "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+	    "POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "3\r\nabc\r\n0\r\n\r\n",
+	    "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+	    "GET http://h/%2e%2e/x HTTP/1.0\r\n\r\n",
+	};
+	unsigned seed = 12345;
+	char buf[512];
+	struct tresp r;
+
+	for (int iter = 0; iter < 400; iter++) {
+		const char *s = seeds[iter % 5];
+		size_t n = strlen(s);
+		struct tcli c;
+		memcpy(buf, s, n);
+		for (int k = 0; k < 1 + iter % 4; k++) {
+			seed = seed * 1103515245 + 12345;
+			size_t at = (seed >> 8) % n;
+			switch ((seed >> 4) % 4) {
+			case 0:
+				buf[at] = (char)(seed >> 16);
+				break;
+			case 1:
+				n = at + 1; /* truncate */
+				break;
+			case 2:
+				buf[at] = "\r\n:; %/.\t\0"[(seed >> 12) % 10];
+				break;
+			default:
+				if (n + 8 < sizeof buf) { /* splice a second request */
+					memmove(buf + at + 8, buf + at, n - at);
+					memcpy(buf + at, "\r\n\r\nGET ", 8);
+					n += 8;
+				}
+			}
+		}
+		assert_int_equal(tcli_connect(&c, e->port), 0);
+		if (tcli_send(&c, buf, n) == 0) {
+			shutdown(c.fd, SHUT_WR); /* EOF: a half-sent request is abandoned */
+			if (tcli_read(&c, &r, false) == 0) {
+				assert_true(r.status >= 200 && r.status < 600);
+			}
+			tresp_free(&r);
+		}
+		tcli_close(&c);
+	}
+	assert_int_equal(roundtrip(e, "GET /still/alive HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
+	assert_int_equal(r.status, 200);
+	tresp_free(&r);
+}
+
 static void test_proxy_client_abort(void **state)
 {
 	struct env *e = *state;
@@ -1361,6 +1419,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_proxy_backpressure, env_setup_big, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_upstream_errors, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_client_abort, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_garbage, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_plugins, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_slow_clients, env_setup_short, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_hot_swap, env_setup, env_teardown),
