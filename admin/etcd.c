@@ -658,10 +658,17 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 		}
 	}
 
+	srv->flush_idle = malloc(sizeof *srv->flush_idle);
+	if (srv->flush_idle == NULL) {
+		rv = GW_ENOMEM;
+		goto err_after_internal;
+	}
+	uv_idle_init(loop, srv->flush_idle);
+	srv->flush_idle->data = srv;
 	srv->listener = malloc(sizeof *srv->listener);
 	if (srv->listener == NULL) {
 		rv = GW_ENOMEM;
-		goto err_after_internal;
+		goto err_after_idle;
 	}
 	uv_tcp_init(loop, srv->listener);
 	srv->listener->data = srv;
@@ -674,7 +681,7 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 		uv_close((uv_handle_t *)srv->listener, (uv_close_cb)free);
 		srv->listener = NULL;
 		rv = GW_EADDR;
-		goto err_after_internal;
+		goto err_after_idle;
 	}
 	uv_tcp_getsockname(srv->listener, (struct sockaddr *)&ss, &namelen);
 	srv->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
@@ -690,6 +697,8 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 	*out = srv;
 	return 0;
 
+err_after_idle:
+	uv_close((uv_handle_t *)srv->flush_idle, (uv_close_cb)free);
 err_after_internal:
 	if (srv->httpd_internal != NULL) {
 		gw_httpd_stop(srv->httpd_internal, NULL, NULL);
@@ -743,6 +752,13 @@ static void listener_closed(uv_handle_t *h)
 	stop_step_done(srv);
 }
 
+static void idle_closed(uv_handle_t *h)
+{
+	struct gw_etcd *srv = h->data;
+	free(h);
+	stop_step_done(srv);
+}
+
 static void httpd_stopped(void *data)
 {
 	stop_step_done(data);
@@ -756,13 +772,14 @@ void gw_etcd_stop(struct gw_etcd *e, void (*cb)(void *data), void *data)
 	e->stopping = true;
 	e->stop_cb = cb;
 	e->stop_data = data;
-	e->closing = e->httpd_internal != NULL ? 3 : 2;
+	e->closing = e->httpd_internal != NULL ? 4 : 3;
 	uv_close((uv_handle_t *)e->listener, listener_closed);
 	for (s = e->sniffs; s != NULL; s = next) {
 		next = s->next;
 		sniff_drop(s);
 	}
 	gw_etcd__h2_close_all(e);
+	uv_close((uv_handle_t *)e->flush_idle, idle_closed);
 	gw_httpd_stop(e->httpd, httpd_stopped, e);
 	if (e->httpd_internal != NULL) {
 		gw_httpd_stop(e->httpd_internal, httpd_stopped, e);

@@ -46,6 +46,7 @@ struct gw_etcd__conn {
 	size_t inflight;   /* bytes in uv_write requests */
 	unsigned watchers; /* watchers of all streams */
 	int depth;         /* > 0 inside nghttp2_session_mem_recv */
+	bool dirty;        /* output waits for the idle flush */
 	bool closing;
 	char rbuf[READ_BUF];
 };
@@ -82,6 +83,21 @@ struct wreq {
 
 static void conn_flush(struct gw_etcd__conn *c);
 static void conn_close(struct gw_etcd__conn *c);
+
+/* Output queued outside a read callback (raft answers, watch events) is
+ * written from the server's idle handle, once per loop iteration: a send
+ * never closes the connection under its caller's feet (a watch callback
+ * inside the store), and a burst of events leaves in one write. */
+static void conn_schedule(struct gw_etcd__conn *c)
+{
+	if (c->depth > 0 || c->closing || c->srv->stopping) {
+		return; /* conn_feed flushes after nghttp2 returns */
+	}
+	c->dirty = true;
+	if (!uv_is_active((uv_handle_t *)c->srv->flush_idle)) {
+		uv_idle_start(c->srv->flush_idle, gw_etcd__h2_flush_all);
+	}
+}
 
 /* Bytes buffered by all streams of @c: partial requests (@in) or queued
  * responses. At most max_streams streams, so a walk is cheap enough. */
@@ -222,7 +238,7 @@ static int h2_send(struct gw_etcd__call *call, const ProtobufCMessage *m)
 		nghttp2_session_resume_data(s->conn->ng, s->id);
 	}
 	if (call->m->streaming) {
-		conn_flush(s->conn); /* a unary answer goes out with its trailers */
+		conn_schedule(s->conn); /* a unary answer goes out with its trailers */
 	}
 	if (s->out.len - s->out_off > call->srv->opts.max_stream_buffer ||
 	    conn_buffered(s->conn, false) > CONN_MAX_OUT) {
@@ -252,7 +268,7 @@ static void h2_finish(struct gw_etcd__call *call, const struct gw_etcd__status *
 			nghttp2_session_resume_data(s->conn->ng, s->id);
 		}
 	}
-	conn_flush(s->conn);
+	conn_schedule(s->conn);
 }
 
 static const struct gw_etcd__tp_ops h2_ops = {h2_send, h2_finish};
@@ -809,6 +825,22 @@ err_after_alloc:
 	free(c);
 err_close_tcp:
 	uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
+}
+
+void gw_etcd__h2_flush_all(uv_idle_t *idle)
+{
+	struct gw_etcd *srv = idle->data;
+	struct gw_etcd__conn *c;
+	struct gw_etcd__conn *next;
+
+	uv_idle_stop(idle);
+	for (c = srv->conns; c != NULL; c = next) {
+		next = c->next; /* a closing conn stays listed until its close callback */
+		if (c->dirty) {
+			c->dirty = false;
+			conn_flush(c);
+		}
+	}
 }
 
 void gw_etcd__h2_close_all(struct gw_etcd *srv)

@@ -124,6 +124,7 @@ struct gw_etcd {
 	struct gw_httpd *httpd;          /* JSON gateway; adopts HTTP/1.x connections */
 	struct gw_httpd *httpd_internal; /* TLS on: cleartext HTTP/1.x, internal routes only */
 	struct ssl_ctx_st *ssl_ctx;      /* TLS on (etcd_tls.c); NULL = cleartext */
+	uv_idle_t *flush_idle;           /* deferred HTTP/2 writes; freed in its close callback */
 	struct gw_etcd__conn *conns;     /* live HTTP/2 connections (list) */
 	struct gw_etcd__sniff *sniffs;   /* connections still being sniffed (list) */
 	unsigned n_sniff;                /* sniff structs not yet freed */
@@ -230,6 +231,8 @@ void gw_etcd__watch_end(struct gw_etcd__call *c, bool gone);
  * @n bytes (the preface, or part of it) were already read. Takes @tcp
  * (heap-allocated, freed after close). */
 void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, size_t n);
+/* Idle callback: write what the HTTP/2 connections queued (etcd_h2.c). */
+void gw_etcd__h2_flush_all(uv_idle_t *idle);
 /* Close every HTTP/2 connection (stop). */
 void gw_etcd__h2_close_all(struct gw_etcd *srv);
 /* Start protocol sniffing on an accepted (or TLS-terminated: @trusted)
