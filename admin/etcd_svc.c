@@ -1122,6 +1122,14 @@ static void auth_authenticate(struct gw_etcd__call *c, const ProtobufCMessage *m
 			       "etcdserver: authentication is not enabled");
 }
 
+/* Gateway paths of etcd methods apigw does not serve (their gRPC paths
+ * fall through to UNIMPLEMENTED in etcd_h2.c). */
+static void unimplemented(struct gw_etcd__call *c, const ProtobufCMessage *msg)
+{
+	(void)msg;
+	gw_etcd__finish_status(c, GW_GRPC_UNIMPLEMENTED, "method not implemented by apigw");
+}
+
 /* ---- method table ---- */
 
 #define UNARY(path, j1, j2, type, fn)                                                              \
@@ -1173,6 +1181,13 @@ const struct gw_etcd__method gw_etcd__methods[] = {
 	  etcdserverpb__defragment_request, mt_defrag),
     UNARY("/etcdserverpb.Auth/Authenticate", "/auth/authenticate", NULL,
 	  etcdserverpb__authenticate_request, auth_authenticate),
+    /* JSON-only entries: grpc_path NULL */
+    UNARY(NULL, "/cluster/member/update", "/cluster/member/promote", etcdserverpb__status_request,
+	  unimplemented),
+    UNARY(NULL, "/maintenance/hash", "/maintenance/snapshot", etcdserverpb__status_request,
+	  unimplemented),
+    UNARY(NULL, "/maintenance/transfer-leadership", NULL, etcdserverpb__status_request,
+	  unimplemented),
 };
 
 const size_t gw_etcd__n_methods = sizeof gw_etcd__methods / sizeof gw_etcd__methods[0];
@@ -1181,7 +1196,8 @@ const struct gw_etcd__method *gw_etcd__method_grpc(const char *path)
 {
 	size_t i;
 	for (i = 0; i < gw_etcd__n_methods; i++) {
-		if (strcmp(gw_etcd__methods[i].grpc_path, path) == 0) {
+		if (gw_etcd__methods[i].grpc_path != NULL &&
+		    strcmp(gw_etcd__methods[i].grpc_path, path) == 0) {
 			return &gw_etcd__methods[i];
 		}
 	}

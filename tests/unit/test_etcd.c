@@ -807,6 +807,11 @@ static void test_json_gateway(void **state)
 	run_ok(f, "400", "curl -s -w '%%{http_code}' -o /dev/null -X POST -d '{bad' %s/v3/kv/range",
 	       base);
 	run_ok(f, "\"code\":5", "curl -s -X POST -d '{\"ID\":12345}' %s/v3/kv/lease/revoke", base);
+	run_ok(f, "501 {\"error\":\"method not implemented by apigw\"",
+	       "curl -s -w '%%{http_code} ' -o /tmp/gw-etcd-b.$$ -X POST -d '{}' "
+	       "%s/v3/maintenance/snapshot; cat /tmp/gw-etcd-b.$$; rm -f /tmp/gw-etcd-b.$$",
+	       base);
+	run_ok(f, "Not Found", "curl -s -X POST -d '{}' %s/v3/kv/nosuchthing", base);
 	/* a watch stream: created, then an event, one JSON object per line */
 	run_ok(f, "{\"result\":{\"header\"",
 	       "(curl -sN --max-time 2 -X POST -d '{\"create_request\":{\"key\":\"L2E=\"}}' "
