@@ -290,6 +290,8 @@ static void *accept_main(void *arg)
 			continue;
 		}
 		struct tconn *c = calloc(1, sizeof *c);
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		c->t = t;
 		c->fd = fd;
 		t->fds[t->n] = fd;
