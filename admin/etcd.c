@@ -345,11 +345,6 @@ static void json_call(struct gw_etcd *srv, struct gw_http_req *req, const struct
 				19);
 		return;
 	}
-	if (req->body.len > srv->opts.max_request_bytes) {
-		json_respond_error(req, 400, GW_GRPC_INVALID_ARGUMENT,
-				   "etcdserver: request is too large");
-		return;
-	}
 	t = calloc(1, sizeof *t);
 	if (t == NULL) {
 		goto err_nomem;
@@ -371,6 +366,14 @@ static void json_call(struct gw_etcd *srv, struct gw_http_req *req, const struct
 	} else {
 		rv = gw_etcd__json_to_pb(j, m->in, &c->arena, &msg, why, sizeof why);
 		cJSON_Delete(j);
+		/* The limit is on the request as etcd sees it (protobuf), not
+		 * on its base64-inflated JSON text. */
+		if (rv == 0 &&
+		    protobuf_c_message_get_packed_size(msg) > srv->opts.max_request_bytes) {
+			struct gw_etcd__status st = gw_etcd__status_of(GW_EVALUETOOLARGE);
+			snprintf(why, sizeof why, "%s", st.msg);
+			rv = GW_EVALUETOOLARGE;
+		}
 	}
 	if (rv != 0) {
 		gw_etcd__finish_status(
@@ -640,7 +643,9 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 	((struct sockaddr_in *)&hidden.ss)->sin_family = AF_INET;
 	((struct sockaddr_in *)&hidden.ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	snprintf(hidden.text, sizeof hidden.text, "127.0.0.1:0");
-	hopts.max_body_bytes = srv->opts.max_request_bytes + 4096;
+	/* JSON carries bytes in base64 (4/3) plus field names: room for a
+	 * request at the protobuf limit, checked after decoding. */
+	hopts.max_body_bytes = srv->opts.max_request_bytes / 3 * 4 + 65536;
 	hopts.idle_timeout_ms = 3600000; /* watch streams and keep-alive clients */
 	rv = gw_httpd_start(loop, &hidden, &hopts, http_handler, srv, &srv->httpd);
 	if (rv != 0) {

@@ -812,6 +812,17 @@ static void test_json_gateway(void **state)
 	       "%s/v3/maintenance/snapshot; cat /tmp/gw-etcd-b.$$; rm -f /tmp/gw-etcd-b.$$",
 	       base);
 	run_ok(f, "Not Found", "curl -s -X POST -d '{}' %s/v3/kv/nosuchthing", base);
+	/* a 1.4 MB value fits (its JSON is 1.9 MB); 1.6 MB is etcd's error */
+	run_ok(f, "\"revision\"",
+	       "python3 -c 'import base64,json;print(json.dumps({\"key\":\"Ymln\",\"value\":"
+	       "base64.b64encode(b\"x\"*1400000).decode()}))' | curl -s -X POST --data-binary @- "
+	       "%s/v3/kv/put",
+	       base);
+	run_ok(f, "\"error\":\"etcdserver: request is too large\"",
+	       "python3 -c 'import base64,json;print(json.dumps({\"key\":\"Ymln\",\"value\":"
+	       "base64.b64encode(b\"x\"*1600000).decode()}))' | curl -s -X POST --data-binary @- "
+	       "%s/v3/kv/put",
+	       base);
 	/* a watch stream: created, then an event, one JSON object per line */
 	run_ok(f, "{\"result\":{\"header\"",
 	       "(curl -sN --max-time 2 -X POST -d '{\"create_request\":{\"key\":\"L2E=\"}}' "
