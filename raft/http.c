@@ -3,8 +3,10 @@
  * One request per connection ("Connection: close"): connect, write the
  * request, read until the server closes (or Content-Length bytes of body
  * arrived), parse the status line, Content-Length and X-Apigw-Error, call
- * back once. A timer bounds the whole exchange. Failure modes: connect
- * refused/reset and malformed answers are GW_EIO, the deadline GW_ETIMEOUT.
+ * back once. A timer bounds the whole exchange. Failure modes: a connection
+ * that could not be made is GW_EAGAIN (nothing was sent: safe to retry);
+ * a reset or malformed answer after sending is GW_EIO (the server may have
+ * acted on the request); the deadline is GW_ETIMEOUT.
  * The struct holds two uv handles (tcp, timer) and is freed only after both
  * close callbacks ran. Threads: the loop given to gw_raft__http_request. */
 #include "config.h"
@@ -183,13 +185,13 @@ static void connect_cb(uv_connect_t *req, int status)
 		return;
 	}
 	if (status != 0 || uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
-		finish(c, GW_EIO, NULL);
+		finish(c, GW_EAGAIN, NULL); /* nothing was sent: safe to retry */
 		return;
 	}
 	b = uv_buf_init(c->out.data, (unsigned)c->out.len);
 	c->write.data = c;
 	if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
-		finish(c, GW_EIO, NULL);
+		finish(c, GW_EAGAIN, NULL);
 	}
 }
 
@@ -264,7 +266,7 @@ int gw_raft__http_request(uv_loop_t *loop, const char *hostport, const char *met
 	rv = uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&addr.ss, connect_cb);
 	if (rv != 0) {
 		/* Report the failure asynchronously, through the timer. */
-		c->early_err = GW_EIO;
+		c->early_err = GW_EAGAIN;
 		uv_timer_start(&c->timer, timer_cb, 0, 0);
 	}
 	if (out != NULL) {

@@ -540,8 +540,20 @@ static void call_http_cb(void *data, int err, const struct gw_raft__http_resp *r
 	struct call *c = data;
 
 	c->http = NULL;
-	if (err == GW_EIO) {
+	if (err == GW_EAGAIN) {
+		/* Not delivered (the leader is gone or not listening yet). */
 		call_retry(c, RETRY_MS, GW_ETIMEOUT);
+		return;
+	}
+	if (err == GW_EIO) {
+		/* Delivered, then the connection broke: a proposal may have been
+		 * committed, so it is not sent twice; the caller hears etcd's
+		 * ambiguous "leader changed". Other calls are idempotent. */
+		if (strcmp(c->path, "/apigw/internal/propose") == 0) {
+			call_finish(c, GW_ELEADERCHANGED, NULL);
+		} else {
+			call_retry(c, RETRY_MS, GW_ETIMEOUT);
+		}
 		return;
 	}
 	if (err != 0) {

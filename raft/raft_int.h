@@ -81,8 +81,9 @@ struct gw_raft__http_resp {
 	struct gw_buf body; /* owned by the client; valid during the callback */
 };
 
-/* @err is 0 with @resp set, or GW_ETIMEOUT / GW_EIO (connect, reset,
- * malformed response) with @resp NULL. Called exactly once unless the
+/* @err is 0 with @resp set, or with @resp NULL: GW_EAGAIN (no connection:
+ * nothing was sent), GW_EIO (reset or malformed answer after sending: the
+ * outcome is unknown), GW_ETIMEOUT. Called exactly once unless the
  * request is cancelled, never from inside gw_raft__http_request. */
 typedef void (*gw_raft__http_cb)(void *data, int err, const struct gw_raft__http_resp *resp);
 
