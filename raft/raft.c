@@ -3023,8 +3023,11 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 			 * after a crash mid-join, finish the join. A member already in
 			 * the configuration restarts at once and does not depend on
 			 * the peer (it may be long gone). */
+			const struct raft_server *me = conf_get(r, r->ident.node_id);
 			r->join = JOIN_INFO;
-			r->join_member = conf_get(r, r->ident.node_id) != NULL;
+			/* A spare (added, crashed before its role was assigned) is
+			 * not a member yet: it asks again. */
+			r->join_member = me != NULL && me->role != RAFT_SPARE;
 		}
 	} else {
 		goto err_after_alloc;
