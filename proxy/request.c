@@ -159,6 +159,8 @@ __attribute__((sentinel)) static int cat(struct gw_buf *b, ...)
 	return rv;
 }
 
+#define CAT_END ((const char *)NULL)
+
 static const char *u64_text(uint64_t v, char *buf /* [24] */)
 {
 	char *p = buf + 23;
@@ -678,9 +680,9 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 	}
 	/* origin-form target even when the client sent an absolute URL */
 	rv |= gw_buf_reserve(b, 512 + r->url.len);
-	rv |= cat(b, http_method_str(r->up_method >= 0 ? r->up_method : r->method), " ", NULL);
+	rv |= cat(b, http_method_str(r->up_method >= 0 ? r->up_method : r->method), " ", CAT_END);
 	if (r->up_target != NULL) {
-		rv |= cat(b, r->up_target, NULL);
+		rv |= cat(b, r->up_target, CAT_END);
 	} else {
 		if (r->path_enc != NULL) {
 			rv |= gw_buf_append(b, r->path_enc, r->path_enc_len);
@@ -692,7 +694,7 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 			rv |= gw_buf_append(b, r->query, r->query_len);
 		}
 	}
-	rv |= cat(b, " HTTP/1.1\r\nHost: ", host, "\r\n", NULL);
+	rv |= cat(b, " HTTP/1.1\r\nHost: ", host, "\r\n", CAT_END);
 	for (size_t i = 0; i < r->hc.n; i++) {
 		const struct gw_proxy__hdr *h = &r->hc.v[i];
 		if (skip_req_header(h, conn)) {
@@ -708,12 +710,12 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 		  xff ? ", " : "", r->dc->peer_ip,
 		  "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ", r->host_len ? r->host : host,
 		  "\r\nX-Forwarded-Port: ", u64_text((uint64_t)r->dc->local_port, port), "\r\n",
-		  NULL);
+		  CAT_END);
 	if (r->chunked_in) {
 		rv |= gw_buf_appends(b, "Transfer-Encoding: chunked\r\n");
 	} else if (r->content_length >= 0) {
 		rv |= cat(b, "Content-Length: ", u64_text((uint64_t)r->content_length, len), "\r\n",
-			  NULL);
+			  CAT_END);
 	}
 	if (r->ws) {
 		rv |= gw_buf_appends(b, "Connection: upgrade\r\nUpgrade: websocket\r\n");
@@ -726,6 +728,7 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 
 static void send_head(struct gw_proxy__req *r)
 {
+	struct gw_proxy__uconn *uc = r->uc;
 	struct gw_buf b;
 	for (size_t i = 0; i < n_plugins(r); i++) {
 		const struct gw_proxy__plugin_inst *pi = plugin_at(r, i);
@@ -745,11 +748,10 @@ static void send_head(struct gw_proxy__req *r)
 	}
 	r->obuf.len = 0;
 	r->head_sent = true;
-	gw_proxy__uconn_write(r->uc, b.data, b.len);
+	/* a failed write is reported from the loop, never from inside this call */
+	gw_proxy__uconn_write(uc, b.data, b.len);
 	gw_buf_close(&b);
-	if (r->uc != NULL) {
-		gw_proxy__uconn_arm(r->uc);
-	}
+	gw_proxy__uconn_arm(uc);
 }
 
 static void connect_node(struct gw_proxy__req *r, int node, bool fresh)
@@ -937,12 +939,14 @@ void gw_proxy__req_client_drained(struct gw_proxy__req *r)
 
 void gw_proxy__req_tunnel_data(struct gw_proxy__req *r, const char *p, size_t n)
 {
-	if (r->uc != NULL) {
-		gw_proxy__uconn_write(r->uc, p, n);
-		if (r->uc != NULL && r->uc->wq_bytes > GW_PROXY__HWM && !r->dc->stop_bp) {
-			r->dc->stop_bp = true;
-			gw_proxy__dconn_update_reading(r->dc);
-		}
+	struct gw_proxy__uconn *uc = r->uc;
+	if (uc == NULL) {
+		return;
+	}
+	gw_proxy__uconn_write(uc, p, n);
+	if (uc->wq_bytes > GW_PROXY__HWM && !r->dc->stop_bp) {
+		r->dc->stop_bp = true;
+		gw_proxy__dconn_update_reading(r->dc);
 	}
 }
 
@@ -1074,7 +1078,7 @@ static int u_on_headers_complete(http_parser *hp)
 	char num[24];
 	rv |= gw_buf_reserve(&b, 512);
 	rv |= cat(&b, "HTTP/1.1 ", u64_text((uint64_t)status, num), " ",
-		  r->reason.len ? r->reason.data : gw_proxy__reason(status), "\r\n", NULL);
+		  r->reason.len ? r->reason.data : gw_proxy__reason(status), "\r\n", CAT_END);
 	for (size_t i = 0; i < r->rh.n; i++) {
 		const struct gw_proxy__hdr *h = &r->rh.v[i];
 		if (skip_resp_header(h, conn)) {
@@ -1090,7 +1094,7 @@ static int u_on_headers_complete(http_parser *hp)
 				    upg ? upg : "websocket");
 	} else if (r->resp_len_override >= 0) {
 		rv |= cat(&b, "Content-Length: ", u64_text((uint64_t)r->resp_len_override, num),
-			  "\r\n", NULL);
+			  "\r\n", CAT_END);
 	} else if (nobody) {
 		if (cl != NULL && status != 204) {
 			rv |= gw_buf_printf(&b, "Content-Length: %s\r\n", cl);
@@ -1103,7 +1107,8 @@ static int u_on_headers_complete(http_parser *hp)
 			r->resp_close = true; /* HTTP/1.0 client: length by close */
 		}
 	} else {
-		rv |= cat(&b, "Content-Length: ", u64_text(hp->content_length, num), "\r\n", NULL);
+		rv |=
+		    cat(&b, "Content-Length: ", u64_text(hp->content_length, num), "\r\n", CAT_END);
 	}
 	will_close = !r->keepalive || dc->w->stopping || !r->body_done || r->resp_close ||
 		     dc->n_requests + 1 >= dc->w->p->opts.max_requests;
@@ -1135,11 +1140,14 @@ static int u_on_headers_complete(http_parser *hp)
 static int u_on_body(http_parser *hp, const char *at, size_t n)
 {
 	struct gw_proxy__uconn *uc = hp->data;
-	if (uc->req == NULL || uc->retry_status) {
+	struct gw_proxy__req *r = uc->req;
+	struct gw_proxy__dconn *dc;
+	if (r == NULL || uc->retry_status) {
 		return -1;
 	}
-	to_client(uc->req, at, n);
-	return uc->req == NULL || uc->req->dc->closing ? -1 : 0;
+	dc = r->dc; /* outlives r: freed in its close callback */
+	to_client(r, at, n);
+	return uc->req == NULL || dc->closing ? -1 : 0;
 }
 
 static int u_on_message_complete(http_parser *hp)

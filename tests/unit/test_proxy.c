@@ -1290,7 +1290,7 @@ struct load {
 static void *load_main(void *arg)
 {
 	struct load *l = arg;
-	struct tcli c;
+	struct tcli c = {.fd = -1};
 	struct tresp r;
 	char req[512], want[64];
 	bool connected = false;
