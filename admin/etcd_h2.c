@@ -61,9 +61,10 @@ struct h2s {
 	bool is_post;
 	bool is_grpc;
 	unsigned timeout_ms;
-	struct gw_buf in; /* request bytes not yet a whole message */
-	bool drop_in;     /* input refused: discard the rest */
-	bool got_msg;     /* unary: its message arrived */
+	bool require_leader; /* metadata hasleader: true (etcdctl watch) */
+	struct gw_buf in;    /* request bytes not yet a whole message */
+	bool drop_in;        /* input refused: discard the rest */
+	bool got_msg;        /* unary: its message arrived */
 	bool remote_closed;
 	struct gw_buf out; /* framed response messages */
 	size_t out_off;    /* bytes of out already given to nghttp2 */
@@ -372,6 +373,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
 		s->is_grpc = valuelen >= 16 && memcmp(value, "application/grpc", 16) == 0;
 	} else if (namelen == 12 && memcmp(name, "grpc-timeout", 12) == 0) {
 		s->timeout_ms = parse_timeout((const char *)value, valuelen);
+	} else if (namelen == 9 && memcmp(name, "hasleader", 9) == 0) {
+		s->require_leader = valuelen == 4 && memcmp(value, "true", 4) == 0;
 	}
 	return 0;
 }
@@ -426,6 +429,7 @@ static void dispatch(struct h2s *s)
 		return;
 	}
 	s->call->timeout_ms = s->timeout_ms;
+	s->call->require_leader = s->require_leader;
 	s->call->conn_watchers = &c->watchers;
 }
 

@@ -161,6 +161,7 @@ struct gw_etcd__call {
 	bool gone;                   /* the client went away */
 	bool ended;                  /* streaming: end callback ran */
 	unsigned timeout_ms;         /* grpc-timeout, or 0 */
+	bool require_leader;         /* client metadata hasleader: true */
 	unsigned *conn_watchers;     /* watchers on this connection; NULL once gone */
 	unsigned own_watchers;       /* counter used when the transport has none */
 	struct gw_etcd__arena arena; /* the unary request and its decoding */

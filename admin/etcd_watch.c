@@ -20,6 +20,7 @@
 #include "admin/etcd_int.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "raft/raft.h"
 #include "store/store.h"
 
 #include <stdlib.h>
@@ -212,6 +213,18 @@ static void create(struct wstream *ws, const Etcdserverpb__WatchCreateRequest *q
 	size_t i;
 	int rv;
 
+	if (c->require_leader && srv->opts.raft != NULL) {
+		struct gw_etcd__status st = gw_etcd__status_of(GW_ENOLEADER);
+		gw_raft_status(srv->opts.raft, srv->status);
+		srv->status_at = uv_now(srv->loop);
+		srv->status_valid = true;
+		if (srv->status->leader_id == 0) {
+			/* etcd refuses a require-leader watch without a leader:
+			 * its events could stop without anyone noticing */
+			refuse(ws, st.msg);
+			return;
+		}
+	}
 	if (*c->conn_watchers >= srv->opts.max_watchers) {
 		refuse(ws, "etcdserver: too many watchers on this connection");
 		return;

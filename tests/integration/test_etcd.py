@@ -428,6 +428,8 @@ def test_no_quorum():
     assert ("etcdserver: request timed out" in out or "etcdserver: no leader" in out
             or "etcdserver: leader changed" in out), out
     assert time.time() - t0 < 8, "bounded by the write deadline"
+    # etcdctl's watch requires a leader (metadata hasleader): refused
+    fails(cluster[0], "watch was canceled (etcdserver: no leader)", "watch", "/q", timeout=15)
     # serializable reads still answer from the local store
     assert ok(cluster[0], "get", "/apisix/x/2", "--consistency=s") == "/apisix/x/2\nfrom-e1\n"
     st, _, b = http("GET", "127.0.0.1", cluster[0].ports["etcd"], "/health", timeout=15)
