@@ -504,6 +504,7 @@ static int setup_with(void **state, bool tls)
 	memset(&eo, 0, sizeof eo);
 	eo.store = f->store;
 	eo.max_watchers = 8;
+	eo.progress_notify_ms = 300;
 	if (tls) {
 		/* a CA, a server certificate for 127.0.0.1 and a client
 		 * certificate it signed; a second CA signs a rogue client */
@@ -511,7 +512,7 @@ static int setup_with(void **state, bool tls)
 		char cmd[2048];
 		snprintf(
 		    cmd, sizeof cmd,
-		    "set -e; mkdir -p %s; cd %s; K='-newkey ec -pkeyopt "
+		    "exec >/dev/null 2>&1; set -e; mkdir -p %s; cd %s; K='-newkey ec -pkeyopt "
 		    "ec_paramgen_curve:prime256v1 "
 		    "-nodes'; "
 		    "openssl req -x509 $K -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca; "
@@ -838,6 +839,30 @@ static void test_json_gateway(void **state)
 	       base, base);
 }
 
+static void test_progress_notify(void **state)
+{
+	struct fix *f;
+	char *out;
+	int n = 0;
+	const char *p;
+	SKIP_WITHOUT_TOOLS();
+	f = *state;
+	/* progress_notify: an empty response (header only) every 300 ms here */
+	assert_int_equal(sh(f, &out,
+			    "curl -sN --max-time 1.5 -X POST -d "
+			    "'{\"create_request\":{\"key\":\"cA==\",\"progress_notify\":true}}' "
+			    "http://127.0.0.1:%d/v3/watch",
+			    f->port),
+			 28); /* curl: timed out, as a watch stream never ends */
+	for (p = out; (p = strstr(p, "{\"result\":{\"header\":{")) != NULL; p++) {
+		n++;
+	}
+	if (n < 4 || strstr(out, "\"created\":true") == NULL) {
+		fail_msg("want created + >= 3 progress notifications, got:\n%s", out);
+	}
+	free(out);
+}
+
 /* Raw HTTP/2 abuse: garbage after the preface, a huge frame, a bad
  * message; the server answers or hangs up, and keeps serving. */
 static void test_h2_garbage(void **state)
@@ -932,6 +957,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_etcdctl_compaction, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_etcdctl_cluster, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_json_gateway, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_progress_notify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_h2_garbage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls, setup_tls, teardown),
 	};
