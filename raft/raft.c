@@ -149,11 +149,12 @@ struct gw_raft {
 	unsigned join_failures;
 
 	struct list proposals; /* struct proposal, leader side, in raft */
-	struct list barriers;  /* struct barrier */
-	struct list calls;     /* struct call: HTTP requests */
-	struct list waiters;   /* struct waiter: follower read index */
-	struct list defers;    /* struct defer */
-	struct list mtasks;    /* struct mtask queue (leader) */
+	struct list barriers;  /* struct barrier_wait: readers for the next barrier */
+	struct barrier_group *barrier_inflight; /* the barrier raft is working on */
+	struct list calls;                      /* struct call: HTTP requests */
+	struct list waiters;                    /* struct waiter: follower read index */
+	struct list defers;                     /* struct defer */
+	struct list mtasks;                     /* struct mtask queue (leader) */
 	struct mtask *mtask_cur;
 	bool mtask_retry;
 
@@ -854,83 +855,146 @@ int gw_raft_propose(struct gw_raft *r, const struct gw_store_op *op, unsigned ti
 
 typedef void (*index_done_cb)(void *data, int err, uint64_t index);
 
-struct barrier {
-	struct raft_barrier req;
-	uv_timer_t timer;
+/* Linearizable reads on the leader share raft barriers: one barrier is in
+ * flight at a time; readers arriving meanwhile wait for the next one, which
+ * is proposed when the current one completes (a barrier proposed before a
+ * read arrived could not vouch for it). Under load that is one log entry per
+ * round trip instead of one per read. */
+struct barrier_wait {
+	uv_timer_t timer; /* the reader's deadline */
 	struct gw_raft *r;
-	struct list link;
-	index_done_cb cb;
+	struct list link; /* in r->barriers (next group) or in a group */
+	index_done_cb cb; /* NULL once called */
 	void *data;
-	bool in_raft;
+	int err; /* reported by the timer when set (failed at once) */
 };
 
-static void barrier_closed(uv_handle_t *h)
+struct barrier_group {
+	struct raft_barrier req;
+	struct gw_raft *r;
+	struct list waits;
+};
+
+static void barrier_wait_closed(uv_handle_t *h)
 {
-	struct barrier *b = h->data;
-	struct gw_raft *r = b->r;
-	free(b);
+	struct barrier_wait *w = h->data;
+	struct gw_raft *r = w->r;
+	free(w);
 	r->n_handles--;
 	maybe_finish(r);
 }
 
-static void barrier_user(struct barrier *b, int err)
+static void barrier_wait_finish(struct barrier_wait *w, int err, uint64_t index)
 {
-	index_done_cb cb = b->cb;
-	b->cb = NULL;
-	if (cb != NULL) {
-		cb(b->data, err, b->req.index);
+	index_done_cb cb = w->cb;
+
+	if (cb == NULL) {
+		return;
+	}
+	w->cb = NULL;
+	list_del(&w->link);
+	uv_timer_stop(&w->timer);
+	uv_close((uv_handle_t *)&w->timer, barrier_wait_closed);
+	cb(w->data, err, index);
+}
+
+static void barrier_wait_timer_cb(uv_timer_t *t)
+{
+	struct barrier_wait *w = t->data;
+	barrier_wait_finish(w, w->err != 0 ? w->err : GW_ETIMEOUT, 0);
+}
+
+static void barrier_kick(struct gw_raft *r);
+
+static void barrier_group_cb(struct raft_barrier *req, int status)
+{
+	struct barrier_group *g = req->data;
+	struct gw_raft *r = g->r;
+	int err = gw_raft__err(status);
+
+	while (!list_empty(&g->waits)) {
+		barrier_wait_finish(CONTAINER(g->waits.next, struct barrier_wait, link), err,
+				    req->index);
+	}
+	if (r->barrier_inflight == g) {
+		r->barrier_inflight = NULL;
+	}
+	free(g);
+	if (!r->stopping) {
+		barrier_kick(r);
 	}
 }
 
-static void barrier_raft_cb(struct raft_barrier *req, int status)
+/* Fail every reader of @list asynchronously (through its timer), so no
+ * callback runs from inside barrier_local. */
+static void barrier_fail_all(struct list *list, int err)
 {
-	struct barrier *b = req->data;
-	b->in_raft = false;
-	list_del(&b->link);
-	barrier_user(b, gw_raft__err(status));
-	uv_close((uv_handle_t *)&b->timer, barrier_closed);
-}
-
-static void barrier_timer_cb(uv_timer_t *t)
-{
-	struct barrier *b = t->data;
-	if (b->in_raft) {
-		barrier_user(b, GW_ETIMEOUT);
-	} else {
-		barrier_user(b, GW_ENOTLEADER);
-		uv_close((uv_handle_t *)&b->timer, barrier_closed);
+	while (!list_empty(list)) {
+		struct barrier_wait *w = CONTAINER(list->next, struct barrier_wait, link);
+		list_del(&w->link);
+		w->err = err;
+		uv_timer_stop(&w->timer);
+		uv_timer_start(&w->timer, barrier_wait_timer_cb, 0, 0);
 	}
 }
 
-/* Leader: a raft barrier; @cb gets the barrier's index once applied. */
-static int barrier_local(struct gw_raft *r, unsigned timeout_ms, index_done_cb cb, void *data)
+/* Propose a barrier for every reader waiting, unless one is in flight. */
+static void barrier_kick(struct gw_raft *r)
 {
-	struct barrier *b = calloc(1, sizeof *b);
+	struct barrier_group *g;
 	int rv;
 
-	if (b == NULL) {
+	if (r->barrier_inflight != NULL || list_empty(&r->barriers)) {
+		return;
+	}
+	if (!is_leader(r)) {
+		barrier_fail_all(&r->barriers, r->stopping ? GW_ESHUTDOWN : GW_ENOTLEADER);
+		return;
+	}
+	g = calloc(1, sizeof *g);
+	if (g == NULL) {
+		barrier_fail_all(&r->barriers, GW_ENOMEM);
+		return;
+	}
+	g->r = r;
+	g->req.data = g;
+	/* Move every waiting reader into the group. */
+	g->waits.next = r->barriers.next;
+	g->waits.prev = r->barriers.prev;
+	g->waits.next->prev = &g->waits;
+	g->waits.prev->next = &g->waits;
+	list_init(&r->barriers);
+	rv = raft_barrier(&r->raft, &g->req, barrier_group_cb);
+	if (rv != 0) {
+		barrier_fail_all(&g->waits, gw_raft__err(rv));
+		free(g);
+		return;
+	}
+	r->barrier_inflight = g;
+}
+
+/* Leader: @cb gets the index of a barrier proposed after this call, once
+ * applied; never called from inside this function. 0 or GW_ENOMEM. */
+static int barrier_local(struct gw_raft *r, unsigned timeout_ms, index_done_cb cb, void *data)
+{
+	struct barrier_wait *w = calloc(1, sizeof *w);
+
+	if (w == NULL) {
 		return GW_ENOMEM;
 	}
-	b->r = r;
-	b->cb = cb;
-	b->data = data;
-	b->req.data = b;
-	list_init(&b->link);
-	timer_init(r, &b->timer, b);
+	w->r = r;
+	w->cb = cb;
+	w->data = data;
+	list_init(&w->link);
+	timer_init(r, &w->timer, w);
 	if (!is_leader(r)) {
-		uv_timer_start(&b->timer, barrier_timer_cb, 0, 0);
+		w->err = r->stopping ? GW_ESHUTDOWN : GW_ENOTLEADER;
+		uv_timer_start(&w->timer, barrier_wait_timer_cb, 0, 0);
 		return 0;
 	}
-	list_add(&r->barriers, &b->link);
-	b->in_raft = true;
-	rv = raft_barrier(&r->raft, &b->req, barrier_raft_cb);
-	if (rv != 0) {
-		b->in_raft = false;
-		list_del(&b->link);
-		uv_timer_start(&b->timer, barrier_timer_cb, 0, 0);
-		return 0;
-	}
-	uv_timer_start(&b->timer, barrier_timer_cb, timeout_ms, 0);
+	list_add(&r->barriers, &w->link);
+	uv_timer_start(&w->timer, barrier_wait_timer_cb, timeout_ms, 0);
+	barrier_kick(r); /* a no-op while a barrier is in flight: its completion kicks */
 	return 0;
 }
 
@@ -3107,8 +3171,17 @@ static void stop_continue(struct gw_raft *r)
 	for (e = r->proposals.next; e != &r->proposals; e = e->next) {
 		proposal_user(CONTAINER(e, struct proposal, link), GW_ESHUTDOWN);
 	}
-	for (e = r->barriers.next; e != &r->barriers; e = e->next) {
-		barrier_user(CONTAINER(e, struct barrier, link), GW_ESHUTDOWN);
+	while (!list_empty(&r->barriers)) {
+		barrier_wait_finish(CONTAINER(r->barriers.next, struct barrier_wait, link),
+				    GW_ESHUTDOWN, 0);
+	}
+	if (r->barrier_inflight != NULL) {
+		/* Its readers hear now; the group is freed when raft completes it. */
+		struct barrier_group *g = r->barrier_inflight;
+		while (!list_empty(&g->waits)) {
+			barrier_wait_finish(CONTAINER(g->waits.next, struct barrier_wait, link),
+					    GW_ESHUTDOWN, 0);
+		}
 	}
 	if (r->raft_running) {
 		raft_close(&r->raft, raft_closed_cb);

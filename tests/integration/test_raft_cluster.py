@@ -9,6 +9,7 @@ the survivor alone (its data served at once) and the return of the others
 import base64
 import json
 import signal
+import threading
 import time
 
 from harness import Tap
@@ -60,6 +61,30 @@ def test_write_on_follower():
     assert st == 200, (st, body)
     for n in nodes:
         assert get(n, secret, "k-follower", linearizable=True) == (200, "from-follower")
+
+
+def test_linearizable_reads_see_completed_writes():
+    # Concurrent writers on rotating nodes; after each write returns, a
+    # linearizable read on another node must see it (reads share barriers).
+    nodes, secret = C["nodes"], C["secret"]
+    errors = []
+
+    def worker(k):
+        for i in range(15):
+            w, rd = nodes[(k + i) % 3], nodes[(k + i + 1) % 3]
+            st, _ = put(w, secret, "lin/%d" % k, str(i))
+            if st != 200:
+                errors.append(("put", k, i, st))
+                continue
+            got = get(rd, secret, "lin/%d" % k, linearizable=True)
+            if got != (200, str(i)):
+                errors.append((k, i, got))
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:5]
 
 
 def test_wrong_join_secret_refused():
@@ -220,6 +245,7 @@ tap.run(test_formation_with_join)
 if "nodes" in C:
     tap.run(test_write_on_leader_read_everywhere)
     tap.run(test_write_on_follower)
+    tap.run(test_linearizable_reads_see_completed_writes)
     tap.run(test_wrong_join_secret_refused)
     tap.run(test_data_dir_of_another_cluster_refused)
     tap.run(test_leader_kill9_new_leader)
