@@ -2516,8 +2516,9 @@ bool gw_raft_handle_internal(struct gw_raft *r, struct gw_http_req *req)
 	} else if (strcmp(sub, "remove") == 0 && strcmp(req->method, "POST") == 0) {
 		handle_remove(r, req);
 	} else if (strcmp(sub, "removed") == 0 && strcmp(req->method, "POST") == 0) {
+		uint64_t id = body_id(req); /* before answering: that frees @req */
 		respond_json(req, 200, "{}");
-		if (body_id(req) == r->ident.node_id) {
+		if (id == r->ident.node_id) {
 			gw_warnf("raft", "this node was removed from the cluster: stopping");
 			terminate(r, 0);
 		}

@@ -186,6 +186,20 @@ def test_remove_dead_member_by_id():
     assert st == 200
 
 
+def test_remove_live_member_by_id_stops_it():
+    nodes, secret = C["nodes"], C["secret"]
+    n7 = join_node("n7", nodes[0], secret, ["--voters", "3"])
+    leader = wait_leader(nodes)
+    wait_for(lambda: any(m["name"] == "n7" and m["role"] != "spare"
+                         for m in status(leader)["members"]), 20, 0.1, "n7 member")
+    vid = status(n7)["id"]
+    r = run_cli("leave", "--node", vid, "--endpoint", nodes[0].addr("status"), timeout=30)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    # the leader tells it; it stops cleanly on its own
+    assert n7.wait(timeout=30) == 0, n7.log()[-2000:]
+    assert all(m["id"] != vid for m in status(leader)["members"])
+
+
 def test_clean_stop():
     for n in C["nodes"]:
         assert n.stop() == 0, n.log()[-2000:]
@@ -200,5 +214,6 @@ if "n4" in C:
     tap.run(test_lease_expiry_by_leader)
     tap.run(test_dead_voter_replaced_by_standby)
     tap.run(test_remove_dead_member_by_id)
+    tap.run(test_remove_live_member_by_id_stops_it)
     tap.run(test_clean_stop)
 tap.done()
