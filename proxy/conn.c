@@ -203,6 +203,9 @@ static void t_close_cb(uv_handle_t *h)
 {
 	struct gw_proxy__dconn *dc = h->data;
 	if (--dc->open_handles == 0) {
+		if (dc->spare != NULL) {
+			gw_proxy__req_free(dc->spare);
+		}
 		gw_buf_close(&dc->pending);
 		gw_buf_close(&dc->out);
 		free(dc);
@@ -326,7 +329,12 @@ static int d_on_message_begin(http_parser *hp)
 		return -1;
 	}
 	if (dc->req == NULL) {
-		dc->req = gw_proxy__req_new(dc);
+		if (dc->spare != NULL) {
+			dc->req = dc->spare;
+			dc->spare = NULL;
+		} else {
+			dc->req = gw_proxy__req_new(dc);
+		}
 		if (dc->req == NULL) {
 			dc->err_status = 503;
 			return -1;
@@ -787,7 +795,11 @@ static bool d_finish(struct gw_proxy__dconn *dc)
 		close = true;
 	}
 	dc->req = NULL;
-	gw_proxy__req_free(r);
+	if (close || dc->spare != NULL) {
+		gw_proxy__req_free(r);
+	} else {
+		dc->spare = gw_proxy__req_recycle(r);
+	}
 	if (close) {
 		d_close_graceful(dc);
 		return false;

@@ -106,6 +106,8 @@ struct gw_proxy__dconn {
 	struct gw_buf out;           /* corked output, written at uncork */
 	struct gw_proxy__list flink; /* in worker->flush while out is non-empty */
 	struct gw_proxy__req *req;   /* current request, owned */
+	struct gw_proxy__req *spare; /* a recycled request for the next one, owned */
+
 	struct sockaddr_storage peer;
 	char peer_ip[48];
 	int local_port;
@@ -215,6 +217,9 @@ const char *gw_proxy__reason(int status);
 /* request.c */
 struct gw_proxy__req *gw_proxy__req_new(struct gw_proxy__dconn *dc);
 void gw_proxy__req_free(struct gw_proxy__req *r);
+/* Release what @r holds and make it a fresh request again (its small
+ * buffers and first arena chunk are kept): saves mallocs on keep-alive. */
+struct gw_proxy__req *gw_proxy__req_recycle(struct gw_proxy__req *r);
 int gw_proxy__hc_field(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a, const char *p,
 		       size_t n);
 int gw_proxy__hc_value(struct gw_proxy__hcollect *hc, const char *p, size_t n);

@@ -27,6 +27,8 @@ void gw_proxy__arena_init(struct gw_proxy__arena *a);
 void *gw_proxy__arena_alloc(struct gw_proxy__arena *a, size_t n);
 /* Copy @n bytes and add a NUL. */
 char *gw_proxy__arena_strndup(struct gw_proxy__arena *a, const char *p, size_t n);
+/* Free everything but one chunk, kept empty for reuse. */
+void gw_proxy__arena_reset(struct gw_proxy__arena *a);
 void gw_proxy__arena_close(struct gw_proxy__arena *a);
 
 /* ---- hash map: byte-string keys (not copied: the owner keeps them alive) */

@@ -198,24 +198,29 @@ static bool has_token(const char *list, const char *token)
 
 /* ---- request life */
 
-struct gw_proxy__req *gw_proxy__req_new(struct gw_proxy__dconn *dc)
+static void req_defaults(struct gw_proxy__req *r, struct gw_proxy__dconn *dc)
 {
-	struct gw_proxy__req *r = calloc(1, sizeof *r);
-	if (r == NULL) {
-		return NULL;
-	}
 	r->dc = dc;
-	gw_proxy__arena_init(&r->arena);
-	gw_buf_init(&r->url);
-	gw_buf_init(&r->obuf);
-	gw_buf_init(&r->replay);
-	gw_buf_init(&r->reason);
 	r->content_length = -1;
 	r->node = -1;
 	r->replay_ok = true;
 	r->keepalive = true;
 	r->up_method = -1;
 	r->resp_len_override = -1;
+}
+
+struct gw_proxy__req *gw_proxy__req_new(struct gw_proxy__dconn *dc)
+{
+	struct gw_proxy__req *r = calloc(1, sizeof *r);
+	if (r == NULL) {
+		return NULL;
+	}
+	gw_proxy__arena_init(&r->arena);
+	gw_buf_init(&r->url);
+	gw_buf_init(&r->obuf);
+	gw_buf_init(&r->replay);
+	gw_buf_init(&r->reason);
+	req_defaults(r, dc);
 	return r;
 }
 
@@ -235,7 +240,8 @@ static void detach_uc(struct gw_proxy__req *r, bool close)
 	}
 }
 
-void gw_proxy__req_free(struct gw_proxy__req *r)
+/* Everything a finished request holds on to, except its small buffers. */
+static void req_release(struct gw_proxy__req *r)
 {
 	detach_uc(r, true);
 	if (r->route != NULL) {
@@ -247,14 +253,45 @@ void gw_proxy__req_free(struct gw_proxy__req *r)
 		}
 	}
 	gw_proxy__wsnap_unref(r->snap);
+	r->snap = NULL;
+	gw_buf_close(&r->obuf);
+	gw_buf_close(&r->replay);
+}
+
+void gw_proxy__req_free(struct gw_proxy__req *r)
+{
+	req_release(r);
 	hc_close(&r->hc);
 	hc_close(&r->rh);
 	gw_buf_close(&r->url);
-	gw_buf_close(&r->obuf);
-	gw_buf_close(&r->replay);
 	gw_buf_close(&r->reason);
 	gw_proxy__arena_close(&r->arena);
 	free(r);
+}
+
+struct gw_proxy__req *gw_proxy__req_recycle(struct gw_proxy__req *r)
+{
+	struct gw_proxy__req keep;
+	req_release(r);
+	/* keep the arena's first chunk and the buffers' memory, reset the rest */
+	keep = *r;
+	memset(r, 0, sizeof *r);
+	r->arena = keep.arena;
+	gw_proxy__arena_reset(&r->arena);
+	r->url = keep.url;
+	r->url.len = 0;
+	r->reason = keep.reason;
+	r->reason.len = 0;
+	r->hc.name = keep.hc.name;
+	r->hc.value = keep.hc.value;
+	r->hc.name.len = r->hc.value.len = 0;
+	r->rh.name = keep.rh.name;
+	r->rh.value = keep.rh.value;
+	r->rh.name.len = r->rh.value.len = 0;
+	gw_buf_init(&r->obuf);
+	gw_buf_init(&r->replay);
+	req_defaults(r, keep.dc);
+	return r;
 }
 
 void gw_proxy__req_abort(struct gw_proxy__req *r)

@@ -64,6 +64,25 @@ char *gw_proxy__arena_strndup(struct gw_proxy__arena *a, const char *p, size_t n
 	return s;
 }
 
+void gw_proxy__arena_reset(struct gw_proxy__arena *a)
+{
+	struct gw_proxy__arena_chunk *keep = NULL;
+	while (a->head != NULL) {
+		struct gw_proxy__arena_chunk *c = a->head;
+		a->head = c->next;
+		if (keep == NULL && c->cap + sizeof *c <= 4096) {
+			keep = c; /* one standard chunk is kept for the next user */
+		} else {
+			free(c);
+		}
+	}
+	if (keep != NULL) {
+		keep->used = 0;
+		keep->next = NULL;
+		a->head = keep;
+	}
+}
+
 void gw_proxy__arena_close(struct gw_proxy__arena *a)
 {
 	while (a->head != NULL) {
