@@ -76,7 +76,9 @@ class FNode:
 
     def args(self):
         a = [APIGW, self.cmd, "--name", self.name, "--data-dir", self.data_dir,
-             "--log-level", "info", "--workers", "1", "--drain-delay", "0"]
+             "--log-level", "info", "--workers", "1"]
+        if "--drain-delay" not in self.extra_args:
+            a += ["--drain-delay", "0"]
         for k in PORTS:
             a += ["--%s-listen" % k, self.addr(k)]
         return a + self.extra_args + (self.join_args if self.cmd == "join" else [])
@@ -268,6 +270,7 @@ class Upstream:
         self.port = port
         self.server = httpserver.ThreadingHTTPServer((netns.HUB_IP, port), H)
         self.server.daemon_threads = True
+        self.server.handle_error = lambda request, client_address: None
         self.server.request_queue_size = 256
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -122,6 +122,9 @@ class Net:
         self.hosts = {}          # name -> ip
         self.procs = []          # Popen objects started through popen()
         self.namespaces = []
+        self.mounts = []         # tmpfs mounts made by mount_tmpfs()
+        self.dirs = []           # removed at cleanup, after the mounts
+        self.loops = []          # loop devices made by mount_ext4()
         self._root_ns = None
         self.netem = None        # whether tc netem works (probed lazily)
         _nets.append(self)
@@ -170,6 +173,48 @@ class Net:
         kw.setdefault("text", True)
         kw.setdefault("timeout", 30)
         return subprocess.run(["ip", "netns", "exec", self.ns(host)] + list(argv), **kw)
+
+    def spawn(self, argv, **kw):
+        """Start argv in the hub (this process's namespace); killed at cleanup."""
+        p = subprocess.Popen(list(argv), **kw)
+        self.procs.append(p)
+        return p
+
+    def mount_tmpfs(self, path, size="64m"):  # noqa: D401
+        """A tmpfs of its own at path (unmounted at cleanup)."""
+        os.makedirs(path, exist_ok=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size,
+                            "gwfault", path], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError("mount tmpfs %s: %s" % (path, r.stderr.strip()))
+        self.mounts.append(path)
+
+    def mount_ext4(self, path, image, size="256M"):
+        """An ext4 file system of its own at path (a sparse image on a loop
+        device, errors=remount-ro); unmounted and detached at cleanup."""
+        os.makedirs(path, exist_ok=True)
+        for argv in (["truncate", "-s", size, image], ["mkfs.ext4", "-q", "-F", image]):
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                raise RuntimeError("%s: %s" % (argv[0], r.stderr.strip()))
+        r = subprocess.run(["losetup", "-f", "--show", image], capture_output=True, text=True,
+                           timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError("losetup: %s" % r.stderr.strip())
+        dev = r.stdout.strip()
+        self.loops.append(dev)
+        r = subprocess.run(["mount", "-o", "errors=remount-ro", dev, path],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError("mount %s: %s" % (dev, r.stderr.strip()))
+        self.mounts.append(path)
+        return dev
+
+    def make_read_only(self, dev):
+        """The file system on dev turns read-only at once, open files and all
+        (an ext4 error with errors=remount-ro, as after a failing disk)."""
+        with open("/sys/fs/ext4/%s/trigger_fs_error" % os.path.basename(dev), "w") as f:
+            f.write("apigw fault suite: data dir made read-only\n")
 
     def _nft(self, host, script):
         r = subprocess.run(["ip", "netns", "exec", self.ns(host), "nft", "-f", "-"],
@@ -247,6 +292,15 @@ class Net:
             except subprocess.TimeoutExpired:
                 pass
         self.procs = []
+        for m in self.mounts:
+            subprocess.run(["umount", "-l", m], capture_output=True, timeout=30)
+        self.mounts = []
+        for dev in self.loops:
+            subprocess.run(["losetup", "-d", dev], capture_output=True, timeout=30)
+        self.loops = []
+        for d in self.dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        self.dirs = []
         if self._root_ns is not None:
             try:
                 libc = ctypes.CDLL(None, use_errno=True)
