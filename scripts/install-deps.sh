@@ -10,7 +10,8 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config clang-format
 libuv1-dev liblmdb-dev lmdb-utils libcjson-dev libssl-dev libnghttp2-dev
 libprotobuf-c-dev protobuf-c-compiler libcmocka-dev libhttp-parser-dev
-curl etcd-client etcd-server nginx-light haproxy wrk iproute2 procps
+curl etcd-client etcd-server nginx-light haproxy wrk iproute2 procps nftables
+e2fsprogs
 python3 ca-certificates"
 BPO_PKGS="libraft-dev"
 BPO_FILE=/etc/apt/sources.list.d/bookworm-backports.sources

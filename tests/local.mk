@@ -115,3 +115,11 @@ check_PROGRAMS += tests/tools/proxy_router_bench
 tests_tools_proxy_router_bench_SOURCES = tests/tools/proxy_router_bench.c
 tests_tools_proxy_router_bench_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
 tests_tools_proxy_router_bench_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
+
+# Fault suite (owner: fault): apigw nodes in network namespaces of its own,
+# real partitions (nftables), kill -9, lossy links, disk faults, HAProxy;
+# needs root, skips otherwise. APIGW_PROFILE=long (scripts/test.sh PROFILE=long)
+# runs the long profile.
+AM_TESTS_ENVIRONMENT += APIGW_PROFILE='$(APIGW_PROFILE)'; export APIGW_PROFILE;
+TESTS += tests/fault/test_fault.py
+EXTRA_DIST += tests/fault/netns.py tests/fault/cluster.py tests/fault/load.py
