@@ -916,8 +916,9 @@ static char **one_url(struct gw_etcd__call *c, const char *scheme, const char *a
 	return arr;
 }
 
-/* Members as etcd lists them; NULL (and *n 0) when out of memory. */
-static Etcdserverpb__Member **members_of(struct gw_etcd__call *c, size_t *n)
+/* Members as etcd lists them (none while this node is still joining).
+ * 0 or GW_ENOMEM. */
+static int members_of(struct gw_etcd__call *c, Etcdserverpb__Member ***out, size_t *n)
 {
 	struct gw_etcd *srv = c->srv;
 	struct gw_raft_status *st = srv->status;
@@ -932,17 +933,18 @@ static Etcdserverpb__Member **members_of(struct gw_etcd__call *c, size_t *n)
 		count = st->n_members;
 	}
 	*n = 0;
+	*out = NULL;
 	if (count <= 0) {
-		return NULL;
+		return 0;
 	}
 	arr = gw_etcd__arena_alloc(&c->arena, (size_t)count * sizeof *arr);
 	if (arr == NULL) {
-		return NULL;
+		return GW_ENOMEM;
 	}
 	for (i = 0; i < count; i++) {
 		Etcdserverpb__Member *m = ALLOC(c, Etcdserverpb__Member);
 		if (m == NULL) {
-			return NULL;
+			return GW_ENOMEM;
 		}
 		etcdserverpb__member__init(m);
 		if (srv->opts.raft == NULL) {
@@ -958,12 +960,13 @@ static Etcdserverpb__Member **members_of(struct gw_etcd__call *c, size_t *n)
 			m->islearner = rm->role != GW_ROLE_VOTER;
 		}
 		if (m->name == NULL) {
-			return NULL;
+			return GW_ENOMEM;
 		}
 		arr[i] = m;
 	}
 	*n = (size_t)count;
-	return arr;
+	*out = arr;
+	return 0;
 }
 
 static void member_list(struct gw_etcd__call *c, const ProtobufCMessage *msg)
@@ -975,9 +978,12 @@ static void member_list(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 		return;
 	}
 	etcdserverpb__member_list_response__init(m);
-	m->members = members_of(c, &m->n_members);
+	if (members_of(c, &m->members, &m->n_members) != 0) {
+		gw_etcd__finish(c, GW_ENOMEM);
+		return;
+	}
 	m->header = header(c, 0);
-	reply(c, m->header != NULL && m->n_members > 0 ? m : NULL);
+	reply(c, m->header != NULL ? m : NULL);
 }
 
 static void member_add(struct gw_etcd__call *c, const ProtobufCMessage *msg)
@@ -1006,7 +1012,10 @@ static void remove_done(void *data, int err)
 		return;
 	}
 	etcdserverpb__member_remove_response__init(m);
-	m->members = members_of(c, &m->n_members);
+	if (members_of(c, &m->members, &m->n_members) != 0) {
+		gw_etcd__finish(c, GW_ENOMEM);
+		return;
+	}
 	m->header = header(c, 0);
 	reply(c, m->header != NULL ? m : NULL);
 }
