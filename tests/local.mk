@@ -115,6 +115,8 @@ check_PROGRAMS += tests/tools/proxy_router_bench
 tests_tools_proxy_router_bench_SOURCES = tests/tools/proxy_router_bench.c
 tests_tools_proxy_router_bench_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
 tests_tools_proxy_router_bench_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
+# The proxy alone through proxy_driver: reload, bad objects, round robin, SIGTERM.
+TESTS += tests/integration/test_proxy_driver.py
 
 # Fault suite (owner: fault): apigw nodes in network namespaces of its own,
 # real partitions (nftables), kill -9, lossy links, disk faults, HAProxy;
