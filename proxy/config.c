@@ -880,6 +880,11 @@ static int compile_route(struct gw_proxy__compiler *c, const cJSON *j, const cha
 	if (v != NULL && is_num(v) && v->valuedouble == 0) {
 		return 1; /* disabled */
 	}
+	if (cJSON_GetObjectItemCaseSensitive(j, "filter_func") != NULL ||
+	    cJSON_GetObjectItemCaseSensitive(j, "script") != NULL) {
+		/* Lua code: ignoring it would route more than the route allows */
+		return fail(c, "%s", "filter_func and script (Lua) are not supported");
+	}
 	r = calloc_cfg(c, sizeof *r);
 	if (r == NULL) {
 		return GW_ENOMEM;

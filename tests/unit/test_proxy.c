@@ -157,6 +157,8 @@ static void test_compile_skips_bad_objects(void **state)
 	kv_add(&s, "/apisix/routes/9", "{\"uri\":\"/i\",\"methods\":[\"FETCH\"],%s}", UP);
 	kv_add(&s, "/apisix/routes/10", "{\"uri\":\"/j\",\"vars\":[[\"arg_x\",\"~~\",\"(\"]],%s}",
 	       UP);
+	kv_add(&s, "/apisix/routes/15", "{\"uri\":\"/o\",\"filter_func\":\"function() end\",%s}",
+	       UP);
 	kv_add(&s, "/apisix/routes/14", "{\"uri\":\"/n\",\"plugin_config_id\":\"none\",%s}", UP);
 	kv_add(&s, "/apisix/routes/11", "{\"uri\":\"/k\",\"plugins\":{\"no-such\":{}},%s}", UP);
 	kv_add(&s, "/apisix/routes/12",
