@@ -1574,6 +1574,8 @@ static void mtask_step(struct mtask *t)
 			return;
 		}
 		if (s->role == RAFT_VOTER && conf_voters(r) <= 1) {
+			gw_warnf("raft", "refusing to remove %016" PRIx64 ": it is the last voter",
+				 t->id);
 			mtask_done(t, GW_EINVAL);
 			return;
 		}
@@ -1759,7 +1761,9 @@ static int remove_self_leader(struct gw_raft *r, gw_raft_barrier_cb cb, void *da
 	int rv;
 
 	if (conf_voters(r) <= 1) {
-		return GW_EINVAL; /* the last voter cannot leave */
+		gw_warnf("raft", "refusing to remove %016" PRIx64 ": it is the last voter",
+			 r->ident.node_id);
+		return GW_EINVAL;
 	}
 	if (r->rm_self != NULL) {
 		return GW_EBUSY;
