@@ -361,6 +361,114 @@ static void test_pb_garbage(void **state)
 	free(bomb);
 }
 
+/* A random JSON value for field @f: mostly of the right type, sometimes
+ * not (strings for numbers, junk base64, nested garbage). */
+static cJSON *random_value(const ProtobufCFieldDescriptor *f, unsigned *seed, int depth);
+
+static cJSON *random_object(const ProtobufCMessageDescriptor *d, unsigned *seed, int depth)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		if (rand_r(seed) % 3 == 0) {
+			continue;
+		}
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		cJSON *v;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED && rand_r(seed) % 5 != 0) {
+			int n = rand_r(seed) % 4;
+			v = cJSON_CreateArray();
+			for (int k = 0; k < n; k++) {
+				cJSON_AddItemToArray(v, random_value(f, seed, depth + 1));
+			}
+		} else {
+			v = random_value(f, seed, depth + 1);
+		}
+		cJSON_AddItemToObject(o, rand_r(seed) % 7 == 0 ? "unknownField" : f->name, v);
+	}
+	return o;
+}
+
+static cJSON *random_value(const ProtobufCFieldDescriptor *f, unsigned *seed, int depth)
+{
+	static const char *const strs[] = {
+	    "",     "Zm9v", "!!",    "123",     "-5",
+	    "1e3",  "PUT",  "NOPUT", "DESCEND", "99999999999999999999",
+	    "AA==="};
+	int r = rand_r(seed) % 10;
+	if (r == 0) {
+		return cJSON_CreateString(strs[rand_r(seed) % 11]);
+	}
+	if (r == 1) {
+		return cJSON_CreateNumber((double)(rand_r(seed) % 2000) - 1000.5);
+	}
+	if (r == 2) {
+		return cJSON_CreateBool(rand_r(seed) % 2);
+	}
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_MESSAGE:
+		if (depth > 6) {
+			return cJSON_CreateObject();
+		}
+		return random_object(f->descriptor, seed, depth);
+	case PROTOBUF_C_TYPE_BYTES:
+	case PROTOBUF_C_TYPE_STRING:
+		return cJSON_CreateString(strs[rand_r(seed) % 3]);
+	case PROTOBUF_C_TYPE_BOOL:
+		return cJSON_CreateBool(rand_r(seed) % 2);
+	case PROTOBUF_C_TYPE_ENUM:
+		return rand_r(seed) % 2 ? cJSON_CreateNumber(rand_r(seed) % 6)
+					: cJSON_CreateString(strs[rand_r(seed) % 11]);
+	default:
+		return rand_r(seed) % 2 ? cJSON_CreateNumber(rand_r(seed) % 100000)
+					: cJSON_CreateString(strs[rand_r(seed) % 11]);
+	}
+}
+
+/* Every method's request type: random JSON is refused with a reason or
+ * decoded into a message that survives a protobuf round trip and maps back
+ * to JSON. */
+static void test_json_random(void **state)
+{
+	unsigned seed = 4242;
+	int accepted = 0;
+	int refused = 0;
+	(void)state;
+	for (int round = 0; round < 300; round++) {
+		for (size_t i = 0; i < gw_etcd__n_methods; i++) {
+			const ProtobufCMessageDescriptor *d = gw_etcd__methods[i].in;
+			struct gw_etcd__arena a;
+			ProtobufCMessage *m = NULL;
+			ProtobufCMessage *m2 = NULL;
+			char why[160];
+			cJSON *j = random_object(d, &seed, 0);
+			gw_etcd__arena_init(&a);
+			int rv = gw_etcd__json_to_pb(j, d, &a, &m, why, sizeof why);
+			if (rv == 0) {
+				size_t n = protobuf_c_message_get_packed_size(m);
+				uint8_t *buf = malloc(n + 1);
+				cJSON *back;
+				assert_non_null(buf);
+				protobuf_c_message_pack(m, buf);
+				assert_int_equal(gw_etcd__pb_decode(d, buf, n, &a, &m2), 0);
+				assert_int_equal(protobuf_c_message_get_packed_size(m2), n);
+				back = gw_etcd__pb_to_json(m2);
+				assert_non_null(back);
+				cJSON_Delete(back);
+				free(buf);
+				accepted++;
+			} else {
+				assert_int_equal(rv, GW_EINVAL);
+				assert_true(why[0] != '\0');
+				refused++;
+			}
+			cJSON_Delete(j);
+			gw_etcd__arena_free(&a);
+		}
+	}
+	assert_true(accepted > 100);
+	assert_true(refused > 100);
+}
+
 /* ---- a real server, real etcdctl ---- */
 
 struct child {
@@ -950,6 +1058,7 @@ int main(void)
 	    cmocka_unit_test(test_json_out),
 	    cmocka_unit_test(test_status_table),
 	    cmocka_unit_test(test_pb_garbage),
+	    cmocka_unit_test(test_json_random),
 	    cmocka_unit_test_setup_teardown(test_etcdctl_kv, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_etcdctl_txn, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_etcdctl_lease, setup, teardown),
