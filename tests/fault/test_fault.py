@@ -58,6 +58,7 @@ FIG = {}
 UPS = {}
 ALL_NODES = []   # every node started, for the storm and the crash check
 KILLED = set()   # nodes this suite killed or stopped on purpose (by id())
+KNOWN_CRASH = set()  # nodes whose crash a KnownBug already reports (by id())
 
 
 def figures(name, **kw):
@@ -260,27 +261,33 @@ def test_majority_crash():
         KILLED.add(id(n))
 
 
-def partition_case(prefix, victim_role):
-    nodes = cluster(prefix)
+def partition_case(prefix, victim_role, n=3, k=1):
+    """n voters; k of them (the leader among them when victim_role is
+    "leader") cut off from the other n - k, a minority that still talks
+    within itself."""
+    nodes = cluster(prefix, n)
     up1, up2 = upstream(prefix + "1"), upstream(prefix + "2")
     leader = wait_leader(nodes)
     uri = "/" + prefix
     put_route(leader, prefix, uri, up1)
-    for n in nodes:
-        wait_for(lambda: serves(n, uri, up1), 10, what="route on %s" % n.name)
-    victim = leader if victim_role == "leader" else [n for n in nodes if n is not leader][0]
-    rest = [n for n in nodes if n is not victim]
+    for nd in nodes:
+        wait_for(lambda: serves(nd, uri, up1), 10, what="route on %s" % nd.name)
+    followers = [nd for nd in nodes if nd is not leader]
+    victims = ([leader] + followers[:k - 1]) if victim_role == "leader" else followers[:k]
+    rest = [nd for nd in nodes if nd not in victims]
     max_s = 4 * P["fault_s"] + 60
-    lv = ProxyLoad([(victim.ip, 9080)], uri, threads=P["threads"], max_s=max_s,
+    lv = ProxyLoad([(v.ip, 9080) for v in victims], uri, threads=P["threads"], max_s=max_s,
                    expect=b"ok").start()
-    lr = ProxyLoad([(n.ip, 9080) for n in rest], uri, threads=2, max_s=max_s,
+    lr = ProxyLoad([(nd.ip, 9080) for nd in rest], uri, threads=2, max_s=max_s,
                    expect=b"ok").start()
-    wv = Writer(lambda: victim, "/fault/%s" % prefix, 0, max_s, pause=0.01).start()
+    rv = random.Random(6)
+    wv = Writer(lambda: rv.choice(victims), "/fault/%s" % prefix, 0, max_s, pause=0.01).start()
     rr = random.Random(7)
     wr = Writer(lambda: rr.choice(rest), "/fault/%s" % prefix, 1, max_s, pause=0.01).start()
     time.sleep(1.0)
     t_cut = time.time()
-    NET.cut(victim.name, [n.name for n in rest])
+    for v in victims:
+        NET.cut(v.name, [nd.name for nd in rest])
     # the rest elect a leader among themselves (or keep theirs)
     new_leader = wait_leader(rest, 30)
     t_leader = time.time()
@@ -289,33 +296,39 @@ def partition_case(prefix, victim_role):
                                     route_json(uri, up2))[0] == 200, 15, 0.1,
              "route change on the majority side")
     t_change = time.time()
-    for n in rest:
-        wait_for(lambda: serves(n, uri, up2), 10, what="new route on %s" % n.name)
-    # the victim: writes fail fast with no leader once it knows it is alone
-    wait_for(lambda: victim.status()["leader_id"] == "", 15, 0.05, "victim drops its leader")
-    t = time.time()
-    st, body = victim.put("/fault/%s-probe" % prefix, "x")
-    assert st == 503 and body.get("error") == "etcdserver: no leader", (st, body)
-    assert time.time() - t < 0.5, time.time() - t
+    for nd in rest:
+        wait_for(lambda: serves(nd, uri, up2), 10, what="new route on %s" % nd.name)
+    # the victims: writes fail fast with no leader once they know they are
+    # a minority
+    for v in victims:
+        wait_for(lambda: v.status()["leader_id"] == "", 15, 0.05, "%s drops its leader" % v.name)
+        t = time.time()
+        st, body = v.put("/fault/%s-probe" % prefix, "x")
+        assert st == 503 and body.get("error") == "etcdserver: no leader", (st, body)
+        assert time.time() - t < 0.5, time.time() - t
     time.sleep(max(0.0, t_cut + P["fault_s"] - time.time()))
-    assert serves(victim, uri, up1), "the cut-off node must keep its last committed route"
+    for v in victims:
+        assert serves(v, uri, up1), "a cut-off node must keep its last committed route"
     t_heal = time.time()
-    NET.heal(victim.name)
-    served = wait_for(lambda: serves(victim, uri, up2) and time.time(), 30, 0.02,
-                      "the healed node serves the route changed meanwhile")
+    for v in victims:
+        NET.heal(v.name)
+    served = t_heal
+    for v in victims:
+        served = max(served, wait_for(lambda: serves(v, uri, up2) and time.time(), 30, 0.02,
+                                      "healed %s serves the route changed meanwhile" % v.name))
     time.sleep(1.0)
     for x in (wv, wr, lv, lr):
         x.stop()
     converged(nodes)
     n_acked = check_acked(nodes, [wv, wr], "/fault/%s" % prefix)
     n_failed, worst = failed_fast(wv, t_cut, t_heal)
-    acked_rest = sum(1 for k, v in wr.acked.items() if t_cut <= v[2] < t_heal)
+    acked_rest = sum(1 for key, v in wr.acked.items() if t_cut <= v[2] < t_heal)
     assert acked_rest > 0, ("the majority accepted no write during the cut", wr.failed[:3])
     sv = lv.stats(t_cut, t_heal)
-    assert sv["failed"] == 0, ("the cut-off node failed proxy requests", sv)
+    assert sv["failed"] == 0, ("the cut-off nodes failed proxy requests", sv)
     sr = lr.stats(t_cut, t_heal)
     assert sr["failed"] == 0, ("the majority failed proxy requests", sr)
-    figures("partition_" + victim_role, requests_sent=sv["sent"] + sr["sent"],
+    figures("partition_%s_%dof%d" % (victim_role, k, n), requests_sent=sv["sent"] + sr["sent"],
             requests_failed=sv["failed"] + sr["failed"], p99_ms=max(sv["p99_ms"], sr["p99_ms"]),
             victim_requests=sv["sent"], writes_acked=n_acked, writes_lost=0,
             majority_writes_acked_during_cut=acked_rest,
@@ -323,9 +336,9 @@ def partition_case(prefix, victim_role):
             new_leader_s=round(t_leader - t_cut, 3),
             route_change_after_cut_s=round(t_change - t_cut, 3),
             catch_up_s=round(served - t_heal, 3))
-    for n in nodes:
-        n.stop()
-        KILLED.add(id(n))
+    for nd in nodes:
+        nd.stop()
+        KILLED.add(id(nd))
 
 
 def test_partition_leader():
@@ -338,6 +351,12 @@ def test_partition_leader():
 def test_partition_follower():
     """(1) the same with a follower cut off."""
     partition_case("c", "follower")
+
+
+def test_partition_five_nodes():
+    """(1) five voters: the leader and one follower cut off from the other
+    three (a minority of two that still reach each other)."""
+    partition_case("j", "leader", n=5, k=2)
 
 
 def test_leader_crash_concurrent_writes():
@@ -557,6 +576,7 @@ def test_read_only_data_dir():
         KILLED.add(id(n))
     assert acked_during > 0, ("the healthy majority accepted no write", w.failed[:3])
     if not alive:
+        KNOWN_CRASH.add(id(victim))
         # libraft 0.22.1 frees a request twice once the store's apply fails
         # (EROFS): the node aborts instead of reporting and serving.
         lines = [x for x in report.splitlines() if "Z ERROR" in x][:6] + [
@@ -695,12 +715,15 @@ def test_no_node_crashed():
         if id(n) not in KILLED:
             assert n.running, "%s exited by itself (%s):\n%s" % (
                 n.name, n.proc.returncode, n.log())
+        if id(n) in KNOWN_CRASH:
+            continue  # reported by its own case as a known bug
         log = n.log(10 ** 7)
         for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
             assert marker not in log, "%s: %s\n%s" % (n.name, marker, log[-4000:])
 
 
 CASES = [test_majority_crash, test_partition_leader, test_partition_follower,
+         test_partition_five_nodes,
          test_leader_crash_concurrent_writes, test_lossy_network, test_quota_reached,
          test_read_only_data_dir, test_rolling_restart_behind_haproxy, test_bad_input_storm,
          test_no_node_crashed]
