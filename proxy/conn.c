@@ -340,8 +340,7 @@ static int d_on_message_begin(http_parser *hp)
 			return -1;
 		}
 	}
-	d_timer_update(dc, false);
-	return 0;
+	return 0; /* timers are updated once the bytes of this read are parsed */
 }
 
 static int d_on_url(http_parser *hp, const char *at, size_t n)
@@ -424,7 +423,6 @@ static int d_on_headers_complete(http_parser *hp)
 	if (dc->err_status != 0) {
 		return -1;
 	}
-	d_timer_update(dc, false);
 	return 0;
 }
 
