@@ -164,6 +164,10 @@ struct gw_raft {
 
 	struct health health[GW_RAFT_MAX_MEMBERS];
 	int n_health;
+	struct health view[GW_RAFT_MAX_MEMBERS]; /* follower: the leader's pings say
+						    who it hears from (last_ok 1/0) */
+	int n_view;
+	uint64_t view_at; /* uv_now() of the last such ping, 0 = never */
 
 	struct raft_transfer transfer;
 	bool transferring;
@@ -1878,7 +1882,18 @@ void gw_raft_status(struct gw_raft *r, struct gw_raft_status *out)
 		m->id = s->id;
 		snprintf(m->raft_address, sizeof m->raft_address, "%s", s->address);
 		m->role = map_role(s->role);
-		m->reachable = out->state == GW_STATE_LEADER && reachable(r, s->id);
+		if (out->state == GW_STATE_LEADER) {
+			m->reachable = reachable(r, s->id);
+			m->reachable_known = true;
+		} else if (r->view_at != 0 && now_ms(r) - r->view_at < 2 * REACHABLE_MS) {
+			int k;
+			for (k = 0; k < r->n_view; k++) {
+				if (r->view[k].id == s->id) {
+					m->reachable = r->view[k].last_ok != 0;
+					m->reachable_known = true;
+				}
+			}
+		}
 	}
 }
 
@@ -1956,7 +1971,7 @@ char *gw_raft_status_json(struct gw_raft *r)
 		cJSON_AddStringToObject(mo, "admin_url", m->admin_url);
 		cJSON_AddStringToObject(mo, "proxy_url", m->proxy_url);
 		cJSON_AddStringToObject(mo, "status_url", m->status_url);
-		if (st->state == GW_STATE_LEADER) {
+		if (m->reachable_known) {
 			cJSON_AddBoolToObject(mo, "reachable", m->reachable);
 		} else {
 			cJSON_AddNullToObject(mo, "reachable");
@@ -2466,6 +2481,34 @@ static void handle_kv(struct gw_raft *r, struct gw_http_req *req)
 	}
 }
 
+/* The leader's ping carries "<hex id>=<0|1>,..." (whom it hears from), so
+ * every member's status can show it. */
+static void ping_view(struct gw_raft *r, const struct gw_http_req *req)
+{
+	const char *p = req->body.data;
+	int n = 0;
+
+	if (p == NULL || req->body.len == 0) {
+		return;
+	}
+	while (*p != '\0' && n < GW_RAFT_MAX_MEMBERS) {
+		char *end;
+		uint64_t id = strtoull(p, &end, 16);
+		if (end == p || *end != '=' || (end[1] != '0' && end[1] != '1')) {
+			return; /* malformed: keep the previous view */
+		}
+		r->view[n].id = id;
+		r->view[n].last_ok = end[1] == '1';
+		n++;
+		p = end + 2;
+		if (*p == ',') {
+			p++;
+		}
+	}
+	r->n_view = n;
+	r->view_at = now_ms(r);
+}
+
 bool gw_raft_handle_internal(struct gw_raft *r, struct gw_http_req *req)
 {
 	const char *sub;
@@ -2499,6 +2542,7 @@ bool gw_raft_handle_internal(struct gw_raft *r, struct gw_http_req *req)
 			 r->ident.cluster_id, (uint64_t)lid);
 		respond_json(req, 200, body);
 	} else if (strcmp(sub, "ping") == 0) {
+		ping_view(r, req);
 		snprintf(body, sizeof body, "{\"id\":\"%016" PRIx64 "\",\"applied\":%llu}",
 			 r->ident.node_id,
 			 r->raft_running ? (unsigned long long)raft_last_applied(&r->raft) : 0ULL);
@@ -2572,6 +2616,14 @@ static void leader_duty(struct gw_raft *r)
 {
 	unsigned i;
 	uint64_t promote = 0, demote = 0;
+	struct gw_buf view;
+
+	/* What this leader hears, told to everyone with the pings. */
+	gw_buf_init(&view);
+	for (i = 0; i < r->raft.configuration.n; i++) {
+		uint64_t id = r->raft.configuration.servers[i].id;
+		gw_buf_printf(&view, "%s%016" PRIx64 "=%d", i ? "," : "", id, reachable(r, id));
+	}
 
 	for (i = 0; i < r->raft.configuration.n; i++) {
 		const struct raft_server *s = &r->raft.configuration.servers[i];
@@ -2602,13 +2654,14 @@ static void leader_duty(struct gw_raft *r)
 		}
 		x->r = r;
 		x->id = s->id;
-		if (call_start(r, hp, "GET", "/apigw/internal/ping", NULL, 0, PING_TIMEOUT_MS,
-			       false, ping_done, x) == 0) {
+		if (call_start(r, hp, "POST", "/apigw/internal/ping", view.data, view.len,
+			       PING_TIMEOUT_MS, false, ping_done, x) == 0) {
 			h->pinging = true;
 		} else {
 			free(x);
 		}
 	}
+	gw_buf_close(&view);
 	/* Keep the wanted number of voters: promote a healthy standby. */
 	if (promote != 0 && conf_voters(r) < r->voters && r->mtask_cur == NULL &&
 	    list_empty(&r->mtasks)) {

@@ -118,7 +118,8 @@ struct gw_raft_member {
 	char proxy_url[128];
 	char status_url[128];
 	enum gw_raft_role role;
-	bool reachable; /* the leader hears from it (only known on the leader) */
+	bool reachable;       /* the leader hears from it */
+	bool reachable_known; /* on the leader, or on a node the leader told lately */
 };
 
 #define GW_RAFT_MAX_MEMBERS 64

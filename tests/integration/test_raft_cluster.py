@@ -35,6 +35,10 @@ def test_formation_with_join():
     for m in status(nodes[1])["members"]:
         assert m["etcd_url"].startswith("http://127.0.0.1:"), m
         assert m["name"] in ("n1", "n2", "n3"), m
+    # every member, leader or not, shows whom the leader hears from
+    for n in nodes:
+        wait_for(lambda: all(m["reachable"] is True for m in status(n)["members"]), 10,
+                 0.1, "reachable on %s" % n.name)
     # `apigw status` text and JSON forms
     r = run_cli("status", "--endpoint", leader.addr("status"))
     assert r.returncode == 0 and "leader" in r.stdout, r

@@ -154,6 +154,9 @@ def test_dead_voter_replaced_by_standby():
     victim = [n for n in nodes if n is not leader and n is not n6][0]
     victim.kill()
     t0 = time.time()
+    # the leader stops hearing from it, and says so on every member
+    wait_for(lambda: {m["name"]: m["reachable"] for m in status(n6)["members"]}.get(
+        victim.name) is False, 15, 0.1, "victim unreachable")
 
     def replaced():
         roles = {m["name"]: m["role"] for m in status(leader)["members"]}
