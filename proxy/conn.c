@@ -203,6 +203,9 @@ static void t_close_cb(uv_handle_t *h)
 {
 	struct gw_proxy__dconn *dc = h->data;
 	if (--dc->open_handles == 0) {
+		if (dc->counted) {
+			atomic_fetch_sub_explicit(&dc->w->st.active, 1, memory_order_relaxed);
+		}
 		if (dc->spare != NULL) {
 			gw_proxy__req_free(dc->spare);
 		}
@@ -576,6 +579,9 @@ void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
 		return;
 	}
 	gw_proxy__list_insert(&w->dconns, &dc->link);
+	GW_PROXY__COUNT(w, conns);
+	GW_PROXY__COUNT(w, active);
+	dc->counted = true;
 	uv_tcp_nodelay(&dc->tcp, 1);
 	uv_tcp_getpeername(&dc->tcp, (struct sockaddr *)&dc->peer, &len);
 	gw_addr_format((struct sockaddr *)&dc->peer, dc->peer_ip, sizeof dc->peer_ip);

@@ -61,7 +61,14 @@ struct gw_proxy__pool_bucket {
 	unsigned n;
 };
 
+/* Counters of one worker: written by its thread only, read by any. */
+struct gw_proxy__wstats {
+	atomic_uint_fast64_t conns, active, requests, status[6], up_fail, retries;
+};
+#define GW_PROXY__COUNT(w, field) atomic_fetch_add_explicit(&(w)->st.field, 1, memory_order_relaxed)
+
 struct gw_proxy__worker {
+	struct gw_proxy__wstats st;
 	struct gw_proxy *p;
 	int idx;
 	uv_thread_t thread;
@@ -121,7 +128,8 @@ struct gw_proxy__dconn {
 	size_t scan_line, scan_hdr;
 	enum gw_proxy__dtimer tphase;
 	bool reading, stop_bp, stop_pipe, closing, lingering, shutting;
-	bool tunnel; /* WebSocket: raw bytes both ways */
+	bool tunnel;  /* WebSocket: raw bytes both ways */
+	bool counted; /* in the worker's active connections */
 };
 
 enum gw_proxy__utimer { UT_NONE, UT_CONNECT, UT_SEND, UT_READ, UT_IDLE };

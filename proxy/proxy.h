@@ -70,6 +70,22 @@ bool gw_proxy_ready(const struct gw_proxy *p);
  * the current snapshot. Control thread (the one that called start). */
 void gw_proxy_stop(struct gw_proxy *p);
 
+/* Counters since start, summed over the workers (each counter is exact;
+ * the set is not one atomic snapshot). */
+struct gw_proxy_stats {
+	uint64_t connections;        /* client connections accepted */
+	uint64_t active_connections; /* client connections open now */
+	uint64_t requests;           /* requests finished (answered or aborted) */
+	uint64_t status[6];          /* by status class: [2] = 2xx ... [5] = 5xx;
+				      * [0] = aborted before any status */
+	uint64_t upstream_failures;  /* connect errors, timeouts, resets, bad answers */
+	uint64_t retries;            /* attempts on another node */
+	int64_t revision;            /* of the snapshot published last, or -1 */
+};
+
+/* Fill @out. Any thread. */
+void gw_proxy_stats(struct gw_proxy *p, struct gw_proxy_stats *out);
+
 /* One committed key/value pair of the /apisix/ prefix. Not owned. */
 struct gw_proxy_kv {
 	const char *key; /* e.g. "/apisix/routes/1" */

@@ -243,6 +243,13 @@ static void detach_uc(struct gw_proxy__req *r, bool close)
 /* Everything a finished request holds on to, except its small buffers. */
 static void req_release(struct gw_proxy__req *r)
 {
+	if (r->headers_done) {
+		struct gw_proxy__worker *w = r->dc->w;
+		int cls =
+		    r->resp_started && r->status >= 100 && r->status < 600 ? r->status / 100 : 0;
+		GW_PROXY__COUNT(w, requests);
+		GW_PROXY__COUNT(w, status[cls]);
+	}
 	detach_uc(r, true);
 	if (r->route != NULL) {
 		for (size_t i = 0; i < n_plugins(r); i++) {
@@ -799,6 +806,7 @@ static void connect_node(struct gw_proxy__req *r, int node, bool fresh)
 	r->node = node;
 	uc = gw_proxy__uconn_get(r->dc->w, &r->up->nodes[node], fresh, r->connect_ms, &err);
 	if (uc == NULL) {
+		GW_PROXY__COUNT(r->dc->w, up_fail);
 		gw_proxy__balancer_done(r->snap, r->up, node, 0);
 		gw_warnf("proxy", "connect to %s: %s", r->up->nodes[node].text, uv_strerror(err));
 		attempt(r);
@@ -855,6 +863,9 @@ static void attempt(struct gw_proxy__req *r)
 	if (node < 64) {
 		r->tried.bits |= 1ULL << node;
 	}
+	if (r->attempts > 0) {
+		GW_PROXY__COUNT(r->dc->w, retries);
+	}
 	r->attempts++;
 	connect_node(r, node, false);
 }
@@ -871,6 +882,7 @@ void gw_proxy__req_upstream_failed(struct gw_proxy__req *r, enum gw_proxy__fail 
 	int status = why == UF_CONNECT_TIMEOUT || why == UF_READ_TIMEOUT ? 504 : 502;
 
 	detach_uc(r, true);
+	GW_PROXY__COUNT(r->dc->w, up_fail);
 	if (r->resp_started) {
 		gw_proxy__dconn_abort(r->dc);
 		return;
@@ -1264,6 +1276,7 @@ void gw_proxy__req_upstream_data(struct gw_proxy__req *r, const char *p, size_t 
 	if (uc->retry_status) {
 		gw_warnf("proxy", "upstream %s answered %d, trying another node",
 			 r->up->nodes[r->node].text, uc->parser.status_code);
+		GW_PROXY__COUNT(r->dc->w, up_fail);
 		detach_uc(r, true);
 		prepare_replay(r);
 		attempt(r);

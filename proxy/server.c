@@ -365,6 +365,25 @@ void gw_proxy_publish(struct gw_proxy *p, struct gw_proxy_config *cfg)
 	}
 }
 
+void gw_proxy_stats(struct gw_proxy *p, struct gw_proxy_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	for (int i = 0; i < p->n_workers; i++) {
+		struct gw_proxy__wstats *st = &p->workers[i].st;
+		out->connections += atomic_load(&st->conns);
+		out->active_connections += atomic_load(&st->active);
+		out->requests += atomic_load(&st->requests);
+		for (int k = 0; k < 6; k++) {
+			out->status[k] += atomic_load(&st->status[k]);
+		}
+		out->upstream_failures += atomic_load(&st->up_fail);
+		out->retries += atomic_load(&st->retries);
+	}
+	uv_mutex_lock(&p->lock);
+	out->revision = p->cfg != NULL ? p->cfg->revision : -1;
+	uv_mutex_unlock(&p->lock);
+}
+
 bool gw_proxy_ready(const struct gw_proxy *p)
 {
 	return atomic_load(&p->n_listening) == p->n_workers &&

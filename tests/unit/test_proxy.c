@@ -1016,6 +1016,9 @@ static void test_proxy_upstream_errors(void **state)
 	struct env *e = *state;
 	struct tresp r;
 	char want[64];
+	struct gw_proxy_stats st0, st1;
+
+	gw_proxy_stats(e->p, &st0);
 
 	/* nothing listens on ports 1 and 2: 502 after trying both */
 	assert_int_equal(roundtrip(e, "GET /dead/x HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
@@ -1049,6 +1052,25 @@ static void test_proxy_upstream_errors(void **state)
 	assert_int_equal(roundtrip(e, "GET /status/418 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
 	assert_int_equal(r.status, 418);
 	tresp_free(&r);
+
+	/* counters: 10 requests, 7 of them 2xx, 502 + 504, one 4xx; every
+	 * connection closed by the client is gone */
+	for (int i = 0; i < 100; i++) {
+		gw_proxy_stats(e->p, &st1);
+		if (st1.requests - st0.requests == 10 && st1.active_connections == 0) {
+			break;
+		}
+		usleep(10000);
+	}
+	assert_int_equal(st1.requests - st0.requests, 10);
+	assert_int_equal(st1.status[2] - st0.status[2], 7);
+	assert_int_equal(st1.status[4] - st0.status[4], 1);
+	assert_int_equal(st1.status[5] - st0.status[5], 2);
+	assert_true(st1.retries - st0.retries >= 2); /* /dead/x and /pri/x at least */
+	assert_true(st1.upstream_failures - st0.upstream_failures >= 4); /* 2 dead + 504 + pri */
+	assert_int_equal(st1.active_connections, 0);
+	assert_true(st1.connections - st0.connections >= 10);
+	assert_int_equal(st1.revision, 7);
 }
 
 /* Mutated requests (byte flips, truncations, splices, random bytes): every
