@@ -83,7 +83,7 @@ struct gw_proxy_stats {
 	int64_t revision;            /* of the snapshot published last, or -1 */
 };
 
-/* Fill @out. Any thread. */
+/* Fill @out. Any thread, until gw_proxy_stop. */
 void gw_proxy_stats(struct gw_proxy *p, struct gw_proxy_stats *out);
 
 /* One committed key/value pair of the /apisix/ prefix. Not owned. */
