@@ -169,6 +169,28 @@ static void worker_main(void *arg)
 	gw_proxy__map_close(&w->pool);
 }
 
+/* SO_REUSEPORT would let us share a port some other process (same user)
+ * bound with it too, splitting traffic silently. Bind it once without the
+ * option first: EADDRINUSE then says someone is there. */
+static int probe_port(const struct gw_addr *a)
+{
+	int one = 1, rv = 0;
+	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	socklen_t len =
+	    a->ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (fd < 0) {
+		return -errno;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    (a->ss.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+	    bind(fd, (const struct sockaddr *)&a->ss, len) != 0) {
+		rv = -errno;
+	}
+	close(fd);
+	return rv;
+}
+
 static int bind_socket(struct gw_addr *a)
 {
 	int one = 1;
@@ -293,7 +315,12 @@ int gw_proxy_start(const struct gw_proxy_opts *opts, struct gw_proxy **out)
 			w->fds[j] = -1;
 		}
 		for (j = 0; j < opts->n_listen; j++) {
-			int fd = bind_socket(&p->listen[j]);
+			int fd = i == 0 && gw_addr_port(&p->listen[j]) != 0
+				     ? probe_port(&p->listen[j])
+				     : 0;
+			if (fd == 0) {
+				fd = bind_socket(&p->listen[j]);
+			}
 			if (fd < 0) {
 				gw_errorf("proxy", "cannot listen on %s: %s", p->listen[j].text,
 					  strerror(-fd));

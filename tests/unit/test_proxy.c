@@ -1431,6 +1431,24 @@ static void test_proxy_websocket(void **state)
 	tresp_free(&r);
 }
 
+/* A port someone else listens on (even with SO_REUSEPORT) is refused. */
+static void test_proxy_port_in_use(void **state)
+{
+	struct env *e = *state;
+	struct gw_addr addr;
+	const char *why;
+	struct gw_proxy_opts o = {0};
+	struct gw_proxy *p2 = NULL;
+	char text[32];
+	snprintf(text, sizeof text, "127.0.0.1:%d", e->port);
+	assert_int_equal(gw_addr_parse(text, &addr, &why), 0);
+	o.listen = &addr;
+	o.n_listen = 1;
+	o.workers = 1;
+	assert_int_equal(gw_proxy_start(&o, &p2), GW_EADDR);
+	assert_null(p2);
+}
+
 static void test_proxy_stop_drains(void **state)
 {
 	struct env *e = *state;
@@ -1481,6 +1499,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_proxy_hot_swap, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_load_with_swaps, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_websocket, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_port_in_use, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_stop_drains, env_setup, env_teardown),
 	};
 	int rv;
