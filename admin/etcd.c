@@ -53,6 +53,7 @@ void gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req)
 	if (c->m->streaming) {
 		c->m->on_msg(c, req);
 	} else {
+		c->delivered = true;
 		c->m->unary(c, req);
 	}
 }
@@ -75,13 +76,15 @@ void gw_etcd__call_gone(struct gw_etcd__call *c)
 		c->own_watchers = *c->conn_watchers;
 		c->conn_watchers = &c->own_watchers;
 	}
-	if (c->m->streaming && !c->ended) {
-		c->ended = true;
-		c->m->on_end(c, true);
-	} else if (c->m->streaming) {
-		/* Half-closed earlier: the end callback sees the disconnect too. */
-		c->m->on_end(c, true);
+	if (!c->m->streaming) {
+		if (!c->delivered) {
+			gw_etcd__finish(c, GW_ECANCELED); /* no service holds it yet */
+		}
+		return;
 	}
+	/* Also after a half-close: the end callback sees the disconnect. */
+	c->ended = true;
+	c->m->on_end(c, true);
 }
 
 void gw_etcd__call_fail(struct gw_etcd__call *c, int code, const char *msg)

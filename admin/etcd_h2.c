@@ -435,11 +435,24 @@ static void dispatch(struct h2s *s)
 
 static void fail_call(struct h2s *s, int code, const char *msg)
 {
+	struct gw_etcd__call *call = s->call;
+
 	s->drop_in = true;
 	gw_buf_close(&s->in);
-	if (s->call != NULL) {
-		gw_etcd__call_fail(s->call, code, msg);
+	if (call == NULL) {
+		return;
 	}
+	if (!call->m->streaming && call->delivered) {
+		/* A unary call its service already works on (raft may hold it):
+		 * detach it, it ends quietly; the stream ends with a reset. */
+		s->call = NULL;
+		call->tp = NULL;
+		gw_etcd__call_gone(call);
+		nghttp2_submit_rst_stream(s->conn->ng, NGHTTP2_FLAG_NONE, s->id,
+					  NGHTTP2_PROTOCOL_ERROR);
+		return;
+	}
+	gw_etcd__call_fail(call, code, msg);
 }
 
 /* Decode and deliver every whole message in s->in. */

@@ -160,6 +160,7 @@ struct gw_etcd__call {
 	void *tp;                    /* transport's stream/request; NULL once gone */
 	bool gone;                   /* the client went away */
 	bool ended;                  /* streaming: end callback ran */
+	bool delivered;              /* unary: handed to its service (which now owns it) */
 	unsigned timeout_ms;         /* grpc-timeout, or 0 */
 	bool require_leader;         /* client metadata hasleader: true */
 	unsigned *conn_watchers;     /* watchers on this connection; NULL once gone */
@@ -202,9 +203,10 @@ void gw_etcd__call_half_close(struct gw_etcd__call *c);
 void gw_etcd__call_gone(struct gw_etcd__call *c);
 
 /* The transport cannot go on with the call (bad message, too large): a
- * unary call ends now with @code/@msg; a streaming call's service is told to
- * end (its end callback runs as for a departed client) and the status is
- * sent when it finishes. */
+ * unary call not yet delivered ends now with @code/@msg (one already
+ * delivered must be detached with gw_etcd__call_gone instead); a streaming call's service is told
+ * to end (its end callback runs as for a departed client) and the status is sent when it finishes.
+ */
 void gw_etcd__call_fail(struct gw_etcd__call *c, int code, const char *msg);
 
 /* Services. */

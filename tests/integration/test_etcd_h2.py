@@ -283,6 +283,55 @@ def test_watch_cancel_and_progress(n):
     assert ctl(n, "put", "/after/progress", "1").strip() == "OK"
 
 
+def test_mutated_requests(n):
+    """Valid gRPC requests with random bytes flipped, truncated or
+    duplicated, and random frames: the node answers or hangs up, never
+    crashes, and keeps serving."""
+    import random
+    rnd = random.Random(7)
+    put = field(1, b"/fz/k") + field(2, b"v" * 20)
+    rng = field(1, b"/fz/") + field(2, b"/fz0") + vfield(3, 5)
+    txn = field(1, vfield(2, 3) + field(3, b"/fz/k") + vfield(4, 1)) + \
+        field(2, field(2, put)) + field(3, field(1, rng))
+    calls = [(b"/etcdserverpb.KV/Put", put), (b"/etcdserverpb.KV/Range", rng),
+             (b"/etcdserverpb.KV/Txn", txn), (b"/etcdserverpb.Watch/Watch", watch_create(b"/fz")),
+             (b"/etcdserverpb.Lease/LeaseKeepAlive", vfield(1, 12345)),
+             (b"/etcdserverpb.Cluster/MemberList", b"")]
+    for round_ in range(40):
+        h = H2(n.ports["etcd"])
+        try:
+            out = b""
+            for k in range(rnd.randint(1, 8)):
+                sid = 2 * k + 1
+                path, msg = rnd.choice(calls)
+                data = bytearray(grpc(msg))
+                for _ in range(rnd.randint(0, 4)):
+                    if data:
+                        data[rnd.randrange(len(data))] = rnd.randrange(256)
+                if rnd.random() < 0.2:
+                    data = data[:rnd.randrange(len(data) + 1)]
+                if rnd.random() < 0.2:
+                    data = data * 2
+                out += h.open(sid, path) + h.frame(DATA, 1 if rnd.random() < 0.7 else 0, sid,
+                                                   bytes(data))
+                if rnd.random() < 0.2:   # a random frame of any type
+                    out += h.frame(rnd.randrange(10), rnd.randrange(256), rnd.randrange(8),
+                                   bytes(rnd.randrange(256) for _ in range(rnd.randrange(20))))
+                if rnd.random() < 0.2:   # a reset of the stream
+                    out += h.frame(RST_STREAM, 0, sid, struct.pack(">I", 8))
+            h.send(out)
+            h.sock.settimeout(0.3)
+            try:
+                while h.sock.recv(65536):
+                    pass
+            except OSError:
+                pass
+        finally:
+            h.close()
+    assert ctl(n, "put", "/after/fuzz", "1").strip() == "OK"
+    assert ctl(n, "get", "/after/fuzz") == "/after/fuzz\n1\n"
+
+
 def opened_after_settings(n):
     """A connection whose SETTINGS exchange is done (the server's limit is
     in force and acknowledged)."""
@@ -341,7 +390,7 @@ def no_sanitizer_reports(*nodes):
 def main():
     tap = Tap()
     cases = (test_watch_flood_refused, test_watch_cancel_and_progress,
-             test_slow_watcher_cancelled, test_max_streams)
+             test_slow_watcher_cancelled, test_max_streams, test_mutated_requests)
     if ETCDCTL is None:
         for fn in cases:
             tap.skip(fn, "etcdctl not installed (Debian etcd-client)")
