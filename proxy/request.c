@@ -1307,8 +1307,9 @@ void gw_proxy__req_upstream_eof(struct gw_proxy__req *r)
 {
 	struct gw_proxy__uconn *uc = r->uc;
 	if (uc->tunnel) {
+		/* flush what the upstream sent last (a close frame...), then close */
 		detach_uc(r, true);
-		gw_proxy__dconn_abort(r->dc);
+		gw_proxy__dconn_response_done(r->dc);
 		return;
 	}
 	if (r->resp_started) {

@@ -1419,6 +1419,19 @@ static void test_proxy_websocket(void **state)
 		n += k;
 	}
 	assert_string_equal(buf, "frame-bytes");
+	/* the upstream's last bytes before it closes reach the client, then EOF */
+	assert_int_equal(tcli_sends(&c, "bye!"), 0);
+	memset(buf, 0, sizeof buf);
+	n = 0;
+	for (;;) {
+		ssize_t k = recv(c.fd, buf + n, sizeof buf - 1 - (size_t)n, 0);
+		assert_true(k >= 0);
+		if (k == 0) {
+			break;
+		}
+		n += k;
+	}
+	assert_string_equal(buf, "closing");
 	tcli_close(&c);
 	/* without enable_websocket the Upgrade header is dropped: plain HTTP */
 	assert_int_equal(roundtrip(e,

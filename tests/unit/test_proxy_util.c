@@ -256,6 +256,11 @@ static void *conn_main(void *arg)
 				break;
 			}
 			while ((n = recv(c->fd, buf, sizeof buf, 0)) > 0) {
+				if (n == 4 && memcmp(buf, "bye!", 4) == 0) {
+					/* answer and close at once: the proxy must flush it */
+					write_all(c->fd, "closing", 7);
+					break;
+				}
 				if (write_all(c->fd, buf, (size_t)n) != 0) {
 					break;
 				}
