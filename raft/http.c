@@ -3,12 +3,11 @@
  * One request per connection ("Connection: close"): connect, write the
  * request, read until the server closes (or Content-Length bytes of body
  * arrived), parse the status line, Content-Length and X-Apigw-Error, call
- * back once. A timer bounds the whole exchange. Failure modes: a connection
- * that could not be made is GW_EAGAIN (nothing was sent: safe to retry);
- * a reset or malformed answer after sending is GW_EIO (the server may have
- * acted on the request); the deadline is GW_ETIMEOUT.
- * The struct holds two uv handles (tcp, timer) and is freed only after both
- * close callbacks ran. Threads: the loop given to gw_raft__http_request. */
+ * back once; then give the server up to 1 s to close first. A timer bounds the whole exchange.
+ * Failure modes: a connection that could not be made is GW_EAGAIN (nothing was sent: safe to
+ * retry); a reset or malformed answer after sending is GW_EIO (the server may have acted on the
+ * request); the deadline is GW_ETIMEOUT. The struct holds two uv handles (tcp, timer) and is freed
+ * only after both close callbacks ran. Threads: the loop given to gw_raft__http_request. */
 #include "config.h"
 
 #include "lib/addr.h"
@@ -32,6 +31,7 @@ struct gw_raft__http {
 	void *data;
 	int open_handles; /* freed when it reaches 0 */
 	bool closing;
+	bool answered; /* complete response reported; waiting for the server's FIN */
 	int early_err; /* connect failed at once: reported by the timer */
 };
 
@@ -46,6 +46,36 @@ static void handle_closed(uv_handle_t *h)
 	}
 }
 
+static void close_now(struct gw_raft__http *c)
+{
+	if (!c->closing) {
+		c->closing = true;
+		uv_close((uv_handle_t *)&c->tcp, handle_closed);
+		uv_close((uv_handle_t *)&c->timer, handle_closed);
+	}
+}
+
+static void linger_cb(uv_timer_t *t)
+{
+	close_now(t->data);
+}
+
+/* A complete answer: report it now, but let the server close first (it
+ * does after a "Connection: close" request), so TIME_WAIT lands on the
+ * server and a busy follower does not run out of ephemeral ports. */
+static void finish_linger(struct gw_raft__http *c, const struct gw_raft__http_resp *resp)
+{
+	gw_raft__http_cb cb = c->cb;
+
+	c->cb = NULL;
+	c->answered = true;
+	uv_timer_stop(&c->timer);
+	uv_timer_start(&c->timer, linger_cb, 1000, 0);
+	if (cb != NULL) {
+		cb(c->data, 0, resp);
+	}
+}
+
 static void finish(struct gw_raft__http *c, int err, const struct gw_raft__http_resp *resp)
 {
 	gw_raft__http_cb cb = c->cb;
@@ -54,11 +84,7 @@ static void finish(struct gw_raft__http *c, int err, const struct gw_raft__http_
 	if (cb != NULL) {
 		cb(c->data, err, resp);
 	}
-	if (!c->closing) {
-		c->closing = true;
-		uv_close((uv_handle_t *)&c->tcp, handle_closed);
-		uv_close((uv_handle_t *)&c->timer, handle_closed);
-	}
+	close_now(c);
 }
 
 /* Parse what arrived; true when the response is complete (@eof: the server
@@ -120,7 +146,11 @@ static bool parse(struct gw_raft__http *c, bool eof)
 		finish(c, GW_ENOMEM, NULL);
 		return true;
 	}
-	finish(c, 0, &resp);
+	if (eof) {
+		finish(c, 0, &resp);
+	} else {
+		finish_linger(c, &resp);
+	}
 	gw_buf_close(&resp.body);
 	return true;
 }
@@ -145,6 +175,12 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	(void)buf;
 
 	if (c->closing) {
+		return;
+	}
+	if (c->answered) {
+		if (n < 0) {
+			close_now(c); /* the server's FIN (or an error): done */
+		}
 		return;
 	}
 	if (n > 0) {
@@ -278,9 +314,5 @@ int gw_raft__http_request(uv_loop_t *loop, const char *hostport, const char *met
 void gw_raft__http_cancel(struct gw_raft__http *h)
 {
 	h->cb = NULL;
-	if (!h->closing) {
-		h->closing = true;
-		uv_close((uv_handle_t *)&h->tcp, handle_closed);
-		uv_close((uv_handle_t *)&h->timer, handle_closed);
-	}
+	close_now(h);
 }
