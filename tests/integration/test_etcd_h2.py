@@ -1,4 +1,5 @@
-"""etcd v3 API limits over raw HTTP/2, on a real apigw node.
+"""etcd v3 API limits and hostile input over raw HTTP/2 and HTTP/1.1, on a
+real apigw node.
 
 etcdctl opens one watch per stream and reads promptly, so the limits need a
 client of our own: this file speaks just enough HTTP/2 (prior knowledge,
@@ -7,7 +8,8 @@ Watch service. Cases: a flood of watch creations on one stream is refused
 past the per-connection limit (created+canceled with a reason, no growth);
 a watcher that stops reading while a megabyte-sized write stream goes on is
 cancelled once its stream buffer is over its bound, and the node keeps
-serving; streams past SETTINGS_MAX_CONCURRENT_STREAMS are refused.
+serving; streams past SETTINGS_MAX_CONCURRENT_STREAMS are refused; mutated
+gRPC requests and mangled gateway requests never crash the node.
 """
 import os
 import shutil
@@ -332,6 +334,40 @@ def test_mutated_requests(n):
     assert ctl(n, "get", "/after/fuzz") == "/after/fuzz\n1\n"
 
 
+def test_mutated_gateway_requests(n):
+    """The JSON gateway with mangled bodies, headers and paths: answered or
+    hung up on, never a crash."""
+    import random
+    rnd = random.Random(11)
+    paths = ["/v3/kv/range", "/v3/kv/put", "/v3/kv/txn", "/v3/watch", "/v3/lease/keepalive",
+             "/v3/lease/grant", "/v3beta/kv/deleterange", "/v3/kv/compaction",
+             "/v3/cluster/member/list", "/v3/maintenance/status", "/apigw/internal/x",
+             "/version", "/health", "/v3alpha/kv/range"]
+    bodies = [b'{"key":"Zm9v","value":"YmFy"}', b'{"create_request":{"key":"Zm9v"}}',
+              b'{"compare":[{"key":"Zm9v","target":"VALUE","value":"YQ=="}],'
+              b'"success":[{"request_put":{"key":"Zm9v","value":"Yg=="}}]}',
+              b'{"TTL":5}', b'{"ID":"1"}', b'{"revision":"1"}', b"{}", b"[]", b"null"]
+    for _ in range(150):
+        body = bytearray(rnd.choice(bodies))
+        for _ in range(rnd.randint(0, 3)):
+            if body:
+                body[rnd.randrange(len(body))] = rnd.randrange(256)
+        path = rnd.choice(paths)
+        cl = len(body) if rnd.random() < 0.9 else rnd.randint(0, 100)
+        req = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (
+            path.encode(), cl) + bytes(body)
+        s = socket.create_connection(("127.0.0.1", n.ports["etcd"]))
+        s.settimeout(0.3)
+        try:
+            s.sendall(req)
+            while s.recv(65536):
+                pass
+        except OSError:
+            pass
+        s.close()
+    assert ctl(n, "put", "/after/gwfuzz", "1").strip() == "OK"
+
+
 def opened_after_settings(n):
     """A connection whose SETTINGS exchange is done (the server's limit is
     in force and acknowledged)."""
@@ -390,7 +426,8 @@ def no_sanitizer_reports(*nodes):
 def main():
     tap = Tap()
     cases = (test_watch_flood_refused, test_watch_cancel_and_progress,
-             test_slow_watcher_cancelled, test_max_streams, test_mutated_requests)
+             test_slow_watcher_cancelled, test_max_streams, test_mutated_requests,
+             test_mutated_gateway_requests)
     if ETCDCTL is None:
         for fn in cases:
             tap.skip(fn, "etcdctl not installed (Debian etcd-client)")
