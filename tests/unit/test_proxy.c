@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1444,6 +1445,55 @@ static void test_proxy_websocket(void **state)
 	tresp_free(&r);
 }
 
+/* IPv4 and IPv6 listeners side by side; a v6 client is seen as "::1". */
+static void test_proxy_ipv6(void **state)
+{
+	struct env *e = *state;
+	struct gw_addr addrs[2];
+	const char *why;
+	struct gw_proxy_opts o = {0};
+	struct gw_proxy *p2 = NULL;
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
+	struct tcli c;
+	struct tresp r;
+	struct timeval tv = {.tv_sec = 5};
+
+	assert_int_equal(gw_addr_parse("127.0.0.1:1", &addrs[0], &why), 0);
+	assert_int_equal(gw_addr_parse("[::1]:1", &addrs[1], &why), 0);
+	((struct sockaddr_in *)&addrs[0].ss)->sin_port = 0;
+	((struct sockaddr_in6 *)&addrs[1].ss)->sin6_port = 0;
+	o.listen = addrs;
+	o.n_listen = 2;
+	o.workers = 2;
+	o.config = config_for(tup_port(e->up), 0, NULL);
+	assert_int_equal(gw_proxy_start(&o, &p2), 0);
+	while (!gw_proxy_ready(p2)) {
+		usleep(2000);
+	}
+	memset(&c, 0, sizeof c);
+	c.fd = socket(AF_INET6, SOCK_STREAM, 0);
+	assert_true(c.fd >= 0);
+	setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	inet_pton(AF_INET6, "::1", &a6.sin6_addr);
+	a6.sin6_port = htons((uint16_t)gw_proxy_port(p2, 1));
+	assert_int_equal(connect(c.fd, (struct sockaddr *)&a6, sizeof a6), 0);
+	assert_int_equal(tcli_sends(&c, "GET /v6 HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"), 0);
+	assert_int_equal(tcli_read(&c, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	assert_true(body_has(&r, "h:X-Real-IP: ::1\n"));
+	assert_true(body_has(&r, "h:X-Forwarded-Host: [::1]\n"));
+	tresp_free(&r);
+	tcli_close(&c);
+	/* and the IPv4 listener of the same proxy */
+	assert_int_equal(tcli_connect(&c, gw_proxy_port(p2, 0)), 0);
+	assert_int_equal(tcli_sends(&c, "GET /v4 HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+	assert_int_equal(tcli_read(&c, &r, false), 0);
+	assert_int_equal(r.status, 200);
+	tresp_free(&r);
+	tcli_close(&c);
+	gw_proxy_stop(p2);
+}
+
 /* A port someone else listens on (even with SO_REUSEPORT) is refused. */
 static void test_proxy_port_in_use(void **state)
 {
@@ -1512,6 +1562,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_proxy_hot_swap, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_load_with_swaps, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_websocket, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_ipv6, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_port_in_use, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_stop_drains, env_setup, env_teardown),
 	};
