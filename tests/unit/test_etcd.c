@@ -1036,6 +1036,24 @@ static void test_tls(void **state)
 	       "curl -s --cacert %s/ca.pem --cert %s/client.pem --key %s/client.key "
 	       "https://127.0.0.1:%d/version",
 	       d, d, d, f->port);
+	/* junk that looks like a handshake, and junk after a real one */
+	run_ok(f, "done",
+	       "python3 -c 'import socket,ssl,os\n"
+	       "s=socket.create_connection((\"127.0.0.1\",%d))\n"
+	       "s.sendall(b\"\\x16\\x03\\x01\\x00\\x10\"+os.urandom(3000)); s.settimeout(2)\n"
+	       "try:\n  s.recv(100)\nexcept Exception: pass\n"
+	       "c=ssl.create_default_context(cafile=\"%s/ca.pem\")\n"
+	       "c.load_cert_chain(\"%s/client.pem\",\"%s/client.key\")\n"
+	       "t=c.wrap_socket(socket.create_connection((\"127.0.0.1\",%d)),"
+	       "server_hostname=\"127.0.0.1\")\n"
+	       "t.sendall(b\"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n\"+os.urandom(5000))\n"
+	       "t.settimeout(2)\n"
+	       "try:\n  t.recv(100)\nexcept Exception: pass\n"
+	       "print(\"done\")'",
+	       f->port, d, d, d, f->port);
+	run_ok(f, "tk\ntv\n",
+	       ETCDCTL(f, "--cacert=%s/ca.pem --cert=%s/client.pem --key=%s/client.key get tk"),
+	       f->ep, d, d, d);
 	/* cleartext: gRPC refused, HTTP answered only with a hint */
 	run_fail(f, "",
 		 "etcdctl --dial-timeout=2s --command-timeout=3s "
