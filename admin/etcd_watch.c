@@ -47,12 +47,14 @@ struct watch {
 
 typedef Etcdserverpb__WatchResponse WResp;
 
-static int send_resp(struct wstream *ws, WResp *r)
+/* Send @r with a fresh header (a copy carries it; @r is left as it was). */
+static int send_resp(struct wstream *ws, const WResp *r)
 {
 	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	WResp m = *r;
 	gw_etcd__header(ws->c->srv, &h, 0);
-	r->header = &h;
-	return gw_etcd__send(ws->c, &r->base);
+	m.header = &h;
+	return gw_etcd__send(ws->c, &m.base);
 }
 
 static void unlink_watch(struct watch *w)
