@@ -688,6 +688,12 @@ static bool skip_req_header(const struct gw_proxy__hdr *h, const char *conn)
 	    "x-forwarded-proto", "x-forwarded-host",
 	    "x-forwarded-port",
 	};
+	if (memchr(h->name, '_', h->name_len) != NULL) {
+		/* nginx drops these by default (underscores_in_headers off): an
+		 * upstream mapping "Content_Length" and "Content-Length" to one
+		 * CGI variable must never see both */
+		return true;
+	}
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		if (name_is(h, names[i])) {
 			return true;
