@@ -14,6 +14,8 @@
  * request asks for a serializable read. Errors carry etcd's gRPC codes and
  * messages, or the gateway's HTTP status and JSON error body.
  *
+ * The process must ignore SIGPIPE (as apigw's main does): a client that
+ * hangs up makes a socket write fail with EPIPE, which is handled.
  * Threads: everything runs on the loop given to gw_etcd_start (the control
  * loop, the one that owns the store and the raft); every call must come from
  * that loop's thread. */

@@ -23,6 +23,7 @@
 
 #include <arpa/inet.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1068,6 +1069,9 @@ static void test_tls(void **state)
 
 int main(void)
 {
+	/* As apigw itself does (node.c): a client that hangs up must not kill
+	 * the process writing to it. */
+	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_framing),
 	    cmocka_unit_test(test_base64),
