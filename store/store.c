@@ -106,7 +106,8 @@ uint64_t gw_store__mapsize(uint64_t quota)
 
 int gw_store__env_open(struct gw_store *s, const char *path, uint64_t mapsize, bool no_sync)
 {
-	unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | (no_sync ? MDB_NOSYNC : 0);
+	unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | (no_sync ? MDB_NOSYNC : 0) |
+			 (s->meta_no_sync ? MDB_NOMETASYNC : 0);
 	MDB_txn *txn;
 	int rc, rv;
 
@@ -345,6 +346,7 @@ int gw_store_open(const struct gw_store_opts *opts, struct gw_store **out)
 	}
 	s->history_revs = opts->history_revs ? opts->history_revs : GW_STORE_DEFAULT_HISTORY;
 	s->no_sync = opts->no_sync;
+	s->meta_no_sync = opts->meta_no_sync;
 	rv = gw_store__mkdirs(s->dir);
 	if (rv != 0) {
 		goto err_after_alloc;

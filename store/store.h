@@ -35,6 +35,12 @@ struct gw_store_opts {
 	size_t max_value_bytes; /* 0 = GW_STORE_DEFAULT_MAX_VALUE */
 	int64_t history_revs;   /* auto-compaction window; 0 = default, <0 = never */
 	bool no_sync; /* skip fsync on commit: faster, loses the last writes on power loss */
+	/* Sync data pages but not the meta page on commit (LMDB's
+	 * MDB_NOMETASYNC): one fsync per commit instead of two. A power loss
+	 * can undo the last committed transaction but never corrupts the file.
+	 * Safe under raft, whose durable log replays what was undone (the
+	 * applied index makes the replay exact). */
+	bool meta_no_sync;
 };
 
 /* A key-value pair as etcd returns it. Bytes are owned by the structure

@@ -43,8 +43,9 @@ struct gw_store {
 	size_t max_value;
 	int64_t history_revs; /* < 0 = never auto-compact */
 	bool no_sync;
-	int64_t size;     /* logical bytes of every record (quota), cached from sys */
-	uint64_t applied; /* cached from sys, updated after each commit */
+	bool meta_no_sync; /* MDB_NOMETASYNC (see store.h) */
+	int64_t size;      /* logical bytes of every record (quota), cached from sys */
+	uint64_t applied;  /* cached from sys, updated after each commit */
 	int64_t rev;
 	int64_t compact_rev;
 	/* watch hub (watch.c) */
