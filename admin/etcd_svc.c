@@ -830,15 +830,18 @@ static void lease_ttl(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 	if (r->keys && info.n_keys > 0) {
 		size_t i;
 		m->keys = gw_etcd__arena_alloc(&c->arena, info.n_keys * sizeof *m->keys);
-		if (m->keys != NULL) {
-			m->n_keys = info.n_keys;
-			for (i = 0; i < info.n_keys; i++) {
-				m->keys[i].data = (uint8_t *)info.keys[i].key;
-				m->keys[i].len = info.keys[i].key_len;
-			}
+		if (m->keys == NULL) {
+			gw_lease_info_free(&info);
+			gw_etcd__finish(c, GW_ENOMEM);
+			return;
+		}
+		m->n_keys = info.n_keys;
+		for (i = 0; i < info.n_keys; i++) {
+			m->keys[i].data = (uint8_t *)info.keys[i].key;
+			m->keys[i].len = info.keys[i].key_len;
 		}
 	}
-	reply(c, m->header != NULL && (m->n_keys > 0 || !r->keys || info.n_keys == 0) ? m : NULL);
+	reply(c, m->header != NULL ? m : NULL);
 	gw_lease_info_free(&info);
 }
 
