@@ -13,7 +13,7 @@ ADMIN_SOURCES += \
 nodist_admin_libgw_admin_a_SOURCES = admin/etcd.pb-c.c admin/etcd.pb-c.h
 BUILT_SOURCES += admin/etcd.pb-c.c admin/etcd.pb-c.h
 CLEANFILES += admin/etcd.pb-c.c admin/etcd.pb-c.h
-EXTRA_DIST += admin/etcd.proto
+EXTRA_DIST += admin/etcd.proto admin/etcd.md
 
 admin/etcd.pb-c.c: $(srcdir)/admin/etcd.proto
 	$(AM_V_GEN)$(MKDIR_P) $(builddir)/admin && \
