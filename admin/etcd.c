@@ -399,12 +399,23 @@ err_nomem:
 	json_respond_error(req, 500, GW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
 }
 
+static void http_internal_handler(struct gw_http_req *req, void *data);
+
 static void http_handler(struct gw_http_req *req, void *data)
 {
 	struct gw_etcd *srv = data;
 	const char *p = req->path;
 	const struct gw_etcd__method *m;
 	const char *rest = NULL;
+
+	/* With TLS on, this server only gets connections through the TLS
+	 * terminator's socketpair (no IP peer). An IP peer reached the
+	 * server's own loopback port directly: cleartext rules apply. */
+	if (srv->ssl_ctx != NULL &&
+	    (req->peer.ss_family == AF_INET || req->peer.ss_family == AF_INET6)) {
+		http_internal_handler(req, data);
+		return;
+	}
 
 	if (strncmp(p, "/apigw/internal/", 16) == 0) {
 		if (srv->opts.raft != NULL && gw_raft_handle_internal(srv->opts.raft, req)) {
