@@ -261,7 +261,9 @@ def test_majority_crash():
     converged(nodes)
     caught_up = time.time() - t_back
     n_acked = check_acked(nodes, [w], "/fault/a")
-    s = load.stats(t_fault, t_stop)
+    # (the window ends just before the deliberate SIGTERM: a keep-alive
+    # request racing the shutdown's close is the restart's, not the fault's)
+    s = load.stats(t_fault, t_stop - 0.25)
     assert s["failed"] == 0, ("proxy failures on the survivor", s)
     s2 = load.stats(served_at, t_back)
     assert s2["failed"] == 0, ("proxy failures after the lone restart", s2)
