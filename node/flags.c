@@ -85,6 +85,12 @@ static const struct flag flags[] = {
      0, false, "Admin API key of the viewer role (GET only); empty = no viewer role"},
     {"admin-allow", "CIDR[,CIDR...]", F_CIDRS, M_NODE, "127.0.0.0/24", OFF(admin_allow),
      SZ(admin_allow), 0, 0, false, "clients allowed to reach the Admin API"},
+    {"real-ip-from", "CIDR[,CIDR...]", F_CIDRS, M_NODE, NULL, OFF(real_ip_from), SZ(real_ip_from),
+     0, 0, false,
+     "trusted proxies: from these peers, the client address is the rightmost "
+     "X-Forwarded-For entry that is not itself trusted"},
+    {"access-log", "PATH", F_STR, M_NODE, "off", OFF(access_log), SZ(access_log), 0, 0, false,
+     "access log (JSON lines) to PATH, - for stdout, or off; reopened on SIGUSR1"},
     {"admin-key", "KEY", F_STR, M_NODE, "", OFF(admin_key), SZ(admin_key), 0, 0, false,
      "Admin API key (default: generated at bootstrap, kept in the data dir)"},
     {"peer", "HOST:PORT", F_ADDR, M_JOIN, NULL, OFF(peer), 0, 0, 0, true,
@@ -242,6 +248,14 @@ static int set_flag(struct gw_config *cfg, const struct flag *f, const char *val
 		}
 		if (gw_addr_parse(val, &cfg->proxy_listen[cfg->n_proxy_listen], &why) != 0) {
 			snprintf(err, errlen, "invalid value '%s' for --%s: %s", val, f->name, why);
+			return GW_EINVAL;
+		}
+		if (cfg->proxy_listen[cfg->n_proxy_listen].opts[0] != '\0' &&
+		    strcmp(cfg->proxy_listen[cfg->n_proxy_listen].opts, "proxy_protocol") != 0) {
+			snprintf(
+			    err, errlen,
+			    "invalid value '%s' for --%s: unknown option (known: proxy_protocol)",
+			    val, f->name);
 			return GW_EINVAL;
 		}
 		cfg->n_proxy_listen++;

@@ -58,6 +58,8 @@ struct gw_config {
 	char config_file[PATH_MAX]; /* --config: JSON file of flag values */
 	bool check;                 /* start --check: validate and exit */
 	uint64_t quota_bytes;       /* store size quota (etcd's backend quota) */
+	char real_ip_from[512];     /* trusted peers for X-Forwarded-For, "" = none */
+	char access_log[PATH_MAX];  /* access log path, "-" = stdout, "off" */
 };
 
 /* Parse argv into @cfg (defaults first). Returns 0, or GW_EINVAL with a

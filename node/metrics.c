@@ -12,6 +12,7 @@
 #include "lib/prom.h"
 #include "node/cluster.h"
 #include "node/confsync.h"
+#include "proxy/proxy.h"
 #include "raft/raft.h"
 #include "store/store.h"
 
@@ -195,6 +196,9 @@ static void handler(struct gw_http_req *req, void *data)
 	}
 	if (rv == 0 && src->confsync != NULL) {
 		rv = write_confsync(&b, src->confsync);
+	}
+	if (rv == 0 && src->proxy != NULL) {
+		rv = gw_proxy_metrics(src->proxy, &b);
 	}
 	if (rv != 0) {
 		static const char oom[] = "out of memory\n";

@@ -41,6 +41,7 @@ struct gw_node {
 	uv_loop_t loop;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
+	uv_signal_t sigusr1;                   /* reopen the access log (logrotate) */
 	struct gw_httpd *status;               /* status listener */
 	struct gw_cluster *cluster;            /* store + raft + etcd listener (node/cluster.c) */
 	struct gw_admin *admin;                /* APISIX Admin API (admin/apisix.c) */
@@ -160,6 +161,7 @@ static void component_stopped(void *data)
 	if (--n->pending_stops == 0) {
 		uv_close((uv_handle_t *)&n->sigint, NULL);
 		uv_close((uv_handle_t *)&n->sigterm, NULL);
+		uv_close((uv_handle_t *)&n->sigusr1, NULL);
 	}
 }
 
@@ -247,6 +249,17 @@ static void signal_cb(uv_signal_t *h, int signum)
 	node_shutdown_after(n, signum == SIGTERM ? n->cfg->drain_delay_ms : 0);
 }
 
+/* SIGUSR1: reopen the access log by name (logrotate moved the file). */
+static void sigusr1_cb(uv_signal_t *h, int signum)
+{
+	struct gw_node *n = h->data;
+	(void)signum;
+	if (n->proxy != NULL) {
+		gw_infof("node", "SIGUSR1: reopening the access log");
+		gw_proxy_reopen_logs(n->proxy);
+	}
+}
+
 /* The cluster says this node must stop (it left, or its join failed). */
 static void cluster_terminated(void *data, int err)
 {
@@ -322,6 +335,8 @@ static int start_proxy(struct gw_node *n)
 	po.workers = n->cfg->workers;
 	po.config = pc; /* the proxy takes the reference, also on failure */
 	po.drain_timeout_ms = n->cfg->drain_timeout_ms;
+	po.real_ip_from = n->cfg->real_ip_from;
+	po.access_log = n->cfg->access_log;
 	rv = gw_proxy_start(&po, &n->proxy);
 	if (rv != 0) {
 		n->proxy = NULL;
@@ -355,6 +370,9 @@ int gw_node_run(const struct gw_config *cfg)
 	n.sigterm.data = &n;
 	uv_signal_start(&n.sigint, signal_cb, SIGINT);
 	uv_signal_start(&n.sigterm, signal_cb, SIGTERM);
+	uv_signal_init(&n.loop, &n.sigusr1);
+	n.sigusr1.data = &n;
+	uv_signal_start(&n.sigusr1, sigusr1_cb, SIGUSR1);
 	uv_timer_init(&n.loop, &n.drain_timer);
 	n.drain_timer.data = &n;
 

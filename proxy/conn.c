@@ -343,6 +343,7 @@ static int d_on_message_begin(http_parser *hp)
 			return -1;
 		}
 	}
+	gw_proxy__ops_req_begin(dc->req);
 	return 0; /* timers are updated once the bytes of this read are parsed */
 }
 
@@ -607,6 +608,7 @@ void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
 	dc->parser.data = dc;
 	scan_reset(dc);
 	gw_proxy__dconn_update_reading(dc);
+	gw_proxy__pp_accept(dc, lsn);
 }
 
 static void d_close(struct gw_proxy__dconn *dc)
@@ -722,6 +724,9 @@ void gw_proxy__dconn_write(struct gw_proxy__dconn *dc, const void *p, size_t n)
 {
 	if (dc->closing || dc->shutting || n == 0) {
 		return;
+	}
+	if (dc->req != NULL) {
+		dc->req->bytes_out += n;
 	}
 	if (dc->w->cork > 0) {
 		if (gw_buf_append(&dc->out, p, n) != 0) {
@@ -951,6 +956,9 @@ void gw_proxy__dconn_on_data(struct gw_proxy__dconn *dc, const char *p, size_t n
 		} else {
 			d_timer_update(dc, true);
 		}
+		return;
+	}
+	if (dc->pp_wait && !gw_proxy__pp_take(dc, &p, &n)) {
 		return;
 	}
 	if (dc->tphase == DT_IDLE) {

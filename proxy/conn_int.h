@@ -130,6 +130,7 @@ struct gw_proxy__dconn {
 	bool reading, stop_bp, stop_pipe, closing, lingering, shutting;
 	bool tunnel;  /* WebSocket: raw bytes both ways */
 	bool counted; /* in the worker's active connections */
+	bool pp_wait; /* a PROXY protocol header is expected first (pp.c) */
 };
 
 enum gw_proxy__utimer { UT_NONE, UT_CONNECT, UT_SEND, UT_READ, UT_IDLE };
@@ -200,6 +201,13 @@ struct gw_proxy__req {
 	const char *up_host;       /* Host sent upstream, or NULL */
 	int64_t resp_len_override; /* >= 0: the response body is replaced */
 	const void *body_replacer; /* the plugin conf that replaces it */
+	/* ops.c: access log and metrics */
+	struct gw_proxy__raddr *ra;  /* real-ip from X-Forwarded-For (arena), or NULL */
+	uint64_t t_begin;            /* uv_hrtime() at the request's first byte */
+	uint64_t t_up_begin;         /* uv_hrtime() when routed to an upstream, or 0 */
+	uint64_t t_up_end;           /* uv_hrtime() when the last upstream let go, or 0 */
+	uint64_t bytes_out;          /* bytes written to the client for this request */
+	bool st_reading, st_writing; /* counted in the worker's reading/writing gauge */
 };
 
 /* conn.c */
@@ -307,6 +315,9 @@ struct gw_proxy {
 	atomic_int n_configured;
 	atomic_bool stopping;
 	uv_sem_t started;
+	struct gw_proxy__ops *ops; /* PROXY protocol, real-ip, access log, metrics (ops.c) */
 };
+
+#include "proxy/ops_int.h"
 
 #endif

@@ -13,5 +13,6 @@ proxy_libgw_proxy_a_SOURCES = \
 	proxy/conn.c \
 	proxy/request.c \
 	proxy/upstream.c \
-	proxy/plugins.c
+	proxy/plugins.c \
+	proxy/ops_int.h proxy/pp.c proxy/ops.c
 EXTRA_DIST += proxy/README.md

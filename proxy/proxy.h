@@ -44,6 +44,13 @@ struct gw_proxy_opts {
 	unsigned idle_timeout_ms;   /* 60 s: keep-alive wait for the next request */
 	unsigned max_requests;      /* 1000: requests per client connection */
 	unsigned drain_timeout_ms;  /* 5 s: gw_proxy_stop waits this long for in-flight */
+	/* Operations (read at start; the strings need not outlive the call).
+	 * A listener whose gw_addr.opts say "proxy_protocol" expects a PROXY
+	 * protocol v1/v2 header on every connection. */
+	const char *real_ip_from; /* comma-separated CIDRs of trusted peers whose
+				   * X-Forwarded-For names the client; NULL = none */
+	const char *access_log;   /* JSON lines to this path, "-" = stdout;
+				   * NULL, "" or "off" = no access log */
 };
 
 /* Bind every listener (SO_REUSEPORT, one socket per worker and address),
@@ -85,6 +92,20 @@ struct gw_proxy_stats {
 
 /* Fill @out. Any thread, until gw_proxy_stop. */
 void gw_proxy_stats(struct gw_proxy *p, struct gw_proxy_stats *out);
+
+/* Reopen the access log file by name (after logrotate moved it); the
+ * writer thread does it before its next write. Any thread (a SIGUSR1
+ * handler's loop), until gw_proxy_stop. */
+void gw_proxy_reopen_logs(struct gw_proxy *p);
+
+struct gw_buf;
+/* Append the HTTP metrics in the Prometheus text format to @b (APISIX's
+ * names: apisix_http_status, apisix_http_latency, apisix_bandwidth,
+ * apisix_nginx_http_current_connections, apisix_http_requests_total, plus
+ * apigw_access_log_* and apigw_http_series_overflow_total). Per-worker
+ * counters summed now with relaxed loads. 0 or GW_ENOMEM. Any thread,
+ * until gw_proxy_stop. */
+int gw_proxy_metrics(struct gw_proxy *p, struct gw_buf *b);
 
 /* One committed key/value pair of the /apisix/ prefix. Not owned. */
 struct gw_proxy_kv {

@@ -232,6 +232,7 @@ static void detach_uc(struct gw_proxy__req *r, bool close)
 	}
 	r->uc = NULL;
 	uc->req = NULL;
+	r->t_up_end = uv_hrtime();
 	if (r->snap != NULL && r->up != NULL) {
 		gw_proxy__balancer_done(r->snap, r->up, r->node, now_ms() - r->t_start);
 	}
@@ -243,6 +244,7 @@ static void detach_uc(struct gw_proxy__req *r, bool close)
 /* Everything a finished request holds on to, except its small buffers. */
 static void req_release(struct gw_proxy__req *r)
 {
+	gw_proxy__ops_req_done(r);
 	if (r->headers_done) {
 		struct gw_proxy__worker *w = r->dc->w;
 		int cls =
@@ -541,8 +543,8 @@ void gw_proxy__req_match_ctx(const struct gw_proxy__req *r, struct gw_proxy__mat
 	m->query_len = r->query_len;
 	m->host = r->host;
 	m->host_len = r->host_len;
-	m->peer = (const struct sockaddr *)&r->dc->peer;
-	m->remote_addr = r->dc->peer_ip;
+	m->peer = gw_proxy__req_remote_sa(r);
+	m->remote_addr = gw_proxy__req_remote_ip(r);
 	m->hdrs = r->hc.v;
 	m->n_hdrs = r->hc.n;
 	m->scheme = "http";
@@ -598,7 +600,7 @@ static void chash_key(struct gw_proxy__req *r)
 	}
 	if (!ok) {
 		/* APISIX falls back to the client address. */
-		v = r->dc->peer_ip;
+		v = gw_proxy__req_remote_ip(r);
 		vl = strlen(v);
 	}
 	r->hash_key = gw_proxy__arena_strndup(&r->arena, v, vl);
@@ -611,7 +613,10 @@ void gw_proxy__req_headers_done(struct gw_proxy__req *r)
 	struct gw_proxy__worker *w = dc->w;
 	struct gw_proxy__match_ctx m;
 	const struct gw_proxy__upstream *up;
-	int st = check_request(r);
+	int st;
+
+	gw_proxy__ops_req_head(r);
+	st = check_request(r);
 
 	if (st != 0) {
 		r->keepalive = false;
@@ -665,6 +670,7 @@ void gw_proxy__req_headers_done(struct gw_proxy__req *r)
 			       : up->n_nodes > 0 ? (int)up->n_nodes - 1
 						 : 0);
 	r->t_start = now_ms();
+	r->t_up_begin = uv_hrtime();
 	if (up->type == GW_PROXY__LB_CHASH) {
 		chash_key(r);
 	}
@@ -756,8 +762,10 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 		rv |= gw_buf_append(b, "\r\n", 2);
 	}
 	char port[24], len[24];
-	rv |= cat(b, "X-Real-IP: ", r->dc->peer_ip, "\r\nX-Forwarded-For: ", xff ? xff : "",
-		  xff ? ", " : "", r->dc->peer_ip,
+	/* X-Real-IP: the client (PROXY header, trusted X-Forwarded-For);
+	 * X-Forwarded-For gains the hop that connected to us */
+	rv |= cat(b, "X-Real-IP: ", gw_proxy__req_remote_ip(r),
+		  "\r\nX-Forwarded-For: ", xff ? xff : "", xff ? ", " : "", r->dc->peer_ip,
 		  "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ", r->host_len ? r->host : host,
 		  "\r\nX-Forwarded-Port: ", u64_text((uint64_t)r->dc->local_port, port), "\r\n",
 		  CAT_END);

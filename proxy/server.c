@@ -154,6 +154,7 @@ static void worker_main(void *arg)
 		atomic_fetch_add(&gw_proxy__unclean_loops, 1);
 		gw_proxy__worker_force_close(w);
 	}
+	gw_proxy__ops_worker_close(w);
 	uv_close((uv_handle_t *)&w->drain_timer, on_drain_close);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 	gw_proxy__wsnap_unref(w->snap);
@@ -228,6 +229,7 @@ static int bind_socket(struct gw_addr *a)
 
 static void free_proxy(struct gw_proxy *p)
 {
+	gw_proxy__ops_close(p);
 	for (int i = 0; i < p->n_workers; i++) {
 		struct gw_proxy__worker *w = &p->workers[i];
 		if (w->fds != NULL) {
@@ -294,6 +296,12 @@ int gw_proxy_start(const struct gw_proxy_opts *opts, struct gw_proxy **out)
 	memcpy(p->listen, opts->listen, (size_t)opts->n_listen * sizeof *p->listen);
 	p->n_workers = p->opts.workers;
 	p->opts.listen = p->listen;
+	rv = gw_proxy__ops_init(p);
+	p->opts.real_ip_from = p->opts.access_log = NULL; /* the caller's strings */
+	if (rv != 0) {
+		free_proxy(p);
+		return rv;
+	}
 	for (i = 0; i < p->n_workers; i++) {
 		struct gw_proxy__worker *w = &p->workers[i];
 		w->p = p;

@@ -117,6 +117,13 @@ tests_tools_proxy_router_bench_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
 tests_tools_proxy_router_bench_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
 # The proxy alone through proxy_driver: reload, bad objects, round robin, SIGTERM.
 TESTS += tests/integration/test_proxy_driver.py
+# Operations (issue 8, proxy side): PROXY protocol parser unit test; PROXY
+# v1/v2, real-ip, access log with SIGUSR1 reopen, HTTP metrics on real nodes.
+check_PROGRAMS += tests/unit/test_proxy_pp
+tests_unit_test_proxy_pp_SOURCES = tests/unit/test_proxy_pp.c
+tests_unit_test_proxy_pp_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_proxy_pp_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_proxy_pp
 
 # Fault suite (owner: fault): apigw nodes in network namespaces of its own,
 # real partitions (nftables), kill -9, lossy links, disk faults, HAProxy;
