@@ -123,7 +123,7 @@ check_PROGRAMS += tests/unit/test_proxy_pp
 tests_unit_test_proxy_pp_SOURCES = tests/unit/test_proxy_pp.c
 tests_unit_test_proxy_pp_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_proxy_pp_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
-TESTS += tests/unit/test_proxy_pp
+TESTS += tests/unit/test_proxy_pp tests/integration/test_ops.py
 
 # Fault suite (owner: fault): apigw nodes in network namespaces of its own,
 # real partitions (nftables), kill -9, lossy links, disk faults, HAProxy;
