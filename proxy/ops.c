@@ -72,6 +72,7 @@ struct gw_proxy__wops {
 	struct gw_proxy__logchunk *cur;       /* worker only: lines not yet pushed */
 	uv_check_t check;                     /* pushes cur once per loop iteration */
 	bool check_on;
+	bool closed; /* the loop is closing: lines are pushed at once */
 };
 
 /* ---- helpers */
@@ -122,7 +123,7 @@ static struct gw_proxy__logchunk *chunk_room(struct gw_proxy__worker *w, size_t 
 	struct gw_proxy__logchunk *c = wo->cur;
 	size_t cap;
 
-	if (!wo->check_on) {
+	if (!wo->check_on && !wo->closed) {
 		uv_check_init(&w->loop, &wo->check);
 		wo->check.data = w;
 		uv_check_start(&wo->check, on_check);
@@ -278,9 +279,14 @@ static void log_line(struct gw_proxy__req *r, const struct outcome *o)
 	if (c == NULL) {
 		relaxed_add(&ops->dropped, 1);
 	} else {
+		struct gw_proxy__wops *wo = &ops->w[w->idx];
 		memcpy(c->data + c->len, b.data, b.len);
 		c->len += b.len;
 		atomic_fetch_add_explicit(&ops->queued, b.len, memory_order_relaxed);
+		if (wo->closed) { /* no check handle any more */
+			push_chunk(ops, c);
+			wo->cur = NULL;
+		}
 	}
 	gw_buf_close(&b);
 }
@@ -610,6 +616,7 @@ void gw_proxy__ops_worker_close(struct gw_proxy__worker *w)
 		return;
 	}
 	wo = &ops->w[w->idx];
+	wo->closed = true;
 	if (wo->cur != NULL) {
 		push_chunk(ops, wo->cur);
 		wo->cur = NULL;
