@@ -109,7 +109,9 @@ def scrape(node):
         else:
             m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$', line)
             assert m, "malformed sample line: %r" % line
-            assert m.group(1) in types, "sample without TYPE: %r" % line
+            fam = re.sub(r"_(bucket|sum|count)$", "", m.group(1))
+            assert m.group(1) in types or types.get(fam) == "histogram", \
+                "sample without TYPE: %r" % line
             samples[m.group(1) + (m.group(2) or "")] = float(m.group(3))
     return types, samples
 
