@@ -3,16 +3,20 @@ and v2 on a listener that asks for it (sent by a small raw-socket client of
 our own), trusted X-Forwarded-For (--real-ip-from), the JSON access log and
 its reopen on SIGUSR1, and the HTTP metrics scraped and parsed strictly.
 One real apigw node with two proxy listeners (plain and proxy_protocol)."""
+import http.client as httpclient
 import ipaddress
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
+import subprocess
 import time
 
-from harness import EchoUpstream, Node, Tap, etcdctl, free_port, http, tempdir, wait_for
+from harness import (EchoUpstream, Node, Tap, etcdctl, free_port, run_cli, tempdir,
+                     wait_for)
 
 V2SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -232,6 +236,77 @@ def test_pp_header_timeout():
         assert time.time() - t0 < 25
     finally:
         s.close()
+
+
+HAPROXY_CFG = """
+global
+    maxconn 100
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend v1
+    bind 127.0.0.1:{p1}
+    default_backend v1
+frontend v2
+    bind 127.0.0.1:{p2}
+    default_backend v2
+backend v1
+    option httpchk GET /status/ready
+    server gw 127.0.0.1:{pp} send-proxy check port {status} inter 200ms
+backend v2
+    option httpchk GET /status/ready
+    server gw 127.0.0.1:{pp} send-proxy-v2 check port {status} inter 200ms
+"""
+
+
+def test_pp_from_a_real_haproxy():
+    """HAProxy (Debian) sends PROXY v1 and v2 (send-proxy, send-proxy-v2); a
+    client bound to 127.0.0.5 must be seen as 127.0.0.5 although apigw's
+    socket peer is HAProxy on 127.0.0.1."""
+    if shutil.which("haproxy") is None:
+        raise AssertionError("haproxy is required (scripts/install-deps.sh)")
+    d = tempdir()
+    p1, p2 = free_port(), free_port()
+    cfg = os.path.join(d, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write(HAPROXY_CFG.format(p1=p1, p2=p2, pp=E.pp_port,
+                                   status=E.node.ports["status"]))
+    hp = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    try:
+        for port in (p1, p2):
+            def ask():
+                c = httpclient.HTTPConnection("127.0.0.1", port, timeout=5,
+                                              source_address=("127.0.0.5", 0))
+                try:
+                    c.request("GET", "/hello")
+                    r = c.getresponse()
+                    body = r.read()
+                    return json.loads(body) if r.status == 200 else None
+                finally:
+                    c.close()
+            seen = wait_for(ask, 10, what="served through haproxy on %d" % port)
+            assert seen["headers"]["x-real-ip"] == "127.0.0.5", seen["headers"]
+            assert seen["headers"]["x-forwarded-for"] == "127.0.0.5", seen["headers"]
+    finally:
+        hp.terminate()
+        hp.wait(10)
+
+
+def test_check_rejects_bad_ops_flags():
+    d = tempdir()
+    for bad in (["--proxy-listen", "127.0.0.1:9080,proxy_protocl"],
+                ["--real-ip-from", "10.0.0.0/33"],
+                ["--real-ip-from", "not-an-ip"]):
+        r = run_cli("start", "--data-dir", d, "--check", *bad)
+        assert r.returncode == 2, (bad, r.returncode, r.stdout, r.stderr)
+        assert bad[0] in r.stderr, (bad, r.stderr)
+    r = run_cli("start", "--data-dir", d, "--check", "--proxy-listen",
+                "127.0.0.1:9080,proxy_protocol", "--real-ip-from", "10.0.0.0/8,::1/128",
+                "--access-log", "-")
+    assert r.returncode == 0, (r.stdout, r.stderr)
 
 
 # ---- trusted X-Forwarded-For
@@ -488,6 +563,7 @@ def main():
     for fn in (test_pp_v1_sets_remote_addr, test_pp_v2_sets_remote_addr_and_skips_tlvs,
                test_pp_header_split_across_reads, test_pp_keepalive_requests_keep_the_address,
                test_pp_malformed_or_missing_closes, test_pp_header_timeout,
+               test_pp_from_a_real_haproxy, test_check_rejects_bad_ops_flags,
                test_real_ip_from_trusted_peer, test_real_ip_ignored_from_untrusted_peer,
                test_access_log_json_lines, test_access_log_reopened_on_sigusr1,
                test_metrics_names_labels_and_values,
