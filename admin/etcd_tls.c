@@ -10,8 +10,9 @@
  * it fails the handshake (etcdctl --cert/--key/--cacert, curl alike).
  * Failure modes: a bad handshake or either side closing closes both; the
  * error is logged at debug level (clients probe and go away often).
- * Output is not flow-controlled past the socket buffers: the plaintext side
- * already bounds what each stream may queue.
+ * Back-pressure: when one side's write queue passes QUEUE_HIGH, reading the
+ * other side stops until it drains below QUEUE_LOW, so a slow client fills
+ * the socketpair and the plaintext side's per-stream bounds take over.
  * Threads: the server's loop only. */
 #include "config.h"
 
@@ -38,6 +39,9 @@ struct tls {
 	char rbuf[16384];
 	char pbuf[16384];
 };
+
+#define QUEUE_HIGH (4u << 20)
+#define QUEUE_LOW  (1u << 20)
 
 struct twrite {
 	uv_write_t w;
@@ -71,13 +75,34 @@ static void tls_close(struct tls *t)
 	uv_close((uv_handle_t *)&t->pipe, handle_closed);
 }
 
+static void tcp_alloc(uv_handle_t *h, size_t s, uv_buf_t *b);
+static void tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+static void pipe_alloc(uv_handle_t *h, size_t s, uv_buf_t *b);
+static void pipe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+
+/* Resume reading a side whose peer's write queue has drained. */
+static void resume(struct tls *t)
+{
+	if (t->closing) {
+		return;
+	}
+	if (t->tcp->write_queue_size < QUEUE_LOW && !uv_is_active((uv_handle_t *)&t->pipe)) {
+		uv_read_start((uv_stream_t *)&t->pipe, pipe_alloc, pipe_read);
+	}
+	if (t->pipe.write_queue_size < QUEUE_LOW && !uv_is_active((uv_handle_t *)t->tcp)) {
+		uv_read_start((uv_stream_t *)t->tcp, tcp_alloc, tcp_read);
+	}
+}
+
 static void write_done(uv_write_t *w, int status)
 {
 	struct tls *t = w->data;
 	free(w);
 	if (status < 0 && status != UV_ECANCELED) {
 		tls_close(t);
+		return;
 	}
+	resume(t);
 }
 
 static int write_to(struct tls *t, uv_stream_t *st, const char *p, size_t n)
@@ -97,6 +122,11 @@ static int write_to(struct tls *t, uv_stream_t *st, const char *p, size_t n)
 	if (uv_write(&w->w, st, &b, 1, write_done) != 0) {
 		free(w);
 		return GW_EIO;
+	}
+	if (st->write_queue_size > QUEUE_HIGH) {
+		/* stop the side that feeds this one */
+		uv_read_stop(st == (uv_stream_t *)t->tcp ? (uv_stream_t *)&t->pipe
+							 : (uv_stream_t *)t->tcp);
 	}
 	return 0;
 }
