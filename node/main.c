@@ -5,6 +5,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "node/flags.h"
+#include "node/cluster.h"
 #include "node/node.h"
 
 #include <stdio.h>
@@ -42,7 +43,7 @@ int main(int argc, char **argv)
 		return gw_node_run(&cfg) == 0 ? 0 : 1;
 	case GW_CMD_LEAVE:
 	case GW_CMD_STATUS:
-		return gw_node_client(&cfg);
+		return gw_cluster_client(&cfg);
 	case GW_CMD__COUNT:
 		break;
 	}

@@ -27,7 +27,6 @@
 #include "lib/httpd.h"
 #include "lib/log.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -337,6 +336,7 @@ static int start_proxy(struct gw_node *n)
 	po.drain_timeout_ms = n->cfg->drain_timeout_ms;
 	po.real_ip_from = n->cfg->real_ip_from;
 	po.access_log = n->cfg->access_log;
+	po.access_log_format = n->cfg->access_log_format;
 	rv = gw_proxy_start(&po, &n->proxy);
 	if (rv != 0) {
 		n->proxy = NULL;
@@ -430,77 +430,4 @@ out:
 		gw_infof("node", "stopped");
 	}
 	return n.exit_code;
-}
-
-/* ---- client subcommands ------------------------------------------------ */
-
-/* Blocking HTTP request to the local node; body of the answer in @out.
- * Returns the HTTP status, or -1 (message printed). */
-static int http_call(const struct gw_addr *ep, const char *method, const char *path,
-		     struct gw_buf *out)
-{
-	char req[512];
-	char buf[4096];
-	int fd, status = -1;
-	ssize_t k;
-	struct gw_buf all;
-	const char *body;
-
-	fd = socket(ep->ss.ss_family, SOCK_STREAM, 0);
-	if (fd < 0) {
-		perror("apigw: socket");
-		return -1;
-	}
-	if (connect(fd, (const struct sockaddr *)&ep->ss,
-		    ep->ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						 : sizeof(struct sockaddr_in)) != 0) {
-		fprintf(stderr, "apigw: cannot reach the node at %s: %s\n", ep->text,
-			strerror(errno));
-		close(fd);
-		return -1;
-	}
-	snprintf(req, sizeof req,
-		 "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-		 method, path, ep->text);
-	if (write(fd, req, strlen(req)) < 0) {
-		perror("apigw: write");
-		close(fd);
-		return -1;
-	}
-	gw_buf_init(&all);
-	while ((k = read(fd, buf, sizeof buf)) > 0) {
-		if (gw_buf_append(&all, buf, (size_t)k) != 0) {
-			break;
-		}
-	}
-	close(fd);
-	if (all.len > 12 && sscanf(all.data, "HTTP/1.%*d %d", &status) == 1) {
-		body = strstr(all.data, "\r\n\r\n");
-		if (body != NULL) {
-			gw_buf_appends(out, body + 4);
-		}
-	} else {
-		fprintf(stderr, "apigw: malformed answer from %s\n", ep->text);
-	}
-	gw_buf_close(&all);
-	return status;
-}
-
-int gw_node_client(const struct gw_config *cfg)
-{
-	struct gw_buf body;
-	int status;
-
-	if (cfg->cmd == GW_CMD_STATUS || cfg->cmd == GW_CMD_LEAVE) {
-		return gw_cluster_client(cfg);
-	}
-	gw_buf_init(&body);
-	status = http_call(&cfg->endpoint, "GET", "/status", &body);
-	if (status < 0) {
-		gw_buf_close(&body);
-		return 1;
-	}
-	fputs(body.data ? body.data : "", stdout);
-	gw_buf_close(&body);
-	return status == 200 ? 0 : 1;
 }
