@@ -81,6 +81,7 @@ class FNode:
             a += ["--drain-delay", "0"]
         for k in PORTS:
             a += ["--%s-listen" % k, self.addr(k)]
+        a += ["--admin-allow", netns.SUBNET + ".0/24"]
         return a + self.extra_args + (self.join_args if self.cmd == "join" else [])
 
     def start(self, wait=True, timeout=30):
@@ -152,6 +153,15 @@ class FNode:
             pass
         return None
 
+    def admin(self, method, path, body=None, key=None, timeout=10):
+        """(status, parsed body) of an Admin API call with the cluster's key."""
+        st, _, data = http(method, self.ip, PORTS["admin"], "/apisix/admin" + path, body=body,
+                           headers={"X-API-KEY": key}, timeout=timeout)
+        try:
+            return st, json.loads(data or b"{}")
+        except ValueError:
+            return st, {"raw": data.decode(errors="replace")}
+
     # ---- etcd JSON gateway ----
     def etcd(self, method, body, timeout=10):
         """(http status, parsed body) of POST /v3/<method>."""
@@ -219,6 +229,11 @@ def wait_for(pred, timeout=10, interval=0.05, what="condition"):
             last = e
         time.sleep(interval)
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def admin_key_of(node):
+    with open(os.path.join(node.data_dir, "admin.key")) as f:
+        return f.read().strip()
 
 
 def secret_of(node):

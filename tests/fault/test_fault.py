@@ -28,8 +28,8 @@ from harness import Tap  # noqa: E402
 
 import cluster as cluster_mod  # noqa: E402
 import netns  # noqa: E402
-from cluster import (FNode, Upstream, http, leader_of, route_json, start_cluster,  # noqa: E402
-                     wait_for)
+from cluster import (Upstream, admin_key_of, http, leader_of, route_json,  # noqa: E402
+                     start_cluster, wait_for)
 from load import (ProxyLoad, RegisterClient, StatusPoller, Storm, Writer,  # noqa: E402
                   check_linearizable)
 
@@ -226,6 +226,14 @@ def test_majority_crash():
     probe = time.time() - t
     assert st == 503 and body.get("error") == "etcdserver: no leader", (st, body)
     assert probe < 0.5, probe
+    # the real etcdctl (gRPC) gets the same error
+    t = time.time()
+    r = subprocess.run(["etcdctl", "--endpoints=" + survivor.addr("etcd"),
+                        "--command-timeout=5s", "put", "/fault/a-etcdctl", "x"],
+                       capture_output=True, text=True, timeout=30,
+                       env=dict(os.environ, ETCDCTL_API="3"))
+    etcdctl_s = time.time() - t
+    assert r.returncode != 0 and "no leader" in r.stderr, (r.returncode, r.stdout, r.stderr)
     n_failed, worst = failed_fast(w, t_fault, time.time())
     # what the survivor holds now (it may lack writes that the leader and the
     # other follower committed: those come back with them)
@@ -273,6 +281,7 @@ def test_majority_crash():
             requests_failed=s["failed"] + s2["failed"], p99_ms=max(s["p99_ms"], s2["p99_ms"]), writes_acked=n_acked, writes_lost=0,
             writes_failed_fast=n_failed, slowest_failed_write_s=round(worst, 3),
             lone_restart_to_serving_s=round(time_to_serve, 3),
+            etcdctl_put_failed_s=round(etcdctl_s, 3),
             new_leader_s=round(t_leader - t_back, 3), catch_up_s=round(caught_up, 3))
     for n in nodes:
         n.stop()
@@ -309,10 +318,12 @@ def partition_case(prefix, victim_role, n=3, k=1):
     # the rest elect a leader among themselves (or keep theirs)
     new_leader = wait_leader(rest, 30)
     t_leader = time.time()
-    # writes through the rest are accepted; one changes the route
-    wait_for(lambda: new_leader.put("/apisix/routes/%s" % prefix,
-                                    route_json(uri, up2))[0] == 200, 15, 0.1,
-             "route change on the majority side")
+    # writes through the rest are accepted; one changes the route through
+    # the APISIX Admin API of a majority node
+    key = admin_key_of(nodes[0])
+    wait_for(lambda: new_leader.admin("PUT", "/routes/%s" % prefix, json.loads(
+        route_json(uri, up2)), key)[0] in (200, 201), 15, 0.1,
+        "route change on the majority side (Admin API)")
     t_change = time.time()
     for nd in rest:
         wait_for(lambda: serves(nd, uri, up2), 10, what="new route on %s" % nd.name)
@@ -323,6 +334,12 @@ def partition_case(prefix, victim_role, n=3, k=1):
         t = time.time()
         st, body = v.put("/fault/%s-probe" % prefix, "x")
         assert st == 503 and body.get("error") == "etcdserver: no leader", (st, body)
+        assert time.time() - t < 0.5, time.time() - t
+        # the Admin API says the same, as fast
+        t = time.time()
+        st, body = v.admin("PUT", "/routes/%s-probe" % prefix, json.loads(
+            route_json(uri, up2)), key)
+        assert st == 503 and "no leader" in json.dumps(body), (st, body)
         assert time.time() - t < 0.5, time.time() - t
     time.sleep(max(0.0, t_cut + P["fault_s"] - time.time()))
     for v in victims:
