@@ -91,6 +91,11 @@ static const struct flag flags[] = {
      "X-Forwarded-For entry that is not itself trusted"},
     {"access-log", "PATH", F_STR, M_NODE, "off", OFF(access_log), SZ(access_log), 0, 0, false,
      "access log (JSON lines) to PATH, - for stdout, or off; reopened on SIGUSR1"},
+    {"access-log-format", "FORMAT", F_STR, M_NODE, "", OFF(access_log_format),
+     SZ(access_log_format), 0, 0, false,
+     "access log line as nginx's log_format, e.g. '$remote_addr - [$time_local] \"$request\" "
+     "$status $bytes_sent $request_time $upstream_addr $route_id $http_user_agent' "
+     "(default: JSON lines)"},
     {"admin-key", "KEY", F_STR, M_NODE, "", OFF(admin_key), SZ(admin_key), 0, 0, false,
      "Admin API key (default: generated at bootstrap, kept in the data dir)"},
     {"peer", "HOST:PORT", F_ADDR, M_JOIN, NULL, OFF(peer), 0, 0, 0, true,

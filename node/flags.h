@@ -60,6 +60,8 @@ struct gw_config {
 	uint64_t quota_bytes;       /* store size quota (etcd's backend quota) */
 	char real_ip_from[512];     /* trusted peers for X-Forwarded-For, "" = none */
 	char access_log[PATH_MAX];  /* access log path, "-" = stdout, "off" */
+
+	char access_log_format[1024]; /* "" = JSON lines; else nginx-style $variables */
 };
 
 /* Parse argv into @cfg (defaults first). Returns 0, or GW_EINVAL with a

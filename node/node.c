@@ -336,6 +336,7 @@ static int start_proxy(struct gw_node *n)
 	po.drain_timeout_ms = n->cfg->drain_timeout_ms;
 	po.real_ip_from = n->cfg->real_ip_from;
 	po.access_log = n->cfg->access_log;
+	po.access_log_format = n->cfg->access_log_format;
 	rv = gw_proxy_start(&po, &n->proxy);
 	if (rv != 0) {
 		n->proxy = NULL;

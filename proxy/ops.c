@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -227,6 +228,302 @@ static void describe(struct gw_proxy__req *r, struct outcome *o)
 	o->out_bytes = r->bytes_out;
 }
 
+/* ---- access log format strings: nginx's log_format with APISIX's
+ * variables. "$name" or "${name}"; values escaped as nginx does (", \,
+ * control bytes and bytes >= 0x7f as \xHH); an empty value is "-". */
+
+enum fvar {
+	FV_LIT,
+	FV_REMOTE_ADDR,
+	FV_HOST,
+	FV_METHOD,
+	FV_REQUEST_URI,
+	FV_URI,
+	FV_ARGS,
+	FV_REQUEST,
+	FV_STATUS,
+	FV_BYTES_SENT,
+	FV_REQUEST_LENGTH,
+	FV_REQUEST_TIME,
+	FV_UPSTREAM_ADDR,
+	FV_UPSTREAM_STATUS,
+	FV_UPSTREAM_RESPONSE_TIME,
+	FV_ROUTE_ID,
+	FV_TIME_ISO8601,
+	FV_TIME_LOCAL,
+	FV_MSEC,
+	FV_SERVER_PROTOCOL,
+	FV_SCHEME,
+	FV_HTTP, /* a request header: $http_user_agent */
+};
+
+static const struct {
+	const char *name;
+	enum fvar v;
+} fvars[] = {
+    {"remote_addr", FV_REMOTE_ADDR},
+    {"host", FV_HOST},
+    {"request_method", FV_METHOD},
+    {"request_uri", FV_REQUEST_URI},
+    {"uri", FV_URI},
+    {"args", FV_ARGS},
+    {"query_string", FV_ARGS},
+    {"request", FV_REQUEST},
+    {"status", FV_STATUS},
+    {"bytes_sent", FV_BYTES_SENT},
+    {"request_length", FV_REQUEST_LENGTH},
+    {"request_time", FV_REQUEST_TIME},
+    {"upstream_addr", FV_UPSTREAM_ADDR},
+    {"upstream_status", FV_UPSTREAM_STATUS},
+    {"upstream_response_time", FV_UPSTREAM_RESPONSE_TIME},
+    {"route_id", FV_ROUTE_ID},
+    {"time_iso8601", FV_TIME_ISO8601},
+    {"time_local", FV_TIME_LOCAL},
+    {"msec", FV_MSEC},
+    {"server_protocol", FV_SERVER_PROTOCOL},
+    {"scheme", FV_SCHEME},
+};
+
+struct gw_proxy__logfmt {
+	enum fvar v;
+	char *text; /* FV_LIT: the literal; FV_HTTP: header name ('_' -> '-') */
+	size_t len;
+};
+
+static void fmt_free(struct gw_proxy__logfmt *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(f[i].text);
+	}
+	free(f);
+}
+
+static int fmt_add(struct gw_proxy__ops *ops, enum fvar v, const char *text, size_t len)
+{
+	struct gw_proxy__logfmt *f = realloc(ops->fmt, (ops->n_fmt + 1) * sizeof *f);
+	if (f == NULL) {
+		return GW_ENOMEM;
+	}
+	ops->fmt = f;
+	f[ops->n_fmt].v = v;
+	f[ops->n_fmt].len = len;
+	f[ops->n_fmt].text = NULL;
+	if (text != NULL) {
+		f[ops->n_fmt].text = strndup(text, len);
+		if (f[ops->n_fmt].text == NULL) {
+			return GW_ENOMEM;
+		}
+	}
+	ops->n_fmt++;
+	return 0;
+}
+
+/* Compile @s into ops->fmt. 0, GW_EINVAL (an unknown variable, logged) or
+ * GW_ENOMEM. */
+static int fmt_compile(struct gw_proxy__ops *ops, const char *s)
+{
+	const char *lit = s;
+	int rv = 0;
+	while (*s && rv == 0) {
+		const char *name;
+		size_t nl = 0;
+		bool brace;
+		if (*s != '$') {
+			s++;
+			continue;
+		}
+		if (s > lit) {
+			rv = fmt_add(ops, FV_LIT, lit, (size_t)(s - lit));
+		}
+		brace = s[1] == '{';
+		name = s + 1 + brace;
+		while ((name[nl] >= 'a' && name[nl] <= 'z') ||
+		       (name[nl] >= 'A' && name[nl] <= 'Z') ||
+		       (name[nl] >= '0' && name[nl] <= '9') || name[nl] == '_') {
+			nl++;
+		}
+		if (nl == 0 || (brace && name[nl] != '}')) {
+			gw_errorf("proxy", "access log format: bad variable at '%.20s'", s);
+			return GW_EINVAL;
+		}
+		s = name + nl + brace;
+		lit = s;
+		if (rv != 0) {
+			break;
+		}
+		if (nl > 5 && strncmp(name, "http_", 5) == 0) {
+			rv = fmt_add(ops, FV_HTTP, name + 5, nl - 5);
+			if (rv == 0) {
+				char *h = ops->fmt[ops->n_fmt - 1].text;
+				for (size_t i = 0; h[i]; i++) {
+					h[i] = h[i] == '_' ? '-' : h[i];
+				}
+			}
+			continue;
+		}
+		size_t k;
+		for (k = 0; k < sizeof fvars / sizeof fvars[0]; k++) {
+			if (strlen(fvars[k].name) == nl && strncmp(fvars[k].name, name, nl) == 0) {
+				break;
+			}
+		}
+		if (k == sizeof fvars / sizeof fvars[0]) {
+			gw_errorf("proxy", "access log format: unknown variable $%.*s", (int)nl,
+				  name);
+			return GW_EINVAL;
+		}
+		rv = fmt_add(ops, fvars[k].v, NULL, 0);
+	}
+	if (rv == 0 && s > lit) {
+		rv = fmt_add(ops, FV_LIT, lit, (size_t)(s - lit));
+	}
+	return rv;
+}
+
+/* One value, escaped; "-" when empty. */
+static int fmt_val(struct gw_buf *b, const char *p, size_t n)
+{
+	int rv = 0;
+	if (n == 0) {
+		return gw_buf_append(b, "-", 1);
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+			rv |= gw_buf_printf(b, "\\x%02X", c);
+		} else {
+			rv |= gw_buf_append(b, &p[i], 1);
+		}
+	}
+	return rv;
+}
+
+static int fmt_vals(struct gw_buf *b, const char *s)
+{
+	return fmt_val(b, s, strlen(s));
+}
+
+static int fmt_render(const struct gw_proxy__ops *ops, struct gw_proxy__req *r,
+		      const struct outcome *o, const struct timeval *tv, struct gw_buf *b)
+{
+	const char *m = r->headers_done ? http_method_str(r->method) : "";
+	const char *url = r->url.data != NULL ? r->url.data : "";
+	char num[64];
+	struct tm tm;
+	int rv = 0;
+
+	for (size_t i = 0; i < ops->n_fmt && rv == 0; i++) {
+		const struct gw_proxy__logfmt *f = &ops->fmt[i];
+		num[0] = '\0';
+		switch (f->v) {
+		case FV_LIT:
+			rv = gw_buf_append(b, f->text, f->len);
+			continue;
+		case FV_REMOTE_ADDR:
+			rv = fmt_vals(b, gw_proxy__req_remote_ip(r));
+			continue;
+		case FV_HOST:
+			rv = fmt_val(b, r->host != NULL ? r->host : "",
+				     r->host != NULL ? r->host_len : 0);
+			continue;
+		case FV_METHOD:
+			rv = fmt_vals(b, m);
+			continue;
+		case FV_REQUEST_URI:
+			rv = fmt_val(b, url, r->url.len);
+			continue;
+		case FV_URI:
+			rv = fmt_val(b, r->path != NULL ? r->path : "",
+				     r->path != NULL ? r->path_len : 0);
+			continue;
+		case FV_ARGS:
+			rv = fmt_val(b, r->query != NULL ? r->query : "",
+				     r->query != NULL ? r->query_len : 0);
+			continue;
+		case FV_REQUEST:
+			if (!r->headers_done) {
+				rv = fmt_val(b, "", 0);
+				continue;
+			}
+			rv =
+			    fmt_vals(b, m) | gw_buf_append(b, " ", 1) | fmt_val(b, url, r->url.len);
+			snprintf(num, sizeof num, " HTTP/1.%d", r->http_minor);
+			break;
+		case FV_STATUS:
+			snprintf(num, sizeof num, "%d", o->status);
+			break;
+		case FV_BYTES_SENT:
+			snprintf(num, sizeof num, "%llu", (unsigned long long)o->out_bytes);
+			break;
+		case FV_REQUEST_LENGTH:
+			snprintf(num, sizeof num, "%llu", (unsigned long long)o->in_bytes);
+			break;
+		case FV_REQUEST_TIME:
+			snprintf(num, sizeof num, "%.3f", (double)o->req_us / 1e6);
+			break;
+		case FV_UPSTREAM_ADDR:
+			rv = fmt_vals(b, o->upaddr != NULL ? o->upaddr : "");
+			continue;
+		case FV_UPSTREAM_STATUS:
+			if (o->upaddr != NULL) {
+				snprintf(num, sizeof num, "%d", o->up_status);
+			}
+			break;
+		case FV_UPSTREAM_RESPONSE_TIME:
+			if (o->upaddr != NULL) {
+				snprintf(num, sizeof num, "%.3f", (double)o->up_us / 1e6);
+			}
+			break;
+		case FV_ROUTE_ID:
+			rv = fmt_vals(b, o->route);
+			continue;
+		case FV_TIME_ISO8601:
+			localtime_r(&tv->tv_sec, &tm);
+			strftime(num, sizeof num, "%Y-%m-%dT%H:%M:%S%z", &tm);
+			/* nginx writes the offset as +hh:mm */
+			if (strlen(num) == 24) {
+				memmove(num + 23, num + 22, 2);
+				num[22] = ':';
+				num[25] = '\0';
+			}
+			break;
+		case FV_TIME_LOCAL:
+			localtime_r(&tv->tv_sec, &tm);
+			strftime(num, sizeof num, "%d/%b/%Y:%H:%M:%S %z", &tm);
+			break;
+		case FV_MSEC:
+			snprintf(num, sizeof num, "%lld.%03d", (long long)tv->tv_sec,
+				 (int)(tv->tv_usec / 1000));
+			break;
+		case FV_SERVER_PROTOCOL:
+			if (r->headers_done) {
+				snprintf(num, sizeof num, "HTTP/1.%d", r->http_minor);
+			}
+			break;
+		case FV_SCHEME:
+			snprintf(num, sizeof num, "http");
+			break;
+		case FV_HTTP: {
+			const struct gw_proxy__hdr *h = NULL;
+			for (size_t k = 0; k < r->hc.n && h == NULL; k++) {
+				if (r->hc.v[k].name_len == f->len &&
+				    strcasecmp(r->hc.v[k].name, f->text) == 0) {
+					h = &r->hc.v[k];
+				}
+			}
+			rv = fmt_val(b, h != NULL ? h->value : "", h != NULL ? h->value_len : 0);
+			continue;
+		}
+		}
+		if (f->v == FV_REQUEST) {
+			rv |= gw_buf_appends(b, num);
+		} else {
+			rv |= fmt_vals(b, num);
+		}
+	}
+	return rv | gw_buf_append(b, "\n", 1);
+}
+
 static void log_line(struct gw_proxy__req *r, const struct outcome *o)
 {
 	struct gw_proxy__worker *w = r->dc->w;
@@ -245,10 +542,14 @@ static void log_line(struct gw_proxy__req *r, const struct outcome *o)
 		return;
 	}
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
 	gw_buf_init(&b);
 	rv |= gw_buf_reserve(&b, 512 + r->url.len);
+	if (ops->fmt != NULL) {
+		rv |= fmt_render(ops, r, o, &tv, &b);
+		goto out;
+	}
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
 	rv |= gw_buf_printf(&b, "{\"time\":\"%s.%03d+00:00\"", ts, (int)(tv.tv_usec / 1000));
 	rv |= json_field(&b, "remote_addr", ip, strlen(ip));
 	rv |= json_field(&b, "host", r->host != NULL ? r->host : "",
@@ -270,6 +571,7 @@ static void log_line(struct gw_proxy__req *r, const struct outcome *o)
 	}
 	rv |= json_field(&b, "route_id", o->route, strlen(o->route));
 	rv |= gw_buf_appends(&b, "}\n");
+out:
 	if (rv != 0) {
 		relaxed_add(&ops->dropped, 1);
 		gw_buf_close(&b);
@@ -592,6 +894,12 @@ int gw_proxy__ops_init(struct gw_proxy *p)
 		return GW_EINVAL;
 	}
 	strcpy(ops->log_path, log);
+	if (p->opts.access_log_format != NULL && *p->opts.access_log_format != '\0') {
+		rv = fmt_compile(ops, p->opts.access_log_format);
+		if (rv != 0) {
+			return rv;
+		}
+	}
 	ops->log_fd = open_log(log);
 	if (ops->log_fd < 0) {
 		gw_errorf("proxy", "cannot open access log %s: %s", log, strerror(errno));
@@ -656,6 +964,7 @@ void gw_proxy__ops_close(struct gw_proxy *p)
 			free(ops->w[i].series);
 		}
 	}
+	fmt_free(ops->fmt, ops->n_fmt);
 	free(ops->w);
 	free(ops->pp_listen);
 	free(ops->trusted);

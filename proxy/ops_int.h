@@ -86,6 +86,7 @@ void gw_proxy__ops_req_done(struct gw_proxy__req *r);
 
 struct gw_proxy__wops;     /* per worker, ops.c */
 struct gw_proxy__logchunk; /* access log bytes handed to the writer, ops.c */
+struct gw_proxy__logfmt;   /* compiled access log format, ops.c */
 
 struct gw_proxy__ops {
 	bool *pp_listen;                /* per listener: a PROXY header comes first */
@@ -96,7 +97,9 @@ struct gw_proxy__ops {
 	int n_workers;
 	/* access log: workers push chunks (lock-free stack), one thread writes */
 	bool log_on;
-	char log_path[4096];                       /* "-" = stdout */
+	char log_path[4096];          /* "-" = stdout */
+	struct gw_proxy__logfmt *fmt; /* NULL: JSON lines */
+	size_t n_fmt;
 	int log_fd;                                /* writer thread only */
 	_Atomic(struct gw_proxy__logchunk *) head; /* pushed chunks, newest first */
 	atomic_size_t queued;                      /* bytes pushed, not yet written */

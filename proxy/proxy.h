@@ -51,6 +51,8 @@ struct gw_proxy_opts {
 				   * X-Forwarded-For names the client; NULL = none */
 	const char *access_log;   /* JSON lines to this path, "-" = stdout;
 				   * NULL, "" or "off" = no access log */
+	const char *access_log_format; /* NULL or "": JSON lines; else nginx-style
+					* "$remote_addr - [$time_local] \"$request\" $status" */
 };
 
 /* Bind every listener (SO_REUSEPORT, one socket per worker and address),

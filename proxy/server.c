@@ -297,7 +297,8 @@ int gw_proxy_start(const struct gw_proxy_opts *opts, struct gw_proxy **out)
 	p->n_workers = p->opts.workers;
 	p->opts.listen = p->listen;
 	rv = gw_proxy__ops_init(p);
-	p->opts.real_ip_from = p->opts.access_log = NULL; /* the caller's strings */
+	/* the caller's strings */
+	p->opts.real_ip_from = p->opts.access_log = p->opts.access_log_format = NULL;
 	if (rv != 0) {
 		free_proxy(p);
 		return rv;

@@ -406,6 +406,37 @@ def test_access_log_reopened_on_sigusr1():
     assert E.node.running
 
 
+def test_access_log_format_string():
+    path = os.path.join(E.logdir, "fmt.log")
+    fmt = ('$remote_addr - [$time_local] "$request" $status $bytes_sent $request_time '
+           '$upstream_addr $upstream_status $route_id "${http_user_agent}" $http_x_missing '
+           '$msec $time_iso8601')
+    n = Node("fmt", extra_args=["--access-log", path, "--access-log-format", fmt])
+    n.start()
+    try:
+        res = etcdctl(n, "put", "/apisix/routes/9", json.dumps(
+            {"uri": "/f", "upstream": {"type": "roundrobin", "nodes": {E.up.addr: 1}}}))
+        assert res.returncode == 0, res.stderr
+        wait_for(lambda: n.get("proxy", "/f")[0] == 200, 10, what="route served")
+        n.get("proxy", "/f?a=1", headers={"User-Agent": 'ua "quoted" \\'})
+
+        def line():
+            with open(path) as f:
+                return [x for x in f.read().splitlines() if "/f?a=1" in x]
+        got = wait_for(line, 10, what="formatted line")[0]
+        m = re.match(r'^127\.0\.0\.1 - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] '
+                     r'"GET /f\?a=1 HTTP/1\.1" 200 (\d+) (\d+\.\d{3}) '
+                     r'127\.0\.0\.1:%d 200 9 "ua \\x22quoted\\x22 \\x5C" - '
+                     r'\d+\.\d{3} \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$' % E.up.port, got)
+        assert m and int(m.group(1)) > 100, got
+    finally:
+        assert n.stop() == 0
+    bad = Node("badfmt", extra_args=["--access-log", path, "--access-log-format", "$nope"])
+    bad.start(wait=False)
+    assert bad.wait(30) != 0
+    assert "unknown variable $nope" in bad.log(), bad.log()
+
+
 # ---- metrics
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
@@ -566,6 +597,7 @@ def main():
                test_pp_from_a_real_haproxy, test_check_rejects_bad_ops_flags,
                test_real_ip_from_trusted_peer, test_real_ip_ignored_from_untrusted_peer,
                test_access_log_json_lines, test_access_log_reopened_on_sigusr1,
+               test_access_log_format_string,
                test_metrics_names_labels_and_values,
                test_metrics_monotonic_and_histograms_cumulative):
         t.run(fn)
