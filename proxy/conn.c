@@ -232,12 +232,16 @@ static const struct gw_proxy__transport tcp_transport = {
 
 /* ---- header scanner */
 
+/* RFC 9110 tchar, as a table: the scanner looks at every header byte. */
+static const bool tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1,         ['&'] = 1,         ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,         ['^'] = 1,         ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+};
+
 static bool is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-		return true;
-	}
-	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return tchar[c];
 }
 
 static void scan_reset(struct gw_proxy__dconn *dc)
@@ -476,10 +480,10 @@ static void d_timer_cb(uv_timer_t *t)
 {
 	struct gw_proxy__dconn *dc = t->data;
 	enum gw_proxy__dtimer ph = dc->tphase;
-	dc->tphase = DT_NONE;
-	if (dc->closing) {
-		return;
+	if (dc->closing || ph == DT_NONE || gw_proxy__timer_early(t, d_timer_cb, dc->t_due)) {
+		return; /* lazy timer: no deadline now, or a later one */
 	}
+	dc->tphase = DT_NONE;
 	switch (ph) {
 	case DT_BODY:
 		if (dc->req != NULL && !dc->req->resp_started) {
@@ -531,10 +535,8 @@ static void d_timer_update(struct gw_proxy__dconn *dc, bool progress)
 		return;
 	}
 	dc->tphase = ph;
-	if (ph == DT_NONE) {
-		uv_timer_stop(&dc->timer);
-	} else {
-		uv_timer_start(&dc->timer, d_timer_cb, ms, 0);
+	if (ph != DT_NONE) {
+		gw_proxy__timer_set(&dc->timer, d_timer_cb, &dc->t_due, ms);
 	}
 }
 
@@ -962,7 +964,8 @@ void gw_proxy__dconn_on_data(struct gw_proxy__dconn *dc, const char *p, size_t n
 		return;
 	}
 	if (dc->tphase == DT_IDLE) {
-		uv_timer_start(&dc->timer, d_timer_cb, dc->w->p->opts.header_timeout_ms, 0);
+		gw_proxy__timer_set(&dc->timer, d_timer_cb, &dc->t_due,
+				    dc->w->p->opts.header_timeout_ms);
 		dc->tphase = DT_HEADER;
 	}
 	d_feed(dc, p, n);

@@ -127,6 +127,7 @@ struct gw_proxy__dconn {
 	int scan;
 	size_t scan_line, scan_hdr;
 	enum gw_proxy__dtimer tphase;
+	uint64_t t_due; /* loop ms when tphase expires (lazy timer, gw_proxy__timer_set) */
 	bool reading, stop_bp, stop_pipe, closing, lingering, shutting;
 	bool tunnel;  /* WebSocket: raw bytes both ways */
 	bool counted; /* in the worker's active connections */
@@ -150,6 +151,7 @@ struct gw_proxy__uconn {
 	unsigned n_requests;
 	size_t wq_bytes;
 	enum gw_proxy__utimer tphase;
+	uint64_t t_due; /* loop ms when tphase expires (lazy timer) */
 	bool connected, closing, reused, bp_paused, got_bytes, msg_done, retry_status, skip_1xx;
 	bool tunnel;
 };
@@ -286,6 +288,30 @@ static inline void gw_proxy__list_remove(struct gw_proxy__list *e)
 static inline bool gw_proxy__list_empty(const struct gw_proxy__list *l)
 {
 	return l->next == l;
+}
+/* A connection's one timer with a lazy deadline: *due becomes loop time +
+ * @ms and @t is restarted only when it is stopped or would fire later than
+ * that, so moving a deadline later (every request on a keep-alive
+ * connection) is a store, not a timer-heap update. A callback that fires
+ * before *due calls gw_proxy__timer_early, which re-arms for the rest; a
+ * phase with no deadline leaves the timer running and its callback ignores
+ * it. Worker thread only. */
+static inline void gw_proxy__timer_set(uv_timer_t *t, uv_timer_cb cb, uint64_t *due, uint64_t ms)
+{
+	*due = uv_now(t->loop) + ms;
+	if (!uv_is_active((const uv_handle_t *)t) || uv_timer_get_due_in(t) > ms) {
+		uv_timer_start(t, cb, ms, 0);
+	}
+}
+/* In @t's callback: true (and @t re-armed) while @due is still ahead. */
+static inline bool gw_proxy__timer_early(uv_timer_t *t, uv_timer_cb cb, uint64_t due)
+{
+	uint64_t now = uv_now(t->loop);
+	if (now >= due) {
+		return false;
+	}
+	uv_timer_start(t, cb, due - now, 0);
+	return true;
 }
 #define GW_PROXY__CONTAINER(ptr, type, field)                                                      \
 	((type *)(void *)((char *)(ptr)-offsetof(type, field)))

@@ -139,9 +139,30 @@ static void hc_reset(struct gw_proxy__hcollect *hc)
 	hc->n = hc->cap = 0;
 }
 
-static bool name_is(const struct gw_proxy__hdr *h, const char *name)
+static inline bool name_is(const struct gw_proxy__hdr *h, const char *name)
 {
 	return h->name_len == strlen(name) && strcasecmp(h->name, name) == 0;
+}
+
+/* A header name with its length, for tables scanned per header. */
+struct hname {
+	const char *s;
+	size_t len;
+};
+#define HNAME(lit)                                                                                 \
+	{                                                                                          \
+		lit, sizeof lit - 1                                                                \
+	}
+
+/* Is @h one of the @n names of @t (case-insensitive)? */
+static bool name_in(const struct gw_proxy__hdr *h, const struct hname *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (h->name_len == t[i].len && strcasecmp(h->name, t[i].s) == 0) {
+			return true;
+		}
+	}
+	return false;
 }
 
 /* Append each NUL-terminated string up to NULL (printf costs on the hot
@@ -684,15 +705,15 @@ void gw_proxy__req_headers_done(struct gw_proxy__req *r)
 /* Hop-by-hop and headers the proxy sets itself. */
 static bool skip_req_header(const struct gw_proxy__hdr *h, const char *conn)
 {
-	static const char *const names[] = {
-	    "connection",        "keep-alive",
-	    "proxy-connection",  "te",
-	    "trailer",           "transfer-encoding",
-	    "upgrade",           "expect",
-	    "content-length",    "host",
-	    "x-real-ip",         "x-forwarded-for",
-	    "x-forwarded-proto", "x-forwarded-host",
-	    "x-forwarded-port",
+	static const struct hname names[] = {
+	    HNAME("connection"),        HNAME("keep-alive"),
+	    HNAME("proxy-connection"),  HNAME("te"),
+	    HNAME("trailer"),           HNAME("transfer-encoding"),
+	    HNAME("upgrade"),           HNAME("expect"),
+	    HNAME("content-length"),    HNAME("host"),
+	    HNAME("x-real-ip"),         HNAME("x-forwarded-for"),
+	    HNAME("x-forwarded-proto"), HNAME("x-forwarded-host"),
+	    HNAME("x-forwarded-port"),
 	};
 	if (memchr(h->name, '_', h->name_len) != NULL) {
 		/* nginx drops these by default (underscores_in_headers off): an
@@ -700,10 +721,8 @@ static bool skip_req_header(const struct gw_proxy__hdr *h, const char *conn)
 		 * CGI variable must never see both */
 		return true;
 	}
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if (name_is(h, names[i])) {
-			return true;
-		}
+	if (name_in(h, names, sizeof names / sizeof names[0])) {
+		return true;
 	}
 	return conn != NULL && has_token(conn, h->name);
 }
@@ -1080,13 +1099,13 @@ static int u_on_header_value(http_parser *hp, const char *at, size_t n)
 
 static bool skip_resp_header(const struct gw_proxy__hdr *h, const char *conn)
 {
-	static const char *const names[] = {"connection", "keep-alive",    "proxy-connection",
-					    "te",         "trailer",       "transfer-encoding",
-					    "upgrade",    "content-length"};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if (name_is(h, names[i])) {
-			return true;
-		}
+	static const struct hname names[] = {
+	    HNAME("connection"), HNAME("keep-alive"),     HNAME("proxy-connection"),
+	    HNAME("te"),         HNAME("trailer"),        HNAME("transfer-encoding"),
+	    HNAME("upgrade"),    HNAME("content-length"),
+	};
+	if (name_in(h, names, sizeof names / sizeof names[0])) {
+		return true;
 	}
 	return conn != NULL && has_token(conn, h->name);
 }

@@ -138,8 +138,7 @@ struct gw_proxy__uconn *gw_proxy__uconn_get(struct gw_proxy__worker *w,
 			uc->msg_done = false;
 			uc->retry_status = false;
 			uc->skip_1xx = false;
-			uv_timer_stop(&uc->timer);
-			uc->tphase = UT_NONE;
+			uc->tphase = UT_NONE; /* the lazy timer fires, if at all, for nothing */
 			return uc;
 		}
 	}
@@ -166,7 +165,7 @@ struct gw_proxy__uconn *gw_proxy__uconn_get(struct gw_proxy__worker *w,
 		return NULL;
 	}
 	uc->tphase = UT_CONNECT;
-	uv_timer_start(&uc->timer, u_timer_cb, connect_ms, 0);
+	gw_proxy__timer_set(&uc->timer, u_timer_cb, &uc->t_due, connect_ms);
 	return uc;
 }
 
@@ -225,7 +224,7 @@ void gw_proxy__uconn_write(struct gw_proxy__uconn *uc, const void *p, size_t n)
 	}
 	/* Report the failure from the loop, not from inside the caller. */
 	uc->tphase = UT_READ;
-	uv_timer_start(&uc->timer, u_timer_cb, 0, 0);
+	gw_proxy__timer_set(&uc->timer, u_timer_cb, &uc->t_due, 0);
 }
 
 void gw_proxy__uconn_arm(struct gw_proxy__uconn *uc)
@@ -252,10 +251,8 @@ void gw_proxy__uconn_arm(struct gw_proxy__uconn *uc)
 		ms = r->read_ms;
 	}
 	uc->tphase = ph;
-	if (ph == UT_NONE) {
-		uv_timer_stop(&uc->timer);
-	} else {
-		uv_timer_start(&uc->timer, u_timer_cb, ms, 0);
+	if (ph != UT_NONE) {
+		gw_proxy__timer_set(&uc->timer, u_timer_cb, &uc->t_due, ms);
 	}
 }
 
@@ -265,10 +262,10 @@ static void u_timer_cb(uv_timer_t *t)
 	struct gw_proxy__req *r = uc->req;
 	enum gw_proxy__utimer ph = uc->tphase;
 
-	uc->tphase = UT_NONE;
-	if (uc->closing) {
-		return;
+	if (uc->closing || ph == UT_NONE || gw_proxy__timer_early(t, u_timer_cb, uc->t_due)) {
+		return; /* lazy timer: no deadline now, or a later one */
 	}
+	uc->tphase = UT_NONE;
 	if (r == NULL) {
 		gw_proxy__uconn_close(uc);
 		return;
@@ -324,5 +321,5 @@ void gw_proxy__uconn_release(struct gw_proxy__uconn *uc, bool keep, unsigned idl
 		uv_read_start((uv_stream_t *)&uc->tcp, u_alloc, u_read);
 	}
 	uc->tphase = UT_IDLE;
-	uv_timer_start(&uc->timer, u_timer_cb, idle_ms, 0);
+	gw_proxy__timer_set(&uc->timer, u_timer_cb, &uc->t_due, idle_ms);
 }
