@@ -29,32 +29,6 @@ struct gw_metrics {
 	void *stop_data;
 };
 
-static const char *role_name(enum gw_raft_role r)
-{
-	switch (r) {
-	case GW_ROLE_VOTER:
-		return "voter";
-	case GW_ROLE_STANDBY:
-		return "standby";
-	default:
-		return "spare";
-	}
-}
-
-static const char *state_name(enum gw_raft_state s)
-{
-	switch (s) {
-	case GW_STATE_FOLLOWER:
-		return "follower";
-	case GW_STATE_CANDIDATE:
-		return "candidate";
-	case GW_STATE_LEADER:
-		return "leader";
-	default:
-		return "unavailable";
-	}
-}
-
 static int gauge(struct gw_buf *b, const char *name, const char *help, double v)
 {
 	int rv = gw_prom_family(b, name, "gauge", help);
@@ -93,10 +67,10 @@ static int write_raft(struct gw_buf *b, struct gw_raft *r)
 	for (int i = 0; rv == 0 && i < 4; i++) {
 		const char *l[] = {"state", states[i], NULL};
 		rv = gw_prom_sample(b, "apigw_raft_state", l,
-				    strcmp(states[i], state_name(st->state)) == 0 ? 1 : 0);
+				    strcmp(states[i], gw_raft_state_name(st->state)) == 0 ? 1 : 0);
 	}
 	if (rv == 0) {
-		const char *l[] = {"role", role_name(st->role), "id", id, NULL};
+		const char *l[] = {"role", gw_raft_role_name(st->role), "id", id, NULL};
 		rv = gw_prom_family(b, "apigw_raft_role", "gauge", "Raft role of this node");
 		if (rv == 0) {
 			rv = gw_prom_sample(b, "apigw_raft_role", l, 1);

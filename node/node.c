@@ -99,11 +99,9 @@ static void status_reply(struct gw_node *n, struct gw_http_req *req)
 	if (n->cluster != NULL) {
 		struct gw_raft_status *st = malloc(sizeof *st);
 		if (st != NULL) {
-			static const char *const names[] = {"unavailable", "follower", "candidate",
-							    "leader"};
 			gw_raft_status(gw_cluster_raft(n->cluster), st);
 			quorum = st->has_quorum;
-			state = (unsigned)st->state < 4 ? names[st->state] : "unavailable";
+			state = gw_raft_state_name(st->state);
 			free(st);
 		}
 	}

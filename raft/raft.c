@@ -1897,7 +1897,7 @@ void gw_raft_status(struct gw_raft *r, struct gw_raft_status *out)
 	}
 }
 
-static const char *state_name(enum gw_raft_state s)
+const char *gw_raft_state_name(enum gw_raft_state s)
 {
 	switch (s) {
 	case GW_STATE_FOLLOWER:
@@ -1911,7 +1911,7 @@ static const char *state_name(enum gw_raft_state s)
 	}
 }
 
-static const char *gw_role_name(enum gw_raft_role role)
+const char *gw_raft_role_name(enum gw_raft_role role)
 {
 	switch (role) {
 	case GW_ROLE_VOTER:
@@ -1944,8 +1944,9 @@ char *gw_raft_status_json(struct gw_raft *r)
 	snprintf(hex, sizeof hex, "%016" PRIx64, st->id);
 	cJSON_AddStringToObject(o, "id", hex);
 	cJSON_AddStringToObject(o, "name", st->name);
-	cJSON_AddStringToObject(o, "role", gw_role_name(st->role));
-	cJSON_AddStringToObject(o, "state", gw_raft_joining(r) ? "joining" : state_name(st->state));
+	cJSON_AddStringToObject(o, "role", gw_raft_role_name(st->role));
+	cJSON_AddStringToObject(o, "state",
+				gw_raft_joining(r) ? "joining" : gw_raft_state_name(st->state));
 	cJSON_AddNumberToObject(o, "term", (double)st->term);
 	snprintf(hex, sizeof hex, "%016" PRIx64, st->leader_id);
 	cJSON_AddStringToObject(o, "leader_id", st->leader_id != 0 ? hex : "");
@@ -1964,7 +1965,7 @@ char *gw_raft_status_json(struct gw_raft *r)
 		snprintf(hex, sizeof hex, "%016" PRIx64, m->id);
 		cJSON_AddStringToObject(mo, "id", hex);
 		cJSON_AddStringToObject(mo, "name", m->name);
-		cJSON_AddStringToObject(mo, "role", gw_role_name(m->role));
+		cJSON_AddStringToObject(mo, "role", gw_raft_role_name(m->role));
 		cJSON_AddBoolToObject(mo, "leader", m->id == st->leader_id);
 		cJSON_AddStringToObject(mo, "raft_address", m->raft_address);
 		cJSON_AddStringToObject(mo, "etcd_url", m->etcd_url);

@@ -140,6 +140,11 @@ struct gw_raft_status {
 	int n_members;
 };
 
+/* "voter", "standby", "spare" / "unavailable", "follower", "candidate",
+ * "leader": the names status pages, metrics and logs use. Static strings. */
+const char *gw_raft_role_name(enum gw_raft_role role);
+const char *gw_raft_state_name(enum gw_raft_state state);
+
 /* Snapshot of the current state for status pages, metrics and the etcd
  * Cluster/Maintenance services. */
 void gw_raft_status(struct gw_raft *r, struct gw_raft_status *out);
