@@ -3,19 +3,17 @@
  * Happy path. Each request ends in gw_proxy__ops_req_done on its worker: one
  * JSON line is appended to the worker's own chunk, and the request is counted
  * in the worker's own series table (status code, route, upstream node ->
- * count, bytes in and out, three latency histograms). Once per loop
- * iteration (a uv_check handle) the worker pushes its chunk onto a lock-free
- * stack and, if the stack was empty, posts the writer's semaphore; the
- * writer thread takes the whole stack at once, restores the order and
- * write()s it. SIGUSR1 (node/) sets a flag the writer sees: it reopens the
- * file by name (logrotate moved it). A scrape sums the workers' tables with
- * relaxed atomic loads: the request path takes no lock.
- * Failure modes: a writer that falls behind (slow disk) makes workers drop
- * lines past 64 MiB queued (counted, never blocking); a write error is
- * logged once per reopen and the lines are lost; a series table that is
- * full folds new label sets into route="" node="" (cardinality stays
- * bounded: route ids come only from the compiled config, at most
- * MAX_SERIES label sets per worker). */
+ * count, bytes in and out, three latency histograms). Before each poll
+ * (a uv_prepare handle: lines made by I/O and by timers alike go out before
+ * the loop may sleep) the worker pushes its chunk onto a lock-free stack and, if the stack was
+ * empty, posts the writer's semaphore; the writer thread takes the whole stack at once, restores
+ * the order and write()s it. SIGUSR1 (node/) sets a flag the writer sees: it reopens the file by
+ * name (logrotate moved it). A scrape sums the workers' tables with relaxed atomic loads: the
+ * request path takes no lock. Failure modes: a writer that falls behind (slow disk) makes workers
+ * drop lines past 64 MiB queued (counted, never blocking); a write error is logged once per reopen
+ * and the lines are lost; a series table that is full folds new label sets into route="" node=""
+ * (cardinality stays bounded: route ids come only from the compiled config, at most MAX_SERIES
+ * label sets per worker). */
 #include "config.h"
 
 #include "lib/err.h"
@@ -71,7 +69,7 @@ struct gw_proxy__wops {
 	atomic_uint_fast64_t overflow;
 	atomic_int_fast64_t reading, writing; /* requests in each state now */
 	struct gw_proxy__logchunk *cur;       /* worker only: lines not yet pushed */
-	uv_check_t check;                     /* pushes cur once per loop iteration */
+	uv_prepare_t check;                   /* pushes cur before each poll */
 	bool check_on;
 	bool closed; /* the loop is closing: lines are pushed at once */
 };
@@ -107,7 +105,7 @@ static void push_chunk(struct gw_proxy__ops *ops, struct gw_proxy__logchunk *c)
 	}
 }
 
-static void on_check(uv_check_t *h)
+static void on_prepare(uv_prepare_t *h)
 {
 	struct gw_proxy__worker *w = h->data;
 	struct gw_proxy__wops *wo = &w->p->ops->w[w->idx];
@@ -125,9 +123,9 @@ static struct gw_proxy__logchunk *chunk_room(struct gw_proxy__worker *w, size_t 
 	size_t cap;
 
 	if (!wo->check_on && !wo->closed) {
-		uv_check_init(&w->loop, &wo->check);
+		uv_prepare_init(&w->loop, &wo->check);
 		wo->check.data = w;
-		uv_check_start(&wo->check, on_check);
+		uv_prepare_start(&wo->check, on_prepare);
 		uv_unref((uv_handle_t *)&wo->check);
 		wo->check_on = true;
 	}
@@ -585,7 +583,7 @@ out:
 		memcpy(c->data + c->len, b.data, b.len);
 		c->len += b.len;
 		atomic_fetch_add_explicit(&ops->queued, b.len, memory_order_relaxed);
-		if (wo->closed) { /* no check handle any more */
+		if (wo->closed) { /* no prepare handle any more */
 			push_chunk(ops, c);
 			wo->cur = NULL;
 		}

@@ -406,6 +406,32 @@ def test_access_log_reopened_on_sigusr1():
     assert E.node.running
 
 
+def test_access_log_line_of_a_timeout_not_held_back():
+    """A 504 is answered from a timer callback; its line must reach the file
+    with no further traffic to wake the worker up."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # never accepts: connects succeed, nothing answers
+    try:
+        r = {"uri": "/slow", "timeout": {"connect": 1, "send": 1, "read": 1},
+             "upstream": {"type": "roundrobin", "retries": 0,
+                          "nodes": {"127.0.0.1:%d" % silent.getsockname()[1]: 1}}}
+        res = etcdctl(E.node, "put", "/apisix/routes/slow", json.dumps(r))
+        assert res.returncode == 0, res.stderr
+        wait_for(lambda: raw(E.node.ports["proxy"], [get("/slow")])[9:12] == b"504", 20,
+                 what="504 from the silent upstream")
+        t0 = time.time()
+        tag = "/slow?t=%d" % time.time_ns()
+        assert raw(E.node.ports["proxy"], [get(tag)])[9:12] == b"504"
+        got = wait_for(lambda: find(E.log, lambda x: x["uri"] == tag), 10, interval=0.02,
+                       what="the 504's log line")
+        assert got[0]["status"] == 504 and got[0]["upstream_status"] == "504", got
+        assert time.time() - t0 < 10
+    finally:
+        etcdctl(E.node, "del", "/apisix/routes/slow")
+        silent.close()
+
+
 def test_access_log_format_string():
     path = os.path.join(E.logdir, "fmt.log")
     fmt = ('$remote_addr - [$time_local] "$request" $status $bytes_sent $request_time '
@@ -513,7 +539,7 @@ def test_metrics_names_labels_and_values():
         assert set(l) == {"code", "route", "matched_uri", "matched_host", "service",
                           "consumer", "node"}, l
         assert re.match(r"^[1-5]\d\d$", l["code"]) or l["code"] == "499", l
-        assert l["route"] in ("", "1", "lb", "real"), l  # only ids of the config
+        assert l["route"] in ("", "1", "lb", "real", "slow"), l  # ids of the config only
         if l["node"]:
             ipaddress.ip_address(l["node"])
     st = conn_states(f1)
@@ -597,7 +623,7 @@ def main():
                test_pp_from_a_real_haproxy, test_check_rejects_bad_ops_flags,
                test_real_ip_from_trusted_peer, test_real_ip_ignored_from_untrusted_peer,
                test_access_log_json_lines, test_access_log_reopened_on_sigusr1,
-               test_access_log_format_string,
+               test_access_log_line_of_a_timeout_not_held_back, test_access_log_format_string,
                test_metrics_names_labels_and_values,
                test_metrics_monotonic_and_histograms_cumulative):
         t.run(fn)
