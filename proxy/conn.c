@@ -244,6 +244,24 @@ static bool is_tchar(unsigned char c)
 	return tchar[c];
 }
 
+/* Bytes allowed in the request line and in field values (no CR, LF, other
+ * controls or DEL). */
+static const bool vchar[256] = {
+    ['\t'] = 1,
+    [' ' ... '~'] = 1,
+    [0x80 ... 0xff] = 1,
+};
+
+/* End of the run of bytes of @class in @p[@i..@n): the scanner's states
+ * that only count ordinary bytes take a whole run at once. */
+static size_t run_end(const bool *class, const char *p, size_t i, size_t n)
+{
+	while (i < n && class[(unsigned char)p[i]]) {
+		i++;
+	}
+	return i;
+}
+
 static void scan_reset(struct gw_proxy__dconn *dc)
 {
 	dc->hdr_phase = true;
@@ -266,6 +284,15 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n)
 			dc->scan = SC_REQ;
 			/* fall through */
 		case SC_REQ:
+			if (vchar[c]) {
+				size_t j = run_end(vchar, p, i + 1, n);
+				dc->scan_line += j - i;
+				if (dc->scan_line > o->max_uri_bytes + 32) {
+					return 414;
+				}
+				i = j - 1;
+				continue;
+			}
 			if (c == '\r') {
 				dc->scan = SC_REQ_CR;
 			} else if (c == '\n') {
@@ -298,6 +325,15 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n)
 			}
 			break;
 		case SC_NAME:
+			if (tchar[c]) {
+				size_t j = run_end(tchar, p, i + 1, n);
+				dc->scan_hdr += j - i;
+				if (dc->scan_hdr > o->max_header_bytes) {
+					return 431;
+				}
+				i = j - 1;
+				continue;
+			}
 			if (c == ':') {
 				dc->scan = SC_VAL;
 			} else if (!is_tchar(c)) {
@@ -305,6 +341,15 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n)
 			}
 			break;
 		case SC_VAL:
+			if (vchar[c]) {
+				size_t j = run_end(vchar, p, i + 1, n);
+				dc->scan_hdr += j - i;
+				if (dc->scan_hdr > o->max_header_bytes) {
+					return 431;
+				}
+				i = j - 1;
+				continue;
+			}
 			if (c == '\r') {
 				dc->scan = SC_VAL_CR;
 			} else if (c == '\n') {

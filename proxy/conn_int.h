@@ -195,6 +195,7 @@ struct gw_proxy__req {
 	bool replay_ok;
 	struct gw_proxy__hcollect rh; /* response headers */
 	struct gw_buf reason;
+	struct gw_buf head; /* scratch for the heads built for this request; kept on recycle */
 	bool resp_started, resp_chunked, resp_close, resp_done, close_after;
 	int status;
 	/* set by plugins */

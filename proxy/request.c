@@ -241,6 +241,7 @@ struct gw_proxy__req *gw_proxy__req_new(struct gw_proxy__dconn *dc)
 	gw_buf_init(&r->obuf);
 	gw_buf_init(&r->replay);
 	gw_buf_init(&r->reason);
+	gw_buf_init(&r->head);
 	req_defaults(r, dc);
 	return r;
 }
@@ -295,6 +296,7 @@ void gw_proxy__req_free(struct gw_proxy__req *r)
 	hc_close(&r->rh);
 	gw_buf_close(&r->url);
 	gw_buf_close(&r->reason);
+	gw_buf_close(&r->head);
 	gw_proxy__arena_close(&r->arena);
 	free(r);
 }
@@ -312,6 +314,11 @@ struct gw_proxy__req *gw_proxy__req_recycle(struct gw_proxy__req *r)
 	r->url.len = 0;
 	r->reason = keep.reason;
 	r->reason.len = 0;
+	r->head = keep.head;
+	r->head.len = 0;
+	if (r->head.cap > 4096) {
+		gw_buf_close(&r->head); /* an idle connection keeps a small one only */
+	}
 	r->hc.name = keep.hc.name;
 	r->hc.value = keep.hc.value;
 	r->hc.name.len = r->hc.value.len = 0;
@@ -740,6 +747,9 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 			xff = r->hc.v[i].value;
 		}
 	}
+	if (conn != NULL && strcasecmp(conn, "keep-alive") == 0) {
+		conn = NULL; /* names no header but Keep-Alive, dropped anyway */
+	}
 	switch (r->up_host != NULL ? -1 : (int)r->up->pass_host) {
 	case -1:
 		host = r->up_host;
@@ -806,16 +816,16 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 static void send_head(struct gw_proxy__req *r)
 {
 	struct gw_proxy__uconn *uc = r->uc;
-	struct gw_buf b;
+	struct gw_buf b = r->head; /* its memory goes back to r->head below */
 	for (size_t i = 0; i < n_plugins(r); i++) {
 		const struct gw_proxy__plugin_inst *pi = plugin_at(r, i);
 		if (pi->p->before_proxy != NULL) {
 			pi->p->before_proxy(r, pi->conf);
 		}
 	}
-	gw_buf_init(&b);
+	b.len = 0;
 	if (build_head(r, &b) != 0 || gw_buf_append(&b, r->obuf.data, r->obuf.len) != 0) {
-		gw_buf_close(&b);
+		r->head = b;
 		detach_uc(r, true);
 		respond_json(r, 503, "out of memory");
 		return;
@@ -827,7 +837,7 @@ static void send_head(struct gw_proxy__req *r)
 	r->head_sent = true;
 	/* a failed write is reported from the loop, never from inside this call */
 	gw_proxy__uconn_write(uc, b.data, b.len);
-	gw_buf_close(&b);
+	r->head = b;
 	gw_proxy__uconn_arm(uc);
 }
 
@@ -1155,8 +1165,12 @@ static int u_on_headers_complete(http_parser *hp)
 			upg = r->rh.v[i].value;
 		}
 	}
+	if (conn != NULL && strcasecmp(conn, "keep-alive") == 0) {
+		conn = NULL; /* names no header but Keep-Alive, dropped anyway */
+	}
 	nobody = r->method == HTTP_HEAD || status == 204 || status == 304 || status == 101;
-	gw_buf_init(&b);
+	b = r->head; /* its memory goes back to r->head below */
+	b.len = 0;
 	char num[24];
 	rv |= gw_buf_reserve(&b, 512);
 	rv |= cat(&b, "HTTP/1.1 ", u64_text((uint64_t)status, num), " ",
@@ -1202,15 +1216,14 @@ static int u_on_headers_complete(http_parser *hp)
 		}
 	}
 	rv |= gw_buf_append(&b, "\r\n", 2);
+	r->head = b;
 	if (rv != 0) {
-		gw_buf_close(&b);
 		return -1;
 	}
 	r->close_after = will_close;
 	r->resp_started = true;
 	r->status = status;
 	gw_proxy__dconn_write(dc, b.data, b.len);
-	gw_buf_close(&b);
 	if (status == 101) {
 		uc->tunnel = true;
 		dc->tunnel = true;
