@@ -112,7 +112,7 @@ class Writer:
         self.max_s = max_s
         self.max_writes = max_writes
         self.pause = pause
-        self.acked = {}      # key -> (value, node, t)
+        self.acked = {}      # key -> (value, node, t, latency)
         self.failed = []     # (t, node, latency, status, error, key)
         self._stop = threading.Event()
         self._t = None
@@ -138,7 +138,7 @@ class Writer:
                 st, body = 0, {"error": "%s: %s" % (type(e).__name__, e)}
             lat = time.time() - t
             if st == 200:
-                self.acked[key] = (val, node.name, t)
+                self.acked[key] = (val, node.name, t, lat)
             else:
                 self.failed.append((t, node.name, lat, st, body.get("error") or body, key))
                 time.sleep(0.02)

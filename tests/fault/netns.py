@@ -55,7 +55,7 @@ def available():
     for tool in ("ip", "nft"):
         if shutil.which(tool) is None:
             return "%s is not installed (scripts/install-deps.sh)" % tool
-    name = "%sprobe%x" % (PREFIX, os.getpid())
+    name = "%s%x_0-probe" % (PREFIX, os.getpid())  # cleanup_stale() knows this shape
     r = _ip("netns", "add", name, check=False)
     if r.returncode != 0:
         return "ip netns add failed: %s" % r.stderr.strip()

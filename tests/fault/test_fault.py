@@ -31,7 +31,7 @@ import netns  # noqa: E402
 from cluster import (Upstream, admin_key_of, http, leader_of, route_json,  # noqa: E402
                      start_cluster, wait_for)
 from load import (ProxyLoad, RegisterClient, StatusPoller, Storm, Writer,  # noqa: E402
-                  check_linearizable)
+                  check_linearizable, pct)
 
 PROFILE = os.environ.get("APIGW_PROFILE", "ci")
 LONG = PROFILE == "long"
@@ -530,9 +530,16 @@ def test_lossy_network():
     assert during > 0, ("no write succeeded on the lossy network", w.failed[:5])
     terms = sorted(poller.leaders)
     elections = [x for x in poller.first_leader_at if t0 <= x[0] < t1]
+    kinds = {}
+    for f in w.failed:
+        if t0 <= f[0] < t1:
+            k = "%s %s" % (f[3], f[4] if isinstance(f[4], str) else "?")
+            kinds[k] = kinds.get(k, 0) + 1
     figures("lossy_network", loss_pct=P["loss_pct"], netem_delay=delayed,
             requests_sent=ps["sent"], requests_failed=ps["failed"], p99_ms=ps["p99_ms"],
-            leaders_elected_during_fault=len(elections),
+            leaders_elected_during_fault=len(elections), write_errors=kinds,
+            acked_write_p50_ms=round(1000 * pct([v[3] for v in w.acked.values()
+                                                 if t0 <= v[2] < t1], 50), 1),
             writes_acked=n_acked, writes_acked_during_fault=during, writes_lost=0,
             writes_failed=len([f for f in w.failed if t0 <= f[0] < t1]),
             terms_seen=len(terms), two_leaders_in_a_term=0)
