@@ -47,10 +47,10 @@ struct gw_proxy_opts {
 	/* Operations (read at start; the strings need not outlive the call).
 	 * A listener whose gw_addr.opts say "proxy_protocol" expects a PROXY
 	 * protocol v1/v2 header on every connection. */
-	const char *real_ip_from; /* comma-separated CIDRs of trusted peers whose
-				   * X-Forwarded-For names the client; NULL = none */
-	const char *access_log;   /* JSON lines to this path, "-" = stdout;
-				   * NULL, "" or "off" = no access log */
+	const char *real_ip_from;      /* comma-separated CIDRs of trusted peers whose
+					* X-Forwarded-For names the client; NULL = none */
+	const char *access_log;        /* JSON lines to this path, "-" = stdout;
+					* NULL, "" or "off" = no access log */
 	const char *access_log_format; /* NULL or "": JSON lines; else nginx-style
 					* "$remote_addr - [$time_local] \"$request\" $status" */
 };
