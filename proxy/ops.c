@@ -81,9 +81,24 @@ static uint64_t now_ns(void)
 	return uv_hrtime();
 }
 
+/* Counters shared by several threads (the log's). */
 static void relaxed_add(atomic_uint_fast64_t *a, uint64_t v)
 {
 	atomic_fetch_add_explicit(a, v, memory_order_relaxed);
+}
+
+/* Counters with one writer (a worker's own): a plain load and store, no
+ * locked read-modify-write on the request path; readers see whole values. */
+static void own_add(atomic_uint_fast64_t *a, uint64_t v)
+{
+	atomic_store_explicit(a, atomic_load_explicit(a, memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+static void own_gauge(atomic_int_fast64_t *a, int64_t d)
+{
+	atomic_store_explicit(a, atomic_load_explicit(a, memory_order_relaxed) + d,
+			      memory_order_relaxed);
 }
 
 static uint64_t relaxed_get(atomic_uint_fast64_t *a)
@@ -678,7 +693,7 @@ void gw_proxy__ops_req_begin(struct gw_proxy__req *r)
 	}
 	r->t_begin = now_ns();
 	r->st_reading = true;
-	atomic_fetch_add_explicit(&wo->reading, 1, memory_order_relaxed);
+	own_gauge(&wo->reading, 1);
 }
 
 void gw_proxy__ops_req_head(struct gw_proxy__req *r)
@@ -689,11 +704,11 @@ void gw_proxy__ops_req_head(struct gw_proxy__req *r)
 	}
 	if (r->st_reading) {
 		r->st_reading = false;
-		atomic_fetch_sub_explicit(&wo->reading, 1, memory_order_relaxed);
+		own_gauge(&wo->reading, -1);
 	}
 	if (!r->st_writing) {
 		r->st_writing = true;
-		atomic_fetch_add_explicit(&wo->writing, 1, memory_order_relaxed);
+		own_gauge(&wo->writing, 1);
 	}
 	gw_proxy__pp_real_ip(r);
 }
@@ -739,7 +754,7 @@ again:
 			return s;
 		}
 	}
-	atomic_fetch_add_explicit(&wo->overflow, 1, memory_order_relaxed);
+	own_add(&wo->overflow, 1);
 	if (folded) {
 		return NULL;
 	}
@@ -756,8 +771,8 @@ static void observe(struct series *s, int type, uint64_t us)
 	while (b < NB && ms > buckets[b]) {
 		b++;
 	}
-	relaxed_add(&s->lat[type][b], 1);
-	relaxed_add(&s->lat_sum_us[type], us);
+	own_add(&s->lat[type][b], 1);
+	own_add(&s->lat_sum_us[type], us);
 }
 
 void gw_proxy__ops_req_done(struct gw_proxy__req *r)
@@ -774,11 +789,11 @@ void gw_proxy__ops_req_done(struct gw_proxy__req *r)
 	wo = &ops->w[w->idx];
 	if (r->st_reading) {
 		r->st_reading = false;
-		atomic_fetch_sub_explicit(&wo->reading, 1, memory_order_relaxed);
+		own_gauge(&wo->reading, -1);
 	}
 	if (r->st_writing) {
 		r->st_writing = false;
-		atomic_fetch_sub_explicit(&wo->writing, 1, memory_order_relaxed);
+		own_gauge(&wo->writing, -1);
 	}
 	if (!r->headers_done && !r->resp_started) {
 		return; /* nothing happened: a spare request, or bytes then EOF */
@@ -791,9 +806,9 @@ void gw_proxy__ops_req_done(struct gw_proxy__req *r)
 	if (s == NULL) {
 		return;
 	}
-	relaxed_add(&s->count, 1);
-	relaxed_add(&s->in_bytes, o.in_bytes);
-	relaxed_add(&s->out_bytes, o.out_bytes);
+	own_add(&s->count, 1);
+	own_add(&s->in_bytes, o.in_bytes);
+	own_add(&s->out_bytes, o.out_bytes);
 	observe(s, 0, o.req_us);
 	if (o.has_up_time) {
 		observe(s, 1, o.up_us);
