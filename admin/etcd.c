@@ -611,7 +611,6 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 {
 	struct gw_etcd *srv;
 	struct gw_httpd_opts hopts = {0};
-	struct gw_addr hidden;
 	struct sockaddr_storage ss;
 	int namelen = sizeof ss;
 	int rv;
@@ -650,18 +649,13 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 		goto err_after_alloc;
 	}
 
-	/* The JSON gateway's server only adopts connections sniffed here; it
-	 * needs a listener of its own, kept on an ephemeral loopback port. */
-	/* gw_addr_parse refuses port 0 (a flag value), so build it here. */
-	memset(&hidden, 0, sizeof hidden);
-	((struct sockaddr_in *)&hidden.ss)->sin_family = AF_INET;
-	((struct sockaddr_in *)&hidden.ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	snprintf(hidden.text, sizeof hidden.text, "127.0.0.1:0");
+	/* The JSON gateway's server listens nowhere: it only adopts the
+	 * HTTP/1.1 connections sniffed on the etcd listener. */
 	/* JSON carries bytes in base64 (4/3) plus field names: room for a
 	 * request at the protobuf limit, checked after decoding. */
 	hopts.max_body_bytes = srv->opts.max_request_bytes / 3 * 4 + 65536;
 	hopts.idle_timeout_ms = 3600000; /* watch streams and keep-alive clients */
-	rv = gw_httpd_start(loop, &hidden, &hopts, http_handler, srv, &srv->httpd);
+	rv = gw_httpd_start(loop, NULL, &hopts, http_handler, srv, &srv->httpd);
 	if (rv != 0) {
 		goto err_after_status;
 	}
@@ -670,7 +664,7 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 		goto err_after_httpd;
 	}
 	if (srv->ssl_ctx != NULL) {
-		rv = gw_httpd_start(loop, &hidden, &hopts, http_internal_handler, srv,
+		rv = gw_httpd_start(loop, NULL, &hopts, http_internal_handler, srv,
 				    &srv->httpd_internal);
 		if (rv != 0) {
 			goto err_after_tls;

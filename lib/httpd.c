@@ -865,8 +865,14 @@ int gw_httpd_start(uv_loop_t *loop, const struct gw_addr *addr, const struct gw_
 	if (srv->opts.max_conns == 0)
 		srv->opts.max_conns = 1024;
 
+	/* An adopt-only server keeps an unbound handle, so that stopping it
+	 * goes through the same asynchronous close as a listening one. */
 	uv_tcp_init(loop, &srv->listener);
 	srv->listener.data = srv;
+	if (addr == NULL) {
+		*out = srv;
+		return 0;
+	}
 	rv = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr->ss, 0);
 	if (rv == 0) {
 		rv = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);

@@ -65,8 +65,10 @@ struct gw_httpd_opts {
 };
 
 /* Start a server on @addr. 0 or a negative error (GW_EADDR when the address
- * is in use or cannot be bound; logged here). @opts may be NULL. The server
- * is heap-allocated and freed after gw_httpd_stop's callback. */
+ * is in use or cannot be bound; logged here). @opts may be NULL. With @addr
+ * NULL the server listens nowhere and serves only connections handed to it
+ * with gw_httpd_adopt (its port is 0). The server is heap-allocated and
+ * freed after gw_httpd_stop's callback. */
 int gw_httpd_start(uv_loop_t *loop, const struct gw_addr *addr, const struct gw_httpd_opts *opts,
 		   gw_http_handler_cb handler, void *data, struct gw_httpd **out);
 

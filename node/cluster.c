@@ -146,6 +146,13 @@ int gw_cluster_start(uv_loop_t *loop, const struct gw_config *cfg,
 	}
 
 	url_of(cfg, &cfg->etcd_listen, etcd_url, sizeof etcd_url);
+	if (cfg->etcd_cert[0] != '\0') {
+		/* Clients see https; raft's peer channel strips the scheme and
+		 * speaks cleartext, which a TLS etcd listener still takes for
+		 * /apigw/internal/ (authenticated by the join secret). */
+		memmove(etcd_url + 5, etcd_url + 4, strlen(etcd_url + 4) + 1);
+		etcd_url[4] = 's';
+	}
 	url_of(cfg, &cfg->admin_listen, admin_url, sizeof admin_url);
 	if (cfg->n_proxy_listen > 0) {
 		url_of(cfg, &cfg->proxy_listen[0], proxy_url, sizeof proxy_url);
@@ -188,6 +195,11 @@ int gw_cluster_start(uv_loop_t *loop, const struct gw_config *cfg,
 	eo.store = c->store;
 	eo.raft = c->raft;
 	eo.write_timeout_ms = cfg->write_timeout_ms;
+	if (cfg->etcd_cert[0] != '\0') {
+		eo.tls_cert = cfg->etcd_cert;
+		eo.tls_key = cfg->etcd_key[0] != '\0' ? cfg->etcd_key : NULL;
+		eo.tls_client_ca = cfg->etcd_client_ca[0] != '\0' ? cfg->etcd_client_ca : NULL;
+	}
 	rv = gw_etcd_start(loop, &cfg->etcd_listen, &eo, &c->etcd);
 	if (rv != 0) {
 		/* The caller stops us: raft must close on the loop. */

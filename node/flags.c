@@ -27,6 +27,7 @@ enum flag_type {
 	F_BOOL,      /* bool, takes no value */
 	F_SIZE,      /* uint64_t bytes, "512MiB", "2GiB" or a bare number */
 	F_CIDRS,     /* char[]: comma-separated IPv4/IPv6 CIDRs */
+	F_FILE,      /* char[]: path of a readable file */
 };
 
 #define M_START  (1u << GW_CMD_START)
@@ -96,6 +97,12 @@ static const struct flag flags[] = {
      "access log line as nginx's log_format, e.g. '$remote_addr - [$time_local] \"$request\" "
      "$status $bytes_sent $request_time $upstream_addr $route_id $http_user_agent' "
      "(default: JSON lines)"},
+    {"etcd-cert", "FILE", F_FILE, M_NODE, "", OFF(etcd_cert), SZ(etcd_cert), 0, 0, false,
+     "etcd API: serve TLS with this certificate chain (PEM); cleartext when empty"},
+    {"etcd-key", "FILE", F_FILE, M_NODE, "", OFF(etcd_key), SZ(etcd_key), 0, 0, false,
+     "etcd API: private key of --etcd-cert (PEM; default: inside --etcd-cert)"},
+    {"etcd-client-ca", "FILE", F_FILE, M_NODE, "", OFF(etcd_client_ca), SZ(etcd_client_ca), 0, 0,
+     false, "etcd API: require client certificates signed by this CA (PEM)"},
     {"admin-key", "KEY", F_STR, M_NODE, "", OFF(admin_key), SZ(admin_key), 0, 0, false,
      "Admin API key (default: generated at bootstrap, kept in the data dir)"},
     {"peer", "HOST:PORT", F_ADDR, M_JOIN, NULL, OFF(peer), 0, 0, 0, true,
@@ -307,6 +314,18 @@ static int set_flag(struct gw_config *cfg, const struct flag *f, const char *val
 		return 0;
 	case F_BOOL:
 		*(bool *)dst = true;
+		return 0;
+	case F_FILE:
+		if (strlen(val) >= f->size) {
+			snprintf(err, errlen, "value for --%s is too long", f->name);
+			return GW_EINVAL;
+		}
+		if (*val != '\0' && access(val, R_OK) != 0) {
+			snprintf(err, errlen, "invalid value '%s' for --%s: %s", val, f->name,
+				 strerror(errno));
+			return GW_EINVAL;
+		}
+		strcpy(dst, val);
 		return 0;
 	case F_CIDRS:
 		if (strlen(val) >= f->size || check_cidrs(val) != 0) {
@@ -611,6 +630,12 @@ int gw_config_parse(int argc, char **argv, struct gw_config *cfg, char *err, siz
 			snprintf(err, errlen, "flag --%s is required for '%s'", flags[k].name, sub);
 			return GW_EINVAL;
 		}
+	}
+	if ((mask & M_NODE) && cfg->etcd_cert[0] == '\0' &&
+	    (cfg->etcd_key[0] != '\0' || cfg->etcd_client_ca[0] != '\0')) {
+		snprintf(err, errlen, "flag --%s needs --etcd-cert",
+			 cfg->etcd_key[0] != '\0' ? "etcd-key" : "etcd-client-ca");
+		return GW_EINVAL;
 	}
 	if ((mask & M_NODE) && cfg->voters % 2 == 0) {
 		snprintf(err, errlen, "invalid value '%d' for --voters: must be odd", cfg->voters);

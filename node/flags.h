@@ -50,16 +50,19 @@ struct gw_config {
 	char admin_viewer_key[128];    /* "" = no viewer (GET-only) role */
 	char admin_allow[512];         /* comma-separated client CIDRs */
 	enum gw_log_level log_level;
-	struct gw_addr peer;        /* join: any member's etcd address */
-	char join_secret[128];      /* join: the cluster's secret */
-	struct gw_addr endpoint;    /* status/leave: the local node's status address */
-	char remove_id[32];         /* leave: remove this member instead of self */
-	bool json;                  /* status: print JSON */
-	char config_file[PATH_MAX]; /* --config: JSON file of flag values */
-	bool check;                 /* start --check: validate and exit */
-	uint64_t quota_bytes;       /* store size quota (etcd's backend quota) */
-	char real_ip_from[512];     /* trusted peers for X-Forwarded-For, "" = none */
-	char access_log[PATH_MAX];  /* access log path, "-" = stdout, "off" */
+	struct gw_addr peer;           /* join: any member's etcd address */
+	char join_secret[128];         /* join: the cluster's secret */
+	struct gw_addr endpoint;       /* status/leave: the local node's status address */
+	char remove_id[32];            /* leave: remove this member instead of self */
+	bool json;                     /* status: print JSON */
+	char config_file[PATH_MAX];    /* --config: JSON file of flag values */
+	bool check;                    /* start --check: validate and exit */
+	uint64_t quota_bytes;          /* store size quota (etcd's backend quota) */
+	char etcd_cert[PATH_MAX];      /* etcd API TLS certificate chain ("" = cleartext) */
+	char etcd_key[PATH_MAX];       /* its private key ("" = in etcd_cert) */
+	char etcd_client_ca[PATH_MAX]; /* CA for client certificates ("" = none asked) */
+	char real_ip_from[512];        /* trusted peers for X-Forwarded-For, "" = none */
+	char access_log[PATH_MAX];     /* access log path, "-" = stdout, "off" */
 
 	char access_log_format[1024]; /* "" = JSON lines; else nginx-style $variables */
 };

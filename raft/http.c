@@ -246,6 +246,8 @@ int gw_raft__url_hostport(const char *url, char *out, size_t len)
 	}
 	if (strncmp(p, "http://", 7) == 0) {
 		p += 7;
+	} else if (strncmp(p, "https://", 8) == 0) {
+		p += 8; /* the peer channel is cleartext on the same port */
 	}
 	end = strchr(p, '/');
 	if (end == NULL) {
