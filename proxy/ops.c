@@ -36,6 +36,7 @@
 #define LOG_QUEUE_MAX  (64u * 1024 * 1024)
 #define CHUNK_MIN      4096
 #define PP_TIMEOUT_MAX 5000 /* ms to receive a PROXY header, at most */
+#define WRITER_GRACE   5000 /* ms the writer gets to flush at shutdown */
 
 /* APISIX's default buckets, in ms. */
 static const double buckets[] = {1,   2,    5,    10,   20,    50,    100,  200,
@@ -616,7 +617,8 @@ static int open_log(const char *path)
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }
 
-static void write_all(struct gw_proxy__ops *ops, const char *p, size_t n, bool *failed)
+/* True when every byte was written. */
+static bool write_all(struct gw_proxy__ops *ops, const char *p, size_t n, bool *failed)
 {
 	while (n > 0 && ops->log_fd >= 0) {
 		ssize_t k = write(ops->log_fd, p, n);
@@ -629,11 +631,12 @@ static void write_all(struct gw_proxy__ops *ops, const char *p, size_t n, bool *
 					  strerror(k < 0 ? errno : EIO));
 				*failed = true;
 			}
-			return;
+			return false;
 		}
 		p += k;
 		n -= (size_t)k;
 	}
+	return n == 0;
 }
 
 static void writer_main(void *arg)
@@ -670,9 +673,12 @@ static void writer_main(void *arg)
 			for (size_t i = 0; i < rev->len; i++) {
 				lines += rev->data[i] == '\n';
 			}
-			write_all(ops, rev->data, rev->len, &failed);
+			if (write_all(ops, rev->data, rev->len, &failed)) {
+				relaxed_add(&ops->written, lines);
+			} else {
+				relaxed_add(&ops->dropped, lines);
+			}
 			atomic_fetch_sub_explicit(&ops->queued, rev->len, memory_order_relaxed);
-			relaxed_add(&ops->written, lines);
 			free(rev);
 			rev = next;
 		}
@@ -681,7 +687,12 @@ static void writer_main(void *arg)
 		}
 		uv_sem_wait(&ops->wake);
 	}
+	atomic_store(&ops->writer_done, true);
 }
+
+/* A writer that could not finish at shutdown (stuck writing to a pipe
+ * nobody reads) keeps its state here: the process is about to exit. */
+static struct gw_proxy__ops *abandoned;
 
 /* ---- request hooks */
 
@@ -957,6 +968,18 @@ void gw_proxy__ops_close(struct gw_proxy *p)
 	if (ops->writer_started) {
 		atomic_store(&ops->stop, true);
 		uv_sem_post(&ops->wake);
+		for (int i = 0; i < WRITER_GRACE / 10 && !atomic_load(&ops->writer_done); i++) {
+			uv_sleep(10);
+		}
+		if (!atomic_load(&ops->writer_done)) {
+			gw_errorf("proxy",
+				  "access log %s: writer stuck for %d ms at shutdown, "
+				  "abandoning %zu bytes",
+				  ops->log_path, WRITER_GRACE, atomic_load(&ops->queued));
+			abandoned = ops;
+			p->ops = NULL;
+			return;
+		}
 		uv_thread_join(&ops->writer);
 	}
 	if (ops->log_on) {

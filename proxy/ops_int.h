@@ -106,6 +106,7 @@ struct gw_proxy__ops {
 	atomic_uint_fast64_t dropped;              /* lines dropped: writer behind */
 	atomic_uint_fast64_t written;              /* lines written */
 	atomic_bool reopen, stop;
+	atomic_bool writer_done; /* the writer thread returned */
 	uv_sem_t wake;
 	uv_thread_t writer;
 	bool writer_started;

@@ -432,6 +432,76 @@ def test_access_log_line_of_a_timeout_not_held_back():
         silent.close()
 
 
+def test_access_log_stuck_sink_never_blocks_workers():
+    """The log goes to a FIFO nobody reads yet: once the pipe is full the
+    writer thread is stuck in write(), yet every request is answered; when
+    the reader starts reading, every line arrives."""
+    d = tempdir()
+    fifo = os.path.join(d, "log.fifo")
+    os.mkfifo(fifo)
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    n = Node("fifo", extra_args=["--access-log", fifo])
+    try:
+        n.start()
+        res = etcdctl(n, "put", "/apisix/routes/1", json.dumps(
+            {"uri": "/s", "upstream": {"type": "roundrobin", "nodes": {E.up.addr: 1}}}))
+        assert res.returncode == 0, res.stderr
+        wait_for(lambda: n.get("proxy", "/s")[0] == 200, 10, what="route served")
+        total = 1500
+        c = httpclient.HTTPConnection("127.0.0.1", n.ports["proxy"], timeout=10)
+        for i in range(total):
+            c.request("GET", "/s?stuck=%d&pad=%s" % (i, "p" * 200))
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200
+        c.close()
+        st, _, body = n.get("metrics", "/apisix/prometheus/metrics")
+        written = parse_prom(body.decode())["apigw_access_log_lines_total"]["samples"][0][2]
+        assert written < total, "the pipe should be full: %s lines written" % written
+        got, buf = 0, b""
+        deadline = time.time() + 30
+        while got < total and time.time() < deadline:
+            try:
+                chunk = os.read(rfd, 1 << 16)
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            got += sum(1 for x in lines if b"stuck=" in x and json.loads(x)["status"] == 200)
+        assert got == total, got
+    finally:
+        n.stop()
+        os.close(rfd)
+
+
+def test_access_log_stuck_sink_bounded_shutdown():
+    """Nobody ever reads the FIFO: SIGTERM still ends the process (the
+    writer gets a grace period, then is abandoned with a log line)."""
+    d = tempdir()
+    fifo = os.path.join(d, "log.fifo")
+    os.mkfifo(fifo)
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    n = Node("fifo2", extra_args=["--access-log", fifo])
+    try:
+        n.start()
+        res = etcdctl(n, "put", "/apisix/routes/1", json.dumps(
+            {"uri": "/s", "upstream": {"type": "roundrobin", "nodes": {E.up.addr: 1}}}))
+        assert res.returncode == 0, res.stderr
+        wait_for(lambda: n.get("proxy", "/s")[0] == 200, 10, what="route served")
+        c = httpclient.HTTPConnection("127.0.0.1", n.ports["proxy"], timeout=10)
+        for i in range(800):
+            c.request("GET", "/s?pad=%s" % ("p" * 300))
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200
+        c.close()
+        assert n.stop(timeout=60) == 0, n.log()
+        assert "writer stuck" in n.log(), n.log()
+    finally:
+        os.close(rfd)
+
+
 def test_access_log_format_string():
     path = os.path.join(E.logdir, "fmt.log")
     fmt = ('$remote_addr - [$time_local] "$request" $status $bytes_sent $request_time '
@@ -623,7 +693,9 @@ def main():
                test_pp_from_a_real_haproxy, test_check_rejects_bad_ops_flags,
                test_real_ip_from_trusted_peer, test_real_ip_ignored_from_untrusted_peer,
                test_access_log_json_lines, test_access_log_reopened_on_sigusr1,
-               test_access_log_line_of_a_timeout_not_held_back, test_access_log_format_string,
+               test_access_log_line_of_a_timeout_not_held_back,
+               test_access_log_stuck_sink_never_blocks_workers,
+               test_access_log_stuck_sink_bounded_shutdown, test_access_log_format_string,
                test_metrics_names_labels_and_values,
                test_metrics_monotonic_and_histograms_cumulative):
         t.run(fn)
