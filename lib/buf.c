@@ -47,16 +47,9 @@ int gw_buf_reserve(struct gw_buf *b, size_t extra)
 	return 0;
 }
 
-int gw_buf_append(struct gw_buf *b, const void *p, size_t n)
+int gw_buf__append_grow(struct gw_buf *b, const void *p, size_t n)
 {
-	int rv;
-	if (n > 0 && n < b->cap - b->len) { /* fits with its NUL (cap 0: never) */
-		memcpy(b->data + b->len, p, n);
-		b->len += n;
-		b->data[b->len] = '\0';
-		return 0;
-	}
-	rv = gw_buf_reserve(b, n);
+	int rv = gw_buf_reserve(b, n);
 	if (rv != 0) {
 		return rv;
 	}

@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 struct gw_slice {
 	const char *p; /* not owned; not NUL-terminated */
@@ -26,7 +27,19 @@ void gw_buf_init(struct gw_buf *b);
 void gw_buf_close(struct gw_buf *b);
 /* Make room for @extra more bytes. 0 or GW_ENOMEM. */
 int gw_buf_reserve(struct gw_buf *b, size_t extra);
-int gw_buf_append(struct gw_buf *b, const void *p, size_t n);
+/* Append @n bytes of @p. 0 or GW_ENOMEM (@b unchanged). Inline when they
+ * fit: the proxy builds every head with a few dozen small appends. */
+int gw_buf__append_grow(struct gw_buf *b, const void *p, size_t n);
+static inline int gw_buf_append(struct gw_buf *b, const void *p, size_t n)
+{
+	if (n > 0 && n < b->cap - b->len) { /* fits with its NUL (cap 0: never) */
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return gw_buf__append_grow(b, p, n);
+}
 int gw_buf_appends(struct gw_buf *b, const char *s);
 int gw_buf_printf(struct gw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int gw_buf_vprintf(struct gw_buf *b, const char *fmt, va_list ap)

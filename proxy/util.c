@@ -25,7 +25,8 @@ void gw_proxy__arena_init(struct gw_proxy__arena *a)
 	a->head = NULL;
 }
 
-void *gw_proxy__arena_alloc(struct gw_proxy__arena *a, size_t n)
+/* @n bytes, aligned, not zeroed (strndup overwrites them at once). */
+static void *arena_take(struct gw_proxy__arena *a, size_t n)
 {
 	struct gw_proxy__arena_chunk *c = a->head;
 	size_t need = (n + 15) & ~(size_t)15;
@@ -47,13 +48,21 @@ void *gw_proxy__arena_alloc(struct gw_proxy__arena *a, size_t n)
 	}
 	p = c->data + c->used;
 	c->used += need;
-	memset(p, 0, n);
+	return p;
+}
+
+void *gw_proxy__arena_alloc(struct gw_proxy__arena *a, size_t n)
+{
+	void *p = arena_take(a, n);
+	if (p != NULL) {
+		memset(p, 0, n);
+	}
 	return p;
 }
 
 char *gw_proxy__arena_strndup(struct gw_proxy__arena *a, const char *p, size_t n)
 {
-	char *s = gw_proxy__arena_alloc(a, n + 1);
+	char *s = arena_take(a, n + 1);
 	if (s == NULL) {
 		return NULL;
 	}
