@@ -684,6 +684,48 @@ def test_metrics_monotonic_and_histograms_cumulative():
     assert any(cb[k] > v for k, v in ca.items())
 
 
+def test_metrics_cardinality_bounded():
+    """450 routes on a one-worker node, each hit once: at most 384 labeled
+    series per worker, the rest folded into route="" and counted as
+    overflow; no request goes uncounted."""
+    import base64
+    n = Node("card").start()
+    try:
+        def b64(x):
+            return base64.b64encode(x.encode()).decode()
+        c = httpclient.HTTPConnection("127.0.0.1", n.ports["etcd"], timeout=10)
+        for i in range(450):
+            body = json.dumps({"key": b64("/apisix/routes/c%d" % i), "value": b64(json.dumps(
+                {"uri": "/c/%d" % i,
+                 "upstream": {"type": "roundrobin", "nodes": {E.up.addr: 1}}}))})
+            c.request("POST", "/v3/kv/put", body=body,
+                      headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200, r.status
+        c.close()
+        wait_for(lambda: n.get("proxy", "/c/449")[0] == 200, 20, what="last route served")
+        c = httpclient.HTTPConnection("127.0.0.1", n.ports["proxy"], timeout=10)
+        for i in range(450):
+            c.request("GET", "/c/%d" % i)
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200
+        c.close()
+        st, _, body = n.get("metrics", "/apisix/prometheus/metrics")
+        f = parse_prom(body.decode())
+        ok = [(l, v) for _, l, v in f["apisix_http_status"]["samples"] if l["code"] == "200"]
+        labeled = [l for l, v in ok if l["route"]]
+        assert 300 <= len(labeled) <= 384, len(labeled)
+        assert sum(v for _, v in ok) == 451, ok  # the wait_for's request too
+        folded = sum(v for l, v in ok if l["route"] == "")
+        over = f["apigw_http_series_overflow_total"]["samples"][0][2]
+        assert folded > 0 and over >= folded, (folded, over)
+        check_histograms(f)
+    finally:
+        n.stop()
+
+
 def main():
     t = Tap()
     setup()
@@ -697,7 +739,8 @@ def main():
                test_access_log_stuck_sink_never_blocks_workers,
                test_access_log_stuck_sink_bounded_shutdown, test_access_log_format_string,
                test_metrics_names_labels_and_values,
-               test_metrics_monotonic_and_histograms_cumulative):
+               test_metrics_monotonic_and_histograms_cumulative,
+               test_metrics_cardinality_bounded):
         t.run(fn)
     assert E.node.stop() == 0
     t.done()
