@@ -33,7 +33,7 @@ from cluster import (Upstream, admin_key_of, http, leader_of, route_json,  # noq
 from load import (ProxyLoad, RegisterClient, StatusPoller, Storm, Writer,  # noqa: E402
                   check_linearizable, pct)
 
-PROFILE = os.environ.get("APIGW_PROFILE", "ci")
+PROFILE = os.environ.get("APIGW_PROFILE") or "ci"
 LONG = PROFILE == "long"
 P = {
     "fault_s": 30 if LONG else 6,        # how long a fault lasts under load
@@ -810,6 +810,7 @@ def main():
     if why is None and not os.path.exists(os.environ.get("APIGW_BIN", "")):
         why = "APIGW_BIN not set to a built apigw"
     if why is not None:
+        shutil.rmtree(cluster_mod._tmp, ignore_errors=True)
         for c in CASES:
             tap.skip(c, why)
         tap.done()
