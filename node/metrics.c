@@ -92,6 +92,11 @@ static int write_raft(struct gw_buf *b, struct gw_raft *r)
 			   st->n_members);
 	}
 	if (rv == 0) {
+		rv = gauge(b, "apigw_raft_halted",
+			   "1 when the store failed and this node's control plane halted",
+			   st->halted);
+	}
+	if (rv == 0) {
 		rv = gauge(b, "apigw_raft_is_leader", "1 on the leader",
 			   st->state == GW_STATE_LEADER ? 1 : 0);
 	}

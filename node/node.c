@@ -92,7 +92,7 @@ static void json_reply(struct gw_http_req *req, int status, const char *body)
 static void status_reply(struct gw_node *n, struct gw_http_req *req)
 {
 	char body[512];
-	bool quorum = false;
+	bool quorum = false, halted = false;
 	const char *state = "starting";
 	int64_t config_rev = 0;
 
@@ -101,6 +101,7 @@ static void status_reply(struct gw_node *n, struct gw_http_req *req)
 		if (st != NULL) {
 			gw_raft_status(gw_cluster_raft(n->cluster), st);
 			quorum = st->has_quorum;
+			halted = st->halted;
 			state = gw_raft_state_name(st->state);
 			free(st);
 		}
@@ -112,9 +113,10 @@ static void status_reply(struct gw_node *n, struct gw_http_req *req)
 	}
 	snprintf(body, sizeof body,
 		 "{\"status\":\"ok\",\"ready\":%s,\"draining\":%s,\"raft_state\":\"%s\","
-		 "\"quorum\":%s,\"config_revision\":%lld}\n",
+		 "\"quorum\":%s,\"control_plane\":\"%s\",\"config_revision\":%lld}\n",
 		 n->ready && !n->stopping ? "true" : "false", n->stopping ? "true" : "false", state,
-		 quorum ? "true" : "false", (long long)config_rev);
+		 quorum ? "true" : "false", halted ? "halted: store failed, see the log" : "ok",
+		 (long long)config_rev);
 	json_reply(req, 200, body);
 }
 

@@ -42,13 +42,22 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 		op.type = GW_OP_NOOP;
 	}
 	memset(&res, 0, sizeof res);
+	if (gw_raft__halted(r)) {
+		/* Not applied: the control plane is halting (see raft_int.h). */
+		gw_raft__op_free(&op);
+		return 0;
+	}
 	rv = gw_store_write(gw_raft__store(r), index, &op, &res);
 	if (rv != 0 && rv != GW_ESTALE) {
-		gw_errorf("raft", "entry %llu: store write failed: %s (will retry)",
-			  (unsigned long long)index, gw_strerror(rv));
+		/* Returning an error makes libraft retry the entry, a path that
+		 * double-frees in 0.22.1; halt instead. The proposer, if local,
+		 * hears GW_EIO (no result). */
+		gw_errorf("raft", "entry %llu: store write failed: %s", (unsigned long long)index,
+			  gw_strerror(rv));
 		gw_store_result_free(&res);
 		gw_raft__op_free(&op);
-		return RAFT_IOERR;
+		gw_raft__halt(r, rv);
+		return 0;
 	}
 	if (rv == GW_ESTALE) {
 		/* Already in LMDB: a replay. Nobody waits for it. */
@@ -81,6 +90,10 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	size_t len;
 	int rv;
 
+	if (gw_raft__halted(r)) {
+		/* The store lags raft's applied index: an image now would lie. */
+		return RAFT_IOERR;
+	}
 	rv = gw_store_snapshot(gw_raft__store(r), &image, &len);
 	if (rv != 0) {
 		gw_errorf("raft", "snapshot: %s", gw_strerror(rv));

@@ -178,12 +178,16 @@ struct gw_raft {
 	bool stop_continued;
 	bool raft_closed;
 	bool finished;
+	bool halt_pending;   /* the store failed: halt on the next tick */
+	bool halted;         /* raft closed for good; the struct lives until gw_raft_stop */
+	bool stop_requested; /* gw_raft_stop was called */
 	uv_timer_t stop_timer;
 	void (*stop_cb)(void *data);
 	void *stop_data;
 };
 
 static void maybe_finish(struct gw_raft *r);
+static void halt_now(struct gw_raft *r);
 static void mtask_kick(struct gw_raft *r);
 static void terminate(struct gw_raft *r, int err);
 
@@ -1847,6 +1851,7 @@ void gw_raft_status(struct gw_raft *r, struct gw_raft_status *out)
 	out->revision = gw_store_revision(r->store);
 	out->applied_index = gw_store_applied_index(r->store);
 	out->role = GW_ROLE_SPARE;
+	out->halted = r->halt_pending || r->halted;
 	if (!r->raft_running || r->stopping) {
 		out->state = GW_STATE_UNAVAILABLE;
 		return;
@@ -2734,6 +2739,10 @@ static void tick_cb(uv_timer_t *t)
 	if (r->stopping) {
 		return;
 	}
+	if (r->halt_pending) {
+		halt_now(r);
+		return;
+	}
 	join_tick(r);
 	if (!r->raft_running) {
 		return;
@@ -3166,6 +3175,7 @@ err_after_setup:
 		/* raft must be closed on the loop: free it from its close callback. */
 		r->stopping = true;
 		r->stop_continued = true;
+		r->stop_requested = true; /* nobody else will: free it when closed */
 		raft_close(&r->raft, raft_closed_cb);
 		return rv;
 	}
@@ -3180,7 +3190,7 @@ static void maybe_finish(struct gw_raft *r)
 {
 	void (*cb)(void *) = r->stop_cb;
 
-	if (!r->stopping || !r->stop_continued || r->finished) {
+	if (!r->stopping || !r->stop_continued || r->finished || !r->stop_requested) {
 		return;
 	}
 	if (r->raft_running && !r->raft_closed) {
@@ -3259,10 +3269,45 @@ static void stop_timer_cb(uv_timer_t *t)
 	stop_continue(t->data);
 }
 
+void gw_raft__halt(struct gw_raft *r, int err)
+{
+	if (r->halt_pending || r->halted) {
+		return;
+	}
+	r->halt_pending = true;
+	gw_errorf("raft",
+		  "the store cannot apply committed entries (%s): this node's control plane "
+		  "halts (writes fail, raft closed); the proxy keeps serving its last config. "
+		  "Fix the data dir's disk and restart the node: the raft log replays what is "
+		  "missing",
+		  gw_strerror(err));
+}
+
+bool gw_raft__halted(const struct gw_raft *r)
+{
+	return r->halt_pending || r->halted;
+}
+
+/* The tick after a store failure: close raft for good, fail everything that
+ * waits, but keep the struct for the callers that still hold it. */
+static void halt_now(struct gw_raft *r)
+{
+	r->halted = true;
+	r->stopping = true;
+	timer_init(r, &r->stop_timer, r); /* stop_continue closes it */
+	stop_continue(r);
+}
+
 void gw_raft_stop(struct gw_raft *r, void (*cb)(void *data), void *data)
 {
 	r->stop_cb = cb;
 	r->stop_data = data;
+	r->stop_requested = true;
+	if (r->halted) {
+		/* raft is closed or closing already; free once it is. */
+		maybe_finish(r);
+		return;
+	}
 	timer_init(r, &r->stop_timer, r);
 	if (r->raft_running && raft_state(&r->raft) == RAFT_LEADER && conf_voters(r) > 1 &&
 	    !r->transferring && transfer_start(r, stop_transfer_done) == 0) {

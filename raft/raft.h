@@ -136,6 +136,7 @@ struct gw_raft_status {
 	uint64_t applied_index;
 	int64_t revision; /* store revision */
 	bool has_quorum;  /* a leader is known and recently heard from */
+	bool halted;      /* the store failed (disk): raft was stopped on this node */
 	struct gw_raft_member members[GW_RAFT_MAX_MEMBERS];
 	int n_members;
 };

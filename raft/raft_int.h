@@ -114,6 +114,17 @@ struct gw_store_result *gw_raft__result_slot(struct gw_raft *r, uint64_t index);
 void gw_raft__applied(struct gw_raft *r, const struct gw_store_op *op,
 		      const struct gw_store_result *res);
 struct gw_store *gw_raft__store(struct gw_raft *r);
+
+/* The store failed to apply a committed entry (I/O: disk full beyond the
+ * quota, a read-only or failing file system). Continuing would let raft
+ * believe in state this node does not hold, and libraft's retry of a failed
+ * apply is not safe, so this node's control plane halts: raft is closed on
+ * the next tick, every raft call fails from now on, the status says so, and
+ * the store stays readable (the proxy keeps serving its last config). The
+ * entry and any later ones are replayed from the raft log after a restart.
+ * Logged once. From the FSM callbacks; loop thread. */
+void gw_raft__halt(struct gw_raft *r, int err);
+bool gw_raft__halted(const struct gw_raft *r);
 struct raft *gw_raft__raft(struct gw_raft *r);
 
 /* Map a raft error code to a gw code. */
