@@ -3065,7 +3065,7 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 	r->write_timeout_ms = o->write_timeout_ms ? o->write_timeout_ms : 2000;
 	r->voters = o->voters > 0 ? o->voters : 3;
 	r->election_timeout_ms = o->election_timeout_ms ? o->election_timeout_ms : 1000;
-	r->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : 100;
+	r->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : GW_RAFT_DEFAULT_HEARTBEAT_MS;
 	r->snapshot_threshold = o->snapshot_threshold ? o->snapshot_threshold : 1024;
 	r->snapshot_trailing = o->snapshot_trailing ? o->snapshot_trailing : 512;
 	r->replace_voter_ms = o->replace_voter_ms ? o->replace_voter_ms : 30000;
