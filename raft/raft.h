@@ -28,11 +28,12 @@ struct gw_http_req;
 /* libraft tells followers that an entry committed only with a later
  * message, so the heartbeat bounds how late a follower applies a change
  * (and its proxy and watchers see it): measured on loopback, about two
- * heartbeats (100 ms heartbeat: watch events on followers 100-200 ms after
- * the put; 10 ms: 11 ms p50, 20 ms p99). 15 ms keeps a change well under
- * the 50 ms target for reaching every node, at ~67 small messages a second
- * per follower. */
-#define GW_RAFT_DEFAULT_HEARTBEAT_MS 15
+ * heartbeats (100 ms: watch events on followers 100-200 ms after the put;
+ * 25 ms: 26/50 ms p50/p99; 10 ms: 11/20 ms). A 15 ms default met the 50 ms
+ * target but one run of test_leader_leaves_with_transfer then timed out
+ * (not reproduced in 3 reruns); until that is understood the default stays
+ * 100 ms and APIGW_RAFT_HEARTBEAT_MS sets it per node. */
+#define GW_RAFT_DEFAULT_HEARTBEAT_MS 100
 
 struct gw_raft_opts {
 	uv_loop_t *loop;
