@@ -1127,6 +1127,45 @@ static void mt_defrag(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 	reply(c, m->header != NULL ? m : NULL);
 }
 
+static void move_leader_done(void *data, int err)
+{
+	struct gw_etcd__call *c = data;
+	Etcdserverpb__MoveLeaderResponse *m;
+
+	c->pending--;
+	if (c->gone || err != 0) {
+		gw_etcd__finish(c, c->gone ? GW_ECANCELED : err);
+		return;
+	}
+	m = ALLOC(c, Etcdserverpb__MoveLeaderResponse);
+	if (m == NULL) {
+		gw_etcd__finish(c, GW_ENOMEM);
+		return;
+	}
+	etcdserverpb__move_leader_response__init(m);
+	m->header = header(c, 0);
+	reply(c, m->header != NULL ? m : NULL);
+}
+
+/* MoveLeader: like etcd, only the leader takes it (etcdctl move-leader
+ * finds the leader among its endpoints first). */
+static void mt_move_leader(struct gw_etcd__call *c, const ProtobufCMessage *msg)
+{
+	const Etcdserverpb__MoveLeaderRequest *r = (const Etcdserverpb__MoveLeaderRequest *)msg;
+	int rv;
+
+	if (c->srv->opts.raft == NULL) {
+		gw_etcd__finish(c, GW_ENOTLEADER);
+		return;
+	}
+	c->pending++;
+	rv = gw_raft_transfer(c->srv->opts.raft, r->targetid, move_leader_done, c);
+	if (rv != 0) {
+		c->pending--;
+		gw_etcd__finish(c, rv);
+	}
+}
+
 static void auth_authenticate(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 {
 	(void)msg;
@@ -1191,6 +1230,8 @@ const struct gw_etcd__method gw_etcd__methods[] = {
 	  etcdserverpb__alarm_request, mt_alarm),
     UNARY("/etcdserverpb.Maintenance/Defragment", "/maintenance/defragment", NULL,
 	  etcdserverpb__defragment_request, mt_defrag),
+    UNARY("/etcdserverpb.Maintenance/MoveLeader", "/maintenance/transfer-leadership", NULL,
+	  etcdserverpb__move_leader_request, mt_move_leader),
     UNARY("/etcdserverpb.Auth/Authenticate", "/auth/authenticate", NULL,
 	  etcdserverpb__authenticate_request, auth_authenticate),
     /* JSON-only entries: grpc_path NULL */

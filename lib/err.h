@@ -41,7 +41,8 @@
 	X(GW_ELEADERCHANGED, "etcdserver: leader changed")                                         \
 	X(GW_ENOTLEADER, "etcdserver: not leader")                                                 \
 	X(GW_EUNHEALTHY, "etcdserver: unhealthy cluster")                                          \
-	X(GW_EMEMBERNOTFOUND, "etcdserver: member not found")
+	X(GW_EMEMBERNOTFOUND, "etcdserver: member not found")                                      \
+	X(GW_EBADTRANSFEREE, "etcdserver: bad leader transferee")
 
 /* Codes start at -1001 to stay clear of -errno values. */
 #define GW_OK 0

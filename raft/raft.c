@@ -172,6 +172,9 @@ struct gw_raft {
 	struct raft_transfer transfer;
 	bool transferring;
 	void (*transfer_done)(struct gw_raft *r);
+	uint64_t transfer_target;       /* gw_raft_transfer: who should lead */
+	gw_raft_barrier_cb transfer_cb; /* gw_raft_transfer's caller */
+	void *transfer_data;
 	struct rm_ctx *rm_self; /* a leader removing itself waits for the transfer */
 
 	bool stopping;
@@ -1736,6 +1739,55 @@ static int transfer_start(struct gw_raft *r, void (*done)(struct gw_raft *r))
 	r->transfer_done = done;
 	gw_infof("raft", "transferring leadership to %016" PRIx64,
 		 (uint64_t)raft_transferee(&r->raft));
+	return 0;
+}
+
+static void user_transfer_done(struct gw_raft *r)
+{
+	gw_raft_barrier_cb cb = r->transfer_cb;
+	raft_id lid = 0;
+	const char *laddr = NULL;
+
+	r->transfer_cb = NULL;
+	if (cb == NULL) {
+		return;
+	}
+	if (!r->stopping) {
+		raft_leader(&r->raft, &lid, &laddr);
+	}
+	cb(r->transfer_data, lid == r->transfer_target ? 0 : GW_ETIMEOUT);
+}
+
+int gw_raft_transfer(struct gw_raft *r, uint64_t id, gw_raft_barrier_cb cb, void *data)
+{
+	const struct raft_server *s;
+	int rv;
+
+	if (r->stopping || !r->raft_running) {
+		return GW_ESHUTDOWN;
+	}
+	if (raft_state(&r->raft) != RAFT_LEADER) {
+		return GW_ENOTLEADER;
+	}
+	s = conf_get(r, id);
+	if (s == NULL || s->role != RAFT_VOTER || id == r->ident.node_id) {
+		return GW_EBADTRANSFEREE;
+	}
+	if (r->transferring) {
+		return GW_EBUSY;
+	}
+	memset(&r->transfer, 0, sizeof r->transfer);
+	r->transfer.data = r;
+	rv = raft_transfer(&r->raft, &r->transfer, id, transfer_cb);
+	if (rv != 0) {
+		return gw_raft__err(rv);
+	}
+	r->transferring = true;
+	r->transfer_done = user_transfer_done;
+	r->transfer_target = id;
+	r->transfer_cb = cb;
+	r->transfer_data = data;
+	gw_infof("raft", "transferring leadership to %016" PRIx64 " (asked)", id);
 	return 0;
 }
 

@@ -173,6 +173,12 @@ char *gw_raft_status_json(struct gw_raft *r);
  * report itself unready. False for a restart of an existing member. */
 bool gw_raft_joining(struct gw_raft *r);
 
+/* Hand leadership to voter @id (etcd's MoveLeader). Only on the leader:
+ * GW_ENOTLEADER otherwise, GW_EBADTRANSFEREE when @id is not a voter,
+ * GW_EBUSY while another transfer runs (then @cb is not called). @cb runs
+ * once the transfer ended: 0 when @id leads, else GW_ETIMEOUT. */
+int gw_raft_transfer(struct gw_raft *r, uint64_t id, gw_raft_barrier_cb cb, void *data);
+
 /* Remove a member (any node may call; forwarded to the leader). Callback as
  * for proposals with @res NULL. GW_EMEMBERNOTFOUND for an unknown id. */
 int gw_raft_remove(struct gw_raft *r, uint64_t id, gw_raft_barrier_cb cb, void *data);

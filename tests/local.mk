@@ -52,7 +52,8 @@ EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp
 
 # Integration tests: real processes on 127.0.0.1.
 INTEGRATION_TESTS = tests/integration/test_cli.py tests/integration/test_node_proxy.py \
-	tests/integration/test_drain.py tests/integration/test_etcd_tls.py
+	tests/integration/test_drain.py tests/integration/test_etcd_tls.py \
+	tests/integration/test_etcd_move_leader.py
 TESTS += $(INTEGRATION_TESTS)
 # Every script test (added by any block) and the harness go in the tarball.
 EXTRA_DIST += tests/integration/harness.py $(filter %.py %.sh,$(TESTS))
