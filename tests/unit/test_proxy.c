@@ -17,7 +17,6 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -877,11 +876,7 @@ static void test_proxy_limits(void **state)
 	memcpy(chunk + k + 65536, "\r\n", 2);
 	int status = 0;
 	for (int i = 0; i < 20; i++) {
-		/* Stop once the answer is there: bytes sent after the server
-		 * closed would make it reset, and a reset can drop the answer
-		 * from our receive queue before we read it. */
-		struct pollfd pfd = {.fd = c.fd, .events = POLLIN};
-		if (poll(&pfd, 1, 0) > 0 || tcli_send(&c, chunk, (size_t)k + 65538) != 0) {
+		if (tcli_send(&c, chunk, (size_t)k + 65538) != 0) {
 			break;
 		}
 	}
