@@ -9,4 +9,6 @@ lib_libgw_common_a_SOURCES = \
 	lib/buf.c lib/buf.h \
 	lib/addr.c lib/addr.h \
 	lib/httpd.c lib/httpd.h \
-	lib/prom.c lib/prom.h
+	lib/prom.c lib/prom.h \
+	lib/list.h \
+	lib/sm.c lib/sm.h

@@ -14,13 +14,18 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
+#include "lib/list.h"
+#include "lib/log.h"
 #include "lib/prom.h"
+#include "lib/sm.h"
 
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void test_err_strings(void **state)
@@ -375,11 +380,131 @@ static void test_httpd_bind_conflict(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+struct item {
+	int v;
+	struct gw_list link;
+};
+
+static int list_values(struct gw_list *head, int *out, int max)
+{
+	struct gw_list *it;
+	int n = 0;
+	gw_list_foreach(it, head)
+	{
+		if (n < max) {
+			out[n] = gw_container_of(it, struct item, link)->v;
+		}
+		n++;
+	}
+	return n;
+}
+
+static void test_list(void **state)
+{
+	struct gw_list head, other, *it, *tmp;
+	struct item items[5];
+	int v[8], i;
+
+	(void)state;
+	gw_list_init(&head);
+	gw_list_init(&other);
+	assert_true(gw_list_empty(&head));
+	assert_null(gw_list_first(&head));
+	for (i = 0; i < 5; i++) {
+		items[i].v = i;
+		gw_list_init(&items[i].link);
+		assert_false(gw_list_linked(&items[i].link));
+	}
+	gw_list_add_tail(&head, &items[1].link);
+	gw_list_add_tail(&head, &items[2].link);
+	gw_list_add_head(&head, &items[0].link);
+	assert_int_equal(list_values(&head, v, 8), 3);
+	assert_int_equal(v[0], 0);
+	assert_int_equal(v[1], 1);
+	assert_int_equal(v[2], 2);
+	assert_true(gw_list_linked(&items[1].link));
+	gw_list_del(&items[1].link);
+	gw_list_del(&items[1].link); /* twice is harmless */
+	assert_false(gw_list_linked(&items[1].link));
+	assert_int_equal(list_values(&head, v, 8), 2);
+	assert_int_equal(v[1], 2);
+
+	gw_list_add_tail(&other, &items[3].link);
+	gw_list_add_tail(&other, &items[4].link);
+	gw_list_splice_tail(&head, &other);
+	assert_true(gw_list_empty(&other));
+	assert_int_equal(list_values(&head, v, 8), 4);
+	assert_int_equal(v[2], 3);
+	assert_int_equal(v[3], 4);
+	gw_list_splice_tail(&head, &other); /* empty: no-op */
+	assert_int_equal(list_values(&head, v, 8), 4);
+
+	/* unlink while iterating */
+	gw_list_foreach_safe(it, tmp, &head)
+	{
+		if (gw_container_of(it, struct item, link)->v % 2 == 0) {
+			gw_list_del(it);
+		}
+	}
+	assert_int_equal(list_values(&head, v, 8), 1);
+	assert_int_equal(v[0], 3);
+	assert_ptr_equal(gw_list_first(&head), &items[3].link);
+}
+
+enum { ST_A, ST_B, ST_C, ST_N };
+static const char *const st_names[ST_N] = {"a", "b", "c"};
+static const uint32_t st_allowed[ST_N] = {
+    [ST_A] = GW_SM_BIT(ST_B),
+    [ST_B] = GW_SM_BIT(ST_B) | GW_SM_BIT(ST_C),
+    [ST_C] = 0,
+};
+static const struct gw_sm_conf st_conf = {"test", st_names, st_allowed, ST_N};
+
+static void test_sm(void **state)
+{
+	struct gw_sm sm;
+
+	(void)state;
+	gw_sm_init(&sm, &st_conf, ST_A);
+	assert_int_equal(gw_sm_state(&sm), ST_A);
+	assert_string_equal(gw_sm_name(&sm), "a");
+	assert_true(gw_sm_in(&sm, GW_SM_BIT(ST_A) | GW_SM_BIT(ST_C)));
+	gw_sm_move(&sm, ST_B);
+	gw_sm_move(&sm, ST_B);
+	assert_false(gw_sm_in(&sm, GW_SM_BIT(ST_A)));
+	gw_sm_move(&sm, ST_C);
+	assert_string_equal(gw_sm_name(&sm), "c");
+}
+
+/* An illegal transition is a bug: the process aborts (checked in a child). */
+static void test_sm_illegal_aborts(void **state)
+{
+	pid_t pid;
+	int status;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct gw_sm sm;
+		gw_log_set_level(GW_LOG_NONE);
+		gw_sm_init(&sm, &st_conf, ST_A);
+		gw_sm_move(&sm, ST_C); /* a -> c is not in the table */
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_err_strings),
 	    cmocka_unit_test(test_buf),
+	    cmocka_unit_test(test_list),
+	    cmocka_unit_test(test_sm),
+	    cmocka_unit_test(test_sm_illegal_aborts),
 	    cmocka_unit_test(test_addr),
 	    cmocka_unit_test(test_prom),
 	    cmocka_unit_test(test_httpd_simple_and_close),
