@@ -16,6 +16,7 @@
 #include "lib/err.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
+#include "raft/endpoints.h"
 #include "raft/raft.h"
 #include "store/store.h"
 

@@ -4,9 +4,17 @@ noinst_LIBRARIES += raft/libgw_raft.a
 RAFT_LIB = raft/libgw_raft.a
 raft_libgw_raft_a_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
 raft_libgw_raft_a_SOURCES = \
-	raft/raft.h raft/raft_int.h \
+	raft/raft.h raft/raft_int.h raft/endpoints.h \
 	raft/codec.c \
 	raft/fsm.c \
 	raft/http.c \
 	raft/identity.c \
-	raft/raft.c
+	raft/raft.c \
+	raft/forward.c \
+	raft/propose.c \
+	raft/barrier.c \
+	raft/lease.c \
+	raft/member.c \
+	raft/membership.c \
+	raft/join.c \
+	raft/endpoints.c

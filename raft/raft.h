@@ -23,7 +23,6 @@
 #include <uv.h>
 
 struct gw_raft;
-struct gw_http_req;
 
 /* libraft tells followers that an entry committed only with a later
  * message, so the heartbeat bounds how late a follower applies a change
@@ -182,12 +181,5 @@ int gw_raft_transfer(struct gw_raft *r, uint64_t id, gw_raft_barrier_cb cb, void
 /* Remove a member (any node may call; forwarded to the leader). Callback as
  * for proposals with @res NULL. GW_EMEMBERNOTFOUND for an unknown id. */
 int gw_raft_remove(struct gw_raft *r, uint64_t id, gw_raft_barrier_cb cb, void *data);
-
-/* The node-to-node channel (forwarded proposals, join, commit index, lease
- * keep-alive...) is HTTP on the etcd listener under /apigw/internal/,
- * authenticated with the cluster's join secret. The etcd listener passes
- * every such request here. Returns true if it took the request (and will
- * answer it). */
-bool gw_raft_handle_internal(struct gw_raft *r, struct gw_http_req *req);
 
 #endif

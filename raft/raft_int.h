@@ -9,6 +9,8 @@
 #define GW_RAFT_INT_H
 
 #include "lib/buf.h"
+#include "lib/list.h"
+#include "lib/sm.h"
 #include "raft/raft.h"
 #include "store/store.h"
 
@@ -129,5 +131,245 @@ struct raft *gw_raft__raft(struct gw_raft *r);
 
 /* Map a raft error code to a gw code. */
 int gw_raft__err(int rv);
+
+/* ---- the node's raft, shared by raft.c and the files it is split into -- */
+
+#define GW_RAFT__PING_TIMEOUT_MS    800   /* pings and "you were removed" notes */
+#define GW_RAFT__REACHABLE_MS       3000  /* a member answered a ping this lately */
+#define GW_RAFT__CONTROL_TIMEOUT_MS 10000 /* remove / leave */
+#define GW_RAFT__JOIN_TIMEOUT_MS    60000 /* a join request, relayed or not */
+
+struct gw_raft__lease {
+	int64_t id;
+	int64_t ttl;       /* seconds */
+	uint64_t deadline; /* uv_now() ms */
+	bool revoking;     /* a revoke proposal is in flight */
+};
+
+struct gw_raft__health {
+	uint64_t id;
+	uint64_t last_ok; /* uv_now() of the last answered ping */
+	bool pinging;
+};
+
+enum gw_raft__join_state {
+	GW_RAFT__JOIN_NONE = 0,
+	GW_RAFT__JOIN_INFO,
+	GW_RAFT__JOIN_REQUEST,
+	GW_RAFT__JOIN_DONE
+};
+
+/* The life cycle of struct gw_raft (raft.c's table says which moves are
+ * legal; an illegal one aborts):
+ *   RUNNING -> HALT_PENDING   the store failed to apply: close on the next tick
+ *   RUNNING | HALT_PENDING -> HANDING_OVER   gw_raft_stop on a leader: transfer
+ *                                            leadership first (bounded)
+ *   HALT_PENDING -> HALTED    raft closing/closed for good; the struct lives
+ *                             until gw_raft_stop
+ *   RUNNING | HALT_PENDING | HANDING_OVER | HALTED -> CLOSING   pending work
+ *                             failed with GW_ESHUTDOWN, raft and handles close
+ *   CLOSING -> FINISHED       stop callback called, struct freed
+ * Every state but RUNNING and HALT_PENDING counts as stopping. */
+enum gw_raft__life {
+	GW_RAFT__LIFE_RUNNING = 0,
+	GW_RAFT__LIFE_HALT_PENDING,
+	GW_RAFT__LIFE_HANDING_OVER,
+	GW_RAFT__LIFE_HALTED,
+	GW_RAFT__LIFE_CLOSING,
+	GW_RAFT__LIFE_FINISHED,
+	GW_RAFT__LIFE_N
+};
+
+struct gw_raft__mtask;
+struct gw_raft__rm_ctx;
+struct gw_raft__barrier_group;
+
+struct gw_raft {
+	uv_loop_t *loop;
+	struct gw_store *store;
+	char data_dir[PATH_MAX];
+	char raft_dir[PATH_MAX + 8];
+	char name[64];
+	char raft_address[64];
+	char etcd_url[128];
+	char admin_url[128];
+	char proxy_url[128];
+	char status_url[128];
+	char join_peer[128];   /* "" = not joining */
+	char join_secret[128]; /* --join-secret: used to ask the peer (may differ
+				  from a data dir's own secret, which then errs) */
+	unsigned write_timeout_ms;
+	unsigned election_timeout_ms;
+	unsigned heartbeat_ms;
+	unsigned snapshot_threshold;
+	unsigned snapshot_trailing;
+	unsigned replace_voter_ms;
+	int voters;
+	void (*on_terminate)(void *data, int err);
+	void *terminate_data;
+
+	struct gw_raft__identity ident; /* cluster_id 0 until known (joining) */
+
+	struct raft raft;
+	struct raft_io io;
+	struct raft_uv_transport transport;
+	struct raft_fsm fsm;
+	bool raft_running; /* raft_init done and raft not closed yet */
+
+	uv_timer_t tick;
+	int n_handles; /* open uv handles owned by this module */
+	uint64_t next_leader_duty;
+	uint64_t next_meta_check;
+	int last_state;
+	bool was_member;
+	bool meta_inflight;
+
+	struct gw_sm join; /* enum gw_raft__join_state (join.c) */
+	uint64_t join_started;
+	uint64_t join_next_try;
+	bool join_inflight;
+	bool join_member; /* rerun of `apigw join` by a member: only verify the cluster */
+	unsigned join_failures;
+
+	struct gw_list proposals; /* struct proposal, leader side, in raft */
+	struct gw_list barriers;  /* struct barrier_wait: readers for the next barrier */
+	struct gw_raft__barrier_group *barrier_inflight; /* the barrier raft is working on */
+	struct gw_list calls;                            /* struct call: HTTP requests */
+	struct gw_list waiters;                          /* struct waiter: follower read index */
+	struct gw_list defers;                           /* struct defer */
+	struct gw_list mtasks;                           /* struct mtask queue (leader) */
+	struct gw_raft__mtask *mtask_cur;
+	bool mtask_retry;
+
+	struct gw_raft__lease *leases;
+	size_t n_leases, cap_leases;
+	bool leases_loaded;
+
+	struct gw_raft__health health[GW_RAFT_MAX_MEMBERS];
+	int n_health;
+	struct gw_raft__health view[GW_RAFT_MAX_MEMBERS]; /* follower: the leader's pings say
+						    who it hears from (last_ok 1/0) */
+	int n_view;
+	uint64_t view_at; /* uv_now() of the last such ping, 0 = never */
+
+	struct raft_transfer transfer;
+	bool transferring;
+	void (*transfer_done)(struct gw_raft *r);
+	uint64_t transfer_target;       /* gw_raft_transfer: who should lead */
+	gw_raft_barrier_cb transfer_cb; /* gw_raft_transfer's caller */
+	void *transfer_data;
+	struct gw_raft__rm_ctx *rm_self; /* a leader removing itself waits for the transfer */
+
+	struct gw_sm life; /* enum gw_raft__life */
+	int halt_err;      /* the store failed to apply an entry: the FSM refuses the rest */
+	uv_timer_t stop_timer;
+	void (*stop_cb)(void *data);
+	void *stop_data;
+};
+
+struct gw_raft__http_resp;
+
+/* raft.c */
+static inline uint64_t gw_raft__now(struct gw_raft *r)
+{
+	return uv_now(r->loop);
+}
+/* gw_raft_stop was called or the control plane halted: no new work. */
+static inline bool gw_raft__stopping(const struct gw_raft *r)
+{
+	return !gw_sm_in(&r->life,
+			 GW_SM_BIT(GW_RAFT__LIFE_RUNNING) | GW_SM_BIT(GW_RAFT__LIFE_HALT_PENDING));
+}
+/* This node leads and is not stopping. */
+static inline bool gw_raft__is_leader(struct gw_raft *r)
+{
+	return r->raft_running && !gw_raft__stopping(r) && raft_state(&r->raft) == RAFT_LEADER;
+}
+/* Start a uv timer counted in r->n_handles; close it with
+ * gw_raft__handle_closed (or a close callback that does the same). */
+void gw_raft__timer_init(struct gw_raft *r, uv_timer_t *t, void *data);
+void gw_raft__handle_closed(uv_handle_t *h);
+/* Free the raft once it is stopped, closed and owns no handle. */
+void gw_raft__maybe_finish(struct gw_raft *r);
+/* Call exactly one of @pcb/@bcb/@kcb with @err (and @ttl) on the next loop
+ * iteration, so a public call never calls back from inside itself. 0 or
+ * GW_ENOMEM. */
+int gw_raft__defer(struct gw_raft *r, gw_raft_propose_cb pcb, gw_raft_barrier_cb bcb,
+		   gw_raft_keepalive_cb kcb, void *data, int err, int64_t ttl);
+/* raft decided this node must stop (on_terminate, at most once). */
+void gw_raft__terminate(struct gw_raft *r, int err);
+/* Set up raft_uv, the TCP transport and raft; bootstrap if asked; start. */
+int gw_raft__setup(struct gw_raft *r, bool bootstrap);
+enum gw_raft_role gw_raft__map_role(int raft_role);
+
+/* forward.c: @done gets the answer (valid during the call) or an error. */
+typedef void (*gw_raft__call_cb)(void *data, int err, const struct gw_raft__http_resp *resp);
+/* Start an HTTP call to @target ("host:port"; NULL = the leader). Always
+ * completes through @done, asynchronously. @retry_noleader: wait (within the
+ * deadline) for a leader instead of failing at once. 0 or GW_ENOMEM. */
+int gw_raft__call(struct gw_raft *r, const char *target, const char *method, const char *path,
+		  const void *body, size_t len, unsigned timeout_ms, bool retry_noleader,
+		  gw_raft__call_cb done, void *data);
+void gw_raft__calls_stop(struct gw_raft *r);
+
+/* propose.c: propose encoded bytes on this node, which should lead. The
+ * callback runs once, never from inside this function. 0 or GW_ENOMEM. */
+int gw_raft__propose_local(struct gw_raft *r, const void *bytes, size_t len, unsigned timeout_ms,
+			   gw_raft_propose_cb cb, void *data);
+void gw_raft__proposals_stop(struct gw_raft *r);
+
+/* barrier.c: on the leader, @cb gets the index of a barrier proposed after
+ * this call, once applied; never called from inside. 0 or GW_ENOMEM. */
+typedef void (*gw_raft__index_cb)(void *data, int err, uint64_t index);
+int gw_raft__barrier_local(struct gw_raft *r, unsigned timeout_ms, gw_raft__index_cb cb,
+			   void *data);
+void gw_raft__barriers_stop(struct gw_raft *r);
+
+/* lease.c */
+void gw_raft__leases_load(struct gw_raft *r);
+void gw_raft__leases_tick(struct gw_raft *r);
+/* Leader: restart a lease's deadline. 0 with *ttl, or GW_ELEASENOTFOUND. */
+int gw_raft__keepalive_local(struct gw_raft *r, int64_t id, int64_t *ttl);
+
+/* member.c */
+void gw_raft__member_key(uint64_t id, char *out, size_t len);
+/* Metadata of member @id from the store; GW_ENOTFOUND if none. */
+int gw_raft__member_load(struct gw_raft *r, uint64_t id, struct gw_raft_member *m);
+/* This node's metadata as JSON (malloc'ed) or NULL. */
+char *gw_raft__self_json(struct gw_raft *r);
+const struct raft_server *gw_raft__conf_get(struct gw_raft *r, uint64_t id);
+int gw_raft__conf_voters(struct gw_raft *r);
+struct gw_raft__health *gw_raft__health_get(struct gw_raft *r, uint64_t id, bool create);
+bool gw_raft__reachable(struct gw_raft *r, uint64_t id);
+void gw_raft__leader_duty(struct gw_raft *r);
+void gw_raft__meta_check(struct gw_raft *r);
+
+/* membership.c */
+enum gw_raft__mtask_kind {
+	GW_RAFT__MT_JOIN,
+	GW_RAFT__MT_PROMOTE,
+	GW_RAFT__MT_DEMOTE,
+	GW_RAFT__MT_REMOVE
+};
+/* A join task's end: 0 with the role the member has, or an error. */
+typedef void (*gw_raft__join_cb)(void *data, int err, uint64_t id, enum gw_raft_role role);
+/* Queue a membership change (leader). JOIN tasks end through @jcb, others
+ * through @cb; both may be NULL. 0 or GW_ENOMEM. */
+int gw_raft__mtask_enqueue(struct gw_raft *r, enum gw_raft__mtask_kind kind, uint64_t id,
+			   const char *address, gw_raft__join_cb jcb, gw_raft_barrier_cb cb,
+			   void *data);
+bool gw_raft__mtask_pending(struct gw_raft *r, uint64_t id);
+void gw_raft__mtask_kick(struct gw_raft *r);
+void gw_raft__mtasks_stop(struct gw_raft *r);
+/* The leader removes itself: transfer leadership, then ask the new leader
+ * (or, when @relayed, answer @cb with GW_ENOTLEADER so the caller asks it).
+ * 0 or an error (then @cb is not called). */
+int gw_raft__remove_self(struct gw_raft *r, gw_raft_barrier_cb cb, void *data, bool relayed);
+int gw_raft__transfer_start(struct gw_raft *r, void (*done)(struct gw_raft *r));
+
+/* join.c: the join life cycle starts in NONE; gw_raft_start moves it to
+ * INFO when this node joins (or reruns `apigw join`). */
+void gw_raft__join_init(struct gw_raft *r);
+void gw_raft__join_tick(struct gw_raft *r);
 
 #endif

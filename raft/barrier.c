@@ -1,0 +1,312 @@
+/* barrier.c: linearizable reads. On the leader, readers share raft
+ * barriers (one in flight, the next one proposed for everyone who arrived
+ * meanwhile); on a follower the leader's read index is fetched
+ * (/apigw/internal/read-index) and the reader waits until this node has
+ * applied that far. Failure modes as for proposals; a reader's own deadline
+ * answers GW_ETIMEOUT. Control loop. */
+#include "config.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "raft/raft_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- read barrier ------------------------------------------------------ */
+
+typedef void (*gw_raft__index_cb)(void *data, int err, uint64_t index);
+
+/* Linearizable reads on the leader share raft barriers: one barrier is in
+ * flight at a time; readers arriving meanwhile wait for the next one, which
+ * is proposed when the current one completes (a barrier proposed before a
+ * read arrived could not vouch for it). Under load that is one log entry per
+ * round trip instead of one per read. */
+struct barrier_wait {
+	uv_timer_t timer; /* the reader's deadline */
+	struct gw_raft *r;
+	struct gw_list link;  /* in r->barriers (next group) or in a group */
+	gw_raft__index_cb cb; /* NULL once called */
+	void *data;
+	int err; /* reported by the timer when set (failed at once) */
+};
+
+struct gw_raft__barrier_group {
+	struct raft_barrier req;
+	struct gw_raft *r;
+	struct gw_list waits;
+};
+
+static void barrier_wait_closed(uv_handle_t *h)
+{
+	struct barrier_wait *w = h->data;
+	struct gw_raft *r = w->r;
+	free(w);
+	r->n_handles--;
+	gw_raft__maybe_finish(r);
+}
+
+static void barrier_wait_finish(struct barrier_wait *w, int err, uint64_t index)
+{
+	gw_raft__index_cb cb = w->cb;
+
+	if (cb == NULL) {
+		return;
+	}
+	w->cb = NULL;
+	gw_list_del(&w->link);
+	uv_timer_stop(&w->timer);
+	uv_close((uv_handle_t *)&w->timer, barrier_wait_closed);
+	cb(w->data, err, index);
+}
+
+static void barrier_wait_timer_cb(uv_timer_t *t)
+{
+	struct barrier_wait *w = t->data;
+	barrier_wait_finish(w, w->err != 0 ? w->err : GW_ETIMEOUT, 0);
+}
+
+static void barrier_kick(struct gw_raft *r);
+
+static void barrier_group_cb(struct raft_barrier *req, int status)
+{
+	struct gw_raft__barrier_group *g = req->data;
+	struct gw_raft *r = g->r;
+	int err = gw_raft__err(status);
+
+	while (!gw_list_empty(&g->waits)) {
+		barrier_wait_finish(gw_container_of(g->waits.next, struct barrier_wait, link), err,
+				    req->index);
+	}
+	if (r->barrier_inflight == g) {
+		r->barrier_inflight = NULL;
+	}
+	free(g);
+	if (!gw_raft__stopping(r)) {
+		barrier_kick(r);
+	}
+}
+
+/* Fail every reader of @list asynchronously (through its timer), so no
+ * callback runs from inside gw_raft__barrier_local. */
+static void barrier_fail_all(struct gw_list *list, int err)
+{
+	while (!gw_list_empty(list)) {
+		struct barrier_wait *w = gw_container_of(list->next, struct barrier_wait, link);
+		gw_list_del(&w->link);
+		w->err = err;
+		uv_timer_stop(&w->timer);
+		uv_timer_start(&w->timer, barrier_wait_timer_cb, 0, 0);
+	}
+}
+
+/* Propose a barrier for every reader waiting, unless one is in flight. */
+static void barrier_kick(struct gw_raft *r)
+{
+	struct gw_raft__barrier_group *g;
+	int rv;
+
+	if (r->barrier_inflight != NULL || gw_list_empty(&r->barriers)) {
+		return;
+	}
+	if (!gw_raft__is_leader(r)) {
+		barrier_fail_all(&r->barriers, gw_raft__stopping(r) ? GW_ESHUTDOWN : GW_ENOTLEADER);
+		return;
+	}
+	g = calloc(1, sizeof *g);
+	if (g == NULL) {
+		barrier_fail_all(&r->barriers, GW_ENOMEM);
+		return;
+	}
+	g->r = r;
+	g->req.data = g;
+	/* Move every waiting reader into the group. */
+	g->waits.next = r->barriers.next;
+	g->waits.prev = r->barriers.prev;
+	g->waits.next->prev = &g->waits;
+	g->waits.prev->next = &g->waits;
+	gw_list_init(&r->barriers);
+	rv = raft_barrier(&r->raft, &g->req, barrier_group_cb);
+	if (rv != 0) {
+		barrier_fail_all(&g->waits, gw_raft__err(rv));
+		free(g);
+		return;
+	}
+	r->barrier_inflight = g;
+}
+
+/* Leader: @cb gets the index of a barrier proposed after this call, once
+ * applied; never called from inside this function. 0 or GW_ENOMEM. */
+int gw_raft__barrier_local(struct gw_raft *r, unsigned timeout_ms, gw_raft__index_cb cb, void *data)
+{
+	struct barrier_wait *w = calloc(1, sizeof *w);
+
+	if (w == NULL) {
+		return GW_ENOMEM;
+	}
+	w->r = r;
+	w->cb = cb;
+	w->data = data;
+	gw_list_init(&w->link);
+	gw_raft__timer_init(r, &w->timer, w);
+	if (!gw_raft__is_leader(r)) {
+		w->err = gw_raft__stopping(r) ? GW_ESHUTDOWN : GW_ENOTLEADER;
+		uv_timer_start(&w->timer, barrier_wait_timer_cb, 0, 0);
+		return 0;
+	}
+	gw_list_add_tail(&r->barriers, &w->link);
+	uv_timer_start(&w->timer, barrier_wait_timer_cb, timeout_ms, 0);
+	barrier_kick(r); /* a no-op while a barrier is in flight: its completion kicks */
+	return 0;
+}
+
+struct waiter {
+	uv_timer_t timer;
+	struct gw_raft *r;
+	struct gw_list link;
+	uint64_t index;
+	uint64_t deadline;
+	gw_raft_barrier_cb cb;
+	void *data;
+};
+
+static void waiter_closed(uv_handle_t *h)
+{
+	struct waiter *w = h->data;
+	struct gw_raft *r = w->r;
+	free(w);
+	r->n_handles--;
+	gw_raft__maybe_finish(r);
+}
+
+static void waiter_finish(struct waiter *w, int err)
+{
+	gw_raft_barrier_cb cb = w->cb;
+	w->cb = NULL;
+	gw_list_del(&w->link);
+	uv_timer_stop(&w->timer);
+	uv_close((uv_handle_t *)&w->timer, waiter_closed);
+	if (cb != NULL) {
+		cb(w->data, err);
+	}
+}
+
+static void waiter_timer_cb(uv_timer_t *t)
+{
+	struct waiter *w = t->data;
+	struct gw_raft *r = w->r;
+
+	if (gw_raft__stopping(r)) {
+		waiter_finish(w, GW_ESHUTDOWN);
+	} else if (r->raft_running && raft_last_applied(&r->raft) >= w->index) {
+		waiter_finish(w, 0);
+	} else if (gw_raft__now(r) >= w->deadline) {
+		waiter_finish(w, GW_ETIMEOUT);
+	}
+}
+
+struct rb_ctx {
+	struct gw_raft *r;
+	gw_raft_barrier_cb cb;
+	void *data;
+	uint64_t deadline;
+};
+
+static void rb_local_done(void *data, int err, uint64_t index)
+{
+	struct rb_ctx *x = data;
+	(void)index;
+	x->cb(x->data, err == GW_ENOTLEADER ? GW_ELEADERCHANGED : err);
+	free(x);
+}
+
+static void rb_call_done(void *data, int err, const struct gw_raft__http_resp *resp)
+{
+	struct rb_ctx *x = data;
+	struct gw_raft *r = x->r;
+	struct waiter *w;
+	unsigned long long index = 0;
+
+	if (err == 0 && resp->gw_err != 0) {
+		err = resp->gw_err;
+	}
+	if (err == 0 && (resp->status != 200 || resp->body.data == NULL ||
+			 sscanf(resp->body.data, "{\"index\":%llu", &index) != 1)) {
+		err = GW_EIO;
+	}
+	if (err != 0) {
+		x->cb(x->data, err);
+		free(x);
+		return;
+	}
+	w = calloc(1, sizeof *w);
+	if (w == NULL) {
+		x->cb(x->data, GW_ENOMEM);
+		free(x);
+		return;
+	}
+	w->r = r;
+	w->index = index;
+	w->deadline = x->deadline;
+	w->cb = x->cb;
+	w->data = x->data;
+	free(x);
+	gw_raft__timer_init(r, &w->timer, w);
+	gw_list_add_tail(&r->waiters, &w->link);
+	uv_timer_start(&w->timer, waiter_timer_cb, 0, 5);
+}
+
+int gw_raft_read_barrier(struct gw_raft *r, unsigned timeout_ms, gw_raft_barrier_cb cb, void *data)
+{
+	struct rb_ctx *x;
+	int rv;
+
+	if (gw_raft__stopping(r)) {
+		return GW_ESHUTDOWN;
+	}
+	if (cb == NULL) {
+		return GW_EINVAL;
+	}
+	if (timeout_ms == 0) {
+		timeout_ms = r->write_timeout_ms;
+	}
+	x = calloc(1, sizeof *x);
+	if (x == NULL) {
+		return GW_ENOMEM;
+	}
+	x->r = r;
+	x->cb = cb;
+	x->data = data;
+	x->deadline = gw_raft__now(r) + timeout_ms;
+	if (gw_raft__is_leader(r)) {
+		rv = gw_raft__barrier_local(r, timeout_ms, rb_local_done, x);
+	} else {
+		rv = gw_raft__call(r, NULL, "GET", "/apigw/internal/read-index", NULL, 0,
+				   timeout_ms, false, rb_call_done, x);
+	}
+	if (rv != 0) {
+		free(x);
+	}
+	return rv;
+}
+
+void gw_raft__barriers_stop(struct gw_raft *r)
+{
+	while (!gw_list_empty(&r->waiters)) {
+		waiter_finish(gw_container_of(r->waiters.next, struct waiter, link), GW_ESHUTDOWN);
+	}
+	while (!gw_list_empty(&r->barriers)) {
+		barrier_wait_finish(gw_container_of(r->barriers.next, struct barrier_wait, link),
+				    GW_ESHUTDOWN, 0);
+	}
+	if (r->barrier_inflight != NULL) {
+		/* Its readers hear now; the group is freed when raft completes it. */
+		struct gw_raft__barrier_group *g = r->barrier_inflight;
+		while (!gw_list_empty(&g->waits)) {
+			barrier_wait_finish(
+			    gw_container_of(g->waits.next, struct barrier_wait, link), GW_ESHUTDOWN,
+			    0);
+		}
+	}
+}

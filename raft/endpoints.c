@@ -1,0 +1,640 @@
+/* endpoints.c: the node-to-node channel's server side, the only file of
+ * raft/ that knows HTTP. The etcd listener hands every /apigw/internal/
+ * request here (gw_raft_handle_internal); each is authenticated with the
+ * cluster's join secret (constant-time compare), turned into a raft call and
+ * answered: errors as JSON with an X-Apigw-Error header carrying the GW_E*
+ * code. A request that needs the leader and reached a follower is relayed
+ * once (X-Apigw-Hops). Failure modes: wrong secret -> 403, not joined yet ->
+ * 503, malformed body -> 400, unknown path -> 404. Control loop. */
+#include "config.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "raft/raft_int.h"
+#include "lib/addr.h"
+#include "lib/httpd.h"
+#include "raft/endpoints.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SECRET_HEADER "x-apigw-secret"
+
+/* ---- internal HTTP endpoints ------------------------------------------ */
+
+/* The one map from GW_E* codes to this channel's HTTP status. */
+static int err_status(int err)
+{
+	switch (err) {
+	case GW_EPERM:
+		return 403;
+	case GW_EINVAL:
+	case GW_EPROTO:
+		return 400;
+	case GW_ENOTFOUND:
+	case GW_EMEMBERNOTFOUND:
+	case GW_ELEASENOTFOUND:
+		return 404;
+	case GW_EBUSY:
+	case GW_EEXIST:
+		return 409;
+	case GW_ENOLEADER:
+	case GW_ENOTLEADER:
+	case GW_ETIMEOUT:
+	case GW_ELEADERCHANGED:
+	case GW_ESHUTDOWN:
+	case GW_EUNHEALTHY:
+		return 503;
+	default:
+		return 500;
+	}
+}
+
+static void respond_json(struct gw_http_req *req, int status, const char *json)
+{
+	gw_http_respond(req, status, "application/json", "", json, strlen(json));
+}
+
+static void respond_err(struct gw_http_req *req, int err)
+{
+	char hdr[64], body[256];
+
+	snprintf(hdr, sizeof hdr, "X-Apigw-Error: %d\r\n", err);
+	snprintf(body, sizeof body, "{\"error\":\"%s\",\"code\":\"%s\"}\n", gw_strerror(err),
+		 gw_errname(err));
+	gw_http_respond(req, err_status(err), "application/json", hdr, body, strlen(body));
+}
+
+static bool secret_ok(struct gw_raft *r, const struct gw_http_req *req)
+{
+	const char *got = gw_http_header(req, SECRET_HEADER);
+	size_t i, n = strlen(r->ident.secret);
+	unsigned char diff = 0;
+
+	if (got == NULL || n == 0 || strlen(got) != n) {
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		diff |= (unsigned char)(got[i] ^ r->ident.secret[i]);
+	}
+	return diff == 0;
+}
+
+static unsigned req_timeout(struct gw_raft *r, const struct gw_http_req *req, unsigned dflt)
+{
+	const char *v = gw_http_header(req, "x-apigw-timeout-ms");
+	unsigned long t;
+
+	if (v == NULL) {
+		return dflt;
+	}
+	t = strtoul(v, NULL, 10);
+	if (t == 0 || t > 600000) {
+		return dflt;
+	}
+	(void)r;
+	return (unsigned)t;
+}
+
+static void relay_done(void *data, int err, const struct gw_raft__http_resp *resp)
+{
+	struct gw_http_req *req = data;
+	char hdr[64] = "";
+
+	if (err != 0) {
+		respond_err(req, err);
+		return;
+	}
+	if (resp->gw_err != 0) {
+		snprintf(hdr, sizeof hdr, "X-Apigw-Error: %d\r\n", resp->gw_err);
+	}
+	gw_http_respond(req, resp->status, "application/octet-stream", hdr, resp->body.data,
+			resp->body.len);
+}
+
+/* A request that needs the leader reached a follower: relay it once. A
+ * join waits (within its deadline) for a leader this node does not know yet
+ * (it may have just restarted); other requests fail at once without one. */
+static void relay(struct gw_raft *r, struct gw_http_req *req, unsigned timeout_ms)
+{
+	int rv;
+
+	if (gw_http_header(req, "x-apigw-hops") != NULL) {
+		respond_err(req, GW_ENOTLEADER);
+		return;
+	}
+	rv =
+	    gw_raft__call(r, NULL, req->method, req->url, req->body.data, req->body.len, timeout_ms,
+			  strcmp(req->path, "/apigw/internal/join") == 0, relay_done, req);
+	if (rv != 0) {
+		respond_err(req, rv);
+	}
+}
+
+static void http_propose_done(void *data, int err, struct gw_store_result *res)
+{
+	struct gw_http_req *req = data;
+	struct gw_buf b;
+
+	if (err != 0) {
+		respond_err(req, err);
+		return;
+	}
+	gw_buf_init(&b);
+	err = gw_raft__encode_result(res, &b);
+	gw_store_result_free(res);
+	if (err != 0) {
+		respond_err(req, err);
+	} else {
+		gw_http_respond(req, 200, "application/octet-stream", "", b.data, b.len);
+	}
+	gw_buf_close(&b);
+}
+
+static void handle_propose(struct gw_raft *r, struct gw_http_req *req)
+{
+	struct gw_store_op op;
+	unsigned timeout = req_timeout(r, req, r->write_timeout_ms);
+	int rv;
+
+	if (!gw_raft__is_leader(r)) {
+		relay(r, req, timeout);
+		return;
+	}
+	rv = gw_raft__decode_op(req->body.data, req->body.len, &op);
+	if (rv != 0) {
+		respond_err(req, rv);
+		return;
+	}
+	gw_raft__op_free(&op);
+	rv = gw_raft__propose_local(r, req->body.data, req->body.len, timeout, http_propose_done,
+				    req);
+	if (rv != 0) {
+		respond_err(req, rv);
+	}
+}
+
+static void http_index_done(void *data, int err, uint64_t index)
+{
+	struct gw_http_req *req = data;
+	char body[64];
+
+	if (err != 0) {
+		respond_err(req, err);
+		return;
+	}
+	snprintf(body, sizeof body, "{\"index\":%" PRIu64 "}", index);
+	respond_json(req, 200, body);
+}
+
+static void handle_read_index(struct gw_raft *r, struct gw_http_req *req)
+{
+	unsigned timeout = req_timeout(r, req, r->write_timeout_ms);
+	int rv;
+
+	if (!gw_raft__is_leader(r)) {
+		relay(r, req, timeout);
+		return;
+	}
+	rv = gw_raft__barrier_local(r, timeout, http_index_done, req);
+	if (rv != 0) {
+		respond_err(req, rv);
+	}
+}
+
+struct join_ctx {
+	struct gw_raft *r;
+	struct gw_http_req *req;
+	uint64_t id;
+	char address[64];
+};
+
+/* The leader's answer to a join: the role given, or the error. */
+static void http_join_done(void *data, int err, uint64_t id, enum gw_raft_role role)
+{
+	struct gw_http_req *req = data;
+	char body[128];
+
+	if (err != 0) {
+		respond_err(req, err);
+		return;
+	}
+	snprintf(body, sizeof body, "{\"role\":\"%s\",\"id\":\"%016" PRIx64 "\"}",
+		 gw_raft_role_name(role), id);
+	respond_json(req, 200, body);
+}
+
+static void join_meta_done(void *data, int err, struct gw_store_result *res)
+{
+	struct join_ctx *x = data;
+	int rv;
+
+	if (res != NULL) {
+		gw_store_result_free(res);
+	}
+	if (err != 0) {
+		respond_err(x->req, err);
+		free(x);
+		return;
+	}
+	rv = gw_raft__mtask_enqueue(x->r, GW_RAFT__MT_JOIN, x->id, x->address, http_join_done, NULL,
+				    x->req);
+	if (rv != 0) {
+		respond_err(x->req, rv);
+	}
+	free(x);
+}
+
+static void handle_join(struct gw_raft *r, struct gw_http_req *req)
+{
+	struct gw_store_op op;
+	struct gw_buf b;
+	struct join_ctx *x;
+	cJSON *o;
+	const cJSON *id, *addr, *name;
+	char key[64], *meta;
+	struct gw_addr parsed;
+	const char *why;
+	int rv;
+
+	if (!gw_raft__is_leader(r)) {
+		relay(r, req, GW_RAFT__JOIN_TIMEOUT_MS);
+		return;
+	}
+	o = cJSON_Parse(req->body.data != NULL ? req->body.data : "");
+	id = cJSON_GetObjectItemCaseSensitive(o, "id");
+	addr = cJSON_GetObjectItemCaseSensitive(o, "raft_address");
+	name = cJSON_GetObjectItemCaseSensitive(o, "name");
+	if (o == NULL || !cJSON_IsString(id) || !cJSON_IsString(addr) ||
+	    gw_addr_parse(addr->valuestring, &parsed, &why) != 0 ||
+	    parsed.ss.ss_family != AF_INET) {
+		cJSON_Delete(o);
+		respond_err(req, GW_EINVAL);
+		return;
+	}
+	x = calloc(1, sizeof *x);
+	if (x == NULL) {
+		cJSON_Delete(o);
+		respond_err(req, GW_ENOMEM);
+		return;
+	}
+	x->r = r;
+	x->req = req;
+	x->id = strtoull(id->valuestring, NULL, 16);
+	snprintf(x->address, sizeof x->address, "%s", parsed.text);
+	if (x->id == 0 || gw_raft__mtask_pending(r, x->id)) {
+		rv = x->id == 0 ? GW_EINVAL : GW_EBUSY;
+		cJSON_Delete(o);
+		free(x);
+		respond_err(req, rv);
+		return;
+	}
+	gw_infof("raft", "join request from %016" PRIx64 " (%s) at %s", x->id,
+		 cJSON_IsString(name) ? name->valuestring : "?", x->address);
+	meta = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	memset(&op, 0, sizeof op);
+	op.type = GW_OP_META_PUT;
+	gw_raft__member_key(x->id, key, sizeof key);
+	op.u.meta.key = key;
+	op.u.meta.key_len = strlen(key);
+	op.u.meta.value = meta;
+	op.u.meta.value_len = meta != NULL ? strlen(meta) : 0;
+	gw_buf_init(&b);
+	rv = meta == NULL ? GW_ENOMEM : gw_raft__encode_op(&op, &b);
+	if (rv == 0) {
+		rv = gw_raft__propose_local(r, b.data, b.len, r->write_timeout_ms, join_meta_done,
+					    x);
+	}
+	gw_buf_close(&b);
+	free(meta);
+	if (rv != 0) {
+		free(x);
+		respond_err(req, rv);
+	}
+}
+
+static void http_remove_done(void *data, int err)
+{
+	struct gw_http_req *req = data;
+	if (err != 0) {
+		respond_err(req, err);
+	} else {
+		respond_json(req, 200, "{}");
+	}
+}
+
+static uint64_t body_id(const struct gw_http_req *req)
+{
+	cJSON *o = cJSON_Parse(req->body.data != NULL ? req->body.data : "");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+	uint64_t v = 0;
+
+	if (cJSON_IsString(id)) {
+		v = strtoull(id->valuestring, NULL, 16);
+	} else if (cJSON_IsNumber(id)) {
+		v = (uint64_t)id->valuedouble;
+	}
+	cJSON_Delete(o);
+	return v;
+}
+
+static void handle_remove(struct gw_raft *r, struct gw_http_req *req)
+{
+	uint64_t id;
+	int rv;
+
+	if (!gw_raft__is_leader(r)) {
+		relay(r, req, GW_RAFT__CONTROL_TIMEOUT_MS);
+		return;
+	}
+	id = body_id(req);
+	if (id == 0) {
+		respond_err(req, GW_EINVAL);
+		return;
+	}
+	if (gw_raft__conf_get(r, id) == NULL) {
+		respond_err(req, GW_EMEMBERNOTFOUND);
+		return;
+	}
+	if (id == r->ident.node_id) {
+		rv = gw_raft__remove_self(r, http_remove_done, req, true);
+		if (rv != 0) {
+			respond_err(req, rv);
+		}
+		return;
+	}
+	rv = gw_raft__mtask_enqueue(r, GW_RAFT__MT_REMOVE, id, NULL, NULL, http_remove_done, req);
+	if (rv != 0) {
+		respond_err(req, rv);
+	}
+}
+
+static void handle_keepalive(struct gw_raft *r, struct gw_http_req *req)
+{
+	cJSON *o;
+	const cJSON *id;
+	int64_t ttl = 0;
+	char body[64];
+	int rv;
+
+	if (!gw_raft__is_leader(r)) {
+		relay(r, req, r->write_timeout_ms);
+		return;
+	}
+	o = cJSON_Parse(req->body.data != NULL ? req->body.data : "");
+	id = cJSON_GetObjectItemCaseSensitive(o, "id");
+	if (!cJSON_IsNumber(id)) {
+		cJSON_Delete(o);
+		respond_err(req, GW_EINVAL);
+		return;
+	}
+	rv = gw_raft__keepalive_local(r, (int64_t)id->valuedouble, &ttl);
+	cJSON_Delete(o);
+	if (rv != 0) {
+		respond_err(req, rv);
+		return;
+	}
+	snprintf(body, sizeof body, "{\"ttl\":%" PRId64 "}", ttl);
+	respond_json(req, 200, body);
+}
+
+/* /apigw/internal/kv: a small JSON front for tests and operators until the
+ * etcd API exists. {"op":"put","key":k,"value":v} | {"op":"delete","key":k}
+ * | {"op":"get","key":k,"linearizable":bool}. Authenticated like the rest. */
+struct kv_ctx {
+	struct gw_raft *r;
+	struct gw_http_req *req;
+	char *key;
+};
+
+static void kv_write_done(void *data, int err, struct gw_store_result *res)
+{
+	struct kv_ctx *x = data;
+	char body[128];
+
+	if (err == 0 && res->err != 0) {
+		err = res->err;
+	}
+	if (err != 0) {
+		respond_err(x->req, err);
+	} else {
+		snprintf(body, sizeof body, "{\"revision\":%" PRId64 ",\"deleted\":%" PRId64 "}",
+			 res->revision, res->deleted);
+		respond_json(x->req, 200, body);
+	}
+	if (res != NULL) {
+		gw_store_result_free(res);
+	}
+	free(x->key);
+	free(x);
+}
+
+static void kv_read(void *data, int err)
+{
+	struct kv_ctx *x = data;
+	struct gw_range_req q;
+	struct gw_range_resp resp;
+	cJSON *o, *arr;
+	char *s;
+	size_t i;
+
+	if (err != 0) {
+		respond_err(x->req, err);
+		goto out;
+	}
+	memset(&q, 0, sizeof q);
+	q.key = x->key;
+	q.key_len = strlen(x->key);
+	memset(&resp, 0, sizeof resp);
+	err = gw_store_range(x->r->store, &q, &resp);
+	if (err != 0) {
+		respond_err(x->req, err);
+		goto out;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "revision", (double)resp.revision);
+	arr = cJSON_AddArrayToObject(o, "kvs");
+	for (i = 0; i < resp.n_kvs; i++) {
+		cJSON *kv = cJSON_CreateObject();
+		char *v =
+		    strndup(resp.kvs[i].value ? resp.kvs[i].value : "", resp.kvs[i].value_len);
+		char *k = strndup(resp.kvs[i].key, resp.kvs[i].key_len);
+		cJSON_AddStringToObject(kv, "key", k ? k : "");
+		cJSON_AddStringToObject(kv, "value", v ? v : "");
+		cJSON_AddNumberToObject(kv, "mod_revision", (double)resp.kvs[i].mod_revision);
+		cJSON_AddNumberToObject(kv, "version", (double)resp.kvs[i].version);
+		free(k);
+		free(v);
+		cJSON_AddItemToArray(arr, kv);
+	}
+	gw_range_resp_free(&resp);
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	respond_json(x->req, 200, s != NULL ? s : "{}");
+	free(s);
+out:
+	free(x->key);
+	free(x);
+}
+
+static void handle_kv(struct gw_raft *r, struct gw_http_req *req)
+{
+	cJSON *o = cJSON_Parse(req->body.data != NULL ? req->body.data : "");
+	const cJSON *opn = cJSON_GetObjectItemCaseSensitive(o, "op");
+	const cJSON *key = cJSON_GetObjectItemCaseSensitive(o, "key");
+	const cJSON *val = cJSON_GetObjectItemCaseSensitive(o, "value");
+	const cJSON *lin = cJSON_GetObjectItemCaseSensitive(o, "linearizable");
+	struct kv_ctx *x;
+	struct gw_store_op op;
+	int rv;
+
+	if (!cJSON_IsString(opn) || !cJSON_IsString(key) || key->valuestring[0] == '\0') {
+		cJSON_Delete(o);
+		respond_err(req, GW_EINVAL);
+		return;
+	}
+	x = calloc(1, sizeof *x);
+	if (x == NULL || (x->key = strdup(key->valuestring)) == NULL) {
+		free(x);
+		cJSON_Delete(o);
+		respond_err(req, GW_ENOMEM);
+		return;
+	}
+	x->r = r;
+	x->req = req;
+	memset(&op, 0, sizeof op);
+	if (strcmp(opn->valuestring, "get") == 0) {
+		cJSON_Delete(o);
+		if (cJSON_IsTrue(lin)) {
+			rv = gw_raft_read_barrier(r, 0, kv_read, x);
+		} else {
+			kv_read(x, 0);
+			return;
+		}
+	} else if (strcmp(opn->valuestring, "put") == 0 && cJSON_IsString(val)) {
+		op.type = GW_OP_PUT;
+		op.u.put.key = x->key;
+		op.u.put.key_len = strlen(x->key);
+		op.u.put.value = val->valuestring;
+		op.u.put.value_len = strlen(val->valuestring);
+		rv = gw_raft_propose(r, &op, 0, kv_write_done, x);
+		cJSON_Delete(o);
+	} else if (strcmp(opn->valuestring, "delete") == 0) {
+		op.type = GW_OP_DELETE;
+		op.u.del.key = x->key;
+		op.u.del.key_len = strlen(x->key);
+		rv = gw_raft_propose(r, &op, 0, kv_write_done, x);
+		cJSON_Delete(o);
+	} else {
+		cJSON_Delete(o);
+		rv = GW_EINVAL;
+	}
+	if (rv != 0) {
+		free(x->key);
+		free(x);
+		respond_err(req, rv);
+	}
+}
+
+/* The leader's ping carries "<hex id>=<0|1>,..." (whom it hears from), so
+ * every member's status can show it. */
+static void ping_view(struct gw_raft *r, const struct gw_http_req *req)
+{
+	const char *p = req->body.data;
+	int n = 0;
+
+	if (p == NULL || req->body.len == 0) {
+		return;
+	}
+	while (*p != '\0' && n < GW_RAFT_MAX_MEMBERS) {
+		char *end;
+		uint64_t id = strtoull(p, &end, 16);
+		if (end == p || *end != '=' || (end[1] != '0' && end[1] != '1')) {
+			return; /* malformed: keep the previous view */
+		}
+		r->view[n].id = id;
+		r->view[n].last_ok = end[1] == '1';
+		n++;
+		p = end + 2;
+		if (*p == ',') {
+			p++;
+		}
+	}
+	r->n_view = n;
+	r->view_at = gw_raft__now(r);
+}
+
+bool gw_raft_handle_internal(struct gw_raft *r, struct gw_http_req *req)
+{
+	const char *sub;
+	char peer[64];
+	char body[96];
+
+	if (strncmp(req->path, "/apigw/internal/", 16) != 0) {
+		return false;
+	}
+	sub = req->path + 16;
+	if (!secret_ok(r, req)) {
+		gw_addr_format((const struct sockaddr *)&req->peer, peer, sizeof peer);
+		gw_warnf("raft", "refused %s %s from %s: %s", req->method, req->path, peer,
+			 r->ident.secret[0] == '\0' ? "this node has not joined a cluster yet"
+						    : "wrong join secret");
+		respond_err(req, r->ident.secret[0] == '\0' ? GW_EUNHEALTHY : GW_EPERM);
+		return true;
+	}
+	if (gw_raft__stopping(r)) {
+		respond_err(req, GW_ESHUTDOWN);
+		return true;
+	}
+	if (strcmp(sub, "cluster") == 0) {
+		raft_id lid = 0;
+		const char *la = NULL;
+		if (r->raft_running) {
+			raft_leader(&r->raft, &lid, &la);
+		}
+		snprintf(body, sizeof body,
+			 "{\"cluster_id\":\"%016" PRIx64 "\",\"leader_id\":\"%016" PRIx64 "\"}",
+			 r->ident.cluster_id, (uint64_t)lid);
+		respond_json(req, 200, body);
+	} else if (strcmp(sub, "ping") == 0) {
+		ping_view(r, req);
+		snprintf(body, sizeof body, "{\"id\":\"%016" PRIx64 "\",\"applied\":%llu}",
+			 r->ident.node_id,
+			 r->raft_running ? (unsigned long long)raft_last_applied(&r->raft) : 0ULL);
+		respond_json(req, 200, body);
+	} else if (strcmp(sub, "status") == 0) {
+		char *s = gw_raft_status_json(r);
+		if (s == NULL) {
+			respond_err(req, GW_ENOMEM);
+		} else {
+			respond_json(req, 200, s);
+			free(s);
+		}
+	} else if (strcmp(sub, "propose") == 0 && strcmp(req->method, "POST") == 0) {
+		handle_propose(r, req);
+	} else if (strcmp(sub, "read-index") == 0) {
+		handle_read_index(r, req);
+	} else if (strcmp(sub, "join") == 0 && strcmp(req->method, "POST") == 0) {
+		handle_join(r, req);
+	} else if (strcmp(sub, "remove") == 0 && strcmp(req->method, "POST") == 0) {
+		handle_remove(r, req);
+	} else if (strcmp(sub, "removed") == 0 && strcmp(req->method, "POST") == 0) {
+		uint64_t id = body_id(req); /* before answering: that frees @req */
+		respond_json(req, 200, "{}");
+		if (id == r->ident.node_id) {
+			gw_warnf("raft", "this node was removed from the cluster: stopping");
+			gw_raft__terminate(r, 0);
+		}
+	} else if (strcmp(sub, "keepalive") == 0 && strcmp(req->method, "POST") == 0) {
+		handle_keepalive(r, req);
+	} else if (strcmp(sub, "kv") == 0 && strcmp(req->method, "POST") == 0) {
+		handle_kv(r, req);
+	} else {
+		respond_err(req, GW_ENOTFOUND);
+	}
+	return true;
+}

@@ -1,0 +1,224 @@
+/* forward.c: HTTP calls from this node to the leader or to a given member
+ * (forwarded proposals, read index, keep-alive, join, ping, remove). A call
+ * to "the leader" looks the leader's etcd URL up in the member metadata at
+ * each attempt; connection errors are retried every RETRY_MS while the
+ * deadline allows, a "not leader" answer makes it ask again. Failure modes:
+ * no leader -> GW_ENOLEADER at once (or waited for, for joins); a proposal
+ * whose connection broke after sending -> GW_ELEADERCHANGED (never sent
+ * twice); deadline -> GW_ETIMEOUT; stop -> GW_ESHUTDOWN. Control loop. */
+#include "config.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "raft/raft_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RETRY_MS 100 /* between attempts of a call */
+
+static int leader_hostport(struct gw_raft *r, char *out, size_t len)
+{
+	struct gw_raft_member m;
+	raft_id id = 0;
+	const char *addr = NULL;
+
+	if (!r->raft_running || gw_raft__stopping(r)) {
+		return GW_ENOLEADER;
+	}
+	raft_leader(&r->raft, &id, &addr);
+	if (id == 0 || gw_raft__member_load(r, id, &m) != 0 || m.etcd_url[0] == '\0') {
+		return GW_ENOLEADER;
+	}
+	if (gw_raft__url_hostport(m.etcd_url, out, len) != 0) {
+		return GW_ENOLEADER;
+	}
+	return 0;
+}
+
+/* ---- HTTP calls (to the leader or to a given member) -------------------- */
+
+typedef void (*gw_raft__call_cb)(void *data, int err, const struct gw_raft__http_resp *resp);
+
+struct call {
+	uv_timer_t timer; /* retry delay */
+	struct gw_raft *r;
+	struct gw_list link;
+	struct gw_raft__http *http;
+	char method[8];
+	char path[128];
+	char target[128]; /* "" = the current leader */
+	struct gw_buf body;
+	uint64_t deadline;
+	bool retry_noleader;   /* wait for a leader instead of failing at once */
+	gw_raft__call_cb done; /* NULL once called */
+	void *data;
+};
+
+static void call_closed(uv_handle_t *h)
+{
+	struct call *c = h->data;
+	struct gw_raft *r = c->r;
+	gw_buf_close(&c->body);
+	free(c);
+	r->n_handles--;
+	gw_raft__maybe_finish(r);
+}
+
+static void call_finish(struct call *c, int err, const struct gw_raft__http_resp *resp)
+{
+	gw_raft__call_cb done = c->done;
+
+	c->done = NULL;
+	if (c->http != NULL) {
+		gw_raft__http_cancel(c->http);
+		c->http = NULL;
+	}
+	gw_list_del(&c->link);
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->timer, call_closed);
+	if (done != NULL) {
+		done(c->data, err, resp);
+	}
+}
+
+static void call_attempt(struct call *c);
+
+static void call_retry_cb(uv_timer_t *t)
+{
+	call_attempt(t->data);
+}
+
+/* Retry after @delay if the deadline allows, else finish with @err. */
+static void call_retry(struct call *c, unsigned delay, int err)
+{
+	uint64_t now = gw_raft__now(c->r);
+
+	if (now + delay >= c->deadline || gw_raft__stopping(c->r)) {
+		call_finish(c, gw_raft__stopping(c->r) ? GW_ESHUTDOWN : err, NULL);
+		return;
+	}
+	uv_timer_start(&c->timer, call_retry_cb, delay, 0);
+}
+
+static void call_http_cb(void *data, int err, const struct gw_raft__http_resp *resp)
+{
+	struct call *c = data;
+
+	c->http = NULL;
+	if (err == GW_EAGAIN) {
+		/* Not delivered (the leader is gone or not listening yet). */
+		call_retry(c, RETRY_MS, GW_ETIMEOUT);
+		return;
+	}
+	if (err == GW_EIO) {
+		/* Delivered, then the connection broke: a proposal may have been
+		 * committed, so it is not sent twice; the caller hears etcd's
+		 * ambiguous "leader changed". Other calls are idempotent. */
+		if (strcmp(c->path, "/apigw/internal/propose") == 0) {
+			call_finish(c, GW_ELEADERCHANGED, NULL);
+		} else {
+			call_retry(c, RETRY_MS, GW_ETIMEOUT);
+		}
+		return;
+	}
+	if (err != 0) {
+		call_finish(c, err, NULL);
+		return;
+	}
+	if (c->target[0] == '\0' && (resp->gw_err == GW_ENOTLEADER ||
+				     (resp->gw_err == GW_ENOLEADER && c->retry_noleader))) {
+		/* The leader we knew is not leading any more: ask again. */
+		call_retry(c, RETRY_MS / 2,
+			   resp->gw_err == GW_ENOTLEADER ? GW_ELEADERCHANGED : GW_ENOLEADER);
+		return;
+	}
+	call_finish(c, 0, resp);
+}
+
+static void call_attempt(struct call *c)
+{
+	struct gw_raft *r = c->r;
+	char hostport[128], headers[512];
+	uint64_t now = gw_raft__now(r);
+	bool join_call;
+	int rv;
+
+	if (gw_raft__stopping(r)) {
+		call_finish(c, GW_ESHUTDOWN, NULL);
+		return;
+	}
+	if (now >= c->deadline) {
+		call_finish(c, GW_ETIMEOUT, NULL);
+		return;
+	}
+	if (c->target[0] != '\0') {
+		snprintf(hostport, sizeof hostport, "%s", c->target);
+	} else {
+		rv = leader_hostport(r, hostport, sizeof hostport);
+		if (rv != 0) {
+			if (c->retry_noleader) {
+				call_retry(c, RETRY_MS, GW_ENOLEADER);
+			} else {
+				call_finish(c, GW_ENOLEADER, NULL);
+			}
+			return;
+		}
+	}
+	/* A call to the leader must not be relayed again; a call to a given
+	 * member (join through any peer) may be. */
+	/* Join calls authenticate with --join-secret: with the data dir of
+	 * another cluster, the peer's answer then says so. */
+	join_call = c->target[0] != '\0' && r->join_secret[0] != '\0' &&
+		    (strcmp(c->path, "/apigw/internal/cluster") == 0 ||
+		     strcmp(c->path, "/apigw/internal/join") == 0);
+	snprintf(headers, sizeof headers,
+		 "X-Apigw-Secret: %s\r\n%sX-Apigw-Timeout-Ms: %" PRIu64 "\r\n",
+		 join_call ? r->join_secret : r->ident.secret,
+		 c->target[0] == '\0' ? "X-Apigw-Hops: 1\r\n" : "", c->deadline - now);
+	rv = gw_raft__http_request(r->loop, hostport, c->method, c->path, headers, c->body.data,
+				   c->body.len, (unsigned)(c->deadline - now), call_http_cb, c,
+				   &c->http);
+	if (rv != 0) {
+		call_finish(c, rv == GW_EADDR ? GW_ENOLEADER : rv, NULL);
+	}
+}
+
+/* Start an HTTP call; @target NULL = the leader. Always completes through
+ * @done (asynchronously). 0 or GW_ENOMEM. */
+int gw_raft__call(struct gw_raft *r, const char *target, const char *method, const char *path,
+		  const void *body, size_t len, unsigned timeout_ms, bool retry_noleader,
+		  gw_raft__call_cb done, void *data)
+{
+	struct call *c = calloc(1, sizeof *c);
+
+	if (c == NULL) {
+		return GW_ENOMEM;
+	}
+	gw_buf_init(&c->body);
+	if (len > 0 && gw_buf_append(&c->body, body, len) != 0) {
+		free(c);
+		return GW_ENOMEM;
+	}
+	c->r = r;
+	snprintf(c->method, sizeof c->method, "%s", method);
+	snprintf(c->path, sizeof c->path, "%s", path);
+	snprintf(c->target, sizeof c->target, "%s", target != NULL ? target : "");
+	c->deadline = gw_raft__now(r) + timeout_ms;
+	c->retry_noleader = retry_noleader;
+	c->done = done;
+	c->data = data;
+	gw_raft__timer_init(r, &c->timer, c);
+	gw_list_add_tail(&r->calls, &c->link);
+	uv_timer_start(&c->timer, call_retry_cb, 0, 0);
+	return 0;
+}
+
+void gw_raft__calls_stop(struct gw_raft *r)
+{
+	while (!gw_list_empty(&r->calls)) {
+		call_finish(gw_container_of(r->calls.next, struct call, link), GW_ESHUTDOWN, NULL);
+	}
+}

@@ -1,0 +1,186 @@
+/* join.c: the joining node's side of `apigw join`. First GET
+ * /apigw/internal/cluster from the peer (its cluster id: saved in the
+ * identity, then raft starts with an empty log), then POST
+ * /apigw/internal/join with this node's metadata until the leader answers
+ * with the role given. A member rerunning `apigw join` only checks that the
+ * peer is in its cluster. Failure modes: a refused secret (GW_EPERM), another
+ * cluster's data dir (GW_ECORRUPT), an address taken by another member
+ * (GW_EEXIST) and no answer for 30 s (GW_ETIMEOUT) terminate the node;
+ * anything else is retried. Control loop. */
+#include "config.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "raft/raft_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const join_names[] = {
+    [GW_RAFT__JOIN_NONE] = "none",
+    [GW_RAFT__JOIN_INFO] = "info",
+    [GW_RAFT__JOIN_REQUEST] = "request",
+    [GW_RAFT__JOIN_DONE] = "done",
+};
+/* NONE -> INFO (start); INFO -> REQUEST | DONE (a member rerunning join) |
+ * NONE (given up); REQUEST -> DONE | NONE. */
+static const uint32_t join_allowed[] = {
+    [GW_RAFT__JOIN_NONE] = GW_SM_BIT(GW_RAFT__JOIN_INFO),
+    [GW_RAFT__JOIN_INFO] = GW_SM_BIT(GW_RAFT__JOIN_REQUEST) | GW_SM_BIT(GW_RAFT__JOIN_DONE) |
+			   GW_SM_BIT(GW_RAFT__JOIN_NONE),
+    [GW_RAFT__JOIN_REQUEST] = GW_SM_BIT(GW_RAFT__JOIN_DONE) | GW_SM_BIT(GW_RAFT__JOIN_NONE),
+    [GW_RAFT__JOIN_DONE] = 0,
+};
+static const struct gw_sm_conf join_conf = {"raft-join", join_names, join_allowed,
+					    GW_RAFT__JOIN_DONE + 1};
+
+void gw_raft__join_init(struct gw_raft *r)
+{
+	gw_sm_init(&r->join, &join_conf, GW_RAFT__JOIN_NONE);
+}
+
+#define JOIN_INFO_GIVE_UP_MS 30000 /* no answer from the peer: give up */
+
+static void join_info_done(void *data, int err, const struct gw_raft__http_resp *resp);
+static void join_request_done(void *data, int err, const struct gw_raft__http_resp *resp);
+
+static void join_fatal(struct gw_raft *r, int err, const char *why)
+{
+	gw_errorf("raft", "cannot join the cluster through %s: %s", r->join_peer, why);
+	gw_sm_move(&r->join, GW_RAFT__JOIN_NONE);
+	gw_raft__terminate(r, err);
+}
+
+void gw_raft__join_tick(struct gw_raft *r)
+{
+	uint64_t now = gw_raft__now(r);
+	int rv;
+
+	if (r->join_inflight || now < r->join_next_try) {
+		return;
+	}
+	if (gw_sm_state(&r->join) == GW_RAFT__JOIN_INFO) {
+		r->join_inflight = true;
+		rv = gw_raft__call(r, r->join_peer, "GET", "/apigw/internal/cluster", NULL, 0,
+				   GW_RAFT__PING_TIMEOUT_MS * 2, false, join_info_done, r);
+		if (rv != 0) {
+			r->join_inflight = false;
+		}
+	} else if (gw_sm_state(&r->join) == GW_RAFT__JOIN_REQUEST) {
+		char *meta = gw_raft__self_json(r);
+		if (meta == NULL) {
+			return;
+		}
+		r->join_inflight = true;
+		rv = gw_raft__call(r, r->join_peer, "POST", "/apigw/internal/join", meta,
+				   strlen(meta), GW_RAFT__JOIN_TIMEOUT_MS, false, join_request_done,
+				   r);
+		free(meta);
+		if (rv != 0) {
+			r->join_inflight = false;
+		}
+	}
+}
+
+static void join_info_done(void *data, int err, const struct gw_raft__http_resp *resp)
+{
+	struct gw_raft *r = data;
+	char hex[32] = "";
+	uint64_t cid;
+	int rv;
+
+	r->join_inflight = false;
+	if (gw_raft__stopping(r)) {
+		return;
+	}
+	if (err == 0 && resp->status == 403) {
+		join_fatal(r, GW_EPERM, "the peer refused the join secret");
+		return;
+	}
+	if (err != 0 || resp->status != 200 || resp->body.data == NULL ||
+	    sscanf(resp->body.data, "{\"cluster_id\":\"%16[0-9a-f]\"", hex) != 1) {
+		if (r->join_member) {
+			gw_warnf("raft",
+				 "join: cannot check the cluster through %s (%s); "
+				 "restarting as the member this data dir holds",
+				 r->join_peer, err != 0 ? gw_strerror(err) : "unexpected answer");
+			gw_sm_move(&r->join, GW_RAFT__JOIN_NONE);
+			return;
+		}
+		if (gw_raft__now(r) - r->join_started > JOIN_INFO_GIVE_UP_MS) {
+			join_fatal(r, GW_ETIMEOUT, "no answer from the peer");
+			return;
+		}
+		gw_warnf("raft", "join: peer %s: %s (retrying)", r->join_peer,
+			 err != 0 ? gw_strerror(err) : "unexpected answer");
+		r->join_next_try = gw_raft__now(r) + 1000;
+		return;
+	}
+	cid = strtoull(hex, NULL, 16);
+	if (r->ident.cluster_id != 0 && r->ident.cluster_id != cid) {
+		gw_errorf("raft",
+			  "this data dir belongs to cluster %016" PRIx64 " but %s is in cluster "
+			  "%016" PRIx64 ": use an empty data dir to join it",
+			  r->ident.cluster_id, r->join_peer, cid);
+		gw_sm_move(&r->join, GW_RAFT__JOIN_NONE);
+		gw_raft__terminate(r, GW_ECORRUPT);
+		return;
+	}
+	if (!r->raft_running) {
+		r->ident.cluster_id = cid;
+		r->ident.origin = GW_ORIGIN_JOIN;
+		rv = gw_raft__identity_save(r->data_dir, &r->ident);
+		if (rv == 0) {
+			rv = gw_raft__setup(r, false);
+		}
+		if (rv != 0) {
+			gw_sm_move(&r->join, GW_RAFT__JOIN_NONE);
+			gw_raft__terminate(r, rv);
+			return;
+		}
+	}
+	if (r->join_member) {
+		gw_sm_move(&r->join, GW_RAFT__JOIN_DONE); /* already a member of this cluster */
+		return;
+	}
+	gw_sm_move(&r->join, GW_RAFT__JOIN_REQUEST);
+	r->join_next_try = 0;
+	gw_raft__join_tick(r);
+}
+
+static void join_request_done(void *data, int err, const struct gw_raft__http_resp *resp)
+{
+	struct gw_raft *r = data;
+	char role[16] = "";
+
+	r->join_inflight = false;
+	if (gw_raft__stopping(r)) {
+		return;
+	}
+	if (err == 0 && resp->status == 403) {
+		join_fatal(r, GW_EPERM, "the join secret was refused");
+		return;
+	}
+	if (err == 0 && resp->status == 409 && resp->gw_err == GW_EEXIST) {
+		join_fatal(r, GW_EEXIST,
+			   "the leader refused: another member uses this raft address (remove "
+			   "it first)");
+		return;
+	}
+	if (err != 0 || resp->status != 200) {
+		r->join_failures++;
+		gw_warnf("raft", "join request: %s (retrying)",
+			 err != 0 ? gw_strerror(err)
+				  : (resp->gw_err != 0 ? gw_strerror(resp->gw_err) : "error"));
+		r->join_next_try = gw_raft__now(r) + 250;
+		return;
+	}
+	if (resp->body.data != NULL) {
+		sscanf(resp->body.data, "{\"role\":\"%15[a-z]\"", role);
+	}
+	gw_infof("raft", "joined cluster %016" PRIx64 " as %s", r->ident.cluster_id,
+		 role[0] ? role : "member");
+	gw_sm_move(&r->join, GW_RAFT__JOIN_DONE);
+}

@@ -1,0 +1,279 @@
+/* member.c: member metadata and health. Every node publishes its URLs as
+ * "member/<id>" JSON in the store's meta space (meta_check keeps it current);
+ * the leader pings every member each second (leader_duty), tells everyone
+ * whom it hears from, promotes a healthy standby while voters are missing and
+ * demotes a voter unreachable for replace_voter_ms when a standby can take
+ * its place. Failure modes: an unanswered ping only ages the member's
+ * last_ok; metadata that does not parse reads as GW_EPROTO. Control loop.
+ */
+#include "config.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "raft/raft_int.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- member metadata --------------------------------------------------- */
+
+void gw_raft__member_key(uint64_t id, char *out, size_t len)
+{
+	snprintf(out, len, "member/%016" PRIx64, id);
+}
+
+static void copy_str(char *dst, size_t len, const cJSON *obj, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	if (cJSON_IsString(v) && v->valuestring != NULL) {
+		snprintf(dst, len, "%s", v->valuestring);
+	}
+}
+
+static int member_parse(const char *json, struct gw_raft_member *m)
+{
+	cJSON *o = cJSON_Parse(json);
+
+	if (o == NULL) {
+		return GW_EPROTO;
+	}
+	copy_str(m->name, sizeof m->name, o, "name");
+	copy_str(m->raft_address, sizeof m->raft_address, o, "raft_address");
+	copy_str(m->etcd_url, sizeof m->etcd_url, o, "etcd_url");
+	copy_str(m->admin_url, sizeof m->admin_url, o, "admin_url");
+	copy_str(m->proxy_url, sizeof m->proxy_url, o, "proxy_url");
+	copy_str(m->status_url, sizeof m->status_url, o, "status_url");
+	cJSON_Delete(o);
+	return 0;
+}
+
+/* Metadata of member @id from the store; GW_ENOTFOUND if none. */
+int gw_raft__member_load(struct gw_raft *r, uint64_t id, struct gw_raft_member *m)
+{
+	char key[64], *val = NULL;
+	size_t len = 0;
+	int rv;
+
+	memset(m, 0, sizeof *m);
+	m->id = id;
+	gw_raft__member_key(id, key, sizeof key);
+	rv = gw_store_meta_get(r->store, key, &val, &len);
+	if (rv != 0) {
+		return rv;
+	}
+	rv = member_parse(val, m);
+	free(val);
+	return rv;
+}
+
+static char *member_json(uint64_t id, const char *name, const char *raft_address,
+			 const char *etcd_url, const char *admin_url, const char *proxy_url,
+			 const char *status_url)
+{
+	cJSON *o = cJSON_CreateObject();
+	char idhex[32], *s;
+
+	if (o == NULL) {
+		return NULL;
+	}
+	snprintf(idhex, sizeof idhex, "%016" PRIx64, id);
+	cJSON_AddStringToObject(o, "id", idhex);
+	cJSON_AddStringToObject(o, "name", name);
+	cJSON_AddStringToObject(o, "raft_address", raft_address);
+	cJSON_AddStringToObject(o, "etcd_url", etcd_url);
+	cJSON_AddStringToObject(o, "admin_url", admin_url);
+	cJSON_AddStringToObject(o, "proxy_url", proxy_url);
+	cJSON_AddStringToObject(o, "status_url", status_url);
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
+}
+
+char *gw_raft__self_json(struct gw_raft *r)
+{
+	return member_json(r->ident.node_id, r->name, r->raft_address, r->etcd_url, r->admin_url,
+			   r->proxy_url, r->status_url);
+}
+
+/* "host:port" of the leader's etcd listener, or GW_ENOLEADER. */
+const struct raft_server *gw_raft__conf_get(struct gw_raft *r, uint64_t id)
+{
+	unsigned i;
+	for (i = 0; i < r->raft.configuration.n; i++) {
+		if (r->raft.configuration.servers[i].id == id) {
+			return &r->raft.configuration.servers[i];
+		}
+	}
+	return NULL;
+}
+
+int gw_raft__conf_voters(struct gw_raft *r)
+{
+	unsigned i;
+	int n = 0;
+	for (i = 0; i < r->raft.configuration.n; i++) {
+		n += r->raft.configuration.servers[i].role == RAFT_VOTER;
+	}
+	return n;
+}
+
+struct gw_raft__health *gw_raft__health_get(struct gw_raft *r, uint64_t id, bool create)
+{
+	int i;
+	for (i = 0; i < r->n_health; i++) {
+		if (r->health[i].id == id) {
+			return &r->health[i];
+		}
+	}
+	if (!create || r->n_health == GW_RAFT_MAX_MEMBERS) {
+		return NULL;
+	}
+	r->health[r->n_health].id = id;
+	r->health[r->n_health].last_ok = gw_raft__now(r);
+	r->health[r->n_health].pinging = false;
+	return &r->health[r->n_health++];
+}
+
+bool gw_raft__reachable(struct gw_raft *r, uint64_t id)
+{
+	struct gw_raft__health *h;
+	if (id == r->ident.node_id) {
+		return true;
+	}
+	h = gw_raft__health_get(r, id, false);
+	return h != NULL && gw_raft__now(r) - h->last_ok < GW_RAFT__REACHABLE_MS;
+}
+
+struct ping_ctx {
+	struct gw_raft *r;
+	uint64_t id;
+};
+
+static void ping_done(void *data, int err, const struct gw_raft__http_resp *resp)
+{
+	struct ping_ctx *x = data;
+	struct gw_raft__health *h = gw_raft__health_get(x->r, x->id, false);
+
+	if (h != NULL) {
+		h->pinging = false;
+		if (err == 0 && resp->status == 200) {
+			h->last_ok = gw_raft__now(x->r);
+		}
+	}
+	free(x);
+}
+
+void gw_raft__leader_duty(struct gw_raft *r)
+{
+	unsigned i;
+	uint64_t promote = 0, demote = 0;
+	struct gw_buf view;
+
+	/* What this leader hears, told to everyone with the pings. */
+	gw_buf_init(&view);
+	for (i = 0; i < r->raft.configuration.n; i++) {
+		uint64_t id = r->raft.configuration.servers[i].id;
+		gw_buf_printf(&view, "%s%016" PRIx64 "=%d", i ? "," : "", id,
+			      gw_raft__reachable(r, id));
+	}
+
+	for (i = 0; i < r->raft.configuration.n; i++) {
+		const struct raft_server *s = &r->raft.configuration.servers[i];
+		struct gw_raft_member m;
+		struct gw_raft__health *h;
+		struct ping_ctx *x;
+		char hp[128];
+
+		if (s->id == r->ident.node_id) {
+			continue;
+		}
+		h = gw_raft__health_get(r, s->id, true);
+		if (h == NULL || h->pinging || gw_raft__member_load(r, s->id, &m) != 0 ||
+		    gw_raft__url_hostport(m.etcd_url, hp, sizeof hp) != 0) {
+			continue;
+		}
+		if (s->role != RAFT_VOTER && promote == 0 && gw_raft__reachable(r, s->id) &&
+		    gw_raft__now(r) - h->last_ok < GW_RAFT__REACHABLE_MS / 2) {
+			promote = s->id;
+		}
+		if (s->role == RAFT_VOTER && demote == 0 &&
+		    gw_raft__now(r) - h->last_ok > r->replace_voter_ms) {
+			demote = s->id;
+		}
+		x = calloc(1, sizeof *x);
+		if (x == NULL) {
+			continue;
+		}
+		x->r = r;
+		x->id = s->id;
+		if (gw_raft__call(r, hp, "POST", "/apigw/internal/ping", view.data, view.len,
+				  GW_RAFT__PING_TIMEOUT_MS, false, ping_done, x) == 0) {
+			h->pinging = true;
+		} else {
+			free(x);
+		}
+	}
+	gw_buf_close(&view);
+	/* Keep the wanted number of voters: promote a healthy standby. */
+	if (promote != 0 && gw_raft__conf_voters(r) < r->voters && r->mtask_cur == NULL &&
+	    gw_list_empty(&r->mtasks)) {
+		gw_raft__mtask_enqueue(r, GW_RAFT__MT_PROMOTE, promote, NULL, NULL, NULL, NULL);
+	} else if (promote != 0 && demote != 0 && r->mtask_cur == NULL &&
+		   gw_list_empty(&r->mtasks)) {
+		/* Losing a voter: make room for the healthy standby. */
+		gw_raft__mtask_enqueue(r, GW_RAFT__MT_DEMOTE, demote, NULL, NULL, NULL, NULL);
+	}
+}
+
+static void meta_done(void *data, int err, struct gw_store_result *res)
+{
+	struct gw_raft *r = data;
+
+	r->meta_inflight = false;
+	if (err != 0) {
+		gw_debugf("raft", "publishing member metadata: %s (will retry)", gw_strerror(err));
+	}
+	if (res != NULL) {
+		gw_store_result_free(res);
+	}
+}
+
+/* Keep "member/<self>" equal to this node's current URLs. */
+void gw_raft__meta_check(struct gw_raft *r)
+{
+	struct gw_store_op op;
+	char key[64], *want, *have = NULL;
+	size_t len = 0;
+	raft_id lid = 0;
+	const char *la;
+
+	raft_leader(&r->raft, &lid, &la);
+	if (r->meta_inflight || lid == 0 || gw_raft__conf_get(r, r->ident.node_id) == NULL) {
+		return;
+	}
+	want = gw_raft__self_json(r);
+	if (want == NULL) {
+		return;
+	}
+	gw_raft__member_key(r->ident.node_id, key, sizeof key);
+	if (gw_store_meta_get(r->store, key, &have, &len) == 0 && len == strlen(want) &&
+	    memcmp(have, want, len) == 0) {
+		free(have);
+		free(want);
+		return;
+	}
+	free(have);
+	memset(&op, 0, sizeof op);
+	op.type = GW_OP_META_PUT;
+	op.u.meta.key = key;
+	op.u.meta.key_len = strlen(key);
+	op.u.meta.value = want;
+	op.u.meta.value_len = strlen(want);
+	if (gw_raft_propose(r, &op, 0, meta_done, r) == 0) {
+		r->meta_inflight = true;
+	}
+	free(want);
+}
