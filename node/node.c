@@ -26,6 +26,7 @@
 #include "lib/err.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
+#include "lib/sm.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -34,6 +35,24 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* The node's life cycle:
+ *   STARTING -> READY       every component is up (readiness 200)
+ *   READY -> DRAINING       SIGTERM with a drain delay: unready, still serving
+ *   STARTING | READY | DRAINING -> STOPPING   components stopping in order
+ *   STOPPING -> STOPPED     the last component has stopped; the loop ends */
+enum node_life { NODE_STARTING, NODE_READY, NODE_DRAINING, NODE_STOPPING, NODE_STOPPED, NODE_N };
+
+static const char *const life_names[NODE_N] = {"starting", "ready", "draining", "stopping",
+					       "stopped"};
+static const uint32_t life_allowed[NODE_N] = {
+    [NODE_STARTING] = GW_SM_BIT(NODE_READY) | GW_SM_BIT(NODE_STOPPING),
+    [NODE_READY] = GW_SM_BIT(NODE_DRAINING) | GW_SM_BIT(NODE_STOPPING),
+    [NODE_DRAINING] = GW_SM_BIT(NODE_STOPPING),
+    [NODE_STOPPING] = GW_SM_BIT(NODE_STOPPED),
+    [NODE_STOPPED] = 0,
+};
+static const struct gw_sm_conf life_conf = {"node", life_names, life_allowed, NODE_N};
 
 struct gw_node {
 	const struct gw_config *cfg;
@@ -49,8 +68,7 @@ struct gw_node {
 	uv_timer_t drain_timer;                /* --drain-delay after SIGTERM */
 	struct gw_metrics *metrics;            /* Prometheus listener */
 	struct gw_metrics_sources metrics_src; /* what a scrape reads */
-	bool ready;                            /* every component is up */
-	bool stopping;                         /* a shutdown has begun */
+	struct gw_sm life;                     /* enum node_life */
 	int pending_stops;                     /* components still stopping */
 	int exit_code;
 };
@@ -80,6 +98,13 @@ static int mkdir_p(const char *path)
 }
 
 /* ---- status listener --------------------------------------------------- */
+
+/* A shutdown has begun (readiness answers 503 "shutting down"). */
+static bool shutting_down(const struct gw_node *n)
+{
+	return gw_sm_in(&n->life, GW_SM_BIT(NODE_DRAINING) | GW_SM_BIT(NODE_STOPPING) |
+				      GW_SM_BIT(NODE_STOPPED));
+}
 
 static void json_reply(struct gw_http_req *req, int status, const char *body)
 {
@@ -114,9 +139,9 @@ static void status_reply(struct gw_node *n, struct gw_http_req *req)
 	snprintf(body, sizeof body,
 		 "{\"status\":\"ok\",\"ready\":%s,\"draining\":%s,\"raft_state\":\"%s\","
 		 "\"quorum\":%s,\"control_plane\":\"%s\",\"config_revision\":%lld}\n",
-		 n->ready && !n->stopping ? "true" : "false", n->stopping ? "true" : "false", state,
-		 quorum ? "true" : "false", halted ? "halted: store failed, see the log" : "ok",
-		 (long long)config_rev);
+		 gw_sm_state(&n->life) == NODE_READY ? "true" : "false",
+		 shutting_down(n) ? "true" : "false", state, quorum ? "true" : "false",
+		 halted ? "halted: store failed, see the log" : "ok", (long long)config_rev);
 	json_reply(req, 200, body);
 }
 
@@ -136,10 +161,11 @@ static void status_handler(struct gw_http_req *req, void *data)
 	if (strcmp(path, "/status") == 0 || strcmp(path, "/healthz") == 0) {
 		status_reply(n, req);
 	} else if (strcmp(path, "/status/ready") == 0 || strcmp(path, "/readyz") == 0) {
-		if (n->stopping) {
+		if (shutting_down(n)) {
 			json_reply(req, 503,
 				   "{\"status\":\"error\",\"error\":\"shutting down\"}\n");
-		} else if (!n->ready || (n->proxy != NULL && !gw_proxy_ready(n->proxy))) {
+		} else if (gw_sm_state(&n->life) != NODE_READY ||
+			   (n->proxy != NULL && !gw_proxy_ready(n->proxy))) {
 			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"starting\"}\n");
 		} else if (n->cluster != NULL && gw_cluster_joining(n->cluster)) {
 			/* `apigw join` not confirmed yet: the store may still be empty. */
@@ -157,7 +183,9 @@ static void status_handler(struct gw_http_req *req, void *data)
 static void component_stopped(void *data)
 {
 	struct gw_node *n = data;
+	GW_ASSERT(n->pending_stops > 0);
 	if (--n->pending_stops == 0) {
+		gw_sm_move(&n->life, NODE_STOPPED);
 		uv_close((uv_handle_t *)&n->sigint, NULL);
 		uv_close((uv_handle_t *)&n->sigterm, NULL);
 		uv_close((uv_handle_t *)&n->sigusr1, NULL);
@@ -172,6 +200,7 @@ static void drain_closed(uv_handle_t *h)
 /* Second half of a shutdown: everything but the readiness flip. */
 static void node_stop_components(struct gw_node *n)
 {
+	gw_sm_move(&n->life, NODE_STOPPING);
 	gw_infof("node", "stopping components");
 	if (n->proxy != NULL) {
 		/* Blocks this loop until in-flight requests finish (bounded by
@@ -217,13 +246,12 @@ static void drain_timer_cb(uv_timer_t *t)
  * @delay_ms (the drain delay), during which the proxy keeps serving. */
 static void node_shutdown_after(struct gw_node *n, unsigned delay_ms)
 {
-	if (n->stopping) {
+	if (shutting_down(n)) {
 		return;
 	}
-	n->stopping = true;
-	n->ready = false;
 	n->pending_stops = 1; /* the drain timer's close */
 	if (delay_ms > 0 && n->proxy != NULL) {
+		gw_sm_move(&n->life, NODE_DRAINING);
 		gw_infof("node", "draining: unready now, serving %u ms more", delay_ms);
 		uv_timer_start(&n->drain_timer, drain_timer_cb, delay_ms, 0);
 		return;
@@ -240,7 +268,7 @@ static void node_shutdown(struct gw_node *n)
 static void signal_cb(uv_signal_t *h, int signum)
 {
 	struct gw_node *n = h->data;
-	if (n->stopping) {
+	if (shutting_down(n)) {
 		gw_warnf("node", "second signal (%s): exiting at once", strsignal(signum));
 		_exit(1);
 	}
@@ -352,6 +380,7 @@ int gw_node_run(const struct gw_config *cfg)
 
 	memset(&n, 0, sizeof n);
 	n.cfg = cfg;
+	gw_sm_init(&n.life, &life_conf, NODE_STARTING);
 	signal(SIGPIPE, SIG_IGN);
 
 	rv = mkdir_p(cfg->data_dir);
@@ -412,7 +441,7 @@ int gw_node_run(const struct gw_config *cfg)
 		goto err_after_signals;
 	}
 
-	n.ready = true;
+	gw_sm_move(&n.life, NODE_READY);
 	gw_infof("node", "ready: name=%s data-dir=%s status=%s", cfg->name, cfg->data_dir,
 		 cfg->status_listen.text);
 	uv_run(&n.loop, UV_RUN_DEFAULT);
@@ -426,6 +455,7 @@ out:
 	if (rv != 0) {
 		gw_warnf("node", "loop closed with live handles: %s", uv_strerror(rv));
 	}
+	GW_ASSERT(gw_sm_state(&n.life) == NODE_STOPPED);
 	if (n.exit_code == 0) {
 		gw_infof("node", "stopped");
 	}
