@@ -69,9 +69,8 @@ int gw_raft__member_load(struct gw_raft *r, uint64_t id, struct gw_raft_member *
 	return rv;
 }
 
-static char *member_json(uint64_t id, const char *name, const char *raft_address,
-			 const char *etcd_url, const char *admin_url, const char *proxy_url,
-			 const char *status_url)
+/* @m's metadata as the JSON every member stores under "member/<id>". */
+static char *member_json(uint64_t id, const struct gw_raft_member *m)
 {
 	cJSON *o = cJSON_CreateObject();
 	char idhex[32], *s;
@@ -81,12 +80,12 @@ static char *member_json(uint64_t id, const char *name, const char *raft_address
 	}
 	snprintf(idhex, sizeof idhex, "%016" PRIx64, id);
 	cJSON_AddStringToObject(o, "id", idhex);
-	cJSON_AddStringToObject(o, "name", name);
-	cJSON_AddStringToObject(o, "raft_address", raft_address);
-	cJSON_AddStringToObject(o, "etcd_url", etcd_url);
-	cJSON_AddStringToObject(o, "admin_url", admin_url);
-	cJSON_AddStringToObject(o, "proxy_url", proxy_url);
-	cJSON_AddStringToObject(o, "status_url", status_url);
+	cJSON_AddStringToObject(o, "name", m->name);
+	cJSON_AddStringToObject(o, "raft_address", m->raft_address);
+	cJSON_AddStringToObject(o, "etcd_url", m->etcd_url);
+	cJSON_AddStringToObject(o, "admin_url", m->admin_url);
+	cJSON_AddStringToObject(o, "proxy_url", m->proxy_url);
+	cJSON_AddStringToObject(o, "status_url", m->status_url);
 	s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return s;
@@ -94,8 +93,7 @@ static char *member_json(uint64_t id, const char *name, const char *raft_address
 
 char *gw_raft__self_json(struct gw_raft *r)
 {
-	return member_json(r->ident.node_id, r->name, r->raft_address, r->etcd_url, r->admin_url,
-			   r->proxy_url, r->status_url);
+	return member_json(r->ident.node_id, &r->self);
 }
 
 /* "host:port" of the leader's etcd listener, or GW_ENOLEADER. */

@@ -232,7 +232,7 @@ void gw_raft_status(struct gw_raft *r, struct gw_raft_status *out)
 	memset(out, 0, sizeof *out);
 	out->cluster_id = r->ident.cluster_id;
 	out->id = r->ident.node_id;
-	snprintf(out->name, sizeof out->name, "%s", r->name);
+	snprintf(out->name, sizeof out->name, "%s", r->self.name);
 	out->revision = gw_store_revision(r->store);
 	out->applied_index = gw_store_applied_index(r->store);
 	out->role = GW_ROLE_SPARE;
@@ -511,7 +511,7 @@ int gw_raft__setup(struct gw_raft *r, bool bootstrap)
 	}
 	raft_uv_set_connect_retry_delay(&r->io, 250);
 	gw_raft__fsm_init(&r->fsm, r);
-	rv = raft_init(&r->raft, &r->io, &r->fsm, r->ident.node_id, r->raft_address);
+	rv = raft_init(&r->raft, &r->io, &r->fsm, r->ident.node_id, r->self.raft_address);
 	if (rv != 0) {
 		gw_errorf("raft",
 			  "cannot start raft in %s: %s (FUSE, 9p and NFS mounts fail "
@@ -530,7 +530,8 @@ int gw_raft__setup(struct gw_raft *r, bool bootstrap)
 	raft_set_pre_vote(&r->raft, true);
 	if (bootstrap) {
 		raft_configuration_init(&conf);
-		rv = raft_configuration_add(&conf, r->ident.node_id, r->raft_address, RAFT_VOTER);
+		rv = raft_configuration_add(&conf, r->ident.node_id, r->self.raft_address,
+					    RAFT_VOTER);
 		if (rv == 0) {
 			rv = raft_bootstrap(&r->raft, &conf);
 		}
@@ -543,14 +544,14 @@ int gw_raft__setup(struct gw_raft *r, bool bootstrap)
 	rv = raft_start(&r->raft);
 	if (rv != 0) {
 		gw_errorf("raft", "cannot start raft on %s: %s%s%s (is the raft address in use?)",
-			  r->raft_address, raft_strerror(rv), raft_errmsg(&r->raft)[0] ? ": " : "",
-			  raft_errmsg(&r->raft));
+			  r->self.raft_address, raft_strerror(rv),
+			  raft_errmsg(&r->raft)[0] ? ": " : "", raft_errmsg(&r->raft));
 		return rv == RAFT_CORRUPT ? GW_ECORRUPT : GW_EIO;
 	}
 	gw_infof("raft",
 		 "member %016" PRIx64 " of cluster %016" PRIx64
 		 " started on %s (store applied index %llu, revision %lld)",
-		 r->ident.node_id, r->ident.cluster_id, r->raft_address,
+		 r->ident.node_id, r->ident.cluster_id, r->self.raft_address,
 		 (unsigned long long)gw_store_applied_index(r->store),
 		 (long long)gw_store_revision(r->store));
 	return 0;
@@ -575,12 +576,15 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 	r->store = o->store;
 	snprintf(r->data_dir, sizeof r->data_dir, "%s", o->data_dir);
 	snprintf(r->raft_dir, sizeof r->raft_dir, "%s/raft", o->data_dir);
-	snprintf(r->name, sizeof r->name, "%s", o->name ? o->name : "");
-	snprintf(r->raft_address, sizeof r->raft_address, "%s", o->raft_address);
-	snprintf(r->etcd_url, sizeof r->etcd_url, "%s", o->etcd_url ? o->etcd_url : "");
-	snprintf(r->admin_url, sizeof r->admin_url, "%s", o->admin_url ? o->admin_url : "");
-	snprintf(r->proxy_url, sizeof r->proxy_url, "%s", o->proxy_url ? o->proxy_url : "");
-	snprintf(r->status_url, sizeof r->status_url, "%s", o->status_url ? o->status_url : "");
+	snprintf(r->self.name, sizeof r->self.name, "%s", o->name ? o->name : "");
+	snprintf(r->self.raft_address, sizeof r->self.raft_address, "%s", o->raft_address);
+	snprintf(r->self.etcd_url, sizeof r->self.etcd_url, "%s", o->etcd_url ? o->etcd_url : "");
+	snprintf(r->self.admin_url, sizeof r->self.admin_url, "%s",
+		 o->admin_url ? o->admin_url : "");
+	snprintf(r->self.proxy_url, sizeof r->self.proxy_url, "%s",
+		 o->proxy_url ? o->proxy_url : "");
+	snprintf(r->self.status_url, sizeof r->self.status_url, "%s",
+		 o->status_url ? o->status_url : "");
 	snprintf(r->join_peer, sizeof r->join_peer, "%s", o->join_peer ? o->join_peer : "");
 	snprintf(r->join_secret, sizeof r->join_secret, "%s",
 		 o->join_secret != NULL && o->join_peer != NULL ? o->join_secret : "");

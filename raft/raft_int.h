@@ -189,15 +189,10 @@ struct gw_raft {
 	struct gw_store *store;
 	char data_dir[PATH_MAX];
 	char raft_dir[PATH_MAX + 8];
-	char name[64];
-	char raft_address[64];
-	char etcd_url[128];
-	char admin_url[128];
-	char proxy_url[128];
-	char status_url[128];
-	char join_peer[128];   /* "" = not joining */
-	char join_secret[128]; /* --join-secret: used to ask the peer (may differ
-				  from a data dir's own secret, which then errs) */
+	struct gw_raft_member self; /* name, addresses and URLs this node publishes */
+	char join_peer[128];        /* "" = not joining */
+	char join_secret[128];      /* --join-secret: used to ask the peer (may differ
+				       from a data dir's own secret, which then errs) */
 	unsigned write_timeout_ms;
 	unsigned election_timeout_ms;
 	unsigned heartbeat_ms;
