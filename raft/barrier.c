@@ -122,11 +122,8 @@ static void barrier_kick(struct gw_raft *r)
 	g->r = r;
 	g->req.data = g;
 	/* Move every waiting reader into the group. */
-	g->waits.next = r->barriers.next;
-	g->waits.prev = r->barriers.prev;
-	g->waits.next->prev = &g->waits;
-	g->waits.prev->next = &g->waits;
-	gw_list_init(&r->barriers);
+	gw_list_init(&g->waits);
+	gw_list_splice_tail(&g->waits, &r->barriers);
 	rv = raft_barrier(&r->raft, &g->req, barrier_group_cb);
 	if (rv != 0) {
 		barrier_fail_all(&g->waits, gw_raft__err(rv));

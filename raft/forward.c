@@ -71,6 +71,7 @@ static void call_finish(struct call *c, int err, const struct gw_raft__http_resp
 {
 	gw_raft__call_cb done = c->done;
 
+	GW_ASSERT(!uv_is_closing((uv_handle_t *)&c->timer)); /* finished once */
 	c->done = NULL;
 	if (c->http != NULL) {
 		gw_raft__http_cancel(c->http);

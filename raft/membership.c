@@ -37,6 +37,7 @@ static void mtask_done(struct gw_raft__mtask *t, int err)
 {
 	struct gw_raft *r = t->r;
 
+	GW_ASSERT(!gw_list_linked(&t->link)); /* a finished task is queued nowhere */
 	if (r->mtask_cur == t) {
 		r->mtask_cur = NULL;
 	}
@@ -233,10 +234,7 @@ static void mtask_step(struct gw_raft__mtask *t)
 		 * keeping the task at the head of the queue. */
 		r->mtask_retry = true;
 		r->mtask_cur = NULL;
-		t->link.next = r->mtasks.next;
-		t->link.prev = &r->mtasks;
-		r->mtasks.next->prev = &t->link;
-		r->mtasks.next = &t->link;
+		gw_list_add_head(&r->mtasks, &t->link);
 		return;
 	}
 	if (rv != 0) {
@@ -290,7 +288,8 @@ bool gw_raft__mtask_pending(struct gw_raft *r, uint64_t id)
 	if (r->mtask_cur != NULL && r->mtask_cur->id == id) {
 		return true;
 	}
-	for (e = r->mtasks.next; e != &r->mtasks; e = e->next) {
+	gw_list_foreach(e, &r->mtasks)
+	{
 		if (gw_container_of(e, struct gw_raft__mtask, link)->id == id) {
 			return true;
 		}

@@ -57,6 +57,7 @@ static void proposal_apply_cb(struct raft_apply *req, int status, void *result)
 	struct proposal *p = req->data;
 	(void)result;
 
+	GW_ASSERT(p->in_raft); /* raft completes a request once */
 	p->in_raft = false;
 	gw_list_del(&p->link);
 	proposal_user(p, status == 0 ? 0 : gw_raft__err(status));
@@ -77,7 +78,8 @@ struct gw_store_result *gw_raft__result_slot(struct gw_raft *r, uint64_t index)
 {
 	struct gw_list *e;
 
-	for (e = r->proposals.next; e != &r->proposals; e = e->next) {
+	gw_list_foreach(e, &r->proposals)
+	{
 		struct proposal *p = gw_container_of(e, struct proposal, link);
 		if (p->in_raft && p->req.index == index) {
 			memset(&p->res, 0, sizeof p->res);

@@ -172,8 +172,10 @@ static void defer_timer_cb(uv_timer_t *t)
 int gw_raft__defer(struct gw_raft *r, gw_raft_propose_cb pcb, gw_raft_barrier_cb bcb,
 		   gw_raft_keepalive_cb kcb, void *data, int err, int64_t ttl)
 {
-	struct defer *d = calloc(1, sizeof *d);
+	struct defer *d;
 
+	GW_ASSERT((pcb != NULL) + (bcb != NULL) + (kcb != NULL) == 1);
+	d = calloc(1, sizeof *d);
 	if (d == NULL) {
 		return GW_ENOMEM;
 	}
