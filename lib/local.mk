@@ -11,4 +11,5 @@ lib_libgw_common_a_SOURCES = \
 	lib/httpd.c lib/httpd.h \
 	lib/prom.c lib/prom.h \
 	lib/list.h \
-	lib/sm.c lib/sm.h
+	lib/sm.c lib/sm.h \
+	lib/ratelimit.c lib/ratelimit.h

@@ -38,9 +38,30 @@ int gw_log_parse_level(const char *s, enum gw_log_level *out)
 	return GW_EINVAL;
 }
 
+/* Append @src to @dst (at @n, capacity @cap) with control bytes written as
+ * \xNN, so a value from outside (a name, a path, a header) can never end the
+ * line or forge another one. Returns the new length. */
+static size_t append_escaped(char *dst, size_t n, size_t cap, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (; *src != '\0' && n + 4 < cap; src++) {
+		unsigned char c = (unsigned char)*src;
+		if (c < 0x20 || c == 0x7f) {
+			dst[n++] = '\\';
+			dst[n++] = 'x';
+			dst[n++] = hex[c >> 4];
+			dst[n++] = hex[c & 15];
+		} else {
+			dst[n++] = (char)c;
+		}
+	}
+	return n;
+}
+
 void gw_log(enum gw_log_level level, const char *component, const char *fmt, ...)
 {
-	char line[2048];
+	char line[2048], msg[1800];
 	struct timespec ts;
 	struct tm tm;
 	size_t n;
@@ -59,10 +80,10 @@ void gw_log(enum gw_log_level level, const char *component, const char *fmt, ...
 		n += (size_t)rv;
 	}
 	va_start(ap, fmt);
-	rv = vsnprintf(line + n, sizeof line - n, fmt, ap);
+	rv = vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	if (rv > 0) {
-		n += (size_t)rv;
+		n = append_escaped(line, n, sizeof line, msg);
 	}
 	if (n > sizeof line - 2) {
 		n = sizeof line - 2; /* truncated: keep the newline */

@@ -2,7 +2,8 @@
  *
  * One line per call: "2026-11-25T10:55:38.123Z INFO  store: message". A line
  * is formatted into a stack buffer and written with one write(2), so lines of
- * different threads never interleave. Any thread. Errors are logged once,
+ * different threads never interleave. Control bytes in the message are
+ * written as \xNN, so a logged value can never forge a line. Any thread. Errors are logged once,
  * where they are decided, never again by the callers that pass them up. */
 #ifndef GW_LOG_H
 #define GW_LOG_H

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,6 +96,35 @@ static int mkdir_p(const char *path)
 		return -errno;
 	}
 	return 0;
+}
+
+/* Raise the soft file-descriptor limit to the hard one (a gateway holds a
+ * descriptor per client and per upstream connection; the usual soft 1,024
+ * would stop every listener long before the machine runs out) and say the
+ * effective cap once. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		gw_warnf("node", "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			gw_warnf("node", "cannot raise the open file limit from %llu: %s",
+				 (unsigned long long)was, strerror(errno));
+			return;
+		}
+	}
+	if (rl.rlim_cur == RLIM_INFINITY) {
+		gw_infof("node", "open file limit: unlimited descriptors");
+	} else {
+		gw_infof("node", "open file limit: %llu descriptors",
+			 (unsigned long long)rl.rlim_cur);
+	}
 }
 
 /* ---- status listener --------------------------------------------------- */
@@ -382,6 +412,7 @@ int gw_node_run(const struct gw_config *cfg)
 	n.cfg = cfg;
 	gw_sm_init(&n.life, &life_conf, NODE_STARTING);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 
 	rv = mkdir_p(cfg->data_dir);
 	if (rv != 0) {

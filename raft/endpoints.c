@@ -13,6 +13,7 @@
 #include "raft/raft_int.h"
 #include "lib/addr.h"
 #include "lib/httpd.h"
+#include "lib/ratelimit.h"
 #include "raft/endpoints.h"
 
 #include <cjson/cJSON.h>
@@ -579,10 +580,16 @@ bool gw_raft_handle_internal(struct gw_raft *r, struct gw_http_req *req)
 	}
 	sub = req->path + 16;
 	if (!secret_ok(r, req)) {
-		gw_addr_format((const struct sockaddr *)&req->peer, peer, sizeof peer);
-		gw_warnf("raft", "refused %s %s from %s: %s", req->method, req->path, peer,
-			 r->ident.secret[0] == '\0' ? "this node has not joined a cluster yet"
-						    : "wrong join secret");
+		unsigned suppressed = 0;
+		if (gw_ratelimit_allow(&r->refusal_log, gw_raft__now(r), &suppressed)) {
+			gw_addr_format((const struct sockaddr *)&req->peer, peer, sizeof peer);
+			gw_warnf("raft", "refused %s %s from %s: %s (%u more refused before)",
+				 req->method, req->path, peer,
+				 r->ident.secret[0] == '\0'
+				     ? "this node has not joined a cluster yet"
+				     : "wrong join secret",
+				 suppressed);
+		}
 		respond_err(req, r->ident.secret[0] == '\0' ? GW_EUNHEALTHY : GW_EPERM);
 		return true;
 	}

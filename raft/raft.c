@@ -602,6 +602,7 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 	r->last_state = RAFT_UNAVAILABLE;
 	gw_sm_init(&r->life, &life_conf, GW_RAFT__LIFE_RUNNING);
 	gw_raft__join_init(r);
+	r->refusal_log = (struct gw_ratelimit)GW_RATELIMIT_INIT(10000, 5);
 	gw_list_init(&r->proposals);
 	gw_list_init(&r->barriers);
 	gw_list_init(&r->calls);

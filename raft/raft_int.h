@@ -10,6 +10,7 @@
 
 #include "lib/buf.h"
 #include "lib/list.h"
+#include "lib/ratelimit.h"
 #include "lib/sm.h"
 #include "raft/raft.h"
 #include "store/store.h"
@@ -255,8 +256,9 @@ struct gw_raft {
 	void *transfer_data;
 	struct gw_raft__rm_ctx *rm_self; /* a leader removing itself waits for the transfer */
 
-	struct gw_sm life; /* enum gw_raft__life */
-	int halt_err;      /* the store failed to apply an entry: the FSM refuses the rest */
+	struct gw_sm life;               /* enum gw_raft__life */
+	struct gw_ratelimit refusal_log; /* "refused ..." lines of endpoints.c */
+	int halt_err; /* the store failed to apply an entry: the FSM refuses the rest */
 	uv_timer_t stop_timer;
 	void (*stop_cb)(void *data);
 	void *stop_data;

@@ -1,5 +1,6 @@
 """The apigw command line: flag validation, help, and the start/stop life
 cycle of a real process (signals, readiness, port conflicts)."""
+import resource
 import signal
 import socket
 
@@ -163,6 +164,26 @@ def test_config_file_and_check():
     assert n.stop() == 0
 
 
+def test_raises_open_file_limit():
+    # Start the node with a low soft limit (children inherit it): it raises
+    # the soft limit to the hard one and says so.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = 256
+    assert hard == resource.RLIM_INFINITY or hard > low, (soft, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    try:
+        n = Node("cli6").start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with open("/proc/%d/limits" % n.proc.pid) as f:
+        line = [l for l in f if l.startswith("Max open files")][0].split()
+    assert line[3] == line[4], line  # soft == hard
+    want = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+    assert line[3] == want, (line, hard)
+    assert "open file limit: %s descriptors" % line[3] in n.log(), n.log()
+    assert n.stop() == 0
+
+
 tap = Tap()
 for t in (test_help_lists_subcommands, test_help_documents_every_flag_with_default,
           test_help_unknown_topic, test_version, test_unknown_subcommand,
@@ -170,6 +191,6 @@ for t in (test_help_lists_subcommands, test_help_documents_every_flag_with_defau
           test_join_requires_peer_and_secret, test_flags_belong_to_their_subcommand,
           test_start_ready_and_sigterm, test_sigint_clean_exit_and_restart_same_data_dir,
           test_listener_in_use_fails_clearly, test_status_client_unreachable,
-          test_data_dir_unusable, test_config_file_and_check):
+          test_data_dir_unusable, test_config_file_and_check, test_raises_open_file_limit):
     tap.run(t)
 tap.done()

@@ -17,6 +17,7 @@
 #include "lib/list.h"
 #include "lib/log.h"
 #include "lib/prom.h"
+#include "lib/ratelimit.h"
 #include "lib/sm.h"
 
 #include <arpa/inet.h>
@@ -497,6 +498,56 @@ static void test_sm_illegal_aborts(void **state)
 	assert_int_equal(WTERMSIG(status), SIGABRT);
 }
 
+static void test_ratelimit(void **state)
+{
+	struct gw_ratelimit rl = GW_RATELIMIT_INIT(1000, 3);
+	unsigned sup = 99;
+	int i, allowed = 0;
+
+	(void)state;
+	for (i = 0; i < 10; i++) {
+		allowed += gw_ratelimit_allow(&rl, 5000 + (uint64_t)i, &sup);
+	}
+	assert_int_equal(allowed, 3);
+	assert_int_equal(sup, 0); /* the third allowed one saw nothing suppressed */
+	/* next window: allowed again, and told how many were dropped */
+	assert_true(gw_ratelimit_allow(&rl, 6000, &sup));
+	assert_int_equal(sup, 7);
+	assert_true(gw_ratelimit_allow(&rl, 6001, NULL));
+	assert_true(gw_ratelimit_allow(&rl, 6002, &sup));
+	assert_int_equal(sup, 0);
+	assert_false(gw_ratelimit_allow(&rl, 6999, &sup));
+	/* a clock that goes back starts a new window instead of locking out */
+	assert_true(gw_ratelimit_allow(&rl, 10, &sup));
+	assert_int_equal(sup, 1);
+}
+
+/* A logged value with control bytes cannot end the line or forge another. */
+static void test_log_escapes_control_bytes(void **state)
+{
+	int fds[2], saved;
+	char out[4096];
+	ssize_t n;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	assert_true(dup2(fds[1], STDERR_FILENO) >= 0);
+	gw_log(GW_LOG_WARN, "test", "name=%s end",
+	       "evil\n2026-01-01T00:00:00.000Z ERROR x\r\x1b[31m");
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	close(fds[1]);
+	n = read(fds[0], out, sizeof out - 1);
+	close(fds[0]);
+	assert_true(n > 0);
+	out[n] = '\0';
+	assert_non_null(
+	    strstr(out, "name=evil\\x0a2026-01-01T00:00:00.000Z ERROR x\\x0d\\x1b[31m end\n"));
+	assert_ptr_equal(strchr(out, '\n'), out + n - 1); /* exactly one line */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +556,8 @@ int main(void)
 	    cmocka_unit_test(test_list),
 	    cmocka_unit_test(test_sm),
 	    cmocka_unit_test(test_sm_illegal_aborts),
+	    cmocka_unit_test(test_ratelimit),
+	    cmocka_unit_test(test_log_escapes_control_bytes),
 	    cmocka_unit_test(test_addr),
 	    cmocka_unit_test(test_prom),
 	    cmocka_unit_test(test_httpd_simple_and_close),
