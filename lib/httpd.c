@@ -560,13 +560,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct gw__http_conn *c = h->data;
 	(void)suggested;
-	if (gw_buf_reserve(&c->in, 16384) != 0) {
-		buf->base = NULL;
-		buf->len = 0;
-		return;
-	}
-	buf->base = c->in.data + c->in.len;
-	buf->len = c->in.cap - c->in.len - 1;
+	gw_buf_read_alloc(&c->in, buf);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -580,8 +574,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0) {
 		return;
 	}
-	c->in.len += (size_t)nread;
-	c->in.data[c->in.len] = '\0';
+	gw_buf_read_commit(&c->in, (size_t)nread);
 	if (c->busy != NULL) {
 		/* Pipelined bytes wait; bound what we hold. */
 		if (c->in.len > c->srv->opts.max_header_bytes + c->srv->opts.max_body_bytes) {
