@@ -9,6 +9,7 @@ lib_libgw_common_a_SOURCES = \
 	lib/log.c lib/log.h \
 	lib/buf.c lib/buf.h \
 	lib/addr.c lib/addr.h \
+	lib/file.c lib/file.h \
 	lib/httpd.c lib/httpd.h \
 	lib/httpc.c lib/httpc.h \
 	lib/prom.c lib/prom.h \
