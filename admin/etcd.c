@@ -16,6 +16,7 @@
 #include "lib/err.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
+#include "lib/reason.h"
 #include "raft/raft.h"
 #include "store/store.h"
 
@@ -289,7 +290,7 @@ static void json_finish(struct gw_etcd__call *c, const struct gw_etcd__status *s
 			cJSON_AddNumberToObject(e, "grpc_code", st->code);
 			cJSON_AddNumberToObject(e, "http_code", st->http);
 			cJSON_AddStringToObject(e, "message", st->msg);
-			cJSON_AddStringToObject(e, "http_status", gw_http_reason(st->http));
+			cJSON_AddStringToObject(e, "http_status", gw_reason_rfc(st->http));
 			s = cJSON_PrintUnformatted(o);
 			if (s != NULL) {
 				size_t n = strlen(s);

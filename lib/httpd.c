@@ -12,6 +12,7 @@
 #include "lib/httpd.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/reason.h"
 
 #include <ctype.h>
 #include <http_parser.h>
@@ -67,70 +68,6 @@ static http_parser_settings settings;
 static void conn_close(struct gw__http_conn *c);
 static void conn_process(struct gw__http_conn *c);
 static void srv_maybe_done(struct gw_httpd *srv);
-
-const char *gw_http_reason(int status)
-{
-	switch (status) {
-	case 100:
-		return "Continue";
-	case 101:
-		return "Switching Protocols";
-	case 200:
-		return "OK";
-	case 201:
-		return "Created";
-	case 202:
-		return "Accepted";
-	case 204:
-		return "No Content";
-	case 301:
-		return "Moved Permanently";
-	case 302:
-		return "Found";
-	case 304:
-		return "Not Modified";
-	case 400:
-		return "Bad Request";
-	case 401:
-		return "Unauthorized";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 408:
-		return "Request Timeout";
-	case 409:
-		return "Conflict";
-	case 411:
-		return "Length Required";
-	case 412:
-		return "Precondition Failed";
-	case 413:
-		return "Payload Too Large";
-	case 414:
-		return "URI Too Long";
-	case 415:
-		return "Unsupported Media Type";
-	case 429:
-		return "Too Many Requests";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 500:
-		return "Internal Server Error";
-	case 501:
-		return "Not Implemented";
-	case 502:
-		return "Bad Gateway";
-	case 503:
-		return "Service Unavailable";
-	case 504:
-		return "Gateway Timeout";
-	default:
-		return "Unknown";
-	}
-}
 
 /* ---- requests ---------------------------------------------------------- */
 
@@ -478,7 +415,7 @@ static void simple_error(struct gw__http_conn *c, int status, const char *msg)
 	int hl = snprintf(head, sizeof head,
 			  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 			  "Content-Length: %d\r\nConnection: close\r\n\r\n",
-			  status, gw_http_reason(status), bl);
+			  status, gw_reason_rfc(status), bl);
 	c->close_after_write = true;
 	if (conn_write(c, head, (size_t)hl, body, (size_t)bl) != 0) {
 		return;
@@ -678,8 +615,8 @@ static int build_head(struct gw_buf *h, struct gw_http_req *req, int status, con
 		      const char *extra, bool chunked, size_t len)
 {
 	struct gw__http_conn *c = req->conn;
-	int rv = gw_buf_printf(h, "HTTP/1.%d %d %s\r\n", req->http_minor, status,
-			       gw_http_reason(status));
+	int rv =
+	    gw_buf_printf(h, "HTTP/1.%d %d %s\r\n", req->http_minor, status, gw_reason_rfc(status));
 	if (rv == 0 && ctype != NULL) {
 		rv = gw_buf_printf(h, "Content-Type: %s\r\n", ctype);
 	}

@@ -13,5 +13,6 @@ lib_libgw_common_a_SOURCES = \
 	lib/httpd.c lib/httpd.h \
 	lib/httpc.c lib/httpc.h \
 	lib/prom.c lib/prom.h \
+	lib/reason.c lib/reason.h \
 	lib/list.h \
 	lib/sm.c lib/sm.h
