@@ -11,6 +11,7 @@
 
 #include "lib/httpd.h"
 #include "lib/err.h"
+#include "lib/list.h"
 #include "lib/log.h"
 #include "lib/reason.h"
 
@@ -38,7 +39,7 @@ struct gw__http_conn {
 	bool streaming;         /* busy request answers in chunks */
 	size_t write_pending;   /* bytes queued on the socket */
 	int error_status;       /* parser-level error to answer, 0 if none */
-	struct gw__http_conn *next, *prev;
+	struct gw_list link;    /* in srv->conns */
 };
 
 struct gw_httpd {
@@ -47,7 +48,7 @@ struct gw_httpd {
 	struct gw_httpd_opts opts;
 	gw_http_handler_cb handler;
 	void *data;
-	struct gw__http_conn *conns; /* doubly linked list */
+	struct gw_list conns; /* of struct gw__http_conn (link) */
 	unsigned n_conns;
 	int port;
 	bool stopping;
@@ -351,14 +352,7 @@ static void conn_close(struct gw__http_conn *c)
 			c->busy->on_abort(c->busy, c->busy->abort_data);
 		}
 	}
-	if (c->prev) {
-		c->prev->next = c->next;
-	} else {
-		srv->conns = c->next;
-	}
-	if (c->next) {
-		c->next->prev = c->prev;
-	}
+	gw_list_del(&c->link);
 	srv->n_conns--;
 	uv_close((uv_handle_t *)&c->timer, timer_close_cb);
 	uv_close((uv_handle_t *)c->tcp, tcp_close_cb);
@@ -540,11 +534,7 @@ static void conn_start(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial,
 	c->parser.data = c;
 	uv_timer_init(srv->loop, &c->timer);
 	c->timer.data = c;
-	c->next = srv->conns;
-	if (srv->conns) {
-		srv->conns->prev = c;
-	}
-	srv->conns = c;
+	gw_list_add_head(&srv->conns, &c->link);
 	srv->n_conns++;
 	uv_tcp_nodelay(tcp, 1);
 	if (n > 0 && gw_buf_append(&c->in, initial, n) != 0) {
@@ -742,7 +732,7 @@ static void listener_close_cb(uv_handle_t *h)
 
 static void srv_maybe_done(struct gw_httpd *srv)
 {
-	if (!srv->stopping || !srv->listener_closed || srv->conns != NULL) {
+	if (!srv->stopping || !srv->listener_closed || !gw_list_empty(&srv->conns)) {
 		return;
 	}
 	if (srv->stop_cb != NULL) {
@@ -777,6 +767,7 @@ int gw_httpd_start(uv_loop_t *loop, const struct gw_addr *addr, const struct gw_
 		return GW_ENOMEM;
 	}
 	srv->loop = loop;
+	gw_list_init(&srv->conns);
 	srv->handler = handler;
 	srv->data = data;
 	if (opts != NULL) {
@@ -830,8 +821,8 @@ void gw_httpd_stop(struct gw_httpd *srv, gw_httpd_stop_cb cb, void *data)
 	srv->stopping = true;
 	srv->stop_cb = cb;
 	srv->stop_data = data;
-	while (srv->conns != NULL) {
-		conn_close(srv->conns);
+	while (!gw_list_empty(&srv->conns)) {
+		conn_close(gw_container_of(srv->conns.next, struct gw__http_conn, link));
 	}
 	uv_close((uv_handle_t *)&srv->listener, listener_close_cb);
 }
