@@ -4,12 +4,13 @@
  * One request per connection ("Connection: close"): connect, write the
  * request, read until the server closes (or Content-Length bytes of body
  * arrived), parse the status line, Content-Length and X-Apigw-Error, call
- * back once; then give the server up to 1 s to close first. A timer bounds the whole exchange
- * when the caller gives a deadline.
- * Failure modes: a connection that could not be made is GW_EAGAIN (nothing was sent: safe to
- * retry); a reset or malformed answer after sending is GW_EIO (the server may have acted on the
- * request); the deadline is GW_ETIMEOUT. The struct holds two uv handles (tcp, timer) and is freed
- * only after both close callbacks ran. Threads: the loop given to gw_httpc_request. */
+ * back once; then give the server up to 1 s to close first. A timer bounds
+ * the whole exchange when the caller gives a deadline. Failure modes: a
+ * connection that could not be made is GW_EAGAIN (nothing was sent: safe to
+ * retry); a reset or malformed answer after sending is GW_EIO (the server
+ * may have acted on the request); the deadline is GW_ETIMEOUT. The struct
+ * holds two uv handles (tcp, timer) and is freed only after both close
+ * callbacks ran. Threads: the loop given to gw_httpc_request. */
 #include "config.h"
 
 #include "lib/httpc.h"
