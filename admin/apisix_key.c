@@ -10,7 +10,9 @@
 #include "config.h"
 
 #include "admin/apisix.h"
+#include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/file.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -125,31 +127,24 @@ int gw_admin_key_load(const char *data_dir, const char *flag_key, bool generate,
 
 int gw_admin_key_save(const char *data_dir, const char *key)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
-	size_t len = strlen(key);
-	int fd;
+	char path[PATH_MAX];
+	struct gw_buf text;
+	int rv;
 
 	if (snprintf(path, sizeof(path), "%s/admin.key", data_dir) >= (int)sizeof(path)) {
 		return GW_EIO;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		goto err;
+	gw_buf_init(&text);
+	rv = gw_buf_printf(&text, "%s\n", key);
+	if (rv == 0) {
+		rv = gw_file_write_atomic(path, text.data, text.len, 0600);
 	}
-	if (write(fd, key, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
-		close(fd);
-		unlink(tmp);
-		goto err;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		unlink(tmp);
-		goto err;
+	gw_buf_close(&text);
+	if (rv != 0) {
+		gw_errorf("admin", "cannot save the admin key to %s: %s", path,
+			  rv == GW_ENOMEM ? gw_strerror(rv) : strerror(errno));
+		return GW_EIO;
 	}
 	gw_infof("admin", "adopted the cluster's admin key, stored with mode 0600 in %s", path);
 	return 0;
-err:
-	gw_errorf("admin", "cannot save the admin key to %s: %s", path, strerror(errno));
-	return GW_EIO;
 }

@@ -17,6 +17,7 @@
 #include "lib/httpd.h"
 #include "lib/log.h"
 #include "raft/endpoints.h"
+#include "lib/reason.h"
 #include "raft/raft.h"
 #include "store/store.h"
 
@@ -290,7 +291,7 @@ static void json_finish(struct gw_etcd__call *c, const struct gw_etcd__status *s
 			cJSON_AddNumberToObject(e, "grpc_code", st->code);
 			cJSON_AddNumberToObject(e, "http_code", st->http);
 			cJSON_AddStringToObject(e, "message", st->msg);
-			cJSON_AddStringToObject(e, "http_status", gw_http_reason(st->http));
+			cJSON_AddStringToObject(e, "http_status", gw_reason_rfc(st->http));
 			s = cJSON_PrintUnformatted(o);
 			if (s != NULL) {
 				size_t n = strlen(s);
@@ -478,8 +479,8 @@ struct gw_etcd__sniff {
 	uv_timer_t timer; /* the struct is freed in the timer's close callback */
 	char buf[H2_PREFACE_LEN];
 	size_t n;
-	bool trusted; /* plaintext that came through our TLS terminator */
-	struct gw_etcd__sniff *prev, *next;
+	bool trusted;        /* plaintext that came through our TLS terminator */
+	struct gw_list link; /* in srv->sniffs */
 };
 
 static void sniff_timer_closed(uv_handle_t *h)
@@ -493,14 +494,7 @@ static void sniff_timer_closed(uv_handle_t *h)
 
 static void sniff_done(struct gw_etcd__sniff *s)
 {
-	if (s->prev != NULL) {
-		s->prev->next = s->next;
-	} else {
-		s->srv->sniffs = s->next;
-	}
-	if (s->next != NULL) {
-		s->next->prev = s->prev;
-	}
+	gw_list_del(&s->link);
 	s->tcp = NULL;
 	uv_timer_stop(&s->timer);
 	uv_close((uv_handle_t *)&s->timer, sniff_timer_closed);
@@ -575,11 +569,7 @@ void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted)
 	uv_timer_init(srv->loop, &s->timer);
 	s->timer.data = s;
 	uv_timer_start(&s->timer, sniff_timeout, SNIFF_TIMEOUT_MS, 0);
-	s->next = srv->sniffs;
-	if (srv->sniffs != NULL) {
-		srv->sniffs->prev = s;
-	}
-	srv->sniffs = s;
+	gw_list_add_head(&srv->sniffs, &s->link);
 	srv->n_sniff++;
 	if (uv_read_start((uv_stream_t *)tcp, sniff_alloc, sniff_read) != 0) {
 		sniff_drop(s);
@@ -624,6 +614,8 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 		return GW_ENOMEM;
 	}
 	srv->loop = loop;
+	gw_list_init(&srv->conns);
+	gw_list_init(&srv->sniffs);
 	srv->opts = *opts;
 	if (srv->opts.max_request_bytes == 0) {
 		srv->opts.max_request_bytes = GW_ETCD_DEFAULT_MAX_REQUEST;
@@ -737,7 +729,7 @@ int gw_etcd_port(const struct gw_etcd *e)
 
 void gw_etcd__maybe_free(struct gw_etcd *srv)
 {
-	if (!srv->stopping || srv->closing > 0 || srv->n_sniff > 0 || srv->conns != NULL) {
+	if (!srv->stopping || srv->closing > 0 || srv->n_sniff > 0 || !gw_list_empty(&srv->conns)) {
 		return;
 	}
 	if (srv->stop_cb != NULL) {
@@ -780,17 +772,16 @@ static void httpd_stopped(void *data)
 
 void gw_etcd_stop(struct gw_etcd *e, void (*cb)(void *data), void *data)
 {
-	struct gw_etcd__sniff *s;
-	struct gw_etcd__sniff *next;
+	struct gw_list *it, *tmp;
 
 	e->stopping = true;
 	e->stop_cb = cb;
 	e->stop_data = data;
 	e->closing = e->httpd_internal != NULL ? 4 : 3;
 	uv_close((uv_handle_t *)e->listener, listener_closed);
-	for (s = e->sniffs; s != NULL; s = next) {
-		next = s->next;
-		sniff_drop(s);
+	gw_list_foreach_safe(it, tmp, &e->sniffs)
+	{
+		sniff_drop(gw_container_of(it, struct gw_etcd__sniff, link));
 	}
 	gw_etcd__h2_close_all(e);
 	uv_close((uv_handle_t *)e->flush_idle, idle_closed);

@@ -39,14 +39,14 @@ struct h2s;
 
 struct gw_etcd__conn {
 	struct gw_etcd *srv;
-	uv_tcp_t *tcp;       /* owned; freed with the conn in its close callback */
-	nghttp2_session *ng; /* owned */
-	struct h2s *streams; /* open streams (list) */
-	struct gw_etcd__conn *prev, *next;
-	size_t inflight;   /* bytes in uv_write requests */
-	unsigned watchers; /* watchers of all streams */
-	int depth;         /* > 0 inside nghttp2_session_mem_recv */
-	bool dirty;        /* output waits for the idle flush */
+	uv_tcp_t *tcp;          /* owned; freed with the conn in its close callback */
+	nghttp2_session *ng;    /* owned */
+	struct gw_list streams; /* open streams (struct h2s, link) */
+	struct gw_list link;    /* in srv->conns */
+	size_t inflight;        /* bytes in uv_write requests */
+	unsigned watchers;      /* watchers of all streams */
+	int depth;              /* > 0 inside nghttp2_session_mem_recv */
+	bool dirty;             /* output waits for the idle flush */
 	bool closing;
 	char rbuf[READ_BUF];
 };
@@ -54,7 +54,7 @@ struct gw_etcd__conn {
 struct h2s {
 	struct gw_etcd__conn *conn;
 	int32_t id;
-	struct h2s *prev, *next;
+	struct gw_list link;        /* in conn->streams */
 	struct gw_etcd__call *call; /* NULL before dispatch and after finish */
 	char path[128];
 	bool path_too_long;
@@ -104,9 +104,11 @@ static void conn_schedule(struct gw_etcd__conn *c)
  * responses. At most max_streams streams, so a walk is cheap enough. */
 static size_t conn_buffered(const struct gw_etcd__conn *c, bool in)
 {
-	const struct h2s *s;
+	const struct gw_list *it;
 	size_t n = 0;
-	for (s = c->streams; s != NULL; s = s->next) {
+	gw_list_foreach(it, &c->streams)
+	{
+		const struct h2s *s = gw_container_of(it, const struct h2s, link);
 		n += in ? s->in.len : s->out.len - s->out_off;
 	}
 	return n;
@@ -337,11 +339,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
 	s->id = frame->hd.stream_id;
 	gw_buf_init(&s->in);
 	gw_buf_init(&s->out);
-	s->next = c->streams;
-	if (c->streams != NULL) {
-		c->streams->prev = s;
-	}
-	c->streams = s;
+	gw_list_add_head(&c->streams, &s->link);
 	nghttp2_session_set_stream_user_data(ng, s->id, s);
 	return 0;
 }
@@ -596,16 +594,9 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 	return 0;
 }
 
-static void stream_free(struct gw_etcd__conn *c, struct h2s *s)
+static void stream_free(struct h2s *s)
 {
-	if (s->prev != NULL) {
-		s->prev->next = s->next;
-	} else {
-		c->streams = s->next;
-	}
-	if (s->next != NULL) {
-		s->next->prev = s->prev;
-	}
+	gw_list_del(&s->link);
 	gw_buf_close(&s->in);
 	gw_buf_close(&s->out);
 	free(s);
@@ -620,7 +611,7 @@ static void stream_gone(struct gw_etcd__conn *c, struct h2s *s)
 		call->tp = NULL;
 		gw_etcd__call_gone(call);
 	}
-	stream_free(c, s);
+	stream_free(s);
 }
 
 static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *ud)
@@ -640,14 +631,7 @@ static void conn_closed(uv_handle_t *h)
 {
 	struct gw_etcd__conn *c = h->data;
 	struct gw_etcd *srv = c->srv;
-	if (c->prev != NULL) {
-		c->prev->next = c->next;
-	} else {
-		srv->conns = c->next;
-	}
-	if (c->next != NULL) {
-		c->next->prev = c->prev;
-	}
+	gw_list_del(&c->link);
 	nghttp2_session_del(c->ng);
 	free(h);
 	free(c);
@@ -660,8 +644,8 @@ static void conn_close(struct gw_etcd__conn *c)
 		return;
 	}
 	c->closing = true;
-	while (c->streams != NULL) {
-		struct h2s *s = c->streams;
+	while (!gw_list_empty(&c->streams)) {
+		struct h2s *s = gw_container_of(c->streams.next, struct h2s, link);
 		nghttp2_session_set_stream_user_data(c->ng, s->id, NULL);
 		stream_gone(c, s);
 	}
@@ -821,11 +805,8 @@ void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, 
 	c->srv = srv;
 	c->tcp = tcp;
 	tcp->data = c;
-	c->next = srv->conns;
-	if (srv->conns != NULL) {
-		srv->conns->prev = c;
-	}
-	srv->conns = c;
+	gw_list_init(&c->streams);
+	gw_list_add_head(&srv->conns, &c->link);
 	if (uv_read_start((uv_stream_t *)tcp, conn_alloc, conn_read) != 0) {
 		conn_close(c);
 		return;
@@ -847,12 +828,13 @@ err_close_tcp:
 void gw_etcd__h2_flush_all(uv_idle_t *idle)
 {
 	struct gw_etcd *srv = idle->data;
-	struct gw_etcd__conn *c;
-	struct gw_etcd__conn *next;
+	struct gw_list *it, *tmp;
 
 	uv_idle_stop(idle);
-	for (c = srv->conns; c != NULL; c = next) {
-		next = c->next; /* a closing conn stays listed until its close callback */
+	/* A closing conn stays listed until its close callback. */
+	gw_list_foreach_safe(it, tmp, &srv->conns)
+	{
+		struct gw_etcd__conn *c = gw_container_of(it, struct gw_etcd__conn, link);
 		if (c->dirty) {
 			c->dirty = false;
 			conn_flush(c);
@@ -862,8 +844,9 @@ void gw_etcd__h2_flush_all(uv_idle_t *idle)
 
 void gw_etcd__h2_close_all(struct gw_etcd *srv)
 {
-	struct gw_etcd__conn *c;
-	for (c = srv->conns; c != NULL; c = c->next) {
-		conn_close(c);
+	struct gw_list *it;
+	gw_list_foreach(it, &srv->conns)
+	{
+		conn_close(gw_container_of(it, struct gw_etcd__conn, link));
 	}
 }

@@ -21,6 +21,7 @@
 #include "admin/etcd.h"
 #include "admin/etcd.pb-c.h"
 #include "lib/buf.h"
+#include "lib/list.h"
 
 #include <cjson/cJSON.h>
 #include <protobuf-c/protobuf-c.h>
@@ -125,8 +126,8 @@ struct gw_etcd {
 	struct gw_httpd *httpd_internal; /* TLS on: cleartext HTTP/1.x, internal routes only */
 	struct ssl_ctx_st *ssl_ctx;      /* TLS on (etcd_tls.c); NULL = cleartext */
 	uv_idle_t *flush_idle;           /* deferred HTTP/2 writes; freed in its close callback */
-	struct gw_etcd__conn *conns;     /* live HTTP/2 connections (list) */
-	struct gw_etcd__sniff *sniffs;   /* connections still being sniffed (list) */
+	struct gw_list conns;            /* live HTTP/2 connections (gw_etcd__conn) */
+	struct gw_list sniffs;           /* connections still being sniffed (gw_etcd__sniff) */
 	unsigned n_sniff;                /* sniff structs not yet freed */
 	unsigned n_calls;                /* live calls: the server is freed when 0 after stop */
 	int closing;                     /* handles whose close is pending during stop */

@@ -30,9 +30,9 @@ struct watch;
 
 struct wstream {
 	struct gw_etcd__call *c;
-	struct watch *watches; /* list */
-	int64_t next_id;       /* next automatic watch id */
-	uv_timer_t *progress;  /* progress_notify ticks; NULL until needed; freed on close */
+	struct gw_list watches; /* of struct watch (link) */
+	int64_t next_id;        /* next automatic watch id */
+	uv_timer_t *progress;   /* progress_notify ticks; NULL until needed; freed on close */
 };
 
 struct watch {
@@ -40,9 +40,9 @@ struct watch {
 	int64_t id;
 	struct gw_watcher *w; /* NULL once the store dropped it */
 	bool progress_notify;
-	bool creating; /* inside gw_store_watch */
-	bool dead;     /* cancelled while creating: free after it returns */
-	struct watch *prev, *next;
+	bool creating;       /* inside gw_store_watch */
+	bool dead;           /* cancelled while creating: free after it returns */
+	struct gw_list link; /* in ws->watches */
 };
 
 typedef Etcdserverpb__WatchResponse WResp;
@@ -60,14 +60,7 @@ static int send_resp(struct wstream *ws, const WResp *r)
 static void unlink_watch(struct watch *w)
 {
 	struct wstream *ws = w->ws;
-	if (w->prev != NULL) {
-		w->prev->next = w->next;
-	} else {
-		ws->watches = w->next;
-	}
-	if (w->next != NULL) {
-		w->next->prev = w->prev;
-	}
+	gw_list_del(&w->link);
 	if (*ws->c->conn_watchers > 0) {
 		(*ws->c->conn_watchers)--;
 	}
@@ -174,8 +167,10 @@ static void on_cancel(struct gw_watcher *gw, int reason, int64_t compact_revisio
 static void progress_tick(uv_timer_t *t)
 {
 	struct wstream *ws = t->data;
-	struct watch *w;
-	for (w = ws->watches; w != NULL; w = w->next) {
+	struct gw_list *it;
+	gw_list_foreach(it, &ws->watches)
+	{
+		struct watch *w = gw_container_of(it, struct watch, link);
 		if (w->progress_notify && w->w != NULL) {
 			WResp r = ETCDSERVERPB__WATCH_RESPONSE__INIT;
 			r.watch_id = w->id;
@@ -186,8 +181,10 @@ static void progress_tick(uv_timer_t *t)
 
 static struct watch *find(struct wstream *ws, int64_t id)
 {
-	struct watch *w;
-	for (w = ws->watches; w != NULL; w = w->next) {
+	struct gw_list *it;
+	gw_list_foreach(it, &ws->watches)
+	{
+		struct watch *w = gw_container_of(it, struct watch, link);
 		if (w->id == id) {
 			return w;
 		}
@@ -250,11 +247,7 @@ static void create(struct wstream *ws, const Etcdserverpb__WatchCreateRequest *q
 		w->id = ws->next_id++;
 	}
 	w->progress_notify = q->progress_notify;
-	w->next = ws->watches;
-	if (ws->watches != NULL) {
-		ws->watches->prev = w;
-	}
-	ws->watches = w;
+	gw_list_add_head(&ws->watches, &w->link);
 	(*c->conn_watchers)++;
 
 	r.watch_id = w->id;
@@ -333,6 +326,7 @@ void gw_etcd__watch_msg(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 			return; /* the stream stays idle; the client sees no answer */
 		}
 		ws->c = c;
+		gw_list_init(&ws->watches);
 		c->svc = ws;
 	}
 	switch (q->request_union_case) {
@@ -361,8 +355,8 @@ void gw_etcd__watch_end(struct gw_etcd__call *c, bool gone)
 		return; /* a half-closed watch stream keeps delivering (as etcd does) */
 	}
 	if (ws != NULL) {
-		while (ws->watches != NULL) {
-			struct watch *w = ws->watches;
+		while (!gw_list_empty(&ws->watches)) {
+			struct watch *w = gw_container_of(ws->watches.next, struct watch, link);
 			if (w->w != NULL) {
 				gw_store_unwatch(w->w);
 			}

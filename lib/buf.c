@@ -118,3 +118,14 @@ char *gw_buf_steal(struct gw_buf *b, size_t *len)
 	gw_buf_init(b);
 	return p;
 }
+
+void gw_buf_read_alloc(struct gw_buf *b, uv_buf_t *out)
+{
+	if (gw_buf_reserve(b, 16384) != 0) {
+		out->base = NULL;
+		out->len = 0;
+		return;
+	}
+	out->base = b->data + b->len;
+	out->len = b->cap - b->len - 1;
+}

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <uv.h>
 
 struct gw_slice {
 	const char *p; /* not owned; not NUL-terminated */
@@ -48,5 +49,18 @@ int gw_buf_vprintf(struct gw_buf *b, const char *fmt, va_list ap)
 void gw_buf_consume(struct gw_buf *b, size_t n);
 /* Hand the memory to the caller (free() it); the buffer is left empty. */
 char *gw_buf_steal(struct gw_buf *b, size_t *len);
+
+/* The read side of a libuv stream that collects bytes in @b: point @out at
+ * the free tail of @b (at least 16 KiB, keeping a byte for the NUL), or at
+ * nothing when memory runs out (libuv then reports UV_ENOBUFS). Call from
+ * the uv_alloc_cb; the memory stays @b's. */
+void gw_buf_read_alloc(struct gw_buf *b, uv_buf_t *out);
+/* @n bytes were read into the tail given by gw_buf_read_alloc: count them
+ * and keep @b NUL-terminated. */
+static inline void gw_buf_read_commit(struct gw_buf *b, size_t n)
+{
+	b->len += n;
+	b->data[b->len] = '\0';
+}
 
 #endif

@@ -11,7 +11,9 @@
 
 #include "lib/httpd.h"
 #include "lib/err.h"
+#include "lib/list.h"
 #include "lib/log.h"
+#include "lib/reason.h"
 
 #include <ctype.h>
 #include <http_parser.h>
@@ -37,7 +39,7 @@ struct gw__http_conn {
 	bool streaming;         /* busy request answers in chunks */
 	size_t write_pending;   /* bytes queued on the socket */
 	int error_status;       /* parser-level error to answer, 0 if none */
-	struct gw__http_conn *next, *prev;
+	struct gw_list link;    /* in srv->conns */
 };
 
 struct gw_httpd {
@@ -46,7 +48,7 @@ struct gw_httpd {
 	struct gw_httpd_opts opts;
 	gw_http_handler_cb handler;
 	void *data;
-	struct gw__http_conn *conns; /* doubly linked list */
+	struct gw_list conns; /* of struct gw__http_conn (link) */
 	unsigned n_conns;
 	int port;
 	bool stopping;
@@ -67,70 +69,6 @@ static http_parser_settings settings;
 static void conn_close(struct gw__http_conn *c);
 static void conn_process(struct gw__http_conn *c);
 static void srv_maybe_done(struct gw_httpd *srv);
-
-const char *gw_http_reason(int status)
-{
-	switch (status) {
-	case 100:
-		return "Continue";
-	case 101:
-		return "Switching Protocols";
-	case 200:
-		return "OK";
-	case 201:
-		return "Created";
-	case 202:
-		return "Accepted";
-	case 204:
-		return "No Content";
-	case 301:
-		return "Moved Permanently";
-	case 302:
-		return "Found";
-	case 304:
-		return "Not Modified";
-	case 400:
-		return "Bad Request";
-	case 401:
-		return "Unauthorized";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 408:
-		return "Request Timeout";
-	case 409:
-		return "Conflict";
-	case 411:
-		return "Length Required";
-	case 412:
-		return "Precondition Failed";
-	case 413:
-		return "Payload Too Large";
-	case 414:
-		return "URI Too Long";
-	case 415:
-		return "Unsupported Media Type";
-	case 429:
-		return "Too Many Requests";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 500:
-		return "Internal Server Error";
-	case 501:
-		return "Not Implemented";
-	case 502:
-		return "Bad Gateway";
-	case 503:
-		return "Service Unavailable";
-	case 504:
-		return "Gateway Timeout";
-	default:
-		return "Unknown";
-	}
-}
 
 /* ---- requests ---------------------------------------------------------- */
 
@@ -414,14 +352,7 @@ static void conn_close(struct gw__http_conn *c)
 			c->busy->on_abort(c->busy, c->busy->abort_data);
 		}
 	}
-	if (c->prev) {
-		c->prev->next = c->next;
-	} else {
-		srv->conns = c->next;
-	}
-	if (c->next) {
-		c->next->prev = c->prev;
-	}
+	gw_list_del(&c->link);
 	srv->n_conns--;
 	uv_close((uv_handle_t *)&c->timer, timer_close_cb);
 	uv_close((uv_handle_t *)c->tcp, tcp_close_cb);
@@ -478,7 +409,7 @@ static void simple_error(struct gw__http_conn *c, int status, const char *msg)
 	int hl = snprintf(head, sizeof head,
 			  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 			  "Content-Length: %d\r\nConnection: close\r\n\r\n",
-			  status, gw_http_reason(status), bl);
+			  status, gw_reason_rfc(status), bl);
 	c->close_after_write = true;
 	if (conn_write(c, head, (size_t)hl, body, (size_t)bl) != 0) {
 		return;
@@ -560,13 +491,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct gw__http_conn *c = h->data;
 	(void)suggested;
-	if (gw_buf_reserve(&c->in, 16384) != 0) {
-		buf->base = NULL;
-		buf->len = 0;
-		return;
-	}
-	buf->base = c->in.data + c->in.len;
-	buf->len = c->in.cap - c->in.len - 1;
+	gw_buf_read_alloc(&c->in, buf);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -580,8 +505,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0) {
 		return;
 	}
-	c->in.len += (size_t)nread;
-	c->in.data[c->in.len] = '\0';
+	gw_buf_read_commit(&c->in, (size_t)nread);
 	if (c->busy != NULL) {
 		/* Pipelined bytes wait; bound what we hold. */
 		if (c->in.len > c->srv->opts.max_header_bytes + c->srv->opts.max_body_bytes) {
@@ -610,11 +534,7 @@ static void conn_start(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial,
 	c->parser.data = c;
 	uv_timer_init(srv->loop, &c->timer);
 	c->timer.data = c;
-	c->next = srv->conns;
-	if (srv->conns) {
-		srv->conns->prev = c;
-	}
-	srv->conns = c;
+	gw_list_add_head(&srv->conns, &c->link);
 	srv->n_conns++;
 	uv_tcp_nodelay(tcp, 1);
 	if (n > 0 && gw_buf_append(&c->in, initial, n) != 0) {
@@ -685,8 +605,8 @@ static int build_head(struct gw_buf *h, struct gw_http_req *req, int status, con
 		      const char *extra, bool chunked, size_t len)
 {
 	struct gw__http_conn *c = req->conn;
-	int rv = gw_buf_printf(h, "HTTP/1.%d %d %s\r\n", req->http_minor, status,
-			       gw_http_reason(status));
+	int rv =
+	    gw_buf_printf(h, "HTTP/1.%d %d %s\r\n", req->http_minor, status, gw_reason_rfc(status));
 	if (rv == 0 && ctype != NULL) {
 		rv = gw_buf_printf(h, "Content-Type: %s\r\n", ctype);
 	}
@@ -812,7 +732,7 @@ static void listener_close_cb(uv_handle_t *h)
 
 static void srv_maybe_done(struct gw_httpd *srv)
 {
-	if (!srv->stopping || !srv->listener_closed || srv->conns != NULL) {
+	if (!srv->stopping || !srv->listener_closed || !gw_list_empty(&srv->conns)) {
 		return;
 	}
 	if (srv->stop_cb != NULL) {
@@ -847,6 +767,7 @@ int gw_httpd_start(uv_loop_t *loop, const struct gw_addr *addr, const struct gw_
 		return GW_ENOMEM;
 	}
 	srv->loop = loop;
+	gw_list_init(&srv->conns);
 	srv->handler = handler;
 	srv->data = data;
 	if (opts != NULL) {
@@ -900,8 +821,8 @@ void gw_httpd_stop(struct gw_httpd *srv, gw_httpd_stop_cb cb, void *data)
 	srv->stopping = true;
 	srv->stop_cb = cb;
 	srv->stop_data = data;
-	while (srv->conns != NULL) {
-		conn_close(srv->conns);
+	while (!gw_list_empty(&srv->conns)) {
+		conn_close(gw_container_of(srv->conns.next, struct gw__http_conn, link));
 	}
 	uv_close((uv_handle_t *)&srv->listener, listener_close_cb);
 }

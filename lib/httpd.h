@@ -110,7 +110,4 @@ void gw_http_stream_end(struct gw_http_req *req);
  * streams). */
 size_t gw_http_pending_bytes(const struct gw_http_req *req);
 
-/* Reason phrase of @status ("OK", "Not Found"...). */
-const char *gw_http_reason(int status);
-
 #endif

@@ -1,5 +1,6 @@
 # lib/: generic helpers shared by every module (errors, logging, buffers,
-# the small HTTP/1.1 server used by the control-plane listeners).
+# the small HTTP/1.1 server of the control-plane listeners and the client
+# of node-to-node calls).
 noinst_LIBRARIES += lib/libgw_common.a
 COMMON_LIB = lib/libgw_common.a
 lib_libgw_common_a_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
@@ -8,8 +9,11 @@ lib_libgw_common_a_SOURCES = \
 	lib/log.c lib/log.h \
 	lib/buf.c lib/buf.h \
 	lib/addr.c lib/addr.h \
+	lib/file.c lib/file.h \
 	lib/httpd.c lib/httpd.h \
+	lib/httpc.c lib/httpc.h \
 	lib/prom.c lib/prom.h \
+	lib/reason.c lib/reason.h \
 	lib/list.h \
 	lib/sm.c lib/sm.h \
 	lib/ratelimit.c lib/ratelimit.h

@@ -15,18 +15,15 @@
 
 #include "admin/etcd.h"
 #include "lib/err.h"
+#include "lib/httpc.h"
 #include "lib/log.h"
 
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 struct gw_cluster {
 	uv_loop_t *loop;
@@ -353,54 +350,54 @@ bool gw_cluster_handle_status(struct gw_cluster *c, struct gw_http_req *req)
 
 /* ---- clients ----------------------------------------------------------- */
 
-/* Blocking request to the local node. The HTTP status, or -1 (printed). */
+struct local_call {
+	const struct gw_addr *ep;
+	struct gw_buf *out;
+	char why[128]; /* why the connection failed */
+	int status;    /* HTTP status, or -1 */
+};
+
+static void local_done(void *data, int err, const struct gw_httpc_resp *resp)
+{
+	struct local_call *x = data;
+
+	if (err == 0) {
+		x->status = resp->status;
+		if (resp->body.len > 0) {
+			gw_buf_append(x->out, resp->body.data, resp->body.len);
+		}
+	} else if (err == GW_EAGAIN) {
+		fprintf(stderr, "apigw: cannot reach the node at %s: %s\n", x->ep->text, x->why);
+	} else if (err == GW_EIO) {
+		fprintf(stderr, "apigw: malformed answer from %s\n", x->ep->text);
+	} else {
+		fprintf(stderr, "apigw: %s: %s\n", x->ep->text, gw_strerror(err));
+	}
+}
+
+/* Blocking request to the local node (no deadline, as a CLI waits for the
+ * node): a private loop runs one gw_httpc request. The HTTP status, with
+ * the body appended to @out, or -1 (printed). */
 static int call_local(const struct gw_addr *ep, const char *method, const char *path,
 		      struct gw_buf *out)
 {
-	char req[512], buf[4096];
-	int fd, status = -1;
-	ssize_t k;
-	struct gw_buf all;
-	const char *body;
+	struct local_call x = {.ep = ep, .out = out, .status = -1};
+	struct gw_httpc_opts o = {.timeout_ms = 0, .why = x.why, .why_len = sizeof x.why};
+	uv_loop_t loop;
+	int rv;
 
-	fd = socket(ep->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		perror("apigw: socket");
+	if (uv_loop_init(&loop) != 0) {
+		fprintf(stderr, "apigw: cannot start an event loop\n");
 		return -1;
 	}
-	if (connect(fd, (const struct sockaddr *)&ep->ss,
-		    ep->ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						 : sizeof(struct sockaddr_in)) != 0) {
+	rv = gw_httpc_request(&loop, ep->text, method, path, "", NULL, 0, &o, local_done, &x, NULL);
+	if (rv != 0) {
 		fprintf(stderr, "apigw: cannot reach the node at %s: %s\n", ep->text,
-			strerror(errno));
-		close(fd);
-		return -1;
+			gw_strerror(rv));
 	}
-	snprintf(req, sizeof req,
-		 "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-		 method, path, ep->text);
-	if (write(fd, req, strlen(req)) < 0) {
-		perror("apigw: write");
-		close(fd);
-		return -1;
-	}
-	gw_buf_init(&all);
-	while ((k = read(fd, buf, sizeof buf)) > 0) {
-		if (gw_buf_append(&all, buf, (size_t)k) != 0) {
-			break;
-		}
-	}
-	close(fd);
-	if (all.len > 12 && sscanf(all.data, "HTTP/1.%*d %d", &status) == 1) {
-		body = strstr(all.data, "\r\n\r\n");
-		if (body != NULL) {
-			gw_buf_appends(out, body + 4);
-		}
-	} else {
-		fprintf(stderr, "apigw: malformed answer from %s\n", ep->text);
-	}
-	gw_buf_close(&all);
-	return status;
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	return x.status;
 }
 
 static const char *jstr(const cJSON *o, const char *name)

@@ -20,6 +20,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/reason.h"
 #include "proxy/conn_int.h"
 
 #include <stdio.h>
@@ -48,70 +49,10 @@ struct gw_proxy__wbuf *gw_proxy__wbuf_new(size_t len)
 	return wb;
 }
 
+/* nginx's wording, which the data plane keeps (lib/reason.h). */
 const char *gw_proxy__reason(int status)
 {
-	switch (status) {
-	case 100:
-		return "Continue";
-	case 101:
-		return "Switching Protocols";
-	case 200:
-		return "OK";
-	case 201:
-		return "Created";
-	case 202:
-		return "Accepted";
-	case 204:
-		return "No Content";
-	case 206:
-		return "Partial Content";
-	case 301:
-		return "Moved Permanently";
-	case 302:
-		return "Found";
-	case 304:
-		return "Not Modified";
-	case 307:
-		return "Temporary Redirect";
-	case 308:
-		return "Permanent Redirect";
-	case 400:
-		return "Bad Request";
-	case 401:
-		return "Unauthorized";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Not Allowed";
-	case 408:
-		return "Request Time-out";
-	case 413:
-		return "Request Entity Too Large";
-	case 414:
-		return "Request-URI Too Large";
-	case 417:
-		return "Expectation Failed";
-	case 429:
-		return "Too Many Requests";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 500:
-		return "Internal Server Error";
-	case 501:
-		return "Not Implemented";
-	case 502:
-		return "Bad Gateway";
-	case 503:
-		return "Service Temporarily Unavailable";
-	case 504:
-		return "Gateway Time-out";
-	case 505:
-		return "HTTP Version Not Supported";
-	default:
-		return "Unknown";
-	}
+	return gw_reason_nginx(status);
 }
 
 /* ---- plain TCP transport */

@@ -218,7 +218,7 @@ static void rb_local_done(void *data, int err, uint64_t index)
 	free(x);
 }
 
-static void rb_call_done(void *data, int err, const struct gw_raft__http_resp *resp)
+static void rb_call_done(void *data, int err, const struct gw_httpc_resp *resp)
 {
 	struct rb_ctx *x = data;
 	struct gw_raft *r = x->r;

@@ -100,7 +100,7 @@ static unsigned req_timeout(struct gw_raft *r, const struct gw_http_req *req, un
 	return (unsigned)t;
 }
 
-static void relay_done(void *data, int err, const struct gw_raft__http_resp *resp)
+static void relay_done(void *data, int err, const struct gw_httpc_resp *resp)
 {
 	struct gw_http_req *req = data;
 	char hdr[64] = "";

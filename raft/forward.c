@@ -32,7 +32,7 @@ static int leader_hostport(struct gw_raft *r, char *out, size_t len)
 	if (id == 0 || gw_raft__member_load(r, id, &m) != 0 || m.etcd_url[0] == '\0') {
 		return GW_ENOLEADER;
 	}
-	if (gw_raft__url_hostport(m.etcd_url, out, len) != 0) {
+	if (gw_httpc_url_hostport(m.etcd_url, out, len) != 0) {
 		return GW_ENOLEADER;
 	}
 	return 0;
@@ -40,13 +40,13 @@ static int leader_hostport(struct gw_raft *r, char *out, size_t len)
 
 /* ---- HTTP calls (to the leader or to a given member) -------------------- */
 
-typedef void (*gw_raft__call_cb)(void *data, int err, const struct gw_raft__http_resp *resp);
+typedef void (*gw_raft__call_cb)(void *data, int err, const struct gw_httpc_resp *resp);
 
 struct call {
 	uv_timer_t timer; /* retry delay */
 	struct gw_raft *r;
 	struct gw_list link;
-	struct gw_raft__http *http;
+	struct gw_httpc *http;
 	char method[8];
 	char path[128];
 	char target[128]; /* "" = the current leader */
@@ -67,14 +67,14 @@ static void call_closed(uv_handle_t *h)
 	gw_raft__maybe_finish(r);
 }
 
-static void call_finish(struct call *c, int err, const struct gw_raft__http_resp *resp)
+static void call_finish(struct call *c, int err, const struct gw_httpc_resp *resp)
 {
 	gw_raft__call_cb done = c->done;
 
 	GW_ASSERT(!uv_is_closing((uv_handle_t *)&c->timer)); /* finished once */
 	c->done = NULL;
 	if (c->http != NULL) {
-		gw_raft__http_cancel(c->http);
+		gw_httpc_cancel(c->http);
 		c->http = NULL;
 	}
 	gw_list_del(&c->link);
@@ -104,7 +104,7 @@ static void call_retry(struct call *c, unsigned delay, int err)
 	uv_timer_start(&c->timer, call_retry_cb, delay, 0);
 }
 
-static void call_http_cb(void *data, int err, const struct gw_raft__http_resp *resp)
+static void call_http_cb(void *data, int err, const struct gw_httpc_resp *resp)
 {
 	struct call *c = data;
 
@@ -142,6 +142,7 @@ static void call_http_cb(void *data, int err, const struct gw_raft__http_resp *r
 static void call_attempt(struct call *c)
 {
 	struct gw_raft *r = c->r;
+	struct gw_httpc_opts opts = {0};
 	char hostport[128], headers[512];
 	uint64_t now = gw_raft__now(r);
 	bool join_call;
@@ -179,9 +180,9 @@ static void call_attempt(struct call *c)
 		 "X-Apigw-Secret: %s\r\n%sX-Apigw-Timeout-Ms: %" PRIu64 "\r\n",
 		 join_call ? r->join_secret : r->ident.secret,
 		 c->target[0] == '\0' ? "X-Apigw-Hops: 1\r\n" : "", c->deadline - now);
-	rv = gw_raft__http_request(r->loop, hostport, c->method, c->path, headers, c->body.data,
-				   c->body.len, (unsigned)(c->deadline - now), call_http_cb, c,
-				   &c->http);
+	opts.timeout_ms = (unsigned)(c->deadline - now); /* > 0: checked above */
+	rv = gw_httpc_request(r->loop, hostport, c->method, c->path, headers, c->body.data,
+			      c->body.len, &opts, call_http_cb, c, &c->http);
 	if (rv != 0) {
 		call_finish(c, rv == GW_EADDR ? GW_ENOLEADER : rv, NULL);
 	}

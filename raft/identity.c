@@ -2,26 +2,26 @@
  *
  * <data-dir>/identity holds "cluster_id=<hex>", "node_id=<hex>" and
  * "origin=bootstrap|join" lines; <data-dir>/join-secret holds the cluster's
- * join secret (mode 0600). Both are written to a temp file, fsync'ed and
- * renamed, so a crash leaves the old file or the new one. Loading
+ * join secret (mode 0600). Both are written with gw_file_write_atomic
+ * (temp file, fsync, rename, directory fsync), so a crash leaves the old
+ * file or the new one. Loading
  * distinguishes a fresh data dir (neither file) from a damaged one (one
  * missing or unparsable): the latter is GW_ECORRUPT with the file named, so
  * a node never silently re-bootstraps over a real cluster's data. */
 #include "config.h"
 
 #include "lib/err.h"
+#include "lib/file.h"
 #include "lib/log.h"
 #include "raft/raft_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 uint64_t gw_raft__random_id(void)
 {
@@ -146,35 +146,17 @@ int gw_raft__identity_load(const char *data_dir, struct gw_raft__identity *id)
 
 static int write_atomic(const char *path, const char *text, mode_t mode)
 {
-	char tmp[PATH_MAX + 8];
-	size_t len = strlen(text);
-	int fd;
-
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0) {
-		goto err;
-	}
-	if (fchmod(fd, mode) != 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
-		close(fd);
-		unlink(tmp);
-		goto err;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		unlink(tmp);
-		goto err;
+	if (gw_file_write_atomic(path, text, strlen(text), mode) != 0) {
+		gw_errorf("raft", "cannot write %s: %s", path, strerror(errno));
+		return GW_EIO;
 	}
 	return 0;
-err:
-	gw_errorf("raft", "cannot write %s: %s", path, strerror(errno));
-	return GW_EIO;
 }
 
 int gw_raft__identity_save(const char *data_dir, const struct gw_raft__identity *id)
 {
 	char path[PATH_MAX], text[256];
-	int rv, fd;
+	int rv;
 
 	snprintf(path, sizeof path, "%s/join-secret", data_dir);
 	snprintf(text, sizeof text, "%s\n", id->secret);
@@ -186,14 +168,5 @@ int gw_raft__identity_save(const char *data_dir, const struct gw_raft__identity 
 	snprintf(text, sizeof text,
 		 "cluster_id=%016" PRIx64 "\nnode_id=%016" PRIx64 "\norigin=%s\n", id->cluster_id,
 		 id->node_id, id->origin == GW_ORIGIN_JOIN ? "join" : "bootstrap");
-	rv = write_atomic(path, text, 0644);
-	if (rv != 0) {
-		return rv;
-	}
-	fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-	return 0;
+	return write_atomic(path, text, 0644);
 }

@@ -43,8 +43,8 @@ void gw_raft__join_init(struct gw_raft *r)
 
 #define JOIN_INFO_GIVE_UP_MS 30000 /* no answer from the peer: give up */
 
-static void join_info_done(void *data, int err, const struct gw_raft__http_resp *resp);
-static void join_request_done(void *data, int err, const struct gw_raft__http_resp *resp);
+static void join_info_done(void *data, int err, const struct gw_httpc_resp *resp);
+static void join_request_done(void *data, int err, const struct gw_httpc_resp *resp);
 
 static void join_fatal(struct gw_raft *r, int err, const char *why)
 {
@@ -84,7 +84,7 @@ void gw_raft__join_tick(struct gw_raft *r)
 	}
 }
 
-static void join_info_done(void *data, int err, const struct gw_raft__http_resp *resp)
+static void join_info_done(void *data, int err, const struct gw_httpc_resp *resp)
 {
 	struct gw_raft *r = data;
 	char hex[32] = "";
@@ -150,7 +150,7 @@ static void join_info_done(void *data, int err, const struct gw_raft__http_resp 
 	gw_raft__join_tick(r);
 }
 
-static void join_request_done(void *data, int err, const struct gw_raft__http_resp *resp)
+static void join_request_done(void *data, int err, const struct gw_httpc_resp *resp)
 {
 	struct gw_raft *r = data;
 	char role[16] = "";

@@ -189,7 +189,7 @@ struct ka_ctx {
 	void *data;
 };
 
-static void ka_done(void *data, int err, const struct gw_raft__http_resp *resp)
+static void ka_done(void *data, int err, const struct gw_httpc_resp *resp)
 {
 	struct ka_ctx *x = data;
 	long long ttl = 0;

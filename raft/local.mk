@@ -7,7 +7,6 @@ raft_libgw_raft_a_SOURCES = \
 	raft/raft.h raft/raft_int.h raft/endpoints.h \
 	raft/codec.c \
 	raft/fsm.c \
-	raft/http.c \
 	raft/identity.c \
 	raft/raft.c \
 	raft/forward.c \

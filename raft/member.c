@@ -150,7 +150,7 @@ struct ping_ctx {
 	uint64_t id;
 };
 
-static void ping_done(void *data, int err, const struct gw_raft__http_resp *resp)
+static void ping_done(void *data, int err, const struct gw_httpc_resp *resp)
 {
 	struct ping_ctx *x = data;
 	struct gw_raft__health *h = gw_raft__health_get(x->r, x->id, false);
@@ -190,7 +190,7 @@ void gw_raft__leader_duty(struct gw_raft *r)
 		}
 		h = gw_raft__health_get(r, s->id, true);
 		if (h == NULL || h->pinging || gw_raft__member_load(r, s->id, &m) != 0 ||
-		    gw_raft__url_hostport(m.etcd_url, hp, sizeof hp) != 0) {
+		    gw_httpc_url_hostport(m.etcd_url, hp, sizeof hp) != 0) {
 			continue;
 		}
 		if (s->role != RAFT_VOTER && promote == 0 && gw_raft__reachable(r, s->id) &&

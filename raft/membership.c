@@ -70,7 +70,7 @@ static void mtask_change_cb(struct raft_change *req, int status)
 	mtask_step(t);
 }
 
-static void removed_notified(void *data, int err, const struct gw_raft__http_resp *resp)
+static void removed_notified(void *data, int err, const struct gw_httpc_resp *resp)
 {
 	(void)data;
 	(void)err;
@@ -193,7 +193,7 @@ static void mtask_step(struct gw_raft__mtask *t)
 
 			gw_infof("raft", "removed member %016" PRIx64, t->id);
 			if (gw_raft__member_load(r, t->id, &m) == 0 &&
-			    gw_raft__url_hostport(m.etcd_url, hp, sizeof hp) == 0) {
+			    gw_httpc_url_hostport(m.etcd_url, hp, sizeof hp) == 0) {
 				char body[64];
 				snprintf(body, sizeof body, "{\"id\":\"%016" PRIx64 "\"}", t->id);
 				gw_raft__call(r, hp, "POST", "/apigw/internal/removed", body,
@@ -307,7 +307,7 @@ struct gw_raft__rm_ctx {
 	bool relayed; /* asked by another node: answer GW_ENOTLEADER after the transfer */
 };
 
-static void rm_call_done(void *data, int err, const struct gw_raft__http_resp *resp)
+static void rm_call_done(void *data, int err, const struct gw_httpc_resp *resp)
 {
 	struct gw_raft__rm_ctx *x = data;
 

@@ -146,7 +146,7 @@ struct fwd {
 	void *data;
 };
 
-static void fwd_done(void *data, int err, const struct gw_raft__http_resp *resp)
+static void fwd_done(void *data, int err, const struct gw_httpc_resp *resp)
 {
 	struct fwd *f = data;
 	struct gw_store_result res;

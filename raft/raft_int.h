@@ -2,8 +2,8 @@
  * Nothing outside raft/ and tests/unit/test_raft*.c includes this.
  *
  * Pieces: the log command codec (codec.c), the FSM glue (fsm.c), identity
- * files (identity.c), a small libuv HTTP/1.1 client for the node-to-node
- * channel (http.c) and the node's raft life cycle (raft.c). Threads: all of
+ * files (identity.c) and the node's raft life cycle (raft.c); the
+ * node-to-node HTTP/1.1 client is lib/httpc.h. Threads: all of
  * it runs on the control loop thread. */
 #ifndef GW_RAFT_INT_H
 #define GW_RAFT_INT_H
@@ -12,6 +12,7 @@
 #include "lib/list.h"
 #include "lib/ratelimit.h"
 #include "lib/sm.h"
+#include "lib/httpc.h"
 #include "raft/raft.h"
 #include "store/store.h"
 
@@ -74,34 +75,7 @@ int gw_raft__identity_save(const char *data_dir, const struct gw_raft__identity 
 uint64_t gw_raft__random_id(void);
 void gw_raft__random_secret(char *out, size_t len);
 
-/* ---- http.c: a small HTTP/1.1 client ---------------------------------- */
-
-struct gw_raft__http;
-
-struct gw_raft__http_resp {
-	int status;         /* HTTP status */
-	int gw_err;         /* X-Apigw-Error header (a GW_E* code) or 0 */
-	struct gw_buf body; /* owned by the client; valid during the callback */
-};
-
-/* @err is 0 with @resp set, or with @resp NULL: GW_EAGAIN (no connection:
- * nothing was sent), GW_EIO (reset or malformed answer after sending: the
- * outcome is unknown), GW_ETIMEOUT. Called exactly once unless the
- * request is cancelled, never from inside gw_raft__http_request. */
-typedef void (*gw_raft__http_cb)(void *data, int err, const struct gw_raft__http_resp *resp);
-
-/* Send one request with "Connection: close" to @hostport ("ip:port" or
- * "localhost:port"). @headers: "" or CRLF-terminated lines. The body is
- * copied. 0 or GW_EADDR / GW_ENOMEM (then no callback). The request frees
- * itself after the callback (or after cancellation). */
-int gw_raft__http_request(uv_loop_t *loop, const char *hostport, const char *method,
-			  const char *path, const char *headers, const void *body, size_t len,
-			  unsigned timeout_ms, gw_raft__http_cb cb, void *data,
-			  struct gw_raft__http **out);
-/* Abandon a request: its callback will not run. */
-void gw_raft__http_cancel(struct gw_raft__http *h);
-/* "http://host:port/..." -> "host:port" into @out. 0 or GW_EINVAL. */
-int gw_raft__url_hostport(const char *url, char *out, size_t len);
+/* ---- the node-to-node HTTP/1.1 client: lib/httpc.h --------------------- */
 
 /* ---- fsm.c ------------------------------------------------------------ */
 
@@ -264,8 +238,6 @@ struct gw_raft {
 	void *stop_data;
 };
 
-struct gw_raft__http_resp;
-
 /* raft.c */
 static inline uint64_t gw_raft__now(struct gw_raft *r)
 {
@@ -300,7 +272,7 @@ int gw_raft__setup(struct gw_raft *r, bool bootstrap);
 enum gw_raft_role gw_raft__map_role(int raft_role);
 
 /* forward.c: @done gets the answer (valid during the call) or an error. */
-typedef void (*gw_raft__call_cb)(void *data, int err, const struct gw_raft__http_resp *resp);
+typedef void (*gw_raft__call_cb)(void *data, int err, const struct gw_httpc_resp *resp);
 /* Start an HTTP call to @target ("host:port"; NULL = the leader). Always
  * completes through @done, asynchronously. @retry_noleader: wait (within the
  * deadline) for a leader instead of failing at once. 0 or GW_ENOMEM. */

@@ -650,7 +650,7 @@ static int push_event(struct gw_store__wctx *w, enum gw_event_type type,
 {
 	struct gw_event *ev;
 	int rv;
-	if (w->s->watchers == NULL) {
+	if (gw_list_empty(&w->s->watchers)) {
 		return 0; /* nobody to tell: no copies (watchers join only between writes) */
 	}
 	if (w->n_evs == w->cap_evs) {

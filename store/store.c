@@ -329,6 +329,8 @@ int gw_store_open(const struct gw_store_opts *opts, struct gw_store **out)
 	if (s == NULL) {
 		return GW_ENOMEM;
 	}
+	gw_list_init(&s->watchers);
+	gw_list_init(&s->pending);
 	n = strlen(opts->dir);
 	s->dir = strdup(opts->dir);
 	s->path = malloc(n + sizeof("/data.mdb"));

@@ -16,6 +16,7 @@
 #ifndef GW_STORE_INT_H
 #define GW_STORE_INT_H
 
+#include "lib/list.h"
 #include "store/store.h"
 
 #include <lmdb.h>
@@ -49,12 +50,12 @@ struct gw_store {
 	int64_t rev;
 	int64_t compact_rev;
 	/* watch hub (watch.c) */
-	struct gw_watcher *watchers;     /* list head */
-	struct gw_store__batch *pending; /* committed revisions not yet notified */
-	struct gw_store__batch *pending_tail;
-	int depth;     /* callbacks on the stack; frees are deferred while > 0 */
-	bool draining; /* the hub is delivering pending batches */
-	bool sweep;    /* some watchers are dead and wait to be freed */
+	struct gw_list watchers; /* of struct gw_watcher (link), oldest first */
+	struct gw_list pending;  /* of struct gw_store__batch (link): committed
+				  * revisions not yet notified, oldest first */
+	int depth;               /* callbacks on the stack; frees are deferred while > 0 */
+	bool draining;           /* the hub is delivering pending batches */
+	bool sweep;              /* some watchers are dead and wait to be freed */
 };
 
 /* A range with etcd's conventions, in one of three shapes. */
@@ -82,7 +83,7 @@ struct gw_store__kvview {
 
 /* Events of one committed revision waiting for the watch hub. */
 struct gw_store__batch {
-	struct gw_store__batch *next;
+	struct gw_list link; /* in s->pending */
 	int64_t revision;
 	struct gw_event *evs; /* owned, with owned kvs */
 	size_t n;

@@ -26,7 +26,7 @@
 
 struct gw_watcher {
 	struct gw_store *s;
-	struct gw_watcher *next;
+	struct gw_list link;      /* in s->watchers */
 	struct gw_store__range r; /* points into key/end below */
 	char *key;                /* owned */
 	char *end;                /* owned, NULL for one key */
@@ -58,17 +58,16 @@ static void watcher_free(struct gw_watcher *w)
 /* Free the dead watchers, unless a callback is running. */
 static void sweep(struct gw_store *s)
 {
-	struct gw_watcher **pp = &s->watchers;
+	struct gw_list *it, *tmp;
 	if (s->depth > 0 || !s->sweep) {
 		return;
 	}
-	while (*pp != NULL) {
-		struct gw_watcher *w = *pp;
+	gw_list_foreach_safe(it, tmp, &s->watchers)
+	{
+		struct gw_watcher *w = gw_container_of(it, struct gw_watcher, link);
 		if (w->dead) {
-			*pp = w->next;
+			gw_list_del(&w->link);
 			watcher_free(w);
-		} else {
-			pp = &w->next;
 		}
 	}
 	s->sweep = false;
@@ -119,10 +118,15 @@ static void deliver(struct gw_watcher *w, const struct gw_event *evs, size_t n)
 static void deliver_batch(struct gw_store *s, const struct gw_store__batch *b)
 {
 	struct gw_event *tmp = NULL;
+	struct gw_list *it;
 	if (b->n > 0) {
 		tmp = malloc(b->n * sizeof(*tmp));
 	}
-	for (struct gw_watcher *w = s->watchers; w != NULL; w = w->next) {
+	/* Callbacks may add watchers (at the tail) or kill them (freed by
+	 * sweep() only once no callback runs), so the walk stays valid. */
+	gw_list_foreach(it, &s->watchers)
+	{
+		struct gw_watcher *w = gw_container_of(it, struct gw_watcher, link);
 		size_t m = 0;
 		if (w->dead || w->syncing || b->revision < w->next_rev) {
 			continue;
@@ -153,36 +157,29 @@ static void deliver_batch(struct gw_store *s, const struct gw_store__batch *b)
 void gw_store__notify(struct gw_store *s, int64_t revision, struct gw_event *evs, size_t n)
 {
 	struct gw_store__batch *b = malloc(sizeof(*b));
+	struct gw_list *it;
 	if (b == NULL) {
 		/* every live watcher would miss this revision: cancel them */
 		gw_errorf("store", "watch: out of memory, cancelling every watcher");
 		gw_store__events_free(evs, n);
-		for (struct gw_watcher *w = s->watchers; w != NULL; w = w->next) {
-			cancel(w, GW_ELIMIT, 0);
+		gw_list_foreach(it, &s->watchers)
+		{
+			cancel(gw_container_of(it, struct gw_watcher, link), GW_ELIMIT, 0);
 		}
 		sweep(s);
 		return;
 	}
-	b->next = NULL;
 	b->revision = revision;
 	b->evs = evs;
 	b->n = n;
-	if (s->pending_tail != NULL) {
-		s->pending_tail->next = b;
-	} else {
-		s->pending = b;
-	}
-	s->pending_tail = b;
+	gw_list_add_tail(&s->pending, &b->link);
 	if (s->draining) {
 		return; /* a write from inside a callback: the outer loop delivers it */
 	}
 	s->draining = true;
-	while (s->pending != NULL) {
-		b = s->pending;
-		s->pending = b->next;
-		if (s->pending == NULL) {
-			s->pending_tail = NULL;
-		}
+	while ((it = gw_list_first(&s->pending)) != NULL) {
+		b = gw_container_of(it, struct gw_store__batch, link);
+		gw_list_del(&b->link);
 		deliver_batch(s, b);
 		gw_store__events_free(b->evs, b->n);
 		free(b);
@@ -306,7 +303,7 @@ static void catch_up(struct gw_watcher *w)
 
 int gw_store_watch(struct gw_store *s, const struct gw_watch_opts *opts, struct gw_watcher **out)
 {
-	struct gw_watcher *w, **tail;
+	struct gw_watcher *w;
 
 	*out = NULL;
 	if (opts == NULL || opts->on_events == NULL || (opts->key == NULL && opts->key_len > 0) ||
@@ -346,9 +343,7 @@ int gw_store_watch(struct gw_store *s, const struct gw_watch_opts *opts, struct 
 		watcher_free(w);
 		return 0;
 	}
-	for (tail = &s->watchers; *tail != NULL; tail = &(*tail)->next) {
-	}
-	*tail = w;
+	gw_list_add_tail(&s->watchers, &w->link);
 	*out = w;
 	catch_up(w);
 	if (w->dead) {
@@ -370,7 +365,11 @@ void gw_store_unwatch(struct gw_watcher *w)
 
 void gw_store__watch_after_restore(struct gw_store *s)
 {
-	for (struct gw_watcher *w = s->watchers; w != NULL; w = w->next) {
+	struct gw_list *it;
+
+	gw_list_foreach(it, &s->watchers)
+	{
+		struct gw_watcher *w = gw_container_of(it, struct gw_watcher, link);
 		if (!w->dead && w->next_rev <= s->rev) {
 			catch_up(w);
 		}
@@ -380,15 +379,17 @@ void gw_store__watch_after_restore(struct gw_store *s)
 
 void gw_store__watch_shutdown(struct gw_store *s)
 {
-	while (s->pending != NULL) {
-		struct gw_store__batch *b = s->pending;
-		s->pending = b->next;
+	struct gw_list *it;
+
+	while ((it = gw_list_first(&s->pending)) != NULL) {
+		struct gw_store__batch *b = gw_container_of(it, struct gw_store__batch, link);
+		gw_list_del(&b->link);
 		gw_store__events_free(b->evs, b->n);
 		free(b);
 	}
-	s->pending_tail = NULL;
-	for (struct gw_watcher *w = s->watchers; w != NULL; w = w->next) {
-		cancel(w, GW_ESHUTDOWN, 0);
+	gw_list_foreach(it, &s->watchers)
+	{
+		cancel(gw_container_of(it, struct gw_watcher, link), GW_ESHUTDOWN, 0);
 	}
 	s->depth = 0;
 	sweep(s);

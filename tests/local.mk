@@ -71,11 +71,27 @@ TESTS += tests/unit/test_admin_schema
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
 
 # store/ unit tests, model test and benchmark (owner: store).
+# test_store (kv, ranges, txns), test_store_durability (leases, quota,
+# reopen, snapshots) and test_store_watch share the fixture of
+# test_store_util.c.
+STORE_UNIT_SOURCES = tests/unit/test_store_util.c tests/unit/test_store_util.h
 check_PROGRAMS += tests/unit/test_store
-tests_unit_test_store_SOURCES = tests/unit/test_store.c
+tests_unit_test_store_SOURCES = tests/unit/test_store.c $(STORE_UNIT_SOURCES)
 tests_unit_test_store_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_store_LDADD = $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_store
+check_PROGRAMS += tests/unit/test_store_durability
+tests_unit_test_store_durability_SOURCES = tests/unit/test_store_durability.c \
+	$(STORE_UNIT_SOURCES)
+tests_unit_test_store_durability_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_store_durability_LDADD = $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) \
+	$(CMOCKA_LIBS)
+TESTS += tests/unit/test_store_durability
+check_PROGRAMS += tests/unit/test_store_watch
+tests_unit_test_store_watch_SOURCES = tests/unit/test_store_watch.c $(STORE_UNIT_SOURCES)
+tests_unit_test_store_watch_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_store_watch_LDADD = $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_store_watch
 check_PROGRAMS += tests/unit/test_store_model
 tests_unit_test_store_model_SOURCES = tests/unit/test_store_model.c
 tests_unit_test_store_model_CPPFLAGS = $(UNIT_CPPFLAGS)

@@ -1,6 +1,8 @@
-/* test_lib.c: lib/ helpers — error strings, buffers, addresses, and the
+/* test_lib.c: lib/ helpers — error strings, buffers, addresses, the
  * control-plane HTTP server over real loopback sockets (a client thread
- * talks to a server whose loop runs in the test thread). */
+ * talks to a server whose loop runs in the test thread), the node-to-node
+ * HTTP client (against that server or raw sockets, all on one loop), the
+ * atomic file writer and the reason-phrase table. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -13,19 +15,25 @@
 #include "lib/addr.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/file.h"
+#include "lib/httpc.h"
 #include "lib/httpd.h"
 #include "lib/list.h"
 #include "lib/log.h"
 #include "lib/prom.h"
 #include "lib/ratelimit.h"
+#include "lib/reason.h"
 #include "lib/sm.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -381,6 +389,377 @@ static void test_httpd_bind_conflict(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void test_buf_read_alloc(void **state)
+{
+	struct gw_buf b;
+	uv_buf_t u;
+	(void)state;
+	gw_buf_init(&b);
+	gw_buf_read_alloc(&b, &u);
+	assert_non_null(u.base);
+	assert_true(u.len >= 16384);
+	memcpy(u.base, "abc", 3);
+	gw_buf_read_commit(&b, 3);
+	assert_int_equal(b.len, 3);
+	assert_string_equal(b.data, "abc");
+	gw_buf_read_alloc(&b, &u);
+	assert_ptr_equal(u.base, b.data + 3);
+	assert_int_equal(u.len, b.cap - b.len - 1); /* room for the NUL */
+	gw_buf_close(&b);
+}
+
+/* ---- httpc ------------------------------------------------------------- */
+
+struct hc {
+	uv_loop_t loop;
+	struct gw_httpd *srv; /* stopped by the callback */
+	uv_tcp_t lsn;         /* raw server (malformed answers) */
+	const char *answer;   /* what the raw server writes before closing */
+	int calls;
+	int err;
+	int status;
+	int gw_err;
+	char body[256];
+	char why[128];
+};
+
+static void hc_cb(void *data, int err, const struct gw_httpc_resp *resp)
+{
+	struct hc *h = data;
+	h->calls++;
+	h->err = err;
+	if (resp != NULL) {
+		h->status = resp->status;
+		h->gw_err = resp->gw_err;
+		snprintf(h->body, sizeof h->body, "%.*s", (int)resp->body.len,
+			 resp->body.data != NULL ? resp->body.data : "");
+	}
+	if (h->srv != NULL) {
+		gw_httpd_stop(h->srv, NULL, NULL);
+		h->srv = NULL;
+	}
+}
+
+static void hc_handler(struct gw_http_req *req, void *data)
+{
+	char body[128], hdr[64];
+	int n;
+	(void)data;
+	n = snprintf(body, sizeof body, "%s %s body=%.*s", req->method, req->path,
+		     (int)req->body.len, req->body.data != NULL ? req->body.data : "");
+	if (strcmp(req->path, "/err") == 0) {
+		snprintf(hdr, sizeof hdr, "X-Apigw-Error: %d\r\n", GW_ENOTLEADER);
+		gw_http_respond(req, 503, "text/plain", hdr, body, (size_t)n);
+		return;
+	}
+	gw_http_respond(req, 201, "text/plain", "", body, (size_t)n);
+}
+
+/* A listening socket on 127.0.0.1 that never accepts (the kernel completes
+ * the handshake): requests to it time out. *@port gets its port. */
+static int mute_listener(int *port)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static void hc_run(struct hc *h)
+{
+	uv_run(&h->loop, UV_RUN_DEFAULT);
+	/* Every handle of the client closed: the loop closes cleanly. */
+	assert_int_equal(uv_loop_close(&h->loop), 0);
+}
+
+static void test_httpc_against_httpd(void **state)
+{
+	struct hc h;
+	struct gw_addr addr;
+	struct gw_httpc_opts o = {.timeout_ms = 5000};
+	const char *why;
+	char hp[64];
+	(void)state;
+
+	for (int i = 0; i < 2; i++) {
+		memset(&h, 0, sizeof h);
+		assert_int_equal(uv_loop_init(&h.loop), 0);
+		assert_int_equal(gw_addr_parse("127.0.0.1:1", &addr, &why), 0);
+		((struct sockaddr_in *)&addr.ss)->sin_port = 0;
+		assert_int_equal(gw_httpd_start(&h.loop, &addr, NULL, hc_handler, NULL, &h.srv), 0);
+		snprintf(hp, sizeof hp, "127.0.0.1:%d", gw_httpd_port(h.srv));
+		assert_int_equal(gw_httpc_request(&h.loop, hp, "POST", i == 0 ? "/ok" : "/err",
+						  "X-A: 1\r\n", "hello", 5, &o, hc_cb, &h, NULL),
+				 0);
+		assert_int_equal(h.calls, 0); /* never from inside the call */
+		hc_run(&h);
+		assert_int_equal(h.calls, 1);
+		assert_int_equal(h.err, 0);
+		if (i == 0) {
+			assert_int_equal(h.status, 201);
+			assert_int_equal(h.gw_err, 0);
+			assert_string_equal(h.body, "POST /ok body=hello");
+		} else {
+			assert_int_equal(h.status, 503);
+			assert_int_equal(h.gw_err, GW_ENOTLEADER);
+			assert_string_equal(h.body, "POST /err body=hello");
+		}
+	}
+}
+
+static void test_httpc_timeout(void **state)
+{
+	struct hc h;
+	struct gw_httpc_opts o = {.timeout_ms = 100};
+	char hp[64];
+	int fd, port;
+	uint64_t t0;
+	(void)state;
+
+	memset(&h, 0, sizeof h);
+	assert_int_equal(uv_loop_init(&h.loop), 0);
+	fd = mute_listener(&port);
+	assert_int_equal(listen(fd, 8), 0);
+	snprintf(hp, sizeof hp, "127.0.0.1:%d", port);
+	t0 = uv_hrtime();
+	assert_int_equal(
+	    gw_httpc_request(&h.loop, hp, "GET", "/", NULL, NULL, 0, &o, hc_cb, &h, NULL), 0);
+	hc_run(&h);
+	close(fd);
+	assert_int_equal(h.calls, 1);
+	assert_int_equal(h.err, GW_ETIMEOUT);
+	assert_true(uv_hrtime() - t0 >= 90 * 1000000ull);
+}
+
+static void test_httpc_refused_and_cancel(void **state)
+{
+	struct hc h;
+	struct gw_httpc_opts o = {.timeout_ms = 5000, .why = h.why, .why_len = sizeof h.why};
+	struct gw_httpc *req;
+	char hp[64];
+	int fd, port;
+	(void)state;
+
+	/* A bound port nobody listens on: refused, nothing sent (GW_EAGAIN). */
+	memset(&h, 0, sizeof h);
+	assert_int_equal(uv_loop_init(&h.loop), 0);
+	fd = mute_listener(&port);
+	snprintf(hp, sizeof hp, "127.0.0.1:%d", port);
+	assert_int_equal(
+	    gw_httpc_request(&h.loop, hp, "GET", "/", "", NULL, 0, &o, hc_cb, &h, NULL), 0);
+	hc_run(&h);
+	assert_int_equal(h.calls, 1);
+	assert_int_equal(h.err, GW_EAGAIN);
+	assert_string_equal(h.why, strerror(ECONNREFUSED));
+
+	/* Cancelled at once: no callback, every handle closes. */
+	memset(&h, 0, sizeof h);
+	assert_int_equal(uv_loop_init(&h.loop), 0);
+	assert_int_equal(
+	    gw_httpc_request(&h.loop, hp, "GET", "/", "", NULL, 0, NULL, hc_cb, &h, &req), 0);
+	gw_httpc_cancel(req);
+	hc_run(&h);
+	assert_int_equal(h.calls, 0);
+	close(fd);
+
+	/* Not an address: refused before anything starts. */
+	memset(&h, 0, sizeof h);
+	assert_int_equal(uv_loop_init(&h.loop), 0);
+	assert_int_equal(gw_httpc_request(&h.loop, "example.com:80", "GET", "/", "", NULL, 0, NULL,
+					  hc_cb, &h, NULL),
+			 GW_EADDR);
+	hc_run(&h);
+	assert_int_equal(h.calls, 0);
+}
+
+static void raw_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	static char scratch[4096];
+	(void)h;
+	(void)suggested;
+	*buf = uv_buf_init(scratch, sizeof scratch);
+}
+
+/* The raw server reads the request first (closing with unread bytes would
+ * reset the connection), then writes its answer and closes. */
+static void raw_read(uv_stream_t *c, ssize_t n, const uv_buf_t *buf)
+{
+	struct hc *h = c->data;
+	uv_buf_t b = uv_buf_init((char *)h->answer, (unsigned)strlen(h->answer));
+
+	if (n > 0 && memmem(buf->base, (size_t)n, "\r\n\r\n", 4) == NULL) {
+		return; /* the request's head is small: one read in practice */
+	}
+	if (n > 0 && b.len > 0) {
+		assert_int_equal(uv_try_write(c, &b, 1), (int)b.len);
+	}
+	if (n != 0) {
+		uv_close((uv_handle_t *)c, (uv_close_cb)free);
+	}
+}
+
+static void raw_conn(uv_stream_t *lsn, int status)
+{
+	struct hc *h = lsn->data;
+	uv_tcp_t *c = malloc(sizeof *c);
+
+	assert_int_equal(status, 0);
+	assert_non_null(c);
+	uv_tcp_init(&h->loop, c);
+	c->data = h;
+	assert_int_equal(uv_accept(lsn, (uv_stream_t *)c), 0);
+	assert_int_equal(uv_read_start((uv_stream_t *)c, raw_alloc, raw_read), 0);
+	uv_close((uv_handle_t *)lsn, NULL);
+}
+
+static void test_httpc_malformed(void **state)
+{
+	static const char *const answers[] = {
+	    "NOT HTTP AT ALL\r\n\r\n",                          /* no status line */
+	    "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", /* truncated body */
+	    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n",         /* no end of head */
+	    "HTTP/1.1 42 Odd\r\nContent-Length: 0\r\n\r\n",     /* status out of range */
+	    "",                                                 /* closed at once */
+	    "HTTP/1.0 200 OK\r\n\r\nuntil close",               /* fine: no length */
+	};
+	struct gw_httpc_opts o = {.timeout_ms = 5000};
+	struct sockaddr_in sa;
+	int sl = sizeof sa;
+	char hp[64];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+		struct hc h;
+		memset(&h, 0, sizeof h);
+		assert_int_equal(uv_loop_init(&h.loop), 0);
+		h.answer = answers[i];
+		uv_tcp_init(&h.loop, &h.lsn);
+		h.lsn.data = &h;
+		memset(&sa, 0, sizeof sa);
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(uv_tcp_bind(&h.lsn, (struct sockaddr *)&sa, 0), 0);
+		assert_int_equal(uv_listen((uv_stream_t *)&h.lsn, 8, raw_conn), 0);
+		assert_int_equal(uv_tcp_getsockname(&h.lsn, (struct sockaddr *)&sa, &sl), 0);
+		snprintf(hp, sizeof hp, "127.0.0.1:%d", ntohs(sa.sin_port));
+		assert_int_equal(
+		    gw_httpc_request(&h.loop, hp, "GET", "/", "", NULL, 0, &o, hc_cb, &h, NULL), 0);
+		hc_run(&h);
+		assert_int_equal(h.calls, 1);
+		if (i == 5) {
+			assert_int_equal(h.err, 0);
+			assert_int_equal(h.status, 200);
+			assert_string_equal(h.body, "until close");
+		} else {
+			assert_int_equal(h.err, GW_EIO);
+		}
+	}
+}
+
+static void test_httpc_url_hostport(void **state)
+{
+	char out[32];
+	(void)state;
+	assert_int_equal(gw_httpc_url_hostport("http://127.0.0.1:2379/v3", out, sizeof out), 0);
+	assert_string_equal(out, "127.0.0.1:2379");
+	assert_int_equal(gw_httpc_url_hostport("https://[::1]:2379", out, sizeof out), 0);
+	assert_string_equal(out, "[::1]:2379");
+	assert_int_equal(gw_httpc_url_hostport("10.0.0.1:80", out, sizeof out), 0);
+	assert_string_equal(out, "10.0.0.1:80");
+	assert_int_equal(gw_httpc_url_hostport("http:///x", out, sizeof out), GW_EINVAL);
+	assert_int_equal(gw_httpc_url_hostport(NULL, out, sizeof out), GW_EINVAL);
+	assert_int_equal(gw_httpc_url_hostport("http://a-very-long-host-name.example:1", out, 8),
+			 GW_EINVAL);
+}
+
+/* ---- file -------------------------------------------------------------- */
+
+static void read_all(const char *path, char *out, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+	assert_non_null(f);
+	n = fread(out, 1, len - 1, f);
+	out[n] = '\0';
+	fclose(f);
+}
+
+static void test_file_write_atomic(void **state)
+{
+	char dir[] = "/tmp/gw-test-lib-XXXXXX", path[128], tmp[140], got[64];
+	struct stat st;
+	mode_t old = umask(077);
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/f", dir);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	assert_int_equal(gw_file_write_atomic(path, "one\n", 4, 0644), 0);
+	read_all(path, got, sizeof got);
+	assert_string_equal(got, "one\n");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644); /* exactly: the umask does not apply */
+	assert_int_equal(access(tmp, F_OK), -1);
+
+	/* Replaced whole, with the new mode. */
+	assert_int_equal(gw_file_write_atomic(path, "2", 1, 0600), 0);
+	read_all(path, got, sizeof got);
+	assert_string_equal(got, "2");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(access(tmp, F_OK), -1);
+
+	/* The rename fails (a directory is in the way): GW_EIO with errno set,
+	 * no temp file left. */
+	assert_int_equal(gw_file_write_atomic(dir, "x", 1, 0600), GW_EIO);
+	assert_true(errno != 0);
+	snprintf(tmp, sizeof tmp, "%s.tmp", dir);
+	assert_int_equal(access(tmp, F_OK), -1);
+	/* No directory at all. */
+	snprintf(tmp, sizeof tmp, "%s/none/f", dir);
+	assert_int_equal(gw_file_write_atomic(tmp, "x", 1, 0600), GW_EIO);
+	assert_int_equal(errno, ENOENT);
+
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+	umask(old);
+}
+
+/* ---- reason phrases ------------------------------------------------------ */
+
+static void test_reason(void **state)
+{
+	(void)state;
+	assert_string_equal(gw_reason_rfc(200), "OK");
+	assert_string_equal(gw_reason_nginx(200), "OK");
+	assert_string_equal(gw_reason_rfc(413), "Payload Too Large");
+	assert_string_equal(gw_reason_nginx(413), "Request Entity Too Large");
+	assert_string_equal(gw_reason_rfc(405), "Method Not Allowed");
+	assert_string_equal(gw_reason_nginx(405), "Not Allowed");
+	assert_string_equal(gw_reason_rfc(503), "Service Unavailable");
+	assert_string_equal(gw_reason_nginx(503), "Service Temporarily Unavailable");
+	assert_string_equal(gw_reason_rfc(504), "Gateway Timeout");
+	assert_string_equal(gw_reason_nginx(504), "Gateway Time-out");
+	/* a status one column has no phrase for */
+	assert_string_equal(gw_reason_rfc(206), "Unknown");
+	assert_string_equal(gw_reason_nginx(206), "Partial Content");
+	assert_string_equal(gw_reason_rfc(409), "Conflict");
+	assert_string_equal(gw_reason_nginx(409), "Unknown");
+	/* outside the table */
+	assert_string_equal(gw_reason_rfc(299), "Unknown");
+	assert_string_equal(gw_reason_nginx(99), "Unknown");
+	assert_string_equal(gw_reason_rfc(600), "Unknown");
+	assert_string_equal(gw_reason_nginx(-1), "Unknown");
+}
+
 struct item {
 	int v;
 	struct gw_list link;
@@ -566,6 +945,14 @@ int main(void)
 	    cmocka_unit_test(test_httpd_deferred_and_stream),
 	    cmocka_unit_test(test_httpd_client_gone_aborts),
 	    cmocka_unit_test(test_httpd_bind_conflict),
+	    cmocka_unit_test(test_buf_read_alloc),
+	    cmocka_unit_test(test_httpc_against_httpd),
+	    cmocka_unit_test(test_httpc_timeout),
+	    cmocka_unit_test(test_httpc_refused_and_cancel),
+	    cmocka_unit_test(test_httpc_malformed),
+	    cmocka_unit_test(test_httpc_url_hostport),
+	    cmocka_unit_test(test_file_write_atomic),
+	    cmocka_unit_test(test_reason),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,43 +1,59 @@
-/* http.c: a minimal HTTP/1.1 client for the node-to-node channel.
+/* httpc.c: a minimal HTTP/1.1 client for the node-to-node channel (see
+ * httpc.h).
  *
  * One request per connection ("Connection: close"): connect, write the
  * request, read until the server closes (or Content-Length bytes of body
  * arrived), parse the status line, Content-Length and X-Apigw-Error, call
- * back once; then give the server up to 1 s to close first. A timer bounds the whole exchange.
- * Failure modes: a connection that could not be made is GW_EAGAIN (nothing was sent: safe to
- * retry); a reset or malformed answer after sending is GW_EIO (the server may have acted on the
- * request); the deadline is GW_ETIMEOUT. The struct holds two uv handles (tcp, timer) and is freed
- * only after both close callbacks ran. Threads: the loop given to gw_raft__http_request. */
+ * back once; then give the server up to 1 s to close first. A timer bounds
+ * the whole exchange when the caller gives a deadline. Failure modes: a
+ * connection that could not be made is GW_EAGAIN (nothing was sent: safe to
+ * retry); a reset or malformed answer after sending is GW_EIO (the server
+ * may have acted on the request); the deadline is GW_ETIMEOUT. The struct
+ * holds two uv handles (tcp, timer) and is freed only after both close
+ * callbacks ran. Threads: the loop given to gw_httpc_request. */
 #include "config.h"
 
+#include "lib/httpc.h"
 #include "lib/addr.h"
 #include "lib/err.h"
-#include "raft/raft_int.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define MAX_RESPONSE (64u << 20)
 
-struct gw_raft__http {
+struct gw_httpc {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_connect_t connect;
 	uv_write_t write;
-	struct gw_buf out;   /* request bytes */
-	struct gw_buf in;    /* response bytes */
-	gw_raft__http_cb cb; /* NULL once called or cancelled */
+	struct gw_buf out; /* request bytes */
+	struct gw_buf in;  /* response bytes */
+	gw_httpc_cb cb;    /* NULL once called or cancelled */
 	void *data;
 	int open_handles; /* freed when it reaches 0 */
 	bool closing;
-	bool answered; /* complete response reported; waiting for the server's FIN */
-	int early_err; /* connect failed at once: reported by the timer */
+	bool answered;  /* complete response reported; waiting for the server's FIN */
+	int early_err;  /* connect failed at once: reported by the timer */
+	char *why;      /* caller's buffer for a failure's cause, or NULL */
+	size_t why_len; /* bytes at @why */
 };
+
+/* Tell the caller why the connection could not be made (libuv's codes are
+ * negative errno values; their strerror wording is what the CLI printed). */
+static void set_why(struct gw_httpc *c, int uv_err)
+{
+	if (c->why != NULL && c->why_len > 0) {
+		snprintf(c->why, c->why_len, "%s", strerror(-uv_err));
+	}
+}
 
 static void handle_closed(uv_handle_t *h)
 {
-	struct gw_raft__http *c = h->data;
+	struct gw_httpc *c = h->data;
 
 	if (--c->open_handles == 0) {
 		gw_buf_close(&c->out);
@@ -46,7 +62,7 @@ static void handle_closed(uv_handle_t *h)
 	}
 }
 
-static void close_now(struct gw_raft__http *c)
+static void close_now(struct gw_httpc *c)
 {
 	if (!c->closing) {
 		c->closing = true;
@@ -63,9 +79,9 @@ static void linger_cb(uv_timer_t *t)
 /* A complete answer: report it now, but let the server close first (it
  * does after a "Connection: close" request), so TIME_WAIT lands on the
  * server and a busy follower does not run out of ephemeral ports. */
-static void finish_linger(struct gw_raft__http *c, const struct gw_raft__http_resp *resp)
+static void finish_linger(struct gw_httpc *c, const struct gw_httpc_resp *resp)
 {
-	gw_raft__http_cb cb = c->cb;
+	gw_httpc_cb cb = c->cb;
 
 	c->cb = NULL;
 	c->answered = true;
@@ -76,9 +92,9 @@ static void finish_linger(struct gw_raft__http *c, const struct gw_raft__http_re
 	}
 }
 
-static void finish(struct gw_raft__http *c, int err, const struct gw_raft__http_resp *resp)
+static void finish(struct gw_httpc *c, int err, const struct gw_httpc_resp *resp)
 {
-	gw_raft__http_cb cb = c->cb;
+	gw_httpc_cb cb = c->cb;
 
 	c->cb = NULL;
 	if (cb != NULL) {
@@ -89,9 +105,9 @@ static void finish(struct gw_raft__http *c, int err, const struct gw_raft__http_
 
 /* Parse what arrived; true when the response is complete (@eof: the server
  * closed the connection). */
-static bool parse(struct gw_raft__http *c, bool eof)
+static bool parse(struct gw_httpc *c, bool eof)
 {
-	struct gw_raft__http_resp resp;
+	struct gw_httpc_resp resp;
 	char *hend, *line, *next;
 	size_t hlen, clen = SIZE_MAX, have;
 	int status;
@@ -157,21 +173,14 @@ static bool parse(struct gw_raft__http *c, bool eof)
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	struct gw_raft__http *c = h->data;
+	struct gw_httpc *c = h->data;
 	(void)suggested;
-
-	if (gw_buf_reserve(&c->in, 16384) != 0) {
-		buf->base = NULL;
-		buf->len = 0;
-		return;
-	}
-	buf->base = c->in.data + c->in.len;
-	buf->len = c->in.cap - c->in.len - 1;
+	gw_buf_read_alloc(&c->in, buf);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-	struct gw_raft__http *c = s->data;
+	struct gw_httpc *c = s->data;
 	(void)buf;
 
 	if (c->closing) {
@@ -184,8 +193,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	if (n > 0) {
-		c->in.len += (size_t)n;
-		c->in.data[c->in.len] = '\0';
+		gw_buf_read_commit(&c->in, (size_t)n);
 		if (c->in.len > MAX_RESPONSE) {
 			finish(c, GW_EIO, NULL);
 			return;
@@ -202,7 +210,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void write_cb(uv_write_t *w, int status)
 {
-	struct gw_raft__http *c = w->data;
+	struct gw_httpc *c = w->data;
 
 	if (c->closing) {
 		return;
@@ -214,30 +222,36 @@ static void write_cb(uv_write_t *w, int status)
 
 static void connect_cb(uv_connect_t *req, int status)
 {
-	struct gw_raft__http *c = req->data;
+	struct gw_httpc *c = req->data;
 	uv_buf_t b;
 
 	if (c->closing) {
 		return;
 	}
-	if (status != 0 || uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
+	if (status == 0) {
+		status = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+	}
+	if (status != 0) {
+		set_why(c, status);
 		finish(c, GW_EAGAIN, NULL); /* nothing was sent: safe to retry */
 		return;
 	}
 	b = uv_buf_init(c->out.data, (unsigned)c->out.len);
 	c->write.data = c;
-	if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
+	status = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+	if (status != 0) {
+		set_why(c, status);
 		finish(c, GW_EAGAIN, NULL);
 	}
 }
 
 static void timer_cb(uv_timer_t *t)
 {
-	struct gw_raft__http *c = t->data;
+	struct gw_httpc *c = t->data;
 	finish(c, c->early_err != 0 ? c->early_err : GW_ETIMEOUT, NULL);
 }
 
-int gw_raft__url_hostport(const char *url, char *out, size_t len)
+int gw_httpc_url_hostport(const char *url, char *out, size_t len)
 {
 	const char *p = url, *end;
 
@@ -261,12 +275,13 @@ int gw_raft__url_hostport(const char *url, char *out, size_t len)
 	return 0;
 }
 
-int gw_raft__http_request(uv_loop_t *loop, const char *hostport, const char *method,
-			  const char *path, const char *headers, const void *body, size_t len,
-			  unsigned timeout_ms, gw_raft__http_cb cb, void *data,
-			  struct gw_raft__http **out)
+int gw_httpc_request(uv_loop_t *loop, const char *hostport, const char *method, const char *path,
+		     const char *headers, const void *body, size_t len,
+		     const struct gw_httpc_opts *opts, gw_httpc_cb cb, void *data,
+		     struct gw_httpc **out)
 {
-	struct gw_raft__http *c;
+	static const struct gw_httpc_opts no_opts;
+	struct gw_httpc *c;
 	struct gw_addr addr;
 	const char *why;
 	int rv;
@@ -292,18 +307,29 @@ int gw_raft__http_request(uv_loop_t *loop, const char *hostport, const char *met
 		free(c);
 		return GW_ENOMEM;
 	}
+	if (opts == NULL) {
+		opts = &no_opts;
+	}
 	c->cb = cb;
 	c->data = data;
+	c->why = opts->why;
+	c->why_len = opts->why_len;
+	if (c->why != NULL && c->why_len > 0) {
+		c->why[0] = '\0';
+	}
 	uv_tcp_init(loop, &c->tcp);
 	uv_timer_init(loop, &c->timer);
 	c->tcp.data = c;
 	c->timer.data = c;
 	c->open_handles = 2;
 	c->connect.data = c;
-	uv_timer_start(&c->timer, timer_cb, timeout_ms > 0 ? timeout_ms : 1, 0);
+	if (opts->timeout_ms > 0) {
+		uv_timer_start(&c->timer, timer_cb, opts->timeout_ms, 0);
+	}
 	rv = uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&addr.ss, connect_cb);
 	if (rv != 0) {
 		/* Report the failure asynchronously, through the timer. */
+		set_why(c, rv);
 		c->early_err = GW_EAGAIN;
 		uv_timer_start(&c->timer, timer_cb, 0, 0);
 	}
@@ -313,7 +339,7 @@ int gw_raft__http_request(uv_loop_t *loop, const char *hostport, const char *met
 	return 0;
 }
 
-void gw_raft__http_cancel(struct gw_raft__http *h)
+void gw_httpc_cancel(struct gw_httpc *h)
 {
 	h->cb = NULL;
 	close_now(h);

@@ -1,0 +1,59 @@
+/* httpc.h: a small libuv HTTP/1.1 client for node-to-node calls.
+ *
+ * One request per connection ("Connection: close"): connect, send, read the
+ * answer (status, Content-Length, X-Apigw-Error, body), call back once. A
+ * deadline bounds the whole exchange. Not for the data plane (the proxy has
+ * its own upstream client). struct gw_httpc_opts carries the per-call
+ * settings; the transport settings of [m2-peer-security] (mTLS) will join
+ * it, so callers fill it with designated initialisers and leave the rest 0.
+ * Threads: a request lives on the loop it was started on; call everything
+ * from that loop's thread. */
+#ifndef GW_HTTPC_H
+#define GW_HTTPC_H
+
+#include "lib/buf.h"
+
+#include <stddef.h>
+#include <uv.h>
+
+struct gw_httpc;
+
+struct gw_httpc_opts {
+	unsigned timeout_ms; /* deadline of the whole exchange; 0 = none */
+	char *why;           /* NULL, or where the cause of a GW_EAGAIN is written
+			      * ("Connection refused"); must outlive the request */
+	size_t why_len;      /* bytes at @why */
+};
+
+struct gw_httpc_resp {
+	int status;         /* HTTP status */
+	int gw_err;         /* X-Apigw-Error header (a GW_E* code) or 0 */
+	struct gw_buf body; /* owned by the client; valid during the callback */
+};
+
+/* @err is 0 with @resp set, or with @resp NULL: GW_EAGAIN (no connection:
+ * nothing was sent), GW_EIO (reset or malformed answer after sending: the
+ * outcome is unknown), GW_ETIMEOUT, GW_ENOMEM. Called exactly once unless
+ * the request is cancelled, never from inside gw_httpc_request. */
+typedef void (*gw_httpc_cb)(void *data, int err, const struct gw_httpc_resp *resp);
+
+/* Send one request with "Connection: close" to @hostport ("ip:port" or
+ * "localhost:port"). @headers: NULL, "" or CRLF-terminated lines. The body,
+ * the headers and @opts are copied (@opts may be NULL: no deadline). 0 or
+ * GW_EADDR / GW_ENOMEM (then no callback). The request frees itself after
+ * the callback (or after cancellation); *@out (if not NULL) is the handle
+ * for gw_httpc_cancel, valid until the callback runs. */
+int gw_httpc_request(uv_loop_t *loop, const char *hostport, const char *method, const char *path,
+		     const char *headers, const void *body, size_t len,
+		     const struct gw_httpc_opts *opts, gw_httpc_cb cb, void *data,
+		     struct gw_httpc **out);
+
+/* Abandon a request before its callback ran: the callback will not run and
+ * the request frees itself once its handles are closed. */
+void gw_httpc_cancel(struct gw_httpc *h);
+
+/* "http://host:port/..." (or https://, or a bare "host:port") -> "host:port"
+ * into @out of @len bytes. 0 or GW_EINVAL (empty or too long). */
+int gw_httpc_url_hostport(const char *url, char *out, size_t len);
+
+#endif
