@@ -41,7 +41,8 @@ tests_unit_test_raft_codec_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_raft_codec_LDADD = $(RAFT_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_raft_codec
 check_PROGRAMS += tests/unit/test_raft
-tests_unit_test_raft_SOURCES = tests/unit/test_raft.c
+tests_unit_test_raft_SOURCES = tests/unit/test_raft.c \
+	tests/unit/test_raft_fixture.c tests/unit/test_raft_fixture.h
 tests_unit_test_raft_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_raft_LDADD = $(RAFT_LIB) $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_raft
