@@ -172,7 +172,9 @@ int gw_raft__view_parse(const char *s, struct gw_raft__health *out, int max)
 			s++;
 		}
 	}
-	memcpy(out, v, (size_t)n * sizeof *v);
+	if (n > 0) {
+		memcpy(out, v, (size_t)n * sizeof *v);
+	}
 	return n;
 }
 

@@ -342,6 +342,7 @@ static void test_stop_from_running(void **state)
 	assert_int_equal(t.done, 0);
 	assert_int_equal(f->done, 0);
 	gw_store_close(f->store);
+	f->raft = NULL; /* freed by the stop */
 }
 
 /* Stop with a proposal in raft: its callback hears GW_ESHUTDOWN exactly
@@ -386,6 +387,7 @@ static void test_stop_runs_deferred_callbacks(void **state)
 	assert_int_equal(t.last_err, GW_EINVAL);
 	run_until(f, 1);
 	gw_store_close(f->store);
+	f->raft = NULL;
 	uv_run(&f->loop, UV_RUN_NOWAIT);
 	assert_int_equal(t.done, 1);
 }
@@ -446,6 +448,7 @@ static void test_halt_pending_then_stop(void **state)
 	assert_int_equal(s.life, GW_RAFT__LIFE_FINISHED);
 	assert_int_equal(s.n_handles, 0);
 	gw_store_close(f->store);
+	f->raft = NULL;
 	uv_run(&f->loop, UV_RUN_NOWAIT);
 	assert_int_equal(s.calls, 1);
 }

@@ -54,6 +54,9 @@ void open_node(struct fixture *f, int expect)
 	ro.name = "unit";
 	ro.raft_address = "127.0.0.1:0";
 	ro.etcd_url = "http://127.0.0.1:1";
+	ro.admin_url = "http://127.0.0.1:2";
+	ro.proxy_url = "http://127.0.0.1:3";
+	ro.status_url = "http://127.0.0.1:4";
 	ro.election_timeout_ms = 300;
 	ro.heartbeat_ms = 30;
 	ro.voters = f->voters;
@@ -104,8 +107,8 @@ static bool is_ready(struct fixture *f)
 	struct gw_raft_member m;
 
 	return is_leader(f) && r->leases_loaded && !r->meta_inflight &&
-	       gw_raft__member_load(r, r->ident.node_id, &m) == 0 &&
-	       r->barrier_inflight == NULL && gw_list_empty(&r->proposals) &&
+	       gw_raft__member_load(r, r->ident.node_id, &m) == 0 && r->barrier_inflight == NULL &&
+	       gw_list_empty(&r->proposals) &&
 	       raft_last_applied(&r->raft) == raft_last_index(&r->raft);
 }
 
