@@ -150,6 +150,31 @@ static void tally_propose_cb(void *data, int err, struct gw_store_result *res)
 	tally_err(t, err);
 }
 
+/* @op: a PUT of "k" = "v". */
+static void put_k(struct gw_store_op *op)
+{
+	memset(op, 0, sizeof *op);
+	op->type = GW_OP_PUT;
+	op->u.put.key = "k";
+	op->u.put.key_len = 1;
+	op->u.put.value = "v";
+	op->u.put.value_len = 1;
+}
+
+/* Stopping or halted: every public call is refused at once with
+ * GW_ESHUTDOWN (then no callback runs). */
+static void assert_all_refused(struct fixture *f, struct tally *t)
+{
+	struct gw_store_op op;
+
+	put_k(&op);
+	assert_int_equal(gw_raft_propose(f->raft, &op, 0, propose_cb, f), GW_ESHUTDOWN);
+	assert_int_equal(gw_raft_read_barrier(f->raft, 0, tally_cb, t), GW_ESHUTDOWN);
+	assert_int_equal(gw_raft_lease_keepalive(f->raft, 1, keepalive_cb, f), GW_ESHUTDOWN);
+	assert_int_equal(gw_raft_remove(f->raft, 1, tally_cb, t), GW_ESHUTDOWN);
+	assert_int_equal(gw_raft_transfer(f->raft, 1, tally_cb, t), GW_ESHUTDOWN);
+}
+
 #define N_READERS 50
 
 /* Readers issued in one loop iteration share raft barriers: the first one
@@ -268,10 +293,7 @@ static void test_not_leader_calls_fail(void **state)
 	assert_int_equal(gw_raft__barrier_local(f->raft, 5000, tally_index_cb, &local), 0);
 	assert_int_equal(gw_raft_read_barrier(f->raft, 5000, tally_cb, &rb), 0);
 	assert_int_equal(gw_raft_remove(f->raft, 42, tally_cb, &rm), 0);
-	memset(&op, 0, sizeof op);
-	op.type = GW_OP_PUT;
-	op.u.put.key = "k";
-	op.u.put.key_len = 1;
+	put_k(&op);
 	assert_int_equal(gw_raft_propose(f->raft, &op, 5000, tally_propose_cb, &pr), 0);
 	before = f->done;
 	assert_int_equal(gw_raft_lease_keepalive(f->raft, 7, keepalive_cb, f), 0);
@@ -316,7 +338,6 @@ static void test_stop_from_running(void **state)
 	struct fixture *f = *state;
 	struct stop_seen s = {f, 0, -1, -1, true};
 	struct gw_raft_status st;
-	struct gw_store_op op;
 	struct tally t = {0};
 
 	open_node(f, 0);
@@ -327,22 +348,27 @@ static void test_stop_from_running(void **state)
 	assert_int_equal(gw_sm_state(&f->raft->life), GW_RAFT__LIFE_CLOSING);
 	gw_raft_status(f->raft, &st);
 	assert_int_equal(st.state, GW_STATE_UNAVAILABLE);
-	memset(&op, 0, sizeof op);
-	op.type = GW_OP_PUT;
-	op.u.put.key = "k";
-	op.u.put.key_len = 1;
-	assert_int_equal(gw_raft_propose(f->raft, &op, 0, propose_cb, f), GW_ESHUTDOWN);
-	assert_int_equal(gw_raft_read_barrier(f->raft, 0, tally_cb, &t), GW_ESHUTDOWN);
-	assert_int_equal(gw_raft_lease_keepalive(f->raft, 1, keepalive_cb, f), GW_ESHUTDOWN);
-	assert_int_equal(gw_raft_remove(f->raft, 1, tally_cb, &t), GW_ESHUTDOWN);
+	assert_all_refused(f, &t);
 	RUN_UNTIL(f, s.calls == 1);
 	assert_int_equal(s.life, GW_RAFT__LIFE_FINISHED);
 	assert_int_equal(s.n_handles, 0);
 	assert_false(s.raft_open);
 	assert_int_equal(t.done, 0);
 	assert_int_equal(f->done, 0);
-	gw_store_close(f->store);
-	f->raft = NULL; /* freed by the stop */
+	forget_node(f);
+}
+
+/* A ready leader with a PUT proposed, its callback not called yet. */
+static void propose_in_flight(struct fixture *f, struct tally *t)
+{
+	struct gw_store_op op;
+
+	open_node(f, 0);
+	wait_ready(f);
+	put_k(&op);
+	assert_int_equal(gw_raft_propose(f->raft, &op, 0, tally_propose_cb, t), 0);
+	assert_false(gw_list_empty(&f->raft->proposals));
+	assert_int_equal(t->done, 0);
 }
 
 /* Stop with a proposal in raft: its callback hears GW_ESHUTDOWN exactly
@@ -351,18 +377,8 @@ static void test_stop_with_proposal_in_flight(void **state)
 {
 	struct fixture *f = *state;
 	struct tally t = {0};
-	struct gw_store_op op;
 
-	open_node(f, 0);
-	wait_ready(f);
-	memset(&op, 0, sizeof op);
-	op.type = GW_OP_PUT;
-	op.u.put.key = "k";
-	op.u.put.key_len = 1;
-	op.u.put.value = "v";
-	op.u.put.value_len = 1;
-	assert_int_equal(gw_raft_propose(f->raft, &op, 0, tally_propose_cb, &t), 0);
-	assert_false(gw_list_empty(&f->raft->proposals));
+	propose_in_flight(f, &t);
 	close_node(f);
 	uv_run(&f->loop, UV_RUN_NOWAIT);
 	assert_int_equal(t.done, 1);
@@ -386,9 +402,7 @@ static void test_stop_runs_deferred_callbacks(void **state)
 	assert_int_equal(t.done, 1);
 	assert_int_equal(t.last_err, GW_EINVAL);
 	run_until(f, 1);
-	gw_store_close(f->store);
-	f->raft = NULL;
-	uv_run(&f->loop, UV_RUN_NOWAIT);
+	forget_node(f);
 	assert_int_equal(t.done, 1);
 }
 
@@ -399,7 +413,6 @@ static void test_halt_then_tick(void **state)
 {
 	struct fixture *f = *state;
 	struct gw_raft_status st;
-	struct gw_store_op op;
 	struct tally t = {0};
 
 	open_node(f, 0);
@@ -417,15 +430,7 @@ static void test_halt_then_tick(void **state)
 	gw_raft_status(f->raft, &st);
 	assert_true(st.halted);
 	assert_int_equal(st.state, GW_STATE_UNAVAILABLE);
-	memset(&op, 0, sizeof op);
-	op.type = GW_OP_PUT;
-	op.u.put.key = "k";
-	op.u.put.key_len = 1;
-	assert_int_equal(gw_raft_propose(f->raft, &op, 0, propose_cb, f), GW_ESHUTDOWN);
-	assert_int_equal(gw_raft_read_barrier(f->raft, 0, tally_cb, &t), GW_ESHUTDOWN);
-	assert_int_equal(gw_raft_lease_keepalive(f->raft, 1, keepalive_cb, f), GW_ESHUTDOWN);
-	assert_int_equal(gw_raft_remove(f->raft, 1, tally_cb, &t), GW_ESHUTDOWN);
-	assert_int_equal(gw_raft_transfer(f->raft, 1, tally_cb, &t), GW_ESHUTDOWN);
+	assert_all_refused(f, &t);
 	assert_int_equal(gw_raft__barrier_local(f->raft, 5000, tally_index_cb, &t), 0);
 	RUN_UNTIL(f, t.done == 1);
 	assert_int_equal(t.last_err, GW_ESHUTDOWN);
@@ -447,9 +452,7 @@ static void test_halt_pending_then_stop(void **state)
 	RUN_UNTIL(f, s.calls == 1);
 	assert_int_equal(s.life, GW_RAFT__LIFE_FINISHED);
 	assert_int_equal(s.n_handles, 0);
-	gw_store_close(f->store);
-	f->raft = NULL;
-	uv_run(&f->loop, UV_RUN_NOWAIT);
+	forget_node(f);
 	assert_int_equal(s.calls, 1);
 }
 
@@ -460,15 +463,8 @@ static void test_halt_with_proposal_in_flight(void **state)
 {
 	struct fixture *f = *state;
 	struct tally t = {0};
-	struct gw_store_op op;
 
-	open_node(f, 0);
-	wait_ready(f);
-	memset(&op, 0, sizeof op);
-	op.type = GW_OP_PUT;
-	op.u.put.key = "k";
-	op.u.put.key_len = 1;
-	assert_int_equal(gw_raft_propose(f->raft, &op, 0, tally_propose_cb, &t), 0);
+	propose_in_flight(f, &t);
 	gw_raft__halt(f->raft, GW_EIO);
 	RUN_UNTIL(f, gw_sm_state(&f->raft->life) == GW_RAFT__LIFE_HALTED && t.done == 1);
 	assert_true(t.last_err == GW_EIO || t.last_err == GW_ESHUTDOWN);

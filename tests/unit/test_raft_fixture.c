@@ -89,6 +89,14 @@ void close_node(struct fixture *f)
 	f->store = NULL;
 }
 
+void forget_node(struct fixture *f)
+{
+	gw_store_close(f->store);
+	f->store = NULL;
+	f->raft = NULL;
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
 static bool is_leader(struct fixture *f)
 {
 	struct gw_raft_status st;
