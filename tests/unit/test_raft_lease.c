@@ -341,7 +341,7 @@ static void test_restart_reloads_full_ttl(void **state)
 	close_node(f);
 
 	open_node(f, 0);
-	assert_int_equal(gw_raft_lease_remaining(f->raft, a), -1); /* not leading yet */
+	assert_int_equal(gw_raft_lease_remaining(f->raft, a), -1); /* not tracked yet */
 	RUN_UNTIL(f, f->raft->leases_loaded && gw_raft__is_leader(f->raft));
 	assert_int_equal(f->raft->leases.n, 2);
 	assert_int_equal(gw_raft_lease_remaining(f->raft, a), 20);
