@@ -545,25 +545,14 @@ static void handle_kv(struct gw_raft *r, struct gw_http_req *req)
  * every member's status can show it. */
 static void ping_view(struct gw_raft *r, const struct gw_http_req *req)
 {
-	const char *p = req->body.data;
-	int n = 0;
+	int n;
 
-	if (p == NULL || req->body.len == 0) {
+	if (req->body.data == NULL || req->body.len == 0) {
 		return;
 	}
-	while (*p != '\0' && n < GW_RAFT_MAX_MEMBERS) {
-		char *end;
-		uint64_t id = strtoull(p, &end, 16);
-		if (end == p || *end != '=' || (end[1] != '0' && end[1] != '1')) {
-			return; /* malformed: keep the previous view */
-		}
-		r->view[n].id = id;
-		r->view[n].last_ok = end[1] == '1';
-		n++;
-		p = end + 2;
-		if (*p == ',') {
-			p++;
-		}
+	n = gw_raft__view_parse(req->body.data, r->view, GW_RAFT_MAX_MEMBERS);
+	if (n < 0) {
+		return; /* malformed: keep the previous view */
 	}
 	r->n_view = n;
 	r->view_at = gw_raft__now(r);

@@ -1,7 +1,8 @@
 /* lease.c: lease deadlines. The leader tracks every lease's deadline in
  * memory (restarted at full TTL when it becomes leader, as etcd does),
  * proposes a revoke when one passes, and restarts a deadline on keep-alive;
- * followers forward keep-alives to the leader. Failure modes: a revoke
+ * followers forward keep-alives to the leader. The table itself is a set of
+ * pure functions of the time (gw_raft__lease_*). Failure modes: a revoke
  * that fails is retried on a later tick; an unknown lease answers
  * GW_ELEASENOTFOUND. Control loop. */
 #include "config.h"
@@ -15,49 +16,79 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- leases ------------------------------------------------------------ */
+/* ---- the lease table (pure: the caller passes uv_now()) ---------------- */
 
-static struct gw_raft__lease *lease_find(struct gw_raft *r, int64_t id)
+struct gw_raft__lease *gw_raft__lease_find(struct gw_raft__lease_table *t, int64_t id)
 {
 	size_t i;
-	for (i = 0; i < r->n_leases; i++) {
-		if (r->leases[i].id == id) {
-			return &r->leases[i];
+	for (i = 0; i < t->n; i++) {
+		if (t->v[i].id == id) {
+			return &t->v[i];
 		}
 	}
 	return NULL;
 }
 
-static struct gw_raft__lease *lease_put(struct gw_raft *r, int64_t id, int64_t ttl)
+struct gw_raft__lease *gw_raft__lease_put(struct gw_raft__lease_table *t, int64_t id, int64_t ttl,
+					  uint64_t now)
 {
-	struct gw_raft__lease *l = lease_find(r, id);
+	struct gw_raft__lease *l = gw_raft__lease_find(t, id);
 
 	if (l == NULL) {
-		if (r->n_leases == r->cap_leases) {
-			size_t cap = r->cap_leases ? 2 * r->cap_leases : 16;
-			struct gw_raft__lease *n = realloc(r->leases, cap * sizeof *n);
+		if (t->n == t->cap) {
+			size_t cap = t->cap ? 2 * t->cap : 16;
+			struct gw_raft__lease *n = realloc(t->v, cap * sizeof *n);
 			if (n == NULL) {
 				return NULL;
 			}
-			r->leases = n;
-			r->cap_leases = cap;
+			t->v = n;
+			t->cap = cap;
 		}
-		l = &r->leases[r->n_leases++];
+		l = &t->v[t->n++];
 		l->id = id;
 		l->revoking = false;
 	}
 	l->ttl = ttl;
-	l->deadline = gw_raft__now(r) + (uint64_t)(ttl > 0 ? ttl : 1) * 1000;
+	l->deadline = now + (uint64_t)(ttl > 0 ? ttl : 1) * 1000;
 	return l;
 }
 
-static void lease_drop(struct gw_raft *r, int64_t id)
+void gw_raft__lease_drop(struct gw_raft__lease_table *t, int64_t id)
 {
-	struct gw_raft__lease *l = lease_find(r, id);
+	struct gw_raft__lease *l = gw_raft__lease_find(t, id);
 	if (l != NULL) {
-		*l = r->leases[--r->n_leases];
+		*l = t->v[--t->n];
 	}
 }
+
+int64_t gw_raft__lease_left(const struct gw_raft__lease *l, uint64_t now)
+{
+	if (now >= l->deadline) {
+		return 0;
+	}
+	return (int64_t)((l->deadline - now + 999) / 1000);
+}
+
+size_t gw_raft__lease_expired(const struct gw_raft__lease_table *t, size_t from, uint64_t now)
+{
+	size_t i;
+	for (i = from; i < t->n; i++) {
+		if (!t->v[i].revoking && now >= t->v[i].deadline) {
+			return i;
+		}
+	}
+	return t->n;
+}
+
+void gw_raft__lease_table_free(struct gw_raft__lease_table *t)
+{
+	free(t->v);
+	t->v = NULL;
+	t->n = 0;
+	t->cap = 0;
+}
+
+/* ---- the leader's leases ------------------------------------------------ */
 
 /* A new leader restarts every deadline at full TTL (etcd's rule). */
 void gw_raft__leases_load(struct gw_raft *r)
@@ -65,12 +96,12 @@ void gw_raft__leases_load(struct gw_raft *r)
 	int64_t *ids = NULL, *ttls = NULL;
 	size_t n = 0, i;
 
-	r->n_leases = 0;
+	r->leases.n = 0;
 	if (gw_store_lease_list(r->store, &ids, &ttls, &n) != 0) {
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		lease_put(r, ids[i], ttls[i]);
+		gw_raft__lease_put(&r->leases, ids[i], ttls[i], gw_raft__now(r));
 	}
 	free(ids);
 	free(ttls);
@@ -88,10 +119,10 @@ struct revoke_ctx {
 static void revoke_done(void *data, int err, struct gw_store_result *res)
 {
 	struct revoke_ctx *x = data;
-	struct gw_raft__lease *l = lease_find(x->r, x->id);
+	struct gw_raft__lease *l = gw_raft__lease_find(&x->r->leases, x->id);
 
 	if (err == 0 && (res->err == 0 || res->err == GW_ELEASENOTFOUND)) {
-		lease_drop(x->r, x->id);
+		gw_raft__lease_drop(&x->r->leases, x->id);
 	} else if (l != NULL) {
 		l->revoking = false; /* try again on a later tick */
 	}
@@ -106,15 +137,13 @@ void gw_raft__leases_tick(struct gw_raft *r)
 	uint64_t now = gw_raft__now(r);
 	size_t i;
 
-	for (i = 0; i < r->n_leases; i++) {
-		struct gw_raft__lease *l = &r->leases[i];
+	for (i = gw_raft__lease_expired(&r->leases, 0, now); i < r->leases.n;
+	     i = gw_raft__lease_expired(&r->leases, i + 1, now)) {
+		struct gw_raft__lease *l = &r->leases.v[i];
 		struct gw_store_op op;
 		struct gw_buf b;
 		struct revoke_ctx *x;
 
-		if (l->revoking || now < l->deadline) {
-			continue;
-		}
 		memset(&op, 0, sizeof op);
 		op.type = GW_OP_LEASE_REVOKE;
 		op.u.lease_revoke.id = l->id;
@@ -145,25 +174,20 @@ void gw_raft__applied(struct gw_raft *r, const struct gw_store_op *op,
 		return;
 	}
 	if (op->type == GW_OP_LEASE_GRANT && res->err == 0) {
-		lease_put(r, res->lease_id, res->lease_ttl);
+		gw_raft__lease_put(&r->leases, res->lease_id, res->lease_ttl, gw_raft__now(r));
 	} else if (op->type == GW_OP_LEASE_REVOKE) {
-		lease_drop(r, op->u.lease_revoke.id);
+		gw_raft__lease_drop(&r->leases, op->u.lease_revoke.id);
 	}
 }
 
 int64_t gw_raft_lease_remaining(struct gw_raft *r, int64_t lease_id)
 {
 	struct gw_raft__lease *l;
-	uint64_t now;
 
-	if (!gw_raft__is_leader(r) || (l = lease_find(r, lease_id)) == NULL) {
+	if (!gw_raft__is_leader(r) || (l = gw_raft__lease_find(&r->leases, lease_id)) == NULL) {
 		return -1;
 	}
-	now = gw_raft__now(r);
-	if (now >= l->deadline) {
-		return 0;
-	}
-	return (int64_t)((l->deadline - now + 999) / 1000);
+	return gw_raft__lease_left(l, gw_raft__now(r));
 }
 
 /* Leader: restart a lease's deadline. 0 with *ttl, or GW_ELEASENOTFOUND. */
@@ -178,7 +202,7 @@ int gw_raft__keepalive_local(struct gw_raft *r, int64_t id, int64_t *ttl)
 	}
 	*ttl = info.ttl;
 	gw_lease_info_free(&info);
-	if (lease_put(r, id, *ttl) == NULL) {
+	if (gw_raft__lease_put(&r->leases, id, *ttl, gw_raft__now(r)) == NULL) {
 		return GW_ENOMEM;
 	}
 	return 0;

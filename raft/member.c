@@ -3,8 +3,10 @@
  * the leader pings every member each second (leader_duty), tells everyone
  * whom it hears from, promotes a healthy standby while voters are missing and
  * demotes a voter unreachable for replace_voter_ms when a standby can take
- * its place. Failure modes: an unanswered ping only ages the member's
- * last_ok; metadata that does not parse reads as GW_EPROTO. Control loop.
+ * its place. The choice (gw_raft__choice_*) and the parser of the view a
+ * ping carries are pure functions, unit-tested on their own. Failure modes:
+ * an unanswered ping only ages the member's last_ok; metadata that does not
+ * parse reads as GW_EPROTO; a malformed view is ignored. Control loop.
  */
 #include "config.h"
 
@@ -145,6 +147,35 @@ bool gw_raft__reachable(struct gw_raft *r, uint64_t id)
 	return h != NULL && gw_raft__now(r) - h->last_ok < GW_RAFT__REACHABLE_MS;
 }
 
+int gw_raft__view_parse(const char *s, struct gw_raft__health *out, int max)
+{
+	struct gw_raft__health v[GW_RAFT_MAX_MEMBERS];
+	int n = 0;
+
+	if (max > GW_RAFT_MAX_MEMBERS) {
+		max = GW_RAFT_MAX_MEMBERS;
+	}
+	while (*s != '\0' && n < max) {
+		char *end;
+		uint64_t id = strtoull(s, &end, 16);
+		if (end == s || *end != '=' || (end[1] != '0' && end[1] != '1')) {
+			return GW_EPROTO;
+		}
+		v[n].id = id;
+		v[n].last_ok = end[1] == '1';
+		v[n].pinging = false;
+		n++;
+		s = end + 2;
+		if (*s == ',') {
+			s++;
+		}
+	}
+	if (n > 0) {
+		memcpy(out, v, (size_t)n * sizeof *v);
+	}
+	return n;
+}
+
 struct ping_ctx {
 	struct gw_raft *r;
 	uint64_t id;
@@ -164,18 +195,49 @@ static void ping_done(void *data, int err, const struct gw_httpc_resp *resp)
 	free(x);
 }
 
+void gw_raft__choice_consider(struct gw_raft__choice *c, uint64_t id, int role,
+			      const struct gw_raft__health *h, uint64_t now,
+			      unsigned replace_voter_ms)
+{
+	if (role != RAFT_VOTER && c->promote == 0 && now - h->last_ok < GW_RAFT__REACHABLE_MS &&
+	    now - h->last_ok < GW_RAFT__REACHABLE_MS / 2) {
+		c->promote = id;
+	}
+	if (role == RAFT_VOTER && c->demote == 0 && now - h->last_ok > replace_voter_ms) {
+		c->demote = id;
+	}
+}
+
+int gw_raft__choice_task(const struct gw_raft__choice *c, int voters, int wanted, bool busy,
+			 uint64_t *id)
+{
+	/* Keep the wanted number of voters: promote a healthy standby. */
+	if (c->promote != 0 && voters < wanted && !busy) {
+		*id = c->promote;
+		return GW_RAFT__MT_PROMOTE;
+	}
+	if (c->promote != 0 && c->demote != 0 && !busy) {
+		/* Losing a voter: make room for the healthy standby. */
+		*id = c->demote;
+		return GW_RAFT__MT_DEMOTE;
+	}
+	return -1;
+}
+
 void gw_raft__leader_duty(struct gw_raft *r)
 {
 	unsigned i;
-	uint64_t promote = 0, demote = 0;
+	struct gw_raft__choice choice = {0, 0};
 	struct gw_buf view;
+	uint64_t id = 0;
+	int task;
 
 	/* What this leader hears, told to everyone with the pings. */
 	gw_buf_init(&view);
 	for (i = 0; i < r->raft.configuration.n; i++) {
-		uint64_t id = r->raft.configuration.servers[i].id;
-		gw_buf_printf(&view, "%s%016" PRIx64 "=%d", i ? "," : "", id,
-			      gw_raft__reachable(r, id));
+		uint64_t sid = r->raft.configuration.servers[i].id;
+		gw_buf_printf(&view, "%s%016" PRIx64 "=%d", i ? "," : "", sid,
+			      gw_raft__reachable(r, sid));
 	}
 
 	for (i = 0; i < r->raft.configuration.n; i++) {
@@ -193,14 +255,8 @@ void gw_raft__leader_duty(struct gw_raft *r)
 		    gw_httpc_url_hostport(m.etcd_url, hp, sizeof hp) != 0) {
 			continue;
 		}
-		if (s->role != RAFT_VOTER && promote == 0 && gw_raft__reachable(r, s->id) &&
-		    gw_raft__now(r) - h->last_ok < GW_RAFT__REACHABLE_MS / 2) {
-			promote = s->id;
-		}
-		if (s->role == RAFT_VOTER && demote == 0 &&
-		    gw_raft__now(r) - h->last_ok > r->replace_voter_ms) {
-			demote = s->id;
-		}
+		gw_raft__choice_consider(&choice, s->id, s->role, h, gw_raft__now(r),
+					 r->replace_voter_ms);
 		x = calloc(1, sizeof *x);
 		if (x == NULL) {
 			continue;
@@ -215,14 +271,11 @@ void gw_raft__leader_duty(struct gw_raft *r)
 		}
 	}
 	gw_buf_close(&view);
-	/* Keep the wanted number of voters: promote a healthy standby. */
-	if (promote != 0 && gw_raft__conf_voters(r) < r->voters && r->mtask_cur == NULL &&
-	    gw_list_empty(&r->mtasks)) {
-		gw_raft__mtask_enqueue(r, GW_RAFT__MT_PROMOTE, promote, NULL, NULL, NULL, NULL);
-	} else if (promote != 0 && demote != 0 && r->mtask_cur == NULL &&
-		   gw_list_empty(&r->mtasks)) {
-		/* Losing a voter: make room for the healthy standby. */
-		gw_raft__mtask_enqueue(r, GW_RAFT__MT_DEMOTE, demote, NULL, NULL, NULL, NULL);
+	task = gw_raft__choice_task(&choice, gw_raft__conf_voters(r), r->voters,
+				    r->mtask_cur != NULL || !gw_list_empty(&r->mtasks), &id);
+	if (task >= 0) {
+		gw_raft__mtask_enqueue(r, (enum gw_raft__mtask_kind)task, id, NULL, NULL, NULL,
+				       NULL);
 	}
 }
 

@@ -424,7 +424,7 @@ static void tick_cb(uv_timer_t *t)
 		} else if (r->last_state == RAFT_LEADER) {
 			gw_warnf("raft", "lost leadership (now %s)", raft_state_name(state));
 			r->leases_loaded = false;
-			r->n_leases = 0;
+			r->leases.n = 0;
 			gw_raft__mtask_kick(r);
 		}
 		r->last_state = state;
@@ -728,7 +728,7 @@ void gw_raft__maybe_finish(struct gw_raft *r)
 	GW_ASSERT(gw_list_empty(&r->calls) && gw_list_empty(&r->waiters) &&
 		  gw_list_empty(&r->defers) && gw_list_empty(&r->mtasks) &&
 		  gw_list_empty(&r->proposals) && gw_list_empty(&r->barriers));
-	free(r->leases);
+	gw_raft__lease_table_free(&r->leases);
 	if (cb != NULL) {
 		cb(r->stop_data);
 	}

@@ -121,6 +121,12 @@ struct gw_raft__lease {
 	bool revoking;     /* a revoke proposal is in flight */
 };
 
+/* The leader's lease deadlines (lease.c): an unordered array. */
+struct gw_raft__lease_table {
+	struct gw_raft__lease *v; /* owned; realloc'ed as it grows */
+	size_t n, cap;
+};
+
 struct gw_raft__health {
 	uint64_t id;
 	uint64_t last_ok; /* uv_now() of the last answered ping */
@@ -211,8 +217,7 @@ struct gw_raft {
 	struct gw_raft__mtask *mtask_cur;
 	bool mtask_retry;
 
-	struct gw_raft__lease *leases;
-	size_t n_leases, cap_leases;
+	struct gw_raft__lease_table leases; /* leader: deadlines */
 	bool leases_loaded;
 
 	struct gw_raft__health health[GW_RAFT_MAX_MEMBERS];
@@ -294,7 +299,25 @@ int gw_raft__barrier_local(struct gw_raft *r, unsigned timeout_ms, gw_raft__inde
 			   void *data);
 void gw_raft__barriers_stop(struct gw_raft *r);
 
-/* lease.c */
+/* lease.c: the lease table. Pure functions of the table and @now (a
+ * uv_now() in ms), so they are tested without a loop. */
+/* The lease @id or NULL. The pointer is valid until the next put or drop. */
+struct gw_raft__lease *gw_raft__lease_find(struct gw_raft__lease_table *t, int64_t id);
+/* Track lease @id (added if new, not revoking) with its deadline restarted
+ * at @now + @ttl seconds (1 s when @ttl <= 0; the TTL is kept as given).
+ * The lease, or NULL on ENOMEM (then the table is unchanged). */
+struct gw_raft__lease *gw_raft__lease_put(struct gw_raft__lease_table *t, int64_t id, int64_t ttl,
+					  uint64_t now);
+/* Forget lease @id (no-op when unknown); the last lease takes its slot. */
+void gw_raft__lease_drop(struct gw_raft__lease_table *t, int64_t id);
+/* Whole seconds left on @l at @now, rounded up; 0 once the deadline passed. */
+int64_t gw_raft__lease_left(const struct gw_raft__lease *l, uint64_t now);
+/* Index of the first lease at or after @from whose deadline passed at @now
+ * and that is not being revoked; t->n when none. */
+size_t gw_raft__lease_expired(const struct gw_raft__lease_table *t, size_t from, uint64_t now);
+/* Forget every lease and free the array. */
+void gw_raft__lease_table_free(struct gw_raft__lease_table *t);
+
 void gw_raft__leases_load(struct gw_raft *r);
 void gw_raft__leases_tick(struct gw_raft *r);
 /* Leader: restart a lease's deadline. 0 with *ttl, or GW_ELEASENOTFOUND. */
@@ -310,6 +333,32 @@ const struct raft_server *gw_raft__conf_get(struct gw_raft *r, uint64_t id);
 int gw_raft__conf_voters(struct gw_raft *r);
 struct gw_raft__health *gw_raft__health_get(struct gw_raft *r, uint64_t id, bool create);
 bool gw_raft__reachable(struct gw_raft *r, uint64_t id);
+/* Parse the view a leader's ping carries ("<hex id>=<0|1>,...", at most
+ * @max entries read, the rest ignored) into @out (id, last_ok 1 or 0). The
+ * number of entries, or GW_EPROTO for a malformed view: then @out is left
+ * as it was. Pure; @s is NUL-terminated. */
+int gw_raft__view_parse(const char *s, struct gw_raft__health *out, int max);
+
+/* The leader's membership choice for one round of pings (leader_duty).
+ * Pure: it sees only what it is given. */
+struct gw_raft__choice {
+	uint64_t promote; /* first standby/spare heard from lately, 0 = none */
+	uint64_t demote;  /* first voter silent for over replace_voter_ms, 0 = none */
+};
+/* Weigh member @id of raft role @role with health @h at @now: a non-voter
+ * heard from within half of GW_RAFT__REACHABLE_MS may be promoted, a voter
+ * silent for over @replace_voter_ms may be demoted (the first of each wins).
+ * leader_duty weighs the members it pings this round (not itself, none whose
+ * ping is in flight or whose metadata is unknown). */
+void gw_raft__choice_consider(struct gw_raft__choice *c, uint64_t id, int role,
+			      const struct gw_raft__health *h, uint64_t now,
+			      unsigned replace_voter_ms);
+/* The change to queue: GW_RAFT__MT_PROMOTE while fewer than @wanted of the
+ * configuration's @voters exist, else GW_RAFT__MT_DEMOTE when a standby can
+ * take a silent voter's place; *id says whom. -1 (nothing) when there is no
+ * candidate or a membership task is queued or running (@busy). */
+int gw_raft__choice_task(const struct gw_raft__choice *c, int voters, int wanted, bool busy,
+			 uint64_t *id);
 void gw_raft__leader_duty(struct gw_raft *r);
 void gw_raft__meta_check(struct gw_raft *r);
 

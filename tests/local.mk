@@ -41,10 +41,23 @@ tests_unit_test_raft_codec_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_raft_codec_LDADD = $(RAFT_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_raft_codec
 check_PROGRAMS += tests/unit/test_raft
-tests_unit_test_raft_SOURCES = tests/unit/test_raft.c
+tests_unit_test_raft_SOURCES = tests/unit/test_raft.c \
+	tests/unit/test_raft_fixture.c tests/unit/test_raft_fixture.h
 tests_unit_test_raft_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_raft_LDADD = $(RAFT_LIB) $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_raft
+check_PROGRAMS += tests/unit/test_raft_lease
+tests_unit_test_raft_lease_SOURCES = tests/unit/test_raft_lease.c \
+	tests/unit/test_raft_fixture.c tests/unit/test_raft_fixture.h
+tests_unit_test_raft_lease_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_raft_lease_LDADD = $(tests_unit_test_raft_LDADD)
+TESTS += tests/unit/test_raft_lease
+check_PROGRAMS += tests/unit/test_raft_member
+tests_unit_test_raft_member_SOURCES = tests/unit/test_raft_member.c \
+	tests/unit/test_raft_fixture.c tests/unit/test_raft_fixture.h
+tests_unit_test_raft_member_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_raft_member_LDADD = $(tests_unit_test_raft_LDADD)
+TESTS += tests/unit/test_raft_member
 # raft/ integration tests (owner: raft): real apigw clusters on 127.0.0.1.
 TESTS += tests/integration/test_raft_cluster.py
 TESTS += tests/integration/test_raft_membership.py
