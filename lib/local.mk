@@ -1,4 +1,4 @@
-# lib/: generic helpers shared by every module (errors, logging, buffers,
+# lib/: generic helpers shared by every module (errors, logging, buffers, arena,
 # the small HTTP/1.1 server used by the control-plane listeners).
 noinst_LIBRARIES += lib/libgw_common.a
 COMMON_LIB = lib/libgw_common.a
@@ -11,4 +11,5 @@ lib_libgw_common_a_SOURCES = \
 	lib/httpd.c lib/httpd.h \
 	lib/prom.c lib/prom.h \
 	lib/list.h \
+	lib/arena.c lib/arena.h \
 	lib/sm.c lib/sm.h

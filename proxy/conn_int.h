@@ -160,7 +160,7 @@ enum gw_proxy__fail { UF_CONNECT, UF_CONNECT_TIMEOUT, UF_RESET, UF_READ_TIMEOUT,
 
 struct gw_proxy__req {
 	struct gw_proxy__dconn *dc;
-	struct gw_proxy__arena arena;
+	struct gw_arena arena;
 	struct gw_proxy__wsnap *snap; /* one ref, taken when the headers are complete */
 	struct gw_buf url;
 	struct gw_proxy__hcollect hc; /* request headers */
@@ -239,10 +239,10 @@ void gw_proxy__req_free(struct gw_proxy__req *r);
 /* Release what @r holds and make it a fresh request again (its small
  * buffers and first arena chunk are kept): saves mallocs on keep-alive. */
 struct gw_proxy__req *gw_proxy__req_recycle(struct gw_proxy__req *r);
-int gw_proxy__hc_field(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a, const char *p,
+int gw_proxy__hc_field(struct gw_proxy__hcollect *hc, struct gw_arena *a, const char *p,
 		       size_t n);
 int gw_proxy__hc_value(struct gw_proxy__hcollect *hc, const char *p, size_t n);
-int gw_proxy__hc_flush(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a);
+int gw_proxy__hc_flush(struct gw_proxy__hcollect *hc, struct gw_arena *a);
 void gw_proxy__req_headers_done(struct gw_proxy__req *r);
 void gw_proxy__req_body(struct gw_proxy__req *r, const char *p, size_t n);
 void gw_proxy__req_body_end(struct gw_proxy__req *r);

@@ -55,7 +55,7 @@ static uint64_t now_ms(void)
 
 /* ---- header collection */
 
-static int hc_push(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a)
+static int hc_push(struct gw_proxy__hcollect *hc, struct gw_arena *a)
 {
 	struct gw_proxy__hdr *h;
 	if (hc->name.len == 0) {
@@ -63,7 +63,7 @@ static int hc_push(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a)
 	}
 	if (hc->n == hc->cap) {
 		size_t cap = hc->cap ? hc->cap * 2 : 16;
-		struct gw_proxy__hdr *v = gw_proxy__arena_alloc(a, cap * sizeof *v);
+		struct gw_proxy__hdr *v = gw_arena_take(a, cap * sizeof *v);
 		if (v == NULL) {
 			return GW_ENOMEM;
 		}
@@ -74,7 +74,7 @@ static int hc_push(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a)
 		hc->cap = cap;
 	}
 	h = &hc->v[hc->n];
-	h->name = gw_proxy__arena_strndup(a, hc->name.data, hc->name.len);
+	h->name = gw_arena_strndup(a, hc->name.data, hc->name.len);
 	h->name_len = hc->name.len;
 	/* trim optional whitespace around the value */
 	const char *v = hc->value.data ? hc->value.data : "";
@@ -86,7 +86,7 @@ static int hc_push(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a)
 	while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) {
 		vl--;
 	}
-	h->value = gw_proxy__arena_strndup(a, v, vl);
+	h->value = gw_arena_strndup(a, v, vl);
 	h->value_len = vl;
 	if (h->name == NULL || h->value == NULL) {
 		return GW_ENOMEM;
@@ -98,7 +98,7 @@ static int hc_push(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a)
 	return 0;
 }
 
-int gw_proxy__hc_field(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a, const char *p,
+int gw_proxy__hc_field(struct gw_proxy__hcollect *hc, struct gw_arena *a, const char *p,
 		       size_t n)
 {
 	if (hc->in_value) {
@@ -119,7 +119,7 @@ int gw_proxy__hc_value(struct gw_proxy__hcollect *hc, const char *p, size_t n)
 	return gw_buf_append(&hc->value, p, n);
 }
 
-int gw_proxy__hc_flush(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a)
+int gw_proxy__hc_flush(struct gw_proxy__hcollect *hc, struct gw_arena *a)
 {
 	return hc_push(hc, a);
 }
@@ -236,7 +236,7 @@ struct gw_proxy__req *gw_proxy__req_new(struct gw_proxy__dconn *dc)
 	if (r == NULL) {
 		return NULL;
 	}
-	gw_proxy__arena_init(&r->arena);
+	gw_arena_init(&r->arena);
 	gw_buf_init(&r->url);
 	gw_buf_init(&r->obuf);
 	gw_buf_init(&r->replay);
@@ -297,7 +297,7 @@ void gw_proxy__req_free(struct gw_proxy__req *r)
 	gw_buf_close(&r->url);
 	gw_buf_close(&r->reason);
 	gw_buf_close(&r->head);
-	gw_proxy__arena_close(&r->arena);
+	gw_arena_close(&r->arena);
 	free(r);
 }
 
@@ -309,7 +309,7 @@ struct gw_proxy__req *gw_proxy__req_recycle(struct gw_proxy__req *r)
 	keep = *r;
 	memset(r, 0, sizeof *r);
 	r->arena = keep.arena;
-	gw_proxy__arena_reset(&r->arena);
+	gw_arena_reset(&r->arena);
 	r->url = keep.url;
 	r->url.len = 0;
 	r->reason = keep.reason;
@@ -379,7 +379,7 @@ static int normalize_path(struct gw_proxy__req *r)
 	if (plain) {
 		return 0; /* the common case: nothing to do */
 	}
-	dec = gw_proxy__arena_alloc(&r->arena, n + 1);
+	dec = gw_arena_take(&r->arena, n + 1);
 	if (dec == NULL) {
 		return -1;
 	}
@@ -437,7 +437,7 @@ static int normalize_path(struct gw_proxy__req *r)
 	for (size_t i = 0; i < o; i++) {
 		enc += must_escape((unsigned char)dec[i]) ? 3 : 1;
 	}
-	out = gw_proxy__arena_alloc(&r->arena, enc + 1);
+	out = gw_arena_take(&r->arena, enc + 1);
 	if (out == NULL) {
 		return -1;
 	}
@@ -546,7 +546,7 @@ static int check_request(struct gw_proxy__req *r)
 		}
 	}
 	if (hl > 0) {
-		char *lc = gw_proxy__arena_strndup(&r->arena, hs, hl);
+		char *lc = gw_arena_strndup(&r->arena, hs, hl);
 		if (lc == NULL) {
 			return 503;
 		}
@@ -617,7 +617,7 @@ static void chash_key(struct gw_proxy__req *r)
 			}
 		}
 		if (out.len > 0) {
-			r->hash_key = gw_proxy__arena_strndup(&r->arena, out.data, out.len);
+			r->hash_key = gw_arena_strndup(&r->arena, out.data, out.len);
 			r->hash_key_len = out.len;
 			ok = r->hash_key != NULL;
 		}
@@ -631,7 +631,7 @@ static void chash_key(struct gw_proxy__req *r)
 		v = gw_proxy__req_remote_ip(r);
 		vl = strlen(v);
 	}
-	r->hash_key = gw_proxy__arena_strndup(&r->arena, v, vl);
+	r->hash_key = gw_arena_strndup(&r->arena, v, vl);
 	r->hash_key_len = r->hash_key ? vl : 0;
 }
 
