@@ -12,6 +12,7 @@
 #define GW_PROXY_CONN_INT_H
 
 #include "lib/buf.h"
+#include "lib/list.h"
 #include "proxy/proxy_int.h"
 
 #include <http_parser.h>
@@ -21,10 +22,6 @@
 #define GW_PROXY__HWM        (256 * 1024) /* stop reading the other side above this */
 #define GW_PROXY__LWM        (64 * 1024)  /* resume below this */
 #define GW_PROXY__REPLAY_MAX (64 * 1024)  /* request body kept for retries */
-
-struct gw_proxy__list {
-	struct gw_proxy__list *prev, *next;
-};
 
 struct gw_proxy__dconn;
 struct gw_proxy__uconn;
@@ -57,7 +54,7 @@ struct gw_proxy__transport {
 
 struct gw_proxy__pool_bucket {
 	char key[72];               /* node "ip:port" */
-	struct gw_proxy__list idle; /* idle uconns, most recent first */
+	struct gw_list idle; /* idle uconns, most recent first */
 	unsigned n;
 };
 
@@ -79,13 +76,13 @@ struct gw_proxy__worker {
 	int *fds;      /* sockets bound by gw_proxy_start */
 	int n_lsn;
 	struct gw_proxy__wsnap *snap; /* current snapshot of this worker (one ref) */
-	struct gw_proxy__list dconns; /* every client connection */
-	struct gw_proxy__list uconns; /* every upstream connection */
+	struct gw_list dconns; /* every client connection */
+	struct gw_list uconns; /* every upstream connection */
 	struct gw_proxy__map pool;    /* node key -> pool_bucket */
 	bool stopping;
 	bool rbuf_busy;
 	int cork;                    /* > 0: client writes gather in dconn->out */
-	struct gw_proxy__list flush; /* dconns with corked output */
+	struct gw_list flush; /* dconns with corked output */
 	int init_rv;                 /* start-up result reported to gw_proxy_start */
 	char rbuf[65536];            /* shared read buffer of this loop */
 };
@@ -105,13 +102,13 @@ struct gw_proxy__dconn {
 	uv_timer_t timer;
 	uv_shutdown_t shut;
 	int open_handles;           /* freed when it reaches 0 */
-	struct gw_proxy__list link; /* in worker->dconns */
+	struct gw_list link; /* in worker->dconns */
 	struct gw_proxy__worker *w;
 	const struct gw_proxy__transport *tp;
 	http_parser parser;
 	struct gw_buf pending;       /* received, not yet parsed (pipelining) */
 	struct gw_buf out;           /* corked output, written at uncork */
-	struct gw_proxy__list flink; /* in worker->flush while out is non-empty */
+	struct gw_list flink; /* in worker->flush while out is non-empty */
 	struct gw_proxy__req *req;   /* current request, owned */
 	struct gw_proxy__req *spare; /* a recycled request for the next one, owned */
 
@@ -141,8 +138,8 @@ struct gw_proxy__uconn {
 	uv_timer_t timer;
 	uv_connect_t connect_req;
 	int open_handles;
-	struct gw_proxy__list all;            /* in worker->uconns */
-	struct gw_proxy__list idle;           /* in a pool bucket while idle */
+	struct gw_list all;            /* in worker->uconns */
+	struct gw_list idle;           /* in a pool bucket while idle */
 	struct gw_proxy__pool_bucket *bucket; /* set while idle */
 	struct gw_proxy__worker *w;
 	struct gw_proxy__req *req; /* NULL while idle */
@@ -269,27 +266,6 @@ void gw_proxy__req_upstream_data(struct gw_proxy__req *r, const char *p, size_t 
 void gw_proxy__req_upstream_eof(struct gw_proxy__req *r);
 void gw_proxy__req_upstream_written(struct gw_proxy__req *r);
 
-static inline void gw_proxy__list_init(struct gw_proxy__list *l)
-{
-	l->prev = l->next = l;
-}
-static inline void gw_proxy__list_insert(struct gw_proxy__list *head, struct gw_proxy__list *e)
-{
-	e->next = head->next;
-	e->prev = head;
-	head->next->prev = e;
-	head->next = e;
-}
-static inline void gw_proxy__list_remove(struct gw_proxy__list *e)
-{
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
-	e->prev = e->next = e;
-}
-static inline bool gw_proxy__list_empty(const struct gw_proxy__list *l)
-{
-	return l->next == l;
-}
 /* A connection's one timer with a lazy deadline: *due becomes loop time +
  * @ms and @t is restarted only when it is stopped or would fire later than
  * that, so moving a deadline later (every request on a keep-alive
@@ -314,9 +290,6 @@ static inline bool gw_proxy__timer_early(uv_timer_t *t, uv_timer_cb cb, uint64_t
 	uv_timer_start(t, cb, due - now, 0);
 	return true;
 }
-#define GW_PROXY__CONTAINER(ptr, type, field)                                                      \
-	((type *)(void *)((char *)(ptr)-offsetof(type, field)))
-
 /* Most body bytes ever queued for one peer of one request (the tests check
  * that back-pressure bounds it). */
 extern atomic_size_t gw_proxy__queued_hwm;
