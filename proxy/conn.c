@@ -911,7 +911,15 @@ static void d_error(struct gw_proxy__dconn *dc, int status)
 	gw_debugf("proxy", "%s: request error %d (%s)", dc->peer_ip, status,
 		  http_errno_name(HTTP_PARSER_ERRNO(&dc->parser)));
 	if (dc->req != NULL && dc->req->resp_started) {
-		d_close(dc);
+		/* Too late for a status. A complete response (an early answer
+		 * while the body was being discarded) still reaches the client:
+		 * lingering close, as a reset could drop it from the client's
+		 * receive queue. A partial one is cut. */
+		if (dc->req->resp_done) {
+			d_close_graceful(dc);
+		} else {
+			d_close(dc);
+		}
 		return;
 	}
 	if (dc->req == NULL) {

@@ -813,6 +813,18 @@ static int build_head(struct gw_proxy__req *r, struct gw_buf *b)
 	return rv != 0 ? GW_ENOMEM : 0;
 }
 
+/* Read the client again once less than GW_PROXY__LWM of its body waits for
+ * the upstream (buffered or queued on the socket). */
+static void bp_release(struct gw_proxy__req *r)
+{
+	struct gw_proxy__dconn *dc = r->dc;
+	size_t queued = r->obuf.len + (r->uc ? r->uc->wq_bytes : 0);
+	if (dc->stop_bp && queued < GW_PROXY__LWM) {
+		dc->stop_bp = false;
+		gw_proxy__dconn_update_reading(dc);
+	}
+}
+
 static void send_head(struct gw_proxy__req *r)
 {
 	struct gw_proxy__uconn *uc = r->uc;
@@ -839,6 +851,10 @@ static void send_head(struct gw_proxy__req *r)
 	gw_proxy__uconn_write(uc, b.data, b.len);
 	r->head = b;
 	gw_proxy__uconn_arm(uc);
+	/* The body that waited in obuf may have gone out whole, with no write
+	 * callback to come: back-pressure set while connecting ends here, or the
+	 * client would never be read again. */
+	bp_release(r);
 }
 
 static void connect_node(struct gw_proxy__req *r, int node, bool fresh)
@@ -1013,12 +1029,7 @@ void gw_proxy__req_body_end(struct gw_proxy__req *r)
 
 void gw_proxy__req_upstream_written(struct gw_proxy__req *r)
 {
-	struct gw_proxy__dconn *dc = r->dc;
-	size_t queued = r->obuf.len + (r->uc ? r->uc->wq_bytes : 0);
-	if (dc->stop_bp && queued < GW_PROXY__LWM) {
-		dc->stop_bp = false;
-		gw_proxy__dconn_update_reading(dc);
-	}
+	bp_release(r);
 }
 
 void gw_proxy__req_client_drained(struct gw_proxy__req *r)

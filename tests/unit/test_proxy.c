@@ -889,6 +889,107 @@ static void test_proxy_limits(void **state)
 	tcli_close(&c);
 }
 
+/* Send @head and @n_chunks chunks of 64 KiB (no last chunk) on @c and read
+ * the answer: its status, or 0 when none could be read. With @burst
+ * everything goes out in one write, so the proxy holds more than its
+ * back-pressure mark before its upstream connection is even up. */
+static int chunked_upload(struct env *e, const char *head, int n_chunks, bool burst,
+			  struct tcli *c)
+{
+	size_t len = strlen(head), off;
+	char *buf = malloc(len + (size_t)n_chunks * (65536 + 16));
+	struct tresp r;
+	int status = 0;
+
+	memcpy(buf, head, len);
+	off = len;
+	for (int i = 0; i < n_chunks; i++) {
+		off += (size_t)sprintf(buf + off, "%x\r\n", 65536);
+		memset(buf + off, 'x', 65536);
+		off += 65536;
+		memcpy(buf + off, "\r\n", 2);
+		off += 2;
+	}
+	assert_int_equal(tcli_connect(c, e->port), 0);
+	for (size_t p = 0; p < off;) {
+		size_t k = burst || off - p < 65536 ? off - p : 65536;
+		if (tcli_send(c, buf + p, k) != 0) {
+			break; /* the proxy closed: its answer may be waiting */
+		}
+		p += k;
+	}
+	free(buf);
+	if (tcli_read(c, &r, false) == 0) {
+		status = r.status;
+		tresp_free(&r);
+	}
+	return status;
+}
+
+/* A body that arrives faster than the upstream connection is set up: the
+ * proxy stops reading the client at its high-water mark, and must read it
+ * again once the buffered body went out in one go (no write callback comes
+ * then). It used to stall here until the client gave up, which is how
+ * test_proxy_limits' chunked case failed under load. */
+static void test_proxy_body_before_connect(void **state)
+{
+	struct env *e = *state;
+	struct tcli c;
+	int status;
+
+	status = chunked_upload(e,
+				"POST /sleep/300 HTTP/1.1\r\nHost: a\r\n"
+				"Transfer-Encoding: chunked\r\n\r\n",
+				20, true, &c);
+	assert_int_equal(status, 413);
+	tcli_close(&c);
+	/* within the limit, the whole body reaches the upstream */
+	{
+		size_t n = 8 * (65536 + 16);
+		char *req = malloc(n + 256), *q = req;
+		struct tresp r;
+		q += sprintf(q, "POST /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+				"Transfer-Encoding: chunked\r\n\r\n");
+		for (int i = 0; i < 8; i++) {
+			q += sprintf(q, "%x\r\n", 65536);
+			memset(q, 'y', 65536);
+			q += 65536;
+			memcpy(q, "\r\n", 2);
+			q += 2;
+		}
+		q += sprintf(q, "0\r\n\r\n");
+		assert_int_equal(tcli_connect(&c, e->port), 0);
+		assert_int_equal(tcli_send(&c, req, (size_t)(q - req)), 0);
+		free(req);
+		assert_int_equal(tcli_read(&c, &r, false), 0);
+		assert_int_equal(r.status, 200);
+		assert_true(body_has(&r, "body_len=524288\n"));
+		tresp_free(&r);
+		tcli_close(&c);
+	}
+}
+
+/* An answer given before the body ended (502: the node refuses) is
+ * complete; when the rest of the body then breaks the limit, the
+ * connection closes with a lingering read, so the answer is not lost to a
+ * reset and the close is a clean FIN. */
+static void test_proxy_answer_then_overflow(void **state)
+{
+	struct env *e = *state;
+	struct tcli c;
+	int status;
+
+	for (int i = 0; i < 3; i++) {
+		status = chunked_upload(e,
+					"POST /dead/x HTTP/1.1\r\nHost: a\r\n"
+					"Transfer-Encoding: chunked\r\n\r\n",
+					20, i == 1, &c);
+		assert_int_equal(status, 502);
+		assert_true(tcli_closed(&c));
+		tcli_close(&c);
+	}
+}
+
 static void test_proxy_bodies(void **state)
 {
 	struct env *e = *state;
@@ -1553,6 +1654,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_proxy_404_and_keepalive, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_smuggling, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_limits, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_body_before_connect, env_setup,
+					    env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_answer_then_overflow, env_setup,
+					    env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_bodies, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_backpressure, env_setup_big, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_upstream_errors, env_setup, env_teardown),
