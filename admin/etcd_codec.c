@@ -1,9 +1,10 @@
 /* etcd_codec.c: the byte-level pieces of the etcd v3 API, with no I/O and no
- * store: a protobuf-c allocator over the per-call arena, protobuf decoding guarded against hostile input,
- * gRPC's 5-byte message framing, the proto3 JSON mapping of etcd's
- * grpc-gateway (driven by protobuf-c's descriptors, so every message of
- * etcd.proto maps the same way), base64, and the one table that turns gw
- * errors into gRPC codes, HTTP statuses and etcd's messages.
+ * store: a protobuf-c allocator over the per-call arena (lib/arena.h),
+ * protobuf decoding guarded against hostile input, gRPC's 5-byte message
+ * framing, the proto3 JSON mapping of etcd's grpc-gateway (driven by
+ * protobuf-c's descriptors, so every message of etcd.proto maps the same
+ * way), base64, and the one table that turns gw errors into gRPC codes,
+ * HTTP statuses and etcd's messages.
  *
  * Failure modes: hostile bytes (truncated varints, lengths past the end,
  * groups, nesting bombs) and hostile JSON (wrong types, bad base64, numbers

@@ -221,7 +221,7 @@ struct gw_proxy__router {
 struct gw_proxy_config {
 	atomic_int refs;
 	int64_t revision;
-	struct gw_arena arena;    /* every string and object */
+	struct gw_arena arena;           /* every string and object */
 	struct gw_proxy__upstream **ups; /* every upstream (named and inline) */
 	size_t n_ups;
 	struct gw_proxy__route **routes; /* compiled routes */

@@ -893,8 +893,7 @@ static void test_proxy_limits(void **state)
  * the answer: its status, or 0 when none could be read. With @burst
  * everything goes out in one write, so the proxy holds more than its
  * back-pressure mark before its upstream connection is even up. */
-static int chunked_upload(struct env *e, const char *head, int n_chunks, bool burst,
-			  struct tcli *c)
+static int chunked_upload(struct env *e, const char *head, int n_chunks, bool burst, struct tcli *c)
 {
 	size_t len = strlen(head), off;
 	char *buf = malloc(len + (size_t)n_chunks * (65536 + 16));
