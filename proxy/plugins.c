@@ -2,7 +2,7 @@
  *
  * Happy path: config.c compiles each route's (and its service's) "plugins"
  * object through the registry into instances sorted by priority (desc);
- * request.c calls the hooks of the matched route at each phase: rewrite and
+ * request.c and response.c call the hooks of the matched route at each phase: rewrite and
  * access after routing, before_proxy before each upstream attempt,
  * header_filter on the upstream response head, body_filter on each body
  * piece and once at the end, log when the request is freed.

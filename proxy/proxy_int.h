@@ -98,7 +98,7 @@ struct gw_proxy__upstream {
 	unsigned pool_requests; /* requests per upstream connection */
 };
 
-/* ---- plugins (plugins.c): phase hooks called by request.c */
+/* ---- plugins (plugins.c): phase hooks called by request.c and response.c */
 struct gw_proxy__req;
 struct gw_proxy__expr;
 struct gw_proxy__compiler; /* config.c: what a plugin's compile may use */
