@@ -203,7 +203,7 @@ struct gw_proxy__req {
 	const char *up_host;       /* Host sent upstream, or NULL */
 	int64_t resp_len_override; /* >= 0: the response body is replaced */
 	const void *body_replacer; /* the plugin conf that replaces it */
-	/* ops.c: access log and metrics */
+	/* ops.c, accesslog.c: metrics and access log */
 	struct gw_proxy__raddr *ra;  /* real-ip from X-Forwarded-For (arena), or NULL */
 	uint64_t t_begin;            /* uv_hrtime() at the request's first byte */
 	uint64_t t_up_begin;         /* uv_hrtime() when routed to an upstream, or 0 */
@@ -395,7 +395,7 @@ struct gw_proxy {
 	atomic_int n_configured;
 	atomic_bool stopping;
 	uv_sem_t started;
-	struct gw_proxy__ops *ops; /* PROXY protocol, real-ip, access log, metrics (ops.c) */
+	struct gw_proxy__ops *ops; /* PROXY protocol, real-ip, access log, metrics (ops_int.h) */
 };
 
 #include "proxy/ops_int.h"
