@@ -1,9 +1,10 @@
 /* etcd_codec.c: the byte-level pieces of the etcd v3 API, with no I/O and no
- * store: a per-call arena, protobuf decoding guarded against hostile input,
- * gRPC's 5-byte message framing, the proto3 JSON mapping of etcd's
- * grpc-gateway (driven by protobuf-c's descriptors, so every message of
- * etcd.proto maps the same way), base64, and the one table that turns gw
- * errors into gRPC codes, HTTP statuses and etcd's messages.
+ * store: a protobuf-c allocator over the per-call arena (lib/arena.h),
+ * protobuf decoding guarded against hostile input, gRPC's 5-byte message
+ * framing, the proto3 JSON mapping of etcd's grpc-gateway (driven by
+ * protobuf-c's descriptors, so every message of etcd.proto maps the same
+ * way), base64, and the one table that turns gw errors into gRPC codes,
+ * HTTP statuses and etcd's messages.
  *
  * Failure modes: hostile bytes (truncated varints, lengths past the end,
  * groups, nesting bombs) and hostile JSON (wrong types, bad base64, numbers
@@ -22,67 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- arena ---- */
-
-struct gw_etcd__chunk {
-	struct gw_etcd__chunk *next;
-	size_t used;
-	size_t cap;
-	_Alignas(16) unsigned char data[];
-};
-
-#define CHUNK_MIN 4096
-
-void gw_etcd__arena_init(struct gw_etcd__arena *a)
-{
-	a->head = NULL;
-	a->total = 0;
-}
-
-void *gw_etcd__arena_alloc(struct gw_etcd__arena *a, size_t n)
-{
-	struct gw_etcd__chunk *c = a->head;
-	size_t need = (n + 15) & ~(size_t)15;
-	void *p;
-
-	if (need < n) {
-		return NULL;
-	}
-	if (need == 0) {
-		need = 16;
-	}
-	if (c == NULL || c->cap - c->used < need) {
-		size_t cap = need > CHUNK_MIN ? need : CHUNK_MIN;
-		if (c != NULL && c->cap * 2 > cap && c->cap < 1048576) {
-			cap = c->cap * 2;
-		}
-		c = malloc(sizeof *c + cap);
-		if (c == NULL) {
-			return NULL;
-		}
-		c->used = 0;
-		c->cap = cap;
-		c->next = a->head;
-		a->head = c;
-		a->total += cap;
-	}
-	p = c->data + c->used;
-	c->used += need;
-	memset(p, 0, n);
-	return p;
-}
-
-void gw_etcd__arena_free(struct gw_etcd__arena *a)
-{
-	struct gw_etcd__chunk *c = a->head;
-	while (c != NULL) {
-		struct gw_etcd__chunk *next = c->next;
-		free(c);
-		c = next;
-	}
-	a->head = NULL;
-	a->total = 0;
-}
+/* ---- arena: protobuf-c allocations from the per-call arena ---- */
 
 static void *arena_pb_alloc(void *data, size_t size)
 {

@@ -20,6 +20,7 @@
 
 #include "admin/etcd.h"
 #include "admin/etcd.pb-c.h"
+#include "lib/arena.h"
 #include "lib/buf.h"
 #include "lib/list.h"
 
@@ -34,17 +35,24 @@ struct gw_httpd;
 struct gw_http_req;
 struct gw_raft_status;
 
-/* ---- arena: many small allocations freed at once (etcd_codec.c) ---- */
-struct gw_etcd__chunk;
+/* ---- arena: many small allocations freed at once (lib/arena.h) ---- */
 struct gw_etcd__arena {
-	struct gw_etcd__chunk *head; /* owned chunk list, newest first */
-	size_t total;                /* bytes allocated, for limits */
+	struct gw_arena a; /* owns every chunk */
 };
-void gw_etcd__arena_init(struct gw_etcd__arena *a);
+static inline void gw_etcd__arena_init(struct gw_etcd__arena *a)
+{
+	gw_arena_init(&a->a);
+}
 /* Zeroed, 16-byte aligned memory valid until gw_etcd__arena_free; NULL when
  * out of memory. */
-void *gw_etcd__arena_alloc(struct gw_etcd__arena *a, size_t n);
-void gw_etcd__arena_free(struct gw_etcd__arena *a);
+static inline void *gw_etcd__arena_alloc(struct gw_etcd__arena *a, size_t n)
+{
+	return gw_arena_alloc(&a->a, n);
+}
+static inline void gw_etcd__arena_free(struct gw_etcd__arena *a)
+{
+	gw_arena_close(&a->a);
+}
 /* A protobuf-c allocator drawing from @a (free is a no-op). */
 void gw_etcd__arena_allocator(struct gw_etcd__arena *a, ProtobufCAllocator *out);
 

@@ -1,6 +1,6 @@
 # lib/: generic helpers shared by every module (errors, logging, buffers,
-# the small HTTP/1.1 server of the control-plane listeners and the client
-# of node-to-node calls).
+# arena, list, state machines, the small HTTP/1.1 server of the
+# control-plane listeners and the client of node-to-node calls).
 noinst_LIBRARIES += lib/libgw_common.a
 COMMON_LIB = lib/libgw_common.a
 lib_libgw_common_a_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
@@ -15,5 +15,6 @@ lib_libgw_common_a_SOURCES = \
 	lib/prom.c lib/prom.h \
 	lib/reason.c lib/reason.h \
 	lib/list.h \
+	lib/arena.c lib/arena.h \
 	lib/sm.c lib/sm.h \
 	lib/ratelimit.c lib/ratelimit.h

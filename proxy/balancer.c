@@ -115,7 +115,7 @@ int gw_proxy__chash_build(struct gw_proxy_config *cfg, struct gw_proxy__upstream
 	if (total > CHASH_MAX_RING) {
 		total = CHASH_MAX_RING;
 	}
-	up->ring = gw_proxy__arena_alloc(&cfg->arena, (total ? total : 1) * sizeof *up->ring);
+	up->ring = gw_arena_alloc(&cfg->arena, (total ? total : 1) * sizeof *up->ring);
 	if (up->ring == NULL) {
 		return GW_ENOMEM;
 	}

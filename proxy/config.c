@@ -52,7 +52,7 @@ struct gw_proxy__compiler {
 
 static void *calloc_cfg(struct gw_proxy__compiler *c, size_t n)
 {
-	void *p = gw_proxy__arena_alloc(&c->cfg->arena, n);
+	void *p = gw_arena_alloc(&c->cfg->arena, n);
 	if (p == NULL) {
 		c->oom = true;
 	}
@@ -61,7 +61,7 @@ static void *calloc_cfg(struct gw_proxy__compiler *c, size_t n)
 
 static const char *dup_cfg(struct gw_proxy__compiler *c, const char *s)
 {
-	char *p = gw_proxy__arena_strndup(&c->cfg->arena, s, strlen(s));
+	char *p = gw_arena_strndup(&c->cfg->arena, s, strlen(s));
 	if (p == NULL) {
 		c->oom = true;
 	}
@@ -1181,7 +1181,7 @@ static void config_free(struct gw_proxy_config *cfg)
 	free(cfg->regexes);
 	free(cfg->ups);
 	free(cfg->routes);
-	gw_proxy__arena_close(&cfg->arena);
+	gw_arena_close(&cfg->arena);
 	free(cfg);
 }
 
@@ -1197,7 +1197,7 @@ int gw_proxy_config_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t rev
 	}
 	atomic_init(&cfg->refs, 1);
 	cfg->revision = revision;
-	gw_proxy__arena_init(&cfg->arena);
+	gw_arena_init(&cfg->arena);
 	gw_proxy__map_init(&cfg->router.hosts);
 	gw_proxy__map_init(&cfg->router.wild);
 	memset(&c, 0, sizeof c);

@@ -99,7 +99,7 @@ static void t_read_stop(struct gw_proxy__dconn *dc)
 
 static void t_write_cb(uv_write_t *req, int status)
 {
-	struct gw_proxy__wbuf *wb = GW_PROXY__CONTAINER(req, struct gw_proxy__wbuf, req);
+	struct gw_proxy__wbuf *wb = gw_container_of(req, struct gw_proxy__wbuf, req);
 	struct gw_proxy__dconn *dc = wb->owner;
 	size_t n = wb->len;
 	free(wb);
@@ -554,8 +554,8 @@ void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
 	dc->tp = &tcp_transport;
 	gw_buf_init(&dc->pending);
 	gw_buf_init(&dc->out);
-	gw_proxy__list_init(&dc->link);
-	gw_proxy__list_init(&dc->flink);
+	gw_list_init(&dc->link);
+	gw_list_init(&dc->flink);
 	uv_tcp_init(&w->loop, &dc->tcp);
 	uv_timer_init(&w->loop, &dc->timer);
 	dc->tcp.data = dc;
@@ -567,7 +567,7 @@ void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
 		dc->tp->close(dc);
 		return;
 	}
-	gw_proxy__list_insert(&w->dconns, &dc->link);
+	gw_list_add_head(&w->dconns, &dc->link);
 	GW_PROXY__COUNT(w, conns);
 	GW_PROXY__COUNT(w, active);
 	dc->counted = true;
@@ -605,14 +605,14 @@ static void d_close(struct gw_proxy__dconn *dc)
 		return;
 	}
 	dc->closing = true;
-	gw_proxy__list_remove(&dc->flink);
+	gw_list_del(&dc->flink);
 	dc->out.len = 0;
 	if (dc->req != NULL) {
 		struct gw_proxy__req *r = dc->req;
 		dc->req = NULL;
 		gw_proxy__req_abort(r);
 	}
-	gw_proxy__list_remove(&dc->link);
+	gw_list_del(&dc->link);
 	dc->tp->close(dc);
 }
 
@@ -684,7 +684,7 @@ static void d_write_now(struct gw_proxy__dconn *dc, const char *p, size_t n)
 
 static void d_flush(struct gw_proxy__dconn *dc)
 {
-	gw_proxy__list_remove(&dc->flink);
+	gw_list_del(&dc->flink);
 	if (dc->out.len > 0 && !dc->closing) {
 		size_t n = dc->out.len;
 		dc->out.len = 0;
@@ -703,8 +703,8 @@ void gw_proxy__worker_uncork(struct gw_proxy__worker *w)
 	if (--w->cork > 0) {
 		return;
 	}
-	while (!gw_proxy__list_empty(&w->flush)) {
-		d_flush(GW_PROXY__CONTAINER(w->flush.next, struct gw_proxy__dconn, flink));
+	while (!gw_list_empty(&w->flush)) {
+		d_flush(gw_container_of(gw_list_first(&w->flush), struct gw_proxy__dconn, flink));
 	}
 }
 
@@ -721,8 +721,8 @@ void gw_proxy__dconn_write(struct gw_proxy__dconn *dc, const void *p, size_t n)
 			d_close(dc);
 			return;
 		}
-		if (gw_proxy__list_empty(&dc->flink)) {
-			gw_proxy__list_insert(dc->w->flush.prev, &dc->flink);
+		if (!gw_list_linked(&dc->flink)) {
+			gw_list_add_tail(&dc->w->flush, &dc->flink);
 		}
 		return;
 	}
@@ -852,7 +852,15 @@ static void d_error(struct gw_proxy__dconn *dc, int status)
 	gw_debugf("proxy", "%s: request error %d (%s)", dc->peer_ip, status,
 		  http_errno_name(HTTP_PARSER_ERRNO(&dc->parser)));
 	if (dc->req != NULL && dc->req->resp_started) {
-		d_close(dc);
+		/* Too late for a status. A complete response (an early answer
+		 * while the body was being discarded) still reaches the client:
+		 * lingering close, as a reset could drop it from the client's
+		 * receive queue. A partial one is cut. */
+		if (dc->req->resp_done) {
+			d_close_graceful(dc);
+		} else {
+			d_close(dc);
+		}
 		return;
 	}
 	if (dc->req == NULL) {
@@ -981,18 +989,17 @@ void gw_proxy__dconn_on_written(struct gw_proxy__dconn *dc, size_t n)
 
 void gw_proxy__worker_drain(struct gw_proxy__worker *w)
 {
-	struct gw_proxy__list *e = w->dconns.next;
-	while (e != &w->dconns) {
-		struct gw_proxy__dconn *dc = GW_PROXY__CONTAINER(e, struct gw_proxy__dconn, link);
-		e = e->next;
+	struct gw_list *e, *tmp;
+	gw_list_foreach_safe(e, tmp, &w->dconns)
+	{
+		struct gw_proxy__dconn *dc = gw_container_of(e, struct gw_proxy__dconn, link);
 		if (dc->req == NULL && dc->pending.len == 0) {
 			d_close(dc);
 		}
 	}
-	e = w->uconns.next;
-	while (e != &w->uconns) {
-		struct gw_proxy__uconn *uc = GW_PROXY__CONTAINER(e, struct gw_proxy__uconn, all);
-		e = e->next;
+	gw_list_foreach_safe(e, tmp, &w->uconns)
+	{
+		struct gw_proxy__uconn *uc = gw_container_of(e, struct gw_proxy__uconn, all);
 		if (uc->req == NULL) {
 			gw_proxy__uconn_close(uc);
 		}
@@ -1001,11 +1008,11 @@ void gw_proxy__worker_drain(struct gw_proxy__worker *w)
 
 void gw_proxy__worker_force_close(struct gw_proxy__worker *w)
 {
-	while (!gw_proxy__list_empty(&w->dconns)) {
-		d_close(GW_PROXY__CONTAINER(w->dconns.next, struct gw_proxy__dconn, link));
+	while (!gw_list_empty(&w->dconns)) {
+		d_close(gw_container_of(gw_list_first(&w->dconns), struct gw_proxy__dconn, link));
 	}
-	while (!gw_proxy__list_empty(&w->uconns)) {
+	while (!gw_list_empty(&w->uconns)) {
 		gw_proxy__uconn_close(
-		    GW_PROXY__CONTAINER(w->uconns.next, struct gw_proxy__uconn, all));
+		    gw_container_of(gw_list_first(&w->uconns), struct gw_proxy__uconn, all));
 	}
 }

@@ -12,19 +12,18 @@
 #define GW_PROXY_CONN_INT_H
 
 #include "lib/buf.h"
+#include "lib/list.h"
 #include "proxy/proxy_int.h"
 
 #include <http_parser.h>
 #include <stdatomic.h>
+#include <string.h>
+#include <strings.h>
 #include <uv.h>
 
 #define GW_PROXY__HWM        (256 * 1024) /* stop reading the other side above this */
 #define GW_PROXY__LWM        (64 * 1024)  /* resume below this */
 #define GW_PROXY__REPLAY_MAX (64 * 1024)  /* request body kept for retries */
-
-struct gw_proxy__list {
-	struct gw_proxy__list *prev, *next;
-};
 
 struct gw_proxy__dconn;
 struct gw_proxy__uconn;
@@ -56,8 +55,8 @@ struct gw_proxy__transport {
 };
 
 struct gw_proxy__pool_bucket {
-	char key[72];               /* node "ip:port" */
-	struct gw_proxy__list idle; /* idle uconns, most recent first */
+	char key[72];        /* node "ip:port" */
+	struct gw_list idle; /* idle uconns, most recent first */
 	unsigned n;
 };
 
@@ -79,15 +78,15 @@ struct gw_proxy__worker {
 	int *fds;      /* sockets bound by gw_proxy_start */
 	int n_lsn;
 	struct gw_proxy__wsnap *snap; /* current snapshot of this worker (one ref) */
-	struct gw_proxy__list dconns; /* every client connection */
-	struct gw_proxy__list uconns; /* every upstream connection */
+	struct gw_list dconns;        /* every client connection */
+	struct gw_list uconns;        /* every upstream connection */
 	struct gw_proxy__map pool;    /* node key -> pool_bucket */
 	bool stopping;
 	bool rbuf_busy;
-	int cork;                    /* > 0: client writes gather in dconn->out */
-	struct gw_proxy__list flush; /* dconns with corked output */
-	int init_rv;                 /* start-up result reported to gw_proxy_start */
-	char rbuf[65536];            /* shared read buffer of this loop */
+	int cork;             /* > 0: client writes gather in dconn->out */
+	struct gw_list flush; /* dconns with corked output */
+	int init_rv;          /* start-up result reported to gw_proxy_start */
+	char rbuf[65536];     /* shared read buffer of this loop */
 };
 
 struct gw_proxy__hcollect {
@@ -104,14 +103,14 @@ struct gw_proxy__dconn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_shutdown_t shut;
-	int open_handles;           /* freed when it reaches 0 */
-	struct gw_proxy__list link; /* in worker->dconns */
+	int open_handles;    /* freed when it reaches 0 */
+	struct gw_list link; /* in worker->dconns */
 	struct gw_proxy__worker *w;
 	const struct gw_proxy__transport *tp;
 	http_parser parser;
 	struct gw_buf pending;       /* received, not yet parsed (pipelining) */
 	struct gw_buf out;           /* corked output, written at uncork */
-	struct gw_proxy__list flink; /* in worker->flush while out is non-empty */
+	struct gw_list flink;        /* in worker->flush while out is non-empty */
 	struct gw_proxy__req *req;   /* current request, owned */
 	struct gw_proxy__req *spare; /* a recycled request for the next one, owned */
 
@@ -141,8 +140,8 @@ struct gw_proxy__uconn {
 	uv_timer_t timer;
 	uv_connect_t connect_req;
 	int open_handles;
-	struct gw_proxy__list all;            /* in worker->uconns */
-	struct gw_proxy__list idle;           /* in a pool bucket while idle */
+	struct gw_list all;                   /* in worker->uconns */
+	struct gw_list idle;                  /* in a pool bucket while idle */
 	struct gw_proxy__pool_bucket *bucket; /* set while idle */
 	struct gw_proxy__worker *w;
 	struct gw_proxy__req *req; /* NULL while idle */
@@ -160,7 +159,7 @@ enum gw_proxy__fail { UF_CONNECT, UF_CONNECT_TIMEOUT, UF_RESET, UF_READ_TIMEOUT,
 
 struct gw_proxy__req {
 	struct gw_proxy__dconn *dc;
-	struct gw_proxy__arena arena;
+	struct gw_arena arena;
 	struct gw_proxy__wsnap *snap; /* one ref, taken when the headers are complete */
 	struct gw_buf url;
 	struct gw_proxy__hcollect hc; /* request headers */
@@ -204,7 +203,7 @@ struct gw_proxy__req {
 	const char *up_host;       /* Host sent upstream, or NULL */
 	int64_t resp_len_override; /* >= 0: the response body is replaced */
 	const void *body_replacer; /* the plugin conf that replaces it */
-	/* ops.c: access log and metrics */
+	/* ops.c, accesslog.c: metrics and access log */
 	struct gw_proxy__raddr *ra;  /* real-ip from X-Forwarded-For (arena), or NULL */
 	uint64_t t_begin;            /* uv_hrtime() at the request's first byte */
 	uint64_t t_up_begin;         /* uv_hrtime() when routed to an upstream, or 0 */
@@ -233,24 +232,101 @@ void gw_proxy__worker_drain(struct gw_proxy__worker *w);
 void gw_proxy__worker_force_close(struct gw_proxy__worker *w);
 const char *gw_proxy__reason(int status);
 
-/* request.c */
+/* request.c: a request's life, routing, upstream attempts, body relay */
 struct gw_proxy__req *gw_proxy__req_new(struct gw_proxy__dconn *dc);
 void gw_proxy__req_free(struct gw_proxy__req *r);
 /* Release what @r holds and make it a fresh request again (its small
  * buffers and first arena chunk are kept): saves mallocs on keep-alive. */
 struct gw_proxy__req *gw_proxy__req_recycle(struct gw_proxy__req *r);
-int gw_proxy__hc_field(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a, const char *p,
-		       size_t n);
-int gw_proxy__hc_value(struct gw_proxy__hcollect *hc, const char *p, size_t n);
-int gw_proxy__hc_flush(struct gw_proxy__hcollect *hc, struct gw_proxy__arena *a);
 void gw_proxy__req_headers_done(struct gw_proxy__req *r);
 void gw_proxy__req_body(struct gw_proxy__req *r, const char *p, size_t n);
 void gw_proxy__req_body_end(struct gw_proxy__req *r);
 void gw_proxy__req_abort(struct gw_proxy__req *r);
 void gw_proxy__req_client_drained(struct gw_proxy__req *r);
 void gw_proxy__req_tunnel_data(struct gw_proxy__req *r, const char *p, size_t n);
+/* Let go of the upstream connection (closed when @close, else the caller
+ * releases it) and account the node's request in the balancer. */
+void gw_proxy__req_detach_uc(struct gw_proxy__req *r, bool close);
+/* Pick a node not tried yet and connect (or answer 502 when none is left). */
+void gw_proxy__req_attempt(struct gw_proxy__req *r);
+/* May a failed attempt be tried again (nothing sent to the client, budget
+ * and retry_timeout left, the body replayable, a node left)? */
+bool gw_proxy__req_retry_allowed(const struct gw_proxy__req *r);
+/* Put the kept body back in obuf and forget the response head, for a retry. */
+void gw_proxy__req_prepare_replay(struct gw_proxy__req *r);
+
+/* Plugins of a routed request: the global rules' first, then the route's
+ * (each list sorted by priority), as APISIX runs them. */
+static inline size_t gw_proxy__req_n_plugins(const struct gw_proxy__req *r)
+{
+	return r->route != NULL ? r->snap->cfg->n_global + r->route->n_plugins : 0;
+}
+static inline const struct gw_proxy__plugin_inst *
+gw_proxy__req_plugin(const struct gw_proxy__req *r, size_t i)
+{
+	size_t g = r->snap->cfg->n_global;
+	return i < g ? &r->snap->cfg->global[i] : &r->route->plugins[i - g];
+}
+
+/* reqhead.c: header collection, checks, the head sent upstream */
+/* Collect a header field / value as http_parser delivers them (in pieces);
+ * flush stores the last one. 0, GW_ELIMIT (more than 256) or GW_ENOMEM. */
+int gw_proxy__hc_field(struct gw_proxy__hcollect *hc, struct gw_arena *a, const char *p, size_t n);
+int gw_proxy__hc_value(struct gw_proxy__hcollect *hc, const char *p, size_t n);
+int gw_proxy__hc_flush(struct gw_proxy__hcollect *hc, struct gw_arena *a);
+/* Free the collector's buffers / forget the headers (the arena owns them). */
+void gw_proxy__hc_close(struct gw_proxy__hcollect *hc);
+void gw_proxy__hc_reset(struct gw_proxy__hcollect *hc);
+/* Split the target, check framing headers, normalize the path, find Host.
+ * 0 or the status to answer. */
+int gw_proxy__req_check(struct gw_proxy__req *r);
 /* What the router and plugins see of @r. */
 void gw_proxy__req_match_ctx(const struct gw_proxy__req *r, struct gw_proxy__match_ctx *m);
+/* Append the head for the upstream (node r->node) to @b. 0 or GW_ENOMEM. */
+int gw_proxy__req_build_head(struct gw_proxy__req *r, struct gw_buf *b);
+
+static inline bool gw_proxy__hdr_is(const struct gw_proxy__hdr *h, const char *name)
+{
+	return h->name_len == strlen(name) && strcasecmp(h->name, name) == 0;
+}
+/* A header name with its length, for tables scanned per header. */
+struct gw_proxy__hname {
+	const char *s;
+	size_t len;
+};
+#define GW_PROXY__HNAME(lit)                                                                       \
+	{                                                                                          \
+		lit, sizeof lit - 1                                                                \
+	}
+/* Is @h one of the @n names of @t (case-insensitive)? */
+static inline bool gw_proxy__hdr_in(const struct gw_proxy__hdr *h, const struct gw_proxy__hname *t,
+				    size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (h->name_len == t[i].len && strcasecmp(h->name, t[i].s) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+/* Append each NUL-terminated string up to GW_PROXY__CAT_END (printf costs
+ * on the hot path). 0 or GW_ENOMEM. */
+__attribute__((sentinel)) int gw_proxy__cat(struct gw_buf *b, ...);
+#define GW_PROXY__CAT_END ((const char *)NULL)
+/* Decimal text of @v, written at the end of @buf (24 bytes); returns its
+ * start. */
+static inline const char *gw_proxy__u64_text(uint64_t v, char *buf)
+{
+	char *p = buf + 23;
+	*p = '\0';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	return p;
+}
+/* Does the comma-separated @list contain @token (case-insensitive)? */
+bool gw_proxy__has_token(const char *list, const char *token);
 
 /* upstream.c */
 struct gw_proxy__uconn *gw_proxy__uconn_get(struct gw_proxy__worker *w,
@@ -265,31 +341,11 @@ void gw_proxy__uconn_update_reading(struct gw_proxy__uconn *uc);
 /* Called by upstream.c into request.c */
 void gw_proxy__req_connected(struct gw_proxy__req *r);
 void gw_proxy__req_upstream_failed(struct gw_proxy__req *r, enum gw_proxy__fail why);
+void gw_proxy__req_upstream_written(struct gw_proxy__req *r);
+/* ... and into response.c */
 void gw_proxy__req_upstream_data(struct gw_proxy__req *r, const char *p, size_t n);
 void gw_proxy__req_upstream_eof(struct gw_proxy__req *r);
-void gw_proxy__req_upstream_written(struct gw_proxy__req *r);
 
-static inline void gw_proxy__list_init(struct gw_proxy__list *l)
-{
-	l->prev = l->next = l;
-}
-static inline void gw_proxy__list_insert(struct gw_proxy__list *head, struct gw_proxy__list *e)
-{
-	e->next = head->next;
-	e->prev = head;
-	head->next->prev = e;
-	head->next = e;
-}
-static inline void gw_proxy__list_remove(struct gw_proxy__list *e)
-{
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
-	e->prev = e->next = e;
-}
-static inline bool gw_proxy__list_empty(const struct gw_proxy__list *l)
-{
-	return l->next == l;
-}
 /* A connection's one timer with a lazy deadline: *due becomes loop time +
  * @ms and @t is restarted only when it is stopped or would fire later than
  * that, so moving a deadline later (every request on a keep-alive
@@ -314,9 +370,6 @@ static inline bool gw_proxy__timer_early(uv_timer_t *t, uv_timer_cb cb, uint64_t
 	uv_timer_start(t, cb, due - now, 0);
 	return true;
 }
-#define GW_PROXY__CONTAINER(ptr, type, field)                                                      \
-	((type *)(void *)((char *)(ptr)-offsetof(type, field)))
-
 /* Most body bytes ever queued for one peer of one request (the tests check
  * that back-pressure bounds it). */
 extern atomic_size_t gw_proxy__queued_hwm;
@@ -342,7 +395,7 @@ struct gw_proxy {
 	atomic_int n_configured;
 	atomic_bool stopping;
 	uv_sem_t started;
-	struct gw_proxy__ops *ops; /* PROXY protocol, real-ip, access log, metrics (ops.c) */
+	struct gw_proxy__ops *ops; /* PROXY protocol, real-ip, access log, metrics (ops_int.h) */
 };
 
 #include "proxy/ops_int.h"

@@ -12,7 +12,9 @@ proxy_libgw_proxy_a_SOURCES = \
 	proxy/server.c \
 	proxy/conn.c \
 	proxy/request.c \
+	proxy/reqhead.c \
+	proxy/response.c \
 	proxy/upstream.c \
 	proxy/plugins.c \
-	proxy/ops_int.h proxy/pp.c proxy/ops.c
+	proxy/ops_int.h proxy/pp.c proxy/ops.c proxy/accesslog.c
 EXTRA_DIST += proxy/README.md

@@ -1,6 +1,7 @@
 /* ops_int.h: what proxy/ offers to operators behind a load balancer: the
- * PROXY protocol (pp.c), trusted X-Forwarded-For (pp.c), the access log and
- * the HTTP metrics (ops.c). Included at the end of conn_int.h.
+ * PROXY protocol (pp.c), trusted X-Forwarded-For (pp.c), the access log
+ * (accesslog.c) and the HTTP metrics (ops.c). Included at the end of
+ * conn_int.h.
  *
  * Threads: gw_proxy__ops_init/_close run on the control thread around the
  * workers' lives; every gw_proxy__ops_req_* and gw_proxy__pp_* hook runs on
@@ -84,9 +85,33 @@ void gw_proxy__ops_req_done(struct gw_proxy__req *r);
 
 /* ---- state of one proxy (struct gw_proxy.ops) */
 
-struct gw_proxy__wops;     /* per worker, ops.c */
-struct gw_proxy__logchunk; /* access log bytes handed to the writer, ops.c */
-struct gw_proxy__logfmt;   /* compiled access log format, ops.c */
+struct gw_proxy__series;   /* one metrics label set of one worker, ops.c */
+struct gw_proxy__logchunk; /* access log bytes handed to the writer, accesslog.c */
+struct gw_proxy__logfmt;   /* compiled access log format, accesslog.c */
+
+/* Per worker: written by its worker only (the atomics are read by scrapes). */
+struct gw_proxy__wops {
+	struct gw_proxy__series *series; /* metrics: MAX_SERIES slots, open addressing */
+	size_t n_series;
+	atomic_uint_fast64_t overflow;
+	atomic_int_fast64_t reading, writing; /* requests in each state now */
+	struct gw_proxy__logchunk *cur;       /* access log lines not yet pushed */
+	uv_prepare_t check;                   /* pushes cur before each poll */
+	bool check_on;
+	bool closed; /* the loop is closing: lines are pushed at once */
+};
+
+/* What the access log and the metrics say about a finished request. */
+struct gw_proxy__outcome {
+	int status;
+	const char *route;  /* "" when unrouted */
+	char node[48];      /* upstream node IP, "" when none */
+	const char *upaddr; /* "ip:port" or NULL */
+	int up_status;      /* 0 = none */
+	uint64_t req_us, up_us;
+	bool has_up_time;
+	uint64_t in_bytes, out_bytes;
+};
 
 struct gw_proxy__ops {
 	bool *pp_listen;                /* per listener: a PROXY header comes first */
@@ -119,10 +144,27 @@ struct gw_proxy__ops {
  * thread, before the workers start. */
 int gw_proxy__ops_init(struct gw_proxy *p);
 /* Worker @w is about to close its loop: hand over its last log lines and
- * close its handles. Worker thread. */
+ * close its handles (accesslog.c). Worker thread. */
 void gw_proxy__ops_worker_close(struct gw_proxy__worker *w);
 /* Flush and stop the writer, free everything. NULL-safe. Control thread,
  * after the workers were joined. */
 void gw_proxy__ops_close(struct gw_proxy *p);
+
+/* ---- access log (accesslog.c), called by ops.c */
+
+/* Open @o->access_log ("-" = stdout; NULL, "" or "off": no log, 0) with
+ * @o->access_log_format (NULL or "": JSON lines) into @ops and start the
+ * writer thread. 0, GW_EINVAL (logged), GW_ENOMEM or GW_EIO. Control
+ * thread. */
+int gw_proxy__log_init(struct gw_proxy__ops *ops, const struct gw_proxy_opts *o);
+/* Append the line of the finished request @r to its worker's chunk (or
+ * count it dropped). Worker thread. */
+void gw_proxy__log_line(struct gw_proxy__req *r, const struct gw_proxy__outcome *o);
+/* Let the writer flush what was pushed and stop. False when it is stuck
+ * (then @ops must be abandoned, never freed: the thread still uses it).
+ * Control thread, after the workers were joined. */
+bool gw_proxy__log_stop(struct gw_proxy__ops *ops);
+/* Free the log's file, semaphore, chunks and format (the writer stopped). */
+void gw_proxy__log_free(struct gw_proxy__ops *ops);
 
 #endif

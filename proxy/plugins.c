@@ -2,7 +2,7 @@
  *
  * Happy path: config.c compiles each route's (and its service's) "plugins"
  * object through the registry into instances sorted by priority (desc);
- * request.c calls the hooks of the matched route at each phase: rewrite and
+ * request.c and response.c call the hooks of the matched route at each phase: rewrite and
  * access after routing, before_proxy before each upstream attempt,
  * header_filter on the upstream response head, body_filter on each body
  * piece and once at the end, log when the request is freed.
@@ -138,7 +138,7 @@ static const char *interp(struct gw_proxy__req *r, const char *t)
 		}
 		t += k;
 	}
-	out = gw_proxy__arena_strndup(&r->arena, b.data ? b.data : "", b.len);
+	out = gw_arena_strndup(&r->arena, b.data ? b.data : "", b.len);
 	gw_buf_close(&b);
 	return out ? out : "";
 }
@@ -160,7 +160,7 @@ static void hc_edit(struct gw_proxy__req *r, struct gw_proxy__hcollect *hc, cons
 	}
 	if (hc->n == hc->cap) {
 		size_t cap = hc->cap ? hc->cap * 2 : 8;
-		struct gw_proxy__hdr *v = gw_proxy__arena_alloc(&r->arena, cap * sizeof *v);
+		struct gw_proxy__hdr *v = gw_arena_alloc(&r->arena, cap * sizeof *v);
 		if (v == NULL) {
 			return;
 		}
@@ -267,7 +267,7 @@ static const char *regex_sub(struct gw_proxy__req *r, const regex_t *re, const c
 		}
 	}
 	gw_buf_appends(&b, s + m[0].rm_eo);
-	out = gw_proxy__arena_strndup(&r->arena, b.data ? b.data : "", b.len);
+	out = gw_arena_strndup(&r->arena, b.data ? b.data : "", b.len);
 	gw_buf_close(&b);
 	return out;
 }
@@ -280,13 +280,13 @@ static int prw_rewrite(struct gw_proxy__req *r, const void *conf)
 	if (p->uri != NULL) {
 		target = interp(r, p->uri);
 	} else if (p->re != NULL) {
-		char *path = gw_proxy__arena_strndup(&r->arena, r->path, r->path_len);
+		char *path = gw_arena_strndup(&r->arena, r->path, r->path_len);
 		target = path ? regex_sub(r, p->re, path, p->repl) : NULL;
 	}
 	if (target != NULL) {
 		if (r->query_len > 0) {
 			size_t tl = strlen(target);
-			char *t = gw_proxy__arena_alloc(&r->arena, tl + r->query_len + 2);
+			char *t = gw_arena_alloc(&r->arena, tl + r->query_len + 2);
 			if (t != NULL) {
 				memcpy(t, target, tl);
 				t[tl] = strchr(target, '?') ? '&' : '?';

@@ -423,7 +423,7 @@ void gw_proxy__pp_real_ip(struct gw_proxy__req *r)
 	}
 	gw_buf_close(&all);
 	if (changed) {
-		struct gw_proxy__raddr *ra = gw_proxy__arena_alloc(&r->arena, sizeof *ra);
+		struct gw_proxy__raddr *ra = gw_arena_alloc(&r->arena, sizeof *ra);
 		if (ra == NULL) {
 			return;
 		}

@@ -7,6 +7,7 @@
 #ifndef GW_PROXY_INT_H
 #define GW_PROXY_INT_H
 
+#include "lib/arena.h"
 #include "proxy/proxy.h"
 
 #include <cjson/cJSON.h>
@@ -16,20 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-
-/* ---- arena: bump allocator freed all at once (per request, per config) */
-struct gw_proxy__arena_chunk;
-struct gw_proxy__arena {
-	struct gw_proxy__arena_chunk *head; /* owned list of chunks */
-};
-void gw_proxy__arena_init(struct gw_proxy__arena *a);
-/* NULL on out of memory; memory is 16-byte aligned and zeroed. */
-void *gw_proxy__arena_alloc(struct gw_proxy__arena *a, size_t n);
-/* Copy @n bytes and add a NUL. */
-char *gw_proxy__arena_strndup(struct gw_proxy__arena *a, const char *p, size_t n);
-/* Free everything but one chunk, kept empty for reuse. */
-void gw_proxy__arena_reset(struct gw_proxy__arena *a);
-void gw_proxy__arena_close(struct gw_proxy__arena *a);
 
 /* ---- hash map: byte-string keys (not copied: the owner keeps them alive) */
 #define GW_PROXY__FNV_INIT 14695981039346656037ULL
@@ -111,7 +98,7 @@ struct gw_proxy__upstream {
 	unsigned pool_requests; /* requests per upstream connection */
 };
 
-/* ---- plugins (plugins.c): phase hooks called by request.c */
+/* ---- plugins (plugins.c): phase hooks called by request.c and response.c */
 struct gw_proxy__req;
 struct gw_proxy__expr;
 struct gw_proxy__compiler; /* config.c: what a plugin's compile may use */
@@ -234,7 +221,7 @@ struct gw_proxy__router {
 struct gw_proxy_config {
 	atomic_int refs;
 	int64_t revision;
-	struct gw_proxy__arena arena;    /* every string and object */
+	struct gw_arena arena;           /* every string and object */
 	struct gw_proxy__upstream **ups; /* every upstream (named and inline) */
 	size_t n_ups;
 	struct gw_proxy__route **routes; /* compiled routes */

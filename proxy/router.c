@@ -54,7 +54,7 @@ static int rlist_insert(struct gw_proxy_config *cfg, struct gw_proxy__map *map, 
 	size_t i;
 
 	if (l == NULL) {
-		l = gw_proxy__arena_alloc(&cfg->arena, sizeof *l);
+		l = gw_arena_alloc(&cfg->arena, sizeof *l);
 		if (l == NULL || gw_proxy__map_put(map, key, len, l) != 0) {
 			return GW_ENOMEM;
 		}
@@ -130,7 +130,7 @@ int gw_proxy__router_add(struct gw_proxy_config *cfg, struct gw_proxy__route *r,
 			u = rt->any;
 		} else {
 			size_t len = strlen(hosts[h]);
-			char *lc = gw_proxy__arena_strndup(&cfg->arena, hosts[h], len);
+			char *lc = gw_arena_strndup(&cfg->arena, hosts[h], len);
 			if (lc == NULL) {
 				return GW_ENOMEM;
 			}

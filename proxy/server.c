@@ -149,7 +149,7 @@ static void worker_main(void *arg)
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 	/* Whatever is left has no active handle to wait for: it was stuck (a
 	 * bug, counted for the tests). Close it. */
-	if (!gw_proxy__list_empty(&w->dconns) || !gw_proxy__list_empty(&w->uconns)) {
+	if (!gw_list_empty(&w->dconns) || !gw_list_empty(&w->uconns)) {
 		gw_errorf("proxy", "worker %d: connections stuck at shutdown", w->idx);
 		atomic_fetch_add(&gw_proxy__unclean_loops, 1);
 		gw_proxy__worker_force_close(w);
@@ -308,9 +308,9 @@ int gw_proxy_start(const struct gw_proxy_opts *opts, struct gw_proxy **out)
 		w->p = p;
 		w->idx = i;
 		w->n_lsn = opts->n_listen;
-		gw_proxy__list_init(&w->dconns);
-		gw_proxy__list_init(&w->uconns);
-		gw_proxy__list_init(&w->flush);
+		gw_list_init(&w->dconns);
+		gw_list_init(&w->uconns);
+		gw_list_init(&w->flush);
 		gw_proxy__map_init(&w->pool);
 		w->fds = malloc((size_t)opts->n_listen * sizeof *w->fds);
 		w->lsn = calloc((size_t)opts->n_listen, sizeof *w->lsn);

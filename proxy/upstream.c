@@ -38,11 +38,11 @@ void gw_proxy__uconn_close(struct gw_proxy__uconn *uc)
 	}
 	uc->closing = true;
 	if (uc->bucket != NULL) {
-		gw_proxy__list_remove(&uc->idle);
+		gw_list_del(&uc->idle);
 		uc->bucket->n--;
 		uc->bucket = NULL;
 	}
-	gw_proxy__list_remove(&uc->all);
+	gw_list_del(&uc->all);
 	uv_close((uv_handle_t *)&uc->tcp, u_close_cb);
 	uv_close((uv_handle_t *)&uc->timer, u_close_cb);
 }
@@ -128,9 +128,9 @@ struct gw_proxy__uconn *gw_proxy__uconn_get(struct gw_proxy__worker *w,
 	if (!fresh) {
 		struct gw_proxy__pool_bucket *b =
 		    gw_proxy__map_get(&w->pool, nd->text, strlen(nd->text));
-		if (b != NULL && !gw_proxy__list_empty(&b->idle)) {
-			uc = GW_PROXY__CONTAINER(b->idle.next, struct gw_proxy__uconn, idle);
-			gw_proxy__list_remove(&uc->idle);
+		if (b != NULL && !gw_list_empty(&b->idle)) {
+			uc = gw_container_of(gw_list_first(&b->idle), struct gw_proxy__uconn, idle);
+			gw_list_del(&uc->idle);
 			b->n--;
 			uc->bucket = NULL;
 			uc->reused = true;
@@ -149,8 +149,8 @@ struct gw_proxy__uconn *gw_proxy__uconn_get(struct gw_proxy__worker *w,
 	}
 	uc->w = w;
 	snprintf(uc->key, sizeof uc->key, "%s", nd->text);
-	gw_proxy__list_init(&uc->idle);
-	gw_proxy__list_insert(&w->uconns, &uc->all);
+	gw_list_init(&uc->idle);
+	gw_list_add_head(&w->uconns, &uc->all);
 	uv_tcp_init(&w->loop, &uc->tcp);
 	uv_timer_init(&w->loop, &uc->timer);
 	uc->tcp.data = uc;
@@ -171,7 +171,7 @@ struct gw_proxy__uconn *gw_proxy__uconn_get(struct gw_proxy__worker *w,
 
 static void u_write_cb(uv_write_t *req, int status)
 {
-	struct gw_proxy__wbuf *wb = GW_PROXY__CONTAINER(req, struct gw_proxy__wbuf, req);
+	struct gw_proxy__wbuf *wb = gw_container_of(req, struct gw_proxy__wbuf, req);
 	struct gw_proxy__uconn *uc = wb->owner;
 	uc->wq_bytes -= wb->len;
 	free(wb);
@@ -302,7 +302,7 @@ void gw_proxy__uconn_release(struct gw_proxy__uconn *uc, bool keep, unsigned idl
 			return;
 		}
 		snprintf(b->key, sizeof b->key, "%s", uc->key);
-		gw_proxy__list_init(&b->idle);
+		gw_list_init(&b->idle);
 		if (gw_proxy__map_put(&w->pool, b->key, strlen(b->key), b) != 0) {
 			free(b);
 			gw_proxy__uconn_close(uc);
@@ -313,7 +313,7 @@ void gw_proxy__uconn_release(struct gw_proxy__uconn *uc, bool keep, unsigned idl
 		gw_proxy__uconn_close(uc);
 		return;
 	}
-	gw_proxy__list_insert(&b->idle, &uc->idle);
+	gw_list_add_head(&b->idle, &uc->idle);
 	b->n++;
 	uc->bucket = b;
 	if (uc->bp_paused) {

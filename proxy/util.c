@@ -1,7 +1,5 @@
-/* util.c: the arena and the hash map of proxy/.
+/* util.c: the hash map of proxy/ (its arena is lib/arena.h).
  *
- * The arena hands out zeroed, aligned memory from 4 KiB (or larger) chunks
- * and frees everything at once; a request and a config snapshot each own one.
  * The map is open addressing with linear probing keyed by FNV-1a (mixed for
  * the slot index); the router probes it with hashes computed incrementally
  * over a path, so a key's hash must be the plain FNV-1a state of its bytes.
@@ -13,93 +11,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-struct gw_proxy__arena_chunk {
-	struct gw_proxy__arena_chunk *next;
-	size_t used, cap;
-	_Alignas(16) unsigned char data[];
-};
-
-void gw_proxy__arena_init(struct gw_proxy__arena *a)
-{
-	a->head = NULL;
-}
-
-/* @n bytes, aligned, not zeroed (strndup overwrites them at once). */
-static void *arena_take(struct gw_proxy__arena *a, size_t n)
-{
-	struct gw_proxy__arena_chunk *c = a->head;
-	size_t need = (n + 15) & ~(size_t)15;
-	void *p;
-
-	if (need < n) {
-		return NULL;
-	}
-	if (c == NULL || c->cap - c->used < need) {
-		size_t cap = need > 4096 - sizeof *c ? need : 4096 - sizeof *c;
-		c = malloc(sizeof *c + cap);
-		if (c == NULL) {
-			return NULL;
-		}
-		c->used = 0;
-		c->cap = cap;
-		c->next = a->head;
-		a->head = c;
-	}
-	p = c->data + c->used;
-	c->used += need;
-	return p;
-}
-
-void *gw_proxy__arena_alloc(struct gw_proxy__arena *a, size_t n)
-{
-	void *p = arena_take(a, n);
-	if (p != NULL) {
-		memset(p, 0, n);
-	}
-	return p;
-}
-
-char *gw_proxy__arena_strndup(struct gw_proxy__arena *a, const char *p, size_t n)
-{
-	char *s = arena_take(a, n + 1);
-	if (s == NULL) {
-		return NULL;
-	}
-	if (n > 0) {
-		memcpy(s, p, n);
-	}
-	s[n] = '\0';
-	return s;
-}
-
-void gw_proxy__arena_reset(struct gw_proxy__arena *a)
-{
-	struct gw_proxy__arena_chunk *keep = NULL;
-	while (a->head != NULL) {
-		struct gw_proxy__arena_chunk *c = a->head;
-		a->head = c->next;
-		if (keep == NULL && c->cap + sizeof *c <= 4096) {
-			keep = c; /* one standard chunk is kept for the next user */
-		} else {
-			free(c);
-		}
-	}
-	if (keep != NULL) {
-		keep->used = 0;
-		keep->next = NULL;
-		a->head = keep;
-	}
-}
-
-void gw_proxy__arena_close(struct gw_proxy__arena *a)
-{
-	while (a->head != NULL) {
-		struct gw_proxy__arena_chunk *c = a->head;
-		a->head = c->next;
-		free(c);
-	}
-}
 
 uint64_t gw_proxy__hash(const void *p, size_t n)
 {

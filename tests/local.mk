@@ -131,10 +131,19 @@ TESTS += tests/integration/test_etcd_h2.py
 # against a real threaded upstream (owner: proxy).
 check_PROGRAMS += tests/unit/test_proxy
 tests_unit_test_proxy_SOURCES = tests/unit/test_proxy.c \
+	tests/unit/test_proxy_env.c tests/unit/test_proxy_env.h \
 	tests/unit/test_proxy_util.c tests/unit/test_proxy_util.h
 tests_unit_test_proxy_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_proxy_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_proxy
+# The rest of the proxy's end-to-end cases (errors, aborts, swaps, WebSocket...).
+check_PROGRAMS += tests/unit/test_proxy_live
+tests_unit_test_proxy_live_SOURCES = tests/unit/test_proxy_live.c \
+	tests/unit/test_proxy_env.c tests/unit/test_proxy_env.h \
+	tests/unit/test_proxy_util.c tests/unit/test_proxy_util.h
+tests_unit_test_proxy_live_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_proxy_live_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_proxy_live
 # proxy_driver: gw_proxy alone, for proxy benchmarks and integration tests.
 check_PROGRAMS += tests/tools/proxy_driver
 tests_tools_proxy_driver_SOURCES = tests/tools/proxy_driver.c

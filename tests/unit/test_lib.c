@@ -1,4 +1,5 @@
-/* test_lib.c: lib/ helpers — error strings, buffers, addresses, the
+/* test_lib.c: lib/ helpers — error strings, buffers, addresses, the arena,
+ * the list, state machines, the log rate limit and escaping, the
  * control-plane HTTP server over real loopback sockets (a client thread
  * talks to a server whose loop runs in the test thread), the node-to-node
  * HTTP client (against that server or raw sockets, all on one loop), the
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "lib/addr.h"
+#include "lib/arena.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/file.h"
@@ -831,6 +833,91 @@ static void test_list(void **state)
 	assert_ptr_equal(gw_list_first(&head), &items[3].link);
 }
 
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static void test_arena(void **state)
+{
+	struct gw_arena a;
+	unsigned char *p, *q, *big, *after;
+	struct gw_arena_chunk *first;
+	char *s;
+
+	(void)state;
+	gw_arena_init(&a);
+	assert_null(a.head);
+	assert_int_equal(a.total, 0);
+
+	/* aligned, zeroed, distinct; 0 bytes still gets a pointer of its own */
+	p = gw_arena_alloc(&a, 3);
+	q = gw_arena_alloc(&a, 0);
+	assert_non_null(p);
+	assert_non_null(q);
+	assert_ptr_not_equal(p, q);
+	assert_int_equal((uintptr_t)p % GW_ARENA_ALIGN, 0);
+	assert_int_equal((uintptr_t)q % GW_ARENA_ALIGN, 0);
+	assert_true(all_zero(p, 3));
+	assert_int_equal(a.total, GW_ARENA_CHUNK);
+	first = a.head;
+
+	/* take does not zero; strndup copies, NULs included, and terminates */
+	p = gw_arena_take(&a, 40);
+	memset(p, 0xab, 40);
+	s = gw_arena_strndup(&a, "ab\0cd", 5);
+	assert_memory_equal(s, "ab\0cd", 6);
+	s = gw_arena_strndup(&a, NULL, 0);
+	assert_string_equal(s, "");
+
+	/* fill the first chunk: the next one is twice as large */
+	while (a.head == first) {
+		p = gw_arena_alloc(&a, 100);
+		assert_non_null(p);
+		assert_true(all_zero(p, 100));
+	}
+	assert_int_equal(a.total, GW_ARENA_CHUNK + 2 * GW_ARENA_CHUNK);
+	assert_ptr_equal(a.head->next, first);
+
+	/* larger than a chunk: a chunk of its own, behind the newest */
+	after = a.head->data + a.head->used;
+	big = gw_arena_alloc(&a, 100000);
+	assert_non_null(big);
+	assert_true(all_zero(big, 100000));
+	assert_int_equal(big[99999], 0);
+	p = gw_arena_alloc(&a, 16);
+	assert_ptr_equal(p, after); /* the newest chunk is still filled */
+
+	/* sizes that overflow fail cleanly */
+	assert_null(gw_arena_take(&a, SIZE_MAX));
+	assert_null(gw_arena_take(&a, SIZE_MAX - 8));
+	assert_null(gw_arena_strndup(&a, "", SIZE_MAX));
+
+	/* reset keeps one standard chunk, empty; close frees it */
+	gw_arena_reset(&a);
+	assert_ptr_equal(a.head, first);
+	assert_null(a.head->next);
+	assert_int_equal(a.head->used, 0);
+	assert_int_equal(a.total, GW_ARENA_CHUNK);
+	p = gw_arena_alloc(&a, 8);
+	assert_ptr_equal(p, first->data);
+	assert_true(all_zero(p, 8));
+	gw_arena_close(&a);
+	assert_null(a.head);
+	assert_int_equal(a.total, 0);
+	/* an arena is usable again after close, and close is idempotent */
+	assert_non_null(gw_arena_alloc(&a, 1));
+	gw_arena_close(&a);
+	gw_arena_close(&a);
+	gw_arena_reset(&a);
+	assert_null(a.head);
+}
+
 enum { ST_A, ST_B, ST_C, ST_N };
 static const char *const st_names[ST_N] = {"a", "b", "c"};
 static const uint32_t st_allowed[ST_N] = {
@@ -933,6 +1020,7 @@ int main(void)
 	    cmocka_unit_test(test_err_strings),
 	    cmocka_unit_test(test_buf),
 	    cmocka_unit_test(test_list),
+	    cmocka_unit_test(test_arena),
 	    cmocka_unit_test(test_sm),
 	    cmocka_unit_test(test_sm_illegal_aborts),
 	    cmocka_unit_test(test_ratelimit),
