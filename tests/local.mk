@@ -104,18 +104,18 @@ check_PROGRAMS += tests/unit/test_proxy
 tests_unit_test_proxy_SOURCES = tests/unit/test_proxy.c \
 	tests/unit/test_proxy_util.c tests/unit/test_proxy_util.h
 tests_unit_test_proxy_CPPFLAGS = $(UNIT_CPPFLAGS)
-tests_unit_test_proxy_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_proxy_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_proxy
 # proxy_driver: gw_proxy alone, for proxy benchmarks and integration tests.
 check_PROGRAMS += tests/tools/proxy_driver
 tests_tools_proxy_driver_SOURCES = tests/tools/proxy_driver.c
 tests_tools_proxy_driver_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
-tests_tools_proxy_driver_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
+tests_tools_proxy_driver_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
 # proxy_router_bench: match cost with 1k/10k/100k routes (run by hand).
 check_PROGRAMS += tests/tools/proxy_router_bench
 tests_tools_proxy_router_bench_SOURCES = tests/tools/proxy_router_bench.c
 tests_tools_proxy_router_bench_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
-tests_tools_proxy_router_bench_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
+tests_tools_proxy_router_bench_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
 # The proxy alone through proxy_driver: reload, bad objects, round robin, SIGTERM.
 TESTS += tests/integration/test_proxy_driver.py
 # Operations (issue 8, proxy side): PROXY protocol parser unit test; PROXY
@@ -123,7 +123,7 @@ TESTS += tests/integration/test_proxy_driver.py
 check_PROGRAMS += tests/unit/test_proxy_pp
 tests_unit_test_proxy_pp_SOURCES = tests/unit/test_proxy_pp.c
 tests_unit_test_proxy_pp_CPPFLAGS = $(UNIT_CPPFLAGS)
-tests_unit_test_proxy_pp_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_proxy_pp_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_proxy_pp tests/integration/test_ops.py
 
 # Fault suite (owner: fault): apigw nodes in network namespaces of its own,
