@@ -90,7 +90,7 @@ int gw_schema_enum_count(const struct gw_schema_enum *e);
 #define GW_SCHEMA_PRIORITY_MIN    -2147483648 /* route and node priority: an int */
 #define GW_SCHEMA_PRIORITY_MAX    2147483647
 #define GW_SCHEMA_RETRIES_MAX     1000
-#define GW_SCHEMA_SECONDS_MAX     31536000 /* timeouts: one year, in unsigned ms */
+#define GW_SCHEMA_SECONDS_MAX     4294967 /* timeouts: held in unsigned ms */
 #define GW_SCHEMA_URI_MAX         4096
 #define GW_SCHEMA_POOL_SIZE       320 /* keepalive_pool defaults */
 #define GW_SCHEMA_POOL_IDLE_S     60
