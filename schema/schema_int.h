@@ -35,6 +35,11 @@ extern const size_t gw_schema__n_plugins;
 int gw_schema__validate(const char *schema, const cJSON *v, unsigned fl, char *err, size_t errlen);
 int gw_schema__check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t errlen);
 
+/* The parsed schema of a row of tables.c / of a plugin (static, read-only),
+ * or NULL if unknown. For the unit tests that walk the schemas. */
+const cJSON *gw_schema__find(const char *name);
+const cJSON *gw_schema__plugin(const char *name);
+
 /* True if @s is an IPv4/IPv6 address or CIDR (format ip_or_cidr). */
 bool gw_schema__ip_or_cidr(const char *s);
 

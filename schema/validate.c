@@ -100,6 +100,11 @@ static const cJSON *find_schema(const char *name)
 	return NULL;
 }
 
+const cJSON *gw_schema__find(const char *name)
+{
+	return find_schema(name);
+}
+
 static int find_plugin(const char *name)
 {
 	size_t i;
@@ -111,6 +116,13 @@ static int find_plugin(const char *name)
 		}
 	}
 	return -1;
+}
+
+const cJSON *gw_schema__plugin(const char *name)
+{
+	int i = find_plugin(name);
+
+	return i < 0 ? NULL : plugin_schemas[i];
 }
 
 const char *const *gw_schema_plugin_names(void)

@@ -67,6 +67,14 @@ tests_unit_test_admin_schema_SOURCES = tests/unit/test_admin_schema.c
 tests_unit_test_admin_schema_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_admin_schema_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_admin_schema
+# schema/ unit tests: every schema walked through the Admin API's check and
+# the proxy's compiler (owner: schema).
+check_PROGRAMS += tests/unit/test_schema
+tests_unit_test_schema_SOURCES = tests/unit/test_schema.c
+tests_unit_test_schema_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_schema_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) \
+	$(CMOCKA_LIBS)
+TESTS += tests/unit/test_schema
 # Admin API integration tests: one node, then a three-node cluster.
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
 
