@@ -53,7 +53,6 @@ bool gw_admin__plugin_validated(const char *name)
 	return gw_schema_plugin_validated(name);
 }
 
-
 /* ---- merge ------------------------------------------------------------- */
 
 cJSON *gw_admin__merge(cJSON *target, const cJSON *patch)

@@ -166,7 +166,8 @@ struct gw_proxy__cidr {
 };
 
 enum gw_proxy__expr_kind { GW_PROXY__EXPR_AND, GW_PROXY__EXPR_OR, GW_PROXY__EXPR_CMP };
-enum gw_proxy__op { /* schema/'s vars operators */
+/* schema/'s vars operators */
+enum gw_proxy__op {
 	GW_PROXY__OP_EQ = GW_SCHEMA_VARS_OP_EQ,
 	GW_PROXY__OP_NE = GW_SCHEMA_VARS_OP_NE,
 	GW_PROXY__OP_GT = GW_SCHEMA_VARS_OP_GT,

@@ -100,8 +100,9 @@ int gw_schema_check_nodes(const cJSON *up, char *err, size_t errlen)
 		return 0;
 	}
 	if (nodes == NULL) {
-		snprintf(err, errlen, "service discovery is not supported yet: the upstream needs "
-				      "\"nodes\"");
+		snprintf(err, errlen,
+			 "service discovery is not supported yet: the upstream needs "
+			 "\"nodes\"");
 		return GW_EINVAL;
 	}
 	cJSON_ArrayForEach(it, nodes)
@@ -130,8 +131,7 @@ int gw_schema_check_nodes(const cJSON *up, char *err, size_t errlen)
 
 /* ---- vars expressions ------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static int expr_fail(char *e, size_t n, const char *fmt,
-							   ...)
+__attribute__((format(printf, 3, 4))) static int expr_fail(char *e, size_t n, const char *fmt, ...)
 {
 	static const char pre[] = "failed to validate the 'vars' expression: ";
 	va_list ap;
@@ -208,7 +208,8 @@ static int check_cmp(const cJSON *arr, char *e, size_t n)
 	switch ((enum gw_schema_vars_op)op) {
 	case GW_SCHEMA_VARS_OP_EQ:
 	case GW_SCHEMA_VARS_OP_NE:
-		return is_scalar(val) ? 0 : expr_fail(e, n, "%s needs a scalar value", o->valuestring);
+		return is_scalar(val) ? 0
+				      : expr_fail(e, n, "%s needs a scalar value", o->valuestring);
 	case GW_SCHEMA_VARS_OP_GT:
 	case GW_SCHEMA_VARS_OP_GE:
 	case GW_SCHEMA_VARS_OP_LT:
@@ -221,7 +222,8 @@ static int check_cmp(const cJSON *arr, char *e, size_t n)
 	case GW_SCHEMA_VARS_OP_RE:
 	case GW_SCHEMA_VARS_OP_REI:
 		if (!cJSON_IsString(val) || regcomp(&re, val->valuestring, REG_EXTENDED) != 0) {
-			return expr_fail(e, n, "%s needs a valid regular expression", o->valuestring);
+			return expr_fail(e, n, "%s needs a valid regular expression",
+					 o->valuestring);
 		}
 		regfree(&re);
 		return 0;
@@ -234,8 +236,7 @@ static int check_cmp(const cJSON *arr, char *e, size_t n)
 				 op == GW_SCHEMA_VARS_OP_IN ? "an array of scalars"
 							    : "a scalar or an array of scalars");
 	case GW_SCHEMA_VARS_OP_IPMATCH:
-		return cidrs(val) ? 0
-				  : expr_fail(e, n, "ipmatch needs IP addresses or CIDRs");
+		return cidrs(val) ? 0 : expr_fail(e, n, "ipmatch needs IP addresses or CIDRs");
 	}
 	return expr_fail(e, n, "invalid operator '%.32s'", o->valuestring);
 }

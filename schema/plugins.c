@@ -22,6 +22,9 @@
 	"'number']}}},'remove':{'type':'array','items':{'type':'string','pattern':'^[^:]+$'}}}},"  \
 	"{'type':'object','patternProperties':{'^[^:]+$':{'type':['string','number']}}}]}"
 
+#define STATUS_MIN GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MIN)
+#define STATUS_MAX GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MAX)
+
 const struct gw_schema__row gw_schema__plugins[] = {
     {"real-ip", NULL},
     {"ai", NULL},
@@ -74,8 +77,8 @@ const struct gw_schema__row gw_schema__plugins[] = {
      "'uri':{'type':'string','minLength':1,'maxLength':4096,'pattern':'^/.*'},"
      "'method':{'type':'string','enum':['GET','POST','PUT','HEAD','DELETE','OPTIONS','MKCOL',"
      "'COPY','MOVE','PROPFIND','LOCK','UNLOCK','PATCH','TRACE']},"
-     "'regex_uri':{'type':'array','minItems':2,'format':'regex_uri','items':{'type':'string','minLength':1,"
-     "'maxLength':4096}},"
+     "'regex_uri':{'type':'array','minItems':2,'format':'regex_uri',"
+     "'items':{'type':'string','minLength':1,'maxLength':4096}},"
      "'host':{'type':'string','pattern':'^[0-9a-zA-Z.-]+(:[0-9]{1,5})?$'},"
      "'scheme':{'type':'string','enum':['http','https']},"
      "'headers':" HEADERS_OP ",'use_real_request_uri_unsafe':{'type':'boolean'}}}"},
@@ -91,8 +94,8 @@ const struct gw_schema__row gw_schema__plugins[] = {
     {"response-rewrite",
      "{'type':'object','additionalProperties':false,'properties':{"
      "'headers':" HEADERS_OP ",'body':{'type':'string'},'body_base64':{'type':'boolean'},"
-     "'status_code':{'type':'integer','minimum':" GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MIN) ","
-     "'maximum':" GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MAX) "},'vars':{'type':'array','format':'expr'},"
+     "'status_code':{'type':'integer','minimum':" STATUS_MIN ",'maximum':" STATUS_MAX "},"
+     "'vars':{'type':'array','format':'expr'},"
      "'filters':{'type':'array','minItems':1,'items':{'type':'object','properties':{"
      "'regex':{'type':'string','minLength':1},'scope':{'type':'string','enum':['once',"
      "'global']},'replace':{'type':'string'},'options':{'type':'string'}},"

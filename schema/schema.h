@@ -132,16 +132,17 @@ int gw_schema_check_nodes(const cJSON *up, char *err, size_t errlen);
  * <why>" (APISIX's prefix). */
 int gw_schema_check_expr(const cJSON *vars, char *err, size_t errlen);
 
+/* Flag: an object written around the Admin API (by etcdctl): the members
+ * of an object schema marked 'x-proxy-defaults' may be missing (the proxy
+ * has a default for each). */
+#define GW_SCHEMA_PROXY 1u
+
 /* Everything the Admin API checks in one object of @schema, in its order
  * and words: the schema ("invalid configuration: ..."), the upstream (the
  * object itself for "upstream", else its inline "upstream": APISIX's rules,
  * then gw_schema_check_nodes), the plugins. The Admin API passes 0 as
  * @flags; the proxy passes GW_SCHEMA_PROXY before compiling an object.
  * Returns 0, GW_EINVAL or GW_ENOMEM with the reason in @err. */
-#define GW_SCHEMA_PROXY 1u /* objects written around the Admin API (etcdctl):
-			    * the members of an object schema marked
-			    * 'x-proxy-defaults' may be missing (the proxy has
-			    * a default for each) */
 int gw_schema_check(const char *schema, const cJSON *v, unsigned flags, char *err, size_t errlen);
 
 /* ---- node addresses, parsed the same way by the check and the compiler */

@@ -22,9 +22,20 @@
 
 #define HTTP_METHODS                                                                               \
 	"'GET','POST','PUT','DELETE','PATCH','HEAD','OPTIONS','CONNECT','TRACE','PURGE'"
-#define SECONDS_MAX GW_SCHEMA__STR(GW_SCHEMA_SECONDS_MAX)
-#define WEIGHT_MIN  GW_SCHEMA__STR(GW_SCHEMA_WEIGHT_MIN)
-#define WEIGHT_MAX  GW_SCHEMA__STR(GW_SCHEMA_WEIGHT_MAX)
+/* schema.h's limits and enumerations as schema text */
+#define SECONDS_MAX    GW_SCHEMA__STR(GW_SCHEMA_SECONDS_MAX)
+#define WEIGHT_MIN     GW_SCHEMA__STR(GW_SCHEMA_WEIGHT_MIN)
+#define WEIGHT_MAX     GW_SCHEMA__STR(GW_SCHEMA_WEIGHT_MAX)
+#define RETRIES_MAX    GW_SCHEMA__STR(GW_SCHEMA_RETRIES_MAX)
+#define URI_MAX        GW_SCHEMA__STR(GW_SCHEMA_URI_MAX)
+#define PORT_MIN       GW_SCHEMA__STR(GW_SCHEMA_PORT_MIN)
+#define PORT_MAX       GW_SCHEMA__STR(GW_SCHEMA_PORT_MAX)
+#define PRIORITY_MIN   GW_SCHEMA__STR(GW_SCHEMA_PRIORITY_MIN)
+#define PRIORITY_MAX   GW_SCHEMA__STR(GW_SCHEMA_PRIORITY_MAX)
+#define LB_ENUM        "[" GW_SCHEMA_LB(GW_SCHEMA__JSON) "]"
+#define HASH_ON_ENUM   "[" GW_SCHEMA_HASH_ON(GW_SCHEMA__JSON) "]"
+#define SCHEME_ENUM    "[" GW_SCHEMA_SCHEME(GW_SCHEMA__JSON) "]"
+#define PASS_HOST_ENUM "[" GW_SCHEMA_PASS_HOST(GW_SCHEMA__JSON) "]"
 
 /* ---- the schemas ------------------------------------------------------ */
 
@@ -40,12 +51,12 @@ const struct gw_schema__row gw_schema__rows[] = {
     {"desc", "{'type':'string','maxLength':256}"},
     {"timestamp", "{'type':'integer'}"},
     {"plugins", "{'type':'object'}"},
-    {"uri", "{'type':'string','minLength':1,'maxLength':" GW_SCHEMA__STR(GW_SCHEMA_URI_MAX) ","
+    {"uri", "{'type':'string','minLength':1,'maxLength':" URI_MAX ","
 	    "'pattern':'^/|^[*]$'}"},
-    {"port", "{'type':'integer','minimum':" GW_SCHEMA__STR(GW_SCHEMA_PORT_MIN) ","
-	     "'maximum':" GW_SCHEMA__STR(GW_SCHEMA_PORT_MAX) "}"},
-    {"priority", "{'type':'integer','minimum':" GW_SCHEMA__STR(GW_SCHEMA_PRIORITY_MIN) ","
-		 "'maximum':" GW_SCHEMA__STR(GW_SCHEMA_PRIORITY_MAX) "}"},
+    {"port", "{'type':'integer','minimum':" PORT_MIN ","
+	     "'maximum':" PORT_MAX "}"},
+    {"priority", "{'type':'integer','minimum':" PRIORITY_MIN ","
+		 "'maximum':" PRIORITY_MAX "}"},
     {"vars", "{'type':'array','format':'expr'}"},
     {"seconds", "{'type':'number','exclusiveMinimum':0,'maximum':" SECONDS_MAX "}"},
     {"timeout", "{'type':'object','properties':{'connect':{'$ref':'seconds'},"
@@ -88,18 +99,18 @@ const struct gw_schema__row gw_schema__rows[] = {
      "{'type':'object','additionalProperties':false,'properties':{"
      "'create_time':{'$ref':'timestamp'},'update_time':{'$ref':'timestamp'},"
      "'nodes':{'$ref':'nodes'},"
-     "'retries':{'type':'integer','minimum':0,'maximum':" GW_SCHEMA__STR(GW_SCHEMA_RETRIES_MAX) "},"
+     "'retries':{'type':'integer','minimum':0,'maximum':" RETRIES_MAX "},"
      "'retry_timeout':{'type':'number','minimum':0,'maximum':" SECONDS_MAX "},"
      "'timeout':{'$ref':'timeout'},"
      "'tls':{'type':'object','properties':{'client_cert':{'$ref':'cert'},"
      "'client_key':{'$ref':'cert'},'client_cert_id':{'$ref':'id'},'verify':{'type':'boolean'}}},"
-     "'type':{'type':'string','enum':[" GW_SCHEMA_LB(GW_SCHEMA__JSON) "]},"
+     "'type':{'type':'string','enum':" LB_ENUM "},"
      "'checks':{'$ref':'health_checker'},"
-     "'hash_on':{'type':'string','enum':[" GW_SCHEMA_HASH_ON(GW_SCHEMA__JSON) "]},"
-     "'key':{'type':'string'},'scheme':{'enum':[" GW_SCHEMA_SCHEME(GW_SCHEMA__JSON) "]},"
+     "'hash_on':{'type':'string','enum':" HASH_ON_ENUM "},"
+     "'key':{'type':'string','minLength':1},'scheme':{'enum':" SCHEME_ENUM "},"
      "'labels':{'$ref':'labels'},'discovery_type':{'type':'string'},"
      "'discovery_args':{'type':'object'},"
-     "'pass_host':{'type':'string','enum':[" GW_SCHEMA_PASS_HOST(GW_SCHEMA__JSON) "]},"
+     "'pass_host':{'type':'string','enum':" PASS_HOST_ENUM "},"
      "'upstream_host':{'$ref':'host'},'name':{'$ref':'name'},'desc':{'$ref':'desc'},"
      "'service_name':{'type':'string','minLength':1,'maxLength':256},"
      "'keepalive_pool':{'type':'object','properties':{'size':{'type':'integer','minimum':1},"

@@ -549,7 +549,8 @@ static int check_array_format(const char *fmt, const cJSON *v, char *e, size_t n
 	}
 	if (strcmp(fmt, "regex_uri") == 0 && cJSON_IsString(pat)) {
 		if (regcomp(&re, pat->valuestring, REG_EXTENDED) != 0) {
-			return fail(e, n, "invalid regex_uri(%.200s, %.200s): bad regular expression",
+			return fail(e, n,
+				    "invalid regex_uri(%.200s, %.200s): bad regular expression",
 				    pat->valuestring, cJSON_IsString(rep) ? rep->valuestring : "");
 		}
 		regfree(&re);
@@ -618,7 +619,8 @@ static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, u
 		return GW_EINVAL;
 	}
 	x = cJSON_GetObjectItemCaseSensitive(s, "format");
-	if (cJSON_IsArray(v) && cJSON_IsString(x) && check_array_format(x->valuestring, v, e, n) != 0) {
+	if (cJSON_IsArray(v) && cJSON_IsString(x) &&
+	    check_array_format(x->valuestring, v, e, n) != 0) {
 		return GW_EINVAL;
 	}
 	x = cJSON_GetObjectItemCaseSensitive(s, "enum");

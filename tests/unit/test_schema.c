@@ -209,8 +209,8 @@ static void verdicts(struct run *r, cJSON *obj)
 		if (admin != proxy) {
 			shown = cJSON_PrintUnformatted(obj);
 			fail_msg("%s: Admin API %s (%s) but the proxy %s: %s", r->t->kind,
-				 admin ? "accepts" : "refuses", err,
-				 proxy ? "compiles" : "skips", shown);
+				 admin ? "accepts" : "refuses", err, proxy ? "compiles" : "skips",
+				 shown);
 		}
 	}
 	cJSON_Delete(obj);
@@ -346,7 +346,7 @@ static void try_bounds(struct run *r, const cJSON *s, bool integer)
 
 static void try_sizes(struct run *r, const cJSON *s, const cJSON *cur)
 {
-	static const char *const kws[] = {"minLength", "maxLength", "minItems",
+	static const char *const kws[] = {"minLength", "maxLength",     "minItems",
 					  "maxItems",  "minProperties", "maxProperties"};
 	bool has;
 
@@ -484,8 +484,8 @@ static void test_walk_every_schema(void **state)
  * compiled to its own C value. */
 static void test_enum_members_compile(void **state)
 {
-	static const struct gw_schema_enum *const enums[] = {&gw_schema_lb, &gw_schema_hash_on,
-							     &gw_schema_pass_host, &gw_schema_scheme};
+	static const struct gw_schema_enum *const enums[] = {
+	    &gw_schema_lb, &gw_schema_hash_on, &gw_schema_pass_host, &gw_schema_scheme};
 	char json[256], err[512];
 	struct gw_proxy_kv kv;
 	struct gw_proxy_config *cfg;
@@ -501,9 +501,9 @@ static void test_enum_members_compile(void **state)
 			v = cJSON_Parse(json);
 			assert_non_null(v);
 			assert_int_equal(gw_schema_check("upstream", v, 0, err, sizeof err), 0);
-			assert_int_equal(gw_schema_enum_value(enums[e], cJSON_GetObjectItem(
-									    v, enums[e]->field)),
-					 i);
+			assert_int_equal(
+			    gw_schema_enum_value(enums[e], cJSON_GetObjectItem(v, enums[e]->field)),
+			    i);
 			cJSON_Delete(v);
 			add_kv(&kv, "/apisix/upstreams/u", json);
 			assert_int_equal(gw_proxy_config_compile(&kv, 1, 1, &cfg), 0);
@@ -521,12 +521,13 @@ static void test_enum_members_compile(void **state)
 		assert_int_equal(gw_schema_enum_value(enums[e], NULL), enums[e]->dflt);
 	}
 	for (int i = 0; i < gw_schema_enum_count(&gw_schema_vars_op); i++) {
-		static const char *const vals[] = {"\"x\"",  "\"x\"",  "1",     "1",
-						   "1",      "1",      "\"^x\"", "\"^x\"",
-						   "[\"x\"]", "\"x\"", "\"127.0.0.1\""};
+		static const char *const vals[] = {
+		    "\"x\"", "\"x\"",        "1", "1", "1", "1", "\"^x\"", "\"^x\"", "[\"x\"]",
+		    "\"x\"", "\"127.0.0.1\""};
 		cJSON *v;
 		snprintf(json, sizeof json,
-			 "{\"uri\":\"/a\",\"upstream\":" UP_JSON ",\"vars\":[[\"arg_a\",\"%s\",%s]]}",
+			 "{\"uri\":\"/a\",\"upstream\":" UP_JSON
+			 ",\"vars\":[[\"arg_a\",\"%s\",%s]]}",
 			 gw_schema_vars_op.names[i], vals[i]);
 		v = cJSON_Parse(json);
 		assert_non_null(v);
@@ -538,7 +539,8 @@ static void test_enum_members_compile(void **state)
 		assert_int_equal((int)cfg->routes[0]->vars->kids[0]->op, i);
 		gw_proxy_config_unref(cfg);
 	}
-	assert_int_equal(gw_schema_enum_find(&gw_schema_vars_op, "IPMATCH"), GW_SCHEMA_VARS_OP_IPMATCH);
+	assert_int_equal(gw_schema_enum_find(&gw_schema_vars_op, "IPMATCH"),
+			 GW_SCHEMA_VARS_OP_IPMATCH);
 }
 
 static void check_refused(const char *schema, const char *json, const char *reason)
@@ -559,16 +561,19 @@ static void check_refused(const char *schema, const char *json, const char *reas
 static void test_refused_what_the_proxy_cannot_serve(void **state)
 {
 	(void)state;
+	check_refused(
+	    "upstream",
+	    "{\"type\":\"chash\",\"hash_on\":\"consumer\",\"nodes\":{\"127.0.0.1:80\":1}}",
+	    "invalid configuration: property \"hash_on\" validation failed: matches none "
+	    "of the enum values");
 	check_refused("upstream",
-		      "{\"type\":\"chash\",\"hash_on\":\"consumer\",\"nodes\":{\"127.0.0.1:80\":1}}",
-		      "invalid configuration: property \"hash_on\" validation failed: matches none "
-		      "of the enum values");
-	check_refused("upstream", "{\"nodes\":[{\"host\":\"127.0.0.1\",\"port\":80,\"weight\":1e20}]}",
+		      "{\"nodes\":[{\"host\":\"127.0.0.1\",\"port\":80,\"weight\":1e20}]}",
 		      "invalid configuration: property \"nodes\" validation failed: object matches "
 		      "none of the requireds");
-	check_refused("route",
-		      "{\"uri\":\"/a\",\"upstream\":{\"nodes\":{\"127.0.0.1:80\":100000000000000000000}}}",
-		      "property \"upstream\" validation failed: property \"nodes\" validation failed");
+	check_refused(
+	    "route",
+	    "{\"uri\":\"/a\",\"upstream\":{\"nodes\":{\"127.0.0.1:80\":100000000000000000000}}}",
+	    "property \"upstream\" validation failed: property \"nodes\" validation failed");
 	check_refused("upstream", "{\"scheme\":\"https\",\"nodes\":{\"127.0.0.1:80\":1}}",
 		      "property \"scheme\" validation failed: matches none of the enum values");
 	check_refused("upstream", "{\"nodes\":{\"example.com:80\":1}}",
@@ -585,7 +590,8 @@ static void test_refused_what_the_proxy_cannot_serve(void **state)
 	check_refused("route", "{\"uri\":\"/a\",\"priority\":4294967296,\"upstream\":" UP_JSON "}",
 		      "expected 4294967296 to be smaller than 2147483647");
 	check_refused("route",
-		      "{\"uri\":\"/a\",\"vars\":[[\"arg_a\",\"=~\",\"x\"]],\"upstream\":" UP_JSON "}",
+		      "{\"uri\":\"/a\",\"vars\":[[\"arg_a\",\"=~\",\"x\"]],\"upstream\":" UP_JSON
+		      "}",
 		      "property \"vars\" validation failed: failed to validate the 'vars' "
 		      "expression: invalid operator '=~'");
 	check_refused("route",
@@ -595,6 +601,58 @@ static void test_refused_what_the_proxy_cannot_serve(void **state)
 		      "\"regex_uri\" validation failed: invalid regex_uri((, /x)");
 }
 
+/* A plugin the proxy implements registered its schema, and the other way
+ * round; the catalogue keeps the names APISIX ships (refused: others). */
+static void test_plugin_registry(void **state)
+{
+	int n = 0;
+
+	(void)state;
+	for (const char *const *p = gw_schema_plugin_names(); *p != NULL; p++) {
+		bool proxy = gw_proxy__plugin_find(*p) != NULL;
+		if (proxy != gw_schema_plugin_validated(*p)) {
+			fail_msg("plugin %s: implemented %d, schema registered %d", *p, proxy,
+				 !proxy);
+		}
+		n += proxy;
+	}
+	assert_int_equal(n, 2);
+	assert_null(gw_schema_plugin_schema("no-such-plugin"));
+	check_refused("global_rule", "{\"plugins\":{\"no-such\":{}}}", "unknown plugin [no-such]");
+}
+
+/* Values the walk does not generate, found by reading the compiler. */
+static void test_compiler_edges(void **state)
+{
+	static const char *const ok[] = {
+	    /* a legacy header map with a header named "set" */
+	    "{\"uri\":\"/a\",\"upstream\":" UP_JSON ",\"plugins\":{\"proxy-rewrite\":{"
+	    "\"headers\":{\"set\":\"1\"}}}}",
+	    /* retry_timeout and keepalive idle_timeout 0 (schema minimum 0) */
+	    "{\"uri\":\"/a\",\"upstream\":{\"nodes\":{\"127.0.0.1:80\":1},\"retry_timeout\":0,"
+	    "\"keepalive_pool\":{\"size\":1,\"idle_timeout\":0,\"requests\":1}}}",
+	    /* IPv6 node keys, weight 0 */
+	    "{\"uri\":\"*\",\"upstream\":{\"nodes\":{\"[::1]:80\":0,\"[::1]\":1}}}",
+	};
+	struct run r = {.t = &targets[2]};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		cJSON *v = cJSON_Parse(ok[i]);
+		assert_non_null(v);
+		r.base = v;
+		verdicts(&r, cJSON_Duplicate(v, true));
+		cJSON_Delete(v);
+	}
+	assert_int_equal(r.refused, 0);
+	assert_int_equal(r.compiled, (int)(sizeof ok / sizeof ok[0]));
+	check_refused("upstream",
+		      "{\"type\":\"chash\",\"key\":\"\",\"nodes\":{\"127.0.0.1:80\":1}}",
+		      "property \"key\" validation failed: string too short, expected at least 1");
+	check_refused("upstream", "{\"nodes\":{\"127.0.0.1:0\":1}}", "port must be 1..65535");
+	check_refused("upstream", "{\"nodes\":{\"127.0.0.1:x\":1}}", "bad host:port");
+}
+
 int main(void)
 {
 	gw_log_set_level(getenv("GW_TEST_LOG") ? GW_LOG_DEBUG : GW_LOG_ERROR);
@@ -602,6 +660,8 @@ int main(void)
 	    cmocka_unit_test(test_walk_every_schema),
 	    cmocka_unit_test(test_enum_members_compile),
 	    cmocka_unit_test(test_refused_what_the_proxy_cannot_serve),
+	    cmocka_unit_test(test_plugin_registry),
+	    cmocka_unit_test(test_compiler_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
