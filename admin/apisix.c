@@ -544,25 +544,7 @@ static void put_cb(void *data, int err, struct gw_store_result *res)
 /* Validate @v as this resource, APISIX's way. 0 or GW_EINVAL with @msg. */
 static int validate(const struct resource *res, const cJSON *v, char *msg, size_t n)
 {
-	char err[1024];
-	int rv;
-
-	rv = gw_admin__validate(res->schema, v, err, sizeof(err));
-	if (rv != 0) {
-		snprintf(msg, n, "invalid configuration: %.*s", (int)(n > 24 ? n - 24 : 0), err);
-		return GW_EINVAL;
-	}
-	if (strcmp(res->name, "upstreams") == 0) {
-		rv = gw_admin__check_upstream(v, msg, n);
-	} else {
-		rv = gw_admin__check_upstream(cJSON_GetObjectItemCaseSensitive(v, "upstream"), msg,
-					      n);
-	}
-	if (rv != 0) {
-		return rv;
-	}
-	rv = gw_admin__check_plugins(cJSON_GetObjectItemCaseSensitive(v, "plugins"), msg, n);
-	return rv;
+	return gw_admin__check(res->schema, v, msg, n);
 }
 
 /* Collect the references of @v (keys that must exist). */

@@ -1,17 +1,12 @@
 /* apisix_int.h: internals of the Admin API shared by its files and unit tests.
  *
- * apisix_schema.c: a compact validator for the subset of JSON Schema that
- * APISIX's schema_def.lua uses (type, properties, required,
- * additionalProperties, patternProperties, min/maxProperties, items,
- * min/maxItems, uniqueItems, min/maxLength, pattern, minimum, maximum,
- * exclusiveMinimum/Maximum, enum, const, allOf, anyOf, oneOf, not, $ref to a
- * named schema, format ip/ipv4/ipv6/cidr), the embedded schemas of every
- * resource, the plugin catalogue, and the JSON merge used by PATCH.
- * Error messages follow APISIX's jsonschema wording ("property \"uri\"
- * validation failed: ...").
+ * apisix_schema.c: the validator entry points the Admin API calls, which
+ * forward to schema/ (the schemas, the plugin catalogue and the validation
+ * walk, shared with the proxy's compiler; see schema/schema.h), and the JSON
+ * merge used by PATCH. Error messages follow APISIX's jsonschema wording
+ * ("property \"uri\" validation failed: ...").
  *
- * Threads: the schema table is built once (pthread_once) and read-only
- * afterwards; the regex cache is guarded by a mutex. Any thread. */
+ * Threads: any thread (schema/ is read-only after its one-time load). */
 #ifndef GW_ADMIN_APISIX_INT_H
 #define GW_ADMIN_APISIX_INT_H
 
@@ -26,6 +21,12 @@
  * reason in @err (APISIX's wording, without the "invalid configuration: "
  * prefix), or GW_ENOTFOUND for an unknown schema name. */
 int gw_admin__validate(const char *schema, const cJSON *v, char *err, size_t errlen);
+
+/* Everything the Admin API checks before storing an object of @schema
+ * (gw_schema_check): the schema ("invalid configuration: ..."), the upstream
+ * (APISIX's rules, then what the proxy can serve: numeric node addresses),
+ * the plugins. 0, GW_EINVAL or GW_ENOMEM with the message in @err. */
+int gw_admin__check(const char *schema, const cJSON *v, char *err, size_t errlen);
 
 /* Check every plugin of a "plugins" object: its name must be in the
  * catalogue and its config must match the plugin's schema ("_meta" and

@@ -5,16 +5,20 @@
  * then routes in input order: each resolves its upstream (inline, then
  * upstream_id, then its service's), its conditions (methods, remote_addrs,
  * vars) and is added to the router under every host x uri. Everything is
- * allocated in the snapshot's arena and freed by the last unref.
- * Failure modes: an object that fails (invalid JSON, unknown field values,
- * a missing upstream or service, non-numeric node addresses: DNS is not
- * supported yet) is skipped with one warning naming its key and why; routes
- * with status 0 are skipped silently. Only GW_ENOMEM fails the whole compile. */
+ * allocated in the snapshot's arena and freed by the last unref. Each
+ * object is first checked by schema/ (gw_schema_check, the Admin API's own
+ * check), and its enumerations, limits and defaults come from schema.h, so
+ * the proxy serves exactly what the Admin API accepts.
+ * Failure modes: an object that fails (invalid JSON, refused by the schema,
+ * a missing upstream or service) is skipped with one warning naming its key
+ * and why; routes with status 0 are skipped silently. Only GW_ENOMEM fails
+ * the whole compile. */
 #include "config.h"
 
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/proxy_int.h"
+#include "schema/schema.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -44,7 +48,7 @@ struct gw_proxy__compiler {
 	struct pset *globals;      /* global rules, for the snapshot's merged set */
 	size_t n_globals, cap_globals;
 	const char *why; /* reason of the last failure (static or arena) */
-	char whybuf[160];
+	char whybuf[512];
 	bool oom;
 };
 
@@ -68,34 +72,27 @@ static const char *dup_cfg(struct gw_proxy__compiler *c, const char *s)
 	return p;
 }
 
-__attribute__((format(printf, 2, 3))) static int fail(struct gw_proxy__compiler *c, const char *fmt,
-						      ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(c->whybuf, sizeof c->whybuf, fmt, ap);
-	va_end(ap);
-	c->why = c->whybuf;
-	return GW_EINVAL;
-}
+/* Record why the object fails; returns GW_EINVAL. */
+#define fail gw_proxy__c_fail
 
 static bool is_num(const cJSON *j)
 {
 	return cJSON_IsNumber(j) && isfinite(j->valuedouble);
 }
 
-/* Seconds (number > 0) to milliseconds. */
+/* Seconds (a number the schema bounds; 0 where it allows 0) to
+ * milliseconds; a positive value is at least 1 ms. */
 static int get_secs(struct gw_proxy__compiler *c, const cJSON *obj, const char *name, unsigned *out)
 {
 	const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, name);
 	if (j == NULL) {
 		return 0;
 	}
-	if (!is_num(j) || j->valuedouble <= 0 || j->valuedouble > 86400 * 365) {
-		return fail(c, "%s must be a number of seconds > 0", name);
+	if (!is_num(j) || j->valuedouble < 0 || j->valuedouble > GW_SCHEMA_SECONDS_MAX) {
+		return fail(c, "%s must be a number of seconds", name);
 	}
 	*out = (unsigned)(j->valuedouble * 1000 + 0.5);
-	if (*out == 0) {
+	if (*out == 0 && j->valuedouble > 0) {
 		*out = 1;
 	}
 	return 0;
@@ -109,15 +106,20 @@ static int get_timeouts(struct gw_proxy__compiler *c, const cJSON *obj,
 	if (j == NULL) {
 		return 0;
 	}
-	if (!cJSON_IsObject(j)) {
-		return fail(c, "%s must be an object", "timeout");
-	}
 	if ((rv = get_secs(c, j, "connect", &t->connect_ms)) != 0 ||
 	    (rv = get_secs(c, j, "send", &t->send_ms)) != 0 ||
 	    (rv = get_secs(c, j, "read", &t->read_ms)) != 0) {
 		return rv;
 	}
 	return 0;
+}
+
+/* The C value of the enumerated field @e of @obj (its default if absent),
+ * or GW_EINVAL naming the field. */
+static int get_enum(struct gw_proxy__compiler *c, const cJSON *obj, const struct gw_schema_enum *e)
+{
+	int v = gw_schema_enum_value(e, cJSON_GetObjectItemCaseSensitive(obj, e->field));
+	return v >= 0 ? v : fail(c, "%s: unknown value", e->field);
 }
 
 static int strings_of(struct gw_proxy__compiler *c, const cJSON *obj, const char *one,
@@ -171,41 +173,32 @@ static int strings_of(struct gw_proxy__compiler *c, const cJSON *obj, const char
 static int parse_node(struct gw_proxy__compiler *c, const char *host, long port, double weight,
 		      double priority, struct gw_proxy__node *nd)
 {
-	char ip[64];
-	size_t hl = strlen(host);
+	char ip[GW_SCHEMA_HOST_MAX];
+	unsigned char addr[16];
+	int af;
 
-	if (port < 1 || port > 65535) {
+	if (port < GW_SCHEMA_PORT_MIN || port > GW_SCHEMA_PORT_MAX) {
 		return fail(c, "node %s: port must be 1..65535", host);
 	}
-	if (!(weight >= 0 && weight <= 1e6)) {
-		return fail(c, "node %s: weight must be 0..1000000", host);
+	if (!(weight >= GW_SCHEMA_WEIGHT_MIN && weight <= GW_SCHEMA_WEIGHT_MAX) ||
+	    !(priority >= GW_SCHEMA_PRIORITY_MIN && priority <= GW_SCHEMA_PRIORITY_MAX)) {
+		return fail(c, "node %.40s: weight or priority out of range", host);
 	}
-	if (hl >= sizeof ip) {
-		return fail(c, "node %.40s: address too long", host);
-	}
-	/* "[::1]" as found in "host:port" keys */
-	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-		memcpy(ip, host + 1, hl - 2);
-		ip[hl - 2] = '\0';
-	} else {
-		memcpy(ip, host, hl + 1);
+	af = gw_schema_node_ip(host, ip, sizeof ip, addr);
+	if (af < 0) {
+		return fail(c, "node %.40s: not a numeric IP (DNS names are not supported yet)",
+			    host);
 	}
 	memset(nd, 0, sizeof *nd);
-	if (strchr(ip, ':') != NULL) {
+	if (af == AF_INET6) {
 		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&nd->addr;
-		if (inet_pton(AF_INET6, ip, &a6->sin6_addr) != 1) {
-			return fail(
-			    c, "node %s: not a numeric IP (DNS names are not supported yet)", host);
-		}
+		memcpy(&a6->sin6_addr, addr, sizeof a6->sin6_addr);
 		a6->sin6_family = AF_INET6;
 		a6->sin6_port = htons((uint16_t)port);
 		snprintf(nd->host, sizeof nd->host, port == 80 ? "[%s]" : "[%s]:%ld", ip, port);
 	} else {
 		struct sockaddr_in *a4 = (struct sockaddr_in *)&nd->addr;
-		if (inet_pton(AF_INET, ip, &a4->sin_addr) != 1) {
-			return fail(
-			    c, "node %s: not a numeric IP (DNS names are not supported yet)", host);
-		}
+		memcpy(&a4->sin_addr, addr, sizeof a4->sin_addr);
 		a4->sin_family = AF_INET;
 		a4->sin_port = htons((uint16_t)port);
 		snprintf(nd->host, sizeof nd->host, port == 80 ? "%s" : "%s:%ld", ip, port);
@@ -231,24 +224,13 @@ static int parse_nodes(struct gw_proxy__compiler *c, const cJSON *jn, struct gw_
 		struct gw_proxy__node nd;
 		if (cJSON_IsObject(jn)) {
 			/* "host:port": weight */
-			char hp[128];
-			const char *colon;
-			long port = 80;
+			char hp[GW_SCHEMA_HOST_MAX];
+			long port;
 			if (!is_num(it)) {
 				return fail(c, "node %s: weight must be a number", it->string);
 			}
-			if (strlen(it->string) >= sizeof hp) {
-				return fail(c, "node %.40s: too long", it->string);
-			}
-			strcpy(hp, it->string);
-			colon = strrchr(hp, ':');
-			if (colon != NULL && (hp[0] != '[' || colon > strchr(hp, ']'))) {
-				char *end;
-				port = strtol(colon + 1, &end, 10);
-				if (*end != '\0' || colon[1] == '\0') {
-					return fail(c, "node %s: bad port", it->string);
-				}
-				hp[colon - hp] = '\0';
+			if (gw_schema_node_key(it->string, hp, sizeof hp, &port) != 0) {
+				return fail(c, "node %.40s: bad host:port", it->string);
 			}
 			rv = parse_node(c, hp, port, it->valuedouble, 0, &nd);
 		} else {
@@ -302,22 +284,14 @@ static int compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, const 
 	}
 	up->id = id ? dup_cfg(c, id) : NULL;
 	up->retries = -1;
-	up->pool_size = 320;
-	up->pool_idle_ms = 60000;
-	up->pool_requests = 1000;
+	up->pool_size = GW_SCHEMA_POOL_SIZE;
+	up->pool_idle_ms = GW_SCHEMA_POOL_IDLE_S * 1000;
+	up->pool_requests = GW_SCHEMA_POOL_REQUESTS;
 
-	v = cJSON_GetObjectItemCaseSensitive(j, "type");
-	if (v == NULL || (cJSON_IsString(v) && strcmp(v->valuestring, "roundrobin") == 0)) {
-		up->type = GW_PROXY__LB_RR;
-	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "chash") == 0) {
-		up->type = GW_PROXY__LB_CHASH;
-	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "least_conn") == 0) {
-		up->type = GW_PROXY__LB_LEAST_CONN;
-	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "ewma") == 0) {
-		up->type = GW_PROXY__LB_EWMA;
-	} else {
-		return fail(c, "%s", "type must be roundrobin, chash, least_conn or ewma");
+	if ((rv = get_enum(c, j, &gw_schema_lb)) < 0) {
+		return rv;
 	}
+	up->type = (enum gw_proxy__lb)rv;
 
 	v = cJSON_GetObjectItemCaseSensitive(j, "nodes");
 	if (!cJSON_IsObject(v) && !cJSON_IsArray(v)) {
@@ -327,18 +301,10 @@ static int compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, const 
 		return rv;
 	}
 
-	v = cJSON_GetObjectItemCaseSensitive(j, "hash_on");
-	if (v == NULL || (cJSON_IsString(v) && strcmp(v->valuestring, "vars") == 0)) {
-		up->hash_on = GW_PROXY__HASH_VARS;
-	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "header") == 0) {
-		up->hash_on = GW_PROXY__HASH_HEADER;
-	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "cookie") == 0) {
-		up->hash_on = GW_PROXY__HASH_COOKIE;
-	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "vars_combinations") == 0) {
-		up->hash_on = GW_PROXY__HASH_VARS_COMB;
-	} else {
-		return fail(c, "%s", "hash_on must be vars, header, cookie or vars_combinations");
+	if ((rv = get_enum(c, j, &gw_schema_hash_on)) < 0) {
+		return rv;
 	}
+	up->hash_on = (enum gw_proxy__hash_on)rv;
 	v = cJSON_GetObjectItemCaseSensitive(j, "key");
 	if (v != NULL && (!cJSON_IsString(v) || v->valuestring[0] == '\0')) {
 		return fail(c, "%s", "key must be a non-empty string");
@@ -346,11 +312,11 @@ static int compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, const 
 	if (up->type == GW_PROXY__LB_CHASH && v == NULL) {
 		return fail(c, "%s", "chash needs a key");
 	}
-	up->key = dup_cfg(c, v ? v->valuestring : "remote_addr");
+	up->key = dup_cfg(c, v ? v->valuestring : GW_SCHEMA_HASH_KEY);
 
 	v = cJSON_GetObjectItemCaseSensitive(j, "retries");
 	if (v != NULL) {
-		if (!is_num(v) || v->valuedouble < 0 || v->valuedouble > 1000) {
+		if (!is_num(v) || v->valuedouble < 0 || v->valuedouble > GW_SCHEMA_RETRIES_MAX) {
 			return fail(c, "%s", "retries must be an integer >= 0");
 		}
 		up->retries = (int)v->valuedouble;
@@ -361,20 +327,13 @@ static int compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, const 
 	if ((rv = get_timeouts(c, j, &up->timeout)) != 0) {
 		return rv;
 	}
-	v = cJSON_GetObjectItemCaseSensitive(j, "scheme");
-	if (v != NULL && !(cJSON_IsString(v) && strcmp(v->valuestring, "http") == 0)) {
-		return fail(c, "%s", "only scheme http is supported so far");
+	if ((rv = get_enum(c, j, &gw_schema_scheme)) < 0) {
+		return rv;
 	}
-	v = cJSON_GetObjectItemCaseSensitive(j, "pass_host");
-	if (v == NULL || (cJSON_IsString(v) && strcmp(v->valuestring, "pass") == 0)) {
-		up->pass_host = GW_PROXY__PASS;
-	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "node") == 0) {
-		up->pass_host = GW_PROXY__PASS_NODE;
-	} else if (cJSON_IsString(v) && strcmp(v->valuestring, "rewrite") == 0) {
-		up->pass_host = GW_PROXY__PASS_REWRITE;
-	} else {
-		return fail(c, "%s", "pass_host must be pass, node or rewrite");
+	if ((rv = get_enum(c, j, &gw_schema_pass_host)) < 0) {
+		return rv;
 	}
+	up->pass_host = (enum gw_proxy__pass_host)rv;
 	v = cJSON_GetObjectItemCaseSensitive(j, "upstream_host");
 	if (v != NULL) {
 		if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
@@ -432,23 +391,6 @@ static int register_upstream(struct gw_proxy__compiler *c, struct gw_proxy__upst
 
 /* ---- vars expressions */
 
-static const struct {
-	const char *name;
-	enum gw_proxy__op op;
-} ops[] = {
-    {"==", GW_PROXY__OP_EQ},
-    {"~=", GW_PROXY__OP_NE},
-    {">", GW_PROXY__OP_GT},
-    {">=", GW_PROXY__OP_GE},
-    {"<", GW_PROXY__OP_LT},
-    {"<=", GW_PROXY__OP_LE},
-    {"~~", GW_PROXY__OP_RE},
-    {"~*", GW_PROXY__OP_REI},
-    {"in", GW_PROXY__OP_IN},
-    {"has", GW_PROXY__OP_HAS},
-    {"ipmatch", GW_PROXY__OP_IPMATCH},
-};
-
 static const char *scalar_text(struct gw_proxy__compiler *c, const cJSON *v)
 {
 	char tmp[64];
@@ -471,9 +413,8 @@ static const char *scalar_text(struct gw_proxy__compiler *c, const cJSON *v)
 
 static int compile_cmp(struct gw_proxy__compiler *c, const cJSON *arr, struct gw_proxy__expr *e)
 {
-	int n = cJSON_GetArraySize(arr), k = 1;
+	int n = cJSON_GetArraySize(arr), k = 1, i;
 	const cJSON *var = cJSON_GetArrayItem(arr, 0), *op, *val;
-	size_t i;
 
 	e->kind = GW_PROXY__EXPR_CMP;
 	op = cJSON_GetArrayItem(arr, k);
@@ -486,15 +427,10 @@ static int compile_cmp(struct gw_proxy__compiler *c, const cJSON *arr, struct gw
 	}
 	val = cJSON_GetArrayItem(arr, k + 1);
 	e->var = dup_cfg(c, var->valuestring);
-	for (i = 0; i < sizeof ops / sizeof ops[0]; i++) {
-		if (strcasecmp(op->valuestring, ops[i].name) == 0) {
-			break;
-		}
-	}
-	if (i == sizeof ops / sizeof ops[0]) {
+	if ((i = gw_schema_enum_find(&gw_schema_vars_op, op->valuestring)) < 0) {
 		return fail(c, "vars: unknown operator %.32s", op->valuestring);
 	}
-	e->op = ops[i].op;
+	e->op = (enum gw_proxy__op)i;
 	switch (e->op) {
 	case GW_PROXY__OP_EQ:
 	case GW_PROXY__OP_NE:
@@ -819,6 +755,13 @@ static int compile_pset(struct gw_proxy__compiler *c, const cJSON *j, struct pse
 
 /* ---- services and routes */
 
+/* Status 0: not routed, and not checked either. */
+static bool route_disabled(const cJSON *j)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "status");
+	return is_num(v) && v->valuedouble == 0;
+}
+
 static int compile_service(struct gw_proxy__compiler *c, const cJSON *j, struct svc **out)
 {
 	struct svc *s;
@@ -876,14 +819,8 @@ static int compile_route(struct gw_proxy__compiler *c, const cJSON *j, const cha
 	if (!cJSON_IsObject(j)) {
 		return fail(c, "%s", "route must be an object");
 	}
-	v = cJSON_GetObjectItemCaseSensitive(j, "status");
-	if (v != NULL && is_num(v) && v->valuedouble == 0) {
-		return 1; /* disabled */
-	}
-	if (cJSON_GetObjectItemCaseSensitive(j, "filter_func") != NULL ||
-	    cJSON_GetObjectItemCaseSensitive(j, "script") != NULL) {
-		/* Lua code: ignoring it would route more than the route allows */
-		return fail(c, "%s", "filter_func and script (Lua) are not supported");
+	if (route_disabled(j)) {
+		return 1;
 	}
 	r = calloc_cfg(c, sizeof *r);
 	if (r == NULL) {
@@ -901,8 +838,8 @@ static int compile_route(struct gw_proxy__compiler *c, const cJSON *j, const cha
 		if (uris[i][0] != '/' && strcmp(uris[i], "*") != 0) {
 			return fail(c, "uri %.64s must start with /", uris[i]);
 		}
-		if (strlen(uris[i]) > 4096) {
-			return fail(c, "%s", "uri longer than 4096 bytes");
+		if (strlen(uris[i]) > GW_SCHEMA_URI_MAX) {
+			return fail(c, "uri longer than %d bytes", GW_SCHEMA_URI_MAX);
 		}
 		if (strcmp(uris[i], "*") == 0) {
 			uris[i] = "/*";
@@ -952,7 +889,8 @@ static int compile_route(struct gw_proxy__compiler *c, const cJSON *j, const cha
 	}
 	v = cJSON_GetObjectItemCaseSensitive(j, "priority");
 	if (v != NULL) {
-		if (!is_num(v) || fabs(v->valuedouble) > 2147483647.0) {
+		if (!is_num(v) || v->valuedouble < GW_SCHEMA_PRIORITY_MIN ||
+		    v->valuedouble > GW_SCHEMA_PRIORITY_MAX) {
 			return fail(c, "%s", "priority must be an integer");
 		}
 		r->priority = (int)v->valuedouble;
@@ -1096,6 +1034,10 @@ static int compile_pass(struct gw_proxy__compiler *c, const struct gw_proxy_kv *
 		j = cJSON_ParseWithLength(kvs[i].value, kvs[i].value_len);
 		if (j == NULL) {
 			rv = GW_EINVAL;
+		} else if (!(pass == PASS_ROUTES && route_disabled(j)) &&
+			   (rv = gw_schema_check(kinds[pass], j, GW_SCHEMA_PROXY, c->whybuf,
+						 sizeof c->whybuf)) != 0) {
+			c->why = c->whybuf; /* the Admin API refuses it too */
 		} else if (pass == PASS_UPSTREAMS) {
 			struct gw_proxy__upstream *up = NULL;
 			rv = compile_upstream(c, j, id, &up);

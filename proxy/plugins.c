@@ -52,12 +52,18 @@ static int compile_hops(struct gw_proxy__compiler *c, const cJSON *h, struct hop
 	if (!cJSON_IsObject(h)) {
 		return gw_proxy__c_fail(c, "%s", "headers must be an object");
 	}
-	for (int k = 0; k < 3; k++) {
-		const cJSON *part = cJSON_GetObjectItemCaseSensitive(h, kinds[k]);
-		if (part != NULL) {
-			structured = true;
-			cap += (size_t)cJSON_GetArraySize(part);
+	/* {set: {}, add: {}, remove: []} as the schema's first form has it;
+	 * anything else is the legacy form (a header may be named "set") */
+	structured = h->child != NULL;
+	cJSON_ArrayForEach(it, h)
+	{
+		bool del = strcmp(it->string, kinds[HOP_DEL]) == 0;
+		if (!(del || strcmp(it->string, kinds[HOP_SET]) == 0 ||
+		      strcmp(it->string, kinds[HOP_ADD]) == 0) ||
+		    (del ? !cJSON_IsArray(it) : !cJSON_IsObject(it))) {
+			structured = false;
 		}
+		cap += (size_t)cJSON_GetArraySize(it);
 	}
 	if (!structured) {
 		cap = (size_t)cJSON_GetArraySize(h); /* legacy form: {name: value} = set */
@@ -330,7 +336,8 @@ static int rrw_compile(struct gw_proxy__compiler *c, const cJSON *j, const void 
 		return GW_ENOMEM;
 	}
 	if ((v = cJSON_GetObjectItemCaseSensitive(j, "status_code")) != NULL) {
-		if (!cJSON_IsNumber(v) || v->valuedouble < 200 || v->valuedouble > 598) {
+		if (!cJSON_IsNumber(v) || v->valuedouble < GW_SCHEMA_STATUS_CODE_MIN ||
+		    v->valuedouble > GW_SCHEMA_STATUS_CODE_MAX) {
 			return gw_proxy__c_fail(c, "%s", "response-rewrite: status_code 200..598");
 		}
 		p->status = (int)v->valuedouble;

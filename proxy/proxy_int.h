@@ -9,6 +9,7 @@
 
 #include "lib/arena.h"
 #include "proxy/proxy.h"
+#include "schema/schema.h"
 
 #include <cjson/cJSON.h>
 #include <regex.h>
@@ -59,18 +60,24 @@ struct gw_proxy__node {
 	int priority;                 /* higher first */
 };
 
+/* The values of schema/'s enumerations, so the compiler stores what
+ * gw_schema_enum_value returns. */
 enum gw_proxy__lb {
-	GW_PROXY__LB_RR,
-	GW_PROXY__LB_CHASH,
-	GW_PROXY__LB_LEAST_CONN,
-	GW_PROXY__LB_EWMA
+	GW_PROXY__LB_RR = GW_SCHEMA_LB_ROUNDROBIN,
+	GW_PROXY__LB_CHASH = GW_SCHEMA_LB_CHASH,
+	GW_PROXY__LB_LEAST_CONN = GW_SCHEMA_LB_LEAST_CONN,
+	GW_PROXY__LB_EWMA = GW_SCHEMA_LB_EWMA
 };
-enum gw_proxy__pass_host { GW_PROXY__PASS, GW_PROXY__PASS_NODE, GW_PROXY__PASS_REWRITE };
+enum gw_proxy__pass_host {
+	GW_PROXY__PASS = GW_SCHEMA_PASS_HOST_PASS,
+	GW_PROXY__PASS_NODE = GW_SCHEMA_PASS_HOST_NODE,
+	GW_PROXY__PASS_REWRITE = GW_SCHEMA_PASS_HOST_REWRITE
+};
 enum gw_proxy__hash_on {
-	GW_PROXY__HASH_VARS,
-	GW_PROXY__HASH_HEADER,
-	GW_PROXY__HASH_COOKIE,
-	GW_PROXY__HASH_VARS_COMB
+	GW_PROXY__HASH_VARS = GW_SCHEMA_HASH_ON_VARS,
+	GW_PROXY__HASH_HEADER = GW_SCHEMA_HASH_ON_HEADER,
+	GW_PROXY__HASH_COOKIE = GW_SCHEMA_HASH_ON_COOKIE,
+	GW_PROXY__HASH_VARS_COMB = GW_SCHEMA_HASH_ON_VARS_COMBINATIONS
 };
 
 struct gw_proxy__ring_pt {
@@ -146,18 +153,19 @@ struct gw_proxy__cidr {
 };
 
 enum gw_proxy__expr_kind { GW_PROXY__EXPR_AND, GW_PROXY__EXPR_OR, GW_PROXY__EXPR_CMP };
+/* schema/'s vars operators */
 enum gw_proxy__op {
-	GW_PROXY__OP_EQ,
-	GW_PROXY__OP_NE,
-	GW_PROXY__OP_GT,
-	GW_PROXY__OP_GE,
-	GW_PROXY__OP_LT,
-	GW_PROXY__OP_LE,
-	GW_PROXY__OP_RE,
-	GW_PROXY__OP_REI,
-	GW_PROXY__OP_IN,
-	GW_PROXY__OP_HAS,
-	GW_PROXY__OP_IPMATCH
+	GW_PROXY__OP_EQ = GW_SCHEMA_VARS_OP_EQ,
+	GW_PROXY__OP_NE = GW_SCHEMA_VARS_OP_NE,
+	GW_PROXY__OP_GT = GW_SCHEMA_VARS_OP_GT,
+	GW_PROXY__OP_GE = GW_SCHEMA_VARS_OP_GE,
+	GW_PROXY__OP_LT = GW_SCHEMA_VARS_OP_LT,
+	GW_PROXY__OP_LE = GW_SCHEMA_VARS_OP_LE,
+	GW_PROXY__OP_RE = GW_SCHEMA_VARS_OP_RE,
+	GW_PROXY__OP_REI = GW_SCHEMA_VARS_OP_REI,
+	GW_PROXY__OP_IN = GW_SCHEMA_VARS_OP_IN,
+	GW_PROXY__OP_HAS = GW_SCHEMA_VARS_OP_HAS,
+	GW_PROXY__OP_IPMATCH = GW_SCHEMA_VARS_OP_IPMATCH
 };
 
 struct gw_proxy__expr {

@@ -80,6 +80,14 @@ tests_unit_test_admin_schema_SOURCES = tests/unit/test_admin_schema.c
 tests_unit_test_admin_schema_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_admin_schema_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_admin_schema
+# schema/ unit tests: every schema walked through the Admin API's check and
+# the proxy's compiler (owner: schema).
+check_PROGRAMS += tests/unit/test_schema
+tests_unit_test_schema_SOURCES = tests/unit/test_schema.c
+tests_unit_test_schema_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_schema_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) \
+	$(CMOCKA_LIBS)
+TESTS += tests/unit/test_schema
 # Admin API integration tests: one node, then a three-node cluster.
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
 
@@ -134,7 +142,7 @@ tests_unit_test_proxy_SOURCES = tests/unit/test_proxy.c \
 	tests/unit/test_proxy_env.c tests/unit/test_proxy_env.h \
 	tests/unit/test_proxy_util.c tests/unit/test_proxy_util.h
 tests_unit_test_proxy_CPPFLAGS = $(UNIT_CPPFLAGS)
-tests_unit_test_proxy_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_proxy_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_proxy
 # The rest of the proxy's end-to-end cases (errors, aborts, swaps, WebSocket...).
 check_PROGRAMS += tests/unit/test_proxy_live
@@ -148,12 +156,12 @@ TESTS += tests/unit/test_proxy_live
 check_PROGRAMS += tests/tools/proxy_driver
 tests_tools_proxy_driver_SOURCES = tests/tools/proxy_driver.c
 tests_tools_proxy_driver_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
-tests_tools_proxy_driver_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
+tests_tools_proxy_driver_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
 # proxy_router_bench: match cost with 1k/10k/100k routes (run by hand).
 check_PROGRAMS += tests/tools/proxy_router_bench
 tests_tools_proxy_router_bench_SOURCES = tests/tools/proxy_router_bench.c
 tests_tools_proxy_router_bench_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
-tests_tools_proxy_router_bench_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
+tests_tools_proxy_router_bench_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS)
 # The proxy alone through proxy_driver: reload, bad objects, round robin, SIGTERM.
 TESTS += tests/integration/test_proxy_driver.py
 # Operations (issue 8, proxy side): PROXY protocol parser unit test; PROXY
@@ -161,7 +169,7 @@ TESTS += tests/integration/test_proxy_driver.py
 check_PROGRAMS += tests/unit/test_proxy_pp
 tests_unit_test_proxy_pp_SOURCES = tests/unit/test_proxy_pp.c
 tests_unit_test_proxy_pp_CPPFLAGS = $(UNIT_CPPFLAGS)
-tests_unit_test_proxy_pp_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_proxy_pp_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_proxy_pp tests/integration/test_ops.py
 
 # Fault suite (owner: fault): apigw nodes in network namespaces of its own,

@@ -1,0 +1,46 @@
+/* schema_int.h: internals of schema/, shared by its files and unit tests.
+ *
+ * The schema texts are single-quoted JSON (readable in C strings) built at
+ * compile time from the X-macro enumerations and the limits of schema.h;
+ * validate.c turns them into cJSON once (quotes swapped, the trailing comma
+ * an X-macro list leaves before ']' dropped). */
+#ifndef GW_SCHEMA_INT_H
+#define GW_SCHEMA_INT_H
+
+#include "schema/schema.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A macro's value as a string literal (for the limits of schema.h). */
+#define GW_SCHEMA__S(x)   #x
+#define GW_SCHEMA__STR(x) GW_SCHEMA__S(x)
+/* One member of an X-macro enumeration as a JSON list item: "'name',". */
+#define GW_SCHEMA__JSON(p, id, s) "'" s "',"
+
+/* One named schema: a resource or a definition a $ref names. */
+struct gw_schema__row {
+	const char *name;
+	const char *json; /* single-quoted JSON */
+};
+extern const struct gw_schema__row gw_schema__rows[];
+extern const size_t gw_schema__n_rows;
+
+/* One plugin of the catalogue; json NULL: any object (not validated). */
+extern const struct gw_schema__row gw_schema__plugins[];
+extern const size_t gw_schema__n_plugins;
+
+/* gw_schema_validate and gw_schema_check_plugins with gw_schema_check's
+ * flags. */
+int gw_schema__validate(const char *schema, const cJSON *v, unsigned fl, char *err, size_t errlen);
+int gw_schema__check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t errlen);
+
+/* The parsed schema of a row of tables.c / of a plugin (static, read-only),
+ * or NULL if unknown. For the unit tests that walk the schemas. */
+const cJSON *gw_schema__find(const char *name);
+const cJSON *gw_schema__plugin(const char *name);
+
+/* True if @s is an IPv4/IPv6 address or CIDR (format ip_or_cidr). */
+bool gw_schema__ip_or_cidr(const char *s);
+
+#endif

@@ -1,0 +1,801 @@
+/* validate.c: the validation walk over the schema tables.
+ *
+ * A compact validator for the subset of JSON Schema that APISIX's
+ * schema_def.lua uses (type, properties, required, additionalProperties,
+ * patternProperties, min/maxProperties, items, min/maxItems, uniqueItems,
+ * min/maxLength, pattern, minimum, maximum, exclusiveMinimum/Maximum, enum,
+ * const, allOf, anyOf, oneOf, not, $ref to a named row, format ip_or_cidr,
+ * and the proxy's array formats expr and regex_uri). The tables of tables.c
+ * and plugins.c are parsed once (pthread_once) and read-only afterwards; the
+ * regex cache is guarded by a mutex.
+ *
+ * Validation walks the schema and the value together and stops at the first
+ * violation, building APISIX's message from the inside out
+ * ("property \"upstream\" validation failed: property \"nodes\" ...").
+ * Failure modes: GW_EINVAL for the value, GW_ENOMEM; a schema that does not
+ * parse is a programming error (always-on assert, caught by unit tests). */
+#include "config.h"
+
+#include "lib/err.h"
+#include "lib/sm.h"
+#include "schema/schema_int.h"
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH   48  /* schema recursion ($ref) bound */
+#define MAX_REGEX   128 /* distinct patterns cached */
+#define MAX_SCHEMAS 64  /* rows of tables.c */
+#define MAX_PLUGINS 160 /* rows of plugins.c */
+
+/* ---- loading the tables ----------------------------------------------- */
+
+static const char permissive_json[] = "{\"type\":\"object\"}";
+
+/* Parsed forms, built once. */
+static cJSON *schemas[MAX_SCHEMAS];
+static cJSON *plugin_schemas[MAX_PLUGINS];
+static char *plugin_texts[MAX_PLUGINS];
+static const char *plugin_names[MAX_PLUGINS + 1];
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+
+/* A table's text as JSON: single quotes made double, and the comma an
+ * X-macro list leaves before ']' dropped. Owned by the caller. */
+static char *unquote(const char *s)
+{
+	char *t = strdup(s);
+	char *p, *q;
+
+	GW_ASSERT(t != NULL);
+	for (p = q = t; *p; p++) {
+		if (*p == ',' && p[1] == ']') {
+			continue;
+		}
+		*q++ = *p == '\'' ? '"' : *p;
+	}
+	*q = '\0';
+	return t;
+}
+
+static void load(void)
+{
+	size_t i;
+	char *t;
+
+	GW_ASSERT(gw_schema__n_rows <= MAX_SCHEMAS && gw_schema__n_plugins <= MAX_PLUGINS);
+	for (i = 0; i < gw_schema__n_rows; i++) {
+		t = unquote(gw_schema__rows[i].json);
+		schemas[i] = cJSON_Parse(t);
+		free(t);
+		GW_ASSERT(schemas[i] != NULL); /* a schema of tables.c that does not parse */
+	}
+	for (i = 0; i < gw_schema__n_plugins; i++) {
+		const char *json = gw_schema__plugins[i].json;
+
+		t = unquote(json ? json : permissive_json);
+		plugin_schemas[i] = cJSON_Parse(t);
+		GW_ASSERT(plugin_schemas[i] != NULL); /* a schema of plugins.c */
+		plugin_texts[i] = t;                  /* kept for GET /plugins/<name> */
+		plugin_names[i] = gw_schema__plugins[i].name;
+	}
+	plugin_names[gw_schema__n_plugins] = NULL;
+}
+
+static const cJSON *find_schema(const char *name)
+{
+	size_t i;
+
+	pthread_once(&load_once, load);
+	for (i = 0; i < gw_schema__n_rows; i++) {
+		if (strcmp(gw_schema__rows[i].name, name) == 0) {
+			return schemas[i];
+		}
+	}
+	return NULL;
+}
+
+const cJSON *gw_schema__find(const char *name)
+{
+	return find_schema(name);
+}
+
+static int find_plugin(const char *name)
+{
+	size_t i;
+
+	pthread_once(&load_once, load);
+	for (i = 0; i < gw_schema__n_plugins; i++) {
+		if (strcmp(gw_schema__plugins[i].name, name) == 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+const cJSON *gw_schema__plugin(const char *name)
+{
+	int i = find_plugin(name);
+
+	return i < 0 ? NULL : plugin_schemas[i];
+}
+
+const char *const *gw_schema_plugin_names(void)
+{
+	pthread_once(&load_once, load);
+	return plugin_names;
+}
+
+const char *gw_schema_plugin_schema(const char *name)
+{
+	int i = find_plugin(name);
+
+	return i < 0 ? NULL : plugin_texts[i];
+}
+
+bool gw_schema_plugin_validated(const char *name)
+{
+	int i = find_plugin(name);
+
+	return i >= 0 && gw_schema__plugins[i].json != NULL;
+}
+
+/* ---- regex cache ------------------------------------------------------- */
+
+struct rx {
+	char *pat;
+	regex_t re;
+	bool ok;
+};
+
+static struct rx rx_cache[MAX_REGEX];
+static size_t n_rx;
+static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* 1 match, 0 no match, -1 the pattern does not compile (treated as a
+ * schema error: no match). */
+static int rx_match(const char *pat, const char *s)
+{
+	regex_t tmp;
+	size_t i;
+	int rv;
+
+	pthread_mutex_lock(&rx_lock);
+	for (i = 0; i < n_rx; i++) {
+		if (strcmp(rx_cache[i].pat, pat) == 0) {
+			break;
+		}
+	}
+	if (i == n_rx && n_rx < MAX_REGEX) {
+		rx_cache[i].pat = strdup(pat);
+		if (rx_cache[i].pat != NULL) {
+			rx_cache[i].ok =
+			    regcomp(&rx_cache[i].re, pat, REG_EXTENDED | REG_NOSUB) == 0;
+			n_rx++;
+		}
+	}
+	if (i < n_rx) {
+		rv = rx_cache[i].ok ? regexec(&rx_cache[i].re, s, 0, NULL, 0) == 0 : -1;
+		pthread_mutex_unlock(&rx_lock);
+		return rv;
+	}
+	pthread_mutex_unlock(&rx_lock);
+	/* cache full: compile for this call only */
+	if (regcomp(&tmp, pat, REG_EXTENDED | REG_NOSUB) != 0) {
+		return -1;
+	}
+	rv = regexec(&tmp, s, 0, NULL, 0) == 0;
+	regfree(&tmp);
+	return rv;
+}
+
+/* ---- validator --------------------------------------------------------- */
+
+/* Set the error. Always returns GW_EINVAL. */
+static int fail(char *e, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *e, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e, n, fmt, ap);
+	va_end(ap);
+	return GW_EINVAL;
+}
+
+/* Put a prefix in front of the error already in @e. Returns GW_EINVAL. */
+static int prefix(char *e, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int prefix(char *e, size_t n, const char *fmt, ...)
+{
+	char pre[512];
+	size_t pl, el;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof(pre), fmt, ap);
+	va_end(ap);
+	pl = strlen(pre);
+	el = strlen(e);
+	if (pl + 1 >= n) {
+		return GW_EINVAL;
+	}
+	if (pl + el + 1 > n) {
+		el = n - pl - 1;
+	}
+	memmove(e + pl, e, el);
+	e[pl + el] = '\0';
+	memcpy(e, pre, pl);
+	return GW_EINVAL;
+}
+
+static const char *type_of(const cJSON *v)
+{
+	if (cJSON_IsObject(v)) {
+		return "object";
+	}
+	if (cJSON_IsArray(v)) {
+		return "array";
+	}
+	if (cJSON_IsString(v)) {
+		return "string";
+	}
+	if (cJSON_IsNumber(v)) {
+		return "number";
+	}
+	if (cJSON_IsBool(v)) {
+		return "boolean";
+	}
+	return "null";
+}
+
+static bool is_integer(const cJSON *v)
+{
+	double d;
+
+	if (!cJSON_IsNumber(v)) {
+		return false;
+	}
+	d = v->valuedouble;
+	return isfinite(d) && floor(d) == d;
+}
+
+static bool type_is(const char *t, const cJSON *v)
+{
+	if (strcmp(t, "integer") == 0) {
+		return is_integer(v);
+	}
+	return strcmp(t, type_of(v)) == 0;
+}
+
+/* A number as Lua prints it: integers without a fraction. */
+static const char *num_str(double d, char *buf, size_t n)
+{
+	if (isfinite(d) && floor(d) == d && fabs(d) < 1e15) {
+		snprintf(buf, n, "%lld", (long long)d);
+	} else {
+		snprintf(buf, n, "%.14g", d);
+	}
+	return buf;
+}
+
+static size_t utf8_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++) {
+		if (((unsigned char)*s & 0xC0) != 0x80) {
+			n++;
+		}
+	}
+	return n;
+}
+
+bool gw_schema__ip_or_cidr(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	char host[64];
+	const char *slash = strchr(s, '/');
+	size_t hl = slash ? (size_t)(slash - s) : strlen(s);
+	char *end;
+	long bits;
+	int af;
+
+	if (hl == 0 || hl >= sizeof(host)) {
+		return false;
+	}
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	af = strchr(host, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(af, host, buf) != 1) {
+		return false;
+	}
+	if (slash == NULL) {
+		return true;
+	}
+	if (slash[1] < '0' || slash[1] > '9') {
+		return false;
+	}
+	bits = strtol(slash + 1, &end, 10);
+	return *end == '\0' && bits >= 0 && bits <= (af == AF_INET ? 32 : 128);
+}
+
+static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, unsigned fl);
+
+/* Does @v match @s? (error discarded) */
+static bool matches(const cJSON *s, const cJSON *v, int depth, unsigned fl)
+{
+	char scratch[256];
+
+	return check(s, v, scratch, sizeof(scratch), depth, fl) == 0;
+}
+
+static int check_type(const cJSON *t, const cJSON *v, char *e, size_t n)
+{
+	const cJSON *x;
+
+	if (cJSON_IsString(t)) {
+		if (type_is(t->valuestring, v)) {
+			return 0;
+		}
+		return fail(e, n, "wrong type: expected %s, got %s", t->valuestring, type_of(v));
+	}
+	if (cJSON_IsArray(t)) {
+		cJSON_ArrayForEach(x, t)
+		{
+			if (cJSON_IsString(x) && type_is(x->valuestring, v)) {
+				return 0;
+			}
+		}
+		x = cJSON_GetArrayItem(t, 0);
+		return fail(e, n, "wrong type: expected one of %s%s, got %s",
+			    cJSON_IsString(x) ? x->valuestring : "?",
+			    cJSON_GetArraySize(t) > 1 ? ", ..." : "", type_of(v));
+	}
+	return 0;
+}
+
+static int check_object(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, unsigned fl)
+{
+	const cJSON *props = cJSON_GetObjectItemCaseSensitive(s, "properties");
+	const cJSON *req = cJSON_GetObjectItemCaseSensitive(s, "required");
+	const cJSON *addl = cJSON_GetObjectItemCaseSensitive(s, "additionalProperties");
+	const cJSON *pats = cJSON_GetObjectItemCaseSensitive(s, "patternProperties");
+	const cJSON *minp = cJSON_GetObjectItemCaseSensitive(s, "minProperties");
+	const cJSON *maxp = cJSON_GetObjectItemCaseSensitive(s, "maxProperties");
+	const cJSON *p, *x, *pat;
+	bool matched;
+	int count = 0;
+
+	cJSON_ArrayForEach(p, props)
+	{
+		x = cJSON_GetObjectItemCaseSensitive(v, p->string);
+		if (x != NULL && check(p, x, e, n, depth + 1, fl) != 0) {
+			return prefix(e, n, "property \"%s\" validation failed: ", p->string);
+		}
+	}
+	if ((fl & GW_SCHEMA_PROXY) &&
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "x-proxy-defaults"))) {
+		req = NULL; /* the proxy has a default for each member */
+	}
+	cJSON_ArrayForEach(p, req)
+	{
+		if (cJSON_IsString(p) &&
+		    cJSON_GetObjectItemCaseSensitive(v, p->valuestring) == NULL) {
+			return fail(e, n, "property \"%s\" is required", p->valuestring);
+		}
+	}
+	cJSON_ArrayForEach(x, v)
+	{
+		count++;
+		matched = false;
+		cJSON_ArrayForEach(pat, pats)
+		{
+			if (rx_match(pat->string, x->string) == 1) {
+				matched = true;
+				if (check(pat, x, e, n, depth + 1, fl) != 0) {
+					return prefix(e, n,
+						      "failed to validate %s (matching \"%s\"): ",
+						      x->string, pat->string);
+				}
+			}
+		}
+		if (matched || cJSON_GetObjectItemCaseSensitive(props, x->string) != NULL) {
+			continue;
+		}
+		if (cJSON_IsFalse(addl)) {
+			return fail(e, n, "additional properties forbidden, found %s", x->string);
+		}
+		if (cJSON_IsObject(addl) && check(addl, x, e, n, depth + 1, fl) != 0) {
+			return prefix(e, n,
+				      "failed to validate additional property %s: ", x->string);
+		}
+	}
+	if (cJSON_IsNumber(minp) && count < minp->valuedouble) {
+		return fail(e, n, "expect object to have at least %d properties",
+			    (int)minp->valuedouble);
+	}
+	if (cJSON_IsNumber(maxp) && count > maxp->valuedouble) {
+		return fail(e, n, "expect object to have at most %d properties",
+			    (int)maxp->valuedouble);
+	}
+	return 0;
+}
+
+static int check_array(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, unsigned fl)
+{
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(s, "items");
+	const cJSON *mini = cJSON_GetObjectItemCaseSensitive(s, "minItems");
+	const cJSON *maxi = cJSON_GetObjectItemCaseSensitive(s, "maxItems");
+	const cJSON *uniq = cJSON_GetObjectItemCaseSensitive(s, "uniqueItems");
+	int size = cJSON_GetArraySize(v);
+	const cJSON *x, *y;
+	int i, j;
+
+	if (cJSON_IsNumber(mini) && size < mini->valuedouble) {
+		return fail(e, n, "expect array to have at least %d items", (int)mini->valuedouble);
+	}
+	if (cJSON_IsNumber(maxi) && size > maxi->valuedouble) {
+		return fail(e, n, "expect array to have at most %d items", (int)maxi->valuedouble);
+	}
+	if (cJSON_IsObject(items)) {
+		i = 1;
+		cJSON_ArrayForEach(x, v)
+		{
+			if (check(items, x, e, n, depth + 1, fl) != 0) {
+				return prefix(e, n, "failed to validate item %d: ", i);
+			}
+			i++;
+		}
+	}
+	if (cJSON_IsTrue(uniq)) {
+		i = 1;
+		cJSON_ArrayForEach(x, v)
+		{
+			j = i + 1;
+			for (y = x->next; y != NULL; y = y->next, j++) {
+				if (cJSON_Compare(x, y, true)) {
+					return fail(
+					    e, n,
+					    "expected unique items but items %d and %d are equal",
+					    i, j);
+				}
+			}
+			i++;
+		}
+	}
+	return 0;
+}
+
+static int check_string(const cJSON *s, const cJSON *v, char *e, size_t n)
+{
+	const cJSON *minl = cJSON_GetObjectItemCaseSensitive(s, "minLength");
+	const cJSON *maxl = cJSON_GetObjectItemCaseSensitive(s, "maxLength");
+	const cJSON *pat = cJSON_GetObjectItemCaseSensitive(s, "pattern");
+	const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(s, "format");
+	size_t len = utf8_len(v->valuestring);
+
+	if (cJSON_IsNumber(minl) && (double)len < minl->valuedouble) {
+		return fail(e, n, "string too short, expected at least %d, got %zu",
+			    (int)minl->valuedouble, len);
+	}
+	if (cJSON_IsNumber(maxl) && (double)len > maxl->valuedouble) {
+		return fail(e, n, "string too long, expected at most %d, got %zu",
+			    (int)maxl->valuedouble, len);
+	}
+	if (cJSON_IsString(pat) && rx_match(pat->valuestring, v->valuestring) != 1) {
+		return fail(e, n, "failed to match pattern \"%s\" with \"%.200s\"",
+			    pat->valuestring, v->valuestring);
+	}
+	if (cJSON_IsString(fmt) && strcmp(fmt->valuestring, "ip_or_cidr") == 0 &&
+	    !gw_schema__ip_or_cidr(v->valuestring)) {
+		return fail(e, n, "expect valid ip address or CIDR but got: %.200s",
+			    v->valuestring);
+	}
+	return 0;
+}
+
+static int check_number(const cJSON *s, const cJSON *v, char *e, size_t n)
+{
+	static const struct {
+		const char *kw;
+		const char *word;
+		int sign; /* violation when cmp(value, bound) has this sign or 0 */
+		bool strict;
+	} bounds[] = {
+	    {"minimum", "greater", -1, false},
+	    {"exclusiveMinimum", "sctrictly greater", -1, true},
+	    {"maximum", "smaller", 1, false},
+	    {"exclusiveMaximum", "sctrictly smaller", 1, true},
+	};
+	char a[32], b[32];
+	double d = v->valuedouble, lim;
+	const cJSON *x;
+	size_t i;
+	bool bad;
+
+	for (i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
+		x = cJSON_GetObjectItemCaseSensitive(s, bounds[i].kw);
+		if (!cJSON_IsNumber(x)) {
+			continue;
+		}
+		lim = x->valuedouble;
+		bad = bounds[i].sign < 0 ? (bounds[i].strict ? d <= lim : d < lim)
+					 : (bounds[i].strict ? d >= lim : d > lim);
+		if (bad) {
+			/* jsonschema's wording, typo included */
+			return fail(e, n, "expected %s to be %s than %s", num_str(d, a, sizeof(a)),
+				    bounds[i].word, num_str(lim, b, sizeof(b)));
+		}
+	}
+	return 0;
+}
+
+/* Formats of arrays known to the proxy: "expr" (a vars expression the
+ * compiler accepts) and "regex_uri" (its first item a POSIX extended regular
+ * expression). Others are not checked. */
+static int check_array_format(const char *fmt, const cJSON *v, char *e, size_t n)
+{
+	const cJSON *pat = cJSON_GetArrayItem(v, 0);
+	const cJSON *rep = cJSON_GetArrayItem(v, 1);
+	regex_t re;
+
+	if (strcmp(fmt, "expr") == 0) {
+		return gw_schema_check_expr(v, e, n);
+	}
+	if (strcmp(fmt, "regex_uri") == 0 && cJSON_IsString(pat)) {
+		if (regcomp(&re, pat->valuestring, REG_EXTENDED) != 0) {
+			return fail(e, n,
+				    "invalid regex_uri(%.200s, %.200s): bad regular expression",
+				    pat->valuestring, cJSON_IsString(rep) ? rep->valuestring : "");
+		}
+		regfree(&re);
+	}
+	return 0;
+}
+
+/* "object matches none of the requireds: [\"a\",\"b\"] or [...]" */
+static int any_of_fail(const cJSON *list, char *e, size_t n)
+{
+	const cJSON *sub, *req;
+	char *txt;
+	size_t used;
+	bool first = true;
+
+	used = (size_t)snprintf(e, n, "object matches none of the requireds");
+	cJSON_ArrayForEach(sub, list)
+	{
+		req = cJSON_GetObjectItemCaseSensitive(sub, "required");
+		if (req == NULL || used >= n) {
+			continue;
+		}
+		txt = cJSON_PrintUnformatted(req);
+		if (txt == NULL) {
+			continue;
+		}
+		used += (size_t)snprintf(e + used, n - used, "%s%s", first ? ": " : " or ", txt);
+		first = false;
+		free(txt);
+	}
+	return GW_EINVAL;
+}
+
+static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, unsigned fl)
+{
+	const cJSON *x, *sub;
+	bool found;
+	int i, matched;
+
+	if (depth > MAX_DEPTH) {
+		return fail(e, n, "value nested too deeply");
+	}
+	if (!cJSON_IsObject(s)) {
+		return 0; /* true schema */
+	}
+	x = cJSON_GetObjectItemCaseSensitive(s, "$ref");
+	if (cJSON_IsString(x)) {
+		sub = find_schema(x->valuestring);
+		GW_ASSERT(sub != NULL); /* a $ref of tables.c to a missing row */
+		return check(sub, v, e, n, depth + 1, fl);
+	}
+	x = cJSON_GetObjectItemCaseSensitive(s, "type");
+	if (x != NULL && check_type(x, v, e, n) != 0) {
+		return GW_EINVAL;
+	}
+	if (cJSON_IsObject(v) && check_object(s, v, e, n, depth, fl) != 0) {
+		return GW_EINVAL;
+	}
+	if (cJSON_IsArray(v) && check_array(s, v, e, n, depth, fl) != 0) {
+		return GW_EINVAL;
+	}
+	if (cJSON_IsString(v) && check_string(s, v, e, n) != 0) {
+		return GW_EINVAL;
+	}
+	if (cJSON_IsNumber(v) && check_number(s, v, e, n) != 0) {
+		return GW_EINVAL;
+	}
+	x = cJSON_GetObjectItemCaseSensitive(s, "format");
+	if (cJSON_IsArray(v) && cJSON_IsString(x) &&
+	    check_array_format(x->valuestring, v, e, n) != 0) {
+		return GW_EINVAL;
+	}
+	x = cJSON_GetObjectItemCaseSensitive(s, "enum");
+	if (cJSON_IsArray(x)) {
+		found = false;
+		cJSON_ArrayForEach(sub, x)
+		{
+			if (cJSON_Compare(sub, v, true)) {
+				found = true;
+				break;
+			}
+		}
+		if (!found) {
+			return fail(e, n, "matches none of the enum values");
+		}
+	}
+	x = cJSON_GetObjectItemCaseSensitive(s, "const");
+	if (x != NULL && !cJSON_Compare(x, v, true)) {
+		return fail(e, n, "failed to check const value");
+	}
+	x = cJSON_GetObjectItemCaseSensitive(s, "allOf");
+	i = 1;
+	cJSON_ArrayForEach(sub, x)
+	{
+		if (check(sub, v, e, n, depth + 1, fl) != 0) {
+			return prefix(e, n, "allOf %d failed: ", i);
+		}
+		i++;
+	}
+	x = cJSON_GetObjectItemCaseSensitive(s, "anyOf");
+	if (cJSON_IsArray(x)) {
+		found = false;
+		cJSON_ArrayForEach(sub, x)
+		{
+			if (matches(sub, v, depth + 1, fl)) {
+				found = true;
+				break;
+			}
+		}
+		if (!found) {
+			return any_of_fail(x, e, n);
+		}
+	}
+	x = cJSON_GetObjectItemCaseSensitive(s, "oneOf");
+	if (cJSON_IsArray(x)) {
+		matched = 0;
+		i = 1;
+		cJSON_ArrayForEach(sub, x)
+		{
+			if (matches(sub, v, depth + 1, fl)) {
+				if (matched) {
+					return fail(
+					    e, n,
+					    "value should match only one schema, but matches "
+					    "both schemas %d and %d",
+					    matched, i);
+				}
+				matched = i;
+			}
+			i++;
+		}
+		if (!matched) {
+			return fail(e, n, "value should match only one schema, but matches none");
+		}
+	}
+	x = cJSON_GetObjectItemCaseSensitive(s, "not");
+	if (x != NULL && matches(x, v, depth + 1, fl)) {
+		return fail(e, n, "value wasn't supposed to match schema");
+	}
+	return 0;
+}
+
+int gw_schema_validate(const char *schema, const cJSON *v, char *err, size_t errlen)
+{
+	return gw_schema__validate(schema, v, 0, err, errlen);
+}
+
+int gw_schema__validate(const char *schema, const cJSON *v, unsigned fl, char *err, size_t errlen)
+{
+	const cJSON *s = find_schema(schema);
+
+	if (s == NULL) {
+		snprintf(err, errlen, "unknown schema %s", schema);
+		return GW_ENOTFOUND;
+	}
+	err[0] = '\0';
+	return check(s, v, err, errlen, 0, fl);
+}
+
+int gw_schema_check_plugins(const cJSON *plugins, char *err, size_t errlen)
+{
+	return gw_schema__check_plugins(plugins, 0, err, errlen);
+}
+
+int gw_schema__check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t errlen)
+{
+	const cJSON *p, *x;
+	cJSON *copy;
+	int i, rv;
+
+	if (plugins == NULL) {
+		return 0;
+	}
+	if (!cJSON_IsObject(plugins)) {
+		return fail(err, errlen,
+			    "invalid plugins configuration: wrong type: expected "
+			    "object, got %s",
+			    type_of(plugins));
+	}
+	cJSON_ArrayForEach(p, plugins)
+	{
+		i = find_plugin(p->string);
+		if (i < 0) {
+			return fail(err, errlen, "unknown plugin [%s]", p->string);
+		}
+		if (!cJSON_IsObject(p)) {
+			return fail(err, errlen,
+				    "failed to check the configuration of plugin %s err: wrong "
+				    "type: expected object, got %s",
+				    p->string, type_of(p));
+		}
+		x = cJSON_GetObjectItemCaseSensitive(p, "disable");
+		if (x != NULL && !cJSON_IsBool(x)) {
+			return fail(err, errlen,
+				    "failed to check the configuration of plugin %s err: property "
+				    "\"disable\" validation failed: wrong type: expected boolean, "
+				    "got %s",
+				    p->string, type_of(x));
+		}
+		x = cJSON_GetObjectItemCaseSensitive(p, "_meta");
+		if (x != NULL && !cJSON_IsObject(x)) {
+			return fail(err, errlen,
+				    "failed to check the configuration of plugin %s err: property "
+				    "\"_meta\" validation failed: wrong type: expected object, "
+				    "got %s",
+				    p->string, type_of(x));
+		}
+		copy = cJSON_Duplicate(p, true);
+		if (copy == NULL) {
+			return GW_ENOMEM;
+		}
+		cJSON_DeleteItemFromObjectCaseSensitive(copy, "disable");
+		cJSON_DeleteItemFromObjectCaseSensitive(copy, "_meta");
+		rv = check(plugin_schemas[i], copy, err, errlen, 0, fl);
+		cJSON_Delete(copy);
+		if (rv != 0) {
+			return prefix(
+			    err, errlen,
+			    "failed to check the configuration of plugin %s err: ", p->string);
+		}
+	}
+	return 0;
+}
+
+int gw_schema_check_upstream(const cJSON *up, char *err, size_t errlen)
+{
+	const cJSON *pass = cJSON_GetObjectItemCaseSensitive(up, "pass_host");
+	const cJSON *host = cJSON_GetObjectItemCaseSensitive(up, "upstream_host");
+	const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(up, "nodes");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(up, "type");
+	const cJSON *hash_on = cJSON_GetObjectItemCaseSensitive(up, "hash_on");
+
+	if (cJSON_IsString(pass) && strcmp(pass->valuestring, "node") == 0 && nodes != NULL &&
+	    cJSON_GetArraySize(nodes) != 1) {
+		return fail(err, errlen, "only support single node for `node` mode currently");
+	}
+	if (cJSON_IsString(pass) && strcmp(pass->valuestring, "rewrite") == 0 &&
+	    (!cJSON_IsString(host) || host->valuestring[0] == '\0')) {
+		return fail(err, errlen,
+			    "`upstream_host` can't be empty when `pass_host` is `rewrite`");
+	}
+	if (cJSON_IsString(type) && strcmp(type->valuestring, "chash") == 0 &&
+	    !(cJSON_IsString(hash_on) && strcmp(hash_on->valuestring, "consumer") == 0) &&
+	    cJSON_GetObjectItemCaseSensitive(up, "key") == NULL) {
+		return fail(err, errlen, "missing key");
+	}
+	return 0;
+}
