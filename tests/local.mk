@@ -150,7 +150,7 @@ tests_unit_test_proxy_live_SOURCES = tests/unit/test_proxy_live.c \
 	tests/unit/test_proxy_env.c tests/unit/test_proxy_env.h \
 	tests/unit/test_proxy_util.c tests/unit/test_proxy_util.h
 tests_unit_test_proxy_live_CPPFLAGS = $(UNIT_CPPFLAGS)
-tests_unit_test_proxy_live_LDADD = $(PROXY_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_proxy_live_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_proxy_live
 # proxy_driver: gw_proxy alone, for proxy benchmarks and integration tests.
 check_PROGRAMS += tests/tools/proxy_driver
