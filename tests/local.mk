@@ -67,6 +67,12 @@ tests_unit_test_admin_schema_SOURCES = tests/unit/test_admin_schema.c
 tests_unit_test_admin_schema_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_admin_schema_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_admin_schema
+# The Admin API's route table and error -> answer mapping.
+check_PROGRAMS += tests/unit/test_admin_routes
+tests_unit_test_admin_routes_SOURCES = tests/unit/test_admin_routes.c
+tests_unit_test_admin_routes_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_admin_routes_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_admin_routes
 # Admin API integration tests: one node, then a three-node cluster.
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
 
