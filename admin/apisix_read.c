@@ -25,8 +25,7 @@
 
 /* ---- store helpers ----------------------------------------------------- */
 
-int gw_admin__read_key(struct gw_admin *a, const char *key, struct gw_range_resp *out,
-		       bool *found)
+int gw_admin__read_key(struct gw_admin *a, const char *key, struct gw_range_resp *out, bool *found)
 {
 	struct gw_range_req rq;
 	int rv;
@@ -280,8 +279,7 @@ static int by_create_revision(const void *x, const void *y)
 
 /* {"list": [the page's items], "total": n} of the sorted @rs under @plen
  * bytes of prefix; NULL when out of memory. */
-static cJSON *list_page(struct gw_range_resp *rs, size_t plen, bool only_direct,
-			struct filters *f)
+static cJSON *list_page(struct gw_range_resp *rs, size_t plen, bool only_direct, struct filters *f)
 {
 	cJSON *o = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(o, "list"), *v;
 	long total = 0, first, last;

@@ -48,8 +48,7 @@ static const struct gw_admin__resource resources[] = {
      F_IT},
     {"consumer_groups", "consumer_group", "/apisix/consumer_groups/", "consumer_group", M_NO_POST,
      F_IT},
-    {"plugin_metadata", "plugin_metadata", "/apisix/plugin_metadata/", "plugin_metadata", M_GPD,
-     0},
+    {"plugin_metadata", "plugin_metadata", "/apisix/plugin_metadata/", "plugin_metadata", M_GPD, 0},
     {"stream_routes", "stream_route", "/apisix/stream_routes/", "stream_route",
      M_GPD | GW_ADMIN__M_POST, F_IT},
     {"protos", "proto", "/apisix/protos/", "proto", M_GPD | GW_ADMIN__M_POST, F_IT},
@@ -191,8 +190,7 @@ bool gw_admin__is(const struct gw_admin__resource *res, const char *name)
 	return res != NULL && strcmp(res->name, name) == 0;
 }
 
-void gw_admin__object_key(const struct gw_admin__resource *res, const char *id, char *out,
-			  size_t n)
+void gw_admin__object_key(const struct gw_admin__resource *res, const char *id, char *out, size_t n)
 {
 	const char *slash = strchr(id, '/');
 

@@ -92,7 +92,7 @@ static const struct reference references[] = {
 /* ---- op life cycle ----------------------------------------------------- */
 
 struct gw_admin__op *gw_admin__op_new(struct gw_admin *a, struct gw_http_req *req,
-			    const struct gw_admin__resource *res, unsigned method)
+				      const struct gw_admin__resource *res, unsigned method)
 {
 	struct gw_admin__op *op = calloc(1, sizeof(*op));
 
@@ -275,7 +275,8 @@ static void put_cb(void *data, int err, struct gw_store_result *res)
 }
 
 /* Add a reference to the key @prefix<id> if not there yet. */
-static void add_ref(struct gw_admin__op *op, const struct reference *ref, const char *prefix, const char *id)
+static void add_ref(struct gw_admin__op *op, const struct reference *ref, const char *prefix,
+		    const char *id)
 {
 	struct gw_admin__ref_key *r = &op->refs[op->n_refs];
 	int j;
@@ -576,8 +577,8 @@ static void delete_cb(void *data, int err, struct gw_store_result *res)
 
 /* Scan @d's prefix for objects referencing op->id. 0 (nothing; *rev set to
  * the revision seen), GW_EINVAL with @msg, or a store error. */
-static int scan_dependent(struct gw_admin__op *op, const struct dependent *d, int64_t *rev, char *msg,
-			  size_t n)
+static int scan_dependent(struct gw_admin__op *op, const struct dependent *d, int64_t *rev,
+			  char *msg, size_t n)
 {
 	struct gw_range_req rq;
 	struct gw_range_resp rs;
@@ -614,8 +615,8 @@ static int scan_dependent(struct gw_admin__op *op, const struct dependent *d, in
 /* Compares that no key under a dependent prefix of the op's resource
  * changed since the scan that found no reference: @cmps gets them (with
  * their range ends in @ends), *nc their count. 0, or the op is answered. */
-static int dependents_unchanged(struct gw_admin__op *op, struct gw_compare *cmps, char (*ends)[MAX_KEY],
-				size_t *nc)
+static int dependents_unchanged(struct gw_admin__op *op, struct gw_compare *cmps,
+				char (*ends)[MAX_KEY], size_t *nc)
 {
 	char msg[512];
 	int64_t rev;

@@ -79,7 +79,7 @@ int gw_admin__check_object(const struct gw_admin__resource *res, const cJSON *v,
 /* Start the op of a write request: ?force=, ?ttl=, the id and the PATCH
  * sub-path. NULL when the request has been answered (refused). */
 static struct gw_admin__op *op_begin(struct gw_admin *a, struct gw_http_req *req,
-			   const struct gw_admin__match *m)
+				     const struct gw_admin__match *m)
 {
 	struct gw_admin__op *op = gw_admin__op_new(a, req, m->res, m->method);
 	char arg[32], *end;
@@ -95,7 +95,8 @@ static struct gw_admin__op *op_begin(struct gw_admin *a, struct gw_http_req *req
 	if (gw_http_query_arg(req, "ttl", arg, sizeof(arg)) != NULL) {
 		ttl = strtoll(arg, &end, 10);
 		if (*arg == '\0' || *end != '\0' || ttl <= 0 || ttl > 100000000) {
-			gw_admin__op_fail(op, GW_EINVAL, "invalid ttl: a positive number of seconds");
+			gw_admin__op_fail(op, GW_EINVAL,
+					  "invalid ttl: a positive number of seconds");
 			return NULL;
 		}
 		op->ttl = ttl;

@@ -36,10 +36,10 @@ static int route(const char *method, const char *path)
 }
 
 /* @method @path routes to handler @fn, with @res (NULL: none) and @id. */
-#define assert_route(method, path, fn, res_name, id_text)                                     \
+#define assert_route(method, path, fn, res_name, id_text)                                          \
 	do {                                                                                       \
 		assert_int_equal(route((method), (path)), 0);                                      \
-		assert_ptr_equal(m.handler, (fn));                                            \
+		assert_ptr_equal(m.handler, (fn));                                                 \
 		if ((res_name) == NULL) {                                                          \
 			assert_null(m.res);                                                        \
 		} else {                                                                           \
@@ -182,8 +182,8 @@ static void test_credentials(void **state)
 		     "jack/c1");
 	assert_route("PUT", "/consumers/jack/credentials/c1", gw_admin__h_put, "credentials",
 		     "jack/c1");
-	assert_route("DELETE", "/consumers/jack/credentials/c1", gw_admin__h_delete,
-		     "credentials", "jack/c1");
+	assert_route("DELETE", "/consumers/jack/credentials/c1", gw_admin__h_delete, "credentials",
+		     "jack/c1");
 	assert_refused("PATCH", "/consumers/jack/credentials/c1", GW_ADMIN__EMETHOD,
 		       "not supported `PATCH` method for credential");
 	assert_refused("POST", "/consumers/jack/credentials/c1", GW_ADMIN__EMETHOD,
@@ -265,8 +265,7 @@ static void test_resources_and_keys(void **state)
 	assert_string_equal(key, "/apisix/routes/r1");
 	gw_admin__object_key(gw_admin__resource("secrets", true), "vault/1", key, sizeof(key));
 	assert_string_equal(key, "/apisix/secrets/vault/1");
-	gw_admin__object_key(gw_admin__resource("credentials", false), "jack/c1", key,
-			     sizeof(key));
+	gw_admin__object_key(gw_admin__resource("credentials", false), "jack/c1", key, sizeof(key));
 	assert_string_equal(key, "/apisix/consumers/jack/credentials/c1");
 }
 
@@ -292,8 +291,9 @@ static void test_error_answers(void **state)
 	check_answer(GW_ENOTFOUND, NULL, 404, "{\"message\":\"Key not found\"}");
 	check_answer(GW_ENOTFOUND, "Unsupported resource type: x", 404,
 		     "{\"error_msg\":\"Unsupported resource type: x\"}");
-	check_answer(GW_ADMIN__EAUTH, "missing apikey", 401,
-		     "{\"error_msg\":\"failed to check token\",\"description\":\"missing apikey\"}");
+	check_answer(
+	    GW_ADMIN__EAUTH, "missing apikey", 401,
+	    "{\"error_msg\":\"failed to check token\",\"description\":\"missing apikey\"}");
 	check_answer(GW_EPERM, NULL, 401, "{\"error_msg\":\"permission denied\"}");
 	check_answer(GW_ADMIN__EFORBIDDEN, "client address is not allowed to use the Admin API",
 		     403, "{\"error_msg\":\"client address is not allowed to use the Admin API\"}");
