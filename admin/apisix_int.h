@@ -267,7 +267,7 @@ void gw_admin__copy_str(char *dst, size_t n, const char *src);
 struct gw_admin__ref_key {
 	char key[GW_ADMIN__MAX_KEY];
 	char id[80];
-	const struct reference *ref;
+	const char *what; /* for "failed to fetch <what> [<id>]" (static) */
 };
 
 /* One write request from parsing to its answer. */

@@ -250,7 +250,7 @@ static void put_cb(void *data, int err, struct gw_store_result *res)
 			if (res->responses[i].range.count == 0) {
 				snprintf(msg, sizeof(msg),
 					 "failed to fetch %s [%s], response code: 404",
-					 op->refs[i].ref->what, op->refs[i].id);
+					 op->refs[i].what, op->refs[i].id);
 				gw_store_result_free(res);
 				gw_admin__op_fail(op, GW_EINVAL, msg);
 				return;
@@ -278,16 +278,17 @@ static void put_cb(void *data, int err, struct gw_store_result *res)
 static void add_ref(struct gw_admin__op *op, const struct reference *ref, const char *prefix,
 		    const char *id)
 {
-	struct gw_admin__ref_key *r = &op->refs[op->n_refs];
+	struct gw_admin__ref_key *r;
 	int j;
 
 	if (op->n_refs >= MAX_REFS) {
 		return;
 	}
+	r = &op->refs[op->n_refs];
 	gw_admin__copy_str(r->id, sizeof(r->id), id);
 	gw_admin__copy_str(r->key, sizeof(r->key), prefix);
 	gw_admin__copy_str(r->key + strlen(r->key), sizeof(r->key) - strlen(r->key), r->id);
-	r->ref = ref;
+	r->what = ref->what;
 	for (j = 0; j < op->n_refs; j++) {
 		if (strcmp(op->refs[j].key, r->key) == 0) {
 			return;

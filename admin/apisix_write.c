@@ -159,14 +159,31 @@ static bool op_create_checks(struct gw_admin__op *op)
 	return true;
 }
 
-/* Refuse an op without id, else build its key and propose it. */
-static void op_submit(struct gw_admin__op *op)
+/* Answer 400 "<verb> <type> id<tail>" ("missing route id", "wrong route
+ * id, do not need it") and free the op. */
+static void refuse_id(struct gw_admin__op *op, const char *verb, const char *tail)
 {
 	char msg[256];
 
+	snprintf(msg, sizeof(msg), "%s %s id%s", verb, op->res->type, tail);
+	gw_admin__op_fail(op, GW_EINVAL, msg);
+}
+
+/* Start a PUT or POST: op_begin, its body and the checks they share. NULL
+ * when answered. */
+static struct gw_admin__op *op_begin_create(struct gw_admin *a, struct gw_http_req *req,
+					    const struct gw_admin__match *m)
+{
+	struct gw_admin__op *op = op_begin(a, req, m);
+
+	return op != NULL && op_body(op) && op_create_checks(op) ? op : NULL;
+}
+
+/* Refuse an op without id, else build its key and propose it. */
+static void op_submit(struct gw_admin__op *op)
+{
 	if (op->method != GW_ADMIN__M_POST && op->id[0] == '\0') {
-		snprintf(msg, sizeof(msg), "missing %s id", op->res->type);
-		gw_admin__op_fail(op, GW_EINVAL, msg);
+		refuse_id(op, "missing", "");
 		return;
 	}
 	gw_admin__object_key(op->res, op->id, op->key, sizeof(op->key));
@@ -179,24 +196,22 @@ static void op_submit(struct gw_admin__op *op)
 
 void gw_admin__h_put(struct gw_admin *a, struct gw_http_req *req, const struct gw_admin__match *m)
 {
-	struct gw_admin__op *op = op_begin(a, req, m);
-	char msg[256], bid[160];
+	struct gw_admin__op *op = op_begin_create(a, req, m);
+	char bid[160];
 
-	if (op == NULL || !op_body(op) || !op_create_checks(op)) {
+	if (op == NULL) {
 		return;
 	}
 	if (op->id[0] == '\0') {
 		if (!gw_admin__field_id(op->body, "id", bid, sizeof(bid))) {
-			snprintf(msg, sizeof(msg), "missing %s id", op->res->type);
-			gw_admin__op_fail(op, GW_EINVAL, msg);
+			refuse_id(op, "missing", "");
 			return;
 		}
 		snprintf(op->id, sizeof(op->id), "%s", bid);
 	}
 	if ((op->res->flags & GW_ADMIN__F_ID) && !gw_admin__is(op->res, "credentials") &&
 	    gw_admin__field_id(op->body, "id", bid, sizeof(bid)) && strcmp(bid, op->id) != 0) {
-		snprintf(msg, sizeof(msg), "wrong %s id", op->res->type);
-		gw_admin__op_fail(op, GW_EINVAL, msg);
+		refuse_id(op, "wrong", "");
 		return;
 	}
 	op_submit(op);
@@ -204,15 +219,13 @@ void gw_admin__h_put(struct gw_admin *a, struct gw_http_req *req, const struct g
 
 void gw_admin__h_post(struct gw_admin *a, struct gw_http_req *req, const struct gw_admin__match *m)
 {
-	struct gw_admin__op *op = op_begin(a, req, m);
-	char msg[256];
+	struct gw_admin__op *op = op_begin_create(a, req, m);
 
-	if (op == NULL || !op_body(op) || !op_create_checks(op)) {
+	if (op == NULL) {
 		return;
 	}
 	if (m->n_ids > 0 || cJSON_GetObjectItemCaseSensitive(op->body, "id") != NULL) {
-		snprintf(msg, sizeof(msg), "wrong %s id, do not need it", op->res->type);
-		gw_admin__op_fail(op, GW_EINVAL, msg);
+		refuse_id(op, "wrong", ", do not need it");
 		return;
 	}
 	op_submit(op);

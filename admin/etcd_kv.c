@@ -239,7 +239,8 @@ static int txn_of(struct gw_etcd__call *c, const Etcdserverpb__TxnRequest *t, st
 }
 
 static Etcdserverpb__RangeResponse *range_resp_of(struct gw_etcd__call *c,
-						  const struct gw_range_resp *r, Etcdserverpb__ResponseHeader *h)
+						  const struct gw_range_resp *r,
+						  Etcdserverpb__ResponseHeader *h)
 {
 	Etcdserverpb__RangeResponse *m = GW_ETCD__ALLOC(c, Etcdserverpb__RangeResponse);
 	bool ok;
@@ -259,7 +260,8 @@ static Etcdserverpb__RangeResponse *range_resp_of(struct gw_etcd__call *c,
 }
 
 static Etcdserverpb__PutResponse *put_resp_of(struct gw_etcd__call *c,
-					      const struct gw_store_result *r, Etcdserverpb__ResponseHeader *h)
+					      const struct gw_store_result *r,
+					      Etcdserverpb__ResponseHeader *h)
 {
 	Etcdserverpb__PutResponse *m = GW_ETCD__ALLOC(c, Etcdserverpb__PutResponse);
 	if (m == NULL || h == NULL) {
@@ -277,7 +279,8 @@ static Etcdserverpb__PutResponse *put_resp_of(struct gw_etcd__call *c,
 }
 
 static Etcdserverpb__DeleteRangeResponse *del_resp_of(struct gw_etcd__call *c,
-						      const struct gw_store_result *r, Etcdserverpb__ResponseHeader *h)
+						      const struct gw_store_result *r,
+						      Etcdserverpb__ResponseHeader *h)
 {
 	Etcdserverpb__DeleteRangeResponse *m = GW_ETCD__ALLOC(c, Etcdserverpb__DeleteRangeResponse);
 	bool ok;
@@ -296,7 +299,8 @@ static Etcdserverpb__DeleteRangeResponse *del_resp_of(struct gw_etcd__call *c,
 }
 
 static Etcdserverpb__TxnResponse *txn_resp_of(struct gw_etcd__call *c,
-					      const struct gw_store_result *r, Etcdserverpb__ResponseHeader *h, int depth)
+					      const struct gw_store_result *r,
+					      Etcdserverpb__ResponseHeader *h, int depth)
 {
 	Etcdserverpb__TxnResponse *m = GW_ETCD__ALLOC(c, Etcdserverpb__TxnResponse);
 	size_t i;
@@ -317,7 +321,8 @@ static Etcdserverpb__TxnResponse *txn_resp_of(struct gw_etcd__call *c,
 	for (i = 0; i < r->n_responses; i++) {
 		const struct gw_store_result *s = &r->responses[i];
 		Etcdserverpb__ResponseOp *o = GW_ETCD__ALLOC(c, Etcdserverpb__ResponseOp);
-		Etcdserverpb__ResponseHeader *sh = gw_etcd__rev_header(c, s->revision != 0 ? s->revision : r->revision);
+		Etcdserverpb__ResponseHeader *sh =
+		    gw_etcd__rev_header(c, s->revision != 0 ? s->revision : r->revision);
 		void *sub = NULL;
 		if (o == NULL) {
 			return NULL;

@@ -186,7 +186,8 @@ void gw_etcd__lease_ttl(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 {
 	const Etcdserverpb__LeaseTimeToLiveRequest *r =
 	    (const Etcdserverpb__LeaseTimeToLiveRequest *)msg;
-	Etcdserverpb__LeaseTimeToLiveResponse *m = GW_ETCD__ALLOC(c, Etcdserverpb__LeaseTimeToLiveResponse);
+	Etcdserverpb__LeaseTimeToLiveResponse *m =
+	    GW_ETCD__ALLOC(c, Etcdserverpb__LeaseTimeToLiveResponse);
 	struct gw_lease_info info;
 	int rv;
 
