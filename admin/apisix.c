@@ -154,8 +154,8 @@ static const char *request_key(struct gw_http_req *req, char *buf, size_t n)
 	return NULL;
 }
 
-/* Check the request's API key: 0 (*viewer set for the viewer's key), or
- * GW_ADMIN__EAUTH with the reason in *why. */
+/* Check the request's API key (the admin's, or the viewer's for GET and
+ * HEAD): 0, or GW_ADMIN__EAUTH with the reason in *why (static). */
 static int authenticate(struct gw_admin *a, struct gw_http_req *req, const char **why)
 {
 	char keybuf[256];

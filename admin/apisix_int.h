@@ -79,6 +79,7 @@ int gw_admin__json_depth(const char *p, size_t len, int limit);
 /* ---- the HTTP side: shared by apisix*.c and tests/unit/test_admin_routes.c ---- */
 
 struct gw_http_req;
+struct gw_httpd;
 struct gw_store;
 struct gw_raft;
 struct gw_range_resp;
