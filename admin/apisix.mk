@@ -3,4 +3,8 @@ ADMIN_SOURCES += \
 	admin/apisix.h admin/apisix_int.h \
 	admin/apisix_schema.c \
 	admin/apisix_key.c \
-	admin/apisix.c
+	admin/apisix.c \
+	admin/apisix_route.c \
+	admin/apisix_read.c \
+	admin/apisix_write.c \
+	admin/apisix_txn.c

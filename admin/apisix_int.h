@@ -1,5 +1,11 @@
 /* apisix_int.h: internals of the Admin API shared by its files and unit tests.
  *
+ * The HTTP side (second half of this header): apisix.c (life cycle, gates,
+ * dispatcher), apisix_route.c (resources, route table, the one error ->
+ * answer mapping), apisix_read.c (GET of objects and lists, plugin
+ * catalogue), apisix_write.c (PUT/POST/PATCH/DELETE requests -> ops) and
+ * apisix_txn.c (ops: the compare-and-swap TXNs proposed through raft).
+ *
  * apisix_schema.c: the validator entry points the Admin API calls, which
  * forward to schema/ (the schemas, the plugin catalogue and the validation
  * walk, shared with the proxy's compiler; see schema/schema.h), and the JSON
@@ -10,9 +16,14 @@
 #ifndef GW_ADMIN_APISIX_INT_H
 #define GW_ADMIN_APISIX_INT_H
 
+#include "lib/list.h"
+
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
 
 /* Validate @v against the named schema ("route", "service", "upstream",
  * "consumer", "credential", "ssl", "global_rule", "plugin_config",
@@ -65,5 +76,238 @@ int gw_admin__set_path(cJSON *root, const char *path, cJSON *value);
 /* Depth of the deepest nesting of arrays/objects in JSON text, counted
  * without parsing (strings skipped), capped at @limit + 1. */
 int gw_admin__json_depth(const char *p, size_t len, int limit);
+
+/* ---- the HTTP side: shared by apisix*.c and tests/unit/test_admin_routes.c ---- */
+
+struct gw_http_req;
+struct gw_httpd;
+struct gw_store;
+struct gw_raft;
+struct gw_range_resp;
+struct gw_kv;
+
+#define GW_ADMIN__PREFIX   "/apisix/admin"
+#define GW_ADMIN__MAX_KEY  512
+#define GW_ADMIN__MAX_PATH 1024 /* request path after the prefix, truncated */
+#define GW_ADMIN__MAX_REFS 4
+#define GW_ADMIN__MAX_CIDR 32
+
+/* Request methods as bits (GW_ADMIN__M_OTHER: HEAD, OPTIONS, ...). */
+enum {
+	GW_ADMIN__M_GET = 1,
+	GW_ADMIN__M_PUT = 2,
+	GW_ADMIN__M_POST = 4,
+	GW_ADMIN__M_DELETE = 8,
+	GW_ADMIN__M_PATCH = 16,
+	GW_ADMIN__M_OTHER = 32,
+};
+
+/* Refusals of the Admin API that are no gw error code (they sit below the
+ * gw error space, lib/err.h). Mapped to answers by gw_admin__answer. */
+enum {
+	GW_ADMIN__EFORBIDDEN = -1901, /* 403: client address not in the allow-list */
+	GW_ADMIN__EAUTH = -1902,      /* 401: API key missing or wrong, or role too weak */
+	GW_ADMIN__EMETHOD = -1903,    /* 405: method not served for this resource */
+};
+
+/* The one mapping of an error to its answer: returns the HTTP status and
+ * sets *body to APISIX's error object, which the caller owns (NULL when out
+ * of memory). @msg is the reason (NULL: the code's own wording; a 404
+ * without one is APISIX's {"message":"Key not found"}); for
+ * GW_ADMIN__EAUTH it is the "description" of {"error_msg":"failed to check
+ * token"}. */
+int gw_admin__answer(int err, const char *msg, cJSON **body);
+/* Answer @req with @body (taken; NULL -> 500 out of memory). */
+void gw_admin__send_json(struct gw_http_req *req, int status, cJSON *body);
+/* Answer @req with the error @err (see gw_admin__answer). */
+void gw_admin__send_err(struct gw_http_req *req, int err, const char *msg);
+/* Answer @req 200 with @len bytes of JSON text (copied). */
+void gw_admin__send_text(struct gw_http_req *req, const char *text, size_t len);
+
+enum {
+	GW_ADMIN__F_ID = 1,     /* the stored value carries "id" */
+	GW_ADMIN__F_TIMES = 2,  /* create_time/update_time are injected */
+	GW_ADMIN__F_NESTED = 4, /* only under consumers/<user>/ (credentials) */
+};
+
+/* One kind of object of the Admin API (static table, apisix_route.c). */
+struct gw_admin__resource {
+	const char *name;   /* URL segment: "routes" */
+	const char *type;   /* singular, for messages: "route" */
+	const char *prefix; /* store key prefix: "/apisix/routes/" */
+	const char *schema; /* gw_admin__validate's schema name */
+	unsigned methods;   /* GW_ADMIN__M_* served */
+	unsigned flags;     /* GW_ADMIN__F_* */
+};
+
+/* The resource named @name; with @top_level, not one that lives only under
+ * another (credentials). NULL when unknown. */
+const struct gw_admin__resource *gw_admin__resource(const char *name, bool top_level);
+/* True for resource @res named @name. */
+bool gw_admin__is(const struct gw_admin__resource *res, const char *name);
+/* The store key of object @id of @res into @out ("<user>/<id>" for a
+ * credential becomes /apisix/consumers/<user>/credentials/<id>). */
+void gw_admin__object_key(const struct gw_admin__resource *res, const char *id, char *out,
+			  size_t n);
+
+struct gw_admin__cidr {
+	int family;
+	unsigned char addr[16];
+	int bits;
+};
+
+/* The Admin API server (apisix.h's opaque struct). Loop thread only. */
+struct gw_admin {
+	uv_loop_t *loop;
+	struct gw_httpd *httpd;
+	struct gw_store *store;
+	struct gw_raft *raft;
+	char admin_key[256]; /* "" until adopted from the cluster */
+	char viewer_key[256];
+	char data_dir[4096];  /* where an adopted key is saved */
+	bool publish_key;     /* publish admin_key while the cluster has none */
+	bool pub_inflight;    /* a publishing proposal is in raft */
+	uv_timer_t pub_timer; /* retries publishing every second */
+	bool httpd_done;      /* the listener has stopped */
+	bool timer_done;      /* pub_timer is closed */
+	struct gw_admin__cidr cidrs[GW_ADMIN__MAX_CIDR];
+	int n_cidrs;
+	unsigned write_timeout_ms;
+	struct gw_list ops; /* live write requests (struct gw_admin__op.link) */
+	int n_ops;          /* ops plus the key-publishing proposal */
+	bool stopping;
+	bool stopped; /* listener and timer closed, stop callback ran */
+	void (*stop_cb)(void *);
+	void *stop_data;
+};
+
+/* Free @a once it is stopped and no op refers to it. */
+void gw_admin__maybe_free(struct gw_admin *a);
+
+/* ---- route table (apisix_route.c) ---- */
+
+struct gw_admin__match;
+/* A route's handler: answers @req now or later; never fails. */
+typedef void (*gw_admin__handler_cb)(struct gw_admin *a, struct gw_http_req *req,
+				     const struct gw_admin__match *m);
+
+/* One row: a path pattern and its handler per method. Pattern segments: a
+ * literal, {res} (a top-level resource name), {id} (any segment, added to
+ * the id), {sub+} (one or more segments: the PATCH sub-path), * (any one
+ * segment), ** (any number of segments, ignored). */
+struct gw_admin__route {
+	const char *pattern;
+	const char *res; /* resource served, when the pattern names it literally */
+	gw_admin__handler_cb get, put, post, patch, del;
+	gw_admin__handler_cb any; /* every method, unknown ones included */
+};
+
+/* What a request matched. */
+struct gw_admin__match {
+	const struct gw_admin__route *route;  /* the row */
+	gw_admin__handler_cb handler;         /* the row's handler for the method */
+	const struct gw_admin__resource *res; /* resource of the row, or NULL */
+	unsigned method;                      /* GW_ADMIN__M_* */
+	char id[GW_ADMIN__MAX_PATH];          /* {id} segments joined with '/' */
+	int n_ids;                            /* {id} segments matched */
+	char sub[GW_ADMIN__MAX_PATH];         /* {sub+} segments joined with '/' */
+	bool has_sub;                         /* {sub+} matched */
+};
+
+/* GW_ADMIN__M_* bit of a method name. */
+unsigned gw_admin__method_bit(const char *method);
+
+/* Route @method @path (the part after /apisix/admin) through the table:
+ * rows are tried in order; the first whose pattern matches and that serves
+ * the method wins. A matching row bound to a resource that does not serve
+ * the method ends the search with 405; other rows let it fall through. 0
+ * with *m filled, or GW_ADMIN__EMETHOD / GW_ENOTFOUND ("Unsupported
+ * resource type") with the reason in @msg. */
+int gw_admin__route(const char *method, const char *path, struct gw_admin__match *m, char *msg,
+		    size_t n);
+
+/* ---- handlers ---- */
+/* apisix_read.c */
+void gw_admin__h_list(struct gw_admin *a, struct gw_http_req *req, const struct gw_admin__match *m);
+void gw_admin__h_list_credentials(struct gw_admin *a, struct gw_http_req *req,
+				  const struct gw_admin__match *m);
+void gw_admin__h_get(struct gw_admin *a, struct gw_http_req *req, const struct gw_admin__match *m);
+void gw_admin__h_not_found(struct gw_admin *a, struct gw_http_req *req,
+			   const struct gw_admin__match *m);
+void gw_admin__h_plugin_list(struct gw_admin *a, struct gw_http_req *req,
+			     const struct gw_admin__match *m);
+void gw_admin__h_plugin_schema(struct gw_admin *a, struct gw_http_req *req,
+			       const struct gw_admin__match *m);
+/* apisix_write.c */
+void gw_admin__h_put(struct gw_admin *a, struct gw_http_req *req, const struct gw_admin__match *m);
+void gw_admin__h_post(struct gw_admin *a, struct gw_http_req *req, const struct gw_admin__match *m);
+void gw_admin__h_patch(struct gw_admin *a, struct gw_http_req *req,
+		       const struct gw_admin__match *m);
+void gw_admin__h_delete(struct gw_admin *a, struct gw_http_req *req,
+			const struct gw_admin__match *m);
+void gw_admin__h_schema_validate(struct gw_admin *a, struct gw_http_req *req,
+				 const struct gw_admin__match *m);
+
+/* Validate @v as an object of @res, APISIX's way (schema, upstream checks,
+ * plugins). 0 or GW_EINVAL with the message in @msg. */
+int gw_admin__check_object(const struct gw_admin__resource *res, const cJSON *v, char *msg,
+			   size_t n);
+
+/* ---- store helpers (apisix_read.c) ---- */
+/* Read one key serializably. 0 with *found set (free *out with
+ * gw_range_resp_free when 0), or a store error. */
+int gw_admin__read_key(struct gw_admin *a, const char *key, struct gw_range_resp *out, bool *found);
+/* The range end of all keys under @prefix into @end. */
+void gw_admin__prefix_end(const char *prefix, char *end, size_t n);
+/* The id an object gives in @field (a string, or an integer printed). */
+bool gw_admin__field_id(const cJSON *obj, const char *field, char *out, size_t n);
+/* Copy @src into @dst, truncating to fit. */
+void gw_admin__copy_str(char *dst, size_t n, const char *src);
+
+/* ---- ops: write requests in flight (apisix_txn.c) ---- */
+
+struct gw_admin__ref_key {
+	char key[GW_ADMIN__MAX_KEY];
+	char id[80];
+	const char *what; /* for "failed to fetch <what> [<id>]" (static) */
+};
+
+/* One write request from parsing to its answer. */
+struct gw_admin__op {
+	struct gw_admin *a;
+	struct gw_http_req *req; /* NULL once answered */
+	const struct gw_admin__resource *res;
+	unsigned method; /* GW_ADMIN__M_* */
+	char id[160];
+	char key[GW_ADMIN__MAX_KEY];
+	char sub[256]; /* PATCH sub-path, or "" */
+	cJSON *body;   /* parsed request body */
+	bool force;
+	int64_t ttl;   /* ?ttl=, 0 = none */
+	int64_t lease; /* granted lease */
+	int attempts;
+	int64_t post_rev; /* last id tried by POST */
+	bool existed;     /* the key existed at the read */
+	cJSON *value;     /* value proposed */
+	struct gw_admin__ref_key refs[GW_ADMIN__MAX_REFS];
+	int n_refs;
+	uv_timer_t timer;
+	bool timer_init;
+	bool waiting;        /* backoff timer running */
+	struct gw_list link; /* in gw_admin.ops */
+};
+
+/* A new op for @req, linked into a->ops; NULL when out of memory. The op
+ * owns itself until answered (gw_admin__op_fail or its TXN's answer). */
+struct gw_admin__op *gw_admin__op_new(struct gw_admin *a, struct gw_http_req *req,
+				      const struct gw_admin__resource *res, unsigned method);
+/* Answer the op's request with @err/@msg (gw_admin__answer) and free it. */
+void gw_admin__op_fail(struct gw_admin__op *op, int err, const char *msg);
+/* Propose the op's write (PUT/POST/PATCH) or delete; answers when done. */
+void gw_admin__op_write(struct gw_admin__op *op);
+void gw_admin__op_delete(struct gw_admin__op *op);
+/* Stop: answer 503 every op waiting to retry (those inside raft are
+ * answered when raft calls back). */
+void gw_admin__ops_stop(struct gw_admin *a);
 
 #endif

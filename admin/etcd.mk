@@ -8,6 +8,9 @@ ADMIN_SOURCES += \
 	admin/etcd_codec.c \
 	admin/etcd_h2.c \
 	admin/etcd_svc.c \
+	admin/etcd_kv.c \
+	admin/etcd_lease.c \
+	admin/etcd_cluster.c \
 	admin/etcd_tls.c \
 	admin/etcd_watch.c
 nodist_admin_libgw_admin_a_SOURCES = admin/etcd.pb-c.c admin/etcd.pb-c.h

@@ -2,7 +2,8 @@
  * their unit tests only.
  *
  * The pieces: a call (one RPC, unary or streaming) that the services
- * (etcd_svc.c, etcd_watch.c) answer without knowing the transport; two
+ * (etcd_kv.c, etcd_lease.c, etcd_cluster.c, etcd_watch.c; method table and
+ * shared plumbing in etcd_svc.c) answer without knowing the transport; two
  * transports that create calls, gRPC over HTTP/2 (etcd_h2.c) and the JSON
  * gateway (etcd.c); and the codecs (etcd_codec.c): gRPC message framing,
  * protobuf <-> JSON, a per-call arena, and the one table that maps gw errors
@@ -234,6 +235,48 @@ unsigned gw_etcd__read_timeout(const struct gw_etcd__call *c);
 /* The method table (etcd_svc.c). */
 extern const struct gw_etcd__method gw_etcd__methods[];
 extern const size_t gw_etcd__n_methods;
+
+/* ---- services: what they share (etcd_svc.c) and their handlers ---- */
+struct gw_store_op;
+struct gw_store_result;
+/* Zeroed memory for a @type from the call's arena; NULL when out of memory. */
+#define GW_ETCD__ALLOC(c, type) ((type *)gw_etcd__arena_alloc(&(c)->arena, sizeof(type)))
+/* A response header for store revision @rev (0 = current) in the call's
+ * arena; NULL when out of memory. */
+Etcdserverpb__ResponseHeader *gw_etcd__svc_header(struct gw_etcd__call *c, int64_t rev);
+/* A header carrying only the revision (sub-responses of a txn). */
+Etcdserverpb__ResponseHeader *gw_etcd__rev_header(struct gw_etcd__call *c, int64_t rev);
+/* Send @m (a message in the call's arena) and end the call (unary
+ * success); end with GW_ENOMEM when @m is NULL. Frees @c. */
+void gw_etcd__reply(struct gw_etcd__call *c, void *m);
+/* What a proposal answers: the committed result (freed after the callback
+ * returns; NULL with an error) or @err. Must finish the call. */
+typedef void (*gw_etcd__done_cb)(struct gw_etcd__call *c, int err, struct gw_store_result *res);
+/* Propose @op (copied); @cb runs once, perhaps before this returns (without
+ * a raft, the local store applies it at once). */
+void gw_etcd__propose(struct gw_etcd__call *c, const struct gw_store_op *op, gw_etcd__done_cb cb);
+
+/* KV (etcd_kv.c). */
+void gw_etcd__kv_range(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__kv_put(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__kv_delete(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__kv_txn(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__kv_compact(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+/* Lease (etcd_lease.c); LeaseKeepAlive is a stream (on_msg, on_end). */
+void gw_etcd__lease_grant(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__lease_revoke(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__lease_ka_msg(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__lease_ka_end(struct gw_etcd__call *c, bool gone);
+void gw_etcd__lease_ttl(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__lease_leases(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+/* Cluster and Maintenance (etcd_cluster.c). */
+void gw_etcd__member_list(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__member_add(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__member_remove(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__mt_status(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__mt_alarm(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__mt_defrag(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__mt_move_leader(struct gw_etcd__call *c, const ProtobufCMessage *msg);
 
 /* Watch service (etcd_watch.c). */
 void gw_etcd__watch_msg(struct gw_etcd__call *c, const ProtobufCMessage *req);

@@ -88,6 +88,12 @@ tests_unit_test_schema_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_schema_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) \
 	$(CMOCKA_LIBS)
 TESTS += tests/unit/test_schema
+# The Admin API's route table and error -> answer mapping.
+check_PROGRAMS += tests/unit/test_admin_routes
+tests_unit_test_admin_routes_SOURCES = tests/unit/test_admin_routes.c
+tests_unit_test_admin_routes_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_admin_routes_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_admin_routes
 # Admin API integration tests: one node, then a three-node cluster.
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
 
