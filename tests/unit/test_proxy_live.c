@@ -141,7 +141,10 @@ static void test_proxy_garbage(void **state)
 		if (tcli_send(&c, buf, n) == 0) {
 			shutdown(c.fd, SHUT_WR); /* EOF: a half-sent request is abandoned */
 			if (tcli_read(&c, &r, false) == 0) {
-				assert_true(r.status >= 200 && r.status < 600);
+				/* 101: the websocket seed can still be a valid upgrade,
+				 * which the upstream may accept before the proxy sees the
+				 * EOF (timing); that is an answer too. */
+				assert_true((r.status >= 200 && r.status < 600) || r.status == 101);
 			}
 			tresp_free(&r);
 		}

@@ -36,13 +36,13 @@ struct fixture {
 };
 
 /* Drive @f's loop until @cond holds; fail the test after 10 s. */
-#define RUN_UNTIL(f, cond)                                                                   \
-	do {                                                                                 \
-		uint64_t run_deadline_ = uv_now(&(f)->loop) + 10000;                         \
-		while (!(cond) && uv_now(&(f)->loop) < run_deadline_) {                      \
-			uv_run(&(f)->loop, UV_RUN_ONCE);                                     \
-		}                                                                            \
-		assert_true(cond);                                                           \
+#define RUN_UNTIL(f, cond)                                                                         \
+	do {                                                                                       \
+		uint64_t run_deadline_ = uv_now(&(f)->loop) + 10000;                               \
+		while (!(cond) && uv_now(&(f)->loop) < run_deadline_) {                            \
+			uv_run(&(f)->loop, UV_RUN_ONCE);                                           \
+		}                                                                                  \
+		assert_true(cond);                                                                 \
 	} while (0)
 
 /* A temp data dir and a loop / remove both, asserting no live handle. */
