@@ -255,7 +255,7 @@ int gw_admin__check_object(const struct gw_admin__resource *res, const cJSON *v,
 
 /* ---- store helpers (apisix_read.c) ---- */
 /* Read one key serializably. 0 with *found set (free *out with
- * gw_range_resp_free when 0), or a store error. */
+ * gw_store_range_resp_free when 0), or a store error. */
 int gw_admin__read_key(struct gw_admin *a, const char *key, struct gw_range_resp *out, bool *found);
 /* The range end of all keys under @prefix into @end. */
 void gw_admin__prefix_end(const char *prefix, char *end, size_t n);

@@ -120,13 +120,13 @@ static void get_one(struct gw_admin *a, struct gw_http_req *req, const char *key
 	rv = gw_admin__read_key(a, key, &rs, &found);
 	if (rv != 0 || !found) {
 		if (rv == 0) {
-			gw_range_resp_free(&rs);
+			gw_store_range_resp_free(&rs);
 		}
 		gw_admin__send_err(req, rv ? rv : GW_ENOTFOUND, NULL);
 		return;
 	}
 	gw_admin__send_json(req, 200, kv_item(&rs.kvs[0]));
-	gw_range_resp_free(&rs);
+	gw_store_range_resp_free(&rs);
 }
 
 void gw_admin__h_get(struct gw_admin *a, struct gw_http_req *req, const struct gw_admin__match *m)
@@ -344,7 +344,7 @@ static void get_list(struct gw_admin *a, struct gw_http_req *req, const char *pr
 		qsort(rs.kvs, rs.n_kvs, sizeof(rs.kvs[0]), by_create_revision);
 	}
 	gw_admin__send_json(req, 200, list_page(&rs, strlen(prefix), only_direct, &f));
-	gw_range_resp_free(&rs);
+	gw_store_range_resp_free(&rs);
 out:
 	filters_free(&f);
 }

@@ -385,7 +385,7 @@ static int read_current(struct gw_admin__op *op, int64_t *mod, int64_t *create_t
 		}
 		cJSON_Delete(x);
 	}
-	gw_range_resp_free(&rs);
+	gw_store_range_resp_free(&rs);
 	return 0;
 }
 
@@ -609,7 +609,7 @@ static int scan_dependent(struct gw_admin__op *op, const struct dependent *d, in
 		}
 		cJSON_Delete(v);
 	}
-	gw_range_resp_free(&rs);
+	gw_store_range_resp_free(&rs);
 	return rv;
 }
 

@@ -374,7 +374,7 @@ static void range_now(struct gw_etcd__call *c)
 		return;
 	}
 	gw_etcd__reply(c, range_resp_of(c, &resp, gw_etcd__svc_header(c, resp.revision)));
-	gw_range_resp_free(&resp);
+	gw_store_range_resp_free(&resp);
 }
 
 static void range_barrier_done(void *data, int err)

@@ -156,7 +156,7 @@ void gw_etcd__lease_ka_msg(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 		rv = gw_store_lease_get(srv->opts.store, r->id, false, &info);
 		ka_reply(c, r->id, rv, info.ttl);
 		if (rv == 0) {
-			gw_lease_info_free(&info);
+			gw_store_lease_info_free(&info);
 		}
 		return;
 	}
@@ -218,7 +218,7 @@ void gw_etcd__lease_ttl(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 		size_t i;
 		m->keys = gw_etcd__arena_alloc(&c->arena, info.n_keys * sizeof *m->keys);
 		if (m->keys == NULL) {
-			gw_lease_info_free(&info);
+			gw_store_lease_info_free(&info);
 			gw_etcd__finish(c, GW_ENOMEM);
 			return;
 		}
@@ -229,7 +229,7 @@ void gw_etcd__lease_ttl(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 		}
 	}
 	gw_etcd__reply(c, m->header != NULL ? m : NULL);
-	gw_lease_info_free(&info);
+	gw_store_lease_info_free(&info);
 }
 
 void gw_etcd__lease_leases(struct gw_etcd__call *c, const ProtobufCMessage *msg)

@@ -5,7 +5,7 @@
  * raft with the flags, start the etcd API on --etcd-listen (it hands
  * the /apigw/internal/ routes to raft). Stop, in reverse: etcd, raft (which transfers
  * leadership first), store. Failure modes: a store or raft that cannot start
- * fails gw_cluster_start (logged by the module that decided); a join that
+ * fails gw_node_cluster_start (logged by the module that decided); a join that
  * is refused later, or a removal, reaches the node through on_terminate.
  * The struct holds a uv timer (to defer on_terminate out of raft's
  * callbacks) and is freed in its close callback. */
@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct gw_cluster {
+struct gw_node_cluster {
 	uv_loop_t *loop;
-	const struct gw_config *cfg;
+	const struct gw_node_config *cfg;
 	struct gw_store *store;
 	struct gw_raft *raft;
 	struct gw_etcd *etcd;
@@ -59,7 +59,7 @@ static unsigned env_uint(const char *name, unsigned dflt)
 
 /* "http://ip:port" for a listener; a wildcard host is replaced by the raft
  * address's IP, the one peers reach this node at. */
-static void url_of(const struct gw_config *cfg, const struct gw_addr *a, char *out, size_t len)
+static void url_of(const struct gw_node_config *cfg, const struct gw_addr *a, char *out, size_t len)
 {
 	char host[64];
 	const char *colon;
@@ -86,7 +86,7 @@ static void url_of(const struct gw_config *cfg, const struct gw_addr *a, char *o
 
 static void defer_cb(uv_timer_t *t)
 {
-	struct gw_cluster *c = t->data;
+	struct gw_node_cluster *c = t->data;
 
 	if (c->terminate_pending && c->on_terminate != NULL) {
 		c->terminate_pending = false;
@@ -96,7 +96,7 @@ static void defer_cb(uv_timer_t *t)
 
 static void raft_terminate(void *data, int err)
 {
-	struct gw_cluster *c = data;
+	struct gw_node_cluster *c = data;
 
 	if (c->terminate_pending) {
 		return;
@@ -106,10 +106,11 @@ static void raft_terminate(void *data, int err)
 	uv_timer_start(&c->defer, defer_cb, 0, 0);
 }
 
-int gw_cluster_start(uv_loop_t *loop, const struct gw_config *cfg,
-		     void (*on_terminate)(void *data, int err), void *data, struct gw_cluster **out)
+int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
+			  void (*on_terminate)(void *data, int err), void *data,
+			  struct gw_node_cluster **out)
 {
-	struct gw_cluster *c;
+	struct gw_node_cluster *c;
 	struct gw_store_opts so;
 	struct gw_raft_opts ro;
 	struct gw_etcd_opts eo;
@@ -216,24 +217,24 @@ err_after_alloc:
 	return rv;
 }
 
-struct gw_store *gw_cluster_store(struct gw_cluster *c)
+struct gw_store *gw_node_cluster_store(struct gw_node_cluster *c)
 {
 	return c->store;
 }
 
-struct gw_raft *gw_cluster_raft(struct gw_cluster *c)
+struct gw_raft *gw_node_cluster_raft(struct gw_node_cluster *c)
 {
 	return c->raft;
 }
 
-bool gw_cluster_joining(struct gw_cluster *c)
+bool gw_node_cluster_joining(struct gw_node_cluster *c)
 {
 	return c->raft != NULL && gw_raft_joining(c->raft);
 }
 
 static void defer_closed(uv_handle_t *h)
 {
-	struct gw_cluster *c = h->data;
+	struct gw_node_cluster *c = h->data;
 	void (*cb)(void *) = c->stop_cb;
 	void *data = c->stop_data;
 
@@ -246,17 +247,17 @@ static void defer_closed(uv_handle_t *h)
 
 static void raft_stopped(void *data)
 {
-	struct gw_cluster *c = data;
+	struct gw_node_cluster *c = data;
 	uv_close((uv_handle_t *)&c->defer, defer_closed);
 }
 
 static void etcd_stopped(void *data)
 {
-	struct gw_cluster *c = data;
+	struct gw_node_cluster *c = data;
 	gw_raft_stop(c->raft, raft_stopped, c);
 }
 
-void gw_cluster_stop(struct gw_cluster *c, void (*cb)(void *data), void *data)
+void gw_node_cluster_stop(struct gw_node_cluster *c, void (*cb)(void *data), void *data)
 {
 	c->stop_cb = cb;
 	c->stop_data = data;
@@ -273,7 +274,7 @@ void gw_cluster_stop(struct gw_cluster *c, void (*cb)(void *data), void *data)
 /* ---- status listener routes -------------------------------------------- */
 
 struct leave_ctx {
-	struct gw_cluster *c;
+	struct gw_node_cluster *c;
 	struct gw_http_req *req;
 	bool self;
 };
@@ -299,7 +300,7 @@ static void leave_done(void *data, int err)
 	free(x);
 }
 
-bool gw_cluster_handle_status(struct gw_cluster *c, struct gw_http_req *req)
+bool gw_node_cluster_handle_status(struct gw_node_cluster *c, struct gw_http_req *req)
 {
 	char arg[64];
 	struct gw_raft_status *st;
@@ -447,7 +448,7 @@ static void print_status(const char *json)
 	cJSON_Delete(o);
 }
 
-int gw_cluster_client(const struct gw_config *cfg)
+int gw_node_cluster_client(const struct gw_node_config *cfg)
 {
 	struct gw_buf body;
 	char path[96];

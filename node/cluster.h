@@ -2,7 +2,7 @@
  * listener that carries the node-to-node channel, plus the status/leave
  * endpoints of the status listener and the `apigw status|leave` clients.
  *
- * gw_cluster_start opens <data-dir>/store, starts raft (bootstrap, restart
+ * gw_node_cluster_start opens <data-dir>/store, starts raft (bootstrap, restart
  * or join, see raft.h) and the etcd API on --etcd-listen (which hands
  * the /apigw/internal/ routes to raft). The committed data is readable at once.
  * Test knobs (environment, documented in docs/raft.md):
@@ -22,31 +22,31 @@
 #include <stdbool.h>
 #include <uv.h>
 
-struct gw_cluster;
+struct gw_node_cluster;
 
 /* @on_terminate runs (deferred, never from inside a raft callback) when the
  * node must stop: err 0 after it left or was removed, else the join failed
  * (refused secret, unreachable peer, another cluster's data dir). */
-int gw_cluster_start(uv_loop_t *loop, const struct gw_config *cfg,
-		     void (*on_terminate)(void *data, int err), void *data,
-		     struct gw_cluster **out);
+int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
+			  void (*on_terminate)(void *data, int err), void *data,
+			  struct gw_node_cluster **out);
 
 /* Stop the etcd API, then raft (leadership transfer first), then close the
  * store; @cb runs after everything is closed and @c is freed. */
-void gw_cluster_stop(struct gw_cluster *c, void (*cb)(void *data), void *data);
+void gw_node_cluster_stop(struct gw_node_cluster *c, void (*cb)(void *data), void *data);
 
-struct gw_store *gw_cluster_store(struct gw_cluster *c);
+struct gw_store *gw_node_cluster_store(struct gw_node_cluster *c);
 /* True while this node's join is not confirmed (see gw_raft_joining). */
-bool gw_cluster_joining(struct gw_cluster *c);
-struct gw_raft *gw_cluster_raft(struct gw_cluster *c);
+bool gw_node_cluster_joining(struct gw_node_cluster *c);
+struct gw_raft *gw_node_cluster_raft(struct gw_node_cluster *c);
 
 /* Status listener routes: GET /apigw/status (gw_raft_status_json) and
  * POST /apigw/leave[?node=<hex id>] (this node leaves, or removes another
  * member). Returns true if it took the request. */
-bool gw_cluster_handle_status(struct gw_cluster *c, struct gw_http_req *req);
+bool gw_node_cluster_handle_status(struct gw_node_cluster *c, struct gw_http_req *req);
 
 /* `apigw status [--json]` and `apigw leave [--node ID]` against the local
  * node's status listener. Returns the process exit code. */
-int gw_cluster_client(const struct gw_config *cfg);
+int gw_node_cluster_client(const struct gw_node_config *cfg);
 
 #endif

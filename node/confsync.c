@@ -23,7 +23,7 @@
 #define PREFIX_END  "/apisix0" /* '/' + 1 == '0': the end of the prefix range */
 #define COALESCE_MS 2
 
-struct gw_confsync {
+struct gw_node_confsync {
 	uv_loop_t *loop;
 	struct gw_store *store;
 	struct gw_proxy *proxy;
@@ -32,7 +32,7 @@ struct gw_confsync {
 	bool pending;          /* a change waits for the timer */
 	bool resubscribe;      /* the watch was cancelled: re-create it */
 	uint64_t first_change; /* uv_hrtime of the first pending change */
-	struct gw_confsync_stats stats;
+	struct gw_node_confsync_stats stats;
 };
 
 static int64_t now_us(void)
@@ -40,7 +40,7 @@ static int64_t now_us(void)
 	return (int64_t)(uv_hrtime() / 1000);
 }
 
-int gw_confsync_compile(struct gw_store *store, struct gw_proxy_config **out)
+int gw_node_confsync_compile(struct gw_store *store, struct gw_proxy_config **out)
 {
 	struct gw_range_req req;
 	struct gw_range_resp resp;
@@ -61,7 +61,7 @@ int gw_confsync_compile(struct gw_store *store, struct gw_proxy_config **out)
 	}
 	kvs = calloc(resp.n_kvs ? resp.n_kvs : 1, sizeof *kvs);
 	if (kvs == NULL) {
-		gw_range_resp_free(&resp);
+		gw_store_range_resp_free(&resp);
 		return GW_ENOMEM;
 	}
 	for (size_t i = 0; i < resp.n_kvs; i++) {
@@ -72,13 +72,13 @@ int gw_confsync_compile(struct gw_store *store, struct gw_proxy_config **out)
 	}
 	rv = gw_proxy_config_compile(kvs, resp.n_kvs, resp.revision, out);
 	free(kvs);
-	gw_range_resp_free(&resp);
+	gw_store_range_resp_free(&resp);
 	return rv;
 }
 
-static int subscribe(struct gw_confsync *cs, int64_t from_revision);
+static int subscribe(struct gw_node_confsync *cs, int64_t from_revision);
 
-static void recompile(struct gw_confsync *cs)
+static void recompile(struct gw_node_confsync *cs)
 {
 	struct gw_proxy_config *cfg;
 	int64_t t0 = now_us();
@@ -92,7 +92,7 @@ static void recompile(struct gw_confsync *cs)
 			gw_errorf("confsync", "cannot watch the store: %s", gw_strerror(rv));
 		}
 	}
-	rv = gw_confsync_compile(cs->store, &cfg);
+	rv = gw_node_confsync_compile(cs->store, &cfg);
 	if (rv != 0) {
 		return; /* logged; the old snapshot keeps serving */
 	}
@@ -110,7 +110,7 @@ static void timer_cb(uv_timer_t *t)
 	recompile(t->data);
 }
 
-static void schedule(struct gw_confsync *cs)
+static void schedule(struct gw_node_confsync *cs)
 {
 	if (cs->pending) {
 		return;
@@ -131,7 +131,7 @@ static int on_events(struct gw_watcher *w, const struct gw_event *evs, size_t n,
 
 static void on_cancel(struct gw_watcher *w, int reason, int64_t compact_revision, void *data)
 {
-	struct gw_confsync *cs = data;
+	struct gw_node_confsync *cs = data;
 	(void)w;
 	(void)compact_revision;
 	cs->watcher = NULL;
@@ -143,7 +143,7 @@ static void on_cancel(struct gw_watcher *w, int reason, int64_t compact_revision
 	schedule(cs);
 }
 
-static int subscribe(struct gw_confsync *cs, int64_t from_revision)
+static int subscribe(struct gw_node_confsync *cs, int64_t from_revision)
 {
 	struct gw_watch_opts o;
 	memset(&o, 0, sizeof o);
@@ -158,10 +158,10 @@ static int subscribe(struct gw_confsync *cs, int64_t from_revision)
 	return gw_store_watch(cs->store, &o, &cs->watcher);
 }
 
-int gw_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_proxy *proxy,
-		      int64_t from_revision, struct gw_confsync **out)
+int gw_node_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_proxy *proxy,
+			   int64_t from_revision, struct gw_node_confsync **out)
 {
-	struct gw_confsync *cs = calloc(1, sizeof *cs);
+	struct gw_node_confsync *cs = calloc(1, sizeof *cs);
 	int rv;
 	if (cs == NULL) {
 		return GW_ENOMEM;
@@ -177,7 +177,7 @@ int gw_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_proxy *
 	rv = subscribe(cs, from_revision + 1);
 	if (rv != 0) {
 		gw_errorf("confsync", "cannot watch the store: %s", gw_strerror(rv));
-		gw_confsync_stop(cs);
+		gw_node_confsync_stop(cs);
 		return rv;
 	}
 	*out = cs;
@@ -189,7 +189,7 @@ static void close_cb(uv_handle_t *h)
 	free(h->data);
 }
 
-void gw_confsync_stop(struct gw_confsync *cs)
+void gw_node_confsync_stop(struct gw_node_confsync *cs)
 {
 	if (cs->watcher != NULL) {
 		gw_store_unwatch(cs->watcher);
@@ -198,7 +198,7 @@ void gw_confsync_stop(struct gw_confsync *cs)
 	uv_close((uv_handle_t *)&cs->timer, close_cb);
 }
 
-void gw_confsync_stats(const struct gw_confsync *cs, struct gw_confsync_stats *out)
+void gw_node_confsync_stats(const struct gw_node_confsync *cs, struct gw_node_confsync_stats *out)
 {
 	*out = cs->stats;
 }

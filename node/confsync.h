@@ -1,8 +1,8 @@
 /* confsync.h: keeps the proxy's compiled config in step with the store.
  *
- * At start-up gw_confsync_compile() builds the first snapshot straight from
+ * At start-up gw_node_confsync_compile() builds the first snapshot straight from
  * LMDB, so a node that restarts without quorum serves its last committed
- * config before it accepts a single connection. Then gw_confsync_start()
+ * config before it accepts a single connection. Then gw_node_confsync_start()
  * subscribes to the store's watch hub for the /apisix/ prefix; each batch of
  * committed changes schedules one recompile (bursts coalesce) that is
  * published to the proxy workers with an atomic swap.
@@ -17,28 +17,28 @@
 #include <stdint.h>
 #include <uv.h>
 
-struct gw_confsync;
+struct gw_node_confsync;
 
 /* Compile every committed /apisix/ key (routes in creation order) into a new
  * snapshot owned by the caller. 0, GW_ENOMEM or the store's read error. */
-int gw_confsync_compile(struct gw_store *store, struct gw_proxy_config **out);
+int gw_node_confsync_compile(struct gw_store *store, struct gw_proxy_config **out);
 
 /* Follow the store from @from_revision (the revision the proxy's current
  * snapshot was compiled from) and publish every change to @proxy. 0 or a
- * negative error. The confsync is heap-allocated; gw_confsync_stop frees it
+ * negative error. The confsync is heap-allocated; gw_node_confsync_stop frees it
  * (after its timer closes). */
-int gw_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_proxy *proxy,
-		      int64_t from_revision, struct gw_confsync **out);
+int gw_node_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_proxy *proxy,
+			   int64_t from_revision, struct gw_node_confsync **out);
 
 /* Unsubscribe and free (asynchronously, after the timer handle closes). */
-void gw_confsync_stop(struct gw_confsync *cs);
+void gw_node_confsync_stop(struct gw_node_confsync *cs);
 
-struct gw_confsync_stats {
+struct gw_node_confsync_stats {
 	int64_t revision;         /* revision of the last published snapshot */
 	uint64_t compiles;        /* snapshots published since start */
 	uint64_t last_compile_us; /* duration of the last compile */
 	uint64_t last_lag_us;     /* first change seen -> snapshot published */
 };
-void gw_confsync_stats(const struct gw_confsync *cs, struct gw_confsync_stats *out);
+void gw_node_confsync_stats(const struct gw_node_confsync *cs, struct gw_node_confsync_stats *out);
 
 #endif

@@ -42,15 +42,15 @@ struct flag {
 	enum flag_type type;
 	unsigned cmds;   /* subcommands that accept it */
 	const char *def; /* default, parsed like a flag value; NULL = none */
-	size_t off;      /* offset in struct gw_config */
+	size_t off;      /* offset in struct gw_node_config */
 	size_t size;     /* for F_STR */
 	long min, max;   /* for F_INT */
 	bool required;   /* must be given */
 	const char *help;
 };
 
-#define OFF(f) offsetof(struct gw_config, f)
-#define SZ(f)  sizeof(((struct gw_config *)0)->f)
+#define OFF(f) offsetof(struct gw_node_config, f)
+#define SZ(f)  sizeof(((struct gw_node_config *)0)->f)
 
 static const struct flag flags[] = {
     {"data-dir", "DIR", F_STR, M_NODE, "", OFF(data_dir), SZ(data_dir), 0, 0, false,
@@ -136,7 +136,7 @@ static const struct {
     [GW_CMD_HELP] = {"help", "help [SUBCOMMAND]: describe subcommands and flags"},
 };
 
-const char *gw_cmd_name(enum gw_cmd cmd)
+const char *gw_node_cmd_name(enum gw_cmd cmd)
 {
 	return cmd < GW_CMD__COUNT ? cmds[cmd].name : "?";
 }
@@ -236,8 +236,8 @@ static int check_cidrs(const char *s)
 	return 0;
 }
 
-static int set_flag(struct gw_config *cfg, const struct flag *f, const char *val, bool is_default,
-		    char *err, size_t errlen)
+static int set_flag(struct gw_node_config *cfg, const struct flag *f, const char *val,
+		    bool is_default, char *err, size_t errlen)
 {
 	char *dst = (char *)cfg + f->off;
 	const char *why = NULL;
@@ -410,7 +410,7 @@ static int json_scalar(const cJSON *v, char *out, size_t len)
 
 /* Apply the config file's values to flags that @seen says the command line
  * did not set, and mark them seen. Errors name the file and the key. */
-static int apply_config_file(struct gw_config *cfg, unsigned mask, bool *seen, char *err,
+static int apply_config_file(struct gw_node_config *cfg, unsigned mask, bool *seen, char *err,
 			     size_t errlen)
 {
 	char *text = read_file(cfg->config_file, err, errlen);
@@ -503,7 +503,8 @@ static int apply_config_file(struct gw_config *cfg, unsigned mask, bool *seen, c
 	return rv;
 }
 
-int gw_config_parse(int argc, char **argv, struct gw_config *cfg, char *err, size_t errlen)
+int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char *err,
+			 size_t errlen)
 {
 	bool seen[N_FLAGS] = {false};
 	const char *sub;
@@ -650,7 +651,7 @@ int gw_config_parse(int argc, char **argv, struct gw_config *cfg, char *err, siz
 	return 0;
 }
 
-int gw_config_help(FILE *out, const char *topic)
+int gw_node_config_help(FILE *out, const char *topic)
 {
 	int c;
 	if (topic == NULL || *topic == '\0') {

@@ -29,7 +29,7 @@ enum gw_cmd {
 	GW_CMD__COUNT,
 };
 
-struct gw_config {
+struct gw_node_config {
 	enum gw_cmd cmd;
 	char help_topic[32];                              /* `apigw help <topic>` */
 	char data_dir[PATH_MAX];                          /* node state (raft, store, keys) */
@@ -69,12 +69,13 @@ struct gw_config {
 
 /* Parse argv into @cfg (defaults first). Returns 0, or GW_EINVAL with a
  * one-line message in @err (no trailing newline). */
-int gw_config_parse(int argc, char **argv, struct gw_config *cfg, char *err, size_t errlen);
+int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char *err,
+			 size_t errlen);
 
 /* Print general help, or a subcommand's flags with defaults, to @out.
  * Returns GW_EINVAL if @topic is not a subcommand. */
-int gw_config_help(FILE *out, const char *topic);
+int gw_node_config_help(FILE *out, const char *topic);
 
-const char *gw_cmd_name(enum gw_cmd cmd);
+const char *gw_node_cmd_name(enum gw_cmd cmd);
 
 #endif

@@ -13,11 +13,11 @@
 
 int main(int argc, char **argv)
 {
-	struct gw_config cfg;
+	struct gw_node_config cfg;
 	char err[256];
 	int rv;
 
-	rv = gw_config_parse(argc, argv, &cfg, err, sizeof err);
+	rv = gw_node_config_parse(argc, argv, &cfg, err, sizeof err);
 	if (rv != 0) {
 		fprintf(stderr, "apigw: %s\n", err);
 		return 2;
@@ -25,7 +25,7 @@ int main(int argc, char **argv)
 	gw_log_set_level(cfg.log_level);
 	switch (cfg.cmd) {
 	case GW_CMD_HELP:
-		if (gw_config_help(stdout, cfg.help_topic) != 0) {
+		if (gw_node_config_help(stdout, cfg.help_topic) != 0) {
 			fprintf(stderr, "apigw: unknown subcommand '%s' (see 'apigw help')\n",
 				cfg.help_topic);
 			return 2;
@@ -43,7 +43,7 @@ int main(int argc, char **argv)
 		return gw_node_run(&cfg) == 0 ? 0 : 1;
 	case GW_CMD_LEAVE:
 	case GW_CMD_STATUS:
-		return gw_cluster_client(&cfg);
+		return gw_node_cluster_client(&cfg);
 	case GW_CMD__COUNT:
 		break;
 	}

@@ -22,9 +22,9 @@
 
 #define METRICS_PATH "/apisix/prometheus/metrics"
 
-struct gw_metrics {
+struct gw_node_metrics {
 	struct gw_httpd *httpd;
-	const struct gw_metrics_sources *src;
+	const struct gw_node_metrics_sources *src;
 	void (*stop_cb)(void *data);
 	void *stop_data;
 };
@@ -118,11 +118,11 @@ static int write_store(struct gw_buf *b, struct gw_store *s)
 	return rv;
 }
 
-static int write_confsync(struct gw_buf *b, struct gw_confsync *cs)
+static int write_confsync(struct gw_buf *b, struct gw_node_confsync *cs)
 {
-	struct gw_confsync_stats st;
+	struct gw_node_confsync_stats st;
 	int rv;
-	gw_confsync_stats(cs, &st);
+	gw_node_confsync_stats(cs, &st);
 	rv = gauge(b, "apigw_config_revision", "Store revision of the config the proxy serves",
 		   (double)st.revision);
 	if (rv == 0) {
@@ -143,8 +143,8 @@ static int write_confsync(struct gw_buf *b, struct gw_confsync *cs)
 
 static void handler(struct gw_http_req *req, void *data)
 {
-	struct gw_metrics *m = data;
-	const struct gw_metrics_sources *src = m->src;
+	struct gw_node_metrics *m = data;
+	const struct gw_node_metrics_sources *src = m->src;
 	struct gw_buf b;
 	int rv = 0;
 
@@ -168,9 +168,9 @@ static void handler(struct gw_http_req *req, void *data)
 		}
 	}
 	if (rv == 0 && src->cluster != NULL) {
-		rv = write_raft(&b, gw_cluster_raft(src->cluster));
+		rv = write_raft(&b, gw_node_cluster_raft(src->cluster));
 		if (rv == 0) {
-			rv = write_store(&b, gw_cluster_store(src->cluster));
+			rv = write_store(&b, gw_node_cluster_store(src->cluster));
 		}
 	}
 	if (rv == 0 && src->confsync != NULL) {
@@ -189,10 +189,10 @@ static void handler(struct gw_http_req *req, void *data)
 	gw_buf_close(&b);
 }
 
-int gw_metrics_start(uv_loop_t *loop, const struct gw_addr *addr,
-		     const struct gw_metrics_sources *src, struct gw_metrics **out)
+int gw_node_metrics_start(uv_loop_t *loop, const struct gw_addr *addr,
+			  const struct gw_node_metrics_sources *src, struct gw_node_metrics **out)
 {
-	struct gw_metrics *m = calloc(1, sizeof *m);
+	struct gw_node_metrics *m = calloc(1, sizeof *m);
 	int rv;
 	if (m == NULL) {
 		return GW_ENOMEM;
@@ -209,14 +209,14 @@ int gw_metrics_start(uv_loop_t *loop, const struct gw_addr *addr,
 
 static void stopped(void *data)
 {
-	struct gw_metrics *m = data;
+	struct gw_node_metrics *m = data;
 	if (m->stop_cb != NULL) {
 		m->stop_cb(m->stop_data);
 	}
 	free(m);
 }
 
-void gw_metrics_stop(struct gw_metrics *m, void (*cb)(void *data), void *data)
+void gw_node_metrics_stop(struct gw_node_metrics *m, void (*cb)(void *data), void *data)
 {
 	m->stop_cb = cb;
 	m->stop_data = data;

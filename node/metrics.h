@@ -12,26 +12,26 @@
 
 #include <uv.h>
 
-struct gw_metrics;
-struct gw_cluster;
-struct gw_confsync;
+struct gw_node_metrics;
+struct gw_node_cluster;
+struct gw_node_confsync;
 struct gw_proxy;
 
 /* Where a scrape reads from. Pointers may be NULL (that part is skipped)
  * and may change between scrapes (the node updates them). */
-struct gw_metrics_sources {
+struct gw_node_metrics_sources {
 	const char *node_name;
-	struct gw_cluster *cluster;
-	struct gw_confsync *confsync;
+	struct gw_node_cluster *cluster;
+	struct gw_node_confsync *confsync;
 	struct gw_proxy *proxy;
 };
 
 /* Start serving on @addr. The listener reads *@src at every scrape; @src
  * must outlive it. 0 or GW_EADDR (logged). */
-int gw_metrics_start(uv_loop_t *loop, const struct gw_addr *addr,
-		     const struct gw_metrics_sources *src, struct gw_metrics **out);
+int gw_node_metrics_start(uv_loop_t *loop, const struct gw_addr *addr,
+			  const struct gw_node_metrics_sources *src, struct gw_node_metrics **out);
 
 /* Stop, then call @cb; the metrics listener is freed. */
-void gw_metrics_stop(struct gw_metrics *m, void (*cb)(void *data), void *data);
+void gw_node_metrics_stop(struct gw_node_metrics *m, void (*cb)(void *data), void *data);
 
 #endif

@@ -56,21 +56,21 @@ static const uint32_t life_allowed[NODE_N] = {
 static const struct gw_sm_conf life_conf = {"node", life_names, life_allowed, NODE_N};
 
 struct gw_node {
-	const struct gw_config *cfg;
+	const struct gw_node_config *cfg;
 	uv_loop_t loop;
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
-	uv_signal_t sigusr1;                   /* reopen the access log (logrotate) */
-	struct gw_httpd *status;               /* status listener */
-	struct gw_cluster *cluster;            /* store + raft + etcd listener (node/cluster.c) */
-	struct gw_admin *admin;                /* APISIX Admin API (admin/apisix.c) */
-	struct gw_proxy *proxy;                /* data plane workers */
-	struct gw_confsync *confsync;          /* store -> proxy config */
-	uv_timer_t drain_timer;                /* --drain-delay after SIGTERM */
-	struct gw_metrics *metrics;            /* Prometheus listener */
-	struct gw_metrics_sources metrics_src; /* what a scrape reads */
-	struct gw_sm life;                     /* enum node_life */
-	int pending_stops;                     /* components still stopping */
+	uv_signal_t sigusr1;               /* reopen the access log (logrotate) */
+	struct gw_httpd *status;           /* status listener */
+	struct gw_node_cluster *cluster;   /* store + raft + etcd listener (node/cluster.c) */
+	struct gw_admin *admin;            /* APISIX Admin API (admin/apisix.c) */
+	struct gw_proxy *proxy;            /* data plane workers */
+	struct gw_node_confsync *confsync; /* store -> proxy config */
+	uv_timer_t drain_timer;            /* --drain-delay after SIGTERM */
+	struct gw_node_metrics *metrics;   /* Prometheus listener */
+	struct gw_node_metrics_sources metrics_src; /* what a scrape reads */
+	struct gw_sm life;                          /* enum node_life */
+	int pending_stops;                          /* components still stopping */
 	int exit_code;
 };
 
@@ -154,7 +154,7 @@ static void status_reply(struct gw_node *n, struct gw_http_req *req)
 	if (n->cluster != NULL) {
 		struct gw_raft_status *st = malloc(sizeof *st);
 		if (st != NULL) {
-			gw_raft_status(gw_cluster_raft(n->cluster), st);
+			gw_raft_status(gw_node_cluster_raft(n->cluster), st);
 			quorum = st->has_quorum;
 			halted = st->halted;
 			state = gw_raft_state_name(st->state);
@@ -162,8 +162,8 @@ static void status_reply(struct gw_node *n, struct gw_http_req *req)
 		}
 	}
 	if (n->confsync != NULL) {
-		struct gw_confsync_stats cs;
-		gw_confsync_stats(n->confsync, &cs);
+		struct gw_node_confsync_stats cs;
+		gw_node_confsync_stats(n->confsync, &cs);
 		config_rev = cs.revision;
 	}
 	snprintf(body, sizeof body,
@@ -181,7 +181,7 @@ static void status_handler(struct gw_http_req *req, void *data)
 	const char *path = req->path;
 
 	/* Cluster routes: GET /apigw/status, POST /apigw/leave. */
-	if (n->cluster != NULL && gw_cluster_handle_status(n->cluster, req)) {
+	if (n->cluster != NULL && gw_node_cluster_handle_status(n->cluster, req)) {
 		return;
 	}
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
@@ -197,7 +197,7 @@ static void status_handler(struct gw_http_req *req, void *data)
 		} else if (gw_sm_state(&n->life) != NODE_READY ||
 			   (n->proxy != NULL && !gw_proxy_ready(n->proxy))) {
 			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"starting\"}\n");
-		} else if (n->cluster != NULL && gw_cluster_joining(n->cluster)) {
+		} else if (n->cluster != NULL && gw_node_cluster_joining(n->cluster)) {
 			/* `apigw join` not confirmed yet: the store may still be empty. */
 			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"joining\"}\n");
 		} else {
@@ -241,11 +241,11 @@ static void node_stop_components(struct gw_node *n)
 	}
 	if (n->metrics != NULL) {
 		n->pending_stops++;
-		gw_metrics_stop(n->metrics, component_stopped, n);
+		gw_node_metrics_stop(n->metrics, component_stopped, n);
 		n->metrics = NULL;
 	}
 	if (n->confsync != NULL) {
-		gw_confsync_stop(n->confsync);
+		gw_node_confsync_stop(n->confsync);
 		n->confsync = NULL;
 	}
 	memset(&n->metrics_src, 0, sizeof n->metrics_src);
@@ -256,7 +256,7 @@ static void node_stop_components(struct gw_node *n)
 	}
 	if (n->cluster != NULL) {
 		n->pending_stops++;
-		gw_cluster_stop(n->cluster, component_stopped, n);
+		gw_node_cluster_stop(n->cluster, component_stopped, n);
 		n->cluster = NULL;
 	}
 	if (n->status != NULL) {
@@ -343,7 +343,8 @@ static int start_admin(struct gw_node *n)
 
 	rv = gw_admin_key_load(n->cfg->data_dir, n->cfg->admin_key, false, key, sizeof key);
 	if (rv == GW_ENOTFOUND && !joining &&
-	    gw_store_meta_get(gw_cluster_store(n->cluster), GW_ADMIN_KEY_META, &have, &len) != 0) {
+	    gw_store_meta_get(gw_node_cluster_store(n->cluster), GW_ADMIN_KEY_META, &have, &len) !=
+		0) {
 		/* a new cluster: generate the key it will share */
 		rv = gw_admin_key_load(n->cfg->data_dir, NULL, true, key, sizeof key);
 	}
@@ -354,8 +355,8 @@ static int start_admin(struct gw_node *n)
 		return rv;
 	}
 	memset(&ao, 0, sizeof ao);
-	ao.store = gw_cluster_store(n->cluster);
-	ao.raft = gw_cluster_raft(n->cluster);
+	ao.store = gw_node_cluster_store(n->cluster);
+	ao.raft = gw_node_cluster_raft(n->cluster);
 	ao.admin_key = key;
 	ao.viewer_key = n->cfg->admin_viewer_key;
 	ao.allow_cidrs = n->cfg->admin_allow;
@@ -373,13 +374,13 @@ static int start_admin(struct gw_node *n)
  * with it, then follow the store. No raft round trip is involved. */
 static int start_proxy(struct gw_node *n)
 {
-	struct gw_store *store = gw_cluster_store(n->cluster);
+	struct gw_store *store = gw_node_cluster_store(n->cluster);
 	struct gw_proxy_opts po;
 	struct gw_proxy_config *pc;
 	int64_t rev;
 	int rv;
 
-	rv = gw_confsync_compile(store, &pc);
+	rv = gw_node_confsync_compile(store, &pc);
 	if (rv != 0) {
 		return rv;
 	}
@@ -400,10 +401,10 @@ static int start_proxy(struct gw_node *n)
 		n->proxy = NULL;
 		return rv;
 	}
-	return gw_confsync_start(&n->loop, store, n->proxy, rev, &n->confsync);
+	return gw_node_confsync_start(&n->loop, store, n->proxy, rev, &n->confsync);
 }
 
-int gw_node_run(const struct gw_config *cfg)
+int gw_node_run(const struct gw_node_config *cfg)
 {
 	struct gw_node n;
 	int rv;
@@ -443,7 +444,7 @@ int gw_node_run(const struct gw_config *cfg)
 		goto err_after_signals;
 	}
 
-	rv = gw_cluster_start(&n.loop, cfg, cluster_terminated, &n, &n.cluster);
+	rv = gw_node_cluster_start(&n.loop, cfg, cluster_terminated, &n, &n.cluster);
 	if (rv != 0) {
 		n.exit_code = rv;
 		goto err_after_signals;
@@ -465,7 +466,7 @@ int gw_node_run(const struct gw_config *cfg)
 	n.metrics_src.cluster = n.cluster;
 	n.metrics_src.confsync = n.confsync;
 	n.metrics_src.proxy = n.proxy;
-	rv = gw_metrics_start(&n.loop, &cfg->metrics_listen, &n.metrics_src, &n.metrics);
+	rv = gw_node_metrics_start(&n.loop, &cfg->metrics_listen, &n.metrics_src, &n.metrics);
 	if (rv != 0) {
 		n.metrics = NULL;
 		n.exit_code = rv;

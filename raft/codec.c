@@ -565,7 +565,7 @@ int gw_raft__encode_result(const struct gw_store_result *res, struct gw_buf *out
 }
 
 /* Decoded kv bytes are copied into their own NUL-terminated heap blocks,
- * the way the store hands them out (gw_kv_free releases key and value). */
+ * the way the store hands them out (gw_store_kv_free releases key and value). */
 static int dup_bytes(const char *p, size_t len, char **out)
 {
 	*out = malloc(len + 1);

@@ -472,7 +472,7 @@ static void kv_read(void *data, int err)
 		free(v);
 		cJSON_AddItemToArray(arr, kv);
 	}
-	gw_range_resp_free(&resp);
+	gw_store_range_resp_free(&resp);
 	s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	respond_json(x->req, 200, s != NULL ? s : "{}");

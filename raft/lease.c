@@ -201,7 +201,7 @@ int gw_raft__keepalive_local(struct gw_raft *r, int64_t id, int64_t *ttl)
 		return rv == GW_ENOTFOUND ? GW_ELEASENOTFOUND : rv;
 	}
 	*ttl = info.ttl;
-	gw_lease_info_free(&info);
+	gw_store_lease_info_free(&info);
 	if (gw_raft__lease_put(&r->leases, id, *ttl, gw_raft__now(r)) == NULL) {
 		return GW_ENOMEM;
 	}

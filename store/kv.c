@@ -268,7 +268,7 @@ int gw_store__dec_event(const unsigned char *p, size_t len, struct gw_event *ev)
 			rv = gw_store__kv_dup(&ev->prev_kv, &prev, true);
 		}
 		if (rv != 0) {
-			gw_kv_free(&ev->kv);
+			gw_store_kv_free(&ev->kv);
 			return rv;
 		}
 		ev->has_prev_kv = true;
@@ -632,7 +632,7 @@ out:
 	free(it.v);
 	if (rv != 0) { /* errors leave an empty response */
 		int64_t rev = out->revision;
-		gw_range_resp_free(out);
+		gw_store_range_resp_free(out);
 		out->revision = rev;
 	}
 	return rv;
@@ -672,7 +672,7 @@ static int push_event(struct gw_store__wctx *w, enum gw_event_type type,
 	if (prev != NULL) {
 		rv = gw_store__kv_copy(&ev->prev_kv, prev);
 		if (rv != 0) {
-			gw_kv_free(&ev->kv);
+			gw_store_kv_free(&ev->kv);
 			return rv;
 		}
 		ev->has_prev_kv = true;
@@ -800,7 +800,7 @@ int gw_store__do_put(struct gw_store__wctx *w, const struct gw_put_req *req,
 		return 0;
 	}
 out:
-	gw_kv_free(&prev);
+	gw_store_kv_free(&prev);
 	return rv;
 }
 
@@ -810,7 +810,7 @@ static void kvs_free(struct gw_kv *kvs, size_t n)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		gw_kv_free(&kvs[i]);
+		gw_store_kv_free(&kvs[i]);
 	}
 	free(kvs);
 }

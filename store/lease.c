@@ -152,7 +152,7 @@ static int key_cmp(const void *a, const void *b)
 static void keylist_free(struct keylist *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		gw_kv_free(&l->v[i]);
+		gw_store_kv_free(&l->v[i]);
 	}
 	free(l->v);
 	memset(l, 0, sizeof(*l));
@@ -287,13 +287,13 @@ out:
 	return rv;
 }
 
-void gw_lease_info_free(struct gw_lease_info *info)
+void gw_store_lease_info_free(struct gw_lease_info *info)
 {
 	if (info == NULL) {
 		return;
 	}
 	for (size_t i = 0; i < info->n_keys; i++) {
-		gw_kv_free(&info->keys[i]);
+		gw_store_kv_free(&info->keys[i]);
 	}
 	free(info->keys);
 	memset(info, 0, sizeof(*info));

@@ -879,7 +879,7 @@ int gw_store_range(struct gw_store *s, const struct gw_range_req *req, struct gw
 	return rv;
 }
 
-void gw_kv_free(struct gw_kv *kv)
+void gw_store_kv_free(struct gw_kv *kv)
 {
 	if (kv == NULL) {
 		return;
@@ -892,13 +892,13 @@ void gw_kv_free(struct gw_kv *kv)
 	kv->value_len = 0;
 }
 
-void gw_range_resp_free(struct gw_range_resp *r)
+void gw_store_range_resp_free(struct gw_range_resp *r)
 {
 	if (r == NULL) {
 		return;
 	}
 	for (size_t i = 0; i < r->n_kvs; i++) {
-		gw_kv_free(&r->kvs[i]);
+		gw_store_kv_free(&r->kvs[i]);
 	}
 	free(r->kvs);
 	memset(r, 0, sizeof(*r));
@@ -909,12 +909,12 @@ void gw_store_result_free(struct gw_store_result *r)
 	if (r == NULL) {
 		return;
 	}
-	gw_kv_free(&r->prev_kv);
+	gw_store_kv_free(&r->prev_kv);
 	for (size_t i = 0; i < r->n_prev_kvs; i++) {
-		gw_kv_free(&r->prev_kvs[i]);
+		gw_store_kv_free(&r->prev_kvs[i]);
 	}
 	free(r->prev_kvs);
-	gw_range_resp_free(&r->range);
+	gw_store_range_resp_free(&r->range);
 	for (size_t i = 0; i < r->n_responses; i++) {
 		gw_store_result_free(&r->responses[i]);
 	}

@@ -233,12 +233,12 @@ int gw_store_write(struct gw_store *s, uint64_t index, const struct gw_store_op 
 		   struct gw_store_result *res);
 
 /* Read-only range at the current or a past revision. 0 or a business error
- * (GW_ECOMPACTED, GW_EFUTUREREV) or GW_EIO. @out freed with gw_range_resp_free. */
+ * (GW_ECOMPACTED, GW_EFUTUREREV) or GW_EIO. @out freed with gw_store_range_resp_free. */
 int gw_store_range(struct gw_store *s, const struct gw_range_req *req, struct gw_range_resp *out);
 
-void gw_range_resp_free(struct gw_range_resp *r);
+void gw_store_range_resp_free(struct gw_range_resp *r);
 void gw_store_result_free(struct gw_store_result *r);
-void gw_kv_free(struct gw_kv *kv);
+void gw_store_kv_free(struct gw_kv *kv);
 
 uint64_t gw_store_applied_index(const struct gw_store *s);
 int64_t gw_store_revision(const struct gw_store *s);
@@ -266,9 +266,9 @@ struct gw_lease_info {
 	struct gw_kv *keys; /* with keys: key bytes only (values NULL) */
 	size_t n_keys;
 };
-/* 0 or GW_ELEASENOTFOUND. @out freed with gw_lease_info_free. */
+/* 0 or GW_ELEASENOTFOUND. @out freed with gw_store_lease_info_free. */
 int gw_store_lease_get(struct gw_store *s, int64_t id, bool with_keys, struct gw_lease_info *out);
-void gw_lease_info_free(struct gw_lease_info *info);
+void gw_store_lease_info_free(struct gw_lease_info *info);
 /* Every lease id, ascending. @ids is malloc'ed (caller frees). */
 int gw_store_lease_list(struct gw_store *s, int64_t **ids, int64_t **ttls, size_t *n);
 

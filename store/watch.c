@@ -42,8 +42,8 @@ struct gw_watcher {
 void gw_store__events_free(struct gw_event *evs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		gw_kv_free(&evs[i].kv);
-		gw_kv_free(&evs[i].prev_kv);
+		gw_store_kv_free(&evs[i].kv);
+		gw_store_kv_free(&evs[i].prev_kv);
 	}
 	free(evs);
 }
@@ -241,20 +241,20 @@ static int read_chunk(struct gw_watcher *w, struct chunk *c)
 			break;
 		}
 		if (!wants(w, &ev)) {
-			gw_kv_free(&ev.kv);
-			gw_kv_free(&ev.prev_kv);
+			gw_store_kv_free(&ev.kv);
+			gw_store_kv_free(&ev.prev_kv);
 			continue;
 		}
 		if (!(w->flags & GW_WATCH_PREV_KV)) {
-			gw_kv_free(&ev.prev_kv);
+			gw_store_kv_free(&ev.prev_kv);
 			ev.has_prev_kv = false;
 		}
 		if (c->n == c->cap) {
 			size_t cap = c->cap ? c->cap * 2 : 16;
 			struct gw_event *nv = realloc(c->evs, cap * sizeof(*nv));
 			if (nv == NULL) {
-				gw_kv_free(&ev.kv);
-				gw_kv_free(&ev.prev_kv);
+				gw_store_kv_free(&ev.kv);
+				gw_store_kv_free(&ev.prev_kv);
 				rv = GW_ENOMEM;
 				break;
 			}

@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "get failed\n");
 			return 1;
 		}
-		gw_range_resp_free(&out);
+		gw_store_range_resp_free(&out);
 		lat[i] = now_us() - t;
 	}
 	report("get (one key)", lat, n, now_us() - t0);
@@ -168,7 +168,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "range failed\n");
 			return 1;
 		}
-		gw_range_resp_free(&out);
+		gw_store_range_resp_free(&out);
 		lat[i] = now_us() - t;
 	}
 	report("range (prefix, 1,000 keys)", lat, n, now_us() - t0);
@@ -195,7 +195,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "past range failed\n");
 			return 1;
 		}
-		gw_range_resp_free(&out);
+		gw_store_range_resp_free(&out);
 		lat[i] = now_us() - t;
 	}
 	report("range (1,000 keys, 5,000 revs ago)", lat, n, now_us() - t0);

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int parse(struct gw_config *cfg, char *err, ...)
+static int parse(struct gw_node_config *cfg, char *err, ...)
 {
 	char *argv[32];
 	int argc = 0;
@@ -29,12 +29,12 @@ static int parse(struct gw_config *cfg, char *err, ...)
 	va_end(ap);
 	argv[argc] = NULL;
 	err[0] = '\0';
-	return gw_config_parse(argc, argv, cfg, err, 256);
+	return gw_node_config_parse(argc, argv, cfg, err, 256);
 }
 
 static void test_defaults(void **state)
 {
-	struct gw_config c;
+	struct gw_node_config c;
 	char err[256];
 	(void)state;
 	assert_int_equal(parse(&c, err, "start", NULL), 0);
@@ -60,7 +60,7 @@ static void test_defaults(void **state)
 
 static void test_values(void **state)
 {
-	struct gw_config c;
+	struct gw_node_config c;
 	char err[256];
 	(void)state;
 	assert_int_equal(
@@ -100,7 +100,7 @@ static void test_values(void **state)
 
 static void test_errors_name_the_flag(void **state)
 {
-	struct gw_config c;
+	struct gw_node_config c;
 	char err[256];
 	(void)state;
 	assert_int_equal(parse(&c, err, "start", "--admin-listen", "1.2.3.4:0", NULL), GW_EINVAL);
@@ -144,7 +144,7 @@ static const char *temp_file(const char *text)
 
 static void test_config_file(void **state)
 {
-	struct gw_config c;
+	struct gw_node_config c;
 	char err[256];
 	char arg[128];
 	const char *p;
@@ -207,8 +207,8 @@ static void test_help_output(void **state)
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	(void)state;
-	assert_int_equal(gw_config_help(f, "join"), 0);
-	assert_int_equal(gw_config_help(f, "nope"), GW_EINVAL);
+	assert_int_equal(gw_node_config_help(f, "join"), 0);
+	assert_int_equal(gw_node_config_help(f, "nope"), GW_EINVAL);
 	fclose(f);
 	assert_non_null(strstr(text, "--peer HOST:PORT"));
 	assert_non_null(strstr(text, "(required)"));

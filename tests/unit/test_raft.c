@@ -71,7 +71,7 @@ static void test_bootstrap_propose_restart(void **state)
 	assert_int_equal(gw_store_range(f->store, &q, &resp), 0);
 	assert_int_equal(resp.n_kvs, 1);
 	assert_memory_equal(resp.kvs[0].value, "2", 1);
-	gw_range_resp_free(&resp);
+	gw_store_range_resp_free(&resp);
 	wait_leader(f);
 	gw_raft_status(f->raft, &st);
 	assert_int_equal(st.revision, rev);

@@ -318,7 +318,7 @@ static void test_expired_lease_revoked_once(void **state)
 	assert_int_equal(raft_last_index(&f->raft->raft), before + 1);
 	assert_int_equal(gw_store_lease_get(f->store, id, false, &info), GW_ELEASENOTFOUND);
 	assert_int_equal(gw_store_lease_get(f->store, other, false, &info), 0);
-	gw_lease_info_free(&info);
+	gw_store_lease_info_free(&info);
 	assert_int_equal(gw_raft_lease_remaining(f->raft, other), 60);
 	close_node(f);
 }

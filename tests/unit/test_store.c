@@ -39,7 +39,7 @@ static void test_new_store(void **state)
 	assert_int_equal(gw_store_range(f->s, &r, &out), 0);
 	assert_int_equal(out.count, 0);
 	assert_int_equal(out.revision, 1);
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 	assert_true(gw_store_db_size(f->s) > 0);
 }
 
@@ -157,47 +157,47 @@ static void test_range_options(void **state)
 	assert_int_equal(out.revision, 8);
 	assert_string_equal(out.kvs[0].key, "k0");
 	assert_string_equal(out.kvs[4].key, "k4");
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 
 	r.limit = 2;
 	assert_int_equal(gw_store_range(f->s, &r, &out), 0);
 	assert_int_equal(out.n_kvs, 2);
 	assert_int_equal(out.count, 5);
 	assert_true(out.more);
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 
 	r.limit = 5;
 	assert_int_equal(gw_store_range(f->s, &r, &out), 0);
 	assert_false(out.more);
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 
 	r.limit = 0;
 	r.keys_only = true;
 	assert_int_equal(gw_store_range(f->s, &r, &out), 0);
 	assert_null(out.kvs[0].value);
 	assert_int_equal(out.kvs[1].version, 2);
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 
 	r.keys_only = false;
 	r.count_only = true;
 	assert_int_equal(gw_store_range(f->s, &r, &out), 0);
 	assert_int_equal(out.n_kvs, 0);
 	assert_int_equal(out.count, 5);
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 
 	r.count_only = false;
 	r.sort_order = GW_SORT_DESCEND;
 	assert_int_equal(gw_store_range(f->s, &r, &out), 0);
 	assert_string_equal(out.kvs[0].key, "k4");
 	assert_string_equal(out.kvs[4].key, "k0");
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 
 	/* target without order sorts ascending */
 	r.sort_order = GW_SORT_NONE;
 	r.sort_target = GW_SORT_MOD;
 	assert_int_equal(gw_store_range(f->s, &r, &out), 0);
 	assert_string_equal(out.kvs[4].key, "k1");
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 
 	r.sort_order = GW_SORT_DESCEND;
 	r.sort_target = GW_SORT_VALUE;
@@ -205,7 +205,7 @@ static void test_range_options(void **state)
 	assert_int_equal(gw_store_range(f->s, &r, &out), 0);
 	assert_string_equal(out.kvs[0].value, "odd");
 	assert_true(out.more);
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 
 	r = rreq("k", "l");
 	r.min_mod_revision = 4;
@@ -213,30 +213,30 @@ static void test_range_options(void **state)
 	assert_int_equal(gw_store_range(f->s, &r, &out), 0);
 	assert_int_equal(out.n_kvs, 3); /* k2 k3 k4 */
 	assert_int_equal(out.count, 5); /* count ignores the filters, like etcd */
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 
 	r = rreq("k", "l");
 	r.max_create_revision = 3;
 	assert_int_equal(gw_store_range(f->s, &r, &out), 0);
 	assert_int_equal(out.n_kvs, 2); /* k0 k1 */
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 
 	/* from-key and every key */
 	r = rreq("k3", "");
 	assert_int_equal(gw_store_range(f->s, &r, &out), 0);
 	assert_int_equal(out.count, 3); /* k3 k4 z */
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 	r = rreq("", "");
 	r.key = "\0";
 	r.key_len = 1;
 	assert_int_equal(gw_store_range(f->s, &r, &out), 0);
 	assert_int_equal(out.count, 6);
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 
 	/* empty key */
 	r = rreq("", NULL);
 	assert_int_equal(gw_store_range(f->s, &r, &out), GW_EKEYEMPTY);
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 }
 
 static void test_limits_and_long_keys(void **state)
@@ -292,7 +292,7 @@ static void test_limits_and_long_keys(void **state)
 		assert_int_equal(out.kvs[i].key_len, GW_STORE_MAX_KEY);
 		assert_int_equal(out.kvs[i].key[1000], 'a' + (int)i);
 	}
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 	/* a range whose ends fall inside the group */
 	{
 		char lo[1002], hi[1002];
@@ -308,7 +308,7 @@ static void test_limits_and_long_keys(void **state)
 		assert_int_equal(out.n_kvs, 2); /* the b and c keys */
 		assert_int_equal(out.kvs[0].key[1000], 'b');
 		assert_int_equal(out.kvs[1].key[1000], 'c');
-		gw_range_resp_free(&out);
+		gw_store_range_resp_free(&out);
 	}
 	/* delete one long key */
 	key[1000] = 'b';
@@ -320,7 +320,7 @@ static void test_limits_and_long_keys(void **state)
 	r.count_only = true;
 	assert_int_equal(gw_store_range(f->s, &r, &out), 0);
 	assert_int_equal(out.count, 4);
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 }
 
 static void test_historical_reads(void **state)
@@ -353,11 +353,11 @@ static void test_historical_reads(void **state)
 	assert_string_equal(out.kvs[0].value, "2");
 	assert_int_equal(out.kvs[0].version, 2);
 	assert_int_equal(out.kvs[1].mod_revision, 3);
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 
 	r.revision = 7;
 	assert_int_equal(gw_store_range(f->s, &r, &out), GW_EFUTUREREV);
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 
 	op.type = GW_OP_COMPACT;
 	op.u.compact.revision = 4;
@@ -368,7 +368,7 @@ static void test_historical_reads(void **state)
 	assert_int_equal(gw_store_compact_revision(f->s), 4);
 	r.revision = 3;
 	assert_int_equal(gw_store_range(f->s, &r, &out), GW_ECOMPACTED);
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 	assert_value(f, "a", 4, "2"); /* the compact revision itself is readable */
 	assert_value(f, "b", 4, "1");
 	assert_value(f, "b", 5, NULL);
@@ -406,7 +406,7 @@ static void test_auto_compaction(void **state)
 	r = rreq("k", NULL);
 	r.revision = 15;
 	assert_int_equal(gw_store_range(f->s, &r, &out), GW_ECOMPACTED);
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 	assert_value(f, "k", 16, "even"); /* rev 16 = the put of i = 14 */
 	assert_value(f, "k", 17, "odd");
 }

@@ -84,7 +84,7 @@ static void test_leases(void **state)
 	assert_int_equal(info.n_keys, 2);
 	assert_string_equal(info.keys[0].key, "l/a");
 	assert_string_equal(info.keys[1].key, "l/b");
-	gw_lease_info_free(&info);
+	gw_store_lease_info_free(&info);
 	assert_int_equal(gw_store_lease_get(f->s, 5, false, &info), GW_ELEASENOTFOUND);
 
 	assert_int_equal(gw_store_lease_list(f->s, &ids, &ttls, &n), 0);
@@ -247,7 +247,7 @@ static void test_reopen_keeps_everything(void **state)
 	assert_value(f, "b", 0, "2");
 	assert_value(f, "c", 0, "3");
 	assert_int_equal(gw_store_lease_get(f->s, 7, false, &info), 0);
-	gw_lease_info_free(&info);
+	gw_store_lease_info_free(&info);
 }
 
 static void test_quota(void **state)
@@ -490,7 +490,7 @@ static void test_snapshot_restore(void **state)
 	assert_value(&g, "old", 0, NULL);
 	assert_value(&g, "later", 0, NULL);
 	assert_int_equal(gw_store_lease_get(g.s, 9, false, &info), 0);
-	gw_lease_info_free(&info);
+	gw_store_lease_info_free(&info);
 	/* same or older image: nothing changes */
 	assert_int_equal(gw_store_restore(g.s, img, len), GW_ESTALE);
 	g.index = idx;

@@ -531,7 +531,7 @@ static void op_range(struct sut *t)
 		assert_int_equal(out.revision, m->rev);
 		check_range(m->st[at > 0 ? at : m->rev], &r, &q, &out);
 	}
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 }
 
 /* txn: compares, then up to 3 ops per branch (range, put, delete) */
@@ -1102,7 +1102,7 @@ static void run_seed(uint64_t seed)
 		q.revision = r;
 		assert_int_equal(gw_store_range(s2, &q, &out), 0);
 		check_range(m->st[r], &all, &q, &out);
-		gw_range_resp_free(&out);
+		gw_store_range_resp_free(&out);
 	}
 	gw_store_close(s2);
 	nftw(dir2, rm_one, 16, FTW_DEPTH | FTW_PHYS);

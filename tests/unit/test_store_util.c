@@ -149,7 +149,7 @@ char *get(struct fx *f, const char *k, int64_t rev, struct gw_kv *meta)
 			meta->value = NULL;
 		}
 	}
-	gw_range_resp_free(&out);
+	gw_store_range_resp_free(&out);
 	return v;
 }
 
