@@ -87,12 +87,161 @@ static void meta_deleted(void *data, int err, struct gw_store_result *res)
 }
 
 /* Run the next step of @t; steps continue in mtask_change_cb. */
+/* A step either finished the task (STEP_DONE: mtask_done was called) or
+ * returns what raft said to the change it started (0, RAFT_CANTCHANGE, or
+ * an error). */
+#define STEP_DONE (-1) /* raft's own codes are positive */
+
+static int finish(struct gw_raft__mtask *t, int err)
+{
+	mtask_done(t, err);
+	return STEP_DONE;
+}
+
+/* JOIN: step 0 adds the node as a spare (unless it is known already at the
+ * same address); step 1 gives it the role the cluster needs (voter while
+ * voters are missing, else standby); step 2 reports. */
+static int step_join(struct gw_raft__mtask *t, const struct raft_server *s)
+{
+	struct gw_raft *r = t->r;
+	int want;
+	unsigned i;
+
+	if (t->step == 0 && s != NULL) {
+		if (strcmp(s->address, t->address) != 0) {
+			gw_warnf("raft",
+				 "join of %016" PRIx64 " at %s refused: the member is known at %s",
+				 t->id, t->address, s->address);
+			return finish(t, GW_EEXIST);
+		}
+		t->step = 1; /* a rerun: only its role may be missing */
+	}
+	if (t->step == 0) {
+		for (i = 0; i < r->raft.configuration.n; i++) {
+			if (strcmp(r->raft.configuration.servers[i].address, t->address) == 0) {
+				gw_warnf("raft",
+					 "join of %016" PRIx64 " refused: %s is the address of "
+					 "member %016" PRIx64 " (remove it first)",
+					 t->id, t->address,
+					 (uint64_t)r->raft.configuration.servers[i].id);
+				return finish(t, GW_EEXIST);
+			}
+		}
+		gw_infof("raft", "adding member %016" PRIx64 " at %s", t->id, t->address);
+		return raft_add(&r->raft, &t->change, t->id, t->address, mtask_change_cb);
+	}
+	if (s == NULL) {
+		return finish(t, GW_EMEMBERNOTFOUND);
+	}
+	if (t->step >= 2 || s->role == RAFT_VOTER) {
+		t->role = s->role;
+		if (t->step >= 2) {
+			gw_infof("raft", "member %016" PRIx64 " is now a %s", t->id,
+				 gw_raft_role_name(gw_raft__map_role(s->role)));
+		}
+		return finish(t, 0);
+	}
+	want = gw_raft__conf_voters(r) < r->voters ? RAFT_VOTER : RAFT_STANDBY;
+	if (s->role == want) {
+		t->role = want;
+		return finish(t, 0);
+	}
+	t->step = 1;
+	gw_infof("raft", "assigning member %016" PRIx64 " the %s role (catching up first)", t->id,
+		 gw_raft_role_name(gw_raft__map_role(want)));
+	return raft_assign(&r->raft, &t->change, t->id, want, mtask_change_cb);
+}
+
+/* PROMOTE: a standby becomes a voter while voters are missing. */
+static int step_promote(struct gw_raft__mtask *t, const struct raft_server *s)
+{
+	struct gw_raft *r = t->r;
+
+	if (t->step > 0 || s == NULL || s->role == RAFT_VOTER ||
+	    gw_raft__conf_voters(r) >= r->voters) {
+		if (t->step > 0) {
+			gw_infof("raft", "promoted standby %016" PRIx64 " to voter", t->id);
+		}
+		return finish(t, 0);
+	}
+	gw_infof("raft", "promoting %016" PRIx64 " to voter (voters: %d of %d)", t->id,
+		 gw_raft__conf_voters(r), r->voters);
+	return raft_assign(&r->raft, &t->change, t->id, RAFT_VOTER, mtask_change_cb);
+}
+
+/* DEMOTE: a voter still unreachable becomes a standby. */
+static int step_demote(struct gw_raft__mtask *t, const struct raft_server *s)
+{
+	struct gw_raft *r = t->r;
+
+	if (t->step > 0 || s == NULL || s->role != RAFT_VOTER || gw_raft__reachable(r, t->id)) {
+		if (t->step > 0) {
+			gw_warnf("raft",
+				 "demoted voter %016" PRIx64
+				 " to standby: unreachable for %u ms; a "
+				 "standby takes its place",
+				 t->id, r->replace_voter_ms);
+		}
+		return finish(t, 0);
+	}
+	return raft_assign(&r->raft, &t->change, t->id, RAFT_STANDBY, mtask_change_cb);
+}
+
+/* After a removal: tell the removed node (best effort) and drop its
+ * metadata from the store. */
+static void removed_cleanup(struct gw_raft *r, uint64_t id)
+{
+	struct gw_raft_member m;
+	struct gw_store_op op;
+	struct gw_buf b;
+	char key[64], hp[128], body[64];
+
+	gw_infof("raft", "removed member %016" PRIx64, id);
+	if (gw_raft__member_load(r, id, &m) == 0 &&
+	    gw_httpc_url_hostport(m.etcd_url, hp, sizeof hp) == 0) {
+		snprintf(body, sizeof body, "{\"id\":\"%016" PRIx64 "\"}", id);
+		gw_raft__call(r, hp, "POST", "/apigw/internal/removed", body, strlen(body),
+			      GW_RAFT__PING_TIMEOUT_MS, false, removed_notified, NULL);
+	}
+	memset(&op, 0, sizeof op);
+	op.type = GW_OP_META_DELETE;
+	gw_raft__member_key(id, key, sizeof key);
+	op.u.meta.key = key;
+	op.u.meta.key_len = strlen(key);
+	gw_buf_init(&b);
+	if (gw_raft__encode_op(&op, &b) == 0) {
+		gw_raft__propose_local(r, b.data, b.len, r->write_timeout_ms, meta_deleted, NULL);
+	}
+	gw_buf_close(&b);
+}
+
+/* REMOVE: never the last voter. */
+static int step_remove(struct gw_raft__mtask *t, const struct raft_server *s)
+{
+	struct gw_raft *r = t->r;
+
+	if (t->step > 0) {
+		removed_cleanup(r, t->id);
+		return finish(t, 0);
+	}
+	if (s == NULL) {
+		return finish(t, GW_EMEMBERNOTFOUND);
+	}
+	if (s->role == RAFT_VOTER && gw_raft__conf_voters(r) <= 1) {
+		gw_warnf("raft", "refusing to remove %016" PRIx64 ": it is the last voter", t->id);
+		return finish(t, GW_EINVAL);
+	}
+	gw_infof("raft", "removing member %016" PRIx64 " (%s)", t->id,
+		 gw_raft_role_name(gw_raft__map_role(s->role)));
+	return raft_remove(&r->raft, &t->change, t->id, mtask_change_cb);
+}
+
+/* Run the next step of @t; steps continue in mtask_change_cb. */
 static void mtask_step(struct gw_raft__mtask *t)
 {
 	struct gw_raft *r = t->r;
 	const struct raft_server *s;
-	int rv = 0, want;
-	unsigned i;
+	int rv = 0;
 
 	if (!gw_raft__is_leader(r)) {
 		mtask_done(t, gw_raft__stopping(r) ? GW_ESHUTDOWN : GW_ENOTLEADER);
@@ -102,132 +251,20 @@ static void mtask_step(struct gw_raft__mtask *t)
 	s = gw_raft__conf_get(r, t->id);
 	switch (t->kind) {
 	case GW_RAFT__MT_JOIN:
-		if (t->step == 0) {
-			if (s != NULL) {
-				if (strcmp(s->address, t->address) != 0) {
-					gw_warnf("raft",
-						 "join of %016" PRIx64 " at %s refused: the member "
-						 "is known at %s",
-						 t->id, t->address, s->address);
-					mtask_done(t, GW_EEXIST);
-					return;
-				}
-				t->step = 1;
-				mtask_step(t);
-				return;
-			}
-			for (i = 0; i < r->raft.configuration.n; i++) {
-				if (strcmp(r->raft.configuration.servers[i].address, t->address) ==
-				    0) {
-					gw_warnf("raft",
-						 "join of %016" PRIx64
-						 " refused: %s is the address "
-						 "of member %016" PRIx64 " (remove it first)",
-						 t->id, t->address,
-						 (uint64_t)r->raft.configuration.servers[i].id);
-					mtask_done(t, GW_EEXIST);
-					return;
-				}
-			}
-			gw_infof("raft", "adding member %016" PRIx64 " at %s", t->id, t->address);
-			rv = raft_add(&r->raft, &t->change, t->id, t->address, mtask_change_cb);
-			break;
-		}
-		if (s == NULL) {
-			mtask_done(t, GW_EMEMBERNOTFOUND);
-			return;
-		}
-		if (t->step >= 2 || s->role == RAFT_VOTER) {
-			t->role = s->role;
-			if (t->step >= 2) {
-				gw_infof("raft", "member %016" PRIx64 " is now a %s", t->id,
-					 gw_raft_role_name(gw_raft__map_role(s->role)));
-			}
-			mtask_done(t, 0);
-			return;
-		}
-		want = gw_raft__conf_voters(r) < r->voters ? RAFT_VOTER : RAFT_STANDBY;
-		if (s->role == want) {
-			t->role = want;
-			mtask_done(t, 0);
-			return;
-		}
-		t->step = 1;
-		gw_infof("raft", "assigning member %016" PRIx64 " the %s role (catching up first)",
-			 t->id, gw_raft_role_name(gw_raft__map_role(want)));
-		rv = raft_assign(&r->raft, &t->change, t->id, want, mtask_change_cb);
+		rv = step_join(t, s);
 		break;
 	case GW_RAFT__MT_PROMOTE:
-		if (t->step > 0 || s == NULL || s->role == RAFT_VOTER ||
-		    gw_raft__conf_voters(r) >= r->voters) {
-			if (t->step > 0) {
-				gw_infof("raft", "promoted standby %016" PRIx64 " to voter", t->id);
-			}
-			mtask_done(t, 0);
-			return;
-		}
-		gw_infof("raft", "promoting %016" PRIx64 " to voter (voters: %d of %d)", t->id,
-			 gw_raft__conf_voters(r), r->voters);
-		rv = raft_assign(&r->raft, &t->change, t->id, RAFT_VOTER, mtask_change_cb);
+		rv = step_promote(t, s);
 		break;
 	case GW_RAFT__MT_DEMOTE:
-		if (t->step > 0 || s == NULL || s->role != RAFT_VOTER ||
-		    gw_raft__reachable(r, t->id)) {
-			if (t->step > 0) {
-				gw_warnf("raft",
-					 "demoted voter %016" PRIx64 " to standby: unreachable for "
-					 "%u ms; a standby takes its place",
-					 t->id, r->replace_voter_ms);
-			}
-			mtask_done(t, 0);
-			return;
-		}
-		rv = raft_assign(&r->raft, &t->change, t->id, RAFT_STANDBY, mtask_change_cb);
+		rv = step_demote(t, s);
 		break;
 	case GW_RAFT__MT_REMOVE:
-		if (t->step > 0) {
-			struct gw_raft_member m;
-			struct gw_store_op op;
-			struct gw_buf b;
-			char key[64], hp[128];
-
-			gw_infof("raft", "removed member %016" PRIx64, t->id);
-			if (gw_raft__member_load(r, t->id, &m) == 0 &&
-			    gw_httpc_url_hostport(m.etcd_url, hp, sizeof hp) == 0) {
-				char body[64];
-				snprintf(body, sizeof body, "{\"id\":\"%016" PRIx64 "\"}", t->id);
-				gw_raft__call(r, hp, "POST", "/apigw/internal/removed", body,
-					      strlen(body), GW_RAFT__PING_TIMEOUT_MS, false,
-					      removed_notified, NULL);
-			}
-			memset(&op, 0, sizeof op);
-			op.type = GW_OP_META_DELETE;
-			gw_raft__member_key(t->id, key, sizeof key);
-			op.u.meta.key = key;
-			op.u.meta.key_len = strlen(key);
-			gw_buf_init(&b);
-			if (gw_raft__encode_op(&op, &b) == 0) {
-				gw_raft__propose_local(r, b.data, b.len, r->write_timeout_ms,
-						       meta_deleted, NULL);
-			}
-			gw_buf_close(&b);
-			mtask_done(t, 0);
-			return;
-		}
-		if (s == NULL) {
-			mtask_done(t, GW_EMEMBERNOTFOUND);
-			return;
-		}
-		if (s->role == RAFT_VOTER && gw_raft__conf_voters(r) <= 1) {
-			gw_warnf("raft", "refusing to remove %016" PRIx64 ": it is the last voter",
-				 t->id);
-			mtask_done(t, GW_EINVAL);
-			return;
-		}
-		gw_infof("raft", "removing member %016" PRIx64 " (%s)", t->id,
-			 gw_raft_role_name(gw_raft__map_role(s->role)));
-		rv = raft_remove(&r->raft, &t->change, t->id, mtask_change_cb);
+		rv = step_remove(t, s);
 		break;
+	}
+	if (rv == STEP_DONE) {
+		return;
 	}
 	if (rv == RAFT_CANTCHANGE) {
 		/* A configuration change is still uncommitted: retry on a tick,

@@ -559,21 +559,9 @@ int gw_raft__setup(struct gw_raft *r, bool bootstrap)
 	return 0;
 }
 
-int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
+/* Copy the options into @r, with defaults, and set up the empty state. */
+static void opts_apply(struct gw_raft *r, const struct gw_raft_opts *o)
 {
-	struct gw_raft *r;
-	char secret_path[PATH_MAX + 16];
-	int rv;
-
-	*out = NULL;
-	if (o == NULL || o->loop == NULL || o->store == NULL || o->data_dir == NULL ||
-	    o->raft_address == NULL) {
-		return GW_EINVAL;
-	}
-	r = calloc(1, sizeof *r);
-	if (r == NULL) {
-		return GW_ENOMEM;
-	}
 	r->loop = o->loop;
 	r->store = o->store;
 	snprintf(r->data_dir, sizeof r->data_dir, "%s", o->data_dir);
@@ -612,88 +600,106 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 	if (r->heartbeat_ms >= r->election_timeout_ms) {
 		r->heartbeat_ms = r->election_timeout_ms / 10 ? r->election_timeout_ms / 10 : 1;
 	}
+}
 
+/* An empty data dir: join (raft starts once the peer told the cluster id)
+ * or bootstrap a one-node cluster with a new identity. */
+static int start_fresh(struct gw_raft *r, const struct gw_raft_opts *o)
+{
+	char secret_path[PATH_MAX + 16];
+	int rv;
+
+	if (dir_has_files(r->raft_dir) || gw_store_applied_index(r->store) > 0) {
+		gw_errorf("raft",
+			  "data dir %s holds raft or store data but no identity file: refusing to "
+			  "start (restore %s/identity or use an empty data dir)",
+			  r->data_dir, r->data_dir);
+		return GW_ECORRUPT;
+	}
+	r->ident.node_id = gw_raft__random_id();
+	if (r->join_peer[0] != '\0') {
+		if (o->join_secret == NULL || o->join_secret[0] == '\0') {
+			return GW_EINVAL;
+		}
+		snprintf(r->ident.secret, sizeof r->ident.secret, "%s", o->join_secret);
+		gw_sm_move(&r->join, GW_RAFT__JOIN_INFO);
+		gw_infof("raft", "joining the cluster through %s as %016" PRIx64, r->join_peer,
+			 r->ident.node_id);
+		return 0;
+	}
+	r->ident.cluster_id = gw_raft__random_id();
+	r->ident.origin = GW_ORIGIN_BOOTSTRAP;
+	gw_raft__random_secret(r->ident.secret, sizeof r->ident.secret);
+	rv = gw_raft__identity_save(r->data_dir, &r->ident);
+	if (rv != 0) {
+		return rv;
+	}
+	snprintf(secret_path, sizeof secret_path, "%s/join-secret", r->data_dir);
+	gw_infof("raft",
+		 "bootstrapping a new cluster %016" PRIx64 "; join secret in %s (mode 0600)",
+		 r->ident.cluster_id, secret_path);
+	return gw_raft__setup(r, true);
+}
+
+/* A data dir with an identity: restart as that member (never
+ * re-bootstrapped), or finish / check a join when `apigw join` is rerun. */
+static int start_known(struct gw_raft *r, const struct gw_raft_opts *o)
+{
+	int rv;
+
+	if (!dir_has_files(r->raft_dir) && gw_store_applied_index(r->store) > 0) {
+		gw_errorf("raft",
+			  "data dir %s: the raft log is missing (%s is empty) while the store "
+			  "holds data: refusing to %s",
+			  r->data_dir, r->raft_dir,
+			  r->ident.origin == GW_ORIGIN_BOOTSTRAP ? "re-bootstrap" : "start");
+		return GW_ECORRUPT;
+	}
+	if (o->join_secret != NULL && o->join_secret[0] != '\0' &&
+	    strcmp(o->join_secret, r->ident.secret) != 0) {
+		gw_warnf("raft", "--join-secret differs from %s/join-secret: using the file",
+			 r->data_dir);
+	}
+	rv = gw_raft__setup(r, r->ident.origin == GW_ORIGIN_BOOTSTRAP);
+	if (rv != 0) {
+		return rv;
+	}
+	if (r->join_peer[0] != '\0') {
+		/* Rerunning `apigw join`: check the peer is in our cluster; after a
+		 * crash mid-join, finish the join. A member already in the
+		 * configuration restarts at once and does not depend on the peer
+		 * (it may be long gone). A spare (added, crashed before its role
+		 * was assigned) is not a member yet: it asks again. */
+		const struct raft_server *me = gw_raft__conf_get(r, r->ident.node_id);
+		gw_sm_move(&r->join, GW_RAFT__JOIN_INFO);
+		r->join_member = me != NULL && me->role != RAFT_SPARE;
+	}
+	return 0;
+}
+
+int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
+{
+	struct gw_raft *r;
+	int rv;
+
+	*out = NULL;
+	if (o == NULL || o->loop == NULL || o->store == NULL || o->data_dir == NULL ||
+	    o->raft_address == NULL) {
+		return GW_EINVAL;
+	}
+	r = calloc(1, sizeof *r);
+	if (r == NULL) {
+		return GW_ENOMEM;
+	}
+	opts_apply(r, o);
 	rv = gw_raft__identity_load(r->data_dir, &r->ident);
 	if (rv == GW_ENOTFOUND) {
-		if (dir_has_files(r->raft_dir) || gw_store_applied_index(r->store) > 0) {
-			gw_errorf(
-			    "raft",
-			    "data dir %s holds raft or store data but no identity file: "
-			    "refusing to start (restore %s/identity or use an empty data dir)",
-			    r->data_dir, r->data_dir);
-			rv = GW_ECORRUPT;
-			goto err_after_alloc;
-		}
-		r->ident.node_id = gw_raft__random_id();
-		if (r->join_peer[0] != '\0') {
-			if (o->join_secret == NULL || o->join_secret[0] == '\0') {
-				rv = GW_EINVAL;
-				goto err_after_alloc;
-			}
-			snprintf(r->ident.secret, sizeof r->ident.secret, "%s", o->join_secret);
-			gw_sm_move(&r->join, GW_RAFT__JOIN_INFO);
-			gw_infof("raft", "joining the cluster through %s as %016" PRIx64,
-				 r->join_peer, r->ident.node_id);
-		} else {
-			r->ident.cluster_id = gw_raft__random_id();
-			r->ident.origin = GW_ORIGIN_BOOTSTRAP;
-			gw_raft__random_secret(r->ident.secret, sizeof r->ident.secret);
-			rv = gw_raft__identity_save(r->data_dir, &r->ident);
-			if (rv != 0) {
-				goto err_after_alloc;
-			}
-			snprintf(secret_path, sizeof secret_path, "%s/join-secret", r->data_dir);
-			gw_infof("raft",
-				 "bootstrapping a new cluster %016" PRIx64 "; join secret in %s "
-				 "(mode 0600)",
-				 r->ident.cluster_id, secret_path);
-			rv = gw_raft__setup(r, true);
-			if (rv != 0) {
-				goto err_after_setup;
-			}
-		}
+		rv = start_fresh(r, o);
 	} else if (rv == 0) {
-		if (r->ident.origin == GW_ORIGIN_JOIN && !dir_has_files(r->raft_dir) &&
-		    gw_store_applied_index(r->store) > 0) {
-			gw_errorf("raft",
-				  "data dir %s: the raft log is missing (%s is empty) while "
-				  "the store holds data: refusing to start",
-				  r->data_dir, r->raft_dir);
-			rv = GW_ECORRUPT;
-			goto err_after_alloc;
-		}
-		if (r->ident.origin == GW_ORIGIN_BOOTSTRAP && !dir_has_files(r->raft_dir) &&
-		    gw_store_applied_index(r->store) > 0) {
-			gw_errorf("raft",
-				  "data dir %s: the raft log is missing (%s is empty) while "
-				  "the store holds data: refusing to re-bootstrap",
-				  r->data_dir, r->raft_dir);
-			rv = GW_ECORRUPT;
-			goto err_after_alloc;
-		}
-		if (o->join_secret != NULL && o->join_secret[0] != '\0' &&
-		    strcmp(o->join_secret, r->ident.secret) != 0) {
-			gw_warnf("raft",
-				 "--join-secret differs from %s/join-secret: using the file",
-				 r->data_dir);
-		}
-		rv = gw_raft__setup(r, r->ident.origin == GW_ORIGIN_BOOTSTRAP);
-		if (rv != 0) {
-			goto err_after_setup;
-		}
-		if (r->join_peer[0] != '\0') {
-			/* Rerunning `apigw join`: check the peer is in our cluster;
-			 * after a crash mid-join, finish the join. A member already in
-			 * the configuration restarts at once and does not depend on
-			 * the peer (it may be long gone). */
-			const struct raft_server *me = gw_raft__conf_get(r, r->ident.node_id);
-			gw_sm_move(&r->join, GW_RAFT__JOIN_INFO);
-			/* A spare (added, crashed before its role was assigned) is
-			 * not a member yet: it asks again. */
-			r->join_member = me != NULL && me->role != RAFT_SPARE;
-		}
-	} else {
-		goto err_after_alloc;
+		rv = start_known(r, o);
+	}
+	if (rv != 0) {
+		goto err;
 	}
 	r->join_started = gw_raft__now(r);
 	gw_raft__timer_init(r, &r->tick, r);
@@ -701,7 +707,7 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 	*out = r;
 	return 0;
 
-err_after_setup:
+err:
 	if (r->raft_running) {
 		/* raft must be closed on the loop: free it from its close callback
 		 * (CLOSING: nobody else will call gw_raft_stop). */
@@ -709,7 +715,6 @@ err_after_setup:
 		raft_close(&r->raft, raft_closed_cb);
 		return rv;
 	}
-err_after_alloc:
 	free(r);
 	return rv;
 }
