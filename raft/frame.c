@@ -178,15 +178,19 @@ static void message_done(struct gw_raft__frame *f)
 	expect(f, S_PRE, PRE_LEN);
 }
 
-/* A message's own term: all ones, or far above ours, is implausible. */
-static void check_term(struct gw_raft__frame *f, uint64_t term)
+/* A message's own term: one libraft cannot increment safely is refused;
+ * one far above ours is implausible (flagged). */
+static int check_term(struct gw_raft__frame *f, uint64_t term)
 {
 	f->term = term;
-	if (term == UINT64_MAX || (f->ref_term != 0 && term > f->ref_term &&
-				   term - f->ref_term > TERM_JUMP)) {
+	if (term > GW_RAFT__FRAME_MAX_TERM) {
+		return GW_RAFT__FR_TERM_RANGE;
+	}
+	if (f->ref_term != 0 && term > f->ref_term && term - f->ref_term > TERM_JUMP) {
 		f->term_jump = true;
 		f->jump_term = term;
 	}
+	return 0;
 }
 
 static int on_hs_pre(struct gw_raft__frame *f)
@@ -284,8 +288,11 @@ static int on_fixed(struct gw_raft__frame *f)
 {
 	const uint8_t *h = f->fixed;
 	uint64_t n;
+	int rv = check_term(f, le64(h));
 
-	check_term(f, le64(h));
+	if (rv != 0) {
+		return rv;
+	}
 	switch (f->type) {
 	case T_RV:
 		/* The vote is recorded for the candidate id: it must be the

@@ -17,7 +17,8 @@
  * after a network cut (TCP_USER_TIMEOUT and keepalive make the kernel do the
  * same). Closing our end of the pair makes libraft see EOF or EPIPE and
  * reconnect; libraft closing its end closes the connection. A connect or a
- * handshake that takes too long is dropped. A term that jumps implausibly is
+ * handshake that takes too long is dropped. A term libraft cannot
+ * increment (within 2^32 of 2^64) is refused; one that jumps implausibly is
  * logged but passed on: refusing it needs an authenticated peer (mTLS).
  *
  * The peer-facing byte stream is behind struct peer_ops (plain TCP here);

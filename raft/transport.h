@@ -37,6 +37,7 @@
 	X(ENTRY_COUNT, "entry count inconsistent or too large")                                    \
 	X(ENTRY, "malformed entry descriptor")                                                     \
 	X(TERM, "term inconsistent within the message")                                            \
+	X(TERM_RANGE, "term too close to 2^64 to be usable")                                       \
 	X(CANDIDATE, "vote request for another id than the handshake's")                           \
 	X(TOO_LARGE, "payload over the configured maximum")                                        \
 	X(CONF, "malformed configuration")                                                         \
@@ -58,6 +59,11 @@ struct gw_raft__frame_limits {
 	uint32_t max_entries;  /* entries in one AppendEntries */
 	uint32_t max_conf;     /* encoded configuration in an InstallSnapshot */
 };
+
+/* Terms above this are refused: libraft does term + 1 unchecked, and a node
+ * that adopted 2^64 - 1 can never elect a leader again. An honest cluster
+ * never gets near it (one term per election). */
+#define GW_RAFT__FRAME_MAX_TERM (UINT64_MAX - (UINT64_C(1) << 32))
 
 /* libraft 0.22.1 sends at most 32 entries per AppendEntries by default; the
  * bound leaves room for a raised raft_set_max_inflight_entries. A snapshot
@@ -106,9 +112,9 @@ void gw_raft__frame_close(struct gw_raft__frame *f);
  * connection must be closed and none of these bytes passed on (the checker
  * is left in an error state). *@hs_len gets how many leading bytes of @p
  * belonged to the handshake (0 once it is done): those are consumed by the
- * transport, the rest is libraft's. A term that jumps implausibly (all ones,
- * or more than 2^32 over ref_term) is not refused (that needs an
- * authenticated peer) but sets term_jump. */
+ * transport, the rest is libraft's. A term over GW_RAFT__FRAME_MAX_TERM is
+ * refused; one that jumps implausibly (more than 2^32 over ref_term) is not
+ * (that needs an authenticated peer) but sets term_jump. */
 int gw_raft__frame_feed(struct gw_raft__frame *f, const void *p, size_t len, size_t *hs_len);
 
 /* True between messages (a clean place for the stream to end). */

@@ -45,6 +45,12 @@ tests_unit_test_raft_SOURCES = tests/unit/test_raft.c
 tests_unit_test_raft_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_raft_LDADD = $(RAFT_LIB) $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_raft
+# The inbound frame checker of raft/'s transport: pure, links raft/ alone.
+check_PROGRAMS += tests/unit/test_raft_frame
+tests_unit_test_raft_frame_SOURCES = tests/unit/test_raft_frame.c
+tests_unit_test_raft_frame_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_raft_frame_LDADD = $(RAFT_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_raft_frame
 # raft/ integration tests (owner: raft): real apigw clusters on 127.0.0.1.
 TESTS += tests/integration/test_raft_cluster.py
 TESTS += tests/integration/test_raft_membership.py
