@@ -54,6 +54,7 @@ TESTS += tests/unit/test_raft_frame
 # raft/ integration tests (owner: raft): real apigw clusters on 127.0.0.1.
 TESTS += tests/integration/test_raft_cluster.py
 TESTS += tests/integration/test_raft_membership.py
+TESTS += tests/integration/test_raft_transport.py
 EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp
 
 # Integration tests: real processes on 127.0.0.1.
