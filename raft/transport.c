@@ -746,6 +746,25 @@ static void listen_cb(uv_stream_t *server, int status)
 	}
 }
 
+/* gw_addr_parse, also taking port 0 (an ephemeral port: unit tests). */
+static int parse_listen_addr(const char *s, struct gw_addr *a, const char **why)
+{
+	char tmp[GW_RAFT__HS_MAX_ADDRESS + 1];
+	size_t n = strlen(s);
+	int rv;
+
+	if (n < 2 || n >= sizeof tmp || strcmp(s + n - 2, ":0") != 0) {
+		return gw_addr_parse(s, a, why);
+	}
+	memcpy(tmp, s, n + 1);
+	tmp[n - 1] = '1';
+	rv = gw_addr_parse(tmp, a, why);
+	if (rv == 0) {
+		((struct sockaddr_in *)&a->ss)->sin_port = 0; /* same offset for IPv6 */
+	}
+	return rv;
+}
+
 static int tr_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 {
 	struct transport *tr = t->impl;
@@ -753,7 +772,7 @@ static int tr_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 	const char *why = "";
 	int rv;
 
-	if (gw_addr_parse(tr->address, &a, &why) != 0) {
+	if (parse_listen_addr(tr->address, &a, &why) != 0) {
 		snprintf(t->errmsg, sizeof t->errmsg, "raft address %.64s: %s", tr->address, why);
 		return RAFT_IOERR;
 	}
