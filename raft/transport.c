@@ -75,9 +75,9 @@ struct peer_ops {
 	 * errors to conn_close. Calls conn_peer_ready when the stream is
 	 * usable. 0 or a libuv error. */
 	int (*start)(struct conn *c);
-	/* Queue @len bytes at @data (malloc'ed; ownership passes) for the
-	 * peer. 0 or a libuv error (then the caller closes). */
-	int (*send)(struct conn *c, char *data, size_t len);
+	/* Write @len bytes at @data to the peer (copied if they cannot be
+	 * written at once). 0 or a libuv error (then the caller closes). */
+	int (*send)(struct conn *c, const char *data, size_t len);
 	/* Bytes accepted by send and not yet in the kernel. */
 	size_t (*pending)(struct conn *c);
 	/* Stop / resume reading from the peer (backpressure). */
@@ -121,6 +121,7 @@ struct conn {
 	uint64_t acked;        /* of which acknowledged at the last check */
 	uint64_t progress_at;  /* uv_now of the last progress */
 	struct gw_raft__frame frame; /* inbound only */
+	char *rbuf_peer, *rbuf_local; /* read buffers (READ_CHUNK, malloc'ed lazily) */
 	/* outbound */
 	struct raft_uv_connect *req;
 	raft_uv_connect_cb cb;
@@ -130,16 +131,17 @@ struct conn {
 	char peer[64];         /* "ip:port" for logs */
 };
 
+/* Bytes a write could not pass at once, queued with their request. */
 struct wreq {
 	uv_write_t req;
 	struct conn *c;
-	char *base; /* malloc'ed, freed with the request */
 	size_t len;
+	char data[];
 };
 
 static void conn_close(struct conn *c, int status);
 static void local_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void conn_from_peer(struct conn *c, char *data, size_t len);
+static void conn_from_peer(struct conn *c, const char *data, size_t len);
 static void conn_peer_ready(struct conn *c);
 
 static uint64_t now_ms(struct transport *tr)
@@ -163,12 +165,67 @@ static bool may_log(struct transport *tr, int kind, uint64_t *skipped)
 	return true;
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Reads go to a buffer of the connection, one per direction: the relay
+ * writes what it can at once and copies only the rest. */
+static void alloc_in(char **slot, uv_buf_t *buf)
 {
-	(void)h;
+	if (*slot == NULL) {
+		*slot = malloc(READ_CHUNK);
+	}
+	buf->base = *slot;
+	buf->len = *slot != NULL ? READ_CHUNK : 0; /* 0: the read fails with ENOBUFS */
+}
+
+static void alloc_peer(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
 	(void)suggested;
-	buf->base = malloc(READ_CHUNK);
-	buf->len = buf->base != NULL ? READ_CHUNK : 0;
+	alloc_in(&c->rbuf_peer, buf);
+}
+
+static void alloc_local(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	(void)suggested;
+	alloc_in(&c->rbuf_local, buf);
+}
+
+/* Write @len bytes at @p to @dst: what the socket takes now, the rest
+ * copied into a queued request completed by @cb. @counted: bytes for the
+ * peer (stall detection). 0 or a libuv error. */
+static int relay_write(struct conn *c, uv_stream_t *dst, const char *p, size_t len, uv_write_cb cb,
+		       bool counted)
+{
+	uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+	int n = uv_try_write(dst, &b, 1); /* UV_EAGAIN while requests are queued */
+	struct wreq *w;
+
+	if (n < 0 && n != UV_EAGAIN) {
+		return n;
+	}
+	n = n < 0 ? 0 : n;
+	if (counted) {
+		c->written += (uint64_t)n;
+	}
+	if ((size_t)n == len) {
+		return 0;
+	}
+	w = malloc(sizeof *w + len - (size_t)n);
+	if (w == NULL) {
+		return UV_ENOMEM;
+	}
+	w->c = c;
+	w->len = len - (size_t)n;
+	w->req.data = w;
+	memcpy(w->data, p + n, w->len);
+	b = uv_buf_init(w->data, (unsigned)w->len);
+	n = uv_write(&w->req, dst, &b, 1, cb);
+	if (n != 0) {
+		free(w);
+	}
+	return n;
 }
 
 /* Peer sockets: no Nagle delay for raft's small messages; keepalive and
@@ -201,7 +258,6 @@ static void plain_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_from_peer(c, buf->base, (size_t)nread);
 		return;
 	}
-	free(buf->base);
 	if (nread < 0) {
 		conn_close(c, RAFT_NOCONNECTION);
 	}
@@ -209,7 +265,7 @@ static void plain_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static int plain_start(struct conn *c)
 {
-	int rv = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, plain_read_cb);
+	int rv = uv_read_start((uv_stream_t *)&c->tcp, alloc_peer, plain_read_cb);
 
 	if (rv == 0) {
 		conn_peer_ready(c);
@@ -225,7 +281,6 @@ static void to_peer_cb(uv_write_t *req, int status)
 	if (status == 0) {
 		c->written += w->len;
 	}
-	free(w->base);
 	free(w);
 	if (status != 0) {
 		conn_close(c, RAFT_NOCONNECTION);
@@ -233,30 +288,13 @@ static void to_peer_cb(uv_write_t *req, int status)
 	}
 	if (c->local_paused && !c->closing && c->ops->pending(c) < HIGH_WATER / 2) {
 		c->local_paused = false;
-		uv_read_start((uv_stream_t *)&c->local, alloc_cb, local_read_cb);
+		uv_read_start((uv_stream_t *)&c->local, alloc_local, local_read_cb);
 	}
 }
 
-static int plain_send(struct conn *c, char *data, size_t len)
+static int plain_send(struct conn *c, const char *data, size_t len)
 {
-	struct wreq *w = malloc(sizeof *w);
-	uv_buf_t b = uv_buf_init(data, (unsigned)len);
-	int rv;
-
-	if (w == NULL) {
-		free(data);
-		return UV_ENOMEM;
-	}
-	w->c = c;
-	w->base = data;
-	w->len = len;
-	w->req.data = w;
-	rv = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, to_peer_cb);
-	if (rv != 0) {
-		free(data);
-		free(w);
-	}
-	return rv;
+	return relay_write(c, (uv_stream_t *)&c->tcp, data, len, to_peer_cb, true);
 }
 
 static size_t plain_pending(struct conn *c)
@@ -269,7 +307,7 @@ static void plain_pause(struct conn *c, bool paused)
 	if (paused) {
 		uv_read_stop((uv_stream_t *)&c->tcp);
 	} else {
-		uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, plain_read_cb);
+		uv_read_start((uv_stream_t *)&c->tcp, alloc_peer, plain_read_cb);
 	}
 }
 
@@ -317,6 +355,8 @@ static void conn_unref(struct conn *c)
 		c->cb(c->req, NULL, c->status);
 	}
 	gw_raft__frame_close(&c->frame);
+	free(c->rbuf_peer);
+	free(c->rbuf_local);
 	free(c);
 	maybe_closed(tr); /* may free tr */
 }
@@ -380,7 +420,6 @@ static void to_raft_cb(uv_write_t *req, int status)
 	struct wreq *w = req->data;
 	struct conn *c = w->c;
 
-	free(w->base);
 	free(w);
 	if (status != 0) {
 		conn_close(c, RAFT_NOCONNECTION);
@@ -393,30 +432,13 @@ static void to_raft_cb(uv_write_t *req, int status)
 	}
 }
 
-/* Pass @len bytes at @base + @off to libraft; @base is freed afterwards. */
-static void to_raft(struct conn *c, char *base, size_t off, size_t len)
+/* Pass @len checked bytes at @p to libraft. */
+static void to_raft(struct conn *c, const char *p, size_t len)
 {
-	struct wreq *w;
-	uv_buf_t b;
-
 	if (len == 0) {
-		free(base);
 		return;
 	}
-	w = malloc(sizeof *w);
-	if (w == NULL) {
-		free(base);
-		conn_close(c, RAFT_NOMEM);
-		return;
-	}
-	w->c = c;
-	w->base = base;
-	w->len = len;
-	w->req.data = w;
-	b = uv_buf_init(base + off, (unsigned)len);
-	if (uv_write(&w->req, (uv_stream_t *)&c->local, &b, 1, to_raft_cb) != 0) {
-		free(base);
-		free(w);
+	if (relay_write(c, (uv_stream_t *)&c->local, p, len, to_raft_cb, false) != 0) {
 		conn_close(c, RAFT_NOCONNECTION);
 		return;
 	}
@@ -435,14 +457,12 @@ static void local_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct conn *c = s->data;
 
 	if (nread <= 0) {
-		free(buf->base);
 		if (nread < 0) {
 			conn_close(c, RAFT_NOCONNECTION);
 		}
 		return;
 	}
 	if (c->inbound) {
-		free(buf->base);
 		return;
 	}
 	if (c->ops->send(c, buf->base, (size_t)nread) != 0) {
@@ -488,7 +508,7 @@ static int make_pair(struct conn *c)
 		close(sv[1]);
 		return rv;
 	}
-	return uv_read_start((uv_stream_t *)&c->local, alloc_cb, local_read_cb);
+	return uv_read_start((uv_stream_t *)&c->local, alloc_local, local_read_cb);
 }
 
 /* libraft owns its end from here: it closes it and frees it with
@@ -522,7 +542,7 @@ static void refuse(struct conn *c, int why)
 }
 
 /* Plaintext from the peer. Inbound: check, then pass to libraft. */
-static void conn_from_peer(struct conn *c, char *data, size_t len)
+static void conn_from_peer(struct conn *c, const char *data, size_t len)
 {
 	struct transport *tr = c->tr;
 	size_t hs_len;
@@ -530,13 +550,11 @@ static void conn_from_peer(struct conn *c, char *data, size_t len)
 	int rv;
 
 	if (!c->inbound || c->closing) {
-		free(data); /* a peer never writes on our outbound connections */
-		return;
+		return; /* a peer never writes on our outbound connections */
 	}
 	c->frame.ref_term = tr->o.term != NULL ? tr->o.term(tr->o.term_data) : 0;
 	rv = gw_raft__frame_feed(&c->frame, data, len, &hs_len);
 	if (rv != 0) {
-		free(data);
 		refuse(c, rv);
 		return;
 	}
@@ -560,12 +578,10 @@ static void conn_from_peer(struct conn *c, char *data, size_t len)
 		 * certificate's. Plain TCP authenticates nobody (auth 0). */
 		auth = c->ops->auth_id(c);
 		if (auth != 0 && auth != c->frame.peer_id) {
-			free(data);
 			refuse(c, GW_RAFT__FR_HS_ID);
 			return;
 		}
 		if (tr->closing || tr->accept_cb == NULL || make_pair(c) != 0) {
-			free(data);
 			conn_close(c, RAFT_NOCONNECTION);
 			return;
 		}
@@ -573,15 +589,12 @@ static void conn_from_peer(struct conn *c, char *data, size_t len)
 		tr->st.accepted++;
 		tr->accept_cb(tr->t, c->frame.peer_id, c->frame.address, (uv_stream_t *)c->raft_end);
 		if (c->closing) {
-			free(data);
 			return;
 		}
 	}
-	if (!c->ready) {
-		free(data); /* all handshake so far */
-		return;
+	if (c->ready) {
+		to_raft(c, data + hs_len, len - hs_len);
 	}
-	to_raft(c, data, hs_len, len - hs_len);
 }
 
 /* The peer-facing stream is usable. Outbound: send raft's handshake and
@@ -590,7 +603,7 @@ static void conn_peer_ready(struct conn *c)
 {
 	struct transport *tr = c->tr;
 	size_t alen, len;
-	char *hs;
+	char hs[24 + GW_RAFT__HS_MAX_ADDRESS] = {0};
 	int i;
 
 	if (c->inbound) {
@@ -599,11 +612,6 @@ static void conn_peer_ready(struct conn *c)
 	/* mTLS: here the certificate's id must equal c->id (auth_id). */
 	alen = (strlen(tr->address) + 1 + 7) / 8 * 8;
 	len = 24 + alen;
-	hs = calloc(1, len);
-	if (hs == NULL) {
-		conn_close(c, RAFT_NOMEM);
-		return;
-	}
 	for (i = 0; i < 8; i++) {
 		hs[i] = (char)((uint64_t)GW_RAFT__HS_PROTOCOL >> (8 * i));
 		hs[8 + i] = (char)(tr->id >> (8 * i));
