@@ -60,10 +60,9 @@ enum { T_AE = RAFT_APPEND_ENTRIES, T_AER, T_RV, T_RVR, T_IS, T_TN };
 #define TERM_JUMP   (UINT64_C(1) << 32)
 #define MAX_SERVERS 4096
 
-static const char *const reasons[] = {
-    "ok",
+static const char *const reasons[] = {"ok",
 #define REASON_TEXT(name, text) text,
-    GW_RAFT__FRAME_ERRORS(REASON_TEXT)
+				      GW_RAFT__FRAME_ERRORS(REASON_TEXT)
 #undef REASON_TEXT
 };
 
@@ -519,8 +518,8 @@ int gw_raft__frame_feed(struct gw_raft__frame *f, const void *data, size_t len, 
 			done += n;
 		} else {
 			uint8_t *dst = f->state == S_HS_ADDR ? (uint8_t *)f->address
-				       : f->state == S_CONF ? f->conf
-							    : f->fixed;
+				       : f->state == S_CONF  ? f->conf
+							     : f->fixed;
 			bool hs = f->state == S_HS_PRE || f->state == S_HS_ADDR;
 
 			n = f->need - f->have;

@@ -89,8 +89,8 @@ struct transport {
 	struct raft_uv_transport *t;
 	uv_loop_t *loop;
 	struct gw_raft__transport_opts o;
-	uint64_t id;                              /* this node, from init */
-	char address[GW_RAFT__HS_MAX_ADDRESS];    /* this node's raft address */
+	uint64_t id;                           /* this node, from init */
+	char address[GW_RAFT__HS_MAX_ADDRESS]; /* this node's raft address */
 	uv_tcp_t listener;
 	uv_timer_t tick;
 	bool listener_open, tick_open;
@@ -110,25 +110,25 @@ struct conn {
 	struct transport *tr;
 	const struct peer_ops *ops;
 	bool inbound;
-	uv_tcp_t tcp;          /* the peer */
-	uv_pipe_t local;       /* our end of the socketpair */
-	uv_pipe_t *raft_end;   /* libraft's end (raft_malloc'ed); ours until handed */
+	uv_tcp_t tcp;        /* the peer */
+	uv_pipe_t local;     /* our end of the socketpair */
+	uv_pipe_t *raft_end; /* libraft's end (raft_malloc'ed); ours until handed */
 	bool local_open, handed, closing, ready;
 	bool peer_paused, local_paused;
-	int handles;           /* open handles of this conn */
-	uint64_t started;      /* uv_now at creation */
-	uint64_t written;      /* bytes handed to the kernel for the peer */
-	uint64_t acked;        /* of which acknowledged at the last check */
-	uint64_t progress_at;  /* uv_now of the last progress */
-	struct gw_raft__frame frame; /* inbound only */
+	int handles;                  /* open handles of this conn */
+	uint64_t started;             /* uv_now at creation */
+	uint64_t written;             /* bytes handed to the kernel for the peer */
+	uint64_t acked;               /* of which acknowledged at the last check */
+	uint64_t progress_at;         /* uv_now of the last progress */
+	struct gw_raft__frame frame;  /* inbound only */
 	char *rbuf_peer, *rbuf_local; /* read buffers (READ_CHUNK, malloc'ed lazily) */
 	/* outbound */
 	struct raft_uv_connect *req;
 	raft_uv_connect_cb cb;
-	int status;            /* for cb when the conn ends before handing over */
+	int status; /* for cb when the conn ends before handing over */
 	uv_connect_t connect;
-	uint64_t id;           /* the peer we dialled */
-	char peer[64];         /* "ip:port" for logs */
+	uint64_t id;   /* the peer we dialled */
+	char peer[64]; /* "ip:port" for logs */
 };
 
 /* Bytes a write could not pass at once, queued with their request. */
@@ -535,8 +535,8 @@ static void refuse(struct conn *c, int why)
 			 "refused raft peer %s%s%s: %s (connection closed; %" PRIu64
 			 " refused so far, %" PRIu64 " similar lines suppressed)",
 			 c->peer, c->frame.handshake_done ? " claiming " : "",
-			 c->frame.handshake_done ? c->frame.address : "", gw_raft__frame_strerror(why),
-			 tr->st.refused, skipped);
+			 c->frame.handshake_done ? c->frame.address : "",
+			 gw_raft__frame_strerror(why), tr->st.refused, skipped);
 	}
 	conn_close(c, RAFT_NOCONNECTION);
 }
@@ -587,7 +587,8 @@ static void conn_from_peer(struct conn *c, const char *data, size_t len)
 		}
 		hand_over(c);
 		tr->st.accepted++;
-		tr->accept_cb(tr->t, c->frame.peer_id, c->frame.address, (uv_stream_t *)c->raft_end);
+		tr->accept_cb(tr->t, c->frame.peer_id, c->frame.address,
+			      (uv_stream_t *)c->raft_end);
 		if (c->closing) {
 			return;
 		}
@@ -676,7 +677,8 @@ static void tick_cb(uv_timer_t *t)
 		tr->st.stalled++;
 		if (may_log(tr, LOG_STALL, &skipped)) {
 			gw_warnf("raft",
-				 "raft connection to %s (id %016" PRIx64 ") made no progress for %u ms: "
+				 "raft connection to %s (id %016" PRIx64
+				 ") made no progress for %u ms: "
 				 "dropped, libraft reconnects (%" PRIu64 " dropped so far, %" PRIu64
 				 " similar lines suppressed)",
 				 c->peer, c->id, tr->o.stall_ms, tr->st.stalled, skipped);
@@ -923,10 +925,9 @@ void gw_raft__transport_stats(const struct raft_uv_transport *t,
 	}
 }
 
-static const char *const reason_keys[] = {
-    "ok",
+static const char *const reason_keys[] = {"ok",
 #define REASON_KEY(name, text) #name,
-    GW_RAFT__FRAME_ERRORS(REASON_KEY)
+					  GW_RAFT__FRAME_ERRORS(REASON_KEY)
 #undef REASON_KEY
 };
 

@@ -55,9 +55,9 @@ enum gw_raft__frame_err {
 const char *gw_raft__frame_strerror(int err);
 
 struct gw_raft__frame_limits {
-	uint64_t max_payload;  /* bytes after an AppendEntries/InstallSnapshot header */
-	uint32_t max_entries;  /* entries in one AppendEntries */
-	uint32_t max_conf;     /* encoded configuration in an InstallSnapshot */
+	uint64_t max_payload; /* bytes after an AppendEntries/InstallSnapshot header */
+	uint32_t max_entries; /* entries in one AppendEntries */
+	uint32_t max_conf;    /* encoded configuration in an InstallSnapshot */
 };
 
 /* Terms above this are refused: libraft does term + 1 unchecked, and a node
@@ -83,25 +83,25 @@ struct gw_raft__frame_span {
  * with gw_raft__frame_init, release with gw_raft__frame_close. */
 struct gw_raft__frame {
 	struct gw_raft__frame_limits lim;
-	int state;                /* enum in frame.c */
-	uint8_t fixed[40];        /* the fixed-size part being collected */
-	size_t have, need;        /* bytes of the current part collected / wanted */
-	uint8_t *conf;            /* a configuration being collected (malloc'ed) */
+	int state;                         /* enum in frame.c */
+	uint8_t fixed[40];                 /* the fixed-size part being collected */
+	size_t have, need;                 /* bytes of the current part collected / wanted */
+	uint8_t *conf;                     /* a configuration being collected (malloc'ed) */
 	struct gw_raft__frame_span *spans; /* RAFT_CHANGE entries of this message */
 	size_t n_spans, cap_spans, span_at;
-	uint8_t type;             /* message being checked */
-	uint64_t header_len;      /* its header size from the preamble */
-	uint64_t term;            /* its term */
-	uint64_t entries_left;    /* AppendEntries descriptors still to come */
-	uint64_t payload_left;    /* payload bytes still to come */
-	uint64_t payload_sum;     /* AppendEntries payload announced so far */
-	uint64_t peer_id;         /* from the handshake */
+	uint8_t type;                          /* message being checked */
+	uint64_t header_len;                   /* its header size from the preamble */
+	uint64_t term;                         /* its term */
+	uint64_t entries_left;                 /* AppendEntries descriptors still to come */
+	uint64_t payload_left;                 /* payload bytes still to come */
+	uint64_t payload_sum;                  /* AppendEntries payload announced so far */
+	uint64_t peer_id;                      /* from the handshake */
 	char address[GW_RAFT__HS_MAX_ADDRESS]; /* from the handshake, NUL-terminated */
 	bool handshake_done;
-	uint64_t ref_term;        /* set by the caller: this node's term, 0 = unknown */
-	bool term_jump;           /* set when a message's term is implausible (sticky) */
-	uint64_t jump_term;       /* the last such term */
-	uint64_t messages;        /* complete messages checked */
+	uint64_t ref_term;  /* set by the caller: this node's term, 0 = unknown */
+	bool term_jump;     /* set when a message's term is implausible (sticky) */
+	uint64_t jump_term; /* the last such term */
+	uint64_t messages;  /* complete messages checked */
 };
 
 void gw_raft__frame_init(struct gw_raft__frame *f, const struct gw_raft__frame_limits *lim);
@@ -127,9 +127,9 @@ bool gw_raft__frame_conf_ok(const uint8_t *p, size_t len);
 /* ---- transport.c ------------------------------------------------------ */
 
 struct gw_raft__transport_opts {
-	unsigned stall_ms;   /* drop a connection with unacknowledged bytes and no
-				progress for this long; also connect and handshake
-				timeouts and TCP_USER_TIMEOUT (the election timeout) */
+	unsigned stall_ms; /* drop a connection with unacknowledged bytes and no
+			      progress for this long; also connect and handshake
+			      timeouts and TCP_USER_TIMEOUT (the election timeout) */
 	struct gw_raft__frame_limits limits;
 	/* This node's current term, for the implausible-term log; NULL = none. */
 	uint64_t (*term)(void *data);
@@ -138,14 +138,14 @@ struct gw_raft__transport_opts {
 
 /* Counters for status pages and metrics; only ever grow. */
 struct gw_raft__transport_stats {
-	uint64_t accepted;    /* inbound connections that completed the handshake */
-	uint64_t connected;   /* outbound connections handed to libraft */
+	uint64_t accepted;  /* inbound connections that completed the handshake */
+	uint64_t connected; /* outbound connections handed to libraft */
 	uint64_t connect_failed;
-	uint64_t refused;     /* inbound connections closed by the frame checker */
+	uint64_t refused; /* inbound connections closed by the frame checker */
 	uint64_t refused_by[GW_RAFT__FR_N];
-	uint64_t term_jumps;  /* messages with an implausible term (logged, passed on) */
-	uint64_t stalled;     /* connections dropped for making no progress */
-	uint64_t timed_out;   /* connects and handshakes that took too long */
+	uint64_t term_jumps; /* messages with an implausible term (logged, passed on) */
+	uint64_t stalled;    /* connections dropped for making no progress */
+	uint64_t timed_out;  /* connects and handshakes that took too long */
 };
 
 /* Fill @t (zeroed by the caller, version 1) with our transport on @loop.

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from raftutil import leader_of, start_cluster, wait_for  # noqa: E402
+from raftutil import leader_of, start_cluster, status, wait_for  # noqa: E402
 
 
 def b64(s):
@@ -65,6 +65,7 @@ def main():
            "seq_wps": round(len(seq) / sum(seq), 1),
            "conc_wps": round(len(conc) / el, 1), "conc_p50_ms": round(pct(conc, 0.5), 3),
            "conc_p99_ms": round(pct(conc, 0.99), 3), "threads": threads}
+    fig["transport"] = [status(n).get("transport") for n in nodes]
     print(json.dumps(fig))
     sys.stdout.flush()
     if os.environ.get("ETCD_COMPARE"):

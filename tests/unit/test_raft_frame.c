@@ -398,9 +398,9 @@ static void test_preamble_and_header_sizes(void **state)
 	}
 	assert_int_equal(header_only(RAFT_APPEND_ENTRIES, 49, 0), GW_RAFT__FR_HEADER_LEN);
 	assert_int_equal(header_only(RAFT_APPEND_ENTRIES, 56, 0), GW_RAFT__FR_HEADER_LEN);
-	assert_int_equal(header_only(RAFT_APPEND_ENTRIES, 48 + 16 * (GW_RAFT__FRAME_MAX_ENTRIES + 1),
-				     0),
-			 GW_RAFT__FR_ENTRY_COUNT);
+	assert_int_equal(
+	    header_only(RAFT_APPEND_ENTRIES, 48 + 16 * (GW_RAFT__FRAME_MAX_ENTRIES + 1), 0),
+	    GW_RAFT__FR_ENTRY_COUNT);
 	assert_int_equal(header_only(RAFT_APPEND_ENTRIES, 48 + 16 * GW_RAFT__FRAME_MAX_ENTRIES, 0),
 			 0);
 	assert_int_equal(header_only(RAFT_APPEND_ENTRIES, UINT64_MAX - 15, 0),
