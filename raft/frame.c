@@ -18,7 +18,7 @@
  * TimeoutNow 24; AppendEntries 48 + 16 n (term, prev index, prev term,
  * commit, n, n descriptors of {u64 term, u8 type, 3 unused, u32 size}, u64
  * unused; the payload is the n entries back to back, each but the last a
- * multiple of 8 since the receiver slices with 8-byte padding);
+ * multiple of 8 since the receiver slices with 8-byte padding, none empty);
  * InstallSnapshot 56 + c (term, last index, last term, conf index, c, the
  * encoded configuration of c bytes, u64 data size, u64 unused).
  *
@@ -384,8 +384,11 @@ static int on_entry(struct gw_raft__frame *f)
 	}
 	f->entries_left--;
 	/* The receiver steps over 8-byte padding the sender never sends: an
-	 * unpadded entry before the last would shift the others past the end. */
-	if (f->entries_left > 0 && len % 8 != 0) {
+	 * unpadded entry before the last would shift the others past the end.
+	 * An empty one is never sent (barriers are 8 bytes, commands and
+	 * configurations padded to 8) and, with a payload of 0 bytes, libraft
+	 * never sets the entries' batch pointers. */
+	if (len == 0 || (f->entries_left > 0 && len % 8 != 0)) {
 		return GW_RAFT__FR_ENTRY;
 	}
 	if (type == RAFT_CHANGE) {

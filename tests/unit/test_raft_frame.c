@@ -479,6 +479,14 @@ static void test_append_entries(void **state)
 	c.e[0].len = 9;
 	assert_int_equal(one_message(build_ae, &c, NULL), GW_RAFT__FR_ENTRY);
 	c.e[0].len = 16;
+	/* an empty entry, alone or not */
+	c.e[1].len = 0;
+	assert_int_equal(one_message(build_ae, &c, NULL), GW_RAFT__FR_ENTRY);
+	c.n = 1;
+	c.e[0].len = 0;
+	assert_int_equal(one_message(build_ae, &c, NULL), GW_RAFT__FR_ENTRY);
+	c.n = 2;
+	c.e[0].len = 16;
 	/* payload and entry limits */
 	c.e[1].len = 48; /* 64 in all: at the limit */
 	assert_int_equal(one_message(build_ae, &c, &lim), 0);
@@ -500,7 +508,7 @@ static void test_append_entries(void **state)
 	assert_int_equal(one_message(build_ae, &c, NULL), GW_RAFT__FR_CONF);
 	cf[1] = 2;
 	c.e[0].len = 0; /* libraft asserts on an empty configuration */
-	assert_int_equal(one_message(build_ae, &c, NULL), GW_RAFT__FR_CONF);
+	assert_int_equal(one_message(build_ae, &c, NULL), GW_RAFT__FR_ENTRY);
 	c.e[0].len = 8;
 	assert_int_equal(one_message(build_ae, &c, NULL), GW_RAFT__FR_CONF);
 	/* a prev_log_term above the term */
