@@ -52,6 +52,7 @@
 #define KEEPALIVE_S  2
 #define KEEPINTVL_S  1
 #define KEEPCNT      3
+#define MAX_UNREADY  256 /* inbound connections without a complete handshake */
 
 struct conn;
 
@@ -96,6 +97,7 @@ struct transport {
 	bool listener_open, tick_open;
 	raft_uv_accept_cb accept_cb;
 	struct gw_list conns; /* struct conn */
+	int n_unready;        /* inbound conns without a complete handshake */
 	bool closing;
 	raft_uv_transport_close_cb close_cb;
 	struct gw_raft__transport_stats st;
@@ -350,6 +352,9 @@ static void conn_unref(struct conn *c)
 		return;
 	}
 	gw_list_del(&c->link);
+	if (c->inbound && !c->ready) {
+		tr->n_unready--;
+	}
 	if (!c->inbound && !c->handed && c->cb != NULL) {
 		tr->st.connect_failed++;
 		c->cb(c->req, NULL, c->status);
@@ -518,6 +523,9 @@ static void hand_over(struct conn *c)
 	c->handed = true;
 	c->handles--;
 	c->ready = true;
+	if (c->inbound) {
+		c->tr->n_unready--;
+	}
 	c->progress_at = now_ms(c->tr);
 }
 
@@ -743,7 +751,15 @@ static void listen_cb(uv_stream_t *server, int status)
 	if (c == NULL) {
 		return;
 	}
+	tr->n_unready++;
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+		conn_close(c, RAFT_NOCONNECTION);
+		return;
+	}
+	if (tr->n_unready > MAX_UNREADY) {
+		/* Pre-handshake connections cost a read buffer each and live
+		 * up to 5 election timeouts: bound them. Peers retry. */
+		tr->st.overflow++;
 		conn_close(c, RAFT_NOCONNECTION);
 		return;
 	}
@@ -949,6 +965,7 @@ void gw_raft__transport_json(const struct raft_uv_transport *t, struct cJSON *o)
 	cJSON_AddNumberToObject(o, "term_jumps", (double)st.term_jumps);
 	cJSON_AddNumberToObject(o, "stalled", (double)st.stalled);
 	cJSON_AddNumberToObject(o, "timed_out", (double)st.timed_out);
+	cJSON_AddNumberToObject(o, "overflow", (double)st.overflow);
 	by = cJSON_AddObjectToObject(o, "refused_by");
 	for (i = 1; by != NULL && i < GW_RAFT__FR_N; i++) {
 		if (st.refused_by[i] == 0) {

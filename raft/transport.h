@@ -146,6 +146,8 @@ struct gw_raft__transport_stats {
 	uint64_t term_jumps; /* messages with an implausible term (logged, passed on) */
 	uint64_t stalled;    /* connections dropped for making no progress */
 	uint64_t timed_out;  /* connects and handshakes that took too long */
+	uint64_t overflow;   /* inbound connections closed at once: too many
+				without a handshake yet */
 };
 
 /* Fill @t (zeroed by the caller, version 1) with our transport on @loop.
@@ -159,7 +161,7 @@ void gw_raft__transport_stats(const struct raft_uv_transport *t,
 			      struct gw_raft__transport_stats *out);
 
 /* Add the counters to JSON object @o (status pages): accepted, connected,
- * connect_failed, refused, term_jumps, stalled, timed_out and refused_by
+ * connect_failed, refused, term_jumps, stalled, timed_out, overflow and refused_by
  * {reason: count} (non-zero ones, reasons in lower case). */
 struct cJSON;
 void gw_raft__transport_json(const struct raft_uv_transport *t, struct cJSON *o);

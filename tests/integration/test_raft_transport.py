@@ -4,7 +4,7 @@
 libraft 0.22.1's plain handshake, the rogue sends: an AppendEntries whose
 header says 8 bytes (it crashed libraft's decoder), garbage, oversized
 frames, a term of 2^64 - 1 (it left the cluster leaderless for good), a term
-jump of 2^33. Each bad frame closes that connection, is counted in the
+jump of 2^33, 300 idle connections. Each bad frame closes that connection, is counted in the
 status JSON ("transport") and logged at most once per 10 s; no node
 crashes, the refused term never reaches raft, and the cluster keeps a
 leader and serves writes."""
@@ -206,6 +206,27 @@ def test_split_handshake_still_works():
     assert_serving(nodes, "/t/split")
 
 
+def test_idle_connections_bounded():
+    """300 connections that never send a handshake: past 256 they are closed
+    at once (counted), the rest after the handshake timeout; the cluster
+    keeps serving meanwhile."""
+    nodes = C["nodes"]
+    n = nodes[1]
+    host, port = n.addr("raft").split(":")
+    socks = []
+    try:
+        for _ in range(300):
+            socks.append(socket.create_connection((host, int(port)), timeout=5))
+        wait_for(lambda: transport(n)["overflow"] >= 1, 10, 0.05, "overflow counted")
+        assert_serving(nodes, "/t/idle")
+        # the handshake timeout (5 election timeouts) closes the others
+        wait_for(lambda: transport(n)["timed_out"] >= 200, 15, 0.2, "handshake timeouts")
+    finally:
+        for s in socks:
+            s.close()
+    assert_serving(nodes, "/t/idle2")
+
+
 def test_no_crash():
     for n in C["nodes"]:
         assert n.running, n.name
@@ -221,5 +242,6 @@ tap.run(test_term_all_ones_refused)
 tap.run(test_term_jump_logged)
 tap.run(test_refusals_rate_limited)
 tap.run(test_split_handshake_still_works)
+tap.run(test_idle_connections_bounded)
 tap.run(test_no_crash)
 tap.done()
