@@ -348,6 +348,7 @@ char *gw_raft_status_json(struct gw_raft *r)
 	cJSON_AddNumberToObject(o, "revision", (double)st->revision);
 	cJSON_AddBoolToObject(o, "has_quorum", st->has_quorum);
 	cJSON_AddNumberToObject(o, "voters_wanted", r->voters);
+	gw_raft__transport_json(&r->transport, cJSON_AddObjectToObject(o, "transport"));
 	arr = cJSON_AddArrayToObject(o, "members");
 	for (i = 0; arr != NULL && i < st->n_members; i++) {
 		const struct gw_raft_member *m = &st->members[i];
@@ -478,14 +479,23 @@ static void raft_closed_cb(struct raft *raft)
 	struct gw_raft *r = raft->data;
 
 	raft_uv_close(&r->io);
-	raft_uv_tcp_close(&r->transport);
+	gw_raft__transport_close(&r->transport);
 	r->raft_running = false; /* closed */
 	gw_raft__maybe_finish(r);
 }
 
-/* Set up raft_uv, the TCP transport and raft; bootstrap if asked; start. */
+static uint64_t current_term(void *data)
+{
+	struct gw_raft *r = data;
+
+	return r->raft_running ? raft_current_term(&r->raft) : 0;
+}
+
+/* Set up raft_uv, our transport (transport.c) and raft; bootstrap if asked;
+ * start. */
 int gw_raft__setup(struct gw_raft *r, bool bootstrap)
 {
+	struct gw_raft__transport_opts topts = {0};
 	struct raft_configuration conf;
 	int rv;
 
@@ -494,11 +504,13 @@ int gw_raft__setup(struct gw_raft *r, bool bootstrap)
 		return GW_EIO;
 	}
 	memset(&r->transport, 0, sizeof r->transport);
-	r->transport.version = 1;
-	rv = raft_uv_tcp_init(&r->transport, r->loop);
+	topts.stall_ms = r->election_timeout_ms;
+	topts.term = current_term;
+	topts.term_data = r;
+	rv = gw_raft__transport_init(&r->transport, r->loop, &topts);
 	if (rv != 0) {
-		gw_errorf("raft", "TCP transport: %s", raft_strerror(rv));
-		return gw_raft__err(rv);
+		gw_errorf("raft", "raft transport: %s", gw_strerror(rv));
+		return rv;
 	}
 	memset(&r->io, 0, sizeof r->io);
 	rv = raft_uv_init(&r->io, r->loop, r->raft_dir, &r->transport);
@@ -508,7 +520,7 @@ int gw_raft__setup(struct gw_raft *r, bool bootstrap)
 			  "direct and async I/O; FUSE, 9p and NFS mounts fail that probe: put the "
 			  "data dir on a local filesystem such as ext4, xfs or tmpfs)",
 			  r->raft_dir, r->io.errmsg[0] ? r->io.errmsg : raft_strerror(rv));
-		raft_uv_tcp_close(&r->transport);
+		gw_raft__transport_close(&r->transport);
 		return GW_EIO;
 	}
 	raft_uv_set_connect_retry_delay(&r->io, 250);
@@ -520,7 +532,7 @@ int gw_raft__setup(struct gw_raft *r, bool bootstrap)
 			  "raft's filesystem probe: use a local filesystem)",
 			  r->raft_dir, raft_errmsg(&r->raft));
 		raft_uv_close(&r->io);
-		raft_uv_tcp_close(&r->transport);
+		gw_raft__transport_close(&r->transport);
 		return GW_EIO;
 	}
 	r->raft.data = r;

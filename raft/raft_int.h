@@ -14,6 +14,7 @@
 #include "lib/sm.h"
 #include "lib/httpc.h"
 #include "raft/raft.h"
+#include "raft/transport.h"
 #include "store/store.h"
 
 #include <limits.h>
@@ -272,7 +273,7 @@ int gw_raft__defer(struct gw_raft *r, gw_raft_propose_cb pcb, gw_raft_barrier_cb
 		   gw_raft_keepalive_cb kcb, void *data, int err, int64_t ttl);
 /* raft decided this node must stop (on_terminate, at most once). */
 void gw_raft__terminate(struct gw_raft *r, int err);
-/* Set up raft_uv, the TCP transport and raft; bootstrap if asked; start. */
+/* Set up raft_uv, our transport (transport.c) and raft; bootstrap if asked; start. */
 int gw_raft__setup(struct gw_raft *r, bool bootstrap);
 enum gw_raft_role gw_raft__map_role(int raft_role);
 

@@ -58,9 +58,16 @@ tests_unit_test_raft_member_SOURCES = tests/unit/test_raft_member.c \
 tests_unit_test_raft_member_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_raft_member_LDADD = $(tests_unit_test_raft_LDADD)
 TESTS += tests/unit/test_raft_member
+# The inbound frame checker of raft/'s transport: pure, links raft/ alone.
+check_PROGRAMS += tests/unit/test_raft_frame
+tests_unit_test_raft_frame_SOURCES = tests/unit/test_raft_frame.c
+tests_unit_test_raft_frame_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_raft_frame_LDADD = $(RAFT_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_raft_frame
 # raft/ integration tests (owner: raft): real apigw clusters on 127.0.0.1.
 TESTS += tests/integration/test_raft_cluster.py
 TESTS += tests/integration/test_raft_membership.py
+TESTS += tests/integration/test_raft_transport.py
 EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp
 
 # Integration tests: real processes on 127.0.0.1.
