@@ -27,6 +27,13 @@ tests_unit_test_lib_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_lib_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_lib
 
+# lib/pki: the X.509 pieces of the cluster PKI, checked against OpenSSL.
+check_PROGRAMS += tests/unit/test_pki
+tests_unit_test_pki_SOURCES = tests/unit/test_pki.c
+tests_unit_test_pki_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_pki_LDADD = $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_pki
+
 check_PROGRAMS += tests/unit/test_config
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CPPFLAGS = $(UNIT_CPPFLAGS)
