@@ -17,6 +17,7 @@
 #define GW_ADMIN_APISIX_INT_H
 
 #include "lib/list.h"
+#include "lib/rand.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -72,10 +73,6 @@ cJSON *gw_admin__merge(cJSON *target, const cJSON *patch);
  * intermediate objects. 0, or GW_EINVAL if an intermediate value is not an
  * object or the path is empty. */
 int gw_admin__set_path(cJSON *root, const char *path, cJSON *value);
-
-/* Depth of the deepest nesting of arrays/objects in JSON text, counted
- * without parsing (strings skipped), capped at @limit + 1. */
-int gw_admin__json_depth(const char *p, size_t len, int limit);
 
 /* ---- the HTTP side: shared by apisix*.c and tests/unit/test_admin_routes.c ---- */
 
@@ -174,6 +171,7 @@ struct gw_admin {
 	int n_cidrs;
 	unsigned write_timeout_ms;
 	struct gw_list ops; /* live write requests (struct gw_admin__op.link) */
+	struct gw_rand_xs jitter; /* retry delays of ops (not a secret) */
 	int n_ops;          /* ops plus the key-publishing proposal */
 	bool stopping;
 	bool stopped; /* listener and timer closed, stop callback ran */

@@ -4,8 +4,8 @@
  * The schemas, the plugin catalogue and the validation walk live in schema/
  * (shared with the proxy's compiler, so that what the Admin API stores the
  * proxy serves); the gw_admin__ entry points here forward to it. The merge
- * (RFC 7386, APISIX's PATCH), the sub-path setter and the depth scan are the
- * Admin API's own.
+ * (RFC 7386, APISIX's PATCH) and the sub-path setter are the Admin API's
+ * own (the depth scan of request bodies is lib/json.h's).
  * Failure modes: GW_EINVAL for the value, GW_ENOMEM. */
 #include "config.h"
 
@@ -147,37 +147,4 @@ int gw_admin__set_path(cJSON *root, const char *path, cJSON *value)
 		cJSON_AddItemToObject(cur, seg, value);
 	}
 	return 0;
-}
-
-int gw_admin__json_depth(const char *p, size_t len, int limit)
-{
-	int depth = 0, max = 0;
-	bool in_str = false;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		char c = p[i];
-
-		if (in_str) {
-			if (c == '\\') {
-				i++;
-			} else if (c == '"') {
-				in_str = false;
-			}
-			continue;
-		}
-		if (c == '"') {
-			in_str = true;
-		} else if (c == '{' || c == '[') {
-			if (++depth > max) {
-				max = depth;
-				if (max > limit) {
-					return limit + 1;
-				}
-			}
-		} else if (c == '}' || c == ']') {
-			depth--;
-		}
-	}
-	return max;
 }

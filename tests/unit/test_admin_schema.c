@@ -304,15 +304,6 @@ static void test_set_path(void **state)
 	cJSON_Delete(root);
 }
 
-static void test_depth(void **state)
-{
-	(void)state;
-	assert_int_equal(gw_admin__json_depth("{}", 2, 10), 1);
-	assert_int_equal(gw_admin__json_depth("{\"a\":[{\"b\":1}]}", 15, 10), 3);
-	assert_int_equal(gw_admin__json_depth("{\"a\":\"[[[[[\\\"[[[\"}", 17, 3), 1);
-	assert_int_equal(gw_admin__json_depth("[[[[[[[[", 8, 5), 6);
-}
-
 static void test_admin_key_file(void **state)
 {
 	char dir[] = "/tmp/test_admin_key.XXXXXX", path[128], k1[128], k2[128];
@@ -356,7 +347,7 @@ int main(void)
 	    cmocka_unit_test(test_route_errors),       cmocka_unit_test(test_upstream),
 	    cmocka_unit_test(test_other_resources),    cmocka_unit_test(test_plugins),
 	    cmocka_unit_test(test_upstream_semantics), cmocka_unit_test(test_merge),
-	    cmocka_unit_test(test_set_path),           cmocka_unit_test(test_depth),
+	    cmocka_unit_test(test_set_path),
 	    cmocka_unit_test(test_admin_key_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
