@@ -88,6 +88,7 @@ struct gw_kv;
 #define GW_ADMIN__MAX_PATH 1024 /* request path after the prefix, truncated */
 #define GW_ADMIN__MAX_REFS 4
 #define GW_ADMIN__MAX_CIDR 32
+#define GW_ADMIN__MAX_NESTING 64 /* JSON nesting accepted in a body or stored value */
 
 /* Request methods as bits (GW_ADMIN__M_OTHER: HEAD, OPTIONS, ...). */
 enum {
@@ -140,6 +141,13 @@ struct gw_admin__resource {
 /* The resource named @name; with @top_level, not one that lives only under
  * another (credentials). NULL when unknown. */
 const struct gw_admin__resource *gw_admin__resource(const char *name, bool top_level);
+/* The resource whose objects are stored at @key (@len bytes, not
+ * NUL-terminated; any byte but '/' in an id): <prefix><id> for most,
+ * /apisix/consumers/<user>/credentials/<id> for a credential,
+ * /apisix/secrets/<manager>/<id> for a secret. NULL for any other key (a
+ * directory placeholder such as "/apisix/routes/", /apisix/plugins, keys
+ * below an object). The inverse of gw_admin__object_key. */
+const struct gw_admin__resource *gw_admin__resource_of_key(const char *key, size_t len);
 /* True for resource @res named @name. */
 bool gw_admin__is(const struct gw_admin__resource *res, const char *name);
 /* The store key of object @id of @res into @out ("<user>/<id>" for a

@@ -22,11 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_NESTING 64 /* JSON nesting accepted in a body */
-
 /* Parse the request body strictly (lib/json.h: one JSON value, no key
  * twice in an object, nothing but whitespace after it, not nested deeper
- * than MAX_NESTING). 0, or GW_EINVAL (GW_ENOMEM) with APISIX's "invalid
+ * than GW_ADMIN__MAX_NESTING). 0, or GW_EINVAL (GW_ENOMEM) with APISIX's "invalid
  * request body: <why>" in @msg. */
 static int parse_body(struct gw_http_req *req, cJSON **out, char *msg, size_t n)
 {
@@ -43,7 +41,7 @@ static int parse_body(struct gw_http_req *req, cJSON **out, char *msg, size_t n)
 		snprintf(msg, n, "invalid request body: empty body");
 		return GW_EINVAL;
 	}
-	rv = gw_json_parse_strict(req->body.data, req->body.len, MAX_NESTING, out, why,
+	rv = gw_json_parse_strict(req->body.data, req->body.len, GW_ADMIN__MAX_NESTING, out, why,
 				  sizeof(why));
 	if (rv != 0) {
 		snprintf(msg, n, "invalid request body: %s",
