@@ -84,7 +84,6 @@ int gw_admin_key_load(const char *data_dir, const char *flag_key, bool generate,
  * atomically). 0 or GW_EIO (logged). */
 int gw_admin_key_save(const char *data_dir, const char *key);
 
-
 /* The check of a value written to the store around the Admin API (the etcd
  * API's Put, and the puts of a Txn): when @key (@key_len bytes) names an
  * object of a resource the Admin API serves (/apisix/routes/<id>,

@@ -83,11 +83,11 @@ struct gw_raft;
 struct gw_range_resp;
 struct gw_kv;
 
-#define GW_ADMIN__PREFIX   "/apisix/admin"
-#define GW_ADMIN__MAX_KEY  512
-#define GW_ADMIN__MAX_PATH 1024 /* request path after the prefix, truncated */
-#define GW_ADMIN__MAX_REFS 4
-#define GW_ADMIN__MAX_CIDR 32
+#define GW_ADMIN__PREFIX      "/apisix/admin"
+#define GW_ADMIN__MAX_KEY     512
+#define GW_ADMIN__MAX_PATH    1024 /* request path after the prefix, truncated */
+#define GW_ADMIN__MAX_REFS    4
+#define GW_ADMIN__MAX_CIDR    32
 #define GW_ADMIN__MAX_NESTING 64 /* JSON nesting accepted in a body or stored value */
 
 /* Request methods as bits (GW_ADMIN__M_OTHER: HEAD, OPTIONS, ...). */
@@ -178,9 +178,9 @@ struct gw_admin {
 	struct gw_admin__cidr cidrs[GW_ADMIN__MAX_CIDR];
 	int n_cidrs;
 	unsigned write_timeout_ms;
-	struct gw_list ops; /* live write requests (struct gw_admin__op.link) */
+	struct gw_list ops;       /* live write requests (struct gw_admin__op.link) */
 	struct gw_rand_xs jitter; /* retry delays of ops (not a secret) */
-	int n_ops;          /* ops plus the key-publishing proposal */
+	int n_ops;                /* ops plus the key-publishing proposal */
 	bool stopping;
 	bool stopped; /* listener and timer closed, stop callback ran */
 	void (*stop_cb)(void *);

@@ -6,7 +6,7 @@
  * generator: when the kernel cannot give randomness the caller fails (at
  * start-up, with the reason logged). The xorshift generator is for what is
  * not security-relevant (retry jitter), seeded once from gw_rand_bytes so
- * nodes do not retry in step; it never calls rand(). Any thread for
+ * nodes do not retry in step; libc's rand is never used. Any thread for
  * gw_rand_bytes; a struct gw_rand_xs belongs to one thread. */
 #ifndef GW_RAND_H
 #define GW_RAND_H

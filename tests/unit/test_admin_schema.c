@@ -379,7 +379,8 @@ static void test_check_stored(void **state)
 	assert_int_equal(stored("/other/k", "{not json"), 0);
 	/* the schema, as the proxy checks it */
 	assert_int_equal(stored("/apisix/routes/1", "{\"uri\":5}"), GW_EINVAL);
-	assert_non_null(strstr(err, "/apisix/routes/1 is not a valid route: invalid configuration: "));
+	assert_non_null(
+	    strstr(err, "/apisix/routes/1 is not a valid route: invalid configuration: "));
 	assert_int_equal(stored("/apisix/upstreams/u", "{\"nodes\":{\"a.example:80\":1}}"),
 			 GW_EINVAL);
 	assert_non_null(strstr(err, "/apisix/upstreams/u is not a valid upstream: "));
@@ -446,9 +447,8 @@ int main(void)
 	    cmocka_unit_test(test_route_errors),       cmocka_unit_test(test_upstream),
 	    cmocka_unit_test(test_other_resources),    cmocka_unit_test(test_plugins),
 	    cmocka_unit_test(test_upstream_semantics), cmocka_unit_test(test_merge),
-	    cmocka_unit_test(test_set_path),
-	    cmocka_unit_test(test_resource_of_key), cmocka_unit_test(test_check_stored),
-	    cmocka_unit_test(test_admin_key_file),
+	    cmocka_unit_test(test_set_path),           cmocka_unit_test(test_resource_of_key),
+	    cmocka_unit_test(test_check_stored),       cmocka_unit_test(test_admin_key_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

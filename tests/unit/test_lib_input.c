@@ -82,10 +82,15 @@ static const char *strict_err(const char *text, size_t len, int depth)
 static void test_json_strict_accepts(void **state)
 {
 	static const char *const ok[] = {
-	    "{}", " {\"a\":1}\r\n\t ", "[1,2,[3]]", "\"s\"", "5", "null",
-	    "{\"a\":{\"x\":1},\"b\":{\"x\":2}}",         /* same key in sibling objects */
-	    "[{\"a\":1},{\"a\":1}]",                     /* and in array elements */
-	    "{\"a\":1,\"A\":2,\"a \":3,\"\":4}",         /* keys differ by case / space */
+	    "{}",
+	    " {\"a\":1}\r\n\t ",
+	    "[1,2,[3]]",
+	    "\"s\"",
+	    "5",
+	    "null",
+	    "{\"a\":{\"x\":1},\"b\":{\"x\":2}}",             /* same key in sibling objects */
+	    "[{\"a\":1},{\"a\":1}]",                         /* and in array elements */
+	    "{\"a\":1,\"A\":2,\"a \":3,\"\":4}",             /* keys differ by case / space */
 	    "{\"uri\":\"/a\",\"desc\":\"{\\\"uri\\\":1}\"}", /* keys inside strings */
 	};
 	cJSON *v = NULL;
@@ -202,10 +207,10 @@ static void test_ct_equal(void **state)
 	assert_true(gw_ct_equal("a\0b", 3, "a\0b", 3)); /* bytes, not strings */
 	assert_false(gw_ct_equal("a\0b", 3, "a\0c", 3));
 
-	assert_true(gw_ct_streq("edd1c9f034335f136f87ad84b625c8f1",
-				"edd1c9f034335f136f87ad84b625c8f1"));
-	assert_false(gw_ct_streq("edd1c9f034335f136f87ad84b625c8f0",
-				 "edd1c9f034335f136f87ad84b625c8f1"));
+	assert_true(
+	    gw_ct_streq("edd1c9f034335f136f87ad84b625c8f1", "edd1c9f034335f136f87ad84b625c8f1"));
+	assert_false(
+	    gw_ct_streq("edd1c9f034335f136f87ad84b625c8f0", "edd1c9f034335f136f87ad84b625c8f1"));
 	assert_false(gw_ct_streq("edd1c9f034335f136f87ad84b625c8f", /* one short */
 				 "edd1c9f034335f136f87ad84b625c8f1"));
 	/* an unset secret never matches, not even an empty key */
