@@ -21,6 +21,7 @@
 
 #include "admin/apisix.h"
 #include "admin/apisix_int.h"
+#include "lib/ct.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
@@ -160,7 +161,7 @@ static int authenticate(struct gw_admin *a, struct gw_http_req *req, const char 
 {
 	char keybuf[256];
 	const char *key = request_key(req, keybuf, sizeof(keybuf));
-	bool viewer = false;
+	bool admin, viewer;
 
 	*why = NULL;
 	if (key == NULL || *key == '\0') {
@@ -170,12 +171,14 @@ static int authenticate(struct gw_admin *a, struct gw_http_req *req, const char 
 	if (a->admin_key[0] == '\0') {
 		adopt_key(a);
 	}
-	if (a->admin_key[0] == '\0' || strcmp(key, a->admin_key) != 0) {
-		if (a->viewer_key[0] == '\0' || strcmp(key, a->viewer_key) != 0) {
-			*why = "wrong apikey";
-			return GW_ADMIN__EAUTH;
-		}
-		viewer = true;
+	/* Both keys are always compared, in constant time (lib/ct.h): the
+	 * answer's timing says nothing about either. An unset key never
+	 * matches. */
+	admin = gw_ct_streq(key, a->admin_key);
+	viewer = gw_ct_streq(key, a->viewer_key) && !admin;
+	if (!admin && !viewer) {
+		*why = "wrong apikey";
+		return GW_ADMIN__EAUTH;
 	}
 	if (viewer && gw_admin__method_bit(req->method) != GW_ADMIN__M_GET &&
 	    strcmp(req->method, "HEAD") != 0) {
@@ -302,6 +305,7 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 	}
 	a->loop = loop;
 	gw_list_init(&a->ops);
+	gw_rand_xs_seed(&a->jitter);
 	a->store = opts->store;
 	a->raft = opts->raft;
 	a->write_timeout_ms = opts->write_timeout_ms;

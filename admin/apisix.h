@@ -84,4 +84,18 @@ int gw_admin_key_load(const char *data_dir, const char *flag_key, bool generate,
  * atomically). 0 or GW_EIO (logged). */
 int gw_admin_key_save(const char *data_dir, const char *key);
 
+/* The check of a value written to the store around the Admin API (the etcd
+ * API's Put, and the puts of a Txn): when @key (@key_len bytes) names an
+ * object of a resource the Admin API serves (/apisix/routes/<id>,
+ * /apisix/consumers/<user>/credentials/<id>, /apisix/secrets/<mgr>/<id>,
+ * ...), the @value_len bytes at @value must be strict JSON (lib/json.h: no
+ * duplicate key, no trailing bytes) and pass gw_schema_check as the proxy
+ * runs it before compiling (GW_SCHEMA_PROXY), so nothing is stored that the
+ * data plane would skip. Other keys pass unchecked: outside /apisix/,
+ * directory placeholders ("/apisix/routes/" = "init_dir"), /apisix/plugins,
+ * /apisix/data_plane/..., keys below an object. Returns 0; GW_EINVAL with
+ * "<key> is not a valid <type>: <reason>" in @err (the key's non-printable
+ * bytes shown as '?'); GW_ENOMEM. Any thread (schema/ is read-only). */
+int gw_admin_check_stored(const char *key, size_t key_len, const char *value, size_t value_len,
+			  char *err, size_t errlen);
 #endif

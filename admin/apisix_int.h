@@ -17,6 +17,7 @@
 #define GW_ADMIN_APISIX_INT_H
 
 #include "lib/list.h"
+#include "lib/rand.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -73,10 +74,6 @@ cJSON *gw_admin__merge(cJSON *target, const cJSON *patch);
  * object or the path is empty. */
 int gw_admin__set_path(cJSON *root, const char *path, cJSON *value);
 
-/* Depth of the deepest nesting of arrays/objects in JSON text, counted
- * without parsing (strings skipped), capped at @limit + 1. */
-int gw_admin__json_depth(const char *p, size_t len, int limit);
-
 /* ---- the HTTP side: shared by apisix*.c and tests/unit/test_admin_routes.c ---- */
 
 struct gw_http_req;
@@ -86,11 +83,12 @@ struct gw_raft;
 struct gw_range_resp;
 struct gw_kv;
 
-#define GW_ADMIN__PREFIX   "/apisix/admin"
-#define GW_ADMIN__MAX_KEY  512
-#define GW_ADMIN__MAX_PATH 1024 /* request path after the prefix, truncated */
-#define GW_ADMIN__MAX_REFS 4
-#define GW_ADMIN__MAX_CIDR 32
+#define GW_ADMIN__PREFIX      "/apisix/admin"
+#define GW_ADMIN__MAX_KEY     512
+#define GW_ADMIN__MAX_PATH    1024 /* request path after the prefix, truncated */
+#define GW_ADMIN__MAX_REFS    4
+#define GW_ADMIN__MAX_CIDR    32
+#define GW_ADMIN__MAX_NESTING 64 /* JSON nesting accepted in a body or stored value */
 
 /* Request methods as bits (GW_ADMIN__M_OTHER: HEAD, OPTIONS, ...). */
 enum {
@@ -143,6 +141,13 @@ struct gw_admin__resource {
 /* The resource named @name; with @top_level, not one that lives only under
  * another (credentials). NULL when unknown. */
 const struct gw_admin__resource *gw_admin__resource(const char *name, bool top_level);
+/* The resource whose objects are stored at @key (@len bytes, not
+ * NUL-terminated; any byte but '/' in an id): <prefix><id> for most,
+ * /apisix/consumers/<user>/credentials/<id> for a credential,
+ * /apisix/secrets/<manager>/<id> for a secret. NULL for any other key (a
+ * directory placeholder such as "/apisix/routes/", /apisix/plugins, keys
+ * below an object). The inverse of gw_admin__object_key. */
+const struct gw_admin__resource *gw_admin__resource_of_key(const char *key, size_t len);
 /* True for resource @res named @name. */
 bool gw_admin__is(const struct gw_admin__resource *res, const char *name);
 /* The store key of object @id of @res into @out ("<user>/<id>" for a
@@ -173,8 +178,9 @@ struct gw_admin {
 	struct gw_admin__cidr cidrs[GW_ADMIN__MAX_CIDR];
 	int n_cidrs;
 	unsigned write_timeout_ms;
-	struct gw_list ops; /* live write requests (struct gw_admin__op.link) */
-	int n_ops;          /* ops plus the key-publishing proposal */
+	struct gw_list ops;       /* live write requests (struct gw_admin__op.link) */
+	struct gw_rand_xs jitter; /* retry delays of ops (not a secret) */
+	int n_ops;                /* ops plus the key-publishing proposal */
 	bool stopping;
 	bool stopped; /* listener and timer closed, stop callback ran */
 	void (*stop_cb)(void *);

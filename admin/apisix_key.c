@@ -14,13 +14,13 @@
 #include "lib/err.h"
 #include "lib/file.h"
 #include "lib/log.h"
+#include "lib/rand.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,7 +54,7 @@ static int create_key(const char *path, char *out, size_t outlen)
 	ssize_t n;
 	int fd;
 
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+	if (gw_rand_bytes(rnd, sizeof(rnd)) != 0) {
 		return GW_EIO;
 	}
 	for (i = 0; i < sizeof(rnd); i++) {

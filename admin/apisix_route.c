@@ -202,6 +202,49 @@ void gw_admin__object_key(const struct gw_admin__resource *res, const char *id, 
 	}
 }
 
+/* True when the @n bytes at @p are a non-empty segment without '/'. */
+static bool segment(const char *p, size_t n)
+{
+	return n > 0 && memchr(p, '/', n) == NULL;
+}
+
+const struct gw_admin__resource *gw_admin__resource_of_key(const char *key, size_t len)
+{
+	static const char cred[] = "/credentials/";
+	size_t i, pl, rl;
+	const char *rest, *slash;
+
+	for (i = 0; i < sizeof(resources) / sizeof(resources[0]); i++) {
+		const struct gw_admin__resource *res = &resources[i];
+
+		pl = strlen(res->prefix);
+		if (len <= pl || memcmp(key, res->prefix, pl) != 0) {
+			continue;
+		}
+		rest = key + pl;
+		rl = len - pl;
+		slash = memchr(rest, '/', rl);
+		if (gw_admin__is(res, "credentials")) {
+			/* <user>/credentials/<id> */
+			size_t ul = slash != NULL ? (size_t)(slash - rest) : rl;
+			if (ul > 0 && rl > ul + sizeof(cred) - 1 &&
+			    memcmp(rest + ul, cred, sizeof(cred) - 1) == 0 &&
+			    segment(rest + ul + sizeof(cred) - 1, rl - ul - (sizeof(cred) - 1))) {
+				return res;
+			}
+		} else if (gw_admin__is(res, "secrets")) {
+			/* <manager>/<id> */
+			if (slash != NULL && slash > rest &&
+			    segment(slash + 1, rl - (size_t)(slash + 1 - rest))) {
+				return res;
+			}
+		} else if (segment(rest, rl)) {
+			return res;
+		}
+	}
+	return NULL;
+}
+
 /* ---- routing ----------------------------------------------------------- */
 
 unsigned gw_admin__method_bit(const char *method)

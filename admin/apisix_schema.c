@@ -4,16 +4,21 @@
  * The schemas, the plugin catalogue and the validation walk live in schema/
  * (shared with the proxy's compiler, so that what the Admin API stores the
  * proxy serves); the gw_admin__ entry points here forward to it. The merge
- * (RFC 7386, APISIX's PATCH), the sub-path setter and the depth scan are the
- * Admin API's own.
+ * (RFC 7386, APISIX's PATCH) and the sub-path setter are the Admin API's
+ * own (the depth scan of request bodies is lib/json.h's). Values written
+ * to the store around the Admin API (etcd API puts) get the same checks
+ * here: gw_admin_check_stored.
  * Failure modes: GW_EINVAL for the value, GW_ENOMEM. */
 #include "config.h"
 
+#include "admin/apisix.h"
 #include "admin/apisix_int.h"
 #include "lib/err.h"
+#include "lib/json.h"
 #include "schema/schema.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- schema/ entry points, as the Admin API calls them ---------------- */
@@ -51,6 +56,47 @@ const char *gw_admin__plugin_schema(const char *name)
 bool gw_admin__plugin_validated(const char *name)
 {
 	return gw_schema_plugin_validated(name);
+}
+
+/* ---- values written around the Admin API ------------------------------ */
+
+/* @key as text for a message: printable ASCII, others as '?', cut to fit. */
+static void shown_key(const char *key, size_t len, char *out, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < len && i + 1 < n; i++) {
+		unsigned char c = (unsigned char)key[i];
+		out[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	out[i] = '\0';
+}
+
+int gw_admin_check_stored(const char *key, size_t key_len, const char *value, size_t value_len,
+			  char *err, size_t errlen)
+{
+	const struct gw_admin__resource *res = gw_admin__resource_of_key(key, key_len);
+	char why[512], jerr[256], shown[96];
+	cJSON *v = NULL;
+	int rv;
+
+	if (res == NULL) {
+		return 0;
+	}
+	rv = gw_json_parse_strict(value, value_len, GW_ADMIN__MAX_NESTING, &v, jerr, sizeof(jerr));
+	if (rv == GW_EINVAL) {
+		snprintf(why, sizeof(why), "invalid JSON: %s", jerr);
+	} else if (rv == 0) {
+		rv = gw_schema_check(res->schema, v, GW_SCHEMA_PROXY, why, sizeof(why));
+		cJSON_Delete(v);
+	}
+	if (rv == GW_EINVAL) {
+		shown_key(key, key_len, shown, sizeof(shown));
+		snprintf(err, errlen, "%s is not a valid %s: %s", shown, res->type, why);
+	} else if (rv != 0) {
+		snprintf(err, errlen, "%s", gw_strerror(rv));
+	}
+	return rv;
 }
 
 /* ---- merge ------------------------------------------------------------- */
@@ -147,37 +193,4 @@ int gw_admin__set_path(cJSON *root, const char *path, cJSON *value)
 		cJSON_AddItemToObject(cur, seg, value);
 	}
 	return 0;
-}
-
-int gw_admin__json_depth(const char *p, size_t len, int limit)
-{
-	int depth = 0, max = 0;
-	bool in_str = false;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		char c = p[i];
-
-		if (in_str) {
-			if (c == '\\') {
-				i++;
-			} else if (c == '"') {
-				in_str = false;
-			}
-			continue;
-		}
-		if (c == '"') {
-			in_str = true;
-		} else if (c == '{' || c == '[') {
-			if (++depth > max) {
-				max = depth;
-				if (max > limit) {
-					return limit + 1;
-				}
-			}
-		} else if (c == '}' || c == ']') {
-			depth--;
-		}
-	}
-	return max;
 }

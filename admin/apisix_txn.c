@@ -33,6 +33,7 @@
 #include "admin/apisix_int.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
+#include "lib/rand.h"
 #include "raft/raft.h"
 #include "store/store.h"
 
@@ -182,7 +183,9 @@ static void op_retry(struct gw_admin__op *op)
 		op->timer.data = op;
 		op->timer_init = true;
 	}
-	delay = 1 + (unsigned)(rand() % (2 + 2 * (op->attempts < 8 ? op->attempts : 8)));
+	/* jitter, not a secret: the server's xorshift (lib/rand.h) */
+	delay = 1 + (unsigned)(gw_rand_xs_next(&op->a->jitter) %
+			       (2 + 2 * (unsigned)(op->attempts < 8 ? op->attempts : 8)));
 	op->waiting = true;
 	uv_timer_start(&op->timer, retry_cb, delay, 0);
 }

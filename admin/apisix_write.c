@@ -3,8 +3,9 @@
  *
  * Happy path: a handler starts an op from what the route captured (id,
  * PATCH sub-path) and the query (?force=true, ?ttl=), parses and checks
- * the body the way APISIX does (an object, not nested deeper than 64
- * levels, no create_time/update_time, ids consistent between path and
+ * the body the way APISIX does (strict JSON: one value, no key twice in
+ * an object, no trailing bytes, not nested deeper than 64 levels; an
+ * object; no create_time/update_time; ids consistent between path and
  * body), builds the object's store key and hands the op to apisix_txn.c,
  * which answers when raft has committed it.
  * Failure modes: every refusal here is 400 in APISIX's wording (404 for a
@@ -15,19 +16,21 @@
 #include "admin/apisix_int.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
+#include "lib/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_NESTING 64 /* JSON nesting accepted in a body */
-
-/* Parse the request body: an object, not too deep. 0 or GW_EINVAL + msg. */
+/* Parse the request body strictly (lib/json.h: one JSON value, no key
+ * twice in an object, nothing but whitespace after it, not nested deeper
+ * than GW_ADMIN__MAX_NESTING). 0, or GW_EINVAL (GW_ENOMEM) with APISIX's "invalid
+ * request body: <why>" in @msg. */
 static int parse_body(struct gw_http_req *req, cJSON **out, char *msg, size_t n)
 {
 	const char *ct = gw_http_header(req, "content-type");
-	const char *end = NULL;
-	cJSON *v;
+	char why[256];
+	int rv;
 
 	*out = NULL;
 	if (ct != NULL && strncmp(ct, "multipart/", 10) == 0) {
@@ -38,18 +41,13 @@ static int parse_body(struct gw_http_req *req, cJSON **out, char *msg, size_t n)
 		snprintf(msg, n, "invalid request body: empty body");
 		return GW_EINVAL;
 	}
-	if (gw_admin__json_depth(req->body.data, req->body.len, MAX_NESTING) > MAX_NESTING) {
-		snprintf(msg, n, "invalid request body: JSON nested deeper than %d levels",
-			 MAX_NESTING);
-		return GW_EINVAL;
+	rv = gw_json_parse_strict(req->body.data, req->body.len, GW_ADMIN__MAX_NESTING, out, why,
+				  sizeof(why));
+	if (rv != 0) {
+		snprintf(msg, n, "invalid request body: %s",
+			 rv == GW_ENOMEM ? gw_strerror(rv) : why);
+		return rv;
 	}
-	v = cJSON_ParseWithLengthOpts(req->body.data, req->body.len, &end, false);
-	if (v == NULL) {
-		snprintf(msg, n, "invalid request body: malformed JSON at byte %zu",
-			 end ? (size_t)(end - req->body.data) : (size_t)0);
-		return GW_EINVAL;
-	}
-	*out = v;
 	return 0;
 }
 
@@ -99,9 +97,10 @@ static struct gw_admin__op *op_begin(struct gw_admin *a, struct gw_http_req *req
 static bool op_body(struct gw_admin__op *op)
 {
 	char msg[1024];
+	int rv = parse_body(op->req, &op->body, msg, sizeof(msg));
 
-	if (parse_body(op->req, &op->body, msg, sizeof(msg)) != 0) {
-		gw_admin__op_fail(op, GW_EINVAL, msg);
+	if (rv != 0) {
+		gw_admin__op_fail(op, rv, msg);
 		return false;
 	}
 	if (!cJSON_IsObject(op->body) && op->sub[0] == '\0') {
@@ -240,6 +239,7 @@ void gw_admin__h_schema_validate(struct gw_admin *a, struct gw_http_req *req,
 	const struct gw_admin__resource *res = gw_admin__resource(m->id, true);
 	char msg[1024];
 	cJSON *v;
+	int rv;
 
 	(void)a;
 	if (res == NULL) {
@@ -247,10 +247,13 @@ void gw_admin__h_schema_validate(struct gw_admin *a, struct gw_http_req *req,
 		gw_admin__send_err(req, GW_ENOTFOUND, msg);
 		return;
 	}
-	if (parse_body(req, &v, msg, sizeof(msg)) != 0 ||
-	    gw_admin__check_object(res, v, msg, sizeof(msg)) != 0) {
+	rv = parse_body(req, &v, msg, sizeof(msg));
+	if (rv == 0) {
+		rv = gw_admin__check_object(res, v, msg, sizeof(msg));
+	}
+	if (rv != 0) {
 		cJSON_Delete(v);
-		gw_admin__send_err(req, GW_EINVAL, msg);
+		gw_admin__send_err(req, rv, msg);
 		return;
 	}
 	cJSON_Delete(v);

@@ -15,6 +15,7 @@
 #include "admin/etcd_int.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
+#include "lib/json.h"
 #include "lib/log.h"
 #include "raft/endpoints.h"
 #include "lib/reason.h"
@@ -341,8 +342,8 @@ static void json_call(struct gw_etcd *srv, struct gw_http_req *req, const struct
 	struct gw_etcd__call *c;
 	struct jtp *t;
 	ProtobufCMessage *msg = NULL;
-	cJSON *j;
-	char why[160];
+	cJSON *j = NULL;
+	char why[160], jerr[128];
 	int rv;
 
 	if (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PUT") != 0) {
@@ -360,15 +361,17 @@ static void json_call(struct gw_etcd *srv, struct gw_http_req *req, const struct
 		free(t);
 		goto err_nomem;
 	}
+	/* strict (lib/json.h): a key given twice ({"key":A,"key":B}) or bytes
+	 * after the object are refused, not resolved one way or the other */
 	if (req->body.len == 0) {
 		j = cJSON_CreateObject();
+		rv = j != NULL ? 0 : GW_ENOMEM;
 	} else {
-		j = cJSON_ParseWithLength(req->body.data, req->body.len);
+		rv = gw_json_parse_strict(req->body.data, req->body.len, 0, &j, jerr, sizeof jerr);
 	}
-	if (j == NULL) {
-		snprintf(why, sizeof why, "invalid JSON request body");
-		rv = GW_EINVAL;
-	} else {
+	if (rv == GW_EINVAL) {
+		snprintf(why, sizeof why, "invalid JSON request body: %s", jerr);
+	} else if (rv == 0) {
 		rv = gw_etcd__json_to_pb(j, m->in, &c->arena, &msg, why, sizeof why);
 		cJSON_Delete(j);
 		/* The limit is on the request as etcd sees it (protobuf), not

@@ -10,9 +10,14 @@
  * store's business errors end the call through gw_etcd__finish, which maps
  * them (etcd_codec.c); a request the store refuses before any proposal
  * (an empty key, too many txn operations, txns nested deeper than 16) ends
- * it at once. Loop thread. */
+ * it at once. So does a Put, or a Txn with a put in either branch, that
+ * writes an APISIX object (/apisix/routes/<id>, ...) the Admin API would
+ * refuse (gw_admin_check_stored: strict JSON and the schema):
+ * INVALID_ARGUMENT "<key> is not a valid route: <reason>", nothing stored.
+ * Loop thread. */
 #include "config.h"
 
+#include "admin/apisix.h"
 #include "admin/etcd_int.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -357,6 +362,51 @@ static Etcdserverpb__TxnResponse *txn_resp_of(struct gw_etcd__call *c,
 	return m;
 }
 
+/* ---- values under /apisix/: the Admin API's checks ---- */
+
+#define REFUSAL_MAX 256 /* a refusal's message (grpc-message is cut there too) */
+
+/* gw_admin_check_stored of a put: 0, GW_EINVAL with the reason in @msg,
+ * GW_ENOMEM. A put that keeps the stored value (ignore_value) is not
+ * checked: that value passed when it was written. */
+static int check_put(const struct gw_put_req *q, char *msg, size_t n)
+{
+	if (q->ignore_value) {
+		return 0;
+	}
+	return gw_admin_check_stored(q->key, q->key_len, q->value, q->value_len, msg, n);
+}
+
+/* check_put of every put of a txn, both branches and nested txns (whose
+ * depth txn_of bounded). */
+static int check_txn(const struct gw_txn_req *t, char *msg, size_t n)
+{
+	size_t i;
+	int rv = 0;
+
+	for (i = 0; i < t->n_success + t->n_failure && rv == 0; i++) {
+		const struct gw_store_op *op =
+		    i < t->n_success ? &t->success[i] : &t->failure[i - t->n_success];
+		if (op->type == GW_OP_PUT) {
+			rv = check_put(&op->u.put, msg, n);
+		} else if (op->type == GW_OP_TXN) {
+			rv = check_txn(&op->u.txn, msg, n);
+		}
+	}
+	return rv;
+}
+
+/* End @c refused by check_put/check_txn: INVALID_ARGUMENT with @msg (HTTP
+ * 400 {"error","code":3,"message"} on the JSON gateway), nothing stored. */
+static void refuse(struct gw_etcd__call *c, int err, const char *msg)
+{
+	if (err == GW_EINVAL) {
+		gw_etcd__finish_status(c, GW_GRPC_INVALID_ARGUMENT, msg);
+	} else {
+		gw_etcd__finish(c, err);
+	}
+}
+
 /* ---- KV ---- */
 
 static void range_now(struct gw_etcd__call *c)
@@ -429,18 +479,25 @@ void gw_etcd__kv_put(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 {
 	const Etcdserverpb__PutRequest *r = (const Etcdserverpb__PutRequest *)msg;
 	struct gw_store_op op;
+	char why[REFUSAL_MAX];
+	int rv;
 
 	if (r->key.len == 0) {
 		gw_etcd__finish(c, GW_EKEYEMPTY);
+		return;
+	}
+	memset(&op, 0, sizeof op);
+	op.type = GW_OP_PUT;
+	put_req_of(r, &op.u.put);
+	rv = check_put(&op.u.put, why, sizeof why);
+	if (rv != 0) {
+		refuse(c, rv, why);
 		return;
 	}
 	if (gw_store_over_quota(c->srv->opts.store)) {
 		gw_etcd__finish(c, GW_ENOSPACE); /* etcd's API layer refuses it too */
 		return;
 	}
-	memset(&op, 0, sizeof op);
-	op.type = GW_OP_PUT;
-	put_req_of(r, &op.u.put);
 	gw_etcd__propose(c, &op, put_done);
 }
 
@@ -500,11 +557,19 @@ void gw_etcd__kv_txn(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 {
 	const Etcdserverpb__TxnRequest *r = (const Etcdserverpb__TxnRequest *)msg;
 	struct gw_store_op op;
+	char why[REFUSAL_MAX];
 	int rv;
 
 	memset(&op, 0, sizeof op);
 	op.type = GW_OP_TXN;
 	rv = txn_of(c, r, &op.u.txn, 0);
+	if (rv == 0) {
+		rv = check_txn(&op.u.txn, why, sizeof why);
+		if (rv != 0) {
+			refuse(c, rv, why);
+			return;
+		}
+	}
 	if (rv == 0 && txn_has_put(&op.u.txn) && gw_store_over_quota(c->srv->opts.store)) {
 		rv = GW_ENOSPACE;
 	}

@@ -1,6 +1,7 @@
 # lib/: generic helpers shared by every module (errors, logging, buffers,
 # arena, list, state machines, the small HTTP/1.1 server of the
-# control-plane listeners and the client of node-to-node calls).
+# control-plane listeners and the client of node-to-node calls, the strict
+# JSON parse of API bodies, constant-time compare, kernel randomness).
 noinst_LIBRARIES += lib/libgw_common.a
 COMMON_LIB = lib/libgw_common.a
 lib_libgw_common_a_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
@@ -18,4 +19,7 @@ lib_libgw_common_a_SOURCES = \
 	lib/arena.c lib/arena.h \
 	lib/sm.c lib/sm.h \
 	lib/ratelimit.c lib/ratelimit.h \
-	lib/pki.c lib/pki.h
+	lib/pki.c lib/pki.h \
+	lib/json.c lib/json.h \
+	lib/ct.c lib/ct.h \
+	lib/rand.c lib/rand.h

@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "raft/raft_int.h"
 #include "lib/addr.h"
+#include "lib/ct.h"
 #include "lib/httpd.h"
 #include "lib/ratelimit.h"
 #include "raft/endpoints.h"
@@ -69,19 +70,11 @@ static void respond_err(struct gw_http_req *req, int err)
 	gw_http_respond(req, err_status(err), "application/json", hdr, body, strlen(body));
 }
 
+/* True when @req carries the cluster's join secret, compared in constant
+ * time; false while this node has none. */
 static bool secret_ok(struct gw_raft *r, const struct gw_http_req *req)
 {
-	const char *got = gw_http_header(req, SECRET_HEADER);
-	size_t i, n = strlen(r->ident.secret);
-	unsigned char diff = 0;
-
-	if (got == NULL || n == 0 || strlen(got) != n) {
-		return false;
-	}
-	for (i = 0; i < n; i++) {
-		diff |= (unsigned char)(got[i] ^ r->ident.secret[i]);
-	}
-	return diff == 0;
+	return gw_ct_streq(gw_http_header(req, SECRET_HEADER), r->ident.secret);
 }
 
 static unsigned req_timeout(struct gw_raft *r, const struct gw_http_req *req, unsigned dflt)

@@ -7,12 +7,15 @@
  * file or the new one. Loading
  * distinguishes a fresh data dir (neither file) from a damaged one (one
  * missing or unparsable): the latter is GW_ECORRUPT with the file named, so
- * a node never silently re-bootstraps over a real cluster's data. */
+ * a node never silently re-bootstraps over a real cluster's data. Ids and
+ * the secret come from getrandom (lib/rand.h) only: when it fails, start-up
+ * fails with the reason logged. */
 #include "config.h"
 
 #include "lib/err.h"
 #include "lib/file.h"
 #include "lib/log.h"
+#include "lib/rand.h"
 #include "raft/raft_int.h"
 
 #include <errno.h>
@@ -20,35 +23,50 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
-uint64_t gw_raft__random_id(void)
+/* The kernel's randomness or a logged failure: no weaker generator stands
+ * in for it (a predictable node id or join secret is worse than no start). */
+static int random_bytes(void *buf, size_t len, const char *what)
+{
+	if (gw_rand_bytes(buf, len) != 0) {
+		gw_errorf("raft", "cannot create the %s: getrandom failed: %s (refusing to start)",
+			  what, strerror(errno));
+		return GW_EIO;
+	}
+	return 0;
+}
+
+int gw_raft__random_id(uint64_t *out, const char *what)
 {
 	uint64_t v = 0;
+	int rv;
 
 	while (v == 0) {
-		if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) {
-			v = ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ (uint64_t)getpid();
+		rv = random_bytes(&v, sizeof v, what);
+		if (rv != 0) {
+			return rv;
 		}
 		v &= 0x7fffffffffffffffULL; /* stays positive as int64 too */
 	}
-	return v;
+	*out = v;
+	return 0;
 }
 
-void gw_raft__random_secret(char *out, size_t len)
+int gw_raft__random_secret(char *out, size_t len)
 {
 	unsigned char raw[32];
 	size_t i;
+	int rv;
 
-	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
-		for (i = 0; i < sizeof raw; i++) {
-			raw[i] = (unsigned char)rand();
-		}
+	rv = random_bytes(raw, sizeof raw, "join secret");
+	if (rv != 0) {
+		return rv;
 	}
 	for (i = 0; i < sizeof raw && 2 * i + 2 < len; i++) {
 		snprintf(out + 2 * i, 3, "%02x", raw[i]);
 	}
+	return 0;
 }
 
 static int read_file(const char *path, char *buf, size_t len, bool *missing)

@@ -628,7 +628,10 @@ static int start_fresh(struct gw_raft *r, const struct gw_raft_opts *o)
 			  r->data_dir, r->data_dir);
 		return GW_ECORRUPT;
 	}
-	r->ident.node_id = gw_raft__random_id();
+	rv = gw_raft__random_id(&r->ident.node_id, "node id");
+	if (rv != 0) {
+		return rv;
+	}
 	if (r->join_peer[0] != '\0') {
 		if (o->join_secret == NULL || o->join_secret[0] == '\0') {
 			return GW_EINVAL;
@@ -639,10 +642,14 @@ static int start_fresh(struct gw_raft *r, const struct gw_raft_opts *o)
 			 r->ident.node_id);
 		return 0;
 	}
-	r->ident.cluster_id = gw_raft__random_id();
 	r->ident.origin = GW_ORIGIN_BOOTSTRAP;
-	gw_raft__random_secret(r->ident.secret, sizeof r->ident.secret);
-	rv = gw_raft__identity_save(r->data_dir, &r->ident);
+	rv = gw_raft__random_id(&r->ident.cluster_id, "cluster id");
+	if (rv == 0) {
+		rv = gw_raft__random_secret(r->ident.secret, sizeof r->ident.secret);
+	}
+	if (rv == 0) {
+		rv = gw_raft__identity_save(r->data_dir, &r->ident);
+	}
 	if (rv != 0) {
 		return rv;
 	}

@@ -72,9 +72,12 @@ int gw_raft__identity_load(const char *data_dir, struct gw_raft__identity *id);
 /* Write both files atomically (temp file, fsync, rename); the secret with
  * mode 0600. 0 or GW_EIO (logged). */
 int gw_raft__identity_save(const char *data_dir, const struct gw_raft__identity *id);
-/* Random non-zero 64-bit id / a 32-byte hex secret from getrandom(2). */
-uint64_t gw_raft__random_id(void);
-void gw_raft__random_secret(char *out, size_t len);
+/* A random non-zero 63-bit id into *@out / a 32-byte secret as hex into
+ * @out (@len bytes, NUL-terminated), from getrandom(2) only. 0, or GW_EIO
+ * logged (naming @what, e.g. "node id") when the kernel gives no
+ * randomness: the caller fails its start. */
+int gw_raft__random_id(uint64_t *out, const char *what);
+int gw_raft__random_secret(char *out, size_t len);
 
 /* ---- the node-to-node HTTP/1.1 client: lib/httpc.h --------------------- */
 

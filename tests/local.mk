@@ -26,6 +26,11 @@ tests_unit_test_lib_SOURCES = tests/unit/test_lib.c
 tests_unit_test_lib_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_lib_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_lib
+check_PROGRAMS += tests/unit/test_lib_input
+tests_unit_test_lib_input_SOURCES = tests/unit/test_lib_input.c
+tests_unit_test_lib_input_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_lib_input_LDADD = $(RAFT_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_lib_input
 
 # lib/pki: the X.509 pieces of the cluster PKI, checked against OpenSSL.
 check_PROGRAMS += tests/unit/test_pki

@@ -1,6 +1,7 @@
 """APISIX Admin API on one real apigw node: every resource's life cycle, the
 response and error shapes of APISIX v3, auth, PATCH semantics and races,
-listing, referential integrity, bad input. Requests go over real sockets
+listing, referential integrity, bad input (strict JSON bodies: no key twice,
+no trailing bytes), the Admin API's checks on etcdctl writes. Requests go over real sockets
 (http.client) and, where the shape of a curl call matters, through curl.
 """
 import json
@@ -434,6 +435,123 @@ def test_etcd_keys_are_shared():
     assert "/apisix/routes/e1" not in left and "/apisix/routes/e2" not in left, left
 
 
+def test_strict_bodies():
+    """A body is exactly one JSON value with no key twice at any depth: an
+    ambiguous or padded body is refused (400, APISIX's "invalid request body:
+    ..."), never stored verbatim. Whitespace around the value is fine."""
+    route = json.dumps({"uri": "/s", "upstream": UP})
+    dup_top = '{"uri":"/a","uri":5,"upstream":%s}' % json.dumps(UP)
+    dup_deep = ('{"uri":"/a","upstream":{"nodes":{"127.0.0.1:1980":1,"127.0.0.1:1980":2}}}')
+    dup_in_array = ('{"uris":["/a"],"vars":[["arg_x","==","1"]],"upstream":%s,'
+                    '"plugins":{"response-rewrite":{"headers":{"set":{"a":"1","a":"2"}}}}}'
+                    % json.dumps(UP))
+    for method, path in (("PUT", "/routes/strict"), ("POST", "/routes"),
+                         ("POST", "/schema/validate/routes")):
+        st, b, _ = adm(method, path, raw=dup_top)
+        expect(st, b, 400)
+        assert b["error_msg"] == 'invalid request body: duplicate key "uri"', (method, b)
+        st, b, _ = adm(method, path, raw=dup_deep)
+        expect(st, b, 400)
+        assert b["error_msg"] == 'invalid request body: duplicate key "127.0.0.1:1980"', b
+        st, b, _ = adm(method, path, raw=dup_in_array)
+        expect(st, b, 400)
+        assert b["error_msg"] == 'invalid request body: duplicate key "a"', b
+        st, b, _ = adm(method, path, raw=route + "xxx")
+        expect(st, b, 400)
+        assert b["error_msg"] == ("invalid request body: trailing bytes after the JSON value "
+                                  "at byte %d" % len(route)), b
+        st, b, _ = adm(method, path, raw=route + route)
+        expect(st, b, 400, "trailing bytes")
+    assert adm("GET", "/routes/strict")[0] == 404, "no refused body was stored"
+    assert adm("GET", "/routes")[1]["total"] == 0
+    # whitespace around the value is JSON
+    st, b, _ = adm("PUT", "/routes/strict", raw=" \n" + route + " \r\n\t")
+    assert st == 201, (st, b)
+    # PATCH, whole and by sub-path
+    st, b, _ = adm("PATCH", "/routes/strict", raw='{"desc":"a","desc":"b"}')
+    expect(st, b, 400)
+    assert b["error_msg"] == 'invalid request body: duplicate key "desc"', b
+    st, b, _ = adm("PATCH", "/routes/strict/desc", raw='"a"yyy')
+    expect(st, b, 400, "trailing bytes after the JSON value at byte 3")
+    st, b, _ = adm("PATCH", "/routes/strict/desc", raw='"a" ')
+    assert st == 200 and b["value"]["desc"] == "a", (st, b)
+    # keys differing only by case are two keys (and the schema speaks)
+    st, b, _ = adm("PATCH", "/routes/strict", raw='{"desc":"a","DESC":"b"}')
+    expect(st, b, 400, "invalid configuration")
+    assert adm("GET", "/routes/strict")[1]["value"]["desc"] == "a"
+    # keys close to the admin key are not it
+    for k in (KEY[:-1], KEY + "x", KEY.upper(), "x" + KEY):
+        st, b, _ = adm("GET", "/routes", key=k)
+        assert st == 401 and b["description"] == "wrong apikey", (k, st, b)
+    assert adm("DELETE", "/routes/strict")[0] == 200
+
+
+def test_etcd_writes_checked():
+    """What the Admin API stores passes the etcd API's check when written
+    back as is (etcdctl get | etcdctl put: a backup restored); what it would
+    refuse is refused through etcdctl too, and nothing is stored."""
+    env = dict(os.environ, ETCDCTL_API="3")
+    ep = "127.0.0.1:%d" % node.ports["etcd"]
+
+    def etcdctl(*args):
+        return subprocess.run(["etcdctl", "--endpoints", ep, "--command-timeout=5s"] +
+                              list(args), capture_output=True, text=True, timeout=20, env=env)
+
+    cert = "-----BEGIN CERTIFICATE-----\n" + "A" * 200 + "\n-----END CERTIFICATE-----"
+    objects = [
+        ("/upstreams/w1", {"type": "chash", "key": "remote_addr", "nodes": {"127.0.0.1:1": 1},
+                           "timeout": {"connect": 1, "send": 2, "read": 3}}),
+        ("/routes/w1", {"uri": "/w1", "upstream_id": "w1", "plugins": {"cors": {}},
+                        "vars": [["arg_a", "==", "1"]]}),
+        ("/services/w1", {"upstream": UP, "name": "svc"}),
+        ("/consumers", {"username": "wjack", "plugins": {"key-auth": {"key": "wk"}}}),
+        ("/consumers/wjack/credentials/wc1", {"plugins": {"key-auth": {"key": "k1"}}}),
+        ("/ssls/w1", {"sni": "a.com", "cert": cert, "key": cert}),
+        ("/global_rules/w1", {"plugins": {"prometheus": {}}}),
+        ("/plugin_configs/w1", {"plugins": {"proxy-rewrite": {"uri": "/x"}}}),
+        ("/consumer_groups/w1", {"plugins": {"limit-count": {"count": 1}}}),
+        ("/plugin_metadata/http-logger", {"log_format": {"host": "$host"}}),
+        ("/stream_routes/w1", {"upstream": UP, "server_port": 9100}),
+        ("/protos/w1", {"content": "syntax = \"proto3\";"}),
+        ("/secrets/vault/w1", {"uri": "http://127.0.0.1:8200", "prefix": "kv", "token": "t"}),
+    ]
+    keys = []
+    for path, body in objects:
+        st, b, _ = adm("PUT", path, body)
+        assert st == 201, (path, st, b)
+        keys.append(b["key"])
+    for key in keys:
+        r = etcdctl("get", key, "--print-value-only")
+        assert r.returncode == 0 and r.stdout.strip(), (key, r.stdout, r.stderr)
+        value = r.stdout.rstrip("\n")
+        r = etcdctl("put", key, value)
+        assert r.returncode == 0, (key, value, r.stderr)
+        # the same value with its first key given twice, or with bytes after it
+        first = next(iter(json.loads(value).items()))
+        dup = value[:-1] + "," + json.dumps(dict([first]))[1:]
+        for bad, why in ((dup, 'duplicate key "%s"' % first[0]),
+                         (value + "!", "trailing bytes")):
+            r = etcdctl("put", key, bad)
+            assert r.returncode != 0 and why in r.stderr, (key, bad, r.stderr)
+            assert key + " is not a valid " in r.stderr, r.stderr
+    bad = [("/apisix/routes/wbad", {"uri": "/w", "upstream": {"nodes": {"x.example:1": 1}}},
+            "route"),
+           ("/apisix/upstreams/wbad", {"type": "nope", "nodes": {"127.0.0.1:1": 1}},
+            "upstream"),
+           ("/apisix/consumers/wbad", {"username": "wbad", "plugins": {"key-auth": 5}},
+            "consumer"),
+           ("/apisix/global_rules/wbad", {"plugins": {"no-such-plugin": {}}}, "global_rule")]
+    for key, value, kind in bad:
+        r = etcdctl("put", key, json.dumps(value))
+        assert r.returncode != 0, (key, r.stdout)
+        assert "%s is not a valid %s: " % (key, kind) in r.stderr, r.stderr
+        assert etcdctl("get", key).stdout == "", key
+    for path, _ in reversed(objects):
+        path = "/consumers/wjack" if path == "/consumers" else path
+        st, b, _ = adm("DELETE", path + ("?force=true" if path.startswith("/upstreams") else ""))
+        assert st == 200, (path, st, b)
+
+
 def test_viewer_role_and_allow_list():
     """--admin-viewer-key gives a GET-only role; --admin-allow refuses clients
     outside the list (127.0.0.1 is outside 10.0.0.0/8)."""
@@ -471,7 +589,8 @@ def main():
                test_consumers_and_credentials, test_post_ids_unique, test_validation_messages,
                test_bad_input, test_patch, test_patch_races, test_listing,
                test_plugins_list_and_schema_validate, test_ttl, test_curl_like_apisix_docs,
-               test_etcd_keys_are_shared, test_viewer_role_and_allow_list):
+               test_etcd_keys_are_shared, test_strict_bodies, test_etcd_writes_checked,
+               test_viewer_role_and_allow_list):
         tap.run(fn)
     tap.done()
 

@@ -6,7 +6,8 @@ One node: KV (prefix, rev, limit, keys-only, prev-kv, -w json compared with
 the gateway's view of the same keys), txn from stdin on both branches,
 leases (grant, attach, keep-alive, timetolive --keys, expiry, revoke),
 compaction and a watch from a compacted revision, the errors etcdctl prints,
-the JSON gateway (watch stream, APISIX's start-up sequence, error bodies).
+the JSON gateway (watch stream, APISIX's start-up sequence, error bodies),
+writes of APISIX objects checked like the Admin API's (bad ones refused).
 Three nodes: member list, a watch on one node seeing writes made through
 another node's etcd API and through the Admin API, a follower forwarding
 writes, endpoint status/health, and without quorum: unhealthy endpoint and
@@ -221,6 +222,60 @@ def test_errors(n):
     assert ok(n, "put", "/after/garbage", "1").strip() == "OK"
 
 
+def test_apisix_values_checked(n):
+    """Writes of APISIX objects through the etcd API get the Admin API's
+    checks (strict JSON, the schema); a refusal stores nothing. Other keys,
+    APISIX's own placeholders included, are stored as before."""
+    good = json.dumps({"uri": "/ok", "upstream": {"nodes": {"127.0.0.1:1980": 1}}})
+    # etcdctl (gRPC): INVALID_ARGUMENT naming the key and the schema error
+    out = fails(n, "/apisix/routes/bad is not a valid route: invalid configuration: ",
+                "put", "/apisix/routes/bad", '{"uri":5}')
+    assert "InvalidArgument" in out or "invalid" in out, out
+    fails(n, "invalid JSON: malformed JSON", "put", "/apisix/routes/bad", "{not json")
+    fails(n, 'invalid JSON: duplicate key "uri"', "put", "/apisix/routes/bad", good[:-1] + ', "uri": 5}')
+    fails(n, "trailing bytes", "put", "/apisix/routes/bad", good + "xxx")
+    fails(n, "is not a valid upstream", "put", "/apisix/upstreams/u",
+          '{"nodes":{"name.example:80":1}}')
+    fails(n, "is not a valid credential", "put", "/apisix/consumers/jack/credentials/c",
+          '{"plugins":5}')
+    # a txn is refused whole, whichever branch holds the bad put
+    fails(n, "/apisix/routes/bad is not a valid route", "txn",
+          stdin='value("/nope") = "1"\n\nput /txn/ok 1\n\nput /apisix/routes/bad {"uri":5}\n\n')
+    assert ok(n, "get", "/apisix/routes/bad") == "" and ok(n, "get", "/txn/ok") == ""
+    # good objects, APISIX's placeholders and other keys are stored
+    assert ok(n, "put", "/apisix/routes/good", good).strip() == "OK"
+    assert ok(n, "put", "/apisix/routes/good", "--ignore-value").strip() == "OK"
+    assert ok(n, "put", "/apisix/routes/", "init_dir").strip() == "OK"
+    assert ok(n, "put", "/apisix/plugins", '[{"name":"cors"}]').strip() == "OK"
+    assert ok(n, "put", "/apisix/data_plane/server_info/x", "{x").strip() == "OK"
+    assert ok(n, "put", "/elsewhere/routes/1", "{x").strip() == "OK"
+    # the JSON gateway: etcd's grpc-gateway error body, HTTP 400, code 3
+    st, b = gw(n, "/v3/kv/put", {"key": b64("/apisix/routes/bad"), "value": b64('{"uri":5}')})
+    assert st == 400 and b["code"] == 3, (st, b)
+    assert b["error"].startswith("/apisix/routes/bad is not a valid route: invalid "
+                                 "configuration: "), b
+    assert b["message"] == b["error"], b
+    st, b = gw(n, "/v3/kv/txn", {"success": [{"request_put": {
+        "key": b64("/apisix/services/s"), "value": b64('{"upstream":5}')}}]})
+    assert st == 400 and "/apisix/services/s is not a valid service" in b["error"], (st, b)
+    assert ok(n, "get", "/apisix/routes/bad") == "" and ok(n, "get", "/apisix/services/s") == ""
+    # the gateway's own bodies are strict too: a key given twice is ambiguous
+    body = '{"key":"%s","value":"%s","key":"%s"}' % (b64("/gw/a"), b64("v"), b64("/gw/b"))
+    st, _, raw = http("POST", "127.0.0.1", n.ports["etcd"], "/v3/kv/put", body=body)
+    b = json.loads(raw)
+    assert st == 400 and b["code"] == 3, (st, b)
+    assert b["error"] == 'invalid JSON request body: duplicate key "key"', b
+    st, _, raw = http("POST", "127.0.0.1", n.ports["etcd"], "/v3/kv/put",
+                      body='{"key":"%s","value":"%s"} x' % (b64("/gw/a"), b64("v")))
+    assert st == 400 and "trailing bytes" in json.loads(raw)["error"], (st, raw)
+    assert ok(n, "get", "/gw/", "--prefix") == ""
+    st, b = gw(n, "/v3/kv/put", {"key": b64("/gw/a"), "value": b64("v")})
+    assert st == 200, (st, b)
+    ok(n, "del", "/apisix/", "--prefix")
+    ok(n, "del", "/elsewhere/", "--prefix")
+    ok(n, "del", "/gw/", "--prefix")
+
+
 def test_json_gateway(n):
     st, _, b = http("GET", "127.0.0.1", n.ports["etcd"], "/version")
     assert st == 200 and json.loads(b) == {"etcdserver": "3.4.23", "etcdcluster": "3.4.0"}
@@ -253,7 +308,10 @@ def test_json_gateway(n):
         data += s.recv(4096)
     assert data.startswith(b"HTTP/1.1 200"), data
     assert b"Transfer-Encoding: chunked" in data, data
-    gw(n, "/v3/kv/put", {"key": b64("/apisix/routes/1"), "value": b64('{"uri":"/x"}')})
+    # a route the Admin API would take (a bare {"uri"} is refused since
+    # /apisix/ writes are schema-checked: test_apisix_values_checked)
+    route = '{"uri":"/x","upstream":{"nodes":{"127.0.0.1:1980":1}}}'
+    gw(n, "/v3/kv/put", {"key": b64("/apisix/routes/1"), "value": b64(route)})
     while b"\"events\"" not in data:
         data += s.recv(4096)
     s.close()
@@ -263,7 +321,7 @@ def test_json_gateway(n):
         json.loads(c)
     ev = [json.loads(c)["result"] for c in chunks if b"events" in c][0]
     assert unb64(ev["events"][0]["kv"]["key"]) == "/apisix/routes/1", ev
-    assert unb64(ev["events"][0]["kv"]["value"]) == '{"uri":"/x"}', ev
+    assert unb64(ev["events"][0]["kv"]["value"]) == route, ev
     # filters: NOPUT leaves only the delete
     s = socket.create_connection(("127.0.0.1", n.ports["etcd"]))
     body = json.dumps({"create_request": {"key": b64("/flt"), "filters": ["NOPUT"],
@@ -463,7 +521,7 @@ def test_member_remove():
 def main():
     tap = Tap()
     tests1 = (test_kv, test_txn, test_lease, test_compaction_and_watch, test_errors,
-              test_json_gateway, test_endpoint_status_single)
+              test_apisix_values_checked, test_json_gateway, test_endpoint_status_single)
     tests3 = (test_member_list, test_watch_across_nodes, test_watch_through_leader_change,
               test_no_quorum)
     if ETCDCTL is None:

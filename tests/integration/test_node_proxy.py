@@ -1,5 +1,6 @@
 """A node's data plane follows its store: routes written through the etcd API
-(the real etcdctl) are served by the proxy, bad objects are skipped, a
+(the real etcdctl) are served by the proxy, bad objects are refused by the
+etcd API (or, with a dangling reference, skipped by the proxy), a
 restarted node serves its committed config at once, and SIGTERM drains."""
 import json
 import re
@@ -43,8 +44,17 @@ def test_route_put_served_then_deleted(node, up):
     wait_for(lambda: proxy_get(node, "/hello")[0] == 404, 5, what="route gone")
 
 
-def test_bad_object_skipped_rest_served(node, up):
-    put(node, "/apisix/routes/bad", "{not json")
+def test_bad_object_refused_or_skipped_rest_served(node, up):
+    # what the Admin API would refuse is refused by the etcd API too (not
+    # stored, so never skipped by the proxy): bad JSON, a schema error
+    for bad, why in (("{not json", "invalid JSON"),
+                     (route("/b", up)[:-1] + ', "uri": "/c"}', 'duplicate key "uri"'),
+                     (json.dumps({"uri": "/b", "upstream": {"nodes": {"x.example:1": 1}}}),
+                      "/apisix/routes/bad is not a valid route")):
+        r = etcdctl(node, "put", "/apisix/routes/bad", bad)
+        assert r.returncode != 0 and why in r.stderr, (bad, r.stdout, r.stderr)
+        assert etcdctl(node, "get", "/apisix/routes/bad").stdout == ""
+    # a dangling reference passes the schema: stored, and skipped by the proxy
     put(node, "/apisix/routes/missing-up", json.dumps({"uri": "/m", "upstream_id": "nope"}))
     put(node, "/apisix/routes/2", route("/good", up))
     wait_for(lambda: served_by(node, "/good", up), 5, what="good route served")
@@ -160,7 +170,7 @@ tap = Tap()
 upstream = EchoUpstream()
 node = Node("p1").start()
 tap.run(test_route_put_served_then_deleted, node, upstream)
-tap.run(test_bad_object_skipped_rest_served, node, upstream)
+tap.run(test_bad_object_refused_or_skipped_rest_served, node, upstream)
 tap.run(test_upstream_object_and_update, node, upstream)
 tap.run(test_metrics, node, upstream)
 tap.run(test_restart_serves_committed_config_at_once, node, upstream)

@@ -304,13 +304,104 @@ static void test_set_path(void **state)
 	cJSON_Delete(root);
 }
 
-static void test_depth(void **state)
+/* gw_admin_check_stored of @key = @value; the code, the reason in err. */
+static int stored(const char *key, const char *value)
 {
+	err[0] = '\0';
+	return gw_admin_check_stored(key, strlen(key), value, strlen(value), err, sizeof(err));
+}
+
+/* Which keys name objects: the inverse of gw_admin__object_key. */
+static void test_resource_of_key(void **state)
+{
+	static const struct {
+		const char *key, *res; /* NULL: not an object key */
+	} cases[] = {
+	    {"/apisix/routes/1", "routes"},
+	    {"/apisix/upstreams/u-1.x_y", "upstreams"},
+	    {"/apisix/plugin_metadata/cors", "plugin_metadata"},
+	    {"/apisix/stream_routes/9", "stream_routes"},
+	    {"/apisix/consumers/jack", "consumers"},
+	    {"/apisix/consumers/jack/credentials/c1", "credentials"},
+	    {"/apisix/secrets/vault/1", "secrets"},
+	    {"/apisix/routes/", NULL}, /* APISIX's init_dir placeholder */
+	    {"/apisix/routes", NULL},
+	    {"/apisix/routes/1/x", NULL},
+	    {"/apisix/consumers/jack/credentials/", NULL},
+	    {"/apisix/consumers/jack/credentials/c1/x", NULL},
+	    {"/apisix/consumers/jack/other/c1", NULL},
+	    {"/apisix/consumers//credentials/c1", NULL},
+	    {"/apisix/secrets/vault", NULL},
+	    {"/apisix/secrets/vault/", NULL},
+	    {"/apisix/secrets//1", NULL},
+	    {"/apisix/plugins", NULL},
+	    {"/apisix/data_plane/server_info/x", NULL},
+	    {"/apisix/x/1", NULL},
+	    {"/routes/1", NULL},
+	    {"", NULL},
+	};
+	const struct gw_admin__resource *res;
+	char key[GW_ADMIN__MAX_KEY];
+
 	(void)state;
-	assert_int_equal(gw_admin__json_depth("{}", 2, 10), 1);
-	assert_int_equal(gw_admin__json_depth("{\"a\":[{\"b\":1}]}", 15, 10), 3);
-	assert_int_equal(gw_admin__json_depth("{\"a\":\"[[[[[\\\"[[[\"}", 17, 3), 1);
-	assert_int_equal(gw_admin__json_depth("[[[[[[[[", 8, 5), 6);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		res = gw_admin__resource_of_key(cases[i].key, strlen(cases[i].key));
+		if (cases[i].res == NULL) {
+			assert_null(res);
+			continue;
+		}
+		assert_non_null(res);
+		assert_string_equal(res->name, cases[i].res);
+	}
+	/* an id is bytes: a NUL in it does not hide the object */
+	res = gw_admin__resource_of_key("/apisix/routes/a\0b", 18);
+	assert_true(gw_admin__is(res, "routes"));
+	/* round trip with the Admin API's own keys */
+	gw_admin__object_key(gw_admin__resource("credentials", false), "jack/c1", key, sizeof(key));
+	assert_true(gw_admin__is(gw_admin__resource_of_key(key, strlen(key)), "credentials"));
+	gw_admin__object_key(gw_admin__resource("routes", true), "r1", key, sizeof(key));
+	assert_true(gw_admin__is(gw_admin__resource_of_key(key, strlen(key)), "routes"));
+}
+
+/* A value written around the Admin API (etcd API) gets its checks. */
+static void test_check_stored(void **state)
+{
+	static const char up[] = "\"upstream\":{\"nodes\":{\"127.0.0.1:80\":1}}";
+	char good[256];
+
+	(void)state;
+	snprintf(good, sizeof(good), "{\"uri\":\"/a\",%s}", up);
+	assert_int_equal(stored("/apisix/routes/1", good), 0);
+	/* keys that are no object pass whatever they hold */
+	assert_int_equal(stored("/apisix/routes/", "init_dir"), 0);
+	assert_int_equal(stored("/apisix/plugins", "[{\"name\":\"cors\"}]"), 0);
+	assert_int_equal(stored("/apisix/data_plane/server_info/n1", "x"), 0);
+	assert_int_equal(stored("/other/k", "{not json"), 0);
+	/* the schema, as the proxy checks it */
+	assert_int_equal(stored("/apisix/routes/1", "{\"uri\":5}"), GW_EINVAL);
+	assert_non_null(
+	    strstr(err, "/apisix/routes/1 is not a valid route: invalid configuration: "));
+	assert_int_equal(stored("/apisix/upstreams/u", "{\"nodes\":{\"a.example:80\":1}}"),
+			 GW_EINVAL);
+	assert_non_null(strstr(err, "/apisix/upstreams/u is not a valid upstream: "));
+	assert_int_equal(stored("/apisix/routes/1", "[]"), GW_EINVAL);
+	assert_int_equal(stored("/apisix/consumers/jack/credentials/c1", "{\"plugins\":5}"),
+			 GW_EINVAL);
+	assert_non_null(strstr(err, "is not a valid credential: "));
+	/* strict JSON */
+	assert_int_equal(stored("/apisix/routes/1", "{not json"), GW_EINVAL);
+	assert_string_equal(err, "/apisix/routes/1 is not a valid route: invalid JSON: malformed "
+				 "JSON at byte 2");
+	snprintf(good, sizeof(good), "{\"uri\":\"/a\",%s,\"uri\":5}", up);
+	assert_int_equal(stored("/apisix/routes/1", good), GW_EINVAL);
+	assert_string_equal(err, "/apisix/routes/1 is not a valid route: invalid JSON: duplicate "
+				 "key \"uri\"");
+	snprintf(good, sizeof(good), "{\"uri\":\"/a\",%s}xxx", up);
+	assert_int_equal(stored("/apisix/routes/1", good), GW_EINVAL);
+	assert_non_null(strstr(err, "invalid JSON: trailing bytes after the JSON value"));
+	/* a key with control bytes is shown safely */
+	assert_int_equal(stored("/apisix/routes/a\nb", "5"), GW_EINVAL);
+	assert_non_null(strstr(err, "/apisix/routes/a?b is not a valid route"));
 }
 
 static void test_admin_key_file(void **state)
@@ -356,8 +447,8 @@ int main(void)
 	    cmocka_unit_test(test_route_errors),       cmocka_unit_test(test_upstream),
 	    cmocka_unit_test(test_other_resources),    cmocka_unit_test(test_plugins),
 	    cmocka_unit_test(test_upstream_semantics), cmocka_unit_test(test_merge),
-	    cmocka_unit_test(test_set_path),           cmocka_unit_test(test_depth),
-	    cmocka_unit_test(test_admin_key_file),
+	    cmocka_unit_test(test_set_path),           cmocka_unit_test(test_resource_of_key),
+	    cmocka_unit_test(test_check_stored),       cmocka_unit_test(test_admin_key_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
