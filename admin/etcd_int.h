@@ -240,6 +240,10 @@ extern const size_t gw_etcd__n_methods;
 struct gw_store_op;
 struct gw_store_result;
 /* Zeroed memory for a @type from the call's arena; NULL when out of memory. */
+/* @kv as a protobuf KeyValue in @a (bytes point into @kv, which must live
+ * as long as the arena's use); NULL when out of memory. etcd_kv.c. */
+struct gw_kv;
+Etcdserverpb__KeyValue *gw_etcd__kv_of(struct gw_etcd__arena *a, const struct gw_kv *kv);
 #define GW_ETCD__ALLOC(c, type) ((type *)gw_etcd__arena_alloc(&(c)->arena, sizeof(type)))
 /* A response header for store revision @rev (0 = current) in the call's
  * arena; NULL when out of memory. */

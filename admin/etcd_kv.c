@@ -31,9 +31,9 @@
 
 /* ---- conversions ---- */
 
-static Etcdserverpb__KeyValue *kv_of(struct gw_etcd__call *c, const struct gw_kv *kv)
+Etcdserverpb__KeyValue *gw_etcd__kv_of(struct gw_etcd__arena *a, const struct gw_kv *kv)
 {
-	Etcdserverpb__KeyValue *p = GW_ETCD__ALLOC(c, Etcdserverpb__KeyValue);
+	Etcdserverpb__KeyValue *p = gw_etcd__arena_alloc(a, sizeof *p);
 	if (p == NULL) {
 		return NULL;
 	}
@@ -64,7 +64,7 @@ static Etcdserverpb__KeyValue **kvs_of(struct gw_etcd__call *c, const struct gw_
 		return NULL;
 	}
 	for (i = 0; i < n; i++) {
-		arr[i] = kv_of(c, &kvs[i]);
+		arr[i] = gw_etcd__kv_of(&c->arena, &kvs[i]);
 		if (arr[i] == NULL) {
 			*ok = false;
 			return NULL;
@@ -275,7 +275,7 @@ static Etcdserverpb__PutResponse *put_resp_of(struct gw_etcd__call *c,
 	etcdserverpb__put_response__init(m);
 	m->header = h;
 	if (r->has_prev_kv) {
-		m->prev_kv = kv_of(c, &r->prev_kv);
+		m->prev_kv = gw_etcd__kv_of(&c->arena, &r->prev_kv);
 		if (m->prev_kv == NULL) {
 			return NULL;
 		}

@@ -66,24 +66,6 @@ static void unlink_watch(struct watch *w)
 	}
 }
 
-static Etcdserverpb__KeyValue *kv_of(struct gw_etcd__arena *a, const struct gw_kv *kv)
-{
-	Etcdserverpb__KeyValue *p = gw_etcd__arena_alloc(a, sizeof *p);
-	if (p == NULL) {
-		return NULL;
-	}
-	etcdserverpb__key_value__init(p);
-	p->key.data = (uint8_t *)kv->key;
-	p->key.len = kv->key_len;
-	p->value.data = (uint8_t *)kv->value;
-	p->value.len = kv->value != NULL ? kv->value_len : 0;
-	p->create_revision = kv->create_revision;
-	p->mod_revision = kv->mod_revision;
-	p->version = kv->version;
-	p->lease = kv->lease;
-	return p;
-}
-
 static int on_events(struct gw_watcher *gw, const struct gw_event *evs, size_t n, void *data)
 {
 	struct watch *w = data;
@@ -113,13 +95,13 @@ static int on_events(struct gw_watcher *gw, const struct gw_event *evs, size_t n
 		etcdserverpb__event__init(e);
 		e->type = evs[i].type == GW_EVENT_DELETE ? ETCDSERVERPB__EVENT__EVENT_TYPE__DELETE
 							 : ETCDSERVERPB__EVENT__EVENT_TYPE__PUT;
-		e->kv = kv_of(&a, &evs[i].kv);
+		e->kv = gw_etcd__kv_of(&a, &evs[i].kv);
 		if (e->kv == NULL) {
 			rv = 1;
 			goto out;
 		}
 		if (evs[i].has_prev_kv) {
-			e->prev_kv = kv_of(&a, &evs[i].prev_kv);
+			e->prev_kv = gw_etcd__kv_of(&a, &evs[i].prev_kv);
 			if (e->prev_kv == NULL) {
 				rv = 1;
 				goto out;

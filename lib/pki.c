@@ -369,44 +369,57 @@ static int read_small(const char *path, char *buf, size_t *len)
 	return 0;
 }
 
+/* Read @path into a fresh buffer for parsing: 0 with *@buf (malloc'ed, the
+ * caller cleanses and frees it) and *@len, or an error (@why filled for an
+ * oversized file). */
+static int read_pem_file(const char *path, char **buf, size_t *len, char *why, size_t whylen)
+{
+	int rv;
+
+	*buf = malloc(MAX_PEM_FILE + 1);
+	*len = 0;
+	if (*buf == NULL) {
+		return GW_ENOMEM;
+	}
+	rv = read_small(path, *buf, len);
+	if (rv == GW_EINVAL && why != NULL) {
+		snprintf(why, whylen, "larger than %d bytes", MAX_PEM_FILE);
+	}
+	if (rv != 0) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return rv;
+}
+
 int gw_pki_key_load(const char *path, EVP_PKEY **out, char *why, size_t whylen)
 {
-	char *buf = malloc(MAX_PEM_FILE + 1);
-	size_t n = 0;
+	char *buf;
+	size_t n;
 	int rv;
 
 	*out = NULL;
-	if (buf == NULL) {
-		return GW_ENOMEM;
-	}
-	rv = read_small(path, buf, &n);
+	rv = read_pem_file(path, &buf, &n, why, whylen);
 	if (rv == 0) {
 		rv = gw_pki_key_parse(buf, n, out, why, whylen);
-	} else if (rv == GW_EINVAL && why != NULL) {
-		snprintf(why, whylen, "larger than %d bytes", MAX_PEM_FILE);
+		OPENSSL_cleanse(buf, n);
+		free(buf);
 	}
-	OPENSSL_cleanse(buf, n);
-	free(buf);
 	return rv;
 }
 
 int gw_pki_cert_load(const char *path, X509 **out, char *why, size_t whylen)
 {
-	char *buf = malloc(MAX_PEM_FILE + 1);
-	size_t n = 0;
+	char *buf;
+	size_t n;
 	int rv;
 
 	*out = NULL;
-	if (buf == NULL) {
-		return GW_ENOMEM;
-	}
-	rv = read_small(path, buf, &n);
+	rv = read_pem_file(path, &buf, &n, why, whylen);
 	if (rv == 0) {
 		rv = gw_pki_cert_parse(buf, n, out, why, whylen);
-	} else if (rv == GW_EINVAL && why != NULL) {
-		snprintf(why, whylen, "larger than %d bytes", MAX_PEM_FILE);
+		free(buf);
 	}
-	free(buf);
 	return rv;
 }
 
