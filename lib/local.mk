@@ -17,4 +17,5 @@ lib_libgw_common_a_SOURCES = \
 	lib/list.h \
 	lib/arena.c lib/arena.h \
 	lib/sm.c lib/sm.h \
-	lib/ratelimit.c lib/ratelimit.h
+	lib/ratelimit.c lib/ratelimit.h \
+	lib/connlimit.c lib/connlimit.h
