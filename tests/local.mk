@@ -27,6 +27,12 @@ tests_unit_test_lib_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_lib_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_lib
 
+check_PROGRAMS += tests/unit/test_httpd_limits
+tests_unit_test_httpd_limits_SOURCES = tests/unit/test_httpd_limits.c
+tests_unit_test_httpd_limits_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_httpd_limits_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_httpd_limits
+
 check_PROGRAMS += tests/unit/test_config
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CPPFLAGS = $(UNIT_CPPFLAGS)
