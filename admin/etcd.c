@@ -7,7 +7,10 @@
  * gateway paths are decoded from JSON into the same protobuf requests the
  * gRPC side gets and answered by the same services; /apigw/internal/... goes
  * to raft; GET /version and /health answer like etcd 3.4.
- * Failure modes: a connection that sends nothing is closed after 10 s; bad
+ * Limits: each stage (sniffing, HTTP/1.x, HTTP/2) has a connection cap whose
+ * last slots only loopback and the cluster's members get (peer_reserved),
+ * so outsiders cannot lock out etcdctl on the node or a peer's internal
+ * call. Failure modes: a connection that sends nothing is closed after 10 s; bad
  * JSON gets 400 with etcd's error body; errors map through
  * gw_etcd__status_of (etcd_codec.c), the one place that chooses codes. */
 #include "config.h"
@@ -476,6 +479,46 @@ static void http_internal_handler(struct gw_http_req *req, void *data)
 
 /* ---- listener and sniffing ---- */
 
+/* Connection caps: besides loopback, the hosts of the cluster's members
+ * (as their raft addresses name them) may use the reserved slots. Member
+ * addresses are read at most once a second. */
+static bool peer_reserved(const struct sockaddr *peer, void *data)
+{
+	struct gw_etcd *srv = data;
+	if (srv->opts.raft == NULL) {
+		return false;
+	}
+	if (!srv->status_valid || uv_now(srv->loop) - srv->status_at >= 1000) {
+		gw_raft_status(srv->opts.raft, srv->status);
+		srv->status_at = uv_now(srv->loop);
+		srv->status_valid = true;
+	}
+	for (int i = 0; i < srv->status->n_members; i++) {
+		if (gw_connlimit_same_host(peer, srv->status->members[i].raft_address)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Admit @tcp under @lim by its peer address (false: refused and logged). */
+bool gw_etcd__admit(struct gw_etcd *srv, struct gw_connlimit *lim, uv_tcp_t *tcp)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof ss;
+	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) {
+		ss.ss_family = AF_UNSPEC;
+	}
+	return gw_connlimit_admit(lim, (struct sockaddr *)&ss, uv_now(srv->loop));
+}
+
+static void limit_init(struct gw_etcd *srv, struct gw_connlimit *lim, const char *name)
+{
+	gw_connlimit_init(lim, name, srv->opts.max_conns, srv->opts.reserve_conns);
+	lim->reserved = peer_reserved;
+	lim->reserved_data = srv;
+}
+
 struct gw_etcd__sniff {
 	struct gw_etcd *srv;
 	uv_tcp_t *tcp;    /* owned until handed over */
@@ -497,6 +540,7 @@ static void sniff_timer_closed(uv_handle_t *h)
 
 static void sniff_done(struct gw_etcd__sniff *s)
 {
+	gw_connlimit_release(&s->srv->sniff_lim);
 	gw_list_del(&s->link);
 	s->tcp = NULL;
 	uv_timer_stop(&s->timer);
@@ -560,8 +604,14 @@ static void sniff_timeout(uv_timer_t *t)
 
 void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted)
 {
-	struct gw_etcd__sniff *s = calloc(1, sizeof *s);
+	struct gw_etcd__sniff *s;
+	if (!gw_etcd__admit(srv, &srv->sniff_lim, tcp)) {
+		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
+		return;
+	}
+	s = calloc(1, sizeof *s);
 	if (s == NULL) {
+		gw_connlimit_release(&srv->sniff_lim);
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
@@ -638,6 +688,17 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 	if (srv->opts.progress_notify_ms == 0) {
 		srv->opts.progress_notify_ms = GW_ETCD_DEFAULT_PROGRESS;
 	}
+	if (srv->opts.max_conns == 0) {
+		srv->opts.max_conns = GW_ETCD_DEFAULT_MAX_CONNS;
+	}
+	if (srv->opts.reserve_conns == 0) {
+		srv->opts.reserve_conns = GW_ETCD_DEFAULT_RESERVE_CONNS;
+	}
+	if (srv->opts.idle_timeout_ms == 0) {
+		srv->opts.idle_timeout_ms = GW_ETCD_DEFAULT_IDLE_TIMEOUT;
+	}
+	limit_init(srv, &srv->sniff_lim, "etcd (first bytes)");
+	limit_init(srv, &srv->h2_lim, "etcd HTTP/2");
 	srv->standalone_id = 0x1d0c5a1eULL;
 	srv->status = calloc(1, sizeof *srv->status);
 	if (srv->status == NULL) {
@@ -650,7 +711,12 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 	/* JSON carries bytes in base64 (4/3) plus field names: room for a
 	 * request at the protobuf limit, checked after decoding. */
 	hopts.max_body_bytes = srv->opts.max_request_bytes / 3 * 4 + 65536;
-	hopts.idle_timeout_ms = 3600000; /* watch streams and keep-alive clients */
+	hopts.idle_timeout_ms = srv->opts.idle_timeout_ms; /* a watch stream is not idle */
+	hopts.max_conns = srv->opts.max_conns;
+	hopts.reserve_conns = srv->opts.reserve_conns;
+	hopts.reserved = peer_reserved;
+	hopts.reserved_data = srv;
+	hopts.name = "etcd HTTP/1.x";
 	rv = gw_httpd_start(loop, NULL, &hopts, http_handler, srv, &srv->httpd);
 	if (rv != 0) {
 		goto err_after_status;
@@ -728,6 +794,12 @@ err_after_alloc:
 int gw_etcd_port(const struct gw_etcd *e)
 {
 	return e->port;
+}
+
+uint64_t gw_etcd_refused(const struct gw_etcd *e)
+{
+	return e->sniff_lim.refused + e->h2_lim.refused + gw_httpd_refused(e->httpd) +
+	       (e->httpd_internal != NULL ? gw_httpd_refused(e->httpd_internal) : 0);
 }
 
 void gw_etcd__maybe_free(struct gw_etcd *srv)

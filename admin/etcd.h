@@ -38,6 +38,9 @@ struct gw_raft;
 #define GW_ETCD_DEFAULT_STREAM_BUFFER 8388608u /* bytes queued per stream: slow watcher cut */
 #define GW_ETCD_DEFAULT_READ_TIMEOUT  5000u    /* linearizable read deadline, ms */
 #define GW_ETCD_DEFAULT_PROGRESS      600000u  /* progress_notify interval, ms (etcd: 10 min) */
+#define GW_ETCD_DEFAULT_MAX_CONNS     1024u    /* per stage: sniffing, HTTP/1.x, HTTP/2 */
+#define GW_ETCD_DEFAULT_RESERVE_CONNS 64u      /* of those, for loopback and members only */
+#define GW_ETCD_DEFAULT_IDLE_TIMEOUT  300000u  /* no request or stream open, ms */
 
 struct gw_etcd_opts {
 	struct gw_store *store;      /* required; must outlive the server */
@@ -50,6 +53,14 @@ struct gw_etcd_opts {
 	unsigned read_timeout_ms;    /* 0 = GW_ETCD_DEFAULT_READ_TIMEOUT */
 	unsigned write_timeout_ms;   /* 0 = raft's default proposal deadline */
 	unsigned progress_notify_ms; /* 0 = GW_ETCD_DEFAULT_PROGRESS */
+	/* Connection caps, each stage on its own (not yet sniffed, HTTP/1.x,
+	 * HTTP/2): over max_conns - reserve_conns only loopback and the hosts
+	 * of the cluster's members (raft addresses) are admitted; refusals
+	 * are logged rate limited and counted (gw_etcd_refused). */
+	unsigned max_conns;       /* 0 = GW_ETCD_DEFAULT_MAX_CONNS */
+	unsigned reserve_conns;   /* 0 = GW_ETCD_DEFAULT_RESERVE_CONNS */
+	unsigned idle_timeout_ms; /* 0 = GW_ETCD_DEFAULT_IDLE_TIMEOUT: HTTP/1.x keep-alive and
+				     HTTP/2 connections without streams are closed after it */
 	/* TLS for both protocols (PEM files, read by gw_etcd_start only).
 	 * tls_cert NULL = cleartext. With TLS, cleartext connections are
 	 * served only the node-to-node routes /apigw/internal/ (raft's peer
@@ -68,6 +79,9 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 
 /* Bound port (useful with port 0 in tests). */
 int gw_etcd_port(const struct gw_etcd *e);
+
+/* Connections the caps refused so far (all stages). */
+uint64_t gw_etcd_refused(const struct gw_etcd *e);
 
 /* Stop accepting, close every connection (streams and watches end), then
  * call @cb. Calls still waiting on raft finish quietly when raft answers

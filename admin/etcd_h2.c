@@ -16,7 +16,10 @@
  * HTTP/2 makes nghttp2 send GOAWAY and the connection closes; RST_STREAM or a
  * disconnect cancels the call (its raft work completes quietly). Output
  * waiting on a stream is bounded: past max_stream_buffer a send fails with
- * GW_ELIMIT (the watch service then cancels that watcher).
+ * GW_ELIMIT (the watch service then cancels that watcher). Connections are
+ * admitted under srv->h2_lim (a cap with a reserve for loopback and
+ * members); one without any open stream for idle_timeout_ms gets GOAWAY and
+ * is closed (a client with a watch or a call in flight is never idle).
  * Threads: the server's loop only. */
 #include "config.h"
 
@@ -48,6 +51,9 @@ struct gw_etcd__conn {
 	int depth;              /* > 0 inside nghttp2_session_mem_recv */
 	bool dirty;             /* output waits for the idle flush */
 	bool closing;
+	uv_timer_t idle;        /* closes a connection without streams */
+	uint64_t idle_since;    /* uv_now() when the last stream ended */
+	int handles;            /* tcp + idle timer not yet closed: freed at 0 */
 	char rbuf[READ_BUF];
 };
 
@@ -597,6 +603,9 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 static void stream_free(struct h2s *s)
 {
 	gw_list_del(&s->link);
+	if (gw_list_empty(&s->conn->streams)) {
+		s->conn->idle_since = uv_now(s->conn->srv->loop);
+	}
 	gw_buf_close(&s->in);
 	gw_buf_close(&s->out);
 	free(s);
@@ -627,15 +636,45 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
 
 /* ---- connection ---- */
 
+/* Close callback of the tcp handle (heap) and of the idle timer (in @c):
+ * the connection is freed after both. */
 static void conn_closed(uv_handle_t *h)
 {
 	struct gw_etcd__conn *c = h->data;
 	struct gw_etcd *srv = c->srv;
+	if (h == (uv_handle_t *)c->tcp) {
+		free(h);
+	}
+	if (--c->handles > 0) {
+		return;
+	}
 	gw_list_del(&c->link);
+	gw_connlimit_release(&srv->h2_lim);
 	nghttp2_session_del(c->ng);
-	free(h);
 	free(c);
 	gw_etcd__maybe_free(srv);
+}
+
+/* Idle timer: a connection without streams for idle_timeout_ms is told
+ * GOAWAY and closed once that is written (conn_flush). */
+static void idle_check(uv_timer_t *t)
+{
+	struct gw_etcd__conn *c = t->data;
+	uint64_t now = uv_now(c->srv->loop);
+	uint64_t limit = c->srv->opts.idle_timeout_ms;
+
+	if (!gw_list_empty(&c->streams) || now - c->idle_since < limit) {
+		uint64_t left = gw_list_empty(&c->streams) ? limit - (now - c->idle_since) : limit;
+		uv_timer_start(t, idle_check, left, 0);
+		return;
+	}
+	gw_debugf("etcd", "closing an HTTP/2 connection idle for %llu ms",
+		  (unsigned long long)(now - c->idle_since));
+	if (nghttp2_session_terminate_session(c->ng, NGHTTP2_NO_ERROR) != 0) {
+		conn_close(c);
+		return;
+	}
+	conn_flush(c);
 }
 
 static void conn_close(struct gw_etcd__conn *c)
@@ -650,6 +689,7 @@ static void conn_close(struct gw_etcd__conn *c)
 		stream_gone(c, s);
 	}
 	uv_read_stop((uv_stream_t *)c->tcp);
+	uv_close((uv_handle_t *)&c->idle, conn_closed);
 	uv_close((uv_handle_t *)c->tcp, conn_closed);
 }
 
@@ -763,6 +803,10 @@ void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, 
 	nghttp2_settings_entry iv[3];
 	int rv;
 
+	if (!gw_etcd__admit(srv, &srv->h2_lim, tcp)) {
+		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
+		return;
+	}
 	c = calloc(1, sizeof *c);
 	if (c == NULL) {
 		goto err_close_tcp;
@@ -807,6 +851,11 @@ void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, 
 	tcp->data = c;
 	gw_list_init(&c->streams);
 	gw_list_add_head(&srv->conns, &c->link);
+	c->handles = 2;
+	uv_timer_init(srv->loop, &c->idle);
+	c->idle.data = c;
+	c->idle_since = uv_now(srv->loop);
+	uv_timer_start(&c->idle, idle_check, srv->opts.idle_timeout_ms, 0);
 	if (uv_read_start((uv_stream_t *)tcp, conn_alloc, conn_read) != 0) {
 		conn_close(c);
 		return;
@@ -822,6 +871,7 @@ err_after_cbs:
 err_after_alloc:
 	free(c);
 err_close_tcp:
+	gw_connlimit_release(&srv->h2_lim);
 	uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 }
 

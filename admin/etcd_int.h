@@ -23,6 +23,7 @@
 #include "admin/etcd.pb-c.h"
 #include "lib/arena.h"
 #include "lib/buf.h"
+#include "lib/connlimit.h"
 #include "lib/list.h"
 
 #include <cjson/cJSON.h>
@@ -138,6 +139,8 @@ struct gw_etcd {
 	struct gw_list conns;            /* live HTTP/2 connections (gw_etcd__conn) */
 	struct gw_list sniffs;           /* connections still being sniffed (gw_etcd__sniff) */
 	unsigned n_sniff;                /* sniff structs not yet freed */
+	struct gw_connlimit sniff_lim;   /* connections being sniffed */
+	struct gw_connlimit h2_lim;      /* HTTP/2 connections */
 	unsigned n_calls;                /* live calls: the server is freed when 0 after stop */
 	int closing;                     /* handles whose close is pending during stop */
 	bool stopping;
@@ -303,6 +306,9 @@ void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted);
 int gw_etcd__tls_init(struct gw_etcd *srv);
 void gw_etcd__tls_free(struct gw_etcd *srv);
 void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, size_t n);
+/* Admit @tcp under @lim (one of srv's caps) by its peer address: true, or
+ * false when refused (logged, counted; the caller closes @tcp) (etcd.c). */
+bool gw_etcd__admit(struct gw_etcd *srv, struct gw_connlimit *lim, uv_tcp_t *tcp);
 /* Free the server if it is stopped and nothing refers to it any more. */
 void gw_etcd__maybe_free(struct gw_etcd *srv);
 

@@ -5,11 +5,21 @@
  * the request is handed to the handler. Until it is answered the connection
  * keeps reading (to notice a client that goes away) but parses nothing more;
  * the bytes of pipelined requests wait in conn->in. Answering writes the
- * response and resumes parsing. A connection is freed once its handle is
+ * response and resumes parsing, unless more than opts.max_output_bytes are
+ * still queued on the socket: then the connection stops parsing (and, once
+ * conn->in holds a request's worth, reading) until the client has taken
+ * the answer below that bound, so a client that pipelines many large reads
+ * and never reads costs one answer plus the bound, not all the answers. A
+ * client that takes nothing of a queued answer for opts.write_timeout_ms is
+ * closed. Streamed answers are paced by their producer
+ * (gw_http_pending_bytes; the etcd watch cuts a stream over its buffer).
+ * Connections are admitted by a gw_connlimit (cap with a reserve for
+ * loopback and the owner's peers). A connection is freed once its handle is
  * closed and no request of it is still pending (conn->refs). */
 #include "config.h"
 
 #include "lib/httpd.h"
+#include "lib/connlimit.h"
 #include "lib/err.h"
 #include "lib/list.h"
 #include "lib/log.h"
@@ -38,6 +48,7 @@ struct gw__http_conn {
 	bool close_after_write; /* no keep-alive: close once writes drain */
 	bool streaming;         /* busy request answers in chunks */
 	size_t write_pending;   /* bytes queued on the socket */
+	size_t stall_queue;     /* libuv's write queue when the stall timer was armed */
 	int error_status;       /* parser-level error to answer, 0 if none */
 	struct gw_list link;    /* in srv->conns */
 };
@@ -48,8 +59,8 @@ struct gw_httpd {
 	struct gw_httpd_opts opts;
 	gw_http_handler_cb handler;
 	void *data;
-	struct gw_list conns; /* of struct gw__http_conn (link) */
-	unsigned n_conns;
+	struct gw_list conns;     /* of struct gw__http_conn (link) */
+	struct gw_connlimit lim;  /* admission: cap and reserve */
 	int port;
 	bool stopping;
 	bool listener_closed;
@@ -68,6 +79,13 @@ static http_parser_settings settings;
 
 static void conn_close(struct gw__http_conn *c);
 static void conn_process(struct gw__http_conn *c);
+static void conn_resume(struct gw__http_conn *c);
+
+/* True while the queued output is over the bound: parse nothing more. */
+static bool out_blocked(const struct gw__http_conn *c)
+{
+	return c->write_pending > c->srv->opts.max_output_bytes;
+}
 static void srv_maybe_done(struct gw_httpd *srv);
 
 /* ---- requests ---------------------------------------------------------- */
@@ -353,7 +371,7 @@ static void conn_close(struct gw__http_conn *c)
 		}
 	}
 	gw_list_del(&c->link);
-	srv->n_conns--;
+	gw_connlimit_release(&srv->lim);
 	uv_close((uv_handle_t *)&c->timer, timer_close_cb);
 	uv_close((uv_handle_t *)c->tcp, tcp_close_cb);
 	srv_maybe_done(srv);
@@ -363,12 +381,16 @@ static void write_cb(uv_write_t *w, int status)
 {
 	struct write_req *wr = (struct write_req *)w;
 	struct gw__http_conn *c = wr->conn;
+	bool was_blocked = out_blocked(c);
 	c->write_pending -= wr->len;
 	free(wr);
 	if (status < 0) {
 		conn_close(c);
 	} else if (c->close_after_write && c->busy == NULL && c->write_pending == 0) {
 		conn_close(c);
+	} else if (!c->closing && c->busy == NULL && !c->close_after_write &&
+		   (was_blocked || c->write_pending == 0)) {
+		conn_resume(c); /* parse what waited; the idle timer replaces the stall one */
 	}
 	conn_unref(c);
 }
@@ -425,6 +447,18 @@ static void timer_cb(uv_timer_t *t)
 	if (c->busy != NULL) {
 		return; /* the handler owns the pace while a request is pending */
 	}
+	if (c->cur == NULL && c->write_pending > 0) {
+		size_t q = uv_stream_get_write_queue_size((uv_stream_t *)c->tcp);
+		if (q < c->stall_queue) {
+			c->stall_queue = q; /* the client takes it, slowly: wait on */
+			uv_timer_start(&c->timer, timer_cb, c->srv->opts.write_timeout_ms, 0);
+			return;
+		}
+		gw_debugf("httpd", "closing a connection whose client reads nothing (%zu bytes queued)",
+			  c->write_pending);
+		conn_close(c);
+		return;
+	}
 	if (c->cur != NULL) {
 		simple_error(c, 408, "request timeout");
 		if (c->write_pending == 0) {
@@ -445,7 +479,10 @@ static void arm_timer(struct gw__http_conn *c)
 		uv_timer_stop(&c->timer);
 		return;
 	}
-	if (c->cur == NULL) {
+	if (c->cur == NULL && c->write_pending > 0) {
+		ms = c->srv->opts.write_timeout_ms;
+		c->stall_queue = uv_stream_get_write_queue_size((uv_stream_t *)c->tcp);
+	} else if (c->cur == NULL) {
 		ms = c->srv->opts.idle_timeout_ms;
 	} else if (c->parser.state != 0 && c->cur->path != NULL) {
 		ms = c->srv->opts.body_timeout_ms;
@@ -460,7 +497,7 @@ static void conn_process(struct gw__http_conn *c)
 	size_t n;
 	enum http_errno e;
 
-	while (!c->closing && c->busy == NULL && c->in.len > 0) {
+	while (!c->closing && c->busy == NULL && !out_blocked(c) && c->in.len > 0) {
 		n = http_parser_execute(&c->parser, &settings, c->in.data, c->in.len);
 		e = HTTP_PARSER_ERRNO(&c->parser);
 		if (e == HPE_PAUSED) {
@@ -506,7 +543,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	gw_buf_read_commit(&c->in, (size_t)nread);
-	if (c->busy != NULL) {
+	if (c->busy != NULL || out_blocked(c)) {
 		/* Pipelined bytes wait; bound what we hold. */
 		if (c->in.len > c->srv->opts.max_header_bytes + c->srv->opts.max_body_bytes) {
 			uv_read_stop(s);
@@ -516,12 +553,26 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	conn_process(c);
 }
 
+/* Admit @tcp under the server's cap (false: refused, logged, the caller
+ * closes it). */
+static bool conn_admit(struct gw_httpd *srv, uv_tcp_t *tcp)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof ss;
+	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) {
+		ss.ss_family = AF_UNSPEC;
+	}
+	return gw_connlimit_admit(&srv->lim, (struct sockaddr *)&ss, uv_now(srv->loop));
+}
+
+/* Start serving an admitted @tcp (counted in srv->lim). */
 static void conn_start(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
 {
 	struct gw__http_conn *c;
 
 	c = calloc(1, sizeof *c);
 	if (c == NULL) {
+		gw_connlimit_release(&srv->lim);
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
@@ -535,7 +586,6 @@ static void conn_start(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial,
 	uv_timer_init(srv->loop, &c->timer);
 	c->timer.data = c;
 	gw_list_add_head(&srv->conns, &c->link);
-	srv->n_conns++;
 	uv_tcp_nodelay(tcp, 1);
 	if (n > 0 && gw_buf_append(&c->in, initial, n) != 0) {
 		conn_close(c);
@@ -561,7 +611,7 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	uv_tcp_init(srv->loop, tcp);
-	if (uv_accept(server, (uv_stream_t *)tcp) != 0 || srv->n_conns >= srv->opts.max_conns) {
+	if (uv_accept(server, (uv_stream_t *)tcp) != 0 || !conn_admit(srv, tcp)) {
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
@@ -570,7 +620,7 @@ static void on_connection(uv_stream_t *server, int status)
 
 void gw_httpd_adopt(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
 {
-	if (srv->stopping || srv->n_conns >= srv->opts.max_conns) {
+	if (srv->stopping || !conn_admit(srv, tcp)) {
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
@@ -592,13 +642,20 @@ static void req_done(struct gw_http_req *req)
 				conn_close(c);
 			}
 		} else {
-			if (!uv_is_active((uv_handle_t *)c->tcp)) {
-				uv_read_start((uv_stream_t *)c->tcp, alloc_cb, read_cb);
-			}
-			conn_process(c);
+			conn_resume(c);
 		}
 	}
 	conn_unref(c);
+}
+
+/* No request pending and not closing: read again if reading stopped, and
+ * parse what is pipelined (conn_process waits while output is blocked). */
+static void conn_resume(struct gw__http_conn *c)
+{
+	if (!uv_is_active((uv_handle_t *)c->tcp)) {
+		uv_read_start((uv_stream_t *)c->tcp, alloc_cb, read_cb);
+	}
+	conn_process(c);
 }
 
 static int build_head(struct gw_buf *h, struct gw_http_req *req, int status, const char *ctype,
@@ -783,8 +840,18 @@ int gw_httpd_start(uv_loop_t *loop, const struct gw_addr *addr, const struct gw_
 		srv->opts.idle_timeout_ms = 60000;
 	if (srv->opts.body_timeout_ms == 0)
 		srv->opts.body_timeout_ms = 30000;
+	if (srv->opts.write_timeout_ms == 0)
+		srv->opts.write_timeout_ms = 30000;
+	if (srv->opts.max_output_bytes == 0)
+		srv->opts.max_output_bytes = GW_HTTPD_DEFAULT_MAX_OUTPUT;
 	if (srv->opts.max_conns == 0)
-		srv->opts.max_conns = 1024;
+		srv->opts.max_conns = GW_CONNLIMIT_DEFAULT_MAX;
+	if (srv->opts.reserve_conns == 0)
+		srv->opts.reserve_conns = GW_CONNLIMIT_DEFAULT_RESERVE;
+	gw_connlimit_init(&srv->lim, srv->opts.name != NULL ? srv->opts.name : "httpd",
+			  srv->opts.max_conns, srv->opts.reserve_conns);
+	srv->lim.reserved = srv->opts.reserved;
+	srv->lim.reserved_data = srv->opts.reserved_data;
 
 	/* An adopt-only server keeps an unbound handle, so that stopping it
 	 * goes through the same asynchronous close as a listening one. */
@@ -814,6 +881,11 @@ int gw_httpd_start(uv_loop_t *loop, const struct gw_addr *addr, const struct gw_
 int gw_httpd_port(const struct gw_httpd *srv)
 {
 	return srv->port;
+}
+
+uint64_t gw_httpd_refused(const struct gw_httpd *srv)
+{
+	return srv->lim.refused;
 }
 
 void gw_httpd_stop(struct gw_httpd *srv, gw_httpd_stop_cb cb, void *data)

@@ -7,7 +7,12 @@
  * gw_http_stream_*). Keep-alive and pipelining: the next request is parsed only
  * after the current one has been answered. Failure modes: malformed requests
  * get 400 and the connection closes; a header block over the limit 431, a body
- * over the limit 413, idle or slow clients are closed after a timeout. A
+ * over the limit 413, idle or slow clients are closed after a timeout. While
+ * more than max_output_bytes of answers are queued unread, pipelined
+ * requests wait (unparsed, reading paused), and a client that takes nothing
+ * for write_timeout_ms is closed. Connections over the cap are refused
+ * (logged, rate limited, counted: gw_httpd_refused), except that the last
+ * reserve_conns slots stay for loopback and for peers @reserved accepts. A
  * client that disconnects while its request is pending makes the request
  * "aborted": the abort callback (if set) runs and the handler must still call
  * gw_http_respond or gw_http_stream_end, which then only frees it.
@@ -19,12 +24,15 @@
 
 #include "lib/addr.h"
 #include "lib/buf.h"
+#include "lib/connlimit.h"
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
-#define GW_HTTP_MAX_HEADERS 64
+#define GW_HTTP_MAX_HEADERS         64
+#define GW_HTTPD_DEFAULT_MAX_OUTPUT 2097152u /* 2 MiB queued: parse no further */
 
 struct gw_httpd;
 struct gw_http_req;
@@ -61,7 +69,13 @@ struct gw_httpd_opts {
 	unsigned header_timeout_ms; /* default 10 s: whole header block */
 	unsigned idle_timeout_ms;   /* default 60 s: keep-alive idle */
 	unsigned body_timeout_ms;   /* default 30 s: between body reads */
+	unsigned write_timeout_ms;  /* default 30 s: queued answer, client takes nothing */
+	size_t max_output_bytes;    /* default 2 MiB: over it pipelined requests wait */
 	unsigned max_conns;         /* default 1024; more are refused */
+	unsigned reserve_conns;     /* default 64 of max_conns: loopback and @reserved only */
+	gw_connlimit_reserved_cb reserved; /* more peers for the reserve, or NULL */
+	void *reserved_data;
+	const char *name; /* for log lines (static string); default "httpd" */
 };
 
 /* Start a server on @addr. 0 or a negative error (GW_EADDR when the address
@@ -74,6 +88,9 @@ int gw_httpd_start(uv_loop_t *loop, const struct gw_addr *addr, const struct gw_
 
 /* Bound port (useful with port 0 in tests). */
 int gw_httpd_port(const struct gw_httpd *srv);
+
+/* Connections refused by the cap so far. */
+uint64_t gw_httpd_refused(const struct gw_httpd *srv);
 
 /* Hand an accepted TCP stream to the server, with bytes already read from
  * it (may be 0). The server takes ownership of @tcp (it must be a

@@ -22,4 +22,5 @@ lib_libgw_common_a_SOURCES = \
 	lib/pki.c lib/pki.h \
 	lib/json.c lib/json.h \
 	lib/ct.c lib/ct.h \
-	lib/rand.c lib/rand.h
+	lib/rand.c lib/rand.h \
+	lib/connlimit.c lib/connlimit.h

@@ -193,6 +193,10 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 	eo.store = c->store;
 	eo.raft = c->raft;
 	eo.write_timeout_ms = cfg->write_timeout_ms;
+	/* Tuning knobs of the etcd port's connection caps (tests use them). */
+	eo.max_conns = env_uint("APIGW_ETCD_MAX_CONNS", 0);
+	eo.reserve_conns = env_uint("APIGW_ETCD_RESERVE_CONNS", 0);
+	eo.idle_timeout_ms = env_uint("APIGW_ETCD_IDLE_TIMEOUT_MS", 0);
 	if (cfg->etcd_cert[0] != '\0') {
 		eo.tls_cert = cfg->etcd_cert;
 		eo.tls_key = cfg->etcd_key[0] != '\0' ? cfg->etcd_key : NULL;
@@ -225,6 +229,11 @@ struct gw_store *gw_node_cluster_store(struct gw_node_cluster *c)
 struct gw_raft *gw_node_cluster_raft(struct gw_node_cluster *c)
 {
 	return c->raft;
+}
+
+uint64_t gw_node_cluster_etcd_refused(struct gw_node_cluster *c)
+{
+	return c->etcd != NULL ? gw_etcd_refused(c->etcd) : 0;
 }
 
 bool gw_node_cluster_joining(struct gw_node_cluster *c)

@@ -39,6 +39,8 @@ struct gw_store *gw_node_cluster_store(struct gw_node_cluster *c);
 /* True while this node's join is not confirmed (see gw_raft_joining). */
 bool gw_node_cluster_joining(struct gw_node_cluster *c);
 struct gw_raft *gw_node_cluster_raft(struct gw_node_cluster *c);
+/* Connections the etcd port's caps refused so far (0 before it listens). */
+uint64_t gw_node_cluster_etcd_refused(struct gw_node_cluster *c);
 
 /* Status listener routes: GET /apigw/status (gw_raft_status_json) and
  * POST /apigw/leave[?node=<hex id>] (this node leaves, or removes another

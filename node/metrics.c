@@ -172,6 +172,11 @@ static void handler(struct gw_http_req *req, void *data)
 		if (rv == 0) {
 			rv = write_store(&b, gw_node_cluster_store(src->cluster));
 		}
+		if (rv == 0) {
+			rv = counter(&b, "apigw_etcd_connections_refused_total",
+				     "Connections to the etcd port refused by its caps",
+				     (double)gw_node_cluster_etcd_refused(src->cluster));
+		}
 	}
 	if (rv == 0 && src->confsync != NULL) {
 		rv = write_confsync(&b, src->confsync);

@@ -39,6 +39,12 @@ tests_unit_test_pki_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_pki_LDADD = $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_pki
 
+check_PROGRAMS += tests/unit/test_httpd_limits
+tests_unit_test_httpd_limits_SOURCES = tests/unit/test_httpd_limits.c
+tests_unit_test_httpd_limits_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_httpd_limits_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_httpd_limits
+
 check_PROGRAMS += tests/unit/test_config
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CPPFLAGS = $(UNIT_CPPFLAGS)
