@@ -59,8 +59,8 @@ struct gw_httpd {
 	struct gw_httpd_opts opts;
 	gw_http_handler_cb handler;
 	void *data;
-	struct gw_list conns;     /* of struct gw__http_conn (link) */
-	struct gw_connlimit lim;  /* admission: cap and reserve */
+	struct gw_list conns;    /* of struct gw__http_conn (link) */
+	struct gw_connlimit lim; /* admission: cap and reserve */
 	int port;
 	bool stopping;
 	bool listener_closed;
@@ -381,7 +381,9 @@ static void write_cb(uv_write_t *w, int status)
 {
 	struct write_req *wr = (struct write_req *)w;
 	struct gw__http_conn *c = wr->conn;
-	bool was_blocked = out_blocked(c);
+	/* A closing connection may outlive its server (srv_maybe_done frees it
+	 * once no connection is listed): touch nothing of srv then. */
+	bool was_blocked = !c->closing && out_blocked(c);
 	c->write_pending -= wr->len;
 	free(wr);
 	if (status < 0) {
@@ -454,7 +456,8 @@ static void timer_cb(uv_timer_t *t)
 			uv_timer_start(&c->timer, timer_cb, c->srv->opts.write_timeout_ms, 0);
 			return;
 		}
-		gw_debugf("httpd", "closing a connection whose client reads nothing (%zu bytes queued)",
+		gw_debugf("httpd",
+			  "closing a connection whose client reads nothing (%zu bytes queued)",
 			  c->write_pending);
 		conn_close(c);
 		return;
