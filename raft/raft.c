@@ -830,6 +830,10 @@ static void halt_now(struct gw_raft *r)
 
 void gw_raft_stop(struct gw_raft *r, void (*cb)(void *data), void *data)
 {
+	/* Once per raft: a second call would set up stop_timer again (a bug). */
+	GW_ASSERT(gw_sm_in(&r->life, GW_SM_BIT(GW_RAFT__LIFE_RUNNING) |
+					 GW_SM_BIT(GW_RAFT__LIFE_HALT_PENDING) |
+					 GW_SM_BIT(GW_RAFT__LIFE_HALTED)));
 	r->stop_cb = cb;
 	r->stop_data = data;
 	if (gw_sm_state(&r->life) == GW_RAFT__LIFE_HALTED) {
