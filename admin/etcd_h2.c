@@ -51,9 +51,9 @@ struct gw_etcd__conn {
 	int depth;              /* > 0 inside nghttp2_session_mem_recv */
 	bool dirty;             /* output waits for the idle flush */
 	bool closing;
-	uv_timer_t idle;        /* closes a connection without streams */
-	uint64_t idle_since;    /* uv_now() when the last stream ended */
-	int handles;            /* tcp + idle timer not yet closed: freed at 0 */
+	uv_timer_t idle;     /* closes a connection without streams */
+	uint64_t idle_since; /* uv_now() when the last stream ended */
+	int handles;         /* tcp + idle timer not yet closed: freed at 0 */
 	char rbuf[READ_BUF];
 };
 

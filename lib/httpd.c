@@ -59,8 +59,8 @@ struct gw_httpd {
 	struct gw_httpd_opts opts;
 	gw_http_handler_cb handler;
 	void *data;
-	struct gw_list conns;     /* of struct gw__http_conn (link) */
-	struct gw_connlimit lim;  /* admission: cap and reserve */
+	struct gw_list conns;    /* of struct gw__http_conn (link) */
+	struct gw_connlimit lim; /* admission: cap and reserve */
 	int port;
 	bool stopping;
 	bool listener_closed;
@@ -454,7 +454,8 @@ static void timer_cb(uv_timer_t *t)
 			uv_timer_start(&c->timer, timer_cb, c->srv->opts.write_timeout_ms, 0);
 			return;
 		}
-		gw_debugf("httpd", "closing a connection whose client reads nothing (%zu bytes queued)",
+		gw_debugf("httpd",
+			  "closing a connection whose client reads nothing (%zu bytes queued)",
 			  c->write_pending);
 		conn_close(c);
 		return;

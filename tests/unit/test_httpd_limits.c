@@ -35,10 +35,10 @@ struct fix {
 	int handled; /* requests the handler saw */
 	void (*client)(struct fix *f);
 	/* client results */
-	size_t got;        /* bytes read */
-	int handled_seen;  /* f->handled while the client held back */
-	bool outsider_ok;  /* extra: an outsider's request was answered */
-	bool loopback_ok;  /* a loopback request was answered */
+	size_t got;         /* bytes read */
+	int handled_seen;   /* f->handled while the client held back */
+	bool outsider_ok;   /* extra: an outsider's request was answered */
+	bool loopback_ok;   /* a loopback request was answered */
 	int outsiders_open; /* outsider connections the server kept */
 };
 
