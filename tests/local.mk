@@ -164,6 +164,8 @@ tests_unit_test_etcd_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_etcd
 # etcd API on real apigw nodes with Debian's etcdctl (skips without it).
 TESTS += tests/integration/test_etcd.py
+# Listener limits: pipelined flood RSS, caps with a reserve, HTTP/2 idle.
+TESTS += tests/integration/test_limits.py
 TESTS += tests/integration/test_etcd_h2.py
 
 # proxy/ unit tests: config, router, balancers, and the data plane end to end
