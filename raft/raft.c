@@ -392,8 +392,6 @@ void gw_raft__terminate(struct gw_raft *r, int err)
 	cb(r->terminate_data, err);
 }
 
-void gw_raft__join_tick(struct gw_raft *r);
-
 static void tick_cb(uv_timer_t *t)
 {
 	struct gw_raft *r = t->data;
