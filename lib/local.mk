@@ -20,6 +20,8 @@ lib_libgw_common_a_SOURCES = \
 	lib/sm.c lib/sm.h \
 	lib/ratelimit.c lib/ratelimit.h \
 	lib/pki.c lib/pki.h \
+	lib/peertls.c lib/peertls.h \
+	lib/tlsbio.c lib/tlsbio.h \
 	lib/json.c lib/json.h \
 	lib/ct.c lib/ct.h \
 	lib/rand.c lib/rand.h \

@@ -39,6 +39,13 @@ tests_unit_test_pki_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_pki_LDADD = $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_pki
 
+# lib/peertls + lib/tlsbio: the cluster's TLS 1.3 contexts over memory BIOs.
+check_PROGRAMS += tests/unit/test_peertls
+tests_unit_test_peertls_SOURCES = tests/unit/test_peertls.c
+tests_unit_test_peertls_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_peertls_LDADD = $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_peertls
+
 check_PROGRAMS += tests/unit/test_httpd_limits
 tests_unit_test_httpd_limits_SOURCES = tests/unit/test_httpd_limits.c
 tests_unit_test_httpd_limits_CPPFLAGS = $(UNIT_CPPFLAGS)
