@@ -175,8 +175,9 @@ static SSL_CTX *ctx_new(const struct gw_peertls *p, bool server, int verify)
 		return NULL;
 	}
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
-	    SSL_CTX_use_certificate(ctx, p->cert) != 1 || SSL_CTX_use_PrivateKey(ctx, p->key) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1 || SSL_CTX_add1_chain_cert(ctx, p->ca) != 1) {
+	    SSL_CTX_use_certificate(ctx, p->cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, p->key) != 1 || SSL_CTX_check_private_key(ctx) != 1 ||
+	    SSL_CTX_add1_chain_cert(ctx, p->ca) != 1) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -227,7 +228,8 @@ static int load_one(const char *dir, const char *name, bool is_key, void **out, 
 		return rv;
 	}
 	if (rv != 0) {
-		snprintf(why, whylen, "%s is damaged: %s", path, inner[0] ? inner : gw_strerror(rv));
+		snprintf(why, whylen, "%s is damaged: %s", path,
+			 inner[0] ? inner : gw_strerror(rv));
 		return GW_ECORRUPT;
 	}
 	return 0;
@@ -325,7 +327,8 @@ int gw_peertls_peer_id(const struct gw_peertls *p, X509 *cert, uint64_t *id, cha
 		snprintf(why, whylen, "no certificate");
 		return GW_EPERM;
 	}
-	if (gw_pki_cert_uri(cert, uri, sizeof uri) != 0 || gw_peertls_uri_parse(uri, &cid, &mid) != 0) {
+	if (gw_pki_cert_uri(cert, uri, sizeof uri) != 0 ||
+	    gw_peertls_uri_parse(uri, &cid, &mid) != 0) {
 		snprintf(why, whylen, "the certificate names no member");
 		return GW_EPERM;
 	}

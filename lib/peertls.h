@@ -39,8 +39,8 @@ struct gw_peertls {
 	EVP_PKEY *ca_key; /* NULL when this member cannot issue */
 	X509 *cert;
 	EVP_PKEY *key;
-	SSL_CTX *server; /* peers connecting to us: client certificate required */
-	SSL_CTX *client; /* us connecting to peers */
+	SSL_CTX *server;     /* peers connecting to us: client certificate required */
+	SSL_CTX *client;     /* us connecting to peers */
 	SSL_CTX *server_opt; /* the etcd port: client certificate optional */
 };
 

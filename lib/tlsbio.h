@@ -36,8 +36,8 @@ struct gw_tlsbio {
 	BIO *rbio, *wbio;
 	const struct gw_tlsbio_ops *ops;
 	void *data;
-	bool done;      /* handshake completed */
-	char why[160];  /* the first OpenSSL error of a failure, for logs */
+	bool done;     /* handshake completed */
+	char why[160]; /* the first OpenSSL error of a failure, for logs */
 };
 
 /* Set up a session from @ctx: server side when @server, else client side

@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,33 @@ static void respond_err(struct gw_http_req *req, int err)
 	snprintf(body, sizeof body, "{\"error\":\"%s\",\"code\":\"%s\"}\n", gw_strerror(err),
 		 gw_errname(err));
 	gw_http_respond(req, err_status(err), "application/json", hdr, body, strlen(body));
+}
+
+/* GET /apigw/internal/cluster: the cluster id and leader, and (to a caller
+ * holding the join secret, which every caller here does) the cluster CA a
+ * joining node issues its own certificate from. */
+static void cluster_view(struct gw_raft *r, struct gw_http_req *req, uint64_t lid)
+{
+	char hex[17];
+	cJSON *o = cJSON_CreateObject();
+	char *text = NULL;
+
+	snprintf(hex, sizeof hex, "%016" PRIx64, r->ident.cluster_id);
+	if (o != NULL && cJSON_AddStringToObject(o, "cluster_id", hex) != NULL) {
+		snprintf(hex, sizeof hex, "%016" PRIx64, lid);
+		if (cJSON_AddStringToObject(o, "leader_id", hex) != NULL &&
+		    gw_raft__pki_json(r, o) == 0) {
+			text = cJSON_PrintUnformatted(o);
+		}
+	}
+	cJSON_Delete(o);
+	if (text == NULL) {
+		respond_err(req, GW_ENOMEM);
+		return;
+	}
+	respond_json(req, 200, text);
+	OPENSSL_cleanse(text, strlen(text));
+	free(text);
 }
 
 /* True when @req carries the cluster's join secret, compared in constant
@@ -585,10 +613,7 @@ bool gw_raft_handle_internal(struct gw_raft *r, struct gw_http_req *req)
 		if (r->raft_running) {
 			raft_leader(&r->raft, &lid, &la);
 		}
-		snprintf(body, sizeof body,
-			 "{\"cluster_id\":\"%016" PRIx64 "\",\"leader_id\":\"%016" PRIx64 "\"}",
-			 r->ident.cluster_id, (uint64_t)lid);
-		respond_json(req, 200, body);
+		cluster_view(r, req, (uint64_t)lid);
 	} else if (strcmp(sub, "ping") == 0) {
 		ping_view(r, req);
 		snprintf(body, sizeof body, "{\"id\":\"%016" PRIx64 "\",\"applied\":%llu}",

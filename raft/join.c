@@ -13,6 +13,7 @@
 #include "lib/log.h"
 #include "raft/raft_int.h"
 
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,8 @@ static void join_info_done(void *data, int err, const struct gw_httpc_resp *resp
 {
 	struct gw_raft *r = data;
 	char hex[32] = "";
+	cJSON *info = NULL;
+	const cJSON *cj;
 	uint64_t cid;
 	int rv;
 
@@ -99,8 +102,16 @@ static void join_info_done(void *data, int err, const struct gw_httpc_resp *resp
 		join_fatal(r, GW_EPERM, "the peer refused the join secret");
 		return;
 	}
-	if (err != 0 || resp->status != 200 || resp->body.data == NULL ||
-	    sscanf(resp->body.data, "{\"cluster_id\":\"%16[0-9a-f]\"", hex) != 1) {
+	if (err == 0 && resp->status == 200 && resp->body.data != NULL) {
+		info = cJSON_ParseWithLength(resp->body.data, resp->body.len);
+		cj = cJSON_GetObjectItemCaseSensitive(info, "cluster_id");
+		if (cJSON_IsString(cj) && strlen(cj->valuestring) == 16 &&
+		    strspn(cj->valuestring, "0123456789abcdef") == 16) {
+			memcpy(hex, cj->valuestring, 17);
+		}
+	}
+	if (err != 0 || resp->status != 200 || hex[0] == '\0') {
+		cJSON_Delete(info);
 		if (r->join_member) {
 			gw_warnf("raft",
 				 "join: cannot check the cluster through %s (%s); "
@@ -124,6 +135,7 @@ static void join_info_done(void *data, int err, const struct gw_httpc_resp *resp
 			  "this data dir belongs to cluster %016" PRIx64 " but %s is in cluster "
 			  "%016" PRIx64 ": use an empty data dir to join it",
 			  r->ident.cluster_id, r->join_peer, cid);
+		cJSON_Delete(info);
 		gw_sm_move(&r->join, GW_RAFT__JOIN_NONE);
 		gw_raft__terminate(r, GW_ECORRUPT);
 		return;
@@ -131,16 +143,23 @@ static void join_info_done(void *data, int err, const struct gw_httpc_resp *resp
 	if (!r->raft_running) {
 		r->ident.cluster_id = cid;
 		r->ident.origin = GW_ORIGIN_JOIN;
-		rv = gw_raft__identity_save(r->data_dir, &r->ident);
+		/* The certificate first: an identity on disk means a member. */
+		rv = gw_raft__pki_adopt(r, info);
+		if (rv == 0) {
+			rv = gw_raft__identity_save(r->data_dir, &r->ident);
+		}
 		if (rv == 0) {
 			rv = gw_raft__setup(r, false);
 		}
+		cJSON_Delete(info);
+		info = NULL;
 		if (rv != 0) {
 			gw_sm_move(&r->join, GW_RAFT__JOIN_NONE);
 			gw_raft__terminate(r, rv);
 			return;
 		}
 	}
+	cJSON_Delete(info);
 	if (r->join_member) {
 		gw_sm_move(&r->join, GW_RAFT__JOIN_DONE); /* already a member of this cluster */
 		return;

@@ -8,6 +8,7 @@ raft_libgw_raft_a_SOURCES = \
 	raft/codec.c \
 	raft/fsm.c \
 	raft/identity.c \
+	raft/pki.c \
 	raft/raft.c \
 	raft/forward.c \
 	raft/propose.c \

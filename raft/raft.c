@@ -505,6 +505,7 @@ int gw_raft__setup(struct gw_raft *r, bool bootstrap)
 	topts.stall_ms = r->election_timeout_ms;
 	topts.term = current_term;
 	topts.term_data = r;
+	topts.tls = r->tls;
 	rv = gw_raft__transport_init(&r->transport, r->loop, &topts);
 	if (rv != 0) {
 		gw_errorf("raft", "raft transport: %s", gw_strerror(rv));
@@ -648,6 +649,9 @@ static int start_fresh(struct gw_raft *r, const struct gw_raft_opts *o)
 	if (rv == 0) {
 		rv = gw_raft__identity_save(r->data_dir, &r->ident);
 	}
+	if (rv == 0) {
+		rv = gw_raft__pki_bootstrap(r);
+	}
 	if (rv != 0) {
 		return rv;
 	}
@@ -677,7 +681,10 @@ static int start_known(struct gw_raft *r, const struct gw_raft_opts *o)
 		gw_warnf("raft", "--join-secret differs from %s/join-secret: using the file",
 			 r->data_dir);
 	}
-	rv = gw_raft__setup(r, r->ident.origin == GW_ORIGIN_BOOTSTRAP);
+	rv = gw_raft__pki_load(r);
+	if (rv == 0) {
+		rv = gw_raft__setup(r, r->ident.origin == GW_ORIGIN_BOOTSTRAP);
+	}
 	if (rv != 0) {
 		return rv;
 	}
@@ -732,6 +739,7 @@ err:
 		raft_close(&r->raft, raft_closed_cb);
 		return rv;
 	}
+	gw_peertls_free(r->tls);
 	free(r);
 	return rv;
 }
@@ -754,6 +762,7 @@ void gw_raft__maybe_finish(struct gw_raft *r)
 	if (cb != NULL) {
 		cb(r->stop_data);
 	}
+	gw_peertls_free(r->tls);
 	free(r);
 }
 

@@ -13,6 +13,7 @@
 #include "lib/ratelimit.h"
 #include "lib/sm.h"
 #include "lib/httpc.h"
+#include "lib/peertls.h"
 #include "raft/raft.h"
 #include "raft/transport.h"
 #include "store/store.h"
@@ -172,6 +173,7 @@ struct gw_raft__barrier_group;
 struct gw_raft {
 	uv_loop_t *loop;
 	struct gw_store *store;
+	struct gw_peertls *tls; /* this member's certificate (pki.c); NULL = none */
 	char data_dir[PATH_MAX];
 	char raft_dir[PATH_MAX + 8];
 	struct gw_raft_member self; /* name, addresses and URLs this node publishes */
@@ -393,5 +395,19 @@ int gw_raft__transfer_start(struct gw_raft *r, void (*done)(struct gw_raft *r));
  * INFO when this node joins (or reruns `apigw join`). */
 void gw_raft__join_init(struct gw_raft *r);
 void gw_raft__join_tick(struct gw_raft *r);
+
+/* ---- pki.c: this member's TLS credentials in <data-dir>/pki --------- */
+struct cJSON;
+/* Load <data-dir>/pki into r->tls (NULL, with a warning, when the data dir
+ * has none). 0 or GW_ECORRUPT / GW_ENOMEM (logged). */
+int gw_raft__pki_load(struct gw_raft *r);
+/* Create the cluster CA and this member's certificate, then load them. */
+int gw_raft__pki_bootstrap(struct gw_raft *r);
+/* Add "ca_cert" and "ca_key" (PEM) to @o when this member holds the CA
+ * key: only for a caller already authenticated as joining. 0 or GW_ENOMEM. */
+int gw_raft__pki_json(struct gw_raft *r, struct cJSON *o);
+/* A joining node: issue our certificate from the CA in @o (as made by
+ * gw_raft__pki_json) and load it. 0 or GW_EPROTO / GW_EIO (logged). */
+int gw_raft__pki_adopt(struct gw_raft *r, const struct cJSON *o);
 
 #endif

@@ -134,6 +134,9 @@ struct gw_raft__transport_opts {
 	/* This node's current term, for the implausible-term log; NULL = none. */
 	uint64_t (*term)(void *data);
 	void *term_data;
+	/* This member's TLS credentials (lib/peertls.h; owned by the caller,
+	 * must outlive the transport); NULL = plain TCP. */
+	struct gw_peertls *tls;
 };
 
 /* Counters for status pages and metrics; only ever grow. */

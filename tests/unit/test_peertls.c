@@ -60,15 +60,15 @@ static void test_uri(void **state)
 	assert_string_equal(uri, "apigw://00000000c1c1c1c1/member/0000000000000abc");
 	assert_int_equal(gw_peertls_uri_parse(uri, &c, &i), 0);
 	assert_true(c == CID && i == 0xabc);
-	assert_int_equal(gw_peertls_uri_parse("apigw://00000000c1c1c1c1/member/0000000000000000", &c,
-					      &i),
-			 GW_EINVAL); /* id 0 is nobody */
-	assert_int_equal(gw_peertls_uri_parse("apigw://00000000C1C1C1C1/member/0000000000000abc", &c,
-					      &i),
-			 GW_EINVAL);
-	assert_int_equal(gw_peertls_uri_parse("apigw://00000000c1c1c1c1/member/0000000000000abcd",
-					      &c, &i),
-			 GW_EINVAL);
+	assert_int_equal(
+	    gw_peertls_uri_parse("apigw://00000000c1c1c1c1/member/0000000000000000", &c, &i),
+	    GW_EINVAL); /* id 0 is nobody */
+	assert_int_equal(
+	    gw_peertls_uri_parse("apigw://00000000C1C1C1C1/member/0000000000000abc", &c, &i),
+	    GW_EINVAL);
+	assert_int_equal(
+	    gw_peertls_uri_parse("apigw://00000000c1c1c1c1/member/0000000000000abcd", &c, &i),
+	    GW_EINVAL);
 	assert_int_equal(gw_peertls_uri_parse("", &c, &i), GW_EINVAL);
 }
 
