@@ -3,7 +3,17 @@
  * meanwhile); on a follower the leader's read index is fetched
  * (/apigw/internal/read-index) and the reader waits until this node has
  * applied that far. Failure modes as for proposals; a reader's own deadline
- * answers GW_ETIMEOUT. Control loop. */
+ * answers GW_ETIMEOUT.
+ *
+ * Commit nudge: libraft sends a follower the leader's commit index only
+ * with the next AppendEntries, i.e. with the next entry or the next
+ * heartbeat (100 ms later when the cluster is quiet), so a follower would
+ * apply, watch and serve a write up to a heartbeat late. After the leader
+ * applies a write, and after it answers a follower's read index, a barrier
+ * entry is appended at once: its AppendEntries carries the new commit
+ * index, and followers apply in one round trip. One nudge is in flight at a
+ * time; writes applied meanwhile get one more when it completes, so under
+ * load it costs one extra entry per batch, not per write. Control loop. */
 #include "config.h"
 
 #include "lib/err.h"
@@ -305,5 +315,64 @@ void gw_raft__barriers_stop(struct gw_raft *r)
 			    gw_container_of(g->waits.next, struct barrier_wait, link), GW_ESHUTDOWN,
 			    0);
 		}
+	}
+}
+
+/* ---- commit nudge ------------------------------------------------------ */
+
+static void nudge_timer_cb(uv_timer_t *t);
+
+static void nudge_cb(struct raft_barrier *req, int status)
+{
+	struct gw_raft *r = req->data;
+
+	(void)status; /* a lost leadership ends the need */
+	r->nudge_inflight = false;
+	if (r->nudge_again && !gw_raft__stopping(r)) {
+		r->nudge_again = false;
+		gw_raft__nudge(r);
+	}
+}
+
+static void nudge_timer_cb(uv_timer_t *t)
+{
+	struct gw_raft *r = t->data;
+
+	if (r->nudge_inflight) {
+		r->nudge_again = true;
+		return;
+	}
+	if (gw_raft__stopping(r) || !gw_raft__is_leader(r)) {
+		return;
+	}
+	r->nudge_req.data = r;
+	if (raft_barrier(&r->raft, &r->nudge_req, nudge_cb) == 0) {
+		r->nudge_inflight = true;
+		r->nudges++;
+	}
+}
+
+void gw_raft__nudge(struct gw_raft *r)
+{
+	if (!r->nudge_timer_open || gw_raft__stopping(r) || !gw_raft__is_leader(r) ||
+	    r->raft.configuration.n < 2) {
+		return;
+	}
+	if (r->nudge_inflight) {
+		r->nudge_again = true;
+		return;
+	}
+	/* Not from inside libraft's apply loop: on the next loop turn. */
+	if (!uv_is_active((uv_handle_t *)&r->nudge_timer)) {
+		uv_timer_start(&r->nudge_timer, nudge_timer_cb, 0, 0);
+	}
+}
+
+void gw_raft__nudge_stop(struct gw_raft *r)
+{
+	if (r->nudge_timer_open) {
+		r->nudge_timer_open = false;
+		uv_timer_stop(&r->nudge_timer);
+		uv_close((uv_handle_t *)&r->nudge_timer, gw_raft__handle_closed);
 	}
 }

@@ -70,6 +70,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 			res.err = GW_EPROTO;
 		}
 		gw_raft__applied(r, &op, &res);
+		gw_raft__nudge(r); /* followers: hear of this commit now */
 	}
 	gw_raft__op_free(&op);
 

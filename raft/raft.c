@@ -348,6 +348,7 @@ char *gw_raft_status_json(struct gw_raft *r)
 	cJSON_AddNumberToObject(o, "revision", (double)st->revision);
 	cJSON_AddBoolToObject(o, "has_quorum", st->has_quorum);
 	cJSON_AddNumberToObject(o, "voters_wanted", r->voters);
+	cJSON_AddNumberToObject(o, "commit_nudges", (double)r->nudges);
 	gw_raft__transport_json(&r->transport, cJSON_AddObjectToObject(o, "transport"));
 	arr = cJSON_AddArrayToObject(o, "members");
 	for (i = 0; arr != NULL && i < st->n_members; i++) {
@@ -728,6 +729,8 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 	r->join_started = gw_raft__now(r);
 	gw_raft__timer_init(r, &r->tick, r);
 	uv_timer_start(&r->tick, tick_cb, 0, TICK_MS);
+	gw_raft__timer_init(r, &r->nudge_timer, r);
+	r->nudge_timer_open = true;
 	*out = r;
 	return 0;
 
@@ -781,6 +784,7 @@ static void stop_continue(struct gw_raft *r, enum gw_raft__life to)
 	uv_close((uv_handle_t *)&r->stop_timer, gw_raft__handle_closed);
 	uv_timer_stop(&r->tick);
 	uv_close((uv_handle_t *)&r->tick, gw_raft__handle_closed);
+	gw_raft__nudge_stop(r);
 	gw_raft__calls_stop(r);
 	gw_raft__barriers_stop(r);
 	defers_stop(r);

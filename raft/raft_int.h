@@ -216,10 +216,16 @@ struct gw_raft {
 	struct gw_list proposals; /* struct proposal, leader side, in raft */
 	struct gw_list barriers;  /* struct barrier_wait: readers for the next barrier */
 	struct gw_raft__barrier_group *barrier_inflight; /* the barrier raft is working on */
-	struct gw_list calls;                            /* struct call: HTTP requests */
-	struct gw_list waiters;                          /* struct waiter: follower read index */
-	struct gw_list defers;                           /* struct defer */
-	struct gw_list mtasks;                           /* struct mtask queue (leader) */
+	/* Commit nudge (barrier.c): a barrier appended after a write applied on
+	 * the leader, so followers learn the commit index at once. */
+	uv_timer_t nudge_timer;
+	struct raft_barrier nudge_req;
+	bool nudge_inflight, nudge_again, nudge_timer_open;
+	uint64_t nudges;        /* barriers appended for it (status) */
+	struct gw_list calls;   /* struct call: HTTP requests */
+	struct gw_list waiters; /* struct waiter: follower read index */
+	struct gw_list defers;  /* struct defer */
+	struct gw_list mtasks;  /* struct mtask queue (leader) */
 	struct gw_raft__mtask *mtask_cur;
 	bool mtask_retry;
 
@@ -409,5 +415,11 @@ int gw_raft__pki_json(struct gw_raft *r, struct cJSON *o);
 /* A joining node: issue our certificate from the CA in @o (as made by
  * gw_raft__pki_json) and load it. 0 or GW_EPROTO / GW_EIO (logged). */
 int gw_raft__pki_adopt(struct gw_raft *r, const struct cJSON *o);
+
+/* ---- barrier.c: commit nudge ----------------------------------------- */
+/* The leader applied a write: make sure followers hear of its commit within
+ * a round trip (see barrier.c). Cheap to call for every entry. */
+void gw_raft__nudge(struct gw_raft *r);
+void gw_raft__nudge_stop(struct gw_raft *r);
 
 #endif
