@@ -3,8 +3,9 @@
  *
  * Happy path: grants and revokes are proposed through raft like any write;
  * each keep-alive message of the stream asks raft's leader to refresh the
- * lease (gw_raft_lease_keepalive) and answers with the TTL granted; reads of
- * leases are answered from the local store.
+ * lease (gw_raft_lease_keepalive) and answers with the TTL granted;
+ * TimeToLive shows the leader's time left (gw_raft_lease_ttl) and the keys
+ * from the local store once it is current; LeaseLeases reads the store.
  * Failure modes: an unknown lease answers a keep-alive with TTL 0 (as etcd
  * does) and errors of other calls end them through gw_etcd__finish; the
  * stream ends with the first raft error, or when the client half-closes
@@ -182,10 +183,11 @@ void gw_etcd__lease_ka_end(struct gw_etcd__call *c, bool gone)
 	ka_maybe_end(c);
 }
 
-void gw_etcd__lease_ttl(struct gw_etcd__call *c, const ProtobufCMessage *msg)
+/* Answer a TimeToLive from the local store (granted TTL, keys) with
+ * @left seconds remaining (< 0: not known, the granted TTL is shown). */
+static void ttl_answer(struct gw_etcd__call *c, int64_t left)
 {
-	const Etcdserverpb__LeaseTimeToLiveRequest *r =
-	    (const Etcdserverpb__LeaseTimeToLiveRequest *)msg;
+	const Etcdserverpb__LeaseTimeToLiveRequest *r = c->svc;
 	Etcdserverpb__LeaseTimeToLiveResponse *m =
 	    GW_ETCD__ALLOC(c, Etcdserverpb__LeaseTimeToLiveResponse);
 	struct gw_lease_info info;
@@ -210,10 +212,7 @@ void gw_etcd__lease_ttl(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 		return;
 	}
 	m->grantedttl = info.ttl;
-	m->ttl = c->srv->opts.raft != NULL ? gw_raft_lease_remaining(c->srv->opts.raft, r->id) : -1;
-	if (m->ttl < 0) {
-		m->ttl = info.ttl;
-	}
+	m->ttl = left >= 0 ? left : info.ttl;
 	if (r->keys && info.n_keys > 0) {
 		size_t i;
 		m->keys = gw_etcd__arena_alloc(&c->arena, info.n_keys * sizeof *m->keys);
@@ -228,8 +227,45 @@ void gw_etcd__lease_ttl(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 			m->keys[i].len = info.keys[i].key_len;
 		}
 	}
+	/* The keys point into @info: copied by the reply's encoding. */
 	gw_etcd__reply(c, m->header != NULL ? m : NULL);
 	gw_store_lease_info_free(&info);
+}
+
+static void ttl_done(void *data, int err, int64_t left)
+{
+	struct gw_etcd__call *c = data;
+
+	c->pending--;
+	if (c->gone) {
+		gw_etcd__finish(c, GW_ECANCELED);
+	} else if (err != 0) {
+		gw_etcd__finish(c, err);
+	} else {
+		ttl_answer(c, left);
+	}
+}
+
+/* TimeToLive through any member: the time left is the leader's (a follower
+ * asks it), and the keys are read once this node has applied what the
+ * leader had, so a key attached just before is listed. */
+void gw_etcd__lease_ttl(struct gw_etcd__call *c, const ProtobufCMessage *msg)
+{
+	const Etcdserverpb__LeaseTimeToLiveRequest *r =
+	    (const Etcdserverpb__LeaseTimeToLiveRequest *)msg;
+	int rv;
+
+	c->svc = (void *)r;
+	if (c->srv->opts.raft == NULL) {
+		ttl_answer(c, -1);
+		return;
+	}
+	c->pending++;
+	rv = gw_raft_lease_ttl(c->srv->opts.raft, r->id, gw_etcd__read_timeout(c), ttl_done, c);
+	if (rv != 0) {
+		c->pending--;
+		gw_etcd__finish(c, rv);
+	}
 }
 
 void gw_etcd__lease_leases(struct gw_etcd__call *c, const ProtobufCMessage *msg)

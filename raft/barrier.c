@@ -232,7 +232,6 @@ static void rb_call_done(void *data, int err, const struct gw_httpc_resp *resp)
 {
 	struct rb_ctx *x = data;
 	struct gw_raft *r = x->r;
-	struct waiter *w;
 	unsigned long long index = 0;
 
 	if (err == 0 && resp->gw_err != 0) {
@@ -247,21 +246,30 @@ static void rb_call_done(void *data, int err, const struct gw_httpc_resp *resp)
 		free(x);
 		return;
 	}
-	w = calloc(1, sizeof *w);
+	err = gw_raft__wait_applied(r, index, x->deadline, x->cb, x->data);
+	if (err != 0) {
+		x->cb(x->data, err);
+	}
+	free(x);
+}
+
+int gw_raft__wait_applied(struct gw_raft *r, uint64_t index, uint64_t deadline,
+			  gw_raft_barrier_cb cb, void *data)
+{
+	struct waiter *w = calloc(1, sizeof *w);
+
 	if (w == NULL) {
-		x->cb(x->data, GW_ENOMEM);
-		free(x);
-		return;
+		return GW_ENOMEM;
 	}
 	w->r = r;
 	w->index = index;
-	w->deadline = x->deadline;
-	w->cb = x->cb;
-	w->data = x->data;
-	free(x);
+	w->deadline = deadline;
+	w->cb = cb;
+	w->data = data;
 	gw_raft__timer_init(r, &w->timer, w);
 	gw_list_add_tail(&r->waiters, &w->link);
 	uv_timer_start(&w->timer, waiter_timer_cb, 0, 5);
+	return 0;
 }
 
 int gw_raft_read_barrier(struct gw_raft *r, unsigned timeout_ms, gw_raft_barrier_cb cb, void *data)

@@ -18,6 +18,7 @@
 #include "raft/endpoints.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -398,11 +399,32 @@ static void handle_remove(struct gw_raft *r, struct gw_http_req *req)
 	}
 }
 
+/* The lease id of a {"id":"<decimal int64>"} body (a string: JSON numbers
+ * hold 53 bits). 0 or GW_EINVAL. */
+static int lease_id_of(const struct gw_http_req *req, int64_t *out)
+{
+	cJSON *o =
+	    cJSON_ParseWithLength(req->body.data != NULL ? req->body.data : "", req->body.len);
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+	char *end = NULL;
+	long long v = 0;
+	int rv = GW_EINVAL;
+
+	if (cJSON_IsString(id) && id->valuestring[0] != '\0') {
+		errno = 0;
+		v = strtoll(id->valuestring, &end, 10);
+		if (errno == 0 && *end == '\0') {
+			*out = v;
+			rv = 0;
+		}
+	}
+	cJSON_Delete(o);
+	return rv;
+}
+
 static void handle_keepalive(struct gw_raft *r, struct gw_http_req *req)
 {
-	cJSON *o;
-	const cJSON *id;
-	int64_t ttl = 0;
+	int64_t ttl = 0, id = 0;
 	char body[64];
 	int rv;
 
@@ -410,21 +432,39 @@ static void handle_keepalive(struct gw_raft *r, struct gw_http_req *req)
 		relay(r, req, r->write_timeout_ms);
 		return;
 	}
-	o = cJSON_Parse(req->body.data != NULL ? req->body.data : "");
-	id = cJSON_GetObjectItemCaseSensitive(o, "id");
-	if (!cJSON_IsNumber(id)) {
-		cJSON_Delete(o);
+	if (lease_id_of(req, &id) != 0) {
 		respond_err(req, GW_EINVAL);
 		return;
 	}
-	rv = gw_raft__keepalive_local(r, (int64_t)id->valuedouble, &ttl);
-	cJSON_Delete(o);
+	rv = gw_raft__keepalive_local(r, id, &ttl);
 	if (rv != 0) {
 		respond_err(req, rv);
 		return;
 	}
 	snprintf(body, sizeof body, "{\"ttl\":%" PRId64 "}", ttl);
 	respond_json(req, 200, body);
+}
+
+/* POST /apigw/internal/lease-ttl {"id":"<id>"} on the leader: the seconds
+ * left on the lease (-1 when not tracked) and the applied index the asking
+ * follower waits for before it reads the lease's keys. */
+static void handle_lease_ttl(struct gw_raft *r, struct gw_http_req *req)
+{
+	int64_t id = 0;
+	char body[96];
+
+	if (!gw_raft__is_leader(r)) {
+		relay(r, req, r->write_timeout_ms);
+		return;
+	}
+	if (lease_id_of(req, &id) != 0) {
+		respond_err(req, GW_EINVAL);
+		return;
+	}
+	snprintf(body, sizeof body, "{\"ttl\":%" PRId64 ",\"index\":%llu}",
+		 gw_raft_lease_remaining(r, id), (unsigned long long)raft_last_applied(&r->raft));
+	respond_json(req, 200, body);
+	gw_raft__nudge(r); /* the follower waits for that index */
 }
 
 /* /apigw/internal/kv: a small JSON front for tests and operators until the
@@ -648,6 +688,8 @@ bool gw_raft_handle_internal(struct gw_raft *r, struct gw_http_req *req)
 		}
 	} else if (strcmp(sub, "keepalive") == 0 && strcmp(req->method, "POST") == 0) {
 		handle_keepalive(r, req);
+	} else if (strcmp(sub, "lease-ttl") == 0 && strcmp(req->method, "POST") == 0) {
+		handle_lease_ttl(r, req);
 	} else if (strcmp(sub, "kv") == 0 && strcmp(req->method, "POST") == 0) {
 		handle_kv(r, req);
 	} else {

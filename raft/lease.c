@@ -253,9 +253,90 @@ int gw_raft_lease_keepalive(struct gw_raft *r, int64_t lease_id, gw_raft_keepali
 	}
 	x->cb = cb;
 	x->data = data;
-	snprintf(body, sizeof body, "{\"id\":%" PRId64 "}", lease_id);
+	/* As a string: a lease id is 64 bits, a JSON number holds 53. */
+	snprintf(body, sizeof body, "{\"id\":\"%" PRId64 "\"}", lease_id);
 	rv = gw_raft__call(r, NULL, "POST", "/apigw/internal/keepalive", body, strlen(body),
 			   r->write_timeout_ms, false, ka_done, x);
+	if (rv != 0) {
+		free(x);
+	}
+	return rv;
+}
+
+/* ---- time to live from any member ------------------------------------- */
+
+struct ttl_ctx {
+	struct gw_raft *r;
+	gw_raft_keepalive_cb cb;
+	void *data;
+	int64_t ttl;
+	uint64_t deadline;
+};
+
+static void ttl_applied(void *data, int err)
+{
+	struct ttl_ctx *x = data;
+
+	x->cb(x->data, err, err == 0 ? x->ttl : 0);
+	free(x);
+}
+
+static void ttl_call_done(void *data, int err, const struct gw_httpc_resp *resp)
+{
+	struct ttl_ctx *x = data;
+	long long ttl = 0;
+	unsigned long long index = 0;
+
+	if (err == 0 && resp->gw_err != 0) {
+		err = resp->gw_err;
+	}
+	if (err == 0 &&
+	    (resp->status != 200 || resp->body.data == NULL ||
+	     sscanf(resp->body.data, "{\"ttl\":%lld,\"index\":%llu", &ttl, &index) != 2)) {
+		err = GW_EIO;
+	}
+	if (err == 0) {
+		x->ttl = ttl;
+		err = gw_raft__wait_applied(x->r, index, x->deadline, ttl_applied, x);
+		if (err == 0) {
+			return;
+		}
+	}
+	x->cb(x->data, err, 0);
+	free(x);
+}
+
+int gw_raft_lease_ttl(struct gw_raft *r, int64_t lease_id, unsigned timeout_ms,
+		      gw_raft_keepalive_cb cb, void *data)
+{
+	struct ttl_ctx *x;
+	char body[64];
+	int rv;
+
+	if (gw_raft__stopping(r)) {
+		return GW_ESHUTDOWN;
+	}
+	if (cb == NULL) {
+		return GW_EINVAL;
+	}
+	if (timeout_ms == 0) {
+		timeout_ms = r->write_timeout_ms;
+	}
+	if (gw_raft__is_leader(r)) {
+		return gw_raft__defer(r, NULL, NULL, cb, data, 0,
+				      gw_raft_lease_remaining(r, lease_id));
+	}
+	x = calloc(1, sizeof *x);
+	if (x == NULL) {
+		return GW_ENOMEM;
+	}
+	x->r = r;
+	x->cb = cb;
+	x->data = data;
+	x->deadline = gw_raft__now(r) + timeout_ms;
+	snprintf(body, sizeof body, "{\"id\":\"%" PRId64 "\"}", lease_id);
+	rv = gw_raft__call(r, NULL, "POST", "/apigw/internal/lease-ttl", body, strlen(body),
+			   timeout_ms, false, ttl_call_done, x);
 	if (rv != 0) {
 		free(x);
 	}

@@ -109,6 +109,14 @@ int gw_raft_lease_keepalive(struct gw_raft *r, int64_t lease_id, gw_raft_keepali
 			    void *data);
 /* Seconds left on a lease as the leader tracks it (-1 if unknown here). */
 int64_t gw_raft_lease_remaining(struct gw_raft *r, int64_t lease_id);
+/* Seconds left on a lease as the leader tracks it, from any member: the
+ * leader answers at once; a follower asks the leader, then waits until it
+ * has applied what the leader had (so the lease's attached keys read from
+ * the local store afterwards are current). Calls back with 0 and the
+ * seconds (-1: the leader does not track it), or GW_ETIMEOUT / the
+ * forwarding errors. 0 or GW_ENOMEM / GW_ESHUTDOWN (then no callback). */
+int gw_raft_lease_ttl(struct gw_raft *r, int64_t lease_id, unsigned timeout_ms,
+		      gw_raft_keepalive_cb cb, void *data);
 
 enum gw_raft_role { GW_ROLE_VOTER = 0, GW_ROLE_STANDBY = 1, GW_ROLE_SPARE = 2 };
 enum gw_raft_state {

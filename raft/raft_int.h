@@ -422,4 +422,10 @@ int gw_raft__pki_adopt(struct gw_raft *r, const struct cJSON *o);
 void gw_raft__nudge(struct gw_raft *r);
 void gw_raft__nudge_stop(struct gw_raft *r);
 
+/* Follower: @cb(data, 0) once this node has applied @index (checked every
+ * 5 ms), GW_ETIMEOUT at @deadline (gw_raft__now), GW_ESHUTDOWN on stop;
+ * never from inside this call. 0 or GW_ENOMEM (then no callback). */
+int gw_raft__wait_applied(struct gw_raft *r, uint64_t index, uint64_t deadline,
+			  gw_raft_barrier_cb cb, void *data);
+
 #endif
