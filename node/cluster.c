@@ -163,6 +163,7 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 	ro.store = c->store;
 	ro.data_dir = cfg->data_dir;
 	ro.name = cfg->name;
+	ro.name_add_id = !cfg->name_given;
 	ro.raft_address = cfg->raft_listen.text;
 	ro.etcd_url = etcd_url;
 	ro.admin_url = admin_url;

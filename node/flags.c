@@ -57,7 +57,7 @@ static const struct flag flags[] = {
      "node state: raft log, store, keys (default /var/lib/apigw as root, else "
      "~/.local/share/apigw)"},
     {"name", "NAME", F_STR, M_NODE, "", OFF(name), SZ(name), 0, 0, false,
-     "member name (default: host name)"},
+     "member name (default: host name and the first 6 hex digits of the node id)"},
     {"proxy-listen", "ADDR[,opts]", F_ADDR_LIST, M_NODE, "0.0.0.0:9080", OFF(proxy_listen), 0, 0, 0,
      false, "HTTP proxy listener; repeat for more (IPv6 as [::]:9080)"},
     {"admin-listen", "ADDR", F_ADDR, M_NODE, "127.0.0.1:9180", OFF(admin_listen), 0, 0, 0, false,
@@ -241,6 +241,10 @@ static int set_flag(struct gw_node_config *cfg, const struct flag *f, const char
 {
 	char *dst = (char *)cfg + f->off;
 	const char *why = NULL;
+
+	if (!is_default && strcmp(f->name, "name") == 0) {
+		cfg->name_given = true;
+	}
 
 	switch (f->type) {
 	case F_ADDR:

@@ -31,9 +31,10 @@ enum gw_cmd {
 
 struct gw_node_config {
 	enum gw_cmd cmd;
-	char help_topic[32];                              /* `apigw help <topic>` */
-	char data_dir[PATH_MAX];                          /* node state (raft, store, keys) */
-	char name[64];                                    /* member name */
+	char help_topic[32];     /* `apigw help <topic>` */
+	char data_dir[PATH_MAX]; /* node state (raft, store, keys) */
+	char name[64];           /* member name */
+	bool name_given;         /* --name set (else: host name + node id, made unique by raft) */
 	struct gw_addr proxy_listen[GW_MAX_PROXY_LISTEN]; /* HTTP proxy listeners */
 	int n_proxy_listen;
 	struct gw_addr admin_listen;   /* APISIX Admin API */

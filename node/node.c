@@ -474,7 +474,8 @@ int gw_node_run(const struct gw_node_config *cfg)
 	}
 
 	gw_sm_move(&n.life, NODE_READY);
-	gw_infof("node", "ready: name=%s data-dir=%s status=%s", cfg->name, cfg->data_dir,
+	gw_infof("node", "ready: name=%s data-dir=%s status=%s",
+		 gw_raft_name(gw_node_cluster_raft(n.cluster)), cfg->data_dir,
 		 cfg->status_listen.text);
 	uv_run(&n.loop, UV_RUN_DEFAULT);
 	goto out;

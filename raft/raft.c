@@ -726,6 +726,14 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 	if (rv != 0) {
 		goto err;
 	}
+	if (o->name_add_id) {
+		/* Three nodes on one host must not all be called after it. */
+		char base[sizeof r->self.name - 7];
+		memcpy(base, r->self.name, sizeof base - 1);
+		base[sizeof base - 1] = '\0';
+		snprintf(r->self.name, sizeof r->self.name, "%s-%06" PRIx64, base,
+			 r->ident.node_id >> 40);
+	}
 	r->join_started = gw_raft__now(r);
 	gw_raft__timer_init(r, &r->tick, r);
 	uv_timer_start(&r->tick, tick_cb, 0, TICK_MS);
@@ -745,6 +753,11 @@ err:
 	gw_peertls_free(r->tls);
 	free(r);
 	return rv;
+}
+
+const char *gw_raft_name(const struct gw_raft *r)
+{
+	return r->self.name;
 }
 
 /* ---- stop -------------------------------------------------------------- */

@@ -39,6 +39,8 @@ struct gw_raft_opts {
 	struct gw_store *store;   /* opened by the caller; must outlive the raft */
 	const char *data_dir;     /* node data dir; raft keeps <data_dir>/raft */
 	const char *name;         /* member name */
+	bool name_add_id;         /* append "-" and 6 hex digits of the node id to
+				     @name (a default name: unique on one host) */
 	const char *raft_address; /* "ip:port" this node listens on for raft */
 	const char *etcd_url;     /* client URLs published in member metadata */
 	const char *admin_url;
@@ -75,6 +77,9 @@ struct gw_raft_opts {
  * is refused with a clear log line and GW_ECORRUPT; never re-bootstrapped.
  * 0 or a negative error. */
 int gw_raft_start(const struct gw_raft_opts *opts, struct gw_raft **out);
+
+/* This member's name (as published to the cluster). */
+const char *gw_raft_name(const struct gw_raft *r);
 
 /* Stop: transfer leadership if this node leads (bounded wait), close raft,
  * fail pending proposals with GW_ESHUTDOWN, then call @cb; the raft is freed

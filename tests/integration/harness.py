@@ -124,14 +124,16 @@ class Node:
         return "127.0.0.1:%d" % self.ports[listener]
 
     def args(self):
-        a = [APIGW, self.cmd, "--name", self.name, "--data-dir", self.data_dir,
+        # "--name" in extra_args as "--name=" (empty): leave the default name.
+        name = [] if "--name=" in self.extra_args else ["--name", self.name]
+        a = [APIGW, self.cmd] + name + ["--data-dir", self.data_dir,
              "--log-level", self.log_level, "--workers", "1"]
         for k in self.LISTENERS:
             a += ["--%s-listen" % k, self.addr(k)]
         if not any(x.startswith("--drain-delay") for x in self.extra_args):
             # Tests stop nodes often; those about draining set their own.
             a += ["--drain-delay", "0"]
-        return a + self.extra_args
+        return a + [x for x in self.extra_args if x != "--name="]
 
     def start(self, wait=True, timeout=30):
         self._log = open(self.log_path, "ab")
