@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include "admin/etcd_int.h"
+#include "lib/crc32c.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "raft/raft.h"
@@ -298,4 +299,66 @@ void gw_etcd__mt_move_leader(struct gw_etcd__call *c, const ProtobufCMessage *ms
 		c->pending--;
 		gw_etcd__finish(c, rv);
 	}
+}
+
+/* HashKV: the keyspace checksum at a revision (0 = current), with the
+ * compact revision, so `etcdctl endpoint hashkv --cluster` shows whether
+ * members hold the same data. Read from the local store. */
+void gw_etcd__mt_hash_kv(struct gw_etcd__call *c, const ProtobufCMessage *msg)
+{
+	const Etcdserverpb__HashKVRequest *r = (const Etcdserverpb__HashKVRequest *)msg;
+	Etcdserverpb__HashKVResponse *m = GW_ETCD__ALLOC(c, Etcdserverpb__HashKVResponse);
+	uint32_t hash = 0;
+	int64_t at = 0;
+	int rv;
+
+	if (m == NULL) {
+		gw_etcd__finish(c, GW_ENOMEM);
+		return;
+	}
+	rv = gw_store_hash_kv(c->srv->opts.store, r->revision, &hash, &at);
+	if (rv != 0) {
+		gw_etcd__finish(c, rv);
+		return;
+	}
+	etcdserverpb__hash_kvresponse__init(m);
+	m->header = gw_etcd__svc_header(c, at);
+	m->hash = hash;
+	m->compact_revision = gw_store_compact_revision(c->srv->opts.store);
+	gw_etcd__reply(c, m->header != NULL ? m : NULL);
+}
+
+/* Hash: the keyspace checksum at the current revision extended with every
+ * lease (id and granted TTL). */
+void gw_etcd__mt_hash(struct gw_etcd__call *c, const ProtobufCMessage *msg)
+{
+	Etcdserverpb__HashResponse *m = GW_ETCD__ALLOC(c, Etcdserverpb__HashResponse);
+	int64_t *ids = NULL, *ttls = NULL, at = 0;
+	uint32_t hash = 0;
+	size_t n = 0, i;
+	int rv;
+
+	(void)msg;
+	if (m == NULL) {
+		gw_etcd__finish(c, GW_ENOMEM);
+		return;
+	}
+	rv = gw_store_hash_kv(c->srv->opts.store, 0, &hash, &at);
+	if (rv == 0) {
+		rv = gw_store_lease_list(c->srv->opts.store, &ids, &ttls, &n);
+	}
+	if (rv != 0) {
+		gw_etcd__finish(c, rv);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		int64_t pair[2] = {ids[i], ttls[i]};
+		hash = gw_crc32c(hash, pair, sizeof pair);
+	}
+	free(ids);
+	free(ttls);
+	etcdserverpb__hash_response__init(m);
+	m->header = gw_etcd__svc_header(c, at);
+	m->hash = hash;
+	gw_etcd__reply(c, m->header != NULL ? m : NULL);
 }

@@ -284,6 +284,10 @@ void gw_etcd__mt_status(struct gw_etcd__call *c, const ProtobufCMessage *msg);
 void gw_etcd__mt_alarm(struct gw_etcd__call *c, const ProtobufCMessage *msg);
 void gw_etcd__mt_defrag(struct gw_etcd__call *c, const ProtobufCMessage *msg);
 void gw_etcd__mt_move_leader(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+/* Hash / HashKV: the store's keyspace checksum (gw_store_hash_kv); Hash
+ * also covers the leases. */
+void gw_etcd__mt_hash(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__mt_hash_kv(struct gw_etcd__call *c, const ProtobufCMessage *msg);
 
 /* Watch service (etcd_watch.c). */
 void gw_etcd__watch_msg(struct gw_etcd__call *c, const ProtobufCMessage *req);

@@ -180,13 +180,16 @@ const struct gw_etcd__method gw_etcd__methods[] = {
 	  etcdserverpb__defragment_request, gw_etcd__mt_defrag),
     UNARY("/etcdserverpb.Maintenance/MoveLeader", "/maintenance/transfer-leadership", NULL,
 	  etcdserverpb__move_leader_request, gw_etcd__mt_move_leader),
+    UNARY("/etcdserverpb.Maintenance/Hash", "/maintenance/hash", NULL, etcdserverpb__hash_request,
+	  gw_etcd__mt_hash),
+    UNARY("/etcdserverpb.Maintenance/HashKV", "/maintenance/hashkv", NULL,
+	  etcdserverpb__hash_kvrequest, gw_etcd__mt_hash_kv),
     UNARY("/etcdserverpb.Auth/Authenticate", "/auth/authenticate", NULL,
 	  etcdserverpb__authenticate_request, auth_authenticate),
     /* JSON-only entries: grpc_path NULL */
     UNARY(NULL, "/cluster/member/update", "/cluster/member/promote", etcdserverpb__status_request,
 	  unimplemented),
-    UNARY(NULL, "/maintenance/hash", "/maintenance/snapshot", etcdserverpb__status_request,
-	  unimplemented),
+    UNARY(NULL, "/maintenance/snapshot", NULL, etcdserverpb__status_request, unimplemented),
     UNARY(NULL, "/maintenance/transfer-leadership", NULL, etcdserverpb__status_request,
 	  unimplemented),
 };

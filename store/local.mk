@@ -6,6 +6,7 @@ store_libgw_store_a_SOURCES = \
 	store/store.h store/store_int.h \
 	store/store.c \
 	store/kv.c \
+	store/hash.c \
 	store/lease.c \
 	store/watch.c \
 	store/snapshot.c

@@ -243,6 +243,12 @@ void gw_store_kv_free(struct gw_kv *kv);
 uint64_t gw_store_applied_index(const struct gw_store *s);
 int64_t gw_store_revision(const struct gw_store *s);
 int64_t gw_store_compact_revision(const struct gw_store *s);
+/* hash.c: CRC-32C of every key live at @revision (0 = current), in key
+ * order with its value and metadata: equal on two stores exactly when they
+ * hold the same keyspace at that revision (not etcd's number). *@at gets
+ * the revision hashed. 0 or the range's errors (GW_ECOMPACTED,
+ * GW_EFUTUREREV, GW_ENOMEM). */
+int gw_store_hash_kv(struct gw_store *s, int64_t revision, uint32_t *hash, int64_t *at);
 /* Size of the LMDB data file in bytes (etcd's dbSize). */
 uint64_t gw_store_db_size(const struct gw_store *s);
 /* Bytes of the data file in use, free pages excluded (etcd's dbSizeInUse). */

@@ -24,6 +24,7 @@
 #include "lib/log.h"
 #include "lib/prom.h"
 #include "lib/ratelimit.h"
+#include "lib/crc32c.h"
 #include "lib/reason.h"
 #include "lib/sm.h"
 
@@ -1014,6 +1015,15 @@ static void test_log_escapes_control_bytes(void **state)
 	assert_ptr_equal(strchr(out, '\n'), out + n - 1); /* exactly one line */
 }
 
+/* CRC-32C: the standard check value, and extending piecewise equals one go. */
+static void test_crc32c(void **state)
+{
+	(void)state;
+	assert_int_equal(gw_crc32c(0, "123456789", 9), 0xE3069283u);
+	assert_int_equal(gw_crc32c(0, "", 0), 0);
+	assert_int_equal(gw_crc32c(gw_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1041,6 +1051,7 @@ int main(void)
 	    cmocka_unit_test(test_httpc_url_hostport),
 	    cmocka_unit_test(test_file_write_atomic),
 	    cmocka_unit_test(test_reason),
+	    cmocka_unit_test(test_crc32c),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
