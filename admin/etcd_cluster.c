@@ -218,33 +218,93 @@ void gw_etcd__mt_status(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 	gw_etcd__reply(c, m->header != NULL ? m : NULL);
 }
 
-void gw_etcd__mt_alarm(struct gw_etcd__call *c, const ProtobufCMessage *msg)
+/* Add one alarm to @m (arena memory). false on ENOMEM. */
+static bool alarm_add(struct gw_etcd__call *c, Etcdserverpb__AlarmResponse *m, size_t cap,
+		      uint64_t member, Etcdserverpb__AlarmType type)
+{
+	Etcdserverpb__AlarmMember *a = GW_ETCD__ALLOC(c, Etcdserverpb__AlarmMember);
+
+	if (a == NULL || m->n_alarms >= cap) {
+		return false;
+	}
+	etcdserverpb__alarm_member__init(a);
+	a->memberid = member;
+	a->alarm = type;
+	m->alarms[m->n_alarms++] = a;
+	return true;
+}
+
+/* Answer with every alarm in force: NOSPACE (raised and cleared by the
+ * store itself, quota vs bytes in use) and CORRUPT for each member the
+ * leader's consistency check found diverged (raft/consistency.c). */
+static void alarm_answer(struct gw_etcd__call *c)
 {
 	Etcdserverpb__AlarmResponse *m = GW_ETCD__ALLOC(c, Etcdserverpb__AlarmResponse);
-	(void)msg;
+	uint64_t *ids = NULL;
+	size_t n = 0, i;
+
 	if (m == NULL) {
 		gw_etcd__finish(c, GW_ENOMEM);
 		return;
 	}
 	etcdserverpb__alarm_response__init(m);
 	m->header = gw_etcd__svc_header(c, 0);
-	/* NOSPACE is raised and cleared by the store itself (quota vs the
-	 * bytes in use), so ACTIVATE/DEACTIVATE change nothing: every action
-	 * answers with the alarms in force. */
-	if (m->header != NULL && gw_store_over_quota(c->srv->opts.store)) {
-		Etcdserverpb__AlarmMember *a = GW_ETCD__ALLOC(c, Etcdserverpb__AlarmMember);
-		m->alarms = gw_etcd__arena_alloc(&c->arena, sizeof *m->alarms);
-		if (a == NULL || m->alarms == NULL) {
-			m = NULL;
-		} else {
-			etcdserverpb__alarm_member__init(a);
-			a->memberid = m->header->member_id;
-			a->alarm = ETCDSERVERPB__ALARM_TYPE__NOSPACE;
-			m->alarms[0] = a;
-			m->n_alarms = 1;
-		}
+	if (c->srv->opts.raft != NULL && gw_raft_corrupt_alarms(c->srv->opts.raft, &ids, &n) != 0) {
+		n = 0;
 	}
-	gw_etcd__reply(c, m != NULL && m->header != NULL ? m : NULL);
+	m->alarms = gw_etcd__arena_alloc(&c->arena, (n + 1) * sizeof *m->alarms);
+	if (m->header == NULL || m->alarms == NULL) {
+		free(ids);
+		gw_etcd__reply(c, NULL);
+		return;
+	}
+	if (gw_store_over_quota(c->srv->opts.store)) {
+		alarm_add(c, m, n + 1, m->header->member_id, ETCDSERVERPB__ALARM_TYPE__NOSPACE);
+	}
+	for (i = 0; i < n; i++) {
+		alarm_add(c, m, n + 1, ids[i], ETCDSERVERPB__ALARM_TYPE__CORRUPT);
+	}
+	free(ids);
+	gw_etcd__reply(c, m);
+}
+
+static void alarm_set_done(struct gw_etcd__call *c, int err, struct gw_store_result *res)
+{
+	if (err == 0) {
+		err = res->err;
+	}
+	if (err != 0) {
+		gw_etcd__finish(c, err);
+		return;
+	}
+	alarm_answer(c);
+}
+
+/* Alarm: GET lists; ACTIVATE / DEACTIVATE of CORRUPT for a member raise or
+ * disarm it through raft (`etcdctl alarm disarm` after the member was
+ * rebuilt); NOSPACE follows the quota by itself, so changing it is a no-op
+ * that answers the alarms in force, as before. */
+void gw_etcd__mt_alarm(struct gw_etcd__call *c, const ProtobufCMessage *msg)
+{
+	const Etcdserverpb__AlarmRequest *r = (const Etcdserverpb__AlarmRequest *)msg;
+	struct gw_store_op op;
+	char key[64];
+	bool on = r->action == ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE;
+
+	if (r->action == ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET ||
+	    r->alarm != ETCDSERVERPB__ALARM_TYPE__CORRUPT || r->memberid == 0 ||
+	    c->srv->opts.raft == NULL) {
+		alarm_answer(c);
+		return;
+	}
+	snprintf(key, sizeof key, GW_RAFT_CORRUPT_ALARM_PREFIX "%016" PRIx64, r->memberid);
+	memset(&op, 0, sizeof op);
+	op.type = on ? GW_OP_META_PUT : GW_OP_META_DELETE;
+	op.u.meta.key = key;
+	op.u.meta.key_len = strlen(key);
+	op.u.meta.value = on ? "1" : NULL;
+	op.u.meta.value_len = on ? 1 : 0;
+	gw_etcd__propose(c, &op, alarm_set_done);
 }
 
 /* Defragment is a no-op: LMDB reuses freed pages in place, so there is no

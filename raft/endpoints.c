@@ -467,6 +467,29 @@ static void handle_lease_ttl(struct gw_raft *r, struct gw_http_req *req)
 	gw_raft__nudge(r); /* the follower waits for that index */
 }
 
+/* POST /apigw/internal/hashkv {"revision":R} (the leader's consistency
+ * check): this member's keyspace hash at R, or GW_EFUTUREREV when it has not
+ * applied R yet. */
+static void handle_hashkv(struct gw_raft *r, struct gw_http_req *req)
+{
+	long long rev = 0;
+	uint32_t hash = 0;
+	char body[96];
+	int rv;
+
+	if (req->body.data == NULL || sscanf(req->body.data, "{\"revision\":%lld}", &rev) != 1) {
+		respond_err(req, GW_EINVAL);
+		return;
+	}
+	rv = gw_raft__hashkv_local(r, rev, &hash);
+	if (rv != 0) {
+		respond_err(req, rv);
+		return;
+	}
+	snprintf(body, sizeof body, "{\"hash\":%" PRIu32 ",\"revision\":%lld}", hash, rev);
+	respond_json(req, 200, body);
+}
+
 /* /apigw/internal/kv: a small JSON front for tests and operators until the
  * etcd API exists. {"op":"put","key":k,"value":v} | {"op":"delete","key":k}
  * | {"op":"get","key":k,"linearizable":bool}. Authenticated like the rest. */
@@ -690,6 +713,8 @@ bool gw_raft_handle_internal(struct gw_raft *r, struct gw_http_req *req)
 		handle_keepalive(r, req);
 	} else if (strcmp(sub, "lease-ttl") == 0 && strcmp(req->method, "POST") == 0) {
 		handle_lease_ttl(r, req);
+	} else if (strcmp(sub, "hashkv") == 0 && strcmp(req->method, "POST") == 0) {
+		handle_hashkv(r, req);
 	} else if (strcmp(sub, "kv") == 0 && strcmp(req->method, "POST") == 0) {
 		handle_kv(r, req);
 	} else {

@@ -15,6 +15,7 @@ raft_libgw_raft_a_SOURCES = \
 	raft/barrier.c \
 	raft/lease.c \
 	raft/member.c \
+	raft/consistency.c \
 	raft/membership.c \
 	raft/join.c \
 	raft/endpoints.c \

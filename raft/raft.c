@@ -349,6 +349,27 @@ char *gw_raft_status_json(struct gw_raft *r)
 	cJSON_AddBoolToObject(o, "has_quorum", st->has_quorum);
 	cJSON_AddNumberToObject(o, "voters_wanted", r->voters);
 	cJSON_AddNumberToObject(o, "commit_nudges", (double)r->nudges);
+	{
+		cJSON *cc = cJSON_AddObjectToObject(o, "consistency");
+		uint64_t *ids = NULL;
+		size_t n = 0, k;
+		if (cc != NULL) {
+			cJSON *al;
+			cJSON_AddNumberToObject(cc, "interval_ms", r->check_ms);
+			cJSON_AddNumberToObject(cc, "rounds", (double)r->check_rounds);
+			cJSON_AddNumberToObject(cc, "equal", (double)r->check_equal);
+			cJSON_AddNumberToObject(cc, "skipped", (double)r->check_skipped);
+			cJSON_AddNumberToObject(cc, "mismatches", (double)r->check_mismatch);
+			al = cJSON_AddArrayToObject(cc, "corrupt_alarms");
+			if (al != NULL && gw_raft_corrupt_alarms(r, &ids, &n) == 0) {
+				for (k = 0; k < n; k++) {
+					snprintf(hex, sizeof hex, "%016" PRIx64, ids[k]);
+					cJSON_AddItemToArray(al, cJSON_CreateString(hex));
+				}
+			}
+			free(ids);
+		}
+	}
 	gw_raft__transport_json(&r->transport, cJSON_AddObjectToObject(o, "transport"));
 	arr = cJSON_AddArrayToObject(o, "members");
 	for (i = 0; arr != NULL && i < st->n_members; i++) {
@@ -445,6 +466,7 @@ static void tick_cb(uv_timer_t *t)
 			r->next_leader_duty = now + LEADER_DUTY_MS;
 			gw_raft__leader_duty(r);
 		}
+		gw_raft__consistency_tick(r);
 	}
 	if (now >= r->next_meta_check) {
 		r->next_meta_check = now + META_CHECK_MS;
@@ -597,6 +619,11 @@ static void opts_apply(struct gw_raft *r, const struct gw_raft_opts *o)
 	r->snapshot_threshold = o->snapshot_threshold ? o->snapshot_threshold : 1024;
 	r->snapshot_trailing = o->snapshot_trailing ? o->snapshot_trailing : 512;
 	r->replace_voter_ms = o->replace_voter_ms ? o->replace_voter_ms : 30000;
+	r->check_ms = o->consistency_check_ms == 0          ? GW_RAFT_DEFAULT_CHECK_MS
+		      : o->consistency_check_ms == UINT_MAX ? 0
+							    : o->consistency_check_ms;
+	r->next_check = r->check_ms; /* not in the first moments after start */
+	r->test_corrupt_hash = o->test_corrupt_hash;
 	r->on_terminate = o->on_terminate;
 	r->terminate_data = o->terminate_data;
 	r->last_state = RAFT_UNAVAILABLE;

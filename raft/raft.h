@@ -34,6 +34,9 @@ struct gw_raft;
  * 100 ms and APIGW_RAFT_HEARTBEAT_MS sets it per node. */
 #define GW_RAFT_DEFAULT_HEARTBEAT_MS 100
 
+/* Default interval of the leader's consistency check (5 min). */
+#define GW_RAFT_DEFAULT_CHECK_MS 300000u
+
 struct gw_raft_opts {
 	uv_loop_t *loop;
 	struct gw_store *store;   /* opened by the caller; must outlive the raft */
@@ -56,6 +59,10 @@ struct gw_raft_opts {
 					 this long is demoted to standby when a
 					 healthy standby can take its place
 					 (0 = 30000) */
+	/* The leader compares every member's keyspace hash this often
+	 * (consistency.c); 0 = GW_RAFT_DEFAULT_CHECK_MS, UINT_MAX = never. */
+	unsigned consistency_check_ms;
+	bool test_corrupt_hash; /* test hook: this member reports wrong hashes */
 	/* Join an existing cluster instead of bootstrapping: the etcd-listener
 	 * address ("host:port") of any member and the cluster's join secret.
 	 * NULL = `apigw start`. */
@@ -77,6 +84,15 @@ struct gw_raft_opts {
  * is refused with a clear log line and GW_ECORRUPT; never re-bootstrapped.
  * 0 or a negative error. */
 int gw_raft_start(const struct gw_raft_opts *opts, struct gw_raft **out);
+
+/* Meta key prefix of a raised CORRUPT alarm: + member id as 16 hex. */
+#define GW_RAFT_CORRUPT_ALARM_PREFIX "alarm/corrupt/"
+/* Members the CORRUPT alarm is raised for (*@ids malloc'ed, caller frees).
+ * 0 or GW_ENOMEM / the store's errors. */
+int gw_raft_corrupt_alarms(struct gw_raft *r, uint64_t **ids, size_t *n);
+/* Raise or disarm the CORRUPT alarm for member @id (through raft). 0 or
+ * the proposal errors. */
+int gw_raft_alarm_corrupt(struct gw_raft *r, uint64_t id, bool on);
 
 /* This member's name (as published to the cluster). */
 const char *gw_raft_name(const struct gw_raft *r);

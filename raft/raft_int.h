@@ -201,6 +201,11 @@ struct gw_raft {
 	uv_timer_t tick;
 	int n_handles; /* open uv handles owned by this module */
 	uint64_t next_leader_duty;
+	/* consistency.c */
+	unsigned check_ms;
+	uint64_t next_check;
+	uint64_t check_rounds, check_equal, check_skipped, check_mismatch;
+	bool test_corrupt_hash;
 	uint64_t next_meta_check;
 	int last_state;
 	bool was_member;
@@ -427,5 +432,11 @@ void gw_raft__nudge_stop(struct gw_raft *r);
  * never from inside this call. 0 or GW_ENOMEM (then no callback). */
 int gw_raft__wait_applied(struct gw_raft *r, uint64_t index, uint64_t deadline,
 			  gw_raft_barrier_cb cb, void *data);
+
+/* ---- consistency.c: the leader's periodic hash comparison ------------ */
+void gw_raft__consistency_tick(struct gw_raft *r);
+/* A member's hash at @revision for the leader's check. 0, GW_EFUTUREREV
+ * (not applied yet) or the store's errors. */
+int gw_raft__hashkv_local(struct gw_raft *r, int64_t revision, uint32_t *hash);
 
 #endif

@@ -97,6 +97,7 @@ TESTS += tests/integration/test_commit_propagation.py
 TESTS += tests/integration/test_lease_members.py
 TESTS += tests/integration/test_member_names.py
 TESTS += tests/integration/test_hashkv.py
+TESTS += tests/integration/test_consistency.py
 EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp
 
 # Integration tests: real processes on 127.0.0.1.
