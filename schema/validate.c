@@ -27,6 +27,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #define MAX_DEPTH   48  /* schema recursion ($ref) bound */
@@ -202,6 +203,9 @@ static int fail(char *e, size_t n, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (n == 0) {
+		return GW_EINVAL; /* a trial (anyOf, oneOf, not): no words needed */
+	}
 	va_start(ap, fmt);
 	vsnprintf(e, n, fmt, ap);
 	va_end(ap);
@@ -216,6 +220,9 @@ static int prefix(char *e, size_t n, const char *fmt, ...)
 	size_t pl, el;
 	va_list ap;
 
+	if (n == 0) {
+		return GW_EINVAL;
+	}
 	va_start(ap, fmt);
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
@@ -326,12 +333,84 @@ bool gw_schema__ip_or_cidr(const char *s)
 
 static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, unsigned fl);
 
-/* Does @v match @s? (error discarded) */
+/* Does @v match @s? A trial: no error text is formatted (n == 0), which
+ * is most of the cost of a failing branch. */
 static bool matches(const cJSON *s, const cJSON *v, int depth, unsigned fl)
 {
-	char scratch[256];
+	return check(s, v, NULL, 0, depth, fl) == 0;
+}
 
-	return check(s, v, scratch, sizeof(scratch), depth, fl) == 0;
+/* The keywords of one schema object, found in one pass over its members
+ * (instead of a linear lookup per keyword per value checked: the
+ * validator's main cost on big configs). The first of a duplicated
+ * keyword wins, as with cJSON_GetObjectItemCaseSensitive. */
+struct kw {
+	const cJSON *ref, *type, *props, *req, *addl, *pats, *minp, *maxp, *xpd;
+	const cJSON *items, *mini, *maxi, *uniq;
+	const cJSON *minl, *maxl, *pat, *fmt;
+	const cJSON *bound[4]; /* minimum, exclusiveMinimum, maximum, exclusiveMaximum */
+	const cJSON *enm, *cnst, *allof, *anyof, *oneof, *not_;
+};
+
+static void kw_set(const cJSON **slot, const cJSON *c)
+{
+	if (*slot == NULL) {
+		*slot = c;
+	}
+}
+
+static void gather(const cJSON *s, struct kw *k)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} table[] = {
+#define KW(name, field) {name, offsetof(struct kw, field)}
+	    KW("$ref", ref),
+	    KW("type", type),
+	    KW("properties", props),
+	    KW("required", req),
+	    KW("additionalProperties", addl),
+	    KW("patternProperties", pats),
+	    KW("minProperties", minp),
+	    KW("maxProperties", maxp),
+	    KW("x-proxy-defaults", xpd),
+	    KW("items", items),
+	    KW("minItems", mini),
+	    KW("maxItems", maxi),
+	    KW("uniqueItems", uniq),
+	    KW("minLength", minl),
+	    KW("maxLength", maxl),
+	    KW("pattern", pat),
+	    KW("format", fmt),
+	    KW("minimum", bound[0]),
+	    KW("exclusiveMinimum", bound[1]),
+	    KW("maximum", bound[2]),
+	    KW("exclusiveMaximum", bound[3]),
+	    KW("enum", enm),
+	    KW("const", cnst),
+	    KW("allOf", allof),
+	    KW("anyOf", anyof),
+	    KW("oneOf", oneof),
+	    KW("not", not_),
+#undef KW
+	};
+	const cJSON *c;
+	size_t i;
+
+	memset(k, 0, sizeof *k);
+	for (c = s->child; c != NULL; c = c->next) {
+		if (c->string == NULL) {
+			continue;
+		}
+		for (i = 0; i < sizeof table / sizeof table[0]; i++) {
+			if (c->string[0] == table[i].name[0] &&
+			    strcmp(c->string, table[i].name) == 0) {
+				kw_set((const cJSON **)((char *)k + table[i].off), c);
+				break;
+			}
+		}
+	}
 }
 
 static int check_type(const cJSON *t, const cJSON *v, char *e, size_t n)
@@ -359,27 +438,38 @@ static int check_type(const cJSON *t, const cJSON *v, char *e, size_t n)
 	return 0;
 }
 
-static int check_object(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, unsigned fl)
+static int check_object(const struct kw *k, const cJSON *v, char *e, size_t n, int depth,
+			unsigned fl)
 {
-	const cJSON *props = cJSON_GetObjectItemCaseSensitive(s, "properties");
-	const cJSON *req = cJSON_GetObjectItemCaseSensitive(s, "required");
-	const cJSON *addl = cJSON_GetObjectItemCaseSensitive(s, "additionalProperties");
-	const cJSON *pats = cJSON_GetObjectItemCaseSensitive(s, "patternProperties");
-	const cJSON *minp = cJSON_GetObjectItemCaseSensitive(s, "minProperties");
-	const cJSON *maxp = cJSON_GetObjectItemCaseSensitive(s, "maxProperties");
+	const cJSON *props = k->props, *req = k->req, *addl = k->addl, *pats = k->pats;
+	const cJSON *minp = k->minp, *maxp = k->maxp;
 	const cJSON *p, *x, *pat;
 	bool matched;
 	int count = 0;
 
+	uint64_t known = 0; /* bit j: member j of @v (j < 64) is in "properties" */
+	int j;
+
 	cJSON_ArrayForEach(p, props)
 	{
-		x = cJSON_GetObjectItemCaseSensitive(v, p->string);
-		if (x != NULL && check(p, x, e, n, depth + 1, fl) != 0) {
+		/* x = cJSON_GetObjectItemCaseSensitive(v, p->string), noting
+		 * where it was found so the loop below need not look it up. */
+		for (x = v->child, j = 0; x != NULL; x = x->next, j++) {
+			if (x->string != NULL && strcmp(x->string, p->string) == 0) {
+				break;
+			}
+		}
+		if (x == NULL) {
+			continue;
+		}
+		if (j < 64) {
+			known |= UINT64_C(1) << j;
+		}
+		if (check(p, x, e, n, depth + 1, fl) != 0) {
 			return prefix(e, n, "property \"%s\" validation failed: ", p->string);
 		}
 	}
-	if ((fl & GW_SCHEMA_PROXY) &&
-	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "x-proxy-defaults"))) {
+	if ((fl & GW_SCHEMA_PROXY) && cJSON_IsTrue(k->xpd)) {
 		req = NULL; /* the proxy has a default for each member */
 	}
 	cJSON_ArrayForEach(p, req)
@@ -389,8 +479,14 @@ static int check_object(const cJSON *s, const cJSON *v, char *e, size_t n, int d
 			return fail(e, n, "property \"%s\" is required", p->valuestring);
 		}
 	}
+	j = 0;
 	cJSON_ArrayForEach(x, v)
 	{
+		/* the bit, or a lookup for what it cannot tell (members past 64,
+		 * a repeated name, an additional property) */
+		bool in_props = (j < 64 && (known >> j & 1) != 0) ||
+				cJSON_GetObjectItemCaseSensitive(props, x->string) != NULL;
+		j++;
 		count++;
 		matched = false;
 		cJSON_ArrayForEach(pat, pats)
@@ -404,7 +500,7 @@ static int check_object(const cJSON *s, const cJSON *v, char *e, size_t n, int d
 				}
 			}
 		}
-		if (matched || cJSON_GetObjectItemCaseSensitive(props, x->string) != NULL) {
+		if (matched || in_props) {
 			continue;
 		}
 		if (cJSON_IsFalse(addl)) {
@@ -426,12 +522,10 @@ static int check_object(const cJSON *s, const cJSON *v, char *e, size_t n, int d
 	return 0;
 }
 
-static int check_array(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, unsigned fl)
+static int check_array(const struct kw *k, const cJSON *v, char *e, size_t n, int depth,
+		       unsigned fl)
 {
-	const cJSON *items = cJSON_GetObjectItemCaseSensitive(s, "items");
-	const cJSON *mini = cJSON_GetObjectItemCaseSensitive(s, "minItems");
-	const cJSON *maxi = cJSON_GetObjectItemCaseSensitive(s, "maxItems");
-	const cJSON *uniq = cJSON_GetObjectItemCaseSensitive(s, "uniqueItems");
+	const cJSON *items = k->items, *mini = k->mini, *maxi = k->maxi, *uniq = k->uniq;
 	int size = cJSON_GetArraySize(v);
 	const cJSON *x, *y;
 	int i, j;
@@ -471,12 +565,9 @@ static int check_array(const cJSON *s, const cJSON *v, char *e, size_t n, int de
 	return 0;
 }
 
-static int check_string(const cJSON *s, const cJSON *v, char *e, size_t n)
+static int check_string(const struct kw *k, const cJSON *v, char *e, size_t n)
 {
-	const cJSON *minl = cJSON_GetObjectItemCaseSensitive(s, "minLength");
-	const cJSON *maxl = cJSON_GetObjectItemCaseSensitive(s, "maxLength");
-	const cJSON *pat = cJSON_GetObjectItemCaseSensitive(s, "pattern");
-	const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(s, "format");
+	const cJSON *minl = k->minl, *maxl = k->maxl, *pat = k->pat, *fmt = k->fmt;
 	size_t len = utf8_len(v->valuestring);
 
 	if (cJSON_IsNumber(minl) && (double)len < minl->valuedouble) {
@@ -499,7 +590,7 @@ static int check_string(const cJSON *s, const cJSON *v, char *e, size_t n)
 	return 0;
 }
 
-static int check_number(const cJSON *s, const cJSON *v, char *e, size_t n)
+static int check_number(const struct kw *k, const cJSON *v, char *e, size_t n)
 {
 	static const struct {
 		const char *kw;
@@ -519,7 +610,7 @@ static int check_number(const cJSON *s, const cJSON *v, char *e, size_t n)
 	bool bad;
 
 	for (i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
-		x = cJSON_GetObjectItemCaseSensitive(s, bounds[i].kw);
+		x = k->bound[i];
 		if (!cJSON_IsNumber(x)) {
 			continue;
 		}
@@ -542,10 +633,13 @@ static int check_array_format(const char *fmt, const cJSON *v, char *e, size_t n
 {
 	const cJSON *pat = cJSON_GetArrayItem(v, 0);
 	const cJSON *rep = cJSON_GetArrayItem(v, 1);
+	char scratch[64];
 	regex_t re;
 
 	if (strcmp(fmt, "expr") == 0) {
-		return gw_schema_check_expr(v, e, n);
+		/* a trial (n == 0) still needs somewhere to put the words */
+		return n > 0 ? gw_schema_check_expr(v, e, n)
+			     : gw_schema_check_expr(v, scratch, sizeof scratch);
 	}
 	if (strcmp(fmt, "regex_uri") == 0 && cJSON_IsString(pat)) {
 		if (regcomp(&re, pat->valuestring, REG_EXTENDED) != 0) {
@@ -566,6 +660,9 @@ static int any_of_fail(const cJSON *list, char *e, size_t n)
 	size_t used;
 	bool first = true;
 
+	if (n == 0) {
+		return GW_EINVAL;
+	}
 	used = (size_t)snprintf(e, n, "object matches none of the requireds");
 	cJSON_ArrayForEach(sub, list)
 	{
@@ -587,6 +684,7 @@ static int any_of_fail(const cJSON *list, char *e, size_t n)
 static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, unsigned fl)
 {
 	const cJSON *x, *sub;
+	struct kw k;
 	bool found;
 	int i, matched;
 
@@ -596,34 +694,35 @@ static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, u
 	if (!cJSON_IsObject(s)) {
 		return 0; /* true schema */
 	}
-	x = cJSON_GetObjectItemCaseSensitive(s, "$ref");
+	gather(s, &k);
+	x = k.ref;
 	if (cJSON_IsString(x)) {
 		sub = find_schema(x->valuestring);
 		GW_ASSERT(sub != NULL); /* a $ref of tables.c to a missing row */
 		return check(sub, v, e, n, depth + 1, fl);
 	}
-	x = cJSON_GetObjectItemCaseSensitive(s, "type");
+	x = k.type;
 	if (x != NULL && check_type(x, v, e, n) != 0) {
 		return GW_EINVAL;
 	}
-	if (cJSON_IsObject(v) && check_object(s, v, e, n, depth, fl) != 0) {
+	if (cJSON_IsObject(v) && check_object(&k, v, e, n, depth, fl) != 0) {
 		return GW_EINVAL;
 	}
-	if (cJSON_IsArray(v) && check_array(s, v, e, n, depth, fl) != 0) {
+	if (cJSON_IsArray(v) && check_array(&k, v, e, n, depth, fl) != 0) {
 		return GW_EINVAL;
 	}
-	if (cJSON_IsString(v) && check_string(s, v, e, n) != 0) {
+	if (cJSON_IsString(v) && check_string(&k, v, e, n) != 0) {
 		return GW_EINVAL;
 	}
-	if (cJSON_IsNumber(v) && check_number(s, v, e, n) != 0) {
+	if (cJSON_IsNumber(v) && check_number(&k, v, e, n) != 0) {
 		return GW_EINVAL;
 	}
-	x = cJSON_GetObjectItemCaseSensitive(s, "format");
+	x = k.fmt;
 	if (cJSON_IsArray(v) && cJSON_IsString(x) &&
 	    check_array_format(x->valuestring, v, e, n) != 0) {
 		return GW_EINVAL;
 	}
-	x = cJSON_GetObjectItemCaseSensitive(s, "enum");
+	x = k.enm;
 	if (cJSON_IsArray(x)) {
 		found = false;
 		cJSON_ArrayForEach(sub, x)
@@ -637,11 +736,11 @@ static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, u
 			return fail(e, n, "matches none of the enum values");
 		}
 	}
-	x = cJSON_GetObjectItemCaseSensitive(s, "const");
+	x = k.cnst;
 	if (x != NULL && !cJSON_Compare(x, v, true)) {
 		return fail(e, n, "failed to check const value");
 	}
-	x = cJSON_GetObjectItemCaseSensitive(s, "allOf");
+	x = k.allof;
 	i = 1;
 	cJSON_ArrayForEach(sub, x)
 	{
@@ -650,7 +749,7 @@ static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, u
 		}
 		i++;
 	}
-	x = cJSON_GetObjectItemCaseSensitive(s, "anyOf");
+	x = k.anyof;
 	if (cJSON_IsArray(x)) {
 		found = false;
 		cJSON_ArrayForEach(sub, x)
@@ -664,7 +763,7 @@ static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, u
 			return any_of_fail(x, e, n);
 		}
 	}
-	x = cJSON_GetObjectItemCaseSensitive(s, "oneOf");
+	x = k.oneof;
 	if (cJSON_IsArray(x)) {
 		matched = 0;
 		i = 1;
@@ -686,7 +785,7 @@ static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, u
 			return fail(e, n, "value should match only one schema, but matches none");
 		}
 	}
-	x = cJSON_GetObjectItemCaseSensitive(s, "not");
+	x = k.not_;
 	if (x != NULL && matches(x, v, depth + 1, fl)) {
 		return fail(e, n, "value wasn't supposed to match schema");
 	}
