@@ -7,7 +7,8 @@
  * committed changes schedules one recompile (bursts coalesce) that is
  * published to the proxy workers with an atomic swap.
  *
- * Threads: everything runs on the control loop that owns the store. */
+ * Threads: the API runs on the control loop that owns the store; the
+ * compile of a change runs on libuv's thread pool (see confsync.c). */
 #ifndef GW_NODE_CONFSYNC_H
 #define GW_NODE_CONFSYNC_H
 
@@ -30,7 +31,8 @@ int gw_node_confsync_compile(struct gw_store *store, struct gw_proxy_config **ou
 int gw_node_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_proxy *proxy,
 			   int64_t from_revision, struct gw_node_confsync **out);
 
-/* Unsubscribe and free (asynchronously, after the timer handle closes). */
+/* Unsubscribe and free (asynchronously, once the timer handle closed and a
+ * compile in flight ended). */
 void gw_node_confsync_stop(struct gw_node_confsync *cs);
 
 struct gw_node_confsync_stats {
