@@ -29,7 +29,7 @@
 
 #define PREFIX      "/apisix/"
 #define PREFIX_END  "/apisix0" /* '/' + 1 == '0': the end of the prefix range */
-#define COALESCE_MS 2
+#define COALESCE_MS 0 /* the next loop turn: a burst in flight coalesces behind the compile */
 
 struct gw_node_confsync {
 	uv_loop_t *loop;
