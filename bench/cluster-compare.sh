@@ -57,4 +57,4 @@ for _ in $(seq 1 150); do
 done
 [ "$n" -ge 3 ] || { echo "error: the apigw cluster did not form (logs: KEEP_TMP=1)" >&2; exit 1; }
 echo "# apigw cluster up: $eps (flags: ${APIGW_ARGS:-none})" >&2
-ENDPOINTS=$eps COMPARE=1 bash "$ETCD_COMPARE"
+ENDPOINTS=$eps COMPARE=${COMPARE:-1} bash "$ETCD_COMPARE"

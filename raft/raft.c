@@ -349,6 +349,7 @@ char *gw_raft_status_json(struct gw_raft *r)
 	cJSON_AddBoolToObject(o, "has_quorum", st->has_quorum);
 	cJSON_AddNumberToObject(o, "voters_wanted", r->voters);
 	cJSON_AddNumberToObject(o, "commit_nudges", (double)r->nudges);
+	cJSON_AddNumberToObject(o, "commit_nudges_skipped", (double)r->nudges_skipped);
 	{
 		cJSON *cc = cJSON_AddObjectToObject(o, "consistency");
 		uint64_t *ids = NULL;

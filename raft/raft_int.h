@@ -226,11 +226,13 @@ struct gw_raft {
 	uv_timer_t nudge_timer;
 	struct raft_barrier nudge_req;
 	bool nudge_inflight, nudge_again, nudge_timer_open;
-	uint64_t nudges;        /* barriers appended for it (status) */
-	struct gw_list calls;   /* struct call: HTTP requests */
-	struct gw_list waiters; /* struct waiter: follower read index */
-	struct gw_list defers;  /* struct defer */
-	struct gw_list mtasks;  /* struct mtask queue (leader) */
+	uint64_t nudges;         /* barriers appended for it (status) */
+	uint64_t nudges_skipped; /* not needed: a newer entry carried the commit */
+	uint64_t nudge_last;     /* raft's last log index when a write was applied */
+	struct gw_list calls;    /* struct call: HTTP requests */
+	struct gw_list waiters;  /* struct waiter: follower read index */
+	struct gw_list defers;   /* struct defer */
+	struct gw_list mtasks;   /* struct mtask queue (leader) */
 	struct gw_raft__mtask *mtask_cur;
 	bool mtask_retry;
 
