@@ -100,6 +100,29 @@ static int write_raft(struct gw_buf *b, struct gw_raft *r)
 		rv = gauge(b, "apigw_raft_is_leader", "1 on the leader",
 			   st->state == GW_STATE_LEADER ? 1 : 0);
 	}
+	if (rv == 0) {
+		rv = counter(b, "apigw_raft_commit_nudges_total",
+			     "Barriers the leader appended so followers learn a commit at once",
+			     (double)st->commit_nudges);
+	}
+	if (rv == 0) {
+		rv =
+		    counter(b, "apigw_consistency_checks_total",
+			    "Consistency checks (every member's keyspace hash) run by this node as "
+			    "leader",
+			    (double)st->check_rounds);
+	}
+	if (rv == 0) {
+		rv = counter(b, "apigw_consistency_mismatches_total",
+			     "Members whose keyspace hash differed from this leader's at the same "
+			     "revision",
+			     (double)st->check_mismatches);
+	}
+	if (rv == 0) {
+		rv = gauge(b, "apigw_corrupt_alarms",
+			   "Members the CORRUPT alarm is raised for (etcdctl alarm list)",
+			   (double)st->corrupt_alarms);
+	}
 	free(st);
 	return rv;
 }

@@ -239,6 +239,16 @@ void gw_raft_status(struct gw_raft *r, struct gw_raft_status *out)
 	out->applied_index = gw_store_applied_index(r->store);
 	out->role = GW_ROLE_SPARE;
 	out->halted = gw_raft__halted(r);
+	out->commit_nudges = r->nudges;
+	out->check_rounds = r->check_rounds;
+	out->check_mismatches = r->check_mismatch;
+	{
+		uint64_t *ids = NULL;
+		if (gw_raft_corrupt_alarms(r, &ids, &out->corrupt_alarms) != 0) {
+			out->corrupt_alarms = 0;
+		}
+		free(ids);
+	}
 	if (!r->raft_running || gw_raft__stopping(r)) {
 		out->state = GW_STATE_UNAVAILABLE;
 		return;

@@ -172,9 +172,13 @@ struct gw_raft_status {
 	uint64_t leader_id; /* 0 = none known */
 	uint64_t commit_index;
 	uint64_t applied_index;
-	int64_t revision; /* store revision */
-	bool has_quorum;  /* a leader is known and recently heard from */
-	bool halted;      /* the store failed (disk): raft was stopped on this node */
+	int64_t revision;          /* store revision */
+	bool has_quorum;           /* a leader is known and recently heard from */
+	bool halted;               /* the store failed (disk): raft was stopped on this node */
+	uint64_t commit_nudges;    /* barriers appended to carry a commit at once */
+	uint64_t check_rounds;     /* the leader's consistency checks run here */
+	uint64_t check_mismatches; /* members found diverged by them */
+	size_t corrupt_alarms;     /* members the CORRUPT alarm is raised for */
 	struct gw_raft_member members[GW_RAFT_MAX_MEMBERS];
 	int n_members;
 };

@@ -43,6 +43,12 @@ def test_diverged_member_raises_corrupt():
         out = etcdctl(n, "alarm", "list").stdout
         assert "memberID:%s alarm:CORRUPT" % bad_dec in out, out
         assert C["bad"] in status(n)["consistency"]["corrupt_alarms"]
+    # and in the metrics of every member
+    for n in C["nodes"]:
+        st, _, body = n.get("metrics", "/apisix/prometheus/metrics")
+        assert st == 200 and b"\napigw_corrupt_alarms 1\n" in body, body[-2000:]
+    st, _, body = leader.get("metrics", "/apisix/prometheus/metrics")
+    assert b"apigw_consistency_mismatches_total " in body
     # writes are not frozen by it
     p = etcdctl(leader, "put", "/c/k2", "v2")
     assert p.returncode == 0, p.stderr
