@@ -41,7 +41,8 @@ struct barrier_wait {
 	struct gw_list link;  /* in r->barriers (next group) or in a group */
 	gw_raft__index_cb cb; /* NULL once called */
 	void *data;
-	int err; /* reported by the timer when set (failed at once) */
+	int err;             /* reported by the timer when set (failed at once) */
+	uint64_t read_index; /* the commit index when the reader arrived */
 };
 
 struct gw_raft__barrier_group {
@@ -87,9 +88,19 @@ static void barrier_group_cb(struct raft_barrier *req, int status)
 	struct gw_raft *r = g->r;
 	int err = gw_raft__err(status);
 
+	/* The barrier's commit proves this node still led after every reader
+	 * in the group arrived, so each reader's answer is the commit index it
+	 * found on arrival (raft's ReadIndex, thesis 6.4): a follower that
+	 * already applied that far reads at once, without waiting for the
+	 * barrier itself to reach it. */
+	if (err == 0) {
+		/* an entry of this term is committed: commit indexes found from
+		 * now on are current (ReadIndex's precondition) */
+		r->read_term = raft_current_term(&r->raft);
+	}
 	while (!gw_list_empty(&g->waits)) {
-		barrier_wait_finish(gw_container_of(g->waits.next, struct barrier_wait, link), err,
-				    req->index);
+		struct barrier_wait *w = gw_container_of(g->waits.next, struct barrier_wait, link);
+		barrier_wait_finish(w, err, w->read_index != 0 ? w->read_index : req->index);
 	}
 	if (r->barrier_inflight == g) {
 		r->barrier_inflight = NULL;
@@ -145,8 +156,10 @@ static void barrier_kick(struct gw_raft *r)
 	r->barrier_inflight = g;
 }
 
-/* Leader: @cb gets the index of a barrier proposed after this call, once
- * applied; never called from inside this function. 0 or GW_ENOMEM. */
+/* Leader: once a barrier proposed after this call is applied (leadership
+ * confirmed), @cb gets the commit index this call found: a reader that has
+ * applied that far reads linearizably. Never called from inside this
+ * function. 0 or GW_ENOMEM. */
 int gw_raft__barrier_local(struct gw_raft *r, unsigned timeout_ms, gw_raft__index_cb cb, void *data)
 {
 	struct barrier_wait *w = calloc(1, sizeof *w);
@@ -157,6 +170,11 @@ int gw_raft__barrier_local(struct gw_raft *r, unsigned timeout_ms, gw_raft__inde
 	w->r = r;
 	w->cb = cb;
 	w->data = data;
+	/* 0 until this leader has committed an entry of its own term: its
+	 * commit index may lag the previous leader's, so the barrier's own
+	 * index answers instead. */
+	w->read_index =
+	    r->read_term == raft_current_term(&r->raft) ? raft_commit_index(&r->raft) : 0;
 	gw_list_init(&w->link);
 	gw_raft__timer_init(r, &w->timer, w);
 	if (!gw_raft__is_leader(r)) {
@@ -253,6 +271,22 @@ static void rb_call_done(void *data, int err, const struct gw_httpc_resp *resp)
 		x->cb(x->data, err);
 	}
 	free(x);
+}
+
+/* An entry was applied: check the waiters it may complete on the next loop
+ * turn (not from inside libraft's apply loop), instead of at their next
+ * 5 ms poll. */
+void gw_raft__waiters_kick(struct gw_raft *r)
+{
+	struct gw_list *it;
+
+	gw_list_foreach(it, &r->waiters)
+	{
+		struct waiter *w = gw_container_of(it, struct waiter, link);
+		if (w->index <= raft_last_applied(&r->raft) + 1) {
+			uv_timer_start(&w->timer, waiter_timer_cb, 0, 5);
+		}
+	}
 }
 
 int gw_raft__wait_applied(struct gw_raft *r, uint64_t index, uint64_t deadline,

@@ -203,7 +203,6 @@ static void handle_propose(struct gw_raft *r, struct gw_http_req *req)
 static void http_index_done(void *data, int err, uint64_t index)
 {
 	struct gw_http_req *req = data;
-	struct gw_raft *r = req->user;
 	char body[64];
 
 	if (err != 0) {
@@ -212,7 +211,6 @@ static void http_index_done(void *data, int err, uint64_t index)
 	}
 	snprintf(body, sizeof body, "{\"index\":%" PRIu64 "}", index);
 	respond_json(req, 200, body);
-	gw_raft__nudge(r); /* the reader's node needs this commit index now */
 }
 
 static void handle_read_index(struct gw_raft *r, struct gw_http_req *req)
@@ -224,7 +222,6 @@ static void handle_read_index(struct gw_raft *r, struct gw_http_req *req)
 		relay(r, req, timeout);
 		return;
 	}
-	req->user = r;
 	rv = gw_raft__barrier_local(r, timeout, http_index_done, req);
 	if (rv != 0) {
 		respond_err(req, rv);

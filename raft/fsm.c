@@ -72,6 +72,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 		gw_raft__applied(r, &op, &res);
 		gw_raft__nudge(r); /* followers: hear of this commit now */
 	}
+	if (!gw_list_empty(&r->waiters)) {
+		gw_raft__waiters_kick(r); /* readers waiting for this index */
+	}
 	gw_raft__op_free(&op);
 
 	slot = gw_raft__result_slot(r, index);

@@ -221,6 +221,7 @@ struct gw_raft {
 	struct gw_list proposals; /* struct proposal, leader side, in raft */
 	struct gw_list barriers;  /* struct barrier_wait: readers for the next barrier */
 	struct gw_raft__barrier_group *barrier_inflight; /* the barrier raft is working on */
+	uint64_t read_term; /* term in which a read barrier of ours last committed */
 	/* Commit nudge (barrier.c): a barrier appended after a write applied on
 	 * the leader, so followers learn the commit index at once. */
 	uv_timer_t nudge_timer;
@@ -434,6 +435,8 @@ void gw_raft__nudge_stop(struct gw_raft *r);
  * never from inside this call. 0 or GW_ENOMEM (then no callback). */
 int gw_raft__wait_applied(struct gw_raft *r, uint64_t index, uint64_t deadline,
 			  gw_raft_barrier_cb cb, void *data);
+/* An entry is being applied (fsm.c): wake the waiters it completes. */
+void gw_raft__waiters_kick(struct gw_raft *r);
 
 /* ---- consistency.c: the leader's periodic hash comparison ------------ */
 void gw_raft__consistency_tick(struct gw_raft *r);
