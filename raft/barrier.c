@@ -9,7 +9,7 @@
  * with the next AppendEntries, i.e. with the next entry or the next
  * heartbeat (100 ms later when the cluster is quiet), so a follower would
  * apply, watch and serve a write up to a heartbeat late. After the leader
- * applies a write, and after it answers a follower's read index, a barrier
+ * applies a write (and after it answers a follower's lease TTL), a barrier
  * entry is appended at once: its AppendEntries carries the new commit
  * index, and followers apply in one round trip. One nudge is in flight at a
  * time; writes applied meanwhile get one more when it completes. And none
