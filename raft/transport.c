@@ -11,7 +11,7 @@
  *
  * Failure modes: a frame the checker refuses closes that connection before
  * any of its bytes reach libraft; it is counted and logged (one line per
- * kind per 10 s). A connection with bytes unacknowledged by the peer and no
+ * reason per 10 s). A connection with bytes unacknowledged by the peer and no
  * progress for stall_ms (the election timeout) is dropped, so libraft
  * reconnects at once instead of waiting out TCP's retransmission back-off
  * after a network cut (TCP_USER_TIMEOUT and keepalive make the kernel do the
@@ -457,7 +457,8 @@ void gw_raft__conn_refuse(struct conn *c, int why, const char *detail)
 	if (why > 0 && why < GW_RAFT__REF_N) {
 		tr->st.refused_by[why]++;
 	}
-	if (gw_raft__tr_may_log(tr, LOG_REFUSED, &skipped)) {
+	if (gw_raft__tr_may_log(tr, LOG_REFUSED + (why > 0 && why < GW_RAFT__REF_N ? why : 0),
+				&skipped)) {
 		if (c->auth != 0) {
 			snprintf(auth, sizeof auth, " (certificate of %016" PRIx64 ")", c->auth);
 		}

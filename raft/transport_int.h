@@ -47,6 +47,10 @@ struct peer_ops {
 
 extern const struct peer_ops gw_raft__tls_ops;
 
+/* Kinds of log lines, each rate-limited on its own: refusals one kind per
+ * reason (LOG_REFUSED + reason). */
+enum { LOG_TERM, LOG_STALL, LOG_OUT, LOG_REFUSED, LOG_N = LOG_REFUSED + GW_RAFT__REF_N };
+
 struct transport {
 	struct raft_uv_transport *t;
 	uv_loop_t *loop;
@@ -62,11 +66,9 @@ struct transport {
 	bool closing;
 	raft_uv_transport_close_cb close_cb;
 	struct gw_raft__transport_stats st;
-	uint64_t log_next[4]; /* rate limits: enum below */
-	uint64_t log_skipped[4];
+	uint64_t log_next[LOG_N]; /* rate limits: enum above */
+	uint64_t log_skipped[LOG_N];
 };
-
-enum { LOG_REFUSED, LOG_TERM, LOG_STALL, LOG_OUT };
 
 struct conn {
 	struct gw_list link; /* in transport.conns */
