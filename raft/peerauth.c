@@ -34,8 +34,7 @@ static bool in_conf(const struct raft_configuration *conf, uint64_t id)
 
 static bool in_either(const struct gw_raft *r, uint64_t id)
 {
-	return in_conf(&r->raft.configuration, id) ||
-	       in_conf(&r->raft.configuration_committed, id);
+	return in_conf(&r->raft.configuration, id) || in_conf(&r->raft.configuration_committed, id);
 }
 
 static int removed_index(const struct gw_raft *r, uint64_t id)
@@ -63,16 +62,25 @@ static void removed_add(struct gw_raft *r, uint64_t id)
 	r->removed[GW_RAFT__REMOVED_MAX - 1] = id;
 }
 
+static bool seen_has(const struct gw_raft *r, uint64_t id)
+{
+	int j;
+
+	for (j = 0; j < r->n_conf_seen; j++) {
+		if (r->conf_seen[j] == id) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void seen_add(struct gw_raft *r, const struct raft_configuration *conf)
 {
 	unsigned i;
-	int j;
 
 	for (i = 0; i < conf->n; i++) {
 		uint64_t id = conf->servers[i].id;
-		for (j = 0; j < r->n_conf_seen && r->conf_seen[j] != id; j++) {
-		}
-		if (j == r->n_conf_seen && r->n_conf_seen < GW_RAFT__SEEN_MAX) {
+		if (!seen_has(r, id) && r->n_conf_seen < GW_RAFT__SEEN_MAX) {
 			r->conf_seen[r->n_conf_seen++] = id;
 		}
 	}

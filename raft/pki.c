@@ -107,9 +107,8 @@ int gw_raft__pki_adopt(struct gw_raft *r, const struct cJSON *o)
 	int rv;
 
 	if (!cJSON_IsString(jc) || !cJSON_IsString(jk)) {
-		gw_warnf("raft",
-			 "the peer sent no cluster CA (an older apigw?): this member runs "
-			 "without a certificate");
+		gw_warnf("raft", "the peer sent no cluster CA (an older apigw?): this member runs "
+				 "without a certificate");
 		return 0;
 	}
 	rv = gw_pki_cert_parse(jc->valuestring, strlen(jc->valuestring), &ca, why, sizeof why);

@@ -721,10 +721,11 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 	}
 	opts_apply(r, o);
 	if (r->peer_tls_off) {
-		gw_warnf("raft", "*** --peer-tls=off: raft and node-to-node traffic is NEITHER "
-				 "ENCRYPTED NOR AUTHENTICATED; anyone who reaches the raft port can "
-				 "write the configuration. For debugging only; every member must use "
-				 "the same setting ***");
+		gw_warnf("raft",
+			 "*** --peer-tls=off: raft and node-to-node traffic is NEITHER "
+			 "ENCRYPTED NOR AUTHENTICATED; anyone who reaches the raft port can "
+			 "write the configuration. For debugging only; every member must use "
+			 "the same setting ***");
 	}
 	rv = gw_raft__identity_load(r->data_dir, &r->ident);
 	if (rv == GW_ENOTFOUND) {

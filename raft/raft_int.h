@@ -247,7 +247,8 @@ struct gw_raft {
 	/* peerauth.c: the transport's allow-list */
 	uint64_t conf_seen[GW_RAFT__SEEN_MAX]; /* ids of the configurations at the last look */
 	int n_conf_seen;
-	uint64_t removed[GW_RAFT__REMOVED_MAX]; /* seen in a configuration, then gone (oldest first) */
+	uint64_t
+	    removed[GW_RAFT__REMOVED_MAX]; /* seen in a configuration, then gone (oldest first) */
 	int n_removed;
 	bool peer_tls_off; /* --peer-tls=off: r->tls is dropped */
 

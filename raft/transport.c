@@ -48,11 +48,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define READ_CHUNK   65536
-#define KEEPALIVE_S  2
-#define KEEPINTVL_S  1
-#define KEEPCNT      3
-#define MAX_UNREADY  256 /* inbound connections without a complete handshake */
+#define READ_CHUNK  65536
+#define KEEPALIVE_S 2
+#define KEEPINTVL_S 1
+#define KEEPCNT     3
+#define MAX_UNREADY 256 /* inbound connections without a complete handshake */
 
 /* Bytes a write could not pass at once, queued with their request. */
 struct wreq {
@@ -904,8 +904,8 @@ void gw_raft__transport_json(const struct raft_uv_transport *t, struct cJSON *o)
 		return;
 	}
 	gw_raft__transport_stats(t, &st);
-	cJSON_AddBoolToObject(o, "tls", t->impl != NULL &&
-					    ((const struct transport *)t->impl)->o.tls != NULL);
+	cJSON_AddBoolToObject(
+	    o, "tls", t->impl != NULL && ((const struct transport *)t->impl)->o.tls != NULL);
 	cJSON_AddNumberToObject(o, "accepted", (double)st.accepted);
 	cJSON_AddNumberToObject(o, "connected", (double)st.connected);
 	cJSON_AddNumberToObject(o, "connect_failed", (double)st.connect_failed);

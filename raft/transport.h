@@ -171,14 +171,14 @@ struct gw_raft__transport_stats {
 	uint64_t connect_failed;
 	uint64_t refused; /* inbound connections refused (frame checker, TLS, identity) */
 	uint64_t refused_by[GW_RAFT__REF_N]; /* by enum gw_raft__frame_err / peer_refusal */
-	uint64_t out_tls_failed; /* outbound TLS handshakes that failed */
+	uint64_t out_tls_failed;             /* outbound TLS handshakes that failed */
 	uint64_t out_wrong_peer; /* outbound peers whose certificate is not the id dialled */
-	uint64_t term_jumps; /* messages with an implausible term (logged; refused
-				when the peer is authenticated) */
-	uint64_t stalled;    /* connections dropped for making no progress */
-	uint64_t timed_out;  /* connects and handshakes that took too long */
-	uint64_t overflow;   /* inbound connections closed at once: too many
-				without a handshake yet */
+	uint64_t term_jumps;     /* messages with an implausible term (logged; refused
+				    when the peer is authenticated) */
+	uint64_t stalled;        /* connections dropped for making no progress */
+	uint64_t timed_out;      /* connects and handshakes that took too long */
+	uint64_t overflow;       /* inbound connections closed at once: too many
+				    without a handshake yet */
 };
 
 /* Fill @t (zeroed by the caller, version 1) with our transport on @loop.

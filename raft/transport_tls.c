@@ -31,9 +31,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define STOP        1    /* a callback closed the connection: stop the feed */
-#define TLS_RECORD  0x16 /* first byte of a TLS handshake record */
-#define PEER_SNI    "apigw-peer"
+#define STOP       1    /* a callback closed the connection: stop the feed */
+#define TLS_RECORD 0x16 /* first byte of a TLS handshake record */
+#define PEER_SNI   "apigw-peer"
 
 static void tls_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
@@ -74,8 +74,9 @@ static void tls_failed(struct conn *c, int rv)
 		return;
 	}
 	gw_raft__conn_refuse(c,
-			     !c->tls.done && c->first_byte != TLS_RECORD ? GW_RAFT__REF_TLS_PLAINTEXT
-									 : GW_RAFT__REF_TLS_HANDSHAKE,
+			     !c->tls.done && c->first_byte != TLS_RECORD
+				 ? GW_RAFT__REF_TLS_PLAINTEXT
+				 : GW_RAFT__REF_TLS_HANDSHAKE,
 			     c->tls.why);
 }
 
@@ -130,8 +131,8 @@ static int on_ready(void *data)
 	} else {
 		if (rv != 0 || id != c->id) {
 			if (rv == 0) {
-				snprintf(why, sizeof why, "the certificate is of member %016" PRIx64,
-					 id);
+				snprintf(why, sizeof why,
+					 "the certificate is of member %016" PRIx64, id);
 			}
 			snprintf(what, sizeof what, "not the member dialled: %s", why);
 			out_failed(c, &tr->st.out_wrong_peer, what);
