@@ -7,7 +7,7 @@ the same with --peer-tls=off, and prints on/off ratios for write throughput
 ROUNDS alternates on/off that many times; figures are medians over rounds.
 Every process is stopped by PID (raft_compare.py's helpers).
 
-  APIGW_BIN=build-release/apigw bench/peer-tls-compare.sh [--rounds N] [--loads "s"]
+  APIGW_BIN=build-release/apigw bench/peer-tls-compare.sh [--rounds N] [--loads "m"]
 """
 import argparse
 import os
@@ -15,6 +15,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import raft_compare as rc  # noqa: E402
@@ -30,6 +31,13 @@ class Cluster(rc.Apigw):
     def __init__(self, binary, tls):
         super().__init__(binary)
         self.tls = tls
+        self.tmp = tempfile.mkdtemp(prefix="peer-tls-", dir=rc.TMP)
+
+    def _node(self, name):
+        # a fresh data dir per cluster (raft_compare names them by node only)
+        n = super()._node(name)
+        n["dir"] = os.path.join(self.tmp, name)
+        return n
 
     def _args(self, n, cmd, extra=()):
         return super()._args(n, cmd, extra) + ["--peer-tls=" + ("on" if self.tls else "off")]
@@ -81,7 +89,7 @@ def measure(binary, tls, loads, n_put):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--loads", default="s")
+    ap.add_argument("--loads", default="m")
     ap.add_argument("--puts", type=int, default=1000)
     a = ap.parse_args()
     binary = os.environ.get("APIGW_BIN") or os.path.join(HERE, "..", "apigw")
