@@ -19,7 +19,8 @@ import struct
 import subprocess
 
 from harness import Tap, etcdctl, tempdir
-from raftutil import (get, join_node, put, run_cli, start_cluster, status, wait_for, wait_leader)
+from raftutil import (get, join_node, put, run_cli, start_cluster, status, voters, wait_for,
+                      wait_leader)
 
 tap = Tap()
 C = {}
@@ -262,7 +263,7 @@ def test_removed_member_refused():
     wait_for(lambda: all(m["id"] != vid for m in status(n1)["members"]), 15, 0.1, "removed")
     live = [n1, n2, n4]
     assert_serving(live, "/t/removed")
-    wait_for(lambda: len(voters_of(n1)) == 3, 15, 0.1, "n4 promoted")
+    wait_for(lambda: len(voters(n1)) == 3, 15, 0.1, "n4 promoted")
     terms = {n.name: status(n)["term"] for n in live}
     before = sum(refused_by(n, "not_member") for n in (n1, n2, n4))
     # Its certificate, presented by anyone, claiming its own id.
@@ -280,10 +281,6 @@ def test_removed_member_refused():
     if n3.running:
         n3.kill()
     C["live"] = live
-
-
-def voters_of(node):
-    return [m for m in status(node)["members"] if m["role"] == "voter"]
 
 
 def test_no_crash():
