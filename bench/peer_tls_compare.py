@@ -8,6 +8,10 @@ ROUNDS alternates on/off that many times; figures are medians over rounds.
 Every process is stopped by PID (raft_compare.py's helpers).
 
   APIGW_BIN=build-release/apigw bench/peer-tls-compare.sh [--rounds N] [--loads "m"]
+
+--paired starts both clusters at once and alternates one client between them
+in short slices (sequential puts, then concurrent puts), so the noise of a
+shared machine falls on both alike: the ratios are the figures to trust there.
 """
 import argparse
 import os
@@ -16,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import raft_compare as rc  # noqa: E402
@@ -86,13 +91,65 @@ def measure(binary, tls, loads, n_put):
         c.stop()
 
 
+def paired(binary, slices, seq_n, clients, per):
+    """Both clusters up at once; the same client alternates between them in
+    short slices (order flipped each slice), so machine noise hits both
+    alike. Returns {tls: {"lat": [s...], "writes": n, "elapsed": s}}."""
+    cl = {True: Cluster(binary, True), False: Cluster(binary, False)}
+    out = {t: {"lat": [], "writes": 0, "elapsed": 0.0} for t in cl}
+    try:
+        for c in cl.values():
+            c.start()
+        port = {t: rc.find_leader(c.ports()) for t, c in cl.items()}
+        for i in range(slices):
+            for tls in ((True, False) if i % 2 == 0 else (False, True)):
+                cli = rc.Client(port[tls])
+                for k in range(seq_n):
+                    t = time.time()
+                    if not cli.put("/pair/%d/%d" % (i, k), "v" * 64):
+                        raise RuntimeError("write failed")
+                    out[tls]["lat"].append(time.time() - t)
+                tput, _, _ = rc.run_conc(port[tls], clients, per, "/pairc/%d" % i)
+                out[tls]["writes"] += clients * per
+                out[tls]["elapsed"] += clients * per / tput
+    finally:
+        for c in cl.values():
+            c.stop()
+    return out
+
+
+def main_paired(a, binary):
+    try:
+        out = paired(binary, a.slices, a.seq, a.clients, a.per_client)
+    finally:
+        rc.cleanup()
+    print("\n%-34s %12s %12s %10s" % ("metric (paired slices)", "tls on", "tls off", "on/off"))
+    for k, f in (("seq put p50 ms", lambda o: rc.pct(o["lat"], 0.5)),
+                 ("seq put p99 ms", lambda o: rc.pct(o["lat"], 0.99)),
+                 ("concurrent writes/s", lambda o: o["writes"] / o["elapsed"])):
+        on, off = f(out[True]), f(out[False])
+        print("%-34s %12.3f %12.3f %10.3f" % (k, on, off, on / off if off else 0))
+    print("(%d slices; each: %d sequential puts, then %d clients x %d puts, one cluster "
+          "after the other, order flipped every slice)" % (a.slices, a.seq, a.clients,
+                                                           a.per_client))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--loads", default="m")
     ap.add_argument("--puts", type=int, default=1000)
+    ap.add_argument("--paired", action="store_true",
+                    help="both clusters at once, alternating slices (no etcd-compare.sh)")
+    ap.add_argument("--slices", type=int, default=10)
+    ap.add_argument("--seq", type=int, default=200)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--per-client", type=int, default=100)
     a = ap.parse_args()
     binary = os.environ.get("APIGW_BIN") or os.path.join(HERE, "..", "apigw")
+    if a.paired:
+        main_paired(a, binary)
+        return
     runs = {True: [], False: []}
     try:
         for i in range(a.rounds):
