@@ -165,6 +165,7 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 	ro.name = cfg->name;
 	ro.name_add_id = !cfg->name_given;
 	ro.raft_address = cfg->raft_listen.text;
+	ro.peer_tls_off = !cfg->peer_tls;
 	ro.etcd_url = etcd_url;
 	ro.admin_url = admin_url;
 	ro.proxy_url = proxy_url;

@@ -28,6 +28,7 @@ enum flag_type {
 	F_SIZE,      /* uint64_t bytes, "512MiB", "2GiB" or a bare number */
 	F_CIDRS,     /* char[]: comma-separated IPv4/IPv6 CIDRs */
 	F_FILE,      /* char[]: path of a readable file */
+	F_ONOFF,     /* bool, "on" or "off" */
 };
 
 #define M_START  (1u << GW_CMD_START)
@@ -105,6 +106,9 @@ static const struct flag flags[] = {
      false, "etcd API: require client certificates signed by this CA (PEM)"},
     {"admin-key", "KEY", F_STR, M_NODE, "", OFF(admin_key), SZ(admin_key), 0, 0, false,
      "Admin API key (default: generated at bootstrap, kept in the data dir)"},
+    {"peer-tls", "on|off", F_ONOFF, M_NODE, "on", OFF(peer_tls), 0, 0, 0, false,
+     "TLS 1.3 with member certificates on the raft port and node-to-node calls; off "
+     "is plaintext for debugging only (every member must agree)"},
     {"peer", "HOST:PORT", F_ADDR, M_JOIN, NULL, OFF(peer), 0, 0, 0, true,
      "etcd API address of any cluster member"},
     {"join-secret", "SECRET", F_STR, M_JOIN, NULL, OFF(join_secret), SZ(join_secret), 0, 0, true,
@@ -318,6 +322,14 @@ static int set_flag(struct gw_node_config *cfg, const struct flag *f, const char
 		return 0;
 	case F_BOOL:
 		*(bool *)dst = true;
+		return 0;
+	case F_ONOFF:
+		if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0) {
+			snprintf(err, errlen, "invalid value '%s' for --%s: expected on or off",
+				 val, f->name);
+			return GW_EINVAL;
+		}
+		*(bool *)dst = strcmp(val, "on") == 0;
 		return 0;
 	case F_FILE:
 		if (strlen(val) >= f->size) {

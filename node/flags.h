@@ -64,6 +64,7 @@ struct gw_node_config {
 	char etcd_client_ca[PATH_MAX]; /* CA for client certificates ("" = none asked) */
 	char real_ip_from[512];        /* trusted peers for X-Forwarded-For, "" = none */
 	char access_log[PATH_MAX];     /* access log path, "-" = stdout, "off" */
+	bool peer_tls;                 /* --peer-tls: member certificates on peer paths */
 
 	char access_log_format[1024]; /* "" = JSON lines; else nginx-style $variables */
 };

@@ -63,12 +63,13 @@ enum { T_AE = RAFT_APPEND_ENTRIES, T_AER, T_RV, T_RVR, T_IS, T_TN };
 static const char *const reasons[] = {"ok",
 #define REASON_TEXT(name, text) text,
 				      GW_RAFT__FRAME_ERRORS(REASON_TEXT)
+					  GW_RAFT__PEER_REFUSALS(REASON_TEXT)
 #undef REASON_TEXT
 };
 
 const char *gw_raft__frame_strerror(int err)
 {
-	if (err < 0 || err >= GW_RAFT__FR_N) {
+	if (err < 0 || err >= GW_RAFT__REF_N) {
 		return "unknown";
 	}
 	return reasons[err];

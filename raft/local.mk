@@ -4,7 +4,7 @@ noinst_LIBRARIES += raft/libgw_raft.a
 RAFT_LIB = raft/libgw_raft.a
 raft_libgw_raft_a_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
 raft_libgw_raft_a_SOURCES = \
-	raft/raft.h raft/raft_int.h raft/endpoints.h raft/transport.h \
+	raft/raft.h raft/raft_int.h raft/endpoints.h raft/transport.h raft/transport_int.h \
 	raft/codec.c \
 	raft/fsm.c \
 	raft/identity.c \
@@ -20,4 +20,6 @@ raft_libgw_raft_a_SOURCES = \
 	raft/join.c \
 	raft/endpoints.c \
 	raft/frame.c \
-	raft/transport.c
+	raft/peerauth.c \
+	raft/transport.c \
+	raft/transport_tls.c

@@ -47,6 +47,13 @@ int gw_raft__pki_load(struct gw_raft *r)
 		gw_errorf("raft", "cannot load this member's TLS credentials: %s", why);
 		return rv == GW_ENOMEM ? rv : GW_ECORRUPT;
 	}
+	if (r->peer_tls_off) {
+		/* --peer-tls=off (warned at start): every peer path sees NULL
+		 * and speaks plaintext. The files stay for the next start. */
+		gw_peertls_free(r->tls);
+		r->tls = NULL;
+		return 0;
+	}
 	if (gw_peertls_seconds_left(r->tls) < 0) {
 		gw_warnf("raft", "this member's certificate %s/node.crt has expired", dir);
 	}

@@ -444,6 +444,7 @@ static void tick_cb(uv_timer_t *t)
 	if (!r->raft_running) {
 		return;
 	}
+	gw_raft__peers_observe(r);
 	state = raft_state(&r->raft);
 	if (state != r->last_state) {
 		if (state == RAFT_LEADER) {
@@ -540,6 +541,8 @@ int gw_raft__setup(struct gw_raft *r, bool bootstrap)
 	topts.term = current_term;
 	topts.term_data = r;
 	topts.tls = r->tls;
+	topts.allowed = gw_raft__peer_allowed;
+	topts.allowed_data = r;
 	rv = gw_raft__transport_init(&r->transport, r->loop, &topts);
 	if (rv != 0) {
 		gw_errorf("raft", "raft transport: %s", gw_strerror(rv));
@@ -635,6 +638,7 @@ static void opts_apply(struct gw_raft *r, const struct gw_raft_opts *o)
 							    : o->consistency_check_ms;
 	r->next_check = r->check_ms; /* not in the first moments after start */
 	r->test_corrupt_hash = o->test_corrupt_hash;
+	r->peer_tls_off = o->peer_tls_off;
 	r->on_terminate = o->on_terminate;
 	r->terminate_data = o->terminate_data;
 	r->last_state = RAFT_UNAVAILABLE;
@@ -755,6 +759,13 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 		return GW_ENOMEM;
 	}
 	opts_apply(r, o);
+	if (r->peer_tls_off) {
+		gw_warnf("raft",
+			 "*** --peer-tls=off: raft and node-to-node traffic is NEITHER "
+			 "ENCRYPTED NOR AUTHENTICATED; anyone who reaches the raft port can "
+			 "write the configuration. For debugging only; every member must use "
+			 "the same setting ***");
+	}
 	rv = gw_raft__identity_load(r->data_dir, &r->ident);
 	if (rv == GW_ENOTFOUND) {
 		rv = start_fresh(r, o);

@@ -68,6 +68,10 @@ struct gw_raft_opts {
 	 * NULL = `apigw start`. */
 	const char *join_peer;
 	const char *join_secret;
+	/* --peer-tls=off: raft and node-to-node traffic in clear even when the
+	 * data dir holds this member's certificate (debugging only; logged
+	 * loudly). The whole cluster must agree. */
+	bool peer_tls_off;
 	/* Called (at most once) when raft decides this node must stop: a join
 	 * refused or impossible (GW_EPERM, GW_ETIMEOUT, GW_ECORRUPT, GW_EEXIST)
 	 * or the node was removed from the cluster (0). The node should then

@@ -170,6 +170,9 @@ struct gw_raft__mtask;
 struct gw_raft__rm_ctx;
 struct gw_raft__barrier_group;
 
+#define GW_RAFT__SEEN_MAX    (2 * GW_RAFT_MAX_MEMBERS)
+#define GW_RAFT__REMOVED_MAX 256
+
 struct gw_raft {
 	uv_loop_t *loop;
 	struct gw_store *store;
@@ -254,6 +257,14 @@ struct gw_raft {
 	gw_raft_barrier_cb transfer_cb; /* gw_raft_transfer's caller */
 	void *transfer_data;
 	struct gw_raft__rm_ctx *rm_self; /* a leader removing itself waits for the transfer */
+
+	/* peerauth.c: the transport's allow-list */
+	uint64_t conf_seen[GW_RAFT__SEEN_MAX]; /* ids of the configurations at the last look */
+	int n_conf_seen;
+	uint64_t
+	    removed[GW_RAFT__REMOVED_MAX]; /* seen in a configuration, then gone (oldest first) */
+	int n_removed;
+	bool peer_tls_off; /* --peer-tls=off: r->tls is dropped */
 
 	struct gw_sm life;               /* enum gw_raft__life */
 	struct gw_ratelimit refusal_log; /* "refused ..." lines of endpoints.c */
@@ -443,5 +454,13 @@ void gw_raft__consistency_tick(struct gw_raft *r);
 /* A member's hash at @revision for the leader's check. 0, GW_EFUTUREREV
  * (not applied yet) or the store's errors. */
 int gw_raft__hashkv_local(struct gw_raft *r, int64_t revision, uint32_t *hash);
+
+/* ---- peerauth.c: who may connect to our raft port ------------------ */
+/* Note configuration changes: ids gone from both configurations (latest
+ * and committed) are remembered as removed. Called every tick. */
+void gw_raft__peers_observe(struct gw_raft *r);
+/* The transport's opts.allowed (@data is the struct gw_raft): may member
+ * @id, authenticated by a certificate of our cluster CA, talk to us? */
+bool gw_raft__peer_allowed(void *data, uint64_t id);
 
 #endif

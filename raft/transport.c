@@ -11,7 +11,7 @@
  *
  * Failure modes: a frame the checker refuses closes that connection before
  * any of its bytes reach libraft; it is counted and logged (one line per
- * kind per 10 s). A connection with bytes unacknowledged by the peer and no
+ * reason per 10 s). A connection with bytes unacknowledged by the peer and no
  * progress for stall_ms (the election timeout) is dropped, so libraft
  * reconnects at once instead of waiting out TCP's retransmission back-off
  * after a network cut (TCP_USER_TIMEOUT and keepalive make the kernel do the
@@ -19,10 +19,13 @@
  * reconnect; libraft closing its end closes the connection. A connect or a
  * handshake that takes too long is dropped. A term libraft cannot
  * increment (within 2^32 of 2^64) is refused; one that jumps implausibly is
- * logged but passed on: refusing it needs an authenticated peer (mTLS).
+ * refused from an authenticated peer, logged and passed on otherwise.
  *
- * The peer-facing byte stream is behind struct peer_ops (plain TCP here);
- * TLS goes there: see the comment above struct peer_ops. */
+ * The peer-facing byte stream is behind struct peer_ops (transport_int.h):
+ * plain TCP here, TLS 1.3 in transport_tls.c when the member has
+ * credentials (opts.tls). With TLS, the id of raft's handshake must be the
+ * one in the peer's certificate, and a member the allow-list (opts.allowed)
+ * no longer admits is cut off at the next tick. */
 #include "config.h"
 
 #include "lib/addr.h"
@@ -30,7 +33,7 @@
 #include "lib/list.h"
 #include "lib/log.h"
 #include "lib/sm.h"
-#include "raft/transport.h"
+#include "raft/transport_int.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -45,93 +48,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define READ_CHUNK   65536
-#define HIGH_WATER   (1u << 20) /* stop reading one side while the other holds this */
-#define TICK_MS      100        /* stall, connect and handshake checks */
-#define LOG_EVERY_MS 10000      /* one line per kind of trouble per this */
-#define KEEPALIVE_S  2
-#define KEEPINTVL_S  1
-#define KEEPCNT      3
-#define MAX_UNREADY  256 /* inbound connections without a complete handshake */
-
-struct conn;
-
-/* The peer-facing byte stream of a connection. Plain TCP now. TLS (1.3,
- * certificates from the cluster CA both ways) implements the same calls
- * over the same uv_tcp_t with OpenSSL memory BIOs:
- *   start    runs the TLS handshake (client or server by c->inbound) and
- *            calls conn_peer_ready once it is done and the certificate
- *            chains to the cluster CA;
- *   send     encrypts and writes; from_peer bytes are decrypted before
- *            conn_from_peer sees them, so the frame checker sees plaintext;
- *   pending  counts ciphertext not yet handed to the kernel;
- *   auth_id  the raft id bound in the peer certificate's SAN (0 = not
- *            authenticated: plain TCP). conn_from_peer refuses an inbound
- *            handshake whose id differs from it, conn_peer_ready an outbound
- *            peer that is not the id we dialled; once authenticated, a term
- *            jump can be refused instead of only logged. */
-struct peer_ops {
-	const char *name;
-	/* Start reading from the peer; bytes go to conn_from_peer, EOF and
-	 * errors to conn_close. Calls conn_peer_ready when the stream is
-	 * usable. 0 or a libuv error. */
-	int (*start)(struct conn *c);
-	/* Write @len bytes at @data to the peer (copied if they cannot be
-	 * written at once). 0 or a libuv error (then the caller closes). */
-	int (*send)(struct conn *c, const char *data, size_t len);
-	/* Bytes accepted by send and not yet in the kernel. */
-	size_t (*pending)(struct conn *c);
-	/* Stop / resume reading from the peer (backpressure). */
-	void (*pause)(struct conn *c, bool paused);
-	uint64_t (*auth_id)(struct conn *c);
-};
-
-struct transport {
-	struct raft_uv_transport *t;
-	uv_loop_t *loop;
-	struct gw_raft__transport_opts o;
-	uint64_t id;                           /* this node, from init */
-	char address[GW_RAFT__HS_MAX_ADDRESS]; /* this node's raft address */
-	uv_tcp_t listener;
-	uv_timer_t tick;
-	bool listener_open, tick_open;
-	raft_uv_accept_cb accept_cb;
-	struct gw_list conns; /* struct conn */
-	int n_unready;        /* inbound conns without a complete handshake */
-	bool closing;
-	raft_uv_transport_close_cb close_cb;
-	struct gw_raft__transport_stats st;
-	uint64_t log_next[3]; /* rate limits: refused, term jump, stall */
-	uint64_t log_skipped[3];
-};
-
-enum { LOG_REFUSED, LOG_TERM, LOG_STALL };
-
-struct conn {
-	struct gw_list link; /* in transport.conns */
-	struct transport *tr;
-	const struct peer_ops *ops;
-	bool inbound;
-	uv_tcp_t tcp;        /* the peer */
-	uv_pipe_t local;     /* our end of the socketpair */
-	uv_pipe_t *raft_end; /* libraft's end (raft_malloc'ed); ours until handed */
-	bool local_open, handed, closing, ready;
-	bool peer_paused, local_paused;
-	int handles;                  /* open handles of this conn */
-	uint64_t started;             /* uv_now at creation */
-	uint64_t written;             /* bytes handed to the kernel for the peer */
-	uint64_t acked;               /* of which acknowledged at the last check */
-	uint64_t progress_at;         /* uv_now of the last progress */
-	struct gw_raft__frame frame;  /* inbound only */
-	char *rbuf_peer, *rbuf_local; /* read buffers (READ_CHUNK, malloc'ed lazily) */
-	/* outbound */
-	struct raft_uv_connect *req;
-	raft_uv_connect_cb cb;
-	int status; /* for cb when the conn ends before handing over */
-	uv_connect_t connect;
-	uint64_t id;   /* the peer we dialled */
-	char peer[64]; /* "ip:port" for logs */
-};
+#define READ_CHUNK  65536
+#define KEEPALIVE_S 2
+#define KEEPINTVL_S 1
+#define KEEPCNT     3
+#define MAX_UNREADY 256 /* inbound connections without a complete handshake */
 
 /* Bytes a write could not pass at once, queued with their request. */
 struct wreq {
@@ -141,19 +62,9 @@ struct wreq {
 	char data[];
 };
 
-static void conn_close(struct conn *c, int status);
 static void local_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void conn_from_peer(struct conn *c, const char *data, size_t len);
-static void conn_peer_ready(struct conn *c);
 
-static uint64_t now_ms(struct transport *tr)
-{
-	return uv_now(tr->loop);
-}
-
-/* Rate-limited logging: true when this kind may log now; *skipped gets how
- * many lines of the kind were suppressed since the last one. */
-static bool may_log(struct transport *tr, int kind, uint64_t *skipped)
+bool gw_raft__tr_may_log(struct transport *tr, int kind, uint64_t *skipped)
 {
 	uint64_t now = now_ms(tr);
 
@@ -178,7 +89,7 @@ static void alloc_in(char **slot, uv_buf_t *buf)
 	buf->len = *slot != NULL ? READ_CHUNK : 0; /* 0: the read fails with ENOBUFS */
 }
 
-static void alloc_peer(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+void gw_raft__conn_alloc_peer(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = h->data;
 
@@ -257,20 +168,20 @@ static void plain_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct conn *c = s->data;
 
 	if (nread > 0) {
-		conn_from_peer(c, buf->base, (size_t)nread);
+		gw_raft__conn_from_peer(c, buf->base, (size_t)nread);
 		return;
 	}
 	if (nread < 0) {
-		conn_close(c, RAFT_NOCONNECTION);
+		gw_raft__conn_close(c, RAFT_NOCONNECTION);
 	}
 }
 
 static int plain_start(struct conn *c)
 {
-	int rv = uv_read_start((uv_stream_t *)&c->tcp, alloc_peer, plain_read_cb);
+	int rv = uv_read_start((uv_stream_t *)&c->tcp, gw_raft__conn_alloc_peer, plain_read_cb);
 
 	if (rv == 0) {
-		conn_peer_ready(c);
+		gw_raft__conn_peer_ready(c);
 	}
 	return rv;
 }
@@ -285,7 +196,7 @@ static void to_peer_cb(uv_write_t *req, int status)
 	}
 	free(w);
 	if (status != 0) {
-		conn_close(c, RAFT_NOCONNECTION);
+		gw_raft__conn_close(c, RAFT_NOCONNECTION);
 		return;
 	}
 	if (c->local_paused && !c->closing && c->ops->pending(c) < HIGH_WATER / 2) {
@@ -294,9 +205,9 @@ static void to_peer_cb(uv_write_t *req, int status)
 	}
 }
 
-static int plain_send(struct conn *c, const char *data, size_t len)
+int gw_raft__conn_write_peer(struct conn *c, const char *p, size_t len)
 {
-	return relay_write(c, (uv_stream_t *)&c->tcp, data, len, to_peer_cb, true);
+	return relay_write(c, (uv_stream_t *)&c->tcp, p, len, to_peer_cb, true);
 }
 
 static size_t plain_pending(struct conn *c)
@@ -309,7 +220,7 @@ static void plain_pause(struct conn *c, bool paused)
 	if (paused) {
 		uv_read_stop((uv_stream_t *)&c->tcp);
 	} else {
-		uv_read_start((uv_stream_t *)&c->tcp, alloc_peer, plain_read_cb);
+		uv_read_start((uv_stream_t *)&c->tcp, gw_raft__conn_alloc_peer, plain_read_cb);
 	}
 }
 
@@ -319,13 +230,19 @@ static uint64_t plain_auth_id(struct conn *c)
 	return 0; /* not authenticated */
 }
 
+static void plain_release(struct conn *c)
+{
+	(void)c;
+}
+
 static const struct peer_ops plain_ops = {
     .name = "tcp",
     .start = plain_start,
-    .send = plain_send,
+    .send = gw_raft__conn_write_peer,
     .pending = plain_pending,
     .pause = plain_pause,
     .auth_id = plain_auth_id,
+    .release = plain_release,
 };
 
 /* ---- connections ------------------------------------------------------ */
@@ -359,6 +276,7 @@ static void conn_unref(struct conn *c)
 		tr->st.connect_failed++;
 		c->cb(c->req, NULL, c->status);
 	}
+	c->ops->release(c);
 	gw_raft__frame_close(&c->frame);
 	free(c->rbuf_peer);
 	free(c->rbuf_local);
@@ -382,7 +300,7 @@ static void raft_end_closed(uv_handle_t *h)
 
 /* Close every handle of @c; it is freed (and a pending connect answered
  * with @status) once they are closed. Idempotent. */
-static void conn_close(struct conn *c, int status)
+void gw_raft__conn_close(struct conn *c, int status)
 {
 	if (c->closing) {
 		return;
@@ -407,7 +325,7 @@ static struct conn *conn_new(struct transport *tr, bool inbound)
 		return NULL;
 	}
 	c->tr = tr;
-	c->ops = &plain_ops;
+	c->ops = tr->o.tls != NULL ? &gw_raft__tls_ops : &plain_ops;
 	c->inbound = inbound;
 	c->started = now_ms(tr);
 	c->progress_at = c->started;
@@ -427,7 +345,7 @@ static void to_raft_cb(uv_write_t *req, int status)
 
 	free(w);
 	if (status != 0) {
-		conn_close(c, RAFT_NOCONNECTION);
+		gw_raft__conn_close(c, RAFT_NOCONNECTION);
 		return;
 	}
 	if (c->peer_paused && !c->closing &&
@@ -444,7 +362,7 @@ static void to_raft(struct conn *c, const char *p, size_t len)
 		return;
 	}
 	if (relay_write(c, (uv_stream_t *)&c->local, p, len, to_raft_cb, false) != 0) {
-		conn_close(c, RAFT_NOCONNECTION);
+		gw_raft__conn_close(c, RAFT_NOCONNECTION);
 		return;
 	}
 	if (!c->peer_paused &&
@@ -463,7 +381,7 @@ static void local_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 	if (nread <= 0) {
 		if (nread < 0) {
-			conn_close(c, RAFT_NOCONNECTION);
+			gw_raft__conn_close(c, RAFT_NOCONNECTION);
 		}
 		return;
 	}
@@ -471,7 +389,7 @@ static void local_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (c->ops->send(c, buf->base, (size_t)nread) != 0) {
-		conn_close(c, RAFT_NOCONNECTION);
+		gw_raft__conn_close(c, RAFT_NOCONNECTION);
 		return;
 	}
 	if (c->ops->pending(c) >= HIGH_WATER) {
@@ -529,28 +447,34 @@ static void hand_over(struct conn *c)
 	c->progress_at = now_ms(c->tr);
 }
 
-static void refuse(struct conn *c, int why)
+void gw_raft__conn_refuse(struct conn *c, int why, const char *detail)
 {
 	struct transport *tr = c->tr;
 	uint64_t skipped;
+	char auth[40] = "";
 
 	tr->st.refused++;
-	if (why > 0 && why < GW_RAFT__FR_N) {
+	if (why > 0 && why < GW_RAFT__REF_N) {
 		tr->st.refused_by[why]++;
 	}
-	if (may_log(tr, LOG_REFUSED, &skipped)) {
+	if (gw_raft__tr_may_log(tr, LOG_REFUSED + (why > 0 && why < GW_RAFT__REF_N ? why : 0),
+				&skipped)) {
+		if (c->auth != 0) {
+			snprintf(auth, sizeof auth, " (certificate of %016" PRIx64 ")", c->auth);
+		}
 		gw_warnf("raft",
-			 "refused raft peer %s%s%s: %s (connection closed; %" PRIu64
+			 "refused raft peer %s%s%s%s: %s%s%s (connection closed; %" PRIu64
 			 " refused so far, %" PRIu64 " similar lines suppressed)",
-			 c->peer, c->frame.handshake_done ? " claiming " : "",
+			 c->peer, auth, c->frame.handshake_done ? " claiming " : "",
 			 c->frame.handshake_done ? c->frame.address : "",
-			 gw_raft__frame_strerror(why), tr->st.refused, skipped);
+			 gw_raft__frame_strerror(why), detail != NULL ? ": " : "",
+			 detail != NULL ? detail : "", tr->st.refused, skipped);
 	}
-	conn_close(c, RAFT_NOCONNECTION);
+	gw_raft__conn_close(c, RAFT_NOCONNECTION);
 }
 
 /* Plaintext from the peer. Inbound: check, then pass to libraft. */
-static void conn_from_peer(struct conn *c, const char *data, size_t len)
+void gw_raft__conn_from_peer(struct conn *c, const char *data, size_t len)
 {
 	struct transport *tr = c->tr;
 	size_t hs_len;
@@ -563,16 +487,27 @@ static void conn_from_peer(struct conn *c, const char *data, size_t len)
 	c->frame.ref_term = tr->o.term != NULL ? tr->o.term(tr->o.term_data) : 0;
 	rv = gw_raft__frame_feed(&c->frame, data, len, &hs_len);
 	if (rv != 0) {
-		refuse(c, rv);
+		gw_raft__conn_refuse(c, rv, NULL);
 		return;
 	}
 	if (c->frame.term_jump) {
-		/* Passed on: without authentication we cannot tell a peer
-		 * that lost its mind from a forged one. With mTLS (auth_id !=
-		 * 0) this is where such a message will be refused. */
+		/* An honest cluster moves one term per election: 2^32 terms
+		 * are out of reach however long a node was partitioned (and
+		 * with pre-vote a partitioned node does not even raise its
+		 * term). From an authenticated member such a message is
+		 * refused; from an unauthenticated peer (plain TCP) we cannot
+		 * tell a peer that lost its mind from a forged one, so it is
+		 * logged and passed on. */
 		c->frame.term_jump = false;
 		tr->st.term_jumps++;
-		if (may_log(tr, LOG_TERM, &skipped)) {
+		if (c->ops->auth_id(c) != 0) {
+			char detail[64];
+			snprintf(detail, sizeof detail, "term %" PRIu64 ", ours %" PRIu64,
+				 c->frame.jump_term, c->frame.ref_term);
+			gw_raft__conn_refuse(c, GW_RAFT__REF_TERM_JUMP, detail);
+			return;
+		}
+		if (gw_raft__tr_may_log(tr, LOG_TERM, &skipped)) {
 			gw_warnf("raft",
 				 "raft peer %s (id %016" PRIx64 ") sent term %" PRIu64
 				 ", implausibly far from ours (%" PRIu64 "); %" PRIu64
@@ -586,11 +521,11 @@ static void conn_from_peer(struct conn *c, const char *data, size_t len)
 		 * certificate's. Plain TCP authenticates nobody (auth 0). */
 		auth = c->ops->auth_id(c);
 		if (auth != 0 && auth != c->frame.peer_id) {
-			refuse(c, GW_RAFT__FR_HS_ID);
+			gw_raft__conn_refuse(c, GW_RAFT__REF_ID_MISMATCH, NULL);
 			return;
 		}
 		if (tr->closing || tr->accept_cb == NULL || make_pair(c) != 0) {
-			conn_close(c, RAFT_NOCONNECTION);
+			gw_raft__conn_close(c, RAFT_NOCONNECTION);
 			return;
 		}
 		hand_over(c);
@@ -608,7 +543,7 @@ static void conn_from_peer(struct conn *c, const char *data, size_t len)
 
 /* The peer-facing stream is usable. Outbound: send raft's handshake and
  * hand libraft its end. */
-static void conn_peer_ready(struct conn *c)
+void gw_raft__conn_peer_ready(struct conn *c)
 {
 	struct transport *tr = c->tr;
 	size_t alen, len;
@@ -618,7 +553,8 @@ static void conn_peer_ready(struct conn *c)
 	if (c->inbound) {
 		return; /* waits for the raft handshake */
 	}
-	/* mTLS: here the certificate's id must equal c->id (auth_id). */
+	/* With TLS, transport_tls.c checked that the certificate names
+	 * c->id before calling us. */
 	alen = (strlen(tr->address) + 1 + 7) / 8 * 8;
 	len = 24 + alen;
 	for (i = 0; i < 8; i++) {
@@ -628,7 +564,7 @@ static void conn_peer_ready(struct conn *c)
 	}
 	memcpy(hs + 24, tr->address, strlen(tr->address));
 	if (c->ops->send(c, hs, len) != 0 || make_pair(c) != 0) {
-		conn_close(c, RAFT_NOCONNECTION);
+		gw_raft__conn_close(c, RAFT_NOCONNECTION);
 		return;
 	}
 	hand_over(c);
@@ -675,15 +611,24 @@ static void tick_cb(uv_timer_t *t)
 		if (!c->ready) {
 			if (now - c->started >= limit) {
 				tr->st.timed_out++;
-				conn_close(c, RAFT_NOCONNECTION);
+				gw_raft__conn_close(c, RAFT_NOCONNECTION);
 			}
 			continue;
 		}
-		if (c->inbound || check_progress(c, now)) {
+		if (c->inbound) {
+			/* A member removed since it connected is cut off. */
+			uint64_t auth = c->ops->auth_id(c);
+			if (auth != 0 && tr->o.allowed != NULL &&
+			    !tr->o.allowed(tr->o.allowed_data, auth)) {
+				gw_raft__conn_refuse(c, GW_RAFT__REF_NOT_MEMBER, NULL);
+			}
+			continue;
+		}
+		if (check_progress(c, now)) {
 			continue;
 		}
 		tr->st.stalled++;
-		if (may_log(tr, LOG_STALL, &skipped)) {
+		if (gw_raft__tr_may_log(tr, LOG_STALL, &skipped)) {
 			gw_warnf("raft",
 				 "raft connection to %s (id %016" PRIx64
 				 ") made no progress for %u ms: "
@@ -691,7 +636,7 @@ static void tick_cb(uv_timer_t *t)
 				 " similar lines suppressed)",
 				 c->peer, c->id, tr->o.stall_ms, tr->st.stalled, skipped);
 		}
-		conn_close(c, RAFT_NOCONNECTION);
+		gw_raft__conn_close(c, RAFT_NOCONNECTION);
 	}
 }
 
@@ -753,14 +698,14 @@ static void listen_cb(uv_stream_t *server, int status)
 	}
 	tr->n_unready++;
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-		conn_close(c, RAFT_NOCONNECTION);
+		gw_raft__conn_close(c, RAFT_NOCONNECTION);
 		return;
 	}
 	if (tr->n_unready > MAX_UNREADY) {
 		/* Pre-handshake connections cost a read buffer each and live
 		 * up to 5 election timeouts: bound them. Peers retry. */
 		tr->st.overflow++;
-		conn_close(c, RAFT_NOCONNECTION);
+		gw_raft__conn_close(c, RAFT_NOCONNECTION);
 		return;
 	}
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
@@ -768,7 +713,7 @@ static void listen_cb(uv_stream_t *server, int status)
 	}
 	set_sockopts(c);
 	if (c->ops->start(c) != 0) {
-		conn_close(c, RAFT_NOCONNECTION);
+		gw_raft__conn_close(c, RAFT_NOCONNECTION);
 	}
 }
 
@@ -827,12 +772,12 @@ static void connect_cb(uv_connect_t *req, int status)
 		return;
 	}
 	if (status != 0 || c->tr->closing) {
-		conn_close(c, c->tr->closing ? RAFT_CANCELED : RAFT_NOCONNECTION);
+		gw_raft__conn_close(c, c->tr->closing ? RAFT_CANCELED : RAFT_NOCONNECTION);
 		return;
 	}
 	set_sockopts(c);
 	if (c->ops->start(c) != 0) {
-		conn_close(c, RAFT_NOCONNECTION);
+		gw_raft__conn_close(c, RAFT_NOCONNECTION);
 	}
 }
 
@@ -863,7 +808,7 @@ static int tr_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, 
 	c->connect.data = c;
 	rv = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&a.ss, connect_cb);
 	if (rv != 0) {
-		conn_close(c, RAFT_NOCONNECTION); /* no callback: we fail synchronously */
+		gw_raft__conn_close(c, RAFT_NOCONNECTION); /* no callback: we fail synchronously */
 		snprintf(t->errmsg, sizeof t->errmsg, "connect to %.64s: %s", address,
 			 uv_strerror(rv));
 		return RAFT_NOCONNECTION;
@@ -887,7 +832,7 @@ static void tr_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
 	}
 	gw_list_foreach_safe(it, tmp, &tr->conns)
 	{
-		conn_close(gw_container_of(it, struct conn, link), RAFT_CANCELED);
+		gw_raft__conn_close(gw_container_of(it, struct conn, link), RAFT_CANCELED);
 	}
 	maybe_closed(tr);
 }
@@ -944,6 +889,7 @@ void gw_raft__transport_stats(const struct raft_uv_transport *t,
 static const char *const reason_keys[] = {"ok",
 #define REASON_KEY(name, text) #name,
 					  GW_RAFT__FRAME_ERRORS(REASON_KEY)
+					      GW_RAFT__PEER_REFUSALS(REASON_KEY)
 #undef REASON_KEY
 };
 
@@ -958,6 +904,8 @@ void gw_raft__transport_json(const struct raft_uv_transport *t, struct cJSON *o)
 		return;
 	}
 	gw_raft__transport_stats(t, &st);
+	cJSON_AddBoolToObject(
+	    o, "tls", t->impl != NULL && ((const struct transport *)t->impl)->o.tls != NULL);
 	cJSON_AddNumberToObject(o, "accepted", (double)st.accepted);
 	cJSON_AddNumberToObject(o, "connected", (double)st.connected);
 	cJSON_AddNumberToObject(o, "connect_failed", (double)st.connect_failed);
@@ -966,8 +914,10 @@ void gw_raft__transport_json(const struct raft_uv_transport *t, struct cJSON *o)
 	cJSON_AddNumberToObject(o, "stalled", (double)st.stalled);
 	cJSON_AddNumberToObject(o, "timed_out", (double)st.timed_out);
 	cJSON_AddNumberToObject(o, "overflow", (double)st.overflow);
+	cJSON_AddNumberToObject(o, "out_tls_failed", (double)st.out_tls_failed);
+	cJSON_AddNumberToObject(o, "out_wrong_peer", (double)st.out_wrong_peer);
 	by = cJSON_AddObjectToObject(o, "refused_by");
-	for (i = 1; by != NULL && i < GW_RAFT__FR_N; i++) {
+	for (i = 1; by != NULL && i < GW_RAFT__REF_N; i++) {
 		if (st.refused_by[i] == 0) {
 			continue;
 		}

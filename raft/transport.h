@@ -51,7 +51,7 @@ enum gw_raft__frame_err {
 	    GW_RAFT__FR_N
 };
 
-/* Text of a reason (static string). */
+/* Text of a reason (static string); also takes enum gw_raft__peer_refusal. */
 const char *gw_raft__frame_strerror(int err);
 
 struct gw_raft__frame_limits {
@@ -126,6 +126,25 @@ bool gw_raft__frame_conf_ok(const uint8_t *p, size_t len);
 
 /* ---- transport.c ------------------------------------------------------ */
 
+/* Reasons an inbound connection is refused besides the frame checker's
+ * (transport_tls.c): X(name, text for logs). They number on from
+ * GW_RAFT__FR_N, so one array counts both. */
+#define GW_RAFT__PEER_REFUSALS(X)                                                                  \
+	X(TLS_PLAINTEXT, "not TLS (a plaintext raft client?)")                                     \
+	X(TLS_HANDSHAKE, "TLS handshake failed (no certificate, or not of the cluster CA)")        \
+	X(CERT, "the certificate names no member of this cluster")                                 \
+	X(ID_MISMATCH, "the raft handshake claims another id than the certificate's")              \
+	X(NOT_MEMBER, "the certificate's member is not in the cluster configuration (removed?)")   \
+	X(TERM_JUMP, "a term implausibly far from ours (authenticated peer)")
+
+enum gw_raft__peer_refusal {
+	GW_RAFT__REF_FIRST = GW_RAFT__FR_N - 1,
+#define GW_RAFT__REF_ENUM(name, text) GW_RAFT__REF_##name,
+	GW_RAFT__PEER_REFUSALS(GW_RAFT__REF_ENUM)
+#undef GW_RAFT__REF_ENUM
+	    GW_RAFT__REF_N
+};
+
 struct gw_raft__transport_opts {
 	unsigned stall_ms; /* drop a connection with unacknowledged bytes and no
 			      progress for this long; also connect and handshake
@@ -137,6 +156,12 @@ struct gw_raft__transport_opts {
 	/* This member's TLS credentials (lib/peertls.h; owned by the caller,
 	 * must outlive the transport); NULL = plain TCP. */
 	struct gw_peertls *tls;
+	/* With tls: may member @id (read from a verified certificate) talk
+	 * to us? Asked after each inbound TLS handshake and, every tick, for
+	 * every open inbound connection (false closes it). NULL = any member
+	 * of the cluster CA. */
+	bool (*allowed)(void *data, uint64_t id);
+	void *allowed_data;
 };
 
 /* Counters for status pages and metrics; only ever grow. */
@@ -144,13 +169,16 @@ struct gw_raft__transport_stats {
 	uint64_t accepted;  /* inbound connections that completed the handshake */
 	uint64_t connected; /* outbound connections handed to libraft */
 	uint64_t connect_failed;
-	uint64_t refused; /* inbound connections closed by the frame checker */
-	uint64_t refused_by[GW_RAFT__FR_N];
-	uint64_t term_jumps; /* messages with an implausible term (logged, passed on) */
-	uint64_t stalled;    /* connections dropped for making no progress */
-	uint64_t timed_out;  /* connects and handshakes that took too long */
-	uint64_t overflow;   /* inbound connections closed at once: too many
-				without a handshake yet */
+	uint64_t refused; /* inbound connections refused (frame checker, TLS, identity) */
+	uint64_t refused_by[GW_RAFT__REF_N]; /* by enum gw_raft__frame_err / peer_refusal */
+	uint64_t out_tls_failed;             /* outbound TLS handshakes that failed */
+	uint64_t out_wrong_peer; /* outbound peers whose certificate is not the id dialled */
+	uint64_t term_jumps;     /* messages with an implausible term (logged; refused
+				    when the peer is authenticated) */
+	uint64_t stalled;        /* connections dropped for making no progress */
+	uint64_t timed_out;      /* connects and handshakes that took too long */
+	uint64_t overflow;       /* inbound connections closed at once: too many
+				    without a handshake yet */
 };
 
 /* Fill @t (zeroed by the caller, version 1) with our transport on @loop.
@@ -163,9 +191,11 @@ void gw_raft__transport_close(struct raft_uv_transport *t);
 void gw_raft__transport_stats(const struct raft_uv_transport *t,
 			      struct gw_raft__transport_stats *out);
 
-/* Add the counters to JSON object @o (status pages): accepted, connected,
- * connect_failed, refused, term_jumps, stalled, timed_out, overflow and refused_by
- * {reason: count} (non-zero ones, reasons in lower case). */
+/* Add the counters to JSON object @o (status pages): tls (bool: peers
+ * authenticated by certificate), accepted, connected, connect_failed,
+ * refused, term_jumps, stalled, timed_out, overflow, out_tls_failed,
+ * out_wrong_peer and refused_by {reason: count} (non-zero ones, reasons in
+ * lower case). */
 struct cJSON;
 void gw_raft__transport_json(const struct raft_uv_transport *t, struct cJSON *o);
 

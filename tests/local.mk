@@ -99,6 +99,7 @@ TESTS += tests/integration/test_member_names.py
 TESTS += tests/integration/test_hashkv.py
 TESTS += tests/integration/test_consistency.py
 TESTS += tests/integration/test_fleet.py
+TESTS += tests/integration/test_raft_mtls.py
 EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp
 
 # Integration tests: real processes on 127.0.0.1.

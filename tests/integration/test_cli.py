@@ -33,7 +33,7 @@ def test_help_documents_every_flag_with_default():
                           ("--status-listen", "127.0.0.1:7085"),
                           ("--metrics-listen", "127.0.0.1:9091"),
                           ("--write-timeout", "2s"), ("--voters", "3"),
-                          ("--log-level", "info")):
+                          ("--log-level", "info"), ("--peer-tls", "on")):
         line = [l for l in r.stdout.splitlines() if l.strip().startswith(flag + " ")]
         assert line, flag
         assert "(default %s)" % default in line[0], line[0]
@@ -78,6 +78,8 @@ def test_bad_values():
     expect_usage_error(["start", "--log-level", "loud"], "--log-level")
     expect_usage_error(["start", "--raft-listen", "[::1]:2380"], "--raft-listen")
     expect_usage_error(["start", "--name", "x", "--name", "y"], "--name")
+    expect_usage_error(["start", "--peer-tls", "maybe"], "expected on or off")
+    expect_usage_error(["start", "--peer-tls=yes"], "--peer-tls")
     expect_usage_error(["start", "stray"], "stray")
     expect_usage_error(["status", "--json=yes"], "--json")
 

@@ -2,12 +2,11 @@
  * (raft/membership.c). First the pure pieces: the parser of the view a
  * leader's ping carries (a malformed view keeps the previous one), the
  * leader's promote/demote choice, the health table (capacity, the
- * reachable window) and the configuration helpers, on a struct gw_raft
- * built by hand. Then through one real node (test_raft_fixture.h): member
- * metadata round trip and malformed metadata, the last voter never removed,
- * unknown members, leadership transfer refused, join checks, a standby
- * added and removed, the leader's duty promoting a healthy standby. Every
- * case closes its loop with no live handle. */
+ * reachable window), the configuration helpers and the raft transport's
+ * allow-list (raft/peerauth.c), on a struct gw_raft built by hand. Then through one real node
+ * (test_raft_fixture.h): member metadata round trip and malformed metadata, the last voter never
+ * removed, unknown members, leadership transfer refused, join checks, a standby added and removed,
+ * the leader's duty promoting a healthy standby. Every case closes its loop with no live handle. */
 #include "config.h"
 
 #include "lib/err.h"
@@ -291,6 +290,46 @@ static void test_conf_voters_and_get(void **state)
 	assert_int_equal(gw_raft__map_role(RAFT_VOTER), GW_ROLE_VOTER);
 	assert_int_equal(gw_raft__map_role(RAFT_STANDBY), GW_ROLE_STANDBY);
 	assert_int_equal(gw_raft__map_role(RAFT_SPARE), GW_ROLE_SPARE);
+}
+
+/* The raft transport's allow-list (raft/peerauth.c). */
+static void test_peer_allowlist(void **state)
+{
+	struct bare *b = *state;
+	struct gw_raft *r = b->r;
+	struct raft_configuration *c = &r->raft.configuration;
+
+	r->raft_running = true;
+	/* Joining: an empty configuration admits any member of the CA. */
+	assert_true(gw_raft__peer_allowed(r, 7));
+	assert_int_equal(raft_configuration_add(c, 1, "127.0.0.1:1", RAFT_VOTER), 0);
+	assert_int_equal(raft_configuration_add(c, 2, "127.0.0.1:2", RAFT_VOTER), 0);
+	assert_int_equal(raft_configuration_add(c, 3, "127.0.0.1:3", RAFT_STANDBY), 0);
+	assert_true(gw_raft__peer_allowed(r, 2));
+	assert_true(gw_raft__peer_allowed(r, 3));
+	/* No leader: an id never seen may be a member added while we were
+	 * away. Following a leader: only the leader itself. */
+	assert_true(gw_raft__peer_allowed(r, 9));
+	r->raft.state = RAFT_FOLLOWER;
+	r->raft.follower_state.current_leader.id = 9;
+	r->raft.follower_state.current_leader.address = "127.0.0.1:9";
+	assert_true(gw_raft__peer_allowed(r, 9));
+	assert_false(gw_raft__peer_allowed(r, 8));
+	/* 3 removed: refused from then on, even without a leader. */
+	raft_configuration_close(c);
+	raft_configuration_init(c);
+	assert_int_equal(raft_configuration_add(c, 1, "127.0.0.1:1", RAFT_VOTER), 0);
+	assert_int_equal(raft_configuration_add(c, 2, "127.0.0.1:2", RAFT_VOTER), 0);
+	gw_raft__peers_observe(r);
+	r->raft.state = RAFT_UNAVAILABLE;
+	assert_false(gw_raft__peer_allowed(r, 3));
+	assert_true(gw_raft__peer_allowed(r, 2));
+	/* Back in the configuration: allowed again. */
+	assert_int_equal(raft_configuration_add(c, 3, "127.0.0.1:3", RAFT_SPARE), 0);
+	assert_true(gw_raft__peer_allowed(r, 3));
+	assert_int_equal(r->n_removed, 0);
+	r->raft_running = false;
+	assert_false(gw_raft__peer_allowed(r, 1));
 }
 
 static void test_member_key(void **state)
@@ -594,6 +633,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_health_table_capacity, bare_setup, bare_teardown),
 	    cmocka_unit_test_setup_teardown(test_reachable_window, bare_setup, bare_teardown),
 	    cmocka_unit_test_setup_teardown(test_conf_voters_and_get, bare_setup, bare_teardown),
+	    cmocka_unit_test_setup_teardown(test_peer_allowlist, bare_setup, bare_teardown),
 	    cmocka_unit_test(test_member_key),
 #define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
 	    T(test_metadata_round_trip),
