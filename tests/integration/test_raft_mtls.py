@@ -134,8 +134,9 @@ def test_s_client_sees_tls13_and_is_refused():
                        input=b"x" * 64, capture_output=True, timeout=30)
     out = (r.stdout + r.stderr).decode(errors="replace")
     assert "TLSv1.3" in out, out[-2000:]
-    assert "certificate required" in out, out[-2000:]
-    wait_for(lambda: refused_by(n, "tls_handshake") == before + 1, 5, 0.05, "counted")
+    # s_client may exit before the server's "certificate required" alert
+    # reaches it (a loaded machine): the refusal is checked on the server
+    wait_for(lambda: refused_by(n, "tls_handshake") == before + 1, 10, 0.05, "counted")
     assert "peer did not return a certificate" in full_log(n)
 
 
@@ -272,7 +273,9 @@ def test_removed_member_refused():
              0.1, "refused")
     # The removed process again: it campaigns with its old certificate.
     n3.start(wait=False)
-    wait_for(lambda: sum(refused_by(n, "not_member") for n in (n1, n2, n4)) >= before + 3, 20,
+    # (it starts under the sanitizers and campaigns only after an election
+    # timeout: generous on a loaded machine)
+    wait_for(lambda: sum(refused_by(n, "not_member") for n in (n1, n2, n4)) >= before + 3, 60,
              0.1, "the removed node refused")
     assert_serving(live, "/t/removed2")
     for n in live:
