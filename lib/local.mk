@@ -22,5 +22,6 @@ lib_libgw_common_a_SOURCES = \
 	lib/pki.c lib/pki.h \
 	lib/json.c lib/json.h \
 	lib/ct.c lib/ct.h \
+	lib/cidr.c lib/cidr.h \
 	lib/rand.c lib/rand.h \
 	lib/connlimit.c lib/connlimit.h
