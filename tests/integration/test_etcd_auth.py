@@ -191,7 +191,7 @@ def test_users_roles_permissions():
     st, body = gw(n, "/v3/kv/range", {"key": b64("/other")}, token=rtok)
     assert st == 401, (st, body)
     ok(ctl(n, "auth", "disable", user="root:rootpw"))
-    n.stop()
+    assert n.stop() == 0, n.log()
 
 
 def test_bounded_input():
@@ -237,7 +237,7 @@ def test_bounded_input():
     st, body = gw(n, "/v3/kv/range", {"key": b64("/a")}, token="x" * 5000)
     assert st == 401, (st, body)
     assert n.running
-    n.stop()
+    assert n.stop() == 0, n.log()
 
 
 def test_token_ttl():
@@ -249,7 +249,7 @@ def test_token_ttl():
     time.sleep(1.5)
     st, body = gw(n, "/v3/kv/range", {"key": b64("/a")}, token=tok)
     assert st == 401 and body["error"] == "etcdserver: invalid auth token", (st, body)
-    n.stop()
+    assert n.stop() == 0, n.log()
 
 
 def test_token_on_other_member():
@@ -282,7 +282,7 @@ def test_token_on_other_member():
     wait_for(lambda: gw(c, "/v3/kv/range", {"key": b64("/app/k")}, token=tok)[0] == 401,
              15, 0.2, "stale token on n3")
     for n in nodes:
-        n.stop()
+        assert n.stop() == 0, n.log()
 
 
 def make_certs():
@@ -335,7 +335,7 @@ def test_off_host_clients():
     refused(ctl(n, "get", "/k"), "etcdserver: user name is empty")
     # the node-to-node routes are not etcd API calls
     assert n.running
-    n.stop()
+    assert n.stop() == 0, n.log()
 
     # A TLS listener with a client CA: a verified certificate is enough
     # while auth is off; with auth on its CN is the user name.
@@ -357,7 +357,7 @@ def test_off_host_clients():
     assert ok(ctl_tls(t, "get", "/app/k", "--print-value-only")).strip() == "v"
     refused(ctl_tls(t, "get", "/other"), PERM)
     refused(ctl_tls(t, "member", "remove", "1234"), PERM)
-    t.stop()
+    assert t.stop() == 0, t.log()
 
 
 if __name__ == "__main__":
