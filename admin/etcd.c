@@ -54,6 +54,19 @@ struct gw_etcd__call *gw_etcd__call_new(struct gw_etcd *srv, const struct gw_etc
 	return c;
 }
 
+static void linearized(void *data, int err)
+{
+	struct gw_etcd__call *c = data;
+	c->pending--;
+	if (c->gone) {
+		gw_etcd__finish(c, GW_ECANCELED);
+	} else if (err != 0) {
+		gw_etcd__finish(c, err);
+	} else {
+		c->m->unary(c, c->held);
+	}
+}
+
 void gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req)
 {
 	int rv = gw_etcd__authorize(c, req);
@@ -71,6 +84,16 @@ void gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req)
 	}
 	if (c->m->streaming) {
 		c->m->on_msg(c, req);
+	} else if (c->m->linearize && c->srv->opts.raft != NULL) {
+		c->delivered = true;
+		c->held = req; /* in the call's arena */
+		c->pending++;
+		rv = gw_raft_read_barrier(c->srv->opts.raft, gw_etcd__read_timeout(c), linearized,
+					  c);
+		if (rv != 0) {
+			c->pending--;
+			gw_etcd__finish(c, rv);
+		}
 	} else {
 		c->delivered = true;
 		c->m->unary(c, req);

@@ -420,48 +420,47 @@ void gw_etcd__auth_role_list(struct gw_etcd__call *c, const ProtobufCMessage *ms
 	gw_etcd__reply(c, m);
 }
 
-/* RoleDelete: take the role (c->svc, in the arena) from the next user that
- * has it, or, when none is left, delete the role's record. */
+/* RoleDelete: the users that had the role when it started (collected
+ * once, so a slow local apply cannot make it loop) lose it one proposal at
+ * a time, then the role's record goes. */
+struct role_del {
+	const char *role;
+	char **users; /* in the call's arena */
+	size_t n, next;
+};
+
 static void role_delete_step(struct gw_etcd__call *c, int err, struct gw_store_result *res)
 {
-	const char *role = c->svc;
-	char **users = NULL;
-	size_t n = 0, i;
+	struct role_del *d = c->svc;
 
 	(void)res;
+	while (err == 0 && d->next < d->n) {
+		const char *name = d->users[d->next++];
+		cJSON *u = NULL;
+		if (gw_etcd__auth_load(c->srv->opts.store, "user", name, &u) != 0) {
+			continue;
+		}
+		if (gw_etcd__auth_has_role(u, d->role)) {
+			err = set_roles(u, NULL, d->role);
+			if (err == 0) {
+				gw_etcd__auth_put(c, "user", name, u, role_delete_step);
+				cJSON_Delete(u);
+				return;
+			}
+		}
+		cJSON_Delete(u);
+	}
 	if (err != 0) {
 		gw_etcd__finish(c, err);
 		return;
 	}
-	if (gw_etcd__auth_list(c->srv->opts.store, "user", &users, &n) != 0) {
-		gw_etcd__finish(c, GW_EIO);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		cJSON *u = NULL;
-		if (gw_etcd__auth_load(c->srv->opts.store, "user", users[i], &u) != 0) {
-			continue;
-		}
-		if (gw_etcd__auth_has_role(u, role)) {
-			int rv = set_roles(u, NULL, role);
-			if (rv == 0) {
-				gw_etcd__auth_put(c, "user", users[i], u, role_delete_step);
-			} else {
-				gw_etcd__finish(c, rv);
-			}
-			cJSON_Delete(u);
-			gw_etcd__auth_list_free(users, n);
-			return;
-		}
-		cJSON_Delete(u);
-	}
-	gw_etcd__auth_list_free(users, n);
-	gw_etcd__auth_put(c, "role", role, NULL, gw_etcd__auth_reply);
+	gw_etcd__auth_put(c, "role", d->role, NULL, gw_etcd__auth_reply);
 }
 
 void gw_etcd__auth_role_delete(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 {
 	const Etcdserverpb__AuthRoleDeleteRequest *r = (const void *)msg;
+	struct role_del *d = GW_ETCD__ALLOC(c, struct role_del);
 	cJSON *role = NULL;
 
 	if (strcmp(r->role, "root") == 0 && auth_on(c)) {
@@ -472,7 +471,13 @@ void gw_etcd__auth_role_delete(struct gw_etcd__call *c, const ProtobufCMessage *
 		return;
 	}
 	cJSON_Delete(role);
-	c->svc = r->role;
+	if (d == NULL) {
+		gw_etcd__finish(c, GW_ENOMEM);
+		return;
+	}
+	d->users = names_of(c, "user", &d->n);
+	d->role = r->role;
+	c->svc = d;
 	role_delete_step(c, 0, NULL);
 }
 

@@ -287,6 +287,7 @@ struct gw_etcd__call {
 	bool resolved;                          /* user/root below are known */
 	char user[GW_ETCD_AUTH_MAX_NAME + 1];   /* authenticated user, "" = none */
 	bool root;                              /* the user has the root role */
+	const ProtobufCMessage *held;           /* linearize: the request during the barrier */
 };
 
 struct gw_etcd__method {
@@ -299,7 +300,8 @@ struct gw_etcd__method {
 	void (*on_msg)(struct gw_etcd__call *c, const ProtobufCMessage *req);
 	/* Streaming: the client half-closed (@gone false) or went away. */
 	void (*on_end)(struct gw_etcd__call *c, bool gone);
-	int access; /* enum gw_etcd__access: what it needs with auth on */
+	int access;     /* enum gw_etcd__access: what it needs with auth on */
+	bool linearize; /* unary: run after a raft read barrier (reads its own writes) */
 };
 
 /* Method of a gRPC path or of a JSON path (after "/v3" or "/v3beta"); NULL

@@ -128,8 +128,13 @@ static void unimplemented(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 	{                                                                                          \
 		path, {j1, j2}, &type##__descriptor, false, fn, NULL, NULL, GW_ETCD__ACC_##acc     \
 	}
+/* Auth RPCs read the records they change from the local store: a read
+ * barrier first makes a follower see the writes committed before. */
 #define AUTH(name, j, type, fn)                                                                    \
-	UNARY("/etcdserverpb.Auth/" name, "/auth/" j, NULL, etcdserverpb__##type, fn, ROOT)
+	{                                                                                          \
+		"/etcdserverpb.Auth/" name, {"/auth/" j, NULL}, &etcdserverpb__##type##__descriptor, \
+		    false, fn, NULL, NULL, GW_ETCD__ACC_ROOT, true                                  \
+	}
 
 /* The last column is what a method needs while etcd auth is enabled
  * (etcd_auth.c); etcd's rules: keys by permission, leases for any user,
@@ -183,8 +188,15 @@ const struct gw_etcd__method gw_etcd__methods[] = {
 	  etcdserverpb__defragment_request, gw_etcd__mt_defrag, ROOT),
     UNARY("/etcdserverpb.Maintenance/MoveLeader", "/maintenance/transfer-leadership", NULL,
 	  etcdserverpb__move_leader_request, gw_etcd__mt_move_leader, ROOT),
-    UNARY("/etcdserverpb.Auth/Authenticate", "/auth/authenticate", NULL,
-	  etcdserverpb__authenticate_request, gw_etcd__auth_authenticate, ANY),
+    {"/etcdserverpb.Auth/Authenticate",
+     {"/auth/authenticate", NULL},
+     &etcdserverpb__authenticate_request__descriptor,
+     false,
+     gw_etcd__auth_authenticate,
+     NULL,
+     NULL,
+     GW_ETCD__ACC_ANY,
+     true},
     AUTH("AuthEnable", "enable", auth_enable_request, gw_etcd__auth_enable),
     AUTH("AuthDisable", "disable", auth_disable_request, gw_etcd__auth_disable),
     AUTH("UserAdd", "user/add", auth_user_add_request, gw_etcd__auth_user_add),
