@@ -46,8 +46,9 @@ void gw_etcd__call_peer(struct gw_etcd__call *c, const struct gw_etcd__peer *pee
 			const char *token, size_t len)
 {
 	struct gw_etcd *srv = c->srv;
-	c->trusted = peer->addr.ss_family != AF_UNSPEC &&
-		     gw_cidr_match(srv->trusted, srv->n_trusted, (const struct sockaddr *)&peer->addr);
+	c->trusted =
+	    peer->addr.ss_family != AF_UNSPEC &&
+	    gw_cidr_match(srv->trusted, srv->n_trusted, (const struct sockaddr *)&peer->addr);
 	c->cert = peer->cert;
 	snprintf(c->cn, sizeof c->cn, "%s", peer->cn);
 	if (token != NULL && len > 0 && len < GW_ETCD__TOKEN_MAX) {
@@ -113,8 +114,8 @@ static bool allowed(struct need *nd, int want, const ProtobufCBinaryData *key,
 		cJSON *u = NULL;
 		nd->loaded = true;
 		if (gw_etcd__auth_load(nd->c->srv->opts.store, "user", nd->c->user, &u) == 0) {
-			nd->err = gw_etcd__auth_user_perms(nd->c->srv->opts.store, u,
-							   &nd->c->arena, &nd->perms, &nd->n);
+			nd->err = gw_etcd__auth_user_perms(nd->c->srv->opts.store, u, &nd->c->arena,
+							   &nd->perms, &nd->n);
 		}
 		cJSON_Delete(u);
 	}
@@ -204,7 +205,8 @@ static bool keys_allowed(struct gw_etcd__call *c, const ProtobufCMessage *req)
 	}
 	if (d == &etcdserverpb__watch_request__descriptor) {
 		const Etcdserverpb__WatchRequest *w = (const void *)req;
-		if (w->request_union_case != ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST) {
+		if (w->request_union_case !=
+		    ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST) {
 			return true; /* cancel and progress touch only this stream's watches */
 		}
 		return allowed(&nd, GW_ETCD__PERM_READ, &w->create_request->key,
@@ -526,7 +528,8 @@ void gw_etcd__auth_authenticate(struct gw_etcd__call *c, const ProtobufCMessage 
 	gw_etcd__auth_load(c->srv->opts.store, "user", r->name, &u);
 	pw = cJSON_GetObjectItemCaseSensitive(u, "pw");
 	/* A user without a password (no_password) cannot authenticate. */
-	gw_etcd__auth_kdf(c, r->name, r->password, true, cJSON_IsString(pw) ? pw->valuestring : NULL,
-			  gw_etcd__auth_user_gen(u), authenticated);
+	gw_etcd__auth_kdf(c, r->name, r->password, true,
+			  cJSON_IsString(pw) ? pw->valuestring : NULL, gw_etcd__auth_user_gen(u),
+			  authenticated);
 	cJSON_Delete(u);
 }

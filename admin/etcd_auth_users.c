@@ -214,8 +214,8 @@ void gw_etcd__auth_user_get(struct gw_etcd__call *c, const ProtobufCMessage *msg
 	etcdserverpb__auth_user_get_response__init(m);
 	m->header = gw_etcd__svc_header(c, 0);
 	roles = cJSON_GetObjectItemCaseSensitive(u, "roles");
-	m->roles = gw_etcd__arena_alloc(&c->arena, ((size_t)cJSON_GetArraySize(roles) + 1) *
-						       sizeof *m->roles);
+	m->roles = gw_etcd__arena_alloc(&c->arena,
+					((size_t)cJSON_GetArraySize(roles) + 1) * sizeof *m->roles);
 	cJSON_ArrayForEach(x, roles)
 	{
 		if (m->roles != NULL && cJSON_IsString(x)) {
@@ -249,7 +249,8 @@ static char **names_of(struct gw_etcd__call *c, const char *kind, size_t *n)
 
 void gw_etcd__auth_user_list(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 {
-	Etcdserverpb__AuthUserListResponse *m = GW_ETCD__ALLOC(c, Etcdserverpb__AuthUserListResponse);
+	Etcdserverpb__AuthUserListResponse *m =
+	    GW_ETCD__ALLOC(c, Etcdserverpb__AuthUserListResponse);
 	(void)msg;
 	if (m != NULL) {
 		etcdserverpb__auth_user_list_response__init(m);
@@ -410,7 +411,8 @@ void gw_etcd__auth_role_get(struct gw_etcd__call *c, const ProtobufCMessage *msg
 
 void gw_etcd__auth_role_list(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 {
-	Etcdserverpb__AuthRoleListResponse *m = GW_ETCD__ALLOC(c, Etcdserverpb__AuthRoleListResponse);
+	Etcdserverpb__AuthRoleListResponse *m =
+	    GW_ETCD__ALLOC(c, Etcdserverpb__AuthRoleListResponse);
 	(void)msg;
 	if (m != NULL) {
 		etcdserverpb__auth_role_list_response__init(m);
@@ -533,8 +535,8 @@ void gw_etcd__auth_role_grant(struct gw_etcd__call *c, const ProtobufCMessage *m
 	k = b64_of(c, &r->perm->key);
 	e = b64_of(c, &r->perm->range_end);
 	list = cJSON_GetObjectItemCaseSensitive(role, "perms");
-	if (k == NULL || e == NULL || (list == NULL && (list = cJSON_AddArrayToObject(
-							    role, "perms")) == NULL)) {
+	if (k == NULL || e == NULL ||
+	    (list == NULL && (list = cJSON_AddArrayToObject(role, "perms")) == NULL)) {
 		cJSON_Delete(role);
 		gw_etcd__finish(c, GW_ENOMEM);
 		return;
@@ -579,7 +581,8 @@ void gw_etcd__auth_role_revoke(struct gw_etcd__call *c, const ProtobufCMessage *
 		gw_etcd__finish(c, GW_EPERMNOTGRANTED);
 		return;
 	}
-	cJSON_Delete(cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(role, "perms"), p));
+	cJSON_Delete(
+	    cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(role, "perms"), p));
 	gw_etcd__auth_put(c, "role", r->role, role, gw_etcd__auth_reply);
 	cJSON_Delete(role);
 }

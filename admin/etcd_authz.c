@@ -414,7 +414,8 @@ uint64_t gw_etcd__auth_user_gen(const cJSON *user)
 {
 	const cJSON *g = cJSON_GetObjectItemCaseSensitive(user, "gen");
 	uint8_t b[8];
-	if (!cJSON_IsString(g) || strlen(g->valuestring) != 16 || hex_decode(g->valuestring, 16, b)) {
+	if (!cJSON_IsString(g) || strlen(g->valuestring) != 16 ||
+	    hex_decode(g->valuestring, 16, b)) {
 		return 0;
 	}
 	return get64(b);

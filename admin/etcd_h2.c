@@ -51,9 +51,9 @@ struct gw_etcd__conn {
 	int depth;              /* > 0 inside nghttp2_session_mem_recv */
 	bool dirty;             /* output waits for the idle flush */
 	bool closing;
-	uv_timer_t idle;     /* closes a connection without streams */
-	uint64_t idle_since; /* uv_now() when the last stream ended */
-	int handles;         /* tcp + idle timer not yet closed: freed at 0 */
+	uv_timer_t idle;           /* closes a connection without streams */
+	uint64_t idle_since;       /* uv_now() when the last stream ended */
+	int handles;               /* tcp + idle timer not yet closed: freed at 0 */
 	struct gw_etcd__peer peer; /* who the client is (access control) */
 	char rbuf[READ_BUF];
 };
@@ -71,9 +71,9 @@ struct h2s {
 	bool require_leader; /* metadata hasleader: true (etcdctl watch) */
 	char *token;         /* metadata "token" (etcd auth), malloc'ed, or NULL */
 	size_t token_len;
-	struct gw_buf in;    /* request bytes not yet a whole message */
-	bool drop_in;        /* input refused: discard the rest */
-	bool got_msg;        /* unary: its message arrived */
+	struct gw_buf in; /* request bytes not yet a whole message */
+	bool drop_in;     /* input refused: discard the rest */
+	bool got_msg;     /* unary: its message arrived */
 	bool remote_closed;
 	struct gw_buf out; /* framed response messages */
 	size_t out_off;    /* bytes of out already given to nghttp2 */

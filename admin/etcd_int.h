@@ -126,22 +126,22 @@ struct gw_etcd__status gw_etcd__status_of(int err);
 int gw_etcd__http_of_code(int code);
 
 /* ---- access control: etcd auth (etcd_authz.c decides, etcd_auth.c serves) ---- */
-#define GW_ETCD_AUTH_MAX_NAME     128  /* bytes of a user or role name */
-#define GW_ETCD_AUTH_MAX_PASSWORD 256  /* bytes of a password */
-#define GW_ETCD_AUTH_MAX_USER_ROLES 64 /* roles granted to one user */
-#define GW_ETCD_AUTH_MAX_PERMS    128  /* permissions of one role */
-#define GW_ETCD_AUTH_MAX_USERS    1024 /* users (and, separately, roles) */
-#define GW_ETCD_AUTH_PBKDF2_ITER  100000u /* PBKDF2-HMAC-SHA256 rounds of new hashes */
-#define GW_ETCD__TOKEN_KEY        32   /* HMAC key bytes */
-#define GW_ETCD__TOKEN_MAX        512  /* a token's text, with its NUL */
-#define GW_ETCD__AUTH_META        "etcdauth/"
+#define GW_ETCD_AUTH_MAX_NAME       128     /* bytes of a user or role name */
+#define GW_ETCD_AUTH_MAX_PASSWORD   256     /* bytes of a password */
+#define GW_ETCD_AUTH_MAX_USER_ROLES 64      /* roles granted to one user */
+#define GW_ETCD_AUTH_MAX_PERMS      128     /* permissions of one role */
+#define GW_ETCD_AUTH_MAX_USERS      1024    /* users (and, separately, roles) */
+#define GW_ETCD_AUTH_PBKDF2_ITER    100000u /* PBKDF2-HMAC-SHA256 rounds of new hashes */
+#define GW_ETCD__TOKEN_KEY          32      /* HMAC key bytes */
+#define GW_ETCD__TOKEN_MAX          512     /* a token's text, with its NUL */
+#define GW_ETCD__AUTH_META          "etcdauth/"
 
 /* Who is at the other end of a connection, as the transport saw it: the
  * client's address (for TLS the original TCP peer, not the socketpair) and,
  * when the TLS listener verified a client certificate, its CN. */
 struct gw_etcd__peer {
 	struct sockaddr_storage addr;
-	bool cert;                         /* a client certificate was verified */
+	bool cert;                          /* a client certificate was verified */
 	char cn[GW_ETCD_AUTH_MAX_NAME + 1]; /* its subject CN ("" = none) */
 };
 
@@ -238,14 +238,14 @@ struct gw_etcd {
 	struct gw_raft_status *status; /* last gw_raft_status (large: heap) */
 	uint64_t status_at;            /* uv_now() when it was taken */
 	bool status_valid;
-	uint64_t standalone_id; /* member/cluster id without raft */
-	struct gw_cidr trusted[16];   /* opts.trusted_cidrs, parsed */
+	uint64_t standalone_id;     /* member/cluster id without raft */
+	struct gw_cidr trusted[16]; /* opts.trusted_cidrs, parsed */
 	int n_trusted;
-	bool auth_cache_valid;        /* auth_on/auth_key read at auth_cache_idx */
-	uint64_t auth_cache_idx;      /* store applied index of that read */
-	bool auth_on;                 /* etcd auth is enabled */
+	bool auth_cache_valid;                /* auth_on/auth_key read at auth_cache_idx */
+	uint64_t auth_cache_idx;              /* store applied index of that read */
+	bool auth_on;                         /* etcd auth is enabled */
 	uint8_t auth_key[GW_ETCD__TOKEN_KEY]; /* the cluster's token key while on */
-	char url[96];           /* "http://<listen address>" */
+	char url[96];                         /* "http://<listen address>" */
 };
 
 /* ---- calls ---- */
@@ -280,14 +280,14 @@ struct gw_etcd__call {
 	int fail_code;               /* transport failed a streaming call: its status */
 	char fail_msg[128];
 	/* access control, set by the transport (gw_etcd__call_peer) */
-	bool trusted;                           /* client on this host (--etcd-trusted-cidr) */
-	bool cert;                              /* verified client certificate */
-	char cn[GW_ETCD_AUTH_MAX_NAME + 1];     /* its CN */
-	char *token;                            /* "token" metadata / Authorization, or NULL */
-	bool resolved;                          /* user/root below are known */
-	char user[GW_ETCD_AUTH_MAX_NAME + 1];   /* authenticated user, "" = none */
-	bool root;                              /* the user has the root role */
-	const ProtobufCMessage *held;           /* linearize: the request during the barrier */
+	bool trusted;                         /* client on this host (--etcd-trusted-cidr) */
+	bool cert;                            /* verified client certificate */
+	char cn[GW_ETCD_AUTH_MAX_NAME + 1];   /* its CN */
+	char *token;                          /* "token" metadata / Authorization, or NULL */
+	bool resolved;                        /* user/root below are known */
+	char user[GW_ETCD_AUTH_MAX_NAME + 1]; /* authenticated user, "" = none */
+	bool root;                            /* the user has the root role */
+	const ProtobufCMessage *held;         /* linearize: the request during the barrier */
 };
 
 struct gw_etcd__method {

@@ -132,8 +132,9 @@ static void unimplemented(struct gw_etcd__call *c, const ProtobufCMessage *msg)
  * barrier first makes a follower see the writes committed before. */
 #define AUTH(name, j, type, fn)                                                                    \
 	{                                                                                          \
-		"/etcdserverpb.Auth/" name, {"/auth/" j, NULL}, &etcdserverpb__##type##__descriptor, \
-		    false, fn, NULL, NULL, GW_ETCD__ACC_ROOT, true                                  \
+		"/etcdserverpb.Auth/" name, {"/auth/" j, NULL},                                    \
+		    &etcdserverpb__##type##__descriptor, false, fn, NULL, NULL, GW_ETCD__ACC_ROOT, \
+		    true                                                                           \
 	}
 
 /* The last column is what a method needs while etcd auth is enabled
@@ -206,8 +207,7 @@ const struct gw_etcd__method gw_etcd__methods[] = {
     AUTH("UserChangePassword", "user/changepw", auth_user_change_password_request,
 	 gw_etcd__auth_user_passwd),
     AUTH("UserGrantRole", "user/grant", auth_user_grant_role_request, gw_etcd__auth_user_grant),
-    AUTH("UserRevokeRole", "user/revoke", auth_user_revoke_role_request,
-	 gw_etcd__auth_user_revoke),
+    AUTH("UserRevokeRole", "user/revoke", auth_user_revoke_role_request, gw_etcd__auth_user_revoke),
     AUTH("RoleAdd", "role/add", auth_role_add_request, gw_etcd__auth_role_add),
     AUTH("RoleGet", "role/get", auth_role_get_request, gw_etcd__auth_role_get),
     AUTH("RoleList", "role/list", auth_role_list_request, gw_etcd__auth_role_list),

@@ -42,7 +42,7 @@
 	X(GW_ENOTLEADER, "etcdserver: not leader")                                                 \
 	X(GW_EUNHEALTHY, "etcdserver: unhealthy cluster")                                          \
 	X(GW_EMEMBERNOTFOUND, "etcdserver: member not found")                                      \
-	X(GW_EBADTRANSFEREE, "etcdserver: bad leader transferee")                                 \
+	X(GW_EBADTRANSFEREE, "etcdserver: bad leader transferee")                                  \
 	X(GW_EAUTHNOTENABLED, "etcdserver: authentication is not enabled")                         \
 	X(GW_EAUTHFAILED, "etcdserver: authentication failed, invalid user ID or password")        \
 	X(GW_EUSEREMPTY, "etcdserver: user name is empty")                                         \
@@ -57,7 +57,7 @@
 	X(GW_EPERMNOTGRANTED, "etcdserver: permission is not granted to the role")                 \
 	X(GW_EINVALIDTOKEN, "etcdserver: invalid auth token")                                      \
 	X(GW_EINVALIDAUTHMGMT, "etcdserver: invalid auth management")                              \
-	X(GW_EOFFHOST, "etcdserver: permission denied: a client that is not on this host needs "  \
+	X(GW_EOFFHOST, "etcdserver: permission denied: a client that is not on this host needs "   \
 		       "a client certificate (etcdctl --cert/--key) or etcd auth (auth enable, "   \
 		       "etcdctl --user)")
 

@@ -108,8 +108,8 @@ static const struct flag flags[] = {
      SZ(etcd_trusted), 0, 0, false,
      "etcd API: clients on this host (repeat for more); while etcd auth is off, others need "
      "a client certificate"},
-    {"auth-token-ttl", "DURATION", F_DURATION, M_NODE, "5m", OFF(auth_token_ttl_ms), 0, 0, 0,
-     false, "etcd API: lifetime of the tokens etcd auth hands out (etcdctl --user)"},
+    {"auth-token-ttl", "DURATION", F_DURATION, M_NODE, "5m", OFF(auth_token_ttl_ms), 0, 0, 0, false,
+     "etcd API: lifetime of the tokens etcd auth hands out (etcdctl --user)"},
     {"admin-key", "KEY", F_STR, M_NODE, "", OFF(admin_key), SZ(admin_key), 0, 0, false,
      "Admin API key (default: generated at bootstrap, kept in the data dir)"},
     {"peer", "HOST:PORT", F_ADDR, M_JOIN, NULL, OFF(peer), 0, 0, 0, true,

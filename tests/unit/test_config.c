@@ -96,7 +96,8 @@ static void test_values(void **state)
 	assert_int_equal(parse(&c, err, "start", "--admin-allow", "10.0.0/8", NULL), GW_EINVAL);
 	/* --etcd-trusted-cidr repeats: the first replaces the default */
 	assert_int_equal(parse(&c, err, "start", "--etcd-trusted-cidr", "127.0.0.1/32",
-			       "--etcd-trusted-cidr=10.0.0.0/8,::1", "--auth-token-ttl", "30s", NULL),
+			       "--etcd-trusted-cidr=10.0.0.0/8,::1", "--auth-token-ttl", "30s",
+			       NULL),
 			 0);
 	assert_string_equal(c.etcd_trusted, "127.0.0.1/32,10.0.0.0/8,::1");
 	assert_int_equal(c.auth_token_ttl_ms, 30000);

@@ -21,8 +21,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#define P(t, k, e) {GW_ETCD__PERM_##t, k, sizeof k - 1, e, sizeof e - 1}
-#define KEY(t, k)  {GW_ETCD__PERM_##t, k, sizeof k - 1, NULL, 0}
+#define P(t, k, e)                                                                                 \
+	{                                                                                          \
+		GW_ETCD__PERM_##t, k, sizeof k - 1, e, sizeof e - 1                                \
+	}
+#define KEY(t, k)                                                                                  \
+	{                                                                                          \
+		GW_ETCD__PERM_##t, k, sizeof k - 1, NULL, 0                                        \
+	}
 
 static bool allows(const struct gw_etcd__perm *p, size_t n, int want, const char *key,
 		   const char *end)
