@@ -459,7 +459,7 @@ void gw_etcd__auth_enable(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 		return;
 	}
 	gw_infof("etcd", "etcd auth enabled (by %s)", c->trusted ? "a local client" : "a client");
-	gw_etcd__auth_put(c, "state", NULL, st, gw_etcd__auth_reply);
+	gw_etcd__auth_put(c, "state", "", st, gw_etcd__auth_reply);
 	cJSON_Delete(st);
 }
 
@@ -473,7 +473,7 @@ void gw_etcd__auth_disable(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 		return;
 	}
 	gw_infof("etcd", "etcd auth disabled by %s", c->user[0] != '\0' ? c->user : "a client");
-	gw_etcd__auth_put(c, "state", NULL, st, gw_etcd__auth_reply);
+	gw_etcd__auth_put(c, "state", "", st, gw_etcd__auth_reply);
 	cJSON_Delete(st);
 }
 
