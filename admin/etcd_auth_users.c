@@ -33,16 +33,6 @@ static bool auth_on(struct gw_etcd__call *c)
 	return on;
 }
 
-static char *arena_strdup(struct gw_etcd__call *c, const char *s)
-{
-	size_t n = strlen(s);
-	char *p = gw_etcd__arena_alloc(&c->arena, n + 1);
-	if (p != NULL) {
-		memcpy(p, s, n);
-	}
-	return p;
-}
-
 /* Load user @name for an update: 0, or the call is finished (not found,
  * bad name). */
 static int load_user(struct gw_etcd__call *c, const char *name, cJSON **u)
@@ -219,7 +209,7 @@ void gw_etcd__auth_user_get(struct gw_etcd__call *c, const ProtobufCMessage *msg
 	cJSON_ArrayForEach(x, roles)
 	{
 		if (m->roles != NULL && cJSON_IsString(x)) {
-			m->roles[n] = arena_strdup(c, x->valuestring);
+			m->roles[n] = gw_etcd__strdup(c, x->valuestring);
 			n += m->roles[n] != NULL;
 		}
 	}
@@ -240,7 +230,7 @@ static char **names_of(struct gw_etcd__call *c, const char *kind, size_t *n)
 	}
 	out = gw_etcd__arena_alloc(&c->arena, (cnt + 1) * sizeof *out);
 	for (i = 0; out != NULL && i < cnt; i++) {
-		out[*n] = arena_strdup(c, names[i]);
+		out[*n] = gw_etcd__strdup(c, names[i]);
 		*n += out[*n] != NULL;
 	}
 	gw_etcd__auth_list_free(names, cnt);

@@ -368,6 +368,8 @@ Etcdserverpb__KeyValue *gw_etcd__kv_of(struct gw_etcd__arena *a, const struct gw
 Etcdserverpb__ResponseHeader *gw_etcd__svc_header(struct gw_etcd__call *c, int64_t rev);
 /* A header carrying only the revision (sub-responses of a txn). */
 Etcdserverpb__ResponseHeader *gw_etcd__rev_header(struct gw_etcd__call *c, int64_t rev);
+/* A copy of @s in the call's arena; NULL when out of memory. */
+char *gw_etcd__strdup(struct gw_etcd__call *c, const char *s);
 /* Send @m (a message in the call's arena) and end the call (unary
  * success); end with GW_ENOMEM when @m is NULL. Frees @c. */
 void gw_etcd__reply(struct gw_etcd__call *c, void *m);

@@ -35,6 +35,16 @@ Etcdserverpb__ResponseHeader *gw_etcd__svc_header(struct gw_etcd__call *c, int64
 	return h;
 }
 
+char *gw_etcd__strdup(struct gw_etcd__call *c, const char *s)
+{
+	size_t n = strlen(s);
+	char *p = gw_etcd__arena_alloc(&c->arena, n + 1);
+	if (p != NULL) {
+		memcpy(p, s, n);
+	}
+	return p;
+}
+
 /* A header carrying only the revision (sub-responses of a txn). */
 Etcdserverpb__ResponseHeader *gw_etcd__rev_header(struct gw_etcd__call *c, int64_t rev)
 {
