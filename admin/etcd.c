@@ -67,7 +67,7 @@ static void linearized(void *data, int err)
 	}
 }
 
-void gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req)
+bool gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req)
 {
 	int rv = gw_etcd__authorize(c, req);
 	if (rv != 0) {
@@ -77,10 +77,11 @@ void gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req)
 			gw_etcd__finish(c, rv);
 		} else if (c->m->on_msg == gw_etcd__watch_msg) {
 			gw_etcd__auth_watch_denied(c, req, rv); /* the stream stays */
+			return true;
 		} else {
-			gw_etcd__call_fail(c, st.code, st.msg);
+			gw_etcd__call_fail(c, st.code, st.msg); /* ends (frees) it */
 		}
-		return;
+		return false;
 	}
 	if (c->m->streaming) {
 		c->m->on_msg(c, req);
@@ -98,6 +99,7 @@ void gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req)
 		c->delivered = true;
 		c->m->unary(c, req);
 	}
+	return true;
 }
 
 void gw_etcd__call_half_close(struct gw_etcd__call *c)
@@ -441,12 +443,12 @@ static void json_call(struct gw_etcd *srv, struct gw_http_req *req, const struct
 	}
 	req->on_abort = json_abort;
 	req->abort_data = c;
-	gw_etcd__call_msg(c, msg);
 	/* The gateway's request stream ends with its body. A unary call may
 	 * have finished (and been freed) already; a streaming call never
-	 * finishes inside on_msg, and its end callback decides what the
-	 * half-close means (Watch stays open, KeepAlive ends). */
-	if (m->streaming) {
+	 * finishes inside on_msg (only when the gate refuses it: false), and
+	 * its end callback decides what the half-close means (Watch stays
+	 * open, KeepAlive ends). */
+	if (gw_etcd__call_msg(c, msg) && m->streaming) {
 		gw_etcd__call_half_close(c);
 	}
 	return;

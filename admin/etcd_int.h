@@ -321,10 +321,13 @@ void gw_etcd__call_peer(struct gw_etcd__call *c, const struct gw_etcd__peer *pee
  * error to answer with (GW_EOFFHOST, GW_EUSEREMPTY, GW_EINVALIDTOKEN,
  * GW_EPERM). Fills c->user and c->root. */
 int gw_etcd__authorize(struct gw_etcd__call *c, const ProtobufCMessage *req);
-/* Deliver one request message: unary -> m->unary (once); streaming ->
- * m->on_msg. The message may be freed after it returns for streaming calls;
- * a unary request must live in c->arena. */
-void gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req);
+/* Deliver one request message, if the gate (gw_etcd__authorize) lets it
+ * through: unary -> m->unary (once); streaming -> m->on_msg. The message may
+ * be freed after it returns for streaming calls; a unary request must live
+ * in c->arena. Returns false when a streaming call was refused and ended
+ * (freed) here; a refused watch create is answered canceled and the stream
+ * goes on (true). */
+bool gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req);
 /* The client half-closed a streaming call. */
 void gw_etcd__call_half_close(struct gw_etcd__call *c);
 /* The transport's side is gone (reset, disconnect); see the top. */

@@ -56,6 +56,16 @@ def gw(node, path, body, token=None, source=None):
         return resp.status, data
 
 
+def gw_first_line(node, path, body):
+    """POST to a streaming gateway path; (status, first JSON line)."""
+    conn = http.client.HTTPConnection("127.0.0.1", node.ports["etcd"], timeout=10)
+    conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    line = resp.readline()
+    conn.close()
+    return resp.status, json.loads(line)
+
+
 def token_of(node, name, password):
     st, body = gw(node, "/v3/auth/authenticate", {"name": name, "password": password})
     assert st == 200 and body.get("token"), (st, body)
@@ -322,6 +332,12 @@ def test_off_host_clients():
     refused(ctl(n, "member", "remove", "1234"), "needs a client certificate")
     st, body = gw(n, "/v3/kv/range", {"key": b64("/k")})
     assert st == 403 and "client certificate" in body["error"], (st, body)
+    # streaming methods too (the JSON gateway's keepalive and watch)
+    st, body = gw(n, "/v3/lease/keepalive", {"ID": "1"})
+    assert st == 403 and "client certificate" in body["error"], (st, body)
+    st, body = gw_first_line(n, "/v3/watch", {"create_request": {"key": b64("/k")}})
+    assert st == 200 and body["result"]["canceled"], (st, body)
+    assert "client certificate" in body["result"]["cancel_reason"], body
     # from the trusted address all works as before
     st, body = gw(n, "/v3/kv/put", {"key": b64("/k"), "value": b64("v")}, source="127.0.0.3")
     assert st == 200, (st, body)
