@@ -9,9 +9,11 @@
  * "token", the gateway's Authorization header) or a verified certificate
  * whose CN names a user; then the method's access class decides: key-range
  * permissions of the user's roles for KV and Watch (every op and compare of
- * a txn), any user for leases, the root role for membership, maintenance
- * and auth management. The /apigw/internal/ routes never come here.
- * The Auth RPCs keep users and roles as records in the store's meta space
+ * a txn), any user for leases (revoking one, or attaching one to a put,
+ * needs write permission on every key of the lease, etcd's checkLeasePuts),
+ * the root role for compaction, membership, maintenance and auth management
+ * (a user may still read its own record and the roles it has). The /apigw/internal/ routes never
+ * come here. The Auth RPCs keep users and roles as records in the store's meta space
  * (etcd_authz.c), written through raft like every other write, so every
  * member decides alike. Password hashing runs on libuv's thread pool; the
  * call waits (pending) and ends quietly if its client left meanwhile.
@@ -178,12 +180,34 @@ static bool txn_allowed(struct need *nd, const Etcdserverpb__TxnRequest *t, int 
 	return true;
 }
 
+/* etcd's checkLeasePuts: a lease whose keys the user may not all write
+ * may neither be revoked (that deletes them) nor be attached to more keys.
+ * True for no lease or an unknown one. */
+static bool lease_keys_allowed(struct need *nd, int64_t id)
+{
+	struct gw_lease_info info;
+	bool ok = true;
+
+	if (id == 0 || gw_store_lease_get(nd->c->srv->opts.store, id, true, &info) != 0) {
+		return true;
+	}
+	for (size_t i = 0; ok && i < info.n_keys; i++) {
+		ProtobufCBinaryData k = {info.keys[i].key_len, (uint8_t *)info.keys[i].key};
+		ok = allowed(nd, GW_ETCD__PERM_WRITE, &k, &no_end);
+	}
+	gw_store_lease_info_free(&info);
+	return ok;
+}
+
 /* Key permissions of @req for method @m. */
 static bool keys_allowed(struct gw_etcd__call *c, const ProtobufCMessage *req)
 {
 	struct need nd = {c, NULL, 0, false, 0};
 	const ProtobufCMessageDescriptor *d = req->descriptor;
 
+	if (d == &etcdserverpb__lease_revoke_request__descriptor) {
+		return lease_keys_allowed(&nd, ((const Etcdserverpb__LeaseRevokeRequest *)req)->id);
+	}
 	if (d == &etcdserverpb__range_request__descriptor) {
 		const Etcdserverpb__RangeRequest *r = (const void *)req;
 		return allowed(&nd, GW_ETCD__PERM_READ, &r->key, &r->range_end);
@@ -192,7 +216,7 @@ static bool keys_allowed(struct gw_etcd__call *c, const ProtobufCMessage *req)
 		Etcdserverpb__RequestOp op = ETCDSERVERPB__REQUEST_OP__INIT;
 		op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
 		op.request_put = (Etcdserverpb__PutRequest *)req;
-		return op_allowed(&nd, &op, 0);
+		return op_allowed(&nd, &op, 0) && lease_keys_allowed(&nd, op.request_put->lease);
 	}
 	if (d == &etcdserverpb__delete_range_request__descriptor) {
 		Etcdserverpb__RequestOp op = ETCDSERVERPB__REQUEST_OP__INIT;
@@ -213,6 +237,26 @@ static bool keys_allowed(struct gw_etcd__call *c, const ProtobufCMessage *req)
 			       &w->create_request->range_end);
 	}
 	return false;
+}
+
+/* etcd lets a user read its own record and the roles it has. */
+static bool self_info(struct gw_etcd__call *c, const ProtobufCMessage *req)
+{
+	cJSON *u = NULL;
+	bool ok = false;
+
+	if (req->descriptor == &etcdserverpb__auth_user_get_request__descriptor) {
+		return strcmp(((const Etcdserverpb__AuthUserGetRequest *)req)->name, c->user) == 0;
+	}
+	if (req->descriptor != &etcdserverpb__auth_role_get_request__descriptor) {
+		return false;
+	}
+	if (gw_etcd__auth_load(c->srv->opts.store, "user", c->user, &u) == 0) {
+		ok = gw_etcd__auth_has_role(u,
+					    ((const Etcdserverpb__AuthRoleGetRequest *)req)->role);
+		cJSON_Delete(u);
+	}
+	return ok;
 }
 
 int gw_etcd__authorize(struct gw_etcd__call *c, const ProtobufCMessage *req)
@@ -239,7 +283,13 @@ int gw_etcd__authorize(struct gw_etcd__call *c, const ProtobufCMessage *req)
 	case GW_ETCD__ACC_OPEN:
 		return 0;
 	case GW_ETCD__ACC_USER:
-		return c->user[0] == '\0' ? GW_EUSEREMPTY : 0;
+		if (c->user[0] == '\0') {
+			return GW_EUSEREMPTY;
+		}
+		if (c->root || req->descriptor != &etcdserverpb__lease_revoke_request__descriptor) {
+			return 0;
+		}
+		return keys_allowed(c, req) ? 0 : GW_EPERM;
 	case GW_ETCD__ACC_KEYS:
 		if (c->user[0] == '\0') {
 			return GW_EUSEREMPTY;
@@ -249,7 +299,7 @@ int gw_etcd__authorize(struct gw_etcd__call *c, const ProtobufCMessage *req)
 		if (c->user[0] == '\0') {
 			return GW_EUSEREMPTY;
 		}
-		return c->root ? 0 : GW_EPERM;
+		return c->root || self_info(c, req) ? 0 : GW_EPERM;
 	}
 }
 

@@ -139,6 +139,22 @@ def test_users_roles_permissions():
     assert "watch was canceled (etcdserver: permission denied)" in r.stderr, r.stderr
     # leases: any user; compaction, membership, leadership, auth: root only
     assert "granted with TTL" in ok(ctl(n, "lease", "grant", "30", user="alice:apw"))
+    # ... but a lease whose keys one may not write can be neither revoked
+    # nor attached to a key (etcd's checkLeasePuts)
+    lease = ok(ctl(n, "lease", "grant", "60", user="root:rootpw")).split()[1]
+    ok(ctl(n, "put", "/other/leased", "x", "--lease=" + lease, user="root:rootpw"))
+    refused(ctl(n, "lease", "revoke", lease, user="bob:bpw"), PERM)
+    refused(ctl(n, "put", "/app/l", "x", "--lease=" + lease, user="bob:bpw"), PERM)
+    own = ok(ctl(n, "lease", "grant", "60", user="bob:bpw")).split()[1]
+    ok(ctl(n, "put", "/app/l", "x", "--lease=" + own, user="bob:bpw"))
+    refused(ctl(n, "lease", "revoke", own, user="alice:apw"), PERM)
+    ok(ctl(n, "lease", "revoke", own, user="bob:bpw"))
+    # a user may read its own record and its roles, nothing more
+    assert "ro" in ok(ctl(n, "user", "get", "alice", user="alice:apw")).split()
+    ok(ctl(n, "role", "get", "ro", user="alice:apw"))
+    refused(ctl(n, "user", "get", "bob", user="alice:apw"), PERM)
+    refused(ctl(n, "role", "get", "rw", user="alice:apw"), PERM)
+    refused(ctl(n, "user", "list", user="alice:apw"), PERM)
     refused(ctl(n, "compaction", "1", user="bob:bpw"), PERM)
     refused(ctl(n, "member", "remove", "1234", user="bob:bpw"), PERM)
     refused(ctl(n, "move-leader", "1234", user="bob:bpw"), PERM)
