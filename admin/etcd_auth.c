@@ -428,6 +428,7 @@ static void kdf_after(uv_work_t *w, int status)
 	struct gw_etcd__call *c = k->c;
 
 	c->pending--;
+	c->srv->kdf_inflight--;
 	if (status != 0) {
 		k->ok = false;
 	}
@@ -451,6 +452,12 @@ void gw_etcd__auth_kdf(struct gw_etcd__call *c, const char *name, const char *pw
 				       "etcdserver: password is too long (at most 256 bytes)");
 		return;
 	}
+	if (c->srv->kdf_inflight >= GW_ETCD_AUTH_MAX_KDF) {
+		/* a flood of Authenticate calls must not queue CPU work without
+		 * bound: the slow hash is the point of the design */
+		gw_etcd__finish(c, GW_ELIMIT);
+		return;
+	}
 	k = calloc(1, sizeof *k);
 	if (k == NULL) {
 		gw_etcd__finish(c, GW_ENOMEM);
@@ -467,8 +474,10 @@ void gw_etcd__auth_kdf(struct gw_etcd__call *c, const char *name, const char *pw
 	k->pw_len = n;
 	snprintf(k->stored, sizeof k->stored, "%s", stored != NULL ? stored : dummy_hash);
 	c->pending++;
+	c->srv->kdf_inflight++;
 	if (uv_queue_work(c->srv->loop, &k->w, kdf_work, kdf_after) != 0) {
 		c->pending--;
+		c->srv->kdf_inflight--;
 		free(k);
 		gw_etcd__finish(c, GW_ENOMEM);
 	}

@@ -132,6 +132,7 @@ int gw_etcd__http_of_code(int code);
 #define GW_ETCD_AUTH_MAX_PERMS      128     /* permissions of one role */
 #define GW_ETCD_AUTH_MAX_USERS      1024    /* users (and, separately, roles) */
 #define GW_ETCD_AUTH_PBKDF2_ITER    100000u /* PBKDF2-HMAC-SHA256 rounds of new hashes */
+#define GW_ETCD_AUTH_MAX_KDF        32u     /* hashes queued at once; more: too many requests */
 #define GW_ETCD__TOKEN_KEY          32      /* HMAC key bytes */
 #define GW_ETCD__TOKEN_MAX          512     /* a token's text, with its NUL */
 #define GW_ETCD__AUTH_META          "etcdauth/"
@@ -245,6 +246,7 @@ struct gw_etcd {
 	uint64_t auth_cache_idx;              /* store applied index of that read */
 	bool auth_on;                         /* etcd auth is enabled */
 	uint8_t auth_key[GW_ETCD__TOKEN_KEY]; /* the cluster's token key while on */
+	unsigned kdf_inflight;                /* password hashes on the thread pool */
 	char url[96];                         /* "http://<listen address>" */
 };
 
