@@ -724,6 +724,7 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 	srv->loop = loop;
 	gw_list_init(&srv->conns);
 	gw_list_init(&srv->sniffs);
+	gw_list_init(&srv->kdf_wait);
 	srv->opts = *opts;
 	if (srv->opts.max_request_bytes == 0) {
 		srv->opts.max_request_bytes = GW_ETCD_DEFAULT_MAX_REQUEST;

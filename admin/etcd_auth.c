@@ -15,8 +15,10 @@
  * (a user may still read its own record and the roles it has). The /apigw/internal/ routes never
  * come here. The Auth RPCs keep users and roles as records in the store's meta space
  * (etcd_authz.c), written through raft like every other write, so every
- * member decides alike. Password hashing runs on libuv's thread pool; the
- * call waits (pending) and ends quietly if its client left meanwhile.
+ * member decides alike. Password hashing runs on libuv's thread pool, at
+ * most GW_ETCD_AUTH_KDF_THREADS at once (raft's disk work shares the pool),
+ * the others wait in a bounded FIFO; the call waits (pending) and ends
+ * quietly if its client left meanwhile.
  * Failure modes: etcd 3.4's errors and codes (lib/err.h's GW_E* auth codes,
  * mapped in etcd_codec.c); bounded names, passwords, roles per user,
  * permissions per role and record counts answer INVALID_ARGUMENT with the
@@ -422,13 +424,41 @@ static void kdf_work(uv_work_t *w)
 	}
 }
 
+static void kdf_after(uv_work_t *w, int status);
+
+/* Put @k on the pool. 0 or GW_ENOMEM. */
+static int kdf_queue(struct gw_etcd__kdf *k)
+{
+	struct gw_etcd *srv = k->c->srv;
+	srv->kdf_inflight++;
+	if (uv_queue_work(srv->loop, &k->w, kdf_work, kdf_after) != 0) {
+		srv->kdf_inflight--;
+		return GW_ENOMEM;
+	}
+	return 0;
+}
+
 static void kdf_after(uv_work_t *w, int status)
 {
 	struct gw_etcd__kdf *k = w->data;
 	struct gw_etcd__call *c = k->c;
+	struct gw_etcd *srv = c->srv;
 
 	c->pending--;
-	c->srv->kdf_inflight--;
+	srv->kdf_inflight--;
+	/* the next waiting hash takes the freed slot (a call whose client
+	 * left still runs its turn: it ends in its callback) */
+	while (!gw_list_empty(&srv->kdf_wait) && srv->kdf_inflight < GW_ETCD_AUTH_KDF_THREADS) {
+		struct gw_etcd__kdf *next =
+		    gw_container_of(srv->kdf_wait.next, struct gw_etcd__kdf, link);
+		gw_list_del(&next->link);
+		srv->kdf_waiting--;
+		if (kdf_queue(next) != 0) {
+			next->c->pending--;
+			gw_etcd__finish(next->c, GW_ENOMEM);
+			free(next);
+		}
+	}
 	if (status != 0) {
 		k->ok = false;
 	}
@@ -452,7 +482,7 @@ void gw_etcd__auth_kdf(struct gw_etcd__call *c, const char *name, const char *pw
 				       "etcdserver: password is too long (at most 256 bytes)");
 		return;
 	}
-	if (c->srv->kdf_inflight >= GW_ETCD_AUTH_MAX_KDF) {
+	if (c->srv->kdf_waiting >= GW_ETCD_AUTH_MAX_KDF) {
 		/* a flood of Authenticate calls must not queue CPU work without
 		 * bound: the slow hash is the point of the design */
 		gw_etcd__finish(c, GW_ELIMIT);
@@ -474,10 +504,14 @@ void gw_etcd__auth_kdf(struct gw_etcd__call *c, const char *name, const char *pw
 	k->pw_len = n;
 	snprintf(k->stored, sizeof k->stored, "%s", stored != NULL ? stored : dummy_hash);
 	c->pending++;
-	c->srv->kdf_inflight++;
-	if (uv_queue_work(c->srv->loop, &k->w, kdf_work, kdf_after) != 0) {
+	if (c->srv->kdf_inflight >= GW_ETCD_AUTH_KDF_THREADS) {
+		/* libuv's pool is shared with raft's disk work: leave it room */
+		gw_list_add_tail(&c->srv->kdf_wait, &k->link);
+		c->srv->kdf_waiting++;
+		return;
+	}
+	if (kdf_queue(k) != 0) {
 		c->pending--;
-		c->srv->kdf_inflight--;
 		free(k);
 		gw_etcd__finish(c, GW_ENOMEM);
 	}

@@ -132,7 +132,8 @@ int gw_etcd__http_of_code(int code);
 #define GW_ETCD_AUTH_MAX_PERMS      128     /* permissions of one role */
 #define GW_ETCD_AUTH_MAX_USERS      1024    /* users (and, separately, roles) */
 #define GW_ETCD_AUTH_PBKDF2_ITER    100000u /* PBKDF2-HMAC-SHA256 rounds of new hashes */
-#define GW_ETCD_AUTH_MAX_KDF        32u     /* hashes queued at once; more: too many requests */
+#define GW_ETCD_AUTH_KDF_THREADS    2u      /* hashes on libuv's pool at once (raft uses it) */
+#define GW_ETCD_AUTH_MAX_KDF        32u     /* hashes waiting at once; more: too many requests */
 #define GW_ETCD__TOKEN_KEY          32      /* HMAC key bytes */
 #define GW_ETCD__TOKEN_MAX          512     /* a token's text, with its NUL */
 #define GW_ETCD__AUTH_META          "etcdauth/"
@@ -247,6 +248,8 @@ struct gw_etcd {
 	bool auth_on;                         /* etcd auth is enabled */
 	uint8_t auth_key[GW_ETCD__TOKEN_KEY]; /* the cluster's token key while on */
 	unsigned kdf_inflight;                /* password hashes on the thread pool */
+	unsigned kdf_waiting;                 /* hashes waiting for a pool slot */
+	struct gw_list kdf_wait;              /* of struct gw_etcd__kdf (link), FIFO */
 	char url[96];                         /* "http://<listen address>" */
 };
 
@@ -437,6 +440,7 @@ struct gw_etcd__kdf {
 	bool ok;          /* check: matched; hash: made */
 	uint64_t gen;     /* check: the user's generation when loaded */
 	void (*then)(struct gw_etcd__kdf *k);
+	struct gw_list link; /* in srv->kdf_wait while waiting */
 };
 /* @check: check @pw against @stored (NULL: no such user or no password,
  * compared against a dummy so it takes as long), else hash @pw into
