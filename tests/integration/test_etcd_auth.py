@@ -23,8 +23,15 @@ PERM = "etcdserver: permission denied"
 
 
 def ctl(node, *args, user=None, input=None):
-    a = (["--user", user] if user else []) + list(args)
-    return etcdctl(node, *a, input=input)
+    # --user costs a slow password hash per command: on a loaded machine
+    # allow more than the harness's 10 s (the last --command-timeout wins),
+    # and say when a command was slow (TAP comment) to spot real stalls.
+    a = (["--user", user, "--command-timeout=30s"] if user else []) + list(args)
+    start = time.time()
+    r = etcdctl(node, *a, input=input, timeout=40)
+    if time.time() - start > 5:
+        print("# slow (%.1f s): etcdctl %s" % (time.time() - start, " ".join(a)), flush=True)
+    return r
 
 
 def ok(r):
