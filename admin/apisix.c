@@ -44,71 +44,6 @@ void gw_admin__maybe_free(struct gw_admin *a)
 
 /* ---- gates ------------------------------------------------------------- */
 
-static bool cidr_match(const struct gw_admin__cidr *c, const struct sockaddr_storage *ss)
-{
-	const unsigned char *p;
-	unsigned char mapped[4];
-	int family = ss->ss_family, bits = c->bits, i;
-
-	if (family == AF_INET) {
-		p = (const unsigned char *)&((const struct sockaddr_in *)ss)->sin_addr;
-	} else if (family == AF_INET6) {
-		p = (const unsigned char *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
-		if (c->family == AF_INET &&
-		    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)ss)->sin6_addr)) {
-			memcpy(mapped, p + 12, 4);
-			p = mapped;
-			family = AF_INET;
-		}
-	} else {
-		return false;
-	}
-	if (family != c->family) {
-		return false;
-	}
-	for (i = 0; bits > 0; i++, bits -= 8) {
-		unsigned char mask = bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
-		if ((p[i] & mask) != (c->addr[i] & mask)) {
-			return false;
-		}
-	}
-	return true;
-}
-
-static int parse_cidrs(struct gw_admin *a, const char *list)
-{
-	char buf[1024], *tok, *save = NULL, *slash, *end;
-	struct gw_admin__cidr *c;
-	long bits;
-
-	snprintf(buf, sizeof(buf), "%s", list);
-	for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-		if (a->n_cidrs >= GW_ADMIN__MAX_CIDR) {
-			return GW_EINVAL;
-		}
-		c = &a->cidrs[a->n_cidrs];
-		slash = strchr(tok, '/');
-		if (slash) {
-			*slash = '\0';
-		}
-		c->family = strchr(tok, ':') ? AF_INET6 : AF_INET;
-		if (inet_pton(c->family, tok, c->addr) != 1) {
-			return GW_EINVAL;
-		}
-		bits = c->family == AF_INET ? 32 : 128;
-		if (slash) {
-			bits = strtol(slash + 1, &end, 10);
-			if (*end != '\0' || slash[1] == '\0' || bits < 0 ||
-			    bits > (c->family == AF_INET ? 32 : 128)) {
-				return GW_EINVAL;
-			}
-		}
-		c->bits = (int)bits;
-		a->n_cidrs++;
-	}
-	return 0;
-}
-
 /* A joining node without a key takes the cluster's, once its store has it. */
 static void adopt_key(struct gw_admin *a)
 {
@@ -190,13 +125,8 @@ static int authenticate(struct gw_admin *a, struct gw_http_req *req, const char 
 
 static bool address_allowed(const struct gw_admin *a, const struct gw_http_req *req)
 {
-	bool allowed = a->n_cidrs == 0;
-	int i;
-
-	for (i = 0; i < a->n_cidrs && !allowed; i++) {
-		allowed = cidr_match(&a->cidrs[i], &req->peer);
-	}
-	return allowed;
+	return a->n_cidrs == 0 ||
+	       gw_cidr_match(a->cidrs, a->n_cidrs, (const struct sockaddr *)&req->peer);
 }
 
 /* ---- dispatcher -------------------------------------------------------- */
@@ -314,7 +244,8 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 	a->publish_key = opts->publish_key && a->admin_key[0] != '\0';
 	snprintf(a->viewer_key, sizeof(a->viewer_key), "%s",
 		 opts->viewer_key ? opts->viewer_key : "");
-	rv = parse_cidrs(a, opts->allow_cidrs ? opts->allow_cidrs : "127.0.0.0/24");
+	rv = gw_cidr_parse(opts->allow_cidrs ? opts->allow_cidrs : "127.0.0.0/24", a->cidrs,
+			   GW_ADMIN__MAX_CIDR, &a->n_cidrs);
 	if (rv != 0) {
 		gw_errorf("admin", "bad allow-list %s: expected comma-separated CIDRs",
 			  opts->allow_cidrs);

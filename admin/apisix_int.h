@@ -16,6 +16,7 @@
 #ifndef GW_ADMIN_APISIX_INT_H
 #define GW_ADMIN_APISIX_INT_H
 
+#include "lib/cidr.h"
 #include "lib/list.h"
 #include "lib/rand.h"
 
@@ -155,12 +156,6 @@ bool gw_admin__is(const struct gw_admin__resource *res, const char *name);
 void gw_admin__object_key(const struct gw_admin__resource *res, const char *id, char *out,
 			  size_t n);
 
-struct gw_admin__cidr {
-	int family;
-	unsigned char addr[16];
-	int bits;
-};
-
 /* The Admin API server (apisix.h's opaque struct). Loop thread only. */
 struct gw_admin {
 	uv_loop_t *loop;
@@ -175,7 +170,7 @@ struct gw_admin {
 	uv_timer_t pub_timer; /* retries publishing every second */
 	bool httpd_done;      /* the listener has stopped */
 	bool timer_done;      /* pub_timer is closed */
-	struct gw_admin__cidr cidrs[GW_ADMIN__MAX_CIDR];
+	struct gw_cidr cidrs[GW_ADMIN__MAX_CIDR];
 	int n_cidrs;
 	unsigned write_timeout_ms;
 	struct gw_list ops;       /* live write requests (struct gw_admin__op.link) */

@@ -54,14 +54,52 @@ struct gw_etcd__call *gw_etcd__call_new(struct gw_etcd *srv, const struct gw_etc
 	return c;
 }
 
-void gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req)
+static void linearized(void *data, int err)
 {
+	struct gw_etcd__call *c = data;
+	c->pending--;
+	if (c->gone) {
+		gw_etcd__finish(c, GW_ECANCELED);
+	} else if (err != 0) {
+		gw_etcd__finish(c, err);
+	} else {
+		c->m->unary(c, c->held);
+	}
+}
+
+bool gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req)
+{
+	int rv = gw_etcd__authorize(c, req);
+	if (rv != 0) {
+		struct gw_etcd__status st = gw_etcd__status_of(rv);
+		if (!c->m->streaming) {
+			c->delivered = true;
+			gw_etcd__finish(c, rv);
+		} else if (c->m->on_msg == gw_etcd__watch_msg) {
+			gw_etcd__auth_watch_denied(c, req, rv); /* the stream stays */
+			return true;
+		} else {
+			gw_etcd__call_fail(c, st.code, st.msg); /* ends (frees) it */
+		}
+		return false;
+	}
 	if (c->m->streaming) {
 		c->m->on_msg(c, req);
+	} else if (c->m->linearize && c->srv->opts.raft != NULL) {
+		c->delivered = true;
+		c->held = req; /* in the call's arena */
+		c->pending++;
+		rv = gw_raft_read_barrier(c->srv->opts.raft, gw_etcd__read_timeout(c), linearized,
+					  c);
+		if (rv != 0) {
+			c->pending--;
+			gw_etcd__finish(c, rv);
+		}
 	} else {
 		c->delivered = true;
 		c->m->unary(c, req);
 	}
+	return true;
 }
 
 void gw_etcd__call_half_close(struct gw_etcd__call *c)
@@ -392,14 +430,25 @@ static void json_call(struct gw_etcd *srv, struct gw_http_req *req, const struct
 		    rv == GW_ENOMEM ? "out of memory" : why);
 		return;
 	}
+	{
+		struct gw_etcd__peer direct;
+		const struct gw_etcd__peer *peer = req->conn_data;
+		const char *tok = gw_http_header(req, "authorization");
+		if (peer == NULL) {
+			memset(&direct, 0, sizeof direct);
+			direct.addr = req->peer;
+			peer = &direct;
+		}
+		gw_etcd__call_peer(c, peer, tok, tok != NULL ? strlen(tok) : 0);
+	}
 	req->on_abort = json_abort;
 	req->abort_data = c;
-	gw_etcd__call_msg(c, msg);
 	/* The gateway's request stream ends with its body. A unary call may
 	 * have finished (and been freed) already; a streaming call never
-	 * finishes inside on_msg, and its end callback decides what the
-	 * half-close means (Watch stays open, KeepAlive ends). */
-	if (m->streaming) {
+	 * finishes inside on_msg (only when the gate refuses it: false), and
+	 * its end callback decides what the half-close means (Watch stays
+	 * open, KeepAlive ends). */
+	if (gw_etcd__call_msg(c, msg) && m->streaming) {
 		gw_etcd__call_half_close(c);
 	}
 	return;
@@ -525,14 +574,15 @@ struct gw_etcd__sniff {
 	uv_timer_t timer; /* the struct is freed in the timer's close callback */
 	char buf[H2_PREFACE_LEN];
 	size_t n;
-	bool trusted;        /* plaintext that came through our TLS terminator */
-	struct gw_list link; /* in srv->sniffs */
+	struct gw_etcd__peer *tls; /* plaintext from our TLS terminator: its client (owned) */
+	struct gw_list link;       /* in srv->sniffs */
 };
 
 static void sniff_timer_closed(uv_handle_t *h)
 {
 	struct gw_etcd__sniff *s = h->data;
 	struct gw_etcd *srv = s->srv;
+	free(s->tls);
 	free(s);
 	srv->n_sniff--;
 	gw_etcd__maybe_free(srv);
@@ -567,7 +617,7 @@ static void sniff_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	struct gw_etcd *srv = s->srv;
 	uv_tcp_t *tcp = s->tcp;
 	/* With TLS on, cleartext gets only the node-to-node routes. */
-	bool full = s->trusted || srv->ssl_ctx == NULL;
+	bool full = s->tls != NULL || srv->ssl_ctx == NULL;
 
 	(void)buf;
 	if (nread < 0) {
@@ -575,7 +625,8 @@ static void sniff_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	s->n += (size_t)nread;
-	if (!s->trusted && srv->ssl_ctx != NULL && s->n > 0 && (unsigned char)s->buf[0] == 0x16) {
+	if (s->tls == NULL && srv->ssl_ctx != NULL && s->n > 0 &&
+	    (unsigned char)s->buf[0] == 0x16) {
 		uv_read_stop(stream);
 		tcp->data = NULL;
 		gw_etcd__tls_adopt(srv, tcp, s->buf, s->n); /* a TLS handshake record */
@@ -583,13 +634,15 @@ static void sniff_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	} else if (memcmp(s->buf, H2_PREFACE, s->n) != 0) {
 		uv_read_stop(stream);
 		tcp->data = NULL;
-		gw_httpd_adopt(full ? srv->httpd : srv->httpd_internal, tcp, s->buf, s->n);
+		gw_httpd_adopt_data(full ? srv->httpd : srv->httpd_internal, tcp, s->buf, s->n,
+				    s->tls);
+		s->tls = NULL; /* the HTTP connection has it now */
 		sniff_done(s);
 	} else if (s->n == H2_PREFACE_LEN) {
 		uv_read_stop(stream);
 		tcp->data = NULL;
 		if (full) {
-			gw_etcd__h2_adopt(srv, tcp, s->buf, s->n);
+			gw_etcd__h2_adopt(srv, tcp, s->buf, s->n, s->tls);
 		} else {
 			uv_close((uv_handle_t *)tcp, (uv_close_cb)free); /* cleartext gRPC */
 		}
@@ -602,22 +655,24 @@ static void sniff_timeout(uv_timer_t *t)
 	sniff_drop(t->data);
 }
 
-void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted)
+void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, struct gw_etcd__peer *tls)
 {
 	struct gw_etcd__sniff *s;
 	if (!gw_etcd__admit(srv, &srv->sniff_lim, tcp)) {
+		free(tls);
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
 	s = calloc(1, sizeof *s);
 	if (s == NULL) {
+		free(tls);
 		gw_connlimit_release(&srv->sniff_lim);
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
 	s->srv = srv;
 	s->tcp = tcp;
-	s->trusted = trusted;
+	s->tls = tls;
 	tcp->data = s;
 	uv_timer_init(srv->loop, &s->timer);
 	s->timer.data = s;
@@ -647,7 +702,7 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	uv_tcp_nodelay(tcp, 1);
-	gw_etcd__plain_adopt(srv, tcp, false);
+	gw_etcd__plain_adopt(srv, tcp, NULL);
 }
 
 int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw_etcd_opts *opts,
@@ -669,6 +724,7 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 	srv->loop = loop;
 	gw_list_init(&srv->conns);
 	gw_list_init(&srv->sniffs);
+	gw_list_init(&srv->kdf_wait);
 	srv->opts = *opts;
 	if (srv->opts.max_request_bytes == 0) {
 		srv->opts.max_request_bytes = GW_ETCD_DEFAULT_MAX_REQUEST;
@@ -697,6 +753,19 @@ int gw_etcd_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw
 	if (srv->opts.idle_timeout_ms == 0) {
 		srv->opts.idle_timeout_ms = GW_ETCD_DEFAULT_IDLE_TIMEOUT;
 	}
+	if (gw_cidr_parse(srv->opts.trusted_cidrs != NULL ? srv->opts.trusted_cidrs
+							  : GW_ETCD_DEFAULT_TRUSTED,
+			  srv->trusted, (int)(sizeof srv->trusted / sizeof srv->trusted[0]),
+			  &srv->n_trusted) != 0) {
+		gw_errorf("etcd", "bad trusted client list %s: expected comma-separated CIDRs",
+			  srv->opts.trusted_cidrs);
+		free(srv);
+		return GW_EINVAL;
+	}
+	if (srv->opts.auth_token_ttl_ms == 0) {
+		srv->opts.auth_token_ttl_ms = GW_ETCD_DEFAULT_TOKEN_TTL;
+	}
+	srv->opts.trusted_cidrs = NULL; /* not kept: parsed above */
 	limit_init(srv, &srv->sniff_lim, "etcd (first bytes)");
 	limit_init(srv, &srv->h2_lim, "etcd HTTP/2");
 	srv->standalone_id = 0x1d0c5a1eULL;

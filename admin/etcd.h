@@ -41,6 +41,8 @@ struct gw_raft;
 #define GW_ETCD_DEFAULT_MAX_CONNS     1024u    /* per stage: sniffing, HTTP/1.x, HTTP/2 */
 #define GW_ETCD_DEFAULT_RESERVE_CONNS 64u      /* of those, for loopback and members only */
 #define GW_ETCD_DEFAULT_IDLE_TIMEOUT  300000u  /* no request or stream open, ms */
+#define GW_ETCD_DEFAULT_TRUSTED       "127.0.0.0/8,::1/128"
+#define GW_ETCD_DEFAULT_TOKEN_TTL     300000u /* etcd auth tokens, ms (etcd: 5 min) */
 
 struct gw_etcd_opts {
 	struct gw_store *store;      /* required; must outlive the server */
@@ -69,6 +71,13 @@ struct gw_etcd_opts {
 	const char *tls_cert;      /* certificate chain */
 	const char *tls_key;       /* private key (NULL = in tls_cert) */
 	const char *tls_client_ca; /* CA bundle for client certificates, or NULL */
+	/* Access control (etcd_auth.c). Clients from these CIDRs (comma-
+	 * separated; NULL = GW_ETCD_DEFAULT_TRUSTED) are "on this host": while
+	 * etcd auth is disabled they need nothing, as before. Others need a
+	 * client certificate the TLS listener verified, or etcd auth enabled
+	 * and a token (or a certificate whose CN names a user). */
+	const char *trusted_cidrs;
+	unsigned auth_token_ttl_ms; /* 0 = GW_ETCD_DEFAULT_TOKEN_TTL */
 };
 
 /* Start serving on @listen. 0, or GW_EADDR (address in use or not

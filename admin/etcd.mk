@@ -12,7 +12,10 @@ ADMIN_SOURCES += \
 	admin/etcd_lease.c \
 	admin/etcd_cluster.c \
 	admin/etcd_tls.c \
-	admin/etcd_watch.c
+	admin/etcd_watch.c \
+	admin/etcd_auth.c \
+	admin/etcd_auth_users.c \
+	admin/etcd_authz.c
 nodist_admin_libgw_admin_a_SOURCES = admin/etcd.pb-c.c admin/etcd.pb-c.h
 BUILT_SOURCES += admin/etcd.pb-c.c admin/etcd.pb-c.h
 CLEANFILES += admin/etcd.pb-c.c admin/etcd.pb-c.h

@@ -26,16 +26,6 @@
 
 /* ---- Cluster ---- */
 
-static char *arena_strdup(struct gw_etcd__call *c, const char *s)
-{
-	size_t n = strlen(s);
-	char *p = gw_etcd__arena_alloc(&c->arena, n + 1);
-	if (p != NULL) {
-		memcpy(p, s, n);
-	}
-	return p;
-}
-
 static char **one_url(struct gw_etcd__call *c, const char *scheme, const char *addr, size_t *n)
 {
 	char **arr;
@@ -49,7 +39,7 @@ static char **one_url(struct gw_etcd__call *c, const char *scheme, const char *a
 		return NULL;
 	}
 	snprintf(buf, sizeof buf, "%s%s", strstr(addr, "://") == NULL ? scheme : "", addr);
-	arr[0] = arena_strdup(c, buf);
+	arr[0] = gw_etcd__strdup(c, buf);
 	*n = arr[0] != NULL ? 1 : 0;
 	return arr;
 }
@@ -87,12 +77,12 @@ static int members_of(struct gw_etcd__call *c, Etcdserverpb__Member ***out, size
 		etcdserverpb__member__init(m);
 		if (srv->opts.raft == NULL) {
 			m->id = srv->standalone_id;
-			m->name = arena_strdup(c, "standalone");
+			m->name = gw_etcd__strdup(c, "standalone");
 			m->clienturls = one_url(c, "", srv->url, &m->n_clienturls);
 		} else {
 			const struct gw_raft_member *rm = &st->members[i];
 			m->id = rm->id;
-			m->name = arena_strdup(c, rm->name);
+			m->name = gw_etcd__strdup(c, rm->name);
 			m->peerurls = one_url(c, "http://", rm->raft_address, &m->n_peerurls);
 			m->clienturls = one_url(c, "http://", rm->etcd_url, &m->n_clienturls);
 			m->islearner = rm->role != GW_ROLE_VOTER;

@@ -51,9 +51,10 @@ struct gw_etcd__conn {
 	int depth;              /* > 0 inside nghttp2_session_mem_recv */
 	bool dirty;             /* output waits for the idle flush */
 	bool closing;
-	uv_timer_t idle;     /* closes a connection without streams */
-	uint64_t idle_since; /* uv_now() when the last stream ended */
-	int handles;         /* tcp + idle timer not yet closed: freed at 0 */
+	uv_timer_t idle;           /* closes a connection without streams */
+	uint64_t idle_since;       /* uv_now() when the last stream ended */
+	int handles;               /* tcp + idle timer not yet closed: freed at 0 */
+	struct gw_etcd__peer peer; /* who the client is (access control) */
 	char rbuf[READ_BUF];
 };
 
@@ -68,9 +69,11 @@ struct h2s {
 	bool is_grpc;
 	unsigned timeout_ms;
 	bool require_leader; /* metadata hasleader: true (etcdctl watch) */
-	struct gw_buf in;    /* request bytes not yet a whole message */
-	bool drop_in;        /* input refused: discard the rest */
-	bool got_msg;        /* unary: its message arrived */
+	char *token;         /* metadata "token" (etcd auth), malloc'ed, or NULL */
+	size_t token_len;
+	struct gw_buf in; /* request bytes not yet a whole message */
+	bool drop_in;     /* input refused: discard the rest */
+	bool got_msg;     /* unary: its message arrived */
 	bool remote_closed;
 	struct gw_buf out; /* framed response messages */
 	size_t out_off;    /* bytes of out already given to nghttp2 */
@@ -379,6 +382,14 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
 		s->timeout_ms = parse_timeout((const char *)value, valuelen);
 	} else if (namelen == 9 && memcmp(name, "hasleader", 9) == 0) {
 		s->require_leader = valuelen == 4 && memcmp(value, "true", 4) == 0;
+	} else if (namelen == 5 && memcmp(name, "token", 5) == 0 && s->token == NULL) {
+		/* bounded by the header list limit (16 KiB) */
+		s->token = malloc(valuelen + 1);
+		if (s->token != NULL) {
+			memcpy(s->token, value, valuelen);
+			s->token[valuelen] = '\0';
+			s->token_len = valuelen;
+		}
 	}
 	return 0;
 }
@@ -434,6 +445,7 @@ static void dispatch(struct h2s *s)
 	}
 	s->call->timeout_ms = s->timeout_ms;
 	s->call->require_leader = s->require_leader;
+	gw_etcd__call_peer(s->call, &c->peer, s->token, s->token_len);
 	s->call->conn_watchers = &c->watchers;
 }
 
@@ -608,6 +620,7 @@ static void stream_free(struct h2s *s)
 	}
 	gw_buf_close(&s->in);
 	gw_buf_close(&s->out);
+	free(s->token);
 	free(s);
 }
 
@@ -795,7 +808,8 @@ static void conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 }
 
-void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
+void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, size_t n,
+		       const struct gw_etcd__peer *tls)
 {
 	struct gw_etcd__conn *c;
 	nghttp2_session_callbacks *cbs = NULL;
@@ -849,6 +863,14 @@ void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, 
 	c->srv = srv;
 	c->tcp = tcp;
 	tcp->data = c;
+	if (tls != NULL) {
+		c->peer = *tls;
+	} else {
+		int len = sizeof c->peer.addr;
+		if (uv_tcp_getpeername(tcp, (struct sockaddr *)&c->peer.addr, &len) != 0) {
+			c->peer.addr.ss_family = AF_UNSPEC;
+		}
+	}
 	gw_list_init(&c->streams);
 	gw_list_add_head(&srv->conns, &c->link);
 	c->handles = 2;

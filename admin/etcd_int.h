@@ -23,6 +23,7 @@
 #include "admin/etcd.pb-c.h"
 #include "lib/arena.h"
 #include "lib/buf.h"
+#include "lib/cidr.h"
 #include "lib/connlimit.h"
 #include "lib/list.h"
 
@@ -111,6 +112,7 @@ enum gw_etcd__grpc_code {
 	GW_GRPC_UNIMPLEMENTED = 12,
 	GW_GRPC_INTERNAL = 13,
 	GW_GRPC_UNAVAILABLE = 14,
+	GW_GRPC_UNAUTHENTICATED = 16,
 };
 struct gw_etcd__status {
 	int code;        /* gRPC status code */
@@ -122,6 +124,95 @@ struct gw_etcd__status {
 struct gw_etcd__status gw_etcd__status_of(int err);
 /* HTTP status the JSON gateway uses for a gRPC code. */
 int gw_etcd__http_of_code(int code);
+
+/* ---- access control: etcd auth (etcd_authz.c decides, etcd_auth.c serves) ---- */
+#define GW_ETCD_AUTH_MAX_NAME       128     /* bytes of a user or role name */
+#define GW_ETCD_AUTH_MAX_PASSWORD   256     /* bytes of a password */
+#define GW_ETCD_AUTH_MAX_USER_ROLES 64      /* roles granted to one user */
+#define GW_ETCD_AUTH_MAX_PERMS      128     /* permissions of one role */
+#define GW_ETCD_AUTH_MAX_USERS      1024    /* users (and, separately, roles) */
+#define GW_ETCD_AUTH_PBKDF2_ITER    100000u /* PBKDF2-HMAC-SHA256 rounds of new hashes */
+#define GW_ETCD_AUTH_KDF_THREADS    2u      /* hashes on libuv's pool at once (raft uses it) */
+#define GW_ETCD_AUTH_MAX_KDF        32u     /* hashes waiting at once; more: too many requests */
+#define GW_ETCD__TOKEN_KEY          32      /* HMAC key bytes */
+#define GW_ETCD__TOKEN_MAX          512     /* a token's text, with its NUL */
+#define GW_ETCD__AUTH_META          "etcdauth/"
+
+/* Who is at the other end of a connection, as the transport saw it: the
+ * client's address (for TLS the original TCP peer, not the socketpair) and,
+ * when the TLS listener verified a client certificate, its CN. */
+struct gw_etcd__peer {
+	struct sockaddr_storage addr;
+	bool cert;                          /* a client certificate was verified */
+	char cn[GW_ETCD_AUTH_MAX_NAME + 1]; /* its subject CN ("" = none) */
+};
+
+enum { GW_ETCD__PERM_READ = 0, GW_ETCD__PERM_WRITE = 1, GW_ETCD__PERM_READWRITE = 2 };
+
+/* One key-range permission (bytes not NUL-terminated, owned elsewhere). */
+struct gw_etcd__perm {
+	int type; /* GW_ETCD__PERM_* */
+	const char *key;
+	size_t key_len;
+	const char *end; /* range_end with etcd's conventions; NULL/0 = the key */
+	size_t end_len;
+};
+
+/* Access a method needs when auth is enabled. */
+enum gw_etcd__access {
+	GW_ETCD__ACC_ROOT = 0, /* the root role (default: unlisted means root) */
+	GW_ETCD__ACC_ANY,      /* anyone, even unauthenticated (Authenticate) */
+	GW_ETCD__ACC_OPEN,     /* anyone who passed the connection check (MemberList) */
+	GW_ETCD__ACC_USER,     /* any authenticated user (leases) */
+	GW_ETCD__ACC_KEYS,     /* key-range permissions of the request (KV, Watch) */
+};
+
+/* True when @perms (of @n) grant @want (READ or WRITE) over the whole range
+ * [key, end) (etcd's conventions: end empty = the key, "\0" = to the end). */
+bool gw_etcd__perm_allows(const struct gw_etcd__perm *perms, size_t n, int want, const char *key,
+			  size_t key_len, const char *end, size_t end_len);
+/* Token of @user (generation @gen) valid until @expiry_ms (Unix ms), signed
+ * with @key, into @out (GW_ETCD__TOKEN_MAX). 0, GW_EINVAL, GW_EIO. */
+int gw_etcd__token_sign(const uint8_t key[GW_ETCD__TOKEN_KEY], const char *user, uint64_t gen,
+			uint64_t expiry_ms, char *out, size_t outlen);
+/* Check @len bytes of @tok against @key at @now_ms: 0 with the user name in
+ * @user (NUL-terminated, @userlen > the name) and its generation in *gen;
+ * GW_EINVALIDTOKEN when malformed, tampered with or expired. The caller
+ * compares *gen with the user's record (stale after a password change). */
+int gw_etcd__token_verify(const uint8_t key[GW_ETCD__TOKEN_KEY], const char *tok, size_t len,
+			  uint64_t now_ms, char *user, size_t userlen, uint64_t *gen);
+/* Slow salted hash of a password into @out (>= 128 bytes). 0, GW_EINVAL,
+ * GW_EIO. Thread-safe (runs on libuv's pool). */
+int gw_etcd__pw_hash(const char *pw, size_t len, unsigned iter, char *out, size_t outlen);
+/* True when @pw matches the stored hash (constant-time compare). */
+bool gw_etcd__pw_check(const char *pw, size_t len, const char *stored);
+/* 0 for a valid user/role name; @empty_err when empty, GW_ELIMIT when too
+ * long, GW_EINVAL with control characters. */
+int gw_etcd__auth_name_check(const char *name, int empty_err);
+/* Meta key of record @kind ("user", "role") @name into @out. */
+void gw_etcd__auth_meta_key(const char *kind, const char *name, char *out, size_t n);
+/* Record @kind/@name as JSON (caller frees with cJSON_Delete): 0 or
+ * GW_ENOTFOUND (absent or malformed). */
+int gw_etcd__auth_load(struct gw_store *s, const char *kind, const char *name, cJSON **out);
+/* Whether auth is on, and the cluster's token key (@key may be NULL);
+ * cached until the store applies another entry. Returns 0. */
+int gw_etcd__auth_state(struct gw_etcd *srv, bool *on, uint8_t key[GW_ETCD__TOKEN_KEY]);
+/* The state record's JSON for @on (with a fresh random key when on);
+ * malloc'ed into *out. 0, GW_EIO (no randomness), GW_ENOMEM. */
+int gw_etcd__auth_state_json(bool on, char **out);
+/* A user record's generation (0 if none) / set a fresh random one. */
+uint64_t gw_etcd__auth_user_gen(const cJSON *user);
+int gw_etcd__auth_new_gen(cJSON *user);
+bool gw_etcd__auth_has_role(const cJSON *user, const char *role);
+/* Permissions of role @role / of every role of @user, decoded into @a.
+ * Deleted roles give none. 0, GW_ENOTFOUND (role), GW_ENOMEM. */
+int gw_etcd__auth_role_perms(struct gw_store *s, const char *role, struct gw_etcd__arena *a,
+			     struct gw_etcd__perm **perms, size_t *n);
+int gw_etcd__auth_user_perms(struct gw_store *s, const cJSON *user, struct gw_etcd__arena *a,
+			     struct gw_etcd__perm **perms, size_t *n);
+/* Names of every @kind record, sorted; free with gw_etcd__auth_list_free. */
+int gw_etcd__auth_list(struct gw_store *s, const char *kind, char ***names, size_t *n);
+void gw_etcd__auth_list_free(char **names, size_t n);
 
 /* ---- the server ---- */
 struct gw_etcd__conn;  /* an HTTP/2 connection (etcd_h2.c) */
@@ -149,8 +240,17 @@ struct gw_etcd {
 	struct gw_raft_status *status; /* last gw_raft_status (large: heap) */
 	uint64_t status_at;            /* uv_now() when it was taken */
 	bool status_valid;
-	uint64_t standalone_id; /* member/cluster id without raft */
-	char url[96];           /* "http://<listen address>" */
+	uint64_t standalone_id;     /* member/cluster id without raft */
+	struct gw_cidr trusted[16]; /* opts.trusted_cidrs, parsed */
+	int n_trusted;
+	bool auth_cache_valid;                /* auth_on/auth_key read at auth_cache_idx */
+	uint64_t auth_cache_idx;              /* store applied index of that read */
+	bool auth_on;                         /* etcd auth is enabled */
+	uint8_t auth_key[GW_ETCD__TOKEN_KEY]; /* the cluster's token key while on */
+	unsigned kdf_inflight;                /* password hashes on the thread pool */
+	unsigned kdf_waiting;                 /* hashes waiting for a pool slot */
+	struct gw_list kdf_wait;              /* of struct gw_etcd__kdf (link), FIFO */
+	char url[96];                         /* "http://<listen address>" */
 };
 
 /* ---- calls ---- */
@@ -184,6 +284,15 @@ struct gw_etcd__call {
 	int svc_err;                 /* service: first error of a streaming call */
 	int fail_code;               /* transport failed a streaming call: its status */
 	char fail_msg[128];
+	/* access control, set by the transport (gw_etcd__call_peer) */
+	bool trusted;                         /* client on this host (--etcd-trusted-cidr) */
+	bool cert;                            /* verified client certificate */
+	char cn[GW_ETCD_AUTH_MAX_NAME + 1];   /* its CN */
+	char *token;                          /* "token" metadata / Authorization, or NULL */
+	bool resolved;                        /* user/root below are known */
+	char user[GW_ETCD_AUTH_MAX_NAME + 1]; /* authenticated user, "" = none */
+	bool root;                            /* the user has the root role */
+	const ProtobufCMessage *held;         /* linearize: the request during the barrier */
 };
 
 struct gw_etcd__method {
@@ -196,6 +305,8 @@ struct gw_etcd__method {
 	void (*on_msg)(struct gw_etcd__call *c, const ProtobufCMessage *req);
 	/* Streaming: the client half-closed (@gone false) or went away. */
 	void (*on_end)(struct gw_etcd__call *c, bool gone);
+	int access;     /* enum gw_etcd__access: what it needs with auth on */
+	bool linearize; /* unary: run after a raft read barrier (reads its own writes) */
 };
 
 /* Method of a gRPC path or of a JSON path (after "/v3" or "/v3beta"); NULL
@@ -206,10 +317,22 @@ const struct gw_etcd__method *gw_etcd__method_json(const char *path);
 /* Create a call (transports). NULL when out of memory. */
 struct gw_etcd__call *gw_etcd__call_new(struct gw_etcd *srv, const struct gw_etcd__method *m,
 					const struct gw_etcd__tp_ops *ops, void *tp);
-/* Deliver one request message: unary -> m->unary (once); streaming ->
- * m->on_msg. The message may be freed after it returns for streaming calls;
- * a unary request must live in c->arena. */
-void gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req);
+/* Record who sent the call: @peer (the connection's) and the token given
+ * with it (@token of @len bytes, may be NULL; copied into the arena, at most
+ * GW_ETCD__TOKEN_MAX). Transports call it right after gw_etcd__call_new. */
+void gw_etcd__call_peer(struct gw_etcd__call *c, const struct gw_etcd__peer *peer,
+			const char *token, size_t len);
+/* Decide whether @req of call @c may run (etcd_auth.c): 0, or the gw
+ * error to answer with (GW_EOFFHOST, GW_EUSEREMPTY, GW_EINVALIDTOKEN,
+ * GW_EPERM). Fills c->user and c->root. */
+int gw_etcd__authorize(struct gw_etcd__call *c, const ProtobufCMessage *req);
+/* Deliver one request message, if the gate (gw_etcd__authorize) lets it
+ * through: unary -> m->unary (once); streaming -> m->on_msg. The message may
+ * be freed after it returns for streaming calls; a unary request must live
+ * in c->arena. Returns false when a streaming call was refused and ended
+ * (freed) here; a refused watch create is answered canceled and the stream
+ * goes on (true). */
+bool gw_etcd__call_msg(struct gw_etcd__call *c, const ProtobufCMessage *req);
 /* The client half-closed a streaming call. */
 void gw_etcd__call_half_close(struct gw_etcd__call *c);
 /* The transport's side is gone (reset, disconnect); see the top. */
@@ -253,6 +376,8 @@ Etcdserverpb__KeyValue *gw_etcd__kv_of(struct gw_etcd__arena *a, const struct gw
 Etcdserverpb__ResponseHeader *gw_etcd__svc_header(struct gw_etcd__call *c, int64_t rev);
 /* A header carrying only the revision (sub-responses of a txn). */
 Etcdserverpb__ResponseHeader *gw_etcd__rev_header(struct gw_etcd__call *c, int64_t rev);
+/* A copy of @s in the call's arena; NULL when out of memory. */
+char *gw_etcd__strdup(struct gw_etcd__call *c, const char *s);
 /* Send @m (a message in the call's arena) and end the call (unary
  * success); end with GW_ENOMEM when @m is NULL. Frees @c. */
 void gw_etcd__reply(struct gw_etcd__call *c, void *m);
@@ -289,21 +414,78 @@ void gw_etcd__mt_move_leader(struct gw_etcd__call *c, const ProtobufCMessage *ms
 void gw_etcd__mt_hash(struct gw_etcd__call *c, const ProtobufCMessage *msg);
 void gw_etcd__mt_hash_kv(struct gw_etcd__call *c, const ProtobufCMessage *msg);
 
+/* Auth service (etcd_auth.c). */
+void gw_etcd__auth_enable(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_disable(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_authenticate(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_user_add(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_user_get(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_user_list(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_user_delete(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_user_passwd(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_user_grant(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_user_revoke(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_role_add(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_role_get(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_role_list(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_role_delete(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_role_grant(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__auth_role_revoke(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+/* Shared by the Auth handlers (etcd_auth.c). */
+struct gw_etcd__kdf {
+	uv_work_t w;
+	struct gw_etcd__call *c;
+	char name[GW_ETCD_AUTH_MAX_NAME + 1];
+	char pw[GW_ETCD_AUTH_MAX_PASSWORD + 1];
+	size_t pw_len;
+	char stored[160]; /* check: the stored hash; hash: the new one */
+	bool check;       /* check a password, or hash a new one */
+	bool exists;      /* check: the user exists and has a password */
+	bool ok;          /* check: matched; hash: made */
+	uint64_t gen;     /* check: the user's generation when loaded */
+	void (*then)(struct gw_etcd__kdf *k);
+	struct gw_list link; /* in srv->kdf_wait while waiting */
+};
+/* @check: check @pw against @stored (NULL: no such user or no password,
+ * compared against a dummy so it takes as long), else hash @pw into
+ * k->stored; on the thread pool. @then
+ * runs on the loop with the result unless the client left (the call then
+ * ends). Finishes the call itself on a too long password or no memory. */
+void gw_etcd__auth_kdf(struct gw_etcd__call *c, const char *name, const char *pw, bool check,
+		       const char *stored, uint64_t gen, void (*then)(struct gw_etcd__kdf *k));
+/* Answer an auth write: @err, or a header-only response at @res's revision. */
+void gw_etcd__auth_reply(struct gw_etcd__call *c, int err, struct gw_store_result *res);
+/* Propose record @kind/@name = @rec (NULL deletes; kind "state" ignores
+ * @name); @cb answers. @rec stays the caller's. */
+void gw_etcd__auth_put(struct gw_etcd__call *c, const char *kind, const char *name, cJSON *rec,
+		       gw_etcd__done_cb cb);
+/* End with INVALID_ARGUMENT naming a bad @what name / a count over @limit. */
+void gw_etcd__auth_bad_name(struct gw_etcd__call *c, const char *what, int err);
+void gw_etcd__auth_too_many(struct gw_etcd__call *c, const char *what, int limit);
+/* Records of @kind ("user", "role"). */
+size_t gw_etcd__auth_count(struct gw_etcd__call *c, const char *kind);
+/* Watch create refused by the gate: answer it canceled with @err's
+ * message, as etcd does (etcd_auth.c). */
+void gw_etcd__auth_watch_denied(struct gw_etcd__call *c, const ProtobufCMessage *req, int err);
+
 /* Watch service (etcd_watch.c). */
 void gw_etcd__watch_msg(struct gw_etcd__call *c, const ProtobufCMessage *req);
 void gw_etcd__watch_end(struct gw_etcd__call *c, bool gone);
 
 /* HTTP/2 transport (etcd_h2.c): take an accepted connection whose first
  * @n bytes (the preface, or part of it) were already read. Takes @tcp
- * (heap-allocated, freed after close). */
-void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, size_t n);
+ * (heap-allocated, freed after close); @tls (copied; NULL = a direct TCP
+ * client) says who is behind a TLS terminator's socketpair. */
+void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, size_t n,
+		       const struct gw_etcd__peer *tls);
 /* Idle callback: write what the HTTP/2 connections queued (etcd_h2.c). */
 void gw_etcd__h2_flush_all(uv_idle_t *idle);
 /* Close every HTTP/2 connection (stop). */
 void gw_etcd__h2_close_all(struct gw_etcd *srv);
-/* Start protocol sniffing on an accepted (or TLS-terminated: @trusted)
- * plaintext connection (etcd.c). Takes @tcp. */
-void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted);
+/* Start protocol sniffing on an accepted (@tls NULL) or TLS-terminated
+ * plaintext connection (etcd.c); @tls then says who the TLS client is.
+ * Takes @tcp and @tls (malloc'ed). */
+void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, struct gw_etcd__peer *tls);
 /* TLS (etcd_tls.c): build srv->ssl_ctx from the options (0 with none
  * configured; GW_EINVAL with the reason logged), free it, and take a
  * connection whose first bytes (@initial) began a TLS handshake. */

@@ -2,8 +2,9 @@
  * share: response headers, the unary reply, raft proposals.
  *
  * The services live by file: etcd_kv.c (KV), etcd_lease.c (Lease),
- * etcd_cluster.c (Cluster, Maintenance), etcd_watch.c (Watch); Auth answers
- * here that authentication is not enabled. Each unary handler translates
+ * etcd_cluster.c (Cluster, Maintenance), etcd_watch.c (Watch), etcd_auth.c
+ * and etcd_auth_users.c (Auth). Each method says what it needs while etcd
+ * auth is on; the gate in gw_etcd__call_msg applies it. Each unary handler translates
  * the protobuf request into store.h terms, then: writes go through
  * gw_etcd__propose (gw_raft_propose on any node; raft forwards to the
  * leader) and answer from the committed result; reads come from the local
@@ -32,6 +33,16 @@ Etcdserverpb__ResponseHeader *gw_etcd__svc_header(struct gw_etcd__call *c, int64
 		gw_etcd__header(c->srv, h, rev);
 	}
 	return h;
+}
+
+char *gw_etcd__strdup(struct gw_etcd__call *c, const char *s)
+{
+	size_t n = strlen(s);
+	char *p = gw_etcd__arena_alloc(&c->arena, n + 1);
+	if (p != NULL) {
+		memcpy(p, s, n);
+	}
+	return p;
 }
 
 /* A header carrying only the revision (sub-responses of a txn). */
@@ -113,13 +124,6 @@ void gw_etcd__propose(struct gw_etcd__call *c, const struct gw_store_op *op, gw_
 	}
 }
 
-static void auth_authenticate(struct gw_etcd__call *c, const ProtobufCMessage *msg)
-{
-	(void)msg;
-	gw_etcd__finish_status(c, GW_GRPC_FAILED_PRECONDITION,
-			       "etcdserver: authentication is not enabled");
-}
-
 /* Gateway paths of etcd methods apigw does not serve (their gRPC paths
  * fall through to UNIMPLEMENTED in etcd_h2.c). */
 static void unimplemented(struct gw_etcd__call *c, const ProtobufCMessage *msg)
@@ -130,68 +134,109 @@ static void unimplemented(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 
 /* ---- method table ---- */
 
-#define UNARY(path, j1, j2, type, fn)                                                              \
+#define UNARY(path, j1, j2, type, fn, acc)                                                         \
 	{                                                                                          \
-		path, {j1, j2}, &type##__descriptor, false, fn, NULL, NULL                         \
+		path, {j1, j2}, &type##__descriptor, false, fn, NULL, NULL, GW_ETCD__ACC_##acc     \
+	}
+/* Auth RPCs read the records they change from the local store: a read
+ * barrier first makes a follower see the writes committed before. */
+#define AUTH(name, j, type, fn)                                                                    \
+	{                                                                                          \
+		"/etcdserverpb.Auth/" name, {"/auth/" j, NULL},                                    \
+		    &etcdserverpb__##type##__descriptor, false, fn, NULL, NULL, GW_ETCD__ACC_ROOT, \
+		    true                                                                           \
 	}
 
+/* The last column is what a method needs while etcd auth is enabled
+ * (etcd_auth.c); etcd's rules: keys by permission, leases for any user,
+ * membership, maintenance and auth management for the root role. */
 const struct gw_etcd__method gw_etcd__methods[] = {
     UNARY("/etcdserverpb.KV/Range", "/kv/range", NULL, etcdserverpb__range_request,
-	  gw_etcd__kv_range),
-    UNARY("/etcdserverpb.KV/Put", "/kv/put", NULL, etcdserverpb__put_request, gw_etcd__kv_put),
+	  gw_etcd__kv_range, KEYS),
+    UNARY("/etcdserverpb.KV/Put", "/kv/put", NULL, etcdserverpb__put_request, gw_etcd__kv_put,
+	  KEYS),
     UNARY("/etcdserverpb.KV/DeleteRange", "/kv/deleterange", NULL,
-	  etcdserverpb__delete_range_request, gw_etcd__kv_delete),
-    UNARY("/etcdserverpb.KV/Txn", "/kv/txn", NULL, etcdserverpb__txn_request, gw_etcd__kv_txn),
+	  etcdserverpb__delete_range_request, gw_etcd__kv_delete, KEYS),
+    UNARY("/etcdserverpb.KV/Txn", "/kv/txn", NULL, etcdserverpb__txn_request, gw_etcd__kv_txn,
+	  KEYS),
     UNARY("/etcdserverpb.KV/Compact", "/kv/compaction", NULL, etcdserverpb__compaction_request,
-	  gw_etcd__kv_compact),
+	  gw_etcd__kv_compact, ROOT),
     {"/etcdserverpb.Watch/Watch",
      {"/watch", NULL},
      &etcdserverpb__watch_request__descriptor,
      true,
      NULL,
      gw_etcd__watch_msg,
-     gw_etcd__watch_end},
+     gw_etcd__watch_end,
+     GW_ETCD__ACC_KEYS},
     UNARY("/etcdserverpb.Lease/LeaseGrant", "/lease/grant", NULL, etcdserverpb__lease_grant_request,
-	  gw_etcd__lease_grant),
+	  gw_etcd__lease_grant, USER),
     UNARY("/etcdserverpb.Lease/LeaseRevoke", "/lease/revoke", "/kv/lease/revoke",
-	  etcdserverpb__lease_revoke_request, gw_etcd__lease_revoke),
+	  etcdserverpb__lease_revoke_request, gw_etcd__lease_revoke, USER),
     {"/etcdserverpb.Lease/LeaseKeepAlive",
      {"/lease/keepalive", NULL},
      &etcdserverpb__lease_keep_alive_request__descriptor,
      true,
      NULL,
      gw_etcd__lease_ka_msg,
-     gw_etcd__lease_ka_end},
+     gw_etcd__lease_ka_end,
+     GW_ETCD__ACC_USER},
     UNARY("/etcdserverpb.Lease/LeaseTimeToLive", "/lease/timetolive", "/kv/lease/timetolive",
-	  etcdserverpb__lease_time_to_live_request, gw_etcd__lease_ttl),
+	  etcdserverpb__lease_time_to_live_request, gw_etcd__lease_ttl, USER),
     UNARY("/etcdserverpb.Lease/LeaseLeases", "/lease/leases", "/kv/lease/leases",
-	  etcdserverpb__lease_leases_request, gw_etcd__lease_leases),
+	  etcdserverpb__lease_leases_request, gw_etcd__lease_leases, USER),
     UNARY("/etcdserverpb.Cluster/MemberList", "/cluster/member/list", NULL,
-	  etcdserverpb__member_list_request, gw_etcd__member_list),
+	  etcdserverpb__member_list_request, gw_etcd__member_list, OPEN),
     UNARY("/etcdserverpb.Cluster/MemberAdd", "/cluster/member/add", NULL,
-	  etcdserverpb__member_add_request, gw_etcd__member_add),
+	  etcdserverpb__member_add_request, gw_etcd__member_add, ROOT),
     UNARY("/etcdserverpb.Cluster/MemberRemove", "/cluster/member/remove", NULL,
-	  etcdserverpb__member_remove_request, gw_etcd__member_remove),
+	  etcdserverpb__member_remove_request, gw_etcd__member_remove, ROOT),
     UNARY("/etcdserverpb.Maintenance/Status", "/maintenance/status", NULL,
-	  etcdserverpb__status_request, gw_etcd__mt_status),
+	  etcdserverpb__status_request, gw_etcd__mt_status, OPEN),
     UNARY("/etcdserverpb.Maintenance/Alarm", "/maintenance/alarm", NULL,
-	  etcdserverpb__alarm_request, gw_etcd__mt_alarm),
+	  etcdserverpb__alarm_request, gw_etcd__mt_alarm, ROOT),
     UNARY("/etcdserverpb.Maintenance/Defragment", "/maintenance/defragment", NULL,
-	  etcdserverpb__defragment_request, gw_etcd__mt_defrag),
+	  etcdserverpb__defragment_request, gw_etcd__mt_defrag, ROOT),
     UNARY("/etcdserverpb.Maintenance/MoveLeader", "/maintenance/transfer-leadership", NULL,
-	  etcdserverpb__move_leader_request, gw_etcd__mt_move_leader),
+	  etcdserverpb__move_leader_request, gw_etcd__mt_move_leader, ROOT),
     UNARY("/etcdserverpb.Maintenance/Hash", "/maintenance/hash", NULL, etcdserverpb__hash_request,
-	  gw_etcd__mt_hash),
+	  gw_etcd__mt_hash, ROOT),
     UNARY("/etcdserverpb.Maintenance/HashKV", "/maintenance/hashkv", NULL,
-	  etcdserverpb__hash_kvrequest, gw_etcd__mt_hash_kv),
-    UNARY("/etcdserverpb.Auth/Authenticate", "/auth/authenticate", NULL,
-	  etcdserverpb__authenticate_request, auth_authenticate),
+	  etcdserverpb__hash_kvrequest, gw_etcd__mt_hash_kv, ROOT),
+    {"/etcdserverpb.Auth/Authenticate",
+     {"/auth/authenticate", NULL},
+     &etcdserverpb__authenticate_request__descriptor,
+     false,
+     gw_etcd__auth_authenticate,
+     NULL,
+     NULL,
+     GW_ETCD__ACC_ANY,
+     true},
+    AUTH("AuthEnable", "enable", auth_enable_request, gw_etcd__auth_enable),
+    AUTH("AuthDisable", "disable", auth_disable_request, gw_etcd__auth_disable),
+    AUTH("UserAdd", "user/add", auth_user_add_request, gw_etcd__auth_user_add),
+    AUTH("UserGet", "user/get", auth_user_get_request, gw_etcd__auth_user_get),
+    AUTH("UserList", "user/list", auth_user_list_request, gw_etcd__auth_user_list),
+    AUTH("UserDelete", "user/delete", auth_user_delete_request, gw_etcd__auth_user_delete),
+    AUTH("UserChangePassword", "user/changepw", auth_user_change_password_request,
+	 gw_etcd__auth_user_passwd),
+    AUTH("UserGrantRole", "user/grant", auth_user_grant_role_request, gw_etcd__auth_user_grant),
+    AUTH("UserRevokeRole", "user/revoke", auth_user_revoke_role_request, gw_etcd__auth_user_revoke),
+    AUTH("RoleAdd", "role/add", auth_role_add_request, gw_etcd__auth_role_add),
+    AUTH("RoleGet", "role/get", auth_role_get_request, gw_etcd__auth_role_get),
+    AUTH("RoleList", "role/list", auth_role_list_request, gw_etcd__auth_role_list),
+    AUTH("RoleDelete", "role/delete", auth_role_delete_request, gw_etcd__auth_role_delete),
+    AUTH("RoleGrantPermission", "role/grant", auth_role_grant_permission_request,
+	 gw_etcd__auth_role_grant),
+    AUTH("RoleRevokePermission", "role/revoke", auth_role_revoke_permission_request,
+	 gw_etcd__auth_role_revoke),
     /* JSON-only entries: grpc_path NULL */
     UNARY(NULL, "/cluster/member/update", "/cluster/member/promote", etcdserverpb__status_request,
-	  unimplemented),
-    UNARY(NULL, "/maintenance/snapshot", NULL, etcdserverpb__status_request, unimplemented),
+	  unimplemented, ROOT),
+    UNARY(NULL, "/maintenance/snapshot", NULL, etcdserverpb__status_request, unimplemented,
+	  ROOT),
     UNARY(NULL, "/maintenance/transfer-leadership", NULL, etcdserverpb__status_request,
-	  unimplemented),
+	  unimplemented, ROOT),
 };
 
 const size_t gw_etcd__n_methods = sizeof gw_etcd__methods / sizeof gw_etcd__methods[0];

@@ -4,8 +4,10 @@
  * (optional) client CA; a connection whose first byte is a TLS handshake
  * record (0x16) is handed here. The TLS session runs on memory BIOs; the
  * decrypted bytes are passed through a socketpair to the ordinary plaintext
- * path of etcd.c, marked trusted, so gRPC over h2 and the JSON gateway work
- * unchanged behind it (ALPN offers h2 and http/1.1; the preface decides, as
+ * path of etcd.c once the handshake is done, with who the client is (its TCP
+ * address and the CN of a verified client certificate, for access control
+ * in etcd_auth.c), so gRPC over h2 and the JSON gateway work unchanged
+ * behind it (ALPN offers h2 and http/1.1; the preface decides, as
  * in cleartext). With a client CA, a client without a certificate signed by
  * it fails the handshake (etcdctl --cert/--key/--cacert, curl alike).
  * Failure modes: a bad handshake or either side closing closes both; the
@@ -36,6 +38,7 @@ struct tls {
 	BIO *wbio;      /* ciphertext out */
 	int open;       /* handles not yet closed */
 	bool closing;
+	uv_tcp_t *inner; /* plaintext end, handed to etcd.c once the handshake is done */
 	char rbuf[16384];
 	char pbuf[16384];
 };
@@ -71,6 +74,10 @@ static void tls_close(struct tls *t)
 		return;
 	}
 	t->closing = true;
+	if (t->inner != NULL) {
+		uv_close((uv_handle_t *)t->inner, (uv_close_cb)free); /* never handed over */
+		t->inner = NULL;
+	}
 	uv_close((uv_handle_t *)t->tcp, handle_closed);
 	uv_close((uv_handle_t *)&t->pipe, handle_closed);
 }
@@ -144,6 +151,37 @@ static int flush_wbio(struct tls *t)
 	return 0;
 }
 
+/* The handshake is done: tell the plaintext side who the client is (its
+ * TCP address, and the CN of a certificate OpenSSL verified) and hand it
+ * the socketpair's other end. */
+static void hand_over(struct tls *t)
+{
+	struct gw_etcd__peer *p = calloc(1, sizeof *p);
+	uv_tcp_t *inner = t->inner;
+	int len = sizeof p->addr;
+	X509 *cert;
+
+	t->inner = NULL;
+	if (p == NULL) {
+		uv_close((uv_handle_t *)inner, (uv_close_cb)free);
+		tls_close(t);
+		return;
+	}
+	if (uv_tcp_getpeername(t->tcp, (struct sockaddr *)&p->addr, &len) != 0) {
+		p->addr.ss_family = AF_UNSPEC;
+	}
+	cert = SSL_get0_peer_certificate(t->ssl);
+	if (cert != NULL && SSL_get_verify_result(t->ssl) == X509_V_OK &&
+	    t->srv->opts.tls_client_ca != NULL && t->srv->opts.tls_client_ca[0] != '\0') {
+		p->cert = true;
+		if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, p->cn,
+					      sizeof p->cn) < 0) {
+			p->cn[0] = '\0';
+		}
+	}
+	gw_etcd__plain_adopt(t->srv, inner, p);
+}
+
 /* Run the handshake and decrypt what arrived, passing plaintext on. */
 static void pump_in(struct tls *t)
 {
@@ -162,6 +200,12 @@ static void pump_in(struct tls *t)
 				tls_close(t);
 				return;
 			}
+		}
+	}
+	if (t->inner != NULL && SSL_is_init_finished(t->ssl)) {
+		hand_over(t);
+		if (t->closing) {
+			return;
 		}
 	}
 	for (;;) {
@@ -372,7 +416,7 @@ void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial,
 	}
 	uv_read_start((uv_stream_t *)tcp, tcp_alloc, tcp_read);
 	uv_read_start((uv_stream_t *)&t->pipe, pipe_alloc, pipe_read);
-	gw_etcd__plain_adopt(srv, inner, true);
+	t->inner = inner; /* handed over when the handshake completes */
 	if (n > 0) {
 		BIO_write(t->rbio, initial, (int)n);
 		pump_in(t);

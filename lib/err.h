@@ -42,7 +42,24 @@
 	X(GW_ENOTLEADER, "etcdserver: not leader")                                                 \
 	X(GW_EUNHEALTHY, "etcdserver: unhealthy cluster")                                          \
 	X(GW_EMEMBERNOTFOUND, "etcdserver: member not found")                                      \
-	X(GW_EBADTRANSFEREE, "etcdserver: bad leader transferee")
+	X(GW_EBADTRANSFEREE, "etcdserver: bad leader transferee")                                  \
+	X(GW_EAUTHNOTENABLED, "etcdserver: authentication is not enabled")                         \
+	X(GW_EAUTHFAILED, "etcdserver: authentication failed, invalid user ID or password")        \
+	X(GW_EUSEREMPTY, "etcdserver: user name is empty")                                         \
+	X(GW_EUSEREXIST, "etcdserver: user name already exists")                                   \
+	X(GW_EUSERNOTFOUND, "etcdserver: user name not found")                                     \
+	X(GW_EROLEEMPTY, "etcdserver: role name is empty")                                         \
+	X(GW_EROLEEXIST, "etcdserver: role name already exists")                                   \
+	X(GW_EROLENOTFOUND, "etcdserver: role name not found")                                     \
+	X(GW_EROOTUSERNOTEXIST, "etcdserver: root user does not exist")                            \
+	X(GW_EROOTROLENOTEXIST, "etcdserver: root user does not have root role")                   \
+	X(GW_EROLENOTGRANTED, "etcdserver: role is not granted to the user")                       \
+	X(GW_EPERMNOTGRANTED, "etcdserver: permission is not granted to the role")                 \
+	X(GW_EINVALIDTOKEN, "etcdserver: invalid auth token")                                      \
+	X(GW_EINVALIDAUTHMGMT, "etcdserver: invalid auth management")                              \
+	X(GW_EOFFHOST, "etcdserver: permission denied: a client that is not on this host needs "   \
+		       "a client certificate (etcdctl --cert/--key) or etcd auth (auth enable, "   \
+		       "etcdctl --user)")
 
 /* Codes start at -1001 to stay clear of -errno values. */
 #define GW_OK 0

@@ -51,6 +51,7 @@ struct gw__http_conn {
 	size_t stall_queue;     /* libuv's write queue when the stall timer was armed */
 	int error_status;       /* parser-level error to answer, 0 if none */
 	struct gw_list link;    /* in srv->conns */
+	void *conn_data;        /* gw_httpd_adopt_data's, owned (free()) */
 };
 
 struct gw_httpd {
@@ -114,6 +115,7 @@ static void conn_unref(struct gw__http_conn *c)
 	gw_buf_close(&c->hfield);
 	gw_buf_close(&c->hvalue);
 	req_free(c->cur);
+	free(c->conn_data);
 	free(c);
 }
 
@@ -224,6 +226,7 @@ static int on_message_begin(http_parser *p)
 	}
 	gw_buf_init(&c->cur->body);
 	c->cur->conn = c;
+	c->cur->conn_data = c->conn_data;
 	namelen = sizeof c->cur->peer;
 	uv_tcp_getpeername(c->tcp, (struct sockaddr *)&c->cur->peer, &namelen);
 	c->header_bytes = 0;
@@ -568,17 +571,20 @@ static bool conn_admit(struct gw_httpd *srv, uv_tcp_t *tcp)
 	return gw_connlimit_admit(&srv->lim, (struct sockaddr *)&ss, uv_now(srv->loop));
 }
 
-/* Start serving an admitted @tcp (counted in srv->lim). */
-static void conn_start(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
+/* Start serving an admitted @tcp (counted in srv->lim); takes @data. */
+static void conn_start(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n,
+		       void *data)
 {
 	struct gw__http_conn *c;
 
 	c = calloc(1, sizeof *c);
 	if (c == NULL) {
+		free(data);
 		gw_connlimit_release(&srv->lim);
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
+	c->conn_data = data;
 	c->tcp = tcp;
 	c->srv = srv;
 	tcp->data = c;
@@ -618,16 +624,23 @@ static void on_connection(uv_stream_t *server, int status)
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
-	conn_start(srv, tcp, NULL, 0);
+	conn_start(srv, tcp, NULL, 0, NULL);
 }
 
 void gw_httpd_adopt(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
 {
+	gw_httpd_adopt_data(srv, tcp, initial, n, NULL);
+}
+
+void gw_httpd_adopt_data(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n,
+			 void *data)
+{
 	if (srv->stopping || !conn_admit(srv, tcp)) {
+		free(data);
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
-	conn_start(srv, tcp, initial, n);
+	conn_start(srv, tcp, initial, n, data);
 }
 
 /* ---- responses --------------------------------------------------------- */

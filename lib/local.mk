@@ -25,5 +25,6 @@ lib_libgw_common_a_SOURCES = \
 	lib/json.c lib/json.h \
 	lib/ct.c lib/ct.h \
 	lib/crc32c.c lib/crc32c.h \
+	lib/cidr.c lib/cidr.h \
 	lib/rand.c lib/rand.h \
 	lib/connlimit.c lib/connlimit.h

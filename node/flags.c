@@ -27,6 +27,7 @@ enum flag_type {
 	F_BOOL,      /* bool, takes no value */
 	F_SIZE,      /* uint64_t bytes, "512MiB", "2GiB" or a bare number */
 	F_CIDRS,     /* char[]: comma-separated IPv4/IPv6 CIDRs */
+	F_CIDRS_REP, /* F_CIDRS, repeatable: each flag adds its CIDRs */
 	F_FILE,      /* char[]: path of a readable file */
 	F_ONOFF,     /* bool, "on" or "off" */
 };
@@ -104,6 +105,12 @@ static const struct flag flags[] = {
      "etcd API: private key of --etcd-cert (PEM; default: inside --etcd-cert)"},
     {"etcd-client-ca", "FILE", F_FILE, M_NODE, "", OFF(etcd_client_ca), SZ(etcd_client_ca), 0, 0,
      false, "etcd API: require client certificates signed by this CA (PEM)"},
+    {"etcd-trusted-cidr", "CIDR", F_CIDRS_REP, M_NODE, "127.0.0.0/8,::1/128", OFF(etcd_trusted),
+     SZ(etcd_trusted), 0, 0, false,
+     "etcd API: clients on this host (repeat for more); while etcd auth is off, others need "
+     "a client certificate"},
+    {"auth-token-ttl", "DURATION", F_DURATION, M_NODE, "5m", OFF(auth_token_ttl_ms), 0, 0, 0, false,
+     "etcd API: lifetime of the tokens etcd auth hands out (etcdctl --user)"},
     {"admin-key", "KEY", F_STR, M_NODE, "", OFF(admin_key), SZ(admin_key), 0, 0, false,
      "Admin API key (default: generated at bootstrap, kept in the data dir)"},
     {"peer-tls", "on|off", F_ONOFF, M_NODE, "on", OFF(peer_tls), 0, 0, 0, false,
@@ -343,6 +350,21 @@ static int set_flag(struct gw_node_config *cfg, const struct flag *f, const char
 		}
 		strcpy(dst, val);
 		return 0;
+	case F_CIDRS_REP:
+		if (!is_default && *dst != '\0') {
+			size_t used = strlen(dst);
+			if (used + 1 + strlen(val) >= f->size || check_cidrs(val) != 0) {
+				snprintf(err, errlen,
+					 "invalid value '%s' for --%s: expected CIDRs like "
+					 "127.0.0.0/8,::1/128 (at most %zu bytes in all)",
+					 val, f->name, f->size - 1);
+				return GW_EINVAL;
+			}
+			dst[used] = ',';
+			strcpy(dst + used + 1, val);
+			return 0;
+		}
+		/* fall through */
 	case F_CIDRS:
 		if (strlen(val) >= f->size || check_cidrs(val) != 0) {
 			snprintf(
@@ -508,6 +530,9 @@ static int apply_config_file(struct gw_node_config *cfg, unsigned mask, bool *se
 		if (f->type == F_ADDR_LIST) {
 			cfg->n_proxy_listen = 0;
 		}
+		if (f->type == F_CIDRS_REP) {
+			*((char *)cfg + f->off) = '\0';
+		}
 		rv = set_flag(cfg, f, val, false, err, errlen);
 		if (rv != 0) {
 			size_t used = strlen(err);
@@ -623,7 +648,11 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 			snprintf(err, errlen, "flag --%s needs a value (%s)", f->name, f->meta);
 			return GW_EINVAL;
 		}
-		if (f->type != F_ADDR_LIST && seen[k]) {
+		if (f->type == F_CIDRS_REP && !seen[k]) {
+			*((char *)cfg + f->off) = '\0'; /* the first value replaces the default */
+		} else if (f->type == F_CIDRS_REP) {
+			/* repeatable: appended below */
+		} else if (f->type != F_ADDR_LIST && seen[k]) {
 			snprintf(err, errlen, "flag --%s given more than once", f->name);
 			return GW_EINVAL;
 		}

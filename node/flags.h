@@ -63,6 +63,8 @@ struct gw_node_config {
 	char etcd_key[PATH_MAX];       /* its private key ("" = in etcd_cert) */
 	char etcd_client_ca[PATH_MAX]; /* CA for client certificates ("" = none asked) */
 	char real_ip_from[512];        /* trusted peers for X-Forwarded-For, "" = none */
+	char etcd_trusted[512];        /* etcd API: on-host client CIDRs (comma-separated) */
+	unsigned auth_token_ttl_ms;    /* etcd auth: token lifetime */
 	char access_log[PATH_MAX];     /* access log path, "-" = stdout, "off" */
 	bool peer_tls;                 /* --peer-tls: member certificates on peer paths */
 

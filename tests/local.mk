@@ -176,10 +176,18 @@ tests_unit_test_etcd_SOURCES = tests/unit/test_etcd.c
 tests_unit_test_etcd_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_builddir)/admin
 tests_unit_test_etcd_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_etcd
+# etcd auth decisions: permission ranges, tokens, password hashes, CIDRs.
+check_PROGRAMS += tests/unit/test_etcd_auth
+tests_unit_test_etcd_auth_SOURCES = tests/unit/test_etcd_auth.c
+tests_unit_test_etcd_auth_CPPFLAGS = $(UNIT_CPPFLAGS) -I$(top_builddir)/admin
+tests_unit_test_etcd_auth_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_etcd_auth
 # etcd API on real apigw nodes with Debian's etcdctl (skips without it).
 TESTS += tests/integration/test_etcd.py
 # Listener limits: pipelined flood RSS, caps with a reserve, HTTP/2 idle.
 TESTS += tests/integration/test_limits.py
+# etcd API access control: users, roles, tokens, off-host clients (etcdctl).
+TESTS += tests/integration/test_etcd_auth.py
 TESTS += tests/integration/test_etcd_h2.py
 
 # proxy/ unit tests: config, router, balancers, and the data plane end to end

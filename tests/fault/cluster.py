@@ -82,6 +82,9 @@ class FNode:
         for k in PORTS:
             a += ["--%s-listen" % k, self.addr(k)]
         a += ["--admin-allow", netns.SUBNET + ".0/24"]
+        # The clients' namespace (hub) is off-host for the node: trust the
+        # test network on the etcd API too, as an operator would.
+        a += ["--etcd-trusted-cidr", netns.SUBNET + ".0/24"]
         return a + self.extra_args + (self.join_args if self.cmd == "join" else [])
 
     def start(self, wait=True, timeout=30):

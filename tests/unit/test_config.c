@@ -51,6 +51,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.drain_delay_ms, 5000);
 	assert_int_equal(c.log_level, GW_LOG_INFO);
 	assert_string_equal(c.admin_allow, "127.0.0.0/24");
+	assert_string_equal(c.etcd_trusted, "127.0.0.0/8,::1/128");
+	assert_int_equal(c.auth_token_ttl_ms, 300000);
 	assert_true(c.quota_bytes == 2147483648ULL);
 	assert_true(c.data_dir[0] == '/');
 	assert_true(c.name[0] != '\0');
@@ -92,6 +94,16 @@ static void test_values(void **state)
 	assert_int_equal(parse(&c, err, "start", "--admin-allow", "10.0.0.0/33", NULL), GW_EINVAL);
 	assert_non_null(strstr(err, "--admin-allow"));
 	assert_int_equal(parse(&c, err, "start", "--admin-allow", "10.0.0/8", NULL), GW_EINVAL);
+	/* --etcd-trusted-cidr repeats: the first replaces the default */
+	assert_int_equal(parse(&c, err, "start", "--etcd-trusted-cidr", "127.0.0.1/32",
+			       "--etcd-trusted-cidr=10.0.0.0/8,::1", "--auth-token-ttl", "30s",
+			       NULL),
+			 0);
+	assert_string_equal(c.etcd_trusted, "127.0.0.1/32,10.0.0.0/8,::1");
+	assert_int_equal(c.auth_token_ttl_ms, 30000);
+	assert_int_equal(parse(&c, err, "start", "--etcd-trusted-cidr", "127.0.0.1/33", NULL),
+			 GW_EINVAL);
+	assert_non_null(strstr(err, "--etcd-trusted-cidr"));
 	assert_int_equal(parse(&c, err, "status", "--json", NULL), 0);
 	assert_true(c.json);
 	assert_int_equal(parse(&c, err, "help", "start", NULL), 0);
