@@ -233,8 +233,7 @@ const struct gw_etcd__method gw_etcd__methods[] = {
     /* JSON-only entries: grpc_path NULL */
     UNARY(NULL, "/cluster/member/update", "/cluster/member/promote", etcdserverpb__status_request,
 	  unimplemented, ROOT),
-    UNARY(NULL, "/maintenance/snapshot", NULL, etcdserverpb__status_request, unimplemented,
-	  ROOT),
+    UNARY(NULL, "/maintenance/snapshot", NULL, etcdserverpb__status_request, unimplemented, ROOT),
     UNARY(NULL, "/maintenance/transfer-leadership", NULL, etcdserverpb__status_request,
 	  unimplemented, ROOT),
 };
