@@ -140,19 +140,24 @@ static int t_shutdown(struct gw_proxy__dconn *dc)
 	return uv_shutdown(&dc->shut, (uv_stream_t *)&dc->tcp, t_shutdown_cb);
 }
 
+void gw_proxy__dconn_free(struct gw_proxy__dconn *dc)
+{
+	if (dc->counted) {
+		atomic_fetch_sub_explicit(&dc->w->st.active, 1, memory_order_relaxed);
+	}
+	if (dc->spare != NULL) {
+		gw_proxy__req_free(dc->spare);
+	}
+	gw_buf_close(&dc->pending);
+	gw_buf_close(&dc->out);
+	free(dc);
+}
+
 static void t_close_cb(uv_handle_t *h)
 {
 	struct gw_proxy__dconn *dc = h->data;
 	if (--dc->open_handles == 0) {
-		if (dc->counted) {
-			atomic_fetch_sub_explicit(&dc->w->st.active, 1, memory_order_relaxed);
-		}
-		if (dc->spare != NULL) {
-			gw_proxy__req_free(dc->spare);
-		}
-		gw_buf_close(&dc->pending);
-		gw_buf_close(&dc->out);
-		free(dc);
+		gw_proxy__dconn_free(dc);
 	}
 }
 
@@ -223,7 +228,7 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n)
 				continue;
 			}
 			dc->scan = SC_REQ;
-			/* fall through */
+			__attribute__((fallthrough));
 		case SC_REQ:
 			if (vchar[c]) {
 				size_t j = run_end(vchar, p, i + 1, n);
@@ -480,7 +485,7 @@ static void d_timer_cb(uv_timer_t *t)
 		return;
 	case DT_HEADER:
 		gw_debugf("proxy", "%s: header timeout", dc->peer_ip);
-		/* fall through */
+		__attribute__((fallthrough));
 	default:
 		gw_proxy__dconn_abort(dc);
 	}
@@ -541,25 +546,40 @@ void gw_proxy__dconn_update_reading(struct gw_proxy__dconn *dc)
 	d_timer_update(dc, false);
 }
 
-void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
+struct gw_proxy__dconn *gw_proxy__dconn_new(struct gw_proxy__worker *w,
+					    const struct gw_proxy__transport *tp)
 {
 	struct gw_proxy__dconn *dc = calloc(1, sizeof *dc);
+
+	if (dc == NULL) {
+		return NULL;
+	}
+	dc->w = w;
+	dc->tp = tp;
+	gw_buf_init(&dc->pending);
+	gw_buf_init(&dc->out);
+	gw_list_init(&dc->link);
+	gw_list_init(&dc->flink);
+	uv_timer_init(&w->loop, &dc->timer);
+	dc->timer.data = dc;
+	dc->open_handles = 1;
+	http_parser_init(&dc->parser, HTTP_REQUEST);
+	dc->parser.data = dc;
+	scan_reset(dc);
+	return dc;
+}
+
+void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
+{
+	struct gw_proxy__dconn *dc = gw_proxy__dconn_new(w, &tcp_transport);
 	struct sockaddr_storage local;
 	int len = sizeof dc->peer, rv;
 
 	if (dc == NULL) {
 		return; /* the pending connection stays in the backlog */
 	}
-	dc->w = w;
-	dc->tp = &tcp_transport;
-	gw_buf_init(&dc->pending);
-	gw_buf_init(&dc->out);
-	gw_list_init(&dc->link);
-	gw_list_init(&dc->flink);
 	uv_tcp_init(&w->loop, &dc->tcp);
-	uv_timer_init(&w->loop, &dc->timer);
 	dc->tcp.data = dc;
-	dc->timer.data = dc;
 	dc->open_handles = 2;
 	rv = uv_accept(lsn, (uv_stream_t *)&dc->tcp);
 	if (rv != 0 || w->stopping) {
@@ -592,9 +612,6 @@ void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
 				     ? ntohs(((struct sockaddr_in6 *)&local)->sin6_port)
 				     : ntohs(((struct sockaddr_in *)&local)->sin_port);
 	}
-	http_parser_init(&dc->parser, HTTP_REQUEST);
-	dc->parser.data = dc;
-	scan_reset(dc);
 	gw_proxy__dconn_update_reading(dc);
 	gw_proxy__pp_accept(dc, lsn);
 }

@@ -214,6 +214,16 @@ struct gw_proxy__req {
 
 /* conn.c */
 void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn);
+/* A client connection of @w over @tp, parser and scanner ready, its timer
+ * initialised (open_handles 1): what accept does before the socket. The
+ * caller fills in the peer, links it in w->dconns and starts reading; @tp's
+ * close closes its handles and calls gw_proxy__dconn_free after the last
+ * one. NULL when out of memory. Worker thread. (Accept uses it; the fuzz
+ * harnesses drive a connection over an in-memory transport with it.) */
+struct gw_proxy__dconn *gw_proxy__dconn_new(struct gw_proxy__worker *w,
+					    const struct gw_proxy__transport *tp);
+/* Free @dc once its transport's handles are closed. */
+void gw_proxy__dconn_free(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_write(struct gw_proxy__dconn *dc, const void *p, size_t n);
 /* Gather client writes made until the matching uncork into one write per
  * connection (a response head and its first body bytes go out together). */
