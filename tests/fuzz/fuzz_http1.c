@@ -42,7 +42,12 @@ void __wrap_gw_proxy__req_headers_done(struct gw_proxy__req *r)
 		gw_buf_printf(&rec, "\n%s: %s", r->hc.v[i].name, r->hc.v[i].value);
 	}
 	in_body = false;
+	struct gw_proxy__dconn *dc = r->dc;
 	__real_gw_proxy__req_headers_done(r);
+	if (dc->req != r) {
+		gw_buf_appends(&rec, "\nANSWERED, CLOSING"); /* r is gone */
+		return;
+	}
 	/* after the checks: what the proxy made of the framing and the path */
 	gw_buf_printf(&rec, "\nCL %lld chunked %d ka %d", (long long)r->content_length,
 		      r->chunked_in, r->keepalive);

@@ -99,6 +99,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!uc->closing && uc->req != NULL) {
 		gw_proxy__req_upstream_eof(uc->req);
 	}
+	if (getenv("FUZZ_DEBUG") != NULL ||
+	    (c.out.len > 0 && (c.out.len < 9 || memcmp(c.out.data, "HTTP/1.1 ", 9) != 0))) {
+		fprintf(stderr, "the client got:\n%.*s\n", (int)c.out.len, c.out.data);
+	}
 	FUZZ_CHECK(c.out.len == 0 || (c.out.len >= 9 && memcmp(c.out.data, "HTTP/1.1 ", 9) == 0));
 	fp_close(&c);
 	fp_run(2);

@@ -11,7 +11,8 @@ FUZZ_HARNESSES = fuzz_http1 fuzz_upstream_resp fuzz_pp fuzz_raft_frame fuzz_raft
 FUZZ_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS) -I$(top_builddir)/admin
 FUZZ_LDADD = $(GW_LIBS) $(GW_DEP_LIBS)
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/http.dict tests/fuzz/protobuf.dict \
-	tests/fuzz/json.dict tests/fuzz/run-fuzz.sh tests/fuzz/fuzz_util.h
+	tests/fuzz/json.dict tests/fuzz/run-fuzz.sh tests/fuzz/make-corpus.py \
+	tests/fuzz/fuzz_util.h tests/fuzz/fuzz_proxy.h
 
 if FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_http1 tests/fuzz/fuzz_upstream_resp tests/fuzz/fuzz_pp \
