@@ -7,7 +7,7 @@
 # clang-14 with libFuzzer is missing). Each harness links the real module
 # libraries, never copies of their code.
 FUZZ_HARNESSES = fuzz_http1 fuzz_upstream_resp fuzz_pp fuzz_raft_frame fuzz_raft_codec \
-	fuzz_admin fuzz_etcd_pb fuzz_etcd_json
+	fuzz_admin fuzz_etcd_pb fuzz_etcd_json fuzz_etcd_server
 FUZZ_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS) -I$(top_builddir)/admin
 FUZZ_LDADD = $(GW_LIBS) $(GW_DEP_LIBS)
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/http.dict tests/fuzz/protobuf.dict \
@@ -17,7 +17,7 @@ EXTRA_DIST += tests/fuzz/corpus tests/fuzz/http.dict tests/fuzz/protobuf.dict \
 if FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_http1 tests/fuzz/fuzz_upstream_resp tests/fuzz/fuzz_pp \
 	tests/fuzz/fuzz_raft_frame tests/fuzz/fuzz_raft_codec tests/fuzz/fuzz_admin \
-	tests/fuzz/fuzz_etcd_pb tests/fuzz/fuzz_etcd_json
+	tests/fuzz/fuzz_etcd_pb tests/fuzz/fuzz_etcd_json tests/fuzz/fuzz_etcd_server
 tests_fuzz_fuzz_http1_SOURCES = tests/fuzz/fuzz_http1.c tests/fuzz/fuzz_proxy.c \
 	tests/fuzz/fuzz_proxy.h tests/fuzz/fuzz_util.h
 tests_fuzz_fuzz_http1_CPPFLAGS = $(FUZZ_CPPFLAGS)
@@ -54,6 +54,10 @@ tests_fuzz_fuzz_etcd_json_SOURCES = tests/fuzz/fuzz_etcd_json.c tests/fuzz/fuzz_
 tests_fuzz_fuzz_etcd_json_CPPFLAGS = $(FUZZ_CPPFLAGS)
 tests_fuzz_fuzz_etcd_json_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_etcd_json_LDADD = $(FUZZ_LDADD)
+tests_fuzz_fuzz_etcd_server_SOURCES = tests/fuzz/fuzz_etcd_server.c tests/fuzz/fuzz_util.h
+tests_fuzz_fuzz_etcd_server_CPPFLAGS = $(FUZZ_CPPFLAGS)
+tests_fuzz_fuzz_etcd_server_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_etcd_server_LDADD = $(FUZZ_LDADD)
 # Build only the harnesses (and the libraries they link).
 fuzz-build: $(addprefix tests/fuzz/,$(FUZZ_HARNESSES))
 else

@@ -278,3 +278,53 @@ ADMIN = [
 ]
 for sel, b in ADMIN:
     write("fuzz_admin", bytes([sel]) + json.dumps(b).encode())
+
+
+# ---- the etcd listener end to end (fuzz_etcd_server: mode byte, then a
+# connection's bytes; mode 0 = after the HTTP/2 preface, 1 = as they are)
+def h2frame(typ, flags, sid, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([typ, flags]) + struct.pack(">I", sid) + payload
+
+
+def hpack_literal(name, value):
+    # literal header field without indexing, new name, no Huffman (RFC 7541 6.2.2)
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def grpc_call(sid, path, msg, end=True):
+    hdrs = b"".join(hpack_literal(k, v) for k, v in [
+        (b":method", b"POST"), (b":scheme", b"http"), (b":path", path),
+        (b":authority", b"127.0.0.1:2379"), (b"content-type", b"application/grpc"),
+        (b"te", b"trailers"), (b"grpc-timeout", b"5S")])
+    body = b"\0" + struct.pack(">I", len(msg)) + msg
+    return h2frame(1, 4, sid, hdrs) + h2frame(0, 1 if end else 0, sid, body)
+
+
+SETTINGS = h2frame(4, 0, 0, b"")
+write("fuzz_etcd_server", b"\x00" + SETTINGS + grpc_call(1, b"/etcdserverpb.KV/Put", put_req)
+      + grpc_call(3, b"/etcdserverpb.KV/Range", range_req))
+write("fuzz_etcd_server", b"\x00" + SETTINGS + grpc_call(1, b"/etcdserverpb.KV/Txn", txn_req))
+write("fuzz_etcd_server", b"\x00" + SETTINGS + grpc_call(1, b"/etcdserverpb.KV/DeleteRange", del_req))
+write("fuzz_etcd_server", b"\x00" + SETTINGS
+      + grpc_call(1, b"/etcdserverpb.Lease/LeaseGrant", pb_int(1, 60) + pb_int(2, 7))
+      + grpc_call(3, b"/etcdserverpb.Lease/LeaseTimeToLive", pb_int(1, 7) + pb_int(2, 1)))
+write("fuzz_etcd_server", b"\x00" + SETTINGS + grpc_call(1, b"/etcdserverpb.Watch/Watch", watch_req, False)
+      + grpc_call(3, b"/etcdserverpb.KV/Put", put_req) + h2frame(3, 0, 1, struct.pack(">I", 8)))
+write("fuzz_etcd_server", b"\x00" + SETTINGS + grpc_call(1, b"/etcdserverpb.Cluster/MemberList", b"")
+      + h2frame(6, 0, 0, bytes(8)) + h2frame(8, 0, 0, struct.pack(">I", 65535))
+      + h2frame(7, 0, 0, bytes(8)))
+write("fuzz_etcd_server", b"\x00" + SETTINGS + grpc_call(1, b"/etcdserverpb.KV/Nope", b""))
+
+
+def http1(method, path, body=b""):
+    h = b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % (method, path)
+    if body:
+        h += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+    return h + b"\r\n" + body
+
+
+for path, body in [(b"/v3/kv/put", JSON_BODIES[1][1]), (b"/v3/kv/range", JSON_BODIES[0][1]),
+                   (b"/v3/kv/txn", JSON_BODIES[3][1]), (b"/v3/lease/grant", JSON_BODIES[6][1]),
+                   (b"/v3/watch", JSON_BODIES[5][1])]:
+    write("fuzz_etcd_server", b"\x01" + http1(b"POST", path, json.dumps(body).encode()))
+write("fuzz_etcd_server", b"\x01" + http1(b"GET", b"/version") + http1(b"GET", b"/health"))

@@ -37,21 +37,21 @@ else
 	secs=${FUZZ_SECONDS:-60}
 fi
 harnesses="fuzz_http1 fuzz_upstream_resp fuzz_pp fuzz_raft_frame fuzz_raft_codec fuzz_admin
-fuzz_etcd_pb fuzz_etcd_json"
+fuzz_etcd_pb fuzz_etcd_json fuzz_etcd_server"
 [ -n "${FUZZ_ONLY:-}" ] && harnesses=$FUZZ_ONLY
 n=$(echo $harnesses | wc -w)
 
 # Which dictionary and input size bound each harness uses.
 dict_of() {
 	case $1 in
-	fuzz_http1 | fuzz_upstream_resp | fuzz_pp) echo "$srcdir/tests/fuzz/http.dict" ;;
+	fuzz_http1 | fuzz_upstream_resp | fuzz_pp | fuzz_etcd_server) echo "$srcdir/tests/fuzz/http.dict" ;;
 	fuzz_etcd_pb | fuzz_raft_codec | fuzz_raft_frame) echo "$srcdir/tests/fuzz/protobuf.dict" ;;
 	fuzz_admin | fuzz_etcd_json) echo "$srcdir/tests/fuzz/json.dict" ;;
 	esac
 }
 max_len_of() {
 	case $1 in
-	fuzz_http1 | fuzz_upstream_resp) echo 16384 ;;
+	fuzz_http1 | fuzz_upstream_resp | fuzz_etcd_server) echo 16384 ;;
 	*) echo 8192 ;;
 	esac
 }
