@@ -119,7 +119,7 @@ static int u_on_headers_complete(http_parser *hp)
 	dc = r->dc;
 	if (status >= 100 && status < 200 && status != 101) {
 		uc->skip_1xx = true; /* interim response: not forwarded */
-		return 1; /* and never has a body, whatever its framing headers say */
+		return 1;            /* and never has a body, whatever its framing headers say */
 	}
 	if (status == 101 && !r->ws) {
 		return -1;

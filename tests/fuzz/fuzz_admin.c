@@ -24,10 +24,9 @@
 
 #include <string.h>
 
-static const char *const kinds[] = {"routes",         "services",      "upstreams",
-				    "plugin_configs", "global_rules",  "consumers",
-				    "ssls",           "protos",        "stream_routes",
-				    "plugin_metadata"};
+static const char *const kinds[] = {
+    "routes",    "services", "upstreams", "plugin_configs", "global_rules",
+    "consumers", "ssls",     "protos",    "stream_routes",  "plugin_metadata"};
 
 static const char up1[] = "{\"id\":\"1\",\"type\":\"roundrobin\",\"nodes\":{\"127.0.0.1:1980\":1}}";
 static const char svc1[] = "{\"id\":\"1\",\"upstream_id\":\"1\"}";
@@ -88,8 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(rv == 0 || ((rv == GW_EINVAL || rv == GW_ENOTFOUND) && err[0] != '\0'));
 		if (rv == 0) {
 			admin_ok = true;
-			FUZZ_CHECK(gw_schema_check(res->schema, v, GW_SCHEMA_PROXY, err, sizeof err) ==
-				   0);
+			FUZZ_CHECK(
+			    gw_schema_check(res->schema, v, GW_SCHEMA_PROXY, err, sizeof err) == 0);
 		}
 	}
 	snprintf(key, sizeof key, "%s%s", res->prefix, "fz");

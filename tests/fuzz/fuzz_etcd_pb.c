@@ -90,7 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int k = 0; k < 16 && n > 0; k++) {
 		const char *msg;
 		size_t mlen, used;
-		int rv = gw_etcd__grpc_unframe(p, n, GW_ETCD_DEFAULT_MAX_REQUEST, &msg, &mlen, &used);
+		int rv =
+		    gw_etcd__grpc_unframe(p, n, GW_ETCD_DEFAULT_MAX_REQUEST, &msg, &mlen, &used);
 		if (rv != 0) {
 			FUZZ_CHECK(rv == GW_EAGAIN || rv == GW_EPROTO || rv == GW_ELIMIT);
 			break;

@@ -189,8 +189,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	close(fd);
 	/* the server must notice and let go of the connection */
-	for (i = 0; i < TURNS && !(gw_list_empty(&etcd->conns) && etcd->n_sniff == 0 &&
-				   etcd->n_calls == 0);
+	for (i = 0; i < TURNS &&
+		    !(gw_list_empty(&etcd->conns) && etcd->n_sniff == 0 && etcd->n_calls == 0);
 	     i++) {
 		uv_run(&loop, UV_RUN_NOWAIT);
 	}

@@ -185,8 +185,8 @@ void fp_init(const char *routes_json)
 		FUZZ_CHECK(n < 32 && v != NULL);
 		vals[n] = subst_port(v);
 		cJSON_free(v);
-		kv[n] = (struct gw_proxy_kv){it->string, strlen(it->string), vals[n],
-					     strlen(vals[n])};
+		kv[n] =
+		    (struct gw_proxy_kv){it->string, strlen(it->string), vals[n], strlen(vals[n])};
 		n++;
 	}
 	FUZZ_CHECK(gw_proxy_config_compile(kv, n, 1, &cfg) == 0);

@@ -20,7 +20,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define FUZZ_CHECK(cond)                                                                           \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__,      \
+			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__,       \
 				#cond);                                                            \
 			abort();                                                                   \
 		}                                                                                  \
@@ -56,8 +56,8 @@ static inline size_t fuzz_split_next(struct fuzz_split *sp, size_t left)
 static inline uint32_t fuzz_take(const uint8_t **p, size_t *len, size_t n)
 {
 	uint32_t v = 0;
-	for (size_t i = 0; i < n && *len > 0; i++) {
-		v |= (uint32_t)**p << (8 * i);
+	for (size_t i = 0; i<n && * len> 0; i++) {
+		v |= (uint32_t) * *p << (8 * i);
 		(*p)++;
 		(*len)--;
 	}

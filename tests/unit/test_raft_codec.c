@@ -423,8 +423,8 @@ static void test_txn_of_smallest_compares(void **state)
 {
 	struct gw_compare cmp[3];
 	struct gw_store_op op = {.type = GW_OP_TXN};
-	static const unsigned char fuzzed[] = {1, GW_OP_TXN, 3, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-					       0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+	static const unsigned char fuzzed[] = {1, GW_OP_TXN, 3, 1, 0, 0, 0, 0, 0, 1, 0, 0,
+					       0, 0,         0, 1, 0, 0, 0, 0, 0, 0, 0};
 	struct gw_store_op out;
 	(void)state;
 
