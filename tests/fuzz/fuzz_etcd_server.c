@@ -27,7 +27,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
@@ -45,14 +44,6 @@ static struct gw_store *store;
 static struct gw_etcd *etcd;
 static int port;
 static unsigned runs;
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void stopped(void *data)
 {
@@ -73,7 +64,7 @@ static void server_drop(void)
 	if (store != NULL) {
 		gw_store_close(store);
 		store = NULL;
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		fuzz_rm_tree(dir);
 	}
 }
 

@@ -21,7 +21,6 @@
 #include "raft/raft_int.h"
 #include "store/store.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,20 +32,12 @@ static struct gw_store *store;
 static unsigned runs;
 static uint64_t index_;
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void store_drop(void)
 {
 	if (store != NULL) {
 		gw_store_close(store);
 		store = NULL;
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		fuzz_rm_tree(dir);
 	}
 }
 

@@ -9,6 +9,7 @@
 #ifndef GW_FUZZ_UTIL_H
 #define GW_FUZZ_UTIL_H
 
+#include <ftw.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,6 +63,20 @@ static inline uint32_t fuzz_take(const uint8_t **p, size_t *len, size_t n)
 		(*len)--;
 	}
 	return v;
+}
+
+static inline int fuzz_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Remove the directory tree at @dir (a harness's temporary store). */
+static inline void fuzz_rm_tree(const char *dir)
+{
+	nftw(dir, fuzz_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif

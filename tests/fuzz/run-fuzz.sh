@@ -56,33 +56,28 @@ max_len_of() {
 	esac
 }
 
-skip_all() {
+# Every harness's case at once, then exit: skip_all REASON (TAP: ok # SKIP),
+# fail_all REASON (TAP: not ok).
+all_cases() {
+	local verdict=$1 why=$2 i=0 h
 	if [ "$mode" = tap ]; then
 		echo "1..$n"
-		i=0
 		for h in $harnesses; do
 			i=$((i + 1))
-			echo "ok $i - $h # SKIP $1"
+			if [ "$verdict" = skip ]; then
+				echo "ok $i - $h # SKIP $why"
+			else
+				echo "not ok $i - $h: $why"
+			fi
 		done
-		exit 0
-	fi
-	echo "run-fuzz: $1" >&2
-	exit 1
-}
-
-fail_all() {
-	if [ "$mode" = tap ]; then
-		echo "1..$n"
-		i=0
-		for h in $harnesses; do
-			i=$((i + 1))
-			echo "not ok $i - $h: $1"
-		done
+		[ "$verdict" = skip ] && exit 0
 		exit 1
 	fi
-	echo "run-fuzz: $1" >&2
+	echo "run-fuzz: $why" >&2
 	exit 1
 }
+skip_all() { all_cases skip "$1"; }
+fail_all() { all_cases fail "$1"; }
 
 # ---- the fuzzing build tree
 if grep -q '^FUZZ_LDFLAGS = -fsanitize=fuzzer' "$top/Makefile" 2>/dev/null; then
