@@ -74,6 +74,10 @@ RESPS = [
     (3, b"HTTP/1.1 201 Created\r\nLocation: /a\r\nContent-Length: 0\r\n\r\n"),
     (4, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello"),
     (5, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-R: 0\r\n\r\nbody"),
+    # bug 2 of docs/fuzzing.md: bodiless statuses followed by body bytes
+    (0, b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+    (0, b"HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\nsmuggle"),
+    (2, b"HTTP/1.1 100 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
 ]
 for sel, r in RESPS:
     write("fuzz_upstream_resp", bytes([sel]) + SEED + r)
@@ -205,6 +209,8 @@ for o in [op_put(b"/apisix/routes/1", ROUTE), op_put(b"k", b"v", 0, 1),
           b"\x07" + bts(b"member/1") + bts(b'{"id":1}'), b"\x08" + bts(b"member/1"), b"\x09"]:
     write("fuzz_raft_codec", b"\x01" + o)
 write("fuzz_raft_codec", b"\x01" + op_put(b"k", b"v") + bytes(3))  # raft's zero padding
+# bug 1 of docs/fuzzing.md: compares of 6 bytes ending the entry
+write("fuzz_raft_codec", b"\x01" + op_txn([(1, 0, b"", 0, b"")] * 3, [], []))
 
 
 # ---- etcd protobuf requests (fuzz_etcd_pb: method index, then the message)
