@@ -281,6 +281,8 @@ ADMIN = [
     (4, {"plugins": {"response-rewrite": {"headers": {"add": {"X-G": "1"}}}}}),
     (5, {"username": "jack", "plugins": {}}),
     (6, {"cert": "-----BEGIN CERTIFICATE-----", "key": "k", "snis": ["a.example"]}),
+    # bug 3 of docs/fuzzing.md: an unbounded "upstream" with a port beyond long
+    (9, {"upstream": {"nodes": [{"host": "127.0.0.1", "port": 1.4e42}]}}),
 ]
 for sel, b in ADMIN:
     write("fuzz_admin", bytes([sel]) + json.dumps(b).encode())
