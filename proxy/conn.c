@@ -3,7 +3,7 @@
  *
  * Happy path: an accepted socket reads into the worker's shared buffer; a
  * strict scanner checks the request line and header block (bare CR, control
- * bytes, obs-fold, bad field names, sizes -> 414/431) before Debian's
+ * bytes, obs-fold, bad field names, sizes and header count -> 414/431) before Debian's
  * http_parser parses the same bytes and calls back here; request.c takes the
  * request at headers-complete and gets its body as it arrives. The parser is
  * paused after each message, so pipelined requests wait (buffered, bounded)
@@ -214,6 +214,7 @@ static void scan_reset(struct gw_proxy__dconn *dc)
 	dc->scan = SC_START;
 	dc->scan_line = 0;
 	dc->scan_hdr = 0;
+	dc->scan_nhdr = 0;
 }
 
 /* Check the request line and header block in @p; 0 or the status to answer. */
@@ -266,6 +267,11 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n)
 				return 400; /* obs-fold */
 			} else if (!is_tchar(c)) {
 				return 400;
+			} else if (++dc->scan_nhdr > GW_PROXY__MAX_HEADERS) {
+				/* here, not only in http_parser's callbacks: the
+				 * scanner sees every byte first, so the answer does
+				 * not depend on where reads split the head */
+				return 431;
 			} else {
 				dc->scan = SC_NAME;
 			}

@@ -21,9 +21,10 @@
 #include <strings.h>
 #include <uv.h>
 
-#define GW_PROXY__HWM        (256 * 1024) /* stop reading the other side above this */
-#define GW_PROXY__LWM        (64 * 1024)  /* resume below this */
-#define GW_PROXY__REPLAY_MAX (64 * 1024)  /* request body kept for retries */
+#define GW_PROXY__HWM         (256 * 1024) /* stop reading the other side above this */
+#define GW_PROXY__LWM         (64 * 1024)  /* resume below this */
+#define GW_PROXY__REPLAY_MAX  (64 * 1024)  /* request body kept for retries */
+#define GW_PROXY__MAX_HEADERS 256          /* header fields of one head -> 431 */
 
 struct gw_proxy__dconn;
 struct gw_proxy__uconn;
@@ -125,6 +126,7 @@ struct gw_proxy__dconn {
 	bool hdr_phase;
 	int scan;
 	size_t scan_line, scan_hdr;
+	unsigned scan_nhdr; /* header lines of this head so far */
 	enum gw_proxy__dtimer tphase;
 	uint64_t t_due; /* loop ms when tphase expires (lazy timer, gw_proxy__timer_set) */
 	bool reading, stop_bp, stop_pipe, closing, lingering, shutting;

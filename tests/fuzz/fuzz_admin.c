@@ -10,7 +10,8 @@
  * (GW_SCHEMA_PROXY) and the stored-value check; the compiler takes any
  * value (valid or not) next to a valid upstream and service and never fails
  * but for memory; a route the Admin API accepts that refers to nothing
- * missing compiles into exactly one route. */
+ * missing and uses only plugins the proxy implements compiles into exactly
+ * one route. */
 #include "config.h"
 
 #include "admin/apisix.h"
@@ -20,6 +21,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy_int.h"
 #include "schema/schema.h"
 
 #include <string.h>
@@ -45,6 +47,7 @@ static bool self_contained(const cJSON *v)
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(v, "service_id");
 	const cJSON *u = cJSON_GetObjectItemCaseSensitive(v, "upstream_id");
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(v, "status");
+	const cJSON *pl;
 	if (cJSON_GetObjectItemCaseSensitive(v, "plugin_config_id") != NULL) {
 		return false;
 	}
@@ -56,6 +59,14 @@ static bool self_contained(const cJSON *v)
 	}
 	if (st != NULL && !(cJSON_IsNumber(st) && st->valuedouble == 1)) {
 		return false; /* a disabled route is not compiled */
+	}
+	/* The Admin API takes every plugin of APISIX's catalogue; the proxy
+	 * skips a route with a plugin it does not implement (fail closed). */
+	cJSON_ArrayForEach(pl, cJSON_GetObjectItemCaseSensitive(v, "plugins"))
+	{
+		if (gw_proxy__plugin_find(pl->string) == NULL) {
+			return false;
+		}
 	}
 	return true;
 }

@@ -55,6 +55,9 @@ REQS = [
     b"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n",
     b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET /x HTTP/2.0\r\nHost: h\r\n\r\n",
+    # bug 4 of docs/fuzzing.md: too many headers, then a bad byte
+    b"GET /x HTTP/1.1\r\nHost: h\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(260))
+    + b"X-Late: a\x01b\r\n\r\n",
 ]
 for r in REQS:
     write("fuzz_http1", SEED + r)
