@@ -364,7 +364,7 @@ static int set_flag(struct gw_node_config *cfg, const struct flag *f, const char
 			strcpy(dst + used + 1, val);
 			return 0;
 		}
-		/* fall through */
+		__attribute__((fallthrough));
 	case F_CIDRS:
 		if (strlen(val) >= f->size || check_cidrs(val) != 0) {
 			snprintf(

@@ -3,7 +3,7 @@
  *
  * Happy path: an accepted socket reads into the worker's shared buffer; a
  * strict scanner checks the request line and header block (bare CR, control
- * bytes, obs-fold, bad field names, sizes -> 414/431) before Debian's
+ * bytes, obs-fold, bad field names, sizes and header count -> 414/431) before Debian's
  * http_parser parses the same bytes and calls back here; request.c takes the
  * request at headers-complete and gets its body as it arrives. The parser is
  * paused after each message, so pipelined requests wait (buffered, bounded)
@@ -140,19 +140,24 @@ static int t_shutdown(struct gw_proxy__dconn *dc)
 	return uv_shutdown(&dc->shut, (uv_stream_t *)&dc->tcp, t_shutdown_cb);
 }
 
+void gw_proxy__dconn_free(struct gw_proxy__dconn *dc)
+{
+	if (dc->counted) {
+		atomic_fetch_sub_explicit(&dc->w->st.active, 1, memory_order_relaxed);
+	}
+	if (dc->spare != NULL) {
+		gw_proxy__req_free(dc->spare);
+	}
+	gw_buf_close(&dc->pending);
+	gw_buf_close(&dc->out);
+	free(dc);
+}
+
 static void t_close_cb(uv_handle_t *h)
 {
 	struct gw_proxy__dconn *dc = h->data;
 	if (--dc->open_handles == 0) {
-		if (dc->counted) {
-			atomic_fetch_sub_explicit(&dc->w->st.active, 1, memory_order_relaxed);
-		}
-		if (dc->spare != NULL) {
-			gw_proxy__req_free(dc->spare);
-		}
-		gw_buf_close(&dc->pending);
-		gw_buf_close(&dc->out);
-		free(dc);
+		gw_proxy__dconn_free(dc);
 	}
 }
 
@@ -209,12 +214,33 @@ static void scan_reset(struct gw_proxy__dconn *dc)
 	dc->scan = SC_START;
 	dc->scan_line = 0;
 	dc->scan_hdr = 0;
+	dc->scan_nhdr = 0;
 }
 
-/* Check the request line and header block in @p; 0 or the status to answer. */
-static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n)
+/* Add the run p[@i..@j) to the byte count *@cnt (<= @lim): true, with *@at
+ * the index of the first byte over @lim, when it goes over. */
+static bool run_over(size_t *cnt, size_t lim, size_t i, size_t j, size_t *at)
+{
+	if (*cnt + (j - i) > lim) {
+		*at = i + (lim - *cnt);
+		return true;
+	}
+	*cnt += j - i;
+	return false;
+}
+
+/* Check the request line and header block in @p; 0 or the status to answer,
+ * with *@at the index of the byte that is refused (or goes over a limit), so
+ * the caller can let http_parser judge the bytes before it first. */
+static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n, size_t *at)
 {
 	const struct gw_proxy_opts *o = &dc->w->p->opts;
+	const size_t max_line = o->max_uri_bytes + 32;
+#define FAIL(st)                                                                                   \
+	do {                                                                                       \
+		*at = i;                                                                           \
+		return (st);                                                                       \
+	} while (0)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
 		switch (dc->scan) {
@@ -223,12 +249,11 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n)
 				continue;
 			}
 			dc->scan = SC_REQ;
-			/* fall through */
+			__attribute__((fallthrough));
 		case SC_REQ:
 			if (vchar[c]) {
 				size_t j = run_end(vchar, p, i + 1, n);
-				dc->scan_line += j - i;
-				if (dc->scan_line > o->max_uri_bytes + 32) {
+				if (run_over(&dc->scan_line, max_line, i, j, at)) {
 					return 414;
 				}
 				i = j - 1;
@@ -239,15 +264,15 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n)
 			} else if (c == '\n') {
 				dc->scan = SC_LS;
 			} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
-				return 400;
-			} else if (++dc->scan_line > o->max_uri_bytes + 32) {
-				return 414;
+				FAIL(400);
+			} else if (++dc->scan_line > max_line) {
+				FAIL(414);
 			}
 			continue;
 		case SC_REQ_CR:
 		case SC_VAL_CR:
 			if (c != '\n') {
-				return 400; /* bare CR */
+				FAIL(400); /* bare CR */
 			}
 			dc->scan = SC_LS;
 			break;
@@ -258,9 +283,14 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n)
 				dc->hdr_phase = false;
 				return 0;
 			} else if (c == ' ' || c == '\t') {
-				return 400; /* obs-fold */
+				FAIL(400); /* obs-fold */
 			} else if (!is_tchar(c)) {
-				return 400;
+				FAIL(400);
+			} else if (++dc->scan_nhdr > GW_PROXY__MAX_HEADERS) {
+				/* here, not only in http_parser's callbacks: the
+				 * scanner sees every byte first, so the answer does
+				 * not depend on where reads split the head */
+				FAIL(431);
 			} else {
 				dc->scan = SC_NAME;
 			}
@@ -268,8 +298,7 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n)
 		case SC_NAME:
 			if (tchar[c]) {
 				size_t j = run_end(tchar, p, i + 1, n);
-				dc->scan_hdr += j - i;
-				if (dc->scan_hdr > o->max_header_bytes) {
+				if (run_over(&dc->scan_hdr, o->max_header_bytes, i, j, at)) {
 					return 431;
 				}
 				i = j - 1;
@@ -278,14 +307,13 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n)
 			if (c == ':') {
 				dc->scan = SC_VAL;
 			} else if (!is_tchar(c)) {
-				return 400; /* includes whitespace before the colon */
+				FAIL(400); /* includes whitespace before the colon */
 			}
 			break;
 		case SC_VAL:
 			if (vchar[c]) {
 				size_t j = run_end(vchar, p, i + 1, n);
-				dc->scan_hdr += j - i;
-				if (dc->scan_hdr > o->max_header_bytes) {
+				if (run_over(&dc->scan_hdr, o->max_header_bytes, i, j, at)) {
 					return 431;
 				}
 				i = j - 1;
@@ -296,20 +324,21 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n)
 			} else if (c == '\n') {
 				dc->scan = SC_LS;
 			} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
-				return 400;
+				FAIL(400);
 			}
 			break;
 		case SC_END_CR:
 			if (c != '\n') {
-				return 400;
+				FAIL(400);
 			}
 			dc->hdr_phase = false;
 			return 0;
 		}
 		if (++dc->scan_hdr > o->max_header_bytes) {
-			return 431;
+			FAIL(431);
 		}
 	}
+#undef FAIL
 	return 0;
 }
 
@@ -480,7 +509,7 @@ static void d_timer_cb(uv_timer_t *t)
 		return;
 	case DT_HEADER:
 		gw_debugf("proxy", "%s: header timeout", dc->peer_ip);
-		/* fall through */
+		__attribute__((fallthrough));
 	default:
 		gw_proxy__dconn_abort(dc);
 	}
@@ -541,25 +570,40 @@ void gw_proxy__dconn_update_reading(struct gw_proxy__dconn *dc)
 	d_timer_update(dc, false);
 }
 
-void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
+struct gw_proxy__dconn *gw_proxy__dconn_new(struct gw_proxy__worker *w,
+					    const struct gw_proxy__transport *tp)
 {
 	struct gw_proxy__dconn *dc = calloc(1, sizeof *dc);
+
+	if (dc == NULL) {
+		return NULL;
+	}
+	dc->w = w;
+	dc->tp = tp;
+	gw_buf_init(&dc->pending);
+	gw_buf_init(&dc->out);
+	gw_list_init(&dc->link);
+	gw_list_init(&dc->flink);
+	uv_timer_init(&w->loop, &dc->timer);
+	dc->timer.data = dc;
+	dc->open_handles = 1;
+	http_parser_init(&dc->parser, HTTP_REQUEST);
+	dc->parser.data = dc;
+	scan_reset(dc);
+	return dc;
+}
+
+void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
+{
+	struct gw_proxy__dconn *dc = gw_proxy__dconn_new(w, &tcp_transport);
 	struct sockaddr_storage local;
 	int len = sizeof dc->peer, rv;
 
 	if (dc == NULL) {
 		return; /* the pending connection stays in the backlog */
 	}
-	dc->w = w;
-	dc->tp = &tcp_transport;
-	gw_buf_init(&dc->pending);
-	gw_buf_init(&dc->out);
-	gw_list_init(&dc->link);
-	gw_list_init(&dc->flink);
 	uv_tcp_init(&w->loop, &dc->tcp);
-	uv_timer_init(&w->loop, &dc->timer);
 	dc->tcp.data = dc;
-	dc->timer.data = dc;
 	dc->open_handles = 2;
 	rv = uv_accept(lsn, (uv_stream_t *)&dc->tcp);
 	if (rv != 0 || w->stopping) {
@@ -592,9 +636,6 @@ void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
 				     ? ntohs(((struct sockaddr_in6 *)&local)->sin6_port)
 				     : ntohs(((struct sockaddr_in *)&local)->sin_port);
 	}
-	http_parser_init(&dc->parser, HTTP_REQUEST);
-	dc->parser.data = dc;
-	scan_reset(dc);
 	gw_proxy__dconn_update_reading(dc);
 	gw_proxy__pp_accept(dc, lsn);
 }
@@ -879,7 +920,7 @@ static void d_feed(struct gw_proxy__dconn *dc, const char *p, size_t n)
 	feed_depth++;
 	while (!dc->closing && !dc->shutting) {
 		struct gw_proxy__req *r = dc->req;
-		size_t done;
+		size_t done, at = 0;
 		enum http_errno e;
 		int st;
 
@@ -913,7 +954,20 @@ static void d_feed(struct gw_proxy__dconn *dc, const char *p, size_t n)
 		if (n == 0) {
 			break;
 		}
-		if (dc->hdr_phase && (st = scan(dc, p, n)) != 0) {
+		if (dc->hdr_phase && (st = scan(dc, p, n, &at)) != 0) {
+			/* http_parser judges the bytes before the refused one
+			 * first, as it would have had a read ended there: the
+			 * first bad byte decides the answer, not the reads */
+			if (at > 0) {
+				http_parser_execute(&dc->parser, &d_settings, p, at);
+				e = HTTP_PARSER_ERRNO(&dc->parser);
+				if (dc->closing || dc->shutting) {
+					break;
+				}
+				if (e != HPE_OK && e != HPE_PAUSED) {
+					st = dc->err_status;
+				}
+			}
 			d_error(dc, st);
 			break;
 		}

@@ -21,9 +21,10 @@
 #include <strings.h>
 #include <uv.h>
 
-#define GW_PROXY__HWM        (256 * 1024) /* stop reading the other side above this */
-#define GW_PROXY__LWM        (64 * 1024)  /* resume below this */
-#define GW_PROXY__REPLAY_MAX (64 * 1024)  /* request body kept for retries */
+#define GW_PROXY__HWM         (256 * 1024) /* stop reading the other side above this */
+#define GW_PROXY__LWM         (64 * 1024)  /* resume below this */
+#define GW_PROXY__REPLAY_MAX  (64 * 1024)  /* request body kept for retries */
+#define GW_PROXY__MAX_HEADERS 256          /* header fields of one head -> 431 */
 
 struct gw_proxy__dconn;
 struct gw_proxy__uconn;
@@ -125,6 +126,7 @@ struct gw_proxy__dconn {
 	bool hdr_phase;
 	int scan;
 	size_t scan_line, scan_hdr;
+	unsigned scan_nhdr; /* header lines of this head so far */
 	enum gw_proxy__dtimer tphase;
 	uint64_t t_due; /* loop ms when tphase expires (lazy timer, gw_proxy__timer_set) */
 	bool reading, stop_bp, stop_pipe, closing, lingering, shutting;
@@ -214,6 +216,16 @@ struct gw_proxy__req {
 
 /* conn.c */
 void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn);
+/* A client connection of @w over @tp, parser and scanner ready, its timer
+ * initialised (open_handles 1): what accept does before the socket. The
+ * caller fills in the peer, links it in w->dconns and starts reading; @tp's
+ * close closes its handles and calls gw_proxy__dconn_free after the last
+ * one. NULL when out of memory. Worker thread. (Accept uses it; the fuzz
+ * harnesses drive a connection over an in-memory transport with it.) */
+struct gw_proxy__dconn *gw_proxy__dconn_new(struct gw_proxy__worker *w,
+					    const struct gw_proxy__transport *tp);
+/* Free @dc once its transport's handles are closed. */
+void gw_proxy__dconn_free(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_write(struct gw_proxy__dconn *dc, const void *p, size_t n);
 /* Gather client writes made until the matching uncork into one write per
  * connection (a response head and its first body bytes go out together). */

@@ -117,7 +117,7 @@ int gw_proxy__hc_field(struct gw_proxy__hcollect *hc, struct gw_arena *a, const 
 			return rv;
 		}
 	}
-	if (hc->n >= 256) {
+	if (hc->n >= GW_PROXY__MAX_HEADERS) {
 		return GW_ELIMIT;
 	}
 	return gw_buf_append(&hc->name, p, n);

@@ -119,7 +119,7 @@ static int u_on_headers_complete(http_parser *hp)
 	dc = r->dc;
 	if (status >= 100 && status < 200 && status != 101) {
 		uc->skip_1xx = true; /* interim response: not forwarded */
-		return 0;
+		return 1;            /* and never has a body, whatever its framing headers say */
 	}
 	if (status == 101 && !r->ws) {
 		return -1;
@@ -215,7 +215,11 @@ static int u_on_headers_complete(http_parser *hp)
 		dc->tunnel = true;
 		r->close_after = true;
 	}
-	return r->method == HTTP_HEAD ? 1 : 0;
+	/* A response to HEAD, a 204 or a 304 ends with its head (RFC 9112
+	 * 6.3): bytes an upstream sends after it as a body (framing headers
+	 * or not) must not reach the client, where they would be read as the
+	 * start of the next response. 1 tells http_parser there is no body. */
+	return nobody && status != 101 ? 1 : 0;
 }
 
 static int u_on_body(http_parser *hp, const char *at, size_t n)

@@ -329,8 +329,9 @@ static int decode_txn(struct rd *r, struct gw_txn_req *t, int depth)
 	size_t i;
 	int rv;
 
-	/* A compare is at least 7 bytes. */
-	CHECK(get_count(r, 7, &t->n_compares));
+	/* A compare is at least 6 bytes: result, target, and one byte each for
+	 * an empty key, range end, number and value. */
+	CHECK(get_count(r, 6, &t->n_compares));
 	if (t->n_compares > 0) {
 		t->compares = calloc(t->n_compares, sizeof *t->compares);
 		if (t->compares == NULL) {

@@ -120,9 +120,17 @@ int gw_schema_check_nodes(const cJSON *up, char *err, size_t errlen)
 		}
 		h = cJSON_GetObjectItemCaseSensitive(it, "host");
 		p = cJSON_GetObjectItemCaseSensitive(it, "port");
-		if (cJSON_IsString(h) &&
-		    check_node(h->valuestring, cJSON_IsNumber(p) ? (long)p->valuedouble : 80, err,
-			       errlen) != 0) {
+		port = 80;
+		if (cJSON_IsNumber(p)) {
+			/* converted only when in range: a double beyond long is UB
+			 * (an object whose schema does not bound "upstream", e.g.
+			 * plugin_metadata, reaches here unvalidated) */
+			port = p->valuedouble >= GW_SCHEMA_PORT_MIN &&
+				       p->valuedouble <= GW_SCHEMA_PORT_MAX
+				   ? (long)p->valuedouble
+				   : -1;
+		}
+		if (cJSON_IsString(h) && check_node(h->valuestring, port, err, errlen) != 0) {
 			return GW_EINVAL;
 		}
 	}

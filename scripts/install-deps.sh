@@ -3,6 +3,10 @@
 # bookworm with apt-get. Idempotent and quiet: when everything is present it
 # only runs dpkg-query and exits. Must run as root (or under sudo).
 #
+# clang-14, libfuzzer-14-dev and libclang-rt-14-dev (the sanitizer and
+# libFuzzer runtimes clang links, only recommended by clang-14) build the
+# fuzz harnesses that `make check` runs (tests/fuzz/, docs/fuzzing.md).
+#
 # libraft-dev comes from bookworm-backports (0.22.x, the maintained
 # canonical/raft line); bookworm's own 0.15.0 has Raft safety bugs.
 set -eu
@@ -12,6 +16,7 @@ libuv1-dev liblmdb-dev lmdb-utils libcjson-dev libssl-dev libnghttp2-dev
 libprotobuf-c-dev protobuf-c-compiler libcmocka-dev libhttp-parser-dev
 curl etcd-client etcd-server nginx-light haproxy wrk iproute2 procps nftables
 e2fsprogs
+clang-14 libfuzzer-14-dev libclang-rt-14-dev
 python3 ca-certificates"
 BPO_PKGS="libraft-dev"
 BPO_FILE=/etc/apt/sources.list.d/bookworm-backports.sources

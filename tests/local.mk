@@ -111,6 +111,9 @@ TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/harness.py $(filter %.py %.sh,$(TESTS))
 
 TESTS += tests/check_format.sh
+# Every libFuzzer harness for a short budget (tests/fuzz/local.mk; SKIP
+# without clang-14 and libFuzzer).
+TESTS += tests/fuzz/run-fuzz.sh
 EXTRA_DIST += tests/tap-run.sh
 
 # Admin API (APISIX) unit tests (owner: admin/apisix).

@@ -631,6 +631,37 @@ static void test_proxy_smuggling(void **state)
 	}
 }
 
+/* Found by tests/fuzz/fuzz_http1 (split invariance): the strict scanner
+ * checks a whole read before http_parser sees it, so when each refused a
+ * different byte of one head the answer depended on where reads ended
+ * (257 headers then a control byte: 431 or 400). The scanner counts
+ * headers now, and http_parser judges the bytes before the scanner's
+ * refused one first: the first bad byte decides. */
+static void test_proxy_header_count_first(void **state)
+{
+	struct env *e = *state;
+	char *req = malloc(16384);
+	size_t n;
+
+	assert_non_null(req);
+	n = (size_t)snprintf(req, 16384, "GET / HTTP/1.1\r\nHost: a\r\n");
+	for (int i = 0; i < 260; i++) {
+		n += (size_t)snprintf(req + n, 16384 - n, "X-%d: v\r\n", i);
+	}
+	snprintf(req + n, 16384 - n, "X-Late: a\x01b\r\n\r\n");
+	expect_reject(e, req, 431);
+	/* The other way round: http_parser refuses a byte the scanner lets
+	 * through (a bad Content-Length) before the scanner's refusal (the
+	 * 257th header): the earlier byte decides, 400, also in one read. */
+	n = (size_t)snprintf(req, 16384, "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n");
+	for (int i = 0; i < 260; i++) {
+		n += (size_t)snprintf(req + n, 16384 - n, "X-%d: v\r\n", i);
+	}
+	snprintf(req + n, 16384 - n, "\r\n");
+	expect_reject(e, req, 400);
+	free(req);
+}
+
 static void test_proxy_limits(void **state)
 {
 	struct env *e = *state;
@@ -857,6 +888,45 @@ static void test_proxy_bodies(void **state)
 
 /* 64 MiB up to a slow upstream and 64 MiB down to a slow client: memory
  * stays bounded by back-pressure (at most ~HWM plus one read queued). */
+/* Found by tests/fuzz/fuzz_upstream_resp: an upstream that sends body bytes
+ * after a 204, a 304 or a 1xx interim answer (with framing headers that say
+ * so) had them relayed to the client after a head without a body, where the
+ * client reads them as the start of the next response (response splitting
+ * on a keep-alive connection). They are dropped now: the next response on
+ * the connection is intact. */
+static void test_proxy_bodiless_upstream(void **state)
+{
+	struct env *e = *state;
+	static const int codes[] = {204, 304};
+	struct tcli c;
+	struct tresp r;
+	char req[128];
+
+	assert_int_equal(tcli_connect(&c, e->port), 0);
+	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+		snprintf(req, sizeof req, "GET /bodyless/%d HTTP/1.1\r\nHost: a\r\n\r\n", codes[i]);
+		assert_int_equal(tcli_sends(&c, req), 0);
+		assert_int_equal(tcli_read(&c, &r, false), 0);
+		assert_int_equal(r.status, codes[i]);
+		assert_int_equal(r.body_len, 0);
+		tresp_free(&r);
+		/* the next response on this connection is the next one */
+		assert_int_equal(tcli_sends(&c, "GET /after HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+		assert_int_equal(tcli_read(&c, &r, false), 0);
+		assert_int_equal(r.status, 200);
+		assert_true(body_has(&r, "url=/after\n"));
+		tresp_free(&r);
+	}
+	/* an interim answer has no body either: what follows it is the next
+	 * message, here not a valid one, so 502, with nothing smuggled */
+	assert_int_equal(tcli_sends(&c, "GET /bodyless/100 HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+	assert_int_equal(tcli_read(&c, &r, false), 0);
+	assert_int_equal(r.status, 502);
+	assert_null(strstr(r.body, "SMUGGLED"));
+	tresp_free(&r);
+	tcli_close(&c);
+}
+
 static void test_proxy_backpressure(void **state)
 {
 	struct env *e = *state;
@@ -920,11 +990,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_proxy_404_and_keepalive, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_smuggling, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_limits, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_header_count_first, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_body_before_connect, env_setup,
 					    env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_answer_then_overflow, env_setup,
 					    env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_bodies, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_bodiless_upstream, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_backpressure, env_setup_big, env_teardown),
 	};
 	int rv;

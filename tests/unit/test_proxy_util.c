@@ -166,6 +166,15 @@ static int t_on_complete(http_parser *hp)
 			     status, n, body);
 		return write_all(c->fd, head, (size_t)n);
 	}
+	if (strncmp(u, "/bodyless/", 10) == 0) {
+		/* a broken upstream: a bodiless status followed by body bytes */
+		status = atoi(u + 10);
+		n = snprintf(head, sizeof head,
+			     "HTTP/1.1 %d X\r\nTransfer-Encoding: chunked\r\n\r\n"
+			     "9\r\nSMUGGLED!\r\n0\r\n\r\n",
+			     status);
+		return write_all(c->fd, head, (size_t)n);
+	}
 	if (strcmp(u, "/ws") == 0 && hp->upgrade) {
 		static const char r[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 					"Connection: Upgrade\r\n\r\n";

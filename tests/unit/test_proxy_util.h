@@ -7,6 +7,7 @@
  *   /sleep/MS   sleeps MS milliseconds, then the echo answer
  *   /http10     an HTTP/1.0 response without length, then close
  *   /chunked    a chunked response "part1part2part3"
+ *   /bodyless/N status N (204, 304, 1xx) with a chunked body all the same
  *   /big/N      N bytes of a repeating pattern, with Content-Length
  *   anything    the echo answer: lines "port=", "method=", "url=",
  *               "body_len=", "body_sum=", then "h:<name>: <value>" per header.

@@ -415,6 +415,33 @@ static void test_result_round_trip(void **state)
 	gw_buf_close(&b);
 }
 
+/* Found by tests/fuzz/fuzz_raft_codec: compares of 6 bytes (empty key,
+ * value and range end, number 0) were counted as 7, so the decoder refused
+ * the encoder's own bytes for a txn whose compares end its entry (the entry
+ * applied as a no-op instead of the txn). */
+static void test_txn_of_smallest_compares(void **state)
+{
+	struct gw_compare cmp[3];
+	struct gw_store_op op = {.type = GW_OP_TXN};
+	static const unsigned char fuzzed[] = {1, GW_OP_TXN, 3, 1, 0, 0, 0, 0, 0, 1, 0, 0,
+					       0, 0,         0, 1, 0, 0, 0, 0, 0, 0, 0};
+	struct gw_store_op out;
+	(void)state;
+
+	memset(cmp, 0, sizeof cmp);
+	for (size_t i = 0; i < 3; i++) {
+		cmp[i].result = GW_CMP_GREATER;
+		cmp[i].key = "";
+		cmp[i].value = "";
+	}
+	op.u.txn.compares = cmp;
+	op.u.txn.n_compares = 3;
+	round_trip(&op);
+	assert_int_equal(gw_raft__decode_op(fuzzed, sizeof fuzzed, &out), 0);
+	assert_int_equal(out.u.txn.n_compares, 3);
+	gw_raft__op_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +450,7 @@ int main(void)
 	    cmocka_unit_test(test_encode_refuses_bad_input),
 	    cmocka_unit_test(test_decode_refuses_garbage),
 	    cmocka_unit_test(test_result_round_trip),
+	    cmocka_unit_test(test_txn_of_smallest_compares),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -599,6 +599,16 @@ static void test_refused_what_the_proxy_cannot_serve(void **state)
 		      "\"regex_uri\":[\"(\",\"/x\"]}}}",
 		      "failed to check the configuration of plugin proxy-rewrite err: property "
 		      "\"regex_uri\" validation failed: invalid regex_uri((, /x)");
+	/* Found by tests/fuzz/fuzz_admin: an "upstream" member the object's
+	 * schema does not bound (plugin_metadata) reached the node check
+	 * unvalidated, and a port beyond the range of long was converted
+	 * (undefined behaviour, an abort under clang's UBSan). */
+	check_refused("plugin_metadata",
+		      "{\"upstream\":{\"nodes\":[{\"host\":\"127.0.0.1\",\"port\":1.4e42}]}}",
+		      "invalid upstream node 127.0.0.1: port must be 1..65535");
+	check_refused("plugin_metadata",
+		      "{\"upstream\":{\"nodes\":[{\"host\":\"127.0.0.1\",\"port\":-1e300}]}}",
+		      "port must be 1..65535");
 }
 
 /* A plugin the proxy implements registered its schema, and the other way
