@@ -526,6 +526,7 @@ struct gw_etcd__sniff {
 	char buf[H2_PREFACE_LEN];
 	size_t n;
 	bool trusted;        /* plaintext that came through our TLS terminator */
+	uint64_t tag;        /* for the HTTP/1.x requests (gw_etcd__plain_adopt_tagged) */
 	struct gw_list link; /* in srv->sniffs */
 };
 
@@ -575,7 +576,7 @@ static void sniff_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	s->n += (size_t)nread;
-	if (!s->trusted && srv->ssl_ctx != NULL && s->n > 0 && (unsigned char)s->buf[0] == 0x16) {
+	if (!s->trusted && s->n > 0 && (unsigned char)s->buf[0] == 0x16 && gw_etcd__tls_has(srv)) {
 		uv_read_stop(stream);
 		tcp->data = NULL;
 		gw_etcd__tls_adopt(srv, tcp, s->buf, s->n); /* a TLS handshake record */
@@ -583,7 +584,8 @@ static void sniff_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	} else if (memcmp(s->buf, H2_PREFACE, s->n) != 0) {
 		uv_read_stop(stream);
 		tcp->data = NULL;
-		gw_httpd_adopt(full ? srv->httpd : srv->httpd_internal, tcp, s->buf, s->n);
+		gw_httpd_adopt_tagged(full ? srv->httpd : srv->httpd_internal, tcp, s->buf, s->n,
+				      s->tag);
 		sniff_done(s);
 	} else if (s->n == H2_PREFACE_LEN) {
 		uv_read_stop(stream);
@@ -604,6 +606,11 @@ static void sniff_timeout(uv_timer_t *t)
 
 void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted)
 {
+	gw_etcd__plain_adopt_tagged(srv, tcp, trusted, 0);
+}
+
+void gw_etcd__plain_adopt_tagged(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted, uint64_t tag)
+{
 	struct gw_etcd__sniff *s;
 	if (!gw_etcd__admit(srv, &srv->sniff_lim, tcp)) {
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
@@ -618,6 +625,7 @@ void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted)
 	s->srv = srv;
 	s->tcp = tcp;
 	s->trusted = trusted;
+	s->tag = tag;
 	tcp->data = s;
 	uv_timer_init(srv->loop, &s->timer);
 	s->timer.data = s;

@@ -300,6 +300,12 @@ void gw_etcd__h2_close_all(struct gw_etcd *srv);
 /* Start protocol sniffing on an accepted (or TLS-terminated: @trusted)
  * plaintext connection (etcd.c). Takes @tcp. */
 void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted);
+/* The same with @tag for the HTTP/1.x requests of the connection
+ * (gw_httpd_adopt_tagged: raft/endpoints.h's GW_RAFT_PEER_TLS | member id). */
+void gw_etcd__plain_adopt_tagged(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted, uint64_t tag);
+/* True when the listener takes TLS: a user certificate, or this member's
+ * (raft's peer TLS). */
+int gw_etcd__tls_has(struct gw_etcd *srv);
 /* TLS (etcd_tls.c): build srv->ssl_ctx from the options (0 with none
  * configured; GW_EINVAL with the reason logged), free it, and take a
  * connection whose first bytes (@initial) began a TLS handshake. */

@@ -8,6 +8,14 @@
  * unchanged behind it (ALPN offers h2 and http/1.1; the preface decides, as
  * in cleartext). With a client CA, a client without a certificate signed by
  * it fails the handshake (etcdctl --cert/--key/--cacert, curl alike).
+ *
+ * Cluster members: when the node has its member certificate (raft's
+ * peer TLS), a client naming GW_RAFT_PEER_SNI gets the member context
+ * (client certificate optional, verified against the cluster CA); without a
+ * user certificate that context serves every TLS client. The plaintext side
+ * is set up once the handshake finished, tagged with what it proved: TLS,
+ * and the member id of a verified member certificate (raft/endpoints.h),
+ * which /apigw/internal/ requires.
  * Failure modes: a bad handshake or either side closing closes both; the
  * error is logged at debug level (clients probe and go away often).
  * Back-pressure: when one side's write queue passes QUEUE_HIGH, reading the
@@ -19,6 +27,7 @@
 #include "admin/etcd_int.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "raft/endpoints.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -36,6 +45,8 @@ struct tls {
 	BIO *wbio;      /* ciphertext out */
 	int open;       /* handles not yet closed */
 	bool closing;
+	bool member;    /* the session runs on the member context */
+	bool plain;     /* the plaintext side is set up (after the handshake) */
 	char rbuf[16384];
 	char pbuf[16384];
 };
@@ -79,11 +90,12 @@ static void tcp_alloc(uv_handle_t *h, size_t s, uv_buf_t *b);
 static void tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
 static void pipe_alloc(uv_handle_t *h, size_t s, uv_buf_t *b);
 static void pipe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+static int plain_open(struct tls *t);
 
 /* Resume reading a side whose peer's write queue has drained. */
 static void resume(struct tls *t)
 {
-	if (t->closing) {
+	if (t->closing || !t->plain) {
 		return;
 	}
 	if (t->tcp->write_queue_size < QUEUE_LOW && !uv_is_active((uv_handle_t *)&t->pipe)) {
@@ -164,6 +176,10 @@ static void pump_in(struct tls *t)
 			}
 		}
 	}
+	if (SSL_is_init_finished(t->ssl) && !t->plain && plain_open(t) != 0) {
+		tls_close(t);
+		return;
+	}
 	for (;;) {
 		n = SSL_read(t->ssl, buf, sizeof buf);
 		if (n > 0) {
@@ -197,6 +213,9 @@ static void tcp_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
 static void tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
 	struct tls *t = st->data;
+	if (t->closing) {
+		return;
+	}
 	if (n < 0) {
 		tls_close(t);
 		return;
@@ -265,6 +284,41 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 	return h2 ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
 }
 
+/* The raft's member context (NULL without peer TLS), read at each
+ * connection: a renewed certificate serves new connections at once. */
+static SSL_CTX *member_ctx(struct gw_etcd *srv)
+{
+	return srv->opts.raft != NULL ? gw_raft_peer_server_ctx(srv->opts.raft) : NULL;
+}
+
+/* SNI on the user's context: the peer name switches to the member context. */
+static int servername_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct gw_etcd *srv = arg;
+	struct tls *t = SSL_get_app_data(ssl);
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	SSL_CTX *mctx = member_ctx(srv);
+
+	(void)alert;
+	if (name == NULL || mctx == NULL || t == NULL || strcmp(name, GW_RAFT_PEER_SNI) != 0) {
+		return SSL_TLSEXT_ERR_OK;
+	}
+	if (SSL_set_SSL_CTX(ssl, mctx) == NULL) {
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	/* Switching contexts keeps the session's verify settings: take the
+	 * member context's (client certificate optional, the cluster CA). */
+	SSL_set_verify(ssl, SSL_CTX_get_verify_mode(mctx), NULL);
+	SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(mctx));
+	t->member = true;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+int gw_etcd__tls_has(struct gw_etcd *srv)
+{
+	return srv->ssl_ctx != NULL || member_ctx(srv) != NULL;
+}
+
 int gw_etcd__tls_init(struct gw_etcd *srv)
 {
 	const struct gw_etcd_opts *o = &srv->opts;
@@ -302,6 +356,8 @@ int gw_etcd__tls_init(struct gw_etcd *srv)
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	}
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
+	SSL_CTX_set_tlsext_servername_arg(ctx, srv);
 	srv->ssl_ctx = ctx;
 	return 0;
 err:
@@ -317,14 +373,55 @@ void gw_etcd__tls_free(struct gw_etcd *srv)
 	}
 }
 
-void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
+/* The handshake finished: connect the plaintext side through a
+ * socketpair, tagged with what the client proved. 0 or an error (the
+ * caller closes). */
+static int plain_open(struct tls *t)
 {
-	struct tls *t;
+	struct gw_etcd *srv = t->srv;
+	uint64_t tag = GW_RAFT_PEER_TLS, id = 0;
+	X509 *cert;
 	uv_tcp_t *inner;
 	int fds[2];
 
+	t->plain = true;
+	cert = SSL_get0_peer_certificate(t->ssl);
+	if (t->member && cert != NULL && SSL_get_verify_result(t->ssl) == X509_V_OK &&
+	    srv->opts.raft != NULL && gw_raft_peer_member_id(srv->opts.raft, cert, &id) == 0) {
+		tag |= id;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+		return GW_EIO;
+	}
+	if (uv_pipe_open(&t->pipe, fds[0]) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return GW_EIO;
+	}
+	inner = malloc(sizeof *inner);
+	if (inner == NULL) {
+		close(fds[1]);
+		return GW_ENOMEM;
+	}
+	uv_tcp_init(srv->loop, inner);
+	if (uv_tcp_open(inner, fds[1]) != 0) {
+		close(fds[1]);
+		uv_close((uv_handle_t *)inner, (uv_close_cb)free);
+		return GW_EIO;
+	}
+	uv_read_start((uv_stream_t *)&t->pipe, pipe_alloc, pipe_read);
+	gw_etcd__plain_adopt_tagged(srv, inner, true, tag);
+	return 0;
+}
+
+void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
+{
+	SSL_CTX *ctx = srv->ssl_ctx != NULL ? srv->ssl_ctx : member_ctx(srv);
+	struct tls *t;
+
 	t = calloc(1, sizeof *t);
-	if (t == NULL) {
+	if (t == NULL || ctx == NULL) {
+		free(t);
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
@@ -336,7 +433,8 @@ void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial,
 	t->pipe.data = t;
 	t->open = 2;
 	srv->n_sniff++; /* keeps the server alive until both handles close */
-	t->ssl = SSL_new(srv->ssl_ctx);
+	t->member = srv->ssl_ctx == NULL; /* else chosen by SNI */
+	t->ssl = SSL_new(ctx);
 	t->rbio = BIO_new(BIO_s_mem());
 	t->wbio = BIO_new(BIO_s_mem());
 	if (t->ssl == NULL || t->rbio == NULL || t->wbio == NULL) {
@@ -346,33 +444,9 @@ void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial,
 		return;
 	}
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);
+	SSL_set_app_data(t->ssl, t);
 	SSL_set_accept_state(t->ssl);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-		tls_close(t);
-		return;
-	}
-	if (uv_pipe_open(&t->pipe, fds[0]) != 0) {
-		close(fds[0]);
-		close(fds[1]);
-		tls_close(t);
-		return;
-	}
-	inner = malloc(sizeof *inner);
-	if (inner == NULL) {
-		close(fds[1]);
-		tls_close(t);
-		return;
-	}
-	uv_tcp_init(srv->loop, inner);
-	if (uv_tcp_open(inner, fds[1]) != 0) {
-		close(fds[1]);
-		uv_close((uv_handle_t *)inner, (uv_close_cb)free);
-		tls_close(t);
-		return;
-	}
 	uv_read_start((uv_stream_t *)tcp, tcp_alloc, tcp_read);
-	uv_read_start((uv_stream_t *)&t->pipe, pipe_alloc, pipe_read);
-	gw_etcd__plain_adopt(srv, inner, true);
 	if (n > 0) {
 		BIO_write(t->rbio, initial, (int)n);
 		pump_in(t);

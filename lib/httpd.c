@@ -50,6 +50,7 @@ struct gw__http_conn {
 	size_t write_pending;   /* bytes queued on the socket */
 	size_t stall_queue;     /* libuv's write queue when the stall timer was armed */
 	int error_status;       /* parser-level error to answer, 0 if none */
+	uint64_t tag;           /* given by gw_httpd_adopt_tagged, copied to each request */
 	struct gw_list link;    /* in srv->conns */
 };
 
@@ -224,6 +225,7 @@ static int on_message_begin(http_parser *p)
 	}
 	gw_buf_init(&c->cur->body);
 	c->cur->conn = c;
+	c->cur->tag = c->tag;
 	namelen = sizeof c->cur->peer;
 	uv_tcp_getpeername(c->tcp, (struct sockaddr *)&c->cur->peer, &namelen);
 	c->header_bytes = 0;
@@ -569,7 +571,8 @@ static bool conn_admit(struct gw_httpd *srv, uv_tcp_t *tcp)
 }
 
 /* Start serving an admitted @tcp (counted in srv->lim). */
-static void conn_start(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
+static void conn_start(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n,
+		       uint64_t tag)
 {
 	struct gw__http_conn *c;
 
@@ -581,6 +584,7 @@ static void conn_start(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial,
 	}
 	c->tcp = tcp;
 	c->srv = srv;
+	c->tag = tag;
 	tcp->data = c;
 	c->refs = 2; /* tcp + timer */
 	gw_buf_init(&c->in);
@@ -618,16 +622,22 @@ static void on_connection(uv_stream_t *server, int status)
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
-	conn_start(srv, tcp, NULL, 0);
+	conn_start(srv, tcp, NULL, 0, 0);
 }
 
-void gw_httpd_adopt(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
+void gw_httpd_adopt_tagged(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n,
+			   uint64_t tag)
 {
 	if (srv->stopping || !conn_admit(srv, tcp)) {
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
-	conn_start(srv, tcp, initial, n);
+	conn_start(srv, tcp, initial, n, tag);
+}
+
+void gw_httpd_adopt(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
+{
+	gw_httpd_adopt_tagged(srv, tcp, initial, n, 0);
 }
 
 /* ---- responses --------------------------------------------------------- */

@@ -60,6 +60,7 @@ struct gw_http_req {
 	void *user;                   /* free for the handler */
 	gw_http_abort_cb on_abort;    /* optional, set by the handler */
 	void *abort_data;
+	uint64_t tag;               /* the connection's tag (gw_httpd_adopt_tagged), else 0 */
 	struct gw__http_conn *conn; /* internal */
 };
 
@@ -97,6 +98,11 @@ uint64_t gw_httpd_refused(const struct gw_httpd *srv);
  * heap-allocated uv_tcp_t; the server frees it with free() after close).
  * Used by listeners that sniff the protocol first (etcd: HTTP/2 or 1.1). */
 void gw_httpd_adopt(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n);
+/* gw_httpd_adopt with a value every request of the connection carries in
+ * req->tag: what the adopter learned about the client before HTTP began
+ * (etcd: the TLS terminator's verified peer), opaque to the server. */
+void gw_httpd_adopt_tagged(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n,
+			   uint64_t tag);
 
 /* Stop accepting, close every connection (pending requests are aborted),
  * then call @cb. */

@@ -24,6 +24,7 @@ enum gw_cmd {
 	GW_CMD_JOIN,
 	GW_CMD_LEAVE,
 	GW_CMD_STATUS,
+	GW_CMD_TOKEN,
 	GW_CMD_VERSION,
 	GW_CMD_HELP,
 	GW_CMD__COUNT,
@@ -51,7 +52,14 @@ struct gw_node_config {
 	char admin_allow[512];         /* comma-separated client CIDRs */
 	enum gw_log_level log_level;
 	struct gw_addr peer;           /* join: any member's etcd address */
-	char join_secret[128];         /* join: the cluster's secret */
+	char join_secret[128];         /* join: the cluster's secret (legacy) */
+	char join_token[192];          /* join: --token (warned: visible in ps) */
+	char token_file[PATH_MAX];     /* join: --token-file */
+	char token_action[16];         /* token: create, list or revoke */
+	char token_id[32];             /* token revoke: the id */
+	unsigned token_ttl_ms;         /* token create: --ttl */
+	int token_uses;                /* token create: --uses (0 = unlimited) */
+	char token_description[128];   /* token create: --description */
 	struct gw_addr endpoint;       /* status/leave: the local node's status address */
 	char remove_id[32];            /* leave: remove this member instead of self */
 	bool json;                     /* status: print JSON */

@@ -6,6 +6,7 @@
 #include "lib/log.h"
 #include "node/flags.h"
 #include "node/cluster.h"
+#include "node/tokens.h"
 #include "node/node.h"
 
 #include <stdio.h>
@@ -44,6 +45,8 @@ int main(int argc, char **argv)
 	case GW_CMD_LEAVE:
 	case GW_CMD_STATUS:
 		return gw_node_cluster_client(&cfg);
+	case GW_CMD_TOKEN:
+		return gw_node_token_client(&cfg);
 	case GW_CMD__COUNT:
 		break;
 	}
