@@ -142,10 +142,11 @@ static void call_http_cb(void *data, int err, const struct gw_httpc_resp *resp)
 	if (err != 0 && c->why[0] != '\0') {
 		snprintf(c->r->call_why, sizeof c->r->call_why, "%s", c->why);
 	}
-	if (err == GW_EAGAIN ||
-	    (err == GW_EPROTO && strcmp(c->path, "/apigw/internal/enroll") != 0)) {
+	if (err == GW_EAGAIN || (err == GW_EPROTO && c->target[0] == '\0')) {
 		/* Not delivered (the leader is gone or not listening yet, or
-		 * the TLS handshake failed: nothing was sent either). */
+		 * the TLS handshake with the leader failed: nothing was sent
+		 * either). A given member that refuses our TLS is the caller's
+		 * to judge (joins: another cluster, a bad pin). */
 		call_retry(c, RETRY_MS, GW_ETIMEOUT);
 		return;
 	}

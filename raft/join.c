@@ -231,6 +231,17 @@ static void join_info_done(void *data, int err, const struct gw_httpc_resp *resp
 		join_fatal(r, GW_EPERM, why);
 		return;
 	}
+	if ((err == GW_EPROTO || err == GW_EPERM) && r->tls != NULL && r->ident.cluster_id != 0 &&
+	    r->enrolled_at == 0) {
+		char why[512];
+		snprintf(why, sizeof why,
+			 "mTLS with the peer failed (%s): this data dir belongs to cluster %016" PRIx64
+			 " and the peer is not a member of it (use an empty data dir to join "
+			 "another cluster)",
+			 r->call_why, r->ident.cluster_id);
+		join_fatal(r, GW_ECORRUPT, why);
+		return;
+	}
 	if (err == 0 && resp->status == 200 && resp->body.data != NULL) {
 		info = cJSON_ParseWithLength(resp->body.data, resp->body.len);
 		cj = cJSON_GetObjectItemCaseSensitive(info, "cluster_id");

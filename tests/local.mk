@@ -93,6 +93,7 @@ TESTS += tests/unit/test_raft_frame
 TESTS += tests/integration/test_raft_cluster.py
 TESTS += tests/integration/test_raft_membership.py
 TESTS += tests/integration/test_raft_transport.py
+TESTS += tests/integration/test_join_tokens.py
 EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp
 
 # Integration tests: real processes on 127.0.0.1.
