@@ -526,7 +526,12 @@ struct gw_etcd__sniff {
 	char buf[H2_PREFACE_LEN];
 	size_t n;
 	bool trusted;        /* plaintext that came through our TLS terminator */
-	uint64_t tag;        /* for the HTTP/1.x requests (gw_etcd__plain_adopt_tagged) */
+	bool need_tag;       /* trusted: the TLS terminator's preamble comes first */
+	bool counted;        /* admitted under srv->sniff_lim (released when done) */
+	char pre[GW_ETCD__TLS_PREAMBLE]; /* the preamble: tag, then the client's address */
+	size_t pre_n;
+	uint64_t tag;                 /* for the HTTP/1.x requests (raft/endpoints.h) */
+	struct sockaddr_storage peer; /* trusted: the TLS client's address */
 	struct gw_list link; /* in srv->sniffs */
 };
 
@@ -541,7 +546,9 @@ static void sniff_timer_closed(uv_handle_t *h)
 
 static void sniff_done(struct gw_etcd__sniff *s)
 {
-	gw_connlimit_release(&s->srv->sniff_lim);
+	if (s->counted) {
+		gw_connlimit_release(&s->srv->sniff_lim);
+	}
 	gw_list_del(&s->link);
 	s->tcp = NULL;
 	uv_timer_stop(&s->timer);
@@ -558,6 +565,11 @@ static void sniff_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct gw_etcd__sniff *s = h->data;
 	(void)suggested;
+	if (s->need_tag) {
+		buf->base = s->pre + s->pre_n;
+		buf->len = sizeof s->pre - s->pre_n;
+		return;
+	}
 	buf->base = s->buf + s->n;
 	buf->len = sizeof s->buf - s->n;
 }
@@ -575,6 +587,25 @@ static void sniff_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		sniff_drop(s);
 		return;
 	}
+	if (s->need_tag) {
+		/* The TLS terminator's preamble (etcd_tls.c), before any
+		 * plaintext: the tag and the client's address, which the caps
+		 * judge (loopback and members keep their reserve). */
+		s->pre_n += (size_t)nread;
+		if (s->pre_n < sizeof s->pre) {
+			return;
+		}
+		memcpy(&s->tag, s->pre, sizeof s->tag);
+		memcpy(&s->peer, s->pre + sizeof s->tag, sizeof s->peer);
+		s->need_tag = false;
+		if (!gw_connlimit_admit(&srv->sniff_lim, (struct sockaddr *)&s->peer,
+					uv_now(srv->loop))) {
+			sniff_drop(s);
+			return;
+		}
+		s->counted = true;
+		return;
+	}
 	s->n += (size_t)nread;
 	if (!s->trusted && s->n > 0 && (unsigned char)s->buf[0] == 0x16 && gw_etcd__tls_has(srv)) {
 		uv_read_stop(stream);
@@ -585,7 +616,7 @@ static void sniff_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		uv_read_stop(stream);
 		tcp->data = NULL;
 		gw_httpd_adopt_tagged(full ? srv->httpd : srv->httpd_internal, tcp, s->buf, s->n,
-				      s->tag);
+				      s->tag, s->trusted ? &s->peer : NULL);
 		sniff_done(s);
 	} else if (s->n == H2_PREFACE_LEN) {
 		uv_read_stop(stream);
@@ -606,26 +637,26 @@ static void sniff_timeout(uv_timer_t *t)
 
 void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted)
 {
-	gw_etcd__plain_adopt_tagged(srv, tcp, trusted, 0);
-}
-
-void gw_etcd__plain_adopt_tagged(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted, uint64_t tag)
-{
 	struct gw_etcd__sniff *s;
-	if (!gw_etcd__admit(srv, &srv->sniff_lim, tcp)) {
+	/* Behind our TLS terminator the socket's peer is a socketpair: the
+	 * caps judge the client's address, from the preamble. */
+	if (!trusted && !gw_etcd__admit(srv, &srv->sniff_lim, tcp)) {
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
 	s = calloc(1, sizeof *s);
 	if (s == NULL) {
-		gw_connlimit_release(&srv->sniff_lim);
+		if (!trusted) {
+			gw_connlimit_release(&srv->sniff_lim);
+		}
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
 	s->srv = srv;
 	s->tcp = tcp;
 	s->trusted = trusted;
-	s->tag = tag;
+	s->need_tag = trusted;
+	s->counted = !trusted;
 	tcp->data = s;
 	uv_timer_init(srv->loop, &s->timer);
 	s->timer.data = s;

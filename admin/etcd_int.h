@@ -297,12 +297,13 @@ void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, 
 void gw_etcd__h2_flush_all(uv_idle_t *idle);
 /* Close every HTTP/2 connection (stop). */
 void gw_etcd__h2_close_all(struct gw_etcd *srv);
-/* Start protocol sniffing on an accepted (or TLS-terminated: @trusted)
+/* The TLS terminator's preamble on a trusted connection: the 8-byte tag
+ * (host order), then the client's struct sockaddr_storage. */
+#define GW_ETCD__TLS_PREAMBLE (8 + sizeof(struct sockaddr_storage))
+/* Start protocol sniffing on an accepted (or TLS-terminated: @trusted, and
+ * then the terminator's preamble comes first, see etcd_tls.c)
  * plaintext connection (etcd.c). Takes @tcp. */
 void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted);
-/* The same with @tag for the HTTP/1.x requests of the connection
- * (gw_httpd_adopt_tagged: raft/endpoints.h's GW_RAFT_PEER_TLS | member id). */
-void gw_etcd__plain_adopt_tagged(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted, uint64_t tag);
 /* True when the listener takes TLS: a user certificate, or this member's
  * (raft's peer TLS). */
 int gw_etcd__tls_has(struct gw_etcd *srv);

@@ -12,10 +12,11 @@
  * Cluster members: when the node has its member certificate (raft's
  * peer TLS), a client naming GW_RAFT_PEER_SNI gets the member context
  * (client certificate optional, verified against the cluster CA); without a
- * user certificate that context serves every TLS client. The plaintext side
- * is set up once the handshake finished, tagged with what it proved: TLS,
- * and the member id of a verified member certificate (raft/endpoints.h),
- * which /apigw/internal/ requires.
+ * user certificate that context serves every TLS client. Once the
+ * handshake finished, the plaintext side first gets a preamble: what the
+ * client proved (TLS, and the member id of a verified member certificate:
+ * raft/endpoints.h), which /apigw/internal/ requires, and its address,
+ * which the connection caps judge.
  * Failure modes: a bad handshake or either side closing closes both; the
  * error is logged at debug level (clients probe and go away often).
  * Back-pressure: when one side's write queue passes QUEUE_HIGH, reading the
@@ -46,7 +47,8 @@ struct tls {
 	int open;       /* handles not yet closed */
 	bool closing;
 	bool member;    /* the session runs on the member context */
-	bool plain;     /* the plaintext side is set up (after the handshake) */
+	bool plain;     /* the preamble went to the plaintext side (after the handshake) */
+	struct sockaddr_storage peer; /* the client's address */
 	char rbuf[16384];
 	char pbuf[16384];
 };
@@ -95,7 +97,7 @@ static int plain_open(struct tls *t);
 /* Resume reading a side whose peer's write queue has drained. */
 static void resume(struct tls *t)
 {
-	if (t->closing || !t->plain) {
+	if (t->closing) {
 		return;
 	}
 	if (t->tcp->write_queue_size < QUEUE_LOW && !uv_is_active((uv_handle_t *)&t->pipe)) {
@@ -373,16 +375,16 @@ void gw_etcd__tls_free(struct gw_etcd *srv)
 	}
 }
 
-/* The handshake finished: connect the plaintext side through a
- * socketpair, tagged with what the client proved. 0 or an error (the
- * caller closes). */
+/* The handshake finished: tell the plaintext side, in band before any
+ * plaintext, what the client proved (8 bytes, host order, of tag:
+ * raft/endpoints.h's GW_RAFT_PEER_TLS | the member id of a verified member
+ * certificate) and its address (the caps' reserve is for loopback and
+ * members). 0 or an error (the caller closes). */
 static int plain_open(struct tls *t)
 {
 	struct gw_etcd *srv = t->srv;
 	uint64_t tag = GW_RAFT_PEER_TLS, id = 0;
 	X509 *cert;
-	uv_tcp_t *inner;
-	int fds[2];
 
 	t->plain = true;
 	cert = SSL_get0_peer_certificate(t->ssl);
@@ -390,34 +392,19 @@ static int plain_open(struct tls *t)
 	    srv->opts.raft != NULL && gw_raft_peer_member_id(srv->opts.raft, cert, &id) == 0) {
 		tag |= id;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-		return GW_EIO;
-	}
-	if (uv_pipe_open(&t->pipe, fds[0]) != 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return GW_EIO;
-	}
-	inner = malloc(sizeof *inner);
-	if (inner == NULL) {
-		close(fds[1]);
-		return GW_ENOMEM;
-	}
-	uv_tcp_init(srv->loop, inner);
-	if (uv_tcp_open(inner, fds[1]) != 0) {
-		close(fds[1]);
-		uv_close((uv_handle_t *)inner, (uv_close_cb)free);
-		return GW_EIO;
-	}
-	uv_read_start((uv_stream_t *)&t->pipe, pipe_alloc, pipe_read);
-	gw_etcd__plain_adopt_tagged(srv, inner, true, tag);
-	return 0;
+	char pre[GW_ETCD__TLS_PREAMBLE];
+
+	memcpy(pre, &tag, sizeof tag);
+	memcpy(pre + sizeof tag, &t->peer, sizeof t->peer);
+	return write_to(t, (uv_stream_t *)&t->pipe, pre, sizeof pre);
 }
 
 void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
 {
 	SSL_CTX *ctx = srv->ssl_ctx != NULL ? srv->ssl_ctx : member_ctx(srv);
 	struct tls *t;
+	uv_tcp_t *inner;
+	int fds[2], plen;
 
 	t = calloc(1, sizeof *t);
 	if (t == NULL || ctx == NULL) {
@@ -429,6 +416,10 @@ void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial,
 	t->srv = srv;
 	t->tcp = tcp;
 	tcp->data = t;
+	plen = sizeof t->peer;
+	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&t->peer, &plen) != 0) {
+		t->peer.ss_family = AF_UNSPEC;
+	}
 	uv_pipe_init(srv->loop, &t->pipe, 0);
 	t->pipe.data = t;
 	t->open = 2;
@@ -446,7 +437,33 @@ void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial,
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);
 	SSL_set_app_data(t->ssl, t);
 	SSL_set_accept_state(t->ssl);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+		tls_close(t);
+		return;
+	}
+	if (uv_pipe_open(&t->pipe, fds[0]) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		tls_close(t);
+		return;
+	}
+	inner = malloc(sizeof *inner);
+	if (inner == NULL) {
+		close(fds[1]);
+		tls_close(t);
+		return;
+	}
+	uv_tcp_init(srv->loop, inner);
+	if (uv_tcp_open(inner, fds[1]) != 0) {
+		close(fds[1]);
+		uv_close((uv_handle_t *)inner, (uv_close_cb)free);
+		tls_close(t);
+		return;
+	}
 	uv_read_start((uv_stream_t *)tcp, tcp_alloc, tcp_read);
+	uv_read_start((uv_stream_t *)&t->pipe, pipe_alloc, pipe_read);
+	/* The sniffer bounds the handshake (its timeout) and reads our tag. */
+	gw_etcd__plain_adopt(srv, inner, true);
 	if (n > 0) {
 		BIO_write(t->rbio, initial, (int)n);
 		pump_in(t);

@@ -100,9 +100,11 @@ uint64_t gw_httpd_refused(const struct gw_httpd *srv);
 void gw_httpd_adopt(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n);
 /* gw_httpd_adopt with a value every request of the connection carries in
  * req->tag: what the adopter learned about the client before HTTP began
- * (etcd: the TLS terminator's verified peer), opaque to the server. */
+ * (etcd: the TLS terminator's verified peer), opaque to the server; and,
+ * when @peer is not NULL, the client's real address (the stream is a
+ * socketpair behind a terminator): admission and req->peer use it. */
 void gw_httpd_adopt_tagged(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n,
-			   uint64_t tag);
+			   uint64_t tag, const struct sockaddr_storage *peer);
 
 /* Stop accepting, close every connection (pending requests are aborted),
  * then call @cb. */
