@@ -417,10 +417,9 @@ static void http_handler(struct gw_http_req *req, void *data)
 	const char *rest = NULL;
 
 	/* With TLS on, this server only gets connections through the TLS
-	 * terminator's socketpair (no IP peer). An IP peer reached the
-	 * server's own loopback port directly: cleartext rules apply. */
-	if (srv->ssl_ctx != NULL &&
-	    (req->peer.ss_family == AF_INET || req->peer.ss_family == AF_INET6)) {
+	 * terminator (tagged: raft/endpoints.h). Anything else is cleartext:
+	 * cleartext rules apply. */
+	if (srv->ssl_ctx != NULL && !(req->tag & GW_RAFT_PEER_TLS)) {
 		http_internal_handler(req, data);
 		return;
 	}

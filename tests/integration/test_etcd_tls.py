@@ -75,6 +75,13 @@ def test_tls_etcdctl_and_cluster():
              == "from-b", 10, what="forwarded write visible on the leader")
     r = etcdctl_tls(b, "member", "list")
     assert r.returncode == 0 and "https://" in r.stdout, r.stdout
+    # the JSON gateway over TLS (HTTP/1.1 behind the terminator) answers too
+    r = subprocess.run(["curl", "-s", "--cacert", os.path.join(TLS, "ca.pem"), "--cert",
+                        os.path.join(TLS, "client.pem"), "--key",
+                        os.path.join(TLS, "client.key"), "-X", "POST",
+                        "https://%s/v3/kv/range" % b.addr("etcd"), "-d",
+                        '{"key":"L3Rscy9rMg=="}'], capture_output=True, text=True, timeout=30)
+    assert '"kvs"' in r.stdout, (r.stdout, r.stderr)
     b.stop()
     a.stop()
 
