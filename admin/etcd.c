@@ -524,14 +524,14 @@ struct gw_etcd__sniff {
 	uv_timer_t timer; /* the struct is freed in the timer's close callback */
 	char buf[H2_PREFACE_LEN];
 	size_t n;
-	bool trusted;        /* plaintext that came through our TLS terminator */
-	bool need_tag;       /* trusted: the TLS terminator's preamble comes first */
-	bool counted;        /* admitted under srv->sniff_lim (released when done) */
+	bool trusted;                    /* plaintext that came through our TLS terminator */
+	bool need_tag;                   /* trusted: the TLS terminator's preamble comes first */
+	bool counted;                    /* admitted under srv->sniff_lim (released when done) */
 	char pre[GW_ETCD__TLS_PREAMBLE]; /* the preamble: tag, then the client's address */
 	size_t pre_n;
 	uint64_t tag;                 /* for the HTTP/1.x requests (raft/endpoints.h) */
 	struct sockaddr_storage peer; /* trusted: the TLS client's address */
-	struct gw_list link; /* in srv->sniffs */
+	struct gw_list link;          /* in srv->sniffs */
 };
 
 static void sniff_timer_closed(uv_handle_t *h)

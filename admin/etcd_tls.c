@@ -46,8 +46,8 @@ struct tls {
 	BIO *wbio;      /* ciphertext out */
 	int open;       /* handles not yet closed */
 	bool closing;
-	bool member;    /* the session runs on the member context */
-	bool plain;     /* the preamble went to the plaintext side (after the handshake) */
+	bool member; /* the session runs on the member context */
+	bool plain;  /* the preamble went to the plaintext side (after the handshake) */
 	struct sockaddr_storage peer; /* the client's address */
 	char rbuf[16384];
 	char pbuf[16384];
@@ -423,7 +423,7 @@ void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial,
 	uv_pipe_init(srv->loop, &t->pipe, 0);
 	t->pipe.data = t;
 	t->open = 2;
-	srv->n_sniff++; /* keeps the server alive until both handles close */
+	srv->n_sniff++;                   /* keeps the server alive until both handles close */
 	t->member = srv->ssl_ctx == NULL; /* else chosen by SNI */
 	t->ssl = SSL_new(ctx);
 	t->rbio = BIO_new(BIO_s_mem());

@@ -45,15 +45,15 @@ struct gw__http_conn {
 	size_t header_bytes; /* of the current request */
 	int refs;            /* open handle + timer + busy request */
 	bool closing;
-	bool close_after_write; /* no keep-alive: close once writes drain */
-	bool streaming;         /* busy request answers in chunks */
-	size_t write_pending;   /* bytes queued on the socket */
-	size_t stall_queue;     /* libuv's write queue when the stall timer was armed */
-	int error_status;       /* parser-level error to answer, 0 if none */
-	uint64_t tag;           /* given by gw_httpd_adopt_tagged, copied to each request */
+	bool close_after_write;       /* no keep-alive: close once writes drain */
+	bool streaming;               /* busy request answers in chunks */
+	size_t write_pending;         /* bytes queued on the socket */
+	size_t stall_queue;           /* libuv's write queue when the stall timer was armed */
+	int error_status;             /* parser-level error to answer, 0 if none */
+	uint64_t tag;                 /* given by gw_httpd_adopt_tagged, copied to each request */
 	struct sockaddr_storage peer; /* the client as the adopter knows it, if has_peer */
 	bool has_peer;
-	struct gw_list link;    /* in srv->conns */
+	struct gw_list link; /* in srv->conns */
 };
 
 struct gw_httpd {

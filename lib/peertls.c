@@ -141,8 +141,8 @@ int gw_peertls_issue_into(const char *dir, X509 *ca, EVP_PKEY *ca_key, uint64_t 
 	snprintf(cn, sizeof cn, "apigw member %016" PRIx64, id);
 	rv = gw_pki_key_new(&key);
 	if (rv == 0) {
-		rv = gw_pki_cert_issue_secs(ca_key, ca, key, cn, uri, ip, gw_peertls_node_lifetime(),
-					    &cert);
+		rv = gw_pki_cert_issue_secs(ca_key, ca, key, cn, uri, ip,
+					    gw_peertls_node_lifetime(), &cert);
 	}
 	if (rv == 0) {
 		rv = gw_peertls_save(dir, ca, ca_key, cert, key);

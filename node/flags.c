@@ -120,15 +120,15 @@ static const struct flag flags[] = {
      "token create: how long the token is valid (up to 24h)"},
     {"uses", "N", F_INT, M_TOKEN, "0", OFF(token_uses), 0, 0, 1000000, false,
      "token create: how many nodes may join with it (0 = any number until it expires)"},
-    {"description", "TEXT", F_STR, M_TOKEN, "", OFF(token_description), SZ(token_description), 0,
-     0, false, "token create: a note shown by `apigw token list`"},
+    {"description", "TEXT", F_STR, M_TOKEN, "", OFF(token_description), SZ(token_description), 0, 0,
+     false, "token create: a note shown by `apigw token list`"},
     {"endpoint", "ADDR", F_ADDR, M_LEAVE | M_STATUS | M_TOKEN, "127.0.0.1:7085", OFF(endpoint), 0,
      0, 0, false, "status listener of the local node"},
     {"node", "ID", F_STR, M_LEAVE, "", OFF(remove_id), SZ(remove_id), 0, 0, false,
      "remove this member (default: the local node leaves)"},
     {"json", NULL, F_BOOL, M_STATUS, NULL, OFF(json), 0, 0, 0, false, "print JSON"},
-    {"log-level", "LEVEL", F_LEVEL, M_NODE | M_LEAVE | M_STATUS | M_TOKEN, "info", OFF(log_level), 0, 0, 0,
-     false, "debug, info, warn, error or none"},
+    {"log-level", "LEVEL", F_LEVEL, M_NODE | M_LEAVE | M_STATUS | M_TOKEN, "info", OFF(log_level),
+     0, 0, 0, false, "debug, info, warn, error or none"},
     {"config", "FILE", F_STR, M_NODE, "", OFF(config_file), SZ(config_file), 0, 0, false,
      "JSON file of flag values, e.g. {\"workers\": 2, \"proxy-listen\": [\":9080\"]}; "
      "flags win"},
@@ -728,23 +728,24 @@ int gw_node_config_help(FILE *out, const char *topic)
 		return GW_EINVAL;
 	}
 	fprintf(out, "usage: apigw %s%s\n  %s\n", cmds[c].name,
-		c == GW_CMD_TOKEN ? " create|list|revoke ID [flags]"
+		c == GW_CMD_TOKEN    ? " create|list|revoke ID [flags]"
 		: c <= GW_CMD_STATUS ? " [flags]"
-				       : "",
+				     : "",
 		cmds[c].summary);
 	if (c > GW_CMD_TOKEN) {
 		return 0;
 	}
 	if (c == GW_CMD_TOKEN) {
-		fprintf(out,
-			"\n  create  print a new join token \"apigw1.<id>.<secret>.<CA sha256>\" "
-			"(only its id\n          and the SHA-256 of its secret are stored, "
-			"replicated by raft)\n"
-			"  list    the tokens: id, expiry, uses left, revoked (never a secret)\n"
-			"  revoke  ID: refuse that token from now on\n"
-			"\n  A new node joins with `apigw join --peer HOST:PORT --token-file FILE`:\n"
-			"  it checks the peer's CA against the token's fingerprint over TLS, proves\n"
-			"  the secret, and receives its member certificate.\n");
+		fprintf(
+		    out,
+		    "\n  create  print a new join token \"apigw1.<id>.<secret>.<CA sha256>\" "
+		    "(only its id\n          and the SHA-256 of its secret are stored, "
+		    "replicated by raft)\n"
+		    "  list    the tokens: id, expiry, uses left, revoked (never a secret)\n"
+		    "  revoke  ID: refuse that token from now on\n"
+		    "\n  A new node joins with `apigw join --peer HOST:PORT --token-file FILE`:\n"
+		    "  it checks the peer's CA against the token's fingerprint over TLS, proves\n"
+		    "  the secret, and receives its member certificate.\n");
 	}
 	fprintf(out, "\nflags:\n");
 	for (size_t k = 0; k < N_FLAGS; k++) {

@@ -78,7 +78,8 @@ bool gw_node_token_handle(struct gw_raft *r, struct gw_http_req *req)
 		return false;
 	}
 	if (!gw_connlimit_loopback((const struct sockaddr *)&req->peer)) {
-		reply(req, 403, "{\"status\":\"error\",\"error\":\"join tokens: loopback only\"}\n");
+		reply(req, 403,
+		      "{\"status\":\"error\",\"error\":\"join tokens: loopback only\"}\n");
 		return true;
 	}
 	if (strcmp(req->path, "/apigw/tokens") == 0) {
@@ -137,8 +138,8 @@ static void url_encode(const char *s, char *out, size_t len)
 
 	for (; *s != '\0' && o + 4 < len; s++) {
 		unsigned char ch = (unsigned char)*s;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '_' || ch == '.') {
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.') {
 			out[o++] = (char)ch;
 		} else {
 			out[o++] = '%';
@@ -175,10 +176,9 @@ static void print_list(const char *json)
 		}
 		printf("%-8s  %-20s  %-9s  %-8s  %s\n", cJSON_IsString(id) ? id->valuestring : "?",
 		       when, uses_s,
-		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "revoked")) ? "revoked"
-		       : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "expired"))
-			   ? "expired"
-			   : "valid",
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "revoked"))   ? "revoked"
+		       : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "expired")) ? "expired"
+										      : "valid",
 		       cJSON_IsString(desc) ? desc->valuestring : "");
 	}
 	cJSON_Delete(arr);

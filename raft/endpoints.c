@@ -165,11 +165,11 @@ void gw_raft__relay(struct gw_raft *r, struct gw_http_req *req, unsigned timeout
 		respond_err(req, GW_ENOTLEADER);
 		return;
 	}
-	rv = gw_raft__call(r, NULL, req->method, req->url, req->body.data, req->body.len,
-			   timeout_ms,
-			   strcmp(req->path, "/apigw/internal/join") == 0 ||
-			       strcmp(req->path, "/apigw/internal/enroll") == 0,
-			   relay_done, req);
+	rv =
+	    gw_raft__call(r, NULL, req->method, req->url, req->body.data, req->body.len, timeout_ms,
+			  strcmp(req->path, "/apigw/internal/join") == 0 ||
+			      strcmp(req->path, "/apigw/internal/enroll") == 0,
+			  relay_done, req);
 	if (rv != 0) {
 		respond_err(req, rv);
 	}
@@ -673,8 +673,7 @@ static int authorize(struct gw_raft *r, const struct gw_http_req *req, const cha
 	if (id == r->ident.node_id || (r->raft_running && gw_raft__conf_get(r, id) != NULL)) {
 		return 0;
 	}
-	if ((strcmp(sub, "cluster") == 0 || strcmp(sub, "join") == 0) &&
-	    gw_raft__enrolled(r, id)) {
+	if ((strcmp(sub, "cluster") == 0 || strcmp(sub, "join") == 0) && gw_raft__enrolled(r, id)) {
 		return 0;
 	}
 	*why = "the certificate's member is not in the cluster (removed?)";

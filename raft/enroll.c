@@ -122,7 +122,9 @@ static void enroll_refuse(struct enroll *x, int err, const char *why)
 	unsigned suppressed = 0;
 
 	if (gw_ratelimit_allow(&r->refusal_log, gw_raft__now(r), &suppressed)) {
-		gw_warnf("raft", "refused the enrollment of %016" PRIx64 " (%s, token %s): %s (%u more refused before)",
+		gw_warnf("raft",
+			 "refused the enrollment of %016" PRIx64
+			 " (%s, token %s): %s (%u more refused before)",
 			 x->id, x->name, x->token_id[0] ? x->token_id : "legacy join secret", why,
 			 suppressed);
 	}
@@ -227,8 +229,8 @@ static void consumed_done(void *data, int err, struct gw_store_result *res)
 	gw_buf_init(&b);
 	err = gw_raft__encode_op(&op, &b);
 	if (err == 0) {
-		err = gw_raft__propose_local(r, b.data, b.len, r->write_timeout_ms, recorded_done,
-					     x);
+		err =
+		    gw_raft__propose_local(r, b.data, b.len, r->write_timeout_ms, recorded_done, x);
 	}
 	gw_buf_close(&b);
 	if (err != 0) {
@@ -293,8 +295,8 @@ static void barrier_done(void *data, int err, uint64_t index)
 	gw_buf_init(&b);
 	err = gw_raft__token_op(&t, &b);
 	if (err == 0) {
-		err = gw_raft__propose_local(r, b.data, b.len, r->write_timeout_ms, consumed_done,
-					     x);
+		err =
+		    gw_raft__propose_local(r, b.data, b.len, r->write_timeout_ms, consumed_done, x);
 	}
 	gw_buf_close(&b);
 	if (err != 0) {
@@ -506,8 +508,7 @@ static X509 *json_cert(const cJSON *o, const char *name)
 	return x;
 }
 
-int gw_raft__enroll_adopt(struct gw_raft *r, const char *body, size_t len, char *why,
-			  size_t whylen)
+int gw_raft__enroll_adopt(struct gw_raft *r, const char *body, size_t len, char *why, size_t whylen)
 {
 	cJSON *o = cJSON_ParseWithLength(body, len);
 	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(o, "cluster_id");

@@ -45,7 +45,6 @@ static int leader_hostport(struct gw_raft *r, char *out, size_t len, uint64_t *l
 	return 0;
 }
 
-
 /* ---- HTTP calls (to the leader or to a given member) -------------------- */
 
 typedef void (*gw_raft__call_cb)(void *data, int err, const struct gw_httpc_resp *resp);

@@ -6,11 +6,10 @@
  * /apigw/internal/cluster from the peer (its cluster id: saved in the
  * identity, then raft starts with an empty log), then POST
  * /apigw/internal/join with this node's metadata until the leader answers
- * with the role given; both over mTLS once the node has its certificate. A member rerunning `apigw join` only checks that the
- * peer is in its cluster. Failure modes: a refused secret (GW_EPERM), another
- * cluster's data dir (GW_ECORRUPT), an address taken by another member
- * (GW_EEXIST) and no answer for 30 s (GW_ETIMEOUT) terminate the node;
- * anything else is retried. Control loop. */
+ * with the role given; both over mTLS once the node has its certificate. A member rerunning `apigw
+ * join` only checks that the peer is in its cluster. Failure modes: a refused secret (GW_EPERM),
+ * another cluster's data dir (GW_ECORRUPT), an address taken by another member (GW_EEXIST) and no
+ * answer for 30 s (GW_ETIMEOUT) terminate the node; anything else is retried. Control loop. */
 #include "config.h"
 
 #include "lib/err.h"
@@ -25,10 +24,8 @@
 #include <string.h>
 
 static const char *const join_names[] = {
-    [GW_RAFT__JOIN_NONE] = "none",
-    [GW_RAFT__JOIN_ENROLL] = "enroll",
-    [GW_RAFT__JOIN_INFO] = "info",
-    [GW_RAFT__JOIN_REQUEST] = "request",
+    [GW_RAFT__JOIN_NONE] = "none", [GW_RAFT__JOIN_ENROLL] = "enroll",
+    [GW_RAFT__JOIN_INFO] = "info", [GW_RAFT__JOIN_REQUEST] = "request",
     [GW_RAFT__JOIN_DONE] = "done",
 };
 /* NONE -> ENROLL (start, empty data dir) | INFO (start of a member
@@ -67,13 +64,12 @@ static void join_fatal(struct gw_raft *r, int err, const char *why)
 /* The "reason" of a refusal's JSON body into @out (or the error's text). */
 static void refusal_reason(const struct gw_httpc_resp *resp, char *out, size_t len)
 {
-	cJSON *o = resp->body.data != NULL
-		       ? cJSON_ParseWithLength(resp->body.data, resp->body.len)
-		       : NULL;
+	cJSON *o =
+	    resp->body.data != NULL ? cJSON_ParseWithLength(resp->body.data, resp->body.len) : NULL;
 	const cJSON *why = cJSON_GetObjectItemCaseSensitive(o, "reason");
 
 	snprintf(out, len, "%s",
-		 cJSON_IsString(why)   ? why->valuestring
+		 cJSON_IsString(why) ? why->valuestring
 		 : resp->gw_err != 0 ? gw_strerror(resp->gw_err)
 				     : "refused");
 	cJSON_Delete(o);
@@ -234,11 +230,12 @@ static void join_info_done(void *data, int err, const struct gw_httpc_resp *resp
 	if ((err == GW_EPROTO || err == GW_EPERM) && r->tls != NULL && r->ident.cluster_id != 0 &&
 	    r->enrolled_at == 0) {
 		char why[512];
-		snprintf(why, sizeof why,
-			 "mTLS with the peer failed (%s): this data dir belongs to cluster %016" PRIx64
-			 " and the peer is not a member of it (use an empty data dir to join "
-			 "another cluster)",
-			 r->call_why, r->ident.cluster_id);
+		snprintf(
+		    why, sizeof why,
+		    "mTLS with the peer failed (%s): this data dir belongs to cluster %016" PRIx64
+		    " and the peer is not a member of it (use an empty data dir to join "
+		    "another cluster)",
+		    r->call_why, r->ident.cluster_id);
 		join_fatal(r, GW_ECORRUPT, why);
 		return;
 	}

@@ -207,9 +207,8 @@ static void defers_stop(struct gw_raft *r)
 
 bool gw_raft_joining(struct gw_raft *r)
 {
-	return gw_sm_in(&r->join,
-			GW_SM_BIT(GW_RAFT__JOIN_ENROLL) | GW_SM_BIT(GW_RAFT__JOIN_INFO) |
-			    GW_SM_BIT(GW_RAFT__JOIN_REQUEST)) &&
+	return gw_sm_in(&r->join, GW_SM_BIT(GW_RAFT__JOIN_ENROLL) | GW_SM_BIT(GW_RAFT__JOIN_INFO) |
+				      GW_SM_BIT(GW_RAFT__JOIN_REQUEST)) &&
 	       !r->join_member;
 }
 

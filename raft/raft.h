@@ -184,7 +184,7 @@ int gw_raft_transfer(struct gw_raft *r, uint64_t id, gw_raft_barrier_cb cb, void
 /* ---- join tokens (token.c) ---- */
 
 /* "apigw1." + 8 + "." + 32 + "." + 64 hex digits and the NUL. */
-#define GW_RAFT_TOKEN_TEXT_LEN 128
+#define GW_RAFT_TOKEN_TEXT_LEN    128
 #define GW_RAFT__TOKEN_ID_LEN     8
 #define GW_RAFT__TOKEN_SECRET_LEN 32
 

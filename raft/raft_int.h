@@ -185,11 +185,11 @@ struct gw_raft {
 	char join_token_id[GW_RAFT__TOKEN_ID_LEN + 1];
 	char join_token_secret[GW_RAFT__TOKEN_SECRET_LEN + 1];
 	char join_token_fp[65];
-	SSL_CTX *enroll_ctx; /* joining: TLS client without a trust anchor (the pin) */
-	EVP_PKEY *enroll_key; /* joining: this node's new key */
-	X509 *enroll_ca;      /* joining: the CA the peer's TLS showed and we accepted */
-	bool enroll_busy;     /* leader: an enrollment is being judged */
-	char call_why[256];   /* forward.c: why the last failed call failed (TLS) */
+	SSL_CTX *enroll_ctx;       /* joining: TLS client without a trust anchor (the pin) */
+	EVP_PKEY *enroll_key;      /* joining: this node's new key */
+	X509 *enroll_ca;           /* joining: the CA the peer's TLS showed and we accepted */
+	bool enroll_busy;          /* leader: an enrollment is being judged */
+	char call_why[256];        /* forward.c: why the last failed call failed (TLS) */
 	uint64_t next_renew_check; /* uv_now() of the next certificate check */
 	unsigned write_timeout_ms;
 	unsigned election_timeout_ms;
@@ -221,7 +221,7 @@ struct gw_raft {
 	uint64_t join_started;
 	uint64_t join_next_try;
 	bool join_inflight;
-	bool join_member; /* rerun of `apigw join` by a member: only verify the cluster */
+	bool join_member;     /* rerun of `apigw join` by a member: only verify the cluster */
 	uint64_t enrolled_at; /* uv_now() when enrollment succeeded, 0 = not this run */
 	unsigned join_failures;
 
@@ -416,7 +416,7 @@ void gw_raft__pki_tick(struct gw_raft *r);
 /* ---- token.c: join tokens in the meta space ----------------------------- */
 struct gw_raft__token {
 	char id[GW_RAFT__TOKEN_ID_LEN + 1];
-	char hash[65]; /* SHA-256 of the secret, hex */
+	char hash[65];            /* SHA-256 of the secret, hex */
 	int64_t created, expires; /* unix seconds */
 	int64_t uses;             /* left; -1 = unlimited until expiry */
 	bool revoked;
