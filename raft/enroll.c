@@ -199,12 +199,26 @@ static void recorded_done(void *data, int err, struct gw_store_result *res)
 	enroll_answer(x);
 }
 
+/* Propose the encoded op in @b (closed here) for @x, then @next; on a
+ * failure answer the error now. */
+static void propose_step(struct enroll *x, struct gw_buf *b, int err, gw_raft_propose_cb next)
+{
+	struct gw_raft *r = x->r;
+
+	if (err == 0) {
+		err = gw_raft__propose_local(r, b->data, b->len, r->write_timeout_ms, next, x);
+	}
+	gw_buf_close(b);
+	if (err != 0) {
+		gw_raft__respond_err(x->req, err);
+		enroll_free(x);
+	}
+}
+
 /* The use is consumed: write the record "enroll/<id>". */
 static void consumed_done(void *data, int err, struct gw_store_result *res)
 {
 	struct enroll *x = data;
-	struct gw_raft *r = x->r;
-	struct gw_store_op op;
 	struct gw_buf b;
 	char key[64], val[192];
 
@@ -220,23 +234,8 @@ static void consumed_done(void *data, int err, struct gw_store_result *res)
 	snprintf(val, sizeof val, "{\"token\":\"%s\",\"key\":\"%s\",\"expires\":%" PRId64 "}",
 		 x->token_id[0] ? x->token_id : "-", x->pub_hash,
 		 (int64_t)time(NULL) + ENROLL_RECORD_S);
-	memset(&op, 0, sizeof op);
-	op.type = GW_OP_META_PUT;
-	op.u.meta.key = key;
-	op.u.meta.key_len = strlen(key);
-	op.u.meta.value = val;
-	op.u.meta.value_len = strlen(val);
 	gw_buf_init(&b);
-	err = gw_raft__encode_op(&op, &b);
-	if (err == 0) {
-		err =
-		    gw_raft__propose_local(r, b.data, b.len, r->write_timeout_ms, recorded_done, x);
-	}
-	gw_buf_close(&b);
-	if (err != 0) {
-		gw_raft__respond_err(x->req, err);
-		enroll_free(x);
-	}
+	propose_step(x, &b, gw_raft__encode_meta_put(key, val, &b), recorded_done);
 }
 
 /* Every enrollment committed before is applied here: judge the credential
@@ -293,16 +292,7 @@ static void barrier_done(void *data, int err, uint64_t index)
 	}
 	t.uses--;
 	gw_buf_init(&b);
-	err = gw_raft__token_op(&t, &b);
-	if (err == 0) {
-		err =
-		    gw_raft__propose_local(r, b.data, b.len, r->write_timeout_ms, consumed_done, x);
-	}
-	gw_buf_close(&b);
-	if (err != 0) {
-		gw_raft__respond_err(x->req, err);
-		enroll_free(x);
-	}
+	propose_step(x, &b, gw_raft__token_op(&t, &b), consumed_done);
 }
 
 void gw_raft__enroll_handle(struct gw_raft *r, struct gw_http_req *req)

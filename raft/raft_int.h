@@ -432,6 +432,8 @@ int gw_raft__token_load(struct gw_raft *r, const char *id, struct gw_raft__token
 /* 0 when @secret opens @t at @now, else GW_EPERM with the reason. */
 int gw_raft__token_check(const struct gw_raft__token *t, const char *secret, int64_t now,
 			 const char **why);
+/* A META_PUT of the NUL-terminated @key and @value, encoded into @out. */
+int gw_raft__encode_meta_put(const char *key, const char *value, struct gw_buf *out);
 /* The META_PUT of @t, encoded into @out. 0 or GW_ENOMEM. */
 int gw_raft__token_op(const struct gw_raft__token *t, struct gw_buf *out);
 

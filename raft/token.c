@@ -157,9 +157,21 @@ int gw_raft__token_check(const struct gw_raft__token *t, const char *secret, int
 	return 0;
 }
 
-int gw_raft__token_op(const struct gw_raft__token *t, struct gw_buf *out)
+int gw_raft__encode_meta_put(const char *key, const char *value, struct gw_buf *out)
 {
 	struct gw_store_op op;
+
+	memset(&op, 0, sizeof op);
+	op.type = GW_OP_META_PUT;
+	op.u.meta.key = key;
+	op.u.meta.key_len = strlen(key);
+	op.u.meta.value = value;
+	op.u.meta.value_len = strlen(value);
+	return gw_raft__encode_op(&op, out);
+}
+
+int gw_raft__token_op(const struct gw_raft__token *t, struct gw_buf *out)
+{
 	char key[64], *val;
 	cJSON *o = cJSON_CreateObject();
 	int rv;
@@ -178,13 +190,7 @@ int gw_raft__token_op(const struct gw_raft__token *t, struct gw_buf *out)
 		return GW_ENOMEM;
 	}
 	snprintf(key, sizeof key, "token/%s", t->id);
-	memset(&op, 0, sizeof op);
-	op.type = GW_OP_META_PUT;
-	op.u.meta.key = key;
-	op.u.meta.key_len = strlen(key);
-	op.u.meta.value = val;
-	op.u.meta.value_len = strlen(val);
-	rv = gw_raft__encode_op(&op, out);
+	rv = gw_raft__encode_meta_put(key, val, out);
 	free(val);
 	return rv;
 }

@@ -87,9 +87,8 @@ def run_cli(*args, timeout=20, env=None):
                           text=True, timeout=timeout, env=env)
 
 
-def http(method, host, port, path, body=None, headers=None, timeout=10):
-    """One HTTP request; returns (status, headers dict lower-cased, body bytes)."""
-    conn = httpclient.HTTPConnection(host, port, timeout=timeout)
+def _exchange(conn, method, path, body, headers):
+    """One request on @conn (closed after); (status, headers lower-cased, body)."""
     try:
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
@@ -101,6 +100,12 @@ def http(method, host, port, path, body=None, headers=None, timeout=10):
         return r.status, {k.lower(): v for k, v in r.getheaders()}, data
     finally:
         conn.close()
+
+
+def http(method, host, port, path, body=None, headers=None, timeout=10):
+    """One HTTP request; returns (status, headers dict lower-cased, body bytes)."""
+    return _exchange(httpclient.HTTPConnection(host, port, timeout=timeout), method, path,
+                     body, headers)
 
 
 def peer_https(method, host, port, path, pki_dir, body=None, headers=None, timeout=10,
@@ -117,20 +122,10 @@ def peer_https(method, host, port, path, pki_dir, body=None, headers=None, timeo
     else:
         ctx.verify_mode = ssl.CERT_NONE
     conn = httpclient.HTTPConnection(host, port, timeout=timeout)
-    try:
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
-            headers = dict(headers or {})
-            headers.setdefault("Content-Type", "application/json")
-        # SNI: connect to the address, name the peer.
-        conn.sock = ctx.wrap_socket(socket.create_connection((host, port), timeout),
-                                    server_hostname=sni)
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        data = r.read()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-    finally:
-        conn.close()
+    # SNI: connect to the address, name the peer.
+    conn.sock = ctx.wrap_socket(socket.create_connection((host, port), timeout),
+                                server_hostname=sni)
+    return _exchange(conn, method, path, body, headers)
 
 
 def create_token(node, *args):
