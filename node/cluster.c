@@ -1,5 +1,6 @@
 /* cluster.c: the store, the raft and the etcd listener of a node, and the
- * `apigw status` / `apigw leave` clients (see cluster.h).
+ * `apigw status` / `apigw leave` clients (see cluster.h); join tokens are
+ * node/tokens.c's.
  *
  * Start: open <data-dir>/store (committed data readable at once), start
  * raft with the flags, start the etcd API on --etcd-listen (it hands
@@ -155,8 +156,10 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 	url_of(cfg, &cfg->etcd_listen, etcd_url, sizeof etcd_url);
 	if (cfg->etcd_cert[0] != '\0') {
 		/* Clients see https; raft's peer channel strips the scheme and
-		 * speaks cleartext, which a TLS etcd listener still takes for
-		 * /apigw/internal/ (authenticated by the join secret). */
+		 * speaks its own mTLS (SNI apigw-peer selects the member
+		 * certificate), or cleartext with the join secret on a cluster
+		 * without PKI, which a TLS listener still takes for
+		 * /apigw/internal/. */
 		memmove(etcd_url + 5, etcd_url + 4, strlen(etcd_url + 4) + 1);
 		etcd_url[4] = 's';
 	}
