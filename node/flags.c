@@ -657,11 +657,6 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 		if (rv != 0) {
 			return rv;
 		}
-		if (strcmp(f->name, "token") == 0 || strcmp(f->name, "join-secret") == 0) {
-			/* Copied: blank it in argv, so that ps shows it no longer
-			 * (it was visible until now: the flag warns). */
-			memset((char *)val, 'x', strlen(val));
-		}
 	}
 	if (cfg->config_file[0] != '\0') {
 		rv = apply_config_file(cfg, mask, seen, err, errlen);
@@ -704,6 +699,26 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 		return GW_EINVAL;
 	}
 	return 0;
+}
+
+void gw_node_config_scrub(int argc, char **argv)
+{
+	int i;
+
+	for (i = 2; i < argc; i++) {
+		const char *names[] = {"--token", "--join-secret"};
+		for (size_t k = 0; k < 2; k++) {
+			size_t n = strlen(names[k]);
+			if (strncmp(argv[i], names[k], n) != 0) {
+				continue;
+			}
+			if (argv[i][n] == '=') {
+				memset(argv[i] + n + 1, 'x', strlen(argv[i] + n + 1));
+			} else if (argv[i][n] == '\0' && i + 1 < argc) {
+				memset(argv[i + 1], 'x', strlen(argv[i + 1]));
+			}
+		}
+	}
 }
 
 int gw_node_config_help(FILE *out, const char *topic)

@@ -84,6 +84,11 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
  * Returns GW_EINVAL if @topic is not a subcommand. */
 int gw_node_config_help(FILE *out, const char *topic);
 
+/* Overwrite the values of --token and --join-secret in @argv (after
+ * parsing copied them), so that ps shows them no longer; they were
+ * visible until then, which the flags' help and a log line say. */
+void gw_node_config_scrub(int argc, char **argv);
+
 const char *gw_node_cmd_name(enum gw_cmd cmd);
 
 #endif

@@ -23,6 +23,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "apigw: %s\n", err);
 		return 2;
 	}
+	gw_node_config_scrub(argc, argv);
 	gw_log_set_level(cfg.log_level);
 	switch (cfg.cmd) {
 	case GW_CMD_HELP:
