@@ -94,33 +94,6 @@ bool gw_raft__enrolled(struct gw_raft *r, uint64_t id)
 	return record_load(r, id, token, key, &expires) == 0 && (int64_t)time(NULL) < expires;
 }
 
-static void forgot(void *data, int err, struct gw_store_result *res)
-{
-	(void)data;
-	(void)err;
-	if (res != NULL) {
-		gw_store_result_free(res);
-	}
-}
-
-void gw_raft__enroll_forget(struct gw_raft *r, uint64_t id)
-{
-	struct gw_store_op op;
-	struct gw_buf b;
-	char key[64];
-
-	enroll_key(id, key, sizeof key);
-	memset(&op, 0, sizeof op);
-	op.type = GW_OP_META_DELETE;
-	op.u.meta.key = key;
-	op.u.meta.key_len = strlen(key);
-	gw_buf_init(&b);
-	if (gw_raft__encode_op(&op, &b) == 0) {
-		gw_raft__propose_local(r, b.data, b.len, r->write_timeout_ms, forgot, NULL);
-	}
-	gw_buf_close(&b);
-}
-
 /* ---- member side -------------------------------------------------------- */
 
 struct enroll {

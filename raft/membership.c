@@ -188,7 +188,7 @@ static int step_demote(struct gw_raft__mtask *t, const struct raft_server *s)
 }
 
 /* After a removal: tell the removed node (best effort) and drop its
- * metadata and its enrollment record from the store. */
+ * metadata from the store. */
 static void removed_cleanup(struct gw_raft *r, uint64_t id)
 {
 	struct gw_raft_member m;
@@ -213,7 +213,6 @@ static void removed_cleanup(struct gw_raft *r, uint64_t id)
 		gw_raft__propose_local(r, b.data, b.len, r->write_timeout_ms, meta_deleted, NULL);
 	}
 	gw_buf_close(&b);
-	gw_raft__enroll_forget(r, id);
 }
 
 /* REMOVE: never the last voter. */

@@ -443,9 +443,6 @@ struct gw_http_req;
 void gw_raft__enroll_handle(struct gw_raft *r, struct gw_http_req *req);
 /* True while "enroll/<id>" lets a node that is not a member yet join. */
 bool gw_raft__enrolled(struct gw_raft *r, uint64_t id);
-/* Leader, after removing member @id: drop its record (best effort), so its
- * certificate cannot make the join calls again. */
-void gw_raft__enroll_forget(struct gw_raft *r, uint64_t id);
 /* Joining: make the key and the TLS context (0 or GW_ENOMEM); free them. */
 int gw_raft__enroll_prepare(struct gw_raft *r);
 void gw_raft__enroll_release(struct gw_raft *r);
