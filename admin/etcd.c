@@ -466,10 +466,9 @@ static void http_handler(struct gw_http_req *req, void *data)
 	const char *rest = NULL;
 
 	/* With TLS on, this server only gets connections through the TLS
-	 * terminator's socketpair (no IP peer). An IP peer reached the
-	 * server's own loopback port directly: cleartext rules apply. */
-	if (srv->ssl_ctx != NULL &&
-	    (req->peer.ss_family == AF_INET || req->peer.ss_family == AF_INET6)) {
+	 * terminator (tagged: raft/endpoints.h). Anything else is cleartext:
+	 * cleartext rules apply. */
+	if (srv->ssl_ctx != NULL && !(req->tag & GW_RAFT_PEER_TLS)) {
 		http_internal_handler(req, data);
 		return;
 	}
@@ -574,8 +573,15 @@ struct gw_etcd__sniff {
 	uv_timer_t timer; /* the struct is freed in the timer's close callback */
 	char buf[H2_PREFACE_LEN];
 	size_t n;
-	struct gw_etcd__peer *tls; /* plaintext from our TLS terminator: its client (owned) */
-	struct gw_list link;       /* in srv->sniffs */
+	bool trusted;                    /* plaintext that came through our TLS terminator */
+	bool need_tag;                   /* trusted: the TLS terminator's preamble comes first */
+	bool counted;                    /* admitted under srv->sniff_lim (released when done) */
+	char pre[GW_ETCD__TLS_PREAMBLE]; /* the preamble: tag, then the client's address */
+	size_t pre_n;
+	uint64_t tag;                 /* for the HTTP/1.x requests (raft/endpoints.h) */
+	struct sockaddr_storage peer; /* trusted: the TLS client's address */
+	struct gw_etcd__peer *tls;    /* trusted: who the TLS client is (owned) */
+	struct gw_list link;          /* in srv->sniffs */
 };
 
 static void sniff_timer_closed(uv_handle_t *h)
@@ -590,7 +596,9 @@ static void sniff_timer_closed(uv_handle_t *h)
 
 static void sniff_done(struct gw_etcd__sniff *s)
 {
-	gw_connlimit_release(&s->srv->sniff_lim);
+	if (s->counted) {
+		gw_connlimit_release(&s->srv->sniff_lim);
+	}
 	gw_list_del(&s->link);
 	s->tcp = NULL;
 	uv_timer_stop(&s->timer);
@@ -607,6 +615,11 @@ static void sniff_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct gw_etcd__sniff *s = h->data;
 	(void)suggested;
+	if (s->need_tag) {
+		buf->base = s->pre + s->pre_n;
+		buf->len = sizeof s->pre - s->pre_n;
+		return;
+	}
 	buf->base = s->buf + s->n;
 	buf->len = sizeof s->buf - s->n;
 }
@@ -624,9 +637,37 @@ static void sniff_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		sniff_drop(s);
 		return;
 	}
+	if (s->need_tag) {
+		/* The TLS terminator's preamble (etcd_tls.c), before any
+		 * plaintext: the tag and the client's address, which the caps
+		 * judge (loopback and members keep their reserve). */
+		s->pre_n += (size_t)nread;
+		if (s->pre_n < sizeof s->pre) {
+			return;
+		}
+		memcpy(&s->tag, s->pre, sizeof s->tag);
+		memcpy(&s->peer, s->pre + sizeof s->tag, sizeof s->peer);
+		s->need_tag = false;
+		/* who the client is, for the access gate (etcd_auth.c) */
+		s->tls = calloc(1, sizeof *s->tls);
+		if (s->tls == NULL) {
+			sniff_drop(s);
+			return;
+		}
+		s->tls->addr = s->peer;
+		s->tls->cert = s->pre[sizeof s->tag + sizeof s->peer] == 1;
+		memcpy(s->tls->cn, s->pre + sizeof s->tag + sizeof s->peer + 1, sizeof s->tls->cn);
+		s->tls->cn[sizeof s->tls->cn - 1] = '\0';
+		if (!gw_connlimit_admit(&srv->sniff_lim, (struct sockaddr *)&s->peer,
+					uv_now(srv->loop))) {
+			sniff_drop(s);
+			return;
+		}
+		s->counted = true;
+		return;
+	}
 	s->n += (size_t)nread;
-	if (s->tls == NULL && srv->ssl_ctx != NULL && s->n > 0 &&
-	    (unsigned char)s->buf[0] == 0x16) {
+	if (!s->trusted && s->n > 0 && (unsigned char)s->buf[0] == 0x16 && gw_etcd__tls_has(srv)) {
 		uv_read_stop(stream);
 		tcp->data = NULL;
 		gw_etcd__tls_adopt(srv, tcp, s->buf, s->n); /* a TLS handshake record */
@@ -634,8 +675,8 @@ static void sniff_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	} else if (memcmp(s->buf, H2_PREFACE, s->n) != 0) {
 		uv_read_stop(stream);
 		tcp->data = NULL;
-		gw_httpd_adopt_data(full ? srv->httpd : srv->httpd_internal, tcp, s->buf, s->n,
-				    s->tls);
+		gw_httpd_adopt_tagged(full ? srv->httpd : srv->httpd_internal, tcp, s->buf, s->n,
+				      s->tag, s->trusted ? &s->peer : NULL, s->tls);
 		s->tls = NULL; /* the HTTP connection has it now */
 		sniff_done(s);
 	} else if (s->n == H2_PREFACE_LEN) {
@@ -655,24 +696,28 @@ static void sniff_timeout(uv_timer_t *t)
 	sniff_drop(t->data);
 }
 
-void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, struct gw_etcd__peer *tls)
+void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted)
 {
 	struct gw_etcd__sniff *s;
-	if (!gw_etcd__admit(srv, &srv->sniff_lim, tcp)) {
-		free(tls);
+	/* Behind our TLS terminator the socket's peer is a socketpair: the
+	 * caps judge the client's address, from the preamble. */
+	if (!trusted && !gw_etcd__admit(srv, &srv->sniff_lim, tcp)) {
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
 	s = calloc(1, sizeof *s);
 	if (s == NULL) {
-		free(tls);
-		gw_connlimit_release(&srv->sniff_lim);
+		if (!trusted) {
+			gw_connlimit_release(&srv->sniff_lim);
+		}
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
 	s->srv = srv;
 	s->tcp = tcp;
-	s->tls = tls;
+	s->trusted = trusted;
+	s->need_tag = trusted;
+	s->counted = !trusted;
 	tcp->data = s;
 	uv_timer_init(srv->loop, &s->timer);
 	s->timer.data = s;

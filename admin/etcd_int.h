@@ -482,10 +482,18 @@ void gw_etcd__h2_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, 
 void gw_etcd__h2_flush_all(uv_idle_t *idle);
 /* Close every HTTP/2 connection (stop). */
 void gw_etcd__h2_close_all(struct gw_etcd *srv);
-/* Start protocol sniffing on an accepted (@tls NULL) or TLS-terminated
- * plaintext connection (etcd.c); @tls then says who the TLS client is.
- * Takes @tcp and @tls (malloc'ed). */
-void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, struct gw_etcd__peer *tls);
+/* The TLS terminator's preamble on a trusted connection, before any
+ * plaintext: the 8-byte tag (host order; raft/endpoints.h), the client's
+ * struct sockaddr_storage, then 1 byte (1: a client certificate of the
+ * user's client CA was verified) and that certificate's CN, NUL-padded. */
+#define GW_ETCD__TLS_PREAMBLE (8 + sizeof(struct sockaddr_storage) + 1 + GW_ETCD_AUTH_MAX_NAME + 1)
+/* Start protocol sniffing on an accepted (or TLS-terminated: @trusted, and
+ * then the terminator's preamble comes first, see etcd_tls.c)
+ * plaintext connection (etcd.c). Takes @tcp. */
+void gw_etcd__plain_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, bool trusted);
+/* True when the listener takes TLS: a user certificate, or this member's
+ * (raft's peer TLS). */
+int gw_etcd__tls_has(struct gw_etcd *srv);
 /* TLS (etcd_tls.c): build srv->ssl_ctx from the options (0 with none
  * configured; GW_EINVAL with the reason logged), free it, and take a
  * connection whose first bytes (@initial) began a TLS handshake. */

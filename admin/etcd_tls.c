@@ -4,12 +4,21 @@
  * (optional) client CA; a connection whose first byte is a TLS handshake
  * record (0x16) is handed here. The TLS session runs on memory BIOs; the
  * decrypted bytes are passed through a socketpair to the ordinary plaintext
- * path of etcd.c once the handshake is done, with who the client is (its TCP
- * address and the CN of a verified client certificate, for access control
- * in etcd_auth.c), so gRPC over h2 and the JSON gateway work unchanged
+ * path of etcd.c, so gRPC over h2 and the JSON gateway work unchanged
  * behind it (ALPN offers h2 and http/1.1; the preface decides, as
  * in cleartext). With a client CA, a client without a certificate signed by
  * it fails the handshake (etcdctl --cert/--key/--cacert, curl alike).
+ *
+ * Cluster members: when the node has its member certificate (raft's
+ * peer TLS), a client naming GW_RAFT_PEER_SNI gets the member context
+ * (client certificate optional, verified against the cluster CA); without a
+ * user certificate that context serves every TLS client. Once the
+ * handshake finished, the plaintext side first gets a preamble
+ * (GW_ETCD__TLS_PREAMBLE): what the client proved (TLS, and the member id
+ * of a verified member certificate: raft/endpoints.h), which
+ * /apigw/internal/ requires; its address, which the connection caps and
+ * the etcd access gate judge; and the CN of a verified certificate of the
+ * user's client CA, an etcd user (etcd_auth.c).
  * Failure modes: a bad handshake or either side closing closes both; the
  * error is logged at debug level (clients probe and go away often).
  * Back-pressure: when one side's write queue passes QUEUE_HIGH, reading the
@@ -21,6 +30,7 @@
 #include "admin/etcd_int.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "raft/endpoints.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -38,7 +48,9 @@ struct tls {
 	BIO *wbio;      /* ciphertext out */
 	int open;       /* handles not yet closed */
 	bool closing;
-	uv_tcp_t *inner; /* plaintext end, handed to etcd.c once the handshake is done */
+	bool member; /* the session runs on the member context */
+	bool plain;  /* the preamble went to the plaintext side (after the handshake) */
+	struct sockaddr_storage peer; /* the client's address */
 	char rbuf[16384];
 	char pbuf[16384];
 };
@@ -74,10 +86,6 @@ static void tls_close(struct tls *t)
 		return;
 	}
 	t->closing = true;
-	if (t->inner != NULL) {
-		uv_close((uv_handle_t *)t->inner, (uv_close_cb)free); /* never handed over */
-		t->inner = NULL;
-	}
 	uv_close((uv_handle_t *)t->tcp, handle_closed);
 	uv_close((uv_handle_t *)&t->pipe, handle_closed);
 }
@@ -86,6 +94,7 @@ static void tcp_alloc(uv_handle_t *h, size_t s, uv_buf_t *b);
 static void tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
 static void pipe_alloc(uv_handle_t *h, size_t s, uv_buf_t *b);
 static void pipe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+static int plain_open(struct tls *t);
 
 /* Resume reading a side whose peer's write queue has drained. */
 static void resume(struct tls *t)
@@ -151,37 +160,6 @@ static int flush_wbio(struct tls *t)
 	return 0;
 }
 
-/* The handshake is done: tell the plaintext side who the client is (its
- * TCP address, and the CN of a certificate OpenSSL verified) and hand it
- * the socketpair's other end. */
-static void hand_over(struct tls *t)
-{
-	struct gw_etcd__peer *p = calloc(1, sizeof *p);
-	uv_tcp_t *inner = t->inner;
-	int len = sizeof p->addr;
-	X509 *cert;
-
-	t->inner = NULL;
-	if (p == NULL) {
-		uv_close((uv_handle_t *)inner, (uv_close_cb)free);
-		tls_close(t);
-		return;
-	}
-	if (uv_tcp_getpeername(t->tcp, (struct sockaddr *)&p->addr, &len) != 0) {
-		p->addr.ss_family = AF_UNSPEC;
-	}
-	cert = SSL_get0_peer_certificate(t->ssl);
-	if (cert != NULL && SSL_get_verify_result(t->ssl) == X509_V_OK &&
-	    t->srv->opts.tls_client_ca != NULL && t->srv->opts.tls_client_ca[0] != '\0') {
-		p->cert = true;
-		if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, p->cn,
-					      sizeof p->cn) < 0) {
-			p->cn[0] = '\0';
-		}
-	}
-	gw_etcd__plain_adopt(t->srv, inner, p);
-}
-
 /* Run the handshake and decrypt what arrived, passing plaintext on. */
 static void pump_in(struct tls *t)
 {
@@ -202,11 +180,9 @@ static void pump_in(struct tls *t)
 			}
 		}
 	}
-	if (t->inner != NULL && SSL_is_init_finished(t->ssl)) {
-		hand_over(t);
-		if (t->closing) {
-			return;
-		}
+	if (SSL_is_init_finished(t->ssl) && !t->plain && plain_open(t) != 0) {
+		tls_close(t);
+		return;
 	}
 	for (;;) {
 		n = SSL_read(t->ssl, buf, sizeof buf);
@@ -241,6 +217,9 @@ static void tcp_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
 static void tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
 	struct tls *t = st->data;
+	if (t->closing) {
+		return;
+	}
 	if (n < 0) {
 		tls_close(t);
 		return;
@@ -309,6 +288,41 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 	return h2 ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
 }
 
+/* The raft's member context (NULL without peer TLS), read at each
+ * connection: a renewed certificate serves new connections at once. */
+static SSL_CTX *member_ctx(struct gw_etcd *srv)
+{
+	return srv->opts.raft != NULL ? gw_raft_peer_server_ctx(srv->opts.raft) : NULL;
+}
+
+/* SNI on the user's context: the peer name switches to the member context. */
+static int servername_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct gw_etcd *srv = arg;
+	struct tls *t = SSL_get_app_data(ssl);
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	SSL_CTX *mctx = member_ctx(srv);
+
+	(void)alert;
+	if (name == NULL || mctx == NULL || t == NULL || strcmp(name, GW_RAFT_PEER_SNI) != 0) {
+		return SSL_TLSEXT_ERR_OK;
+	}
+	if (SSL_set_SSL_CTX(ssl, mctx) == NULL) {
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	/* Switching contexts keeps the session's verify settings: take the
+	 * member context's (client certificate optional, the cluster CA). */
+	SSL_set_verify(ssl, SSL_CTX_get_verify_mode(mctx), NULL);
+	SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(mctx));
+	t->member = true;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+int gw_etcd__tls_has(struct gw_etcd *srv)
+{
+	return srv->ssl_ctx != NULL || member_ctx(srv) != NULL;
+}
+
 int gw_etcd__tls_init(struct gw_etcd *srv)
 {
 	const struct gw_etcd_opts *o = &srv->opts;
@@ -346,6 +360,8 @@ int gw_etcd__tls_init(struct gw_etcd *srv)
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	}
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
+	SSL_CTX_set_tlsext_servername_arg(ctx, srv);
 	srv->ssl_ctx = ctx;
 	return 0;
 err:
@@ -361,14 +377,53 @@ void gw_etcd__tls_free(struct gw_etcd *srv)
 	}
 }
 
+/* The handshake finished: tell the plaintext side, in band before any
+ * plaintext, what the client proved (8 bytes, host order, of tag:
+ * raft/endpoints.h's GW_RAFT_PEER_TLS | the member id of a verified member
+ * certificate) and its address (the caps' reserve is for loopback and
+ * members). 0 or an error (the caller closes). */
+static int plain_open(struct tls *t)
+{
+	struct gw_etcd *srv = t->srv;
+	uint64_t tag = GW_RAFT_PEER_TLS, id = 0;
+	char pre[GW_ETCD__TLS_PREAMBLE];
+	char *cn = pre + sizeof tag + sizeof t->peer + 1;
+	bool verified;
+	X509 *cert;
+
+	t->plain = true;
+	memset(pre, 0, sizeof pre);
+	cert = SSL_get0_peer_certificate(t->ssl);
+	verified = cert != NULL && SSL_get_verify_result(t->ssl) == X509_V_OK;
+	if (t->member && verified && srv->opts.raft != NULL &&
+	    gw_raft_peer_member_id(srv->opts.raft, cert, &id) == 0) {
+		tag |= id;
+	}
+	/* A certificate of the user's client CA: its CN names an etcd user
+	 * (etcd_auth.c). Member certificates do not. */
+	if (!t->member && verified && srv->opts.tls_client_ca != NULL &&
+	    srv->opts.tls_client_ca[0] != '\0') {
+		pre[sizeof tag + sizeof t->peer] = 1;
+		if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+					      GW_ETCD_AUTH_MAX_NAME + 1) < 0) {
+			cn[0] = '\0';
+		}
+	}
+	memcpy(pre, &tag, sizeof tag);
+	memcpy(pre + sizeof tag, &t->peer, sizeof t->peer);
+	return write_to(t, (uv_stream_t *)&t->pipe, pre, sizeof pre);
+}
+
 void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
 {
+	SSL_CTX *ctx = srv->ssl_ctx != NULL ? srv->ssl_ctx : member_ctx(srv);
 	struct tls *t;
 	uv_tcp_t *inner;
-	int fds[2];
+	int fds[2], plen;
 
 	t = calloc(1, sizeof *t);
-	if (t == NULL) {
+	if (t == NULL || ctx == NULL) {
+		free(t);
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
@@ -376,11 +431,16 @@ void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial,
 	t->srv = srv;
 	t->tcp = tcp;
 	tcp->data = t;
+	plen = sizeof t->peer;
+	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&t->peer, &plen) != 0) {
+		t->peer.ss_family = AF_UNSPEC;
+	}
 	uv_pipe_init(srv->loop, &t->pipe, 0);
 	t->pipe.data = t;
 	t->open = 2;
-	srv->n_sniff++; /* keeps the server alive until both handles close */
-	t->ssl = SSL_new(srv->ssl_ctx);
+	srv->n_sniff++;                   /* keeps the server alive until both handles close */
+	t->member = srv->ssl_ctx == NULL; /* else chosen by SNI */
+	t->ssl = SSL_new(ctx);
 	t->rbio = BIO_new(BIO_s_mem());
 	t->wbio = BIO_new(BIO_s_mem());
 	if (t->ssl == NULL || t->rbio == NULL || t->wbio == NULL) {
@@ -390,6 +450,7 @@ void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial,
 		return;
 	}
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);
+	SSL_set_app_data(t->ssl, t);
 	SSL_set_accept_state(t->ssl);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
 		tls_close(t);
@@ -416,7 +477,8 @@ void gw_etcd__tls_adopt(struct gw_etcd *srv, uv_tcp_t *tcp, const char *initial,
 	}
 	uv_read_start((uv_stream_t *)tcp, tcp_alloc, tcp_read);
 	uv_read_start((uv_stream_t *)&t->pipe, pipe_alloc, pipe_read);
-	t->inner = inner; /* handed over when the handshake completes */
+	/* The sniffer bounds the handshake (its timeout) and reads our tag. */
+	gw_etcd__plain_adopt(srv, inner, true);
 	if (n > 0) {
 		BIO_write(t->rbio, initial, (int)n);
 		pump_in(t);

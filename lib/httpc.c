@@ -10,12 +10,21 @@
  * retry); a reset or malformed answer after sending is GW_EIO (the server
  * may have acted on the request); the deadline is GW_ETIMEOUT. The struct
  * holds two uv handles (tcp, timer) and is freed only after both close
- * callbacks ran. Threads: the loop given to gw_httpc_request. */
+ * callbacks ran.
+ *
+ * With TLS (opts->tls_ctx), the bytes go through a lib/tlsbio session: the
+ * request is encrypted and written only once the handshake completed and
+ * the caller's tls_check accepted the server; a failed handshake or check is
+ * reported as such (nothing was sent). TLS 1.3 lets a server refuse our
+ * certificate only after our handshake ended: that alert arrives after the
+ * request was written and is GW_EIO with the reason in opts->why.
+ * Threads: the loop given to gw_httpc_request. */
 #include "config.h"
 
 #include "lib/httpc.h"
 #include "lib/addr.h"
 #include "lib/err.h"
+#include "lib/tlsbio.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,6 +49,20 @@ struct gw_httpc {
 	int early_err;  /* connect failed at once: reported by the timer */
 	char *why;      /* caller's buffer for a failure's cause, or NULL */
 	size_t why_len; /* bytes at @why */
+	/* TLS (all unset for cleartext) */
+	SSL_CTX *tls_ctx; /* referenced; NULL = cleartext */
+	char sni[256];
+	gw_httpc_tls_check_cb tls_check;
+	void *tls_check_data;
+	struct gw_tlsbio tls; /* set up once connected */
+	bool tls_up;          /* @tls initialised */
+	char rbuf[16384];     /* ciphertext read from the socket */
+};
+
+struct cwrite {
+	uv_write_t w;
+	struct gw_httpc *c;
+	char data[];
 };
 
 /* Tell the caller why the connection could not be made (libuv's codes are
@@ -56,6 +79,10 @@ static void handle_closed(uv_handle_t *h)
 	struct gw_httpc *c = h->data;
 
 	if (--c->open_handles == 0) {
+		if (c->tls_up) {
+			gw_tlsbio_free(&c->tls);
+		}
+		SSL_CTX_free(c->tls_ctx);
 		gw_buf_close(&c->out);
 		gw_buf_close(&c->in);
 		free(c);
@@ -175,7 +202,142 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct gw_httpc *c = h->data;
 	(void)suggested;
+	if (c->tls_ctx != NULL) {
+		buf->base = c->rbuf;
+		buf->len = sizeof c->rbuf;
+		return;
+	}
 	gw_buf_read_alloc(&c->in, buf);
+}
+
+/* Copy the cause of a TLS failure for the caller. */
+static void set_why_text(struct gw_httpc *c, const char *what, const char *detail)
+{
+	if (c->why != NULL && c->why_len > 0) {
+		snprintf(c->why, c->why_len, "%s%s%s", what, detail[0] ? ": " : "", detail);
+	}
+}
+
+/* ---- TLS: the session's callbacks ---------------------------------------- */
+
+static void tls_write_cb(uv_write_t *w, int status)
+{
+	struct cwrite *cw = (struct cwrite *)w;
+	struct gw_httpc *c = cw->c;
+
+	free(cw);
+	if (!c->closing && status != 0 && !c->answered) {
+		finish(c, GW_EIO, NULL);
+	}
+}
+
+/* Ciphertext for the server. */
+static int tls_cipher(void *data, const char *p, size_t len)
+{
+	struct gw_httpc *c = data;
+	struct cwrite *cw;
+	uv_buf_t b;
+
+	if (c->closing) {
+		return 1;
+	}
+	cw = malloc(sizeof *cw + len);
+	if (cw == NULL) {
+		return GW_ENOMEM;
+	}
+	cw->c = c;
+	memcpy(cw->data, p, len);
+	b = uv_buf_init(cw->data, (unsigned)len);
+	if (uv_write(&cw->w, (uv_stream_t *)&c->tcp, &b, 1, tls_write_cb) != 0) {
+		free(cw);
+		return GW_EIO;
+	}
+	return 0;
+}
+
+/* The answer's plaintext: parse as in cleartext. 1 stops the feed once the
+ * request is finished (the struct may be closing). */
+static int tls_plain(void *data, const char *p, size_t len)
+{
+	struct gw_httpc *c = data;
+
+	if (c->closing || c->answered) {
+		return 1;
+	}
+	if (c->in.len + len > MAX_RESPONSE || gw_buf_append(&c->in, p, len) != 0) {
+		finish(c, GW_EIO, NULL);
+		return 1;
+	}
+	return parse(c, false) ? 1 : 0;
+}
+
+/* Handshake done: let the caller judge the server, then send the request. */
+static int tls_ready(void *data)
+{
+	struct gw_httpc *c = data;
+	char why[256] = "";
+	int rv = 0;
+
+	if (c->tls_check != NULL) {
+		rv = c->tls_check(c->tls_check_data, c->tls.ssl, why, sizeof why);
+	}
+	if (rv != 0) {
+		set_why_text(c, "the server was refused", why);
+		finish(c, rv, NULL);
+		return 1;
+	}
+	rv = gw_tlsbio_write(&c->tls, c->out.data, c->out.len);
+	if (rv < 0) {
+		set_why_text(c, "TLS write", c->tls.why);
+		finish(c, GW_EIO, NULL);
+		return 1;
+	}
+	return rv;
+}
+
+static const struct gw_tlsbio_ops tls_ops = {tls_plain, tls_cipher, tls_ready};
+
+/* A session result @rv (from feed or start): go on, or end the request. */
+static void tls_result(struct gw_httpc *c, int rv)
+{
+	if (rv == 0 || rv == 1 || c->closing) {
+		return;
+	}
+	if (c->answered) {
+		close_now(c);
+		return;
+	}
+	if (!c->tls.done) {
+		set_why_text(c, "TLS handshake failed", c->tls.why);
+		finish(c, rv == GW_ENOMEM ? GW_ENOMEM : GW_EPROTO, NULL);
+	} else if (rv == GW_ESHUTDOWN) {
+		parse(c, true); /* close_notify: the end of the answer */
+	} else {
+		set_why_text(c, "TLS", c->tls.why);
+		finish(c, GW_EIO, NULL);
+	}
+}
+
+static void tls_read(struct gw_httpc *c, ssize_t n, const uv_buf_t *buf)
+{
+	if (n > 0) {
+		tls_result(c, gw_tlsbio_feed(&c->tls, buf->base, (size_t)n));
+		return;
+	}
+	if (n == 0) {
+		return;
+	}
+	if (c->answered) {
+		close_now(c);
+	} else if (!c->tls.done) {
+		set_why_text(c, "TLS handshake failed",
+			     "the server closed the connection (not a TLS peer, or it refused us)");
+		finish(c, GW_EPROTO, NULL);
+	} else if (n == UV_EOF) {
+		parse(c, true);
+	} else {
+		finish(c, GW_EIO, NULL);
+	}
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -184,6 +346,10 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	(void)buf;
 
 	if (c->closing) {
+		return;
+	}
+	if (c->tls_ctx != NULL) {
+		tls_read(c, n, buf);
 		return;
 	}
 	if (c->answered) {
@@ -234,6 +400,17 @@ static void connect_cb(uv_connect_t *req, int status)
 	if (status != 0) {
 		set_why(c, status);
 		finish(c, GW_EAGAIN, NULL); /* nothing was sent: safe to retry */
+		return;
+	}
+	if (c->tls_ctx != NULL) {
+		status = gw_tlsbio_init(&c->tls, c->tls_ctx, false, c->sni[0] ? c->sni : NULL,
+					&tls_ops, c);
+		if (status != 0) {
+			finish(c, GW_ENOMEM, NULL);
+			return;
+		}
+		c->tls_up = true;
+		tls_result(c, gw_tlsbio_start(&c->tls)); /* our first flight */
 		return;
 	}
 	b = uv_buf_init(c->out.data, (unsigned)c->out.len);
@@ -312,6 +489,13 @@ int gw_httpc_request(uv_loop_t *loop, const char *hostport, const char *method, 
 	}
 	c->cb = cb;
 	c->data = data;
+	if (opts->tls_ctx != NULL) {
+		SSL_CTX_up_ref(opts->tls_ctx);
+		c->tls_ctx = opts->tls_ctx;
+		snprintf(c->sni, sizeof c->sni, "%s", opts->tls_sni != NULL ? opts->tls_sni : "");
+		c->tls_check = opts->tls_check;
+		c->tls_check_data = opts->tls_check_data;
+	}
 	c->why = opts->why;
 	c->why_len = opts->why_len;
 	if (c->why != NULL && c->why_len > 0) {

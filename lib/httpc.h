@@ -4,8 +4,9 @@
  * answer (status, Content-Length, X-Apigw-Error, body), call back once. A
  * deadline bounds the whole exchange. Not for the data plane (the proxy has
  * its own upstream client). struct gw_httpc_opts carries the per-call
- * settings; the transport settings of [m2-peer-security] (mTLS) will join
- * it, so callers fill it with designated initialisers and leave the rest 0.
+ * settings, TLS among them (lib/tlsbio: the request is sent only after the
+ * handshake and the caller's check of the server passed); callers fill it
+ * with designated initialisers and leave the rest 0.
  * Threads: a request lives on the loop it was started on; call everything
  * from that loop's thread. */
 #ifndef GW_HTTPC_H
@@ -13,16 +14,29 @@
 
 #include "lib/buf.h"
 
+#include <openssl/ssl.h>
 #include <stddef.h>
 #include <uv.h>
 
 struct gw_httpc;
+
+/* After the TLS handshake, before anything is sent: 0 to go on, else a
+ * negative GW_E* (the request then fails with it, and @why, up to @len
+ * bytes, says why). @ssl is the finished session (its peer certificate
+ * passed the context's own verification, if the context verifies). */
+typedef int (*gw_httpc_tls_check_cb)(void *data, SSL *ssl, char *why, size_t len);
 
 struct gw_httpc_opts {
 	unsigned timeout_ms; /* deadline of the whole exchange; 0 = none */
 	char *why;           /* NULL, or where the cause of a GW_EAGAIN is written
 			      * ("Connection refused"); must outlive the request */
 	size_t why_len;      /* bytes at @why */
+	/* TLS: NULL = cleartext. The context is referenced for the request's
+	 * life (the caller may drop its own reference at once). */
+	SSL_CTX *tls_ctx;
+	const char *tls_sni;             /* server name to send, or NULL (copied) */
+	gw_httpc_tls_check_cb tls_check; /* NULL = the context's verification only */
+	void *tls_check_data;            /* for @tls_check; must outlive the request */
 };
 
 struct gw_httpc_resp {
@@ -33,7 +47,9 @@ struct gw_httpc_resp {
 
 /* @err is 0 with @resp set, or with @resp NULL: GW_EAGAIN (no connection:
  * nothing was sent), GW_EIO (reset or malformed answer after sending: the
- * outcome is unknown), GW_ETIMEOUT, GW_ENOMEM. Called exactly once unless
+ * outcome is unknown), GW_ETIMEOUT, GW_ENOMEM, or with TLS GW_EPROTO (the
+ * handshake failed: nothing was sent; opts->why says why) or what
+ * tls_check returned. Called exactly once unless
  * the request is cancelled, never from inside gw_httpc_request. */
 typedef void (*gw_httpc_cb)(void *data, int err, const struct gw_httpc_resp *resp);
 

@@ -45,13 +45,16 @@ struct gw__http_conn {
 	size_t header_bytes; /* of the current request */
 	int refs;            /* open handle + timer + busy request */
 	bool closing;
-	bool close_after_write; /* no keep-alive: close once writes drain */
-	bool streaming;         /* busy request answers in chunks */
-	size_t write_pending;   /* bytes queued on the socket */
-	size_t stall_queue;     /* libuv's write queue when the stall timer was armed */
-	int error_status;       /* parser-level error to answer, 0 if none */
-	struct gw_list link;    /* in srv->conns */
-	void *conn_data;        /* gw_httpd_adopt_data's, owned (free()) */
+	bool close_after_write;       /* no keep-alive: close once writes drain */
+	bool streaming;               /* busy request answers in chunks */
+	size_t write_pending;         /* bytes queued on the socket */
+	size_t stall_queue;           /* libuv's write queue when the stall timer was armed */
+	int error_status;             /* parser-level error to answer, 0 if none */
+	uint64_t tag;                 /* given by gw_httpd_adopt_tagged, copied to each request */
+	struct sockaddr_storage peer; /* the client as the adopter knows it, if has_peer */
+	bool has_peer;
+	void *conn_data;     /* gw_httpd_adopt_tagged's, owned (free()) */
+	struct gw_list link; /* in srv->conns */
 };
 
 struct gw_httpd {
@@ -227,8 +230,13 @@ static int on_message_begin(http_parser *p)
 	gw_buf_init(&c->cur->body);
 	c->cur->conn = c;
 	c->cur->conn_data = c->conn_data;
+	c->cur->tag = c->tag;
 	namelen = sizeof c->cur->peer;
-	uv_tcp_getpeername(c->tcp, (struct sockaddr *)&c->cur->peer, &namelen);
+	if (c->has_peer) {
+		c->cur->peer = c->peer;
+	} else {
+		uv_tcp_getpeername(c->tcp, (struct sockaddr *)&c->cur->peer, &namelen);
+	}
 	c->header_bytes = 0;
 	c->in_value = false;
 	gw_buf_close(&c->hfield);
@@ -561,11 +569,13 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 /* Admit @tcp under the server's cap (false: refused, logged, the caller
  * closes it). */
-static bool conn_admit(struct gw_httpd *srv, uv_tcp_t *tcp)
+static bool conn_admit(struct gw_httpd *srv, uv_tcp_t *tcp, const struct sockaddr_storage *peer)
 {
 	struct sockaddr_storage ss;
 	int len = sizeof ss;
-	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) {
+	if (peer != NULL) {
+		ss = *peer;
+	} else if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) {
 		ss.ss_family = AF_UNSPEC;
 	}
 	return gw_connlimit_admit(&srv->lim, (struct sockaddr *)&ss, uv_now(srv->loop));
@@ -573,7 +583,7 @@ static bool conn_admit(struct gw_httpd *srv, uv_tcp_t *tcp)
 
 /* Start serving an admitted @tcp (counted in srv->lim); takes @data. */
 static void conn_start(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n,
-		       void *data)
+		       uint64_t tag, const struct sockaddr_storage *peer, void *data)
 {
 	struct gw__http_conn *c;
 
@@ -587,6 +597,11 @@ static void conn_start(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial,
 	c->conn_data = data;
 	c->tcp = tcp;
 	c->srv = srv;
+	c->tag = tag;
+	if (peer != NULL) {
+		c->peer = *peer;
+		c->has_peer = true;
+	}
 	tcp->data = c;
 	c->refs = 2; /* tcp + timer */
 	gw_buf_init(&c->in);
@@ -620,27 +635,27 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	uv_tcp_init(srv->loop, tcp);
-	if (uv_accept(server, (uv_stream_t *)tcp) != 0 || !conn_admit(srv, tcp)) {
+	if (uv_accept(server, (uv_stream_t *)tcp) != 0 || !conn_admit(srv, tcp, NULL)) {
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
-	conn_start(srv, tcp, NULL, 0, NULL);
+	conn_start(srv, tcp, NULL, 0, 0, NULL, NULL);
 }
 
-void gw_httpd_adopt(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
+void gw_httpd_adopt_tagged(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n,
+			   uint64_t tag, const struct sockaddr_storage *peer, void *data)
 {
-	gw_httpd_adopt_data(srv, tcp, initial, n, NULL);
-}
-
-void gw_httpd_adopt_data(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n,
-			 void *data)
-{
-	if (srv->stopping || !conn_admit(srv, tcp)) {
+	if (srv->stopping || !conn_admit(srv, tcp, peer)) {
 		free(data);
 		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 		return;
 	}
-	conn_start(srv, tcp, initial, n, data);
+	conn_start(srv, tcp, initial, n, tag, peer, data);
+}
+
+void gw_httpd_adopt(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n)
+{
+	gw_httpd_adopt_tagged(srv, tcp, initial, n, 0, NULL, NULL);
 }
 
 /* ---- responses --------------------------------------------------------- */

@@ -56,11 +56,12 @@ struct gw_http_req {
 	int n_headers;
 	struct gw_buf body;           /* request body, NUL-terminated */
 	struct sockaddr_storage peer; /* client address */
-	const void *conn_data;        /* gw_httpd_adopt_data's, or NULL */
+	const void *conn_data;        /* gw_httpd_adopt_tagged's @data, or NULL */
 	bool aborted;                 /* the client went away */
 	void *user;                   /* free for the handler */
 	gw_http_abort_cb on_abort;    /* optional, set by the handler */
 	void *abort_data;
+	uint64_t tag;               /* the connection's tag (gw_httpd_adopt_tagged), else 0 */
 	struct gw__http_conn *conn; /* internal */
 };
 
@@ -98,12 +99,15 @@ uint64_t gw_httpd_refused(const struct gw_httpd *srv);
  * heap-allocated uv_tcp_t; the server frees it with free() after close).
  * Used by listeners that sniff the protocol first (etcd: HTTP/2 or 1.1). */
 void gw_httpd_adopt(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n);
-/* gw_httpd_adopt, attaching @data (malloc'ed, or NULL) to the connection:
- * every request of it sees it as req->conn_data. The server takes @data
- * and frees it with free() with the connection (also when refused). Used
- * by a TLS terminator to tell who the client behind a socketpair is. */
-void gw_httpd_adopt_data(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n,
-			 void *data);
+/* gw_httpd_adopt with what the adopter learned about the client before HTTP
+ * began (etcd: its TLS terminator): @tag, opaque to the server, is copied
+ * to every request as req->tag; @data (malloc'ed, or NULL) is seen by every
+ * request as req->conn_data, and the server takes it and frees it with
+ * free() with the connection (also when refused); when @peer is not NULL
+ * it is the client's real address (the stream is a socketpair behind a
+ * terminator): admission and req->peer use it. */
+void gw_httpd_adopt_tagged(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial, size_t n,
+			   uint64_t tag, const struct sockaddr_storage *peer, void *data);
 
 /* Stop accepting, close every connection (pending requests are aborted),
  * then call @cb. */

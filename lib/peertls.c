@@ -18,6 +18,7 @@
 #include "lib/pki.h"
 
 #include <errno.h>
+#include <openssl/asn1.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <openssl/err.h>
@@ -76,7 +77,21 @@ static int path_of(char *out, size_t len, const char *dir, const char *name)
 	return n < 0 || (size_t)n >= len ? GW_EINVAL : 0;
 }
 
-static int save_member(const char *dir, X509 *ca, EVP_PKEY *ca_key, X509 *cert, EVP_PKEY *key)
+long gw_peertls_node_lifetime(void)
+{
+	const char *v = getenv("APIGW_NODE_CERT_SECONDS");
+	long secs;
+
+	if (v != NULL && *v != '\0') {
+		secs = strtol(v, NULL, 10);
+		if (secs >= 10 && secs <= (long)GW_PEERTLS_NODE_DAYS * 86400) {
+			return secs; /* tests of renewal */
+		}
+	}
+	return (long)GW_PEERTLS_NODE_DAYS * 86400;
+}
+
+int gw_peertls_save(const char *dir, X509 *ca, EVP_PKEY *ca_key, X509 *cert, EVP_PKEY *key)
 {
 	char path[PATH_MAX];
 	int rv;
@@ -126,10 +141,11 @@ int gw_peertls_issue_into(const char *dir, X509 *ca, EVP_PKEY *ca_key, uint64_t 
 	snprintf(cn, sizeof cn, "apigw member %016" PRIx64, id);
 	rv = gw_pki_key_new(&key);
 	if (rv == 0) {
-		rv = gw_pki_cert_issue(ca_key, ca, key, cn, uri, ip, GW_PEERTLS_NODE_DAYS, &cert);
+		rv = gw_pki_cert_issue_secs(ca_key, ca, key, cn, uri, ip,
+					    gw_peertls_node_lifetime(), &cert);
 	}
 	if (rv == 0) {
-		rv = save_member(dir, ca, ca_key, cert, key);
+		rv = gw_peertls_save(dir, ca, ca_key, cert, key);
 	}
 	X509_free(cert);
 	EVP_PKEY_free(key);
@@ -343,4 +359,44 @@ int gw_peertls_peer_id(const struct gw_peertls *p, X509 *cert, uint64_t *id, cha
 int64_t gw_peertls_seconds_left(const struct gw_peertls *p)
 {
 	return gw_pki_cert_seconds_left(p->cert, time(NULL));
+}
+
+bool gw_peertls_renew_due(const struct gw_peertls *p)
+{
+	const ASN1_TIME *nb = X509_get0_notBefore(p->cert), *na = X509_get0_notAfter(p->cert);
+	int days = 0, secs = 0;
+	int64_t total;
+
+	if (ASN1_TIME_diff(&days, &secs, nb, na) != 1) {
+		return false;
+	}
+	total = (int64_t)days * 86400 + secs;
+	return gw_peertls_seconds_left(p) < total / 3;
+}
+
+int gw_peertls_renew(struct gw_peertls *p, const char *dir, char *why, size_t whylen)
+{
+	struct gw_peertls *fresh = NULL, tmp;
+	int rv;
+
+	if (p->ca_key == NULL) {
+		snprintf(why, whylen, "this member holds no CA key");
+		return GW_EINVAL;
+	}
+	rv = gw_peertls_issue_into(dir, p->ca, p->ca_key, p->cluster_id, p->id, NULL);
+	if (rv != 0) {
+		snprintf(why, whylen, "cannot write %s: %s", dir, gw_strerror(rv));
+		return rv;
+	}
+	rv = gw_peertls_load(dir, p->cluster_id, p->id, &fresh, why, whylen);
+	if (rv != 0) {
+		return rv;
+	}
+	/* Swap in place: holders of @p see the new contexts from now on;
+	 * sessions open on the old ones keep them (OpenSSL counts). */
+	tmp = *p;
+	*p = *fresh;
+	*fresh = tmp;
+	gw_peertls_free(fresh);
+	return 0;
 }

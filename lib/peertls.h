@@ -61,6 +61,24 @@ int gw_peertls_bootstrap(const char *dir, uint64_t cluster_id, uint64_t id, cons
 int gw_peertls_issue_into(const char *dir, X509 *ca, EVP_PKEY *ca_key, uint64_t cluster_id,
 			  uint64_t id, const char *ip);
 
+/* Write a member's files into @dir (0700; keys 0600): the CA, its key
+ * when not NULL, the member's key and certificate. 0 or GW_EIO. */
+int gw_peertls_save(const char *dir, X509 *ca, EVP_PKEY *ca_key, X509 *cert, EVP_PKEY *key);
+
+/* Seconds a member certificate is issued for: GW_PEERTLS_NODE_DAYS, or
+ * APIGW_NODE_CERT_SECONDS (10 s or more: tests of renewal). */
+long gw_peertls_node_lifetime(void);
+
+/* True when less than a third of this member's certificate's validity is
+ * left (time to renew). */
+bool gw_peertls_renew_due(const struct gw_peertls *p);
+
+/* Issue this member a new certificate and key with its CA key, write them
+ * to @dir and swap the new credentials and contexts into @p in place (the
+ * pointer stays valid; new connections use the new certificate). 0 or an
+ * error with @why. Blocks on files: call it rarely. */
+int gw_peertls_renew(struct gw_peertls *p, const char *dir, char *why, size_t whylen);
+
 /* Load @dir and build the contexts. The member certificate must chain to
  * the CA, match the key and name (@cluster_id, @id). 0, GW_ENOTFOUND (no
  * pki dir: nothing was ever created), GW_ECORRUPT (a file is missing or

@@ -56,7 +56,9 @@ int gw_pki_key_new(EVP_PKEY **out)
 
 /* Version 3, a random positive 127-bit serial, CN @cn, valid from an hour
  * ago for @days. */
-static X509 *cert_base(const char *cn, int days)
+/* A certificate valid for @secs from now, backdated an hour for clock
+ * skew (5 s for lifetimes under a day: tests of renewal). */
+static X509 *cert_base(const char *cn, long secs)
 {
 	X509 *x = X509_new();
 	BIGNUM *bn = BN_new();
@@ -66,8 +68,8 @@ static X509 *cert_base(const char *cn, int days)
 	ok = x != NULL && bn != NULL && X509_set_version(x, X509_VERSION_3) == 1 &&
 	     BN_rand(bn, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1 &&
 	     BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL &&
-	     X509_gmtime_adj(X509_getm_notBefore(x), -3600) != NULL &&
-	     X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) != NULL;
+	     X509_gmtime_adj(X509_getm_notBefore(x), secs >= 86400 ? -3600 : -5) != NULL &&
+	     X509_gmtime_adj(X509_getm_notAfter(x), secs) != NULL;
 	BN_free(bn);
 	name = ok ? X509_get_subject_name(x) : NULL;
 	if (name == NULL || X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
@@ -104,7 +106,7 @@ int gw_pki_ca_new(EVP_PKEY *key, const char *cn, int days, X509 **out)
 	if (key == NULL || cn == NULL || days <= 0) {
 		return GW_EINVAL;
 	}
-	x = cert_base(cn, days);
+	x = cert_base(cn, (long)days * 86400);
 	if (x == NULL || X509_set_issuer_name(x, X509_get_subject_name(x)) != 1 ||
 	    X509_set_pubkey(x, key) != 1 ||
 	    !add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
@@ -122,12 +124,22 @@ int gw_pki_ca_new(EVP_PKEY *key, const char *cn, int days, X509 **out)
 int gw_pki_cert_issue(EVP_PKEY *ca_key, X509 *ca, EVP_PKEY *pub, const char *cn, const char *uri,
 		      const char *ip, int days, X509 **out)
 {
+	if (days <= 0) {
+		*out = NULL;
+		return GW_EINVAL;
+	}
+	return gw_pki_cert_issue_secs(ca_key, ca, pub, cn, uri, ip, (long)days * 86400, out);
+}
+
+int gw_pki_cert_issue_secs(EVP_PKEY *ca_key, X509 *ca, EVP_PKEY *pub, const char *cn,
+			   const char *uri, const char *ip, long secs, X509 **out)
+{
 	char san[512];
 	X509 *x;
 	int n;
 
 	*out = NULL;
-	if (ca_key == NULL || ca == NULL || pub == NULL || cn == NULL || uri == NULL || days <= 0 ||
+	if (ca_key == NULL || ca == NULL || pub == NULL || cn == NULL || uri == NULL || secs <= 0 ||
 	    strchr(uri, ',') != NULL || (ip != NULL && strchr(ip, ',') != NULL)) {
 		return GW_EINVAL; /* a comma would add names to the SAN list */
 	}
@@ -136,7 +148,7 @@ int gw_pki_cert_issue(EVP_PKEY *ca_key, X509 *ca, EVP_PKEY *pub, const char *cn,
 	if (n < 0 || (size_t)n >= sizeof san) {
 		return GW_EINVAL;
 	}
-	x = cert_base(cn, days);
+	x = cert_base(cn, secs);
 	if (x == NULL || X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 ||
 	    X509_set_pubkey(x, pub) != 1 ||
 	    !add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE") ||

@@ -39,6 +39,9 @@ int gw_pki_ca_new(EVP_PKEY *key, const char *cn, int days, X509 **out);
  * serverAuth+clientAuth (members are both). 0 or GW_EINVAL / GW_EIO. */
 int gw_pki_cert_issue(EVP_PKEY *ca_key, X509 *ca, EVP_PKEY *pub, const char *cn, const char *uri,
 		      const char *ip, int days, X509 **out);
+/* The same valid for @secs seconds (backdated only 5 s under a day). */
+int gw_pki_cert_issue_secs(EVP_PKEY *ca_key, X509 *ca, EVP_PKEY *pub, const char *cn,
+			   const char *uri, const char *ip, long secs, X509 **out);
 
 /* Check that @cert was issued by @ca (signature), that @ca is a CA, and
  * that @now lies within both validity windows. 0, GW_EPERM (with the reason

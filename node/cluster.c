@@ -1,5 +1,6 @@
 /* cluster.c: the store, the raft and the etcd listener of a node, and the
- * `apigw status` / `apigw leave` clients (see cluster.h).
+ * `apigw status` / `apigw leave` clients (see cluster.h); join tokens are
+ * node/tokens.c's.
  *
  * Start: open <data-dir>/store (committed data readable at once), start
  * raft with the flags, start the etcd API on --etcd-listen (it hands
@@ -12,6 +13,7 @@
 #include "config.h"
 
 #include "node/cluster.h"
+#include "node/tokens.h"
 
 #include "admin/etcd.h"
 #include "lib/err.h"
@@ -21,6 +23,7 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +118,7 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 	struct gw_raft_opts ro;
 	struct gw_etcd_opts eo;
 	char store_dir[PATH_MAX + 8], etcd_url[128], admin_url[128], proxy_url[128],
-	    status_url[128], peer[128];
+	    status_url[128], peer[128], token[GW_RAFT_TOKEN_TEXT_LEN];
 	int rv;
 
 	*out = NULL;
@@ -127,6 +130,13 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 	c->cfg = cfg;
 	c->on_terminate = on_terminate;
 	c->data = data;
+	token[0] = '\0';
+	if (cfg->cmd == GW_CMD_JOIN) {
+		rv = gw_node_join_token(cfg, token, sizeof token);
+		if (rv != 0) {
+			goto err_after_alloc;
+		}
+	}
 
 	snprintf(store_dir, sizeof store_dir, "%s/store", cfg->data_dir);
 	memset(&so, 0, sizeof so);
@@ -146,8 +156,10 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 	url_of(cfg, &cfg->etcd_listen, etcd_url, sizeof etcd_url);
 	if (cfg->etcd_cert[0] != '\0') {
 		/* Clients see https; raft's peer channel strips the scheme and
-		 * speaks cleartext, which a TLS etcd listener still takes for
-		 * /apigw/internal/ (authenticated by the join secret). */
+		 * speaks its own mTLS (SNI apigw-peer selects the member
+		 * certificate), or cleartext with the join secret on a cluster
+		 * without PKI, which a TLS listener still takes for
+		 * /apigw/internal/. */
 		memmove(etcd_url + 5, etcd_url + 4, strlen(etcd_url + 4) + 1);
 		etcd_url[4] = 's';
 	}
@@ -183,12 +195,14 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 		snprintf(peer, sizeof peer, "%s", cfg->peer.text);
 		ro.join_peer = peer;
 		ro.join_secret = cfg->join_secret;
+		ro.join_token = token[0] != '\0' ? token : NULL;
 	}
 	ro.on_terminate = raft_terminate;
 	ro.terminate_data = c;
 	uv_timer_init(loop, &c->defer);
 	c->defer.data = c;
 	rv = gw_raft_start(&ro, &c->raft);
+	OPENSSL_cleanse(token, sizeof token);
 	if (rv != 0) {
 		goto err_after_store;
 	}
@@ -333,6 +347,9 @@ bool gw_node_cluster_handle_status(struct gw_node_cluster *c, struct gw_http_req
 		}
 		return true;
 	}
+	if (strncmp(req->path, "/apigw/token", 12) == 0) {
+		return gw_node_token_handle(c->raft, req);
+	}
 	if (strcmp(req->path, "/apigw/leave") != 0) {
 		return false;
 	}
@@ -394,8 +411,8 @@ static void local_done(void *data, int err, const struct gw_httpc_resp *resp)
 /* Blocking request to the local node (no deadline, as a CLI waits for the
  * node): a private loop runs one gw_httpc request. The HTTP status, with
  * the body appended to @out, or -1 (printed). */
-static int call_local(const struct gw_addr *ep, const char *method, const char *path,
-		      struct gw_buf *out)
+int gw_node_cluster_call(const struct gw_addr *ep, const char *method, const char *path,
+			 struct gw_buf *out)
 {
 	struct local_call x = {.ep = ep, .out = out, .status = -1};
 	struct gw_httpc_opts o = {.timeout_ms = 0, .why = x.why, .why_len = sizeof x.why};
@@ -471,7 +488,7 @@ int gw_node_cluster_client(const struct gw_node_config *cfg)
 
 	gw_buf_init(&body);
 	if (cfg->cmd == GW_CMD_STATUS) {
-		status = call_local(&cfg->endpoint, "GET", "/apigw/status", &body);
+		status = gw_node_cluster_call(&cfg->endpoint, "GET", "/apigw/status", &body);
 		if (status == 200) {
 			if (cfg->json) {
 				printf("%s\n", body.data ? body.data : "{}");
@@ -485,7 +502,7 @@ int gw_node_cluster_client(const struct gw_node_config *cfg)
 		} else {
 			snprintf(path, sizeof path, "/apigw/leave");
 		}
-		status = call_local(&cfg->endpoint, "POST", path, &body);
+		status = gw_node_cluster_call(&cfg->endpoint, "POST", path, &body);
 		if (status == 200) {
 			printf("%s\n", cfg->remove_id[0] ? "member removed" : "left the cluster");
 		}

@@ -51,4 +51,9 @@ bool gw_node_cluster_handle_status(struct gw_node_cluster *c, struct gw_http_req
  * node's status listener. Returns the process exit code. */
 int gw_node_cluster_client(const struct gw_node_config *cfg);
 
+/* Blocking request to the local node (a private loop, no deadline): the
+ * HTTP status with the body appended to @out, or -1 (printed). */
+int gw_node_cluster_call(const struct gw_addr *ep, const char *method, const char *path,
+			 struct gw_buf *out);
+
 #endif

@@ -36,6 +36,7 @@ enum flag_type {
 #define M_JOIN   (1u << GW_CMD_JOIN)
 #define M_LEAVE  (1u << GW_CMD_LEAVE)
 #define M_STATUS (1u << GW_CMD_STATUS)
+#define M_TOKEN  (1u << GW_CMD_TOKEN)
 #define M_NODE   (M_START | M_JOIN)
 
 struct flag {
@@ -118,15 +119,27 @@ static const struct flag flags[] = {
      "is plaintext for debugging only (every member must agree)"},
     {"peer", "HOST:PORT", F_ADDR, M_JOIN, NULL, OFF(peer), 0, 0, 0, true,
      "etcd API address of any cluster member"},
-    {"join-secret", "SECRET", F_STR, M_JOIN, NULL, OFF(join_secret), SZ(join_secret), 0, 0, true,
-     "the cluster's join secret (see the file `apigw start` printed)"},
-    {"endpoint", "ADDR", F_ADDR, M_LEAVE | M_STATUS, "127.0.0.1:7085", OFF(endpoint), 0, 0, 0,
-     false, "status listener of the local node"},
+    {"token-file", "FILE", F_FILE, M_JOIN, "", OFF(token_file), SZ(token_file), 0, 0, false,
+     "file holding a join token from `apigw token create` (or set APIGW_JOIN_TOKEN)"},
+    {"token", "TOKEN", F_STR, M_JOIN, "", OFF(join_token), SZ(join_token), 0, 0, false,
+     "the join token itself (warned: a command line is visible to every local user; "
+     "prefer --token-file)"},
+    {"join-secret", "SECRET", F_STR, M_JOIN, "", OFF(join_secret), SZ(join_secret), 0, 0, false,
+     "legacy: the cluster's join secret instead of a token (warned: visible to local "
+     "users; trusts the peer's CA on first use)"},
+    {"ttl", "DURATION", F_DURATION, M_TOKEN, "1h", OFF(token_ttl_ms), 0, 0, 0, false,
+     "token create: how long the token is valid (up to 24h)"},
+    {"uses", "N", F_INT, M_TOKEN, "0", OFF(token_uses), 0, 0, 1000000, false,
+     "token create: how many nodes may join with it (0 = any number until it expires)"},
+    {"description", "TEXT", F_STR, M_TOKEN, "", OFF(token_description), SZ(token_description), 0, 0,
+     false, "token create: a note shown by `apigw token list`"},
+    {"endpoint", "ADDR", F_ADDR, M_LEAVE | M_STATUS | M_TOKEN, "127.0.0.1:7085", OFF(endpoint), 0,
+     0, 0, false, "status listener of the local node"},
     {"node", "ID", F_STR, M_LEAVE, "", OFF(remove_id), SZ(remove_id), 0, 0, false,
      "remove this member (default: the local node leaves)"},
     {"json", NULL, F_BOOL, M_STATUS, NULL, OFF(json), 0, 0, 0, false, "print JSON"},
-    {"log-level", "LEVEL", F_LEVEL, M_NODE | M_LEAVE | M_STATUS, "info", OFF(log_level), 0, 0, 0,
-     false, "debug, info, warn, error or none"},
+    {"log-level", "LEVEL", F_LEVEL, M_NODE | M_LEAVE | M_STATUS | M_TOKEN, "info", OFF(log_level),
+     0, 0, 0, false, "debug, info, warn, error or none"},
     {"config", "FILE", F_STR, M_NODE, "", OFF(config_file), SZ(config_file), 0, 0, false,
      "JSON file of flag values, e.g. {\"workers\": 2, \"proxy-listen\": [\":9080\"]}; "
      "flags win"},
@@ -143,6 +156,9 @@ static const struct {
     [GW_CMD_JOIN] = {"join", "run a node that joins an existing cluster"},
     [GW_CMD_LEAVE] = {"leave", "remove the local node (or --node ID) from its cluster"},
     [GW_CMD_STATUS] = {"status", "show the cluster as the local node sees it"},
+    [GW_CMD_TOKEN] = {"token",
+		      "token create|list|revoke ID: join tokens (on a member, through its status "
+		      "listener from loopback)"},
     [GW_CMD_VERSION] = {"version", "print the version"},
     [GW_CMD_HELP] = {"help", "help [SUBCOMMAND]: describe subcommands and flags"},
 };
@@ -602,7 +618,29 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 		return 0;
 	}
 
-	for (i = 2; i < argc; i++) {
+	i = 2;
+	if (cfg->cmd == GW_CMD_TOKEN) {
+		if (argc < 3 || strncmp(argv[2], "--", 2) == 0) {
+			snprintf(err, errlen, "token needs an action: create, list or revoke ID");
+			return GW_EINVAL;
+		}
+		snprintf(cfg->token_action, sizeof cfg->token_action, "%s", argv[2]);
+		i = 3;
+		if (strcmp(argv[2], "revoke") == 0) {
+			if (argc < 4 || strncmp(argv[3], "--", 2) == 0 ||
+			    strlen(argv[3]) >= sizeof cfg->token_id) {
+				snprintf(err, errlen, "token revoke needs the token's ID");
+				return GW_EINVAL;
+			}
+			snprintf(cfg->token_id, sizeof cfg->token_id, "%s", argv[3]);
+			i = 4;
+		} else if (strcmp(argv[2], "create") != 0 && strcmp(argv[2], "list") != 0) {
+			snprintf(err, errlen,
+				 "unknown token action '%s' (create, list or revoke ID)", argv[2]);
+			return GW_EINVAL;
+		}
+	}
+	for (; i < argc; i++) {
 		const char *arg = argv[i];
 		const char *eq, *val;
 		size_t nlen;
@@ -683,6 +721,18 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 			 cfg->etcd_key[0] != '\0' ? "etcd-key" : "etcd-client-ca");
 		return GW_EINVAL;
 	}
+	if (cfg->cmd == GW_CMD_JOIN && cfg->token_file[0] == '\0' && cfg->join_token[0] == '\0' &&
+	    (getenv("APIGW_JOIN_TOKEN") == NULL || getenv("APIGW_JOIN_TOKEN")[0] == '\0') &&
+	    cfg->join_secret[0] == '\0') {
+		snprintf(err, errlen,
+			 "join needs a join token: --token-file FILE (or APIGW_JOIN_TOKEN), or the "
+			 "legacy --join-secret");
+		return GW_EINVAL;
+	}
+	if (cfg->cmd == GW_CMD_TOKEN && cfg->token_ttl_ms < 1000) {
+		snprintf(err, errlen, "invalid value for --ttl: at least 1s");
+		return GW_EINVAL;
+	}
 	if ((mask & M_NODE) && cfg->voters % 2 == 0) {
 		snprintf(err, errlen, "invalid value '%d' for --voters: must be odd", cfg->voters);
 		return GW_EINVAL;
@@ -694,6 +744,26 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 		return GW_EINVAL;
 	}
 	return 0;
+}
+
+void gw_node_config_scrub(int argc, char **argv)
+{
+	int i;
+
+	for (i = 2; i < argc; i++) {
+		const char *names[] = {"--token", "--join-secret"};
+		for (size_t k = 0; k < 2; k++) {
+			size_t n = strlen(names[k]);
+			if (strncmp(argv[i], names[k], n) != 0) {
+				continue;
+			}
+			if (argv[i][n] == '=') {
+				memset(argv[i] + n + 1, 'x', strlen(argv[i] + n + 1));
+			} else if (argv[i][n] == '\0' && i + 1 < argc) {
+				memset(argv[i + 1], 'x', strlen(argv[i + 1]));
+			}
+		}
+	}
 }
 
 int gw_node_config_help(FILE *out, const char *topic)
@@ -718,9 +788,24 @@ int gw_node_config_help(FILE *out, const char *topic)
 		return GW_EINVAL;
 	}
 	fprintf(out, "usage: apigw %s%s\n  %s\n", cmds[c].name,
-		c <= GW_CMD_STATUS ? " [flags]" : "", cmds[c].summary);
-	if (c > GW_CMD_STATUS) {
+		c == GW_CMD_TOKEN    ? " create|list|revoke ID [flags]"
+		: c <= GW_CMD_STATUS ? " [flags]"
+				     : "",
+		cmds[c].summary);
+	if (c > GW_CMD_TOKEN) {
 		return 0;
+	}
+	if (c == GW_CMD_TOKEN) {
+		fprintf(
+		    out,
+		    "\n  create  print a new join token \"apigw1.<id>.<secret>.<CA sha256>\" "
+		    "(only its id\n          and the SHA-256 of its secret are stored, "
+		    "replicated by raft)\n"
+		    "  list    the tokens: id, expiry, uses left, revoked (never a secret)\n"
+		    "  revoke  ID: refuse that token from now on\n"
+		    "\n  A new node joins with `apigw join --peer HOST:PORT --token-file FILE`:\n"
+		    "  it checks the peer's CA against the token's fingerprint over TLS, proves\n"
+		    "  the secret, and receives its member certificate.\n");
 	}
 	fprintf(out, "\nflags:\n");
 	for (size_t k = 0; k < N_FLAGS; k++) {

@@ -24,6 +24,7 @@ enum gw_cmd {
 	GW_CMD_JOIN,
 	GW_CMD_LEAVE,
 	GW_CMD_STATUS,
+	GW_CMD_TOKEN,
 	GW_CMD_VERSION,
 	GW_CMD_HELP,
 	GW_CMD__COUNT,
@@ -52,7 +53,14 @@ struct gw_node_config {
 	char admin_allow[512];         /* comma-separated client CIDRs */
 	enum gw_log_level log_level;
 	struct gw_addr peer;           /* join: any member's etcd address */
-	char join_secret[128];         /* join: the cluster's secret */
+	char join_secret[128];         /* join: the cluster's secret (legacy) */
+	char join_token[192];          /* join: --token (warned: visible in ps) */
+	char token_file[PATH_MAX];     /* join: --token-file */
+	char token_action[16];         /* token: create, list or revoke */
+	char token_id[32];             /* token revoke: the id */
+	unsigned token_ttl_ms;         /* token create: --ttl */
+	int token_uses;                /* token create: --uses (0 = unlimited) */
+	char token_description[128];   /* token create: --description */
 	struct gw_addr endpoint;       /* status/leave: the local node's status address */
 	char remove_id[32];            /* leave: remove this member instead of self */
 	bool json;                     /* status: print JSON */
@@ -79,6 +87,11 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 /* Print general help, or a subcommand's flags with defaults, to @out.
  * Returns GW_EINVAL if @topic is not a subcommand. */
 int gw_node_config_help(FILE *out, const char *topic);
+
+/* Overwrite the values of --token and --join-secret in @argv (after
+ * parsing copied them), so that ps shows them no longer; they were
+ * visible until then, which the flags' help and a log line say. */
+void gw_node_config_scrub(int argc, char **argv);
 
 const char *gw_node_cmd_name(enum gw_cmd cmd);
 

@@ -6,6 +6,7 @@ node_libgw_node_a_SOURCES = \
 	node/flags.c node/flags.h \
 	node/node.c node/node.h \
 	node/cluster.c node/cluster.h \
+	node/tokens.c node/tokens.h \
 	node/confsync.c node/confsync.h \
 	node/metrics.c node/metrics.h
 

@@ -6,6 +6,7 @@
 #include "lib/log.h"
 #include "node/flags.h"
 #include "node/cluster.h"
+#include "node/tokens.h"
 #include "node/node.h"
 
 #include <stdio.h>
@@ -22,6 +23,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "apigw: %s\n", err);
 		return 2;
 	}
+	gw_node_config_scrub(argc, argv);
 	gw_log_set_level(cfg.log_level);
 	switch (cfg.cmd) {
 	case GW_CMD_HELP:
@@ -44,6 +46,8 @@ int main(int argc, char **argv)
 	case GW_CMD_LEAVE:
 	case GW_CMD_STATUS:
 		return gw_node_cluster_client(&cfg);
+	case GW_CMD_TOKEN:
+		return gw_node_token_client(&cfg);
 	case GW_CMD__COUNT:
 		break;
 	}

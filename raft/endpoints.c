@@ -1,11 +1,16 @@
 /* endpoints.c: the node-to-node channel's server side, the only file of
  * raft/ that knows HTTP. The etcd listener hands every /apigw/internal/
- * request here (gw_raft_handle_internal); each is authenticated with the
- * cluster's join secret (constant-time compare), turned into a raft call and
- * answered: errors as JSON with an X-Apigw-Error header carrying the GW_E*
- * code. A request that needs the leader and reached a follower is relayed
- * once (X-Apigw-Hops). Failure modes: wrong secret -> 403, not joined yet ->
- * 503, malformed body -> 400, unknown path -> 404. Control loop. */
+ * request here (gw_raft_handle_internal); each is authenticated, turned
+ * into a raft call and answered: errors as JSON with an X-Apigw-Error header
+ * carrying the GW_E* code (and "reason" for refusals). With peer TLS the
+ * caller must have come over TLS with a member certificate of a current
+ * member (the raft configuration is the allow-list), except enrollment
+ * (TLS, credential in the body: enroll.c) and the join calls of a node
+ * just enrolled; without peer TLS, the cluster's join secret (constant-time
+ * compare) as before. A request that needs the leader and reached a
+ * follower is relayed once (X-Apigw-Hops). Failure modes: refused -> 403
+ * (logged rate limited), not joined yet -> 503, malformed body -> 400,
+ * unknown path -> 404. Control loop. */
 #include "config.h"
 
 #include "lib/err.h"
@@ -72,9 +77,23 @@ static void respond_err(struct gw_http_req *req, int err)
 	gw_http_respond(req, err_status(err), "application/json", hdr, body, strlen(body));
 }
 
-/* GET /apigw/internal/cluster: the cluster id and leader, and (to a caller
- * holding the join secret, which every caller here does) the cluster CA a
- * joining node issues its own certificate from. */
+void gw_raft__respond_err(struct gw_http_req *req, int err)
+{
+	respond_err(req, err);
+}
+
+void gw_raft__respond_refused(struct gw_http_req *req, int err, const char *why)
+{
+	char hdr[64], body[512];
+
+	snprintf(hdr, sizeof hdr, "X-Apigw-Error: %d\r\n", err);
+	/* @why is one of our own static phrases: no JSON escaping needed. */
+	snprintf(body, sizeof body, "{\"error\":\"%s\",\"code\":\"%s\",\"reason\":\"%s\"}\n",
+		 gw_strerror(err), gw_errname(err), why);
+	gw_http_respond(req, err_status(err), "application/json", hdr, body, strlen(body));
+}
+
+/* GET /apigw/internal/cluster: the cluster id and leader. */
 static void cluster_view(struct gw_raft *r, struct gw_http_req *req, uint64_t lid)
 {
 	char hex[17];
@@ -84,8 +103,7 @@ static void cluster_view(struct gw_raft *r, struct gw_http_req *req, uint64_t li
 	snprintf(hex, sizeof hex, "%016" PRIx64, r->ident.cluster_id);
 	if (o != NULL && cJSON_AddStringToObject(o, "cluster_id", hex) != NULL) {
 		snprintf(hex, sizeof hex, "%016" PRIx64, lid);
-		if (cJSON_AddStringToObject(o, "leader_id", hex) != NULL &&
-		    gw_raft__pki_json(r, o) == 0) {
+		if (cJSON_AddStringToObject(o, "leader_id", hex) != NULL) {
 			text = cJSON_PrintUnformatted(o);
 		}
 	}
@@ -95,7 +113,6 @@ static void cluster_view(struct gw_raft *r, struct gw_http_req *req, uint64_t li
 		return;
 	}
 	respond_json(req, 200, text);
-	OPENSSL_cleanse(text, strlen(text));
 	free(text);
 }
 
@@ -141,7 +158,7 @@ static void relay_done(void *data, int err, const struct gw_httpc_resp *resp)
 /* A request that needs the leader reached a follower: relay it once. A
  * join waits (within its deadline) for a leader this node does not know yet
  * (it may have just restarted); other requests fail at once without one. */
-static void relay(struct gw_raft *r, struct gw_http_req *req, unsigned timeout_ms)
+void gw_raft__relay(struct gw_raft *r, struct gw_http_req *req, unsigned timeout_ms)
 {
 	int rv;
 
@@ -151,7 +168,9 @@ static void relay(struct gw_raft *r, struct gw_http_req *req, unsigned timeout_m
 	}
 	rv =
 	    gw_raft__call(r, NULL, req->method, req->url, req->body.data, req->body.len, timeout_ms,
-			  strcmp(req->path, "/apigw/internal/join") == 0, relay_done, req);
+			  strcmp(req->path, "/apigw/internal/join") == 0 ||
+			      strcmp(req->path, "/apigw/internal/enroll") == 0,
+			  relay_done, req);
 	if (rv != 0) {
 		respond_err(req, rv);
 	}
@@ -184,7 +203,7 @@ static void handle_propose(struct gw_raft *r, struct gw_http_req *req)
 	int rv;
 
 	if (!gw_raft__is_leader(r)) {
-		relay(r, req, timeout);
+		gw_raft__relay(r, req, timeout);
 		return;
 	}
 	rv = gw_raft__decode_op(req->body.data, req->body.len, &op);
@@ -219,7 +238,7 @@ static void handle_read_index(struct gw_raft *r, struct gw_http_req *req)
 	int rv;
 
 	if (!gw_raft__is_leader(r)) {
-		relay(r, req, timeout);
+		gw_raft__relay(r, req, timeout);
 		return;
 	}
 	rv = gw_raft__barrier_local(r, timeout, http_index_done, req);
@@ -271,6 +290,24 @@ static void join_meta_done(void *data, int err, struct gw_store_result *res)
 	free(x);
 }
 
+/* The verified member id of the caller (0: none, or not over TLS). */
+static uint64_t caller_id(const struct gw_http_req *req)
+{
+	return (req->tag & GW_RAFT_PEER_TLS) ? req->tag & ~GW_RAFT_PEER_TLS : 0;
+}
+
+/* With peer TLS, a member may relay anyone's join; a node that is not a
+ * member yet joins only as the id its certificate names. */
+static bool join_caller_ok(struct gw_raft *r, const struct gw_http_req *req, uint64_t id)
+{
+	uint64_t cid = caller_id(req);
+
+	if (r->tls == NULL) {
+		return true;
+	}
+	return cid == id || (r->raft_running && gw_raft__conf_get(r, cid) != NULL);
+}
+
 static void handle_join(struct gw_raft *r, struct gw_http_req *req)
 {
 	struct gw_store_op op;
@@ -284,7 +321,7 @@ static void handle_join(struct gw_raft *r, struct gw_http_req *req)
 	int rv;
 
 	if (!gw_raft__is_leader(r)) {
-		relay(r, req, GW_RAFT__JOIN_TIMEOUT_MS);
+		gw_raft__relay(r, req, GW_RAFT__JOIN_TIMEOUT_MS);
 		return;
 	}
 	o = cJSON_Parse(req->body.data != NULL ? req->body.data : "");
@@ -308,6 +345,13 @@ static void handle_join(struct gw_raft *r, struct gw_http_req *req)
 	x->req = req;
 	x->id = strtoull(id->valuestring, NULL, 16);
 	snprintf(x->address, sizeof x->address, "%s", parsed.text);
+	if (!join_caller_ok(r, req, x->id)) {
+		cJSON_Delete(o);
+		free(x);
+		gw_raft__respond_refused(req, GW_EPERM,
+					 "a node may only join under the id of its certificate");
+		return;
+	}
 	if (x->id == 0 || gw_raft__mtask_pending(r, x->id)) {
 		rv = x->id == 0 ? GW_EINVAL : GW_EBUSY;
 		cJSON_Delete(o);
@@ -371,7 +415,7 @@ static void handle_remove(struct gw_raft *r, struct gw_http_req *req)
 	int rv;
 
 	if (!gw_raft__is_leader(r)) {
-		relay(r, req, GW_RAFT__CONTROL_TIMEOUT_MS);
+		gw_raft__relay(r, req, GW_RAFT__CONTROL_TIMEOUT_MS);
 		return;
 	}
 	id = body_id(req);
@@ -426,7 +470,7 @@ static void handle_keepalive(struct gw_raft *r, struct gw_http_req *req)
 	int rv;
 
 	if (!gw_raft__is_leader(r)) {
-		relay(r, req, r->write_timeout_ms);
+		gw_raft__relay(r, req, r->write_timeout_ms);
 		return;
 	}
 	if (lease_id_of(req, &id) != 0) {
@@ -451,7 +495,7 @@ static void handle_lease_ttl(struct gw_raft *r, struct gw_http_req *req)
 	char body[96];
 
 	if (!gw_raft__is_leader(r)) {
-		relay(r, req, r->write_timeout_ms);
+		gw_raft__relay(r, req, r->write_timeout_ms);
 		return;
 	}
 	if (lease_id_of(req, &id) != 0) {
@@ -642,28 +686,85 @@ static void ping_view(struct gw_raft *r, const struct gw_http_req *req)
 	r->view_at = gw_raft__now(r);
 }
 
+SSL_CTX *gw_raft_peer_server_ctx(struct gw_raft *r)
+{
+	return r->tls != NULL ? r->tls->server_opt : NULL;
+}
+
+int gw_raft_peer_member_id(struct gw_raft *r, X509 *cert, uint64_t *id)
+{
+	char why[128];
+
+	if (r->tls == NULL) {
+		return GW_EPERM;
+	}
+	return gw_peertls_peer_id(r->tls, cert, id, why, sizeof why);
+}
+
+/* Who may make the call @sub: 0, or the error to answer with @why. */
+static int authorize(struct gw_raft *r, const struct gw_http_req *req, const char *sub,
+		     const char **why)
+{
+	uint64_t id = caller_id(req);
+
+	if (r->ident.secret[0] == '\0') {
+		*why = "this node has not joined a cluster yet";
+		return GW_EUNHEALTHY;
+	}
+	if (r->tls == NULL) {
+		if (strcmp(sub, "enroll") == 0) {
+			return 0; /* answered: no cluster CA here */
+		}
+		if (!secret_ok(r, req)) {
+			*why = "wrong join secret";
+			return GW_EPERM;
+		}
+		return 0;
+	}
+	if (!(req->tag & GW_RAFT_PEER_TLS)) {
+		*why = "node-to-node calls need TLS with a member certificate (this was "
+		       "cleartext)";
+		return GW_EPERM;
+	}
+	if (strcmp(sub, "enroll") == 0) {
+		return 0; /* the token (or legacy secret) in the body decides */
+	}
+	if (id == 0) {
+		*why = "no member certificate";
+		return GW_EPERM;
+	}
+	if (id == r->ident.node_id || (r->raft_running && gw_raft__conf_get(r, id) != NULL)) {
+		return 0;
+	}
+	if ((strcmp(sub, "cluster") == 0 || strcmp(sub, "join") == 0) && gw_raft__enrolled(r, id)) {
+		return 0;
+	}
+	*why = "the certificate's member is not in the cluster (removed?)";
+	return GW_EPERM;
+}
+
 bool gw_raft_handle_internal(struct gw_raft *r, struct gw_http_req *req)
 {
-	const char *sub;
+	const char *sub, *why = NULL;
 	char peer[64];
 	char body[96];
+	int rv;
 
 	if (strncmp(req->path, "/apigw/internal/", 16) != 0) {
 		return false;
 	}
 	sub = req->path + 16;
-	if (!secret_ok(r, req)) {
+	rv = authorize(r, req, sub, &why);
+	if (rv != 0) {
 		unsigned suppressed = 0;
 		if (gw_ratelimit_allow(&r->refusal_log, gw_raft__now(r), &suppressed)) {
 			gw_addr_format((const struct sockaddr *)&req->peer, peer, sizeof peer);
-			gw_warnf("raft", "refused %s %s from %s: %s (%u more refused before)",
-				 req->method, req->path, peer,
-				 r->ident.secret[0] == '\0'
-				     ? "this node has not joined a cluster yet"
-				     : "wrong join secret",
-				 suppressed);
+			gw_warnf("raft",
+				 "refused %s %s from %s (member %016" PRIx64
+				 "): %s (%u more refused before)",
+				 req->method, req->path, peer, caller_id(req), why, suppressed);
 		}
-		respond_err(req, r->ident.secret[0] == '\0' ? GW_EUNHEALTHY : GW_EPERM);
+		gw_raft__respond_refused(req, rv, why);
 		return true;
 	}
 	if (gw_raft__stopping(r)) {
@@ -697,6 +798,8 @@ bool gw_raft_handle_internal(struct gw_raft *r, struct gw_http_req *req)
 		handle_read_index(r, req);
 	} else if (strcmp(sub, "join") == 0 && strcmp(req->method, "POST") == 0) {
 		handle_join(r, req);
+	} else if (strcmp(sub, "enroll") == 0 && strcmp(req->method, "POST") == 0) {
+		gw_raft__enroll_handle(r, req);
 	} else if (strcmp(sub, "remove") == 0 && strcmp(req->method, "POST") == 0) {
 		handle_remove(r, req);
 	} else if (strcmp(sub, "removed") == 0 && strcmp(req->method, "POST") == 0) {

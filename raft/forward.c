@@ -1,5 +1,10 @@
 /* forward.c: HTTP calls from this node to the leader or to a given member
- * (forwarded proposals, read index, keep-alive, join, ping, remove). A call
+ * (forwarded proposals, read index, keep-alive, join, ping, remove). With
+ * peer TLS every call is mTLS with this member's certificate (SNI
+ * GW_RAFT_PEER_SNI), and the server must show a certificate of our cluster
+ * (of the leader we meant, for calls to the leader); the enrollment call of
+ * a joining node pins the token's CA instead (enroll.c). Without peer TLS,
+ * cleartext with the join secret header, as before. A call
  * to "the leader" looks the leader's etcd URL up in the member metadata at
  * each attempt; connection errors are retried every RETRY_MS while the
  * deadline allows, a "not leader" answer makes it ask again. Failure modes:
@@ -10,6 +15,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "raft/endpoints.h"
 #include "raft/raft_int.h"
 
 #include <inttypes.h>
@@ -19,7 +25,7 @@
 
 #define RETRY_MS 100 /* between attempts of a call */
 
-static int leader_hostport(struct gw_raft *r, char *out, size_t len)
+static int leader_hostport(struct gw_raft *r, char *out, size_t len, uint64_t *lid)
 {
 	struct gw_raft_member m;
 	raft_id id = 0;
@@ -35,6 +41,7 @@ static int leader_hostport(struct gw_raft *r, char *out, size_t len)
 	if (gw_httpc_url_hostport(m.etcd_url, out, len) != 0) {
 		return GW_ENOLEADER;
 	}
+	*lid = id;
 	return 0;
 }
 
@@ -52,10 +59,32 @@ struct call {
 	char target[128]; /* "" = the current leader */
 	struct gw_buf body;
 	uint64_t deadline;
+	uint64_t expect_id;    /* the member the server must be (0 = any of ours) */
 	bool retry_noleader;   /* wait for a leader instead of failing at once */
 	gw_raft__call_cb done; /* NULL once called */
 	void *data;
+	char why[256]; /* why the last attempt failed (TLS), for the caller's log */
 };
+
+/* gw_httpc_tls_check_cb of member calls: the server's certificate (verified
+ * against our CA by the context) must name our cluster, and the member we
+ * meant when we meant one. */
+static int member_check(void *data, SSL *ssl, char *why, size_t len)
+{
+	struct call *c = data;
+	uint64_t id = 0;
+
+	if (c->r->tls == NULL ||
+	    gw_peertls_peer_id(c->r->tls, SSL_get0_peer_certificate(ssl), &id, why, len) != 0) {
+		return GW_EPERM;
+	}
+	if (c->expect_id != 0 && id != c->expect_id) {
+		snprintf(why, len, "the server is member %016" PRIx64 ", not %016" PRIx64, id,
+			 c->expect_id);
+		return GW_EPERM;
+	}
+	return 0;
+}
 
 static void call_closed(uv_handle_t *h)
 {
@@ -109,8 +138,14 @@ static void call_http_cb(void *data, int err, const struct gw_httpc_resp *resp)
 	struct call *c = data;
 
 	c->http = NULL;
-	if (err == GW_EAGAIN) {
-		/* Not delivered (the leader is gone or not listening yet). */
+	if (err != 0 && c->why[0] != '\0') {
+		snprintf(c->r->call_why, sizeof c->r->call_why, "%s", c->why);
+	}
+	if (err == GW_EAGAIN || (err == GW_EPROTO && c->target[0] == '\0')) {
+		/* Not delivered (the leader is gone or not listening yet, or
+		 * the TLS handshake with the leader failed: nothing was sent
+		 * either). A given member that refuses our TLS is the caller's
+		 * to judge (joins: another cluster, a bad pin). */
 		call_retry(c, RETRY_MS, GW_ETIMEOUT);
 		return;
 	}
@@ -145,7 +180,7 @@ static void call_attempt(struct call *c)
 	struct gw_httpc_opts opts = {0};
 	char hostport[128], headers[512];
 	uint64_t now = gw_raft__now(r);
-	bool join_call;
+	bool join_call, enroll_call;
 	int rv;
 
 	if (gw_raft__stopping(r)) {
@@ -159,7 +194,7 @@ static void call_attempt(struct call *c)
 	if (c->target[0] != '\0') {
 		snprintf(hostport, sizeof hostport, "%s", c->target);
 	} else {
-		rv = leader_hostport(r, hostport, sizeof hostport);
+		rv = leader_hostport(r, hostport, sizeof hostport, &c->expect_id);
 		if (rv != 0) {
 			if (c->retry_noleader) {
 				call_retry(c, RETRY_MS, GW_ENOLEADER);
@@ -176,11 +211,31 @@ static void call_attempt(struct call *c)
 	join_call = c->target[0] != '\0' && r->join_secret[0] != '\0' &&
 		    (strcmp(c->path, "/apigw/internal/cluster") == 0 ||
 		     strcmp(c->path, "/apigw/internal/join") == 0);
-	snprintf(headers, sizeof headers,
-		 "X-Apigw-Secret: %s\r\n%sX-Apigw-Timeout-Ms: %" PRIu64 "\r\n",
-		 join_call ? r->join_secret : r->ident.secret,
-		 c->target[0] == '\0' ? "X-Apigw-Hops: 1\r\n" : "", c->deadline - now);
+	enroll_call = c->target[0] != '\0' && strcmp(c->path, "/apigw/internal/enroll") == 0;
+	if (enroll_call) {
+		/* A joining node: no certificate yet; the server is judged by
+		 * the token's CA pin. The credential is in the body. */
+		opts.tls_ctx = r->enroll_ctx;
+		opts.tls_check = gw_raft__enroll_check;
+		opts.tls_check_data = r;
+	} else if (r->tls != NULL) {
+		opts.tls_ctx = r->tls->client;
+		opts.tls_check = member_check;
+		opts.tls_check_data = c;
+	}
+	if (opts.tls_ctx != NULL) {
+		opts.tls_sni = GW_RAFT_PEER_SNI;
+		snprintf(headers, sizeof headers, "%sX-Apigw-Timeout-Ms: %" PRIu64 "\r\n",
+			 c->target[0] == '\0' ? "X-Apigw-Hops: 1\r\n" : "", c->deadline - now);
+	} else {
+		snprintf(headers, sizeof headers,
+			 "X-Apigw-Secret: %s\r\n%sX-Apigw-Timeout-Ms: %" PRIu64 "\r\n",
+			 join_call ? r->join_secret : r->ident.secret,
+			 c->target[0] == '\0' ? "X-Apigw-Hops: 1\r\n" : "", c->deadline - now);
+	}
 	opts.timeout_ms = (unsigned)(c->deadline - now); /* > 0: checked above */
+	opts.why = c->why;
+	opts.why_len = sizeof c->why;
 	rv = gw_httpc_request(r->loop, hostport, c->method, c->path, headers, c->body.data,
 			      c->body.len, &opts, call_http_cb, c, &c->http);
 	if (rv != 0) {

@@ -9,6 +9,8 @@ raft_libgw_raft_a_SOURCES = \
 	raft/fsm.c \
 	raft/identity.c \
 	raft/pki.c \
+	raft/token.c \
+	raft/enroll.c \
 	raft/raft.c \
 	raft/forward.c \
 	raft/propose.c \

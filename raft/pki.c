@@ -1,12 +1,14 @@
 /* pki.c: this member's TLS credentials (lib/peertls) in <data-dir>/pki.
  *
  * Happy path: bootstrap creates the cluster CA and this member's
- * certificate; a restart loads them; a joining node receives the CA (cert
- * and key) from the member it joins through and issues its own certificate
- * (gw_raft__pki_adopt), so every member can issue certificates later.
+ * certificate; a restart loads them (a joining node gets its certificate,
+ * the CA and its key by enrollment: enroll.c), so every member can issue
+ * and renew; a certificate with less than a third of its validity left is
+ * renewed in place (gw_raft__pki_tick) without a restart.
  * Failure modes: a damaged pki dir refuses the start (GW_ECORRUPT, logged
  * naming the file); a data dir made before the pki existed runs without
- * peer TLS and says so. Control loop (start-up only: blocks on files). */
+ * peer TLS and says so. Control loop (blocks on files: start-up and a
+ * renewal, at most once a minute). */
 #include "config.h"
 
 #include "lib/err.h"
@@ -15,9 +17,7 @@
 #include "lib/pki.h"
 #include "raft/raft_int.h"
 
-#include <cjson/cJSON.h>
 #include <inttypes.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,64 +75,28 @@ int gw_raft__pki_bootstrap(struct gw_raft *r)
 	return gw_raft__pki_load(r);
 }
 
-int gw_raft__pki_json(struct gw_raft *r, struct cJSON *o)
-{
-	char *ca, *key;
-	int rv = 0;
+#define RENEW_CHECK_MS 60000 /* at most this long between certificate checks */
 
-	if (r->tls == NULL || r->tls->ca_key == NULL) {
-		return 0;
-	}
-	ca = gw_pki_cert_pem(r->tls->ca);
-	key = gw_pki_key_pem(r->tls->ca_key);
-	if (ca == NULL || key == NULL || cJSON_AddStringToObject(o, "ca_cert", ca) == NULL ||
-	    cJSON_AddStringToObject(o, "ca_key", key) == NULL) {
-		rv = GW_ENOMEM;
-	}
-	free(ca);
-	if (key != NULL) {
-		OPENSSL_cleanse(key, strlen(key));
-		free(key);
-	}
-	return rv;
-}
-
-int gw_raft__pki_adopt(struct gw_raft *r, const struct cJSON *o)
+void gw_raft__pki_tick(struct gw_raft *r)
 {
-	const cJSON *jc = cJSON_GetObjectItemCaseSensitive(o, "ca_cert");
-	const cJSON *jk = cJSON_GetObjectItemCaseSensitive(o, "ca_key");
-	char dir[PATH_MAX + 8], why[256] = "";
-	EVP_PKEY *key = NULL;
-	X509 *ca = NULL;
+	char dir[PATH_MAX + 8], why[512] = "";
+	uint64_t now = gw_raft__now(r);
+	long life = gw_peertls_node_lifetime();
+	uint64_t every = (uint64_t)life * 1000 / 10;
 	int rv;
 
-	if (!cJSON_IsString(jc) || !cJSON_IsString(jk)) {
-		gw_warnf("raft", "the peer sent no cluster CA (an older apigw?): this member runs "
-				 "without a certificate");
-		return 0;
+	if (r->tls == NULL || now < r->next_renew_check) {
+		return;
 	}
-	rv = gw_pki_cert_parse(jc->valuestring, strlen(jc->valuestring), &ca, why, sizeof why);
-	if (rv == 0) {
-		rv = gw_pki_key_parse(jk->valuestring, strlen(jk->valuestring), &key, why,
-				      sizeof why);
+	r->next_renew_check = now + (every < RENEW_CHECK_MS ? every : RENEW_CHECK_MS);
+	if (!gw_peertls_renew_due(r->tls)) {
+		return;
 	}
-	if (rv == 0 && !gw_pki_key_matches(key, ca)) {
-		snprintf(why, sizeof why, "the CA key does not match the CA certificate");
-		rv = GW_EINVAL;
-	}
+	pki_dir(r, dir, sizeof dir);
+	rv = gw_peertls_renew(r->tls, dir, why, sizeof why);
 	if (rv != 0) {
-		gw_errorf("raft", "join: the peer sent an unusable cluster CA: %s", why);
-		rv = GW_EPROTO;
+		gw_errorf("raft", "cannot renew this member's certificate: %s", why);
+		return;
 	}
-	if (rv == 0) {
-		pki_dir(r, dir, sizeof dir);
-		rv = gw_peertls_issue_into(dir, ca, key, r->ident.cluster_id, r->ident.node_id,
-					   NULL);
-		if (rv != 0) {
-			gw_errorf("raft", "join: cannot write %s: %s", dir, gw_strerror(rv));
-		}
-	}
-	X509_free(ca);
-	EVP_PKEY_free(key);
-	return rv == 0 ? gw_raft__pki_load(r) : rv;
+	gw_infof("raft", "renewed this member's certificate (%s/node.crt, valid %lds)", dir, life);
 }

@@ -207,8 +207,8 @@ static void defers_stop(struct gw_raft *r)
 
 bool gw_raft_joining(struct gw_raft *r)
 {
-	return gw_sm_in(&r->join,
-			GW_SM_BIT(GW_RAFT__JOIN_INFO) | GW_SM_BIT(GW_RAFT__JOIN_REQUEST)) &&
+	return gw_sm_in(&r->join, GW_SM_BIT(GW_RAFT__JOIN_ENROLL) | GW_SM_BIT(GW_RAFT__JOIN_INFO) |
+				      GW_SM_BIT(GW_RAFT__JOIN_REQUEST)) &&
 	       !r->join_member;
 }
 
@@ -441,6 +441,7 @@ static void tick_cb(uv_timer_t *t)
 		return;
 	}
 	gw_raft__join_tick(r);
+	gw_raft__pki_tick(r);
 	if (!r->raft_running) {
 		return;
 	}
@@ -675,11 +676,20 @@ static int start_fresh(struct gw_raft *r, const struct gw_raft_opts *o)
 		return rv;
 	}
 	if (r->join_peer[0] != '\0') {
-		if (o->join_secret == NULL || o->join_secret[0] == '\0') {
+		if (o->join_token != NULL && o->join_token[0] != '\0') {
+			if (gw_raft__token_parse(o->join_token, r->join_token_id,
+						 r->join_token_secret, r->join_token_fp) != 0) {
+				gw_errorf("raft", "the join token is malformed (want "
+						  "apigw1.<id>.<secret>.<CA sha256>)");
+				return GW_EINVAL;
+			}
+		} else if (o->join_secret == NULL || o->join_secret[0] == '\0') {
 			return GW_EINVAL;
+		} else {
+			snprintf(r->ident.secret, sizeof r->ident.secret, "%s", o->join_secret);
 		}
-		snprintf(r->ident.secret, sizeof r->ident.secret, "%s", o->join_secret);
-		gw_sm_move(&r->join, GW_RAFT__JOIN_INFO);
+		/* Enrollment first: this node gets its certificate. */
+		gw_sm_move(&r->join, GW_RAFT__JOIN_ENROLL);
 		gw_infof("raft", "joining the cluster through %s as %016" PRIx64, r->join_peer,
 			 r->ident.node_id);
 		return 0;
@@ -799,6 +809,7 @@ err:
 		raft_close(&r->raft, raft_closed_cb);
 		return rv;
 	}
+	gw_raft__enroll_release(r);
 	gw_peertls_free(r->tls);
 	free(r);
 	return rv;
@@ -827,6 +838,7 @@ void gw_raft__maybe_finish(struct gw_raft *r)
 	if (cb != NULL) {
 		cb(r->stop_data);
 	}
+	gw_raft__enroll_release(r);
 	gw_peertls_free(r->tls);
 	free(r);
 }

@@ -67,7 +67,10 @@ struct gw_raft_opts {
 	 * address ("host:port") of any member and the cluster's join secret.
 	 * NULL = `apigw start`. */
 	const char *join_peer;
-	const char *join_secret;
+	const char *join_secret; /* legacy: the cluster's join secret */
+	const char *join_token;  /* "apigw1.<id>.<secret>.<CA sha256>" (gw_raft_token_create):
+				    enroll over TLS pinned to the CA, then join; wins over
+				    join_secret */
 	/* --peer-tls=off: raft and node-to-node traffic in clear even when the
 	 * data dir holds this member's certificate (debugging only; logged
 	 * loudly). The whole cluster must agree. */
@@ -214,6 +217,32 @@ bool gw_raft_joining(struct gw_raft *r);
  * GW_EBUSY while another transfer runs (then @cb is not called). @cb runs
  * once the transfer ended: 0 when @id leads, else GW_ETIMEOUT. */
 int gw_raft_transfer(struct gw_raft *r, uint64_t id, gw_raft_barrier_cb cb, void *data);
+
+/* ---- join tokens (token.c) ---- */
+
+/* "apigw1." + 8 + "." + 32 + "." + 64 hex digits and the NUL. */
+#define GW_RAFT_TOKEN_TEXT_LEN    128
+#define GW_RAFT__TOKEN_ID_LEN     8
+#define GW_RAFT__TOKEN_SECRET_LEN 32
+
+/* @text: the token (create; only valid during the call: print it, never
+ * log it) or the id (revoke); NULL on error. */
+typedef void (*gw_raft_token_cb)(void *data, int err, const char *text);
+
+/* Mint a join token valid @ttl_s seconds for @uses enrollments (-1 =
+ * unlimited until expiry), replicated through raft (any member: forwarded
+ * to the leader). Only its id, the SHA-256 of its secret and its limits are
+ * stored. 0 (then @cb runs once) or GW_EINVAL (no cluster PKI on this
+ * member, a bad limit) / GW_EIO / GW_ENOMEM. */
+int gw_raft_token_create(struct gw_raft *r, unsigned ttl_s, int uses, const char *description,
+			 gw_raft_token_cb cb, void *data);
+/* Revoke token @id (hex): no enrollment accepts it from then on. 0 (then
+ * @cb runs once) or GW_ENOTFOUND. */
+int gw_raft_token_revoke(struct gw_raft *r, const char *id, gw_raft_token_cb cb, void *data);
+/* The tokens this node's store holds, as a JSON array of {id, created,
+ * expires, uses_left, revoked, expired, description} (never a secret).
+ * malloc'ed, NULL on ENOMEM. */
+char *gw_raft_token_list_json(struct gw_raft *r);
 
 /* Remove a member (any node may call; forwarded to the leader). Callback as
  * for proposals with @res NULL. GW_EMEMBERNOTFOUND for an unknown id. */

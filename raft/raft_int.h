@@ -140,6 +140,7 @@ struct gw_raft__health {
 
 enum gw_raft__join_state {
 	GW_RAFT__JOIN_NONE = 0,
+	GW_RAFT__JOIN_ENROLL, /* getting this node's certificate (enroll.c) */
 	GW_RAFT__JOIN_INFO,
 	GW_RAFT__JOIN_REQUEST,
 	GW_RAFT__JOIN_DONE
@@ -183,6 +184,16 @@ struct gw_raft {
 	char join_peer[128];        /* "" = not joining */
 	char join_secret[128];      /* --join-secret: used to ask the peer (may differ
 				       from a data dir's own secret, which then errs) */
+	/* A join token (enroll.c): id, secret and the CA pin; "" = none. */
+	char join_token_id[GW_RAFT__TOKEN_ID_LEN + 1];
+	char join_token_secret[GW_RAFT__TOKEN_SECRET_LEN + 1];
+	char join_token_fp[65];
+	SSL_CTX *enroll_ctx;       /* joining: TLS client without a trust anchor (the pin) */
+	EVP_PKEY *enroll_key;      /* joining: this node's new key */
+	X509 *enroll_ca;           /* joining: the CA the peer's TLS showed and we accepted */
+	bool enroll_busy;          /* leader: an enrollment is being judged */
+	char call_why[256];        /* forward.c: why the last failed call failed (TLS) */
+	uint64_t next_renew_check; /* uv_now() of the next certificate check */
 	unsigned write_timeout_ms;
 	unsigned election_timeout_ms;
 	unsigned heartbeat_ms;
@@ -218,7 +229,8 @@ struct gw_raft {
 	uint64_t join_started;
 	uint64_t join_next_try;
 	bool join_inflight;
-	bool join_member; /* rerun of `apigw join` by a member: only verify the cluster */
+	bool join_member;     /* rerun of `apigw join` by a member: only verify the cluster */
+	uint64_t enrolled_at; /* uv_now() when enrollment succeeded, 0 = not this run */
 	unsigned join_failures;
 
 	struct gw_list proposals; /* struct proposal, leader side, in raft */
@@ -422,18 +434,66 @@ void gw_raft__join_init(struct gw_raft *r);
 void gw_raft__join_tick(struct gw_raft *r);
 
 /* ---- pki.c: this member's TLS credentials in <data-dir>/pki --------- */
+/* Renew this member's certificate when a third of its validity is left
+ * (checked at most once a minute; tick). */
+void gw_raft__pki_tick(struct gw_raft *r);
+
+/* ---- token.c: join tokens in the meta space ----------------------------- */
+struct gw_raft__token {
+	char id[GW_RAFT__TOKEN_ID_LEN + 1];
+	char hash[65];            /* SHA-256 of the secret, hex */
+	int64_t created, expires; /* unix seconds */
+	int64_t uses;             /* left; -1 = unlimited until expiry */
+	bool revoked;
+	char description[128];
+};
+/* SHA-256 of a NUL-terminated string as hex. */
+void gw_raft__token_hash(const char *secret, char out[65]);
+/* Split "apigw1.<id>.<secret>.<fp>". 0 or GW_EINVAL. */
+int gw_raft__token_parse(const char *text, char id[GW_RAFT__TOKEN_ID_LEN + 1],
+			 char secret[GW_RAFT__TOKEN_SECRET_LEN + 1], char fp[65]);
+/* The token @id from the local store. 0, GW_ENOTFOUND, GW_ECORRUPT, GW_EIO. */
+int gw_raft__token_load(struct gw_raft *r, const char *id, struct gw_raft__token *t);
+/* 0 when @secret opens @t at @now, else GW_EPERM with the reason. */
+int gw_raft__token_check(const struct gw_raft__token *t, const char *secret, int64_t now,
+			 const char **why);
+/* A META_PUT of the NUL-terminated @key and @value, encoded into @out. */
+int gw_raft__encode_meta_put(const char *key, const char *value, struct gw_buf *out);
+/* The META_PUT of @t, encoded into @out. 0 or GW_ENOMEM. */
+int gw_raft__token_op(const struct gw_raft__token *t, struct gw_buf *out);
+
+/* ---- enroll.c ----------------------------------------------------------- */
+struct gw_http_req;
+/* POST /apigw/internal/enroll (answers @req). */
+void gw_raft__enroll_handle(struct gw_raft *r, struct gw_http_req *req);
+/* True while "enroll/<id>" lets a node that is not a member yet join. */
+bool gw_raft__enrolled(struct gw_raft *r, uint64_t id);
+/* Joining: make the key and the TLS context (0 or GW_ENOMEM); free them. */
+int gw_raft__enroll_prepare(struct gw_raft *r);
+void gw_raft__enroll_release(struct gw_raft *r);
+/* gw_httpc_tls_check_cb of the enrollment call: the pin (or, legacy, the
+ * CA the peer sent, trusted on first use). */
+int gw_raft__enroll_check(void *data, SSL *ssl, char *why, size_t len);
+/* The request body (malloc'ed, holds the secret: cleanse), or NULL. */
+char *gw_raft__enroll_body(struct gw_raft *r);
+/* Check the answer and write <data-dir>/pki; sets the cluster id and
+ * secret. 0 or GW_EPROTO / GW_EIO with @why. */
+int gw_raft__enroll_adopt(struct gw_raft *r, const char *body, size_t len, char *why,
+			  size_t whylen);
+
+/* ---- endpoints.c helpers for enroll.c ------------------------------------ */
+void gw_raft__respond_err(struct gw_http_req *req, int err);
+/* An error answer whose body says @why ("reason"). */
+void gw_raft__respond_refused(struct gw_http_req *req, int err, const char *why);
+/* Relay @req to the leader once (answers it). */
+void gw_raft__relay(struct gw_raft *r, struct gw_http_req *req, unsigned timeout_ms);
+
 struct cJSON;
 /* Load <data-dir>/pki into r->tls (NULL, with a warning, when the data dir
  * has none). 0 or GW_ECORRUPT / GW_ENOMEM (logged). */
 int gw_raft__pki_load(struct gw_raft *r);
 /* Create the cluster CA and this member's certificate, then load them. */
 int gw_raft__pki_bootstrap(struct gw_raft *r);
-/* Add "ca_cert" and "ca_key" (PEM) to @o when this member holds the CA
- * key: only for a caller already authenticated as joining. 0 or GW_ENOMEM. */
-int gw_raft__pki_json(struct gw_raft *r, struct cJSON *o);
-/* A joining node: issue our certificate from the CA in @o (as made by
- * gw_raft__pki_json) and load it. 0 or GW_EPROTO / GW_EIO (logged). */
-int gw_raft__pki_adopt(struct gw_raft *r, const struct cJSON *o);
 
 /* ---- barrier.c: commit nudge ----------------------------------------- */
 /* The leader applied a write: make sure followers hear of its commit within

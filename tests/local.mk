@@ -89,6 +89,12 @@ tests_unit_test_raft_frame_SOURCES = tests/unit/test_raft_frame.c
 tests_unit_test_raft_frame_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_raft_frame_LDADD = $(RAFT_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_raft_frame
+# Join tokens' parsing and judging (raft/token.c).
+check_PROGRAMS += tests/unit/test_raft_token
+tests_unit_test_raft_token_SOURCES = tests/unit/test_raft_token.c
+tests_unit_test_raft_token_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_raft_token_LDADD = $(RAFT_LIB) $(STORE_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_raft_token
 # raft/ integration tests (owner: raft): real apigw clusters on 127.0.0.1.
 TESTS += tests/integration/test_raft_cluster.py
 TESTS += tests/integration/test_raft_membership.py
@@ -100,6 +106,7 @@ TESTS += tests/integration/test_hashkv.py
 TESTS += tests/integration/test_consistency.py
 TESTS += tests/integration/test_fleet.py
 TESTS += tests/integration/test_raft_mtls.py
+TESTS += tests/integration/test_join_tokens.py
 EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp
 
 # Integration tests: real processes on 127.0.0.1.

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -86,9 +87,8 @@ def run_cli(*args, timeout=20, env=None):
                           text=True, timeout=timeout, env=env)
 
 
-def http(method, host, port, path, body=None, headers=None, timeout=10):
-    """One HTTP request; returns (status, headers dict lower-cased, body bytes)."""
-    conn = httpclient.HTTPConnection(host, port, timeout=timeout)
+def _exchange(conn, method, path, body, headers):
+    """One request on @conn (closed after); (status, headers lower-cased, body)."""
     try:
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
@@ -100,6 +100,49 @@ def http(method, host, port, path, body=None, headers=None, timeout=10):
         return r.status, {k.lower(): v for k, v in r.getheaders()}, data
     finally:
         conn.close()
+
+
+def http(method, host, port, path, body=None, headers=None, timeout=10):
+    """One HTTP request; returns (status, headers dict lower-cased, body bytes)."""
+    return _exchange(httpclient.HTTPConnection(host, port, timeout=timeout), method, path,
+                     body, headers)
+
+
+def peer_https(method, host, port, path, pki_dir, body=None, headers=None, timeout=10,
+               sni="apigw-peer"):
+    """One request over the members' mTLS (the node-to-node channel): the
+    client certificate and CA of the member whose <data-dir>/pki is @pki_dir
+    (None: TLS without a client certificate). Returns as http()."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    if pki_dir is not None:
+        ctx.load_verify_locations(os.path.join(pki_dir, "ca.crt"))
+        ctx.load_cert_chain(os.path.join(pki_dir, "node.crt"), os.path.join(pki_dir, "node.key"))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    conn = httpclient.HTTPConnection(host, port, timeout=timeout)
+    # SNI: connect to the address, name the peer.
+    conn.sock = ctx.wrap_socket(socket.create_connection((host, port), timeout),
+                                server_hostname=sni)
+    return _exchange(conn, method, path, body, headers)
+
+
+def create_token(node, *args):
+    """`apigw token create` on @node (through its status listener): the
+    token text."""
+    r = run_cli("token", "create", "--endpoint", node.addr("status"), *args)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    return r.stdout.strip()
+
+
+def write_token_file(token):
+    """A 0600 file holding @token, for `apigw join --token-file`."""
+    path = os.path.join(tempdir("apigw-token-"), "token")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return path
 
 
 class Node:

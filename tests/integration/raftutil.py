@@ -1,13 +1,17 @@
 """Helpers for the raft integration tests: a cluster of real apigw
 processes on 127.0.0.1 (tests/integration/harness.py), writes and reads
 through the authenticated node-to-node endpoint POST /apigw/internal/kv on
-the etcd listener, status through GET /apigw/status on the status listener.
+the etcd listener (over the members' mTLS, with the node's own certificate;
+the join secret in cleartext for a node without a cluster PKI), status
+through GET /apigw/status on the status listener. Clusters join with join
+tokens (`apigw token create` on the first node, `apigw join --token-file`).
 """
 import json
 import os
 import time
 
-from harness import Node, http, run_cli, wait_for
+from harness import (Node, create_token, http, peer_https, run_cli, wait_for,
+                     write_token_file)
 
 # libraft's own leaks around snapshot installation (see lsan-raft.supp) must
 # not fail a node's clean exit under the sanitizer build.
@@ -26,10 +30,23 @@ def status(node, timeout=5):
     return json.loads(body)
 
 
+def pki_of(node):
+    """The node's <data-dir>/pki, or None when it has none."""
+    d = os.path.join(node.data_dir, "pki")
+    return d if os.path.exists(os.path.join(d, "node.crt")) else None
+
+
 def kv(node, secret, body, timeout=10):
-    """(http status, parsed JSON body) of one /apigw/internal/kv call."""
-    st, _, data = node.request("POST", "etcd", "/apigw/internal/kv", body=body,
-                               headers={"X-Apigw-Secret": secret}, timeout=timeout)
+    """(http status, parsed JSON body) of one /apigw/internal/kv call: mTLS
+    with the node's own member certificate when it has one."""
+    pki = pki_of(node)
+    if pki is not None and "--peer-tls=off" not in node.extra_args:
+        host, port = node.addr("etcd").rsplit(":", 1)
+        st, _, data = peer_https("POST", host, int(port), "/apigw/internal/kv", pki,
+                                 body=body, timeout=timeout)
+    else:
+        st, _, data = node.request("POST", "etcd", "/apigw/internal/kv", body=body,
+                                   headers={"X-Apigw-Secret": secret}, timeout=timeout)
     try:
         return st, json.loads(data)
     except ValueError:
@@ -72,8 +89,9 @@ def voters(node):
 
 
 def start_cluster(n=3, extra_args=(), voters_wanted=3):
-    """Bootstrap node 1, join the others through it; wait until every node
-    is a member with the role it should get. Returns (nodes, secret)."""
+    """Bootstrap node 1, join the others through it with a join token
+    created on node 1; wait until every node is a member with the role it
+    should get. Returns (nodes, secret)."""
     args = list(extra_args) + ["--voters", str(voters_wanted)]
     first = Node("n1", extra_args=args).start()
     wait_for(lambda: status(first)["state"] == "leader", 20, 0.05, "bootstrap")
@@ -89,9 +107,32 @@ def start_cluster(n=3, extra_args=(), voters_wanted=3):
     return nodes, secret
 
 
-def join_node(name, peer, secret, extra_args=()):
+_token_files = {}
+
+
+def token_file_for(peer):
+    """A token file for joining through @peer: one multi-use token per
+    cluster, created on @peer the first time (any member can)."""
+    wait_for(lambda: pki_of(peer) is not None and
+             status(peer)["cluster_id"].strip("0") != "", 30, 0.05,
+             "%s enrolled" % peer.name)
+    cluster = status(peer)["cluster_id"]
+    if cluster not in _token_files:
+        _token_files[cluster] = write_token_file(
+            create_token(peer, "--ttl", "1h", "--description", "tests"))
+    return _token_files[cluster]
+
+
+def join_node(name, peer, secret=None, extra_args=(), legacy=False):
+    """Start a node joining through @peer: with a join token by default,
+    with the legacy --join-secret @secret when @legacy."""
+    if legacy or "--peer-tls=off" in extra_args:
+        # a cluster without peer TLS has no TLS to enroll over
+        how = ["--join-secret", secret]
+    else:
+        how = ["--token-file", token_file_for(peer)]
     node = Node(name, cmd="join", extra_args=list(extra_args) + [
-        "--peer", peer.addr("etcd"), "--join-secret", secret]).start()
+        "--peer", peer.addr("etcd")] + how).start()
     return node
 
 
@@ -100,6 +141,7 @@ def wait_value(node, secret, key, value, timeout=15):
                     "%s=%s on %s" % (key, value, node.name))
 
 
-__all__ = ["Node", "http", "run_cli", "wait_for", "secret_of", "status", "kv",
+__all__ = ["Node", "http", "run_cli", "wait_for", "secret_of", "status", "kv", "pki_of",
+           "token_file_for", "create_token", "write_token_file", "peer_https",
            "put", "get", "leader_of", "wait_leader", "voters", "start_cluster",
            "join_node", "wait_value", "time"]

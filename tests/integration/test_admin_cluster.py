@@ -9,7 +9,7 @@ import os
 import threading
 import time
 
-from harness import Node, Tap, http, wait_for
+from harness import Node, Tap, create_token, http, wait_for, write_token_file
 
 KEY = "cluster-admin-key-0123456789"
 UP = {"type": "roundrobin", "nodes": {"127.0.0.1:1980": 1}}
@@ -33,11 +33,11 @@ def adm(n, method, path, body=None, timeout=10):
 def start_cluster():
     common = ["--admin-key", KEY, "--write-timeout", "1s"]
     n1 = Node("c1", extra_args=common).start()
-    secret = open(os.path.join(n1.data_dir, "join-secret")).read().strip()
+    token_file = write_token_file(create_token(n1))
     nodes.append(n1)
     for name in ("c2", "c3"):
         n = Node(name, cmd="join",
-                 extra_args=common + ["--peer", n1.addr("etcd"), "--join-secret", secret])
+                 extra_args=common + ["--peer", n1.addr("etcd"), "--token-file", token_file])
         nodes.append(n.start())
     # every node takes writes and sees them
     for i, n in enumerate(nodes):
@@ -127,9 +127,9 @@ def test_joiner_adopts_the_cluster_key():
     try:
         path1 = os.path.join(k1.data_dir, "admin.key")
         key = open(path1).read().strip()
-        secret = open(os.path.join(k1.data_dir, "join-secret")).read().strip()
+        token_file = write_token_file(create_token(k1))
         k2 = Node("k2", cmd="join",
-                  extra_args=["--peer", k1.addr("etcd"), "--join-secret", secret]).start()
+                  extra_args=["--peer", k1.addr("etcd"), "--token-file", token_file]).start()
         try:
             def get(n, k):
                 return http("GET", "127.0.0.1", n.ports["admin"], "/apisix/admin/routes",

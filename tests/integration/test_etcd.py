@@ -21,7 +21,7 @@ import socket
 import subprocess
 import time
 
-from harness import Node, Tap, http, wait_for
+from harness import Node, Tap, create_token, http, wait_for, write_token_file
 
 ETCDCTL = shutil.which("etcdctl")
 KEY = "etcd-test-admin-key-0123456789"
@@ -367,10 +367,10 @@ def start_cluster():
     common = ["--admin-key", KEY, "--write-timeout", "1s"]
     n1 = Node("e1", extra_args=common).start()
     cluster.append(n1)
-    secret = open(os.path.join(n1.data_dir, "join-secret")).read().strip()
+    token_file = write_token_file(create_token(n1))
     for name in ("e2", "e3"):
         n = Node(name, cmd="join",
-                 extra_args=common + ["--peer", n1.addr("etcd"), "--join-secret", secret])
+                 extra_args=common + ["--peer", n1.addr("etcd"), "--token-file", token_file])
         cluster.append(n.start())
     for n in cluster:
         wait_for(lambda: ctl(n, "put", "/boot/" + n.name, "1", check=False)[0] == 0,

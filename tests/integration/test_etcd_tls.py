@@ -5,7 +5,7 @@ without a certificate refused, and a two-node cluster whose peer channel
 import os
 import subprocess
 
-from harness import Node, Tap, run_cli, tempdir, wait_for
+from harness import Node, Tap, create_token, run_cli, tempdir, wait_for, write_token_file
 
 TLS = tempdir("apigw-tls-")
 
@@ -64,18 +64,24 @@ def test_tls_etcdctl_and_cluster():
                         "--dial-timeout=2s", "get", "/tls/k"],
                        capture_output=True, text=True, timeout=30, env=env)
     assert r.returncode != 0, r.stdout
-    # A second node joins through the TLS listener's peer channel; a write
-    # on it is forwarded to the leader and read back over TLS on both.
-    with open(os.path.join(a.data_dir, "join-secret")) as f:
-        secret = f.read().strip()
+    # A second node joins through the TLS listener (a join token: the
+    # peer name selects the member certificate there); a write on it is
+    # forwarded to the leader over mTLS and read back over TLS on both.
     b = Node("tls2", cmd="join", extra_args=tls_args() + [
-        "--peer", a.addr("etcd"), "--join-secret", secret]).start()
+        "--peer", a.addr("etcd"), "--token-file", write_token_file(create_token(a))]).start()
     r = etcdctl_tls(b, "put", "/tls/k2", "from-b")
     assert r.returncode == 0, r.stderr
     wait_for(lambda: etcdctl_tls(a, "get", "/tls/k2", "--print-value-only").stdout.strip()
              == "from-b", 10, what="forwarded write visible on the leader")
     r = etcdctl_tls(b, "member", "list")
     assert r.returncode == 0 and "https://" in r.stdout, r.stdout
+    # the JSON gateway over TLS (HTTP/1.1 behind the terminator) answers too
+    r = subprocess.run(["curl", "-s", "--cacert", os.path.join(TLS, "ca.pem"), "--cert",
+                        os.path.join(TLS, "client.pem"), "--key",
+                        os.path.join(TLS, "client.key"), "-X", "POST",
+                        "https://%s/v3/kv/range" % b.addr("etcd"), "-d",
+                        '{"key":"L3Rscy9rMg=="}'], capture_output=True, text=True, timeout=30)
+    assert '"kvs"' in r.stdout, (r.stdout, r.stderr)
     b.stop()
     a.stop()
 
