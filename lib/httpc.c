@@ -502,6 +502,9 @@ int gw_httpc_request(uv_loop_t *loop, const char *hostport, const char *method, 
 		c->why[0] = '\0';
 	}
 	uv_tcp_init(loop, &c->tcp);
+	/* A TLS handshake and a request are several small writes: without
+	 * this, Nagle holds each for the peer's delayed ACK (40 ms per call). */
+	uv_tcp_nodelay(&c->tcp, 1);
 	uv_timer_init(loop, &c->timer);
 	c->tcp.data = c;
 	c->timer.data = c;
