@@ -119,9 +119,17 @@ static int write_raft(struct gw_buf *b, struct gw_raft *r)
 			     (double)st->check_mismatches);
 	}
 	if (rv == 0) {
+		/* a read of the store's meta space: here, not in gw_raft_status,
+		 * which every etcd response header takes */
+		uint64_t *ids = NULL;
+		size_t n = 0;
+		if (gw_raft_corrupt_alarms(r, &ids, &n) != 0) {
+			n = 0;
+		}
+		free(ids);
 		rv = gauge(b, "apigw_corrupt_alarms",
 			   "Members the CORRUPT alarm is raised for (etcdctl alarm list)",
-			   (double)st->corrupt_alarms);
+			   (double)n);
 	}
 	free(st);
 	return rv;

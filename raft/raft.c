@@ -242,13 +242,6 @@ void gw_raft_status(struct gw_raft *r, struct gw_raft_status *out)
 	out->commit_nudges = r->nudges;
 	out->check_rounds = r->check_rounds;
 	out->check_mismatches = r->check_mismatch;
-	{
-		uint64_t *ids = NULL;
-		if (gw_raft_corrupt_alarms(r, &ids, &out->corrupt_alarms) != 0) {
-			out->corrupt_alarms = 0;
-		}
-		free(ids);
-	}
 	if (!r->raft_running || gw_raft__stopping(r)) {
 		out->state = GW_STATE_UNAVAILABLE;
 		return;

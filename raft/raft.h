@@ -185,7 +185,6 @@ struct gw_raft_status {
 	uint64_t commit_nudges;    /* barriers appended to carry a commit at once */
 	uint64_t check_rounds;     /* the leader's consistency checks run here */
 	uint64_t check_mismatches; /* members found diverged by them */
-	size_t corrupt_alarms;     /* members the CORRUPT alarm is raised for */
 	struct gw_raft_member members[GW_RAFT_MAX_MEMBERS];
 	int n_members;
 };
