@@ -54,15 +54,21 @@ struct gw_etcd__call *gw_etcd__call_new(struct gw_etcd *srv, const struct gw_etc
 	return c;
 }
 
+bool gw_etcd__resume(struct gw_etcd__call *c, int err)
+{
+	c->pending--;
+	if (c->gone || err != 0) {
+		gw_etcd__finish(c, c->gone ? GW_ECANCELED : err);
+		return false;
+	}
+	return true;
+}
+
 static void linearized(void *data, int err)
 {
 	struct gw_etcd__call *c = data;
-	c->pending--;
-	if (c->gone) {
-		gw_etcd__finish(c, GW_ECANCELED);
-	} else if (err != 0) {
-		gw_etcd__finish(c, err);
-	} else {
+
+	if (gw_etcd__resume(c, err)) {
 		c->m->unary(c, c->held);
 	}
 }

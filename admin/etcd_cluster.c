@@ -129,9 +129,7 @@ static void remove_done(void *data, int err)
 	struct gw_etcd__call *c = data;
 	Etcdserverpb__MemberRemoveResponse *m;
 
-	c->pending--;
-	if (c->gone || err != 0) {
-		gw_etcd__finish(c, c->gone ? GW_ECANCELED : err);
+	if (!gw_etcd__resume(c, err)) {
 		return;
 	}
 	m = GW_ETCD__ALLOC(c, Etcdserverpb__MemberRemoveResponse);
@@ -317,9 +315,7 @@ static void move_leader_done(void *data, int err)
 	struct gw_etcd__call *c = data;
 	Etcdserverpb__MoveLeaderResponse *m;
 
-	c->pending--;
-	if (c->gone || err != 0) {
-		gw_etcd__finish(c, c->gone ? GW_ECANCELED : err);
+	if (!gw_etcd__resume(c, err)) {
 		return;
 	}
 	m = GW_ETCD__ALLOC(c, Etcdserverpb__MoveLeaderResponse);

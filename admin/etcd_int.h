@@ -349,6 +349,10 @@ void gw_etcd__call_fail(struct gw_etcd__call *c, int code, const char *msg);
 int gw_etcd__send(struct gw_etcd__call *c, const ProtobufCMessage *m);
 /* End with a gw error (0 = OK); frees @c. */
 void gw_etcd__finish(struct gw_etcd__call *c, int err);
+/* An asynchronous step of @c (counted in c->pending) ended with @err:
+ * uncount it; false when the call is over (the client went away: finished
+ * with GW_ECANCELED; @err: finished with it), true to go on. */
+bool gw_etcd__resume(struct gw_etcd__call *c, int err);
 /* End with an explicit gRPC code and message (for answers that are no gw
  * error, e.g. MemberAdd); frees @c. */
 void gw_etcd__finish_status(struct gw_etcd__call *c, int code, const char *msg);

@@ -430,12 +430,8 @@ static void range_now(struct gw_etcd__call *c)
 static void range_barrier_done(void *data, int err)
 {
 	struct gw_etcd__call *c = data;
-	c->pending--;
-	if (c->gone) {
-		gw_etcd__finish(c, GW_ECANCELED);
-	} else if (err != 0) {
-		gw_etcd__finish(c, err);
-	} else {
+
+	if (gw_etcd__resume(c, err)) {
 		range_now(c);
 	}
 }

@@ -236,12 +236,7 @@ static void ttl_done(void *data, int err, int64_t left)
 {
 	struct gw_etcd__call *c = data;
 
-	c->pending--;
-	if (c->gone) {
-		gw_etcd__finish(c, GW_ECANCELED);
-	} else if (err != 0) {
-		gw_etcd__finish(c, err);
-	} else {
+	if (gw_etcd__resume(c, err)) {
 		ttl_answer(c, left);
 	}
 }
