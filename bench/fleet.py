@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,33 +26,12 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from config_scale import Upstream, free_port  # noqa: E402  (the same test upstream)
+
 KEY = "fleet-admin-key-0123456789"
 PROCS = []
 TMP = tempfile.mkdtemp(prefix="apigw-fleet-")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-class Upstream(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # headers and body are two writes: without this, Nagle holds the body
-    # for the proxy's delayed ACK (40 ms) and every figure measures that
-    disable_nagle_algorithm = True
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *a):
-        pass
 
 
 class Node:
