@@ -1,11 +1,20 @@
 /* httpc.c: a minimal HTTP/1.1 client for the node-to-node channel (see
  * httpc.h).
  *
- * One request per connection ("Connection: close"): connect, write the
- * request, read until the server closes (or Content-Length bytes of body
- * arrived), parse the status line, Content-Length and X-Apigw-Error, call
- * back once; then give the server up to 1 s to close first. A timer bounds
- * the whole exchange when the caller gives a deadline. Failure modes: a
+ * A struct gw_httpc is one connection carrying one request at a time:
+ * connect, write the request, read until the server closes (or
+ * Content-Length bytes of body arrived), parse the status line,
+ * Content-Length, Connection and X-Apigw-Error, call back once. Without a
+ * pool the request says "Connection: close" and the client then gives the
+ * server up to 1 s to close first (LINGER). With a pool, a complete answer
+ * that leaves the connection clean (Content-Length, no "Connection: close",
+ * no extra bytes, no write pending) puts the connection on the pool's idle
+ * list (IDLE); a later request to the same host:port, TLS context and SNI
+ * takes it (IDLE -> BUSY) instead of connecting. An idle connection that
+ * reads anything, sees EOF or outlives the pool's idle time is closed.
+ * Life cycle (c->sm): CONNECTING -> BUSY -> LINGER | IDLE | CLOSING,
+ * IDLE -> BUSY | CLOSING, LINGER -> CLOSING. A timer bounds
+ * each exchange when the caller gives a deadline (and times idleness). Failure modes: a
  * connection that could not be made is GW_EAGAIN (nothing was sent: safe to
  * retry); a reset or malformed answer after sending is GW_EIO (the server
  * may have acted on the request); the deadline is GW_ETIMEOUT. The struct
@@ -24,6 +33,8 @@
 #include "lib/httpc.h"
 #include "lib/addr.h"
 #include "lib/err.h"
+#include "lib/list.h"
+#include "lib/sm.h"
 #include "lib/tlsbio.h"
 
 #include <stdbool.h>
@@ -34,21 +45,43 @@
 
 #define MAX_RESPONSE (64u << 20)
 
+enum conn_state { C_CONNECTING, C_BUSY, C_LINGER, C_IDLE, C_CLOSING, C_NSTATES };
+
+static const char *const state_names[] = {"connecting", "busy", "linger", "idle", "closing"};
+static const uint32_t state_allowed[] = {
+    [C_CONNECTING] = GW_SM_BIT(C_BUSY) | GW_SM_BIT(C_CLOSING),
+    [C_BUSY] = GW_SM_BIT(C_LINGER) | GW_SM_BIT(C_IDLE) | GW_SM_BIT(C_CLOSING),
+    [C_LINGER] = GW_SM_BIT(C_CLOSING),
+    [C_IDLE] = GW_SM_BIT(C_BUSY) | GW_SM_BIT(C_CLOSING),
+    [C_CLOSING] = 0,
+};
+static const struct gw_sm_conf state_conf = {"httpc", state_names, state_allowed, C_NSTATES};
+
+struct gw_httpc_pool {
+	uv_loop_t *loop;
+	struct gw_list idle; /* struct gw_httpc by link, most recently used first */
+	unsigned n_idle, max_idle;
+	unsigned idle_ms;
+	unsigned n_conns; /* connections of the pool not yet freed */
+	bool closing;     /* gw_httpc_pool_close ran: free at n_conns 0 */
+	unsigned long long opened, reused;
+};
+
 struct gw_httpc {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_connect_t connect;
-	uv_write_t write;
+	uv_write_t write; /* the request, in cleartext */
+	struct gw_sm sm;
 	struct gw_buf out; /* request bytes */
 	struct gw_buf in;  /* response bytes */
 	gw_httpc_cb cb;    /* NULL once called or cancelled */
 	void *data;
 	int open_handles; /* freed when it reaches 0 */
-	bool closing;
-	bool answered;  /* complete response reported; waiting for the server's FIN */
-	int early_err;  /* connect failed at once: reported by the timer */
-	char *why;      /* caller's buffer for a failure's cause, or NULL */
-	size_t why_len; /* bytes at @why */
+	int writes;       /* uv_writes not completed */
+	int early_err;    /* failed before anything async: reported by the timer */
+	char *why;        /* caller's buffer for a failure's cause, or NULL */
+	size_t why_len;   /* bytes at @why */
 	/* TLS (all unset for cleartext) */
 	SSL_CTX *tls_ctx; /* referenced; NULL = cleartext */
 	char sni[256];
@@ -56,7 +89,12 @@ struct gw_httpc {
 	void *tls_check_data;
 	struct gw_tlsbio tls; /* set up once connected */
 	bool tls_up;          /* @tls initialised */
-	char rbuf[16384];     /* ciphertext read from the socket */
+	/* pool (NULL without one) */
+	struct gw_httpc_pool *pool;
+	struct gw_list link; /* on pool->idle while IDLE */
+	char hostport[128];
+	bool keep;        /* the current request asked for keep-alive */
+	char rbuf[16384]; /* ciphertext read from the socket */
 };
 
 struct cwrite {
@@ -74,28 +112,51 @@ static void set_why(struct gw_httpc *c, int uv_err)
 	}
 }
 
+/* Copy the cause of a TLS failure for the caller. */
+static void set_why_text(struct gw_httpc *c, const char *what, const char *detail)
+{
+	if (c->why != NULL && c->why_len > 0) {
+		snprintf(c->why, c->why_len, "%s%s%s", what, detail[0] ? ": " : "", detail);
+	}
+}
+
+static bool is(const struct gw_httpc *c, enum conn_state s)
+{
+	return gw_sm_state(&c->sm) == (int)s;
+}
+
 static void handle_closed(uv_handle_t *h)
 {
 	struct gw_httpc *c = h->data;
+	struct gw_httpc_pool *pool = c->pool;
 
-	if (--c->open_handles == 0) {
-		if (c->tls_up) {
-			gw_tlsbio_free(&c->tls);
-		}
-		SSL_CTX_free(c->tls_ctx);
-		gw_buf_close(&c->out);
-		gw_buf_close(&c->in);
-		free(c);
+	if (--c->open_handles > 0) {
+		return;
+	}
+	if (c->tls_up) {
+		gw_tlsbio_free(&c->tls);
+	}
+	SSL_CTX_free(c->tls_ctx);
+	gw_buf_close(&c->out);
+	gw_buf_close(&c->in);
+	free(c);
+	if (pool != NULL && --pool->n_conns == 0 && pool->closing) {
+		free(pool);
 	}
 }
 
 static void close_now(struct gw_httpc *c)
 {
-	if (!c->closing) {
-		c->closing = true;
-		uv_close((uv_handle_t *)&c->tcp, handle_closed);
-		uv_close((uv_handle_t *)&c->timer, handle_closed);
+	if (is(c, C_CLOSING)) {
+		return;
 	}
+	if (is(c, C_IDLE)) {
+		gw_list_del(&c->link);
+		c->pool->n_idle--;
+	}
+	gw_sm_move(&c->sm, C_CLOSING);
+	uv_close((uv_handle_t *)&c->tcp, handle_closed);
+	uv_close((uv_handle_t *)&c->timer, handle_closed);
 }
 
 static void linger_cb(uv_timer_t *t)
@@ -103,19 +164,42 @@ static void linger_cb(uv_timer_t *t)
 	close_now(t->data);
 }
 
-/* A complete answer: report it now, but let the server close first (it
- * does after a "Connection: close" request), so TIME_WAIT lands on the
- * server and a busy follower does not run out of ephemeral ports. */
-static void finish_linger(struct gw_httpc *c, const struct gw_httpc_resp *resp)
+/* An idle connection the pool keeps; closes the oldest over the cap. */
+static void make_idle(struct gw_httpc *c)
+{
+	struct gw_httpc_pool *p = c->pool;
+
+	gw_sm_move(&c->sm, C_IDLE);
+	gw_list_insert_after(&p->idle, &c->link);
+	p->n_idle++;
+	uv_timer_start(&c->timer, linger_cb, p->idle_ms, 0);
+	if (p->n_idle > p->max_idle) {
+		close_now(gw_container_of(p->idle.prev, struct gw_httpc, link));
+	}
+}
+
+/* A complete answer: report it, then keep the connection for the pool
+ * (@reusable), close it (a keep-alive connection the server keeps open), or
+ * let the server close first (it does after a "Connection: close" request),
+ * so TIME_WAIT lands on the server and a busy follower does not run out of
+ * ephemeral ports. */
+static void finish_answer(struct gw_httpc *c, const struct gw_httpc_resp *resp, bool reusable)
 {
 	gw_httpc_cb cb = c->cb;
 
 	c->cb = NULL;
-	c->answered = true;
 	uv_timer_stop(&c->timer);
-	uv_timer_start(&c->timer, linger_cb, 1000, 0);
 	if (cb != NULL) {
 		cb(c->data, 0, resp);
+	}
+	GW_ASSERT(is(c, C_BUSY)); /* the callback cannot end its own request */
+	if (reusable && c->writes == 0 && !c->pool->closing) {
+		make_idle(c);
+	} else if (c->keep) {
+		close_now(c);
+	} else {
+		gw_sm_move(&c->sm, C_LINGER);
+		uv_timer_start(&c->timer, linger_cb, 1000, 0);
 	}
 }
 
@@ -137,6 +221,7 @@ static bool parse(struct gw_httpc *c, bool eof)
 	struct gw_httpc_resp resp;
 	char *hend, *line, *next;
 	size_t hlen, clen = SIZE_MAX, have;
+	bool server_closes = false;
 	int status;
 
 	if (c->in.data == NULL) {
@@ -168,6 +253,12 @@ static bool parse(struct gw_httpc *c, bool eof)
 		} else if (strncasecmp(line, "x-apigw-error:", 14) == 0) {
 			long v = strtol(line + 14, NULL, 10);
 			resp.gw_err = (v < -1000 && v > -1100) ? (int)v : GW_EIO;
+		} else if (strncasecmp(line, "connection:", 11) == 0) {
+			const char *v = line + 11;
+			while (*v == ' ' || *v == '\t') {
+				v++;
+			}
+			server_closes = strncasecmp(v, "close", 5) == 0;
 		}
 	}
 	have = c->in.len - hlen;
@@ -192,7 +283,8 @@ static bool parse(struct gw_httpc *c, bool eof)
 	if (eof) {
 		finish(c, 0, &resp);
 	} else {
-		finish_linger(c, &resp);
+		/* Reusable only when nothing but this answer arrived. */
+		finish_answer(c, &resp, c->keep && !server_closes && c->in.len == hlen + clen);
 	}
 	gw_buf_close(&resp.body);
 	return true;
@@ -210,15 +302,20 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	gw_buf_read_alloc(&c->in, buf);
 }
 
-/* Copy the cause of a TLS failure for the caller. */
-static void set_why_text(struct gw_httpc *c, const char *what, const char *detail)
+/* ---- writing the request ------------------------------------------------- */
+
+static void write_done(struct gw_httpc *c, int status)
 {
-	if (c->why != NULL && c->why_len > 0) {
-		snprintf(c->why, c->why_len, "%s%s%s", what, detail[0] ? ": " : "", detail);
+	c->writes--;
+	if (is(c, C_CLOSING) || status == 0) {
+		return;
+	}
+	if (is(c, C_BUSY)) {
+		finish(c, GW_EIO, NULL);
+	} else {
+		close_now(c);
 	}
 }
-
-/* ---- TLS: the session's callbacks ---------------------------------------- */
 
 static void tls_write_cb(uv_write_t *w, int status)
 {
@@ -226,9 +323,12 @@ static void tls_write_cb(uv_write_t *w, int status)
 	struct gw_httpc *c = cw->c;
 
 	free(cw);
-	if (!c->closing && status != 0 && !c->answered) {
-		finish(c, GW_EIO, NULL);
-	}
+	write_done(c, status);
+}
+
+static void write_cb(uv_write_t *w, int status)
+{
+	write_done(w->data, status);
 }
 
 /* Ciphertext for the server. */
@@ -238,7 +338,7 @@ static int tls_cipher(void *data, const char *p, size_t len)
 	struct cwrite *cw;
 	uv_buf_t b;
 
-	if (c->closing) {
+	if (is(c, C_CLOSING)) {
 		return 1;
 	}
 	cw = malloc(sizeof *cw + len);
@@ -252,16 +352,52 @@ static int tls_cipher(void *data, const char *p, size_t len)
 		free(cw);
 		return GW_EIO;
 	}
+	c->writes++;
 	return 0;
 }
 
+/* Write the request (the connection is up, the server accepted). 0, or a
+ * negative GW_E* / 1 from the TLS session (then nothing of the request
+ * was written). Moves a new connection to BUSY. */
+static int send_request(struct gw_httpc *c)
+{
+	uv_buf_t b;
+	int rv;
+
+	if (is(c, C_CONNECTING)) {
+		gw_sm_move(&c->sm, C_BUSY);
+	}
+	if (c->tls_ctx != NULL) {
+		rv = gw_tlsbio_write(&c->tls, c->out.data, c->out.len);
+		if (rv < 0) {
+			set_why_text(c, "TLS write", c->tls.why);
+		}
+		return rv;
+	}
+	b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+	c->write.data = c;
+	rv = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+	if (rv != 0) {
+		set_why(c, rv);
+		return GW_EIO;
+	}
+	c->writes++;
+	return 0;
+}
+
+/* ---- TLS: the session's callbacks ---------------------------------------- */
+
 /* The answer's plaintext: parse as in cleartext. 1 stops the feed once the
- * request is finished (the struct may be closing). */
+ * request is finished (the struct may be closing or idle). */
 static int tls_plain(void *data, const char *p, size_t len)
 {
 	struct gw_httpc *c = data;
 
-	if (c->closing || c->answered) {
+	if (is(c, C_IDLE)) {
+		close_now(c); /* bytes nobody asked for */
+		return 1;
+	}
+	if (!is(c, C_BUSY)) {
 		return 1;
 	}
 	if (c->in.len + len > MAX_RESPONSE || gw_buf_append(&c->in, p, len) != 0) {
@@ -271,10 +407,10 @@ static int tls_plain(void *data, const char *p, size_t len)
 	return parse(c, false) ? 1 : 0;
 }
 
-/* Handshake done: let the caller judge the server, then send the request. */
-static int tls_ready(void *data)
+/* Let the caller judge the server of a TLS session: 0 or its error (then
+ * c->why says why). */
+static int tls_judge(struct gw_httpc *c)
 {
-	struct gw_httpc *c = data;
 	char why[256] = "";
 	int rv = 0;
 
@@ -283,12 +419,22 @@ static int tls_ready(void *data)
 	}
 	if (rv != 0) {
 		set_why_text(c, "the server was refused", why);
+	}
+	return rv;
+}
+
+/* Handshake done: let the caller judge the server, then send the request. */
+static int tls_ready(void *data)
+{
+	struct gw_httpc *c = data;
+	int rv = tls_judge(c);
+
+	if (rv != 0) {
 		finish(c, rv, NULL);
 		return 1;
 	}
-	rv = gw_tlsbio_write(&c->tls, c->out.data, c->out.len);
+	rv = send_request(c);
 	if (rv < 0) {
-		set_why_text(c, "TLS write", c->tls.why);
 		finish(c, GW_EIO, NULL);
 		return 1;
 	}
@@ -300,10 +446,10 @@ static const struct gw_tlsbio_ops tls_ops = {tls_plain, tls_cipher, tls_ready};
 /* A session result @rv (from feed or start): go on, or end the request. */
 static void tls_result(struct gw_httpc *c, int rv)
 {
-	if (rv == 0 || rv == 1 || c->closing) {
+	if (rv == 0 || rv == 1 || is(c, C_CLOSING)) {
 		return;
 	}
-	if (c->answered) {
+	if (!is(c, C_BUSY) && !is(c, C_CONNECTING)) {
 		close_now(c);
 		return;
 	}
@@ -327,7 +473,7 @@ static void tls_read(struct gw_httpc *c, ssize_t n, const uv_buf_t *buf)
 	if (n == 0) {
 		return;
 	}
-	if (c->answered) {
+	if (!is(c, C_BUSY) && !is(c, C_CONNECTING)) {
 		close_now(c);
 	} else if (!c->tls.done) {
 		set_why_text(c, "TLS handshake failed",
@@ -343,18 +489,17 @@ static void tls_read(struct gw_httpc *c, ssize_t n, const uv_buf_t *buf)
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct gw_httpc *c = s->data;
-	(void)buf;
 
-	if (c->closing) {
+	if (is(c, C_CLOSING)) {
 		return;
 	}
 	if (c->tls_ctx != NULL) {
 		tls_read(c, n, buf);
 		return;
 	}
-	if (c->answered) {
-		if (n < 0) {
-			close_now(c); /* the server's FIN (or an error): done */
+	if (is(c, C_IDLE) || is(c, C_LINGER)) {
+		if (n != 0) {
+			close_now(c); /* the server's FIN, an error, or bytes nobody asked for */
 		}
 		return;
 	}
@@ -374,24 +519,11 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 }
 
-static void write_cb(uv_write_t *w, int status)
-{
-	struct gw_httpc *c = w->data;
-
-	if (c->closing) {
-		return;
-	}
-	if (status != 0) {
-		finish(c, GW_EIO, NULL);
-	}
-}
-
 static void connect_cb(uv_connect_t *req, int status)
 {
 	struct gw_httpc *c = req->data;
-	uv_buf_t b;
 
-	if (c->closing) {
+	if (is(c, C_CLOSING)) {
 		return;
 	}
 	if (status == 0) {
@@ -413,11 +545,7 @@ static void connect_cb(uv_connect_t *req, int status)
 		tls_result(c, gw_tlsbio_start(&c->tls)); /* our first flight */
 		return;
 	}
-	b = uv_buf_init(c->out.data, (unsigned)c->out.len);
-	c->write.data = c;
-	status = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
-	if (status != 0) {
-		set_why(c, status);
+	if (send_request(c) != 0) {
 		finish(c, GW_EAGAIN, NULL);
 	}
 }
@@ -426,6 +554,15 @@ static void timer_cb(uv_timer_t *t)
 {
 	struct gw_httpc *c = t->data;
 	finish(c, c->early_err != 0 ? c->early_err : GW_ETIMEOUT, NULL);
+}
+
+/* Fail the current request from the loop (never from inside
+ * gw_httpc_request). */
+static void fail_async(struct gw_httpc *c, int err)
+{
+	c->early_err = err;
+	uv_timer_stop(&c->timer);
+	uv_timer_start(&c->timer, timer_cb, 0, 0);
 }
 
 int gw_httpc_url_hostport(const char *url, char *out, size_t len)
@@ -452,19 +589,159 @@ int gw_httpc_url_hostport(const char *url, char *out, size_t len)
 	return 0;
 }
 
+/* ---- the pool ------------------------------------------------------------ */
+
+struct gw_httpc_pool *gw_httpc_pool_new(uv_loop_t *loop, unsigned max_idle, unsigned idle_ms)
+{
+	struct gw_httpc_pool *p = calloc(1, sizeof *p);
+
+	if (p == NULL) {
+		return NULL;
+	}
+	p->loop = loop;
+	gw_list_init(&p->idle);
+	p->max_idle = max_idle;
+	p->idle_ms = idle_ms > 0 ? idle_ms : 1;
+	return p;
+}
+
+void gw_httpc_pool_close(struct gw_httpc_pool *p)
+{
+	if (p == NULL) {
+		return;
+	}
+	GW_ASSERT(!p->closing);
+	p->closing = true;
+	while (!gw_list_empty(&p->idle)) {
+		close_now(gw_container_of(p->idle.next, struct gw_httpc, link));
+	}
+	if (p->n_conns == 0) {
+		free(p);
+	}
+}
+
+void gw_httpc_pool_stats(const struct gw_httpc_pool *p, struct gw_httpc_pool_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (p != NULL) {
+		out->opened = p->opened;
+		out->reused = p->reused;
+		out->idle = p->n_idle;
+	}
+}
+
+/* An idle connection to the same server, context and SNI, taken off the
+ * idle list, or NULL. */
+static struct gw_httpc *pool_take(struct gw_httpc_pool *p, const char *hostport, SSL_CTX *ctx,
+				  const char *sni)
+{
+	struct gw_list *e;
+
+	for (e = p->idle.next; e != &p->idle; e = e->next) {
+		struct gw_httpc *c = gw_container_of(e, struct gw_httpc, link);
+		if (c->tls_ctx == ctx && strcmp(c->hostport, hostport) == 0 &&
+		    strcmp(c->sni, sni != NULL ? sni : "") == 0) {
+			gw_list_del(&c->link);
+			p->n_idle--;
+			uv_timer_stop(&c->timer);
+			gw_sm_move(&c->sm, C_BUSY);
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+/* The request's bytes into c->out (emptied first). 0 or GW_ENOMEM. */
+static int build_request(struct gw_httpc *c, const char *hostport, const char *method,
+			 const char *path, const char *headers, const void *body, size_t len)
+{
+	int rv;
+
+	gw_buf_consume(&c->out, c->out.len);
+	rv = gw_buf_printf(&c->out, "%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %zu\r\n%s\r\n",
+			   method, path, hostport, c->keep ? "" : "Connection: close\r\n", len,
+			   headers != NULL ? headers : "");
+	if (rv == 0 && len > 0) {
+		rv = gw_buf_append(&c->out, body, len);
+	}
+	return rv;
+}
+
+/* Per-request settings from @opts. */
+static void take_opts(struct gw_httpc *c, const struct gw_httpc_opts *opts, gw_httpc_cb cb,
+		      void *data)
+{
+	c->cb = cb;
+	c->data = data;
+	c->tls_check = opts->tls_check;
+	c->tls_check_data = opts->tls_check_data;
+	c->early_err = 0;
+	c->why = opts->why;
+	c->why_len = opts->why_len;
+	if (c->why != NULL && c->why_len > 0) {
+		c->why[0] = '\0';
+	}
+	gw_buf_consume(&c->in, c->in.len);
+	if (opts->timeout_ms > 0) {
+		uv_timer_start(&c->timer, timer_cb, opts->timeout_ms, 0);
+	}
+}
+
+/* Send on an idle connection of the pool (BUSY already). Failures are
+ * reported through the callback, as for a new connection. */
+static int request_reused(struct gw_httpc *c, const char *hostport, const char *method,
+			  const char *path, const char *headers, const void *body, size_t len,
+			  const struct gw_httpc_opts *opts, gw_httpc_cb cb, void *data)
+{
+	int rv;
+
+	c->pool->reused++;
+	c->keep = !c->pool->closing;
+	take_opts(c, opts, cb, data);
+	if (build_request(c, hostport, method, path, headers, body, len) != 0) {
+		fail_async(c, GW_ENOMEM);
+		return 0;
+	}
+	if (c->tls_ctx != NULL && (rv = tls_judge(c)) != 0) {
+		fail_async(c, rv); /* nothing was sent */
+		return 0;
+	}
+	rv = send_request(c);
+	if (rv < 0) {
+		fail_async(c, GW_EAGAIN); /* nothing of it was written */
+	}
+	return 0;
+}
+
 int gw_httpc_request(uv_loop_t *loop, const char *hostport, const char *method, const char *path,
 		     const char *headers, const void *body, size_t len,
 		     const struct gw_httpc_opts *opts, gw_httpc_cb cb, void *data,
 		     struct gw_httpc **out)
 {
 	static const struct gw_httpc_opts no_opts;
+	struct gw_httpc_pool *pool;
 	struct gw_httpc *c;
 	struct gw_addr addr;
 	const char *why;
 	int rv;
 
-	if (gw_addr_parse(hostport, &addr, &why) != 0) {
+	if (gw_addr_parse(hostport, &addr, &why) != 0 || strlen(hostport) >= sizeof c->hostport) {
 		return GW_EADDR;
+	}
+	if (opts == NULL) {
+		opts = &no_opts;
+	}
+	pool = opts->pool != NULL && !opts->pool->closing ? opts->pool : NULL;
+	GW_ASSERT(pool == NULL || pool->loop == loop);
+	c = pool != NULL ? pool_take(pool, hostport, opts->tls_ctx, opts->tls_sni) : NULL;
+	if (c != NULL) {
+		if (out != NULL) {
+			*out = c;
+		}
+		return request_reused(c, hostport, method, path, headers, body, len, opts, cb,
+				      data);
 	}
 	c = calloc(1, sizeof *c);
 	if (c == NULL) {
@@ -472,34 +749,24 @@ int gw_httpc_request(uv_loop_t *loop, const char *hostport, const char *method, 
 	}
 	gw_buf_init(&c->out);
 	gw_buf_init(&c->in);
-	rv = gw_buf_printf(&c->out,
-			   "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-			   "Content-Length: %zu\r\n%s\r\n",
-			   method, path, hostport, len, headers != NULL ? headers : "");
-	if (rv == 0 && len > 0) {
-		rv = gw_buf_append(&c->out, body, len);
-	}
-	if (rv != 0) {
+	gw_list_init(&c->link);
+	c->keep = pool != NULL;
+	if (build_request(c, hostport, method, path, headers, body, len) != 0) {
 		gw_buf_close(&c->out);
 		free(c);
 		return GW_ENOMEM;
 	}
-	if (opts == NULL) {
-		opts = &no_opts;
-	}
-	c->cb = cb;
-	c->data = data;
+	gw_sm_init(&c->sm, &state_conf, C_CONNECTING);
+	snprintf(c->hostport, sizeof c->hostport, "%s", hostport);
 	if (opts->tls_ctx != NULL) {
 		SSL_CTX_up_ref(opts->tls_ctx);
 		c->tls_ctx = opts->tls_ctx;
 		snprintf(c->sni, sizeof c->sni, "%s", opts->tls_sni != NULL ? opts->tls_sni : "");
-		c->tls_check = opts->tls_check;
-		c->tls_check_data = opts->tls_check_data;
 	}
-	c->why = opts->why;
-	c->why_len = opts->why_len;
-	if (c->why != NULL && c->why_len > 0) {
-		c->why[0] = '\0';
+	if (pool != NULL) {
+		c->pool = pool;
+		pool->n_conns++;
+		pool->opened++;
 	}
 	uv_tcp_init(loop, &c->tcp);
 	/* A TLS handshake and a request are several small writes: without
@@ -510,15 +777,12 @@ int gw_httpc_request(uv_loop_t *loop, const char *hostport, const char *method, 
 	c->timer.data = c;
 	c->open_handles = 2;
 	c->connect.data = c;
-	if (opts->timeout_ms > 0) {
-		uv_timer_start(&c->timer, timer_cb, opts->timeout_ms, 0);
-	}
+	take_opts(c, opts, cb, data);
 	rv = uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&addr.ss, connect_cb);
 	if (rv != 0) {
 		/* Report the failure asynchronously, through the timer. */
 		set_why(c, rv);
-		c->early_err = GW_EAGAIN;
-		uv_timer_start(&c->timer, timer_cb, 0, 0);
+		fail_async(c, GW_EAGAIN);
 	}
 	if (out != NULL) {
 		*out = c;

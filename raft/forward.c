@@ -18,6 +18,7 @@
 #include "raft/endpoints.h"
 #include "raft/raft_int.h"
 
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +235,7 @@ static void call_attempt(struct call *c)
 			 c->target[0] == '\0' ? "X-Apigw-Hops: 1\r\n" : "", c->deadline - now);
 	}
 	opts.timeout_ms = (unsigned)(c->deadline - now); /* > 0: checked above */
+	opts.pool = r->peer_pool;
 	opts.why = c->why;
 	opts.why_len = sizeof c->why;
 	rv = gw_httpc_request(r->loop, hostport, c->method, c->path, headers, c->body.data,
@@ -278,4 +280,17 @@ void gw_raft__calls_stop(struct gw_raft *r)
 	while (!gw_list_empty(&r->calls)) {
 		call_finish(gw_container_of(r->calls.next, struct call, link), GW_ESHUTDOWN, NULL);
 	}
+}
+
+void gw_raft__calls_json(const struct gw_raft *r, struct cJSON *o)
+{
+	struct gw_httpc_pool_stats st;
+
+	if (o == NULL) {
+		return;
+	}
+	gw_httpc_pool_stats(r->peer_pool, &st);
+	cJSON_AddNumberToObject(o, "connections_opened", (double)st.opened);
+	cJSON_AddNumberToObject(o, "connections_reused", (double)st.reused);
+	cJSON_AddNumberToObject(o, "connections_idle", (double)st.idle);
 }

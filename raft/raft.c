@@ -375,6 +375,7 @@ char *gw_raft_status_json(struct gw_raft *r)
 		}
 	}
 	gw_raft__transport_json(&r->transport, cJSON_AddObjectToObject(o, "transport"));
+	gw_raft__calls_json(r, cJSON_AddObjectToObject(o, "peer_calls"));
 	arr = cJSON_AddArrayToObject(o, "members");
 	for (i = 0; arr != NULL && i < st->n_members; i++) {
 		const struct gw_raft_member *m = &st->members[i];
@@ -787,6 +788,9 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 			 r->ident.node_id >> 40);
 	}
 	r->join_started = gw_raft__now(r);
+	/* NULL (out of memory) only costs a connection per call. */
+	r->peer_pool =
+	    gw_httpc_pool_new(r->loop, GW_RAFT__PEER_POOL_IDLE, GW_RAFT__PEER_POOL_IDLE_MS);
 	gw_raft__timer_init(r, &r->tick, r);
 	uv_timer_start(&r->tick, tick_cb, 0, TICK_MS);
 	gw_raft__timer_init(r, &r->nudge_timer, r);
@@ -853,6 +857,8 @@ static void stop_continue(struct gw_raft *r, enum gw_raft__life to)
 	uv_close((uv_handle_t *)&r->tick, gw_raft__handle_closed);
 	gw_raft__nudge_stop(r);
 	gw_raft__calls_stop(r);
+	gw_httpc_pool_close(r->peer_pool); /* its connections close on their own */
+	r->peer_pool = NULL;
 	gw_raft__barriers_stop(r);
 	defers_stop(r);
 	/* r->mtask_cur: its raft change completes (with an error) when raft

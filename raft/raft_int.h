@@ -188,11 +188,14 @@ struct gw_raft {
 	char join_token_id[GW_RAFT__TOKEN_ID_LEN + 1];
 	char join_token_secret[GW_RAFT__TOKEN_SECRET_LEN + 1];
 	char join_token_fp[65];
-	SSL_CTX *enroll_ctx;       /* joining: TLS client without a trust anchor (the pin) */
-	EVP_PKEY *enroll_key;      /* joining: this node's new key */
-	X509 *enroll_ca;           /* joining: the CA the peer's TLS showed and we accepted */
-	bool enroll_busy;          /* leader: an enrollment is being judged */
-	char call_why[256];        /* forward.c: why the last failed call failed (TLS) */
+	SSL_CTX *enroll_ctx;  /* joining: TLS client without a trust anchor (the pin) */
+	EVP_PKEY *enroll_key; /* joining: this node's new key */
+	X509 *enroll_ca;      /* joining: the CA the peer's TLS showed and we accepted */
+	bool enroll_busy;     /* leader: an enrollment is being judged */
+	char call_why[256];   /* forward.c: why the last failed call failed (TLS) */
+	/* forward.c: keep-alive connections of node-to-node calls (NULL once
+	 * stopping) */
+	struct gw_httpc_pool *peer_pool;
 	uint64_t next_renew_check; /* uv_now() of the next certificate check */
 	unsigned write_timeout_ms;
 	unsigned election_timeout_ms;
@@ -328,6 +331,14 @@ int gw_raft__call(struct gw_raft *r, const char *target, const char *method, con
 		  const void *body, size_t len, unsigned timeout_ms, bool retry_noleader,
 		  gw_raft__call_cb done, void *data);
 void gw_raft__calls_stop(struct gw_raft *r);
+/* Keep-alive connections of node-to-node calls: at most this many idle ones,
+ * each closed after this long unused (far below the etcd port's own
+ * keep-alive timeout, GW_ETCD_DEFAULT_IDLE_TIMEOUT, 300 s). */
+#define GW_RAFT__PEER_POOL_IDLE    32
+#define GW_RAFT__PEER_POOL_IDLE_MS 15000
+struct cJSON;
+/* The pool's counters into @o (status JSON "peer_calls"); NULL is a no-op. */
+void gw_raft__calls_json(const struct gw_raft *r, struct cJSON *o);
 
 /* propose.c: propose encoded bytes on this node, which should lead. The
  * callback runs once, never from inside this function. 0 or GW_ENOMEM. */

@@ -46,6 +46,12 @@ tests_unit_test_peertls_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_peertls_LDADD = $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_peertls
 
+check_PROGRAMS += tests/unit/test_httpc
+tests_unit_test_httpc_SOURCES = tests/unit/test_httpc.c
+tests_unit_test_httpc_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_httpc_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_httpc
+
 check_PROGRAMS += tests/unit/test_httpd_limits
 tests_unit_test_httpd_limits_SOURCES = tests/unit/test_httpd_limits.c
 tests_unit_test_httpd_limits_CPPFLAGS = $(UNIT_CPPFLAGS)
