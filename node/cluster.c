@@ -41,7 +41,37 @@ struct gw_node_cluster {
 	void *data;
 	void (*stop_cb)(void *data);
 	void *stop_data;
+	struct leave_ctx *self_leave; /* an `apigw leave` of this node waiting */
 };
+
+struct leave_ctx {
+	struct gw_node_cluster *c;
+	struct gw_http_req *req; /* NULL once answered */
+	bool self;
+};
+
+/* Answer a waiting `apigw leave` of this node: 200 or an error. */
+static void leave_answer(struct leave_ctx *x, int err)
+{
+	char body[256];
+
+	if (x->req == NULL) {
+		return;
+	}
+	if (x->c->self_leave == x) {
+		x->c->self_leave = NULL;
+	}
+	if (err != 0) {
+		snprintf(body, sizeof body, "{\"status\":\"error\",\"error\":\"%s\"}\n",
+			 gw_strerror(err));
+		gw_http_respond(x->req, err == GW_EMEMBERNOTFOUND ? 404 : 503, "application/json",
+				"", body, strlen(body));
+	} else {
+		snprintf(body, sizeof body, "{\"status\":\"ok\"}\n");
+		gw_http_respond(x->req, 200, "application/json", "", body, strlen(body));
+	}
+	x->req = NULL;
+}
 
 static unsigned env_uint(const char *name, unsigned dflt)
 {
@@ -106,6 +136,11 @@ static void raft_terminate(void *data, int err)
 	}
 	c->terminate_pending = true;
 	c->terminate_err = err;
+	if (err == 0 && c->self_leave != NULL) {
+		/* The leader told us we are removed before the answer to our own
+		 * leave call arrived: that is the answer. */
+		leave_answer(c->self_leave, 0);
+	}
 	uv_timer_start(&c->defer, defer_cb, 0, 0);
 }
 
@@ -302,29 +337,22 @@ void gw_node_cluster_stop(struct gw_node_cluster *c, void (*cb)(void *data), voi
 
 /* ---- status listener routes -------------------------------------------- */
 
-struct leave_ctx {
-	struct gw_node_cluster *c;
-	struct gw_http_req *req;
-	bool self;
-};
-
 static void leave_done(void *data, int err)
 {
 	struct leave_ctx *x = data;
-	char body[256];
+	bool answered = x->req == NULL; /* by raft_terminate: we were removed */
 
-	if (err != 0) {
-		snprintf(body, sizeof body, "{\"status\":\"error\",\"error\":\"%s\"}\n",
-			 gw_strerror(err));
-		gw_http_respond(x->req, err == GW_EMEMBERNOTFOUND ? 404 : 503, "application/json",
-				"", body, strlen(body));
-	} else {
-		snprintf(body, sizeof body, "{\"status\":\"ok\"}\n");
-		gw_http_respond(x->req, 200, "application/json", "", body, strlen(body));
-		if (x->self) {
-			gw_infof("node", "left the cluster: stopping");
-			raft_terminate(x->c, 0);
-		}
+	if (x->c->self_leave == x) {
+		x->c->self_leave = NULL;
+	}
+	if (answered) {
+		free(x);
+		return;
+	}
+	leave_answer(x, err);
+	if (err == 0 && x->self) {
+		gw_infof("node", "left the cluster: stopping");
+		raft_terminate(x->c, 0);
 	}
 	free(x);
 }
@@ -374,6 +402,9 @@ bool gw_node_cluster_handle_status(struct gw_node_cluster *c, struct gw_http_req
 	x->req = req;
 	x->self = id == st->id;
 	free(st);
+	if (x->self && c->self_leave == NULL) {
+		c->self_leave = x;
+	}
 	rv = gw_raft_remove(c->raft, id, leave_done, x);
 	if (rv != 0) {
 		leave_done(x, rv);

@@ -87,6 +87,24 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	return 0;
 }
 
+/* Entries until the next snapshot, after one of @len bytes: an image is the
+ * whole store, built on this loop and written by raft, so a big store
+ * snapshots less often — about a KiB of image per entry at most — between
+ * the configured threshold and GW_RAFT__SNAPSHOT_MAX_THRESHOLD (entries
+ * between snapshots stay in raft's memory, as in etcd's snapshot-count). */
+static unsigned next_threshold(const struct gw_raft *r, size_t len)
+{
+	size_t t = len / 1024;
+
+	if (t < r->snapshot_threshold) {
+		t = r->snapshot_threshold;
+	}
+	if (t > GW_RAFT__SNAPSHOT_MAX_THRESHOLD) {
+		t = GW_RAFT__SNAPSHOT_MAX_THRESHOLD;
+	}
+	return (unsigned)t;
+}
+
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
 	struct gw_raft *r = fsm->data;
@@ -111,8 +129,10 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	(*bufs)[0].base = image;
 	(*bufs)[0].len = len;
 	*n_bufs = 1;
-	gw_infof("raft", "snapshot taken at entry %llu (%zu bytes)",
-		 (unsigned long long)raft_last_applied(gw_raft__raft(r)), len);
+	gw_infof("raft", "snapshot taken at entry %llu (%zu bytes, next after %u entries)",
+		 (unsigned long long)raft_last_applied(gw_raft__raft(r)), len,
+		 next_threshold(r, len));
+	raft_set_snapshot_threshold(gw_raft__raft(r), next_threshold(r, len));
 	return 0;
 }
 

@@ -748,6 +748,23 @@ static int start_known(struct gw_raft *r, const struct gw_raft_opts *o)
 	return 0;
 }
 
+/* Before the loop blocks: commit the entries applied in this iteration in one
+ * LMDB transaction (see gw_store_set_batching). A failing commit halts the
+ * control plane like a failing apply. */
+static void flush_cb(uv_prepare_t *p)
+{
+	struct gw_raft *r = p->data;
+	int rv;
+
+	if (!gw_store_dirty(r->store)) {
+		return;
+	}
+	rv = gw_store_flush(r->store);
+	if (rv != 0) {
+		gw_raft__halt(r, rv);
+	}
+}
+
 int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 {
 	struct gw_raft *r;
@@ -795,6 +812,12 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 	uv_timer_start(&r->tick, tick_cb, 0, TICK_MS);
 	gw_raft__timer_init(r, &r->nudge_timer, r);
 	r->nudge_timer_open = true;
+	uv_prepare_init(r->loop, &r->flush_prep);
+	r->flush_prep.data = r;
+	r->n_handles++;
+	r->flush_open = true;
+	uv_prepare_start(&r->flush_prep, flush_cb);
+	gw_store_set_batching(r->store, true);
 	*out = r;
 	return 0;
 
@@ -856,6 +879,11 @@ static void stop_continue(struct gw_raft *r, enum gw_raft__life to)
 	uv_timer_stop(&r->tick);
 	uv_close((uv_handle_t *)&r->tick, gw_raft__handle_closed);
 	gw_raft__nudge_stop(r);
+	if (r->flush_open) {
+		r->flush_open = false;
+		gw_store_set_batching(r->store, false); /* flushes what is pending */
+		uv_close((uv_handle_t *)&r->flush_prep, gw_raft__handle_closed);
+	}
 	gw_raft__calls_stop(r);
 	gw_httpc_pool_close(r->peer_pool); /* its connections close on their own */
 	r->peer_pool = NULL;

@@ -243,6 +243,10 @@ struct gw_raft {
 	/* Commit nudge (barrier.c): a barrier appended after a write applied on
 	 * the leader, so followers learn the commit index at once. */
 	uv_timer_t nudge_timer;
+	/* Group commit of applied entries: before the loop blocks, the store
+	 * commits what this iteration applied (one fsync). */
+	uv_prepare_t flush_prep;
+	bool flush_open;
 	struct raft_barrier nudge_req;
 	bool nudge_inflight, nudge_again, nudge_timer_open;
 	uint64_t nudges;         /* barriers appended for it (status) */
@@ -331,10 +335,12 @@ int gw_raft__call(struct gw_raft *r, const char *target, const char *method, con
 		  const void *body, size_t len, unsigned timeout_ms, bool retry_noleader,
 		  gw_raft__call_cb done, void *data);
 void gw_raft__calls_stop(struct gw_raft *r);
+/* fsm.c: the snapshot threshold grows with the image up to this. */
+#define GW_RAFT__SNAPSHOT_MAX_THRESHOLD 65536u
 /* Keep-alive connections of node-to-node calls: at most this many idle ones,
  * each closed after this long unused (far below the etcd port's own
  * keep-alive timeout, GW_ETCD_DEFAULT_IDLE_TIMEOUT, 300 s). */
-#define GW_RAFT__PEER_POOL_IDLE    32
+#define GW_RAFT__PEER_POOL_IDLE    128
 #define GW_RAFT__PEER_POOL_IDLE_MS 15000
 struct cJSON;
 /* The pool's counters into @o (status JSON "peer_calls"); NULL is a no-op. */

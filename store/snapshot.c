@@ -64,6 +64,11 @@ int gw_store_snapshot(struct gw_store *s, void **buf, size_t *len)
 	*buf = NULL;
 	*len = 0;
 	gw_buf_init(&b);
+	/* What the image holds is durable in LMDB before raft drops its log. */
+	rv = gw_store_flush(s);
+	if (rv != 0) {
+		return rv;
+	}
 	rv = gw_store__rtxn(s, &txn);
 	if (rv != 0) {
 		return rv;
@@ -256,6 +261,10 @@ int gw_store_restore(struct gw_store *s, const void *buf, size_t len)
 	rv = parse(buf, len, &applied, &rev, &compact, &body, &body_len);
 	if (rv != 0) {
 		gw_errorf("store", "restore: the snapshot image is corrupt");
+		return rv;
+	}
+	rv = gw_store_flush(s);
+	if (rv != 0) {
 		return rv;
 	}
 	if (applied <= s->applied) {

@@ -15,6 +15,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/sm.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -163,6 +164,7 @@ err_after_create:
 
 void gw_store__env_close(struct gw_store *s)
 {
+	gw_store_flush(s);
 	if (s->rtxn != NULL) {
 		mdb_txn_abort(s->rtxn);
 		s->rtxn = NULL;
@@ -260,6 +262,13 @@ int gw_store__rtxn(struct gw_store *s, MDB_txn **txn)
 	if (s->env == NULL) {
 		return GW_EIO;
 	}
+	if (s->batch != NULL) {
+		/* Entries not flushed yet: read what this thread wrote. */
+		GW_ASSERT(!s->batch_read);
+		s->batch_read = true;
+		*txn = s->batch;
+		return 0;
+	}
 	if (s->rtxn == NULL) {
 		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->rtxn);
 		if (rc != 0) {
@@ -277,7 +286,75 @@ int gw_store__rtxn(struct gw_store *s, MDB_txn **txn)
 
 void gw_store__rtxn_done(struct gw_store *s)
 {
+	if (s->batch_read) {
+		s->batch_read = false;
+		return;
+	}
 	mdb_txn_reset(s->rtxn);
+}
+
+void gw_store_set_batching(struct gw_store *s, bool on)
+{
+	if (!on) {
+		gw_store_flush(s);
+	}
+	s->batching = on;
+}
+
+bool gw_store_dirty(const struct gw_store *s)
+{
+	return s->batch != NULL;
+}
+
+int gw_store_flush(struct gw_store *s)
+{
+	MDB_txn *txn = s->batch;
+	int rc;
+
+	if (txn == NULL) {
+		return 0;
+	}
+	GW_ASSERT(!s->batch_read);
+	s->batch = NULL;
+	rc = mdb_txn_commit(txn);
+	if (rc != 0) {
+		gw_errorf("store", "group commit of %u entries failed: %s", s->batch_n,
+			  mdb_strerror(rc));
+		s->batch_n = 0;
+		return GW_EIO;
+	}
+	s->batch_n = 0;
+	return 0;
+}
+
+/* The parent of a write's txn: the open batch (begun if needed) when
+ * batching, else NULL. 0 or a store error. */
+static int write_parent(struct gw_store *s, MDB_txn **parent)
+{
+	int rc;
+
+	*parent = NULL;
+	if (!s->batching) {
+		return 0;
+	}
+	if (s->batch != NULL && s->batch_n >= GW_STORE__BATCH_MAX) {
+		/* A replay applies thousands of entries in one go: keep
+		 * each commit's dirty pages bounded. */
+		int rv = gw_store_flush(s);
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	if (s->batch == NULL) {
+		rc = mdb_txn_begin(s->env, NULL, 0, &s->batch);
+		if (rc != 0) {
+			s->batch = NULL;
+			return gw_store__mdb_err(rc, "txn begin");
+		}
+	}
+	s->batch_n++;
+	*parent = s->batch;
+	return 0;
 }
 
 void gw_store__remove_restore_leftovers(const struct gw_store *s)
@@ -752,10 +829,14 @@ static int dispatch(struct gw_store__wctx *w, const struct gw_store_op *op,
 /* Record only the applied index (after a business error). */
 static int write_applied_only(struct gw_store *s, uint64_t index)
 {
-	MDB_txn *txn;
+	MDB_txn *txn, *parent;
 	int rc, rv;
 
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	rv = write_parent(s, &parent);
+	if (rv != 0) {
+		return rv;
+	}
+	rc = mdb_txn_begin(s->env, parent, 0, &txn);
 	if (rc != 0) {
 		return gw_store__mdb_err(rc, "txn begin");
 	}
@@ -773,6 +854,7 @@ int gw_store_write(struct gw_store *s, uint64_t index, const struct gw_store_op 
 {
 	struct gw_store__wctx w;
 	enum gw_op_type type = op->type;
+	MDB_txn *parent;
 	int rc, rv;
 
 	memset(res, 0, sizeof(*res));
@@ -794,7 +876,11 @@ int gw_store_write(struct gw_store *s, uint64_t index, const struct gw_store_op 
 	if (rv != 0) {
 		goto check;
 	}
-	rc = mdb_txn_begin(s->env, NULL, 0, &w.txn);
+	rv = write_parent(s, &parent);
+	if (rv != 0) {
+		goto fail;
+	}
+	rc = mdb_txn_begin(s->env, parent, 0, &w.txn);
 	if (rc != 0) {
 		rv = gw_store__mdb_err(rc, "txn begin");
 		goto fail;

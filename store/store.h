@@ -232,6 +232,22 @@ void gw_store_close(struct gw_store *s);
 int gw_store_write(struct gw_store *s, uint64_t index, const struct gw_store_op *op,
 		   struct gw_store_result *res);
 
+/* Group commit. With batching on, gw_store_write puts each entry in a child
+ * transaction of one open LMDB write transaction and gw_store_flush commits
+ * them all with one fsync: the raft log, fsynced before an entry is
+ * committed, is what makes an entry durable (a crash loses only entries
+ * the log replays), so the store need not sync each one, as etcd's
+ * backend does not. Reads on the store's thread see the pending entries;
+ * snapshots, restores and close flush first. Off by default (every write
+ * commits). */
+void gw_store_set_batching(struct gw_store *s, bool on);
+/* Commit the pending entries (no-op when none). 0, or GW_EIO (logged): the
+ * pending entries are lost from LMDB (the raft log still has them) and the
+ * caller must stop applying (halt). */
+int gw_store_flush(struct gw_store *s);
+/* True when entries wait for gw_store_flush. */
+bool gw_store_dirty(const struct gw_store *s);
+
 /* Read-only range at the current or a past revision. 0 or a business error
  * (GW_ECOMPACTED, GW_EFUTUREREV) or GW_EIO. @out freed with gw_store_range_resp_free. */
 int gw_store_range(struct gw_store *s, const struct gw_range_req *req, struct gw_range_resp *out);

@@ -23,6 +23,7 @@
 
 #define GW_STORE__INLINE        480                    /* longest key stored as itself */
 #define GW_STORE__ENC_MAX       (GW_STORE__INLINE + 8) /* longest enc(key) */
+#define GW_STORE__BATCH_MAX     1024                   /* entries per group commit at most */
 #define GW_STORE__KV_HDR        32                     /* create, mod, version, lease */
 #define GW_STORE__MAX_LEASE_TTL 9000000000LL           /* etcd's MaxLeaseTTL */
 /* Logical bytes of one record, the unit of the quota (see store.c). */
@@ -37,10 +38,18 @@ struct gw_store {
 	MDB_dbi sys;    /* applied index, revision, compact revision */
 	MDB_dbi meta;   /* node metadata */
 	MDB_txn *rtxn;  /* cached read txn, reset between reads; NULL if none */
-	char *dir;      /* owned copy of opts->dir */
-	char *path;     /* <dir>/data.mdb */
-	int lock_fd;    /* <dir>/store.lock, flock'ed while open */
-	uint64_t quota; /* soft quota: puts fail once the file reaches it */
+	/* Group commit (gw_store_set_batching): the write txn that holds the
+	 * entries applied since the last gw_store_flush, each written in a
+	 * child txn of it; NULL when nothing is pending. Reads on this thread
+	 * go through it meanwhile (batch_read: a read is using it). */
+	MDB_txn *batch;
+	bool batching;
+	bool batch_read;
+	unsigned batch_n; /* entries in @batch */
+	char *dir;        /* owned copy of opts->dir */
+	char *path;       /* <dir>/data.mdb */
+	int lock_fd;      /* <dir>/store.lock, flock'ed while open */
+	uint64_t quota;   /* soft quota: puts fail once the file reaches it */
 	size_t max_value;
 	int64_t history_revs; /* < 0 = never auto-compact */
 	bool no_sync;

@@ -209,8 +209,8 @@ def test_legacy_join_secret():
     wait_for(lambda: len(status(nodes[0])["members"]) == 4, 20, 0.1, "4 members")
     assert "legacy" in n9.log()
     assert pki_of(n9) is not None, "the legacy join enrolls too"
-    st, _ = put(n9, secret, "tok/legacy", "yes")
-    assert st == 200
+    st, b = put(n9, secret, "tok/legacy", "yes")
+    assert st == 200, (st, b, n9.log()[-3000:])
     wait_value(nodes[0], secret, "tok/legacy", "yes")
     r = run_cli("leave", "--endpoint", n9.addr("status"), timeout=30)
     assert r.returncode == 0, r.stderr
