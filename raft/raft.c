@@ -474,6 +474,10 @@ static void tick_cb(uv_timer_t *t)
 			gw_raft__leader_duty(r);
 		}
 		gw_raft__consistency_tick(r);
+		if (now >= r->next_token_sweep) {
+			r->next_token_sweep = now + r->token_sweep_ms;
+			gw_raft__token_sweep(r);
+		}
 	}
 	if (now >= r->next_meta_check) {
 		r->next_meta_check = now + META_CHECK_MS;
@@ -633,6 +637,8 @@ static void opts_apply(struct gw_raft *r, const struct gw_raft_opts *o)
 							    : o->consistency_check_ms;
 	r->next_check = r->check_ms; /* not in the first moments after start */
 	r->test_corrupt_hash = o->test_corrupt_hash;
+	r->token_sweep_ms = o->token_sweep_ms ? o->token_sweep_ms : 600000;
+	r->token_grace_s = o->token_grace_s;
 	r->peer_tls_off = o->peer_tls_off;
 	r->on_terminate = o->on_terminate;
 	r->terminate_data = o->terminate_data;

@@ -63,6 +63,10 @@ struct gw_raft_opts {
 	 * (consistency.c); 0 = GW_RAFT_DEFAULT_CHECK_MS, UINT_MAX = never. */
 	unsigned consistency_check_ms;
 	bool test_corrupt_hash; /* test hook: this member reports wrong hashes */
+	/* The leader deletes join tokens expired for more than token_grace_s
+	 * (0 = at expiry) every token_sweep_ms (0 = 10 min). */
+	unsigned token_sweep_ms;
+	unsigned token_grace_s;
 	/* Join an existing cluster instead of bootstrapping: the etcd-listener
 	 * address ("host:port") of any member and the cluster's join secret.
 	 * NULL = `apigw start`. */

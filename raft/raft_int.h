@@ -224,6 +224,10 @@ struct gw_raft {
 	uint64_t check_rounds, check_equal, check_skipped, check_mismatch;
 	bool test_corrupt_hash;
 	uint64_t next_meta_check;
+	uint64_t next_token_sweep; /* token.c: leader's sweep of expired tokens */
+	unsigned token_sweep_ms;
+	unsigned token_grace_s;
+	unsigned token_sweep_inflight; /* deletions proposed, not answered yet */
 	int last_state;
 	bool was_member;
 	bool meta_inflight;
@@ -474,6 +478,9 @@ int gw_raft__token_load(struct gw_raft *r, const char *id, struct gw_raft__token
 /* 0 when @secret opens @t at @now, else GW_EPERM with the reason. */
 int gw_raft__token_check(const struct gw_raft__token *t, const char *secret, int64_t now,
 			 const char **why);
+/* Leader, from the tick: delete the records of tokens expired for more
+ * than the grace time (a bounded number per sweep). */
+void gw_raft__token_sweep(struct gw_raft *r);
 /* A META_PUT of the NUL-terminated @key and @value, encoded into @out. */
 int gw_raft__encode_meta_put(const char *key, const char *value, struct gw_buf *out);
 /* The META_PUT of @t, encoded into @out. 0 or GW_ENOMEM. */

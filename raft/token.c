@@ -8,7 +8,10 @@
  * "token-revoked/<id>" that consuming a use never rewrites, so a revocation
  * can never be lost to a concurrent enrollment. Creating and revoking go
  * through gw_raft_propose (any member; forwarded to the leader); consuming
- * a use is enroll.c's, serialized on the leader. Failure modes: no PKI on
+ * a use is enroll.c's, serialized on the leader. The leader deletes the
+ * records of tokens expired for longer than a grace time (an hour by
+ * default, so `token list` still shows why a join just failed). Failure
+ * modes: no PKI on
  * this member (GW_EINVAL: tokens pin the CA), getrandom failing (GW_EIO),
  * the proposal's errors. Control loop. */
 #include "config.h"
@@ -373,4 +376,79 @@ char *gw_raft_token_list_json(struct gw_raft *r)
 	text = cJSON_PrintUnformatted(arr);
 	cJSON_Delete(arr);
 	return text;
+}
+
+/* ---- sweep ---------------------------------------------------------------- */
+
+#define SWEEP_MAX 64 /* tokens deleted per sweep at most */
+
+static void sweep_done(void *data, int err, struct gw_store_result *res)
+{
+	struct gw_raft *r = data;
+
+	if (err == 0 && res != NULL && res->err != 0) {
+		err = res->err;
+	}
+	if (res != NULL) {
+		gw_store_result_free(res);
+	}
+	r->token_sweep_inflight--;
+	if (err != 0 && err != GW_ESHUTDOWN) {
+		gw_debugf("raft", "token sweep: %s", gw_strerror(err));
+	}
+}
+
+static int propose_meta_delete(struct gw_raft *r, const char *key)
+{
+	struct gw_store_op op;
+	int rv;
+
+	memset(&op, 0, sizeof op);
+	op.type = GW_OP_META_DELETE;
+	op.u.meta.key = key;
+	op.u.meta.key_len = strlen(key);
+	rv = gw_raft_propose(r, &op, 0, sweep_done, r);
+	if (rv == 0) {
+		r->token_sweep_inflight++;
+	}
+	return rv;
+}
+
+void gw_raft__token_sweep(struct gw_raft *r)
+{
+	char **keys = NULL, **values = NULL, key[96];
+	int64_t now = (int64_t)time(NULL);
+	size_t n = 0, i, done = 0;
+
+	if (r->token_sweep_inflight > 0 ||
+	    gw_store_meta_list(r->store, "token/", &keys, &values, &n) != 0) {
+		return;
+	}
+	for (i = 0; i < n && done < SWEEP_MAX; i++) {
+		struct gw_raft__token t;
+
+		if (gw_raft__token_load(r, keys[i] + 6, &t) != 0 ||
+		    now < t.expires + (int64_t)r->token_grace_s) {
+			continue;
+		}
+		if (t.revoked) {
+			snprintf(key, sizeof key, "token-revoked/%s", t.id);
+			if (propose_meta_delete(r, key) != 0) {
+				break;
+			}
+		}
+		snprintf(key, sizeof key, "token/%s", t.id);
+		if (propose_meta_delete(r, key) != 0) {
+			break;
+		}
+		gw_infof("raft", "join token %s expired %lld s ago: deleted", t.id,
+			 (long long)(now - t.expires));
+		done++;
+	}
+	for (i = 0; i < n; i++) {
+		free(keys[i]);
+		free(values[i]);
+	}
+	free(keys);
+	free(values);
 }

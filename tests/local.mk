@@ -113,6 +113,7 @@ TESTS += tests/integration/test_consistency.py
 TESTS += tests/integration/test_fleet.py
 TESTS += tests/integration/test_raft_mtls.py
 TESTS += tests/integration/test_join_tokens.py
+TESTS += tests/integration/test_token_sweep.py
 EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp
 
 # Integration tests: real processes on 127.0.0.1.
