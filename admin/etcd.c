@@ -930,9 +930,14 @@ void gw_etcd__maybe_free(struct gw_etcd *srv)
 	if (srv->stop_cb != NULL) {
 		void (*cb)(void *) = srv->stop_cb;
 		srv->stop_cb = NULL;
+		/* The callback may stop raft, which ends the calls waiting on it:
+		 * their call_free comes back here and must not free @srv under
+		 * this frame. */
+		srv->in_stop_cb = true;
 		cb(srv->stop_data);
+		srv->in_stop_cb = false;
 	}
-	if (srv->n_calls > 0) {
+	if (srv->n_calls > 0 || srv->in_stop_cb) {
 		return; /* calls waiting on raft: freed by the last one */
 	}
 	gw_etcd__tls_free(srv);

@@ -236,6 +236,7 @@ struct gw_etcd {
 	int closing;                     /* handles whose close is pending during stop */
 	bool stopping;
 	void (*stop_cb)(void *data);
+	bool in_stop_cb; /* gw_etcd__maybe_free: the stop callback runs (it may end calls) */
 	void *stop_data;
 	struct gw_raft_status *status; /* last gw_raft_status (large: heap) */
 	uint64_t status_at;            /* uv_now() when it was taken */
