@@ -18,7 +18,7 @@
 /* "plugins": {name: conf} -> instances; unknown plugins fail the object
  * (APISIX's Admin API refuses them too). */
 int gw_proxy__compile_plugins(struct gw_proxy__compiler *c, const cJSON *obj,
-			   struct gw_proxy__plugin_inst **out, size_t *n)
+			      struct gw_proxy__plugin_inst **out, size_t *n)
 {
 	const cJSON *it;
 	size_t k = 0;
@@ -63,7 +63,6 @@ int gw_proxy__compile_plugins(struct gw_proxy__compiler *c, const cJSON *obj,
 	return 0;
 }
 
-
 static bool has_plugin(const struct gw_proxy__plugin_inst *v, size_t n,
 		       const struct gw_proxy__plugin *p)
 {
@@ -77,8 +76,8 @@ static bool has_plugin(const struct gw_proxy__plugin_inst *v, size_t n,
 
 /* Union of @sets in precedence order (the first holding a plugin wins),
  * sorted by priority desc. */
-int gw_proxy__merge_sets(struct gw_proxy__compiler *c, const struct gw_proxy__pset *sets, size_t n_sets,
-		      struct gw_proxy__plugin_inst **out, size_t *out_n)
+int gw_proxy__merge_sets(struct gw_proxy__compiler *c, const struct gw_proxy__pset *sets,
+			 size_t n_sets, struct gw_proxy__plugin_inst **out, size_t *out_n)
 {
 	size_t total = 0, n = 0;
 	struct gw_proxy__plugin_inst *v;
@@ -116,7 +115,8 @@ int gw_proxy__merge_sets(struct gw_proxy__compiler *c, const struct gw_proxy__ps
 }
 
 /* {"plugins": {...}} objects: plugin_configs and global_rules. */
-int gw_proxy__compile_pset(struct gw_proxy__compiler *c, const cJSON *j, struct gw_proxy__pset **out)
+int gw_proxy__compile_pset(struct gw_proxy__compiler *c, const cJSON *j,
+			   struct gw_proxy__pset **out)
 {
 	struct gw_proxy__pset *ps;
 	const cJSON *pl = cJSON_GetObjectItemCaseSensitive(j, "plugins");

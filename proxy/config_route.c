@@ -26,7 +26,8 @@ bool gw_proxy__route_disabled(const cJSON *j)
 	return is_num(v) && v->valuedouble == 0;
 }
 
-int gw_proxy__compile_service(struct gw_proxy__compiler *c, const cJSON *j, struct gw_proxy__svc **out)
+int gw_proxy__compile_service(struct gw_proxy__compiler *c, const cJSON *j,
+			      struct gw_proxy__svc **out)
 {
 	struct gw_proxy__svc *s;
 	const cJSON *v;
@@ -52,7 +53,10 @@ int gw_proxy__compile_service(struct gw_proxy__compiler *c, const cJSON *j, stru
 		if (id == NULL) {
 			return c->oom ? GW_ENOMEM : fail(c, "%s", "upstream_id must be a string");
 		}
-		s->up = gw_proxy__map_get(&c->ups, id, strlen(id));
+		s->up = gw_proxy__c_dep(c, GW_PROXY__K_UPSTREAM, id);
+		if (c->oom) {
+			return GW_ENOMEM;
+		}
 		if (s->up == NULL) {
 			return fail(c, "upstream_id %.64s not found", id);
 		}
@@ -62,8 +66,8 @@ int gw_proxy__compile_service(struct gw_proxy__compiler *c, const cJSON *j, stru
 	}
 	v = cJSON_GetObjectItemCaseSensitive(j, "enable_websocket");
 	s->websocket = cJSON_IsTrue(v);
-	rv = gw_proxy__compile_plugins(c, cJSON_GetObjectItemCaseSensitive(j, "plugins"), &s->plugins,
-			     &s->n_plugins);
+	rv = gw_proxy__compile_plugins(c, cJSON_GetObjectItemCaseSensitive(j, "plugins"),
+				       &s->plugins, &s->n_plugins);
 	if (rv != 0) {
 		return rv;
 	}
@@ -71,7 +75,8 @@ int gw_proxy__compile_service(struct gw_proxy__compiler *c, const cJSON *j, stru
 	return 0;
 }
 
-int gw_proxy__compile_route(struct gw_proxy__compiler *c, const cJSON *j, const char *id, size_t seq)
+int gw_proxy__compile_route(struct gw_proxy__compiler *c, const cJSON *j, const char *id,
+			    int64_t seq, struct gw_proxy__route **out)
 {
 	struct gw_proxy__route *r;
 	const char **uris, **hosts, **addrs;
@@ -112,7 +117,8 @@ int gw_proxy__compile_route(struct gw_proxy__compiler *c, const cJSON *j, const 
 	if ((rv = gw_proxy__c_strings(c, j, "host", "hosts", &hosts, &n_hosts)) != 0) {
 		return rv;
 	}
-	if ((rv = gw_proxy__c_strings(c, j, "remote_addr", "remote_addrs", &addrs, &n_addrs)) != 0) {
+	if ((rv = gw_proxy__c_strings(c, j, "remote_addr", "remote_addrs", &addrs, &n_addrs)) !=
+	    0) {
 		return rv;
 	}
 	if (n_addrs > 0) {
@@ -174,7 +180,10 @@ int gw_proxy__compile_route(struct gw_proxy__compiler *c, const cJSON *j, const 
 		if (sid == NULL) {
 			return c->oom ? GW_ENOMEM : fail(c, "%s", "service_id must be a string");
 		}
-		s = gw_proxy__map_get(&c->svcs, sid, strlen(sid));
+		s = gw_proxy__c_dep(c, GW_PROXY__K_SERVICE, sid);
+		if (c->oom) {
+			return GW_ENOMEM;
+		}
 		if (s == NULL) {
 			return fail(c, "service_id %.64s not found", sid);
 		}
@@ -191,7 +200,10 @@ int gw_proxy__compile_route(struct gw_proxy__compiler *c, const cJSON *j, const 
 		if (uid == NULL) {
 			return c->oom ? GW_ENOMEM : fail(c, "%s", "upstream_id must be a string");
 		}
-		r->up = gw_proxy__map_get(&c->ups, uid, strlen(uid));
+		r->up = gw_proxy__c_dep(c, GW_PROXY__K_UPSTREAM, uid);
+		if (c->oom) {
+			return GW_ENOMEM;
+		}
 		if (r->up == NULL) {
 			return fail(c, "upstream_id %.64s not found", uid);
 		}
@@ -212,12 +224,16 @@ int gw_proxy__compile_route(struct gw_proxy__compiler *c, const cJSON *j, const 
 				return c->oom ? GW_ENOMEM
 					      : fail(c, "%s", "plugin_config_id must be a string");
 			}
-			pc = gw_proxy__map_get(&c->pcs, pid, strlen(pid));
+			pc = gw_proxy__c_dep(c, GW_PROXY__K_PLUGIN_CONFIG, pid);
+			if (c->oom) {
+				return GW_ENOMEM;
+			}
 			if (pc == NULL) {
 				return fail(c, "plugin_config_id %.64s not found", pid);
 			}
 		}
-		rv = gw_proxy__compile_plugins(c, cJSON_GetObjectItemCaseSensitive(j, "plugins"), &rp, &rn);
+		rv = gw_proxy__compile_plugins(c, cJSON_GetObjectItemCaseSensitive(j, "plugins"),
+					       &rp, &rn);
 		if (rv != 0) {
 			return rv;
 		}
@@ -240,18 +256,11 @@ int gw_proxy__compile_route(struct gw_proxy__compiler *c, const cJSON *j, const 
 	if (c->oom) {
 		return GW_ENOMEM;
 	}
-	if ((c->cfg->n_routes & (c->cfg->n_routes - 1)) == 0) {
-		size_t cap = c->cfg->n_routes ? c->cfg->n_routes * 2 : 1;
-		void *p = realloc(c->cfg->routes, cap * sizeof *c->cfg->routes);
-		if (p == NULL) {
-			return GW_ENOMEM;
-		}
-		c->cfg->routes = p;
-	}
-	rv = gw_proxy__router_add(c->cfg, r, hosts, n_hosts, uris, n_uris);
-	if (rv != 0) {
-		return rv == GW_ENOMEM ? rv : fail(c, "%s", "uri prefix too long");
-	}
-	c->cfg->routes[c->cfg->n_routes++] = r;
+	r->hosts = hosts;
+	r->n_hosts = n_hosts;
+	r->uris = uris;
+	r->n_uris = n_uris;
+	r->unit = c->u;
+	*out = r;
 	return 0;
 }

@@ -118,7 +118,7 @@ static int parse_nodes(struct gw_proxy__compiler *c, const cJSON *jn, struct gw_
 }
 
 int gw_proxy__compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, const char *id,
-			    struct gw_proxy__upstream **out)
+			       struct gw_proxy__upstream **out)
 {
 	struct gw_proxy__upstream *up;
 	const cJSON *v;
@@ -214,7 +214,7 @@ int gw_proxy__compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, con
 	if (c->oom) {
 		return GW_ENOMEM;
 	}
-	if (up->type == GW_PROXY__LB_CHASH && gw_proxy__chash_build(c->cfg, up) != 0) {
+	if (up->type == GW_PROXY__LB_CHASH && gw_proxy__chash_build(&c->u->arena, up) != 0) {
 		c->oom = true;
 		return GW_ENOMEM;
 	}
@@ -224,16 +224,5 @@ int gw_proxy__compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, con
 
 int gw_proxy__register_upstream(struct gw_proxy__compiler *c, struct gw_proxy__upstream *up)
 {
-	struct gw_proxy_config *cfg = c->cfg;
-	if ((cfg->n_ups & (cfg->n_ups - 1)) == 0) {
-		size_t cap = cfg->n_ups ? cfg->n_ups * 2 : 1;
-		void *p = realloc(cfg->ups, cap * sizeof *cfg->ups);
-		if (p == NULL) {
-			return GW_ENOMEM;
-		}
-		cfg->ups = p;
-	}
-	up->index = cfg->n_ups;
-	cfg->ups[cfg->n_ups++] = up;
-	return 0;
+	return gw_proxy__c_upstream_slot(c, up);
 }

@@ -16,7 +16,8 @@
 
 /* Seconds (a number the schema bounds; 0 where it allows 0) to
  * milliseconds; a positive value is at least 1 ms. */
-int gw_proxy__c_secs(struct gw_proxy__compiler *c, const cJSON *obj, const char *name, unsigned *out)
+int gw_proxy__c_secs(struct gw_proxy__compiler *c, const cJSON *obj, const char *name,
+		     unsigned *out)
 {
 	const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, name);
 	if (j == NULL) {
@@ -33,7 +34,7 @@ int gw_proxy__c_secs(struct gw_proxy__compiler *c, const cJSON *obj, const char 
 }
 
 int gw_proxy__c_timeouts(struct gw_proxy__compiler *c, const cJSON *obj,
-			struct gw_proxy__timeouts *t)
+			 struct gw_proxy__timeouts *t)
 {
 	const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, "timeout");
 	int rv;
@@ -57,7 +58,7 @@ int gw_proxy__c_enum(struct gw_proxy__compiler *c, const cJSON *obj, const struc
 }
 
 int gw_proxy__c_strings(struct gw_proxy__compiler *c, const cJSON *obj, const char *one,
-		      const char *many, const char ***out, size_t *n)
+			const char *many, const char ***out, size_t *n)
 {
 	const cJSON *j1 = cJSON_GetObjectItemCaseSensitive(obj, one);
 	const cJSON *jn = cJSON_GetObjectItemCaseSensitive(obj, many);
@@ -122,7 +123,6 @@ const char *gw_proxy__c_scalar(struct gw_proxy__compiler *c, const cJSON *v)
 	return NULL;
 }
 
-
 /* ---- helpers exported to plugins */
 
 void *gw_proxy__c_alloc(struct gw_proxy__compiler *c, size_t n)
@@ -145,10 +145,9 @@ int gw_proxy__c_fail(struct gw_proxy__compiler *c, const char *fmt, ...)
 	return GW_EINVAL;
 }
 
-
 int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, int flags, regex_t **out)
 {
-	struct gw_proxy_config *cfg = c->cfg;
+	struct gw_proxy__unit *u = c->u;
 	regex_t *re = calloc_cfg(c, sizeof *re);
 	if (re == NULL) {
 		return GW_ENOMEM;
@@ -156,17 +155,17 @@ int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, int fla
 	if (regcomp(re, pattern, flags) != 0) {
 		return fail(c, "bad regex %.64s", pattern);
 	}
-	if ((cfg->n_regexes & (cfg->n_regexes - 1)) == 0) {
-		size_t cap = cfg->n_regexes ? cfg->n_regexes * 2 : 1;
-		void *p = realloc(cfg->regexes, cap * sizeof *cfg->regexes);
+	if ((u->n_regexes & (u->n_regexes - 1)) == 0) {
+		size_t cap = u->n_regexes ? u->n_regexes * 2 : 1;
+		void *p = realloc(u->regexes, cap * sizeof *u->regexes);
 		if (p == NULL) {
 			regfree(re);
 			c->oom = true;
 			return GW_ENOMEM;
 		}
-		cfg->regexes = p;
+		u->regexes = p;
 	}
-	cfg->regexes[cfg->n_regexes++] = re;
+	u->regexes[u->n_regexes++] = re;
 	*out = re;
 	return 0;
 }

@@ -209,6 +209,12 @@ tests_unit_test_proxy_SOURCES = tests/unit/test_proxy.c \
 tests_unit_test_proxy_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_proxy_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_proxy
+# proxy/config_cache.c: incremental compiles serve what full compiles serve.
+check_PROGRAMS += tests/unit/test_config_incr
+tests_unit_test_config_incr_SOURCES = tests/unit/test_config_incr.c
+tests_unit_test_config_incr_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_config_incr_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_config_incr
 # The rest of the proxy's end-to-end cases (errors, aborts, swaps, WebSocket...).
 check_PROGRAMS += tests/unit/test_proxy_live
 tests_unit_test_proxy_live_SOURCES = tests/unit/test_proxy_live.c \
