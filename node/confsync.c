@@ -239,6 +239,14 @@ static void compile_after(uv_work_t *req, int status)
 	struct gw_node_confsync *cs = j->cs;
 
 	cs->job = NULL;
+	{
+		/* the cache is ours again */
+		struct gw_proxy_cache_stats st;
+		gw_proxy_cache_stats(cs->cache, &st);
+		cs->stats.objects_compiled = st.objects_compiled;
+		cs->stats.last_objects = st.last_compiled;
+		cs->stats.router_copies = st.router_copies;
+	}
 	if (status != 0 || j->rv != 0) {
 		/* cancelled (the delta is lost) or out of memory (the cache
 		 * is behind): the old snapshot keeps serving, the next change
@@ -448,12 +456,4 @@ void gw_node_confsync_stop(struct gw_node_confsync *cs)
 void gw_node_confsync_stats(const struct gw_node_confsync *cs, struct gw_node_confsync_stats *out)
 {
 	*out = cs->stats;
-	if (cs->job == NULL) {
-		/* the cache is the job's while one runs */
-		struct gw_proxy_cache_stats st;
-		gw_proxy_cache_stats(cs->cache, &st);
-		out->objects_compiled = st.objects_compiled;
-		out->last_objects = st.last_compiled;
-		out->router_copies = st.router_copies;
-	}
 }

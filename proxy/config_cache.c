@@ -49,8 +49,8 @@ struct gw_proxy__cent {
 	enum gw_proxy__kind kind;
 	char *key; /* malloc'ed, NUL-terminated: the map's key */
 	size_t key_len;
-	const char *id;             /* into key */
-	char *value;                /* malloc'ed JSON, or NULL: not defined (only referenced) */
+	const char *id; /* into key */
+	char *value;    /* malloc'ed JSON, or NULL: not defined (only referenced) */
 	size_t value_len;
 	int64_t create_revision, mod_revision;
 	struct gw_proxy__unit *unit;    /* compiled object (one reference), or NULL */
@@ -85,21 +85,21 @@ struct gw_proxy_cache {
 	struct gw_proxy__cent **listed[GW_PROXY__K_N];
 	size_t n_listed[GW_PROXY__K_N], cap_listed[GW_PROXY__K_N];
 	bool listed_changed;
-	struct gw_proxy__unit *gunit; /* merged global plugins; holds the listed units */
+	struct gw_proxy__unit *gunit;        /* merged global plugins; holds the listed units */
 	struct gw_proxy__router *cur, *prev; /* routers of the last two snapshots */
 	struct ops ops;                      /* this call's router changes */
 	struct ops prev_ops;                 /* in cur, not yet in prev */
 	bool broken;                         /* routers not trusted: rebuild from the entries */
 	struct gw_proxy__router **retired;   /* dropped routers snapshots still use */
 	size_t n_retired, cap_retired;
-	int64_t next_seq;                    /* creation order for inputs without one */
+	int64_t next_seq; /* creation order for inputs without one */
 	int64_t revision;
 	struct gw_proxy_cache_stats stats;
 };
 
-static const char *const prefixes[GW_PROXY__K_N] = {
-    "/apisix/upstreams/", "/apisix/services/", "/apisix/plugin_configs/", "/apisix/global_rules/",
-    "/apisix/routes/"};
+static const char *const prefixes[GW_PROXY__K_N] = {"/apisix/upstreams/", "/apisix/services/",
+						    "/apisix/plugin_configs/",
+						    "/apisix/global_rules/", "/apisix/routes/"};
 static const char *const kinds[GW_PROXY__K_N] = {"upstream", "service", "plugin_config",
 						 "global_rule", "route"};
 
@@ -258,8 +258,7 @@ static void unlink_deps(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
  * waiting in a dirty list. */
 static void entry_maybe_free(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
 {
-	if (e->value != NULL || e->dependents != NULL || e->unit != NULL || e->dirty ||
-	    e->listed) {
+	if (e->value != NULL || e->dependents != NULL || e->unit != NULL || e->dirty || e->listed) {
 		return;
 	}
 	unlink_deps(cc, e);
@@ -490,7 +489,8 @@ static int compile_entry(struct gw_proxy_cache *cc, struct gw_proxy__cent *e,
 
 static bool is_listed_kind(enum gw_proxy__kind k)
 {
-	return k == GW_PROXY__K_UPSTREAM || k == GW_PROXY__K_SERVICE || k == GW_PROXY__K_GLOBAL_RULE;
+	return k == GW_PROXY__K_UPSTREAM || k == GW_PROXY__K_SERVICE ||
+	       k == GW_PROXY__K_GLOBAL_RULE;
 }
 
 static int listed_track(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
@@ -533,7 +533,8 @@ static int recompile(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
 	}
 	if (rv == 0 && e->kind == GW_PROXY__K_ROUTE) {
 		newr = new != NULL ? new->obj : NULL;
-		if ((e->routed != NULL || newr != NULL) && ops_push(&cc->ops, e->routed, newr) != 0) {
+		if ((e->routed != NULL || newr != NULL) &&
+		    ops_push(&cc->ops, e->routed, newr) != 0) {
 			rv = GW_ENOMEM;
 		}
 	}
@@ -632,8 +633,8 @@ static void retire(struct gw_proxy_cache *cc, struct gw_proxy__router *rt)
 		return;
 	}
 	if (atomic_load_explicit(&rt->refs, memory_order_acquire) > 1 &&
-	    grow((void **)&cc->retired, &cc->cap_retired, cc->n_retired + 1,
-		 sizeof *cc->retired) == 0) {
+	    grow((void **)&cc->retired, &cc->cap_retired, cc->n_retired + 1, sizeof *cc->retired) ==
+		0) {
 		cc->retired[cc->n_retired++] = rt;
 		return;
 	}
@@ -785,7 +786,8 @@ static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_co
 		return rv;
 	}
 	cfg = calloc(1, sizeof *cfg);
-	if (cfg == NULL || (cfg->ups = malloc((cc->n_ups ? cc->n_ups : 1) * sizeof *cfg->ups)) == NULL) {
+	if (cfg == NULL ||
+	    (cfg->ups = malloc((cc->n_ups ? cc->n_ups : 1) * sizeof *cfg->ups)) == NULL) {
 		free(cfg);
 		ops_clear(&cc->ops);
 		cc->broken = true;

@@ -105,6 +105,8 @@ TESTS += tests/integration/test_member_names.py
 TESTS += tests/integration/test_hashkv.py
 TESTS += tests/integration/test_consistency.py
 TESTS += tests/integration/test_fleet.py
+# the incremental config compiler in a real node: 10,000 routes edited one by one
+TESTS += tests/integration/test_config_edits.py
 TESTS += tests/integration/test_raft_mtls.py
 TESTS += tests/integration/test_join_tokens.py
 EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp

@@ -146,8 +146,8 @@ static void model_free(struct model *m)
 
 /* What @cfg does with GET @host @path: the route, its upstream's nodes,
  * its plugins, written into @out. */
-static void serve(const struct gw_proxy_config *cfg, const char *host, const char *path,
-		  char *out, size_t cap)
+static void serve(const struct gw_proxy_config *cfg, const char *host, const char *path, char *out,
+		  size_t cap)
 {
 	struct gw_proxy__match_ctx m;
 	struct sockaddr_in sa;
@@ -245,9 +245,8 @@ static void route(struct model *m, struct gw_proxy_kv *ch, int i)
 	}
 	switch ((r >> 4) % 4) {
 	case 0:
-		snprintf(how, sizeof how,
-			 "\"upstream\":{\"nodes\":{\"127.0.0.%d:80\":%d}}", 1 + (r >> 8) % 200,
-			 1 + (r >> 12) % 5);
+		snprintf(how, sizeof how, "\"upstream\":{\"nodes\":{\"127.0.0.%d:80\":%d}}",
+			 1 + (r >> 8) % 200, 1 + (r >> 12) % 5);
 		break;
 	case 1:
 		snprintf(how, sizeof how, "\"upstream_id\":\"u%d\"", (r >> 8) % N_UPS);
@@ -311,8 +310,9 @@ static void service(struct model *m, struct gw_proxy_kv *ch, int i)
 		    (r >> 4) % N_UPS);
 		break;
 	case 2:
-		put(m, ch, key, "{\"upstream\":{\"nodes\":{\"10.9.%d.1:80\":2}},\"plugins\":"
-				"{\"response-rewrite\":{\"status_code\":201}}}",
+		put(m, ch, key,
+		    "{\"upstream\":{\"nodes\":{\"10.9.%d.1:80\":2}},\"plugins\":"
+		    "{\"response-rewrite\":{\"status_code\":201}}}",
 		    (r >> 4) % 250);
 		break;
 	default:
@@ -365,7 +365,8 @@ static void step_one(struct model *m, struct gw_proxy_kv *ch, bool *is_del)
 		pset(m, ch, "global_rules", rand() % N_GLOBALS);
 	} else {
 		*is_del = true;
-		snprintf(key, sizeof key, "/apisix/%s", r % 2 ? "global_rules/g0" : "plugin_configs/pc1");
+		snprintf(key, sizeof key, "/apisix/%s",
+			 r % 2 ? "global_rules/g0" : "plugin_configs/pc1");
 		del(m, ch, key);
 	}
 }
@@ -508,8 +509,9 @@ static void test_recompiles_only_dependents(void **state)
 	{
 		struct gw_proxy_kv *kvs = calloc(m.n, sizeof *kvs);
 		for (size_t i = 0; i < m.n; i++) {
-			kvs[i] = (struct gw_proxy_kv){m.key[i], strlen(m.key[i]), m.value[i],
-						      strlen(m.value[i]), m.create[i], m.mod[i]};
+			kvs[i] =
+			    (struct gw_proxy_kv){m.key[i],           strlen(m.key[i]), m.value[i],
+						 strlen(m.value[i]), m.create[i],      m.mod[i]};
 		}
 		assert_int_equal(gw_proxy_cache_sync(cc, kvs, m.n, m.rev, &next), 0);
 		gw_proxy_cache_stats(cc, &st);
