@@ -73,7 +73,7 @@ def main():
     threading.Thread(target=up.serve_forever, daemon=True).start()
     upaddr = "127.0.0.1:%d" % up.server_address[1]
     args = [binp, "start", "--data-dir", tmp + "/d", "--admin-key", KEY, "--workers", "1",
-            "--log-level", "warn"]
+            "--log-level", os.environ.get("APIGW_LOG_LEVEL", "warn")]
     for k, p in ports.items():
         args += ["--%s-listen" % k, "127.0.0.1:%d" % p]
     proc = subprocess.Popen(args, stdout=open(tmp + "/log", "w"), stderr=subprocess.STDOUT)
@@ -133,6 +133,17 @@ def main():
                 stalls.append((time.monotonic() - t) * 1000)
                 time.sleep(0.005)
 
+        def config_metrics():
+            mc = http.client.HTTPConnection("127.0.0.1", ports["metrics"], timeout=10)
+            mc.request("GET", "/apisix/prometheus/metrics")
+            out = {}
+            for l in mc.getresponse().read().decode().splitlines():
+                if l.startswith("apigw_config_"):
+                    out[l.split()[0]] = float(l.split()[1])
+            mc.close()
+            return out
+
+        m0 = config_metrics()
         th = threading.Thread(target=poll, daemon=True)
         th.start()
         ad = http.client.HTTPConnection("127.0.0.1", ports["admin"], timeout=30)
@@ -168,12 +179,19 @@ def main():
                         ("status_during_puts_ms", stalls)):
             print("%-24s routes=%d p50 %.2f p99 %.2f max %.2f" % (
                 name, a.routes, statistics.median(v), pct(v, 0.99), max(v)))
+        m1 = config_metrics()
+        for k in sorted(m1):
+            print("  %s %g (during the PUTs: %+g)" % (k, m1[k], m1[k] - m0.get(k, 0)))
         print("rss %d kB; per loaded route %.0f B" % (
             rss_kb(), (rss1 - rss0) * 1024.0 / max(1, a.routes)))
     finally:
         proc.terminate()
         proc.wait(30)
         up.shutdown()
+        if os.environ.get("APIGW_LOG_GREP"):
+            for l in open(tmp + "/log", errors="replace"):
+                if os.environ["APIGW_LOG_GREP"] in l:
+                    print("  log: " + l.rstrip())
         shutil.rmtree(tmp, ignore_errors=True)
 
 

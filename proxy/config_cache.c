@@ -307,8 +307,9 @@ static int record(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kv)
 	}
 	if (kv->value == NULL) {
 		e = entry_get(cc, kv->key, kv->key_len);
-		if (e == NULL || e->value == NULL) {
-			return 0;
+		if (e == NULL || e->value == NULL ||
+		    (kv->mod_revision != 0 && kv->mod_revision < e->mod_revision)) {
+			return 0; /* absent, or older than what the cache holds */
 		}
 		free(e->value);
 		e->value = NULL;
@@ -320,8 +321,8 @@ static int record(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kv)
 		return GW_ENOMEM;
 	}
 	e->seen = true;
-	if (e->value != NULL && kv->mod_revision != 0 && e->mod_revision == kv->mod_revision) {
-		return 0; /* unchanged (a sync) */
+	if (e->value != NULL && kv->mod_revision != 0 && e->mod_revision >= kv->mod_revision) {
+		return 0; /* unchanged (a sync), or an event older than a sync's read */
 	}
 	{
 		char *v = malloc(kv->value_len + 1);
