@@ -675,15 +675,9 @@ static struct gw_proxy__router *router_next(struct gw_proxy_cache *cc)
 		cc->stats.router_reuses++;
 		return rt;
 	}
-	rt = gw_proxy__router_new();
+	rt = cc->cur != NULL ? gw_proxy__router_clone(cc->cur) : gw_proxy__router_new();
 	if (rt == NULL) {
 		return NULL;
-	}
-	for (size_t i = 0; cc->cur != NULL && i < cc->cur->n_routes; i++) {
-		if (gw_proxy__router_add(rt, cc->cur->routes[i]) != 0) {
-			gw_proxy__router_unref(rt);
-			return NULL;
-		}
 	}
 	if (apply_ops(rt, &cc->ops) != 0) {
 		gw_proxy__router_unref(rt);

@@ -287,6 +287,9 @@ struct gw_proxy__match_ctx {
 struct gw_proxy__router *gw_proxy__router_new(void);
 int gw_proxy__router_add(struct gw_proxy__router *rt, struct gw_proxy__route *r);
 void gw_proxy__router_remove(struct gw_proxy__router *rt, struct gw_proxy__route *r);
+/* A copy of @rt (one reference; it takes a reference on every route's
+ * unit), or NULL when out of memory. Costs a malloc per path, no lookups. */
+struct gw_proxy__router *gw_proxy__router_clone(const struct gw_proxy__router *rt);
 void gw_proxy__router_unref(struct gw_proxy__router *rt);
 const struct gw_proxy__route *gw_proxy__router_match(const struct gw_proxy_config *cfg,
 						     const struct gw_proxy__match_ctx *m);

@@ -316,6 +316,125 @@ void gw_proxy__router_remove(struct gw_proxy__router *rt, struct gw_proxy__route
 	gw_proxy__unit_unref(r->unit);
 }
 
+/* A copy of @m (same capacity and slots) whose values are copies made by
+ * @clone_val; keys point into the copies (@key_of). 0 or GW_ENOMEM (then
+ * *out holds what was copied so far, for the caller to free). */
+static int map_clone(const struct gw_proxy__map *m, struct gw_proxy__map *out,
+		     void *(*clone_val)(const void *), const char *(*key_of)(const void *))
+{
+	gw_proxy__map_init(out);
+	if (m->cap == 0) {
+		return 0;
+	}
+	out->ents = calloc(m->cap, sizeof *out->ents);
+	if (out->ents == NULL) {
+		return GW_ENOMEM;
+	}
+	out->cap = m->cap;
+	for (size_t i = 0; i < m->cap; i++) {
+		void *v;
+		if (m->ents[i].val == NULL) {
+			continue;
+		}
+		v = clone_val(m->ents[i].val);
+		if (v == NULL) {
+			return GW_ENOMEM;
+		}
+		out->ents[i] = m->ents[i];
+		out->ents[i].val = v;
+		out->ents[i].key = key_of(v);
+		out->n++;
+	}
+	return 0;
+}
+
+static void *rlist_clone(const void *p)
+{
+	const struct gw_proxy__rlist *l = p;
+	size_t len = strlen(l->key);
+	struct gw_proxy__rlist *c = malloc(sizeof *c + len + 1);
+	if (c == NULL) {
+		return NULL;
+	}
+	memcpy(c->key, l->key, len + 1);
+	c->n = c->cap = l->n;
+	c->v = malloc((l->n ? l->n : 1) * sizeof *c->v);
+	if (c->v == NULL) {
+		free(c);
+		return NULL;
+	}
+	memcpy(c->v, l->v, l->n * sizeof *c->v);
+	return c;
+}
+
+static const char *rlist_key(const void *p)
+{
+	return ((const struct gw_proxy__rlist *)p)->key;
+}
+
+static void *uri_router_clone(const void *p)
+{
+	const struct gw_proxy__uri_router *u = p;
+	struct gw_proxy__uri_router *c;
+	if (u == NULL) {
+		return NULL;
+	}
+	c = uri_router_new(u->key, u->key_len);
+	if (c == NULL) {
+		return NULL;
+	}
+	memcpy(c->prefix_lens, u->prefix_lens, MAX_PREFIX / 8 + 1);
+	c->max_prefix = u->max_prefix;
+	if (map_clone(&u->exact, &c->exact, rlist_clone, rlist_key) != 0 ||
+	    map_clone(&u->prefix, &c->prefix, rlist_clone, rlist_key) != 0) {
+		uri_router_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static const char *uri_router_key(const void *p)
+{
+	return ((const struct gw_proxy__uri_router *)p)->key;
+}
+
+struct gw_proxy__router *gw_proxy__router_clone(const struct gw_proxy__router *rt)
+{
+	struct gw_proxy__router *c = gw_proxy__router_new();
+	int rv;
+
+	if (c == NULL) {
+		return NULL;
+	}
+	rv = map_clone(&rt->hosts, &c->hosts, uri_router_clone, uri_router_key);
+	if (rv == 0) {
+		rv = map_clone(&rt->wild, &c->wild, uri_router_clone, uri_router_key);
+	}
+	if (rv == 0 && rt->star != NULL && (c->star = uri_router_clone(rt->star)) == NULL) {
+		rv = GW_ENOMEM;
+	}
+	if (rv == 0 && rt->any != NULL && (c->any = uri_router_clone(rt->any)) == NULL) {
+		rv = GW_ENOMEM;
+	}
+	if (rv == 0 && rt->n_routes > 0) {
+		c->routes = malloc(rt->n_routes * sizeof *c->routes);
+		if (c->routes == NULL) {
+			rv = GW_ENOMEM;
+		} else {
+			memcpy(c->routes, rt->routes, rt->n_routes * sizeof *c->routes);
+			c->n_routes = c->cap_routes = rt->n_routes;
+			for (size_t i = 0; i < c->n_routes; i++) {
+				gw_proxy__unit_ref(c->routes[i]->unit);
+			}
+		}
+	}
+	if (rv != 0) {
+		gw_proxy__router_unref(c); /* frees what was cloned; no route refs yet */
+		return NULL;
+	}
+	return c;
+}
+
 void gw_proxy__router_unref(struct gw_proxy__router *rt)
 {
 	if (rt == NULL || atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1) {
