@@ -9,24 +9,21 @@
  * global rules, routes), each recompile marking its dependents dirty, so
  * one pass reaches everything a change affects and nothing else. A route
  * whose unit changed becomes a router operation (remove the old, add the
- * new). The snapshot's router: two routers alternate; the one the previous
- * snapshot used is brought up to date in place with the operations of the
- * last two changes once no snapshot holds it any more (the common case:
- * workers switch at once), else a new router is built from the current one
- * (a copy, counted in the stats). Global rules are merged again only when
- * one changed; that merged unit also holds every named upstream and
- * service (a snapshot's upstream table must stay valid even where no route
- * reaches them). A snapshot then costs the changed objects, a few router
- * operations and a copy of the upstream table.
- * Failure modes: a bad object is skipped with one warning naming its key,
- * as in a full compile (gw_proxy_config_compile is this code with a fresh
- * cache); out of memory fails the call with GW_ENOMEM, after which the next
- * snapshot rebuilds its router from the entries (they are kept consistent:
- * an entry whose recompile ran out of memory keeps no unit and is retried
- * by the next sync).
- * Threads: a cache is used by one thread at a time; units and routers are
- * freed by their last unref on any thread (atomic counts), and a router is
- * changed only when the cache holds its one reference. */
+ * new), appended to a log. The snapshot's router: up to ROUTERS routers are
+ * kept with their position in the log; the most advanced one no snapshot
+ * holds any more is brought up to date in place (sequential changes: the
+ * previous-but-one, as workers switch at once); when all but the newest are
+ * still in use, the newest is cloned (a copy, counted in the stats) and the
+ * clone takes a slot (a third router after the first such burst). Global rules are merged again
+ * only when one changed; that merged unit also holds every named upstream and service (a snapshot's
+ * upstream table must stay valid even where no route reaches them). A snapshot then costs the
+ * changed objects, a few router operations and a copy of the upstream table. Failure modes: a bad
+ * object is skipped with one warning naming its key, as in a full compile (gw_proxy_config_compile
+ * is this code with a fresh cache); out of memory fails the call with GW_ENOMEM, after which the
+ * next snapshot rebuilds its router from the entries (they are kept consistent: an entry whose
+ * recompile ran out of memory keeps no unit and is retried by the next sync). Threads: a cache is
+ * used by one thread at a time; units and routers are freed by their last unref on any thread
+ * (atomic counts), and a router is changed only when the cache holds its one reference. */
 #include "config.h"
 
 #include "lib/err.h"
@@ -72,6 +69,16 @@ struct ops {
 	size_t n, cap;
 };
 
+/* A router and how far into the log of route changes it is. */
+struct rslot {
+	struct gw_proxy__router *rt;
+	size_t pos;
+};
+
+/* Routers kept for reuse: a snapshot's router is one of them brought up to
+ * date, unless every one but the newest is still in use. */
+#define ROUTERS 3
+
 struct gw_proxy_cache {
 	struct gw_proxy__map keys; /* key -> entry */
 	struct gw_proxy__cent **dirty[GW_PROXY__K_N];
@@ -85,12 +92,13 @@ struct gw_proxy_cache {
 	struct gw_proxy__cent **listed[GW_PROXY__K_N];
 	size_t n_listed[GW_PROXY__K_N], cap_listed[GW_PROXY__K_N];
 	bool listed_changed;
-	struct gw_proxy__unit *gunit;        /* merged global plugins; holds the listed units */
-	struct gw_proxy__router *cur, *prev; /* routers of the last two snapshots */
-	struct ops ops;                      /* this call's router changes */
-	struct ops prev_ops;                 /* in cur, not yet in prev */
-	bool broken;                         /* routers not trusted: rebuild from the entries */
-	struct gw_proxy__router **retired;   /* dropped routers snapshots still use */
+	struct gw_proxy__unit *gunit;      /* merged global plugins; holds the listed units */
+	struct rslot rts[ROUTERS];         /* routers of the last snapshots */
+	size_t n_rts, cur;                 /* cur: the newest snapshot's */
+	struct ops log;                    /* route changes, from the oldest router's position */
+	size_t log_base;                   /* position of log.v[0] */
+	bool broken;                       /* routers not trusted: rebuild from the entries */
+	struct gw_proxy__router **retired; /* dropped routers snapshots still use */
 	size_t n_retired, cap_retired;
 	int64_t next_seq; /* creation order for inputs without one */
 	int64_t revision;
@@ -535,7 +543,7 @@ static int recompile(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
 	if (rv == 0 && e->kind == GW_PROXY__K_ROUTE) {
 		newr = new != NULL ? new->obj : NULL;
 		if ((e->routed != NULL || newr != NULL) &&
-		    ops_push(&cc->ops, e->routed, newr) != 0) {
+		    ops_push(&cc->log, e->routed, newr) != 0) {
 			rv = GW_ENOMEM;
 		}
 	}
@@ -566,17 +574,16 @@ static int recompile(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
 
 /* ---- the snapshot */
 
-static int apply_ops(struct gw_proxy__router *rt, const struct ops *o)
+/* Apply the logged route changes from position @from to @rt. */
+static int apply_log(struct gw_proxy_cache *cc, struct gw_proxy__router *rt, size_t from)
 {
-	for (size_t i = 0; i < o->n; i++) {
-		if (o->v[i].old != NULL) {
-			gw_proxy__router_remove(rt, o->v[i].old);
+	for (size_t i = from - cc->log_base; i < cc->log.n; i++) {
+		const struct rop *o = &cc->log.v[i];
+		if (o->old != NULL) {
+			gw_proxy__router_remove(rt, o->old);
 		}
-		if (o->v[i].new != NULL) {
-			int rv = gw_proxy__router_add(rt, o->v[i].new);
-			if (rv != 0) {
-				return GW_ENOMEM; /* GW_EINVAL cannot happen: uris are checked */
-			}
+		if (o->new != NULL && gw_proxy__router_add(rt, o->new) != 0) {
+			return GW_ENOMEM; /* GW_EINVAL cannot happen: uris are checked */
 		}
 	}
 	return 0;
@@ -655,36 +662,102 @@ static void sweep(struct gw_proxy_cache *cc)
 	}
 }
 
-/* The router of the next snapshot, with cc->ops applied. NULL: out of
- * memory. */
+/* Drop the log entries every router has applied. */
+static void log_trim(struct gw_proxy_cache *cc)
+{
+	size_t min = cc->log_base + cc->log.n, k;
+	for (size_t i = 0; i < cc->n_rts; i++) {
+		if (cc->rts[i].pos < min) {
+			min = cc->rts[i].pos;
+		}
+	}
+	k = min - cc->log_base;
+	for (size_t i = 0; i < k; i++) {
+		if (cc->log.v[i].new != NULL) {
+			gw_proxy__unit_unref(cc->log.v[i].new->unit);
+		}
+	}
+	if (k > 0) {
+		memmove(cc->log.v, cc->log.v + k, (cc->log.n - k) * sizeof *cc->log.v);
+		cc->log.n -= k;
+	}
+	cc->log_base = min;
+}
+
+static void routers_drop(struct gw_proxy_cache *cc)
+{
+	for (size_t i = 0; i < cc->n_rts; i++) {
+		retire(cc, cc->rts[i].rt);
+	}
+	cc->n_rts = 0;
+	cc->cur = 0;
+}
+
+/* The router of the next snapshot, with every logged change applied: a kept
+ * router no snapshot uses (the most advanced one), else a clone of the
+ * newest. NULL: out of memory (then the routers are rebuilt next time). */
 static struct gw_proxy__router *router_next(struct gw_proxy_cache *cc)
 {
+	size_t end = cc->log_base + cc->log.n, i;
 	struct gw_proxy__router *rt;
+	int best = -1;
 
 	if (cc->broken) {
-		return router_rebuild(cc);
+		rt = router_rebuild(cc);
+		if (rt == NULL) {
+			return NULL;
+		}
+		routers_drop(cc);
+		ops_clear(&cc->log);
+		cc->rts[0].rt = rt;
+		cc->rts[0].pos = cc->log_base;
+		cc->n_rts = 1;
+		cc->broken = false;
+		return rt;
 	}
-	if (cc->prev != NULL && atomic_load_explicit(&cc->prev->refs, memory_order_acquire) == 1) {
+	for (i = 0; i < cc->n_rts; i++) {
+		if (i != cc->cur &&
+		    atomic_load_explicit(&cc->rts[i].rt->refs, memory_order_acquire) == 1 &&
+		    (best < 0 || cc->rts[i].pos > cc->rts[best].pos)) {
+			best = (int)i;
+		}
+	}
+	if (best >= 0) {
 		/* no snapshot uses it any more: bring it up to date in place */
-		rt = cc->prev;
-		cc->prev = NULL;
-		if (apply_ops(rt, &cc->prev_ops) != 0 || apply_ops(rt, &cc->ops) != 0) {
-			gw_proxy__router_unref(rt);
+		i = (size_t)best;
+		if (apply_log(cc, cc->rts[i].rt, cc->rts[i].pos) != 0) {
+			cc->broken = true;
 			return NULL;
 		}
 		cc->stats.router_reuses++;
-		return rt;
+	} else {
+		size_t from = cc->n_rts ? cc->rts[cc->cur].pos : cc->log_base;
+		rt = cc->n_rts ? gw_proxy__router_clone(cc->rts[cc->cur].rt)
+			       : gw_proxy__router_new();
+		if (rt == NULL || apply_log(cc, rt, from) != 0) {
+			gw_proxy__router_unref(rt);
+			cc->broken = true;
+			return NULL;
+		}
+		if (cc->n_rts < ROUTERS) {
+			i = cc->n_rts++;
+		} else {
+			/* replace the least advanced of the others (all in use) */
+			i = cc->cur == 0 ? 1 : 0;
+			for (size_t k = 0; k < cc->n_rts; k++) {
+				if (k != cc->cur && cc->rts[k].pos < cc->rts[i].pos) {
+					i = k;
+				}
+			}
+			retire(cc, cc->rts[i].rt);
+		}
+		cc->rts[i].rt = rt;
+		cc->stats.router_copies++;
 	}
-	rt = cc->cur != NULL ? gw_proxy__router_clone(cc->cur) : gw_proxy__router_new();
-	if (rt == NULL) {
-		return NULL;
-	}
-	if (apply_ops(rt, &cc->ops) != 0) {
-		gw_proxy__router_unref(rt);
-		return NULL;
-	}
-	cc->stats.router_copies++;
-	return rt;
+	cc->rts[i].pos = end;
+	cc->cur = i;
+	log_trim(cc);
+	return cc->rts[i].rt;
 }
 
 static int by_create(const void *a, const void *b)
@@ -776,7 +849,6 @@ static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_co
 		rv = globals_merge(cc);
 	}
 	if (rv != 0) {
-		ops_clear(&cc->ops);
 		cc->broken = true;
 		return rv;
 	}
@@ -784,7 +856,6 @@ static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_co
 	if (cfg == NULL ||
 	    (cfg->ups = malloc((cc->n_ups ? cc->n_ups : 1) * sizeof *cfg->ups)) == NULL) {
 		free(cfg);
-		ops_clear(&cc->ops);
 		cc->broken = true;
 		return GW_ENOMEM;
 	}
@@ -792,30 +863,8 @@ static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_co
 	if (rt == NULL) {
 		free(cfg->ups);
 		free(cfg);
-		ops_clear(&cc->ops);
-		cc->broken = true;
 		return GW_ENOMEM;
 	}
-	if (cc->broken) {
-		/* rebuilt from the entries: the old routers are not brought up
-		 * to date any more */
-		retire(cc, cc->prev);
-		retire(cc, cc->cur);
-		cc->prev = NULL;
-		cc->cur = NULL;
-		ops_clear(&cc->prev_ops);
-		ops_clear(&cc->ops);
-		cc->broken = false;
-	} else {
-		struct ops t;
-		retire(cc, cc->prev); /* NULL when it was reused */
-		cc->prev = cc->cur;
-		ops_clear(&cc->prev_ops);
-		t = cc->prev_ops;
-		cc->prev_ops = cc->ops; /* applied to the new router, not yet to prev */
-		cc->ops = t;
-	}
-	cc->cur = rt;
 	atomic_init(&cfg->refs, 1);
 	cfg->revision = revision;
 	atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
@@ -852,12 +901,11 @@ void gw_proxy_cache_free(struct gw_proxy_cache *cc)
 	if (cc == NULL) {
 		return;
 	}
-	ops_clear(&cc->ops);
-	ops_clear(&cc->prev_ops);
-	free(cc->ops.v);
-	free(cc->prev_ops.v);
-	gw_proxy__router_unref(cc->cur);
-	gw_proxy__router_unref(cc->prev);
+	ops_clear(&cc->log);
+	free(cc->log.v);
+	for (size_t i = 0; i < cc->n_rts; i++) {
+		gw_proxy__router_unref(cc->rts[i].rt);
+	}
 	for (size_t i = 0; i < cc->n_retired; i++) {
 		gw_proxy__router_unref(cc->retired[i]);
 	}

@@ -133,8 +133,8 @@ int gw_proxy_config_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t rev
  * change recompiles only the changed objects and their dependents (a route
  * depends on its upstream, service and plugin_config; a service on its
  * upstream); compiled objects are shared, reference-counted, between the
- * snapshots it makes. The router of a snapshot is the previous one's
- * updated in place when no snapshot still uses it, else a copy. One thread
+ * snapshots it makes. The router of a snapshot is an older one's updated
+ * in place when no snapshot still uses it, else a copy. One thread
  * at a time per cache (a compile thread); the snapshots it makes may be
  * used and released on any thread, also after gw_proxy_cache_free. */
 struct gw_proxy_cache;
