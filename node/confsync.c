@@ -310,6 +310,9 @@ static void recompile(struct gw_node_confsync *cs)
 	} else {
 		j->delta = cs->delta; /* the job takes the pending changes */
 		memset(&cs->delta, 0, sizeof cs->delta);
+		if (j->delta.revision == 0) {
+			j->delta.revision = gw_store_revision(cs->store);
+		}
 	}
 	cs->job = j;
 	rv = uv_queue_work(cs->loop, &j->req, compile_work, compile_after);

@@ -414,18 +414,18 @@ int gw_proxy__c_upstream_slot(struct gw_proxy__compiler *c, struct gw_proxy__ups
 	return 0;
 }
 
-static int slot_release(struct gw_proxy_cache *cc, struct gw_proxy__unit *u)
+/* The balancer slot of @u's upstream (if any) leaves the table, for reuse
+ * (out of memory: the index is simply not reused). */
+static void slot_release(struct gw_proxy_cache *cc, struct gw_proxy__unit *u)
 {
 	if (u == NULL || u->own == NULL) {
-		return 0;
-	}
-	if (grow((void **)&cc->free_slots, &cc->cap_free, cc->n_free + 1, sizeof *cc->free_slots) !=
-	    0) {
-		return GW_ENOMEM;
+		return;
 	}
 	cc->ups[u->own->index] = NULL;
-	cc->free_slots[cc->n_free++] = u->own->index;
-	return 0;
+	if (grow((void **)&cc->free_slots, &cc->cap_free, cc->n_free + 1, sizeof *cc->free_slots) ==
+	    0) {
+		cc->free_slots[cc->n_free++] = u->own->index;
+	}
 }
 
 /* ---- recompiling one entry */
@@ -485,9 +485,7 @@ static int compile_entry(struct gw_proxy_cache *cc, struct gw_proxy__cent *e,
 	if (rv != 0) {
 		/* skipped (warned), a disabled route (1) or out of memory; a slot
 		 * taken by the failed unit goes back */
-		if (slot_release(cc, c.u) != 0) {
-			rv = GW_ENOMEM;
-		}
+		slot_release(cc, c.u);
 		gw_proxy__unit_unref(c.u);
 		*out = NULL;
 		return rv == GW_ENOMEM ? GW_ENOMEM : 0;
@@ -537,9 +535,7 @@ static int recompile(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
 		cc->stats.objects_compiled++;
 		cc->stats.last_compiled++;
 	}
-	if (rv == 0 && slot_release(cc, old) != 0) {
-		rv = GW_ENOMEM;
-	}
+	slot_release(cc, old);
 	if (rv == 0 && e->kind == GW_PROXY__K_ROUTE) {
 		newr = new != NULL ? new->obj : NULL;
 		if ((e->routed != NULL || newr != NULL) &&
@@ -553,6 +549,7 @@ static int recompile(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
 	if (rv != 0) {
 		/* out of memory: the entry keeps no unit; the routers are rebuilt
 		 * from the entries and a later sync recompiles it */
+		slot_release(cc, new);
 		gw_proxy__unit_unref(new);
 		new = NULL;
 		newr = NULL;
