@@ -122,9 +122,10 @@ struct gw_proxy_kv {
 /* Compile @n pairs into a new snapshot with one reference owned by the
  * caller. Pure: reads only its arguments (the pairs may be freed after the
  * call). Routes, services and upstreams are understood; other keys are
- * ignored. Route insertion order (the last tie-breaker) is the order of
- * @kvs. A bad object (invalid JSON, schema error, missing upstream) is
- * skipped with one warning line. Returns 0, or GW_ENOMEM. Any thread. */
+ * ignored. Route insertion order (the last tie-breaker) is create_revision
+ * (then the id), or the order of @kvs where it is 0. A bad object (invalid
+ * JSON, schema error, missing upstream) is skipped with one warning line.
+ * Returns 0, or GW_ENOMEM. Any thread. */
 int gw_proxy_config_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t revision,
 			    struct gw_proxy_config **out);
 
