@@ -10,7 +10,10 @@ upstream's 200 instead of 404). Meanwhile a thread polls /status every
 5 ms and reports the slowest answer: the control loop's longest stall.
 
   APIGW_BIN=./apigw python3 bench/config_scale.py [--routes N] [--puts M]
-Prints one line per figure (p50/p99/max ms). Processes stopped by PID."""
+Prints one line per figure (p50/p99/max ms) and the node's RSS growth per
+loaded route. Processes stopped by PID. To compare two builds in one run:
+  for b in old/apigw new/apigw; do for n in 10000 50000 100000; do
+    APIGW_BIN=$b python3 bench/config_scale.py --routes $n --puts 100; done; done"""
 import argparse
 import base64
 import http.client
@@ -70,7 +73,7 @@ def main():
     threading.Thread(target=up.serve_forever, daemon=True).start()
     upaddr = "127.0.0.1:%d" % up.server_address[1]
     args = [binp, "start", "--data-dir", tmp + "/d", "--admin-key", KEY, "--workers", "1",
-            "--log-level", "warn"]
+            "--log-level", os.environ.get("APIGW_LOG_LEVEL", "warn")]
     for k, p in ports.items():
         args += ["--%s-listen" % k, "127.0.0.1:%d" % p]
     proc = subprocess.Popen(args, stdout=open(tmp + "/log", "w"), stderr=subprocess.STDOUT)
@@ -84,6 +87,13 @@ def main():
                     break
             except OSError:
                 time.sleep(0.1)
+        def rss_kb():
+            for l in open("/proc/%d/status" % proc.pid):
+                if l.startswith("VmRSS"):
+                    return int(l.split()[1])
+            return 0
+
+        rss0 = rss_kb()
         route = lambda i: json.dumps({"uri": "/r/%d" % i, "upstream": {
             "type": "roundrobin", "nodes": {upaddr: 1}}})
         e = http.client.HTTPConnection("127.0.0.1", ports["etcd"], timeout=30)
@@ -97,6 +107,19 @@ def main():
             r.read()
             assert r.status == 200, r.status
         print("loaded %d routes in %.1f s" % (a.routes, time.time() - t0), file=sys.stderr)
+        # the last txn is served once its last route is: then RSS is settled
+        px0 = http.client.HTTPConnection("127.0.0.1", ports["proxy"], timeout=10)
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            px0.request("GET", "/r/%d" % (a.routes - 1))
+            r0 = px0.getresponse()
+            r0.read()
+            if r0.status == 200:
+                break
+            time.sleep(0.05)
+        px0.close()
+        print("served after %.1f s" % (time.time() - t0), file=sys.stderr)
+        rss1 = rss_kb()
         stop = threading.Event()
         stalls = []
 
@@ -110,6 +133,17 @@ def main():
                 stalls.append((time.monotonic() - t) * 1000)
                 time.sleep(0.005)
 
+        def config_metrics():
+            mc = http.client.HTTPConnection("127.0.0.1", ports["metrics"], timeout=10)
+            mc.request("GET", "/apisix/prometheus/metrics")
+            out = {}
+            for l in mc.getresponse().read().decode().splitlines():
+                if l.startswith("apigw_config_"):
+                    out[l.split()[0]] = float(l.split()[1])
+            mc.close()
+            return out
+
+        m0 = config_metrics()
         th = threading.Thread(target=poll, daemon=True)
         th.start()
         ad = http.client.HTTPConnection("127.0.0.1", ports["admin"], timeout=30)
@@ -145,12 +179,19 @@ def main():
                         ("status_during_puts_ms", stalls)):
             print("%-24s routes=%d p50 %.2f p99 %.2f max %.2f" % (
                 name, a.routes, statistics.median(v), pct(v, 0.99), max(v)))
-        rss = [l for l in open("/proc/%d/status" % proc.pid) if l.startswith("VmRSS")]
-        print("rss %s" % rss[0].split(":")[1].strip())
+        m1 = config_metrics()
+        for k in sorted(m1):
+            print("  %s %g (during the PUTs: %+g)" % (k, m1[k], m1[k] - m0.get(k, 0)))
+        print("rss %d kB; per loaded route %.0f B" % (
+            rss_kb(), (rss1 - rss0) * 1024.0 / max(1, a.routes)))
     finally:
         proc.terminate()
         proc.wait(30)
         up.shutdown()
+        if os.environ.get("APIGW_LOG_GREP"):
+            for l in open(tmp + "/log", errors="replace"):
+                if os.environ["APIGW_LOG_GREP"] in l:
+                    print("  log: " + l.rstrip())
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -19,13 +19,20 @@ void gw_arena_init(struct gw_arena *a)
 {
 	a->head = NULL;
 	a->total = 0;
+	a->first = 0;
+}
+
+void gw_arena_init_sized(struct gw_arena *a, size_t first)
+{
+	gw_arena_init(a);
+	a->first = first < 64 ? 64 : first;
 }
 
 void *gw_arena__take_slow(struct gw_arena *a, size_t n)
 {
 	struct gw_arena_chunk *c, *head = a->head;
 	size_t need = (n + (GW_ARENA_ALIGN - 1)) & ~(size_t)(GW_ARENA_ALIGN - 1);
-	size_t size = GW_ARENA_CHUNK;
+	size_t size = a->first != 0 ? a->first : GW_ARENA_CHUNK;
 
 	if (n == 0) {
 		need = GW_ARENA_ALIGN;

@@ -32,10 +32,15 @@ struct gw_arena_chunk {
 struct gw_arena {
 	struct gw_arena_chunk *head; /* newest chunk, owned with every older one; NULL when empty */
 	size_t total;                /* chunk bytes malloc'ed and not yet freed, for accounting */
+	size_t first;                /* size of the first chunk; 0 = GW_ARENA_CHUNK */
 };
 
 /* An empty arena (no memory yet). */
 void gw_arena_init(struct gw_arena *a);
+/* An empty arena whose first chunk is @first bytes (header included, at
+ * least 64) instead of GW_ARENA_CHUNK: for many small arenas that live long
+ * (the config compiler's per-object units). Later chunks double as usual. */
+void gw_arena_init_sized(struct gw_arena *a, size_t first);
 
 /* Slow path of gw_arena_take: a new chunk. Returns @n bytes or NULL. */
 void *gw_arena__take_slow(struct gw_arena *a, size_t n);

@@ -1,23 +1,30 @@
 /* confsync.c: store → proxy config (see confsync.h).
  *
- * Happy path: a watch on [/apisix/, /apisix0) delivers committed events;
- * the first event of a quiet period arms a short timer, and when it fires
- * the whole prefix is read at the current revision (on the control loop,
- * which owns the store), then compiled on libuv's thread pool so a big
- * config never stalls the loop that runs raft and the control-plane APIs
- * (10,000 routes: 100-200 ms of compile), and published back on the loop.
- * One compile is in flight at a time; changes that arrive meanwhile get one
- * more compile when it ends. A full recompile keeps the code obviously
- * right; its duration is exported in the stats.
+ * Happy path: a watch on [/apisix/, /apisix0) delivers committed events,
+ * which are copied into a pending list (the delta); the first event of a
+ * quiet period schedules a compile on the next loop turn. The compile runs
+ * on libuv's thread pool with the proxy's incremental compiler
+ * (gw_proxy_cache): it applies the delta, recompiling only the changed
+ * objects and what depends on them, and makes a snapshot that shares
+ * everything else with the previous one; the snapshot is published back on
+ * the loop. So a change costs the loop a copy of its events, and the pool
+ * a few objects, whatever the config's size. At start, and whenever the
+ * delta cannot be trusted (the watch was cancelled, a compile ran out of
+ * memory, the pending list outgrew its bound), the whole prefix is read at
+ * the current revision on the loop (which owns the store) and the cache is
+ * synchronised with it (unchanged keys, by mod_revision, are not
+ * recompiled). One compile is in flight at a time; changes that arrive
+ * meanwhile are compiled together when it ends.
  * Failure modes: a compile that fails (out of memory) keeps the old snapshot
- * and retries on the next change; a watch cancelled by the store (slow
- * subscriber, snapshot restore, compaction) is re-created from the current
- * revision followed by a recompile, so no change is ever missed. Stop while
- * a compile runs: the compile is cancelled if it has not started, else its
- * result is dropped; the struct is freed once both the timer and the
- * compile are done.
+ * and the next change resynchronises; a watch cancelled by the store (slow
+ * subscriber, snapshot restore, compaction) or a pending list over
+ * PENDING_MAX_BYTES (the watch is then cancelled too) is re-created from the
+ * current revision followed by a resync, so no change is ever missed. Stop
+ * while a compile runs: the compile is cancelled if it has not started,
+ * else its result is dropped; the struct (and the cache) is freed once both
+ * the timer and the compile are done.
  * Threads: the control loop, except compile_work on the pool (it owns its
- * job: the range read for it and the snapshot it makes). */
+ * job and, while it runs, the cache). */
 #include "config.h"
 
 #include "node/confsync.h"
@@ -27,9 +34,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PREFIX      "/apisix/"
-#define PREFIX_END  "/apisix0" /* '/' + 1 == '0': the end of the prefix range */
-#define COALESCE_MS 0 /* the next loop turn: a burst in flight coalesces behind the compile */
+#define PREFIX            "/apisix/"
+#define PREFIX_END        "/apisix0" /* '/' + 1 == '0': the end of the prefix range */
+#define COALESCE_MS       0 /* the next loop turn: a burst in flight coalesces behind the compile */
+#define PENDING_MAX_BYTES (64u << 20) /* a bigger delta is replaced by a resync */
+
+/* Changes waiting for a compile: copies of watch events. */
+struct delta {
+	struct gw_proxy_kv *v; /* key and value malloc'ed; value NULL = delete */
+	size_t n, cap;
+	size_t bytes;
+	int64_t revision; /* of the last event */
+};
 
 struct gw_node_confsync {
 	uv_loop_t *loop;
@@ -40,9 +56,12 @@ struct gw_node_confsync {
 	struct job *job;  /* the compile on the thread pool, or NULL */
 	bool again;       /* changes arrived while it ran */
 	bool stopping, timer_closed;
-	bool pending;          /* a change waits for the timer */
-	bool resubscribe;      /* the watch was cancelled: re-create it */
-	uint64_t first_change; /* uv_hrtime of the first pending change */
+	bool pending;                 /* a change waits for the timer */
+	bool resubscribe;             /* the watch was cancelled: re-create it */
+	bool need_sync;               /* the next compile reads the whole config */
+	struct delta delta;           /* changes since the last compile was queued */
+	struct gw_proxy_cache *cache; /* the incremental compiler (the job's while it runs) */
+	uint64_t first_change;        /* uv_hrtime of the first pending change */
 	struct gw_node_confsync_stats stats;
 };
 
@@ -80,8 +99,10 @@ static int read_config(struct gw_store *store, struct gw_range_resp *resp, struc
 	for (size_t i = 0; i < resp->n_kvs; i++) {
 		kvs[i].key = resp->kvs[i].key;
 		kvs[i].key_len = resp->kvs[i].key_len;
-		kvs[i].value = resp->kvs[i].value;
+		kvs[i].value = resp->kvs[i].value != NULL ? resp->kvs[i].value : "";
 		kvs[i].value_len = resp->kvs[i].value_len;
+		kvs[i].create_revision = resp->kvs[i].create_revision;
+		kvs[i].mod_revision = resp->kvs[i].mod_revision;
 	}
 	*out = kvs;
 	return 0;
@@ -102,10 +123,79 @@ int gw_node_confsync_compile(struct gw_store *store, struct gw_proxy_config **ou
 	return rv;
 }
 
+/* A NUL-terminated malloc'ed copy of @n bytes, or NULL. */
+static char *dup_bytes(const char *p, size_t n)
+{
+	char *s = malloc(n + 1);
+	if (s != NULL) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+static void delta_clear(struct delta *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		free((char *)d->v[i].key);
+		free((char *)d->v[i].value);
+	}
+	free(d->v);
+	memset(d, 0, sizeof *d);
+}
+
+/* Copy @n events into @d. 0, or GW_ENOMEM / GW_ELIMIT (then @d is
+ * incomplete: the caller resynchronises). */
+static int delta_add(struct delta *d, const struct gw_event *evs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct gw_kv *kv = &evs[i].kv;
+		struct gw_proxy_kv *o;
+		if (d->n == d->cap) {
+			size_t cap = d->cap ? d->cap * 2 : 16;
+			void *p = realloc(d->v, cap * sizeof *d->v);
+			if (p == NULL) {
+				return GW_ENOMEM;
+			}
+			d->v = p;
+			d->cap = cap;
+		}
+		o = &d->v[d->n];
+		memset(o, 0, sizeof *o);
+		d->bytes += kv->key_len + kv->value_len + sizeof *o;
+		if (d->bytes > PENDING_MAX_BYTES) {
+			return GW_ELIMIT;
+		}
+		o->key = dup_bytes(kv->key, kv->key_len);
+		if (o->key == NULL) {
+			return GW_ENOMEM;
+		}
+		o->key_len = kv->key_len;
+		if (evs[i].type != GW_EVENT_DELETE) {
+			o->value = dup_bytes(kv->value != NULL ? kv->value : "", kv->value_len);
+			if (o->value == NULL) {
+				free((char *)o->key);
+				return GW_ENOMEM;
+			}
+			o->value_len = kv->value_len;
+			o->create_revision = kv->create_revision;
+		}
+		o->mod_revision = kv->mod_revision;
+		d->n++;
+		if (kv->mod_revision > d->revision) {
+			d->revision = kv->mod_revision;
+		}
+	}
+	return 0;
+}
+
 /* One compile handed to the thread pool. */
 struct job {
 	uv_work_t req;
 	struct gw_node_confsync *cs;
+	struct gw_proxy_cache *cache; /* the compiler, lent to the job */
+	bool sync;                    /* resp/kvs: the whole config; else delta */
+	struct delta delta;
 	struct gw_range_resp resp; /* read on the loop, owned by the job */
 	struct gw_proxy_kv *kvs;
 	struct gw_proxy_config *cfg; /* made on the pool */
@@ -117,12 +207,16 @@ struct job {
 static int subscribe(struct gw_node_confsync *cs, int64_t from_revision);
 static void schedule(struct gw_node_confsync *cs);
 static void maybe_free(struct gw_node_confsync *cs);
+static void close_cb(uv_handle_t *h);
 
 static void job_free(struct job *j)
 {
 	gw_proxy_config_unref(j->cfg);
-	free(j->kvs);
-	gw_store_range_resp_free(&j->resp);
+	delta_clear(&j->delta);
+	if (j->sync) {
+		free(j->kvs);
+		gw_store_range_resp_free(&j->resp);
+	}
 	free(j);
 }
 
@@ -130,7 +224,13 @@ static void compile_work(uv_work_t *req)
 {
 	struct job *j = req->data;
 
-	j->rv = gw_proxy_config_compile(j->kvs, j->resp.n_kvs, j->resp.revision, &j->cfg);
+	if (j->sync) {
+		j->rv =
+		    gw_proxy_cache_sync(j->cache, j->kvs, j->resp.n_kvs, j->resp.revision, &j->cfg);
+	} else {
+		j->rv = gw_proxy_cache_apply(j->cache, j->delta.v, j->delta.n, j->delta.revision,
+					     &j->cfg);
+	}
 }
 
 static void compile_after(uv_work_t *req, int status)
@@ -139,9 +239,21 @@ static void compile_after(uv_work_t *req, int status)
 	struct gw_node_confsync *cs = j->cs;
 
 	cs->job = NULL;
+	{
+		/* the cache is ours again */
+		struct gw_proxy_cache_stats st;
+		gw_proxy_cache_stats(cs->cache, &st);
+		cs->stats.objects_compiled = st.objects_compiled;
+		cs->stats.last_objects = st.last_compiled;
+		cs->stats.router_copies = st.router_copies;
+	}
+	if (status != 0 || j->rv != 0) {
+		/* cancelled (the delta is lost) or out of memory (the cache
+		 * is behind): the old snapshot keeps serving, the next change
+		 * resynchronises */
+		cs->need_sync = true;
+	}
 	if (cs->stopping || status != 0 || j->rv != 0) {
-		/* stopped, cancelled, or out of memory: the old snapshot keeps
-		 * serving and the next change retries */
 		job_free(j);
 		maybe_free(cs);
 		return;
@@ -183,12 +295,24 @@ static void recompile(struct gw_node_confsync *cs)
 		return; /* the next change retries */
 	}
 	j->cs = cs;
+	j->cache = cs->cache;
 	j->t0_us = now_us();
 	j->first_change = cs->first_change;
 	j->req.data = j;
-	if (read_config(cs->store, &j->resp, &j->kvs) != 0) {
-		free(j);
-		return; /* logged; the old snapshot keeps serving */
+	if (cs->need_sync) {
+		if (read_config(cs->store, &j->resp, &j->kvs) != 0) {
+			free(j);
+			return; /* logged; the old snapshot keeps serving */
+		}
+		j->sync = true;
+		cs->need_sync = false;
+		delta_clear(&cs->delta); /* the read holds them */
+	} else {
+		j->delta = cs->delta; /* the job takes the pending changes */
+		memset(&cs->delta, 0, sizeof cs->delta);
+		if (j->delta.revision == 0) {
+			j->delta.revision = gw_store_revision(cs->store);
+		}
 	}
 	cs->job = j;
 	rv = uv_queue_work(cs->loop, &j->req, compile_work, compile_after);
@@ -216,10 +340,21 @@ static void schedule(struct gw_node_confsync *cs)
 
 static int on_events(struct gw_watcher *w, const struct gw_event *evs, size_t n, void *data)
 {
+	struct gw_node_confsync *cs = data;
 	(void)w;
-	(void)evs;
-	(void)n;
-	schedule(data);
+	if (!cs->need_sync) {
+		int rv = delta_add(&cs->delta, evs, n);
+		if (rv != 0) {
+			/* too big or out of memory: drop the delta; the watch is
+			 * cancelled (on_cancel) and the config re-read */
+			gw_warnf("confsync", "config delta dropped (%s): re-reading the config",
+				 gw_strerror(rv));
+			delta_clear(&cs->delta);
+			cs->need_sync = true;
+			return 1;
+		}
+	}
+	schedule(cs);
 	return 0;
 }
 
@@ -234,6 +369,8 @@ static void on_cancel(struct gw_watcher *w, int reason, int64_t compact_revision
 	}
 	gw_infof("confsync", "store watch ended (%s): re-reading the config", gw_strerror(reason));
 	cs->resubscribe = true;
+	cs->need_sync = true;
+	delta_clear(&cs->delta);
 	schedule(cs);
 }
 
@@ -264,8 +401,15 @@ int gw_node_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_pr
 	cs->store = store;
 	cs->proxy = proxy;
 	cs->stats.revision = from_revision;
+	cs->need_sync = true; /* the cache starts empty */
 	uv_timer_init(loop, &cs->timer);
 	cs->timer.data = cs;
+	rv = gw_proxy_cache_new(&cs->cache);
+	if (rv != 0) {
+		cs->stopping = true;
+		uv_close((uv_handle_t *)&cs->timer, close_cb);
+		return rv;
+	}
 	/* Changes committed after the snapshot was compiled are replayed from
 	 * history, so nothing between compile and subscribe is missed. */
 	rv = subscribe(cs, from_revision + 1);
@@ -274,6 +418,9 @@ int gw_node_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_pr
 		gw_node_confsync_stop(cs);
 		return rv;
 	}
+	/* fill the cache in the background (its snapshot equals the one the
+	 * node started with, unless something changed since) */
+	schedule(cs);
 	*out = cs;
 	return 0;
 }
@@ -281,6 +428,8 @@ int gw_node_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_pr
 static void maybe_free(struct gw_node_confsync *cs)
 {
 	if (cs->stopping && cs->timer_closed && cs->job == NULL) {
+		gw_proxy_cache_free(cs->cache);
+		delta_clear(&cs->delta);
 		free(cs);
 	}
 }

@@ -36,10 +36,13 @@ int gw_node_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_pr
 void gw_node_confsync_stop(struct gw_node_confsync *cs);
 
 struct gw_node_confsync_stats {
-	int64_t revision;         /* revision of the last published snapshot */
-	uint64_t compiles;        /* snapshots published since start */
-	uint64_t last_compile_us; /* duration of the last compile */
-	uint64_t last_lag_us;     /* first change seen -> snapshot published */
+	int64_t revision;          /* revision of the last published snapshot */
+	uint64_t compiles;         /* snapshots published since start */
+	uint64_t last_compile_us;  /* duration of the last compile */
+	uint64_t last_lag_us;      /* first change seen -> snapshot published */
+	uint64_t objects_compiled; /* objects (re)compiled since start */
+	uint64_t last_objects;     /* by the last compile (changed + dependents) */
+	uint64_t router_copies;    /* snapshots whose router was copied, not updated */
 };
 void gw_node_confsync_stats(const struct gw_node_confsync *cs, struct gw_node_confsync_stats *out);
 

@@ -169,6 +169,20 @@ static int write_confsync(struct gw_buf *b, struct gw_node_confsync *cs)
 			   "Last change: commit seen by this node to config serving",
 			   (double)st.last_lag_us / 1e6);
 	}
+	if (rv == 0) {
+		rv = counter(b, "apigw_config_objects_compiled_total",
+			     "Config objects compiled (a change compiles it and its dependents)",
+			     (double)st.objects_compiled);
+	}
+	if (rv == 0) {
+		rv = gauge(b, "apigw_config_last_compile_objects",
+			   "Objects compiled by the last config compile", (double)st.last_objects);
+	}
+	if (rv == 0) {
+		rv = counter(b, "apigw_config_router_copies_total",
+			     "Snapshots whose router was copied (an older one was still in use)",
+			     (double)st.router_copies);
+	}
 	return rv;
 }
 

@@ -9,7 +9,8 @@
  * spread); chash walks a consistent-hash ring of 160 points per unit of
  * weight (adding a node moves ~1/n of the keys); least_conn picks the lowest
  * (active + 1) / weight; ewma the lowest decayed latency x (active + 1) /
- * weight. State restarts with each new snapshot (as in APISIX, where a
+ * weight. A worker makes an upstream's state on its first pick. State
+ * restarts with each new snapshot (as in APISIX, where a
  * changed upstream gets a new balancer). Failure modes: -1 when every node
  * was tried or the upstream has none (the caller answers 502). */
 #include "config.h"
@@ -45,34 +46,41 @@ struct gw_proxy__wsnap *gw_proxy__wsnap_new(struct gw_proxy_config *cfg)
 	if (s == NULL) {
 		return NULL;
 	}
+	/* per-upstream state is made on an upstream's first pick: a snapshot
+	 * of 100,000 upstreams costs one zeroed array here, not 200,000 mallocs */
 	s->b = calloc(cfg->n_ups ? cfg->n_ups : 1, sizeof *s->b);
 	if (s->b == NULL) {
 		free(s);
 		return NULL;
 	}
-	for (size_t i = 0; i < cfg->n_ups; i++) {
-		size_t n = cfg->ups[i]->n_nodes ? cfg->ups[i]->n_nodes : 1;
-		struct gw_proxy__bstate *b = &s->b[i];
-		b->cw = calloc(n, sizeof *b->cw);
-		b->active = calloc(n, sizeof *b->active);
-		if (cfg->ups[i]->type == GW_PROXY__LB_EWMA) {
-			b->ewma = calloc(n, sizeof *b->ewma);
-			b->ewma_t = calloc(n, sizeof *b->ewma_t);
-		}
-		if (b->cw == NULL || b->active == NULL ||
-		    (cfg->ups[i]->type == GW_PROXY__LB_EWMA && (!b->ewma || !b->ewma_t))) {
-			for (size_t j = 0; j <= i; j++) {
-				state_free(&s->b[j]);
-			}
-			free(s->b);
-			free(s);
-			return NULL;
-		}
-	}
 	s->refs = 1;
 	s->cfg = cfg;
 	gw_proxy_config_ref(cfg);
 	return s;
+}
+
+/* The state of @up in @s, made on first use. NULL when out of memory. */
+static struct gw_proxy__bstate *state_of(struct gw_proxy__wsnap *s,
+					 const struct gw_proxy__upstream *up)
+{
+	struct gw_proxy__bstate *b = &s->b[up->index];
+	size_t n = up->n_nodes ? up->n_nodes : 1;
+	if (b->active != NULL) {
+		return b;
+	}
+	b->cw = calloc(n, sizeof *b->cw);
+	b->active = calloc(n, sizeof *b->active);
+	if (up->type == GW_PROXY__LB_EWMA) {
+		b->ewma = calloc(n, sizeof *b->ewma);
+		b->ewma_t = calloc(n, sizeof *b->ewma_t);
+	}
+	if (b->cw == NULL || b->active == NULL ||
+	    (up->type == GW_PROXY__LB_EWMA && (b->ewma == NULL || b->ewma_t == NULL))) {
+		state_free(b);
+		memset(b, 0, sizeof *b);
+		return NULL;
+	}
+	return b;
 }
 
 void gw_proxy__wsnap_unref(struct gw_proxy__wsnap *s)
@@ -106,7 +114,7 @@ static int ring_cmp(const void *a, const void *b)
 	return x->node < y->node ? -1 : (x->node > y->node);
 }
 
-int gw_proxy__chash_build(struct gw_proxy_config *cfg, struct gw_proxy__upstream *up)
+int gw_proxy__chash_build(struct gw_arena *a, struct gw_proxy__upstream *up)
 {
 	size_t total = 0, k = 0;
 	for (size_t i = 0; i < up->n_nodes; i++) {
@@ -115,7 +123,7 @@ int gw_proxy__chash_build(struct gw_proxy_config *cfg, struct gw_proxy__upstream
 	if (total > CHASH_MAX_RING) {
 		total = CHASH_MAX_RING;
 	}
-	up->ring = gw_arena_alloc(&cfg->arena, (total ? total : 1) * sizeof *up->ring);
+	up->ring = gw_arena_alloc(a, (total ? total : 1) * sizeof *up->ring);
 	if (up->ring == NULL) {
 		return GW_ENOMEM;
 	}
@@ -173,12 +181,15 @@ int gw_proxy__balancer_pick(struct gw_proxy__wsnap *s, const struct gw_proxy__up
 			    const struct gw_proxy__tried *t, const char *hash_key,
 			    size_t hash_key_len)
 {
-	struct gw_proxy__bstate *b = &s->b[up->index];
+	struct gw_proxy__bstate *b;
 	size_t lo, hi;
 	int best = -1;
 
 	if (up->type == GW_PROXY__LB_CHASH) {
 		return pick_chash(up, t, hash_key, hash_key_len);
+	}
+	if ((b = state_of(s, up)) == NULL) {
+		return -1; /* out of memory: answered as no node left (502) */
 	}
 	/* The first priority group with an untried node: [lo, hi). */
 	for (lo = 0; lo < up->n_nodes; lo = hi) {
@@ -232,7 +243,8 @@ void gw_proxy__balancer_done(struct gw_proxy__wsnap *s, const struct gw_proxy__u
 			     uint64_t latency_ms)
 {
 	struct gw_proxy__bstate *b = &s->b[up->index];
-	if (i < 0 || (size_t)i >= up->n_nodes || up->type == GW_PROXY__LB_CHASH) {
+	if (i < 0 || (size_t)i >= up->n_nodes || up->type == GW_PROXY__LB_CHASH ||
+	    b->active == NULL) {
 		return;
 	}
 	if (b->active[i] > 0) {

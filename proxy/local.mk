@@ -6,7 +6,8 @@ proxy_libgw_proxy_a_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS)
 proxy_libgw_proxy_a_SOURCES = \
 	proxy/proxy.h proxy/proxy_int.h proxy/conn_int.h \
 	proxy/util.c \
-	proxy/config.c \
+	proxy/config_int.h proxy/config.c proxy/config_util.c proxy/config_upstream.c \
+	proxy/config_expr.c proxy/config_plugins.c proxy/config_route.c proxy/config_cache.c \
 	proxy/router.c \
 	proxy/balancer.c \
 	proxy/server.c \

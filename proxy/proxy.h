@@ -113,18 +113,56 @@ int gw_proxy_metrics(struct gw_proxy *p, struct gw_buf *b);
 struct gw_proxy_kv {
 	const char *key; /* e.g. "/apisix/routes/1" */
 	size_t key_len;
-	const char *value; /* JSON bytes */
+	const char *value; /* JSON bytes; NULL: the key was deleted (gw_proxy_cache_apply) */
 	size_t value_len;
+	int64_t create_revision; /* route order; 0 = the order of the input */
+	int64_t mod_revision;    /* 0 = unknown (always recompiled) */
 };
 
 /* Compile @n pairs into a new snapshot with one reference owned by the
  * caller. Pure: reads only its arguments (the pairs may be freed after the
  * call). Routes, services and upstreams are understood; other keys are
- * ignored. Route insertion order (the last tie-breaker) is the order of
- * @kvs. A bad object (invalid JSON, schema error, missing upstream) is
- * skipped with one warning line. Returns 0, or GW_ENOMEM. Any thread. */
+ * ignored. Route insertion order (the last tie-breaker) is create_revision
+ * (then the id), or the order of @kvs where it is 0. A bad object (invalid
+ * JSON, schema error, missing upstream) is skipped with one warning line.
+ * Returns 0, or GW_ENOMEM. Any thread. */
 int gw_proxy_config_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t revision,
 			    struct gw_proxy_config **out);
+
+/* An incremental compiler: keeps every object compiled from the previous
+ * calls (per key, keyed by its mod_revision) and what depends on what, so a
+ * change recompiles only the changed objects and their dependents (a route
+ * depends on its upstream, service and plugin_config; a service on its
+ * upstream); compiled objects are shared, reference-counted, between the
+ * snapshots it makes. The router of a snapshot is an older one's updated
+ * in place when no snapshot still uses it, else a copy. One thread
+ * at a time per cache (a compile thread); the snapshots it makes may be
+ * used and released on any thread, also after gw_proxy_cache_free. */
+struct gw_proxy_cache;
+
+struct gw_proxy_cache_stats {
+	uint64_t objects_compiled; /* objects compiled since new */
+	uint64_t last_compiled;    /* by the last call (changed + dependents) */
+	uint64_t router_copies;    /* snapshots whose router had to be copied */
+	uint64_t router_reuses;    /* snapshots that updated a router in place */
+	size_t entries;            /* keys known */
+};
+
+/* A new, empty cache. 0 or GW_ENOMEM. */
+int gw_proxy_cache_new(struct gw_proxy_cache **out);
+/* Free the cache; snapshots it made stay valid until their last unref. */
+void gw_proxy_cache_free(struct gw_proxy_cache *cc);
+/* Apply @n changes (puts, or deletes where value is NULL) committed up to
+ * @revision and make a snapshot of the whole config (one reference for the
+ * caller). 0 or GW_ENOMEM (then *out is untouched and the cache must be
+ * resynchronised with gw_proxy_cache_sync before the next apply). */
+int gw_proxy_cache_apply(struct gw_proxy_cache *cc, const struct gw_proxy_kv *changes, size_t n,
+			 int64_t revision, struct gw_proxy_config **out);
+/* As apply, from the whole config @kvs (keys absent from it are deleted;
+ * pairs whose mod_revision is known and unchanged are not recompiled). */
+int gw_proxy_cache_sync(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kvs, size_t n,
+			int64_t revision, struct gw_proxy_config **out);
+void gw_proxy_cache_stats(const struct gw_proxy_cache *cc, struct gw_proxy_cache_stats *out);
 
 /* Store revision the snapshot was compiled from. Any thread. */
 int64_t gw_proxy_config_revision(const struct gw_proxy_config *cfg);

@@ -45,6 +45,8 @@ void *gw_proxy__map_get(const struct gw_proxy__map *m, const char *key, size_t l
 /* Same with the FNV-1a state of the key already computed. */
 void *gw_proxy__map_get_h(const struct gw_proxy__map *m, uint64_t hash, const char *key,
 			  size_t len);
+/* Remove @key if present. */
+void gw_proxy__map_del(struct gw_proxy__map *m, const char *key, size_t len);
 void gw_proxy__map_close(struct gw_proxy__map *m);
 
 /* ---- compiled objects */
@@ -189,9 +191,18 @@ struct gw_proxy__expr {
 #define GW_PROXY__M_GET (1u << 0)
 #define GW_PROXY__M_ALL 0u
 
+struct gw_proxy__unit; /* config_int.h: a compiled object shared by snapshots */
+void gw_proxy__unit_ref(struct gw_proxy__unit *u);
+void gw_proxy__unit_unref(struct gw_proxy__unit *u);
+
 struct gw_proxy__route {
 	const char *id;
-	size_t seq; /* insertion order */
+	int64_t seq;                 /* creation order (ties: id) */
+	struct gw_proxy__unit *unit; /* holds this route's memory */
+	const char *const *hosts;    /* as configured (route's, else service's) */
+	size_t n_hosts;              /* 0: any host */
+	const char *const *uris;     /* "*" stored as "/" followed by "*" */
+	size_t n_uris;
 	int priority;
 	uint32_t methods; /* bit per http_method; 0 = any */
 	struct gw_proxy__cidr *remote;
@@ -208,37 +219,41 @@ struct gw_proxy__route {
 struct gw_proxy__rlist {
 	struct gw_proxy__route **v;
 	size_t n, cap;
+	char key[]; /* the path or prefix: the map's key */
 };
 
 struct gw_proxy__uri_router {
-	struct gw_proxy__map exact;              /* path -> rlist */
-	struct gw_proxy__map prefix;             /* prefix (without '*') -> rlist */
-	uint8_t *prefix_lens;                    /* bitmap of prefix lengths present */
-	size_t max_prefix;                       /* longest prefix */
-	struct gw_proxy__uri_router *next_alloc; /* config-owned list */
+	struct gw_proxy__map exact;  /* path -> rlist */
+	struct gw_proxy__map prefix; /* prefix (without '*') -> rlist */
+	uint8_t *prefix_lens;        /* bitmap of prefix lengths present (may have stale bits) */
+	size_t max_prefix;           /* longest prefix ever added */
+	size_t key_len;
+	char key[]; /* lower-case host ("foo.com", ".foo.com"): the map's key */
 };
 
+/* Owned by the snapshots that use it and the cache that updates it: built
+ * and changed only by the compiling thread while no snapshot uses it. */
 struct gw_proxy__router {
-	struct gw_proxy__map hosts;           /* "foo.com" -> uri_router */
-	struct gw_proxy__map wild;            /* ".foo.com" (from *.foo.com) -> uri_router */
-	struct gw_proxy__uri_router *star;    /* host "*" */
-	struct gw_proxy__uri_router *any;     /* routes without hosts */
-	struct gw_proxy__uri_router *routers; /* every uri_router, for freeing */
+	atomic_int refs;
+	struct gw_proxy__map hosts;        /* "foo.com" -> uri_router */
+	struct gw_proxy__map wild;         /* ".foo.com" (from *.foo.com) -> uri_router */
+	struct gw_proxy__uri_router *star; /* host "*" */
+	struct gw_proxy__uri_router *any;  /* routes without hosts */
+	struct gw_proxy__route **routes;   /* every route, by (seq, id); one unit ref each */
+	size_t n_routes, cap_routes;
 };
 
 struct gw_proxy_config {
 	atomic_int refs;
 	int64_t revision;
-	struct gw_arena arena;           /* every string and object */
-	struct gw_proxy__upstream **ups; /* every upstream (named and inline) */
+	struct gw_proxy__upstream **ups; /* by index (named and inline); NULL holes */
 	size_t n_ups;
-	struct gw_proxy__route **routes; /* compiled routes */
+	struct gw_proxy__route **routes; /* = router->routes */
 	size_t n_routes;
-	struct gw_proxy__router router;
+	struct gw_proxy__router *router;      /* one reference */
 	struct gw_proxy__plugin_inst *global; /* plugins of all global_rules */
 	size_t n_global;
-	regex_t **regexes; /* to regfree */
-	size_t n_regexes;
+	struct gw_proxy__unit *gunit; /* holds global (one reference), or NULL */
 };
 
 /* What the router sees of a request. Strings are not NUL-terminated unless
@@ -264,10 +279,18 @@ struct gw_proxy__match_ctx {
 	const char *scheme; /* "http" */
 };
 
-/* Router: build during compile, match on a worker. */
-int gw_proxy__router_add(struct gw_proxy_config *cfg, struct gw_proxy__route *r,
-			 const char *const *hosts, size_t n_hosts, const char *const *uris,
-			 size_t n_uris);
+/* Router: built and updated by the compiler (on a router no snapshot
+ * uses), matched on workers. new: one reference, or NULL. add: insert
+ * under every host x uri of @r and take a reference on r->unit; 0,
+ * GW_EINVAL (a prefix longer than the router takes) or GW_ENOMEM (then the
+ * router is to be dropped). remove: undo an add (absent routes ignored). */
+struct gw_proxy__router *gw_proxy__router_new(void);
+int gw_proxy__router_add(struct gw_proxy__router *rt, struct gw_proxy__route *r);
+void gw_proxy__router_remove(struct gw_proxy__router *rt, struct gw_proxy__route *r);
+/* A copy of @rt (one reference; it takes a reference on every route's
+ * unit), or NULL when out of memory. Costs a malloc per path, no lookups. */
+struct gw_proxy__router *gw_proxy__router_clone(const struct gw_proxy__router *rt);
+void gw_proxy__router_unref(struct gw_proxy__router *rt);
 const struct gw_proxy__route *gw_proxy__router_match(const struct gw_proxy_config *cfg,
 						     const struct gw_proxy__match_ctx *m);
 bool gw_proxy__expr_eval(const struct gw_proxy__expr *e, const struct gw_proxy__match_ctx *m);
@@ -288,7 +311,7 @@ struct gw_proxy__bstate {
 struct gw_proxy__wsnap {
 	int refs;                    /* worker thread only */
 	struct gw_proxy_config *cfg; /* one reference */
-	struct gw_proxy__bstate *b;  /* cfg->n_ups entries */
+	struct gw_proxy__bstate *b;  /* cfg->n_ups entries, filled on first pick */
 };
 struct gw_proxy__wsnap *gw_proxy__wsnap_new(struct gw_proxy_config *cfg);
 void gw_proxy__wsnap_unref(struct gw_proxy__wsnap *s);
@@ -305,7 +328,7 @@ int gw_proxy__balancer_pick(struct gw_proxy__wsnap *s, const struct gw_proxy__up
 /* Report the end of a request to node @i (least_conn / ewma bookkeeping). */
 void gw_proxy__balancer_done(struct gw_proxy__wsnap *s, const struct gw_proxy__upstream *up, int i,
 			     uint64_t latency_ms);
-/* Build the chash ring of @up in the config arena. 0 or GW_ENOMEM. */
-int gw_proxy__chash_build(struct gw_proxy_config *cfg, struct gw_proxy__upstream *up);
+/* Build the chash ring of @up in @a (its unit's arena). 0 or GW_ENOMEM. */
+int gw_proxy__chash_build(struct gw_arena *a, struct gw_proxy__upstream *up);
 
 #endif

@@ -27,11 +27,20 @@
 
 #define MAX_PREFIX 4096
 
-/* ---- building */
+/* ---- building: only the compiling thread, on a router no worker reads */
 
-static struct gw_proxy__uri_router *uri_router_new(struct gw_proxy_config *cfg)
+/* Route order under one key: priority desc, then creation order. */
+static bool before(const struct gw_proxy__route *a, const struct gw_proxy__route *b)
 {
-	struct gw_proxy__uri_router *u = calloc(1, sizeof *u);
+	if (a->priority != b->priority) {
+		return a->priority > b->priority;
+	}
+	return a->seq < b->seq || (a->seq == b->seq && strcmp(a->id, b->id) < 0);
+}
+
+static struct gw_proxy__uri_router *uri_router_new(const char *key, size_t len)
+{
+	struct gw_proxy__uri_router *u = calloc(1, sizeof *u + len + 1);
 	if (u == NULL) {
 		return NULL;
 	}
@@ -42,20 +51,47 @@ static struct gw_proxy__uri_router *uri_router_new(struct gw_proxy_config *cfg)
 		free(u);
 		return NULL;
 	}
-	u->next_alloc = cfg->router.routers;
-	cfg->router.routers = u;
+	memcpy(u->key, key, len);
+	u->key_len = len;
 	return u;
 }
 
-static int rlist_insert(struct gw_proxy_config *cfg, struct gw_proxy__map *map, const char *key,
-			size_t len, struct gw_proxy__route *r)
+static void uri_router_free(struct gw_proxy__uri_router *u)
+{
+	struct gw_proxy__map *maps[2];
+	if (u == NULL) {
+		return;
+	}
+	maps[0] = &u->exact;
+	maps[1] = &u->prefix;
+	for (int k = 0; k < 2; k++) {
+		for (size_t i = 0; i < maps[k]->cap; i++) {
+			struct gw_proxy__rlist *l = maps[k]->ents[i].val;
+			if (l != NULL) {
+				free(l->v);
+				free(l);
+			}
+		}
+		gw_proxy__map_close(maps[k]);
+	}
+	free(u->prefix_lens);
+	free(u);
+}
+
+static int rlist_insert(struct gw_proxy__map *map, const char *key, size_t len,
+			struct gw_proxy__route *r)
 {
 	struct gw_proxy__rlist *l = gw_proxy__map_get(map, key, len);
 	size_t i;
 
 	if (l == NULL) {
-		l = gw_arena_alloc(&cfg->arena, sizeof *l);
-		if (l == NULL || gw_proxy__map_put(map, key, len, l) != 0) {
+		l = calloc(1, sizeof *l + len + 1);
+		if (l == NULL) {
+			return GW_ENOMEM;
+		}
+		memcpy(l->key, key, len);
+		if (gw_proxy__map_put(map, l->key, len, l) != 0) {
+			free(l);
 			return GW_ENOMEM;
 		}
 	}
@@ -73,8 +109,7 @@ static int rlist_insert(struct gw_proxy_config *cfg, struct gw_proxy__map *map, 
 		l->v = v;
 		l->cap = cap;
 	}
-	/* Priority desc, then insertion order: after every route of priority >=. */
-	for (i = l->n; i > 0 && l->v[i - 1]->priority < r->priority; i--) {
+	for (i = l->n; i > 0 && before(r, l->v[i - 1]); i--) {
 		l->v[i] = l->v[i - 1];
 	}
 	l->v[i] = r;
@@ -82,83 +117,343 @@ static int rlist_insert(struct gw_proxy_config *cfg, struct gw_proxy__map *map, 
 	return 0;
 }
 
-static int uri_router_add(struct gw_proxy_config *cfg, struct gw_proxy__uri_router *u,
-			  struct gw_proxy__route *r, const char *uri)
+/* Remove @r from the list under @key; an emptied list is dropped. */
+static void rlist_remove(struct gw_proxy__map *map, const char *key, size_t len,
+			 const struct gw_proxy__route *r)
 {
-	size_t len = strlen(uri);
-	if (len > 0 && uri[len - 1] == '*') {
-		len--;
-		if (len > MAX_PREFIX) {
-			return GW_EINVAL;
-		}
-		u->prefix_lens[len / 8] |= (uint8_t)(1u << (len % 8));
-		if (len > u->max_prefix) {
-			u->max_prefix = len;
-		}
-		return rlist_insert(cfg, &u->prefix, uri, len, r);
+	struct gw_proxy__rlist *l = gw_proxy__map_get(map, key, len);
+	if (l == NULL) {
+		return;
 	}
-	return rlist_insert(cfg, &u->exact, uri, len, r);
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->v[i] == r) {
+			memmove(&l->v[i], &l->v[i + 1], (l->n - i - 1) * sizeof *l->v);
+			l->n--;
+			break;
+		}
+	}
+	if (l->n == 0) {
+		gw_proxy__map_del(map, key, len);
+		free(l->v);
+		free(l);
+	}
 }
 
-static struct gw_proxy__uri_router *router_for(struct gw_proxy_config *cfg, struct gw_proxy__map *m,
-					       const char *key, size_t len)
+/* The uri router of host @host (as configured), created when @create. NULL
+ * when absent or out of memory. */
+static struct gw_proxy__uri_router *router_for(struct gw_proxy__router *rt, const char *host,
+					       bool create)
 {
-	struct gw_proxy__uri_router *u = gw_proxy__map_get(m, key, len);
-	if (u != NULL) {
-		return u;
+	char buf[256], *lc;
+	size_t len = host ? strlen(host) : 0;
+	struct gw_proxy__uri_router **slot = NULL, *u;
+	struct gw_proxy__map *m;
+	const char *key;
+
+	if (host == NULL) {
+		slot = &rt->any;
+	} else if (strcmp(host, "*") == 0) {
+		slot = &rt->star;
 	}
-	u = uri_router_new(cfg);
-	if (u == NULL || gw_proxy__map_put(m, key, len, u) != 0) {
+	if (slot != NULL) {
+		if (*slot == NULL && create) {
+			*slot = uri_router_new("", 0);
+		}
+		return *slot;
+	}
+	lc = len < sizeof buf ? buf : malloc(len + 1);
+	if (lc == NULL) {
 		return NULL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		lc[i] = (char)tolower((unsigned char)host[i]);
+	}
+	lc[len] = '\0';
+	key = lc;
+	m = &rt->hosts;
+	if (lc[0] == '*') {
+		key++;
+		len--;
+		m = &rt->wild;
+	}
+	u = gw_proxy__map_get(m, key, len);
+	if (u == NULL && create) {
+		u = uri_router_new(key, len);
+		if (u != NULL && gw_proxy__map_put(m, u->key, len, u) != 0) {
+			uri_router_free(u);
+			u = NULL;
+		}
+	}
+	if (lc != buf) {
+		free(lc);
 	}
 	return u;
 }
 
-int gw_proxy__router_add(struct gw_proxy_config *cfg, struct gw_proxy__route *r,
-			 const char *const *hosts, size_t n_hosts, const char *const *uris,
-			 size_t n_uris)
+/* Prefix uris (a trailing star) are stored without the star. */
+static size_t uri_key(const char *uri, bool *prefix)
 {
-	struct gw_proxy__router *rt = &cfg->router;
-	size_t h = 0;
+	size_t len = strlen(uri);
+	*prefix = len > 0 && uri[len - 1] == '*';
+	return *prefix ? len - 1 : len;
+}
 
-	do {
-		struct gw_proxy__uri_router *u;
-		if (n_hosts == 0) {
-			if (rt->any == NULL && (rt->any = uri_router_new(cfg)) == NULL) {
-				return GW_ENOMEM;
-			}
-			u = rt->any;
+struct gw_proxy__router *gw_proxy__router_new(void)
+{
+	struct gw_proxy__router *rt = calloc(1, sizeof *rt);
+	if (rt == NULL) {
+		return NULL;
+	}
+	atomic_init(&rt->refs, 1);
+	gw_proxy__map_init(&rt->hosts);
+	gw_proxy__map_init(&rt->wild);
+	return rt;
+}
+
+/* @a was created before @b. */
+static bool before_seq(const struct gw_proxy__route *a, const struct gw_proxy__route *b)
+{
+	return a->seq < b->seq || (a->seq == b->seq && strcmp(a->id, b->id) < 0);
+}
+
+/* Position of the first route in @rt->routes not before @r. */
+static size_t routes_pos(const struct gw_proxy__router *rt, const struct gw_proxy__route *r)
+{
+	size_t lo = 0, hi = rt->n_routes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct gw_proxy__route *x = rt->routes[mid];
+		if (before_seq(x, r)) {
+			lo = mid + 1;
 		} else {
-			size_t len = strlen(hosts[h]);
-			char *lc = gw_arena_strndup(&cfg->arena, hosts[h], len);
-			if (lc == NULL) {
-				return GW_ENOMEM;
-			}
-			for (size_t i = 0; i < len; i++) {
-				lc[i] = (char)tolower((unsigned char)lc[i]);
-			}
-			if (strcmp(lc, "*") == 0) {
-				if (rt->star == NULL && (rt->star = uri_router_new(cfg)) == NULL) {
-					return GW_ENOMEM;
-				}
-				u = rt->star;
-			} else if (lc[0] == '*') {
-				u = router_for(cfg, &rt->wild, lc + 1, len - 1);
-			} else {
-				u = router_for(cfg, &rt->hosts, lc, len);
-			}
-			if (u == NULL) {
-				return GW_ENOMEM;
-			}
+			hi = mid;
 		}
-		for (size_t i = 0; i < n_uris; i++) {
-			int rv = uri_router_add(cfg, u, r, uris[i]);
+	}
+	return lo;
+}
+
+int gw_proxy__router_add(struct gw_proxy__router *rt, struct gw_proxy__route *r)
+{
+	size_t h = 0, pos;
+
+	for (size_t i = 0; i < r->n_uris; i++) {
+		bool prefix;
+		if (uri_key(r->uris[i], &prefix) > MAX_PREFIX && prefix) {
+			return GW_EINVAL;
+		}
+	}
+	if (rt->n_routes == rt->cap_routes) {
+		size_t cap = rt->cap_routes ? rt->cap_routes * 2 : 16;
+		void *p = realloc(rt->routes, cap * sizeof *rt->routes);
+		if (p == NULL) {
+			return GW_ENOMEM;
+		}
+		rt->routes = p;
+		rt->cap_routes = cap;
+	}
+	do {
+		struct gw_proxy__uri_router *u =
+		    router_for(rt, r->n_hosts ? r->hosts[h] : NULL, true);
+		if (u == NULL) {
+			return GW_ENOMEM;
+		}
+		for (size_t i = 0; i < r->n_uris; i++) {
+			bool prefix;
+			size_t len = uri_key(r->uris[i], &prefix);
+			int rv;
+			if (prefix) {
+				u->prefix_lens[len / 8] |= (uint8_t)(1u << (len % 8));
+				if (len > u->max_prefix) {
+					u->max_prefix = len;
+				}
+			}
+			rv = rlist_insert(prefix ? &u->prefix : &u->exact, r->uris[i], len, r);
 			if (rv != 0) {
 				return rv;
 			}
 		}
-	} while (++h < n_hosts);
+	} while (++h < r->n_hosts);
+	pos = rt->n_routes;
+	if (pos > 0 && !before_seq(rt->routes[pos - 1], r)) {
+		pos = routes_pos(rt, r); /* not an append */
+	}
+	memmove(&rt->routes[pos + 1], &rt->routes[pos], (rt->n_routes - pos) * sizeof *rt->routes);
+	rt->routes[pos] = r;
+	rt->n_routes++;
+	gw_proxy__unit_ref(r->unit);
 	return 0;
+}
+
+void gw_proxy__router_remove(struct gw_proxy__router *rt, struct gw_proxy__route *r)
+{
+	size_t h = 0, pos = routes_pos(rt, r);
+
+	if (pos == rt->n_routes || rt->routes[pos] != r) {
+		return; /* never added (a failed add) */
+	}
+	do {
+		const char *host = r->n_hosts ? r->hosts[h] : NULL;
+		struct gw_proxy__uri_router *u = router_for(rt, host, false);
+		if (u == NULL) {
+			continue;
+		}
+		for (size_t i = 0; i < r->n_uris; i++) {
+			bool prefix;
+			size_t len = uri_key(r->uris[i], &prefix);
+			rlist_remove(prefix ? &u->prefix : &u->exact, r->uris[i], len, r);
+		}
+		/* an emptied host router goes (its prefix_lens may keep stale
+		 * bits elsewhere: they only cost a probe) */
+		if (u->exact.n == 0 && u->prefix.n == 0 && u != rt->any && u != rt->star) {
+			gw_proxy__map_del(host[0] == '*' ? &rt->wild : &rt->hosts, u->key,
+					  u->key_len);
+			uri_router_free(u);
+		}
+	} while (++h < r->n_hosts);
+	memmove(&rt->routes[pos], &rt->routes[pos + 1],
+		(rt->n_routes - pos - 1) * sizeof *rt->routes);
+	rt->n_routes--;
+	gw_proxy__unit_unref(r->unit);
+}
+
+/* A copy of @m (same capacity and slots) whose values are copies made by
+ * @clone_val; keys point into the copies (@key_of). 0 or GW_ENOMEM (then
+ * *out holds what was copied so far, for the caller to free). */
+static int map_clone(const struct gw_proxy__map *m, struct gw_proxy__map *out,
+		     void *(*clone_val)(const void *), const char *(*key_of)(const void *))
+{
+	gw_proxy__map_init(out);
+	if (m->cap == 0) {
+		return 0;
+	}
+	out->ents = calloc(m->cap, sizeof *out->ents);
+	if (out->ents == NULL) {
+		return GW_ENOMEM;
+	}
+	out->cap = m->cap;
+	for (size_t i = 0; i < m->cap; i++) {
+		void *v;
+		if (m->ents[i].val == NULL) {
+			continue;
+		}
+		v = clone_val(m->ents[i].val);
+		if (v == NULL) {
+			return GW_ENOMEM;
+		}
+		out->ents[i] = m->ents[i];
+		out->ents[i].val = v;
+		out->ents[i].key = key_of(v);
+		out->n++;
+	}
+	return 0;
+}
+
+static void *rlist_clone(const void *p)
+{
+	const struct gw_proxy__rlist *l = p;
+	size_t len = strlen(l->key);
+	struct gw_proxy__rlist *c = malloc(sizeof *c + len + 1);
+	if (c == NULL) {
+		return NULL;
+	}
+	memcpy(c->key, l->key, len + 1);
+	c->n = c->cap = l->n;
+	c->v = malloc((l->n ? l->n : 1) * sizeof *c->v);
+	if (c->v == NULL) {
+		free(c);
+		return NULL;
+	}
+	memcpy(c->v, l->v, l->n * sizeof *c->v);
+	return c;
+}
+
+static const char *rlist_key(const void *p)
+{
+	return ((const struct gw_proxy__rlist *)p)->key;
+}
+
+static void *uri_router_clone(const void *p)
+{
+	const struct gw_proxy__uri_router *u = p;
+	struct gw_proxy__uri_router *c;
+	if (u == NULL) {
+		return NULL;
+	}
+	c = uri_router_new(u->key, u->key_len);
+	if (c == NULL) {
+		return NULL;
+	}
+	memcpy(c->prefix_lens, u->prefix_lens, MAX_PREFIX / 8 + 1);
+	c->max_prefix = u->max_prefix;
+	if (map_clone(&u->exact, &c->exact, rlist_clone, rlist_key) != 0 ||
+	    map_clone(&u->prefix, &c->prefix, rlist_clone, rlist_key) != 0) {
+		uri_router_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static const char *uri_router_key(const void *p)
+{
+	return ((const struct gw_proxy__uri_router *)p)->key;
+}
+
+struct gw_proxy__router *gw_proxy__router_clone(const struct gw_proxy__router *rt)
+{
+	struct gw_proxy__router *c = gw_proxy__router_new();
+	int rv;
+
+	if (c == NULL) {
+		return NULL;
+	}
+	rv = map_clone(&rt->hosts, &c->hosts, uri_router_clone, uri_router_key);
+	if (rv == 0) {
+		rv = map_clone(&rt->wild, &c->wild, uri_router_clone, uri_router_key);
+	}
+	if (rv == 0 && rt->star != NULL && (c->star = uri_router_clone(rt->star)) == NULL) {
+		rv = GW_ENOMEM;
+	}
+	if (rv == 0 && rt->any != NULL && (c->any = uri_router_clone(rt->any)) == NULL) {
+		rv = GW_ENOMEM;
+	}
+	if (rv == 0 && rt->n_routes > 0) {
+		c->routes = malloc(rt->n_routes * sizeof *c->routes);
+		if (c->routes == NULL) {
+			rv = GW_ENOMEM;
+		} else {
+			memcpy(c->routes, rt->routes, rt->n_routes * sizeof *c->routes);
+			c->n_routes = c->cap_routes = rt->n_routes;
+			for (size_t i = 0; i < c->n_routes; i++) {
+				gw_proxy__unit_ref(c->routes[i]->unit);
+			}
+		}
+	}
+	if (rv != 0) {
+		gw_proxy__router_unref(c); /* frees what was cloned; no route refs yet */
+		return NULL;
+	}
+	return c;
+}
+
+void gw_proxy__router_unref(struct gw_proxy__router *rt)
+{
+	if (rt == NULL || atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1) {
+		return;
+	}
+	for (size_t k = 0; k < 2; k++) {
+		struct gw_proxy__map *m = k ? &rt->wild : &rt->hosts;
+		for (size_t i = 0; i < m->cap; i++) {
+			uri_router_free(m->ents[i].val);
+		}
+		gw_proxy__map_close(m);
+	}
+	uri_router_free(rt->star);
+	uri_router_free(rt->any);
+	for (size_t i = 0; i < rt->n_routes; i++) {
+		gw_proxy__unit_unref(rt->routes[i]->unit);
+	}
+	free(rt->routes);
+	free(rt);
 }
 
 /* ---- matching */
@@ -597,7 +892,7 @@ static const struct gw_proxy__route *uri_match(const struct gw_proxy__uri_router
 const struct gw_proxy__route *gw_proxy__router_match(const struct gw_proxy_config *cfg,
 						     const struct gw_proxy__match_ctx *m)
 {
-	const struct gw_proxy__router *rt = &cfg->router;
+	const struct gw_proxy__router *rt = cfg->router;
 	const struct gw_proxy__route *r;
 
 	if (m->host_len > 0) {

@@ -89,6 +89,45 @@ int gw_proxy__map_put(struct gw_proxy__map *m, const char *key, size_t len, void
 	return 0;
 }
 
+void gw_proxy__map_del(struct gw_proxy__map *m, const char *key, size_t len)
+{
+	uint64_t h = gw_proxy__hash(key, len);
+	size_t i, j;
+
+	if (m->n == 0) {
+		return;
+	}
+	i = slot_of(h, m->cap);
+	while (m->ents[i].val != NULL) {
+		struct gw_proxy__map_ent *e = &m->ents[i];
+		if (e->hash == h && e->len == len && memcmp(e->key, key, len) == 0) {
+			break;
+		}
+		i = (i + 1) & (m->cap - 1);
+	}
+	if (m->ents[i].val == NULL) {
+		return;
+	}
+	/* backward-shift deletion: later entries of the probe run move up so
+	 * that no lookup stops at the hole */
+	j = i;
+	for (;;) {
+		size_t home;
+		j = (j + 1) & (m->cap - 1);
+		if (m->ents[j].val == NULL) {
+			break;
+		}
+		home = slot_of(m->ents[j].hash, m->cap);
+		/* move j to i unless its home lies cyclically in (i, j] */
+		if ((i <= j) ? (home <= i || home > j) : (home <= i && home > j)) {
+			m->ents[i] = m->ents[j];
+			i = j;
+		}
+	}
+	memset(&m->ents[i], 0, sizeof m->ents[i]);
+	m->n--;
+}
+
 void *gw_proxy__map_get_h(const struct gw_proxy__map *m, uint64_t h, const char *key, size_t len)
 {
 	size_t i;

@@ -111,6 +111,8 @@ TESTS += tests/integration/test_member_names.py
 TESTS += tests/integration/test_hashkv.py
 TESTS += tests/integration/test_consistency.py
 TESTS += tests/integration/test_fleet.py
+# the incremental config compiler in a real node: 10,000 routes edited one by one
+TESTS += tests/integration/test_config_edits.py
 TESTS += tests/integration/test_raft_mtls.py
 TESTS += tests/integration/test_join_tokens.py
 TESTS += tests/integration/test_token_sweep.py
@@ -216,6 +218,12 @@ tests_unit_test_proxy_SOURCES = tests/unit/test_proxy.c \
 tests_unit_test_proxy_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_proxy_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_proxy
+# proxy/config_cache.c: incremental compiles serve what full compiles serve.
+check_PROGRAMS += tests/unit/test_config_incr
+tests_unit_test_config_incr_SOURCES = tests/unit/test_config_incr.c
+tests_unit_test_config_incr_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_config_incr_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_config_incr
 # The rest of the proxy's end-to-end cases (errors, aborts, swaps, WebSocket...).
 check_PROGRAMS += tests/unit/test_proxy_live
 tests_unit_test_proxy_live_SOURCES = tests/unit/test_proxy_live.c \

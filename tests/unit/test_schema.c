@@ -143,6 +143,7 @@ static void set_at(cJSON *root, const char *const *path, int n, cJSON *val)
 
 static void add_kv(struct gw_proxy_kv *kv, const char *key, const char *value)
 {
+	memset(kv, 0, sizeof *kv); /* revisions unknown */
 	kv->key = key;
 	kv->key_len = strlen(key);
 	kv->value = value;

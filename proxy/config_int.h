@@ -1,0 +1,172 @@
+/* config_int.h: internals of the config compiler (proxy/config*.c).
+ *
+ * The compiler turns the committed /apisix/ keys into a struct
+ * gw_proxy_config (proxy_int.h). Its files split by concern: config.c (the
+ * snapshot's life cycle and the compile driver), config_util.c (field
+ * helpers shared by every object kind), config_upstream.c, config_expr.c
+ * (vars expressions), config_plugins.c (plugin sets and their merge) and
+ * config_route.c (services and routes), config_cache.c (the incremental
+ * compiler: one entry per key, compiled units shared between snapshots,
+ * dependencies, the router kept up to date).
+ * Every object compiles into its own unit (an arena and the regexes it
+ * made), reference-counted: the cache holds the current unit of each key,
+ * a unit holds the units it points into (a route its upstream, service and
+ * plugin_config), a router holds its routes' units, a snapshot its router
+ * and its global rules. Only GW_ENOMEM fails a whole compile.
+ * Threads: a cache and its entries belong to one thread at a time (the
+ * compile job); units are immutable once compiled and their reference
+ * counts are atomic, so a snapshot may be dropped on any thread. */
+#ifndef GW_PROXY_CONFIG_INT_H
+#define GW_PROXY_CONFIG_INT_H
+
+#include "lib/arena.h"
+#include "proxy/proxy_int.h"
+#include "schema/schema.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <regex.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+/* A compiled service: what its routes inherit. */
+struct gw_proxy__svc {
+	struct gw_proxy__upstream *up; /* NULL if the service has none */
+	const char **hosts;
+	size_t n_hosts;
+	bool websocket;
+	struct gw_proxy__plugin_inst *plugins;
+	size_t n_plugins;
+};
+
+/* A set of plugin instances (a plugin_config or a global rule). */
+struct gw_proxy__pset {
+	struct gw_proxy__plugin_inst *v;
+	size_t n;
+};
+
+/* Object kinds, in compile order: an object depends only on earlier kinds. */
+enum gw_proxy__kind {
+	GW_PROXY__K_UPSTREAM,
+	GW_PROXY__K_SERVICE,
+	GW_PROXY__K_PLUGIN_CONFIG,
+	GW_PROXY__K_GLOBAL_RULE,
+	GW_PROXY__K_ROUTE,
+	GW_PROXY__K_N
+};
+
+/* One compiled object. Immutable once compiled, freed by its last unref
+ * (any thread). */
+struct gw_proxy__unit {
+	atomic_int refs;
+	struct gw_arena arena; /* the object and everything it points to */
+	regex_t **regexes;     /* to regfree (malloc'ed array) */
+	size_t n_regexes;
+	struct gw_proxy__unit **deps; /* units this one points into, one reference each */
+	size_t n_deps;
+	void *obj;                      /* upstream, svc, pset, route, or plugin_inst[] */
+	struct gw_proxy__upstream *own; /* the upstream this unit made, or NULL */
+};
+
+struct gw_proxy__cache;
+struct gw_proxy__cent;
+
+struct gw_proxy__compiler {
+	struct gw_proxy_cache *cc;
+	struct gw_proxy__cent *e; /* the entry being compiled (its dependencies) */
+	struct gw_proxy__unit *u; /* its new unit */
+	int64_t revision;
+	const char *why; /* reason of the last failure (static or arena) */
+	char whybuf[512];
+	bool oom;
+};
+
+/* ---- config_cache.c */
+/* The compiled object of kind @k and id @id for the object being compiled,
+ * which from now on depends on it (its unit takes a reference): NULL when
+ * it does not exist or did not compile (the dependent is then recompiled
+ * when it appears), or out of memory (c->oom). */
+void *gw_proxy__c_dep(struct gw_proxy__compiler *c, enum gw_proxy__kind k, const char *id);
+/* A balancer slot for @up, released when its unit leaves the cache. */
+int gw_proxy__c_upstream_slot(struct gw_proxy__compiler *c, struct gw_proxy__upstream *up);
+/* A unit with one reference and an arena sized for about @hint bytes. */
+struct gw_proxy__unit *gw_proxy__unit_new(size_t hint);
+
+/* Zeroed arena memory, or NULL (and c->oom set). */
+static inline void *calloc_cfg(struct gw_proxy__compiler *c, size_t n)
+{
+	void *p = gw_arena_alloc(&c->u->arena, n);
+	if (p == NULL) {
+		c->oom = true;
+	}
+	return p;
+}
+
+/* A copy of @s in the arena, or NULL (and c->oom set). */
+static inline const char *dup_cfg(struct gw_proxy__compiler *c, const char *s)
+{
+	char *p = gw_arena_strndup(&c->u->arena, s, strlen(s));
+	if (p == NULL) {
+		c->oom = true;
+	}
+	return p;
+}
+
+/* Record why the object fails; returns GW_EINVAL. */
+#define fail gw_proxy__c_fail
+
+static inline bool is_num(const cJSON *j)
+{
+	return cJSON_IsNumber(j) && isfinite(j->valuedouble);
+}
+
+/* ---- config_util.c: field helpers. Each returns 0, GW_EINVAL (with the
+ * reason recorded by fail) or GW_ENOMEM; results live in the arena. */
+int gw_proxy__c_secs(struct gw_proxy__compiler *c, const cJSON *obj, const char *name,
+		     unsigned *out);
+int gw_proxy__c_timeouts(struct gw_proxy__compiler *c, const cJSON *obj,
+			 struct gw_proxy__timeouts *t);
+/* The C value of the enumerated field @e of @obj (its default if absent),
+ * or GW_EINVAL naming the field. */
+int gw_proxy__c_enum(struct gw_proxy__compiler *c, const cJSON *obj,
+		     const struct gw_schema_enum *e);
+/* "host"/"hosts"-style fields: one string or a non-empty array of them. */
+int gw_proxy__c_strings(struct gw_proxy__compiler *c, const cJSON *obj, const char *one,
+			const char *many, const char ***out, size_t *n);
+/* Text of a scalar (string, number, bool) in the arena, or NULL (not a
+ * scalar, or out of memory: then c->oom is set). */
+const char *gw_proxy__c_scalar(struct gw_proxy__compiler *c, const cJSON *v);
+
+/* ---- config_upstream.c */
+/* Compile upstream object @j (@id NULL for an inline one) into *out. */
+int gw_proxy__compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, const char *id,
+			       struct gw_proxy__upstream **out);
+/* Give @up its balancer slot. 0 or GW_ENOMEM. */
+int gw_proxy__register_upstream(struct gw_proxy__compiler *c, struct gw_proxy__upstream *up);
+
+/* ---- config_plugins.c */
+/* "plugins": {name: conf} -> instances; unknown plugins fail the object
+ * (APISIX's Admin API refuses them too). */
+int gw_proxy__compile_plugins(struct gw_proxy__compiler *c, const cJSON *obj,
+			      struct gw_proxy__plugin_inst **out, size_t *n);
+/* Union of @sets in precedence order (the first holding a plugin wins),
+ * sorted by priority desc, in the arena. */
+int gw_proxy__merge_sets(struct gw_proxy__compiler *c, const struct gw_proxy__pset *sets,
+			 size_t n_sets, struct gw_proxy__plugin_inst **out, size_t *out_n);
+/* {"plugins": {...}} objects: plugin_configs and global_rules. */
+int gw_proxy__compile_pset(struct gw_proxy__compiler *c, const cJSON *j,
+			   struct gw_proxy__pset **out);
+
+/* ---- config_route.c */
+/* Status 0: not routed, and not checked either. */
+bool gw_proxy__route_disabled(const cJSON *j);
+int gw_proxy__compile_service(struct gw_proxy__compiler *c, const cJSON *j,
+			      struct gw_proxy__svc **out);
+/* Compile route @j into *out (not yet in a router). 0, 1 (status 0:
+ * skipped), GW_EINVAL or GW_ENOMEM. */
+int gw_proxy__compile_route(struct gw_proxy__compiler *c, const cJSON *j, const char *id,
+			    int64_t seq, struct gw_proxy__route **out);
+
+#endif
