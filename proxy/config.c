@@ -17,6 +17,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "proxy/health_int.h"
 #include "proxy/proxy_int.h"
 #include "schema/schema.h"
 
@@ -50,6 +51,7 @@ struct gw_proxy__compiler {
 	const char *why; /* reason of the last failure (static or arena) */
 	char whybuf[512];
 	bool oom;
+	const char *obj_prefix, *obj_id; /* object being compiled (health identity) */
 };
 
 /* ---- helpers */
@@ -361,6 +363,12 @@ static int compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, const 
 		if ((rv = get_secs(c, v, "idle_timeout", &up->pool_idle_ms)) != 0) {
 			return rv;
 		}
+	}
+	rv = gw_proxy__health_compile(c->cfg, cJSON_GetObjectItemCaseSensitive(j, "checks"),
+				      c->obj_prefix, c->obj_id, up, &c->why);
+	if (rv != 0) {
+		c->oom = c->oom || rv == GW_ENOMEM;
+		return rv;
 	}
 	if (c->oom) {
 		return GW_ENOMEM;
@@ -1031,6 +1039,8 @@ static int compile_pass(struct gw_proxy__compiler *c, const struct gw_proxy_kv *
 			continue;
 		}
 		c->why = "invalid JSON";
+		c->obj_prefix = prefixes[pass];
+		c->obj_id = id;
 		j = cJSON_ParseWithLength(kvs[i].value, kvs[i].value_len);
 		if (j == NULL) {
 			rv = GW_EINVAL;
