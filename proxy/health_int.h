@@ -256,4 +256,10 @@ void gw_proxy__checker_scan(struct gw_proxy__health *h, uint64_t now);
 
 uint64_t gw_proxy__health_now_ms(void);
 
+/* ---- outside views (health_api.c) */
+struct gw_buf;
+/* apisix_upstream_status{name,ip,port} (1 takes traffic, 0 not) and the
+ * checker's counters. 0 or GW_ENOMEM. Any thread. */
+int gw_proxy__health_metrics(struct gw_proxy *p, struct gw_buf *b);
+
 #endif

@@ -160,6 +160,11 @@ int gw_schema_node_ip(const char *host, char *ip, size_t cap, void *addr);
 
 /* Names of the catalogue's plugins, APISIX's order, NULL-terminated. */
 const char *const *gw_schema_plugin_names(void);
+/* Every schema as {"main": {name: schema}, "plugins": {name: schema}}
+ * (malloc'ed text, the caller frees it), or NULL when out of memory.
+ * Any thread. */
+char *gw_schema_export_json(void);
+
 /* A plugin's schema as JSON text (static), or NULL if unknown. */
 const char *gw_schema_plugin_schema(const char *name);
 /* True if the plugin registered its schema (the proxy implements it);
