@@ -113,6 +113,8 @@ EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp
 INTEGRATION_TESTS = tests/integration/test_cli.py tests/integration/test_node_proxy.py \
 	tests/integration/test_drain.py tests/integration/test_etcd_tls.py \
 	tests/integration/test_etcd_move_leader.py
+# upstream health checks and the control API (owner: proxy/health*, node/control)
+INTEGRATION_TESTS += tests/integration/test_health.py
 TESTS += $(INTEGRATION_TESTS)
 # Every script test (added by any block) and the harness go in the tarball.
 EXTRA_DIST += tests/integration/harness.py $(filter %.py %.sh,$(TESTS))
