@@ -211,6 +211,14 @@ tests_unit_test_proxy_SOURCES = tests/unit/test_proxy.c \
 tests_unit_test_proxy_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_proxy_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_proxy
+# Upstream health checks: state machine, compile, registry, balancers (owner: proxy/health*).
+check_PROGRAMS += tests/unit/test_health
+tests_unit_test_health_SOURCES = tests/unit/test_health.c \
+	tests/unit/test_proxy_env.c tests/unit/test_proxy_env.h \
+	tests/unit/test_proxy_util.c tests/unit/test_proxy_util.h
+tests_unit_test_health_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_health_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_health
 # The rest of the proxy's end-to-end cases (errors, aborts, swaps, WebSocket...).
 check_PROGRAMS += tests/unit/test_proxy_live
 tests_unit_test_proxy_live_SOURCES = tests/unit/test_proxy_live.c \

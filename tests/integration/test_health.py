@@ -321,6 +321,28 @@ def test_unrelated_change_keeps_state(node):
         etcdctl(node, "del", "/apisix/", "--prefix")
 
 
+def test_clean_stop_with_probes_in_flight(node):
+    # a checked upstream whose probes hang (timeout 5 s): the node stops
+    # at once and cleanly (sanitizers: no leak, no live handle)
+    import socket
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(16)  # accepts (kernel backlog) but never answers
+    port = lsn.getsockname()[1]
+    put(node, "/apisix/routes/hang", {"uri": "/hang", "upstream": {
+        "type": "roundrobin", "nodes": {"127.0.0.1:%d" % port: 1},
+        "checks": {"active": active_checks(timeout=5)}}})
+    wait_for(lambda: control(node, "/v1/healthcheck/routes/hang")[0] == 200, 10,
+             what="checked")
+    time.sleep(0.5)
+    rc = node.stop()
+    lsn.close()
+    log = node.log()
+    assert rc == 0, log
+    for bad in ("Sanitizer", "runtime error", "live handles"):
+        assert bad not in log, log
+
+
 tap = Tap()
 node = Node("h1").start()
 tap.run(test_active_http_leaves_and_returns, node)
@@ -330,4 +352,5 @@ tap.run(test_priority_failover_in_order, node)
 tap.run(test_retry_goes_to_another_node, node)
 tap.run(test_control_api_shapes, node)
 tap.run(test_unrelated_change_keeps_state, node)
+tap.run(test_clean_stop_with_probes_in_flight, node)
 tap.done()
