@@ -17,9 +17,10 @@ class Backend:
     anything else `status` with {"port"}. Counts both. stop()/start() kill
     and revive it on the same port."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         from harness import free_port
         self.port = free_port()
+        self.tls = tls  # (cert file, key file) for HTTPS
         self.status = 200
         self.health_status = 200
         self.hits = 0
@@ -57,6 +58,11 @@ class Backend:
         hserver.ThreadingHTTPServer.allow_reuse_address = True
         self.server = hserver.ThreadingHTTPServer(("127.0.0.1", self.port), H)
         self.server.daemon_threads = True
+        if self.tls is not None:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -321,6 +327,37 @@ def test_unrelated_change_keeps_state(node):
         etcdctl(node, "del", "/apisix/", "--prefix")
 
 
+def test_https_probe_and_verification(node):
+    import os
+    import subprocess
+    from harness import tempdir
+    d = tempdir()
+    cert, key = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=backend.test", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    a = Backend(tls=(cert, key))
+    try:
+        for rid, verify in (("noverify", False), ("verify", True)):
+            put(node, "/apisix/routes/" + rid, {"uri": "/" + rid, "upstream": {
+                "type": "roundrobin", "nodes": {a.addr: 1}, "checks": {"active": active_checks(
+                    type="https", host="backend.test", https_verify_certificate=verify,
+                    unhealthy={"interval": 1, "http_failures": 1, "tcp_failures": 1})}}})
+        # the probe speaks TLS: healthy without verification...
+        wait_for(lambda: a.health_hits >= 2, 10, what="https probes")
+        wait_for(lambda: node_status(node, "routes/noverify", a) == "healthy", 10,
+                 what="https probe healthy")
+        # ...and a self-signed certificate fails verification: unhealthy
+        wait_for(lambda: node_status(node, "routes/verify", a) == "unhealthy", 10,
+                 what="unverified certificate unhealthy")
+        a.health_status = 500
+        wait_for(lambda: node_status(node, "routes/noverify", a) == "unhealthy", 10,
+                 what="https 500 unhealthy")
+    finally:
+        a.stop()
+        etcdctl(node, "del", "/apisix/", "--prefix")
+
+
 def test_clean_stop_with_probes_in_flight(node):
     # a checked upstream whose probes hang (timeout 5 s): the node stops
     # at once and cleanly (sanitizers: no leak, no live handle)
@@ -352,5 +389,6 @@ tap.run(test_priority_failover_in_order, node)
 tap.run(test_retry_goes_to_another_node, node)
 tap.run(test_control_api_shapes, node)
 tap.run(test_unrelated_change_keeps_state, node)
+tap.run(test_https_probe_and_verification, node)
 tap.run(test_clean_stop_with_probes_in_flight, node)
 tap.done()
