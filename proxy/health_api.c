@@ -47,8 +47,8 @@ static cJSON *ups_json(const struct gw_proxy__hups *u)
 				 NULL &&
 			     cJSON_AddNumberToObject(c, "success", n->s.ctr[GW_PROXY__C_SUCCESS]) !=
 				 NULL &&
-			     cJSON_AddNumberToObject(c, "http_failure", n->s.ctr[GW_PROXY__C_HTTP]) !=
-				 NULL &&
+			     cJSON_AddNumberToObject(c, "http_failure",
+						     n->s.ctr[GW_PROXY__C_HTTP]) != NULL &&
 			     cJSON_AddNumberToObject(c, "tcp_failure", n->s.ctr[GW_PROXY__C_TCP]) !=
 				 NULL &&
 			     cJSON_AddNumberToObject(c, "timeout_failure",

@@ -25,7 +25,8 @@
 
 static void set_status(uint8_t *bits, int status)
 {
-	if (status >= GW_PROXY__HSTATUS_MIN && status < GW_PROXY__HSTATUS_MIN + GW_PROXY__HSTATUS_N) {
+	if (status >= GW_PROXY__HSTATUS_MIN &&
+	    status < GW_PROXY__HSTATUS_MIN + GW_PROXY__HSTATUS_N) {
 		int k = status - GW_PROXY__HSTATUS_MIN;
 		bits[k / 8] |= (uint8_t)(1u << (k % 8));
 	}

@@ -102,16 +102,15 @@ struct gw_proxy__hnode_state {
 };
 /* Apply one observation (@c: the counter it increments) against @limit
  * (0 = disabled). Returns true when the state changed. */
-bool gw_proxy__hstate_apply(struct gw_proxy__hnode_state *s, enum gw_proxy__hctr c,
-			    unsigned limit);
+bool gw_proxy__hstate_apply(struct gw_proxy__hnode_state *s, enum gw_proxy__hctr c, unsigned limit);
 /* Which counter an HTTP @status feeds under @th: 1 success, -1 failure,
  * 0 ignored (neither list; status 0 = invalid response is a failure). */
 int gw_proxy__hstatus_kind(const struct gw_proxy__hthresh *th, int status);
 
 /* ---- the registry (health_state.c) */
-#define GW_PROXY__HCHUNK   1024u
-#define GW_PROXY__HCHUNKS  1024u /* at most 1,048,576 checked nodes */
-#define GW_PROXY__HQUEUE   4096u /* passive reports in flight */
+#define GW_PROXY__HCHUNK  1024u
+#define GW_PROXY__HCHUNKS 1024u /* at most 1,048,576 checked nodes */
+#define GW_PROXY__HQUEUE  4096u /* passive reports in flight */
 
 enum gw_proxy__hreport {
 	GW_PROXY__HR_STATUS,  /* an HTTP status, classified by the lists */
@@ -132,11 +131,11 @@ struct gw_proxy__hups;
 struct gw_proxy__health {
 	_Atomic(_Atomic uint64_t *) cells[GW_PROXY__HCHUNKS]; /* status cells, never freed
 							       * before the registry */
-	struct gw_proxy__hnode **owner; /* slot -> node (checker, under mu) */
-	uint32_t *free_slots;           /* stack of released slots */
-	size_t n_free, n_slots;         /* slots handed out so far */
-	uv_mutex_t mu;                  /* guards everything below and the nodes */
-	struct gw_proxy__hups *ups;     /* checked upstreams (list) */
+	struct gw_proxy__hnode **owner;                       /* slot -> node (checker, under mu) */
+	uint32_t *free_slots;                                 /* stack of released slots */
+	size_t n_free, n_slots;                               /* slots handed out so far */
+	uv_mutex_t mu;              /* guards everything below and the nodes */
+	struct gw_proxy__hups *ups; /* checked upstreams (list) */
 	size_t n_ups;
 	uint64_t epoch; /* bind generation */
 	/* passive reports: bounded MPSC queue (Vyukov) */

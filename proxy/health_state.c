@@ -45,8 +45,7 @@ const char *gw_proxy__hstate_name(enum gw_proxy__hstate s)
 
 /* ---- the state machine */
 
-bool gw_proxy__hstate_apply(struct gw_proxy__hnode_state *s, enum gw_proxy__hctr c,
-			    unsigned limit)
+bool gw_proxy__hstate_apply(struct gw_proxy__hnode_state *s, enum gw_proxy__hctr c, unsigned limit)
 {
 	bool success = c == GW_PROXY__C_SUCCESS;
 	enum gw_proxy__hstate next = s->st;
@@ -63,11 +62,13 @@ bool gw_proxy__hstate_apply(struct gw_proxy__hnode_state *s, enum gw_proxy__hctr
 		s->ctr[c]++;
 	}
 	if (success) {
-		s->ctr[GW_PROXY__C_HTTP] = s->ctr[GW_PROXY__C_TCP] = s->ctr[GW_PROXY__C_TIMEOUT] = 0;
+		s->ctr[GW_PROXY__C_HTTP] = s->ctr[GW_PROXY__C_TCP] = s->ctr[GW_PROXY__C_TIMEOUT] =
+		    0;
 	} else {
 		s->ctr[GW_PROXY__C_SUCCESS] = 0;
 	}
-	any_fail = s->ctr[GW_PROXY__C_HTTP] || s->ctr[GW_PROXY__C_TCP] || s->ctr[GW_PROXY__C_TIMEOUT];
+	any_fail =
+	    s->ctr[GW_PROXY__C_HTTP] || s->ctr[GW_PROXY__C_TCP] || s->ctr[GW_PROXY__C_TIMEOUT];
 	if (s->ctr[c] >= limit) {
 		next = success ? GW_PROXY__H_HEALTHY : GW_PROXY__H_UNHEALTHY;
 	} else if (s->st == GW_PROXY__H_HEALTHY && any_fail) {
@@ -394,8 +395,9 @@ int gw_proxy__health_bind(struct gw_proxy__health *h, struct gw_proxy_config *cf
 		}
 		up->hc->reg = h;
 		if (bind_upstream(h, up) != 0) {
-			gw_errorf("health", "%s: out of memory or health cells: its nodes count as "
-					    "healthy",
+			gw_errorf("health",
+				  "%s: out of memory or health cells: its nodes count as "
+				  "healthy",
 				  up->hc->key);
 			rv = GW_ENOMEM;
 		}
@@ -448,8 +450,8 @@ void gw_proxy__hnode_observe(struct gw_proxy__health *h, struct gw_proxy__hnode 
 	cell_store(h, n);
 	if ((was <= GW_PROXY__H_MOSTLY_HEALTHY) != (n->s.st <= GW_PROXY__H_MOSTLY_HEALTHY)) {
 		/* takes traffic or stops taking it: logged once */
-		static const char *const ctr_names[] = {"successes", "http failures", "tcp failures",
-							"timeouts"};
+		static const char *const ctr_names[] = {"successes", "http failures",
+							"tcp failures", "timeouts"};
 		gw_log(n->s.st == GW_PROXY__H_UNHEALTHY ? GW_LOG_WARN : GW_LOG_INFO, "health",
 		       "%s node %s: %s -> %s (%u %s, %s)", n->u->key, n->text,
 		       gw_proxy__hstate_name(was), gw_proxy__hstate_name(n->s.st), n->s.ctr[c],

@@ -104,7 +104,7 @@ struct gw_proxy__upstream {
 	const char *upstream_host; /* for pass_host=rewrite */
 	unsigned pool_size;        /* idle connections kept per node and worker */
 	unsigned pool_idle_ms;
-	unsigned pool_requests; /* requests per upstream connection */
+	unsigned pool_requests;      /* requests per upstream connection */
 	struct gw_proxy__hcheck *hc; /* `checks` (health_int.h), or NULL */
 };
 

@@ -438,9 +438,10 @@ void gw_proxy__req_upstream_failed(struct gw_proxy__req *r, enum gw_proxy__fail 
 		return;
 	}
 	gw_proxy__health_report(r->up, r->node,
-				why == UF_CONNECT_TIMEOUT || why == UF_READ_TIMEOUT ? GW_PROXY__HR_TIMEOUT
-				: why == UF_PROTO				    ? GW_PROXY__HR_STATUS
-										    : GW_PROXY__HR_TCP,
+				why == UF_CONNECT_TIMEOUT || why == UF_READ_TIMEOUT
+				    ? GW_PROXY__HR_TIMEOUT
+				: why == UF_PROTO ? GW_PROXY__HR_STATUS
+						  : GW_PROXY__HR_TCP,
 				0); /* passive */
 	if (r->node >= 0) {
 		gw_warnf("proxy", "upstream %s: %s", r->up->nodes[r->node].text,

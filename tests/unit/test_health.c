@@ -96,8 +96,7 @@ static void test_status_kind_defaults(void **state)
 
 #define NODES3 "\"nodes\":{\"127.0.0.1:1\":1,\"127.0.0.1:2\":1,\"127.0.0.1:3\":1}"
 
-static const struct gw_proxy__upstream *upstream(const struct gw_proxy_config *cfg,
-						 const char *key)
+static const struct gw_proxy__upstream *upstream(const struct gw_proxy_config *cfg, const char *key)
 {
 	for (size_t i = 0; i < cfg->n_ups; i++) {
 		if (cfg->ups[i]->hc != NULL && strcmp(cfg->ups[i]->hc->key, key) == 0) {
@@ -125,8 +124,9 @@ static void test_compile_checks(void **state)
 	       "\"passive\":{\"type\":\"tcp\",\"unhealthy\":{\"tcp_failures\":6}}}}");
 	kv_add(&s, "/apisix/upstreams/bad",
 	       "{" NODES3 ",\"checks\":{\"active\":{\"req_headers\":[\"no colon\"]}}}");
-	kv_add(&s, "/apisix/routes/r", "{\"uri\":\"/r\",\"upstream\":{" NODES3
-				       ",\"checks\":{\"active\":{\"type\":\"tcp\"}}}}");
+	kv_add(&s, "/apisix/routes/r",
+	       "{\"uri\":\"/r\",\"upstream\":{" NODES3
+	       ",\"checks\":{\"active\":{\"type\":\"tcp\"}}}}");
 	kv_add(&s, "/apisix/upstreams/none", "{" NODES3 "}");
 	cfg = compile(&s);
 
@@ -161,7 +161,7 @@ static void test_compile_checks(void **state)
 	assert_int_equal(up->hc->conf.passive.timeouts, 7); /* default kept */
 
 	assert_null(upstream(cfg, "/apisix/upstreams/bad")); /* skipped */
-	up = upstream(cfg, "/apisix/routes/r"); /* inline: the route's key */
+	up = upstream(cfg, "/apisix/routes/r");              /* inline: the route's key */
 	assert_non_null(up);
 	assert_int_equal(up->hc->conf.active.type, GW_PROXY__HT_TCP);
 	assert_int_equal(cfg->n_ups, 4); /* d, o, none, r's */
@@ -310,8 +310,10 @@ static void test_balancers_skip_unhealthy(void **state)
 		struct gw_proxy__tried tr = {0};
 		int count[4];
 
-		snprintf(js, sizeof js, "{\"type\":\"%s\",\"key\":\"uri\",%s,\"checks\":"
-					"{\"active\":{}}}", types[t], NODES3);
+		snprintf(js, sizeof js,
+			 "{\"type\":\"%s\",\"key\":\"uri\",%s,\"checks\":"
+			 "{\"active\":{}}}",
+			 types[t], NODES3);
 		c = compile_one(js, false);
 		gw_proxy__health_bind(h, c);
 		up = upstream(c, "/apisix/upstreams/u");
