@@ -15,6 +15,7 @@
 
 #include "lib/err.h"
 #include "proxy/health_int.h"
+#include "schema/schema.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -36,6 +37,18 @@ bool gw_proxy__hstatus_in(const uint8_t *bits, int status)
 {
 	int k = status - GW_PROXY__HSTATUS_MIN;
 	return k >= 0 && k < GW_PROXY__HSTATUS_N && (bits[k / 8] & (1u << (k % 8))) != 0;
+}
+
+/* True if @s holds a control character (or a space when @space): what
+ * the schema's [:cntrl:] / [:space:] refuse. */
+static bool has_ctl(const char *s, bool space)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f || (space && *p == ' ')) {
+			return true;
+		}
+	}
+	return false;
 }
 
 static void set_list(uint8_t *bits, const int *v, size_t n)
@@ -154,7 +167,7 @@ static int get_thresholds(const cJSON *side, struct gw_proxy__hthresh *th, unsig
 		rv = rv ? rv : get_int(h, "successes", 0, 254, &th->successes, why);
 		if (rv == 0 && hi_ms != NULL) {
 			iv = *hi_ms / 1000;
-			rv = get_int(h, "interval", 1, 86400, &iv, why);
+			rv = get_int(h, "interval", 1, GW_SCHEMA_SECONDS_MAX, &iv, why);
 			*hi_ms = iv * 1000;
 		}
 	}
@@ -165,7 +178,7 @@ static int get_thresholds(const cJSON *side, struct gw_proxy__hthresh *th, unsig
 		rv = rv ? rv : get_int(u, "timeouts", 0, 254, &th->timeouts, why);
 		if (rv == 0 && un_ms != NULL) {
 			iv = *un_ms / 1000;
-			rv = get_int(u, "interval", 1, 86400, &iv, why);
+			rv = get_int(u, "interval", 1, GW_SCHEMA_SECONDS_MAX, &iv, why);
 			*un_ms = iv * 1000;
 		}
 	}
@@ -184,14 +197,16 @@ static int get_active(struct gw_proxy_config *cfg, const cJSON *a, struct gw_pro
 		return GW_EINVAL;
 	}
 	if ((rv = get_type(a, &out->type, why)) != 0 ||
-	    (rv = get_int(a, "concurrency", 1, 1000, &out->concurrency, why)) != 0 ||
+	    (rv = get_int(a, "concurrency", 1, GW_SCHEMA_HC_CONCURRENCY_MAX, &out->concurrency,
+			  why)) != 0 ||
 	    (rv = get_int(a, "port", 1, 65535, &port, why)) != 0) {
 		return rv;
 	}
 	out->port = (int)port;
 	v = cJSON_GetObjectItemCaseSensitive(a, "timeout");
 	if (v != NULL) {
-		if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 3600) {
+		if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) ||
+		    v->valuedouble > GW_SCHEMA_SECONDS_MAX) {
 			*why = "checks.active.timeout must be a number of seconds > 0";
 			return GW_EINVAL;
 		}
@@ -212,9 +227,9 @@ static int get_active(struct gw_proxy_config *cfg, const cJSON *a, struct gw_pro
 		out->host = gw_arena_strndup(&cfg->arena, v->valuestring, strlen(v->valuestring));
 	}
 	v = cJSON_GetObjectItemCaseSensitive(a, "http_path");
-	if (v != NULL && (!cJSON_IsString(v) || v->valuestring[0] != '/' ||
-			  strcspn(v->valuestring, "\r\n ") != strlen(v->valuestring))) {
-		*why = "checks.active.http_path must be a path starting with /";
+	if (v != NULL && (!cJSON_IsString(v) || v->valuestring[0] == '\0' ||
+			  has_ctl(v->valuestring, true))) {
+		*why = "checks.active.http_path must be a path without spaces";
 		return GW_EINVAL;
 	}
 	out->http_path = gw_arena_strndup(&cfg->arena, v ? v->valuestring : "/",
@@ -232,8 +247,8 @@ static int get_active(struct gw_proxy_config *cfg, const cJSON *a, struct gw_pro
 		cJSON_ArrayForEach(it, v)
 		{
 			size_t len;
-			if (!cJSON_IsString(it) || strchr(it->valuestring, ':') == NULL ||
-			    strpbrk(it->valuestring, "\r\n") != NULL) {
+			if (!cJSON_IsString(it) || it->valuestring[0] == ':' ||
+			    strchr(it->valuestring, ':') == NULL || has_ctl(it->valuestring, false)) {
 				*why = "checks.active.req_headers: each must be \"Name: value\"";
 				return GW_EINVAL;
 			}

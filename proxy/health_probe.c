@@ -83,6 +83,8 @@ static void finish(struct probe *p, enum gw_proxy__hreport kind, int status, boo
 	}
 	if (n->gone) {
 		gw_proxy__hnode_free(h, n);
+	} else if (atomic_load(&h->stopping)) {
+		n->probing = false; /* abandoned: no verdict */
 	} else {
 		gw_proxy__hnode_observe(h, n, &u->conf.active.th, kind, status,
 					p->type == GW_PROXY__HT_TCP ? "active tcp" : "active http");
@@ -343,8 +345,8 @@ static void run_once(struct gw_proxy__health *h)
 	uv_mutex_unlock(&h->mu);
 }
 
-/* At stop: close the loop's own handles and every probe's (the registry
- * frees the nodes, the probes only themselves). */
+/* At stop: close the loop's own handles and abandon every probe (which
+ * frees what only it still references: retired nodes and upstreams). */
 static void walk_close(uv_handle_t *hd, void *arg)
 {
 	struct gw_proxy__health *h = arg;
@@ -354,8 +356,7 @@ static void walk_close(uv_handle_t *hd, void *arg)
 	if (hd == (uv_handle_t *)&h->async || hd == (uv_handle_t *)&h->tick) {
 		uv_close(hd, NULL);
 	} else {
-		((struct probe *)hd->data)->done = true;
-		uv_close(hd, probe_closed);
+		finish(hd->data, GW_PROXY__HR_TIMEOUT, 0, false); /* closes both handles */
 	}
 }
 

@@ -99,6 +99,7 @@ int gw_schema_enum_count(const struct gw_schema_enum *e);
 #define GW_SCHEMA_STATUS_CODE_MAX 598
 #define GW_SCHEMA_HASH_KEY        "remote_addr" /* chash key when none is given */
 #define GW_SCHEMA_HOST_MAX        64            /* node address text, with NUL */
+#define GW_SCHEMA_HC_CONCURRENCY_MAX 1000000    /* checks.active.concurrency */
 
 /* ---- validation */
 

@@ -126,6 +126,7 @@ def test_active_http_leaves_and_returns(node):
         put(node, "/apisix/routes/act", {"uri": "/act", "upstream_id": "act"})
         wait_for(lambda: node_status(node, "upstreams/act", a) == "healthy" and
                  node_status(node, "upstreams/act", b) == "healthy", 10, what="both healthy")
+        wait_for(lambda: get(node, "/act")[0] == 200, 10, what="route served")
         assert set(served_ports(node, "/act", 4)) == {a.port, b.port}
         # a's health endpoint fails: 2 http failures make it unhealthy
         a.health_status = 500
@@ -310,6 +311,7 @@ def test_unrelated_change_keeps_state(node):
         put(node, "/apisix/routes/keep", {"uri": "/keep", "upstream_id": "keep"})
         wait_for(lambda: node_status(node, "upstreams/keep", a) == "unhealthy", 10,
                  what="a unhealthy")
+        wait_for(lambda: get(node, "/keep")[0] == 200, 10, what="route served")
         a.health_status = 200  # but unhealthy.interval is 1 h: no probe soon
         put(node, "/apisix/routes/other", {"uri": "/other", "upstream": {
             "type": "roundrobin", "nodes": {b.addr: 1}}})
@@ -371,6 +373,11 @@ def test_clean_stop_with_probes_in_flight(node):
         "checks": {"active": active_checks(timeout=5)}}})
     wait_for(lambda: control(node, "/v1/healthcheck/routes/hang")[0] == 200, 10,
              what="checked")
+    time.sleep(0.5)
+    # changed settings retire the checker while its probes hang
+    put(node, "/apisix/routes/hang", {"uri": "/hang", "upstream": {
+        "type": "roundrobin", "nodes": {"127.0.0.1:%d" % port: 1},
+        "checks": {"active": active_checks(timeout=4)}}})
     time.sleep(0.5)
     rc = node.stop()
     lsn.close()
