@@ -227,8 +227,8 @@ static int get_active(struct gw_proxy_config *cfg, const cJSON *a, struct gw_pro
 		out->host = gw_arena_strndup(&cfg->arena, v->valuestring, strlen(v->valuestring));
 	}
 	v = cJSON_GetObjectItemCaseSensitive(a, "http_path");
-	if (v != NULL && (!cJSON_IsString(v) || v->valuestring[0] == '\0' ||
-			  has_ctl(v->valuestring, true))) {
+	if (v != NULL &&
+	    (!cJSON_IsString(v) || v->valuestring[0] == '\0' || has_ctl(v->valuestring, true))) {
 		*why = "checks.active.http_path must be a path without spaces";
 		return GW_EINVAL;
 	}
@@ -248,7 +248,8 @@ static int get_active(struct gw_proxy_config *cfg, const cJSON *a, struct gw_pro
 		{
 			size_t len;
 			if (!cJSON_IsString(it) || it->valuestring[0] == ':' ||
-			    strchr(it->valuestring, ':') == NULL || has_ctl(it->valuestring, false)) {
+			    strchr(it->valuestring, ':') == NULL ||
+			    has_ctl(it->valuestring, false)) {
 				*why = "checks.active.req_headers: each must be \"Name: value\"";
 				return GW_EINVAL;
 			}

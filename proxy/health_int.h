@@ -137,7 +137,8 @@ struct gw_proxy__health {
 	uv_mutex_t mu;              /* guards everything below and the nodes */
 	struct gw_proxy__hups *ups; /* checked upstreams (list) */
 	size_t n_ups;
-	uint64_t epoch; /* bind generation */
+	uint64_t epoch;                      /* bind generation */
+	unsigned bind_started, bind_stopped; /* during one bind, for its log line */
 	/* passive reports: bounded MPSC queue (Vyukov) */
 	struct gw_proxy__hq_cell q[GW_PROXY__HQUEUE];
 	atomic_size_t q_head; /* producers */

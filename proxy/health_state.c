@@ -274,7 +274,8 @@ static void ups_retire(struct gw_proxy__health *h, struct gw_proxy__hups *u, con
 		*pp = u->next;
 		h->n_ups--;
 	}
-	gw_infof("health", "checks of %s stopped: %s", u->key, why);
+	gw_debugf("health", "checks of %s stopped: %s", u->key, why);
+	h->bind_stopped++;
 	while (u->nodes != NULL) {
 		struct gw_proxy__hnode *n = u->nodes;
 		u->nodes = n->next;
@@ -355,9 +356,10 @@ static int bind_upstream(struct gw_proxy__health *h, struct gw_proxy__upstream *
 		u->next = h->ups;
 		h->ups = u;
 		h->n_ups++;
-		gw_infof("health", "checks of %s started (%s%s)", u->key,
-			 u->conf.has_active ? "active" : "",
-			 u->conf.has_passive ? (u->conf.has_active ? "+passive" : "passive") : "");
+		gw_debugf("health", "checks of %s started (%s%s)", u->key,
+			  u->conf.has_active ? "active" : "",
+			  u->conf.has_passive ? (u->conf.has_active ? "+passive" : "passive") : "");
+		h->bind_started++;
 	}
 	u->epoch = h->epoch;
 	for (size_t i = 0; i < up->n_nodes; i++) {
@@ -410,6 +412,14 @@ int gw_proxy__health_bind(struct gw_proxy__health *h, struct gw_proxy_config *cf
 			pp = &u->next;
 		}
 	}
+	if (h->bind_started > 0 || h->bind_stopped > 0) {
+		/* one line per config change, not one per upstream */
+		gw_infof("health",
+			 "revision %lld: %zu upstreams checked (%u started, %u stopped "
+			 "or restarted)",
+			 (long long)cfg->revision, h->n_ups, h->bind_started, h->bind_stopped);
+	}
+	h->bind_started = h->bind_stopped = 0;
 	uv_mutex_unlock(&h->mu);
 	if (h->started) {
 		uv_async_send(&h->async);
