@@ -197,8 +197,8 @@ static int get_active(struct gw_proxy_config *cfg, const cJSON *a, struct gw_pro
 		return GW_EINVAL;
 	}
 	if ((rv = get_type(a, &out->type, why)) != 0 ||
-	    (rv = get_int(a, "concurrency", 1, GW_SCHEMA_HC_CONCURRENCY_MAX, &out->concurrency,
-			  why)) != 0 ||
+	    (rv = get_int(a, "concurrency", 1, GW_SCHEMA_HC_CONC_MAX, &out->concurrency, why)) !=
+		0 ||
 	    (rv = get_int(a, "port", 1, 65535, &port, why)) != 0) {
 		return rv;
 	}

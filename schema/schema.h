@@ -83,23 +83,23 @@ int gw_schema_enum_count(const struct gw_schema_enum *e);
 /* ---- limits and defaults. Each is written into the schema texts (the
  * validator refuses beyond it) and read by the compiler (which stores the
  * value in a type that holds it). Integers only: they are pasted as text. */
-#define GW_SCHEMA_PORT_MIN           1
-#define GW_SCHEMA_PORT_MAX           65535
-#define GW_SCHEMA_WEIGHT_MIN         0
-#define GW_SCHEMA_WEIGHT_MAX         1000000     /* int weights, summed by the balancer */
-#define GW_SCHEMA_PRIORITY_MIN       -2147483648 /* route and node priority: an int */
-#define GW_SCHEMA_PRIORITY_MAX       2147483647
-#define GW_SCHEMA_RETRIES_MAX        1000
-#define GW_SCHEMA_SECONDS_MAX        4294967 /* timeouts: held in unsigned ms */
-#define GW_SCHEMA_URI_MAX            4096
-#define GW_SCHEMA_POOL_SIZE          320 /* keepalive_pool defaults */
-#define GW_SCHEMA_POOL_IDLE_S        60
-#define GW_SCHEMA_POOL_REQUESTS      1000
-#define GW_SCHEMA_STATUS_CODE_MIN    200 /* response-rewrite status_code */
-#define GW_SCHEMA_STATUS_CODE_MAX    598
-#define GW_SCHEMA_HASH_KEY           "remote_addr" /* chash key when none is given */
-#define GW_SCHEMA_HOST_MAX           64            /* node address text, with NUL */
-#define GW_SCHEMA_HC_CONCURRENCY_MAX 1000000       /* checks.active.concurrency */
+#define GW_SCHEMA_PORT_MIN        1
+#define GW_SCHEMA_PORT_MAX        65535
+#define GW_SCHEMA_WEIGHT_MIN      0
+#define GW_SCHEMA_WEIGHT_MAX      1000000     /* int weights, summed by the balancer */
+#define GW_SCHEMA_PRIORITY_MIN    -2147483648 /* route and node priority: an int */
+#define GW_SCHEMA_PRIORITY_MAX    2147483647
+#define GW_SCHEMA_RETRIES_MAX     1000
+#define GW_SCHEMA_SECONDS_MAX     4294967 /* timeouts: held in unsigned ms */
+#define GW_SCHEMA_URI_MAX         4096
+#define GW_SCHEMA_POOL_SIZE       320 /* keepalive_pool defaults */
+#define GW_SCHEMA_POOL_IDLE_S     60
+#define GW_SCHEMA_POOL_REQUESTS   1000
+#define GW_SCHEMA_STATUS_CODE_MIN 200 /* response-rewrite status_code */
+#define GW_SCHEMA_STATUS_CODE_MAX 598
+#define GW_SCHEMA_HASH_KEY        "remote_addr" /* chash key when none is given */
+#define GW_SCHEMA_HOST_MAX        64            /* node address text, with NUL */
+#define GW_SCHEMA_HC_CONC_MAX     1000000       /* checks.active.concurrency */
 
 /* ---- validation */
 

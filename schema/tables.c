@@ -23,20 +23,20 @@
 #define HTTP_METHODS                                                                               \
 	"'GET','POST','PUT','DELETE','PATCH','HEAD','OPTIONS','CONNECT','TRACE','PURGE'"
 /* schema.h's limits and enumerations as schema text */
-#define SECONDS_MAX        GW_SCHEMA__STR(GW_SCHEMA_SECONDS_MAX)
-#define WEIGHT_MIN         GW_SCHEMA__STR(GW_SCHEMA_WEIGHT_MIN)
-#define WEIGHT_MAX         GW_SCHEMA__STR(GW_SCHEMA_WEIGHT_MAX)
-#define RETRIES_MAX        GW_SCHEMA__STR(GW_SCHEMA_RETRIES_MAX)
-#define URI_MAX            GW_SCHEMA__STR(GW_SCHEMA_URI_MAX)
-#define PORT_MIN           GW_SCHEMA__STR(GW_SCHEMA_PORT_MIN)
-#define PORT_MAX           GW_SCHEMA__STR(GW_SCHEMA_PORT_MAX)
-#define PRIORITY_MIN       GW_SCHEMA__STR(GW_SCHEMA_PRIORITY_MIN)
-#define PRIORITY_MAX       GW_SCHEMA__STR(GW_SCHEMA_PRIORITY_MAX)
-#define LB_ENUM            "[" GW_SCHEMA_LB(GW_SCHEMA__JSON) "]"
-#define HASH_ON_ENUM       "[" GW_SCHEMA_HASH_ON(GW_SCHEMA__JSON) "]"
-#define SCHEME_ENUM        "[" GW_SCHEMA_SCHEME(GW_SCHEMA__JSON) "]"
-#define PASS_HOST_ENUM     "[" GW_SCHEMA_PASS_HOST(GW_SCHEMA__JSON) "]"
-#define HC_CONCURRENCY_MAX GW_SCHEMA__STR(GW_SCHEMA_HC_CONCURRENCY_MAX)
+#define SECONDS_MAX    GW_SCHEMA__STR(GW_SCHEMA_SECONDS_MAX)
+#define WEIGHT_MIN     GW_SCHEMA__STR(GW_SCHEMA_WEIGHT_MIN)
+#define WEIGHT_MAX     GW_SCHEMA__STR(GW_SCHEMA_WEIGHT_MAX)
+#define RETRIES_MAX    GW_SCHEMA__STR(GW_SCHEMA_RETRIES_MAX)
+#define URI_MAX        GW_SCHEMA__STR(GW_SCHEMA_URI_MAX)
+#define PORT_MIN       GW_SCHEMA__STR(GW_SCHEMA_PORT_MIN)
+#define PORT_MAX       GW_SCHEMA__STR(GW_SCHEMA_PORT_MAX)
+#define PRIORITY_MIN   GW_SCHEMA__STR(GW_SCHEMA_PRIORITY_MIN)
+#define PRIORITY_MAX   GW_SCHEMA__STR(GW_SCHEMA_PRIORITY_MAX)
+#define LB_ENUM        "[" GW_SCHEMA_LB(GW_SCHEMA__JSON) "]"
+#define HASH_ON_ENUM   "[" GW_SCHEMA_HASH_ON(GW_SCHEMA__JSON) "]"
+#define SCHEME_ENUM    "[" GW_SCHEMA_SCHEME(GW_SCHEMA__JSON) "]"
+#define PASS_HOST_ENUM "[" GW_SCHEMA_PASS_HOST(GW_SCHEMA__JSON) "]"
+#define HC_CONC_MAX    GW_SCHEMA__STR(GW_SCHEMA_HC_CONC_MAX)
 
 /* ---- the schemas ------------------------------------------------------ */
 
@@ -73,7 +73,7 @@ const struct gw_schema__row gw_schema__rows[] = {
      "{'type':'object','additionalProperties':false,"
      "'properties':{'active':{'type':'object','properties':{"
      "'type':{'type':'string','enum':['http','https','tcp']},'timeout':{'$ref':'seconds'},"
-     "'concurrency':{'type':'integer','minimum':1,'maximum':" HC_CONCURRENCY_MAX "},"
+     "'concurrency':{'type':'integer','minimum':1,'maximum':" HC_CONC_MAX "},"
      "'host':{'$ref':'host'},'port':{'type':'integer','minimum':1,'maximum':65535},"
      "'http_path':{'type':'string','pattern':'^[^[:space:][:cntrl:]]+$'},"
      "'https_verify_certificate':{'type':'boolean'},"
