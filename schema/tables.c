@@ -7,7 +7,8 @@
  * the lists the compiler maps to C values. Where the proxy cannot serve what
  * APISIX allows, the schema is narrower than APISIX's (hash_on consumer,
  * schemes but http, Lua filter_func/script, URIs not starting with '/',
- * weights and priorities beyond an int) and the Admin API refuses with
+ * weights and priorities beyond an int, health check timeouts <= 0 and
+ * control characters in probe paths and headers) and the Admin API refuses with
  * jsonschema's usual wording. Patterns are POSIX extended regular
  * expressions (regcomp), written to mean what APISIX's PCRE patterns mean.
  * Failure modes: none at run time; a row that does not parse is caught by
