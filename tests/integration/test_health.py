@@ -23,6 +23,7 @@ class Backend:
         self.tls = tls  # (cert file, key file) for HTTPS
         self.status = 200
         self.health_status = 200
+        self.delay = 0.0  # seconds before answering a non-health request
         self.hits = 0
         self.health_hits = 0
         self.server = None
@@ -42,6 +43,8 @@ class Backend:
                 else:
                     outer.hits += 1
                     st = outer.status
+                    if outer.delay:
+                        time.sleep(outer.delay)
                 out = json.dumps({"port": outer.port}).encode()
                 self.send_response(st)
                 # no keep-alive: a stopped backend must not answer on a
@@ -180,6 +183,39 @@ def test_passive_detection_alone(node):
         st, o = control(node, "/v1/healthcheck/routes/pas")
         na = [n for n in o["nodes"] if n["port"] == a.port][0]
         assert na["counter"]["http_failure"] >= 3, na
+    finally:
+        a.stop()
+        b.stop()
+        etcdctl(node, "del", "/apisix/", "--prefix")
+
+
+def test_passive_timeouts_and_tcp_failures(node):
+    a, b = Backend(), Backend()
+    try:
+        checks = {"active": active_checks(type="tcp", healthy={"interval": 3600},
+                                          unhealthy={"interval": 3600}),
+                  "passive": {"unhealthy": {"timeouts": 2, "tcp_failures": 2}}}
+        put(node, "/apisix/routes/slow", {"uri": "/slow", "upstream": {
+            "type": "roundrobin", "retries": 0, "checks": checks,
+            "timeout": {"connect": 1, "send": 1, "read": 0.3},
+            "nodes": {a.addr: 1, b.addr: 1}}})
+        wait_for(lambda: node_status(node, "routes/slow", a) == "healthy", 10, what="checked")
+        wait_for(lambda: get(node, "/slow")[0] == 200, 10, what="route served")
+        # a answers too late: two read timeouts (504) and it is out
+        a.delay = 1.0
+        timeouts = sum(1 for _ in range(30) if get(node, "/slow")[0] == 504)
+        assert 2 <= timeouts <= 3, timeouts
+        assert node_status(node, "routes/slow", a) == "unhealthy"
+        # b dies: two refused connections (502) and it is out too; then
+        # every node is out and traffic goes to both again (a, slow: 504)
+        b.stop()
+        refused = 0
+        for _ in range(10):
+            if get(node, "/slow")[0] == 502:
+                refused += 1
+            if node_status(node, "routes/slow", b) == "unhealthy":
+                break
+        assert 2 <= refused <= 3, refused
     finally:
         a.stop()
         b.stop()
@@ -391,6 +427,7 @@ tap = Tap()
 node = Node("h1").start()
 tap.run(test_active_http_leaves_and_returns, node)
 tap.run(test_passive_detection_alone, node)
+tap.run(test_passive_timeouts_and_tcp_failures, node)
 tap.run(test_all_unhealthy_traffic_goes_to_all, node)
 tap.run(test_priority_failover_in_order, node)
 tap.run(test_retry_goes_to_another_node, node)
