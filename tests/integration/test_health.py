@@ -4,6 +4,7 @@ when it heals; with every node unhealthy, traffic goes to all of them;
 priority groups fail over in order; the control API shows it all in
 APISIX's shapes. Backends are small HTTP servers this test starts, stops
 and makes answer 500. Assertions count requests, never time."""
+import contextlib
 import http.server as hserver
 import json
 import threading
@@ -80,6 +81,18 @@ class Backend:
         return "127.0.0.1:%d" % self.port
 
 
+@contextlib.contextmanager
+def backends(node, n, **kw):
+    """@n Backends, stopped afterwards with every /apisix/ key deleted."""
+    bs = [Backend(**kw) for _ in range(n)]
+    try:
+        yield bs
+    finally:
+        for b in bs:
+            b.stop()
+        etcdctl(node, "del", "/apisix/", "--prefix")
+
+
 def put(node, key, value):
     r = etcdctl(node, "put", key, json.dumps(value))
     assert r.returncode == 0, r.stderr
@@ -122,8 +135,7 @@ def served_ports(node, path, n):
 
 
 def test_active_http_leaves_and_returns(node):
-    a, b = Backend(), Backend()
-    try:
+    with backends(node, 2) as (a, b):
         put(node, "/apisix/upstreams/act", {"type": "roundrobin",
             "nodes": {a.addr: 1, b.addr: 1}, "checks": {"active": active_checks()}})
         put(node, "/apisix/routes/act", {"uri": "/act", "upstream_id": "act"})
@@ -152,15 +164,10 @@ def test_active_http_leaves_and_returns(node):
         a.start()
         wait_for(lambda: node_status(node, "upstreams/act", a) == "healthy", 10,
                  what="revived a healthy")
-    finally:
-        a.stop()
-        b.stop()
-        etcdctl(node, "del", "/apisix/", "--prefix")
 
 
 def test_passive_detection_alone(node):
-    a, b = Backend(), Backend()
-    try:
+    with backends(node, 2) as (a, b):
         # active probes only once (at start, interval 1 h): passive decides
         checks = {"active": active_checks(healthy={"interval": 3600, "successes": 1},
                                           unhealthy={"interval": 3600, "http_failures": 2}),
@@ -183,15 +190,10 @@ def test_passive_detection_alone(node):
         st, o = control(node, "/v1/healthcheck/routes/pas")
         na = [n for n in o["nodes"] if n["port"] == a.port][0]
         assert na["counter"]["http_failure"] >= 3, na
-    finally:
-        a.stop()
-        b.stop()
-        etcdctl(node, "del", "/apisix/", "--prefix")
 
 
 def test_passive_timeouts_and_tcp_failures(node):
-    a, b = Backend(), Backend()
-    try:
+    with backends(node, 2) as (a, b):
         checks = {"active": active_checks(type="tcp", healthy={"interval": 3600},
                                           unhealthy={"interval": 3600}),
                   "passive": {"unhealthy": {"timeouts": 2, "tcp_failures": 2}}}
@@ -216,15 +218,10 @@ def test_passive_timeouts_and_tcp_failures(node):
             if node_status(node, "routes/slow", b) == "unhealthy":
                 break
         assert 2 <= refused <= 3, refused
-    finally:
-        a.stop()
-        b.stop()
-        etcdctl(node, "del", "/apisix/", "--prefix")
 
 
 def test_all_unhealthy_traffic_goes_to_all(node):
-    a, b = Backend(), Backend()
-    try:
+    with backends(node, 2) as (a, b):
         a.health_status = b.health_status = 500
         put(node, "/apisix/routes/all", {"uri": "/all", "upstream": {
             "type": "roundrobin", "nodes": {a.addr: 1, b.addr: 1},
@@ -233,15 +230,10 @@ def test_all_unhealthy_traffic_goes_to_all(node):
                  node_status(node, "routes/all", b) == "unhealthy", 10, what="all unhealthy")
         ports = served_ports(node, "/all", 6)
         assert None not in ports and set(ports) == {a.port, b.port}, ports
-    finally:
-        a.stop()
-        b.stop()
-        etcdctl(node, "del", "/apisix/", "--prefix")
 
 
 def test_priority_failover_in_order(node):
-    hi, mid, lo = Backend(), Backend(), Backend()
-    try:
+    with backends(node, 3) as (hi, mid, lo):
         put(node, "/apisix/routes/pri", {"uri": "/pri", "upstream": {
             "type": "roundrobin", "checks": {"active": active_checks(type="tcp")},
             "nodes": [{"host": "127.0.0.1", "port": hi.port, "weight": 1, "priority": 2},
@@ -259,31 +251,20 @@ def test_priority_failover_in_order(node):
         hi.start()
         wait_for(lambda: node_status(node, "routes/pri", hi) == "healthy", 10, what="hi up")
         assert served_ports(node, "/pri", 5) == [hi.port] * 5
-    finally:
-        hi.stop()
-        mid.stop()
-        lo.stop()
-        etcdctl(node, "del", "/apisix/", "--prefix")
 
 
 def test_retry_goes_to_another_node(node):
-    a, b = Backend(), Backend()
-    try:
+    with backends(node, 2) as (a, b):
         # no checks: the dead node is only avoided by the retry
         put(node, "/apisix/routes/rt", {"uri": "/rt", "upstream": {
             "type": "roundrobin", "retries": 1, "nodes": {a.addr: 1, b.addr: 1}}})
         wait_for(lambda: get(node, "/rt")[0] == 200, 10, what="route")
         a.stop()
         assert served_ports(node, "/rt", 6) == [b.port] * 6
-    finally:
-        a.stop()
-        b.stop()
-        etcdctl(node, "del", "/apisix/", "--prefix")
 
 
 def test_control_api_shapes(node):
-    a = Backend()
-    try:
+    with backends(node, 1) as (a,):
         put(node, "/apisix/upstreams/shape", {"type": "roundrobin", "nodes": {a.addr: 1},
                                               "checks": {"active": active_checks()}})
         put(node, "/apisix/routes/shape", {"uri": "/shape", "upstream_id": "shape"})
@@ -330,14 +311,10 @@ def test_control_api_shapes(node):
         h = a.health_hits
         time.sleep(2.5)  # two intervals: no probe may come
         assert a.health_hits == h
-    finally:
-        a.stop()
-        etcdctl(node, "del", "/apisix/", "--prefix")
 
 
 def test_unrelated_change_keeps_state(node):
-    a, b = Backend(), Backend()
-    try:
+    with backends(node, 2) as (a, b):
         a.health_status = 500
         put(node, "/apisix/upstreams/keep", {"type": "roundrobin",
             "nodes": {a.addr: 1, b.addr: 1},
@@ -359,10 +336,6 @@ def test_unrelated_change_keeps_state(node):
             "nodes": {a.addr: 1, b.addr: 1}, "checks": {"active": active_checks()}})
         wait_for(lambda: node_status(node, "upstreams/keep", a) == "healthy", 10,
                  what="restarted")
-    finally:
-        a.stop()
-        b.stop()
-        etcdctl(node, "del", "/apisix/", "--prefix")
 
 
 def test_https_probe_and_verification(node):
@@ -374,8 +347,7 @@ def test_https_probe_and_verification(node):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=backend.test", "-keyout", key, "-out", cert],
                    check=True, capture_output=True)
-    a = Backend(tls=(cert, key))
-    try:
+    with backends(node, 1, tls=(cert, key)) as (a,):
         for rid, verify in (("noverify", False), ("verify", True)):
             put(node, "/apisix/routes/" + rid, {"uri": "/" + rid, "upstream": {
                 "type": "roundrobin", "nodes": {a.addr: 1}, "checks": {"active": active_checks(
@@ -391,9 +363,6 @@ def test_https_probe_and_verification(node):
         a.health_status = 500
         wait_for(lambda: node_status(node, "routes/noverify", a) == "unhealthy", 10,
                  what="https 500 unhealthy")
-    finally:
-        a.stop()
-        etcdctl(node, "del", "/apisix/", "--prefix")
 
 
 def test_clean_stop_with_probes_in_flight(node):
