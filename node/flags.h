@@ -43,6 +43,8 @@ struct gw_node_config {
 	struct gw_addr raft_listen;    /* raft peer traffic */
 	struct gw_addr status_listen;  /* /status, /status/ready */
 	struct gw_addr metrics_listen; /* Prometheus */
+	struct gw_addr control_listen; /* APISIX control API (/v1/healthcheck...) */
+	char control_allow[512];       /* comma-separated control API client CIDRs */
 	int workers;                   /* proxy worker threads */
 	int voters;                    /* voters wanted in the cluster */
 	unsigned write_timeout_ms;     /* proposal deadline */

@@ -8,7 +8,8 @@ node_libgw_node_a_SOURCES = \
 	node/cluster.c node/cluster.h \
 	node/tokens.c node/tokens.h \
 	node/confsync.c node/confsync.h \
-	node/metrics.c node/metrics.h
+	node/metrics.c node/metrics.h \
+	node/control.c node/control.h
 
 bin_PROGRAMS += apigw
 apigw_SOURCES = node/main.c

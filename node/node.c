@@ -21,6 +21,7 @@
 #include "admin/apisix.h"
 #include "node/cluster.h"
 #include "node/confsync.h"
+#include "node/control.h"
 #include "node/metrics.h"
 #include "proxy/proxy.h"
 #include "lib/err.h"
@@ -69,6 +70,8 @@ struct gw_node {
 	uv_timer_t drain_timer;            /* --drain-delay after SIGTERM */
 	struct gw_node_metrics *metrics;   /* Prometheus listener */
 	struct gw_node_metrics_sources metrics_src; /* what a scrape reads */
+	struct gw_node_control *control;            /* control API (node/control.c) */
+	struct gw_node_control_sources control_src; /* what it reads */
 	struct gw_sm life;                          /* enum node_life */
 	int pending_stops;                          /* components still stopping */
 	int exit_code;
@@ -244,6 +247,12 @@ static void node_stop_components(struct gw_node *n)
 		gw_node_metrics_stop(n->metrics, component_stopped, n);
 		n->metrics = NULL;
 	}
+	if (n->control != NULL) {
+		n->pending_stops++;
+		gw_node_control_stop(n->control, component_stopped, n);
+		n->control = NULL;
+	}
+	memset(&n->control_src, 0, sizeof n->control_src);
 	if (n->confsync != NULL) {
 		gw_node_confsync_stop(n->confsync);
 		n->confsync = NULL;
@@ -469,6 +478,17 @@ int gw_node_run(const struct gw_node_config *cfg)
 	rv = gw_node_metrics_start(&n.loop, &cfg->metrics_listen, &n.metrics_src, &n.metrics);
 	if (rv != 0) {
 		n.metrics = NULL;
+		n.exit_code = rv;
+		goto err_after_signals;
+	}
+
+	n.control_src.cluster = n.cluster;
+	n.control_src.confsync = n.confsync;
+	n.control_src.proxy = n.proxy;
+	rv = gw_node_control_start(&n.loop, &cfg->control_listen, cfg->control_allow,
+				   &n.control_src, &n.control);
+	if (rv != 0) {
+		n.control = NULL;
 		n.exit_code = rv;
 		goto err_after_signals;
 	}

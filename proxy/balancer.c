@@ -10,12 +10,15 @@
  * weight (adding a node moves ~1/n of the keys); least_conn picks the lowest
  * (active + 1) / weight; ewma the lowest decayed latency x (active + 1) /
  * weight. A worker makes an upstream's state on its first pick. State
- * restarts with each new snapshot (as in APISIX, where a
- * changed upstream gets a new balancer). Failure modes: -1 when every node
- * was tried or the upstream has none (the caller answers 502). */
+ * restarts with each new snapshot (as in APISIX, where a changed upstream
+ * gets a new balancer). With health checks, nodes that are unhealthy are
+ * skipped unless none is healthy (then all take traffic, as in APISIX).
+ * Failure modes: -1 when every node was tried or the upstream has none (the
+ * caller answers 502). */
 #include "config.h"
 
 #include "lib/err.h"
+#include "proxy/health_int.h"
 #include "proxy/proxy_int.h"
 
 #include <math.h>
@@ -30,6 +33,35 @@
 static bool tried(const struct gw_proxy__tried *t, size_t i)
 {
 	return i < 64 && (t->bits & (1ULL << i));
+}
+
+/* Nodes a pick must not choose: those tried, and the unhealthy ones unless
+ * no node is healthy (then traffic goes to all of them, as in APISIX). */
+struct skip {
+	const struct gw_proxy__upstream *up;
+	const struct gw_proxy__tried *t;
+	bool health;
+};
+
+static void skip_init(struct skip *k, const struct gw_proxy__upstream *up,
+		      const struct gw_proxy__tried *t)
+{
+	k->up = up;
+	k->t = t;
+	k->health = false;
+	if (up->hc != NULL) {
+		for (size_t i = 0; i < up->n_nodes; i++) {
+			if (gw_proxy__node_up(up, i)) {
+				k->health = true;
+				break;
+			}
+		}
+	}
+}
+
+static bool skip(const struct skip *k, size_t i)
+{
+	return tried(k->t, i) || (k->health && !gw_proxy__node_up(k->up, i));
 }
 
 static void state_free(struct gw_proxy__bstate *b)
@@ -144,8 +176,8 @@ int gw_proxy__chash_build(struct gw_arena *a, struct gw_proxy__upstream *up)
 	return 0;
 }
 
-static int pick_chash(const struct gw_proxy__upstream *up, const struct gw_proxy__tried *t,
-		      const char *key, size_t key_len)
+static int pick_chash(const struct gw_proxy__upstream *up, const struct skip *t, const char *key,
+		      size_t key_len)
 {
 	uint32_t h = hash32(key ? key : "", key ? key_len : 0);
 	size_t lo = 0, hi = up->ring_len;
@@ -163,7 +195,7 @@ static int pick_chash(const struct gw_proxy__upstream *up, const struct gw_proxy
 	}
 	for (size_t n = 0; n < up->ring_len; n++) {
 		const struct gw_proxy__ring_pt *pt = &up->ring[(lo + n) % up->ring_len];
-		if (!tried(t, pt->node)) {
+		if (!skip(t, pt->node)) {
 			return (int)pt->node;
 		}
 	}
@@ -182,21 +214,23 @@ int gw_proxy__balancer_pick(struct gw_proxy__wsnap *s, const struct gw_proxy__up
 			    size_t hash_key_len)
 {
 	struct gw_proxy__bstate *b;
-	size_t lo, hi;
+	struct skip k;
+	size_t lo, hi = 0;
 	int best = -1;
 
+	skip_init(&k, up, t);
 	if (up->type == GW_PROXY__LB_CHASH) {
-		return pick_chash(up, t, hash_key, hash_key_len);
+		return pick_chash(up, &k, hash_key, hash_key_len);
 	}
 	if ((b = state_of(s, up)) == NULL) {
 		return -1; /* out of memory: answered as no node left (502) */
 	}
-	/* The first priority group with an untried node: [lo, hi). */
+	/* The first priority group with a node to choose: [lo, hi). */
 	for (lo = 0; lo < up->n_nodes; lo = hi) {
 		bool any = false;
 		for (hi = lo; hi < up->n_nodes && up->nodes[hi].priority == up->nodes[lo].priority;
 		     hi++) {
-			any = any || !tried(t, hi);
+			any = any || !skip(&k, hi);
 		}
 		if (any) {
 			break;
@@ -208,7 +242,7 @@ int gw_proxy__balancer_pick(struct gw_proxy__wsnap *s, const struct gw_proxy__up
 	if (up->type == GW_PROXY__LB_RR) {
 		int64_t total = 0;
 		for (size_t i = lo; i < hi; i++) {
-			if (tried(t, i)) {
+			if (skip(&k, i)) {
 				continue;
 			}
 			b->cw[i] += up->nodes[i].weight;
@@ -222,7 +256,7 @@ int gw_proxy__balancer_pick(struct gw_proxy__wsnap *s, const struct gw_proxy__up
 		double best_score = 0;
 		for (size_t i = lo; i < hi; i++) {
 			double score;
-			if (tried(t, i)) {
+			if (skip(&k, i)) {
 				continue;
 			}
 			score = (double)(b->active[i] + 1) / up->nodes[i].weight;

@@ -395,6 +395,11 @@ void *gw_proxy__c_dep(struct gw_proxy__compiler *c, enum gw_proxy__kind k, const
 	return on->unit->obj;
 }
 
+const char *gw_proxy__c_key(const struct gw_proxy__compiler *c)
+{
+	return c->e != NULL ? c->e->key : "";
+}
+
 int gw_proxy__c_upstream_slot(struct gw_proxy__compiler *c, struct gw_proxy__upstream *up)
 {
 	struct gw_proxy_cache *cc = c->cc;

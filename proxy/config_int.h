@@ -89,6 +89,8 @@ struct gw_proxy__compiler {
  * it does not exist or did not compile (the dependent is then recompiled
  * when it appears), or out of memory (c->oom). */
 void *gw_proxy__c_dep(struct gw_proxy__compiler *c, enum gw_proxy__kind k, const char *id);
+/* The store key of the object being compiled ("/apisix/routes/7"), or "". */
+const char *gw_proxy__c_key(const struct gw_proxy__compiler *c);
 /* A balancer slot for @up, released when its unit leaves the cache. */
 int gw_proxy__c_upstream_slot(struct gw_proxy__compiler *c, struct gw_proxy__upstream *up);
 /* A unit with one reference and an arena sized for about @hint bytes. */

@@ -11,6 +11,7 @@
 
 #include "lib/err.h"
 #include "proxy/config_int.h"
+#include "proxy/health_int.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -217,6 +218,14 @@ int gw_proxy__compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, con
 	if (up->type == GW_PROXY__LB_CHASH && gw_proxy__chash_build(&c->u->arena, up) != 0) {
 		c->oom = true;
 		return GW_ENOMEM;
+	}
+	/* Health checks: identity = the key of the object holding the
+	 * upstream (an upstream, or a route or service with an inline one). */
+	rv = gw_proxy__health_compile(&c->u->arena, cJSON_GetObjectItemCaseSensitive(j, "checks"),
+				      "", gw_proxy__c_key(c), up, &c->why);
+	if (rv != 0) {
+		c->oom = c->oom || rv == GW_ENOMEM;
+		return rv;
 	}
 	*out = up;
 	return 0;

@@ -408,6 +408,7 @@ struct gw_proxy {
 	atomic_bool stopping;
 	uv_sem_t started;
 	struct gw_proxy__ops *ops; /* PROXY protocol, real-ip, access log, metrics (ops_int.h) */
+	struct gw_proxy__health *health; /* upstream health checks (health_int.h) */
 };
 
 #include "proxy/ops_int.h"

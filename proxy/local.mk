@@ -10,6 +10,8 @@ proxy_libgw_proxy_a_SOURCES = \
 	proxy/config_expr.c proxy/config_plugins.c proxy/config_route.c proxy/config_cache.c \
 	proxy/router.c \
 	proxy/balancer.c \
+	proxy/health_int.h proxy/health_conf.c proxy/health_state.c proxy/health_probe.c \
+	proxy/health_api.c \
 	proxy/server.c \
 	proxy/conn.c \
 	proxy/request.c \

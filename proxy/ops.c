@@ -18,6 +18,7 @@
 #include "lib/log.h"
 #include "lib/prom.h"
 #include "proxy/conn_int.h"
+#include "proxy/health_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -614,5 +615,5 @@ int gw_proxy_metrics(struct gw_proxy *p, struct gw_buf *b)
 		rv = gw_prom_sample(b, "apigw_access_log_dropped_total", NULL,
 				    (double)relaxed_get(&ops->dropped));
 	}
-	return rv;
+	return rv == 0 ? gw_proxy__health_metrics(p, b) : rv;
 }

@@ -109,6 +109,16 @@ struct gw_buf;
  * until gw_proxy_stop. */
 int gw_proxy_metrics(struct gw_proxy *p, struct gw_buf *b);
 
+/* Upstream health checks in the shapes of APISIX's control API: with @key
+ * NULL, a JSON array of every checked upstream; else the object of the
+ * upstream whose key is @key ("/apisix/upstreams/1", "/apisix/routes/2"
+ * for an inline one): {"name", "type", "nodes": [{"ip", "port", "hostname",
+ * "status" (healthy | mostly_healthy | mostly_unhealthy | unhealthy),
+ * "counter": {"success", "http_failure", "tcp_failure",
+ * "timeout_failure"}}]}. Returns 0 with *out malloc'ed (the caller frees
+ * it), GW_ENOTFOUND or GW_ENOMEM. Any thread, until gw_proxy_stop. */
+int gw_proxy_health_json(struct gw_proxy *p, const char *key, char **out);
+
 /* One committed key/value pair of the /apisix/ prefix. Not owned. */
 struct gw_proxy_kv {
 	const char *key; /* e.g. "/apisix/routes/1" */

@@ -82,6 +82,8 @@ enum gw_proxy__hash_on {
 	GW_PROXY__HASH_VARS_COMB = GW_SCHEMA_HASH_ON_VARS_COMBINATIONS
 };
 
+struct gw_proxy__hcheck;
+
 struct gw_proxy__ring_pt {
 	uint32_t hash;
 	uint32_t node; /* index into nodes */
@@ -104,7 +106,8 @@ struct gw_proxy__upstream {
 	const char *upstream_host; /* for pass_host=rewrite */
 	unsigned pool_size;        /* idle connections kept per node and worker */
 	unsigned pool_idle_ms;
-	unsigned pool_requests; /* requests per upstream connection */
+	unsigned pool_requests;      /* requests per upstream connection */
+	struct gw_proxy__hcheck *hc; /* `checks` (health_int.h), or NULL */
 };
 
 /* ---- plugins (plugins.c): phase hooks called by request.c and response.c */

@@ -19,6 +19,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/conn_int.h"
+#include "proxy/health_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -346,6 +347,7 @@ static void connect_node(struct gw_proxy__req *r, int node, bool fresh)
 	uc = gw_proxy__uconn_get(r->dc->w, &r->up->nodes[node], fresh, r->connect_ms, &err);
 	if (uc == NULL) {
 		GW_PROXY__COUNT(r->dc->w, up_fail);
+		gw_proxy__health_report(r->up, node, GW_PROXY__HR_TCP, 0);
 		gw_proxy__balancer_done(r->snap, r->up, node, 0);
 		gw_warnf("proxy", "connect to %s: %s", r->up->nodes[node].text, uv_strerror(err));
 		gw_proxy__req_attempt(r);
@@ -435,6 +437,12 @@ void gw_proxy__req_upstream_failed(struct gw_proxy__req *r, enum gw_proxy__fail 
 		connect_node(r, r->node, true);
 		return;
 	}
+	gw_proxy__health_report(r->up, r->node,
+				why == UF_CONNECT_TIMEOUT || why == UF_READ_TIMEOUT
+				    ? GW_PROXY__HR_TIMEOUT
+				: why == UF_PROTO ? GW_PROXY__HR_STATUS
+						  : GW_PROXY__HR_TCP,
+				0); /* passive */
 	if (r->node >= 0) {
 		gw_warnf("proxy", "upstream %s: %s", r->up->nodes[r->node].text,
 			 why == UF_CONNECT           ? "connect failed"

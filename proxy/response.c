@@ -20,6 +20,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/conn_int.h"
+#include "proxy/health_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,7 @@ static int u_on_headers_complete(http_parser *hp)
 	if (status == 101 && !r->ws) {
 		return -1;
 	}
+	gw_proxy__health_report(r->up, r->node, GW_PROXY__HR_STATUS, status); /* passive */
 	if ((status == 502 || status == 503 || status == 504) && gw_proxy__req_retry_allowed(r)) {
 		uc->retry_status = true;
 		http_parser_pause(hp, 1);

@@ -17,6 +17,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/conn_int.h"
+#include "proxy/health_int.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -229,6 +230,7 @@ static int bind_socket(struct gw_addr *a)
 
 static void free_proxy(struct gw_proxy *p)
 {
+	gw_proxy__health_free(p->health); /* the workers are gone */
 	gw_proxy__ops_close(p);
 	for (int i = 0; i < p->n_workers; i++) {
 		struct gw_proxy__worker *w = &p->workers[i];
@@ -248,6 +250,22 @@ static void free_proxy(struct gw_proxy *p)
 	uv_mutex_destroy(&p->lock);
 	uv_sem_destroy(&p->started);
 	free(p);
+}
+
+/* The health registry and its checker thread, bound to the first snapshot
+ * (health_int.h). 0, GW_ENOMEM or GW_EIO. */
+static int health_start(struct gw_proxy *p)
+{
+	int rv;
+	p->health = gw_proxy__health_new();
+	if (p->health == NULL) {
+		return GW_ENOMEM;
+	}
+	rv = gw_proxy__checker_start(p->health);
+	if (rv == 0) {
+		gw_proxy__health_bind(p->health, p->cfg);
+	}
+	return rv;
 }
 
 int gw_proxy_start(const struct gw_proxy_opts *opts, struct gw_proxy **out)
@@ -299,6 +317,9 @@ int gw_proxy_start(const struct gw_proxy_opts *opts, struct gw_proxy **out)
 	rv = gw_proxy__ops_init(p);
 	/* the caller's strings */
 	p->opts.real_ip_from = p->opts.access_log = p->opts.access_log_format = NULL;
+	if (rv == 0) {
+		rv = health_start(p);
+	}
 	if (rv != 0) {
 		free_proxy(p);
 		return rv;
@@ -391,6 +412,7 @@ void gw_proxy_publish(struct gw_proxy *p, struct gw_proxy_config *cfg)
 	if (cfg == NULL) {
 		return;
 	}
+	gw_proxy__health_bind(p->health, cfg); /* before any worker sees it */
 	uv_mutex_lock(&p->lock);
 	old = p->cfg;
 	p->cfg = cfg;

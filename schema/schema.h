@@ -99,6 +99,7 @@ int gw_schema_enum_count(const struct gw_schema_enum *e);
 #define GW_SCHEMA_STATUS_CODE_MAX 598
 #define GW_SCHEMA_HASH_KEY        "remote_addr" /* chash key when none is given */
 #define GW_SCHEMA_HOST_MAX        64            /* node address text, with NUL */
+#define GW_SCHEMA_HC_CONC_MAX     1000000       /* checks.active.concurrency */
 
 /* ---- validation */
 
@@ -160,6 +161,11 @@ int gw_schema_node_ip(const char *host, char *ip, size_t cap, void *addr);
 
 /* Names of the catalogue's plugins, APISIX's order, NULL-terminated. */
 const char *const *gw_schema_plugin_names(void);
+/* Every schema as {"main": {name: schema}, "plugins": {name: schema}}
+ * (malloc'ed text, the caller frees it), or NULL when out of memory.
+ * Any thread. */
+char *gw_schema_export_json(void);
+
 /* A plugin's schema as JSON text (static), or NULL if unknown. */
 const char *gw_schema_plugin_schema(const char *name);
 /* True if the plugin registered its schema (the proxy implements it);

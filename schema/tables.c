@@ -7,7 +7,8 @@
  * the lists the compiler maps to C values. Where the proxy cannot serve what
  * APISIX allows, the schema is narrower than APISIX's (hash_on consumer,
  * schemes but http, Lua filter_func/script, URIs not starting with '/',
- * weights and priorities beyond an int) and the Admin API refuses with
+ * weights and priorities beyond an int, health check timeouts <= 0 and
+ * control characters in probe paths and headers) and the Admin API refuses with
  * jsonschema's usual wording. Patterns are POSIX extended regular
  * expressions (regcomp), written to mean what APISIX's PCRE patterns mean.
  * Failure modes: none at run time; a row that does not parse is caught by
@@ -36,6 +37,7 @@
 #define HASH_ON_ENUM   "[" GW_SCHEMA_HASH_ON(GW_SCHEMA__JSON) "]"
 #define SCHEME_ENUM    "[" GW_SCHEMA_SCHEME(GW_SCHEMA__JSON) "]"
 #define PASS_HOST_ENUM "[" GW_SCHEMA_PASS_HOST(GW_SCHEMA__JSON) "]"
+#define HC_CONC_MAX    GW_SCHEMA__STR(GW_SCHEMA_HC_CONC_MAX)
 
 /* ---- the schemas ------------------------------------------------------ */
 
@@ -67,19 +69,22 @@ const struct gw_schema__row gw_schema__rows[] = {
     {"statuses", "{'type':'array','minItems':1,'uniqueItems':true,"
 		 "'items':{'type':'integer','minimum':200,'maximum':599}}"},
     {"counter", "{'type':'integer','minimum':1,'maximum':254}"},
+    {"hc_interval", "{'type':'integer','minimum':1,'maximum':" SECONDS_MAX "}"},
     {"health_checker",
      "{'type':'object','additionalProperties':false,"
      "'properties':{'active':{'type':'object','properties':{"
-     "'type':{'type':'string','enum':['http','https','tcp']},'timeout':{'type':'number'},"
-     "'concurrency':{'type':'integer'},'host':{'$ref':'host'},"
-     "'port':{'type':'integer','minimum':1,'maximum':65535},'http_path':{'type':'string'},"
+     "'type':{'type':'string','enum':['http','https','tcp']},'timeout':{'$ref':'seconds'},"
+     "'concurrency':{'type':'integer','minimum':1,'maximum':" HC_CONC_MAX "},"
+     "'host':{'$ref':'host'},'port':{'type':'integer','minimum':1,'maximum':65535},"
+     "'http_path':{'type':'string','pattern':'^[^[:space:][:cntrl:]]+$'},"
      "'https_verify_certificate':{'type':'boolean'},"
-     "'healthy':{'type':'object','properties':{'interval':{'type':'integer','minimum':1},"
+     "'healthy':{'type':'object','properties':{'interval':{'$ref':'hc_interval'},"
      "'http_statuses':{'$ref':'statuses'},'successes':{'$ref':'counter'}}},"
-     "'unhealthy':{'type':'object','properties':{'interval':{'type':'integer','minimum':1},"
+     "'unhealthy':{'type':'object','properties':{'interval':{'$ref':'hc_interval'},"
      "'http_statuses':{'$ref':'statuses'},'http_failures':{'$ref':'counter'},"
      "'tcp_failures':{'$ref':'counter'},'timeouts':{'$ref':'counter'}}},"
-     "'req_headers':{'type':'array','minItems':1,'items':{'type':'string'}}}},"
+     "'req_headers':{'type':'array','minItems':1,'items':{'type':'string',"
+     "'pattern':'^[^:[:cntrl:]]+:[^[:cntrl:]]*$'}}}},"
      "'passive':{'type':'object','properties':{"
      "'type':{'type':'string','enum':['http','https','tcp']},"
      "'healthy':{'type':'object','properties':{'http_statuses':{'$ref':'statuses'},"

@@ -122,6 +122,8 @@ EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp
 INTEGRATION_TESTS = tests/integration/test_cli.py tests/integration/test_node_proxy.py \
 	tests/integration/test_drain.py tests/integration/test_etcd_tls.py \
 	tests/integration/test_etcd_move_leader.py
+# upstream health checks and the control API (owner: proxy/health*, node/control)
+INTEGRATION_TESTS += tests/integration/test_health.py
 TESTS += $(INTEGRATION_TESTS)
 # Every script test (added by any block) and the harness go in the tarball.
 EXTRA_DIST += tests/integration/harness.py $(filter %.py %.sh,$(TESTS))
@@ -224,6 +226,14 @@ tests_unit_test_config_incr_SOURCES = tests/unit/test_config_incr.c
 tests_unit_test_config_incr_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_config_incr_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_config_incr
+# Upstream health checks: state machine, compile, registry, balancers (owner: proxy/health*).
+check_PROGRAMS += tests/unit/test_health
+tests_unit_test_health_SOURCES = tests/unit/test_health.c \
+	tests/unit/test_proxy_env.c tests/unit/test_proxy_env.h \
+	tests/unit/test_proxy_util.c tests/unit/test_proxy_util.h
+tests_unit_test_health_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_health_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_health
 # The rest of the proxy's end-to-end cases (errors, aborts, swaps, WebSocket...).
 check_PROGRAMS += tests/unit/test_proxy_live
 tests_unit_test_proxy_live_SOURCES = tests/unit/test_proxy_live.c \

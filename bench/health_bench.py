@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""health_bench.py: figures of the upstream health checks on one apigw node.
+
+  APIGW_BIN=./apigw python3 bench/health_bench.py cpu [--upstreams 1000] [--secs 20]
+    N upstreams x 3 nodes, active http checks every 1 s (3 asyncio backends
+    answer the probes): the checker thread's CPU (from /proc, thread
+    "apigw-health") and probes per second (apigw_health_probes_total).
+  APIGW_BIN=./apigw python3 bench/health_bench.py failover [--requests 3000]
+    Two backends, one sequential client; one backend is killed (connection
+    refused) at a random request: time from the kill to the node marked
+    unhealthy (polled on the control API every 5 ms) and requests failed,
+    for active checks (interval 1 s, tcp_failures 2) and passive checks
+    (tcp_failures 2), each with retries 0 and retries 1.
+Processes are stopped by PID; backends run in this process."""
+import argparse
+import asyncio
+import base64
+import http.client
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from config_scale import free_port
+
+
+class Backends:
+    """asyncio HTTP/1.0 servers in a thread: answer 200 and close."""
+
+    def __init__(self, n):
+        self.ports = [free_port() for _ in range(n)]
+        self.servers = {}
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        for p in self.ports:
+            self.start(p)
+
+    async def _serve(self, port):
+        async def handle(r, w):
+            try:
+                await r.readuntil(b"\r\n\r\n")
+                body = json.dumps({"port": port}).encode()
+                w.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+                        % (len(body), body))
+                await w.drain()
+            except Exception:
+                pass
+            w.close()
+        self.servers[port] = await asyncio.start_server(handle, "127.0.0.1", port,
+                                                        reuse_address=True, backlog=1024)
+
+    def start(self, port):
+        asyncio.run_coroutine_threadsafe(self._serve(port), self.loop).result()
+
+    def stop(self, port):
+        async def close():
+            s = self.servers.pop(port)
+            s.close()
+            await s.wait_closed()
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result()
+
+
+class NodeProc:
+    def __init__(self, binp):
+        self.tmp = tempfile.mkdtemp(prefix="apigw-healthbench-")
+        self.ports = {k: free_port() for k in ("proxy", "admin", "etcd", "raft", "status",
+                                               "metrics", "control")}
+        args = [binp, "start", "--data-dir", self.tmp + "/d", "--workers", "1",
+                "--log-level", "warn"]
+        for k, p in self.ports.items():
+            args += ["--%s-listen" % k, "127.0.0.1:%d" % p]
+        self.proc = subprocess.Popen(args, stdout=open(self.tmp + "/log", "w"),
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if self.get("status", "/status/ready")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("node not ready")
+
+    def get(self, listener, path):
+        c = http.client.HTTPConnection("127.0.0.1", self.ports[listener], timeout=10)
+        c.request("GET", path)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, body
+
+    def put_many(self, kvs):
+        e = http.client.HTTPConnection("127.0.0.1", self.ports["etcd"], timeout=30)
+        for base in range(0, len(kvs), 100):
+            ops = [{"request_put": {"key": base64.b64encode(k.encode()).decode(),
+                                    "value": base64.b64encode(json.dumps(v).encode()).decode()}}
+                   for k, v in kvs[base:base + 100]]
+            e.request("POST", "/v3/kv/txn", body=json.dumps({"success": ops}))
+            r = e.getresponse()
+            r.read()
+            assert r.status == 200, r.status
+
+    def delete_all(self):
+        e = http.client.HTTPConnection("127.0.0.1", self.ports["etcd"], timeout=30)
+        e.request("POST", "/v3/kv/deleterange", body=json.dumps({
+            "key": base64.b64encode(b"/apisix/").decode(),
+            "range_end": base64.b64encode(b"/apisix0").decode()}))
+        e.getresponse().read()
+
+    def checker_ticks(self):
+        for tid in os.listdir("/proc/%d/task" % self.proc.pid):
+            base = "/proc/%d/task/%s/" % (self.proc.pid, tid)
+            with open(base + "comm") as f:
+                if f.read().strip() != "apigw-health":
+                    continue
+            with open(base + "stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])  # utime + stime
+        raise SystemExit("no apigw-health thread")
+
+    def metric(self, name):
+        _, body = self.get("metrics", "/apisix/prometheus/metrics")
+        for line in body.decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return 0.0
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def cpu(a, binp):
+    be = Backends(3)
+    n = NodeProc(binp)
+    try:
+        nodes = {"127.0.0.1:%d" % p: 1 for p in be.ports}
+        n.put_many([("/apisix/upstreams/%d" % i, {
+            "type": "roundrobin", "nodes": nodes,
+            "checks": {"active": {"type": a.type, "http_path": "/health",
+                                  "healthy": {"interval": 1}, "unhealthy": {"interval": 1}}}})
+            for i in range(a.upstreams)])
+        time.sleep(3)  # every upstream bound and probed once
+        hz = os.sysconf("SC_CLK_TCK")
+        t0, c0, p0 = time.time(), n.checker_ticks(), n.metric("apigw_health_probes_total")
+        time.sleep(a.secs)
+        t1, c1, p1 = time.time(), n.checker_ticks(), n.metric("apigw_health_probes_total")
+        st, body = n.get("control", "/v1/healthcheck")
+        healthy = sum(1 for u in json.loads(body) for x in u["nodes"] if x["status"] == "healthy")
+        print("checker: %d upstreams x 3 nodes, %s probes every 1 s: %.1f%% of one core, "
+              "%.0f probes/s, %d/%d nodes healthy" % (
+                  a.upstreams, a.type, 100.0 * (c1 - c0) / hz / (t1 - t0),
+                  (p1 - p0) / (t1 - t0), healthy, 3 * a.upstreams))
+    finally:
+        n.stop()
+
+
+def failover(a, binp):
+    be = Backends(2)
+    n = NodeProc(binp)
+    dead, alive = be.ports
+    try:
+        for mode in ("active", "passive"):
+            for retries in (0, 1):
+                checks = {"active": {"type": "tcp", "healthy": {"interval": 1},
+                                     "unhealthy": {"interval": 1, "tcp_failures": 2}}}
+                if mode == "passive":
+                    checks = {"active": {"type": "tcp", "healthy": {"interval": 3600},
+                                         "unhealthy": {"interval": 3600}},
+                              "passive": {"unhealthy": {"tcp_failures": 2}}}
+                n.put_many([("/apisix/routes/f", {"uri": "/f", "upstream": {
+                    "type": "roundrobin", "retries": retries, "checks": checks,
+                    "nodes": {"127.0.0.1:%d" % dead: 1, "127.0.0.1:%d" % alive: 1}}})])
+                time.sleep(1.5)
+                kill_at = random.randint(a.requests // 4, a.requests // 2)
+                failed, late, t_kill, t_marked = 0, 0, None, None
+                px = http.client.HTTPConnection("127.0.0.1", n.ports["proxy"], timeout=10)
+
+                def watch():
+                    nonlocal t_marked
+                    while t_marked is None:
+                        st, body = n.get("control", "/v1/healthcheck/routes/f")
+                        if st == 200 and any(x["port"] == dead and x["status"] == "unhealthy"
+                                             for x in json.loads(body)["nodes"]):
+                            t_marked = time.monotonic()
+                        time.sleep(0.005)
+
+                i, after_mark = 0, 0
+                # before the kill, then until marked and a.requests // 4 more (30 s at most)
+                while after_mark < a.requests // 4 and (t_kill is None or
+                                                        time.monotonic() - t_kill < 30):
+                    if i == kill_at:
+                        be.stop(dead)
+                        t_kill = time.monotonic()
+                        threading.Thread(target=watch, daemon=True).start()
+                    px.request("GET", "/f")
+                    r = px.getresponse()
+                    r.read()
+                    if r.status != 200:
+                        failed += 1
+                        late += t_marked is not None
+                    after_mark += t_marked is not None
+                    i += 1
+                deadline = time.monotonic() + 10
+                while t_marked is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                marked = "%.0f ms" % ((t_marked - t_kill) * 1000) if t_marked else "never"
+                print("%s checks, retries %d: dead node out after %s; %d of %d requests "
+                      "after the kill failed (%d after it was out)"
+                      % (mode, retries, marked, failed, i - kill_at, late))
+                if t_marked is None:
+                    t_marked = 0  # stop the watcher
+                be.start(dead)
+                n.delete_all()
+                time.sleep(0.5)
+    finally:
+        n.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=("cpu", "failover"))
+    ap.add_argument("--upstreams", type=int, default=1000)
+    ap.add_argument("--secs", type=float, default=20)
+    ap.add_argument("--type", default="http", choices=("http", "tcp"))
+    ap.add_argument("--requests", type=int, default=3000)
+    a = ap.parse_args()
+    binp = os.environ.get("APIGW_BIN", "./apigw")
+    (cpu if a.what == "cpu" else failover)(a, binp)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
