@@ -39,6 +39,12 @@ tests_unit_test_pki_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_pki_LDADD = $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_pki
 
+check_PROGRAMS += tests/unit/test_keyring
+tests_unit_test_keyring_SOURCES = tests/unit/test_keyring.c
+tests_unit_test_keyring_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_keyring_LDADD = $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_keyring
+
 # lib/peertls + lib/tlsbio: the cluster's TLS 1.3 contexts over memory BIOs.
 check_PROGRAMS += tests/unit/test_peertls
 tests_unit_test_peertls_SOURCES = tests/unit/test_peertls.c
