@@ -25,6 +25,7 @@
 #include "proxy/proxy.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
+#include "lib/keyring.h"
 #include "lib/log.h"
 #include "lib/sm.h"
 
@@ -407,6 +408,7 @@ static int start_proxy(struct gw_node *n)
 int gw_node_run(const struct gw_node_config *cfg)
 {
 	struct gw_node n;
+	struct gw_keyring *ring = NULL;
 	int rv;
 
 	memset(&n, 0, sizeof n);
@@ -420,6 +422,12 @@ int gw_node_run(const struct gw_node_config *cfg)
 		gw_errorf("node", "cannot create data dir %s: %s", cfg->data_dir, strerror(-rv));
 		return GW_EIO;
 	}
+	/* the data-encryption keyring (lib/keyring.h, docs/tls.md) */
+	rv = gw_keyring_load(cfg->data_dir, true, &ring);
+	if (rv != 0) {
+		return rv;
+	}
+	gw_keyring_set_default(ring);
 	rv = uv_loop_init(&n.loop);
 	if (rv != 0) {
 		gw_errorf("node", "uv_loop_init: %s", uv_strerror(rv));
@@ -489,6 +497,7 @@ out:
 		gw_warnf("node", "loop closed with live handles: %s", uv_strerror(rv));
 	}
 	GW_ASSERT(gw_sm_state(&n.life) == NODE_STOPPED);
+	gw_keyring_set_default(NULL); /* every reader has stopped */
 	if (n.exit_code == 0) {
 		gw_infof("node", "stopped");
 	}

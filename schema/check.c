@@ -294,6 +294,9 @@ int gw_schema_check(const char *schema, const cJSON *v, unsigned flags, char *er
 			 (int)(errlen > 24 ? errlen - 24 : 0), buf);
 		return GW_EINVAL;
 	}
+	if (strcmp(schema, "ssl") == 0) {
+		return gw_schema__check_ssl(v, flags, err, errlen);
+	}
 	up = strcmp(schema, "upstream") == 0 ? v : cJSON_GetObjectItemCaseSensitive(v, "upstream");
 	if ((rv = gw_schema_check_upstream(up, err, errlen)) != 0 ||
 	    (rv = gw_schema_check_nodes(up, err, errlen)) != 0) {

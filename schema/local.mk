@@ -8,4 +8,5 @@ schema_libgw_schema_a_SOURCES = \
 	schema/tables.c \
 	schema/plugins.c \
 	schema/validate.c \
-	schema/check.c
+	schema/check.c \
+	schema/ssl.c
