@@ -113,7 +113,7 @@ TESTS += tests/integration/test_consistency.py
 TESTS += tests/integration/test_fleet.py
 TESTS += tests/integration/test_raft_mtls.py
 TESTS += tests/integration/test_join_tokens.py
-EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp
+EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp tests/integration/tlsutil.py
 
 # Integration tests: real processes on 127.0.0.1.
 INTEGRATION_TESTS = tests/integration/test_cli.py tests/integration/test_node_proxy.py \
@@ -151,6 +151,7 @@ tests_unit_test_admin_routes_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_admin_routes
 # Admin API integration tests: one node, then a three-node cluster.
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
+TESTS += tests/integration/test_tls.py
 
 # store/ unit tests, model test and benchmark (owner: store).
 # test_store (kv, ranges, txns), test_store_durability (leases, quota,
