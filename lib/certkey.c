@@ -116,8 +116,8 @@ static int check_dates(X509 *leaf, time_t now, char *err, size_t n)
 	return 0;
 }
 
-static int parse_key(const char *key, const struct gw_keyring *kr, struct gw_certkey *ck,
-		     char *err, size_t n)
+static int parse_key(const char *key, const struct gw_keyring *kr, struct gw_certkey *ck, char *err,
+		     size_t n)
 {
 	char *plain = NULL, why[160];
 	size_t plen = 0;
@@ -146,8 +146,8 @@ static int parse_key(const char *key, const struct gw_keyring *kr, struct gw_cer
 	return 0;
 }
 
-int gw_certkey_load(const char *cert, const char *key, const struct gw_keyring *kr,
-		    unsigned flags, time_t now, struct gw_certkey *out, char *err, size_t errlen)
+int gw_certkey_load(const char *cert, const char *key, const struct gw_keyring *kr, unsigned flags,
+		    time_t now, struct gw_certkey *out, char *err, size_t errlen)
 {
 	int rv;
 

@@ -36,8 +36,8 @@ struct gw_certkey {
  * the certificate alone) into @out. @kr opens sealed keys (NULL: a sealed
  * key fails). 0 with @out filled (release with gw_certkey_free), GW_EINVAL
  * with the reason in @err, GW_ENOMEM. */
-int gw_certkey_load(const char *cert, const char *key, const struct gw_keyring *kr,
-		    unsigned flags, time_t now, struct gw_certkey *out, char *err, size_t errlen);
+int gw_certkey_load(const char *cert, const char *key, const struct gw_keyring *kr, unsigned flags,
+		    time_t now, struct gw_certkey *out, char *err, size_t errlen);
 
 void gw_certkey_free(struct gw_certkey *ck);
 

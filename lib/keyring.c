@@ -118,8 +118,9 @@ int gw_keyring_parse(const char *text, size_t len, struct gw_keyring **out)
 		line++;
 		if (l > 0) {
 			if (kr->n == GW_KEYRING_MAX || !parse_line(p, l, &kr->keys[kr->n])) {
-				gw_errorf("keyring", "keyring line %d: expected \"<8 hex> <64 hex>\" "
-						     "(at most %d keys)",
+				gw_errorf("keyring",
+					  "keyring line %d: expected \"<8 hex> <64 hex>\" "
+					  "(at most %d keys)",
 					  line, GW_KEYRING_MAX);
 				gw_keyring_free(kr);
 				return GW_EINVAL;

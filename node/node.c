@@ -391,6 +391,9 @@ static int start_proxy(struct gw_node *n)
 	memset(&po, 0, sizeof po);
 	po.listen = n->cfg->proxy_listen;
 	po.n_listen = n->cfg->n_proxy_listen;
+	po.tls_listen = n->cfg->proxy_tls_listen;
+	po.n_tls_listen = n->cfg->n_proxy_tls_listen;
+	po.tls_fallback_sni = n->cfg->proxy_tls_fallback_sni;
 	po.workers = n->cfg->workers;
 	po.config = pc; /* the proxy takes the reference, also on failure */
 	po.drain_timeout_ms = n->cfg->drain_timeout_ms;

@@ -400,7 +400,7 @@ static int fmt_render(const struct gw_proxy__ops *ops, struct gw_proxy__req *r,
 			}
 			break;
 		case FV_SCHEME:
-			snprintf(num, sizeof num, "http");
+			snprintf(num, sizeof num, "%s", gw_proxy__tls_is(r->dc) ? "https" : "http");
 			break;
 		case FV_HTTP: {
 			const struct gw_proxy__hdr *h = NULL;

@@ -18,6 +18,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/proxy_int.h"
+#include "proxy/tls_int.h"
 #include "schema/schema.h"
 
 #include <arpa/inet.h>
@@ -1121,6 +1122,7 @@ static void config_free(struct gw_proxy_config *cfg)
 		regfree(cfg->regexes[i]);
 	}
 	free(cfg->regexes);
+	gw_proxy__ssl_table_free(cfg->ssl);
 	free(cfg->ups);
 	free(cfg->routes);
 	gw_arena_close(&cfg->arena);
@@ -1153,6 +1155,9 @@ int gw_proxy_config_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t rev
 			/* every global rule's plugins, one instance per plugin */
 			rv = merge_sets(&c, c.globals, c.n_globals, &cfg->global, &cfg->n_global);
 		}
+	}
+	if (rv == 0) {
+		rv = gw_proxy__ssl_compile(kvs, n, revision, &cfg->ssl);
 	}
 	free(c.globals);
 	gw_proxy__map_close(&c.ups);

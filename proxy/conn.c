@@ -636,6 +636,10 @@ void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
 				     ? ntohs(((struct sockaddr_in6 *)&local)->sin6_port)
 				     : ntohs(((struct sockaddr_in *)&local)->sin_port);
 	}
+	gw_proxy__tls_accept(dc, lsn);
+	if (dc->closing) {
+		return;
+	}
 	gw_proxy__dconn_update_reading(dc);
 	gw_proxy__pp_accept(dc, lsn);
 }

@@ -133,6 +133,7 @@ struct gw_proxy__dconn {
 	bool tunnel;  /* WebSocket: raw bytes both ways */
 	bool counted; /* in the worker's active connections */
 	bool pp_wait; /* a PROXY protocol header is expected first (pp.c) */
+	void *tls;    /* tls.c's state of a TLS connection, else NULL */
 };
 
 enum gw_proxy__utimer { UT_NONE, UT_CONNECT, UT_SEND, UT_READ, UT_IDLE };
@@ -408,8 +409,10 @@ struct gw_proxy {
 	atomic_bool stopping;
 	uv_sem_t started;
 	struct gw_proxy__ops *ops; /* PROXY protocol, real-ip, access log, metrics (ops_int.h) */
+	struct gw_proxy__tls *tls; /* TLS listeners (tls_int.h), or NULL */
 };
 
 #include "proxy/ops_int.h"
+#include "proxy/tls_int.h"
 
 #endif

@@ -239,6 +239,7 @@ struct gw_proxy_config {
 	size_t n_global;
 	regex_t **regexes; /* to regfree */
 	size_t n_regexes;
+	struct gw_proxy__ssl_table *ssl; /* ssls objects (tls_int.h), or NULL */
 };
 
 /* What the router sees of a request. Strings are not NUL-terminated unless
@@ -249,6 +250,7 @@ struct gw_proxy__hdr {
 	const char *value; /* NUL-terminated */
 	size_t value_len;
 };
+struct gw_proxy__dconn;
 struct gw_proxy__match_ctx {
 	int method;       /* enum http_method */
 	const char *path; /* decoded? no: raw path without query */
@@ -261,7 +263,8 @@ struct gw_proxy__match_ctx {
 	const char *remote_addr; /* NUL-terminated text */
 	const struct gw_proxy__hdr *hdrs;
 	size_t n_hdrs;
-	const char *scheme; /* "http" */
+	const char *scheme;                 /* "http" or "https" */
+	const struct gw_proxy__dconn *conn; /* the client connection ($ssl_*), or NULL */
 };
 
 /* Router: build during compile, match on a worker. */

@@ -382,7 +382,8 @@ void gw_proxy__req_match_ctx(const struct gw_proxy__req *r, struct gw_proxy__mat
 	m->remote_addr = gw_proxy__req_remote_ip(r);
 	m->hdrs = r->hc.v;
 	m->n_hdrs = r->hc.n;
-	m->scheme = "http";
+	m->scheme = gw_proxy__tls_is(r->dc) ? "https" : "http";
+	m->conn = r->dc;
 }
 
 /* ---- the head sent upstream */
@@ -474,7 +475,8 @@ int gw_proxy__req_build_head(struct gw_proxy__req *r, struct gw_buf *b)
 	rv |= gw_proxy__cat(
 	    b, "X-Real-IP: ", gw_proxy__req_remote_ip(r), "\r\nX-Forwarded-For: ", xff ? xff : "",
 	    xff ? ", " : "", r->dc->peer_ip,
-	    "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ", r->host_len ? r->host : host,
+	    "\r\nX-Forwarded-Proto: ", gw_proxy__tls_is(r->dc) ? "https" : "http",
+	    "\r\nX-Forwarded-Host: ", r->host_len ? r->host : host,
 	    "\r\nX-Forwarded-Port: ", gw_proxy__u64_text((uint64_t)r->dc->local_port, port), "\r\n",
 	    GW_PROXY__CAT_END);
 	if (r->chunked_in) {

@@ -63,8 +63,8 @@ int gw_schema__check_ssl(const cJSON *v, unsigned flags, char *err, size_t n)
 		return GW_EINVAL;
 	}
 	for (int i = 0; i < nc; i++) {
-		rv = check_pair(cJSON_GetArrayItem(certs, i), cJSON_GetArrayItem(keys, i), flags, why,
-				sizeof why);
+		rv = check_pair(cJSON_GetArrayItem(certs, i), cJSON_GetArrayItem(keys, i), flags,
+				why, sizeof why);
 		if (rv != 0) {
 			snprintf(err, n, "failed to handle cert-key pair[%d]: %s", i + 1, why);
 			return rv;

@@ -4,15 +4,23 @@ certificate, an expired certificate and bad PEM with their messages; it
 stores private keys sealed by the node's keyring (never in clear in the
 LMDB file, never in clear in a GET, even for a key written in clear through
 the etcd API); certs/keys pairs (RSA + ECDSA); etcd-API writes get the same
-checks."""
+checks. TLS termination on --proxy-tls-listen: SNI selection (exact,
+wildcard, fallback, unknown -> unrecognized_name), TLS 1.2 and 1.3, ALPN,
+session resumption, $scheme/$ssl_server_name in route vars and
+X-Forwarded-Proto, garbage and malformed ClientHellos counted and survived,
+certificate rotation under a request loop with no failed handshake."""
 import json
 import os
+import socket
+import ssl
 import stat
 import subprocess
+import threading
 import time
+from http.client import HTTPSConnection
 
 import tlsutil
-from harness import Node, Tap, etcdctl, http
+from harness import EchoUpstream, Node, Tap, etcdctl, http, wait_for
 
 KEY = "test-tls-admin-key-0123456789"
 node = None
@@ -149,14 +157,227 @@ def test_etcd_writes_checked():
     assert adm("DELETE", "/ssls/x")[0] == 200
 
 
+# ---- termination ---------------------------------------------------------
+
+up = None
+
+
+def tls_port():
+    return node.ports["proxy-tls"]
+
+
+def handshake(sni, version=None, alpn=None):
+    """Connect with @sni (None: no SNI); returns (peer CN, negotiated
+    version, ALPN) or raises ssl.SSLError."""
+    ctx = ssl.create_default_context(cafile=ca.cert)
+    ctx.check_hostname = False
+    if version:
+        ctx.minimum_version = ctx.maximum_version = version
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    with socket.create_connection(("127.0.0.1", tls_port()), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=sni) as s:
+            cert = s.getpeercert()
+            cn = dict(x[0] for x in cert["subject"])["commonName"]
+            return cn, s.version(), s.selected_alpn_protocol()
+
+
+def get(sni, path, conn=None):
+    ctx = ssl.create_default_context(cafile=ca.cert)
+    ctx.check_hostname = False
+    c = conn or HTTPSConnection("127.0.0.1", tls_port(), context=ctx, timeout=10)
+    if conn is None:
+        c._tunnel_host = None
+        c.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls_port()), timeout=10),
+                                 server_hostname=sni)
+    c.request("GET", path, headers={"Host": sni})
+    r = c.getresponse()
+    return r.status, r.read(), c
+
+
+def tls_failures():
+    st, _, b = node.get("metrics", "/apisix/prometheus/metrics")
+    for line in b.decode().splitlines():
+        if line.startswith('apigw_tls_handshakes_total{result="failed"}'):
+            return int(float(line.split()[-1]))
+    return None
+
+
+def put_ssl(id_, names, kind="ec"):
+    cert, key, _, _ = ca.issue(names, kind=kind)
+    st, b = adm("PUT", "/ssls/" + id_, {"snis": names, "cert": cert, "key": key})
+    assert st in (200, 201), (st, b)
+    return cert
+
+
+def wait_serving(sni, cn):
+    def ok():
+        try:
+            return handshake(sni)[0] == cn
+        except (ssl.SSLError, OSError):
+            return False
+    wait_for(ok, timeout=10, what="%s served" % sni)
+
+
+def test_sni_selection():
+    put_ssl("exact", ["a.test"])
+    put_ssl("wild", ["*.wild.test"], kind="rsa")
+    wait_serving("a.test", "a.test")
+    wait_serving("x.wild.test", "*.wild.test")
+    assert handshake("x.wild.test")[0] == "*.wild.test"
+    assert handshake("y.x.wild.test")[0] == "*.wild.test"
+    assert handshake("A.TEST")[0] == "a.test"
+    before = tls_failures()
+    for sni in ("unknown.test", "wild.test", None):
+        try:
+            handshake(sni)
+            raise AssertionError("%s: handshake should fail" % sni)
+        except ssl.SSLError as e:
+            assert "UNRECOGNIZED_NAME" in str(e).upper(), (sni, e)
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % tls_port(),
+                        "-servername", "nope.test"], input="", capture_output=True, text=True,
+                       timeout=20)
+    assert "unrecognized name" in r.stderr, r.stderr
+    wait_for(lambda: tls_failures() >= before + 4, what="failures counted")
+    # the fallback name answers unknown and absent SNIs once it exists
+    put_ssl("fb", ["fallback.test"])
+    wait_serving("other.test", "fallback.test")
+    assert handshake(None)[0] == "fallback.test"
+    assert handshake("a.test")[0] == "a.test"
+
+
+def test_versions_alpn_resumption():
+    cn, v, alpn = handshake("a.test", version=ssl.TLSVersion.TLSv1_2, alpn=["h2", "http/1.1"])
+    assert (cn, v, alpn) == ("a.test", "TLSv1.2", "http/1.1"), (cn, v, alpn)
+    cn, v, alpn = handshake("a.test", version=ssl.TLSVersion.TLSv1_3, alpn=["h2"])
+    assert (v, alpn) == ("TLSv1.3", None), (v, alpn)
+    try:
+        handshake("a.test", version=ssl.TLSVersion.TLSv1_1)
+        raise AssertionError("TLS 1.1 accepted")
+    except ssl.SSLError:
+        pass
+    sess = os.path.join(ca.dir, "sess.pem")
+    base = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % tls_port(), "-servername",
+            "a.test", "-tls1_2"]
+    r = subprocess.run(base + ["-sess_out", sess], input="", capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(base + ["-sess_in", sess], input="", capture_output=True, text=True,
+                       timeout=20)
+    assert "Reused, TLSv1.2" in r.stdout, r.stdout[-2000:]
+
+
+def test_requests_over_tls():
+    st, b = adm("PUT", "/routes/tls", {"uri": "/tls", "upstream": {
+        "type": "roundrobin", "nodes": {up.addr: 1}},
+        "vars": [["scheme", "==", "https"], ["ssl_server_name", "==", "a.test"]]})
+    assert st in (200, 201), (st, b)
+
+    def routed():
+        try:
+            return get("a.test", "/tls")[0] == 200
+        except (ssl.SSLError, OSError):
+            return False
+    wait_for(routed, what="route over TLS")
+    st, body, c = get("a.test", "/tls")
+    assert st == 200, st
+    echo = json.loads(body)
+    assert echo["headers"]["x-forwarded-proto"] == "https", echo
+    # keep-alive: more requests on the same connection
+    for _ in range(5):
+        st, body, _ = get("a.test", "/tls", conn=c)
+        assert st == 200
+    c.close()
+    # the vars: another SNI, or plain HTTP, does not match
+    assert get("x.wild.test", "/tls")[0] == 404
+    assert node.get("proxy", "/tls")[0] == 404
+    # curl, as a user would, with ALPN h2 offered
+    r = subprocess.run(["curl", "-sS", "--http2", "--cacert", ca.cert, "--resolve",
+                        "a.test:%d:127.0.0.1" % tls_port(), "-w", "%{http_version}",
+                        "-o", "/dev/null", "https://a.test:%d/tls" % tls_port()],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and r.stdout == "1.1", (r.stdout, r.stderr)
+
+
+def test_garbage_survived():
+    before = tls_failures()
+    # the first, second and last fail at once (counted); the truncated ones
+    # wait for bytes that never come and end with the client's EOF
+    payloads = [b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"\x00" * 3000,
+                # a handshake record header announcing more than it carries
+                b"\x16\x03\x01\x40\x00\x01\x00\x3f\xfc\x03\x03" + b"\x00" * 40,
+                # a ClientHello with a truncated extensions block
+                b"\x16\x03\x01\x00\x30\x01\x00\x00\x2c\x03\x03" + b"\x11" * 32 +
+                b"\x00\x00\x02\x13\x01\x01\x00\xff\xff",
+                b"\x16" * 20000]
+    for p in payloads:
+        with socket.create_connection(("127.0.0.1", tls_port()), timeout=10) as s:
+            try:
+                s.sendall(p)
+                s.shutdown(socket.SHUT_WR)
+                s.settimeout(10)
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+    wait_for(lambda: tls_failures() >= before + 3, what="garbage counted")
+    assert node.running
+    assert handshake("a.test")[0] == "a.test"
+
+
+def test_rotation_under_load():
+    stop = threading.Event()
+    counts = {"ok": 0, "fail": 0, "errors": []}
+
+    def loop():
+        while not stop.is_set():
+            try:
+                st, _, c = get("a.test", "/tls")
+                c.close()
+                if st == 200:
+                    counts["ok"] += 1
+                else:
+                    counts["fail"] += 1
+                    counts["errors"].append(st)
+            except Exception as e:  # noqa: BLE001 - every failure counts
+                counts["fail"] += 1
+                counts["errors"].append(repr(e))
+    before = tls_failures()
+    threads = [threading.Thread(target=loop) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(6):
+            put_ssl("exact", ["a.test"], kind="rsa" if i % 2 else "ec")
+            time.sleep(0.4)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert counts["fail"] == 0 and counts["ok"] > 10, (counts["ok"], counts["fail"],
+                                                       counts["errors"][:5])
+    assert tls_failures() == before
+
+
+def test_tls_listener_flags():
+    r = subprocess.run([os.environ.get("APIGW_BIN", "apigw"), "start", "--check",
+                        "--data-dir", ca.dir, "--proxy-tls-listen", "127.0.0.1:1,nope"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0 and "--proxy-tls-listen" in r.stderr, r.stderr
+
+
 def main():
-    global node, ca
+    global node, ca, up
     tap = Tap()
     ca = tlsutil.CA()
-    node = Node("tls1", extra_args=["--admin-key", KEY]).start()
+    up = EchoUpstream()
+    node = Node("tls1", extra_args=["--admin-key", KEY,
+                                    "--proxy-tls-fallback-sni", "fallback.test"]).start()
     try:
         for fn in (test_keyring_file, test_sealed_at_rest_and_in_answers, test_refusals,
-                   test_rsa_and_ecdsa_pairs, test_etcd_writes_checked):
+                   test_rsa_and_ecdsa_pairs, test_etcd_writes_checked, test_sni_selection,
+                   test_versions_alpn_resumption, test_requests_over_tls, test_garbage_survived,
+                   test_rotation_under_load, test_tls_listener_flags):
             tap.run(fn)
     finally:
         node.stop()

@@ -118,7 +118,8 @@ static void test_rotate_and_file(void **state)
 static void test_parse_refuses(void **state)
 {
 	struct gw_keyring *kr = NULL;
-	const char *good = "0123abcd 0000000000000000000000000000000000000000000000000000000000000000\n";
+	const char *good =
+	    "0123abcd 0000000000000000000000000000000000000000000000000000000000000000\n";
 	const char *bad[] = {
 	    "",
 	    "\n\n",
@@ -182,7 +183,8 @@ static void test_certkey(void **state)
 	assert_int_equal(gw_keyring_seal(kr, GW_CERTKEY_AAD, k1, strlen(k1), &sealed), 0);
 	assert_int_equal(gw_certkey_load(c1, sealed, kr, 0, now, &ck, err, sizeof err), 0);
 	gw_certkey_free(&ck);
-	assert_int_equal(gw_certkey_load(c1, sealed, NULL, 0, now, &ck, err, sizeof err), GW_EINVAL);
+	assert_int_equal(gw_certkey_load(c1, sealed, NULL, 0, now, &ck, err, sizeof err),
+			 GW_EINVAL);
 	assert_string_equal(err, "failed to decrypt previous encrypted key");
 	/* mismatch, garbage, dates */
 	assert_int_equal(gw_certkey_load(c1, k2, NULL, 0, now, &ck, err, sizeof err), GW_EINVAL);
@@ -195,13 +197,13 @@ static void test_certkey(void **state)
 					 err, sizeof err),
 			 GW_EINVAL);
 	assert_string_equal(err, "failed to parse key: PEM_read_bio_PrivateKey() failed");
-	assert_int_equal(gw_certkey_load(c1, k1, NULL, GW_CERTKEY_DATES, now + 40 * 86400, &ck, err,
-					 sizeof err),
-			 GW_EINVAL);
+	assert_int_equal(
+	    gw_certkey_load(c1, k1, NULL, GW_CERTKEY_DATES, now + 40 * 86400, &ck, err, sizeof err),
+	    GW_EINVAL);
 	assert_non_null(strstr(err, "cert expired at "));
-	assert_int_equal(gw_certkey_load(c1, k1, NULL, GW_CERTKEY_DATES, now - 86400, &ck, err,
-					 sizeof err),
-			 GW_EINVAL);
+	assert_int_equal(
+	    gw_certkey_load(c1, k1, NULL, GW_CERTKEY_DATES, now - 86400, &ck, err, sizeof err),
+	    GW_EINVAL);
 	assert_non_null(strstr(err, "cert not valid before "));
 	/* without the date check, an expired certificate is still served */
 	assert_int_equal(gw_certkey_load(c1, k1, NULL, 0, now + 40 * 86400, &ck, err, sizeof err),
