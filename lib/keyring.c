@@ -138,8 +138,7 @@ int gw_keyring_parse(const char *text, size_t len, struct gw_keyring **out)
 	return 0;
 }
 
-/* The ring's file text (malloc'd, the caller wipes it). */
-static char *ring_text(const struct gw_keyring *kr, size_t *len)
+char *gw_keyring_text(const struct gw_keyring *kr, size_t *len)
 {
 	size_t per = KID_LEN + 1 + 2 * KEY_LEN + 1;
 	char *t = malloc(per * (size_t)kr->n + 1), *p = t;
@@ -191,7 +190,7 @@ static int add_key(struct gw_keyring *kr)
 static int save(const char *path, const struct gw_keyring *kr)
 {
 	size_t len = 0;
-	char *t = ring_text(kr, &len);
+	char *t = gw_keyring_text(kr, &len);
 	int rv;
 
 	if (t == NULL) {
@@ -275,6 +274,14 @@ int gw_keyring_load(const char *dir, bool create, struct gw_keyring **out)
 	rv = gw_keyring_parse(text, len, out);
 	gw_keyring_wipe_free(text, len + 1);
 	return rv;
+}
+
+int gw_keyring_save(const char *dir, const struct gw_keyring *kr)
+{
+	char path[4200];
+
+	snprintf(path, sizeof path, "%s/%s", dir, GW_KEYRING_FILE);
+	return save(path, kr);
 }
 
 int gw_keyring_rotate(const char *dir, char kid_out[9])

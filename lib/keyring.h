@@ -54,6 +54,13 @@ int gw_keyring_rotate(const char *dir, char kid_out[9]);
 
 void gw_keyring_free(struct gw_keyring *kr);
 
+/* The ring as its file text (malloc'd, NUL-terminated; the caller wipes
+ * it with gw_keyring_wipe_free(text, *len + 1)), or NULL. */
+char *gw_keyring_text(const struct gw_keyring *kr, size_t *len);
+
+/* Write @kr to <dir>/keyring (0600, atomically). 0 or GW_EIO (logged). */
+int gw_keyring_save(const char *dir, const struct gw_keyring *kr);
+
 /* Number of keys, and the current key's id (NUL-terminated, static per ring). */
 int gw_keyring_count(const struct gw_keyring *kr);
 const char *gw_keyring_current(const struct gw_keyring *kr);

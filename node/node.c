@@ -425,12 +425,18 @@ int gw_node_run(const struct gw_node_config *cfg)
 		gw_errorf("node", "cannot create data dir %s: %s", cfg->data_dir, strerror(-rv));
 		return GW_EIO;
 	}
-	/* the data-encryption keyring (lib/keyring.h, docs/tls.md) */
-	rv = gw_keyring_load(cfg->data_dir, true, &ring);
-	if (rv != 0) {
+	/* the data-encryption keyring (lib/keyring.h, docs/tls.md): `start`
+	 * creates it; a joining node gets the cluster's with its enrollment */
+	rv = gw_keyring_load(cfg->data_dir, cfg->cmd != GW_CMD_JOIN, &ring);
+	if (rv == GW_ENOTFOUND) {
+		gw_infof("node", "no keyring in %s yet: the enrollment brings the cluster's (with "
+				 "--peer-tls=off, copy a member's <data-dir>/keyring here)",
+			 cfg->data_dir);
+	} else if (rv != 0) {
 		return rv;
+	} else {
+		gw_keyring_set_default(ring);
 	}
-	gw_keyring_set_default(ring);
 	rv = uv_loop_init(&n.loop);
 	if (rv != 0) {
 		gw_errorf("node", "uv_loop_init: %s", uv_strerror(rv));

@@ -20,7 +20,8 @@ import time
 from http.client import HTTPSConnection
 
 import tlsutil
-from harness import EchoUpstream, Node, Tap, etcdctl, http, wait_for
+from harness import (EchoUpstream, Node, Tap, create_token, etcdctl, http, wait_for,
+                     write_token_file)
 
 KEY = "test-tls-admin-key-0123456789"
 node = None
@@ -366,6 +367,42 @@ def test_tls_listener_flags():
     assert r.returncode != 0 and "--proxy-tls-listen" in r.stderr, r.stderr
 
 
+def test_joined_member_gets_the_keyring():
+    """A node joining with a token gets the cluster's keyring with its
+    enrollment: it opens the keys sealed by the first node and serves the
+    same certificates."""
+    token = create_token(node, "--uses", "1")
+    n2 = Node("tls2", cmd="join", extra_args=["--peer", node.addr("etcd"), "--token-file",
+                                              write_token_file(token), "--admin-key", KEY])
+    n2.start(wait=False)
+    try:
+        n2.wait_ready(timeout=60)
+        with open(os.path.join(node.data_dir, "keyring")) as a, \
+                open(os.path.join(n2.data_dir, "keyring")) as b:
+            assert a.read() == b.read()
+        assert stat.S_IMODE(os.stat(os.path.join(n2.data_dir, "keyring")).st_mode) == 0o600
+
+        def served():
+            ctx = ssl.create_default_context(cafile=ca.cert)
+            try:
+                with socket.create_connection(("127.0.0.1", n2.ports["proxy-tls"]),
+                                              timeout=5) as raw:
+                    with ctx.wrap_socket(raw, server_hostname="a.test"):
+                        return True
+            except (ssl.SSLError, OSError):
+                return False
+        wait_for(served, timeout=20, what="the joined member serves a.test")
+        # a key sealed on the new member opens on the first one
+        cert, key, _, _ = ca.issue(["j.test"])
+        st, _, b = http("PUT", "127.0.0.1", n2.ports["admin"], "/apisix/admin/ssls/j",
+                        body=json.dumps({"sni": "j.test", "cert": cert, "key": key}),
+                        headers={"X-API-KEY": KEY})
+        assert st == 201, (st, b)
+        wait_serving("j.test", "j.test")
+    finally:
+        n2.stop()
+
+
 def main():
     global node, ca, up
     tap = Tap()
@@ -377,7 +414,8 @@ def main():
         for fn in (test_keyring_file, test_sealed_at_rest_and_in_answers, test_refusals,
                    test_rsa_and_ecdsa_pairs, test_etcd_writes_checked, test_sni_selection,
                    test_versions_alpn_resumption, test_requests_over_tls, test_garbage_survived,
-                   test_rotation_under_load, test_tls_listener_flags):
+                   test_rotation_under_load, test_tls_listener_flags,
+                   test_joined_member_gets_the_keyring):
             tap.run(fn)
     finally:
         node.stop()
