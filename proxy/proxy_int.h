@@ -102,7 +102,10 @@ struct gw_proxy__upstream {
 	const char *upstream_host; /* for pass_host=rewrite */
 	unsigned pool_size;        /* idle connections kept per node and worker */
 	unsigned pool_idle_ms;
-	unsigned pool_requests; /* requests per upstream connection */
+	unsigned pool_requests;         /* requests per upstream connection */
+	bool tls;                       /* scheme https (tls_up.c) */
+	bool tls_verify;                /* tls.verify: check the node's certificate */
+	const char *tls_client_cert_id; /* tls.client_cert_id (an ssls client object), or NULL */
 };
 
 /* ---- plugins (plugins.c): phase hooks called by request.c and response.c */

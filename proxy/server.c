@@ -243,6 +243,7 @@ static void free_proxy(struct gw_proxy *p)
 		free(w->lsn);
 	}
 	gw_proxy__tls_free(p);
+	gw_proxy__tls_up_ctx_free(p);
 	free(p->workers);
 	free(p->listen);
 	gw_proxy_config_unref(p->cfg);
@@ -300,6 +301,9 @@ static int start(const struct gw_proxy_opts *opts, int n_plain, struct gw_proxy 
 	p->n_workers = p->opts.workers;
 	p->opts.listen = p->listen;
 	rv = gw_proxy__ops_init(p);
+	if (rv == 0) {
+		rv = gw_proxy__tls_up_ctx_init(p);
+	}
 	if (rv == 0 && n_plain < opts->n_listen) {
 		rv = gw_proxy__tls_init(p, n_plain, opts->tls_fallback_sni);
 	}

@@ -166,8 +166,9 @@ static int add_name(struct gw_proxy__ssl_table *t, const char *name,
 	}
 	old = gw_proxy__map_get(m, k, strlen(k));
 	if (old != NULL) {
-		gw_warnf("proxy", "ssl %s: sni %s also served by ssl %s, which it replaces (revision "
-				  "%lld)",
+		gw_warnf("proxy",
+			 "ssl %s: sni %s also served by ssl %s, which it replaces (revision "
+			 "%lld)",
 			 e->id, name, old->id, (long long)revision);
 	}
 	return gw_proxy__map_put(m, k, strlen(k), (void *)e);

@@ -50,9 +50,9 @@
 #define PRE_MAX         4096 /* bytes of a PROXY header gathered before TLS */
 
 #define MOZ_CIPHERS                                                                                \
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                 \
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                 \
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                                 \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                               \
 	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
 #define MOZ_GROUPS "X25519:prime256v1:secp384r1"
 
@@ -639,7 +639,8 @@ int gw_proxy__tls_metrics(struct gw_proxy *p, struct gw_buf *b)
 	rv = gw_prom_family(b, "apigw_tls_handshakes_total", "counter",
 			    "TLS handshakes on the proxy listeners, by result");
 	if (rv == 0) {
-		rv = gw_prom_sample(b, "apigw_tls_handshakes_total", ok, (double)atomic_load(&t->ok));
+		rv = gw_prom_sample(b, "apigw_tls_handshakes_total", ok,
+				    (double)atomic_load(&t->ok));
 	}
 	if (rv == 0) {
 		rv = gw_prom_sample(b, "apigw_tls_handshakes_total", bad,

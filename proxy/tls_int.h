@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct gw_proxy;
@@ -39,11 +40,11 @@ struct gw_proxy__ssl_table;
 
 /* One compiled server (or client) ssls object. */
 struct gw_proxy__ssl_ent {
-	SSL_CTX *ctx;     /* its certificates; one reference held by the table */
-	int min_version;  /* from ssl_protocols (TLS1_2_VERSION..), 0 = policy */
-	int max_version;  /* 0 = policy */
-	char id[128];     /* object id, for logs */
-	bool client;      /* type "client": for upstream mTLS only */
+	SSL_CTX *ctx;    /* its certificates; one reference held by the table */
+	int min_version; /* from ssl_protocols (TLS1_2_VERSION..), 0 = policy */
+	int max_version; /* 0 = policy */
+	char id[128];    /* object id, for logs */
+	bool client;     /* type "client": for upstream mTLS only */
 };
 
 /* Compile the /apisix/ssls/ objects among @kvs into *out (NULL when there
@@ -92,6 +93,44 @@ int gw_proxy__tls_var(const struct gw_proxy__dconn *dc, const char *name, size_t
  * every ssls object's context (the one that is current when OpenSSL asks). */
 int gw_proxy__tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 			  const unsigned char *in, unsigned int inlen, void *arg);
+
+/* ---- tls_up.c: upstream connections over TLS ---- */
+
+struct gw_proxy__req;
+struct gw_proxy__node;
+struct gw_proxy__uconn;
+
+/* What a connection to an https upstream needs. */
+struct gw_proxy__tls_up {
+	bool on;                                /* scheme https */
+	bool verify;                            /* tls.verify */
+	bool client_missing;                    /* tls.client_cert_id names no client object */
+	char sni[256];                          /* the Host sent upstream, without port */
+	const struct gw_proxy__ssl_ent *client; /* client certificate, or NULL */
+	uint64_t hash;                          /* of the above: the pool key's prefix */
+};
+
+/* The client context of @p (system CA bundle). 0 or GW_ENOMEM. */
+int gw_proxy__tls_up_ctx_init(struct gw_proxy *p);
+void gw_proxy__tls_up_ctx_free(struct gw_proxy *p);
+/* Fill @out for request @r going to node @nd (out->on false: plain). */
+void gw_proxy__tls_up_params(const struct gw_proxy__req *r, const struct gw_proxy__node *nd,
+			     struct gw_proxy__tls_up *out);
+/* Give @uc a client session for @prm (before it connects). 0, GW_ENOMEM,
+ * GW_EINVAL (the client certificate cannot be used). */
+int gw_proxy__tls_up_new(struct gw_proxy__uconn *uc, const struct gw_proxy__tls_up *prm);
+/* Send the ClientHello (TCP connected). 0 or an error. */
+int gw_proxy__tls_up_start(struct gw_proxy__uconn *uc);
+/* Bytes from the upstream: the handshake, then decrypted data to the
+ * request (gw_proxy__req_connected when the handshake ends). 0 or an
+ * error (logged when the handshake failed); @uc may be closed after. */
+int gw_proxy__tls_up_feed(struct gw_proxy__uconn *uc, const char *p, size_t n);
+/* True when @uc is plain or its handshake is done. */
+bool gw_proxy__tls_up_ready(const struct gw_proxy__uconn *uc);
+/* Encrypt and send. 0 or GW_EPROTO. */
+int gw_proxy__tls_up_write(struct gw_proxy__uconn *uc, const char *p, size_t n);
+/* Release @uc's session (its close callback). */
+void gw_proxy__tls_up_free(struct gw_proxy__uconn *uc);
 
 /* Append the TLS metrics (apigw_tls_handshakes_total{result}) to @b. */
 int gw_proxy__tls_metrics(struct gw_proxy *p, struct gw_buf *b);

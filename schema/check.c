@@ -99,6 +99,13 @@ int gw_schema_check_nodes(const cJSON *up, char *err, size_t errlen)
 	if (up == NULL) {
 		return 0;
 	}
+	if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(up, "tls"),
+					     "client_cert") != NULL) {
+		snprintf(err, errlen,
+			 "tls.client_cert is not supported yet: put the certificate "
+			 "in an ssls object of type client and use tls.client_cert_id");
+		return GW_EINVAL;
+	}
 	if (nodes == NULL) {
 		snprintf(err, errlen,
 			 "service discovery is not supported yet: the upstream needs "

@@ -367,6 +367,130 @@ def test_tls_listener_flags():
     assert r.returncode != 0 and "--proxy-tls-listen" in r.stderr, r.stderr
 
 
+class TLSUpstream:
+    """A threaded HTTPS/1.1 server on 127.0.0.1 with a certificate of the test
+    CA for "up.test"; with @need_client it requires a client certificate of
+    the CA. Answers JSON {"sni", "client", "path"}."""
+
+    def __init__(self, need_client=False):
+        import http.server
+        outer = self
+        self.snis = []
+        cert, key, self.cert_path, self.key_path = ca.issue(["up.test"])
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert_path, self.key_path)
+        if need_client:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(ca.cert)
+        ctx.sni_callback = lambda sock, name, c: outer.snis.append(name) and None
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def do_GET(self):
+                peer = self.connection.getpeercert()
+                client = dict(x[0] for x in peer["subject"])["commonName"] if peer else None
+                out = json.dumps({"sni": outer.snis[-1] if outer.snis else None,
+                                  "client": client, "path": self.path}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def get_request(self):
+                s, addr = self.socket.accept()
+                try:
+                    return ctx.wrap_socket(s, server_side=True), addr
+                except (ssl.SSLError, OSError):
+                    s.close()
+                    raise
+
+            def handle_error(self, request, client_address):
+                pass
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def route_to(rid, upstream):
+    st, b = adm("PUT", "/routes/" + rid, {"uri": "/" + rid, "upstream": upstream})
+    assert st in (200, 201), (st, b)
+
+    def answered():
+        st, _, b = node.get("proxy", "/" + rid)
+        return st != 404
+    wait_for(answered, what="route %s" % rid)
+
+
+def test_https_upstream():
+    u = TLSUpstream()
+    try:
+        nodes = {"127.0.0.1:%d" % u.port: 1}
+        # no verification (APISIX's default): any certificate, SNI from the Host
+        route_to("u1", {"scheme": "https", "nodes": nodes, "pass_host": "rewrite",
+                        "upstream_host": "up.test"})
+        for _ in range(3):
+            st, _, b = node.get("proxy", "/u1")
+            assert st == 200, (st, b)
+            assert json.loads(b) == {"sni": "up.test", "client": None, "path": "/u1"}, b
+        # verified against the CA bundle (the test CA, through SSL_CERT_FILE)
+        route_to("u2", {"scheme": "https", "nodes": nodes, "pass_host": "rewrite",
+                        "upstream_host": "up.test", "tls": {"verify": True}})
+        st, _, b = node.get("proxy", "/u2")
+        assert st == 200, (st, b)
+        route_to("u3", {"scheme": "https", "nodes": nodes, "pass_host": "rewrite",
+                        "upstream_host": "other.test", "tls": {"verify": True}})
+        st, _, b = node.get("proxy", "/u3")
+        assert st == 502, (st, b)
+        # a plain HTTP upstream stays plain
+        route_to("u4", {"nodes": {up.addr: 1}})
+        assert node.get("proxy", "/u4")[0] == 200
+    finally:
+        u.stop()
+
+
+def test_https_upstream_client_certificate():
+    u = TLSUpstream(need_client=True)
+    try:
+        nodes = {"127.0.0.1:%d" % u.port: 1}
+        route_to("m1", {"scheme": "https", "nodes": nodes})
+        st, _, b = node.get("proxy", "/m1")
+        assert st == 502, (st, b)
+        cert, key, _, _ = ca.issue(["gateway.test"], client=True)
+        st, b = adm("PUT", "/ssls/cc", {"type": "client", "sni": "gateway.test", "cert": cert,
+                                        "key": key})
+        assert st == 201, (st, b)
+        route_to("m2", {"scheme": "https", "nodes": nodes,
+                        "tls": {"client_cert_id": "cc", "verify": False}})
+
+        def ok():
+            st, _, b = node.get("proxy", "/m2")
+            return st == 200 and json.loads(b)["client"] == "gateway.test"
+        wait_for(ok, what="mTLS to the upstream")
+        # a client object is never served to TLS clients by SNI: the
+        # fallback answers its name
+        assert handshake("gateway.test")[0] == "fallback.test"
+        # inline client certificates are refused (not served yet)
+        st, b = adm("PUT", "/upstreams/inl", {"scheme": "https", "nodes": nodes,
+                                              "tls": {"client_cert": cert, "client_key": key}})
+        assert st == 400 and "tls.client_cert_id" in b["error_msg"], (st, b)
+    finally:
+        u.stop()
+
+
 def test_joined_member_gets_the_keyring():
     """A node joining with a token gets the cluster's keyring with its
     enrollment: it opens the keys sealed by the first node and serves the
@@ -409,12 +533,23 @@ def main():
     ca = tlsutil.CA()
     up = EchoUpstream()
     node = Node("tls1", extra_args=["--admin-key", KEY,
-                                    "--proxy-tls-fallback-sni", "fallback.test"]).start()
+                                    "--proxy-tls-fallback-sni", "fallback.test"])
+    # the node's CA bundle for upstream verification: the test CA
+    old = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = ca.cert
+    try:
+        node.start()
+    finally:
+        if old is None:
+            del os.environ["SSL_CERT_FILE"]
+        else:
+            os.environ["SSL_CERT_FILE"] = old
     try:
         for fn in (test_keyring_file, test_sealed_at_rest_and_in_answers, test_refusals,
                    test_rsa_and_ecdsa_pairs, test_etcd_writes_checked, test_sni_selection,
                    test_versions_alpn_resumption, test_requests_over_tls, test_garbage_survived,
                    test_rotation_under_load, test_tls_listener_flags,
+                   test_https_upstream, test_https_upstream_client_certificate,
                    test_joined_member_gets_the_keyring):
             tap.run(fn)
     finally:
