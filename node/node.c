@@ -429,8 +429,9 @@ int gw_node_run(const struct gw_node_config *cfg)
 	 * creates it; a joining node gets the cluster's with its enrollment */
 	rv = gw_keyring_load(cfg->data_dir, cfg->cmd != GW_CMD_JOIN, &ring);
 	if (rv == GW_ENOTFOUND) {
-		gw_infof("node", "no keyring in %s yet: the enrollment brings the cluster's (with "
-				 "--peer-tls=off, copy a member's <data-dir>/keyring here)",
+		gw_infof("node",
+			 "no keyring in %s yet: the enrollment brings the cluster's (with "
+			 "--peer-tls=off, copy a member's <data-dir>/keyring here)",
 			 cfg->data_dir);
 	} else if (rv != 0) {
 		return rv;
