@@ -331,19 +331,8 @@ static int compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, const 
 	if ((rv = get_enum(c, j, &gw_schema_scheme)) < 0) {
 		return rv;
 	}
-	up->tls = rv == GW_SCHEMA_SCHEME_HTTPS;
-	v = cJSON_GetObjectItemCaseSensitive(j, "tls");
-	if (v != NULL) {
-		const cJSON *cid = cJSON_GetObjectItemCaseSensitive(v, "client_cert_id");
-		char num[32];
-		up->tls_verify = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "verify"));
-		if (cJSON_IsNumber(cid)) {
-			snprintf(num, sizeof num, "%.0f", cid->valuedouble);
-		}
-		if (cid != NULL && (up->tls_client_cert_id = dup_cfg(
-					c, cJSON_IsString(cid) ? cid->valuestring : num)) == NULL) {
-			return GW_ENOMEM;
-		}
+	if (gw_proxy__ssl_upstream(c->cfg, j, rv == GW_SCHEMA_SCHEME_HTTPS, up) != 0) {
+		return GW_ENOMEM;
 	}
 	if ((rv = get_enum(c, j, &gw_schema_pass_host)) < 0) {
 		return rv;

@@ -300,6 +300,26 @@ int gw_proxy__ssl_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t revis
 	return 0;
 }
 
+int gw_proxy__ssl_upstream(struct gw_proxy_config *cfg, const cJSON *j, bool https,
+			   struct gw_proxy__upstream *up)
+{
+	const cJSON *tls = cJSON_GetObjectItemCaseSensitive(j, "tls");
+	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(tls, "client_cert_id");
+	char num[32] = "";
+
+	up->tls = https;
+	up->tls_verify = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tls, "verify"));
+	if (cid == NULL) {
+		return 0;
+	}
+	if (cJSON_IsNumber(cid)) {
+		snprintf(num, sizeof num, "%.0f", cid->valuedouble);
+	}
+	const char *s = cJSON_IsString(cid) ? cid->valuestring : num;
+	up->tls_client_cert_id = gw_arena_strndup(&cfg->arena, s, strlen(s));
+	return up->tls_client_cert_id != NULL ? 0 : GW_ENOMEM;
+}
+
 const struct gw_proxy__ssl_ent *gw_proxy__ssl_lookup(const struct gw_proxy__ssl_table *t,
 						     const char *name, size_t len)
 {

@@ -23,6 +23,7 @@
 
 #include "lib/buf.h"
 
+#include <cjson/cJSON.h>
 #include <openssl/ssl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -53,6 +54,13 @@ struct gw_proxy__ssl_ent {
 int gw_proxy__ssl_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t revision,
 			  struct gw_proxy__ssl_table **out);
 void gw_proxy__ssl_table_free(struct gw_proxy__ssl_table *t);
+
+/* Compile an upstream's TLS settings (@https: its scheme; "tls": verify,
+ * client_cert_id) into @up, strings in @cfg's arena. 0 or GW_ENOMEM. */
+struct gw_proxy_config;
+struct gw_proxy__upstream;
+int gw_proxy__ssl_upstream(struct gw_proxy_config *cfg, const cJSON *j, bool https,
+			   struct gw_proxy__upstream *up);
 
 /* The server object for @name (lower-case, @len bytes): exact name, then
  * the longest wildcard suffix ("*.example.com" serves a.example.com and

@@ -75,7 +75,8 @@ void gw_proxy__tls_up_params(const struct gw_proxy__req *r, const struct gw_prox
 	/* "host:port" -> host: SNI and verification take the name alone */
 	{
 		char *colon = strrchr(out->sni, ':');
-		if (colon != NULL && strchr(out->sni, ']') == NULL && strchr(out->sni, ':') == colon) {
+		if (colon != NULL && strchr(out->sni, ']') == NULL &&
+		    strchr(out->sni, ':') == colon) {
 			*colon = '\0';
 		}
 	}
@@ -157,7 +158,8 @@ int gw_proxy__tls_up_new(struct gw_proxy__uconn *uc, const struct gw_proxy__tls_
 	ssl = t->bio.ssl;
 	if (prm->verify) {
 		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-		if (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), prm->sni) != 1 : SSL_set1_host(ssl, prm->sni) != 1) {
+		if (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), prm->sni) != 1
+		       : SSL_set1_host(ssl, prm->sni) != 1) {
 			gw_tlsbio_free(&t->bio);
 			free(t);
 			return GW_ENOMEM;

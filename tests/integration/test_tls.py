@@ -20,12 +20,13 @@ import time
 from http.client import HTTPSConnection
 
 import tlsutil
-from harness import (EchoUpstream, Node, Tap, create_token, etcdctl, http, wait_for,
-                     write_token_file)
+from harness import (EchoUpstream, Node, Tap, create_token, etcdctl, free_port, http,
+                     wait_for, write_token_file)
 
 KEY = "test-tls-admin-key-0123456789"
 node = None
 ca = None
+PP_PORT = None
 
 
 def adm(method, path, body=None):
@@ -300,6 +301,38 @@ def test_requests_over_tls():
     assert r.returncode == 0 and r.stdout == "1.1", (r.stdout, r.stderr)
 
 
+def test_proxy_protocol_before_tls():
+    """A "proxy_protocol" TLS listener takes the PROXY header in clear (here
+    split over two writes) before the ClientHello: the client address is
+    the header's; a ClientHello without the header is refused."""
+    ctx = ssl.create_default_context(cafile=ca.cert)
+    ctx.check_hostname = False
+    raw = socket.create_connection(("127.0.0.1", PP_PORT), timeout=10)
+    raw.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 5555 ")
+    time.sleep(0.05)
+    raw.sendall(b"443\r\n")
+    s = ctx.wrap_socket(raw, server_hostname="a.test")
+    s.sendall(b"GET /tls HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), data[:300]
+    assert json.loads(body)["headers"]["x-real-ip"] == "192.0.2.7", body
+    raw = socket.create_connection(("127.0.0.1", PP_PORT), timeout=10)
+    try:
+        ctx.wrap_socket(raw, server_hostname="a.test")
+        raise AssertionError("TLS without the PROXY header accepted")
+    except (ssl.SSLError, OSError):
+        pass
+    finally:
+        raw.close()
+
+
 def test_garbage_survived():
     before = tls_failures()
     # the first, second and last fail at once (counted); the truncated ones
@@ -528,12 +561,14 @@ def test_joined_member_gets_the_keyring():
 
 
 def main():
-    global node, ca, up
+    global node, ca, up, PP_PORT
     tap = Tap()
+    PP_PORT = free_port()
     ca = tlsutil.CA()
     up = EchoUpstream()
     node = Node("tls1", extra_args=["--admin-key", KEY,
-                                    "--proxy-tls-fallback-sni", "fallback.test"])
+                                    "--proxy-tls-fallback-sni", "fallback.test",
+                                    "--proxy-tls-listen", "127.0.0.1:%d,proxy_protocol" % PP_PORT])
     # the node's CA bundle for upstream verification: the test CA
     old = os.environ.get("SSL_CERT_FILE")
     os.environ["SSL_CERT_FILE"] = ca.cert
@@ -547,7 +582,8 @@ def main():
     try:
         for fn in (test_keyring_file, test_sealed_at_rest_and_in_answers, test_refusals,
                    test_rsa_and_ecdsa_pairs, test_etcd_writes_checked, test_sni_selection,
-                   test_versions_alpn_resumption, test_requests_over_tls, test_garbage_survived,
+                   test_versions_alpn_resumption, test_requests_over_tls,
+                   test_proxy_protocol_before_tls, test_garbage_survived,
                    test_rotation_under_load, test_tls_listener_flags,
                    test_https_upstream, test_https_upstream_client_certificate,
                    test_joined_member_gets_the_keyring):
