@@ -63,6 +63,11 @@ tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_config_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_config
+check_PROGRAMS += tests/unit/test_proxy_tls
+tests_unit_test_proxy_tls_SOURCES = tests/unit/test_proxy_tls.c
+tests_unit_test_proxy_tls_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_proxy_tls_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_proxy_tls
 
 # raft/ unit tests (owner: raft). The codec test links only what it uses,
 # so it runs before the store and node libraries exist.
