@@ -228,6 +228,13 @@ void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn);
  * harnesses drive a connection over an in-memory transport with it.) */
 struct gw_proxy__dconn *gw_proxy__dconn_new(struct gw_proxy__worker *w,
 					    const struct gw_proxy__transport *tp);
+/* The plain transport's pieces that the TLS one shares: the loop's read
+ * buffer, the write callback (frees the wbuf, accounts wq_bytes, calls
+ * on_written or aborts) and closing both handles (the last close callback
+ * frees the dconn). */
+void gw_proxy__dconn_alloc(uv_handle_t *h, size_t size, uv_buf_t *b);
+void gw_proxy__dconn_write_cb(uv_write_t *req, int status);
+void gw_proxy__dconn_close_handles(struct gw_proxy__dconn *dc);
 /* Free @dc once its transport's handles are closed. */
 void gw_proxy__dconn_free(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_write(struct gw_proxy__dconn *dc, const void *p, size_t n);

@@ -343,23 +343,6 @@ static void count_failure(struct tconn *c)
 	}
 }
 
-static void on_tls_written(uv_write_t *req, int status)
-{
-	struct gw_proxy__wbuf *wb = gw_container_of(req, struct gw_proxy__wbuf, req);
-	struct gw_proxy__dconn *dc = wb->owner;
-	size_t n = wb->len;
-
-	free(wb);
-	dc->wq_bytes -= n;
-	if (status < 0) {
-		if (!dc->closing) {
-			gw_proxy__dconn_abort(dc);
-		}
-		return;
-	}
-	gw_proxy__dconn_on_written(dc, n);
-}
-
 /* Records for the network: during the handshake written at once when the
  * socket takes them (so an alert leaves before a close), else queued. */
 static int on_cipher(void *data, const char *p, size_t n)
@@ -391,7 +374,7 @@ static int on_cipher(void *data, const char *p, size_t n)
 	wb->owner = dc;
 	{
 		uv_buf_t b = uv_buf_init(wb->data, (unsigned)n);
-		rv = uv_write(&wb->req, (uv_stream_t *)&dc->tcp, &b, 1, on_tls_written);
+		rv = uv_write(&wb->req, (uv_stream_t *)&dc->tcp, &b, 1, gw_proxy__dconn_write_cb);
 	}
 	if (rv != 0) {
 		free(wb);
@@ -424,14 +407,6 @@ static const struct gw_tlsbio_ops bio_ops = {
     .cipher = on_cipher,
     .ready = on_ready,
 };
-
-static void tls_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
-{
-	struct gw_proxy__dconn *dc = h->data;
-	(void)size;
-	b->base = dc->w->rbuf;
-	b->len = sizeof dc->w->rbuf;
-}
 
 /* The PROXY header in clear before the ClientHello: gather it, then let
  * pp.c apply it. false when more bytes are needed or @dc was closed. */
@@ -492,7 +467,7 @@ static void tls_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 
 static int tls_read_start(struct gw_proxy__dconn *dc)
 {
-	return uv_read_start((uv_stream_t *)&dc->tcp, tls_alloc, tls_read);
+	return uv_read_start((uv_stream_t *)&dc->tcp, gw_proxy__dconn_alloc, tls_read);
 }
 
 static void tls_read_stop(struct gw_proxy__dconn *dc)
@@ -543,24 +518,16 @@ static int tls_shutdown(struct gw_proxy__dconn *dc)
 	return uv_shutdown(&dc->shut, (uv_stream_t *)&dc->tcp, tls_shutdown_cb);
 }
 
-static void tls_close_cb(uv_handle_t *h)
+void gw_proxy__tls_conn_free(struct gw_proxy__dconn *dc)
 {
-	struct gw_proxy__dconn *dc = h->data;
 	struct tconn *c = dc->tls;
 
-	if (--dc->open_handles == 0) {
+	if (c != NULL) {
 		gw_tlsbio_free(&c->bio);
 		gw_buf_close(&c->pre);
 		free(c);
 		dc->tls = NULL;
-		gw_proxy__dconn_free(dc);
 	}
-}
-
-static void tls_close(struct gw_proxy__dconn *dc)
-{
-	uv_close((uv_handle_t *)&dc->tcp, tls_close_cb);
-	uv_close((uv_handle_t *)&dc->timer, tls_close_cb);
 }
 
 static const struct gw_proxy__transport tls_transport = {
@@ -569,7 +536,7 @@ static const struct gw_proxy__transport tls_transport = {
     .try_write = tls_try_write,
     .write = tls_write,
     .shutdown = tls_shutdown,
-    .close = tls_close,
+    .close = gw_proxy__dconn_close_handles,
 };
 
 void gw_proxy__tls_accept(struct gw_proxy__dconn *dc, uv_stream_t *lsn)

@@ -88,6 +88,9 @@ void gw_proxy__tls_free(struct gw_proxy *p);
  * @dc's transport becomes TLS. Worker thread. */
 void gw_proxy__tls_accept(struct gw_proxy__dconn *dc, uv_stream_t *lsn);
 
+/* Release @dc's TLS state, if any (gw_proxy__dconn_free calls it). */
+void gw_proxy__tls_conn_free(struct gw_proxy__dconn *dc);
+
 /* True if @dc is a TLS connection (its transport is TLS). */
 bool gw_proxy__tls_is(const struct gw_proxy__dconn *dc);
 
