@@ -125,9 +125,8 @@ static void test_sealed_key(void **state)
 	assert_int_equal(gw_keyring_load(dir, true, &kr), 0);
 	pair(cert, key, sizeof cert);
 	k = cJSON_Parse(key);
-	assert_int_equal(gw_keyring_seal(kr, "ssl key", k->valuestring, strlen(k->valuestring),
-					 &sealed),
-			 0);
+	assert_int_equal(
+	    gw_keyring_seal(kr, "ssl key", k->valuestring, strlen(k->valuestring), &sealed), 0);
 	cJSON_Delete(k);
 	snprintf(obj, sizeof obj, "{\"cert\":%s,\"key\":\"%s\",\"sni\":\"s.test\"}", cert, sealed);
 	kv.key = "/apisix/ssls/s";
