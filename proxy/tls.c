@@ -47,7 +47,7 @@
 #define TICKET_ROTATE_S 3600
 #define TICKET_KEYS     3
 #define LOG_BURST       5
-#define PRE_MAX         4096 /* bytes of a PROXY header gathered before TLS */
+#define PRE_MAX         (16 + 65535) /* the longest PROXY v2 header */
 
 #define MOZ_CIPHERS                                                                                \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
@@ -421,7 +421,11 @@ static bool take_pp(struct tconn *c, const char **p, size_t *n)
 		return false;
 	}
 	rv = gw_proxy__pp_parse(c->pre.data, c->pre.len, &h);
-	if (rv == 0 && c->pre.len < PRE_MAX) {
+	if (rv == 0 && c->pre.len > PRE_MAX) {
+		gw_proxy__dconn_abort(dc); /* cannot be a header: pp.c bounds the wait */
+		return false;
+	}
+	if (rv == 0) {
 		return false;
 	}
 	/* complete or refused: pp.c applies it or closes (the buffer holds the

@@ -77,13 +77,17 @@ static void u_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	}
 	if (uc->tls != NULL) {
 		bool ready = gw_proxy__tls_up_ready(uc);
+		int rv;
 		gw_proxy__worker_cork(w);
-		if (gw_proxy__tls_up_feed(uc, b->base, (size_t)n) != 0 && !uc->closing) {
-			if (uc->req != NULL) {
+		rv = gw_proxy__tls_up_feed(uc, b->base, (size_t)n);
+		if (rv != 0 && !uc->closing) {
+			if (uc->req == NULL) {
+				gw_proxy__uconn_close(uc);
+			} else if (rv == GW_ESHUTDOWN && ready) {
+				gw_proxy__req_upstream_eof(uc->req); /* close_notify: the end */
+			} else {
 				gw_proxy__req_upstream_failed(uc->req,
 							      ready ? UF_PROTO : UF_CONNECT);
-			} else {
-				gw_proxy__uconn_close(uc);
 			}
 		}
 		gw_proxy__worker_uncork(w);

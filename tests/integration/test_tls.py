@@ -422,6 +422,16 @@ class TLSUpstream:
             disable_nagle_algorithm = True
 
             def do_GET(self):
+                if self.path.endswith("/close"):
+                    # a body delimited by the end of the session: close_notify
+                    self.wfile.write(b"HTTP/1.0 200 OK\r\n\r\nuntil-close")
+                    self.wfile.flush()
+                    self.close_connection = True
+                    try:
+                        self.connection.unwrap()
+                    except (ssl.SSLError, OSError):
+                        pass
+                    return
                 peer = self.connection.getpeercert()
                 client = dict(x[0] for x in peer["subject"])["commonName"] if peer else None
                 out = json.dumps({"sni": outer.snis[-1] if outer.snis else None,
@@ -459,7 +469,8 @@ class TLSUpstream:
 
 
 def route_to(rid, upstream):
-    st, b = adm("PUT", "/routes/" + rid, {"uri": "/" + rid, "upstream": upstream})
+    st, b = adm("PUT", "/routes/" + rid, {"uris": ["/" + rid, "/" + rid + "/*"],
+                                          "upstream": upstream})
     assert st in (200, 201), (st, b)
 
     def answered():
@@ -488,6 +499,10 @@ def test_https_upstream():
                         "upstream_host": "other.test", "tls": {"verify": True}})
         st, _, b = node.get("proxy", "/u3")
         assert st == 502, (st, b)
+        # a response that ends with the TLS session (close_notify)
+        route_to("u5", {"scheme": "https", "nodes": nodes})
+        st, _, b = node.get("proxy", "/u5/close")
+        assert st == 200 and b == b"until-close", (st, b)
         # a plain HTTP upstream stays plain
         route_to("u4", {"nodes": {up.addr: 1}})
         assert node.get("proxy", "/u4")[0] == 200
