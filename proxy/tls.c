@@ -123,7 +123,8 @@ static int ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHE
 	char digest[] = "SHA256";
 	int found = -1, rv;
 
-	/* tickets are issued by the session's first context (the base one) */
+	/* only the base context (tls_init) has this callback: its sessions
+	 * always carry their connection */
 	if (t == NULL) {
 		return -1;
 	}

@@ -72,11 +72,16 @@ void gw_proxy__tls_up_params(const struct gw_proxy__req *r, const struct gw_prox
 	out->on = true;
 	out->verify = up->tls_verify;
 	snprintf(out->sni, sizeof out->sni, "%s", gw_proxy__req_up_host(r, nd));
-	/* "host:port" -> host: SNI and verification take the name alone */
-	{
+	/* "host:port" -> host, "[v6]:port" -> v6: SNI and verification take
+	 * the name (or address) alone */
+	if (out->sni[0] == '[') {
+		char *rb = strchr(out->sni, ']');
+		size_t l = rb != NULL ? (size_t)(rb - out->sni - 1) : 0;
+		memmove(out->sni, out->sni + 1, l);
+		out->sni[l] = '\0';
+	} else {
 		char *colon = strrchr(out->sni, ':');
-		if (colon != NULL && strchr(out->sni, ']') == NULL &&
-		    strchr(out->sni, ':') == colon) {
+		if (colon != NULL && strchr(out->sni, ':') == colon) {
 			*colon = '\0';
 		}
 	}
