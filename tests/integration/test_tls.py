@@ -27,6 +27,7 @@ KEY = "test-tls-admin-key-0123456789"
 node = None
 ca = None
 PP_PORT = None
+ALOG = None
 
 
 def adm(method, path, body=None):
@@ -290,6 +291,11 @@ def test_requests_over_tls():
         st, body, _ = get("a.test", "/tls", conn=c)
         assert st == 200
     c.close()
+    # the access log has the TLS variables
+    def logged():
+        with open(ALOG) as f:
+            return "https a.test TLSv1.3 /tls 200" in f.read()
+    wait_for(logged, what="access log line with the TLS variables")
     # the vars: another SNI, or plain HTTP, does not match
     assert get("x.wild.test", "/tls")[0] == 404
     assert node.get("proxy", "/tls")[0] == 404
@@ -581,7 +587,11 @@ def main():
     PP_PORT = free_port()
     ca = tlsutil.CA()
     up = EchoUpstream()
-    node = Node("tls1", extra_args=["--admin-key", KEY,
+    global ALOG
+    ALOG = os.path.join(ca.dir, "access.log")
+    node = Node("tls1", extra_args=["--admin-key", KEY, "--access-log", ALOG,
+                                    "--access-log-format",
+                                    "$scheme $ssl_server_name $ssl_protocol $uri $status",
                                     "--proxy-tls-fallback-sni", "fallback.test",
                                     "--proxy-tls-listen", "127.0.0.1:%d,proxy_protocol" % PP_PORT])
     # the node's CA bundle for upstream verification: the test CA
