@@ -4,7 +4,8 @@
  * (its PEM parses and the keys, opened with the node's keyring, match their
  * certificates) and has status 1 becomes one SSL_CTX holding all of its
  * pairs; its "snis" (or "sni") enter the exact map or, for "*.suffix", the
- * wildcard map keyed by ".suffix". A later object naming the same SNI
+ * wildcard map keyed by ".suffix" (contexts are reused from the previous
+ * compile when the object's bytes did not change). A later object naming the same SNI
  * replaces the earlier one in the order of the keys (APISIX gives no
  * order either; a warning names both). Client objects are kept by id only.
  * Failure modes: a bad object is skipped with one warning line; GW_ENOMEM.
@@ -22,6 +23,8 @@
 
 #include <ctype.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,8 +178,73 @@ static int add_name(struct gw_proxy__ssl_table *t, const char *name,
 }
 
 /* One object: 0 (compiled or skipped with a warning) or GW_ENOMEM. */
+/* ---- contexts kept from one compile to the next ------------------------
+ * Every committed change recompiles the whole snapshot; parsing the PEM,
+ * opening the keys and building a context for each of thousands of
+ * certificates each time would make a route change cost seconds. A context
+ * is kept under the SHA-256 of its object's stored bytes (any change of the
+ * object builds a new one) for as long as a compile still uses it. */
+
+struct cached {
+	unsigned char md[32];
+	SSL_CTX *ctx; /* one reference held by the cache */
+	uint64_t gen; /* compile that used it last */
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cached *cache;
+static size_t n_cache, cap_cache;
+static uint64_t cache_gen;
+
+/* A new reference to the context built from bytes of digest @md, or NULL. */
+static SSL_CTX *cache_get(const unsigned char *md)
+{
+	for (size_t i = 0; i < n_cache; i++) {
+		if (memcmp(cache[i].md, md, 32) == 0) {
+			cache[i].gen = cache_gen;
+			SSL_CTX_up_ref(cache[i].ctx);
+			return cache[i].ctx;
+		}
+	}
+	return NULL;
+}
+
+/* Keep @ctx (a new reference) for @md; silently not when out of memory. */
+static void cache_put(const unsigned char *md, SSL_CTX *ctx)
+{
+	if (n_cache == cap_cache) {
+		size_t cap = cap_cache ? cap_cache * 2 : 16;
+		struct cached *c = realloc(cache, cap * sizeof *c);
+		if (c == NULL) {
+			return;
+		}
+		cache = c;
+		cap_cache = cap;
+	}
+	memcpy(cache[n_cache].md, md, 32);
+	SSL_CTX_up_ref(ctx);
+	cache[n_cache].ctx = ctx;
+	cache[n_cache].gen = cache_gen;
+	n_cache++;
+}
+
+/* Drop what the compile that just ended did not use. */
+static void cache_sweep(void)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n_cache; i++) {
+		if (cache[i].gen == cache_gen) {
+			cache[k++] = cache[i];
+		} else {
+			SSL_CTX_free(cache[i].ctx);
+		}
+	}
+	n_cache = k;
+}
+
 static int compile_one(struct gw_proxy__ssl_table *t, const char *id, const cJSON *j,
-		       int64_t revision)
+		       const struct gw_proxy_kv *kv, int64_t revision)
 {
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
 	const cJSON *status = cJSON_GetObjectItemCaseSensitive(j, "status");
@@ -185,25 +253,39 @@ static int compile_one(struct gw_proxy__ssl_table *t, const char *id, const cJSO
 	const cJSON *snis = cJSON_GetObjectItemCaseSensitive(j, "snis");
 	const cJSON *it;
 	struct gw_proxy__ssl_ent *e;
+	unsigned char md[32];
 	char why[512];
 	char *idc;
-	int rv;
+	SSL_CTX *ctx = NULL;
+	int rv = GW_EIO;
 
-	rv = gw_schema_check("ssl", j, GW_SCHEMA_PROXY, why, sizeof why);
-	if (rv == GW_ENOMEM) {
-		return rv;
+	if (EVP_Digest(kv->value, kv->value_len, md, NULL, EVP_sha256(), NULL) == 1) {
+		ctx = cache_get(md);
+		rv = 0;
+	}
+	if (ctx == NULL) {
+		rv = gw_schema_check("ssl", j, GW_SCHEMA_PROXY, why, sizeof why);
+	}
+	if (rv == GW_ENOMEM || rv == GW_EIO) {
+		SSL_CTX_free(ctx);
+		return GW_ENOMEM;
 	}
 	if (rv == 0 && cJSON_IsNumber(status) && status->valueint == 0) {
+		SSL_CTX_free(ctx);
 		return 0; /* disabled */
 	}
 	e = rv == 0 ? calloc(1, sizeof *e) : NULL;
 	if (rv == 0 && e == NULL) {
+		SSL_CTX_free(ctx);
 		return GW_ENOMEM;
 	}
 	if (rv == 0) {
 		snprintf(e->id, sizeof e->id, "%s", id);
 		e->client = cJSON_IsString(type) && strcmp(type->valuestring, "client") == 0;
-		rv = build_ctx(j, &e->ctx, why, sizeof why);
+		e->ctx = ctx;
+		if (ctx == NULL && (rv = build_ctx(j, &e->ctx, why, sizeof why)) == 0) {
+			cache_put(md, e->ctx);
+		}
 		if (rv != 0) {
 			free(e);
 		}
@@ -259,6 +341,8 @@ int gw_proxy__ssl_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t revis
 	int rv = 0;
 
 	*out = NULL;
+	pthread_mutex_lock(&cache_lock);
+	cache_gen++;
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		char id[128];
 		size_t idlen;
@@ -276,7 +360,8 @@ int gw_proxy__ssl_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t revis
 		if (t == NULL) {
 			t = calloc(1, sizeof *t);
 			if (t == NULL) {
-				return GW_ENOMEM;
+				rv = GW_ENOMEM;
+				break;
 			}
 			gw_proxy__map_init(&t->exact);
 			gw_proxy__map_init(&t->wild);
@@ -288,10 +373,14 @@ int gw_proxy__ssl_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t revis
 				 (long long)revision);
 			continue;
 		}
-		rv = compile_one(t, id, j, revision);
+		rv = compile_one(t, id, j, &kvs[i], revision);
 		cJSON_Delete(j);
 	}
 	ERR_clear_error();
+	if (rv == 0) {
+		cache_sweep(); /* after a failed compile the previous one still serves */
+	}
+	pthread_mutex_unlock(&cache_lock);
 	if (rv != 0) {
 		gw_proxy__ssl_table_free(t);
 		return rv;

@@ -3,7 +3,8 @@
  * first, names case-folded at compile, disabled objects and client objects
  * not served by SNI (a client object is found by id), a bad object skipped
  * while the others serve, sealed keys opened with the process's keyring,
- * and an upstream's TLS settings. */
+ * an upstream's TLS settings, and contexts reused across compiles while
+ * an object's bytes do not change. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -104,6 +105,16 @@ static void test_sni_table(void **state)
 	assert_null(gw_proxy__ssl_by_id(t, "bad"));
 	assert_int_equal(gw_proxy__ssl_lookup(t, "v.test", 6)->min_version, TLS1_3_VERSION);
 	assert_int_equal(gw_proxy__ssl_count(t), 4);
+	/* the next compile reuses the contexts of unchanged objects, and builds
+	 * a new one for a changed object */
+	struct gw_proxy__ssl_table *t2 = NULL;
+	make(&o[0], "exact", "\"snis\":[\"a.example.com\"],\"labels\":{\"v\":\"2\"}", cert, key);
+	kvs[0].value_len = strlen(o[0].value);
+	assert_int_equal(gw_proxy__ssl_compile(kvs, 7, 6, &t2), 0);
+	assert_ptr_equal(gw_proxy__ssl_by_id(t2, "wild")->ctx, gw_proxy__ssl_by_id(t, "wild")->ctx);
+	assert_ptr_not_equal(gw_proxy__ssl_by_id(t2, "exact")->ctx,
+			     gw_proxy__ssl_by_id(t, "exact")->ctx);
+	gw_proxy__ssl_table_free(t2);
 	gw_proxy__ssl_table_free(t);
 	/* nothing to compile: no table */
 	assert_int_equal(gw_proxy__ssl_compile(kvs, 0, 5, &t), 0);
