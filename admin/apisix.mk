@@ -2,6 +2,7 @@
 ADMIN_SOURCES += \
 	admin/apisix.h admin/apisix_int.h \
 	admin/apisix_schema.c \
+	admin/apisix_ssl.c \
 	admin/apisix_key.c \
 	admin/apisix.c \
 	admin/apisix_route.c \

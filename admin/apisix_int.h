@@ -254,6 +254,14 @@ void gw_admin__h_schema_validate(struct gw_admin *a, struct gw_http_req *req,
 int gw_admin__check_object(const struct gw_admin__resource *res, const cJSON *v, char *msg,
 			   size_t n);
 
+/* ---- ssls private keys (apisix_ssl.c) ---- */
+/* Seal the clear "key" and "keys" items of the ssls object @v in place with
+ * the node's keyring. 0, or GW_EIO / GW_ENOMEM with the message in @msg. */
+int gw_admin__ssl_seal(cJSON *v, char *msg, size_t n);
+/* When @key (@len bytes) is an ssls object's key, seal any clear private
+ * key of its value @v for an answer (or drop it if that fails). */
+void gw_admin__ssl_redact(const char *key, size_t len, cJSON *v);
+
 /* ---- store helpers (apisix_read.c) ---- */
 /* Read one key serializably. 0 with *found set (free *out with
  * gw_store_range_resp_free when 0), or a store error. */

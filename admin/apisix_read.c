@@ -103,6 +103,7 @@ static cJSON *kv_item(const struct gw_kv *kv)
 	cJSON_AddStringToObject(o, "key", key ? key : "");
 	free(key);
 	cJSON_AddItemToObject(o, "value", parse_value(kv));
+	gw_admin__ssl_redact(kv->key, kv->key_len, cJSON_GetObjectItemCaseSensitive(o, "value"));
 	cJSON_AddNumberToObject(o, "createdIndex", (double)kv->create_revision);
 	cJSON_AddNumberToObject(o, "modifiedIndex", (double)kv->mod_revision);
 	return o;

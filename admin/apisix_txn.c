@@ -433,6 +433,7 @@ static bool finish_value(struct gw_admin__op *op, cJSON *v, int64_t create_time)
 {
 	char msg[1024];
 	int64_t now;
+	int rv;
 
 	if (op->res->flags & GW_ADMIN__F_ID) {
 		cJSON_DeleteItemFromObjectCaseSensitive(v, "id");
@@ -449,6 +450,11 @@ static bool finish_value(struct gw_admin__op *op, cJSON *v, int64_t create_time)
 	if (gw_admin__check_object(op->res, v, msg, sizeof(msg)) != 0) {
 		cJSON_Delete(v);
 		gw_admin__op_fail(op, GW_EINVAL, msg);
+		return false;
+	}
+	if (gw_admin__is(op->res, "ssls") && (rv = gw_admin__ssl_seal(v, msg, sizeof(msg))) != 0) {
+		cJSON_Delete(v);
+		gw_admin__op_fail(op, rv, msg);
 		return false;
 	}
 	if (op->res->flags & GW_ADMIN__F_TIMES) {

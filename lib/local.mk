@@ -27,4 +27,6 @@ lib_libgw_common_a_SOURCES = \
 	lib/crc32c.c lib/crc32c.h \
 	lib/cidr.c lib/cidr.h \
 	lib/rand.c lib/rand.h \
-	lib/connlimit.c lib/connlimit.h
+	lib/connlimit.c lib/connlimit.h \
+	lib/keyring.c lib/keyring.h \
+	lib/certkey.c lib/certkey.h

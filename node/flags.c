@@ -19,7 +19,7 @@
 
 enum flag_type {
 	F_ADDR,      /* struct gw_addr */
-	F_ADDR_LIST, /* proxy_listen[] */
+	F_ADDR_LIST, /* struct gw_addr[GW_MAX_PROXY_LISTEN]; size: offset of its int count */
 	F_STR,       /* char[] */
 	F_INT,       /* int within [min, max] */
 	F_DURATION,  /* unsigned ms, "500ms", "2s", "1m" */
@@ -61,8 +61,15 @@ static const struct flag flags[] = {
      "~/.local/share/apigw)"},
     {"name", "NAME", F_STR, M_NODE, "", OFF(name), SZ(name), 0, 0, false,
      "member name (default: host name and the first 6 hex digits of the node id)"},
-    {"proxy-listen", "ADDR[,opts]", F_ADDR_LIST, M_NODE, "0.0.0.0:9080", OFF(proxy_listen), 0, 0, 0,
-     false, "HTTP proxy listener; repeat for more (IPv6 as [::]:9080)"},
+    {"proxy-listen", "ADDR[,opts]", F_ADDR_LIST, M_NODE, "0.0.0.0:9080", OFF(proxy_listen),
+     OFF(n_proxy_listen), 0, 0, false, "HTTP proxy listener; repeat for more (IPv6 as [::]:9080)"},
+    {"proxy-tls-listen", "ADDR[,opts]", F_ADDR_LIST, M_NODE, "0.0.0.0:9443", OFF(proxy_tls_listen),
+     OFF(n_proxy_tls_listen), 0, 0, false,
+     "HTTPS proxy listener (certificates: the ssls objects, by SNI); repeat for more"},
+    {"proxy-tls-fallback-sni", "NAME", F_STR, M_NODE, "", OFF(proxy_tls_fallback_sni),
+     SZ(proxy_tls_fallback_sni), 0, 0, false,
+     "ssls name whose certificate answers a client with no or an unknown SNI (default: "
+     "refuse the handshake, unrecognized_name)"},
     {"admin-listen", "ADDR", F_ADDR, M_NODE, "127.0.0.1:9180", OFF(admin_listen), 0, 0, 0, false,
      "APISIX Admin API listener"},
     {"etcd-listen", "ADDR", F_ADDR, M_NODE, "127.0.0.1:2379", OFF(etcd_listen), 0, 0, 0, false,
@@ -284,29 +291,31 @@ static int set_flag(struct gw_node_config *cfg, const struct flag *f, const char
 			return GW_EINVAL;
 		}
 		return 0;
-	case F_ADDR_LIST:
+	case F_ADDR_LIST: {
+		int *n = (int *)((char *)cfg + f->size);
+		struct gw_addr *a = (struct gw_addr *)dst;
 		if (is_default) {
-			cfg->n_proxy_listen = 0;
+			*n = 0;
 		}
-		if (cfg->n_proxy_listen >= GW_MAX_PROXY_LISTEN) {
+		if (*n >= GW_MAX_PROXY_LISTEN) {
 			snprintf(err, errlen, "too many --%s flags (at most %d)", f->name,
 				 GW_MAX_PROXY_LISTEN);
 			return GW_EINVAL;
 		}
-		if (gw_addr_parse(val, &cfg->proxy_listen[cfg->n_proxy_listen], &why) != 0) {
+		if (gw_addr_parse(val, &a[*n], &why) != 0) {
 			snprintf(err, errlen, "invalid value '%s' for --%s: %s", val, f->name, why);
 			return GW_EINVAL;
 		}
-		if (cfg->proxy_listen[cfg->n_proxy_listen].opts[0] != '\0' &&
-		    strcmp(cfg->proxy_listen[cfg->n_proxy_listen].opts, "proxy_protocol") != 0) {
+		if (a[*n].opts[0] != '\0' && strcmp(a[*n].opts, "proxy_protocol") != 0) {
 			snprintf(
 			    err, errlen,
 			    "invalid value '%s' for --%s: unknown option (known: proxy_protocol)",
 			    val, f->name);
 			return GW_EINVAL;
 		}
-		cfg->n_proxy_listen++;
+		(*n)++;
 		return 0;
+	}
 	case F_STR:
 		if (strlen(val) >= f->size) {
 			snprintf(err, errlen, "value for --%s is too long (at most %zu bytes)",
@@ -519,7 +528,7 @@ static int apply_config_file(struct gw_node_config *cfg, unsigned mask, bool *se
 		}
 		if (f->type == F_ADDR_LIST && cJSON_IsArray(item)) {
 			const cJSON *el;
-			cfg->n_proxy_listen = 0;
+			*(int *)((char *)cfg + f->size) = 0;
 			cJSON_ArrayForEach(el, item)
 			{
 				if (json_scalar(el, val, sizeof val) != 0) {
@@ -548,7 +557,7 @@ static int apply_config_file(struct gw_node_config *cfg, unsigned mask, bool *se
 			break;
 		}
 		if (f->type == F_ADDR_LIST) {
-			cfg->n_proxy_listen = 0;
+			*(int *)((char *)cfg + f->size) = 0;
 		}
 		if (f->type == F_CIDRS_REP) {
 			*((char *)cfg + f->off) = '\0';
@@ -699,7 +708,8 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 			return GW_EINVAL;
 		}
 		if (f->type == F_ADDR_LIST && !seen[k]) {
-			cfg->n_proxy_listen = 0; /* the first explicit value replaces the default */
+			/* the first explicit value replaces the default */
+			*(int *)((char *)cfg + f->size) = 0;
 		}
 		seen[k] = true;
 		rv = set_flag(cfg, f, val, false, err, errlen);

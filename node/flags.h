@@ -38,6 +38,9 @@ struct gw_node_config {
 	bool name_given;         /* --name set (else: host name + node id, made unique by raft) */
 	struct gw_addr proxy_listen[GW_MAX_PROXY_LISTEN]; /* HTTP proxy listeners */
 	int n_proxy_listen;
+	struct gw_addr proxy_tls_listen[GW_MAX_PROXY_LISTEN]; /* HTTPS proxy listeners */
+	int n_proxy_tls_listen;
+	char proxy_tls_fallback_sni[256]; /* ssls name for no/unknown SNI; "" = refuse */
 	struct gw_addr admin_listen;   /* APISIX Admin API */
 	struct gw_addr etcd_listen;    /* etcd v3 API (gRPC + JSON) */
 	struct gw_addr raft_listen;    /* raft peer traffic */

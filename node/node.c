@@ -26,6 +26,7 @@
 #include "proxy/proxy.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
+#include "lib/keyring.h"
 #include "lib/log.h"
 #include "lib/sm.h"
 
@@ -399,6 +400,9 @@ static int start_proxy(struct gw_node *n)
 	memset(&po, 0, sizeof po);
 	po.listen = n->cfg->proxy_listen;
 	po.n_listen = n->cfg->n_proxy_listen;
+	po.tls_listen = n->cfg->proxy_tls_listen;
+	po.n_tls_listen = n->cfg->n_proxy_tls_listen;
+	po.tls_fallback_sni = n->cfg->proxy_tls_fallback_sni;
 	po.workers = n->cfg->workers;
 	po.config = pc; /* the proxy takes the reference, also on failure */
 	po.drain_timeout_ms = n->cfg->drain_timeout_ms;
@@ -416,6 +420,7 @@ static int start_proxy(struct gw_node *n)
 int gw_node_run(const struct gw_node_config *cfg)
 {
 	struct gw_node n;
+	struct gw_keyring *ring = NULL;
 	int rv;
 
 	memset(&n, 0, sizeof n);
@@ -428,6 +433,19 @@ int gw_node_run(const struct gw_node_config *cfg)
 	if (rv != 0) {
 		gw_errorf("node", "cannot create data dir %s: %s", cfg->data_dir, strerror(-rv));
 		return GW_EIO;
+	}
+	/* the data-encryption keyring (lib/keyring.h, docs/tls.md): `start`
+	 * creates it; a joining node gets the cluster's with its enrollment */
+	rv = gw_keyring_load(cfg->data_dir, cfg->cmd != GW_CMD_JOIN, &ring);
+	if (rv == GW_ENOTFOUND) {
+		gw_infof("node",
+			 "no keyring in %s yet: the enrollment brings the cluster's (with "
+			 "--peer-tls=off, copy a member's <data-dir>/keyring here)",
+			 cfg->data_dir);
+	} else if (rv != 0) {
+		return rv;
+	} else {
+		gw_keyring_set_default(ring);
 	}
 	rv = uv_loop_init(&n.loop);
 	if (rv != 0) {
@@ -509,6 +527,7 @@ out:
 		gw_warnf("node", "loop closed with live handles: %s", uv_strerror(rv));
 	}
 	GW_ASSERT(gw_sm_state(&n.life) == NODE_STOPPED);
+	gw_keyring_set_default(NULL); /* every reader has stopped */
 	if (n.exit_code == 0) {
 		gw_infof("node", "stopped");
 	}

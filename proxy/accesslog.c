@@ -154,6 +154,7 @@ enum fvar {
 	FV_SERVER_PROTOCOL,
 	FV_SCHEME,
 	FV_HTTP, /* a request header: $http_user_agent */
+	FV_SSL,  /* a TLS variable: $ssl_server_name (tls_int.h) */
 };
 
 static const struct {
@@ -185,7 +186,7 @@ static const struct {
 
 struct gw_proxy__logfmt {
 	enum fvar v;
-	char *text; /* FV_LIT: the literal; FV_HTTP: header name ('_' -> '-') */
+	char *text; /* FV_LIT: the literal; FV_HTTP: header name ('_' -> '-'); FV_SSL: name */
 	size_t len;
 };
 
@@ -249,6 +250,10 @@ static int fmt_compile(struct gw_proxy__ops *ops, const char *s)
 		lit = s;
 		if (rv != 0) {
 			break;
+		}
+		if (nl > 4 && strncmp(name, "ssl_", 4) == 0) {
+			rv = fmt_add(ops, FV_SSL, name, nl);
+			continue;
 		}
 		if (nl > 5 && strncmp(name, "http_", 5) == 0) {
 			rv = fmt_add(ops, FV_HTTP, name + 5, nl - 5);
@@ -400,7 +405,10 @@ static int fmt_render(const struct gw_proxy__ops *ops, struct gw_proxy__req *r,
 			}
 			break;
 		case FV_SCHEME:
-			snprintf(num, sizeof num, "http");
+			snprintf(num, sizeof num, "%s", gw_proxy__tls_is(r->dc) ? "https" : "http");
+			break;
+		case FV_SSL:
+			gw_proxy__tls_var(r->dc, f->text, f->len, num, sizeof num);
 			break;
 		case FV_HTTP: {
 			const struct gw_proxy__hdr *h = NULL;

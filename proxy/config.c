@@ -24,6 +24,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/config_int.h"
+#include "proxy/tls_int.h"
 #include "schema/schema.h"
 
 #include <cjson/cJSON.h>
@@ -38,6 +39,7 @@ static void config_free(struct gw_proxy_config *cfg)
 {
 	gw_proxy__router_unref(cfg->router);
 	gw_proxy__unit_unref(cfg->gunit);
+	gw_proxy__ssl_table_free(cfg->ssl);
 	free(cfg->ups);
 	free(cfg);
 }

@@ -29,6 +29,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/config_int.h"
+#include "proxy/tls_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,7 +104,15 @@ struct gw_proxy_cache {
 	int64_t next_seq; /* creation order for inputs without one */
 	int64_t revision;
 	struct gw_proxy_cache_stats stats;
+	/* ssls objects by key (owned copies): the SNI table is compiled from
+	 * all of them when one changes and shared by the snapshots until then */
+	struct gw_proxy_kv *ssl_kvs;
+	size_t n_ssl, cap_ssl;
+	bool ssl_dirty;
+	struct gw_proxy__ssl_table *ssl; /* one reference, or NULL */
 };
+
+#define SSL_PREFIX "/apisix/ssls/"
 
 static const char *const prefixes[GW_PROXY__K_N] = {"/apisix/upstreams/", "/apisix/services/",
 						    "/apisix/plugin_configs/",
@@ -304,6 +313,61 @@ static int kind_of(const char *key, size_t len)
 	return -1;
 }
 
+static void ssl_kv_free(struct gw_proxy_kv *kv)
+{
+	free((char *)kv->key);
+	free((char *)kv->value);
+}
+
+/* Record one put or delete of an ssls object. */
+static int ssl_record(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kv)
+{
+	struct gw_proxy_kv *slot = NULL;
+	char *key, *value;
+
+	for (size_t i = 0; i < cc->n_ssl; i++) {
+		if (cc->ssl_kvs[i].key_len == kv->key_len &&
+		    memcmp(cc->ssl_kvs[i].key, kv->key, kv->key_len) == 0) {
+			slot = &cc->ssl_kvs[i];
+			break;
+		}
+	}
+	if (slot != NULL && kv->mod_revision != 0 && kv->mod_revision < slot->mod_revision) {
+		return 0; /* older than what the cache holds */
+	}
+	if (kv->value == NULL) {
+		if (slot != NULL) {
+			ssl_kv_free(slot);
+			*slot = cc->ssl_kvs[--cc->n_ssl];
+			cc->ssl_dirty = true;
+		}
+		return 0;
+	}
+	key = malloc(kv->key_len + 1);
+	value = malloc(kv->value_len + 1);
+	if (key == NULL || value == NULL ||
+	    (slot == NULL &&
+	     grow((void **)&cc->ssl_kvs, &cc->cap_ssl, cc->n_ssl + 1, sizeof *cc->ssl_kvs) != 0)) {
+		free(key);
+		free(value);
+		return GW_ENOMEM;
+	}
+	memcpy(key, kv->key, kv->key_len);
+	key[kv->key_len] = '\0';
+	memcpy(value, kv->value, kv->value_len);
+	value[kv->value_len] = '\0';
+	if (slot == NULL) {
+		slot = &cc->ssl_kvs[cc->n_ssl++];
+	} else {
+		ssl_kv_free(slot);
+	}
+	*slot = *kv;
+	slot->key = key;
+	slot->value = value;
+	cc->ssl_dirty = true;
+	return 0;
+}
+
 /* Record one put (value != NULL) or delete of @kv. */
 static int record(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kv)
 {
@@ -311,6 +375,10 @@ static int record(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kv)
 	struct gw_proxy__cent *e;
 
 	if (k < 0) {
+		if (kv->key_len > sizeof SSL_PREFIX - 1 &&
+		    memcmp(kv->key, SSL_PREFIX, sizeof SSL_PREFIX - 1) == 0) {
+			return ssl_record(cc, kv);
+		}
 		return 0;
 	}
 	if (kv->value == NULL) {
@@ -850,6 +918,15 @@ static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_co
 	if (rv == 0 && (cc->listed_changed || cc->gunit == NULL)) {
 		rv = globals_merge(cc);
 	}
+	if (rv == 0 && cc->ssl_dirty) {
+		struct gw_proxy__ssl_table *t = NULL;
+		rv = gw_proxy__ssl_compile(cc->ssl_kvs, cc->n_ssl, revision, &t);
+		if (rv == 0) {
+			gw_proxy__ssl_table_free(cc->ssl);
+			cc->ssl = t;
+			cc->ssl_dirty = false;
+		}
+	}
 	if (rv != 0) {
 		cc->broken = true;
 		return rv;
@@ -879,6 +956,8 @@ static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_co
 	cfg->n_ups = cc->n_ups;
 	gw_proxy__unit_ref(cc->gunit);
 	cfg->gunit = cc->gunit;
+	gw_proxy__ssl_table_ref(cc->ssl);
+	cfg->ssl = cc->ssl;
 	cfg->global = ((struct gw_proxy__pset *)cc->gunit->obj)->v;
 	cfg->n_global = ((struct gw_proxy__pset *)cc->gunit->obj)->n;
 	*out = cfg;
@@ -928,6 +1007,11 @@ void gw_proxy_cache_free(struct gw_proxy_cache *cc)
 	}
 	free(cc->ups);
 	free(cc->free_slots);
+	for (size_t i = 0; i < cc->n_ssl; i++) {
+		ssl_kv_free(&cc->ssl_kvs[i]);
+	}
+	free(cc->ssl_kvs);
+	gw_proxy__ssl_table_free(cc->ssl);
 	for (int k = 0; k < GW_PROXY__K_N; k++) {
 		free(cc->listed[k]);
 	}
@@ -958,6 +1042,12 @@ int gw_proxy_cache_sync(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kvs
 			e->seen = false;
 		}
 	}
+	/* the ssls objects are all listed again */
+	for (size_t i = 0; i < cc->n_ssl; i++) {
+		ssl_kv_free(&cc->ssl_kvs[i]);
+	}
+	cc->n_ssl = 0;
+	cc->ssl_dirty = true;
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		struct gw_proxy_kv kv = kvs[i];
 		if (kv.value == NULL) {

@@ -12,6 +12,7 @@
 #include "lib/err.h"
 #include "proxy/config_int.h"
 #include "proxy/health_int.h"
+#include "proxy/tls_int.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -179,6 +180,10 @@ int gw_proxy__compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, con
 	}
 	if ((rv = gw_proxy__c_enum(c, j, &gw_schema_scheme)) < 0) {
 		return rv;
+	}
+	if (gw_proxy__ssl_upstream(&c->u->arena, j, rv == GW_SCHEMA_SCHEME_HTTPS, up) != 0) {
+		c->oom = true;
+		return GW_ENOMEM;
 	}
 	if ((rv = gw_proxy__c_enum(c, j, &gw_schema_pass_host)) < 0) {
 		return rv;

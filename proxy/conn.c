@@ -57,7 +57,7 @@ const char *gw_proxy__reason(int status)
 
 /* ---- plain TCP transport */
 
-static void t_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
+void gw_proxy__dconn_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
 {
 	struct gw_proxy__dconn *dc = h->data;
 	(void)size;
@@ -89,7 +89,7 @@ static int t_try_write(struct gw_proxy__dconn *dc, const char *p, size_t n)
 
 static int t_read_start(struct gw_proxy__dconn *dc)
 {
-	return uv_read_start((uv_stream_t *)&dc->tcp, t_alloc, t_read);
+	return uv_read_start((uv_stream_t *)&dc->tcp, gw_proxy__dconn_alloc, t_read);
 }
 
 static void t_read_stop(struct gw_proxy__dconn *dc)
@@ -97,7 +97,7 @@ static void t_read_stop(struct gw_proxy__dconn *dc)
 	uv_read_stop((uv_stream_t *)&dc->tcp);
 }
 
-static void t_write_cb(uv_write_t *req, int status)
+void gw_proxy__dconn_write_cb(uv_write_t *req, int status)
 {
 	struct gw_proxy__wbuf *wb = gw_container_of(req, struct gw_proxy__wbuf, req);
 	struct gw_proxy__dconn *dc = wb->owner;
@@ -118,7 +118,7 @@ static int t_write(struct gw_proxy__dconn *dc, struct gw_proxy__wbuf *wb)
 	uv_buf_t b = uv_buf_init(wb->data, (unsigned)wb->len);
 	int rv;
 	wb->owner = dc;
-	rv = uv_write(&wb->req, (uv_stream_t *)&dc->tcp, &b, 1, t_write_cb);
+	rv = uv_write(&wb->req, (uv_stream_t *)&dc->tcp, &b, 1, gw_proxy__dconn_write_cb);
 	if (rv != 0) {
 		free(wb);
 		return rv;
@@ -148,6 +148,7 @@ void gw_proxy__dconn_free(struct gw_proxy__dconn *dc)
 	if (dc->spare != NULL) {
 		gw_proxy__req_free(dc->spare);
 	}
+	gw_proxy__tls_conn_free(dc);
 	gw_buf_close(&dc->pending);
 	gw_buf_close(&dc->out);
 	free(dc);
@@ -161,7 +162,7 @@ static void t_close_cb(uv_handle_t *h)
 	}
 }
 
-static void t_close(struct gw_proxy__dconn *dc)
+void gw_proxy__dconn_close_handles(struct gw_proxy__dconn *dc)
 {
 	uv_close((uv_handle_t *)&dc->tcp, t_close_cb);
 	uv_close((uv_handle_t *)&dc->timer, t_close_cb);
@@ -173,7 +174,7 @@ static const struct gw_proxy__transport tcp_transport = {
     .try_write = t_try_write,
     .write = t_write,
     .shutdown = t_shutdown,
-    .close = t_close,
+    .close = gw_proxy__dconn_close_handles,
 };
 
 /* ---- header scanner */
@@ -635,6 +636,10 @@ void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
 		dc->local_port = local.ss_family == AF_INET6
 				     ? ntohs(((struct sockaddr_in6 *)&local)->sin6_port)
 				     : ntohs(((struct sockaddr_in *)&local)->sin_port);
+	}
+	gw_proxy__tls_accept(dc, lsn);
+	if (dc->closing) {
+		return;
 	}
 	gw_proxy__dconn_update_reading(dc);
 	gw_proxy__pp_accept(dc, lsn);

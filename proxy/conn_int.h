@@ -16,6 +16,7 @@
 #include "proxy/proxy_int.h"
 
 #include <http_parser.h>
+#include <openssl/ssl.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
@@ -29,6 +30,7 @@
 struct gw_proxy__dconn;
 struct gw_proxy__uconn;
 struct gw_proxy__req;
+struct gw_proxy__tls_up;
 
 /* A queued write; data follows the struct. Freed in the write callback. */
 struct gw_proxy__wbuf {
@@ -133,6 +135,7 @@ struct gw_proxy__dconn {
 	bool tunnel;  /* WebSocket: raw bytes both ways */
 	bool counted; /* in the worker's active connections */
 	bool pp_wait; /* a PROXY protocol header is expected first (pp.c) */
+	void *tls;    /* tls.c's state of a TLS connection, else NULL */
 };
 
 enum gw_proxy__utimer { UT_NONE, UT_CONNECT, UT_SEND, UT_READ, UT_IDLE };
@@ -155,6 +158,7 @@ struct gw_proxy__uconn {
 	uint64_t t_due; /* loop ms when tphase expires (lazy timer) */
 	bool connected, closing, reused, bp_paused, got_bytes, msg_done, retry_status, skip_1xx;
 	bool tunnel;
+	void *tls; /* tls_up.c's session of an https upstream, else NULL */
 };
 
 enum gw_proxy__fail { UF_CONNECT, UF_CONNECT_TIMEOUT, UF_RESET, UF_READ_TIMEOUT, UF_PROTO };
@@ -224,6 +228,13 @@ void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn);
  * harnesses drive a connection over an in-memory transport with it.) */
 struct gw_proxy__dconn *gw_proxy__dconn_new(struct gw_proxy__worker *w,
 					    const struct gw_proxy__transport *tp);
+/* The plain transport's pieces that the TLS one shares: the loop's read
+ * buffer, the write callback (frees the wbuf, accounts wq_bytes, calls
+ * on_written or aborts) and closing both handles (the last close callback
+ * frees the dconn). */
+void gw_proxy__dconn_alloc(uv_handle_t *h, size_t size, uv_buf_t *b);
+void gw_proxy__dconn_write_cb(uv_write_t *req, int status);
+void gw_proxy__dconn_close_handles(struct gw_proxy__dconn *dc);
 /* Free @dc once its transport's handles are closed. */
 void gw_proxy__dconn_free(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_write(struct gw_proxy__dconn *dc, const void *p, size_t n);
@@ -295,6 +306,8 @@ int gw_proxy__req_check(struct gw_proxy__req *r);
 /* What the router and plugins see of @r. */
 void gw_proxy__req_match_ctx(const struct gw_proxy__req *r, struct gw_proxy__match_ctx *m);
 /* Append the head for the upstream (node r->node) to @b. 0 or GW_ENOMEM. */
+/* The Host sent to node @nd (pass_host, upstream_host, plugins). */
+const char *gw_proxy__req_up_host(const struct gw_proxy__req *r, const struct gw_proxy__node *nd);
 int gw_proxy__req_build_head(struct gw_proxy__req *r, struct gw_buf *b);
 
 static inline bool gw_proxy__hdr_is(const struct gw_proxy__hdr *h, const char *name)
@@ -341,10 +354,15 @@ static inline const char *gw_proxy__u64_text(uint64_t v, char *buf)
 bool gw_proxy__has_token(const char *list, const char *token);
 
 /* upstream.c */
+/* An idle pooled connection to @nd (unless @fresh) or a new one; @tls
+ * (NULL or !tls->on: plain) selects the TLS pool and session. */
 struct gw_proxy__uconn *gw_proxy__uconn_get(struct gw_proxy__worker *w,
 					    const struct gw_proxy__node *nd, bool fresh,
-					    unsigned connect_ms, int *err);
+					    unsigned connect_ms, const struct gw_proxy__tls_up *tls,
+					    int *err);
 void gw_proxy__uconn_write(struct gw_proxy__uconn *uc, const void *p, size_t n);
+/* Write bytes as they are to the socket (TLS records, or plain data). */
+void gw_proxy__uconn_write_raw(struct gw_proxy__uconn *uc, const void *p, size_t n);
 void gw_proxy__uconn_release(struct gw_proxy__uconn *uc, bool keep, unsigned idle_ms,
 			     unsigned max_requests, unsigned pool_size);
 void gw_proxy__uconn_close(struct gw_proxy__uconn *uc);
@@ -409,8 +427,11 @@ struct gw_proxy {
 	uv_sem_t started;
 	struct gw_proxy__ops *ops; /* PROXY protocol, real-ip, access log, metrics (ops_int.h) */
 	struct gw_proxy__health *health; /* upstream health checks (health_int.h) */
+	struct gw_proxy__tls *tls;       /* TLS listeners (tls_int.h), or NULL */
+	SSL_CTX *up_ctx;                 /* client context of https upstreams (tls_up.c) */
 };
 
 #include "proxy/ops_int.h"
+#include "proxy/tls_int.h"
 
 #endif

@@ -19,5 +19,6 @@ proxy_libgw_proxy_a_SOURCES = \
 	proxy/response.c \
 	proxy/upstream.c \
 	proxy/plugins.c \
-	proxy/ops_int.h proxy/pp.c proxy/ops.c proxy/accesslog.c
+	proxy/ops_int.h proxy/pp.c proxy/ops.c proxy/accesslog.c \
+	proxy/tls_int.h proxy/ssl.c proxy/tls.c proxy/tls_up.c
 EXTRA_DIST += proxy/README.md

@@ -600,6 +600,9 @@ int gw_proxy_metrics(struct gw_proxy *p, struct gw_buf *b)
 		rv = gw_prom_sample(b, "apigw_http_series_overflow_total", NULL, (double)overflow);
 	}
 	if (rv == 0) {
+		rv = gw_proxy__tls_metrics(p, b);
+	}
+	if (rv == 0) {
 		rv = gw_prom_family(b, "apigw_access_log_lines_total", "counter",
 				    "Access log lines written");
 	}

@@ -31,6 +31,12 @@ struct gw_proxy_config;
 struct gw_proxy_opts {
 	const struct gw_addr *listen; /* array of n_listen addresses; port 0 = ephemeral */
 	int n_listen;
+	/* TLS listeners (certificates: the snapshot's ssls objects, by SNI);
+	 * gw_proxy_port numbers them after the plain ones. */
+	const struct gw_addr *tls_listen;
+	int n_tls_listen;
+	const char *tls_fallback_sni;   /* ssls name served for an unknown or absent SNI;
+					 * NULL or "" = refuse (unrecognized_name) */
 	int workers;                    /* worker threads; <= 0 means the number of CPUs */
 	struct gw_proxy_config *config; /* initial snapshot or NULL; the proxy takes the
 					 * caller's reference (also on failure) */

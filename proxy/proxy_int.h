@@ -106,8 +106,11 @@ struct gw_proxy__upstream {
 	const char *upstream_host; /* for pass_host=rewrite */
 	unsigned pool_size;        /* idle connections kept per node and worker */
 	unsigned pool_idle_ms;
-	unsigned pool_requests;      /* requests per upstream connection */
-	struct gw_proxy__hcheck *hc; /* `checks` (health_int.h), or NULL */
+	unsigned pool_requests;         /* requests per upstream connection */
+	struct gw_proxy__hcheck *hc;    /* `checks` (health_int.h), or NULL */
+	bool tls;                       /* scheme https (tls_up.c) */
+	bool tls_verify;                /* tls.verify: check the node's certificate */
+	const char *tls_client_cert_id; /* tls.client_cert_id (an ssls client object), or NULL */
 };
 
 /* ---- plugins (plugins.c): phase hooks called by request.c and response.c */
@@ -256,7 +259,8 @@ struct gw_proxy_config {
 	struct gw_proxy__router *router;      /* one reference */
 	struct gw_proxy__plugin_inst *global; /* plugins of all global_rules */
 	size_t n_global;
-	struct gw_proxy__unit *gunit; /* holds global (one reference), or NULL */
+	struct gw_proxy__unit *gunit;    /* holds global (one reference), or NULL */
+	struct gw_proxy__ssl_table *ssl; /* ssls objects (tls_int.h), or NULL */
 };
 
 /* What the router sees of a request. Strings are not NUL-terminated unless
@@ -267,6 +271,7 @@ struct gw_proxy__hdr {
 	const char *value; /* NUL-terminated */
 	size_t value_len;
 };
+struct gw_proxy__dconn;
 struct gw_proxy__match_ctx {
 	int method;       /* enum http_method */
 	const char *path; /* decoded? no: raw path without query */
@@ -279,7 +284,8 @@ struct gw_proxy__match_ctx {
 	const char *remote_addr; /* NUL-terminated text */
 	const struct gw_proxy__hdr *hdrs;
 	size_t n_hdrs;
-	const char *scheme; /* "http" */
+	const char *scheme;                 /* "http" or "https" */
+	const struct gw_proxy__dconn *conn; /* the client connection ($ssl_*), or NULL */
 };
 
 /* Router: built and updated by the compiler (on a router no snapshot

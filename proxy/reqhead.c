@@ -382,7 +382,8 @@ void gw_proxy__req_match_ctx(const struct gw_proxy__req *r, struct gw_proxy__mat
 	m->remote_addr = gw_proxy__req_remote_ip(r);
 	m->hdrs = r->hc.v;
 	m->n_hdrs = r->hc.n;
-	m->scheme = "http";
+	m->scheme = gw_proxy__tls_is(r->dc) ? "https" : "http";
+	m->conn = r->dc;
 }
 
 /* ---- the head sent upstream */
@@ -411,6 +412,20 @@ static bool skip_req_header(const struct gw_proxy__hdr *h, const char *conn)
 	return conn != NULL && gw_proxy__has_token(conn, h->name);
 }
 
+const char *gw_proxy__req_up_host(const struct gw_proxy__req *r, const struct gw_proxy__node *nd)
+{
+	switch (r->up_host != NULL ? -1 : (int)r->up->pass_host) {
+	case -1:
+		return r->up_host;
+	case GW_PROXY__PASS_NODE:
+		return nd->host;
+	case GW_PROXY__PASS_REWRITE:
+		return r->up->upstream_host;
+	default:
+		return r->host_hdr ? r->host_hdr : nd->host;
+	}
+}
+
 int gw_proxy__req_build_head(struct gw_proxy__req *r, struct gw_buf *b)
 {
 	const struct gw_proxy__node *nd = &r->up->nodes[r->node];
@@ -427,19 +442,7 @@ int gw_proxy__req_build_head(struct gw_proxy__req *r, struct gw_buf *b)
 	if (conn != NULL && strcasecmp(conn, "keep-alive") == 0) {
 		conn = NULL; /* names no header but Keep-Alive, dropped anyway */
 	}
-	switch (r->up_host != NULL ? -1 : (int)r->up->pass_host) {
-	case -1:
-		host = r->up_host;
-		break;
-	case GW_PROXY__PASS_NODE:
-		host = nd->host;
-		break;
-	case GW_PROXY__PASS_REWRITE:
-		host = r->up->upstream_host;
-		break;
-	default:
-		host = r->host_hdr ? r->host_hdr : nd->host;
-	}
+	host = gw_proxy__req_up_host(r, nd);
 	/* origin-form target even when the client sent an absolute URL */
 	rv |= gw_buf_reserve(b, 512 + r->url.len);
 	rv |= gw_proxy__cat(b, http_method_str(r->up_method >= 0 ? r->up_method : r->method), " ",
@@ -474,7 +477,8 @@ int gw_proxy__req_build_head(struct gw_proxy__req *r, struct gw_buf *b)
 	rv |= gw_proxy__cat(
 	    b, "X-Real-IP: ", gw_proxy__req_remote_ip(r), "\r\nX-Forwarded-For: ", xff ? xff : "",
 	    xff ? ", " : "", r->dc->peer_ip,
-	    "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ", r->host_len ? r->host : host,
+	    "\r\nX-Forwarded-Proto: ", gw_proxy__tls_is(r->dc) ? "https" : "http",
+	    "\r\nX-Forwarded-Host: ", r->host_len ? r->host : host,
 	    "\r\nX-Forwarded-Port: ", gw_proxy__u64_text((uint64_t)r->dc->local_port, port), "\r\n",
 	    GW_PROXY__CAT_END);
 	if (r->chunked_in) {

@@ -341,10 +341,20 @@ static void send_head(struct gw_proxy__req *r)
 static void connect_node(struct gw_proxy__req *r, int node, bool fresh)
 {
 	struct gw_proxy__uconn *uc;
+	struct gw_proxy__tls_up tls;
 	int err = 0;
 
 	r->node = node;
-	uc = gw_proxy__uconn_get(r->dc->w, &r->up->nodes[node], fresh, r->connect_ms, &err);
+	gw_proxy__tls_up_params(r, &r->up->nodes[node], &tls);
+	if (tls.client_missing) {
+		gw_warnf("proxy", "upstream tls.client_cert_id %s: no ssls object of type client",
+			 r->up->tls_client_cert_id);
+		uc = NULL;
+		err = UV_EINVAL;
+	} else {
+		uc = gw_proxy__uconn_get(r->dc->w, &r->up->nodes[node], fresh, r->connect_ms, &tls,
+					 &err);
+	}
 	if (uc == NULL) {
 		GW_PROXY__COUNT(r->dc->w, up_fail);
 		gw_proxy__health_report(r->up, node, GW_PROXY__HR_TCP, 0);

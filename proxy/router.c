@@ -16,6 +16,7 @@
 
 #include "lib/err.h"
 #include "proxy/proxy_int.h"
+#include "proxy/tls_int.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -647,6 +648,12 @@ bool gw_proxy__var(const struct gw_proxy__match_ctx *m, const char *name, char *
 		*out = m->scheme;
 		*out_len = strlen(m->scheme);
 		return true;
+	}
+	if (strncmp(name, "ssl_", 4) == 0) {
+		int n = gw_proxy__tls_var(m->conn, name, strlen(name), buf, cap);
+		*out = buf;
+		*out_len = n > 0 ? (size_t)n : 0;
+		return n >= 0;
 	}
 	if (strcmp(name, "query_string") == 0 || strcmp(name, "args") == 0) {
 		*out = m->query;

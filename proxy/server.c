@@ -244,6 +244,8 @@ static void free_proxy(struct gw_proxy *p)
 		free(w->fds);
 		free(w->lsn);
 	}
+	gw_proxy__tls_free(p);
+	gw_proxy__tls_up_ctx_free(p);
 	free(p->workers);
 	free(p->listen);
 	gw_proxy_config_unref(p->cfg);
@@ -268,7 +270,9 @@ static int health_start(struct gw_proxy *p)
 	return rv;
 }
 
-int gw_proxy_start(const struct gw_proxy_opts *opts, struct gw_proxy **out)
+/* gw_proxy_start with the TLS listeners appended to opts->listen: the
+ * first @n_plain are plain. */
+static int start(const struct gw_proxy_opts *opts, int n_plain, struct gw_proxy **out)
 {
 	struct gw_proxy *p;
 	int i, j, rv, started = 0;
@@ -315,6 +319,14 @@ int gw_proxy_start(const struct gw_proxy_opts *opts, struct gw_proxy **out)
 	p->n_workers = p->opts.workers;
 	p->opts.listen = p->listen;
 	rv = gw_proxy__ops_init(p);
+	if (rv == 0) {
+		rv = gw_proxy__tls_up_ctx_init(p);
+	}
+	if (rv == 0 && n_plain < opts->n_listen) {
+		rv = gw_proxy__tls_init(p, n_plain, opts->tls_fallback_sni);
+	}
+	p->opts.tls_listen = NULL;
+	p->opts.tls_fallback_sni = NULL;
 	/* the caller's strings */
 	p->opts.real_ip_from = p->opts.access_log = p->opts.access_log_format = NULL;
 	if (rv == 0) {
@@ -396,6 +408,34 @@ int gw_proxy_start(const struct gw_proxy_opts *opts, struct gw_proxy **out)
 	}
 	*out = p;
 	return 0;
+}
+
+int gw_proxy_start(const struct gw_proxy_opts *opts, struct gw_proxy **out)
+{
+	struct gw_proxy_opts all;
+	struct gw_addr *lsn;
+	int rv;
+
+	if (opts == NULL || opts->n_tls_listen <= 0) {
+		return start(opts, opts ? opts->n_listen : 0, out);
+	}
+	if (opts->n_listen < 1 || opts->listen == NULL || opts->tls_listen == NULL) {
+		gw_proxy_config_unref(opts->config);
+		return GW_EINVAL;
+	}
+	lsn = calloc((size_t)(opts->n_listen + opts->n_tls_listen), sizeof *lsn);
+	if (lsn == NULL) {
+		gw_proxy_config_unref(opts->config);
+		return GW_ENOMEM;
+	}
+	memcpy(lsn, opts->listen, (size_t)opts->n_listen * sizeof *lsn);
+	memcpy(lsn + opts->n_listen, opts->tls_listen, (size_t)opts->n_tls_listen * sizeof *lsn);
+	all = *opts;
+	all.listen = lsn;
+	all.n_listen = opts->n_listen + opts->n_tls_listen;
+	rv = start(&all, opts->n_listen, out);
+	free(lsn);
+	return rv;
 }
 
 int gw_proxy_port(const struct gw_proxy *p, int i)

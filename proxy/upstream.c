@@ -27,6 +27,7 @@ static void u_close_cb(uv_handle_t *h)
 {
 	struct gw_proxy__uconn *uc = h->data;
 	if (--uc->open_handles == 0) {
+		gw_proxy__tls_up_free(uc);
 		free(uc);
 	}
 }
@@ -65,11 +66,31 @@ static void u_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		return;
 	}
 	if (n < 0) {
-		if (r != NULL) {
+		if (r != NULL && !gw_proxy__tls_up_ready(uc)) {
+			gw_proxy__req_upstream_failed(r, UF_CONNECT); /* closed in the handshake */
+		} else if (r != NULL) {
 			gw_proxy__req_upstream_eof(r);
 		} else {
 			gw_proxy__uconn_close(uc); /* the upstream closed an idle connection */
 		}
+		return;
+	}
+	if (uc->tls != NULL) {
+		bool ready = gw_proxy__tls_up_ready(uc);
+		int rv;
+		gw_proxy__worker_cork(w);
+		rv = gw_proxy__tls_up_feed(uc, b->base, (size_t)n);
+		if (rv != 0 && !uc->closing) {
+			if (uc->req == NULL) {
+				gw_proxy__uconn_close(uc);
+			} else if (rv == GW_ESHUTDOWN && ready) {
+				gw_proxy__req_upstream_eof(uc->req); /* close_notify: the end */
+			} else {
+				gw_proxy__req_upstream_failed(uc->req,
+							      ready ? UF_PROTO : UF_CONNECT);
+			}
+		}
+		gw_proxy__worker_uncork(w);
 		return;
 	}
 	if (r == NULL) {
@@ -113,6 +134,17 @@ static void u_connect_cb(uv_connect_t *req, int status)
 	uc->connected = true;
 	uv_tcp_nodelay(&uc->tcp, 1);
 	uv_read_start((uv_stream_t *)&uc->tcp, u_alloc, u_read);
+	if (uc->tls != NULL) {
+		/* the request goes once the handshake is done (tls_up.c) */
+		if (gw_proxy__tls_up_start(uc) != 0 && !uc->closing) {
+			if (uc->req != NULL) {
+				gw_proxy__req_upstream_failed(uc->req, UF_CONNECT);
+			} else {
+				gw_proxy__uconn_close(uc);
+			}
+		}
+		return;
+	}
 	if (uc->req != NULL) {
 		gw_proxy__req_connected(uc->req);
 	}
@@ -120,14 +152,20 @@ static void u_connect_cb(uv_connect_t *req, int status)
 
 struct gw_proxy__uconn *gw_proxy__uconn_get(struct gw_proxy__worker *w,
 					    const struct gw_proxy__node *nd, bool fresh,
-					    unsigned connect_ms, int *err)
+					    unsigned connect_ms, const struct gw_proxy__tls_up *tls,
+					    int *err)
 {
 	struct gw_proxy__uconn *uc;
+	char key[sizeof uc->key];
 	int rv;
 
+	if (tls != NULL && tls->on) {
+		snprintf(key, sizeof key, "%016llx/%.54s", (unsigned long long)tls->hash, nd->text);
+	} else {
+		snprintf(key, sizeof key, "%s", nd->text);
+	}
 	if (!fresh) {
-		struct gw_proxy__pool_bucket *b =
-		    gw_proxy__map_get(&w->pool, nd->text, strlen(nd->text));
+		struct gw_proxy__pool_bucket *b = gw_proxy__map_get(&w->pool, key, strlen(key));
 		if (b != NULL && !gw_list_empty(&b->idle)) {
 			uc = gw_container_of(gw_list_first(&b->idle), struct gw_proxy__uconn, idle);
 			gw_list_del(&uc->idle);
@@ -148,7 +186,7 @@ struct gw_proxy__uconn *gw_proxy__uconn_get(struct gw_proxy__worker *w,
 		return NULL;
 	}
 	uc->w = w;
-	snprintf(uc->key, sizeof uc->key, "%s", nd->text);
+	snprintf(uc->key, sizeof uc->key, "%s", key);
 	gw_list_init(&uc->idle);
 	gw_list_add_head(&w->uconns, &uc->all);
 	uv_tcp_init(&w->loop, &uc->tcp);
@@ -157,6 +195,11 @@ struct gw_proxy__uconn *gw_proxy__uconn_get(struct gw_proxy__worker *w,
 	uc->timer.data = uc;
 	uc->connect_req.data = uc;
 	uc->open_handles = 2;
+	if (tls != NULL && tls->on && (rv = gw_proxy__tls_up_new(uc, tls)) != 0) {
+		*err = rv == GW_ENOMEM ? UV_ENOMEM : UV_EINVAL;
+		gw_proxy__uconn_close(uc);
+		return NULL;
+	}
 	rv = uv_tcp_connect(&uc->connect_req, &uc->tcp, (const struct sockaddr *)&nd->addr,
 			    u_connect_cb);
 	if (rv != 0) {
@@ -187,12 +230,23 @@ static void u_write_cb(uv_write_t *req, int status)
 		return;
 	}
 	gw_proxy__uconn_arm(uc);
-	if (uc->req != NULL) {
+	if (uc->req != NULL && gw_proxy__tls_up_ready(uc)) {
 		gw_proxy__req_upstream_written(uc->req);
 	}
 }
 
 void gw_proxy__uconn_write(struct gw_proxy__uconn *uc, const void *p, size_t n)
+{
+	if (uc->tls == NULL) {
+		gw_proxy__uconn_write_raw(uc, p, n);
+	} else if (!uc->closing && n > 0 && gw_proxy__tls_up_write(uc, p, n) != 0 && !uc->closing) {
+		/* reported from the loop, as a failed write is */
+		uc->tphase = UT_READ;
+		gw_proxy__timer_set(&uc->timer, u_timer_cb, &uc->t_due, 0);
+	}
+}
+
+void gw_proxy__uconn_write_raw(struct gw_proxy__uconn *uc, const void *p, size_t n)
 {
 	struct gw_proxy__wbuf *wb;
 	uv_buf_t b;
@@ -233,8 +287,8 @@ void gw_proxy__uconn_arm(struct gw_proxy__uconn *uc)
 	enum gw_proxy__utimer ph;
 	unsigned ms = 0;
 
-	if (uc->closing || !uc->connected) {
-		return;
+	if (uc->closing || !uc->connected || !gw_proxy__tls_up_ready(uc)) {
+		return; /* connecting: the connect timer runs (through the handshake) */
 	}
 	if (r == NULL) {
 		return; /* idle timer is set by release */

@@ -26,6 +26,7 @@
 
 #include "lib/ct.h"
 #include "lib/err.h"
+#include "lib/keyring.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
 #include "lib/pki.h"
@@ -139,7 +140,8 @@ static void enroll_answer(struct enroll *x)
 {
 	struct gw_raft *r = x->r;
 	char uri[GW_PEERTLS_URI_LEN], cn[96], hex[17];
-	char *cert_pem = NULL, *ca_pem = NULL, *key_pem = NULL, *text = NULL;
+	char *cert_pem = NULL, *ca_pem = NULL, *key_pem = NULL, *text = NULL, *ring = NULL;
+	size_t ring_len = 0;
 	X509 *cert = NULL;
 	cJSON *o = NULL;
 	int rv;
@@ -159,8 +161,20 @@ static void enroll_answer(struct enroll *x)
 		    cJSON_AddStringToObject(o, "cert", cert_pem) == NULL ||
 		    cJSON_AddStringToObject(o, "ca_cert", ca_pem) == NULL ||
 		    cJSON_AddStringToObject(o, "ca_key", key_pem) == NULL ||
-		    cJSON_AddStringToObject(o, "secret", r->ident.secret) == NULL ||
-		    (text = cJSON_PrintUnformatted(o)) == NULL) {
+		    cJSON_AddStringToObject(o, "secret", r->ident.secret) == NULL) {
+			rv = GW_ENOMEM;
+		}
+	}
+	/* the data-encryption keyring (lib/keyring.h): sealed secrets in the
+	 * store open on every member */
+	if (rv == 0 && gw_keyring_default() != NULL) {
+		ring = gw_keyring_text(gw_keyring_default(), &ring_len);
+		if (ring == NULL || cJSON_AddStringToObject(o, "keyring", ring) == NULL) {
+			rv = GW_ENOMEM;
+		}
+	}
+	if (rv == 0) {
+		if ((text = cJSON_PrintUnformatted(o)) == NULL) {
 			rv = GW_ENOMEM;
 		}
 	}
@@ -173,6 +187,13 @@ static void enroll_answer(struct enroll *x)
 	}
 	if (key_pem != NULL) {
 		OPENSSL_cleanse(key_pem, strlen(key_pem));
+	}
+	if (ring != NULL) {
+		char *copy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "keyring"));
+		if (copy != NULL) {
+			OPENSSL_cleanse(copy, strlen(copy));
+		}
+		gw_keyring_wipe_free(ring, ring_len + 1);
 	}
 	if (text != NULL) {
 		OPENSSL_cleanse(text, strlen(text));
@@ -500,12 +521,42 @@ static X509 *json_cert(const cJSON *o, const char *name)
 	return x;
 }
 
+/* The cluster's keyring from an enrollment answer: saved to
+ * <data-dir>/keyring and made the process's ring when it has none (a
+ * joining node without a keyring file). A node that has its own keeps it
+ * and says so: its sealed secrets would not open elsewhere. */
+static void adopt_keyring(struct gw_raft *r, const cJSON *ring)
+{
+	struct gw_keyring *kr = NULL;
+
+	if (!cJSON_IsString(ring)) {
+		return; /* an older member: no keyring in its answer */
+	}
+	if (gw_keyring_default() != NULL) {
+		gw_warnf("raft", "this node has its own keyring: keeping it (copy the cluster's "
+				 "<data-dir>/keyring here for sealed secrets to open)");
+		return;
+	}
+	if (gw_keyring_parse(ring->valuestring, strlen(ring->valuestring), &kr) != 0) {
+		gw_warnf("raft", "the enrollment answer's keyring is malformed: ignored");
+		return;
+	}
+	if (gw_keyring_save(r->data_dir, kr) != 0) {
+		gw_keyring_free(kr);
+		return;
+	}
+	gw_infof("raft", "adopted the cluster's keyring (%d keys, current %s)",
+		 gw_keyring_count(kr), gw_keyring_current(kr));
+	gw_keyring_set_default(kr);
+}
+
 int gw_raft__enroll_adopt(struct gw_raft *r, const char *body, size_t len, char *why, size_t whylen)
 {
 	cJSON *o = cJSON_ParseWithLength(body, len);
 	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(o, "cluster_id");
 	const cJSON *jk = cJSON_GetObjectItemCaseSensitive(o, "ca_key");
 	const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "secret");
+	const cJSON *ring = cJSON_GetObjectItemCaseSensitive(o, "keyring");
 	X509 *ca = json_cert(o, "ca_cert"), *cert = json_cert(o, "cert");
 	EVP_PKEY *ca_key = NULL;
 	char fp_have[GW_PKI_FINGERPRINT_LEN], fp_want[GW_PKI_FINGERPRINT_LEN], inner[128];
@@ -545,7 +596,11 @@ int gw_raft__enroll_adopt(struct gw_raft *r, const char *body, size_t len, char 
 		} else {
 			r->ident.cluster_id = cluster;
 			snprintf(r->ident.secret, sizeof r->ident.secret, "%s", sec->valuestring);
+			adopt_keyring(r, ring);
 		}
+	}
+	if (cJSON_IsString(ring)) {
+		OPENSSL_cleanse(ring->valuestring, strlen(ring->valuestring));
 	}
 	if (o != NULL && cJSON_IsString(jk)) {
 		OPENSSL_cleanse(jk->valuestring, strlen(jk->valuestring));

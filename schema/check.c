@@ -99,6 +99,13 @@ int gw_schema_check_nodes(const cJSON *up, char *err, size_t errlen)
 	if (up == NULL) {
 		return 0;
 	}
+	if (cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(up, "tls"),
+					     "client_cert") != NULL) {
+		snprintf(err, errlen,
+			 "tls.client_cert is not supported yet: put the certificate "
+			 "in an ssls object of type client and use tls.client_cert_id");
+		return GW_EINVAL;
+	}
 	if (nodes == NULL) {
 		snprintf(err, errlen,
 			 "service discovery is not supported yet: the upstream needs "
@@ -293,6 +300,9 @@ int gw_schema_check(const char *schema, const cJSON *v, unsigned flags, char *er
 		snprintf(err, errlen, "invalid configuration: %.*s",
 			 (int)(errlen > 24 ? errlen - 24 : 0), buf);
 		return GW_EINVAL;
+	}
+	if (strcmp(schema, "ssl") == 0) {
+		return gw_schema__check_ssl(v, flags, err, errlen);
 	}
 	up = strcmp(schema, "upstream") == 0 ? v : cJSON_GetObjectItemCaseSensitive(v, "upstream");
 	if ((rv = gw_schema_check_upstream(up, err, errlen)) != 0 ||

@@ -9,4 +9,5 @@ schema_libgw_schema_a_SOURCES = \
 	schema/plugins.c \
 	schema/validate.c \
 	schema/check.c \
-	schema/export.c
+	schema/export.c \
+	schema/ssl.c

@@ -25,7 +25,7 @@
 
 /* ---- enumerations: X(prefix, C name, JSON string); member order is the C
  * value. A member is listed only if the proxy serves it (APISIX's hash_on
- * "consumer" waits for consumers; schemes other than http for TLS). */
+ * "consumer" waits for consumers; grpc(s) schemes). */
 #define GW_SCHEMA_LB(X)                                                                            \
 	X(LB, ROUNDROBIN, "roundrobin")                                                            \
 	X(LB, CHASH, "chash")                                                                      \
@@ -40,7 +40,9 @@
 	X(PASS_HOST, PASS, "pass")                                                                 \
 	X(PASS_HOST, NODE, "node")                                                                 \
 	X(PASS_HOST, REWRITE, "rewrite")
-#define GW_SCHEMA_SCHEME(X) X(SCHEME, HTTP, "http")
+#define GW_SCHEMA_SCHEME(X)                                                                        \
+	X(SCHEME, HTTP, "http")                                                                    \
+	X(SCHEME, HTTPS, "https")
 /* The operators of "vars" expressions (lua-resty-expr), case-insensitive. */
 #define GW_SCHEMA_VARS_OP(X)                                                                       \
 	X(VARS_OP, EQ, "==")                                                                       \

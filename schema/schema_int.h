@@ -34,6 +34,10 @@ extern const size_t gw_schema__n_plugins;
  * flags. */
 int gw_schema__validate(const char *schema, const cJSON *v, unsigned fl, char *err, size_t errlen);
 int gw_schema__check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t errlen);
+/* ssl.c: an ssls object's certificates and keys (parse, key matches cert,
+ * dates unless @fl has GW_SCHEMA_PROXY), pairs of certs/keys; APISIX's
+ * wording. 0, GW_EINVAL or GW_ENOMEM with the reason in @err. */
+int gw_schema__check_ssl(const cJSON *v, unsigned fl, char *err, size_t errlen);
 
 /* The parsed schema of a row of tables.c / of a plugin (static, read-only),
  * or NULL if unknown. For the unit tests that walk the schemas. */

@@ -39,6 +39,12 @@ tests_unit_test_pki_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_pki_LDADD = $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_pki
 
+check_PROGRAMS += tests/unit/test_keyring
+tests_unit_test_keyring_SOURCES = tests/unit/test_keyring.c
+tests_unit_test_keyring_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_keyring_LDADD = $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_keyring
+
 # lib/peertls + lib/tlsbio: the cluster's TLS 1.3 contexts over memory BIOs.
 check_PROGRAMS += tests/unit/test_peertls
 tests_unit_test_peertls_SOURCES = tests/unit/test_peertls.c
@@ -63,6 +69,11 @@ tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_config_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_config
+check_PROGRAMS += tests/unit/test_proxy_tls
+tests_unit_test_proxy_tls_SOURCES = tests/unit/test_proxy_tls.c
+tests_unit_test_proxy_tls_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_proxy_tls_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_proxy_tls
 
 # raft/ unit tests (owner: raft). The codec test links only what it uses,
 # so it runs before the store and node libraries exist.
@@ -116,7 +127,7 @@ TESTS += tests/integration/test_config_edits.py
 TESTS += tests/integration/test_raft_mtls.py
 TESTS += tests/integration/test_join_tokens.py
 TESTS += tests/integration/test_token_sweep.py
-EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp
+EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp tests/integration/tlsutil.py
 
 # Integration tests: real processes on 127.0.0.1.
 INTEGRATION_TESTS = tests/integration/test_cli.py tests/integration/test_node_proxy.py \
@@ -156,6 +167,7 @@ tests_unit_test_admin_routes_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_admin_routes
 # Admin API integration tests: one node, then a three-node cluster.
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
+TESTS += tests/integration/test_tls.py
 
 # store/ unit tests, model test and benchmark (owner: store).
 # test_store (kv, ranges, txns), test_store_durability (leases, quota,

@@ -149,7 +149,7 @@ class Node:
     """One apigw process. Ports are chosen at construction; the data dir
     persists across stop()/start() so restarts keep state."""
 
-    LISTENERS = ("proxy", "admin", "etcd", "raft", "status", "metrics", "control")
+    LISTENERS = ("proxy", "proxy-tls", "admin", "etcd", "raft", "status", "metrics", "control")
 
     def __init__(self, name="n1", data_dir=None, extra_args=(), cmd="start",
                  log_level="info"):

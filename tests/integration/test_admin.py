@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 
+import tlsutil
 from harness import Node, Tap, http, wait_for
 
 KEY = "test-admin-key-0123456789"
@@ -153,10 +154,10 @@ def test_missing_reference():
 
 
 def test_every_resource_life_cycle():
-    cert = "-----BEGIN CERTIFICATE-----\n" + "A" * 200 + "\n-----END CERTIFICATE-----"
+    cert, key = tlsutil.self_signed("a.com")
     cases = [
         ("/services/s1", {"upstream": UP, "name": "svc"}),
-        ("/ssls/s1", {"sni": "a.com", "cert": cert, "key": cert}),
+        ("/ssls/s1", {"sni": "a.com", "cert": cert, "key": key}),
         ("/global_rules/g1", {"plugins": {"prometheus": {}}}),
         ("/plugin_configs/p1", {"plugins": {"proxy-rewrite": {"uri": "/x"}}}),
         ("/consumer_groups/cg1", {"plugins": {"limit-count": {"count": 1}}}),
@@ -497,7 +498,7 @@ def test_etcd_writes_checked():
         return subprocess.run(["etcdctl", "--endpoints", ep, "--command-timeout=5s"] +
                               list(args), capture_output=True, text=True, timeout=20, env=env)
 
-    cert = "-----BEGIN CERTIFICATE-----\n" + "A" * 200 + "\n-----END CERTIFICATE-----"
+    cert, key = tlsutil.self_signed("a.com")
     objects = [
         ("/upstreams/w1", {"type": "chash", "key": "remote_addr", "nodes": {"127.0.0.1:1": 1},
                            "timeout": {"connect": 1, "send": 2, "read": 3}}),
@@ -506,7 +507,7 @@ def test_etcd_writes_checked():
         ("/services/w1", {"upstream": UP, "name": "svc"}),
         ("/consumers", {"username": "wjack", "plugins": {"key-auth": {"key": "wk"}}}),
         ("/consumers/wjack/credentials/wc1", {"plugins": {"key-auth": {"key": "k1"}}}),
-        ("/ssls/w1", {"sni": "a.com", "cert": cert, "key": cert}),
+        ("/ssls/w1", {"sni": "a.com", "cert": cert, "key": key}),
         ("/global_rules/w1", {"plugins": {"prometheus": {}}}),
         ("/plugin_configs/w1", {"plugins": {"proxy-rewrite": {"uri": "/x"}}}),
         ("/consumer_groups/w1", {"plugins": {"limit-count": {"count": 1}}}),

@@ -575,7 +575,7 @@ static void test_refused_what_the_proxy_cannot_serve(void **state)
 	    "route",
 	    "{\"uri\":\"/a\",\"upstream\":{\"nodes\":{\"127.0.0.1:80\":100000000000000000000}}}",
 	    "property \"upstream\" validation failed: property \"nodes\" validation failed");
-	check_refused("upstream", "{\"scheme\":\"https\",\"nodes\":{\"127.0.0.1:80\":1}}",
+	check_refused("upstream", "{\"scheme\":\"grpcs\",\"nodes\":{\"127.0.0.1:80\":1}}",
 		      "property \"scheme\" validation failed: matches none of the enum values");
 	check_refused("upstream", "{\"nodes\":{\"example.com:80\":1}}",
 		      "invalid upstream node example.com: not an IP address (DNS names are not "
