@@ -34,7 +34,7 @@ node_flags() { # node index 0..2
   echo "--data-dir $TMP/n$1 --name n$1 --proxy-listen 127.0.0.1:$b \
 --admin-listen 127.0.0.1:$((b + 1)) --etcd-listen 127.0.0.1:$((b + 2)) \
 --raft-listen 127.0.0.1:$((b + 3)) --status-listen 127.0.0.1:$((b + 4)) \
---metrics-listen 127.0.0.1:$((b + 5)) --control-listen 127.0.0.1:$((b + 6)) --workers 1 $APIGW_ARGS"
+--metrics-listen 127.0.0.1:$((b + 5)) --control-listen 127.0.0.1:$((b + 6)) --proxy-tls-listen 127.0.0.1:$((b + 7)) --workers 1 $APIGW_ARGS"
 }
 
 # shellcheck disable=SC2046

@@ -68,7 +68,8 @@ def main():
     a = ap.parse_args()
     binp = os.environ.get("APIGW_BIN", "./apigw")
     tmp = tempfile.mkdtemp(prefix="apigw-cfgscale-")
-    ports = {k: free_port() for k in ("proxy", "admin", "etcd", "raft", "status", "metrics")}
+    ports = {k: free_port() for k in ("proxy", "proxy-tls", "admin", "etcd", "raft", "status",
+                     "metrics", "control")}
     up = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
     threading.Thread(target=up.serve_forever, daemon=True).start()
     upaddr = "127.0.0.1:%d" % up.server_address[1]

@@ -37,8 +37,8 @@ TMP = tempfile.mkdtemp(prefix="apigw-fleet-")
 class Node:
     def __init__(self, i, binp):
         self.i = i
-        self.ports = {k: free_port() for k in ("proxy", "admin", "etcd", "raft", "status",
-                                                 "metrics")}
+        self.ports = {k: free_port() for k in ("proxy", "proxy-tls", "admin", "etcd", "raft", "status",
+                     "metrics", "control")}
         self.binp = binp
         self.proc = None
 

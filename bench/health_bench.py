@@ -68,8 +68,8 @@ class Backends:
 class NodeProc:
     def __init__(self, binp):
         self.tmp = tempfile.mkdtemp(prefix="apigw-healthbench-")
-        self.ports = {k: free_port() for k in ("proxy", "admin", "etcd", "raft", "status",
-                                               "metrics", "control")}
+        self.ports = {k: free_port() for k in ("proxy", "proxy-tls", "admin", "etcd", "raft", "status",
+                     "metrics", "control")}
         args = [binp, "start", "--data-dir", self.tmp + "/d", "--workers", "1",
                 "--log-level", "warn"]
         for k, p in self.ports.items():

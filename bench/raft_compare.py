@@ -178,8 +178,8 @@ class Apigw:
 
     def _node(self, name):
         d = os.path.join(TMP, "apigw-" + name)
-        ports = {k: free_port() for k in ("proxy", "admin", "etcd", "raft", "status",
-                                          "metrics")}
+        ports = {k: free_port() for k in ("proxy", "proxy-tls", "admin", "etcd", "raft", "status",
+                     "metrics", "control")}
         return {"name": name, "dir": d, "ports": ports, "proc": None}
 
     def _args(self, n, cmd, extra=()):
