@@ -117,6 +117,17 @@ def node_status(node, upstream_key, backend):
     return None
 
 
+def counted(node, key, backend, counter, n):
+    """Wait until the checker has counted @n observations of @counter for
+    @backend, or took it out: passive reports reach it asynchronously, and
+    the requests a test counts must not race them."""
+    def done():
+        st, o = control(node, "/v1/healthcheck/" + key)
+        x = [x for x in o["nodes"] if x["port"] == backend.port][0]
+        return x["status"] == "unhealthy" or x["counter"][counter] >= n
+    wait_for(done, 10, what="%s %s counted" % (backend.addr, counter))
+
+
 def active_checks(**over):
     c = {"type": "http", "http_path": "/health", "timeout": 1,
          "healthy": {"interval": 1, "successes": 1},
@@ -183,9 +194,9 @@ def test_passive_detection_alone(node):
             st, _, body = get(node, "/pas")
             if st == 500:
                 sent_to_a += 1
-        # three 500s make it unhealthy; the report is asynchronous, so one
-        # more request may be on its way before the workers see it
-        assert 3 <= sent_to_a <= 4, sent_to_a
+                counted(node, "routes/pas", a, "http_failure", sent_to_a)
+        # three 500s (passive http_failures 3) make it unhealthy
+        assert sent_to_a == 3, sent_to_a
         assert node_status(node, "routes/pas", a) == "unhealthy"
         st, o = control(node, "/v1/healthcheck/routes/pas")
         na = [n for n in o["nodes"] if n["port"] == a.port][0]
@@ -205,8 +216,12 @@ def test_passive_timeouts_and_tcp_failures(node):
         wait_for(lambda: get(node, "/slow")[0] == 200, 10, what="route served")
         # a answers too late: two read timeouts (504) and it is out
         a.delay = 1.0
-        timeouts = sum(1 for _ in range(30) if get(node, "/slow")[0] == 504)
-        assert 2 <= timeouts <= 3, timeouts
+        timeouts = 0
+        for _ in range(30):
+            if get(node, "/slow")[0] == 504:
+                timeouts += 1
+                counted(node, "routes/slow", a, "timeout_failure", timeouts)
+        assert timeouts == 2, timeouts
         assert node_status(node, "routes/slow", a) == "unhealthy"
         # b dies: two refused connections (502) and it is out too; then
         # every node is out and traffic goes to both again (a, slow: 504)
@@ -215,9 +230,10 @@ def test_passive_timeouts_and_tcp_failures(node):
         for _ in range(10):
             if get(node, "/slow")[0] == 502:
                 refused += 1
+                counted(node, "routes/slow", b, "tcp_failure", refused)
             if node_status(node, "routes/slow", b) == "unhealthy":
                 break
-        assert 2 <= refused <= 3, refused
+        assert refused == 2, refused
 
 
 def test_all_unhealthy_traffic_goes_to_all(node):
