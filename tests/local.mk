@@ -31,6 +31,12 @@ tests_unit_test_lib_input_SOURCES = tests/unit/test_lib_input.c
 tests_unit_test_lib_input_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_lib_input_LDADD = $(RAFT_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_lib_input
+# lib/regex: PCRE2 with compile and match limits.
+check_PROGRAMS += tests/unit/test_regex
+tests_unit_test_regex_SOURCES = tests/unit/test_regex.c
+tests_unit_test_regex_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_regex_LDADD = $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_regex
 
 # lib/pki: the X.509 pieces of the cluster PKI, checked against OpenSSL.
 check_PROGRAMS += tests/unit/test_pki
