@@ -460,7 +460,7 @@ static int compile_cmp(struct gw_proxy__compiler *c, const cJSON *arr, struct gw
 		break;
 	case GW_PROXY__OP_RE:
 	case GW_PROXY__OP_REI: {
-		int flags = REG_EXTENDED | REG_NOSUB | (e->op == GW_PROXY__OP_REI ? REG_ICASE : 0);
+		unsigned flags = e->op == GW_PROXY__OP_REI ? GW_REGEX_CASELESS : 0;
 		if (!cJSON_IsString(val)) {
 			return fail(c, "%s", "vars: regex must be a string");
 		}
@@ -607,21 +607,21 @@ int gw_proxy__c_vars(struct gw_proxy__compiler *c, const cJSON *arr, struct gw_p
 	return compile_expr(c, arr, 0, out);
 }
 
-int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, int flags, regex_t **out)
+int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, unsigned flags,
+		      struct gw_regex **out)
 {
 	struct gw_proxy_config *cfg = c->cfg;
-	regex_t *re = calloc_cfg(c, sizeof *re);
-	if (re == NULL) {
-		return GW_ENOMEM;
-	}
-	if (regcomp(re, pattern, flags) != 0) {
-		return fail(c, "bad regex %.64s", pattern);
+	struct gw_regex *re;
+	char why[256];
+	int rv = gw_regex_compile(pattern, flags, &re, why, sizeof why);
+	if (rv != 0) {
+		return rv == GW_ENOMEM ? rv : fail(c, "bad regex %.64s: %s", pattern, why);
 	}
 	if ((cfg->n_regexes & (cfg->n_regexes - 1)) == 0) {
 		size_t cap = cfg->n_regexes ? cfg->n_regexes * 2 : 1;
 		void *p = realloc(cfg->regexes, cap * sizeof *cfg->regexes);
 		if (p == NULL) {
-			regfree(re);
+			gw_regex_free(re);
 			c->oom = true;
 			return GW_ENOMEM;
 		}
@@ -1118,7 +1118,7 @@ static void config_free(struct gw_proxy_config *cfg)
 	gw_proxy__map_close(&cfg->router.hosts);
 	gw_proxy__map_close(&cfg->router.wild);
 	for (size_t i = 0; i < cfg->n_regexes; i++) {
-		regfree(cfg->regexes[i]);
+		gw_regex_free(cfg->regexes[i]);
 	}
 	free(cfg->regexes);
 	free(cfg->ups);

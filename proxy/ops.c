@@ -614,5 +614,14 @@ int gw_proxy_metrics(struct gw_proxy *p, struct gw_buf *b)
 		rv = gw_prom_sample(b, "apigw_access_log_dropped_total", NULL,
 				    (double)relaxed_get(&ops->dropped));
 	}
+	if (rv == 0) {
+		rv = gw_prom_family(b, "apigw_regex_limit_total", "counter",
+				    "Regex matches stopped by a match, depth or heap limit "
+				    "(counted as no match)");
+	}
+	if (rv == 0) {
+		rv = gw_prom_sample(b, "apigw_regex_limit_total", NULL,
+				    (double)gw_regex_limit_hits());
+	}
 	return rv;
 }

@@ -10,7 +10,7 @@
  * interpolation) or regex_uri [pattern, replacement with $1..$9], method,
  * host, headers {add, set, remove}. response-rewrite (899) changes what goes
  * back: status_code, headers {add, set, remove}, body (with Content-Length),
- * optionally only when its vars match. Regexes are POSIX extended.
+ * optionally only when its vars match. Regexes are PCRE2 (lib/regex.h).
  * Failure modes: a bad plugin configuration fails its route or service at
  * compile time (skipped with one log line). */
 #include "config.h"
@@ -188,7 +188,7 @@ static void hc_edit(struct gw_proxy__req *r, struct gw_proxy__hcollect *hc, cons
 
 struct prw {
 	const char *uri;
-	regex_t *re;
+	struct gw_regex *re;
 	const char *repl;
 	int method; /* -1: unchanged */
 	const char *host;
@@ -217,7 +217,7 @@ static int prw_compile(struct gw_proxy__compiler *c, const cJSON *j, const void 
 			return gw_proxy__c_fail(
 			    c, "%s", "proxy-rewrite: regex_uri is [pattern, replacement]");
 		}
-		if ((rv = gw_proxy__c_regex(c, pat->valuestring, REG_EXTENDED, &p->re)) != 0) {
+		if ((rv = gw_proxy__c_regex(c, pat->valuestring, 0, &p->re)) != 0) {
 			return rv;
 		}
 		p->repl = gw_proxy__c_strdup(c, rep->valuestring);
@@ -248,31 +248,30 @@ static int prw_compile(struct gw_proxy__compiler *c, const cJSON *j, const void 
 }
 
 /* ngx.re.sub: the first match of @re in @s replaced by @repl ($0-$9). */
-static const char *regex_sub(struct gw_proxy__req *r, const regex_t *re, const char *s,
+static const char *regex_sub(struct gw_proxy__req *r, const struct gw_regex *re, const char *s,
 			     const char *repl)
 {
-	regmatch_t m[10];
+	size_t m[2 * GW_REGEX_GROUPS];
 	struct gw_buf b;
 	const char *out;
 
-	if (regexec(re, s, 10, m, 0) != 0) {
+	if (gw_regex_match(re, s, strlen(s), m, GW_REGEX_GROUPS) <= 0) {
 		return NULL;
 	}
 	gw_buf_init(&b);
-	gw_buf_append(&b, s, (size_t)m[0].rm_so);
+	gw_buf_append(&b, s, m[0]);
 	for (const char *p = repl; *p; p++) {
 		if (*p == '$' && isdigit((unsigned char)p[1])) {
-			int g = p[1] - '0';
-			if (m[g].rm_so >= 0) {
-				gw_buf_append(&b, s + m[g].rm_so,
-					      (size_t)(m[g].rm_eo - m[g].rm_so));
+			size_t g = (size_t)(p[1] - '0');
+			if (m[2 * g] != SIZE_MAX) {
+				gw_buf_append(&b, s + m[2 * g], m[2 * g + 1] - m[2 * g]);
 			}
 			p++;
 		} else {
 			gw_buf_append(&b, p, 1);
 		}
 	}
-	gw_buf_appends(&b, s + m[0].rm_eo);
+	gw_buf_appends(&b, s + m[1]);
 	out = gw_arena_strndup(&r->arena, b.data ? b.data : "", b.len);
 	gw_buf_close(&b);
 	return out;

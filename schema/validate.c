@@ -17,13 +17,13 @@
 #include "config.h"
 
 #include "lib/err.h"
+#include "lib/regex.h"
 #include "lib/sm.h"
 #include "schema/schema_int.h"
 
 #include <arpa/inet.h>
 #include <math.h>
 #include <pthread.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,8 +150,7 @@ bool gw_schema_plugin_validated(const char *name)
 
 struct rx {
 	char *pat;
-	regex_t re;
-	bool ok;
+	struct gw_regex *re; /* NULL: did not compile */
 };
 
 static struct rx rx_cache[MAX_REGEX];
@@ -162,7 +161,8 @@ static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
  * schema error: no match). */
 static int rx_match(const char *pat, const char *s)
 {
-	regex_t tmp;
+	struct gw_regex *tmp;
+	char why[128];
 	size_t i;
 	int rv;
 
@@ -175,23 +175,24 @@ static int rx_match(const char *pat, const char *s)
 	if (i == n_rx && n_rx < MAX_REGEX) {
 		rx_cache[i].pat = strdup(pat);
 		if (rx_cache[i].pat != NULL) {
-			rx_cache[i].ok =
-			    regcomp(&rx_cache[i].re, pat, REG_EXTENDED | REG_NOSUB) == 0;
+			if (gw_regex_compile(pat, 0, &rx_cache[i].re, why, sizeof why) != 0) {
+				rx_cache[i].re = NULL;
+			}
 			n_rx++;
 		}
 	}
 	if (i < n_rx) {
-		rv = rx_cache[i].ok ? regexec(&rx_cache[i].re, s, 0, NULL, 0) == 0 : -1;
+		rv = rx_cache[i].re != NULL ? gw_regex_find(rx_cache[i].re, s) : -1;
 		pthread_mutex_unlock(&rx_lock);
 		return rv;
 	}
 	pthread_mutex_unlock(&rx_lock);
 	/* cache full: compile for this call only */
-	if (regcomp(&tmp, pat, REG_EXTENDED | REG_NOSUB) != 0) {
+	if (gw_regex_compile(pat, 0, &tmp, why, sizeof why) != 0) {
 		return -1;
 	}
-	rv = regexec(&tmp, s, 0, NULL, 0) == 0;
-	regfree(&tmp);
+	rv = gw_regex_find(tmp, s);
+	gw_regex_free(tmp);
 	return rv;
 }
 
@@ -627,14 +628,15 @@ static int check_number(const struct kw *k, const cJSON *v, char *e, size_t n)
 }
 
 /* Formats of arrays known to the proxy: "expr" (a vars expression the
- * compiler accepts) and "regex_uri" (its first item a POSIX extended regular
+ * compiler accepts) and "regex_uri" (its first item a PCRE2 regular
  * expression). Others are not checked. */
 static int check_array_format(const char *fmt, const cJSON *v, char *e, size_t n)
 {
 	const cJSON *pat = cJSON_GetArrayItem(v, 0);
 	const cJSON *rep = cJSON_GetArrayItem(v, 1);
-	char scratch[64];
-	regex_t re;
+	char scratch[64], why[200];
+	struct gw_regex *re;
+	int rv;
 
 	if (strcmp(fmt, "expr") == 0) {
 		/* a trial (n == 0) still needs somewhere to put the words */
@@ -642,12 +644,15 @@ static int check_array_format(const char *fmt, const cJSON *v, char *e, size_t n
 			     : gw_schema_check_expr(v, scratch, sizeof scratch);
 	}
 	if (strcmp(fmt, "regex_uri") == 0 && cJSON_IsString(pat)) {
-		if (regcomp(&re, pat->valuestring, REG_EXTENDED) != 0) {
-			return fail(e, n,
-				    "invalid regex_uri(%.200s, %.200s): bad regular expression",
-				    pat->valuestring, cJSON_IsString(rep) ? rep->valuestring : "");
+		rv = gw_regex_compile(pat->valuestring, 0, &re, why, sizeof why);
+		if (rv == GW_ENOMEM) {
+			return rv;
 		}
-		regfree(&re);
+		if (rv != 0) {
+			return fail(e, n, "invalid regex_uri(%.200s, %.200s): %s", pat->valuestring,
+				    cJSON_IsString(rep) ? rep->valuestring : "", why);
+		}
+		gw_regex_free(re);
 	}
 	return 0;
 }
