@@ -17,6 +17,7 @@
 #include "lib/err.h"
 #include "lib/httpd.h"
 #include "lib/regex.h"
+#include "schema/schema.h"
 #include "store/store.h"
 
 #include <stdio.h>
@@ -383,8 +384,15 @@ void gw_admin__h_plugin_schema(struct gw_admin *a, struct gw_http_req *req,
 			       const struct gw_admin__match *m)
 {
 	const char *schema = gw_admin__plugin_schema(m->id);
+	const char *cons = gw_schema_plugin_consumer_schema(m->id);
+	char type[16];
 
 	(void)a;
+	/* ?schema_type=consumer: an auth plugin's schema in a consumer */
+	if (cons != NULL && gw_http_query_arg(req, "schema_type", type, sizeof(type)) != NULL &&
+	    strcmp(type, "consumer") == 0) {
+		schema = cons;
+	}
 	if (schema == NULL) {
 		gw_admin__send_err(req, GW_ENOTFOUND, NULL);
 		return;

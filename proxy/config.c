@@ -17,6 +17,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "proxy/plugin_int.h"
 #include "proxy/proxy_int.h"
 #include "schema/schema.h"
 
@@ -47,6 +48,7 @@ struct gw_proxy__compiler {
 	struct gw_proxy__map pcs;  /* plugin_config id -> struct pset */
 	struct pset *globals;      /* global rules, for the snapshot's merged set */
 	size_t n_globals, cap_globals;
+	const char *obj; /* key of the object being compiled, for plugin_int.h */
 	const char *why; /* reason of the last failure (static or arena) */
 	char whybuf[512];
 	bool oom;
@@ -632,6 +634,11 @@ int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, unsigne
 	return 0;
 }
 
+const char *gw_proxy__c_object(struct gw_proxy__compiler *c, const char *set)
+{
+	return set ? (c->obj = set) : c->obj ? c->obj : "";
+}
+
 /* "plugins": {name: conf} -> instances; unknown plugins fail the object
  * (APISIX's Admin API refuses them too). */
 static int compile_plugins(struct gw_proxy__compiler *c, const cJSON *obj,
@@ -678,6 +685,12 @@ static int compile_plugins(struct gw_proxy__compiler *c, const cJSON *obj,
 	}
 	*n = k;
 	return 0;
+}
+
+int gw_proxy__c_plugins(struct gw_proxy__compiler *c, const cJSON *obj,
+			struct gw_proxy__plugin_inst **out, size_t *n)
+{
+	return compile_plugins(c, obj, out, n);
 }
 
 /* A set of plugin instances (a plugin_config or a global rule). */
@@ -1027,9 +1040,12 @@ static int compile_pass(struct gw_proxy__compiler *c, const struct gw_proxy_kv *
 		cJSON *j;
 		int rv;
 
+		char key[300];
 		if (!key_id(&kvs[i], prefixes[pass], id, sizeof id)) {
 			continue;
 		}
+		snprintf(key, sizeof key, "%s%s", prefixes[pass], id);
+		c->obj = key;
 		c->why = "invalid JSON";
 		j = cJSON_ParseWithLength(kvs[i].value, kvs[i].value_len);
 		if (j == NULL) {
@@ -1085,6 +1101,7 @@ static int compile_pass(struct gw_proxy__compiler *c, const struct gw_proxy_kv *
 			}
 		}
 		cJSON_Delete(j);
+		c->obj = NULL;
 		if (rv == GW_ENOMEM || c->oom) {
 			return GW_ENOMEM;
 		}
@@ -1121,6 +1138,7 @@ static void config_free(struct gw_proxy_config *cfg)
 		gw_regex_free(cfg->regexes[i]);
 	}
 	free(cfg->regexes);
+	gw_proxy__consumers_free(cfg);
 	free(cfg->ups);
 	free(cfg->routes);
 	gw_arena_close(&cfg->arena);
@@ -1152,6 +1170,9 @@ int gw_proxy_config_compile(const struct gw_proxy_kv *kvs, size_t n, int64_t rev
 		if (rv == 0 && pass == PASS_GLOBAL_RULES) {
 			/* every global rule's plugins, one instance per plugin */
 			rv = merge_sets(&c, c.globals, c.n_globals, &cfg->global, &cfg->n_global);
+		}
+		if (rv == 0 && pass == PASS_GLOBAL_RULES) {
+			rv = gw_proxy__consumers_compile(&c, cfg, kvs, n); /* plugin_consumer.c */
 		}
 	}
 	free(c.globals);

@@ -205,6 +205,13 @@ struct gw_proxy__req {
 	const char *up_host;       /* Host sent upstream, or NULL */
 	int64_t resp_len_override; /* >= 0: the response body is replaced */
 	const void *body_replacer; /* the plugin conf that replaces it */
+	/* plugin_*.c (plugin_int.h): the authenticated consumer, the plugin list
+	 * merged with its plugins, the headers plugins add to the response */
+	const struct gw_proxy__consumer *consumer;
+	const struct gw_proxy__plugin_inst *pv; /* NULL: the route's list */
+	size_t pn;
+	struct gw_proxy__hdr *ph; /* arena array */
+	size_t ph_n, ph_cap;
 	/* ops.c, accesslog.c: metrics and access log */
 	struct gw_proxy__raddr *ra;  /* real-ip from X-Forwarded-For (arena), or NULL */
 	uint64_t t_begin;            /* uv_hrtime() at the request's first byte */
@@ -268,16 +275,18 @@ bool gw_proxy__req_retry_allowed(const struct gw_proxy__req *r);
 void gw_proxy__req_prepare_replay(struct gw_proxy__req *r);
 
 /* Plugins of a routed request: the global rules' first, then the route's
- * (each list sorted by priority), as APISIX runs them. */
+ * (each list sorted by priority; merged with the consumer's once one is
+ * attached), as APISIX runs them. */
 static inline size_t gw_proxy__req_n_plugins(const struct gw_proxy__req *r)
 {
-	return r->route != NULL ? r->snap->cfg->n_global + r->route->n_plugins : 0;
+	return r->route == NULL ? 0
+				: r->snap->cfg->n_global + (r->pv ? r->pn : r->route->n_plugins);
 }
 static inline const struct gw_proxy__plugin_inst *
 gw_proxy__req_plugin(const struct gw_proxy__req *r, size_t i)
 {
 	size_t g = r->snap->cfg->n_global;
-	return i < g ? &r->snap->cfg->global[i] : &r->route->plugins[i - g];
+	return i < g ? &r->snap->cfg->global[i] : &(r->pv ? r->pv : r->route->plugins)[i - g];
 }
 
 /* reqhead.c: header collection, checks, the head sent upstream */

@@ -242,6 +242,7 @@ struct gw_proxy_config {
 	size_t n_global;
 	struct gw_regex **regexes; /* to gw_regex_free */
 	size_t n_regexes;
+	struct gw_proxy__consumers *consumers; /* plugin_consumer.c, or NULL */
 };
 
 /* What the router sees of a request. Strings are not NUL-terminated unless

@@ -19,6 +19,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/conn_int.h"
+#include "proxy/plugin_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -252,6 +253,9 @@ void gw_proxy__req_headers_done(struct gw_proxy__req *r)
 			if (hook != NULL && hook(r, pi->conf) != 0) {
 				return; /* the plugin answered */
 			}
+		}
+		if (phase == 0 && r->consumer != NULL && gw_proxy__consumer_merge(r) != 0) {
+			return;
 		}
 	}
 	up = r->route->up;

@@ -308,6 +308,11 @@ int gw_schema_check(const char *schema, const cJSON *v, unsigned flags, char *er
 	    (rv = gw_schema_check_nodes(up, err, errlen)) != 0) {
 		return rv;
 	}
+	if (strcmp(schema, "consumer") == 0) {
+		flags |= GW_SCHEMA__CONSUMER;
+	} else if (strcmp(schema, "credential") == 0) {
+		flags |= GW_SCHEMA__CONSUMER | GW_SCHEMA__CREDENTIAL;
+	}
 	return gw_schema__check_plugins(cJSON_GetObjectItemCaseSensitive(v, "plugins"), flags, err,
 					errlen);
 }

@@ -37,12 +37,12 @@
 
 /* ---- loading the tables ----------------------------------------------- */
 
-static const char permissive_json[] = "{\"type\":\"object\"}";
-
 /* Parsed forms, built once. */
 static cJSON *schemas[MAX_SCHEMAS];
 static cJSON *plugin_schemas[MAX_PLUGINS];
+static cJSON *plugin_consumer_schemas[MAX_PLUGINS]; /* NULL: not an auth plugin */
 static char *plugin_texts[MAX_PLUGINS];
+static char *plugin_consumer_texts[MAX_PLUGINS];
 static const char *plugin_names[MAX_PLUGINS + 1];
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
@@ -77,12 +77,18 @@ static void load(void)
 		GW_ASSERT(schemas[i] != NULL); /* a schema of tables.c that does not parse */
 	}
 	for (i = 0; i < gw_schema__n_plugins; i++) {
-		const char *json = gw_schema__plugins[i].json;
+		const char *cons = gw_schema__plugins[i].consumer;
 
-		t = unquote(json ? json : permissive_json);
+		t = unquote(gw_schema__plugins[i].json);
 		plugin_schemas[i] = cJSON_Parse(t);
 		GW_ASSERT(plugin_schemas[i] != NULL); /* a schema of plugins.c */
 		plugin_texts[i] = t;                  /* kept for GET /plugins/<name> */
+		if (cons != NULL) {
+			t = unquote(cons);
+			plugin_consumer_schemas[i] = cJSON_Parse(t);
+			GW_ASSERT(plugin_consumer_schemas[i] != NULL);
+			plugin_consumer_texts[i] = t;
+		}
 		plugin_names[i] = gw_schema__plugins[i].name;
 	}
 	plugin_names[gw_schema__n_plugins] = NULL;
@@ -126,6 +132,13 @@ const cJSON *gw_schema__plugin(const char *name)
 	return i < 0 ? NULL : plugin_schemas[i];
 }
 
+const cJSON *gw_schema__plugin_consumer(const char *name)
+{
+	int i = find_plugin(name);
+
+	return i < 0 ? NULL : plugin_consumer_schemas[i];
+}
+
 const char *const *gw_schema_plugin_names(void)
 {
 	pthread_once(&load_once, load);
@@ -139,11 +152,16 @@ const char *gw_schema_plugin_schema(const char *name)
 	return i < 0 ? NULL : plugin_texts[i];
 }
 
-bool gw_schema_plugin_validated(const char *name)
+const char *gw_schema_plugin_consumer_schema(const char *name)
 {
 	int i = find_plugin(name);
 
-	return i >= 0 && gw_schema__plugins[i].json != NULL;
+	return i < 0 ? NULL : plugin_consumer_texts[i];
+}
+
+bool gw_schema_plugin_validated(const char *name)
+{
+	return find_plugin(name) >= 0;
 }
 
 /* ---- regex cache ------------------------------------------------------- */
@@ -819,9 +837,39 @@ int gw_schema_check_plugins(const cJSON *plugins, char *err, size_t errlen)
 	return gw_schema__check_plugins(plugins, 0, err, errlen);
 }
 
+/* Prefix of the plugin errors of a consumer or credential (APISIX's
+ * admin/consumers.lua and credentials.lua). */
+static int consumer_fail(unsigned fl, int rv, char *err, size_t errlen)
+{
+	if (rv == GW_EINVAL && (fl & GW_SCHEMA__CONSUMER)) {
+		return prefix(err, errlen, "invalid plugins configuration: ");
+	}
+	return rv;
+}
+
+static int check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t errlen);
+
 int gw_schema__check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t errlen)
 {
-	const cJSON *p, *x;
+	const cJSON *p;
+	int rv = consumer_fail(fl, check_plugins(plugins, fl, err, errlen), err, errlen);
+
+	if (rv != 0 || !(fl & GW_SCHEMA__CREDENTIAL) || plugins == NULL) {
+		return rv;
+	}
+	cJSON_ArrayForEach(p, plugins)
+	{
+		if (plugin_consumer_schemas[find_plugin(p->string)] == NULL) {
+			return fail(err, errlen,
+				    "only supports auth type plugins in consumer credential");
+		}
+	}
+	return 0;
+}
+
+static int check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t errlen)
+{
+	const cJSON *p, *x, *schema;
 	cJSON *copy;
 	int i, rv;
 
@@ -868,7 +916,10 @@ int gw_schema__check_plugins(const cJSON *plugins, unsigned fl, char *err, size_
 		}
 		cJSON_DeleteItemFromObjectCaseSensitive(copy, "disable");
 		cJSON_DeleteItemFromObjectCaseSensitive(copy, "_meta");
-		rv = check(plugin_schemas[i], copy, err, errlen, 0, fl);
+		schema = (fl & GW_SCHEMA__CONSUMER) && plugin_consumer_schemas[i] != NULL
+			     ? plugin_consumer_schemas[i]
+			     : plugin_schemas[i];
+		rv = check(schema, copy, err, errlen, 0, fl);
 		cJSON_Delete(copy);
 		if (rv != 0) {
 			return prefix(
