@@ -151,6 +151,8 @@ tests_unit_test_admin_routes_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_admin_routes
 # Admin API integration tests: one node, then a three-node cluster.
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
+# proxy/plugin_*.c through a running node (docs/plugins.md)
+TESTS += tests/integration/test_plugins.py
 
 # store/ unit tests, model test and benchmark (owner: store).
 # test_store (kv, ranges, txns), test_store_durability (leases, quota,
