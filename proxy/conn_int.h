@@ -87,6 +87,7 @@ struct gw_proxy__worker {
 	int cork;             /* > 0: client writes gather in dconn->out */
 	struct gw_list flush; /* dconns with corked output */
 	int init_rv;          /* start-up result reported to gw_proxy_start */
+	struct gw_proxy__delay *delay; /* plugin_delay.c: delayed requests, or NULL */
 	char rbuf[65536];     /* shared read buffer of this loop */
 };
 
@@ -212,6 +213,9 @@ struct gw_proxy__req {
 	size_t pn;
 	struct gw_proxy__hdr *ph; /* arena array */
 	size_t ph_n, ph_cap;
+	unsigned delay_ms;           /* limit-req: wait before going upstream */
+	uint64_t delay_due;          /* loop ms; non-zero while on the worker's delay list */
+	struct gw_list delay_link;   /* plugin_delay.c */
 	/* ops.c, accesslog.c: metrics and access log */
 	struct gw_proxy__raddr *ra;  /* real-ip from X-Forwarded-For (arena), or NULL */
 	uint64_t t_begin;            /* uv_hrtime() at the request's first byte */
@@ -266,6 +270,10 @@ void gw_proxy__req_tunnel_data(struct gw_proxy__req *r, const char *p, size_t n)
 /* Let go of the upstream connection (closed when @close, else the caller
  * releases it) and account the node's request in the balancer. */
 void gw_proxy__req_detach_uc(struct gw_proxy__req *r, bool close);
+/* A routed request whose plugins let it through: to its upstream (or the
+ * 503 of a route without one). After the access phase, or after the delay
+ * a plugin asked for (plugin_delay.c). */
+void gw_proxy__req_proceed(struct gw_proxy__req *r);
 /* Pick a node not tried yet and connect (or answer 502 when none is left). */
 void gw_proxy__req_attempt(struct gw_proxy__req *r);
 /* May a failed attempt be tried again (nothing sent to the client, budget

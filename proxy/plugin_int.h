@@ -92,6 +92,16 @@ const char *gw_proxy__c_object(struct gw_proxy__compiler *c, const char *set);
 int gw_proxy__c_plugins(struct gw_proxy__compiler *c, const cJSON *obj,
 			struct gw_proxy__plugin_inst **out, size_t *n);
 
+/* ---- delayed requests (plugin_delay.c): limit-req's wait. A plugin sets
+ * r->delay_ms in its access hook; after the access phase request.c calls
+ * gw_proxy__plugin_delay instead of going upstream, and the worker's delay
+ * timer calls gw_proxy__req_proceed when the time has come. */
+void gw_proxy__plugin_delay(struct gw_proxy__req *r);
+/* Forget @r if it waits (the request ends first: client gone). */
+void gw_proxy__plugin_undelay(struct gw_proxy__req *r);
+/* Close the worker's delay timer (worker thread, at stop). */
+void gw_proxy__plugin_worker_close(struct gw_proxy__worker *w);
+
 /* ---- node-wide limit counters (plugin_limit.c)
  * A fixed table of slots (key hash, packed state), shared by every worker
  * of the process through compare-and-swap: no lock on the request path and

@@ -7,10 +7,9 @@
  * the node-wide table (plugin_limit.c, GCRA arithmetic equal to
  * resty.limit.req's) whether the request fits: excess = what the bucket
  * holds beyond the rate, in requests. A request whose excess is above burst
- * is rejected; one within the burst passes. APISIX delays such a request by
- * excess / rate seconds unless nodelay is set; here it passes at once either
- * way (the delay is not implemented yet: see docs/plugins.md), so burst
- * requests are served early rather than spread.
+ * is rejected; one within the burst waits excess / rate seconds before
+ * going upstream (plugin_delay.c: a timer of the worker, the loop is never
+ * blocked), or passes at once with nodelay.
  * Failure modes: rejected_code (503) with {"error_msg": rejected_msg} when
  * set, the status page otherwise. Threads: compile on the config thread,
  * access on any worker (lock-free). */
@@ -26,7 +25,7 @@ struct lreq {
 	uint64_t ident;
 	double rate, burst;
 	const char *key;
-	bool comb;
+	bool comb, nodelay;
 	int rejected_code;
 	const char *rejected_msg;
 };
@@ -55,6 +54,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	l->burst = burst->valuedouble;
 	l->key = gw_proxy__c_strdup(c, key->valuestring);
 	l->comb = cJSON_IsString(kt) && strcmp(kt->valuestring, "var_combination") == 0;
+	l->nodelay = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "nodelay"));
 	l->rejected_code = cJSON_IsNumber(code) ? (int)code->valuedouble : 503;
 	l->rejected_msg = cJSON_IsString(msg) ? gw_proxy__c_strdup(c, msg->valuestring) : NULL;
 	txt = cJSON_PrintUnformatted(j);
@@ -75,8 +75,12 @@ static int access_hook(struct gw_proxy__req *r, const void *conf)
 	char buf[1024];
 	size_t len;
 	const char *k = gw_proxy__limit_key(r, l->key, l->comb, buf, sizeof buf, &len);
+	int64_t delay = gw_proxy__limit_req(gw_proxy__limit_hash(l->ident, k, len), l->rate, l->burst);
 
-	if (gw_proxy__limit_req(gw_proxy__limit_hash(l->ident, k, len), l->rate, l->burst) >= 0) {
+	if (delay >= 0) {
+		if (!l->nodelay && (uint64_t)delay > r->delay_ms) {
+			r->delay_ms = delay > 86400000 ? 86400000u : (unsigned)delay;
+		}
 		return 0;
 	}
 	if (l->rejected_msg != NULL) {

@@ -302,6 +302,37 @@ def test_limit_req_burst_then_rejected():
     assert get("/lr")[0] == 200
 
 
+def test_limit_req_delays_then_rejects():
+    """rate 2/s, burst 2, 5 requests at once from 5 connections: excess 0, 1
+    and 2 pass after 0, 0.5 and 1 s (the worker keeps serving meanwhile),
+    excess 3 and 4 are rejected."""
+    route("lrd", "/lrd", {"limit-req": {"rate": 2, "burst": 2, "key": "remote_addr"}})
+    route("lrd-probe", "/lrd-probe", {})
+    wait_for(served("/lrd-probe"), 5, what="route set")
+    time.sleep(0.3)
+    res = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(5)
+
+    def client():
+        barrier.wait()
+        t0 = time.time()
+        st = get("/lrd")[0]
+        with lock:
+            res.append((st, time.time() - t0))
+    ts = [threading.Thread(target=client) for _ in range(5)]
+    for t in ts:
+        t.start()
+    # the delayed requests do not hold up the worker (lower bounds only)
+    assert get("/lrd-probe")[0] == 200
+    for t in ts:
+        t.join()
+    ok = sorted(d for st, d in res if st == 200)
+    assert len(ok) == 3 and sorted(st for st, _ in res).count(503) == 2, res
+    assert ok[1] >= 0.4 and ok[2] >= 0.9, ok
+    print("# limit-req delays: %s s" % ", ".join("%.2f" % d for d in ok))
+
+
 def test_ip_restriction_and_request_id():
     route("ipr", "/ipr", {"ip-restriction": {"blacklist": ["127.0.0.0/24"],
                                              "message": "go away"}})
@@ -332,6 +363,7 @@ try:
     tap.run(test_limit_count_by_consumer)
     tap.run(test_limit_count_concurrent_exact)
     tap.run(test_limit_req_burst_then_rejected)
+    tap.run(test_limit_req_delays_then_rejects)
     tap.run(test_ip_restriction_and_request_id)
 finally:
     node.stop()
