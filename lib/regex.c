@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static atomic_uint_fast64_t limit_hits;
 static pcre2_match_context *mctx; /* read-only after init_once */
 static pthread_key_t md_key;
@@ -128,8 +127,8 @@ int gw_regex_compile(const char *pattern, unsigned flags, struct gw_regex **out,
 		return GW_ENOMEM;
 	}
 	pcre2_set_max_pattern_length(cctx, GW_REGEX_PATTERN_MAX);
-	code = pcre2_compile((PCRE2_SPTR)pattern, len, (flags & GW_REGEX_CASELESS) ? PCRE2_CASELESS : 0,
-			     &ecode, &eoff, cctx);
+	code = pcre2_compile((PCRE2_SPTR)pattern, len,
+			     (flags & GW_REGEX_CASELESS) ? PCRE2_CASELESS : 0, &ecode, &eoff, cctx);
 	pcre2_compile_context_free(cctx);
 	pcre2_general_context_free(gctx);
 	if (code == NULL) {

@@ -84,11 +84,11 @@ struct gw_proxy__worker {
 	struct gw_proxy__map pool;    /* node key -> pool_bucket */
 	bool stopping;
 	bool rbuf_busy;
-	int cork;             /* > 0: client writes gather in dconn->out */
-	struct gw_list flush; /* dconns with corked output */
-	int init_rv;          /* start-up result reported to gw_proxy_start */
+	int cork;                      /* > 0: client writes gather in dconn->out */
+	struct gw_list flush;          /* dconns with corked output */
+	int init_rv;                   /* start-up result reported to gw_proxy_start */
 	struct gw_proxy__delay *delay; /* plugin_delay.c: delayed requests, or NULL */
-	char rbuf[65536];     /* shared read buffer of this loop */
+	char rbuf[65536];              /* shared read buffer of this loop */
 };
 
 struct gw_proxy__hcollect {
@@ -213,9 +213,9 @@ struct gw_proxy__req {
 	size_t pn;
 	struct gw_proxy__hdr *ph; /* arena array */
 	size_t ph_n, ph_cap;
-	unsigned delay_ms;           /* limit-req: wait before going upstream */
-	uint64_t delay_due;          /* loop ms; non-zero while on the worker's delay list */
-	struct gw_list delay_link;   /* plugin_delay.c */
+	unsigned delay_ms;         /* limit-req: wait before going upstream */
+	uint64_t delay_due;        /* loop ms; non-zero while on the worker's delay list */
+	struct gw_list delay_link; /* plugin_delay.c */
 	/* ops.c, accesslog.c: metrics and access log */
 	struct gw_proxy__raddr *ra;  /* real-ip from X-Forwarded-For (arena), or NULL */
 	uint64_t t_begin;            /* uv_hrtime() at the request's first byte */

@@ -36,7 +36,7 @@
 #define CREDS       "/credentials/"
 
 struct gw_proxy__consumers {
-	struct gw_proxy__map by_name;               /* username -> consumer */
+	struct gw_proxy__map by_name;                /* username -> consumer */
 	struct gw_proxy__map cred[GW_PROXY__CRED_N]; /* credential id -> struct cred */
 	struct gw_proxy__map groups;                 /* group id -> struct group (compile) */
 };
@@ -120,8 +120,9 @@ static int index_creds(struct gw_proxy__compiler *c, struct gw_proxy__consumers 
 		}
 		if (gw_proxy__map_get(&cs->cred[auth[a].kind], id->valuestring,
 				      strlen(id->valuestring)) != NULL) {
-			gw_warnf("proxy", "consumer %s: %s credential already used by another "
-					  "consumer, ignored",
+			gw_warnf("proxy",
+				 "consumer %s: %s credential already used by another "
+				 "consumer, ignored",
 				 co->username, auth[a].plugin);
 			continue;
 		}
@@ -176,7 +177,8 @@ static bool has(const struct gw_proxy__plugin_inst *v, size_t n, const struct gw
 /* @a then @b's plugins @a lacks, sorted by priority desc (stable), into
  * @out (room for na + nb). Returns the count. */
 static size_t merge(const struct gw_proxy__plugin_inst *a, size_t na,
-		    const struct gw_proxy__plugin_inst *b, size_t nb, struct gw_proxy__plugin_inst *out)
+		    const struct gw_proxy__plugin_inst *b, size_t nb,
+		    struct gw_proxy__plugin_inst *out)
 {
 	size_t n = 0;
 
@@ -294,7 +296,8 @@ static int compile_consumer(struct gw_proxy__compiler *c, struct gw_proxy__consu
 	}
 	co->plugins = v;
 	co->n_plugins = n;
-	if (rv == 0 && gw_proxy__map_get(&cs->by_name, co->username, strlen(co->username)) == NULL) {
+	if (rv == 0 &&
+	    gw_proxy__map_get(&cs->by_name, co->username, strlen(co->username)) == NULL) {
 		rv = gw_proxy__map_put(&cs->by_name, co->username, strlen(co->username), co);
 		if (rv == 0) {
 			rv = index_creds(c, cs, co, plugins);

@@ -63,8 +63,7 @@ int gw_proxy__consumer_merge(struct gw_proxy__req *r);
  * or access hook returns after answering). */
 int gw_proxy__plugin_respond(struct gw_proxy__req *r, int status, const char *body);
 /* Answer with {"message": @msg} (auth plugins) or {"error_msg": @msg}. */
-int gw_proxy__plugin_message(struct gw_proxy__req *r, int status, const char *key,
-			     const char *msg);
+int gw_proxy__plugin_message(struct gw_proxy__req *r, int status, const char *key, const char *msg);
 /* Add a header to @r's response, whoever answers it (copied to the arena;
  * a header of the same name added earlier is replaced). */
 void gw_proxy__plugin_resp_header(struct gw_proxy__req *r, const char *name, const char *value);

@@ -38,15 +38,16 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	}
 	p->allow = wl != NULL;
 	p->code = cJSON_IsNumber(code) ? (int)code->valuedouble : 403;
-	p->message = gw_proxy__c_strdup(
-	    c, cJSON_IsString(msg) ? msg->valuestring : "Your IP address is not allowed");
+	p->message = gw_proxy__c_strdup(c, cJSON_IsString(msg) ? msg->valuestring
+							       : "Your IP address is not allowed");
 	p->v = gw_proxy__c_alloc(c, ((size_t)cJSON_GetArraySize(list) + 1) * sizeof *p->v);
 	if (p->message == NULL || p->v == NULL) {
 		return GW_ENOMEM;
 	}
 	cJSON_ArrayForEach(it, list)
 	{
-		if (!cJSON_IsString(it) || gw_proxy__cidr_parse(it->valuestring, &p->v[p->n]) != 0) {
+		if (!cJSON_IsString(it) ||
+		    gw_proxy__cidr_parse(it->valuestring, &p->v[p->n]) != 0) {
 			return gw_proxy__c_fail(c, "%s", "ip-restriction: bad address");
 		}
 		p->n++;

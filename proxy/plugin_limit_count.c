@@ -58,7 +58,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	l->count = (uint32_t)count->valuedouble;
 	l->window = (uint32_t)win->valuedouble;
 	l->key = gw_proxy__c_strdup(c, cJSON_IsString(key) ? key->valuestring : "remote_addr");
-	l->key_type = !cJSON_IsString(kt)                              ? KEY_VAR
+	l->key_type = !cJSON_IsString(kt)                               ? KEY_VAR
 		      : strcmp(kt->valuestring, "var_combination") == 0 ? KEY_COMB
 		      : strcmp(kt->valuestring, "constant") == 0        ? KEY_CONST
 									: KEY_VAR;
@@ -68,7 +68,8 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	if (cJSON_IsString(grp)) {
 		/* a group shares its counter wherever it is used */
 		l->ident = gw_proxy__limit_hash(GW_PROXY__FNV_INIT, "group:", 6);
-		l->ident = gw_proxy__limit_hash(l->ident, grp->valuestring, strlen(grp->valuestring));
+		l->ident =
+		    gw_proxy__limit_hash(l->ident, grp->valuestring, strlen(grp->valuestring));
 	} else {
 		const char *obj = gw_proxy__c_object(c, NULL);
 		txt = cJSON_PrintUnformatted(j);
@@ -87,8 +88,8 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 }
 
 /* The value of the limit key of @r (see the file comment). */
-static const char *key_of(struct gw_proxy__req *r, const char *key, int type, char *buf,
-			  size_t cap, size_t *len)
+static const char *key_of(struct gw_proxy__req *r, const char *key, int type, char *buf, size_t cap,
+			  size_t *len)
 {
 	const char *v = NULL;
 	int n = 0;
@@ -126,8 +127,8 @@ static int access_hook(struct gw_proxy__req *r, const void *conf)
 	size_t len;
 	const char *k = key_of(r, l->key, l->key_type, buf, sizeof buf, &len);
 	uint32_t remaining, reset;
-	bool ok = gw_proxy__limit_count(gw_proxy__limit_hash(l->ident, k, len), l->count,
-					l->window, &remaining, &reset);
+	bool ok = gw_proxy__limit_count(gw_proxy__limit_hash(l->ident, k, len), l->count, l->window,
+					&remaining, &reset);
 
 	if (l->headers) {
 		snprintf(num[0], sizeof num[0], "%u", l->count);

@@ -75,7 +75,8 @@ static int access_hook(struct gw_proxy__req *r, const void *conf)
 	char buf[1024];
 	size_t len;
 	const char *k = gw_proxy__limit_key(r, l->key, l->comb, buf, sizeof buf, &len);
-	int64_t delay = gw_proxy__limit_req(gw_proxy__limit_hash(l->ident, k, len), l->rate, l->burst);
+	int64_t delay =
+	    gw_proxy__limit_req(gw_proxy__limit_hash(l->ident, k, len), l->rate, l->burst);
 
 	if (delay >= 0) {
 		if (!l->nodelay && (uint64_t)delay > r->delay_ms) {

@@ -26,9 +26,8 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	struct reqid *q = gw_proxy__c_alloc(c, sizeof *q);
 	const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "header_name");
 
-	if (q == NULL ||
-	    (q->header = gw_proxy__c_strdup(c, cJSON_IsString(h) ? h->valuestring
-								 : "X-Request-Id")) == NULL) {
+	if (q == NULL || (q->header = gw_proxy__c_strdup(
+			      c, cJSON_IsString(h) ? h->valuestring : "X-Request-Id")) == NULL) {
 		return GW_ENOMEM;
 	}
 	q->in_response = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "include_in_response"));
@@ -53,10 +52,9 @@ static void uuid4(char out[37])
 	memcpy(b + 8, &x, 8);
 	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-		 b[14], b[15]);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
 }
 
 static int rewrite(struct gw_proxy__req *r, const void *conf)

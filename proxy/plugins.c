@@ -428,8 +428,7 @@ int gw_proxy__plugin_respond(struct gw_proxy__req *r, int status, const char *bo
 	return 1;
 }
 
-int gw_proxy__plugin_message(struct gw_proxy__req *r, int status, const char *key,
-			     const char *msg)
+int gw_proxy__plugin_message(struct gw_proxy__req *r, int status, const char *key, const char *msg)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *txt = NULL;

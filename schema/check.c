@@ -234,8 +234,8 @@ static int check_cmp(const cJSON *arr, char *e, size_t n)
 			return expr_fail(e, n, "%s needs a regular expression", o->valuestring);
 		}
 		switch (gw_regex_compile(val->valuestring,
-					 op == GW_SCHEMA_VARS_OP_REI ? GW_REGEX_CASELESS : 0, &re, why,
-					 sizeof why)) {
+					 op == GW_SCHEMA_VARS_OP_REI ? GW_REGEX_CASELESS : 0, &re,
+					 why, sizeof why)) {
 		case 0:
 			gw_regex_free(re);
 			return 0;

@@ -89,8 +89,7 @@ static void test_compile_limits(void **state)
 /* Backtracking that would take seconds to years: bounded, counted. */
 static void test_match_limits(void **state)
 {
-	static const char *const pats[] = {"^(a+)+$", "^(\\w+\\s?)*$", "^(a|aa)*\\1$",
-					   "^(a|a?)+$"};
+	static const char *const pats[] = {"^(a+)+$", "^(\\w+\\s?)*$", "^(a|aa)*\\1$", "^(a|a?)+$"};
 	char subj[4096];
 	(void)state;
 
