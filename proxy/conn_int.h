@@ -84,11 +84,12 @@ struct gw_proxy__worker {
 	struct gw_proxy__map pool;    /* node key -> pool_bucket */
 	bool stopping;
 	bool rbuf_busy;
-	int cork;                      /* > 0: client writes gather in dconn->out */
-	struct gw_list flush;          /* dconns with corked output */
-	int init_rv;                   /* start-up result reported to gw_proxy_start */
-	struct gw_proxy__delay *delay; /* plugin_delay.c: delayed requests, or NULL */
-	char rbuf[65536];              /* shared read buffer of this loop */
+	int cork;             /* > 0: client writes gather in dconn->out */
+	struct gw_list flush; /* dconns with corked output */
+	int init_rv;          /* start-up result reported to gw_proxy_start */
+	char rbuf[65536];     /* shared read buffer of this loop */
+	/* plugin_delay.c: requests waiting before going upstream, or NULL */
+	struct gw_proxy__delay *delay;
 };
 
 struct gw_proxy__hcollect {
