@@ -1008,7 +1008,7 @@ static int compile_route(struct gw_proxy__compiler *c, const cJSON *j, const cha
 /* ---- entry points */
 
 /* Id of @kv if its key is @prefix<id> with a non-empty id without '/'. */
-static bool key_id(const struct gw_proxy_kv *kv, const char *prefix, char *id, size_t cap)
+bool gw_proxy__c_key_id(const struct gw_proxy_kv *kv, const char *prefix, char *id, size_t cap)
 {
 	size_t pl = strlen(prefix), n;
 	if (kv->key_len <= pl || memcmp(kv->key, prefix, pl) != 0) {
@@ -1041,7 +1041,7 @@ static int compile_pass(struct gw_proxy__compiler *c, const struct gw_proxy_kv *
 		int rv;
 
 		char key[300];
-		if (!key_id(&kvs[i], prefixes[pass], id, sizeof id)) {
+		if (!gw_proxy__c_key_id(&kvs[i], prefixes[pass], id, sizeof id)) {
 			continue;
 		}
 		snprintf(key, sizeof key, "%s%s", prefixes[pass], id);

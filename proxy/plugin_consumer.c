@@ -333,23 +333,6 @@ static int compile_credential(struct gw_proxy__compiler *c, struct gw_proxy__con
 	return rv;
 }
 
-/* The id after @prefix in @kv's key when nothing follows it, else false. */
-static bool plain_id(const struct gw_proxy_kv *kv, const char *prefix, char *id, size_t cap)
-{
-	size_t pl = strlen(prefix), n;
-
-	if (kv->key_len <= pl || memcmp(kv->key, prefix, pl) != 0) {
-		return false;
-	}
-	n = kv->key_len - pl;
-	if (n >= cap || memchr(kv->key + pl, '/', n) != NULL) {
-		return false;
-	}
-	memcpy(id, kv->key + pl, n);
-	id[n] = '\0';
-	return true;
-}
-
 int gw_proxy__consumers_compile(struct gw_proxy__compiler *c, struct gw_proxy_config *cfg,
 				const struct gw_proxy_kv *kvs, size_t n)
 {
@@ -367,12 +350,12 @@ int gw_proxy__consumers_compile(struct gw_proxy__compiler *c, struct gw_proxy_co
 	}
 	cfg->consumers = cs;
 	for (size_t i = 0; i < n && rv == 0; i++) {
-		if (plain_id(&kvs[i], P_GROUPS, id, sizeof id)) {
+		if (gw_proxy__c_key_id(&kvs[i], P_GROUPS, id, sizeof id)) {
 			rv = compile_group(c, cs, &kvs[i], id);
 		}
 	}
 	for (size_t i = 0; i < n && rv == 0; i++) {
-		if (plain_id(&kvs[i], P_CONSUMERS, id, sizeof id)) {
+		if (gw_proxy__c_key_id(&kvs[i], P_CONSUMERS, id, sizeof id)) {
 			rv = compile_consumer(c, cs, &kvs[i]);
 		}
 	}

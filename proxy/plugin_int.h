@@ -87,7 +87,10 @@ const char *gw_proxy__plugin_interp(struct gw_proxy__req *r, const char *t, int 
  * counters that must outlive a snapshot; config.c keeps it. A non-NULL
  * @set (kept by the caller while compiling) replaces it. */
 const char *gw_proxy__c_object(struct gw_proxy__compiler *c, const char *set);
-/* compile_plugins / merge_sets of config.c, for consumers. */
+/* The id of @kv if its key is @prefix<id> with a non-empty id without '/'
+ * (copied to @id, @cap bytes) (config.c). */
+bool gw_proxy__c_key_id(const struct gw_proxy_kv *kv, const char *prefix, char *id, size_t cap);
+/* compile_plugins of config.c, for consumers. */
 int gw_proxy__c_plugins(struct gw_proxy__compiler *c, const cJSON *obj,
 			struct gw_proxy__plugin_inst **out, size_t *n);
 
@@ -123,6 +126,13 @@ int64_t gw_proxy__limit_req(uint64_t h, double rate, double burst);
  * point into @buf. */
 const char *gw_proxy__limit_key(struct gw_proxy__req *r, const char *key, bool combination,
 				char *buf, size_t cap, size_t *len);
+/* The identity of a limit plugin instance: its object's key and its
+ * configuration (counters survive recompiles that leave both alone), or
+ * "group:<group>" when @group is given. 0 when out of memory. */
+uint64_t gw_proxy__limit_ident(struct gw_proxy__compiler *c, const cJSON *conf, const char *group);
+/* Answer a limited request: @code with {"error_msg": @msg}, or the status
+ * page when @msg is NULL. Returns 1. */
+int gw_proxy__limit_reject(struct gw_proxy__req *r, int code, const char *msg);
 /* Slots taken over from a live key since start. */
 uint64_t gw_proxy__limit_evictions(void);
 /* 64-bit hash of @n bytes continuing @h (FNV-1a then a final mix). */

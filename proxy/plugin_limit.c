@@ -23,6 +23,8 @@
 #include "proxy/plugin_int.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define PROBES 8
@@ -182,6 +184,34 @@ int64_t gw_proxy__limit_req(uint64_t h, double rate, double burst)
 			return (int64_t)(excess / rate * 1000);
 		}
 	}
+}
+
+uint64_t gw_proxy__limit_ident(struct gw_proxy__compiler *c, const cJSON *conf, const char *group)
+{
+	const char *obj = gw_proxy__c_object(c, NULL);
+	uint64_t h = GW_PROXY__FNV_INIT;
+	char *txt;
+
+	if (group != NULL) {
+		h = gw_proxy__limit_hash(h, "group:", 6);
+		return gw_proxy__limit_hash(h, group, strlen(group)) | 1;
+	}
+	txt = cJSON_PrintUnformatted(conf);
+	if (txt == NULL) {
+		return 0;
+	}
+	h = gw_proxy__limit_hash(h, obj, strlen(obj) + 1);
+	h = gw_proxy__limit_hash(h, txt, strlen(txt));
+	free(txt);
+	return h | 1;
+}
+
+int gw_proxy__limit_reject(struct gw_proxy__req *r, int code, const char *msg)
+{
+	if (msg != NULL) {
+		return gw_proxy__plugin_message(r, code, "error_msg", msg);
+	}
+	return gw_proxy__plugin_respond(r, code, NULL);
 }
 
 uint64_t gw_proxy__limit_evictions(void)

@@ -46,7 +46,6 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "rejected_msg");
 	const cJSON *grp = cJSON_GetObjectItemCaseSensitive(j, "group");
 	const cJSON *show = cJSON_GetObjectItemCaseSensitive(j, "show_limit_quota_header");
-	char *txt;
 
 	if (l == NULL) {
 		return GW_ENOMEM;
@@ -65,22 +64,9 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	l->rejected_code = cJSON_IsNumber(code) ? (int)code->valuedouble : 503;
 	l->rejected_msg = cJSON_IsString(msg) ? gw_proxy__c_strdup(c, msg->valuestring) : NULL;
 	l->headers = !cJSON_IsFalse(show);
-	if (cJSON_IsString(grp)) {
-		/* a group shares its counter wherever it is used */
-		l->ident = gw_proxy__limit_hash(GW_PROXY__FNV_INIT, "group:", 6);
-		l->ident =
-		    gw_proxy__limit_hash(l->ident, grp->valuestring, strlen(grp->valuestring));
-	} else {
-		const char *obj = gw_proxy__c_object(c, NULL);
-		txt = cJSON_PrintUnformatted(j);
-		if (txt == NULL) {
-			return GW_ENOMEM;
-		}
-		l->ident = gw_proxy__limit_hash(GW_PROXY__FNV_INIT, obj, strlen(obj) + 1);
-		l->ident = gw_proxy__limit_hash(l->ident, txt, strlen(txt));
-		free(txt);
-	}
-	if (l->key == NULL || (cJSON_IsString(msg) && l->rejected_msg == NULL)) {
+	/* a group shares its counter wherever it is used */
+	l->ident = gw_proxy__limit_ident(c, j, cJSON_IsString(grp) ? grp->valuestring : NULL);
+	if (l->key == NULL || l->ident == 0 || (cJSON_IsString(msg) && l->rejected_msg == NULL)) {
 		return GW_ENOMEM;
 	}
 	*out = l;
@@ -138,13 +124,7 @@ static int access_hook(struct gw_proxy__req *r, const void *conf)
 		gw_proxy__plugin_resp_header(r, "X-RateLimit-Remaining", num[1]);
 		gw_proxy__plugin_resp_header(r, "X-RateLimit-Reset", num[2]);
 	}
-	if (ok) {
-		return 0;
-	}
-	if (l->rejected_msg != NULL) {
-		return gw_proxy__plugin_message(r, l->rejected_code, "error_msg", l->rejected_msg);
-	}
-	return gw_proxy__plugin_respond(r, l->rejected_code, NULL);
+	return ok ? 0 : gw_proxy__limit_reject(r, l->rejected_code, l->rejected_msg);
 }
 
 const struct gw_proxy__plugin gw_proxy__plugin_limit_count = {

@@ -39,8 +39,6 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	const cJSON *kt = cJSON_GetObjectItemCaseSensitive(j, "key_type");
 	const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "rejected_code");
 	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "rejected_msg");
-	const char *obj = gw_proxy__c_object(c, NULL);
-	char *txt;
 
 	if (l == NULL) {
 		return GW_ENOMEM;
@@ -57,14 +55,10 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	l->nodelay = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "nodelay"));
 	l->rejected_code = cJSON_IsNumber(code) ? (int)code->valuedouble : 503;
 	l->rejected_msg = cJSON_IsString(msg) ? gw_proxy__c_strdup(c, msg->valuestring) : NULL;
-	txt = cJSON_PrintUnformatted(j);
-	if (txt == NULL || l->key == NULL || (cJSON_IsString(msg) && l->rejected_msg == NULL)) {
-		free(txt);
+	l->ident = gw_proxy__limit_ident(c, j, NULL);
+	if (l->ident == 0 || l->key == NULL || (cJSON_IsString(msg) && l->rejected_msg == NULL)) {
 		return GW_ENOMEM;
 	}
-	l->ident = gw_proxy__limit_hash(GW_PROXY__FNV_INIT, obj, strlen(obj) + 1);
-	l->ident = gw_proxy__limit_hash(l->ident, txt, strlen(txt));
-	free(txt);
 	*out = l;
 	return 0;
 }
@@ -84,10 +78,7 @@ static int access_hook(struct gw_proxy__req *r, const void *conf)
 		}
 		return 0;
 	}
-	if (l->rejected_msg != NULL) {
-		return gw_proxy__plugin_message(r, l->rejected_code, "error_msg", l->rejected_msg);
-	}
-	return gw_proxy__plugin_respond(r, l->rejected_code, NULL);
+	return gw_proxy__limit_reject(r, l->rejected_code, l->rejected_msg);
 }
 
 const struct gw_proxy__plugin gw_proxy__plugin_limit_req = {
