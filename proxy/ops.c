@@ -18,6 +18,7 @@
 #include "lib/log.h"
 #include "lib/prom.h"
 #include "proxy/conn_int.h"
+#include "proxy/plugin_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -622,6 +623,14 @@ int gw_proxy_metrics(struct gw_proxy *p, struct gw_buf *b)
 	if (rv == 0) {
 		rv = gw_prom_sample(b, "apigw_regex_limit_total", NULL,
 				    (double)gw_regex_limit_hits());
+	}
+	if (rv == 0) {
+		rv = gw_prom_family(b, "apigw_limit_evictions_total", "counter",
+				    "Limit counters taken over from a live key (table full)");
+	}
+	if (rv == 0) {
+		rv = gw_prom_sample(b, "apigw_limit_evictions_total", NULL,
+				    (double)gw_proxy__limit_evictions());
 	}
 	return rv;
 }
