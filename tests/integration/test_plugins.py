@@ -45,14 +45,33 @@ def upstream():
     return {"type": "roundrobin", "nodes": {up.addr: 1}}
 
 
+_syncs = [0]
+
+
+def sync():
+    """Wait until both workers serve everything written so far."""
+    _syncs[0] += 1
+    n = _syncs[0]
+    put_ok("/routes/sync%d" % n, {"uri": "/sync%d" % n, "upstream": upstream()})
+    wait_for(settled("/sync%d" % n), 10, what="config applied")
+    adm("DELETE", "/routes/sync%d" % n)
+
+
 def route(rid, uri, plugins, **extra):
     r = {"uri": uri, "upstream": upstream(), "plugins": plugins}
     r.update(extra)
     put_ok("/routes/" + rid, r)
+    sync()
 
 
 def served(path, headers=None, want=200):
     return lambda: get(path, headers)[0] == want
+
+
+def settled(probe):
+    """A route written last is served 10 times in a row: every worker (each
+    connection may land on either) holds the snapshot with what came before."""
+    return lambda: all(get(probe)[0] == 200 for _ in range(10))
 
 
 def echo(path, headers=None):
@@ -228,7 +247,8 @@ def test_limit_count_headers_then_rejected():
     # the wait consumed some; a new route id gets fresh counters
     route("lc2", "/lc2", {"limit-count": {"count": 3, "time_window": 60,
                                           "rejected_code": 429, "rejected_msg": "slow down"}})
-    time.sleep(0.5)
+    route("lc2-probe", "/lc2-probe", {})  # served => lc2 (written before) is too
+    wait_for(settled("/lc2-probe"), 5, what="route set")
     rem = []
     for _ in range(3):
         st, hd, _ = get("/lc2")
@@ -270,8 +290,7 @@ def test_limit_count_concurrent_exact():
     route("lcx", "/lcx", {"limit-count": {"count": 50, "time_window": 60,
                                           "key_type": "constant", "key": "all"}})
     route("lcx-probe", "/lcx-probe", {})
-    wait_for(served("/lcx-probe"), 5, what="route set")
-    time.sleep(0.3)
+    wait_for(settled("/lcx-probe"), 5, what="route set")
     codes = []
     lock = threading.Lock()
 
@@ -290,15 +309,14 @@ def test_limit_count_concurrent_exact():
 
 
 def test_limit_req_burst_then_rejected():
-    route("lr", "/lr", {"limit-req": {"rate": 1, "burst": 2, "key": "remote_addr",
+    route("lr", "/lr", {"limit-req": {"rate": 0.5, "burst": 2, "key": "remote_addr",
                                       "nodelay": True, "rejected_code": 429}})
     route("lr-probe", "/lr-probe", {})
-    wait_for(served("/lr-probe"), 5, what="route set")
-    time.sleep(0.3)
+    wait_for(settled("/lr-probe"), 5, what="route set")
     codes = [get("/lr")[0] for _ in range(6)]
-    # 1 at the rate + 2 of burst pass at once (6 requests in well under 1 s)
+    # 1 at the rate + 2 of burst pass at once (6 requests in well under 2 s)
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429, 429], codes
-    time.sleep(1.2)  # the bucket leaks one request per second
+    time.sleep(2.2)  # the bucket leaks one request every 2 s
     assert get("/lr")[0] == 200
 
 
@@ -308,8 +326,7 @@ def test_limit_req_delays_then_rejects():
     excess 3 and 4 are rejected."""
     route("lrd", "/lrd", {"limit-req": {"rate": 2, "burst": 2, "key": "remote_addr"}})
     route("lrd-probe", "/lrd-probe", {})
-    wait_for(served("/lrd-probe"), 5, what="route set")
-    time.sleep(0.3)
+    wait_for(settled("/lrd-probe"), 5, what="route set")
     res = []
     lock = threading.Lock()
     barrier = threading.Barrier(5)
