@@ -217,6 +217,12 @@ tests_unit_test_proxy_SOURCES = tests/unit/test_proxy.c \
 tests_unit_test_proxy_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_proxy_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_proxy
+# proxy/plugin_*.c: the limit table and the consumer index.
+check_PROGRAMS += tests/unit/test_plugins
+tests_unit_test_plugins_SOURCES = tests/unit/test_plugins.c
+tests_unit_test_plugins_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_plugins_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_plugins
 # The rest of the proxy's end-to-end cases (errors, aborts, swaps, WebSocket...).
 check_PROGRAMS += tests/unit/test_proxy_live
 tests_unit_test_proxy_live_SOURCES = tests/unit/test_proxy_live.c \
