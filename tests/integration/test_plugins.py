@@ -8,6 +8,7 @@ credentials, hide_credentials); limit-count headers counting down then the
 rejected code, exact under concurrent load from several connections;
 limit-req rejecting beyond the burst; ip-restriction; request-id."""
 import json
+import socket
 import threading
 import time
 
@@ -350,6 +351,26 @@ def test_limit_req_delays_then_rejects():
     print("# limit-req delays: %s s" % ", ".join("%.2f" % d for d in ok))
 
 
+def test_client_gone_while_delayed():
+    """Clients that hang up while their request waits (limit-req) leave
+    nothing behind: the others are served, the node stays up (and
+    test_stops_clean finds no sanitizer report)."""
+    route("lrg", "/lrg", {"limit-req": {"rate": 1, "burst": 10, "key": "remote_addr"}})
+    socks = []
+    for _ in range(4):
+        s = socket.create_connection(("127.0.0.1", node.ports["proxy"]))
+        s.sendall(b"GET /lrg HTTP/1.1\r\nHost: x\r\n\r\n")
+        socks.append(s)
+    time.sleep(0.3)
+    for s in socks[1:3]:
+        s.close()  # gone while delayed
+    socks[3].settimeout(10)
+    assert socks[3].recv(64).startswith(b"HTTP/1.1 200"), "the last one waited and passed"
+    for s in (socks[0], socks[3]):
+        s.close()
+    assert node.running and get("/sync1")[0] in (200, 404)
+
+
 def test_ip_restriction_and_request_id():
     route("ipr", "/ipr", {"ip-restriction": {"blacklist": ["127.0.0.0/24"],
                                              "message": "go away"}})
@@ -364,6 +385,16 @@ def test_ip_restriction_and_request_id():
     assert seen["headers"]["x-request-id"] == rid, seen
     seen, hd = echo("/ipw", {"X-Request-Id": "mine"})
     assert hd["x-request-id"] == "mine" and seen["headers"]["x-request-id"] == "mine"
+
+
+def test_stops_clean():
+    """SIGTERM: exit 0, no sanitizer report, no handle left (the delay
+    timers of the workers closed)."""
+    rc = node.stop()
+    log = node.log()
+    assert rc == 0, (rc, log[-2000:])
+    for bad in ("Sanitizer", "runtime error", "live handles", "stuck at shutdown"):
+        assert bad not in log, log[-3000:]
 
 
 tap = Tap()
@@ -381,7 +412,9 @@ try:
     tap.run(test_limit_count_concurrent_exact)
     tap.run(test_limit_req_burst_then_rejected)
     tap.run(test_limit_req_delays_then_rejects)
+    tap.run(test_client_gone_while_delayed)
     tap.run(test_ip_restriction_and_request_id)
+    tap.run(test_stops_clean)
 finally:
     node.stop()
     up.stop()
