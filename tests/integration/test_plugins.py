@@ -218,6 +218,13 @@ def test_key_auth():
     assert "x-key" not in seen["headers"], seen
     seen, _ = echo("/kh?a=1&k=auth-two&b=2")
     assert "auth-two" not in json.dumps(seen) and "a=1&b=2" in json.dumps(seen), seen
+    # the consumer is a label of the metrics (APISIX's "consumer")
+    _, _, m = http("GET", "127.0.0.1", node.ports["metrics"], "/apisix/prometheus/metrics")
+    lines = [x for x in m.decode().splitlines() if x.startswith("apisix_http_status{")]
+    assert any('route="ka"' in x and 'consumer="jack"' in x and 'code="200"' in x
+               for x in lines), lines
+    assert any('route="ka"' in x and 'consumer=""' in x and 'code="401"' in x
+               for x in lines), lines
     # a deleted credential no longer authenticates
     adm("DELETE", "/consumers/jack/credentials/c2")
     wait_for(served("/ka?apikey=auth-two", want=401), 5, what="credential removed")

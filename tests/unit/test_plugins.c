@@ -120,7 +120,7 @@ static void test_consumer_index(void **state)
 						     "\"basic-auth\":{\"username\":\"j\","
 						     "\"password\":\"p\"}}}"},
 	    {"/apisix/consumers/nobody/credentials/c", "{\"plugins\":{\"key-auth\":{\"key\":"
-							"\"k3\"}}}"},
+						       "\"k3\"}}}"},
 	    {"/apisix/consumers/bad", "{\"username\":\"bad\",\"plugins\":{\"key-auth\":{}}}"},
 	};
 	struct gw_proxy_kv kvs[5];
@@ -130,7 +130,8 @@ static void test_consumer_index(void **state)
 	(void)state;
 
 	for (size_t i = 0; i < 5; i++) {
-		kvs[i] = (struct gw_proxy_kv){kv[i][0], strlen(kv[i][0]), kv[i][1], strlen(kv[i][1])};
+		kvs[i] =
+		    (struct gw_proxy_kv){kv[i][0], strlen(kv[i][0]), kv[i][1], strlen(kv[i][1])};
 	}
 	assert_int_equal(gw_proxy_config_compile(kvs, 5, 1, &cfg), 0);
 	co = gw_proxy__consumer_find(cfg, GW_PROXY__CRED_KEY, "k1", 2, &secret);
