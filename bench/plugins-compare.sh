@@ -76,5 +76,5 @@ for p in none lc ka; do
   case $p in none) n="no plugins" ;; lc) n="limit-count+prometheus" ;;
     ka) n="key-auth+limit-count+prom" ;; esac
   printf '%-28s %12.0f %10s %8s\n' "$n" "$m" "$q" \
-    "$(awk -v a="$m" -v b="$base" 'BEGIN { printf "%.3f", b > 0 ? a / b : 0 }')"
+    "$(awk -v a="$m" -v b="$base" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }')"
 done
