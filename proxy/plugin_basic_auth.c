@@ -10,7 +10,8 @@
  * authorization in request"} with WWW-Authenticate: Basic realm='.'; a
  * header that is not Basic base64 user:password: 401 "Invalid authorization
  * in request"; an unknown user or a wrong password: 401 "Invalid user
- * authorization". Threads: compile on the config thread, rewrite on the
+ * authorization". With anonymous_consumer, that consumer is attached
+ * instead of each 401. Threads: compile on the config thread, rewrite on the
  * request's worker. */
 #include "config.h"
 
@@ -24,16 +25,21 @@
 
 struct bauth {
 	bool hide;
+	const char *anon; /* anonymous_consumer, or NULL */
 };
 
 static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **out)
 {
 	struct bauth *b = gw_proxy__c_alloc(c, sizeof *b);
+	const cJSON *anon = cJSON_GetObjectItemCaseSensitive(j, "anonymous_consumer");
 
 	if (b == NULL) {
 		return GW_ENOMEM;
 	}
 	b->hide = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "hide_credentials"));
+	if (cJSON_IsString(anon) && (b->anon = gw_proxy__c_strdup(c, anon->valuestring)) == NULL) {
+		return GW_ENOMEM;
+	}
 	*out = b;
 	return 0;
 }
@@ -85,18 +91,18 @@ static int rewrite(struct gw_proxy__req *r, const void *conf)
 	char buf[1024];
 
 	if (h == NULL) {
-		gw_proxy__plugin_resp_header(r, "WWW-Authenticate", "Basic realm='.'");
-		return gw_proxy__plugin_message(r, 401, "message",
-						"Missing authorization in request");
+		if (b->anon == NULL) {
+			gw_proxy__plugin_resp_header(r, "WWW-Authenticate", "Basic realm='.'");
+		}
+		return gw_proxy__consumer_fallback(r, b->anon, "Missing authorization in request");
 	}
 	if (!decode(h, buf, sizeof buf, &user, &pass)) {
-		return gw_proxy__plugin_message(r, 401, "message",
-						"Invalid authorization in request");
+		return gw_proxy__consumer_fallback(r, b->anon, "Invalid authorization in request");
 	}
 	co = gw_proxy__consumer_find(r->snap->cfg, GW_PROXY__CRED_BASIC, user, strlen(user),
 				     &secret);
 	if (co == NULL || !gw_ct_equal(pass, strlen(pass), secret, strlen(secret))) {
-		return gw_proxy__plugin_message(r, 401, "message", "Invalid user authorization");
+		return gw_proxy__consumer_fallback(r, b->anon, "Invalid user authorization");
 	}
 	if (b->hide) {
 		gw_proxy__plugin_req_header_del(r, "Authorization");

@@ -237,9 +237,10 @@ static int compile_group(struct gw_proxy__compiler *c, struct gw_proxy__consumer
 static int compile_consumer(struct gw_proxy__compiler *c, struct gw_proxy__consumers *cs,
 			    const struct gw_proxy_kv *kv)
 {
-	char why[512], obj[300];
+	char why[512], obj[300], num[32];
 	cJSON *j = parse(kv, "consumer", why, sizeof why);
 	const cJSON *user, *gid, *plugins;
+	const char *gtext = NULL;
 	struct gw_proxy__consumer *co;
 	struct gw_proxy__plugin_inst *v = NULL;
 	const struct group *g = NULL;
@@ -254,13 +255,12 @@ static int compile_consumer(struct gw_proxy__compiler *c, struct gw_proxy__consu
 	gid = cJSON_GetObjectItemCaseSensitive(j, "group_id");
 	plugins = cJSON_GetObjectItemCaseSensitive(j, "plugins");
 	if (cJSON_IsString(gid) || cJSON_IsNumber(gid)) {
-		char num[32];
-		const char *s = gid->valuestring;
+		gtext = gid->valuestring;
 		if (cJSON_IsNumber(gid)) {
 			snprintf(num, sizeof num, "%.0f", gid->valuedouble);
-			s = num;
+			gtext = num;
 		}
-		g = gw_proxy__map_get(&cs->groups, s, strlen(s));
+		g = gw_proxy__map_get(&cs->groups, gtext, strlen(gtext));
 		if (g == NULL) {
 			cJSON_Delete(j);
 			skipped("consumer", kv, "its consumer group is missing");
@@ -278,7 +278,7 @@ static int compile_consumer(struct gw_proxy__compiler *c, struct gw_proxy__consu
 	gw_proxy__c_object(c, "");
 	if (rv == 0 && g != NULL) {
 		struct gw_proxy__plugin_inst *m = gw_proxy__c_alloc(c, (n + g->n + 1) * sizeof *m);
-		co->group_id = gw_proxy__c_strdup(c, cJSON_IsString(gid) ? gid->valuestring : "");
+		co->group_id = gw_proxy__c_strdup(c, gtext);
 		if (m == NULL || co->group_id == NULL) {
 			rv = GW_ENOMEM;
 		} else {
@@ -411,6 +411,31 @@ const struct gw_proxy__consumer *gw_proxy__consumer_find(const struct gw_proxy_c
 	}
 	*secret = cr->secret;
 	return cr->co;
+}
+
+const struct gw_proxy__consumer *gw_proxy__consumer_by_name(const struct gw_proxy_config *cfg,
+							    const char *username)
+{
+	if (cfg->consumers == NULL) {
+		return NULL;
+	}
+	return gw_proxy__map_get(&cfg->consumers->by_name, username, strlen(username));
+}
+
+int gw_proxy__consumer_fallback(struct gw_proxy__req *r, const char *anonymous, const char *why)
+{
+	const struct gw_proxy__consumer *co;
+
+	if (anonymous == NULL) {
+		return gw_proxy__plugin_message(r, 401, "message", why);
+	}
+	co = gw_proxy__consumer_by_name(r->snap->cfg, anonymous);
+	if (co == NULL) {
+		gw_warnf("proxy", "anonymous consumer %.64s is not found", anonymous);
+		return gw_proxy__plugin_message(r, 401, "message", "Invalid user authorization");
+	}
+	gw_proxy__consumer_attach(r, co);
+	return 0;
 }
 
 void gw_proxy__consumer_attach(struct gw_proxy__req *r, const struct gw_proxy__consumer *co)

@@ -49,6 +49,13 @@ void gw_proxy__consumers_free(struct gw_proxy_config *cfg);
 const struct gw_proxy__consumer *gw_proxy__consumer_find(const struct gw_proxy_config *cfg,
 							 enum gw_proxy__cred kind, const char *id,
 							 size_t len, const char **secret);
+/* The consumer named @username, or NULL (anonymous_consumer). */
+const struct gw_proxy__consumer *gw_proxy__consumer_by_name(const struct gw_proxy_config *cfg,
+							    const char *username);
+/* An auth plugin found no consumer: attach @anonymous (when set and known)
+ * and return 0, or answer 401 {"message": @why} (APISIX's "Invalid user
+ * authorization" when the anonymous consumer is missing) and return 1. */
+int gw_proxy__consumer_fallback(struct gw_proxy__req *r, const char *anonymous, const char *why);
 /* Attach @co to @r: later phases see it (r->consumer) and run its plugins. */
 void gw_proxy__consumer_attach(struct gw_proxy__req *r, const struct gw_proxy__consumer *co);
 /* After the rewrite phase: merge the attached consumer's plugins into @r's
@@ -141,6 +148,6 @@ uint64_t gw_proxy__limit_hash(uint64_t h, const void *p, size_t n);
 /* ---- the plugins (one file each) */
 extern const struct gw_proxy__plugin gw_proxy__plugin_key_auth, gw_proxy__plugin_basic_auth,
     gw_proxy__plugin_limit_count, gw_proxy__plugin_limit_req, gw_proxy__plugin_ip_restriction,
-    gw_proxy__plugin_request_id, gw_proxy__plugin_prometheus;
+    gw_proxy__plugin_request_id, gw_proxy__plugin_prometheus, gw_proxy__plugin_consumer_restriction;
 
 #endif

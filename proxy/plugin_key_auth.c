@@ -7,7 +7,9 @@
  * constant time, and attached to the request; with hide_credentials the
  * header or query argument is removed before the request goes upstream.
  * Failure modes: no key: 401 {"message":"Missing API key in request"}; a
- * key of no consumer: 401 {"message":"Invalid API key in request"}.
+ * key of no consumer: 401 {"message":"Invalid API key in request"}; with
+ * anonymous_consumer, that consumer is attached instead (401 "Invalid user
+ * authorization" when it does not exist).
  * Threads: compile on the config thread, rewrite on the request's worker. */
 #include "config.h"
 
@@ -21,6 +23,7 @@
 struct kauth {
 	const char *header; /* "apikey" */
 	const char *query;  /* "apikey" */
+	const char *anon;   /* anonymous_consumer, or NULL */
 	bool hide;
 };
 
@@ -40,6 +43,10 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 		return GW_ENOMEM;
 	}
 	k->hide = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "hide_credentials"));
+	if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "anonymous_consumer")) &&
+	    (k->anon = str_or(c, j, "anonymous_consumer", "")) == NULL) {
+		return GW_ENOMEM;
+	}
 	*out = k;
 	return 0;
 }
@@ -92,11 +99,11 @@ static int rewrite(struct gw_proxy__req *r, const void *conf)
 		from_query = gw_proxy__plugin_var(r, arg, buf, sizeof buf, &key, &len);
 	}
 	if (key == NULL) {
-		return gw_proxy__plugin_message(r, 401, "message", "Missing API key in request");
+		return gw_proxy__consumer_fallback(r, k->anon, "Missing API key in request");
 	}
 	co = gw_proxy__consumer_find(r->snap->cfg, GW_PROXY__CRED_KEY, key, len, &secret);
 	if (co == NULL || !gw_ct_equal(key, len, secret, strlen(secret))) {
-		return gw_proxy__plugin_message(r, 401, "message", "Invalid API key in request");
+		return gw_proxy__consumer_fallback(r, k->anon, "Invalid API key in request");
 	}
 	if (k->hide) {
 		if (from_query) {

@@ -554,6 +554,7 @@ static const struct gw_proxy__plugin *const plugins[] = {
     &gw_proxy__plugin_ip_restriction,
     &gw_proxy__plugin_basic_auth,
     &gw_proxy__plugin_key_auth,
+    &gw_proxy__plugin_consumer_restriction,
     &prw_plugin,
     &gw_proxy__plugin_limit_count,
     &gw_proxy__plugin_limit_req,

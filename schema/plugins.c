@@ -24,6 +24,8 @@
 	"'number']}}},'remove':{'type':'array','items':{'type':'string','pattern':'^[^:]+$'}}}},"  \
 	"{'type':'object','patternProperties':{'^[^:]+$':{'type':['string','number']}}}]}"
 
+#define HTTP_METHODS                                                                               \
+	"'GET','POST','PUT','DELETE','PATCH','HEAD','OPTIONS','CONNECT','TRACE','PURGE'"
 #define STATUS_MIN GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MIN)
 #define STATUS_MAX GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MAX)
 
@@ -44,14 +46,30 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'oneOf':[{'required':['whitelist']},{'required':['blacklist']}]}",
      NULL},
     {"basic-auth",
-     "{'type':'object','properties':{'hide_credentials':{'type':'boolean','default':false}}}",
+     "{'type':'object','properties':{'hide_credentials':{'type':'boolean','default':false},"
+     "'anonymous_consumer':{'type':'string','minLength':1}}}",
      "{'type':'object','properties':{'username':{'type':'string'},"
      "'password':{'type':'string'}},'required':['username','password']}"},
     {"key-auth",
      "{'type':'object','properties':{'header':{'type':'string','default':'apikey'},"
      "'query':{'type':'string','default':'apikey'},"
-     "'hide_credentials':{'type':'boolean','default':false}}}",
+     "'hide_credentials':{'type':'boolean','default':false},"
+     "'anonymous_consumer':{'type':'string','minLength':1}}}",
      "{'type':'object','properties':{'key':{'type':'string'}},'required':['key']}"},
+    {"consumer-restriction",
+     "{'type':'object','properties':{"
+     "'type':{'type':'string','enum':['consumer_name','route_id','consumer_group_id'],"
+     "'default':'consumer_name'},"
+     "'blacklist':{'type':'array','minItems':1,'items':{'type':'string'}},"
+     "'whitelist':{'type':'array','minItems':1,'items':{'type':'string'}},"
+     "'allowed_by_methods':{'type':'array','items':{'type':'object','properties':{"
+     "'user':{'type':'string'},'methods':{'type':'array','minItems':1,'items':{"
+     "'type':'string','enum':[" HTTP_METHODS "]}}}}},"
+     "'rejected_code':{'type':'integer','minimum':200,'default':403},"
+     "'rejected_msg':{'type':'string'}},"
+     "'anyOf':[{'required':['blacklist']},{'required':['whitelist']},"
+     "{'required':['allowed_by_methods']}]}",
+     NULL},
     {"proxy-rewrite",
      "{'type':'object','minProperties':1,'additionalProperties':false,'properties':{"
      "'uri':{'type':'string','minLength':1,'maxLength':4096,'pattern':'^/.*'},"

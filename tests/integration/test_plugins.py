@@ -120,7 +120,8 @@ def test_unknown_or_invalid_plugin_refused():
 def test_plugins_list_and_schemas():
     st, b = adm("GET", "/plugins/list")
     assert st == 200 and set(b) == {
-        "request-id", "ip-restriction", "basic-auth", "key-auth", "proxy-rewrite",
+        "request-id", "ip-restriction", "basic-auth", "key-auth", "consumer-restriction",
+        "proxy-rewrite",
         "limit-count", "limit-req", "response-rewrite", "prometheus"}, b
     st, b = adm("GET", "/plugins/key-auth")
     assert st == 200 and "header" in b["properties"], b
@@ -245,6 +246,48 @@ def test_basic_auth():
         assert st == 401 and json.loads(b) == {"message": "Invalid user authorization"}, b
     seen, _ = echo("/ba", {"Authorization": "Basic Ym9iOnMzOmNy"})
     assert "authorization" not in seen["headers"], seen
+
+
+def test_anonymous_consumer_and_restriction():
+    """anonymous_consumer stands in for a missing or wrong key;
+    consumer-restriction then decides by consumer name, group or method."""
+    put_ok("/consumer_groups/gold", {"plugins": {}})
+    put_ok("/consumers", {"username": "anon"})
+    put_ok("/consumers", {"username": "alice", "group_id": "gold",
+                          "plugins": {"key-auth": {"key": "k-alice"}}})
+    put_ok("/consumers", {"username": "eve", "plugins": {"key-auth": {"key": "k-eve"}}})
+    route("an", "/an", {"key-auth": {"anonymous_consumer": "anon"},
+                        "consumer-restriction": {"blacklist": ["eve"]}})
+    route("an-missing", "/an-missing", {"key-auth": {"anonymous_consumer": "ghost"}})
+    route("wl", "/wl", {"key-auth": {},
+                        "consumer-restriction": {"whitelist": ["alice"], "rejected_code": 401,
+                                                 "rejected_msg": "not you"}})
+    route("grp-r", "/grp-r", {"key-auth": {},
+                              "consumer-restriction": {"type": "consumer_group_id",
+                                                       "whitelist": ["gold"]}})
+    route("meth", "/meth", {"key-auth": {},
+                            "consumer-restriction": {"allowed_by_methods": [
+                                {"user": "alice", "methods": ["POST"]}]}})
+    route("nocons", "/nocons", {"consumer-restriction": {"whitelist": ["alice"]}})
+    assert get("/an")[0] == 200  # no key: the anonymous consumer
+    assert get("/an", {"apikey": "bad"})[0] == 200
+    assert get("/an", {"apikey": "k-alice"})[0] == 200
+    st, _, b = get("/an", {"apikey": "k-eve"})
+    assert st == 403 and json.loads(b) == {"message": "The consumer_name is forbidden."}, b
+    st, _, b = get("/an-missing")
+    assert st == 401 and json.loads(b) == {"message": "Invalid user authorization"}, b
+    assert get("/wl", {"apikey": "k-alice"})[0] == 200
+    st, _, b = get("/wl", {"apikey": "k-eve"})
+    assert st == 401 and json.loads(b) == {"message": "not you"}, (st, b)
+    assert get("/grp-r", {"apikey": "k-alice"})[0] == 200
+    assert get("/grp-r", {"apikey": "k-eve"})[0] == 401  # no group: no value, as APISIX
+    assert get("/meth", {"apikey": "k-alice"})[0] == 403  # GET not among alice's
+    assert http("POST", "127.0.0.1", node.ports["proxy"], "/meth", body="x",
+                headers={"apikey": "k-alice"})[0] == 200
+    assert get("/meth", {"apikey": "k-eve"})[0] == 200  # not listed: no restriction
+    st, _, b = get("/nocons")
+    assert st == 401 and json.loads(b) == {
+        "message": "Missing authentication or identity verification."}, b
 
 
 # ---- limits ----------------------------------------------------------------------
@@ -414,6 +457,7 @@ try:
     tap.run(test_catastrophic_regex_refused_or_bounded)
     tap.run(test_key_auth)
     tap.run(test_basic_auth)
+    tap.run(test_anonymous_consumer_and_restriction)
     tap.run(test_limit_count_headers_then_rejected)
     tap.run(test_limit_count_by_consumer)
     tap.run(test_limit_count_concurrent_exact)
