@@ -7,4 +7,5 @@ ADMIN_SOURCES += \
 	admin/apisix_route.c \
 	admin/apisix_read.c \
 	admin/apisix_write.c \
-	admin/apisix_txn.c
+	admin/apisix_txn.c \
+	admin/apisix_consumer.c

@@ -446,7 +446,8 @@ static bool finish_value(struct gw_admin__op *op, cJSON *v, int64_t create_time)
 		cJSON_DeleteItemFromObjectCaseSensitive(v, "create_time");
 		cJSON_DeleteItemFromObjectCaseSensitive(v, "update_time");
 	}
-	if (gw_admin__check_object(op->res, v, msg, sizeof(msg)) != 0) {
+	if (gw_admin__check_object(op->res, v, msg, sizeof(msg)) != 0 ||
+	    gw_admin__check_credentials(op, v, msg, sizeof(msg)) != 0) {
 		cJSON_Delete(v);
 		gw_admin__op_fail(op, GW_EINVAL, msg);
 		return false;

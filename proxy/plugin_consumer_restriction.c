@@ -78,7 +78,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	if (p == NULL) {
 		return GW_ENOMEM;
 	}
-	p->type = strcmp(tname, "route_id") == 0		? T_ROUTE
+	p->type = strcmp(tname, "route_id") == 0            ? T_ROUTE
 		  : strcmp(tname, "consumer_group_id") == 0 ? T_GROUP
 							    : T_CONSUMER;
 	p->black = names(c, cJSON_GetObjectItemCaseSensitive(j, "blacklist"));
@@ -105,7 +105,8 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 		cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(it, "methods"))
 		{
 			for (int k = 0; k < 32 && cJSON_IsString(m); k++) {
-				if (strcmp(http_method_str((enum http_method)k), m->valuestring) == 0) {
+				if (strcmp(http_method_str((enum http_method)k), m->valuestring) ==
+				    0) {
 					b->methods |= 1u << k;
 				}
 			}
@@ -119,7 +120,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 static int access_hook(struct gw_proxy__req *r, const void *conf)
 {
 	const struct crestr *p = conf;
-	const char *v = p->type == T_ROUTE ? (r->route ? r->route->id : NULL)
+	const char *v = p->type == T_ROUTE    ? (r->route ? r->route->id : NULL)
 			: r->consumer == NULL ? NULL
 			: p->type == T_GROUP  ? r->consumer->group_id
 					      : r->consumer->username;

@@ -226,6 +226,15 @@ def test_key_auth():
                for x in lines), lines
     assert any('route="ka"' in x and 'consumer=""' in x and 'code="401"' in x
                for x in lines), lines
+    # one key, one consumer (APISIX's Admin API check)
+    put_ok("/consumers", {"username": "jill"})
+    st, b = adm("PUT", "/consumers/jill/credentials/x", {"plugins": {"key-auth": {"key": "auth-two"}}})
+    assert st == 400 and b["error_msg"] == "duplicate key found with consumer: jack", (st, b)
+    st, b = adm("PUT", "/consumers", {"username": "jill",
+                                      "plugins": {"key-auth": {"key": "auth-one"}}})
+    assert st == 400 and b["error_msg"] == "duplicate key found with consumer: jack", (st, b)
+    put_ok("/consumers/jack/credentials/c2", {"plugins": {"key-auth": {"key": "auth-two"}}})
+    adm("DELETE", "/consumers/jill")
     # a deleted credential no longer authenticates
     adm("DELETE", "/consumers/jack/credentials/c2")
     wait_for(served("/ka?apikey=auth-two", want=401), 5, what="credential removed")
