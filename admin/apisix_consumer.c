@@ -96,8 +96,8 @@ int gw_admin__check_credentials(struct gw_admin__op *op, const cJSON *v, char *m
 		}
 		slash = memchr(user, '/', kv->key_len - pl);
 		ul = slash ? (size_t)(slash - user) : kv->key_len - pl;
-		snprintf(msg, n, "duplicate key found with consumer: %.*s", (int)(ul > 200 ? 200 : ul),
-			 user);
+		snprintf(msg, n, "duplicate key found with consumer: %.*s",
+			 (int)(ul > 200 ? 200 : ul), user);
 		rv = GW_EINVAL;
 	}
 	gw_store_range_resp_free(&rs);

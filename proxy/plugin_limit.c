@@ -173,15 +173,20 @@ int64_t gw_proxy__limit_req(uint64_t h, double rate, double burst)
 		if (excess < 0 || tat == 0) {
 			excess = 0;
 		}
+		double wait_us = excess / rate * 1e6;
+
 		if (excess > burst) {
 			return -1;
 		}
-		ntat = now + (uint64_t)(excess / rate * 1e6);
+		if (!(wait_us < 1e15)) {
+			wait_us = 1e15; /* a tiny rate: about 30 years, no overflow */
+		}
+		ntat = now + (uint64_t)wait_us;
 		if (ntat <= now) {
 			ntat = now + 1; /* live until the next instant */
 		}
 		if (atomic_compare_exchange_weak(&s->state, &tat, ntat)) {
-			return (int64_t)(excess / rate * 1000);
+			return (int64_t)(wait_us / 1000);
 		}
 	}
 }

@@ -424,7 +424,10 @@ static const struct gw_proxy__plugin rrw_plugin = {
 
 int gw_proxy__plugin_respond(struct gw_proxy__req *r, int status, const char *body)
 {
-	gw_proxy__dconn_respond(r->dc, status, body ? "application/json" : NULL, body, false);
+	/* APISIX's core.response.exit: JSON text with nginx's default type, as
+	 * request.c's own answers */
+	gw_proxy__dconn_respond(r->dc, status, body ? "text/plain; charset=utf-8" : NULL, body,
+				false);
 	return 1;
 }
 
