@@ -95,9 +95,18 @@ void gw_proxy__plugin_delay(struct gw_proxy__req *r)
 
 void gw_proxy__plugin_undelay(struct gw_proxy__req *r)
 {
-	if (r->delay_due != 0) {
-		gw_list_del(&r->delay_link);
-		r->delay_due = 0;
+	struct gw_proxy__delay *d;
+
+	if (r->delay_due == 0) {
+		return;
+	}
+	gw_list_del(&r->delay_link);
+	r->delay_due = 0;
+	d = r->dc->w->delay;
+	if (d != NULL && gw_list_empty(&d->waiting)) {
+		/* nobody waits: an armed timer would hold the loop (and a
+		 * stopping worker) until it fires */
+		uv_timer_stop(&d->timer);
 	}
 }
 
