@@ -56,9 +56,7 @@ static bool clashes(const struct gw_kv *kv, const cJSON *v)
 
 int gw_admin__check_credentials(struct gw_admin__op *op, const cJSON *v, char *msg, size_t n)
 {
-	struct gw_range_req rq;
 	struct gw_range_resp rs;
-	char end[GW_ADMIN__MAX_KEY];
 	size_t pl = sizeof PREFIX - 1;
 	bool any = false;
 	int rv;
@@ -72,14 +70,7 @@ int gw_admin__check_credentials(struct gw_admin__op *op, const cJSON *v, char *m
 	if (!any) {
 		return 0;
 	}
-	gw_admin__prefix_end(PREFIX, end, sizeof(end));
-	memset(&rq, 0, sizeof(rq));
-	rq.key = PREFIX;
-	rq.key_len = pl;
-	rq.range_end = end;
-	rq.range_end_len = strlen(end);
-	rq.serializable = true;
-	rv = gw_store_range(op->a->store, &rq, &rs);
+	rv = gw_admin__read_prefix(op->a, PREFIX, &rs);
 	if (rv != 0) {
 		return rv;
 	}

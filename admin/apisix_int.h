@@ -258,6 +258,9 @@ int gw_admin__check_object(const struct gw_admin__resource *res, const cJSON *v,
 /* Read one key serializably. 0 with *found set (free *out with
  * gw_store_range_resp_free when 0), or a store error. */
 int gw_admin__read_key(struct gw_admin *a, const char *key, struct gw_range_resp *out, bool *found);
+/* Read every key under @prefix serializably. 0 (free *out with
+ * gw_store_range_resp_free) or a store error. */
+int gw_admin__read_prefix(struct gw_admin *a, const char *prefix, struct gw_range_resp *out);
 /* The range end of all keys under @prefix into @end. */
 void gw_admin__prefix_end(const char *prefix, char *end, size_t n);
 /* The id an object gives in @field (a string, or an integer printed). */

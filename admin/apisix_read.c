@@ -40,6 +40,21 @@ int gw_admin__read_key(struct gw_admin *a, const char *key, struct gw_range_resp
 	return rv;
 }
 
+int gw_admin__read_prefix(struct gw_admin *a, const char *prefix, struct gw_range_resp *out)
+{
+	struct gw_range_req rq;
+	char end[GW_ADMIN__MAX_KEY];
+
+	gw_admin__prefix_end(prefix, end, sizeof(end));
+	memset(&rq, 0, sizeof(rq));
+	rq.key = prefix;
+	rq.key_len = strlen(prefix);
+	rq.range_end = end;
+	rq.range_end_len = strlen(end);
+	rq.serializable = true;
+	return gw_store_range(a->store, &rq, out);
+}
+
 void gw_admin__prefix_end(const char *prefix, char *end, size_t n)
 {
 	size_t len = strlen(prefix);
