@@ -8,4 +8,5 @@ ADMIN_SOURCES += \
 	admin/apisix_route.c \
 	admin/apisix_read.c \
 	admin/apisix_write.c \
-	admin/apisix_txn.c
+	admin/apisix_txn.c \
+	admin/apisix_consumer.c

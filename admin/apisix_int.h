@@ -266,6 +266,9 @@ void gw_admin__ssl_redact(const char *key, size_t len, cJSON *v);
 /* Read one key serializably. 0 with *found set (free *out with
  * gw_store_range_resp_free when 0), or a store error. */
 int gw_admin__read_key(struct gw_admin *a, const char *key, struct gw_range_resp *out, bool *found);
+/* Read every key under @prefix serializably. 0 (free *out with
+ * gw_store_range_resp_free) or a store error. */
+int gw_admin__read_prefix(struct gw_admin *a, const char *prefix, struct gw_range_resp *out);
 /* The range end of all keys under @prefix into @end. */
 void gw_admin__prefix_end(const char *prefix, char *end, size_t n);
 /* The id an object gives in @field (a string, or an integer printed). */
@@ -312,6 +315,11 @@ struct gw_admin__op *gw_admin__op_new(struct gw_admin *a, struct gw_http_req *re
 				      const struct gw_admin__resource *res, unsigned method);
 /* Answer the op's request with @err/@msg (gw_admin__answer) and free it. */
 void gw_admin__op_fail(struct gw_admin__op *op, int err, const char *msg);
+/* apisix_consumer.c: for a consumer or credential @v about to be written
+ * at op->key, an auth credential (key-auth key, basic-auth username) that
+ * another object under /apisix/consumers/ holds: GW_EINVAL with APISIX's
+ * "duplicate key found with consumer: <name>" in @msg. 0 otherwise. */
+int gw_admin__check_credentials(struct gw_admin__op *op, const cJSON *v, char *msg, size_t n);
 /* Propose the op's write (PUT/POST/PATCH) or delete; answers when done. */
 void gw_admin__op_write(struct gw_admin__op *op);
 void gw_admin__op_delete(struct gw_admin__op *op);

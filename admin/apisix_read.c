@@ -16,9 +16,10 @@
 #include "admin/apisix_int.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
+#include "lib/regex.h"
+#include "schema/schema.h"
 #include "store/store.h"
 
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,21 @@ int gw_admin__read_key(struct gw_admin *a, const char *key, struct gw_range_resp
 	rv = gw_store_range(a->store, &rq, out);
 	*found = rv == 0 && out->n_kvs > 0;
 	return rv;
+}
+
+int gw_admin__read_prefix(struct gw_admin *a, const char *prefix, struct gw_range_resp *out)
+{
+	struct gw_range_req rq;
+	char end[GW_ADMIN__MAX_KEY];
+
+	gw_admin__prefix_end(prefix, end, sizeof(end));
+	memset(&rq, 0, sizeof(rq));
+	rq.key = prefix;
+	rq.key_len = strlen(prefix);
+	rq.range_end = end;
+	rq.range_end_len = strlen(end);
+	rq.serializable = true;
+	return gw_store_range(a->store, &rq, out);
 }
 
 void gw_admin__prefix_end(const char *prefix, char *end, size_t n)
@@ -149,8 +165,7 @@ void gw_admin__h_not_found(struct gw_admin *a, struct gw_http_req *req,
 /* ---- lists ------------------------------------------------------------- */
 
 struct filters {
-	regex_t name, uri;
-	bool has_name, has_uri;
+	struct gw_regex *name, *uri; /* NULL: no such filter */
 	char label_k[128], label_v[128];
 	bool has_label;
 	char field[64], field_v[160];
@@ -158,9 +173,9 @@ struct filters {
 	long page, page_size; /* page_size 0: everything */
 };
 
-static bool str_match(regex_t *re, const cJSON *x)
+static bool str_match(const struct gw_regex *re, const cJSON *x)
 {
-	return cJSON_IsString(x) && regexec(re, x->valuestring, 0, NULL, 0) == 0;
+	return cJSON_IsString(x) && gw_regex_find(re, x->valuestring);
 }
 
 static bool keep(struct filters *f, const cJSON *v)
@@ -169,15 +184,15 @@ static bool keep(struct filters *f, const cJSON *v)
 	char id[160];
 	bool ok;
 
-	if (f->has_name && !str_match(&f->name, cJSON_GetObjectItemCaseSensitive(v, "name"))) {
+	if (f->name != NULL && !str_match(f->name, cJSON_GetObjectItemCaseSensitive(v, "name"))) {
 		return false;
 	}
-	if (f->has_uri) {
-		ok = str_match(&f->uri, cJSON_GetObjectItemCaseSensitive(v, "uri"));
+	if (f->uri != NULL) {
+		ok = str_match(f->uri, cJSON_GetObjectItemCaseSensitive(v, "uri"));
 		x = cJSON_GetObjectItemCaseSensitive(v, "uris");
 		cJSON_ArrayForEach(u, x)
 		{
-			ok = ok || str_match(&f->uri, u);
+			ok = ok || str_match(f->uri, u);
 		}
 		if (!ok) {
 			return false;
@@ -219,19 +234,15 @@ static bool int_arg(struct gw_http_req *req, const char *name, long lo, long hi,
 
 static void filters_free(struct filters *f)
 {
-	if (f->has_name) {
-		regfree(&f->name);
-	}
-	if (f->has_uri) {
-		regfree(&f->uri);
-	}
+	gw_regex_free(f->name);
+	gw_regex_free(f->uri);
 }
 
 /* The filters and page of a list request. 0, or GW_EINVAL with the reason
  * in *why (static); @f is to be freed with filters_free either way. */
 static int filters_parse(struct gw_http_req *req, struct filters *f, const char **why)
 {
-	char arg[256], *sep;
+	char arg[256], msg[200], *sep;
 
 	memset(f, 0, sizeof(*f));
 	f->page = 1;
@@ -242,12 +253,14 @@ static int filters_parse(struct gw_http_req *req, struct filters *f, const char 
 		*why = "page_size must be an integer between 10 and 500";
 	}
 	if (*why == NULL && gw_http_query_arg(req, "name", arg, sizeof(arg)) != NULL) {
-		f->has_name = regcomp(&f->name, arg, REG_EXTENDED | REG_NOSUB) == 0;
-		*why = f->has_name ? NULL : "invalid regular expression in name";
+		*why = gw_regex_compile(arg, 0, &f->name, msg, sizeof(msg)) == 0
+			   ? NULL
+			   : "invalid regular expression in name";
 	}
 	if (*why == NULL && gw_http_query_arg(req, "uri", arg, sizeof(arg)) != NULL) {
-		f->has_uri = regcomp(&f->uri, arg, REG_EXTENDED | REG_NOSUB) == 0;
-		*why = f->has_uri ? NULL : "invalid regular expression in uri";
+		*why = gw_regex_compile(arg, 0, &f->uri, msg, sizeof(msg)) == 0
+			   ? NULL
+			   : "invalid regular expression in uri";
 	}
 	if (*why == NULL && gw_http_query_arg(req, "label", arg, sizeof(arg)) != NULL) {
 		if ((sep = strchr(arg, ':')) != NULL) {
@@ -387,8 +400,15 @@ void gw_admin__h_plugin_schema(struct gw_admin *a, struct gw_http_req *req,
 			       const struct gw_admin__match *m)
 {
 	const char *schema = gw_admin__plugin_schema(m->id);
+	const char *cons = gw_schema_plugin_consumer_schema(m->id);
+	char type[16];
 
 	(void)a;
+	/* ?schema_type=consumer: an auth plugin's schema in a consumer */
+	if (cons != NULL && gw_http_query_arg(req, "schema_type", type, sizeof(type)) != NULL &&
+	    strcmp(type, "consumer") == 0) {
+		schema = cons;
+	}
 	if (schema == NULL) {
 		gw_admin__send_err(req, GW_ENOTFOUND, NULL);
 		return;

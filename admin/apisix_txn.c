@@ -447,7 +447,8 @@ static bool finish_value(struct gw_admin__op *op, cJSON *v, int64_t create_time)
 		cJSON_DeleteItemFromObjectCaseSensitive(v, "create_time");
 		cJSON_DeleteItemFromObjectCaseSensitive(v, "update_time");
 	}
-	if (gw_admin__check_object(op->res, v, msg, sizeof(msg)) != 0) {
+	if (gw_admin__check_object(op->res, v, msg, sizeof(msg)) != 0 ||
+	    gw_admin__check_credentials(op, v, msg, sizeof(msg)) != 0) {
 		cJSON_Delete(v);
 		gw_admin__op_fail(op, GW_EINVAL, msg);
 		return false;
@@ -590,21 +591,12 @@ static void delete_cb(void *data, int err, struct gw_store_result *res)
 static int scan_dependent(struct gw_admin__op *op, const struct dependent *d, int64_t *rev,
 			  char *msg, size_t n)
 {
-	struct gw_range_req rq;
 	struct gw_range_resp rs;
-	char end[MAX_KEY], id[160];
+	char id[160];
 	size_t i, plen = strlen(d->prefix);
 	cJSON *v;
-	int rv;
+	int rv = gw_admin__read_prefix(op->a, d->prefix, &rs);
 
-	gw_admin__prefix_end(d->prefix, end, sizeof(end));
-	memset(&rq, 0, sizeof(rq));
-	rq.key = d->prefix;
-	rq.key_len = plen;
-	rq.range_end = end;
-	rq.range_end_len = strlen(end);
-	rq.serializable = true;
-	rv = gw_store_range(op->a->store, &rq, &rs);
 	if (rv != 0) {
 		return rv;
 	}

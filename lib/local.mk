@@ -24,6 +24,7 @@ lib_libgw_common_a_SOURCES = \
 	lib/tlsbio.c lib/tlsbio.h \
 	lib/json.c lib/json.h \
 	lib/ct.c lib/ct.h \
+	lib/regex.c lib/regex.h \
 	lib/crc32c.c lib/crc32c.h \
 	lib/cidr.c lib/cidr.h \
 	lib/rand.c lib/rand.h \

@@ -40,6 +40,7 @@ static void config_free(struct gw_proxy_config *cfg)
 	gw_proxy__router_unref(cfg->router);
 	gw_proxy__unit_unref(cfg->gunit);
 	gw_proxy__ssl_table_free(cfg->ssl);
+	gw_proxy__unit_unref(cfg->cunit); /* the consumer index */
 	free(cfg->ups);
 	free(cfg);
 }

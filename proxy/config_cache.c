@@ -29,6 +29,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/config_int.h"
+#include "proxy/plugin_int.h"
 #include "proxy/tls_int.h"
 
 #include <stdio.h>
@@ -80,6 +81,17 @@ struct rslot {
  * date, unless every one but the newest is still in use. */
 #define ROUTERS 3
 
+/* Owned copies of the pairs under some prefixes, by key. */
+struct kvset {
+	struct gw_proxy_kv *v;
+	size_t n, cap;
+	bool dirty; /* changed since the last compile */
+};
+
+#define SSL_PREFIX      "/apisix/ssls/"
+#define CONSUMER_PREFIX "/apisix/consumers/"
+#define CGROUP_PREFIX   "/apisix/consumer_groups/"
+
 struct gw_proxy_cache {
 	struct gw_proxy__map keys; /* key -> entry */
 	struct gw_proxy__cent **dirty[GW_PROXY__K_N];
@@ -104,15 +116,13 @@ struct gw_proxy_cache {
 	int64_t next_seq; /* creation order for inputs without one */
 	int64_t revision;
 	struct gw_proxy_cache_stats stats;
-	/* ssls objects by key (owned copies): the SNI table is compiled from
-	 * all of them when one changes and shared by the snapshots until then */
-	struct gw_proxy_kv *ssl_kvs;
-	size_t n_ssl, cap_ssl;
-	bool ssl_dirty;
+	/* Objects compiled as a whole when one of them changes, and shared by
+	 * the snapshots until then: the ssls objects (the SNI table) and the
+	 * consumers, their credentials and consumer groups (the index). */
+	struct kvset ssls, consumers;
 	struct gw_proxy__ssl_table *ssl; /* one reference, or NULL */
+	struct gw_proxy__unit *cunit;    /* the consumer index (one reference), or NULL */
 };
-
-#define SSL_PREFIX "/apisix/ssls/"
 
 static const char *const prefixes[GW_PROXY__K_N] = {"/apisix/upstreams/", "/apisix/services/",
 						    "/apisix/plugin_configs/",
@@ -145,8 +155,11 @@ void gw_proxy__unit_unref(struct gw_proxy__unit *u)
 	if (u == NULL || atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel) != 1) {
 		return;
 	}
+	if (u->dtor != NULL) {
+		u->dtor(u->obj);
+	}
 	for (size_t i = 0; i < u->n_regexes; i++) {
-		regfree(u->regexes[i]);
+		gw_regex_free(u->regexes[i]);
 	}
 	free(u->regexes);
 	for (size_t i = 0; i < u->n_deps; i++) {
@@ -313,22 +326,31 @@ static int kind_of(const char *key, size_t len)
 	return -1;
 }
 
-static void ssl_kv_free(struct gw_proxy_kv *kv)
+static void kv_free(struct gw_proxy_kv *kv)
 {
 	free((char *)kv->key);
 	free((char *)kv->value);
 }
 
-/* Record one put or delete of an ssls object. */
-static int ssl_record(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kv)
+static void kvset_clear(struct kvset *ks)
+{
+	for (size_t i = 0; i < ks->n; i++) {
+		kv_free(&ks->v[i]);
+	}
+	ks->n = 0;
+	ks->dirty = true;
+}
+
+/* Record one put or delete of @kv in @ks. 0 or GW_ENOMEM. */
+static int kvset_record(struct kvset *ks, const struct gw_proxy_kv *kv)
 {
 	struct gw_proxy_kv *slot = NULL;
 	char *key, *value;
 
-	for (size_t i = 0; i < cc->n_ssl; i++) {
-		if (cc->ssl_kvs[i].key_len == kv->key_len &&
-		    memcmp(cc->ssl_kvs[i].key, kv->key, kv->key_len) == 0) {
-			slot = &cc->ssl_kvs[i];
+	for (size_t i = 0; i < ks->n; i++) {
+		if (ks->v[i].key_len == kv->key_len &&
+		    memcmp(ks->v[i].key, kv->key, kv->key_len) == 0) {
+			slot = &ks->v[i];
 			break;
 		}
 	}
@@ -337,17 +359,16 @@ static int ssl_record(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kv)
 	}
 	if (kv->value == NULL) {
 		if (slot != NULL) {
-			ssl_kv_free(slot);
-			*slot = cc->ssl_kvs[--cc->n_ssl];
-			cc->ssl_dirty = true;
+			kv_free(slot);
+			*slot = ks->v[--ks->n];
+			ks->dirty = true;
 		}
 		return 0;
 	}
 	key = malloc(kv->key_len + 1);
 	value = malloc(kv->value_len + 1);
 	if (key == NULL || value == NULL ||
-	    (slot == NULL &&
-	     grow((void **)&cc->ssl_kvs, &cc->cap_ssl, cc->n_ssl + 1, sizeof *cc->ssl_kvs) != 0)) {
+	    (slot == NULL && grow((void **)&ks->v, &ks->cap, ks->n + 1, sizeof *ks->v) != 0)) {
 		free(key);
 		free(value);
 		return GW_ENOMEM;
@@ -357,15 +378,21 @@ static int ssl_record(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kv)
 	memcpy(value, kv->value, kv->value_len);
 	value[kv->value_len] = '\0';
 	if (slot == NULL) {
-		slot = &cc->ssl_kvs[cc->n_ssl++];
+		slot = &ks->v[ks->n++];
 	} else {
-		ssl_kv_free(slot);
+		kv_free(slot);
 	}
 	*slot = *kv;
 	slot->key = key;
 	slot->value = value;
-	cc->ssl_dirty = true;
+	ks->dirty = true;
 	return 0;
+}
+
+static bool has_prefix(const struct gw_proxy_kv *kv, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	return kv->key_len > pl && memcmp(kv->key, prefix, pl) == 0;
 }
 
 /* Record one put (value != NULL) or delete of @kv. */
@@ -375,9 +402,11 @@ static int record(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kv)
 	struct gw_proxy__cent *e;
 
 	if (k < 0) {
-		if (kv->key_len > sizeof SSL_PREFIX - 1 &&
-		    memcmp(kv->key, SSL_PREFIX, sizeof SSL_PREFIX - 1) == 0) {
-			return ssl_record(cc, kv);
+		if (has_prefix(kv, SSL_PREFIX)) {
+			return kvset_record(&cc->ssls, kv);
+		}
+		if (has_prefix(kv, CONSUMER_PREFIX) || has_prefix(kv, CGROUP_PREFIX)) {
+			return kvset_record(&cc->consumers, kv);
 		}
 		return 0;
 	}
@@ -894,6 +923,46 @@ err:
 }
 
 /* Recompile what is dirty and make the snapshot. */
+static void consumers_dtor(void *obj)
+{
+	struct gw_proxy_config tmp;
+
+	memset(&tmp, 0, sizeof tmp);
+	tmp.consumers = obj;
+	gw_proxy__consumers_free(&tmp);
+}
+
+/* The consumer index of the consumers, credentials and groups in the cache,
+ * in a unit of its own (plugin_consumer.c compiles it). 0 or GW_ENOMEM. */
+static int consumers_build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy__unit **out)
+{
+	struct gw_proxy__compiler c;
+	struct gw_proxy_config tmp;
+	int rv;
+
+	*out = NULL;
+	if (cc->consumers.n == 0) {
+		return 0;
+	}
+	memset(&c, 0, sizeof c);
+	memset(&tmp, 0, sizeof tmp);
+	c.cc = cc;
+	c.revision = revision;
+	c.u = gw_proxy__unit_new(4096);
+	if (c.u == NULL) {
+		return GW_ENOMEM;
+	}
+	rv = gw_proxy__consumers_compile(&c, &tmp, cc->consumers.v, cc->consumers.n);
+	c.u->obj = tmp.consumers;
+	c.u->dtor = consumers_dtor;
+	if (rv != 0) {
+		gw_proxy__unit_unref(c.u);
+		return rv;
+	}
+	*out = c.u;
+	return 0;
+}
+
 static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_config **out)
 {
 	struct gw_proxy_config *cfg;
@@ -918,13 +987,22 @@ static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_co
 	if (rv == 0 && (cc->listed_changed || cc->gunit == NULL)) {
 		rv = globals_merge(cc);
 	}
-	if (rv == 0 && cc->ssl_dirty) {
+	if (rv == 0 && cc->ssls.dirty) {
 		struct gw_proxy__ssl_table *t = NULL;
-		rv = gw_proxy__ssl_compile(cc->ssl_kvs, cc->n_ssl, revision, &t);
+		rv = gw_proxy__ssl_compile(cc->ssls.v, cc->ssls.n, revision, &t);
 		if (rv == 0) {
 			gw_proxy__ssl_table_free(cc->ssl);
 			cc->ssl = t;
-			cc->ssl_dirty = false;
+			cc->ssls.dirty = false;
+		}
+	}
+	if (rv == 0 && cc->consumers.dirty) {
+		struct gw_proxy__unit *u = NULL;
+		rv = consumers_build(cc, revision, &u);
+		if (rv == 0) {
+			gw_proxy__unit_unref(cc->cunit);
+			cc->cunit = u;
+			cc->consumers.dirty = false;
 		}
 	}
 	if (rv != 0) {
@@ -958,6 +1036,9 @@ static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_co
 	cfg->gunit = cc->gunit;
 	gw_proxy__ssl_table_ref(cc->ssl);
 	cfg->ssl = cc->ssl;
+	gw_proxy__unit_ref(cc->cunit);
+	cfg->cunit = cc->cunit;
+	cfg->consumers = cc->cunit != NULL ? cc->cunit->obj : NULL;
 	cfg->global = ((struct gw_proxy__pset *)cc->gunit->obj)->v;
 	cfg->n_global = ((struct gw_proxy__pset *)cc->gunit->obj)->n;
 	*out = cfg;
@@ -1007,11 +1088,12 @@ void gw_proxy_cache_free(struct gw_proxy_cache *cc)
 	}
 	free(cc->ups);
 	free(cc->free_slots);
-	for (size_t i = 0; i < cc->n_ssl; i++) {
-		ssl_kv_free(&cc->ssl_kvs[i]);
-	}
-	free(cc->ssl_kvs);
+	kvset_clear(&cc->ssls);
+	free(cc->ssls.v);
+	kvset_clear(&cc->consumers);
+	free(cc->consumers.v);
 	gw_proxy__ssl_table_free(cc->ssl);
+	gw_proxy__unit_unref(cc->cunit);
 	for (int k = 0; k < GW_PROXY__K_N; k++) {
 		free(cc->listed[k]);
 	}
@@ -1042,12 +1124,9 @@ int gw_proxy_cache_sync(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kvs
 			e->seen = false;
 		}
 	}
-	/* the ssls objects are all listed again */
-	for (size_t i = 0; i < cc->n_ssl; i++) {
-		ssl_kv_free(&cc->ssl_kvs[i]);
-	}
-	cc->n_ssl = 0;
-	cc->ssl_dirty = true;
+	/* the ssls objects and consumers are all listed again */
+	kvset_clear(&cc->ssls);
+	kvset_clear(&cc->consumers);
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		struct gw_proxy_kv kv = kvs[i];
 		if (kv.value == NULL) {

@@ -12,7 +12,6 @@
 #include "lib/err.h"
 #include "proxy/config_int.h"
 
-#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -68,7 +67,7 @@ static int compile_cmp(struct gw_proxy__compiler *c, const cJSON *arr, struct gw
 		break;
 	case GW_PROXY__OP_RE:
 	case GW_PROXY__OP_REI: {
-		int flags = REG_EXTENDED | REG_NOSUB | (e->op == GW_PROXY__OP_REI ? REG_ICASE : 0);
+		unsigned flags = e->op == GW_PROXY__OP_REI ? GW_REGEX_CASELESS : 0;
 		if (!cJSON_IsString(val)) {
 			return fail(c, "%s", "vars: regex must be a string");
 		}

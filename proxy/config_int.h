@@ -25,7 +25,6 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <regex.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -61,13 +60,14 @@ enum gw_proxy__kind {
  * (any thread). */
 struct gw_proxy__unit {
 	atomic_int refs;
-	struct gw_arena arena; /* the object and everything it points to */
-	regex_t **regexes;     /* to regfree (malloc'ed array) */
+	struct gw_arena arena;     /* the object and everything it points to */
+	struct gw_regex **regexes; /* to gw_regex_free (malloc'ed array) */
 	size_t n_regexes;
 	struct gw_proxy__unit **deps; /* units this one points into, one reference each */
 	size_t n_deps;
 	void *obj;                      /* upstream, svc, pset, route, or plugin_inst[] */
 	struct gw_proxy__upstream *own; /* the upstream this unit made, or NULL */
+	void (*dtor)(void *obj);        /* frees what @obj holds outside the arena, or NULL */
 };
 
 struct gw_proxy__cache;
@@ -78,6 +78,7 @@ struct gw_proxy__compiler {
 	struct gw_proxy__cent *e; /* the entry being compiled (its dependencies) */
 	struct gw_proxy__unit *u; /* its new unit */
 	int64_t revision;
+	const char *obj; /* gw_proxy__c_object's override of the object's key, or NULL */
 	const char *why; /* reason of the last failure (static or arena) */
 	char whybuf[512];
 	bool oom;

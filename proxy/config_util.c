@@ -9,10 +9,12 @@
 
 #include "lib/err.h"
 #include "proxy/config_int.h"
+#include "proxy/plugin_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Seconds (a number the schema bounds; 0 where it allows 0) to
  * milliseconds; a positive value is at least 1 ms. */
@@ -145,21 +147,22 @@ int gw_proxy__c_fail(struct gw_proxy__compiler *c, const char *fmt, ...)
 	return GW_EINVAL;
 }
 
-int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, int flags, regex_t **out)
+int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, unsigned flags,
+		      struct gw_regex **out)
 {
 	struct gw_proxy__unit *u = c->u;
-	regex_t *re = calloc_cfg(c, sizeof *re);
-	if (re == NULL) {
-		return GW_ENOMEM;
-	}
-	if (regcomp(re, pattern, flags) != 0) {
-		return fail(c, "bad regex %.64s", pattern);
+	struct gw_regex *re;
+	char why[256];
+	int rv = gw_regex_compile(pattern, flags, &re, why, sizeof why);
+
+	if (rv != 0) {
+		return rv == GW_ENOMEM ? rv : fail(c, "bad regex %.64s: %s", pattern, why);
 	}
 	if ((u->n_regexes & (u->n_regexes - 1)) == 0) {
 		size_t cap = u->n_regexes ? u->n_regexes * 2 : 1;
 		void *p = realloc(u->regexes, cap * sizeof *u->regexes);
 		if (p == NULL) {
-			regfree(re);
+			gw_regex_free(re);
 			c->oom = true;
 			return GW_ENOMEM;
 		}
@@ -168,4 +171,35 @@ int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, int fla
 	u->regexes[u->n_regexes++] = re;
 	*out = re;
 	return 0;
+}
+
+const char *gw_proxy__c_object(struct gw_proxy__compiler *c, const char *set)
+{
+	if (set != NULL) {
+		c->obj = set[0] != '\0' ? set : NULL;
+		return set;
+	}
+	return c->obj != NULL ? c->obj : gw_proxy__c_key(c);
+}
+
+bool gw_proxy__c_key_id(const struct gw_proxy_kv *kv, const char *prefix, char *id, size_t cap)
+{
+	size_t pl = strlen(prefix), n;
+
+	if (kv->key_len <= pl || memcmp(kv->key, prefix, pl) != 0) {
+		return false;
+	}
+	n = kv->key_len - pl;
+	if (n >= cap || memchr(kv->key + pl, '/', n) != NULL) {
+		return false;
+	}
+	memcpy(id, kv->key + pl, n);
+	id[n] = '\0';
+	return true;
+}
+
+int gw_proxy__c_plugins(struct gw_proxy__compiler *c, const cJSON *obj,
+			struct gw_proxy__plugin_inst **out, size_t *n)
+{
+	return gw_proxy__compile_plugins(c, obj, out, n);
 }

@@ -806,10 +806,16 @@ void gw_proxy__dconn_respond(struct gw_proxy__dconn *dc, int status, const char 
 	blen = strlen(body);
 	n = snprintf(head, sizeof head,
 		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		     "Connection: %s\r\nServer: apigw\r\n\r\n",
+		     "Connection: %s\r\nServer: apigw\r\n",
 		     status, gw_proxy__reason(status), ctype ? ctype : "text/plain; charset=utf-8",
 		     blen, close ? "close" : "keep-alive");
 	gw_proxy__dconn_write(dc, head, (size_t)n);
+	for (size_t i = 0; r != NULL && i < r->ph_n; i++) { /* added by plugins */
+		n = snprintf(head, sizeof head, "%.200s: %.280s\r\n", r->ph[i].name,
+			     r->ph[i].value);
+		gw_proxy__dconn_write(dc, head, (size_t)n);
+	}
+	gw_proxy__dconn_write(dc, "\r\n", 2);
 	if (r == NULL || r->method != HTTP_HEAD) {
 		gw_proxy__dconn_write(dc, body, blen);
 	}

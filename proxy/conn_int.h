@@ -90,6 +90,8 @@ struct gw_proxy__worker {
 	struct gw_list flush; /* dconns with corked output */
 	int init_rv;          /* start-up result reported to gw_proxy_start */
 	char rbuf[65536];     /* shared read buffer of this loop */
+	/* plugin_delay.c: requests waiting before going upstream, or NULL */
+	struct gw_proxy__delay *delay;
 };
 
 struct gw_proxy__hcollect {
@@ -209,6 +211,16 @@ struct gw_proxy__req {
 	const char *up_host;       /* Host sent upstream, or NULL */
 	int64_t resp_len_override; /* >= 0: the response body is replaced */
 	const void *body_replacer; /* the plugin conf that replaces it */
+	/* plugin_*.c (plugin_int.h): the authenticated consumer, the plugin list
+	 * merged with its plugins, the headers plugins add to the response */
+	const struct gw_proxy__consumer *consumer;
+	const struct gw_proxy__plugin_inst *pv; /* NULL: the route's list */
+	size_t pn;
+	struct gw_proxy__hdr *ph; /* arena array */
+	size_t ph_n, ph_cap;
+	unsigned delay_ms;         /* limit-req: wait before going upstream */
+	uint64_t delay_due;        /* loop ms; non-zero while on the worker's delay list */
+	struct gw_list delay_link; /* plugin_delay.c */
 	/* ops.c, accesslog.c: metrics and access log */
 	struct gw_proxy__raddr *ra;  /* real-ip from X-Forwarded-For (arena), or NULL */
 	uint64_t t_begin;            /* uv_hrtime() at the request's first byte */
@@ -270,6 +282,10 @@ void gw_proxy__req_tunnel_data(struct gw_proxy__req *r, const char *p, size_t n)
 /* Let go of the upstream connection (closed when @close, else the caller
  * releases it) and account the node's request in the balancer. */
 void gw_proxy__req_detach_uc(struct gw_proxy__req *r, bool close);
+/* A routed request whose plugins let it through: to its upstream (or the
+ * 503 of a route without one). After the access phase, or after the delay
+ * a plugin asked for (plugin_delay.c). */
+void gw_proxy__req_proceed(struct gw_proxy__req *r);
 /* Pick a node not tried yet and connect (or answer 502 when none is left). */
 void gw_proxy__req_attempt(struct gw_proxy__req *r);
 /* May a failed attempt be tried again (nothing sent to the client, budget
@@ -279,16 +295,18 @@ bool gw_proxy__req_retry_allowed(const struct gw_proxy__req *r);
 void gw_proxy__req_prepare_replay(struct gw_proxy__req *r);
 
 /* Plugins of a routed request: the global rules' first, then the route's
- * (each list sorted by priority), as APISIX runs them. */
+ * (each list sorted by priority; merged with the consumer's once one is
+ * attached), as APISIX runs them. */
 static inline size_t gw_proxy__req_n_plugins(const struct gw_proxy__req *r)
 {
-	return r->route != NULL ? r->snap->cfg->n_global + r->route->n_plugins : 0;
+	return r->route == NULL ? 0
+				: r->snap->cfg->n_global + (r->pv ? r->pn : r->route->n_plugins);
 }
 static inline const struct gw_proxy__plugin_inst *
 gw_proxy__req_plugin(const struct gw_proxy__req *r, size_t i)
 {
 	size_t g = r->snap->cfg->n_global;
-	return i < g ? &r->snap->cfg->global[i] : &r->route->plugins[i - g];
+	return i < g ? &r->snap->cfg->global[i] : &(r->pv ? r->pv : r->route->plugins)[i - g];
 }
 
 /* reqhead.c: header collection, checks, the head sent upstream */

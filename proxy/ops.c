@@ -19,6 +19,7 @@
 #include "lib/prom.h"
 #include "proxy/conn_int.h"
 #include "proxy/health_int.h"
+#include "proxy/plugin_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@ struct gw_proxy__series {
 	atomic_bool ready;
 	int code;
 	char route[64];
+	char consumer[64];
 	char node[48];
 	atomic_uint_fast64_t count, in_bytes, out_bytes;
 	atomic_uint_fast64_t lat[LAT_N][NB + 1]; /* per bucket (not cumulative); [NB] = +Inf */
@@ -82,6 +84,7 @@ static void describe(struct gw_proxy__req *r, struct gw_proxy__outcome *o)
 	memset(o, 0, sizeof *o);
 	o->status = r->resp_started ? r->status : 499; /* nginx's "client closed" */
 	o->route = r->route != NULL && r->route->id != NULL ? r->route->id : "";
+	o->consumer = r->consumer != NULL ? r->consumer->username : "";
 	if (r->up != NULL && r->node >= 0 && (size_t)r->node < r->up->n_nodes) {
 		const char *t = r->up->nodes[r->node].text;
 		const char *colon = strrchr(t, ':');
@@ -154,12 +157,16 @@ void gw_proxy__ops_req_head(struct gw_proxy__req *r)
 	gw_proxy__pp_real_ip(r);
 }
 
-static uint64_t series_hash(int code, const char *route, const char *node)
+static uint64_t series_hash(int code, const char *route, const char *consumer, const char *node)
 {
 	uint64_t h = GW_PROXY__FNV_INIT;
 	h = gw_proxy__fnv_step(h, (unsigned char)(code & 0xff));
 	h = gw_proxy__fnv_step(h, (unsigned char)(code >> 8));
 	for (const char *s = route; *s; s++) {
+		h = gw_proxy__fnv_step(h, (unsigned char)*s);
+	}
+	h = gw_proxy__fnv_step(h, 0);
+	for (const char *s = consumer; *s; s++) {
 		h = gw_proxy__fnv_step(h, (unsigned char)*s);
 	}
 	h = gw_proxy__fnv_step(h, 0);
@@ -171,12 +178,12 @@ static uint64_t series_hash(int code, const char *route, const char *node)
 
 /* The worker's series for the label set, created if there is room. */
 static struct gw_proxy__series *series_get(struct gw_proxy__wops *wo, int code, const char *route,
-					   const char *node)
+					   const char *consumer, const char *node)
 {
 	size_t mask = MAX_SERIES - 1, i;
 	bool folded = false;
 again:
-	i = (size_t)series_hash(code, route, node) & mask;
+	i = (size_t)series_hash(code, route, consumer, node) & mask;
 	for (size_t probes = 0; probes < MAX_SERIES; probes++, i = (i + 1) & mask) {
 		struct gw_proxy__series *s = &wo->series[i];
 		if (!atomic_load_explicit(&s->ready, memory_order_relaxed)) {
@@ -185,12 +192,14 @@ again:
 			}
 			s->code = code;
 			snprintf(s->route, sizeof s->route, "%s", route);
+			snprintf(s->consumer, sizeof s->consumer, "%s", consumer);
 			snprintf(s->node, sizeof s->node, "%s", node);
 			atomic_store_explicit(&s->ready, true, memory_order_release);
 			wo->n_series++;
 			return s;
 		}
 		if (s->code == code && strncmp(s->route, route, sizeof s->route - 1) == 0 &&
+		    strncmp(s->consumer, consumer, sizeof s->consumer - 1) == 0 &&
 		    strncmp(s->node, node, sizeof s->node - 1) == 0) {
 			return s;
 		}
@@ -201,6 +210,7 @@ again:
 	}
 	folded = true;
 	route = "";
+	consumer = "";
 	node = "";
 	goto again;
 }
@@ -243,7 +253,7 @@ void gw_proxy__ops_req_done(struct gw_proxy__req *r)
 	if (ops->log_on) {
 		gw_proxy__log_line(r, &o);
 	}
-	s = series_get(wo, o.status, o.route, o.node);
+	s = series_get(wo, o.status, o.route, o.consumer, o.node);
 	if (s == NULL) {
 		return;
 	}
@@ -371,7 +381,7 @@ void gw_proxy__ops_close(struct gw_proxy *p)
 /* One merged label set across workers. */
 struct agg {
 	int code;
-	const char *route, *node; /* point into a worker's series (stable) */
+	const char *route, *consumer, *node; /* point into a worker's series (stable) */
 	uint64_t count, in_bytes, out_bytes;
 	uint64_t lat[LAT_N][NB + 1];
 	uint64_t lat_sum_us[LAT_N];
@@ -385,11 +395,12 @@ struct aggset {
 	size_t n_keys;
 };
 
-static struct agg *agg_get(struct aggset *a, int code, const char *route, const char *node)
+static struct agg *agg_get(struct aggset *a, int code, const char *route, const char *consumer,
+			   const char *node)
 {
 	char *key;
 	void *hit;
-	int kl = asprintf(&key, "%d\n%s\n%s", code, route, node);
+	int kl = asprintf(&key, "%d\n%s\n%s\n%s", code, route, consumer, node);
 	if (kl < 0) {
 		return NULL;
 	}
@@ -422,6 +433,7 @@ static struct agg *agg_get(struct aggset *a, int code, const char *route, const 
 	memset(&a->v[a->n], 0, sizeof a->v[a->n]);
 	a->v[a->n].code = code;
 	a->v[a->n].route = route;
+	a->v[a->n].consumer = consumer;
 	a->v[a->n].node = node;
 	return &a->v[a->n++];
 }
@@ -448,7 +460,7 @@ static int collect(struct gw_proxy__ops *ops, bool by_code, struct aggset *a)
 			if (!atomic_load_explicit(&s->ready, memory_order_acquire)) {
 				continue;
 			}
-			g = agg_get(a, by_code ? s->code : -1, s->route, s->node);
+			g = agg_get(a, by_code ? s->code : -1, s->route, s->consumer, s->node);
 			if (g == NULL) {
 				return GW_ENOMEM;
 			}
@@ -477,10 +489,21 @@ static int write_status(struct gw_proxy__ops *ops, struct gw_buf *b)
 	for (size_t i = 0; rv == 0 && i < a.n; i++) {
 		char code[16];
 		snprintf(code, sizeof code, "%d", a.v[i].code);
-		const char *l[] = {
-		    "code",         code,        "route",   a.v[i].route, "matched_uri", "",
-		    "matched_host", "",          "service", "",           "consumer",    "",
-		    "node",         a.v[i].node, NULL};
+		const char *l[] = {"code",
+				   code,
+				   "route",
+				   a.v[i].route,
+				   "matched_uri",
+				   "",
+				   "matched_host",
+				   "",
+				   "service",
+				   "",
+				   "consumer",
+				   a.v[i].consumer,
+				   "node",
+				   a.v[i].node,
+				   NULL};
 		rv = gw_prom_sample(b, "apisix_http_status", l, (double)a.v[i].count);
 	}
 	aggset_close(&a);
@@ -507,14 +530,15 @@ static int write_latency_bw(struct gw_proxy__ops *ops, struct gw_buf *b)
 					snprintf(le, sizeof le, "+Inf");
 				}
 				const char *l[] = {
-				    "type", lat_types[t], "route", a.v[i].route, "service",
-				    "",     "consumer",   "",      "node",       a.v[i].node,
-				    "le",   le,           NULL};
+				    "type",    lat_types[t], "route",    a.v[i].route,
+				    "service", "",           "consumer", a.v[i].consumer,
+				    "node",    a.v[i].node,  "le",       le,
+				    NULL};
 				rv =
 				    gw_prom_sample(b, "apisix_http_latency_bucket", l, (double)cum);
 			}
 			const char *l[] = {"type",    lat_types[t], "route",    a.v[i].route,
-					   "service", "",           "consumer", "",
+					   "service", "",           "consumer", a.v[i].consumer,
 					   "node",    a.v[i].node,  NULL};
 			if (rv == 0) {
 				rv = gw_prom_sample(b, "apisix_http_latency_sum", l,
@@ -534,7 +558,7 @@ static int write_latency_bw(struct gw_proxy__ops *ops, struct gw_buf *b)
 			const char *l[] = {"type",     t == 0 ? "ingress" : "egress",
 					   "route",    a.v[i].route,
 					   "service",  "",
-					   "consumer", "",
+					   "consumer", a.v[i].consumer,
 					   "node",     a.v[i].node,
 					   NULL};
 			rv = gw_prom_sample(b, "apisix_bandwidth", l,
@@ -617,6 +641,23 @@ int gw_proxy_metrics(struct gw_proxy *p, struct gw_buf *b)
 	if (rv == 0) {
 		rv = gw_prom_sample(b, "apigw_access_log_dropped_total", NULL,
 				    (double)relaxed_get(&ops->dropped));
+	}
+	if (rv == 0) {
+		rv = gw_prom_family(b, "apigw_regex_limit_total", "counter",
+				    "Regex matches stopped by a match, depth or heap limit "
+				    "(counted as no match)");
+	}
+	if (rv == 0) {
+		rv = gw_prom_sample(b, "apigw_regex_limit_total", NULL,
+				    (double)gw_regex_limit_hits());
+	}
+	if (rv == 0) {
+		rv = gw_prom_family(b, "apigw_limit_evictions_total", "counter",
+				    "Limit counters taken over from a live key (table full)");
+	}
+	if (rv == 0) {
+		rv = gw_prom_sample(b, "apigw_limit_evictions_total", NULL,
+				    (double)gw_proxy__limit_evictions());
 	}
 	return rv == 0 ? gw_proxy__health_metrics(p, b) : rv;
 }

@@ -111,6 +111,8 @@ struct gw_proxy__outcome {
 	uint64_t req_us, up_us;
 	bool has_up_time;
 	uint64_t in_bytes, out_bytes;
+	/* the authenticated consumer (plugin_int.h), or "" */
+	const char *consumer;
 };
 
 struct gw_proxy__ops {

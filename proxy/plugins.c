@@ -10,13 +10,13 @@
  * interpolation) or regex_uri [pattern, replacement with $1..$9], method,
  * host, headers {add, set, remove}. response-rewrite (899) changes what goes
  * back: status_code, headers {add, set, remove}, body (with Content-Length),
- * optionally only when its vars match. Regexes are POSIX extended.
+ * optionally only when its vars match. Regexes are PCRE2 (lib/regex.h).
  * Failure modes: a bad plugin configuration fails its route or service at
  * compile time (skipped with one log line). */
 #include "config.h"
 
 #include "lib/err.h"
-#include "proxy/conn_int.h"
+#include "proxy/plugin_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -115,18 +115,18 @@ static int compile_hops(struct gw_proxy__compiler *c, const cJSON *h, struct hop
 	return 0;
 }
 
-/* Replace $name (letters, digits, '_') by the variable's value. */
-static const char *interp(struct gw_proxy__req *r, const char *t)
+/* Replace $name (letters, digits, '_') by the variable's value; count the
+ * variables that had one in *@n_resolved. */
+static const char *interp_n(struct gw_proxy__req *r, const char *t, int *n_resolved)
 {
-	struct gw_proxy__match_ctx m;
 	struct gw_buf b;
 	char name[128], vb[1024];
 	const char *out;
 
+	*n_resolved = 0;
 	if (strchr(t, '$') == NULL) {
 		return t;
 	}
-	gw_proxy__req_match_ctx(r, &m);
 	gw_buf_init(&b);
 	while (*t) {
 		const char *v;
@@ -139,14 +139,21 @@ static const char *interp(struct gw_proxy__req *r, const char *t)
 			k++;
 		}
 		snprintf(name, sizeof name, "%.*s", (int)(k - 1), t + 1);
-		if (k > 1 && gw_proxy__var(&m, name, vb, sizeof vb, &v, &vl)) {
+		if (k > 1 && gw_proxy__plugin_var(r, name, vb, sizeof vb, &v, &vl)) {
 			gw_buf_append(&b, v, vl);
+			(*n_resolved)++;
 		}
 		t += k;
 	}
 	out = gw_arena_strndup(&r->arena, b.data ? b.data : "", b.len);
 	gw_buf_close(&b);
 	return out ? out : "";
+}
+
+static const char *interp(struct gw_proxy__req *r, const char *t)
+{
+	int n;
+	return interp_n(r, t, &n);
 }
 
 static void hc_edit(struct gw_proxy__req *r, struct gw_proxy__hcollect *hc, const struct hop *o,
@@ -188,7 +195,7 @@ static void hc_edit(struct gw_proxy__req *r, struct gw_proxy__hcollect *hc, cons
 
 struct prw {
 	const char *uri;
-	regex_t *re;
+	struct gw_regex *re;
 	const char *repl;
 	int method; /* -1: unchanged */
 	const char *host;
@@ -217,7 +224,7 @@ static int prw_compile(struct gw_proxy__compiler *c, const cJSON *j, const void 
 			return gw_proxy__c_fail(
 			    c, "%s", "proxy-rewrite: regex_uri is [pattern, replacement]");
 		}
-		if ((rv = gw_proxy__c_regex(c, pat->valuestring, REG_EXTENDED, &p->re)) != 0) {
+		if ((rv = gw_proxy__c_regex(c, pat->valuestring, 0, &p->re)) != 0) {
 			return rv;
 		}
 		p->repl = gw_proxy__c_strdup(c, rep->valuestring);
@@ -248,31 +255,30 @@ static int prw_compile(struct gw_proxy__compiler *c, const cJSON *j, const void 
 }
 
 /* ngx.re.sub: the first match of @re in @s replaced by @repl ($0-$9). */
-static const char *regex_sub(struct gw_proxy__req *r, const regex_t *re, const char *s,
+static const char *regex_sub(struct gw_proxy__req *r, const struct gw_regex *re, const char *s,
 			     const char *repl)
 {
-	regmatch_t m[10];
+	size_t m[2 * GW_REGEX_GROUPS];
 	struct gw_buf b;
 	const char *out;
 
-	if (regexec(re, s, 10, m, 0) != 0) {
+	if (gw_regex_match(re, s, strlen(s), m, GW_REGEX_GROUPS) <= 0) {
 		return NULL;
 	}
 	gw_buf_init(&b);
-	gw_buf_append(&b, s, (size_t)m[0].rm_so);
+	gw_buf_append(&b, s, m[0]);
 	for (const char *p = repl; *p; p++) {
 		if (*p == '$' && isdigit((unsigned char)p[1])) {
-			int g = p[1] - '0';
-			if (m[g].rm_so >= 0) {
-				gw_buf_append(&b, s + m[g].rm_so,
-					      (size_t)(m[g].rm_eo - m[g].rm_so));
+			size_t g = (size_t)(p[1] - '0');
+			if (m[2 * g] != SIZE_MAX) {
+				gw_buf_append(&b, s + m[2 * g], m[2 * g + 1] - m[2 * g]);
 			}
 			p++;
 		} else {
 			gw_buf_append(&b, p, 1);
 		}
 	}
-	gw_buf_appends(&b, s + m[0].rm_eo);
+	gw_buf_appends(&b, s + m[1]);
 	out = gw_arena_strndup(&r->arena, b.data ? b.data : "", b.len);
 	gw_buf_close(&b);
 	return out;
@@ -314,6 +320,13 @@ static int prw_rewrite(struct gw_proxy__req *r, const void *conf)
 	}
 	return 0;
 }
+
+static const struct gw_proxy__plugin prw_plugin = {
+    .name = "proxy-rewrite",
+    .priority = 1008,
+    .compile = prw_compile,
+    .rewrite = prw_rewrite,
+};
 
 /* ---- response-rewrite */
 
@@ -399,29 +412,164 @@ static void rrw_body_filter(struct gw_proxy__req *r, const void *conf, const cha
 	}
 }
 
+static const struct gw_proxy__plugin rrw_plugin = {
+    .name = "response-rewrite",
+    .priority = 899,
+    .compile = rrw_compile,
+    .header_filter = rrw_header_filter,
+    .body_filter = rrw_body_filter,
+};
+
+/* ---- helpers for plugin_*.c (plugin_int.h) */
+
+int gw_proxy__plugin_respond(struct gw_proxy__req *r, int status, const char *body)
+{
+	/* APISIX's core.response.exit: JSON text with nginx's default type, as
+	 * request.c's own answers */
+	gw_proxy__dconn_respond(r->dc, status, body ? "text/plain; charset=utf-8" : NULL, body,
+				false);
+	return 1;
+}
+
+int gw_proxy__plugin_message(struct gw_proxy__req *r, int status, const char *key, const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *txt = NULL;
+	int rv;
+
+	if (o != NULL && cJSON_AddStringToObject(o, key, msg) != NULL) {
+		txt = cJSON_PrintUnformatted(o);
+	}
+	cJSON_Delete(o);
+	if (txt == NULL) {
+		return gw_proxy__plugin_respond(r, status, NULL);
+	}
+	/* APISIX's bodies end with a newline */
+	char *body = gw_arena_alloc(&r->arena, strlen(txt) + 2);
+	if (body != NULL) {
+		sprintf(body, "%s\n", txt);
+	}
+	free(txt);
+	rv = gw_proxy__plugin_respond(r, status, body);
+	return rv;
+}
+
+void gw_proxy__plugin_resp_header(struct gw_proxy__req *r, const char *name, const char *value)
+{
+	struct gw_proxy__hdr *h = NULL;
+
+	for (size_t i = 0; i < r->ph_n; i++) {
+		if (strcasecmp(r->ph[i].name, name) == 0) {
+			h = &r->ph[i];
+		}
+	}
+	if (h == NULL) {
+		if (r->ph_n == r->ph_cap) {
+			size_t cap = r->ph_cap ? r->ph_cap * 2 : 4;
+			struct gw_proxy__hdr *v = gw_arena_alloc(&r->arena, cap * sizeof *v);
+			if (v == NULL) {
+				return;
+			}
+			if (r->ph_n > 0) {
+				memcpy(v, r->ph, r->ph_n * sizeof *v);
+			}
+			r->ph = v;
+			r->ph_cap = cap;
+		}
+		h = &r->ph[r->ph_n++];
+		h->name = gw_arena_strndup(&r->arena, name, strlen(name));
+		h->name_len = h->name ? strlen(name) : 0;
+	}
+	h->value = gw_arena_strndup(&r->arena, value, strlen(value));
+	h->value_len = h->value ? strlen(value) : 0;
+	if (h->name == NULL || h->value == NULL) {
+		h->name = h->value = "";
+		h->name_len = h->value_len = 0;
+	}
+}
+
+void gw_proxy__plugin_resp_headers_apply(struct gw_proxy__req *r)
+{
+	for (size_t i = 0; i < r->ph_n; i++) {
+		struct hop o = {HOP_SET, r->ph[i].name, r->ph[i].value};
+		if (r->ph[i].name_len > 0) {
+			hc_edit(r, &r->rh, &o, false);
+		}
+	}
+}
+
+const char *gw_proxy__plugin_req_header(const struct gw_proxy__req *r, const char *name)
+{
+	for (size_t i = 0; i < r->hc.n; i++) {
+		if (strcasecmp(r->hc.v[i].name, name) == 0) {
+			return r->hc.v[i].value;
+		}
+	}
+	return NULL;
+}
+
+void gw_proxy__plugin_req_header_del(struct gw_proxy__req *r, const char *name)
+{
+	struct hop o = {HOP_DEL, name, NULL};
+	hc_edit(r, &r->hc, &o, false);
+}
+
+void gw_proxy__plugin_req_header_set(struct gw_proxy__req *r, const char *name, const char *value)
+{
+	struct hop o = {HOP_SET, gw_arena_strndup(&r->arena, name, strlen(name)),
+			gw_arena_strndup(&r->arena, value, strlen(value))};
+	if (o.name != NULL && o.value != NULL) {
+		hc_edit(r, &r->hc, &o, false);
+	}
+}
+
+bool gw_proxy__plugin_var(struct gw_proxy__req *r, const char *name, char *buf, size_t cap,
+			  const char **out, size_t *out_len)
+{
+	struct gw_proxy__match_ctx m;
+
+	if (strcmp(name, "consumer_name") == 0) {
+		if (r->consumer == NULL) {
+			return false;
+		}
+		*out = r->consumer->username;
+		*out_len = strlen(*out);
+		return true;
+	}
+	if (strcmp(name, "route_id") == 0 && r->route != NULL && r->route->id != NULL) {
+		*out = r->route->id;
+		*out_len = strlen(*out);
+		return true;
+	}
+	gw_proxy__req_match_ctx(r, &m);
+	return gw_proxy__var(&m, name, buf, cap, out, out_len);
+}
+
+const char *gw_proxy__plugin_interp(struct gw_proxy__req *r, const char *t, int *n_resolved)
+{
+	return interp_n(r, t, n_resolved);
+}
+
 /* ---- registry */
 
-static const struct gw_proxy__plugin plugins[] = {
-    {
-	.name = "proxy-rewrite",
-	.priority = 1008,
-	.compile = prw_compile,
-	.rewrite = prw_rewrite,
-    },
-    {
-	.name = "response-rewrite",
-	.priority = 899,
-	.compile = rrw_compile,
-	.header_filter = rrw_header_filter,
-	.body_filter = rrw_body_filter,
-    },
+static const struct gw_proxy__plugin *const plugins[] = {
+    &gw_proxy__plugin_request_id,
+    &gw_proxy__plugin_ip_restriction,
+    &gw_proxy__plugin_basic_auth,
+    &gw_proxy__plugin_key_auth,
+    &gw_proxy__plugin_consumer_restriction,
+    &prw_plugin,
+    &gw_proxy__plugin_limit_count,
+    &gw_proxy__plugin_limit_req,
+    &rrw_plugin,
+    &gw_proxy__plugin_prometheus,
 };
 
 const struct gw_proxy__plugin *gw_proxy__plugin_find(const char *name)
 {
 	for (size_t i = 0; i < sizeof plugins / sizeof plugins[0]; i++) {
-		if (strcmp(plugins[i].name, name) == 0) {
-			return &plugins[i];
+		if (strcmp(plugins[i]->name, name) == 0) {
+			return plugins[i];
 		}
 	}
 	return NULL;

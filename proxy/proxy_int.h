@@ -8,11 +8,11 @@
 #define GW_PROXY_INT_H
 
 #include "lib/arena.h"
+#include "lib/regex.h"
 #include "proxy/proxy.h"
 #include "schema/schema.h"
 
 #include <cjson/cJSON.h>
-#include <regex.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -152,7 +152,10 @@ const char *gw_proxy__c_strdup(struct gw_proxy__compiler *c, const char *s);
 int gw_proxy__c_fail(struct gw_proxy__compiler *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int gw_proxy__c_vars(struct gw_proxy__compiler *c, const cJSON *arr, struct gw_proxy__expr **out);
-int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, int flags, regex_t **out);
+/* Compile @pattern (PCRE2, GW_REGEX_* @flags) for the snapshot, which frees
+ * it. 0, GW_EINVAL (reason recorded), GW_ENOMEM. */
+int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, unsigned flags,
+		      struct gw_regex **out);
 
 struct gw_proxy__cidr {
 	int family; /* AF_INET or AF_INET6 */
@@ -189,7 +192,7 @@ struct gw_proxy__expr {
 	bool has_num;
 	const char **list; /* "in" / "has" values */
 	size_t n_list;
-	regex_t *re;                  /* ~~ and ~* */
+	struct gw_regex *re;          /* ~~ and ~* */
 	struct gw_proxy__cidr *cidrs; /* ipmatch */
 	size_t n_cidrs;
 };
@@ -259,8 +262,10 @@ struct gw_proxy_config {
 	struct gw_proxy__router *router;      /* one reference */
 	struct gw_proxy__plugin_inst *global; /* plugins of all global_rules */
 	size_t n_global;
-	struct gw_proxy__unit *gunit;    /* holds global (one reference), or NULL */
-	struct gw_proxy__ssl_table *ssl; /* ssls objects (tls_int.h), or NULL */
+	struct gw_proxy__unit *gunit;          /* holds global (one reference), or NULL */
+	struct gw_proxy__ssl_table *ssl;       /* ssls objects (tls_int.h), or NULL */
+	struct gw_proxy__consumers *consumers; /* plugin_consumer.c, or NULL */
+	struct gw_proxy__unit *cunit;          /* holds consumers (one reference), or NULL */
 };
 
 /* What the router sees of a request. Strings are not NUL-terminated unless

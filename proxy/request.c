@@ -20,6 +20,7 @@
 #include "lib/log.h"
 #include "proxy/conn_int.h"
 #include "proxy/health_int.h"
+#include "proxy/plugin_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -92,6 +93,7 @@ static void req_release(struct gw_proxy__req *r)
 		GW_PROXY__COUNT(w, status[cls]);
 	}
 	gw_proxy__req_detach_uc(r, true);
+	gw_proxy__plugin_undelay(r);
 	if (r->route != NULL) {
 		for (size_t i = 0; i < gw_proxy__req_n_plugins(r); i++) {
 			const struct gw_proxy__plugin_inst *pi = gw_proxy__req_plugin(r, i);
@@ -222,7 +224,6 @@ void gw_proxy__req_headers_done(struct gw_proxy__req *r)
 	struct gw_proxy__dconn *dc = r->dc;
 	struct gw_proxy__worker *w = dc->w;
 	struct gw_proxy__match_ctx m;
-	const struct gw_proxy__upstream *up;
 	int st;
 
 	gw_proxy__ops_req_head(r);
@@ -254,8 +255,22 @@ void gw_proxy__req_headers_done(struct gw_proxy__req *r)
 				return; /* the plugin answered */
 			}
 		}
+		if (phase == 0 && r->consumer != NULL && gw_proxy__consumer_merge(r) != 0) {
+			return;
+		}
 	}
-	up = r->route->up;
+	if (r->delay_ms > 0) {
+		gw_proxy__plugin_delay(r); /* limit-req: gw_proxy__req_proceed later */
+		return;
+	}
+	gw_proxy__req_proceed(r);
+}
+
+void gw_proxy__req_proceed(struct gw_proxy__req *r)
+{
+	struct gw_proxy__dconn *dc = r->dc;
+	const struct gw_proxy__upstream *up = r->route->up;
+
 	if (up == NULL) {
 		respond_json(r, 503, "missing upstream configuration in Route or Service");
 		return;

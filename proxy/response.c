@@ -21,6 +21,7 @@
 #include "lib/log.h"
 #include "proxy/conn_int.h"
 #include "proxy/health_int.h"
+#include "proxy/plugin_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,7 @@ static int u_on_headers_complete(http_parser *hp)
 	}
 	r->status = status;
 	if (status != 101) {
+		gw_proxy__plugin_resp_headers_apply(r);
 		for (size_t i = 0; i < gw_proxy__req_n_plugins(r); i++) {
 			const struct gw_proxy__plugin_inst *pi = gw_proxy__req_plugin(r, i);
 			if (pi->p->header_filter != NULL) {

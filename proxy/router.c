@@ -765,12 +765,7 @@ static bool cmp_eval(const struct gw_proxy__expr *e, const struct gw_proxy__matc
 		}
 	case GW_PROXY__OP_RE:
 	case GW_PROXY__OP_REI:
-		if (!have || vlen >= sizeof tmp) {
-			return false;
-		}
-		memcpy(tmp, v, vlen);
-		tmp[vlen] = '\0';
-		return regexec(e->re, tmp, 0, NULL, 0) == 0;
+		return have && gw_regex_match(e->re, v, vlen, NULL, 0) > 0;
 	case GW_PROXY__OP_IN:
 	case GW_PROXY__OP_HAS:
 		if (!have) {

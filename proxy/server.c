@@ -18,6 +18,7 @@
 #include "lib/log.h"
 #include "proxy/conn_int.h"
 #include "proxy/health_int.h"
+#include "proxy/plugin_int.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -156,6 +157,7 @@ static void worker_main(void *arg)
 		gw_proxy__worker_force_close(w);
 	}
 	gw_proxy__ops_worker_close(w);
+	gw_proxy__plugin_worker_close(w); /* plugin_delay.c */
 	uv_close((uv_handle_t *)&w->drain_timer, on_drain_close);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 	gw_proxy__wsnap_unref(w->snap);

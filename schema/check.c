@@ -11,10 +11,10 @@
 #include "config.h"
 
 #include "lib/err.h"
+#include "lib/regex.h"
 #include "schema/schema_int.h"
 
 #include <arpa/inet.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,7 +206,8 @@ static int check_cmp(const cJSON *arr, char *e, size_t n)
 {
 	int size = cJSON_GetArraySize(arr), k = 1, op;
 	const cJSON *o = cJSON_GetArrayItem(arr, k), *val;
-	regex_t re;
+	struct gw_regex *re;
+	char why[200];
 	char *end;
 
 	if (cJSON_IsString(o) && strcmp(o->valuestring, "!") == 0) {
@@ -236,12 +237,20 @@ static int check_cmp(const cJSON *arr, char *e, size_t n)
 		return expr_fail(e, n, "%s needs a number", o->valuestring);
 	case GW_SCHEMA_VARS_OP_RE:
 	case GW_SCHEMA_VARS_OP_REI:
-		if (!cJSON_IsString(val) || regcomp(&re, val->valuestring, REG_EXTENDED) != 0) {
-			return expr_fail(e, n, "%s needs a valid regular expression",
-					 o->valuestring);
+		if (!cJSON_IsString(val)) {
+			return expr_fail(e, n, "%s needs a regular expression", o->valuestring);
 		}
-		regfree(&re);
-		return 0;
+		switch (gw_regex_compile(val->valuestring,
+					 op == GW_SCHEMA_VARS_OP_REI ? GW_REGEX_CASELESS : 0, &re,
+					 why, sizeof why)) {
+		case 0:
+			gw_regex_free(re);
+			return 0;
+		case GW_EINVAL:
+			return expr_fail(e, n, "%s: %s", o->valuestring, why);
+		default:
+			return GW_ENOMEM;
+		}
 	case GW_SCHEMA_VARS_OP_IN:
 	case GW_SCHEMA_VARS_OP_HAS:
 		if (scalars(val, op == GW_SCHEMA_VARS_OP_HAS)) {
@@ -308,6 +317,11 @@ int gw_schema_check(const char *schema, const cJSON *v, unsigned flags, char *er
 	if ((rv = gw_schema_check_upstream(up, err, errlen)) != 0 ||
 	    (rv = gw_schema_check_nodes(up, err, errlen)) != 0) {
 		return rv;
+	}
+	if (strcmp(schema, "consumer") == 0) {
+		flags |= GW_SCHEMA__CONSUMER;
+	} else if (strcmp(schema, "credential") == 0) {
+		flags |= GW_SCHEMA__CONSUMER | GW_SCHEMA__CREDENTIAL;
 	}
 	return gw_schema__check_plugins(cJSON_GetObjectItemCaseSensitive(v, "plugins"), flags, err,
 					errlen);

@@ -1,13 +1,15 @@
 /* plugins.c: the plugin catalogue, where a plugin registers its schema.
  *
- * One row per plugin APISIX ships, in APISIX's order (GET /plugins/list
- * answers it). A row whose schema is NULL is a name the Admin API accepts
- * with any object as its configuration (the proxy does not implement it);
- * a plugin the proxy implements registers here by giving its row the JSON
- * schema of its configuration (single-quoted, written from reading the
- * plugin's APISIX source), checked by the Admin API before storing and by
- * the proxy before compiling. proxy-rewrite and response-rewrite are the two
- * registered so far.
+ * One row per plugin the proxy implements (proxy/plugin*.c), in APISIX's
+ * order (GET /plugins/list answers it): its JSON schema (single-quoted,
+ * written from reading the plugin's APISIX source) and, for an auth plugin,
+ * the schema of its configuration in a consumer or credential. The Admin
+ * API checks both before storing, the proxy before compiling; GET
+ * /plugins/<name> returns them. Any other name is "unknown plugin [name]",
+ * as in APISIX for a plugin that is not enabled: the Admin API never
+ * answers 201 for a plugin the data plane would skip. Where the proxy
+ * serves less than APISIX's schema allows (limit-count's redis policies and
+ * rules, request-id's other algorithms), the schema is narrower.
  * Failure modes: none at run time (see tables.c). */
 #include "config.h"
 
@@ -22,56 +24,52 @@
 	"'number']}}},'remove':{'type':'array','items':{'type':'string','pattern':'^[^:]+$'}}}},"  \
 	"{'type':'object','patternProperties':{'^[^:]+$':{'type':['string','number']}}}]}"
 
+#define HTTP_METHODS                                                                               \
+	"'GET','POST','PUT','DELETE','PATCH','HEAD','OPTIONS','CONNECT','TRACE','PURGE'"
 #define STATUS_MIN GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MIN)
 #define STATUS_MAX GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MAX)
 
-const struct gw_schema__row gw_schema__plugins[] = {
-    {"real-ip", NULL},
-    {"ai", NULL},
-    {"client-control", NULL},
-    {"proxy-control", NULL},
-    {"request-id", NULL},
-    {"zipkin", NULL},
-    {"ext-plugin-pre-req", NULL},
-    {"fault-injection", NULL},
-    {"mocking", NULL},
-    {"serverless-pre-function", NULL},
-    {"cors", NULL},
-    {"ip-restriction", NULL},
-    {"ua-restriction", NULL},
-    {"referer-restriction", NULL},
-    {"csrf", NULL},
-    {"uri-blocker", NULL},
-    {"request-validation", NULL},
-    {"chaitin-waf", NULL},
-    {"multi-auth", NULL},
-    {"openid-connect", NULL},
-    {"cas-auth", NULL},
-    {"authz-casbin", NULL},
-    {"authz-casdoor", NULL},
-    {"wolf-rbac", NULL},
-    {"ldap-auth", NULL},
-    {"hmac-auth", NULL},
-    {"basic-auth", NULL},
-    {"jwt-auth", NULL},
-    {"jwe-decrypt", NULL},
-    {"key-auth", NULL},
-    {"consumer-restriction", NULL},
-    {"attach-consumer-label", NULL},
-    {"forward-auth", NULL},
-    {"opa", NULL},
-    {"authz-keycloak", NULL},
-    {"proxy-cache", NULL},
-    {"body-transformer", NULL},
-    {"ai-prompt-template", NULL},
-    {"ai-prompt-decorator", NULL},
-    {"ai-prompt-guard", NULL},
-    {"ai-rag", NULL},
-    {"ai-aws-content-moderation", NULL},
-    {"ai-proxy-multi", NULL},
-    {"ai-proxy", NULL},
-    {"ai-rate-limiting", NULL},
-    {"proxy-mirror", NULL},
+const struct gw_schema__plugin_row gw_schema__plugins[] = {
+    {"request-id",
+     "{'type':'object','properties':{'header_name':{'type':'string','default':'X-Request-Id'},"
+     "'include_in_response':{'type':'boolean','default':true},"
+     "'algorithm':{'type':'string','enum':['uuid'],'default':'uuid'}}}",
+     NULL},
+    {"ip-restriction",
+     "{'type':'object','properties':{"
+     "'message':{'type':'string','minLength':1,'maxLength':1024},"
+     "'response_code':{'type':'integer','minimum':403,'maximum':404},"
+     "'whitelist':{'type':'array','items':{'type':'string','format':'ip_or_cidr'},"
+     "'minItems':1},"
+     "'blacklist':{'type':'array','items':{'type':'string','format':'ip_or_cidr'},"
+     "'minItems':1}},"
+     "'oneOf':[{'required':['whitelist']},{'required':['blacklist']}]}",
+     NULL},
+    {"basic-auth",
+     "{'type':'object','properties':{'hide_credentials':{'type':'boolean','default':false},"
+     "'anonymous_consumer':{'type':'string','minLength':1}}}",
+     "{'type':'object','properties':{'username':{'type':'string'},"
+     "'password':{'type':'string'}},'required':['username','password']}"},
+    {"key-auth",
+     "{'type':'object','properties':{'header':{'type':'string','default':'apikey'},"
+     "'query':{'type':'string','default':'apikey'},"
+     "'hide_credentials':{'type':'boolean','default':false},"
+     "'anonymous_consumer':{'type':'string','minLength':1}}}",
+     "{'type':'object','properties':{'key':{'type':'string'}},'required':['key']}"},
+    {"consumer-restriction",
+     "{'type':'object','properties':{"
+     "'type':{'type':'string','enum':['consumer_name','route_id','consumer_group_id'],"
+     "'default':'consumer_name'},"
+     "'blacklist':{'type':'array','minItems':1,'items':{'type':'string'}},"
+     "'whitelist':{'type':'array','minItems':1,'items':{'type':'string'}},"
+     "'allowed_by_methods':{'type':'array','items':{'type':'object','properties':{"
+     "'user':{'type':'string'},'methods':{'type':'array','minItems':1,'items':{"
+     "'type':'string','enum':[" HTTP_METHODS "]}}}}},"
+     "'rejected_code':{'type':'integer','minimum':200,'default':403},"
+     "'rejected_msg':{'type':'string'}},"
+     "'anyOf':[{'required':['blacklist']},{'required':['whitelist']},"
+     "{'required':['allowed_by_methods']}]}",
+     NULL},
     {"proxy-rewrite",
      "{'type':'object','minProperties':1,'additionalProperties':false,'properties':{"
      "'uri':{'type':'string','minLength':1,'maxLength':4096,'pattern':'^/.*'},"
@@ -81,16 +79,34 @@ const struct gw_schema__row gw_schema__plugins[] = {
      "'items':{'type':'string','minLength':1,'maxLength':4096}},"
      "'host':{'type':'string','pattern':'^[0-9a-zA-Z.-]+(:[0-9]{1,5})?$'},"
      "'scheme':{'type':'string','enum':['http','https']},"
-     "'headers':" HEADERS_OP ",'use_real_request_uri_unsafe':{'type':'boolean'}}}"},
-    {"workflow", NULL},
-    {"api-breaker", NULL},
-    {"limit-conn", NULL},
-    {"limit-count", NULL},
-    {"limit-req", NULL},
-    {"gzip", NULL},
-    {"server-info", NULL},
-    {"traffic-split", NULL},
-    {"redirect", NULL},
+     "'headers':" HEADERS_OP ",'use_real_request_uri_unsafe':{'type':'boolean'}}}",
+     NULL},
+    {"limit-count",
+     "{'type':'object','properties':{"
+     "'count':{'type':'integer','exclusiveMinimum':0},"
+     "'time_window':{'type':'integer','exclusiveMinimum':0},"
+     "'group':{'type':'string'},'key':{'type':'string','default':'remote_addr'},"
+     "'key_type':{'type':'string','enum':['var','var_combination','constant'],"
+     "'default':'var'},"
+     "'rejected_code':{'type':'integer','minimum':200,'maximum':599,'default':503},"
+     "'rejected_msg':{'type':'string','minLength':1},"
+     "'policy':{'type':'string','enum':['local'],'default':'local'},"
+     "'allow_degradation':{'type':'boolean','default':false},"
+     "'show_limit_quota_header':{'type':'boolean','default':true}},"
+     "'required':['count','time_window']}",
+     NULL},
+    {"limit-req",
+     "{'type':'object','properties':{"
+     "'rate':{'type':'number','exclusiveMinimum':0},"
+     "'burst':{'type':'number','minimum':0},'key':{'type':'string'},"
+     "'key_type':{'type':'string','enum':['var','var_combination'],'default':'var'},"
+     "'rejected_code':{'type':'integer','minimum':200,'maximum':599,'default':503},"
+     "'rejected_msg':{'type':'string','minLength':1},"
+     "'policy':{'type':'string','enum':['local'],'default':'local'},"
+     "'nodelay':{'type':'boolean','default':false},"
+     "'allow_degradation':{'type':'boolean','default':false}},"
+     "'required':['rate','burst','key']}",
+     NULL},
     {"response-rewrite",
      "{'type':'object','additionalProperties':false,'properties':{"
      "'headers':" HEADERS_OP ",'body':{'type':'string'},'body_base64':{'type':'boolean'},"
@@ -100,46 +116,8 @@ const struct gw_schema__row gw_schema__plugins[] = {
      "'regex':{'type':'string','minLength':1},'scope':{'type':'string','enum':['once',"
      "'global']},'replace':{'type':'string'},'options':{'type':'string'}},"
      "'required':['regex','replace']}}},"
-     "'not':{'required':['body','filters']}}"},
-    {"degraphql", NULL},
-    {"kafka-proxy", NULL},
-    {"grpc-transcode", NULL},
-    {"grpc-web", NULL},
-    {"http-dubbo", NULL},
-    {"public-api", NULL},
-    {"prometheus", NULL},
-    {"datadog", NULL},
-    {"lago", NULL},
-    {"loki-logger", NULL},
-    {"elasticsearch-logger", NULL},
-    {"echo", NULL},
-    {"loggly", NULL},
-    {"http-logger", NULL},
-    {"splunk-hec-logging", NULL},
-    {"skywalking-logger", NULL},
-    {"google-cloud-logging", NULL},
-    {"sls-logger", NULL},
-    {"tcp-logger", NULL},
-    {"kafka-logger", NULL},
-    {"rocketmq-logger", NULL},
-    {"syslog", NULL},
-    {"udp-logger", NULL},
-    {"file-logger", NULL},
-    {"clickhouse-logger", NULL},
-    {"tencent-cloud-cls", NULL},
-    {"inspect", NULL},
-    {"example-plugin", NULL},
-    {"aws-lambda", NULL},
-    {"azure-functions", NULL},
-    {"openwhisk", NULL},
-    {"openfunction", NULL},
-    {"serverless-post-function", NULL},
-    {"ext-plugin-post-req", NULL},
-    {"ext-plugin-post-resp", NULL},
-    {"brotli", NULL},
-    {"skywalking", NULL},
-    {"opentelemetry", NULL},
-    {"node-status", NULL},
-    {"batch-requests", NULL},
+     "'not':{'required':['body','filters']}}",
+     NULL},
+    {"prometheus", "{'type':'object','properties':{'prefer_name':{'type':'boolean'}}}", NULL},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);

@@ -170,8 +170,10 @@ char *gw_schema_export_json(void);
 
 /* A plugin's schema as JSON text (static), or NULL if unknown. */
 const char *gw_schema_plugin_schema(const char *name);
-/* True if the plugin registered its schema (the proxy implements it);
- * false for a catalogue name only checked to be an object. */
+/* An auth plugin's schema in a consumer or credential (static), or NULL
+ * (unknown, or not an auth plugin). */
+const char *gw_schema_plugin_consumer_schema(const char *name);
+/* True if the plugin is in the catalogue (the proxy implements it). */
 bool gw_schema_plugin_validated(const char *name);
 
 #endif

@@ -26,9 +26,20 @@ struct gw_schema__row {
 extern const struct gw_schema__row gw_schema__rows[];
 extern const size_t gw_schema__n_rows;
 
-/* One plugin of the catalogue; json NULL: any object (not validated). */
-extern const struct gw_schema__row gw_schema__plugins[];
+/* One plugin of the catalogue (a plugin the proxy implements). */
+struct gw_schema__plugin_row {
+	const char *name;
+	const char *json;     /* its configuration on a route, service, ... */
+	const char *consumer; /* on a consumer or credential (auth plugins), or NULL */
+};
+extern const struct gw_schema__plugin_row gw_schema__plugins[];
 extern const size_t gw_schema__n_plugins;
+
+/* Flag of gw_schema__check_plugins: the plugins of a consumer (auth
+ * plugins checked against their consumer schema, errors prefixed "invalid
+ * plugins configuration: "); with GW_SCHEMA__CREDENTIAL only auth plugins. */
+#define GW_SCHEMA__CONSUMER   0x100u
+#define GW_SCHEMA__CREDENTIAL 0x200u
 
 /* gw_schema_validate and gw_schema_check_plugins with gw_schema_check's
  * flags. */
@@ -43,6 +54,7 @@ int gw_schema__check_ssl(const cJSON *v, unsigned fl, char *err, size_t errlen);
  * or NULL if unknown. For the unit tests that walk the schemas. */
 const cJSON *gw_schema__find(const char *name);
 const cJSON *gw_schema__plugin(const char *name);
+const cJSON *gw_schema__plugin_consumer(const char *name);
 
 /* True if @s is an IPv4/IPv6 address or CIDR (format ip_or_cidr). */
 bool gw_schema__ip_or_cidr(const char *s);

@@ -9,8 +9,8 @@
  * schemes but http, Lua filter_func/script, URIs not starting with '/',
  * weights and priorities beyond an int, health check timeouts <= 0 and
  * control characters in probe paths and headers) and the Admin API refuses with
- * jsonschema's usual wording. Patterns are POSIX extended regular
- * expressions (regcomp), written to mean what APISIX's PCRE patterns mean.
+ * jsonschema's usual wording. Patterns are PCRE2 (lib/regex.h), as
+ * APISIX's are PCRE.
  * Failure modes: none at run time; a row that does not parse is caught by
  * an always-on assert when validate.c loads the table (and by unit tests). */
 #include "config.h"

@@ -17,13 +17,13 @@
 #include "config.h"
 
 #include "lib/err.h"
+#include "lib/regex.h"
 #include "lib/sm.h"
 #include "schema/schema_int.h"
 
 #include <arpa/inet.h>
 #include <math.h>
 #include <pthread.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,12 +37,12 @@
 
 /* ---- loading the tables ----------------------------------------------- */
 
-static const char permissive_json[] = "{\"type\":\"object\"}";
-
 /* Parsed forms, built once. */
 static cJSON *schemas[MAX_SCHEMAS];
 static cJSON *plugin_schemas[MAX_PLUGINS];
+static cJSON *plugin_consumer_schemas[MAX_PLUGINS]; /* NULL: not an auth plugin */
 static char *plugin_texts[MAX_PLUGINS];
+static char *plugin_consumer_texts[MAX_PLUGINS];
 static const char *plugin_names[MAX_PLUGINS + 1];
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
@@ -77,12 +77,18 @@ static void load(void)
 		GW_ASSERT(schemas[i] != NULL); /* a schema of tables.c that does not parse */
 	}
 	for (i = 0; i < gw_schema__n_plugins; i++) {
-		const char *json = gw_schema__plugins[i].json;
+		const char *cons = gw_schema__plugins[i].consumer;
 
-		t = unquote(json ? json : permissive_json);
+		t = unquote(gw_schema__plugins[i].json);
 		plugin_schemas[i] = cJSON_Parse(t);
 		GW_ASSERT(plugin_schemas[i] != NULL); /* a schema of plugins.c */
 		plugin_texts[i] = t;                  /* kept for GET /plugins/<name> */
+		if (cons != NULL) {
+			t = unquote(cons);
+			plugin_consumer_schemas[i] = cJSON_Parse(t);
+			GW_ASSERT(plugin_consumer_schemas[i] != NULL);
+			plugin_consumer_texts[i] = t;
+		}
 		plugin_names[i] = gw_schema__plugins[i].name;
 	}
 	plugin_names[gw_schema__n_plugins] = NULL;
@@ -126,6 +132,13 @@ const cJSON *gw_schema__plugin(const char *name)
 	return i < 0 ? NULL : plugin_schemas[i];
 }
 
+const cJSON *gw_schema__plugin_consumer(const char *name)
+{
+	int i = find_plugin(name);
+
+	return i < 0 ? NULL : plugin_consumer_schemas[i];
+}
+
 const char *const *gw_schema_plugin_names(void)
 {
 	pthread_once(&load_once, load);
@@ -139,19 +152,23 @@ const char *gw_schema_plugin_schema(const char *name)
 	return i < 0 ? NULL : plugin_texts[i];
 }
 
-bool gw_schema_plugin_validated(const char *name)
+const char *gw_schema_plugin_consumer_schema(const char *name)
 {
 	int i = find_plugin(name);
 
-	return i >= 0 && gw_schema__plugins[i].json != NULL;
+	return i < 0 ? NULL : plugin_consumer_texts[i];
+}
+
+bool gw_schema_plugin_validated(const char *name)
+{
+	return find_plugin(name) >= 0;
 }
 
 /* ---- regex cache ------------------------------------------------------- */
 
 struct rx {
 	char *pat;
-	regex_t re;
-	bool ok;
+	struct gw_regex *re; /* NULL: did not compile */
 };
 
 static struct rx rx_cache[MAX_REGEX];
@@ -162,7 +179,8 @@ static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
  * schema error: no match). */
 static int rx_match(const char *pat, const char *s)
 {
-	regex_t tmp;
+	struct gw_regex *tmp;
+	char why[128];
 	size_t i;
 	int rv;
 
@@ -175,23 +193,24 @@ static int rx_match(const char *pat, const char *s)
 	if (i == n_rx && n_rx < MAX_REGEX) {
 		rx_cache[i].pat = strdup(pat);
 		if (rx_cache[i].pat != NULL) {
-			rx_cache[i].ok =
-			    regcomp(&rx_cache[i].re, pat, REG_EXTENDED | REG_NOSUB) == 0;
+			if (gw_regex_compile(pat, 0, &rx_cache[i].re, why, sizeof why) != 0) {
+				rx_cache[i].re = NULL;
+			}
 			n_rx++;
 		}
 	}
 	if (i < n_rx) {
-		rv = rx_cache[i].ok ? regexec(&rx_cache[i].re, s, 0, NULL, 0) == 0 : -1;
+		rv = rx_cache[i].re != NULL ? gw_regex_find(rx_cache[i].re, s) : -1;
 		pthread_mutex_unlock(&rx_lock);
 		return rv;
 	}
 	pthread_mutex_unlock(&rx_lock);
 	/* cache full: compile for this call only */
-	if (regcomp(&tmp, pat, REG_EXTENDED | REG_NOSUB) != 0) {
+	if (gw_regex_compile(pat, 0, &tmp, why, sizeof why) != 0) {
 		return -1;
 	}
-	rv = regexec(&tmp, s, 0, NULL, 0) == 0;
-	regfree(&tmp);
+	rv = gw_regex_find(tmp, s);
+	gw_regex_free(tmp);
 	return rv;
 }
 
@@ -627,14 +646,15 @@ static int check_number(const struct kw *k, const cJSON *v, char *e, size_t n)
 }
 
 /* Formats of arrays known to the proxy: "expr" (a vars expression the
- * compiler accepts) and "regex_uri" (its first item a POSIX extended regular
+ * compiler accepts) and "regex_uri" (its first item a PCRE2 regular
  * expression). Others are not checked. */
 static int check_array_format(const char *fmt, const cJSON *v, char *e, size_t n)
 {
 	const cJSON *pat = cJSON_GetArrayItem(v, 0);
 	const cJSON *rep = cJSON_GetArrayItem(v, 1);
-	char scratch[64];
-	regex_t re;
+	char scratch[64], why[200];
+	struct gw_regex *re;
+	int rv;
 
 	if (strcmp(fmt, "expr") == 0) {
 		/* a trial (n == 0) still needs somewhere to put the words */
@@ -642,12 +662,15 @@ static int check_array_format(const char *fmt, const cJSON *v, char *e, size_t n
 			     : gw_schema_check_expr(v, scratch, sizeof scratch);
 	}
 	if (strcmp(fmt, "regex_uri") == 0 && cJSON_IsString(pat)) {
-		if (regcomp(&re, pat->valuestring, REG_EXTENDED) != 0) {
-			return fail(e, n,
-				    "invalid regex_uri(%.200s, %.200s): bad regular expression",
-				    pat->valuestring, cJSON_IsString(rep) ? rep->valuestring : "");
+		rv = gw_regex_compile(pat->valuestring, 0, &re, why, sizeof why);
+		if (rv == GW_ENOMEM) {
+			return rv;
 		}
-		regfree(&re);
+		if (rv != 0) {
+			return fail(e, n, "invalid regex_uri(%.200s, %.200s): %s", pat->valuestring,
+				    cJSON_IsString(rep) ? rep->valuestring : "", why);
+		}
+		gw_regex_free(re);
 	}
 	return 0;
 }
@@ -814,9 +837,39 @@ int gw_schema_check_plugins(const cJSON *plugins, char *err, size_t errlen)
 	return gw_schema__check_plugins(plugins, 0, err, errlen);
 }
 
+/* Prefix of the plugin errors of a consumer or credential (APISIX's
+ * admin/consumers.lua and credentials.lua). */
+static int consumer_fail(unsigned fl, int rv, char *err, size_t errlen)
+{
+	if (rv == GW_EINVAL && (fl & GW_SCHEMA__CONSUMER)) {
+		return prefix(err, errlen, "invalid plugins configuration: ");
+	}
+	return rv;
+}
+
+static int check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t errlen);
+
 int gw_schema__check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t errlen)
 {
-	const cJSON *p, *x;
+	const cJSON *p;
+	int rv = consumer_fail(fl, check_plugins(plugins, fl, err, errlen), err, errlen);
+
+	if (rv != 0 || !(fl & GW_SCHEMA__CREDENTIAL) || plugins == NULL) {
+		return rv;
+	}
+	cJSON_ArrayForEach(p, plugins)
+	{
+		if (plugin_consumer_schemas[find_plugin(p->string)] == NULL) {
+			return fail(err, errlen,
+				    "only supports auth type plugins in consumer credential");
+		}
+	}
+	return 0;
+}
+
+static int check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t errlen)
+{
+	const cJSON *p, *x, *schema;
 	cJSON *copy;
 	int i, rv;
 
@@ -863,7 +916,10 @@ int gw_schema__check_plugins(const cJSON *plugins, unsigned fl, char *err, size_
 		}
 		cJSON_DeleteItemFromObjectCaseSensitive(copy, "disable");
 		cJSON_DeleteItemFromObjectCaseSensitive(copy, "_meta");
-		rv = check(plugin_schemas[i], copy, err, errlen, 0, fl);
+		schema = (fl & GW_SCHEMA__CONSUMER) && plugin_consumer_schemas[i] != NULL
+			     ? plugin_consumer_schemas[i]
+			     : plugin_schemas[i];
+		rv = check(schema, copy, err, errlen, 0, fl);
 		cJSON_Delete(copy);
 		if (rv != 0) {
 			return prefix(

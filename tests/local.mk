@@ -31,6 +31,12 @@ tests_unit_test_lib_input_SOURCES = tests/unit/test_lib_input.c
 tests_unit_test_lib_input_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_lib_input_LDADD = $(RAFT_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_lib_input
+# lib/regex: PCRE2 with compile and match limits.
+check_PROGRAMS += tests/unit/test_regex
+tests_unit_test_regex_SOURCES = tests/unit/test_regex.c
+tests_unit_test_regex_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_regex_LDADD = $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_regex
 
 # lib/pki: the X.509 pieces of the cluster PKI, checked against OpenSSL.
 check_PROGRAMS += tests/unit/test_pki
@@ -168,6 +174,8 @@ TESTS += tests/unit/test_admin_routes
 # Admin API integration tests: one node, then a three-node cluster.
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
 TESTS += tests/integration/test_tls.py
+# proxy/plugin_*.c through a running node (docs/plugins.md)
+TESTS += tests/integration/test_plugins.py
 
 # store/ unit tests, model test and benchmark (owner: store).
 # test_store (kv, ranges, txns), test_store_durability (leases, quota,
@@ -246,6 +254,12 @@ tests_unit_test_health_SOURCES = tests/unit/test_health.c \
 tests_unit_test_health_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_health_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_health
+# proxy/plugin_*.c: the limit table and the consumer index.
+check_PROGRAMS += tests/unit/test_plugins
+tests_unit_test_plugins_SOURCES = tests/unit/test_plugins.c
+tests_unit_test_plugins_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_plugins_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_plugins
 # The rest of the proxy's end-to-end cases (errors, aborts, swaps, WebSocket...).
 check_PROGRAMS += tests/unit/test_proxy_live
 tests_unit_test_proxy_live_SOURCES = tests/unit/test_proxy_live.c \

@@ -135,7 +135,21 @@ static const char routes[] =
     " \"/apisix/routes/3\": {\"uris\": [\"/none\", \"/none/*\"], \"hosts\": [\"a.example\"],"
     "   \"vars\": [[\"arg_x\", \"==\", \"1\"]]},"
     " \"/apisix/routes/4\": {\"uri\": \"/u\", \"upstream\": {\"type\": \"chash\","
-    "   \"hash_on\": \"header\", \"key\": \"x-k\", \"nodes\": {\"127.0.0.1:$UP\": 1}}}}";
+    "   \"hash_on\": \"header\", \"key\": \"x-k\", \"nodes\": {\"127.0.0.1:$UP\": 1}}},"
+    /* the plugins that read request headers and the query */
+    " \"/apisix/consumers/jack\": {\"username\": \"jack\", \"plugins\": {"
+    "   \"key-auth\": {\"key\": \"k\"}, \"basic-auth\": {\"username\": \"jack\","
+    "   \"password\": \"p\"}}},"
+    " \"/apisix/routes/5\": {\"uri\": \"/ka/*\", \"upstream_id\": \"1\", \"plugins\": {"
+    "   \"key-auth\": {\"query\": \"k\"}, \"limit-count\": {\"count\": 1000000,"
+    "   \"time_window\": 60, \"key_type\": \"var_combination\","
+    "   \"key\": \"$consumer_name $http_x_k $arg_a\"}}},"
+    " \"/apisix/routes/6\": {\"uri\": \"/ba/*\", \"upstream_id\": \"1\", \"plugins\": {"
+    "   \"basic-auth\": {\"anonymous_consumer\": \"jack\"},"
+    "   \"consumer-restriction\": {\"whitelist\": [\"jack\"]},"
+    "   \"ip-restriction\": {\"blacklist\": [\"10.0.0.0/8\"]},"
+    "   \"limit-req\": {\"rate\": 1000000, \"burst\": 1000000, \"key\": \"http_x_k\","
+    "   \"nodelay\": true}}}}";
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

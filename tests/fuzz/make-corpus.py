@@ -41,6 +41,11 @@ REQS = [
     b"GET /rw/%2e%2e/a//b/./c HTTP/1.1\r\nHost: H.Example:8080\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n",
     b"GET http://a.example/none?x=1 HTTP/1.1\r\nHost: b\r\n\r\n",
     b"GET /x HTTP/1.0\r\n\r\n",
+    # plugins: key-auth (header, query), basic-auth, limits
+    b"GET /ka/a?k=k&a=1 HTTP/1.1\r\nHost: h\r\nX-K: 1\r\n\r\n",
+    b"GET /ka/b HTTP/1.1\r\nHost: h\r\napikey: k\r\n\r\nGET /ka/c HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET /ba/a HTTP/1.1\r\nHost: h\r\nAuthorization: Basic amFjazpw\r\nX-K: 2\r\n\r\n",
+    b"GET /ba/b HTTP/1.1\r\nHost: h\r\nAuthorization: Basic =\r\n\r\n",
     b"GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /y HTTP/1.0\r\n\r\n",
     b"HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n",
     b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",

@@ -152,13 +152,14 @@ class Node:
     LISTENERS = ("proxy", "proxy-tls", "admin", "etcd", "raft", "status", "metrics", "control")
 
     def __init__(self, name="n1", data_dir=None, extra_args=(), cmd="start",
-                 log_level="info"):
+                 log_level="info", workers=1):
         self.name = name
         self.ports = {k: free_port() for k in self.LISTENERS}
         self.data_dir = data_dir or os.path.join(tempdir(), "data")
         self.extra_args = list(extra_args)
         self.cmd = cmd
         self.log_level = log_level
+        self.workers = workers
         self.proc = None
         self.log_path = os.path.join(tempdir("apigw-log-"), "%s.log" % name)
         self._log = None
@@ -170,7 +171,7 @@ class Node:
         # "--name" in extra_args as "--name=" (empty): leave the default name.
         name = [] if "--name=" in self.extra_args else ["--name", self.name]
         a = [APIGW, self.cmd] + name + ["--data-dir", self.data_dir,
-             "--log-level", self.log_level, "--workers", "1"]
+             "--log-level", self.log_level, "--workers", str(self.workers)]
         for k in self.LISTENERS:
             a += ["--%s-listen" % k, self.addr(k)]
         if not any(x.startswith("--drain-delay") for x in self.extra_args):
