@@ -61,6 +61,7 @@ struct gw_httpc_pool {
 	uv_loop_t *loop;
 	struct gw_list idle; /* struct gw_httpc by link, most recently used first */
 	unsigned n_idle, max_idle;
+	unsigned max_idle_per; /* per host:port + context + SNI */
 	unsigned idle_ms;
 	unsigned n_conns; /* connections of the pool not yet freed */
 	bool closing;     /* gw_httpc_pool_close ran: free at n_conns 0 */
@@ -164,18 +165,47 @@ static void linger_cb(uv_timer_t *t)
 	close_now(t->data);
 }
 
-/* An idle connection the pool keeps; closes the oldest over the cap. */
+static bool same_key(const struct gw_httpc *a, const struct gw_httpc *b)
+{
+	return a->tls_ctx == b->tls_ctx && strcmp(a->hostport, b->hostport) == 0 &&
+	       strcmp(a->sni, b->sni) == 0;
+}
+
+/* An idle connection the pool keeps; closes the oldest over the caps (the
+ * whole pool's, and the one per server, so a burst towards one peer does
+ * not leave it holding many idle connections of ours). */
 static void make_idle(struct gw_httpc *c)
 {
 	struct gw_httpc_pool *p = c->pool;
+	struct gw_httpc *oldest = NULL;
+	unsigned same = 0;
 
 	gw_sm_move(&c->sm, C_IDLE);
 	gw_list_insert_after(&p->idle, &c->link);
 	p->n_idle++;
 	uv_timer_start(&c->timer, linger_cb, p->idle_ms, 0);
+	for (struct gw_list *e = p->idle.next; e != &p->idle; e = e->next) {
+		struct gw_httpc *o = gw_container_of(e, struct gw_httpc, link);
+		if (same_key(o, c)) {
+			same++;
+			oldest = o;
+		}
+	}
+	if (same > p->max_idle_per) {
+		close_now(oldest);
+	}
 	if (p->n_idle > p->max_idle) {
 		close_now(gw_container_of(p->idle.prev, struct gw_httpc, link));
 	}
+}
+
+/* Nothing of the last answer's connection is left unread: no plaintext or
+ * ciphertext waits in the TLS session (it would come before the next
+ * answer). */
+static bool drained(const struct gw_httpc *c)
+{
+	return c->tls_ctx == NULL ||
+	       (SSL_pending(c->tls.ssl) == 0 && BIO_ctrl_pending(c->tls.rbio) == 0);
 }
 
 /* A complete answer: report it, then keep the connection for the pool
@@ -193,7 +223,7 @@ static void finish_answer(struct gw_httpc *c, const struct gw_httpc_resp *resp, 
 		cb(c->data, 0, resp);
 	}
 	GW_ASSERT(is(c, C_BUSY)); /* the callback cannot end its own request */
-	if (reusable && c->writes == 0 && !c->pool->closing) {
+	if (reusable && c->writes == 0 && !c->pool->closing && drained(c)) {
 		make_idle(c);
 	} else if (c->keep) {
 		close_now(c);
@@ -591,7 +621,8 @@ int gw_httpc_url_hostport(const char *url, char *out, size_t len)
 
 /* ---- the pool ------------------------------------------------------------ */
 
-struct gw_httpc_pool *gw_httpc_pool_new(uv_loop_t *loop, unsigned max_idle, unsigned idle_ms)
+struct gw_httpc_pool *gw_httpc_pool_new(uv_loop_t *loop, unsigned max_idle, unsigned max_idle_per,
+					unsigned idle_ms)
 {
 	struct gw_httpc_pool *p = calloc(1, sizeof *p);
 
@@ -601,6 +632,7 @@ struct gw_httpc_pool *gw_httpc_pool_new(uv_loop_t *loop, unsigned max_idle, unsi
 	p->loop = loop;
 	gw_list_init(&p->idle);
 	p->max_idle = max_idle;
+	p->max_idle_per = max_idle_per > 0 ? max_idle_per : max_idle;
 	p->idle_ms = idle_ms > 0 ? idle_ms : 1;
 	return p;
 }

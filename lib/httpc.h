@@ -78,11 +78,14 @@ int gw_httpc_request(uv_loop_t *loop, const char *hostport, const char *method, 
 void gw_httpc_cancel(struct gw_httpc *h);
 
 /* A pool of idle keep-alive connections on @loop: at most @max_idle of them
- * (the oldest goes first), each closed after @idle_ms without a request
+ * and @max_idle_per per server (host:port, TLS context and SNI; 0 = no
+ * separate cap) (the oldest goes first), each closed after @idle_ms without
+ * a request
  * (keep it well below the servers' own keep-alive timeout, so that a
  * request rarely meets a connection the server is closing). NULL on
  * GW_ENOMEM. Loop thread only. */
-struct gw_httpc_pool *gw_httpc_pool_new(uv_loop_t *loop, unsigned max_idle, unsigned idle_ms);
+struct gw_httpc_pool *gw_httpc_pool_new(uv_loop_t *loop, unsigned max_idle, unsigned max_idle_per,
+					unsigned idle_ms);
 
 /* Close the idle connections; connections still busy close when their
  * request ends. The pool frees itself once its last connection closed;

@@ -41,21 +41,21 @@ struct gw_node_config {
 	struct gw_addr proxy_tls_listen[GW_MAX_PROXY_LISTEN]; /* HTTPS proxy listeners */
 	int n_proxy_tls_listen;
 	char proxy_tls_fallback_sni[256]; /* ssls name for no/unknown SNI; "" = refuse */
-	struct gw_addr admin_listen;   /* APISIX Admin API */
-	struct gw_addr etcd_listen;    /* etcd v3 API (gRPC + JSON) */
-	struct gw_addr raft_listen;    /* raft peer traffic */
-	struct gw_addr status_listen;  /* /status, /status/ready */
-	struct gw_addr metrics_listen; /* Prometheus */
-	struct gw_addr control_listen; /* APISIX control API (/v1/healthcheck...) */
-	char control_allow[512];       /* comma-separated control API client CIDRs */
-	int workers;                   /* proxy worker threads */
-	int voters;                    /* voters wanted in the cluster */
-	unsigned write_timeout_ms;     /* proposal deadline */
-	unsigned drain_delay_ms;       /* SIGTERM: serve while unready */
-	unsigned drain_timeout_ms;     /* SIGTERM: wait for in-flight */
-	char admin_key[128];           /* "" = generated at bootstrap */
-	char admin_viewer_key[128];    /* "" = no viewer (GET-only) role */
-	char admin_allow[512];         /* comma-separated client CIDRs */
+	struct gw_addr admin_listen;      /* APISIX Admin API */
+	struct gw_addr etcd_listen;       /* etcd v3 API (gRPC + JSON) */
+	struct gw_addr raft_listen;       /* raft peer traffic */
+	struct gw_addr status_listen;     /* /status, /status/ready */
+	struct gw_addr metrics_listen;    /* Prometheus */
+	struct gw_addr control_listen;    /* APISIX control API (/v1/healthcheck...) */
+	char control_allow[512];          /* comma-separated control API client CIDRs */
+	int workers;                      /* proxy worker threads */
+	int voters;                       /* voters wanted in the cluster */
+	unsigned write_timeout_ms;        /* proposal deadline */
+	unsigned drain_delay_ms;          /* SIGTERM: serve while unready */
+	unsigned drain_timeout_ms;        /* SIGTERM: wait for in-flight */
+	char admin_key[128];              /* "" = generated at bootstrap */
+	char admin_viewer_key[128];       /* "" = no viewer (GET-only) role */
+	char admin_allow[512];            /* comma-separated client CIDRs */
 	enum gw_log_level log_level;
 	struct gw_addr peer;           /* join: any member's etcd address */
 	char join_secret[128];         /* join: the cluster's secret (legacy) */

@@ -395,7 +395,11 @@ int gw_proxy__health_bind(struct gw_proxy__health *h, struct gw_proxy_config *cf
 		if (up == NULL || up->hc == NULL) { /* a released slot, or no checks */
 			continue;
 		}
-		up->hc->reg = h;
+		if (up->hc->reg != h) {
+			/* Only before the first publication of its unit: later
+			 * snapshots share it and workers read it. */
+			up->hc->reg = h;
+		}
 		if (bind_upstream(h, up) != 0) {
 			gw_errorf("health",
 				  "%s: out of memory or health cells: its nodes count as "

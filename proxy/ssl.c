@@ -266,9 +266,11 @@ static int compile_one(struct gw_proxy__ssl_table *t, const char *id, const cJSO
 	char why[512];
 	char *idc;
 	SSL_CTX *ctx = NULL;
+	bool have_md = false;
 	int rv = GW_EIO;
 
 	if (EVP_Digest(kv->value, kv->value_len, md, NULL, EVP_sha256(), NULL) == 1) {
+		have_md = true;
 		ctx = cache_get(md);
 		rv = 0;
 	}
@@ -292,8 +294,8 @@ static int compile_one(struct gw_proxy__ssl_table *t, const char *id, const cJSO
 		snprintf(e->id, sizeof e->id, "%s", id);
 		e->client = cJSON_IsString(type) && strcmp(type->valuestring, "client") == 0;
 		e->ctx = ctx;
-		if (ctx == NULL && (rv = build_ctx(j, &e->ctx, why, sizeof why)) == 0) {
-			cache_put(md, e->ctx);
+		if (ctx == NULL && (rv = build_ctx(j, &e->ctx, why, sizeof why)) == 0 && have_md) {
+			cache_put(md, e->ctx); /* (never under a digest that failed) */
 		}
 		if (rv != 0) {
 			free(e);

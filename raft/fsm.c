@@ -35,6 +35,14 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	int decode_rv, rv;
 
 	*result = NULL;
+	/* Bound what libraft keeps in memory until the next snapshot by bytes
+	 * too: lower the threshold to what was applied so far. */
+	r->snap_bytes += buf->len;
+	r->snap_entries++;
+	if (r->snap_bytes > GW_RAFT__SNAPSHOT_MAX_LOG_BYTES && !r->snap_forced) {
+		r->snap_forced = true;
+		raft_set_snapshot_threshold(raft, r->snap_entries);
+	}
 	decode_rv = gw_raft__decode_op(buf->base, buf->len, &op);
 	if (decode_rv != 0) {
 		gw_errorf("raft", "entry %llu: undecodable command (%zu bytes): applied as a no-op",
@@ -133,6 +141,9 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 		 (unsigned long long)raft_last_applied(gw_raft__raft(r)), len,
 		 next_threshold(r, len));
 	raft_set_snapshot_threshold(gw_raft__raft(r), next_threshold(r, len));
+	r->snap_bytes = 0;
+	r->snap_entries = 0;
+	r->snap_forced = false;
 	return 0;
 }
 

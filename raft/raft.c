@@ -812,8 +812,8 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 	}
 	r->join_started = gw_raft__now(r);
 	/* NULL (out of memory) only costs a connection per call. */
-	r->peer_pool =
-	    gw_httpc_pool_new(r->loop, GW_RAFT__PEER_POOL_IDLE, GW_RAFT__PEER_POOL_IDLE_MS);
+	r->peer_pool = gw_httpc_pool_new(r->loop, GW_RAFT__PEER_POOL_IDLE,
+					 GW_RAFT__PEER_POOL_IDLE_PER, GW_RAFT__PEER_POOL_IDLE_MS);
 	gw_raft__timer_init(r, &r->tick, r);
 	uv_timer_start(&r->tick, tick_cb, 0, TICK_MS);
 	gw_raft__timer_init(r, &r->nudge_timer, r);

@@ -225,6 +225,9 @@ struct gw_raft {
 	bool test_corrupt_hash;
 	uint64_t next_meta_check;
 	uint64_t next_token_sweep; /* token.c: leader's sweep of expired tokens */
+	uint64_t snap_bytes;       /* fsm.c: bytes of the entries applied since the last snapshot */
+	unsigned snap_entries;     /* fsm.c: and their number */
+	bool snap_forced;          /* fsm.c: the threshold was lowered for the bytes */
 	unsigned token_sweep_ms;
 	unsigned token_grace_s;
 	unsigned token_sweep_inflight; /* deletions proposed, not answered yet */
@@ -339,13 +342,17 @@ int gw_raft__call(struct gw_raft *r, const char *target, const char *method, con
 		  const void *body, size_t len, unsigned timeout_ms, bool retry_noleader,
 		  gw_raft__call_cb done, void *data);
 void gw_raft__calls_stop(struct gw_raft *r);
-/* fsm.c: the snapshot threshold grows with the image up to this. */
+/* fsm.c: the snapshot threshold grows with the image up to this; and a
+ * snapshot comes anyway once the entries applied since the last one hold
+ * this many bytes (libraft keeps them in memory until then). */
 #define GW_RAFT__SNAPSHOT_MAX_THRESHOLD 65536u
+#define GW_RAFT__SNAPSHOT_MAX_LOG_BYTES (64u << 20)
 /* Keep-alive connections of node-to-node calls: at most this many idle ones,
  * each closed after this long unused (far below the etcd port's own
  * keep-alive timeout, GW_ETCD_DEFAULT_IDLE_TIMEOUT, 300 s). */
-#define GW_RAFT__PEER_POOL_IDLE    128
-#define GW_RAFT__PEER_POOL_IDLE_MS 15000
+#define GW_RAFT__PEER_POOL_IDLE     64
+#define GW_RAFT__PEER_POOL_IDLE_PER 16 /* per member: the leader's connection cap is shared */
+#define GW_RAFT__PEER_POOL_IDLE_MS  15000
 struct cJSON;
 /* The pool's counters into @o (status JSON "peer_calls"); NULL is a no-op. */
 void gw_raft__calls_json(const struct gw_raft *r, struct cJSON *o);

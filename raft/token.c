@@ -431,15 +431,16 @@ void gw_raft__token_sweep(struct gw_raft *r)
 		    now < t.expires + (int64_t)r->token_grace_s) {
 			continue;
 		}
+		/* The token first: a revocation record never outlives it. */
+		snprintf(key, sizeof key, "token/%s", t.id);
+		if (propose_meta_delete(r, key) != 0) {
+			break;
+		}
 		if (t.revoked) {
 			snprintf(key, sizeof key, "token-revoked/%s", t.id);
 			if (propose_meta_delete(r, key) != 0) {
 				break;
 			}
-		}
-		snprintf(key, sizeof key, "token/%s", t.id);
-		if (propose_meta_delete(r, key) != 0) {
-			break;
 		}
 		gw_infof("raft", "join token %s expired %lld s ago: deleted", t.id,
 			 (long long)(now - t.expires));

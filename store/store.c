@@ -318,9 +318,15 @@ int gw_store_flush(struct gw_store *s)
 	s->batch = NULL;
 	rc = mdb_txn_commit(txn);
 	if (rc != 0) {
-		gw_errorf("store", "group commit of %u entries failed: %s", s->batch_n,
-			  mdb_strerror(rc));
+		gw_errorf("store",
+			  "group commit of %u entries failed: %s; the store refuses writes from "
+			  "now on (the raft log still holds them: restart the node)",
+			  s->batch_n, mdb_strerror(rc));
 		s->batch_n = 0;
+		/* The counters went ahead with the lost entries: back to what
+		 * LMDB holds, and never apply past the gap. */
+		s->failed = GW_EIO;
+		gw_store__load_sys(s);
 		return GW_EIO;
 	}
 	s->batch_n = 0;
@@ -504,7 +510,9 @@ uint64_t gw_store_db_size_in_use(struct gw_store *s)
 	MDB_stat st;
 	int rc;
 
-	if (size == 0 || gw_store__rtxn(s, &txn) != 0) {
+	/* The free list is read from committed state: a read through an open
+	 * group commit could not open it. */
+	if (size == 0 || gw_store_flush(s) != 0 || gw_store__rtxn(s, &txn) != 0) {
 		return size;
 	}
 	/* the free list: each record is an array of page numbers, count first */
@@ -862,6 +870,9 @@ int gw_store_write(struct gw_store *s, uint64_t index, const struct gw_store_op 
 	res->revision = s->rev;
 	if (s->env == NULL) {
 		return GW_EIO;
+	}
+	if (s->failed != 0) {
+		return s->failed; /* a group commit failed: entries are missing */
 	}
 	if (index <= s->applied) {
 		return GW_ESTALE;

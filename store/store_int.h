@@ -45,6 +45,7 @@ struct gw_store {
 	MDB_txn *batch;
 	bool batching;
 	bool batch_read;
+	int failed;       /* a group commit failed: every write fails (GW_EIO) from now on */
 	unsigned batch_n; /* entries in @batch */
 	char *dir;        /* owned copy of opts->dir */
 	char *path;       /* <dir>/data.mdb */

@@ -135,7 +135,7 @@ static void run(struct fix *f, const struct gw_httpd_opts *opts, bool use_pool, 
 	((struct sockaddr_in *)&addr.ss)->sin_port = 0;
 	assert_int_equal(gw_httpd_start(&f->loop, &addr, opts, handler, f, &f->srv), 0);
 	snprintf(f->hostport, sizeof f->hostport, "127.0.0.1:%d", gw_httpd_port(f->srv));
-	f->pool = gw_httpc_pool_new(&f->loop, max_idle, 10000);
+	f->pool = gw_httpc_pool_new(&f->loop, max_idle, 0, 10000);
 	assert_non_null(f->pool);
 	f->script(f);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
