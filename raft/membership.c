@@ -52,7 +52,7 @@ static void mtask_done(struct gw_raft__mtask *t, int err)
 	}
 	free(t);
 	if (!gw_raft__stopping(r)) {
-		gw_raft__mtask_kick(r);
+		gw_raft__mtask_kick_later(r);
 	}
 }
 
@@ -61,13 +61,31 @@ static void mtask_step(struct gw_raft__mtask *t);
 static void mtask_change_cb(struct raft_change *req, int status)
 {
 	struct gw_raft__mtask *t = req->data;
+	struct gw_raft *r = t->r;
 
 	if (status != 0) {
 		mtask_done(t, gw_raft__err(status));
 		return;
 	}
+	/* The next step starts from the loop, not from inside libraft's
+	 * callback: libraft 0.22.1 reads freed configuration memory when a
+	 * change is started there (ASan: raft_assign from this callback). */
 	t->step++;
-	mtask_step(t);
+	r->mtask_cur = NULL;
+	gw_list_add_head(&r->mtasks, &t->link);
+	gw_raft__mtask_kick_later(r);
+}
+
+static void kick_cb(uv_timer_t *timer)
+{
+	gw_raft__mtask_kick(timer->data);
+}
+
+void gw_raft__mtask_kick_later(struct gw_raft *r)
+{
+	if (r->mtask_timer_open) {
+		uv_timer_start(&r->mtask_timer, kick_cb, 0, 0);
+	}
 }
 
 static void removed_notified(void *data, int err, const struct gw_httpc_resp *resp)

@@ -823,6 +823,8 @@ int gw_raft_start(const struct gw_raft_opts *o, struct gw_raft **out)
 	r->n_handles++;
 	r->flush_open = true;
 	uv_prepare_start(&r->flush_prep, flush_cb);
+	gw_raft__timer_init(r, &r->mtask_timer, r);
+	r->mtask_timer_open = true;
 	gw_store_set_batching(r->store, true);
 	*out = r;
 	return 0;
@@ -889,6 +891,11 @@ static void stop_continue(struct gw_raft *r, enum gw_raft__life to)
 		r->flush_open = false;
 		gw_store_set_batching(r->store, false); /* flushes what is pending */
 		uv_close((uv_handle_t *)&r->flush_prep, gw_raft__handle_closed);
+	}
+	if (r->mtask_timer_open) {
+		r->mtask_timer_open = false;
+		uv_timer_stop(&r->mtask_timer);
+		uv_close((uv_handle_t *)&r->mtask_timer, gw_raft__handle_closed);
 	}
 	gw_raft__calls_stop(r);
 	gw_httpc_pool_close(r->peer_pool); /* its connections close on their own */

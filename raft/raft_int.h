@@ -254,6 +254,9 @@ struct gw_raft {
 	 * commits what this iteration applied (one fsync). */
 	uv_prepare_t flush_prep;
 	bool flush_open;
+	/* membership.c: runs the next membership step outside libraft's callbacks */
+	uv_timer_t mtask_timer;
+	bool mtask_timer_open;
 	struct raft_barrier nudge_req;
 	bool nudge_inflight, nudge_again, nudge_timer_open;
 	uint64_t nudges;         /* barriers appended for it (status) */
@@ -450,6 +453,8 @@ int gw_raft__mtask_enqueue(struct gw_raft *r, enum gw_raft__mtask_kind kind, uin
 bool gw_raft__mtask_pending(struct gw_raft *r, uint64_t id);
 void gw_raft__mtask_kick(struct gw_raft *r);
 void gw_raft__mtasks_stop(struct gw_raft *r);
+/* Run gw_raft__mtask_kick from the loop soon (never from the caller's stack). */
+void gw_raft__mtask_kick_later(struct gw_raft *r);
 /* The leader removes itself: transfer leadership, then ask the new leader
  * (or, when @relayed, answer @cb with GW_ENOTLEADER so the caller asks it).
  * 0 or an error (then @cb is not called). */
