@@ -29,7 +29,6 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/config_int.h"
-#include "proxy/plugin_int.h"
 #include "proxy/tls_int.h"
 
 #include <stdio.h>
@@ -81,13 +80,6 @@ struct rslot {
  * date, unless every one but the newest is still in use. */
 #define ROUTERS 3
 
-/* Owned copies of the pairs under some prefixes, by key. */
-struct kvset {
-	struct gw_proxy_kv *v;
-	size_t n, cap;
-	bool dirty; /* changed since the last compile */
-};
-
 #define SSL_PREFIX      "/apisix/ssls/"
 #define CONSUMER_PREFIX "/apisix/consumers/"
 #define CGROUP_PREFIX   "/apisix/consumer_groups/"
@@ -119,7 +111,7 @@ struct gw_proxy_cache {
 	/* Objects compiled as a whole when one of them changes, and shared by
 	 * the snapshots until then: the ssls objects (the SNI table) and the
 	 * consumers, their credentials and consumer groups (the index). */
-	struct kvset ssls, consumers;
+	struct gw_proxy__kvset ssls, consumers;
 	struct gw_proxy__ssl_table *ssl; /* one reference, or NULL */
 	struct gw_proxy__unit *cunit;    /* the consumer index (one reference), or NULL */
 };
@@ -326,75 +318,6 @@ static int kind_of(const char *key, size_t len)
 	return -1;
 }
 
-static void kv_free(struct gw_proxy_kv *kv)
-{
-	free((char *)kv->key);
-	free((char *)kv->value);
-}
-
-static void kvset_clear(struct kvset *ks)
-{
-	for (size_t i = 0; i < ks->n; i++) {
-		kv_free(&ks->v[i]);
-	}
-	ks->n = 0;
-	ks->dirty = true;
-}
-
-/* Record one put or delete of @kv in @ks. 0 or GW_ENOMEM. */
-static int kvset_record(struct kvset *ks, const struct gw_proxy_kv *kv)
-{
-	struct gw_proxy_kv *slot = NULL;
-	char *key, *value;
-
-	for (size_t i = 0; i < ks->n; i++) {
-		if (ks->v[i].key_len == kv->key_len &&
-		    memcmp(ks->v[i].key, kv->key, kv->key_len) == 0) {
-			slot = &ks->v[i];
-			break;
-		}
-	}
-	if (slot != NULL && kv->mod_revision != 0 && kv->mod_revision < slot->mod_revision) {
-		return 0; /* older than what the cache holds */
-	}
-	if (kv->value == NULL) {
-		if (slot != NULL) {
-			kv_free(slot);
-			*slot = ks->v[--ks->n];
-			ks->dirty = true;
-		}
-		return 0;
-	}
-	key = malloc(kv->key_len + 1);
-	value = malloc(kv->value_len + 1);
-	if (key == NULL || value == NULL ||
-	    (slot == NULL && grow((void **)&ks->v, &ks->cap, ks->n + 1, sizeof *ks->v) != 0)) {
-		free(key);
-		free(value);
-		return GW_ENOMEM;
-	}
-	memcpy(key, kv->key, kv->key_len);
-	key[kv->key_len] = '\0';
-	memcpy(value, kv->value, kv->value_len);
-	value[kv->value_len] = '\0';
-	if (slot == NULL) {
-		slot = &ks->v[ks->n++];
-	} else {
-		kv_free(slot);
-	}
-	*slot = *kv;
-	slot->key = key;
-	slot->value = value;
-	ks->dirty = true;
-	return 0;
-}
-
-static bool has_prefix(const struct gw_proxy_kv *kv, const char *prefix)
-{
-	size_t pl = strlen(prefix);
-	return kv->key_len > pl && memcmp(kv->key, prefix, pl) == 0;
-}
-
 /* Record one put (value != NULL) or delete of @kv. */
 static int record(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kv)
 {
@@ -402,11 +325,12 @@ static int record(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kv)
 	struct gw_proxy__cent *e;
 
 	if (k < 0) {
-		if (has_prefix(kv, SSL_PREFIX)) {
-			return kvset_record(&cc->ssls, kv);
+		if (gw_proxy__kv_has_prefix(kv, SSL_PREFIX)) {
+			return gw_proxy__kvset_record(&cc->ssls, kv);
 		}
-		if (has_prefix(kv, CONSUMER_PREFIX) || has_prefix(kv, CGROUP_PREFIX)) {
-			return kvset_record(&cc->consumers, kv);
+		if (gw_proxy__kv_has_prefix(kv, CONSUMER_PREFIX) ||
+		    gw_proxy__kv_has_prefix(kv, CGROUP_PREFIX)) {
+			return gw_proxy__kvset_record(&cc->consumers, kv);
 		}
 		return 0;
 	}
@@ -923,46 +847,6 @@ err:
 }
 
 /* Recompile what is dirty and make the snapshot. */
-static void consumers_dtor(void *obj)
-{
-	struct gw_proxy_config tmp;
-
-	memset(&tmp, 0, sizeof tmp);
-	tmp.consumers = obj;
-	gw_proxy__consumers_free(&tmp);
-}
-
-/* The consumer index of the consumers, credentials and groups in the cache,
- * in a unit of its own (plugin_consumer.c compiles it). 0 or GW_ENOMEM. */
-static int consumers_build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy__unit **out)
-{
-	struct gw_proxy__compiler c;
-	struct gw_proxy_config tmp;
-	int rv;
-
-	*out = NULL;
-	if (cc->consumers.n == 0) {
-		return 0;
-	}
-	memset(&c, 0, sizeof c);
-	memset(&tmp, 0, sizeof tmp);
-	c.cc = cc;
-	c.revision = revision;
-	c.u = gw_proxy__unit_new(4096);
-	if (c.u == NULL) {
-		return GW_ENOMEM;
-	}
-	rv = gw_proxy__consumers_compile(&c, &tmp, cc->consumers.v, cc->consumers.n);
-	c.u->obj = tmp.consumers;
-	c.u->dtor = consumers_dtor;
-	if (rv != 0) {
-		gw_proxy__unit_unref(c.u);
-		return rv;
-	}
-	*out = c.u;
-	return 0;
-}
-
 static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_config **out)
 {
 	struct gw_proxy_config *cfg;
@@ -998,7 +882,7 @@ static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_co
 	}
 	if (rv == 0 && cc->consumers.dirty) {
 		struct gw_proxy__unit *u = NULL;
-		rv = consumers_build(cc, revision, &u);
+		rv = gw_proxy__consumers_unit(cc, &cc->consumers, revision, &u);
 		if (rv == 0) {
 			gw_proxy__unit_unref(cc->cunit);
 			cc->cunit = u;
@@ -1088,10 +972,8 @@ void gw_proxy_cache_free(struct gw_proxy_cache *cc)
 	}
 	free(cc->ups);
 	free(cc->free_slots);
-	kvset_clear(&cc->ssls);
-	free(cc->ssls.v);
-	kvset_clear(&cc->consumers);
-	free(cc->consumers.v);
+	gw_proxy__kvset_free(&cc->ssls);
+	gw_proxy__kvset_free(&cc->consumers);
 	gw_proxy__ssl_table_free(cc->ssl);
 	gw_proxy__unit_unref(cc->cunit);
 	for (int k = 0; k < GW_PROXY__K_N; k++) {
@@ -1125,8 +1007,8 @@ int gw_proxy_cache_sync(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kvs
 		}
 	}
 	/* the ssls objects and consumers are all listed again */
-	kvset_clear(&cc->ssls);
-	kvset_clear(&cc->consumers);
+	gw_proxy__kvset_clear(&cc->ssls);
+	gw_proxy__kvset_clear(&cc->consumers);
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		struct gw_proxy_kv kv = kvs[i];
 		if (kv.value == NULL) {

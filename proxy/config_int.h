@@ -84,6 +84,24 @@ struct gw_proxy__compiler {
 	bool oom;
 };
 
+/* ---- config_sets.c: objects compiled as a whole (ssls, consumers) */
+struct gw_proxy__kvset {
+	struct gw_proxy_kv *v; /* owned keys and values */
+	size_t n, cap;
+	bool dirty; /* changed since the last compile */
+};
+/* Record a put (value != NULL) or delete of @kv; a pair older than the one
+ * held is ignored. 0 or GW_ENOMEM. */
+int gw_proxy__kvset_record(struct gw_proxy__kvset *ks, const struct gw_proxy_kv *kv);
+/* Drop every pair (marks the set changed); free also releases the array. */
+void gw_proxy__kvset_clear(struct gw_proxy__kvset *ks);
+void gw_proxy__kvset_free(struct gw_proxy__kvset *ks);
+bool gw_proxy__kv_has_prefix(const struct gw_proxy_kv *kv, const char *prefix);
+/* The consumer index of the consumers, credentials and groups of @ks in a
+ * unit of its own (NULL when @ks is empty). 0 or GW_ENOMEM. */
+int gw_proxy__consumers_unit(struct gw_proxy_cache *cc, const struct gw_proxy__kvset *ks,
+			     int64_t revision, struct gw_proxy__unit **out);
+
 /* ---- config_cache.c */
 /* The compiled object of kind @k and id @id for the object being compiled,
  * which from now on depends on it (its unit takes a reference): NULL when
