@@ -320,6 +320,9 @@ void gw_admin__op_fail(struct gw_admin__op *op, int err, const char *msg);
  * another object under /apisix/consumers/ holds: GW_EINVAL with APISIX's
  * "duplicate key found with consumer: <name>" in @msg. 0 otherwise. */
 int gw_admin__check_credentials(struct gw_admin__op *op, const cJSON *v, char *msg, size_t n);
+/* Seal a consumer's or credential's secrets in @v (apisix_consumer.c). 0,
+ * or an error with @msg set. */
+int gw_admin__consumer_seal(struct gw_admin__op *op, cJSON *v, char *msg, size_t n);
 /* Propose the op's write (PUT/POST/PATCH) or delete; answers when done. */
 void gw_admin__op_write(struct gw_admin__op *op);
 void gw_admin__op_delete(struct gw_admin__op *op);

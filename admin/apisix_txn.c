@@ -453,7 +453,9 @@ static bool finish_value(struct gw_admin__op *op, cJSON *v, int64_t create_time)
 		gw_admin__op_fail(op, GW_EINVAL, msg);
 		return false;
 	}
-	if (gw_admin__is(op->res, "ssls") && (rv = gw_admin__ssl_seal(v, msg, sizeof(msg))) != 0) {
+	if ((gw_admin__is(op->res, "ssls") &&
+	     (rv = gw_admin__ssl_seal(v, msg, sizeof(msg))) != 0) ||
+	    (rv = gw_admin__consumer_seal(op, v, msg, sizeof(msg))) != 0) {
 		cJSON_Delete(v);
 		gw_admin__op_fail(op, rv, msg);
 		return false;

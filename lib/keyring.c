@@ -478,3 +478,18 @@ const struct gw_keyring *gw_keyring_default(void)
 {
 	return atomic_load(&default_ring);
 }
+
+int gw_keyring_reveal(const struct gw_keyring *kr, const char *aad, const char *s, char **out)
+{
+	size_t len;
+
+	*out = NULL;
+	if (!gw_keyring_is_sealed(s)) {
+		*out = strdup(s);
+		return *out != NULL ? 0 : GW_ENOMEM;
+	}
+	if (kr == NULL) {
+		return GW_ENOTFOUND;
+	}
+	return gw_keyring_open(kr, aad, s, out, &len);
+}

@@ -82,6 +82,16 @@ int gw_keyring_seal(const struct gw_keyring *kr, const char *aad, const void *pl
 int gw_keyring_open(const struct gw_keyring *kr, const char *aad, const char *blob, char **out,
 		    size_t *out_len);
 
+/* What the NUL-terminated @s says: a copy of it when it is not sealed, else
+ * its opened plaintext (with @aad). *out is malloc'd and NUL-terminated
+ * (wipe and free it with gw_keyring_wipe_free(*out, strlen(*out) + 1)).
+ * 0, or as gw_keyring_open (GW_ENOTFOUND also when @kr is NULL). */
+int gw_keyring_reveal(const struct gw_keyring *kr, const char *aad, const char *s, char **out);
+
+/* The associated data that binds a sealed consumer secret (key-auth's key,
+ * basic-auth's password) to its use. */
+#define GW_KEYRING_AAD_CONSUMER "apigw consumer secret"
+
 /* Overwrite @len bytes at @p with zeros (not optimised out) and free it. */
 void gw_keyring_wipe_free(void *p, size_t len);
 

@@ -13,9 +13,12 @@
  * gw_proxy__consumer_merge adds the consumer's plugins the route does not
  * have (the route, its plugin_config and service win), keeping the priority
  * order, and runs their rewrite hooks.
- * Secrets are kept as stored: encrypting them at rest (APISIX encrypts
- * key-auth's key and basic-auth's password) waits for lib/keyring of
- * [m2-tls]; once it lands, the compile decrypts here.
+ * Secrets at rest: the Admin API seals key-auth's key and basic-auth's
+ * password with the node's keyring (as APISIX encrypts them); the compile
+ * opens them (GW_KEYRING_AAD_CONSUMER) into the index's memory, values
+ * written in clear through the etcd API are taken as they are, and a
+ * credential that cannot be opened (no or another keyring) is skipped with
+ * a warning.
  * Failure modes: a consumer, credential or group that fails its schema, or a
  * credential whose consumer is missing, is skipped with one warning; a key
  * used twice keeps its first consumer (warning). Only GW_ENOMEM fails the
@@ -23,6 +26,7 @@
 #include "config.h"
 
 #include "lib/err.h"
+#include "lib/keyring.h"
 #include "lib/log.h"
 #include "proxy/plugin_int.h"
 #include "schema/schema.h"
@@ -96,6 +100,31 @@ static void skipped(const char *kind, const struct gw_proxy_kv *kv, const char *
 		 kv->key, why);
 }
 
+/* @id and @secret in clear (either may be sealed): *idp and *secp, the
+ * caller's (close_pair). 0, GW_ENOMEM or why one cannot be opened. */
+static int open_pair(const char *id, const char *secret, char **idp, char **secp)
+{
+	const struct gw_keyring *kr = gw_keyring_default();
+	int rv;
+
+	*idp = *secp = NULL;
+	rv = gw_keyring_reveal(kr, GW_KEYRING_AAD_CONSUMER, id, idp);
+	if (rv == 0) {
+		rv = gw_keyring_reveal(kr, GW_KEYRING_AAD_CONSUMER, secret, secp);
+		if (rv != 0) {
+			gw_keyring_wipe_free(*idp, strlen(*idp) + 1);
+			*idp = NULL;
+		}
+	}
+	return rv;
+}
+
+static void close_pair(char *idp, char *secp)
+{
+	gw_keyring_wipe_free(idp, strlen(idp) + 1);
+	gw_keyring_wipe_free(secp, strlen(secp) + 1);
+}
+
 /* Index the credentials of the auth plugins of @plugins for @co. */
 static int index_creds(struct gw_proxy__compiler *c, struct gw_proxy__consumers *cs,
 		       const struct gw_proxy__consumer *co, const cJSON *plugins)
@@ -108,6 +137,8 @@ static int index_creds(struct gw_proxy__compiler *c, struct gw_proxy__consumers 
 		const cJSON *id, *sec, *dis;
 		struct cred *cr;
 		const char *key;
+		char *idp, *secp;
+		int rv;
 
 		dis = cJSON_GetObjectItemCaseSensitive(p, "_meta");
 		if (a < 0 || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(dis, "disable"))) {
@@ -118,18 +149,33 @@ static int index_creds(struct gw_proxy__compiler *c, struct gw_proxy__consumers 
 		if (!cJSON_IsString(id) || !cJSON_IsString(sec)) {
 			continue; /* the schema requires both */
 		}
-		if (gw_proxy__map_get(&cs->cred[auth[a].kind], id->valuestring,
-				      strlen(id->valuestring)) != NULL) {
+		/* Sealed by the Admin API (key-auth's key, basic-auth's password):
+		 * the index and the comparison need them in clear. */
+		rv = open_pair(id->valuestring, sec->valuestring, &idp, &secp);
+		if (rv == GW_ENOMEM) {
+			return rv;
+		}
+		if (rv != 0) {
+			gw_warnf("proxy",
+				 "consumer %s: %s credential cannot be opened (%s), ignored",
+				 co->username, auth[a].plugin, gw_strerror(rv));
+			continue;
+		}
+		if (gw_proxy__map_get(&cs->cred[auth[a].kind], idp, strlen(idp)) != NULL) {
 			gw_warnf("proxy",
 				 "consumer %s: %s credential already used by another "
 				 "consumer, ignored",
 				 co->username, auth[a].plugin);
+			close_pair(idp, secp);
 			continue;
 		}
 		cr = gw_proxy__c_alloc(c, sizeof *cr);
-		key = gw_proxy__c_strdup(c, id->valuestring);
-		if (cr == NULL || key == NULL ||
-		    (cr->secret = gw_proxy__c_strdup(c, sec->valuestring)) == NULL) {
+		key = gw_proxy__c_strdup(c, idp);
+		if (cr != NULL) {
+			cr->secret = gw_proxy__c_strdup(c, secp);
+		}
+		close_pair(idp, secp);
+		if (cr == NULL || key == NULL || cr->secret == NULL) {
 			return GW_ENOMEM;
 		}
 		cr->co = co;

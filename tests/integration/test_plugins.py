@@ -8,6 +8,7 @@ credentials, hide_credentials); limit-count headers counting down then the
 rejected code, exact under concurrent load from several connections;
 limit-req rejecting beyond the burst; ip-restriction; request-id."""
 import json
+import os
 import socket
 import threading
 import time
@@ -257,6 +258,38 @@ def test_basic_auth():
     assert "authorization" not in seen["headers"], seen
 
 
+def test_secrets_sealed_at_rest():
+    """key-auth's key and basic-auth's password are stored sealed with the
+    keyring (as APISIX encrypts them): GET shows the sealed form, the LMDB
+    file never holds them in clear, and they still authenticate."""
+    put_ok("/consumers", {"username": "sealy",
+                          "plugins": {"key-auth": {"key": "plain-key-7f3a91"},
+                                      "basic-auth": {"username": "sealy",
+                                                     "password": "plain-pw-55c2e0"}}})
+    st, b = adm("GET", "/consumers/sealy")
+    assert st == 200, (st, b)
+    plugins = b["value"]["plugins"]
+    assert plugins["key-auth"]["key"].startswith("gwenc1:"), plugins
+    assert plugins["basic-auth"]["password"].startswith("gwenc1:"), plugins
+    assert plugins["basic-auth"]["username"] == "sealy", plugins
+    route("sealed", "/sealed", {"key-auth": {}})
+    wait_for(served("/sealed", {"apikey": "plain-key-7f3a91"}), 5, what="sealed key-auth")
+    # GET then PUT keeps the sealed value as it is, and it still works
+    put_ok("/consumers", {"username": "sealy", "plugins": plugins})
+    wait_for(served("/sealed", {"apikey": "plain-key-7f3a91"}), 5, what="after GET+PUT")
+    # a duplicate of a sealed key is still found
+    st, b = adm("PUT", "/consumers", {"username": "copycat",
+                                      "plugins": {"key-auth": {"key": "plain-key-7f3a91"}}})
+    assert st == 400 and b["error_msg"] == "duplicate key found with consumer: sealy", (st, b)
+    for root, _, files in os.walk(node.data_dir):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                data = fh.read()
+            assert b"plain-key-7f3a91" not in data and b"plain-pw-55c2e0" not in data, f
+    adm("DELETE", "/routes/sealed")
+    adm("DELETE", "/consumers/sealy")
+
+
 def test_anonymous_consumer_and_restriction():
     """anonymous_consumer stands in for a missing or wrong key;
     consumer-restriction then decides by consumer name, group or method."""
@@ -481,6 +514,7 @@ try:
     tap.run(test_catastrophic_regex_refused_or_bounded)
     tap.run(test_key_auth)
     tap.run(test_basic_auth)
+    tap.run(test_secrets_sealed_at_rest)
     tap.run(test_anonymous_consumer_and_restriction)
     tap.run(test_limit_count_headers_then_rejected)
     tap.run(test_limit_count_by_consumer)
