@@ -25,6 +25,8 @@
 #include "fuzz_proxy.h"
 #include "fuzz_util.h"
 
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct gw_buf rec; /* the record of the current run */
@@ -227,6 +229,38 @@ static void run(const char *p, size_t n, uint32_t seed, bool split, struct gw_bu
 	fp_close(&c);
 }
 
+/* Drop the digits after "X-RateLimit-Remaining: " and "X-RateLimit-Reset: "
+ * in @b: limit counters live in a node-wide table that the second feeding
+ * of an input finds one request further (and a window may roll over
+ * between the two), so only these values may differ. */
+static void mask_limits(struct gw_buf *b)
+{
+	static const char *const names[] = {"X-RateLimit-Remaining: ", "X-RateLimit-Reset: "};
+	char *src = b->len > 0 ? malloc(b->len) : NULL;
+	size_t w = 0;
+
+	if (src == NULL) {
+		return;
+	}
+	memcpy(src, b->data, b->len);
+	for (size_t r = 0; r < b->len;) {
+		bool skip = false;
+		for (size_t i = 0; i < sizeof names / sizeof names[0] && !skip; i++) {
+			size_t nl = strlen(names[i]);
+			skip = r >= nl && memcmp(src + r - nl, names[i], nl) == 0;
+		}
+		if (skip) {
+			while (r < b->len && src[r] >= '0' && src[r] <= '9') {
+				r++;
+			}
+			continue;
+		}
+		b->data[w++] = src[r++];
+	}
+	b->len = w;
+	free(src);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint32_t seed = fuzz_take(&data, &size, 4);
@@ -235,6 +269,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run((const char *)data, size, seed, true, &r2, &o2);
 	run((const char *)data, size, seed, false, &r1, &o1);
 	check_reserialized();
+	mask_limits(&o1);
+	mask_limits(&o2);
 	if (r1.len != r2.len || (r1.len > 0 && memcmp(r1.data, r2.data, r1.len) != 0)) {
 		fprintf(stderr, "record whole:\n%.*s\nrecord split:\n%.*s\n", (int)r1.len,
 			r1.data ? r1.data : "", (int)r2.len, r2.data ? r2.data : "");
