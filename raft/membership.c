@@ -90,9 +90,18 @@ void gw_raft__mtask_kick_later(struct gw_raft *r)
 
 static void removed_notified(void *data, int err, const struct gw_httpc_resp *resp)
 {
-	(void)data;
-	(void)err;
-	(void)resp;
+	uint64_t id = (uint64_t)(uintptr_t)data;
+
+	if (err == GW_ESHUTDOWN) {
+		return;
+	}
+	if (err != 0 || resp->status != 200) {
+		gw_warnf("raft",
+			 "could not tell removed member %016" PRIx64
+			 " that it was removed (%s): it keeps running outside the cluster "
+			 "until stopped",
+			 id, err != 0 ? gw_strerror(err) : "refused");
+	}
 }
 
 static void meta_deleted(void *data, int err, struct gw_store_result *res)
@@ -219,7 +228,8 @@ static void removed_cleanup(struct gw_raft *r, uint64_t id)
 	    gw_httpc_url_hostport(m.etcd_url, hp, sizeof hp) == 0) {
 		snprintf(body, sizeof body, "{\"id\":\"%016" PRIx64 "\"}", id);
 		gw_raft__call(r, hp, "POST", "/apigw/internal/removed", body, strlen(body),
-			      GW_RAFT__PING_TIMEOUT_MS, false, removed_notified, NULL);
+			      GW_RAFT__REMOVED_NOTE_MS, false, removed_notified,
+			      (void *)(uintptr_t)id);
 	}
 	memset(&op, 0, sizeof op);
 	op.type = GW_OP_META_DELETE;

@@ -114,7 +114,11 @@ int gw_raft__err(int rv);
 
 /* ---- the node's raft, shared by raft.c and the files it is split into -- */
 
-#define GW_RAFT__PING_TIMEOUT_MS    800   /* pings and "you were removed" notes */
+#define GW_RAFT__PING_TIMEOUT_MS 800 /* pings */
+/* "you were removed" notes: the removed member learns it from nothing else
+ * (the leader no longer replicates to it), so the note gets time (retried
+ * on connection failures within it) */
+#define GW_RAFT__REMOVED_NOTE_MS    10000
 #define GW_RAFT__REACHABLE_MS       3000  /* a member answered a ping this lately */
 #define GW_RAFT__CONTROL_TIMEOUT_MS 10000 /* remove / leave */
 #define GW_RAFT__JOIN_TIMEOUT_MS    60000 /* a join request, relayed or not */
