@@ -31,6 +31,7 @@ taskset -c "$PROXY_CPU" "$APIGW_BIN" start --name b1 --data-dir "$BENCH_TMP/data
   --proxy-listen "127.0.0.1:$GW_PORT" --admin-listen "127.0.0.1:$ADM_PORT" \
   --etcd-listen 127.0.0.1:18092 --raft-listen 127.0.0.1:18093 \
   --status-listen 127.0.0.1:18094 --metrics-listen 127.0.0.1:18095 \
+  --proxy-tls-listen 127.0.0.1:18096 --control-listen 127.0.0.1:18097 \
   > "$BENCH_TMP/apigw.log" 2>&1 &
 GW_PID=$!
 BENCH_PIDS+=("$GW_PID")
