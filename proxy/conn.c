@@ -216,6 +216,7 @@ static void scan_reset(struct gw_proxy__dconn *dc)
 	dc->scan_line = 0;
 	dc->scan_hdr = 0;
 	dc->scan_nhdr = 0;
+	dc->scan_tail_n = 0;
 }
 
 /* Add the run p[@i..@j) to the byte count *@cnt (<= @lim): true, with *@at
@@ -233,6 +234,38 @@ static bool run_over(size_t *cnt, size_t lim, size_t i, size_t j, size_t *at)
 /* Check the request line and header block in @p; 0 or the status to answer,
  * with *@at the index of the byte that is refused (or goes over a limit), so
  * the caller can let http_parser judge the bytes before it first. */
+/* Keep the last bytes of the request line in dc->scan_tail. */
+static void tail_push(struct gw_proxy__dconn *dc, const char *s, size_t len)
+{
+	const size_t cap = sizeof dc->scan_tail;
+
+	if (len >= cap) {
+		memcpy(dc->scan_tail, s + len - cap, cap);
+		dc->scan_tail_n = (unsigned char)cap;
+		return;
+	}
+	if (dc->scan_tail_n + len > cap) {
+		size_t drop = dc->scan_tail_n + len - cap;
+		memmove(dc->scan_tail, dc->scan_tail + drop, dc->scan_tail_n - drop);
+		dc->scan_tail_n = (unsigned char)(dc->scan_tail_n - drop);
+	}
+	memcpy(dc->scan_tail + dc->scan_tail_n, s, len);
+	dc->scan_tail_n = (unsigned char)(dc->scan_tail_n + len);
+}
+
+/* The request line ends with " HTTP/<digit>.<digit>". http_parser (built
+ * without HTTP_PARSER_STRICT, as Debian ships it) takes any bytes for
+ * "HTTP/" — even CR LF — so a line like "POST /x H" CRLF CRLF "1.1" would
+ * end the head for this scanner while http_parser reads on: headers the
+ * scanner never judged. */
+static bool version_ok(const struct gw_proxy__dconn *dc)
+{
+	const char *t = dc->scan_tail;
+
+	return dc->scan_tail_n == sizeof dc->scan_tail && memcmp(t, " HTTP/", 6) == 0 &&
+	       t[6] >= '0' && t[6] <= '9' && t[7] == '.' && t[8] >= '0' && t[8] <= '9';
+}
+
 static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n, size_t *at)
 {
 	const struct gw_proxy_opts *o = &dc->w->p->opts;
@@ -250,6 +283,7 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n, size_t *at)
 				continue;
 			}
 			dc->scan = SC_REQ;
+			dc->scan_tail_n = 0;
 			__attribute__((fallthrough));
 		case SC_REQ:
 			if (vchar[c]) {
@@ -257,8 +291,12 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n, size_t *at)
 				if (run_over(&dc->scan_line, max_line, i, j, at)) {
 					return 414;
 				}
+				tail_push(dc, p + i, j - i);
 				i = j - 1;
 				continue;
+			}
+			if ((c == '\r' || c == '\n') && !version_ok(dc)) {
+				FAIL(400);
 			}
 			if (c == '\r') {
 				dc->scan = SC_REQ_CR;
@@ -268,6 +306,8 @@ static int scan(struct gw_proxy__dconn *dc, const char *p, size_t n, size_t *at)
 				FAIL(400);
 			} else if (++dc->scan_line > max_line) {
 				FAIL(414);
+			} else {
+				tail_push(dc, (const char *)p + i, 1);
 			}
 			continue;
 		case SC_REQ_CR:

@@ -131,6 +131,8 @@ struct gw_proxy__dconn {
 	int scan;
 	size_t scan_line, scan_hdr;
 	unsigned scan_nhdr; /* header lines of this head so far */
+	char scan_tail[9];  /* the request line's last bytes (" HTTP/1.1") */
+	unsigned char scan_tail_n;
 	enum gw_proxy__dtimer tphase;
 	uint64_t t_due; /* loop ms when tphase expires (lazy timer, gw_proxy__timer_set) */
 	bool reading, stop_bp, stop_pipe, closing, lingering, shutting;

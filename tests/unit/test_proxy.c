@@ -625,6 +625,10 @@ static void test_proxy_smuggling(void **state)
 	    "GET /a/../../etc HTTP/1.1\r\nHost: a\r\n\r\n",
 	    "GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n",
 	    "GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n",
+	    /* http_parser (not strict) takes any 4 bytes for "HTTP/": the head
+	     * must not end for the scanner while the parser reads on (fuzz) */
+	    "POST /x H\r\n\r\n1.1\r\nHost: a\r\nBad Name: b\r\n\r\n",
+	    "GET / HTXP/1.1\r\nHost: a\r\n\r\n",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		expect_reject(e, bad[i], strstr(bad[i], "HTTP/2.0") ? 505 : 400);
