@@ -165,10 +165,13 @@ static void linger_cb(uv_timer_t *t)
 	close_now(t->data);
 }
 
-static bool same_key(const struct gw_httpc *a, const struct gw_httpc *b)
+/* Is @c a connection to @hostport with TLS context @ctx and SNI @sni (NULL
+ * = none)? The pool's key. */
+static bool key_is(const struct gw_httpc *c, const char *hostport, const SSL_CTX *ctx,
+		   const char *sni)
 {
-	return a->tls_ctx == b->tls_ctx && strcmp(a->hostport, b->hostport) == 0 &&
-	       strcmp(a->sni, b->sni) == 0;
+	return c->tls_ctx == ctx && strcmp(c->hostport, hostport) == 0 &&
+	       strcmp(c->sni, sni != NULL ? sni : "") == 0;
 }
 
 /* An idle connection the pool keeps; closes the oldest over the caps (the
@@ -186,7 +189,7 @@ static void make_idle(struct gw_httpc *c)
 	uv_timer_start(&c->timer, linger_cb, p->idle_ms, 0);
 	for (struct gw_list *e = p->idle.next; e != &p->idle; e = e->next) {
 		struct gw_httpc *o = gw_container_of(e, struct gw_httpc, link);
-		if (same_key(o, c)) {
+		if (key_is(o, c->hostport, c->tls_ctx, c->sni)) {
 			same++;
 			oldest = o;
 		}
@@ -671,8 +674,7 @@ static struct gw_httpc *pool_take(struct gw_httpc_pool *p, const char *hostport,
 
 	for (e = p->idle.next; e != &p->idle; e = e->next) {
 		struct gw_httpc *c = gw_container_of(e, struct gw_httpc, link);
-		if (c->tls_ctx == ctx && strcmp(c->hostport, hostport) == 0 &&
-		    strcmp(c->sni, sni != NULL ? sni : "") == 0) {
+		if (key_is(c, hostport, ctx, sni)) {
 			gw_list_del(&c->link);
 			p->n_idle--;
 			uv_timer_stop(&c->timer);

@@ -342,12 +342,9 @@ void gw_node_cluster_stop(struct gw_node_cluster *c, void (*cb)(void *data), voi
 static void leave_done(void *data, int err)
 {
 	struct leave_ctx *x = data;
-	bool answered = x->req == NULL; /* by raft_terminate: we were removed */
-
-	if (x->c->self_leave == x) {
-		x->c->self_leave = NULL;
-	}
-	if (answered) {
+	/* Answered already by raft_terminate (we were removed), which also
+	 * cleared c->self_leave, as leave_answer always does. */
+	if (x->req == NULL) {
 		free(x);
 		return;
 	}
