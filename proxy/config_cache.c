@@ -180,7 +180,7 @@ static int unit_hold(struct gw_proxy__unit *u, struct gw_proxy__unit *dep)
 
 /* ---- small growable arrays */
 
-static int grow(void **v, size_t *cap, size_t need, size_t size)
+int gw_proxy__grow(void **v, size_t *cap, size_t need, size_t size)
 {
 	size_t c = *cap ? *cap : 8;
 	void *p;
@@ -201,7 +201,7 @@ static int grow(void **v, size_t *cap, size_t need, size_t size)
 
 static int ops_push(struct ops *o, struct gw_proxy__route *old, struct gw_proxy__route *new)
 {
-	if (grow((void **)&o->v, &o->cap, o->n + 1, sizeof *o->v) != 0) {
+	if (gw_proxy__grow((void **)&o->v, &o->cap, o->n + 1, sizeof *o->v) != 0) {
 		return GW_ENOMEM;
 	}
 	o->v[o->n].old = old;
@@ -296,8 +296,8 @@ static int mark_dirty(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
 	if (e->dirty) {
 		return 0;
 	}
-	if (grow((void **)&cc->dirty[k], &cc->cap_dirty[k], cc->n_dirty[k] + 1,
-		 sizeof *cc->dirty[k]) != 0) {
+	if (gw_proxy__grow((void **)&cc->dirty[k], &cc->cap_dirty[k], cc->n_dirty[k] + 1,
+			   sizeof *cc->dirty[k]) != 0) {
 		return GW_ENOMEM;
 	}
 	cc->dirty[k][cc->n_dirty[k]++] = e;
@@ -429,7 +429,8 @@ int gw_proxy__c_upstream_slot(struct gw_proxy__compiler *c, struct gw_proxy__ups
 	if (cc->n_free > 0) {
 		idx = cc->free_slots[--cc->n_free];
 	} else {
-		if (grow((void **)&cc->ups, &cc->cap_ups, cc->n_ups + 1, sizeof *cc->ups) != 0) {
+		if (gw_proxy__grow((void **)&cc->ups, &cc->cap_ups, cc->n_ups + 1,
+				   sizeof *cc->ups) != 0) {
 			return GW_ENOMEM;
 		}
 		idx = cc->n_ups++;
@@ -448,8 +449,8 @@ static void slot_release(struct gw_proxy_cache *cc, struct gw_proxy__unit *u)
 		return;
 	}
 	cc->ups[u->own->index] = NULL;
-	if (grow((void **)&cc->free_slots, &cc->cap_free, cc->n_free + 1, sizeof *cc->free_slots) ==
-	    0) {
+	if (gw_proxy__grow((void **)&cc->free_slots, &cc->cap_free, cc->n_free + 1,
+			   sizeof *cc->free_slots) == 0) {
 		cc->free_slots[cc->n_free++] = u->own->index;
 	}
 }
@@ -531,8 +532,8 @@ static int listed_track(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
 	enum gw_proxy__kind k = e->kind;
 	cc->listed_changed = true;
 	if (e->value != NULL && !e->listed) {
-		if (grow((void **)&cc->listed[k], &cc->cap_listed[k], cc->n_listed[k] + 1,
-			 sizeof *cc->listed[k]) != 0) {
+		if (gw_proxy__grow((void **)&cc->listed[k], &cc->cap_listed[k], cc->n_listed[k] + 1,
+				   sizeof *cc->listed[k]) != 0) {
 			return GW_ENOMEM;
 		}
 		cc->listed[k][cc->n_listed[k]++] = e;
@@ -664,8 +665,8 @@ static void retire(struct gw_proxy_cache *cc, struct gw_proxy__router *rt)
 		return;
 	}
 	if (atomic_load_explicit(&rt->refs, memory_order_acquire) > 1 &&
-	    grow((void **)&cc->retired, &cc->cap_retired, cc->n_retired + 1, sizeof *cc->retired) ==
-		0) {
+	    gw_proxy__grow((void **)&cc->retired, &cc->cap_retired, cc->n_retired + 1,
+			   sizeof *cc->retired) == 0) {
 		cc->retired[cc->n_retired++] = rt;
 		return;
 	}

@@ -84,6 +84,10 @@ struct gw_proxy__compiler {
 	bool oom;
 };
 
+/* Room for @need elements of @size bytes in the array *@v of *@cap
+ * (doubling, 8 at first). 0 or GW_ENOMEM (the array is kept). */
+int gw_proxy__grow(void **v, size_t *cap, size_t need, size_t size);
+
 /* ---- config_sets.c: objects compiled as a whole (ssls, consumers) */
 struct gw_proxy__kvset {
 	struct gw_proxy_kv *v; /* owned keys and values */

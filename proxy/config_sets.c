@@ -19,24 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Room for one more pair. 0 or GW_ENOMEM. */
-static int grow(struct gw_proxy__kvset *ks)
-{
-	size_t cap = ks->cap ? ks->cap * 2 : 8;
-	void *p;
-
-	if (ks->n < ks->cap) {
-		return 0;
-	}
-	p = realloc(ks->v, cap * sizeof *ks->v);
-	if (p == NULL) {
-		return GW_ENOMEM;
-	}
-	ks->v = p;
-	ks->cap = cap;
-	return 0;
-}
-
 static void kv_free(struct gw_proxy_kv *kv)
 {
 	free((char *)kv->key);
@@ -77,7 +59,9 @@ int gw_proxy__kvset_record(struct gw_proxy__kvset *ks, const struct gw_proxy_kv 
 	}
 	key = malloc(kv->key_len + 1);
 	value = malloc(kv->value_len + 1);
-	if (key == NULL || value == NULL || (slot == NULL && grow(ks) != 0)) {
+	if (key == NULL || value == NULL ||
+	    (slot == NULL &&
+	     gw_proxy__grow((void **)&ks->v, &ks->cap, ks->n + 1, sizeof *ks->v) != 0)) {
 		free(key);
 		free(value);
 		return GW_ENOMEM;
