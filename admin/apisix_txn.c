@@ -36,6 +36,7 @@
 #include "lib/rand.h"
 #include "raft/raft.h"
 #include "store/store.h"
+#include "lib/json.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -380,7 +381,7 @@ static int read_current(struct gw_admin__op *op, int64_t *mod, int64_t *create_t
 		x = cJSON_ParseWithLength(rs.kvs[0].value, rs.kvs[0].value_len);
 		ct = cJSON_IsObject(x) ? cJSON_GetObjectItemCaseSensitive(x, "create_time") : NULL;
 		if (cJSON_IsNumber(ct)) {
-			*create_time = (int64_t)ct->valuedouble;
+			*create_time = gw_json_int(ct, 0, INT64_MAX, 0);
 		}
 		if (op->method == GW_ADMIN__M_PATCH) {
 			*cur = x;

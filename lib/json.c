@@ -175,3 +175,20 @@ int gw_json_parse_strict(const char *p, size_t len, int max_depth, cJSON **out, 
 	*out = v;
 	return 0;
 }
+
+int64_t gw_json_int(const cJSON *j, int64_t lo, int64_t hi, int64_t dflt)
+{
+	double d;
+
+	if (!cJSON_IsNumber(j) || j->valuedouble != j->valuedouble) {
+		return dflt;
+	}
+	d = j->valuedouble;
+	if (d <= (double)lo) {
+		return lo;
+	}
+	if (d >= (double)hi) {
+		return hi;
+	}
+	return (int64_t)d;
+}

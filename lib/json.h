@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Parse the @len bytes at @p (no NUL needed) as exactly one JSON value,
  * optionally surrounded by JSON whitespace (space, tab, CR, LF), with no
@@ -28,5 +29,12 @@ int gw_json_parse_strict(const char *p, size_t len, int max_depth, cJSON **out, 
 /* Depth of the deepest nesting of arrays/objects in JSON text, counted
  * without parsing (strings skipped), capped at @limit + 1. */
 int gw_json_depth(const char *p, size_t len, int limit);
+
+/* The number @j as an integer: @dflt when @j is not a number (or NaN),
+ * else truncated toward zero and clamped to [@lo, @hi]. Converting a double
+ * outside the target type is undefined behaviour in C, and configuration
+ * and peers can hold any number (1e300, -0.5): every integer read from
+ * JSON that is not range-checked first goes through here. */
+int64_t gw_json_int(const cJSON *j, int64_t lo, int64_t hi, int64_t dflt);
 
 #endif

@@ -13,6 +13,7 @@
 #include "proxy/config_int.h"
 #include "proxy/health_int.h"
 #include "proxy/tls_int.h"
+#include "lib/json.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -95,7 +96,8 @@ static int parse_nodes(struct gw_proxy__compiler *c, const cJSON *jn, struct gw_
 					    "nodes[]: need host (string), weight, optional "
 					    "port and priority (numbers)");
 			}
-			rv = parse_node(c, h->valuestring, p ? (long)p->valuedouble : 80,
+			rv = parse_node(c, h->valuestring,
+					p ? (long)gw_json_int(p, -1, 65536, 80) : 80,
 					w->valuedouble, pr ? pr->valuedouble : 0, &nd);
 		}
 		if (rv != 0) {
@@ -208,10 +210,10 @@ int gw_proxy__compile_upstream(struct gw_proxy__compiler *c, const cJSON *j, con
 			return fail(c, "%s", "keepalive_pool: size >= 0, requests >= 1");
 		}
 		if (s) {
-			up->pool_size = (unsigned)s->valuedouble;
+			up->pool_size = (unsigned)gw_json_int(s, 0, UINT32_MAX, 0);
 		}
 		if (r) {
-			up->pool_requests = (unsigned)r->valuedouble;
+			up->pool_requests = (unsigned)gw_json_int(r, 1, UINT32_MAX, 1);
 		}
 		if ((rv = gw_proxy__c_secs(c, v, "idle_timeout", &up->pool_idle_ms)) != 0) {
 			return rv;

@@ -15,6 +15,7 @@
 
 #include "lib/err.h"
 #include "proxy/plugin_int.h"
+#include "lib/json.h"
 
 #include <http_parser.h>
 #include <stdio.h>
@@ -83,7 +84,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 							    : T_CONSUMER;
 	p->black = names(c, cJSON_GetObjectItemCaseSensitive(j, "blacklist"));
 	p->white = names(c, cJSON_GetObjectItemCaseSensitive(j, "whitelist"));
-	p->code = cJSON_IsNumber(code) ? (int)code->valuedouble : 403;
+	p->code = (int)gw_json_int(code, 100, 599, 403);
 	snprintf(dflt, sizeof dflt, "The %s is forbidden.", tname);
 	p->msg = gw_proxy__c_strdup(c, cJSON_IsString(msg) ? msg->valuestring : dflt);
 	p->byms = gw_proxy__c_alloc(c, ((size_t)cJSON_GetArraySize(byms) + 1) * sizeof *p->byms);

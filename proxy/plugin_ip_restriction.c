@@ -10,6 +10,7 @@
 
 #include "lib/err.h"
 #include "proxy/plugin_int.h"
+#include "lib/json.h"
 
 #include <string.h>
 
@@ -37,7 +38,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 		return gw_proxy__c_fail(c, "%s", "ip-restriction: whitelist or blacklist");
 	}
 	p->allow = wl != NULL;
-	p->code = cJSON_IsNumber(code) ? (int)code->valuedouble : 403;
+	p->code = (int)gw_json_int(code, 100, 599, 403);
 	p->message = gw_proxy__c_strdup(c, cJSON_IsString(msg) ? msg->valuestring
 							       : "Your IP address is not allowed");
 	p->v = gw_proxy__c_alloc(c, ((size_t)cJSON_GetArraySize(list) + 1) * sizeof *p->v);

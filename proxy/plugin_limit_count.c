@@ -18,6 +18,7 @@
 
 #include "lib/err.h"
 #include "proxy/plugin_int.h"
+#include "lib/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +62,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 		      : strcmp(kt->valuestring, "var_combination") == 0 ? KEY_COMB
 		      : strcmp(kt->valuestring, "constant") == 0        ? KEY_CONST
 									: KEY_VAR;
-	l->rejected_code = cJSON_IsNumber(code) ? (int)code->valuedouble : 503;
+	l->rejected_code = (int)gw_json_int(code, 100, 599, 503);
 	l->rejected_msg = cJSON_IsString(msg) ? gw_proxy__c_strdup(c, msg->valuestring) : NULL;
 	l->headers = !cJSON_IsFalse(show);
 	/* a group shares its counter wherever it is used */

@@ -17,6 +17,7 @@
 
 #include "lib/err.h"
 #include "proxy/plugin_int.h"
+#include "lib/json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	l->key = gw_proxy__c_strdup(c, key->valuestring);
 	l->comb = cJSON_IsString(kt) && strcmp(kt->valuestring, "var_combination") == 0;
 	l->nodelay = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "nodelay"));
-	l->rejected_code = cJSON_IsNumber(code) ? (int)code->valuedouble : 503;
+	l->rejected_code = (int)gw_json_int(code, 100, 599, 503);
 	l->rejected_msg = cJSON_IsString(msg) ? gw_proxy__c_strdup(c, msg->valuestring) : NULL;
 	l->ident = gw_proxy__limit_ident(c, j, NULL);
 	if (l->ident == 0 || l->key == NULL || (cJSON_IsString(msg) && l->rejected_msg == NULL)) {

@@ -21,6 +21,7 @@
 #include "lib/httpd.h"
 #include "lib/ratelimit.h"
 #include "raft/endpoints.h"
+#include "lib/json.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -403,7 +404,7 @@ static uint64_t body_id(const struct gw_http_req *req)
 	if (cJSON_IsString(id)) {
 		v = strtoull(id->valuestring, NULL, 16);
 	} else if (cJSON_IsNumber(id)) {
-		v = (uint64_t)id->valuedouble;
+		v = (uint64_t)gw_json_int(id, 0, INT64_MAX, 0);
 	}
 	cJSON_Delete(o);
 	return v;

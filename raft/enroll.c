@@ -32,6 +32,7 @@
 #include "lib/pki.h"
 #include "raft/endpoints.h"
 #include "raft/raft_int.h"
+#include "lib/json.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -82,7 +83,7 @@ static int record_load(struct gw_raft *r, uint64_t id, char token[32], char key[
 	if (cJSON_IsString(t) && cJSON_IsString(h) && cJSON_IsNumber(e)) {
 		snprintf(token, 32, "%s", t->valuestring);
 		snprintf(key, 65, "%s", h->valuestring);
-		*expires = (int64_t)e->valuedouble;
+		*expires = gw_json_int(e, INT64_MIN, INT64_MAX, 0);
 		rv = 0;
 	}
 	cJSON_Delete(o);

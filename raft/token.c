@@ -22,6 +22,7 @@
 #include "lib/pki.h"
 #include "lib/rand.h"
 #include "raft/raft_int.h"
+#include "lib/json.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -119,9 +120,9 @@ int gw_raft__token_load(struct gw_raft *r, const char *id, struct gw_raft__token
 	}
 	snprintf(t->id, sizeof t->id, "%s", id);
 	snprintf(t->hash, sizeof t->hash, "%s", h->valuestring);
-	t->expires = (int64_t)e->valuedouble;
-	t->created = cJSON_IsNumber(c) ? (int64_t)c->valuedouble : 0;
-	t->uses = (int64_t)u->valuedouble;
+	t->expires = gw_json_int(e, INT64_MIN, INT64_MAX, 0);
+	t->created = gw_json_int(c, INT64_MIN, INT64_MAX, 0);
+	t->uses = gw_json_int(u, INT64_MIN, INT64_MAX, 0);
 	snprintf(t->description, sizeof t->description, "%s",
 		 cJSON_IsString(d) ? d->valuestring : "");
 	cJSON_Delete(o);

@@ -194,6 +194,32 @@ static void test_json_depth(void **state)
 
 /* ---- constant-time compare */
 
+static void test_json_int_clamps(void **state)
+{
+	static const struct {
+		const char *json;
+		int64_t want;
+	} cases[] = {
+	    {"5", 5},        {"5.9", 5},    {"-0.5", 0},    {"-7", 0},
+	    {"1e300", 1000}, {"-1e300", 0}, {"1000", 1000}, {"18446744073709551616160", 1000},
+	    {"\"12\"", 42},  {"null", 42},  {"[1]", 42},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cJSON *j = cJSON_Parse(cases[i].json);
+		assert_non_null(j);
+		assert_int_equal(gw_json_int(j, 0, 1000, 42), cases[i].want);
+		cJSON_Delete(j);
+	}
+	/* the full int64 range: no undefined conversion at either end */
+	cJSON *big = cJSON_CreateNumber(1e19), *small = cJSON_CreateNumber(-1e19);
+	assert_true(gw_json_int(big, INT64_MIN, INT64_MAX, 0) == INT64_MAX);
+	assert_true(gw_json_int(small, INT64_MIN, INT64_MAX, 0) == INT64_MIN);
+	assert_int_equal(gw_json_int(NULL, 0, 9, 3), 3);
+	cJSON_Delete(big);
+	cJSON_Delete(small);
+}
+
 static void test_ct_equal(void **state)
 {
 	(void)state;
@@ -296,6 +322,7 @@ int main(void)
 	    cmocka_unit_test(test_json_strict_malformed_and_deep),
 	    cmocka_unit_test(test_json_strict_many_keys_fast),
 	    cmocka_unit_test(test_json_depth),
+	    cmocka_unit_test(test_json_int_clamps),
 	    cmocka_unit_test(test_ct_equal),
 	    cmocka_unit_test(test_rand_bytes_short_reads_and_eintr),
 	    cmocka_unit_test(test_rand_fails_without_kernel),

@@ -182,6 +182,27 @@ static void test_compile_upstream_forms(void **state)
 	assert_int_equal(up->ring_len, 3 * 160);
 	gw_proxy_config_unref(cfg);
 	kv_free(&s);
+
+	/* numbers beyond the fields' types are clamped, not converted with
+	 * undefined behaviour (found by fuzz_admin: requests 1.8e22) */
+	struct kvset s2 = {0};
+	kv_add(&s2, "/apisix/upstreams/9",
+	       "{\"keepalive_pool\":{\"size\":1e300,\"requests\":18446744073709551616160},"
+	       "\"nodes\":[{\"host\":\"127.0.0.1\",\"port\":1e30,\"weight\":1},"
+	       "{\"host\":\"127.0.0.2\",\"port\":2,\"weight\":1}]}");
+	cfg = compile(&s2);
+	assert_int_equal(cfg->n_ups, 0); /* port 1e30 is refused */
+	gw_proxy_config_unref(cfg);
+	kv_free(&s2);
+	kv_add(&s2, "/apisix/upstreams/9",
+	       "{\"keepalive_pool\":{\"size\":1e300,\"requests\":18446744073709551616160},"
+	       "\"nodes\":[{\"host\":\"127.0.0.2\",\"port\":2,\"weight\":1}]}");
+	cfg = compile(&s2);
+	assert_int_equal(cfg->n_ups, 1);
+	assert_int_equal(cfg->ups[0]->pool_size, UINT32_MAX);
+	assert_int_equal(cfg->ups[0]->pool_requests, UINT32_MAX);
+	gw_proxy_config_unref(cfg);
+	kv_free(&s2);
 }
 
 /* ---- router */
