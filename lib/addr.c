@@ -5,6 +5,7 @@
 #include "lib/err.h"
 
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,4 +126,17 @@ void gw_addr_format(const struct sockaddr *sa, char *buf, size_t len)
 	} else {
 		snprintf(buf, len, "?");
 	}
+}
+
+#ifndef TCP_RTO_MAX_MS
+#define TCP_RTO_MAX_MS 44 /* Linux 6.15 (include/uapi/linux/tcp.h) */
+#endif
+
+bool gw_addr_peer_sockopts(int fd, unsigned rto_max_ms)
+{
+	int v = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, &v, sizeof v);
+	v = rto_max_ms < 1000 ? 1000 : (int)rto_max_ms;
+	return setsockopt(fd, IPPROTO_TCP, TCP_RTO_MAX_MS, &v, sizeof v) == 0;
 }

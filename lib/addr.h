@@ -8,6 +8,7 @@
 #define GW_ADDR_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -26,5 +27,16 @@ int gw_addr_port(const struct gw_addr *a);
 
 /* Format any socket address as "ip:port" / "[ip6]:port" into @buf. */
 void gw_addr_format(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Tune a connected (or connecting) node-to-node TCP socket @fd for lossy
+ * networks: linear retransmission timeouts while the stream is thin (raft
+ * heartbeats and single forwarded writes: the kernel keeps the RTO at its
+ * base for the first 6 retransmissions instead of doubling it 200 ms, 400
+ * ms, 800 ms ...) and, where the kernel has TCP_RTO_MAX_MS (Linux 6.15+),
+ * an RTO ceiling of @rto_max_ms (at least 1000). Best effort: an option the
+ * kernel lacks is skipped. Returns whether the ceiling is in force (a
+ * stalled connection then resumes within it once the path heals, without
+ * being dropped and reconnected). */
+bool gw_addr_peer_sockopts(int fd, unsigned rto_max_ms);
 
 #endif

@@ -759,6 +759,7 @@ int gw_httpc_request(uv_loop_t *loop, const char *hostport, const char *method, 
 	struct gw_httpc *c;
 	struct gw_addr addr;
 	const char *why;
+	uv_os_fd_t fd;
 	int rv;
 
 	if (gw_addr_parse(hostport, &addr, &why) != 0 || strlen(hostport) >= sizeof c->hostport) {
@@ -813,6 +814,10 @@ int gw_httpc_request(uv_loop_t *loop, const char *hostport, const char *method, 
 	c->connect.data = c;
 	take_opts(c, opts, cb, data);
 	rv = uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&addr.ss, connect_cb);
+	if (rv == 0 && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+		/* node-to-node calls cross the same lossy links as raft */
+		(void)gw_addr_peer_sockopts(fd, 1000);
+	}
 	if (rv != 0) {
 		/* Report the failure asynchronously, through the timer. */
 		set_why(c, rv);

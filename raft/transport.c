@@ -48,11 +48,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define READ_CHUNK  65536
-#define KEEPALIVE_S 2
-#define KEEPINTVL_S 1
-#define KEEPCNT     3
-#define MAX_UNREADY 256 /* inbound connections without a complete handshake */
+#define READ_CHUNK          65536
+#define KEEPALIVE_S         2
+#define KEEPINTVL_S         1
+#define KEEPCNT             3
+#define PEER_RTO_MAX_MS     1000 /* retransmission timeout ceiling (gw_addr_peer_sockopts) */
+#define STALL_CAPPED_FACTOR 4    /* stall limit x this when the ceiling holds */
+#define MAX_UNREADY         256  /* inbound connections without a complete handshake */
 
 /* Bytes a write could not pass at once, queued with their request. */
 struct wreq {
@@ -146,8 +148,10 @@ static int relay_write(struct conn *c, uv_stream_t *dst, const char *p, size_t l
 static void set_sockopts(struct conn *c)
 {
 	uv_os_fd_t fd;
-	unsigned timeout = c->tr->o.stall_ms;
+	unsigned timeout;
 	int v;
+
+	c->stall_ms = c->tr->o.stall_ms;
 
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
@@ -158,6 +162,15 @@ static void set_sockopts(struct conn *c)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof v);
 	v = KEEPCNT;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof v);
+	if (gw_addr_peer_sockopts(fd, PEER_RTO_MAX_MS)) {
+		/* Retransmissions never back off past PEER_RTO_MAX_MS, so a
+		 * healed path resumes this connection within it: no need to
+		 * drop it after one election timeout — on a lossy path that
+		 * drop, and the reconnect and handshake through the same loss,
+		 * cost more than the stall (docs/fault-tolerance.md). */
+		c->stall_ms = STALL_CAPPED_FACTOR * c->tr->o.stall_ms;
+	}
+	timeout = c->stall_ms;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof timeout);
 }
 
@@ -591,7 +604,7 @@ static bool check_progress(struct conn *c, uint64_t now)
 		c->progress_at = now;
 		return true;
 	}
-	return now - c->progress_at < c->tr->o.stall_ms;
+	return now - c->progress_at < (c->stall_ms ? c->stall_ms : c->tr->o.stall_ms);
 }
 
 static void tick_cb(uv_timer_t *t)
@@ -634,7 +647,7 @@ static void tick_cb(uv_timer_t *t)
 				 ") made no progress for %u ms: "
 				 "dropped, libraft reconnects (%" PRIu64 " dropped so far, %" PRIu64
 				 " similar lines suppressed)",
-				 c->peer, c->id, tr->o.stall_ms, tr->st.stalled, skipped);
+				 c->peer, c->id, c->stall_ms, tr->st.stalled, skipped);
 		}
 		gw_raft__conn_close(c, RAFT_NOCONNECTION);
 	}

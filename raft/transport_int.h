@@ -85,6 +85,7 @@ struct conn {
 	uint64_t written;             /* bytes handed to the kernel for the peer */
 	uint64_t acked;               /* of which acknowledged at the last check */
 	uint64_t progress_at;         /* uv_now of the last progress */
+	unsigned stall_ms;            /* no progress for this long: dropped */
 	struct gw_raft__frame frame;  /* inbound only */
 	char *rbuf_peer, *rbuf_local; /* read buffers (READ_CHUNK, malloc'ed lazily) */
 	/* TLS (transport_tls.c) */
