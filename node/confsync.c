@@ -108,16 +108,27 @@ static int read_config(struct gw_store *store, struct gw_range_resp *resp, struc
 	return 0;
 }
 
-int gw_node_confsync_compile(struct gw_store *store, struct gw_proxy_config **out)
+int gw_node_confsync_compile(struct gw_store *store, struct gw_proxy_cache **cache,
+			     struct gw_proxy_config **out)
 {
 	struct gw_range_resp resp;
 	struct gw_proxy_kv *kvs;
-	int rv = read_config(store, &resp, &kvs);
+	int rv;
 
+	*cache = NULL;
+	*out = NULL;
+	rv = read_config(store, &resp, &kvs);
 	if (rv != 0) {
 		return rv;
 	}
-	rv = gw_proxy_config_compile(kvs, resp.n_kvs, resp.revision, out);
+	rv = gw_proxy_cache_new(cache);
+	if (rv == 0) {
+		rv = gw_proxy_cache_sync(*cache, kvs, resp.n_kvs, resp.revision, out);
+	}
+	if (rv != 0) {
+		gw_proxy_cache_free(*cache);
+		*cache = NULL;
+	}
 	free(kvs);
 	gw_store_range_resp_free(&resp);
 	return rv;
@@ -390,21 +401,24 @@ static int subscribe(struct gw_node_confsync *cs, int64_t from_revision)
 }
 
 int gw_node_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_proxy *proxy,
-			   int64_t from_revision, struct gw_node_confsync **out)
+			   int64_t from_revision, struct gw_proxy_cache *cache,
+			   struct gw_node_confsync **out)
 {
 	struct gw_node_confsync *cs = calloc(1, sizeof *cs);
 	int rv;
 	if (cs == NULL) {
+		gw_proxy_cache_free(cache);
 		return GW_ENOMEM;
 	}
 	cs->loop = loop;
 	cs->store = store;
 	cs->proxy = proxy;
 	cs->stats.revision = from_revision;
-	cs->need_sync = true; /* the cache starts empty */
+	cs->need_sync = cache == NULL; /* a new cache starts empty */
 	uv_timer_init(loop, &cs->timer);
 	cs->timer.data = cs;
-	rv = gw_proxy_cache_new(&cs->cache);
+	cs->cache = cache;
+	rv = cache != NULL ? 0 : gw_proxy_cache_new(&cs->cache);
 	if (rv != 0) {
 		cs->stopping = true;
 		uv_close((uv_handle_t *)&cs->timer, close_cb);
@@ -418,9 +432,11 @@ int gw_node_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_pr
 		gw_node_confsync_stop(cs);
 		return rv;
 	}
-	/* fill the cache in the background (its snapshot equals the one the
-	 * node started with, unless something changed since) */
-	schedule(cs);
+	if (cs->need_sync) {
+		/* fill the cache in the background (its snapshot equals the one
+		 * the node started with, unless something changed since) */
+		schedule(cs);
+	}
 	*out = cs;
 	return 0;
 }

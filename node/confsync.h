@@ -21,15 +21,23 @@
 struct gw_node_confsync;
 
 /* Compile every committed /apisix/ key (routes in creation order) into a new
- * snapshot owned by the caller. 0, GW_ENOMEM or the store's read error. */
-int gw_node_confsync_compile(struct gw_store *store, struct gw_proxy_config **out);
+ * snapshot owned by the caller, with a new incremental compiler that holds
+ * it: *@cache is handed to gw_node_confsync_start (or freed with
+ * gw_proxy_cache_free), so the config is compiled once at start, not once
+ * here and again to fill the compiler. 0, GW_ENOMEM or the store's read
+ * error (then *@cache and *@out are NULL). */
+int gw_node_confsync_compile(struct gw_store *store, struct gw_proxy_cache **cache,
+			     struct gw_proxy_config **out);
 
 /* Follow the store from @from_revision (the revision the proxy's current
- * snapshot was compiled from) and publish every change to @proxy. 0 or a
- * negative error. The confsync is heap-allocated; gw_node_confsync_stop frees it
- * (after its timer closes). */
+ * snapshot was compiled from) and publish every change to @proxy. @cache is
+ * the compiler that produced that snapshot (gw_node_confsync_compile),
+ * taken over also on failure; NULL: a new one is filled in the
+ * background. 0 or a negative error. The confsync is heap-allocated;
+ * gw_node_confsync_stop frees it (after its timer closes). */
 int gw_node_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_proxy *proxy,
-			   int64_t from_revision, struct gw_node_confsync **out);
+			   int64_t from_revision, struct gw_proxy_cache *cache,
+			   struct gw_node_confsync **out);
 
 /* Unsubscribe and free (asynchronously, once the timer handle closed and a
  * compile in flight ended). */

@@ -387,10 +387,11 @@ static int start_proxy(struct gw_node *n)
 	struct gw_store *store = gw_node_cluster_store(n->cluster);
 	struct gw_proxy_opts po;
 	struct gw_proxy_config *pc;
+	struct gw_proxy_cache *cache;
 	int64_t rev;
 	int rv;
 
-	rv = gw_node_confsync_compile(store, &pc);
+	rv = gw_node_confsync_compile(store, &cache, &pc);
 	if (rv != 0) {
 		return rv;
 	}
@@ -412,9 +413,10 @@ static int start_proxy(struct gw_node *n)
 	rv = gw_proxy_start(&po, &n->proxy);
 	if (rv != 0) {
 		n->proxy = NULL;
+		gw_proxy_cache_free(cache);
 		return rv;
 	}
-	return gw_node_confsync_start(&n->loop, store, n->proxy, rev, &n->confsync);
+	return gw_node_confsync_start(&n->loop, store, n->proxy, rev, cache, &n->confsync);
 }
 
 int gw_node_run(const struct gw_node_config *cfg)
