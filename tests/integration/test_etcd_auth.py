@@ -26,7 +26,10 @@ def ctl(node, *args, user=None, input=None):
     # --user costs a slow password hash per command: on a loaded machine
     # allow more than the harness's 10 s (the last --command-timeout wins),
     # and say when a command was slow (TAP comment) to spot real stalls.
-    a = (["--user", user, "--command-timeout=30s"] if user else []) + list(args)
+    # etcdctl 3.4 authenticates while it dials, under --dial-timeout (2 s by
+    # default): PBKDF2 under ASan on a busy machine can take longer.
+    a = (["--user", user, "--command-timeout=30s", "--dial-timeout=30s"] if user else []) + \
+        list(args)
     start = time.time()
     r = etcdctl(node, *a, input=input, timeout=40)
     if time.time() - start > 5:
@@ -365,13 +368,13 @@ openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
 def ctl_tls(node, *args, cert=True, user=None):
     env = dict(os.environ, ETCDCTL_API="3")
     cmd = ["etcdctl", "--endpoints=https://" + node.addr("etcd"), "--command-timeout=5s",
-           "--dial-timeout=3s", "--cacert", os.path.join(TLS, "ca.pem")]
+           "--dial-timeout=%ds" % (30 if user else 3), "--cacert", os.path.join(TLS, "ca.pem")]
     if cert:
         cmd += ["--cert", os.path.join(TLS, "client.pem"),
                 "--key", os.path.join(TLS, "client.key")]
     if user:
         cmd += ["--user", user]
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30,
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=45,
                           env=env)
 
 
