@@ -7,6 +7,7 @@ schema_libgw_schema_a_SOURCES = \
 	schema/schema.h schema/schema_int.h \
 	schema/tables.c \
 	schema/plugins.c \
+	schema/plugin_checks.c \
 	schema/validate.c \
 	schema/check.c \
 	schema/export.c \

@@ -35,6 +35,17 @@ struct gw_schema__plugin_row {
 extern const struct gw_schema__plugin_row gw_schema__plugins[];
 extern const size_t gw_schema__n_plugins;
 
+/* A plugin's check beyond its JSON schema (APISIX's check_schema code),
+ * run after the schema passed: 0, or GW_EINVAL with APISIX's words in
+ * @err (prefixed by the caller like a schema error). @consumer: the
+ * configuration is a consumer's or a credential's. */
+struct gw_schema__plugin_check {
+	const char *name;
+	int (*check)(const cJSON *conf, bool consumer, char *err, size_t errlen);
+};
+extern const struct gw_schema__plugin_check gw_schema__plugin_checks[];
+extern const size_t gw_schema__n_plugin_checks;
+
 /* Flag of gw_schema__check_plugins: the plugins of a consumer (auth
  * plugins checked against their consumer schema, errors prefixed "invalid
  * plugins configuration: "); with GW_SCHEMA__CREDENTIAL only auth plugins. */

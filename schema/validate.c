@@ -849,6 +849,19 @@ static int consumer_fail(unsigned fl, int rv, char *err, size_t errlen)
 
 static int check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t errlen);
 
+/* The plugin's own check (gw_schema__plugin_checks), if it has one. */
+static int extra_check(const char *name, const cJSON *conf, bool consumer, char *err,
+		       size_t errlen)
+{
+	for (size_t i = 0; i < gw_schema__n_plugin_checks; i++) {
+		if (gw_schema__plugin_checks[i].check != NULL &&
+		    strcmp(gw_schema__plugin_checks[i].name, name) == 0) {
+			return gw_schema__plugin_checks[i].check(conf, consumer, err, errlen);
+		}
+	}
+	return 0;
+}
+
 int gw_schema__check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t errlen)
 {
 	const cJSON *p;
@@ -920,6 +933,9 @@ static int check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t er
 			     ? plugin_consumer_schemas[i]
 			     : plugin_schemas[i];
 		rv = check(schema, copy, err, errlen, 0, fl);
+		if (rv == 0) {
+			rv = extra_check(p->string, copy, schema != plugin_schemas[i], err, errlen);
+		}
 		cJSON_Delete(copy);
 		if (rv != 0) {
 			return prefix(
