@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* ---- consumers (plugin_consumer.c) */
 
@@ -90,6 +91,14 @@ bool gw_proxy__plugin_var(struct gw_proxy__req *r, const char *name, char *buf, 
 /* @t with every $name replaced by its value; *@n_resolved counts the
  * variables that had one (APISIX's resolve_var). Arena string. */
 const char *gw_proxy__plugin_interp(struct gw_proxy__req *r, const char *t, int *n_resolved);
+/* Remove the query argument @name from @r's query (hide_credentials). */
+void gw_proxy__plugin_drop_arg(struct gw_proxy__req *r, const char *name);
+/* Decode the base64 text @s (@n bytes; @url: the URL-safe alphabet of RFC
+ * 4648 section 5, unpadded; else the standard one, padding optional) into
+ * @out (@cap bytes). Returns the decoded length, or -1 when @s is not
+ * base64 or does not fit. */
+ssize_t gw_proxy__plugin_b64dec(const char *s, size_t n, bool url, unsigned char *out,
+				size_t cap);
 /* The identity of the object being compiled ("/apisix/routes/1"), for
  * counters that must outlive a snapshot; config.c keeps it. A non-NULL
  * @set (kept by the caller while compiling) replaces it. */

@@ -51,38 +51,6 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	return 0;
 }
 
-/* r->query without the argument @name (hide_credentials). */
-static void drop_arg(struct gw_proxy__req *r, const char *name)
-{
-	const char *p = r->query, *end = r->query + r->query_len;
-	size_t nl = strlen(name), n = 0;
-	char *q = gw_arena_alloc(&r->arena, r->query_len + 1);
-
-	if (q == NULL) {
-		return;
-	}
-	while (p < end) {
-		const char *amp = memchr(p, '&', (size_t)(end - p));
-		const char *eq;
-		size_t kl;
-
-		amp = amp ? amp : end;
-		eq = memchr(p, '=', (size_t)(amp - p));
-		kl = (size_t)((eq ? eq : amp) - p);
-		if (!(kl == nl && memcmp(p, name, nl) == 0)) {
-			if (n > 0) {
-				q[n++] = '&';
-			}
-			memcpy(q + n, p, (size_t)(amp - p));
-			n += (size_t)(amp - p);
-		}
-		p = amp + 1;
-	}
-	q[n] = '\0';
-	r->query = q;
-	r->query_len = n;
-}
-
 static int rewrite(struct gw_proxy__req *r, const void *conf)
 {
 	const struct kauth *k = conf;
@@ -107,7 +75,7 @@ static int rewrite(struct gw_proxy__req *r, const void *conf)
 	}
 	if (k->hide) {
 		if (from_query) {
-			drop_arg(r, k->query);
+			gw_proxy__plugin_drop_arg(r, k->query);
 		} else {
 			gw_proxy__plugin_req_header_del(r, k->header);
 		}

@@ -550,6 +550,87 @@ const char *gw_proxy__plugin_interp(struct gw_proxy__req *r, const char *t, int 
 	return interp_n(r, t, n_resolved);
 }
 
+void gw_proxy__plugin_drop_arg(struct gw_proxy__req *r, const char *name)
+{
+	const char *p = r->query, *end = r->query + r->query_len;
+	size_t nl = strlen(name), n = 0;
+	char *q = gw_arena_alloc(&r->arena, r->query_len + 1);
+
+	if (q == NULL) {
+		return;
+	}
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *eq;
+		size_t kl;
+
+		amp = amp ? amp : end;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		kl = (size_t)((eq ? eq : amp) - p);
+		if (!(kl == nl && memcmp(p, name, nl) == 0)) {
+			if (n > 0) {
+				q[n++] = '&';
+			}
+			memcpy(q + n, p, (size_t)(amp - p));
+			n += (size_t)(amp - p);
+		}
+		p = amp + 1;
+	}
+	q[n] = '\0';
+	r->query = q;
+	r->query_len = n;
+}
+
+/* The 6-bit value of base64 digit @ch, or -1. */
+static int b64_digit(char ch, bool url)
+{
+	if (ch >= 'A' && ch <= 'Z') {
+		return ch - 'A';
+	}
+	if (ch >= 'a' && ch <= 'z') {
+		return ch - 'a' + 26;
+	}
+	if (ch >= '0' && ch <= '9') {
+		return ch - '0' + 52;
+	}
+	if (ch == (url ? '-' : '+')) {
+		return 62;
+	}
+	return ch == (url ? '_' : '/') ? 63 : -1;
+}
+
+ssize_t gw_proxy__plugin_b64dec(const char *s, size_t n, bool url, unsigned char *out,
+				size_t cap)
+{
+	size_t o = 0, pad = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	while (!url && n > 0 && s[n - 1] == '=' && pad < 2) {
+		n--;
+		pad++;
+	}
+	if (n % 4 == 1 || (pad > 0 && (n + pad) % 4 != 0)) {
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int v = b64_digit(s[i], url);
+		if (v < 0) {
+			return -1;
+		}
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o == cap) {
+				return -1;
+			}
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return (ssize_t)o;
+}
+
 /* ---- registry */
 
 static const struct gw_proxy__plugin *const plugins[] = {
@@ -563,6 +644,7 @@ static const struct gw_proxy__plugin *const plugins[] = {
     &gw_proxy__plugin_limit_req,
     &rrw_plugin,
     &gw_proxy__plugin_prometheus,
+    &gw_proxy__plugin_jwt_auth,
 };
 
 const struct gw_proxy__plugin *gw_proxy__plugin_find(const char *name)
