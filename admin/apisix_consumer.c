@@ -36,6 +36,7 @@ static const struct {
 } ids[] = {
     {"key-auth", "key"},
     {"basic-auth", "username"},
+    {"jwt-auth", "key"},
 };
 
 /* The value of @plugin.@field in the plugins of @v, or NULL. */
@@ -54,6 +55,7 @@ static const struct {
 } secrets[] = {
     {"key-auth", "key"},
     {"basic-auth", "password"},
+    {"jwt-auth", "secret"},
 };
 
 /* Equal once opened (either may be sealed; one that cannot be opened

@@ -43,11 +43,19 @@ struct gw_proxy__consumers {
 	struct gw_proxy__map by_name;                /* username -> consumer */
 	struct gw_proxy__map cred[GW_PROXY__CRED_N]; /* credential id -> struct cred */
 	struct gw_proxy__map groups;                 /* group id -> struct group (compile) */
+	struct owned *owned;                         /* credential data to free */
+	size_t n_owned, cap_owned;
+};
+
+struct owned {
+	void (*free)(void *data);
+	void *data;
 };
 
 struct cred {
 	const struct gw_proxy__consumer *co;
 	const char *secret; /* arena */
+	const void *data;   /* the plugin's cred_ops compile, or NULL */
 };
 
 struct group {
@@ -60,9 +68,12 @@ static const struct {
 	const char *plugin;
 	enum gw_proxy__cred kind;
 	const char *id_field, *secret_field;
+	bool secret_optional;                 /* jwt-auth's RS256 has a public_key instead */
+	const struct gw_proxy__cred_ops *ops; /* or NULL */
 } auth[] = {
-    {"key-auth", GW_PROXY__CRED_KEY, "key", "key"},
-    {"basic-auth", GW_PROXY__CRED_BASIC, "username", "password"},
+    {"key-auth", GW_PROXY__CRED_KEY, "key", "key", false, NULL},
+    {"basic-auth", GW_PROXY__CRED_BASIC, "username", "password", false, NULL},
+    {"jwt-auth", GW_PROXY__CRED_JWT, "key", "secret", true, &gw_proxy__jwt_cred_ops},
 };
 
 static int auth_of(const char *plugin)
@@ -125,6 +136,35 @@ static void close_pair(char *idp, char *secp)
 	gw_keyring_wipe_free(secp, strlen(secp) + 1);
 }
 
+/* The plugin's compile of credential @conf into *@out; what it owns is
+ * kept for gw_proxy__consumers_free. */
+static int cred_data(struct gw_proxy__compiler *c, struct gw_proxy__consumers *cs,
+		     const struct gw_proxy__cred_ops *ops, const cJSON *conf, const char *secret,
+		     const void **out)
+{
+	void *data = NULL;
+	int rv = ops->compile(c, conf, secret, &data);
+
+	if (rv != 0 || data == NULL || ops->free == NULL) {
+		*out = data;
+		return rv;
+	}
+	if (cs->n_owned == cs->cap_owned) {
+		size_t cap = cs->cap_owned ? cs->cap_owned * 2 : 8;
+		struct owned *v = realloc(cs->owned, cap * sizeof *v);
+		if (v == NULL) {
+			ops->free(data);
+			return GW_ENOMEM;
+		}
+		cs->owned = v;
+		cs->cap_owned = cap;
+	}
+	cs->owned[cs->n_owned].free = ops->free;
+	cs->owned[cs->n_owned++].data = data;
+	*out = data;
+	return 0;
+}
+
 /* Index the credentials of the auth plugins of @plugins for @co. */
 static int index_creds(struct gw_proxy__compiler *c, struct gw_proxy__consumers *cs,
 		       const struct gw_proxy__consumer *co, const cJSON *plugins)
@@ -146,12 +186,13 @@ static int index_creds(struct gw_proxy__compiler *c, struct gw_proxy__consumers 
 		}
 		id = cJSON_GetObjectItemCaseSensitive(p, auth[a].id_field);
 		sec = cJSON_GetObjectItemCaseSensitive(p, auth[a].secret_field);
-		if (!cJSON_IsString(id) || !cJSON_IsString(sec)) {
+		if (!cJSON_IsString(id) ||
+		    !(cJSON_IsString(sec) || (sec == NULL && auth[a].secret_optional))) {
 			continue; /* the schema requires both */
 		}
 		/* Sealed by the Admin API (key-auth's key, basic-auth's password):
 		 * the index and the comparison need them in clear. */
-		rv = open_pair(id->valuestring, sec->valuestring, &idp, &secp);
+		rv = open_pair(id->valuestring, sec ? sec->valuestring : "", &idp, &secp);
 		if (rv == GW_ENOMEM) {
 			return rv;
 		}
@@ -174,9 +215,18 @@ static int index_creds(struct gw_proxy__compiler *c, struct gw_proxy__consumers 
 		if (cr != NULL) {
 			cr->secret = gw_proxy__c_strdup(c, secp);
 		}
+		rv = cr != NULL && key != NULL && cr->secret != NULL ? 0 : GW_ENOMEM;
+		if (rv == 0 && auth[a].ops != NULL) {
+			rv = cred_data(c, cs, auth[a].ops, p, secp, &cr->data);
+		}
 		close_pair(idp, secp);
-		if (cr == NULL || key == NULL || cr->secret == NULL) {
-			return GW_ENOMEM;
+		if (rv == GW_EINVAL) {
+			gw_warnf("proxy", "consumer %s: %s credential invalid, ignored",
+				 co->username, auth[a].plugin);
+			continue;
+		}
+		if (rv != 0) {
+			return rv;
 		}
 		cr->co = co;
 		if (gw_proxy__map_put(&cs->cred[auth[a].kind], key, strlen(key), cr) != 0) {
@@ -436,6 +486,10 @@ void gw_proxy__consumers_free(struct gw_proxy_config *cfg)
 	for (int k = 0; k < GW_PROXY__CRED_N; k++) {
 		gw_proxy__map_close(&cs->cred[k]);
 	}
+	for (size_t i = 0; i < cs->n_owned; i++) {
+		cs->owned[i].free(cs->owned[i].data);
+	}
+	free(cs->owned);
 	free(cs);
 	cfg->consumers = NULL;
 }
@@ -456,6 +510,26 @@ const struct gw_proxy__consumer *gw_proxy__consumer_find(const struct gw_proxy_c
 		return NULL;
 	}
 	*secret = cr->secret;
+	return cr->co;
+}
+
+const struct gw_proxy__consumer *gw_proxy__consumer_cred(const struct gw_proxy_config *cfg,
+							 enum gw_proxy__cred kind, const char *id,
+							 size_t len, const char **secret,
+							 const void **data)
+{
+	const struct cred *cr;
+
+	*data = NULL;
+	if (cfg->consumers == NULL) {
+		return NULL;
+	}
+	cr = gw_proxy__map_get(&cfg->consumers->cred[kind], id, len);
+	if (cr == NULL) {
+		return NULL;
+	}
+	*secret = cr->secret;
+	*data = cr->data;
 	return cr->co;
 }
 

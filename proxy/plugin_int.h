@@ -34,7 +34,25 @@ struct gw_proxy__consumer {
 };
 
 /* The auth plugins' credential kinds, one index each. */
-enum gw_proxy__cred { GW_PROXY__CRED_KEY, GW_PROXY__CRED_BASIC, GW_PROXY__CRED_N };
+enum gw_proxy__cred {
+	GW_PROXY__CRED_KEY,
+	GW_PROXY__CRED_BASIC,
+	GW_PROXY__CRED_JWT,
+	GW_PROXY__CRED_HMAC,
+	GW_PROXY__CRED_N
+};
+
+/* What an auth plugin compiles of a credential beyond its id and secret
+ * (jwt-auth's algorithm and key): @conf is the credential's configuration,
+ * @secret its secret in clear ("" when it has none). *@out (arena or
+ * owned, then freed by @free when the index goes) or NULL. 0, GW_EINVAL
+ * (the credential is skipped with a warning) or GW_ENOMEM. Config thread. */
+struct gw_proxy__cred_ops {
+	int (*compile)(struct gw_proxy__compiler *c, const cJSON *conf, const char *secret,
+		       void **out);
+	void (*free)(void *data);
+};
+extern const struct gw_proxy__cred_ops gw_proxy__jwt_cred_ops;
 
 /* Build the consumer index of @c's snapshot from @kvs (the consumers,
  * their credentials, the consumer groups); objects that fail are skipped
@@ -50,6 +68,12 @@ void gw_proxy__consumers_free(struct gw_proxy_config *cfg);
 const struct gw_proxy__consumer *gw_proxy__consumer_find(const struct gw_proxy_config *cfg,
 							 enum gw_proxy__cred kind, const char *id,
 							 size_t len, const char **secret);
+/* gw_proxy__consumer_find, and in *@data what the plugin's cred_ops
+ * compiled of the credential (NULL when none). */
+const struct gw_proxy__consumer *gw_proxy__consumer_cred(const struct gw_proxy_config *cfg,
+							 enum gw_proxy__cred kind, const char *id,
+							 size_t len, const char **secret,
+							 const void **data);
 /* The consumer named @username, or NULL (anonymous_consumer). */
 const struct gw_proxy__consumer *gw_proxy__consumer_by_name(const struct gw_proxy_config *cfg,
 							    const char *username);
@@ -97,8 +121,7 @@ void gw_proxy__plugin_drop_arg(struct gw_proxy__req *r, const char *name);
  * 4648 section 5, unpadded; else the standard one, padding optional) into
  * @out (@cap bytes). Returns the decoded length, or -1 when @s is not
  * base64 or does not fit. */
-ssize_t gw_proxy__plugin_b64dec(const char *s, size_t n, bool url, unsigned char *out,
-				size_t cap);
+ssize_t gw_proxy__plugin_b64dec(const char *s, size_t n, bool url, unsigned char *out, size_t cap);
 /* The identity of the object being compiled ("/apisix/routes/1"), for
  * counters that must outlive a snapshot; config.c keeps it. A non-NULL
  * @set (kept by the caller while compiling) replaces it. */
@@ -158,5 +181,7 @@ uint64_t gw_proxy__limit_hash(uint64_t h, const void *p, size_t n);
 extern const struct gw_proxy__plugin gw_proxy__plugin_key_auth, gw_proxy__plugin_basic_auth,
     gw_proxy__plugin_limit_count, gw_proxy__plugin_limit_req, gw_proxy__plugin_ip_restriction,
     gw_proxy__plugin_request_id, gw_proxy__plugin_prometheus, gw_proxy__plugin_consumer_restriction;
+/* wt-auth's plugins */
+extern const struct gw_proxy__plugin gw_proxy__plugin_jwt_auth;
 
 #endif

@@ -599,8 +599,7 @@ static int b64_digit(char ch, bool url)
 	return ch == (url ? '_' : '/') ? 63 : -1;
 }
 
-ssize_t gw_proxy__plugin_b64dec(const char *s, size_t n, bool url, unsigned char *out,
-				size_t cap)
+ssize_t gw_proxy__plugin_b64dec(const char *s, size_t n, bool url, unsigned char *out, size_t cap)
 {
 	size_t o = 0, pad = 0;
 	uint32_t acc = 0;

@@ -9,11 +9,73 @@
 #include "config.h"
 
 #include "lib/err.h"
+#include "lib/keyring.h"
 #include "schema/schema_int.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+	return GW_EINVAL;
+}
+
+static const char *str(const cJSON *conf, const char *name, const char *dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(conf, name);
+	return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+/* Standard base64 (padding optional)? */
+static bool is_base64(const char *s)
+{
+	size_t n = strlen(s), pad = 0;
+
+	while (n > 0 && s[n - 1] == '=' && pad < 2) {
+		n--;
+		pad++;
+	}
+	if (n % 4 == 1 || (pad > 0 && (n + pad) % 4 != 0)) {
+		return false;
+	}
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") == n;
+}
+
+/* jwt-auth's check_schema: HS algorithms need a secret, the others a
+ * public key; base64_secret must decode (a sealed secret is not looked
+ * at). */
+static int jwt_auth(const cJSON *conf, bool consumer, char *err, size_t n)
+{
+	const char *alg = str(conf, "algorithm", "HS256"), *secret = str(conf, "secret", NULL);
+
+	if (!consumer) {
+		return 0;
+	}
+	if (strncmp(alg, "HS", 2) == 0 && secret == NULL) {
+		return fail(err, n, "%s",
+			    "property \"secret\" is required when using HS based algorithms");
+	}
+	if (secret != NULL &&
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(conf, "base64_secret")) &&
+	    !gw_keyring_is_sealed(secret) && !is_base64(secret)) {
+		return fail(err, n,
+			    "base64_secret required but the secret is not in base64 format");
+	}
+	if (strncmp(alg, "HS", 2) != 0 && str(conf, "public_key", NULL) == NULL) {
+		return fail(err, n, "missing valid public key");
+	}
+	return 0;
+}
 
 const struct gw_schema__plugin_check gw_schema__plugin_checks[] = {
-    {"", NULL}, /* none yet: the plugins' rows follow */
+    {"jwt-auth", jwt_auth},
 };
 const size_t gw_schema__n_plugin_checks =
     sizeof gw_schema__plugin_checks / sizeof gw_schema__plugin_checks[0];

@@ -119,5 +119,24 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'not':{'required':['body','filters']}}",
      NULL},
     {"prometheus", "{'type':'object','properties':{'prefer_name':{'type':'boolean'}}}", NULL},
+    /* wt-auth's rows */
+    {"jwt-auth",
+     "{'type':'object','properties':{'header':{'type':'string','default':'authorization'},"
+     "'query':{'type':'string','default':'jwt'},'cookie':{'type':'string','default':'jwt'},"
+     "'hide_credentials':{'type':'boolean','default':false},"
+     "'key_claim_name':{'type':'string','default':'key','minLength':1},"
+     "'store_in_ctx':{'type':'boolean','default':false},"
+     "'realm':{'type':'string','default':'jwt'},"
+     "'anonymous_consumer':{'type':'string','minLength':1},"
+     "'claims_to_verify':{'type':'array','items':{'type':'string','enum':['exp','nbf']},"
+     "'uniqueItems':true,'default':['exp','nbf']}}}",
+     "{'type':'object','properties':{'key':{'type':'string','minLength':1},"
+     "'secret':{'type':'string','minLength':1},"
+     "'algorithm':{'type':'string','enum':['HS256','HS384','HS512','RS256','RS384','RS512',"
+     "'ES256','ES384','ES512','PS256','PS384','PS512','EdDSA'],'default':'HS256'},"
+     "'exp':{'type':'integer','minimum':1,'default':86400},"
+     "'base64_secret':{'type':'boolean','default':false},"
+     "'lifetime_grace_period':{'type':'integer','minimum':0,'default':0},"
+     "'public_key':{'type':'string'}},'required':['key']}"},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);

@@ -850,8 +850,7 @@ static int consumer_fail(unsigned fl, int rv, char *err, size_t errlen)
 static int check_plugins(const cJSON *plugins, unsigned fl, char *err, size_t errlen);
 
 /* The plugin's own check (gw_schema__plugin_checks), if it has one. */
-static int extra_check(const char *name, const cJSON *conf, bool consumer, char *err,
-		       size_t errlen)
+static int extra_check(const char *name, const cJSON *conf, bool consumer, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < gw_schema__n_plugin_checks; i++) {
 		if (gw_schema__plugin_checks[i].check != NULL &&

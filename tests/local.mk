@@ -133,6 +133,7 @@ TESTS += tests/integration/test_config_edits.py
 TESTS += tests/integration/test_raft_mtls.py
 TESTS += tests/integration/test_join_tokens.py
 TESTS += tests/integration/test_token_sweep.py
+EXTRA_DIST += tests/integration/plugutil.py
 EXTRA_DIST += tests/integration/raftutil.py tests/integration/lsan-raft.supp tests/integration/tlsutil.py
 
 # Integration tests: real processes on 127.0.0.1.
@@ -176,6 +177,7 @@ TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
 TESTS += tests/integration/test_tls.py
 # proxy/plugin_*.c through a running node (docs/plugins.md)
 TESTS += tests/integration/test_plugins.py
+TESTS += tests/integration/test_plugins_auth.py
 
 # store/ unit tests, model test and benchmark (owner: store).
 # test_store (kv, ranges, txns), test_store_durability (leases, quota,

@@ -627,7 +627,8 @@ static void test_plugin_registry(void **state)
 		}
 		n += proxy;
 	}
-	assert_int_equal(n, 10);
+	assert_true(n >= 11); /* every row implemented (above); jwt-auth among them */
+	assert_non_null(gw_proxy__plugin_find("jwt-auth"));
 	assert_null(gw_schema_plugin_schema("no-such-plugin"));
 	assert_null(gw_proxy__plugin_find("cors"));
 	check_refused("global_rule", "{\"plugins\":{\"cors\":{}}}", "unknown plugin [cors]");

@@ -1,0 +1,217 @@
+"""wt-auth's plugins through one running node (two proxy workers), modelled
+on APISIX's t/plugin/*.t cases: jwt-auth (HS256, RS256, ES256 signed here
+with python's cryptography; expired, not yet valid, tampered, missing,
+wrong key claim, alg confusion; header, query, cookie; hide_credentials;
+anonymous_consumer; secrets sealed at rest)."""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from harness import Tap, wait_for
+from plugutil import Plug
+
+P = None
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def jwt(payload, alg="HS256", secret=b"", key=None, header=None):
+    h = header or {"typ": "JWT", "alg": alg}
+    si = b64u(json.dumps(h).encode()) + "." + b64u(json.dumps(payload).encode())
+    if alg.startswith("HS"):
+        dig = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+        sig = hmac.new(secret, si.encode(), dig).digest()
+    elif alg == "RS256":
+        sig = key.sign(si.encode(), padding.PKCS1v15(), hashes.SHA256())
+    elif alg == "ES256":
+        r, s = decode_dss_signature(key.sign(si.encode(), ec.ECDSA(hashes.SHA256())))
+        sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    else:
+        sig = b""
+    return si + "." + b64u(sig)
+
+
+def pem_pub(key):
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def msg(resp):
+    st, hd, b = resp
+    return st, json.loads(b).get("message") if b else None
+
+
+RSA = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+EC = ec.generate_private_key(ec.SECP256R1())
+
+
+def test_jwt_admin_checks():
+    st, b = P.adm("PUT", "/consumers", {"username": "j0", "plugins": {"jwt-auth": {"key": "k0"}}})
+    assert st == 400 and b["error_msg"] == (
+        "invalid plugins configuration: failed to check the configuration of plugin jwt-auth "
+        "err: property \"secret\" is required when using HS based algorithms"), b
+    st, b = P.adm("PUT", "/consumers", {"username": "j0", "plugins": {
+        "jwt-auth": {"key": "k0", "algorithm": "RS256"}}})
+    assert st == 400 and b["error_msg"].endswith("err: missing valid public key"), b
+    st, b = P.adm("PUT", "/consumers", {"username": "j0", "plugins": {
+        "jwt-auth": {"key": "k0", "secret": "not base64!", "base64_secret": True}}})
+    assert st == 400 and b["error_msg"].endswith(
+        "base64_secret required but the secret is not in base64 format"), b
+    st, b = P.adm("PUT", "/consumers", {"username": "j0", "plugins": {
+        "jwt-auth": {"key": "k0", "secret": "s", "algorithm": "HS1"}}})
+    assert st == 400 and "algorithm" in b["error_msg"], b
+    st, b = P.adm("PUT", "/routes/x", {"uri": "/x", "upstream": P.upstream(),
+                                      "plugins": {"jwt-auth": {"claims_to_verify": ["iat"]}}})
+    assert st == 400 and "claims_to_verify" in b["error_msg"], b
+
+
+def test_jwt_hs256():
+    P.put_ok("/consumers", {"username": "jack", "plugins": {
+        "jwt-auth": {"key": "user-key", "secret": "my-secret-key"}}})
+    P.put_ok("/consumers", {"username": "kate", "plugins": {
+        "jwt-auth": {"key": "kate-key", "secret": base64.b64encode(b"\x00\xffbin").decode(),
+                     "base64_secret": True, "algorithm": "HS512"}}})
+    P.route("jw", "/jw", {"jwt-auth": {}})
+    P.route("jh", "/jh", {"jwt-auth": {"hide_credentials": True, "realm": "zone"}})
+    now = int(time.time())
+    good = jwt({"key": "user-key", "exp": now + 600}, secret=b"my-secret-key")
+    wait_for(lambda: P.get("/jw", {"Authorization": good})[0] == 200, 5, what="jwt route")
+    # header with and without Bearer, query argument, cookie
+    seen, _ = P.echo("/jw", {"Authorization": "Bearer " + good})
+    assert seen["headers"]["authorization"] == "Bearer " + good, seen
+    assert P.get("/jw?jwt=" + good)[0] == 200
+    assert P.get("/jw", {"Cookie": "a=1; jwt=" + good})[0] == 200
+    # base64_secret and HS512
+    k = jwt({"key": "kate-key"}, alg="HS512", secret=b"\x00\xffbin")
+    assert P.get("/jw", {"Authorization": k})[0] == 200
+    # missing
+    st, hd, b = P.get("/jw")
+    assert (st, json.loads(b)) == (401, {"message": "Missing JWT token in request"}), (st, b)
+    assert hd["www-authenticate"] == 'Bearer realm="jwt"', hd
+    assert P.get("/jh")[1]["www-authenticate"] == 'Bearer realm="zone"'
+    # not a JWT
+    for bad in ("abc", "a.b", "a.b.c.d", "e30.e30.!!", b64u(b"[1]") + ".e30.", "x.y.z"):
+        assert msg(P.get("/jw", {"Authorization": bad})) == (401, "JWT token invalid"), bad
+    # no key claim; a key of nobody
+    st_m = msg(P.get("/jw", {"Authorization": jwt({"exp": now + 60}, secret=b"my-secret-key")}))
+    assert st_m == (401, "missing user key in JWT token"), st_m
+    st_m = msg(P.get("/jw", {"Authorization": jwt({"key": "who"}, secret=b"my-secret-key")}))
+    assert st_m == (401, "Invalid user key in JWT token"), st_m
+    # tampered payload, wrong secret, expired, not yet valid, alg none/other
+    parts = good.split(".")
+    forged = parts[0] + "." + b64u(json.dumps({"key": "user-key", "exp": now + 9999}).encode()) \
+        + "." + parts[2]
+    cases = [forged, jwt({"key": "user-key"}, secret=b"wrong"),
+             jwt({"key": "user-key", "exp": now - 10}, secret=b"my-secret-key"),
+             jwt({"key": "user-key", "nbf": now + 600}, secret=b"my-secret-key"),
+             jwt({"key": "user-key", "exp": "soon"}, secret=b"my-secret-key"),
+             jwt({"key": "user-key"}, alg="HS384", secret=b"my-secret-key"),
+             jwt({"key": "user-key"}, alg="none"),
+             good[:-2] + ("AA" if not good.endswith("AA") else "BB")]
+    for i, t in enumerate(cases):
+        assert msg(P.get("/jw", {"Authorization": t})) == (401, "failed to verify jwt"), i
+    # hide_credentials: header, query argument and cookie do not go upstream
+    seen, _ = P.echo("/jh", {"Authorization": good})
+    assert "authorization" not in seen["headers"], seen
+    seen, _ = P.echo("/jh?a=1&jwt=%s&b=2" % good)
+    assert good not in json.dumps(seen) and "a=1&b=2" in seen["path"], seen
+    seen, _ = P.echo("/jh", {"Cookie": "a=1; jwt=%s; b=2" % good})
+    assert seen["headers"]["cookie"] == "a=1; b=2", seen
+
+
+def test_jwt_key_claim_and_claims_to_verify():
+    P.route("jc", "/jc", {"jwt-auth": {"key_claim_name": "iss", "claims_to_verify": ["nbf"]}})
+    now = int(time.time())
+    t = jwt({"iss": "user-key", "exp": now - 100}, secret=b"my-secret-key")
+    assert P.get("/jc", {"Authorization": t})[0] == 200  # exp not verified here
+    t = jwt({"key": "user-key"}, secret=b"my-secret-key")
+    assert msg(P.get("/jc", {"Authorization": t})) == (401, "missing user key in JWT token")
+
+
+def test_jwt_rs256_es256():
+    P.put_ok("/consumers", {"username": "rsa", "plugins": {"jwt-auth": {
+        "key": "rsa-key", "algorithm": "RS256", "public_key": pem_pub(RSA)}}})
+    P.put_ok("/consumers", {"username": "ecdsa", "plugins": {"jwt-auth": {
+        "key": "ec-key", "algorithm": "ES256", "public_key": pem_pub(EC),
+        "lifetime_grace_period": 30}}})
+    P.route("ja", "/ja", {"jwt-auth": {}})
+    now = int(time.time())
+    t = jwt({"key": "rsa-key", "exp": now + 60}, alg="RS256", key=RSA)
+    wait_for(lambda: P.get("/ja", {"Authorization": t})[0] == 200, 5, what="rsa consumer")
+    t = jwt({"key": "ec-key", "exp": now - 5}, alg="ES256", key=EC)  # within the grace period
+    assert P.get("/ja", {"Authorization": t})[0] == 200
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    bad = [jwt({"key": "rsa-key"}, alg="RS256", key=other),
+           jwt({"key": "ec-key"}, alg="ES256", key=ec.generate_private_key(ec.SECP256R1())),
+           jwt({"key": "ec-key", "exp": now - 60}, alg="ES256", key=EC),
+           # alg confusion: an HMAC keyed with the public key text
+           jwt({"key": "rsa-key"}, alg="HS256", secret=pem_pub(RSA).encode())]
+    for i, t in enumerate(bad):
+        assert msg(P.get("/ja", {"Authorization": t})) == (401, "failed to verify jwt"), i
+
+
+def test_jwt_anonymous_and_sealed():
+    P.put_ok("/consumers", {"username": "anon"})
+    P.route("jn", "/jn", {"jwt-auth": {"anonymous_consumer": "anon"},
+                          "consumer-restriction": {"whitelist": ["anon", "jack"]}})
+    P.route("jg", "/jg", {"jwt-auth": {"anonymous_consumer": "ghost"}})
+    assert P.get("/jn")[0] == 200
+    assert P.get("/jn", {"Authorization": "junk"})[0] == 200
+    st, hd, b = P.get("/jg")
+    assert st == 401 and json.loads(b) == {"message": "Invalid user authorization"}, b
+    assert hd["www-authenticate"] == 'Bearer realm="jwt"'
+    st, b = P.adm("GET", "/consumers/jack")
+    assert b["value"]["plugins"]["jwt-auth"]["secret"].startswith("gwenc1:"), b
+    # a key used twice
+    st, b = P.adm("PUT", "/consumers", {"username": "jill", "plugins": {
+        "jwt-auth": {"key": "user-key", "secret": "x"}}})
+    assert st == 400 and b["error_msg"] == "duplicate key found with consumer: jack", b
+    # credentials too
+    P.put_ok("/consumers/jack/credentials/j2", {"plugins": {"jwt-auth": {
+        "key": "jack-2", "secret": "second"}}})
+    P.sync()
+    t = jwt({"key": "jack-2"}, secret=b"second")
+    assert P.get("/jw", {"Authorization": t})[0] == 200
+    for root, _, files in os.walk(P.node.data_dir):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                assert b"my-secret-key" not in fh.read(), f
+
+
+def test_plugins_listed():
+    st, b = P.adm("GET", "/plugins/list")
+    assert st == 200 and "jwt-auth" in b, b
+    st, b = P.adm("GET", "/plugins/jwt-auth?schema_type=consumer")
+    assert st == 200 and b["required"] == ["key"], b
+
+
+def test_stops_clean():
+    rc = P.stop()
+    log = P.node.log()
+    assert rc == 0, (rc, log[-2000:])
+    for bad in ("Sanitizer", "runtime error", "live handles"):
+        assert bad not in log, log[-3000:]
+
+
+tap = Tap()
+P = Plug("plugauth")
+try:
+    tap.run(test_jwt_admin_checks)
+    tap.run(test_jwt_hs256)
+    tap.run(test_jwt_key_claim_and_claims_to_verify)
+    tap.run(test_jwt_rs256_es256)
+    tap.run(test_jwt_anonymous_and_sealed)
+    tap.run(test_plugins_listed)
+    tap.run(test_stops_clean)
+finally:
+    P.stop()
+tap.done()
