@@ -37,6 +37,7 @@ static const struct {
     {"key-auth", "key"},
     {"basic-auth", "username"},
     {"jwt-auth", "key"},
+    {"hmac-auth", "key_id"},
 };
 
 /* The value of @plugin.@field in the plugins of @v, or NULL. */
@@ -56,6 +57,7 @@ static const struct {
     {"key-auth", "key"},
     {"basic-auth", "password"},
     {"jwt-auth", "secret"},
+    {"hmac-auth", "secret_key"},
 };
 
 /* Equal once opened (either may be sealed; one that cannot be opened

@@ -74,6 +74,7 @@ static const struct {
     {"key-auth", GW_PROXY__CRED_KEY, "key", "key", false, NULL},
     {"basic-auth", GW_PROXY__CRED_BASIC, "username", "password", false, NULL},
     {"jwt-auth", GW_PROXY__CRED_JWT, "key", "secret", true, &gw_proxy__jwt_cred_ops},
+    {"hmac-auth", GW_PROXY__CRED_HMAC, "key_id", "secret_key", false, NULL},
 };
 
 static int auth_of(const char *plugin)

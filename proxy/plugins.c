@@ -644,6 +644,7 @@ static const struct gw_proxy__plugin *const plugins[] = {
     &rrw_plugin,
     &gw_proxy__plugin_prometheus,
     &gw_proxy__plugin_jwt_auth,
+    &gw_proxy__plugin_hmac_auth,
 };
 
 const struct gw_proxy__plugin *gw_proxy__plugin_find(const char *name)

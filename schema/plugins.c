@@ -138,5 +138,20 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'base64_secret':{'type':'boolean','default':false},"
      "'lifetime_grace_period':{'type':'integer','minimum':0,'default':0},"
      "'public_key':{'type':'string'}},'required':['key']}"},
+    {"hmac-auth",
+     "{'type':'object','properties':{'allowed_algorithms':{'type':'array','minItems':1,"
+     "'items':{'type':'string','enum':['hmac-sha1','hmac-sha256','hmac-sha512']},"
+     "'default':['hmac-sha1','hmac-sha256','hmac-sha512']},"
+     "'clock_skew':{'type':'integer','default':300,'minimum':1},"
+     "'signed_headers':{'type':'array','default':['date'],'items':{'type':'string',"
+     "'minLength':1,'maxLength':50}},"
+     "'validate_request_body':{'type':'boolean','enum':[false],'default':false},"
+     "'max_req_body_size':{'type':'integer','minimum':1,'default':67108864},"
+     "'hide_credentials':{'type':'boolean','default':false},"
+     "'realm':{'type':'string','default':'hmac'},"
+     "'anonymous_consumer':{'type':'string','minLength':1}}}",
+     "{'type':'object','properties':{'key_id':{'type':'string','minLength':1,'maxLength':256},"
+     "'secret_key':{'type':'string','minLength':1,'maxLength':256}},"
+     "'required':['key_id','secret_key']}"},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);

@@ -2,8 +2,11 @@
 on APISIX's t/plugin/*.t cases: jwt-auth (HS256, RS256, ES256 signed here
 with python's cryptography; expired, not yet valid, tampered, missing,
 wrong key claim, alg confusion; header, query, cookie; hide_credentials;
-anonymous_consumer; secrets sealed at rest)."""
+anonymous_consumer; secrets sealed at rest); hmac-auth (APISIX 3.x's
+"Signature keyId=..." header: algorithms, clock skew, signed headers,
+tampered request, hide_credentials)."""
 import base64
+import email.utils
 import hashlib
 import hmac
 import json
@@ -187,9 +190,81 @@ def test_jwt_anonymous_and_sealed():
                 assert b"my-secret-key" not in fh.read(), f
 
 
+def hmac_auth(key_id, secret, path, signed=("@request-target", "date"), alg="hmac-sha256",
+              method="GET", headers=None, date=None, sign_path=None):
+    h = dict(headers or {})
+    if date is not False:
+        h["Date"] = date or email.utils.formatdate(usegmt=True)
+    lines = [key_id]
+    for name in signed:
+        v = next((val for k, val in h.items() if k.lower() == name.lower()), None)
+        if v is not None:
+            lines.append("%s: %s" % (name, v))
+        elif name == "@request-target":
+            lines.append("%s %s" % (method, sign_path or path))
+    dig = {"hmac-sha1": hashlib.sha1, "hmac-sha256": hashlib.sha256,
+           "hmac-sha512": hashlib.sha512}[alg]
+    sig = base64.b64encode(hmac.new(secret.encode(), ("\n".join(lines) + "\n").encode(),
+                                    dig).digest()).decode()
+    h["Authorization"] = 'Signature keyId="%s",algorithm="%s",headers="%s",signature="%s"' % (
+        key_id, alg, " ".join(signed), sig)
+    return h
+
+
+def test_hmac_auth():
+    st, b = P.adm("PUT", "/routes/x", {"uri": "/x", "upstream": P.upstream(), "plugins": {
+        "hmac-auth": {"validate_request_body": True}}})
+    assert st == 400 and "validate_request_body" in b["error_msg"], b
+    P.put_ok("/consumers", {"username": "hm", "plugins": {
+        "hmac-auth": {"key_id": "my-key", "secret_key": "my-secret"}}})
+    st, b = P.adm("GET", "/consumers/hm")
+    assert b["value"]["plugins"]["hmac-auth"]["secret_key"].startswith("gwenc1:"), b
+    st, b = P.adm("PUT", "/consumers", {"username": "hm2", "plugins": {
+        "hmac-auth": {"key_id": "my-key", "secret_key": "other"}}})
+    assert st == 400 and b["error_msg"] == "duplicate key found with consumer: hm", b
+    P.route("hm", "/hm", {"hmac-auth": {}})
+    P.route("hs", "/hs", {"hmac-auth": {"signed_headers": ["date", "x-custom"],
+                                        "allowed_algorithms": ["hmac-sha256"],
+                                        "clock_skew": 60, "hide_credentials": True}})
+    assert P.get("/hm?a=1&b=2", hmac_auth("my-key", "my-secret", "/hm?a=1&b=2"))[0] == 200
+    for alg in ("hmac-sha1", "hmac-sha512"):
+        assert P.get("/hm", hmac_auth("my-key", "my-secret", "/hm", alg=alg))[0] == 200, alg
+    st, hd, b = P.get("/hm")
+    assert (st, json.loads(b)) == (401, {
+        "message": "client request can't be validated: missing Authorization header"}), b
+    assert hd["www-authenticate"] == 'hmac realm="hmac"', hd
+    assert msg(P.get("/hm", {"Authorization": "Basic eDp5"})) == (401, (
+        "client request can't be validated: Authorization header does not start with "
+        "'Signature'"))
+    old = email.utils.formatdate(time.time() - 400, usegmt=True)
+    bad = [hmac_auth("nobody", "my-secret", "/hm"),
+           hmac_auth("my-key", "wrong", "/hm"),
+           hmac_auth("my-key", "my-secret", "/hm", sign_path="/hm?x=1"),  # tampered target
+           hmac_auth("my-key", "my-secret", "/hm", date=old),               # clock skew
+           hmac_auth("my-key", "my-secret", "/hm", date="yesterday"),
+           hmac_auth("my-key", "my-secret", "/hm", date=False),
+           hmac_auth("my-key", "my-secret", "/hm", signed=("@request-target",)),  # date unsigned
+           {"Authorization": 'Signature keyId="my-key",algorithm="hmac-sha256"',
+            "Date": email.utils.formatdate(usegmt=True)}]
+    for i, h in enumerate(bad):
+        assert msg(P.get("/hm", h)) == (401, "client request can't be validated"), i
+    # signed_headers required, allowed_algorithms, hide_credentials
+    h = hmac_auth("my-key", "my-secret", "/hs", signed=("date", "x-custom"),
+                  headers={"X-Custom": "v"})
+    seen, _ = P.echo("/hs", h)
+    assert "authorization" not in seen["headers"] and seen["headers"]["x-custom"] == "v", seen
+    h = hmac_auth("my-key", "my-secret", "/hs", signed=("date", "x-custom"),
+                  headers={"X-Custom": "v2"})
+    h["X-Custom"] = "changed"
+    assert P.get("/hs", h)[0] == 401
+    assert P.get("/hs", hmac_auth("my-key", "my-secret", "/hs"))[0] == 401
+    assert P.get("/hs", hmac_auth("my-key", "my-secret", "/hs", signed=("date", "x-custom"),
+                                  headers={"X-Custom": "v"}, alg="hmac-sha1"))[0] == 401
+
+
 def test_plugins_listed():
     st, b = P.adm("GET", "/plugins/list")
-    assert st == 200 and "jwt-auth" in b, b
+    assert st == 200 and {"jwt-auth", "hmac-auth"} <= set(b), b
     st, b = P.adm("GET", "/plugins/jwt-auth?schema_type=consumer")
     assert st == 200 and b["required"] == ["key"], b
 
@@ -210,6 +285,7 @@ try:
     tap.run(test_jwt_key_claim_and_claims_to_verify)
     tap.run(test_jwt_rs256_es256)
     tap.run(test_jwt_anonymous_and_sealed)
+    tap.run(test_hmac_auth)
     tap.run(test_plugins_listed)
     tap.run(test_stops_clean)
 finally:
