@@ -182,6 +182,7 @@ extern const struct gw_proxy__plugin gw_proxy__plugin_key_auth, gw_proxy__plugin
     gw_proxy__plugin_limit_count, gw_proxy__plugin_limit_req, gw_proxy__plugin_ip_restriction,
     gw_proxy__plugin_request_id, gw_proxy__plugin_prometheus, gw_proxy__plugin_consumer_restriction;
 /* wt-auth's plugins */
-extern const struct gw_proxy__plugin gw_proxy__plugin_jwt_auth, gw_proxy__plugin_hmac_auth;
+extern const struct gw_proxy__plugin gw_proxy__plugin_jwt_auth, gw_proxy__plugin_hmac_auth,
+    gw_proxy__plugin_cors;
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "lib/err.h"
 #include "lib/keyring.h"
+#include "lib/regex.h"
 #include "schema/schema_int.h"
 
 #include <stdarg.h>
@@ -74,8 +75,50 @@ static int jwt_auth(const cJSON *conf, bool consumer, char *err, size_t n)
 	return 0;
 }
 
+/* cors' check_schema: no "*" with allow_credential; the regexes compile. */
+static int cors(const cJSON *conf, bool consumer, char *err, size_t n)
+{
+	static const char *const star[] = {"allow_origins", "allow_methods", "allow_headers",
+					   "expose_headers", "timing_allow_origins"};
+	static const char *const res[] = {"allow_origins_by_regex",
+					  "timing_allow_origins_by_regex"};
+	const cJSON *it;
+
+	(void)consumer;
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(conf, "allow_credential"))) {
+		for (size_t i = 0; i < sizeof star / sizeof star[0]; i++) {
+			const char *dflt = i < 3 ? "*" : NULL;
+			const char *v = str(conf, star[i], dflt);
+			if (v != NULL && strcmp(v, "*") == 0) {
+				return fail(err, n, "%s",
+					    "you can not set '*' for other option when "
+					    "'allow_credential' is true");
+			}
+		}
+	}
+	for (size_t i = 0; i < sizeof res / sizeof res[0]; i++) {
+		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(conf, res[i]))
+		{
+			struct gw_regex *re = NULL;
+			char why[256];
+			int rv = cJSON_IsString(it)
+				     ? gw_regex_compile(it->valuestring, 0, &re, why, sizeof why)
+				     : 0;
+			if (rv == GW_ENOMEM) {
+				return rv;
+			}
+			if (rv != 0) {
+				return fail(err, n, "%s", why);
+			}
+			gw_regex_free(re);
+		}
+	}
+	return 0;
+}
+
 const struct gw_schema__plugin_check gw_schema__plugin_checks[] = {
     {"jwt-auth", jwt_auth},
+    {"cors", cors},
 };
 const size_t gw_schema__n_plugin_checks =
     sizeof gw_schema__plugin_checks / sizeof gw_schema__plugin_checks[0];

@@ -26,8 +26,11 @@
 
 #define HTTP_METHODS                                                                               \
 	"'GET','POST','PUT','DELETE','PATCH','HEAD','OPTIONS','CONNECT','TRACE','PURGE'"
-#define STATUS_MIN GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MIN)
-#define STATUS_MAX GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MAX)
+/* cors' origins: "*", "**", "null" or scheme://host[,scheme://host...]
+ * (the comma of "[^,]" spelled \u002c: the loader drops ",]") */
+#define CORS_ORIGINS "^(\\\\*|\\\\*\\\\*|null|\\\\w+://[^\\u002c]+(,\\\\w+://[^\\u002c]+)*)$"
+#define STATUS_MIN   GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MIN)
+#define STATUS_MAX   GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MAX)
 
 const struct gw_schema__plugin_row gw_schema__plugins[] = {
     {"request-id",
@@ -153,5 +156,19 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "{'type':'object','properties':{'key_id':{'type':'string','minLength':1,'maxLength':256},"
      "'secret_key':{'type':'string','minLength':1,'maxLength':256}},"
      "'required':['key_id','secret_key']}"},
+    {"cors",
+     "{'type':'object','properties':{"
+     "'allow_origins':{'type':'string','pattern':'" CORS_ORIGINS "','default':'*'},"
+     "'allow_methods':{'type':'string','default':'*'},"
+     "'allow_headers':{'type':'string','default':'*'},"
+     "'expose_headers':{'type':'string'},"
+     "'max_age':{'type':'integer','default':5},"
+     "'allow_credential':{'type':'boolean','default':false},"
+     "'allow_origins_by_regex':{'type':'array','items':{'type':'string','minLength':1,"
+     "'maxLength':4096},'minItems':1,'uniqueItems':true},"
+     "'timing_allow_origins':{'type':'string','pattern':'" CORS_ORIGINS "'},"
+     "'timing_allow_origins_by_regex':{'type':'array','items':{'type':'string',"
+     "'minLength':1,'maxLength':4096},'minItems':1,'uniqueItems':true}}}",
+     NULL},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);

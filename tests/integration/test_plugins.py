@@ -89,12 +89,12 @@ def status_ok():
 # ---- the registry ------------------------------------------------------------
 
 def test_unknown_or_invalid_plugin_refused():
-    r = {"uri": "/u", "upstream": upstream(), "plugins": {"cors": {}}}
+    r = {"uri": "/u", "upstream": upstream(), "plugins": {"opa": {}}}
     st, b = adm("PUT", "/routes/bad", r)
-    assert st == 400 and b["error_msg"] == "unknown plugin [cors]", (st, b)
+    assert st == 400 and b["error_msg"] == "unknown plugin [opa]", (st, b)
     res = etcdctl(node, "put", "/apisix/routes/bad", json.dumps(r))
     assert res.returncode != 0, res.stdout
-    assert "/apisix/routes/bad is not a valid route: unknown plugin [cors]" in res.stderr, \
+    assert "/apisix/routes/bad is not a valid route: unknown plugin [opa]" in res.stderr, \
         res.stderr
     r["plugins"] = {"key-auth": {"header": 5}}
     st, b = adm("PUT", "/routes/bad", r)
@@ -124,12 +124,12 @@ def test_plugins_list_and_schemas():
         "request-id", "ip-restriction", "basic-auth", "key-auth", "consumer-restriction",
         "proxy-rewrite",
         "limit-count", "limit-req", "response-rewrite", "prometheus",
-        "jwt-auth", "hmac-auth"}, b
+        "jwt-auth", "hmac-auth", "cors"}, b
     st, b = adm("GET", "/plugins/key-auth")
     assert st == 200 and "header" in b["properties"], b
     st, b = adm("GET", "/plugins/key-auth?schema_type=consumer")
     assert st == 200 and b["required"] == ["key"], b
-    assert adm("GET", "/plugins/cors")[0] == 404
+    assert adm("GET", "/plugins/opa")[0] == 404
 
 
 # ---- PCRE2 -------------------------------------------------------------------

@@ -4,7 +4,9 @@ with python's cryptography; expired, not yet valid, tampered, missing,
 wrong key claim, alg confusion; header, query, cookie; hide_credentials;
 anonymous_consumer; secrets sealed at rest); hmac-auth (APISIX 3.x's
 "Signature keyId=..." header: algorithms, clock skew, signed headers,
-tampered request, hide_credentials)."""
+tampered request, hide_credentials); cors (preflight answered, "*", "**",
+lists, allow_origins_by_regex, credentials, expose_headers, max_age,
+Vary)."""
 import base64
 import email.utils
 import hashlib
@@ -262,9 +264,65 @@ def test_hmac_auth():
                                   headers={"X-Custom": "v"}, alg="hmac-sha1"))[0] == 401
 
 
+def test_cors():
+    st, b = P.adm("PUT", "/routes/x", {"uri": "/x", "upstream": P.upstream(), "plugins": {
+        "cors": {"allow_credential": True}}})
+    assert st == 400 and b["error_msg"] == (
+        "failed to check the configuration of plugin cors err: you can not set '*' for "
+        "other option when 'allow_credential' is true"), b
+    st, b = P.adm("PUT", "/routes/x", {"uri": "/x", "upstream": P.upstream(), "plugins": {
+        "cors": {"allow_origins": "example.com"}}})
+    assert st == 400 and "allow_origins" in b["error_msg"], b
+    st, b = P.adm("PUT", "/routes/x", {"uri": "/x", "upstream": P.upstream(), "plugins": {
+        "cors": {"allow_origins_by_regex": ["(unclosed"]}}})
+    assert st == 400 and "cors" in b["error_msg"], b
+    P.route("c1", "/c1", {"cors": {}})
+    P.route("c2", "/c2", {"cors": {
+        "allow_origins": "http://a.test,https://b.test", "allow_methods": "GET,POST",
+        "allow_headers": "X-One,X-Two", "expose_headers": "X-Three", "max_age": 600,
+        "allow_credential": True}})
+    P.route("c3", "/c3", {"cors": {"allow_origins": "**", "allow_methods": "**",
+                                   "allow_headers": "**"}})
+    P.route("c4", "/c4", {"cors": {"allow_origins_by_regex": ["^https://[a-z]+\\.test\\.com$"],
+                                   "timing_allow_origins": "*"}})
+    # defaults: "*" everywhere, a preflight answered here with 200
+    st, hd, b = P.req("OPTIONS", "/c1", {"Origin": "http://x.test"})
+    assert st == 200 and b == b"", (st, b)
+    assert hd["access-control-allow-origin"] == "*" and hd["access-control-max-age"] == "5"
+    assert hd["access-control-allow-methods"] == "*" and hd["access-control-allow-headers"] == "*"
+    assert "vary" not in hd and "access-control-allow-credentials" not in hd, hd
+    hits = P.up.hits
+    seen, hd = P.echo("/c1", {"Origin": "http://x.test"})
+    assert hd["access-control-allow-origin"] == "*" and P.up.hits == hits + 1
+    # a list: the origin when listed, nothing otherwise; credentials, expose, Vary
+    st, hd, _ = P.req("OPTIONS", "/c2", {"Origin": "https://b.test"})
+    assert st == 200 and hd["access-control-allow-origin"] == "https://b.test", hd
+    assert hd["access-control-allow-credentials"] == "true", hd
+    assert hd["access-control-allow-methods"] == "GET,POST", hd
+    assert hd["access-control-allow-headers"] == "X-One,X-Two", hd
+    assert hd["access-control-expose-headers"] == "X-Three" and hd["access-control-max-age"] == "600"
+    assert hd["vary"] == "Origin", hd
+    st, hd, _ = P.get("/c2", {"Origin": "http://evil.test"})
+    assert st == 200 and "access-control-allow-origin" not in hd, hd
+    assert hd["vary"] == "Origin", hd
+    # "**": the request's origin, methods and headers
+    st, hd, _ = P.req("OPTIONS", "/c3", {"Origin": "http://any.test",
+                                         "Access-Control-Request-Headers": "X-Foo"})
+    assert hd["access-control-allow-origin"] == "http://any.test", hd
+    assert hd["access-control-allow-methods"] == \
+        "GET,POST,PUT,DELETE,PATCH,HEAD,OPTIONS,CONNECT,TRACE", hd
+    assert hd["access-control-allow-headers"] == "X-Foo", hd
+    # by regex
+    st, hd, _ = P.get("/c4", {"Origin": "https://api.test.com"})
+    assert hd["access-control-allow-origin"] == "https://api.test.com", hd
+    assert hd["timing-allow-origin"] == "*", hd
+    st, hd, _ = P.get("/c4", {"Origin": "https://api.test.com.evil"})
+    assert "access-control-allow-origin" not in hd, hd
+
+
 def test_plugins_listed():
     st, b = P.adm("GET", "/plugins/list")
-    assert st == 200 and {"jwt-auth", "hmac-auth"} <= set(b), b
+    assert st == 200 and {"jwt-auth", "hmac-auth", "cors"} <= set(b), b
     st, b = P.adm("GET", "/plugins/jwt-auth?schema_type=consumer")
     assert st == 200 and b["required"] == ["key"], b
 
@@ -286,6 +344,7 @@ try:
     tap.run(test_jwt_rs256_es256)
     tap.run(test_jwt_anonymous_and_sealed)
     tap.run(test_hmac_auth)
+    tap.run(test_cors)
     tap.run(test_plugins_listed)
     tap.run(test_stops_clean)
 finally:

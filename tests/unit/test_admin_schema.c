@@ -79,7 +79,7 @@ static void test_every_schema_loads(void **state)
 	assert_true(gw_admin__plugin_validated("proxy-rewrite"));
 	assert_true(gw_admin__plugin_validated("response-rewrite"));
 	assert_true(gw_admin__plugin_validated("limit-count"));
-	assert_false(gw_admin__plugin_validated("cors")); /* not implemented: unknown */
+	assert_false(gw_admin__plugin_validated("opa")); /* not implemented: unknown */
 	assert_null(gw_admin__plugin_schema("no-such-plugin"));
 }
 

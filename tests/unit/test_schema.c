@@ -630,8 +630,8 @@ static void test_plugin_registry(void **state)
 	assert_true(n >= 11); /* every row implemented (above); jwt-auth among them */
 	assert_non_null(gw_proxy__plugin_find("jwt-auth"));
 	assert_null(gw_schema_plugin_schema("no-such-plugin"));
-	assert_null(gw_proxy__plugin_find("cors"));
-	check_refused("global_rule", "{\"plugins\":{\"cors\":{}}}", "unknown plugin [cors]");
+	assert_null(gw_proxy__plugin_find("opa"));
+	check_refused("global_rule", "{\"plugins\":{\"opa\":{}}}", "unknown plugin [opa]");
 	check_refused("global_rule", "{\"plugins\":{\"no-such\":{}}}", "unknown plugin [no-such]");
 }
 
