@@ -115,6 +115,10 @@ bool gw_proxy__plugin_var(struct gw_proxy__req *r, const char *name, char *buf, 
 /* @t with every $name replaced by its value; *@n_resolved counts the
  * variables that had one (APISIX's resolve_var). Arena string. */
 const char *gw_proxy__plugin_interp(struct gw_proxy__req *r, const char *t, int *n_resolved);
+/* ngx.re.sub: @s with the first match of @re replaced by @repl ($0..$9
+ * are the groups), in the arena; NULL when @re does not match. */
+const char *gw_proxy__plugin_regex_sub(struct gw_proxy__req *r, const struct gw_regex *re,
+				       const char *s, const char *repl);
 /* Remove the query argument @name from @r's query (hide_credentials). */
 void gw_proxy__plugin_drop_arg(struct gw_proxy__req *r, const char *name);
 /* Decode the base64 text @s (@n bytes; @url: the URL-safe alphabet of RFC

@@ -254,9 +254,8 @@ static int prw_compile(struct gw_proxy__compiler *c, const cJSON *j, const void 
 	return 0;
 }
 
-/* ngx.re.sub: the first match of @re in @s replaced by @repl ($0-$9). */
-static const char *regex_sub(struct gw_proxy__req *r, const struct gw_regex *re, const char *s,
-			     const char *repl)
+const char *gw_proxy__plugin_regex_sub(struct gw_proxy__req *r, const struct gw_regex *re,
+				       const char *s, const char *repl)
 {
 	size_t m[2 * GW_REGEX_GROUPS];
 	struct gw_buf b;
@@ -293,7 +292,7 @@ static int prw_rewrite(struct gw_proxy__req *r, const void *conf)
 		target = interp(r, p->uri);
 	} else if (p->re != NULL) {
 		char *path = gw_arena_strndup(&r->arena, r->path, r->path_len);
-		target = path ? regex_sub(r, p->re, path, p->repl) : NULL;
+		target = path ? gw_proxy__plugin_regex_sub(r, p->re, path, p->repl) : NULL;
 	}
 	if (target != NULL) {
 		if (r->query_len > 0) {
