@@ -645,6 +645,7 @@ static const struct gw_proxy__plugin *const plugins[] = {
     &gw_proxy__plugin_jwt_auth,
     &gw_proxy__plugin_hmac_auth,
     &gw_proxy__plugin_cors,
+    &gw_proxy__plugin_redirect,
 };
 
 const struct gw_proxy__plugin *gw_proxy__plugin_find(const char *name)

@@ -116,9 +116,23 @@ static int cors(const cJSON *conf, bool consumer, char *err, size_t n)
 	return 0;
 }
 
+/* redirect's check_schema (its regex_uri is checked by the format). */
+static int redirect(const cJSON *conf, bool consumer, char *err, size_t n)
+{
+	(void)consumer;
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(conf, "http_to_https")) &&
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(conf, "append_query_string"))) {
+		return fail(err, n, "%s",
+			    "only one of `http_to_https` and `append_query_string` can be "
+			    "configured.");
+	}
+	return 0;
+}
+
 const struct gw_schema__plugin_check gw_schema__plugin_checks[] = {
     {"jwt-auth", jwt_auth},
     {"cors", cors},
+    {"redirect", redirect},
 };
 const size_t gw_schema__n_plugin_checks =
     sizeof gw_schema__plugin_checks / sizeof gw_schema__plugin_checks[0];

@@ -170,5 +170,17 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'timing_allow_origins_by_regex':{'type':'array','items':{'type':'string',"
      "'minLength':1,'maxLength':4096},'minItems':1,'uniqueItems':true}}}",
      NULL},
+    {"redirect",
+     "{'type':'object','properties':{"
+     "'ret_code':{'type':'integer','minimum':200,'default':302},"
+     "'uri':{'type':'string','minLength':2},"
+     "'regex_uri':{'type':'array','maxItems':2,'minItems':2,'format':'regex_uri',"
+     "'items':{'type':'string'}},"
+     "'http_to_https':{'type':'boolean'},"
+     "'encode_uri':{'type':'boolean','default':false},"
+     "'append_query_string':{'type':'boolean','default':false}},"
+     "'oneOf':[{'required':['uri']},{'required':['regex_uri']},"
+     "{'required':['http_to_https']}]}",
+     NULL},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);

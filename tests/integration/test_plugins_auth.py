@@ -6,7 +6,8 @@ anonymous_consumer; secrets sealed at rest); hmac-auth (APISIX 3.x's
 "Signature keyId=..." header: algorithms, clock skew, signed headers,
 tampered request, hide_credentials); cors (preflight answered, "*", "**",
 lists, allow_origins_by_regex, credentials, expose_headers, max_age,
-Vary)."""
+Vary); redirect (uri with $vars, regex_uri, http_to_https, ret_code,
+append_query_string, encode_uri)."""
 import base64
 import email.utils
 import hashlib
@@ -320,9 +321,47 @@ def test_cors():
     assert "access-control-allow-origin" not in hd, hd
 
 
+def test_redirect():
+    st, b = P.adm("PUT", "/routes/x", {"uri": "/x", "upstream": P.upstream(), "plugins": {
+        "redirect": {"http_to_https": True, "append_query_string": True}}})
+    assert st == 400 and b["error_msg"] == (
+        "failed to check the configuration of plugin redirect err: only one of "
+        "`http_to_https` and `append_query_string` can be configured."), b
+    for bad in ({}, {"uri": "/a", "http_to_https": True}, {"regex_uri": ["(", "/"]},
+                {"uri": "/a", "ret_code": 100}):
+        st, b = P.adm("PUT", "/routes/x", {"uri": "/x", "upstream": P.upstream(),
+                                          "plugins": {"redirect": bad}})
+        assert st == 400, (bad, st, b)
+    P.route("r1", "/r1", {"redirect": {"uri": "/test/add"}})
+    P.route("r2", "/r2/*", {"redirect": {"uri": "$uri/x${host}y\\$uri$", "ret_code": 301}})
+    P.route("r3", "/r3/*", {"redirect": {"regex_uri": ["^/r3/(.*)/(.*)$", "/t/$2/$1"],
+                                         "ret_code": 307}})
+    P.route("r4", "/r4", {"redirect": {"http_to_https": True}})
+    P.route("r5", "/r5", {"redirect": {"uri": "/new?b=2", "append_query_string": True}})
+    P.route("r6", "/r6", {"redirect": {"uri": "/a b#c?d e", "encode_uri": True}})
+    st, hd, _ = P.get("/r1")
+    assert st == 302 and hd["location"] == "/test/add", (st, hd)
+    st, hd, _ = P.get("/r2/p", {"Host": "Foo.Test"})
+    assert st == 301 and hd["location"] == "/r2/p/xfoo.testy\\$uri$", (st, hd)
+    st, hd, _ = P.get("/r3/a/b")
+    assert st == 307 and hd["location"] == "/t/b/a", (st, hd)
+    assert P.get("/r3/nomatch")[0] == 200  # no match: no redirect, upstream serves
+    st, hd, _ = P.get("/r4?x=1", {"Host": "foo.test"})
+    assert st == 301 and hd["location"] == "https://foo.test/r4?x=1", (st, hd)
+    st, hd, _ = P.req("POST", "/r4", {"Host": "foo.test"}, body="x")
+    assert st == 308 and hd["location"] == "https://foo.test/r4", (st, hd)
+    assert P.get("/r4", {"X-Forwarded-Proto": "https"})[0] == 200
+    st, hd, _ = P.get("/r5?a=1")
+    assert st == 302 and hd["location"] == "/new?b=2&a=1", hd
+    st, hd, _ = P.get("/r5")
+    assert hd["location"] == "/new?b=2", hd
+    st, hd, _ = P.get("/r6")
+    assert hd["location"] == "/a%20b%23c?d e", hd
+
+
 def test_plugins_listed():
     st, b = P.adm("GET", "/plugins/list")
-    assert st == 200 and {"jwt-auth", "hmac-auth", "cors"} <= set(b), b
+    assert st == 200 and {"jwt-auth", "hmac-auth", "cors", "redirect"} <= set(b), b
     st, b = P.adm("GET", "/plugins/jwt-auth?schema_type=consumer")
     assert st == 200 and b["required"] == ["key"], b
 
@@ -345,6 +384,7 @@ try:
     tap.run(test_jwt_anonymous_and_sealed)
     tap.run(test_hmac_auth)
     tap.run(test_cors)
+    tap.run(test_redirect)
     tap.run(test_plugins_listed)
     tap.run(test_stops_clean)
 finally:
