@@ -20,6 +20,7 @@
 #include "config.h"
 
 #include "lib/err.h"
+#include "lib/json.h"
 #include "lib/regex.h"
 #include "proxy/plugin_int.h"
 
@@ -97,7 +98,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	    (rv = compile_origins(c, j, "timing_allow_origins", NULL, &k->timing)) != 0) {
 		return rv;
 	}
-	snprintf(num, sizeof num, "%.0f", cJSON_IsNumber(age) ? age->valuedouble : 5.0);
+	snprintf(num, sizeof num, "%lld", (long long)gw_json_int(age, INT32_MIN, INT32_MAX, 5));
 	k->methods = str_or(c, j, "allow_methods", "*");
 	k->headers = str_or(c, j, "allow_headers", "*");
 	k->expose = str_or(c, j, "expose_headers", NULL);

@@ -25,6 +25,7 @@
 
 #include "lib/ct.h"
 #include "lib/err.h"
+#include "lib/json.h"
 #include "lib/log.h"
 #include "proxy/plugin_int.h"
 
@@ -83,7 +84,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 			}
 		}
 	}
-	h->skew = cJSON_IsNumber(skew) ? (int64_t)skew->valuedouble : 300;
+	h->skew = gw_json_int(skew, 1, INT32_MAX, 300);
 	h->n_signed = sh == NULL ? 1 : (size_t)cJSON_GetArraySize(sh);
 	h->signed_headers = gw_proxy__c_alloc(c, (h->n_signed + 1) * sizeof *h->signed_headers);
 	if (h->signed_headers == NULL) {

@@ -26,6 +26,7 @@
 
 #include "lib/ct.h"
 #include "lib/err.h"
+#include "lib/json.h"
 #include "lib/log.h"
 #include "proxy/plugin_int.h"
 
@@ -125,7 +126,7 @@ static int cred_compile(struct gw_proxy__compiler *c, const cJSON *conf, const c
 		return GW_ENOMEM;
 	}
 	j->alg = alg_find(cJSON_IsString(alg) ? alg->valuestring : "HS256");
-	j->grace = cJSON_IsNumber(grace) ? (int64_t)grace->valuedouble : 0;
+	j->grace = gw_json_int(grace, 0, INT32_MAX, 0);
 	if (j->alg == NULL) {
 		why = "unknown algorithm";
 	} else if (j->alg->kind == HS) {

@@ -18,6 +18,7 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/json.h"
 #include "lib/regex.h"
 #include "proxy/plugin_int.h"
 
@@ -45,7 +46,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	if (k == NULL) {
 		return GW_ENOMEM;
 	}
-	k->code = cJSON_IsNumber(code) ? (int)code->valuedouble : 302;
+	k->code = (int)gw_json_int(code, 200, 599, 302);
 	if (cJSON_IsString(uri) && (k->uri = gw_proxy__c_strdup(c, uri->valuestring)) == NULL) {
 		return GW_ENOMEM;
 	}
