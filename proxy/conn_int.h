@@ -223,6 +223,7 @@ struct gw_proxy__req {
 	unsigned delay_ms;         /* limit-req: wait before going upstream */
 	uint64_t delay_due;        /* loop ms; non-zero while on the worker's delay list */
 	struct gw_list delay_link; /* plugin_delay.c */
+	uint32_t conn_slots[2];    /* limit-conn: 1 + the counter slots held (0: none) */
 	/* ops.c, accesslog.c: metrics and access log */
 	struct gw_proxy__raddr *ra;  /* real-ip from X-Forwarded-For (arena), or NULL */
 	uint64_t t_begin;            /* uv_hrtime() at the request's first byte */

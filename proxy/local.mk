@@ -24,7 +24,7 @@ proxy_libgw_proxy_a_SOURCES = \
 	proxy/plugin_limit_count.c proxy/plugin_limit_req.c \
 	proxy/plugin_ip_restriction.c proxy/plugin_request_id.c proxy/plugin_prometheus.c \
 	proxy/plugin_jwt_auth.c proxy/plugin_hmac_auth.c proxy/plugin_cors.c \
-	proxy/plugin_redirect.c \
+	proxy/plugin_redirect.c proxy/plugin_limit_conn.c \
 	proxy/ops_int.h proxy/pp.c proxy/ops.c proxy/accesslog.c \
 	proxy/tls_int.h proxy/ssl.c proxy/tls.c proxy/tls_up.c
 EXTRA_DIST += proxy/README.md

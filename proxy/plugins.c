@@ -646,6 +646,7 @@ static const struct gw_proxy__plugin *const plugins[] = {
     &gw_proxy__plugin_hmac_auth,
     &gw_proxy__plugin_cors,
     &gw_proxy__plugin_redirect,
+    &gw_proxy__plugin_limit_conn,
 };
 
 const struct gw_proxy__plugin *gw_proxy__plugin_find(const char *name)

@@ -182,5 +182,19 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'oneOf':[{'required':['uri']},{'required':['regex_uri']},"
      "{'required':['http_to_https']}]}",
      NULL},
+    {"limit-conn",
+     "{'type':'object','properties':{"
+     "'conn':{'type':'integer','exclusiveMinimum':0},"
+     "'burst':{'type':'integer','minimum':0},"
+     "'default_conn_delay':{'type':'number','exclusiveMinimum':0},"
+     "'only_use_default_delay':{'type':'boolean','default':false},"
+     "'key':{'type':'string'},"
+     "'key_type':{'type':'string','enum':['var','var_combination'],'default':'var'},"
+     "'policy':{'type':'string','enum':['local'],'default':'local'},"
+     "'rejected_code':{'type':'integer','minimum':200,'maximum':599,'default':503},"
+     "'rejected_msg':{'type':'string','minLength':1},"
+     "'allow_degradation':{'type':'boolean','default':false}},"
+     "'required':['conn','burst','default_conn_delay','key']}",
+     NULL},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);

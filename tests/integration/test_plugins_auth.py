@@ -7,13 +7,18 @@ anonymous_consumer; secrets sealed at rest); hmac-auth (APISIX 3.x's
 tampered request, hide_credentials); cors (preflight answered, "*", "**",
 lists, allow_origins_by_regex, credentials, expose_headers, max_age,
 Vary); redirect (uri with $vars, regex_uri, http_to_https, ret_code,
-append_query_string, encode_uri)."""
+append_query_string, encode_uri); limit-conn (concurrent requests to a
+slow upstream from several connections over both workers: conn pass, burst
+are delayed, the rest rejected; counted out when requests end, also when
+the client goes away)."""
 import base64
 import email.utils
 import hashlib
 import hmac
 import json
 import os
+import socket
+import threading
 import time
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -359,9 +364,98 @@ def test_redirect():
     assert hd["location"] == "/a%20b%23c?d e", hd
 
 
+class SlowUpstream:
+    """An HTTP/1.1 upstream that answers after 1 s (requests in flight)."""
+
+    def __init__(self):
+        import http.server
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                time.sleep(1.0)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *a):
+                pass
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.addr = "127.0.0.1:%d" % self.srv.server_address[1]
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def burst_of(path, n):
+    res, lock = [], threading.Lock()
+    barrier = threading.Barrier(n)
+
+    def one():
+        barrier.wait()
+        t0 = time.time()
+        st, _, b = P.get(path)
+        with lock:
+            res.append((st, time.time() - t0, b))
+    ts = [threading.Thread(target=one) for _ in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return res
+
+
+def test_limit_conn():
+    slow = SlowUpstream()
+    try:
+        up = {"type": "roundrobin", "nodes": {slow.addr: 1}}
+        st, b = P.adm("PUT", "/routes/x", {"uri": "/x", "upstream": up, "plugins": {
+            "limit-conn": {"conn": 1, "burst": 0, "key": "remote_addr"}}})
+        assert st == 400 and "default_conn_delay" in b["error_msg"], b
+        P.route("lcn", "/lcn", {"limit-conn": {"conn": 2, "burst": 1, "default_conn_delay": 0.3,
+                                               "key": "remote_addr"}}, upstream=up)
+        P.route("lcm", "/lcm", {"limit-conn": {"conn": 1, "burst": 0, "default_conn_delay": 0.1,
+                                               "key_type": "var_combination",
+                                               "key": "$remote_addr $http_x_user",
+                                               "rejected_code": 429,
+                                               "rejected_msg": "too many"}}, upstream=up)
+        # 6 at once from 6 connections: 2 pass, 1 waits 0.3 s then passes, 3 rejected
+        res = burst_of("/lcn", 6)
+        codes = sorted(st for st, _, _ in res)
+        assert codes == [200, 200, 200, 503, 503, 503], res
+        ok = sorted(d for st, d, _ in res if st == 200)
+        assert ok[2] >= 1.25, ok  # the burst one waited default_conn_delay first
+        print("# limit-conn: 200s after %s s" % ", ".join("%.2f" % d for d in ok))
+        # all counted out: the same again
+        assert sorted(st for st, _, _ in burst_of("/lcn", 3)) == [200, 200, 200]
+        # var_combination keys, rejected_code and rejected_msg
+        res = burst_of("/lcm", 2)
+        assert sorted(st for st, _, _ in res) == [200, 429], res
+        assert [json.loads(b) for st, _, b in res if st == 429] == [{"error_msg": "too many"}]
+        # a client gone while its request is in flight is counted out
+        socks = []
+        for _ in range(3):
+            c = socket.create_connection(("127.0.0.1", P.node.ports["proxy"]))
+            c.sendall(b"GET /lcn HTTP/1.1\r\nHost: x\r\n\r\n")
+            socks.append(c)
+        time.sleep(0.2)
+        assert P.get("/lcn")[0] == 503
+        for c in socks:
+            c.close()
+        wait_for(lambda: sorted(st for st, _, _ in burst_of("/lcn", 3)) == [200, 200, 200],
+                 10, what="counted out after the clients left")
+    finally:
+        slow.stop()
+
+
 def test_plugins_listed():
     st, b = P.adm("GET", "/plugins/list")
-    assert st == 200 and {"jwt-auth", "hmac-auth", "cors", "redirect"} <= set(b), b
+    assert st == 200 and {"jwt-auth", "hmac-auth", "cors", "redirect", "limit-conn"} <= set(b), b
     st, b = P.adm("GET", "/plugins/jwt-auth?schema_type=consumer")
     assert st == 200 and b["required"] == ["key"], b
 
@@ -385,6 +479,7 @@ try:
     tap.run(test_hmac_auth)
     tap.run(test_cors)
     tap.run(test_redirect)
+    tap.run(test_limit_conn)
     tap.run(test_plugins_listed)
     tap.run(test_stops_clean)
 finally:
