@@ -25,6 +25,7 @@ proxy_libgw_proxy_a_SOURCES = \
 	proxy/plugin_ip_restriction.c proxy/plugin_request_id.c proxy/plugin_prometheus.c \
 	proxy/plugin_jwt_auth.c proxy/plugin_hmac_auth.c proxy/plugin_cors.c \
 	proxy/plugin_redirect.c proxy/plugin_limit_conn.c \
+	proxy/plugin_uri_blocker.c proxy/plugin_fault_injection.c proxy/plugin_real_ip.c \
 	proxy/ops_int.h proxy/pp.c proxy/ops.c proxy/accesslog.c \
 	proxy/tls_int.h proxy/ssl.c proxy/tls.c proxy/tls_up.c
 EXTRA_DIST += proxy/README.md

@@ -647,6 +647,9 @@ static const struct gw_proxy__plugin *const plugins[] = {
     &gw_proxy__plugin_cors,
     &gw_proxy__plugin_redirect,
     &gw_proxy__plugin_limit_conn,
+    &gw_proxy__plugin_uri_blocker,
+    &gw_proxy__plugin_fault_injection,
+    &gw_proxy__plugin_real_ip,
 };
 
 const struct gw_proxy__plugin *gw_proxy__plugin_find(const char *name)

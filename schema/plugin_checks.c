@@ -75,6 +75,36 @@ static int jwt_auth(const cJSON *conf, bool consumer, char *err, size_t n)
 	return 0;
 }
 
+/* Do the strings of the array @arr compile as (bounded) regexes? */
+static int regexes(const cJSON *arr, char *err, size_t n)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, arr)
+	{
+		struct gw_regex *re = NULL;
+		char why[256];
+		int rv = cJSON_IsString(it)
+			     ? gw_regex_compile(it->valuestring, 0, &re, why, sizeof why)
+			     : 0;
+		if (rv == GW_ENOMEM) {
+			return rv;
+		}
+		if (rv != 0) {
+			return fail(err, n, "%s", why);
+		}
+		gw_regex_free(re);
+	}
+	return 0;
+}
+
+/* uri-blocker's check_schema: the rules compile. */
+static int uri_blocker(const cJSON *conf, bool consumer, char *err, size_t n)
+{
+	(void)consumer;
+	return regexes(cJSON_GetObjectItemCaseSensitive(conf, "block_rules"), err, n);
+}
+
 /* cors' check_schema: no "*" with allow_credential; the regexes compile. */
 static int cors(const cJSON *conf, bool consumer, char *err, size_t n)
 {
@@ -82,8 +112,6 @@ static int cors(const cJSON *conf, bool consumer, char *err, size_t n)
 					   "expose_headers", "timing_allow_origins"};
 	static const char *const res[] = {"allow_origins_by_regex",
 					  "timing_allow_origins_by_regex"};
-	const cJSON *it;
-
 	(void)consumer;
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(conf, "allow_credential"))) {
 		for (size_t i = 0; i < sizeof star / sizeof star[0]; i++) {
@@ -97,20 +125,9 @@ static int cors(const cJSON *conf, bool consumer, char *err, size_t n)
 		}
 	}
 	for (size_t i = 0; i < sizeof res / sizeof res[0]; i++) {
-		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(conf, res[i]))
-		{
-			struct gw_regex *re = NULL;
-			char why[256];
-			int rv = cJSON_IsString(it)
-				     ? gw_regex_compile(it->valuestring, 0, &re, why, sizeof why)
-				     : 0;
-			if (rv == GW_ENOMEM) {
-				return rv;
-			}
-			if (rv != 0) {
-				return fail(err, n, "%s", why);
-			}
-			gw_regex_free(re);
+		int rv = regexes(cJSON_GetObjectItemCaseSensitive(conf, res[i]), err, n);
+		if (rv != 0) {
+			return rv;
 		}
 	}
 	return 0;
@@ -133,6 +150,7 @@ const struct gw_schema__plugin_check gw_schema__plugin_checks[] = {
     {"jwt-auth", jwt_auth},
     {"cors", cors},
     {"redirect", redirect},
+    {"uri-blocker", uri_blocker},
 };
 const size_t gw_schema__n_plugin_checks =
     sizeof gw_schema__plugin_checks / sizeof gw_schema__plugin_checks[0];

@@ -196,5 +196,39 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'allow_degradation':{'type':'boolean','default':false}},"
      "'required':['conn','burst','default_conn_delay','key']}",
      NULL},
+    {"uri-blocker",
+     "{'type':'object','properties':{"
+     "'block_rules':{'type':'array','items':{'type':'string','minLength':1,'maxLength':4096},"
+     "'uniqueItems':true},"
+     "'rejected_code':{'type':'integer','minimum':200,'default':403},"
+     "'rejected_msg':{'type':'string','minLength':1},"
+     "'case_insensitive':{'type':'boolean','default':false}},"
+     "'required':['block_rules']}",
+     NULL},
+    {"fault-injection",
+     "{'type':'object','properties':{"
+     "'abort':{'type':'object','properties':{"
+     "'http_status':{'type':'integer','minimum':200},"
+     "'body':{'type':'string','minLength':0},"
+     "'headers':{'type':'object','minProperties':1,'patternProperties':{'^[^:]+$':{"
+     "'oneOf':[{'type':'string'},{'type':'number'}]}}},"
+     "'percentage':{'type':'integer','minimum':0,'maximum':100},"
+     "'vars':{'type':'array','maxItems':20,'items':{'type':'array','format':'expr'}}},"
+     "'required':['http_status']},"
+     "'delay':{'type':'object','properties':{"
+     "'duration':{'type':'number','minimum':0},"
+     "'percentage':{'type':'integer','minimum':0,'maximum':100},"
+     "'vars':{'type':'array','maxItems':20,'items':{'type':'array','format':'expr'}}},"
+     "'required':['duration']}},"
+     "'minProperties':1}",
+     NULL},
+    {"real-ip",
+     "{'type':'object','properties':{"
+     "'trusted_addresses':{'type':'array','items':{'type':'string','format':'ip_or_cidr'},"
+     "'minItems':1},"
+     "'source':{'type':'string','minLength':1},"
+     "'recursive':{'type':'boolean','default':false}},"
+     "'required':['source']}",
+     NULL},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);

@@ -124,7 +124,8 @@ def test_plugins_list_and_schemas():
         "request-id", "ip-restriction", "basic-auth", "key-auth", "consumer-restriction",
         "proxy-rewrite",
         "limit-count", "limit-req", "response-rewrite", "prometheus",
-        "jwt-auth", "hmac-auth", "cors", "redirect", "limit-conn"}, b
+        "jwt-auth", "hmac-auth", "cors", "redirect", "limit-conn", "uri-blocker",
+        "fault-injection", "real-ip"}, b
     st, b = adm("GET", "/plugins/key-auth")
     assert st == 200 and "header" in b["properties"], b
     st, b = adm("GET", "/plugins/key-auth?schema_type=consumer")

@@ -10,7 +10,9 @@ Vary); redirect (uri with $vars, regex_uri, http_to_https, ret_code,
 append_query_string, encode_uri); limit-conn (concurrent requests to a
 slow upstream from several connections over both workers: conn pass, burst
 are delayed, the rest rejected; counted out when requests end, also when
-the client goes away)."""
+the client goes away); uri-blocker; fault-injection (abort, delay,
+percentage, vars); real-ip (header, X-Forwarded-For, recursive with
+trusted addresses)."""
 import base64
 import email.utils
 import hashlib
@@ -453,9 +455,84 @@ def test_limit_conn():
         slow.stop()
 
 
+def test_uri_blocker():
+    st, b = P.adm("PUT", "/routes/x", {"uri": "/x", "upstream": P.upstream(), "plugins": {
+        "uri-blocker": {"block_rules": ["a(b"]}}})
+    assert st == 400 and b["error_msg"].startswith(
+        "failed to check the configuration of plugin uri-blocker err: "), b
+    P.route("ub", "/ub/*", {"uri-blocker": {"block_rules": ["root.exe", "root.m+"]}})
+    P.route("ub2", "/ub2/*", {"uri-blocker": {"block_rules": ["ROOT"], "case_insensitive": True,
+                                              "rejected_code": 410,
+                                              "rejected_msg": "access is not allowed"}})
+    assert P.get("/ub/root.exe")[0] == 403
+    assert P.get("/ub/x?a=root.mmm")[0] == 403  # request_uri: the query too
+    assert P.get("/ub/ok")[0] == 200
+    st, _, b = P.get("/ub2/root")
+    assert st == 410 and json.loads(b) == {"error_msg": "access is not allowed"}, (st, b)
+
+
+def test_fault_injection():
+    for bad in ({}, {"abort": {"body": "x"}}, {"delay": {"duration": -1}},
+                {"abort": {"http_status": 500, "vars": [[["arg_a", "~~", "("]]]}}):
+        st, b = P.adm("PUT", "/routes/x", {"uri": "/x", "upstream": P.upstream(),
+                                          "plugins": {"fault-injection": bad}})
+        assert st == 400, (bad, st, b)
+    P.route("fa", "/fa", {"fault-injection": {"abort": {
+        "http_status": 200, "body": "client addr: $remote_addr, a=$arg_a\n",
+        "headers": {"X-Fault": "$arg_a", "X-N": 1}}}})
+    P.route("fv", "/fv", {"fault-injection": {"abort": {
+        "http_status": 403, "body": "Fault Injection!\n",
+        "vars": [[["arg_name", "==", "jack"], ["arg_age", "!", ">", 18]],
+                 [["http_apikey", "==", "api-key"]]]}}})
+    P.route("fp", "/fp", {"fault-injection": {"abort": {"http_status": 500, "percentage": 0}}})
+    P.route("fd", "/fd", {"fault-injection": {"delay": {"duration": 0.6}}})
+    hits = P.up.hits
+    st, hd, b = P.get("/fa?a=7")
+    assert st == 200 and b == b"client addr: 127.0.0.1, a=7\n", (st, b)
+    assert hd["x-fault"] == "7" and hd["x-n"] == "1", hd
+    assert P.up.hits == hits  # answered by the gateway
+    st, _, b = P.get("/fv?name=jack&age=18")
+    assert st == 403 and b == b"Fault Injection!\n", (st, b)
+    assert P.get("/fv?name=jack&age=19")[0] == 200
+    assert P.get("/fv", {"apikey": "api-key"})[0] == 403
+    assert [P.get("/fp")[0] for _ in range(5)] == [200] * 5
+    t0 = time.time()
+    assert P.get("/fd")[0] == 200
+    took = time.time() - t0
+    assert took >= 0.55, took
+    print("# fault-injection delay 0.6 s: served after %.2f s" % took)
+
+
+def test_real_ip():
+    echo_ip = {"proxy-rewrite": {"headers": {"set": {"X-Seen-Ip": "$remote_addr"}}}}
+    P.route("ri1", "/ri1", dict(echo_ip, **{"real-ip": {"source": "http_x_real_ip"},
+                                            "ip-restriction": {"whitelist": ["1.2.3.4"]}}))
+    P.route("ri2", "/ri2", dict(echo_ip, **{"real-ip": {
+        "source": "http_x_forwarded_for", "recursive": True,
+        "trusted_addresses": ["127.0.0.0/8", "10.0.0.0/8"]}}))
+    P.route("ri3", "/ri3", dict(echo_ip, **{"real-ip": {
+        "source": "http_x_forwarded_for", "trusted_addresses": ["10.0.0.0/8"]}}))
+    P.route("ri4", "/ri4", dict(echo_ip, **{"real-ip": {"source": "arg_realip"}}))
+    seen, _ = P.echo("/ri1", {"X-Real-IP": "1.2.3.4"})
+    assert seen["headers"]["x-seen-ip"] == "1.2.3.4", seen
+    assert P.get("/ri1")[0] == 403  # 127.0.0.1 is not allowed
+    assert P.get("/ri1", {"X-Real-IP": "not-an-ip"})[0] == 403  # left as it was
+    seen, _ = P.echo("/ri2", {"X-Forwarded-For": "9.9.9.9, 1.1.1.1, 10.0.0.2, 127.0.0.5"})
+    assert seen["headers"]["x-seen-ip"] == "1.1.1.1", seen
+    seen, _ = P.echo("/ri2", {"X-Forwarded-For": "10.0.0.1"})
+    assert seen["headers"]["x-seen-ip"] == "10.0.0.1", seen
+    seen, _ = P.echo("/ri3", {"X-Forwarded-For": "1.1.1.1"})  # the peer is not trusted
+    assert seen["headers"]["x-seen-ip"] == "127.0.0.1", seen
+    for arg, want in (("2.2.2.2:8080", "2.2.2.2"), ("[2001:db8::1]:443", "2001:db8::1"),
+                      ("2001:db8::2", "2001:db8::2")):
+        seen, _ = P.echo("/ri4?realip=" + arg)
+        assert seen["headers"]["x-seen-ip"] == want, (arg, seen)
+
+
 def test_plugins_listed():
     st, b = P.adm("GET", "/plugins/list")
-    assert st == 200 and {"jwt-auth", "hmac-auth", "cors", "redirect", "limit-conn"} <= set(b), b
+    assert st == 200 and {"jwt-auth", "hmac-auth", "cors", "redirect", "limit-conn",
+                          "uri-blocker", "fault-injection", "real-ip"} <= set(b), b
     st, b = P.adm("GET", "/plugins/jwt-auth?schema_type=consumer")
     assert st == 200 and b["required"] == ["key"], b
 
@@ -480,6 +557,9 @@ try:
     tap.run(test_cors)
     tap.run(test_redirect)
     tap.run(test_limit_conn)
+    tap.run(test_uri_blocker)
+    tap.run(test_fault_injection)
+    tap.run(test_real_ip)
     tap.run(test_plugins_listed)
     tap.run(test_stops_clean)
 finally:
