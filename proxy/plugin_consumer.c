@@ -501,17 +501,9 @@ const struct gw_proxy__consumer *gw_proxy__consumer_find(const struct gw_proxy_c
 							 enum gw_proxy__cred kind, const char *id,
 							 size_t len, const char **secret)
 {
-	const struct cred *cr;
+	const void *data;
 
-	if (cfg->consumers == NULL) {
-		return NULL;
-	}
-	cr = gw_proxy__map_get(&cfg->consumers->cred[kind], id, len);
-	if (cr == NULL) {
-		return NULL;
-	}
-	*secret = cr->secret;
-	return cr->co;
+	return gw_proxy__consumer_cred(cfg, kind, id, len, secret, &data);
 }
 
 const struct gw_proxy__consumer *gw_proxy__consumer_cred(const struct gw_proxy_config *cfg,

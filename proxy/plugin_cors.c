@@ -76,14 +76,6 @@ static int compile_origins(struct gw_proxy__compiler *c, const cJSON *j, const c
 	return 0;
 }
 
-static const char *str_or(struct gw_proxy__compiler *c, const cJSON *j, const char *name,
-			  const char *dflt)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-	const char *s = cJSON_IsString(v) ? v->valuestring : dflt;
-	return s ? gw_proxy__c_strdup(c, s) : NULL;
-}
-
 static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **out)
 {
 	struct cors *k = gw_proxy__c_alloc(c, sizeof *k);
@@ -99,9 +91,9 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 		return rv;
 	}
 	snprintf(num, sizeof num, "%lld", (long long)gw_json_int(age, INT32_MIN, INT32_MAX, 5));
-	k->methods = str_or(c, j, "allow_methods", "*");
-	k->headers = str_or(c, j, "allow_headers", "*");
-	k->expose = str_or(c, j, "expose_headers", NULL);
+	k->methods = gw_proxy__c_str(c, j, "allow_methods", "*");
+	k->headers = gw_proxy__c_str(c, j, "allow_headers", "*");
+	k->expose = gw_proxy__c_str(c, j, "expose_headers", NULL);
 	k->max_age = gw_proxy__c_strdup(c, num);
 	if (k->methods == NULL || k->headers == NULL || k->max_age == NULL) {
 		return GW_ENOMEM;

@@ -115,6 +115,10 @@ bool gw_proxy__plugin_var(struct gw_proxy__req *r, const char *name, char *buf, 
 /* @t with every $name replaced by its value; *@n_resolved counts the
  * variables that had one (APISIX's resolve_var). Arena string. */
 const char *gw_proxy__plugin_interp(struct gw_proxy__req *r, const char *t, int *n_resolved);
+/* The string member @name of @j, else @dflt, copied to the snapshot's
+ * arena; NULL when neither (or out of memory: then @dflt was not NULL). */
+const char *gw_proxy__c_str(struct gw_proxy__compiler *c, const cJSON *j, const char *name,
+			    const char *dflt);
 /* ngx.re.sub: @s with the first match of @re replaced by @repl ($0..$9
  * are the groups), in the arena; NULL when @re does not match. */
 const char *gw_proxy__plugin_regex_sub(struct gw_proxy__req *r, const struct gw_regex *re,

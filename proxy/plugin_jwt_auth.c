@@ -177,13 +177,6 @@ struct jconf {
 	bool hide, exp, nbf;
 };
 
-static const char *str_or(struct gw_proxy__compiler *c, const cJSON *j, const char *name,
-			  const char *dflt)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-	return gw_proxy__c_strdup(c, cJSON_IsString(v) ? v->valuestring : dflt);
-}
-
 static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **out)
 {
 	struct jconf *k = gw_proxy__c_alloc(c, sizeof *k);
@@ -198,10 +191,10 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 		 cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "realm"))
 		     ? cJSON_GetObjectItemCaseSensitive(j, "realm")->valuestring
 		     : "jwt");
-	k->header = str_or(c, j, "header", "authorization");
-	k->query = str_or(c, j, "query", "jwt");
-	k->cookie = str_or(c, j, "cookie", "jwt");
-	k->claim = str_or(c, j, "key_claim_name", "key");
+	k->header = gw_proxy__c_str(c, j, "header", "authorization");
+	k->query = gw_proxy__c_str(c, j, "query", "jwt");
+	k->cookie = gw_proxy__c_str(c, j, "cookie", "jwt");
+	k->claim = gw_proxy__c_str(c, j, "key_claim_name", "key");
 	k->www = gw_proxy__c_strdup(c, www);
 	if (k->header == NULL || k->query == NULL || k->cookie == NULL || k->claim == NULL ||
 	    k->www == NULL) {

@@ -27,24 +27,17 @@ struct kauth {
 	bool hide;
 };
 
-static const char *str_or(struct gw_proxy__compiler *c, const cJSON *j, const char *name,
-			  const char *dflt)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-	return gw_proxy__c_strdup(c, cJSON_IsString(v) ? v->valuestring : dflt);
-}
-
 static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **out)
 {
 	struct kauth *k = gw_proxy__c_alloc(c, sizeof *k);
 
-	if (k == NULL || (k->header = str_or(c, j, "header", "apikey")) == NULL ||
-	    (k->query = str_or(c, j, "query", "apikey")) == NULL) {
+	if (k == NULL || (k->header = gw_proxy__c_str(c, j, "header", "apikey")) == NULL ||
+	    (k->query = gw_proxy__c_str(c, j, "query", "apikey")) == NULL) {
 		return GW_ENOMEM;
 	}
 	k->hide = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "hide_credentials"));
 	if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "anonymous_consumer")) &&
-	    (k->anon = str_or(c, j, "anonymous_consumer", "")) == NULL) {
+	    (k->anon = gw_proxy__c_str(c, j, "anonymous_consumer", "")) == NULL) {
 		return GW_ENOMEM;
 	}
 	*out = k;

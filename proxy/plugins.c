@@ -549,6 +549,14 @@ const char *gw_proxy__plugin_interp(struct gw_proxy__req *r, const char *t, int 
 	return interp_n(r, t, n_resolved);
 }
 
+const char *gw_proxy__c_str(struct gw_proxy__compiler *c, const cJSON *j, const char *name,
+			    const char *dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+	const char *s = cJSON_IsString(v) ? v->valuestring : dflt;
+	return s ? gw_proxy__c_strdup(c, s) : NULL;
+}
+
 void gw_proxy__plugin_drop_arg(struct gw_proxy__req *r, const char *name)
 {
 	const char *p = r->query, *end = r->query + r->query_len;
