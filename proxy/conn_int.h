@@ -224,6 +224,15 @@ struct gw_proxy__req {
 	uint64_t delay_due;        /* loop ms; non-zero while on the worker's delay list */
 	struct gw_list delay_link; /* plugin_delay.c */
 	uint32_t conn_slots[2];    /* limit-conn: 1 + the counter slots held (0: none) */
+	/* A plugin that must see the whole body before the request goes upstream
+	 * (hmac-auth's validate_request_body) sets body_hook in its rewrite or
+	 * access hook: request.c then waits for the body, passing each piece
+	 * (unframed) and then eof to it; non-zero: the hook answered. */
+	int (*body_hook)(struct gw_proxy__req *r, const void *conf, const char *p, size_t n,
+			 bool eof);
+	const void *body_hook_conf;
+	void *body_hook_state; /* the hook's, freed by its plugin's log hook */
+	bool body_wait;        /* waiting for the body (body_hook set) */
 	/* ops.c, accesslog.c: metrics and access log */
 	struct gw_proxy__raddr *ra;  /* real-ip from X-Forwarded-For (arena), or NULL */
 	uint64_t t_begin;            /* uv_hrtime() at the request's first byte */

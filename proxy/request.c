@@ -219,6 +219,8 @@ static void chash_key(struct gw_proxy__req *r)
 	r->hash_key_len = r->hash_key ? vl : 0;
 }
 
+static void go_on(struct gw_proxy__req *r);
+
 void gw_proxy__req_headers_done(struct gw_proxy__req *r)
 {
 	struct gw_proxy__dconn *dc = r->dc;
@@ -259,6 +261,21 @@ void gw_proxy__req_headers_done(struct gw_proxy__req *r)
 			return;
 		}
 	}
+	if (r->body_hook != NULL && !r->body_done) {
+		r->body_wait = true;      /* gw_proxy__req_body_end goes on */
+		if (r->expect_continue) { /* the client waits for it to send its body */
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+			gw_proxy__dconn_write(r->dc, cont, sizeof cont - 1);
+		}
+		return;
+	}
+	go_on(r);
+}
+
+/* After the access phase (and the body a plugin waited for): upstream now
+ * or after limit-req's delay. */
+static void go_on(struct gw_proxy__req *r)
+{
 	if (r->delay_ms > 0) {
 		gw_proxy__plugin_delay(r); /* limit-req: gw_proxy__req_proceed later */
 		return;
@@ -505,7 +522,9 @@ static void emit_body(struct gw_proxy__req *r, const char *p, size_t n)
 	}
 	queued = r->obuf.len + (r->uc ? r->uc->wq_bytes : 0);
 	gw_proxy__note_queued(queued);
-	if (queued > GW_PROXY__HWM && !dc->stop_bp) {
+	/* while a plugin waits for the whole body nothing drains it: its hook
+	 * bounds the size (hmac-auth: max_req_body_size) */
+	if (queued > GW_PROXY__HWM && !dc->stop_bp && !r->body_wait) {
 		dc->stop_bp = true;
 		gw_proxy__dconn_update_reading(dc);
 	}
@@ -515,6 +534,10 @@ void gw_proxy__req_body(struct gw_proxy__req *r, const char *p, size_t n)
 {
 	char pre[24];
 	if (r->discard || r->resp_done) {
+		return;
+	}
+	if (r->body_wait && r->body_hook(r, r->body_hook_conf, p, n, false) != 0) {
+		r->body_wait = false; /* the hook answered */
 		return;
 	}
 	if (r->chunked_in) {
@@ -534,6 +557,13 @@ void gw_proxy__req_body_end(struct gw_proxy__req *r)
 	}
 	if (r->chunked_in) {
 		emit_body(r, "0\r\n\r\n", 5);
+	}
+	if (r->body_wait) {
+		r->body_wait = false;
+		if (r->body_hook(r, r->body_hook_conf, NULL, 0, true) == 0) {
+			go_on(r);
+		}
+		return;
 	}
 	if (r->uc != NULL && r->uc->connected) {
 		gw_proxy__uconn_arm(r->uc);
