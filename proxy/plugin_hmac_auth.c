@@ -18,8 +18,12 @@
  * (unknown key, algorithm, clock skew, unsigned header, bad signature)
  * "client request can't be validated", the reason in the log at info.
  * With anonymous_consumer, that consumer is attached instead.
- * validate_request_body (the Digest header against the body) is not served
- * yet: the plugins run before the body arrives; the schema refuses true.
+ * validate_request_body: the Digest header must be "SHA-256=<base64>" of
+ * the body; request.c waits for the whole body (r->body_hook), hashing it
+ * as it comes, before the request goes upstream: a mismatch is the 401
+ * above, a body over max_req_body_size (at most BODY_MAX here) 413
+ * {"message": "request size N is greater than the maximum size M
+ * allowed"}, as APISIX's.
  * Threads: compile on the config thread, rewrite on the request's worker. */
 #include "config.h"
 
@@ -40,7 +44,7 @@
 #define ALG_SHA1   1u
 #define ALG_SHA256 2u
 #define ALG_SHA512 4u
-#define MAX_SIGNED 32 /* signed headers looked at */
+#define BODY_MAX   (8u << 20) /* max_req_body_size is capped here (memory per request) */
 
 static const struct {
 	const char *name;
@@ -58,7 +62,15 @@ struct hconf {
 	const char **signed_headers;
 	size_t n_signed;
 	const char *www, *anon;
-	bool hide;
+	bool hide, body;
+	uint64_t body_max; /* max_req_body_size, at most BODY_MAX */
+};
+
+/* The body being hashed (r->body_hook_state). */
+struct body {
+	EVP_MD_CTX *md;
+	uint64_t n;
+	const char *digest; /* the Digest header */
 };
 
 static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **out)
@@ -104,6 +116,9 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	snprintf(www, sizeof www, "hmac realm=\"%.256s\"",
 		 cJSON_IsString(realm) ? realm->valuestring : "hmac");
 	h->hide = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "hide_credentials"));
+	h->body = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "validate_request_body"));
+	h->body_max = (uint64_t)gw_json_int(
+	    cJSON_GetObjectItemCaseSensitive(j, "max_req_body_size"), 1, BODY_MAX, BODY_MAX);
 	if ((h->www = gw_proxy__c_strdup(c, www)) == NULL ||
 	    (cJSON_IsString(anon) &&
 	     (h->anon = gw_proxy__c_strdup(c, anon->valuestring)) == NULL)) {
@@ -284,6 +299,92 @@ static const struct gw_proxy__consumer *validate(struct gw_proxy__req *r, const 
 	return co;
 }
 
+/* The request is not validated: 401 (the anonymous consumer does not
+ * stand in once a signature was accepted: the body belied it). */
+static int refuse(struct gw_proxy__req *r, const struct hconf *h)
+{
+	gw_proxy__plugin_resp_header(r, "WWW-Authenticate", h->www);
+	return gw_proxy__plugin_message(r, 401, "message", "client request can't be validated");
+}
+
+/* 413 with APISIX's words (core.request.get_body). */
+static int too_large(struct gw_proxy__req *r, uint64_t size, uint64_t max)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof msg, "request size %llu is greater than the maximum size %llu allowed",
+		 (unsigned long long)size, (unsigned long long)max);
+	return gw_proxy__plugin_message(r, 413, "message", msg);
+}
+
+/* r->body_hook: hash the body as it comes; at its end compare with the
+ * Digest header. */
+static int body_hook(struct gw_proxy__req *r, const void *conf, const char *p, size_t n, bool eof)
+{
+	const struct hconf *h = conf;
+	struct body *b = r->body_hook_state;
+	unsigned char md[EVP_MAX_MD_SIZE], given[EVP_MAX_MD_SIZE + 3];
+	unsigned int ml = 0;
+	ssize_t gl;
+
+	if (!eof) {
+		b->n += n;
+		if (b->n > h->body_max) {
+			return too_large(r, b->n, h->body_max);
+		}
+		return EVP_DigestUpdate(b->md, p, n) == 1 ? 0 : refuse(r, h);
+	}
+	if (EVP_DigestFinal_ex(b->md, md, &ml) != 1 || strncmp(b->digest, "SHA-256=", 8) != 0 ||
+	    (gl = gw_proxy__plugin_b64dec(b->digest + 8, strlen(b->digest + 8), false, given,
+					  sizeof given)) < 0 ||
+	    !gw_ct_equal(given, (size_t)gl, md, ml)) {
+		gw_infof("proxy", "%s",
+			 "hmac-auth: client request can't be validated: Invalid digest");
+		return refuse(r, h);
+	}
+	return 0;
+}
+
+/* Wait for the body and check its digest (validate_request_body). 0, or
+ * 1 when answered. */
+static int want_body(struct gw_proxy__req *r, const struct hconf *h)
+{
+	const char *digest = gw_proxy__plugin_req_header(r, "Digest");
+	struct body *b;
+
+	if (digest == NULL) {
+		gw_infof("proxy", "%s",
+			 "hmac-auth: client request can't be validated: Invalid digest");
+		return refuse(r, h);
+	}
+	if (r->content_length > 0 && (uint64_t)r->content_length > h->body_max) {
+		return too_large(r, (uint64_t)r->content_length, h->body_max);
+	}
+	b = gw_arena_alloc(&r->arena, sizeof *b);
+	if (b == NULL || (b->md = EVP_MD_CTX_new()) == NULL) {
+		return gw_proxy__plugin_respond(r, 503, NULL);
+	}
+	b->n = 0;
+	b->digest = gw_arena_strndup(&r->arena, digest, strlen(digest));
+	r->body_hook_state = b; /* freed by log_hook whatever happens next */
+	r->body_hook_conf = h;
+	if (b->digest == NULL || EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1) {
+		return gw_proxy__plugin_respond(r, 503, NULL);
+	}
+	r->body_hook = body_hook;
+	return 0;
+}
+
+static void log_hook(struct gw_proxy__req *r, const void *conf)
+{
+	struct body *b = r->body_hook_state;
+
+	if (b != NULL && r->body_hook_conf == conf) {
+		EVP_MD_CTX_free(b->md);
+		r->body_hook_state = NULL;
+	}
+}
+
 static int rewrite(struct gw_proxy__req *r, const void *conf)
 {
 	const struct hconf *h = conf;
@@ -313,6 +414,9 @@ static int rewrite(struct gw_proxy__req *r, const void *conf)
 		}
 	} else {
 		gw_proxy__consumer_attach(r, co);
+		if (h->body && want_body(r, h) != 0) {
+			return 1;
+		}
 	}
 	if (h->hide) {
 		gw_proxy__plugin_req_header_del(r, "Authorization");
@@ -325,4 +429,5 @@ const struct gw_proxy__plugin gw_proxy__plugin_hmac_auth = {
     .priority = 2530,
     .compile = compile,
     .rewrite = rewrite,
+    .log = log_hook,
 };

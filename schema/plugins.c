@@ -148,7 +148,7 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'clock_skew':{'type':'integer','default':300,'minimum':1},"
      "'signed_headers':{'type':'array','default':['date'],'items':{'type':'string',"
      "'minLength':1,'maxLength':50}},"
-     "'validate_request_body':{'type':'boolean','enum':[false],'default':false},"
+     "'validate_request_body':{'type':'boolean','default':false},"
      "'max_req_body_size':{'type':'integer','minimum':1,'default':67108864},"
      "'hide_credentials':{'type':'boolean','default':false},"
      "'realm':{'type':'string','default':'hmac'},"
