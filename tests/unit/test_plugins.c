@@ -2,7 +2,8 @@
  * socket — the node-wide limit table (fixed window and leaky bucket
  * arithmetic, exact counts from several threads, bounded memory under a
  * flood of distinct keys) and the consumer index compiled from
- * /apisix/consumers/, credentials and consumer groups. */
+ * /apisix/consumers/, credentials and consumer groups; the base64 and
+ * base64url decoder of the auth plugins. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -150,6 +151,54 @@ static void test_consumer_index(void **state)
 	gw_proxy_config_unref(cfg);
 }
 
+/* jwt-auth (base64url, unpadded) and hmac-auth / base64_secret (standard,
+ * padding optional): RFC 4648's vectors, wrong alphabets, bad lengths and
+ * a full output buffer. */
+static void test_b64dec(void **state)
+{
+	static const struct {
+		const char *in;
+		bool url;
+		const char *out; /* NULL: refused */
+	} v[] = {
+	    {"", false, ""},
+	    {"Zg==", false, "f"},
+	    {"Zg", false, "f"},
+	    {"Zm8=", false, "fo"},
+	    {"Zm9v", false, "foo"},
+	    {"Zm9vYg==", false, "foob"},
+	    {"Zm9vYmE=", false, "fooba"},
+	    {"Zm9vYmFy", false, "foobar"},
+	    {"Zm9vYg", true, "foob"},
+	    {"Zg=", false, NULL},
+	    {"Z", false, NULL},
+	    {"Zm9vY", false, NULL},
+	    {"Zg==", true, NULL},
+	    {"+/8", true, NULL},
+	    {"-_8", false, NULL},
+	    {"Zm 9v", false, NULL},
+	    {"Zg===", false, NULL},
+	};
+	unsigned char out[16];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		ssize_t n =
+		    gw_proxy__plugin_b64dec(v[i].in, strlen(v[i].in), v[i].url, out, sizeof out);
+		if (v[i].out == NULL) {
+			assert_true(n < 0);
+		} else {
+			assert_int_equal(n, (ssize_t)strlen(v[i].out));
+			assert_memory_equal(out, v[i].out, (size_t)n);
+		}
+	}
+	assert_int_equal(gw_proxy__plugin_b64dec("-_8", 3, true, out, sizeof out), 2);
+	assert_int_equal(out[0], 0xfb);
+	assert_int_equal(out[1], 0xff);
+	assert_int_equal(gw_proxy__plugin_b64dec("+/8", 3, false, out, sizeof out), 2);
+	assert_true(gw_proxy__plugin_b64dec("Zm9vYmFy", 8, false, out, 5) < 0); /* 6 > 5 */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +207,7 @@ int main(void)
 	    cmocka_unit_test(test_count_exact_across_threads),
 	    cmocka_unit_test(test_flood_bounded),
 	    cmocka_unit_test(test_consumer_index),
+	    cmocka_unit_test(test_b64dec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
