@@ -223,7 +223,7 @@ struct gw_proxy__req {
 	unsigned delay_ms;         /* limit-req: wait before going upstream */
 	uint64_t delay_due;        /* loop ms; non-zero while on the worker's delay list */
 	struct gw_list delay_link; /* plugin_delay.c */
-	uint32_t conn_slots[2];    /* limit-conn: 1 + the counter slots held (0: none) */
+	uint32_t conn_slots[4];    /* limit-conn: 1 + the counter slots held (0: none) */
 	/* A plugin that must see the whole body before the request goes upstream
 	 * (hmac-auth's validate_request_body) sets body_hook in its rewrite or
 	 * access hook: request.c then waits for the body, passing each piece

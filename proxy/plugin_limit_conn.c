@@ -18,16 +18,24 @@
  * probes hold other keys in flight the request is not limited (an attacker
  * varying the key makes the limits more lenient, never grows memory), and
  * gw_proxy__limit_conn_overflows counts it.
+ * rules [{conn, burst, key}] apply several limits at once, each key a
+ * "$var" template (a rule whose variables have no value is skipped);
+ * conn and burst may be "$var" text too, resolved per request (APISIX
+ * 3.x). The delays of the rules add up, as APISIX sleeps once per rule.
  * Failure modes: rejected_code (503) with {"error_msg": rejected_msg} when
- * set, the status page otherwise. Threads: compile on the config thread,
+ * set, the status page otherwise; no limit that applies (a variable conn
+ * without an integer value, every rule skipped): 500, or no limit with
+ * allow_degradation. Threads: compile on the config thread,
  * access and log on any worker (lock-free). */
 #include "config.h"
 
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "proxy/plugin_int.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SLOTS      (1u << 14)
@@ -39,45 +47,97 @@
 static _Atomic uint64_t slots[SLOTS];
 static atomic_uint_fast64_t overflows;
 
+/* One limit: the plugin's own (conn, burst, key, key_type) or one of its
+ * rules (key a "$var" template, then constant). conn and burst may be
+ * "$var" text resolved per request. */
+struct rule {
+	uint32_t conn, burst;
+	const char *conn_var, *burst_var; /* or NULL */
+	const char *key;
+	bool comb, rule;
+};
+
 struct lconn {
 	uint64_t ident;
-	uint32_t conn, burst;
+	struct rule *rules;
+	size_t n_rules;
 	unsigned delay_ms; /* default_conn_delay */
-	const char *key;
-	bool comb;
+	bool degrade;      /* allow_degradation */
 	int rejected_code;
 	const char *rejected_msg;
 };
+
+/* conn (@min 1) or burst (@min 0) of @j: a number, or "$var" text. */
+static int compile_num(struct gw_proxy__compiler *c, const cJSON *j, int64_t min, uint32_t *n,
+		       const char **var)
+{
+	*var = NULL;
+	*n = (uint32_t)gw_json_int(j, min, COUNT_MASK / 2, min);
+	if (cJSON_IsString(j) && (*var = gw_proxy__c_strdup(c, j->valuestring)) == NULL) {
+		return GW_ENOMEM;
+	}
+	return 0;
+}
+
+static int compile_rule(struct gw_proxy__compiler *c, const cJSON *j, bool comb, bool rule,
+			struct rule *out)
+{
+	const cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "key");
+	int rv;
+
+	if (!cJSON_IsString(key)) {
+		return gw_proxy__c_fail(c, "%s", "limit-conn: key");
+	}
+	if ((rv = compile_num(c, cJSON_GetObjectItemCaseSensitive(j, "conn"), 1, &out->conn,
+			      &out->conn_var)) != 0 ||
+	    (rv = compile_num(c, cJSON_GetObjectItemCaseSensitive(j, "burst"), 0, &out->burst,
+			      &out->burst_var)) != 0) {
+		return rv;
+	}
+	out->comb = comb;
+	out->rule = rule;
+	return (out->key = gw_proxy__c_strdup(c, key->valuestring)) == NULL ? GW_ENOMEM : 0;
+}
 
 static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **out)
 {
 	struct lconn *l = gw_proxy__c_alloc(c, sizeof *l);
 	const cJSON *delay = cJSON_GetObjectItemCaseSensitive(j, "default_conn_delay");
-	const cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "key");
+	const cJSON *rules = cJSON_GetObjectItemCaseSensitive(j, "rules"), *it;
 	const cJSON *kt = cJSON_GetObjectItemCaseSensitive(j, "key_type");
 	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "rejected_msg");
+	size_t n = cJSON_IsArray(rules) ? (size_t)cJSON_GetArraySize(rules) : 1;
 	double d;
+	int rv;
 
-	if (l == NULL) {
+	if (l == NULL || (l->rules = gw_proxy__c_alloc(c, (n + 1) * sizeof *l->rules)) == NULL) {
 		return GW_ENOMEM;
 	}
-	if (!cJSON_IsNumber(delay) || !cJSON_IsString(key)) {
-		return gw_proxy__c_fail(c, "%s", "limit-conn: default_conn_delay and key");
+	if (!cJSON_IsNumber(delay)) {
+		return gw_proxy__c_fail(c, "%s", "limit-conn: default_conn_delay");
 	}
-	/* a count over the slot's 24 bits would never be reached anyway */
-	l->conn = (uint32_t)gw_json_int(cJSON_GetObjectItemCaseSensitive(j, "conn"), 1,
-					COUNT_MASK / 2, 1);
-	l->burst = (uint32_t)gw_json_int(cJSON_GetObjectItemCaseSensitive(j, "burst"), 0,
-					 COUNT_MASK / 2, 0);
+	if (!cJSON_IsArray(rules)) {
+		bool comb = cJSON_IsString(kt) && strcmp(kt->valuestring, "var_combination") == 0;
+		if ((rv = compile_rule(c, j, comb, false, &l->rules[0])) != 0) {
+			return rv;
+		}
+		l->n_rules = 1;
+	}
+	cJSON_ArrayForEach(it, rules)
+	{
+		if ((rv = compile_rule(c, it, true, true, &l->rules[l->n_rules])) != 0) {
+			return rv;
+		}
+		l->n_rules++;
+	}
 	d = delay->valuedouble * 1000.0;
 	l->delay_ms = d > 86400000.0 ? 86400000u : d < 1.0 ? 1u : (unsigned)d;
-	l->key = gw_proxy__c_strdup(c, key->valuestring);
-	l->comb = cJSON_IsString(kt) && strcmp(kt->valuestring, "var_combination") == 0;
+	l->degrade = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "allow_degradation"));
 	l->rejected_code =
 	    (int)gw_json_int(cJSON_GetObjectItemCaseSensitive(j, "rejected_code"), 200, 599, 503);
 	l->rejected_msg = cJSON_IsString(msg) ? gw_proxy__c_strdup(c, msg->valuestring) : NULL;
 	l->ident = gw_proxy__limit_ident(c, j, NULL);
-	if (l->ident == 0 || l->key == NULL || (cJSON_IsString(msg) && l->rejected_msg == NULL)) {
+	if (l->ident == 0 || (cJSON_IsString(msg) && l->rejected_msg == NULL)) {
 		return GW_ENOMEM;
 	}
 	*out = l;
@@ -142,14 +202,50 @@ static void count_out(uint32_t idx)
 	}
 }
 
-static int access_hook(struct gw_proxy__req *r, const void *conf)
+/* @var resolved to an integer >= @min (APISIX's resolve_var then
+ * tonumber, integer, positive or not negative), or false. */
+static bool resolve_num(struct gw_proxy__req *r, const char *var, uint32_t min, uint32_t *out)
 {
-	const struct lconn *l = conf;
+	int nres;
+	const char *v = gw_proxy__plugin_interp(r, var, &nres);
+	char *end;
+	unsigned long long x;
+
+	if (*v < '0' || *v > '9') {
+		return false;
+	}
+	x = strtoull(v, &end, 10);
+	if (*end != '\0' || x < min || x > COUNT_MASK / 2) {
+		return false;
+	}
+	*out = (uint32_t)x;
+	return true;
+}
+
+/* Count @r in for rule @u: 0 on the way, 1 when answered, -1 when the rule
+ * does not apply (a variable without a usable value). */
+static int run_rule(struct gw_proxy__req *r, const struct lconn *l, const struct rule *u,
+		    unsigned *delay)
+{
 	char buf[1024];
 	size_t len, free_at = HELD;
-	const char *k = gw_proxy__limit_key(r, l->key, l->comb, buf, sizeof buf, &len);
-	uint32_t n, slot;
+	const char *k;
+	uint32_t n, slot, conn = u->conn, burst = u->burst;
 
+	if ((u->conn_var != NULL && !resolve_num(r, u->conn_var, 1, &conn)) ||
+	    (u->burst_var != NULL && !resolve_num(r, u->burst_var, 0, &burst))) {
+		return -1;
+	}
+	if (u->rule) {
+		int nres;
+		k = gw_proxy__plugin_interp(r, u->key, &nres);
+		if (nres == 0) {
+			return -1;
+		}
+		len = strlen(k);
+	} else {
+		k = gw_proxy__limit_key(r, u->key, u->comb, buf, sizeof buf, &len);
+	}
 	for (size_t i = 0; i < HELD; i++) {
 		if (r->conn_slots[i] == 0) {
 			free_at = i;
@@ -157,19 +253,43 @@ static int access_hook(struct gw_proxy__req *r, const void *conf)
 		}
 	}
 	if (free_at == HELD) {
-		return 0; /* more limit-conn instances than a request holds: not limited */
+		return 0; /* more limits than a request holds: not limited */
 	}
-	slot = count_in(gw_proxy__limit_hash(l->ident, k, len), l->conn + l->burst, &n);
+	slot = count_in(gw_proxy__limit_hash(l->ident, k, len), conn + burst, &n);
 	if (slot == 0) {
 		return n == 0 ? 0 : gw_proxy__limit_reject(r, l->rejected_code, l->rejected_msg);
 	}
 	r->conn_slots[free_at] = slot;
-	if (n > l->conn) {
-		uint64_t d = (uint64_t)l->delay_ms * ((n - 1) / l->conn);
-		unsigned dm = d > 86400000u ? 86400000u : (unsigned)d;
-		if (dm > r->delay_ms) {
-			r->delay_ms = dm;
+	if (n > conn) {
+		uint64_t d = (uint64_t)l->delay_ms * ((n - 1) / conn) + *delay;
+		*delay = d > 86400000u ? 86400000u : (unsigned)d; /* APISIX sleeps per rule */
+	}
+	return 0;
+}
+
+static int access_hook(struct gw_proxy__req *r, const void *conf)
+{
+	const struct lconn *l = conf;
+	unsigned delay = 0;
+	size_t applied = 0;
+
+	for (size_t i = 0; i < l->n_rules; i++) {
+		int rv = run_rule(r, l, &l->rules[i], &delay);
+		if (rv > 0) {
+			return rv;
 		}
+		if (rv == 0) {
+			applied++;
+		} else if (!l->rules[i].rule) {
+			break; /* the plugin's own conn or burst has no value */
+		}
+	}
+	if (applied == 0) {
+		gw_warnf("proxy", "%s", "limit-conn: failed to get limit conn rules");
+		return l->degrade ? 0 : gw_proxy__plugin_respond(r, 500, NULL);
+	}
+	if (delay > r->delay_ms) {
+		r->delay_ms = delay;
 	}
 	return 0;
 }

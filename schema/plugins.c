@@ -184,8 +184,8 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      NULL},
     {"limit-conn",
      "{'type':'object','properties':{"
-     "'conn':{'type':'integer','exclusiveMinimum':0},"
-     "'burst':{'type':'integer','minimum':0},"
+     "'conn':{'oneOf':[{'type':'integer','exclusiveMinimum':0},{'type':'string'}]},"
+     "'burst':{'oneOf':[{'type':'integer','minimum':0},{'type':'string'}]},"
      "'default_conn_delay':{'type':'number','exclusiveMinimum':0},"
      "'only_use_default_delay':{'type':'boolean','default':false},"
      "'key':{'type':'string'},"
@@ -193,8 +193,13 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'policy':{'type':'string','enum':['local'],'default':'local'},"
      "'rejected_code':{'type':'integer','minimum':200,'maximum':599,'default':503},"
      "'rejected_msg':{'type':'string','minLength':1},"
-     "'allow_degradation':{'type':'boolean','default':false}},"
-     "'required':['conn','burst','default_conn_delay','key']}",
+     "'allow_degradation':{'type':'boolean','default':false},"
+     "'rules':{'type':'array','items':{'type':'object','properties':{"
+     "'conn':{'oneOf':[{'type':'integer','exclusiveMinimum':0},{'type':'string'}]},"
+     "'burst':{'oneOf':[{'type':'integer','minimum':0},{'type':'string'}]},"
+     "'key':{'type':'string'}},'required':['conn','burst','key']}}},"
+     "'oneOf':[{'required':['conn','burst','default_conn_delay','key']},"
+     "{'required':['default_conn_delay','rules']}]}",
      NULL},
     {"uri-blocker",
      "{'type':'object','properties':{"

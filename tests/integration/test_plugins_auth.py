@@ -461,14 +461,16 @@ class SlowUpstream:
         self.srv.server_close()
 
 
-def burst_of(path, n):
+def burst_of(path, n, headers=None):
     res, lock = [], threading.Lock()
     barrier = threading.Barrier(n)
+    hs = list(headers or [None] * n)
 
     def one():
+        h = hs.pop()
         barrier.wait()
         t0 = time.time()
-        st, _, b = P.get(path)
+        st, _, b = P.get(path, h)
         with lock:
             res.append((st, time.time() - t0, b))
     ts = [threading.Thread(target=one) for _ in range(n)]
@@ -485,7 +487,9 @@ def test_limit_conn():
         up = {"type": "roundrobin", "nodes": {slow.addr: 1}}
         st, b = P.adm("PUT", "/routes/x", {"uri": "/x", "upstream": up, "plugins": {
             "limit-conn": {"conn": 1, "burst": 0, "key": "remote_addr"}}})
-        assert st == 400 and "default_conn_delay" in b["error_msg"], b
+        assert st == 400 and b["error_msg"] == (  # APISIX's oneOf wording
+            "failed to check the configuration of plugin limit-conn err: value should match "
+            "only one schema, but matches none"), b
         P.route("lcn", "/lcn", {"limit-conn": {"conn": 2, "burst": 1, "default_conn_delay": 0.3,
                                                "key": "remote_addr"}}, upstream=up)
         P.route("lcm", "/lcm", {"limit-conn": {"conn": 1, "burst": 0, "default_conn_delay": 0.1,
@@ -518,6 +522,25 @@ def test_limit_conn():
             c.close()
         wait_for(lambda: sorted(st for st, _, _ in burst_of("/lcn", 3)) == [200, 200, 200],
                  10, what="counted out after the clients left")
+        # rules (each key a template, skipped without a value) and conn from a variable
+        P.route("lcr", "/lcr", {"limit-conn": {"default_conn_delay": 0.1, "rules": [
+            {"conn": 1, "burst": 0, "key": "$http_x_user"},
+            {"conn": "$http_x_conn", "burst": 0, "key": "$remote_addr"}]}}, upstream=up)
+        P.route("lcv", "/lcv", {"limit-conn": {"conn": "$http_x_conn", "burst": 0,
+                                               "default_conn_delay": 0.1, "key": "remote_addr"}},
+                upstream=up)
+        P.route("lcd", "/lcd", {"limit-conn": {"conn": "$http_x_conn", "burst": 0,
+                                               "default_conn_delay": 0.1, "key": "remote_addr",
+                                               "allow_degradation": True}}, upstream=up)
+        codes = lambda res: sorted(st for st, _, _ in res)  # noqa: E731
+        assert codes(burst_of("/lcr", 2, [{"X-User": "a"}, {"X-User": "a"}])) == [200, 503]
+        assert codes(burst_of("/lcr", 2, [{"X-User": "a"}, {"X-User": "b"}])) == [200, 200]
+        assert codes(burst_of("/lcr", 2, [{"X-User": "a", "X-Conn": "1"},
+                                          {"X-User": "b", "X-Conn": "1"}])) == [200, 503]
+        assert codes(burst_of("/lcv", 3, [{"X-Conn": "2"}] * 3)) == [200, 200, 503]
+        assert P.get("/lcv", {"X-Conn": "0"})[0] == 500  # no usable conn: 500, as APISIX
+        assert P.get("/lcv")[0] == 500
+        assert P.get("/lcd")[0] == 200  # allow_degradation: not limited
     finally:
         slow.stop()
 
