@@ -38,6 +38,7 @@ struct gw_proxy__svc {
 	bool websocket;
 	struct gw_proxy__plugin_inst *plugins;
 	size_t n_plugins;
+	const char *name; /* "name", or NULL */
 };
 
 /* A set of plugin instances (a plugin_config or a global rule). */

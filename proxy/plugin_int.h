@@ -145,6 +145,13 @@ uint64_t gw_proxy__limit_evictions(void);
 /* 64-bit hash of @n bytes continuing @h (FNV-1a then a final mix). */
 uint64_t gw_proxy__limit_hash(uint64_t h, const void *p, size_t n);
 
+/* ---- prometheus (plugin_prometheus.c) */
+
+/* When @r's plugins include prometheus: fill @o's service, matched_uri and
+ * matched_host labels (and the route's name for prefer_name). The values
+ * point into the compiled config @r holds. Worker thread. */
+void gw_proxy__prom_labels(const struct gw_proxy__req *r, struct gw_proxy__outcome *o);
+
 /* ---- the plugins (one file each) */
 extern const struct gw_proxy__plugin gw_proxy__plugin_key_auth, gw_proxy__plugin_basic_auth,
     gw_proxy__plugin_limit_count, gw_proxy__plugin_limit_req, gw_proxy__plugin_ip_restriction,

@@ -222,6 +222,9 @@ struct gw_proxy__route {
 	bool websocket;
 	struct gw_proxy__plugin_inst *plugins; /* route + service plugins, priority desc */
 	size_t n_plugins;
+	const char *name;         /* "name", or NULL (prometheus prefer_name) */
+	const char *service_id;   /* "service_id", or NULL */
+	const char *service_name; /* that service's "name", or NULL */
 };
 
 /* Routes under one path, sorted by priority desc then seq asc. */
