@@ -150,6 +150,9 @@ void gw_proxy__unit_unref(struct gw_proxy__unit *u)
 	if (u->dtor != NULL) {
 		u->dtor(u->obj);
 	}
+	for (struct gw_proxy__cleanup *k = u->cleanups; k != NULL; k = k->next) {
+		k->fn(k->arg);
+	}
 	for (size_t i = 0; i < u->n_regexes; i++) {
 		gw_regex_free(u->regexes[i]);
 	}

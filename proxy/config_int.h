@@ -69,6 +69,14 @@ struct gw_proxy__unit {
 	void *obj;                      /* upstream, svc, pset, route, or plugin_inst[] */
 	struct gw_proxy__upstream *own; /* the upstream this unit made, or NULL */
 	void (*dtor)(void *obj);        /* frees what @obj holds outside the arena, or NULL */
+	struct gw_proxy__cleanup *cleanups; /* gw_proxy__c_on_free's, newest first (arena) */
+};
+
+/* One gw_proxy__c_on_free registration. */
+struct gw_proxy__cleanup {
+	struct gw_proxy__cleanup *next;
+	void (*fn)(void *arg);
+	void *arg;
 };
 
 struct gw_proxy__cache;

@@ -156,6 +156,11 @@ int gw_proxy__c_vars(struct gw_proxy__compiler *c, const cJSON *arr, struct gw_p
  * it. 0, GW_EINVAL (reason recorded), GW_ENOMEM. */
 int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, unsigned flags,
 		      struct gw_regex **out);
+/* Call @fn(@arg) when the unit being compiled is freed (any thread; also
+ * when the compile fails): for what a plugin holds outside the arena
+ * (a reference on a node-wide object). 0 or GW_ENOMEM (@fn is not called:
+ * the caller releases @arg itself). */
+int gw_proxy__c_on_free(struct gw_proxy__compiler *c, void (*fn)(void *arg), void *arg);
 
 struct gw_proxy__cidr {
 	int family; /* AF_INET or AF_INET6 */
