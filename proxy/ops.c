@@ -381,6 +381,7 @@ void gw_proxy__ops_close(struct gw_proxy *p)
 	if (ops == NULL) {
 		return;
 	}
+	gw_proxy__logger_stop();
 	if (!gw_proxy__log_stop(ops)) {
 		abandoned = ops;
 		p->ops = NULL;
@@ -676,6 +677,9 @@ int gw_proxy_metrics(struct gw_proxy *p, struct gw_buf *b)
 	if (rv == 0) {
 		rv = gw_prom_sample(b, "apigw_limit_evictions_total", NULL,
 				    (double)gw_proxy__limit_evictions());
+	}
+	if (rv == 0) {
+		rv = gw_proxy__logger_metrics(b);
 	}
 	return rv == 0 ? gw_proxy__health_metrics(p, b) : rv;
 }

@@ -152,9 +152,49 @@ uint64_t gw_proxy__limit_hash(uint64_t h, const void *p, size_t n);
  * point into the compiled config @r holds. Worker thread. */
 void gw_proxy__prom_labels(const struct gw_proxy__req *r, struct gw_proxy__outcome *o);
 
+/* ---- the logger service (plugin_logger.c): http-logger and file-logger
+ * entries go through a bounded lock-free queue to one logger thread that
+ * batches and delivers them; workers never wait. */
+enum { GW_PROXY__SINK_HTTP, GW_PROXY__SINK_FILE };
+struct gw_proxy__logsink;
+struct gw_proxy__logsink_conf {
+	int kind;                /* GW_PROXY__SINK_* */
+	const char *uri;         /* http: "http://ip:port/path" */
+	const char *auth_header; /* http: Authorization value, "" = none */
+	unsigned timeout_ms;     /* http: of one POST */
+	bool new_line;           /* http: concat_method new_line (else a JSON array) */
+	const char *path;        /* file */
+	/* APISIX's batch processor (http) */
+	unsigned batch_max_size, inactive_timeout_s, buffer_duration_s;
+	unsigned max_retry_count, retry_delay_s;
+};
+/* The node's sink for the logger instance @ident (made from @conf, strings
+ * copied, when new; an existing one keeps its batch and settings), with one
+ * reference for the caller, or NULL (out of memory, or the logger thread
+ * cannot start). Config thread. */
+struct gw_proxy__logsink *gw_proxy__logsink_get(uint64_t ident,
+						const struct gw_proxy__logsink_conf *conf);
+/* Drop a reference (gw_proxy__c_on_free's signature); the logger thread
+ * delivers what the sink holds and frees it after the last. Any thread. */
+void gw_proxy__logsink_release(void *sink);
+/* Queue a copy of one entry (@len bytes of JSON) for @s; dropped and
+ * counted when the node's queue is full (or @p is NULL). Worker thread,
+ * while its request holds a reference on @s through its snapshot. */
+void gw_proxy__logsink_push(struct gw_proxy__logsink *s, const char *p, size_t len);
+/* File sinks reopen their paths (SIGUSR1). Any thread. */
+void gw_proxy__logger_reopen(void);
+/* Deliver what is held (once, within a few seconds) and stop the logger
+ * thread; a later gw_proxy__logsink_get starts it again. Control thread,
+ * after the workers were joined. */
+void gw_proxy__logger_stop(void);
+/* apigw_logger_{sent,written,dropped,failed}_total. 0 or GW_ENOMEM. */
+int gw_proxy__logger_metrics(struct gw_buf *b);
+
 /* ---- the plugins (one file each) */
 extern const struct gw_proxy__plugin gw_proxy__plugin_key_auth, gw_proxy__plugin_basic_auth,
     gw_proxy__plugin_limit_count, gw_proxy__plugin_limit_req, gw_proxy__plugin_ip_restriction,
     gw_proxy__plugin_request_id, gw_proxy__plugin_prometheus, gw_proxy__plugin_consumer_restriction;
+/* wt-traffic's plugins */
+extern const struct gw_proxy__plugin gw_proxy__plugin_http_logger, gw_proxy__plugin_file_logger;
 
 #endif

@@ -563,6 +563,9 @@ static const struct gw_proxy__plugin *const plugins[] = {
     &gw_proxy__plugin_limit_req,
     &rrw_plugin,
     &gw_proxy__plugin_prometheus,
+    /* traffic and logging plugins (plugin_loggers.c, ...) */
+    &gw_proxy__plugin_http_logger,
+    &gw_proxy__plugin_file_logger,
 };
 
 const struct gw_proxy__plugin *gw_proxy__plugin_find(const char *name)

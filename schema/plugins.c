@@ -26,6 +26,13 @@
 
 #define HTTP_METHODS                                                                               \
 	"'GET','POST','PUT','DELETE','PATCH','HEAD','OPTIONS','CONNECT','TRACE','PURGE'"
+/* APISIX's batch processor fields (apisix/utils/batch-processor.lua) */
+#define BATCH_PROCESSOR                                                                            \
+	"'name':{'type':'string'},'max_retry_count':{'type':'integer','minimum':0,'default':0},"   \
+	"'retry_delay':{'type':'integer','minimum':0,'default':1},"                                \
+	"'buffer_duration':{'type':'integer','minimum':1,'default':60},"                           \
+	"'inactive_timeout':{'type':'integer','minimum':1,'default':5},"                           \
+	"'batch_max_size':{'type':'integer','minimum':1,'default':1000}"
 #define STATUS_MIN GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MIN)
 #define STATUS_MAX GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MAX)
 
@@ -119,5 +126,21 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'not':{'required':['body','filters']}}",
      NULL},
     {"prometheus", "{'type':'object','properties':{'prefer_name':{'type':'boolean'}}}", NULL},
+    /* traffic and logging plugins (wt-traffic) */
+    {"http-logger",
+     "{'type':'object','properties':{"
+     "'uri':{'type':'string','pattern':'^http://'},"
+     "'auth_header':{'type':'string'},"
+     "'timeout':{'type':'integer','minimum':1,'default':3},"
+     "'log_format':{'type':'object'},"
+     "'include_req_body':{'type':'boolean','default':false},"
+     "'concat_method':{'type':'string','enum':['json','new_line'],'default':'json'}," BATCH_PROCESSOR
+     "},'required':['uri']}",
+     NULL},
+    {"file-logger",
+     "{'type':'object','properties':{'path':{'type':'string','minLength':1},"
+     "'log_format':{'type':'object'},"
+     "'include_req_body':{'type':'boolean','default':false}},'required':['path']}",
+     NULL},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);

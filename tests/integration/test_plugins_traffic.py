@@ -119,6 +119,207 @@ def test_prometheus_route_labels():
     assert st_ == 400 and "prefer_name" in b["error_msg"], (st_, b)
 
 
+# ---- http-logger and file-logger ----------------------------------------------
+
+class Collector:
+    """An HTTP server recording each POST (headers, body); `mode` "ok"
+    answers 200, "fail" 500, "hang" never answers."""
+
+    def __init__(self, mode="ok"):
+        import http.server
+        outer = self
+        self.mode = mode
+        self.posts = []
+        self.lock = threading.Lock()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                with outer.lock:
+                    outer.posts.append(({k.lower(): v for k, v in self.headers.items()},
+                                        body.decode()))
+                if outer.mode == "hang":
+                    time.sleep(30)
+                    return
+                st = 200 if outer.mode == "ok" else 500
+                self.send_response(st)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def entries(self):
+        with self.lock:
+            return list(self.posts)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_http_logger_batches():
+    """t/plugin/http-logger.t: entries arrive in batches of batch_max_size
+    as a JSON array (one entry alone: an object), with auth_header, in
+    APISIX's full log format; the rest after inactive_timeout."""
+    col = Collector()
+    try:
+        route("hl", "/hl", {"http-logger": {
+            "uri": "http://127.0.0.1:%d/log?x=1" % col.port, "auth_header": "Bearer t0k",
+            "batch_max_size": 2, "inactive_timeout": 1}})
+        for i in range(5):
+            assert get("/hl?n=%d" % i, {"X-Tag": "t%d" % i})[0] == 200
+        wait_for(lambda: sum(len(json.loads(b)) if b.startswith("[") else 1
+                             for _, b in col.entries()) == 5, 10, what="5 entries")
+        posts = col.entries()
+        arrays = [json.loads(b) for _, b in posts if b.startswith("[")]
+        singles = [json.loads(b) for _, b in posts if b.startswith("{")]
+        assert sorted(len(a) for a in arrays) == [2, 2] and len(singles) == 1, posts
+        for h, _ in posts:
+            assert h["authorization"] == "Bearer t0k", h
+            assert h["content-type"] == "application/json", h
+        e = arrays[0][0]
+        assert e["route_id"] == "hl" and e["client_ip"] == "127.0.0.1", e
+        assert e["request"]["method"] == "GET" and e["request"]["uri"].startswith("/hl?n="), e
+        assert e["request"]["url"].startswith("http://127.0.0.1:") and \
+            e["request"]["querystring"]["n"] in ("0", "1", "2", "3", "4"), e
+        assert e["request"]["headers"]["x-tag"].startswith("t"), e
+        assert e["response"]["status"] == 200 and e["response"]["size"] > 0, e
+        assert e["upstream"] == up.addr, e
+        for k in ("latency", "upstream_latency", "apisix_latency"):
+            assert e[k] >= 0, e
+        assert abs(e["start_time"] / 1000 - time.time()) < 60, e
+        assert "body" not in e["request"], e  # include_req_body is off by default
+    finally:
+        col.stop()
+
+
+def test_http_logger_log_format_and_new_line():
+    """log_format with $vars (plus route_id and service_id, as APISIX);
+    concat_method new_line; include_req_body."""
+    col = Collector()
+    try:
+        route("hf", "/hf", {"http-logger": {
+            "uri": "http://127.0.0.1:%d/" % col.port, "batch_max_size": 3,
+            "concat_method": "new_line", "inactive_timeout": 1,
+            "log_format": {"host": "$host", "client_ip": "$remote_addr", "code": "$status",
+                           "ua": "$http_user_agent", "lit": "fixed", "none": "$arg_zzz"}}})
+        route("hb", "/hb", {"http-logger": {
+            "uri": "http://127.0.0.1:%d/" % col.port, "batch_max_size": 1,
+            "include_req_body": True}})
+        for _ in range(3):
+            assert get("/hf", {"User-Agent": "ua-1"})[0] == 200
+        assert get("/hb", method="POST", body="hello-body")[0] == 200
+        wait_for(lambda: len(col.entries()) >= 2, 10, what="two posts")
+        lines = [b for _, b in col.entries() if "ua-1" in b][0].split("\n")
+        assert len(lines) == 3, lines
+        e = json.loads(lines[0])
+        assert e == {"host": "127.0.0.1", "client_ip": "127.0.0.1", "code": 200,
+                     "ua": "ua-1", "lit": "fixed", "none": None, "route_id": "hf"}, e
+        b = [json.loads(b) for _, b in col.entries() if "hello-body" in b]
+        assert b and b[0]["request"]["body"] == "hello-body", col.entries()
+    finally:
+        col.stop()
+
+
+def metric_value(name):
+    for x in scrape_lines(name + " "):
+        return float(x.split()[1])
+    return 0.0
+
+
+def test_http_logger_dead_or_slow_collector():
+    """A collector that refuses, fails or never answers costs the requests
+    nothing: they are all answered at once; failed batches are retried
+    max_retry_count times, then counted in apigw_logger_failed_total."""
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dport = dead.getsockname()[1]
+    dead.close()  # nobody listens there
+    slow = Collector("hang")
+    bad = Collector("fail")
+    try:
+        failed0 = metric_value("apigw_logger_failed_total")
+        route("hd", "/hd", {"http-logger": {"uri": "http://127.0.0.1:%d/" % dport,
+                                            "batch_max_size": 1, "max_retry_count": 1,
+                                            "retry_delay": 1}})
+        route("hs", "/hs", {"http-logger": {"uri": "http://127.0.0.1:%d/" % slow.port,
+                                            "batch_max_size": 1, "timeout": 1}})
+        route("hx", "/hx", {"http-logger": {"uri": "http://127.0.0.1:%d/" % bad.port,
+                                            "batch_max_size": 1, "max_retry_count": 2,
+                                            "retry_delay": 0}})
+        t0 = time.time()
+        for _ in range(20):
+            for p in ("/hd", "/hs", "/hx"):
+                assert get(p)[0] == 200
+        took = time.time() - t0
+        print("# 60 requests with dead, hanging and failing collectors: %.2f s" % took)
+        # the hanging collector's 1 s timeout would make 20 waits 20 s
+        assert took < 10, took
+        # hx: each batch tried 3 times (1 + max_retry_count)
+        wait_for(lambda: len(bad.entries()) >= 60, 20, what="failing collector retried")
+        wait_for(lambda: metric_value("apigw_logger_failed_total") >= failed0 + 40, 30,
+                 what="failed batches counted")
+    finally:
+        slow.stop()
+        bad.stop()
+
+
+def test_file_logger_lines_and_rotation():
+    """t/plugin/file-logger.t: one JSON line per request appended to path;
+    after the file is renamed (logrotate) lines go to a new file at the
+    path; SIGUSR1 reopens too."""
+    import signal
+    import tempfile
+    d = tempfile.mkdtemp(prefix="apigw-fl-")
+    path = os.path.join(d, "access.log")
+    route("fl", "/fl", {"file-logger": {"path": path}})
+    route("ff", "/ff", {"file-logger": {"path": path + ".fmt",
+                                        "log_format": {"u": "$uri", "m": "$request_method"}}})
+    for _ in range(3):
+        assert get("/fl")[0] == 200
+    assert get("/ff")[0] == 200
+
+    def lines(p):
+        try:
+            with open(p) as f:
+                return [json.loads(x) for x in f.read().splitlines()]
+        except FileNotFoundError:
+            return []
+    wait_for(lambda: len(lines(path)) == 3, 10, what="3 lines")
+    e = lines(path)[0]
+    assert e["route_id"] == "fl" and e["response"]["status"] == 200, e
+    wait_for(lambda: len(lines(path + ".fmt")) == 1, 10, what="format line")
+    assert lines(path + ".fmt")[0] == {"u": "/ff", "m": "GET", "route_id": "ff"}
+    os.rename(path, path + ".1")
+    time.sleep(1.5)  # the rename check runs every second
+    for _ in range(2):
+        assert get("/fl")[0] == 200
+    wait_for(lambda: len(lines(path)) == 2, 10, what="lines in the new file")
+    assert len(lines(path + ".1")) == 3
+    os.rename(path, path + ".2")
+    node.signal(signal.SIGUSR1)
+    time.sleep(0.5)
+    assert get("/fl")[0] == 200
+    wait_for(lambda: len(lines(path)) == 1, 10, what="reopened on SIGUSR1")
+    assert metric_value("apigw_logger_written_total") >= 7
+    # schema: path is required; a non-http uri is refused
+    st, b = adm("PUT", "/routes/bad", {"uri": "/bad", "upstream": upstream(),
+                                       "plugins": {"file-logger": {}}})
+    assert st == 400 and "path" in b["error_msg"], (st, b)
+    st, b = adm("PUT", "/routes/bad", {"uri": "/bad", "upstream": upstream(),
+                                       "plugins": {"http-logger": {"uri": "ftp://x"}}})
+    assert st == 400 and "uri" in b["error_msg"], (st, b)
+
+
 def test_stops_clean():
     """SIGTERM: exit 0, no sanitizer report, no handle left."""
     rc = node.stop()
@@ -134,6 +335,10 @@ node = Node("traffic", extra_args=["--admin-key", KEY, "--drain-timeout", "2s"],
             workers=2).start()
 try:
     tap.run(test_prometheus_route_labels)
+    tap.run(test_http_logger_batches)
+    tap.run(test_http_logger_log_format_and_new_line)
+    tap.run(test_http_logger_dead_or_slow_collector)
+    tap.run(test_file_logger_lines_and_rotation)
     tap.run(test_stops_clean)
 finally:
     node.stop()
