@@ -566,6 +566,7 @@ static const struct gw_proxy__plugin *const plugins[] = {
     /* traffic and logging plugins (plugin_loggers.c, ...) */
     &gw_proxy__plugin_http_logger,
     &gw_proxy__plugin_file_logger,
+    &gw_proxy__plugin_api_breaker,
 };
 
 const struct gw_proxy__plugin *gw_proxy__plugin_find(const char *name)

@@ -142,5 +142,23 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'log_format':{'type':'object'},"
      "'include_req_body':{'type':'boolean','default':false}},'required':['path']}",
      NULL},
+    {"api-breaker",
+     "{'type':'object','properties':{"
+     "'break_response_code':{'type':'integer','minimum':200,'maximum':599},"
+     "'break_response_body':{'type':'string'},"
+     "'break_response_headers':{'type':'array','items':{'type':'object','properties':{"
+     "'key':{'type':'string','minLength':1},'value':{'type':'string','minLength':1}},"
+     "'required':['key','value']}},"
+     "'max_breaker_sec':{'type':'integer','minimum':3,'default':300},"
+     "'unhealthy':{'type':'object','properties':{"
+     "'http_statuses':{'type':'array','minItems':1,'uniqueItems':true,"
+     "'items':{'type':'integer','minimum':500,'maximum':599},'default':[500]},"
+     "'failures':{'type':'integer','minimum':1,'default':3}}},"
+     "'healthy':{'type':'object','properties':{"
+     "'http_statuses':{'type':'array','minItems':1,'uniqueItems':true,"
+     "'items':{'type':'integer','minimum':200,'maximum':499},'default':[200]},"
+     "'successes':{'type':'integer','minimum':1,'default':3}}}},"
+     "'required':['break_response_code']}",
+     NULL},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);

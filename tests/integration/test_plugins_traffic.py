@@ -320,6 +320,113 @@ def test_file_logger_lines_and_rotation():
     assert st == 400 and "uri" in b["error_msg"], (st, b)
 
 
+# ---- api-breaker ------------------------------------------------------------------
+
+class StatusUpstream:
+    """An upstream answering `status` (settable) with a small body; counts hits."""
+
+    def __init__(self):
+        import http.server
+        outer = self
+        self.status = 200
+        self.hits = 0
+        self.delay = 0.0
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                outer.hits += 1
+                if outer.delay:
+                    time.sleep(outer.delay)
+                out = json.dumps({"port": outer.port, "path": self.path,
+                                  "method": self.command,
+                                  "body": body.decode(errors="replace")}).encode()
+                self.send_response(outer.status)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            do_GET = do_POST = do_PUT = _answer
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.addr = "127.0.0.1:%d" % self.port
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_api_breaker_opens_and_recovers():
+    """t/plugin/api-breaker.t: unhealthy.failures answers in
+    unhealthy.http_statuses open the breaker (break_response_code, body and
+    headers, upstream not reached) for 2 s, then after the next round for 4
+    s (exponential); healthy.successes good answers close it. The state is
+    the node's: requests land on both workers."""
+    su = StatusUpstream()
+    try:
+        route("ab", "/ab", {"api-breaker": {
+            "break_response_code": 599, "break_response_body": "breaker open\n",
+            "break_response_headers": [{"key": "X-Breaker", "value": "route $route_id"}],
+            "unhealthy": {"http_statuses": [500, 503], "failures": 3},
+            "healthy": {"http_statuses": [200], "successes": 2}}},
+            upstream=upstream(su))
+        su.status = 500
+        for _ in range(3):
+            assert get("/ab")[0] == 500
+        st, hd, b = get("/ab")
+        assert st == 599 and b == b"breaker open\n" and hd["x-breaker"] == "route ab", \
+            (st, hd, b)
+        assert su.hits == 3
+
+        t_open = time.time()
+
+        def until_closed():
+            while True:
+                st = get("/ab")[0]
+                if st != 599:
+                    return st, time.time() - t_open
+                assert time.time() - t_open < 10
+                time.sleep(0.1)
+        # 3 failures: 2^1 s; the request that passes then is failure 4, and
+        # ceil(4 / 3) = 2 makes it 2^2 s from the same start
+        st, d1 = until_closed()
+        assert st == 500
+        assert get("/ab")[0] == 599
+        st, d2 = until_closed()
+        print("# breaker open for %.1f s, then until %.1f s" % (d1, d2))
+        assert 1 <= d1 <= 3.5 and 3 <= d2 <= 5.5, (d1, d2)
+        assert st == 500  # failure 5
+        # recovery: two good answers close it and forget the failures
+        su.status = 200
+        for _ in range(2):
+            assert get("/ab")[0] == 200
+        su.status = 500
+        for _ in range(2):
+            assert get("/ab")[0] == 500  # 2 failures: below 3, still closed
+        su.status = 200
+        assert get("/ab")[0] == 200
+        # the schema: break_response_code is required, statuses in range
+        st, b = adm("PUT", "/routes/bad", {"uri": "/bad", "upstream": upstream(),
+                                           "plugins": {"api-breaker": {}}})
+        assert st == 400 and "break_response_code" in b["error_msg"], (st, b)
+        st, b = adm("PUT", "/routes/bad", {"uri": "/bad", "upstream": upstream(),
+                                           "plugins": {"api-breaker": {
+                                               "break_response_code": 502,
+                                               "unhealthy": {"http_statuses": [404]}}}})
+        assert st == 400, (st, b)
+    finally:
+        su.stop()
+
+
 def test_stops_clean():
     """SIGTERM: exit 0, no sanitizer report, no handle left."""
     rc = node.stop()
@@ -339,6 +446,7 @@ try:
     tap.run(test_http_logger_log_format_and_new_line)
     tap.run(test_http_logger_dead_or_slow_collector)
     tap.run(test_file_logger_lines_and_rotation)
+    tap.run(test_api_breaker_opens_and_recovers)
     tap.run(test_stops_clean)
 finally:
     node.stop()
