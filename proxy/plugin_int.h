@@ -196,6 +196,6 @@ extern const struct gw_proxy__plugin gw_proxy__plugin_key_auth, gw_proxy__plugin
     gw_proxy__plugin_request_id, gw_proxy__plugin_prometheus, gw_proxy__plugin_consumer_restriction;
 /* wt-traffic's plugins */
 extern const struct gw_proxy__plugin gw_proxy__plugin_http_logger, gw_proxy__plugin_file_logger,
-    gw_proxy__plugin_api_breaker;
+    gw_proxy__plugin_api_breaker, gw_proxy__plugin_traffic_split;
 
 #endif

@@ -160,5 +160,16 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'successes':{'type':'integer','minimum':1,'default':3}}}},"
      "'required':['break_response_code']}",
      NULL},
+    {"traffic-split",
+     "{'type':'object','properties':{'rules':{'type':'array','items':{'type':'object',"
+     "'properties':{"
+     "'match':{'type':'array','items':{'type':'object','properties':{"
+     "'vars':{'type':'array','format':'expr'}}}},"
+     "'weighted_upstreams':{'type':'array','minItems':1,'maxItems':20,'items':{"
+     "'type':'object','properties':{'upstream_id':{'$ref':'id'},"
+     "'upstream':{'$ref':'upstream'},"
+     "'weight':{'type':'integer','minimum':0,'default':1}}}}},"
+     "'additionalProperties':false}}},'additionalProperties':false}",
+     NULL},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);

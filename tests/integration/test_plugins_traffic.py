@@ -427,6 +427,51 @@ def test_api_breaker_opens_and_recovers():
         su.stop()
 
 
+# ---- traffic-split -----------------------------------------------------------------
+
+def test_traffic_split_match_and_weights():
+    """t/plugin/traffic-split.t: a rule whose match vars pass sends to its
+    upstream_id; the catch-all rule splits 3:1 between an inline upstream
+    and the route's own (no upstream in the item), exactly over 8 requests
+    on two workers (one counter per rule)."""
+    u2, u3 = EchoUpstream(), EchoUpstream()
+    try:
+        put_ok("/upstreams/u2", upstream(u2))
+        route("ts", "/ts", {"traffic-split": {"rules": [
+            {"match": [{"vars": [["arg_name", "==", "jack"], ["http_user-id", ">", "23"]]},
+                       {"vars": [["http_x_canary", "==", "1"]]}],
+             "weighted_upstreams": [{"upstream_id": "u2", "weight": 1}]},
+            {"weighted_upstreams": [{"upstream": upstream(u3), "weight": 3},
+                                    {"weight": 1}]}]}})
+
+        def port(path, headers=None):
+            st, _, b = get(path, headers)
+            assert st == 200, (st, b)
+            return json.loads(b)["port"]
+        for _ in range(5):
+            assert port("/ts?name=jack", {"user-id": "30"}) == u2.port
+            assert port("/ts", {"X-Canary": "1"}) == u2.port
+        got = [port("/ts?name=jack", {"user-id": "3"}) for _ in range(8)]
+        assert got.count(u3.port) == 6 and got.count(up.port) == 2, got
+        # smooth: never the route's upstream twice in a row
+        assert all(not (a == b == up.port) for a, b in zip(got, got[1:])), got
+        # no upstream in the weighted list, no rule matching: the route's own
+        route("ts2", "/ts2", {"traffic-split": {"rules": [
+            {"match": [{"vars": [["arg_x", "==", "1"]]}],
+             "weighted_upstreams": [{"upstream_id": "u2"}]}]}})
+        assert port("/ts2") == up.port and port("/ts2?x=1") == u2.port
+        # schema: APISIX's additionalProperties and types
+        for bad in ({"rules": [{"foo": 1}]}, {"foo": 1},
+                    {"rules": [{"weighted_upstreams": [{"weight": "x"}]}]},
+                    {"rules": [{"weighted_upstreams": []}]}):
+            st, b = adm("PUT", "/routes/bad", {"uri": "/bad", "upstream": upstream(),
+                                               "plugins": {"traffic-split": bad}})
+            assert st == 400, (bad, st, b)
+    finally:
+        u2.stop()
+        u3.stop()
+
+
 def test_stops_clean():
     """SIGTERM: exit 0, no sanitizer report, no handle left."""
     rc = node.stop()
@@ -447,6 +492,7 @@ try:
     tap.run(test_http_logger_dead_or_slow_collector)
     tap.run(test_file_logger_lines_and_rotation)
     tap.run(test_api_breaker_opens_and_recovers)
+    tap.run(test_traffic_split_match_and_weights)
     tap.run(test_stops_clean)
 finally:
     node.stop()
