@@ -155,13 +155,13 @@ void gw_proxy__prom_labels(const struct gw_proxy__req *r, struct gw_proxy__outco
 /* ---- the logger service (plugin_logger.c): http-logger and file-logger
  * entries go through a bounded lock-free queue to one logger thread that
  * batches and delivers them; workers never wait. */
-enum { GW_PROXY__SINK_HTTP, GW_PROXY__SINK_FILE };
+enum { GW_PROXY__SINK_HTTP, GW_PROXY__SINK_FILE, GW_PROXY__SINK_MIRROR };
 struct gw_proxy__logsink;
 struct gw_proxy__logsink_conf {
 	int kind;                /* GW_PROXY__SINK_* */
-	const char *uri;         /* http: "http://ip:port/path" */
+	const char *uri;         /* http: "http://ip:port/path"; mirror: "http://ip:port" */
 	const char *auth_header; /* http: Authorization value, "" = none */
-	unsigned timeout_ms;     /* http: of one POST */
+	unsigned timeout_ms;     /* http, mirror: of one request */
 	bool new_line;           /* http: concat_method new_line (else a JSON array) */
 	const char *path;        /* file */
 	/* APISIX's batch processor (http) */
@@ -187,7 +187,8 @@ void gw_proxy__logger_reopen(void);
  * thread; a later gw_proxy__logsink_get starts it again. Control thread,
  * after the workers were joined. */
 void gw_proxy__logger_stop(void);
-/* apigw_logger_{sent,written,dropped,failed}_total. 0 or GW_ENOMEM. */
+/* apigw_logger_{sent,written,dropped,failed}_total and
+ * apigw_mirror_{sent,failed,dropped}_total. 0 or GW_ENOMEM. */
 int gw_proxy__logger_metrics(struct gw_buf *b);
 
 /* ---- the plugins (one file each) */
@@ -196,6 +197,6 @@ extern const struct gw_proxy__plugin gw_proxy__plugin_key_auth, gw_proxy__plugin
     gw_proxy__plugin_request_id, gw_proxy__plugin_prometheus, gw_proxy__plugin_consumer_restriction;
 /* wt-traffic's plugins */
 extern const struct gw_proxy__plugin gw_proxy__plugin_http_logger, gw_proxy__plugin_file_logger,
-    gw_proxy__plugin_api_breaker, gw_proxy__plugin_traffic_split;
+    gw_proxy__plugin_api_breaker, gw_proxy__plugin_traffic_split, gw_proxy__plugin_proxy_mirror;
 
 #endif

@@ -47,6 +47,7 @@
 #define TICK_MS    100
 #define STOP_GRACE 3000
 #define STAT_MS    1000 /* file sinks: rename check */
+#define MIRROR_MAX 16   /* mirror copies in flight per sink */
 
 struct entry {
 	struct entry *next;
@@ -61,6 +62,12 @@ struct batch {
 	size_t n;          /* entries */
 	unsigned retries;  /* failed sends so far */
 	uint64_t retry_at; /* loop ms */
+};
+
+/* One mirror copy in flight: its sink's slot. */
+struct mirror_req {
+	struct gw_proxy__logsink *sink;
+	unsigned slot;
 };
 
 struct gw_proxy__logsink {
@@ -82,6 +89,9 @@ struct gw_proxy__logsink {
 	uint64_t stat_ms;
 	bool failed_open; /* logged once per reopen */
 	bool dying;       /* unlinked: send what is left, then free */
+	struct gw_httpc *mir[MIRROR_MAX]; /* mirror copies in flight */
+	struct mirror_req mreq[MIRROR_MAX]; /* their callbacks' data */
+	unsigned n_mir;
 };
 
 static struct {
@@ -100,6 +110,7 @@ static struct {
 	uint64_t stop_due; /* loop ms; 0 while running */
 	atomic_bool stop, reopen;
 	atomic_uint_fast64_t dropped, sent, failed, written;
+	atomic_uint_fast64_t mir_sent, mir_failed, mir_dropped;
 } svc = {.once = UV_ONCE_INIT};
 
 static void mu_init(void)
@@ -325,6 +336,62 @@ static void close_batch(struct gw_proxy__logsink *s)
 	s->pend_tail = b;
 }
 
+/* ---- mirror sinks (proxy-mirror): each entry is one request to copy,
+ * "METHOD\npath\n" then header lines (CRLF) then a NUL then the body. */
+
+static void mirror_cb(void *data, int err, const struct gw_httpc_resp *resp)
+{
+	struct mirror_req *m = data;
+	struct gw_proxy__logsink *s = m->sink;
+
+	(void)resp;
+	s->mir[m->slot] = NULL;
+	s->n_mir--;
+	add(err == 0 ? &svc.mir_sent : &svc.mir_failed, 1);
+}
+
+static void mirror_send(struct gw_proxy__logsink *s, const struct entry *e)
+{
+	const char *p = e->data, *end = e->data + e->len;
+	const char *nl1 = memchr(p, '\n', e->len), *nl2, *nul;
+	char method[32], *path, *hdrs;
+	struct gw_httpc_opts o = {.timeout_ms = s->conf.timeout_ms};
+	struct mirror_req *m;
+	unsigned slot;
+
+	nl2 = nl1 != NULL ? memchr(nl1 + 1, '\n', (size_t)(end - nl1 - 1)) : NULL;
+	nul = nl2 != NULL ? memchr(nl2 + 1, '\0', (size_t)(end - nl2 - 1)) : NULL;
+	if (nul == NULL || (size_t)(nl1 - p) >= sizeof method || s->n_mir >= MIRROR_MAX ||
+	    atomic_load(&svc.stop)) {
+		add(&svc.mir_dropped, 1);
+		return;
+	}
+	for (slot = 0; s->mir[slot] != NULL; slot++) {
+	}
+	memcpy(method, p, (size_t)(nl1 - p));
+	method[nl1 - p] = '\0';
+	path = strndup(nl1 + 1, (size_t)(nl2 - nl1 - 1));
+	hdrs = strndup(nl2 + 1, (size_t)(nul - nl2 - 1));
+	m = &s->mreq[slot];
+	if (path == NULL || hdrs == NULL) {
+		free(path);
+		free(hdrs);
+		add(&svc.mir_dropped, 1);
+		return;
+	}
+	m->sink = s;
+	m->slot = slot;
+	if (gw_httpc_request(&svc.loop, s->hostport, method, path, hdrs, nul + 1,
+			     (size_t)(end - nul - 1), &o, mirror_cb, m, &s->mir[slot]) != 0) {
+		s->mir[slot] = NULL;
+		add(&svc.mir_failed, 1);
+	} else {
+		s->n_mir++;
+	}
+	free(path);
+	free(hdrs);
+}
+
 /* ---- the logger thread */
 
 static void sink_take(struct gw_proxy__logsink *s, struct entry *e, uint64_t now)
@@ -335,6 +402,10 @@ static void sink_take(struct gw_proxy__logsink *s, struct entry *e, uint64_t now
 	size_t before = s->cur.len;
 	int rv = 0;
 
+	if (s->conf.kind == GW_PROXY__SINK_MIRROR) {
+		mirror_send(s, e);
+		return;
+	}
 	if (svc.buffered + e->len + 2 > BUFFER_MAX) {
 		add(&svc.dropped, 1);
 		return;
@@ -409,6 +480,9 @@ static void sweep(void)
 /* Send, write or close what is due in @s. True when it holds nothing. */
 static bool sink_tick(struct gw_proxy__logsink *s, uint64_t now, bool flush)
 {
+	if (s->conf.kind == GW_PROXY__SINK_MIRROR) {
+		return s->n_mir == 0;
+	}
 	if (s->conf.kind == GW_PROXY__SINK_FILE) {
 		if (atomic_load(&svc.reopen)) {
 			file_check(s, now, true);
@@ -481,6 +555,14 @@ static void abandon(struct gw_proxy__logsink *s)
 		gw_httpc_cancel(s->inflight);
 		s->inflight = NULL;
 	}
+	for (unsigned i = 0; i < MIRROR_MAX; i++) {
+		if (s->mir[i] != NULL) {
+			gw_httpc_cancel(s->mir[i]); /* its callback will not run */
+			s->mir[i] = NULL;
+			add(&svc.mir_failed, 1);
+		}
+	}
+	s->n_mir = 0;
 	sink_clear(s);
 }
 
@@ -569,7 +651,7 @@ struct gw_proxy__logsink *gw_proxy__logsink_get(uint64_t ident,
 	s->fd = -1;
 	s->ident = ident;
 	gw_buf_init(&s->cur);
-	if (conf->kind == GW_PROXY__SINK_HTTP) {
+	if (conf->kind != GW_PROXY__SINK_FILE) {
 		const char *p = strstr(s->conf.uri, "://");
 		p = p != NULL ? strchr(p + 3, '/') : NULL;
 		s->upath = strdup(p != NULL ? p : "/");
@@ -578,7 +660,7 @@ struct gw_proxy__logsink *gw_proxy__logsink_get(uint64_t ident,
 		}
 	}
 	if (s->conf.uri == NULL || s->conf.auth_header == NULL || s->conf.path == NULL ||
-	    (conf->kind == GW_PROXY__SINK_HTTP && s->upath == NULL)) {
+	    (conf->kind != GW_PROXY__SINK_FILE && s->upath == NULL)) {
 		uv_mutex_unlock(&svc.mu);
 		conf_free(&s->conf);
 		free(s->upath);
@@ -605,7 +687,7 @@ void gw_proxy__logsink_push(struct gw_proxy__logsink *s, const char *p, size_t l
 
 	if (p == NULL || q + len > QUEUE_MAX || (e = malloc(sizeof *e + len)) == NULL) {
 		atomic_fetch_sub_explicit(&svc.queued, len, memory_order_relaxed);
-		add(&svc.dropped, 1);
+		add(s->conf.kind == GW_PROXY__SINK_MIRROR ? &svc.mir_dropped : &svc.dropped, 1);
 		return;
 	}
 	e->sink = s;
@@ -660,9 +742,16 @@ int gw_proxy__logger_metrics(struct gw_buf *b)
 	     "Log entries dropped because the node's logger queue or buffers were full"},
 	    {"apigw_logger_failed_total",
 	     "Log entries lost after their batch failed (retries exhausted, write error, stop)"},
+	    {"apigw_mirror_sent_total", "Request copies proxy-mirror delivered"},
+	    {"apigw_mirror_failed_total",
+	     "Request copies proxy-mirror sent that failed (connect error, timeout, stop)"},
+	    {"apigw_mirror_dropped_total",
+	     "Request copies proxy-mirror dropped (queue full or too many in flight)"},
 	};
-	uint64_t v[] = {atomic_load(&svc.sent), atomic_load(&svc.written), atomic_load(&svc.dropped),
-			atomic_load(&svc.failed)};
+	uint64_t v[] = {atomic_load(&svc.sent),       atomic_load(&svc.written),
+			atomic_load(&svc.dropped),    atomic_load(&svc.failed),
+			atomic_load(&svc.mir_sent),   atomic_load(&svc.mir_failed),
+			atomic_load(&svc.mir_dropped)};
 	int rv = 0;
 	for (size_t i = 0; rv == 0 && i < sizeof fam / sizeof fam[0]; i++) {
 		rv = gw_prom_family(b, fam[i].name, "counter", fam[i].help);

@@ -568,6 +568,7 @@ static const struct gw_proxy__plugin *const plugins[] = {
     &gw_proxy__plugin_file_logger,
     &gw_proxy__plugin_api_breaker,
     &gw_proxy__plugin_traffic_split,
+    &gw_proxy__plugin_proxy_mirror,
 };
 
 const struct gw_proxy__plugin *gw_proxy__plugin_find(const char *name)

@@ -171,5 +171,13 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'weight':{'type':'integer','minimum':0,'default':1}}}}},"
      "'additionalProperties':false}}},'additionalProperties':false}",
      NULL},
+    {"proxy-mirror",
+     "{'type':'object','properties':{"
+     "'host':{'type':'string','pattern':'^http://([0-9a-zA-Z.-]+|[[][0-9a-fA-F:]+[]])(:[0-9]+)?$'},"
+     "'path':{'type':'string','pattern':'^/[^?&]+$'},"
+     "'path_concat_mode':{'type':'string','enum':['replace','prefix'],'default':'replace'},"
+     "'sample_ratio':{'type':'number','minimum':0.00001,'maximum':1,'default':1}},"
+     "'required':['host']}",
+     NULL},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);

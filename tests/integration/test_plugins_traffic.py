@@ -472,6 +472,125 @@ def test_traffic_split_match_and_weights():
         u3.stop()
 
 
+# ---- proxy-mirror ----------------------------------------------------------------
+
+class Recorder:
+    """A server recording every request (method, path, headers, body);
+    `hang` never answers."""
+
+    def __init__(self, hang=False):
+        import http.server
+        outer = self
+        self.reqs = []
+        self.hang = hang
+        self.lock = threading.Lock()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                with outer.lock:
+                    outer.reqs.append((self.command, self.path,
+                                       {k.lower(): v for k, v in self.headers.items()},
+                                       body.decode(errors="replace")))
+                if outer.hang:
+                    time.sleep(30)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            do_GET = do_POST = do_PUT = do_DELETE = _any
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def seen(self):
+        with self.lock:
+            return list(self.reqs)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_proxy_mirror_copies():
+    """t/plugin/proxy-mirror.t: the mirror gets the method, target, headers
+    and body; path replaces or prefixes the target; sample_ratio samples."""
+    mr = Recorder()
+    try:
+        host = "http://127.0.0.1:%d" % mr.port
+        route("pm1", "/mr", {"proxy-mirror": {"host": host}})
+        route("pm2", "/mr2", {"proxy-mirror": {"host": host, "path": "/mirror"}})
+        route("pm3", "/mr3", {"proxy-mirror": {"host": host, "path": "/pre",
+                                               "path_concat_mode": "prefix"}})
+        st, _, b = get("/mr?a=1", {"X-Foo": "bar"})
+        assert st == 200 and json.loads(b)["path"] == "/mr?a=1"
+        assert get("/mr", method="POST", body="payload-1")[0] == 200
+        assert get("/mr2?b=2")[0] == 200
+        assert get("/mr3?c=3")[0] == 200
+        wait_for(lambda: len(mr.seen()) == 4, 10, what="4 copies")
+        got = {(m, p): (h, body) for m, p, h, body in mr.seen()}
+        assert got[("GET", "/mr?a=1")][0]["x-foo"] == "bar", got
+        assert got[("POST", "/mr")][1] == "payload-1", got
+        assert ("GET", "/mirror?b=2") in got and ("GET", "/pre/mr3?c=3") in got, got
+        # sample_ratio 0.5: about half of 200 requests are copied
+        route("pm4", "/mr4", {"proxy-mirror": {"host": host, "sample_ratio": 0.5}})
+        n0 = len(mr.seen())
+        for _ in range(200):
+            assert get("/mr4")[0] == 200
+        time.sleep(1)
+        n = len(mr.seen()) - n0
+        print("# sample_ratio 0.5: %d copies of 200 requests" % n)
+        assert 60 <= n <= 140, n
+        # the schema (APISIX's patterns)
+        for bad in ({}, {"host": "ftp://127.0.0.1"}, {"host": host + "/x"},
+                    {"host": host, "path": "nopath"}, {"host": host, "sample_ratio": 0}):
+            st, b = adm("PUT", "/routes/bad", {"uri": "/bad", "upstream": upstream(),
+                                               "plugins": {"proxy-mirror": bad}})
+            assert st == 400, (bad, st, b)
+    finally:
+        mr.stop()
+
+
+def test_proxy_mirror_dead_or_slow_never_hurts():
+    """A mirror that refuses connections or never answers changes nothing
+    for the main requests: all answered at once, bodies intact; the copies
+    are counted as failed or dropped."""
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dport = dead.getsockname()[1]
+    dead.close()
+    slow = Recorder(hang=True)
+    try:
+        route("pmd", "/md", {"proxy-mirror": {"host": "http://127.0.0.1:%d" % dport}})
+        route("pms", "/ms", {"proxy-mirror": {"host": "http://127.0.0.1:%d" % slow.port}})
+        t0 = time.time()
+        for i in range(40):
+            for p in ("/md", "/ms"):
+                st, _, b = get(p, method="POST", body="x%d" % i)
+                assert st == 200 and json.loads(b)["body"] == "x%d" % i, (st, b)
+        took = time.time() - t0
+        print("# 80 requests with a dead and a hanging mirror: %.2f s" % took)
+        assert took < 10, took  # one hanging copy waited for would be 10 s
+        wait_for(lambda: metric_value("apigw_mirror_failed_total") >= 40, 10,
+                 what="dead mirror's copies counted")
+        # at most 16 copies wait on the hanging mirror; the rest are dropped
+        wait_for(lambda: metric_value("apigw_mirror_dropped_total") >= 40 - 16, 10,
+                 what="copies dropped")
+        assert len(slow.seen()) <= 16, len(slow.seen())
+    finally:
+        slow.stop()
+
+
 def test_stops_clean():
     """SIGTERM: exit 0, no sanitizer report, no handle left."""
     rc = node.stop()
@@ -493,6 +612,8 @@ try:
     tap.run(test_file_logger_lines_and_rotation)
     tap.run(test_api_breaker_opens_and_recovers)
     tap.run(test_traffic_split_match_and_weights)
+    tap.run(test_proxy_mirror_copies)
+    tap.run(test_proxy_mirror_dead_or_slow_never_hurts)
     tap.run(test_stops_clean)
 finally:
     node.stop()
