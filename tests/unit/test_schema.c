@@ -627,7 +627,7 @@ static void test_plugin_registry(void **state)
 		}
 		n += proxy;
 	}
-	assert_int_equal(n, 10);
+	assert_int_equal(n, 15);
 	assert_null(gw_schema_plugin_schema("no-such-plugin"));
 	assert_null(gw_proxy__plugin_find("cors"));
 	check_refused("global_rule", "{\"plugins\":{\"cors\":{}}}", "unknown plugin [cors]");
