@@ -591,6 +591,48 @@ def test_proxy_mirror_dead_or_slow_never_hurts():
         slow.stop()
 
 
+# ---- merge order -------------------------------------------------------------------
+
+def test_merge_order():
+    """APISIX's order: a plugin on the route wins over its plugin_config's,
+    which wins over its service's; global rules run first (their header
+    filter before the route's); within a list, higher priority first
+    (request-id 12015 before proxy-rewrite 1008); _meta.disable skips."""
+    def seen(path):
+        st, hd, b = get(path)
+        assert st == 200, (st, b)
+        return json.loads(b)["headers"], hd
+
+    def prw(v):
+        return {"proxy-rewrite": {"headers": {"set": {"X-From": v}}}}
+    put_ok("/services/sm", {"plugins": prw("service")})
+    put_ok("/plugin_configs/pcm", {"plugins": prw("plugin_config")})
+    route("mo", "/mo", prw("route"), service_id="sm", plugin_config_id="pcm")
+    assert seen("/mo")[0]["x-from"] == "route"
+    route("mo", "/mo", {}, service_id="sm", plugin_config_id="pcm")
+    assert seen("/mo")[0]["x-from"] == "plugin_config"
+    route("mo", "/mo", {}, service_id="sm")
+    assert seen("/mo")[0]["x-from"] == "service"
+    # priority: request-id's header is there when proxy-rewrite interpolates
+    route("mo", "/mo", {"request-id": {},
+                        "proxy-rewrite": {"headers": {"set": {"X-Seen": "$http_x_request_id"}}}})
+    h, _ = seen("/mo")
+    assert h["x-seen"] and h["x-seen"] == h["x-request-id"], h
+    # global rules first: the route's header filter has the last word
+    put_ok("/global_rules/gm", {"plugins": {"response-rewrite": {
+        "headers": {"set": {"X-Order": "global", "X-Global": "1"}}}}})
+    route("mo", "/mo", {"response-rewrite": {"headers": {"set": {"X-Order": "route"}}}})
+    _, hd = seen("/mo")
+    assert hd["x-order"] == "route" and hd["x-global"] == "1", hd
+    adm("DELETE", "/global_rules/gm")
+    # _meta.disable
+    route("mo", "/mo", {"proxy-rewrite": {"headers": {"set": {"X-Off": "1"}},
+                                          "_meta": {"disable": True}}})
+    assert "x-off" not in seen("/mo")[0]
+    adm("DELETE", "/routes/mo")
+    sync()
+
+
 def test_stops_clean():
     """SIGTERM: exit 0, no sanitizer report, no handle left."""
     rc = node.stop()
@@ -614,6 +656,7 @@ try:
     tap.run(test_traffic_split_match_and_weights)
     tap.run(test_proxy_mirror_copies)
     tap.run(test_proxy_mirror_dead_or_slow_never_hurts)
+    tap.run(test_merge_order)
     tap.run(test_stops_clean)
 finally:
     node.stop()
