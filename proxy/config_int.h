@@ -115,6 +115,10 @@ bool gw_proxy__kv_has_prefix(const struct gw_proxy_kv *kv, const char *prefix);
 int gw_proxy__consumers_unit(struct gw_proxy_cache *cc, const struct gw_proxy__kvset *ks,
 			     int64_t revision, struct gw_proxy__unit **out);
 
+/* The plugin_metadata objects of @ks compiled in a unit of their own (NULL
+ * when @ks is empty) (plugin_metadata.c). 0 or GW_ENOMEM. */
+int gw_proxy__metadata_unit(const struct gw_proxy__kvset *ks, struct gw_proxy__unit **out);
+
 /* ---- config_cache.c */
 /* The compiled object of kind @k and id @id for the object being compiled,
  * which from now on depends on it (its unit takes a reference): NULL when

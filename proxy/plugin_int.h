@@ -191,6 +191,35 @@ void gw_proxy__logger_stop(void);
  * apigw_mirror_{sent,failed,dropped}_total. 0 or GW_ENOMEM. */
 int gw_proxy__logger_metrics(struct gw_buf *b);
 
+/* ---- log formats (plugin_loggers.c) and plugin_metadata (plugin_metadata.c) */
+
+/* A compiled log_format object: each key's value is a variable ("$name")
+ * or a literal (its JSON text). */
+struct gw_proxy__plogfmt_item {
+	const char *key;
+	const char *var; /* "$name" values: the variable, else NULL */
+	const char *lit; /* the literal's JSON text otherwise */
+};
+struct gw_proxy__plogfmt {
+	struct gw_proxy__plogfmt_item *v;
+	size_t n;
+};
+/* Compile the log_format object @lf into @c's arena. 0, GW_EINVAL (not an
+ * object) or GW_ENOMEM. */
+int gw_proxy__plogfmt_compile(struct gw_proxy__compiler *c, const cJSON *lf,
+			      struct gw_proxy__plogfmt **out);
+/* /apisix/plugin_metadata/<plugin>: what the plugins read of it. */
+struct gw_proxy__metadata {
+	struct {
+		const char *plugin;
+		const struct gw_proxy__plogfmt *log_format; /* NULL: none */
+	} * v;
+	size_t n;
+};
+/* The log_format of plugin @name's metadata in @cfg, or NULL. */
+const struct gw_proxy__plogfmt *gw_proxy__metadata_log_format(const struct gw_proxy_config *cfg,
+							      const char *name);
+
 /* ---- the plugins (one file each) */
 extern const struct gw_proxy__plugin gw_proxy__plugin_key_auth, gw_proxy__plugin_basic_auth,
     gw_proxy__plugin_limit_count, gw_proxy__plugin_limit_req, gw_proxy__plugin_ip_restriction,

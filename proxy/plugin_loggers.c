@@ -11,7 +11,8 @@
  * upstream, route_id, service_id, consumer, client_ip, start_time and the
  * three latencies in ms), or the log_format object whose "$var" values are
  * the request's variables (with route_id and service_id added, as APISIX)
- * — and pushes it to the sink without waiting.
+ * — and pushes it to the sink without waiting. Without its own log_format
+ * a logger uses the one of /apisix/plugin_metadata/<plugin> if set.
  * Failure modes: a request body over the kept 64 KiB (or chunked) is left
  * out of the entry; an entry the node cannot queue is dropped and counted;
  * a configuration the proxy cannot serve (an https:// or host-name uri)
@@ -29,16 +30,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-struct fmt_item {
-	const char *key;
-	const char *var; /* "$name" values: the variable, else NULL */
-	const char *lit; /* the literal otherwise */
-};
-
 struct logger {
+	const char *name; /* the plugin's (its plugin_metadata) */
 	struct gw_proxy__logsink *sink;
-	struct fmt_item *fmt; /* NULL: APISIX's full log */
-	size_t n_fmt;
+	struct gw_proxy__plogfmt *fmt; /* NULL: the metadata's, else APISIX's full log */
 	bool req_body;
 };
 
@@ -50,37 +45,57 @@ static unsigned uint_field(const cJSON *j, const char *name, unsigned def)
 		   : def;
 }
 
-static int compile_common(struct gw_proxy__compiler *c, const cJSON *j,
+int gw_proxy__plogfmt_compile(struct gw_proxy__compiler *c, const cJSON *lf,
+			      struct gw_proxy__plogfmt **out)
+{
+	struct gw_proxy__plogfmt *f = gw_proxy__c_alloc(c, sizeof *f);
+	const cJSON *it;
+
+	if (f == NULL) {
+		return GW_ENOMEM;
+	}
+	if (!cJSON_IsObject(lf)) {
+		return gw_proxy__c_fail(c, "%s", "log_format must be an object");
+	}
+	f->v = gw_proxy__c_alloc(c, ((size_t)cJSON_GetArraySize(lf) + 1) * sizeof *f->v);
+	if (f->v == NULL) {
+		return GW_ENOMEM;
+	}
+	cJSON_ArrayForEach(it, lf)
+	{
+		struct gw_proxy__plogfmt_item *x = &f->v[f->n++];
+		x->key = gw_proxy__c_strdup(c, it->string);
+		if (cJSON_IsString(it) && it->valuestring[0] == '$') {
+			x->var = gw_proxy__c_strdup(c, it->valuestring + 1);
+		} else {
+			char *txt = cJSON_PrintUnformatted(it);
+			x->lit = txt != NULL ? gw_proxy__c_strdup(c, txt) : NULL;
+			free(txt);
+		}
+		if (x->key == NULL || (x->var == NULL && x->lit == NULL)) {
+			return GW_ENOMEM;
+		}
+	}
+	*out = f;
+	return 0;
+}
+
+static int compile_common(struct gw_proxy__compiler *c, const cJSON *j, const char *name,
 			  const struct gw_proxy__logsink_conf *sc, const void **out)
 {
 	struct logger *l = gw_proxy__c_alloc(c, sizeof *l);
-	const cJSON *lf = cJSON_GetObjectItemCaseSensitive(j, "log_format"), *it;
+	const cJSON *lf = cJSON_GetObjectItemCaseSensitive(j, "log_format");
 	uint64_t ident = gw_proxy__limit_ident(c, j, NULL);
+	int rv;
 
 	if (l == NULL || ident == 0) {
 		return GW_ENOMEM;
 	}
+	l->name = name;
 	l->req_body = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "include_req_body"));
-	if (cJSON_IsObject(lf) && lf->child != NULL) {
-		l->fmt = gw_proxy__c_alloc(c, (size_t)cJSON_GetArraySize(lf) * sizeof *l->fmt);
-		if (l->fmt == NULL) {
-			return GW_ENOMEM;
-		}
-		cJSON_ArrayForEach(it, lf)
-		{
-			struct fmt_item *f = &l->fmt[l->n_fmt++];
-			f->key = gw_proxy__c_strdup(c, it->string);
-			if (cJSON_IsString(it) && it->valuestring[0] == '$') {
-				f->var = gw_proxy__c_strdup(c, it->valuestring + 1);
-			} else {
-				char *txt = cJSON_PrintUnformatted(it);
-				f->lit = txt != NULL ? gw_proxy__c_strdup(c, txt) : NULL;
-				free(txt);
-			}
-			if (f->key == NULL || (f->var == NULL && f->lit == NULL)) {
-				return GW_ENOMEM;
-			}
-		}
+	if (cJSON_IsObject(lf) && lf->child != NULL &&
+	    (rv = gw_proxy__plogfmt_compile(c, lf, &l->fmt)) != 0) {
+		return rv;
 	}
 	l->sink = gw_proxy__logsink_get(ident, sc);
 	if (l->sink == NULL) {
@@ -118,7 +133,7 @@ static int http_compile(struct gw_proxy__compiler *c, const cJSON *j, const void
 	if (sc.batch_max_size == 0) {
 		sc.batch_max_size = 1;
 	}
-	return compile_common(c, j, &sc, out);
+	return compile_common(c, j, "http-logger", &sc, out);
 }
 
 static int file_compile(struct gw_proxy__compiler *c, const cJSON *j, const void **out)
@@ -130,7 +145,7 @@ static int file_compile(struct gw_proxy__compiler *c, const cJSON *j, const void
 		return gw_proxy__c_fail(c, "%s", "file-logger: path is required");
 	}
 	sc.path = path->valuestring;
-	return compile_common(c, j, &sc, out);
+	return compile_common(c, j, "file-logger", &sc, out);
 }
 
 /* ---- the entry */
@@ -270,14 +285,13 @@ static cJSON *log_var(struct gw_proxy__req *r, const char *name)
 	}
 }
 
-static cJSON *custom_log(struct gw_proxy__req *r, const struct logger *l)
+static cJSON *custom_log(struct gw_proxy__req *r, const struct gw_proxy__plogfmt *f)
 {
 	cJSON *o = cJSON_CreateObject();
-	for (size_t i = 0; o != NULL && i < l->n_fmt; i++) {
-		cJSON *v = l->fmt[i].var != NULL ? log_var(r, l->fmt[i].var)
-						 : cJSON_Parse(l->fmt[i].lit);
+	for (size_t i = 0; o != NULL && i < f->n; i++) {
+		cJSON *v = f->v[i].var != NULL ? log_var(r, f->v[i].var) : cJSON_Parse(f->v[i].lit);
 		if (v != NULL) {
-			cJSON_AddItemToObject(o, l->fmt[i].key, v);
+			cJSON_AddItemToObject(o, f->v[i].key, v);
 		}
 	}
 	if (o != NULL) {
@@ -363,7 +377,9 @@ static cJSON *full_log(struct gw_proxy__req *r, const struct logger *l)
 static void log_hook(struct gw_proxy__req *r, const void *conf)
 {
 	const struct logger *l = conf;
-	cJSON *o = l->fmt != NULL ? custom_log(r, l) : full_log(r, l);
+	const struct gw_proxy__plogfmt *f =
+	    l->fmt != NULL ? l->fmt : gw_proxy__metadata_log_format(r->snap->cfg, l->name);
+	cJSON *o = f != NULL ? custom_log(r, f) : full_log(r, l);
 	char *txt = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
 
 	if (txt != NULL) {

@@ -206,6 +206,7 @@ struct gw_proxy__expr {
 #define GW_PROXY__M_ALL 0u
 
 struct gw_proxy__unit; /* config_int.h: a compiled object shared by snapshots */
+struct gw_proxy__metadata; /* plugin_int.h */
 void gw_proxy__unit_ref(struct gw_proxy__unit *u);
 void gw_proxy__unit_unref(struct gw_proxy__unit *u);
 
@@ -274,6 +275,8 @@ struct gw_proxy_config {
 	struct gw_proxy__ssl_table *ssl;       /* ssls objects (tls_int.h), or NULL */
 	struct gw_proxy__consumers *consumers; /* plugin_consumer.c, or NULL */
 	struct gw_proxy__unit *cunit;          /* holds consumers (one reference), or NULL */
+	const struct gw_proxy__metadata *meta; /* plugin_metadata (plugin_metadata.c), or NULL */
+	struct gw_proxy__unit *munit;          /* holds meta (one reference), or NULL */
 };
 
 /* What the router sees of a request. Strings are not NUL-terminated unless
