@@ -113,8 +113,8 @@ struct gw_proxy_cache {
 	 * the snapshots until then: the ssls objects (the SNI table) and the
 	 * consumers, their credentials and consumer groups (the index). */
 	struct gw_proxy__kvset ssls, consumers;
-	struct gw_proxy__kvset metas; /* /apisix/plugin_metadata/ (plugin_metadata.c) */
-	struct gw_proxy__unit *munit; /* their compiled form (one reference), or NULL */
+	struct gw_proxy__kvset metas;    /* /apisix/plugin_metadata/ (plugin_metadata.c) */
+	struct gw_proxy__unit *munit;    /* their compiled form (one reference), or NULL */
 	struct gw_proxy__ssl_table *ssl; /* one reference, or NULL */
 	struct gw_proxy__unit *cunit;    /* the consumer index (one reference), or NULL */
 };

@@ -66,9 +66,9 @@ struct gw_proxy__unit {
 	size_t n_regexes;
 	struct gw_proxy__unit **deps; /* units this one points into, one reference each */
 	size_t n_deps;
-	void *obj;                      /* upstream, svc, pset, route, or plugin_inst[] */
-	struct gw_proxy__upstream *own; /* the upstream this unit made, or NULL */
-	void (*dtor)(void *obj);        /* frees what @obj holds outside the arena, or NULL */
+	void *obj;                          /* upstream, svc, pset, route, or plugin_inst[] */
+	struct gw_proxy__upstream *own;     /* the upstream this unit made, or NULL */
+	void (*dtor)(void *obj);            /* frees what @obj holds outside the arena, or NULL */
 	struct gw_proxy__cleanup *cleanups; /* gw_proxy__c_on_free's, newest first (arena) */
 };
 

@@ -519,10 +519,9 @@ static int write_status(struct gw_proxy__ops *ops, struct gw_buf *b)
 		char code[16];
 		const struct labels *k = &a.v[i].k;
 		snprintf(code, sizeof code, "%d", k->code);
-		const char *l[] = {"code",     code,     "route",        k->route, "matched_uri",
-				   k->uri,     "matched_host", k->host,  "service",
-				   k->service, "consumer",     k->consumer, "node",
-				   k->node,    NULL};
+		const char *l[] = {"code",     code,           "route", k->route,  "matched_uri",
+				   k->uri,     "matched_host", k->host, "service", k->service,
+				   "consumer", k->consumer,    "node",  k->node,   NULL};
 		rv = gw_prom_sample(b, "apisix_http_status", l, (double)a.v[i].count);
 	}
 	aggset_close(&a);
@@ -556,9 +555,10 @@ static int write_latency_bw(struct gw_proxy__ops *ops, struct gw_buf *b)
 				rv =
 				    gw_prom_sample(b, "apisix_http_latency_bucket", l, (double)cum);
 			}
-			const char *l[] = {"type",    lat_types[t],     "route",    a.v[i].k.route,
-					   "service", a.v[i].k.service, "consumer", a.v[i].k.consumer,
-					   "node",    a.v[i].k.node,    NULL};
+			const char *l[] = {
+			    "type",    lat_types[t],     "route",    a.v[i].k.route,
+			    "service", a.v[i].k.service, "consumer", a.v[i].k.consumer,
+			    "node",    a.v[i].k.node,    NULL};
 			if (rv == 0) {
 				rv = gw_prom_sample(b, "apisix_http_latency_sum", l,
 						    (double)a.v[i].lat_sum_us[t] / 1000.0);

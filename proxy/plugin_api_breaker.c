@@ -73,7 +73,8 @@ static int statuses(struct gw_proxy__compiler *c, const cJSON *obj, int lo, int 
 	}
 	cJSON_ArrayForEach(it, arr)
 	{
-		if (!cJSON_IsNumber(it) || it->valuedouble < lo || it->valuedouble > hi || *n == cap) {
+		if (!cJSON_IsNumber(it) || it->valuedouble < lo || it->valuedouble > hi ||
+		    *n == cap) {
 			return gw_proxy__c_fail(c, "api-breaker: http_statuses must be in %d..%d",
 						lo, hi);
 		}
@@ -126,7 +127,8 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 			struct hdr *h = &b->hdrs[b->n_hdrs++];
 			if (!cJSON_IsString(k) || !cJSON_IsString(v)) {
 				return gw_proxy__c_fail(
-				    c, "%s", "api-breaker: break_response_headers hold {key, value}");
+				    c, "%s",
+				    "api-breaker: break_response_headers hold {key, value}");
 			}
 			h->key = gw_proxy__c_strdup(c, k->valuestring);
 			h->value = gw_proxy__c_strdup(c, v->valuestring);
@@ -173,9 +175,9 @@ static struct bslot *slot_of(const struct breaker *b, const struct gw_proxy__req
 				return s;
 			}
 		}
-		if (victim == NULL || atomic_load_explicit(&s->unhealthy, memory_order_relaxed) <
-					  atomic_load_explicit(&victim->unhealthy,
-							       memory_order_relaxed)) {
+		if (victim == NULL ||
+		    atomic_load_explicit(&s->unhealthy, memory_order_relaxed) <
+			atomic_load_explicit(&victim->unhealthy, memory_order_relaxed)) {
 			victim = s;
 		}
 	}

@@ -87,9 +87,9 @@ struct gw_proxy__logsink {
 	dev_t dev;
 	ino_t ino;
 	uint64_t stat_ms;
-	bool failed_open; /* logged once per reopen */
-	bool dying;       /* unlinked: send what is left, then free */
-	struct gw_httpc *mir[MIRROR_MAX]; /* mirror copies in flight */
+	bool failed_open;                   /* logged once per reopen */
+	bool dying;                         /* unlinked: send what is left, then free */
+	struct gw_httpc *mir[MIRROR_MAX];   /* mirror copies in flight */
 	struct mirror_req mreq[MIRROR_MAX]; /* their callbacks' data */
 	unsigned n_mir;
 };
@@ -258,7 +258,7 @@ static void sent_cb(void *data, int err, const struct gw_httpc_resp *resp)
 	bool stopping = atomic_load(&svc.stop);
 
 	s->inflight = NULL;
-	if (err == 0 && resp->status < 400) {
+	if (err == 0 && resp != NULL && resp->status < 400) {
 		add(&svc.sent, b->n);
 	} else if (b->retries < s->conf.max_retry_count && !stopping && !s->dying) {
 		b->retries++;
@@ -490,9 +490,8 @@ static bool sink_tick(struct gw_proxy__logsink *s, uint64_t now, bool flush)
 		file_write(s, now);
 		return true;
 	}
-	if (s->cur_n > 0 &&
-	    (flush || now - s->last_ms >= 1000ull * s->conf.inactive_timeout_s ||
-	     now - s->first_ms >= 1000ull * s->conf.buffer_duration_s)) {
+	if (s->cur_n > 0 && (flush || now - s->last_ms >= 1000ull * s->conf.inactive_timeout_s ||
+			     now - s->first_ms >= 1000ull * s->conf.buffer_duration_s)) {
 		close_batch(s);
 	}
 	send_head(s);

@@ -92,11 +92,16 @@ static double draw(void)
 }
 
 static const struct gw_proxy__hname skip[] = {
-    GW_PROXY__HNAME("host"),         GW_PROXY__HNAME("content-length"),
-    GW_PROXY__HNAME("connection"),   GW_PROXY__HNAME("keep-alive"),
-    GW_PROXY__HNAME("transfer-encoding"), GW_PROXY__HNAME("te"),
-    GW_PROXY__HNAME("trailer"),      GW_PROXY__HNAME("upgrade"),
-    GW_PROXY__HNAME("expect"),       GW_PROXY__HNAME("proxy-connection"),
+    GW_PROXY__HNAME("host"),
+    GW_PROXY__HNAME("content-length"),
+    GW_PROXY__HNAME("connection"),
+    GW_PROXY__HNAME("keep-alive"),
+    GW_PROXY__HNAME("transfer-encoding"),
+    GW_PROXY__HNAME("te"),
+    GW_PROXY__HNAME("trailer"),
+    GW_PROXY__HNAME("upgrade"),
+    GW_PROXY__HNAME("expect"),
+    GW_PROXY__HNAME("proxy-connection"),
 };
 
 static void log_hook(struct gw_proxy__req *r, const void *conf)

@@ -141,7 +141,8 @@ static int compile_rule(struct gw_proxy__compiler *c, const cJSON *j, struct rul
 	int rv;
 
 	if (cJSON_IsArray(match) && cJSON_GetArraySize(match) > 0) {
-		r->match = gw_proxy__c_alloc(c, (size_t)cJSON_GetArraySize(match) * sizeof *r->match);
+		r->match =
+		    gw_proxy__c_alloc(c, (size_t)cJSON_GetArraySize(match) * sizeof *r->match);
 		if (r->match == NULL) {
 			return GW_ENOMEM;
 		}
@@ -196,7 +197,8 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 		return gw_proxy__c_fail(c, "%s", "traffic-split: rules must be an array");
 	}
 	if (cJSON_GetArraySize(rules) > 0) {
-		t->rules = gw_proxy__c_alloc(c, (size_t)cJSON_GetArraySize(rules) * sizeof *t->rules);
+		t->rules =
+		    gw_proxy__c_alloc(c, (size_t)cJSON_GetArraySize(rules) * sizeof *t->rules);
 		if (t->rules == NULL) {
 			return GW_ENOMEM;
 		}

@@ -206,7 +206,6 @@ struct gw_proxy__expr {
 #define GW_PROXY__M_ALL 0u
 
 struct gw_proxy__unit; /* config_int.h: a compiled object shared by snapshots */
-struct gw_proxy__metadata; /* plugin_int.h */
 void gw_proxy__unit_ref(struct gw_proxy__unit *u);
 void gw_proxy__unit_unref(struct gw_proxy__unit *u);
 
@@ -260,6 +259,8 @@ struct gw_proxy__router {
 	struct gw_proxy__route **routes;   /* every route, by (seq, id); one unit ref each */
 	size_t n_routes, cap_routes;
 };
+
+struct gw_proxy__metadata; /* plugin_int.h */
 
 struct gw_proxy_config {
 	atomic_int refs;

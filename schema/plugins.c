@@ -134,8 +134,8 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'timeout':{'type':'integer','minimum':1,'default':3},"
      "'log_format':{'type':'object'},"
      "'include_req_body':{'type':'boolean','default':false},"
-     "'concat_method':{'type':'string','enum':['json','new_line'],'default':'json'}," BATCH_PROCESSOR
-     "},'required':['uri']}",
+     "'concat_method':{'type':'string','enum':['json','new_line'],'default':'json'}"
+     "," BATCH_PROCESSOR "},'required':['uri']}",
      NULL},
     {"file-logger",
      "{'type':'object','properties':{'path':{'type':'string','minLength':1},"
