@@ -174,6 +174,11 @@ struct gw_proxy__logsink_conf {
  * cannot start). Config thread. */
 struct gw_proxy__logsink *gw_proxy__logsink_get(uint64_t ident,
 						const struct gw_proxy__logsink_conf *conf);
+/* For a plugin's compile: the sink of the instance of configuration @conf
+ * (its object and configuration: gw_proxy__limit_ident), held until the
+ * unit being compiled is freed. NULL when out of memory. Config thread. */
+struct gw_proxy__logsink *gw_proxy__logsink_hold(struct gw_proxy__compiler *c, const cJSON *conf,
+						 const struct gw_proxy__logsink_conf *sc);
 /* Drop a reference (gw_proxy__c_on_free's signature); the logger thread
  * delivers what the sink holds and frees it after the last. Any thread. */
 void gw_proxy__logsink_release(void *sink);

@@ -673,6 +673,19 @@ struct gw_proxy__logsink *gw_proxy__logsink_get(uint64_t ident,
 	return s;
 }
 
+struct gw_proxy__logsink *gw_proxy__logsink_hold(struct gw_proxy__compiler *c, const cJSON *conf,
+						 const struct gw_proxy__logsink_conf *sc)
+{
+	uint64_t ident = gw_proxy__limit_ident(c, conf, NULL);
+	struct gw_proxy__logsink *s = ident != 0 ? gw_proxy__logsink_get(ident, sc) : NULL;
+
+	if (s != NULL && gw_proxy__c_on_free(c, gw_proxy__logsink_release, s) != 0) {
+		gw_proxy__logsink_release(s);
+		s = NULL;
+	}
+	return s;
+}
+
 void gw_proxy__logsink_release(void *sink)
 {
 	struct gw_proxy__logsink *s = sink;

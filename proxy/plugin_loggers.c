@@ -85,10 +85,9 @@ static int compile_common(struct gw_proxy__compiler *c, const cJSON *j, const ch
 {
 	struct logger *l = gw_proxy__c_alloc(c, sizeof *l);
 	const cJSON *lf = cJSON_GetObjectItemCaseSensitive(j, "log_format");
-	uint64_t ident = gw_proxy__limit_ident(c, j, NULL);
 	int rv;
 
-	if (l == NULL || ident == 0) {
+	if (l == NULL) {
 		return GW_ENOMEM;
 	}
 	l->name = name;
@@ -97,12 +96,7 @@ static int compile_common(struct gw_proxy__compiler *c, const cJSON *j, const ch
 	    (rv = gw_proxy__plogfmt_compile(c, lf, &l->fmt)) != 0) {
 		return rv;
 	}
-	l->sink = gw_proxy__logsink_get(ident, sc);
-	if (l->sink == NULL) {
-		return GW_ENOMEM;
-	}
-	if (gw_proxy__c_on_free(c, gw_proxy__logsink_release, l->sink) != 0) {
-		gw_proxy__logsink_release(l->sink);
+	if ((l->sink = gw_proxy__logsink_hold(c, j, sc)) == NULL) {
 		return GW_ENOMEM;
 	}
 	*out = l;

@@ -44,10 +44,9 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	const cJSON *ratio = cJSON_GetObjectItemCaseSensitive(j, "sample_ratio");
 	struct gw_proxy__logsink_conf sc = {.kind = GW_PROXY__SINK_MIRROR,
 					    .timeout_ms = MIRROR_TIMEOUT_MS};
-	uint64_t ident = gw_proxy__limit_ident(c, j, NULL);
 	char hp[256];
 
-	if (m == NULL || ident == 0) {
+	if (m == NULL) {
 		return GW_ENOMEM;
 	}
 	if (!cJSON_IsString(host) || strncmp(host->valuestring, "http://", 7) != 0 ||
@@ -66,12 +65,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	m->prefix = cJSON_IsString(mode) && strcmp(mode->valuestring, "prefix") == 0;
 	m->ratio = cJSON_IsNumber(ratio) ? ratio->valuedouble : 1.0;
 	sc.uri = host->valuestring;
-	m->sink = gw_proxy__logsink_get(ident, &sc);
-	if (m->sink == NULL) {
-		return GW_ENOMEM;
-	}
-	if (gw_proxy__c_on_free(c, gw_proxy__logsink_release, m->sink) != 0) {
-		gw_proxy__logsink_release(m->sink);
+	if ((m->sink = gw_proxy__logsink_hold(c, j, &sc)) == NULL) {
 		return GW_ENOMEM;
 	}
 	*out = m;

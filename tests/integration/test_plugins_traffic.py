@@ -121,33 +121,36 @@ def test_prometheus_route_labels():
 
 # ---- http-logger and file-logger ----------------------------------------------
 
-class Collector:
-    """An HTTP server recording each POST (headers, body); `mode` "ok"
-    answers 200, "fail" 500, "hang" never answers."""
+class Recorder:
+    """A server recording every request (method, path, headers, body);
+    `mode` "ok" answers 200, "fail" 500, "hang" never answers."""
 
     def __init__(self, mode="ok"):
         import http.server
         outer = self
         self.mode = mode
-        self.posts = []
+        self.reqs = []
         self.lock = threading.Lock()
 
         class H(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self):
+            def _any(self):
                 n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n)
+                body = self.rfile.read(n) if n else b""
                 with outer.lock:
-                    outer.posts.append(({k.lower(): v for k, v in self.headers.items()},
-                                        body.decode()))
+                    outer.reqs.append((self.command, self.path,
+                                       {k.lower(): v for k, v in self.headers.items()},
+                                       body.decode(errors="replace")))
                 if outer.mode == "hang":
                     time.sleep(30)
                     return
-                st = 200 if outer.mode == "ok" else 500
-                self.send_response(st)
-                self.send_header("Content-Length", "0")
+                self.send_response(200 if outer.mode == "ok" else 500)
+                self.send_header("Content-Length", "2")
                 self.end_headers()
+                self.wfile.write(b"ok")
+
+            do_GET = do_POST = do_PUT = do_DELETE = _any
 
             def log_message(self, *a):
                 pass
@@ -157,9 +160,13 @@ class Collector:
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def entries(self):
+    def seen(self):
         with self.lock:
-            return list(self.posts)
+            return list(self.reqs)
+
+    def entries(self):
+        """(headers, body) of each request (a log collector's view)."""
+        return [(h, b) for _, _, h, b in self.seen()]
 
     def stop(self):
         self.server.shutdown()
@@ -170,7 +177,7 @@ def test_http_logger_batches():
     """t/plugin/http-logger.t: entries arrive in batches of batch_max_size
     as a JSON array (one entry alone: an object), with auth_header, in
     APISIX's full log format; the rest after inactive_timeout."""
-    col = Collector()
+    col = Recorder()
     try:
         route("hl", "/hl", {"http-logger": {
             "uri": "http://127.0.0.1:%d/log?x=1" % col.port, "auth_header": "Bearer t0k",
@@ -205,7 +212,7 @@ def test_http_logger_batches():
 def test_http_logger_log_format_and_new_line():
     """log_format with $vars (plus route_id and service_id, as APISIX);
     concat_method new_line; include_req_body."""
-    col = Collector()
+    col = Recorder()
     try:
         route("hf", "/hf", {"http-logger": {
             "uri": "http://127.0.0.1:%d/" % col.port, "batch_max_size": 3,
@@ -250,8 +257,8 @@ def test_http_logger_dead_or_slow_collector():
     """A collector that refuses, fails or never answers costs the requests
     nothing: they are all answered at once; failed batches are retried
     max_retry_count times, then counted in apigw_logger_failed_total."""
-    slow = Collector("hang")
-    bad = Collector("fail")
+    slow = Recorder("hang")
+    bad = Recorder("fail")
     dport = dead_port()
     try:
         failed0 = metric_value("apigw_logger_failed_total")
@@ -509,54 +516,6 @@ def test_traffic_split_match_and_weights():
 
 # ---- proxy-mirror ----------------------------------------------------------------
 
-class Recorder:
-    """A server recording every request (method, path, headers, body);
-    `hang` never answers."""
-
-    def __init__(self, hang=False):
-        import http.server
-        outer = self
-        self.reqs = []
-        self.hang = hang
-        self.lock = threading.Lock()
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _any(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
-                with outer.lock:
-                    outer.reqs.append((self.command, self.path,
-                                       {k.lower(): v for k, v in self.headers.items()},
-                                       body.decode(errors="replace")))
-                if outer.hang:
-                    time.sleep(30)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            do_GET = do_POST = do_PUT = do_DELETE = _any
-
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def seen(self):
-        with self.lock:
-            return list(self.reqs)
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_proxy_mirror_copies():
     """t/plugin/proxy-mirror.t: the mirror gets the method, target, headers
     and body; path replaces or prefixes the target; sample_ratio samples."""
@@ -600,7 +559,7 @@ def test_proxy_mirror_dead_or_slow_never_hurts():
     """A mirror that refuses connections or never answers changes nothing
     for the main requests: all answered at once, bodies intact; the copies
     are counted as failed or dropped."""
-    slow = Recorder(hang=True)
+    slow = Recorder("hang")
     dport = dead_port()
     try:
         route("pmd", "/md", {"proxy-mirror": {"host": "http://127.0.0.1:%d" % dport}})
