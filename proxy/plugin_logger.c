@@ -109,6 +109,7 @@ static struct {
 	size_t buffered;   /* logger thread only */
 	uint64_t stop_due; /* loop ms; 0 while running */
 	atomic_bool stop, reopen;
+	atomic_bool running; /* the thread takes entries (push checks it) */
 	atomic_uint_fast64_t dropped, sent, failed, written;
 	atomic_uint_fast64_t mir_sent, mir_failed, mir_dropped;
 } svc = {.once = UV_ONCE_INIT};
@@ -610,6 +611,7 @@ static int start(void)
 		return GW_EIO;
 	}
 	svc.started = true;
+	atomic_store(&svc.running, true);
 	return 0;
 }
 
@@ -697,7 +699,8 @@ void gw_proxy__logsink_push(struct gw_proxy__logsink *s, const char *p, size_t l
 	struct entry *e, *old;
 	size_t q = atomic_fetch_add_explicit(&svc.queued, len, memory_order_relaxed);
 
-	if (p == NULL || q + len > QUEUE_MAX || (e = malloc(sizeof *e + len)) == NULL) {
+	if (p == NULL || q + len > QUEUE_MAX || !atomic_load(&svc.running) ||
+	    (e = malloc(sizeof *e + len)) == NULL) {
 		atomic_fetch_sub_explicit(&svc.queued, len, memory_order_relaxed);
 		add(s->conf.kind == GW_PROXY__SINK_MIRROR ? &svc.mir_dropped : &svc.dropped, 1);
 		return;
@@ -730,6 +733,7 @@ void gw_proxy__logger_stop(void)
 	if (!started) {
 		return;
 	}
+	atomic_store(&svc.running, false); /* a late push is dropped (workers are joined) */
 	atomic_store(&svc.stop, true);
 	uv_async_send(&svc.wake);
 	uv_thread_join(&svc.th);

@@ -123,7 +123,8 @@ def test_plugins_list_and_schemas():
     assert st == 200 and set(b) == {
         "request-id", "ip-restriction", "basic-auth", "key-auth", "consumer-restriction",
         "proxy-rewrite",
-        "limit-count", "limit-req", "response-rewrite", "prometheus"}, b
+        "limit-count", "limit-req", "response-rewrite", "prometheus",
+        "http-logger", "file-logger", "api-breaker", "traffic-split", "proxy-mirror"}, b
     st, b = adm("GET", "/plugins/key-auth")
     assert st == 200 and "header" in b["properties"], b
     st, b = adm("GET", "/plugins/key-auth?schema_type=consumer")
