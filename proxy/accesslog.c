@@ -17,6 +17,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/conn_int.h"
+#include "proxy/plugin_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -690,6 +691,7 @@ void gw_proxy__ops_worker_close(struct gw_proxy__worker *w)
 void gw_proxy_reopen_logs(struct gw_proxy *p)
 {
 	struct gw_proxy__ops *ops = p != NULL ? p->ops : NULL;
+	gw_proxy__logger_reopen(); /* file-logger's files */
 	if (ops == NULL || !ops->log_on) {
 		return;
 	}

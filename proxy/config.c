@@ -41,6 +41,7 @@ static void config_free(struct gw_proxy_config *cfg)
 	gw_proxy__unit_unref(cfg->gunit);
 	gw_proxy__ssl_table_free(cfg->ssl);
 	gw_proxy__unit_unref(cfg->cunit); /* the consumer index */
+	gw_proxy__unit_unref(cfg->munit); /* plugin_metadata */
 	free(cfg->ups);
 	free(cfg);
 }

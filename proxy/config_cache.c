@@ -83,6 +83,7 @@ struct rslot {
 #define SSL_PREFIX      "/apisix/ssls/"
 #define CONSUMER_PREFIX "/apisix/consumers/"
 #define CGROUP_PREFIX   "/apisix/consumer_groups/"
+#define META_PREFIX     "/apisix/plugin_metadata/"
 
 struct gw_proxy_cache {
 	struct gw_proxy__map keys; /* key -> entry */
@@ -112,6 +113,8 @@ struct gw_proxy_cache {
 	 * the snapshots until then: the ssls objects (the SNI table) and the
 	 * consumers, their credentials and consumer groups (the index). */
 	struct gw_proxy__kvset ssls, consumers;
+	struct gw_proxy__kvset metas;    /* /apisix/plugin_metadata/ (plugin_metadata.c) */
+	struct gw_proxy__unit *munit;    /* their compiled form (one reference), or NULL */
 	struct gw_proxy__ssl_table *ssl; /* one reference, or NULL */
 	struct gw_proxy__unit *cunit;    /* the consumer index (one reference), or NULL */
 };
@@ -149,6 +152,9 @@ void gw_proxy__unit_unref(struct gw_proxy__unit *u)
 	}
 	if (u->dtor != NULL) {
 		u->dtor(u->obj);
+	}
+	for (struct gw_proxy__cleanup *k = u->cleanups; k != NULL; k = k->next) {
+		k->fn(k->arg);
 	}
 	for (size_t i = 0; i < u->n_regexes; i++) {
 		gw_regex_free(u->regexes[i]);
@@ -331,6 +337,9 @@ static int record(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kv)
 		if (gw_proxy__kv_has_prefix(kv, CONSUMER_PREFIX) ||
 		    gw_proxy__kv_has_prefix(kv, CGROUP_PREFIX)) {
 			return gw_proxy__kvset_record(&cc->consumers, kv);
+		}
+		if (gw_proxy__kv_has_prefix(kv, META_PREFIX)) {
+			return gw_proxy__kvset_record(&cc->metas, kv);
 		}
 		return 0;
 	}
@@ -890,6 +899,15 @@ static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_co
 			cc->consumers.dirty = false;
 		}
 	}
+	if (rv == 0 && cc->metas.dirty) {
+		struct gw_proxy__unit *u = NULL;
+		rv = gw_proxy__metadata_unit(&cc->metas, &u);
+		if (rv == 0) {
+			gw_proxy__unit_unref(cc->munit);
+			cc->munit = u;
+			cc->metas.dirty = false;
+		}
+	}
 	if (rv != 0) {
 		cc->broken = true;
 		return rv;
@@ -924,6 +942,9 @@ static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_co
 	gw_proxy__unit_ref(cc->cunit);
 	cfg->cunit = cc->cunit;
 	cfg->consumers = cc->cunit != NULL ? cc->cunit->obj : NULL;
+	gw_proxy__unit_ref(cc->munit);
+	cfg->munit = cc->munit;
+	cfg->meta = cc->munit != NULL ? cc->munit->obj : NULL;
 	cfg->global = ((struct gw_proxy__pset *)cc->gunit->obj)->v;
 	cfg->n_global = ((struct gw_proxy__pset *)cc->gunit->obj)->n;
 	*out = cfg;
@@ -975,8 +996,10 @@ void gw_proxy_cache_free(struct gw_proxy_cache *cc)
 	free(cc->free_slots);
 	gw_proxy__kvset_free(&cc->ssls);
 	gw_proxy__kvset_free(&cc->consumers);
+	gw_proxy__kvset_free(&cc->metas);
 	gw_proxy__ssl_table_free(cc->ssl);
 	gw_proxy__unit_unref(cc->cunit);
+	gw_proxy__unit_unref(cc->munit);
 	for (int k = 0; k < GW_PROXY__K_N; k++) {
 		free(cc->listed[k]);
 	}
@@ -1010,6 +1033,7 @@ int gw_proxy_cache_sync(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kvs
 	/* the ssls objects and consumers are all listed again */
 	gw_proxy__kvset_clear(&cc->ssls);
 	gw_proxy__kvset_clear(&cc->consumers);
+	gw_proxy__kvset_clear(&cc->metas);
 	for (size_t i = 0; i < n && rv == 0; i++) {
 		struct gw_proxy_kv kv = kvs[i];
 		if (kv.value == NULL) {

@@ -38,6 +38,7 @@ struct gw_proxy__svc {
 	bool websocket;
 	struct gw_proxy__plugin_inst *plugins;
 	size_t n_plugins;
+	const char *name; /* "name", or NULL */
 };
 
 /* A set of plugin instances (a plugin_config or a global rule). */
@@ -65,9 +66,17 @@ struct gw_proxy__unit {
 	size_t n_regexes;
 	struct gw_proxy__unit **deps; /* units this one points into, one reference each */
 	size_t n_deps;
-	void *obj;                      /* upstream, svc, pset, route, or plugin_inst[] */
-	struct gw_proxy__upstream *own; /* the upstream this unit made, or NULL */
-	void (*dtor)(void *obj);        /* frees what @obj holds outside the arena, or NULL */
+	void *obj;                          /* upstream, svc, pset, route, or plugin_inst[] */
+	struct gw_proxy__upstream *own;     /* the upstream this unit made, or NULL */
+	void (*dtor)(void *obj);            /* frees what @obj holds outside the arena, or NULL */
+	struct gw_proxy__cleanup *cleanups; /* gw_proxy__c_on_free's, newest first (arena) */
+};
+
+/* One gw_proxy__c_on_free registration. */
+struct gw_proxy__cleanup {
+	struct gw_proxy__cleanup *next;
+	void (*fn)(void *arg);
+	void *arg;
 };
 
 struct gw_proxy__cache;
@@ -105,6 +114,10 @@ bool gw_proxy__kv_has_prefix(const struct gw_proxy_kv *kv, const char *prefix);
  * unit of its own (NULL when @ks is empty). 0 or GW_ENOMEM. */
 int gw_proxy__consumers_unit(struct gw_proxy_cache *cc, const struct gw_proxy__kvset *ks,
 			     int64_t revision, struct gw_proxy__unit **out);
+
+/* The plugin_metadata objects of @ks compiled in a unit of their own (NULL
+ * when @ks is empty) (plugin_metadata.c). 0 or GW_ENOMEM. */
+int gw_proxy__metadata_unit(const struct gw_proxy__kvset *ks, struct gw_proxy__unit **out);
 
 /* ---- config_cache.c */
 /* The compiled object of kind @k and id @id for the object being compiled,

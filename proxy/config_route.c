@@ -66,6 +66,8 @@ int gw_proxy__compile_service(struct gw_proxy__compiler *c, const cJSON *j,
 	}
 	v = cJSON_GetObjectItemCaseSensitive(j, "enable_websocket");
 	s->websocket = cJSON_IsTrue(v);
+	v = cJSON_GetObjectItemCaseSensitive(j, "name");
+	s->name = cJSON_IsString(v) ? dup_cfg(c, v->valuestring) : NULL;
 	rv = gw_proxy__compile_plugins(c, cJSON_GetObjectItemCaseSensitive(j, "plugins"),
 				       &s->plugins, &s->n_plugins);
 	if (rv != 0) {
@@ -187,6 +189,8 @@ int gw_proxy__compile_route(struct gw_proxy__compiler *c, const cJSON *j, const 
 		if (s == NULL) {
 			return fail(c, "service_id %.64s not found", sid);
 		}
+		r->service_id = sid;
+		r->service_name = s->name;
 	}
 	if ((v = cJSON_GetObjectItemCaseSensitive(j, "upstream")) != NULL) {
 		if ((rv = gw_proxy__compile_upstream(c, v, NULL, &r->up)) != 0) {
@@ -210,6 +214,8 @@ int gw_proxy__compile_route(struct gw_proxy__compiler *c, const cJSON *j, const 
 	} else if (s != NULL) {
 		r->up = s->up;
 	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "name");
+	r->name = cJSON_IsString(v) ? dup_cfg(c, v->valuestring) : NULL;
 	v = cJSON_GetObjectItemCaseSensitive(j, "enable_websocket");
 	r->websocket = v != NULL ? cJSON_IsTrue(v) : (s != NULL && s->websocket);
 	{

@@ -173,6 +173,19 @@ int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, unsigne
 	return 0;
 }
 
+int gw_proxy__c_on_free(struct gw_proxy__compiler *c, void (*fn)(void *arg), void *arg)
+{
+	struct gw_proxy__cleanup *k = calloc_cfg(c, sizeof *k);
+	if (k == NULL) {
+		return GW_ENOMEM;
+	}
+	k->fn = fn;
+	k->arg = arg;
+	k->next = c->u->cleanups;
+	c->u->cleanups = k;
+	return 0;
+}
+
 const char *gw_proxy__c_object(struct gw_proxy__compiler *c, const char *set)
 {
 	if (set != NULL) {

@@ -46,6 +46,9 @@ struct gw_proxy__series {
 	char route[64];
 	char consumer[64];
 	char node[48];
+	char service[64];
+	char matched_uri[128];
+	char matched_host[128];
 	atomic_uint_fast64_t count, in_bytes, out_bytes;
 	atomic_uint_fast64_t lat[LAT_N][NB + 1]; /* per bucket (not cumulative); [NB] = +Inf */
 	atomic_uint_fast64_t lat_sum_us[LAT_N];
@@ -85,6 +88,8 @@ static void describe(struct gw_proxy__req *r, struct gw_proxy__outcome *o)
 	o->status = r->resp_started ? r->status : 499; /* nginx's "client closed" */
 	o->route = r->route != NULL && r->route->id != NULL ? r->route->id : "";
 	o->consumer = r->consumer != NULL ? r->consumer->username : "";
+	o->service = o->matched_uri = o->matched_host = "";
+	gw_proxy__prom_labels(r, o);
 	if (r->up != NULL && r->node >= 0 && (size_t)r->node < r->up->n_nodes) {
 		const char *t = r->up->nodes[r->node].text;
 		const char *colon = strrchr(t, ':');
@@ -157,50 +162,69 @@ void gw_proxy__ops_req_head(struct gw_proxy__req *r)
 	gw_proxy__pp_real_ip(r);
 }
 
-static uint64_t series_hash(int code, const char *route, const char *consumer, const char *node)
+/* The label set of a series (each "" when absent). */
+struct labels {
+	int code;
+	const char *route, *consumer, *node, *service, *uri, *host;
+};
+
+static uint64_t hash_str(uint64_t h, const char *s)
 {
-	uint64_t h = GW_PROXY__FNV_INIT;
-	h = gw_proxy__fnv_step(h, (unsigned char)(code & 0xff));
-	h = gw_proxy__fnv_step(h, (unsigned char)(code >> 8));
-	for (const char *s = route; *s; s++) {
+	for (; *s; s++) {
 		h = gw_proxy__fnv_step(h, (unsigned char)*s);
 	}
-	h = gw_proxy__fnv_step(h, 0);
-	for (const char *s = consumer; *s; s++) {
-		h = gw_proxy__fnv_step(h, (unsigned char)*s);
-	}
-	h = gw_proxy__fnv_step(h, 0);
-	for (const char *s = node; *s; s++) {
-		h = gw_proxy__fnv_step(h, (unsigned char)*s);
-	}
-	return h;
+	return gw_proxy__fnv_step(h, 0);
 }
 
-/* The worker's series for the label set, created if there is room. */
-static struct gw_proxy__series *series_get(struct gw_proxy__wops *wo, int code, const char *route,
-					   const char *consumer, const char *node)
+static uint64_t series_hash(const struct labels *k)
+{
+	uint64_t h = GW_PROXY__FNV_INIT;
+	h = gw_proxy__fnv_step(h, (unsigned char)(k->code & 0xff));
+	h = gw_proxy__fnv_step(h, (unsigned char)(k->code >> 8));
+	h = hash_str(h, k->route);
+	h = hash_str(h, k->consumer);
+	h = hash_str(h, k->node);
+	h = hash_str(h, k->service);
+	h = hash_str(h, k->uri);
+	return hash_str(h, k->host);
+}
+
+#define SAME(field, want) (strncmp((field), (want), sizeof(field) - 1) == 0)
+
+static bool series_is(const struct gw_proxy__series *s, const struct labels *k)
+{
+	return s->code == k->code && SAME(s->route, k->route) && SAME(s->consumer, k->consumer) &&
+	       SAME(s->node, k->node) && SAME(s->service, k->service) &&
+	       SAME(s->matched_uri, k->uri) && SAME(s->matched_host, k->host);
+}
+
+/* The worker's series for the label set, created if there is room; when
+ * the labeled part of the table is full, the request is counted under
+ * empty labels (and in the overflow counter). */
+static struct gw_proxy__series *series_get(struct gw_proxy__wops *wo, struct labels k)
 {
 	size_t mask = MAX_SERIES - 1, i;
 	bool folded = false;
 again:
-	i = (size_t)series_hash(code, route, consumer, node) & mask;
+	i = (size_t)series_hash(&k) & mask;
 	for (size_t probes = 0; probes < MAX_SERIES; probes++, i = (i + 1) & mask) {
 		struct gw_proxy__series *s = &wo->series[i];
 		if (!atomic_load_explicit(&s->ready, memory_order_relaxed)) {
 			if (wo->n_series >= (folded ? MAX_SERIES : LABELED_SERIES)) {
 				break;
 			}
-			s->code = code;
-			snprintf(s->route, sizeof s->route, "%s", route);
-			snprintf(s->consumer, sizeof s->consumer, "%s", consumer);
-			snprintf(s->node, sizeof s->node, "%s", node);
+			s->code = k.code;
+			snprintf(s->route, sizeof s->route, "%s", k.route);
+			snprintf(s->consumer, sizeof s->consumer, "%s", k.consumer);
+			snprintf(s->node, sizeof s->node, "%s", k.node);
+			snprintf(s->service, sizeof s->service, "%s", k.service);
+			snprintf(s->matched_uri, sizeof s->matched_uri, "%s", k.uri);
+			snprintf(s->matched_host, sizeof s->matched_host, "%s", k.host);
 			atomic_store_explicit(&s->ready, true, memory_order_release);
 			wo->n_series++;
 			return s;
 		}
-		if (s->code == code && strncmp(s->route, route, sizeof s->route - 1) == 0 &&
-		    strncmp(s->consumer, consumer, sizeof s->consumer - 1) == 0 &&
-		    strncmp(s->node, node, sizeof s->node - 1) == 0) {
+		if (series_is(s, &k)) {
 			return s;
 		}
 	}
@@ -209,9 +233,7 @@ again:
 		return NULL;
 	}
 	folded = true;
-	route = "";
-	consumer = "";
-	node = "";
+	k = (struct labels){k.code, "", "", "", "", "", ""};
 	goto again;
 }
 
@@ -253,7 +275,8 @@ void gw_proxy__ops_req_done(struct gw_proxy__req *r)
 	if (ops->log_on) {
 		gw_proxy__log_line(r, &o);
 	}
-	s = series_get(wo, o.status, o.route, o.consumer, o.node);
+	s = series_get(wo, (struct labels){o.status, o.route, o.consumer, o.node, o.service,
+					   o.matched_uri, o.matched_host});
 	if (s == NULL) {
 		return;
 	}
@@ -358,6 +381,7 @@ void gw_proxy__ops_close(struct gw_proxy *p)
 	if (ops == NULL) {
 		return;
 	}
+	gw_proxy__logger_stop();
 	if (!gw_proxy__log_stop(ops)) {
 		abandoned = ops;
 		p->ops = NULL;
@@ -380,8 +404,7 @@ void gw_proxy__ops_close(struct gw_proxy *p)
 
 /* One merged label set across workers. */
 struct agg {
-	int code;
-	const char *route, *consumer, *node; /* point into a worker's series (stable) */
+	struct labels k; /* point into a worker's series (stable) */
 	uint64_t count, in_bytes, out_bytes;
 	uint64_t lat[LAT_N][NB + 1];
 	uint64_t lat_sum_us[LAT_N];
@@ -395,12 +418,12 @@ struct aggset {
 	size_t n_keys;
 };
 
-static struct agg *agg_get(struct aggset *a, int code, const char *route, const char *consumer,
-			   const char *node)
+static struct agg *agg_get(struct aggset *a, const struct labels *k)
 {
 	char *key;
 	void *hit;
-	int kl = asprintf(&key, "%d\n%s\n%s\n%s", code, route, consumer, node);
+	int kl = asprintf(&key, "%d\n%s\n%s\n%s\n%s\n%s\n%s", k->code, k->route, k->consumer,
+			  k->node, k->service, k->uri, k->host);
 	if (kl < 0) {
 		return NULL;
 	}
@@ -431,10 +454,7 @@ static struct agg *agg_get(struct aggset *a, int code, const char *route, const 
 	}
 	a->key_store[a->n_keys++] = key;
 	memset(&a->v[a->n], 0, sizeof a->v[a->n]);
-	a->v[a->n].code = code;
-	a->v[a->n].route = route;
-	a->v[a->n].consumer = consumer;
-	a->v[a->n].node = node;
+	a->v[a->n].k = *k;
 	return &a->v[a->n++];
 }
 
@@ -448,7 +468,9 @@ static void aggset_close(struct aggset *a)
 	gw_proxy__map_close(&a->idx);
 }
 
-/* Sum the workers' series; @by_code false merges codes (code -1). */
+/* Sum the workers' series; @by_code false merges codes (code -1) and the
+ * matched_uri / matched_host labels (the latency and bandwidth families
+ * do not have them). */
 static int collect(struct gw_proxy__ops *ops, bool by_code, struct aggset *a)
 {
 	memset(a, 0, sizeof *a);
@@ -460,7 +482,14 @@ static int collect(struct gw_proxy__ops *ops, bool by_code, struct aggset *a)
 			if (!atomic_load_explicit(&s->ready, memory_order_acquire)) {
 				continue;
 			}
-			g = agg_get(a, by_code ? s->code : -1, s->route, s->consumer, s->node);
+			struct labels k = {by_code ? s->code : -1,
+					   s->route,
+					   s->consumer,
+					   s->node,
+					   s->service,
+					   by_code ? s->matched_uri : "",
+					   by_code ? s->matched_host : ""};
+			g = agg_get(a, &k);
 			if (g == NULL) {
 				return GW_ENOMEM;
 			}
@@ -488,22 +517,11 @@ static int write_status(struct gw_proxy__ops *ops, struct gw_buf *b)
 	}
 	for (size_t i = 0; rv == 0 && i < a.n; i++) {
 		char code[16];
-		snprintf(code, sizeof code, "%d", a.v[i].code);
-		const char *l[] = {"code",
-				   code,
-				   "route",
-				   a.v[i].route,
-				   "matched_uri",
-				   "",
-				   "matched_host",
-				   "",
-				   "service",
-				   "",
-				   "consumer",
-				   a.v[i].consumer,
-				   "node",
-				   a.v[i].node,
-				   NULL};
+		const struct labels *k = &a.v[i].k;
+		snprintf(code, sizeof code, "%d", k->code);
+		const char *l[] = {"code",     code,           "route", k->route,  "matched_uri",
+				   k->uri,     "matched_host", k->host, "service", k->service,
+				   "consumer", k->consumer,    "node",  k->node,   NULL};
 		rv = gw_prom_sample(b, "apisix_http_status", l, (double)a.v[i].count);
 	}
 	aggset_close(&a);
@@ -530,16 +548,17 @@ static int write_latency_bw(struct gw_proxy__ops *ops, struct gw_buf *b)
 					snprintf(le, sizeof le, "+Inf");
 				}
 				const char *l[] = {
-				    "type",    lat_types[t], "route",    a.v[i].route,
-				    "service", "",           "consumer", a.v[i].consumer,
-				    "node",    a.v[i].node,  "le",       le,
+				    "type",    lat_types[t],     "route",    a.v[i].k.route,
+				    "service", a.v[i].k.service, "consumer", a.v[i].k.consumer,
+				    "node",    a.v[i].k.node,    "le",       le,
 				    NULL};
 				rv =
 				    gw_prom_sample(b, "apisix_http_latency_bucket", l, (double)cum);
 			}
-			const char *l[] = {"type",    lat_types[t], "route",    a.v[i].route,
-					   "service", "",           "consumer", a.v[i].consumer,
-					   "node",    a.v[i].node,  NULL};
+			const char *l[] = {
+			    "type",    lat_types[t],     "route",    a.v[i].k.route,
+			    "service", a.v[i].k.service, "consumer", a.v[i].k.consumer,
+			    "node",    a.v[i].k.node,    NULL};
 			if (rv == 0) {
 				rv = gw_prom_sample(b, "apisix_http_latency_sum", l,
 						    (double)a.v[i].lat_sum_us[t] / 1000.0);
@@ -556,10 +575,10 @@ static int write_latency_bw(struct gw_proxy__ops *ops, struct gw_buf *b)
 	for (size_t i = 0; rv == 0 && i < a.n; i++) {
 		for (int t = 0; rv == 0 && t < 2; t++) {
 			const char *l[] = {"type",     t == 0 ? "ingress" : "egress",
-					   "route",    a.v[i].route,
-					   "service",  "",
-					   "consumer", a.v[i].consumer,
-					   "node",     a.v[i].node,
+					   "route",    a.v[i].k.route,
+					   "service",  a.v[i].k.service,
+					   "consumer", a.v[i].k.consumer,
+					   "node",     a.v[i].k.node,
 					   NULL};
 			rv = gw_prom_sample(b, "apisix_bandwidth", l,
 					    (double)(t == 0 ? a.v[i].in_bytes : a.v[i].out_bytes));
@@ -658,6 +677,9 @@ int gw_proxy_metrics(struct gw_proxy *p, struct gw_buf *b)
 	if (rv == 0) {
 		rv = gw_prom_sample(b, "apigw_limit_evictions_total", NULL,
 				    (double)gw_proxy__limit_evictions());
+	}
+	if (rv == 0) {
+		rv = gw_proxy__logger_metrics(b);
 	}
 	return rv == 0 ? gw_proxy__health_metrics(p, b) : rv;
 }

@@ -113,6 +113,8 @@ struct gw_proxy__outcome {
 	uint64_t in_bytes, out_bytes;
 	/* the authenticated consumer (plugin_int.h), or "" */
 	const char *consumer;
+	/* routes with the prometheus plugin (plugin_prometheus.c), else "" */
+	const char *service, *matched_uri, *matched_host;
 };
 
 struct gw_proxy__ops {

@@ -185,6 +185,86 @@ uint64_t gw_proxy__limit_evictions(void);
 /* 64-bit hash of @n bytes continuing @h (FNV-1a then a final mix). */
 uint64_t gw_proxy__limit_hash(uint64_t h, const void *p, size_t n);
 
+/* ---- prometheus (plugin_prometheus.c) */
+
+/* When @r's plugins include prometheus: fill @o's service, matched_uri and
+ * matched_host labels (and the route's name for prefer_name). The values
+ * point into the compiled config @r holds. Worker thread. */
+void gw_proxy__prom_labels(const struct gw_proxy__req *r, struct gw_proxy__outcome *o);
+
+/* ---- the logger service (plugin_logger.c): http-logger and file-logger
+ * entries go through a bounded lock-free queue to one logger thread that
+ * batches and delivers them; workers never wait. */
+enum { GW_PROXY__SINK_HTTP, GW_PROXY__SINK_FILE, GW_PROXY__SINK_MIRROR };
+struct gw_proxy__logsink;
+struct gw_proxy__logsink_conf {
+	int kind;                /* GW_PROXY__SINK_* */
+	const char *uri;         /* http: "http://ip:port/path"; mirror: "http://ip:port" */
+	const char *auth_header; /* http: Authorization value, "" = none */
+	unsigned timeout_ms;     /* http, mirror: of one request */
+	bool new_line;           /* http: concat_method new_line (else a JSON array) */
+	const char *path;        /* file */
+	/* APISIX's batch processor (http) */
+	unsigned batch_max_size, inactive_timeout_s, buffer_duration_s;
+	unsigned max_retry_count, retry_delay_s;
+};
+/* The node's sink for the logger instance @ident (made from @conf, strings
+ * copied, when new; an existing one keeps its batch and settings), with one
+ * reference for the caller, or NULL (out of memory, or the logger thread
+ * cannot start). Config thread. */
+struct gw_proxy__logsink *gw_proxy__logsink_get(uint64_t ident,
+						const struct gw_proxy__logsink_conf *conf);
+/* For a plugin's compile: the sink of the instance of configuration @conf
+ * (its object and configuration: gw_proxy__limit_ident), held until the
+ * unit being compiled is freed. NULL when out of memory. Config thread. */
+struct gw_proxy__logsink *gw_proxy__logsink_hold(struct gw_proxy__compiler *c, const cJSON *conf,
+						 const struct gw_proxy__logsink_conf *sc);
+/* Drop a reference (gw_proxy__c_on_free's signature); the logger thread
+ * delivers what the sink holds and frees it after the last. Any thread. */
+void gw_proxy__logsink_release(void *sink);
+/* Queue a copy of one entry (@len bytes of JSON) for @s; dropped and
+ * counted when the node's queue is full (or @p is NULL). Worker thread,
+ * while its request holds a reference on @s through its snapshot. */
+void gw_proxy__logsink_push(struct gw_proxy__logsink *s, const char *p, size_t len);
+/* File sinks reopen their paths (SIGUSR1). Any thread. */
+void gw_proxy__logger_reopen(void);
+/* Deliver what is held (once, within a few seconds) and stop the logger
+ * thread; a later gw_proxy__logsink_get starts it again. Control thread,
+ * after the workers were joined. */
+void gw_proxy__logger_stop(void);
+/* apigw_logger_{sent,written,dropped,failed}_total and
+ * apigw_mirror_{sent,failed,dropped}_total. 0 or GW_ENOMEM. */
+int gw_proxy__logger_metrics(struct gw_buf *b);
+
+/* ---- log formats (plugin_loggers.c) and plugin_metadata (plugin_metadata.c) */
+
+/* A compiled log_format object: each key's value is a variable ("$name")
+ * or a literal (its JSON text). */
+struct gw_proxy__plogfmt_item {
+	const char *key;
+	const char *var; /* "$name" values: the variable, else NULL */
+	const char *lit; /* the literal's JSON text otherwise */
+};
+struct gw_proxy__plogfmt {
+	struct gw_proxy__plogfmt_item *v;
+	size_t n;
+};
+/* Compile the log_format object @lf into @c's arena. 0, GW_EINVAL (not an
+ * object) or GW_ENOMEM. */
+int gw_proxy__plogfmt_compile(struct gw_proxy__compiler *c, const cJSON *lf,
+			      struct gw_proxy__plogfmt **out);
+/* /apisix/plugin_metadata/<plugin>: what the plugins read of it. */
+struct gw_proxy__metadata {
+	struct {
+		const char *plugin;
+		const struct gw_proxy__plogfmt *log_format; /* NULL: none */
+	} * v;
+	size_t n;
+};
+/* The log_format of plugin @name's metadata in @cfg, or NULL. */
+const struct gw_proxy__plogfmt *gw_proxy__metadata_log_format(const struct gw_proxy_config *cfg,
+							      const char *name);
+
 /* ---- the plugins (one file each) */
 extern const struct gw_proxy__plugin gw_proxy__plugin_key_auth, gw_proxy__plugin_basic_auth,
     gw_proxy__plugin_limit_count, gw_proxy__plugin_limit_req, gw_proxy__plugin_ip_restriction,
@@ -196,5 +276,8 @@ extern const struct gw_proxy__plugin gw_proxy__plugin_jwt_auth, gw_proxy__plugin
 /* Requests limit-conn let through unlimited: every slot probed for their
  * key held another key in flight (plugin_limit_conn.c). */
 uint64_t gw_proxy__limit_conn_overflows(void);
+/* wt-traffic's plugins */
+extern const struct gw_proxy__plugin gw_proxy__plugin_http_logger, gw_proxy__plugin_file_logger,
+    gw_proxy__plugin_api_breaker, gw_proxy__plugin_traffic_split, gw_proxy__plugin_proxy_mirror;
 
 #endif

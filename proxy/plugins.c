@@ -658,6 +658,12 @@ static const struct gw_proxy__plugin *const plugins[] = {
     &gw_proxy__plugin_uri_blocker,
     &gw_proxy__plugin_fault_injection,
     &gw_proxy__plugin_real_ip,
+    /* traffic and logging plugins (plugin_loggers.c, ...) */
+    &gw_proxy__plugin_http_logger,
+    &gw_proxy__plugin_file_logger,
+    &gw_proxy__plugin_api_breaker,
+    &gw_proxy__plugin_traffic_split,
+    &gw_proxy__plugin_proxy_mirror,
 };
 
 const struct gw_proxy__plugin *gw_proxy__plugin_find(const char *name)

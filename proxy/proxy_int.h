@@ -156,6 +156,11 @@ int gw_proxy__c_vars(struct gw_proxy__compiler *c, const cJSON *arr, struct gw_p
  * it. 0, GW_EINVAL (reason recorded), GW_ENOMEM. */
 int gw_proxy__c_regex(struct gw_proxy__compiler *c, const char *pattern, unsigned flags,
 		      struct gw_regex **out);
+/* Call @fn(@arg) when the unit being compiled is freed (any thread; also
+ * when the compile fails): for what a plugin holds outside the arena
+ * (a reference on a node-wide object). 0 or GW_ENOMEM (@fn is not called:
+ * the caller releases @arg itself). */
+int gw_proxy__c_on_free(struct gw_proxy__compiler *c, void (*fn)(void *arg), void *arg);
 
 struct gw_proxy__cidr {
 	int family; /* AF_INET or AF_INET6 */
@@ -222,6 +227,9 @@ struct gw_proxy__route {
 	bool websocket;
 	struct gw_proxy__plugin_inst *plugins; /* route + service plugins, priority desc */
 	size_t n_plugins;
+	const char *name;         /* "name", or NULL (prometheus prefer_name) */
+	const char *service_id;   /* "service_id", or NULL */
+	const char *service_name; /* that service's "name", or NULL */
 };
 
 /* Routes under one path, sorted by priority desc then seq asc. */
@@ -252,6 +260,8 @@ struct gw_proxy__router {
 	size_t n_routes, cap_routes;
 };
 
+struct gw_proxy__metadata; /* plugin_int.h */
+
 struct gw_proxy_config {
 	atomic_int refs;
 	int64_t revision;
@@ -266,6 +276,8 @@ struct gw_proxy_config {
 	struct gw_proxy__ssl_table *ssl;       /* ssls objects (tls_int.h), or NULL */
 	struct gw_proxy__consumers *consumers; /* plugin_consumer.c, or NULL */
 	struct gw_proxy__unit *cunit;          /* holds consumers (one reference), or NULL */
+	const struct gw_proxy__metadata *meta; /* plugin_metadata (plugin_metadata.c), or NULL */
+	struct gw_proxy__unit *munit;          /* holds meta (one reference), or NULL */
 };
 
 /* What the router sees of a request. Strings are not NUL-terminated unless

@@ -286,7 +286,8 @@ static void go_on(struct gw_proxy__req *r)
 void gw_proxy__req_proceed(struct gw_proxy__req *r)
 {
 	struct gw_proxy__dconn *dc = r->dc;
-	const struct gw_proxy__upstream *up = r->route->up;
+	/* a plugin may have chosen the upstream (traffic-split) */
+	const struct gw_proxy__upstream *up = r->up != NULL ? r->up : r->route->up;
 
 	if (up == NULL) {
 		respond_json(r, 503, "missing upstream configuration in Route or Service");

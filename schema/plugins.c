@@ -31,6 +31,13 @@
 #define CORS_ORIGINS "^(\\\\*|\\\\*\\\\*|null|\\\\w+://[^\\u002c]+(,\\\\w+://[^\\u002c]+)*)$"
 #define STATUS_MIN   GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MIN)
 #define STATUS_MAX   GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MAX)
+/* APISIX's batch processor fields (apisix/utils/batch-processor.lua) */
+#define BATCH_PROCESSOR                                                                            \
+	"'name':{'type':'string'},'max_retry_count':{'type':'integer','minimum':0,'default':0},"   \
+	"'retry_delay':{'type':'integer','minimum':0,'default':1},"                                \
+	"'buffer_duration':{'type':'integer','minimum':1,'default':60},"                           \
+	"'inactive_timeout':{'type':'integer','minimum':1,'default':5},"                           \
+	"'batch_max_size':{'type':'integer','minimum':1,'default':1000}"
 
 const struct gw_schema__plugin_row gw_schema__plugins[] = {
     {"request-id",
@@ -234,6 +241,59 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'source':{'type':'string','minLength':1},"
      "'recursive':{'type':'boolean','default':false}},"
      "'required':['source']}",
+     NULL},
+    /* traffic and logging plugins (wt-traffic) */
+    {"http-logger",
+     "{'type':'object','properties':{"
+     "'uri':{'type':'string','pattern':'^http://'},"
+     "'auth_header':{'type':'string'},"
+     "'timeout':{'type':'integer','minimum':1,'default':3},"
+     "'log_format':{'type':'object'},"
+     "'include_req_body':{'type':'boolean','default':false},"
+     "'concat_method':{'type':'string','enum':['json','new_line'],'default':'json'}"
+     "," BATCH_PROCESSOR "},'required':['uri']}",
+     NULL},
+    {"file-logger",
+     "{'type':'object','properties':{'path':{'type':'string','minLength':1},"
+     "'log_format':{'type':'object'},"
+     "'include_req_body':{'type':'boolean','default':false}},'required':['path']}",
+     NULL},
+    {"api-breaker",
+     "{'type':'object','properties':{"
+     "'break_response_code':{'type':'integer','minimum':200,'maximum':599},"
+     "'break_response_body':{'type':'string'},"
+     "'break_response_headers':{'type':'array','items':{'type':'object','properties':{"
+     "'key':{'type':'string','minLength':1},'value':{'type':'string','minLength':1}},"
+     "'required':['key','value']}},"
+     "'max_breaker_sec':{'type':'integer','minimum':3,'default':300},"
+     "'unhealthy':{'type':'object','properties':{"
+     "'http_statuses':{'type':'array','minItems':1,'uniqueItems':true,"
+     "'items':{'type':'integer','minimum':500,'maximum':599},'default':[500]},"
+     "'failures':{'type':'integer','minimum':1,'default':3}}},"
+     "'healthy':{'type':'object','properties':{"
+     "'http_statuses':{'type':'array','minItems':1,'uniqueItems':true,"
+     "'items':{'type':'integer','minimum':200,'maximum':499},'default':[200]},"
+     "'successes':{'type':'integer','minimum':1,'default':3}}}},"
+     "'required':['break_response_code']}",
+     NULL},
+    {"traffic-split",
+     "{'type':'object','properties':{'rules':{'type':'array','items':{'type':'object',"
+     "'properties':{"
+     "'match':{'type':'array','items':{'type':'object','properties':{"
+     "'vars':{'type':'array','format':'expr'}}}},"
+     "'weighted_upstreams':{'type':'array','minItems':1,'maxItems':20,'items':{"
+     "'type':'object','properties':{'upstream_id':{'$ref':'id'},"
+     "'upstream':{'$ref':'upstream'},"
+     "'weight':{'type':'integer','minimum':0,'default':1}}}}},"
+     "'additionalProperties':false}}},'additionalProperties':false}",
+     NULL},
+    {"proxy-mirror",
+     "{'type':'object','properties':{"
+     "'host':{'type':'string','pattern':'^http://([0-9a-zA-Z.-]+|[[][0-9a-fA-F:]+[]])(:[0-9]+)?$'},"
+     "'path':{'type':'string','pattern':'^/[^?&]+$'},"
+     "'path_concat_mode':{'type':'string','enum':['replace','prefix'],'default':'replace'},"
+     "'sample_ratio':{'type':'number','minimum':0.00001,'maximum':1,'default':1}},"
+     "'required':['host']}",
      NULL},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);

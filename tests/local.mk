@@ -178,6 +178,8 @@ TESTS += tests/integration/test_tls.py
 # proxy/plugin_*.c through a running node (docs/plugins.md)
 TESTS += tests/integration/test_plugins.py
 TESTS += tests/integration/test_plugins_auth.py
+# the traffic and logging plugins (docs/plugins.md)
+TESTS += tests/integration/test_plugins_traffic.py
 
 # store/ unit tests, model test and benchmark (owner: store).
 # test_store (kv, ranges, txns), test_store_durability (leases, quota,

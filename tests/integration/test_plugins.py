@@ -125,7 +125,8 @@ def test_plugins_list_and_schemas():
         "proxy-rewrite",
         "limit-count", "limit-req", "response-rewrite", "prometheus",
         "jwt-auth", "hmac-auth", "cors", "redirect", "limit-conn", "uri-blocker",
-        "fault-injection", "real-ip"}, b
+        "fault-injection", "real-ip", "http-logger", "file-logger", "api-breaker",
+        "traffic-split", "proxy-mirror"}, b
     st, b = adm("GET", "/plugins/key-auth")
     assert st == 200 and "header" in b["properties"], b
     st, b = adm("GET", "/plugins/key-auth?schema_type=consumer")
