@@ -577,9 +577,19 @@ static void test_refused_what_the_proxy_cannot_serve(void **state)
 	    "property \"upstream\" validation failed: property \"nodes\" validation failed");
 	check_refused("upstream", "{\"scheme\":\"grpcs\",\"nodes\":{\"127.0.0.1:80\":1}}",
 		      "property \"scheme\" validation failed: matches none of the enum values");
-	check_refused("upstream", "{\"nodes\":{\"example.com:80\":1}}",
-		      "invalid upstream node example.com: not an IP address (DNS names are not "
-		      "supported yet)");
+	check_refused("upstream", "{\"nodes\":{\"bad_host!:80\":1}}",
+		      "invalid upstream node bad_host!: not an IP address or a host name");
+	check_refused("upstream", "{\"nodes\":[{\"host\":\"1.2.3\",\"port\":80,\"weight\":1}]}",
+		      "invalid upstream node 1.2.3: not an IP address or a host name");
+	{
+		/* host names are resolved by the proxy (proxy/dns.c) */
+		cJSON *v =
+		    cJSON_Parse("{\"nodes\":{\"example.com:80\":1,\"svc_a.internal:8080\":2}}");
+		char err[256];
+		assert_non_null(v);
+		assert_int_equal(gw_schema_check("upstream", v, 0, err, sizeof err), 0);
+		cJSON_Delete(v);
+	}
 	check_refused("upstream", "{\"service_name\":\"a\",\"discovery_type\":\"dns\"}",
 		      "service discovery is not supported yet");
 	check_refused("route", "{\"uri\":\"a\",\"upstream\":" UP_JSON "}",
