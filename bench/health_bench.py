@@ -8,9 +8,12 @@
   APIGW_BIN=./apigw python3 bench/health_bench.py failover [--requests 3000]
     Two backends, one sequential client; one backend is killed (connection
     refused) at a random request: time from the kill to the node marked
-    unhealthy (polled on the control API every 5 ms) and requests failed,
-    for active checks (interval 1 s, tcp_failures 2) and passive checks
-    (tcp_failures 2), each with retries 0 and retries 1.
+    unhealthy (polled on the control API every 5 ms), time from the kill to
+    the last request sent to the dead node (with retries 0 every request
+    sent to it fails, so the last failure is the last request it was sent;
+    with retries 1 those attempts are retried and invisible to the client)
+    and requests failed, for active checks (interval 1 s, tcp_failures 2)
+    and passive checks (tcp_failures 2), each with retries 0 and retries 1.
 Processes are stopped by PID; backends run in this process."""
 import argparse
 import asyncio
@@ -178,7 +181,7 @@ def failover(a, binp):
                     "nodes": {"127.0.0.1:%d" % dead: 1, "127.0.0.1:%d" % alive: 1}}})])
                 time.sleep(1.5)
                 kill_at = random.randint(a.requests // 4, a.requests // 2)
-                failed, late, t_kill, t_marked = 0, 0, None, None
+                failed, late, t_kill, t_marked, t_last = 0, 0, None, None, None
                 px = http.client.HTTPConnection("127.0.0.1", n.ports["proxy"], timeout=10)
 
                 def watch():
@@ -198,21 +201,25 @@ def failover(a, binp):
                         be.stop(dead)
                         t_kill = time.monotonic()
                         threading.Thread(target=watch, daemon=True).start()
+                    t_sent = time.monotonic()
                     px.request("GET", "/f")
                     r = px.getresponse()
                     r.read()
                     if r.status != 200:
                         failed += 1
                         late += t_marked is not None
+                        t_last = t_sent
                     after_mark += t_marked is not None
                     i += 1
                 deadline = time.monotonic() + 10
                 while t_marked is None and time.monotonic() < deadline:
                     time.sleep(0.01)
                 marked = "%.0f ms" % ((t_marked - t_kill) * 1000) if t_marked else "never"
-                print("%s checks, retries %d: dead node out after %s; %d of %d requests "
+                last = ("; last request sent to it %.0f ms after the kill"
+                        % ((t_last - t_kill) * 1000) if retries == 0 and t_last else "")
+                print("%s checks, retries %d: dead node out after %s%s; %d of %d requests "
                       "after the kill failed (%d after it was out)"
-                      % (mode, retries, marked, failed, i - kill_at, late))
+                      % (mode, retries, marked, last, failed, i - kill_at, late))
                 if t_marked is None:
                     t_marked = 0  # stop the watcher
                 be.start(dead)
