@@ -101,29 +101,30 @@ static int parse_node(struct gw_proxy__compiler *c, const char *host, long port,
 
 static int parse_nodes(struct gw_proxy__compiler *c, const cJSON *jn, struct gw_proxy__upstream *up)
 {
-	size_t room = (size_t)cJSON_GetArraySize(jn) + GW_PROXY__DNS_MAX_ADDRS, n;
+	size_t room = 0, n;
 	const cJSON *it;
 	int rv;
 
-	/* a host name may give up to GW_PROXY__DNS_MAX_ADDRS nodes */
-	up->nodes = calloc_cfg(c, room * sizeof *up->nodes);
+	/* room: one node per address, GW_PROXY__DNS_MAX_ADDRS per host name */
+	cJSON_ArrayForEach(it, jn)
+	{
+		char hp[GW_SCHEMA_HOST_MAX], ip[GW_SCHEMA_HOST_MAX];
+		unsigned char addr[16];
+		const cJSON *h = cJSON_GetObjectItemCaseSensitive(it, "host");
+		const char *host = cJSON_IsObject(jn) ? hp : cJSON_IsString(h) ? h->valuestring : "";
+		long port;
+		if (cJSON_IsObject(jn) && gw_schema_node_key(it->string, hp, sizeof hp, &port) != 0) {
+			hp[0] = '\0';
+		}
+		room += gw_schema_node_ip(host, ip, sizeof ip, addr) < 0 ? GW_PROXY__DNS_MAX_ADDRS : 1;
+	}
+	up->nodes = calloc_cfg(c, (room ? room : 1) * sizeof *up->nodes);
 	if (up->nodes == NULL) {
 		return GW_ENOMEM;
 	}
 	up->n_nodes = 0;
 	cJSON_ArrayForEach(it, jn)
 	{
-		if (up->n_nodes + GW_PROXY__DNS_MAX_ADDRS > room) {
-			/* host names gave more nodes than foreseen (the arena
-			 * keeps the old array until the unit goes) */
-			struct gw_proxy__node *v = calloc_cfg(c, 2 * room * sizeof *v);
-			if (v == NULL) {
-				return GW_ENOMEM;
-			}
-			memcpy(v, up->nodes, up->n_nodes * sizeof *v);
-			up->nodes = v;
-			room *= 2;
-		}
 		if (cJSON_IsObject(jn)) {
 			/* "host:port": weight */
 			char hp[GW_SCHEMA_HOST_MAX];
