@@ -6,7 +6,7 @@
 #     checks, retries 0 and 1;
 #   cpu: the checker thread's CPU (utime + stime of the thread named
 #     apigw-health in /proc/<pid>/task/<tid>/stat) with UPSTREAMS upstreams
-#     x 3 nodes probed every 1 s.
+#     x 3 nodes probed every 1 s (3 nginx listeners answer the probes).
 #   APIGW_BIN=build-release/apigw bench/health-figures.sh
 # Environment: UPSTREAMS [1000], SECS [20] of CPU sampling, REQUESTS [3000],
 #   TYPE [http] (probe type for the CPU run: http or tcp).
@@ -20,4 +20,4 @@ echo "== failover (sequential client, 2 backends, one killed)"
 python3 health_bench.py failover --requests "${REQUESTS:-3000}"
 echo "== checker CPU"
 python3 health_bench.py cpu --upstreams "${UPSTREAMS:-1000}" --secs "${SECS:-20}" \
-  --type "${TYPE:-http}"
+  --type "${TYPE:-http}" --nginx

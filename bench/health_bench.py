@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """health_bench.py: figures of the upstream health checks on one apigw node.
 
-  APIGW_BIN=./apigw python3 bench/health_bench.py cpu [--upstreams 1000] [--secs 20]
-    N upstreams x 3 nodes, active http checks every 1 s (3 asyncio backends
-    answer the probes): the checker thread's CPU (from /proc, thread
-    "apigw-health") and probes per second (apigw_health_probes_total).
+  APIGW_BIN=./apigw python3 bench/health_bench.py cpu [--upstreams 1000] [--secs 20] [--nginx]
+    N upstreams x 3 nodes, active http checks every 1 s (3 asyncio backends,
+    or with --nginx 3 nginx listeners, answer the probes): the checker
+    thread's CPU (from /proc, thread "apigw-health"), probes per second
+    (apigw_health_probes_total) and the nodes' states at the end (all
+    healthy, or the backends could not keep up and the figure is off).
   APIGW_BIN=./apigw python3 bench/health_bench.py failover [--requests 3000]
     Two backends, one sequential client; one backend is killed (connection
     refused) at a random request: time from the kill to the node marked
@@ -66,6 +68,45 @@ class Backends:
             s.close()
             await s.wait_closed()
         asyncio.run_coroutine_threadsafe(close(), self.loop).result()
+
+
+class NginxBackends:
+    """@n nginx listeners (one process, 2 workers) answering 200: the CPU
+    run's backends, as a Python server cannot accept ~3,000 probes a second
+    on a loaded 2-core machine (probes then time out and the checker's CPU
+    is that of failing probes)."""
+
+    def __init__(self, n):
+        self.ports = [free_port() for _ in range(n)]
+        self.tmp = tempfile.mkdtemp(prefix="apigw-healthbench-nginx-")
+        d = self.tmp
+        listen = "".join("    listen 127.0.0.1:%d backlog=4096;\n" % p for p in self.ports)
+        with open(d + "/nginx.conf", "w") as f:
+            f.write("worker_processes 2;\npid %s/nginx.pid;\nerror_log %s/error.log warn;\n"
+                    "worker_rlimit_nofile 16384;\n"
+                    "events { worker_connections 8192; multi_accept on; }\n"
+                    "http {\n  access_log off;\n  client_body_temp_path %s/b;\n"
+                    "  proxy_temp_path %s/p;\n  fastcgi_temp_path %s/f;\n"
+                    "  uwsgi_temp_path %s/u;\n  scgi_temp_path %s/s;\n"
+                    "  server {\n%s    location / { return 200 \"ok\\n\"; }\n  }\n}\n"
+                    % (d, d, d, d, d, d, d, listen))
+        self.proc = subprocess.Popen(["nginx", "-p", d, "-c", d + "/nginx.conf",
+                                      "-g", "daemon off;"], stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.ports[0], timeout=1)
+                c.request("GET", "/")
+                c.getresponse().read()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("nginx did not start")
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class NodeProc:
@@ -139,7 +180,7 @@ class NodeProc:
 
 
 def cpu(a, binp):
-    be = Backends(3)
+    be = NginxBackends(3) if a.nginx else Backends(3)
     n = NodeProc(binp)
     try:
         nodes = {"127.0.0.1:%d" % p: 1 for p in be.ports}
@@ -154,13 +195,19 @@ def cpu(a, binp):
         time.sleep(a.secs)
         t1, c1, p1 = time.time(), n.checker_ticks(), n.metric("apigw_health_probes_total")
         st, body = n.get("control", "/v1/healthcheck")
-        healthy = sum(1 for u in json.loads(body) for x in u["nodes"] if x["status"] == "healthy")
+        states = {}
+        for u in json.loads(body):
+            for x in u["nodes"]:
+                states[x["status"]] = states.get(x["status"], 0) + 1
         print("checker: %d upstreams x 3 nodes, %s probes every 1 s: %.1f%% of one core, "
-              "%.0f probes/s, %d/%d nodes healthy" % (
+              "%.0f probes/s, nodes: %s" % (
                   a.upstreams, a.type, 100.0 * (c1 - c0) / hz / (t1 - t0),
-                  (p1 - p0) / (t1 - t0), healthy, 3 * a.upstreams))
+                  (p1 - p0) / (t1 - t0),
+                  ", ".join("%d %s" % (v, k) for k, v in sorted(states.items()))))
     finally:
         n.stop()
+        if a.nginx:
+            be.close()
 
 
 def failover(a, binp):
@@ -236,6 +283,8 @@ def main():
     ap.add_argument("--secs", type=float, default=20)
     ap.add_argument("--type", default="http", choices=("http", "tcp"))
     ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--nginx", action="store_true",
+                    help="cpu: nginx backends (else Python asyncio ones)")
     a = ap.parse_args()
     binp = os.environ.get("APIGW_BIN", "./apigw")
     (cpu if a.what == "cpu" else failover)(a, binp)
