@@ -111,12 +111,16 @@ static int parse_nodes(struct gw_proxy__compiler *c, const cJSON *jn, struct gw_
 		char hp[GW_SCHEMA_HOST_MAX], ip[GW_SCHEMA_HOST_MAX];
 		unsigned char addr[16];
 		const cJSON *h = cJSON_GetObjectItemCaseSensitive(it, "host");
-		const char *host = cJSON_IsObject(jn) ? hp : cJSON_IsString(h) ? h->valuestring : "";
+		const char *host = cJSON_IsObject(jn)  ? hp
+				   : cJSON_IsString(h) ? h->valuestring
+						       : "";
 		long port;
-		if (cJSON_IsObject(jn) && gw_schema_node_key(it->string, hp, sizeof hp, &port) != 0) {
+		if (cJSON_IsObject(jn) &&
+		    gw_schema_node_key(it->string, hp, sizeof hp, &port) != 0) {
 			hp[0] = '\0';
 		}
-		room += gw_schema_node_ip(host, ip, sizeof ip, addr) < 0 ? GW_PROXY__DNS_MAX_ADDRS : 1;
+		room +=
+		    gw_schema_node_ip(host, ip, sizeof ip, addr) < 0 ? GW_PROXY__DNS_MAX_ADDRS : 1;
 	}
 	up->nodes = calloc_cfg(c, (room ? room : 1) * sizeof *up->nodes);
 	if (up->nodes == NULL) {

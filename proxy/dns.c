@@ -246,7 +246,9 @@ static size_t collect(const struct ares_addrinfo *res, struct in_addr *out, unsi
 	if (*ttl == UINT32_MAX) {
 		*ttl = 0; /* /etc/hosts: no TTL, the floor applies */
 	}
-	qsort(out, n, sizeof *out, by_addr);
+	if (n > 1) {
+		qsort(out, n, sizeof *out, by_addr);
+	}
 	return n;
 }
 
@@ -309,10 +311,12 @@ static void answer_bad(struct gw_proxy__dns *d, struct gw_proxy__dname *dn, cons
 	snprintf(dn->err, sizeof dn->err, "%s", why);
 	if (!dn->failing) {
 		if (dn->n > 0) {
-			gw_warnf("dns", "%s: resolution failed (%s): keeping its %zu last address(es)",
+			gw_warnf("dns",
+				 "%s: resolution failed (%s): keeping its %zu last address(es)",
 				 dn->name, why, dn->n);
 		} else {
-			gw_warnf("dns", "%s: resolution failed (%s): no address yet", dn->name, why);
+			gw_warnf("dns", "%s: resolution failed (%s): no address yet", dn->name,
+				 why);
 		}
 	}
 	dn->failing = true;
@@ -347,8 +351,8 @@ static void answer_cb(void *arg, int status, int timeouts, struct ares_addrinfo 
 	} else if (status == ARES_SUCCESS && n > 0) {
 		changed = answer_good(d, dn, a, n, ttl, now);
 	} else {
-		answer_bad(d, dn, status == ARES_SUCCESS ? "no IPv4 address" : ares_strerror(status),
-			   now);
+		answer_bad(d, dn,
+			   status == ARES_SUCCESS ? "no IPv4 address" : ares_strerror(status), now);
 	}
 	if (dn->refs == 0) {
 		name_free(d, dn);
@@ -523,7 +527,8 @@ int gw_proxy__dns_start(struct gw_proxy__dns *d)
 		gw_errorf("dns", "c-ares: %s", ares_strerror(rv));
 		return GW_EIO;
 	}
-	if (d->servers != NULL && (rv = ares_set_servers_ports_csv(ch, d->servers)) != ARES_SUCCESS) {
+	if (d->servers != NULL &&
+	    (rv = ares_set_servers_ports_csv(ch, d->servers)) != ARES_SUCCESS) {
 		gw_errorf("dns", "resolvers %s: %s", d->servers, ares_strerror(rv));
 		ares_destroy(ch);
 		return GW_EINVAL;
