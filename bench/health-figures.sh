@@ -6,9 +6,11 @@
 #     checks, retries 0 and 1;
 #   cpu: the checker thread's CPU (utime + stime of the thread named
 #     apigw-health in /proc/<pid>/task/<tid>/stat) with UPSTREAMS upstreams
-#     x 3 nodes probed every 1 s (3 nginx listeners answer the probes).
+#     x 3 nodes probed every 1 s (3 nginx listeners answer the probes);
+#   dns: time from a changed DNS answer to traffic on the new address, and
+#     the resolver thread's CPU (apigw-dns) with NAMES names at TTL 1 s.
 #   APIGW_BIN=build-release/apigw bench/health-figures.sh
-# Environment: UPSTREAMS [1000], SECS [20] of CPU sampling, REQUESTS [3000],
+# Environment: UPSTREAMS [1000], NAMES [1000], SECS [20] of CPU sampling, REQUESTS [3000],
 #   TYPE [http] (probe type for the CPU run: http or tcp).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,3 +23,5 @@ python3 health_bench.py failover --requests "${REQUESTS:-3000}"
 echo "== checker CPU"
 python3 health_bench.py cpu --upstreams "${UPSTREAMS:-1000}" --secs "${SECS:-20}" \
   --type "${TYPE:-http}" --nginx
+echo "== DNS (host-name nodes, TTL 1 s)"
+python3 health_bench.py dns --names "${NAMES:-1000}" --secs "${SECS:-20}"
