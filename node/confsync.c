@@ -15,6 +15,9 @@
  * synchronised with it (unchanged keys, by mod_revision, are not
  * recompiled). One compile is in flight at a time; changes that arrive
  * meanwhile are compiled together when it ends.
+ * A host name of an upstream node that resolves to other addresses
+ * (proxy/dns.c, on its own thread) wakes the loop, which schedules a
+ * compile with no change: the cache recompiles the objects using the name.
  * Failure modes: a compile that fails (out of memory) keeps the old snapshot
  * and the next change resynchronises; a watch cancelled by the store (slow
  * subscriber, snapshot restore, compaction) or a pending list over
@@ -53,9 +56,11 @@ struct gw_node_confsync {
 	struct gw_proxy *proxy;
 	struct gw_watcher *watcher;
 	uv_timer_t timer; /* coalesces a burst of changes into one compile */
+	uv_async_t dns;   /* the resolver changed a host name's addresses */
+	int open;         /* handles not yet closed (timer, dns) */
 	struct job *job;  /* the compile on the thread pool, or NULL */
 	bool again;       /* changes arrived while it ran */
-	bool stopping, timer_closed;
+	bool stopping;
 	bool pending;                 /* a change waits for the timer */
 	bool resubscribe;             /* the watch was cancelled: re-create it */
 	bool need_sync;               /* the next compile reads the whole config */
@@ -400,6 +405,18 @@ static int subscribe(struct gw_node_confsync *cs, int64_t from_revision)
 	return gw_store_watch(cs->store, &o, &cs->watcher);
 }
 
+/* Resolver thread: a host name's addresses changed. */
+static void dns_changed(void *arg)
+{
+	struct gw_node_confsync *cs = arg;
+	uv_async_send(&cs->dns);
+}
+
+static void dns_cb(uv_async_t *a)
+{
+	schedule(a->data); /* an empty delta: the cache recompiles the names' users */
+}
+
 int gw_node_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_proxy *proxy,
 			   int64_t from_revision, struct gw_proxy_cache *cache,
 			   struct gw_node_confsync **out)
@@ -417,13 +434,26 @@ int gw_node_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_pr
 	cs->need_sync = cache == NULL; /* a new cache starts empty */
 	uv_timer_init(loop, &cs->timer);
 	cs->timer.data = cs;
+	uv_async_init(loop, &cs->dns, dns_cb);
+	cs->dns.data = cs;
+	cs->open = 2;
+	if (cache != NULL && gw_proxy_cache_names_unresolved(cache)) {
+		/* the start compile had no resolver yet: compile again, with
+		 * it, in the background (only configs with host-name nodes) */
+		gw_proxy_cache_free(cache);
+		cache = NULL;
+		cs->need_sync = true;
+	}
 	cs->cache = cache;
 	rv = cache != NULL ? 0 : gw_proxy_cache_new(&cs->cache);
 	if (rv != 0) {
 		cs->stopping = true;
 		uv_close((uv_handle_t *)&cs->timer, close_cb);
+		uv_close((uv_handle_t *)&cs->dns, close_cb);
 		return rv;
 	}
+	/* host-name nodes: a changed answer recompiles what uses the name */
+	gw_proxy_cache_use_dns(cs->cache, proxy, dns_changed, cs);
 	/* Changes committed after the snapshot was compiled are replayed from
 	 * history, so nothing between compile and subscribe is missed. */
 	rv = subscribe(cs, from_revision + 1);
@@ -443,7 +473,7 @@ int gw_node_confsync_start(uv_loop_t *loop, struct gw_store *store, struct gw_pr
 
 static void maybe_free(struct gw_node_confsync *cs)
 {
-	if (cs->stopping && cs->timer_closed && cs->job == NULL) {
+	if (cs->stopping && cs->open == 0 && cs->job == NULL) {
 		gw_proxy_cache_free(cs->cache);
 		delta_clear(&cs->delta);
 		free(cs);
@@ -454,7 +484,7 @@ static void close_cb(uv_handle_t *h)
 {
 	struct gw_node_confsync *cs = h->data;
 
-	cs->timer_closed = true;
+	cs->open--;
 	maybe_free(cs);
 }
 
@@ -469,7 +499,9 @@ void gw_node_confsync_stop(struct gw_node_confsync *cs)
 		/* not started yet: compile_after runs with UV_ECANCELED */
 		uv_cancel((uv_req_t *)&cs->job->req);
 	}
+	gw_proxy_cache_dns_notify(cs->cache, NULL, NULL); /* before its handle closes */
 	uv_close((uv_handle_t *)&cs->timer, close_cb);
+	uv_close((uv_handle_t *)&cs->dns, close_cb);
 }
 
 void gw_node_confsync_stats(const struct gw_node_confsync *cs, struct gw_node_confsync_stats *out)

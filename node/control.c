@@ -3,7 +3,8 @@
  * Happy path: a lib/httpd listener on the control loop (bounded like the
  * other control-plane listeners: header, body and connection limits, idle
  * timeouts) answers GET requests from allowed clients: health checks from
- * the proxy's registry (gw_proxy_health_json), configuration objects from
+ * the proxy's registry (gw_proxy_health_json), host-name nodes' resolution
+ * (/v1/dns: gw_proxy_dns_json), configuration objects from
  * the local store as APISIX's control API lists them ({"key", "value",
  * "createdIndex", "modifiedIndex"}), the schemas, and the revision of the
  * config the proxy serves. Failure modes: a client outside --control-allow
@@ -208,6 +209,15 @@ static void handler(struct gw_http_req *req, void *data)
 	}
 	if (strcmp(p, "/v1/schema") == 0) {
 		reply_owned(req, gw_schema_export_json());
+		return;
+	}
+	if (strcmp(p, "/v1/dns") == 0) {
+		char *out = NULL;
+		if (c->src->proxy == NULL) {
+			reply(req, 503, "{\"error_msg\":\"proxy not running\"}\n");
+			return;
+		}
+		reply_owned(req, gw_proxy_dns_json(c->src->proxy, &out) == 0 ? out : NULL);
 		return;
 	}
 	if (strcmp(p, "/v1/config") == 0) {

@@ -30,6 +30,7 @@ enum flag_type {
 	F_CIDRS_REP, /* F_CIDRS, repeatable: each flag adds its CIDRs */
 	F_FILE,      /* char[]: path of a readable file */
 	F_ONOFF,     /* bool, "on" or "off" */
+	F_SERVERS,   /* char[], repeatable: comma-separated numeric IP[:PORT] ([v6]:PORT) */
 };
 
 #define M_START  (1u << GW_CMD_START)
@@ -84,6 +85,13 @@ static const struct flag flags[] = {
      false, "APISIX control API listener: /v1/healthcheck, /v1/routes, /v1/config..."},
     {"control-allow", "CIDR[,CIDR...]", F_CIDRS, M_NODE, "127.0.0.0/8,::1/128", OFF(control_allow),
      SZ(control_allow), 0, 0, false, "clients allowed to reach the control API (others get 403)"},
+    {"resolver", "IP[:PORT]", F_SERVERS, M_NODE, "", OFF(resolvers), SZ(resolvers), 0, 0, false,
+     "DNS server for upstream nodes given as host names (repeat for more; default: the "
+     "nameservers of /etc/resolv.conf; /etc/hosts is read first)"},
+    {"dns-min-ttl", "DURATION", F_DURATION, M_NODE, "1s", OFF(dns_min_ttl_ms), 0, 0, 0, false,
+     "re-resolve a host-name node no sooner than this, whatever its TTL"},
+    {"dns-max-ttl", "DURATION", F_DURATION, M_NODE, "300s", OFF(dns_max_ttl_ms), 0, 0, 0, false,
+     "re-resolve a host-name node at least this often, whatever its TTL"},
     {"workers", "N", F_INT, M_NODE, "0", OFF(workers), 0, 0, 256, false,
      "proxy worker threads (0 = one per CPU core)"},
     {"voters", "N", F_INT, M_NODE, "3", OFF(voters), 0, 1, 9, false,
@@ -244,6 +252,48 @@ static int parse_size(const char *s, uint64_t *out)
 	return -1;
 }
 
+/* "127.0.0.1:53,[::1]:5353,10.0.0.1": DNS servers, each a numeric address
+ * (IPv6 in brackets when a port follows) with an optional port 1..65535. */
+static int check_servers(const char *s)
+{
+	char tmp[512], *save = NULL;
+	if (strlen(s) >= sizeof tmp || *s == '\0') {
+		return -1;
+	}
+	strcpy(tmp, s);
+	for (char *tok = strtok_r(tmp, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		unsigned char bin[16];
+		char *port = NULL;
+		int af = AF_INET;
+		if (tok[0] == '[') {
+			char *close = strchr(tok, ']');
+			if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
+				return -1;
+			}
+			*close = '\0';
+			port = close[1] == ':' ? close + 2 : NULL;
+			tok++;
+			af = AF_INET6;
+		} else if (strchr(tok, ':') != NULL && strchr(tok, ':') == strrchr(tok, ':')) {
+			port = strchr(tok, ':');
+			*port++ = '\0';
+		} else if (strchr(tok, ':') != NULL) {
+			af = AF_INET6; /* a bare IPv6 address */
+		}
+		if (inet_pton(af, tok, bin) != 1) {
+			return -1;
+		}
+		if (port != NULL) {
+			char *end;
+			long p = strtol(port, &end, 10);
+			if (*port == '\0' || *end != '\0' || p < 1 || p > 65535) {
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 /* "10.0.0.0/8,::1/128,127.0.0.1": each an address with an optional prefix
  * length that fits its family. */
 static int check_cidrs(const char *s)
@@ -378,6 +428,22 @@ static int set_flag(struct gw_node_config *cfg, const struct flag *f, const char
 			return GW_EINVAL;
 		}
 		strcpy(dst, val);
+		return 0;
+	case F_SERVERS:
+		if (*val == '\0') {
+			return 0; /* the default: /etc/resolv.conf */
+		}
+		if (check_servers(val) != 0 || strlen(dst) + 1 + strlen(val) >= f->size) {
+			snprintf(err, errlen,
+				 "invalid value '%s' for --%s: expected a numeric IP[:PORT] like "
+				 "127.0.0.1:53 or [::1]:53 (at most %zu bytes in all)",
+				 val, f->name, f->size - 1);
+			return GW_EINVAL;
+		}
+		if (*dst != '\0') {
+			strcat(dst, ",");
+		}
+		strcat(dst, val);
 		return 0;
 	case F_CIDRS_REP:
 		if (!is_default && *dst != '\0') {
@@ -559,7 +625,7 @@ static int apply_config_file(struct gw_node_config *cfg, unsigned mask, bool *se
 		if (f->type == F_ADDR_LIST) {
 			*(int *)((char *)cfg + f->size) = 0;
 		}
-		if (f->type == F_CIDRS_REP) {
+		if (f->type == F_CIDRS_REP || f->type == F_SERVERS) {
 			*((char *)cfg + f->off) = '\0';
 		}
 		rv = set_flag(cfg, f, val, false, err, errlen);
@@ -701,7 +767,7 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 		}
 		if (f->type == F_CIDRS_REP && !seen[k]) {
 			*((char *)cfg + f->off) = '\0'; /* the first value replaces the default */
-		} else if (f->type == F_CIDRS_REP) {
+		} else if (f->type == F_CIDRS_REP || f->type == F_SERVERS) {
 			/* repeatable: appended below */
 		} else if (f->type != F_ADDR_LIST && seen[k]) {
 			snprintf(err, errlen, "flag --%s given more than once", f->name);

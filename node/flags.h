@@ -48,6 +48,9 @@ struct gw_node_config {
 	struct gw_addr metrics_listen;    /* Prometheus */
 	struct gw_addr control_listen;    /* APISIX control API (/v1/healthcheck...) */
 	char control_allow[512];          /* comma-separated control API client CIDRs */
+	char resolvers[512];              /* --resolver: "ip[:port],..." ("" = resolv.conf) */
+	unsigned dns_min_ttl_ms;          /* host-name nodes: TTL floor */
+	unsigned dns_max_ttl_ms;          /* host-name nodes: TTL ceiling */
 	int workers;                      /* proxy worker threads */
 	int voters;                       /* voters wanted in the cluster */
 	unsigned write_timeout_ms;        /* proposal deadline */

@@ -410,6 +410,9 @@ static int start_proxy(struct gw_node *n)
 	po.real_ip_from = n->cfg->real_ip_from;
 	po.access_log = n->cfg->access_log;
 	po.access_log_format = n->cfg->access_log_format;
+	po.resolvers = n->cfg->resolvers;
+	po.dns_min_ttl_ms = n->cfg->dns_min_ttl_ms;
+	po.dns_max_ttl_ms = n->cfg->dns_max_ttl_ms;
 	rv = gw_proxy_start(&po, &n->proxy);
 	if (rv != 0) {
 		n->proxy = NULL;

@@ -29,6 +29,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/config_int.h"
+#include "proxy/conn_int.h"
 #include "proxy/tls_int.h"
 
 #include <stdio.h>
@@ -56,7 +57,9 @@ struct gw_proxy__cent {
 	struct dlink *dependents;       /* entries depending on this one */
 	struct dlink links[MAX_DEPS];   /* this entry's dependencies */
 	size_t n_links;
-	bool dirty, seen, listed; /* listed: in cc->listed[kind] */
+	struct gw_proxy__dnsuse dns; /* host names its unit was compiled with */
+	bool dirty, seen, listed;    /* listed: in cc->listed[kind] */
+	bool dns_listed;             /* in cc->dns_users */
 };
 
 /* A router change: remove @old (if any), add @new (if any). The log holds a
@@ -117,6 +120,12 @@ struct gw_proxy_cache {
 	struct gw_proxy__unit *munit;    /* their compiled form (one reference), or NULL */
 	struct gw_proxy__ssl_table *ssl; /* one reference, or NULL */
 	struct gw_proxy__unit *cunit;    /* the consumer index (one reference), or NULL */
+	/* Host-name nodes: the resolver (one reference, or NULL: names give
+	 * no node) and the entries whose unit used a name. */
+	struct gw_proxy__dns *dns;
+	struct gw_proxy__cent **dns_users;
+	size_t n_dns_users, cap_dns_users;
+	size_t names_without_dns; /* host names met before a resolver was set */
 };
 
 static const char *const prefixes[GW_PROXY__K_N] = {"/apisix/upstreams/", "/apisix/services/",
@@ -286,7 +295,8 @@ static void unlink_deps(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
  * waiting in a dirty list. */
 static void entry_maybe_free(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
 {
-	if (e->value != NULL || e->dependents != NULL || e->unit != NULL || e->dirty || e->listed) {
+	if (e->value != NULL || e->dependents != NULL || e->unit != NULL || e->dirty || e->listed ||
+	    e->dns_listed) {
 		return;
 	}
 	unlink_deps(cc, e);
@@ -469,7 +479,7 @@ static void slot_release(struct gw_proxy_cache *cc, struct gw_proxy__unit *u)
 /* Compile @e's JSON into a new unit: 0 with *out (NULL for a disabled
  * route), GW_EINVAL (warned) or GW_ENOMEM. */
 static int compile_entry(struct gw_proxy_cache *cc, struct gw_proxy__cent *e,
-			 struct gw_proxy__unit **out)
+			 struct gw_proxy__unit **out, struct gw_proxy__dnsuse *names)
 {
 	struct gw_proxy__compiler c;
 	cJSON *j;
@@ -512,6 +522,7 @@ static int compile_entry(struct gw_proxy_cache *cc, struct gw_proxy__cent *e,
 		c.u->obj = r;
 	}
 	cJSON_Delete(j);
+	*names = c.dns; /* also when skipped: a name that resolves may fix it */
 	if (rv == GW_ENOMEM || c.oom) {
 		rv = GW_ENOMEM;
 	} else if (rv < 0) {
@@ -559,17 +570,106 @@ static int listed_track(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
 	return 0;
 }
 
+/* @e's unit now uses @names (taken): release the old ones and keep
+ * cc->dns_users in step. 0 or GW_ENOMEM (then @e's names are dropped: a
+ * change of their addresses is missed until @e changes). */
+static int dns_track(struct gw_proxy_cache *cc, struct gw_proxy__cent *e,
+		     struct gw_proxy__dnsuse *names)
+{
+	if (cc->dns != NULL) {
+		gw_proxy__dnsuse_clear(cc->dns, &e->dns);
+	}
+	e->dns = *names;
+	memset(names, 0, sizeof *names);
+	if (e->dns.n > 0 && !e->dns_listed) {
+		if (gw_proxy__grow((void **)&cc->dns_users, &cc->cap_dns_users, cc->n_dns_users + 1,
+				   sizeof *cc->dns_users) != 0) {
+			gw_proxy__dnsuse_clear(cc->dns, &e->dns);
+			return GW_ENOMEM;
+		}
+		cc->dns_users[cc->n_dns_users++] = e;
+		e->dns_listed = true;
+	} else if (e->dns.n == 0 && e->dns_listed) {
+		for (size_t i = 0; i < cc->n_dns_users; i++) {
+			if (cc->dns_users[i] == e) {
+				cc->dns_users[i] = cc->dns_users[--cc->n_dns_users];
+				break;
+			}
+		}
+		e->dns_listed = false;
+	}
+	return 0;
+}
+
+/* Mark dirty every entry compiled with addresses a name no longer has.
+ * 0 or GW_ENOMEM. */
+static int dns_dirty(struct gw_proxy_cache *cc)
+{
+	for (size_t i = 0; cc->dns != NULL && i < cc->n_dns_users; i++) {
+		struct gw_proxy__cent *e = cc->dns_users[i];
+		if (!e->dirty && gw_proxy__dnsuse_stale(cc->dns, &e->dns) &&
+		    mark_dirty(cc, e) != 0) {
+			return GW_ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int gw_proxy__c_resolve(struct gw_proxy__compiler *c, const char *name, struct in_addr *out,
+			size_t max, size_t *n)
+{
+	int rv;
+	*n = 0;
+	if (c->cc->dns == NULL) {
+		c->cc->names_without_dns++;
+		return 0; /* no resolver (yet): no node from a name */
+	}
+	rv = gw_proxy__dns_use(c->cc->dns, name, out, max, n, &c->dns);
+	if (rv == GW_ENOMEM) {
+		c->oom = true;
+	}
+	return rv;
+}
+
+void gw_proxy_cache_use_dns(struct gw_proxy_cache *cc, struct gw_proxy *p,
+			    void (*changed)(void *arg), void *arg)
+{
+	if (p->dns == NULL || cc->dns != NULL) {
+		return;
+	}
+	gw_proxy__dns_ref(p->dns);
+	cc->dns = p->dns;
+	gw_proxy__dns_notify(cc->dns, changed, arg);
+}
+
+bool gw_proxy_cache_names_unresolved(const struct gw_proxy_cache *cc)
+{
+	return cc->dns == NULL && cc->names_without_dns > 0;
+}
+
+void gw_proxy_cache_dns_notify(struct gw_proxy_cache *cc, void (*changed)(void *arg), void *arg)
+{
+	if (cc->dns != NULL) {
+		gw_proxy__dns_notify(cc->dns, changed, arg);
+	}
+}
+
 static int recompile(struct gw_proxy_cache *cc, struct gw_proxy__cent *e)
 {
 	struct gw_proxy__unit *old = e->unit, *new = NULL;
 	struct gw_proxy__route *newr = NULL;
 	int rv = 0;
 
+	struct gw_proxy__dnsuse names = {0};
+
 	unlink_deps(cc, e);
 	if (e->value != NULL) {
-		rv = compile_entry(cc, e, &new);
+		rv = compile_entry(cc, e, &new, &names);
 		cc->stats.objects_compiled++;
 		cc->stats.last_compiled++;
+	}
+	if (dns_track(cc, e, &names) != 0 && rv == 0) {
+		rv = GW_ENOMEM;
 	}
 	slot_release(cc, old);
 	if (rv == 0 && e->kind == GW_PROXY__K_ROUTE) {
@@ -866,6 +966,10 @@ static int build(struct gw_proxy_cache *cc, int64_t revision, struct gw_proxy_co
 	cc->revision = revision;
 	cc->stats.last_compiled = 0;
 	sweep(cc);
+	if (dns_dirty(cc) != 0) {
+		cc->broken = true;
+		return GW_ENOMEM;
+	}
 	for (int k = 0; k < GW_PROXY__K_N; k++) {
 		/* recompiles mark only later kinds dirty: this list is stable */
 		for (size_t i = 0; i < cc->n_dirty[k]; i++) {
@@ -982,6 +1086,9 @@ void gw_proxy_cache_free(struct gw_proxy_cache *cc)
 	for (size_t i = 0; i < cc->keys.cap; i++) {
 		struct gw_proxy__cent *e = cc->keys.ents[i].val;
 		if (e != NULL) {
+			if (cc->dns != NULL) {
+				gw_proxy__dnsuse_clear(cc->dns, &e->dns);
+			}
 			gw_proxy__unit_unref(e->unit);
 			free(e->value);
 			free(e->key);
@@ -1002,6 +1109,11 @@ void gw_proxy_cache_free(struct gw_proxy_cache *cc)
 	gw_proxy__unit_unref(cc->munit);
 	for (int k = 0; k < GW_PROXY__K_N; k++) {
 		free(cc->listed[k]);
+	}
+	free(cc->dns_users);
+	if (cc->dns != NULL) {
+		gw_proxy__dns_notify(cc->dns, NULL, NULL);
+		gw_proxy__dns_unref(cc->dns);
 	}
 	free(cc);
 }

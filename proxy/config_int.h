@@ -20,6 +20,7 @@
 #define GW_PROXY_CONFIG_INT_H
 
 #include "lib/arena.h"
+#include "proxy/dns_int.h"
 #include "proxy/proxy_int.h"
 #include "schema/schema.h"
 
@@ -91,6 +92,7 @@ struct gw_proxy__compiler {
 	const char *why; /* reason of the last failure (static or arena) */
 	char whybuf[512];
 	bool oom;
+	struct gw_proxy__dnsuse dns; /* host names the object used (config_cache.c) */
 };
 
 /* Room for @need elements of @size bytes in the array *@v of *@cap
@@ -129,6 +131,12 @@ void *gw_proxy__c_dep(struct gw_proxy__compiler *c, enum gw_proxy__kind k, const
 const char *gw_proxy__c_key(const struct gw_proxy__compiler *c);
 /* A balancer slot for @up, released when its unit leaves the cache. */
 int gw_proxy__c_upstream_slot(struct gw_proxy__compiler *c, struct gw_proxy__upstream *up);
+/* The last good IPv4 addresses of host name @name (at most @max, in @out;
+ * *@n of them, 0 while it was never resolved or without a resolver); the
+ * object being compiled is recompiled when they change. 0, GW_ELIMIT (too
+ * many names) or GW_ENOMEM (c->oom set). */
+int gw_proxy__c_resolve(struct gw_proxy__compiler *c, const char *name, struct in_addr *out,
+			size_t max, size_t *n);
 /* A unit with one reference and an arena sized for about @hint bytes. */
 struct gw_proxy__unit *gw_proxy__unit_new(size_t hint);
 

@@ -1,8 +1,9 @@
 /* config_upstream.c: compile upstream objects (named, or inline in a route
  * or a service) into struct gw_proxy__upstream.
  *
- * Happy path: the balancer type, nodes (numeric IPs; weight 0 nodes
- * dropped; stable-sorted by priority desc), hash key, retries, timeouts,
+ * Happy path: the balancer type, nodes (numeric IPs, or host names: one
+ * node per address the resolver holds for the name, dns_int.h; weight 0
+ * nodes dropped; stable-sorted by priority desc), hash key, retries, timeouts,
  * pass_host and keepalive pool are read with schema/'s defaults and limits;
  * a chash upstream gets its ring. register_upstream gives it a balancer
  * slot in the snapshot. Failure modes: GW_EINVAL with the reason for a bad
@@ -22,12 +23,43 @@
 
 /* ---- upstreams */
 
+/* Node @nd for address @addr (@af, binary) and port @port; @host names the
+ * node in Host headers (the IP, or the host name it was resolved from). */
+static void make_node(struct gw_proxy__node *nd, int af, const void *addr, const char *host,
+		      long port, double weight, double priority)
+{
+	memset(nd, 0, sizeof *nd);
+	if (af == AF_INET6) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&nd->addr;
+		memcpy(&a6->sin6_addr, addr, sizeof a6->sin6_addr);
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		snprintf(nd->host, sizeof nd->host, port == 80 ? "[%s]" : "[%s]:%ld", host, port);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&nd->addr;
+		memcpy(&a4->sin_addr, addr, sizeof a4->sin_addr);
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		snprintf(nd->host, sizeof nd->host, port == 80 ? "%s" : "%s:%ld", host, port);
+	}
+	gw_addr_format((struct sockaddr *)&nd->addr, nd->text, sizeof nd->text);
+	nd->weight = (int)weight;
+	nd->priority = (int)priority;
+}
+
+/* The node(s) of one "host:port" entry, appended to up->nodes (room for
+ * GW_PROXY__DNS_MAX_ADDRS more): a numeric address gives one node, a host
+ * name one per address it resolves to (none while never resolved), with
+ * the name's weight and priority; an address already present is not
+ * repeated. Weight 0: none (never chosen). 0, GW_EINVAL or GW_ENOMEM. */
 static int parse_node(struct gw_proxy__compiler *c, const char *host, long port, double weight,
-		      double priority, struct gw_proxy__node *nd)
+		      double priority, struct gw_proxy__upstream *up)
 {
 	char ip[GW_SCHEMA_HOST_MAX];
 	unsigned char addr[16];
-	int af;
+	struct in_addr a4[GW_PROXY__DNS_MAX_ADDRS];
+	size_t n = 0, base = up->n_nodes;
+	int af, rv;
 
 	if (port < GW_SCHEMA_PORT_MIN || port > GW_SCHEMA_PORT_MAX) {
 		return fail(c, "node %s: port must be 1..65535", host);
@@ -37,43 +69,67 @@ static int parse_node(struct gw_proxy__compiler *c, const char *host, long port,
 		return fail(c, "node %.40s: weight or priority out of range", host);
 	}
 	af = gw_schema_node_ip(host, ip, sizeof ip, addr);
-	if (af < 0) {
-		return fail(c, "node %.40s: not a numeric IP (DNS names are not supported yet)",
-			    host);
+	if (af >= 0) {
+		if ((int)weight > 0) {
+			make_node(&up->nodes[up->n_nodes++], af, addr, ip, port, weight, priority);
+		}
+		return 0;
 	}
-	memset(nd, 0, sizeof *nd);
-	if (af == AF_INET6) {
-		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&nd->addr;
-		memcpy(&a6->sin6_addr, addr, sizeof a6->sin6_addr);
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)port);
-		snprintf(nd->host, sizeof nd->host, port == 80 ? "[%s]" : "[%s]:%ld", ip, port);
-	} else {
-		struct sockaddr_in *a4 = (struct sockaddr_in *)&nd->addr;
-		memcpy(&a4->sin_addr, addr, sizeof a4->sin_addr);
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)port);
-		snprintf(nd->host, sizeof nd->host, port == 80 ? "%s" : "%s:%ld", ip, port);
+	if (!gw_schema_node_name(host)) {
+		return fail(c, "node %.40s: not an IP address or a host name", host);
 	}
-	gw_addr_format((struct sockaddr *)&nd->addr, nd->text, sizeof nd->text);
-	nd->weight = (int)weight;
-	nd->priority = (int)priority;
+	rv = gw_proxy__c_resolve(c, host, a4, GW_PROXY__DNS_MAX_ADDRS, &n);
+	if (rv == GW_ELIMIT) {
+		return fail(c, "node %.40s: too many host names in use (at most %u)", host,
+			    GW_PROXY__DNS_MAX_NAMES);
+	}
+	if (rv != 0) {
+		return rv;
+	}
+	for (size_t i = 0; i < n && (int)weight > 0; i++) {
+		struct gw_proxy__node nd;
+		bool dup = false;
+		make_node(&nd, AF_INET, &a4[i], host, port, weight, priority);
+		for (size_t j = 0; j < base && !dup; j++) {
+			dup = strcmp(up->nodes[j].text, nd.text) == 0;
+		}
+		if (!dup) {
+			up->nodes[up->n_nodes++] = nd;
+		}
+	}
 	return 0;
 }
 
 static int parse_nodes(struct gw_proxy__compiler *c, const cJSON *jn, struct gw_proxy__upstream *up)
 {
-	size_t cap = (size_t)cJSON_GetArraySize(jn), n = 0;
+	size_t room = 0, n;
 	const cJSON *it;
 	int rv;
 
-	up->nodes = calloc_cfg(c, (cap ? cap : 1) * sizeof *up->nodes);
+	/* room: one node per address, GW_PROXY__DNS_MAX_ADDRS per host name */
+	cJSON_ArrayForEach(it, jn)
+	{
+		char hp[GW_SCHEMA_HOST_MAX], ip[GW_SCHEMA_HOST_MAX];
+		unsigned char addr[16];
+		const cJSON *h = cJSON_GetObjectItemCaseSensitive(it, "host");
+		const char *host = cJSON_IsObject(jn)  ? hp
+				   : cJSON_IsString(h) ? h->valuestring
+						       : "";
+		long port;
+		if (cJSON_IsObject(jn) &&
+		    gw_schema_node_key(it->string, hp, sizeof hp, &port) != 0) {
+			hp[0] = '\0';
+		}
+		room +=
+		    gw_schema_node_ip(host, ip, sizeof ip, addr) < 0 ? GW_PROXY__DNS_MAX_ADDRS : 1;
+	}
+	up->nodes = calloc_cfg(c, (room ? room : 1) * sizeof *up->nodes);
 	if (up->nodes == NULL) {
 		return GW_ENOMEM;
 	}
+	up->n_nodes = 0;
 	cJSON_ArrayForEach(it, jn)
 	{
-		struct gw_proxy__node nd;
 		if (cJSON_IsObject(jn)) {
 			/* "host:port": weight */
 			char hp[GW_SCHEMA_HOST_MAX];
@@ -84,7 +140,7 @@ static int parse_nodes(struct gw_proxy__compiler *c, const cJSON *jn, struct gw_
 			if (gw_schema_node_key(it->string, hp, sizeof hp, &port) != 0) {
 				return fail(c, "node %.40s: bad host:port", it->string);
 			}
-			rv = parse_node(c, hp, port, it->valuedouble, 0, &nd);
+			rv = parse_node(c, hp, port, it->valuedouble, 0, up);
 		} else {
 			const cJSON *h = cJSON_GetObjectItemCaseSensitive(it, "host");
 			const cJSON *p = cJSON_GetObjectItemCaseSensitive(it, "port");
@@ -98,16 +154,13 @@ static int parse_nodes(struct gw_proxy__compiler *c, const cJSON *jn, struct gw_
 			}
 			rv = parse_node(c, h->valuestring,
 					p ? (long)gw_json_int(p, -1, 65536, 80) : 80,
-					w->valuedouble, pr ? pr->valuedouble : 0, &nd);
+					w->valuedouble, pr ? pr->valuedouble : 0, up);
 		}
 		if (rv != 0) {
 			return rv;
 		}
-		if (nd.weight > 0) {
-			up->nodes[n++] = nd; /* weight 0: never chosen */
-		}
 	}
-	up->n_nodes = n;
+	n = up->n_nodes;
 	/* Stable sort by priority desc (insertion sort: node lists are short). */
 	for (size_t i = 1; i < n; i++) {
 		struct gw_proxy__node t = up->nodes[i];

@@ -457,6 +457,7 @@ struct gw_proxy {
 	uv_sem_t started;
 	struct gw_proxy__ops *ops; /* PROXY protocol, real-ip, access log, metrics (ops_int.h) */
 	struct gw_proxy__health *health; /* upstream health checks (health_int.h) */
+	struct gw_proxy__dns *dns;       /* host-name nodes' resolver (dns_int.h) */
 	struct gw_proxy__tls *tls;       /* TLS listeners (tls_int.h), or NULL */
 	SSL_CTX *up_ctx;                 /* client context of https upstreams (tls_up.c) */
 };

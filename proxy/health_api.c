@@ -11,6 +11,7 @@
 #include "lib/err.h"
 #include "lib/prom.h"
 #include "proxy/conn_int.h"
+#include "proxy/dns_int.h"
 #include "proxy/health_int.h"
 
 #include <cjson/cJSON.h>
@@ -150,5 +151,5 @@ int gw_proxy__health_metrics(struct gw_proxy *p, struct gw_buf *b)
 		rv = gw_prom_sample(b, "apigw_health_reports_dropped_total", NULL,
 				    (double)atomic_load(&h->q_dropped));
 	}
-	return rv;
+	return rv == 0 ? gw_proxy__dns_metrics(p->dns, b) : rv;
 }

@@ -12,6 +12,7 @@ proxy_libgw_proxy_a_SOURCES = \
 	proxy/balancer.c \
 	proxy/health_int.h proxy/health_conf.c proxy/health_state.c proxy/health_probe.c \
 	proxy/health_api.c \
+	proxy/dns_int.h proxy/dns.c proxy/dns_api.c \
 	proxy/server.c \
 	proxy/conn.c \
 	proxy/request.c \

@@ -59,6 +59,10 @@ struct gw_proxy_opts {
 					* NULL, "" or "off" = no access log */
 	const char *access_log_format; /* NULL or "": JSON lines; else nginx-style
 					* "$remote_addr - [$time_local] \"$request\" $status" */
+	/* Host-name upstream nodes (docs/health.md). */
+	const char *resolvers;   /* "ip[:port],..."; NULL or "" = /etc/resolv.conf */
+	unsigned dns_min_ttl_ms; /* 1 s: TTL floor */
+	unsigned dns_max_ttl_ms; /* 300 s: TTL ceiling */
 };
 
 /* Bind every listener (SO_REUSEPORT, one socket per worker and address),
@@ -125,6 +129,14 @@ int gw_proxy_metrics(struct gw_proxy *p, struct gw_buf *b);
  * it), GW_ENOTFOUND or GW_ENOMEM. Any thread, until gw_proxy_stop. */
 int gw_proxy_health_json(struct gw_proxy *p, const char *key, char **out);
 
+/* The resolver of host-name upstream nodes: {"resolvers", "min_ttl",
+ * "max_ttl" (seconds), "names": [{"name", "status" (ok | pending | failing:
+ * the last good addresses are kept | unresolved: failing, none yet),
+ * "addresses": ["ip", ...], "ttl" (of the last good answer), "error" (the
+ * last failure, or ""), "failures"}]}. Returns 0 with *out malloc'ed (the
+ * caller frees it) or GW_ENOMEM. Any thread, until gw_proxy_stop. */
+int gw_proxy_dns_json(struct gw_proxy *p, char **out);
+
 /* One committed key/value pair of the /apisix/ prefix. Not owned. */
 struct gw_proxy_kv {
 	const char *key; /* e.g. "/apisix/routes/1" */
@@ -179,6 +191,22 @@ int gw_proxy_cache_apply(struct gw_proxy_cache *cc, const struct gw_proxy_kv *ch
 int gw_proxy_cache_sync(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kvs, size_t n,
 			int64_t revision, struct gw_proxy_config **out);
 void gw_proxy_cache_stats(const struct gw_proxy_cache *cc, struct gw_proxy_cache_stats *out);
+/* Resolve host-name nodes with @p's resolver from now on (the cache keeps a
+ * reference to it, also past gw_proxy_stop): a name node becomes one node
+ * per address, and the objects using a name are recompiled by the next
+ * apply after its addresses change. @changed(@arg) is then called on the
+ * resolver thread (it must only wake a loop, e.g. uv_async_send) until
+ * gw_proxy_cache_dns_notify(cc, NULL, NULL) or the cache is freed. Without
+ * it, name nodes give no node. Before the cache's first apply or sync (or
+ * on a cache that met no host name: gw_proxy_cache_names_unresolved),
+ * control thread. */
+void gw_proxy_cache_use_dns(struct gw_proxy_cache *cc, struct gw_proxy *p,
+			    void (*changed)(void *arg), void *arg);
+/* Whether @cc compiled host-name nodes without a resolver (they gave no
+ * node): such a cache must be synced again once one is set. */
+bool gw_proxy_cache_names_unresolved(const struct gw_proxy_cache *cc);
+/* Change or (NULL) stop the callback of gw_proxy_cache_use_dns. Any thread. */
+void gw_proxy_cache_dns_notify(struct gw_proxy_cache *cc, void (*changed)(void *arg), void *arg);
 
 /* Store revision the snapshot was compiled from. Any thread. */
 int64_t gw_proxy_config_revision(const struct gw_proxy_config *cfg);

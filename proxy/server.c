@@ -17,6 +17,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proxy/conn_int.h"
+#include "proxy/dns_int.h"
 #include "proxy/health_int.h"
 #include "proxy/plugin_int.h"
 
@@ -233,6 +234,8 @@ static int bind_socket(struct gw_addr *a)
 static void free_proxy(struct gw_proxy *p)
 {
 	gw_proxy__health_free(p->health); /* the workers are gone */
+	gw_proxy__dns_stop(p->dns);
+	gw_proxy__dns_unref(p->dns); /* caches may keep it a while */
 	gw_proxy__ops_close(p);
 	for (int i = 0; i < p->n_workers; i++) {
 		struct gw_proxy__worker *w = &p->workers[i];
@@ -331,8 +334,14 @@ static int start(const struct gw_proxy_opts *opts, int n_plain, struct gw_proxy 
 	p->opts.tls_fallback_sni = NULL;
 	/* the caller's strings */
 	p->opts.real_ip_from = p->opts.access_log = p->opts.access_log_format = NULL;
+	p->opts.resolvers = NULL;
 	if (rv == 0) {
 		rv = health_start(p);
+	}
+	if (rv == 0) {
+		p->dns =
+		    gw_proxy__dns_new(opts->resolvers, opts->dns_min_ttl_ms, opts->dns_max_ttl_ms);
+		rv = p->dns == NULL ? GW_ENOMEM : gw_proxy__dns_start(p->dns);
 	}
 	if (rv != 0) {
 		free_proxy(p);

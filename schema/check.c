@@ -68,7 +68,34 @@ int gw_schema_node_ip(const char *host, char *ip, size_t cap, void *addr)
 	return inet_pton(AF_INET, ip, addr) == 1 ? AF_INET : GW_EINVAL;
 }
 
-/* One node: @port in range, @host a numeric address. */
+bool gw_schema_node_name(const char *host)
+{
+	size_t len = strlen(host), label = 0;
+	bool alpha = false;
+
+	if (len == 0 || len > 253 || host[0] == '.' || host[0] == '-') {
+		return false;
+	}
+	for (const char *p = host; *p != '\0'; p++) {
+		char ch = *p;
+		if (ch == '.') {
+			if (label == 0 || p[-1] == '-') {
+				return false;
+			}
+			label = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_') ||
+		    ++label > 63) {
+			return false;
+		}
+		alpha = alpha || !(ch >= '0' && ch <= '9');
+	}
+	return alpha; /* "1.2.3" is a bad address, not a name */
+}
+
+/* One node: @port in range, @host a numeric address or a host name. */
 static int check_node(const char *host, long port, char *err, size_t n)
 {
 	unsigned char addr[16];
@@ -79,10 +106,8 @@ static int check_node(const char *host, long port, char *err, size_t n)
 			 GW_SCHEMA_PORT_MIN, GW_SCHEMA_PORT_MAX);
 		return GW_EINVAL;
 	}
-	if (gw_schema_node_ip(host, ip, sizeof(ip), addr) < 0) {
-		snprintf(err, n,
-			 "invalid upstream node %.64s: not an IP address (DNS names are not "
-			 "supported yet)",
+	if (gw_schema_node_ip(host, ip, sizeof(ip), addr) < 0 && !gw_schema_node_name(host)) {
+		snprintf(err, n, "invalid upstream node %.64s: not an IP address or a host name",
 			 host);
 		return GW_EINVAL;
 	}

@@ -126,8 +126,9 @@ int gw_schema_check_upstream(const cJSON *up, char *err, size_t errlen);
 int gw_schema_check_plugins(const cJSON *plugins, char *err, size_t errlen);
 
 /* The proxy's needs of a schema-valid upstream: "nodes" present (no
- * service discovery yet), every node a numeric IPv4/IPv6 address (no DNS
- * yet) with a port in range. NULL passes. 0 or GW_EINVAL with the reason. */
+ * service discovery yet), every node a numeric IPv4/IPv6 address or a host
+ * name (resolved by the proxy) with a port in range. NULL passes. 0 or GW_EINVAL with the reason.
+ */
 int gw_schema_check_nodes(const cJSON *up, char *err, size_t errlen);
 
 /* Check a "vars" expression as the proxy compiles it (format "expr" of the
@@ -158,6 +159,10 @@ int gw_schema_node_key(const char *key, char *host, size_t cap, long *port);
  * brackets to @ip (@cap bytes) and in binary to @addr (16 bytes). Returns
  * AF_INET or AF_INET6, or GW_EINVAL (a name, or too long). */
 int gw_schema_node_ip(const char *host, char *ip, size_t cap, void *addr);
+/* True when @host is a DNS host name: labels of letters, digits, '-' and
+ * '_' (1..63 bytes, not starting with '-'), dots between, at most 253 bytes,
+ * not all digits. */
+bool gw_schema_node_name(const char *host);
 
 /* ---- the plugin catalogue (schema/plugins.c) */
 

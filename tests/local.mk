@@ -142,6 +142,9 @@ INTEGRATION_TESTS = tests/integration/test_cli.py tests/integration/test_node_pr
 	tests/integration/test_etcd_move_leader.py
 # upstream health checks and the control API (owner: proxy/health*, node/control)
 INTEGRATION_TESTS += tests/integration/test_health.py
+# host-name upstream nodes (owner: proxy/dns*); dnsutil.py is its DNS server
+INTEGRATION_TESTS += tests/integration/test_dns.py
+EXTRA_DIST += tests/integration/dnsutil.py
 TESTS += $(INTEGRATION_TESTS)
 # Every script test (added by any block) and the harness go in the tarball.
 EXTRA_DIST += tests/integration/harness.py $(filter %.py %.sh,$(TESTS))

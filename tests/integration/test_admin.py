@@ -535,7 +535,7 @@ def test_etcd_writes_checked():
             r = etcdctl("put", key, bad)
             assert r.returncode != 0 and why in r.stderr, (key, bad, r.stderr)
             assert key + " is not a valid " in r.stderr, r.stderr
-    bad = [("/apisix/routes/wbad", {"uri": "/w", "upstream": {"nodes": {"x.example:1": 1}}},
+    bad = [("/apisix/routes/wbad", {"uri": "/w", "upstream": {"nodes": {"x!bad:1": 1}}},
             "route"),
            ("/apisix/upstreams/wbad", {"type": "nope", "nodes": {"127.0.0.1:1": 1}},
             "upstream"),

@@ -236,7 +236,7 @@ def test_apisix_values_checked(n):
     fails(n, 'invalid JSON: duplicate key "uri"', "put", "/apisix/routes/bad", good[:-1] + ', "uri": 5}')
     fails(n, "trailing bytes", "put", "/apisix/routes/bad", good + "xxx")
     fails(n, "is not a valid upstream", "put", "/apisix/upstreams/u",
-          '{"nodes":{"name.example:80":1}}')
+          '{"nodes":{"name!bad:80":1}}')
     fails(n, "is not a valid credential", "put", "/apisix/consumers/jack/credentials/c",
           '{"plugins":5}')
     # a txn is refused whole, whichever branch holds the bad put

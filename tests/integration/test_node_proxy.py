@@ -49,7 +49,7 @@ def test_bad_object_refused_or_skipped_rest_served(node, up):
     # stored, so never skipped by the proxy): bad JSON, a schema error
     for bad, why in (("{not json", "invalid JSON"),
                      (route("/b", up)[:-1] + ', "uri": "/c"}', 'duplicate key "uri"'),
-                     (json.dumps({"uri": "/b", "upstream": {"nodes": {"x.example:1": 1}}}),
+                     (json.dumps({"uri": "/b", "upstream": {"nodes": {"x!bad:1": 1}}}),
                       "/apisix/routes/bad is not a valid route")):
         r = etcdctl(node, "put", "/apisix/routes/bad", bad)
         assert r.returncode != 0 and why in r.stderr, (bad, r.stdout, r.stderr)

@@ -287,7 +287,7 @@ static void upstream(struct model *m, struct gw_proxy_kv *ch, int i)
 	snprintf(key, sizeof key, "/apisix/upstreams/u%d", i);
 	if (r % 7 == 0) {
 		/* refused by the schema: its dependents fail as if it were gone */
-		put(m, ch, key, "{\"nodes\":{\"example.com:80\":1}}");
+		put(m, ch, key, "{\"nodes\":{\"bad!host:80\":1}}");
 		return;
 	}
 	put(m, ch, key, "{\"type\":\"%s\",\"nodes\":{\"10.0.%d.%d:%d\":%d,\"10.1.0.1:80\":1}}",

@@ -107,7 +107,7 @@ static void test_compile_skips_bad_objects(void **state)
 	(void)state;
 	kv_add(&s, "/apisix/routes", "init_dir");
 	kv_add(&s, "/apisix/upstreams/u1", "{\"nodes\":{\"127.0.0.1:1980\":1}}");
-	kv_add(&s, "/apisix/upstreams/bad", "{\"nodes\":{\"example.com:80\":1}}");
+	kv_add(&s, "/apisix/upstreams/bad", "{\"nodes\":{\"bad_host!:80\":1}}");
 	kv_add(&s, "/apisix/services/s1", "{\"upstream_id\":\"u1\",\"hosts\":[\"svc.com\"]}");
 	kv_add(&s, "/apisix/routes/1", "{\"uri\":\"/a\",%s}", UP);
 	kv_add(&s, "/apisix/routes/2", "{\"uri\":\"/b\",\"upstream_id\":\"u1\"}");
