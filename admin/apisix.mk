@@ -9,4 +9,6 @@ ADMIN_SOURCES += \
 	admin/apisix_read.c \
 	admin/apisix_write.c \
 	admin/apisix_txn.c \
+	admin/apisix_history.c \
+	admin/apisix_history_served.c \
 	admin/apisix_consumer.c

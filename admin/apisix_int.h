@@ -118,6 +118,8 @@ enum {
 int gw_admin__answer(int err, const char *msg, cJSON **body);
 /* Answer @req with @body (taken; NULL -> 500 out of memory). */
 void gw_admin__send_json(struct gw_http_req *req, int status, cJSON *body);
+/* The same with @hdrs (CRLF-terminated lines) added. */
+void gw_admin__send_json_hdrs(struct gw_http_req *req, int status, cJSON *body, const char *hdrs);
 /* Answer @req with the error @err (see gw_admin__answer). */
 void gw_admin__send_err(struct gw_http_req *req, int err, const char *msg);
 /* Answer @req 200 with @len bytes of JSON text (copied). */
@@ -273,6 +275,9 @@ int gw_admin__read_prefix(struct gw_admin *a, const char *prefix, struct gw_rang
 void gw_admin__prefix_end(const char *prefix, char *end, size_t n);
 /* The id an object gives in @field (a string, or an integer printed). */
 bool gw_admin__field_id(const cJSON *obj, const char *field, char *out, size_t n);
+/* {"key", "value", "createdIndex", "modifiedIndex"} of a stored pair (an
+ * ssls private key sealed); NULL when out of memory. Caller owns it. */
+cJSON *gw_admin__kv_item(const struct gw_kv *kv);
 /* Copy @src into @dst, truncating to fit. */
 void gw_admin__copy_str(char *dst, size_t n, const char *src);
 
@@ -307,6 +312,16 @@ struct gw_admin__op {
 	bool timer_init;
 	bool waiting;        /* backoff timer running */
 	struct gw_list link; /* in gw_admin.ops */
+	/* ?wait=served (apisix_history_served.c) */
+	bool wait_served;       /* answer once every member serves the revision */
+	unsigned wait_ms;       /* ?timeout= */
+	uint64_t wait_deadline; /* uv_now at which to answer anyway */
+	bool querying;          /* a served query is in flight */
+	bool served_all;        /* every member served it at the answer */
+	int64_t revision;       /* store revision of the committed write */
+	cJSON *reply;           /* the answer's body, kept while waiting */
+	int reply_status;
+	cJSON *served_report; /* "served" of the answer */
 };
 
 /* A new op for @req, linked into a->ops; NULL when out of memory. The op
@@ -315,6 +330,34 @@ struct gw_admin__op *gw_admin__op_new(struct gw_admin *a, struct gw_http_req *re
 				      const struct gw_admin__resource *res, unsigned method);
 /* Answer the op's request with @err/@msg (gw_admin__answer) and free it. */
 void gw_admin__op_fail(struct gw_admin__op *op, int err, const char *msg);
+/* Answer the op's request with @body (taken) and @hdrs (CRLF-terminated
+ * lines or "") and free it. */
+void gw_admin__op_answer_hdrs(struct gw_admin__op *op, int status, cJSON *body, const char *hdrs);
+
+/* ---- history (apisix_history.c) ---- */
+/* A GET of object @key with ?revision=N: answered here (true) with the
+ * object as it was; false without ?revision= (the caller answers). */
+bool gw_admin__get_at_revision(struct gw_admin *a, struct gw_http_req *req, const char *key);
+/* ?@name= as a positive revision into *out (0 when absent). 0 or GW_EINVAL. */
+int gw_admin__revision_arg(struct gw_http_req *req, const char *name, int64_t *out);
+/* The message of a revision refused by the store (@err GW_ECOMPACTED:
+ * outside the history window; GW_EFUTUREREV) into @msg. */
+void gw_admin__history_window_msg(struct gw_admin *a, int err, int64_t rev, char *msg, size_t n);
+void gw_admin__h_history(struct gw_admin *a, struct gw_http_req *req,
+			 const struct gw_admin__match *m);
+
+/* ---- served revisions (apisix_history_served.c) ---- */
+/* ?wait=served[&timeout=] of a write request into the op. 0, or GW_EINVAL
+ * with the message in @msg. */
+int gw_admin__wait_parse(struct gw_admin__op *op, char *msg, size_t n);
+/* The write committed at @revision: answer @status with @body (taken;
+ * X-Apigw-Revision added, and "modifiedIndex" but for a DELETE), at once or, with
+ * ?wait=served, once every member serves @revision or the wait ends. */
+void gw_admin__op_reply(struct gw_admin__op *op, int status, cJSON *body, int64_t revision);
+/* Stopping: answer an op waiting between two served rounds now. */
+void gw_admin__served_stop(struct gw_admin__op *op);
+void gw_admin__h_cluster(struct gw_admin *a, struct gw_http_req *req,
+			 const struct gw_admin__match *m);
 /* apisix_consumer.c: for a consumer or credential @v about to be written
  * at op->key, an auth credential (key-auth key, basic-auth username) that
  * another object under /apisix/consumers/ holds: GW_EINVAL with APISIX's

@@ -106,8 +106,7 @@ static cJSON *parse_value(const struct gw_kv *kv)
 	return v;
 }
 
-/* {"key", "value", "createdIndex", "modifiedIndex"}; NULL when out of memory. */
-static cJSON *kv_item(const struct gw_kv *kv)
+cJSON *gw_admin__kv_item(const struct gw_kv *kv)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *key;
@@ -142,7 +141,7 @@ static void get_one(struct gw_admin *a, struct gw_http_req *req, const char *key
 		gw_admin__send_err(req, rv ? rv : GW_ENOTFOUND, NULL);
 		return;
 	}
-	gw_admin__send_json(req, 200, kv_item(&rs.kvs[0]));
+	gw_admin__send_json(req, 200, gw_admin__kv_item(&rs.kvs[0]));
 	gw_store_range_resp_free(&rs);
 }
 
@@ -151,6 +150,9 @@ void gw_admin__h_get(struct gw_admin *a, struct gw_http_req *req, const struct g
 	char key[GW_ADMIN__MAX_PATH];
 
 	gw_admin__object_key(m->res, m->id, key, sizeof(key));
+	if (gw_admin__get_at_revision(a, req, key)) {
+		return; /* ?revision=N: apisix_history.c */
+	}
 	get_one(a, req, key);
 }
 
@@ -317,7 +319,7 @@ static cJSON *list_page(struct gw_range_resp *rs, size_t plen, bool only_direct,
 		}
 		cJSON_Delete(v);
 		if (total >= first && (last < 0 || total < last)) {
-			cJSON_AddItemToArray(list, kv_item(kv));
+			cJSON_AddItemToArray(list, gw_admin__kv_item(kv));
 		}
 		total++;
 	}

@@ -117,6 +117,8 @@ static void op_free(struct gw_admin__op *op)
 	a->n_ops--;
 	cJSON_Delete(op->body);
 	cJSON_Delete(op->value);
+	cJSON_Delete(op->reply);
+	cJSON_Delete(op->served_report);
 	free(op);
 	gw_admin__maybe_free(a);
 }
@@ -143,10 +145,9 @@ void gw_admin__op_fail(struct gw_admin__op *op, int err, const char *msg)
 	op_done(op);
 }
 
-/* Answer the op with @body (taken) and release it. */
-static void op_answer(struct gw_admin__op *op, int status, cJSON *body)
+void gw_admin__op_answer_hdrs(struct gw_admin__op *op, int status, cJSON *body, const char *hdrs)
 {
-	gw_admin__send_json(op->req, status, body);
+	gw_admin__send_json_hdrs(op->req, status, body, hdrs);
 	op->req = NULL;
 	op_done(op);
 }
@@ -201,7 +202,11 @@ void gw_admin__ops_stop(struct gw_admin *a)
 		if (op->waiting) {
 			uv_timer_stop(&op->timer);
 			op->waiting = false;
-			gw_admin__op_fail(op, GW_ESHUTDOWN, NULL);
+			if (op->reply != NULL) {
+				gw_admin__served_stop(op); /* committed: say so */
+			} else {
+				gw_admin__op_fail(op, GW_ESHUTDOWN, NULL);
+			}
 		}
 	}
 }
@@ -241,6 +246,7 @@ static void put_cb(void *data, int err, struct gw_store_result *res)
 	cJSON *o;
 	size_t i;
 	int status;
+	int64_t rev;
 
 	err = result_err(err, res);
 	if (err != 0) {
@@ -263,6 +269,7 @@ static void put_cb(void *data, int err, struct gw_store_result *res)
 		op_retry(op); /* PUT, POST and PATCH all compare their own key */
 		return;
 	}
+	rev = res->revision;
 	gw_store_result_free(res);
 	status = op->method == GW_ADMIN__M_POST ? 201 : (op->existed ? 200 : 201);
 	if (op->method == GW_ADMIN__M_PATCH) {
@@ -274,7 +281,7 @@ static void put_cb(void *data, int err, struct gw_store_result *res)
 		cJSON_AddItemToObject(o, "value", op->value);
 		op->value = NULL;
 	}
-	op_answer(op, status, o);
+	gw_admin__op_reply(op, status, o, rev);
 }
 
 /* Add a reference to the key @prefix<id> if not there yet. */
@@ -560,7 +567,7 @@ static void delete_cb(void *data, int err, struct gw_store_result *res)
 {
 	struct gw_admin__op *op = data;
 	cJSON *o;
-	int64_t deleted = 0;
+	int64_t deleted = 0, rev;
 
 	err = result_err(err, res);
 	if (err != 0) {
@@ -575,6 +582,7 @@ static void delete_cb(void *data, int err, struct gw_store_result *res)
 	if (res->n_responses > 0) {
 		deleted = res->responses[0].deleted;
 	}
+	rev = res->revision;
 	gw_store_result_free(res);
 	if (deleted == 0) {
 		gw_admin__op_fail(op, GW_ENOTFOUND, NULL);
@@ -585,7 +593,7 @@ static void delete_cb(void *data, int err, struct gw_store_result *res)
 		cJSON_AddStringToObject(o, "deleted", "1");
 		cJSON_AddStringToObject(o, "key", op->key);
 	}
-	op_answer(op, 200, o);
+	gw_admin__op_reply(op, 200, o, rev);
 }
 
 /* Scan @d's prefix for objects referencing op->id. 0 (nothing; *rev set to

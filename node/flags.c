@@ -96,6 +96,9 @@ static const struct flag flags[] = {
      "on SIGTERM, wait this long for in-flight requests"},
     {"quota-backend-bytes", "SIZE", F_SIZE, M_NODE, "2GiB", OFF(quota_bytes), 0, 0, 0, false,
      "store size quota; writes past it fail with \"mvcc: database space exceeded\""},
+    {"history-revisions", "N", F_INT, M_NODE, "10000", OFF(history_revs), 0, 1, 100000000, false,
+     "config history kept (revisions): older ones are compacted, out of reach of "
+     "?revision=, history and rollback"},
     {"admin-viewer-key", "KEY", F_STR, M_NODE, "", OFF(admin_viewer_key), SZ(admin_viewer_key), 0,
      0, false, "Admin API key of the viewer role (GET only); empty = no viewer role"},
     {"admin-allow", "CIDR[,CIDR...]", F_CIDRS, M_NODE, "127.0.0.0/24", OFF(admin_allow),

@@ -72,6 +72,7 @@ struct gw_node_config {
 	char config_file[PATH_MAX];    /* --config: JSON file of flag values */
 	bool check;                    /* start --check: validate and exit */
 	uint64_t quota_bytes;          /* store size quota (etcd's backend quota) */
+	int history_revs;              /* --history-revisions: revisions kept by compaction */
 	char etcd_cert[PATH_MAX];      /* etcd API TLS certificate chain ("" = cleartext) */
 	char etcd_key[PATH_MAX];       /* its private key ("" = in etcd_cert) */
 	char etcd_client_ca[PATH_MAX]; /* CA for client certificates ("" = none asked) */

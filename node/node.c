@@ -150,10 +150,11 @@ static void json_reply(struct gw_http_req *req, int status, const char *body)
  * never in readiness: a node without quorum still serves traffic. */
 static void status_reply(struct gw_node *n, struct gw_http_req *req)
 {
-	char body[512];
+	char body[768];
 	bool quorum = false, halted = false;
 	const char *state = "starting";
-	int64_t config_rev = 0;
+	int64_t config_rev = 0, served = -1, store_rev = 0;
+	unsigned long long applied = 0;
 
 	if (n->cluster != NULL) {
 		struct gw_raft_status *st = malloc(sizeof *st);
@@ -162,6 +163,8 @@ static void status_reply(struct gw_node *n, struct gw_http_req *req)
 			quorum = st->has_quorum;
 			halted = st->halted;
 			state = gw_raft_state_name(st->state);
+			applied = (unsigned long long)st->applied_index;
+			store_rev = st->revision;
 			free(st);
 		}
 	}
@@ -169,14 +172,38 @@ static void status_reply(struct gw_node *n, struct gw_http_req *req)
 		struct gw_node_confsync_stats cs;
 		gw_node_confsync_stats(n->confsync, &cs);
 		config_rev = cs.revision;
+		served = gw_node_confsync_served(n->confsync);
 	}
+	/* served_revision: every config change up to it is served here;
+	 * revision_lag: store revisions applied here but not served yet */
 	snprintf(body, sizeof body,
 		 "{\"status\":\"ok\",\"ready\":%s,\"draining\":%s,\"raft_state\":\"%s\","
-		 "\"quorum\":%s,\"control_plane\":\"%s\",\"config_revision\":%lld}\n",
+		 "\"quorum\":%s,\"control_plane\":\"%s\",\"config_revision\":%lld,"
+		 "\"served_revision\":%lld,\"store_revision\":%lld,\"applied_index\":%llu,"
+		 "\"revision_lag\":%lld}\n",
 		 gw_sm_state(&n->life) == NODE_READY ? "true" : "false",
 		 shutting_down(n) ? "true" : "false", state, quorum ? "true" : "false",
-		 halted ? "halted: store failed, see the log" : "ok", (long long)config_rev);
+		 halted ? "halted: store failed, see the log" : "ok", (long long)config_rev,
+		 (long long)served, (long long)store_rev, applied,
+		 (long long)(served >= 0 && store_rev > served ? store_rev - served : 0));
 	json_reply(req, 200, body);
+}
+
+/* ?min_revision=N of /status/ready: 1 when given and this node does not
+ * serve N yet, 0 when it does or none was given, -1 when malformed. */
+static int below_min_revision(struct gw_node *n, struct gw_http_req *req)
+{
+	char arg[32], *end;
+	long long want;
+
+	if (gw_http_query_arg(req, "min_revision", arg, sizeof arg) == NULL) {
+		return 0;
+	}
+	want = strtoll(arg, &end, 10);
+	if (arg[0] == '\0' || *end != '\0' || want < 0) {
+		return -1;
+	}
+	return n->confsync == NULL || gw_node_confsync_served(n->confsync) < want ? 1 : 0;
 }
 
 static void status_handler(struct gw_http_req *req, void *data)
@@ -204,6 +231,14 @@ static void status_handler(struct gw_http_req *req, void *data)
 		} else if (n->cluster != NULL && gw_node_cluster_joining(n->cluster)) {
 			/* `apigw join` not confirmed yet: the store may still be empty. */
 			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"joining\"}\n");
+		} else if (below_min_revision(n, req) < 0) {
+			json_reply(req, 400,
+				   "{\"status\":\"error\",\"error\":\"min_revision must be a "
+				   "revision\"}\n");
+		} else if (below_min_revision(n, req) > 0) {
+			json_reply(
+			    req, 503,
+			    "{\"status\":\"error\",\"error\":\"revision not served yet\"}\n");
 		} else {
 			json_reply(req, 200, "{\"status\":\"ok\"}\n");
 		}
@@ -255,6 +290,7 @@ static void node_stop_components(struct gw_node *n)
 	}
 	memset(&n->control_src, 0, sizeof n->control_src);
 	if (n->confsync != NULL) {
+		gw_raft_set_served(gw_node_cluster_raft(n->cluster), NULL, NULL);
 		gw_node_confsync_stop(n->confsync);
 		n->confsync = NULL;
 	}
@@ -380,6 +416,14 @@ static int start_admin(struct gw_node *n)
 	return rv;
 }
 
+/* gw_raft_served_fn: what this node's proxy serves (-1 before it runs). */
+static int64_t served_revision(void *data)
+{
+	struct gw_node *n = data;
+
+	return n->confsync != NULL ? gw_node_confsync_served(n->confsync) : -1;
+}
+
 /* Compile the committed config from the local store, start the workers
  * with it, then follow the store. No raft round trip is involved. */
 static int start_proxy(struct gw_node *n)
@@ -414,7 +458,11 @@ static int start_proxy(struct gw_node *n)
 		n->proxy = NULL;
 		return rv;
 	}
-	return gw_node_confsync_start(&n->loop, store, n->proxy, rev, &n->confsync);
+	rv = gw_node_confsync_start(&n->loop, store, n->proxy, rev, &n->confsync);
+	if (rv == 0) {
+		gw_raft_set_served(gw_node_cluster_raft(n->cluster), served_revision, n);
+	}
+	return rv;
 }
 
 int gw_node_run(const struct gw_node_config *cfg)

@@ -174,6 +174,8 @@ TESTS += tests/unit/test_admin_routes
 # Admin API integration tests: one node, then a three-node cluster.
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
 TESTS += tests/integration/test_tls.py
+# served revisions, history, rollback (docs/history.md)
+TESTS += tests/integration/test_served.py tests/integration/test_history.py
 # proxy/plugin_*.c through a running node (docs/plugins.md)
 TESTS += tests/integration/test_plugins.py
 
