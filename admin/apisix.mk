@@ -11,4 +11,6 @@ ADMIN_SOURCES += \
 	admin/apisix_txn.c \
 	admin/apisix_history.c \
 	admin/apisix_history_served.c \
+	admin/apisix_history_rollback.c \
+	admin/apisix_history_diff.c \
 	admin/apisix_consumer.c

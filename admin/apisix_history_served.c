@@ -39,6 +39,8 @@ int gw_admin__wait_parse(struct gw_admin__op *op, char *msg, size_t n)
 	char arg[32], *end;
 	double v;
 
+	op->dry_run = gw_http_query_arg(op->req, "dry_run", arg, sizeof arg) != NULL &&
+		      strcmp(arg, "true") == 0;
 	if (gw_http_query_arg(op->req, "wait", arg, sizeof arg) == NULL) {
 		return 0;
 	}

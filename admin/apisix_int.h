@@ -278,6 +278,9 @@ bool gw_admin__field_id(const cJSON *obj, const char *field, char *out, size_t n
 /* {"key", "value", "createdIndex", "modifiedIndex"} of a stored pair (an
  * ssls private key sealed); NULL when out of memory. Caller owns it. */
 cJSON *gw_admin__kv_item(const struct gw_kv *kv);
+/* The stored value as JSON (caller owns); a value that is not JSON
+ * (written through etcd) as a string. */
+cJSON *gw_admin__kv_value(const struct gw_kv *kv);
 /* Copy @src into @dst, truncating to fit. */
 void gw_admin__copy_str(char *dst, size_t n, const char *src);
 
@@ -322,6 +325,7 @@ struct gw_admin__op {
 	cJSON *reply;           /* the answer's body, kept while waiting */
 	int reply_status;
 	cJSON *served_report; /* "served" of the answer */
+	bool dry_run;         /* ?dry_run=true: check and show, commit nothing */
 };
 
 /* A new op for @req, linked into a->ops; NULL when out of memory. The op
@@ -345,10 +349,32 @@ int gw_admin__revision_arg(struct gw_http_req *req, const char *name, int64_t *o
 void gw_admin__history_window_msg(struct gw_admin *a, int err, int64_t rev, char *msg, size_t n);
 void gw_admin__h_history(struct gw_admin *a, struct gw_http_req *req,
 			 const struct gw_admin__match *m);
+/* apisix_history_diff.c: the structural diff of two JSON values: an array
+ * of {"path" (JSON Pointer), "op": add|remove|replace, "from", "to"}
+ * (caller owns; NULL when out of memory). Objects are walked, anything
+ * else compared whole; a top-level update_time is ignored. */
+cJSON *gw_admin__json_diff(const cJSON *a, const cJSON *b);
+/* {"key", "op": create|update|delete, "changes"} between the pair @from and
+ * @to of one key (either NULL: created or deleted). Caller owns. */
+cJSON *gw_admin__object_diff(const struct gw_kv *from, const struct gw_kv *to);
+/* qsort/bsearch order of struct gw_kv by key bytes. */
+int gw_admin__kv_cmp(const void *x, const void *y);
+/* Read [@key, @end) (@end "" = the one key) at @rev (0 = now), sorted by
+ * key. 0 (free @out with gw_store_range_resp_free) or the store's error. */
+int gw_admin__read_at(struct gw_admin *a, const char *key, const char *end, int64_t rev,
+		      struct gw_range_resp *out);
+void gw_admin__h_diff(struct gw_admin *a, struct gw_http_req *req, const struct gw_admin__match *m);
+/* Answer a ?dry_run=true write instead of proposing it: the diff between
+ * the stored object and @value (NULL: a delete), the routes whose
+ * behaviour may change, the current revision (unchanged). Frees the op. */
+void gw_admin__dry_run(struct gw_admin__op *op, const char *value);
+/* apisix_history_rollback.c: POST /apisix/admin/rollback */
+void gw_admin__h_rollback(struct gw_admin *a, struct gw_http_req *req,
+			  const struct gw_admin__match *m);
 
 /* ---- served revisions (apisix_history_served.c) ---- */
-/* ?wait=served[&timeout=] of a write request into the op. 0, or GW_EINVAL
- * with the message in @msg. */
+/* ?wait=served[&timeout=] and ?dry_run=true of a write request into the
+ * op. 0, or GW_EINVAL with the message in @msg. */
 int gw_admin__wait_parse(struct gw_admin__op *op, char *msg, size_t n);
 /* The write committed at @revision: answer @status with @body (taken;
  * X-Apigw-Revision added, and "modifiedIndex" but for a DELETE), at once or, with
@@ -366,6 +392,10 @@ int gw_admin__check_credentials(struct gw_admin__op *op, const cJSON *v, char *m
 /* Seal a consumer's or credential's secrets in @v (apisix_consumer.c). 0,
  * or an error with @msg set. */
 int gw_admin__consumer_seal(struct gw_admin__op *op, cJSON *v, char *msg, size_t n);
+/* The keys @v, an object of @res, references (upstream_id, service_id,
+ * plugin_config_id, group_id) into @keys, at most @n: their count. */
+size_t gw_admin__refs_of(const struct gw_admin__resource *res, const cJSON *v,
+			 char (*keys)[GW_ADMIN__MAX_KEY], size_t n);
 /* Propose the op's write (PUT/POST/PATCH) or delete; answers when done. */
 void gw_admin__op_write(struct gw_admin__op *op);
 void gw_admin__op_delete(struct gw_admin__op *op);

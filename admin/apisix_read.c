@@ -92,9 +92,7 @@ void gw_admin__copy_str(char *dst, size_t n, const char *src)
 	dst[l] = '\0';
 }
 
-/* The stored value as JSON; a value that is not JSON (written through
- * etcd) shows as a string. */
-static cJSON *parse_value(const struct gw_kv *kv)
+cJSON *gw_admin__kv_value(const struct gw_kv *kv)
 {
 	cJSON *v = cJSON_ParseWithLength(kv->value, kv->value_len);
 
@@ -117,7 +115,7 @@ cJSON *gw_admin__kv_item(const struct gw_kv *kv)
 	key = strndup(kv->key, kv->key_len);
 	cJSON_AddStringToObject(o, "key", key ? key : "");
 	free(key);
-	cJSON_AddItemToObject(o, "value", parse_value(kv));
+	cJSON_AddItemToObject(o, "value", gw_admin__kv_value(kv));
 	gw_admin__ssl_redact(kv->key, kv->key_len, cJSON_GetObjectItemCaseSensitive(o, "value"));
 	cJSON_AddNumberToObject(o, "createdIndex", (double)kv->create_revision);
 	cJSON_AddNumberToObject(o, "modifiedIndex", (double)kv->mod_revision);
@@ -312,7 +310,7 @@ static cJSON *list_page(struct gw_range_resp *rs, size_t plen, bool only_direct,
 		if (only_direct && memchr(kv->key + plen, '/', kv->key_len - plen) != NULL) {
 			continue; /* a consumer's credentials */
 		}
-		v = parse_value(kv);
+		v = gw_admin__kv_value(kv);
 		if (!keep(f, v)) {
 			cJSON_Delete(v);
 			continue;

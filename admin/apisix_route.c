@@ -63,6 +63,8 @@ static const struct gw_admin__resource resources[] = {
 static const struct gw_admin__route routes[] = {
     {.pattern = "cluster", .get = gw_admin__h_cluster},
     {.pattern = "history", .get = gw_admin__h_history},
+    {.pattern = "rollback", .post = gw_admin__h_rollback},
+    {.pattern = "diff", .get = gw_admin__h_diff},
     {.pattern = "plugins/list", .get = gw_admin__h_plugin_list},
     {.pattern = "plugins/{id}", .get = gw_admin__h_plugin_schema},
     {.pattern = "plugins/**", .get = gw_admin__h_not_found},

@@ -332,6 +332,21 @@ static void collect_refs(struct gw_admin__op *op, const cJSON *v)
 	}
 }
 
+size_t gw_admin__refs_of(const struct gw_admin__resource *res, const cJSON *v,
+			 char (*keys)[GW_ADMIN__MAX_KEY], size_t n)
+{
+	char id[160];
+	size_t i, k = 0;
+
+	for (i = 0; i < sizeof(references) / sizeof(references[0]) && k < n; i++) {
+		if (gw_admin__is(res, references[i].source) &&
+		    gw_admin__field_id(v, references[i].field, id, sizeof(id))) {
+			snprintf(keys[k++], GW_ADMIN__MAX_KEY, "%s%s", references[i].prefix, id);
+		}
+	}
+	return k;
+}
+
 /* A write with ?ttl= grants its lease first (lease_cb comes back here).
  * True when that is under way (or answered). */
 static bool lease_first(struct gw_admin__op *op)
@@ -339,8 +354,8 @@ static bool lease_first(struct gw_admin__op *op)
 	struct gw_store_op txn;
 	int rv;
 
-	if (op->ttl == 0 || op->lease != 0) {
-		return false;
+	if (op->ttl == 0 || op->lease != 0 || op->dry_run) {
+		return false; /* a dry run grants nothing */
 	}
 	memset(&txn, 0, sizeof(txn));
 	txn.type = GW_OP_LEASE_GRANT;
@@ -557,7 +572,11 @@ void gw_admin__op_write(struct gw_admin__op *op)
 	}
 	cJSON_Delete(op->value);
 	op->value = v;
-	propose_put(op, txt, mod);
+	if (op->dry_run) {
+		gw_admin__dry_run(op, txt); /* validated: show, commit nothing */
+	} else {
+		propose_put(op, txt, mod);
+	}
 	free(txt);
 }
 
@@ -670,6 +689,10 @@ void gw_admin__op_delete(struct gw_admin__op *op)
 
 	memset(cmps, 0, sizeof(cmps));
 	if (dependents_unchanged(op, cmps, ends, &nc) != 0) {
+		return;
+	}
+	if (op->dry_run) {
+		gw_admin__dry_run(op, NULL);
 		return;
 	}
 	memset(dels, 0, sizeof(dels));

@@ -91,8 +91,101 @@ def test_out_of_window_refused():
         assert b["compact_revision"] > first, b
         st, _, b = adm("GET", "/history?resource=routes&since=%d" % first, n=n)
         assert st == 400 and "outside the history window" in b["error_msg"], (st, b)
+        st, _, b = adm("POST", "/rollback", {"revision": first}, n=n)
+        assert st == 400 and "outside the history window" in b["error_msg"], (st, b)
+        assert adm("GET", "/routes/w", n=n)[2]["value"]["uri"] == "/w11"
     finally:
         n.stop()
+
+
+def test_rollback_one_route_and_everything():
+    put("/upstreams/ru", UP)
+    r0 = put("/routes/rb1", {"uri": "/a", "upstream_id": "ru"})
+    put("/routes/rb2", {"uri": "/b", "upstream_id": "ru"})
+    base = put("/routes/rb1", {"uri": "/a2", "upstream_id": "ru"})
+    put("/routes/rb1", {"uri": "/a3", "upstream_id": "ru"})
+    put("/routes/rb2", {"uri": "/b2", "upstream_id": "ru"})
+    put("/routes/rb3", {"uri": "/c", "upstream_id": "ru"})
+    # one route back to base: rb2 and rb3 untouched
+    st, h, b = adm("POST", "/rollback", {"revision": base, "resources": ["routes/rb1"]})
+    assert st == 200, (st, b)
+    assert b["changes"] == [{"key": "/apisix/routes/rb1", "op": "update"}], b
+    assert int(h["x-apigw-revision"]) == b["revision"], (h, b)
+    assert adm("GET", "/routes/rb1")[2]["value"]["uri"] == "/a2"
+    assert adm("GET", "/routes/rb2")[2]["value"]["uri"] == "/b2"
+    # everything back to r0: rb2 did not exist then, rb3 neither, rb1 was /a
+    st, _, b = adm("POST", "/rollback?dry_run=true", {"revision": r0})
+    assert st == 200 and b["dry_run"] is True, (st, b)
+    before = adm("GET", "/routes")[2]
+    ops = sorted((c["key"], c["op"]) for c in b["changes"])
+    assert ops == [("/apisix/routes/rb1", "update"), ("/apisix/routes/rb2", "delete"),
+                   ("/apisix/routes/rb3", "delete")], ops
+    assert adm("GET", "/routes")[2] == before  # the dry run changed nothing
+    st, _, b = adm("POST", "/rollback", {"revision": r0})
+    assert st == 200, (st, b)
+    assert adm("GET", "/routes/rb1")[2]["value"]["uri"] == "/a"
+    assert adm("GET", "/routes/rb2")[0] == 404
+    assert adm("GET", "/routes/rb3")[0] == 404
+    # a partial rollback may not break a reference: the upstream goes, the
+    # route using it stays
+    put("/upstreams/late", UP)
+    r_before_late = put("/routes/uses_late", {"uri": "/l", "upstream_id": "late"}) - 2
+    st, _, b = adm("POST", "/rollback",
+                   {"revision": r_before_late, "resources": ["upstreams/late"]})
+    assert st == 400 and "referencing /apisix/upstreams/late" in b["error_msg"], (st, b)
+
+
+def test_rollback_conflict_and_force():
+    r1 = put("/routes/cf", {"uri": "/x1", "upstream": UP})
+    seen = put("/routes/cf", {"uri": "/x2", "upstream": UP})
+    # someone else changes it after the operator looked at revision `seen`
+    changed = put("/routes/cf", {"uri": "/x3", "upstream": UP})
+    body = {"revision": r1, "resources": ["routes/cf"], "from_revision": seen}
+    st, _, b = adm("POST", "/rollback", body)
+    assert st == 409, (st, b)
+    assert b["changed"] == [{"key": "/apisix/routes/cf", "revision": changed}], b
+    assert adm("GET", "/routes/cf")[2]["value"]["uri"] == "/x3"
+    st, _, b = adm("POST", "/rollback?force=true", body)
+    assert st == 200, (st, b)
+    assert adm("GET", "/routes/cf")[2]["value"]["uri"] == "/x1"
+    # bad requests
+    assert adm("POST", "/rollback", {"revision": 0})[0] == 400
+    assert adm("POST", "/rollback", {"revision": r1, "resources": ["nope"]})[0] == 400
+    st, _, b = adm("POST", "/rollback", {"revision": changed + 100000})
+    assert st == 400 and "future" in b["error_msg"], (st, b)
+
+
+def test_diff_and_dry_run():
+    r1 = put("/routes/df", {"uri": "/d1", "upstream": UP, "name": "x"})
+    st, h, b = adm("PATCH", "/routes/df?dry_run=true", {"uri": "/d2", "name": None})
+    assert st == 200 and b["dry_run"] is True, (st, b)
+    assert int(h["x-apigw-revision"]) == b["revision"]
+    assert b["diff"]["op"] == "update", b
+    assert sorted((c["path"], c["op"]) for c in b["diff"]["changes"]) == \
+        [("/name", "remove"), ("/uri", "replace")], b
+    assert b["routes_affected"] == ["df"], b
+    assert adm("GET", "/routes/df")[2]["modifiedIndex"] == r1  # nothing committed
+    st, _, b = adm("GET", "/history?resource=routes&id=df")
+    assert len(b["list"]) == 1, b
+    # an upstream's dry run names the routes using it
+    put("/upstreams/dfu", UP)
+    put("/routes/df2", {"uri": "/d3", "upstream_id": "dfu"})
+    st, _, b = adm("PUT", "/upstreams/dfu?dry_run=true",
+                   {"type": "roundrobin", "nodes": {"127.0.0.1:1981": 1}})
+    assert st == 200 and b["routes_affected"] == ["df2"], (st, b)
+    st, _, b = adm("DELETE", "/routes/df?dry_run=true")
+    assert st == 200 and b["diff"]["op"] == "delete", (st, b)
+    assert adm("GET", "/routes/df")[0] == 200
+    st, _, b = adm("PUT", "/routes/df?dry_run=true", {"uri": 5})
+    assert st == 400, (st, b)  # validated like a real write
+    # the Admin API diff between two revisions
+    r2 = put("/routes/df", {"uri": "/d9", "upstream": UP, "name": "x"})
+    st, _, b = adm("GET", "/diff?from=%d&to=%d&resource=routes&id=df" % (r1, r2))
+    assert st == 200 and b["total"] == 1, (st, b)
+    assert b["list"][0]["changes"] == [{"path": "/uri", "op": "replace", "from": "/d1",
+                                        "to": "/d9"}], b
+    st, _, b = adm("GET", "/diff?from=%d" % r1)
+    assert st == 200 and any(x["key"] == "/apisix/routes/df" for x in b["list"]), b
 
 
 def main():
@@ -101,7 +194,9 @@ def main():
     node = Node("h1", extra_args=["--admin-key", KEY]).start()
     try:
         for fn in (test_history_of_one_route_and_object_at_revision,
-                   test_history_survives_restart, test_out_of_window_refused):
+                   test_history_survives_restart, test_out_of_window_refused,
+                   test_rollback_one_route_and_everything, test_rollback_conflict_and_force,
+                   test_diff_and_dry_run):
             tap.run(fn)
     finally:
         node.stop()
