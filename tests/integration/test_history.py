@@ -5,8 +5,9 @@ as it was, and both survive a restart; a revision compacted away by
 --history-revisions is refused with a clear error.
 """
 import json
+import os
 
-from harness import Node, Tap, http
+from harness import Node, Tap, http, run_cli, tempdir
 
 KEY = "history-admin-key-0123456789"
 UP = {"type": "roundrobin", "nodes": {"127.0.0.1:1980": 1}}
@@ -188,6 +189,30 @@ def test_diff_and_dry_run():
     assert st == 200 and any(x["key"] == "/apisix/routes/df" for x in b["list"]), b
 
 
+def test_cli_config_diff_and_rollback():
+    r1 = put("/routes/cli", {"uri": "/c1", "upstream": UP})
+    r2 = put("/routes/cli", {"uri": "/c2", "upstream": UP})
+    common = ["--admin-listen", node.addr("admin"), "--admin-key", KEY]
+    out = run_cli("config", "diff", r1, r2, "--resources", "routes/cli", *common)
+    assert out.returncode == 0, out
+    d = json.loads(out.stdout)
+    assert d["total"] == 1 and d["list"][0]["changes"][0]["to"] == "/c2", d
+    out = run_cli("config", "rollback", r1, "--resources", "routes/cli", "--dry-run", *common)
+    assert out.returncode == 0 and json.loads(out.stdout)["dry_run"] is True, out
+    assert adm("GET", "/routes/cli")[2]["value"]["uri"] == "/c2"
+    # the key from <data-dir>/admin.key when --admin-key is not given
+    d = tempdir()
+    with open(os.path.join(d, "admin.key"), "w") as f:
+        f.write(KEY + "\n")
+    os.chmod(os.path.join(d, "admin.key"), 0o600)
+    out = run_cli("config", "rollback", r1, "--resources", "routes/cli",
+                  "--admin-listen", node.addr("admin"), "--data-dir", d)
+    assert out.returncode == 0, out
+    assert adm("GET", "/routes/cli")[2]["value"]["uri"] == "/c1"
+    out = run_cli("config", "rollback", 1, "--resources", "nope", *common)
+    assert out.returncode == 1 and "unknown resource" in out.stderr, out
+
+
 def main():
     global node
     tap = Tap()
@@ -196,7 +221,7 @@ def main():
         for fn in (test_history_of_one_route_and_object_at_revision,
                    test_history_survives_restart, test_out_of_window_refused,
                    test_rollback_one_route_and_everything, test_rollback_conflict_and_force,
-                   test_diff_and_dry_run):
+                   test_diff_and_dry_run, test_cli_config_diff_and_rollback):
             tap.run(fn)
     finally:
         node.stop()
