@@ -59,6 +59,8 @@ struct rollback {
 	cJSON *changes;           /* [{key, op}] of the plan */
 	struct gw_range_resp all; /* every /apisix/ key now (partial rollbacks) */
 	bool have_all;
+	cJSON *names;                 /* "resources" as asked, for the audit record */
+	struct gw_admin__audit audit; /* proposed with the rollback */
 };
 
 static void rollback_free(struct rollback *rb)
@@ -77,6 +79,8 @@ static void rollback_free(struct rollback *rb)
 		gw_store_range_resp_free(&rb->all);
 	}
 	cJSON_Delete(rb->changes);
+	cJSON_Delete(rb->names);
+	gw_admin__audit_free(&rb->audit);
 	free(rb);
 }
 
@@ -197,6 +201,10 @@ static int parse(struct rollback *rb, char *msg, size_t n)
 			if ((rv = add_sel(rb, it->valuestring, msg, n)) != 0) {
 				break;
 			}
+			if (rb->names == NULL) {
+				rb->names = cJSON_CreateArray();
+			}
+			cJSON_AddItemToArray(rb->names, cJSON_CreateString(it->valuestring));
 		}
 	}
 	cJSON_Delete(body);
@@ -521,12 +529,13 @@ static void run(struct rollback *rb)
 {
 	struct gw_store_op txn, *ops;
 	struct gw_compare *cmps;
+	cJSON *extra;
 	size_t n_ops, n_cmps;
 	char msg[640];
 	int rv;
 
 	plan_size(rb, &n_ops, &n_cmps);
-	ops = calloc(n_ops + 1, sizeof *ops);
+	ops = calloc(n_ops + 2, sizeof *ops); /* + the audit record's two */
 	cmps = calloc(n_cmps + 1, sizeof *cmps);
 	rb->changes = cJSON_CreateArray();
 	if (ops == NULL || cmps == NULL || rb->changes == NULL) {
@@ -552,6 +561,21 @@ static void run(struct rollback *rb)
 		gw_admin__send_err(rb->req, GW_EINVAL, msg);
 		goto out;
 	}
+	extra = cJSON_CreateObject();
+	if (extra != NULL) {
+		cJSON_AddNumberToObject(extra, "to", (double)rb->target);
+		cJSON_AddBoolToObject(extra, "force", rb->force);
+		if (rb->names != NULL) {
+			cJSON_AddItemToObject(extra, "resources", rb->names);
+			rb->names = NULL;
+		}
+	}
+	rv = gw_admin__audit_make(rb->a, rb->req, "rollback", NULL, NULL, NULL, extra, &rb->audit);
+	if (rv != 0) {
+		gw_admin__send_err(rb->req, rv, NULL);
+		goto out;
+	}
+	n_ops += gw_admin__audit_ops(&rb->audit, &ops[n_ops]);
 	memset(&txn, 0, sizeof txn);
 	txn.type = GW_OP_TXN;
 	txn.u.txn.compares = rb->force ? NULL : cmps;

@@ -83,6 +83,7 @@ struct gw_store;
 struct gw_raft;
 struct gw_range_resp;
 struct gw_kv;
+struct gw_store_op;
 
 #define GW_ADMIN__PREFIX      "/apisix/admin"
 #define GW_ADMIN__MAX_KEY     512
@@ -158,6 +159,15 @@ bool gw_admin__is(const struct gw_admin__resource *res, const char *name);
 void gw_admin__object_key(const struct gw_admin__resource *res, const char *id, char *out,
 			  size_t n);
 
+/* ---- audit log (apisix_audit.c) ---- */
+#define GW_ADMIN__AUDIT_PREFIX "/apigw/audit/"
+/* One audit record ready to be put with a write. */
+struct gw_admin__audit {
+	char key[96]; /* /apigw/audit/<ms>-<node>-<seq> */
+	char end[64]; /* records below it are past retention */
+	char *value;  /* JSON, malloc'ed */
+};
+
 /* The Admin API server (apisix.h's opaque struct). Loop thread only. */
 struct gw_admin {
 	uv_loop_t *loop;
@@ -175,9 +185,11 @@ struct gw_admin {
 	struct gw_cidr cidrs[GW_ADMIN__MAX_CIDR];
 	int n_cidrs;
 	unsigned write_timeout_ms;
-	struct gw_list ops;       /* live write requests (struct gw_admin__op.link) */
-	struct gw_rand_xs jitter; /* retry delays of ops (not a secret) */
-	int n_ops;                /* ops plus the key-publishing proposal */
+	uint64_t audit_retention_ms; /* audit records older are deleted */
+	unsigned audit_seq;          /* makes this node's audit keys unique */
+	struct gw_list ops;          /* live write requests (struct gw_admin__op.link) */
+	struct gw_rand_xs jitter;    /* retry delays of ops (not a secret) */
+	int n_ops;                   /* ops plus the key-publishing proposal */
 	bool stopping;
 	bool stopped; /* listener and timer closed, stop callback ran */
 	void (*stop_cb)(void *);
@@ -324,8 +336,9 @@ struct gw_admin__op {
 	int64_t revision;       /* store revision of the committed write */
 	cJSON *reply;           /* the answer's body, kept while waiting */
 	int reply_status;
-	cJSON *served_report; /* "served" of the answer */
-	bool dry_run;         /* ?dry_run=true: check and show, commit nothing */
+	cJSON *served_report;         /* "served" of the answer */
+	bool dry_run;                 /* ?dry_run=true: check and show, commit nothing */
+	struct gw_admin__audit audit; /* the record proposed with the write */
 };
 
 /* A new op for @req, linked into a->ops; NULL when out of memory. The op
@@ -371,6 +384,21 @@ void gw_admin__dry_run(struct gw_admin__op *op, const char *value);
 /* apisix_history_rollback.c: POST /apisix/admin/rollback */
 void gw_admin__h_rollback(struct gw_admin *a, struct gw_http_req *req,
 			  const struct gw_admin__match *m);
+
+/* ---- audit (apisix_audit.c) ---- */
+/* Build the audit record of a write by @req (NULL: no client): @op
+ * ("PUT", "rollback"...), @res / @id / @key (each may be NULL), @extra
+ * (NULL, or an object whose items are added; taken). Never a body or a
+ * value. 0 or GW_ENOMEM; free @au with gw_admin__audit_free either way. */
+int gw_admin__audit_make(struct gw_admin *a, struct gw_http_req *req, const char *op,
+			 const struct gw_admin__resource *res, const char *id, const char *key,
+			 cJSON *extra, struct gw_admin__audit *au);
+/* The two ops (put the record, delete those past retention) into @ops
+ * (room for 2); pointers into @au. Returns 2. */
+size_t gw_admin__audit_ops(const struct gw_admin__audit *au, struct gw_store_op *ops);
+void gw_admin__audit_free(struct gw_admin__audit *au);
+void gw_admin__h_audit(struct gw_admin *a, struct gw_http_req *req,
+		       const struct gw_admin__match *m);
 
 /* ---- served revisions (apisix_history_served.c) ---- */
 /* ?wait=served[&timeout=] and ?dry_run=true of a write request into the

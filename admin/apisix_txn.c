@@ -119,6 +119,7 @@ static void op_free(struct gw_admin__op *op)
 	cJSON_Delete(op->value);
 	cJSON_Delete(op->reply);
 	cJSON_Delete(op->served_report);
+	gw_admin__audit_free(&op->audit);
 	free(op);
 	gw_admin__maybe_free(a);
 }
@@ -493,16 +494,34 @@ static bool finish_value(struct gw_admin__op *op, cJSON *v, int64_t create_time)
 
 /* Propose the TXN that puts @txt at op->key if it is still at @mod (or
  * absent when !op->existed) and every reference exists. */
+/* Build op->audit, the record proposed with the op's write. 0, or the op
+ * is answered (out of memory). */
+static int op_audit(struct gw_admin__op *op)
+{
+	int rv;
+
+	gw_admin__audit_free(&op->audit);
+	rv = gw_admin__audit_make(op->a, op->req, op->req->method, op->res, op->id, op->key, NULL,
+				  &op->audit);
+	if (rv != 0) {
+		gw_admin__op_fail(op, rv, NULL);
+	}
+	return rv;
+}
+
 static void propose_put(struct gw_admin__op *op, const char *txt, int64_t mod)
 {
 	struct gw_compare cmps[MAX_REFS + 1];
 	struct gw_store_op fails[MAX_REFS];
-	struct gw_store_op put, txn;
+	struct gw_store_op put[3], txn;
 	int i, rv;
 
+	if (op_audit(op) != 0) {
+		return;
+	}
 	memset(cmps, 0, sizeof(cmps));
 	memset(fails, 0, sizeof(fails));
-	memset(&put, 0, sizeof(put));
+	memset(put, 0, sizeof(put));
 	memset(&txn, 0, sizeof(txn));
 	cmps[0].key = op->key;
 	cmps[0].key_len = strlen(op->key);
@@ -520,19 +539,19 @@ static void propose_put(struct gw_admin__op *op, const char *txt, int64_t mod)
 		fails[i].u.range.key_len = strlen(op->refs[i].key);
 		fails[i].u.range.count_only = true;
 	}
-	put.type = GW_OP_PUT;
-	put.u.put.key = op->key;
-	put.u.put.key_len = strlen(op->key);
-	put.u.put.value = txt;
-	put.u.put.value_len = strlen(txt);
-	put.u.put.lease = op->lease;
+	put[0].type = GW_OP_PUT;
+	put[0].u.put.key = op->key;
+	put[0].u.put.key_len = strlen(op->key);
+	put[0].u.put.value = txt;
+	put[0].u.put.value_len = strlen(txt);
+	put[0].u.put.lease = op->lease;
 	/* a PATCH without ?ttl= keeps the object's lease (its TTL) */
-	put.u.put.ignore_lease = op->method == GW_ADMIN__M_PATCH && op->ttl == 0;
+	put[0].u.put.ignore_lease = op->method == GW_ADMIN__M_PATCH && op->ttl == 0;
 	txn.type = GW_OP_TXN;
 	txn.u.txn.compares = cmps;
 	txn.u.txn.n_compares = (size_t)op->n_refs + 1;
-	txn.u.txn.success = &put;
-	txn.u.txn.n_success = 1;
+	txn.u.txn.success = put;
+	txn.u.txn.n_success = 1 + gw_admin__audit_ops(&op->audit, &put[1]);
 	txn.u.txn.failure = fails;
 	txn.u.txn.n_failure = (size_t)op->n_refs;
 	rv = gw_raft_propose(op->a->raft, &txn, op->a->write_timeout_ms, put_cb, op);
@@ -683,7 +702,7 @@ void gw_admin__op_delete(struct gw_admin__op *op)
 	struct gw_compare cmps[8];
 	char ends[8][MAX_KEY];
 	char sub_key[MAX_KEY], sub_end[MAX_KEY];
-	struct gw_store_op dels[2], txn;
+	struct gw_store_op dels[4], txn;
 	size_t nc = 0;
 	int rv;
 
@@ -693,6 +712,9 @@ void gw_admin__op_delete(struct gw_admin__op *op)
 	}
 	if (op->dry_run) {
 		gw_admin__dry_run(op, NULL);
+		return;
+	}
+	if (op_audit(op) != 0) {
 		return;
 	}
 	memset(dels, 0, sizeof(dels));
@@ -713,6 +735,7 @@ void gw_admin__op_delete(struct gw_admin__op *op)
 		dels[1].u.del.range_end_len = strlen(sub_end);
 		txn.u.txn.n_success = 2;
 	}
+	txn.u.txn.n_success += gw_admin__audit_ops(&op->audit, &dels[txn.u.txn.n_success]);
 	txn.type = GW_OP_TXN;
 	txn.u.txn.compares = cmps;
 	txn.u.txn.n_compares = nc;

@@ -100,6 +100,8 @@ static const struct flag flags[] = {
     {"history-revisions", "N", F_INT, M_NODE, "10000", OFF(history_revs), 0, 1, 100000000, false,
      "config history kept (revisions): older ones are compacted, out of reach of "
      "?revision=, history and rollback"},
+    {"audit-retention-hours", "N", F_INT, M_NODE, "168", OFF(audit_retention_h), 0, 1, 87600, false,
+     "Admin API audit records are kept this many hours (GET /apisix/admin/audit)"},
     {"admin-viewer-key", "KEY", F_STR, M_NODE, "", OFF(admin_viewer_key), SZ(admin_viewer_key), 0,
      0, false, "Admin API key of the viewer role (GET only); empty = no viewer role"},
     {"admin-allow", "CIDR[,CIDR...]", F_CIDRS, M_NODE, "127.0.0.0/24", OFF(admin_allow),

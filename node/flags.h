@@ -74,6 +74,7 @@ struct gw_node_config {
 	bool check;                    /* start --check: validate and exit */
 	uint64_t quota_bytes;          /* store size quota (etcd's backend quota) */
 	int history_revs;              /* --history-revisions: revisions kept by compaction */
+	int audit_retention_h;         /* --audit-retention-hours */
 	char config_action[16];        /* config: rollback or diff */
 	long long config_rev[2];       /* config: its revisions (0 = none) */
 	char config_resources[512];    /* config: --resources (comma-separated) */

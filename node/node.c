@@ -409,6 +409,7 @@ static int start_admin(struct gw_node *n)
 	ao.data_dir = n->cfg->data_dir;
 	ao.publish_key = !joining;
 	ao.write_timeout_ms = n->cfg->write_timeout_ms;
+	ao.audit_retention_ms = (uint64_t)n->cfg->audit_retention_h * 3600 * 1000;
 	rv = gw_admin_start(&n->loop, &n->cfg->admin_listen, &ao, &n->admin);
 	if (rv != 0) {
 		n->admin = NULL;

@@ -213,6 +213,36 @@ def test_cli_config_diff_and_rollback():
     assert out.returncode == 1 and "unknown resource" in out.stderr, out
 
 
+def test_audit_log():
+    first = put("/routes/au", {"uri": "/au", "upstream": UP})
+    st, h, _ = adm("PUT", "/consumers", {"username": "jack",
+                                         "plugins": {"key-auth": {"key": "audit-secret-77"}}})
+    assert st in (200, 201), st
+    consumer_rev = int(h["x-apigw-revision"])
+    st, h, _ = adm("DELETE", "/routes/au")
+    del_rev = int(h["x-apigw-revision"])
+    st, _, b = adm("POST", "/rollback", {"revision": first, "resources": ["routes/au"]})
+    assert st == 200, (st, b)
+    rb_rev = b["revision"]
+    st, _, b = adm("GET", "/audit?since=%d" % first)
+    assert st == 200, (st, b)
+    got = [(e["revision"], e["op"], e.get("key")) for e in b["list"]]
+    assert got == [(first, "PUT", "/apisix/routes/au"),
+                   (consumer_rev, "PUT", "/apisix/consumers/jack"),
+                   (del_rev, "DELETE", "/apisix/routes/au"),
+                   (rb_rev, "rollback", None)], got
+    e = b["list"][0]
+    assert e["role"] == "admin" and e["node"] == "h1" and e["resource"] == "routes", e
+    assert e["client"].startswith("127.0.0.1:") and isinstance(e["time"], (int, float)), e
+    assert b["list"][3]["to"] == first and b["list"][3]["resources"] == ["routes/au"], b
+    assert "audit-secret-77" not in json.dumps(b)
+    st, _, b = adm("GET", "/audit?since=%d&limit=1" % first)
+    assert st == 200 and len(b["list"]) == 1 and b["more"] is True, b
+    # the audit records are outside /apisix/: no APISIX list or history shows them
+    st, _, b = adm("GET", "/history?since=%d" % first)
+    assert all(c["key"].startswith("/apisix/") for c in b["list"]), b
+
+
 def main():
     global node
     tap = Tap()
@@ -221,7 +251,8 @@ def main():
         for fn in (test_history_of_one_route_and_object_at_revision,
                    test_history_survives_restart, test_out_of_window_refused,
                    test_rollback_one_route_and_everything, test_rollback_conflict_and_force,
-                   test_diff_and_dry_run, test_cli_config_diff_and_rollback):
+                   test_diff_and_dry_run, test_cli_config_diff_and_rollback,
+                   test_audit_log):
             tap.run(fn)
     finally:
         node.stop()
