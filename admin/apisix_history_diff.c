@@ -104,6 +104,33 @@ cJSON *gw_admin__json_diff(const cJSON *a, const cJSON *b)
 	return out;
 }
 
+/* In the changes of an ssls object, the values of /key and /keys... are
+ * replaced by a note: a private key never shows in a diff. */
+static void hide_private_keys(const struct gw_kv *kv, cJSON *changes)
+{
+	const struct gw_admin__resource *res = gw_admin__resource_of_key(kv->key, kv->key_len);
+	cJSON *c;
+
+	if (!gw_admin__is(res, "ssls")) {
+		return;
+	}
+	cJSON_ArrayForEach(c, changes)
+	{
+		const cJSON *p = cJSON_GetObjectItemCaseSensitive(c, "path");
+
+		if (cJSON_IsString(p) && strncmp(p->valuestring, "/key", 4) == 0) {
+			if (cJSON_HasObjectItem(c, "from")) {
+				cJSON_ReplaceItemInObjectCaseSensitive(
+				    c, "from", cJSON_CreateString("(private key, not shown)"));
+			}
+			if (cJSON_HasObjectItem(c, "to")) {
+				cJSON_ReplaceItemInObjectCaseSensitive(
+				    c, "to", cJSON_CreateString("(private key, not shown)"));
+			}
+		}
+	}
+}
+
 cJSON *gw_admin__object_diff(const struct gw_kv *from, const struct gw_kv *to)
 {
 	const struct gw_kv *any = from ? from : to;
@@ -115,6 +142,10 @@ cJSON *gw_admin__object_diff(const struct gw_kv *from, const struct gw_kv *to)
 		cJSON_AddStringToObject(o, "key", key ? key : "");
 		cJSON_AddStringToObject(o, "op", !from ? "create" : !to ? "delete" : "update");
 		changes = a && b ? gw_admin__json_diff(a, b) : cJSON_CreateArray();
+		/* an ssls private key stored in clear (etcd API) never shows */
+		hide_private_keys(any, changes);
+		gw_admin__ssl_redact(any->key, any->key_len, a);
+		gw_admin__ssl_redact(any->key, any->key_len, b);
 		if (changes != NULL && !(a && b)) {
 			add_change(changes, "", a ? "remove" : "add", a, b);
 		}
