@@ -160,7 +160,9 @@ void gw_admin__object_key(const struct gw_admin__resource *res, const char *id, 
 			  size_t n);
 
 /* ---- audit log (apisix_audit.c) ---- */
-#define GW_ADMIN__AUDIT_PREFIX "/apigw/audit/"
+#define GW_ADMIN__AUDIT_PREFIX     "/apigw/audit/"
+#define GW_ADMIN__AUDIT_META       "audit/etcd/" /* etcd API writes: node metadata */
+#define GW_ADMIN__AUDIT_ETCD_SLOTS 10000         /* records kept per node */
 /* One audit record ready to be put with a write. */
 struct gw_admin__audit {
 	char key[96]; /* /apigw/audit/<ms>-<node>-<seq> */

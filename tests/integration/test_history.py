@@ -7,7 +7,7 @@ as it was, and both survive a restart; a revision compacted away by
 import json
 import os
 
-from harness import Node, Tap, http, run_cli, tempdir
+from harness import Node, Tap, etcdctl, http, run_cli, tempdir, wait_for
 
 KEY = "history-admin-key-0123456789"
 UP = {"type": "roundrobin", "nodes": {"127.0.0.1:1980": 1}}
@@ -238,6 +238,21 @@ def test_audit_log():
     assert "audit-secret-77" not in json.dumps(b)
     st, _, b = adm("GET", "/audit?since=%d&limit=1" % first)
     assert st == 200 and len(b["list"]) == 1 and b["more"] is True, b
+    # a write through the etcd API is recorded too (who: how it was let in)
+    out = etcdctl(node, "put", "/apisix/routes/frometcd",
+                  json.dumps({"uri": "/e", "upstream": UP}))
+    assert out.returncode == 0, out
+    rev = adm("GET", "/routes/frometcd")[2]["modifiedIndex"]
+    wait_for(lambda: any(e.get("key") == "/apisix/routes/frometcd"
+                         for e in adm("GET", "/audit?since=%d" % rev)[2]["list"]),
+             timeout=10, what="the etcd write's audit record")
+    e = [e for e in adm("GET", "/audit?since=%d" % rev)[2]["list"]
+         if e.get("key") == "/apisix/routes/frometcd"][0]
+    assert e["op"] == "Put" and e["role"] == "etcd client" and e["auth"] == "local", e
+    assert e["revision"] == rev and e["resource"] == "routes" and e["node"] == "h1", e
+    # the etcd API's revisions stay etcd's: the record took none
+    out = etcdctl(node, "put", "/other", "x", "-w", "json")
+    assert json.loads(out.stdout)["header"]["revision"] == rev + 1, out.stdout
     # the audit records are outside /apisix/: no APISIX list or history shows them
     st, _, b = adm("GET", "/history?since=%d" % first)
     assert all(c["key"].startswith("/apisix/") for c in b["list"]), b
