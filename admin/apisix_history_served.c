@@ -31,7 +31,7 @@
 
 #define WAIT_DEFAULT_MS 5000
 #define WAIT_MAX_MS     60000
-#define ROUND_PAUSE_MS  20   /* between two rounds of questions */
+#define ROUND_PAUSE_MS  5    /* between two rounds of questions */
 #define ROUND_MAX_MS    1000 /* one round's calls at most (a dead member costs this) */
 
 int gw_admin__wait_parse(struct gw_admin__op *op, char *msg, size_t n)
