@@ -296,7 +296,6 @@ static int collect(struct gw_admin *a, int64_t since, cJSON ***v, size_t *n, siz
 void gw_admin__h_audit(struct gw_admin *a, struct gw_http_req *req, const struct gw_admin__match *m)
 {
 	cJSON **v = NULL, *body, *list;
-	char arg[16], *e;
 	int64_t since;
 	long limit = AUDIT_DEFAULT_LIMIT;
 	size_t i, n = 0, cap = 0, shown = 0;
@@ -307,13 +306,9 @@ void gw_admin__h_audit(struct gw_admin *a, struct gw_http_req *req, const struct
 		gw_admin__send_err(req, GW_EINVAL, "invalid since: a positive revision");
 		return;
 	}
-	if (gw_http_query_arg(req, "limit", arg, sizeof arg) != NULL) {
-		limit = strtol(arg, &e, 10);
-		if (arg[0] == '\0' || *e != '\0' || limit < 1 || limit > AUDIT_MAX_LIMIT) {
-			gw_admin__send_err(req, GW_EINVAL,
-					   "invalid limit: an integer from 1 to 1000");
-			return;
-		}
+	if (gw_admin__limit_arg(req, AUDIT_MAX_LIMIT, &limit) != 0) {
+		gw_admin__send_err(req, GW_EINVAL, "invalid limit: an integer from 1 to 1000");
+		return;
 	}
 	rv = collect(a, since, &v, &n, &cap);
 	if (rv == 0 && n > 1) {

@@ -64,6 +64,22 @@ int gw_admin__revision_arg(struct gw_http_req *req, const char *name, int64_t *o
 	return 0;
 }
 
+int gw_admin__limit_arg(struct gw_http_req *req, long max, long *out)
+{
+	char arg[16], *e;
+	long v;
+
+	if (gw_http_query_arg(req, "limit", arg, sizeof arg) == NULL) {
+		return 0;
+	}
+	v = strtol(arg, &e, 10);
+	if (arg[0] == '\0' || *e != '\0' || v < 1 || v > max) {
+		return GW_EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
 bool gw_admin__get_at_revision(struct gw_admin *a, struct gw_http_req *req, const char *key)
 {
 	struct gw_range_req rq;
@@ -208,7 +224,7 @@ void gw_admin__h_history(struct gw_admin *a, struct gw_http_req *req,
 	struct gw_watch_opts o;
 	struct gw_watcher *w = NULL;
 	struct collect c;
-	char key[GW_ADMIN__MAX_KEY], end[GW_ADMIN__MAX_KEY], msg[256], arg[16], *e;
+	char key[GW_ADMIN__MAX_KEY], end[GW_ADMIN__MAX_KEY], msg[256];
 	int64_t since, start;
 	cJSON *body, *out;
 	long limit = HISTORY_DEFAULT_LIMIT;
@@ -220,13 +236,9 @@ void gw_admin__h_history(struct gw_admin *a, struct gw_http_req *req,
 		gw_admin__send_err(req, rv, msg);
 		return;
 	}
-	if (gw_http_query_arg(req, "limit", arg, sizeof arg) != NULL) {
-		limit = strtol(arg, &e, 10);
-		if (arg[0] == '\0' || *e != '\0' || limit < 1 || limit > HISTORY_MAX_LIMIT) {
-			gw_admin__send_err(req, GW_EINVAL,
-					   "invalid limit: an integer from 1 to 1000");
-			return;
-		}
+	if (gw_admin__limit_arg(req, HISTORY_MAX_LIMIT, &limit) != 0) {
+		gw_admin__send_err(req, GW_EINVAL, "invalid limit: an integer from 1 to 1000");
+		return;
 	}
 	if (gw_admin__revision_arg(req, "since", &since) != 0) {
 		gw_admin__send_err(req, GW_EINVAL, "invalid since: a positive revision");

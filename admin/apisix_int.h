@@ -357,6 +357,8 @@ void gw_admin__op_answer_hdrs(struct gw_admin__op *op, int status, cJSON *body, 
 /* A GET of object @key with ?revision=N: answered here (true) with the
  * object as it was; false without ?revision= (the caller answers). */
 bool gw_admin__get_at_revision(struct gw_admin *a, struct gw_http_req *req, const char *key);
+/* ?limit= from 1 to @max into *out (unchanged when absent). 0 or GW_EINVAL. */
+int gw_admin__limit_arg(struct gw_http_req *req, long max, long *out);
 /* ?@name= as a positive revision into *out (0 when absent). 0 or GW_EINVAL. */
 int gw_admin__revision_arg(struct gw_http_req *req, const char *name, int64_t *out);
 /* The message of a revision refused by the store (@err GW_ECOMPACTED:
