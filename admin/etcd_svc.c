@@ -120,7 +120,8 @@ static void audit_record(struct pctx *p, const struct gw_store_result *res)
 	size_t n = res->type == GW_OP_TXN ? p->writes[res->succeeded ? 0 : 1] : 1;
 	char how[GW_ETCD_AUTH_MAX_NAME + 32];
 
-	if (p->audit.op == NULL || n == 0 || res->err != 0 || c->srv->opts.raft == NULL) {
+	if (p->audit.op == NULL || n == 0 || res->err != 0 || c->srv->opts.raft == NULL ||
+	    c->srv->opts.no_audit) {
 		return;
 	}
 	p->audit.user = c->user;

@@ -254,6 +254,7 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 	eo.reserve_conns = env_uint("APIGW_ETCD_RESERVE_CONNS", 0);
 	eo.idle_timeout_ms = env_uint("APIGW_ETCD_IDLE_TIMEOUT_MS", 0);
 	eo.trusted_cidrs = cfg->etcd_trusted;
+	eo.no_audit = !cfg->audit_etcd;
 	eo.auth_token_ttl_ms = cfg->auth_token_ttl_ms;
 	if (cfg->etcd_cert[0] != '\0') {
 		eo.tls_cert = cfg->etcd_cert;

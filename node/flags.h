@@ -75,6 +75,7 @@ struct gw_node_config {
 	uint64_t quota_bytes;          /* store size quota (etcd's backend quota) */
 	int history_revs;              /* --history-revisions: revisions kept by compaction */
 	int audit_retention_h;         /* --audit-retention-hours */
+	bool audit_etcd;               /* --audit-etcd-writes */
 	char config_action[16];        /* config: rollback or diff */
 	long long config_rev[2];       /* config: its revisions (0 = none) */
 	char config_resources[512];    /* config: --resources (comma-separated) */

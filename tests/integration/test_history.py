@@ -78,7 +78,8 @@ def test_history_survives_restart():
 
 
 def test_out_of_window_refused():
-    n = Node("hw", extra_args=["--admin-key", KEY, "--history-revisions", "5"]).start()
+    n = Node("hw", extra_args=["--admin-key", KEY, "--history-revisions", "5",
+                               "--audit-etcd-writes", "off"]).start()
     try:
         first = None
         for i in range(12):
@@ -95,6 +96,10 @@ def test_out_of_window_refused():
         st, _, b = adm("POST", "/rollback", {"revision": first}, n=n)
         assert st == 400 and "outside the history window" in b["error_msg"], (st, b)
         assert adm("GET", "/routes/w", n=n)[2]["value"]["uri"] == "/w11"
+        # --audit-etcd-writes off: an etcd write leaves no record
+        assert etcdctl(n, "put", "/x", "1").returncode == 0
+        st, _, b = adm("GET", "/audit", n=n)
+        assert st == 200 and all(e["role"] == "admin" for e in b["list"]), b
     finally:
         n.stop()
 
