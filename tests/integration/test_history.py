@@ -263,6 +263,33 @@ def test_audit_log():
     assert all(c["key"].startswith("/apisix/") for c in b["list"]), b
 
 
+def test_audit_names_the_etcd_user():
+    n = Node("ha", extra_args=["--admin-key", KEY]).start()
+    try:
+        def ctl(*a, user=None):
+            r = etcdctl(n, *((["--user", user, "--command-timeout=30s"] if user else []) +
+                             list(a)), timeout=40)
+            assert r.returncode == 0, (r.stdout, r.stderr)
+        for cmd in (["user", "add", "root:rootpw"], ["user", "grant-role", "root", "root"],
+                    ["role", "add", "rw"],
+                    ["role", "grant-permission", "rw", "readwrite", "/apisix/", "--prefix"],
+                    ["user", "add", "bob:bpw"], ["user", "grant-role", "bob", "rw"],
+                    ["auth", "enable"]):
+            ctl(*cmd)
+        ctl("put", "/apisix/routes/bob", json.dumps({"uri": "/bob", "upstream": UP}),
+            user="bob:bpw")
+        rev = adm("GET", "/routes/bob", n=n)[2]["modifiedIndex"]
+        wait_for(lambda: any(e.get("user") == "bob"
+                             for e in adm("GET", "/audit?since=%d" % rev, n=n)[2]["list"]),
+                 timeout=10, what="bob's record")
+        e = [e for e in adm("GET", "/audit?since=%d" % rev, n=n)[2]["list"]
+             if e.get("user") == "bob"][0]
+        assert e["role"] == "etcd user" and e["op"] == "Put" and e["revision"] == rev, e
+        assert e["key"] == "/apisix/routes/bob" and "bpw" not in json.dumps(e), e
+    finally:
+        n.stop()
+
+
 def main():
     global node
     tap = Tap()
@@ -272,7 +299,7 @@ def main():
                    test_history_survives_restart, test_out_of_window_refused,
                    test_rollback_one_route_and_everything, test_rollback_conflict_and_force,
                    test_diff_and_dry_run, test_cli_config_diff_and_rollback,
-                   test_audit_log):
+                   test_audit_log, test_audit_names_the_etcd_user):
             tap.run(fn)
     finally:
         node.stop()
