@@ -7,7 +7,9 @@
  *       add|remove|replace, "from", "to"}]}; paths are JSON Pointers
  *       (RFC 6901) into the object; arrays that differ are replaced whole;
  *       update_time alone is no change.
- *   gw_admin__json_diff is also the diff of a ?dry_run=true write.
+ *   gw_admin__json_diff is also the diff of a ?dry_run=true write, which
+ *   answers here too (gw_admin__dry_run), and GET /apisix/admin/schema/<res>
+ *   (APISIX's) shows the schema writes and dry runs are checked with.
  * Failure modes: a revision outside the history window or in the future:
  * 400 with the window's bounds; bad arguments 400. Loop thread. */
 #include "config.h"
@@ -15,6 +17,7 @@
 #include "admin/apisix_int.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
+#include "schema/schema.h"
 #include "store/store.h"
 
 #include <inttypes.h>
@@ -392,4 +395,32 @@ void gw_admin__dry_run(struct gw_admin__op *op, const char *value)
 	gw_store_range_resp_free(&rs);
 	snprintf(hdrs, sizeof hdrs, "X-Apigw-Revision: %" PRId64 "\r\n", rev);
 	gw_admin__op_answer_hdrs(op, 200, o, hdrs);
+}
+
+/* ---- GET /apisix/admin/schema/<resource> --------------------------------- */
+
+void gw_admin__h_schema_get(struct gw_admin *a, struct gw_http_req *req,
+			    const struct gw_admin__match *m)
+{
+	const struct gw_admin__resource *res = gw_admin__resource(m->id, false);
+	char *all = gw_schema_export_json();
+	cJSON *o = all ? cJSON_Parse(all) : NULL, *one;
+	const char *name = res ? res->schema : m->id;
+	char msg[160];
+
+	(void)a;
+	free(all);
+	if (o == NULL) {
+		gw_admin__send_err(req, GW_ENOMEM, NULL);
+		return;
+	}
+	one = cJSON_DetachItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "main"),
+						      name);
+	cJSON_Delete(o);
+	if (one == NULL) {
+		snprintf(msg, sizeof msg, "Unsupported resource type: %.100s", m->id);
+		gw_admin__send_err(req, GW_ENOTFOUND, msg);
+		return;
+	}
+	gw_admin__send_json(req, 200, one);
 }

@@ -381,6 +381,9 @@ int gw_admin__kv_cmp(const void *x, const void *y);
 int gw_admin__read_at(struct gw_admin *a, const char *key, const char *end, int64_t rev,
 		      struct gw_range_resp *out);
 void gw_admin__h_diff(struct gw_admin *a, struct gw_http_req *req, const struct gw_admin__match *m);
+/* GET /apisix/admin/schema/<resource> ("routes" or "route"): its schema. */
+void gw_admin__h_schema_get(struct gw_admin *a, struct gw_http_req *req,
+			    const struct gw_admin__match *m);
 /* Answer a ?dry_run=true write instead of proposing it: the diff between
  * the stored object and @value (NULL: a delete), the routes whose
  * behaviour may change, the current revision (unchanged). Frees the op. */

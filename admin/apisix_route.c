@@ -70,6 +70,7 @@ static const struct gw_admin__route routes[] = {
     {.pattern = "plugins/{id}", .get = gw_admin__h_plugin_schema},
     {.pattern = "plugins/**", .get = gw_admin__h_not_found},
     {.pattern = "schema/validate/{id}/**", .post = gw_admin__h_schema_validate},
+    {.pattern = "schema/{id}", .get = gw_admin__h_schema_get},
     /* consumers/<user>/credentials[/<id>]: the id is "<user>/<id>" */
     {.pattern = "consumers/{id}/credentials/{id}/*", .any = gw_admin__h_not_found},
     {.pattern = "consumers/{id}/credentials",

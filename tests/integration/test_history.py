@@ -190,6 +190,11 @@ def test_diff_and_dry_run():
     assert st == 200 and b["total"] == 1, (st, b)
     assert b["list"][0]["changes"] == [{"path": "/uri", "op": "replace", "from": "/d1",
                                         "to": "/d9"}], b
+    # the schemas a dry run checks with, as APISIX shows them
+    st, _, sch = adm("GET", "/schema/routes")
+    assert st == 200 and "uri" in sch["properties"], (st, sch)
+    assert adm("GET", "/schema/route")[2] == sch
+    assert adm("GET", "/schema/nope")[0] == 404
     st, _, b = adm("GET", "/diff?from=%d" % r1)
     assert st == 200 and any(x["key"] == "/apisix/routes/df" for x in b["list"]), b
 
