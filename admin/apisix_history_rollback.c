@@ -183,8 +183,11 @@ static int parse(struct rollback *rb, char *msg, size_t n)
 		snprintf(msg, n, "invalid request body: \"revision\" must be a positive integer");
 	} else if (from != NULL && (!cJSON_IsNumber(from) || from->valuedouble < 1)) {
 		snprintf(msg, n, "invalid request body: \"from_revision\" must be a revision");
-	} else if (list != NULL && !cJSON_IsArray(list)) {
-		snprintf(msg, n, "invalid request body: \"resources\" must be an array of names");
+	} else if (list != NULL && (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0)) {
+		/* an empty list is no shorthand for "everything": leave it out */
+		snprintf(msg, n,
+			 "invalid request body: \"resources\" must be an array of names "
+			 "(leave it out to roll back everything)");
 	} else {
 		rv = 0;
 		rb->target = (int64_t)rev->valuedouble;

@@ -157,6 +157,7 @@ def test_rollback_conflict_and_force():
     # bad requests
     assert adm("POST", "/rollback", {"revision": 0})[0] == 400
     assert adm("POST", "/rollback", {"revision": r1, "resources": ["nope"]})[0] == 400
+    assert adm("POST", "/rollback", {"revision": r1, "resources": []})[0] == 400
     st, _, b = adm("POST", "/rollback", {"revision": changed + 100000})
     assert st == 400 and "future" in b["error_msg"], (st, b)
 
