@@ -74,6 +74,7 @@ struct gw_node_config {
 	bool check;                    /* start --check: validate and exit */
 	uint64_t quota_bytes;          /* store size quota (etcd's backend quota) */
 	int history_revs;              /* --history-revisions: revisions kept by compaction */
+	int history_hours;             /* --history-hours: and hours kept */
 	int audit_retention_h;         /* --audit-retention-hours */
 	bool audit_etcd;               /* --audit-etcd-writes */
 	char config_action[16];        /* config: rollback or diff */

@@ -22,6 +22,7 @@
 #include "node/cluster.h"
 #include "node/confsync.h"
 #include "node/control.h"
+#include "node/history.h"
 #include "node/metrics.h"
 #include "proxy/proxy.h"
 #include "lib/err.h"
@@ -73,6 +74,7 @@ struct gw_node {
 	struct gw_node_metrics_sources metrics_src; /* what a scrape reads */
 	struct gw_node_control *control;            /* control API (node/control.c) */
 	struct gw_node_control_sources control_src; /* what it reads */
+	struct gw_node_history *history;            /* history age limit (node/history*.c) */
 	struct gw_sm life;                          /* enum node_life */
 	int pending_stops;                          /* components still stopping */
 	int exit_code;
@@ -295,6 +297,11 @@ static void node_stop_components(struct gw_node *n)
 		n->confsync = NULL;
 	}
 	memset(&n->metrics_src, 0, sizeof n->metrics_src);
+	if (n->history != NULL) { /* before raft: a compaction in raft ends in raft's stop */
+		n->pending_stops++;
+		gw_node_history_stop(n->history, component_stopped, n);
+		n->history = NULL;
+	}
 	if (n->admin != NULL) { /* before raft: its pending writes answer in raft's stop */
 		n->pending_stops++;
 		gw_admin_stop(n->admin, component_stopped, n);
@@ -534,6 +541,15 @@ int gw_node_run(const struct gw_node_config *cfg)
 
 	rv = start_proxy(&n);
 	if (rv != 0) {
+		n.exit_code = rv;
+		goto err_after_signals;
+	}
+
+	rv = gw_node_history_start(&n.loop, gw_node_cluster_store(n.cluster),
+				   gw_node_cluster_raft(n.cluster),
+				   (uint64_t)cfg->history_hours * 3600 * 1000, &n.history);
+	if (rv != 0) {
+		n.history = NULL;
 		n.exit_code = rv;
 		goto err_after_signals;
 	}

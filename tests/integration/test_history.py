@@ -104,6 +104,30 @@ def test_out_of_window_refused():
         n.stop()
 
 
+def test_age_limit_compacts():
+    """--history-hours (here APIGW_HISTORY_AGE_MS, a test knob): the leader
+    compacts what is older than the limit, every member the same."""
+    os.environ["APIGW_HISTORY_AGE_MS"] = "1500"
+    os.environ["APIGW_HISTORY_SWEEP_MS"] = "200"
+    try:
+        n = Node("hage", extra_args=["--admin-key", KEY]).start()
+    finally:
+        del os.environ["APIGW_HISTORY_AGE_MS"]
+        del os.environ["APIGW_HISTORY_SWEEP_MS"]
+    try:
+        _, h, _ = adm("PUT", "/routes/age", {"uri": "/a1", "upstream": UP}, n=n)
+        old = int(h["x-apigw-revision"])
+        adm("PUT", "/routes/age", {"uri": "/a2", "upstream": UP}, n=n)
+        assert adm("GET", "/routes/age?revision=%d" % old, n=n)[0] == 200
+        wait_for(lambda: adm("GET", "/routes/age?revision=%d" % old, n=n)[0] == 400,
+                 timeout=15, what="the old revision to age out")
+        st, _, b = adm("GET", "/routes/age?revision=%d" % old, n=n)
+        assert "outside the history window" in b["error_msg"], b
+        assert adm("GET", "/routes/age", n=n)[2]["value"]["uri"] == "/a2"
+    finally:
+        n.stop()
+
+
 def test_rollback_one_route_and_everything():
     put("/upstreams/ru", UP)
     r0 = put("/routes/rb1", {"uri": "/a", "upstream_id": "ru"})
@@ -303,6 +327,7 @@ def main():
     try:
         for fn in (test_history_of_one_route_and_object_at_revision,
                    test_history_survives_restart, test_out_of_window_refused,
+                   test_age_limit_compacts,
                    test_rollback_one_route_and_everything, test_rollback_conflict_and_force,
                    test_diff_and_dry_run, test_cli_config_diff_and_rollback,
                    test_audit_log, test_audit_names_the_etcd_user):
