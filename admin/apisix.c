@@ -239,6 +239,8 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 	a->store = opts->store;
 	a->raft = opts->raft;
 	a->write_timeout_ms = opts->write_timeout_ms;
+	a->audit_retention_ms =
+	    opts->audit_retention_ms ? opts->audit_retention_ms : 7ULL * 24 * 3600 * 1000;
 	snprintf(a->admin_key, sizeof(a->admin_key), "%s", opts->admin_key ? opts->admin_key : "");
 	snprintf(a->data_dir, sizeof(a->data_dir), "%s", opts->data_dir ? opts->data_dir : "");
 	a->publish_key = opts->publish_key && a->admin_key[0] != '\0';

@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct gw_store;
@@ -46,6 +47,7 @@ struct gw_admin_opts {
 	const char *viewer_key;    /* NULL or "" = no viewer role: GET only */
 	const char *allow_cidrs;   /* comma-separated CIDRs; NULL = "127.0.0.0/24" */
 	unsigned write_timeout_ms; /* proposal deadline; 0 = raft's default */
+	uint64_t audit_retention_ms; /* audit records kept (apisix_audit.c); 0 = 7 days */
 };
 
 /* Start the Admin API on @listen. The strings of @opts are copied. 0, or
@@ -98,4 +100,18 @@ int gw_admin_key_save(const char *data_dir, const char *key);
  * bytes shown as '?'); GW_ENOMEM. Any thread (schema/ is read-only). */
 int gw_admin_check_stored(const char *key, size_t key_len, const char *value, size_t value_len,
 			  char *err, size_t errlen);
+/* A write committed through the etcd API, for the audit log. */
+struct gw_admin_audit_etcd {
+	const char *user; /* authenticated etcd user, "" = none */
+	const char *how;  /* how a userless client was let in: "local", "certificate CN=x",
+			     or NULL */
+	const char *op;   /* "Put", "DeleteRange", "Txn" */
+	const char *key;  /* the (first) key written, or NULL */
+	size_t n_keys;    /* keys the op names (a txn's puts and deletes) */
+	int64_t revision; /* the write's revision */
+};
+/* Record @w in the audit log (apisix_audit.c: node metadata, the last
+ * 10,000 per node) with one more proposal through @r; @seq picks this
+ * node's next slot. Failures are logged, never returned. Loop thread. */
+void gw_admin_audit_etcd(struct gw_raft *r, unsigned *seq, const struct gw_admin_audit_etcd *w);
 #endif

@@ -9,4 +9,9 @@ ADMIN_SOURCES += \
 	admin/apisix_read.c \
 	admin/apisix_write.c \
 	admin/apisix_txn.c \
+	admin/apisix_history.c \
+	admin/apisix_history_served.c \
+	admin/apisix_history_rollback.c \
+	admin/apisix_history_diff.c \
+	admin/apisix_audit.c \
 	admin/apisix_consumer.c

@@ -83,6 +83,7 @@ struct gw_store;
 struct gw_raft;
 struct gw_range_resp;
 struct gw_kv;
+struct gw_store_op;
 
 #define GW_ADMIN__PREFIX      "/apisix/admin"
 #define GW_ADMIN__MAX_KEY     512
@@ -118,6 +119,8 @@ enum {
 int gw_admin__answer(int err, const char *msg, cJSON **body);
 /* Answer @req with @body (taken; NULL -> 500 out of memory). */
 void gw_admin__send_json(struct gw_http_req *req, int status, cJSON *body);
+/* The same with @hdrs (CRLF-terminated lines) added. */
+void gw_admin__send_json_hdrs(struct gw_http_req *req, int status, cJSON *body, const char *hdrs);
 /* Answer @req with the error @err (see gw_admin__answer). */
 void gw_admin__send_err(struct gw_http_req *req, int err, const char *msg);
 /* Answer @req 200 with @len bytes of JSON text (copied). */
@@ -156,6 +159,17 @@ bool gw_admin__is(const struct gw_admin__resource *res, const char *name);
 void gw_admin__object_key(const struct gw_admin__resource *res, const char *id, char *out,
 			  size_t n);
 
+/* ---- audit log (apisix_audit.c) ---- */
+#define GW_ADMIN__AUDIT_PREFIX     "/apigw/audit/"
+#define GW_ADMIN__AUDIT_META       "audit/etcd/" /* etcd API writes: node metadata */
+#define GW_ADMIN__AUDIT_ETCD_SLOTS 10000         /* records kept per node */
+/* One audit record ready to be put with a write. */
+struct gw_admin__audit {
+	char key[96]; /* /apigw/audit/<ms>-<node>-<seq> */
+	char end[64]; /* records below it are past retention */
+	char *value;  /* JSON, malloc'ed */
+};
+
 /* The Admin API server (apisix.h's opaque struct). Loop thread only. */
 struct gw_admin {
 	uv_loop_t *loop;
@@ -173,9 +187,11 @@ struct gw_admin {
 	struct gw_cidr cidrs[GW_ADMIN__MAX_CIDR];
 	int n_cidrs;
 	unsigned write_timeout_ms;
-	struct gw_list ops;       /* live write requests (struct gw_admin__op.link) */
-	struct gw_rand_xs jitter; /* retry delays of ops (not a secret) */
-	int n_ops;                /* ops plus the key-publishing proposal */
+	uint64_t audit_retention_ms; /* audit records older are deleted */
+	unsigned audit_seq;          /* makes this node's audit keys unique */
+	struct gw_list ops;          /* live write requests (struct gw_admin__op.link) */
+	struct gw_rand_xs jitter;    /* retry delays of ops (not a secret) */
+	int n_ops;                   /* ops plus the key-publishing proposal */
 	bool stopping;
 	bool stopped; /* listener and timer closed, stop callback ran */
 	void (*stop_cb)(void *);
@@ -273,6 +289,12 @@ int gw_admin__read_prefix(struct gw_admin *a, const char *prefix, struct gw_rang
 void gw_admin__prefix_end(const char *prefix, char *end, size_t n);
 /* The id an object gives in @field (a string, or an integer printed). */
 bool gw_admin__field_id(const cJSON *obj, const char *field, char *out, size_t n);
+/* {"key", "value", "createdIndex", "modifiedIndex"} of a stored pair (an
+ * ssls private key sealed); NULL when out of memory. Caller owns it. */
+cJSON *gw_admin__kv_item(const struct gw_kv *kv);
+/* The stored value as JSON (caller owns); a value that is not JSON
+ * (written through etcd) as a string. */
+cJSON *gw_admin__kv_value(const struct gw_kv *kv);
 /* Copy @src into @dst, truncating to fit. */
 void gw_admin__copy_str(char *dst, size_t n, const char *src);
 
@@ -307,6 +329,18 @@ struct gw_admin__op {
 	bool timer_init;
 	bool waiting;        /* backoff timer running */
 	struct gw_list link; /* in gw_admin.ops */
+	/* ?wait=served (apisix_history_served.c) */
+	bool wait_served;       /* answer once every member serves the revision */
+	unsigned wait_ms;       /* ?timeout= */
+	uint64_t wait_deadline; /* uv_now at which to answer anyway */
+	bool querying;          /* a served query is in flight */
+	bool served_all;        /* every member served it at the answer */
+	int64_t revision;       /* store revision of the committed write */
+	cJSON *reply;           /* the answer's body, kept while waiting */
+	int reply_status;
+	cJSON *served_report;         /* "served" of the answer */
+	bool dry_run;                 /* ?dry_run=true: check and show, commit nothing */
+	struct gw_admin__audit audit; /* the record proposed with the write */
 };
 
 /* A new op for @req, linked into a->ops; NULL when out of memory. The op
@@ -315,6 +349,76 @@ struct gw_admin__op *gw_admin__op_new(struct gw_admin *a, struct gw_http_req *re
 				      const struct gw_admin__resource *res, unsigned method);
 /* Answer the op's request with @err/@msg (gw_admin__answer) and free it. */
 void gw_admin__op_fail(struct gw_admin__op *op, int err, const char *msg);
+/* Answer the op's request with @body (taken) and @hdrs (CRLF-terminated
+ * lines or "") and free it. */
+void gw_admin__op_answer_hdrs(struct gw_admin__op *op, int status, cJSON *body, const char *hdrs);
+
+/* ---- history (apisix_history.c) ---- */
+/* A GET of object @key with ?revision=N: answered here (true) with the
+ * object as it was; false without ?revision= (the caller answers). */
+bool gw_admin__get_at_revision(struct gw_admin *a, struct gw_http_req *req, const char *key);
+/* ?limit= from 1 to @max into *out (unchanged when absent). 0 or GW_EINVAL. */
+int gw_admin__limit_arg(struct gw_http_req *req, long max, long *out);
+/* ?@name= as a positive revision into *out (0 when absent). 0 or GW_EINVAL. */
+int gw_admin__revision_arg(struct gw_http_req *req, const char *name, int64_t *out);
+/* The message of a revision refused by the store (@err GW_ECOMPACTED:
+ * outside the history window; GW_EFUTUREREV) into @msg. */
+void gw_admin__history_window_msg(struct gw_admin *a, int err, int64_t rev, char *msg, size_t n);
+void gw_admin__h_history(struct gw_admin *a, struct gw_http_req *req,
+			 const struct gw_admin__match *m);
+/* apisix_history_diff.c: the structural diff of two JSON values: an array
+ * of {"path" (JSON Pointer), "op": add|remove|replace, "from", "to"}
+ * (caller owns; NULL when out of memory). Objects are walked, anything
+ * else compared whole; a top-level update_time is ignored. */
+cJSON *gw_admin__json_diff(const cJSON *a, const cJSON *b);
+/* {"key", "op": create|update|delete, "changes"} between the pair @from and
+ * @to of one key (either NULL: created or deleted). Caller owns. */
+cJSON *gw_admin__object_diff(const struct gw_kv *from, const struct gw_kv *to);
+/* qsort/bsearch order of struct gw_kv by key bytes. */
+int gw_admin__kv_cmp(const void *x, const void *y);
+/* Read [@key, @end) (@end "" = the one key) at @rev (0 = now), sorted by
+ * key. 0 (free @out with gw_store_range_resp_free) or the store's error. */
+int gw_admin__read_at(struct gw_admin *a, const char *key, const char *end, int64_t rev,
+		      struct gw_range_resp *out);
+void gw_admin__h_diff(struct gw_admin *a, struct gw_http_req *req, const struct gw_admin__match *m);
+/* GET /apisix/admin/schema/<resource> ("routes" or "route"): its schema. */
+void gw_admin__h_schema_get(struct gw_admin *a, struct gw_http_req *req,
+			    const struct gw_admin__match *m);
+/* Answer a ?dry_run=true write instead of proposing it: the diff between
+ * the stored object and @value (NULL: a delete), the routes whose
+ * behaviour may change, the current revision (unchanged). Frees the op. */
+void gw_admin__dry_run(struct gw_admin__op *op, const char *value);
+/* apisix_history_rollback.c: POST /apisix/admin/rollback */
+void gw_admin__h_rollback(struct gw_admin *a, struct gw_http_req *req,
+			  const struct gw_admin__match *m);
+
+/* ---- audit (apisix_audit.c) ---- */
+/* Build the audit record of a write by @req (NULL: no client): @op
+ * ("PUT", "rollback"...), @res / @id / @key (each may be NULL), @extra
+ * (NULL, or an object whose items are added; taken). Never a body or a
+ * value. 0 or GW_ENOMEM; free @au with gw_admin__audit_free either way. */
+int gw_admin__audit_make(struct gw_admin *a, struct gw_http_req *req, const char *op,
+			 const struct gw_admin__resource *res, const char *id, const char *key,
+			 cJSON *extra, struct gw_admin__audit *au);
+/* The two ops (put the record, delete those past retention) into @ops
+ * (room for 2); pointers into @au. Returns 2. */
+size_t gw_admin__audit_ops(const struct gw_admin__audit *au, struct gw_store_op *ops);
+void gw_admin__audit_free(struct gw_admin__audit *au);
+void gw_admin__h_audit(struct gw_admin *a, struct gw_http_req *req,
+		       const struct gw_admin__match *m);
+
+/* ---- served revisions (apisix_history_served.c) ---- */
+/* ?wait=served[&timeout=] and ?dry_run=true of a write request into the
+ * op. 0, or GW_EINVAL with the message in @msg. */
+int gw_admin__wait_parse(struct gw_admin__op *op, char *msg, size_t n);
+/* The write committed at @revision: answer @status with @body (taken;
+ * X-Apigw-Revision added, and "modifiedIndex" but for a DELETE), at once or, with
+ * ?wait=served, once every member serves @revision or the wait ends. */
+void gw_admin__op_reply(struct gw_admin__op *op, int status, cJSON *body, int64_t revision);
+/* Stopping: answer an op waiting between two served rounds now. */
+void gw_admin__served_stop(struct gw_admin__op *op);
+void gw_admin__h_cluster(struct gw_admin *a, struct gw_http_req *req,
+			 const struct gw_admin__match *m);
 /* apisix_consumer.c: for a consumer or credential @v about to be written
  * at op->key, an auth credential (key-auth key, basic-auth username) that
  * another object under /apisix/consumers/ holds: GW_EINVAL with APISIX's
@@ -323,6 +427,10 @@ int gw_admin__check_credentials(struct gw_admin__op *op, const cJSON *v, char *m
 /* Seal a consumer's or credential's secrets in @v (apisix_consumer.c). 0,
  * or an error with @msg set. */
 int gw_admin__consumer_seal(struct gw_admin__op *op, cJSON *v, char *msg, size_t n);
+/* The keys @v, an object of @res, references (upstream_id, service_id,
+ * plugin_config_id, group_id) into @keys, at most @n: their count. */
+size_t gw_admin__refs_of(const struct gw_admin__resource *res, const cJSON *v,
+			 char (*keys)[GW_ADMIN__MAX_KEY], size_t n);
 /* Propose the op's write (PUT/POST/PATCH) or delete; answers when done. */
 void gw_admin__op_write(struct gw_admin__op *op);
 void gw_admin__op_delete(struct gw_admin__op *op);

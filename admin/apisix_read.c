@@ -92,9 +92,7 @@ void gw_admin__copy_str(char *dst, size_t n, const char *src)
 	dst[l] = '\0';
 }
 
-/* The stored value as JSON; a value that is not JSON (written through
- * etcd) shows as a string. */
-static cJSON *parse_value(const struct gw_kv *kv)
+cJSON *gw_admin__kv_value(const struct gw_kv *kv)
 {
 	cJSON *v = cJSON_ParseWithLength(kv->value, kv->value_len);
 
@@ -106,8 +104,7 @@ static cJSON *parse_value(const struct gw_kv *kv)
 	return v;
 }
 
-/* {"key", "value", "createdIndex", "modifiedIndex"}; NULL when out of memory. */
-static cJSON *kv_item(const struct gw_kv *kv)
+cJSON *gw_admin__kv_item(const struct gw_kv *kv)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *key;
@@ -118,7 +115,7 @@ static cJSON *kv_item(const struct gw_kv *kv)
 	key = strndup(kv->key, kv->key_len);
 	cJSON_AddStringToObject(o, "key", key ? key : "");
 	free(key);
-	cJSON_AddItemToObject(o, "value", parse_value(kv));
+	cJSON_AddItemToObject(o, "value", gw_admin__kv_value(kv));
 	gw_admin__ssl_redact(kv->key, kv->key_len, cJSON_GetObjectItemCaseSensitive(o, "value"));
 	cJSON_AddNumberToObject(o, "createdIndex", (double)kv->create_revision);
 	cJSON_AddNumberToObject(o, "modifiedIndex", (double)kv->mod_revision);
@@ -142,7 +139,7 @@ static void get_one(struct gw_admin *a, struct gw_http_req *req, const char *key
 		gw_admin__send_err(req, rv ? rv : GW_ENOTFOUND, NULL);
 		return;
 	}
-	gw_admin__send_json(req, 200, kv_item(&rs.kvs[0]));
+	gw_admin__send_json(req, 200, gw_admin__kv_item(&rs.kvs[0]));
 	gw_store_range_resp_free(&rs);
 }
 
@@ -151,6 +148,9 @@ void gw_admin__h_get(struct gw_admin *a, struct gw_http_req *req, const struct g
 	char key[GW_ADMIN__MAX_PATH];
 
 	gw_admin__object_key(m->res, m->id, key, sizeof(key));
+	if (gw_admin__get_at_revision(a, req, key)) {
+		return; /* ?revision=N: apisix_history.c */
+	}
 	get_one(a, req, key);
 }
 
@@ -310,14 +310,14 @@ static cJSON *list_page(struct gw_range_resp *rs, size_t plen, bool only_direct,
 		if (only_direct && memchr(kv->key + plen, '/', kv->key_len - plen) != NULL) {
 			continue; /* a consumer's credentials */
 		}
-		v = parse_value(kv);
+		v = gw_admin__kv_value(kv);
 		if (!keep(f, v)) {
 			cJSON_Delete(v);
 			continue;
 		}
 		cJSON_Delete(v);
 		if (total >= first && (last < 0 || total < last)) {
-			cJSON_AddItemToArray(list, kv_item(kv));
+			cJSON_AddItemToArray(list, gw_admin__kv_item(kv));
 		}
 		total++;
 	}

@@ -61,10 +61,16 @@ static const struct gw_admin__resource resources[] = {
 	.patch = gw_admin__h_patch, .del = gw_admin__h_delete
 
 static const struct gw_admin__route routes[] = {
+    {.pattern = "cluster", .get = gw_admin__h_cluster},
+    {.pattern = "history", .get = gw_admin__h_history},
+    {.pattern = "rollback", .post = gw_admin__h_rollback},
+    {.pattern = "diff", .get = gw_admin__h_diff},
+    {.pattern = "audit", .get = gw_admin__h_audit},
     {.pattern = "plugins/list", .get = gw_admin__h_plugin_list},
     {.pattern = "plugins/{id}", .get = gw_admin__h_plugin_schema},
     {.pattern = "plugins/**", .get = gw_admin__h_not_found},
     {.pattern = "schema/validate/{id}/**", .post = gw_admin__h_schema_validate},
+    {.pattern = "schema/{id}", .get = gw_admin__h_schema_get},
     /* consumers/<user>/credentials[/<id>]: the id is "<user>/<id>" */
     {.pattern = "consumers/{id}/credentials/{id}/*", .any = gw_admin__h_not_found},
     {.pattern = "consumers/{id}/credentials",
@@ -143,18 +149,25 @@ int gw_admin__answer(int err, const char *msg, cJSON **body)
 	return status;
 }
 
-void gw_admin__send_json(struct gw_http_req *req, int status, cJSON *body)
+void gw_admin__send_json_hdrs(struct gw_http_req *req, int status, cJSON *body, const char *hdrs)
 {
 	char *txt = body ? cJSON_PrintUnformatted(body) : NULL;
+	char all[512];
 
+	snprintf(all, sizeof(all), HDRS "%s", hdrs);
 	if (txt == NULL) {
 		static const char oom[] = "{\"error_msg\":\"out of memory\"}";
 		gw_http_respond(req, 500, JSON_CT, HDRS, oom, sizeof(oom) - 1);
 	} else {
-		gw_http_respond(req, status, JSON_CT, HDRS, txt, strlen(txt));
+		gw_http_respond(req, status, JSON_CT, all, txt, strlen(txt));
 	}
 	free(txt);
 	cJSON_Delete(body);
+}
+
+void gw_admin__send_json(struct gw_http_req *req, int status, cJSON *body)
+{
+	gw_admin__send_json_hdrs(req, status, body, "");
 }
 
 void gw_admin__send_err(struct gw_http_req *req, int err, const char *msg)

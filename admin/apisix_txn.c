@@ -118,6 +118,9 @@ static void op_free(struct gw_admin__op *op)
 	a->n_ops--;
 	cJSON_Delete(op->body);
 	cJSON_Delete(op->value);
+	cJSON_Delete(op->reply);
+	cJSON_Delete(op->served_report);
+	gw_admin__audit_free(&op->audit);
 	free(op);
 	gw_admin__maybe_free(a);
 }
@@ -144,10 +147,9 @@ void gw_admin__op_fail(struct gw_admin__op *op, int err, const char *msg)
 	op_done(op);
 }
 
-/* Answer the op with @body (taken) and release it. */
-static void op_answer(struct gw_admin__op *op, int status, cJSON *body)
+void gw_admin__op_answer_hdrs(struct gw_admin__op *op, int status, cJSON *body, const char *hdrs)
 {
-	gw_admin__send_json(op->req, status, body);
+	gw_admin__send_json_hdrs(op->req, status, body, hdrs);
 	op->req = NULL;
 	op_done(op);
 }
@@ -202,7 +204,11 @@ void gw_admin__ops_stop(struct gw_admin *a)
 		if (op->waiting) {
 			uv_timer_stop(&op->timer);
 			op->waiting = false;
-			gw_admin__op_fail(op, GW_ESHUTDOWN, NULL);
+			if (op->reply != NULL) {
+				gw_admin__served_stop(op); /* committed: say so */
+			} else {
+				gw_admin__op_fail(op, GW_ESHUTDOWN, NULL);
+			}
 		}
 	}
 }
@@ -242,6 +248,7 @@ static void put_cb(void *data, int err, struct gw_store_result *res)
 	cJSON *o;
 	size_t i;
 	int status;
+	int64_t rev;
 
 	err = result_err(err, res);
 	if (err != 0) {
@@ -264,6 +271,7 @@ static void put_cb(void *data, int err, struct gw_store_result *res)
 		op_retry(op); /* PUT, POST and PATCH all compare their own key */
 		return;
 	}
+	rev = res->revision;
 	gw_store_result_free(res);
 	status = op->method == GW_ADMIN__M_POST ? 201 : (op->existed ? 200 : 201);
 	if (op->method == GW_ADMIN__M_PATCH) {
@@ -275,7 +283,7 @@ static void put_cb(void *data, int err, struct gw_store_result *res)
 		cJSON_AddItemToObject(o, "value", op->value);
 		op->value = NULL;
 	}
-	op_answer(op, status, o);
+	gw_admin__op_reply(op, status, o, rev);
 }
 
 /* Add a reference to the key @prefix<id> if not there yet. */
@@ -326,6 +334,21 @@ static void collect_refs(struct gw_admin__op *op, const cJSON *v)
 	}
 }
 
+size_t gw_admin__refs_of(const struct gw_admin__resource *res, const cJSON *v,
+			 char (*keys)[GW_ADMIN__MAX_KEY], size_t n)
+{
+	char id[160];
+	size_t i, k = 0;
+
+	for (i = 0; i < sizeof(references) / sizeof(references[0]) && k < n; i++) {
+		if (gw_admin__is(res, references[i].source) &&
+		    gw_admin__field_id(v, references[i].field, id, sizeof(id))) {
+			snprintf(keys[k++], GW_ADMIN__MAX_KEY, "%s%s", references[i].prefix, id);
+		}
+	}
+	return k;
+}
+
 /* A write with ?ttl= grants its lease first (lease_cb comes back here).
  * True when that is under way (or answered). */
 static bool lease_first(struct gw_admin__op *op)
@@ -333,8 +356,8 @@ static bool lease_first(struct gw_admin__op *op)
 	struct gw_store_op txn;
 	int rv;
 
-	if (op->ttl == 0 || op->lease != 0) {
-		return false;
+	if (op->ttl == 0 || op->lease != 0 || op->dry_run) {
+		return false; /* a dry run grants nothing */
 	}
 	memset(&txn, 0, sizeof(txn));
 	txn.type = GW_OP_LEASE_GRANT;
@@ -472,16 +495,34 @@ static bool finish_value(struct gw_admin__op *op, cJSON *v, int64_t create_time)
 
 /* Propose the TXN that puts @txt at op->key if it is still at @mod (or
  * absent when !op->existed) and every reference exists. */
+/* Build op->audit, the record proposed with the op's write. 0, or the op
+ * is answered (out of memory). */
+static int op_audit(struct gw_admin__op *op)
+{
+	int rv;
+
+	gw_admin__audit_free(&op->audit);
+	rv = gw_admin__audit_make(op->a, op->req, op->req->method, op->res, op->id, op->key, NULL,
+				  &op->audit);
+	if (rv != 0) {
+		gw_admin__op_fail(op, rv, NULL);
+	}
+	return rv;
+}
+
 static void propose_put(struct gw_admin__op *op, const char *txt, int64_t mod)
 {
 	struct gw_compare cmps[MAX_REFS + 1];
 	struct gw_store_op fails[MAX_REFS];
-	struct gw_store_op put, txn;
+	struct gw_store_op put[3], txn;
 	int i, rv;
 
+	if (op_audit(op) != 0) {
+		return;
+	}
 	memset(cmps, 0, sizeof(cmps));
 	memset(fails, 0, sizeof(fails));
-	memset(&put, 0, sizeof(put));
+	memset(put, 0, sizeof(put));
 	memset(&txn, 0, sizeof(txn));
 	cmps[0].key = op->key;
 	cmps[0].key_len = strlen(op->key);
@@ -499,19 +540,19 @@ static void propose_put(struct gw_admin__op *op, const char *txt, int64_t mod)
 		fails[i].u.range.key_len = strlen(op->refs[i].key);
 		fails[i].u.range.count_only = true;
 	}
-	put.type = GW_OP_PUT;
-	put.u.put.key = op->key;
-	put.u.put.key_len = strlen(op->key);
-	put.u.put.value = txt;
-	put.u.put.value_len = strlen(txt);
-	put.u.put.lease = op->lease;
+	put[0].type = GW_OP_PUT;
+	put[0].u.put.key = op->key;
+	put[0].u.put.key_len = strlen(op->key);
+	put[0].u.put.value = txt;
+	put[0].u.put.value_len = strlen(txt);
+	put[0].u.put.lease = op->lease;
 	/* a PATCH without ?ttl= keeps the object's lease (its TTL) */
-	put.u.put.ignore_lease = op->method == GW_ADMIN__M_PATCH && op->ttl == 0;
+	put[0].u.put.ignore_lease = op->method == GW_ADMIN__M_PATCH && op->ttl == 0;
 	txn.type = GW_OP_TXN;
 	txn.u.txn.compares = cmps;
 	txn.u.txn.n_compares = (size_t)op->n_refs + 1;
-	txn.u.txn.success = &put;
-	txn.u.txn.n_success = 1;
+	txn.u.txn.success = put;
+	txn.u.txn.n_success = 1 + gw_admin__audit_ops(&op->audit, &put[1]);
 	txn.u.txn.failure = fails;
 	txn.u.txn.n_failure = (size_t)op->n_refs;
 	rv = gw_raft_propose(op->a->raft, &txn, op->a->write_timeout_ms, put_cb, op);
@@ -551,7 +592,11 @@ void gw_admin__op_write(struct gw_admin__op *op)
 	}
 	cJSON_Delete(op->value);
 	op->value = v;
-	propose_put(op, txt, mod);
+	if (op->dry_run) {
+		gw_admin__dry_run(op, txt); /* validated: show, commit nothing */
+	} else {
+		propose_put(op, txt, mod);
+	}
 	free(txt);
 }
 
@@ -561,7 +606,7 @@ static void delete_cb(void *data, int err, struct gw_store_result *res)
 {
 	struct gw_admin__op *op = data;
 	cJSON *o;
-	int64_t deleted = 0;
+	int64_t deleted = 0, rev;
 
 	err = result_err(err, res);
 	if (err != 0) {
@@ -576,6 +621,7 @@ static void delete_cb(void *data, int err, struct gw_store_result *res)
 	if (res->n_responses > 0) {
 		deleted = res->responses[0].deleted;
 	}
+	rev = res->revision;
 	gw_store_result_free(res);
 	if (deleted == 0) {
 		gw_admin__op_fail(op, GW_ENOTFOUND, NULL);
@@ -586,7 +632,7 @@ static void delete_cb(void *data, int err, struct gw_store_result *res)
 		cJSON_AddStringToObject(o, "deleted", "1");
 		cJSON_AddStringToObject(o, "key", op->key);
 	}
-	op_answer(op, 200, o);
+	gw_admin__op_reply(op, 200, o, rev);
 }
 
 /* Scan @d's prefix for objects referencing op->id. 0 (nothing; *rev set to
@@ -657,12 +703,19 @@ void gw_admin__op_delete(struct gw_admin__op *op)
 	struct gw_compare cmps[8];
 	char ends[8][MAX_KEY];
 	char sub_key[MAX_KEY], sub_end[MAX_KEY];
-	struct gw_store_op dels[2], txn;
+	struct gw_store_op dels[4], txn;
 	size_t nc = 0;
 	int rv;
 
 	memset(cmps, 0, sizeof(cmps));
 	if (dependents_unchanged(op, cmps, ends, &nc) != 0) {
+		return;
+	}
+	if (op->dry_run) {
+		gw_admin__dry_run(op, NULL);
+		return;
+	}
+	if (op_audit(op) != 0) {
 		return;
 	}
 	memset(dels, 0, sizeof(dels));
@@ -683,6 +736,7 @@ void gw_admin__op_delete(struct gw_admin__op *op)
 		dels[1].u.del.range_end_len = strlen(sub_end);
 		txn.u.txn.n_success = 2;
 	}
+	txn.u.txn.n_success += gw_admin__audit_ops(&op->audit, &dels[txn.u.txn.n_success]);
 	txn.type = GW_OP_TXN;
 	txn.u.txn.compares = cmps;
 	txn.u.txn.n_compares = nc;

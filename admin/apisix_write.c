@@ -63,7 +63,7 @@ static struct gw_admin__op *op_begin(struct gw_admin *a, struct gw_http_req *req
 				     const struct gw_admin__match *m)
 {
 	struct gw_admin__op *op = gw_admin__op_new(a, req, m->res, m->method);
-	char arg[32], *end;
+	char arg[32], msg[128], *end;
 	long long ttl;
 
 	if (op == NULL) {
@@ -81,6 +81,10 @@ static struct gw_admin__op *op_begin(struct gw_admin *a, struct gw_http_req *req
 			return NULL;
 		}
 		op->ttl = ttl;
+	}
+	if (gw_admin__wait_parse(op, msg, sizeof(msg)) != 0) {
+		gw_admin__op_fail(op, GW_EINVAL, msg);
+		return NULL;
 	}
 	gw_admin__copy_str(op->id, sizeof(op->id), m->id);
 	if (m->has_sub) {

@@ -24,6 +24,7 @@
 
 #include "lib/addr.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -77,6 +78,7 @@ struct gw_etcd_opts {
 	 * client certificate the TLS listener verified, or etcd auth enabled
 	 * and a token (or a certificate whose CN names a user). */
 	const char *trusted_cidrs;
+	bool no_audit; /* do not record writes in the audit log (admin/apisix_audit.c) */
 	unsigned auth_token_ttl_ms; /* 0 = GW_ETCD_DEFAULT_TOKEN_TTL */
 };
 

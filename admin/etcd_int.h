@@ -242,6 +242,7 @@ struct gw_etcd {
 	uint64_t status_at;            /* uv_now() when it was taken */
 	bool status_valid;
 	uint64_t standalone_id;     /* member/cluster id without raft */
+	unsigned audit_seq;         /* next audit slot of this node (apisix_audit.c) */
 	struct gw_cidr trusted[16]; /* opts.trusted_cidrs, parsed */
 	int n_trusted;
 	bool auth_cache_valid;                /* auth_on/auth_key read at auth_cache_idx */

@@ -560,6 +560,10 @@ void gw_etcd__kv_txn(struct gw_etcd__call *c, const ProtobufCMessage *msg)
 	op.type = GW_OP_TXN;
 	rv = txn_of(c, r, &op.u.txn, 0);
 	if (rv == 0) {
+		/* etcd's --max-txn-ops for clients (the store applies more) */
+		rv = gw_store_check_ops(c->srv->opts.store, &op, GW_STORE_MAX_TXN_OPS);
+	}
+	if (rv == 0) {
 		rv = check_txn(&op.u.txn, why, sizeof why);
 		if (rv != 0) {
 			refuse(c, rv, why);

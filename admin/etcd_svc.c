@@ -14,14 +14,18 @@
  * store's business errors end the call through gw_etcd__finish, which maps
  * them (etcd_codec.c). A call whose client went away still waits for its
  * raft answer, then ends quietly.
- * Without a raft (standalone), writes are applied to the local store. */
+ * Without a raft (standalone), writes are applied to the local store.
+ * A committed Put, DeleteRange or Txn with writes is recorded in the audit
+ * log (gw_admin_audit_etcd, admin/apisix_audit.c). */
 #include "config.h"
 
+#include "admin/apisix.h"
 #include "admin/etcd_int.h"
 #include "lib/err.h"
 #include "raft/raft.h"
 #include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,7 +75,68 @@ void gw_etcd__reply(struct gw_etcd__call *c, void *m)
 struct pctx {
 	struct gw_etcd__call *c;
 	gw_etcd__done_cb cb;
+	struct gw_admin_audit_etcd audit; /* op NULL: not a keyspace write */
+	size_t writes[2];                 /* a txn's writes: success, failure branch */
+	char *key;                        /* audit.key's copy */
 };
+
+/* What the audit log records of @op (apisix_audit.c): Put, DeleteRange,
+ * a Txn with writes (its first key). */
+static void audit_prepare(struct pctx *p, const struct gw_store_op *op)
+{
+	const struct gw_store_op *first = NULL;
+	size_t i;
+
+	memset(&p->audit, 0, sizeof p->audit);
+	p->key = NULL;
+	if (op->type == GW_OP_PUT || op->type == GW_OP_DELETE) {
+		first = op;
+		p->audit.op = op->type == GW_OP_PUT ? "Put" : "DeleteRange";
+		p->writes[0] = p->writes[1] = 1;
+	} else if (op->type == GW_OP_TXN) {
+		p->audit.op = "Txn";
+		p->writes[0] = p->writes[1] = 0;
+		for (i = 0; i < op->u.txn.n_success + op->u.txn.n_failure; i++) {
+			bool ok = i < op->u.txn.n_success;
+			const struct gw_store_op *o =
+			    ok ? &op->u.txn.success[i]
+			       : &op->u.txn.failure[i - op->u.txn.n_success];
+			if (o->type == GW_OP_PUT || o->type == GW_OP_DELETE) {
+				p->writes[ok ? 0 : 1]++;
+				first = first ? first : o;
+			}
+		}
+	}
+	if (first != NULL) {
+		p->key = first->type == GW_OP_PUT ? strndup(first->u.put.key, first->u.put.key_len)
+						  : strndup(first->u.del.key, first->u.del.key_len);
+	}
+}
+
+/* The committed write of @p, into the audit log. */
+static void audit_record(struct pctx *p, const struct gw_store_result *res)
+{
+	struct gw_etcd__call *c = p->c;
+	size_t n = res->type == GW_OP_TXN ? p->writes[res->succeeded ? 0 : 1] : 1;
+	char how[GW_ETCD_AUTH_MAX_NAME + 32];
+
+	if (p->audit.op == NULL || n == 0 || res->err != 0 || c->srv->opts.raft == NULL ||
+	    c->srv->opts.no_audit) {
+		return;
+	}
+	p->audit.user = c->user;
+	p->audit.how = NULL;
+	if (c->user[0] == '\0' && c->cert) {
+		snprintf(how, sizeof how, "certificate CN=%s", c->cn);
+		p->audit.how = how;
+	} else if (c->user[0] == '\0' && c->trusted) {
+		p->audit.how = "local";
+	}
+	p->audit.key = p->key;
+	p->audit.n_keys = n;
+	p->audit.revision = res->revision;
+	gw_admin_audit_etcd(c->srv->opts.raft, &c->srv->audit_seq, &p->audit);
+}
 
 static void propose_done(void *data, int err, struct gw_store_result *res)
 {
@@ -79,6 +144,10 @@ static void propose_done(void *data, int err, struct gw_store_result *res)
 	struct gw_etcd__call *c = p->c;
 	gw_etcd__done_cb cb = p->cb;
 
+	if (err == 0 && res != NULL) {
+		audit_record(p, res);
+	}
+	free(p->key);
 	free(p);
 	c->pending--;
 	if (c->gone) {
@@ -115,10 +184,12 @@ void gw_etcd__propose(struct gw_etcd__call *c, const struct gw_store_op *op, gw_
 	}
 	p->c = c;
 	p->cb = cb;
+	audit_prepare(p, op);
 	c->pending++;
 	rv = gw_raft_propose(srv->opts.raft, op, gw_etcd__write_timeout(c), propose_done, p);
 	if (rv != 0) {
 		c->pending--;
+		free(p->key);
 		free(p);
 		cb(c, rv, NULL);
 	}

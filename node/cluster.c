@@ -177,6 +177,7 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 	memset(&so, 0, sizeof so);
 	so.dir = store_dir;
 	so.quota_bytes = cfg->quota_bytes;
+	so.history_revs = cfg->history_revs;
 	/* One fsync per apply instead of two: raft's log is durable and replays
 	 * a transaction a power loss undid (see store.h). */
 	so.meta_no_sync = true;
@@ -253,6 +254,7 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 	eo.reserve_conns = env_uint("APIGW_ETCD_RESERVE_CONNS", 0);
 	eo.idle_timeout_ms = env_uint("APIGW_ETCD_IDLE_TIMEOUT_MS", 0);
 	eo.trusted_cidrs = cfg->etcd_trusted;
+	eo.no_audit = !cfg->audit_etcd;
 	eo.auth_token_ttl_ms = cfg->auth_token_ttl_ms;
 	if (cfg->etcd_cert[0] != '\0') {
 		eo.tls_cert = cfg->etcd_cert;
@@ -491,6 +493,7 @@ static void print_status(const char *json)
 	printf("leader:    %s\n", jstr(o, "leader_id")[0] ? jstr(o, "leader_id") : "(none)");
 	printf("commit:    %.0f  applied: %.0f  revision: %.0f\n", jnum(o, "commit_index"),
 	       jnum(o, "applied_index"), jnum(o, "revision"));
+	printf("served:    %.0f  lag: %.0f\n", jnum(o, "served_revision"), jnum(o, "revision_lag"));
 	printf("quorum:    %s\n",
 	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "has_quorum")) ? "yes" : "no");
 	members = cJSON_GetObjectItemCaseSensitive(o, "members");

@@ -508,3 +508,12 @@ void gw_node_confsync_stats(const struct gw_node_confsync *cs, struct gw_node_co
 {
 	*out = cs->stats;
 }
+
+int64_t gw_node_confsync_served(const struct gw_node_confsync *cs)
+{
+	bool idle = cs->job == NULL && !cs->pending && !cs->again && !cs->need_sync &&
+		    !cs->resubscribe && cs->delta.n == 0 && cs->watcher != NULL && !cs->stopping;
+	int64_t rev = gw_store_revision(cs->store);
+
+	return idle && rev > cs->stats.revision ? rev : cs->stats.revision;
+}

@@ -54,4 +54,11 @@ struct gw_node_confsync_stats {
 };
 void gw_node_confsync_stats(const struct gw_node_confsync *cs, struct gw_node_confsync_stats *out);
 
+/* The served revision: every /apisix/ change committed up to it is in the
+ * snapshot the workers hold. While no change waits (no compile queued or
+ * running, the watch alive) that is the store's revision (the later
+ * revisions touched no /apisix/ key); otherwise the revision of the last
+ * published snapshot. Control loop. */
+int64_t gw_node_confsync_served(const struct gw_node_confsync *cs);
+
 #endif

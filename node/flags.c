@@ -38,6 +38,7 @@ enum flag_type {
 #define M_LEAVE  (1u << GW_CMD_LEAVE)
 #define M_STATUS (1u << GW_CMD_STATUS)
 #define M_TOKEN  (1u << GW_CMD_TOKEN)
+#define M_CONFIG (1u << GW_CMD_CONFIG)
 #define M_NODE   (M_START | M_JOIN)
 
 struct flag {
@@ -57,7 +58,7 @@ struct flag {
 #define SZ(f)  sizeof(((struct gw_node_config *)0)->f)
 
 static const struct flag flags[] = {
-    {"data-dir", "DIR", F_STR, M_NODE, "", OFF(data_dir), SZ(data_dir), 0, 0, false,
+    {"data-dir", "DIR", F_STR, M_NODE | M_CONFIG, "", OFF(data_dir), SZ(data_dir), 0, 0, false,
      "node state: raft log, store, keys (default /var/lib/apigw as root, else "
      "~/.local/share/apigw)"},
     {"name", "NAME", F_STR, M_NODE, "", OFF(name), SZ(name), 0, 0, false,
@@ -71,8 +72,8 @@ static const struct flag flags[] = {
      SZ(proxy_tls_fallback_sni), 0, 0, false,
      "ssls name whose certificate answers a client with no or an unknown SNI (default: "
      "refuse the handshake, unrecognized_name)"},
-    {"admin-listen", "ADDR", F_ADDR, M_NODE, "127.0.0.1:9180", OFF(admin_listen), 0, 0, 0, false,
-     "APISIX Admin API listener"},
+    {"admin-listen", "ADDR", F_ADDR, M_NODE | M_CONFIG, "127.0.0.1:9180", OFF(admin_listen), 0, 0,
+     0, false, "APISIX Admin API listener"},
     {"etcd-listen", "ADDR", F_ADDR, M_NODE, "127.0.0.1:2379", OFF(etcd_listen), 0, 0, 0, false,
      "etcd v3 API listener (gRPC and JSON gateway)"},
     {"raft-listen", "IP:PORT", F_ADDR, M_NODE, "127.0.0.1:2380", OFF(raft_listen), 0, 0, 0, false,
@@ -104,6 +105,15 @@ static const struct flag flags[] = {
      "on SIGTERM, wait this long for in-flight requests"},
     {"quota-backend-bytes", "SIZE", F_SIZE, M_NODE, "2GiB", OFF(quota_bytes), 0, 0, 0, false,
      "store size quota; writes past it fail with \"mvcc: database space exceeded\""},
+    {"history-revisions", "N", F_INT, M_NODE, "10000", OFF(history_revs), 0, 1, 100000000, false,
+     "config history kept (revisions): older ones are compacted, out of reach of "
+     "?revision=, history and rollback"},
+    {"history-hours", "N", F_INT, M_NODE, "168", OFF(history_hours), 0, 1, 87600, false,
+     "config history kept (hours): the leader compacts older revisions"},
+    {"audit-etcd-writes", "on|off", F_ONOFF, M_NODE, "on", OFF(audit_etcd), 0, 0, 0, false,
+     "record etcd API writes in the audit log (one more raft entry per write)"},
+    {"audit-retention-hours", "N", F_INT, M_NODE, "168", OFF(audit_retention_h), 0, 1, 87600, false,
+     "Admin API audit records are kept this many hours (GET /apisix/admin/audit)"},
     {"admin-viewer-key", "KEY", F_STR, M_NODE, "", OFF(admin_viewer_key), SZ(admin_viewer_key), 0,
      0, false, "Admin API key of the viewer role (GET only); empty = no viewer role"},
     {"admin-allow", "CIDR[,CIDR...]", F_CIDRS, M_NODE, "127.0.0.0/24", OFF(admin_allow),
@@ -131,7 +141,7 @@ static const struct flag flags[] = {
      "a client certificate"},
     {"auth-token-ttl", "DURATION", F_DURATION, M_NODE, "5m", OFF(auth_token_ttl_ms), 0, 0, 0, false,
      "etcd API: lifetime of the tokens etcd auth hands out (etcdctl --user)"},
-    {"admin-key", "KEY", F_STR, M_NODE, "", OFF(admin_key), SZ(admin_key), 0, 0, false,
+    {"admin-key", "KEY", F_STR, M_NODE | M_CONFIG, "", OFF(admin_key), SZ(admin_key), 0, 0, false,
      "Admin API key (default: generated at bootstrap, kept in the data dir)"},
     {"peer-tls", "on|off", F_ONOFF, M_NODE, "on", OFF(peer_tls), 0, 0, 0, false,
      "TLS 1.3 with member certificates on the raft port and node-to-node calls; off "
@@ -156,6 +166,12 @@ static const struct flag flags[] = {
      0, 0, false, "status listener of the local node"},
     {"node", "ID", F_STR, M_LEAVE, "", OFF(remove_id), SZ(remove_id), 0, 0, false,
      "remove this member (default: the local node leaves)"},
+    {"resources", "LIST", F_STR, M_CONFIG, "", OFF(config_resources), SZ(config_resources), 0, 0,
+     false, "config: only these (\"routes,upstreams/1\"; diff takes one); default all"},
+    {"force", NULL, F_BOOL, M_CONFIG, NULL, OFF(config_force), 0, 0, 0, false,
+     "config rollback: also when objects changed meanwhile"},
+    {"dry-run", NULL, F_BOOL, M_CONFIG, NULL, OFF(config_dry_run), 0, 0, 0, false,
+     "config rollback: show the changes, make none"},
     {"json", NULL, F_BOOL, M_STATUS, NULL, OFF(json), 0, 0, 0, false, "print JSON"},
     {"log-level", "LEVEL", F_LEVEL, M_NODE | M_LEAVE | M_STATUS | M_TOKEN, "info", OFF(log_level),
      0, 0, 0, false, "debug, info, warn, error or none"},
@@ -178,6 +194,9 @@ static const struct {
     [GW_CMD_TOKEN] = {"token",
 		      "token create|list|revoke ID: join tokens (on a member, through its status "
 		      "listener from loopback)"},
+    [GW_CMD_CONFIG] = {"config",
+		       "config rollback REV | diff REV1 [REV2]: config history through the "
+		       "local Admin API"},
     [GW_CMD_VERSION] = {"version", "print the version"},
     [GW_CMD_HELP] = {"help", "help [SUBCOMMAND]: describe subcommands and flags"},
 };
@@ -320,6 +339,36 @@ static int check_cidrs(const char *s)
 		if (inet_pton(v6 ? AF_INET6 : AF_INET, tok, bin) != 1) {
 			return -1;
 		}
+	}
+	return 0;
+}
+
+/* `config rollback REV` | `config diff REV1 [REV2]`: the action and its
+ * revisions from argv[2..]; *@i gets the first flag's index. */
+static int parse_config_args(struct gw_node_config *cfg, int argc, char **argv, int *i, char *err,
+			     size_t errlen)
+{
+	int k, max;
+
+	if (argc < 3 || (strcmp(argv[2], "rollback") != 0 && strcmp(argv[2], "diff") != 0)) {
+		snprintf(err, errlen, "config needs an action: rollback REV or diff REV1 [REV2]");
+		return GW_EINVAL;
+	}
+	snprintf(cfg->config_action, sizeof cfg->config_action, "%s", argv[2]);
+	max = strcmp(argv[2], "diff") == 0 ? 2 : 1;
+	for (k = 0, *i = 3; *i < argc && strncmp(argv[*i], "--", 2) != 0; (*i)++, k++) {
+		char *end;
+		long long v = strtoll(argv[*i], &end, 10);
+		if (k == max || argv[*i][0] == '\0' || *end != '\0' || v <= 0) {
+			snprintf(err, errlen, "config %s: unexpected argument '%s' (revisions)",
+				 argv[2], argv[*i]);
+			return GW_EINVAL;
+		}
+		cfg->config_rev[k] = v;
+	}
+	if (k == 0) {
+		snprintf(err, errlen, "config %s needs a revision", argv[2]);
+		return GW_EINVAL;
 	}
 	return 0;
 }
@@ -719,6 +768,12 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 			return GW_EINVAL;
 		}
 	}
+	if (cfg->cmd == GW_CMD_CONFIG) {
+		rv = parse_config_args(cfg, argc, argv, &i, err, errlen);
+		if (rv != 0) {
+			return rv;
+		}
+	}
 	for (; i < argc; i++) {
 		const char *arg = argv[i];
 		const char *eq, *val;
@@ -869,10 +924,11 @@ int gw_node_config_help(FILE *out, const char *topic)
 	}
 	fprintf(out, "usage: apigw %s%s\n  %s\n", cmds[c].name,
 		c == GW_CMD_TOKEN    ? " create|list|revoke ID [flags]"
+		: c == GW_CMD_CONFIG ? " rollback REV | diff REV1 [REV2] [flags]"
 		: c <= GW_CMD_STATUS ? " [flags]"
 				     : "",
 		cmds[c].summary);
-	if (c > GW_CMD_TOKEN) {
+	if (c > GW_CMD_CONFIG) {
 		return 0;
 	}
 	if (c == GW_CMD_TOKEN) {

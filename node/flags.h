@@ -25,6 +25,7 @@ enum gw_cmd {
 	GW_CMD_LEAVE,
 	GW_CMD_STATUS,
 	GW_CMD_TOKEN,
+	GW_CMD_CONFIG,
 	GW_CMD_VERSION,
 	GW_CMD_HELP,
 	GW_CMD__COUNT,
@@ -75,6 +76,15 @@ struct gw_node_config {
 	char config_file[PATH_MAX];    /* --config: JSON file of flag values */
 	bool check;                    /* start --check: validate and exit */
 	uint64_t quota_bytes;          /* store size quota (etcd's backend quota) */
+	int history_revs;              /* --history-revisions: revisions kept by compaction */
+	int history_hours;             /* --history-hours: and hours kept */
+	int audit_retention_h;         /* --audit-retention-hours */
+	bool audit_etcd;               /* --audit-etcd-writes */
+	char config_action[16];        /* config: rollback or diff */
+	long long config_rev[2];       /* config: its revisions (0 = none) */
+	char config_resources[512];    /* config: --resources (comma-separated) */
+	bool config_force;             /* config rollback: --force */
+	bool config_dry_run;           /* config rollback: --dry-run */
 	char etcd_cert[PATH_MAX];      /* etcd API TLS certificate chain ("" = cleartext) */
 	char etcd_key[PATH_MAX];       /* its private key ("" = in etcd_cert) */
 	char etcd_client_ca[PATH_MAX]; /* CA for client certificates ("" = none asked) */

@@ -7,6 +7,7 @@ node_libgw_node_a_SOURCES = \
 	node/node.c node/node.h \
 	node/cluster.c node/cluster.h \
 	node/tokens.c node/tokens.h \
+	node/history.c node/history.h node/history_retention.c \
 	node/confsync.c node/confsync.h \
 	node/metrics.c node/metrics.h \
 	node/control.c node/control.h

@@ -6,6 +6,7 @@
 #include "lib/log.h"
 #include "node/flags.h"
 #include "node/cluster.h"
+#include "node/history.h"
 #include "node/tokens.h"
 #include "node/node.h"
 
@@ -48,6 +49,8 @@ int main(int argc, char **argv)
 		return gw_node_cluster_client(&cfg);
 	case GW_CMD_TOKEN:
 		return gw_node_token_client(&cfg);
+	case GW_CMD_CONFIG:
+		return gw_node_history_client(&cfg);
 	case GW_CMD__COUNT:
 		break;
 	}

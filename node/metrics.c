@@ -157,6 +157,11 @@ static int write_confsync(struct gw_buf *b, struct gw_node_confsync *cs)
 	rv = gauge(b, "apigw_config_revision", "Store revision of the config the proxy serves",
 		   (double)st.revision);
 	if (rv == 0) {
+		rv = gauge(b, "apigw_config_served_revision",
+			   "Every config change up to this store revision is served here",
+			   (double)gw_node_confsync_served(cs));
+	}
+	if (rv == 0) {
 		rv = counter(b, "apigw_config_compiles_total", "Config snapshots published",
 			     (double)st.compiles);
 	}

@@ -22,6 +22,7 @@
 #include "node/cluster.h"
 #include "node/confsync.h"
 #include "node/control.h"
+#include "node/history.h"
 #include "node/metrics.h"
 #include "proxy/proxy.h"
 #include "lib/err.h"
@@ -73,6 +74,7 @@ struct gw_node {
 	struct gw_node_metrics_sources metrics_src; /* what a scrape reads */
 	struct gw_node_control *control;            /* control API (node/control.c) */
 	struct gw_node_control_sources control_src; /* what it reads */
+	struct gw_node_history *history;            /* history age limit (node/history*.c) */
 	struct gw_sm life;                          /* enum node_life */
 	int pending_stops;                          /* components still stopping */
 	int exit_code;
@@ -150,10 +152,11 @@ static void json_reply(struct gw_http_req *req, int status, const char *body)
  * never in readiness: a node without quorum still serves traffic. */
 static void status_reply(struct gw_node *n, struct gw_http_req *req)
 {
-	char body[512];
+	char body[768];
 	bool quorum = false, halted = false;
 	const char *state = "starting";
-	int64_t config_rev = 0;
+	int64_t config_rev = 0, served = -1, store_rev = 0;
+	unsigned long long applied = 0;
 
 	if (n->cluster != NULL) {
 		struct gw_raft_status *st = malloc(sizeof *st);
@@ -162,6 +165,8 @@ static void status_reply(struct gw_node *n, struct gw_http_req *req)
 			quorum = st->has_quorum;
 			halted = st->halted;
 			state = gw_raft_state_name(st->state);
+			applied = (unsigned long long)st->applied_index;
+			store_rev = st->revision;
 			free(st);
 		}
 	}
@@ -169,14 +174,38 @@ static void status_reply(struct gw_node *n, struct gw_http_req *req)
 		struct gw_node_confsync_stats cs;
 		gw_node_confsync_stats(n->confsync, &cs);
 		config_rev = cs.revision;
+		served = gw_node_confsync_served(n->confsync);
 	}
+	/* served_revision: every config change up to it is served here;
+	 * revision_lag: store revisions applied here but not served yet */
 	snprintf(body, sizeof body,
 		 "{\"status\":\"ok\",\"ready\":%s,\"draining\":%s,\"raft_state\":\"%s\","
-		 "\"quorum\":%s,\"control_plane\":\"%s\",\"config_revision\":%lld}\n",
+		 "\"quorum\":%s,\"control_plane\":\"%s\",\"config_revision\":%lld,"
+		 "\"served_revision\":%lld,\"store_revision\":%lld,\"applied_index\":%llu,"
+		 "\"revision_lag\":%lld}\n",
 		 gw_sm_state(&n->life) == NODE_READY ? "true" : "false",
 		 shutting_down(n) ? "true" : "false", state, quorum ? "true" : "false",
-		 halted ? "halted: store failed, see the log" : "ok", (long long)config_rev);
+		 halted ? "halted: store failed, see the log" : "ok", (long long)config_rev,
+		 (long long)served, (long long)store_rev, applied,
+		 (long long)(served >= 0 && store_rev > served ? store_rev - served : 0));
 	json_reply(req, 200, body);
+}
+
+/* ?min_revision=N of /status/ready: 1 when given and this node does not
+ * serve N yet, 0 when it does or none was given, -1 when malformed. */
+static int below_min_revision(struct gw_node *n, struct gw_http_req *req)
+{
+	char arg[32], *end;
+	long long want;
+
+	if (gw_http_query_arg(req, "min_revision", arg, sizeof arg) == NULL) {
+		return 0;
+	}
+	want = strtoll(arg, &end, 10);
+	if (arg[0] == '\0' || *end != '\0' || want < 0) {
+		return -1;
+	}
+	return n->confsync == NULL || gw_node_confsync_served(n->confsync) < want ? 1 : 0;
 }
 
 static void status_handler(struct gw_http_req *req, void *data)
@@ -204,6 +233,14 @@ static void status_handler(struct gw_http_req *req, void *data)
 		} else if (n->cluster != NULL && gw_node_cluster_joining(n->cluster)) {
 			/* `apigw join` not confirmed yet: the store may still be empty. */
 			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"joining\"}\n");
+		} else if (below_min_revision(n, req) < 0) {
+			json_reply(req, 400,
+				   "{\"status\":\"error\",\"error\":\"min_revision must be a "
+				   "revision\"}\n");
+		} else if (below_min_revision(n, req) > 0) {
+			json_reply(
+			    req, 503,
+			    "{\"status\":\"error\",\"error\":\"revision not served yet\"}\n");
 		} else {
 			json_reply(req, 200, "{\"status\":\"ok\"}\n");
 		}
@@ -255,10 +292,16 @@ static void node_stop_components(struct gw_node *n)
 	}
 	memset(&n->control_src, 0, sizeof n->control_src);
 	if (n->confsync != NULL) {
+		gw_raft_set_served(gw_node_cluster_raft(n->cluster), NULL, NULL);
 		gw_node_confsync_stop(n->confsync);
 		n->confsync = NULL;
 	}
 	memset(&n->metrics_src, 0, sizeof n->metrics_src);
+	if (n->history != NULL) { /* before raft: a compaction in raft ends in raft's stop */
+		n->pending_stops++;
+		gw_node_history_stop(n->history, component_stopped, n);
+		n->history = NULL;
+	}
 	if (n->admin != NULL) { /* before raft: its pending writes answer in raft's stop */
 		n->pending_stops++;
 		gw_admin_stop(n->admin, component_stopped, n);
@@ -373,11 +416,20 @@ static int start_admin(struct gw_node *n)
 	ao.data_dir = n->cfg->data_dir;
 	ao.publish_key = !joining;
 	ao.write_timeout_ms = n->cfg->write_timeout_ms;
+	ao.audit_retention_ms = (uint64_t)n->cfg->audit_retention_h * 3600 * 1000;
 	rv = gw_admin_start(&n->loop, &n->cfg->admin_listen, &ao, &n->admin);
 	if (rv != 0) {
 		n->admin = NULL;
 	}
 	return rv;
+}
+
+/* gw_raft_served_fn: what this node's proxy serves (-1 before it runs). */
+static int64_t served_revision(void *data)
+{
+	struct gw_node *n = data;
+
+	return n->confsync != NULL ? gw_node_confsync_served(n->confsync) : -1;
 }
 
 /* Compile the committed config from the local store, start the workers
@@ -419,7 +471,11 @@ static int start_proxy(struct gw_node *n)
 		gw_proxy_cache_free(cache);
 		return rv;
 	}
-	return gw_node_confsync_start(&n->loop, store, n->proxy, rev, cache, &n->confsync);
+	rv = gw_node_confsync_start(&n->loop, store, n->proxy, rev, cache, &n->confsync);
+	if (rv == 0) {
+		gw_raft_set_served(gw_node_cluster_raft(n->cluster), served_revision, n);
+	}
+	return rv;
 }
 
 int gw_node_run(const struct gw_node_config *cfg)
@@ -490,6 +546,15 @@ int gw_node_run(const struct gw_node_config *cfg)
 
 	rv = start_proxy(&n);
 	if (rv != 0) {
+		n.exit_code = rv;
+		goto err_after_signals;
+	}
+
+	rv = gw_node_history_start(&n.loop, gw_node_cluster_store(n.cluster),
+				   gw_node_cluster_raft(n.cluster),
+				   (uint64_t)cfg->history_hours * 3600 * 1000, &n.history);
+	if (rv != 0) {
+		n.history = NULL;
 		n.exit_code = rv;
 		goto err_after_signals;
 	}

@@ -785,6 +785,8 @@ bool gw_raft_handle_internal(struct gw_raft *r, struct gw_http_req *req)
 			 r->ident.node_id,
 			 r->raft_running ? (unsigned long long)raft_last_applied(&r->raft) : 0ULL);
 		respond_json(req, 200, body);
+	} else if (strcmp(sub, "served") == 0) {
+		gw_raft__served_answer(r, req);
 	} else if (strcmp(sub, "status") == 0) {
 		char *s = gw_raft_status_json(r);
 		if (s == NULL) {

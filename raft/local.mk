@@ -18,6 +18,7 @@ raft_libgw_raft_a_SOURCES = \
 	raft/lease.c \
 	raft/member.c \
 	raft/consistency.c \
+	raft/served.c \
 	raft/membership.c \
 	raft/join.c \
 	raft/endpoints.c \

@@ -349,6 +349,14 @@ char *gw_raft_status_json(struct gw_raft *r)
 	cJSON_AddNumberToObject(o, "commit_index", (double)st->commit_index);
 	cJSON_AddNumberToObject(o, "applied_index", (double)st->applied_index);
 	cJSON_AddNumberToObject(o, "revision", (double)st->revision);
+	{
+		/* served.c: what this node's proxy serves, and how far behind */
+		int64_t served = gw_raft_served_local(r);
+		cJSON_AddNumberToObject(o, "served_revision", (double)served);
+		cJSON_AddNumberToObject(
+		    o, "revision_lag",
+		    (double)(served >= 0 && st->revision > served ? st->revision - served : 0));
+	}
 	cJSON_AddBoolToObject(o, "has_quorum", st->has_quorum);
 	cJSON_AddNumberToObject(o, "voters_wanted", r->voters);
 	cJSON_AddNumberToObject(o, "commit_nudges", (double)r->nudges);

@@ -221,6 +221,37 @@ bool gw_raft_joining(struct gw_raft *r);
  * once the transfer ended: 0 when @id leads, else GW_ETIMEOUT. */
 int gw_raft_transfer(struct gw_raft *r, uint64_t id, gw_raft_barrier_cb cb, void *data);
 
+/* ---- served revisions (served.c) ---- */
+
+/* This node's served revision: the store revision of the config its proxy
+ * has published (every /apisix/ change up to it is being served), -1 when
+ * unknown. Called on the control loop. */
+typedef int64_t (*gw_raft_served_fn)(void *data);
+/* Register the source of this node's served revision (NULL: unknown). */
+void gw_raft_set_served(struct gw_raft *r, gw_raft_served_fn fn, void *data);
+/* This node's served revision (-1 unknown). */
+int64_t gw_raft_served_local(struct gw_raft *r);
+
+/* One member's answer to a served query. */
+struct gw_raft_served {
+	uint64_t id;
+	char name[64];
+	bool answered;    /* the member answered (else @err says why not) */
+	int err;          /* 0, or why it did not answer (GW_ETIMEOUT, GW_EAGAIN...) */
+	int64_t served;   /* its served revision, -1 unknown */
+	uint64_t applied; /* its applied raft index */
+	int64_t revision; /* its store revision */
+};
+/* @rows (one per member of the raft configuration, this node included)
+ * are valid only during the call. */
+typedef void (*gw_raft_served_cb)(void *data, const struct gw_raft_served *rows, size_t n);
+/* Ask every member for its served revision over the authenticated peer
+ * channel (GET /apigw/internal/served, mTLS), each call bounded by
+ * @timeout_ms. @cb runs exactly once, never from inside this call, at the
+ * latest when the slowest call's deadline passes (or at gw_raft_stop). 0,
+ * or GW_ESHUTDOWN / GW_ENOMEM (then no callback). */
+int gw_raft_served_query(struct gw_raft *r, unsigned timeout_ms, gw_raft_served_cb cb, void *data);
+
 /* ---- join tokens (token.c) ---- */
 
 /* "apigw1." + 8 + "." + 32 + "." + 64 hex digits and the NUL. */

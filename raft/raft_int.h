@@ -299,6 +299,8 @@ struct gw_raft {
 	int n_removed;
 	bool peer_tls_off; /* --peer-tls=off: r->tls is dropped */
 
+	gw_raft_served_fn served_fn; /* served.c: this node's served revision, or NULL */
+	void *served_data;
 	struct gw_sm life;               /* enum gw_raft__life */
 	struct gw_ratelimit refusal_log; /* "refused ..." lines of endpoints.c */
 	int halt_err; /* the store failed to apply an entry: the FSM refuses the rest */
@@ -349,6 +351,10 @@ int gw_raft__call(struct gw_raft *r, const char *target, const char *method, con
 		  const void *body, size_t len, unsigned timeout_ms, bool retry_noleader,
 		  gw_raft__call_cb done, void *data);
 void gw_raft__calls_stop(struct gw_raft *r);
+/* served.c: answer GET /apigw/internal/served (this member's served
+ * revision, applied index and store revision). */
+struct gw_http_req;
+void gw_raft__served_answer(struct gw_raft *r, struct gw_http_req *req);
 /* fsm.c: the snapshot threshold grows with the image up to this; and a
  * snapshot comes anyway once the entries applied since the last one hold
  * this many bytes (libraft keeps them in memory until then). */

@@ -767,12 +767,18 @@ static bool quota_op(const struct gw_store_op *op)
 	       (op->type == GW_OP_TXN && txn_has_put(&op->u.txn));
 }
 
-static int validate(struct gw_store *s, const struct gw_store_op *op)
+int gw_store_check_ops(struct gw_store *s, const struct gw_store_op *op, int budget)
 {
-	int rv = check_op(s, op, GW_STORE_MAX_TXN_OPS);
+	int rv = check_op(s, op, budget);
 	if (rv == 0 && op->type == GW_OP_TXN) {
 		rv = check_dups(&op->u.txn);
 	}
+	return rv;
+}
+
+static int validate(struct gw_store *s, const struct gw_store_op *op)
+{
+	int rv = gw_store_check_ops(s, op, GW_STORE_MAX_APPLY_OPS);
 	if (rv == 0 && quota_op(op) && gw_store_over_quota(s)) {
 		rv = GW_ENOSPACE;
 	}

@@ -28,6 +28,10 @@ struct gw_watcher;
 #define GW_STORE_DEFAULT_QUOTA     2147483648ULL /* 2 GiB, etcd's backend quota */
 #define GW_STORE_DEFAULT_HISTORY   10000         /* revisions kept by auto-compaction */
 #define GW_STORE_MAX_TXN_OPS       128           /* etcd's --max-txn-ops default */
+/* Ops of one TXN the store applies: the etcd API holds its clients to
+ * GW_STORE_MAX_TXN_OPS (gw_store_check_ops) before proposing; the Admin
+ * API's rollback restores many objects in one TXN. */
+#define GW_STORE_MAX_APPLY_OPS 65536
 
 struct gw_store_opts {
 	const char *dir;        /* directory of the LMDB environment; created if missing */
@@ -247,6 +251,11 @@ void gw_store_set_batching(struct gw_store *s, bool on);
 int gw_store_flush(struct gw_store *s);
 /* True when entries wait for gw_store_flush. */
 bool gw_store_dirty(const struct gw_store *s);
+
+/* The checks gw_store_write makes on @op before applying it, with at most
+ * @budget ops per TXN (nested TXNs share it): 0, or GW_ETOOMANYOPS,
+ * GW_EKEYEMPTY, GW_EKEYTOOLARGE, GW_EVALUETOOLARGE, GW_EDUPKEY, GW_EINVAL. */
+int gw_store_check_ops(struct gw_store *s, const struct gw_store_op *op, int budget);
 
 /* Read-only range at the current or a past revision. 0 or a business error
  * (GW_ECOMPACTED, GW_EFUTUREREV) or GW_EIO. @out freed with gw_store_range_resp_free. */

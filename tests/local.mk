@@ -175,9 +175,17 @@ tests_unit_test_admin_routes_SOURCES = tests/unit/test_admin_routes.c
 tests_unit_test_admin_routes_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_admin_routes_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_admin_routes
+# The config history's diff and routes (docs/history.md).
+check_PROGRAMS += tests/unit/test_admin_history
+tests_unit_test_admin_history_SOURCES = tests/unit/test_admin_history.c
+tests_unit_test_admin_history_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_admin_history_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_admin_history
 # Admin API integration tests: one node, then a three-node cluster.
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
 TESTS += tests/integration/test_tls.py
+# served revisions, history, rollback (docs/history.md)
+TESTS += tests/integration/test_served.py tests/integration/test_history.py
 # proxy/plugin_*.c through a running node (docs/plugins.md)
 TESTS += tests/integration/test_plugins.py
 TESTS += tests/integration/test_plugins_auth.py

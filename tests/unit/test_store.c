@@ -585,20 +585,24 @@ static void test_txn_nested_and_limits(void **state)
 	assert_int_equal(res.err, GW_EDUPKEY);
 	gw_store_result_free(&res);
 
-	/* too many ops */
-	many = calloc(GW_STORE_MAX_TXN_OPS + 1, sizeof(*many));
-	for (int i = 0; i <= GW_STORE_MAX_TXN_OPS; i++) {
+	/* too many ops: etcd's limit for clients (gw_store_check_ops, which
+	 * the etcd API runs before proposing), a larger one when applying */
+	many = calloc(GW_STORE_MAX_APPLY_OPS + 1, sizeof(*many));
+	for (int i = 0; i <= GW_STORE_MAX_APPLY_OPS; i++) {
 		many[i] = range_op("a", NULL);
 	}
 	op.u.txn.success = many;
 	op.u.txn.n_success = GW_STORE_MAX_TXN_OPS + 1;
-	assert_int_equal(wr(f, &op, &res), 0);
-	assert_int_equal(res.err, GW_ETOOMANYOPS);
-	gw_store_result_free(&res);
+	assert_int_equal(gw_store_check_ops(f->s, &op, GW_STORE_MAX_TXN_OPS), GW_ETOOMANYOPS);
 	op.u.txn.n_success = GW_STORE_MAX_TXN_OPS;
+	assert_int_equal(gw_store_check_ops(f->s, &op, GW_STORE_MAX_TXN_OPS), 0);
 	assert_int_equal(wr(f, &op, &res), 0);
 	assert_int_equal(res.err, 0);
 	assert_int_equal(res.n_responses, GW_STORE_MAX_TXN_OPS);
+	gw_store_result_free(&res);
+	op.u.txn.n_success = GW_STORE_MAX_APPLY_OPS + 1;
+	assert_int_equal(wr(f, &op, &res), 0);
+	assert_int_equal(res.err, GW_ETOOMANYOPS);
 	gw_store_result_free(&res);
 	free(many);
 
