@@ -110,7 +110,7 @@ static const struct flag flags[] = {
      "?revision=, history and rollback"},
     {"history-hours", "N", F_INT, M_NODE, "168", OFF(history_hours), 0, 1, 87600, false,
      "config history kept (hours): the leader compacts older revisions"},
-    {"audit-etcd-writes", "on|off", F_ONOFF, M_NODE, "on", OFF(audit_etcd), 0, 0, 0, false,
+    {"audit-etcd-writes", "on|off", F_ONOFF, M_NODE, "off", OFF(audit_etcd), 0, 0, 0, false,
      "record etcd API writes in the audit log (one more raft entry per write)"},
     {"audit-retention-hours", "N", F_INT, M_NODE, "168", OFF(audit_retention_h), 0, 1, 87600, false,
      "Admin API audit records are kept this many hours (GET /apisix/admin/audit)"},

@@ -294,7 +294,7 @@ def test_audit_log():
 
 
 def test_audit_names_the_etcd_user():
-    n = Node("ha", extra_args=["--admin-key", KEY]).start()
+    n = Node("ha", extra_args=["--admin-key", KEY, "--audit-etcd-writes", "on"]).start()
     try:
         def ctl(*a, user=None):
             r = etcdctl(n, *((["--user", user, "--command-timeout=30s"] if user else []) +
@@ -323,7 +323,7 @@ def test_audit_names_the_etcd_user():
 def main():
     global node
     tap = Tap()
-    node = Node("h1", extra_args=["--admin-key", KEY]).start()
+    node = Node("h1", extra_args=["--admin-key", KEY, "--audit-etcd-writes", "on"]).start()
     try:
         for fn in (test_history_of_one_route_and_object_at_revision,
                    test_history_survives_restart, test_out_of_window_refused,
