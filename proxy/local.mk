@@ -24,5 +24,6 @@ proxy_libgw_proxy_a_SOURCES = \
 	proxy/plugin_limit_count.c proxy/plugin_limit_req.c \
 	proxy/plugin_ip_restriction.c proxy/plugin_request_id.c proxy/plugin_prometheus.c \
 	proxy/ops_int.h proxy/pp.c proxy/ops.c proxy/accesslog.c \
-	proxy/tls_int.h proxy/ssl.c proxy/tls.c proxy/tls_up.c
+	proxy/tls_int.h proxy/ssl.c proxy/tls.c proxy/tls_up.c \
+	proxy/h2_int.h proxy/h2.c
 EXTRA_DIST += proxy/README.md

@@ -11,7 +11,8 @@
  * later serves new handshakes; a session keeps the context it picked.
  *
  * Policy (one base SSL_CTX per proxy, shared by its workers): TLS 1.2 and
- * 1.3 with Mozilla's "intermediate" ciphers and groups, ALPN http/1.1,
+ * 1.3 with Mozilla's "intermediate" ciphers and groups, ALPN h2 (unless
+ * --proxy-http2 off; the connection then belongs to h2.c) and http/1.1,
  * no renegotiation, no compression. Session tickets are encrypted with
  * keys kept here, shared by every worker and rotated every
  * TICKET_ROTATE_S (the two previous keys still decrypt, so a ticket lives
@@ -243,22 +244,39 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
-int gw_proxy__tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-			  const unsigned char *in, unsigned int inlen, void *arg)
+/* The protocol named @name (@len bytes) in the client's ALPN list, or NULL. */
+static const unsigned char *alpn_find(const unsigned char *in, unsigned inlen, const char *name,
+				      unsigned len)
 {
-	(void)ssl;
-	(void)arg;
 	for (unsigned i = 0; i < inlen;) {
 		unsigned l = in[i];
 		if (i + 1 + l > inlen) {
 			break;
 		}
-		if (l == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
-			*out = in + i + 1;
-			*outlen = 8;
-			return SSL_TLSEXT_ERR_OK;
+		if (l == len && memcmp(in + i + 1, name, len) == 0) {
+			return in + i + 1;
 		}
 		i += 1 + l;
+	}
+	return NULL;
+}
+
+int gw_proxy__tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+			  const unsigned char *in, unsigned int inlen, void *arg)
+{
+	const struct tconn *c = SSL_get_app_data(ssl);
+	const unsigned char *p;
+	(void)arg;
+	/* our preference: h2, then http/1.1 */
+	if (c != NULL && !c->dc->w->p->opts.no_h2 && (p = alpn_find(in, inlen, "h2", 2)) != NULL) {
+		*out = p;
+		*outlen = 2;
+		return SSL_TLSEXT_ERR_OK;
+	}
+	if ((p = alpn_find(in, inlen, "http/1.1", 8)) != NULL) {
+		*out = p;
+		*outlen = 8;
+		return SSL_TLSEXT_ERR_OK;
 	}
 	return SSL_TLSEXT_ERR_NOACK; /* go on without ALPN: HTTP/1.1 */
 }
@@ -399,7 +417,13 @@ static int on_plain(void *data, const char *p, size_t n)
 static int on_ready(void *data)
 {
 	struct tconn *c = data;
+	const unsigned char *alpn = NULL;
+	unsigned len = 0;
 	atomic_fetch_add_explicit(&c->dc->w->p->tls->ok, 1, memory_order_relaxed);
+	SSL_get0_alpn_selected(c->bio.ssl, &alpn, &len);
+	if (len == 2 && memcmp(alpn, "h2", 2) == 0) {
+		return gw_proxy__h2_start(c->dc); /* before any decrypted byte */
+	}
 	return 0;
 }
 
