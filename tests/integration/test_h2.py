@@ -17,6 +17,7 @@ import ssl
 import struct
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import tlsutil
@@ -58,6 +59,8 @@ class Upstream:
 
             def _answer(self):
                 body, chunked = self._body()
+                if self.path.startswith("/slow/"):
+                    time.sleep(float(self.path[6:]))
                 if self.path.startswith("/big/"):
                     out = b"x" * int(self.path[5:])
                 else:
@@ -192,6 +195,7 @@ def test_routes():
     for rid, body in (
             ("echo", {"uri": "/echo", "upstream": {"type": "roundrobin", "nodes": nodes}}),
             ("big", {"uri": "/big/*", "upstream": {"type": "roundrobin", "nodes": nodes}}),
+            ("slow", {"uri": "/slow/*", "upstream": {"type": "roundrobin", "nodes": nodes}}),
             ("body", {"uri": "/body", "upstream": {"type": "roundrobin", "nodes": nodes}}),
             ("auth", {"uri": "/auth", "plugins": {"key-auth": {}},
                       "upstream": {"type": "roundrobin", "nodes": nodes}}),
@@ -354,6 +358,42 @@ def test_ping_settings_flood():
     healthy()
 
 
+def test_drain_goaway():
+    """SIGTERM with a stream in flight: GOAWAY (NO_ERROR) at once, the
+    stream still completes, then the connection closes and the node exits
+    cleanly."""
+    s = raw_h2c()
+    s.sendall(frame(HEADERS, END_HEADERS | END_STREAM, 1, get_block(b"/slow/1")))
+    time.sleep(0.3)
+    node.signal(15)
+    buf, seen = b"", []
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        buf += chunk
+        while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+            n = int.from_bytes(buf[:3], "big")
+            ftype, flags, sid = buf[3], buf[4], struct.unpack(">I", buf[5:9])[0] & 0x7fffffff
+            if ftype == GOAWAY:
+                seen.append(("goaway", struct.unpack(">I", buf[9:13])[0] & 0x7fffffff,
+                             struct.unpack(">I", buf[13:17])[0]))
+            elif ftype == HEADERS and sid == 1:
+                seen.append(("headers", buf[9] == 0x88))  # :status 200, indexed
+            elif ftype == DATA and sid == 1 and flags & END_STREAM:
+                seen.append(("end",))
+            buf = buf[9 + n:]
+    s.close()
+    assert seen and seen[0] == ("goaway", 1, 0), seen
+    assert ("headers", True) in seen and ("end",) in seen, seen
+    assert seen.index(("headers", True)) > 0, seen
+    assert node.wait(30) == 0
+    assert "Sanitizer" not in node.log(), node.log()
+
+
 def main():
     global node, ca, up
     tap = Tap()
@@ -366,7 +406,7 @@ def main():
         for fn in (test_routes, test_curl_tls_and_h2c, test_plugins_apply,
                    test_request_bodies, test_large_response, test_h2load_many_streams,
                    test_rapid_reset_flood, test_continuation_flood, test_malformed_frames,
-                   test_ping_settings_flood):
+                   test_ping_settings_flood, test_drain_goaway):
             tap.run(fn)
     finally:
         node.stop()
