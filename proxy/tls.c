@@ -11,9 +11,11 @@
  * later serves new handshakes; a session keeps the context it picked.
  *
  * Policy (one base SSL_CTX per proxy, shared by its workers): TLS 1.2 and
- * 1.3 with Mozilla's "intermediate" ciphers and groups, ALPN h2 (unless
- * --proxy-http2 off; the connection then belongs to h2.c) and http/1.1,
- * no renegotiation, no compression. Session tickets are encrypted with
+ * 1.3 with Mozilla's "intermediate" ciphers (in our order) and groups,
+ * ALPN h2 (unless --proxy-http2 off; the connection then belongs to h2.c)
+ * and http/1.1, no renegotiation, no compression; every ssls object's
+ * context gets the same (gw_proxy__tls_policy), since OpenSSL serves the
+ * handshake with the context the SNI switched to. Session tickets are encrypted with
  * keys kept here, shared by every worker and rotated every
  * TICKET_ROTATE_S (the two previous keys still decrypt, so a ticket lives
  * at most three periods).
@@ -283,6 +285,22 @@ int gw_proxy__tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *ou
 
 /* ---- set-up ------------------------------------------------------------- */
 
+int gw_proxy__tls_policy(SSL_CTX *ctx)
+{
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, MOZ_CIPHERS) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, MOZ_GROUPS) != 1) {
+		gw_errorf("proxy", "TLS policy refused by OpenSSL");
+		return GW_EIO;
+	}
+	/* our order (all of it AEAD with forward secrecy): testssl.sh rates a
+	 * server without one HIGH, although Mozilla's profile leaves it off */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+				     SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_alpn_select_cb(ctx, gw_proxy__tls_alpn_cb, NULL);
+	return 0;
+}
+
 int gw_proxy__tls_init(struct gw_proxy *p, int n_plain, const char *fallback_sni)
 {
 	struct gw_proxy__tls *t = calloc(1, sizeof *t);
@@ -309,21 +327,16 @@ int gw_proxy__tls_init(struct gw_proxy *p, int n_plain, const char *fallback_sni
 		*q = (char)tolower((unsigned char)*q);
 	}
 	t->base = ctx;
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_set_cipher_list(ctx, MOZ_CIPHERS) != 1 ||
-	    SSL_CTX_set1_groups_list(ctx, MOZ_GROUPS) != 1) {
-		gw_errorf("proxy", "TLS policy refused by OpenSSL");
+	if (gw_proxy__tls_policy(ctx) != 0) {
 		p->tls = t;
 		gw_proxy__tls_free(p);
 		return GW_EIO;
 	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 1);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
 	SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, t);
-	SSL_CTX_set_alpn_select_cb(ctx, gw_proxy__tls_alpn_cb, NULL);
 	uv_mutex_lock(&t->tk_lock);
 	maybe_rotate(t, time(NULL));
 	uv_mutex_unlock(&t->tk_lock);

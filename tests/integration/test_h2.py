@@ -209,6 +209,13 @@ def test_routes():
     assert st in (200, 201), (st, b)
     wait_for(lambda: node.get("proxy", "/limit")[0] == 200, what="routes served")
 
+    def tls_served():
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+                            ca.cert, "--resolve", "h2.test:%d:127.0.0.1" % node.ports["proxy-tls"],
+                            tls_url("/echo")], capture_output=True, text=True, timeout=20)
+        return r.stdout == "200"
+    wait_for(tls_served, what="the certificate served")
+
 
 def test_curl_tls_and_h2c():
     for url in (tls_url("/echo?a=1"), h2c_url("/echo?a=1")):

@@ -262,6 +262,14 @@ def test_versions_alpn_resumption():
         raise AssertionError("TLS 1.1 accepted")
     except ssl.SSLError:
         pass
+    # the policy's ciphers also on the context the SNI picked: no CBC suite
+    # (testssl.sh found them offered when only the base context had them)
+    for suite, ok in (("ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384", False),
+                      ("ECDHE-ECDSA-AES128-GCM-SHA256", True)):
+        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % tls_port(),
+                            "-servername", "a.test", "-tls1_2", "-cipher", suite],
+                           input="", capture_output=True, text=True, timeout=20)
+        assert (r.returncode == 0) == ok, (suite, r.stdout[-1500:], r.stderr[-500:])
     sess = os.path.join(ca.dir, "sess.pem")
     base = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % tls_port(), "-servername",
             "a.test", "-tls1_2"]
