@@ -37,6 +37,7 @@
 #include "config.h"
 
 #include "lib/err.h"
+#include "lib/h2out.h"
 #include "lib/log.h"
 #include "lib/prom.h"
 #include "lib/ratelimit.h"
@@ -822,24 +823,11 @@ void gw_proxy__h2_flush(struct gw_proxy__dconn *dc)
 	c->kick = false;
 	gw_list_del(&dc->flink);
 	gw_buf_init(&out);
-	while (dc->wq_bytes + out.len < WRITE_MAX) {
-		const uint8_t *data;
-		ssize_t n = nghttp2_session_mem_send(c->ng, &data);
-		if (n < 0) {
-			gw_debugf("proxy", "%s: http/2 send: %s", dc->peer_ip,
-				  nghttp2_strerror((int)n));
-			gw_buf_close(&out);
-			gw_proxy__dconn_abort(dc);
-			return;
-		}
-		if (n == 0) {
-			break;
-		}
-		if (gw_buf_append(&out, data, (size_t)n) != 0) {
-			gw_buf_close(&out);
-			gw_proxy__dconn_abort(dc);
-			return;
-		}
+	if (gw_h2out_take(c->ng, &out, dc->wq_bytes < WRITE_MAX ? WRITE_MAX - dc->wq_bytes : 0,
+			  "proxy") != 0) {
+		gw_buf_close(&out);
+		gw_proxy__dconn_abort(dc);
+		return;
 	}
 	if (out.len > 0) {
 		c->last_write = uv_now(&dc->w->loop);
