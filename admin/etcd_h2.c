@@ -25,6 +25,7 @@
 
 #include "admin/etcd_int.h"
 #include "lib/err.h"
+#include "lib/h2out.h"
 #include "lib/log.h"
 
 #include <nghttp2/nghttp2.h>
@@ -729,23 +730,11 @@ static void conn_flush(struct gw_etcd__conn *c)
 		return;
 	}
 	gw_buf_init(&out);
-	while (c->inflight + out.len < MAX_INFLIGHT) {
-		const uint8_t *data;
-		ssize_t n = nghttp2_session_mem_send(c->ng, &data);
-		if (n < 0) {
-			gw_debugf("etcd", "http/2 send: %s", nghttp2_strerror((int)n));
-			gw_buf_close(&out);
-			conn_close(c);
-			return;
-		}
-		if (n == 0) {
-			break;
-		}
-		if (gw_buf_append(&out, data, (size_t)n) != 0) {
-			gw_buf_close(&out);
-			conn_close(c);
-			return;
-		}
+	if (gw_h2out_take(c->ng, &out, c->inflight < MAX_INFLIGHT ? MAX_INFLIGHT - c->inflight : 0,
+			  "etcd") != 0) {
+		gw_buf_close(&out);
+		conn_close(c);
+		return;
 	}
 	if (out.len > 0) {
 		r = malloc(sizeof *r + out.len);

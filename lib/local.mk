@@ -12,6 +12,7 @@ lib_libgw_common_a_SOURCES = \
 	lib/addr.c lib/addr.h \
 	lib/file.c lib/file.h \
 	lib/httpd.c lib/httpd.h \
+	lib/h2out.c lib/h2out.h \
 	lib/httpc.c lib/httpc.h \
 	lib/prom.c lib/prom.h \
 	lib/reason.c lib/reason.h \

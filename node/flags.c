@@ -72,6 +72,10 @@ static const struct flag flags[] = {
      SZ(proxy_tls_fallback_sni), 0, 0, false,
      "ssls name whose certificate answers a client with no or an unknown SNI (default: "
      "refuse the handshake, unrecognized_name)"},
+    {"proxy-http2", "on|off", F_ONOFF, M_NODE, "on", OFF(proxy_http2), 0, 0, 0, false,
+     "offer HTTP/2 (ALPN h2) on the HTTPS proxy listeners"},
+    {"proxy-h2c", "on|off", F_ONOFF, M_NODE, "off", OFF(proxy_h2c), 0, 0, 0, false,
+     "accept HTTP/2 by prior knowledge (h2c) on the plain proxy listeners"},
     {"admin-listen", "ADDR", F_ADDR, M_NODE | M_CONFIG, "127.0.0.1:9180", OFF(admin_listen), 0, 0,
      0, false, "APISIX Admin API listener"},
     {"etcd-listen", "ADDR", F_ADDR, M_NODE, "127.0.0.1:2379", OFF(etcd_listen), 0, 0, 0, false,

@@ -42,6 +42,8 @@ struct gw_node_config {
 	struct gw_addr proxy_tls_listen[GW_MAX_PROXY_LISTEN]; /* HTTPS proxy listeners */
 	int n_proxy_tls_listen;
 	char proxy_tls_fallback_sni[256]; /* ssls name for no/unknown SNI; "" = refuse */
+	bool proxy_http2;                 /* --proxy-http2: ALPN h2 on the TLS listeners */
+	bool proxy_h2c;                   /* --proxy-h2c: HTTP/2 prior knowledge on plain ones */
 	struct gw_addr admin_listen;      /* APISIX Admin API */
 	struct gw_addr etcd_listen;       /* etcd v3 API (gRPC + JSON) */
 	struct gw_addr raft_listen;       /* raft peer traffic */

@@ -456,6 +456,8 @@ static int start_proxy(struct gw_node *n)
 	po.tls_listen = n->cfg->proxy_tls_listen;
 	po.n_tls_listen = n->cfg->n_proxy_tls_listen;
 	po.tls_fallback_sni = n->cfg->proxy_tls_fallback_sni;
+	po.h2c = n->cfg->proxy_h2c;
+	po.no_h2 = !n->cfg->proxy_http2;
 	po.workers = n->cfg->workers;
 	po.config = pc; /* the proxy takes the reference, also on failure */
 	po.drain_timeout_ms = n->cfg->drain_timeout_ms;

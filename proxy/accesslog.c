@@ -352,7 +352,11 @@ static int fmt_render(const struct gw_proxy__ops *ops, struct gw_proxy__req *r,
 			}
 			rv =
 			    fmt_vals(b, m) | gw_buf_append(b, " ", 1) | fmt_val(b, url, r->url.len);
-			snprintf(num, sizeof num, " HTTP/1.%d", r->http_minor);
+			if (r->h2 != NULL) {
+				snprintf(num, sizeof num, " HTTP/2.0");
+			} else {
+				snprintf(num, sizeof num, " HTTP/1.%d", r->http_minor);
+			}
 			break;
 		case FV_STATUS:
 			snprintf(num, sizeof num, "%d", o->status);
@@ -401,7 +405,9 @@ static int fmt_render(const struct gw_proxy__ops *ops, struct gw_proxy__req *r,
 				 (int)(tv->tv_usec / 1000));
 			break;
 		case FV_SERVER_PROTOCOL:
-			if (r->headers_done) {
+			if (r->headers_done && r->h2 != NULL) {
+				snprintf(num, sizeof num, "HTTP/2.0");
+			} else if (r->headers_done) {
 				snprintf(num, sizeof num, "HTTP/1.%d", r->http_minor);
 			}
 			break;

@@ -149,6 +149,7 @@ void gw_proxy__dconn_free(struct gw_proxy__dconn *dc)
 		gw_proxy__req_free(dc->spare);
 	}
 	gw_proxy__tls_conn_free(dc);
+	gw_proxy__h2_conn_free(dc);
 	gw_buf_close(&dc->pending);
 	gw_buf_close(&dc->out);
 	free(dc);
@@ -563,8 +564,8 @@ static void d_timer_update(struct gw_proxy__dconn *dc, bool progress)
 	enum gw_proxy__dtimer ph;
 	unsigned ms = 0;
 
-	if (dc->closing) {
-		return;
+	if (dc->closing || (dc->h2 != NULL && !dc->lingering)) {
+		return; /* h2.c runs the timer of an HTTP/2 connection */
 	}
 	if (dc->lingering) {
 		ph = DT_LINGER;
@@ -698,6 +699,9 @@ static void d_close(struct gw_proxy__dconn *dc)
 		dc->req = NULL;
 		gw_proxy__req_abort(r);
 	}
+	if (dc->h2 != NULL) {
+		gw_proxy__h2_close(dc);
+	}
 	gw_list_del(&dc->link);
 	dc->tp->close(dc);
 }
@@ -739,6 +743,11 @@ static void d_close_graceful(struct gw_proxy__dconn *dc)
 		return;
 	}
 	gw_proxy__dconn_update_reading(dc);
+}
+
+void gw_proxy__dconn_close_graceful(struct gw_proxy__dconn *dc)
+{
+	d_close_graceful(dc);
 }
 
 /* Write now what the socket takes, queue the rest. */
@@ -790,7 +799,12 @@ void gw_proxy__worker_uncork(struct gw_proxy__worker *w)
 		return;
 	}
 	while (!gw_list_empty(&w->flush)) {
-		d_flush(gw_container_of(gw_list_first(&w->flush), struct gw_proxy__dconn, flink));
+		struct gw_proxy__dconn *dc =
+		    gw_container_of(gw_list_first(&w->flush), struct gw_proxy__dconn, flink);
+		d_flush(dc);
+		if (dc->h2 != NULL && !dc->closing) {
+			gw_proxy__h2_flush(dc); /* frames of an HTTP/2 connection */
+		}
 	}
 }
 
@@ -815,6 +829,16 @@ void gw_proxy__dconn_write(struct gw_proxy__dconn *dc, const void *p, size_t n)
 	d_write_now(dc, p, n);
 }
 
+void gw_proxy__error_page(int status, char *buf, size_t cap)
+{
+	const char *reason = gw_proxy__reason(status);
+	snprintf(buf, cap,
+		 "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
+		 "<center><h1>%d %s</h1></center>\r\n<hr><center>apigw</center>\r\n"
+		 "</body>\r\n</html>\r\n",
+		 status, reason, status, reason);
+}
+
 void gw_proxy__dconn_respond(struct gw_proxy__dconn *dc, int status, const char *ctype,
 			     const char *body, bool close)
 {
@@ -831,12 +855,7 @@ void gw_proxy__dconn_respond(struct gw_proxy__dconn *dc, int status, const char 
 		return;
 	}
 	if (body == NULL) {
-		const char *reason = gw_proxy__reason(status);
-		snprintf(html, sizeof html,
-			 "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
-			 "<center><h1>%d %s</h1></center>\r\n<hr><center>apigw</center>\r\n"
-			 "</body>\r\n</html>\r\n",
-			 status, reason, status, reason);
+		gw_proxy__error_page(status, html, sizeof html);
 		body = html;
 		ctype = "text/html; charset=utf-8";
 	}
@@ -1062,6 +1081,11 @@ void gw_proxy__dconn_on_data(struct gw_proxy__dconn *dc, const char *p, size_t n
 	if (dc->pp_wait && !gw_proxy__pp_take(dc, &p, &n)) {
 		return;
 	}
+	if (dc->h2 != NULL || (dc->n_requests == 0 && dc->req == NULL && dc->tls == NULL &&
+			       gw_proxy__h2_preface(dc, p, n))) {
+		gw_proxy__h2_on_data(dc, p, n);
+		return;
+	}
 	if (dc->tphase == DT_IDLE) {
 		gw_proxy__timer_set(&dc->timer, d_timer_cb, &dc->t_due,
 				    dc->w->p->opts.header_timeout_ms);
@@ -1086,6 +1110,10 @@ void gw_proxy__dconn_on_written(struct gw_proxy__dconn *dc, size_t n)
 	if (dc->closing) {
 		return;
 	}
+	if (dc->h2 != NULL) {
+		gw_proxy__h2_on_written(dc);
+		return;
+	}
 	if (dc->req != NULL && dc->wq_bytes < GW_PROXY__LWM) {
 		gw_proxy__req_client_drained(dc->req);
 	}
@@ -1098,7 +1126,9 @@ void gw_proxy__worker_drain(struct gw_proxy__worker *w)
 	gw_list_foreach_safe(e, tmp, &w->dconns)
 	{
 		struct gw_proxy__dconn *dc = gw_container_of(e, struct gw_proxy__dconn, link);
-		if (dc->req == NULL && dc->pending.len == 0) {
+		if (dc->h2 != NULL) {
+			gw_proxy__h2_drain(dc); /* GOAWAY; closes when its streams end */
+		} else if (dc->req == NULL && dc->pending.len == 0) {
 			d_close(dc);
 		}
 	}

@@ -66,6 +66,10 @@ struct gw_proxy__pool_bucket {
 /* Counters of one worker: written by its thread only, read by any. */
 struct gw_proxy__wstats {
 	atomic_uint_fast64_t conns, active, requests, status[6], up_fail, retries;
+	/* h2.c: connections, streams, resets by the client / by the proxy,
+	 * GOAWAY ENHANCE_YOUR_CALM (rapid reset), connections failed on a
+	 * protocol error or flood */
+	atomic_uint_fast64_t h2_conns, h2_streams, h2_rst_client, h2_rst_proxy, h2_calm, h2_errors;
 };
 #define GW_PROXY__COUNT(w, field) atomic_fetch_add_explicit(&(w)->st.field, 1, memory_order_relaxed)
 
@@ -140,6 +144,7 @@ struct gw_proxy__dconn {
 	bool counted; /* in the worker's active connections */
 	bool pp_wait; /* a PROXY protocol header is expected first (pp.c) */
 	void *tls;    /* tls.c's state of a TLS connection, else NULL */
+	void *h2;     /* h2.c's session of an HTTP/2 connection, else NULL */
 };
 
 enum gw_proxy__utimer { UT_NONE, UT_CONNECT, UT_SEND, UT_READ, UT_IDLE };
@@ -240,6 +245,7 @@ struct gw_proxy__req {
 	uint64_t t_up_end;           /* uv_hrtime() when the last upstream let go, or 0 */
 	uint64_t bytes_out;          /* bytes written to the client for this request */
 	bool st_reading, st_writing; /* counted in the worker's reading/writing gauge */
+	struct gw_proxy__h2s *h2;    /* h2.c: the stream of an HTTP/2 request, else NULL */
 };
 
 /* conn.c */
@@ -269,6 +275,10 @@ void gw_proxy__worker_uncork(struct gw_proxy__worker *w);
 void gw_proxy__dconn_respond(struct gw_proxy__dconn *dc, int status, const char *ctype,
 			     const char *body, bool close);
 void gw_proxy__dconn_response_done(struct gw_proxy__dconn *dc);
+/* Flush, half-close and discard what the client still sends for a while. */
+void gw_proxy__dconn_close_graceful(struct gw_proxy__dconn *dc);
+/* The small HTML page of an error @status into @buf (@cap bytes). */
+void gw_proxy__error_page(int status, char *buf, size_t cap);
 void gw_proxy__dconn_abort(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_update_reading(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_on_data(struct gw_proxy__dconn *dc, const char *p, size_t n);
@@ -289,6 +299,12 @@ void gw_proxy__req_headers_done(struct gw_proxy__req *r);
 void gw_proxy__req_body(struct gw_proxy__req *r, const char *p, size_t n);
 void gw_proxy__req_body_end(struct gw_proxy__req *r);
 void gw_proxy__req_abort(struct gw_proxy__req *r);
+/* Answer @r from the proxy (gw_proxy__dconn_respond on HTTP/1, its stream
+ * on HTTP/2); @r may be freed after on HTTP/1. */
+void gw_proxy__req_respond(struct gw_proxy__req *r, int status, const char *ctype, const char *body,
+			   bool close);
+/* Cut @r's response: close the HTTP/1 connection, reset the HTTP/2 stream. */
+void gw_proxy__req_cut(struct gw_proxy__req *r);
 void gw_proxy__req_client_drained(struct gw_proxy__req *r);
 void gw_proxy__req_tunnel_data(struct gw_proxy__req *r, const char *p, size_t n);
 /* Let go of the upstream connection (closed when @close, else the caller
@@ -383,6 +399,9 @@ static inline const char *gw_proxy__u64_text(uint64_t v, char *buf)
 /* Does the comma-separated @list contain @token (case-insensitive)? */
 bool gw_proxy__has_token(const char *list, const char *token);
 
+/* response.c: is @h hop-by-hop in a response whose Connection is @conn? */
+bool gw_proxy__resp_skip_header(const struct gw_proxy__hdr *h, const char *conn);
+
 /* upstream.c */
 /* An idle pooled connection to @nd (unless @fresh) or a new one; @tls
  * (NULL or !tls->on: plain) selects the TLS pool and session. */
@@ -462,6 +481,7 @@ struct gw_proxy {
 	SSL_CTX *up_ctx;                 /* client context of https upstreams (tls_up.c) */
 };
 
+#include "proxy/h2_int.h"
 #include "proxy/ops_int.h"
 #include "proxy/tls_int.h"
 

@@ -30,5 +30,6 @@ proxy_libgw_proxy_a_SOURCES = \
 	proxy/plugin_logger.c proxy/plugin_loggers.c proxy/plugin_api_breaker.c \
 	proxy/plugin_traffic_split.c proxy/plugin_proxy_mirror.c proxy/plugin_metadata.c \
 	proxy/ops_int.h proxy/pp.c proxy/ops.c proxy/accesslog.c \
-	proxy/tls_int.h proxy/ssl.c proxy/tls.c proxy/tls_up.c
+	proxy/tls_int.h proxy/ssl.c proxy/tls.c proxy/tls_up.c \
+	proxy/h2_int.h proxy/h2.c
 EXTRA_DIST += proxy/README.md

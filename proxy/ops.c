@@ -646,6 +646,9 @@ int gw_proxy_metrics(struct gw_proxy *p, struct gw_buf *b)
 		rv = gw_proxy__tls_metrics(p, b);
 	}
 	if (rv == 0) {
+		rv = gw_proxy__h2_metrics(p, b);
+	}
+	if (rv == 0) {
 		rv = gw_prom_family(b, "apigw_access_log_lines_total", "counter",
 				    "Access log lines written");
 	}

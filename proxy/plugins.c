@@ -425,8 +425,7 @@ int gw_proxy__plugin_respond(struct gw_proxy__req *r, int status, const char *bo
 {
 	/* APISIX's core.response.exit: JSON text with nginx's default type, as
 	 * request.c's own answers */
-	gw_proxy__dconn_respond(r->dc, status, body ? "text/plain; charset=utf-8" : NULL, body,
-				false);
+	gw_proxy__req_respond(r, status, body ? "text/plain; charset=utf-8" : NULL, body, false);
 	return 1;
 }
 

@@ -50,6 +50,8 @@ struct gw_proxy_opts {
 	unsigned idle_timeout_ms;   /* 60 s: keep-alive wait for the next request */
 	unsigned max_requests;      /* 1000: requests per client connection */
 	unsigned drain_timeout_ms;  /* 5 s: gw_proxy_stop waits this long for in-flight */
+	bool h2c;                   /* HTTP/2 by prior knowledge on the plain listeners */
+	bool no_h2;                 /* no ALPN h2 on the TLS listeners (HTTP/1.1 only) */
 	/* Operations (read at start; the strings need not outlive the call).
 	 * A listener whose gw_addr.opts say "proxy_protocol" expects a PROXY
 	 * protocol v1/v2 header on every connection. */

@@ -155,11 +155,30 @@ void gw_proxy__req_abort(struct gw_proxy__req *r)
 	gw_proxy__req_free(r);
 }
 
+void gw_proxy__req_respond(struct gw_proxy__req *r, int status, const char *ctype, const char *body,
+			   bool close)
+{
+	if (r->h2 != NULL) {
+		gw_proxy__h2_respond(r, status, ctype, body);
+	} else {
+		gw_proxy__dconn_respond(r->dc, status, ctype, body, close);
+	}
+}
+
+void gw_proxy__req_cut(struct gw_proxy__req *r)
+{
+	if (r->h2 != NULL) {
+		gw_proxy__h2_cut(r);
+	} else {
+		gw_proxy__dconn_abort(r->dc);
+	}
+}
+
 static void respond_json(struct gw_proxy__req *r, int status, const char *msg)
 {
 	char body[256];
 	snprintf(body, sizeof body, "{\"error_msg\":\"%s\"}\n", msg);
-	gw_proxy__dconn_respond(r->dc, status, "text/plain; charset=utf-8", body, false);
+	gw_proxy__req_respond(r, status, "text/plain; charset=utf-8", body, false);
 }
 
 static void chash_key(struct gw_proxy__req *r)
@@ -317,7 +336,7 @@ void gw_proxy__req_proceed(struct gw_proxy__req *r)
 	if (up->type == GW_PROXY__LB_CHASH) {
 		chash_key(r);
 	}
-	if (r->expect_continue && !r->body_done) {
+	if (r->expect_continue && !r->body_done && r->h2 == NULL) {
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 		gw_proxy__dconn_write(dc, cont, sizeof cont - 1);
 	}
@@ -332,6 +351,10 @@ static void bp_release(struct gw_proxy__req *r)
 {
 	struct gw_proxy__dconn *dc = r->dc;
 	size_t queued = r->obuf.len + (r->uc ? r->uc->wq_bytes : 0);
+	if (r->h2 != NULL) {
+		gw_proxy__h2_body_queued(r, queued);
+		return;
+	}
 	if (dc->stop_bp && queued < GW_PROXY__LWM) {
 		dc->stop_bp = false;
 		gw_proxy__dconn_update_reading(dc);
@@ -441,7 +464,7 @@ void gw_proxy__req_attempt(struct gw_proxy__req *r)
 	}
 	if (node < 0) {
 		gw_warnf("proxy", "route %s: no upstream node could be reached", r->route->id);
-		gw_proxy__dconn_respond(r->dc, 502, NULL, NULL, false);
+		gw_proxy__req_respond(r, 502, NULL, NULL, false);
 		return;
 	}
 	if (node < 64) {
@@ -468,7 +491,7 @@ void gw_proxy__req_upstream_failed(struct gw_proxy__req *r, enum gw_proxy__fail 
 	gw_proxy__req_detach_uc(r, true);
 	GW_PROXY__COUNT(r->dc->w, up_fail);
 	if (r->resp_started) {
-		gw_proxy__dconn_abort(r->dc);
+		gw_proxy__req_cut(r);
 		return;
 	}
 	if (why == UF_RESET && reused && !got && !r->free_retry_used &&
@@ -500,7 +523,7 @@ void gw_proxy__req_upstream_failed(struct gw_proxy__req *r, enum gw_proxy__fail 
 		gw_proxy__req_attempt(r);
 		return;
 	}
-	gw_proxy__dconn_respond(r->dc, status, NULL, NULL, false);
+	gw_proxy__req_respond(r, status, NULL, NULL, false);
 }
 
 static void emit_body(struct gw_proxy__req *r, const char *p, size_t n)
@@ -518,14 +541,18 @@ static void emit_body(struct gw_proxy__req *r, const char *p, size_t n)
 		r->body_sent_any = true;
 		gw_proxy__uconn_write(r->uc, p, n);
 	} else if (gw_buf_append(&r->obuf, p, n) != 0) {
-		gw_proxy__dconn_abort(dc);
+		gw_proxy__req_cut(r);
 		return;
 	}
 	queued = r->obuf.len + (r->uc ? r->uc->wq_bytes : 0);
 	gw_proxy__note_queued(queued);
 	/* while a plugin waits for the whole body nothing drains it: its hook
-	 * bounds the size (hmac-auth: max_req_body_size) */
-	if (queued > GW_PROXY__HWM && !dc->stop_bp && !r->body_wait) {
+	 * bounds the size (hmac-auth: max_req_body_size), and an HTTP/2 stream
+	 * keeps returning window meanwhile */
+	if (r->h2 != NULL) {
+		gw_proxy__h2_body_queued(r,
+					 r->body_wait ? 0 : queued); /* flow control, per stream */
+	} else if (queued > GW_PROXY__HWM && !dc->stop_bp && !r->body_wait) {
 		dc->stop_bp = true;
 		gw_proxy__dconn_update_reading(dc);
 	}

@@ -47,6 +47,10 @@ static void to_client(struct gw_proxy__req *r, const char *p, size_t n)
 			return;
 		}
 	}
+	if (r->h2 != NULL) {
+		gw_proxy__h2_body(r, p, n); /* pauses the upstream itself */
+		return;
+	}
 	if (r->resp_chunked) {
 		char pre[24];
 		int k = snprintf(pre, sizeof pre, "%zx\r\n", n);
@@ -91,7 +95,7 @@ static int u_on_header_value(http_parser *hp, const char *at, size_t n)
 	return gw_proxy__hc_value(&uc->req->rh, at, n) == 0 ? 0 : -1;
 }
 
-static bool skip_resp_header(const struct gw_proxy__hdr *h, const char *conn)
+bool gw_proxy__resp_skip_header(const struct gw_proxy__hdr *h, const char *conn)
 {
 	static const struct gw_proxy__hname names[] = {
 	    GW_PROXY__HNAME("connection"),       GW_PROXY__HNAME("keep-alive"),
@@ -156,6 +160,23 @@ static int u_on_headers_complete(http_parser *hp)
 		conn = NULL; /* names no header but Keep-Alive, dropped anyway */
 	}
 	nobody = r->method == HTTP_HEAD || status == 204 || status == 304 || status == 101;
+	if (r->h2 != NULL) {
+		char num2[24];
+		const char *clen = NULL;
+		if (r->resp_len_override >= 0) {
+			clen = gw_proxy__u64_text((uint64_t)r->resp_len_override, num2);
+		} else if (nobody) {
+			clen = status != 204 ? cl : NULL;
+		} else if (!(hp->flags & F_CHUNKED) && (hp->flags & F_CONTENTLENGTH)) {
+			clen = gw_proxy__u64_text(hp->content_length, num2);
+		}
+		r->resp_started = true;
+		r->status = status;
+		if (gw_proxy__h2_head(r, status, clen, nobody) != 0) {
+			return -1;
+		}
+		return nobody ? 1 : 0;
+	}
 	b = r->head; /* its memory goes back to r->head below */
 	b.len = 0;
 	char num[24];
@@ -165,7 +186,7 @@ static int u_on_headers_complete(http_parser *hp)
 			    GW_PROXY__CAT_END);
 	for (size_t i = 0; i < r->rh.n; i++) {
 		const struct gw_proxy__hdr *h = &r->rh.v[i];
-		if (skip_resp_header(h, conn)) {
+		if (gw_proxy__resp_skip_header(h, conn)) {
 			continue;
 		}
 		rv |= gw_buf_append(&b, h->name, h->name_len);
@@ -287,10 +308,16 @@ static void u_finish(struct gw_proxy__req *r)
 				gw_proxy__dconn_write(dc, pre, (size_t)k);
 				gw_proxy__dconn_write(dc, tail, tn);
 				gw_proxy__dconn_write(dc, "\r\n", 2);
+			} else if (r->h2 != NULL) {
+				gw_proxy__h2_body(r, tail, tn);
 			} else {
 				gw_proxy__dconn_write(dc, tail, tn);
 			}
 		}
+	}
+	if (r->h2 != NULL) {
+		gw_proxy__h2_end(r); /* the stream ends once its body is sent */
+		return;
 	}
 	if (r->resp_chunked) {
 		gw_proxy__dconn_write(dc, "0\r\n\r\n", 5);
@@ -358,7 +385,7 @@ void gw_proxy__req_upstream_eof(struct gw_proxy__req *r)
 			u_finish(r); /* body delimited by the close */
 			return;
 		}
-		gw_proxy__dconn_abort(r->dc); /* truncated response */
+		gw_proxy__req_cut(r); /* truncated response */
 		return;
 	}
 	gw_proxy__req_upstream_failed(r, UF_RESET);

@@ -135,11 +135,14 @@ static int build_ctx(const cJSON *j, SSL_CTX **out, char *err, size_t n)
 			gw_certkey_free(&ck);
 		}
 	}
+	if (rv == 0 && gw_proxy__tls_policy(ctx) != 0) {
+		snprintf(err, n, "TLS policy refused by OpenSSL");
+		rv = GW_EINVAL;
+	}
 	if (rv != 0) {
 		SSL_CTX_free(ctx);
 		return rv;
 	}
-	SSL_CTX_set_alpn_select_cb(ctx, gw_proxy__tls_alpn_cb, NULL);
 	*out = ctx;
 	return 0;
 }

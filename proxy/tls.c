@@ -11,8 +11,11 @@
  * later serves new handshakes; a session keeps the context it picked.
  *
  * Policy (one base SSL_CTX per proxy, shared by its workers): TLS 1.2 and
- * 1.3 with Mozilla's "intermediate" ciphers and groups, ALPN http/1.1,
- * no renegotiation, no compression. Session tickets are encrypted with
+ * 1.3 with Mozilla's "intermediate" ciphers (in our order) and groups,
+ * ALPN h2 (unless --proxy-http2 off; the connection then belongs to h2.c)
+ * and http/1.1, no renegotiation, no compression; every ssls object's
+ * context gets the same (gw_proxy__tls_policy), since OpenSSL serves the
+ * handshake with the context the SNI switched to. Session tickets are encrypted with
  * keys kept here, shared by every worker and rotated every
  * TICKET_ROTATE_S (the two previous keys still decrypt, so a ticket lives
  * at most three periods).
@@ -243,27 +246,60 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
-int gw_proxy__tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-			  const unsigned char *in, unsigned int inlen, void *arg)
+/* The protocol named @name (@len bytes) in the client's ALPN list, or NULL. */
+static const unsigned char *alpn_find(const unsigned char *in, unsigned inlen, const char *name,
+				      unsigned len)
 {
-	(void)ssl;
-	(void)arg;
 	for (unsigned i = 0; i < inlen;) {
 		unsigned l = in[i];
 		if (i + 1 + l > inlen) {
 			break;
 		}
-		if (l == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
-			*out = in + i + 1;
-			*outlen = 8;
-			return SSL_TLSEXT_ERR_OK;
+		if (l == len && memcmp(in + i + 1, name, len) == 0) {
+			return in + i + 1;
 		}
 		i += 1 + l;
+	}
+	return NULL;
+}
+
+int gw_proxy__tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+			  const unsigned char *in, unsigned int inlen, void *arg)
+{
+	const struct tconn *c = SSL_get_app_data(ssl);
+	const unsigned char *p;
+	(void)arg;
+	/* our preference: h2, then http/1.1 */
+	if (c != NULL && !c->dc->w->p->opts.no_h2 && (p = alpn_find(in, inlen, "h2", 2)) != NULL) {
+		*out = p;
+		*outlen = 2;
+		return SSL_TLSEXT_ERR_OK;
+	}
+	if ((p = alpn_find(in, inlen, "http/1.1", 8)) != NULL) {
+		*out = p;
+		*outlen = 8;
+		return SSL_TLSEXT_ERR_OK;
 	}
 	return SSL_TLSEXT_ERR_NOACK; /* go on without ALPN: HTTP/1.1 */
 }
 
 /* ---- set-up ------------------------------------------------------------- */
+
+int gw_proxy__tls_policy(SSL_CTX *ctx)
+{
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, MOZ_CIPHERS) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, MOZ_GROUPS) != 1) {
+		gw_errorf("proxy", "TLS policy refused by OpenSSL");
+		return GW_EIO;
+	}
+	/* our order (all of it AEAD with forward secrecy): testssl.sh rates a
+	 * server without one HIGH, although Mozilla's profile leaves it off */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+				     SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_alpn_select_cb(ctx, gw_proxy__tls_alpn_cb, NULL);
+	return 0;
+}
 
 int gw_proxy__tls_init(struct gw_proxy *p, int n_plain, const char *fallback_sni)
 {
@@ -291,21 +327,16 @@ int gw_proxy__tls_init(struct gw_proxy *p, int n_plain, const char *fallback_sni
 		*q = (char)tolower((unsigned char)*q);
 	}
 	t->base = ctx;
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_set_cipher_list(ctx, MOZ_CIPHERS) != 1 ||
-	    SSL_CTX_set1_groups_list(ctx, MOZ_GROUPS) != 1) {
-		gw_errorf("proxy", "TLS policy refused by OpenSSL");
+	if (gw_proxy__tls_policy(ctx) != 0) {
 		p->tls = t;
 		gw_proxy__tls_free(p);
 		return GW_EIO;
 	}
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 1);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
 	SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, t);
-	SSL_CTX_set_alpn_select_cb(ctx, gw_proxy__tls_alpn_cb, NULL);
 	uv_mutex_lock(&t->tk_lock);
 	maybe_rotate(t, time(NULL));
 	uv_mutex_unlock(&t->tk_lock);
@@ -399,7 +430,13 @@ static int on_plain(void *data, const char *p, size_t n)
 static int on_ready(void *data)
 {
 	struct tconn *c = data;
+	const unsigned char *alpn = NULL;
+	unsigned len = 0;
 	atomic_fetch_add_explicit(&c->dc->w->p->tls->ok, 1, memory_order_relaxed);
+	SSL_get0_alpn_selected(c->bio.ssl, &alpn, &len);
+	if (len == 2 && memcmp(alpn, "h2", 2) == 0) {
+		return gw_proxy__h2_start(c->dc); /* before any decrypted byte */
+	}
 	return 0;
 }
 

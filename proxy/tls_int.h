@@ -104,8 +104,14 @@ bool gw_proxy__tls_is(const struct gw_proxy__dconn *dc);
 int gw_proxy__tls_var(const struct gw_proxy__dconn *dc, const char *name, size_t name_len,
 		      char *out, size_t cap);
 
-/* ALPN selection (http/1.1, else none): set on the base context and on
- * every ssls object's context (the one that is current when OpenSSL asks). */
+/* The protocol policy (TLS 1.2+, Mozilla intermediate ciphers and groups,
+ * no compression or renegotiation, ALPN) on @ctx: the base context and
+ * every ssls object's context get it, as OpenSSL serves the handshake with
+ * the cipher list of the context the SNI switched to. 0 or GW_EIO (logged). */
+int gw_proxy__tls_policy(SSL_CTX *ctx);
+
+/* ALPN selection (h2 unless --proxy-http2 off, then http/1.1, else none):
+ * part of the policy (the current context is the one OpenSSL asks). */
 int gw_proxy__tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 			  const unsigned char *in, unsigned int inlen, void *arg);
 

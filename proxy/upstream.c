@@ -327,7 +327,7 @@ static void u_timer_cb(uv_timer_t *t)
 	if (ph == UT_CONNECT) {
 		gw_proxy__req_upstream_failed(r, UF_CONNECT_TIMEOUT);
 	} else if (r->resp_started) {
-		gw_proxy__dconn_abort(r->dc);
+		gw_proxy__req_cut(r);
 	} else {
 		gw_proxy__req_upstream_failed(r, ph == UT_READ && uc->wq_bytes == 0 && uc->connected
 						     ? UF_READ_TIMEOUT

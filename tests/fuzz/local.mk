@@ -7,7 +7,7 @@
 # clang-14 with libFuzzer is missing). Each harness links the real module
 # libraries, never copies of their code.
 FUZZ_HARNESSES = fuzz_http1 fuzz_upstream_resp fuzz_pp fuzz_raft_frame fuzz_raft_codec \
-	fuzz_admin fuzz_etcd_pb fuzz_etcd_json fuzz_etcd_server
+	fuzz_admin fuzz_etcd_pb fuzz_etcd_json fuzz_etcd_server fuzz_h2
 FUZZ_CPPFLAGS = $(AM_CPPFLAGS) $(GW_DEP_CFLAGS) -I$(top_builddir)/admin
 FUZZ_LDADD = $(GW_LIBS) $(GW_DEP_LIBS)
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/http.dict tests/fuzz/protobuf.dict \
@@ -17,7 +17,8 @@ EXTRA_DIST += tests/fuzz/corpus tests/fuzz/http.dict tests/fuzz/protobuf.dict \
 if FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_http1 tests/fuzz/fuzz_upstream_resp tests/fuzz/fuzz_pp \
 	tests/fuzz/fuzz_raft_frame tests/fuzz/fuzz_raft_codec tests/fuzz/fuzz_admin \
-	tests/fuzz/fuzz_etcd_pb tests/fuzz/fuzz_etcd_json tests/fuzz/fuzz_etcd_server
+	tests/fuzz/fuzz_etcd_pb tests/fuzz/fuzz_etcd_json tests/fuzz/fuzz_etcd_server \
+	tests/fuzz/fuzz_h2
 tests_fuzz_fuzz_http1_SOURCES = tests/fuzz/fuzz_http1.c tests/fuzz/fuzz_proxy.c \
 	tests/fuzz/fuzz_proxy.h tests/fuzz/fuzz_util.h
 tests_fuzz_fuzz_http1_CPPFLAGS = $(FUZZ_CPPFLAGS)
@@ -58,8 +59,15 @@ tests_fuzz_fuzz_etcd_server_SOURCES = tests/fuzz/fuzz_etcd_server.c tests/fuzz/f
 tests_fuzz_fuzz_etcd_server_CPPFLAGS = $(FUZZ_CPPFLAGS)
 tests_fuzz_fuzz_etcd_server_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
 tests_fuzz_fuzz_etcd_server_LDADD = $(FUZZ_LDADD)
-# Build only the harnesses (and the libraries they link).
-fuzz-build: $(addprefix tests/fuzz/,$(FUZZ_HARNESSES))
+tests_fuzz_fuzz_h2_SOURCES = tests/fuzz/fuzz_h2.c tests/fuzz/fuzz_proxy.c \
+	tests/fuzz/fuzz_proxy.h tests/fuzz/fuzz_util.h
+tests_fuzz_fuzz_h2_CPPFLAGS = $(FUZZ_CPPFLAGS)
+tests_fuzz_fuzz_h2_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
+tests_fuzz_fuzz_h2_LDADD = $(FUZZ_LDADD)
+# Build only the harnesses (and the libraries they link); the generated
+# sources first (BUILT_SOURCES only applies to all and check).
+fuzz-build: $(BUILT_SOURCES)
+	$(MAKE) $(AM_MAKEFLAGS) $(addprefix tests/fuzz/,$(FUZZ_HARNESSES))
 else
 fuzz-build:
 	@echo "fuzz-build: this tree is not configured with --enable-fuzzing" >&2; exit 1

@@ -344,3 +344,25 @@ for path, body in [(b"/v3/kv/put", JSON_BODIES[1][1]), (b"/v3/kv/range", JSON_BO
                    (b"/v3/watch", JSON_BODIES[5][1])]:
     write("fuzz_etcd_server", b"\x01" + http1(b"POST", path, json.dumps(body).encode()))
 write("fuzz_etcd_server", b"\x01" + http1(b"GET", b"/version") + http1(b"GET", b"/health"))
+
+
+# fuzz_h2: split seed, then what a client sends after the preface and its
+# SETTINGS (the harness sends those): requests to each kind of route, a
+# body, a reset, trailers, a ping, a window update, a goaway.
+def h2_get(sid, path, end=True, extra=b""):
+    block = b"\x82\x86" + hpack_literal(b":path", path) + \
+        hpack_literal(b":authority", b"127.0.0.1") + extra
+    return h2frame(1, 4 | (1 if end else 0), sid, block)
+
+
+write("fuzz_h2", SEED + h2_get(1, b"/none") + h2_get(3, b"/ka/x")
+      + h2_get(5, b"/ka/x?apikey=k", extra=hpack_literal(b"apikey", b"k")))
+write("fuzz_h2", SEED + h2_get(1, b"/up/a", end=False)
+      + h2frame(0, 0, 1, b"x" * 100) + h2frame(0, 1, 1, b"y" * 10))
+write("fuzz_h2", SEED + h2_get(1, b"/up/b", end=False, extra=hpack_literal(b"content-length",
+                                                                            b"5"))
+      + h2frame(0, 1, 1, b"hello") + h2frame(3, 0, 1, struct.pack(">I", 8)))
+write("fuzz_h2", SEED + h2_get(1, b"/up/c", end=False)
+      + h2frame(1, 5, 1, hpack_literal(b"x-trailer", b"t")))
+write("fuzz_h2", SEED + h2frame(6, 0, 0, bytes(8)) + h2frame(8, 0, 0, struct.pack(">I", 65535))
+      + h2_get(1, b"/none") + h2frame(7, 0, 0, bytes(8)))

@@ -37,7 +37,7 @@ else
 	secs=${FUZZ_SECONDS:-60}
 fi
 harnesses="fuzz_http1 fuzz_upstream_resp fuzz_pp fuzz_raft_frame fuzz_raft_codec fuzz_admin
-fuzz_etcd_pb fuzz_etcd_json fuzz_etcd_server"
+fuzz_etcd_pb fuzz_etcd_json fuzz_etcd_server fuzz_h2"
 [ -n "${FUZZ_ONLY:-}" ] && harnesses=$FUZZ_ONLY
 n=$(echo $harnesses | wc -w)
 
@@ -51,7 +51,7 @@ dict_of() {
 }
 max_len_of() {
 	case $1 in
-	fuzz_http1 | fuzz_upstream_resp | fuzz_etcd_server) echo 16384 ;;
+	fuzz_http1 | fuzz_upstream_resp | fuzz_etcd_server | fuzz_h2) echo 16384 ;;
 	*) echo 8192 ;;
 	esac
 }

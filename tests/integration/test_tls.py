@@ -250,15 +250,26 @@ def test_sni_selection():
 
 
 def test_versions_alpn_resumption():
-    cn, v, alpn = handshake("a.test", version=ssl.TLSVersion.TLSv1_2, alpn=["h2", "http/1.1"])
+    # ALPN: h2 first (HTTP/2 downstream, test_h2.py), then http/1.1, else none
+    cn, v, alpn = handshake("a.test", version=ssl.TLSVersion.TLSv1_2, alpn=["http/1.1", "h2"])
+    assert (cn, v, alpn) == ("a.test", "TLSv1.2", "h2"), (cn, v, alpn)
+    cn, v, alpn = handshake("a.test", version=ssl.TLSVersion.TLSv1_2, alpn=["http/1.1"])
     assert (cn, v, alpn) == ("a.test", "TLSv1.2", "http/1.1"), (cn, v, alpn)
-    cn, v, alpn = handshake("a.test", version=ssl.TLSVersion.TLSv1_3, alpn=["h2"])
+    cn, v, alpn = handshake("a.test", version=ssl.TLSVersion.TLSv1_3, alpn=["spdy/3.1"])
     assert (v, alpn) == ("TLSv1.3", None), (v, alpn)
     try:
         handshake("a.test", version=ssl.TLSVersion.TLSv1_1)
         raise AssertionError("TLS 1.1 accepted")
     except ssl.SSLError:
         pass
+    # the policy's ciphers also on the context the SNI picked: no CBC suite
+    # (testssl.sh found them offered when only the base context had them)
+    for suite, ok in (("ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384", False),
+                      ("ECDHE-ECDSA-AES128-GCM-SHA256", True)):
+        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % tls_port(),
+                            "-servername", "a.test", "-tls1_2", "-cipher", suite],
+                           input="", capture_output=True, text=True, timeout=20)
+        assert (r.returncode == 0) == ok, (suite, r.stdout[-1500:], r.stderr[-500:])
     sess = os.path.join(ca.dir, "sess.pem")
     base = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % tls_port(), "-servername",
             "a.test", "-tls1_2"]
@@ -304,7 +315,7 @@ def test_requests_over_tls():
                         "a.test:%d:127.0.0.1" % tls_port(), "-w", "%{http_version}",
                         "-o", "/dev/null", "https://a.test:%d/tls" % tls_port()],
                        capture_output=True, text=True, timeout=20)
-    assert r.returncode == 0 and r.stdout == "1.1", (r.stdout, r.stderr)
+    assert r.returncode == 0 and r.stdout == "2", (r.stdout, r.stderr)
 
 
 def test_proxy_protocol_before_tls():
