@@ -9,7 +9,10 @@ node_libgw_node_a_SOURCES = \
 	node/tokens.c node/tokens.h \
 	node/confsync.c node/confsync.h \
 	node/metrics.c node/metrics.h \
-	node/control.c node/control.h
+	node/control.c node/control.h \
+	node/backup.c node/backup.h node/backup_int.h \
+	node/backup_client.c \
+	node/restore.c
 
 bin_PROGRAMS += apigw
 apigw_SOURCES = node/main.c

@@ -4,6 +4,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "node/backup.h"
 #include "node/flags.h"
 #include "node/cluster.h"
 #include "node/tokens.h"
@@ -18,6 +19,9 @@ int main(int argc, char **argv)
 	char err[256];
 	int rv;
 
+	if (gw_node_backup_is_cmd(argc, argv)) {
+		return gw_node_backup_main(argc, argv);
+	}
 	rv = gw_node_config_parse(argc, argv, &cfg, err, sizeof err);
 	if (rv != 0) {
 		fprintf(stderr, "apigw: %s\n", err);

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Backup and restore through real nodes and the real etcdctl 3.4:
+`etcdctl snapshot save` from a follower of a 3-node cluster while writes go
+on gives a file that `apigw backup status` checks and describes (its hash
+equals `etcdctl endpoint hashkv --rev` of the cluster at the file's
+revision); `apigw restore` makes a new one-node cluster with exactly those
+keys, that revision and the lease; a node joins it and holds the same
+keyspace; truncated and corrupted files are refused and write nothing; an
+existing data dir is kept unless --force (moved aside); `apigw backup --to`
+does what etcdctl does from the shell."""
+import json
+import os
+import threading
+
+from harness import Node, Tap, etcdctl, run_cli, tempdir, wait_for
+from raftutil import join_node, start_cluster, status, wait_leader
+
+tap = Tap()
+C = {}
+ROUTE = '{"uri":"/r%d","upstream":{"type":"roundrobin","nodes":{"127.0.0.1:1980":1}}}'
+
+
+def ok(p):
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+    return p.stdout
+
+
+def hashkv(node, rev=None):
+    args = ["endpoint", "hashkv"] + (["--rev=%d" % rev] if rev else [])
+    return int(ok(etcdctl(node, *args)).strip().split(", ")[1])
+
+
+def kvs(node, rev=None):
+    args = ["get", "", "--prefix", "-w", "json"] + (["--rev=%d" % rev] if rev else [])
+    out = json.loads(ok(etcdctl(node, *args)))
+    return out["header"]["revision"], [
+        (k["key"], k.get("value"), k["create_revision"], k["mod_revision"],
+         k["version"], k.get("lease", 0)) for k in out.get("kvs", [])]
+
+
+def backup_status(path):
+    return json.loads(ok(run_cli("backup", "status", path, "--json")))
+
+
+def test_setup():
+    nodes, _ = start_cluster(3)
+    C["nodes"] = nodes
+    leader = wait_leader(nodes)
+    C["follower"] = next(n for n in nodes if n is not leader)
+    for i in range(200):
+        ok(etcdctl(leader, "put", "/apisix/routes/%04d" % i, ROUTE % i))
+    lease = ok(etcdctl(leader, "lease", "grant", "900")).split()[1]
+    ok(etcdctl(leader, "put", "--lease=" + lease, "/leased", "x"))
+    C["lease"] = lease
+
+
+def test_save_from_follower_under_writes():
+    nodes, f = C["nodes"], C["follower"]
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            etcdctl(nodes[i % 3], "put", "/busy/%d" % (i % 50), "v%d" % i)
+            i += 1
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        path = os.path.join(tempdir("apigw-bk-"), "snap.db")
+        p = etcdctl(f, "snapshot", "save", path)
+        ok(p)
+        assert "Snapshot saved at" in p.stdout, p.stdout
+    finally:
+        stop.set()
+        t.join()
+    st = backup_status(path)
+    assert st["total_key"] >= 201 and st["leases"] == 1, st
+    assert os.path.getsize(path) == st["total_size"] and st["total_size"] % 512 == 32
+    # the file is the follower's state at one revision: the cluster agrees
+    top = kvs(nodes[0])[0]
+    wait_for(lambda: all(kvs(n)[0] == top for n in nodes), 10, 0.05, "all applied")
+    assert hashkv(nodes[0], st["revision"]) == st["hash"], st
+    C["snap"], C["st"] = path, st
+    # etcdctl's own status reads bbolt and cannot read ours: it fails
+    p = etcdctl(f, "snapshot", "status", path)
+    assert p.returncode != 0, p.stdout
+
+
+def test_restore_into_new_cluster():
+    path, st = C["snap"], C["st"]
+    n = Node("r1")
+    p = run_cli("restore", path, "--data-dir", n.data_dir,
+                "--raft-listen", n.addr("raft"))
+    ok(p)
+    assert "restored revision %d" % st["revision"] in p.stdout, p.stdout
+    n.start()
+    C["restored"] = n
+    wait_for(lambda: status(n)["state"] == "leader", 20, 0.05, "restored leader")
+    rev, got = kvs(n)
+    assert rev == st["revision"], (rev, st)
+    want_rev, want = kvs(C["nodes"][0], st["revision"])
+    assert got == want and len(got) == st["total_key"]
+    assert hashkv(n) == st["hash"]
+    assert ok(etcdctl(n, "lease", "list")).split()[-1] == C["lease"]
+    assert status(n)["cluster_id"] != status(C["nodes"][0])["cluster_id"]
+    assert len(status(n)["members"]) == 1, status(n)
+    # it takes writes from its revision on, and a new node joins with the data
+    ok(etcdctl(n, "put", "/after", "1"))
+    j = join_node("r2", n)
+    C["joined"] = j
+    wait_for(lambda: kvs(j)[0] == st["revision"] + 1, 20, 0.1, "joiner caught up")
+    assert hashkv(j) == hashkv(n)
+
+
+def test_bad_files_refused():
+    path = C["snap"]
+    with open(path, "rb") as f:
+        data = f.read()
+    d = tempdir("apigw-bk-")
+    trunc = os.path.join(d, "trunc.db")
+    with open(trunc, "wb") as f:
+        f.write(data[:len(data) // 2])
+    bad = os.path.join(d, "bad.db")
+    with open(bad, "wb") as f:
+        f.write(data[:1000] + bytes([data[1000] ^ 1]) + data[1001:])
+    for fpath, why in ((trunc, "truncated"), (bad, "checksum mismatch")):
+        target = os.path.join(d, "data-" + why.split()[0])
+        p = run_cli("restore", fpath, "--data-dir", target)
+        assert p.returncode == 1 and why in p.stderr, (p.returncode, p.stderr)
+        assert not os.path.exists(target)
+        p = run_cli("backup", "status", fpath)
+        assert p.returncode == 1 and why in p.stderr, p.stderr
+    # an existing data dir is kept; --force moves it aside
+    used = C["restored"].data_dir
+    p = run_cli("restore", path, "--data-dir", used)
+    assert p.returncode == 1 and "refusing to overwrite" in p.stderr, p.stderr
+    other = os.path.join(d, "other")
+    os.mkdir(other)
+    with open(os.path.join(other, "keep"), "w") as f:
+        f.write("x")
+    ok(run_cli("restore", path, "--data-dir", other, "--force"))
+    aside = [x for x in os.listdir(d) if x.startswith("other.replaced-")]
+    assert len(aside) == 1 and os.path.exists(os.path.join(d, aside[0], "keep"))
+
+
+def test_apigw_backup_to():
+    f = C["follower"]
+    path = os.path.join(tempdir("apigw-bk-"), "b.db")
+    p = run_cli("backup", "--to", path, "--endpoint", f.addr("etcd"))
+    ok(p)
+    assert "snapshot saved at" in p.stdout and not os.path.exists(path + ".part")
+    st = backup_status(path)
+    assert st["hash"] == hashkv(f, st["revision"])
+    p = run_cli("backup", "--to", path + "2", "--endpoint", "127.0.0.1:1")
+    assert p.returncode == 1 and not os.path.exists(path + "2")
+
+
+def test_stop():
+    for n in C["nodes"] + [C.get("restored"), C.get("joined")]:
+        if n is not None:
+            n.stop()
+
+
+for fn in (test_setup, test_save_from_follower_under_writes, test_restore_into_new_cluster,
+           test_bad_files_refused, test_apigw_backup_to, test_stop):
+    tap.run(fn)
+tap.done()
