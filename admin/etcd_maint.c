@@ -24,10 +24,10 @@
 #include <string.h>
 #include <time.h>
 
-#define BLOB       (32u << 10) /* bytes per message, as etcd */
-#define QUEUE_MAX  (1u << 20)  /* unwritten bytes queued before we wait */
-#define PER_TICK   32          /* blobs per timer tick at most */
-#define TICK_MS    2
+#define BLOB      (32u << 10) /* bytes per message, as etcd */
+#define QUEUE_MAX (1u << 20)  /* unwritten bytes queued before we wait */
+#define PER_TICK  32          /* blobs per timer tick at most */
+#define TICK_MS   2
 
 struct snap {
 	uv_timer_t timer; /* paces the stream; the struct is freed in its close callback */

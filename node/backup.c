@@ -189,7 +189,8 @@ static int status_main(const char *path, bool json)
 		       st.leases, st.events, len, info.image_len, info.applied, info.cluster_id,
 		       when, sha);
 	} else {
-		printf("file:          %s (apigw backup, format %u)\n", path, (unsigned)info.version);
+		printf("file:          %s (apigw backup, format %u)\n", path,
+		       (unsigned)info.version);
 		printf("hash:          %" PRIu32 " (etcdctl endpoint hashkv at this revision)\n",
 		       hash);
 		printf("revision:      %" PRId64 " (compacted up to %" PRId64 ")\n", info.revision,
@@ -261,8 +262,9 @@ static int backup_main(int argc, char **argv)
 		} else if (strcmp(a, "--endpoint") == 0 || strncmp(a, "--endpoint=", 11) == 0) {
 			dst = &endpoint;
 		} else {
-			fprintf(stderr, "apigw: backup: unexpected argument '%s' (see apigw backup "
-					"--help)\n",
+			fprintf(stderr,
+				"apigw: backup: unexpected argument '%s' (see apigw backup "
+				"--help)\n",
 				a);
 			return 2;
 		}

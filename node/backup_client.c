@@ -30,9 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_MSG    (4u << 20)
-#define RECV_TO_S  60
-#define WINDOW     (8 << 20) /* HTTP/2 flow-control window, bytes */
+#define MAX_MSG   (4u << 20)
+#define RECV_TO_S 60
+#define WINDOW    (8 << 20) /* HTTP/2 flow-control window, bytes */
 
 struct client {
 	int sock;
@@ -93,8 +93,8 @@ static int drain(struct client *c)
 	size_t pos = 0;
 	while (c->msg_len - pos >= 5) {
 		const unsigned char *p = c->msg + pos;
-		uint32_t n = ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 8) |
-			     p[4];
+		uint32_t n =
+		    ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 8) | p[4];
 		Etcdserverpb__SnapshotResponse *r;
 		if (p[0] != 0 || n > MAX_MSG) {
 			fprintf(stderr, "apigw: backup: bad gRPC message from the member\n");
@@ -221,10 +221,7 @@ static int run(struct client *c, const char *endpoint)
 	nghttp2_session *ng;
 	nghttp2_data_provider dp = {.source = {.ptr = NULL}, .read_callback = read_req};
 	const nghttp2_nv hdrs[] = {
-#define NV(n, v)                                                                                   \
-	{                                                                                          \
-		(uint8_t *)n, (uint8_t *)v, strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE             \
-	}
+#define NV(n, v) {(uint8_t *)n, (uint8_t *)v, strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
 	    NV(":method", "POST"),
 	    NV(":scheme", "http"),
 	    NV(":path", "/etcdserverpb.Maintenance/Snapshot"),

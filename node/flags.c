@@ -156,6 +156,13 @@ static const struct flag flags[] = {
      "flags win"},
     {"check", NULL, F_BOOL, M_NODE, NULL, OFF(check), 0, 0, 0, false,
      "validate the flags and config file, print the result and exit"},
+    {"backup-dir", "DIR", F_STR, M_NODE, "", OFF(backup_dir), SZ(backup_dir), 0, 0, false,
+     "write a backup of the local store (as `apigw backup`) into DIR periodically; "
+     "empty = none (docs/backup.md)"},
+    {"backup-interval", "DURATION", F_DURATION, M_NODE, "1h", OFF(backup_interval_ms), 0, 0, 0,
+     false, "time between periodic backups (with --backup-dir; at least 1s)"},
+    {"backup-keep", "N", F_INT, M_NODE, "7", OFF(backup_keep), 0, 1, 100000, false,
+     "periodic backup files kept in --backup-dir (the oldest are removed)"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
 
@@ -741,6 +748,10 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 		snprintf(err, errlen,
 			 "join needs a join token: --token-file FILE (or APIGW_JOIN_TOKEN), or the "
 			 "legacy --join-secret");
+		return GW_EINVAL;
+	}
+	if ((mask & M_NODE) && cfg->backup_dir[0] != '\0' && cfg->backup_interval_ms < 1000) {
+		snprintf(err, errlen, "invalid value for --backup-interval: at least 1s");
 		return GW_EINVAL;
 	}
 	if (cfg->cmd == GW_CMD_TOKEN && cfg->token_ttl_ms < 1000) {

@@ -71,6 +71,9 @@ struct gw_node_config {
 	bool json;                     /* status: print JSON */
 	char config_file[PATH_MAX];    /* --config: JSON file of flag values */
 	bool check;                    /* start --check: validate and exit */
+	char backup_dir[PATH_MAX];     /* periodic backups into this dir ("" = none) */
+	unsigned backup_interval_ms;   /* between periodic backups */
+	int backup_keep;               /* periodic backup files kept */
 	uint64_t quota_bytes;          /* store size quota (etcd's backend quota) */
 	char etcd_cert[PATH_MAX];      /* etcd API TLS certificate chain ("" = cleartext) */
 	char etcd_key[PATH_MAX];       /* its private key ("" = in etcd_cert) */

@@ -12,6 +12,7 @@ node_libgw_node_a_SOURCES = \
 	node/control.c node/control.h \
 	node/backup.c node/backup.h node/backup_int.h \
 	node/backup_client.c \
+	node/backup_periodic.c node/backup_periodic.h \
 	node/restore.c
 
 bin_PROGRAMS += apigw

@@ -79,12 +79,14 @@ static int parse(int argc, char **argv, struct opts *o)
 		}
 		if (strncmp(a, "--data-dir", 10) == 0 && (a[10] == '\0' || a[10] == '=')) {
 			dst = &o->data_dir;
-		} else if (strncmp(a, "--raft-listen", 13) == 0 && (a[13] == '\0' || a[13] == '=')) {
+		} else if (strncmp(a, "--raft-listen", 13) == 0 &&
+			   (a[13] == '\0' || a[13] == '=')) {
 			dst = &o->raft_listen;
 		} else if (strncmp(a, "--keyring", 9) == 0 && (a[9] == '\0' || a[9] == '=')) {
 			dst = &o->keyring;
 		} else {
-			fprintf(stderr, "apigw: restore: unknown flag '%s' (see apigw restore --help)\n",
+			fprintf(stderr,
+				"apigw: restore: unknown flag '%s' (see apigw restore --help)\n",
 				a);
 			return 2;
 		}

@@ -23,11 +23,13 @@
 
 #include "lib/err.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
-#define MAGIC   "GWBACKUP"
+#define MAGIC          "GWBACKUP"
 #define FORMAT_VERSION 1u
 
 static void put_u32(unsigned char *p, uint32_t v)
@@ -112,7 +114,8 @@ int gw_store_backup_check(const void *file, size_t len, struct gw_store_backup_i
 	want = gw_store_backup_body_len(image_len) + GW_STORE_BACKUP_SUM;
 	if (len != want) {
 		snprintf(why, whylen, "%s: %zu bytes, the header announces %llu",
-			 len < want ? "truncated" : "length mismatch", len, (unsigned long long)want);
+			 len < want ? "truncated" : "length mismatch", len,
+			 (unsigned long long)want);
 		return GW_ECORRUPT;
 	}
 	if (gw_store_backup_sha256(p, p + GW_STORE_BACKUP_HDR, image_len, sum) != 0) {
@@ -137,4 +140,47 @@ int gw_store_backup_check(const void *file, size_t len, struct gw_store_backup_i
 	memcpy(info->sha256, p + len - GW_STORE_BACKUP_SUM, GW_STORE_BACKUP_SUM);
 	*image = p + GW_STORE_BACKUP_HDR;
 	return 0;
+}
+
+/* write(2) all of @p or fail. */
+static int write_all(int fd, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	while (len > 0) {
+		ssize_t n = write(fd, b, len);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0) {
+			return GW_EIO;
+		}
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int gw_store_backup_write(int fd, const struct gw_store_backup_info *info, const void *image)
+{
+	static const unsigned char zeros[512];
+	unsigned char hdr[GW_STORE_BACKUP_HDR], sum[GW_STORE_BACKUP_SUM];
+	size_t pad = gw_store_backup_body_len(info->image_len) - GW_STORE_BACKUP_HDR -
+		     (size_t)info->image_len;
+	int rv;
+
+	gw_store_backup_header(info, hdr);
+	rv = gw_store_backup_sha256(hdr, image, (size_t)info->image_len, sum);
+	if (rv == 0) {
+		rv = write_all(fd, hdr, sizeof hdr);
+	}
+	if (rv == 0) {
+		rv = write_all(fd, image, (size_t)info->image_len);
+	}
+	if (rv == 0) {
+		rv = write_all(fd, zeros, pad);
+	}
+	if (rv == 0) {
+		rv = write_all(fd, sum, sizeof sum);
+	}
+	return rv;
 }

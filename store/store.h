@@ -369,6 +369,10 @@ int gw_store_backup_sha256(const unsigned char hdr[GW_STORE_BACKUP_HDR], const v
  * reason in @why. Pure: any thread. */
 int gw_store_backup_check(const void *file, size_t len, struct gw_store_backup_info *info,
 			  const void **image, char *why, size_t whylen);
+/* Write the whole backup file for @image (info->image_len bytes; the
+ * header from @info) to @fd. 0, GW_EIO (errno set), GW_ENOMEM. Blocking:
+ * any thread. */
+int gw_store_backup_write(int fd, const struct gw_store_backup_info *info, const void *image);
 
 /* Watches. Events are delivered in revision order, each exactly once: first
  * past events from history (from start_revision), then live events after

@@ -155,6 +155,44 @@ def test_apigw_backup_to():
     assert p.returncode == 1 and not os.path.exists(path + "2")
 
 
+def test_snapshot_needs_root_with_auth():
+    n = C["restored"]
+    ok(etcdctl(n, "user", "add", "root:rootpw"))
+    ok(etcdctl(n, "user", "add", "alice:alicepw"))
+    ok(etcdctl(n, "auth", "enable"))
+    d = tempdir("apigw-bk-")
+    p = etcdctl(n, "snapshot", "save", os.path.join(d, "anon.db"))
+    assert p.returncode != 0 and "user name is empty" in p.stderr, p.stderr
+    p = etcdctl(n, "--user", "alice:alicepw", "snapshot", "save", os.path.join(d, "a.db"))
+    assert p.returncode != 0 and "permission denied" in p.stderr, p.stderr
+    ok(etcdctl(n, "--user", "root:rootpw", "snapshot", "save", os.path.join(d, "r.db")))
+    assert backup_status(os.path.join(d, "r.db"))["revision"] >= C["st"]["revision"]
+    ok(etcdctl(n, "--user", "root:rootpw", "auth", "disable"))
+
+
+def test_periodic_backups():
+    d = os.path.join(tempdir("apigw-bk-"), "backups")
+    n = Node("p1", extra_args=["--backup-dir", d, "--backup-interval", "1s",
+                               "--backup-keep", "2"]).start()
+    try:
+        ok(etcdctl(n, "put", "/p", "1"))
+
+        def files():
+            return sorted(x for x in os.listdir(d) if x.endswith(".db"))
+        wait_for(lambda: len(files()) == 2, 15, 0.1, "two periodic backups")
+        first = files()[0]
+        wait_for(lambda: first not in files(), 15, 0.1, "the oldest removed")
+        names = files()
+        assert len(names) == 2 and all(x.startswith("apigw-") for x in names), names
+        assert not [x for x in os.listdir(d) if x.endswith(".part")]
+        st = backup_status(os.path.join(d, names[-1]))
+        assert st["revision"] == kvs(n)[0] and st["total_key"] == 1, st
+    finally:
+        n.stop()
+    p = run_cli("start", "--backup-dir", d, "--backup-interval", "10ms", "--check")
+    assert p.returncode == 2 and "at least 1s" in p.stderr, p.stderr
+
+
 def test_stop():
     for n in C["nodes"] + [C.get("restored"), C.get("joined")]:
         if n is not None:
@@ -162,6 +200,7 @@ def test_stop():
 
 
 for fn in (test_setup, test_save_from_follower_under_writes, test_restore_into_new_cluster,
-           test_bad_files_refused, test_apigw_backup_to, test_stop):
+           test_bad_files_refused, test_apigw_backup_to, test_snapshot_needs_root_with_auth,
+           test_periodic_backups, test_stop):
     tap.run(fn)
 tap.done()
