@@ -13,7 +13,8 @@ node_libgw_node_a_SOURCES = \
 	node/backup.c node/backup.h node/backup_int.h \
 	node/backup_client.c \
 	node/backup_periodic.c node/backup_periodic.h \
-	node/restore.c
+	node/restore.c \
+	node/configfile.c node/configfile.h
 
 bin_PROGRAMS += apigw
 apigw_SOURCES = node/main.c

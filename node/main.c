@@ -7,6 +7,7 @@
 #include "node/backup.h"
 #include "node/flags.h"
 #include "node/cluster.h"
+#include "node/configfile.h"
 #include "node/tokens.h"
 #include "node/node.h"
 
@@ -21,6 +22,9 @@ int main(int argc, char **argv)
 
 	if (gw_node_backup_is_cmd(argc, argv)) {
 		return gw_node_backup_main(argc, argv);
+	}
+	if (gw_node_configfile_is_cmd(argc, argv)) {
+		return gw_node_configfile_main(argc, argv);
 	}
 	rv = gw_node_config_parse(argc, argv, &cfg, err, sizeof err);
 	if (rv != 0) {

@@ -155,6 +155,27 @@ def test_apigw_backup_to():
     assert p.returncode == 1 and not os.path.exists(path + "2")
 
 
+def test_config_export():
+    """apigw config export: APISIX's standalone layout, stable, YAML = JSON."""
+    import yaml
+    n = C["restored"]
+    ok(etcdctl(n, "put", "/apisix/upstreams/u1",
+               '{"type":"roundrobin","nodes":{"127.0.0.1:80":1},"create_time":1}'))
+    y1 = ok(run_cli("config", "export", "--endpoint", n.addr("etcd")))
+    y2 = ok(run_cli("config", "export", "--endpoint", n.addr("etcd"), "--format=yaml"))
+    j = json.loads(ok(run_cli("config", "export", "--endpoint", n.addr("etcd"),
+                              "--format", "json")))
+    assert y1 == y2 and y1.endswith("\n#END\n"), y1[-50:]
+    assert yaml.safe_load(y1) == j
+    assert list(j) == ["routes", "upstreams"], list(j)
+    ids = [r["id"] for r in j["routes"]]
+    assert ids == sorted(ids) and len(ids) == 200, ids[:5]
+    assert j["routes"][7] == dict(json.loads(ROUTE % 7), id="0007")
+    assert j["upstreams"] == [{"id": "u1", "type": "roundrobin", "nodes": {"127.0.0.1:80": 1}}]
+    p = run_cli("config", "export", "--endpoint", "127.0.0.1:1")
+    assert p.returncode == 1 and p.stdout == "", p.stdout
+
+
 def test_snapshot_needs_root_with_auth():
     n = C["restored"]
     ok(etcdctl(n, "user", "add", "root:rootpw"))
@@ -200,7 +221,8 @@ def test_stop():
 
 
 for fn in (test_setup, test_save_from_follower_under_writes, test_restore_into_new_cluster,
-           test_bad_files_refused, test_apigw_backup_to, test_snapshot_needs_root_with_auth,
+           test_bad_files_refused, test_apigw_backup_to, test_config_export,
+           test_snapshot_needs_root_with_auth,
            test_periodic_backups, test_stop):
     tap.run(fn)
 tap.done()
