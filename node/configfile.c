@@ -17,7 +17,7 @@
  * stdout unless the whole export succeeded. Threads: main; blocking. */
 #include "config.h"
 
-#include "node/configfile.h"
+#include "node/configfile_int.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/httpc.h"
@@ -29,16 +29,18 @@
 #include <string.h>
 #include <yaml.h>
 
-static const char *const sections[] = {
-    "routes",         "services",        "upstreams",     "consumers",
-    "consumer_groups", "ssls",           "global_rules",  "plugin_configs",
-    "plugin_metadata", "stream_routes",  "protos",        "secrets",
+const char *const gw_node__cf_sections[GW_NODE__CF_N] = {
+    "routes",          "services",      "upstreams",    "consumers",
+    "consumer_groups", "ssls",          "global_rules", "plugin_configs",
+    "plugin_metadata", "stream_routes", "protos",       "secrets",
 };
-#define N_SECTIONS (sizeof sections / sizeof sections[0])
+#define N_SECTIONS GW_NODE__CF_N
+#define sections   gw_node__cf_sections
 
 bool gw_node_configfile_is_cmd(int argc, char **argv)
 {
-	return argc >= 3 && strcmp(argv[1], "config") == 0 && strcmp(argv[2], "export") == 0;
+	return argc >= 3 && strcmp(argv[1], "config") == 0 &&
+	       (strcmp(argv[2], "export") == 0 || strcmp(argv[2], "apply") == 0);
 }
 
 struct call {
@@ -54,14 +56,14 @@ static void call_done(void *data, int err, const struct gw_httpc_resp *resp)
 	x->err = err;
 	if (err == 0) {
 		x->status = resp->status;
-		if (resp->body.len > 0 && gw_buf_append(x->out, resp->body.data, resp->body.len) != 0) {
+		if (resp->body.len > 0 &&
+		    gw_buf_append(x->out, resp->body.data, resp->body.len) != 0) {
 			x->err = GW_ENOMEM;
 		}
 	}
 }
 
-/* POST @body to the gateway path; the status, body in @out, or -1 (printed). */
-static int post(const char *endpoint, const char *path, const char *body, struct gw_buf *out)
+int gw_node__cf_post(const char *endpoint, const char *path, const char *body, struct gw_buf *out)
 {
 	struct call x = {.out = out, .status = -1};
 	struct gw_httpc_opts o = {.timeout_ms = 60000, .why = x.why, .why_len = sizeof x.why};
@@ -80,7 +82,7 @@ static int post(const char *endpoint, const char *path, const char *body, struct
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	if (x.err != 0) {
-		fprintf(stderr, "apigw: config export: cannot reach %s: %s\n", endpoint,
+		fprintf(stderr, "apigw: config: cannot reach %s: %s\n", endpoint,
 			x.why[0] ? x.why : gw_strerror(x.err));
 		return -1;
 	}
@@ -111,8 +113,7 @@ static char *b64_decode(const char *s, size_t *len)
 	return (char *)out;
 }
 
-/* Sort every object's members by name, recursively. */
-static void sort_members(cJSON *j)
+void gw_node__cf_sort(cJSON *j)
 {
 	cJSON *c;
 	if (cJSON_IsObject(j) && j->child != NULL) {
@@ -139,7 +140,7 @@ static void sort_members(cJSON *j)
 		j->child = sorted;
 	}
 	for (c = j->child; c != NULL; c = c->next) {
-		sort_members(c);
+		gw_node__cf_sort(c);
 	}
 }
 
@@ -164,7 +165,8 @@ static cJSON *build(const cJSON *resp)
 	cJSON_ArrayForEach(kv, kvs)
 	{
 		const char *k64 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(kv, "key"));
-		const char *v64 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(kv, "value"));
+		const char *v64 =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(kv, "value"));
 		size_t klen = 0, vlen = 0, i;
 		char *key = k64 != NULL ? b64_decode(k64, &klen) : NULL;
 		char *val = v64 != NULL ? b64_decode(v64, &vlen) : NULL;
@@ -177,7 +179,8 @@ static cJSON *build(const cJSON *resp)
 		rest = key + 8;
 		for (i = 0; i < N_SECTIONS; i++) {
 			size_t n = strlen(sections[i]);
-			if (strncmp(rest, sections[i], n) == 0 && rest[n] == '/' && rest[n + 1] != '\0') {
+			if (strncmp(rest, sections[i], n) == 0 && rest[n] == '/' &&
+			    rest[n + 1] != '\0') {
 				break;
 			}
 		}
@@ -222,7 +225,7 @@ static cJSON *build(const cJSON *resp)
 		}
 		qsort(v, (size_t)n, sizeof *v, id_cmp);
 		for (int k = 0; k < n; k++) {
-			sort_members(v[k]);
+			gw_node__cf_sort(v[k]);
 			cJSON_AddItemToArray(lists[i], v[k]);
 		}
 		free(v);
@@ -236,8 +239,7 @@ static int emit(yaml_emitter_t *e, yaml_event_t *ev)
 	return yaml_emitter_emit(e, ev) ? 0 : -1;
 }
 
-static int emit_scalar(yaml_emitter_t *e, const char *s, yaml_scalar_style_t style,
-		       bool plain_ok)
+static int emit_scalar(yaml_emitter_t *e, const char *s, yaml_scalar_style_t style, bool plain_ok)
 {
 	yaml_event_t ev;
 	yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), plain_ok,
@@ -340,15 +342,45 @@ out:
 	return rv;
 }
 
+int gw_node__cf_fetch(const char *endpoint, cJSON **out)
+{
+	/* base64 of "/apisix/" and of its prefix end "/apisix0" */
+	const char *req = "{\"key\":\"L2FwaXNpeC8=\",\"range_end\":\"L2FwaXNpeDA=\"}";
+	struct gw_buf body;
+	cJSON *resp;
+	int st;
+
+	*out = NULL;
+	gw_buf_init(&body);
+	st = gw_node__cf_post(endpoint, "/v3/kv/range", req, &body);
+	if (st < 0 || gw_buf_append(&body, "", 1) != 0) {
+		gw_buf_close(&body);
+		return -1;
+	}
+	resp = cJSON_Parse(body.data);
+	if (st != 200 || resp == NULL) {
+		fprintf(stderr, "apigw: config: %s answered %d: %.200s\n", endpoint, st, body.data);
+		cJSON_Delete(resp);
+		gw_buf_close(&body);
+		return -1;
+	}
+	gw_buf_close(&body);
+	*out = build(resp);
+	cJSON_Delete(resp);
+	return *out != NULL ? 0 : -1;
+}
+
 int gw_node_configfile_main(int argc, char **argv)
 {
 	const char *endpoint = "127.0.0.1:2379", *format = "yaml";
-	/* base64 of "/apisix/" and of its prefix end "/apisix0" */
-	const char *req = "{\"key\":\"L2FwaXNpeC8=\",\"range_end\":\"L2FwaXNpeDA=\"}";
-	struct gw_buf body, text;
-	cJSON *resp, *root;
+	struct gw_buf text;
+	cJSON *root;
 	char *json;
-	int st, rv = 1;
+	int rv = 1;
+
+	if (strcmp(argv[2], "apply") == 0) {
+		return gw_node__cf_apply_main(argc, argv);
+	}
 
 	for (int i = 3; i < argc; i++) {
 		const char *a = argv[i];
@@ -381,25 +413,8 @@ int gw_node_configfile_main(int argc, char **argv)
 		fprintf(stderr, "apigw: config export: --format is yaml or json\n");
 		return 2;
 	}
-	gw_buf_init(&body);
 	gw_buf_init(&text);
-	st = post(endpoint, "/v3/kv/range", req, &body);
-	if (st < 0) {
-		goto out;
-	}
-	if (gw_buf_append(&body, "", 1) != 0) {
-		goto out;
-	}
-	resp = cJSON_Parse(body.data);
-	if (st != 200 || resp == NULL) {
-		fprintf(stderr, "apigw: config export: %s answered %d: %.200s\n", endpoint, st,
-			body.data);
-		cJSON_Delete(resp);
-		goto out;
-	}
-	root = build(resp);
-	cJSON_Delete(resp);
-	if (root == NULL) {
+	if (gw_node__cf_fetch(endpoint, &root) != 0) {
 		goto out;
 	}
 	if (strcmp(format, "json") == 0) {
@@ -422,7 +437,6 @@ int gw_node_configfile_main(int argc, char **argv)
 		fprintf(stderr, "apigw: config export: out of memory\n");
 	}
 out:
-	gw_buf_close(&body);
 	gw_buf_close(&text);
 	return rv;
 }

@@ -14,7 +14,8 @@ node_libgw_node_a_SOURCES = \
 	node/backup_client.c \
 	node/backup_periodic.c node/backup_periodic.h \
 	node/restore.c \
-	node/configfile.c node/configfile.h
+	node/configfile.c node/configfile.h node/configfile_int.h \
+	node/configfile_apply.c
 
 bin_PROGRAMS += apigw
 apigw_SOURCES = node/main.c

@@ -176,6 +176,59 @@ def test_config_export():
     assert p.returncode == 1 and p.stdout == "", p.stdout
 
 
+def test_config_apply():
+    """export -> apply into an empty cluster -> export: byte-identical;
+    idempotent; --dry-run; --prune; a bad line is named."""
+    src = C["restored"]
+    y1 = ok(run_cli("config", "export", "--endpoint", src.addr("etcd")))
+    d = tempdir("apigw-cf-")
+    f1 = os.path.join(d, "apisix.yaml")
+    with open(f1, "w") as f:
+        f.write(y1)
+    n = Node("e1").start()
+    C["empty"] = n
+    ep = ["--endpoint", n.addr("etcd")]
+    out = ok(run_cli("config", "apply", f1, "--dry-run", *ep))
+    assert "201 to create" in out and "dry run" in out, out
+    assert kvs(n)[1] == []
+    out = ok(run_cli("config", "apply", f1, *ep))
+    assert "+ /apisix/routes/0000" in out and "applied" in out, out
+    assert ok(run_cli("config", "export", *ep)) == y1
+    out = ok(run_cli("config", "apply", f1, *ep))
+    assert out.startswith("no changes"), out
+    # an object only the cluster has: kept, then removed with --prune
+    ok(etcdctl(n, "put", "/apisix/upstreams/extra",
+               '{"type":"roundrobin","nodes":{"127.0.0.1:81":1}}'))
+    out = ok(run_cli("config", "apply", f1, *ep))
+    assert out.startswith("no changes"), out
+    out = ok(run_cli("config", "apply", f1, "--prune", *ep))
+    assert "- /apisix/upstreams/extra" in out and "1 to delete" in out, out
+    assert ok(run_cli("config", "export", *ep)) == y1
+    # a change is an update of that object only
+    j = json.loads(ok(run_cli("config", "export", "--format", "json", *ep)))
+    j["routes"][3]["uri"] = "/changed"
+    fj = os.path.join(d, "apisix.json")
+    with open(fj, "w") as f:
+        json.dump(j, f)
+    out = ok(run_cli("config", "apply", fj, *ep))
+    assert "~ /apisix/routes/0003" in out and "1 to update" in out, out
+    # a schema error names file, line and object; bad YAML its line; nothing written
+    lines = y1.splitlines()
+    at = lines.index('- id: "0005"') + 1          # 1-based line of route 0005
+    bad = "\n".join(lines[:at] + ["  priority: \"high\""] + lines[at:]) + "\n"
+    fb = os.path.join(d, "bad.yaml")
+    with open(fb, "w") as f:
+        f.write(bad)
+    p = run_cli("config", "apply", fb, *ep)
+    assert p.returncode == 1 and "%s:%d: routes[5] (id 0005)" % (fb, at) in p.stderr, p.stderr
+    assert "priority" in p.stderr, p.stderr
+    with open(fb, "w") as f:
+        f.write("routes:\n- id: x\n  uri: [unclosed\n")
+    p = run_cli("config", "apply", fb, *ep)
+    assert p.returncode == 1 and fb + ":" in p.stderr and "bad YAML" in p.stderr, p.stderr
+    assert kvs(n)[1][3][1] != "x"
+
+
 def test_snapshot_needs_root_with_auth():
     n = C["restored"]
     ok(etcdctl(n, "user", "add", "root:rootpw"))
@@ -215,13 +268,14 @@ def test_periodic_backups():
 
 
 def test_stop():
-    for n in C["nodes"] + [C.get("restored"), C.get("joined")]:
+    for n in C["nodes"] + [C.get("restored"), C.get("joined"), C.get("empty")]:
         if n is not None:
             n.stop()
 
 
 for fn in (test_setup, test_save_from_follower_under_writes, test_restore_into_new_cluster,
            test_bad_files_refused, test_apigw_backup_to, test_config_export,
+           test_config_apply,
            test_snapshot_needs_root_with_auth,
            test_periodic_backups, test_stop):
     tap.run(fn)
