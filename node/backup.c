@@ -95,6 +95,26 @@ int gw_node__backup_load(const char *path, void **buf, size_t *len,
 	return 0;
 }
 
+int gw_node__flag(int argc, char **argv, int *i, const char *name, const char **val,
+		  const char *cmd)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+
+	if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '=')) {
+		return 0;
+	}
+	if (a[n] == '=') {
+		*val = a + n + 1;
+	} else if (*i + 1 < argc) {
+		*val = argv[++*i];
+	} else {
+		fprintf(stderr, "apigw: %s: %s needs a value\n", cmd, name);
+		return -1;
+	}
+	return 1;
+}
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
@@ -251,31 +271,22 @@ static int backup_main(int argc, char **argv)
 		return status_main(file, json);
 	}
 	for (int i = 2; i < argc; i++) {
-		const char *a = argv[i];
-		const char **dst = NULL;
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+		int r;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
 		}
-		if (strcmp(a, "--to") == 0 || strncmp(a, "--to=", 5) == 0) {
-			dst = &to;
-		} else if (strcmp(a, "--endpoint") == 0 || strncmp(a, "--endpoint=", 11) == 0) {
-			dst = &endpoint;
-		} else {
-			fprintf(stderr,
-				"apigw: backup: unexpected argument '%s' (see apigw backup "
-				"--help)\n",
-				a);
-			return 2;
+		if ((r = gw_node__flag(argc, argv, &i, "--to", &to, "backup")) != 0 ||
+		    (r = gw_node__flag(argc, argv, &i, "--endpoint", &endpoint, "backup")) != 0) {
+			if (r < 0) {
+				return 2;
+			}
+			continue;
 		}
-		if (strchr(a, '=') != NULL) {
-			*dst = strchr(a, '=') + 1;
-		} else if (i + 1 < argc) {
-			*dst = argv[++i];
-		} else {
-			fprintf(stderr, "apigw: backup: %s needs a value\n", a);
-			return 2;
-		}
+		fprintf(stderr,
+			"apigw: backup: unexpected argument '%s' (see apigw backup --help)\n",
+			argv[i]);
+		return 2;
 	}
 	if (to == NULL || *to == '\0') {
 		fprintf(stderr, "apigw: backup needs --to FILE (see apigw backup --help)\n");

@@ -13,6 +13,11 @@ int gw_node__backup_read(const char *path, void **buf, size_t *len);
  * reason printed ("apigw: FILE: truncated: ..."). */
 int gw_node__backup_load(const char *path, void **buf, size_t *len,
 			 struct gw_store_backup_info *info, const void **image);
+/* Flag @name (e.g. "--to") at argv[*@i], as "--to V" or "--to=V": 1 with
+ * *@val set (*@i moved past a separate value), 0 when argv[*@i] is not that
+ * flag, -1 when its value is missing (printed, prefixed with @cmd). */
+int gw_node__flag(int argc, char **argv, int *i, const char *name, const char **val,
+		  const char *cmd);
 /* Remove @path and everything below it (no symlinks followed). 0 or -1. */
 int gw_node__rm_tree(const char *path);
 /* `apigw restore ...` (restore.c): exit code. */

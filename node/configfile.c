@@ -17,6 +17,7 @@
  * stdout unless the whole export succeeded. Threads: main; blocking. */
 #include "config.h"
 
+#include "node/backup_int.h"
 #include "node/configfile_int.h"
 #include "lib/buf.h"
 #include "lib/err.h"
@@ -384,7 +385,7 @@ int gw_node_configfile_main(int argc, char **argv)
 
 	for (int i = 3; i < argc; i++) {
 		const char *a = argv[i];
-		const char **dst;
+		int r;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			printf("usage: apigw config export [--format yaml|json] [--endpoint "
 			       "HOST:PORT]\n  print every APISIX resource in APISIX's standalone "
@@ -392,22 +393,17 @@ int gw_node_configfile_main(int argc, char **argv)
 			       "etcd API, 127.0.0.1:2379)\n");
 			return 0;
 		}
-		if (strncmp(a, "--format", 8) == 0 && (a[8] == '\0' || a[8] == '=')) {
-			dst = &format;
-		} else if (strncmp(a, "--endpoint", 10) == 0 && (a[10] == '\0' || a[10] == '=')) {
-			dst = &endpoint;
-		} else {
-			fprintf(stderr, "apigw: config export: unexpected argument '%s'\n", a);
-			return 2;
+		if ((r = gw_node__flag(argc, argv, &i, "--format", &format, "config export")) !=
+			0 ||
+		    (r = gw_node__flag(argc, argv, &i, "--endpoint", &endpoint, "config export")) !=
+			0) {
+			if (r < 0) {
+				return 2;
+			}
+			continue;
 		}
-		if (strchr(a, '=') != NULL) {
-			*dst = strchr(a, '=') + 1;
-		} else if (i + 1 < argc) {
-			*dst = argv[++i];
-		} else {
-			fprintf(stderr, "apigw: config export: %s needs a value\n", a);
-			return 2;
-		}
+		fprintf(stderr, "apigw: config export: unexpected argument '%s'\n", a);
+		return 2;
 	}
 	if (strcmp(format, "yaml") != 0 && strcmp(format, "json") != 0) {
 		fprintf(stderr, "apigw: config export: --format is yaml or json\n");

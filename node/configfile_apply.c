@@ -34,9 +34,8 @@
 
 /* Schema of each section (gw_node__cf_sections order). */
 static const char *const schemas[GW_NODE__CF_N] = {
-    "route",        "service",      "upstream",      "consumer",
-    "consumer_group", "ssl",        "global_rule",   "plugin_config",
-    "plugin_metadata", "stream_route", "proto",      "secret",
+    "route",       "service",       "upstream",        "consumer",     "consumer_group", "ssl",
+    "global_rule", "plugin_config", "plugin_metadata", "stream_route", "proto",          "secret",
 };
 
 struct yp {
@@ -299,7 +298,8 @@ static int collect(const char *file, cJSON *root, struct want **out, size_t *n_o
 				goto fail;
 			}
 			id = cJSON_GetObjectItemCaseSensitive(item, "id");
-			if (cJSON_IsNumber(id) && id->valuedouble == (double)(long long)id->valuedouble) {
+			if (cJSON_IsNumber(id) &&
+			    id->valuedouble == (double)(long long)id->valuedouble) {
 				snprintf(idbuf, sizeof idbuf, "%lld", (long long)id->valuedouble);
 				cJSON_ReplaceItemInObjectCaseSensitive(item, "id",
 								       cJSON_CreateString(idbuf));
@@ -310,8 +310,8 @@ static int collect(const char *file, cJSON *root, struct want **out, size_t *n_o
 			    strspn(ids, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123"
 					"456789-_./") != strlen(ids) ||
 			    strstr(ids, "..") != NULL || (s != 11 && strchr(ids, '/') != NULL)) {
-				snprintf(err, errlen, "%s: needs an \"id\" (letters, digits, - _ .)",
-					 where);
+				snprintf(err, errlen,
+					 "%s: needs an \"id\" (letters, digits, - _ .)", where);
 				goto fail;
 			}
 			cJSON_DeleteItemFromObjectCaseSensitive(item, "create_time");
@@ -482,14 +482,15 @@ int gw_node__cf_apply_main(int argc, char **argv)
 
 	for (int a = 3; a < argc; a++) {
 		const char *s = argv[a];
-		if (strcmp(s, "--dry-run") == 0) {
+		int r = gw_node__flag(argc, argv, &a, "--endpoint", &endpoint, "config apply");
+		if (r < 0) {
+			return 2;
+		} else if (r > 0) {
+			continue;
+		} else if (strcmp(s, "--dry-run") == 0) {
 			dry = true;
 		} else if (strcmp(s, "--prune") == 0) {
 			prune = true;
-		} else if (strcmp(s, "--endpoint") == 0 && a + 1 < argc) {
-			endpoint = argv[++a];
-		} else if (strncmp(s, "--endpoint=", 11) == 0) {
-			endpoint = s + 11;
 		} else if (s[0] != '-' && file == NULL) {
 			file = s;
 		} else {
@@ -574,8 +575,9 @@ int gw_node__cf_apply_main(int argc, char **argv)
 	for (i = 0; i < n_ops; i += TXN_OPS) {
 		if (txn(endpoint, ops, i, i + TXN_OPS < n_ops ? i + TXN_OPS : n_ops) != 0) {
 			if (i > 0) {
-				fprintf(stderr, "apigw: config apply: the first %zu operations were "
-						"applied\n",
+				fprintf(stderr,
+					"apigw: config apply: the first %zu operations were "
+					"applied\n",
 					i);
 			}
 			goto out;

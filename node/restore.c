@@ -60,7 +60,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	o->raft_listen = "127.0.0.1:2380";
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i];
-		const char **dst = NULL;
+		int r;
 		if (strcmp(a, "--force") == 0) {
 			o->force = true;
 			continue;
@@ -77,27 +77,19 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->file = a;
 			continue;
 		}
-		if (strncmp(a, "--data-dir", 10) == 0 && (a[10] == '\0' || a[10] == '=')) {
-			dst = &o->data_dir;
-		} else if (strncmp(a, "--raft-listen", 13) == 0 &&
-			   (a[13] == '\0' || a[13] == '=')) {
-			dst = &o->raft_listen;
-		} else if (strncmp(a, "--keyring", 9) == 0 && (a[9] == '\0' || a[9] == '=')) {
-			dst = &o->keyring;
-		} else {
-			fprintf(stderr,
-				"apigw: restore: unknown flag '%s' (see apigw restore --help)\n",
-				a);
-			return 2;
+		if ((r = gw_node__flag(argc, argv, &i, "--data-dir", &o->data_dir, "restore")) !=
+			0 ||
+		    (r = gw_node__flag(argc, argv, &i, "--raft-listen", &o->raft_listen,
+				       "restore")) != 0 ||
+		    (r = gw_node__flag(argc, argv, &i, "--keyring", &o->keyring, "restore")) != 0) {
+			if (r < 0) {
+				return 2;
+			}
+			continue;
 		}
-		if (strchr(a, '=') != NULL) {
-			*dst = strchr(a, '=') + 1;
-		} else if (i + 1 < argc) {
-			*dst = argv[++i];
-		} else {
-			fprintf(stderr, "apigw: restore: %s needs a value\n", a);
-			return 2;
-		}
+		fprintf(stderr, "apigw: restore: unknown flag '%s' (see apigw restore --help)\n",
+			a);
+		return 2;
 	}
 	if (o->file == NULL || o->data_dir == NULL || *o->data_dir == '\0') {
 		fprintf(stderr, "apigw: restore needs a FILE and --data-dir DIR\n");

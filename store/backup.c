@@ -32,26 +32,13 @@
 #define MAGIC          "GWBACKUP"
 #define FORMAT_VERSION 1u
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 void gw_store_backup_header(const struct gw_store_backup_info *info,
 			    unsigned char out[GW_STORE_BACKUP_HDR])
 {
 	memset(out, 0, GW_STORE_BACKUP_HDR);
 	memcpy(out, MAGIC, 8);
-	put_u32(out + 8, FORMAT_VERSION);
-	put_u32(out + 12, 0);
+	gw_store__put_u32(out + 8, FORMAT_VERSION);
+	gw_store__put_u32(out + 12, 0);
 	gw_store__put_u64(out + 16, (uint64_t)info->revision);
 	gw_store__put_u64(out + 24, info->applied);
 	gw_store__put_u64(out + 32, info->cluster_id);
@@ -100,7 +87,7 @@ int gw_store_backup_check(const void *file, size_t len, struct gw_store_backup_i
 			 GW_STORE_BACKUP_HDR);
 		return GW_ECORRUPT;
 	}
-	version = get_u32(p + 8);
+	version = gw_store__get_u32(p + 8);
 	if (version != FORMAT_VERSION) {
 		snprintf(why, whylen, "backup format version %u is not supported (this build: %u)",
 			 (unsigned)version, FORMAT_VERSION);

@@ -317,10 +317,8 @@ static void walk(const unsigned char *p, size_t len,
 {
 	size_t pos = 0;
 	while (pos < len) {
-		uint32_t klen = ((uint32_t)p[pos + 1] << 24) | ((uint32_t)p[pos + 2] << 16) |
-				((uint32_t)p[pos + 3] << 8) | p[pos + 4];
-		uint32_t vlen = ((uint32_t)p[pos + 5] << 24) | ((uint32_t)p[pos + 6] << 16) |
-				((uint32_t)p[pos + 7] << 8) | p[pos + 8];
+		uint32_t klen = gw_store__get_u32(p + pos + 1);
+		uint32_t vlen = gw_store__get_u32(p + pos + 5);
 		fn(p[pos], p + pos + 9, klen, p + pos + 9 + klen, vlen, data);
 		pos += 9 + (size_t)klen + vlen;
 	}

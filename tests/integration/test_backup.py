@@ -237,11 +237,11 @@ def test_snapshot_needs_root_with_auth():
     d = tempdir("apigw-bk-")
     p = etcdctl(n, "snapshot", "save", os.path.join(d, "anon.db"))
     assert p.returncode != 0 and "user name is empty" in p.stderr, p.stderr
-    p = etcdctl(n, "--user", "alice:alicepw", "snapshot", "save", os.path.join(d, "a.db"))
+    p = etcdctl(n, "--dial-timeout=30s", "--user", "alice:alicepw", "snapshot", "save", os.path.join(d, "a.db"))
     assert p.returncode != 0 and "permission denied" in p.stderr, p.stderr
-    ok(etcdctl(n, "--user", "root:rootpw", "snapshot", "save", os.path.join(d, "r.db")))
+    ok(etcdctl(n, "--dial-timeout=30s", "--user", "root:rootpw", "snapshot", "save", os.path.join(d, "r.db")))
     assert backup_status(os.path.join(d, "r.db"))["revision"] >= C["st"]["revision"]
-    ok(etcdctl(n, "--user", "root:rootpw", "auth", "disable"))
+    ok(etcdctl(n, "--dial-timeout=30s", "--user", "root:rootpw", "auth", "disable"))
 
 
 def test_periodic_backups():
