@@ -487,6 +487,11 @@ int gw_node__cf_apply_main(int argc, char **argv)
 			return 2;
 		} else if (r > 0) {
 			continue;
+		} else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+			printf("usage: apigw config apply FILE [--dry-run] [--prune] [--endpoint "
+			       "HOST:PORT]\n  make the cluster's APISIX resources match FILE (the "
+			       "layout of apigw config export);\n  see docs/backup.md\n");
+			return 0;
 		} else if (strcmp(s, "--dry-run") == 0) {
 			dry = true;
 		} else if (strcmp(s, "--prune") == 0) {

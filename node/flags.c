@@ -801,6 +801,12 @@ int gw_node_config_help(FILE *out, const char *topic)
 		for (c = 0; c < GW_CMD__COUNT; c++) {
 			fprintf(out, "  %-8s %s\n", cmds[c].name, cmds[c].summary);
 		}
+		fprintf(out,
+			"  backup   backup --to FILE | backup status FILE: snapshots (--help)\n"
+			"  restore  restore FILE --data-dir DIR: a new cluster from a backup "
+			"(--help)\n"
+			"  config   config export | config apply FILE: declarative APISIX "
+			"config (--help)\n");
 		fprintf(out, "\n'apigw help <subcommand>' lists its flags and defaults.\n");
 		return 0;
 	}
