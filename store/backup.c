@@ -105,6 +105,14 @@ int gw_store_backup_check(const void *file, size_t len, struct gw_store_backup_i
 			 (unsigned long long)want);
 		return GW_ECORRUPT;
 	}
+	/* the SHA-256 is computed over zero padding: the file's must be zero */
+	for (size_t i = GW_STORE_BACKUP_HDR + (size_t)image_len; i < len - GW_STORE_BACKUP_SUM;
+	     i++) {
+		if (p[i] != 0) {
+			snprintf(why, whylen, "checksum mismatch: the file is corrupt (padding)");
+			return GW_ECORRUPT;
+		}
+	}
 	if (gw_store_backup_sha256(p, p + GW_STORE_BACKUP_HDR, image_len, sum) != 0) {
 		snprintf(why, whylen, "out of memory");
 		return GW_ENOMEM;
