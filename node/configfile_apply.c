@@ -238,6 +238,15 @@ struct want {
 	int op;      /* 0 unchanged, '+', '~', '-' */
 };
 
+static void wants_free(struct want *w, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		free(w[k].key);
+		free(w[k].value);
+	}
+	free(w);
+}
+
 static int want_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct want *)a)->key, ((const struct want *)b)->key);
@@ -358,11 +367,7 @@ static int collect(const char *file, cJSON *root, struct want **out, size_t *n_o
 	*n_out = n;
 	return 0;
 fail:
-	for (size_t k = 0; k < n; k++) {
-		free(w[k].key);
-		free(w[k].value);
-	}
-	free(w);
+	wants_free(w, n);
 	return -1;
 }
 
@@ -460,11 +465,7 @@ static int current(cJSON *cur, struct want **out, size_t *n_out)
 	*n_out = n;
 	return 0;
 fail:
-	for (size_t k = 0; k < n; k++) {
-		free(c[k].key);
-		free(c[k].value);
-	}
-	free(c);
+	wants_free(c, n);
 	return -1;
 }
 
@@ -591,16 +592,8 @@ int gw_node__cf_apply_main(int argc, char **argv)
 	printf("applied\n");
 	rv = 0;
 out:
-	for (i = 0; i < n; i++) {
-		free(w[i].key);
-		free(w[i].value);
-	}
-	for (i = 0; i < n_have; i++) {
-		free(have[i].key);
-		free(have[i].value);
-	}
-	free(w);
-	free(have);
+	wants_free(w, n);
+	wants_free(have, n_have);
 	free(ops);
 	cJSON_Delete(root);
 	cJSON_Delete(cur);
