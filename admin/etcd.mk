@@ -15,7 +15,8 @@ ADMIN_SOURCES += \
 	admin/etcd_watch.c \
 	admin/etcd_auth.c \
 	admin/etcd_auth_users.c \
-	admin/etcd_authz.c
+	admin/etcd_authz.c \
+	admin/etcd_maint.c
 nodist_admin_libgw_admin_a_SOURCES = admin/etcd.pb-c.c admin/etcd.pb-c.h
 BUILT_SOURCES += admin/etcd.pb-c.c admin/etcd.pb-c.h
 CLEANFILES += admin/etcd.pb-c.c admin/etcd.pb-c.h

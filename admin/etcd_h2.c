@@ -284,7 +284,13 @@ static void h2_finish(struct gw_etcd__call *call, const struct gw_etcd__status *
 	conn_schedule(s->conn);
 }
 
-static const struct gw_etcd__tp_ops h2_ops = {h2_send, h2_finish};
+static size_t h2_queued(const struct gw_etcd__call *call)
+{
+	const struct h2s *s = call->tp;
+	return s == NULL ? 0 : s->out.len - s->out_off;
+}
+
+static const struct gw_etcd__tp_ops h2_ops = {h2_send, h2_finish, h2_queued};
 
 /* ---- request side ---- */
 

@@ -266,6 +266,9 @@ struct gw_etcd__tp_ops {
 	/* End the call with @st (code 0 = OK); the transport must drop its
 	 * pointer to the call, which is freed right after. */
 	void (*finish)(struct gw_etcd__call *c, const struct gw_etcd__status *st);
+	/* Response bytes of the call queued and not yet written (pacing of
+	 * large streams); NULL = not known. */
+	size_t (*queued)(const struct gw_etcd__call *c);
 };
 
 struct gw_etcd__call {
@@ -419,6 +422,9 @@ void gw_etcd__mt_move_leader(struct gw_etcd__call *c, const ProtobufCMessage *ms
  * also covers the leases. */
 void gw_etcd__mt_hash(struct gw_etcd__call *c, const ProtobufCMessage *msg);
 void gw_etcd__mt_hash_kv(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+/* Snapshot: a server stream of the backup file (etcd_maint.c). */
+void gw_etcd__mt_snapshot_msg(struct gw_etcd__call *c, const ProtobufCMessage *msg);
+void gw_etcd__mt_snapshot_end(struct gw_etcd__call *c, bool gone);
 
 /* Auth service (etcd_auth.c). */
 void gw_etcd__auth_enable(struct gw_etcd__call *c, const ProtobufCMessage *msg);

@@ -184,6 +184,13 @@ static const struct flag flags[] = {
      "flags win"},
     {"check", NULL, F_BOOL, M_NODE, NULL, OFF(check), 0, 0, 0, false,
      "validate the flags and config file, print the result and exit"},
+    {"backup-dir", "DIR", F_STR, M_NODE, "", OFF(backup_dir), SZ(backup_dir), 0, 0, false,
+     "write a backup of the local store (as `apigw backup`) into DIR periodically; "
+     "empty = none (docs/backup.md)"},
+    {"backup-interval", "DURATION", F_DURATION, M_NODE, "1h", OFF(backup_interval_ms), 0, 0, 0,
+     false, "time between periodic backups (with --backup-dir; at least 1s)"},
+    {"backup-keep", "N", F_INT, M_NODE, "7", OFF(backup_keep), 0, 1, 100000, false,
+     "periodic backup files kept in --backup-dir (the oldest are removed)"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
 
@@ -868,6 +875,10 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 			 "legacy --join-secret");
 		return GW_EINVAL;
 	}
+	if ((mask & M_NODE) && cfg->backup_dir[0] != '\0' && cfg->backup_interval_ms < 1000) {
+		snprintf(err, errlen, "invalid value for --backup-interval: at least 1s");
+		return GW_EINVAL;
+	}
 	if (cfg->cmd == GW_CMD_TOKEN && cfg->token_ttl_ms < 1000) {
 		snprintf(err, errlen, "invalid value for --ttl: at least 1s");
 		return GW_EINVAL;
@@ -915,6 +926,12 @@ int gw_node_config_help(FILE *out, const char *topic)
 		for (c = 0; c < GW_CMD__COUNT; c++) {
 			fprintf(out, "  %-8s %s\n", cmds[c].name, cmds[c].summary);
 		}
+		fprintf(out,
+			"  backup   backup --to FILE | backup status FILE: snapshots (--help)\n"
+			"  restore  restore FILE --data-dir DIR: a new cluster from a backup "
+			"(--help)\n"
+			"  config   config export | config apply FILE: declarative APISIX "
+			"config (--help)\n");
 		fprintf(out, "\n'apigw help <subcommand>' lists its flags and defaults.\n");
 		return 0;
 	}

@@ -77,6 +77,9 @@ struct gw_node_config {
 	bool json;                     /* status: print JSON */
 	char config_file[PATH_MAX];    /* --config: JSON file of flag values */
 	bool check;                    /* start --check: validate and exit */
+	char backup_dir[PATH_MAX];     /* periodic backups into this dir ("" = none) */
+	unsigned backup_interval_ms;   /* between periodic backups */
+	int backup_keep;               /* periodic backup files kept */
 	uint64_t quota_bytes;          /* store size quota (etcd's backend quota) */
 	int history_revs;              /* --history-revisions: revisions kept by compaction */
 	int history_hours;             /* --history-hours: and hours kept */

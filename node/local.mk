@@ -10,7 +10,13 @@ node_libgw_node_a_SOURCES = \
 	node/history.c node/history.h node/history_retention.c \
 	node/confsync.c node/confsync.h \
 	node/metrics.c node/metrics.h \
-	node/control.c node/control.h
+	node/control.c node/control.h \
+	node/backup.c node/backup.h node/backup_int.h \
+	node/backup_client.c \
+	node/backup_periodic.c node/backup_periodic.h \
+	node/restore.c \
+	node/configfile.c node/configfile.h node/configfile_int.h \
+	node/configfile_apply.c
 
 bin_PROGRAMS += apigw
 apigw_SOURCES = node/main.c

@@ -4,8 +4,10 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "node/backup.h"
 #include "node/flags.h"
 #include "node/cluster.h"
+#include "node/configfile.h"
 #include "node/history.h"
 #include "node/tokens.h"
 #include "node/node.h"
@@ -19,6 +21,12 @@ int main(int argc, char **argv)
 	char err[256];
 	int rv;
 
+	if (gw_node_backup_is_cmd(argc, argv)) {
+		return gw_node_backup_main(argc, argv);
+	}
+	if (gw_node_configfile_is_cmd(argc, argv)) {
+		return gw_node_configfile_main(argc, argv);
+	}
 	rv = gw_node_config_parse(argc, argv, &cfg, err, sizeof err);
 	if (rv != 0) {
 		fprintf(stderr, "apigw: %s\n", err);

@@ -19,6 +19,7 @@
 
 #include "node/node.h"
 #include "admin/apisix.h"
+#include "node/backup_periodic.h"
 #include "node/cluster.h"
 #include "node/confsync.h"
 #include "node/control.h"
@@ -75,6 +76,7 @@ struct gw_node {
 	struct gw_node_control *control;            /* control API (node/control.c) */
 	struct gw_node_control_sources control_src; /* what it reads */
 	struct gw_node_history *history;            /* history age limit (node/history*.c) */
+	struct gw_node_backups *backups;            /* --backup-dir (node/backup_periodic.c) */
 	struct gw_sm life;                          /* enum node_life */
 	int pending_stops;                          /* components still stopping */
 	int exit_code;
@@ -301,6 +303,11 @@ static void node_stop_components(struct gw_node *n)
 		n->pending_stops++;
 		gw_node_history_stop(n->history, component_stopped, n);
 		n->history = NULL;
+	}
+	if (n->backups != NULL) { /* before the cluster: it reads its store */
+		n->pending_stops++;
+		gw_node_backups_stop(n->backups, component_stopped, n);
+		n->backups = NULL;
 	}
 	if (n->admin != NULL) { /* before raft: its pending writes answer in raft's stop */
 		n->pending_stops++;
@@ -581,6 +588,16 @@ int gw_node_run(const struct gw_node_config *cfg)
 		n.control = NULL;
 		n.exit_code = rv;
 		goto err_after_signals;
+	}
+
+	if (cfg->backup_dir[0] != '\0') {
+		rv = gw_node_backups_start(&n.loop, n.cluster, cfg->backup_dir,
+					   cfg->backup_interval_ms, cfg->backup_keep, &n.backups);
+		if (rv != 0) {
+			n.backups = NULL;
+			n.exit_code = rv;
+			goto err_after_signals;
+		}
 	}
 
 	gw_sm_move(&n.life, NODE_READY);

@@ -25,4 +25,5 @@ raft_libgw_raft_a_SOURCES = \
 	raft/frame.c \
 	raft/peerauth.c \
 	raft/transport.c \
-	raft/transport_tls.c
+	raft/transport_tls.c \
+	raft/restore.c

@@ -282,4 +282,14 @@ char *gw_raft_token_list_json(struct gw_raft *r);
  * for proposals with @res NULL. GW_EMEMBERNOTFOUND for an unknown id. */
 int gw_raft_remove(struct gw_raft *r, uint64_t id, gw_raft_barrier_cb cb, void *data);
 
+/* restore.c: make @data_dir (existing, empty) the data dir of a new
+ * one-node cluster whose raft log starts with a snapshot of store @image
+ * (@len bytes, applied index @index) and whose member listens for raft on
+ * @raft_address. @cluster_id 0 = a new random id. The ids used are returned.
+ * 0, GW_EEXIST (an identity or raft log is there already), GW_EIO, GW_ENOMEM
+ * (logged). Blocking (runs a private loop); for `apigw restore`. */
+int gw_raft_seed(const char *data_dir, const char *raft_address, uint64_t cluster_id,
+		 const void *image, size_t len, uint64_t index, uint64_t *node_id_out,
+		 uint64_t *cluster_id_out);
+
 #endif

@@ -39,7 +39,7 @@ uint64_t gw_store__get_u64(const unsigned char *p)
 	return v;
 }
 
-static void put_u32(unsigned char *p, uint32_t v)
+void gw_store__put_u32(unsigned char *p, uint32_t v)
 {
 	p[0] = (unsigned char)(v >> 24);
 	p[1] = (unsigned char)(v >> 16);
@@ -47,7 +47,7 @@ static void put_u32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)v;
 }
 
-static uint32_t get_u32(const unsigned char *p)
+uint32_t gw_store__get_u32(const unsigned char *p)
 {
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
@@ -147,12 +147,12 @@ static unsigned char *enc_kv(unsigned char *p, const struct gw_store__kvview *kv
 	gw_store__put_u64(p + 16, (uint64_t)kv->version);
 	gw_store__put_u64(p + 24, (uint64_t)kv->lease);
 	p += GW_STORE__KV_HDR;
-	put_u32(p, (uint32_t)kv->key_len);
+	gw_store__put_u32(p, (uint32_t)kv->key_len);
 	if (kv->key_len) {
 		memcpy(p + 4, kv->key, kv->key_len);
 	}
 	p += 4 + kv->key_len;
-	put_u32(p, (uint32_t)kv->value_len);
+	gw_store__put_u32(p, (uint32_t)kv->value_len);
 	if (kv->value_len) {
 		memcpy(p + 4, kv->value, kv->value_len);
 	}
@@ -169,13 +169,13 @@ int gw_store__dec_kv(const unsigned char *p, size_t len, struct gw_store__kvview
 	kv->mod_revision = (int64_t)gw_store__get_u64(p + 8);
 	kv->version = (int64_t)gw_store__get_u64(p + 16);
 	kv->lease = (int64_t)gw_store__get_u64(p + 24);
-	klen = get_u32(p + GW_STORE__KV_HDR);
+	klen = gw_store__get_u32(p + GW_STORE__KV_HDR);
 	if (klen > len - GW_STORE__KV_HDR - 4 || len - GW_STORE__KV_HDR - 4 - klen < 4) {
 		return GW_ECORRUPT;
 	}
 	kv->key = (const char *)p + GW_STORE__KV_HDR + 4;
 	kv->key_len = klen;
-	vlen = get_u32(p + GW_STORE__KV_HDR + 4 + klen);
+	vlen = gw_store__get_u32(p + GW_STORE__KV_HDR + 4 + klen);
 	if (vlen > len - kv_size(klen, 0)) {
 		return GW_ECORRUPT;
 	}

@@ -9,4 +9,5 @@ store_libgw_store_a_SOURCES = \
 	store/hash.c \
 	store/lease.c \
 	store/watch.c \
-	store/snapshot.c
+	store/snapshot.c \
+	store/backup.c

@@ -308,3 +308,113 @@ err_after_tmp:
 	unlink(lock);
 	return rv;
 }
+
+/* Visit every record of a checked image body: @fn gets db, key, value. */
+static void walk(const unsigned char *p, size_t len,
+		 void (*fn)(unsigned db, const unsigned char *k, uint32_t klen,
+			    const unsigned char *v, uint32_t vlen, void *data),
+		 void *data)
+{
+	size_t pos = 0;
+	while (pos < len) {
+		uint32_t klen = gw_store__get_u32(p + pos + 1);
+		uint32_t vlen = gw_store__get_u32(p + pos + 5);
+		fn(p[pos], p + pos + 9, klen, p + pos + 9 + klen, vlen, data);
+		pos += 9 + (size_t)klen + vlen;
+	}
+}
+
+static void count_cb(unsigned db, const unsigned char *k, uint32_t klen, const unsigned char *v,
+		     uint32_t vlen, void *data)
+{
+	struct gw_store_image_stats *st = data;
+	(void)k;
+	(void)klen;
+	(void)v;
+	(void)vlen;
+	if (db == 0) {
+		st->keys++;
+	} else if (db == 1) {
+		st->events++;
+	} else if (db == 2) {
+		st->leases++;
+	} else if (db == 5) {
+		st->meta++;
+	}
+}
+
+int gw_store_image_stats(const void *buf, size_t len, struct gw_store_image_stats *st)
+{
+	uint64_t applied, rev, compact;
+	const unsigned char *body;
+	size_t body_len;
+	int rv;
+
+	memset(st, 0, sizeof *st);
+	rv = parse(buf, len, &applied, &rev, &compact, &body, &body_len);
+	if (rv != 0) {
+		return rv;
+	}
+	st->applied = applied;
+	st->revision = (int64_t)rev;
+	st->compact_revision = (int64_t)compact;
+	walk(body, body_len, count_cb, st);
+	return 0;
+}
+
+struct filter_ctx {
+	struct gw_buf *out;
+	bool (*drop_meta)(const char *key, size_t len);
+	int rv;
+};
+
+static void filter_cb(unsigned db, const unsigned char *k, uint32_t klen, const unsigned char *v,
+		      uint32_t vlen, void *data)
+{
+	struct filter_ctx *f = data;
+	unsigned char d = (unsigned char)db;
+	if (f->rv != 0 || (db == 5 && f->drop_meta((const char *)k, klen))) {
+		return;
+	}
+	if ((f->rv = gw_buf_append(f->out, &d, 1)) == 0 &&
+	    (f->rv = append_u32(f->out, klen)) == 0 && (f->rv = append_u32(f->out, vlen)) == 0 &&
+	    (f->rv = gw_buf_append(f->out, k, klen)) == 0) {
+		f->rv = gw_buf_append(f->out, v, vlen);
+	}
+}
+
+int gw_store_image_filter(const void *buf, size_t len,
+			  bool (*drop_meta)(const char *key, size_t len), void **out,
+			  size_t *out_len)
+{
+	uint64_t applied, rev, compact;
+	const unsigned char *body;
+	size_t body_len;
+	struct gw_buf b;
+	struct filter_ctx f;
+	unsigned char end = END_MARK;
+	int rv;
+
+	*out = NULL;
+	*out_len = 0;
+	rv = parse(buf, len, &applied, &rev, &compact, &body, &body_len);
+	if (rv != 0) {
+		return rv;
+	}
+	gw_buf_init(&b);
+	f.out = &b;
+	f.drop_meta = drop_meta;
+	f.rv = gw_buf_append(&b, buf, HDR_LEN);
+	if (f.rv == 0) {
+		walk(body, body_len, filter_cb, &f);
+	}
+	if (f.rv == 0 && (f.rv = gw_buf_append(&b, &end, 1)) == 0) {
+		f.rv = append_u64(&b, gw_store__hash(b.data, b.len));
+	}
+	if (f.rv != 0) {
+		gw_buf_close(&b);
+		return f.rv;
+	}
+	*out = gw_buf_steal(&b, out_len);
+	return 0;
+}

@@ -326,6 +326,63 @@ int gw_store_snapshot_index(const void *buf, size_t len, uint64_t *index);
  * with GW_EIO: logged). */
 int gw_store_restore(struct gw_store *s, const void *buf, size_t len);
 
+/* Counts of a snapshot image's records (gw_store_image_stats). */
+struct gw_store_image_stats {
+	uint64_t applied;         /* raft index the image holds */
+	int64_t revision;         /* store revision */
+	int64_t compact_revision; /* oldest revision kept */
+	uint64_t keys;            /* live keys */
+	uint64_t events;          /* history events (revisions since compaction) */
+	uint64_t leases;          /* leases */
+	uint64_t meta;            /* node metadata records (members, auth, tokens) */
+};
+/* Check an image (checksum, bounds) and count its records. 0 or
+ * GW_ECORRUPT. Pure: any thread. */
+int gw_store_image_stats(const void *buf, size_t len, struct gw_store_image_stats *st);
+/* A copy of the image @buf without the meta records @drop_meta selects,
+ * with a fresh checksum (what a restore into a new cluster keeps: the
+ * keyspace, history, leases and auth, not the old members). The logical
+ * size recorded in the image is kept as is. @out is malloc'ed (caller
+ * frees). 0, GW_ECORRUPT, GW_ENOMEM. Pure: any thread. */
+int gw_store_image_filter(const void *buf, size_t len,
+			  bool (*drop_meta)(const char *key, size_t len), void **out,
+			  size_t *out_len);
+
+/* The backup file (backup.c): a 64-byte header, the store image, zero
+ * padding to a multiple of 512 bytes, and the SHA-256 of all that (32
+ * bytes). */
+#define GW_STORE_BACKUP_HDR 64
+#define GW_STORE_BACKUP_SUM 32
+struct gw_store_backup_info {
+	uint32_t version;         /* file format version */
+	int64_t revision;         /* store revision of the image */
+	uint64_t applied;         /* raft index of the image */
+	uint64_t cluster_id;      /* cluster it was taken from (0 = none) */
+	int64_t created;          /* Unix seconds */
+	uint64_t image_len;       /* bytes of the store image */
+	unsigned char sha256[32]; /* the trailer (filled by gw_store_backup_check) */
+};
+/* Write the header for @info (revision, applied, cluster_id, created,
+ * image_len) into @out. */
+void gw_store_backup_header(const struct gw_store_backup_info *info,
+			    unsigned char out[GW_STORE_BACKUP_HDR]);
+/* Bytes of header + image + padding for an image of @image_len bytes
+ * (the file is this plus GW_STORE_BACKUP_SUM). */
+size_t gw_store_backup_body_len(uint64_t image_len);
+/* SHA-256 of @hdr, @image and the zero padding into @out: 0 or GW_ENOMEM. */
+int gw_store_backup_sha256(const unsigned char hdr[GW_STORE_BACKUP_HDR], const void *image,
+			   size_t image_len, unsigned char out[GW_STORE_BACKUP_SUM]);
+/* Check a whole backup file: header, length, SHA-256 trailer, then the
+ * image's own checksum. 0 with @info filled and *@image pointing into
+ * @file (info->image_len bytes); GW_ECORRUPT (or GW_ENOMEM) with a one-line
+ * reason in @why. Pure: any thread. */
+int gw_store_backup_check(const void *file, size_t len, struct gw_store_backup_info *info,
+			  const void **image, char *why, size_t whylen);
+/* Write the whole backup file for @image (info->image_len bytes; the
+ * header from @info) to @fd. 0, GW_EIO (errno set), GW_ENOMEM. Blocking:
+ * any thread. */
+int gw_store_backup_write(int fd, const struct gw_store_backup_info *info, const void *image);
+
 /* Watches. Events are delivered in revision order, each exactly once: first
  * past events from history (from start_revision), then live events after
  * each write commits. */

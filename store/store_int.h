@@ -116,6 +116,8 @@ struct gw_store__wctx {
 /* encoding (kv.c) */
 void gw_store__put_u64(unsigned char *p, uint64_t v);
 uint64_t gw_store__get_u64(const unsigned char *p);
+void gw_store__put_u32(unsigned char *p, uint32_t v);
+uint32_t gw_store__get_u32(const unsigned char *p);
 uint64_t gw_store__hash(const void *p, size_t len);
 size_t gw_store__enc_key(const char *key, size_t len, unsigned char *out);
 int gw_store__cmp_enc(const MDB_val *a, const MDB_val *b);

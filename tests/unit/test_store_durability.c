@@ -531,6 +531,93 @@ static void test_restore_crash_leaves_old_state(void **state)
 	assert_int_equal(gw_store_revision(f->s), 3);
 }
 
+/* the backup file (store/backup.c) and image helpers */
+
+static bool drop_members(const char *key, size_t len)
+{
+	return len >= 7 && memcmp(key, "member/", 7) == 0;
+}
+
+static void test_backup_file(void **state)
+{
+	struct fx *f = *state;
+	struct gw_store_op op = {.type = GW_OP_META_PUT};
+	struct gw_store_result res;
+	struct gw_store_backup_info info = {0}, got;
+	struct gw_store_image_stats st;
+	char path[96], why[256];
+	const void *image;
+	void *img, *filtered;
+	unsigned char *file;
+	size_t len, flen, n;
+	FILE *fp;
+	int fd;
+
+	for (int i = 0; i < 20; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "k%02d", i);
+		put(f, k, "v");
+	}
+	op.u.meta.key = "member/1";
+	op.u.meta.key_len = 8;
+	op.u.meta.value = "{}";
+	op.u.meta.value_len = 2;
+	memset(&res, 0, sizeof res);
+	assert_int_equal(wr(f, &op, &res), 0);
+	gw_store_result_free(&res);
+	assert_int_equal(gw_store_snapshot(f->s, &img, &len), 0);
+	info.revision = gw_store_revision(f->s);
+	info.applied = gw_store_applied_index(f->s);
+	info.cluster_id = 0x1234;
+	info.created = 1;
+	info.image_len = len;
+	snprintf(path, sizeof path, "%s/backup.db", f->dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(gw_store_backup_write(fd, &info, img), 0);
+	close(fd);
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	file = malloc(len + 1024);
+	n = fread(file, 1, len + 1024, fp);
+	fclose(fp);
+	/* 512-byte pages plus a 32-byte SHA-256, as etcdctl 3.4 checks */
+	assert_int_equal(n % 512, 32);
+	assert_int_equal(n, gw_store_backup_body_len(len) + GW_STORE_BACKUP_SUM);
+	assert_int_equal(gw_store_backup_check(file, n, &got, &image, why, sizeof why), 0);
+	assert_int_equal(got.revision, info.revision);
+	assert_int_equal(got.applied, info.applied);
+	assert_int_equal(got.cluster_id, 0x1234);
+	assert_int_equal(got.image_len, len);
+	assert_memory_equal(image, img, len);
+	/* every truncation and every altered byte is refused, never accepted */
+	for (size_t t = 0; t < n; t += t < 600 ? 1 : 61) {
+		assert_int_equal(gw_store_backup_check(file, t, &got, &image, why, sizeof why),
+				 GW_ECORRUPT);
+	}
+	for (size_t b = 0; b < n; b += 13) {
+		file[b] ^= 0x20;
+		if (gw_store_backup_check(file, n, &got, &image, why, sizeof why) != GW_ECORRUPT) {
+			fail_msg("byte %zu of %zu altered and accepted", b, n);
+		}
+		file[b] ^= 0x20;
+	}
+	/* counts, and the filter that drops the old cluster's members */
+	assert_int_equal(gw_store_image_stats(img, len, &st), 0);
+	assert_int_equal(st.keys, 20);
+	assert_int_equal(st.meta, 1);
+	assert_int_equal(st.revision, info.revision);
+	assert_int_equal(gw_store_image_filter(img, len, drop_members, &filtered, &flen), 0);
+	assert_int_equal(gw_store_image_stats(filtered, flen, &st), 0);
+	assert_int_equal(st.keys, 20);
+	assert_int_equal(st.meta, 0);
+	((unsigned char *)img)[len / 2] ^= 1;
+	assert_int_equal(gw_store_image_stats(img, len, &st), GW_ECORRUPT);
+	free(filtered);
+	free(img);
+	free(file);
+}
+
 /* watches */
 
 int main(void)
@@ -548,6 +635,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_kill_9_keeps_commits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snapshot_restore, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restore_crash_leaves_old_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_backup_file, setup, teardown),
 	};
 	gw_log_set_level(GW_LOG_NONE);
 	return cmocka_run_group_tests(tests, NULL, NULL);
