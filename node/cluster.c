@@ -227,6 +227,7 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 	ro.replace_voter_ms = env_uint("APIGW_RAFT_REPLACE_VOTER_MS", 0);
 	ro.consistency_check_ms = env_uint("APIGW_CONSISTENCY_CHECK_MS", 0);
 	ro.test_corrupt_hash = env_uint("APIGW_TEST_CORRUPT_HASH", 0) != 0;
+	ro.test_snapshot_load_delay_ms = env_uint("APIGW_TEST_SNAPSHOT_LOAD_DELAY_MS", 0);
 	ro.token_sweep_ms = env_uint("APIGW_TOKEN_SWEEP_MS", 0);
 	ro.token_grace_s = env_uint("APIGW_TOKEN_GRACE_S", 3600);
 	if (cfg->cmd == GW_CMD_JOIN) {

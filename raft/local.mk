@@ -12,6 +12,7 @@ raft_libgw_raft_a_SOURCES = \
 	raft/token.c \
 	raft/enroll.c \
 	raft/raft.c \
+	raft/io_guard.c \
 	raft/forward.c \
 	raft/propose.c \
 	raft/barrier.c \

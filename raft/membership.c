@@ -68,8 +68,9 @@ static void mtask_change_cb(struct raft_change *req, int status)
 		return;
 	}
 	/* The next step starts from the loop, not from inside libraft's
-	 * callback: libraft 0.22.1 reads freed configuration memory when a
-	 * change is started there (ASan: raft_assign from this callback). */
+	 * callback. (The ASan report that first motivated this, a read of
+	 * configuration memory freed by the next change, was libraft's
+	 * InstallSnapshot address: fixed in io_guard.c.) */
 	t->step++;
 	r->mtask_cur = NULL;
 	gw_list_add_head(&r->mtasks, &t->link);

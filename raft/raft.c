@@ -580,6 +580,7 @@ int gw_raft__setup(struct gw_raft *r, bool bootstrap)
 	}
 	r->raft.data = r;
 	r->raft_running = true;
+	gw_raft__io_guard(r);
 	raft_set_election_timeout(&r->raft, r->election_timeout_ms);
 	raft_set_heartbeat_timeout(&r->raft, r->heartbeat_ms);
 	raft_set_snapshot_threshold(&r->raft, r->snapshot_threshold);
@@ -645,6 +646,7 @@ static void opts_apply(struct gw_raft *r, const struct gw_raft_opts *o)
 							    : o->consistency_check_ms;
 	r->next_check = r->check_ms; /* not in the first moments after start */
 	r->test_corrupt_hash = o->test_corrupt_hash;
+	r->test_snapshot_load_delay_ms = o->test_snapshot_load_delay_ms;
 	r->token_sweep_ms = o->token_sweep_ms ? o->token_sweep_ms : 600000;
 	r->token_grace_s = o->token_grace_s;
 	r->peer_tls_off = o->peer_tls_off;
@@ -914,6 +916,7 @@ static void stop_continue(struct gw_raft *r, enum gw_raft__life to)
 	 * closes, which answers it. */
 	gw_raft__mtasks_stop(r);
 	gw_raft__proposals_stop(r);
+	gw_raft__io_guard_stop(r);
 	if (r->raft_running) {
 		raft_close(&r->raft, raft_closed_cb);
 	} else {

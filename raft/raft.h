@@ -63,6 +63,9 @@ struct gw_raft_opts {
 	 * (consistency.c); 0 = GW_RAFT_DEFAULT_CHECK_MS, UINT_MAX = never. */
 	unsigned consistency_check_ms;
 	bool test_corrupt_hash; /* test hook: this member reports wrong hashes */
+	/* test hook: libraft's snapshot loads for InstallSnapshot messages
+	 * start this many ms late (io_guard.c) */
+	unsigned test_snapshot_load_delay_ms;
 	/* The leader deletes join tokens expired for more than token_grace_s
 	 * (0 = at expiry) every token_sweep_ms (0 = 10 min). */
 	unsigned token_sweep_ms;

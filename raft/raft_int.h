@@ -215,6 +215,17 @@ struct gw_raft {
 
 	struct raft raft;
 	struct raft_io io;
+	/* io_guard.c: raft_uv's send and snapshot load, called through guards;
+	 * the test hook's held loads */
+	int (*uv_send)(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
+		       raft_io_send_cb cb);
+	int (*uv_snapshot_get)(struct raft_io *io, struct raft_io_snapshot_get *req,
+			       raft_io_snapshot_get_cb cb);
+	unsigned test_snapshot_load_delay_ms;
+	struct gw_list held_loads;
+	uv_timer_t held_timer;
+	bool held_timer_open;
+	bool io_closing; /* raft_close was called: sends are refused */
 	struct raft_uv_transport transport;
 	struct raft_fsm fsm;
 	bool raft_running; /* raft_init done and raft not closed yet */
@@ -414,6 +425,14 @@ int gw_raft__member_load(struct gw_raft *r, uint64_t id, struct gw_raft_member *
 /* This node's metadata as JSON (malloc'ed) or NULL. */
 char *gw_raft__self_json(struct gw_raft *r);
 const struct raft_server *gw_raft__conf_get(struct gw_raft *r, uint64_t id);
+/* io_guard.c: route r->io's sends through a guard that never lets libraft
+ * send an InstallSnapshot to an address string freed by a membership change
+ * made while the snapshot was loading (and install the test hook that holds
+ * snapshot loads). Call once, after raft_uv_init. */
+void gw_raft__io_guard(struct gw_raft *r);
+/* From now on refuse sends; start the snapshot loads the test hook holds
+ * and close its timer. Call right before raft_close. */
+void gw_raft__io_guard_stop(struct gw_raft *r);
 int gw_raft__conf_voters(struct gw_raft *r);
 struct gw_raft__health *gw_raft__health_get(struct gw_raft *r, uint64_t id, bool create);
 bool gw_raft__reachable(struct gw_raft *r, uint64_t id);

@@ -121,6 +121,7 @@ TESTS += tests/unit/test_raft_token
 # raft/ integration tests (owner: raft): real apigw clusters on 127.0.0.1.
 TESTS += tests/integration/test_raft_cluster.py
 TESTS += tests/integration/test_raft_membership.py
+TESTS += tests/integration/test_raft_snapshot_race.py
 TESTS += tests/integration/test_raft_transport.py
 TESTS += tests/integration/test_commit_propagation.py
 TESTS += tests/integration/test_lease_members.py
