@@ -452,6 +452,40 @@ int gw_proxy__plugin_message(struct gw_proxy__req *r, int status, const char *ke
 	return rv;
 }
 
+/* @value copied to @r's arena with control bytes other than HTAB (CR, LF,
+ * NUL...) as %XX, as OpenResty's ngx.header does: a value built from the
+ * decoded path ($uri, regex_uri captures of "%0d%0a") must not end the
+ * header line and inject others (response splitting). NULL when out of
+ * memory. */
+static char *header_value_dup(struct gw_proxy__req *r, const char *value)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0, extra = 0;
+	char *out;
+
+	for (; value[n] != '\0'; n++) {
+		unsigned char ch = (unsigned char)value[n];
+		extra += (ch < 0x20 && ch != '\t') || ch == 0x7f ? 2 : 0;
+	}
+	out = gw_arena_alloc(&r->arena, n + extra + 1);
+	if (out == NULL) {
+		return NULL;
+	}
+	n = 0;
+	for (const char *p = value; *p != '\0'; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			out[n++] = '%';
+			out[n++] = hex[ch >> 4];
+			out[n++] = hex[ch & 15];
+		} else {
+			out[n++] = (char)ch;
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
 void gw_proxy__plugin_resp_header(struct gw_proxy__req *r, const char *name, const char *value)
 {
 	struct gw_proxy__hdr *h = NULL;
@@ -478,8 +512,8 @@ void gw_proxy__plugin_resp_header(struct gw_proxy__req *r, const char *name, con
 		h->name = gw_arena_strndup(&r->arena, name, strlen(name));
 		h->name_len = h->name ? strlen(name) : 0;
 	}
-	h->value = gw_arena_strndup(&r->arena, value, strlen(value));
-	h->value_len = h->value ? strlen(value) : 0;
+	h->value = header_value_dup(r, value);
+	h->value_len = h->value ? strlen(h->value) : 0;
 	if (h->name == NULL || h->value == NULL) {
 		h->name = h->value = "";
 		h->name_len = h->value_len = 0;
