@@ -267,6 +267,11 @@ def test_hmac_auth():
     assert P.get("/hs", hmac_auth("my-key", "my-secret", "/hs"))[0] == 401
     assert P.get("/hs", hmac_auth("my-key", "my-secret", "/hs", signed=("date", "x-custom"),
                                   headers={"X-Custom": "v"}, alg="hmac-sha1"))[0] == 401
+    # one big header signed 1500 times: a 10 KiB head would make a 9 MB
+    # signing string; it is refused past 64 KiB, even when signed right
+    h = hmac_auth("my-key", "my-secret", "/hm", signed=("date",) + ("x",) * 1500,
+                  headers={"X": "v" * 6000})
+    assert msg(P.get("/hm", h)) == (401, "client request can't be validated")
 
 
 def test_hmac_auth_body():
@@ -431,6 +436,25 @@ def test_redirect():
     assert hd["location"] == "/new?b=2", hd
     st, hd, _ = P.get("/r6")
     assert hd["location"] == "/a%20b%23c?d e", hd
+    # $uri (the decoded path) holding CR LF must not end the Location line
+    # (response splitting): the control bytes go out as %XX
+    with socket.create_connection(("127.0.0.1", P.node.ports["proxy"]), timeout=5) as s:
+        s.sendall(b"GET /r2/a%0d%0aSet-Cookie:%20evil=1 HTTP/1.1\r\nHost: x\r\n"
+                  b"Connection: close\r\n\r\n")
+        raw = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            raw += d
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert head[0].startswith(b"HTTP/1.1 301"), raw
+    assert b"Location: /r2/a%0D%0ASet-Cookie: evil=1/xxy\\$uri$" in head, raw
+    assert not any(ln.lower().startswith(b"set-cookie") for ln in head), raw
+    # a long Location is not cut
+    q = "q=" + "x" * 3000
+    st, hd, _ = P.get("/r4?" + q, {"Host": "foo.test"})
+    assert st == 301 and hd["location"] == "https://foo.test/r4?" + q, (st, len(hd["location"]))
 
 
 class SlowUpstream:
