@@ -643,6 +643,20 @@ def test_real_ip():
         assert seen["headers"]["x-seen-ip"] == want, (arg, seen)
 
 
+def test_proxy_rewrite_escapes_decoded_path():
+    """proxy-rewrite's uri and header values built from $uri (the decoded
+    path) reach the upstream escaped: "%0d%0a" must not end the request
+    line or a header and smuggle another (APISIX's uri_safe_encode)."""
+    P.route("prw", "/prw/*", {"proxy-rewrite": {"uri": "/up$uri",
+                                                "headers": {"set": {"X-Path": "$uri"}}}})
+    seen, _ = P.echo("/prw/a%0d%0aX-Evil:%201%20b")
+    assert seen["path"] == "/up/prw/a%0D%0AX-Evil:%201%20b", seen
+    assert seen["headers"]["x-path"] == "/prw/a%0D%0AX-Evil: 1 b", seen
+    assert "x-evil" not in seen["headers"], seen
+    seen, _ = P.echo("/prw/plain?q=1")
+    assert seen["path"] == "/up/prw/plain?q=1", seen
+
+
 def test_plugins_listed():
     st, b = P.adm("GET", "/plugins/list")
     assert st == 200 and {"jwt-auth", "hmac-auth", "cors", "redirect", "limit-conn",
@@ -675,6 +689,7 @@ try:
     tap.run(test_uri_blocker)
     tap.run(test_fault_injection)
     tap.run(test_real_ip)
+    tap.run(test_proxy_rewrite_escapes_decoded_path)
     tap.run(test_plugins_listed)
     tap.run(test_stops_clean)
 finally:
