@@ -580,6 +580,9 @@ def test_uri_blocker():
                                               "rejected_msg": "access is not allowed"}})
     assert P.get("/ub/root.exe")[0] == 403
     assert P.get("/ub/x?a=root.mmm")[0] == 403  # request_uri: the query too
+    # a URI of exactly max_uri_bytes (8 KiB): the query is still searched
+    q = "/ub/x?a=root.mmm&p="
+    assert P.get(q + "x" * (8192 - len(q)))[0] == 403
     assert P.get("/ub/ok")[0] == 200
     st, _, b = P.get("/ub2/root")
     assert st == 410 and json.loads(b) == {"error_msg": "access is not allowed"}, (st, b)
