@@ -139,6 +139,9 @@ def test_jwt_hs256():
     assert good not in json.dumps(seen) and "a=1&b=2" in seen["path"], seen
     seen, _ = P.echo("/jh", {"Cookie": "a=1; jwt=%s; b=2" % good})
     assert seen["headers"]["cookie"] == "a=1; b=2", seen
+    # cookies joined by ";" alone come out "; "-joined, longer than they came
+    seen, _ = P.echo("/jh", {"Cookie": "a;" * 5000 + "jwt=" + good})
+    assert seen["headers"]["cookie"] == "; ".join(["a"] * 5000), len(seen["headers"]["cookie"])
 
 
 def test_jwt_key_claim_and_claims_to_verify():
