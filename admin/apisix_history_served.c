@@ -54,7 +54,7 @@ int gw_admin__wait_parse(struct gw_admin__op *op, char *msg, size_t n)
 		return 0;
 	}
 	v = strtod(arg, &end);
-	if (end == arg || v < 0) {
+	if (end == arg || !(v >= 0)) { /* NaN too: its cast is undefined */
 		goto bad;
 	}
 	if (strcmp(end, "ms") == 0) {

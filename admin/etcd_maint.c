@@ -8,8 +8,9 @@
  * streams it in 32 KiB blobs, each with the bytes remaining. A timer paces
  * the stream: blobs are queued only while the stream holds less than
  * QUEUE_MAX unwritten bytes, so a slow client costs the image and 1 MiB, not
- * a second copy of the file. Needs the root role while etcd auth is on (the
- * method table's gate).
+ * a second copy of the file. At most ACTIVE_MAX snapshots stream at once
+ * (each holds an image); more are refused with RESOURCE_EXHAUSTED. Needs
+ * the root role while etcd auth is on (the method table's gate).
  * Failure modes: no memory or a failing store end the call with its error;
  * a client that goes away stops the stream (the timer is closed, then the
  * call ends and the image is freed). Threads: the server's loop. */
@@ -20,14 +21,19 @@
 #include "lib/log.h"
 #include "store/store.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define BLOB      (32u << 10) /* bytes per message, as etcd */
-#define QUEUE_MAX (1u << 20)  /* unwritten bytes queued before we wait */
-#define PER_TICK  32          /* blobs per timer tick at most */
-#define TICK_MS   2
+#define BLOB       (32u << 10) /* bytes per message, as etcd */
+#define QUEUE_MAX  (1u << 20)  /* unwritten bytes queued before we wait */
+#define PER_TICK   32          /* blobs per timer tick at most */
+#define TICK_MS    2
+#define ACTIVE_MAX 2 /* snapshots streamed at once: each holds a copy of the store */
+
+/* Snapshots being streamed (every server of the process). */
+static _Atomic unsigned active;
 
 struct snap {
 	uv_timer_t timer; /* paces the stream; the struct is freed in its close callback */
@@ -51,6 +57,7 @@ static void snap_closed(uv_handle_t *h)
 
 	free(s->image);
 	free(s);
+	atomic_fetch_sub(&active, 1);
 	if (c != NULL) {
 		c->svc = NULL;
 		gw_etcd__finish(c, err);
@@ -147,8 +154,17 @@ void gw_etcd__mt_snapshot_msg(struct gw_etcd__call *c, const ProtobufCMessage *m
 	if (c->svc != NULL) {
 		return; /* one snapshot per call; a second request is ignored */
 	}
+	/* each stream holds a whole copy of the store for as long as its
+	 * client takes to read it: a few at once, not one per stream opened */
+	if (atomic_fetch_add(&active, 1) >= ACTIVE_MAX) {
+		atomic_fetch_sub(&active, 1);
+		gw_etcd__call_fail(c, GW_GRPC_RESOURCE_EXHAUSTED,
+				   "too many snapshots in progress, retry later");
+		return;
+	}
 	s = calloc(1, sizeof *s);
 	if (s == NULL) {
+		atomic_fetch_sub(&active, 1);
 		gw_etcd__call_fail(c, GW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
@@ -156,6 +172,7 @@ void gw_etcd__mt_snapshot_msg(struct gw_etcd__call *c, const ProtobufCMessage *m
 	if (rv != 0) {
 		struct gw_etcd__status st = gw_etcd__status_of(rv);
 		free(s);
+		atomic_fetch_sub(&active, 1);
 		gw_etcd__call_fail(c, st.code, st.msg);
 		return;
 	}
@@ -170,6 +187,7 @@ void gw_etcd__mt_snapshot_msg(struct gw_etcd__call *c, const ProtobufCMessage *m
 	if (gw_store_backup_sha256(s->hdr, s->image, s->image_len, s->sum) != 0) {
 		free(s->image);
 		free(s);
+		atomic_fetch_sub(&active, 1);
 		gw_etcd__call_fail(c, GW_GRPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}

@@ -870,9 +870,20 @@ void gw_proxy__dconn_respond(struct gw_proxy__dconn *dc, int status, const char 
 		     blen, close ? "close" : "keep-alive");
 	gw_proxy__dconn_write(dc, head, (size_t)n);
 	for (size_t i = 0; r != NULL && i < r->ph_n; i++) { /* added by plugins */
-		n = snprintf(head, sizeof head, "%.200s: %.280s\r\n", r->ph[i].name,
-			     r->ph[i].value);
-		gw_proxy__dconn_write(dc, head, (size_t)n);
+		/* whole: a Location of a long request_uri must not be cut */
+		const struct gw_proxy__hdr *h = &r->ph[i];
+		if (h->name_len == 0) {
+			continue;
+		}
+		if (h->name_len + h->value_len + 5 <= sizeof head) {
+			n = snprintf(head, sizeof head, "%s: %s\r\n", h->name, h->value);
+			gw_proxy__dconn_write(dc, head, (size_t)n);
+		} else {
+			gw_proxy__dconn_write(dc, h->name, h->name_len);
+			gw_proxy__dconn_write(dc, ": ", 2);
+			gw_proxy__dconn_write(dc, h->value, h->value_len);
+			gw_proxy__dconn_write(dc, "\r\n", 2);
+		}
 	}
 	gw_proxy__dconn_write(dc, "\r\n", 2);
 	if (r == NULL || r->method != HTTP_HEAD) {

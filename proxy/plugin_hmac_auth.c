@@ -45,6 +45,11 @@
 #define ALG_SHA256 2u
 #define ALG_SHA512 4u
 #define BODY_MAX   (8u << 20) /* max_req_body_size is capped here (memory per request) */
+/* A signing string longer than this is refused: each signed header appears
+ * once in an honest one (at most the head, 16 KiB, and the target), while
+ * "headers" naming one big header thousands of times would otherwise make
+ * a 16 KiB request cost tens of MiB and an HMAC over them. */
+#define SIGNING_MAX (64u << 10)
 
 static const struct {
 	const char *name;
@@ -195,7 +200,8 @@ static int64_t http_time(const char *s)
 	return (int64_t)timegm(&tm);
 }
 
-/* The signing string of @p for @r (arena), or NULL. */
+/* The signing string of @p for @r (arena), or NULL (also when longer than
+ * SIGNING_MAX). */
 static const char *signing_string(struct gw_proxy__req *r, const struct params *p)
 {
 	struct gw_buf b;
@@ -205,7 +211,7 @@ static const char *signing_string(struct gw_proxy__req *r, const struct params *
 	gw_buf_init(&b);
 	gw_buf_appends(&b, p->key_id);
 	gw_buf_append(&b, "\n", 1);
-	for (const char *h = p->headers; h != NULL && *h != '\0';) {
+	for (const char *h = p->headers; h != NULL && *h != '\0' && b.len <= SIGNING_MAX;) {
 		const char *sp = strchr(h, ' '), *v;
 		size_t l = sp ? (size_t)(sp - h) : strlen(h), vl;
 
@@ -228,7 +234,7 @@ static const char *signing_string(struct gw_proxy__req *r, const struct params *
 		}
 		h = sp ? sp + 1 : NULL;
 	}
-	out = gw_arena_strndup(&r->arena, b.data ? b.data : "", b.len);
+	out = b.len > SIGNING_MAX ? NULL : gw_arena_strndup(&r->arena, b.data ? b.data : "", b.len);
 	gw_buf_close(&b);
 	return out;
 }

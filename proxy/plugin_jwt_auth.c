@@ -222,7 +222,8 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 static const char *drop_cookie(struct gw_proxy__req *r, const char *src, const char *name)
 {
 	size_t nl = strlen(name), n = 0, sl = strlen(src);
-	char *out = gw_arena_alloc(&r->arena, sl + 1);
+	/* "a;b" becomes "a; b": each ';' may gain a byte */
+	char *out = gw_arena_alloc(&r->arena, 2 * sl + 1);
 	const char *p = src, *end = src + sl;
 
 	if (out == NULL) {

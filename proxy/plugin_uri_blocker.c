@@ -70,8 +70,22 @@ static int rewrite(struct gw_proxy__req *r, const void *conf)
 	size_t len;
 
 	if (!gw_proxy__plugin_var(r, "request_uri", buf, sizeof buf, &uri, &len)) {
-		uri = r->path; /* longer than buf: the path alone */
+		/* longer than buf (a URI of max_uri_bytes exactly): still the
+		 * query too, or padding a URI to that length would get its
+		 * query past the rules */
+		char *u = gw_arena_alloc(&r->arena, r->path_len + r->query_len + 2);
+		if (u == NULL) {
+			return gw_proxy__plugin_respond(r, 503, NULL);
+		}
+		memcpy(u, r->path, r->path_len);
 		len = r->path_len;
+		if (r->query_len > 0) {
+			u[len++] = '?';
+			memcpy(u + len, r->query, r->query_len);
+			len += r->query_len;
+		}
+		u[len] = '\0';
+		uri = u;
 	}
 	for (size_t i = 0; i < b->n; i++) {
 		if (gw_regex_match(b->re[i], uri, len, NULL, 0) > 0) {

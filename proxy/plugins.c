@@ -156,6 +156,50 @@ static const char *interp(struct gw_proxy__req *r, const char *t)
 	return interp_n(r, t, &n);
 }
 
+/* Is @ch escaped by esc_dup: a control byte other than HTAB (or DEL) in
+ * a header value; in a request target also space and non-ASCII. */
+static bool esc_needed(unsigned char ch, bool target)
+{
+	if (target) {
+		return ch <= 0x20 || ch >= 0x7f;
+	}
+	return (ch < 0x20 && ch != '\t') || ch == 0x7f;
+}
+
+/* @value copied to @r's arena with the bytes esc_needed names as %XX (a
+ * header value: as OpenResty's ngx.header does; a target: as APISIX's
+ * uri_safe_encode of proxy-rewrite's uri). A value built from the decoded
+ * path ($uri, regex_uri captures of "%0d%0a") must not end the header or
+ * request line and inject others (response splitting, request smuggling
+ * upstream). NULL when out of memory. */
+static char *esc_dup(struct gw_proxy__req *r, const char *value, bool target)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0, extra = 0;
+	char *out;
+
+	for (; value[n] != '\0'; n++) {
+		extra += esc_needed((unsigned char)value[n], target) ? 2 : 0;
+	}
+	out = gw_arena_alloc(&r->arena, n + extra + 1);
+	if (out == NULL) {
+		return NULL;
+	}
+	n = 0;
+	for (const char *p = value; *p != '\0'; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (esc_needed(ch, target)) {
+			out[n++] = '%';
+			out[n++] = hex[ch >> 4];
+			out[n++] = hex[ch & 15];
+		} else {
+			out[n++] = (char)ch;
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
 static void hc_edit(struct gw_proxy__req *r, struct gw_proxy__hcollect *hc, const struct hop *o,
 		    bool vars)
 {
@@ -183,7 +227,10 @@ static void hc_edit(struct gw_proxy__req *r, struct gw_proxy__hcollect *hc, cons
 		hc->v = v;
 		hc->cap = cap;
 	}
-	const char *val = vars ? interp(r, o->value) : o->value;
+	const char *val = vars ? esc_dup(r, interp(r, o->value), false) : o->value;
+	if (val == NULL) {
+		return;
+	}
 	hc->v[hc->n].name = o->name;
 	hc->v[hc->n].name_len = strlen(o->name);
 	hc->v[hc->n].value = val;
@@ -293,6 +340,9 @@ static int prw_rewrite(struct gw_proxy__req *r, const void *conf)
 	} else if (p->re != NULL) {
 		char *path = gw_arena_strndup(&r->arena, r->path, r->path_len);
 		target = path ? gw_proxy__plugin_regex_sub(r, p->re, path, p->repl) : NULL;
+	}
+	if (target != NULL) {
+		target = esc_dup(r, target, true);
 	}
 	if (target != NULL) {
 		if (r->query_len > 0) {
@@ -478,8 +528,8 @@ void gw_proxy__plugin_resp_header(struct gw_proxy__req *r, const char *name, con
 		h->name = gw_arena_strndup(&r->arena, name, strlen(name));
 		h->name_len = h->name ? strlen(name) : 0;
 	}
-	h->value = gw_arena_strndup(&r->arena, value, strlen(value));
-	h->value_len = h->value ? strlen(value) : 0;
+	h->value = esc_dup(r, value, false);
+	h->value_len = h->value ? strlen(h->value) : 0;
 	if (h->name == NULL || h->value == NULL) {
 		h->name = h->value = "";
 		h->name_len = h->value_len = 0;

@@ -413,6 +413,32 @@ def test_max_streams(n):
     assert ctl(n, "put", "/after/streams", "1").strip() == "OK"
 
 
+def test_snapshot_streams_bounded(n):
+    """Each Maintenance/Snapshot stream holds a copy of the store until its
+    client has read it: with two streams a client never reads (window 0),
+    a third is refused at once (trailers only, RESOURCE_EXHAUSTED); once
+    they are gone a snapshot works again."""
+    h = H2(n.ports["etcd"])
+    try:
+        h.auto_window = False
+        h.send(h.frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0)))  # INITIAL_WINDOW_SIZE 0
+        for sid in (1, 3, 5):
+            h.send(h.open(sid, b"/etcdserverpb.Maintenance/Snapshot") +
+                   h.frame(DATA, 1, sid, grpc(b"")))
+        h.pump(lambda h: 5 in h.ended or 5 in h.resets)
+        assert 5 in h.ended and 1 not in h.ended and 3 not in h.ended, (h.ended, h.resets)
+    finally:
+        h.close()
+    out = os.path.join(os.path.dirname(n.log_path), "snap-after.db")
+    for _ in range(50):  # the closed streams are released on the node's loop
+        p = subprocess.run([ETCDCTL, "--endpoints=" + n.addr("etcd"), "snapshot", "save", out],
+                           capture_output=True, text=True, env=ENV, timeout=30)
+        if p.returncode == 0:
+            break
+        time.sleep(0.1)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
 def no_sanitizer_reports(*nodes):
     """The nodes' logs hold no AddressSanitizer/UBSan report (sanitizer
     builds print them there; a plain build has none to print)."""
@@ -427,7 +453,7 @@ def main():
     tap = Tap()
     cases = (test_watch_flood_refused, test_watch_cancel_and_progress,
              test_slow_watcher_cancelled, test_max_streams, test_mutated_requests,
-             test_mutated_gateway_requests)
+             test_mutated_gateway_requests, test_snapshot_streams_bounded)
     if ETCDCTL is None:
         for fn in cases:
             tap.skip(fn, "etcdctl not installed (Debian etcd-client)")

@@ -139,6 +139,9 @@ def test_jwt_hs256():
     assert good not in json.dumps(seen) and "a=1&b=2" in seen["path"], seen
     seen, _ = P.echo("/jh", {"Cookie": "a=1; jwt=%s; b=2" % good})
     assert seen["headers"]["cookie"] == "a=1; b=2", seen
+    # cookies joined by ";" alone come out "; "-joined, longer than they came
+    seen, _ = P.echo("/jh", {"Cookie": "a;" * 5000 + "jwt=" + good})
+    assert seen["headers"]["cookie"] == "; ".join(["a"] * 5000), len(seen["headers"]["cookie"])
 
 
 def test_jwt_key_claim_and_claims_to_verify():
@@ -267,6 +270,11 @@ def test_hmac_auth():
     assert P.get("/hs", hmac_auth("my-key", "my-secret", "/hs"))[0] == 401
     assert P.get("/hs", hmac_auth("my-key", "my-secret", "/hs", signed=("date", "x-custom"),
                                   headers={"X-Custom": "v"}, alg="hmac-sha1"))[0] == 401
+    # one big header signed 1500 times: a 10 KiB head would make a 9 MB
+    # signing string; it is refused past 64 KiB, even when signed right
+    h = hmac_auth("my-key", "my-secret", "/hm", signed=("date",) + ("x",) * 1500,
+                  headers={"X": "v" * 6000})
+    assert msg(P.get("/hm", h)) == (401, "client request can't be validated")
 
 
 def test_hmac_auth_body():
@@ -431,6 +439,25 @@ def test_redirect():
     assert hd["location"] == "/new?b=2", hd
     st, hd, _ = P.get("/r6")
     assert hd["location"] == "/a%20b%23c?d e", hd
+    # $uri (the decoded path) holding CR LF must not end the Location line
+    # (response splitting): the control bytes go out as %XX
+    with socket.create_connection(("127.0.0.1", P.node.ports["proxy"]), timeout=5) as s:
+        s.sendall(b"GET /r2/a%0d%0aSet-Cookie:%20evil=1 HTTP/1.1\r\nHost: x\r\n"
+                  b"Connection: close\r\n\r\n")
+        raw = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            raw += d
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert head[0].startswith(b"HTTP/1.1 301"), raw
+    assert b"Location: /r2/a%0D%0ASet-Cookie: evil=1/xxy\\$uri$" in head, raw
+    assert not any(ln.lower().startswith(b"set-cookie") for ln in head), raw
+    # a long Location is not cut
+    q = "q=" + "x" * 3000
+    st, hd, _ = P.get("/r4?" + q, {"Host": "foo.test"})
+    assert st == 301 and hd["location"] == "https://foo.test/r4?" + q, (st, len(hd["location"]))
 
 
 class SlowUpstream:
@@ -556,6 +583,9 @@ def test_uri_blocker():
                                               "rejected_msg": "access is not allowed"}})
     assert P.get("/ub/root.exe")[0] == 403
     assert P.get("/ub/x?a=root.mmm")[0] == 403  # request_uri: the query too
+    # a URI of exactly max_uri_bytes (8 KiB): the query is still searched
+    q = "/ub/x?a=root.mmm&p="
+    assert P.get(q + "x" * (8192 - len(q)))[0] == 403
     assert P.get("/ub/ok")[0] == 200
     st, _, b = P.get("/ub2/root")
     assert st == 410 and json.loads(b) == {"error_msg": "access is not allowed"}, (st, b)
@@ -619,6 +649,20 @@ def test_real_ip():
         assert seen["headers"]["x-seen-ip"] == want, (arg, seen)
 
 
+def test_proxy_rewrite_escapes_decoded_path():
+    """proxy-rewrite's uri and header values built from $uri (the decoded
+    path) reach the upstream escaped: "%0d%0a" must not end the request
+    line or a header and smuggle another (APISIX's uri_safe_encode)."""
+    P.route("prw", "/prw/*", {"proxy-rewrite": {"uri": "/up$uri",
+                                                "headers": {"set": {"X-Path": "$uri"}}}})
+    seen, _ = P.echo("/prw/a%0d%0aX-Evil:%201%20b")
+    assert seen["path"] == "/up/prw/a%0D%0AX-Evil:%201%20b", seen
+    assert seen["headers"]["x-path"] == "/prw/a%0D%0AX-Evil: 1 b", seen
+    assert "x-evil" not in seen["headers"], seen
+    seen, _ = P.echo("/prw/plain?q=1")
+    assert seen["path"] == "/up/prw/plain?q=1", seen
+
+
 def test_plugins_listed():
     st, b = P.adm("GET", "/plugins/list")
     assert st == 200 and {"jwt-auth", "hmac-auth", "cors", "redirect", "limit-conn",
@@ -651,6 +695,7 @@ try:
     tap.run(test_uri_blocker)
     tap.run(test_fault_injection)
     tap.run(test_real_ip)
+    tap.run(test_proxy_rewrite_escapes_decoded_path)
     tap.run(test_plugins_listed)
     tap.run(test_stops_clean)
 finally:

@@ -120,9 +120,10 @@ def test_wait_served_all():
     assert took < 5, took
     st, _, b = adm(nodes[1], "PUT", "/routes/w1?wait=forever", {"uri": "/w1", "upstream": UP})
     assert st == 400, (st, b)
-    st, _, b = adm(nodes[1], "PUT", "/routes/w1?wait=served&timeout=2h",
-                   {"uri": "/w1", "upstream": UP})
-    assert st == 400, (st, b)
+    for bad in ("2h", "nan", "-1s", "infs"):
+        st, _, b = adm(nodes[1], "PUT", "/routes/w1?wait=served&timeout=" + bad,
+                       {"uri": "/w1", "upstream": UP})
+        assert st == 400, (bad, st, b)
 
 
 def test_wait_served_reports_a_stopped_member():
