@@ -128,10 +128,6 @@ static void describe(struct gw_proxy__req *r, struct gw_proxy__outcome *o)
  * nobody reads) keeps its state here: the process is about to exit. */
 static struct gw_proxy__ops *abandoned;
 
-/* A writer that could not finish at shutdown (stuck writing to a pipe
- * nobody reads) keeps its state here: the process is about to exit. */
-static struct gw_proxy__ops *abandoned;
-
 /* ---- request hooks */
 
 void gw_proxy__ops_req_begin(struct gw_proxy__req *r)
