@@ -19,10 +19,13 @@
 
 #define HEADERS_OP                                                                                 \
 	"{'anyOf':[{'type':'object','minProperties':1,'additionalProperties':false,"               \
-	"'properties':{'add':{'type':'object','patternProperties':{'^[^:]+$':{'type':['string',"   \
-	"'number']}}},'set':{'type':'object','patternProperties':{'^[^:]+$':{'type':['string',"    \
-	"'number']}}},'remove':{'type':'array','items':{'type':'string','pattern':'^[^:]+$'}}}},"  \
-	"{'type':'object','patternProperties':{'^[^:]+$':{'type':['string','number']}}}]}"
+	"'properties':{'add':{'type':'object','additionalProperties':false,"                       \
+	"'patternProperties':{'^[^:]+$':{'type':['string','number']}}},"                           \
+	"'set':{'type':'object','additionalProperties':false,"                                     \
+	"'patternProperties':{'^[^:]+$':{'type':['string','number']}}},"                           \
+	"'remove':{'type':'array','items':{'type':'string','pattern':'^[^:]+$'}}}},"               \
+	"{'type':'object','additionalProperties':false,"                                           \
+	"'patternProperties':{'^[^:]+$':{'type':['string','number']}}}]}"
 
 #define HTTP_METHODS                                                                               \
 	"'GET','POST','PUT','DELETE','PATCH','HEAD','OPTIONS','CONNECT','TRACE','PURGE'"

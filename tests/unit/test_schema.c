@@ -614,6 +614,17 @@ static void test_refused_what_the_proxy_cannot_serve(void **state)
 	 * schema does not bound (plugin_metadata) reached the node check
 	 * unvalidated, and a port beyond the range of long was converted
 	 * (undefined behaviour, an abort under clang's UBSan). */
+	/* Found by tests/fuzz/fuzz_admin: a header name with ':' (and an
+	 * object for its value) passed the schema's second form, which had no
+	 * additionalProperties, and the compiler then skipped the route. */
+	check_refused("route",
+		      "{\"uri\":\"/rw\",\"plugins\":{\"proxy-rewrite\":{\"headers\":"
+		      "{\"s:t\":{\"X-A\":\"1\"}}}}}",
+		      "proxy-rewrite");
+	check_refused("route",
+		      "{\"uri\":\"/rw\",\"plugins\":{\"proxy-rewrite\":{\"headers\":"
+		      "{\"set\":{\"a:b\":\"1\"}}}}}",
+		      "proxy-rewrite");
 	check_refused("plugin_metadata",
 		      "{\"upstream\":{\"nodes\":[{\"host\":\"127.0.0.1\",\"port\":1.4e42}]}}",
 		      "invalid upstream node 127.0.0.1: port must be 1..65535");
