@@ -131,12 +131,21 @@ void gw_addr_format(const struct sockaddr *sa, char *buf, size_t len)
 #ifndef TCP_RTO_MAX_MS
 #define TCP_RTO_MAX_MS 44 /* Linux 6.15 (include/uapi/linux/tcp.h) */
 #endif
+#ifndef TCP_RTO_MIN_US
+#define TCP_RTO_MIN_US 45 /* Linux 6.16 */
+#endif
+#define PEER_RTO_MIN_US 30000 /* Linux's default floor is 200 ms */
 
 bool gw_addr_peer_sockopts(int fd, unsigned rto_max_ms)
 {
 	int v = 1;
 
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, &v, sizeof v);
+	/* A lost segment of a thin peer stream waits one RTO; Linux keeps
+	 * RTO >= srtt + rto_min, so a 30 ms floor still leaves wide-area
+	 * links their own margin. Older kernels refuse it: harmless. */
+	v = PEER_RTO_MIN_US;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_RTO_MIN_US, &v, sizeof v);
 	v = rto_max_ms < 1000 ? 1000 : (int)rto_max_ms;
 	return setsockopt(fd, IPPROTO_TCP, TCP_RTO_MAX_MS, &v, sizeof v) == 0;
 }

@@ -32,7 +32,8 @@ void gw_addr_format(const struct sockaddr *sa, char *buf, size_t len);
  * networks: linear retransmission timeouts while the stream is thin (raft
  * heartbeats and single forwarded writes: the kernel keeps the RTO at its
  * base for the first 6 retransmissions instead of doubling it 200 ms, 400
- * ms, 800 ms ...) and, where the kernel has TCP_RTO_MAX_MS (Linux 6.15+),
+ * ms, 800 ms ...), an RTO floor of 30 ms instead of 200 ms where the
+ * kernel has TCP_RTO_MIN_US (Linux 6.16+), and, where it has TCP_RTO_MAX_MS (6.15+),
  * an RTO ceiling of @rto_max_ms (at least 1000). Best effort: an option the
  * kernel lacks is skipped. Returns whether the ceiling is in force (a
  * stalled connection then resumes within it once the path heals, without

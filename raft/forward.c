@@ -8,7 +8,8 @@
  * to "the leader" looks the leader's etcd URL up in the member metadata at
  * each attempt; connection errors are retried every RETRY_MS while the
  * deadline allows, a "not leader" answer makes it ask again. Failure modes:
- * no leader -> GW_ENOLEADER at once (or waited for, for joins); a proposal
+ * no leader -> GW_ENOLEADER at once (waited for, for joins and after a
+ * recent leader loss with a majority still heard: leader_recent); a proposal
  * whose connection broke after sending -> GW_ELEADERCHANGED (never sent
  * twice); deadline -> GW_ETIMEOUT; stop -> GW_ESHUTDOWN. Control loop. */
 #include "config.h"
@@ -17,6 +18,7 @@
 #include "lib/log.h"
 #include "raft/endpoints.h"
 #include "raft/raft_int.h"
+#include "raft/transport.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -24,7 +26,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RETRY_MS 100 /* between attempts of a call */
+#define RETRY_MS     100 /* between attempts of a call */
+#define NOLEADER_MS  20  /* between looks for a new leader */
+#define LEADER_GRACE 2   /* election timeouts a lost leader is waited for */
+#define LOOK_MS      100 /* how long a call looks for signs of an election */
+
+void gw_raft__leader_seen(struct gw_raft *r, uint64_t now)
+{
+	raft_id id = 0;
+	const char *addr = NULL;
+
+	if (r->raft_running && !gw_raft__stopping(r)) {
+		raft_leader(&r->raft, &id, &addr);
+		if (id != 0) {
+			r->leader_seen_ms = now;
+		}
+	}
+}
 
 static int leader_hostport(struct gw_raft *r, char *out, size_t len, uint64_t *lid)
 {
@@ -60,12 +78,51 @@ struct call {
 	char target[128]; /* "" = the current leader */
 	struct gw_buf body;
 	uint64_t deadline;
+	uint64_t started;      /* uv_now when the call was made */
 	uint64_t expect_id;    /* the member the server must be (0 = any of ours) */
 	bool retry_noleader;   /* wait for a leader instead of failing at once */
 	gw_raft__call_cb done; /* NULL once called */
 	void *data;
 	char why[256]; /* why the last attempt failed (TLS), for the caller's log */
 };
+
+/* True while this node lost its leader in what looks like a brief election
+ * (or a pre-vote blip under packet loss): a leader was known within
+ * LEADER_GRACE election timeouts AND a majority of the voters (this node
+ * included) sent us raft messages within one election timeout (or, for
+ * the first LOOK_MS of call @c, before a candidate's first answers came
+ * back). A write then waits for the next leader (within its deadline)
+ * instead of failing; a node cut off from a majority still answers "no
+ * leader" within LOOK_MS, and at once after LEADER_GRACE. */
+static bool leader_recent(struct gw_raft *r, const struct call *c)
+{
+	const struct raft_configuration *conf = &r->raft.configuration;
+	uint64_t now = gw_raft__now(r);
+	unsigned voters = 0, heard = 0;
+
+	gw_raft__leader_seen(r, now);
+	if (r->leader_seen_ms == 0 ||
+	    now - r->leader_seen_ms >= (uint64_t)LEADER_GRACE * r->election_timeout_ms) {
+		return false;
+	}
+	for (unsigned i = 0; i < conf->n; i++) {
+		const struct raft_server *s = &conf->servers[i];
+		uint64_t at;
+		if (s->role != RAFT_VOTER) {
+			continue;
+		}
+		voters++;
+		if (s->id == r->ident.node_id) {
+			heard++;
+			continue;
+		}
+		at = gw_raft__transport_heard(&r->transport, s->id);
+		if (at != 0 && now - at < r->election_timeout_ms) {
+			heard++;
+		}
+	}
+	return voters > 0 && (heard > voters / 2 || now - c->started < LOOK_MS);
+}
 
 /* gw_httpc_tls_check_cb of member calls: the server's certificate (verified
  * against our CA by the context) must name our cluster, and the member we
@@ -165,8 +222,9 @@ static void call_http_cb(void *data, int err, const struct gw_httpc_resp *resp)
 		call_finish(c, err, NULL);
 		return;
 	}
-	if (c->target[0] == '\0' && (resp->gw_err == GW_ENOTLEADER ||
-				     (resp->gw_err == GW_ENOLEADER && c->retry_noleader))) {
+	if (c->target[0] == '\0' &&
+	    (resp->gw_err == GW_ENOTLEADER ||
+	     (resp->gw_err == GW_ENOLEADER && (c->retry_noleader || leader_recent(c->r, c))))) {
 		/* The leader we knew is not leading any more: ask again. */
 		call_retry(c, RETRY_MS / 2,
 			   resp->gw_err == GW_ENOTLEADER ? GW_ELEADERCHANGED : GW_ENOLEADER);
@@ -199,6 +257,8 @@ static void call_attempt(struct call *c)
 		if (rv != 0) {
 			if (c->retry_noleader) {
 				call_retry(c, RETRY_MS, GW_ENOLEADER);
+			} else if (leader_recent(r, c)) {
+				call_retry(c, NOLEADER_MS, GW_ENOLEADER);
 			} else {
 				call_finish(c, GW_ENOLEADER, NULL);
 			}
@@ -265,7 +325,8 @@ int gw_raft__call(struct gw_raft *r, const char *target, const char *method, con
 	snprintf(c->method, sizeof c->method, "%s", method);
 	snprintf(c->path, sizeof c->path, "%s", path);
 	snprintf(c->target, sizeof c->target, "%s", target != NULL ? target : "");
-	c->deadline = gw_raft__now(r) + timeout_ms;
+	c->started = gw_raft__now(r);
+	c->deadline = c->started + timeout_ms;
 	c->retry_noleader = retry_noleader;
 	c->done = done;
 	c->data = data;

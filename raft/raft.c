@@ -448,6 +448,7 @@ static void tick_cb(uv_timer_t *t)
 		return;
 	}
 	gw_raft__peers_observe(r);
+	gw_raft__leader_seen(r, now);
 	state = raft_state(&r->raft);
 	if (state != r->last_state) {
 		if (state == RAFT_LEADER) {

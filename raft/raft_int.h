@@ -247,6 +247,7 @@ struct gw_raft {
 	unsigned token_grace_s;
 	unsigned token_sweep_inflight; /* deletions proposed, not answered yet */
 	int last_state;
+	uint64_t leader_seen_ms; /* raft.c tick: when a leader was last known (0 = never) */
 	bool was_member;
 	bool meta_inflight;
 
@@ -358,6 +359,9 @@ typedef void (*gw_raft__call_cb)(void *data, int err, const struct gw_httpc_resp
 /* Start an HTTP call to @target ("host:port"; NULL = the leader). Always
  * completes through @done, asynchronously. @retry_noleader: wait (within the
  * deadline) for a leader instead of failing at once. 0 or GW_ENOMEM. */
+/* forward.c: note (at @now) whether a leader is known; the tick calls it. */
+void gw_raft__leader_seen(struct gw_raft *r, uint64_t now);
+
 int gw_raft__call(struct gw_raft *r, const char *target, const char *method, const char *path,
 		  const void *body, size_t len, unsigned timeout_ms, bool retry_noleader,
 		  gw_raft__call_cb done, void *data);

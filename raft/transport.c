@@ -487,6 +487,38 @@ void gw_raft__conn_refuse(struct conn *c, int why, const char *detail)
 }
 
 /* Plaintext from the peer. Inbound: check, then pass to libraft. */
+/* Bytes came from peer @id now: remember when (the oldest entry makes room). */
+static void heard(struct transport *tr, uint64_t id)
+{
+	size_t i, oldest = 0;
+
+	for (i = 0; i < HEARD_MAX; i++) {
+		if (tr->heard[i].id == id) {
+			break;
+		}
+		if (tr->heard[i].at < tr->heard[oldest].at) {
+			oldest = i;
+		}
+	}
+	if (i == HEARD_MAX) {
+		i = oldest;
+		tr->heard[i].id = id;
+	}
+	tr->heard[i].at = uv_now(tr->loop);
+}
+
+uint64_t gw_raft__transport_heard(const struct raft_uv_transport *t, uint64_t id)
+{
+	const struct transport *tr = t->impl;
+
+	for (size_t i = 0; tr != NULL && i < HEARD_MAX; i++) {
+		if (tr->heard[i].id == id && id != 0) {
+			return tr->heard[i].at;
+		}
+	}
+	return 0;
+}
+
 void gw_raft__conn_from_peer(struct conn *c, const char *data, size_t len)
 {
 	struct transport *tr = c->tr;
@@ -550,6 +582,7 @@ void gw_raft__conn_from_peer(struct conn *c, const char *data, size_t len)
 		}
 	}
 	if (c->ready) {
+		heard(tr, c->frame.peer_id);
 		to_raft(c, data + hs_len, len - hs_len);
 	}
 }

@@ -191,6 +191,10 @@ void gw_raft__transport_close(struct raft_uv_transport *t);
 void gw_raft__transport_stats(const struct raft_uv_transport *t,
 			      struct gw_raft__transport_stats *out);
 
+/* uv_now of the last bytes that came from raft peer @id (its messages to
+ * us: requests, answers to ours), 0 if none lately. Control loop. */
+uint64_t gw_raft__transport_heard(const struct raft_uv_transport *t, uint64_t id);
+
 /* Add the counters to JSON object @o (status pages): tls (bool: peers
  * authenticated by certificate), accepted, connected, connect_failed,
  * refused, term_jumps, stalled, timed_out, overflow, out_tls_failed,

@@ -51,6 +51,8 @@ extern const struct peer_ops gw_raft__tls_ops;
  * reason (LOG_REFUSED + reason). */
 enum { LOG_TERM, LOG_STALL, LOG_OUT, LOG_REFUSED, LOG_N = LOG_REFUSED + GW_RAFT__REF_N };
 
+#define HEARD_MAX 16 /* peers whose last message time is kept (oldest replaced) */
+
 struct transport {
 	struct raft_uv_transport *t;
 	uv_loop_t *loop;
@@ -68,6 +70,9 @@ struct transport {
 	struct gw_raft__transport_stats st;
 	uint64_t log_next[LOG_N]; /* rate limits: enum above */
 	uint64_t log_skipped[LOG_N];
+	struct {
+		uint64_t id, at; /* a peer, uv_now when bytes last came from it */
+	} heard[HEARD_MAX];
 };
 
 struct conn {

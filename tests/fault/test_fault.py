@@ -40,6 +40,9 @@ P = {
     "rounds": 10 if LONG else 2,         # leader kills in scenario 3
     "loss_s": 60 if LONG else 10,        # lossy network in scenario 5
     "loss_pct": 30 if LONG else 20,
+    # share of the writes tried during the loss that must succeed (the
+    # [m2-peer-security] goal is 80 % at 20 % loss; 30 % loss is harsher)
+    "loss_min_ok": 0.5 if LONG else 0.8,
     "rolls": 3 if LONG else 1,           # rolling restarts in scenario 4
     "storm_s": 60 if LONG else 8,
     "threads": 4,
@@ -521,6 +524,7 @@ def test_lossy_network():
     sb = poller.split_brain()
     assert not sb, "two leaders in one term: %r" % sb
     assert during > 0, ("no write succeeded on the lossy network", w.failed[:5])
+    n_failed = len([f for f in w.failed if t0 <= f[0] < t1])
     terms = sorted(poller.leaders)
     elections = [x for x in poller.first_leader_at if t0 <= x[0] < t1]
     kinds = {}
@@ -534,8 +538,10 @@ def test_lossy_network():
             acked_write_p50_ms=round(1000 * pct([v[3] for v in w.acked.values()
                                                  if t0 <= v[2] < t1], 50), 1),
             writes_acked=n_acked, writes_acked_during_fault=during, writes_lost=0,
-            writes_failed=len([f for f in w.failed if t0 <= f[0] < t1]),
+            writes_failed=n_failed,
             terms_seen=len(terms), two_leaders_in_a_term=0)
+    assert during >= P["loss_min_ok"] * (during + n_failed), (
+        "writes on the lossy network: %d acked, %d failed" % (during, n_failed), w.failed[:8])
     for n in nodes:
         n.stop()
         KILLED.add(id(n))
