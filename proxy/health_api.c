@@ -144,6 +144,14 @@ int gw_proxy__health_metrics(struct gw_proxy *p, struct gw_buf *b)
 				    (double)atomic_load(&h->probes));
 	}
 	if (rv == 0) {
+		rv = gw_prom_family(b, "apigw_health_probes_finished_total", "counter",
+				    "Active health check probes finished (verdict counted)");
+	}
+	if (rv == 0) {
+		rv = gw_prom_sample(b, "apigw_health_probes_finished_total", NULL,
+				    (double)atomic_load(&h->probes_done));
+	}
+	if (rv == 0) {
 		rv = gw_prom_family(b, "apigw_health_reports_dropped_total", "counter",
 				    "Passive health reports dropped: the checker fell behind");
 	}

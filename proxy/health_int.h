@@ -152,8 +152,9 @@ struct gw_proxy__health {
 	uv_timer_t tick;
 	atomic_bool stopping;
 	bool started;
-	void *ssl_verify, *ssl_noverify; /* SSL_CTX for https probes */
-	atomic_uint_fast64_t probes;     /* probes started */
+	void *ssl_verify, *ssl_noverify;  /* SSL_CTX for https probes */
+	atomic_uint_fast64_t probes;      /* probes started */
+	atomic_uint_fast64_t probes_done; /* probes that reached a verdict (or were abandoned) */
 };
 
 /* A node being checked (owned by the registry, under mu). */

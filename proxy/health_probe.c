@@ -93,6 +93,7 @@ static void finish(struct probe *p, enum gw_proxy__hreport kind, int status, boo
 	if (--u->inflight == 0 && u->gone) {
 		gw_proxy__hups_free(u);
 	}
+	atomic_fetch_add_explicit(&h->probes_done, 1, memory_order_relaxed);
 	if (!locked) {
 		uv_mutex_unlock(&h->mu);
 	}

@@ -340,9 +340,13 @@ static int bind_upstream(struct gw_proxy__health *h, struct gw_proxy__upstream *
 	struct gw_proxy__hcheck *hc = up->hc;
 	struct gw_proxy__hups *u = ups_find(h, hc->key);
 	struct gw_proxy__hnode **pp;
+	/* The same key twice in one snapshot: the first one's settings win,
+	 * and the second copy's nodes share its cells (without refs, workers
+	 * would see them healthy forever and drop their passive reports). */
+	bool again = u != NULL && u->epoch == h->epoch;
 
-	if (u != NULL && u->epoch == h->epoch) {
-		return 0; /* the same key twice in one snapshot: first one wins */
+	if (again) {
+		goto nodes;
 	}
 	if (u != NULL && u->fp != hc->fp) {
 		ups_retire(h, u, "settings changed, restarting");
@@ -362,6 +366,7 @@ static int bind_upstream(struct gw_proxy__health *h, struct gw_proxy__upstream *
 		h->bind_started++;
 	}
 	u->epoch = h->epoch;
+nodes:
 	for (size_t i = 0; i < up->n_nodes; i++) {
 		struct gw_proxy__hnode *n = node_get(h, u, &up->nodes[i]);
 		if (n == NULL) {
@@ -369,6 +374,9 @@ static int bind_upstream(struct gw_proxy__health *h, struct gw_proxy__upstream *
 		}
 		n->epoch = h->epoch;
 		atomic_store_explicit(&hc->refs[i], cell_ref(n), memory_order_relaxed);
+	}
+	if (again) {
+		return 0;
 	}
 	for (pp = &u->nodes; *pp != NULL;) {
 		struct gw_proxy__hnode *n = *pp;

@@ -117,6 +117,29 @@ def node_status(node, upstream_key, backend):
     return None
 
 
+def probe_counts(node):
+    """(started, finished) active probes of the node's checker."""
+    st, _, b = node.get("metrics", "/apisix/prometheus/metrics")
+    assert st == 200, st
+    v = {}
+    for line in b.decode().splitlines():
+        for k in ("apigw_health_probes_total", "apigw_health_probes_finished_total"):
+            if line.startswith(k + " "):
+                v[k] = int(float(line.split()[1]))
+    return v["apigw_health_probes_total"], v["apigw_health_probes_finished_total"]
+
+
+def first_probes_done(node, before, n):
+    """Wait until @n more probes than @before (started) were started and
+    every started probe finished: an upstream's first active round is over,
+    so a late probe success cannot reset the passive counters a test counts
+    (a node starts healthy, before its first probe answered)."""
+    def done():
+        started, finished = probe_counts(node)
+        return started >= before + n and finished == started
+    wait_for(done, 10, what="first probes of the upstream")
+
+
 def counted(node, key, backend, counter, n):
     """Wait until the checker has counted @n observations of @counter for
     @backend, or took it out: passive reports reach it asynchronously, and
@@ -184,10 +207,12 @@ def test_passive_detection_alone(node):
                                           unhealthy={"interval": 3600, "http_failures": 2}),
                   "passive": {"healthy": {"http_statuses": [200], "successes": 3},
                               "unhealthy": {"http_statuses": [500], "http_failures": 3}}}
+        before = probe_counts(node)[0]
         put(node, "/apisix/routes/pas", {"uri": "/pas", "upstream": {
             "type": "roundrobin", "nodes": {a.addr: 1, b.addr: 1}, "checks": checks}})
         wait_for(lambda: node_status(node, "routes/pas", a) == "healthy", 10,
                  what="inline upstream checked")
+        first_probes_done(node, before, 2)
         a.status = 500
         sent_to_a = 0
         for _ in range(40):
@@ -208,11 +233,13 @@ def test_passive_timeouts_and_tcp_failures(node):
         checks = {"active": active_checks(type="tcp", healthy={"interval": 3600},
                                           unhealthy={"interval": 3600}),
                   "passive": {"unhealthy": {"timeouts": 2, "tcp_failures": 2}}}
+        before = probe_counts(node)[0]
         put(node, "/apisix/routes/slow", {"uri": "/slow", "upstream": {
             "type": "roundrobin", "retries": 0, "checks": checks,
             "timeout": {"connect": 1, "send": 1, "read": 0.3},
             "nodes": {a.addr: 1, b.addr: 1}}})
         wait_for(lambda: node_status(node, "routes/slow", a) == "healthy", 10, what="checked")
+        first_probes_done(node, before, 2)
         wait_for(lambda: get(node, "/slow")[0] == 200, 10, what="route served")
         # a answers too late: two read timeouts (504) and it is out
         a.delay = 1.0
