@@ -25,6 +25,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define THRESHOLD_CHECK 128 /* entries between looks at the store's size (a power of 2) */
+
+/* Entries until the next snapshot, after one of @len bytes: an image is the
+ * whole store, built on this loop and written by raft, so a big store
+ * snapshots less often — about a KiB of image per entry at most — between
+ * the configured threshold and GW_RAFT__SNAPSHOT_MAX_THRESHOLD (entries
+ * between snapshots stay in raft's memory, as in etcd's snapshot-count). */
+static unsigned next_threshold(const struct gw_raft *r, size_t len)
+{
+	size_t t = len / 1024;
+
+	if (t < r->snapshot_threshold) {
+		t = r->snapshot_threshold;
+	}
+	if (t > GW_RAFT__SNAPSHOT_MAX_THRESHOLD) {
+		t = GW_RAFT__SNAPSHOT_MAX_THRESHOLD;
+	}
+	return (unsigned)t;
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
 	struct gw_raft *r = fsm->data;
@@ -41,7 +61,17 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	r->snap_entries++;
 	if (r->snap_bytes > GW_RAFT__SNAPSHOT_MAX_LOG_BYTES && !r->snap_forced) {
 		r->snap_forced = true;
+		r->snap_threshold = r->snap_entries;
 		raft_set_snapshot_threshold(raft, r->snap_entries);
+	} else if (!r->snap_forced && (r->snap_entries & (THRESHOLD_CHECK - 1)) == 0) {
+		/* The store grew since the last image (a bulk load): the
+		 * threshold follows its size now rather than after one more
+		 * image of it built on this loop. */
+		unsigned t = next_threshold(r, (size_t)gw_store_logical_size(gw_raft__store(r)));
+		if (t > r->snap_threshold) {
+			r->snap_threshold = t;
+			raft_set_snapshot_threshold(raft, t);
+		}
 	}
 	decode_rv = gw_raft__decode_op(buf->base, buf->len, &op);
 	if (decode_rv != 0) {
@@ -95,24 +125,6 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	return 0;
 }
 
-/* Entries until the next snapshot, after one of @len bytes: an image is the
- * whole store, built on this loop and written by raft, so a big store
- * snapshots less often — about a KiB of image per entry at most — between
- * the configured threshold and GW_RAFT__SNAPSHOT_MAX_THRESHOLD (entries
- * between snapshots stay in raft's memory, as in etcd's snapshot-count). */
-static unsigned next_threshold(const struct gw_raft *r, size_t len)
-{
-	size_t t = len / 1024;
-
-	if (t < r->snapshot_threshold) {
-		t = r->snapshot_threshold;
-	}
-	if (t > GW_RAFT__SNAPSHOT_MAX_THRESHOLD) {
-		t = GW_RAFT__SNAPSHOT_MAX_THRESHOLD;
-	}
-	return (unsigned)t;
-}
-
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
 	struct gw_raft *r = fsm->data;
@@ -140,7 +152,8 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	gw_infof("raft", "snapshot taken at entry %llu (%zu bytes, next after %u entries)",
 		 (unsigned long long)raft_last_applied(gw_raft__raft(r)), len,
 		 next_threshold(r, len));
-	raft_set_snapshot_threshold(gw_raft__raft(r), next_threshold(r, len));
+	r->snap_threshold = next_threshold(r, len);
+	raft_set_snapshot_threshold(gw_raft__raft(r), r->snap_threshold);
 	r->snap_bytes = 0;
 	r->snap_entries = 0;
 	r->snap_forced = false;

@@ -585,6 +585,7 @@ int gw_raft__setup(struct gw_raft *r, bool bootstrap)
 	raft_set_election_timeout(&r->raft, r->election_timeout_ms);
 	raft_set_heartbeat_timeout(&r->raft, r->heartbeat_ms);
 	raft_set_snapshot_threshold(&r->raft, r->snapshot_threshold);
+	r->snap_threshold = r->snapshot_threshold;
 	raft_set_snapshot_trailing(&r->raft, r->snapshot_trailing);
 	raft_set_pre_vote(&r->raft, true);
 	if (bootstrap) {

@@ -243,6 +243,7 @@ struct gw_raft {
 	uint64_t snap_bytes;       /* fsm.c: bytes of the entries applied since the last snapshot */
 	unsigned snap_entries;     /* fsm.c: and their number */
 	bool snap_forced;          /* fsm.c: the threshold was lowered for the bytes */
+	unsigned snap_threshold;   /* fsm.c: the threshold last given to libraft */
 	unsigned token_sweep_ms;
 	unsigned token_grace_s;
 	unsigned token_sweep_inflight; /* deletions proposed, not answered yet */
