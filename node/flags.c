@@ -97,6 +97,8 @@ static const struct flag flags[] = {
      "re-resolve a host-name node no sooner than this, whatever its TTL"},
     {"dns-max-ttl", "DURATION", F_DURATION, M_NODE, "300s", OFF(dns_max_ttl_ms), 0, 0, 0, false,
      "re-resolve a host-name node at least this often, whatever its TTL"},
+    {"dns-ipv6", "on|off", F_ONOFF, M_NODE, "on", OFF(dns_ipv6), 0, 0, 0, false,
+     "host-name nodes: use IPv6 (AAAA) addresses too, not only IPv4 (A) (APISIX's enable_ipv6)"},
     {"workers", "N", F_INT, M_NODE, "0", OFF(workers), 0, 0, 256, false,
      "proxy worker threads (0 = one per CPU core)"},
     {"voters", "N", F_INT, M_NODE, "3", OFF(voters), 0, 1, 9, false,

@@ -54,6 +54,7 @@ struct gw_node_config {
 	char resolvers[512];              /* --resolver: "ip[:port],..." ("" = resolv.conf) */
 	unsigned dns_min_ttl_ms;          /* host-name nodes: TTL floor */
 	unsigned dns_max_ttl_ms;          /* host-name nodes: TTL ceiling */
+	bool dns_ipv6;                    /* host-name nodes: AAAA too */
 	int workers;                      /* proxy worker threads */
 	int voters;                       /* voters wanted in the cluster */
 	unsigned write_timeout_ms;        /* proposal deadline */

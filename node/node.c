@@ -474,6 +474,7 @@ static int start_proxy(struct gw_node *n)
 	po.resolvers = n->cfg->resolvers;
 	po.dns_min_ttl_ms = n->cfg->dns_min_ttl_ms;
 	po.dns_max_ttl_ms = n->cfg->dns_max_ttl_ms;
+	po.dns_ipv6 = n->cfg->dns_ipv6;
 	rv = gw_proxy_start(&po, &n->proxy);
 	if (rv != 0) {
 		n->proxy = NULL;

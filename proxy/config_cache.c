@@ -615,7 +615,7 @@ static int dns_dirty(struct gw_proxy_cache *cc)
 	return 0;
 }
 
-int gw_proxy__c_resolve(struct gw_proxy__compiler *c, const char *name, struct in_addr *out,
+int gw_proxy__c_resolve(struct gw_proxy__compiler *c, const char *name, struct in6_addr *out,
 			size_t max, size_t *n)
 {
 	int rv;

@@ -135,7 +135,7 @@ int gw_proxy__c_upstream_slot(struct gw_proxy__compiler *c, struct gw_proxy__ups
  * *@n of them, 0 while it was never resolved or without a resolver); the
  * object being compiled is recompiled when they change. 0, GW_ELIMIT (too
  * many names) or GW_ENOMEM (c->oom set). */
-int gw_proxy__c_resolve(struct gw_proxy__compiler *c, const char *name, struct in_addr *out,
+int gw_proxy__c_resolve(struct gw_proxy__compiler *c, const char *name, struct in6_addr *out,
 			size_t max, size_t *n);
 /* A unit with one reference and an arena sized for about @hint bytes. */
 struct gw_proxy__unit *gw_proxy__unit_new(size_t hint);

@@ -34,7 +34,13 @@ static void make_node(struct gw_proxy__node *nd, int af, const void *addr, const
 		memcpy(&a6->sin6_addr, addr, sizeof a6->sin6_addr);
 		a6->sin6_family = AF_INET6;
 		a6->sin6_port = htons((uint16_t)port);
-		snprintf(nd->host, sizeof nd->host, port == 80 ? "[%s]" : "[%s]:%ld", host, port);
+		if (strchr(host, ':') != NULL) { /* an IPv6 literal: bracketed */
+			snprintf(nd->host, sizeof nd->host, port == 80 ? "[%s]" : "[%s]:%ld", host,
+				 port);
+		} else { /* the host name it was resolved from */
+			snprintf(nd->host, sizeof nd->host, port == 80 ? "%s" : "%s:%ld", host,
+				 port);
+		}
 	} else {
 		struct sockaddr_in *a4 = (struct sockaddr_in *)&nd->addr;
 		memcpy(&a4->sin_addr, addr, sizeof a4->sin_addr);
@@ -57,7 +63,7 @@ static int parse_node(struct gw_proxy__compiler *c, const char *host, long port,
 {
 	char ip[GW_SCHEMA_HOST_MAX];
 	unsigned char addr[16];
-	struct in_addr a4[GW_PROXY__DNS_MAX_ADDRS];
+	struct in6_addr a6[GW_PROXY__DNS_MAX_ADDRS];
 	size_t n = 0, base = up->n_nodes;
 	int af, rv;
 
@@ -78,7 +84,7 @@ static int parse_node(struct gw_proxy__compiler *c, const char *host, long port,
 	if (!gw_schema_node_name(host)) {
 		return fail(c, "node %.40s: not an IP address or a host name", host);
 	}
-	rv = gw_proxy__c_resolve(c, host, a4, GW_PROXY__DNS_MAX_ADDRS, &n);
+	rv = gw_proxy__c_resolve(c, host, a6, GW_PROXY__DNS_MAX_ADDRS, &n);
 	if (rv == GW_ELIMIT) {
 		return fail(c, "node %.40s: too many host names in use (at most %u)", host,
 			    GW_PROXY__DNS_MAX_NAMES);
@@ -88,8 +94,13 @@ static int parse_node(struct gw_proxy__compiler *c, const char *host, long port,
 	}
 	for (size_t i = 0; i < n && (int)weight > 0; i++) {
 		struct gw_proxy__node nd;
+		struct in_addr a4;
 		bool dup = false;
-		make_node(&nd, AF_INET, &a4[i], host, port, weight, priority);
+		if (gw_proxy__dns_is4(&a6[i], &a4)) {
+			make_node(&nd, AF_INET, &a4, host, port, weight, priority);
+		} else {
+			make_node(&nd, AF_INET6, &a6[i], host, port, weight, priority);
+		}
 		for (size_t j = 0; j < base && !dup; j++) {
 			dup = strcmp(up->nodes[j].text, nd.text) == 0;
 		}

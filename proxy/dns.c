@@ -2,7 +2,8 @@
  *
  * Happy path: the config compiler asks for a name (gw_proxy__dns_use),
  * which enters the table and wakes the resolver thread. Every TICK_MS that
- * thread starts a c-ares getaddrinfo (IPv4; /etc/hosts first, then DNS:
+ * thread starts a c-ares getaddrinfo (A and AAAA, or A only with
+ * --dns-ipv6=off; IPv4 addresses kept as ::ffff:a.b.c.d; /etc/hosts first, then DNS:
  * lookups "fb") for each name whose time has come; the answer's addresses
  * are sorted and compared with the last good ones, and a different set
  * bumps the name's generation and calls the notify callback. The next
@@ -56,7 +57,7 @@ static uint64_t now_ms(void)
 /* ---- the table */
 
 struct gw_proxy__dns *gw_proxy__dns_new(const char *servers, unsigned min_ttl_ms,
-					unsigned max_ttl_ms)
+					unsigned max_ttl_ms, bool ipv6)
 {
 	struct gw_proxy__dns *d = calloc(1, sizeof *d);
 	if (d == NULL) {
@@ -74,6 +75,7 @@ struct gw_proxy__dns *gw_proxy__dns_new(const char *servers, unsigned min_ttl_ms
 		d->max_ttl_ms = d->min_ttl_ms;
 	}
 	d->timeout_ms = QUERY_TIMEOUT;
+	d->ipv6 = ipv6;
 	return d;
 }
 
@@ -118,7 +120,7 @@ static void name_free(struct gw_proxy__dns *d, struct gw_proxy__dname *n)
 	}
 }
 
-int gw_proxy__dns_use(struct gw_proxy__dns *d, const char *name, struct in_addr *out, size_t max,
+int gw_proxy__dns_use(struct gw_proxy__dns *d, const char *name, struct in6_addr *out, size_t max,
 		      size_t *n, struct gw_proxy__dnsuse *use)
 {
 	struct gw_proxy__dname *dn;
@@ -211,29 +213,72 @@ bool gw_proxy__dnsuse_stale(struct gw_proxy__dns *d, const struct gw_proxy__dnsu
 
 /* ---- answers (resolver thread) */
 
-static int by_addr(const void *a, const void *b)
+void gw_proxy__dns_map4(const struct in_addr *a, struct in6_addr *a6)
 {
-	uint32_t x = ntohl(((const struct in_addr *)a)->s_addr);
-	uint32_t y = ntohl(((const struct in_addr *)b)->s_addr);
-	return x < y ? -1 : x > y;
+	memset(a6, 0, sizeof *a6);
+	a6->s6_addr[10] = 0xff;
+	a6->s6_addr[11] = 0xff;
+	memcpy(&a6->s6_addr[12], &a->s_addr, 4);
 }
 
-/* The distinct IPv4 addresses of @res, sorted, at most MAX_ADDRS, and
- * their smallest TTL. */
-static size_t collect(const struct ares_addrinfo *res, struct in_addr *out, unsigned *ttl)
+bool gw_proxy__dns_is4(const struct in6_addr *a6, struct in_addr *a4)
+{
+	if (!IN6_IS_ADDR_V4MAPPED(a6)) {
+		return false;
+	}
+	memcpy(&a4->s_addr, &a6->s6_addr[12], 4);
+	return true;
+}
+
+void gw_proxy__dns_ntop(const struct in6_addr *a6, char *buf, size_t len)
+{
+	struct in_addr a4;
+	if (gw_proxy__dns_is4(a6, &a4)) {
+		inet_ntop(AF_INET, &a4, buf, (socklen_t)len);
+	} else {
+		inet_ntop(AF_INET6, a6, buf, (socklen_t)len);
+	}
+}
+
+/* IPv4 first, then IPv6, each by bytes: a dual-stack answer lists its
+ * IPv4 addresses first and the order never depends on the answer's. */
+static int by_addr(const void *a, const void *b)
+{
+	const struct in6_addr *x = a, *y = b;
+	int x4 = IN6_IS_ADDR_V4MAPPED(x), y4 = IN6_IS_ADDR_V4MAPPED(y);
+	if (x4 != y4) {
+		return x4 ? -1 : 1;
+	}
+	return memcmp(x, y, sizeof *x);
+}
+
+/* The distinct addresses of @res (IPv4 and, with @ipv6, IPv6), sorted, at
+ * most MAX_ADDRS, and their smallest TTL. */
+static size_t collect(const struct ares_addrinfo *res, bool ipv6, struct in6_addr *out,
+		      unsigned *ttl)
 {
 	size_t n = 0;
 	*ttl = UINT32_MAX;
 	for (const struct ares_addrinfo_node *a = res ? res->nodes : NULL; a != NULL;
 	     a = a->ai_next) {
-		struct in_addr ip;
+		struct in6_addr ip;
 		bool dup = false;
-		if (a->ai_family != AF_INET || a->ai_addr == NULL) {
+		if (a->ai_addr == NULL) {
 			continue;
 		}
-		ip = ((const struct sockaddr_in *)a->ai_addr)->sin_addr;
+		if (a->ai_family == AF_INET) {
+			gw_proxy__dns_map4(&((const struct sockaddr_in *)a->ai_addr)->sin_addr,
+					   &ip);
+		} else if (a->ai_family == AF_INET6 && ipv6) {
+			ip = ((const struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+			if (IN6_IS_ADDR_V4MAPPED(&ip)) {
+				continue; /* only from an A record */
+			}
+		} else {
+			continue;
+		}
 		for (size_t i = 0; i < n && !dup; i++) {
-			dup = out[i].s_addr == ip.s_addr;
+			dup = memcmp(&out[i], &ip, sizeof ip) == 0;
 		}
 		if (dup || n == GW_PROXY__DNS_MAX_ADDRS) {
 			continue;
@@ -260,7 +305,7 @@ struct query {
 
 /* Apply a good answer to @dn. Under mu; true when the addresses changed. */
 static bool answer_good(struct gw_proxy__dns *d, struct gw_proxy__dname *dn,
-			const struct in_addr *a, size_t n, unsigned ttl, uint64_t now)
+			const struct in6_addr *a, size_t n, unsigned ttl, uint64_t now)
 {
 	uint64_t wait = (uint64_t)ttl * 1000;
 	bool changed = n != dn->n || memcmp(a, dn->addrs, n * sizeof *a) != 0;
@@ -274,8 +319,8 @@ static bool answer_good(struct gw_proxy__dns *d, struct gw_proxy__dname *dn,
 		gw_infof("dns", "%s resolves again: %zu address(es)", dn->name, n);
 	}
 	if (changed) {
-		char first[INET_ADDRSTRLEN];
-		inet_ntop(AF_INET, &a[0], first, sizeof first);
+		char first[INET6_ADDRSTRLEN];
+		gw_proxy__dns_ntop(&a[0], first, sizeof first);
 		gw_infof("dns", "%s: %zu address(es) (%s%s), ttl %us", dn->name, n, first,
 			 n > 1 ? ", ..." : "", ttl);
 		memcpy(dn->addrs, a, n * sizeof *a);
@@ -328,7 +373,7 @@ static void answer_cb(void *arg, int status, int timeouts, struct ares_addrinfo 
 	struct query *q = arg;
 	struct gw_proxy__dns *d = q->d;
 	struct gw_proxy__dname *dn = q->dn;
-	struct in_addr a[GW_PROXY__DNS_MAX_ADDRS];
+	struct in6_addr a[GW_PROXY__DNS_MAX_ADDRS];
 	size_t n = 0;
 	unsigned ttl = 0;
 	bool changed = false;
@@ -339,7 +384,7 @@ static void answer_cb(void *arg, int status, int timeouts, struct ares_addrinfo 
 	(void)timeouts;
 	free(q);
 	if (status == ARES_SUCCESS) {
-		n = collect(res, a, &ttl);
+		n = collect(res, d->ipv6, a, &ttl);
 	}
 	if (res != NULL) {
 		ares_freeaddrinfo(res);
@@ -352,7 +397,9 @@ static void answer_cb(void *arg, int status, int timeouts, struct ares_addrinfo 
 		changed = answer_good(d, dn, a, n, ttl, now);
 	} else {
 		answer_bad(d, dn,
-			   status == ARES_SUCCESS ? "no IPv4 address" : ares_strerror(status), now);
+			   status == ARES_SUCCESS ? (d->ipv6 ? "no address" : "no IPv4 address")
+						  : ares_strerror(status),
+			   now);
 	}
 	if (dn->refs == 0) {
 		name_free(d, dn);
@@ -402,7 +449,8 @@ static void scan(struct gw_proxy__dns *d)
 			q->d = d;
 			q->dn = due[i];
 			memset(&hints, 0, sizeof hints);
-			hints.ai_family = AF_INET;
+			/* both A and AAAA unless IPv6 is off (APISIX's enable_ipv6) */
+			hints.ai_family = d->ipv6 ? AF_UNSPEC : AF_INET;
 			hints.ai_flags = ARES_AI_NOSORT;
 			atomic_fetch_add_explicit(&d->queries, 1, memory_order_relaxed);
 			/* may answer at once (/etc/hosts): answer_cb takes mu */

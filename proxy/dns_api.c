@@ -39,8 +39,8 @@ static cJSON *name_json(const struct gw_proxy__dname *n)
 		a = NULL;
 	}
 	for (size_t i = 0; ok && i < n->n; i++) {
-		char ip[INET_ADDRSTRLEN];
-		inet_ntop(AF_INET, &n->addrs[i], ip, sizeof ip);
+		char ip[INET6_ADDRSTRLEN];
+		gw_proxy__dns_ntop(&n->addrs[i], ip, sizeof ip);
 		ok = cJSON_AddItemToArray(cJSON_GetObjectItem(o, "addresses"),
 					  cJSON_CreateString(ip));
 	}

@@ -37,7 +37,8 @@ struct gw_proxy__dname {
 	char name[GW_PROXY__DNS_NAME_MAX + 1];
 	unsigned refs; /* cache entries using it; freed at 0 when no query runs */
 	uint64_t gen;  /* bumped whenever addrs change */
-	struct in_addr addrs[GW_PROXY__DNS_MAX_ADDRS]; /* last good answer, sorted */
+	struct in6_addr addrs[GW_PROXY__DNS_MAX_ADDRS]; /* last good answer, sorted;
+							  IPv4 as ::ffff:a.b.c.d */
 	size_t n;
 	unsigned ttl_s;       /* of the last good answer */
 	uint64_t next_ms;     /* next query due (monotonic) */
@@ -59,6 +60,7 @@ struct gw_proxy__dns {
 	size_t n_names;
 	char *servers; /* "ip:port,..." for c-ares, or NULL: /etc/resolv.conf */
 	unsigned min_ttl_ms, max_ttl_ms, timeout_ms;
+	bool ipv6;                 /* AAAA too */
 	void (*notify)(void *arg); /* a name's addresses changed (resolver thread) */
 	void *notify_arg;
 	/* the resolver thread */
@@ -76,9 +78,10 @@ struct gw_proxy__dns {
 
 /* A new resolver (one reference) for @servers ("ip[:port],...", NULL or ""
  * = /etc/resolv.conf) with TTLs clamped to [@min_ttl_ms, @max_ttl_ms]
- * (0 = 1 s, 300 s). NULL when out of memory. Any thread. */
+ * (0 = 1 s, 300 s), asking for AAAA records too when @ipv6. NULL when out
+ * of memory. Any thread. */
 struct gw_proxy__dns *gw_proxy__dns_new(const char *servers, unsigned min_ttl_ms,
-					unsigned max_ttl_ms);
+					unsigned max_ttl_ms, bool ipv6);
 void gw_proxy__dns_ref(struct gw_proxy__dns *d);
 /* Drop a reference; the last one frees the table (the thread must be
  * stopped). NULL is ignored. Any thread. */
@@ -98,11 +101,18 @@ struct gw_proxy__dnsuse {
 	size_t n, cap;
 };
 
+/* IPv4 address @a (network order) as the IPv4-mapped IPv6 address the
+ * resolver keeps; and back: true when @a6 is IPv4-mapped (*@a4 set). */
+void gw_proxy__dns_map4(const struct in_addr *a, struct in6_addr *a6);
+bool gw_proxy__dns_is4(const struct in6_addr *a6, struct in_addr *a4);
+/* @a6 as text (dotted IPv4 when mapped). */
+void gw_proxy__dns_ntop(const struct in6_addr *a6, char *buf, size_t len);
+
 /* Use @name: copy its last good addresses (at most @max) to @out, set *@n
  * and record it in @use (one reference, released by dnsuse_clear). A new
  * name is queued for resolution. Returns 0, GW_ELIMIT (too many names) or
  * GW_ENOMEM. Any thread (the compile's). */
-int gw_proxy__dns_use(struct gw_proxy__dns *d, const char *name, struct in_addr *out, size_t max,
+int gw_proxy__dns_use(struct gw_proxy__dns *d, const char *name, struct in6_addr *out, size_t max,
 		      size_t *n, struct gw_proxy__dnsuse *use);
 /* Release every name of @use and empty it. */
 void gw_proxy__dnsuse_clear(struct gw_proxy__dns *d, struct gw_proxy__dnsuse *use);

@@ -65,6 +65,7 @@ struct gw_proxy_opts {
 	const char *resolvers;   /* "ip[:port],..."; NULL or "" = /etc/resolv.conf */
 	unsigned dns_min_ttl_ms; /* 1 s: TTL floor */
 	unsigned dns_max_ttl_ms; /* 300 s: TTL ceiling */
+	bool dns_ipv6;           /* resolve AAAA too (the flag's default: on) */
 };
 
 /* Bind every listener (SO_REUSEPORT, one socket per worker and address),

@@ -339,8 +339,8 @@ static int start(const struct gw_proxy_opts *opts, int n_plain, struct gw_proxy 
 		rv = health_start(p);
 	}
 	if (rv == 0) {
-		p->dns =
-		    gw_proxy__dns_new(opts->resolvers, opts->dns_min_ttl_ms, opts->dns_max_ttl_ms);
+		p->dns = gw_proxy__dns_new(opts->resolvers, opts->dns_min_ttl_ms,
+					   opts->dns_max_ttl_ms, opts->dns_ipv6);
 		rv = p->dns == NULL ? GW_ENOMEM : gw_proxy__dns_start(p->dns);
 	}
 	if (rv != 0) {

@@ -1,8 +1,9 @@
 """A tiny authoritative DNS server for the tests, on 127.0.0.1 (UDP).
 
-It answers A queries for the names in `records` ({name: [ip, ...]}) with
-`ttl`, NXDOMAIN for other names, and an empty NOERROR answer for other
-types (AAAA...). A test changes `records` and `ttl` at any time; `queries`
+It answers A and AAAA queries for the names in `records` ({name: [ip,
+...]}, IPv4 and IPv6 addresses mixed: each query type gets its own family)
+with `ttl`, NXDOMAIN for other names, and an empty NOERROR answer for other
+types. A test changes `records` and `ttl` at any time; `queries`
 counts the questions per name. stop() closes the socket (the server is then
 "down": queries time out); start() binds the same port again.
 Only the little of RFC 1035 that a stub resolver's question needs."""
@@ -80,7 +81,14 @@ class DNSServer:
         count = 0
         if qtype == 1:
             for ip in ips:
-                answers += struct.pack("!HHHIH", 0xC00C, 1, 1, self.ttl, 4)
-                answers += socket.inet_aton(ip)
-                count += 1
+                if ":" not in ip:
+                    answers += struct.pack("!HHHIH", 0xC00C, 1, 1, self.ttl, 4)
+                    answers += socket.inet_aton(ip)
+                    count += 1
+        elif qtype == 28:
+            for ip in ips:
+                if ":" in ip:
+                    answers += struct.pack("!HHHIH", 0xC00C, 28, 1, self.ttl, 16)
+                    answers += socket.inet_pton(socket.AF_INET6, ip)
+                    count += 1
         return struct.pack("!HHHHHH", qid, 0x8400 | rd, 1, count, 0, 0) + question + answers

@@ -8,6 +8,7 @@ port, so an answer alone decides where requests go. Assertions count
 requests per backend, never time."""
 import http.server as hserver
 import json
+import socket
 import threading
 
 from dnsutil import DNSServer
@@ -19,6 +20,9 @@ PORT = free_port()
 class Backend:
     """An HTTP backend on @ip:PORT answering {"ip"} (GET /health too);
     counts the requests it served."""
+
+    class V6Server(hserver.ThreadingHTTPServer):
+        address_family = socket.AF_INET6
 
     def __init__(self, ip):
         self.ip = ip
@@ -47,7 +51,8 @@ class Backend:
                 pass
 
         hserver.ThreadingHTTPServer.allow_reuse_address = True
-        self.server = hserver.ThreadingHTTPServer((self.ip, PORT), H)
+        cls = Backend.V6Server if ":" in self.ip else hserver.ThreadingHTTPServer
+        self.server = cls((self.ip, PORT), H)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -207,6 +212,30 @@ def test_health_checks_probe_resolved_addresses(node, dns, b2, b3):
     etcdctl(node, "del", "/apisix/routes/hc")
 
 
+def test_ipv6_addresses(node, dns, b2, b3):
+    """A and AAAA answers: every address is a node (IPv4 first), and
+    requests reach the IPv6 backend on ::1 too."""
+    b6 = Backend("::1")
+    try:
+        dns.records["dual.test"] = ["::1", "127.0.0.2"]
+        put(node, "/apisix/routes/dual", {"uri": "/dual", "upstream": {
+            "type": "roundrobin", "nodes": {"dual.test:%d" % PORT: 1}}})
+        wait_for(lambda: (dns_name(node, "dual.test") or {}).get("addresses") ==
+                 ["127.0.0.2", "::1"], 10, what="A and AAAA resolved")
+        h6, h2 = b6.hits, b2.hits
+        wait_for(lambda: "::1" in served(node, "/dual", 1), 10, what="traffic to [::1]")
+        got = served(node, "/dual", 10)
+        assert sorted(set(got)) == ["127.0.0.2", "::1"], got
+        assert b6.hits > h6 and b2.hits > h2, (b6.hits - h6, b2.hits - h2)
+        # only AAAA: the name still resolves (no "no IPv4 address")
+        dns.records["dual.test"] = ["::1"]
+        wait_for(lambda: served(node, "/dual", 3) == ["::1"] * 3, 10, what="IPv6 only")
+        assert dns_name(node, "dual.test")["error"] == ""
+    finally:
+        etcdctl(node, "del", "/apisix/routes/dual")
+        b6.stop()
+
+
 def test_clean_stop(node, dns, b2, b3):
     rc = node.stop()
     log = node.log()
@@ -223,7 +252,7 @@ try:
     for t in (test_traffic_follows_the_answer, test_ttl_is_honoured,
               test_failure_keeps_last_good, test_never_resolved_gives_502,
               test_etc_hosts_localhost, test_health_checks_probe_resolved_addresses,
-              test_clean_stop):
+              test_ipv6_addresses, test_clean_stop):
         tap.run(t, node, dns, b2, b3)
 finally:
     b2.stop()
