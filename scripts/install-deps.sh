@@ -14,7 +14,7 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config clang-format
 libuv1-dev liblmdb-dev lmdb-utils libcjson-dev libssl-dev libnghttp2-dev
 libprotobuf-c-dev protobuf-c-compiler libpcre2-dev libcmocka-dev libhttp-parser-dev libc-ares-dev
-libyaml-dev
+libyaml-dev libsystemd-dev
 curl etcd-client etcd-server nginx-light haproxy wrk iproute2 procps nftables
 nghttp2-client testssl.sh
 e2fsprogs

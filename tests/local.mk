@@ -313,3 +313,7 @@ TESTS += tests/unit/test_proxy_pp tests/integration/test_ops.py
 AM_TESTS_ENVIRONMENT += APIGW_PROFILE='$(APIGW_PROFILE)'; export APIGW_PROFILE;
 TESTS += tests/fault/test_fault.py
 EXTRA_DIST += tests/fault/netns.py tests/fault/cluster.py tests/fault/load.py
+
+# Packaging (owner: packaging): sd_notify through a NOTIFY_SOCKET the test
+# binds (READY, STATUS, WATCHDOG, STOPPING, RELOADING around SIGHUP).
+TESTS += tests/integration/test_systemd.py
