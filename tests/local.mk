@@ -317,3 +317,5 @@ EXTRA_DIST += tests/fault/netns.py tests/fault/cluster.py tests/fault/load.py
 # Packaging (owner: packaging): sd_notify through a NOTIFY_SOCKET the test
 # binds (READY, STATUS, WATCHDOG, STOPPING, RELOADING around SIGHUP).
 TESTS += tests/integration/test_systemd.py
+# apigw(1), apigw.json(5) and the bash completion carry every flag of the table.
+TESTS += tests/integration/test_man.py
