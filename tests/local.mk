@@ -319,3 +319,5 @@ EXTRA_DIST += tests/fault/netns.py tests/fault/cluster.py tests/fault/load.py
 TESTS += tests/integration/test_systemd.py
 # apigw(1), apigw.json(5) and the bash completion carry every flag of the table.
 TESTS += tests/integration/test_man.py
+# The Grafana dashboard queries only metric names and labels a live node exports.
+TESTS += tests/integration/test_grafana.py
