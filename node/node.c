@@ -419,11 +419,12 @@ static bool sd_serving(void *data)
 	return node_serving(data);
 }
 
-/* gw_node_sd_sources: STATUS= "<raft state>, serving revision N". */
+/* gw_node_sd_sources: STATUS= "<raft state>, <role>, serving revision N"
+ * ("leader, voter, serving revision 42"). */
 static void sd_describe(void *data, char *buf, size_t len)
 {
 	struct gw_node *n = data;
-	const char *state = "starting";
+	const char *state = "starting", *role = "unknown";
 	long long served = -1;
 
 	if (n->cluster != NULL) {
@@ -431,6 +432,7 @@ static void sd_describe(void *data, char *buf, size_t len)
 		if (st != NULL) {
 			gw_raft_status(gw_node_cluster_raft(n->cluster), st);
 			state = gw_raft_state_name(st->state);
+			role = gw_raft_role_name(st->role);
 			free(st);
 		}
 	}
@@ -440,7 +442,7 @@ static void sd_describe(void *data, char *buf, size_t len)
 	if (n->cluster != NULL && gw_node_cluster_joining(n->cluster)) {
 		state = "joining";
 	}
-	snprintf(buf, len, "%s, serving revision %lld", state, served);
+	snprintf(buf, len, "%s, %s, serving revision %lld", state, role, served);
 }
 
 /* The cluster says this node must stop (it left, or its join failed). */

@@ -88,7 +88,7 @@ def test_ready_status_watchdog_stop():
         wait_for(lambda: mgr.having("READY", "1"), 10, what="READY=1")
         assert mgr.ready_check[0] == 200, mgr.ready_check
         ready = mgr.having("READY", "1")[0][1]
-        assert ready.get("STATUS", "").startswith("leader, serving revision "), ready
+        assert ready.get("STATUS", "").startswith("leader, voter, serving revision "), ready
         rev0 = int(ready["STATUS"].rsplit(" ", 1)[1])
 
         # a route raises the served revision: a new STATUS= follows
@@ -102,7 +102,7 @@ def test_ready_status_watchdog_stop():
         def newer():
             for _, kv in mgr.having("STATUS"):
                 s = kv["STATUS"]
-                if s.startswith("leader, serving revision ") and \
+                if s.startswith("leader, voter, serving revision ") and \
                         int(s.rsplit(" ", 1)[1]) > rev0:
                     return s
             return None
