@@ -321,3 +321,6 @@ TESTS += tests/integration/test_systemd.py
 TESTS += tests/integration/test_man.py
 # The Grafana dashboard queries only metric names and labels a live node exports.
 TESTS += tests/integration/test_grafana.py
+# The Debian package: make deb, contents, unit, lintian, install/upgrade/purge in a
+# throwaway root (overlay + namespaces, as root). docs/packaging.md.
+TESTS += tests/packaging/test_deb.sh
