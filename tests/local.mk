@@ -324,3 +324,5 @@ TESTS += tests/integration/test_grafana.py
 # The Debian package: make deb, contents, unit, lintian, install/upgrade/purge in a
 # throwaway root (overlay + namespaces, as root). docs/packaging.md.
 TESTS += tests/packaging/test_deb.sh
+# Rolling upgrade from a previous binary (APIGW_PREV_BIN, scripts/build-prev.sh); skips without.
+TESTS += tests/integration/test_upgrade.py
