@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "node/flags.h"
+#include "node/flags_int.h"
 #include "lib/err.h"
 
 #include <arpa/inet.h>
@@ -710,6 +711,8 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 	unsigned mask;
 
 	memset(cfg, 0, sizeof *cfg);
+	cfg->argc = argc;
+	cfg->argv = argv;
 	for (size_t k = 0; k < N_FLAGS; k++) {
 		if (flags[k].def != NULL) {
 			rv = set_flag(cfg, &flags[k], flags[k].def, true, err, errlen);
@@ -985,4 +988,86 @@ int gw_node_config_help(FILE *out, const char *topic)
 		fprintf(out, "\n");
 	}
 	return 0;
+}
+
+/* ---- read-only access to the table (flags_int.h) ------------------------ */
+
+size_t gw_node__flag_count(void)
+{
+	return N_FLAGS;
+}
+
+void gw_node__flag_info(size_t i, struct gw_node_flag_info *out)
+{
+	const struct flag *f = &flags[i];
+
+	out->name = f->name;
+	out->meta = f->meta;
+	out->def = f->def;
+	out->help = f->help;
+	out->cmds = f->cmds;
+	out->required = f->required;
+	out->repeat = f->type == F_ADDR_LIST || f->type == F_CIDRS_REP || f->type == F_SERVERS;
+	out->array = f->type == F_ADDR_LIST;
+}
+
+bool gw_node__flag_differs(size_t i, const struct gw_node_config *a, const struct gw_node_config *b)
+{
+	const struct flag *f = &flags[i];
+	const char *pa = (const char *)a + f->off, *pb = (const char *)b + f->off;
+	size_t len;
+
+	switch (f->type) {
+	case F_ADDR:
+		return strcmp(((const struct gw_addr *)pa)->text,
+			      ((const struct gw_addr *)pb)->text) != 0 ||
+		       strcmp(((const struct gw_addr *)pa)->opts,
+			      ((const struct gw_addr *)pb)->opts) != 0;
+	case F_ADDR_LIST: {
+		int na = *(const int *)((const char *)a + f->size);
+		int nb = *(const int *)((const char *)b + f->size);
+		const struct gw_addr *la = (const struct gw_addr *)pa;
+		const struct gw_addr *lb = (const struct gw_addr *)pb;
+		if (na != nb) {
+			return true;
+		}
+		for (int k = 0; k < na; k++) {
+			if (strcmp(la[k].text, lb[k].text) != 0 ||
+			    strcmp(la[k].opts, lb[k].opts) != 0) {
+				return true;
+			}
+		}
+		return false;
+	}
+	case F_STR:
+	case F_CIDRS:
+	case F_CIDRS_REP:
+	case F_FILE:
+	case F_SERVERS:
+		return strncmp(pa, pb, f->size) != 0;
+	case F_INT:
+		len = sizeof(int);
+		break;
+	case F_DURATION:
+		len = sizeof(unsigned);
+		break;
+	case F_LEVEL:
+		len = sizeof(enum gw_log_level);
+		break;
+	case F_BOOL:
+	case F_ONOFF:
+		len = sizeof(bool);
+		break;
+	case F_SIZE:
+		len = sizeof(uint64_t);
+		break;
+	default:
+		return false;
+	}
+	return memcmp(pa, pb, len) != 0;
+}
+
+const char *gw_node__cmd_summary(enum gw_cmd cmd)
+{
+	return cmd < GW_CMD__COUNT ? cmds[cmd].summary : "";
 }

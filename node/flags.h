@@ -101,6 +101,8 @@ struct gw_node_config {
 	bool peer_tls;                 /* --peer-tls: member certificates on peer paths */
 
 	char access_log_format[1024]; /* "" = JSON lines; else nginx-style $variables */
+	int argc;                     /* the command line parsed (SIGHUP parses it again) */
+	char **argv;                  /* main()'s; outlives the node */
 };
 
 /* Parse argv into @cfg (defaults first). Returns 0, or GW_EINVAL with a

@@ -6,6 +6,7 @@
 #include "lib/log.h"
 #include "node/backup.h"
 #include "node/flags.h"
+#include "node/flags_doc.h"
 #include "node/cluster.h"
 #include "node/configfile.h"
 #include "node/history.h"
@@ -23,6 +24,9 @@ int main(int argc, char **argv)
 
 	if (gw_node_backup_is_cmd(argc, argv)) {
 		return gw_node_backup_main(argc, argv);
+	}
+	if (gw_node_flags_doc_is_cmd(argc, argv)) {
+		return gw_node_flags_doc_main(argc, argv);
 	}
 	if (gw_node_configfile_is_cmd(argc, argv)) {
 		return gw_node_configfile_main(argc, argv);

@@ -25,6 +25,8 @@
 #include "node/control.h"
 #include "node/history.h"
 #include "node/metrics.h"
+#include "node/reload.h"
+#include "node/systemd.h"
 #include "proxy/proxy.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
@@ -65,6 +67,8 @@ struct gw_node {
 	uv_signal_t sigint;
 	uv_signal_t sigterm;
 	uv_signal_t sigusr1;               /* reopen the access log (logrotate) */
+	uv_signal_t sighup;                /* reload (node/reload.h) */
+	struct gw_node_sd *sd;             /* sd_notify (node/systemd.h), NULL = none */
 	struct gw_httpd *status;           /* status listener */
 	struct gw_node_cluster *cluster;   /* store + raft + etcd listener (node/cluster.c) */
 	struct gw_admin *admin;            /* APISIX Admin API (admin/apisix.c) */
@@ -142,6 +146,15 @@ static bool shutting_down(const struct gw_node *n)
 {
 	return gw_sm_in(&n->life, GW_SM_BIT(NODE_DRAINING) | GW_SM_BIT(NODE_STOPPING) |
 				      GW_SM_BIT(NODE_STOPPED));
+}
+
+/* The node serves: started, proxy workers listening with a config, not
+ * joining, not shutting down (/status/ready without ?min_revision). */
+static bool node_serving(const struct gw_node *n)
+{
+	return !shutting_down(n) && gw_sm_state(&n->life) == NODE_READY &&
+	       (n->proxy == NULL || gw_proxy_ready(n->proxy)) &&
+	       (n->cluster == NULL || !gw_node_cluster_joining(n->cluster));
 }
 
 static void json_reply(struct gw_http_req *req, int status, const char *body)
@@ -262,6 +275,7 @@ static void component_stopped(void *data)
 		uv_close((uv_handle_t *)&n->sigint, NULL);
 		uv_close((uv_handle_t *)&n->sigterm, NULL);
 		uv_close((uv_handle_t *)&n->sigusr1, NULL);
+		uv_close((uv_handle_t *)&n->sighup, NULL);
 	}
 }
 
@@ -275,6 +289,12 @@ static void node_stop_components(struct gw_node *n)
 {
 	gw_sm_move(&n->life, NODE_STOPPING);
 	gw_infof("node", "stopping components");
+	gw_node_sd_stopping(n->sd);
+	if (n->sd != NULL) {
+		n->pending_stops++;
+		gw_node_sd_stop(n->sd, component_stopped, n);
+		n->sd = NULL;
+	}
 	if (n->proxy != NULL) {
 		/* Blocks this loop until in-flight requests finish (bounded by
 		 * --drain-timeout); the control plane has nothing to serve that
@@ -340,6 +360,7 @@ static void node_shutdown_after(struct gw_node *n, unsigned delay_ms)
 		return;
 	}
 	n->pending_stops = 1; /* the drain timer's close */
+	gw_node_sd_stopping(n->sd);
 	if (delay_ms > 0 && n->proxy != NULL) {
 		gw_sm_move(&n->life, NODE_DRAINING);
 		gw_infof("node", "draining: unready now, serving %u ms more", delay_ms);
@@ -375,6 +396,53 @@ static void sigusr1_cb(uv_signal_t *h, int signum)
 		gw_infof("node", "SIGUSR1: reopening the access log");
 		gw_proxy_reopen_logs(n->proxy);
 	}
+}
+
+/* SIGHUP (systemctl reload): parse the flags and config file again and
+ * apply what can change at run time (node/reload.h). */
+static void sighup_cb(uv_signal_t *h, int signum)
+{
+	struct gw_node *n = h->data;
+	(void)signum;
+	if (shutting_down(n)) {
+		return;
+	}
+	gw_infof("node", "SIGHUP: reloading");
+	gw_node_sd_reloading(n->sd);
+	gw_node_reload(n->cfg, n->proxy);
+	gw_node_sd_reloaded(n->sd);
+}
+
+/* gw_node_sd_sources: READY=1 once the node serves. */
+static bool sd_serving(void *data)
+{
+	return node_serving(data);
+}
+
+/* gw_node_sd_sources: STATUS= "<raft state>, <role>, serving revision N"
+ * ("leader, voter, serving revision 42"). */
+static void sd_describe(void *data, char *buf, size_t len)
+{
+	struct gw_node *n = data;
+	const char *state = "starting", *role = "unknown";
+	long long served = -1;
+
+	if (n->cluster != NULL) {
+		struct gw_raft_status *st = malloc(sizeof *st);
+		if (st != NULL) {
+			gw_raft_status(gw_node_cluster_raft(n->cluster), st);
+			state = gw_raft_state_name(st->state);
+			role = gw_raft_role_name(st->role);
+			free(st);
+		}
+	}
+	if (n->confsync != NULL) {
+		served = (long long)gw_node_confsync_served(n->confsync);
+	}
+	if (n->cluster != NULL && gw_node_cluster_joining(n->cluster)) {
+		state = "joining";
+	}
+	snprintf(buf, len, "%s, %s, serving revision %lld", state, role, served);
 }
 
 /* The cluster says this node must stop (it left, or its join failed). */
@@ -532,6 +600,9 @@ int gw_node_run(const struct gw_node_config *cfg)
 	uv_signal_init(&n.loop, &n.sigusr1);
 	n.sigusr1.data = &n;
 	uv_signal_start(&n.sigusr1, sigusr1_cb, SIGUSR1);
+	uv_signal_init(&n.loop, &n.sighup);
+	n.sighup.data = &n;
+	uv_signal_start(&n.sighup, sighup_cb, SIGHUP);
 	uv_timer_init(&n.loop, &n.drain_timer);
 	n.drain_timer.data = &n;
 
@@ -605,6 +676,13 @@ int gw_node_run(const struct gw_node_config *cfg)
 	gw_infof("node", "ready: name=%s data-dir=%s status=%s",
 		 gw_raft_name(gw_node_cluster_raft(n.cluster)), cfg->data_dir,
 		 cfg->status_listen.text);
+	{
+		/* READY=1 once node_serving() (proxy listening, join confirmed) */
+		struct gw_node_sd_sources sds = {sd_serving, sd_describe, &n};
+		if (gw_node_sd_start(&n.loop, &sds, &n.sd) != 0) {
+			gw_warnf("node", "out of memory: systemd will not hear from this node");
+		}
+	}
 	uv_run(&n.loop, UV_RUN_DEFAULT);
 	goto out;
 

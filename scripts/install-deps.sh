@@ -7,6 +7,9 @@
 # libFuzzer runtimes clang links, only recommended by clang-14) build the
 # fuzz harnesses that `make check` runs (tests/fuzz/, docs/fuzzing.md).
 #
+# debhelper, lintian and man-db: `make deb` and the packaging tests
+# (tests/packaging/test_deb.sh, tests/integration/test_man.py).
+#
 # libraft-dev comes from bookworm-backports (0.22.x, the maintained
 # canonical/raft line); bookworm's own 0.15.0 has Raft safety bugs.
 set -eu
@@ -14,11 +17,12 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config clang-format
 libuv1-dev liblmdb-dev lmdb-utils libcjson-dev libssl-dev libnghttp2-dev
 libprotobuf-c-dev protobuf-c-compiler libpcre2-dev libcmocka-dev libhttp-parser-dev libc-ares-dev
-libyaml-dev
+libyaml-dev libsystemd-dev
 curl etcd-client etcd-server nginx-light haproxy wrk iproute2 procps nftables
 nghttp2-client testssl.sh
 e2fsprogs
 clang-14 libfuzzer-14-dev libclang-rt-14-dev
+debhelper lintian man-db
 python3 ca-certificates"
 BPO_PKGS="libraft-dev"
 BPO_FILE=/etc/apt/sources.list.d/bookworm-backports.sources

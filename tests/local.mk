@@ -313,3 +313,16 @@ TESTS += tests/unit/test_proxy_pp tests/integration/test_ops.py
 AM_TESTS_ENVIRONMENT += APIGW_PROFILE='$(APIGW_PROFILE)'; export APIGW_PROFILE;
 TESTS += tests/fault/test_fault.py
 EXTRA_DIST += tests/fault/netns.py tests/fault/cluster.py tests/fault/load.py
+
+# Packaging (owner: packaging): sd_notify through a NOTIFY_SOCKET the test
+# binds (READY, STATUS, WATCHDOG, STOPPING, RELOADING around SIGHUP).
+TESTS += tests/integration/test_systemd.py
+# apigw(1), apigw.json(5) and the bash completion carry every flag of the table.
+TESTS += tests/integration/test_man.py
+# The Grafana dashboard queries only metric names and labels a live node exports.
+TESTS += tests/integration/test_grafana.py
+# The Debian package: make deb, contents, unit, lintian, install/upgrade/purge in a
+# throwaway root (overlay + namespaces, as root). docs/packaging.md.
+TESTS += tests/packaging/test_deb.sh
+# Rolling upgrade from a previous binary (APIGW_PREV_BIN, scripts/build-prev.sh); skips without.
+TESTS += tests/integration/test_upgrade.py
