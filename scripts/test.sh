@@ -14,4 +14,14 @@ cd build
 [ -f Makefile ] || ../configure --enable-sanitizers
 jobs=$(nproc 2>/dev/null || echo 2)
 make -j"$jobs"
+# the previous release, for the rolling-upgrade test (packaging/upgrade-from)
+prev=$(grep -v '^#' ../packaging/upgrade-from | head -n 1)
+if [ -z "${APIGW_PREV_BIN:-}" ] && git -C .. cat-file -e "$prev^{commit}" 2>/dev/null; then
+	if APIGW_PREV_BIN=$(../scripts/build-prev.sh "$prev" "$PWD/prev" | tail -n 1); then
+		export APIGW_PREV_BIN
+	else
+		echo "test.sh: building the previous release $prev failed; test_upgrade skips" >&2
+		unset APIGW_PREV_BIN
+	fi
+fi
 make -j"$jobs" check APIGW_PROFILE="${PROFILE:-ci}"

@@ -318,6 +318,13 @@ class Tap:
             print("not ok %d - %s" % (self.n, name))
             for line in traceback.format_exc().splitlines():
                 print("# " + line)
+            # what the nodes still running said last: the cause is often there
+            for n in list(_live):
+                tail = n.log().splitlines()[-25:]
+                if tail:
+                    print("# --- last lines of %s's log ---" % getattr(n, "name", "node"))
+                    for line in tail:
+                        print("#   " + line)
         else:
             print("ok %d - %s" % (self.n, name))
         sys.stdout.flush()

@@ -5,7 +5,7 @@ leader last, each restarted on its data dir with `apigw start` of this
 build the way the packaged unit restarts it; after every step a write
 through the leader reaches every node. And a node of this version joins a
 cluster of the previous one and serves its data. Skipped without
-APIGW_PREV_BIN (no previous release is pinned yet).
+APIGW_PREV_BIN; scripts/test.sh builds the release packaging/upgrade-from names.
 """
 import os
 import re
