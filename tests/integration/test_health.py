@@ -117,6 +117,20 @@ def node_status(node, upstream_key, backend):
     return None
 
 
+def wait_status(node, upstream_key, backend, want, timeout, what):
+    """Wait until @backend's status in @upstream_key is @want; on timeout the
+    error shows the last status and the control API's whole answer."""
+    deadline = time.time() + timeout
+    got = None
+    while time.time() < deadline:
+        got = node_status(node, upstream_key, backend)
+        if got == want:
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s: %s is %r, not %r; %r" % (
+        what, backend.addr, got, want, control(node, "/v1/healthcheck/" + upstream_key)))
+
+
 def probe_counts(node):
     """(started, finished) active probes of the node's checker."""
     st, _, b = node.get("metrics", "/apisix/prometheus/metrics")
@@ -179,25 +193,21 @@ def test_active_http_leaves_and_returns(node):
         assert set(served_ports(node, "/act", 4)) == {a.port, b.port}
         # a's health endpoint fails: 2 http failures make it unhealthy
         a.health_status = 500
-        wait_for(lambda: node_status(node, "upstreams/act", a) == "unhealthy", 10,
-                 what="a unhealthy")
+        wait_status(node, "upstreams/act", a, "unhealthy", 10, "a unhealthy")
         before = a.hits
         ports = served_ports(node, "/act", 20)
         assert ports == [b.port] * 20, ports
         assert a.hits == before, "no request may reach an unhealthy node"
         # it heals: one success (healthy.successes 1) brings it back
         a.health_status = 200
-        wait_for(lambda: node_status(node, "upstreams/act", a) == "healthy", 10,
-                 what="a healthy again")
+        wait_status(node, "upstreams/act", a, "healthy", 10, "a healthy again")
         assert a.port in served_ports(node, "/act", 4)
         # a dies: one tcp failure (tcp_failures 1) and it is out
         a.stop()
-        wait_for(lambda: node_status(node, "upstreams/act", a) == "unhealthy", 10,
-                 what="dead a unhealthy")
+        wait_status(node, "upstreams/act", a, "unhealthy", 10, "dead a unhealthy")
         assert served_ports(node, "/act", 10) == [b.port] * 10
         a.start()
-        wait_for(lambda: node_status(node, "upstreams/act", a) == "healthy", 10,
-                 what="revived a healthy")
+        wait_status(node, "upstreams/act", a, "healthy", 10, "revived a healthy")
 
 
 def test_passive_detection_alone(node):
@@ -210,8 +220,7 @@ def test_passive_detection_alone(node):
         before = probe_counts(node)[0]
         put(node, "/apisix/routes/pas", {"uri": "/pas", "upstream": {
             "type": "roundrobin", "nodes": {a.addr: 1, b.addr: 1}, "checks": checks}})
-        wait_for(lambda: node_status(node, "routes/pas", a) == "healthy", 10,
-                 what="inline upstream checked")
+        wait_status(node, "routes/pas", a, "healthy", 10, "inline upstream checked")
         first_probes_done(node, before, 2)
         a.status = 500
         sent_to_a = 0
@@ -238,7 +247,7 @@ def test_passive_timeouts_and_tcp_failures(node):
             "type": "roundrobin", "retries": 0, "checks": checks,
             "timeout": {"connect": 1, "send": 1, "read": 0.3},
             "nodes": {a.addr: 1, b.addr: 1}}})
-        wait_for(lambda: node_status(node, "routes/slow", a) == "healthy", 10, what="checked")
+        wait_status(node, "routes/slow", a, "healthy", 10, "checked")
         first_probes_done(node, before, 2)
         wait_for(lambda: get(node, "/slow")[0] == 200, 10, what="route served")
         # a answers too late: two read timeouts (504) and it is out
@@ -285,14 +294,13 @@ def test_priority_failover_in_order(node):
         wait_for(lambda: served_ports(node, "/pri", 1) == [hi.port], 10, what="route")
         assert served_ports(node, "/pri", 5) == [hi.port] * 5
         hi.stop()
-        wait_for(lambda: node_status(node, "routes/pri", hi) == "unhealthy", 10, what="hi down")
+        wait_status(node, "routes/pri", hi, "unhealthy", 10, "hi down")
         assert served_ports(node, "/pri", 5) == [mid.port] * 5
         mid.stop()
-        wait_for(lambda: node_status(node, "routes/pri", mid) == "unhealthy", 10,
-                 what="mid down")
+        wait_status(node, "routes/pri", mid, "unhealthy", 10, "mid down")
         assert served_ports(node, "/pri", 5) == [lo.port] * 5
         hi.start()
-        wait_for(lambda: node_status(node, "routes/pri", hi) == "healthy", 10, what="hi up")
+        wait_status(node, "routes/pri", hi, "healthy", 10, "hi up")
         assert served_ports(node, "/pri", 5) == [hi.port] * 5
 
 
@@ -311,8 +319,7 @@ def test_control_api_shapes(node):
         put(node, "/apisix/upstreams/shape", {"type": "roundrobin", "nodes": {a.addr: 1},
                                               "checks": {"active": active_checks()}})
         put(node, "/apisix/routes/shape", {"uri": "/shape", "upstream_id": "shape"})
-        wait_for(lambda: node_status(node, "upstreams/shape", a) == "healthy", 10,
-                 what="checked")
+        wait_status(node, "upstreams/shape", a, "healthy", 10, "checked")
         st, lst = control(node, "/v1/healthcheck")
         assert st == 200 and isinstance(lst, list)
         ent = [e for e in lst if e["name"] == "/apisix/upstreams/shape"][0]
@@ -365,8 +372,7 @@ def test_unrelated_change_keeps_state(node):
                                                unhealthy={"interval": 3600,
                                                           "http_failures": 1})}})
         put(node, "/apisix/routes/keep", {"uri": "/keep", "upstream_id": "keep"})
-        wait_for(lambda: node_status(node, "upstreams/keep", a) == "unhealthy", 10,
-                 what="a unhealthy")
+        wait_status(node, "upstreams/keep", a, "unhealthy", 10, "a unhealthy")
         wait_for(lambda: get(node, "/keep")[0] == 200, 10, what="route served")
         a.health_status = 200  # but unhealthy.interval is 1 h: no probe soon
         put(node, "/apisix/routes/other", {"uri": "/other", "upstream": {
@@ -377,8 +383,7 @@ def test_unrelated_change_keeps_state(node):
         # a changed checks object restarts the checker: state starts healthy
         put(node, "/apisix/upstreams/keep", {"type": "roundrobin",
             "nodes": {a.addr: 1, b.addr: 1}, "checks": {"active": active_checks()}})
-        wait_for(lambda: node_status(node, "upstreams/keep", a) == "healthy", 10,
-                 what="restarted")
+        wait_status(node, "upstreams/keep", a, "healthy", 10, "restarted")
 
 
 def test_https_probe_and_verification(node):
@@ -398,14 +403,11 @@ def test_https_probe_and_verification(node):
                     unhealthy={"interval": 1, "http_failures": 1, "tcp_failures": 1})}}})
         # the probe speaks TLS: healthy without verification...
         wait_for(lambda: a.health_hits >= 2, 10, what="https probes")
-        wait_for(lambda: node_status(node, "routes/noverify", a) == "healthy", 10,
-                 what="https probe healthy")
+        wait_status(node, "routes/noverify", a, "healthy", 10, "https probe healthy")
         # ...and a self-signed certificate fails verification: unhealthy
-        wait_for(lambda: node_status(node, "routes/verify", a) == "unhealthy", 10,
-                 what="unverified certificate unhealthy")
+        wait_status(node, "routes/verify", a, "unhealthy", 10, "unverified certificate unhealthy")
         a.health_status = 500
-        wait_for(lambda: node_status(node, "routes/noverify", a) == "unhealthy", 10,
-                 what="https 500 unhealthy")
+        wait_status(node, "routes/noverify", a, "unhealthy", 10, "https 500 unhealthy")
 
 
 def test_clean_stop_with_probes_in_flight(node):
