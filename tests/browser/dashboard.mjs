@@ -1,0 +1,234 @@
+// dashboard.mjs: the dashboard driven in Debian's chromium (headless) by
+// playwright-core, against the 3-node cluster tests/integration/
+// test_dashboard.py started. Its settings come as JSON in APIGW_DASH:
+// {nodes: [{name, admin, proxy}], key, viewer, upstream, shots, chromium}.
+// It prints one line per step, "ok - STEP" or "not ok - STEP: why", and
+// stops at the first failure (exit 1). To have a node stopped it prints
+// "@@stop NAME" and waits for a line on stdin (the test stops it by PID).
+import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
+import path from 'node:path';
+
+const cfg = JSON.parse(process.env.APIGW_DASH);
+const require = createRequire(path.join(cfg.modules, 'x.js'));
+const { chromium } = require('playwright-core');
+const stdin = createInterface({ input: process.stdin });
+const lines = stdin[Symbol.asyncIterator]();
+
+const ui = (i, hash = '') => `http://${cfg.nodes[i].admin}/ui/${hash}`;
+const T = 15000;
+const problems = []; // console errors and page errors (CSP violations show here)
+
+function assert(c, msg) { if (!c) throw new Error(msg); }
+
+async function until(fn, what, ms = T) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try { last = await fn(); if (last) return last; } catch (e) { last = e.message; }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+async function adminApi(i, method, p, body, key = cfg.key) {
+  const r = await fetch(`http://${cfg.nodes[i].admin}/apisix/admin${p}`, {
+    method, headers: { 'X-API-KEY': key, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: r.status, body: await r.json().catch(() => null) };
+}
+
+async function proxied(i, uri) {
+  const r = await fetch(`http://${cfg.nodes[i].proxy}${uri}`);
+  const t = await r.text();
+  return r.status === 200 && t.includes(`"path": "${uri}"`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(cfg.shots, `${name}.png`), fullPage: true });
+}
+
+async function login(page, key, i = 0) {
+  await page.goto(ui(i, '#/login'));
+  await page.getByLabel('Admin API key').fill(key);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.locator('#members').waitFor({ timeout: T });
+}
+
+const steps = [];
+const step = (name, fn) => steps.push([name, fn]);
+let browser;
+let page;
+
+step('login', async () => {
+  await page.goto(ui(0));
+  await page.getByLabel('Admin API key').waitFor();
+  await shot(page, 'login');
+  // a wrong key is refused with the Admin API's words
+  await page.getByLabel('Admin API key').fill('not-the-key');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await until(async () => (await page.locator('#login-error').textContent()).includes('wrong apikey'), 'the wrong-key error');
+  await login(page, cfg.key);
+  assert((await page.locator('#who').textContent()) === 'admin', 'role shown is admin');
+});
+
+step('cluster page shows three reachable members and the leader', async () => {
+  await until(async () => (await page.locator('#members tbody tr td.ok').count()) === 3, 'three reachable members');
+  const roles = await page.locator('#members tbody tr td:nth-child(2)').allTextContents();
+  assert(roles.filter((r) => r.includes('leader')).length === 1, `one leader in ${roles}`);
+  const txt = await page.locator('main').textContent();
+  assert(/Term/.test(txt) && /Commit \/ applied/.test(txt) && /Quorum/.test(txt), 'raft cards shown');
+  await shot(page, 'cluster');
+});
+
+step('create a route through the form; every node proxies it', async () => {
+  await page.goto(ui(0, '#/config/routes/new'));
+  await page.locator('[data-field=id]').fill('dash1');
+  await page.locator('[data-field=name]').fill('dashboard route');
+  await page.locator('[data-field=uri]').fill('/dash');
+  await page.locator('[data-field=upstream]').fill(JSON.stringify({ type: 'roundrobin', nodes: { [cfg.upstream]: 1 } }));
+  const json = JSON.parse(await page.locator('textarea[name=json]').inputValue());
+  assert(json.uri === '/dash' && json.upstream.type === 'roundrobin', `the JSON editor follows the form: ${JSON.stringify(json)}`);
+  await shot(page, 'route-edit');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#list-routes tr[data-id=dash1]').waitFor({ timeout: T });
+  await shot(page, 'routes');
+  for (let i = 0; i < cfg.nodes.length; i++) await until(() => proxied(i, '/dash'), `/dash proxied by ${cfg.nodes[i].name}`);
+});
+
+step('a schema error is shown inline as the Admin API words it', async () => {
+  const bad = { id: 'bad1', uri: 'no-slash', upstream: { type: 'roundrobin', nodes: { [cfg.upstream]: 1 } } };
+  const want = await adminApi(0, 'PUT', '/routes/bad1', bad);
+  assert(want.status === 400, `the API refuses it: ${JSON.stringify(want)}`);
+  await page.goto(ui(0, '#/config/routes/new'));
+  await page.locator('textarea[name=json]').fill(JSON.stringify(bad));
+  await page.getByRole('button', { name: 'Save' }).click();
+  await until(async () => (await page.locator('#save-error').textContent()) === want.body.error_msg, `inline error "${want.body.error_msg}"`);
+  assert(page.url().includes('#/config/routes/new'), 'the form stays open');
+});
+
+step('edit, then roll back through the history page', async () => {
+  await page.goto(ui(1, '#/login')); // through a follower or not: any node
+  await login(page, cfg.key, 1);
+  await page.goto(ui(1, '#/config/routes/edit/dash1'));
+  await page.locator('[data-field=uri]').fill('/dash2');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#list-routes tr[data-id=dash1]').waitFor({ timeout: T });
+  await until(() => proxied(0, '/dash2'), '/dash2 proxied after the edit');
+  await page.goto(ui(1, '#/history/routes/dash1'));
+  const rows = page.locator('#timeline tbody tr');
+  await until(async () => (await rows.count()) === 2, 'two changes of dash1 in the timeline');
+  const ops = await page.locator('#timeline tbody tr td:nth-child(2)').allTextContents();
+  assert(ops[0] === 'update' && ops[1] === 'create', `timeline newest first: ${ops}`);
+  const who = await rows.nth(0).locator('td:nth-child(5)').textContent();
+  assert(who.includes('admin'), `who made the change: ${who}`);
+  await rows.nth(0).getByRole('button', { name: /Show the change/ }).click();
+  await until(async () => (await page.locator('#diff').textContent()).includes('/dash2'), 'the diff shows the new uri');
+  await shot(page, 'history');
+  const createRev = Number(await rows.nth(1).getAttribute('data-revision'));
+  await rows.nth(1).getByRole('button', { name: /Roll back to revision/ }).click();
+  const dlg = page.locator('dialog');
+  await dlg.waitFor();
+  assert((await dlg.textContent()).includes('/apisix/routes/dash1'), 'the confirmation names the object');
+  await dlg.getByRole('button', { name: 'Roll back' }).click();
+  await until(async () => (await adminApi(0, 'GET', '/routes/dash1')).body?.value?.uri === '/dash', 'dash1 back to /dash');
+  for (let i = 0; i < cfg.nodes.length; i++) await until(() => proxied(i, '/dash'), `/dash proxied again by ${cfg.nodes[i].name}`);
+  await until(async () => (await rows.count()) === 3, 'the rollback in the timeline');
+  const d = await adminApi(0, 'GET', `/diff?from=${createRev}&resource=routes&id=dash1`);
+  assert(d.status === 200 && d.body.total === 0, `dash1 is as at ${createRev}: ${JSON.stringify(d.body)}`);
+  await page.goto(ui(1, '#/audit'));
+  await until(async () => (await page.locator('#audit tbody tr').count()) >= 3, 'audit records');
+  assert((await page.locator('#audit').textContent()).includes('rollback'), 'the rollback is audited');
+  await shot(page, 'audit');
+});
+
+step('health and traffic pages', async () => {
+  for (let k = 0; k < 5; k++) await proxied(0, '/dash');
+  await page.goto(ui(0, '#/login'));
+  await login(page, cfg.key, 0);
+  await page.goto(ui(0, '#/health'));
+  await until(async () => (await page.locator('section[data-route=dash1] svg.chart').count()) === 3, 'three charts for route dash1');
+  await shot(page, 'health');
+});
+
+step('the viewer key gets a read-only dashboard', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const vp = await ctx.newPage();
+  vp.on('pageerror', (e) => problems.push(`viewer page error: ${e.message}`));
+  await login(vp, cfg.viewer);
+  assert((await vp.locator('#who').textContent()).includes('viewer'), 'role shown is viewer');
+  await vp.goto(ui(0, '#/config/routes'));
+  await vp.locator('#list-routes tr[data-id=dash1]').waitFor({ timeout: T });
+  assert(await vp.getByRole('link', { name: /^New / }).count() === 0, 'no New link');
+  assert(await vp.getByRole('button', { name: /^Delete/ }).count() === 0, 'no Delete buttons');
+  await vp.goto(ui(0, '#/config/routes/edit/dash1'));
+  await vp.locator('textarea[name=json]').waitFor();
+  assert(await vp.getByRole('button', { name: 'Save' }).count() === 0, 'no Save button');
+  assert(await vp.locator('textarea[name=json]').isDisabled(), 'the JSON editor is read-only');
+  await vp.goto(ui(0, '#/history/routes/dash1'));
+  await vp.locator('#timeline').waitFor({ timeout: T });
+  assert(await vp.getByRole('button', { name: /Roll back/ }).count() === 0, 'no rollback buttons');
+  // and the API itself refuses the viewer's write, whatever a page does
+  const r = await vp.evaluate(async (k) => {
+    const x = await fetch('/apisix/admin/routes/v1', { method: 'PUT', headers: { 'X-API-KEY': k }, body: '{"uri":"/v"}' });
+    return [x.status, await x.text()];
+  }, cfg.viewer);
+  assert(r[0] === 401 && r[1].includes('invalid method for role viewer'), `viewer write refused: ${r}`);
+  await ctx.close();
+});
+
+step('phone width: no horizontal overflow, navigation reachable', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(ui(0, '#/cluster'));
+  await page.locator('#members').waitFor({ timeout: T });
+  const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(over <= 1, `page wider than the phone by ${over}px`);
+  await shot(page, 'cluster-phone');
+  // keyboard: the skip link comes first, then the navigation
+  await page.keyboard.press('Tab');
+  assert((await page.evaluate(() => document.activeElement.textContent)) === 'Skip to content', 'skip link first in focus order');
+  await page.setViewportSize({ width: 1280, height: 800 });
+});
+
+step('the cluster page shows a stopped node as unreachable', async () => {
+  const victim = cfg.nodes[2].name;
+  process.stdout.write(`@@stop ${victim}\n`);
+  const ack = await lines.next();
+  assert(ack.value === 'stopped', `the test stopped ${victim}: ${ack.value}`);
+  await page.goto(ui(0, '#/cluster'));
+  const row = page.locator(`#members tr[data-member=${victim}]`);
+  await until(async () => (await row.locator('td.bad').textContent()).includes('unreachable'), `${victim} unreachable`);
+  await until(async () => (await page.locator('#members tbody tr td.ok').count()) === 2, 'the two others reachable');
+  await shot(page, 'cluster-down');
+});
+
+async function main() {
+  browser = await chromium.launch({ executablePath: cfg.chromium, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  // the UI never talks to another origin
+  page.on('request', (r) => { const u = new URL(r.url()); if (!cfg.nodes.some((n) => n.admin === u.host)) problems.push(`request off this origin: ${r.url()}`); });
+  let failed = false;
+  for (const [name, fn] of steps) {
+    try {
+      await fn();
+      const bad = problems.filter((p) => !/401 \(Unauthorized\)|400 \(Bad Request\)/.test(p));
+      if (bad.length) throw new Error(`browser reported: ${bad.join(' | ')}`);
+      problems.length = 0;
+      console.log(`ok - ${name}`);
+    } catch (e) {
+      console.log(`not ok - ${name}: ${e.message.split('\n').join(' ')}`);
+      await shot(page, `failed-${steps.findIndex((s) => s[0] === name)}`).catch(() => {});
+      failed = true;
+      break;
+    }
+  }
+  await browser.close();
+  stdin.close();
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => { console.log(`not ok - setup: ${e.message}`); process.exit(1); });
