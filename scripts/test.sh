@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 $SUDO ./scripts/install-deps.sh
+# playwright-core for the dashboard's browser test, at the version of
+# tests/browser/package-lock.json (it drives Debian's chromium: no browser
+# download)
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 autoreconf -fi
 mkdir -p build
 cd build

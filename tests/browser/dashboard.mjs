@@ -148,6 +148,12 @@ step('health and traffic pages', async () => {
   await login(page, cfg.key, 0);
   await page.goto(ui(0, '#/health'));
   await until(async () => (await page.locator('section[data-route=dash1] svg.chart').count()) === 3, 'three charts for route dash1');
+  // traffic while the page samples: the request rate goes above zero
+  await until(async () => {
+    for (let k = 0; k < 10; k++) await proxied(0, '/dash');
+    const cap = await page.locator('section[data-route=dash1] figcaption').first().textContent();
+    return !/all (0\.00|–)\/s/.test(cap) && cap;
+  }, 'a request rate above zero');
   await shot(page, 'health');
 });
 
@@ -204,7 +210,9 @@ step('the cluster page shows a stopped node as unreachable', async () => {
 
 async function main() {
   browser = await chromium.launch({ executablePath: cfg.chromium, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    // no background connections: the test machines have no outside network
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   page = await ctx.newPage();
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });

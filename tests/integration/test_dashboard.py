@@ -29,7 +29,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BROWSER_DIR = os.path.join(HERE, "..", "browser")
 MODULES = os.environ.get("APIGW_BROWSER_MODULES") or os.path.join(BROWSER_DIR, "node_modules")
 CHROMIUM = os.environ.get("APIGW_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = os.environ.get("APIGW_SCREENSHOTS") or os.path.join(os.getcwd(), "dashboard-shots")
+SHOTS = os.environ.get("APIGW_SCREENSHOTS") or os.path.join(
+    os.environ.get("APIGW_BUILDDIR") or os.getcwd(), "dashboard-shots")
 nodes = []
 up = None
 

@@ -23,7 +23,10 @@ const RES = {
     sum: (v) => Object.keys(v.plugins || {}).join(', ') },
 };
 const PAGE = 20;
+let pendingRev = 0; // the revision of the last save, until the list shows it
 const STAMPS = ['create_time', 'update_time'];
+
+const one = (res) => res.replace(/s$/, '');
 
 function nodesText(n) {
   if (Array.isArray(n)) return n.map((x) => `${x.host}:${x.port}`).join(' ');
@@ -60,6 +63,13 @@ function list(res) {
 
   async function load() {
     const q = search.value.trim();
+    // a write just made through this node committed on the leader: wait
+    // (briefly) until this node's store has it, so the list shows it
+    for (let i = 0; i < 25 && pendingRev; i++) {
+      try { if ((await get('/history?limit=1')).revision >= pendingRev) break; } catch (e) { break; }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    pendingRev = 0;
     const filt = q === '' ? {} : (res === 'routes' && q.startsWith('/') ? { uri: q } : { name: q });
     try {
       const d = await get(`/${res}${qs({ page, page_size: PAGE, ...filt })}`);
@@ -130,7 +140,7 @@ async function edit(res, id) {
   const err = h('div', { class: 'error', role: 'alert', id: 'save-error' });
   const json = h('textarea', { name: 'json', rows: 14, spellcheck: 'false', 'aria-describedby': 'save-error', disabled: ro });
   const jsonErr = h('span', { class: 'bad', role: 'alert' });
-  setMain(id ? `${ro ? 'View' : 'Edit'} ${res} ${id}` : `New ${res}`, h('p', { text: 'Loading…' }));
+  setMain(id ? `${ro ? 'View' : 'Edit'} ${one(res)} ${id}` : `New ${one(res)}`, h('p', { text: 'Loading…' }));
   let schema = {};
   let obj = {};
   let secrets = {};
@@ -192,6 +202,7 @@ async function edit(res, id) {
       else if (meta.post) d = await call('POST', `/${res}`, body);
       else { err.textContent = `${res} need an id`; return; }
       const nid = target || idOf(res, d);
+      pendingRev = d.modifiedIndex || 0;
       say(`Saved ${res} ${nid} at revision ${d.modifiedIndex ?? ''}`);
       location.hash = `#/config/${res}`;
     } catch (e) {
@@ -213,6 +224,6 @@ async function edit(res, id) {
       h('a', { class: 'btn', href: `#/config/${res}`, text: 'Back to the list' })));
   f.addEventListener('submit', save);
   err.tabIndex = -1;
-  setMain(id ? `${ro ? 'View' : 'Edit'} ${res} ${id}` : `New ${res}`, f);
+  setMain(id ? `${ro ? 'View' : 'Edit'} ${one(res)} ${id}` : `New ${one(res)}`, f);
   return undefined;
 }

@@ -65,7 +65,7 @@ function healthTable(list) {
 export function render() {
   const err = h('p', { class: 'error', role: 'alert' });
   const health = h('div', {});
-  const charts = h('div', { class: 'charts' });
+  const charts = h('div', {});
   setMain('Health and traffic', err, h('h2', { text: 'Upstream health' }), health,
     h('h2', { text: 'Traffic on this node' }),
     h('p', { class: 'muted', text: `From this node's metrics, sampled every ${EVERY_MS / 1000} s (the last 2 minutes).` }), charts);
@@ -96,9 +96,10 @@ export function render() {
       charts.replaceChildren(...(hist.size === 0 ? [h('p', { class: 'muted', text: prev.t.size ? 'Collecting a second sample…' : 'No requests proxied yet.' })]
         : [...hist.entries()].flatMap(([route, s]) => [
           h('section', { 'data-route': route }, h('h3', { text: `Route ${route}` }),
-            lineChart('Requests/s', [{ name: 'all', points: s.rate }], '/s'),
-            lineChart('Status classes/s', ['2xx', '3xx', '4xx', '5xx'].map((k) => ({ name: k, points: s[k] })), '/s'),
-            lineChart('Mean latency', [{ name: 'request', points: s.lat }], ' ms'),
+            h('div', { class: 'charts' },
+              lineChart('Requests/s', [{ name: 'all', points: s.rate }], '/s'),
+              lineChart('Status classes/s', ['2xx', '3xx', '4xx', '5xx'].map((k) => ({ name: k, points: s[k] })), '/s'),
+              lineChart('Mean latency', [{ name: 'request', points: s.lat }], ' ms')),
             h('p', { class: 'muted', text: `Total ${fmt(now.t.get(route)?.req)} requests.` }))])));
       err.textContent = '';
     } catch (e) {

@@ -61,16 +61,23 @@ export function render(args) {
       if (!await confirmBox(`Roll back ${what} to revision ${rev}? ${n} object(s) change: ${(plan.changes || []).map((c) => `${c.op} ${c.key}`).join(', ')}.`, 'Roll back')) return;
       const d = await call('POST', '/rollback', body);
       say(`Rolled back to ${rev}: new revision ${d.revision}`);
-      load();
+      load(d.revision);
     } catch (e) {
       err.textContent = e.message;
     }
   }
 
-  async function load() {
+  // @atLeast: a revision this node must have applied first (a write made
+  // through it committed on the leader; its own store follows a moment later)
+  async function load(atLeast) {
     err.textContent = '';
     try {
-      const d = await get(`/history${qs({ resource: res.value, id: res.value ? oid.value.trim() : '', limit: 100 })}`);
+      const path = `/history${qs({ resource: res.value, id: res.value ? oid.value.trim() : '', limit: 100 })}`;
+      let d = await get(path);
+      for (let i = 0; i < 25 && atLeast && d.revision < atLeast; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        d = await get(path);
+      }
       current = d.revision;
       const list = d.list || [];
       const oldest = list.length ? list[list.length - 1].revision : current;
@@ -110,9 +117,9 @@ export function render(args) {
     }
   }
 
-  filter.addEventListener('submit', (ev) => { ev.preventDefault(); load(); });
+  filter.addEventListener('submit', (ev) => { ev.preventDefault(); load(0); });
   diffForm.addEventListener('submit', (ev) => { ev.preventDefault(); diff(); });
-  load();
+  load(0);
 }
 
 export function renderAudit() {
