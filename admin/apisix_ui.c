@@ -25,8 +25,8 @@
 	"frame-ancestors 'none'; form-action 'self'\r\n"
 #define UI_HDRS                                                                                    \
 	UI_CSP                                                                                     \
-	    "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n"                         \
-	    "Referrer-Policy: no-referrer\r\nCache-Control: no-cache\r\nVary: Accept-Encoding\r\n"
+	"X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n"                             \
+	"Referrer-Policy: no-referrer\r\nCache-Control: no-cache\r\nVary: Accept-Encoding\r\n"
 
 const struct gw_admin_ui_asset *gw_admin_ui_find(const char *name)
 {
