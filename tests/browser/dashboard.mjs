@@ -87,13 +87,21 @@ step('create a route through the form; every node proxies it', async () => {
   await page.locator('[data-field=name]').fill('dashboard route');
   await page.locator('[data-field=uri]').fill('/dash');
   await page.locator('[data-field=upstream]').fill(JSON.stringify({ type: 'roundrobin', nodes: { [cfg.upstream]: 1 } }));
+  // a plugin through its own schema's form
+  await until(async () => (await page.getByLabel('Add a plugin').locator('option').count()) > 3, 'the plugin catalogue');
+  await page.getByLabel('Add a plugin').selectOption('request-id');
+  await page.getByRole('button', { name: 'Add plugin' }).click();
+  await page.locator('[data-plugin=request-id] [data-field=header_name]').fill('X-Dash-Id');
   const json = JSON.parse(await page.locator('textarea[name=json]').inputValue());
   assert(json.uri === '/dash' && json.upstream.type === 'roundrobin', `the JSON editor follows the form: ${JSON.stringify(json)}`);
+  assert(json.plugins['request-id'].header_name === 'X-Dash-Id', `the plugin form edits the JSON: ${JSON.stringify(json)}`);
   await shot(page, 'route-edit');
   await page.getByRole('button', { name: 'Save' }).click();
   await page.locator('#list-routes tr[data-id=dash1]').waitFor({ timeout: T });
   await shot(page, 'routes');
   for (let i = 0; i < cfg.nodes.length; i++) await until(() => proxied(i, '/dash'), `/dash proxied by ${cfg.nodes[i].name}`);
+  const r = await fetch(`http://${cfg.nodes[2].proxy}/dash`);
+  assert(r.headers.get('x-dash-id'), 'the request-id plugin set up in the form runs');
 });
 
 step('a schema error is shown inline as the Admin API words it', async () => {

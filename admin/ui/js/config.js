@@ -134,6 +134,57 @@ async function resolveRefs(schema) {
   return schema;
 }
 
+// The plugins of an object as forms: one per configured plugin, made from its
+// schema (GET /plugins/<name>), plus a picker of the catalogue
+// (GET /plugins/list). @obj() gives the current object; @changed() is
+// called after an edit here.
+function pluginEditor(obj, changed, ro) {
+  const box = h('section', { id: 'plugin-forms', 'aria-labelledby': 'plugins-h' });
+  const pick = h('select', { name: 'add-plugin' });
+  const add = h('button', { type: 'button', text: 'Add plugin', disabled: ro });
+  const list = h('div', {});
+  let shown = '';
+  get('/plugins/list').then((names) => {
+    pick.replaceChildren(...names.map((n) => h('option', { value: n, text: n })));
+  }).catch(() => {});
+  add.addEventListener('click', () => {
+    const o = obj();
+    o.plugins = o.plugins && typeof o.plugins === 'object' ? o.plugins : {};
+    if (!(pick.value in o.plugins)) o.plugins[pick.value] = {};
+    changed();
+    render(true);
+  });
+  async function render(force) {
+    const o = obj();
+    const plugins = o.plugins && typeof o.plugins === 'object' && !Array.isArray(o.plugins) ? o.plugins : {};
+    const key = Object.keys(plugins).join(',');
+    if (!force && key === shown) return;
+    shown = key;
+    const parts = await Promise.all(Object.keys(plugins).map(async (name) => {
+      let schema = {};
+      try { schema = await resolveRefs(await get(`/plugins/${encodeURIComponent(name)}`)); } catch (e) { /* JSON only */ }
+      const f = schemaForm(schema, {
+        readOnly: ro,
+        legend: `Plugin ${name}`,
+        onEdit(k, v) {
+          const cur = obj().plugins?.[name];
+          if (!cur || typeof cur !== 'object') return;
+          if (v === undefined) delete cur[k]; else cur[k] = v;
+          changed();
+        },
+      });
+      f.fill(plugins[name]);
+      const rm = h('button', { type: 'button', class: 'danger', text: `Remove ${name}`, disabled: ro,
+        onclick: () => { delete obj().plugins[name]; if (!Object.keys(obj().plugins).length) delete obj().plugins; changed(); render(true); } });
+      return h('div', { 'data-plugin': name }, f.el, rm);
+    }));
+    list.replaceChildren(...parts);
+  }
+  box.append(h('h2', { id: 'plugins-h', text: 'Plugins' }),
+    ro ? null : h('div', { class: 'toolbar' }, field('Add a plugin', pick), add), list);
+  return { el: box, render };
+}
+
 async function edit(res, id) {
   const meta = RES[res];
   const ro = session.readOnly;
@@ -168,8 +219,11 @@ async function edit(res, id) {
     onEdit(name, v) {
       if (v === undefined) delete obj[name]; else obj[name] = v;
       write();
+      if (name === 'plugins' && plugins) plugins.render(false);
     },
   });
+  const hasPlugins = 'plugins' in ((schema && schema.properties) || {});
+  const plugins = hasPlugins ? pluginEditor(() => obj, () => { write(); form.fill(obj); }, ro) : null;
   json.addEventListener('input', () => {
     try {
       const v = JSON.parse(json.value);
@@ -177,12 +231,14 @@ async function edit(res, id) {
       obj = v;
       jsonErr.textContent = '';
       form.fill(obj);
+      if (plugins) plugins.render(true);
     } catch (e) {
       jsonErr.textContent = `not valid JSON: ${e.message}`;
     }
   });
   write();
   form.fill(obj);
+  if (plugins) plugins.render(true);
   const save = async (ev) => {
     ev.preventDefault();
     err.textContent = '';
@@ -216,7 +272,7 @@ async function edit(res, id) {
   const f = h('form', { id: 'edit-form', novalidate: true },
     ro ? h('p', { class: 'warn', text: 'Read-only: the viewer key cannot change the config.' }) : null,
     rev ? h('p', { class: 'muted', text: `Last modified at revision ${rev}.` }) : null,
-    secretNote, form.el,
+    secretNote, form.el, plugins ? plugins.el : null,
     h('h2', { text: 'JSON editor' }),
     field('Object as JSON (what is saved)', json), jsonErr, err,
     h('div', { class: 'toolbar' },

@@ -86,7 +86,7 @@ export function schemaForm(schema, opts) {
     if (err.has(name)) f.append(err.get(name));
     return f;
   });
-  const el = h('fieldset', { class: 'grid' }, h('legend', { text: 'Fields (from the schema)' }), fields);
+  const el = h('fieldset', { class: 'grid' }, h('legend', { text: opts.legend || 'Fields (from the schema)' }), fields);
   return {
     el,
     fill(obj) {
