@@ -151,10 +151,20 @@ step('edit, then roll back through the history page', async () => {
 });
 
 step('health and traffic pages', async () => {
+  // an upstream with active checks: one live node, one that refuses
+  const checks = { active: { type: 'tcp', timeout: 1, healthy: { interval: 1, successes: 1 },
+    unhealthy: { interval: 1, tcp_failures: 1 } } };
+  const put = await adminApi(0, 'PUT', '/upstreams/hc', { type: 'roundrobin',
+    nodes: { [cfg.upstream]: 1, '127.0.0.1:1': 1 }, checks });
+  assert(put.status === 201, `upstream hc: ${JSON.stringify(put)}`);
   for (let k = 0; k < 5; k++) await proxied(0, '/dash');
   await page.goto(ui(0, '#/login'));
   await login(page, cfg.key, 0);
   await page.goto(ui(0, '#/health'));
+  await until(async () => {
+    const t = await page.locator('#health').textContent();
+    return t.includes('127.0.0.1:1') && /127\.0\.0\.1:1unhealthy/.test(t) && t.includes(`${cfg.upstream}healthy`) && t;
+  }, 'upstream hc: one node healthy, one unhealthy');
   await until(async () => (await page.locator('section[data-route=dash1] svg.chart').count()) === 3, 'three charts for route dash1');
   // traffic while the page samples: the request rate goes above zero
   await until(async () => {
