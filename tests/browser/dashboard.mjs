@@ -175,6 +175,31 @@ step('health and traffic pages', async () => {
   await shot(page, 'health');
 });
 
+step('a list pages, searches and deletes with confirmation', async () => {
+  for (let k = 0; k < 22; k++) {
+    const r = await adminApi(0, 'PUT', `/routes/p${String(k).padStart(2, '0')}`, { name: `paged-${k}`, uri: `/p/${k}`, upstream_id: 'hc' });
+    assert(r.status === 201, `route p${k}: ${JSON.stringify(r)}`);
+  }
+  await page.goto(ui(0, '#/config/routes'));
+  await until(async () => (await page.locator('main').textContent()).includes('Page 1 of 2 · 23 total'), 'two pages of 23 routes');
+  assert((await page.locator('#list-routes tbody tr').count()) === 20, 'twenty on the first page');
+  await page.getByRole('button', { name: 'Next page' }).click();
+  await until(async () => (await page.locator('#list-routes tbody tr').count()) === 3, 'three on the second page');
+  await page.getByRole('searchbox', { name: 'Search' }).fill('paged-1');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  // paged-1, paged-10 ... paged-19
+  await until(async () => (await page.locator('#list-routes tbody tr').count()) === 11, 'the eleven names matching paged-1');
+  await page.getByRole('button', { name: 'Delete p01' }).click();
+  const dlg = page.locator('dialog');
+  await dlg.getByRole('button', { name: 'Cancel' }).click();
+  assert((await adminApi(0, 'GET', '/routes/p01')).status === 200, 'Cancel keeps p01');
+  await page.getByRole('button', { name: 'Delete p01' }).click();
+  await dlg.getByRole('button', { name: 'Delete' }).click();
+  await until(async () => (await adminApi(0, 'GET', '/routes/p01')).status === 404, 'p01 deleted');
+  await until(async () => (await page.locator('#list-routes tr[data-id=p01]').count()) === 0, 'p01 gone from the list');
+  await shot(page, 'routes-search');
+});
+
 step('the viewer key gets a read-only dashboard', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const vp = await ctx.newPage();

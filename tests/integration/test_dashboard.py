@@ -76,6 +76,13 @@ def test_ui_headers():
     assert st == 304 and body2 == b"" and h2["etag"] == etag, (st, h2, body2)
     st, _, _ = get_ui(n, "/ui/", {"If-None-Match": '"other"'})
     assert st == 200, st
+    for inm in ("*", "W/" + etag, '"a", %s' % etag, '"a",%s ' % etag):
+        st, _, _ = get_ui(n, "/ui/", {"If-None-Match": inm})
+        assert st == 304, (inm, st)
+    st, _, _ = get_ui(n, "/ui/", {"If-None-Match": etag[:-2] + '"'})
+    assert st == 200, st
+    st, hh, bh = http("HEAD", "127.0.0.1", n.ports["admin"], "/ui/")
+    assert st == 200 and bh == b"" and hh["etag"] == etag, (st, hh)
     # gzip: its own ETag, the same bytes once inflated, every node alike
     for m in nodes:
         st, hz, bz = get_ui(m, "/ui/js/main.js", {"Accept-Encoding": "gzip, deflate"})
@@ -90,6 +97,12 @@ def test_ui_headers():
         assert st == 304, st
     st, hq, _ = get_ui(n, "/ui/js/main.js", {"Accept-Encoding": "gzip;q=0"})
     assert "content-encoding" not in hq, hq
+    for ae in ("br, GZIP", "deflate, gzip;q=0.5", "gzip ; q=1"):
+        st, hq, _ = get_ui(n, "/ui/app.css", {"Accept-Encoding": ae})
+        assert st == 200 and hq.get("content-encoding") == "gzip", (ae, hq)
+    for ae in ("br", "gzip;q=0.000", "x-gzipped"):
+        st, hq, _ = get_ui(n, "/ui/app.css", {"Accept-Encoding": ae})
+        assert st == 200 and "content-encoding" not in hq, (ae, hq)
     # no key needed for the page; unknown files 404; writes 405; /ui -> /ui/
     st, _, _ = get_ui(n, "/ui/nope.js")
     assert st == 404, st
