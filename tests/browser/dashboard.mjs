@@ -44,7 +44,16 @@ async function proxied(i, uri) {
   return r.status === 200 && t.includes(`"path": "${uri}"`);
 }
 
+// Every form control of the page shown has a label (screen readers name it).
+async function unlabeled(page) {
+  return page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+    .filter((e) => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+    .map((e) => e.name || e.outerHTML.slice(0, 60)));
+}
+
 async function shot(page, name) {
+  const bad = await unlabeled(page);
+  if (bad.length) problems.push(`${name}: controls without a label: ${bad.join(', ')}`);
   await page.screenshot({ path: path.join(cfg.shots, `${name}.png`), fullPage: true });
 }
 

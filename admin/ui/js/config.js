@@ -49,9 +49,8 @@ export function render(args) {
 
 function list(res) {
   const meta = RES[res];
-  const params = new URLSearchParams(location.hash.split('?')[1] || '');
-  let page = Number(params.get('page')) || 1;
-  const search = h('input', { type: 'search', name: 'search', value: params.get('q') || '', placeholder: res === 'routes' ? 'name or /uri (regex)' : 'name (regex)' });
+  let page = 1;
+  const search = h('input', { type: 'search', name: 'search', placeholder: res === 'routes' ? 'name or /uri (regex)' : 'name (regex)' });
   const err = h('p', { class: 'error', role: 'alert' });
   const body = h('div', { 'aria-live': 'polite' });
   const pager = h('div', { class: 'toolbar' });
