@@ -232,6 +232,10 @@ step('the viewer key gets a read-only dashboard', async () => {
     return [x.status, await x.text()];
   }, cfg.viewer);
   assert(r[0] === 401 && r[1].includes('invalid method for role viewer'), `viewer write refused: ${r}`);
+  // a key that stops working sends the page back to the login
+  await vp.evaluate(() => sessionStorage.setItem('apigw.key', 'rotated-away'));
+  await vp.goto(ui(0, '#/config/routes'));
+  await vp.getByLabel('Admin API key').waitFor({ timeout: T });
   await ctx.close();
 });
 

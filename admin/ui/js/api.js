@@ -45,7 +45,15 @@ export async function call(method, path, body, key) {
   const text = await res.text();
   let data = text;
   try { data = text ? JSON.parse(text) : null; } catch (e) { /* keep the text */ }
-  if (!res.ok) throw new ApiError(res.status, data);
+  if (!res.ok) {
+    // the session's key stopped working (rotated, or another cluster's):
+    // back to the login page rather than an error on every page
+    if (res.status === 401 && !key && session.key && data && /wrong apikey|missing apikey/.test(data.description || '')) {
+      session.clear();
+      location.hash = '#/login';
+    }
+    throw new ApiError(res.status, data);
+  }
   return data;
 }
 
