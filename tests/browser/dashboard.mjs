@@ -106,6 +106,8 @@ step('create a route through the form; every node proxies it', async () => {
   assert(json.plugins['request-id'].header_name === 'X-Dash-Id', `the plugin form edits the JSON: ${JSON.stringify(json)}`);
   await shot(page, 'route-edit');
   await page.getByRole('button', { name: 'Save' }).click();
+  // the save waits until every member serves the write (?wait=served) and says so
+  await until(async () => /Saved routes dash1 at revision \d+: served by all 3 members/.test(await page.locator('#status').textContent()), 'the save served by all 3');
   await page.locator('#list-routes tr[data-id=dash1]').waitFor({ timeout: T });
   await shot(page, 'routes');
   for (let i = 0; i < cfg.nodes.length; i++) await until(() => proxied(i, '/dash'), `/dash proxied by ${cfg.nodes[i].name}`);

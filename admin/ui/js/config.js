@@ -23,6 +23,14 @@ const RES = {
     sum: (v) => Object.keys(v.plugins || {}).join(', ') },
 };
 const PAGE = 20;
+// writes wait (a little) until every member serves them (docs/history.md)
+const SERVED = '?wait=served&timeout=3s';
+
+export function servedText(s) {
+  if (!s) return 'committed';
+  if (s.all) return `served by all ${(s.members || []).length || ''} members`.replace('  ', ' ');
+  return `committed; not served yet by ${(s.not_serving || []).map((m) => m.name || m.id).join(', ')}`;
+}
 let pendingRev = 0; // the revision of the last save, until the list shows it
 const STAMPS = ['create_time', 'update_time'];
 
@@ -252,13 +260,13 @@ async function edit(res, id) {
     const target = id || (bid !== undefined && bid !== '' ? String(bid) : null);
     try {
       let d;
-      if (res === 'consumers') d = await call('PUT', '/consumers', body);
-      else if (target) d = await call('PUT', `/${res}/${encodeURIComponent(target)}`, body);
-      else if (meta.post) d = await call('POST', `/${res}`, body);
+      if (res === 'consumers') d = await call('PUT', `/consumers${SERVED}`, body);
+      else if (target) d = await call('PUT', `/${res}/${encodeURIComponent(target)}${SERVED}`, body);
+      else if (meta.post) d = await call('POST', `/${res}${SERVED}`, body);
       else { err.textContent = `${res} need an id`; return; }
       const nid = target || idOf(res, d);
       pendingRev = d.modifiedIndex || 0;
-      say(`Saved ${res} ${nid} at revision ${d.modifiedIndex ?? ''}`);
+      say(`Saved ${res} ${nid} at revision ${d.modifiedIndex ?? ''}: ${servedText(d.served)}`);
       location.hash = `#/config/${res}`;
     } catch (e) {
       err.textContent = e.message;
