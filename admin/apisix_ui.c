@@ -65,9 +65,11 @@ static const char *content_type(const char *name)
 	return "application/octet-stream";
 }
 
-/* Does the comma-separated list @list name token @tok (case-insensitive),
- * without ";q=0"? */
-static bool list_has(const char *list, const char *tok, bool exact_quotes)
+/* Does the comma-separated header value @list name @tok? With @etags, an
+ * If-None-Match list: entity tags compared weakly (a W/ prefix ignored, RFC
+ * 9110 13.1.2), "*" matches any. Otherwise an Accept-Encoding list: the
+ * coding compared case-insensitively, refused by ";q=0" (or q=0.000). */
+static bool list_has(const char *list, const char *tok, bool etags)
 {
 	size_t tl = strlen(tok);
 	const char *p = list;
@@ -80,8 +82,7 @@ static bool list_has(const char *list, const char *tok, bool exact_quotes)
 			p++;
 		}
 		n = e ? (size_t)(e - p) : strlen(p);
-		if (exact_quotes) {
-			/* an ETag list: W/ prefixes compare weakly (RFC 9110 13.1.2) */
+		if (etags) {
 			if (n >= 2 && strncmp(p, "W/", 2) == 0) {
 				p += 2;
 				n -= 2;
@@ -94,7 +95,6 @@ static bool list_has(const char *list, const char *tok, bool exact_quotes)
 			}
 		} else if (n >= tl && strncasecmp(p, tok, tl) == 0 &&
 			   (n == tl || p[tl] == ';' || p[tl] == ' ')) {
-			/* "gzip;q=0" (or q=0.000) refuses it */
 			q = memchr(p + tl, '=', n - tl);
 			return q == NULL || q[-1] != 'q' || strtod(q + 1, NULL) > 0;
 		}
