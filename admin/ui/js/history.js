@@ -33,12 +33,12 @@ export function render(args) {
   const oid = h('input', { type: 'text', name: 'id', value: id0 || '', autocomplete: 'off' });
   const err = h('div', { class: 'error', role: 'alert' });
   const from = h('input', { type: 'number', name: 'from', min: 1 });
-  const to = h('input', { type: 'number', name: 'to', min: 1 });
+  const to = h('input', { type: 'number', name: 'to', min: 1, placeholder: 'now' });
   const timeline = h('div', { 'aria-live': 'polite' });
   const diffOut = h('div', { 'aria-live': 'polite' });
   const filter = h('form', { class: 'toolbar' }, field('Resource', res), field('Id', oid),
     h('button', { type: 'submit', text: 'Show history' }));
-  const diffForm = h('form', { class: 'toolbar', id: 'diff-form' }, field('From revision', from), field('To revision', to, 'empty = now'),
+  const diffForm = h('form', { class: 'toolbar', id: 'diff-form' }, field('From revision', from), field('To revision', to),
     h('button', { type: 'submit', text: 'Compare' }));
   setMain('History', filter, err, timeline, h('h2', { text: 'Compare two revisions' }), diffForm, diffOut);
   let current = 0;
@@ -123,10 +123,10 @@ export function render(args) {
 }
 
 export function renderAudit() {
-  const since = h('input', { type: 'number', name: 'since', min: 1 });
+  const since = h('input', { type: 'number', name: 'since', min: 1, placeholder: 'last 200' });
   const err = h('div', { class: 'error', role: 'alert' });
   const out = h('div', { 'aria-live': 'polite' });
-  const form = h('form', { class: 'toolbar' }, field('Since revision', since, 'empty = the last 200 revisions'),
+  const form = h('form', { class: 'toolbar' }, field('Since revision', since),
     h('button', { type: 'submit', text: 'Show' }));
   setMain('Audit log', form, err, out);
   async function load() {
