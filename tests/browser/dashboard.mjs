@@ -211,6 +211,27 @@ step('a list pages, searches and deletes with confirmation', async () => {
   await shot(page, 'routes-search');
 });
 
+step('an ssl private key is never shown, and kept through an edit', async () => {
+  const put = await adminApi(0, 'PUT', '/ssls/s1', { cert: cfg.cert, key: cfg.key_pem, snis: ['dash.test'] });
+  assert(put.status === 201, `ssl s1: ${JSON.stringify(put)}`);
+  const sealed = (await adminApi(0, 'GET', '/ssls/s1')).body.value.key;
+  assert(sealed && !sealed.includes('PRIVATE KEY'), 'the API answers the key sealed');
+  await page.goto(ui(0, '#/config/ssls'));
+  await page.locator('#list-ssls tr[data-id=s1]').waitFor({ timeout: T });
+  await page.goto(ui(0, '#/config/ssls/edit/s1'));
+  await page.locator('[data-field=snis]').waitFor();
+  const text = await page.locator('main').evaluate((m) => m.innerText + [...m.querySelectorAll('input, textarea')].map((e) => e.value).join(' '));
+  assert(!text.includes('PRIVATE KEY'), 'no PEM key on the page');
+  assert(!text.includes(sealed), 'no sealed key on the page');
+  const edited = JSON.parse(await page.locator('textarea[name=json]').inputValue());
+  assert(!('key' in edited) && !('keys' in edited), `no key in the JSON editor: ${Object.keys(edited)}`);
+  await page.locator('[data-field=snis]').fill('dash.test, www.dash.test');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#list-ssls tr[data-id=s1]').waitFor({ timeout: T });
+  const after = (await adminApi(0, 'GET', '/ssls/s1')).body.value;
+  assert(after.snis.length === 2 && after.key === sealed, `snis edited, key kept: ${JSON.stringify(after.snis)}`);
+});
+
 step('the viewer key gets a read-only dashboard', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const vp = await ctx.newPage();

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 
+import tlsutil
 from harness import EchoUpstream, Node, Tap, create_token, http, wait_for, write_token_file
 
 KEY = "dash-admin-key-0123456789"
@@ -139,6 +140,7 @@ def test_browser():
         "key": KEY, "viewer": VIEWER, "upstream": up.addr, "shots": SHOTS,
         "chromium": CHROMIUM, "modules": os.path.abspath(MODULES),
     }
+    cfg["cert"], cfg["key_pem"] = tlsutil.self_signed("dash.test")
     env = dict(os.environ, APIGW_DASH=json.dumps(cfg))
     p = subprocess.Popen(["node", os.path.join(BROWSER_DIR, "dashboard.mjs")], env=env,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
