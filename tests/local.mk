@@ -194,6 +194,11 @@ TESTS += tests/integration/test_served.py tests/integration/test_history.py
 TESTS += tests/integration/test_dashboard.py
 EXTRA_DIST += tests/browser/package.json tests/browser/package-lock.json \
 	tests/browser/dashboard.mjs
+# its screenshots (docs/dashboard.md)
+clean-local: clean-dashboard-shots
+clean-dashboard-shots:
+	rm -rf dashboard-shots
+.PHONY: clean-dashboard-shots
 # proxy/plugin_*.c through a running node (docs/plugins.md)
 TESTS += tests/integration/test_plugins.py
 TESTS += tests/integration/test_plugins_auth.py

@@ -134,6 +134,9 @@ def test_browser():
     # never a silent skip: CI must run the browser test
     assert not missing, "the browser test needs: " + "; ".join(missing)
     os.makedirs(SHOTS, exist_ok=True)
+    for f in os.listdir(SHOTS):  # a failure's screenshots are of one run only
+        if f.startswith("failed-") and f.endswith(".png"):
+            os.remove(os.path.join(SHOTS, f))
     cfg = {
         "nodes": [{"name": n.name, "admin": n.addr("admin"), "proxy": n.addr("proxy")}
                   for n in nodes],
