@@ -264,11 +264,15 @@ step('the viewer key gets a read-only dashboard', async () => {
 
 step('phone width: no horizontal overflow, navigation reachable', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(ui(0, '#/cluster'));
-  await page.locator('#members').waitFor({ timeout: T });
-  const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert(over <= 1, `page wider than the phone by ${over}px`);
-  await shot(page, 'cluster-phone');
+  for (const [hash, sel, name] of [['#/config/routes/edit/dash1', '[data-field=uri]', 'route-edit-phone'],
+    ['#/history/routes/dash1', '#timeline', 'history-phone'], ['#/config/routes', '#list-routes', 'routes-phone'],
+    ['#/cluster', '#members', 'cluster-phone']]) {
+    await page.goto(ui(0, hash));
+    await page.locator(sel).waitFor({ timeout: T });
+    const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert(over <= 1, `${hash}: page wider than the phone by ${over}px`);
+    await shot(page, name);
+  }
   // keyboard: the skip link comes first, then the navigation
   await page.keyboard.press('Tab');
   assert((await page.evaluate(() => document.activeElement.textContent)) === 'Skip to content', 'skip link first in focus order');
