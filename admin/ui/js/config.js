@@ -104,7 +104,7 @@ function row(res, it, reload) {
   const del = async () => {
     if (!await confirmBox(`Delete ${res} ${id}? This cannot be undone here (use History to roll back).`, 'Delete')) return;
     try {
-      await call('DELETE', `/${res}/${encodeURIComponent(id)}`);
+      await call('DELETE', `/${res}/${encodeURIComponent(id)}${SERVED}`);
       say(`Deleted ${res} ${id}`);
       reload();
     } catch (e) {
