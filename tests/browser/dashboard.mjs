@@ -87,6 +87,10 @@ step('cluster page shows three reachable members and the leader', async () => {
   assert(roles.filter((r) => r.includes('leader')).length === 1, `one leader in ${roles}`);
   const txt = await page.locator('main').textContent();
   assert(/Term/.test(txt) && /Commit \/ applied/.test(txt) && /Quorum/.test(txt), 'raft cards shown');
+  for (const n of cfg.nodes) {
+    const href = await page.getByRole('link', { name: `Dashboard of ${n.name}` }).getAttribute('href');
+    assert(href === `http://${n.admin}/ui/`, `link to ${n.name}'s dashboard: ${href}`);
+  }
   await shot(page, 'cluster');
 });
 

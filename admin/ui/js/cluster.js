@@ -25,12 +25,13 @@ function table(d) {
       h('td', { text: m.reachable ? String(m.served_revision) : '–' }),
       h('td', { class: m.revision_lag ? 'warn' : '', text: m.reachable ? String(m.revision_lag) : '–' }),
       h('td', { class: 'hide-sm', text: m.reachable ? String(m.applied_index) : '–' }),
-      h('td', { class: 'hide-sm', text: r.admin_url || '' }));
+      h('td', { class: 'hide-sm' }, /^https?:\/\//.test(r.admin_url || '')
+        ? h('a', { href: `${r.admin_url}/ui/`, text: r.admin_url, 'aria-label': `Dashboard of ${m.name || m.id}` }) : ''));
   });
   return h('div', { class: 'scroll' }, h('table', { id: 'members' },
     h('caption', { class: 'muted', text: 'Members (each asked over the node-to-node channel, 1 s bound)' }),
     h('thead', {}, h('tr', {}, ['Member', 'Role', 'Reachability', 'Served revision', 'Lag',
-      'Applied index', 'Admin URL'].map((t, i) => h('th', { scope: 'col', class: i > 4 ? 'hide-sm' : '', text: t })))),
+      'Applied index', 'Its dashboard'].map((t, i) => h('th', { scope: 'col', class: i > 4 ? 'hide-sm' : '', text: t })))),
     h('tbody', {}, rows)));
 }
 

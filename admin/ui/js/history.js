@@ -139,8 +139,10 @@ export function renderAudit() {
       }
       const d = await get(`/audit${qs({ since: s, limit: 500 })}`);
       const list = (d.list || []).slice().reverse();
+      const last = list.length ? list[0].revision : s;
       out.replaceChildren(
-        h('p', { class: 'muted', text: `${d.total} record(s) since revision ${s}${d.more ? ' (more after these: raise "since")' : ''}, newest first.` }),
+        h('p', { class: 'muted', text: `${d.total} record(s) since revision ${s}, newest first.` }),
+        d.more ? h('button', { type: 'button', text: 'Later records', onclick: () => { since.value = last + 1; load(); } }) : null,
         h('div', { class: 'scroll' }, h('table', { id: 'audit' },
           h('thead', {}, h('tr', {}, ['Revision', 'Time', 'Node', 'Who', 'Op', 'Object', 'Client'].map((t) => h('th', { scope: 'col', text: t })))),
           h('tbody', {}, list.map((r) => h('tr', {},
