@@ -22,6 +22,9 @@
  * store is unchanged; a write without quorum gets 503 {"error_msg": cause}
  * within the write deadline.
  *
+ * The same listener serves the dashboard at /ui/ (static files embedded at
+ * build time, apisix_ui.h; docs/dashboard.md), which calls this API.
+ *
  * Threads: everything runs on the loop given to gw_admin_start (the control
  * loop, the same loop as the store and raft). */
 #ifndef GW_ADMIN_APISIX_H
