@@ -16,7 +16,7 @@ const stdin = createInterface({ input: process.stdin });
 const lines = stdin[Symbol.asyncIterator]();
 
 const ui = (i, hash = '') => `http://${cfg.nodes[i].admin}/ui/${hash}`;
-const T = 15000;
+const T = 30000; // generous: CI runs test files in parallel on 2 cores
 const problems = []; // console errors and page errors (CSP violations show here)
 
 function assert(c, msg) { if (!c) throw new Error(msg); }
