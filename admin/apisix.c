@@ -8,6 +8,9 @@
  * the local store (apisix_read.c), writes as ops proposed through raft
  * (apisix_write.c, apisix_txn.c).
  *
+ * The dashboard's static files (/ui/, apisix_ui.c) pass the allow-list
+ * only: the page asks for the key and sends it with each API call.
+ *
  * Failure modes: a refused request is answered at once through
  * gw_admin__send_err (the one mapping of errors to statuses and APISIX's
  * error bodies): 403 address not allowed, 404 outside the prefix or an
@@ -21,6 +24,7 @@
 
 #include "admin/apisix.h"
 #include "admin/apisix_int.h"
+#include "admin/apisix_ui.h"
 #include "lib/ct.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
@@ -145,6 +149,10 @@ static void handle(struct gw_http_req *req, void *data)
 				   "client address is not allowed to use the Admin API");
 		return;
 	}
+	if (strncmp(req->path, "/ui", 3) == 0 && (req->path[3] == '\0' || req->path[3] == '/')) {
+		gw_admin__ui_serve(req); /* the dashboard: static, no key (its calls send one) */
+		return;
+	}
 	rest = req->path + strnlen(req->path, plen);
 	if (strncmp(req->path, GW_ADMIN__PREFIX, plen) != 0 || (*rest != '\0' && *rest != '/')) {
 		gw_admin__send_err(req, GW_ENOTFOUND,
@@ -239,6 +247,8 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 	a->store = opts->store;
 	a->raft = opts->raft;
 	a->write_timeout_ms = opts->write_timeout_ms;
+	a->node_read = opts->node_read;
+	a->node_data = opts->node_data;
 	a->audit_retention_ms =
 	    opts->audit_retention_ms ? opts->audit_retention_ms : 7ULL * 24 * 3600 * 1000;
 	snprintf(a->admin_key, sizeof(a->admin_key), "%s", opts->admin_key ? opts->admin_key : "");

@@ -22,6 +22,9 @@
  * store is unchanged; a write without quorum gets 503 {"error_msg": cause}
  * within the write deadline.
  *
+ * The same listener serves the dashboard at /ui/ (static files embedded at
+ * build time, apisix_ui.h; docs/dashboard.md), which calls this API.
+ *
  * Threads: everything runs on the loop given to gw_admin_start (the control
  * loop, the same loop as the store and raft). */
 #ifndef GW_ADMIN_APISIX_H
@@ -48,6 +51,15 @@ struct gw_admin_opts {
 	const char *allow_cidrs;   /* comma-separated CIDRs; NULL = "127.0.0.0/24" */
 	unsigned write_timeout_ms; /* proposal deadline; 0 = raft's default */
 	uint64_t audit_retention_ms; /* audit records kept (apisix_audit.c); 0 = 7 days */
+	/* The node's own data for the dashboard's health and traffic pages
+	 * (GET /apisix/admin/node/health and /node/metrics, read access like
+	 * every Admin read): @what "health" -> the control API's
+	 * /v1/healthcheck JSON, "metrics" -> the Prometheus text of the proxy's
+	 * metrics. 0 with *out malloc'ed (*len bytes; the caller frees) or an
+	 * error (GW_EUNHEALTHY: the proxy is not running). NULL: those answer
+	 * 503. Called on the loop thread. */
+	int (*node_read)(void *data, const char *what, char **out, size_t *len);
+	void *node_data;
 };
 
 /* Start the Admin API on @listen. The strings of @opts are copied. 0, or

@@ -187,6 +187,8 @@ struct gw_admin {
 	struct gw_cidr cidrs[GW_ADMIN__MAX_CIDR];
 	int n_cidrs;
 	unsigned write_timeout_ms;
+	int (*node_read)(void *data, const char *what, char **out, size_t *len);
+	void *node_data;
 	uint64_t audit_retention_ms; /* audit records older are deleted */
 	unsigned audit_seq;          /* makes this node's audit keys unique */
 	struct gw_list ops;          /* live write requests (struct gw_admin__op.link) */
@@ -406,6 +408,12 @@ size_t gw_admin__audit_ops(const struct gw_admin__audit *au, struct gw_store_op 
 void gw_admin__audit_free(struct gw_admin__audit *au);
 void gw_admin__h_audit(struct gw_admin *a, struct gw_http_req *req,
 		       const struct gw_admin__match *m);
+/* GET /node/health and /node/metrics (apisix_ui.c): this node's upstream
+ * health and proxy metrics for the dashboard, through opts.node_read. */
+void gw_admin__h_node_health(struct gw_admin *a, struct gw_http_req *req,
+			     const struct gw_admin__match *m);
+void gw_admin__h_node_metrics(struct gw_admin *a, struct gw_http_req *req,
+			      const struct gw_admin__match *m);
 
 /* ---- served revisions (apisix_history_served.c) ---- */
 /* ?wait=served[&timeout=] and ?dry_run=true of a write request into the

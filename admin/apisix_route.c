@@ -66,6 +66,8 @@ static const struct gw_admin__route routes[] = {
     {.pattern = "rollback", .post = gw_admin__h_rollback},
     {.pattern = "diff", .get = gw_admin__h_diff},
     {.pattern = "audit", .get = gw_admin__h_audit},
+    {.pattern = "node/health", .get = gw_admin__h_node_health},
+    {.pattern = "node/metrics", .get = gw_admin__h_node_metrics},
     {.pattern = "plugins/list", .get = gw_admin__h_plugin_list},
     {.pattern = "plugins/{id}", .get = gw_admin__h_plugin_schema},
     {.pattern = "plugins/**", .get = gw_admin__h_not_found},

@@ -461,6 +461,37 @@ static void cluster_terminated(void *data, int err)
 /* The APISIX Admin API on --admin-listen, over the cluster's store and raft.
  * Its key: --admin-key, else <data-dir>/admin.key; else `start` creates one
  * (and makes it the cluster's), `join` adopts the cluster's. */
+/* gw_admin_opts.node_read: the dashboard's health and traffic pages read
+ * this node's proxy (the control API's health JSON, the proxy's metrics). */
+static int admin_node_read(void *data, const char *what, char **out, size_t *len)
+{
+	struct gw_node *n = data;
+	struct gw_buf b;
+	int rv;
+
+	if (n->proxy == NULL) {
+		return GW_EUNHEALTHY;
+	}
+	if (strcmp(what, "health") == 0) {
+		rv = gw_proxy_health_json(n->proxy, NULL, out);
+		*len = rv == 0 ? strlen(*out) : 0;
+		return rv;
+	}
+	gw_buf_init(&b);
+	rv = gw_proxy_metrics(n->proxy, &b);
+	if (rv == 0) {
+		*out = malloc(b.len + 1);
+		rv = *out != NULL ? 0 : GW_ENOMEM;
+	}
+	if (rv == 0) {
+		memcpy(*out, b.data, b.len);
+		(*out)[b.len] = '\0';
+		*len = b.len;
+	}
+	gw_buf_close(&b);
+	return rv;
+}
+
 static int start_admin(struct gw_node *n)
 {
 	struct gw_admin_opts ao;
@@ -492,6 +523,8 @@ static int start_admin(struct gw_node *n)
 	ao.publish_key = !joining;
 	ao.write_timeout_ms = n->cfg->write_timeout_ms;
 	ao.audit_retention_ms = (uint64_t)n->cfg->audit_retention_h * 3600 * 1000;
+	ao.node_read = admin_node_read;
+	ao.node_data = n;
 	rv = gw_admin_start(&n->loop, &n->cfg->admin_listen, &ao, &n->admin);
 	if (rv != 0) {
 		n->admin = NULL;

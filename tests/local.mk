@@ -189,6 +189,16 @@ TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
 TESTS += tests/integration/test_tls.py tests/integration/test_h2.py
 # served revisions, history, rollback (docs/history.md)
 TESTS += tests/integration/test_served.py tests/integration/test_history.py
+# the dashboard (admin/ui/): headers, and a real browser (Debian's chromium
+# through playwright-core from npm: tests/browser/, installed by scripts/test.sh)
+TESTS += tests/integration/test_dashboard.py
+EXTRA_DIST += tests/browser/package.json tests/browser/package-lock.json \
+	tests/browser/dashboard.mjs
+# its screenshots (docs/dashboard.md)
+clean-local: clean-dashboard-shots
+clean-dashboard-shots:
+	rm -rf dashboard-shots
+.PHONY: clean-dashboard-shots
 # proxy/plugin_*.c through a running node (docs/plugins.md)
 TESTS += tests/integration/test_plugins.py
 TESTS += tests/integration/test_plugins_auth.py
