@@ -29,6 +29,7 @@
 
 #include "lib/addr.h"
 
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +49,8 @@ struct gw_admin_opts {
 	const char *allow_cidrs;   /* comma-separated CIDRs; NULL = "127.0.0.0/24" */
 	unsigned write_timeout_ms; /* proposal deadline; 0 = raft's default */
 	uint64_t audit_retention_ms; /* audit records kept (apisix_audit.c); 0 = 7 days */
+	SSL_CTX *tls_ctx;            /* NULL = cleartext; else served over TLS (lib/httpd.h; the
+				      * listener takes its own reference) */
 };
 
 /* Start the Admin API on @listen. The strings of @opts are copied. 0, or
@@ -58,6 +61,11 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 
 /* Bound port (tests with port 0). */
 int gw_admin_port(const struct gw_admin *a);
+
+/* TLS connections of the listener closed for a TLS failure (lib/httpd.h),
+ * and whether it serves TLS. */
+uint64_t gw_admin_tls_failures(const struct gw_admin *a);
+bool gw_admin_is_tls(const struct gw_admin *a);
 
 /* Stop accepting and close connections, then call @cb(@data). Requests
  * whose proposal is still in raft are answered (or dropped if the client is

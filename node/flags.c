@@ -142,6 +142,20 @@ static const struct flag flags[] = {
      "etcd API: private key of --etcd-cert (PEM; default: inside --etcd-cert)"},
     {"etcd-client-ca", "FILE", F_FILE, M_NODE, "", OFF(etcd_client_ca), SZ(etcd_client_ca), 0, 0,
      false, "etcd API: require client certificates signed by this CA (PEM)"},
+    {"admin-tls-cert", "FILE", F_FILE, M_NODE, "", OFF(admin_tls_cert), SZ(admin_tls_cert), 0, 0,
+     false, "Admin API: serve TLS with this certificate chain (PEM); cleartext when empty"},
+    {"admin-tls-key", "FILE", F_FILE, M_NODE, "", OFF(admin_tls_key), SZ(admin_tls_key), 0, 0,
+     false, "Admin API: private key of --admin-tls-cert (PEM; default: inside the cert file)"},
+    {"status-tls-cert", "FILE", F_FILE, M_NODE, "", OFF(status_tls_cert), SZ(status_tls_cert), 0, 0,
+     false,
+     "status listener: serve TLS with this certificate chain (PEM); cleartext when empty "
+     "(the status, leave and token subcommands then need a cleartext endpoint)"},
+    {"status-tls-key", "FILE", F_FILE, M_NODE, "", OFF(status_tls_key), SZ(status_tls_key), 0, 0,
+     false, "status listener: private key of --status-tls-cert (PEM)"},
+    {"metrics-tls-cert", "FILE", F_FILE, M_NODE, "", OFF(metrics_tls_cert), SZ(metrics_tls_cert), 0,
+     0, false, "metrics listener: serve TLS with this certificate chain (PEM)"},
+    {"metrics-tls-key", "FILE", F_FILE, M_NODE, "", OFF(metrics_tls_key), SZ(metrics_tls_key), 0, 0,
+     false, "metrics listener: private key of --metrics-tls-cert (PEM)"},
     {"etcd-trusted-cidr", "CIDR", F_CIDRS_REP, M_NODE, "127.0.0.0/8,::1/128", OFF(etcd_trusted),
      SZ(etcd_trusted), 0, 0, false,
      "etcd API: clients on this host (repeat for more); while etcd auth is off, others need "
@@ -887,6 +901,20 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 	if (cfg->cmd == GW_CMD_TOKEN && cfg->token_ttl_ms < 1000) {
 		snprintf(err, errlen, "invalid value for --ttl: at least 1s");
 		return GW_EINVAL;
+	}
+	if (mask & M_NODE) {
+		const struct {
+			const char *cert, *key, *name;
+		} tls[] = {{cfg->admin_tls_cert, cfg->admin_tls_key, "admin"},
+			   {cfg->status_tls_cert, cfg->status_tls_key, "status"},
+			   {cfg->metrics_tls_cert, cfg->metrics_tls_key, "metrics"}};
+		for (size_t k = 0; k < sizeof tls / sizeof tls[0]; k++) {
+			if (tls[k].cert[0] == '\0' && tls[k].key[0] != '\0') {
+				snprintf(err, errlen, "--%s-tls-key needs --%s-tls-cert",
+					 tls[k].name, tls[k].name);
+				return GW_EINVAL;
+			}
+		}
 	}
 	if ((mask & M_NODE) && cfg->voters % 2 == 0) {
 		snprintf(err, errlen, "invalid value '%d' for --voters: must be odd", cfg->voters);

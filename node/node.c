@@ -33,6 +33,7 @@
 #include "lib/keyring.h"
 #include "lib/log.h"
 #include "lib/sm.h"
+#include "lib/tlspolicy.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -458,6 +459,25 @@ static void cluster_terminated(void *data, int err)
 
 /* ---- run --------------------------------------------------------------- */
 
+/* The TLS context of a control-plane listener from its --<@what>-tls-cert
+ * and -key flags: NULL in *@out when @cert is empty (cleartext). 0 or
+ * GW_EINVAL (logged: the node does not start). */
+static int listener_tls(const char *cert, const char *key, const char *what, SSL_CTX **out)
+{
+	char why[512];
+
+	*out = NULL;
+	if (cert[0] == '\0') {
+		return 0;
+	}
+	*out = gw_tlspolicy_server_file(cert, key, why, sizeof why);
+	if (*out == NULL) {
+		gw_errorf("node", "--%s-tls-cert: %s", what, why);
+		return GW_EINVAL;
+	}
+	return 0;
+}
+
 /* The APISIX Admin API on --admin-listen, over the cluster's store and raft.
  * Its key: --admin-key, else <data-dir>/admin.key; else `start` creates one
  * (and makes it the cluster's), `join` adopts the cluster's. */
@@ -492,7 +512,12 @@ static int start_admin(struct gw_node *n)
 	ao.publish_key = !joining;
 	ao.write_timeout_ms = n->cfg->write_timeout_ms;
 	ao.audit_retention_ms = (uint64_t)n->cfg->audit_retention_h * 3600 * 1000;
+	rv = listener_tls(n->cfg->admin_tls_cert, n->cfg->admin_tls_key, "admin", &ao.tls_ctx);
+	if (rv != 0) {
+		return rv;
+	}
 	rv = gw_admin_start(&n->loop, &n->cfg->admin_listen, &ao, &n->admin);
+	SSL_CTX_free(ao.tls_ctx); /* the listener holds its own reference */
 	if (rv != 0) {
 		n->admin = NULL;
 	}
@@ -606,7 +631,15 @@ int gw_node_run(const struct gw_node_config *cfg)
 	uv_timer_init(&n.loop, &n.drain_timer);
 	n.drain_timer.data = &n;
 
-	rv = gw_httpd_start(&n.loop, &cfg->status_listen, NULL, status_handler, &n, &n.status);
+	{
+		struct gw_httpd_opts so = {.name = "status"};
+		rv = listener_tls(cfg->status_tls_cert, cfg->status_tls_key, "status", &so.tls_ctx);
+		if (rv == 0) {
+			rv = gw_httpd_start(&n.loop, &cfg->status_listen, &so, status_handler, &n,
+					    &n.status);
+			SSL_CTX_free(so.tls_ctx);
+		}
+	}
 	if (rv != 0) {
 		n.status = NULL;
 		n.exit_code = rv;
@@ -644,7 +677,17 @@ int gw_node_run(const struct gw_node_config *cfg)
 	n.metrics_src.cluster = n.cluster;
 	n.metrics_src.confsync = n.confsync;
 	n.metrics_src.proxy = n.proxy;
-	rv = gw_node_metrics_start(&n.loop, &cfg->metrics_listen, &n.metrics_src, &n.metrics);
+	n.metrics_src.admin = n.admin;
+	n.metrics_src.status = n.status;
+	{
+		SSL_CTX *mt;
+		rv = listener_tls(cfg->metrics_tls_cert, cfg->metrics_tls_key, "metrics", &mt);
+		if (rv == 0) {
+			rv = gw_node_metrics_start(&n.loop, &cfg->metrics_listen, mt,
+						   &n.metrics_src, &n.metrics);
+			SSL_CTX_free(mt);
+		}
+	}
 	if (rv != 0) {
 		n.metrics = NULL;
 		n.exit_code = rv;
