@@ -561,7 +561,7 @@ static int set_flag(struct gw_node_config *cfg, const struct flag *f, const char
 	return GW_EINVAL;
 }
 
-static void default_data_dir(char *dst, size_t len)
+void gw_node_default_data_dir(char *dst, size_t len)
 {
 	const char *home = getenv("HOME");
 	if (geteuid() == 0 || home == NULL || *home == '\0') {
@@ -735,7 +735,7 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 			}
 		}
 	}
-	default_data_dir(cfg->data_dir, sizeof cfg->data_dir);
+	gw_node_default_data_dir(cfg->data_dir, sizeof cfg->data_dir);
 	if (gethostname(cfg->name, sizeof cfg->name - 1) != 0 || cfg->name[0] == '\0') {
 		strcpy(cfg->name, "apigw");
 	}
@@ -964,7 +964,9 @@ int gw_node_config_help(FILE *out, const char *topic)
 			"  restore  restore FILE --data-dir DIR: a new cluster from a backup "
 			"(--help)\n"
 			"  config   config export | config apply FILE: declarative APISIX "
-			"config (--help)\n");
+			"config (--help)\n"
+			"  keyring  keyring rotate|list|reseal: the keyring of sealed secrets "
+			"(--help)\n");
 		fprintf(out, "\n'apigw help <subcommand>' lists its flags and defaults.\n");
 		return 0;
 	}

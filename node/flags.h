@@ -127,4 +127,8 @@ void gw_node_config_scrub(int argc, char **argv);
 
 const char *gw_node_cmd_name(enum gw_cmd cmd);
 
+/* The data dir when --data-dir is not given: /var/lib/apigw as root (or
+ * without HOME), else ~/.local/share/apigw. */
+void gw_node_default_data_dir(char *dst, size_t len);
+
 #endif

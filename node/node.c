@@ -401,6 +401,30 @@ static void sigusr1_cb(uv_signal_t *h, int signum)
 
 /* SIGHUP (systemctl reload): parse the flags and config file again and
  * apply what can change at run time (node/reload.h). */
+/* SIGHUP: read <data-dir>/keyring again (after `apigw keyring rotate` or a
+ * ring copied from another member). A missing or malformed file keeps the
+ * ring in use (logged). */
+static void reload_keyring(struct gw_node *n)
+{
+	const struct gw_keyring *cur = gw_keyring_default();
+	struct gw_keyring *kr = NULL;
+	int rv = gw_keyring_load(n->cfg->data_dir, false, &kr);
+
+	if (rv != 0) {
+		if (cur != NULL || rv != GW_ENOTFOUND) {
+			gw_warnf("node", "keyring not reloaded (%s): keeping the ring in use",
+				 gw_strerror(rv));
+		}
+		return;
+	}
+	if (cur == NULL || gw_keyring_count(cur) != gw_keyring_count(kr) ||
+	    strcmp(gw_keyring_current(cur), gw_keyring_current(kr)) != 0) {
+		gw_infof("node", "keyring reloaded: %d keys, current %s", gw_keyring_count(kr),
+			 gw_keyring_current(kr));
+	}
+	gw_keyring_set_default(kr);
+}
+
 static void sighup_cb(uv_signal_t *h, int signum)
 {
 	struct gw_node *n = h->data;
@@ -411,6 +435,7 @@ static void sighup_cb(uv_signal_t *h, int signum)
 	gw_infof("node", "SIGHUP: reloading");
 	gw_node_sd_reloading(n->sd);
 	gw_node_reload(n->cfg, n->proxy);
+	reload_keyring(n);
 	gw_node_sd_reloaded(n->sd);
 }
 

@@ -187,7 +187,7 @@ TESTS += tests/unit/test_admin_history
 # Admin API integration tests: one node, then a three-node cluster.
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
 TESTS += tests/integration/test_tls.py tests/integration/test_h2.py \
-	tests/integration/test_listener_tls.py
+	tests/integration/test_listener_tls.py tests/integration/test_keyring_cli.py
 # served revisions, history, rollback (docs/history.md)
 TESTS += tests/integration/test_served.py tests/integration/test_history.py
 # proxy/plugin_*.c through a running node (docs/plugins.md)
