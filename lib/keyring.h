@@ -49,7 +49,7 @@ int gw_keyring_parse(const char *text, size_t len, struct gw_keyring **out);
 /* Add a new random key to <dir>/keyring and make it current (atomically
  * replacing the file; the oldest key is dropped beyond GW_KEYRING_MAX).
  * @kid_out (9 bytes) gets its id. 0, GW_ENOTFOUND, GW_EIO, GW_EINVAL. A
- * running node picks it up at its next start. Blocking. */
+ * running node picks it up at its next start or SIGHUP. Blocking. */
 int gw_keyring_rotate(const char *dir, char kid_out[9]);
 
 void gw_keyring_free(struct gw_keyring *kr);
