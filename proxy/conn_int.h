@@ -106,7 +106,7 @@ struct gw_proxy__hcollect {
 	size_t bytes;
 };
 
-enum gw_proxy__dtimer { DT_NONE, DT_IDLE, DT_HEADER, DT_BODY, DT_SEND, DT_LINGER };
+enum gw_proxy__dtimer { DT_NONE, DT_IDLE, DT_HEADER, DT_BODY, DT_SEND, DT_LINGER, DT_HANDSHAKE };
 
 struct gw_proxy__dconn {
 	uv_tcp_t tcp;
@@ -281,6 +281,10 @@ void gw_proxy__dconn_close_graceful(struct gw_proxy__dconn *dc);
 void gw_proxy__error_page(int status, char *buf, size_t cap);
 void gw_proxy__dconn_abort(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_update_reading(struct gw_proxy__dconn *dc);
+/* The TLS handshake's deadline: @start arms it (tls_handshake_timeout_ms
+ * from now, not pushed back by bytes), else the handshake finished and the
+ * connection waits for its first request as after accept. Worker thread. */
+void gw_proxy__dconn_tls_deadline(struct gw_proxy__dconn *dc, bool start);
 void gw_proxy__dconn_on_data(struct gw_proxy__dconn *dc, const char *p, size_t n);
 void gw_proxy__dconn_on_eof(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_on_written(struct gw_proxy__dconn *dc, size_t n);

@@ -363,6 +363,16 @@ static void count_failure(struct tconn *c)
 	}
 }
 
+void gw_proxy__tls_timed_out(struct gw_proxy__dconn *dc)
+{
+	struct tconn *c = dc->tls;
+
+	if (c != NULL && !c->bio.done) {
+		snprintf(c->bio.why, sizeof c->bio.why, "handshake timeout");
+		count_failure(c);
+	}
+}
+
 /* Records for the network: during the handshake written at once when the
  * socket takes them (so an alert leaves before a close), else queued. */
 static int on_cipher(void *data, const char *p, size_t n)
@@ -421,6 +431,7 @@ static int on_ready(void *data)
 	const unsigned char *alpn = NULL;
 	unsigned len = 0;
 	atomic_fetch_add_explicit(&c->dc->w->p->tls->ok, 1, memory_order_relaxed);
+	gw_proxy__dconn_tls_deadline(c->dc, false);
 	SSL_get0_alpn_selected(c->bio.ssl, &alpn, &len);
 	if (len == 2 && memcmp(alpn, "h2", 2) == 0) {
 		return gw_proxy__h2_start(c->dc); /* before any decrypted byte */

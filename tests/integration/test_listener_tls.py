@@ -6,7 +6,8 @@ refused (the proxy's policy, lib/tlspolicy.c); plain HTTP on a TLS port
 answered 400 in clear and closed; a garbage ClientHello, random bytes and a
 client that trickles a handshake past the deadline closed, counted in
 apigw_listener_tls_failures_total, and the node keeps serving; bad flags
-refused with a clear message."""
+refused with a clear message. The proxy's TLS listener has the same 10 s
+handshake deadline (apigw_tls_handshakes_total{result="failed"})."""
 import json
 import os
 import socket
@@ -186,34 +187,54 @@ def test_garbage_closed():
     assert node.running
 
 
-def test_handshake_deadline():
-    """A client that sends a byte of its ClientHello every 2 s: the deadline
-    (10 s from the accept) is not pushed back by each byte."""
-    port = node.ports["status"]
-    before = failures().get("status", 0)
+def trickle_until_closed(port):
+    """Send a ClientHello one byte every 2 s; seconds until the server closed
+    (None if it did not within the hello's 51 bytes)."""
     hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     t0 = time.time()
-    closed_after = None
     try:
         s.settimeout(2)
         for b in hello:
             try:
                 s.sendall(bytes([b]))
                 if s.recv(1) == b"":
-                    closed_after = time.time() - t0
-                    break
+                    return time.time() - t0
             except socket.timeout:
                 continue
             except (BrokenPipeError, ConnectionResetError):
-                closed_after = time.time() - t0
-                break
+                return time.time() - t0
     finally:
         s.close()
-    assert closed_after is not None and closed_after < 25, closed_after
-    assert closed_after >= 8, closed_after
+    return None
+
+
+def test_handshake_deadline():
+    """A client that sends a byte of its ClientHello every 2 s: the deadline
+    (10 s from the accept) is not pushed back by each byte."""
+    before = failures().get("status", 0)
+    closed_after = trickle_until_closed(node.ports["status"])
+    assert closed_after is not None and 8 <= closed_after < 25, closed_after
     wait_for(lambda: failures().get("status", 0) >= before + 1, 5, what="counted")
     assert "handshake timeout" in node.log(), node.log()[-2000:]
+
+
+def proxy_tls_failed():
+    rc, st, body = curl("metrics", "/apisix/prometheus/metrics", key=False)
+    for line in body.splitlines():
+        if line.startswith('apigw_tls_handshakes_total{result="failed"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_proxy_handshake_deadline():
+    """The proxy's TLS listener: the same trickle is closed by its own 10 s
+    handshake deadline (before: only the 60 s idle timeout bounded it)."""
+    before = proxy_tls_failed()
+    closed_after = trickle_until_closed(node.ports["proxy-tls"])
+    assert closed_after is not None and 8 <= closed_after < 25, closed_after
+    wait_for(lambda: proxy_tls_failed() >= before + 1, 5, what="counted")
+    assert "handshake timeout" in node.log().split("TLS handshake from")[-1], node.log()[-2000:]
 
 
 def test_clean_stop():
@@ -230,5 +251,6 @@ tap.run(test_protocols)
 tap.run(test_plain_http_refused)
 tap.run(test_garbage_closed)
 tap.run(test_handshake_deadline)
+tap.run(test_proxy_handshake_deadline)
 tap.run(test_clean_stop)
 tap.done()
