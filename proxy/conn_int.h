@@ -70,6 +70,7 @@ struct gw_proxy__wstats {
 	 * GOAWAY ENHANCE_YOUR_CALM (rapid reset), connections failed on a
 	 * protocol error or flood */
 	atomic_uint_fast64_t h2_conns, h2_streams, h2_rst_client, h2_rst_proxy, h2_calm, h2_errors;
+	atomic_uint_fast64_t h2_stream_timeouts; /* streams reset: the client took nothing */
 };
 #define GW_PROXY__COUNT(w, field) atomic_fetch_add_explicit(&(w)->st.field, 1, memory_order_relaxed)
 
