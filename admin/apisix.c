@@ -263,7 +263,10 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 			  opts->allow_cidrs);
 		goto err_after_alloc;
 	}
-	rv = gw_httpd_start(loop, listen, NULL, handle, a, &a->httpd);
+	{
+		struct gw_httpd_opts ho = {.name = "admin", .tls_ctx = opts->tls_ctx};
+		rv = gw_httpd_start(loop, listen, &ho, handle, a, &a->httpd);
+	}
 	if (rv != 0) {
 		goto err_after_alloc;
 	}
@@ -275,7 +278,8 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 	if (a->publish_key) {
 		uv_timer_start(&a->pub_timer, pub_tick, 0, 1000);
 	}
-	gw_infof("admin", "APISIX Admin API listening on %s%s", listen->text,
+	gw_infof("admin", "APISIX Admin API listening on %s%s%s", listen->text,
+		 opts->tls_ctx != NULL ? " (TLS)" : "",
 		 a->admin_key[0] ? "" : " (adopting the cluster's admin key once it arrives)");
 	*out = a;
 	return 0;
@@ -304,6 +308,16 @@ static void httpd_stopped(void *data)
 int gw_admin_port(const struct gw_admin *a)
 {
 	return gw_httpd_port(a->httpd);
+}
+
+uint64_t gw_admin_tls_failures(const struct gw_admin *a)
+{
+	return gw_httpd_tls_failures(a->httpd);
+}
+
+bool gw_admin_is_tls(const struct gw_admin *a)
+{
+	return gw_httpd_is_tls(a->httpd);
 }
 
 static void maybe_stopped(struct gw_admin *a)

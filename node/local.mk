@@ -17,6 +17,7 @@ node_libgw_node_a_SOURCES = \
 	node/restore.c \
 	node/configfile.c node/configfile.h node/configfile_int.h \
 	node/configfile_apply.c \
+	node/keyring_cli.c node/keyring_cli.h \
 	node/systemd.c node/systemd.h \
 	node/reload.c node/reload.h node/flags_int.h \
 	node/flags_doc.c node/flags_doc.h

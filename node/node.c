@@ -33,6 +33,7 @@
 #include "lib/keyring.h"
 #include "lib/log.h"
 #include "lib/sm.h"
+#include "lib/tlspolicy.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -400,6 +401,30 @@ static void sigusr1_cb(uv_signal_t *h, int signum)
 
 /* SIGHUP (systemctl reload): parse the flags and config file again and
  * apply what can change at run time (node/reload.h). */
+/* SIGHUP: read <data-dir>/keyring again (after `apigw keyring rotate` or a
+ * ring copied from another member). A missing or malformed file keeps the
+ * ring in use (logged). */
+static void reload_keyring(struct gw_node *n)
+{
+	const struct gw_keyring *cur = gw_keyring_default();
+	struct gw_keyring *kr = NULL;
+	int rv = gw_keyring_load(n->cfg->data_dir, false, &kr);
+
+	if (rv != 0) {
+		if (cur != NULL || rv != GW_ENOTFOUND) {
+			gw_warnf("node", "keyring not reloaded (%s): keeping the ring in use",
+				 gw_strerror(rv));
+		}
+		return;
+	}
+	if (cur == NULL || gw_keyring_count(cur) != gw_keyring_count(kr) ||
+	    strcmp(gw_keyring_current(cur), gw_keyring_current(kr)) != 0) {
+		gw_infof("node", "keyring reloaded: %d keys, current %s", gw_keyring_count(kr),
+			 gw_keyring_current(kr));
+	}
+	gw_keyring_set_default(kr);
+}
+
 static void sighup_cb(uv_signal_t *h, int signum)
 {
 	struct gw_node *n = h->data;
@@ -410,6 +435,7 @@ static void sighup_cb(uv_signal_t *h, int signum)
 	gw_infof("node", "SIGHUP: reloading");
 	gw_node_sd_reloading(n->sd);
 	gw_node_reload(n->cfg, n->proxy);
+	reload_keyring(n);
 	gw_node_sd_reloaded(n->sd);
 }
 
@@ -457,6 +483,25 @@ static void cluster_terminated(void *data, int err)
 }
 
 /* ---- run --------------------------------------------------------------- */
+
+/* The TLS context of a control-plane listener from its --<@what>-tls-cert
+ * and -key flags: NULL in *@out when @cert is empty (cleartext). 0 or
+ * GW_EINVAL (logged: the node does not start). */
+static int listener_tls(const char *cert, const char *key, const char *what, SSL_CTX **out)
+{
+	char why[512];
+
+	*out = NULL;
+	if (cert[0] == '\0') {
+		return 0;
+	}
+	*out = gw_tlspolicy_server_file(cert, key, why, sizeof why);
+	if (*out == NULL) {
+		gw_errorf("node", "--%s-tls-cert: %s", what, why);
+		return GW_EINVAL;
+	}
+	return 0;
+}
 
 /* The APISIX Admin API on --admin-listen, over the cluster's store and raft.
  * Its key: --admin-key, else <data-dir>/admin.key; else `start` creates one
@@ -525,7 +570,12 @@ static int start_admin(struct gw_node *n)
 	ao.audit_retention_ms = (uint64_t)n->cfg->audit_retention_h * 3600 * 1000;
 	ao.node_read = admin_node_read;
 	ao.node_data = n;
+	rv = listener_tls(n->cfg->admin_tls_cert, n->cfg->admin_tls_key, "admin", &ao.tls_ctx);
+	if (rv != 0) {
+		return rv;
+	}
 	rv = gw_admin_start(&n->loop, &n->cfg->admin_listen, &ao, &n->admin);
+	SSL_CTX_free(ao.tls_ctx); /* the listener holds its own reference */
 	if (rv != 0) {
 		n->admin = NULL;
 	}
@@ -569,6 +619,11 @@ static int start_proxy(struct gw_node *n)
 	po.workers = n->cfg->workers;
 	po.config = pc; /* the proxy takes the reference, also on failure */
 	po.drain_timeout_ms = n->cfg->drain_timeout_ms;
+	{
+		/* tests of the send timeouts (0 or unset: the proxy's 60 s) */
+		const char *e = getenv("APIGW_TEST_PROXY_SEND_TIMEOUT_MS");
+		po.send_timeout_ms = e != NULL ? (unsigned)strtoul(e, NULL, 10) : 0;
+	}
 	po.real_ip_from = n->cfg->real_ip_from;
 	po.access_log = n->cfg->access_log;
 	po.access_log_format = n->cfg->access_log_format;
@@ -639,7 +694,15 @@ int gw_node_run(const struct gw_node_config *cfg)
 	uv_timer_init(&n.loop, &n.drain_timer);
 	n.drain_timer.data = &n;
 
-	rv = gw_httpd_start(&n.loop, &cfg->status_listen, NULL, status_handler, &n, &n.status);
+	{
+		struct gw_httpd_opts so = {.name = "status"};
+		rv = listener_tls(cfg->status_tls_cert, cfg->status_tls_key, "status", &so.tls_ctx);
+		if (rv == 0) {
+			rv = gw_httpd_start(&n.loop, &cfg->status_listen, &so, status_handler, &n,
+					    &n.status);
+			SSL_CTX_free(so.tls_ctx);
+		}
+	}
 	if (rv != 0) {
 		n.status = NULL;
 		n.exit_code = rv;
@@ -677,7 +740,17 @@ int gw_node_run(const struct gw_node_config *cfg)
 	n.metrics_src.cluster = n.cluster;
 	n.metrics_src.confsync = n.confsync;
 	n.metrics_src.proxy = n.proxy;
-	rv = gw_node_metrics_start(&n.loop, &cfg->metrics_listen, &n.metrics_src, &n.metrics);
+	n.metrics_src.admin = n.admin;
+	n.metrics_src.status = n.status;
+	{
+		SSL_CTX *mt;
+		rv = listener_tls(cfg->metrics_tls_cert, cfg->metrics_tls_key, "metrics", &mt);
+		if (rv == 0) {
+			rv = gw_node_metrics_start(&n.loop, &cfg->metrics_listen, mt,
+						   &n.metrics_src, &n.metrics);
+			SSL_CTX_free(mt);
+		}
+	}
 	if (rv != 0) {
 		n.metrics = NULL;
 		n.exit_code = rv;

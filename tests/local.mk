@@ -186,7 +186,8 @@ tests_unit_test_admin_history_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_admin_history
 # Admin API integration tests: one node, then a three-node cluster.
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
-TESTS += tests/integration/test_tls.py tests/integration/test_h2.py
+TESTS += tests/integration/test_tls.py tests/integration/test_h2.py \
+	tests/integration/test_listener_tls.py tests/integration/test_keyring_cli.py
 # served revisions, history, rollback (docs/history.md)
 TESTS += tests/integration/test_served.py tests/integration/test_history.py
 # the dashboard (admin/ui/): headers, and a real browser (Debian's chromium
