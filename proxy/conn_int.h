@@ -319,6 +319,11 @@ void gw_proxy__req_attempt(struct gw_proxy__req *r);
 /* May a failed attempt be tried again (nothing sent to the client, budget
  * and retry_timeout left, the body replayable, a node left)? */
 bool gw_proxy__req_retry_allowed(const struct gw_proxy__req *r);
+/* Replace the body @r will send upstream by the @n bytes at @p (copied),
+ * sent with Content-Length (request-validation's re-encoded JSON). Only
+ * while the body is held for a body_hook, at its eof. 0, GW_EINVAL (some
+ * body already went upstream) or GW_ENOMEM. */
+int gw_proxy__req_set_body(struct gw_proxy__req *r, const char *p, size_t n);
 /* Put the kept body back in obuf and forget the response head, for a retry. */
 void gw_proxy__req_prepare_replay(struct gw_proxy__req *r);
 

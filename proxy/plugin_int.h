@@ -272,7 +272,8 @@ extern const struct gw_proxy__plugin gw_proxy__plugin_key_auth, gw_proxy__plugin
 /* wt-auth's plugins */
 extern const struct gw_proxy__plugin gw_proxy__plugin_jwt_auth, gw_proxy__plugin_hmac_auth,
     gw_proxy__plugin_cors, gw_proxy__plugin_redirect, gw_proxy__plugin_limit_conn,
-    gw_proxy__plugin_uri_blocker, gw_proxy__plugin_fault_injection, gw_proxy__plugin_real_ip;
+    gw_proxy__plugin_uri_blocker, gw_proxy__plugin_fault_injection, gw_proxy__plugin_real_ip,
+    gw_proxy__plugin_request_validation;
 /* Requests limit-conn let through unlimited: every slot probed for their
  * key held another key in flight (plugin_limit_conn.c). */
 uint64_t gw_proxy__limit_conn_overflows(void);

@@ -9,6 +9,7 @@ schema_libgw_schema_a_SOURCES = \
 	schema/plugins.c \
 	schema/plugin_checks.c \
 	schema/validate.c \
+	schema/user.c \
 	schema/check.c \
 	schema/export.c \
 	schema/ssl.c

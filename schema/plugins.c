@@ -29,9 +29,8 @@
 
 #define HTTP_METHODS                                                                               \
 	"'GET','POST','PUT','DELETE','PATCH','HEAD','OPTIONS','CONNECT','TRACE','PURGE'"
-/* cors' origins: "*", "**", "null" or scheme://host[,scheme://host...]
- * (the comma of "[^,]" spelled \u002c: the loader drops ",]") */
-#define CORS_ORIGINS "^(\\\\*|\\\\*\\\\*|null|\\\\w+://[^\\u002c]+(,\\\\w+://[^\\u002c]+)*)$"
+/* cors' origins: "*", "**", "null" or scheme://host[,scheme://host...] */
+#define CORS_ORIGINS "^(\\\\*|\\\\*\\\\*|null|\\\\w+://[^,]+(,\\\\w+://[^,]+)*)$"
 #define STATUS_MIN   GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MIN)
 #define STATUS_MAX   GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MAX)
 /* APISIX's batch processor fields (apisix/utils/batch-processor.lua) */
@@ -244,6 +243,14 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'source':{'type':'string','minLength':1},"
      "'recursive':{'type':'boolean','default':false}},"
      "'required':['source']}",
+     NULL},
+    {"request-validation",
+     "{'type':'object','properties':{"
+     "'header_schema':{'type':'object'},'body_schema':{'type':'object'},"
+     "'max_req_body_size':{'type':'integer','minimum':1,'default':67108864},"
+     "'rejected_code':{'type':'integer','minimum':200,'maximum':599,'default':400},"
+     "'rejected_msg':{'type':'string','minLength':1,'maxLength':256}},"
+     "'anyOf':[{'required':['header_schema']},{'required':['body_schema']}]}",
      NULL},
     /* traffic and logging plugins (wt-traffic) */
     {"http-logger",

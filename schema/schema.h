@@ -149,6 +149,29 @@ int gw_schema_check_expr(const cJSON *vars, char *err, size_t errlen);
  * Returns 0, GW_EINVAL or GW_ENOMEM with the reason in @err. */
 int gw_schema_check(const char *schema, const cJSON *v, unsigned flags, char *err, size_t errlen);
 
+/* ---- schemas written by users (request-validation's body_schema and
+ * header_schema), validated like APISIX's objects (schema/user.c). */
+struct gw_schema_user;
+/* Is @schema a JSON schema this validator serves (object subschemas, the
+ * keywords of gw_schema_validate plus annotations, known type names,
+ * patterns that compile within lib/regex's bounds, no $ref)? 0, or GW_EINVAL
+ * with the reason in @err ("keyword \"if\" is not supported"), GW_ENOMEM.
+ * Any thread. */
+int gw_schema_user_check(const cJSON *schema, char *err, size_t errlen);
+/* Compile @schema (copied; its patterns compiled) into *@out, owned by the
+ * caller (gw_schema_user_free). 0, GW_EINVAL (as gw_schema_user_check) or
+ * GW_ENOMEM. Any thread. */
+int gw_schema_user_new(const cJSON *schema, struct gw_schema_user **out, char *err, size_t errlen);
+/* NULL is accepted. */
+void gw_schema_user_free(struct gw_schema_user *u);
+/* The schema @u holds (read-only). */
+const cJSON *gw_schema_user_schema(const struct gw_schema_user *u);
+/* Validate @v against @u: 0, or GW_EINVAL with APISIX's jsonschema words in
+ * @err ("property \"a\" is required"). No lock, no allocation but the
+ * error text; any number of threads at once. */
+int gw_schema_user_validate(const struct gw_schema_user *u, const cJSON *v, char *err,
+			    size_t errlen);
+
 /* ---- node addresses, parsed the same way by the check and the compiler */
 
 /* Split a nodes-object key "host[:port]" ("[v6]:port" for IPv6) into @host
