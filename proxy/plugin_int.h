@@ -255,15 +255,27 @@ int gw_proxy__plogfmt_compile(struct gw_proxy__compiler *c, const cJSON *lf,
 			      struct gw_proxy__plogfmt **out);
 /* /apisix/plugin_metadata/<plugin>: what the plugins read of it. */
 struct gw_proxy__metadata {
-	struct {
+	struct gw_proxy__meta_entry {
 		const char *plugin;
 		const struct gw_proxy__plogfmt *log_format; /* NULL: none */
+		/* limit-count: limit_header, remaining_header, reset_header (NULL:
+		 * APISIX's X-RateLimit-* default) */
+		const char *limit_hdr[3];
+		/* cors: allow_origins, a map of key -> origins text */
+		const char **origin_keys, **origin_vals;
+		size_t n_origins;
 	} * v;
 	size_t n;
 };
 /* The log_format of plugin @name's metadata in @cfg, or NULL. */
 const struct gw_proxy__plogfmt *gw_proxy__metadata_log_format(const struct gw_proxy_config *cfg,
 							      const char *name);
+/* limit-count's header names: @out[0..2] the limit, remaining and reset
+ * headers of its metadata in @cfg, else APISIX's X-RateLimit-* names. */
+void gw_proxy__metadata_limit_headers(const struct gw_proxy_config *cfg, const char *out[3]);
+/* cors: the origins text of key @key of its metadata's allow_origins, or
+ * NULL. */
+const char *gw_proxy__metadata_cors_origins(const struct gw_proxy_config *cfg, const char *key);
 
 /* ---- the plugins (one file each) */
 extern const struct gw_proxy__plugin gw_proxy__plugin_key_auth, gw_proxy__plugin_basic_auth,

@@ -10,6 +10,7 @@ schema_libgw_schema_a_SOURCES = \
 	schema/plugin_checks.c \
 	schema/validate.c \
 	schema/user.c \
+	schema/metadata.c \
 	schema/check.c \
 	schema/export.c \
 	schema/ssl.c

@@ -175,6 +175,8 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'allow_credential':{'type':'boolean','default':false},"
      "'allow_origins_by_regex':{'type':'array','items':{'type':'string','minLength':1,"
      "'maxLength':4096},'minItems':1,'uniqueItems':true},"
+     "'allow_origins_by_metadata':{'type':'array','items':{'type':'string','minLength':1,"
+     "'maxLength':4096},'minItems':1,'uniqueItems':true},"
      "'timing_allow_origins':{'type':'string','pattern':'" CORS_ORIGINS "'},"
      "'timing_allow_origins_by_regex':{'type':'array','items':{'type':'string',"
      "'minLength':1,'maxLength':4096},'minItems':1,'uniqueItems':true}}}",
@@ -307,3 +309,27 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      NULL},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);
+
+/* plugin_metadata schemas (/apisix/plugin_metadata/<name>), for the plugins
+ * whose APISIX module has a metadata_schema. Only what the proxy serves is
+ * listed (additionalProperties false): an APISIX member that apigw does not
+ * read (prometheus' disabled_labels, the loggers' log_format_extra and
+ * max_pending_entries) is refused rather than stored and ignored. Any other
+ * plugin of the catalogue takes any object, as APISIX's injected schema. */
+const struct gw_schema__plugin_meta gw_schema__plugin_metadata[] = {
+    {"cors", "{'type':'object','properties':{'allow_origins':{'type':'object',"
+	     "'additionalProperties':{'type':'string','pattern':'" CORS_ORIGINS "'}}},"
+	     "'additionalProperties':false}"},
+    {"limit-count", "{'type':'object','properties':{"
+		    "'limit_header':{'type':'string','default':'X-RateLimit-Limit'},"
+		    "'remaining_header':{'type':'string','default':'X-RateLimit-Remaining'},"
+		    "'reset_header':{'type':'string','default':'X-RateLimit-Reset'}},"
+		    "'additionalProperties':false}"},
+    {"prometheus", "{'type':'object','properties':{},'additionalProperties':false}"},
+    {"http-logger", "{'type':'object','properties':{'log_format':{'type':'object'}},"
+		    "'additionalProperties':false}"},
+    {"file-logger", "{'type':'object','properties':{'log_format':{'type':'object'}},"
+		    "'additionalProperties':false}"},
+};
+const size_t gw_schema__n_plugin_metadata =
+    sizeof gw_schema__plugin_metadata / sizeof gw_schema__plugin_metadata[0];

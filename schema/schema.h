@@ -201,6 +201,14 @@ const char *gw_schema_plugin_schema(const char *name);
 /* An auth plugin's schema in a consumer or credential (static), or NULL
  * (unknown, or not an auth plugin). */
 const char *gw_schema_plugin_consumer_schema(const char *name);
+/* plugin_metadata: check @v as the metadata of plugin @name
+ * (/apisix/plugin_metadata/<name>). 0, or GW_EINVAL with APISIX's message:
+ * "invalid plugin name" (not in the catalogue), "invalid configuration:
+ * <why>" (its metadata schema); GW_ENOMEM. Any thread. */
+int gw_schema_check_metadata(const char *name, const cJSON *v, char *err, size_t errlen);
+/* The metadata schema of plugin @name as JSON text (static; {"type":
+ * "object"} for a plugin without one), or NULL if not in the catalogue. */
+const char *gw_schema_plugin_metadata_schema(const char *name);
 /* True if the plugin is in the catalogue (the proxy implements it). */
 bool gw_schema_plugin_validated(const char *name);
 

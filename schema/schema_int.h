@@ -35,6 +35,14 @@ struct gw_schema__plugin_row {
 extern const struct gw_schema__plugin_row gw_schema__plugins[];
 extern const size_t gw_schema__n_plugins;
 
+/* A plugin's plugin_metadata schema (plugins.c, metadata.c). */
+struct gw_schema__plugin_meta {
+	const char *name;
+	const char *json; /* single-quoted JSON */
+};
+extern const struct gw_schema__plugin_meta gw_schema__plugin_metadata[];
+extern const size_t gw_schema__n_plugin_metadata;
+
 /* A plugin's check beyond its JSON schema (APISIX's check_schema code),
  * run after the schema passed: 0, or GW_EINVAL with APISIX's words in
  * @err (prefixed by the caller like a schema error). @consumer: the

@@ -13,7 +13,7 @@ import hmac
 import json
 import socket
 
-from harness import Tap
+from harness import Tap, etcdctl
 from plugutil import Plug
 
 P = None
@@ -241,6 +241,85 @@ def test_with_hmac_body():
     assert st == 401, (st, b)
 
 
+def test_plugin_metadata_checked():
+    """plugin_metadata objects are checked against the plugin's metadata
+    schema (APISIX's admin/plugin_metadata.lua words), by the Admin API and
+    by etcd API puts."""
+    for name, conf in (("http-logger", {"log_format": {"h": "$host"}}),
+                       ("cors", {"allow_origins": {"k": "http://a.com,https://b.com"}}),
+                       ("limit-count", {"limit_header": "X-Limit"}),
+                       ("key-auth", {"anything": [1, 2]}),
+                       ("prometheus", {})):
+        st, b = P.adm("PUT", "/plugin_metadata/" + name, conf)
+        assert st in (200, 201), (name, st, b)
+    for name, conf, want in (
+            ("no-such", {}, "invalid plugin name"),
+            ("http-logger", {"log_format": "x"},
+             'invalid configuration: property "log_format" validation failed: wrong type: '
+             "expected object, got string"),
+            ("file-logger", {"log_format_extra": {}},
+             "invalid configuration: additional properties forbidden, found log_format_extra"),
+            ("prometheus", {"disabled_labels": {}},
+             "invalid configuration: additional properties forbidden, found disabled_labels"),
+            ("cors", {"allow_origins": {"k": "a.com"}},
+             'invalid configuration: property "allow_origins" validation failed: failed to '
+             "validate additional property k: failed to match pattern"),
+            ("limit-count", {"reset_header": 5},
+             'invalid configuration: property "reset_header" validation failed: wrong type: '
+             "expected string, got number"),
+    ):
+        st, b = P.adm("PUT", "/plugin_metadata/" + name, conf)
+        assert st == 400 and b["error_msg"].startswith(want), (name, st, b)
+    res = etcdctl(P.node, "put", "/apisix/plugin_metadata/no-such", "{}")
+    assert res.returncode != 0 and "/apisix/plugin_metadata/no-such is not a valid " \
+        "plugin_metadata: invalid plugin name" in res.stderr, (res.stdout, res.stderr)
+    res = etcdctl(P.node, "put", "/apisix/plugin_metadata/http-logger", '{"log_format": 1}')
+    assert res.returncode != 0 and "plugin_metadata: invalid configuration: property" in \
+        res.stderr and "log_format" in res.stderr, res.stderr
+    st, b = P.adm("GET", "/plugins/cors?schema_type=metadata")
+    assert st == 200 and "allow_origins" in b["properties"], b
+    st, b = P.adm("GET", "/plugins/key-auth?schema_type=metadata")
+    assert st == 200 and b == {"type": "object"}, b
+    for name in ("http-logger", "cors", "limit-count", "key-auth", "prometheus"):
+        assert P.adm("DELETE", "/plugin_metadata/" + name)[0] == 200
+
+
+def test_metadata_served():
+    """cors' allow_origins_by_metadata and limit-count's header names come
+    from plugin_metadata, and follow its changes."""
+    P.put_ok("/plugin_metadata/cors", {"allow_origins": {
+        "team": "http://a.test,https://b.test", "one": "http://c.test"}})
+    P.route("cm", "/cm", {"cors": {"allow_origins_by_metadata": ["team", "one", "none"]}})
+    P.route("cml", "/cml", {"cors": {"allow_origins_by_metadata": ["one"],
+                                     "allow_origins": "http://local.test"}})
+    for path, origin, want in (("/cm", "https://b.test", "https://b.test"),
+                               ("/cm", "http://c.test", "http://c.test"),
+                               ("/cm", "http://evil.test", None),
+                               ("/cml", "http://c.test", "http://c.test"),
+                               ("/cml", "http://local.test", "http://local.test"),
+                               ("/cml", "http://evil.test", None)):
+        st, hd, _ = P.get(path, {"Origin": origin})
+        assert st == 200 and hd.get("access-control-allow-origin") == want, (path, origin, hd)
+    P.put_ok("/plugin_metadata/cors", {"allow_origins": {"one": "http://d.test"}})
+    P.sync()
+    st, hd, _ = P.get("/cm", {"Origin": "http://d.test"})
+    assert hd.get("access-control-allow-origin") == "http://d.test", hd
+    st, hd, _ = P.get("/cm", {"Origin": "http://c.test"})
+    assert "access-control-allow-origin" not in hd, hd
+
+    P.route("lm", "/lm", {"limit-count": {"count": 5, "time_window": 60}})
+    st, hd, _ = P.get("/lm")
+    assert hd.get("x-ratelimit-limit") == "5", hd
+    P.put_ok("/plugin_metadata/limit-count", {"limit_header": "X-Limit",
+                                              "remaining_header": "X-Left"})
+    P.sync()
+    st, hd, _ = P.get("/lm")
+    assert hd.get("x-limit") == "5" and hd.get("x-left") == "3" and \
+        hd.get("x-ratelimit-reset") is not None and "x-ratelimit-limit" not in hd, hd
+    assert P.adm("DELETE", "/plugin_metadata/limit-count")[0] == 200
+    assert P.adm("DELETE", "/plugin_metadata/cors")[0] == 200
+
+
 def test_stops_clean():
     rc = P.stop()
     log = P.node.log()
@@ -259,6 +338,8 @@ try:
     tap.run(test_header_schema)
     tap.run(test_rejected_code_msg_and_size)
     tap.run(test_with_hmac_body)
+    tap.run(test_plugin_metadata_checked)
+    tap.run(test_metadata_served)
     tap.run(test_stops_clean)
 finally:
     P.stop()
