@@ -225,7 +225,11 @@ struct gw_proxy__req {
 	size_t pn;
 	struct gw_proxy__hdr *ph; /* arena array */
 	size_t ph_n, ph_cap;
-	unsigned delay_ms;         /* limit-req: wait before going upstream */
+	unsigned delay_ms; /* limit-req: wait before going upstream */
+	/* fault-injection's abort after its delay: called when the delay ends
+	 * instead of going upstream (it answers), or NULL */
+	int (*delay_then)(struct gw_proxy__req *r, const void *conf);
+	const void *delay_then_conf;
 	uint64_t delay_due;        /* loop ms; non-zero while on the worker's delay list */
 	struct gw_list delay_link; /* plugin_delay.c */
 	uint32_t conn_slots[4];    /* limit-conn: 1 + the counter slots held (0: none) */

@@ -146,6 +146,9 @@ int gw_proxy__c_plugins(struct gw_proxy__compiler *c, const cJSON *obj,
  * gw_proxy__plugin_delay instead of going upstream, and the worker's delay
  * timer calls gw_proxy__req_proceed when the time has come. */
 void gw_proxy__plugin_delay(struct gw_proxy__req *r);
+/* (A rewrite hook may also set r->delay_ms and r->delay_then, call
+ * gw_proxy__plugin_delay and return non-zero: the request then waits and
+ * r->delay_then answers it; no later plugin runs, fault-injection.) */
 /* Forget @r if it waits (the request ends first: client gone). */
 void gw_proxy__plugin_undelay(struct gw_proxy__req *r);
 /* Close the worker's delay timer (worker thread, at stop). */
