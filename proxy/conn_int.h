@@ -226,7 +226,11 @@ struct gw_proxy__req {
 	size_t pn;
 	struct gw_proxy__hdr *ph; /* arena array */
 	size_t ph_n, ph_cap;
-	unsigned delay_ms;         /* limit-req: wait before going upstream */
+	unsigned delay_ms; /* limit-req: wait before going upstream */
+	/* fault-injection's abort after its delay: called when the delay ends
+	 * instead of going upstream (it answers), or NULL */
+	int (*delay_then)(struct gw_proxy__req *r, const void *conf);
+	const void *delay_then_conf;
 	uint64_t delay_due;        /* loop ms; non-zero while on the worker's delay list */
 	struct gw_list delay_link; /* plugin_delay.c */
 	uint32_t conn_slots[4];    /* limit-conn: 1 + the counter slots held (0: none) */
@@ -324,6 +328,11 @@ void gw_proxy__req_attempt(struct gw_proxy__req *r);
 /* May a failed attempt be tried again (nothing sent to the client, budget
  * and retry_timeout left, the body replayable, a node left)? */
 bool gw_proxy__req_retry_allowed(const struct gw_proxy__req *r);
+/* Replace the body @r will send upstream by the @n bytes at @p (copied),
+ * sent with Content-Length (request-validation's re-encoded JSON). Only
+ * while the body is held for a body_hook, at its eof. 0, GW_EINVAL (some
+ * body already went upstream) or GW_ENOMEM. */
+int gw_proxy__req_set_body(struct gw_proxy__req *r, const char *p, size_t n);
 /* Put the kept body back in obuf and forget the response head, for a retry. */
 void gw_proxy__req_prepare_replay(struct gw_proxy__req *r);
 

@@ -580,6 +580,14 @@ static const struct gw_proxy__transport tls_transport = {
     .close = gw_proxy__dconn_close_handles,
 };
 
+int gw_proxy__tls_port(const struct gw_proxy *p)
+{
+	if (p->tls == NULL || p->tls->n_plain >= p->opts.n_listen) {
+		return 0;
+	}
+	return gw_addr_port(&p->listen[p->tls->n_plain]);
+}
+
 void gw_proxy__tls_accept(struct gw_proxy__dconn *dc, uv_stream_t *lsn)
 {
 	struct gw_proxy__worker *w = dc->w;

@@ -95,6 +95,10 @@ void gw_proxy__tls_accept(struct gw_proxy__dconn *dc, uv_stream_t *lsn);
 /* Release @dc's TLS state, if any (gw_proxy__dconn_free calls it). */
 void gw_proxy__tls_conn_free(struct gw_proxy__dconn *dc);
 
+/* The port of @p's first TLS listener (as bound), or 0 when it has none
+ * (redirect's http_to_https). Any thread after start. */
+int gw_proxy__tls_port(const struct gw_proxy *p);
+
 /* True if @dc is a TLS connection (its transport is TLS). */
 bool gw_proxy__tls_is(const struct gw_proxy__dconn *dc);
 

@@ -205,6 +205,7 @@ TESTS += tests/integration/test_plugins.py
 TESTS += tests/integration/test_plugins_auth.py
 # the traffic and logging plugins (docs/plugins.md)
 TESTS += tests/integration/test_plugins_traffic.py
+TESTS += tests/integration/test_plugins_validation.py
 
 # store/ unit tests, model test and benchmark (owner: store).
 # test_store (kv, ranges, txns), test_store_durability (leases, quota,
