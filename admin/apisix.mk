@@ -14,4 +14,5 @@ ADMIN_SOURCES += \
 	admin/apisix_history_rollback.c \
 	admin/apisix_history_diff.c \
 	admin/apisix_audit.c \
+	admin/apisix_configs.c \
 	admin/apisix_consumer.c

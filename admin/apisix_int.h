@@ -392,6 +392,10 @@ void gw_admin__dry_run(struct gw_admin__op *op, const char *value);
 void gw_admin__h_rollback(struct gw_admin *a, struct gw_http_req *req,
 			  const struct gw_admin__match *m);
 
+/* apisix_configs.c: PUT /apisix/admin/configs (a whole declarative config). */
+void gw_admin__h_configs_put(struct gw_admin *a, struct gw_http_req *req,
+			     const struct gw_admin__match *m);
+
 /* ---- audit (apisix_audit.c) ---- */
 /* Build the audit record of a write by @req (NULL: no client): @op
  * ("PUT", "rollback"...), @res / @id / @key (each may be NULL), @extra

@@ -22,6 +22,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/httpc.h"
+#include "schema/decl.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
@@ -30,13 +31,8 @@
 #include <string.h>
 #include <yaml.h>
 
-const char *const gw_node__cf_sections[GW_NODE__CF_N] = {
-    "routes",          "services",      "upstreams",    "consumers",
-    "consumer_groups", "ssls",          "global_rules", "plugin_configs",
-    "plugin_metadata", "stream_routes", "protos",       "secrets",
-};
-#define N_SECTIONS GW_NODE__CF_N
-#define sections   gw_node__cf_sections
+#define N_SECTIONS GW_SCHEMA_DECL_N
+#define sections   gw_schema_decl_sections
 
 bool gw_node_configfile_is_cmd(int argc, char **argv)
 {
@@ -66,6 +62,13 @@ static void call_done(void *data, int err, const struct gw_httpc_resp *resp)
 
 int gw_node__cf_post(const char *endpoint, const char *path, const char *body, struct gw_buf *out)
 {
+	return gw_node__cf_call(endpoint, "POST", path, "Content-Type: application/json\r\n", body,
+				strlen(body), out);
+}
+
+int gw_node__cf_call(const char *endpoint, const char *method, const char *path, const char *hdrs,
+		     const char *body, size_t len, struct gw_buf *out)
+{
 	struct call x = {.out = out, .status = -1};
 	struct gw_httpc_opts o = {.timeout_ms = 60000, .why = x.why, .why_len = sizeof x.why};
 	uv_loop_t loop;
@@ -75,8 +78,8 @@ int gw_node__cf_post(const char *endpoint, const char *path, const char *body, s
 		fprintf(stderr, "apigw: cannot start an event loop\n");
 		return -1;
 	}
-	rv = gw_httpc_request(&loop, endpoint, "POST", path, "Content-Type: application/json\r\n",
-			      body, strlen(body), &o, call_done, &x, NULL);
+	rv = gw_httpc_request(&loop, endpoint, method, path, hdrs, body, len, &o, call_done, &x,
+			      NULL);
 	if (rv != 0) {
 		x.err = rv;
 	}
@@ -114,42 +117,18 @@ static char *b64_decode(const char *s, size_t *len)
 	return (char *)out;
 }
 
-void gw_node__cf_sort(cJSON *j)
-{
-	cJSON *c;
-	if (cJSON_IsObject(j) && j->child != NULL) {
-		/* insertion sort of the linked list: objects are small */
-		cJSON *sorted = NULL, *next;
-		for (c = j->child; c != NULL; c = next) {
-			cJSON **at = &sorted, *prev = NULL;
-			next = c->next;
-			while (*at != NULL && strcmp((*at)->string, c->string) <= 0) {
-				prev = *at;
-				at = &(*at)->next;
-			}
-			c->next = *at;
-			c->prev = prev;
-			if (*at != NULL) {
-				(*at)->prev = c;
-			}
-			*at = c;
-		}
-		/* cJSON keeps the head's prev pointing at the tail */
-		for (c = sorted; c->next != NULL; c = c->next) {
-		}
-		sorted->prev = c;
-		j->child = sorted;
-	}
-	for (c = j->child; c != NULL; c = c->next) {
-		gw_node__cf_sort(c);
-	}
-}
-
 static int id_cmp(const void *a, const void *b)
 {
 	const cJSON *x = *(cJSON *const *)a, *y = *(cJSON *const *)b;
 	const char *ix = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "id"));
 	const char *iy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "id"));
+
+	if (ix == NULL) { /* a consumer */
+		ix = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "username"));
+	}
+	if (iy == NULL) {
+		iy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "username"));
+	}
 	return strcmp(ix != NULL ? ix : "", iy != NULL ? iy : "");
 }
 
@@ -189,6 +168,10 @@ static cJSON *build(const cJSON *resp)
 			goto next; /* not a resource (or an unknown one) */
 		}
 		id = rest + strlen(sections[i]) + 1;
+		if (strchr(id, '/') != NULL &&
+		    (i != 11 || strchr(strchr(id, '/') + 1, '/') != NULL)) {
+			goto next; /* below an object: a consumer's credentials */
+		}
 		obj = val != NULL ? cJSON_ParseWithLength(val, vlen) : NULL;
 		if (!cJSON_IsObject(obj)) {
 			fprintf(stderr, "apigw: config export: %s is not a JSON object\n", key);
@@ -201,7 +184,9 @@ static cJSON *build(const cJSON *resp)
 		cJSON_DeleteItemFromObjectCaseSensitive(obj, "create_time");
 		cJSON_DeleteItemFromObjectCaseSensitive(obj, "update_time");
 		cJSON_DeleteItemFromObjectCaseSensitive(obj, "id");
-		cJSON_AddStringToObject(obj, "id", id);
+		if (i != 3) { /* consumers are named by username */
+			cJSON_AddStringToObject(obj, "id", id);
+		}
 		if (lists[i] == NULL) {
 			lists[i] = cJSON_CreateArray();
 		}
@@ -226,7 +211,7 @@ static cJSON *build(const cJSON *resp)
 		}
 		qsort(v, (size_t)n, sizeof *v, id_cmp);
 		for (int k = 0; k < n; k++) {
-			gw_node__cf_sort(v[k]);
+			gw_schema_decl_sort(v[k]);
 			cJSON_AddItemToArray(lists[i], v[k]);
 		}
 		free(v);

@@ -11,4 +11,5 @@ schema_libgw_schema_a_SOURCES = \
 	schema/validate.c \
 	schema/check.c \
 	schema/export.c \
-	schema/ssl.c
+	schema/ssl.c \
+	schema/decl.c schema/decl.h
