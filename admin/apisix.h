@@ -48,6 +48,8 @@ struct gw_admin_opts {
 	const char *allow_cidrs;   /* comma-separated CIDRs; NULL = "127.0.0.0/24" */
 	unsigned write_timeout_ms; /* proposal deadline; 0 = raft's default */
 	uint64_t audit_retention_ms; /* audit records kept (apisix_audit.c); 0 = 7 days */
+	const char *standalone_file; /* NULL or "": writable; else the config comes from this
+					file (--standalone) and writes are refused */
 };
 
 /* Start the Admin API on @listen. The strings of @opts are copied. 0, or

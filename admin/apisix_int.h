@@ -178,6 +178,7 @@ struct gw_admin {
 	struct gw_raft *raft;
 	char admin_key[256]; /* "" until adopted from the cluster */
 	char viewer_key[256];
+	char standalone[512]; /* --standalone's file: writes refused ("" = writable) */
 	char data_dir[4096];  /* where an adopted key is saved */
 	bool publish_key;     /* publish admin_key while the cluster has none */
 	bool pub_inflight;    /* a publishing proposal is in raft */

@@ -194,6 +194,11 @@ static const struct flag flags[] = {
      false, "time between periodic backups (with --backup-dir; at least 1s)"},
     {"backup-keep", "N", F_INT, M_NODE, "7", OFF(backup_keep), 0, 1, 100000, false,
      "periodic backup files kept in --backup-dir (the oldest are removed)"},
+    {"standalone", "FILE", F_STR, M_NODE, "", OFF(standalone), SZ(standalone), 0, 0, false,
+     "serve the APISIX config in FILE (apisix.yaml, APISIX's standalone layout; reloaded on "
+     "change and SIGHUP); Admin API writes are refused (docs/backup.md)"},
+    {"standalone-poll", "DURATION", F_DURATION, M_NODE, "1s", OFF(standalone_poll_ms), 0, 0, 0,
+     false, "how often --standalone checks its file for changes (at least 10ms)"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
 
@@ -878,6 +883,16 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 		snprintf(err, errlen,
 			 "join needs a join token: --token-file FILE (or APIGW_JOIN_TOKEN), or the "
 			 "legacy --join-secret");
+		return GW_EINVAL;
+	}
+	if ((mask & M_NODE) && cfg->standalone[0] != '\0' && cfg->cmd == GW_CMD_JOIN) {
+		snprintf(err, errlen,
+			 "--standalone is for start: a standalone node has no cluster "
+			 "to join");
+		return GW_EINVAL;
+	}
+	if ((mask & M_NODE) && cfg->standalone_poll_ms < 10) {
+		snprintf(err, errlen, "invalid value for --standalone-poll: at least 10ms");
 		return GW_EINVAL;
 	}
 	if ((mask & M_NODE) && cfg->backup_dir[0] != '\0' && cfg->backup_interval_ms < 1000) {

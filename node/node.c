@@ -26,6 +26,7 @@
 #include "node/history.h"
 #include "node/metrics.h"
 #include "node/reload.h"
+#include "node/standalone.h"
 #include "node/systemd.h"
 #include "proxy/proxy.h"
 #include "lib/err.h"
@@ -81,6 +82,7 @@ struct gw_node {
 	struct gw_node_control_sources control_src; /* what it reads */
 	struct gw_node_history *history;            /* history age limit (node/history*.c) */
 	struct gw_node_backups *backups;            /* --backup-dir (node/backup_periodic.c) */
+	struct gw_node_standalone *standalone;      /* --standalone (node/standalone.c) */
 	struct gw_sm life;                          /* enum node_life */
 	int pending_stops;                          /* components still stopping */
 	int exit_code;
@@ -324,6 +326,10 @@ static void node_stop_components(struct gw_node *n)
 		gw_node_history_stop(n->history, component_stopped, n);
 		n->history = NULL;
 	}
+	if (n->standalone != NULL) { /* before raft: its proposal answers in raft's stop */
+		gw_node_standalone_stop(n->standalone);
+		n->standalone = NULL;
+	}
 	if (n->backups != NULL) { /* before the cluster: it reads its store */
 		n->pending_stops++;
 		gw_node_backups_stop(n->backups, component_stopped, n);
@@ -410,6 +416,9 @@ static void sighup_cb(uv_signal_t *h, int signum)
 	gw_infof("node", "SIGHUP: reloading");
 	gw_node_sd_reloading(n->sd);
 	gw_node_reload(n->cfg, n->proxy);
+	if (n->standalone != NULL) {
+		gw_node_standalone_reload(n->standalone);
+	}
 	gw_node_sd_reloaded(n->sd);
 }
 
@@ -492,6 +501,7 @@ static int start_admin(struct gw_node *n)
 	ao.publish_key = !joining;
 	ao.write_timeout_ms = n->cfg->write_timeout_ms;
 	ao.audit_retention_ms = (uint64_t)n->cfg->audit_retention_h * 3600 * 1000;
+	ao.standalone_file = n->cfg->standalone;
 	rv = gw_admin_start(&n->loop, &n->cfg->admin_listen, &ao, &n->admin);
 	if (rv != 0) {
 		n->admin = NULL;
@@ -660,6 +670,16 @@ int gw_node_run(const struct gw_node_config *cfg)
 		n.control = NULL;
 		n.exit_code = rv;
 		goto err_after_signals;
+	}
+
+	if (cfg->standalone[0] != '\0') {
+		rv = gw_node_standalone_start(&n.loop, cfg->standalone, cfg->standalone_poll_ms,
+					      gw_node_cluster_store(n.cluster),
+					      gw_node_cluster_raft(n.cluster), &n.standalone);
+		if (rv != 0) {
+			n.exit_code = rv;
+			goto err_after_signals;
+		}
 	}
 
 	if (cfg->backup_dir[0] != '\0') {

@@ -337,8 +337,8 @@ static bool good_id(const char *ids, bool slash)
 }
 
 /* Check one object of section @s and append it. */
-static int collect_item(const char *where, size_t s, cJSON *item, struct gw_schema_decl *out,
-			long line, char *err, size_t errlen)
+static int collect_item(const char *where, size_t s, int index, cJSON *item,
+			struct gw_schema_decl *out, long line, char *err, size_t errlen)
 {
 	cJSON *id;
 	char why[512], idbuf[64];
@@ -368,6 +368,12 @@ static int collect_item(const char *where, size_t s, cJSON *item, struct gw_sche
 			return GW_EINVAL;
 		}
 		goto check;
+	}
+	if (id == NULL && s != 8 && s != 11) { /* plugin_metadata, secrets: named */
+		/* APISIX names an object without id "arr_<position>" (1-based) */
+		snprintf(idbuf, sizeof idbuf, "arr_%d", index);
+		cJSON_AddStringToObject(item, "id", idbuf);
+		id = cJSON_GetObjectItemCaseSensitive(item, "id");
 	}
 	if (cJSON_IsNumber(id) && id->valuedouble == (double)(long long)id->valuedouble) {
 		snprintf(idbuf, sizeof idbuf, "%lld", (long long)id->valuedouble);
@@ -405,6 +411,38 @@ static bool conf_version(const char *name)
 	return n > v && strcmp(name + n - v, "_conf_version") == 0;
 }
 
+/* APISIX's "plugins:" section ([{name, stream}], the plugins to enable):
+ * every plugin of the catalogue is always on here, so it is only checked
+ * for names the proxy does not have. 0 or GW_EINVAL with @err. */
+static int check_plugin_list(const char *file, const cJSON *sec, char *err, size_t errlen)
+{
+	const cJSON *it;
+	int i = 0;
+
+	if (!cJSON_IsArray(sec) && !cJSON_IsNull(sec)) {
+		snprintf(err, errlen, "%s: section plugins must be a list of {name: ...}", file);
+		return GW_EINVAL;
+	}
+	cJSON_ArrayForEach(it, sec)
+	{
+		const char *name =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
+		const cJSON *stream = cJSON_GetObjectItemCaseSensitive(it, "stream");
+
+		if (name == NULL) {
+			snprintf(err, errlen, "%s: plugins[%d]: needs a \"name\"", file, i);
+			return GW_EINVAL;
+		}
+		if (!cJSON_IsTrue(stream) && !gw_schema_plugin_validated(name)) {
+			snprintf(err, errlen, "%s: plugins[%d]: unknown plugin [%.80s]", file, i,
+				 name);
+			return GW_EINVAL;
+		}
+		i++;
+	}
+	return 0;
+}
+
 int gw_schema_decl_collect(const char *file, cJSON *root, struct gw_schema_decl *out, char *err,
 			   size_t errlen)
 {
@@ -431,6 +469,13 @@ int gw_schema_decl_collect(const char *file, cJSON *root, struct gw_schema_decl 
 		if (s == GW_SCHEMA_DECL_N && conf_version(sec->string)) {
 			continue;
 		}
+		if (s == GW_SCHEMA_DECL_N && strcmp(sec->string, "plugins") == 0) {
+			rv = check_plugin_list(file, sec, err, errlen);
+			if (rv != 0) {
+				return rv;
+			}
+			continue;
+		}
 		if (s == GW_SCHEMA_DECL_N) {
 			snprintf(err, errlen, "%s: unknown section \"%.80s\"", file, sec->string);
 			return GW_EINVAL;
@@ -453,7 +498,7 @@ int gw_schema_decl_collect(const char *file, cJSON *root, struct gw_schema_decl 
 				snprintf(where, sizeof where, "%s: %s[%d]", file, sec->string, i);
 			}
 			i++;
-			rv = collect_item(where, s, item, out, line, err, errlen);
+			rv = collect_item(where, s, i, item, out, line, err, errlen);
 			if (rv != 0) {
 				return rv;
 			}

@@ -130,7 +130,7 @@ TESTS += tests/integration/test_hashkv.py
 # backup and restore (owner: wt-backup): etcdctl snapshot save, apigw backup/restore
 TESTS += tests/integration/test_backup.py
 # PUT /apisix/admin/configs (docs/backup.md)
-TESTS += tests/integration/test_configs.py
+TESTS += tests/integration/test_configs.py tests/integration/test_standalone.py
 TESTS += tests/integration/test_consistency.py
 TESTS += tests/integration/test_fleet.py
 # the incremental config compiler in a real node: 10,000 routes edited one by one
