@@ -113,16 +113,6 @@ done:
 	return 0;
 }
 
-/* The secret fields of consumers APISIX encrypts (as apisix_consumer.c). */
-static const struct {
-	const char *plugin, *field;
-} consumer_secrets[] = {
-    {"key-auth", "key"},
-    {"basic-auth", "password"},
-    {"jwt-auth", "secret"},
-    {"hmac-auth", "secret_key"},
-};
-
 /* Seal the secrets of @v (an ssl or a consumer) given in clear, reusing
  * @old's blobs for unchanged ones. */
 static int seal_obj(bool ssl, cJSON *v, const cJSON *old, char *msg, size_t n)
@@ -131,8 +121,9 @@ static int seal_obj(bool ssl, cJSON *v, const cJSON *old, char *msg, size_t n)
 	int rv = 0, k = 0;
 
 	if (!ssl) {
-		for (size_t i = 0; i < sizeof consumer_secrets / sizeof consumer_secrets[0]; i++) {
-			const char *pl = consumer_secrets[i].plugin, *f = consumer_secrets[i].field;
+		for (size_t i = 0; i < GW_SCHEMA_DECL_N_SECRETS; i++) {
+			const char *pl = gw_schema_decl_secrets[i].plugin;
+			const char *f = gw_schema_decl_secrets[i].field;
 			cJSON *mine = cJSON_GetObjectItemCaseSensitive(
 			    cJSON_GetObjectItemCaseSensitive(
 				cJSON_GetObjectItemCaseSensitive(v, "plugins"), pl),

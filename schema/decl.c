@@ -30,6 +30,13 @@ const char *const gw_schema_decl_sections[GW_SCHEMA_DECL_N] = {
     "plugin_metadata", "stream_routes", "protos",       "secrets",
 };
 
+const struct gw_schema_decl_secret gw_schema_decl_secrets[GW_SCHEMA_DECL_N_SECRETS] = {
+    {"key-auth", "key"},
+    {"basic-auth", "password"},
+    {"jwt-auth", "secret"},
+    {"hmac-auth", "secret_key"},
+};
+
 /* Schema of each section (gw_schema_decl_sections order). */
 static const char *const schemas[GW_SCHEMA_DECL_N] = {
     "route",       "service",       "upstream",        "consumer",     "consumer_group", "ssl",

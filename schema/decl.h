@@ -41,6 +41,15 @@ struct gw_schema_decl_diff {
 	size_t n, n_add, n_mod, n_del, same;
 };
 
+/* The secret fields of consumers (and credentials) that the Admin API
+ * seals: key-auth key, basic-auth password, jwt-auth secret, hmac-auth
+ * secret_key (APISIX's encrypted fields). */
+#define GW_SCHEMA_DECL_N_SECRETS 4
+struct gw_schema_decl_secret {
+	const char *plugin, *field;
+};
+extern const struct gw_schema_decl_secret gw_schema_decl_secrets[GW_SCHEMA_DECL_N_SECRETS];
+
 /* Parse @text (@len bytes, YAML or JSON; @name is what errors call it)
  * into a JSON document (caller deletes), or NULL with "NAME:LINE: why" in
  * @err. Aliases are refused, nesting is limited to 64 levels. Mapping

@@ -13,6 +13,7 @@ import json
 import os
 
 from harness import Node, Tap, etcdctl, http, run_cli, tempdir, wait_for
+from tlsutil import self_signed
 
 KEY = "configs-admin-key-0123456789"
 node = None
@@ -191,6 +192,40 @@ def test_secrets_sealed_and_credentials_kept():
         {"key": "/apisix/consumers/alice", "op": "update"}], (st, b)
 
 
+def test_export_with_secrets():
+    """ssl keys and consumer secrets: sealed in a plain export, in clear with
+    --with-secrets and the keyring; applying either changes nothing."""
+    crt, key = self_signed("sec.example")
+    body = json.dumps({"ssls": [{"id": "s1", "cert": crt, "key": key, "snis": ["sec.example"]}],
+                       "consumers": [{"username": "alice",
+                                      "plugins": {"key-auth": {"key": "alice-new-key"}}}],
+                       "upstreams": [{"id": "1", "type": "roundrobin",
+                                      "nodes": {"127.0.0.1:1980": 1}}]})
+    st, _, b = put_configs(body, "", "application/json")
+    assert st == 200 and b["created"] == 1, (st, b)
+    ep = ["--endpoint", node.addr("etcd")]
+    plain = run_cli("config", "export", *ep)
+    assert plain.returncode == 0 and "PRIVATE KEY" not in plain.stdout, plain.stdout
+    assert "alice-new-key" not in plain.stdout
+    p = run_cli("config", "export", "--with-secrets", *ep)
+    assert p.returncode == 2 and "keyring" in p.stderr, p.stderr
+    full = run_cli("config", "export", "--with-secrets", "--data-dir", node.data_dir, *ep)
+    assert full.returncode == 0, full.stderr
+    assert "PRIVATE KEY" in full.stdout and "alice-new-key" in full.stdout
+    for text in (plain.stdout, full.stdout):
+        st, _, b = put_configs(text)
+        assert st == 200 and b["changes"] == [], (st, b)
+    # the same keyring as a file works; another cluster's cannot open them
+    p = run_cli("config", "export", "--with-secrets", "--keyring",
+                os.path.join(node.data_dir, "keyring"), *ep)
+    assert p.returncode == 0 and p.stdout == full.stdout, p.stderr
+    other = os.path.join(tempdir("apigw-kr-"), "keyring")
+    with open(other, "w") as f:
+        f.write("0badc0de " + os.urandom(32).hex() + "\n")
+    p = run_cli("config", "export", "--with-secrets", "--keyring", other, *ep)
+    assert p.returncode == 1 and p.stdout == "" and "cannot open" in p.stderr, p.stderr
+
+
 def test_audit_record():
     st, _, b = http("GET", "127.0.0.1", node.ports["admin"], "/apisix/admin/audit?since=1",
                     headers={"X-API-KEY": KEY})
@@ -206,7 +241,7 @@ def main():
         for fn in (test_dry_run_apply_idempotent, test_prune_and_keep,
                    test_refused_writes_nothing, test_large_apply_is_one_transaction,
                    test_cli_apply_through_admin_api, test_secrets_sealed_and_credentials_kept,
-                   test_audit_record):
+                   test_export_with_secrets, test_audit_record):
             tap.run(fn)
     finally:
         node.stop()
