@@ -1,16 +1,14 @@
 /* apisix_configs.c: PUT /apisix/admin/configs, a whole declarative config
  * (APISIX's standalone apisix.yaml layout, YAML or JSON: what `apigw config
- * export` writes) applied as ONE store transaction; and GET of the same
- * layout.
+ * export` writes) applied as ONE store transaction.
  *
  * Happy path (PUT): parse the body and check every object with its schema
- * (schema/decl.h, as `apigw config apply` does), read every /apisix/ key
- * now (revision C), diff (objects compared without create/update_time;
- * ?prune=false keeps objects the body lacks, the default deletes them as
- * APISIX's PUT replaces the whole config), check that references
- * (upstream_id, service_id, plugin_config_id, group_id) name objects that
- * exist after the apply, then propose one TXN of every put and delete plus
- * the audit record, guarded by "no /apisix/ key modified after C": all or
+ * (schema/decl.h, as `apigw config apply` does), pass a read barrier (a
+ * follower's store may lag), read every /apisix/ key now (revision C), diff (objects compared
+ * without create/update_time; ?prune=false keeps objects the body lacks, the default deletes them
+ * as APISIX's PUT replaces the whole config), check that references (upstream_id, service_id,
+ * plugin_config_id, group_id) name objects that exist after the apply, then propose one TXN of
+ * every put and delete plus the audit record, guarded by "no /apisix/ key modified after C": all or
  * nothing, for up to GW_STORE_MAX_APPLY_OPS objects. ssl private keys and
  * consumer secrets in clear are sealed as the Admin API seals them (an
  * unchanged one keeps its stored blob, so applying the same file twice
@@ -38,6 +36,7 @@
 #include <time.h>
 
 struct apply {
+	struct gw_admin__op *op; /* the request; answers it */
 	struct gw_schema_decl want, have;
 	struct gw_schema_decl_diff d;
 	struct gw_range_resp cur; /* every /apisix/ key at the read */
@@ -455,70 +454,97 @@ static int read_have(struct gw_admin *a, struct apply *x, char *msg, size_t n)
 	return 0;
 }
 
+/* After the read barrier: diff against the store and commit. Frees @x. */
+static void barrier_done(void *data, int err)
+{
+	struct apply *x = data;
+	struct gw_admin__op *op = x->op;
+	char msg[1024];
+	cJSON *body;
+	int rv = err;
+
+	msg[0] = '\0';
+	if (rv == 0) {
+		rv = read_have(op->a, x, msg, sizeof msg);
+	}
+	if (rv == 0) {
+		rv = seal_secrets(x, msg, sizeof msg);
+	}
+	if (rv == 0) {
+		rv = gw_schema_decl_diff(&x->want, &x->have, x->prune, &x->d);
+	}
+	if (rv == 0) {
+		rv = check_refs(x, msg, sizeof msg);
+	}
+	if (rv == 0 && x->d.n + 2 > GW_STORE_MAX_APPLY_OPS) {
+		snprintf(msg, sizeof msg,
+			 "the apply changes %zu objects: more than one transaction holds (%d)",
+			 x->d.n, GW_STORE_MAX_APPLY_OPS - 2);
+		rv = GW_EINVAL;
+	}
+	body = rv == 0 ? report(x, op->dry_run) : NULL;
+	if (rv == 0 && body == NULL) {
+		rv = GW_ENOMEM;
+	}
+	if (rv != 0) {
+		gw_admin__op_fail(op, rv, msg[0] ? msg : NULL);
+	} else if (x->d.n == 0 || op->dry_run) {
+		cJSON_AddNumberToObject(body, "revision", (double)x->cur.revision);
+		gw_admin__op_reply(op, 200, body, x->cur.revision);
+	} else {
+		commit(op, x, body);
+	}
+	apply_free(x);
+	free(x);
+}
+
 void gw_admin__h_configs_put(struct gw_admin *a, struct gw_http_req *req,
 			     const struct gw_admin__match *m)
 {
 	struct gw_admin__op *op = gw_admin__op_new(a, req, NULL, GW_ADMIN__M_PUT);
-	struct apply x;
+	struct apply *x = calloc(1, sizeof *x);
 	char msg[1024], arg[16];
-	cJSON *root = NULL, *body;
+	cJSON *root;
 	int rv;
 
 	(void)m;
-	memset(&x, 0, sizeof x);
-	if (op == NULL) {
-		gw_admin__send_err(req, GW_ENOMEM, NULL);
+	if (op == NULL || x == NULL) {
+		free(x);
+		if (op != NULL) {
+			gw_admin__op_fail(op, GW_ENOMEM, NULL);
+		} else {
+			gw_admin__send_err(req, GW_ENOMEM, NULL);
+		}
 		return;
 	}
+	x->op = op;
 	msg[0] = '\0';
 	rv = gw_admin__wait_parse(op, msg, sizeof msg);
-	x.prune = true;
+	x->prune = true;
 	if (rv == 0 && gw_http_query_arg(req, "prune", arg, sizeof arg) != NULL) {
 		if (strcmp(arg, "false") == 0) {
-			x.prune = false;
+			x->prune = false;
 		} else if (strcmp(arg, "true") != 0) {
 			snprintf(msg, sizeof msg, "invalid prune: true or false");
 			rv = GW_EINVAL;
 		}
 	}
-	if (rv == 0) {
+	if (rv == 0) { /* checked before anything is read */
 		root = gw_schema_decl_parse("body", req->body.data ? req->body.data : "",
 					    req->body.len, msg, sizeof msg);
-		rv = root != NULL ? gw_schema_decl_collect("body", root, &x.want, msg, sizeof msg)
+		rv = root != NULL ? gw_schema_decl_collect("body", root, &x->want, msg, sizeof msg)
 				  : GW_EINVAL;
 		cJSON_Delete(root);
 	}
 	if (rv == 0) {
-		rv = read_have(a, &x, msg, sizeof msg);
+		/* a follower's store may lag: diff against every committed entry */
+		rv = gw_raft_read_barrier(a->raft, a->write_timeout_ms, barrier_done, x);
+		if (rv == 0) {
+			return;
+		}
+		msg[0] = '\0';
 	}
-	if (rv == 0) {
-		rv = seal_secrets(&x, msg, sizeof msg);
-	}
-	if (rv == 0) {
-		rv = gw_schema_decl_diff(&x.want, &x.have, x.prune, &x.d);
-	}
-	if (rv == 0) {
-		rv = check_refs(&x, msg, sizeof msg);
-	}
-	if (rv == 0 && x.d.n + 2 > GW_STORE_MAX_APPLY_OPS) {
-		snprintf(msg, sizeof msg,
-			 "the apply changes %zu objects: more than one transaction holds (%d)",
-			 x.d.n, GW_STORE_MAX_APPLY_OPS - 2);
-		rv = GW_EINVAL;
-	}
-	if (rv != 0) {
-		gw_admin__op_fail(op, rv, msg[0] ? msg : NULL);
-		apply_free(&x);
-		return;
-	}
-	body = report(&x, op->dry_run);
-	if (body == NULL) {
-		gw_admin__op_fail(op, GW_ENOMEM, NULL);
-	} else if (x.d.n == 0 || op->dry_run) {
-		cJSON_AddNumberToObject(body, "revision", (double)x.cur.revision);
-		gw_admin__op_reply(op, 200, body, x.cur.revision);
-	} else {
-		commit(op, &x, body);
-	}
-	apply_free(&x);
+	gw_admin__op_fail(op, rv, msg[0] ? msg : NULL);
+	apply_free(x);
+	free(x);
 }

@@ -149,6 +149,29 @@ def test_wait_served_reports_a_stopped_member():
              what="s3 to catch up")
 
 
+def test_rollback_and_configs_wait_served():
+    """A rollback and a PUT /apisix/admin/configs with ?wait=served answer once
+    all three members serve their revision."""
+    st, h, _ = adm(nodes[0], "PUT", "/routes/rw", {"uri": "/rw1", "upstream": UP})
+    r1 = int(h["x-apigw-revision"])
+    adm(nodes[0], "PUT", "/routes/rw", {"uri": "/rw2", "upstream": UP})
+    st, h, b = adm(nodes[1], "POST", "/rollback?wait=served&timeout=5s",
+                   {"revision": r1, "resources": ["routes/rw"]})
+    assert st == 200 and h["x-apigw-served"] == "all", (st, h, b)
+    rev = int(h["x-apigw-revision"])
+    assert b["served"]["all"] and b["served"]["revision"] == rev, b
+    assert [c["key"] for c in b["changes"]] == ["/apisix/routes/rw"], b
+    assert all(m["served_revision"] >= rev for m in b["served"]["members"]), b
+    st, _, b = adm(nodes[1], "POST", "/rollback?wait=sometimes", {"revision": r1})
+    assert st == 400, (st, b)
+    body = {"routes": [{"id": "cw", "uri": "/cw", "upstream": UP}]}
+    st, h, b = adm(nodes[2], "PUT", "/configs?prune=false&wait=served&timeout=5s", body)
+    assert st == 200 and h["x-apigw-served"] == "all" and b["created"] == 1, (st, h, b)
+    for n in nodes:
+        st, _, _ = n.get("status", "/status/ready?min_revision=%d" % b["served"]["revision"])
+        assert st == 200, (n.name, st)
+
+
 def main():
     tap = Tap()
     try:
@@ -162,7 +185,8 @@ def main():
         tap.done()
     for fn in (test_write_answers_its_revision, test_status_and_metrics_show_served_revision,
                test_ready_min_revision, test_cluster_lists_every_member, test_wait_served_all,
-               test_wait_served_reports_a_stopped_member):
+               test_wait_served_reports_a_stopped_member,
+               test_rollback_and_configs_wait_served):
         tap.run(fn)
     tap.done()
 
