@@ -278,8 +278,13 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 			  opts->allow_cidrs);
 		goto err_after_alloc;
 	}
+	rv = gw_admin__audit_sink_start(a, opts->audit_log);
+	if (rv != 0) {
+		goto err_after_alloc;
+	}
 	rv = gw_httpd_start(loop, listen, NULL, handle, a, &a->httpd);
 	if (rv != 0) {
+		gw_admin__audit_sink_stop(a);
 		goto err_after_alloc;
 	}
 	if (a->admin_key[0] == '\0') {
@@ -344,6 +349,7 @@ void gw_admin_stop(struct gw_admin *a, void (*cb)(void *data), void *data)
 	/* requests waiting to retry are answered now; those inside raft when
 	 * raft calls back */
 	gw_admin__ops_stop(a);
+	gw_admin__audit_sink_stop(a);
 	uv_timer_stop(&a->pub_timer);
 	uv_close((uv_handle_t *)&a->pub_timer, timer_closed);
 	gw_httpd_stop(a->httpd, httpd_stopped, a);

@@ -121,6 +121,9 @@ static const struct flag flags[] = {
      "record etcd API writes in the audit log (one more raft entry per write)"},
     {"audit-retention-hours", "N", F_INT, M_NODE, "168", OFF(audit_retention_h), 0, 1, 87600, false,
      "Admin API audit records are kept this many hours (GET /apisix/admin/audit)"},
+    {"audit-log", "FILE", F_STR, M_NODE, "", OFF(audit_log), SZ(audit_log), 0, 0, false,
+     "also append every audit record of the cluster to FILE as JSON lines (reopened on "
+     "SIGHUP); empty = none (docs/history.md)"},
     {"admin-viewer-key", "KEY", F_STR, M_NODE, "", OFF(admin_viewer_key), SZ(admin_viewer_key), 0,
      0, false, "Admin API key of the viewer role (GET only); empty = no viewer role"},
     {"admin-allow", "CIDR[,CIDR...]", F_CIDRS, M_NODE, "127.0.0.0/24", OFF(admin_allow),

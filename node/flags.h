@@ -87,6 +87,7 @@ struct gw_node_config {
 	int history_revs;              /* --history-revisions: revisions kept by compaction */
 	int history_hours;             /* --history-hours: and hours kept */
 	int audit_retention_h;         /* --audit-retention-hours */
+	char audit_log[PATH_MAX];      /* --audit-log: JSON-lines file ("" = none) */
 	bool audit_etcd;               /* --audit-etcd-writes */
 	char config_action[16];        /* config: rollback or diff */
 	long long config_rev[2];       /* config: its revisions (0 = none) */

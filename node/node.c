@@ -419,6 +419,9 @@ static void sighup_cb(uv_signal_t *h, int signum)
 	if (n->standalone != NULL) {
 		gw_node_standalone_reload(n->standalone);
 	}
+	if (n->admin != NULL) {
+		gw_admin_reopen_logs(n->admin); /* --audit-log after logrotate */
+	}
 	gw_node_sd_reloaded(n->sd);
 }
 
@@ -502,6 +505,7 @@ static int start_admin(struct gw_node *n)
 	ao.write_timeout_ms = n->cfg->write_timeout_ms;
 	ao.audit_retention_ms = (uint64_t)n->cfg->audit_retention_h * 3600 * 1000;
 	ao.standalone_file = n->cfg->standalone;
+	ao.audit_log = n->cfg->audit_log;
 	rv = gw_admin_start(&n->loop, &n->cfg->admin_listen, &ao, &n->admin);
 	if (rv != 0) {
 		n->admin = NULL;
