@@ -174,6 +174,12 @@ tests_unit_test_schema_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_schema_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) \
 	$(CMOCKA_LIBS)
 TESTS += tests/unit/test_schema
+# schema/decl.c: declarative config files (docs/backup.md)
+check_PROGRAMS += tests/unit/test_schema_decl
+tests_unit_test_schema_decl_SOURCES = tests/unit/test_schema_decl.c
+tests_unit_test_schema_decl_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_schema_decl_LDADD = $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_schema_decl
 # The Admin API's route table and error -> answer mapping.
 check_PROGRAMS += tests/unit/test_admin_routes
 tests_unit_test_admin_routes_SOURCES = tests/unit/test_admin_routes.c
