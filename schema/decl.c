@@ -21,8 +21,9 @@
 #include <yaml.h>
 
 #define MAX_DEPTH 64
-#define CONSUMERS 3          /* gw_schema_decl_sections index */
-#define LINE_KEY  "\x01line" /* hidden member: the source line of an item */
+#define CONSUMERS 3           /* gw_schema_decl_sections index */
+#define LINE_KEY  "\x01line"  /* hidden member: the source line of an item */
+#define LINES_KEY "\x01lines" /* hidden member: {field: line} of an item's fields */
 
 const char *const gw_schema_decl_sections[GW_SCHEMA_DECL_N] = {
     "routes",          "services",      "upstreams",    "consumers",
@@ -141,6 +142,7 @@ static cJSON *node(struct yp *y, yaml_event_t *ev, int depth)
 		j = cJSON_CreateObject();
 		if (j != NULL && depth == 2) {
 			cJSON_AddNumberToObject(j, LINE_KEY, (double)line);
+			cJSON_AddObjectToObject(j, LINES_KEY);
 		}
 		while (j != NULL && next(y, &e)) {
 			char *key;
@@ -174,6 +176,11 @@ static cJSON *node(struct yp *y, yaml_event_t *ev, int depth)
 			if (c == NULL) {
 				free(key);
 				break;
+			}
+			if (depth == 2) {
+				cJSON_AddNumberToObject(
+				    cJSON_GetObjectItemCaseSensitive(j, LINES_KEY), key,
+				    (double)kline);
 			}
 			cJSON_AddItemToObject(j, key, c);
 			free(key);
@@ -410,6 +417,35 @@ check:
 	return 0;
 }
 
+/* A schema error about a field ('property "X" ...') of an object: point
+ * "FILE:LINE:" of @err at the line of the field X (from @lines, {field:
+ * line}) instead of the object's. */
+static void field_line(const char *file, const cJSON *lines, char *err, size_t errlen)
+{
+	const char *p = strstr(err, "property \""), *q, *rest;
+	char name[128], tmp[1024];
+	const cJSON *l;
+	size_t fl = strlen(file);
+
+	if (p == NULL || strncmp(err, file, fl) != 0 || err[fl] != ':') {
+		return;
+	}
+	p += strlen("property \"");
+	q = strchr(p, '"');
+	if (q == NULL || (size_t)(q - p) >= sizeof name) {
+		return;
+	}
+	memcpy(name, p, (size_t)(q - p));
+	name[q - p] = '\0';
+	l = cJSON_GetObjectItemCaseSensitive(lines, name);
+	rest = strchr(err + fl + 1, ':'); /* after "FILE:LINE" */
+	if (!cJSON_IsNumber(l) || rest == NULL) {
+		return;
+	}
+	snprintf(tmp, sizeof tmp, "%s:%ld%s", file, (long)l->valuedouble, rest);
+	snprintf(err, errlen, "%s", tmp);
+}
+
 /* "<section>_conf_version": APISIX's API-driven standalone bookkeeping. */
 static bool conf_version(const char *name)
 {
@@ -497,6 +533,8 @@ int gw_schema_decl_collect(const char *file, cJSON *root, struct gw_schema_decl 
 			long line = cJSON_IsNumber(lj) ? (long)lj->valuedouble : 0;
 			char where[256];
 
+			cJSON *lines = cJSON_DetachItemFromObjectCaseSensitive(item, LINES_KEY);
+
 			cJSON_DeleteItemFromObjectCaseSensitive(item, LINE_KEY);
 			if (line > 0) {
 				snprintf(where, sizeof where, "%s:%ld: %s[%d]", file, line,
@@ -506,6 +544,10 @@ int gw_schema_decl_collect(const char *file, cJSON *root, struct gw_schema_decl 
 			}
 			i++;
 			rv = collect_item(where, s, i, item, out, line, err, errlen);
+			if (rv == GW_EINVAL && lines != NULL) {
+				field_line(file, lines, err, errlen);
+			}
+			cJSON_Delete(lines);
 			if (rv != 0) {
 				return rv;
 			}

@@ -227,7 +227,9 @@ def test_config_apply():
     with open(fb, "w") as f:
         f.write(bad)
     p = run_cli("config", "apply", fb, *ep)
-    assert p.returncode == 1 and "%s:%d: routes[5] (id 0005)" % (fb, at) in p.stderr, p.stderr
+    # the line of the field at fault (the object starts on line at)
+    assert p.returncode == 1 and "%s:%d: routes[5] (id 0005)" % (fb, at + 1) in p.stderr, \
+        p.stderr
     assert "priority" in p.stderr, p.stderr
     with open(fb, "w") as f:
         f.write("routes:\n- id: x\n  uri: [unclosed\n")

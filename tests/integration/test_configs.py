@@ -111,7 +111,7 @@ def test_refused_writes_nothing():
     # a schema error names the line; bad YAML too
     st, _, b = put_configs("routes:\n  - id: r1\n    uri: /a\n    upstream_id: 1\n"
                            "  - id: r6\n    uri: /6\n    priority: high\n")
-    assert st == 400 and b["error_msg"].startswith("body:5: routes[1] (id r6)"), (st, b)
+    assert st == 400 and b["error_msg"].startswith("body:7: routes[1] (id r6)"), (st, b)
     st, _, b = put_configs("routes: [\n")
     assert st == 400 and "bad YAML" in b["error_msg"], (st, b)
     st, _, b = put_configs("routez: []\n")

@@ -133,7 +133,7 @@ def test_bad_files_keep_the_last_good_load():
     write(FILE1.replace("    uri: /one\n", "    uri: /one\n    priority: high\n"))
     wait_for(lambda: "routes[0] (id arr_1)" in n.log(), 15, 0.1, "schema error logged")
     line = [x for x in n.log().splitlines() if "routes[0] (id arr_1)" in x][-1]
-    assert C["file"] + ":3:" in line and "priority" in line, line   # the object's line
+    assert C["file"] + ":4:" in line and "priority" in line, line   # the field's line
     # bad YAML
     write("routes: [\n#END\n")
     wait_for(lambda: "bad YAML" in n.log(), 15, 0.1, "bad YAML logged")

@@ -73,7 +73,7 @@ static void test_errors_name_the_line(void **state)
 			      "  - id: b\n    uri: /b\n    priority: high\n",
 			      &d, err, sizeof err),
 			 GW_EINVAL);
-	assert_non_null(strstr(err, "f.yaml:5: routes[1] (id b): "));
+	assert_non_null(strstr(err, "f.yaml:7: routes[1] (id b): "));
 	assert_non_null(strstr(err, "priority"));
 	gw_schema_decl_free(&d);
 	assert_int_equal(load("routes: [\n", &d, err, sizeof err), GW_EINVAL);
