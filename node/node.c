@@ -27,6 +27,8 @@
 #include "node/metrics.h"
 #include "node/reload.h"
 #include "node/standalone.h"
+
+#include <cjson/cJSON.h>
 #include "node/systemd.h"
 #include "proxy/proxy.h"
 #include "lib/err.h"
@@ -164,12 +166,47 @@ static void json_reply(struct gw_http_req *req, int status, const char *body)
 	gw_http_respond(req, status, "application/json", "", body, strlen(body));
 }
 
+/* ,"standalone":{file, loaded, loads, revision, error} for /status (""
+ * without --standalone), into @buf. */
+static const char *standalone_json(struct gw_node *n, char *buf, size_t len)
+{
+	struct gw_node_standalone_info in;
+	cJSON *o;
+	char *text;
+
+	buf[0] = '\0';
+	if (n->standalone == NULL || (o = cJSON_CreateObject()) == NULL) {
+		return buf;
+	}
+	gw_node_standalone_info(n->standalone, &in);
+	cJSON_AddStringToObject(o, "file", in.file);
+	cJSON_AddBoolToObject(o, "loaded", in.loaded);
+	cJSON_AddNumberToObject(o, "loads", (double)in.loads);
+	cJSON_AddNumberToObject(o, "revision", (double)in.revision);
+	cJSON_AddStringToObject(o, "error", in.error);
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (text != NULL && strlen(text) + 16 < len) {
+		snprintf(buf, len, ",\"standalone\":%s", text);
+	}
+	free(text);
+	return buf;
+}
+
+static bool standalone_loaded(struct gw_node *n)
+{
+	struct gw_node_standalone_info in;
+
+	gw_node_standalone_info(n->standalone, &in);
+	return in.loaded;
+}
+
 /* GET /status: 200 while the process is alive (APISIX's shape), plus what
  * an operator wants at a glance. Quorum is reported here and in metrics,
  * never in readiness: a node without quorum still serves traffic. */
 static void status_reply(struct gw_node *n, struct gw_http_req *req)
 {
-	char body[768];
+	char body[1536], sa[800];
 	bool quorum = false, halted = false;
 	const char *state = "starting";
 	int64_t config_rev = 0, served = -1, store_rev = 0;
@@ -199,12 +236,13 @@ static void status_reply(struct gw_node *n, struct gw_http_req *req)
 		 "{\"status\":\"ok\",\"ready\":%s,\"draining\":%s,\"raft_state\":\"%s\","
 		 "\"quorum\":%s,\"control_plane\":\"%s\",\"config_revision\":%lld,"
 		 "\"served_revision\":%lld,\"store_revision\":%lld,\"applied_index\":%llu,"
-		 "\"revision_lag\":%lld}\n",
+		 "\"revision_lag\":%lld%s}\n",
 		 gw_sm_state(&n->life) == NODE_READY ? "true" : "false",
 		 shutting_down(n) ? "true" : "false", state, quorum ? "true" : "false",
 		 halted ? "halted: store failed, see the log" : "ok", (long long)config_rev,
 		 (long long)served, (long long)store_rev, applied,
-		 (long long)(served >= 0 && store_rev > served ? store_rev - served : 0));
+		 (long long)(served >= 0 && store_rev > served ? store_rev - served : 0),
+		 standalone_json(n, sa, sizeof sa));
 	json_reply(req, 200, body);
 }
 
@@ -247,6 +285,11 @@ static void status_handler(struct gw_http_req *req, void *data)
 		} else if (gw_sm_state(&n->life) != NODE_READY ||
 			   (n->proxy != NULL && !gw_proxy_ready(n->proxy))) {
 			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"starting\"}\n");
+		} else if (n->standalone != NULL && !standalone_loaded(n)) {
+			/* --standalone: the file not loaded yet */
+			json_reply(req, 503,
+				   "{\"status\":\"error\",\"error\":\"standalone file not loaded "
+				   "yet\"}\n");
 		} else if (n->cluster != NULL && gw_node_cluster_joining(n->cluster)) {
 			/* `apigw join` not confirmed yet: the store may still be empty. */
 			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"joining\"}\n");

@@ -46,6 +46,7 @@ struct gw_node_standalone {
 	bool stopping;
 	uint64_t loads;
 	int64_t revision; /* of the last load that changed the store */
+	bool loaded;      /* a load succeeded (or found nothing to change) */
 	char err[600];    /* the last load's error, or "" */
 };
 
@@ -196,6 +197,7 @@ static void proposed(void *data, int err, struct gw_store_result *res)
 	if (err == 0 && res->succeeded) {
 		s->loads++;
 		s->revision = res->revision;
+		s->loaded = true;
 		s->err[0] = '\0';
 		gw_infof("node",
 			 "standalone: loaded %s: %zu created, %zu updated, %zu deleted (revision "
@@ -353,6 +355,7 @@ static void load(struct gw_node_standalone *s)
 			gw_infof("node", "standalone: %s is valid again and already served",
 				 s->file);
 		}
+		s->loaded = true;
 		s->err[0] = '\0';
 		goto out;
 	}
@@ -420,12 +423,14 @@ void gw_node_standalone_reload(struct gw_node_standalone *s)
 	load(s);
 }
 
-void gw_node_standalone_state(const struct gw_node_standalone *s, uint64_t *loads,
-			      int64_t *revision, char *err, size_t errlen)
+void gw_node_standalone_info(const struct gw_node_standalone *s,
+			     struct gw_node_standalone_info *out)
 {
-	*loads = s->loads;
-	*revision = s->revision;
-	snprintf(err, errlen, "%s", s->err);
+	out->file = s->file;
+	out->loaded = s->loaded;
+	out->loads = s->loads;
+	out->revision = s->revision;
+	out->error = s->err;
 }
 
 static void closed(uv_handle_t *h)

@@ -18,6 +18,7 @@
 #include "raft/raft.h"
 #include "store/store.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -32,10 +33,17 @@ int gw_node_standalone_start(uv_loop_t *loop, const char *file, unsigned poll_ms
 /* Load the file again now (SIGHUP). */
 void gw_node_standalone_reload(struct gw_node_standalone *s);
 
-/* Loads so far that changed the store, and the revision of the last one
- * (0: none yet); @err gets the last load's error or "". */
-void gw_node_standalone_state(const struct gw_node_standalone *s, uint64_t *loads,
-			      int64_t *revision, char *err, size_t errlen);
+struct gw_node_standalone_info {
+	const char *file;  /* the file served */
+	bool loaded;       /* a load succeeded (or found nothing to change):
+			      readiness; never reset (a bad edit keeps the last good load) */
+	uint64_t loads;    /* loads that changed the store */
+	int64_t revision;  /* of the last of them (0: none) */
+	const char *error; /* the last load's error, or "" */
+};
+/* What /status shows; the strings stay valid until the next loop turn. */
+void gw_node_standalone_info(const struct gw_node_standalone *s,
+			     struct gw_node_standalone_info *out);
 
 /* Stop watching; frees itself once its handles closed and a proposal in
  * flight answered (call before raft stops). */

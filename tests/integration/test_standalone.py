@@ -78,6 +78,10 @@ def adm(method, path, body=None):
     return st, json.loads(b) if b else None
 
 
+def status():
+    return json.loads(C["n"].get("status", "/status")[2])
+
+
 def test_serves_the_file():
     d = tempdir("apigw-sa-")
     C["file"] = os.path.join(d, "apisix.yaml")
@@ -94,6 +98,9 @@ def test_serves_the_file():
     st, b = adm("GET", "/consumers/jack")
     assert st == 200 and b["value"]["username"] == "jack", (st, b)
     assert "standalone: loaded" in C["n"].log()
+    sa = status()["standalone"]
+    assert sa["file"] == C["file"] and sa["loaded"] and sa["loads"] == 1, sa
+    assert sa["error"] == "" and sa["revision"] == status()["served_revision"], sa
 
 
 def test_admin_writes_refused():
@@ -111,13 +118,12 @@ def test_admin_writes_refused():
 
 
 def test_reload_on_change():
-    rev0 = C["n"].get("status", "/status")
-    rev0 = json.loads(rev0[2])["served_revision"]
+    rev0 = status()["served_revision"]
     write(FILE1.replace('body: "one"', 'body: "one v2"').replace("uri: /two", "uri: /deux"))
     wait_for(lambda: get("/one")[2] == b"one v2", 15, 0.1, "the change served")
     assert get("/deux")[2] == b"two" and get("/two")[0] == 404
     # one load = one revision: the diff between them is exactly the change
-    rev1 = json.loads(C["n"].get("status", "/status")[2])["served_revision"]
+    rev1 = status()["served_revision"]
     assert rev1 == rev0 + 1, (rev0, rev1)
     st, b = adm("GET", "/diff?from=%d&to=%d" % (rev0, rev1))
     keys = sorted(c["key"] for c in b["list"])
@@ -138,6 +144,9 @@ def test_bad_files_keep_the_last_good_load():
     write("routes: [\n#END\n")
     wait_for(lambda: "bad YAML" in n.log(), 15, 0.1, "bad YAML logged")
     assert get("/one")[2] == b"one v2"       # the last good load is served
+    sa = status()["standalone"]
+    assert "bad YAML" in sa["error"] and sa["loaded"], sa
+    assert n.get("status", "/status/ready")[0] == 200  # still serving: still ready
 
 
 def test_sighup_reload():
@@ -161,6 +170,28 @@ def test_unsupported_plugin_named():
     assert get("/one")[2] == b"hup!"
 
 
+def test_not_ready_until_loaded():
+    """A node whose file does not load at start is not ready (it would serve
+    nothing); it becomes ready once the file is fixed."""
+    d = tempdir("apigw-sa-")
+    f = os.path.join(d, "apisix.yaml")
+    with open(f, "w") as fh:
+        fh.write("routes: [\n#END\n")
+    n = Node("sb", extra_args=["--admin-key", KEY, "--standalone", f,
+                               "--standalone-poll", "100ms"]).start(wait=False)
+    try:
+        wait_for(lambda: "bad YAML" in n.log(), 30, 0.1, "the bad file logged")
+        st, _, b = n.get("status", "/status/ready")
+        assert st == 503 and b"standalone file not loaded yet" in b, (st, b)
+        with open(f + ".tmp", "w") as fh:
+            fh.write(FILE1)
+        os.replace(f + ".tmp", f)
+        n.wait_ready(30)
+        assert n.request("GET", "proxy", "/one")[2] == b"one"
+    finally:
+        n.stop()
+
+
 def test_stop():
     C["n"].stop()
 
@@ -170,7 +201,7 @@ def main():
     try:
         for fn in (test_serves_the_file, test_admin_writes_refused, test_reload_on_change,
                    test_bad_files_keep_the_last_good_load, test_sighup_reload,
-                   test_unsupported_plugin_named):
+                   test_unsupported_plugin_named, test_not_ready_until_loaded):
             tap.run(fn)
     finally:
         if "n" in C:
