@@ -63,6 +63,10 @@ struct gw_admin_opts {
 	void *node_data;
 	SSL_CTX *tls_ctx;            /* NULL = cleartext; else served over TLS (lib/httpd.h; the
 				      * listener takes its own reference) */
+	const char *standalone_file; /* NULL or "": writable; else the config comes from this
+					file (--standalone) and writes are refused */
+	const char *audit_log;       /* NULL or "": none; else append every audit record to
+					this file as JSON lines (--audit-log) */
 };
 
 /* Start the Admin API on @listen. The strings of @opts are copied. 0, or
@@ -70,6 +74,10 @@ struct gw_admin_opts {
  * GW_ENOMEM. *out is owned by the caller until gw_admin_stop. Loop thread. */
 int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw_admin_opts *opts,
 		   struct gw_admin **out);
+
+/* Reopen the --audit-log file (SIGHUP, after logrotate moved it). Loop
+ * thread. */
+void gw_admin_reopen_logs(struct gw_admin *a);
 
 /* Bound port (tests with port 0). */
 int gw_admin_port(const struct gw_admin *a);

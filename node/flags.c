@@ -121,6 +121,9 @@ static const struct flag flags[] = {
      "record etcd API writes in the audit log (one more raft entry per write)"},
     {"audit-retention-hours", "N", F_INT, M_NODE, "168", OFF(audit_retention_h), 0, 1, 87600, false,
      "Admin API audit records are kept this many hours (GET /apisix/admin/audit)"},
+    {"audit-log", "FILE", F_STR, M_NODE, "", OFF(audit_log), SZ(audit_log), 0, 0, false,
+     "also append every audit record of the cluster to FILE as JSON lines (reopened on "
+     "SIGHUP); empty = none (docs/history.md)"},
     {"admin-viewer-key", "KEY", F_STR, M_NODE, "", OFF(admin_viewer_key), SZ(admin_viewer_key), 0,
      0, false, "Admin API key of the viewer role (GET only); empty = no viewer role"},
     {"admin-allow", "CIDR[,CIDR...]", F_CIDRS, M_NODE, "127.0.0.0/24", OFF(admin_allow),
@@ -208,6 +211,11 @@ static const struct flag flags[] = {
      false, "time between periodic backups (with --backup-dir; at least 1s)"},
     {"backup-keep", "N", F_INT, M_NODE, "7", OFF(backup_keep), 0, 1, 100000, false,
      "periodic backup files kept in --backup-dir (the oldest are removed)"},
+    {"standalone", "FILE", F_STR, M_NODE, "", OFF(standalone), SZ(standalone), 0, 0, false,
+     "serve the APISIX config in FILE (apisix.yaml, APISIX's standalone layout; reloaded on "
+     "change and SIGHUP); Admin API writes are refused (docs/backup.md)"},
+    {"standalone-poll", "DURATION", F_DURATION, M_NODE, "1s", OFF(standalone_poll_ms), 0, 0, 0,
+     false, "how often --standalone checks its file for changes (at least 10ms)"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
 
@@ -892,6 +900,16 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 		snprintf(err, errlen,
 			 "join needs a join token: --token-file FILE (or APIGW_JOIN_TOKEN), or the "
 			 "legacy --join-secret");
+		return GW_EINVAL;
+	}
+	if ((mask & M_NODE) && cfg->standalone[0] != '\0' && cfg->cmd == GW_CMD_JOIN) {
+		snprintf(err, errlen,
+			 "--standalone is for start: a standalone node has no cluster "
+			 "to join");
+		return GW_EINVAL;
+	}
+	if ((mask & M_NODE) && cfg->standalone_poll_ms < 10) {
+		snprintf(err, errlen, "invalid value for --standalone-poll: at least 10ms");
 		return GW_EINVAL;
 	}
 	if ((mask & M_NODE) && cfg->backup_dir[0] != '\0' && cfg->backup_interval_ms < 1000) {

@@ -81,10 +81,13 @@ struct gw_node_config {
 	char backup_dir[PATH_MAX];       /* periodic backups into this dir ("" = none) */
 	unsigned backup_interval_ms;     /* between periodic backups */
 	int backup_keep;                 /* periodic backup files kept */
+	char standalone[PATH_MAX];       /* --standalone: serve this config file ("" = no) */
+	unsigned standalone_poll_ms;     /* --standalone-poll: how often the file is checked */
 	uint64_t quota_bytes;            /* store size quota (etcd's backend quota) */
 	int history_revs;                /* --history-revisions: revisions kept by compaction */
 	int history_hours;               /* --history-hours: and hours kept */
 	int audit_retention_h;           /* --audit-retention-hours */
+	char audit_log[PATH_MAX];        /* --audit-log: JSON-lines file ("" = none) */
 	bool audit_etcd;                 /* --audit-etcd-writes */
 	char config_action[16];          /* config: rollback or diff */
 	long long config_rev[2];         /* config: its revisions (0 = none) */

@@ -16,6 +16,7 @@ node_libgw_node_a_SOURCES = \
 	node/backup_periodic.c node/backup_periodic.h \
 	node/restore.c \
 	node/configfile.c node/configfile.h node/configfile_int.h \
+	node/standalone.c node/standalone.h \
 	node/configfile_apply.c \
 	node/keyring_cli.c node/keyring_cli.h \
 	node/systemd.c node/systemd.h \

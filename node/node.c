@@ -26,6 +26,9 @@
 #include "node/history.h"
 #include "node/metrics.h"
 #include "node/reload.h"
+#include "node/standalone.h"
+
+#include <cjson/cJSON.h>
 #include "node/systemd.h"
 #include "proxy/proxy.h"
 #include "lib/err.h"
@@ -82,6 +85,7 @@ struct gw_node {
 	struct gw_node_control_sources control_src; /* what it reads */
 	struct gw_node_history *history;            /* history age limit (node/history*.c) */
 	struct gw_node_backups *backups;            /* --backup-dir (node/backup_periodic.c) */
+	struct gw_node_standalone *standalone;      /* --standalone (node/standalone.c) */
 	struct gw_sm life;                          /* enum node_life */
 	int pending_stops;                          /* components still stopping */
 	int exit_code;
@@ -163,12 +167,47 @@ static void json_reply(struct gw_http_req *req, int status, const char *body)
 	gw_http_respond(req, status, "application/json", "", body, strlen(body));
 }
 
+/* ,"standalone":{file, loaded, loads, revision, error} for /status (""
+ * without --standalone), into @buf. */
+static const char *standalone_json(struct gw_node *n, char *buf, size_t len)
+{
+	struct gw_node_standalone_info in;
+	cJSON *o;
+	char *text;
+
+	buf[0] = '\0';
+	if (n->standalone == NULL || (o = cJSON_CreateObject()) == NULL) {
+		return buf;
+	}
+	gw_node_standalone_info(n->standalone, &in);
+	cJSON_AddStringToObject(o, "file", in.file);
+	cJSON_AddBoolToObject(o, "loaded", in.loaded);
+	cJSON_AddNumberToObject(o, "loads", (double)in.loads);
+	cJSON_AddNumberToObject(o, "revision", (double)in.revision);
+	cJSON_AddStringToObject(o, "error", in.error);
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (text != NULL && strlen(text) + 16 < len) {
+		snprintf(buf, len, ",\"standalone\":%s", text);
+	}
+	free(text);
+	return buf;
+}
+
+static bool standalone_loaded(struct gw_node *n)
+{
+	struct gw_node_standalone_info in;
+
+	gw_node_standalone_info(n->standalone, &in);
+	return in.loaded;
+}
+
 /* GET /status: 200 while the process is alive (APISIX's shape), plus what
  * an operator wants at a glance. Quorum is reported here and in metrics,
  * never in readiness: a node without quorum still serves traffic. */
 static void status_reply(struct gw_node *n, struct gw_http_req *req)
 {
-	char body[768];
+	char body[1536], sa[800];
 	bool quorum = false, halted = false;
 	const char *state = "starting";
 	int64_t config_rev = 0, served = -1, store_rev = 0;
@@ -198,12 +237,13 @@ static void status_reply(struct gw_node *n, struct gw_http_req *req)
 		 "{\"status\":\"ok\",\"ready\":%s,\"draining\":%s,\"raft_state\":\"%s\","
 		 "\"quorum\":%s,\"control_plane\":\"%s\",\"config_revision\":%lld,"
 		 "\"served_revision\":%lld,\"store_revision\":%lld,\"applied_index\":%llu,"
-		 "\"revision_lag\":%lld}\n",
+		 "\"revision_lag\":%lld%s}\n",
 		 gw_sm_state(&n->life) == NODE_READY ? "true" : "false",
 		 shutting_down(n) ? "true" : "false", state, quorum ? "true" : "false",
 		 halted ? "halted: store failed, see the log" : "ok", (long long)config_rev,
 		 (long long)served, (long long)store_rev, applied,
-		 (long long)(served >= 0 && store_rev > served ? store_rev - served : 0));
+		 (long long)(served >= 0 && store_rev > served ? store_rev - served : 0),
+		 standalone_json(n, sa, sizeof sa));
 	json_reply(req, 200, body);
 }
 
@@ -246,6 +286,11 @@ static void status_handler(struct gw_http_req *req, void *data)
 		} else if (gw_sm_state(&n->life) != NODE_READY ||
 			   (n->proxy != NULL && !gw_proxy_ready(n->proxy))) {
 			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"starting\"}\n");
+		} else if (n->standalone != NULL && !standalone_loaded(n)) {
+			/* --standalone: the file not loaded yet */
+			json_reply(req, 503,
+				   "{\"status\":\"error\",\"error\":\"standalone file not loaded "
+				   "yet\"}\n");
 		} else if (n->cluster != NULL && gw_node_cluster_joining(n->cluster)) {
 			/* `apigw join` not confirmed yet: the store may still be empty. */
 			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"joining\"}\n");
@@ -324,6 +369,10 @@ static void node_stop_components(struct gw_node *n)
 		n->pending_stops++;
 		gw_node_history_stop(n->history, component_stopped, n);
 		n->history = NULL;
+	}
+	if (n->standalone != NULL) { /* before raft: its proposal answers in raft's stop */
+		gw_node_standalone_stop(n->standalone);
+		n->standalone = NULL;
 	}
 	if (n->backups != NULL) { /* before the cluster: it reads its store */
 		n->pending_stops++;
@@ -436,6 +485,12 @@ static void sighup_cb(uv_signal_t *h, int signum)
 	gw_node_sd_reloading(n->sd);
 	gw_node_reload(n->cfg, n->proxy);
 	reload_keyring(n);
+	if (n->standalone != NULL) {
+		gw_node_standalone_reload(n->standalone);
+	}
+	if (n->admin != NULL) {
+		gw_admin_reopen_logs(n->admin); /* --audit-log after logrotate */
+	}
 	gw_node_sd_reloaded(n->sd);
 }
 
@@ -568,6 +623,8 @@ static int start_admin(struct gw_node *n)
 	ao.publish_key = !joining;
 	ao.write_timeout_ms = n->cfg->write_timeout_ms;
 	ao.audit_retention_ms = (uint64_t)n->cfg->audit_retention_h * 3600 * 1000;
+	ao.standalone_file = n->cfg->standalone;
+	ao.audit_log = n->cfg->audit_log;
 	ao.node_read = admin_node_read;
 	ao.node_data = n;
 	rv = listener_tls(n->cfg->admin_tls_cert, n->cfg->admin_tls_key, "admin", &ao.tls_ctx);
@@ -766,6 +823,16 @@ int gw_node_run(const struct gw_node_config *cfg)
 		n.control = NULL;
 		n.exit_code = rv;
 		goto err_after_signals;
+	}
+
+	if (cfg->standalone[0] != '\0') {
+		rv = gw_node_standalone_start(&n.loop, cfg->standalone, cfg->standalone_poll_ms,
+					      gw_node_cluster_store(n.cluster),
+					      gw_node_cluster_raft(n.cluster), &n.standalone);
+		if (rv != 0) {
+			n.exit_code = rv;
+			goto err_after_signals;
+		}
 	}
 
 	if (cfg->backup_dir[0] != '\0') {
