@@ -196,6 +196,11 @@ static int reseal_section(const struct opts *o, const char *key, const cJSON *ro
 		struct gw_buf out;
 		int st;
 
+		if (id == NULL && strcmp(section, "consumers") == 0) {
+			/* the export names consumers by username (schema/decl.h) */
+			id =
+			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "username"));
+		}
 		if (id == NULL || !has_stale(obj, current)) {
 			continue;
 		}

@@ -30,6 +30,9 @@ static const char *const kinds[] = {
     "routes",    "services", "upstreams", "plugin_configs", "global_rules",
     "consumers", "ssls",     "protos",    "stream_routes",  "plugin_metadata"};
 
+/* plugin_metadata objects are checked with their id, a plugin's name */
+static const char *const meta_ids[] = {"http-logger", "cors", "limit-count", "fz"};
+
 static const char up1[] = "{\"id\":\"1\",\"type\":\"roundrobin\",\"nodes\":{\"127.0.0.1:1980\":1}}";
 static const char svc1[] = "{\"id\":\"1\",\"upstream_id\":\"1\"}";
 
@@ -77,6 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *body = (const char *)data + 1;
 	size_t blen = size - 1;
 	char err[1024], key[64];
+	const char *id = "fz";
 	struct gw_proxy_kv kv[3];
 	struct gw_proxy_config *cfg = NULL;
 	cJSON *v = NULL;
@@ -88,6 +92,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	res = gw_admin__resource(kinds[data[0] % (sizeof kinds / sizeof kinds[0])], true);
 	FUZZ_CHECK(res != NULL);
+	if (strcmp(res->name, "plugin_metadata") == 0) {
+		id = meta_ids[(data[0] / (sizeof kinds / sizeof kinds[0])) %
+			      (sizeof meta_ids / sizeof meta_ids[0])];
+	}
 	err[0] = '\0';
 	rv = gw_json_parse_strict(body, blen, GW_ADMIN__MAX_NESTING, &v, err, sizeof err);
 	if (rv != 0) {
@@ -96,13 +104,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		err[0] = '\0';
 		rv = gw_admin__check_object(res, v, err, sizeof err);
 		FUZZ_CHECK(rv == 0 || ((rv == GW_EINVAL || rv == GW_ENOTFOUND) && err[0] != '\0'));
+		if (rv == 0 && strcmp(res->name, "plugin_metadata") == 0) {
+			/* the Admin API's TXN checks it with the id (apisix_txn.c) */
+			rv = gw_schema_check_metadata(id, v, err, sizeof err);
+			FUZZ_CHECK(rv == 0 || (rv == GW_EINVAL && err[0] != '\0'));
+		}
 		if (rv == 0) {
 			admin_ok = true;
 			FUZZ_CHECK(
 			    gw_schema_check(res->schema, v, GW_SCHEMA_PROXY, err, sizeof err) == 0);
 		}
 	}
-	snprintf(key, sizeof key, "%s%s", res->prefix, "fz");
+	snprintf(key, sizeof key, "%s%s", res->prefix, id);
 	rv = gw_admin_check_stored(key, strlen(key), blen ? body : "", blen, err, sizeof err);
 	FUZZ_CHECK(!admin_ok || rv == 0);
 
