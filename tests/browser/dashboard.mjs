@@ -77,8 +77,16 @@ step('login', async () => {
   await page.getByLabel('Admin API key').fill('not-the-key');
   await page.getByRole('button', { name: 'Log in' }).click();
   await until(async () => (await page.locator('#login-error').textContent()).includes('wrong apikey'), 'the wrong-key error');
-  await login(page, cfg.key);
+  // keyboard only: the key field has the focus, Enter submits
+  await page.goto(ui(0, '#/login'));
+  await page.getByLabel('Admin API key').waitFor();
+  assert(await page.evaluate(() => document.activeElement.name) === 'key', 'the key field has the focus');
+  await page.keyboard.type(cfg.key);
+  await page.keyboard.press('Enter');
+  await page.locator('#members').waitFor({ timeout: T });
   assert((await page.locator('#who').textContent()) === 'admin', 'role shown is admin');
+  assert(await page.evaluate(() => sessionStorage.getItem('apigw.key')) === cfg.key, 'the key is in sessionStorage');
+  assert(await page.evaluate(() => document.cookie) === '', 'no cookie');
 });
 
 step('cluster page shows three reachable members and the leader', async () => {
