@@ -285,9 +285,17 @@ step('phone width: no horizontal overflow, navigation reachable', async () => {
     assert(over <= 1, `${hash}: page wider than the phone by ${over}px`);
     await shot(page, name);
   }
-  // keyboard: the skip link comes first, then the navigation
+  // keyboard: from the top of the document the skip link comes first, then the navigation
+  await page.evaluate(() => { document.activeElement.blur(); });
   await page.keyboard.press('Tab');
   assert((await page.evaluate(() => document.activeElement.textContent)) === 'Skip to content', 'skip link first in focus order');
+  await page.keyboard.press('Tab');
+  assert((await page.evaluate(() => document.activeElement.textContent)) === 'Cluster', 'then the navigation');
+  await page.keyboard.press('Enter'); // the skip link is passed; Enter on "Cluster" keeps the page
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Enter'); // the skip link: focus to the content
+  assert(await page.evaluate(() => document.activeElement.id) === 'main', 'the skip link moves the focus to the content');
+  assert(await page.locator('h1').textContent() === 'Cluster' && page.url().endsWith('#/cluster'), `still the cluster page: ${page.url()}`);
   await page.setViewportSize({ width: 1280, height: 800 });
 });
 

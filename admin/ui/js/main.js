@@ -46,5 +46,10 @@ document.getElementById('logout').addEventListener('click', () => {
   session.clear();
   location.hash = '#/login';
 });
+// the skip link moves the focus without touching the hash (the router's)
+document.querySelector('a.skip').addEventListener('click', (ev) => {
+  ev.preventDefault();
+  document.getElementById('main').focus();
+});
 window.addEventListener('hashchange', route);
 route();
