@@ -155,6 +155,9 @@ step('edit, then roll back through the history page', async () => {
   assert(who.includes('admin'), `who made the change: ${who}`);
   await rows.nth(0).getByRole('button', { name: /Show the change/ }).click();
   await until(async () => (await page.locator('#diff').textContent()).includes('/dash2'), 'the diff shows the new uri');
+  await until(async () => (await page.locator('#side-by-side .del').allTextContents()).some((l) => l.includes('"/dash"'))
+    && (await page.locator('#side-by-side .add').allTextContents()).some((l) => l.includes('"/dash2"')), 'the two versions side by side, the uri lines marked');
+  await page.evaluate(() => { document.getElementById('status').textContent = ''; }); // the toast
   await shot(page, 'history');
   const createRev = Number(await rows.nth(1).getAttribute('data-revision'));
   await rows.nth(1).getByRole('button', { name: /Roll back to revision/ }).click();

@@ -26,6 +26,32 @@ function diffView(d) {
         h('td', { class: c.op === 'remove' ? '' : 'add' }, h('pre', { text: show(c.to) }))))))))));
 }
 
+// One object at two revisions as two JSON texts side by side; the lines
+// only one side has are marked (removed left, added right).
+function sideBySide(a, b, ra, rb) {
+  const text = (v) => (v === null ? ['(absent)'] : JSON.stringify(v, null, 2).split('\n'));
+  const la = text(a);
+  const lb = text(b);
+  const sa = new Set(la);
+  const sb = new Set(lb);
+  const col = (lines, other, cls, rev) => h('div', {}, h('h4', { text: `At revision ${rev}` }),
+    h('pre', {}, lines.map((l) => h('span', { class: other.has(l) ? '' : cls, text: l || ' ' }))));
+  return h('div', { class: 'diff', id: 'side-by-side' }, col(la, sb, 'del', ra), col(lb, sa, 'add', rb));
+}
+
+async function objectAt(res, id, rev) {
+  try {
+    const d = await get(`/${res}/${encodeURIComponent(id)}${qs({ revision: rev })}`);
+    const v = { ...(d.value || {}) };
+    delete v.update_time;
+    if (res === 'ssls') { delete v.key; delete v.keys; }
+    return v;
+  } catch (e) {
+    if (e.status === 404) return null;
+    throw e;
+  }
+}
+
 export function render(args) {
   const [res0, id0] = args;
   const res = h('select', { name: 'resource' }, RESOURCES.map((r) => h('option', { value: r, text: r || 'all of /apisix/' })));
@@ -110,8 +136,14 @@ export function render(args) {
   async function diff() {
     diffOut.replaceChildren();
     try {
-      const d = await get(`/diff${qs({ from: from.value, to: to.value, resource: res.value, id: res.value ? oid.value.trim() : '' })}`);
-      diffOut.replaceChildren(diffView(d));
+      const id = res.value ? oid.value.trim() : '';
+      const d = await get(`/diff${qs({ from: from.value, to: to.value, resource: res.value, id })}`);
+      const parts = [diffView(d)];
+      if (id) {
+        const [a, b] = await Promise.all([objectAt(res.value, id, d.from), objectAt(res.value, id, d.to)]);
+        parts.push(h('h3', { text: `${res.value}/${id} side by side` }), sideBySide(a, b, d.from, d.to));
+      }
+      diffOut.replaceChildren(...parts);
     } catch (e) {
       diffOut.replaceChildren(h('p', { class: 'error', role: 'alert', text: e.message }));
     }
