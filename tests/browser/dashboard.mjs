@@ -247,6 +247,22 @@ step('an ssl private key is never shown, and kept through an edit', async () => 
   assert(after.snis.length === 2 && after.key === sealed, `snis edited, key kept: ${JSON.stringify(after.snis)}`);
 });
 
+step('a consumer created through the form, with a credential', async () => {
+  await page.goto(ui(0, '#/config/consumers/new'));
+  await page.locator('[data-field=username]').fill('alice');
+  await page.locator('[data-field=desc]').fill('made in the dashboard');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#list-consumers tr[data-id=alice]').waitFor({ timeout: T });
+  await page.goto(ui(0, '#/config/consumers/edit/alice'));
+  await page.getByLabel('Credential id').fill('c1');
+  await page.getByLabel('Credential as JSON').fill(JSON.stringify({ plugins: { 'key-auth': { key: 'alice-secret-key' } } }));
+  await page.getByRole('button', { name: 'Add credential' }).click();
+  await page.locator('#credentials tr[data-id=c1]').waitFor({ timeout: T });
+  assert(!(await page.locator('main').innerText()).includes('alice-secret-key'), 'the credential key is not shown');
+  const c = await adminApi(0, 'GET', '/consumers/alice/credentials/c1');
+  assert(c.status === 200, `credential c1: ${JSON.stringify(c)}`);
+});
+
 step('the viewer key gets a read-only dashboard', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const vp = await ctx.newPage();
