@@ -32,6 +32,7 @@
 
 #include "lib/addr.h"
 
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +61,12 @@ struct gw_admin_opts {
 	 * 503. Called on the loop thread. */
 	int (*node_read)(void *data, const char *what, char **out, size_t *len);
 	void *node_data;
+	SSL_CTX *tls_ctx;            /* NULL = cleartext; else served over TLS (lib/httpd.h; the
+				      * listener takes its own reference) */
+	const char *standalone_file; /* NULL or "": writable; else the config comes from this
+					file (--standalone) and writes are refused */
+	const char *audit_log;       /* NULL or "": none; else append every audit record to
+					this file as JSON lines (--audit-log) */
 };
 
 /* Start the Admin API on @listen. The strings of @opts are copied. 0, or
@@ -68,8 +75,17 @@ struct gw_admin_opts {
 int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw_admin_opts *opts,
 		   struct gw_admin **out);
 
+/* Reopen the --audit-log file (SIGHUP, after logrotate moved it). Loop
+ * thread. */
+void gw_admin_reopen_logs(struct gw_admin *a);
+
 /* Bound port (tests with port 0). */
 int gw_admin_port(const struct gw_admin *a);
+
+/* TLS connections of the listener closed for a TLS failure (lib/httpd.h),
+ * and whether it serves TLS. */
+uint64_t gw_admin_tls_failures(const struct gw_admin *a);
+bool gw_admin_is_tls(const struct gw_admin *a);
 
 /* Stop accepting and close connections, then call @cb(@data). Requests
  * whose proposal is still in raft are answered (or dropped if the client is

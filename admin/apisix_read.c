@@ -409,6 +409,11 @@ void gw_admin__h_plugin_schema(struct gw_admin *a, struct gw_http_req *req,
 	    strcmp(type, "consumer") == 0) {
 		schema = cons;
 	}
+	/* ?schema_type=metadata: its plugin_metadata schema */
+	if (gw_http_query_arg(req, "schema_type", type, sizeof(type)) != NULL &&
+	    strcmp(type, "metadata") == 0) {
+		schema = gw_schema_plugin_metadata_schema(m->id);
+	}
 	if (schema == NULL) {
 		gw_admin__send_err(req, GW_ENOTFOUND, NULL);
 		return;

@@ -88,6 +88,14 @@ int gw_admin_check_stored(const char *key, size_t key_len, const char *value, si
 		snprintf(why, sizeof(why), "invalid JSON: %s", jerr);
 	} else if (rv == 0) {
 		rv = gw_schema_check(res->schema, v, GW_SCHEMA_PROXY, why, sizeof(why));
+		if (rv == 0 && gw_admin__is(res, "plugin_metadata")) {
+			/* the id: the key's last segment, as the Admin API's */
+			char name[128];
+			size_t pl = strlen(res->prefix);
+
+			shown_key(key + pl, key_len - pl, name, sizeof(name));
+			rv = gw_schema_check_metadata(name, v, why, sizeof(why));
+		}
 		cJSON_Delete(v);
 	}
 	if (rv == GW_EINVAL) {

@@ -31,6 +31,7 @@
 #include "config.h"
 
 #include "admin/apisix_int.h"
+#include "schema/schema.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
 #include "lib/rand.h"
@@ -472,6 +473,8 @@ static bool finish_value(struct gw_admin__op *op, cJSON *v, int64_t create_time)
 		cJSON_DeleteItemFromObjectCaseSensitive(v, "update_time");
 	}
 	if (gw_admin__check_object(op->res, v, msg, sizeof(msg)) != 0 ||
+	    (gw_admin__is(op->res, "plugin_metadata") &&
+	     gw_schema_check_metadata(op->id, v, msg, sizeof(msg)) != 0) ||
 	    gw_admin__check_credentials(op, v, msg, sizeof(msg)) != 0) {
 		cJSON_Delete(v);
 		gw_admin__op_fail(op, GW_EINVAL, msg);

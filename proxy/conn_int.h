@@ -70,6 +70,7 @@ struct gw_proxy__wstats {
 	 * GOAWAY ENHANCE_YOUR_CALM (rapid reset), connections failed on a
 	 * protocol error or flood */
 	atomic_uint_fast64_t h2_conns, h2_streams, h2_rst_client, h2_rst_proxy, h2_calm, h2_errors;
+	atomic_uint_fast64_t h2_stream_timeouts; /* streams reset: the client took nothing */
 };
 #define GW_PROXY__COUNT(w, field) atomic_fetch_add_explicit(&(w)->st.field, 1, memory_order_relaxed)
 
@@ -106,7 +107,7 @@ struct gw_proxy__hcollect {
 	size_t bytes;
 };
 
-enum gw_proxy__dtimer { DT_NONE, DT_IDLE, DT_HEADER, DT_BODY, DT_SEND, DT_LINGER };
+enum gw_proxy__dtimer { DT_NONE, DT_IDLE, DT_HEADER, DT_BODY, DT_SEND, DT_LINGER, DT_HANDSHAKE };
 
 struct gw_proxy__dconn {
 	uv_tcp_t tcp;
@@ -225,7 +226,11 @@ struct gw_proxy__req {
 	size_t pn;
 	struct gw_proxy__hdr *ph; /* arena array */
 	size_t ph_n, ph_cap;
-	unsigned delay_ms;         /* limit-req: wait before going upstream */
+	unsigned delay_ms; /* limit-req: wait before going upstream */
+	/* fault-injection's abort after its delay: called when the delay ends
+	 * instead of going upstream (it answers), or NULL */
+	int (*delay_then)(struct gw_proxy__req *r, const void *conf);
+	const void *delay_then_conf;
 	uint64_t delay_due;        /* loop ms; non-zero while on the worker's delay list */
 	struct gw_list delay_link; /* plugin_delay.c */
 	uint32_t conn_slots[4];    /* limit-conn: 1 + the counter slots held (0: none) */
@@ -281,6 +286,10 @@ void gw_proxy__dconn_close_graceful(struct gw_proxy__dconn *dc);
 void gw_proxy__error_page(int status, char *buf, size_t cap);
 void gw_proxy__dconn_abort(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_update_reading(struct gw_proxy__dconn *dc);
+/* The TLS handshake's deadline: @start arms it (tls_handshake_timeout_ms
+ * from now, not pushed back by bytes), else the handshake finished and the
+ * connection waits for its first request as after accept. Worker thread. */
+void gw_proxy__dconn_tls_deadline(struct gw_proxy__dconn *dc, bool start);
 void gw_proxy__dconn_on_data(struct gw_proxy__dconn *dc, const char *p, size_t n);
 void gw_proxy__dconn_on_eof(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_on_written(struct gw_proxy__dconn *dc, size_t n);
@@ -319,6 +328,11 @@ void gw_proxy__req_attempt(struct gw_proxy__req *r);
 /* May a failed attempt be tried again (nothing sent to the client, budget
  * and retry_timeout left, the body replayable, a node left)? */
 bool gw_proxy__req_retry_allowed(const struct gw_proxy__req *r);
+/* Replace the body @r will send upstream by the @n bytes at @p (copied),
+ * sent with Content-Length (request-validation's re-encoded JSON). Only
+ * while the body is held for a body_hook, at its eof. 0, GW_EINVAL (some
+ * body already went upstream) or GW_ENOMEM. */
+int gw_proxy__req_set_body(struct gw_proxy__req *r, const char *p, size_t n);
 /* Put the kept body back in obuf and forget the response head, for a retry. */
 void gw_proxy__req_prepare_replay(struct gw_proxy__req *r);
 

@@ -27,6 +27,7 @@ proxy_libgw_proxy_a_SOURCES = \
 	proxy/plugin_jwt_auth.c proxy/plugin_hmac_auth.c proxy/plugin_cors.c \
 	proxy/plugin_redirect.c proxy/plugin_limit_conn.c \
 	proxy/plugin_uri_blocker.c proxy/plugin_fault_injection.c proxy/plugin_real_ip.c \
+	proxy/plugin_request_validation.c \
 	proxy/plugin_logger.c proxy/plugin_loggers.c proxy/plugin_api_breaker.c \
 	proxy/plugin_traffic_split.c proxy/plugin_proxy_mirror.c proxy/plugin_metadata.c \
 	proxy/ops_int.h proxy/pp.c proxy/ops.c proxy/accesslog.c \

@@ -678,6 +678,16 @@ int gw_proxy_metrics(struct gw_proxy *p, struct gw_buf *b)
 				    (double)gw_proxy__limit_evictions());
 	}
 	if (rv == 0) {
+		rv =
+		    gw_prom_family(b, "apigw_limit_conn_overflow_total", "counter",
+				   "Requests limit-conn let through unlimited: every slot of their "
+				   "key held another key in flight");
+	}
+	if (rv == 0) {
+		rv = gw_prom_sample(b, "apigw_limit_conn_overflow_total", NULL,
+				    (double)gw_proxy__limit_conn_overflows());
+	}
+	if (rv == 0) {
 		rv = gw_proxy__logger_metrics(b);
 	}
 	return rv == 0 ? gw_proxy__health_metrics(p, b) : rv;

@@ -15,8 +15,11 @@
  * the headers are set on the upstream's response (Vary appended to its
  * own). Failure modes: none at request time; the Admin API refuses "*" with
  * allow_credential (APISIX's words, schema/plugin_checks.c) and bad regexes.
- * allow_origins_by_metadata (plugin_metadata) is not served: not in the
- * schema. Threads: compile on the config thread, hooks on the worker. */
+ * allow_origins_by_metadata names keys of plugin_metadata/cors'
+ * allow_origins map: their origins are tried first, then allow_origins
+ * when it is set to other than "*". As APISIX, a value that does not allow
+ * the request's origin ("*", or the origin itself) sends no CORS headers.
+ * Threads: compile on the config thread, hooks on the worker. */
 #include "config.h"
 
 #include "lib/err.h"
@@ -38,6 +41,8 @@ struct origins {
 
 struct cors {
 	struct origins allow, timing;
+	const char **meta_keys; /* allow_origins_by_metadata, or NULL */
+	size_t n_meta;
 	const char *methods, *headers, *expose, *max_age;
 	bool credential, vary;
 };
@@ -80,6 +85,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 {
 	struct cors *k = gw_proxy__c_alloc(c, sizeof *k);
 	const cJSON *age = cJSON_GetObjectItemCaseSensitive(j, "max_age");
+	const cJSON *bym = cJSON_GetObjectItemCaseSensitive(j, "allow_origins_by_metadata"), *it;
 	char num[32];
 	int rv;
 
@@ -100,6 +106,18 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 	}
 	if (strcmp(k->methods, "**") == 0) {
 		k->methods = ALL_METHODS;
+	}
+	cJSON_ArrayForEach(it, bym)
+	{
+		if (k->meta_keys == NULL &&
+		    (k->meta_keys = gw_proxy__c_alloc(c, ((size_t)cJSON_GetArraySize(bym) + 1) *
+							     sizeof *k->meta_keys)) == NULL) {
+			return GW_ENOMEM;
+		}
+		if (cJSON_IsString(it) &&
+		    (k->meta_keys[k->n_meta++] = gw_proxy__c_strdup(c, it->valuestring)) == NULL) {
+			return GW_ENOMEM;
+		}
 	}
 	k->credential = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "allow_credential"));
 	k->vary = strcmp(k->allow.list, "*") != 0;
@@ -147,11 +165,49 @@ static const char *allowed(const struct origins *o, const char *origin)
 	return o->list;
 }
 
+/* Does the value @acao allow @origin (APISIX's match_origins)? */
+static bool matches(const char *origin, const char *acao)
+{
+	return acao != NULL && (strcmp(acao, "*") == 0 || (origin && strcmp(acao, origin) == 0));
+}
+
+/* allow_origins_by_metadata: @origin when the origins of one of the keys
+ * (plugin_metadata/cors allow_origins) allow it, else NULL. */
+static const char *by_metadata(struct gw_proxy__req *r, const struct cors *k, const char *origin)
+{
+	for (size_t i = 0; origin != NULL && i < k->n_meta; i++) {
+		struct origins o = {
+		    .list = gw_proxy__metadata_cors_origins(r->snap->cfg, k->meta_keys[i])};
+		if (matches(origin, allowed(&o, origin))) {
+			return origin;
+		}
+	}
+	return NULL;
+}
+
+/* The Access-Control-Allow-Origin to send, or NULL (APISIX's
+ * header_filter): the metadata's origins first, then allow_origins (when
+ * it is set to other than "*") or allow_origins_by_regex; a value that
+ * does not allow the request's origin sends none. */
+static const char *allow_origin(struct gw_proxy__req *r, const struct cors *k, const char *origin)
+{
+	const char *acao = NULL;
+
+	if (k->n_meta > 0) {
+		acao = by_metadata(r, k, origin);
+		if (acao != NULL || strcmp(k->allow.list, "*") == 0) {
+			return acao;
+		}
+	}
+	acao = allowed(&k->allow, origin);
+	return matches(origin, acao) ? acao : NULL;
+}
+
 static int rewrite(struct gw_proxy__req *r, const void *conf)
 {
 	const struct cors *k = conf;
 	const char *origin = gw_proxy__plugin_req_header(r, "Origin");
-	const char *acao = allowed(&k->allow, origin), *tao = allowed(&k->timing, origin);
+	const char *acao = allow_origin(r, k, origin), *tao = allowed(&k->timing, origin);
 	bool preflight = r->method == HTTP_OPTIONS;
 
 	if (acao != NULL) {

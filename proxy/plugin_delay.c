@@ -4,7 +4,8 @@
  * Happy path: each worker has one timer (made on the first delay) and a
  * list of waiting requests; gw_proxy__plugin_delay links a request with its
  * due time and arms the timer for the earliest; when it fires, every due
- * request is unlinked and continues (gw_proxy__req_proceed), and the timer
+ * request is unlinked and continues (gw_proxy__req_proceed, or the answer
+ * a plugin deferred to the end of the wait: r->delay_then), and the timer
  * is armed again for the next. The worker loop is never blocked: a delayed
  * request costs a list entry, its body (if any) is buffered with the usual
  * back-pressure meanwhile.
@@ -25,6 +26,19 @@ struct gw_proxy__delay {
 };
 
 static void on_timer(uv_timer_t *t);
+
+/* The wait is over: upstream, or the answer a plugin deferred. */
+static void resume(struct gw_proxy__req *r)
+{
+	int (*then)(struct gw_proxy__req *, const void *) = r->delay_then;
+
+	if (then != NULL) {
+		r->delay_then = NULL;
+		then(r, r->delay_then_conf);
+		return;
+	}
+	gw_proxy__req_proceed(r);
+}
 
 static void arm(struct gw_proxy__delay *d)
 {
@@ -61,7 +75,7 @@ static void fire(struct gw_proxy__delay *d)
 			break;
 		}
 		gw_proxy__plugin_undelay(due);
-		gw_proxy__req_proceed(due);
+		resume(due);
 	}
 	arm(d);
 }
@@ -80,7 +94,7 @@ void gw_proxy__plugin_delay(struct gw_proxy__req *r)
 		d = calloc(1, sizeof *d);
 		if (d == NULL || uv_timer_init(&w->loop, &d->timer) != 0) {
 			free(d);
-			gw_proxy__req_proceed(r);
+			resume(r);
 			return;
 		}
 		d->timer.data = d;

@@ -7,8 +7,9 @@
  * body and headers ($vars resolved in both). Each applies to percentage%
  * of requests (all when absent) and, with vars, only to requests one of
  * whose expressions matches (APISIX's list of exprs, any of them).
- * Difference: when both hit, APISIX sleeps then aborts; here the abort
- * answers at once (an answer cannot wait on the delay timer).
+ * When both hit, the request waits the delay (on the same timer) and is then
+ * answered with the abort, as APISIX sleeps then aborts; no later plugin
+ * runs meanwhile.
  * Failure modes: none at request time. Threads: compile on the config
  * thread, rewrite on the worker (a per-thread PRNG). */
 #include "config.h"
@@ -146,20 +147,38 @@ static bool hit(struct gw_proxy__req *r, const struct fault *f)
 	return (int)(gw_rand_xs_next(&xs) % 100) + 1 <= f->percentage;
 }
 
-static int rewrite(struct gw_proxy__req *r, const void *conf)
+/* Answer with the abort's status, headers and body. Returns 1. */
+static int abort_now(struct gw_proxy__req *r, const void *conf)
 {
 	const struct finj *k = conf;
 	int n;
 
-	if (hit(r, &k->abort)) {
-		for (size_t i = 0; i < k->n_headers; i++) {
-			gw_proxy__plugin_resp_header(r, k->hname[i],
-						     gw_proxy__plugin_interp(r, k->hvalue[i], &n));
-		}
-		return gw_proxy__plugin_respond(
-		    r, k->status, k->body ? gw_proxy__plugin_interp(r, k->body, &n) : NULL);
+	for (size_t i = 0; i < k->n_headers; i++) {
+		gw_proxy__plugin_resp_header(r, k->hname[i],
+					     gw_proxy__plugin_interp(r, k->hvalue[i], &n));
 	}
-	if (hit(r, &k->delay) && k->delay_ms > r->delay_ms) {
+	return gw_proxy__plugin_respond(r, k->status,
+					k->body ? gw_proxy__plugin_interp(r, k->body, &n) : NULL);
+}
+
+static int rewrite(struct gw_proxy__req *r, const void *conf)
+{
+	const struct finj *k = conf;
+	bool abort = hit(r, &k->abort), delay = hit(r, &k->delay) && k->delay_ms > 0;
+
+	if (abort && delay) {
+		/* APISIX sleeps, then aborts: the answer waits on the delay
+		 * timer and no later plugin runs */
+		r->delay_ms = k->delay_ms;
+		r->delay_then = abort_now;
+		r->delay_then_conf = k;
+		gw_proxy__plugin_delay(r);
+		return 1;
+	}
+	if (abort) {
+		return abort_now(r, k);
+	}
+	if (delay && k->delay_ms > r->delay_ms) {
 		r->delay_ms = k->delay_ms;
 	}
 	return 0;

@@ -76,6 +76,11 @@ struct body {
 	EVP_MD_CTX *md;
 	uint64_t n;
 	const char *digest; /* the Digest header */
+	/* the hook of a plugin that ran before (request-validation), called
+	 * first with its own state in r->body_hook_state, or NULL */
+	int (*prev)(struct gw_proxy__req *r, const void *conf, const char *p, size_t n, bool eof);
+	const void *prev_conf;
+	void *prev_state;
 };
 
 static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **out)
@@ -333,6 +338,16 @@ static int body_hook(struct gw_proxy__req *r, const void *conf, const char *p, s
 	unsigned int ml = 0;
 	ssize_t gl;
 
+	if (b->prev != NULL) {
+		int rv;
+
+		r->body_hook_state = b->prev_state;
+		rv = b->prev(r, b->prev_conf, p, n, eof);
+		r->body_hook_state = b;
+		if (rv != 0) {
+			return rv;
+		}
+	}
 	if (!eof) {
 		b->n += n;
 		if (b->n > h->body_max) {
@@ -372,6 +387,9 @@ static int want_body(struct gw_proxy__req *r, const struct hconf *h)
 	}
 	b->n = 0;
 	b->digest = gw_arena_strndup(&r->arena, digest, strlen(digest));
+	b->prev = r->body_hook;
+	b->prev_conf = r->body_hook_conf;
+	b->prev_state = r->body_hook_state;
 	r->body_hook_state = b; /* freed by log_hook whatever happens next */
 	r->body_hook_conf = h;
 	if (b->digest == NULL || EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1) {

@@ -146,6 +146,9 @@ int gw_proxy__c_plugins(struct gw_proxy__compiler *c, const cJSON *obj,
  * gw_proxy__plugin_delay instead of going upstream, and the worker's delay
  * timer calls gw_proxy__req_proceed when the time has come. */
 void gw_proxy__plugin_delay(struct gw_proxy__req *r);
+/* (A rewrite hook may also set r->delay_ms and r->delay_then, call
+ * gw_proxy__plugin_delay and return non-zero: the request then waits and
+ * r->delay_then answers it; no later plugin runs, fault-injection.) */
 /* Forget @r if it waits (the request ends first: client gone). */
 void gw_proxy__plugin_undelay(struct gw_proxy__req *r);
 /* Close the worker's delay timer (worker thread, at stop). */
@@ -255,15 +258,27 @@ int gw_proxy__plogfmt_compile(struct gw_proxy__compiler *c, const cJSON *lf,
 			      struct gw_proxy__plogfmt **out);
 /* /apisix/plugin_metadata/<plugin>: what the plugins read of it. */
 struct gw_proxy__metadata {
-	struct {
+	struct gw_proxy__meta_entry {
 		const char *plugin;
 		const struct gw_proxy__plogfmt *log_format; /* NULL: none */
+		/* limit-count: limit_header, remaining_header, reset_header (NULL:
+		 * APISIX's X-RateLimit-* default) */
+		const char *limit_hdr[3];
+		/* cors: allow_origins, a map of key -> origins text */
+		const char **origin_keys, **origin_vals;
+		size_t n_origins;
 	} * v;
 	size_t n;
 };
 /* The log_format of plugin @name's metadata in @cfg, or NULL. */
 const struct gw_proxy__plogfmt *gw_proxy__metadata_log_format(const struct gw_proxy_config *cfg,
 							      const char *name);
+/* limit-count's header names: @out[0..2] the limit, remaining and reset
+ * headers of its metadata in @cfg, else APISIX's X-RateLimit-* names. */
+void gw_proxy__metadata_limit_headers(const struct gw_proxy_config *cfg, const char *out[3]);
+/* cors: the origins text of key @key of its metadata's allow_origins, or
+ * NULL. */
+const char *gw_proxy__metadata_cors_origins(const struct gw_proxy_config *cfg, const char *key);
 
 /* ---- the plugins (one file each) */
 extern const struct gw_proxy__plugin gw_proxy__plugin_key_auth, gw_proxy__plugin_basic_auth,
@@ -272,7 +287,8 @@ extern const struct gw_proxy__plugin gw_proxy__plugin_key_auth, gw_proxy__plugin
 /* wt-auth's plugins */
 extern const struct gw_proxy__plugin gw_proxy__plugin_jwt_auth, gw_proxy__plugin_hmac_auth,
     gw_proxy__plugin_cors, gw_proxy__plugin_redirect, gw_proxy__plugin_limit_conn,
-    gw_proxy__plugin_uri_blocker, gw_proxy__plugin_fault_injection, gw_proxy__plugin_real_ip;
+    gw_proxy__plugin_uri_blocker, gw_proxy__plugin_fault_injection, gw_proxy__plugin_real_ip,
+    gw_proxy__plugin_request_validation;
 /* Requests limit-conn let through unlimited: every slot probed for their
  * key held another key in flight (plugin_limit_conn.c). */
 uint64_t gw_proxy__limit_conn_overflows(void);

@@ -121,9 +121,13 @@ static int access_hook(struct gw_proxy__req *r, const void *conf)
 		snprintf(num[0], sizeof num[0], "%u", l->count);
 		snprintf(num[1], sizeof num[1], "%u", remaining);
 		snprintf(num[2], sizeof num[2], "%u", reset);
-		gw_proxy__plugin_resp_header(r, "X-RateLimit-Limit", num[0]);
-		gw_proxy__plugin_resp_header(r, "X-RateLimit-Remaining", num[1]);
-		gw_proxy__plugin_resp_header(r, "X-RateLimit-Reset", num[2]);
+		const char *names[3];
+
+		/* names from plugin_metadata/limit-count, else X-RateLimit-* */
+		gw_proxy__metadata_limit_headers(r->snap->cfg, names);
+		for (int i = 0; i < 3; i++) {
+			gw_proxy__plugin_resp_header(r, names[i], num[i]);
+		}
 	}
 	return ok ? 0 : gw_proxy__limit_reject(r, l->rejected_code, l->rejected_msg);
 }

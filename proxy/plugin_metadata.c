@@ -5,11 +5,13 @@
  * kvset, like the consumers) and, when one changed, compiles them all into
  * a unit of their own that every later snapshot references: for each, the
  * plugin's name and its log_format (http-logger and file-logger use it
- * when their own configuration has none, as APISIX's loggers do).
+ * when their own configuration has none, as APISIX's loggers do),
+ * limit-count's header names and cors' allow_origins map (read by
+ * allow_origins_by_metadata).
  * Failure modes: an object that is not JSON, or whose log_format is not an
- * object, is skipped with one warning (the Admin API stores any object
- * there); GW_ENOMEM. Threads: compiled on the compiling thread, read by
- * workers. */
+ * object, is skipped with one warning (the Admin API checks each plugin's
+ * metadata schema, schema/metadata.c; etcd API writes too); GW_ENOMEM. Threads: compiled on the
+ * compiling thread, read by workers. */
 #include "config.h"
 
 #include "lib/err.h"
@@ -20,6 +22,47 @@
 #include <string.h>
 
 #define META_PREFIX "/apisix/plugin_metadata/"
+
+/* What limit-count and cors read of their metadata. 0 or GW_ENOMEM. */
+static int compile_extra(struct gw_proxy__compiler *c, const char *name, const cJSON *j,
+			 struct gw_proxy__meta_entry *e)
+{
+	static const char *const hdrs[3] = {"limit_header", "remaining_header", "reset_header"};
+	const cJSON *ao = cJSON_GetObjectItemCaseSensitive(j, "allow_origins"), *it;
+	size_t n;
+
+	if (strcmp(name, "limit-count") == 0) {
+		for (int i = 0; i < 3; i++) {
+			const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, hdrs[i]);
+			if (cJSON_IsString(h) && h->valuestring[0] != '\0' &&
+			    (e->limit_hdr[i] = dup_cfg(c, h->valuestring)) == NULL) {
+				return GW_ENOMEM;
+			}
+		}
+	}
+	if (strcmp(name, "cors") != 0 || !cJSON_IsObject(ao)) {
+		return 0;
+	}
+	n = (size_t)cJSON_GetArraySize(ao);
+	e->origin_keys = calloc_cfg(c, (n + 1) * sizeof *e->origin_keys);
+	e->origin_vals = calloc_cfg(c, (n + 1) * sizeof *e->origin_vals);
+	if (e->origin_keys == NULL || e->origin_vals == NULL) {
+		return GW_ENOMEM;
+	}
+	cJSON_ArrayForEach(it, ao)
+	{
+		if (!cJSON_IsString(it)) {
+			continue;
+		}
+		e->origin_keys[e->n_origins] = dup_cfg(c, it->string);
+		e->origin_vals[e->n_origins] = dup_cfg(c, it->valuestring);
+		if (e->origin_keys[e->n_origins] == NULL || e->origin_vals[e->n_origins] == NULL) {
+			return GW_ENOMEM;
+		}
+		e->n_origins++;
+	}
+	return 0;
+}
 
 int gw_proxy__metadata_unit(const struct gw_proxy__kvset *ks, struct gw_proxy__unit **out)
 {
@@ -43,7 +86,7 @@ int gw_proxy__metadata_unit(const struct gw_proxy__kvset *ks, struct gw_proxy__u
 	for (size_t i = 0; i < ks->n; i++) {
 		const struct gw_proxy_kv *kv = &ks->v[i];
 		char name[128];
-		cJSON *j;
+		cJSON *j, *j2;
 		const cJSON *lf;
 		struct gw_proxy__plogfmt *f = NULL;
 		int rv = 0;
@@ -68,7 +111,10 @@ int gw_proxy__metadata_unit(const struct gw_proxy__kvset *ks, struct gw_proxy__u
 		}
 		m->v[m->n].plugin = dup_cfg(&c, name);
 		m->v[m->n].log_format = f;
-		if (m->v[m->n].plugin == NULL) {
+		rv = compile_extra(&c, name, j2 = cJSON_ParseWithLength(kv->value, kv->value_len),
+				   &m->v[m->n]);
+		cJSON_Delete(j2);
+		if (m->v[m->n].plugin == NULL || rv != 0) {
 			gw_proxy__unit_unref(c.u);
 			return GW_ENOMEM;
 		}
@@ -86,6 +132,42 @@ const struct gw_proxy__plogfmt *gw_proxy__metadata_log_format(const struct gw_pr
 	for (size_t i = 0; m != NULL && i < m->n; i++) {
 		if (strcmp(m->v[i].plugin, name) == 0) {
 			return m->v[i].log_format;
+		}
+	}
+	return NULL;
+}
+
+void gw_proxy__metadata_limit_headers(const struct gw_proxy_config *cfg, const char *out[3])
+{
+	static const char *const dflt[3] = {"X-RateLimit-Limit", "X-RateLimit-Remaining",
+					    "X-RateLimit-Reset"};
+	const struct gw_proxy__metadata *m = cfg->meta;
+	size_t i;
+
+	for (i = 0; m != NULL && i < m->n; i++) {
+		if (strcmp(m->v[i].plugin, "limit-count") == 0) {
+			break;
+		}
+	}
+	for (int k = 0; k < 3; k++) {
+		out[k] = m != NULL && i < m->n && m->v[i].limit_hdr[k] != NULL
+			     ? m->v[i].limit_hdr[k]
+			     : dflt[k];
+	}
+}
+
+const char *gw_proxy__metadata_cors_origins(const struct gw_proxy_config *cfg, const char *key)
+{
+	const struct gw_proxy__metadata *m = cfg->meta;
+
+	for (size_t i = 0; m != NULL && i < m->n; i++) {
+		if (strcmp(m->v[i].plugin, "cors") != 0) {
+			continue;
+		}
+		for (size_t k = 0; k < m->v[i].n_origins; k++) {
+			if (strcmp(m->v[i].origin_keys[k], key) == 0) {
+				return m->v[i].origin_vals[k];
+			}
 		}
 	}
 	return NULL;

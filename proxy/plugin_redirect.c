@@ -3,7 +3,8 @@
  * Happy path (rewrite phase): the new location is built from one of
  *  - http_to_https: when the request's scheme (X-Forwarded-Proto first) is
  *    not https, "https://$host$request_uri" with 301 for GET and HEAD and
- *    308 for other methods (the method and body must be kept);
+ *    308 for other methods (the method and body must be kept); the port of
+ *    the node's first TLS listener follows $host unless it is 443;
  *  - uri: a template where $name and ${name} are variables (as
  *    proxy-rewrite's), "\$name" stays as it is written;
  *  - regex_uri [pattern, template]: the first match in the path replaced
@@ -154,7 +155,7 @@ static int rewrite(struct gw_proxy__req *r, const void *conf)
 	const char *uri = k->uri, *loc = NULL, *q;
 	int code = k->code;
 	struct gw_buf b, o;
-	char sb[64];
+	char sb[64], pbuf[64];
 	size_t sl;
 
 	if (k->to_https) {
@@ -164,7 +165,14 @@ static int rewrite(struct gw_proxy__req *r, const void *conf)
 			scheme = sl == 5 && memcmp(scheme, "https", 5) == 0 ? "https" : "http";
 		}
 		if (scheme == NULL || strcmp(scheme, "https") != 0) {
+			/* the node's TLS listener port, as APISIX takes one of
+			 * its ssl listen ports; none or 443: no port */
+			int port = gw_proxy__tls_port(r->dc->w->p);
 			uri = "https://$host$request_uri";
+			if (port > 0 && port != 443) {
+				snprintf(pbuf, sizeof pbuf, "https://$host:%d$request_uri", port);
+				uri = pbuf;
+			}
 			code = r->method == HTTP_GET || r->method == HTTP_HEAD ? 301 : 308;
 		}
 	}

@@ -707,6 +707,7 @@ static const struct gw_proxy__plugin *const plugins[] = {
     &gw_proxy__plugin_uri_blocker,
     &gw_proxy__plugin_fault_injection,
     &gw_proxy__plugin_real_ip,
+    &gw_proxy__plugin_request_validation,
     /* traffic and logging plugins (plugin_loggers.c, ...) */
     &gw_proxy__plugin_http_logger,
     &gw_proxy__plugin_file_logger,

@@ -453,6 +453,23 @@ void gw_proxy__req_prepare_replay(struct gw_proxy__req *r)
 	r->reason.len = 0;
 }
 
+int gw_proxy__req_set_body(struct gw_proxy__req *r, const char *p, size_t n)
+{
+	if (r->uc != NULL || r->body_sent_any) {
+		return GW_EINVAL; /* too late: the body is on its way */
+	}
+	r->obuf.len = 0;
+	r->replay.len = 0;
+	r->replay_ok = n <= GW_PROXY__REPLAY_MAX;
+	if (gw_buf_append(&r->obuf, p, n) != 0 ||
+	    (r->replay_ok && gw_buf_append(&r->replay, p, n) != 0)) {
+		return GW_ENOMEM;
+	}
+	r->chunked_in = false; /* the head says Content-Length now */
+	r->content_length = (int64_t)n;
+	return 0;
+}
+
 void gw_proxy__req_attempt(struct gw_proxy__req *r)
 {
 	int node;
@@ -564,9 +581,13 @@ void gw_proxy__req_body(struct gw_proxy__req *r, const char *p, size_t n)
 	if (r->discard || r->resp_done) {
 		return;
 	}
-	if (r->body_wait && r->body_hook(r, r->body_hook_conf, p, n, false) != 0) {
-		r->body_wait = false; /* the hook answered */
-		return;
+	if (r->body_wait) {
+		/* a hook that answers may free @r (HTTP/1): not touched after */
+		r->body_wait = false;
+		if (r->body_hook(r, r->body_hook_conf, p, n, false) != 0) {
+			return;
+		}
+		r->body_wait = true;
 	}
 	if (r->chunked_in) {
 		int k = snprintf(pre, sizeof pre, "%zx\r\n", n);

@@ -95,8 +95,16 @@ void gw_proxy__tls_accept(struct gw_proxy__dconn *dc, uv_stream_t *lsn);
 /* Release @dc's TLS state, if any (gw_proxy__dconn_free calls it). */
 void gw_proxy__tls_conn_free(struct gw_proxy__dconn *dc);
 
+/* The port of @p's first TLS listener (as bound), or 0 when it has none
+ * (redirect's http_to_https). Any thread after start. */
+int gw_proxy__tls_port(const struct gw_proxy *p);
+
 /* True if @dc is a TLS connection (its transport is TLS). */
 bool gw_proxy__tls_is(const struct gw_proxy__dconn *dc);
+
+/* The handshake of @dc's TLS session did not finish in time: counted as a
+ * failed handshake and logged (rate limited); the caller closes. */
+void gw_proxy__tls_timed_out(struct gw_proxy__dconn *dc);
 
 /* The value of TLS variable @name ("ssl_server_name", "ssl_protocol",
  * "ssl_cipher", "ssl_session_reused") for @dc into @out: bytes written, or

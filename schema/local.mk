@@ -9,6 +9,9 @@ schema_libgw_schema_a_SOURCES = \
 	schema/plugins.c \
 	schema/plugin_checks.c \
 	schema/validate.c \
+	schema/user.c \
+	schema/metadata.c \
 	schema/check.c \
 	schema/export.c \
-	schema/ssl.c
+	schema/ssl.c \
+	schema/decl.c schema/decl.h

@@ -146,11 +146,38 @@ static int redirect(const cJSON *conf, bool consumer, char *err, size_t n)
 	return 0;
 }
 
+/* request-validation's check_schema: body_schema and header_schema must be
+ * schemas (here: schemas the validator serves, schema/user.c). */
+static int request_validation(const cJSON *conf, bool consumer, char *err, size_t n)
+{
+	static const char *const names[] = {"header_schema", "body_schema"};
+	char why[300];
+	int rv;
+
+	(void)consumer;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(conf, names[i]);
+
+		if (s == NULL) {
+			continue;
+		}
+		rv = gw_schema_user_check(s, why, sizeof why);
+		if (rv == GW_EINVAL) {
+			return fail(err, n, "invalid %s: %s", names[i], why);
+		}
+		if (rv != 0) {
+			return rv;
+		}
+	}
+	return 0;
+}
+
 const struct gw_schema__plugin_check gw_schema__plugin_checks[] = {
     {"jwt-auth", jwt_auth},
     {"cors", cors},
     {"redirect", redirect},
     {"uri-blocker", uri_blocker},
+    {"request-validation", request_validation},
 };
 const size_t gw_schema__n_plugin_checks =
     sizeof gw_schema__plugin_checks / sizeof gw_schema__plugin_checks[0];

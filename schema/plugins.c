@@ -29,9 +29,8 @@
 
 #define HTTP_METHODS                                                                               \
 	"'GET','POST','PUT','DELETE','PATCH','HEAD','OPTIONS','CONNECT','TRACE','PURGE'"
-/* cors' origins: "*", "**", "null" or scheme://host[,scheme://host...]
- * (the comma of "[^,]" spelled \u002c: the loader drops ",]") */
-#define CORS_ORIGINS "^(\\\\*|\\\\*\\\\*|null|\\\\w+://[^\\u002c]+(,\\\\w+://[^\\u002c]+)*)$"
+/* cors' origins: "*", "**", "null" or scheme://host[,scheme://host...] */
+#define CORS_ORIGINS "^(\\\\*|\\\\*\\\\*|null|\\\\w+://[^,]+(,\\\\w+://[^,]+)*)$"
 #define STATUS_MIN   GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MIN)
 #define STATUS_MAX   GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MAX)
 /* APISIX's batch processor fields (apisix/utils/batch-processor.lua) */
@@ -176,6 +175,8 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'allow_credential':{'type':'boolean','default':false},"
      "'allow_origins_by_regex':{'type':'array','items':{'type':'string','minLength':1,"
      "'maxLength':4096},'minItems':1,'uniqueItems':true},"
+     "'allow_origins_by_metadata':{'type':'array','items':{'type':'string','minLength':1,"
+     "'maxLength':4096},'minItems':1,'uniqueItems':true},"
      "'timing_allow_origins':{'type':'string','pattern':'" CORS_ORIGINS "'},"
      "'timing_allow_origins_by_regex':{'type':'array','items':{'type':'string',"
      "'minLength':1,'maxLength':4096},'minItems':1,'uniqueItems':true}}}",
@@ -245,6 +246,14 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "'recursive':{'type':'boolean','default':false}},"
      "'required':['source']}",
      NULL},
+    {"request-validation",
+     "{'type':'object','properties':{"
+     "'header_schema':{'type':'object'},'body_schema':{'type':'object'},"
+     "'max_req_body_size':{'type':'integer','minimum':1,'default':67108864},"
+     "'rejected_code':{'type':'integer','minimum':200,'maximum':599,'default':400},"
+     "'rejected_msg':{'type':'string','minLength':1,'maxLength':256}},"
+     "'anyOf':[{'required':['header_schema']},{'required':['body_schema']}]}",
+     NULL},
     /* traffic and logging plugins (wt-traffic) */
     {"http-logger",
      "{'type':'object','properties':{"
@@ -300,3 +309,27 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      NULL},
 };
 const size_t gw_schema__n_plugins = sizeof(gw_schema__plugins) / sizeof(gw_schema__plugins[0]);
+
+/* plugin_metadata schemas (/apisix/plugin_metadata/<name>), for the plugins
+ * whose APISIX module has a metadata_schema. Only what the proxy serves is
+ * listed (additionalProperties false): an APISIX member that apigw does not
+ * read (prometheus' disabled_labels, the loggers' log_format_extra and
+ * max_pending_entries) is refused rather than stored and ignored. Any other
+ * plugin of the catalogue takes any object, as APISIX's injected schema. */
+const struct gw_schema__plugin_meta gw_schema__plugin_metadata[] = {
+    {"cors", "{'type':'object','properties':{'allow_origins':{'type':'object',"
+	     "'additionalProperties':{'type':'string','pattern':'" CORS_ORIGINS "'}}},"
+	     "'additionalProperties':false}"},
+    {"limit-count", "{'type':'object','properties':{"
+		    "'limit_header':{'type':'string','default':'X-RateLimit-Limit'},"
+		    "'remaining_header':{'type':'string','default':'X-RateLimit-Remaining'},"
+		    "'reset_header':{'type':'string','default':'X-RateLimit-Reset'}},"
+		    "'additionalProperties':false}"},
+    {"prometheus", "{'type':'object','properties':{},'additionalProperties':false}"},
+    {"http-logger", "{'type':'object','properties':{'log_format':{'type':'object'}},"
+		    "'additionalProperties':false}"},
+    {"file-logger", "{'type':'object','properties':{'log_format':{'type':'object'}},"
+		    "'additionalProperties':false}"},
+};
+const size_t gw_schema__n_plugin_metadata =
+    sizeof gw_schema__plugin_metadata / sizeof gw_schema__plugin_metadata[0];

@@ -149,6 +149,29 @@ int gw_schema_check_expr(const cJSON *vars, char *err, size_t errlen);
  * Returns 0, GW_EINVAL or GW_ENOMEM with the reason in @err. */
 int gw_schema_check(const char *schema, const cJSON *v, unsigned flags, char *err, size_t errlen);
 
+/* ---- schemas written by users (request-validation's body_schema and
+ * header_schema), validated like APISIX's objects (schema/user.c). */
+struct gw_schema_user;
+/* Is @schema a JSON schema this validator serves (object subschemas, the
+ * keywords of gw_schema_validate plus annotations, known type names,
+ * patterns that compile within lib/regex's bounds, no $ref)? 0, or GW_EINVAL
+ * with the reason in @err ("keyword \"if\" is not supported"), GW_ENOMEM.
+ * Any thread. */
+int gw_schema_user_check(const cJSON *schema, char *err, size_t errlen);
+/* Compile @schema (copied; its patterns compiled) into *@out, owned by the
+ * caller (gw_schema_user_free). 0, GW_EINVAL (as gw_schema_user_check) or
+ * GW_ENOMEM. Any thread. */
+int gw_schema_user_new(const cJSON *schema, struct gw_schema_user **out, char *err, size_t errlen);
+/* NULL is accepted. */
+void gw_schema_user_free(struct gw_schema_user *u);
+/* The schema @u holds (read-only). */
+const cJSON *gw_schema_user_schema(const struct gw_schema_user *u);
+/* Validate @v against @u: 0, or GW_EINVAL with APISIX's jsonschema words in
+ * @err ("property \"a\" is required"). No lock, no allocation but the
+ * error text; any number of threads at once. */
+int gw_schema_user_validate(const struct gw_schema_user *u, const cJSON *v, char *err,
+			    size_t errlen);
+
 /* ---- node addresses, parsed the same way by the check and the compiler */
 
 /* Split a nodes-object key "host[:port]" ("[v6]:port" for IPv6) into @host
@@ -178,6 +201,14 @@ const char *gw_schema_plugin_schema(const char *name);
 /* An auth plugin's schema in a consumer or credential (static), or NULL
  * (unknown, or not an auth plugin). */
 const char *gw_schema_plugin_consumer_schema(const char *name);
+/* plugin_metadata: check @v as the metadata of plugin @name
+ * (/apisix/plugin_metadata/<name>). 0, or GW_EINVAL with APISIX's message:
+ * "invalid plugin name" (not in the catalogue), "invalid configuration:
+ * <why>" (its metadata schema); GW_ENOMEM. Any thread. */
+int gw_schema_check_metadata(const char *name, const cJSON *v, char *err, size_t errlen);
+/* The metadata schema of plugin @name as JSON text (static; {"type":
+ * "object"} for a plugin without one), or NULL if not in the catalogue. */
+const char *gw_schema_plugin_metadata_schema(const char *name);
 /* True if the plugin is in the catalogue (the proxy implements it). */
 bool gw_schema_plugin_validated(const char *name);
 

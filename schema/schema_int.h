@@ -3,7 +3,7 @@
  * The schema texts are single-quoted JSON (readable in C strings) built at
  * compile time from the X-macro enumerations and the limits of schema.h;
  * validate.c turns them into cJSON once (quotes swapped, the trailing comma
- * an X-macro list leaves before ']' dropped). */
+ * an X-macro list leaves before ']' dropped outside strings). */
 #ifndef GW_SCHEMA_INT_H
 #define GW_SCHEMA_INT_H
 
@@ -34,6 +34,14 @@ struct gw_schema__plugin_row {
 };
 extern const struct gw_schema__plugin_row gw_schema__plugins[];
 extern const size_t gw_schema__n_plugins;
+
+/* A plugin's plugin_metadata schema (plugins.c, metadata.c). */
+struct gw_schema__plugin_meta {
+	const char *name;
+	const char *json; /* single-quoted JSON */
+};
+extern const struct gw_schema__plugin_meta gw_schema__plugin_metadata[];
+extern const size_t gw_schema__n_plugin_metadata;
 
 /* A plugin's check beyond its JSON schema (APISIX's check_schema code),
  * run after the schema passed: 0, or GW_EINVAL with APISIX's words in
@@ -66,6 +74,22 @@ int gw_schema__check_ssl(const cJSON *v, unsigned fl, char *err, size_t errlen);
 const cJSON *gw_schema__find(const char *name);
 const cJSON *gw_schema__plugin(const char *name);
 const cJSON *gw_schema__plugin_consumer(const char *name);
+
+/* A table's single-quoted text as JSON text (gw_schema__unquote: quotes
+ * made double; ",]" outside strings made "]"). Malloc'ed, the caller frees
+ * it. */
+char *gw_schema__unquote(const char *s);
+
+/* A precompiled pattern of a user schema (user.c). */
+struct gw_schema__rx {
+	const char *pat;     /* the pattern's text, in the schema */
+	struct gw_regex *re; /* owned by the user schema */
+};
+/* Check @v against the parsed schema @s (gw_schema_validate's words),
+ * matching the patterns of @rx (@n_rx) without the shared cache. Any
+ * thread. */
+int gw_schema__check_with(const cJSON *s, const cJSON *v, const struct gw_schema__rx *rx,
+			  size_t n_rx, char *err, size_t errlen);
 
 /* True if @s is an IPv4/IPv6 address or CIDR (format ip_or_cidr). */
 bool gw_schema__ip_or_cidr(const char *s);

@@ -47,18 +47,31 @@ static const char *plugin_names[MAX_PLUGINS + 1];
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
 /* A table's text as JSON: single quotes made double, and the comma an
- * X-macro list leaves before ']' dropped. Owned by the caller. */
-static char *unquote(const char *s)
+ * X-macro list leaves before ']' dropped — outside strings only: inside a
+ * string (a regex such as "[^,]") every byte is kept, a backslash escape
+ * copied whole. Owned by the caller. */
+char *gw_schema__unquote(const char *s)
 {
 	char *t = strdup(s);
 	char *p, *q;
+	bool in_str = false;
 
 	GW_ASSERT(t != NULL);
 	for (p = q = t; *p; p++) {
-		if (*p == ',' && p[1] == ']') {
+		if (in_str && *p == '\\' && p[1] != '\0') {
+			*q++ = *p++;
+			*q++ = *p;
 			continue;
 		}
-		*q++ = *p == '\'' ? '"' : *p;
+		if (*p == '\'') {
+			in_str = !in_str;
+			*q++ = '"';
+			continue;
+		}
+		if (!in_str && *p == ',' && p[1] == ']') {
+			continue;
+		}
+		*q++ = *p;
 	}
 	*q = '\0';
 	return t;
@@ -71,7 +84,7 @@ static void load(void)
 
 	GW_ASSERT(gw_schema__n_rows <= MAX_SCHEMAS && gw_schema__n_plugins <= MAX_PLUGINS);
 	for (i = 0; i < gw_schema__n_rows; i++) {
-		t = unquote(gw_schema__rows[i].json);
+		t = gw_schema__unquote(gw_schema__rows[i].json);
 		schemas[i] = cJSON_Parse(t);
 		free(t);
 		GW_ASSERT(schemas[i] != NULL); /* a schema of tables.c that does not parse */
@@ -79,12 +92,12 @@ static void load(void)
 	for (i = 0; i < gw_schema__n_plugins; i++) {
 		const char *cons = gw_schema__plugins[i].consumer;
 
-		t = unquote(gw_schema__plugins[i].json);
+		t = gw_schema__unquote(gw_schema__plugins[i].json);
 		plugin_schemas[i] = cJSON_Parse(t);
 		GW_ASSERT(plugin_schemas[i] != NULL); /* a schema of plugins.c */
 		plugin_texts[i] = t;                  /* kept for GET /plugins/<name> */
 		if (cons != NULL) {
-			t = unquote(cons);
+			t = gw_schema__unquote(cons);
 			plugin_consumer_schemas[i] = cJSON_Parse(t);
 			GW_ASSERT(plugin_consumer_schemas[i] != NULL);
 			plugin_consumer_texts[i] = t;
@@ -175,15 +188,27 @@ static struct rx rx_cache[MAX_REGEX];
 static size_t n_rx;
 static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The precompiled patterns of the user schema being checked on this
+ * thread (gw_schema__check_with), looked up before the cache. */
+static _Thread_local const struct gw_schema__rx *tl_rx;
+static _Thread_local size_t tl_n_rx;
+
 /* 1 match, 0 no match, -1 the pattern does not compile (treated as a
- * schema error: no match). */
+ * schema error: no match). The lock covers the cache lookup only: a cached
+ * pattern is never changed or freed, and matching is thread-safe. */
 static int rx_match(const char *pat, const char *s)
 {
+	const struct gw_regex *re = NULL;
 	struct gw_regex *tmp;
 	char why[128];
 	size_t i;
 	int rv;
 
+	for (i = 0; i < tl_n_rx; i++) {
+		if (tl_rx[i].pat == pat || strcmp(tl_rx[i].pat, pat) == 0) {
+			return gw_regex_find(tl_rx[i].re, s) ? 1 : 0;
+		}
+	}
 	pthread_mutex_lock(&rx_lock);
 	for (i = 0; i < n_rx; i++) {
 		if (strcmp(rx_cache[i].pat, pat) == 0) {
@@ -200,9 +225,9 @@ static int rx_match(const char *pat, const char *s)
 		}
 	}
 	if (i < n_rx) {
-		rv = rx_cache[i].re != NULL ? gw_regex_find(rx_cache[i].re, s) : -1;
+		re = rx_cache[i].re;
 		pthread_mutex_unlock(&rx_lock);
-		return rv;
+		return re != NULL ? gw_regex_find(re, s) : -1;
 	}
 	pthread_mutex_unlock(&rx_lock);
 	/* cache full: compile for this call only */
@@ -830,6 +855,21 @@ int gw_schema__validate(const char *schema, const cJSON *v, unsigned fl, char *e
 	}
 	err[0] = '\0';
 	return check(s, v, err, errlen, 0, fl);
+}
+
+int gw_schema__check_with(const cJSON *s, const cJSON *v, const struct gw_schema__rx *rx,
+			  size_t n_rx_user, char *err, size_t errlen)
+{
+	int rv;
+
+	pthread_once(&load_once, load);
+	tl_rx = rx;
+	tl_n_rx = n_rx_user;
+	err[0] = '\0';
+	rv = check(s, v, err, errlen, 0, 0);
+	tl_rx = NULL;
+	tl_n_rx = 0;
+	return rv;
 }
 
 int gw_schema_check_plugins(const cJSON *plugins, char *err, size_t errlen)

@@ -108,6 +108,29 @@ def http(method, host, port, path, body=None, headers=None, timeout=10):
                      body, headers)
 
 
+def admin_request(node, key, method, path, body=None, timeout=10):
+    """One APISIX Admin API request to @node with admin key @key; @body (a
+    dict or list) is sent as JSON. Returns (status, the answer parsed as
+    JSON, or its text when it is not JSON, or None when empty)."""
+    h = {"X-API-KEY": key}
+    data = None
+    if body is not None:
+        data = json.dumps(body)
+        h["Content-Type"] = "application/json"
+    st, _, b = http(method, "127.0.0.1", node.ports["admin"], "/apisix/admin" + path,
+                    body=data, headers=h, timeout=timeout)
+    try:
+        return st, json.loads(b) if b else None
+    except ValueError:
+        return st, b.decode(errors="replace")
+
+
+def admin_put_ok(node, key, path, body):
+    """PUT @body at @path through the Admin API; asserts 200 or 201."""
+    st, b = admin_request(node, key, "PUT", path, body)
+    assert st in (200, 201), (path, st, b)
+
+
 def peer_https(method, host, port, path, pki_dir, body=None, headers=None, timeout=10,
                sni="apigw-peer"):
     """One request over the members' mTLS (the node-to-node channel): the

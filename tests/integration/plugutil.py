@@ -3,7 +3,7 @@
 for until every worker serves them, and plain requests."""
 import json
 
-from harness import EchoUpstream, Node, http, wait_for
+from harness import EchoUpstream, Node, admin_put_ok, admin_request, http, wait_for
 
 KEY = "test-admin-key-0123456789"
 
@@ -21,21 +21,10 @@ class Plug:
         return rc
 
     def adm(self, method, path, body=None):
-        h = {"X-API-KEY": KEY}
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            h["Content-Type"] = "application/json"
-        st, _, b = http(method, "127.0.0.1", self.node.ports["admin"], "/apisix/admin" + path,
-                        body=data, headers=h)
-        try:
-            return st, json.loads(b) if b else None
-        except ValueError:
-            return st, b.decode(errors="replace")
+        return admin_request(self.node, KEY, method, path, body)
 
     def put_ok(self, path, body):
-        st, b = self.adm("PUT", path, body)
-        assert st in (200, 201), (path, st, b)
+        admin_put_ok(self.node, KEY, path, body)
 
     def req(self, method, path, headers=None, body=None, port=None):
         return http(method, "127.0.0.1", port or self.node.ports["proxy"], path, body=body,

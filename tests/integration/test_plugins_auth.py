@@ -428,10 +428,12 @@ def test_redirect():
     st, hd, _ = P.get("/r3/a/b")
     assert st == 307 and hd["location"] == "/t/b/a", (st, hd)
     assert P.get("/r3/nomatch")[0] == 200  # no match: no redirect, upstream serves
+    # the node's TLS listener port follows the host (not 443 here)
+    https = "https://foo.test:%d" % P.node.ports["proxy-tls"]
     st, hd, _ = P.get("/r4?x=1", {"Host": "foo.test"})
-    assert st == 301 and hd["location"] == "https://foo.test/r4?x=1", (st, hd)
+    assert st == 301 and hd["location"] == https + "/r4?x=1", (st, hd)
     st, hd, _ = P.req("POST", "/r4", {"Host": "foo.test"}, body="x")
-    assert st == 308 and hd["location"] == "https://foo.test/r4", (st, hd)
+    assert st == 308 and hd["location"] == https + "/r4", (st, hd)
     assert P.get("/r4", {"X-Forwarded-Proto": "https"})[0] == 200
     st, hd, _ = P.get("/r5?a=1")
     assert st == 302 and hd["location"] == "/new?b=2&a=1", hd
@@ -457,7 +459,7 @@ def test_redirect():
     # a long Location is not cut
     q = "q=" + "x" * 3000
     st, hd, _ = P.get("/r4?" + q, {"Host": "foo.test"})
-    assert st == 301 and hd["location"] == "https://foo.test/r4?" + q, (st, len(hd["location"]))
+    assert st == 301 and hd["location"] == https + "/r4?" + q, (st, len(hd["location"]))
 
 
 class SlowUpstream:
@@ -568,6 +570,10 @@ def test_limit_conn():
         assert P.get("/lcv", {"X-Conn": "0"})[0] == 500  # no usable conn: 500, as APISIX
         assert P.get("/lcv")[0] == 500
         assert P.get("/lcd")[0] == 200  # allow_degradation: not limited
+        # requests let through because every slot of their key was taken
+        # are counted (none here: the table is nearly empty)
+        st, _, m = P.req("GET", "/apisix/prometheus/metrics", port=P.node.ports["metrics"])
+        assert st == 200 and "\napigw_limit_conn_overflow_total 0\n" in m.decode(), m[-2000:]
     finally:
         slow.stop()
 
@@ -621,6 +627,18 @@ def test_fault_injection():
     took = time.time() - t0
     assert took >= 0.55, took
     print("# fault-injection delay 0.6 s: served after %.2f s" % took)
+    # delay and abort both hit: APISIX sleeps, then aborts, before any later
+    # plugin (key-auth's 401 never comes)
+    P.route("fb", "/fb", {"fault-injection": {"abort": {"http_status": 403, "body": "late\n"},
+                                              "delay": {"duration": 0.6}},
+                          "key-auth": {}})
+    hits = P.up.hits
+    t0 = time.time()
+    st, _, b = P.get("/fb")
+    took = time.time() - t0
+    assert (st, b) == (403, b"late\n") and took >= 0.55, (st, b, took)
+    assert P.up.hits == hits
+    print("# fault-injection delay 0.6 s + abort: answered after %.2f s" % took)
 
 
 def test_real_ip():

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 
-from harness import EchoUpstream, Node, Tap, http, wait_for
+from harness import EchoUpstream, Node, Tap, admin_put_ok, admin_request, http, wait_for
 
 KEY = "test-admin-key-0123456789"
 node = None
@@ -20,22 +20,11 @@ up = None
 
 
 def adm(method, path, body=None):
-    h = {"X-API-KEY": KEY}
-    data = None
-    if body is not None:
-        data = json.dumps(body)
-        h["Content-Type"] = "application/json"
-    st, _, b = http(method, "127.0.0.1", node.ports["admin"], "/apisix/admin" + path,
-                    body=data, headers=h)
-    try:
-        return st, json.loads(b) if b else None
-    except ValueError:
-        return st, b.decode(errors="replace")
+    return admin_request(node, KEY, method, path, body)
 
 
 def put_ok(path, body):
-    st, b = adm("PUT", path, body)
-    assert st in (200, 201), (path, st, b)
+    admin_put_ok(node, KEY, path, body)
 
 
 def get(path, headers=None, method="GET", body=None):

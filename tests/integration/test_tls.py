@@ -20,8 +20,8 @@ import time
 from http.client import HTTPSConnection
 
 import tlsutil
-from harness import (EchoUpstream, Node, Tap, create_token, etcdctl, free_port, http,
-                     wait_for, write_token_file)
+from harness import (EchoUpstream, Node, Tap, admin_request, create_token, etcdctl, free_port,
+                     http, wait_for, write_token_file)
 
 KEY = "test-tls-admin-key-0123456789"
 node = None
@@ -31,17 +31,7 @@ ALOG = None
 
 
 def adm(method, path, body=None):
-    h = {"X-API-KEY": KEY}
-    data = None
-    if body is not None:
-        data = json.dumps(body)
-        h["Content-Type"] = "application/json"
-    st, _, b = http(method, "127.0.0.1", node.ports["admin"], "/apisix/admin" + path,
-                    body=data, headers=h)
-    try:
-        return st, json.loads(b) if b else None
-    except ValueError:
-        return st, b.decode(errors="replace")
+    return admin_request(node, KEY, method, path, body)
 
 
 def refused(body, needle):

@@ -1,0 +1,339 @@
+/* user.c: JSON schemas written by users (request-validation's body_schema
+ * and header_schema), checked with the same validator as APISIX's objects.
+ *
+ * Happy path: the Admin API checks a schema with gw_schema_user_check (only
+ * what the validator serves: object subschemas, the keywords of
+ * validate.c, type names, patterns that compile within lib/regex's
+ * bounds); the proxy compiles it once per snapshot with gw_schema_user_new
+ * (a copy of the schema and every pattern compiled), and validates request
+ * values with gw_schema_user_validate, which matches the precompiled
+ * patterns (no lock, no compile on the request path).
+ * Failure modes: a keyword the validator does not serve ("if", "$ref",
+ * "dependencies", tuple "items", ...) is refused rather than ignored, so a
+ * schema never means less here than in APISIX without saying so;
+ * GW_EINVAL with the reason, GW_ENOMEM. Threads: any; a compiled schema is
+ * read-only and may be used by several threads at once. */
+#include "config.h"
+
+#include "lib/err.h"
+#include "lib/regex.h"
+#include "schema/schema_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define USER_DEPTH    32  /* subschema nesting */
+#define USER_PATTERNS 256 /* patterns (pattern, patternProperties) per schema */
+
+struct gw_schema_user {
+	cJSON *schema;            /* owned copy */
+	struct gw_schema__rx *rx; /* its patterns, compiled */
+	size_t n_rx;
+};
+
+static int fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+	return GW_EINVAL;
+}
+
+/* What a keyword's value is. */
+enum kind {
+	K_SCHEMA,   /* one subschema */
+	K_SCHEMAS,  /* an object of subschemas (properties) */
+	K_PATTERNS, /* an object of subschemas keyed by regexes */
+	K_LIST,     /* a non-empty array of subschemas (allOf, ...) */
+	K_ADDL,     /* a subschema or a boolean */
+	K_COUNT,    /* a non-negative integer */
+	K_NUMBER,
+	K_BOOL,
+	K_STRINGS, /* an array of strings (required) */
+	K_REGEX,   /* a string, a regex (pattern) */
+	K_TYPE,
+	K_ARRAY, /* enum */
+	K_ANY,   /* annotations, const */
+};
+
+static const struct {
+	const char *name;
+	enum kind kind;
+} keywords[] = {
+    {"type", K_TYPE},
+    {"properties", K_SCHEMAS},
+    {"required", K_STRINGS},
+    {"additionalProperties", K_ADDL},
+    {"patternProperties", K_PATTERNS},
+    {"minProperties", K_COUNT},
+    {"maxProperties", K_COUNT},
+    {"items", K_SCHEMA},
+    {"minItems", K_COUNT},
+    {"maxItems", K_COUNT},
+    {"uniqueItems", K_BOOL},
+    {"minLength", K_COUNT},
+    {"maxLength", K_COUNT},
+    {"pattern", K_REGEX},
+    {"minimum", K_NUMBER},
+    {"maximum", K_NUMBER},
+    {"exclusiveMinimum", K_NUMBER},
+    {"exclusiveMaximum", K_NUMBER},
+    {"enum", K_ARRAY},
+    {"const", K_ANY},
+    {"allOf", K_LIST},
+    {"anyOf", K_LIST},
+    {"oneOf", K_LIST},
+    {"not", K_SCHEMA},
+    /* annotations: no effect on validation */
+    {"title", K_ANY},
+    {"description", K_ANY},
+    {"default", K_ANY},
+    {"examples", K_ANY},
+    {"$schema", K_ANY},
+    {"$id", K_ANY},
+    {"id", K_ANY},
+    {"$comment", K_ANY},
+};
+
+static const char *const types[] = {"object",  "array",   "string", "number",
+				    "integer", "boolean", "null"};
+
+/* Walk state: the patterns found (compiled when @rx is not NULL). */
+struct walk {
+	struct gw_schema__rx *rx;
+	size_t n_rx;
+	bool compile;
+};
+
+static bool known_type(const char *t)
+{
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+		if (strcmp(types[i], t) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static int add_regex(struct walk *w, const char *pat, char *err, size_t n)
+{
+	struct gw_regex *re;
+	char why[200];
+	int rv;
+
+	if (w->n_rx >= USER_PATTERNS) {
+		return fail(err, n, "more than %d patterns", USER_PATTERNS);
+	}
+	rv = gw_regex_compile(pat, 0, &re, why, sizeof why);
+	if (rv == GW_ENOMEM) {
+		return rv;
+	}
+	if (rv != 0) {
+		return fail(err, n, "invalid pattern \"%.200s\": %s", pat, why);
+	}
+	if (!w->compile) {
+		gw_regex_free(re);
+		w->n_rx++;
+		return 0;
+	}
+	w->rx[w->n_rx].pat = pat; /* points into the owned copy */
+	w->rx[w->n_rx].re = re;
+	w->n_rx++;
+	return 0;
+}
+
+static int walk(struct walk *w, const cJSON *s, int depth, char *err, size_t n);
+
+/* One keyword's value. */
+static int walk_kw(struct walk *w, const cJSON *x, enum kind kind, int depth, char *err, size_t n)
+{
+	const cJSON *c;
+	int rv;
+
+	switch (kind) {
+	case K_SCHEMA:
+		return walk(w, x, depth + 1, err, n);
+	case K_ADDL:
+		return cJSON_IsBool(x) ? 0 : walk(w, x, depth + 1, err, n);
+	case K_SCHEMAS:
+	case K_PATTERNS:
+		if (!cJSON_IsObject(x)) {
+			return fail(err, n, "\"%s\": %s", x->string, "expected an object");
+		}
+		cJSON_ArrayForEach(c, x)
+		{
+			if (kind == K_PATTERNS && (rv = add_regex(w, c->string, err, n)) != 0) {
+				return rv;
+			}
+			if ((rv = walk(w, c, depth + 1, err, n)) != 0) {
+				return rv;
+			}
+		}
+		return 0;
+	case K_LIST:
+		if (!cJSON_IsArray(x) || cJSON_GetArraySize(x) == 0) {
+			return fail(err, n, "\"%s\": %s", x->string,
+				    "expected a non-empty array of schemas");
+		}
+		cJSON_ArrayForEach(c, x)
+		{
+			if ((rv = walk(w, c, depth + 1, err, n)) != 0) {
+				return rv;
+			}
+		}
+		return 0;
+	case K_COUNT:
+		return cJSON_IsNumber(x) && x->valuedouble >= 0 && x->valuedouble < 2147483648.0
+			   ? 0
+			   : fail(err, n, "\"%s\": %s", x->string,
+				  "expected a non-negative integer");
+	case K_NUMBER:
+		return cJSON_IsNumber(x)
+			   ? 0
+			   : fail(err, n, "\"%s\": %s", x->string, "expected a number");
+	case K_BOOL:
+		return cJSON_IsBool(x)
+			   ? 0
+			   : fail(err, n, "\"%s\": %s", x->string, "expected a boolean");
+	case K_STRINGS:
+		if (!cJSON_IsArray(x)) {
+			return fail(err, n, "\"%s\": %s", x->string,
+				    "expected an array of strings");
+		}
+		cJSON_ArrayForEach(c, x)
+		{
+			if (!cJSON_IsString(c)) {
+				return fail(err, n, "\"%s\": %s", x->string,
+					    "expected an array of strings");
+			}
+		}
+		return 0;
+	case K_REGEX:
+		return cJSON_IsString(x)
+			   ? add_regex(w, x->valuestring, err, n)
+			   : fail(err, n, "\"%s\": %s", x->string, "expected a string");
+	case K_TYPE:
+		if (cJSON_IsString(x)) {
+			return known_type(x->valuestring)
+				   ? 0
+				   : fail(err, n, "\"type\": unknown type \"%.64s\"",
+					  x->valuestring);
+		}
+		if (!cJSON_IsArray(x) || cJSON_GetArraySize(x) == 0) {
+			return fail(err, n, "\"%s\": %s", x->string,
+				    "expected a type name or an array of them");
+		}
+		cJSON_ArrayForEach(c, x)
+		{
+			if (!cJSON_IsString(c) || !known_type(c->valuestring)) {
+				return fail(err, n, "\"%s\": %s", x->string,
+					    "expected a type name or an array of them");
+			}
+		}
+		return 0;
+	case K_ARRAY:
+		return cJSON_IsArray(x)
+			   ? 0
+			   : fail(err, n, "\"%s\": %s", x->string, "expected an array");
+	case K_ANY:
+		return 0;
+	}
+	return 0;
+}
+
+static int walk(struct walk *w, const cJSON *s, int depth, char *err, size_t n)
+{
+	const cJSON *x;
+	size_t i;
+	int rv;
+
+	if (depth > USER_DEPTH) {
+		return fail(err, n, "schema nested deeper than %d", USER_DEPTH);
+	}
+	if (!cJSON_IsObject(s)) {
+		return fail(err, n, "a schema must be an object, got %s",
+			    cJSON_IsArray(s) ? "an array" : "a scalar");
+	}
+	cJSON_ArrayForEach(x, s)
+	{
+		for (i = 0; i < sizeof keywords / sizeof keywords[0]; i++) {
+			if (strcmp(keywords[i].name, x->string) == 0) {
+				break;
+			}
+		}
+		if (i == sizeof keywords / sizeof keywords[0]) {
+			return fail(err, n, "keyword \"%.64s\" is not supported", x->string);
+		}
+		if ((rv = walk_kw(w, x, keywords[i].kind, depth, err, n)) != 0) {
+			return rv;
+		}
+	}
+	return 0;
+}
+
+int gw_schema_user_check(const cJSON *schema, char *err, size_t errlen)
+{
+	struct walk w = {0};
+
+	return walk(&w, schema, 0, err, errlen);
+}
+
+void gw_schema_user_free(struct gw_schema_user *u)
+{
+	if (u == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < u->n_rx; i++) {
+		gw_regex_free(u->rx[i].re);
+	}
+	free(u->rx);
+	cJSON_Delete(u->schema);
+	free(u);
+}
+
+int gw_schema_user_new(const cJSON *schema, struct gw_schema_user **out, char *err, size_t errlen)
+{
+	struct gw_schema_user *u = calloc(1, sizeof *u);
+	struct walk w = {0};
+	int rv;
+
+	if (u == NULL || (u->schema = cJSON_Duplicate(schema, true)) == NULL) {
+		free(u);
+		return GW_ENOMEM;
+	}
+	/* count first, then compile into an array of that size */
+	if ((rv = walk(&w, u->schema, 0, err, errlen)) != 0) {
+		gw_schema_user_free(u);
+		return rv;
+	}
+	u->rx = calloc(w.n_rx + 1, sizeof *u->rx);
+	if (u->rx == NULL) {
+		gw_schema_user_free(u);
+		return GW_ENOMEM;
+	}
+	w = (struct walk){.rx = u->rx, .compile = true};
+	rv = walk(&w, u->schema, 0, err, errlen);
+	u->n_rx = w.n_rx;
+	if (rv != 0) {
+		gw_schema_user_free(u);
+		return rv;
+	}
+	*out = u;
+	return 0;
+}
+
+const cJSON *gw_schema_user_schema(const struct gw_schema_user *u)
+{
+	return u->schema;
+}
+
+int gw_schema_user_validate(const struct gw_schema_user *u, const cJSON *v, char *err,
+			    size_t errlen)
+{
+	return gw_schema__check_with(u->schema, v, u->rx, u->n_rx, err, errlen);
+}
