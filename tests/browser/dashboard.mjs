@@ -165,6 +165,7 @@ step('edit, then roll back through the history page', async () => {
   await dlg.waitFor();
   assert((await dlg.textContent()).includes('/apisix/routes/dash1'), 'the confirmation names the object');
   await dlg.getByRole('button', { name: 'Roll back' }).click();
+  await until(async () => /Rolled back to \d+: new revision \d+, served by all 3 members/.test(await page.locator('#status').textContent()), 'the rollback served by all 3');
   await until(async () => (await adminApi(0, 'GET', '/routes/dash1')).body?.value?.uri === '/dash', 'dash1 back to /dash');
   for (let i = 0; i < cfg.nodes.length; i++) await until(() => proxied(i, '/dash'), `/dash proxied again by ${cfg.nodes[i].name}`);
   await until(async () => (await rows.count()) === 3, 'the rollback in the timeline');

@@ -3,6 +3,7 @@
 // audit log page.
 import { call, get, qs, session } from './api.js';
 import { h, field, setMain, say, confirmBox, fmtTime } from './dom.js';
+import { servedText } from './config.js';
 
 const RESOURCES = ['', 'routes', 'services', 'upstreams', 'consumers', 'ssls', 'global_rules',
   'plugin_configs', 'consumer_groups', 'plugin_metadata', 'stream_routes', 'protos', 'secrets'];
@@ -85,8 +86,8 @@ export function render(args) {
       const what = sc ? sc.join(', ') : 'all of the config';
       if (n === 0) { say(`Nothing to roll back: ${what} is as it was at ${rev}.`); return; }
       if (!await confirmBox(`Roll back ${what} to revision ${rev}? ${n} object(s) change: ${(plan.changes || []).map((c) => `${c.op} ${c.key}`).join(', ')}.`, 'Roll back')) return;
-      const d = await call('POST', '/rollback', body);
-      say(`Rolled back to ${rev}: new revision ${d.revision}`);
+      const d = await call('POST', '/rollback?wait=served&timeout=3s', body);
+      say(`Rolled back to ${rev}: new revision ${d.revision}, ${servedText(d.served)}`);
       load(d.revision);
     } catch (e) {
       err.textContent = e.message;
