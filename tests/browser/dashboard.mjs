@@ -328,6 +328,7 @@ step('the cluster page shows a stopped node as unreachable', async () => {
   const row = page.locator(`#members tr[data-member=${victim}]`);
   await until(async () => (await row.locator('td.bad').textContent()).includes('unreachable'), `${victim} unreachable`);
   await until(async () => (await page.locator('#members tbody tr td.ok').count()) === 2, 'the two others reachable');
+  await until(async () => (await page.locator('#cluster-summary').textContent()).startsWith('2 of 3 members reachable'), 'the announced summary');
   await shot(page, 'cluster-down');
 });
 
