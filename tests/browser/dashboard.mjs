@@ -77,8 +77,16 @@ step('login', async () => {
   await page.getByLabel('Admin API key').fill('not-the-key');
   await page.getByRole('button', { name: 'Log in' }).click();
   await until(async () => (await page.locator('#login-error').textContent()).includes('wrong apikey'), 'the wrong-key error');
-  await login(page, cfg.key);
+  // keyboard only: the key field has the focus, Enter submits
+  await page.goto(ui(0, '#/login'));
+  await page.getByLabel('Admin API key').waitFor();
+  assert(await page.evaluate(() => document.activeElement.name) === 'key', 'the key field has the focus');
+  await page.keyboard.type(cfg.key);
+  await page.keyboard.press('Enter');
+  await page.locator('#members').waitFor({ timeout: T });
   assert((await page.locator('#who').textContent()) === 'admin', 'role shown is admin');
+  assert(await page.evaluate(() => sessionStorage.getItem('apigw.key')) === cfg.key, 'the key is in sessionStorage');
+  assert(await page.evaluate(() => document.cookie) === '', 'no cookie');
 });
 
 step('cluster page shows three reachable members and the leader', async () => {
@@ -147,6 +155,9 @@ step('edit, then roll back through the history page', async () => {
   assert(who.includes('admin'), `who made the change: ${who}`);
   await rows.nth(0).getByRole('button', { name: /Show the change/ }).click();
   await until(async () => (await page.locator('#diff').textContent()).includes('/dash2'), 'the diff shows the new uri');
+  await until(async () => (await page.locator('#side-by-side .del').allTextContents()).some((l) => l.includes('"/dash"'))
+    && (await page.locator('#side-by-side .add').allTextContents()).some((l) => l.includes('"/dash2"')), 'the two versions side by side, the uri lines marked');
+  await page.evaluate(() => { document.getElementById('status').textContent = ''; }); // the toast
   await shot(page, 'history');
   const createRev = Number(await rows.nth(1).getAttribute('data-revision'));
   await rows.nth(1).getByRole('button', { name: /Roll back to revision/ }).click();
@@ -154,6 +165,7 @@ step('edit, then roll back through the history page', async () => {
   await dlg.waitFor();
   assert((await dlg.textContent()).includes('/apisix/routes/dash1'), 'the confirmation names the object');
   await dlg.getByRole('button', { name: 'Roll back' }).click();
+  await until(async () => /Rolled back to \d+: new revision \d+, served by all 3 members/.test(await page.locator('#status').textContent()), 'the rollback served by all 3');
   await until(async () => (await adminApi(0, 'GET', '/routes/dash1')).body?.value?.uri === '/dash', 'dash1 back to /dash');
   for (let i = 0; i < cfg.nodes.length; i++) await until(() => proxied(i, '/dash'), `/dash proxied again by ${cfg.nodes[i].name}`);
   await until(async () => (await rows.count()) === 3, 'the rollback in the timeline');
@@ -236,6 +248,22 @@ step('an ssl private key is never shown, and kept through an edit', async () => 
   assert(after.snis.length === 2 && after.key === sealed, `snis edited, key kept: ${JSON.stringify(after.snis)}`);
 });
 
+step('a consumer created through the form, with a credential', async () => {
+  await page.goto(ui(0, '#/config/consumers/new'));
+  await page.locator('[data-field=username]').fill('alice');
+  await page.locator('[data-field=desc]').fill('made in the dashboard');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#list-consumers tr[data-id=alice]').waitFor({ timeout: T });
+  await page.goto(ui(0, '#/config/consumers/edit/alice'));
+  await page.getByLabel('Credential id').fill('c1');
+  await page.getByLabel('Credential as JSON').fill(JSON.stringify({ plugins: { 'key-auth': { key: 'alice-secret-key' } } }));
+  await page.getByRole('button', { name: 'Add credential' }).click();
+  await page.locator('#credentials tr[data-id=c1]').waitFor({ timeout: T });
+  assert(!(await page.locator('main').innerText()).includes('alice-secret-key'), 'the credential key is not shown');
+  const c = await adminApi(0, 'GET', '/consumers/alice/credentials/c1');
+  assert(c.status === 200, `credential c1: ${JSON.stringify(c)}`);
+});
+
 step('the viewer key gets a read-only dashboard', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const vp = await ctx.newPage();
@@ -277,9 +305,17 @@ step('phone width: no horizontal overflow, navigation reachable', async () => {
     assert(over <= 1, `${hash}: page wider than the phone by ${over}px`);
     await shot(page, name);
   }
-  // keyboard: the skip link comes first, then the navigation
+  // keyboard: from the top of the document the skip link comes first, then the navigation
+  await page.evaluate(() => { document.activeElement.blur(); });
   await page.keyboard.press('Tab');
   assert((await page.evaluate(() => document.activeElement.textContent)) === 'Skip to content', 'skip link first in focus order');
+  await page.keyboard.press('Tab');
+  assert((await page.evaluate(() => document.activeElement.textContent)) === 'Cluster', 'then the navigation');
+  await page.keyboard.press('Enter'); // the skip link is passed; Enter on "Cluster" keeps the page
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Enter'); // the skip link: focus to the content
+  assert(await page.evaluate(() => document.activeElement.id) === 'main', 'the skip link moves the focus to the content');
+  assert(await page.locator('h1').textContent() === 'Cluster' && page.url().endsWith('#/cluster'), `still the cluster page: ${page.url()}`);
   await page.setViewportSize({ width: 1280, height: 800 });
 });
 
@@ -292,6 +328,7 @@ step('the cluster page shows a stopped node as unreachable', async () => {
   const row = page.locator(`#members tr[data-member=${victim}]`);
   await until(async () => (await row.locator('td.bad').textContent()).includes('unreachable'), `${victim} unreachable`);
   await until(async () => (await page.locator('#members tbody tr td.ok').count()) === 2, 'the two others reachable');
+  await until(async () => (await page.locator('#cluster-summary').textContent()).startsWith('2 of 3 members reachable'), 'the announced summary');
   await shot(page, 'cluster-down');
 });
 

@@ -36,10 +36,14 @@ function table(d) {
 }
 
 export function render() {
-  const body = h('div', { 'aria-live': 'polite', 'aria-busy': 'true' }, h('p', { text: 'Asking the members…' }));
+  // refreshed every few seconds: only the one-line summary is announced,
+  // and only when it changes (a live region over the table would speak
+  // every refresh)
+  const summary = h('p', { 'aria-live': 'polite', id: 'cluster-summary' });
+  const body = h('div', { 'aria-busy': 'true' }, h('p', { text: 'Asking the members…' }));
   const err = h('p', { class: 'error', role: 'alert' });
   const when = h('p', { class: 'muted' });
-  setMain('Cluster', err, body, when);
+  setMain('Cluster', summary, err, body, when);
   let timer = null;
   let gone = false;
   async function tick() {
@@ -49,7 +53,11 @@ export function render() {
       const leader = (raft.members || []).find((m) => m.id === raft.leader_id);
       const down = (d.members || []).filter((m) => !m.reachable).length;
       const alarms = d.alarms || [];
-      err.textContent = '';
+      if (err.textContent) err.textContent = '';
+      const n = (d.members || []).length;
+      const line = `${n - down} of ${n} members reachable; leader ${leader ? leader.name || leader.id : 'unknown'}; `
+        + `quorum ${raft.has_quorum ? 'yes' : 'no'}; ${d.all ? 'all serve' : 'not all serve'} revision ${d.revision}.`;
+      if (summary.textContent !== line) summary.textContent = line;
       body.replaceChildren(
         h('div', { class: 'cards' },
           card('Leader', leader ? leader.name || leader.id : 'none known', leader ? '' : 'bad'),
@@ -66,7 +74,7 @@ export function render() {
       body.setAttribute('aria-busy', 'false');
       when.textContent = `Updated ${new Date().toLocaleTimeString()}; refreshes every ${EVERY_MS / 1000} s.`;
     } catch (e) {
-      err.textContent = e.message;
+      if (err.textContent !== e.message) err.textContent = e.message;
     }
     if (!gone) timer = setTimeout(tick, EVERY_MS);
   }

@@ -192,6 +192,54 @@ function pluginEditor(obj, changed, ro) {
   return { el: box, render };
 }
 
+// A consumer's credentials: their ids and plugin names (never the values:
+// they hold keys and secrets), delete with confirmation, add one as JSON.
+function credentials(user, ro) {
+  const base = `/consumers/${encodeURIComponent(user)}/credentials`;
+  const err = h('div', { class: 'error', role: 'alert' });
+  const body = h('div', { 'aria-live': 'polite' });
+  const cid = h('input', { type: 'text', name: 'credential-id', autocomplete: 'off' });
+  const cjson = h('textarea', { name: 'credential-json', rows: 3, spellcheck: 'false', placeholder: '{"plugins": {"key-auth": {"key": "..."}}}' });
+  async function load() {
+    try {
+      const d = await get(base);
+      const items = d.list || [];
+      body.replaceChildren(items.length === 0 ? h('p', { class: 'muted', text: 'No credentials.' })
+        : h('table', { id: 'credentials' }, h('thead', {}, h('tr', {}, ['Id', 'Plugins', ''].map((t) => h('th', { scope: 'col', text: t })))),
+          h('tbody', {}, items.map((it) => {
+            const cidv = String(it.value?.id ?? it.key.split('/').pop());
+            return h('tr', { 'data-id': cidv }, h('td', { text: cidv }),
+              h('td', { text: Object.keys(it.value?.plugins || {}).join(', ') }),
+              h('td', {}, ro ? null : h('button', { type: 'button', class: 'danger', text: 'Delete', 'aria-label': `Delete credential ${cidv}`,
+                onclick: async () => {
+                  if (!await confirmBox(`Delete credential ${cidv} of ${user}?`, 'Delete')) return;
+                  try { await call('DELETE', `${base}/${encodeURIComponent(cidv)}${SERVED}`); load(); } catch (e) { err.textContent = e.message; }
+                } })));
+          }))));
+    } catch (e) {
+      err.textContent = e.message;
+    }
+  }
+  const form = h('form', {}, h('div', { class: 'grid' }, field('Credential id', cid), field('Credential as JSON', cjson)),
+    h('button', { type: 'submit', text: 'Add credential' }));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    err.textContent = '';
+    try {
+      await call('PUT', `${base}/${encodeURIComponent(cid.value.trim())}${SERVED}`, cjson.value);
+      cid.value = '';
+      cjson.value = '';
+      load();
+    } catch (e) {
+      err.textContent = e.message;
+    }
+  });
+  load();
+  return h('section', { 'aria-labelledby': 'cred-h' }, h('h2', { id: 'cred-h', text: 'Credentials' }),
+    h('p', { class: 'muted', text: 'Only the plugin names are shown: credentials hold keys and secrets.' }),
+    err, body, ro ? null : form);
+}
+
 async function edit(res, id) {
   const meta = RES[res];
   const ro = session.readOnly;
@@ -287,6 +335,7 @@ async function edit(res, id) {
       h('a', { class: 'btn', href: `#/config/${res}`, text: 'Back to the list' })));
   f.addEventListener('submit', save);
   err.tabIndex = -1;
-  setMain(id ? `${ro ? 'View' : 'Edit'} ${one(res)} ${id}` : `New ${one(res)}`, f);
+  setMain(id ? `${ro ? 'View' : 'Edit'} ${one(res)} ${id}` : `New ${one(res)}`, f,
+    res === 'consumers' && id ? credentials(id, ro) : null);
   return undefined;
 }

@@ -3,6 +3,7 @@
 // audit log page.
 import { call, get, qs, session } from './api.js';
 import { h, field, setMain, say, confirmBox, fmtTime } from './dom.js';
+import { servedText } from './config.js';
 
 const RESOURCES = ['', 'routes', 'services', 'upstreams', 'consumers', 'ssls', 'global_rules',
   'plugin_configs', 'consumer_groups', 'plugin_metadata', 'stream_routes', 'protos', 'secrets'];
@@ -24,6 +25,32 @@ function diffView(d) {
         h('td', {}, h('code', { text: c.path })),
         h('td', { class: c.op === 'add' ? '' : 'del' }, h('pre', { text: show(c.from) })),
         h('td', { class: c.op === 'remove' ? '' : 'add' }, h('pre', { text: show(c.to) }))))))))));
+}
+
+// One object at two revisions as two JSON texts side by side; the lines
+// only one side has are marked (removed left, added right).
+function sideBySide(a, b, ra, rb) {
+  const text = (v) => (v === null ? ['(absent)'] : JSON.stringify(v, null, 2).split('\n'));
+  const la = text(a);
+  const lb = text(b);
+  const sa = new Set(la);
+  const sb = new Set(lb);
+  const col = (lines, other, cls, rev) => h('div', {}, h('h4', { text: `At revision ${rev}` }),
+    h('pre', {}, lines.map((l) => h('span', { class: other.has(l) ? '' : cls, text: l || ' ' }))));
+  return h('div', { class: 'diff', id: 'side-by-side' }, col(la, sb, 'del', ra), col(lb, sa, 'add', rb));
+}
+
+async function objectAt(res, id, rev) {
+  try {
+    const d = await get(`/${res}/${encodeURIComponent(id)}${qs({ revision: rev })}`);
+    const v = { ...(d.value || {}) };
+    delete v.update_time;
+    if (res === 'ssls') { delete v.key; delete v.keys; }
+    return v;
+  } catch (e) {
+    if (e.status === 404) return null;
+    throw e;
+  }
 }
 
 export function render(args) {
@@ -59,8 +86,8 @@ export function render(args) {
       const what = sc ? sc.join(', ') : 'all of the config';
       if (n === 0) { say(`Nothing to roll back: ${what} is as it was at ${rev}.`); return; }
       if (!await confirmBox(`Roll back ${what} to revision ${rev}? ${n} object(s) change: ${(plan.changes || []).map((c) => `${c.op} ${c.key}`).join(', ')}.`, 'Roll back')) return;
-      const d = await call('POST', '/rollback', body);
-      say(`Rolled back to ${rev}: new revision ${d.revision}`);
+      const d = await call('POST', '/rollback?wait=served&timeout=3s', body);
+      say(`Rolled back to ${rev}: new revision ${d.revision}, ${servedText(d.served)}`);
       load(d.revision);
     } catch (e) {
       err.textContent = e.message;
@@ -110,8 +137,14 @@ export function render(args) {
   async function diff() {
     diffOut.replaceChildren();
     try {
-      const d = await get(`/diff${qs({ from: from.value, to: to.value, resource: res.value, id: res.value ? oid.value.trim() : '' })}`);
-      diffOut.replaceChildren(diffView(d));
+      const id = res.value ? oid.value.trim() : '';
+      const d = await get(`/diff${qs({ from: from.value, to: to.value, resource: res.value, id })}`);
+      const parts = [diffView(d)];
+      if (id) {
+        const [a, b] = await Promise.all([objectAt(res.value, id, d.from), objectAt(res.value, id, d.to)]);
+        parts.push(h('h3', { text: `${res.value}/${id} side by side` }), sideBySide(a, b, d.from, d.to));
+      }
+      diffOut.replaceChildren(...parts);
     } catch (e) {
       diffOut.replaceChildren(h('p', { class: 'error', role: 'alert', text: e.message }));
     }

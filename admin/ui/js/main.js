@@ -36,12 +36,20 @@ function route() {
   if (!page) { setMain('Not found', h('p', { text: `No page ${name}.` })); return; }
   const out = page(parts.slice(1));
   if (typeof out === 'function') leave = out;
-  document.getElementById('main').focus({ preventScroll: true });
+  // the new page's content gets the focus (screen readers read it), unless
+  // the page put it on a field already (login)
+  const main = document.getElementById('main');
+  if (!main.contains(document.activeElement) || document.activeElement === main) main.focus({ preventScroll: true });
 }
 
 document.getElementById('logout').addEventListener('click', () => {
   session.clear();
   location.hash = '#/login';
+});
+// the skip link moves the focus without touching the hash (the router's)
+document.querySelector('a.skip').addEventListener('click', (ev) => {
+  ev.preventDefault();
+  document.getElementById('main').focus();
 });
 window.addEventListener('hashchange', route);
 route();
