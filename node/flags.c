@@ -145,6 +145,9 @@ static const struct flag flags[] = {
      "etcd API: private key of --etcd-cert (PEM; default: inside --etcd-cert)"},
     {"etcd-client-ca", "FILE", F_FILE, M_NODE, "", OFF(etcd_client_ca), SZ(etcd_client_ca), 0, 0,
      false, "etcd API: require client certificates signed by this CA (PEM)"},
+    {"admin-cacert", "FILE", F_FILE, M_CONFIG, "", OFF(admin_cacert), SZ(admin_cacert), 0, 0, false,
+     "config: call the Admin API over TLS, trusting this CA (the certificate must name the "
+     "host of --admin-listen)"},
     {"admin-tls-cert", "FILE", F_FILE, M_NODE, "", OFF(admin_tls_cert), SZ(admin_tls_cert), 0, 0,
      false, "Admin API: serve TLS with this certificate chain (PEM); cleartext when empty"},
     {"admin-tls-key", "FILE", F_FILE, M_NODE, "", OFF(admin_tls_key), SZ(admin_tls_key), 0, 0,

@@ -97,6 +97,7 @@ struct gw_node_config {
 	char etcd_cert[PATH_MAX];        /* etcd API TLS certificate chain ("" = cleartext) */
 	char etcd_key[PATH_MAX];         /* its private key ("" = in etcd_cert) */
 	char etcd_client_ca[PATH_MAX];   /* CA for client certificates ("" = none asked) */
+	char admin_cacert[PATH_MAX];     /* config: call the Admin API over TLS trusting it */
 	char admin_tls_cert[PATH_MAX];   /* Admin API TLS certificate chain ("" = cleartext) */
 	char admin_tls_key[PATH_MAX];    /* its private key ("" = in admin_tls_cert) */
 	char status_tls_cert[PATH_MAX];  /* status listener, likewise */

@@ -6,8 +6,11 @@
  *                          "resources": [--resources]} [?force][&dry_run]
  *   config diff R1 [R2] -> GET /apisix/admin/diff?from=R1[&to=R2]
  *                          [&resource=..&id=..]
- * and print the answer's JSON, indented. Failure modes: no key, the node
- * unreachable, or a non-200 answer: the reason on stderr and exit 1. */
+ * and print the answer's JSON, indented. With --admin-cacert the request
+ * goes over TLS: the chain must verify against that CA and the certificate
+ * must name the host of --admin-listen (IP SAN for an address). Failure
+ * modes: no key, the node unreachable, a certificate refused, or a non-200
+ * answer: the reason on stderr and exit 1. */
 #include "config.h"
 
 #include "node/history.h"
@@ -17,7 +20,9 @@
 #include "lib/err.h"
 #include "lib/httpc.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +49,51 @@ static void call_done(void *data, int err, const struct gw_httpc_resp *resp)
 	}
 }
 
-int gw_node__admin_call(const char *hostport, const char *key, const char *method, const char *path,
-			const char *body, struct gw_buf *out)
+/* gw_httpc_tls_check_cb: the server's certificate names the host we
+ * called (@data: "host:port" or "[v6]:port"). */
+static int check_name(void *data, SSL *ssl, char *why, size_t len)
+{
+	const char *hostport = data, *colon = strrchr(hostport, ':');
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	unsigned char bin[16];
+	char host[256];
+	size_t n = colon != NULL ? (size_t)(colon - hostport) : strlen(hostport);
+	int ok;
+
+	if (n > 1 && hostport[0] == '[' && hostport[n - 1] == ']') {
+		hostport++;
+		n -= 2;
+	}
+	snprintf(host, sizeof host, "%.*s", (int)n, hostport);
+	if (inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1) {
+		ok = cert != NULL && X509_check_ip_asc(cert, host, 0) == 1;
+	} else {
+		ok = cert != NULL && X509_check_host(cert, host, 0, 0, NULL) == 1;
+	}
+	if (!ok) {
+		snprintf(why, len, "the Admin API's certificate does not name %s", host);
+		return GW_EPERM;
+	}
+	return 0;
+}
+
+/* A client context trusting only @cacert; NULL (printed) on failure. */
+static SSL_CTX *client_ctx(const char *cacert)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_load_verify_locations(ctx, cacert, NULL) != 1) {
+		fprintf(stderr, "apigw: cannot load the CA %s\n", cacert);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
+int gw_node__admin_call(const char *hostport, const char *key, const char *cacert,
+			const char *method, const char *path, const char *body, struct gw_buf *out)
 {
 	struct call x = {.out = out, .status = -1};
 	struct gw_httpc_opts o = {
@@ -54,7 +102,16 @@ int gw_node__admin_call(const char *hostport, const char *key, const char *metho
 	uv_loop_t loop;
 	int rv;
 
+	if (cacert != NULL && cacert[0] != '\0') {
+		o.tls_ctx = client_ctx(cacert);
+		if (o.tls_ctx == NULL) {
+			return -1;
+		}
+		o.tls_check = check_name;
+		o.tls_check_data = (void *)hostport;
+	}
 	if (uv_loop_init(&loop) != 0) {
+		SSL_CTX_free(o.tls_ctx);
 		fprintf(stderr, "apigw: cannot start an event loop\n");
 		return -1;
 	}
@@ -62,6 +119,7 @@ int gw_node__admin_call(const char *hostport, const char *key, const char *metho
 		 body ? "Content-Type: application/json\r\n" : "");
 	rv = gw_httpc_request(&loop, hostport, method, path, hdrs, body, body ? strlen(body) : 0,
 			      &o, call_done, &x, NULL);
+	SSL_CTX_free(o.tls_ctx); /* the request holds its own reference */
 	if (rv == 0) {
 		uv_run(&loop, UV_RUN_DEFAULT);
 	}
@@ -148,12 +206,13 @@ int gw_node_history_client(const struct gw_node_config *cfg)
 			 cfg->config_dry_run
 			     ? (cfg->config_force ? "&dry_run=true" : "?dry_run=true")
 			     : "");
-		status = body ? gw_node__admin_call(cfg->admin_listen.text, key, "POST", path, body,
-						    &out)
+		status = body ? gw_node__admin_call(cfg->admin_listen.text, key, cfg->admin_cacert,
+						    "POST", path, body, &out)
 			      : -1;
 	} else {
 		diff_path(cfg, path, sizeof path);
-		status = gw_node__admin_call(cfg->admin_listen.text, key, "GET", path, NULL, &out);
+		status = gw_node__admin_call(cfg->admin_listen.text, key, cfg->admin_cacert, "GET",
+					     path, NULL, &out);
 	}
 	memset(key, 0, sizeof key);
 	free(body);

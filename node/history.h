@@ -22,10 +22,12 @@ struct gw_node_history;
 int gw_node_history_client(const struct gw_node_config *cfg);
 
 /* Node-internal (the CLI clients): one blocking request to the Admin API
- * at @hostport with the admin @key, @body JSON or NULL; the answer is
- * appended to @out. The HTTP status, or -1 (printed). */
-int gw_node__admin_call(const char *hostport, const char *key, const char *method, const char *path,
-			const char *body, struct gw_buf *out);
+ * at @hostport with the admin @key, @body JSON or NULL; over TLS when
+ * @cacert (a CA file) is not NULL or "": the chain must verify against it
+ * and the certificate name the host of @hostport. The answer is appended
+ * to @out. The HTTP status, or -1 (printed). */
+int gw_node__admin_call(const char *hostport, const char *key, const char *cacert,
+			const char *method, const char *path, const char *body, struct gw_buf *out);
 
 /* history_retention.c: compact the history older than @age_ms (the
  * leader proposes it; every node samples its revisions' times). 0 or

@@ -35,6 +35,7 @@ struct opts {
 	const char *data_dir;
 	const char *admin_listen;
 	const char *admin_key;
+	const char *admin_cacert;
 	const char *etcd_listen;
 };
 
@@ -45,19 +46,21 @@ bool gw_node_keyring_is_cmd(int argc, char **argv)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: apigw keyring rotate|list [--data-dir DIR]\n"
-		     "       apigw keyring reseal [--data-dir DIR] [--admin-listen ADDR] "
-		     "[--admin-key KEY]\n"
-		     "                            [--etcd-listen ADDR]\n"
-		     "  the cluster's data-encryption keyring (<data-dir>/keyring, docs/tls.md)\n\n"
-		     "  rotate  add a new key and make it current; older keys still open what\n"
-		     "          they sealed. Copy the file to every member, then SIGHUP each node\n"
-		     "          (systemctl reload apigw) so it reads the ring again\n"
-		     "  list    the key ids, oldest first, the current one marked\n"
-		     "  reseal  once every member has the new ring: re-write through the local\n"
-		     "          Admin API (default 127.0.0.1:9180, key from --admin-key or the\n"
-		     "          data dir) the ssls objects and consumers whose secrets an older\n"
-		     "          key sealed, so that they are sealed by the current one\n");
+	fprintf(out,
+		"usage: apigw keyring rotate|list [--data-dir DIR]\n"
+		"       apigw keyring reseal [--data-dir DIR] [--admin-listen ADDR] "
+		"[--admin-key KEY]\n"
+		"                            [--admin-cacert FILE] [--etcd-listen ADDR]\n"
+		"  the cluster's data-encryption keyring (<data-dir>/keyring, docs/tls.md)\n\n"
+		"  rotate  add a new key and make it current; older keys still open what\n"
+		"          they sealed. Copy the file to every member, then SIGHUP each node\n"
+		"          (systemctl reload apigw) so it reads the ring again\n"
+		"  list    the key ids, oldest first, the current one marked\n"
+		"  reseal  once every member has the new ring: re-write through the local\n"
+		"          Admin API (default 127.0.0.1:9180, key from --admin-key or the\n"
+		"          data dir) the ssls objects and consumers whose secrets an older\n"
+		"          key sealed, so that they are sealed by the current one\n"
+		"          (--admin-cacert: the Admin API is served over TLS; trust this CA)\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -87,6 +90,8 @@ static int parse(int argc, char **argv, struct opts *o)
 				       "keyring")) != 0 ||
 		    (r = gw_node__flag(argc, argv, &i, "--admin-key", &o->admin_key, "keyring")) !=
 			0 ||
+		    (r = gw_node__flag(argc, argv, &i, "--admin-cacert", &o->admin_cacert,
+				       "keyring")) != 0 ||
 		    (r = gw_node__flag(argc, argv, &i, "--etcd-listen", &o->etcd_listen,
 				       "keyring")) != 0) {
 			if (r < 0) {
@@ -216,9 +221,9 @@ static int reseal_section(const struct opts *o, const char *key, const cJSON *ro
 		cJSON_Delete(copy);
 		snprintf(path, sizeof path, "/apisix/admin/%s/%s", section, id);
 		gw_buf_init(&out);
-		st = body != NULL
-			 ? gw_node__admin_call(o->admin_listen, key, "PUT", path, body, &out)
-			 : -1;
+		st = body != NULL ? gw_node__admin_call(o->admin_listen, key, o->admin_cacert,
+							"PUT", path, body, &out)
+				  : -1;
 		if (body != NULL) {
 			gw_keyring_wipe_free(body, strlen(body) + 1);
 		}

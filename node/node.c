@@ -677,9 +677,11 @@ static int start_proxy(struct gw_node *n)
 	po.config = pc; /* the proxy takes the reference, also on failure */
 	po.drain_timeout_ms = n->cfg->drain_timeout_ms;
 	{
-		/* tests of the send timeouts (0 or unset: the proxy's 60 s) */
+		/* tests of the send and header timeouts (0 or unset: the proxy's 60 s) */
 		const char *e = getenv("APIGW_TEST_PROXY_SEND_TIMEOUT_MS");
 		po.send_timeout_ms = e != NULL ? (unsigned)strtoul(e, NULL, 10) : 0;
+		e = getenv("APIGW_TEST_PROXY_HEADER_TIMEOUT_MS");
+		po.header_timeout_ms = e != NULL ? (unsigned)strtoul(e, NULL, 10) : 0;
 	}
 	po.real_ip_from = n->cfg->real_ip_from;
 	po.access_log = n->cfg->access_log;

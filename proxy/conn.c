@@ -695,6 +695,18 @@ void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
 	}
 }
 
+void gw_proxy__dconn_after_pp(struct gw_proxy__dconn *dc)
+{
+	if (dc->closing) {
+		return;
+	}
+	/* pp.c's timer callback would ignore every later deadline: restart the
+	 * timer with ours (gw_proxy__timer_set keeps a running one) */
+	uv_timer_stop(&dc->timer);
+	dc->tphase = DT_IDLE; /* on_data starts the request header timer */
+	gw_proxy__timer_set(&dc->timer, d_timer_cb, &dc->t_due, dc->w->p->opts.idle_timeout_ms);
+}
+
 void gw_proxy__dconn_tls_deadline(struct gw_proxy__dconn *dc, bool start)
 {
 	const struct gw_proxy_opts *o = &dc->w->p->opts;

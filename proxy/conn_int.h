@@ -290,6 +290,10 @@ void gw_proxy__dconn_update_reading(struct gw_proxy__dconn *dc);
  * from now, not pushed back by bytes), else the handshake finished and the
  * connection waits for its first request as after accept. Worker thread. */
 void gw_proxy__dconn_tls_deadline(struct gw_proxy__dconn *dc, bool start);
+/* The PROXY header of a cleartext connection is in: the connection's timer
+ * (the header wait's) becomes the request timer, waiting for the first
+ * request as after accept. Worker thread. */
+void gw_proxy__dconn_after_pp(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_on_data(struct gw_proxy__dconn *dc, const char *p, size_t n);
 void gw_proxy__dconn_on_eof(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_on_written(struct gw_proxy__dconn *dc, size_t n);

@@ -299,9 +299,10 @@ void gw_proxy__pp_accept(struct gw_proxy__dconn *dc, uv_stream_t *lsn)
 static void pp_apply(struct gw_proxy__dconn *dc, const struct gw_proxy__pp *h)
 {
 	dc->pp_wait = false;
-	dc->tphase = DT_IDLE; /* on_data starts the request header timer */
 	if (dc->tls != NULL) {
 		gw_proxy__dconn_tls_deadline(dc, true); /* the ClientHello comes next */
+	} else {
+		gw_proxy__dconn_after_pp(dc); /* the request's deadlines from now on */
 	}
 	if (h->local) {
 		return;

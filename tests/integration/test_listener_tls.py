@@ -81,7 +81,7 @@ def raw(port, data, wait=5.0):
 def setup():
     global ca, CRT, KEYFILE, node
     ca = tlsutil.CA()
-    _, _, CRT, KEYFILE = ca.issue(["localhost"])
+    _, _, CRT, KEYFILE = ca.issue(["localhost"], ips=["127.0.0.1"])
     tls = []
     for what in ("admin", "status", "metrics"):
         tls += ["--%s-tls-cert" % what, CRT, "--%s-tls-key" % what, KEYFILE]
@@ -237,6 +237,24 @@ def test_proxy_handshake_deadline():
     assert "handshake timeout" in node.log().split("TLS handshake from")[-1], node.log()[-2000:]
 
 
+def test_cli_over_tls():
+    """The CLI's Admin API calls (config diff, keyring reseal) with
+    --admin-cacert: TLS, the chain checked against the CA, the name against
+    the host of --admin-listen; without it (cleartext) or with another CA
+    they fail with the reason."""
+    base = ["--admin-listen", node.addr("admin"), "--admin-key", ADMIN_KEY]
+    r = run_cli("config", "diff", "1", *base, "--admin-cacert", ca.cert, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip().startswith("{"), (r.stdout, r.stderr)
+    other = tlsutil.CA("another CA")
+    r = run_cli("config", "diff", "1", *base, "--admin-cacert", other.cert, timeout=60)
+    assert r.returncode == 1 and "certificate verify failed" in r.stderr, r.stderr
+    r = run_cli("config", "diff", "1", *base, timeout=60)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    r = run_cli("keyring", "reseal", "--data-dir", node.data_dir, *base, "--admin-cacert",
+                ca.cert, "--etcd-listen", node.addr("etcd"), timeout=60)
+    assert r.returncode == 0 and "0 object(s) re-sealed" in r.stdout, (r.stdout, r.stderr)
+
+
 def test_clean_stop():
     rc = node.stop()
     assert rc == 0, (rc, node.log())
@@ -252,5 +270,6 @@ tap.run(test_plain_http_refused)
 tap.run(test_garbage_closed)
 tap.run(test_handshake_deadline)
 tap.run(test_proxy_handshake_deadline)
+tap.run(test_cli_over_tls)
 tap.run(test_clean_stop)
 tap.done()

@@ -238,6 +238,43 @@ def test_pp_header_timeout():
         s.close()
 
 
+def test_pp_then_request_header_timeout():
+    """After a complete PROXY header, a request head that never completes is
+    still cut by the header timeout (a node with a 2 s header timeout, so the
+    PROXY wait is 2 s too). Before, the PROXY wait's timer callback stayed on
+    the connection, found no PROXY wait left and did nothing: no deadline."""
+    pp_port = free_port()
+    os.environ["APIGW_TEST_PROXY_HEADER_TIMEOUT_MS"] = "2000"
+    try:
+        n = Node("opshdr", extra_args=[
+            "--proxy-listen", "127.0.0.1:%d,proxy_protocol" % pp_port]).start()
+    finally:
+        del os.environ["APIGW_TEST_PROXY_HEADER_TIMEOUT_MS"]
+    try:
+        for first in (v1("192.0.2.7") + b"GET /hello HTTP/1.1\r\nHo", v1("192.0.2.8")):
+            s = socket.create_connection(("127.0.0.1", pp_port), timeout=15)
+            try:
+                t0 = time.time()
+                s.sendall(first)
+                time.sleep(0.5)
+                s.sendall(b"x")  # a byte, then silence
+                got = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+                took = time.time() - t0
+            finally:
+                s.close()
+            assert took < 10, (first, took)  # closed by the server, not by our timeout
+            assert got == b"" or got.startswith(b"HTTP/1.1 4"), got
+        assert n.stop() == 0
+    finally:
+        if n.running:
+            n.kill()
+
+
 HAPROXY_CFG = """
 global
     maxconn 100
@@ -732,6 +769,7 @@ def main():
     for fn in (test_pp_v1_sets_remote_addr, test_pp_v2_sets_remote_addr_and_skips_tlvs,
                test_pp_header_split_across_reads, test_pp_keepalive_requests_keep_the_address,
                test_pp_malformed_or_missing_closes, test_pp_header_timeout,
+               test_pp_then_request_header_timeout,
                test_pp_from_a_real_haproxy, test_check_rejects_bad_ops_flags,
                test_real_ip_from_trusted_peer, test_real_ip_ignored_from_untrusted_peer,
                test_access_log_json_lines, test_access_log_reopened_on_sigusr1,

@@ -33,7 +33,7 @@ class CA:
         return _read(self.cert)
 
     def issue(self, names, kind="ec", days=30, not_before=None, not_after=None,
-              client=False):
+              client=False, ips=()):
         """A leaf for the DNS @names (the first is the CN). kind: "ec" or
         "rsa". not_before/not_after: openssl "YYYYMMDDHHMMSSZ" texts to
         override the dates. Returns (cert PEM, key PEM, cert path, key path)."""
@@ -48,7 +48,8 @@ class CA:
                  "-out", key)
         _run("req", "-new", "-key", key, "-out", csr, "-subj", "/CN=" + names[0])
         with open(ext, "w") as f:
-            f.write("subjectAltName=%s\n" % ",".join("DNS:" + n for n in names))
+            f.write("subjectAltName=%s\n" % ",".join(
+                ["DNS:" + n for n in names] + ["IP:" + ip for ip in ips]))
             f.write("extendedKeyUsage=%s\n" % ("clientAuth" if client else "serverAuth"))
         args = ["x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key,
                 "-CAcreateserial", "-out", crt, "-extfile", ext]
