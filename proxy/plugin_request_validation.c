@@ -10,7 +10,8 @@
  * application/x-www-form-urlencoded (repeated keys an array, a key without
  * '=' true), and checks it; a JSON body that passes is re-encoded and that
  * text goes upstream (with Content-Length), so the upstream parses exactly
- * what was checked — duplicate keys keep the last value, as lua-cjson.
+ * what was checked — duplicate keys keep the last value, as lua-cjson, and
+ * the schema's property defaults are filled in, as APISIX's jsonschema.
  * Failure modes: rejected_code (400) with rejected_msg, or else the
  * validator's reason as text (APISIX's jsonschema words); a body over
  * max_req_body_size (capped at BODY_MAX: held in memory), no body, or two
@@ -360,6 +361,11 @@ static int check_body(struct gw_proxy__req *r, const struct rvconf *v, struct rv
 	if (form) {
 		cJSON_Delete(val);
 		return 0;
+	}
+	/* APISIX's validator fills in defaults, and the upstream gets them */
+	if (gw_schema_user_defaults(v->body, val) != 0) {
+		cJSON_Delete(val);
+		return gw_proxy__plugin_respond(r, 503, NULL);
 	}
 	txt = cJSON_PrintUnformatted(val);
 	cJSON_Delete(val);

@@ -19,6 +19,7 @@
 #include "lib/regex.h"
 #include "schema/schema_int.h"
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,7 @@ static const struct {
     {"anyOf", K_LIST},
     {"oneOf", K_LIST},
     {"not", K_SCHEMA},
+    {"format", K_ANY}, /* email, ipv4, ipv6, hostname checked; others pass */
     /* annotations: no effect on validation */
     {"title", K_ANY},
     {"description", K_ANY},
@@ -276,6 +278,55 @@ static int walk(struct walk *w, const cJSON *s, int depth, char *err, size_t n)
 	return 0;
 }
 
+static bool all_of(const char *s, size_t n, const char *set)
+{
+	return n > 0 && strspn(s, set) >= n;
+}
+
+#define ALNUM "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+/* jsonschema's email: local@domain.tld, [A-Za-z0-9_.-] on both sides of the
+ * '@', a tld of 2 to 4 letters after the domain's last dot. */
+static bool email_ok(const char *s)
+{
+	const char *at = strchr(s, '@'), *dot;
+	size_t tld;
+
+	if (at == NULL || !all_of(s, (size_t)(at - s), ALNUM "_.-")) {
+		return false;
+	}
+	dot = strrchr(at + 1, '.');
+	if (dot == NULL || !all_of(at + 1, (size_t)(dot - at - 1), ALNUM "_.-")) {
+		return false;
+	}
+	tld = strlen(dot + 1);
+	return tld >= 2 && tld <= 4 && strspn(dot + 1, ALNUM) == tld &&
+	       strcspn(dot + 1, "0123456789") == tld;
+}
+
+int gw_schema__user_format(const char *fmt, const char *s, char *e, size_t n)
+{
+	unsigned char buf[16];
+	const char *what = NULL;
+
+	if (strcmp(fmt, "email") == 0 && !email_ok(s)) {
+		what = "email";
+	} else if (strcmp(fmt, "ipv4") == 0 && inet_pton(AF_INET, s, buf) != 1) {
+		what = "ipv4";
+	} else if (strcmp(fmt, "ipv6") == 0 && inet_pton(AF_INET6, s, buf) != 1) {
+		what = "ipv6";
+	} else if (strcmp(fmt, "hostname") == 0 && !all_of(s, strlen(s), ALNUM "-.")) {
+		what = "ipv4"; /* sic: jsonschema's words for a bad hostname */
+	}
+	if (what == NULL) {
+		return 0;
+	}
+	if (n > 0) {
+		snprintf(e, n, "expect valid %s address but got: %.200s", what, s);
+	}
+	return GW_EINVAL;
+}
+
 int gw_schema_user_check(const cJSON *schema, char *err, size_t errlen)
 {
 	struct walk w = {0};
@@ -335,5 +386,50 @@ const cJSON *gw_schema_user_schema(const struct gw_schema_user *u)
 int gw_schema_user_validate(const struct gw_schema_user *u, const cJSON *v, char *err,
 			    size_t errlen)
 {
-	return gw_schema__check_with(u->schema, v, u->rx, u->n_rx, err, errlen);
+	return gw_schema__check_with(u->schema, v, u->rx, u->n_rx, true, err, errlen);
+}
+
+/* Fill @v's missing members from @s's properties' defaults, then descend
+ * into the members and items @s describes. */
+static int fill(const cJSON *s, cJSON *v, int depth)
+{
+	const cJSON *props = cJSON_GetObjectItemCaseSensitive(s, "properties");
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(s, "items"), *p, *d;
+	cJSON *x;
+
+	if (depth > USER_DEPTH || !cJSON_IsObject(s)) {
+		return 0;
+	}
+	if (cJSON_IsObject(v)) {
+		cJSON_ArrayForEach(p, props)
+		{
+			x = cJSON_GetObjectItemCaseSensitive(v, p->string);
+			d = cJSON_GetObjectItemCaseSensitive(p, "default");
+			if (x == NULL && d != NULL && !cJSON_IsNull(d)) {
+				if ((x = cJSON_Duplicate(d, true)) == NULL ||
+				    !cJSON_AddItemToObject(v, p->string, x)) {
+					cJSON_Delete(x);
+					return GW_ENOMEM;
+				}
+				continue; /* a default is taken as it is written */
+			}
+			if (x != NULL && fill(p, x, depth + 1) != 0) {
+				return GW_ENOMEM;
+			}
+		}
+	}
+	if (cJSON_IsArray(v) && cJSON_IsObject(items)) {
+		cJSON_ArrayForEach(x, v)
+		{
+			if (fill(items, x, depth + 1) != 0) {
+				return GW_ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
+int gw_schema_user_defaults(const struct gw_schema_user *u, cJSON *v)
+{
+	return fill(u->schema, v, 0);
 }

@@ -192,6 +192,7 @@ static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
  * thread (gw_schema__check_with), looked up before the cache. */
 static _Thread_local const struct gw_schema__rx *tl_rx;
 static _Thread_local size_t tl_n_rx;
+static _Thread_local bool tl_user; /* checking a user schema (user.c) */
 
 /* 1 match, 0 no match, -1 the pattern does not compile (treated as a
  * schema error: no match). The lock covers the cache lookup only: a cached
@@ -626,6 +627,12 @@ static int check_string(const struct kw *k, const cJSON *v, char *e, size_t n)
 		return fail(e, n, "failed to match pattern \"%s\" with \"%.200s\"",
 			    pat->valuestring, v->valuestring);
 	}
+	if (tl_user) {
+		/* a user schema: the formats of APISIX's jsonschema only */
+		return cJSON_IsString(fmt)
+			   ? gw_schema__user_format(fmt->valuestring, v->valuestring, e, n)
+			   : 0;
+	}
 	if (cJSON_IsString(fmt) && strcmp(fmt->valuestring, "ip_or_cidr") == 0 &&
 	    !gw_schema__ip_or_cidr(v->valuestring)) {
 		return fail(e, n, "expect valid ip address or CIDR but got: %.200s",
@@ -766,7 +773,7 @@ static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, u
 		return GW_EINVAL;
 	}
 	x = k.fmt;
-	if (cJSON_IsArray(v) && cJSON_IsString(x) &&
+	if (!tl_user && cJSON_IsArray(v) && cJSON_IsString(x) &&
 	    check_array_format(x->valuestring, v, e, n) != 0) {
 		return GW_EINVAL;
 	}
@@ -858,17 +865,19 @@ int gw_schema__validate(const char *schema, const cJSON *v, unsigned fl, char *e
 }
 
 int gw_schema__check_with(const cJSON *s, const cJSON *v, const struct gw_schema__rx *rx,
-			  size_t n_rx_user, char *err, size_t errlen)
+			  size_t n_rx_user, bool user, char *err, size_t errlen)
 {
 	int rv;
 
 	pthread_once(&load_once, load);
 	tl_rx = rx;
 	tl_n_rx = n_rx_user;
+	tl_user = user;
 	err[0] = '\0';
 	rv = check(s, v, err, errlen, 0, 0);
 	tl_rx = NULL;
 	tl_n_rx = 0;
+	tl_user = false;
 	return rv;
 }
 

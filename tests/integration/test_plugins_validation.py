@@ -134,6 +134,40 @@ def test_reencoded_json():
     assert st == 400, (st, b)
 
 
+def test_defaults_and_formats():
+    """As APISIX's jsonschema: property defaults are filled in (the upstream
+    gets them), and the email/ipv4/ipv6/hostname formats are checked
+    (others pass)."""
+    P.route("vd", "/vd", {"request-validation": {"body_schema": {
+        "type": "object",
+        "properties": {
+            "mail": {"type": "string", "format": "email"},
+            "ip": {"type": "string", "format": "ipv4"},
+            "ip6": {"type": "string", "format": "ipv6"},
+            "when": {"type": "string", "format": "date-time"},
+            "page": {"type": "integer", "default": 1},
+            "opts": {"type": "object", "default": {"a": True},
+                     "properties": {"deep": {"type": "string", "default": "x"}}},
+            "list": {"type": "array", "items": {"type": "object", "properties": {
+                "n": {"type": "integer", "default": 7}}}}}}}})
+    st, _, b = post("/vd", {"mail": "a.b-c@ex-1.example.com", "ip": "10.0.0.1",
+                            "ip6": "::1", "when": "whatever", "opts": {},
+                            "list": [{}, {"n": 2}]})
+    assert st == 200, (st, b)
+    assert json.loads(json.loads(b)["body"]) == {
+        "mail": "a.b-c@ex-1.example.com", "ip": "10.0.0.1", "ip6": "::1",
+        "when": "whatever", "page": 1, "opts": {"deep": "x"},
+        "list": [{"n": 7}, {"n": 2}]}, b
+    for body, want in (({"mail": "a@b"}, 'property "mail" validation failed: expect valid '
+                                         "email address but got: a@b"),
+                       ({"ip": "10.0.0.256"}, 'property "ip" validation failed: expect valid '
+                                              "ipv4 address but got: 10.0.0.256"),
+                       ({"ip6": "1::2::3"}, 'property "ip6" validation failed: expect valid '
+                                            "ipv6 address but got: 1::2::3")):
+        st, _, b = post("/vd", body)
+        assert (st, b.decode()) == (400, want), (body, st, b)
+
+
 def test_form_body():
     P.route("vf", "/vf", {"request-validation": {"body_schema": {
         "type": "object", "required": ["name"],
@@ -334,6 +368,7 @@ try:
     tap.run(test_admin_checks)
     tap.run(test_body_schema)
     tap.run(test_reencoded_json)
+    tap.run(test_defaults_and_formats)
     tap.run(test_form_body)
     tap.run(test_header_schema)
     tap.run(test_rejected_code_msg_and_size)
