@@ -91,6 +91,13 @@ struct gw_schema__rx {
  * thread. */
 int gw_schema__check_with(const cJSON *s, const cJSON *v, const struct gw_schema__rx *rx,
 			  size_t n_rx, bool user, char *err, size_t errlen);
+/* validate.c's walk from inside a check (user.c's keywords recurse with
+ * it): @n 0 is a trial (no words). */
+int gw_schema__check_node(const cJSON *s, const cJSON *v, char *e, size_t n, int depth);
+/* user.c: the keywords of a user schema that APISIX's jsonschema serves
+ * beyond the tables' (multipleOf, tuple items and additionalItems,
+ * dependencies, if/then/else, contains), checked after the others. */
+int gw_schema__user_extra(const cJSON *s, const cJSON *v, char *e, size_t n, int depth);
 /* user.c: a string's "format" in a user schema, as APISIX's jsonschema
  * checks it (email, ipv4, ipv6, hostname; any other format passes). 0 or
  * GW_EINVAL with its words in @e (nothing written when @n is 0). */

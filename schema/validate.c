@@ -844,7 +844,13 @@ static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, u
 	if (x != NULL && matches(x, v, depth + 1, fl)) {
 		return fail(e, n, "value wasn't supposed to match schema");
 	}
-	return 0;
+	/* a user schema's keywords beyond the tables' (user.c) */
+	return tl_user ? gw_schema__user_extra(s, v, e, n, depth) : 0;
+}
+
+int gw_schema__check_node(const cJSON *s, const cJSON *v, char *e, size_t n, int depth)
+{
+	return check(s, v, e, n, depth, 0);
 }
 
 int gw_schema_validate(const char *schema, const cJSON *v, char *err, size_t errlen)

@@ -52,8 +52,8 @@ def test_admin_checks():
             ({}, "object matches none of the requireds"),
             ({"body_schema": "x"}, 'property "body_schema" validation failed: wrong type: '
                                    "expected object, got string"),
-            ({"body_schema": {"type": "object", "if": {}}},
-             'invalid body_schema: keyword "if" is not supported'),
+            ({"body_schema": {"type": "object", "propertyNames": {}}},
+             'invalid body_schema: keyword "propertyNames" is not supported'),
             ({"header_schema": {"$ref": "route"}},
              'invalid header_schema: keyword "$ref" is not supported'),
             ({"body_schema": {"type": "strin"}},
@@ -167,6 +167,41 @@ def test_defaults_and_formats():
                                             "ipv6 address but got: 1::2::3")):
         st, _, b = post("/vd", body)
         assert (st, b.decode()) == (400, want), (body, st, b)
+
+
+def test_more_keywords():
+    """Keywords APISIX's jsonschema serves beyond the tables': multipleOf,
+    tuple items with additionalItems, dependencies, if/then/else, contains."""
+    P.route("vk", "/vk", {"request-validation": {"body_schema": {
+        "type": "object",
+        "properties": {
+            "n": {"type": "number", "multipleOf": 0.5},
+            "pair": {"type": "array", "items": [{"type": "string"}, {"type": "integer"}],
+                     "additionalItems": False},
+            "tags": {"type": "array", "contains": {"const": "x"}},
+            "kind": {"type": "string"}},
+        "dependencies": {"card": ["billing"], "vip": {"required": ["level"]}},
+        "if": {"properties": {"kind": {"const": "a"}}, "required": ["kind"]},
+        "then": {"required": ["a_only"]}}}})
+    assert post("/vk", {"n": 1.5, "pair": ["a", 1], "tags": ["y", "x"], "card": 1,
+                        "billing": 2, "kind": "a", "a_only": 1})[0] == 200
+    for body, want in (
+            ({"n": 1.2}, 'property "n" validation failed: expected 1.2 to be a multiple of 0.5'),
+            ({"pair": ["a", "b"]}, 'property "pair" validation failed: failed to validate '
+                                   'item 2: wrong type: expected integer, got string'),
+            ({"pair": ["a", 1, 2]}, 'property "pair" validation failed: found unexpected '
+                                    "extra items in array"),
+            ({"tags": ["y"]}, 'property "tags" validation failed: failed to check contains'),
+            ({"card": 1}, 'property "billing" is required when "card" is set'),
+            ({"vip": 1}, 'failed to validate dependent schema for "vip": property "level" '
+                         "is required"),
+            ({"kind": "a"}, "then clause did not match")):
+        st, _, b = post("/vk", body)
+        assert (st, b.decode()) == (400, want), (body, st, b)
+    st, b = P.adm("PUT", "/routes/vk2", {"uri": "/vk2", "upstream": P.upstream(), "plugins": {
+        "request-validation": {"body_schema": {"multipleOf": 0}}}})
+    assert st == 400 and b["error_msg"].endswith(
+        'invalid body_schema: "multipleOf": expected a number above 0'), b
 
 
 def test_form_body():
@@ -396,6 +431,7 @@ try:
     tap.run(test_body_schema)
     tap.run(test_reencoded_json)
     tap.run(test_defaults_and_formats)
+    tap.run(test_more_keywords)
     tap.run(test_form_body)
     tap.run(test_header_schema)
     tap.run(test_rejected_code_msg_and_size)

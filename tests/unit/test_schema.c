@@ -731,8 +731,9 @@ static void test_user_schema(void **state)
 	    {"{\"type\":\"object\",\"required\":[\"a\"],\"properties\":{\"a\":{"
 	     "\"type\":\"string\",\"pattern\":\"^x\"}},\"title\":\"t\"}",
 	     NULL},
-	    {"{\"if\":{}}", "keyword \"if\" is not supported"},
-	    {"{\"items\":[{}]}", "a schema must be an object, got an array"},
+	    {"{\"propertyNames\":{}}", "keyword \"propertyNames\" is not supported"},
+	    {"{\"items\":[{}, 1]}", "a schema must be an object, got a scalar"},
+	    {"{\"items\":[]}", "\"items\": expected a non-empty array of schemas"},
 	    {"{\"type\":[\"string\",\"nul\"]}",
 	     "\"type\": expected a type name or an array of them"},
 	    {"{\"patternProperties\":{\"(\":{}}}", "invalid pattern \"(\""},
