@@ -34,6 +34,9 @@
 #define MAX_REGEX   128 /* distinct patterns cached */
 #define MAX_SCHEMAS 64  /* rows of tables.c */
 #define MAX_PLUGINS 160 /* rows of plugins.c */
+/* uniqueItems compares every pair up to this size, hashes beyond (a request
+ * body's array may be large: request-validation) */
+#define UNIQ_PAIRWISE 64
 
 /* ---- loading the tables ----------------------------------------------- */
 
@@ -567,6 +570,91 @@ static int check_object(const struct kw *k, const cJSON *v, char *e, size_t n, i
 	return 0;
 }
 
+/* A hash of @v that values cJSON_Compare finds equal share (numbers by
+ * value, objects whatever their member order). */
+static uint64_t vhash(const cJSON *v)
+{
+	uint64_t h = (uint64_t)(v->type & 0xff) * 0x9e3779b97f4a7c15u, sum = 0;
+	const cJSON *c;
+
+	if (cJSON_IsString(v)) {
+		for (const char *p = v->valuestring; *p; p++) {
+			h = (h ^ (unsigned char)*p) * 0x100000001b3u;
+		}
+	} else if (cJSON_IsNumber(v)) {
+		/* cJSON_Compare allows a relative epsilon: hash the exponent
+		 * and the mantissa rounded far above it */
+		int ex = 0;
+		double m = frexp(v->valuedouble, &ex);
+		h ^= (uint64_t)(int64_t)llround(m * 1e9) ^ ((uint64_t)(uint32_t)ex << 40);
+	} else if (cJSON_IsArray(v)) {
+		cJSON_ArrayForEach(c, v)
+		{
+			h = (h ^ vhash(c)) * 0x100000001b3u;
+		}
+	} else if (cJSON_IsObject(v)) {
+		cJSON_ArrayForEach(c, v)
+		{
+			uint64_t k = 0xcbf29ce484222325u;
+			for (const char *p = c->string; *p; p++) {
+				k = (k ^ (unsigned char)*p) * 0x100000001b3u;
+			}
+			sum += (k ^ vhash(c)) * 0x9e3779b97f4a7c15u; /* order-free */
+		}
+		h ^= sum;
+	}
+	return h ^ (h >> 29);
+}
+
+struct hitem {
+	uint64_t h;
+	const cJSON *v;
+	int at; /* 1-based position */
+};
+
+static int cmp_hitem(const void *a, const void *b)
+{
+	const struct hitem *x = a, *y = b;
+
+	if (x->h != y->h) {
+		return x->h < y->h ? -1 : 1;
+	}
+	return x->at - y->at;
+}
+
+/* uniqueItems of a big array (a request body's): hash, sort, compare only
+ * items of one hash. 0, GW_EINVAL with the first equal pair (as the
+ * pairwise walk finds it) in *@pi < *@pj, or GW_ENOMEM. */
+static int unique_hashed(const cJSON *v, int size, int *pi, int *pj)
+{
+	struct hitem *t = malloc((size_t)size * sizeof *t);
+	const cJSON *x;
+	int n = 0, bi = 0, bj = 0;
+
+	if (t == NULL) {
+		return GW_ENOMEM;
+	}
+	cJSON_ArrayForEach(x, v)
+	{
+		t[n] = (struct hitem){vhash(x), x, n + 1};
+		n++;
+	}
+	qsort(t, (size_t)n, sizeof *t, cmp_hitem);
+	for (int a = 0; a < n; a++) {
+		for (int b = a + 1; b < n && t[b].h == t[a].h; b++) {
+			if ((bi == 0 || t[a].at < bi || (t[a].at == bi && t[b].at < bj)) &&
+			    cJSON_Compare(t[a].v, t[b].v, true)) {
+				bi = t[a].at;
+				bj = t[b].at;
+			}
+		}
+	}
+	free(t);
+	*pi = bi;
+	*pj = bj;
+	return bi != 0 ? GW_EINVAL : 0;
+}
+
 static int check_array(const struct kw *k, const cJSON *v, char *e, size_t n, int depth,
 		       unsigned fl)
 {
@@ -591,7 +679,17 @@ static int check_array(const struct kw *k, const cJSON *v, char *e, size_t n, in
 			i++;
 		}
 	}
-	if (cJSON_IsTrue(uniq)) {
+	if (cJSON_IsTrue(uniq) && size > UNIQ_PAIRWISE) {
+		int rv = unique_hashed(v, size, &i, &j);
+		if (rv != 0) {
+			return rv == GW_ENOMEM
+				   ? rv
+				   : fail(e, n,
+					  "expected unique items but items %d and %d are "
+					  "equal",
+					  i, j);
+		}
+	} else if (cJSON_IsTrue(uniq)) {
 		i = 1;
 		cJSON_ArrayForEach(x, v)
 		{

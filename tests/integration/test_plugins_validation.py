@@ -282,6 +282,37 @@ def test_rejected_code_msg_and_size():
             assert echo["headers"].get("content-length") == "7", echo["headers"]
 
 
+def test_big_bodies():
+    """Bodies built to be expensive stay cheap: uniqueItems over 50,000 items
+    (hashed, not compared pairwise), a form of many keys (sorted), more JSON
+    values than the bound, and a NUL in a form are refused or checked at
+    once; the node keeps answering."""
+    P.route("vu", "/vu", {"request-validation": {"body_schema": {
+        "type": "object", "properties": {"ids": {"type": "array", "uniqueItems": True}}}}})
+    ids = list(range(50000))
+    st, _, b = post("/vu", {"ids": ids + [{"a": 1, "b": [1, 2]}, {"b": [1, 2], "a": 1}]})
+    assert (st, b) == (400, b'property "ids" validation failed: expected unique items but '
+                            b'items 50001 and 50002 are equal'), (st, b[:200])
+    st, _, b = post("/vu", {"ids": ids + [7]})
+    assert (st, b) == (400, b'property "ids" validation failed: expected unique items but '
+                            b'items 8 and 50001 are equal'), (st, b[:200])
+    st, _, b = post("/vu", {"ids": ids + ["7", 7.5]})
+    assert st == 200, (st, b[:200])
+    st, _, b = post("/vu", "[" + ",".join(["0"] * 300000) + "]")
+    # over the values bound: the status page, the reason only in the log
+    assert st == 400 and b"400 Bad Request" in b, (st, b[:200])
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    P.route("vfm", "/vfm", {"request-validation": {"body_schema": {
+        "type": "object", "properties": {"k1": {"type": "string"}}}}})
+    st, _, b = P.req("POST", "/vfm", form, body="&".join("k%d=v" % i for i in range(60000)))
+    assert st == 200, (st, b[:200])
+    st, _, b = P.req("POST", "/vfm", form, body="&".join("k%d=v" % i for i in range(70000)))
+    assert st == 400, (st, b[:200])
+    st, _, b = P.req("POST", "/vfm", form, body="k1=ok%00evil")
+    assert st == 400, (st, b[:200])
+    assert P.get("/vfm")[0] == 400  # no body: refused, and the node answers
+
+
 def hmac_headers(path, body):
     date = email.utils.formatdate(usegmt=True)
     sig_in = "k1\nPOST %s\ndate: %s\n" % (path, date)
@@ -435,6 +466,7 @@ try:
     tap.run(test_form_body)
     tap.run(test_header_schema)
     tap.run(test_rejected_code_msg_and_size)
+    tap.run(test_big_bodies)
     tap.run(test_with_hmac_body)
     tap.run(test_http2_body)
     tap.run(test_plugin_metadata_checked)
