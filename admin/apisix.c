@@ -8,6 +8,9 @@
  * the local store (apisix_read.c), writes as ops proposed through raft
  * (apisix_write.c, apisix_txn.c).
  *
+ * The dashboard's static files (/ui/, apisix_ui.c) pass the allow-list
+ * only: the page asks for the key and sends it with each API call.
+ *
  * Failure modes: a refused request is answered at once through
  * gw_admin__send_err (the one mapping of errors to statuses and APISIX's
  * error bodies): 403 address not allowed, 404 outside the prefix or an
@@ -21,6 +24,7 @@
 
 #include "admin/apisix.h"
 #include "admin/apisix_int.h"
+#include "admin/apisix_ui.h"
 #include "lib/ct.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
@@ -131,6 +135,20 @@ static bool address_allowed(const struct gw_admin *a, const struct gw_http_req *
 
 /* ---- dispatcher -------------------------------------------------------- */
 
+/* Would @req change the config? (Not: GET/HEAD, ?dry_run=true, a schema
+ * check.) */
+static bool writes(struct gw_http_req *req, const struct gw_admin__match *m)
+{
+	char arg[16];
+
+	if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0 ||
+	    strncmp(m->route->pattern, "schema/", 7) == 0) {
+		return false;
+	}
+	return !(gw_http_query_arg(req, "dry_run", arg, sizeof arg) != NULL &&
+		 strcmp(arg, "true") == 0);
+}
+
 static void handle(struct gw_http_req *req, void *data)
 {
 	struct gw_admin *a = data;
@@ -143,6 +161,10 @@ static void handle(struct gw_http_req *req, void *data)
 	if (!address_allowed(a, req)) {
 		gw_admin__send_err(req, GW_ADMIN__EFORBIDDEN,
 				   "client address is not allowed to use the Admin API");
+		return;
+	}
+	if (strncmp(req->path, "/ui", 3) == 0 && (req->path[3] == '\0' || req->path[3] == '/')) {
+		gw_admin__ui_serve(req); /* the dashboard: static, no key (its calls send one) */
 		return;
 	}
 	rest = req->path + strnlen(req->path, plen);
@@ -163,6 +185,15 @@ static void handle(struct gw_http_req *req, void *data)
 	rv = gw_admin__route(req->method, rest, &m, msg, sizeof(msg));
 	if (rv != 0) {
 		gw_admin__send_err(req, rv, msg);
+		return;
+	}
+	if (a->standalone[0] != '\0' && writes(req, &m)) {
+		snprintf(
+		    msg, sizeof(msg),
+		    "standalone mode: the config is read from %.300s; change that file instead "
+		    "(Admin API writes are refused; ?dry_run=true is answered)",
+		    a->standalone);
+		gw_admin__send_err(req, GW_ADMIN__EFORBIDDEN, msg);
 		return;
 	}
 	m.handler(a, req, &m);
@@ -239,11 +270,15 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 	a->store = opts->store;
 	a->raft = opts->raft;
 	a->write_timeout_ms = opts->write_timeout_ms;
+	a->node_read = opts->node_read;
+	a->node_data = opts->node_data;
 	a->audit_retention_ms =
 	    opts->audit_retention_ms ? opts->audit_retention_ms : 7ULL * 24 * 3600 * 1000;
 	snprintf(a->admin_key, sizeof(a->admin_key), "%s", opts->admin_key ? opts->admin_key : "");
 	snprintf(a->data_dir, sizeof(a->data_dir), "%s", opts->data_dir ? opts->data_dir : "");
 	a->publish_key = opts->publish_key && a->admin_key[0] != '\0';
+	snprintf(a->standalone, sizeof(a->standalone), "%s",
+		 opts->standalone_file ? opts->standalone_file : "");
 	snprintf(a->viewer_key, sizeof(a->viewer_key), "%s",
 		 opts->viewer_key ? opts->viewer_key : "");
 	rv = gw_cidr_parse(opts->allow_cidrs ? opts->allow_cidrs : "127.0.0.0/24", a->cidrs,
@@ -253,8 +288,16 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 			  opts->allow_cidrs);
 		goto err_after_alloc;
 	}
-	rv = gw_httpd_start(loop, listen, NULL, handle, a, &a->httpd);
+	rv = gw_admin__audit_sink_start(a, opts->audit_log);
 	if (rv != 0) {
+		goto err_after_alloc;
+	}
+	{
+		struct gw_httpd_opts ho = {.name = "admin", .tls_ctx = opts->tls_ctx};
+		rv = gw_httpd_start(loop, listen, &ho, handle, a, &a->httpd);
+	}
+	if (rv != 0) {
+		gw_admin__audit_sink_stop(a);
 		goto err_after_alloc;
 	}
 	if (a->admin_key[0] == '\0') {
@@ -265,7 +308,8 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 	if (a->publish_key) {
 		uv_timer_start(&a->pub_timer, pub_tick, 0, 1000);
 	}
-	gw_infof("admin", "APISIX Admin API listening on %s%s", listen->text,
+	gw_infof("admin", "APISIX Admin API listening on %s%s%s", listen->text,
+		 opts->tls_ctx != NULL ? " (TLS)" : "",
 		 a->admin_key[0] ? "" : " (adopting the cluster's admin key once it arrives)");
 	*out = a;
 	return 0;
@@ -296,6 +340,16 @@ int gw_admin_port(const struct gw_admin *a)
 	return gw_httpd_port(a->httpd);
 }
 
+uint64_t gw_admin_tls_failures(const struct gw_admin *a)
+{
+	return gw_httpd_tls_failures(a->httpd);
+}
+
+bool gw_admin_is_tls(const struct gw_admin *a)
+{
+	return gw_httpd_is_tls(a->httpd);
+}
+
 static void maybe_stopped(struct gw_admin *a)
 {
 	void (*cb)(void *) = a->stop_cb;
@@ -319,6 +373,7 @@ void gw_admin_stop(struct gw_admin *a, void (*cb)(void *data), void *data)
 	/* requests waiting to retry are answered now; those inside raft when
 	 * raft calls back */
 	gw_admin__ops_stop(a);
+	gw_admin__audit_sink_stop(a);
 	uv_timer_stop(&a->pub_timer);
 	uv_close((uv_handle_t *)&a->pub_timer, timer_closed);
 	gw_httpd_stop(a->httpd, httpd_stopped, a);

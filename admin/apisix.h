@@ -22,6 +22,9 @@
  * store is unchanged; a write without quorum gets 503 {"error_msg": cause}
  * within the write deadline.
  *
+ * The same listener serves the dashboard at /ui/ (static files embedded at
+ * build time, apisix_ui.h; docs/dashboard.md), which calls this API.
+ *
  * Threads: everything runs on the loop given to gw_admin_start (the control
  * loop, the same loop as the store and raft). */
 #ifndef GW_ADMIN_APISIX_H
@@ -29,6 +32,7 @@
 
 #include "lib/addr.h"
 
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +52,21 @@ struct gw_admin_opts {
 	const char *allow_cidrs;   /* comma-separated CIDRs; NULL = "127.0.0.0/24" */
 	unsigned write_timeout_ms; /* proposal deadline; 0 = raft's default */
 	uint64_t audit_retention_ms; /* audit records kept (apisix_audit.c); 0 = 7 days */
+	/* The node's own data for the dashboard's health and traffic pages
+	 * (GET /apisix/admin/node/health and /node/metrics, read access like
+	 * every Admin read): @what "health" -> the control API's
+	 * /v1/healthcheck JSON, "metrics" -> the Prometheus text of the proxy's
+	 * metrics. 0 with *out malloc'ed (*len bytes; the caller frees) or an
+	 * error (GW_EUNHEALTHY: the proxy is not running). NULL: those answer
+	 * 503. Called on the loop thread. */
+	int (*node_read)(void *data, const char *what, char **out, size_t *len);
+	void *node_data;
+	SSL_CTX *tls_ctx;            /* NULL = cleartext; else served over TLS (lib/httpd.h; the
+				      * listener takes its own reference) */
+	const char *standalone_file; /* NULL or "": writable; else the config comes from this
+					file (--standalone) and writes are refused */
+	const char *audit_log;       /* NULL or "": none; else append every audit record to
+					this file as JSON lines (--audit-log) */
 };
 
 /* Start the Admin API on @listen. The strings of @opts are copied. 0, or
@@ -56,8 +75,17 @@ struct gw_admin_opts {
 int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct gw_admin_opts *opts,
 		   struct gw_admin **out);
 
+/* Reopen the --audit-log file (SIGHUP, after logrotate moved it). Loop
+ * thread. */
+void gw_admin_reopen_logs(struct gw_admin *a);
+
 /* Bound port (tests with port 0). */
 int gw_admin_port(const struct gw_admin *a);
+
+/* TLS connections of the listener closed for a TLS failure (lib/httpd.h),
+ * and whether it serves TLS. */
+uint64_t gw_admin_tls_failures(const struct gw_admin *a);
+bool gw_admin_is_tls(const struct gw_admin *a);
 
 /* Stop accepting and close connections, then call @cb(@data). Requests
  * whose proposal is still in raft are answered (or dropped if the client is

@@ -13,5 +13,6 @@ ADMIN_SOURCES += \
 	admin/apisix_history_served.c \
 	admin/apisix_history_rollback.c \
 	admin/apisix_history_diff.c \
-	admin/apisix_audit.c \
+	admin/apisix_audit.c admin/apisix_audit_sink.c \
+	admin/apisix_configs.c \
 	admin/apisix_consumer.c

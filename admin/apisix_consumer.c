@@ -110,6 +110,16 @@ int gw_admin__consumer_seal(struct gw_admin__op *op, cJSON *v, char *msg, size_t
 		char *blob = NULL;
 		int rv;
 
+		if (cJSON_IsString(f) && kr != NULL && gw_keyring_is_sealed(f->valuestring)) {
+			/* sealed by an older key: re-seal with the current one */
+			if (gw_keyring_reseal(kr, GW_KEYRING_AAD_CONSUMER, f->valuestring, &blob) ==
+				0 &&
+			    blob != NULL) {
+				cJSON_free(f->valuestring);
+				f->valuestring = blob;
+			}
+			continue;
+		}
 		if (!cJSON_IsString(f) || gw_keyring_is_sealed(f->valuestring)) {
 			continue;
 		}

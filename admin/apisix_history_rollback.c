@@ -3,7 +3,8 @@
  *  "from_revision": R} restores the chosen objects (every /apisix/ key
  * without "resources") to what they were at revision N, as ONE store TXN.
  *
- * Happy path: read every selection at N and now (revision C), plan the
+ * Happy path: after a read barrier (a follower's store holds every
+ * committed entry), read every selection at N and now (revision C), plan the
  * change (keys that differ are put back with their value at N, keys that
  * did not exist at N are deleted), check that the result keeps references
  * whole (a route's upstream_id names an upstream that exists after the
@@ -15,7 +16,8 @@
  * looked at (a diff, a history): objects of the selection changed after R
  * make the rollback refuse with 409 and the list of what changed.
  * ?force=true skips both guards; ?dry_run=true answers the plan without
- * proposing anything.
+ * proposing anything; ?wait=served[&timeout=] answers once every member
+ * serves the rollback's revision (as for every write).
  * Failure modes: N outside the history window (compacted, --history-
  * revisions) or in the future: 400 with the window's bounds; a broken
  * reference: 400 naming it; changed objects (guard or lost race): 409
@@ -50,9 +52,10 @@ struct sel {
 struct rollback {
 	struct gw_admin *a;
 	struct gw_http_req *req;
-	int64_t target; /* N */
-	int64_t from;   /* R: changes after it conflict (0 = none given) */
-	int64_t read;   /* C: the revision the plan was made at */
+	struct gw_admin__op *op; /* answers (and ?wait=served); freed when it answers */
+	int64_t target;          /* N */
+	int64_t from;            /* R: changes after it conflict (0 = none given) */
+	int64_t read;            /* C: the revision the plan was made at */
 	bool force, dry_run;
 	struct sel sels[MAX_SEL];
 	size_t n_sel;
@@ -305,7 +308,7 @@ static void conflict(struct rollback *rb, int64_t since)
 	if (body != NULL) {
 		cJSON_AddItemToObject(body, "changed", changed_since(rb, since));
 	}
-	gw_admin__send_json(rb->req, 409, body);
+	gw_admin__op_answer_hdrs(rb->op, 409, body, "");
 }
 
 /* ---- the plan ----------------------------------------------------------- */
@@ -490,7 +493,6 @@ static void plan(struct rollback *rb, struct gw_store_op *ops, size_t *n_ops,
 
 static void answer_done(struct rollback *rb, int64_t revision)
 {
-	char hdrs[64];
 	cJSON *o = cJSON_CreateObject();
 
 	if (o != NULL) {
@@ -500,8 +502,9 @@ static void answer_done(struct rollback *rb, int64_t revision)
 		cJSON_AddItemToObject(o, "changes", rb->changes);
 		rb->changes = NULL;
 	}
-	snprintf(hdrs, sizeof hdrs, "X-Apigw-Revision: %" PRId64 "\r\n", revision);
-	gw_admin__send_json_hdrs(rb->req, 200, o, hdrs);
+	/* X-Apigw-Revision, and with ?wait=served the answer once every member
+	 * serves the rollback's revision */
+	gw_admin__op_reply(rb->op, 200, o, revision);
 }
 
 static void txn_done(void *data, int err, struct gw_store_result *res)
@@ -513,7 +516,7 @@ static void txn_done(void *data, int err, struct gw_store_result *res)
 		err = res->err;
 	}
 	if (err != 0) {
-		gw_admin__send_err(rb->req, err, NULL);
+		gw_admin__op_fail(rb->op, err, NULL);
 	} else if (!res->succeeded) {
 		conflict(rb, rb->read); /* someone wrote in between */
 	} else {
@@ -543,13 +546,13 @@ static void run(struct rollback *rb)
 	rb->changes = cJSON_CreateArray();
 	if (ops == NULL || cmps == NULL || rb->changes == NULL) {
 		rv = GW_ENOMEM;
-		gw_admin__send_err(rb->req, rv, NULL);
+		gw_admin__op_fail(rb->op, rv, NULL);
 		goto out;
 	}
 	plan(rb, ops, &n_ops, cmps, &n_cmps);
 	rv = check_refs(rb, msg, sizeof msg);
 	if (rv != 0) {
-		gw_admin__send_err(rb->req, rv, rv == GW_EINVAL ? msg : NULL);
+		gw_admin__op_fail(rb->op, rv, rv == GW_EINVAL ? msg : NULL);
 		goto out;
 	}
 	if (n_ops == 0 || rb->dry_run) {
@@ -561,7 +564,7 @@ static void run(struct rollback *rb)
 			 "the rollback changes %zu objects: more than one transaction holds (%d); "
 			 "roll back fewer resources at a time",
 			 n_ops, GW_STORE_MAX_APPLY_OPS);
-		gw_admin__send_err(rb->req, GW_EINVAL, msg);
+		gw_admin__op_fail(rb->op, GW_EINVAL, msg);
 		goto out;
 	}
 	extra = cJSON_CreateObject();
@@ -575,7 +578,7 @@ static void run(struct rollback *rb)
 	}
 	rv = gw_admin__audit_make(rb->a, rb->req, "rollback", NULL, NULL, NULL, extra, &rb->audit);
 	if (rv != 0) {
-		gw_admin__send_err(rb->req, rv, NULL);
+		gw_admin__op_fail(rb->op, rv, NULL);
 		goto out;
 	}
 	n_ops += gw_admin__audit_ops(&rb->audit, &ops[n_ops]);
@@ -587,7 +590,7 @@ static void run(struct rollback *rb)
 	txn.u.txn.n_success = n_ops;
 	rv = gw_raft_propose(rb->a->raft, &txn, rb->a->write_timeout_ms, txn_done, rb);
 	if (rv != 0) {
-		gw_admin__send_err(rb->req, rv, NULL);
+		gw_admin__op_fail(rb->op, rv, NULL);
 		goto out;
 	}
 	rb->a->n_ops++;
@@ -600,25 +603,17 @@ out:
 	rollback_free(rb);
 }
 
-void gw_admin__h_rollback(struct gw_admin *a, struct gw_http_req *req,
-			  const struct gw_admin__match *m)
+/* The store holds every committed entry: plan on it (a follower's store
+ * may lag, and a plan on a stale read could answer "nothing to do"). */
+static void barrier_done(void *data, int err)
 {
-	struct rollback *rb = calloc(1, sizeof *rb);
-	char msg[512], arg[16];
+	struct rollback *rb = data;
+	struct gw_admin *a = rb->a;
+	char msg[512];
 	cJSON *changed;
-	int rv;
+	int rv = err;
 
-	(void)m;
-	if (rb == NULL) {
-		gw_admin__send_err(req, GW_ENOMEM, NULL);
-		return;
-	}
-	rb->a = a;
-	rb->req = req;
-	rb->force = gw_http_query_arg(req, "force", arg, sizeof arg) && strcmp(arg, "true") == 0;
-	rb->dry_run =
-	    gw_http_query_arg(req, "dry_run", arg, sizeof arg) && strcmp(arg, "true") == 0;
-	rv = parse(rb, msg, sizeof msg);
+	msg[0] = '\0';
 	if (rv == 0) {
 		rv = read_all(rb, msg, sizeof msg);
 	}
@@ -629,7 +624,7 @@ void gw_admin__h_rollback(struct gw_admin *a, struct gw_http_req *req,
 		rv = GW_EINVAL;
 	}
 	if (rv != 0) {
-		gw_admin__send_err(req, rv, msg);
+		gw_admin__op_fail(rb->op, rv, msg[0] ? msg : NULL);
 		rollback_free(rb);
 		return;
 	}
@@ -644,4 +639,43 @@ void gw_admin__h_rollback(struct gw_admin *a, struct gw_http_req *req,
 		cJSON_Delete(changed);
 	}
 	run(rb);
+}
+
+void gw_admin__h_rollback(struct gw_admin *a, struct gw_http_req *req,
+			  const struct gw_admin__match *m)
+{
+	struct rollback *rb = calloc(1, sizeof *rb);
+	char msg[512], arg[16];
+	int rv;
+
+	(void)m;
+	if (rb == NULL) {
+		gw_admin__send_err(req, GW_ENOMEM, NULL);
+		return;
+	}
+	rb->a = a;
+	rb->req = req;
+	rb->op = gw_admin__op_new(a, req, NULL, GW_ADMIN__M_POST);
+	if (rb->op == NULL) {
+		gw_admin__send_err(req, GW_ENOMEM, NULL);
+		free(rb);
+		return;
+	}
+	rb->force = gw_http_query_arg(req, "force", arg, sizeof arg) && strcmp(arg, "true") == 0;
+	rb->dry_run =
+	    gw_http_query_arg(req, "dry_run", arg, sizeof arg) && strcmp(arg, "true") == 0;
+	rv = gw_admin__wait_parse(rb->op, msg, sizeof msg);
+	if (rv == 0) {
+		rv = parse(rb, msg, sizeof msg);
+	}
+	if (rv != 0) {
+		gw_admin__op_fail(rb->op, rv, msg);
+		rollback_free(rb);
+		return;
+	}
+	rv = gw_raft_read_barrier(a->raft, a->write_timeout_ms, barrier_done, rb);
+	if (rv != 0) {
+		gw_admin__op_fail(rb->op, rv, NULL);
+		rollback_free(rb);
+	}
 }

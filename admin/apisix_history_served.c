@@ -242,6 +242,33 @@ struct cluster_ctx {
 	struct gw_http_req *req;
 };
 
+/* This node's raft view for the dashboard: "raft" (gw_raft_status_json:
+ * role, term, leader, commit and applied index, quorum, members with their
+ * roles) and "alarms" ([{"alarm":"CORRUPT","member":id}]). Parts that
+ * cannot be made are left out. */
+static void add_raft_view(struct gw_admin *a, cJSON *o)
+{
+	char *st = gw_raft_status_json(a->raft), hex[17];
+	cJSON *j = st ? cJSON_Parse(st) : NULL, *al = cJSON_AddArrayToObject(o, "alarms"), *e;
+	uint64_t *ids = NULL;
+	size_t n = 0;
+
+	free(st);
+	if (j != NULL) {
+		cJSON_AddItemToObject(o, "raft", j);
+	}
+	if (al != NULL && gw_raft_corrupt_alarms(a->raft, &ids, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			e = cJSON_CreateObject();
+			snprintf(hex, sizeof hex, "%016llx", (unsigned long long)ids[i]);
+			cJSON_AddStringToObject(e, "alarm", "CORRUPT");
+			cJSON_AddStringToObject(e, "member", hex);
+			cJSON_AddItemToArray(al, e);
+		}
+		free(ids);
+	}
+}
+
 static void cluster_done(void *data, const struct gw_raft_served *rows, size_t n)
 {
 	struct cluster_ctx *x = data;
@@ -249,6 +276,9 @@ static void cluster_done(void *data, const struct gw_raft_served *rows, size_t n
 	bool all;
 	cJSON *o = report(rows, n, gw_store_revision(a->store), false, &all);
 
+	if (o != NULL) {
+		add_raft_view(a, o);
+	}
 	gw_admin__send_json(x->req, 200, o);
 	free(x);
 	a->n_ops--;

@@ -178,15 +178,24 @@ struct gw_admin {
 	struct gw_raft *raft;
 	char admin_key[256]; /* "" until adopted from the cluster */
 	char viewer_key[256];
-	char data_dir[4096];  /* where an adopted key is saved */
-	bool publish_key;     /* publish admin_key while the cluster has none */
-	bool pub_inflight;    /* a publishing proposal is in raft */
-	uv_timer_t pub_timer; /* retries publishing every second */
-	bool httpd_done;      /* the listener has stopped */
-	bool timer_done;      /* pub_timer is closed */
+	char standalone[512]; /* --standalone's file: writes refused ("" = writable) */
+	/* --audit-log (apisix_audit_sink.c) */
+	char audit_log[512];              /* the file, or "" */
+	int audit_fd;                     /* -1: none */
+	struct gw_watcher *audit_watcher; /* on /apigw/audit/ */
+	int64_t audit_seen;               /* last revision written */
+	bool audit_failing;               /* the last write failed (logged once) */
+	char data_dir[4096];              /* where an adopted key is saved */
+	bool publish_key;                 /* publish admin_key while the cluster has none */
+	bool pub_inflight;                /* a publishing proposal is in raft */
+	uv_timer_t pub_timer;             /* retries publishing every second */
+	bool httpd_done;                  /* the listener has stopped */
+	bool timer_done;                  /* pub_timer is closed */
 	struct gw_cidr cidrs[GW_ADMIN__MAX_CIDR];
 	int n_cidrs;
 	unsigned write_timeout_ms;
+	int (*node_read)(void *data, const char *what, char **out, size_t *len);
+	void *node_data;
 	uint64_t audit_retention_ms; /* audit records older are deleted */
 	unsigned audit_seq;          /* makes this node's audit keys unique */
 	struct gw_list ops;          /* live write requests (struct gw_admin__op.link) */
@@ -392,6 +401,10 @@ void gw_admin__dry_run(struct gw_admin__op *op, const char *value);
 void gw_admin__h_rollback(struct gw_admin *a, struct gw_http_req *req,
 			  const struct gw_admin__match *m);
 
+/* apisix_configs.c: PUT /apisix/admin/configs (a whole declarative config). */
+void gw_admin__h_configs_put(struct gw_admin *a, struct gw_http_req *req,
+			     const struct gw_admin__match *m);
+
 /* ---- audit (apisix_audit.c) ---- */
 /* Build the audit record of a write by @req (NULL: no client): @op
  * ("PUT", "rollback"...), @res / @id / @key (each may be NULL), @extra
@@ -404,8 +417,19 @@ int gw_admin__audit_make(struct gw_admin *a, struct gw_http_req *req, const char
  * (room for 2); pointers into @au. Returns 2. */
 size_t gw_admin__audit_ops(const struct gw_admin__audit *au, struct gw_store_op *ops);
 void gw_admin__audit_free(struct gw_admin__audit *au);
+/* apisix_audit_sink.c: --audit-log @path ("" or NULL: none). 0 or GW_EIO /
+ * GW_ENOMEM (logged). Stop before the store closes. */
+struct gw_watcher;
+int gw_admin__audit_sink_start(struct gw_admin *a, const char *path);
+void gw_admin__audit_sink_stop(struct gw_admin *a);
 void gw_admin__h_audit(struct gw_admin *a, struct gw_http_req *req,
 		       const struct gw_admin__match *m);
+/* GET /node/health and /node/metrics (apisix_ui.c): this node's upstream
+ * health and proxy metrics for the dashboard, through opts.node_read. */
+void gw_admin__h_node_health(struct gw_admin *a, struct gw_http_req *req,
+			     const struct gw_admin__match *m);
+void gw_admin__h_node_metrics(struct gw_admin *a, struct gw_http_req *req,
+			      const struct gw_admin__match *m);
 
 /* ---- served revisions (apisix_history_served.c) ---- */
 /* ?wait=served[&timeout=] and ?dry_run=true of a write request into the

@@ -7,7 +7,9 @@
  * proposed, so the store, its snapshots, its replicas and the answer hold
  * only the sealed form. GET shows what is stored; a key in clear (written
  * through the etcd API, as APISIX allows) is sealed on the fly for the
- * answer. A sealed key sent back (GET then PUT) is kept as it is.
+ * answer. A sealed key sent back (GET then PUT) is kept as it is when the
+ * current key sealed it; one sealed by an older key of the ring is
+ * re-sealed with the current key (`apigw keyring reseal` relies on it).
  * Failure modes: no keyring or no randomness: the write is refused with
  * 500 (nothing stored); a GET that cannot seal drops the key from the
  * answer. Threads: the admin's loop. */
@@ -22,13 +24,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Seal the string item @it in place if it is in clear. 0 or an error. */
-static int seal_item(const struct gw_keyring *kr, cJSON *it)
+/* Seal the string item @it in place if it is in clear; with @reseal,
+ * re-seal it with the current key if an older key sealed it (one the ring
+ * cannot open is left to the validation, which refuses it). 0 or an
+ * error. */
+static int seal_item(const struct gw_keyring *kr, cJSON *it, bool reseal)
 {
 	char *blob = NULL;
 	int rv;
 
-	if (!cJSON_IsString(it) || gw_keyring_is_sealed(it->valuestring)) {
+	if (cJSON_IsString(it) && gw_keyring_is_sealed(it->valuestring)) {
+		if (reseal && kr != NULL &&
+		    gw_keyring_reseal(kr, GW_CERTKEY_AAD, it->valuestring, &blob) == 0 &&
+		    blob != NULL) {
+			cJSON_free(it->valuestring);
+			it->valuestring = blob;
+		}
+		return 0;
+	}
+	if (!cJSON_IsString(it)) {
 		return 0;
 	}
 	if (kr == NULL) {
@@ -43,16 +57,16 @@ static int seal_item(const struct gw_keyring *kr, cJSON *it)
 	return 0;
 }
 
-static int seal_all(cJSON *v)
+static int seal_all(cJSON *v, bool reseal)
 {
 	const struct gw_keyring *kr = gw_keyring_default();
 	cJSON *it;
-	int rv = seal_item(kr, cJSON_GetObjectItemCaseSensitive(v, "key"));
+	int rv = seal_item(kr, cJSON_GetObjectItemCaseSensitive(v, "key"), reseal);
 
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(v, "keys"))
 	{
 		if (rv == 0) {
-			rv = seal_item(kr, it);
+			rv = seal_item(kr, it, reseal);
 		}
 	}
 	return rv;
@@ -60,7 +74,7 @@ static int seal_all(cJSON *v)
 
 int gw_admin__ssl_seal(cJSON *v, char *msg, size_t n)
 {
-	int rv = seal_all(v);
+	int rv = seal_all(v, true);
 
 	if (rv != 0) {
 		snprintf(msg, n, "failed to encrypt key: %s",
@@ -77,7 +91,7 @@ void gw_admin__ssl_redact(const char *key, size_t len, cJSON *v)
 	if (res == NULL || !gw_admin__is(res, "ssls") || !cJSON_IsObject(v)) {
 		return;
 	}
-	if (seal_all(v) != 0) {
+	if (seal_all(v, false) != 0) {
 		/* never show a key in clear: drop what could not be sealed */
 		cJSON *it = cJSON_GetObjectItemCaseSensitive(v, "key");
 		if (cJSON_IsString(it) && !gw_keyring_is_sealed(it->valuestring)) {

@@ -30,6 +30,7 @@
 #include "admin/etcd_int.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/tlspolicy.h"
 #include "raft/endpoints.h"
 
 #include <openssl/err.h>
@@ -336,7 +337,10 @@ int gw_etcd__tls_init(struct gw_etcd *srv)
 	if (ctx == NULL) {
 		return GW_ENOMEM;
 	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (gw_tlspolicy_apply(ctx) != 0) {
+		gw_errorf("etcd", "TLS policy refused by OpenSSL");
+		goto err;
+	}
 	if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1) {
 		ERR_error_string_n(ERR_get_error(), why, sizeof why);
 		gw_errorf("etcd", "cannot load the etcd TLS certificate %s: %s", o->tls_cert, why);

@@ -149,3 +149,10 @@ bool gw_addr_peer_sockopts(int fd, unsigned rto_max_ms)
 	v = rto_max_ms < 1000 ? 1000 : (int)rto_max_ms;
 	return setsockopt(fd, IPPROTO_TCP, TCP_RTO_MAX_MS, &v, sizeof v) == 0;
 }
+
+void gw_addr_quickack(int fd)
+{
+	int v = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &v, sizeof v);
+}

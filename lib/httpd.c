@@ -15,7 +15,16 @@
  * (gw_http_pending_bytes; the etcd watch cuts a stream over its buffer).
  * Connections are admitted by a gw_connlimit (cap with a reserve for
  * loopback and the owner's peers). A connection is freed once its handle is
- * closed and no request of it is still pending (conn->refs). */
+ * closed and no request of it is still pending (conn->refs).
+ *
+ * TLS: ciphertext is read into the server's one read buffer (the loop
+ * consumes it at once), fed to the connection's gw_tlsbio, and the
+ * plaintext lands in conn->in as cleartext bytes would; every write
+ * (conn_write) is encrypted and the records go out through raw_write, so
+ * write_pending, the stall timer and gw_http_pending_bytes count
+ * ciphertext. What OpenSSL holds is bounded: feeding decrypts every
+ * complete record at once, so its read BIO keeps at most one partial
+ * record, and reading stops on conn->in's bound as in cleartext. */
 #include "config.h"
 
 #include "lib/httpd.h"
@@ -23,7 +32,9 @@
 #include "lib/err.h"
 #include "lib/list.h"
 #include "lib/log.h"
+#include "lib/ratelimit.h"
 #include "lib/reason.h"
+#include "lib/tlsbio.h"
 
 #include <ctype.h>
 #include <http_parser.h>
@@ -53,8 +64,11 @@ struct gw__http_conn {
 	uint64_t tag;                 /* given by gw_httpd_adopt_tagged, copied to each request */
 	struct sockaddr_storage peer; /* the client as the adopter knows it, if has_peer */
 	bool has_peer;
-	void *conn_data;     /* gw_httpd_adopt_tagged's, owned (free()) */
-	struct gw_list link; /* in srv->conns */
+	void *conn_data;       /* gw_httpd_adopt_tagged's, owned (free()) */
+	struct gw_list link;   /* in srv->conns */
+	struct gw_tlsbio *tls; /* NULL in cleartext; owned */
+	bool tls_fed;          /* ciphertext arrived (plain HTTP is told apart first) */
+	bool tls_failed;       /* counted already */
 };
 
 struct gw_httpd {
@@ -70,7 +84,13 @@ struct gw_httpd {
 	bool listener_closed;
 	gw_httpd_stop_cb stop_cb;
 	void *stop_data;
+	SSL_CTX *tls_ctx;           /* our reference, or NULL */
+	char *tls_rbuf;             /* ciphertext read buffer (TLS_RBUF bytes) */
+	uint64_t tls_failures;      /* gw_httpd_tls_failures */
+	struct gw_ratelimit tls_rl; /* failure log lines */
 };
+
+#define TLS_RBUF 65536
 
 struct write_req {
 	uv_write_t req;
@@ -82,6 +102,7 @@ struct write_req {
 static http_parser_settings settings;
 
 static void conn_close(struct gw__http_conn *c);
+static void tls_failed(struct gw__http_conn *c, const char *why);
 static void conn_process(struct gw__http_conn *c);
 static void conn_resume(struct gw__http_conn *c);
 
@@ -119,6 +140,10 @@ static void conn_unref(struct gw__http_conn *c)
 	gw_buf_close(&c->hvalue);
 	req_free(c->cur);
 	free(c->conn_data);
+	if (c->tls != NULL) {
+		gw_tlsbio_free(c->tls);
+		free(c->tls);
+	}
 	free(c);
 }
 
@@ -408,7 +433,9 @@ static void write_cb(uv_write_t *w, int status)
 	conn_unref(c);
 }
 
-static int conn_write(struct gw__http_conn *c, const char *p1, size_t n1, const char *p2, size_t n2)
+/* Queue @p1 and @p2 on the socket as they are. 0 or an error (the
+ * connection is then closed). */
+static int raw_write(struct gw__http_conn *c, const char *p1, size_t n1, const char *p2, size_t n2)
 {
 	struct write_req *wr;
 	uv_buf_t b;
@@ -437,6 +464,27 @@ static int conn_write(struct gw__http_conn *c, const char *p1, size_t n1, const 
 	return 0;
 }
 
+/* Send @p1 then @p2 to the client: encrypted with TLS, else as they are.
+ * 0 or an error (the connection is then closed). */
+static int conn_write(struct gw__http_conn *c, const char *p1, size_t n1, const char *p2, size_t n2)
+{
+	int rv;
+	if (c->tls == NULL) {
+		return raw_write(c, p1, n1, p2, n2);
+	}
+	if (c->closing) {
+		return GW_ECANCELED;
+	}
+	rv = gw_tlsbio_write(c->tls, p1, n1);
+	if (rv == 0 && n2 > 0) {
+		rv = gw_tlsbio_write(c->tls, p2, n2);
+	}
+	if (rv != 0) {
+		conn_close(c);
+	}
+	return rv;
+}
+
 static void simple_error(struct gw__http_conn *c, int status, const char *msg)
 {
 	char head[256], body[256];
@@ -457,6 +505,11 @@ static void simple_error(struct gw__http_conn *c, int status, const char *msg)
 static void timer_cb(uv_timer_t *t)
 {
 	struct gw__http_conn *c = t->data;
+	if (c->tls != NULL && !c->tls->done) {
+		tls_failed(c, "handshake timeout");
+		conn_close(c);
+		return;
+	}
 	if (c->busy != NULL) {
 		return; /* the handler owns the pace while a request is pending */
 	}
@@ -487,6 +540,13 @@ static void arm_timer(struct gw__http_conn *c)
 {
 	unsigned ms;
 	if (c->closing) {
+		return;
+	}
+	if (c->tls != NULL && !c->tls->done) {
+		/* one deadline from the accept: bytes trickling in do not extend it */
+		if (!uv_is_active((uv_handle_t *)&c->timer)) {
+			uv_timer_start(&c->timer, timer_cb, c->srv->opts.handshake_timeout_ms, 0);
+		}
 		return;
 	}
 	if (c->busy != NULL) {
@@ -542,21 +602,136 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct gw__http_conn *c = h->data;
 	(void)suggested;
+	if (c->tls != NULL) {
+		/* consumed by read_cb before the loop reads anything else */
+		*buf = uv_buf_init(c->srv->tls_rbuf, TLS_RBUF);
+		return;
+	}
 	gw_buf_read_alloc(&c->in, buf);
+}
+
+/* ---- TLS ------------------------------------------------------------------- */
+
+/* Count and log (rate limited) a TLS connection that failed. */
+static void tls_failed(struct gw__http_conn *c, const char *why)
+{
+	struct gw_httpd *srv = c->srv;
+	struct sockaddr_storage ss;
+	int len = sizeof ss;
+	char ip[64] = "?";
+	unsigned suppressed = 0;
+
+	if (c->tls_failed) {
+		return;
+	}
+	c->tls_failed = true;
+	srv->tls_failures++;
+	if (!gw_ratelimit_allow(&srv->tls_rl, uv_now(srv->loop), &suppressed)) {
+		return;
+	}
+	if (uv_tcp_getpeername(c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+		} else if (ss.ss_family == AF_INET) {
+			uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+		}
+	}
+	gw_infof(srv->opts.name != NULL ? srv->opts.name : "httpd",
+		 "TLS connection from %s closed: %s (%u more not logged)", ip, why, suppressed);
+}
+
+static int tls_plain_cb(void *data, const char *p, size_t len)
+{
+	struct gw__http_conn *c = data;
+	return gw_buf_append(&c->in, p, len) == 0 ? 0 : GW_ENOMEM;
+}
+
+static int tls_cipher_cb(void *data, const char *p, size_t len)
+{
+	return raw_write(data, p, len, NULL, 0);
+}
+
+static int tls_ready_cb(void *data)
+{
+	struct gw__http_conn *c = data;
+	uv_timer_stop(&c->timer); /* the handshake deadline; arm_timer sets the next */
+	return 0;
+}
+
+static const struct gw_tlsbio_ops tls_ops = {
+    .plain = tls_plain_cb, .cipher = tls_cipher_cb, .ready = tls_ready_cb};
+
+/* True when @p (the first bytes of a connection) look like an HTTP
+ * request line rather than a TLS record. */
+static bool looks_like_http(const char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n && i < 8 && p[i] >= 'A' && p[i] <= 'Z') {
+		i++;
+	}
+	return i >= 3 && (i == n || p[i] == ' ');
+}
+
+/* Ciphertext from the socket. 0 to go on, else the connection is closed. */
+static int tls_input(struct gw__http_conn *c, const char *p, size_t n)
+{
+	int rv;
+	static const char refusal[] =
+	    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 49\r\n"
+	    "Connection: close\r\n\r\nThe plain HTTP request was sent to an HTTPS port\n";
+
+	if (!c->tls_fed) {
+		c->tls_fed = true;
+		if (looks_like_http(p, n)) {
+			tls_failed(c, "plain HTTP on the TLS port");
+			c->close_after_write = true;
+			uv_read_stop((uv_stream_t *)c->tcp);
+			if (raw_write(c, refusal, sizeof refusal - 1, NULL, 0) != 0) {
+				return GW_EIO;
+			}
+			return GW_EPROTO;
+		}
+	}
+	rv = gw_tlsbio_feed(c->tls, p, n);
+	if (rv == GW_ESHUTDOWN && c->tls->done) {
+		conn_close(c); /* the client's close_notify: a normal end */
+		return rv;
+	}
+	if (rv != 0) {
+		if (!c->closing) {
+			tls_failed(c, c->tls->why[0] ? c->tls->why : gw_strerror(rv));
+			/* the alert, if any, is queued: closing now may drop it,
+			 * which costs the client only a clearer error */
+			conn_close(c);
+		}
+		return rv;
+	}
+	return 0;
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct gw__http_conn *c = s->data;
-	(void)buf;
 	if (nread < 0) {
+		if (c->tls != NULL && !c->tls->done && c->tls_fed) {
+			tls_failed(c, "the client closed during the handshake");
+		}
 		conn_close(c);
 		return;
 	}
 	if (nread == 0) {
 		return;
 	}
-	gw_buf_read_commit(&c->in, (size_t)nread);
+	if (c->tls != NULL) {
+		if (tls_input(c, buf->base, (size_t)nread) != 0 || c->closing) {
+			return;
+		}
+		if (!c->tls->done) {
+			return; /* the handshake deadline stays armed */
+		}
+	} else {
+		gw_buf_read_commit(&c->in, (size_t)nread);
+	}
 	if (c->busy != NULL || out_blocked(c)) {
 		/* Pipelined bytes wait; bound what we hold. */
 		if (c->in.len > c->srv->opts.max_header_bytes + c->srv->opts.max_body_bytes) {
@@ -611,6 +786,16 @@ static void conn_start(struct gw_httpd *srv, uv_tcp_t *tcp, const char *initial,
 	c->timer.data = c;
 	gw_list_add_head(&srv->conns, &c->link);
 	uv_tcp_nodelay(tcp, 1);
+	if (srv->tls_ctx != NULL) {
+		c->tls = malloc(sizeof *c->tls);
+		if (c->tls == NULL ||
+		    gw_tlsbio_init(c->tls, srv->tls_ctx, true, NULL, &tls_ops, c) != 0) {
+			free(c->tls);
+			c->tls = NULL;
+			conn_close(c);
+			return;
+		}
+	}
 	if (n > 0 && gw_buf_append(&c->in, initial, n) != 0) {
 		conn_close(c);
 		return;
@@ -830,6 +1015,8 @@ static void srv_maybe_done(struct gw_httpd *srv)
 	}
 	/* Connections still closing hold no pointer to srv after their close
 	 * callbacks only touch themselves; free now. */
+	SSL_CTX_free(srv->tls_ctx);
+	free(srv->tls_rbuf);
 	free(srv);
 }
 
@@ -879,6 +1066,18 @@ int gw_httpd_start(uv_loop_t *loop, const struct gw_addr *addr, const struct gw_
 		srv->opts.max_conns = GW_CONNLIMIT_DEFAULT_MAX;
 	if (srv->opts.reserve_conns == 0)
 		srv->opts.reserve_conns = GW_CONNLIMIT_DEFAULT_RESERVE;
+	if (srv->opts.handshake_timeout_ms == 0)
+		srv->opts.handshake_timeout_ms = 10000;
+	srv->tls_rl = (struct gw_ratelimit)GW_RATELIMIT_INIT(1000, 5);
+	if (srv->opts.tls_ctx != NULL) {
+		srv->tls_rbuf = malloc(TLS_RBUF);
+		if (srv->tls_rbuf == NULL || SSL_CTX_up_ref(srv->opts.tls_ctx) != 1) {
+			free(srv->tls_rbuf);
+			free(srv);
+			return GW_ENOMEM;
+		}
+		srv->tls_ctx = srv->opts.tls_ctx;
+	}
 	gw_connlimit_init(&srv->lim, srv->opts.name != NULL ? srv->opts.name : "httpd",
 			  srv->opts.max_conns, srv->opts.reserve_conns);
 	srv->lim.reserved = srv->opts.reserved;
@@ -917,6 +1116,16 @@ int gw_httpd_port(const struct gw_httpd *srv)
 uint64_t gw_httpd_refused(const struct gw_httpd *srv)
 {
 	return srv->lim.refused;
+}
+
+uint64_t gw_httpd_tls_failures(const struct gw_httpd *srv)
+{
+	return srv->tls_failures;
+}
+
+bool gw_httpd_is_tls(const struct gw_httpd *srv)
+{
+	return srv->tls_ctx != NULL;
 }
 
 void gw_httpd_stop(struct gw_httpd *srv, gw_httpd_stop_cb cb, void *data)

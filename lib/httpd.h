@@ -17,6 +17,14 @@
  * "aborted": the abort callback (if set) runs and the handler must still call
  * gw_http_respond or gw_http_stream_end, which then only frees it.
  *
+ * TLS (opts.tls_ctx): every accepted connection is TLS, run on memory BIOs
+ * (lib/tlsbio.h) between the socket and the same HTTP/1.1 parser. The
+ * handshake must finish within handshake_timeout_ms of the accept (one
+ * deadline, not re-armed by each byte). A failed or timed-out handshake,
+ * a bad record, or plain HTTP on the TLS port (answered 400 in clear, as
+ * nginx does) closes the connection and is counted
+ * (gw_httpd_tls_failures); nothing else is affected.
+ *
  * Threads: a server and all its requests belong to the loop given to
  * gw_httpd_start; every call must come from that loop's thread. */
 #ifndef GW_HTTPD_H
@@ -28,6 +36,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <openssl/ssl.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -77,7 +86,10 @@ struct gw_httpd_opts {
 	unsigned reserve_conns;     /* default 64 of max_conns: loopback and @reserved only */
 	gw_connlimit_reserved_cb reserved; /* more peers for the reserve, or NULL */
 	void *reserved_data;
-	const char *name; /* for log lines (static string); default "httpd" */
+	const char *name;              /* for log lines (static string); default "httpd" */
+	SSL_CTX *tls_ctx;              /* NULL = cleartext; else TLS (referenced by the server:
+					* the caller may free its own reference after start) */
+	unsigned handshake_timeout_ms; /* default 10 s from accept to finished handshake */
 };
 
 /* Start a server on @addr. 0 or a negative error (GW_EADDR when the address
@@ -93,6 +105,13 @@ int gw_httpd_port(const struct gw_httpd *srv);
 
 /* Connections refused by the cap so far. */
 uint64_t gw_httpd_refused(const struct gw_httpd *srv);
+
+/* TLS connections closed so far for a failed or timed-out handshake, a bad
+ * record or plain HTTP on the TLS port (0 without TLS). */
+uint64_t gw_httpd_tls_failures(const struct gw_httpd *srv);
+
+/* True when the server serves TLS. */
+bool gw_httpd_is_tls(const struct gw_httpd *srv);
 
 /* Hand an accepted TCP stream to the server, with bytes already read from
  * it (may be 0). The server takes ownership of @tcp (it must be a

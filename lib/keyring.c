@@ -37,10 +37,12 @@ struct key {
 
 struct gw_keyring {
 	struct key keys[GW_KEYRING_MAX];
-	int n; /* keys[n - 1] is current */
+	int n;                    /* keys[n - 1] is current */
+	struct gw_keyring *older; /* a replaced default ring, kept for its readers */
 };
 
 static _Atomic(struct gw_keyring *) default_ring;
+static struct gw_keyring *retired; /* replaced default rings (set_default's caller) */
 
 void gw_keyring_wipe_free(void *p, size_t len)
 {
@@ -471,7 +473,52 @@ int gw_keyring_open(const struct gw_keyring *kr, const char *aad, const char *bl
 
 void gw_keyring_set_default(struct gw_keyring *kr)
 {
-	gw_keyring_free(atomic_exchange(&default_ring, kr));
+	struct gw_keyring *prev = atomic_exchange(&default_ring, kr);
+
+	if (prev != NULL) {
+		/* a reader on another thread may still hold it: keep it */
+		prev->older = retired;
+		retired = prev;
+	}
+	if (kr == NULL) {
+		while (retired != NULL) {
+			prev = retired;
+			retired = prev->older;
+			gw_keyring_free(prev);
+		}
+	}
+}
+
+int gw_keyring_kid_of(const char *blob, char kid[9])
+{
+	size_t plen = strlen(GW_KEYRING_PREFIX);
+
+	if (!gw_keyring_is_sealed(blob) || strlen(blob) < plen + KID_LEN + 1 ||
+	    blob[plen + KID_LEN] != ':') {
+		return GW_EINVAL;
+	}
+	memcpy(kid, blob + plen, KID_LEN);
+	kid[KID_LEN] = '\0';
+	return 0;
+}
+
+int gw_keyring_reseal(const struct gw_keyring *kr, const char *aad, const char *blob, char **out)
+{
+	char kid[KID_LEN + 1], *plain = NULL;
+	size_t len = 0;
+	int rv;
+
+	*out = NULL;
+	rv = gw_keyring_kid_of(blob, kid);
+	if (rv != 0 || strcmp(kid, gw_keyring_current(kr)) == 0) {
+		return rv;
+	}
+	rv = gw_keyring_open(kr, aad, blob, &plain, &len);
+	if (rv == 0) {
+		rv = gw_keyring_seal(kr, aad, plain, len, out);
+		gw_keyring_wipe_free(plain, len + 1);
+	}
+	return rv;
 }
 
 const struct gw_keyring *gw_keyring_default(void)

@@ -49,7 +49,7 @@ int gw_keyring_parse(const char *text, size_t len, struct gw_keyring **out);
 /* Add a new random key to <dir>/keyring and make it current (atomically
  * replacing the file; the oldest key is dropped beyond GW_KEYRING_MAX).
  * @kid_out (9 bytes) gets its id. 0, GW_ENOTFOUND, GW_EIO, GW_EINVAL. A
- * running node picks it up at its next start. Blocking. */
+ * running node picks it up at its next start or SIGHUP. Blocking. */
 int gw_keyring_rotate(const char *dir, char kid_out[9]);
 
 void gw_keyring_free(struct gw_keyring *kr);
@@ -95,9 +95,20 @@ int gw_keyring_reveal(const struct gw_keyring *kr, const char *aad, const char *
 /* Overwrite @len bytes at @p with zeros (not optimised out) and free it. */
 void gw_keyring_wipe_free(void *p, size_t len);
 
-/* The process's ring (set by the node at start-up, before any worker or
- * listener runs; the setter takes @kr and frees the previous one, which
- * must have no reader left). NULL until set. Any thread. */
+/* The key id of the sealed blob @blob into @kid. 0 or GW_EINVAL. */
+int gw_keyring_kid_of(const char *blob, char kid[9]);
+
+/* Re-seal with the current key a @blob sealed by an older key of @kr:
+ * *@out is the new blob (malloc'd, the caller's), or NULL when @blob is
+ * already sealed by the current key. 0, or as gw_keyring_open. */
+int gw_keyring_reseal(const struct gw_keyring *kr, const char *aad, const char *blob, char **out);
+
+/* The process's ring (set by the node at start-up and again when SIGHUP
+ * reloads the file; the setter takes @kr). A replaced ring is kept, not
+ * freed, since a reader on another thread may still hold it; setting NULL
+ * (at exit, once every reader has stopped) frees them all. Rings are
+ * small and rotations rare. NULL until set. Set from one thread; read
+ * from any. */
 void gw_keyring_set_default(struct gw_keyring *kr);
 const struct gw_keyring *gw_keyring_default(void);
 

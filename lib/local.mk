@@ -23,6 +23,7 @@ lib_libgw_common_a_SOURCES = \
 	lib/pki.c lib/pki.h \
 	lib/peertls.c lib/peertls.h \
 	lib/tlsbio.c lib/tlsbio.h \
+	lib/tlspolicy.c lib/tlspolicy.h \
 	lib/json.c lib/json.h \
 	lib/ct.c lib/ct.h \
 	lib/regex.c lib/regex.h \

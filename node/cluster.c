@@ -92,7 +92,8 @@ static unsigned env_uint(const char *name, unsigned dflt)
 
 /* "http://ip:port" for a listener; a wildcard host is replaced by the raft
  * address's IP, the one peers reach this node at. */
-static void url_of(const struct gw_node_config *cfg, const struct gw_addr *a, char *out, size_t len)
+static void url_of(const struct gw_node_config *cfg, const struct gw_addr *a, bool tls, char *out,
+		   size_t len)
 {
 	char host[64];
 	const char *colon;
@@ -100,7 +101,7 @@ static void url_of(const struct gw_node_config *cfg, const struct gw_addr *a, ch
 	snprintf(host, sizeof host, "%s", a->text);
 	colon = strrchr(host, ':');
 	if (colon == NULL) {
-		snprintf(out, len, "http://%s", a->text);
+		snprintf(out, len, "%s://%s", tls ? "https" : "http", a->text);
 		return;
 	}
 	if (strncmp(host, "0.0.0.0:", 8) == 0 || strncmp(host, "[::]:", 5) == 0) {
@@ -111,10 +112,10 @@ static void url_of(const struct gw_node_config *cfg, const struct gw_addr *a, ch
 		if (rc != NULL) {
 			*rc = '\0';
 		}
-		snprintf(out, len, "http://%s%s", rip, colon);
+		snprintf(out, len, "%s://%s%s", tls ? "https" : "http", rip, colon);
 		return;
 	}
-	snprintf(out, len, "http://%s", a->text);
+	snprintf(out, len, "%s://%s", tls ? "https" : "http", a->text);
 }
 
 static void defer_cb(uv_timer_t *t)
@@ -189,23 +190,20 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 		goto err_after_alloc;
 	}
 
-	url_of(cfg, &cfg->etcd_listen, etcd_url, sizeof etcd_url);
-	if (cfg->etcd_cert[0] != '\0') {
-		/* Clients see https; raft's peer channel strips the scheme and
-		 * speaks its own mTLS (SNI apigw-peer selects the member
-		 * certificate), or cleartext with the join secret on a cluster
-		 * without PKI, which a TLS listener still takes for
-		 * /apigw/internal/. */
-		memmove(etcd_url + 5, etcd_url + 4, strlen(etcd_url + 4) + 1);
-		etcd_url[4] = 's';
-	}
-	url_of(cfg, &cfg->admin_listen, admin_url, sizeof admin_url);
+	/* With --etcd-cert clients see https; raft's peer channel strips the
+	 * scheme and speaks its own mTLS (SNI apigw-peer selects the member
+	 * certificate), or cleartext with the join secret on a cluster without
+	 * PKI, which a TLS listener still takes for /apigw/internal/. */
+	url_of(cfg, &cfg->etcd_listen, cfg->etcd_cert[0] != '\0', etcd_url, sizeof etcd_url);
+	url_of(cfg, &cfg->admin_listen, cfg->admin_tls_cert[0] != '\0', admin_url,
+	       sizeof admin_url);
 	if (cfg->n_proxy_listen > 0) {
-		url_of(cfg, &cfg->proxy_listen[0], proxy_url, sizeof proxy_url);
+		url_of(cfg, &cfg->proxy_listen[0], false, proxy_url, sizeof proxy_url);
 	} else {
 		proxy_url[0] = '\0';
 	}
-	url_of(cfg, &cfg->status_listen, status_url, sizeof status_url);
+	url_of(cfg, &cfg->status_listen, cfg->status_tls_cert[0] != '\0', status_url,
+	       sizeof status_url);
 	memset(&ro, 0, sizeof ro);
 	ro.loop = loop;
 	ro.store = c->store;

@@ -21,7 +21,10 @@
 #include "node/configfile_int.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/certkey.h"
 #include "lib/httpc.h"
+#include "lib/keyring.h"
+#include "schema/decl.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
@@ -30,13 +33,8 @@
 #include <string.h>
 #include <yaml.h>
 
-const char *const gw_node__cf_sections[GW_NODE__CF_N] = {
-    "routes",          "services",      "upstreams",    "consumers",
-    "consumer_groups", "ssls",          "global_rules", "plugin_configs",
-    "plugin_metadata", "stream_routes", "protos",       "secrets",
-};
-#define N_SECTIONS GW_NODE__CF_N
-#define sections   gw_node__cf_sections
+#define N_SECTIONS GW_SCHEMA_DECL_N
+#define sections   gw_schema_decl_sections
 
 bool gw_node_configfile_is_cmd(int argc, char **argv)
 {
@@ -66,6 +64,13 @@ static void call_done(void *data, int err, const struct gw_httpc_resp *resp)
 
 int gw_node__cf_post(const char *endpoint, const char *path, const char *body, struct gw_buf *out)
 {
+	return gw_node__cf_call(endpoint, "POST", path, "Content-Type: application/json\r\n", body,
+				strlen(body), out);
+}
+
+int gw_node__cf_call(const char *endpoint, const char *method, const char *path, const char *hdrs,
+		     const char *body, size_t len, struct gw_buf *out)
+{
 	struct call x = {.out = out, .status = -1};
 	struct gw_httpc_opts o = {.timeout_ms = 60000, .why = x.why, .why_len = sizeof x.why};
 	uv_loop_t loop;
@@ -75,8 +80,8 @@ int gw_node__cf_post(const char *endpoint, const char *path, const char *body, s
 		fprintf(stderr, "apigw: cannot start an event loop\n");
 		return -1;
 	}
-	rv = gw_httpc_request(&loop, endpoint, "POST", path, "Content-Type: application/json\r\n",
-			      body, strlen(body), &o, call_done, &x, NULL);
+	rv = gw_httpc_request(&loop, endpoint, method, path, hdrs, body, len, &o, call_done, &x,
+			      NULL);
 	if (rv != 0) {
 		x.err = rv;
 	}
@@ -114,42 +119,18 @@ static char *b64_decode(const char *s, size_t *len)
 	return (char *)out;
 }
 
-void gw_node__cf_sort(cJSON *j)
-{
-	cJSON *c;
-	if (cJSON_IsObject(j) && j->child != NULL) {
-		/* insertion sort of the linked list: objects are small */
-		cJSON *sorted = NULL, *next;
-		for (c = j->child; c != NULL; c = next) {
-			cJSON **at = &sorted, *prev = NULL;
-			next = c->next;
-			while (*at != NULL && strcmp((*at)->string, c->string) <= 0) {
-				prev = *at;
-				at = &(*at)->next;
-			}
-			c->next = *at;
-			c->prev = prev;
-			if (*at != NULL) {
-				(*at)->prev = c;
-			}
-			*at = c;
-		}
-		/* cJSON keeps the head's prev pointing at the tail */
-		for (c = sorted; c->next != NULL; c = c->next) {
-		}
-		sorted->prev = c;
-		j->child = sorted;
-	}
-	for (c = j->child; c != NULL; c = c->next) {
-		gw_node__cf_sort(c);
-	}
-}
-
 static int id_cmp(const void *a, const void *b)
 {
 	const cJSON *x = *(cJSON *const *)a, *y = *(cJSON *const *)b;
 	const char *ix = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "id"));
 	const char *iy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "id"));
+
+	if (ix == NULL) { /* a consumer */
+		ix = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "username"));
+	}
+	if (iy == NULL) {
+		iy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "username"));
+	}
 	return strcmp(ix != NULL ? ix : "", iy != NULL ? iy : "");
 }
 
@@ -189,6 +170,10 @@ static cJSON *build(const cJSON *resp)
 			goto next; /* not a resource (or an unknown one) */
 		}
 		id = rest + strlen(sections[i]) + 1;
+		if (strchr(id, '/') != NULL &&
+		    (i != 11 || strchr(strchr(id, '/') + 1, '/') != NULL)) {
+			goto next; /* below an object: a consumer's credentials */
+		}
 		obj = val != NULL ? cJSON_ParseWithLength(val, vlen) : NULL;
 		if (!cJSON_IsObject(obj)) {
 			fprintf(stderr, "apigw: config export: %s is not a JSON object\n", key);
@@ -201,7 +186,9 @@ static cJSON *build(const cJSON *resp)
 		cJSON_DeleteItemFromObjectCaseSensitive(obj, "create_time");
 		cJSON_DeleteItemFromObjectCaseSensitive(obj, "update_time");
 		cJSON_DeleteItemFromObjectCaseSensitive(obj, "id");
-		cJSON_AddStringToObject(obj, "id", id);
+		if (i != 3) { /* consumers are named by username */
+			cJSON_AddStringToObject(obj, "id", id);
+		}
 		if (lists[i] == NULL) {
 			lists[i] = cJSON_CreateArray();
 		}
@@ -226,7 +213,7 @@ static cJSON *build(const cJSON *resp)
 		}
 		qsort(v, (size_t)n, sizeof *v, id_cmp);
 		for (int k = 0; k < n; k++) {
-			gw_node__cf_sort(v[k]);
+			gw_schema_decl_sort(v[k]);
 			cJSON_AddItemToArray(lists[i], v[k]);
 		}
 		free(v);
@@ -371,9 +358,97 @@ int gw_node__cf_fetch(const char *endpoint, cJSON **out)
 	return *out != NULL ? 0 : -1;
 }
 
+/* Open the sealed string @it in place with @aad. 0 or -1 (printed). */
+static int reveal(const struct gw_keyring *kr, const char *aad, cJSON *it, const char *sec,
+		  const char *id)
+{
+	char *plain = NULL;
+	int rv;
+
+	if (!cJSON_IsString(it) || !gw_keyring_is_sealed(it->valuestring)) {
+		return 0;
+	}
+	rv = gw_keyring_reveal(kr, aad, it->valuestring, &plain);
+	if (rv != 0) {
+		fprintf(stderr,
+			"apigw: config export: %s %s: cannot open its %s with this keyring: %s\n",
+			sec, id, it->string ? it->string : "key",
+			rv == GW_ENOTFOUND ? "key not in the keyring" : gw_strerror(rv));
+		return -1;
+	}
+	free(it->valuestring);
+	it->valuestring = plain;
+	return 0;
+}
+
+/* --with-secrets: ssl private keys and consumer secrets in clear. */
+static int reveal_all(const struct gw_keyring *kr, cJSON *root)
+{
+	cJSON *o, *it;
+
+	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(root, "ssls"))
+	{
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
+		if (reveal(kr, GW_CERTKEY_AAD, cJSON_GetObjectItemCaseSensitive(o, "key"), "ssls",
+			   id) != 0) {
+			return -1;
+		}
+		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(o, "keys"))
+		{
+			if (reveal(kr, GW_CERTKEY_AAD, it, "ssls", id) != 0) {
+				return -1;
+			}
+		}
+	}
+	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(root, "consumers"))
+	{
+		const char *id =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "username"));
+		cJSON *plugins = cJSON_GetObjectItemCaseSensitive(o, "plugins");
+		for (size_t i = 0; i < GW_SCHEMA_DECL_N_SECRETS; i++) {
+			cJSON *f = cJSON_GetObjectItemCaseSensitive(
+			    cJSON_GetObjectItemCaseSensitive(plugins,
+							     gw_schema_decl_secrets[i].plugin),
+			    gw_schema_decl_secrets[i].field);
+			if (reveal(kr, GW_KEYRING_AAD_CONSUMER, f, "consumers", id) != 0) {
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* The keyring of --keyring FILE, else of --data-dir D; NULL (printed). */
+static struct gw_keyring *load_ring(const char *file, const char *dir)
+{
+	struct gw_keyring *kr = NULL;
+	void *text = NULL;
+	size_t len = 0;
+	int rv;
+
+	if (file != NULL) {
+		if (gw_node__backup_read(file, &text, &len) != 0) {
+			return NULL;
+		}
+		rv = gw_keyring_parse(text, len, &kr);
+		gw_keyring_wipe_free(text, len);
+	} else {
+		rv = gw_keyring_load(dir, false, &kr);
+	}
+	if (rv != 0) {
+		fprintf(stderr, "apigw: config export: no keyring in %s: %s\n",
+			file != NULL ? file : dir, gw_strerror(rv));
+		return NULL;
+	}
+	return kr;
+}
+
 int gw_node_configfile_main(int argc, char **argv)
 {
-	const char *endpoint = "127.0.0.1:2379", *format = "yaml";
+	const char *endpoint = "127.0.0.1:2379", *format = "yaml", *ring_file = NULL,
+		   *data_dir = NULL;
+	struct gw_keyring *kr = NULL;
+	bool secrets = false;
 	struct gw_buf text;
 	cJSON *root;
 	char *json;
@@ -388,12 +463,21 @@ int gw_node_configfile_main(int argc, char **argv)
 		int r;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			printf("usage: apigw config export [--format yaml|json] [--endpoint "
-			       "HOST:PORT]\n  print every APISIX resource in APISIX's standalone "
+			       "HOST:PORT]\n          [--with-secrets --data-dir D | --keyring "
+			       "FILE]\n  print every APISIX resource in APISIX's standalone "
 			       "apisix.yaml layout,\n  stable-ordered (default endpoint: the local "
 			       "etcd API, 127.0.0.1:2379)\n");
 			return 0;
 		}
-		if ((r = gw_node__flag(argc, argv, &i, "--format", &format, "config export")) !=
+		if (strcmp(a, "--with-secrets") == 0) {
+			secrets = true;
+			continue;
+		}
+		if ((r = gw_node__flag(argc, argv, &i, "--keyring", &ring_file, "config export")) !=
+			0 ||
+		    (r = gw_node__flag(argc, argv, &i, "--data-dir", &data_dir, "config export")) !=
+			0 ||
+		    (r = gw_node__flag(argc, argv, &i, "--format", &format, "config export")) !=
 			0 ||
 		    (r = gw_node__flag(argc, argv, &i, "--endpoint", &endpoint, "config export")) !=
 			0) {
@@ -409,8 +493,20 @@ int gw_node_configfile_main(int argc, char **argv)
 		fprintf(stderr, "apigw: config export: --format is yaml or json\n");
 		return 2;
 	}
+	if (secrets && ring_file == NULL && data_dir == NULL) {
+		fprintf(stderr, "apigw: config export: --with-secrets needs the cluster keyring: "
+				"--data-dir D (D/keyring) or --keyring FILE\n");
+		return 2;
+	}
+	if (secrets && (kr = load_ring(ring_file, data_dir)) == NULL) {
+		return 1;
+	}
 	gw_buf_init(&text);
 	if (gw_node__cf_fetch(endpoint, &root) != 0) {
+		goto out;
+	}
+	if (kr != NULL && reveal_all(kr, root) != 0) {
+		cJSON_Delete(root);
 		goto out;
 	}
 	if (strcmp(format, "json") == 0) {
@@ -433,6 +529,7 @@ int gw_node_configfile_main(int argc, char **argv)
 		fprintf(stderr, "apigw: config export: out of memory\n");
 	}
 out:
+	gw_keyring_free(kr);
 	gw_buf_close(&text);
 	return rv;
 }

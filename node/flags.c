@@ -121,6 +121,9 @@ static const struct flag flags[] = {
      "record etcd API writes in the audit log (one more raft entry per write)"},
     {"audit-retention-hours", "N", F_INT, M_NODE, "168", OFF(audit_retention_h), 0, 1, 87600, false,
      "Admin API audit records are kept this many hours (GET /apisix/admin/audit)"},
+    {"audit-log", "FILE", F_STR, M_NODE, "", OFF(audit_log), SZ(audit_log), 0, 0, false,
+     "also append every audit record of the cluster to FILE as JSON lines (reopened on "
+     "SIGHUP); empty = none (docs/history.md)"},
     {"admin-viewer-key", "KEY", F_STR, M_NODE, "", OFF(admin_viewer_key), SZ(admin_viewer_key), 0,
      0, false, "Admin API key of the viewer role (GET only); empty = no viewer role"},
     {"admin-allow", "CIDR[,CIDR...]", F_CIDRS, M_NODE, "127.0.0.0/24", OFF(admin_allow),
@@ -142,6 +145,20 @@ static const struct flag flags[] = {
      "etcd API: private key of --etcd-cert (PEM; default: inside --etcd-cert)"},
     {"etcd-client-ca", "FILE", F_FILE, M_NODE, "", OFF(etcd_client_ca), SZ(etcd_client_ca), 0, 0,
      false, "etcd API: require client certificates signed by this CA (PEM)"},
+    {"admin-tls-cert", "FILE", F_FILE, M_NODE, "", OFF(admin_tls_cert), SZ(admin_tls_cert), 0, 0,
+     false, "Admin API: serve TLS with this certificate chain (PEM); cleartext when empty"},
+    {"admin-tls-key", "FILE", F_FILE, M_NODE, "", OFF(admin_tls_key), SZ(admin_tls_key), 0, 0,
+     false, "Admin API: private key of --admin-tls-cert (PEM; default: inside the cert file)"},
+    {"status-tls-cert", "FILE", F_FILE, M_NODE, "", OFF(status_tls_cert), SZ(status_tls_cert), 0, 0,
+     false,
+     "status listener: serve TLS with this certificate chain (PEM); cleartext when empty "
+     "(the status, leave and token subcommands then need a cleartext endpoint)"},
+    {"status-tls-key", "FILE", F_FILE, M_NODE, "", OFF(status_tls_key), SZ(status_tls_key), 0, 0,
+     false, "status listener: private key of --status-tls-cert (PEM)"},
+    {"metrics-tls-cert", "FILE", F_FILE, M_NODE, "", OFF(metrics_tls_cert), SZ(metrics_tls_cert), 0,
+     0, false, "metrics listener: serve TLS with this certificate chain (PEM)"},
+    {"metrics-tls-key", "FILE", F_FILE, M_NODE, "", OFF(metrics_tls_key), SZ(metrics_tls_key), 0, 0,
+     false, "metrics listener: private key of --metrics-tls-cert (PEM)"},
     {"etcd-trusted-cidr", "CIDR", F_CIDRS_REP, M_NODE, "127.0.0.0/8,::1/128", OFF(etcd_trusted),
      SZ(etcd_trusted), 0, 0, false,
      "etcd API: clients on this host (repeat for more); while etcd auth is off, others need "
@@ -194,6 +211,11 @@ static const struct flag flags[] = {
      false, "time between periodic backups (with --backup-dir; at least 1s)"},
     {"backup-keep", "N", F_INT, M_NODE, "7", OFF(backup_keep), 0, 1, 100000, false,
      "periodic backup files kept in --backup-dir (the oldest are removed)"},
+    {"standalone", "FILE", F_STR, M_NODE, "", OFF(standalone), SZ(standalone), 0, 0, false,
+     "serve the APISIX config in FILE (apisix.yaml, APISIX's standalone layout; reloaded on "
+     "change and SIGHUP); Admin API writes are refused (docs/backup.md)"},
+    {"standalone-poll", "DURATION", F_DURATION, M_NODE, "1s", OFF(standalone_poll_ms), 0, 0, 0,
+     false, "how often --standalone checks its file for changes (at least 10ms)"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
 
@@ -547,7 +569,7 @@ static int set_flag(struct gw_node_config *cfg, const struct flag *f, const char
 	return GW_EINVAL;
 }
 
-static void default_data_dir(char *dst, size_t len)
+void gw_node_default_data_dir(char *dst, size_t len)
 {
 	const char *home = getenv("HOME");
 	if (geteuid() == 0 || home == NULL || *home == '\0') {
@@ -721,7 +743,7 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 			}
 		}
 	}
-	default_data_dir(cfg->data_dir, sizeof cfg->data_dir);
+	gw_node_default_data_dir(cfg->data_dir, sizeof cfg->data_dir);
 	if (gethostname(cfg->name, sizeof cfg->name - 1) != 0 || cfg->name[0] == '\0') {
 		strcpy(cfg->name, "apigw");
 	}
@@ -880,6 +902,16 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 			 "legacy --join-secret");
 		return GW_EINVAL;
 	}
+	if ((mask & M_NODE) && cfg->standalone[0] != '\0' && cfg->cmd == GW_CMD_JOIN) {
+		snprintf(err, errlen,
+			 "--standalone is for start: a standalone node has no cluster "
+			 "to join");
+		return GW_EINVAL;
+	}
+	if ((mask & M_NODE) && cfg->standalone_poll_ms < 10) {
+		snprintf(err, errlen, "invalid value for --standalone-poll: at least 10ms");
+		return GW_EINVAL;
+	}
 	if ((mask & M_NODE) && cfg->backup_dir[0] != '\0' && cfg->backup_interval_ms < 1000) {
 		snprintf(err, errlen, "invalid value for --backup-interval: at least 1s");
 		return GW_EINVAL;
@@ -887,6 +919,20 @@ int gw_node_config_parse(int argc, char **argv, struct gw_node_config *cfg, char
 	if (cfg->cmd == GW_CMD_TOKEN && cfg->token_ttl_ms < 1000) {
 		snprintf(err, errlen, "invalid value for --ttl: at least 1s");
 		return GW_EINVAL;
+	}
+	if (mask & M_NODE) {
+		const struct {
+			const char *cert, *key, *name;
+		} tls[] = {{cfg->admin_tls_cert, cfg->admin_tls_key, "admin"},
+			   {cfg->status_tls_cert, cfg->status_tls_key, "status"},
+			   {cfg->metrics_tls_cert, cfg->metrics_tls_key, "metrics"}};
+		for (size_t k = 0; k < sizeof tls / sizeof tls[0]; k++) {
+			if (tls[k].cert[0] == '\0' && tls[k].key[0] != '\0') {
+				snprintf(err, errlen, "--%s-tls-key needs --%s-tls-cert",
+					 tls[k].name, tls[k].name);
+				return GW_EINVAL;
+			}
+		}
 	}
 	if ((mask & M_NODE) && cfg->voters % 2 == 0) {
 		snprintf(err, errlen, "invalid value '%d' for --voters: must be odd", cfg->voters);
@@ -936,7 +982,9 @@ int gw_node_config_help(FILE *out, const char *topic)
 			"  restore  restore FILE --data-dir DIR: a new cluster from a backup "
 			"(--help)\n"
 			"  config   config export | config apply FILE: declarative APISIX "
-			"config (--help)\n");
+			"config (--help)\n"
+			"  keyring  keyring rotate|list|reseal: the keyring of sealed secrets "
+			"(--help)\n");
 		fprintf(out, "\n'apigw help <subcommand>' lists its flags and defaults.\n");
 		return 0;
 	}

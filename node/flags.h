@@ -64,41 +64,50 @@ struct gw_node_config {
 	char admin_viewer_key[128];       /* "" = no viewer (GET-only) role */
 	char admin_allow[512];            /* comma-separated client CIDRs */
 	enum gw_log_level log_level;
-	struct gw_addr peer;           /* join: any member's etcd address */
-	char join_secret[128];         /* join: the cluster's secret (legacy) */
-	char join_token[192];          /* join: --token (warned: visible in ps) */
-	char token_file[PATH_MAX];     /* join: --token-file */
-	char token_action[16];         /* token: create, list or revoke */
-	char token_id[32];             /* token revoke: the id */
-	unsigned token_ttl_ms;         /* token create: --ttl */
-	int token_uses;                /* token create: --uses (0 = unlimited) */
-	char token_description[128];   /* token create: --description */
-	struct gw_addr endpoint;       /* status/leave: the local node's status address */
-	char remove_id[32];            /* leave: remove this member instead of self */
-	bool json;                     /* status: print JSON */
-	char config_file[PATH_MAX];    /* --config: JSON file of flag values */
-	bool check;                    /* start --check: validate and exit */
-	char backup_dir[PATH_MAX];     /* periodic backups into this dir ("" = none) */
-	unsigned backup_interval_ms;   /* between periodic backups */
-	int backup_keep;               /* periodic backup files kept */
-	uint64_t quota_bytes;          /* store size quota (etcd's backend quota) */
-	int history_revs;              /* --history-revisions: revisions kept by compaction */
-	int history_hours;             /* --history-hours: and hours kept */
-	int audit_retention_h;         /* --audit-retention-hours */
-	bool audit_etcd;               /* --audit-etcd-writes */
-	char config_action[16];        /* config: rollback or diff */
-	long long config_rev[2];       /* config: its revisions (0 = none) */
-	char config_resources[512];    /* config: --resources (comma-separated) */
-	bool config_force;             /* config rollback: --force */
-	bool config_dry_run;           /* config rollback: --dry-run */
-	char etcd_cert[PATH_MAX];      /* etcd API TLS certificate chain ("" = cleartext) */
-	char etcd_key[PATH_MAX];       /* its private key ("" = in etcd_cert) */
-	char etcd_client_ca[PATH_MAX]; /* CA for client certificates ("" = none asked) */
-	char real_ip_from[512];        /* trusted peers for X-Forwarded-For, "" = none */
-	char etcd_trusted[512];        /* etcd API: on-host client CIDRs (comma-separated) */
-	unsigned auth_token_ttl_ms;    /* etcd auth: token lifetime */
-	char access_log[PATH_MAX];     /* access log path, "-" = stdout, "off" */
-	bool peer_tls;                 /* --peer-tls: member certificates on peer paths */
+	struct gw_addr peer;             /* join: any member's etcd address */
+	char join_secret[128];           /* join: the cluster's secret (legacy) */
+	char join_token[192];            /* join: --token (warned: visible in ps) */
+	char token_file[PATH_MAX];       /* join: --token-file */
+	char token_action[16];           /* token: create, list or revoke */
+	char token_id[32];               /* token revoke: the id */
+	unsigned token_ttl_ms;           /* token create: --ttl */
+	int token_uses;                  /* token create: --uses (0 = unlimited) */
+	char token_description[128];     /* token create: --description */
+	struct gw_addr endpoint;         /* status/leave: the local node's status address */
+	char remove_id[32];              /* leave: remove this member instead of self */
+	bool json;                       /* status: print JSON */
+	char config_file[PATH_MAX];      /* --config: JSON file of flag values */
+	bool check;                      /* start --check: validate and exit */
+	char backup_dir[PATH_MAX];       /* periodic backups into this dir ("" = none) */
+	unsigned backup_interval_ms;     /* between periodic backups */
+	int backup_keep;                 /* periodic backup files kept */
+	char standalone[PATH_MAX];       /* --standalone: serve this config file ("" = no) */
+	unsigned standalone_poll_ms;     /* --standalone-poll: how often the file is checked */
+	uint64_t quota_bytes;            /* store size quota (etcd's backend quota) */
+	int history_revs;                /* --history-revisions: revisions kept by compaction */
+	int history_hours;               /* --history-hours: and hours kept */
+	int audit_retention_h;           /* --audit-retention-hours */
+	char audit_log[PATH_MAX];        /* --audit-log: JSON-lines file ("" = none) */
+	bool audit_etcd;                 /* --audit-etcd-writes */
+	char config_action[16];          /* config: rollback or diff */
+	long long config_rev[2];         /* config: its revisions (0 = none) */
+	char config_resources[512];      /* config: --resources (comma-separated) */
+	bool config_force;               /* config rollback: --force */
+	bool config_dry_run;             /* config rollback: --dry-run */
+	char etcd_cert[PATH_MAX];        /* etcd API TLS certificate chain ("" = cleartext) */
+	char etcd_key[PATH_MAX];         /* its private key ("" = in etcd_cert) */
+	char etcd_client_ca[PATH_MAX];   /* CA for client certificates ("" = none asked) */
+	char admin_tls_cert[PATH_MAX];   /* Admin API TLS certificate chain ("" = cleartext) */
+	char admin_tls_key[PATH_MAX];    /* its private key ("" = in admin_tls_cert) */
+	char status_tls_cert[PATH_MAX];  /* status listener, likewise */
+	char status_tls_key[PATH_MAX];   /* its private key */
+	char metrics_tls_cert[PATH_MAX]; /* metrics listener, likewise */
+	char metrics_tls_key[PATH_MAX];  /* its private key */
+	char real_ip_from[512];          /* trusted peers for X-Forwarded-For, "" = none */
+	char etcd_trusted[512];          /* etcd API: on-host client CIDRs (comma-separated) */
+	unsigned auth_token_ttl_ms;      /* etcd auth: token lifetime */
+	char access_log[PATH_MAX];       /* access log path, "-" = stdout, "off" */
+	bool peer_tls;                   /* --peer-tls: member certificates on peer paths */
 
 	char access_log_format[1024]; /* "" = JSON lines; else nginx-style $variables */
 	int argc;                     /* the command line parsed (SIGHUP parses it again) */
@@ -120,5 +129,9 @@ int gw_node_config_help(FILE *out, const char *topic);
 void gw_node_config_scrub(int argc, char **argv);
 
 const char *gw_node_cmd_name(enum gw_cmd cmd);
+
+/* The data dir when --data-dir is not given: /var/lib/apigw as root (or
+ * without HOME), else ~/.local/share/apigw. */
+void gw_node_default_data_dir(char *dst, size_t len);
 
 #endif

@@ -28,6 +28,9 @@ static const struct {
      "create the data dir of a new one-node cluster from a backup (apigw restore --help)"},
     {"config", "config export | config apply FILE",
      "declarative APISIX configuration through the local Admin API (apigw config --help)"},
+    {"keyring", "keyring rotate|list|reseal",
+     "the data-encryption keyring of sealed secrets: add a key, list the key ids, re-seal "
+     "with the current key (apigw keyring --help)"},
     {"completion", "completion bash", "print the bash completion script"},
 };
 #define N_EXTRA (sizeof extra_cmds / sizeof extra_cmds[0])

@@ -44,9 +44,8 @@ static void call_done(void *data, int err, const struct gw_httpc_resp *resp)
 	}
 }
 
-/* One request to the Admin API at @hostport; the status, or -1 (printed). */
-static int admin_call(const char *hostport, const char *key, const char *method, const char *path,
-		      const char *body, struct gw_buf *out)
+int gw_node__admin_call(const char *hostport, const char *key, const char *method, const char *path,
+			const char *body, struct gw_buf *out)
 {
 	struct call x = {.out = out, .status = -1};
 	struct gw_httpc_opts o = {
@@ -149,11 +148,12 @@ int gw_node_history_client(const struct gw_node_config *cfg)
 			 cfg->config_dry_run
 			     ? (cfg->config_force ? "&dry_run=true" : "?dry_run=true")
 			     : "");
-		status =
-		    body ? admin_call(cfg->admin_listen.text, key, "POST", path, body, &out) : -1;
+		status = body ? gw_node__admin_call(cfg->admin_listen.text, key, "POST", path, body,
+						    &out)
+			      : -1;
 	} else {
 		diff_path(cfg, path, sizeof path);
-		status = admin_call(cfg->admin_listen.text, key, "GET", path, NULL, &out);
+		status = gw_node__admin_call(cfg->admin_listen.text, key, "GET", path, NULL, &out);
 	}
 	memset(key, 0, sizeof key);
 	free(body);

@@ -7,6 +7,7 @@
 #define GW_NODE_HISTORY_H
 
 #include "node/flags.h"
+#include "lib/buf.h"
 
 #include <stdint.h>
 #include <uv.h>
@@ -19,6 +20,12 @@ struct gw_node_history;
  * (stdout) or its error (stderr). The process exit code: 0 on success, 1
  * otherwise (a 409 conflict or a refused revision included). */
 int gw_node_history_client(const struct gw_node_config *cfg);
+
+/* Node-internal (the CLI clients): one blocking request to the Admin API
+ * at @hostport with the admin @key, @body JSON or NULL; the answer is
+ * appended to @out. The HTTP status, or -1 (printed). */
+int gw_node__admin_call(const char *hostport, const char *key, const char *method, const char *path,
+			const char *body, struct gw_buf *out);
 
 /* history_retention.c: compact the history older than @age_ms (the
  * leader proposes it; every node samples its revisions' times). 0 or

@@ -16,7 +16,9 @@ node_libgw_node_a_SOURCES = \
 	node/backup_periodic.c node/backup_periodic.h \
 	node/restore.c \
 	node/configfile.c node/configfile.h node/configfile_int.h \
+	node/standalone.c node/standalone.h \
 	node/configfile_apply.c \
+	node/keyring_cli.c node/keyring_cli.h \
 	node/systemd.c node/systemd.h \
 	node/reload.c node/reload.h node/flags_int.h \
 	node/flags_doc.c node/flags_doc.h

@@ -10,6 +10,7 @@
 #include "node/cluster.h"
 #include "node/configfile.h"
 #include "node/history.h"
+#include "node/keyring_cli.h"
 #include "node/tokens.h"
 #include "node/node.h"
 
@@ -30,6 +31,9 @@ int main(int argc, char **argv)
 	}
 	if (gw_node_configfile_is_cmd(argc, argv)) {
 		return gw_node_configfile_main(argc, argv);
+	}
+	if (gw_node_keyring_is_cmd(argc, argv)) {
+		return gw_node_keyring_main(argc, argv);
 	}
 	rv = gw_node_config_parse(argc, argv, &cfg, err, sizeof err);
 	if (rv != 0) {

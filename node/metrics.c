@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "node/metrics.h"
+#include "admin/apisix.h"
 #include "lib/err.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
@@ -191,6 +192,49 @@ static int write_confsync(struct gw_buf *b, struct gw_node_confsync *cs)
 	return rv;
 }
 
+/* apigw_listener_tls_failures_total{listener}: control-plane listeners
+ * served over TLS (lib/httpd.h), connections closed for a TLS failure. */
+static int write_listener_tls(struct gw_buf *b, const struct gw_node_metrics *m,
+			      const struct gw_node_metrics_sources *src)
+{
+	static const char name[] = "apigw_listener_tls_failures_total";
+	const char *l[] = {"listener", NULL, NULL};
+	int rv = 0;
+	bool family = false;
+	struct {
+		const char *name;
+		const struct gw_httpd *h;
+		uint64_t admin;
+		bool admin_tls;
+	} each[] = {{"metrics", m->httpd, 0, false},
+		    {"status", src->status, 0, false},
+		    {"admin", NULL, src->admin != NULL ? gw_admin_tls_failures(src->admin) : 0,
+		     src->admin != NULL && gw_admin_is_tls(src->admin)}};
+
+	for (size_t i = 0; rv == 0 && i < sizeof each / sizeof each[0]; i++) {
+		bool tls = each[i].h != NULL ? gw_httpd_is_tls(each[i].h) : each[i].admin_tls;
+		if (!tls) {
+			continue;
+		}
+		if (!family) {
+			rv =
+			    gw_prom_family(b, name, "counter",
+					   "TLS connections of a control-plane listener closed for "
+					   "a failed or timed-out handshake, a bad record or plain "
+					   "HTTP");
+			family = true;
+		}
+		l[1] = each[i].name;
+		if (rv == 0) {
+			rv = gw_prom_sample(b, name, l,
+					    (double)(each[i].h != NULL
+							 ? gw_httpd_tls_failures(each[i].h)
+							 : each[i].admin));
+		}
+	}
+	return rv;
+}
+
 static void handler(struct gw_http_req *req, void *data)
 {
 	struct gw_node_metrics *m = data;
@@ -231,6 +275,9 @@ static void handler(struct gw_http_req *req, void *data)
 	if (rv == 0 && src->confsync != NULL) {
 		rv = write_confsync(&b, src->confsync);
 	}
+	if (rv == 0) {
+		rv = write_listener_tls(&b, m, src);
+	}
 	if (rv == 0 && src->proxy != NULL) {
 		rv = gw_proxy_metrics(src->proxy, &b);
 	}
@@ -244,16 +291,17 @@ static void handler(struct gw_http_req *req, void *data)
 	gw_buf_close(&b);
 }
 
-int gw_node_metrics_start(uv_loop_t *loop, const struct gw_addr *addr,
+int gw_node_metrics_start(uv_loop_t *loop, const struct gw_addr *addr, SSL_CTX *tls,
 			  const struct gw_node_metrics_sources *src, struct gw_node_metrics **out)
 {
 	struct gw_node_metrics *m = calloc(1, sizeof *m);
+	struct gw_httpd_opts ho = {.name = "metrics", .tls_ctx = tls};
 	int rv;
 	if (m == NULL) {
 		return GW_ENOMEM;
 	}
 	m->src = src;
-	rv = gw_httpd_start(loop, addr, NULL, handler, m, &m->httpd);
+	rv = gw_httpd_start(loop, addr, &ho, handler, m, &m->httpd);
 	if (rv != 0) {
 		free(m);
 		return rv;

@@ -10,12 +10,15 @@
 
 #include "lib/addr.h"
 
+#include <openssl/ssl.h>
 #include <uv.h>
 
 struct gw_node_metrics;
 struct gw_node_cluster;
 struct gw_node_confsync;
 struct gw_proxy;
+struct gw_admin;
+struct gw_httpd;
 
 /* Where a scrape reads from. Pointers may be NULL (that part is skipped)
  * and may change between scrapes (the node updates them). */
@@ -24,11 +27,14 @@ struct gw_node_metrics_sources {
 	struct gw_node_cluster *cluster;
 	struct gw_node_confsync *confsync;
 	struct gw_proxy *proxy;
+	struct gw_admin *admin;        /* its listener's TLS failures */
+	const struct gw_httpd *status; /* the status listener's */
 };
 
-/* Start serving on @addr. The listener reads *@src at every scrape; @src
- * must outlive it. 0 or GW_EADDR (logged). */
-int gw_node_metrics_start(uv_loop_t *loop, const struct gw_addr *addr,
+/* Start serving on @addr, over TLS with @tls (NULL: cleartext; the
+ * listener takes its own reference). The listener reads *@src at every
+ * scrape; @src must outlive it. 0 or GW_EADDR (logged). */
+int gw_node_metrics_start(uv_loop_t *loop, const struct gw_addr *addr, SSL_CTX *tls,
 			  const struct gw_node_metrics_sources *src, struct gw_node_metrics **out);
 
 /* Stop, then call @cb; the metrics listener is freed. */

@@ -26,6 +26,9 @@
 #include "node/history.h"
 #include "node/metrics.h"
 #include "node/reload.h"
+#include "node/standalone.h"
+
+#include <cjson/cJSON.h>
 #include "node/systemd.h"
 #include "proxy/proxy.h"
 #include "lib/err.h"
@@ -33,6 +36,7 @@
 #include "lib/keyring.h"
 #include "lib/log.h"
 #include "lib/sm.h"
+#include "lib/tlspolicy.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -81,6 +85,7 @@ struct gw_node {
 	struct gw_node_control_sources control_src; /* what it reads */
 	struct gw_node_history *history;            /* history age limit (node/history*.c) */
 	struct gw_node_backups *backups;            /* --backup-dir (node/backup_periodic.c) */
+	struct gw_node_standalone *standalone;      /* --standalone (node/standalone.c) */
 	struct gw_sm life;                          /* enum node_life */
 	int pending_stops;                          /* components still stopping */
 	int exit_code;
@@ -162,12 +167,47 @@ static void json_reply(struct gw_http_req *req, int status, const char *body)
 	gw_http_respond(req, status, "application/json", "", body, strlen(body));
 }
 
+/* ,"standalone":{file, loaded, loads, revision, error} for /status (""
+ * without --standalone), into @buf. */
+static const char *standalone_json(struct gw_node *n, char *buf, size_t len)
+{
+	struct gw_node_standalone_info in;
+	cJSON *o;
+	char *text;
+
+	buf[0] = '\0';
+	if (n->standalone == NULL || (o = cJSON_CreateObject()) == NULL) {
+		return buf;
+	}
+	gw_node_standalone_info(n->standalone, &in);
+	cJSON_AddStringToObject(o, "file", in.file);
+	cJSON_AddBoolToObject(o, "loaded", in.loaded);
+	cJSON_AddNumberToObject(o, "loads", (double)in.loads);
+	cJSON_AddNumberToObject(o, "revision", (double)in.revision);
+	cJSON_AddStringToObject(o, "error", in.error);
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (text != NULL && strlen(text) + 16 < len) {
+		snprintf(buf, len, ",\"standalone\":%s", text);
+	}
+	free(text);
+	return buf;
+}
+
+static bool standalone_loaded(struct gw_node *n)
+{
+	struct gw_node_standalone_info in;
+
+	gw_node_standalone_info(n->standalone, &in);
+	return in.loaded;
+}
+
 /* GET /status: 200 while the process is alive (APISIX's shape), plus what
  * an operator wants at a glance. Quorum is reported here and in metrics,
  * never in readiness: a node without quorum still serves traffic. */
 static void status_reply(struct gw_node *n, struct gw_http_req *req)
 {
-	char body[768];
+	char body[1536], sa[800];
 	bool quorum = false, halted = false;
 	const char *state = "starting";
 	int64_t config_rev = 0, served = -1, store_rev = 0;
@@ -197,12 +237,13 @@ static void status_reply(struct gw_node *n, struct gw_http_req *req)
 		 "{\"status\":\"ok\",\"ready\":%s,\"draining\":%s,\"raft_state\":\"%s\","
 		 "\"quorum\":%s,\"control_plane\":\"%s\",\"config_revision\":%lld,"
 		 "\"served_revision\":%lld,\"store_revision\":%lld,\"applied_index\":%llu,"
-		 "\"revision_lag\":%lld}\n",
+		 "\"revision_lag\":%lld%s}\n",
 		 gw_sm_state(&n->life) == NODE_READY ? "true" : "false",
 		 shutting_down(n) ? "true" : "false", state, quorum ? "true" : "false",
 		 halted ? "halted: store failed, see the log" : "ok", (long long)config_rev,
 		 (long long)served, (long long)store_rev, applied,
-		 (long long)(served >= 0 && store_rev > served ? store_rev - served : 0));
+		 (long long)(served >= 0 && store_rev > served ? store_rev - served : 0),
+		 standalone_json(n, sa, sizeof sa));
 	json_reply(req, 200, body);
 }
 
@@ -245,6 +286,11 @@ static void status_handler(struct gw_http_req *req, void *data)
 		} else if (gw_sm_state(&n->life) != NODE_READY ||
 			   (n->proxy != NULL && !gw_proxy_ready(n->proxy))) {
 			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"starting\"}\n");
+		} else if (n->standalone != NULL && !standalone_loaded(n)) {
+			/* --standalone: the file not loaded yet */
+			json_reply(req, 503,
+				   "{\"status\":\"error\",\"error\":\"standalone file not loaded "
+				   "yet\"}\n");
 		} else if (n->cluster != NULL && gw_node_cluster_joining(n->cluster)) {
 			/* `apigw join` not confirmed yet: the store may still be empty. */
 			json_reply(req, 503, "{\"status\":\"error\",\"error\":\"joining\"}\n");
@@ -324,6 +370,10 @@ static void node_stop_components(struct gw_node *n)
 		gw_node_history_stop(n->history, component_stopped, n);
 		n->history = NULL;
 	}
+	if (n->standalone != NULL) { /* before raft: its proposal answers in raft's stop */
+		gw_node_standalone_stop(n->standalone);
+		n->standalone = NULL;
+	}
 	if (n->backups != NULL) { /* before the cluster: it reads its store */
 		n->pending_stops++;
 		gw_node_backups_stop(n->backups, component_stopped, n);
@@ -400,6 +450,30 @@ static void sigusr1_cb(uv_signal_t *h, int signum)
 
 /* SIGHUP (systemctl reload): parse the flags and config file again and
  * apply what can change at run time (node/reload.h). */
+/* SIGHUP: read <data-dir>/keyring again (after `apigw keyring rotate` or a
+ * ring copied from another member). A missing or malformed file keeps the
+ * ring in use (logged). */
+static void reload_keyring(struct gw_node *n)
+{
+	const struct gw_keyring *cur = gw_keyring_default();
+	struct gw_keyring *kr = NULL;
+	int rv = gw_keyring_load(n->cfg->data_dir, false, &kr);
+
+	if (rv != 0) {
+		if (cur != NULL || rv != GW_ENOTFOUND) {
+			gw_warnf("node", "keyring not reloaded (%s): keeping the ring in use",
+				 gw_strerror(rv));
+		}
+		return;
+	}
+	if (cur == NULL || gw_keyring_count(cur) != gw_keyring_count(kr) ||
+	    strcmp(gw_keyring_current(cur), gw_keyring_current(kr)) != 0) {
+		gw_infof("node", "keyring reloaded: %d keys, current %s", gw_keyring_count(kr),
+			 gw_keyring_current(kr));
+	}
+	gw_keyring_set_default(kr);
+}
+
 static void sighup_cb(uv_signal_t *h, int signum)
 {
 	struct gw_node *n = h->data;
@@ -410,6 +484,13 @@ static void sighup_cb(uv_signal_t *h, int signum)
 	gw_infof("node", "SIGHUP: reloading");
 	gw_node_sd_reloading(n->sd);
 	gw_node_reload(n->cfg, n->proxy);
+	reload_keyring(n);
+	if (n->standalone != NULL) {
+		gw_node_standalone_reload(n->standalone);
+	}
+	if (n->admin != NULL) {
+		gw_admin_reopen_logs(n->admin); /* --audit-log after logrotate */
+	}
 	gw_node_sd_reloaded(n->sd);
 }
 
@@ -458,9 +539,59 @@ static void cluster_terminated(void *data, int err)
 
 /* ---- run --------------------------------------------------------------- */
 
+/* The TLS context of a control-plane listener from its --<@what>-tls-cert
+ * and -key flags: NULL in *@out when @cert is empty (cleartext). 0 or
+ * GW_EINVAL (logged: the node does not start). */
+static int listener_tls(const char *cert, const char *key, const char *what, SSL_CTX **out)
+{
+	char why[512];
+
+	*out = NULL;
+	if (cert[0] == '\0') {
+		return 0;
+	}
+	*out = gw_tlspolicy_server_file(cert, key, why, sizeof why);
+	if (*out == NULL) {
+		gw_errorf("node", "--%s-tls-cert: %s", what, why);
+		return GW_EINVAL;
+	}
+	return 0;
+}
+
 /* The APISIX Admin API on --admin-listen, over the cluster's store and raft.
  * Its key: --admin-key, else <data-dir>/admin.key; else `start` creates one
  * (and makes it the cluster's), `join` adopts the cluster's. */
+/* gw_admin_opts.node_read: the dashboard's health and traffic pages read
+ * this node's proxy (the control API's health JSON, the proxy's metrics). */
+static int admin_node_read(void *data, const char *what, char **out, size_t *len)
+{
+	struct gw_node *n = data;
+	struct gw_buf b;
+	int rv;
+
+	if (n->proxy == NULL) {
+		return GW_EUNHEALTHY;
+	}
+	if (strcmp(what, "health") == 0) {
+		rv = gw_proxy_health_json(n->proxy, NULL, out);
+		*len = rv == 0 ? strlen(*out) : 0;
+		return rv;
+	}
+	gw_buf_init(&b);
+	rv = gw_proxy_metrics(n->proxy, &b);
+	if (rv == 0) {
+		*out = malloc(b.len + 1);
+		rv = *out != NULL ? 0 : GW_ENOMEM;
+	}
+	if (rv == 0) {
+		memcpy(*out, b.data, b.len);
+		(*out)[b.len] = '\0';
+		*len = b.len;
+	}
+	gw_buf_close(&b);
+	return rv;
+}
+
 static int start_admin(struct gw_node *n)
 {
 	struct gw_admin_opts ao;
@@ -492,7 +623,16 @@ static int start_admin(struct gw_node *n)
 	ao.publish_key = !joining;
 	ao.write_timeout_ms = n->cfg->write_timeout_ms;
 	ao.audit_retention_ms = (uint64_t)n->cfg->audit_retention_h * 3600 * 1000;
+	ao.standalone_file = n->cfg->standalone;
+	ao.audit_log = n->cfg->audit_log;
+	ao.node_read = admin_node_read;
+	ao.node_data = n;
+	rv = listener_tls(n->cfg->admin_tls_cert, n->cfg->admin_tls_key, "admin", &ao.tls_ctx);
+	if (rv != 0) {
+		return rv;
+	}
 	rv = gw_admin_start(&n->loop, &n->cfg->admin_listen, &ao, &n->admin);
+	SSL_CTX_free(ao.tls_ctx); /* the listener holds its own reference */
 	if (rv != 0) {
 		n->admin = NULL;
 	}
@@ -536,6 +676,11 @@ static int start_proxy(struct gw_node *n)
 	po.workers = n->cfg->workers;
 	po.config = pc; /* the proxy takes the reference, also on failure */
 	po.drain_timeout_ms = n->cfg->drain_timeout_ms;
+	{
+		/* tests of the send timeouts (0 or unset: the proxy's 60 s) */
+		const char *e = getenv("APIGW_TEST_PROXY_SEND_TIMEOUT_MS");
+		po.send_timeout_ms = e != NULL ? (unsigned)strtoul(e, NULL, 10) : 0;
+	}
 	po.real_ip_from = n->cfg->real_ip_from;
 	po.access_log = n->cfg->access_log;
 	po.access_log_format = n->cfg->access_log_format;
@@ -606,7 +751,15 @@ int gw_node_run(const struct gw_node_config *cfg)
 	uv_timer_init(&n.loop, &n.drain_timer);
 	n.drain_timer.data = &n;
 
-	rv = gw_httpd_start(&n.loop, &cfg->status_listen, NULL, status_handler, &n, &n.status);
+	{
+		struct gw_httpd_opts so = {.name = "status"};
+		rv = listener_tls(cfg->status_tls_cert, cfg->status_tls_key, "status", &so.tls_ctx);
+		if (rv == 0) {
+			rv = gw_httpd_start(&n.loop, &cfg->status_listen, &so, status_handler, &n,
+					    &n.status);
+			SSL_CTX_free(so.tls_ctx);
+		}
+	}
 	if (rv != 0) {
 		n.status = NULL;
 		n.exit_code = rv;
@@ -644,7 +797,17 @@ int gw_node_run(const struct gw_node_config *cfg)
 	n.metrics_src.cluster = n.cluster;
 	n.metrics_src.confsync = n.confsync;
 	n.metrics_src.proxy = n.proxy;
-	rv = gw_node_metrics_start(&n.loop, &cfg->metrics_listen, &n.metrics_src, &n.metrics);
+	n.metrics_src.admin = n.admin;
+	n.metrics_src.status = n.status;
+	{
+		SSL_CTX *mt;
+		rv = listener_tls(cfg->metrics_tls_cert, cfg->metrics_tls_key, "metrics", &mt);
+		if (rv == 0) {
+			rv = gw_node_metrics_start(&n.loop, &cfg->metrics_listen, mt,
+						   &n.metrics_src, &n.metrics);
+			SSL_CTX_free(mt);
+		}
+	}
 	if (rv != 0) {
 		n.metrics = NULL;
 		n.exit_code = rv;
@@ -660,6 +823,16 @@ int gw_node_run(const struct gw_node_config *cfg)
 		n.control = NULL;
 		n.exit_code = rv;
 		goto err_after_signals;
+	}
+
+	if (cfg->standalone[0] != '\0') {
+		rv = gw_node_standalone_start(&n.loop, cfg->standalone, cfg->standalone_poll_ms,
+					      gw_node_cluster_store(n.cluster),
+					      gw_node_cluster_raft(n.cluster), &n.standalone);
+		if (rv != 0) {
+			n.exit_code = rv;
+			goto err_after_signals;
+		}
 	}
 
 	if (cfg->backup_dir[0] != '\0') {

@@ -549,6 +549,10 @@ static void d_timer_cb(uv_timer_t *t)
 		}
 		gw_proxy__dconn_abort(dc);
 		return;
+	case DT_HANDSHAKE:
+		gw_proxy__tls_timed_out(dc);
+		gw_proxy__dconn_abort(dc);
+		return;
 	case DT_HEADER:
 		gw_debugf("proxy", "%s: header timeout", dc->peer_ip);
 		__attribute__((fallthrough));
@@ -572,6 +576,8 @@ static void d_timer_update(struct gw_proxy__dconn *dc, bool progress)
 		ms = LINGER_MS;
 	} else if (dc->tunnel) {
 		ph = DT_NONE;
+	} else if (dc->tphase == DT_HANDSHAKE) {
+		return; /* one deadline: gw_proxy__dconn_tls_deadline */
 	} else if (r == NULL) {
 		ph = dc->pending.len > 0 || dc->tphase == DT_HEADER ? DT_HEADER : DT_IDLE;
 		ms = ph == DT_HEADER ? o->header_timeout_ms : o->idle_timeout_ms;
@@ -684,6 +690,26 @@ void gw_proxy__dconn_accept(struct gw_proxy__worker *w, uv_stream_t *lsn)
 	}
 	gw_proxy__dconn_update_reading(dc);
 	gw_proxy__pp_accept(dc, lsn);
+	if (dc->tls != NULL && !dc->pp_wait) {
+		gw_proxy__dconn_tls_deadline(dc, true); /* else once the PROXY header is in */
+	}
+}
+
+void gw_proxy__dconn_tls_deadline(struct gw_proxy__dconn *dc, bool start)
+{
+	const struct gw_proxy_opts *o = &dc->w->p->opts;
+
+	if (dc->closing) {
+		return;
+	}
+	if (start) {
+		dc->tphase = DT_HANDSHAKE;
+		dc->t_due = uv_now(&dc->w->loop) + o->tls_handshake_timeout_ms;
+		uv_timer_start(&dc->timer, d_timer_cb, o->tls_handshake_timeout_ms, 0);
+	} else if (dc->tphase == DT_HANDSHAKE) {
+		dc->tphase = DT_IDLE;
+		gw_proxy__timer_set(&dc->timer, d_timer_cb, &dc->t_due, o->idle_timeout_ms);
+	}
 }
 
 static void d_close(struct gw_proxy__dconn *dc)

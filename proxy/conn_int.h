@@ -70,6 +70,7 @@ struct gw_proxy__wstats {
 	 * GOAWAY ENHANCE_YOUR_CALM (rapid reset), connections failed on a
 	 * protocol error or flood */
 	atomic_uint_fast64_t h2_conns, h2_streams, h2_rst_client, h2_rst_proxy, h2_calm, h2_errors;
+	atomic_uint_fast64_t h2_stream_timeouts; /* streams reset: the client took nothing */
 };
 #define GW_PROXY__COUNT(w, field) atomic_fetch_add_explicit(&(w)->st.field, 1, memory_order_relaxed)
 
@@ -106,7 +107,7 @@ struct gw_proxy__hcollect {
 	size_t bytes;
 };
 
-enum gw_proxy__dtimer { DT_NONE, DT_IDLE, DT_HEADER, DT_BODY, DT_SEND, DT_LINGER };
+enum gw_proxy__dtimer { DT_NONE, DT_IDLE, DT_HEADER, DT_BODY, DT_SEND, DT_LINGER, DT_HANDSHAKE };
 
 struct gw_proxy__dconn {
 	uv_tcp_t tcp;
@@ -285,6 +286,10 @@ void gw_proxy__dconn_close_graceful(struct gw_proxy__dconn *dc);
 void gw_proxy__error_page(int status, char *buf, size_t cap);
 void gw_proxy__dconn_abort(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_update_reading(struct gw_proxy__dconn *dc);
+/* The TLS handshake's deadline: @start arms it (tls_handshake_timeout_ms
+ * from now, not pushed back by bytes), else the handshake finished and the
+ * connection waits for its first request as after accept. Worker thread. */
+void gw_proxy__dconn_tls_deadline(struct gw_proxy__dconn *dc, bool start);
 void gw_proxy__dconn_on_data(struct gw_proxy__dconn *dc, const char *p, size_t n);
 void gw_proxy__dconn_on_eof(struct gw_proxy__dconn *dc);
 void gw_proxy__dconn_on_written(struct gw_proxy__dconn *dc, size_t n);

@@ -31,7 +31,11 @@
  * error resets that stream only; a client that goes away aborts every
  * stream (and their upstream exchanges). Timeouts: idle_timeout_ms without
  * streams (GOAWAY, close), body_timeout_ms without a byte while a stream
- * waits for its request body, send_timeout_ms without write progress.
+ * waits for its request body, send_timeout_ms without write progress on
+ * the connection, and per stream: a stream whose window the client keeps
+ * shut, so that nghttp2 has taken nothing of its pending response for
+ * send_timeout_ms, is reset (RST_STREAM CANCEL) and its upstream exchange
+ * aborted, while the other streams go on.
  * Drain: GOAWAY, new streams refused, close once the last stream ends.
  * Worker thread only. */
 #include "config.h"
@@ -78,6 +82,7 @@ struct gw_proxy__h2s {
 	size_t hdr_bytes;  /* of the header block, HPACK-decoded (+32 per field) */
 	size_t unconsumed; /* request bytes whose window is held back */
 	int err_status;    /* decided while the headers arrived: the answer */
+	uint64_t sent_at;  /* loop ms: nghttp2 last took ob bytes, or ob filled */
 	char status[8];    /* of the response head (3 digits) */
 	bool have_method, have_len, eof, deferred, nodata, held, up_paused, reset;
 };
@@ -125,6 +130,14 @@ static void kick(struct h2conn *c)
 	}
 }
 
+/* True when the client keeps @s's flow-control window shut: its response
+ * waits for the client alone (a stream that only waits for its turn on a
+ * slow socket is the connection's send timeout's business). */
+static bool window_shut(const struct h2conn *c, const struct gw_proxy__h2s *s)
+{
+	return nghttp2_session_get_stream_remote_window_size(c->ng, s->id) <= 0;
+}
+
 /* The connection's nearest deadline (loop ms; UINT64_MAX: none): idle
  * without streams, a request body that stalls, answers the client does not
  * take (queued on the socket or held by its flow control). */
@@ -141,11 +154,13 @@ static uint64_t deadline(const struct h2conn *c)
 	gw_list_foreach(it, &c->streams)
 	{
 		const struct gw_proxy__h2s *s = gw_container_of(it, struct gw_proxy__h2s, link);
-		if (!s->r->body_done && !s->held && !s->reset) {
-			if (c->last_read + o->body_timeout_ms < due) {
-				due = c->last_read + o->body_timeout_ms;
-			}
-			break;
+		if (!s->r->body_done && !s->held && !s->reset &&
+		    c->last_read + o->body_timeout_ms < due) {
+			due = c->last_read + o->body_timeout_ms;
+		}
+		if (!s->reset && s->ob.len > s->ob_off && s->sent_at + o->send_timeout_ms < due &&
+		    window_shut(c, s)) {
+			due = s->sent_at + o->send_timeout_ms;
 		}
 	}
 	if ((dc->wq_bytes > 0 || c->buffered > 0) && c->last_write + o->send_timeout_ms < due) {
@@ -229,6 +244,7 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 		return NGHTTP2_ERR_DEFERRED;
 	}
 	k = avail < length ? avail : length;
+	s->sent_at = uv_now(&c->dc->w->loop);
 	memcpy(buf, s->ob.data + s->ob_off, k);
 	s->ob_off += k;
 	c->buffered -= k;
@@ -349,6 +365,9 @@ void gw_proxy__h2_body(struct gw_proxy__req *r, const char *p, size_t n)
 		return;
 	}
 	c = s->c;
+	if (s->ob.len == s->ob_off) {
+		s->sent_at = uv_now(&c->dc->w->loop); /* the stream's send clock starts */
+	}
 	if (gw_buf_append(&s->ob, p, n) != 0) {
 		gw_proxy__h2_cut(r);
 		return;
@@ -855,6 +874,37 @@ void gw_proxy__h2_flush(struct gw_proxy__dconn *dc)
 	arm(c);
 }
 
+/* Reset every stream whose pending response the client has taken nothing
+ * of for send_timeout_ms. True when one was. */
+static bool reset_stalled(struct h2conn *c, uint64_t now)
+{
+	const struct gw_proxy_opts *o = &c->dc->w->p->opts;
+	struct gw_list *it;
+	bool any = false;
+
+	gw_list_foreach(it, &c->streams)
+	{
+		struct gw_proxy__h2s *s = gw_container_of(it, struct gw_proxy__h2s, link);
+		if (s->reset || s->ob.len == s->ob_off || now < s->sent_at + o->send_timeout_ms ||
+		    !window_shut(c, s)) {
+			continue;
+		}
+		gw_debugf("proxy", "%s: http/2 stream %d: the client took nothing for %u ms",
+			  c->dc->peer_ip, s->id, o->send_timeout_ms);
+		GW_PROXY__COUNT(c->dc->w, h2_stream_timeouts);
+		s->reset = true;
+		s->r->discard = true;
+		s->r->resp_done = true;
+		gw_proxy__req_detach_uc(s->r, true);
+		nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+		any = true;
+	}
+	if (any) {
+		kick(c);
+	}
+	return any;
+}
+
 static void h2_timer_cb(uv_timer_t *t)
 {
 	struct gw_proxy__dconn *dc = t->data;
@@ -872,6 +922,9 @@ static void h2_timer_cb(uv_timer_t *t)
 	if (now < deadline(c)) {
 		arm(c);
 		return;
+	}
+	if (reset_stalled(c, now)) {
+		return; /* the resets are flushed from the timer, which re-arms */
 	}
 	if (c->n_streams == 0 && now >= c->last_active + dc->w->p->opts.idle_timeout_ms) {
 		c->goaway = true; /* idle: GOAWAY, then close */
@@ -1050,7 +1103,7 @@ err_after_alloc:
 
 int gw_proxy__h2_metrics(struct gw_proxy *p, struct gw_buf *b)
 {
-	uint64_t v[6] = {0};
+	uint64_t v[7] = {0};
 	const char *by_client[] = {"by", "client", NULL}, *by_proxy[] = {"by", "proxy", NULL};
 	int rv = 0;
 
@@ -1062,6 +1115,7 @@ int gw_proxy__h2_metrics(struct gw_proxy *p, struct gw_buf *b)
 		v[3] += atomic_load_explicit(&st->h2_rst_proxy, memory_order_relaxed);
 		v[4] += atomic_load_explicit(&st->h2_calm, memory_order_relaxed);
 		v[5] += atomic_load_explicit(&st->h2_errors, memory_order_relaxed);
+		v[6] += atomic_load_explicit(&st->h2_stream_timeouts, memory_order_relaxed);
 	}
 	rv |= gw_prom_family(b, "apigw_http2_connections_total", "counter",
 			     "HTTP/2 client connections (ALPN h2 or h2c)");
@@ -1081,5 +1135,9 @@ int gw_proxy__h2_metrics(struct gw_proxy *p, struct gw_buf *b)
 			     "HTTP/2 connections ended on an error: GOAWAY with an error "
 			     "code (protocol error, flood, rapid reset) or a bad preface");
 	rv |= gw_prom_sample(b, "apigw_http2_errors_total", NULL, (double)v[5]);
+	rv |= gw_prom_family(b, "apigw_http2_stream_send_timeouts_total", "counter",
+			     "HTTP/2 streams reset (CANCEL) because the client took nothing of "
+			     "their response for the send timeout while the connection lived");
+	rv |= gw_prom_sample(b, "apigw_http2_stream_send_timeouts_total", NULL, (double)v[6]);
 	return rv != 0 ? GW_ENOMEM : 0;
 }

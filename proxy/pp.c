@@ -300,6 +300,9 @@ static void pp_apply(struct gw_proxy__dconn *dc, const struct gw_proxy__pp *h)
 {
 	dc->pp_wait = false;
 	dc->tphase = DT_IDLE; /* on_data starts the request header timer */
+	if (dc->tls != NULL) {
+		gw_proxy__dconn_tls_deadline(dc, true); /* the ClientHello comes next */
+	}
 	if (h->local) {
 		return;
 	}

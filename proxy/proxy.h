@@ -41,17 +41,18 @@ struct gw_proxy_opts {
 	struct gw_proxy_config *config; /* initial snapshot or NULL; the proxy takes the
 					 * caller's reference (also on failure) */
 	/* Limits and timeouts; 0 selects the default shown. */
-	size_t max_header_bytes;    /* 16 KiB: request line + headers -> 431 */
-	size_t max_uri_bytes;       /* 8 KiB: request target -> 414 */
-	uint64_t max_body_bytes;    /* 0 = unlimited (APISIX default); larger -> 413 */
-	unsigned header_timeout_ms; /* 60 s: whole header block */
-	unsigned body_timeout_ms;   /* 60 s: between two reads of the request body */
-	unsigned send_timeout_ms;   /* 60 s: between two writes to the client */
-	unsigned idle_timeout_ms;   /* 60 s: keep-alive wait for the next request */
-	unsigned max_requests;      /* 1000: requests per client connection */
-	unsigned drain_timeout_ms;  /* 5 s: gw_proxy_stop waits this long for in-flight */
-	bool h2c;                   /* HTTP/2 by prior knowledge on the plain listeners */
-	bool no_h2;                 /* no ALPN h2 on the TLS listeners (HTTP/1.1 only) */
+	size_t max_header_bytes;           /* 16 KiB: request line + headers -> 431 */
+	size_t max_uri_bytes;              /* 8 KiB: request target -> 414 */
+	uint64_t max_body_bytes;           /* 0 = unlimited (APISIX default); larger -> 413 */
+	unsigned header_timeout_ms;        /* 60 s: whole header block */
+	unsigned body_timeout_ms;          /* 60 s: between two reads of the request body */
+	unsigned send_timeout_ms;          /* 60 s: between two writes to the client */
+	unsigned idle_timeout_ms;          /* 60 s: keep-alive wait for the next request */
+	unsigned tls_handshake_timeout_ms; /* 10 s: accept (or PROXY header) to TLS finished */
+	unsigned max_requests;             /* 1000: requests per client connection */
+	unsigned drain_timeout_ms;         /* 5 s: gw_proxy_stop waits this long for in-flight */
+	bool h2c;                          /* HTTP/2 by prior knowledge on the plain listeners */
+	bool no_h2;                        /* no ALPN h2 on the TLS listeners (HTTP/1.1 only) */
 	/* Operations (read at start; the strings need not outlive the call).
 	 * A listener whose gw_addr.opts say "proxy_protocol" expects a PROXY
 	 * protocol v1/v2 header on every connection. */

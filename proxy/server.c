@@ -305,6 +305,7 @@ static int start(const struct gw_proxy_opts *opts, int n_plain, struct gw_proxy 
 	DEF(body_timeout_ms, 60000);
 	DEF(send_timeout_ms, 60000);
 	DEF(idle_timeout_ms, 60000);
+	DEF(tls_handshake_timeout_ms, 10000);
 	DEF(max_requests, 1000);
 	DEF(drain_timeout_ms, 5000);
 #undef DEF

@@ -10,8 +10,8 @@
  * writes is encrypted and queued on the socket. A snapshot published
  * later serves new handshakes; a session keeps the context it picked.
  *
- * Policy (one base SSL_CTX per proxy, shared by its workers): TLS 1.2 and
- * 1.3 with Mozilla's "intermediate" ciphers (in our order) and groups,
+ * Policy (one base SSL_CTX per proxy, shared by its workers): lib/tlspolicy.h
+ * (TLS 1.2 and 1.3 with Mozilla's "intermediate" ciphers in our order),
  * ALPN h2 (unless --proxy-http2 off; the connection then belongs to h2.c)
  * and http/1.1, no renegotiation, no compression; every ssls object's
  * context gets the same (gw_proxy__tls_policy), since OpenSSL serves the
@@ -35,6 +35,7 @@
 #include "lib/rand.h"
 #include "lib/ratelimit.h"
 #include "lib/tlsbio.h"
+#include "lib/tlspolicy.h"
 #include "proxy/conn_int.h"
 #include "proxy/tls_int.h"
 
@@ -51,13 +52,6 @@
 #define TICKET_KEYS     3
 #define LOG_BURST       5
 #define PRE_MAX         (16 + 65535) /* the longest PROXY v2 header */
-
-#define MOZ_CIPHERS                                                                                \
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                               \
-	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
-#define MOZ_GROUPS "X25519:prime256v1:secp384r1"
 
 struct ticket_key {
 	unsigned char name[16];
@@ -287,16 +281,10 @@ int gw_proxy__tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *ou
 
 int gw_proxy__tls_policy(SSL_CTX *ctx)
 {
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_set_cipher_list(ctx, MOZ_CIPHERS) != 1 ||
-	    SSL_CTX_set1_groups_list(ctx, MOZ_GROUPS) != 1) {
+	if (gw_tlspolicy_apply(ctx) != 0) {
 		gw_errorf("proxy", "TLS policy refused by OpenSSL");
 		return GW_EIO;
 	}
-	/* our order (all of it AEAD with forward secrecy): testssl.sh rates a
-	 * server without one HIGH, although Mozilla's profile leaves it off */
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-				     SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_alpn_select_cb(ctx, gw_proxy__tls_alpn_cb, NULL);
 	return 0;
 }
@@ -375,6 +363,16 @@ static void count_failure(struct tconn *c)
 	}
 }
 
+void gw_proxy__tls_timed_out(struct gw_proxy__dconn *dc)
+{
+	struct tconn *c = dc->tls;
+
+	if (c != NULL && !c->bio.done) {
+		snprintf(c->bio.why, sizeof c->bio.why, "handshake timeout");
+		count_failure(c);
+	}
+}
+
 /* Records for the network: during the handshake written at once when the
  * socket takes them (so an alert leaves before a close), else queued. */
 static int on_cipher(void *data, const char *p, size_t n)
@@ -433,6 +431,7 @@ static int on_ready(void *data)
 	const unsigned char *alpn = NULL;
 	unsigned len = 0;
 	atomic_fetch_add_explicit(&c->dc->w->p->tls->ok, 1, memory_order_relaxed);
+	gw_proxy__dconn_tls_deadline(c->dc, false);
 	SSL_get0_alpn_selected(c->bio.ssl, &alpn, &len);
 	if (len == 2 && memcmp(alpn, "h2", 2) == 0) {
 		return gw_proxy__h2_start(c->dc); /* before any decrypted byte */

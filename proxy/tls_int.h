@@ -102,6 +102,10 @@ int gw_proxy__tls_port(const struct gw_proxy *p);
 /* True if @dc is a TLS connection (its transport is TLS). */
 bool gw_proxy__tls_is(const struct gw_proxy__dconn *dc);
 
+/* The handshake of @dc's TLS session did not finish in time: counted as a
+ * failed handshake and logged (rate limited); the caller closes. */
+void gw_proxy__tls_timed_out(struct gw_proxy__dconn *dc);
+
 /* The value of TLS variable @name ("ssl_server_name", "ssl_protocol",
  * "ssl_cipher", "ssl_session_reused") for @dc into @out: bytes written, or
  * -1 when @name is not one of them; 0 (empty) on a plain connection. */

@@ -181,11 +181,21 @@ static void plain_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct conn *c = s->data;
 
 	if (nread > 0) {
+		gw_raft__conn_quickack(c);
 		gw_raft__conn_from_peer(c, buf->base, (size_t)nread);
 		return;
 	}
 	if (nread < 0) {
 		gw_raft__conn_close(c, RAFT_NOCONNECTION);
+	}
+}
+
+void gw_raft__conn_quickack(struct conn *c)
+{
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+		gw_addr_quickack(fd);
 	}
 }
 

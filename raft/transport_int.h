@@ -126,6 +126,9 @@ int gw_raft__conn_write_peer(struct conn *c, const char *p, size_t len);
 /* Plaintext bytes from the peer: checked, then passed to libraft. May close
  * @c (c->closing tells). */
 void gw_raft__conn_from_peer(struct conn *c, const char *data, size_t len);
+/* Ask the kernel to acknowledge at once what @c's socket received (lib/addr.h
+ * gw_addr_quickack): after every read of peer bytes. */
+void gw_raft__conn_quickack(struct conn *c);
 /* The peer stream is usable (authenticated, for TLS). Outbound: sends
  * raft's handshake and hands libraft its end. May close @c. */
 void gw_raft__conn_peer_ready(struct conn *c);

@@ -162,6 +162,7 @@ static void tls_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0 || c->closing) {
 		return;
 	}
+	gw_raft__conn_quickack(c);
 	if (!c->tls.done) {
 		if (c->peer_bytes == 0) {
 			c->first_byte = (uint8_t)buf->base[0];

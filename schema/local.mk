@@ -13,4 +13,5 @@ schema_libgw_schema_a_SOURCES = \
 	schema/metadata.c \
 	schema/check.c \
 	schema/export.c \
-	schema/ssl.c
+	schema/ssl.c \
+	schema/decl.c schema/decl.h

@@ -7,6 +7,11 @@
 # libFuzzer runtimes clang links, only recommended by clang-14) build the
 # fuzz harnesses that `make check` runs (tests/fuzz/, docs/fuzzing.md).
 #
+# chromium (and node + npm, Debian's nodejs and npm unless the machine has
+# its own): the dashboard's browser test (tests/integration/
+# test_dashboard.py; scripts/test.sh installs its npm package,
+# playwright-core, into tests/browser/node_modules).
+#
 # debhelper, lintian and man-db: `make deb` and the packaging tests
 # (tests/packaging/test_deb.sh, tests/integration/test_man.py).
 #
@@ -23,6 +28,7 @@ nghttp2-client testssl.sh
 e2fsprogs
 clang-14 libfuzzer-14-dev libclang-rt-14-dev
 debhelper lintian man-db
+chromium
 python3 ca-certificates"
 BPO_PKGS="libraft-dev"
 BPO_FILE=/etc/apt/sources.list.d/bookworm-backports.sources
@@ -33,6 +39,9 @@ for p in $PKGS $BPO_PKGS; do
 		missing="$missing $p"
 	fi
 done
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	missing="$missing nodejs npm"
+fi
 raft_ok=0
 if v=$(dpkg-query -W -f='${Version}' libraft-dev 2>/dev/null); then
 	dpkg --compare-versions "$v" ge 0.22 && raft_ok=1
@@ -74,6 +83,9 @@ fi
 $SUDO apt-get -qq update
 # shellcheck disable=SC2086
 $SUDO apt-get -qq install -y --no-install-recommends $PKGS >/dev/null
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	$SUDO apt-get -qq install -y --no-install-recommends nodejs npm >/dev/null
+fi
 $SUDO apt-get -qq install -y --no-install-recommends -t bookworm-backports $BPO_PKGS >/dev/null
 v=$(dpkg-query -W -f='${Version}' libraft-dev)
 if ! dpkg --compare-versions "$v" ge 0.22; then

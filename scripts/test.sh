@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 $SUDO ./scripts/install-deps.sh
+# playwright-core for the dashboard's browser test, at the version of
+# tests/browser/package-lock.json (it drives Debian's chromium: no browser
+# download); if the registry cannot be reached, only that test fails
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) ||
+	echo "test.sh: npm ci in tests/browser failed: test_dashboard.py will fail" >&2
 autoreconf -fi
 mkdir -p build
 cd build

@@ -129,6 +129,8 @@ TESTS += tests/integration/test_member_names.py
 TESTS += tests/integration/test_hashkv.py
 # backup and restore (owner: wt-backup): etcdctl snapshot save, apigw backup/restore
 TESTS += tests/integration/test_backup.py
+# PUT /apisix/admin/configs (docs/backup.md)
+TESTS += tests/integration/test_configs.py tests/integration/test_standalone.py
 TESTS += tests/integration/test_consistency.py
 TESTS += tests/integration/test_fleet.py
 # the incremental config compiler in a real node: 10,000 routes edited one by one
@@ -172,6 +174,12 @@ tests_unit_test_schema_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_schema_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) \
 	$(CMOCKA_LIBS)
 TESTS += tests/unit/test_schema
+# schema/decl.c: declarative config files (docs/backup.md)
+check_PROGRAMS += tests/unit/test_schema_decl
+tests_unit_test_schema_decl_SOURCES = tests/unit/test_schema_decl.c
+tests_unit_test_schema_decl_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_schema_decl_LDADD = $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_schema_decl
 # The Admin API's route table and error -> answer mapping.
 check_PROGRAMS += tests/unit/test_admin_routes
 tests_unit_test_admin_routes_SOURCES = tests/unit/test_admin_routes.c
@@ -186,9 +194,20 @@ tests_unit_test_admin_history_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_admin_history
 # Admin API integration tests: one node, then a three-node cluster.
 TESTS += tests/integration/test_admin.py tests/integration/test_admin_cluster.py
-TESTS += tests/integration/test_tls.py tests/integration/test_h2.py
+TESTS += tests/integration/test_tls.py tests/integration/test_h2.py \
+	tests/integration/test_listener_tls.py tests/integration/test_keyring_cli.py
 # served revisions, history, rollback (docs/history.md)
 TESTS += tests/integration/test_served.py tests/integration/test_history.py
+# the dashboard (admin/ui/): headers, and a real browser (Debian's chromium
+# through playwright-core from npm: tests/browser/, installed by scripts/test.sh)
+TESTS += tests/integration/test_dashboard.py
+EXTRA_DIST += tests/browser/package.json tests/browser/package-lock.json \
+	tests/browser/dashboard.mjs
+# its screenshots (docs/dashboard.md)
+clean-local: clean-dashboard-shots
+clean-dashboard-shots:
+	rm -rf dashboard-shots
+.PHONY: clean-dashboard-shots
 # proxy/plugin_*.c through a running node (docs/plugins.md)
 TESTS += tests/integration/test_plugins.py
 TESTS += tests/integration/test_plugins_auth.py

@@ -15,6 +15,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -662,11 +663,13 @@ def test_read_only_data_dir():
 
 HAPROXY_CFG = """global
     maxconn 4096
+    stats socket %(sock)s mode 600 level user
 defaults
     mode http
     timeout connect 1s
     timeout client 10s
     timeout server 10s
+    timeout check 1s
     retries 3
     option redispatch 1
     retry-on conn-failure empty-response response-timeout
@@ -679,6 +682,37 @@ backend be
     http-check expect status 200
 %(servers)s
 """
+
+
+def haproxy_status(sock):
+    """{server name: status} of backend be, from HAProxy's stats socket."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        s.connect(sock)
+        s.sendall(b"show stat\n")
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    except OSError:
+        return {}
+    finally:
+        s.close()
+    lines = data.decode(errors="replace").splitlines()
+    if not lines or not lines[0].startswith("# "):
+        return {}
+    head = lines[0][2:].split(",")
+    out = {}
+    for ln in lines[1:]:
+        f = ln.split(",")
+        if len(f) == len(head):
+            row = dict(zip(head, f))
+            if row["pxname"] == "be" and row["svname"] not in ("FRONTEND", "BACKEND"):
+                out[row["svname"]] = row["status"]
+    return out
 
 
 def test_rolling_restart_behind_haproxy():
@@ -694,10 +728,11 @@ def test_rolling_restart_behind_haproxy():
         wait_for(lambda: serves(n, "/i", up), 10, what="route")
     port = 18900
     cfg = os.path.join(os.path.dirname(nodes[0].data_dir), "haproxy.cfg")
+    sock = os.path.join(os.path.dirname(cfg), "haproxy.sock")
     with open(cfg, "w") as f:
         f.write(HAPROXY_CFG % {"bind": "%s:%d" % (netns.HUB_IP, port), "servers": "\n".join(
-            "    server %s %s:9080 check port 7085 inter 200 fall 1 rise 2" % (n.name, n.ip)
-            for n in nodes)})
+            "    server %s %s:9080 check port 7085 inter 200 fall 2 rise 2" % (n.name, n.ip)
+            for n in nodes), "sock": sock})
     r = subprocess.run(["haproxy", "-c", "-f", cfg], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
     hlog = open(os.path.join(os.path.dirname(cfg), "haproxy.log"), "wb")
@@ -705,7 +740,8 @@ def test_rolling_restart_behind_haproxy():
     try:
         wait_for(lambda: http("GET", netns.HUB_IP, port, "/i", timeout=2)[0] == 200, 10, 0.1,
                  "haproxy up")
-        time.sleep(1.0)  # every server checked up
+        wait_for(lambda: set(haproxy_status(sock).values()) == {"UP"} and
+                 len(haproxy_status(sock)) == len(nodes), 30, 0.1, "every server checked up")
         load = ProxyLoad([(netns.HUB_IP, port)], "/i", threads=P["threads"],
                          max_s=P["rolls"] * 60 + 60, expect=b"ok").start()
         time.sleep(1.0)
@@ -716,7 +752,12 @@ def test_rolling_restart_behind_haproxy():
                 assert rc == 0, (n.name, rc, n.log(3000))
                 KILLED.add(id(n))
                 restart(n)
-                time.sleep(1.5)  # rise 2 x inter 200 ms, with margin
+                # as an operator does: the next node goes only once the
+                # balancer counts this one in again (rise 2 x inter 200 ms
+                # on a quiet machine; longer when checks are slow)
+                wait_for(lambda: haproxy_status(sock).get(n.name) == "UP", 30, 0.1,
+                         "haproxy sees %s up" % n.name)
+                time.sleep(0.5)
         t1 = time.time()
         time.sleep(1.0)
         load.stop()

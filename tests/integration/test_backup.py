@@ -188,11 +188,18 @@ def test_config_apply():
     n = Node("e1").start()
     C["empty"] = n
     ep = ["--endpoint", n.addr("etcd")]
+    adm = ["--admin-listen", n.addr("admin"), "--data-dir", n.data_dir]
     out = ok(run_cli("config", "apply", f1, "--dry-run", *ep))
     assert "201 to create" in out and "dry run" in out, out
     assert kvs(n)[1] == []
-    out = ok(run_cli("config", "apply", f1, *ep))
-    assert "+ /apisix/routes/0000" in out and "applied" in out, out
+    # more than one etcd transaction holds: refused through the etcd API,
+    # one transaction through the Admin API
+    p = run_cli("config", "apply", f1, *ep)
+    assert p.returncode == 1 and "nothing written" in p.stderr, p.stderr
+    assert kvs(n)[1] == []
+    out = ok(run_cli("config", "apply", f1, *adm))
+    assert "+ /apisix/routes/0000" in out and "one transaction" in out, out
+    assert len({k[3] for k in kvs(n)[1]}) == 1
     assert ok(run_cli("config", "export", *ep)) == y1
     out = ok(run_cli("config", "apply", f1, *ep))
     assert out.startswith("no changes"), out
@@ -220,7 +227,9 @@ def test_config_apply():
     with open(fb, "w") as f:
         f.write(bad)
     p = run_cli("config", "apply", fb, *ep)
-    assert p.returncode == 1 and "%s:%d: routes[5] (id 0005)" % (fb, at) in p.stderr, p.stderr
+    # the line of the field at fault (the object starts on line at)
+    assert p.returncode == 1 and "%s:%d: routes[5] (id 0005)" % (fb, at + 1) in p.stderr, \
+        p.stderr
     assert "priority" in p.stderr, p.stderr
     with open(fb, "w") as f:
         f.write("routes:\n- id: x\n  uri: [unclosed\n")

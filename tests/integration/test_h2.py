@@ -401,6 +401,71 @@ def test_drain_goaway():
     assert "Sanitizer" not in node.log(), node.log()
 
 
+def test_stalled_stream_reset():
+    """Per-stream send timeout: a client that keeps one stream's window shut
+    while other streams progress gets that stream reset (RST_STREAM CANCEL)
+    after the send timeout (1.5 s in this node), the connection and its other
+    streams going on. Before, only the connection's timer existed and the
+    progress of the other streams kept the stalled one forever."""
+    os.environ["APIGW_TEST_PROXY_SEND_TIMEOUT_MS"] = "1500"
+    try:
+        n = Node("h2st", extra_args=["--admin-key", KEY, "--proxy-h2c", "on"]).start()
+    finally:
+        del os.environ["APIGW_TEST_PROXY_SEND_TIMEOUT_MS"]
+    try:
+        nodes = {"127.0.0.1:%d" % up.port: 1}
+        for rid, uri in (("echo", "/echo"), ("big", "/big/*")):
+            st, _, b = http("PUT", "127.0.0.1", n.ports["admin"], "/apisix/admin/routes/" + rid,
+                            body=json.dumps({"uri": uri, "upstream": {"nodes": nodes}}),
+                            headers={"X-API-KEY": KEY, "Content-Type": "application/json"})
+            assert st in (200, 201), (st, b)
+        wait_for(lambda: n.get("proxy", "/echo")[0] == 200, what="routes served")
+        s = socket.create_connection(("127.0.0.1", n.ports["proxy"]), timeout=10)
+        # the connection's window wide open; stream 1 keeps its 64 KiB
+        s.sendall(PREFACE + frame(SETTINGS, 0, 0) +
+                  frame(WINDOW, 0, 0, struct.pack(">I", 1 << 30)) +
+                  frame(HEADERS, END_HEADERS | END_STREAM, 1, get_block(b"/big/1000000")))
+        s.settimeout(0.2)
+        buf, rst, goaway, answered, sid = b"", {}, None, set(), 3
+        deadline, next_at = time.time() + 12, 0
+        while time.time() < deadline and 1 not in rst:
+            # another stream every 200 ms, answered in full: the connection progresses
+            if time.time() >= next_at:
+                s.sendall(frame(HEADERS, END_HEADERS | END_STREAM, sid, get_block()))
+                sid += 2
+                next_at = time.time() + 0.2
+            try:
+                chunk = s.recv(1 << 20)
+            except socket.timeout:
+                chunk = b""
+            if chunk == b"" and goaway is not None:
+                break
+            buf += chunk
+            while len(buf) >= 9:
+                ln = int.from_bytes(buf[:3], "big")
+                if len(buf) < 9 + ln:
+                    break
+                ftype, flags = buf[3], buf[4]
+                fsid = int.from_bytes(buf[5:9], "big") & 0x7fffffff
+                if ftype == RST:
+                    rst[fsid] = struct.unpack(">I", buf[9:13])[0]
+                elif ftype == GOAWAY:
+                    goaway = struct.unpack(">I", buf[13:17])[0]
+                elif ftype == DATA and flags & END_STREAM:
+                    answered.add(fsid)
+                buf = buf[9 + ln:]
+        s.close()
+        assert rst.get(1) == 8, (rst, goaway)  # CANCEL
+        assert goaway is None, goaway
+        assert len(answered) >= 3, answered
+        st, _, body = n.get("metrics", "/apisix/prometheus/metrics")
+        assert "apigw_http2_stream_send_timeouts_total 1" in body.decode(), body[-2000:]
+        assert n.stop() == 0
+    finally:
+        if n.running:
+            n.kill()
+
+
 def main():
     global node, ca, up
     tap = Tap()
@@ -413,7 +478,7 @@ def main():
         for fn in (test_routes, test_curl_tls_and_h2c, test_plugins_apply,
                    test_request_bodies, test_large_response, test_h2load_many_streams,
                    test_rapid_reset_flood, test_continuation_flood, test_malformed_frames,
-                   test_ping_settings_flood, test_drain_goaway):
+                   test_ping_settings_flood, test_stalled_stream_reset, test_drain_goaway):
             tap.run(fn)
     finally:
         node.stop()

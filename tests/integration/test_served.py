@@ -8,13 +8,17 @@ write and, with a member stopped, reports it by the timeout instead of
 hanging.
 """
 import json
+import os
+import signal
 import time
 
-from harness import Node, Tap, create_token, http, run_cli, wait_for, write_token_file
+from harness import (Node, Tap, create_token, http, run_cli, tempdir, wait_for,
+                     write_token_file)
 
 KEY = "served-admin-key-0123456789"
 UP = {"type": "roundrobin", "nodes": {"127.0.0.1:1980": 1}}
 nodes = []
+AUDIT = []
 
 
 def adm(n, method, path, body=None, timeout=15):
@@ -39,7 +43,8 @@ def status(n):
 
 def start_cluster():
     common = ["--admin-key", KEY, "--write-timeout", "2s"]
-    n1 = Node("s1", extra_args=common).start()
+    AUDIT.append(os.path.join(tempdir("apigw-audit-"), "audit.jsonl"))
+    n1 = Node("s1", extra_args=common + ["--audit-log", AUDIT[0]]).start()
     token_file = write_token_file(create_token(n1))
     nodes.append(n1)
     for name in ("s2", "s3"):
@@ -149,6 +154,58 @@ def test_wait_served_reports_a_stopped_member():
              what="s3 to catch up")
 
 
+def test_rollback_and_configs_wait_served():
+    """A rollback and a PUT /apisix/admin/configs with ?wait=served answer once
+    all three members serve their revision."""
+    st, h, _ = adm(nodes[0], "PUT", "/routes/rw", {"uri": "/rw1", "upstream": UP})
+    r1 = int(h["x-apigw-revision"])
+    adm(nodes[0], "PUT", "/routes/rw", {"uri": "/rw2", "upstream": UP})
+    st, h, b = adm(nodes[1], "POST", "/rollback?wait=served&timeout=5s",
+                   {"revision": r1, "resources": ["routes/rw"]})
+    assert st == 200 and h["x-apigw-served"] == "all", (st, h, b)
+    rev = int(h["x-apigw-revision"])
+    assert b["served"]["all"] and b["served"]["revision"] == rev, b
+    assert [c["key"] for c in b["changes"]] == ["/apisix/routes/rw"], b
+    assert all(m["served_revision"] >= rev for m in b["served"]["members"]), b
+    st, _, b = adm(nodes[1], "POST", "/rollback?wait=sometimes", {"revision": r1})
+    assert st == 400, (st, b)
+    body = {"routes": [{"id": "cw", "uri": "/cw", "upstream": UP}]}
+    st, h, b = adm(nodes[2], "PUT", "/configs?prune=false&wait=served&timeout=5s", body)
+    assert st == 200 and h["x-apigw-served"] == "all" and b["created"] == 1, (st, h, b)
+    for n in nodes:
+        st, _, _ = n.get("status", "/status/ready?min_revision=%d" % b["served"]["revision"])
+        assert st == 200, (n.name, st)
+
+
+def test_audit_log_file():
+    """--audit-log on s1: every Admin write of the cluster, whichever member
+    took it, as JSON lines in commit order; reopened on SIGHUP."""
+    st, h, _ = adm(nodes[1], "PUT", "/routes/al?wait=served",
+                   {"uri": "/al", "upstream": UP, "plugins": {}})
+    rev = int(h["x-apigw-revision"])
+
+    def lines():
+        with open(AUDIT[0]) as f:
+            return [json.loads(x) for x in f.read().splitlines()]
+    wait_for(lambda: any(e["revision"] == rev for e in lines()), 10, 0.05, "the record")
+    e = [e for e in lines() if e["revision"] == rev][0]
+    assert e["op"] == "PUT" and e["key"] == "/apisix/routes/al" and e["node"] == "s2", e
+    assert e["role"] == "admin" and e["client"].startswith("127.0.0.1:"), e
+    revs = [e["revision"] for e in lines()]
+    assert revs == sorted(revs) and len(revs) == len(set(revs)), revs
+    # the same records as GET /apisix/admin/audit answers
+    st, _, b = adm(nodes[0], "GET", "/audit?since=%d&limit=10" % rev)
+    assert b["list"][0] == e, (b["list"][0], e)
+    # logrotate: move the file away, SIGHUP, the next record goes to a new file
+    os.rename(AUDIT[0], AUDIT[0] + ".1")
+    nodes[0].signal(signal.SIGHUP)
+    wait_for(lambda: os.path.exists(AUDIT[0]), 10, 0.05, "the file reopened")
+    st, h, _ = adm(nodes[2], "DELETE", "/routes/al")
+    rev2 = int(h["x-apigw-revision"])
+    wait_for(lambda: any(e["revision"] == rev2 for e in lines()), 10, 0.05, "after SIGHUP")
+    assert [e["op"] for e in lines()] == ["DELETE"], lines()
+
+
 def main():
     tap = Tap()
     try:
@@ -162,7 +219,8 @@ def main():
         tap.done()
     for fn in (test_write_answers_its_revision, test_status_and_metrics_show_served_revision,
                test_ready_min_revision, test_cluster_lists_every_member, test_wait_served_all,
-               test_wait_served_reports_a_stopped_member):
+               test_wait_served_reports_a_stopped_member,
+               test_rollback_and_configs_wait_served, test_audit_log_file):
         tap.run(fn)
     tap.done()
 

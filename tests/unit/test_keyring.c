@@ -115,6 +115,44 @@ static void test_rotate_and_file(void **state)
 	rmdir_all(dir);
 }
 
+static void test_reseal(void **state)
+{
+	char *dir = tmpdir(), *blob = NULL, *again = NULL, *plain = NULL, kid[9], got[9];
+	struct gw_keyring *kr = NULL, *kr2 = NULL;
+	size_t len;
+	(void)state;
+
+	assert_int_equal(gw_keyring_load(dir, true, &kr), 0);
+	assert_int_equal(gw_keyring_seal(kr, "aad", "secret", 6, &blob), 0);
+	/* sealed by the current key: nothing to do */
+	assert_int_equal(gw_keyring_reseal(kr, "aad", blob, &again), 0);
+	assert_null(again);
+	assert_int_equal(gw_keyring_rotate(dir, kid), 0);
+	assert_int_equal(gw_keyring_load(dir, false, &kr2), 0);
+	assert_int_equal(gw_keyring_reseal(kr2, "aad", blob, &again), 0);
+	assert_non_null(again);
+	assert_int_equal(gw_keyring_kid_of(again, got), 0);
+	assert_string_equal(got, kid);
+	assert_int_equal(gw_keyring_open(kr2, "aad", again, &plain, &len), 0);
+	assert_string_equal(plain, "secret");
+	gw_keyring_wipe_free(plain, len + 1);
+	free(again);
+	/* the wrong associated data, or not a blob: refused, nothing made */
+	assert_int_equal(gw_keyring_reseal(kr2, "other", blob, &again), GW_ECORRUPT);
+	assert_null(again);
+	assert_int_equal(gw_keyring_reseal(kr2, "aad", "clear", &again), GW_EINVAL);
+	assert_null(again);
+	assert_int_equal(gw_keyring_kid_of("gwenc1:short", got), GW_EINVAL);
+	/* a replaced default ring stays readable until the default is cleared */
+	gw_keyring_set_default(kr);
+	gw_keyring_set_default(kr2);
+	assert_int_equal(gw_keyring_count(kr), 1);
+	assert_ptr_equal(gw_keyring_default(), kr2);
+	gw_keyring_set_default(NULL);
+	free(blob);
+	rmdir_all(dir);
+}
+
 static void test_parse_refuses(void **state)
 {
 	struct gw_keyring *kr = NULL;
@@ -221,9 +259,8 @@ static void test_certkey(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_seal_open),
-	    cmocka_unit_test(test_rotate_and_file),
-	    cmocka_unit_test(test_parse_refuses),
+	    cmocka_unit_test(test_seal_open), cmocka_unit_test(test_rotate_and_file),
+	    cmocka_unit_test(test_reseal),    cmocka_unit_test(test_parse_refuses),
 	    cmocka_unit_test(test_certkey),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
