@@ -2,15 +2,15 @@
  * APISIX's: who may use a route, after an auth plugin identified them.
  *
  * Happy path: the access hook takes the value named by "type" — the
- * consumer's name (default), the route's id or the consumer's group id —
+ * consumer's name (default), the route's id, the route's service id or
+ * the consumer's group id —
  * and refuses it when it is in the blacklist, or not in the whitelist, or
  * when allowed_by_methods names the consumer and the request's method is
  * not among its methods. Failure modes: no value (no consumer attached):
  * 401 {"message":"Missing authentication or identity verification."}; a
  * refused value: rejected_code (403) with {"message": rejected_msg} or
- * "The <type> is forbidden.". service_id is not served yet (refused by
- * the schema). Threads: compile on the config thread, access on the
- * request's worker. */
+ * "The <type> is forbidden.". Threads: compile on the config thread,
+ * access on the request's worker. */
 #include "config.h"
 
 #include "lib/err.h"
@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { T_CONSUMER, T_ROUTE, T_GROUP };
+enum { T_CONSUMER, T_ROUTE, T_GROUP, T_SERVICE };
 
 struct bym {
 	const char *user;
@@ -80,6 +80,7 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 		return GW_ENOMEM;
 	}
 	p->type = strcmp(tname, "route_id") == 0            ? T_ROUTE
+		  : strcmp(tname, "service_id") == 0        ? T_SERVICE
 		  : strcmp(tname, "consumer_group_id") == 0 ? T_GROUP
 							    : T_CONSUMER;
 	p->black = names(c, cJSON_GetObjectItemCaseSensitive(j, "blacklist"));
@@ -121,10 +122,11 @@ static int compile(struct gw_proxy__compiler *c, const cJSON *j, const void **ou
 static int access_hook(struct gw_proxy__req *r, const void *conf)
 {
 	const struct crestr *p = conf;
-	const char *v = p->type == T_ROUTE    ? (r->route ? r->route->id : NULL)
-			: r->consumer == NULL ? NULL
-			: p->type == T_GROUP  ? r->consumer->group_id
-					      : r->consumer->username;
+	const char *v = p->type == T_ROUTE     ? (r->route ? r->route->id : NULL)
+			: p->type == T_SERVICE ? (r->route ? r->route->service_id : NULL)
+			: r->consumer == NULL  ? NULL
+			: p->type == T_GROUP   ? r->consumer->group_id
+					       : r->consumer->username;
 	bool block = false;
 
 	if (v == NULL) {

@@ -10,12 +10,15 @@
  * application/x-www-form-urlencoded (repeated keys an array, a key without
  * '=' true), and checks it; a JSON body that passes is re-encoded and that
  * text goes upstream (with Content-Length), so the upstream parses exactly
- * what was checked — duplicate keys keep the last value, as lua-cjson.
+ * what was checked — duplicate keys keep the last value, as lua-cjson, and
+ * the schema's property defaults are filled in, as APISIX's jsonschema.
  * Failure modes: rejected_code (400) with rejected_msg, or else the
  * validator's reason as text (APISIX's jsonschema words); a body over
- * max_req_body_size (capped at BODY_MAX: held in memory), no body, or two
- * Content-Type headers get rejected_code with rejected_msg only (the
- * reason goes to the log). Schemas are compiled once per snapshot
+ * max_req_body_size (capped at BODY_MAX: held in memory), no body, two
+ * Content-Type headers, a JSON body of more than VALUES_MAX values or a
+ * form of more than FORM_MAX arguments (memory), or a form holding a NUL
+ * byte (the validator would see less than the upstream) get rejected_code
+ * with rejected_msg only (the reason goes to the log). Schemas are compiled once per snapshot
  * (schema/user.c: patterns precompiled, no lock while checking).
  * Threads: compile on the config thread, hooks on the request's worker. */
 #include "config.h"
@@ -34,6 +37,12 @@
 
 #define BODY_MAX (8u << 20) /* max_req_body_size is capped here (memory per request) */
 #define ERR_MAX  512
+/* Values a body may decode to (a tree node each: 64 bytes in cJSON), so an
+ * 8 MiB body of "[0,0,...]" cannot take 256 MiB: 16 MiB at most. */
+#define VALUES_MAX      (256u << 10)
+#define FORM_MAX        (64u << 10)
+#define VALUES_MAX_TEXT "262144"
+#define FORM_MAX_TEXT   "65536"
 
 struct rvconf {
 	struct gw_schema_user *hdr, *body; /* NULL: not checked */
@@ -180,10 +189,11 @@ oom:
 	return NULL;
 }
 
-/* Decode %XX and '+' in place (ngx.unescape_uri of a form value). */
-static void form_unescape(char *s)
+/* Decode %XX and '+' in place (ngx.unescape_uri of a form value).
+ * Returns the decoded length (a decoded NUL makes it exceed strlen). */
+static size_t form_unescape(char *s)
 {
-	char *q = s;
+	char *start = s, *q = s;
 
 	for (; *s; s++) {
 		if (*s == '+') {
@@ -198,46 +208,90 @@ static void form_unescape(char *s)
 		}
 	}
 	*q = '\0';
+	return (size_t)(q - start);
 }
 
-/* ngx.decode_args(body, 0): "a=1&b&a=2" -> {"a": ["1", "2"], "b": true}. */
-static cJSON *form_object(char *body)
-{
-	cJSON *o = cJSON_CreateObject(), *val, *old, *arr;
-	char *save = NULL, *pair;
+/* One argument of a form body. */
+struct farg {
+	const char *key, *val; /* val NULL: a key without '=' */
+	size_t at;             /* position in the body */
+};
 
-	for (pair = strtok_r(body, "&", &save); o != NULL && pair != NULL;
-	     pair = strtok_r(NULL, "&", &save)) {
+static int cmp_farg(const void *a, const void *b)
+{
+	const struct farg *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c != 0 ? c : x->at < y->at ? -1 : 1;
+}
+
+/* ngx.decode_args(body, 0): "a=1&b&a=2" -> {"a": ["1", "2"], "b": true}.
+ * Arguments are grouped by sorting (a body of many keys stays cheap); at
+ * most FORM_MAX of them. NULL with *@why set: not a form this plugin
+ * checks (a NUL byte, decoded or not, would make the upstream see what
+ * was not checked; too many arguments), or out of memory (@why NULL). */
+static cJSON *form_object(struct gw_proxy__req *r, char *body, size_t len, const char **why)
+{
+	cJSON *o, *arr, *val;
+	char *save = NULL, *pair;
+	struct farg *v;
+	size_t n = 0, i, j, cap;
+
+	*why = NULL;
+	if (memchr(body, '\0', len) != NULL) {
+		*why = "a NUL byte in the form body";
+		return NULL;
+	}
+	for (i = 0, cap = 1; i < len && cap < FORM_MAX; i++) {
+		cap += body[i] == '&';
+	}
+	v = gw_arena_take(&r->arena, cap * sizeof *v);
+	if (v == NULL) {
+		return NULL;
+	}
+	for (pair = strtok_r(body, "&", &save); pair != NULL; pair = strtok_r(NULL, "&", &save)) {
 		char *eq = strchr(pair, '=');
 
 		if (eq != NULL) {
 			*eq = '\0';
-			form_unescape(eq + 1);
 		}
-		form_unescape(pair);
+		/* a decoded %00 would cut the text the validator sees */
+		if (form_unescape(pair) != strlen(pair) ||
+		    (eq != NULL && form_unescape(eq + 1) != strlen(eq + 1))) {
+			*why = "a NUL byte in the form body";
+			return NULL;
+		}
 		if (pair[0] == '\0') {
 			continue;
 		}
-		val = eq != NULL ? cJSON_CreateString(eq + 1) : cJSON_CreateTrue();
-		if (val == NULL) {
+		if (n == cap) { /* cap < the pairs only when they reach FORM_MAX */
+			*why = "more than " FORM_MAX_TEXT " form arguments";
+			return NULL;
+		}
+		v[n] = (struct farg){pair, eq != NULL ? eq + 1 : NULL, n};
+		n++;
+	}
+	qsort(v, n, sizeof *v, cmp_farg);
+	if ((o = cJSON_CreateObject()) == NULL) {
+		return NULL;
+	}
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && strcmp(v[j].key, v[i].key) == 0; j++) {
+		}
+		arr = j - i > 1 ? cJSON_CreateArray() : NULL;
+		if (j - i > 1 && (arr == NULL || !cJSON_AddItemToObject(o, v[i].key, arr))) {
+			cJSON_Delete(arr);
 			goto oom;
 		}
-		old = cJSON_GetObjectItemCaseSensitive(o, pair);
-		if (old == NULL) {
-			cJSON_AddItemToObject(o, pair, val);
-			continue;
-		}
-		if (!cJSON_IsArray(old)) {
-			if ((arr = cJSON_CreateArray()) == NULL) {
+		for (size_t k = i; k < j; k++) {
+			val = v[k].val != NULL ? cJSON_CreateString(v[k].val) : cJSON_CreateTrue();
+			if (val == NULL ||
+			    !(arr != NULL ? cJSON_AddItemToArray(arr, val)
+					  : cJSON_AddItemToObject(o, v[k].key, val))) {
 				cJSON_Delete(val);
 				goto oom;
 			}
-			cJSON_DetachItemViaPointer(o, old);
-			cJSON_AddItemToArray(arr, old);
-			cJSON_AddItemToObject(o, pair, arr);
-			old = arr;
 		}
-		cJSON_AddItemToArray(old, val);
 	}
 	return o;
 oom:
@@ -296,6 +350,31 @@ static int dedupe(cJSON *v)
 	return 0;
 }
 
+/* At least the number of values the JSON text @p holds (what cJSON would
+ * allocate a node for): separators and openers outside strings, plus one. */
+static size_t json_values_bound(const char *p, size_t n)
+{
+	size_t count = 1;
+	bool in_str = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (in_str) {
+			if (c == '\\') {
+				i++;
+			} else if (c == '"') {
+				in_str = false;
+			}
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == ',' || c == ':' || c == '[' || c == '{') {
+			count++;
+		}
+	}
+	return count;
+}
+
 /* lua-cjson's words for a body that is not JSON (character is 1-based). */
 static cJSON *parse_json(const char *p, size_t n, char *why, size_t cap)
 {
@@ -337,12 +416,17 @@ static int check_body(struct gw_proxy__req *r, const struct rvconf *v, struct rv
 	}
 	if (form) {
 		char *copy = gw_arena_strndup(&r->arena, b->p, b->len);
+		const char *bad = NULL;
 
-		val = copy != NULL ? form_object(copy) : NULL;
+		val = copy != NULL ? form_object(r, copy, b->len, &bad) : NULL;
 		if (val == NULL) {
-			return gw_proxy__plugin_respond(r, 503, NULL);
+			return bad != NULL ? reject(r, v, bad, false)
+					   : gw_proxy__plugin_respond(r, 503, NULL);
 		}
 	} else {
+		if (json_values_bound(b->p, b->len) > VALUES_MAX) {
+			return reject(r, v, "more than " VALUES_MAX_TEXT " JSON values", false);
+		}
 		val = parse_json(b->p, b->len, why, sizeof why);
 		if (val == NULL) {
 			return reject(r, v, why, true);
@@ -360,6 +444,11 @@ static int check_body(struct gw_proxy__req *r, const struct rvconf *v, struct rv
 	if (form) {
 		cJSON_Delete(val);
 		return 0;
+	}
+	/* APISIX's validator fills in defaults, and the upstream gets them */
+	if (gw_schema_user_defaults(v->body, val) != 0) {
+		cJSON_Delete(val);
+		return gw_proxy__plugin_respond(r, 503, NULL);
 	}
 	txt = cJSON_PrintUnformatted(val);
 	cJSON_Delete(val);

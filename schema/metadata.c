@@ -71,7 +71,8 @@ int gw_schema_check_metadata(const char *name, const cJSON *v, char *err, size_t
 		return GW_EINVAL;
 	}
 	i = find(name);
-	rv = gw_schema__check_with(i < 0 ? any_parsed : parsed[i], v, NULL, 0, why, sizeof why);
+	rv = gw_schema__check_with(i < 0 ? any_parsed : parsed[i], v, NULL, 0, false, why,
+				   sizeof why);
 	if (rv == GW_EINVAL) {
 		snprintf(err, errlen, "invalid configuration: %s", why);
 	}

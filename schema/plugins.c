@@ -70,7 +70,8 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      "{'type':'object','properties':{'key':{'type':'string'}},'required':['key']}"},
     {"consumer-restriction",
      "{'type':'object','properties':{"
-     "'type':{'type':'string','enum':['consumer_name','route_id','consumer_group_id'],"
+     "'type':{'type':'string','enum':['consumer_name','service_id','route_id',"
+     "'consumer_group_id'],"
      "'default':'consumer_name'},"
      "'blacklist':{'type':'array','minItems':1,'items':{'type':'string'}},"
      "'whitelist':{'type':'array','minItems':1,'items':{'type':'string'}},"

@@ -172,6 +172,12 @@ const cJSON *gw_schema_user_schema(const struct gw_schema_user *u);
 int gw_schema_user_validate(const struct gw_schema_user *u, const cJSON *v, char *err,
 			    size_t errlen);
 
+/* Add to @v the "default" of each property its schema describes and @v
+ * lacks (through properties and items, as APISIX's jsonschema fills them
+ * while validating), after gw_schema_user_validate passed. 0 or GW_ENOMEM.
+ */
+int gw_schema_user_defaults(const struct gw_schema_user *u, cJSON *v);
+
 /* ---- node addresses, parsed the same way by the check and the compiler */
 
 /* Split a nodes-object key "host[:port]" ("[v6]:port" for IPv6) into @host

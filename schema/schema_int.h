@@ -86,10 +86,22 @@ struct gw_schema__rx {
 	struct gw_regex *re; /* owned by the user schema */
 };
 /* Check @v against the parsed schema @s (gw_schema_validate's words),
- * matching the patterns of @rx (@n_rx) without the shared cache. Any
+ * matching the patterns of @rx (@n_rx) without the shared cache; @user: a
+ * user's schema (only jsonschema's formats, gw_schema__user_format). Any
  * thread. */
 int gw_schema__check_with(const cJSON *s, const cJSON *v, const struct gw_schema__rx *rx,
-			  size_t n_rx, char *err, size_t errlen);
+			  size_t n_rx, bool user, char *err, size_t errlen);
+/* validate.c's walk from inside a check (user.c's keywords recurse with
+ * it): @n 0 is a trial (no words). */
+int gw_schema__check_node(const cJSON *s, const cJSON *v, char *e, size_t n, int depth);
+/* user.c: the keywords of a user schema that APISIX's jsonschema serves
+ * beyond the tables' (multipleOf, tuple items and additionalItems,
+ * dependencies, if/then/else, contains), checked after the others. */
+int gw_schema__user_extra(const cJSON *s, const cJSON *v, char *e, size_t n, int depth);
+/* user.c: a string's "format" in a user schema, as APISIX's jsonschema
+ * checks it (email, ipv4, ipv6, hostname; any other format passes). 0 or
+ * GW_EINVAL with its words in @e (nothing written when @n is 0). */
+int gw_schema__user_format(const char *fmt, const char *s, char *e, size_t n);
 
 /* True if @s is an IPv4/IPv6 address or CIDR (format ip_or_cidr). */
 bool gw_schema__ip_or_cidr(const char *s);

@@ -19,6 +19,8 @@
 #include "lib/regex.h"
 #include "schema/schema_int.h"
 
+#include <arpa/inet.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +59,11 @@ enum kind {
 	K_STRINGS, /* an array of strings (required) */
 	K_REGEX,   /* a string, a regex (pattern) */
 	K_TYPE,
-	K_ARRAY, /* enum */
-	K_ANY,   /* annotations, const */
+	K_ARRAY,    /* enum */
+	K_ANY,      /* annotations, const */
+	K_ITEMS,    /* a subschema, or a non-empty array of them (tuple) */
+	K_POSITIVE, /* a number > 0 (multipleOf) */
+	K_DEPS,     /* an object of arrays of strings or subschemas */
 };
 
 static const struct {
@@ -72,7 +77,7 @@ static const struct {
     {"patternProperties", K_PATTERNS},
     {"minProperties", K_COUNT},
     {"maxProperties", K_COUNT},
-    {"items", K_SCHEMA},
+    {"items", K_ITEMS},
     {"minItems", K_COUNT},
     {"maxItems", K_COUNT},
     {"uniqueItems", K_BOOL},
@@ -89,6 +94,15 @@ static const struct {
     {"anyOf", K_LIST},
     {"oneOf", K_LIST},
     {"not", K_SCHEMA},
+    {"format", K_ANY}, /* email, ipv4, ipv6, hostname checked; others pass */
+    /* beyond the tables' keywords (gw_schema__user_extra) */
+    {"multipleOf", K_POSITIVE},
+    {"additionalItems", K_ADDL},
+    {"dependencies", K_DEPS},
+    {"if", K_SCHEMA},
+    {"then", K_SCHEMA},
+    {"else", K_SCHEMA},
+    {"contains", K_SCHEMA},
     /* annotations: no effect on validation */
     {"title", K_ANY},
     {"description", K_ANY},
@@ -242,6 +256,26 @@ static int walk_kw(struct walk *w, const cJSON *x, enum kind kind, int depth, ch
 			   : fail(err, n, "\"%s\": %s", x->string, "expected an array");
 	case K_ANY:
 		return 0;
+	case K_ITEMS:
+		return cJSON_IsArray(x) ? walk_kw(w, x, K_LIST, depth, err, n)
+					: walk(w, x, depth + 1, err, n);
+	case K_POSITIVE:
+		return cJSON_IsNumber(x) && x->valuedouble > 0
+			   ? 0
+			   : fail(err, n, "\"%s\": %s", x->string, "expected a number above 0");
+	case K_DEPS:
+		if (!cJSON_IsObject(x)) {
+			return fail(err, n, "\"%s\": %s", x->string, "expected an object");
+		}
+		cJSON_ArrayForEach(c, x)
+		{
+			rv = cJSON_IsArray(c) ? walk_kw(w, c, K_STRINGS, depth, err, n)
+					      : walk(w, c, depth + 1, err, n);
+			if (rv != 0) {
+				return rv;
+			}
+		}
+		return 0;
 	}
 	return 0;
 }
@@ -274,6 +308,55 @@ static int walk(struct walk *w, const cJSON *s, int depth, char *err, size_t n)
 		}
 	}
 	return 0;
+}
+
+static bool all_of(const char *s, size_t n, const char *set)
+{
+	return n > 0 && strspn(s, set) >= n;
+}
+
+#define ALNUM "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+/* jsonschema's email: local@domain.tld, [A-Za-z0-9_.-] on both sides of the
+ * '@', a tld of 2 to 4 letters after the domain's last dot. */
+static bool email_ok(const char *s)
+{
+	const char *at = strchr(s, '@'), *dot;
+	size_t tld;
+
+	if (at == NULL || !all_of(s, (size_t)(at - s), ALNUM "_.-")) {
+		return false;
+	}
+	dot = strrchr(at + 1, '.');
+	if (dot == NULL || !all_of(at + 1, (size_t)(dot - at - 1), ALNUM "_.-")) {
+		return false;
+	}
+	tld = strlen(dot + 1);
+	return tld >= 2 && tld <= 4 && strspn(dot + 1, ALNUM) == tld &&
+	       strcspn(dot + 1, "0123456789") == tld;
+}
+
+int gw_schema__user_format(const char *fmt, const char *s, char *e, size_t n)
+{
+	unsigned char buf[16];
+	const char *what = NULL;
+
+	if (strcmp(fmt, "email") == 0 && !email_ok(s)) {
+		what = "email";
+	} else if (strcmp(fmt, "ipv4") == 0 && inet_pton(AF_INET, s, buf) != 1) {
+		what = "ipv4";
+	} else if (strcmp(fmt, "ipv6") == 0 && inet_pton(AF_INET6, s, buf) != 1) {
+		what = "ipv6";
+	} else if (strcmp(fmt, "hostname") == 0 && !all_of(s, strlen(s), ALNUM "-.")) {
+		what = "ipv4"; /* sic: jsonschema's words for a bad hostname */
+	}
+	if (what == NULL) {
+		return 0;
+	}
+	if (n > 0) {
+		snprintf(e, n, "expect valid %s address but got: %.200s", what, s);
+	}
+	return GW_EINVAL;
 }
 
 int gw_schema_user_check(const cJSON *schema, char *err, size_t errlen)
@@ -335,5 +418,187 @@ const cJSON *gw_schema_user_schema(const struct gw_schema_user *u)
 int gw_schema_user_validate(const struct gw_schema_user *u, const cJSON *v, char *err,
 			    size_t errlen)
 {
-	return gw_schema__check_with(u->schema, v, u->rx, u->n_rx, err, errlen);
+	return gw_schema__check_with(u->schema, v, u->rx, u->n_rx, true, err, errlen);
+}
+
+/* Fill @v's missing members from @s's properties' defaults, then descend
+ * into the members and items @s describes. */
+static int fill(const cJSON *s, cJSON *v, int depth)
+{
+	const cJSON *props = cJSON_GetObjectItemCaseSensitive(s, "properties");
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(s, "items"), *p, *d;
+	cJSON *x;
+
+	if (depth > USER_DEPTH || !cJSON_IsObject(s)) {
+		return 0;
+	}
+	if (cJSON_IsObject(v)) {
+		cJSON_ArrayForEach(p, props)
+		{
+			x = cJSON_GetObjectItemCaseSensitive(v, p->string);
+			d = cJSON_GetObjectItemCaseSensitive(p, "default");
+			if (x == NULL && d != NULL && !cJSON_IsNull(d)) {
+				if ((x = cJSON_Duplicate(d, true)) == NULL ||
+				    !cJSON_AddItemToObject(v, p->string, x)) {
+					cJSON_Delete(x);
+					return GW_ENOMEM;
+				}
+				continue; /* a default is taken as it is written */
+			}
+			if (x != NULL && fill(p, x, depth + 1) != 0) {
+				return GW_ENOMEM;
+			}
+		}
+	}
+	if (cJSON_IsArray(v) && cJSON_IsObject(items)) {
+		cJSON_ArrayForEach(x, v)
+		{
+			if (fill(items, x, depth + 1) != 0) {
+				return GW_ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
+int gw_schema_user_defaults(const struct gw_schema_user *u, cJSON *v)
+{
+	return fill(u->schema, v, 0);
+}
+
+/* Put "@pre" in front of the words already in @e. Returns GW_EINVAL. */
+static int prefixed(char *e, size_t n, const char *pre)
+{
+	char tmp[512];
+
+	if (n > 0) {
+		snprintf(tmp, sizeof tmp, "%s%s", pre, e);
+		snprintf(e, n, "%s", tmp);
+	}
+	return GW_EINVAL;
+}
+
+/* fail() of a check: nothing written for a trial (@n 0). */
+static int says(char *e, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int says(char *e, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (n > 0) {
+		va_start(ap, fmt);
+		vsnprintf(e, n, fmt, ap);
+		va_end(ap);
+	}
+	return GW_EINVAL;
+}
+
+static int tuple(const cJSON *s, const cJSON *v, char *e, size_t n, int depth)
+{
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(s, "items");
+	const cJSON *more = cJSON_GetObjectItemCaseSensitive(s, "additionalItems");
+	const cJSON *x = v->child, *sub;
+	char pre[48];
+	int i = 1;
+
+	cJSON_ArrayForEach(sub, items)
+	{
+		if (x == NULL) {
+			return 0; /* missing items are valid */
+		}
+		if (gw_schema__check_node(sub, x, e, n, depth + 1) != 0) {
+			snprintf(pre, sizeof pre, "failed to validate item %d: ", i);
+			return prefixed(e, n, pre);
+		}
+		x = x->next;
+		i++;
+	}
+	for (; x != NULL; x = x->next, i++) {
+		if (cJSON_IsFalse(more)) {
+			return says(e, n, "found unexpected extra items in array");
+		}
+		if (cJSON_IsObject(more) && gw_schema__check_node(more, x, e, n, depth + 1) != 0) {
+			snprintf(pre, sizeof pre, "failed to validate additional item %d: ", i);
+			return prefixed(e, n, pre);
+		}
+	}
+	return 0;
+}
+
+static int dependencies(const cJSON *deps, const cJSON *v, char *e, size_t n, int depth)
+{
+	const cJSON *d, *p;
+	char pre[160];
+
+	cJSON_ArrayForEach(d, deps)
+	{
+		if (cJSON_GetObjectItemCaseSensitive(v, d->string) == NULL) {
+			continue;
+		}
+		if (cJSON_IsArray(d)) {
+			cJSON_ArrayForEach(p, d)
+			{
+				if (cJSON_IsString(p) &&
+				    cJSON_GetObjectItemCaseSensitive(v, p->valuestring) == NULL) {
+					return says(
+					    e, n, "property \"%s\" is required when \"%s\" is set",
+					    p->valuestring, d->string);
+				}
+			}
+		} else if (gw_schema__check_node(d, v, e, n, depth + 1) != 0) {
+			snprintf(pre, sizeof pre,
+				 "failed to validate dependent schema for \"%.100s\": ", d->string);
+			return prefixed(e, n, pre);
+		}
+	}
+	return 0;
+}
+
+int gw_schema__user_extra(const cJSON *s, const cJSON *v, char *e, size_t n, int depth)
+{
+	const cJSON *mof = cJSON_GetObjectItemCaseSensitive(s, "multipleOf");
+	const cJSON *deps = cJSON_GetObjectItemCaseSensitive(s, "dependencies");
+	const cJSON *cond = cJSON_GetObjectItemCaseSensitive(s, "if");
+	const cJSON *contains = cJSON_GetObjectItemCaseSensitive(s, "contains"), *x;
+	int rv;
+
+	if (cJSON_IsArray(v) && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(s, "items")) &&
+	    (rv = tuple(s, v, e, n, depth)) != 0) {
+		return rv;
+	}
+	if (cJSON_IsObject(v) && deps != NULL && (rv = dependencies(deps, v, e, n, depth)) != 0) {
+		return rv;
+	}
+	if (cJSON_IsNumber(v) && cJSON_IsNumber(mof) && mof->valuedouble > 0) {
+		double q = v->valuedouble / mof->valuedouble;
+
+		if (!isfinite(q) || floor(q) != q) {
+			char a[32], b[32];
+
+			snprintf(a, sizeof a, "%.14g", v->valuedouble);
+			snprintf(b, sizeof b, "%.14g", mof->valuedouble);
+			return says(e, n, "expected %s to be a multiple of %s", a, b);
+		}
+	}
+	if (cond != NULL) {
+		bool ok = gw_schema__check_node(cond, v, NULL, 0, depth + 1) == 0;
+		const cJSON *branch = cJSON_GetObjectItemCaseSensitive(s, ok ? "then" : "else");
+
+		if (branch != NULL && gw_schema__check_node(branch, v, NULL, 0, depth + 1) != 0) {
+			return says(e, n,
+				    ok ? "then clause did not match" : "else clause did not match");
+		}
+	}
+	if (contains != NULL && cJSON_IsArray(v)) {
+		if (v->child == NULL) {
+			return says(e, n, "check contains: empty array is invalid");
+		}
+		cJSON_ArrayForEach(x, v)
+		{
+			if (gw_schema__check_node(contains, x, NULL, 0, depth + 1) == 0) {
+				return 0;
+			}
+		}
+		return says(e, n, "failed to check contains");
+	}
+	return 0;
 }

@@ -34,6 +34,9 @@
 #define MAX_REGEX   128 /* distinct patterns cached */
 #define MAX_SCHEMAS 64  /* rows of tables.c */
 #define MAX_PLUGINS 160 /* rows of plugins.c */
+/* uniqueItems compares every pair up to this size, hashes beyond (a request
+ * body's array may be large: request-validation) */
+#define UNIQ_PAIRWISE 64
 
 /* ---- loading the tables ----------------------------------------------- */
 
@@ -192,6 +195,7 @@ static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
  * thread (gw_schema__check_with), looked up before the cache. */
 static _Thread_local const struct gw_schema__rx *tl_rx;
 static _Thread_local size_t tl_n_rx;
+static _Thread_local bool tl_user; /* checking a user schema (user.c) */
 
 /* 1 match, 0 no match, -1 the pattern does not compile (treated as a
  * schema error: no match). The lock covers the cache lookup only: a cached
@@ -566,6 +570,91 @@ static int check_object(const struct kw *k, const cJSON *v, char *e, size_t n, i
 	return 0;
 }
 
+/* A hash of @v that values cJSON_Compare finds equal share (numbers by
+ * value, objects whatever their member order). */
+static uint64_t vhash(const cJSON *v)
+{
+	uint64_t h = (uint64_t)(v->type & 0xff) * 0x9e3779b97f4a7c15u, sum = 0;
+	const cJSON *c;
+
+	if (cJSON_IsString(v)) {
+		for (const char *p = v->valuestring; *p; p++) {
+			h = (h ^ (unsigned char)*p) * 0x100000001b3u;
+		}
+	} else if (cJSON_IsNumber(v)) {
+		/* cJSON_Compare allows a relative epsilon: hash the exponent
+		 * and the mantissa rounded far above it */
+		int ex = 0;
+		double m = frexp(v->valuedouble, &ex);
+		h ^= (uint64_t)(int64_t)llround(m * 1e9) ^ ((uint64_t)(uint32_t)ex << 40);
+	} else if (cJSON_IsArray(v)) {
+		cJSON_ArrayForEach(c, v)
+		{
+			h = (h ^ vhash(c)) * 0x100000001b3u;
+		}
+	} else if (cJSON_IsObject(v)) {
+		cJSON_ArrayForEach(c, v)
+		{
+			uint64_t k = 0xcbf29ce484222325u;
+			for (const char *p = c->string; *p; p++) {
+				k = (k ^ (unsigned char)*p) * 0x100000001b3u;
+			}
+			sum += (k ^ vhash(c)) * 0x9e3779b97f4a7c15u; /* order-free */
+		}
+		h ^= sum;
+	}
+	return h ^ (h >> 29);
+}
+
+struct hitem {
+	uint64_t h;
+	const cJSON *v;
+	int at; /* 1-based position */
+};
+
+static int cmp_hitem(const void *a, const void *b)
+{
+	const struct hitem *x = a, *y = b;
+
+	if (x->h != y->h) {
+		return x->h < y->h ? -1 : 1;
+	}
+	return x->at - y->at;
+}
+
+/* uniqueItems of a big array (a request body's): hash, sort, compare only
+ * items of one hash. 0, GW_EINVAL with the first equal pair (as the
+ * pairwise walk finds it) in *@pi < *@pj, or GW_ENOMEM. */
+static int unique_hashed(const cJSON *v, int size, int *pi, int *pj)
+{
+	struct hitem *t = malloc((size_t)size * sizeof *t);
+	const cJSON *x;
+	int n = 0, bi = 0, bj = 0;
+
+	if (t == NULL) {
+		return GW_ENOMEM;
+	}
+	cJSON_ArrayForEach(x, v)
+	{
+		t[n] = (struct hitem){vhash(x), x, n + 1};
+		n++;
+	}
+	qsort(t, (size_t)n, sizeof *t, cmp_hitem);
+	for (int a = 0; a < n; a++) {
+		for (int b = a + 1; b < n && t[b].h == t[a].h; b++) {
+			if ((bi == 0 || t[a].at < bi || (t[a].at == bi && t[b].at < bj)) &&
+			    cJSON_Compare(t[a].v, t[b].v, true)) {
+				bi = t[a].at;
+				bj = t[b].at;
+			}
+		}
+	}
+	free(t);
+	*pi = bi;
+	*pj = bj;
+	return bi != 0 ? GW_EINVAL : 0;
+}
+
 static int check_array(const struct kw *k, const cJSON *v, char *e, size_t n, int depth,
 		       unsigned fl)
 {
@@ -590,7 +679,17 @@ static int check_array(const struct kw *k, const cJSON *v, char *e, size_t n, in
 			i++;
 		}
 	}
-	if (cJSON_IsTrue(uniq)) {
+	if (cJSON_IsTrue(uniq) && size > UNIQ_PAIRWISE) {
+		int rv = unique_hashed(v, size, &i, &j);
+		if (rv != 0) {
+			return rv == GW_ENOMEM
+				   ? rv
+				   : fail(e, n,
+					  "expected unique items but items %d and %d are "
+					  "equal",
+					  i, j);
+		}
+	} else if (cJSON_IsTrue(uniq)) {
 		i = 1;
 		cJSON_ArrayForEach(x, v)
 		{
@@ -625,6 +724,12 @@ static int check_string(const struct kw *k, const cJSON *v, char *e, size_t n)
 	if (cJSON_IsString(pat) && rx_match(pat->valuestring, v->valuestring) != 1) {
 		return fail(e, n, "failed to match pattern \"%s\" with \"%.200s\"",
 			    pat->valuestring, v->valuestring);
+	}
+	if (tl_user) {
+		/* a user schema: the formats of APISIX's jsonschema only */
+		return cJSON_IsString(fmt)
+			   ? gw_schema__user_format(fmt->valuestring, v->valuestring, e, n)
+			   : 0;
 	}
 	if (cJSON_IsString(fmt) && strcmp(fmt->valuestring, "ip_or_cidr") == 0 &&
 	    !gw_schema__ip_or_cidr(v->valuestring)) {
@@ -766,7 +871,7 @@ static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, u
 		return GW_EINVAL;
 	}
 	x = k.fmt;
-	if (cJSON_IsArray(v) && cJSON_IsString(x) &&
+	if (!tl_user && cJSON_IsArray(v) && cJSON_IsString(x) &&
 	    check_array_format(x->valuestring, v, e, n) != 0) {
 		return GW_EINVAL;
 	}
@@ -837,7 +942,13 @@ static int check(const cJSON *s, const cJSON *v, char *e, size_t n, int depth, u
 	if (x != NULL && matches(x, v, depth + 1, fl)) {
 		return fail(e, n, "value wasn't supposed to match schema");
 	}
-	return 0;
+	/* a user schema's keywords beyond the tables' (user.c) */
+	return tl_user ? gw_schema__user_extra(s, v, e, n, depth) : 0;
+}
+
+int gw_schema__check_node(const cJSON *s, const cJSON *v, char *e, size_t n, int depth)
+{
+	return check(s, v, e, n, depth, 0);
 }
 
 int gw_schema_validate(const char *schema, const cJSON *v, char *err, size_t errlen)
@@ -858,17 +969,19 @@ int gw_schema__validate(const char *schema, const cJSON *v, unsigned fl, char *e
 }
 
 int gw_schema__check_with(const cJSON *s, const cJSON *v, const struct gw_schema__rx *rx,
-			  size_t n_rx_user, char *err, size_t errlen)
+			  size_t n_rx_user, bool user, char *err, size_t errlen)
 {
 	int rv;
 
 	pthread_once(&load_once, load);
 	tl_rx = rx;
 	tl_n_rx = n_rx_user;
+	tl_user = user;
 	err[0] = '\0';
 	rv = check(s, v, err, errlen, 0, 0);
 	tl_rx = NULL;
 	tl_n_rx = 0;
+	tl_user = false;
 	return rv;
 }
 

@@ -9,10 +9,10 @@ KEY = "test-admin-key-0123456789"
 
 
 class Plug:
-    def __init__(self, name, workers=2):
+    def __init__(self, name, workers=2, extra_args=()):
         self.up = EchoUpstream()
-        self.node = Node(name, extra_args=["--admin-key", KEY, "--drain-timeout", "2s"],
-                         workers=workers).start()
+        self.node = Node(name, extra_args=["--admin-key", KEY, "--drain-timeout", "2s"] +
+                         list(extra_args), workers=workers).start()
         self.syncs = 0
 
     def stop(self):

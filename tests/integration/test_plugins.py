@@ -323,6 +323,17 @@ def test_anonymous_consumer_and_restriction():
     st, _, b = get("/nocons")
     assert st == 401 and json.loads(b) == {
         "message": "Missing authentication or identity verification."}, b
+    # type service_id: the route's service (no service: no value, 401)
+    for sid in ("svc-ok", "svc-no"):
+        put_ok("/services/" + sid, {"upstream": upstream()})
+    only_ok = {"consumer-restriction": {"type": "service_id", "whitelist": ["svc-ok"]}}
+    route("sv1", "/sv1", only_ok, service_id="svc-ok")
+    route("sv2", "/sv2", only_ok, service_id="svc-no")
+    route("sv3", "/sv3", only_ok)
+    assert get("/sv1")[0] == 200
+    st, _, b = get("/sv2")
+    assert st == 403 and json.loads(b) == {"message": "The service_id is forbidden."}, b
+    assert get("/sv3")[0] == 401
 
 
 # ---- limits ----------------------------------------------------------------------

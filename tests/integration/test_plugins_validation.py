@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import socket
+import subprocess
 
 from harness import Tap, etcdctl
 from plugutil import Plug
@@ -51,8 +52,8 @@ def test_admin_checks():
             ({}, "object matches none of the requireds"),
             ({"body_schema": "x"}, 'property "body_schema" validation failed: wrong type: '
                                    "expected object, got string"),
-            ({"body_schema": {"type": "object", "if": {}}},
-             'invalid body_schema: keyword "if" is not supported'),
+            ({"body_schema": {"type": "object", "propertyNames": {}}},
+             'invalid body_schema: keyword "propertyNames" is not supported'),
             ({"header_schema": {"$ref": "route"}},
              'invalid header_schema: keyword "$ref" is not supported'),
             ({"body_schema": {"type": "strin"}},
@@ -134,6 +135,75 @@ def test_reencoded_json():
     assert st == 400, (st, b)
 
 
+def test_defaults_and_formats():
+    """As APISIX's jsonschema: property defaults are filled in (the upstream
+    gets them), and the email/ipv4/ipv6/hostname formats are checked
+    (others pass)."""
+    P.route("vd", "/vd", {"request-validation": {"body_schema": {
+        "type": "object",
+        "properties": {
+            "mail": {"type": "string", "format": "email"},
+            "ip": {"type": "string", "format": "ipv4"},
+            "ip6": {"type": "string", "format": "ipv6"},
+            "when": {"type": "string", "format": "date-time"},
+            "page": {"type": "integer", "default": 1},
+            "opts": {"type": "object", "default": {"a": True},
+                     "properties": {"deep": {"type": "string", "default": "x"}}},
+            "list": {"type": "array", "items": {"type": "object", "properties": {
+                "n": {"type": "integer", "default": 7}}}}}}}})
+    st, _, b = post("/vd", {"mail": "a.b-c@ex-1.example.com", "ip": "10.0.0.1",
+                            "ip6": "::1", "when": "whatever", "opts": {},
+                            "list": [{}, {"n": 2}]})
+    assert st == 200, (st, b)
+    assert json.loads(json.loads(b)["body"]) == {
+        "mail": "a.b-c@ex-1.example.com", "ip": "10.0.0.1", "ip6": "::1",
+        "when": "whatever", "page": 1, "opts": {"deep": "x"},
+        "list": [{"n": 7}, {"n": 2}]}, b
+    for body, want in (({"mail": "a@b"}, 'property "mail" validation failed: expect valid '
+                                         "email address but got: a@b"),
+                       ({"ip": "10.0.0.256"}, 'property "ip" validation failed: expect valid '
+                                              "ipv4 address but got: 10.0.0.256"),
+                       ({"ip6": "1::2::3"}, 'property "ip6" validation failed: expect valid '
+                                            "ipv6 address but got: 1::2::3")):
+        st, _, b = post("/vd", body)
+        assert (st, b.decode()) == (400, want), (body, st, b)
+
+
+def test_more_keywords():
+    """Keywords APISIX's jsonschema serves beyond the tables': multipleOf,
+    tuple items with additionalItems, dependencies, if/then/else, contains."""
+    P.route("vk", "/vk", {"request-validation": {"body_schema": {
+        "type": "object",
+        "properties": {
+            "n": {"type": "number", "multipleOf": 0.5},
+            "pair": {"type": "array", "items": [{"type": "string"}, {"type": "integer"}],
+                     "additionalItems": False},
+            "tags": {"type": "array", "contains": {"const": "x"}},
+            "kind": {"type": "string"}},
+        "dependencies": {"card": ["billing"], "vip": {"required": ["level"]}},
+        "if": {"properties": {"kind": {"const": "a"}}, "required": ["kind"]},
+        "then": {"required": ["a_only"]}}}})
+    assert post("/vk", {"n": 1.5, "pair": ["a", 1], "tags": ["y", "x"], "card": 1,
+                        "billing": 2, "kind": "a", "a_only": 1})[0] == 200
+    for body, want in (
+            ({"n": 1.2}, 'property "n" validation failed: expected 1.2 to be a multiple of 0.5'),
+            ({"pair": ["a", "b"]}, 'property "pair" validation failed: failed to validate '
+                                   'item 2: wrong type: expected integer, got string'),
+            ({"pair": ["a", 1, 2]}, 'property "pair" validation failed: found unexpected '
+                                    "extra items in array"),
+            ({"tags": ["y"]}, 'property "tags" validation failed: failed to check contains'),
+            ({"card": 1}, 'property "billing" is required when "card" is set'),
+            ({"vip": 1}, 'failed to validate dependent schema for "vip": property "level" '
+                         "is required"),
+            ({"kind": "a"}, "then clause did not match")):
+        st, _, b = post("/vk", body)
+        assert (st, b.decode()) == (400, want), (body, st, b)
+    st, b = P.adm("PUT", "/routes/vk2", {"uri": "/vk2", "upstream": P.upstream(), "plugins": {
+        "request-validation": {"body_schema": {"multipleOf": 0}}}})
+    assert st == 400 and b["error_msg"].endswith(
+        'invalid body_schema: "multipleOf": expected a number above 0'), b
+
+
 def test_form_body():
     P.route("vf", "/vf", {"request-validation": {"body_schema": {
         "type": "object", "required": ["name"],
@@ -212,6 +282,37 @@ def test_rejected_code_msg_and_size():
             assert echo["headers"].get("content-length") == "7", echo["headers"]
 
 
+def test_big_bodies():
+    """Bodies built to be expensive stay cheap: uniqueItems over 50,000 items
+    (hashed, not compared pairwise), a form of many keys (sorted), more JSON
+    values than the bound, and a NUL in a form are refused or checked at
+    once; the node keeps answering."""
+    P.route("vu", "/vu", {"request-validation": {"body_schema": {
+        "type": "object", "properties": {"ids": {"type": "array", "uniqueItems": True}}}}})
+    ids = list(range(50000))
+    st, _, b = post("/vu", {"ids": ids + [{"a": 1, "b": [1, 2]}, {"b": [1, 2], "a": 1}]})
+    assert (st, b) == (400, b'property "ids" validation failed: expected unique items but '
+                            b'items 50001 and 50002 are equal'), (st, b[:200])
+    st, _, b = post("/vu", {"ids": ids + [7]})
+    assert (st, b) == (400, b'property "ids" validation failed: expected unique items but '
+                            b'items 8 and 50001 are equal'), (st, b[:200])
+    st, _, b = post("/vu", {"ids": ids + ["7", 7.5]})
+    assert st == 200, (st, b[:200])
+    st, _, b = post("/vu", "[" + ",".join(["0"] * 300000) + "]")
+    # over the values bound: the status page, the reason only in the log
+    assert st == 400 and b"400 Bad Request" in b, (st, b[:200])
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    P.route("vfm", "/vfm", {"request-validation": {"body_schema": {
+        "type": "object", "properties": {"k1": {"type": "string"}}}}})
+    st, _, b = P.req("POST", "/vfm", form, body="&".join("k%d=v" % i for i in range(60000)))
+    assert st == 200, (st, b[:200])
+    st, _, b = P.req("POST", "/vfm", form, body="&".join("k%d=v" % i for i in range(70000)))
+    assert st == 400, (st, b[:200])
+    st, _, b = P.req("POST", "/vfm", form, body="k1=ok%00evil")
+    assert st == 400, (st, b[:200])
+    assert P.get("/vfm")[0] == 400  # no body: refused, and the node answers
+
+
 def hmac_headers(path, body):
     date = email.utils.formatdate(usegmt=True)
     sig_in = "k1\nPOST %s\ndate: %s\n" % (path, date)
@@ -239,6 +340,32 @@ def test_with_hmac_body():
     h = hmac_headers("/vhm", b'{"a": 2}')
     st, _, b = P.req("POST", "/vhm", h, body=b'{"a": 1}')
     assert st == 401, (st, b)
+
+
+def test_http2_body():
+    """An HTTP/2 request (h2c, curl) is held, checked and re-encoded the same
+    way: the upstream (HTTP/1.1) gets the checked JSON with a Content-Length."""
+    def curl(body):
+        out = subprocess.run(
+            ["curl", "-s", "--http2-prior-knowledge", "-o", "-", "-w", "\n%{http_code}",
+             "-H", "Content-Type: application/json", "--data-binary", "@-",
+             "http://127.0.0.1:%d/vr" % P.node.ports["proxy"]],
+            input=body, capture_output=True, text=True, timeout=20).stdout
+        text, code = out.rsplit("\n", 1)
+        return int(code), text
+    code, text = curl('{"role": "admin", "role": "user",   "x": 1}')
+    assert code == 200, (code, text)
+    echo = json.loads(text)
+    assert echo["body"] == '{"role":"user","x":1}', echo
+    assert echo["headers"]["content-length"] == str(len(echo["body"])), echo["headers"]
+    # larger than the stream's flow-control window: the gateway keeps
+    # granting window while it holds the body
+    big = json.dumps({"role": "user", "pad": "y" * (1 << 20)})
+    code, text = curl(big)
+    assert code == 200 and json.loads(json.loads(text)["body"])["pad"] == "y" * (1 << 20), code
+    code, text = curl('{"role": "admin"}')
+    assert (code, text) == (400, 'property "role" validation failed: matches none of the '
+                                 "enum values"), (code, text)
 
 
 def test_plugin_metadata_checked():
@@ -329,15 +456,19 @@ def test_stops_clean():
 
 
 tap = Tap()
-P = Plug("plugval")
+P = Plug("plugval", extra_args=["--proxy-h2c", "on"])
 try:
     tap.run(test_admin_checks)
     tap.run(test_body_schema)
     tap.run(test_reencoded_json)
+    tap.run(test_defaults_and_formats)
+    tap.run(test_more_keywords)
     tap.run(test_form_body)
     tap.run(test_header_schema)
     tap.run(test_rejected_code_msg_and_size)
+    tap.run(test_big_bodies)
     tap.run(test_with_hmac_body)
+    tap.run(test_http2_body)
     tap.run(test_plugin_metadata_checked)
     tap.run(test_metadata_served)
     tap.run(test_stops_clean)

@@ -731,8 +731,9 @@ static void test_user_schema(void **state)
 	    {"{\"type\":\"object\",\"required\":[\"a\"],\"properties\":{\"a\":{"
 	     "\"type\":\"string\",\"pattern\":\"^x\"}},\"title\":\"t\"}",
 	     NULL},
-	    {"{\"if\":{}}", "keyword \"if\" is not supported"},
-	    {"{\"items\":[{}]}", "a schema must be an object, got an array"},
+	    {"{\"propertyNames\":{}}", "keyword \"propertyNames\" is not supported"},
+	    {"{\"items\":[{}, 1]}", "a schema must be an object, got a scalar"},
+	    {"{\"items\":[]}", "\"items\": expected a non-empty array of schemas"},
 	    {"{\"type\":[\"string\",\"nul\"]}",
 	     "\"type\": expected a type name or an array of them"},
 	    {"{\"patternProperties\":{\"(\":{}}}", "invalid pattern \"(\""},
@@ -767,6 +768,62 @@ static void test_user_schema(void **state)
 	gw_schema_user_free(u);
 }
 
+/* uniqueItems over more than 64 items hashes instead of comparing every
+ * pair: on random arrays (numbers, strings, objects whose members come in
+ * either order) it finds the same first equal pair as the pairwise walk. */
+static void test_unique_hashed(void **state)
+{
+	static const char *const objs[] = {"{\"a\":1,\"b\":[1,2]}", "{\"b\":[1,2],\"a\":1}",
+					   "{\"a\":1,\"b\":[2,1]}", "{\"a\":2}"};
+	cJSON *schema = cJSON_Parse("{\"uniqueItems\":true}");
+	struct gw_schema_user *u;
+	uint64_t x = 88172645463325252u; /* xorshift: the same arrays every run */
+	char err[256], want[256];
+	int seen[2] = {0, 0}; /* rounds without and with an equal pair */
+
+	(void)state;
+	assert_int_equal(gw_schema_user_new(schema, &u, err, sizeof err), 0);
+	for (int round = 0; round < 200; round++) {
+		cJSON *arr = cJSON_CreateArray();
+		int n = 65 + round % 100, wi = 0, wj = 0;
+
+		for (int k = 0; k < n; k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			unsigned pick = (unsigned)(x % 1000);
+			cJSON *it = pick < 970   ? cJSON_CreateNumber((double)(x >> 20) + 0.5)
+				    : pick < 985 ? cJSON_CreateString(round % 2 ? "s" : "t")
+						 : cJSON_Parse(objs[(x >> 8) % 4]);
+			assert_non_null(it);
+			cJSON_AddItemToArray(arr, it);
+		}
+		/* the pairwise answer */
+		for (int i = 0; i < n && wi == 0; i++) {
+			for (int j = i + 1; j < n; j++) {
+				if (cJSON_Compare(cJSON_GetArrayItem(arr, i),
+						  cJSON_GetArrayItem(arr, j), true)) {
+					wi = i + 1;
+					wj = j + 1;
+					break;
+				}
+			}
+		}
+		int rv = gw_schema_user_validate(u, arr, err, sizeof err);
+		seen[wi != 0]++;
+		if (wi == 0) {
+			assert_int_equal(rv, 0);
+		} else {
+			snprintf(want, sizeof want,
+				 "expected unique items but items %d and %d are equal", wi, wj);
+			assert_int_equal(rv, GW_EINVAL);
+			assert_string_equal(err, want);
+		}
+		cJSON_Delete(arr);
+	}
+	assert_true(seen[0] > 20 && seen[1] > 20); /* both cases were tried */
+	gw_schema_user_free(u);
+	cJSON_Delete(schema);
+}
+
 int main(void)
 {
 	gw_log_set_level(getenv("GW_TEST_LOG") ? GW_LOG_DEBUG : GW_LOG_ERROR);
@@ -778,6 +835,7 @@ int main(void)
 	    cmocka_unit_test(test_compiler_edges),
 	    cmocka_unit_test(test_unquote),
 	    cmocka_unit_test(test_user_schema),
+	    cmocka_unit_test(test_unique_hashed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
