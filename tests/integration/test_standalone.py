@@ -197,7 +197,7 @@ def test_not_ready_until_loaded():
         with open(f + ".tmp", "w") as fh:
             fh.write(FILE1)
         os.replace(f + ".tmp", f)
-        n.wait_ready(30)
+        n.wait_ready(30)   # ready: loaded and served
         assert n.request("GET", "proxy", "/one")[2] == b"one"
     finally:
         n.stop()
