@@ -164,6 +164,15 @@ def test_cli_apply_through_admin_api():
     assert not [k for k, _ in keys() if k.startswith("/apisix/routes/cli")]
     p = run_cli("config", "apply", f, *common)
     assert p.returncode == 0 and "130 to create" in p.stdout, (p.stdout, p.stderr)
+    # larger than the Admin API takes in one request: said, nothing written
+    with open(f, "w") as fh:
+        json.dump({"routes": [{"id": "huge%05d" % i, "uri": "/huge/%d" % i,
+                               "upstream_id": "1"} for i in range(30000)]}, fh)
+    assert os.path.getsize(f) > 1572864
+    r0 = revision()
+    p = run_cli("config", "apply", f, *common, timeout=60)
+    assert p.returncode == 1 and "1.5 MiB" in p.stderr, (p.stdout, p.stderr)
+    assert revision() == r0
 
 
 def test_secrets_sealed_and_credentials_kept():
