@@ -1,6 +1,7 @@
 /* apisix_configs.c: PUT /apisix/admin/configs, a whole declarative config
  * (APISIX's standalone apisix.yaml layout, YAML or JSON: what `apigw config
- * export` writes) applied as ONE store transaction.
+ * export` writes) applied as ONE store transaction; GET answers the
+ * cluster's config in that layout (JSON), as `apigw config export` does.
  *
  * Happy path (PUT): parse the body and check every object with its schema
  * (schema/decl.h, as `apigw config apply` does), pass a read barrier (a
@@ -547,4 +548,92 @@ void gw_admin__h_configs_put(struct gw_admin *a, struct gw_http_req *req,
 	gw_admin__op_fail(op, rv, msg[0] ? msg : NULL);
 	apply_free(x);
 	free(x);
+}
+
+/* GET /apisix/admin/configs: {section: [objects by id]} in the sections'
+ * order, each object as compared (member-sorted, without times; secrets
+ * stay sealed), after a read barrier. */
+static void get_barrier_done(void *data, int err)
+{
+	struct apply *x = data;
+	struct gw_admin__op *op = x->op;
+	cJSON *root = NULL, *lists[GW_SCHEMA_DECL_N] = {NULL};
+	char msg[256];
+	size_t i, s;
+	int rv = err;
+
+	msg[0] = '\0';
+	if (rv == 0) {
+		rv = read_have(op->a, x, msg, sizeof msg);
+	}
+	if (rv == 0 && (root = cJSON_CreateObject()) == NULL) {
+		rv = GW_ENOMEM;
+	}
+	/* x->have is in key order: within a section, by id */
+	for (i = 0; rv == 0 && i < x->have.n; i++) {
+		const char *k = x->have.objs[i].key + strlen("/apisix/");
+		cJSON *v;
+
+		for (s = 0; s < GW_SCHEMA_DECL_N; s++) {
+			size_t n = strlen(gw_schema_decl_sections[s]);
+			if (strncmp(k, gw_schema_decl_sections[s], n) == 0 && k[n] == '/') {
+				break;
+			}
+		}
+		if (s == GW_SCHEMA_DECL_N) {
+			continue;
+		}
+		v = cJSON_Parse(x->have.objs[i].value);
+		if (lists[s] == NULL) {
+			lists[s] = cJSON_CreateArray();
+		}
+		if (v == NULL || lists[s] == NULL) {
+			cJSON_Delete(v);
+			rv = GW_ENOMEM;
+			break;
+		}
+		cJSON_AddItemToArray(lists[s], v);
+	}
+	for (s = 0; s < GW_SCHEMA_DECL_N; s++) {
+		if (lists[s] != NULL && rv == 0) {
+			cJSON_AddItemToObject(root, gw_schema_decl_sections[s], lists[s]);
+		} else {
+			cJSON_Delete(lists[s]);
+		}
+	}
+	if (rv != 0) {
+		cJSON_Delete(root);
+		gw_admin__op_fail(op, rv, msg[0] ? msg : NULL);
+	} else {
+		char hdrs[64];
+		snprintf(hdrs, sizeof hdrs, "X-Apigw-Revision: %" PRId64 "\r\n", x->cur.revision);
+		gw_admin__op_answer_hdrs(op, 200, root, hdrs);
+	}
+	apply_free(x);
+	free(x);
+}
+
+void gw_admin__h_configs_get(struct gw_admin *a, struct gw_http_req *req,
+			     const struct gw_admin__match *m)
+{
+	struct gw_admin__op *op = gw_admin__op_new(a, req, NULL, GW_ADMIN__M_GET);
+	struct apply *x = calloc(1, sizeof *x);
+	int rv;
+
+	(void)m;
+	if (op == NULL || x == NULL) {
+		free(x);
+		if (op != NULL) {
+			gw_admin__op_fail(op, GW_ENOMEM, NULL);
+		} else {
+			gw_admin__send_err(req, GW_ENOMEM, NULL);
+		}
+		return;
+	}
+	x->op = op;
+	rv = gw_raft_read_barrier(a->raft, a->write_timeout_ms, get_barrier_done, x);
+	if (rv != 0) {
+		gw_admin__op_fail(op, rv, NULL);
+		free(x);
+	}
 }

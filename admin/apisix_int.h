@@ -404,6 +404,9 @@ void gw_admin__h_rollback(struct gw_admin *a, struct gw_http_req *req,
 /* apisix_configs.c: PUT /apisix/admin/configs (a whole declarative config). */
 void gw_admin__h_configs_put(struct gw_admin *a, struct gw_http_req *req,
 			     const struct gw_admin__match *m);
+/* GET /apisix/admin/configs: the cluster's config in the same layout. */
+void gw_admin__h_configs_get(struct gw_admin *a, struct gw_http_req *req,
+			     const struct gw_admin__match *m);
 
 /* ---- audit (apisix_audit.c) ---- */
 /* Build the audit record of a write by @req (NULL: no client): @op

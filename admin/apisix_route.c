@@ -64,7 +64,7 @@ static const struct gw_admin__route routes[] = {
     {.pattern = "cluster", .get = gw_admin__h_cluster},
     {.pattern = "history", .get = gw_admin__h_history},
     {.pattern = "rollback", .post = gw_admin__h_rollback},
-    {.pattern = "configs", .put = gw_admin__h_configs_put},
+    {.pattern = "configs", .get = gw_admin__h_configs_get, .put = gw_admin__h_configs_put},
     {.pattern = "diff", .get = gw_admin__h_diff},
     {.pattern = "audit", .get = gw_admin__h_audit},
     {.pattern = "node/health", .get = gw_admin__h_node_health},

@@ -55,6 +55,8 @@ struct gw_etcd_opts {
 	size_t max_stream_buffer;    /* 0 = GW_ETCD_DEFAULT_STREAM_BUFFER */
 	unsigned read_timeout_ms;    /* 0 = GW_ETCD_DEFAULT_READ_TIMEOUT */
 	unsigned write_timeout_ms;   /* 0 = raft's default proposal deadline */
+	bool apisix_read_only;       /* --standalone: writes under /apisix/ refused
+					(GW_ESTANDALONE) */
 	unsigned progress_notify_ms; /* 0 = GW_ETCD_DEFAULT_PROGRESS */
 	/* Connection caps, each stage on its own (not yet sniffed, HTTP/1.x,
 	 * HTTP/2): over max_conns - reserve_conns only loopback and the hosts

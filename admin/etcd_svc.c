@@ -160,6 +160,53 @@ static void propose_done(void *data, int err, struct gw_store_result *res)
 	}
 }
 
+/* Does [key, end) (etcd range conventions) reach into /apisix/? */
+static bool range_in_apisix(const char *key, size_t klen, const char *end, size_t elen)
+{
+	static const char lo[] = "/apisix/", hi[] = "/apisix0";
+	size_t n = sizeof lo - 1;
+
+	if (elen == 0) { /* one key */
+		return klen >= n && memcmp(key, lo, n) == 0;
+	}
+	/* [key, end) meets [lo, hi): key < hi and (end > lo or end is "\0": to the end) */
+	if (!(klen < n ? memcmp(key, hi, klen) <= 0 : memcmp(key, hi, n) < 0)) {
+		return false;
+	}
+	if (elen == 1 && end[0] == '\0') {
+		return true;
+	}
+	return elen > n ? memcmp(end, lo, n) >= 0 : memcmp(end, lo, elen) > 0;
+}
+
+/* Does @op write a key under /apisix/? */
+static bool writes_apisix(const struct gw_store_op *op)
+{
+	size_t i;
+
+	switch (op->type) {
+	case GW_OP_PUT:
+		return range_in_apisix(op->u.put.key, op->u.put.key_len, NULL, 0);
+	case GW_OP_DELETE:
+		return range_in_apisix(op->u.del.key, op->u.del.key_len, op->u.del.range_end,
+				       op->u.del.range_end_len);
+	case GW_OP_TXN:
+		for (i = 0; i < op->u.txn.n_success; i++) {
+			if (writes_apisix(&op->u.txn.success[i])) {
+				return true;
+			}
+		}
+		for (i = 0; i < op->u.txn.n_failure; i++) {
+			if (writes_apisix(&op->u.txn.failure[i])) {
+				return true;
+			}
+		}
+		return false;
+	default:
+		return false;
+	}
+}
+
 /* Propose @op; @cb runs once (perhaps before this returns, without a
  * raft) with the committed result or an error, and must finish the call. */
 void gw_etcd__propose(struct gw_etcd__call *c, const struct gw_store_op *op, gw_etcd__done_cb cb)
@@ -168,6 +215,10 @@ void gw_etcd__propose(struct gw_etcd__call *c, const struct gw_store_op *op, gw_
 	struct pctx *p;
 	int rv;
 
+	if (srv->opts.apisix_read_only && writes_apisix(op)) {
+		cb(c, GW_ESTANDALONE, NULL);
+		return;
+	}
 	if (srv->opts.raft == NULL) {
 		struct gw_store_result res;
 		memset(&res, 0, sizeof res);

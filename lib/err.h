@@ -59,7 +59,9 @@
 	X(GW_EINVALIDAUTHMGMT, "etcdserver: invalid auth management")                              \
 	X(GW_EOFFHOST, "etcdserver: permission denied: a client that is not on this host needs "   \
 		       "a client certificate (etcdctl --cert/--key) or etcd auth (auth enable, "   \
-		       "etcdctl --user)")
+		       "etcdctl --user)")                                                          \
+	X(GW_ESTANDALONE, "etcdserver: permission denied: standalone mode: /apisix/ comes from "   \
+			  "the --standalone file; change that file")
 
 /* Codes start at -1001 to stay clear of -errno values. */
 #define GW_OK 0

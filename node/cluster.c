@@ -248,6 +248,7 @@ int gw_node_cluster_start(uv_loop_t *loop, const struct gw_node_config *cfg,
 	eo.store = c->store;
 	eo.raft = c->raft;
 	eo.write_timeout_ms = cfg->write_timeout_ms;
+	eo.apisix_read_only = cfg->standalone[0] != '\0';
 	/* Tuning knobs of the etcd port's connection caps (tests use them). */
 	eo.max_conns = env_uint("APIGW_ETCD_MAX_CONNS", 0);
 	eo.reserve_conns = env_uint("APIGW_ETCD_RESERVE_CONNS", 0);

@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include "node/backup_int.h"
+#include "admin/apisix.h"
 #include "node/configfile_int.h"
 #include "lib/buf.h"
 #include "lib/err.h"
@@ -443,10 +444,39 @@ static struct gw_keyring *load_ring(const char *file, const char *dir)
 	return kr;
 }
 
+/* The config through GET /apisix/admin/configs at @admin (the key from
+ * @flag_key or <@data_dir>/admin.key): 0 with *@out, or -1 (printed). */
+static int fetch_admin(const char *admin, const char *data_dir, const char *flag_key, cJSON **out)
+{
+	char key[256], hdrs[320];
+	struct gw_buf body;
+	int st;
+
+	*out = NULL;
+	if (gw_admin_key_load(data_dir ? data_dir : "", flag_key, false, key, sizeof key) != 0) {
+		fprintf(stderr, "apigw: config export: no admin key: give --admin-key or "
+				"--data-dir of the node\n");
+		return -1;
+	}
+	snprintf(hdrs, sizeof hdrs, "X-API-KEY: %s\r\n", key);
+	memset(key, 0, sizeof key);
+	gw_buf_init(&body);
+	st = gw_node__cf_call(admin, "GET", "/apisix/admin/configs", hdrs, NULL, 0, &body);
+	memset(hdrs, 0, sizeof hdrs);
+	if (st == 200) {
+		*out = cJSON_ParseWithLength(body.data != NULL ? body.data : "", body.len);
+	} else if (st > 0) {
+		fprintf(stderr, "apigw: config export: %s answered %d: %.200s\n", admin, st,
+			body.data != NULL ? body.data : "");
+	}
+	gw_buf_close(&body);
+	return cJSON_IsObject(*out) ? 0 : -1;
+}
+
 int gw_node_configfile_main(int argc, char **argv)
 {
 	const char *endpoint = "127.0.0.1:2379", *format = "yaml", *ring_file = NULL,
-		   *data_dir = NULL;
+		   *data_dir = NULL, *admin = NULL, *admin_key = NULL;
 	struct gw_keyring *kr = NULL;
 	bool secrets = false;
 	struct gw_buf text;
@@ -462,9 +492,11 @@ int gw_node_configfile_main(int argc, char **argv)
 		const char *a = argv[i];
 		int r;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			printf("usage: apigw config export [--format yaml|json] [--endpoint "
-			       "HOST:PORT]\n          [--with-secrets --data-dir D | --keyring "
-			       "FILE]\n  print every APISIX resource in APISIX's standalone "
+			printf("usage: apigw config export [--format yaml|json]\n"
+			       "          [--endpoint HOST:PORT | --admin-listen HOST:PORT "
+			       "[--admin-key K | --data-dir D]]\n"
+			       "          [--with-secrets --data-dir D | --keyring FILE]\n  print "
+			       "every APISIX resource in APISIX's standalone "
 			       "apisix.yaml layout,\n  stable-ordered (default endpoint: the local "
 			       "etcd API, 127.0.0.1:2379)\n");
 			return 0;
@@ -473,7 +505,11 @@ int gw_node_configfile_main(int argc, char **argv)
 			secrets = true;
 			continue;
 		}
-		if ((r = gw_node__flag(argc, argv, &i, "--keyring", &ring_file, "config export")) !=
+		if ((r = gw_node__flag(argc, argv, &i, "--admin-listen", &admin,
+				       "config export")) != 0 ||
+		    (r = gw_node__flag(argc, argv, &i, "--admin-key", &admin_key,
+				       "config export")) != 0 ||
+		    (r = gw_node__flag(argc, argv, &i, "--keyring", &ring_file, "config export")) !=
 			0 ||
 		    (r = gw_node__flag(argc, argv, &i, "--data-dir", &data_dir, "config export")) !=
 			0 ||
@@ -502,7 +538,9 @@ int gw_node_configfile_main(int argc, char **argv)
 		return 1;
 	}
 	gw_buf_init(&text);
-	if (gw_node__cf_fetch(endpoint, &root) != 0) {
+	if (admin != NULL ? fetch_admin(admin, data_dir, admin_key, &root) != 0
+			  : gw_node__cf_fetch(endpoint, &root) != 0) {
+		cJSON_Delete(root);
 		goto out;
 	}
 	if (kr != NULL && reveal_all(kr, root) != 0) {

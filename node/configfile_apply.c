@@ -174,6 +174,11 @@ static int apply_admin(const char *admin, const char *data_dir, const char *flag
 			}
 		}
 		rv = 0;
+	} else if (st == 413) {
+		fprintf(stderr,
+			"apigw: %s: larger than the Admin API accepts in one request (1.5 MiB): "
+			"nothing written; split the file, or use --endpoint with --in-parts\n",
+			file);
 	} else if (st > 0) {
 		const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(o, "error_msg"));
 		fprintf(stderr, "apigw: %s: %s\n", file,

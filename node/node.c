@@ -199,7 +199,9 @@ static bool standalone_loaded(struct gw_node *n)
 	struct gw_node_standalone_info in;
 
 	gw_node_standalone_info(n->standalone, &in);
-	return in.loaded;
+	/* loaded, and the workers serve it */
+	return in.loaded && n->confsync != NULL &&
+	       gw_node_confsync_served(n->confsync) >= in.revision;
 }
 
 /* GET /status: 200 while the process is alive (APISIX's shape), plus what

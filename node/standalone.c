@@ -1,7 +1,8 @@
 /* standalone.c: the config file of standalone mode (see standalone.h).
  *
- * Happy path: read the file, check "#END" (YAML), parse and check every
- * object (schema/decl.h), read /apisix/ from the local store, diff with
+ * Happy path: on libuv's thread pool, read the file, check "#END" (YAML),
+ * parse and check every object (schema/decl.h); then on the loop, read
+ * /apisix/ from the local store, diff with
  * prune, and propose the diff as one TXN guarded by "no /apisix/ key
  * modified since the read"; confsync then compiles and publishes it like
  * any committed change. uv_fs_poll notices changes (mtime, size, inode:
@@ -42,6 +43,7 @@ struct gw_node_standalone {
 	uv_timer_t retry;
 	int open_handles;
 	bool inflight; /* a proposal is in raft */
+	bool working;  /* a read of the file is on the thread pool */
 	bool again;    /* load again once it answers */
 	bool stopping;
 	uint64_t loads;
@@ -59,7 +61,7 @@ static void retry_cb(uv_timer_t *t)
 
 static void maybe_free(struct gw_node_standalone *s)
 {
-	if (s->stopping && s->open_handles == 0 && !s->inflight) {
+	if (s->stopping && s->open_handles == 0 && !s->inflight && !s->working) {
 		free(s);
 	}
 }
@@ -287,44 +289,55 @@ out:
 	return rv;
 }
 
-static void load(struct gw_node_standalone *s)
+/* A read of the file on libuv's thread pool: parsing and checking a large
+ * file must not stall the control loop. */
+struct job {
+	uv_work_t req;
+	struct gw_node_standalone *s;
+	char file[PATH_MAX];
+	struct gw_schema_decl want; /* the file's objects, checked */
+	char msg[600];              /* why not, when rv != 0 */
+	int rv;
+};
+
+/* Thread pool: read, check "#END", parse and check the file. */
+static void work_cb(uv_work_t *req)
 {
-	struct gw_schema_decl want = {0}, have = {0};
+	struct job *j = req->data;
+	cJSON *root = NULL;
+	size_t len = 0;
+	char *text = read_file(j->file, &len, j->msg, sizeof j->msg);
+
+	j->rv = GW_EINVAL;
+	if (text == NULL) {
+		return;
+	}
+	if (!has_end(j->file, text, len)) {
+		snprintf(j->msg, sizeof j->msg,
+			 "%.300s does not end with a \"#END\" line: not loaded (the mark "
+			 "of a complete file, as in APISIX)",
+			 j->file);
+	} else {
+		root = gw_schema_decl_parse(j->file, text, len, j->msg, sizeof j->msg);
+		if (root != NULL) {
+			j->rv =
+			    gw_schema_decl_collect(j->file, root, &j->want, j->msg, sizeof j->msg);
+		}
+	}
+	cJSON_Delete(root);
+	free(text);
+}
+
+/* Loop: the file's objects @want against the store, proposed. */
+static void apply(struct gw_node_standalone *s, const struct gw_schema_decl *want)
+{
+	struct gw_schema_decl have = {0};
 	struct gw_schema_decl_diff d = {0};
 	struct gw_range_req rq;
 	struct gw_range_resp cur;
-	bool have_cur = false;
-	char msg[600];
-	cJSON *root = NULL;
-	char *text;
-	size_t len = 0;
+	char msg[128];
 	int rv;
 
-	if (s->stopping) {
-		return;
-	}
-	if (s->inflight) {
-		s->again = true;
-		return;
-	}
-	text = read_file(s->file, &len, msg, sizeof msg);
-	if (text == NULL) {
-		set_err(s, msg);
-		return;
-	}
-	if (!has_end(s->file, text, len)) {
-		snprintf(msg, sizeof msg,
-			 "%.300s does not end with a \"#END\" line: not loaded (the mark "
-			 "of a complete file, as in APISIX)",
-			 s->file);
-		set_err(s, msg);
-		goto out;
-	}
-	root = gw_schema_decl_parse(s->file, text, len, msg, sizeof msg);
-	if (root == NULL || gw_schema_decl_collect(s->file, root, &want, msg, sizeof msg) != 0) {
-		set_err(s, msg);
-		goto out;
-	}
 	memset(&rq, 0, sizeof rq);
 	rq.key = "/apisix/";
 	rq.key_len = 8;
@@ -334,9 +347,8 @@ static void load(struct gw_node_standalone *s)
 	if (rv != 0) {
 		snprintf(msg, sizeof msg, "reading the store: %s", gw_strerror(rv));
 		set_err(s, msg);
-		goto out;
+		return;
 	}
-	have_cur = true;
 	for (size_t i = 0; i < cur.n_kvs; i++) {
 		rv = gw_schema_decl_add_stored(&have, cur.kvs[i].key, cur.kvs[i].key_len,
 					       cur.kvs[i].value, cur.kvs[i].value_len);
@@ -346,7 +358,7 @@ static void load(struct gw_node_standalone *s)
 		}
 	}
 	gw_schema_decl_sort_keys(&have);
-	if (gw_schema_decl_diff(&want, &have, true, &d) != 0) {
+	if (gw_schema_decl_diff(want, &have, true, &d) != 0) {
 		set_err(s, "out of memory");
 		goto out;
 	}
@@ -365,14 +377,58 @@ static void load(struct gw_node_standalone *s)
 		uv_timer_start(&s->retry, retry_cb, RETRY_MS, 0);
 	}
 out:
-	if (have_cur) {
-		gw_store_range_resp_free(&cur);
-	}
+	gw_store_range_resp_free(&cur);
 	free(d.ops);
-	gw_schema_decl_free(&want);
 	gw_schema_decl_free(&have);
-	cJSON_Delete(root);
-	free(text);
+}
+
+static void after_cb(uv_work_t *req, int status)
+{
+	struct job *j = req->data;
+	struct gw_node_standalone *s = j->s;
+
+	s->working = false;
+	if (!s->stopping && status == 0) {
+		if (j->rv != 0) {
+			set_err(s, j->msg);
+		} else {
+			apply(s, &j->want);
+		}
+		if (s->again && !s->inflight) { /* changed again meanwhile */
+			s->again = false;
+			uv_timer_start(&s->retry, retry_cb, 0, 0);
+		}
+	}
+	gw_schema_decl_free(&j->want);
+	free(j);
+	maybe_free(s);
+}
+
+static void load(struct gw_node_standalone *s)
+{
+	struct job *j;
+
+	if (s->stopping) {
+		return;
+	}
+	if (s->inflight || s->working) {
+		s->again = true;
+		return;
+	}
+	j = calloc(1, sizeof *j);
+	if (j == NULL) {
+		set_err(s, "out of memory");
+		return;
+	}
+	j->s = s;
+	j->req.data = j;
+	snprintf(j->file, sizeof j->file, "%s", s->file);
+	if (uv_queue_work(s->loop, &j->req, work_cb, after_cb) != 0) {
+		free(j);
+		set_err(s, "cannot queue the read of the file");
+		return;
+	}
+	s->working = true;
 }
 
 static void poll_cb(uv_fs_poll_t *h, int status, const uv_stat_t *prev, const uv_stat_t *curr)

@@ -164,6 +164,15 @@ def test_cli_apply_through_admin_api():
     assert not [k for k, _ in keys() if k.startswith("/apisix/routes/cli")]
     p = run_cli("config", "apply", f, *common)
     assert p.returncode == 0 and "130 to create" in p.stdout, (p.stdout, p.stderr)
+    # larger than the Admin API takes in one request: said, nothing written
+    with open(f, "w") as fh:
+        json.dump({"routes": [{"id": "huge%05d" % i, "uri": "/huge/%d" % i,
+                               "upstream_id": "1"} for i in range(30000)]}, fh)
+    assert os.path.getsize(f) > 1572864
+    r0 = revision()
+    p = run_cli("config", "apply", f, *common, timeout=60)
+    assert p.returncode == 1 and "1.5 MiB" in p.stderr, (p.stdout, p.stderr)
+    assert revision() == r0
 
 
 def test_secrets_sealed_and_credentials_kept():
@@ -212,6 +221,20 @@ def test_export_with_secrets():
     full = run_cli("config", "export", "--with-secrets", "--data-dir", node.data_dir, *ep)
     assert full.returncode == 0, full.stderr
     assert "PRIVATE KEY" in full.stdout and "alice-new-key" in full.stdout
+    # the same bytes through GET /apisix/admin/configs (Admin API key, no etcd access)
+    adm_args = ["--admin-listen", node.addr("admin"), "--admin-key", KEY]
+    p = run_cli("config", "export", *adm_args)
+    assert p.returncode == 0 and p.stdout == plain.stdout, (p.stderr, p.stdout[:300])
+    p = run_cli("config", "export", "--format", "json", *adm_args)
+    assert p.returncode == 0 and p.stdout == run_cli("config", "export", "--format", "json",
+                                                     *ep).stdout, p.stderr
+    p = run_cli("config", "export", "--with-secrets", "--data-dir", node.data_dir, *adm_args)
+    assert p.returncode == 0 and p.stdout == full.stdout, p.stderr
+    st, h, o = http("GET", "127.0.0.1", node.ports["admin"], "/apisix/admin/configs",
+                    headers={"X-API-KEY": KEY})
+    o = json.loads(o)
+    assert st == 200 and list(o) == ["upstreams", "consumers", "ssls"], list(o)
+    assert int(h["x-apigw-revision"]) == revision()
     for text in (plain.stdout, full.stdout):
         st, _, b = put_configs(text)
         assert st == 200 and b["changes"] == [], (st, b)

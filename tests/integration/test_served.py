@@ -169,9 +169,12 @@ def test_rollback_and_configs_wait_served():
     assert all(m["served_revision"] >= rev for m in b["served"]["members"]), b
     st, _, b = adm(nodes[1], "POST", "/rollback?wait=sometimes", {"revision": r1})
     assert st == 400, (st, b)
-    body = {"routes": [{"id": "cw", "uri": "/cw", "upstream": UP}]}
-    st, h, b = adm(nodes[2], "PUT", "/configs?prune=false&wait=served&timeout=5s", body)
-    assert st == 200 and h["x-apigw-served"] == "all" and b["created"] == 1, (st, h, b)
+    # 2,000 routes through one member (the TXN is forwarded if it follows)
+    body = {"routes": [{"id": "cw%04d" % i, "uri": "/cw/%d" % i, "upstream": UP}
+                       for i in range(2000)]}
+    st, h, b = adm(nodes[2], "PUT", "/configs?prune=false&wait=served&timeout=10s", body,
+                   timeout=60)
+    assert st == 200 and h["x-apigw-served"] == "all" and b["created"] == 2000, (st, h, b)
     for n in nodes:
         st, _, _ = n.get("status", "/status/ready?min_revision=%d" % b["served"]["revision"])
         assert st == 200, (n.name, st)

@@ -12,7 +12,7 @@ import json
 import os
 import signal
 
-from harness import Node, Tap, http, tempdir, wait_for
+from harness import Node, Tap, etcdctl, http, tempdir, wait_for
 
 KEY = "standalone-admin-key-0123456789"
 C = {}
@@ -115,6 +115,17 @@ def test_admin_writes_refused():
     st, b = adm("GET", "/routes/arr_1")
     assert st == 200 and b["value"]["uri"] == "/one", (st, b)
     assert get("/x")[0] == 404
+    # the etcd API refuses writes under /apisix/ too, and only those
+    p = etcdctl(C["n"], "put", "/apisix/routes/x", '{"uri":"/x","upstream_id":"2"}')
+    assert p.returncode != 0 and "standalone mode" in p.stderr, p.stderr
+    p = etcdctl(C["n"], "del", "", "--prefix")
+    assert p.returncode != 0 and "standalone mode" in p.stderr, p.stderr
+    p = etcdctl(C["n"], "txn", input="\n\ndel /apisix/routes/arr_1\n\n")
+    assert p.returncode != 0 and "standalone mode" in p.stderr, (p.stdout, p.stderr)
+    p = etcdctl(C["n"], "put", "/other/key", "v")
+    assert p.returncode == 0, p.stderr
+    p = etcdctl(C["n"], "get", "/apisix/routes/arr_1")
+    assert p.returncode == 0 and "/one" in p.stdout, p.stderr
 
 
 def test_reload_on_change():
@@ -186,7 +197,7 @@ def test_not_ready_until_loaded():
         with open(f + ".tmp", "w") as fh:
             fh.write(FILE1)
         os.replace(f + ".tmp", f)
-        n.wait_ready(30)
+        n.wait_ready(30)   # ready: loaded and served
         assert n.request("GET", "proxy", "/one")[2] == b"one"
     finally:
         n.stop()
