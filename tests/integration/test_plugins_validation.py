@@ -267,6 +267,13 @@ def test_plugin_metadata_checked():
             ("limit-count", {"reset_header": 5},
              'invalid configuration: property "reset_header" validation failed: wrong type: '
              "expected string, got number"),
+            # a header name is a token: CR/LF or ':' would forge response headers
+            ("limit-count", {"limit_header": "X-A\r\nSet-Cookie: a=b"},
+             'invalid configuration: property "limit_header" validation failed: failed to '
+             "match pattern"),
+            ("limit-count", {"remaining_header": "X-A: 1"},
+             'invalid configuration: property "remaining_header" validation failed: failed to '
+             "match pattern"),
     ):
         st, b = P.adm("PUT", "/plugin_metadata/" + name, conf)
         assert st == 400 and b["error_msg"].startswith(want), (name, st, b)
