@@ -20,12 +20,12 @@
 #define HEADERS_OP                                                                                 \
 	"{'anyOf':[{'type':'object','minProperties':1,'additionalProperties':false,"               \
 	"'properties':{'add':{'type':'object','additionalProperties':false,"                       \
-	"'patternProperties':{'^[^:]+$':{'type':['string','number']}}},"                           \
+	"'patternProperties':{'^[^:\\r\\n]+$':{'type':['string','number']}}},"                     \
 	"'set':{'type':'object','additionalProperties':false,"                                     \
-	"'patternProperties':{'^[^:]+$':{'type':['string','number']}}},"                           \
-	"'remove':{'type':'array','items':{'type':'string','pattern':'^[^:]+$'}}}},"               \
+	"'patternProperties':{'^[^:\\r\\n]+$':{'type':['string','number']}}},"                     \
+	"'remove':{'type':'array','items':{'type':'string','pattern':'^[^:\\r\\n]+$'}}}},"         \
 	"{'type':'object','additionalProperties':false,"                                           \
-	"'patternProperties':{'^[^:]+$':{'type':['string','number']}}}]}"
+	"'patternProperties':{'^[^:\\r\\n]+$':{'type':['string','number']}}}]}"
 
 #define HTTP_METHODS                                                                               \
 	"'GET','POST','PUT','DELETE','PATCH','HEAD','OPTIONS','CONNECT','TRACE','PURGE'"
