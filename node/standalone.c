@@ -78,7 +78,7 @@ static void set_err(struct gw_node_standalone *s, const char *msg)
 /* The file's text (malloc'ed, NUL-terminated) or NULL with @msg. */
 static char *read_file(const char *path, size_t *len, char *msg, size_t n)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
 	struct stat st;
 	char *buf = NULL;
 	size_t got = 0;

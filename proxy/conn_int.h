@@ -242,6 +242,8 @@ struct gw_proxy__req {
 			 bool eof);
 	const void *body_hook_conf;
 	void *body_hook_state; /* the hook's, freed by its plugin's log hook */
+	void *body_hook_chain; /* hmac-auth's state while its hook runs the one it
+				  chains (which may answer and free the request) */
 	bool body_wait;        /* waiting for the body (body_hook set) */
 	/* ops.c, accesslog.c: metrics and access log */
 	struct gw_proxy__raddr *ra;  /* real-ip from X-Forwarded-For (arena), or NULL */

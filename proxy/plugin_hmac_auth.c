@@ -341,12 +341,19 @@ static int body_hook(struct gw_proxy__req *r, const void *conf, const char *p, s
 	if (b->prev != NULL) {
 		int rv;
 
+		/* the chained hook sees its own state; if it answers, the
+		 * request may be gone: not touched, log_hook finds b in
+		 * body_hook_chain */
 		r->body_hook_state = b->prev_state;
+		r->body_hook_conf = b->prev_conf;
+		r->body_hook_chain = b;
 		rv = b->prev(r, b->prev_conf, p, n, eof);
-		r->body_hook_state = b;
 		if (rv != 0) {
 			return rv;
 		}
+		r->body_hook_state = b;
+		r->body_hook_conf = h;
+		r->body_hook_chain = NULL;
 	}
 	if (!eof) {
 		b->n += n;
@@ -401,8 +408,14 @@ static int want_body(struct gw_proxy__req *r, const struct hconf *h)
 
 static void log_hook(struct gw_proxy__req *r, const void *conf)
 {
-	struct body *b = r->body_hook_state;
+	struct body *b = r->body_hook_chain;
 
+	if (b != NULL) { /* the hook it chains answered */
+		EVP_MD_CTX_free(b->md);
+		r->body_hook_chain = NULL;
+		return;
+	}
+	b = r->body_hook_state;
 	if (b != NULL && r->body_hook_conf == conf) {
 		EVP_MD_CTX_free(b->md);
 		r->body_hook_state = NULL;

@@ -15,6 +15,7 @@
 #include "lib/err.h"
 #include "schema/schema.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +97,7 @@ static cJSON *scalar(const yaml_event_t *ev)
 	}
 	if ((s[0] >= '0' && s[0] <= '9') || ((s[0] == '-' || s[0] == '+') && n > 1)) {
 		d = strtod(s, &end);
-		if (*end == '\0') {
+		if (*end == '\0' && isfinite(d)) { /* "-nan", "1e999": strings */
 			return cJSON_CreateNumber(d);
 		}
 	}

@@ -20,17 +20,18 @@
 #define HEADERS_OP                                                                                 \
 	"{'anyOf':[{'type':'object','minProperties':1,'additionalProperties':false,"               \
 	"'properties':{'add':{'type':'object','additionalProperties':false,"                       \
-	"'patternProperties':{'^[^:]+$':{'type':['string','number']}}},"                           \
+	"'patternProperties':{'^[^:\\r\\n]+$':{'type':['string','number']}}},"                     \
 	"'set':{'type':'object','additionalProperties':false,"                                     \
-	"'patternProperties':{'^[^:]+$':{'type':['string','number']}}},"                           \
-	"'remove':{'type':'array','items':{'type':'string','pattern':'^[^:]+$'}}}},"               \
+	"'patternProperties':{'^[^:\\r\\n]+$':{'type':['string','number']}}},"                     \
+	"'remove':{'type':'array','items':{'type':'string','pattern':'^[^:\\r\\n]+$'}}}},"         \
 	"{'type':'object','additionalProperties':false,"                                           \
-	"'patternProperties':{'^[^:]+$':{'type':['string','number']}}}]}"
+	"'patternProperties':{'^[^:\\r\\n]+$':{'type':['string','number']}}}]}"
 
 #define HTTP_METHODS                                                                               \
 	"'GET','POST','PUT','DELETE','PATCH','HEAD','OPTIONS','CONNECT','TRACE','PURGE'"
 /* cors' origins: "*", "**", "null" or scheme://host[,scheme://host...] */
 #define CORS_ORIGINS "^(\\\\*|\\\\*\\\\*|null|\\\\w+://[^,]+(,\\\\w+://[^,]+)*)$"
+#define HDR_TOKEN    "^[-!#$%&*+.^_`|~0-9A-Za-z]*$" /* an HTTP header name, or "" */
 #define STATUS_MIN   GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MIN)
 #define STATUS_MAX   GW_SCHEMA__STR(GW_SCHEMA_STATUS_CODE_MAX)
 /* APISIX's batch processor fields (apisix/utils/batch-processor.lua) */
@@ -321,10 +322,14 @@ const struct gw_schema__plugin_meta gw_schema__plugin_metadata[] = {
     {"cors", "{'type':'object','properties':{'allow_origins':{'type':'object',"
 	     "'additionalProperties':{'type':'string','pattern':'" CORS_ORIGINS "'}}},"
 	     "'additionalProperties':false}"},
+    /* header names: HTTP tokens ("" = the default), else CR/LF forge headers */
     {"limit-count", "{'type':'object','properties':{"
-		    "'limit_header':{'type':'string','default':'X-RateLimit-Limit'},"
-		    "'remaining_header':{'type':'string','default':'X-RateLimit-Remaining'},"
-		    "'reset_header':{'type':'string','default':'X-RateLimit-Reset'}},"
+		    "'limit_header':{'type':'string','pattern':'" HDR_TOKEN "',"
+		    "'default':'X-RateLimit-Limit'},"
+		    "'remaining_header':{'type':'string','pattern':'" HDR_TOKEN "',"
+		    "'default':'X-RateLimit-Remaining'},"
+		    "'reset_header':{'type':'string','pattern':'" HDR_TOKEN "',"
+		    "'default':'X-RateLimit-Reset'}},"
 		    "'additionalProperties':false}"},
     {"prometheus", "{'type':'object','properties':{},'additionalProperties':false}"},
     {"http-logger", "{'type':'object','properties':{'log_format':{'type':'object'}},"

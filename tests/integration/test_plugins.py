@@ -93,6 +93,14 @@ def test_unknown_or_invalid_plugin_refused():
     r["plugins"] = {"limit-count": {"count": 2}}
     st, b = adm("PUT", "/routes/bad", r)
     assert st == 400 and "property \"time_window\" is required" in b["error_msg"], (st, b)
+    # a header name with CR/LF forged response (or request) headers
+    for plug in ("response-rewrite", "proxy-rewrite"):
+        for hdrs in ({"set": {"X-A\r\nSet-Cookie": "evil"}}, {"X-A\nB": "1"},
+                     {"remove": ["X-A\r\nB"]}):
+            r["plugins"] = {plug: {"headers": hdrs}}
+            st, b = adm("PUT", "/routes/bad", r)
+            assert st == 400 and "failed to check the configuration of plugin " + plug \
+                in b["error_msg"], (plug, hdrs, st, b)
     # consumers: the auth plugin's consumer schema, APISIX's prefix
     st, b = adm("PUT", "/consumers", {"username": "bad", "plugins": {"key-auth": {}}})
     assert st == 400 and b["error_msg"] == (

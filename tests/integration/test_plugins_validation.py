@@ -340,6 +340,36 @@ def test_with_hmac_body():
     h = hmac_headers("/vhm", b'{"a": 2}')
     st, _, b = P.req("POST", "/vhm", h, body=b'{"a": 1}')
     assert st == 401, (st, b)
+    # request-validation refusing a chunked body over its limit inside
+    # hmac-auth's chained hook: the request it answered is not touched again
+    # (a use-after-free under ASan before), and the node keeps serving
+    P.route("vhc", "/vhc", {
+        "request-validation": {"body_schema": {"type": "object"}, "max_req_body_size": 16},
+        "hmac-auth": {"validate_request_body": True}})
+    body = b'{"a": "' + b"z" * 64 + b'"}'
+    h = hmac_headers("/vhc", body)
+    for _ in range(3):
+        c = socket.create_connection(("127.0.0.1", P.node.ports["proxy"]), timeout=10)
+        c.sendall(b"POST /vhc HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" +
+                  b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in h.items()) +
+                  b"Connection: close\r\n\r\n")
+        for ch in (body[:8], body[8:]):
+            c.sendall(b"%x\r\n%s\r\n" % (len(ch), ch))
+        c.sendall(b"0\r\n\r\n")
+        resp = b""
+        while True:
+            try:
+                piece = c.recv(65536)
+            except ConnectionResetError:
+                break
+            if not piece:
+                break
+            resp += piece
+        c.close()
+        assert resp.startswith(b"HTTP/1.1 400"), resp[:300]
+    body = b'{"a": 1}'
+    st, _, b = P.req("POST", "/vhm", hmac_headers("/vhm", body), body=body)
+    assert st == 200, (st, b)
 
 
 def test_http2_body():
@@ -394,6 +424,13 @@ def test_plugin_metadata_checked():
             ("limit-count", {"reset_header": 5},
              'invalid configuration: property "reset_header" validation failed: wrong type: '
              "expected string, got number"),
+            # a header name is a token: CR/LF or ':' would forge response headers
+            ("limit-count", {"limit_header": "X-A\r\nSet-Cookie: a=b"},
+             'invalid configuration: property "limit_header" validation failed: failed to '
+             "match pattern"),
+            ("limit-count", {"remaining_header": "X-A: 1"},
+             'invalid configuration: property "remaining_header" validation failed: failed to '
+             "match pattern"),
     ):
         st, b = P.adm("PUT", "/plugin_metadata/" + name, conf)
         assert st == 400 and b["error_msg"].startswith(want), (name, st, b)

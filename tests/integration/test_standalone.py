@@ -203,6 +203,22 @@ def test_not_ready_until_loaded():
         n.stop()
 
 
+def test_fifo_does_not_block():
+    """--standalone naming a FIFO (no writer): the control loop must not
+    block in open(2); the file is refused as not regular and the node
+    answers /status and stops on SIGTERM."""
+    d = tempdir("apigw-sa-")
+    f = os.path.join(d, "apisix.yaml")
+    os.mkfifo(f)
+    n = Node("sc", extra_args=["--admin-key", KEY, "--standalone", f]).start(wait=False)
+    try:
+        wait_for(lambda: "not a regular file" in n.log(), 30, 0.1, "the FIFO refused")
+        st, _, b = n.get("status", "/status/ready")
+        assert st == 503, (st, b)
+    finally:
+        n.stop()
+
+
 def test_stop():
     C["n"].stop()
 
@@ -212,7 +228,8 @@ def main():
     try:
         for fn in (test_serves_the_file, test_admin_writes_refused, test_reload_on_change,
                    test_bad_files_keep_the_last_good_load, test_sighup_reload,
-                   test_unsupported_plugin_named, test_not_ready_until_loaded):
+                   test_unsupported_plugin_named, test_not_ready_until_loaded,
+                   test_fifo_does_not_block):
             tap.run(fn)
     finally:
         if "n" in C:

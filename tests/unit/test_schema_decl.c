@@ -171,6 +171,36 @@ static void test_stored_and_diff(void **state)
 	gw_schema_decl_free(&have);
 }
 
+/* Plain scalars strtod reads as NaN or infinity ("-nan", "+nan", "1e999")
+ * are not numbers: a NaN passed every numeric bound of the schema and was
+ * stored as null. They stay strings, which the schema then refuses. */
+static void test_non_finite_numbers_refused(void **state)
+{
+	static const char *const vals[] = {"-nan", "+nan", "1e999", "-1e999", "+inf"};
+	char text[256], err[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+		struct gw_schema_decl d = {0};
+		cJSON *root, *v;
+
+		snprintf(text, sizeof text, "v: %s\n", vals[i]);
+		root = gw_schema_decl_parse("f.yaml", text, strlen(text), err, sizeof err);
+		assert_non_null(root);
+		v = cJSON_GetObjectItemCaseSensitive(root, "v");
+		assert_true(cJSON_IsString(v));
+		assert_string_equal(v->valuestring, vals[i]);
+		cJSON_Delete(root);
+		snprintf(text, sizeof text,
+			 "routes:\n  - id: 1\n    uri: /a\n    plugins: {}\n"
+			 "    timeout: {connect: %s, send: 1, read: 1}\n",
+			 vals[i]);
+		assert_int_equal(load(text, &d, err, sizeof err), GW_EINVAL);
+		assert_non_null(strstr(err, "timeout"));
+		gw_schema_decl_free(&d);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +208,7 @@ int main(void)
 	    cmocka_unit_test(test_errors_name_the_line),
 	    cmocka_unit_test(test_apisix_names),
 	    cmocka_unit_test(test_stored_and_diff),
+	    cmocka_unit_test(test_non_finite_numbers_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
