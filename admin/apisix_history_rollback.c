@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_REV 9007199254740992.0 /* 2^53 */
+
 #define MAX_SEL 32
 #define MAX_KEY GW_ADMIN__MAX_KEY
 
@@ -181,10 +183,13 @@ static int parse(struct rollback *rb, char *msg, size_t n)
 	from = cJSON_GetObjectItemCaseSensitive(body, "from_revision");
 	list = cJSON_GetObjectItemCaseSensitive(body, "resources");
 	rv = GW_EINVAL;
-	if (!cJSON_IsNumber(rev) || rev->valuedouble < 1 ||
+	/* 2^53: every integer below is exact in a double, and the casts below
+	 * stay defined (1e300 was undefined behaviour) */
+	if (!cJSON_IsNumber(rev) || !(rev->valuedouble >= 1 && rev->valuedouble <= MAX_REV) ||
 	    rev->valuedouble != (double)(int64_t)rev->valuedouble) {
 		snprintf(msg, n, "invalid request body: \"revision\" must be a positive integer");
-	} else if (from != NULL && (!cJSON_IsNumber(from) || from->valuedouble < 1)) {
+	} else if (from != NULL && (!cJSON_IsNumber(from) ||
+				    !(from->valuedouble >= 1 && from->valuedouble <= MAX_REV))) {
 		snprintf(msg, n, "invalid request body: \"from_revision\" must be a revision");
 	} else if (list != NULL && (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0)) {
 		/* an empty list is no shorthand for "everything": leave it out */

@@ -180,6 +180,9 @@ def test_rollback_conflict_and_force():
     assert adm("GET", "/routes/cf")[2]["value"]["uri"] == "/x1"
     # bad requests
     assert adm("POST", "/rollback", {"revision": 0})[0] == 400
+    # far past any int64: refused, not cast (undefined behaviour before)
+    assert adm("POST", "/rollback", {"revision": 1e300})[0] == 400
+    assert adm("POST", "/rollback", {"revision": r1, "from_revision": 1e300})[0] == 400
     assert adm("POST", "/rollback", {"revision": r1, "resources": ["nope"]})[0] == 400
     assert adm("POST", "/rollback", {"revision": r1, "resources": []})[0] == 400
     st, _, b = adm("POST", "/rollback", {"revision": changed + 100000})
