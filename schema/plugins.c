@@ -97,8 +97,9 @@ const struct gw_schema__plugin_row gw_schema__plugins[] = {
      NULL},
     {"limit-count",
      "{'type':'object','properties':{"
-     "'count':{'type':'integer','exclusiveMinimum':0},"
-     "'time_window':{'type':'integer','exclusiveMinimum':0},"
+     /* the proxy keeps both in 32 bits: a 201 must mean served */
+     "'count':{'type':'integer','exclusiveMinimum':0,'maximum':4000000000},"
+     "'time_window':{'type':'integer','exclusiveMinimum':0,'maximum':4000000000},"
      "'group':{'type':'string'},'key':{'type':'string','default':'remote_addr'},"
      "'key_type':{'type':'string','enum':['var','var_combination','constant'],"
      "'default':'var'},"

@@ -365,6 +365,12 @@ def test_limit_count_headers_then_rejected():
     st, hd, b = get("/lc2")
     assert st == 429 and json.loads(b) == {"error_msg": "slow down"}, (st, b)
     assert hd["x-ratelimit-remaining"] == "0", hd
+    # past what the proxy keeps (32 bits): refused by the Admin API, not
+    # stored and then skipped by the compiler
+    st, b = adm("PUT", "/routes/lc-huge", {"uri": "/lc-huge", "plugins": {
+        "limit-count": {"count": 1e30, "time_window": 60}},
+        "upstream": {"nodes": {"127.0.0.1:1": 1}}})
+    assert st == 400 and "count" in json.dumps(b), (st, b)
 
 
 def test_limit_count_by_consumer():
