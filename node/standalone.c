@@ -371,6 +371,15 @@ static void apply(struct gw_node_standalone *s, const struct gw_schema_decl *wan
 		s->err[0] = '\0';
 		goto out;
 	}
+	if (d.n + 2 > GW_STORE_MAX_APPLY_OPS) {
+		/* one load is one TXN: a bigger change would be proposed, time
+		 * out and be retried forever */
+		snprintf(msg, sizeof msg,
+			 "the file changes %zu objects: more than one transaction holds (%d)", d.n,
+			 GW_STORE_MAX_APPLY_OPS - 2);
+		set_err(s, msg);
+		goto out;
+	}
 	rv = propose(s, &d, &cur);
 	if (rv != 0) {
 		gw_warnf("node", "standalone: loading %s: %s (retrying)", s->file, gw_strerror(rv));
