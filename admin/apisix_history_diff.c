@@ -359,17 +359,19 @@ static cJSON *routes_affected(struct gw_admin__op *op)
 	return out;
 }
 
-void gw_admin__dry_run(struct gw_admin__op *op, const char *value)
+/* Answer the dry run of @op: the diff of op->key to @value (NULL: a
+ * delete), @routes (taken) as routes_affected, @rev the current revision. */
+static void dry_answer(struct gw_admin__op *op, const char *value, cJSON *routes, int64_t rev)
 {
 	struct gw_range_resp rs;
 	struct gw_kv next;
 	const struct gw_kv *cur = NULL;
 	char hdrs[64];
 	bool found = false;
-	int64_t rev = gw_store_revision(op->a->store);
 	cJSON *o;
 
 	if (gw_admin__read_key(op->a, op->key, &rs, &found) != 0) {
+		cJSON_Delete(routes);
 		gw_admin__op_fail(op, GW_EIO, NULL);
 		return;
 	}
@@ -390,11 +392,80 @@ void gw_admin__dry_run(struct gw_admin__op *op, const char *value)
 			cJSON_AddItemToObject(o, "diff",
 					      gw_admin__object_diff(cur, value ? &next : NULL));
 		}
-		cJSON_AddItemToObject(o, "routes_affected", routes_affected(op));
+		cJSON_AddItemToObject(o, "routes_affected", routes);
+		routes = NULL;
 	}
+	cJSON_Delete(routes);
 	gw_store_range_resp_free(&rs);
 	snprintf(hdrs, sizeof hdrs, "X-Apigw-Revision: %" PRId64 "\r\n", rev);
 	gw_admin__op_answer_hdrs(op, 200, o, hdrs);
+}
+
+/* A dry run waiting for the proxy's compile (opts.config_check). */
+struct dry {
+	struct gw_admin__op *op;
+	char *value; /* NULL: a delete */
+};
+
+/* Whether routes_affected of @res comes from the compile: the objects a
+ * route is compiled from (others: by reference, "all" or none). */
+static bool compiled_res(const struct gw_admin__resource *res)
+{
+	return gw_admin__is(res, "routes") || gw_admin__is(res, "upstreams") ||
+	       gw_admin__is(res, "services") || gw_admin__is(res, "plugin_configs");
+}
+
+static void dry_done(void *arg, const struct gw_admin_check *r)
+{
+	struct dry *d = arg;
+	struct gw_admin__op *op = d->op;
+	char msg[600];
+	cJSON *routes;
+
+	if (r->err == GW_EINVAL && r->error != NULL) {
+		snprintf(msg, sizeof msg, "the proxy would not compile the change: %s", r->error);
+		gw_admin__op_fail(op, GW_EINVAL, msg);
+	} else if (r->err != 0) {
+		gw_admin__op_fail(op, r->err, NULL);
+	} else if (compiled_res(op->res)) {
+		routes = cJSON_CreateArray();
+		for (size_t i = 0; routes != NULL && i < r->n_routes; i++) {
+			cJSON_AddItemToArray(routes, cJSON_CreateString(r->routes[i]));
+		}
+		dry_answer(op, d->value, routes, r->revision);
+	} else {
+		dry_answer(op, d->value, routes_affected(op), r->revision);
+	}
+	free(d->value);
+	free(d);
+}
+
+void gw_admin__dry_run(struct gw_admin__op *op, const char *value)
+{
+	struct gw_admin_change ch;
+	struct dry *d;
+	int rv;
+
+	if (op->a->config_check == NULL) {
+		dry_answer(op, value, routes_affected(op), gw_store_revision(op->a->store));
+		return;
+	}
+	d = calloc(1, sizeof *d);
+	if (d == NULL || (value != NULL && (d->value = strdup(value)) == NULL)) {
+		free(d);
+		gw_admin__op_fail(op, GW_ENOMEM, NULL);
+		return;
+	}
+	d->op = op;
+	ch.key = op->key;
+	ch.value = d->value;
+	rv = op->a->config_check(op->a->config_check_data, &ch, 1, dry_done, d);
+	if (rv != 0) {
+		free(d->value);
+		free(d);
+		gw_admin__op_fail(op, rv,
+				  rv == GW_EBUSY ? "too many dry runs compiling, try again" : NULL);
+	}
 }
 
 /* ---- GET /apisix/admin/schema/<resource> --------------------------------- */

@@ -16,6 +16,7 @@
 #ifndef GW_ADMIN_APISIX_INT_H
 #define GW_ADMIN_APISIX_INT_H
 
+#include "admin/apisix.h"
 #include "lib/cidr.h"
 #include "lib/list.h"
 #include "lib/rand.h"
@@ -196,6 +197,9 @@ struct gw_admin {
 	unsigned write_timeout_ms;
 	int (*node_read)(void *data, const char *what, char **out, size_t *len);
 	void *node_data;
+	int (*config_check)(void *data, const struct gw_admin_change *changes, size_t n,
+			    void (*done)(void *arg, const struct gw_admin_check *r), void *arg);
+	void *config_check_data;
 	uint64_t audit_retention_ms; /* audit records older are deleted */
 	unsigned audit_seq;          /* makes this node's audit keys unique */
 	struct gw_list ops;          /* live write requests (struct gw_admin__op.link) */
