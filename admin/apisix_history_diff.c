@@ -443,9 +443,24 @@ static void dry_done(void *arg, const struct gw_admin_check *r)
 void gw_admin__dry_run(struct gw_admin__op *op, const char *value)
 {
 	struct gw_admin_change ch;
+	struct gw_range_resp rs;
+	char msg[400];
 	struct dry *d;
 	int rv;
 
+	/* the references the real write's TXN would find missing */
+	for (int i = 0; value != NULL && i < op->n_refs; i++) {
+		bool found = false;
+		if (gw_admin__read_key(op->a, op->refs[i].key, &rs, &found) == 0) {
+			gw_store_range_resp_free(&rs);
+		}
+		if (!found) {
+			snprintf(msg, sizeof msg, "failed to fetch %s [%s], response code: 404",
+				 op->refs[i].what, op->refs[i].id);
+			gw_admin__op_fail(op, GW_EINVAL, msg);
+			return;
+		}
+	}
 	if (op->a->config_check == NULL) {
 		dry_answer(op, value, routes_affected(op), gw_store_revision(op->a->store));
 		return;

@@ -89,7 +89,7 @@ struct gw_store_op;
 #define GW_ADMIN__PREFIX      "/apisix/admin"
 #define GW_ADMIN__MAX_KEY     512
 #define GW_ADMIN__MAX_PATH    1024 /* request path after the prefix, truncated */
-#define GW_ADMIN__MAX_REFS    4
+#define GW_ADMIN__MAX_REFS    12
 #define GW_ADMIN__MAX_CIDR    32
 #define GW_ADMIN__MAX_NESTING 64 /* JSON nesting accepted in a body or stored value */
 

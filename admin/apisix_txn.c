@@ -310,6 +310,30 @@ static void add_ref(struct gw_admin__op *op, const struct reference *ref, const 
 	op->n_refs++;
 }
 
+/* The upstream_ids of traffic-split's weighted_upstreams in @v's plugins:
+ * the proxy skips an object naming one that does not exist (the dry run's
+ * compile says so), so the write must refuse it. Beyond MAX_REFS refs they
+ * are not checked. */
+static void traffic_split_refs(struct gw_admin__op *op, const cJSON *v)
+{
+	static const struct reference ts_ref = {"", "upstream_id", "/apisix/upstreams/",
+						"upstream info by upstream id"};
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(v, "plugins"), "traffic-split");
+	const cJSON *rule, *wu;
+	char id[160];
+
+	cJSON_ArrayForEach(rule, cJSON_GetObjectItemCaseSensitive(ts, "rules"))
+	{
+		cJSON_ArrayForEach(wu, cJSON_GetObjectItemCaseSensitive(rule, "weighted_upstreams"))
+		{
+			if (gw_admin__field_id(wu, "upstream_id", id, sizeof(id))) {
+				add_ref(op, &ts_ref, ts_ref.prefix, id);
+			}
+		}
+	}
+}
+
 /* Collect the references of @v (keys that must exist). */
 static void collect_refs(struct gw_admin__op *op, const cJSON *v)
 {
@@ -333,6 +357,7 @@ static void collect_refs(struct gw_admin__op *op, const cJSON *v)
 			add_ref(op, &references[i], references[i].prefix, id);
 		}
 	}
+	traffic_split_refs(op, v);
 }
 
 size_t gw_admin__refs_of(const struct gw_admin__resource *res, const cJSON *v,

@@ -10,9 +10,11 @@
  * priority, remote addresses, timeouts, websocket, the upstream as compiled
  * (nodes with weight and priority, balancer, hash key, retries, pass_host,
  * pool, TLS), and for what stays opaque once compiled (plugin confs, vars
- * expressions, health checks) the JSON they were compiled from: the
- * route's plugins, vars and inline upstream, the plugins and checks of the
- * objects it depends on (service, upstream, plugin_config).
+ * expressions, health checks, a traffic-split's upstreams) the JSON they
+ * were compiled from: the route's plugins, vars and inline upstream, and
+ * the behavioural fields (plugins, checks, nodes and the other upstream
+ * settings; not name, desc, labels or times) of the objects it depends on
+ * (service, upstream, plugin_config, a traffic-split's upstream).
  * Failure modes: an object that fails in the second compile but not in the
  * first is the change's error; GW_ENOMEM. Skips are reported here, not
  * warned in the log. Threads: pure, any thread. */
@@ -118,7 +120,12 @@ static void fingerprint(void *arg, const char *id, const struct gw_proxy__route 
 			size_t n_deps)
 {
 	static const char *const own[] = {"plugins", "vars", "filter_func", "upstream", NULL};
-	static const char *const dep[] = {"plugins", "checks", NULL};
+	/* what of a service, upstream or plugin_config the route's compiled
+	 * form holds opaquely (a traffic-split's upstream) or not at all */
+	static const char *const dep[] = {
+	    "plugins", "checks",  "nodes",         "type",           "hash_on",
+	    "key",     "retries", "retry_timeout", "timeout",        "pass_host",
+	    "scheme",  "tls",     "upstream_host", "keepalive_pool", NULL};
 	struct fps *f = arg;
 	uint64_t h = FNV_OFF;
 	char *dup;
