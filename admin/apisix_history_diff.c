@@ -404,7 +404,8 @@ static void dry_answer(struct gw_admin__op *op, const char *value, cJSON *routes
 /* A dry run waiting for the proxy's compile (opts.config_check). */
 struct dry {
 	struct gw_admin__op *op;
-	char *value; /* NULL: a delete */
+	char *value;                           /* NULL: a delete */
+	void (*then)(struct gw_admin__op *op); /* a real write's next step, or NULL */
 };
 
 /* Whether routes_affected of @res comes from the compile: the objects a
@@ -427,6 +428,9 @@ static void dry_done(void *arg, const struct gw_admin_check *r)
 		gw_admin__op_fail(op, GW_EINVAL, msg);
 	} else if (r->err != 0) {
 		gw_admin__op_fail(op, r->err, NULL);
+	} else if (d->then != NULL) {
+		op->compiled = true;
+		d->then(op);
 	} else if (compiled_res(op->res)) {
 		routes = cJSON_CreateArray();
 		for (size_t i = 0; routes != NULL && i < r->n_routes; i++) {
@@ -479,8 +483,36 @@ void gw_admin__dry_run(struct gw_admin__op *op, const char *value)
 		free(d->value);
 		free(d);
 		gw_admin__op_fail(op, rv,
-				  rv == GW_EBUSY ? "too many dry runs compiling, try again" : NULL);
+				  rv == GW_EBUSY ? "too many compiles running, try again" : NULL);
 	}
+}
+
+bool gw_admin__delete_compiles(struct gw_admin__op *op, void (*then)(struct gw_admin__op *op))
+{
+	struct gw_admin_change ch;
+	struct dry *d;
+	int rv;
+
+	if (op->compiled || op->force || op->a->config_check == NULL ||
+	    !gw_admin__is(op->res, "upstreams")) {
+		return false;
+	}
+	d = calloc(1, sizeof *d);
+	if (d == NULL) {
+		gw_admin__op_fail(op, GW_ENOMEM, NULL);
+		return true;
+	}
+	d->op = op;
+	d->then = then;
+	ch.key = op->key;
+	ch.value = NULL;
+	rv = op->a->config_check(op->a->config_check_data, &ch, 1, dry_done, d);
+	if (rv != 0) {
+		free(d);
+		gw_admin__op_fail(op, rv,
+				  rv == GW_EBUSY ? "too many compiles running, try again" : NULL);
+	}
+	return true;
 }
 
 /* ---- GET /apisix/admin/schema/<resource> --------------------------------- */

@@ -353,6 +353,7 @@ struct gw_admin__op {
 	int reply_status;
 	cJSON *served_report;         /* "served" of the answer */
 	bool dry_run;                 /* ?dry_run=true: check and show, commit nothing */
+	bool compiled;                /* gw_admin__delete_compiles passed */
 	struct gw_admin__audit audit; /* the record proposed with the write */
 };
 
@@ -401,6 +402,12 @@ void gw_admin__h_schema_get(struct gw_admin *a, struct gw_http_req *req,
  * the stored object and @value (NULL: a delete), the routes whose
  * behaviour may change, the current revision (unchanged). Frees the op. */
 void gw_admin__dry_run(struct gw_admin__op *op, const char *value);
+/* A real DELETE of an upstream (a traffic-split may name it, which the
+ * dependents' scan does not see): compile the config without it
+ * (opts.config_check) and call @then(@op) if that compiles, else answer the
+ * error. False when there is nothing to check (go on); true when the op is
+ * in its hands. */
+bool gw_admin__delete_compiles(struct gw_admin__op *op, void (*then)(struct gw_admin__op *op));
 /* apisix_history_rollback.c: POST /apisix/admin/rollback */
 void gw_admin__h_rollback(struct gw_admin *a, struct gw_http_req *req,
 			  const struct gw_admin__match *m);

@@ -743,6 +743,9 @@ void gw_admin__op_delete(struct gw_admin__op *op)
 		gw_admin__dry_run(op, NULL);
 		return;
 	}
+	if (gw_admin__delete_compiles(op, gw_admin__op_delete)) {
+		return; /* back here once the config compiles without it */
+	}
 	if (op_audit(op) != 0) {
 		return;
 	}
