@@ -13,6 +13,7 @@ plugin. Then, median of --rounds, request to answer:
 
   APIGW_BIN=build-release/apigw python3 bench/dryrun_bench.py \\
       [--routes 10000] [--rounds 5]
+With LOG_LEVEL=debug the node's own compile times are printed at the end.
 Prints one line per figure. No assertion on timings."""
 import argparse
 import json
@@ -59,7 +60,7 @@ def main():
     ap.add_argument("--routes", type=int, default=10000)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
-    n = Node("dry1", extra_args=["--admin-key", KEY]).start()
+    n = Node("dry1", extra_args=["--admin-key", KEY], log_level=os.environ.get("LOG_LEVEL", "info")).start()
     try:
         t, st, b = adm(n, "PUT", "/configs", config(args.routes))
         assert st == 200, (st, b)
@@ -99,6 +100,8 @@ def main():
         print("GET during a dry run: %d answered, max %.3f s, median %.3f s" % (
             len(gets), max(gets), statistics.median(gets)))
     finally:
+        if os.environ.get("LOG_LEVEL") == "debug":
+            print("".join(x for x in open(n.log_path).read().splitlines(True) if "dryrun" in x))
         n.stop()
 
 

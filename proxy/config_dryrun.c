@@ -29,6 +29,7 @@
 
 struct fp {
 	char *id;
+	const struct gw_proxy__route *r; /* compiled form (alive while its snapshot is) */
 	uint64_t h;
 };
 
@@ -36,6 +37,7 @@ struct fps {
 	struct fp *v;
 	size_t n, cap;
 	bool oom;
+	const struct fps *prev; /* the first pass (sorted): unchanged routes keep their hash */
 };
 
 struct skips {
@@ -115,6 +117,11 @@ static void mix_json_fields(uint64_t *h, const char *value, size_t len, const ch
 	cJSON_Delete(j);
 }
 
+static int fp_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct fp *)x)->id, ((const struct fp *)y)->id);
+}
+
 static void fingerprint(void *arg, const char *id, const struct gw_proxy__route *r,
 			const char *value, size_t len, const struct gw_proxy_kv *deps,
 			size_t n_deps)
@@ -128,9 +135,18 @@ static void fingerprint(void *arg, const char *id, const struct gw_proxy__route 
 	    "scheme",  "tls",     "upstream_host", "keepalive_pool", NULL};
 	struct fps *f = arg;
 	uint64_t h = FNV_OFF;
+	const struct fp *old = NULL;
+	struct fp key;
 	char *dup;
 
-	if (r != NULL) {
+	if (f->prev != NULL && r != NULL) {
+		key.id = (char *)id;
+		old = f->prev->n > 0 ? bsearch(&key, f->prev->v, f->prev->n, sizeof key, fp_cmp)
+				     : NULL;
+	}
+	if (old != NULL && old->r == r) {
+		h = old->h; /* not recompiled: neither it nor what it uses changed */
+	} else if (r != NULL) {
 		for (size_t i = 0; i < r->n_hosts; i++) {
 			mix_str(&h, r->hosts[i]);
 		}
@@ -164,12 +180,8 @@ static void fingerprint(void *arg, const char *id, const struct gw_proxy__route 
 		return;
 	}
 	f->v[f->n].id = dup;
+	f->v[f->n].r = r;
 	f->v[f->n++].h = h;
-}
-
-static int fp_cmp(const void *x, const void *y)
-{
-	return strcmp(((const struct fp *)x)->id, ((const struct fp *)y)->id);
 }
 
 static void fps_free(struct fps *f)
@@ -289,7 +301,7 @@ int gw_proxy_config_dry_run(const struct gw_proxy_kv *kvs, size_t n,
 			    struct gw_proxy_dry_run *out)
 {
 	struct gw_proxy_cache *cc = NULL;
-	struct gw_proxy_config *cfg = NULL;
+	struct gw_proxy_config *cfg = NULL, *first = NULL;
 	struct skips before, after;
 	struct fps a, b;
 	int rv;
@@ -302,12 +314,14 @@ int gw_proxy_config_dry_run(const struct gw_proxy_kv *kvs, size_t n,
 	rv = gw_proxy_cache_new(&cc);
 	if (rv == 0) {
 		gw_proxy__cache_on_skip(cc, on_skip, &before);
-		rv = gw_proxy_cache_sync(cc, kvs, n, revision, &cfg);
-		gw_proxy_config_unref(cfg);
-		cfg = NULL;
+		rv = gw_proxy_cache_sync(cc, kvs, n, revision, &first);
 	}
 	if (rv == 0) {
 		gw_proxy__cache_routes(cc, fingerprint, &a);
+		if (a.n > 1) {
+			qsort(a.v, a.n, sizeof *a.v, fp_cmp);
+		}
+		b.prev = &a;
 		gw_proxy__cache_on_skip(cc, on_skip, &after);
 		rv = gw_proxy_cache_apply(cc, changes, n_changes, revision + 1, &cfg);
 		gw_proxy_config_unref(cfg);
@@ -317,9 +331,6 @@ int gw_proxy_config_dry_run(const struct gw_proxy_kv *kvs, size_t n,
 		rv = a.oom || b.oom || before.oom || after.oom ? GW_ENOMEM : 0;
 	}
 	if (rv == 0) {
-		if (a.n > 1) {
-			qsort(a.v, a.n, sizeof *a.v, fp_cmp);
-		}
 		if (b.n > 1) {
 			qsort(b.v, b.n, sizeof *b.v, fp_cmp);
 		}
@@ -328,6 +339,7 @@ int gw_proxy_config_dry_run(const struct gw_proxy_kv *kvs, size_t n,
 	if (rv == 0) {
 		rv = first_error(&before, &after, &out->error);
 	}
+	gw_proxy_config_unref(first); /* kept the first pass's routes alive */
 	gw_proxy_cache_free(cc);
 	fps_free(&a);
 	fps_free(&b);
