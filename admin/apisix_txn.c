@@ -366,10 +366,26 @@ size_t gw_admin__refs_of(const struct gw_admin__resource *res, const cJSON *v,
 	char id[160];
 	size_t i, k = 0;
 
+	const cJSON *rule, *wu;
+
 	for (i = 0; i < sizeof(references) / sizeof(references[0]) && k < n; i++) {
 		if (gw_admin__is(res, references[i].source) &&
 		    gw_admin__field_id(v, references[i].field, id, sizeof(id))) {
 			snprintf(keys[k++], GW_ADMIN__MAX_KEY, "%s%s", references[i].prefix, id);
+		}
+	}
+	/* traffic-split's upstreams, as traffic_split_refs */
+	cJSON_ArrayForEach(rule,
+			   cJSON_GetObjectItemCaseSensitive(
+			       cJSON_GetObjectItemCaseSensitive(
+				   cJSON_GetObjectItemCaseSensitive(v, "plugins"), "traffic-split"),
+			       "rules"))
+	{
+		cJSON_ArrayForEach(wu, cJSON_GetObjectItemCaseSensitive(rule, "weighted_upstreams"))
+		{
+			if (k < n && gw_admin__field_id(wu, "upstream_id", id, sizeof(id))) {
+				snprintf(keys[k++], GW_ADMIN__MAX_KEY, "/apisix/upstreams/%s", id);
+			}
 		}
 	}
 	return k;

@@ -134,10 +134,11 @@ int gw_node_dryrun_check(void *data, const struct gw_admin_change *changes, size
 		if (c->key == NULL || (changes[i].value != NULL && c->value == NULL)) {
 			rv = GW_ENOMEM;
 		}
-		for (size_t k = 0; rv == 0 && k < j->resp.n_kvs; k++) {
+		for (size_t k = 0; rv == 0 && n <= 16 && k < j->resp.n_kvs; k++) {
 			if (j->kvs[k].key_len == c->key_len &&
 			    memcmp(j->kvs[k].key, c->key, c->key_len) == 0) {
-				c->create_revision = j->kvs[k].create_revision; /* keep its order */
+				/* keep its order (a few changes: a linear search each) */
+				c->create_revision = j->kvs[k].create_revision;
 			}
 		}
 	}
