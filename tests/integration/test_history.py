@@ -285,6 +285,15 @@ def test_dry_run_compiles():
     # ?force=true deletes it anyway (the route is then skipped by the proxy)
     st, _, b = adm("DELETE", "/upstreams/tsu?force=true")
     assert st == 200, (st, b)
+    # a rollback's dry run compiles too: putting cu1's nodes back changes c1, c2
+    r_old = adm("GET", "/upstreams/cu1")[2]["modifiedIndex"]
+    r_new = put("/upstreams/cu1", {"type": "roundrobin", "nodes": {"127.0.0.1:1984": 1}})
+    st, h, b = adm("POST", "/rollback?dry_run=true",
+                   {"revision": r_old, "resources": ["upstreams/cu1"]})
+    assert st == 200 and b["dry_run"] is True, (st, b)
+    assert sorted(b["routes_affected"]) == ["c1", "c2"], b
+    assert [c["key"] for c in b["changes"]] == ["/apisix/upstreams/cu1"], b
+    assert b["revision"] == int(h["x-apigw-revision"]) >= r_new, (b, h)
 
 
 def test_cli_config_diff_and_rollback():
