@@ -136,7 +136,7 @@ static void fingerprint(void *arg, const char *id, const struct gw_proxy__route 
 	struct fps *f = arg;
 	uint64_t h = FNV_OFF;
 	const struct fp *old = NULL;
-	struct fp key;
+	struct fp key = {NULL, NULL, 0};
 	char *dup;
 
 	if (f->prev != NULL && r != NULL) {
