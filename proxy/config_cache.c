@@ -42,7 +42,9 @@ struct dlink {
 	struct dlink *prev, *next;
 };
 
-#define MAX_DEPS 3 /* a route: service, upstream, plugin_config */
+/* a route: service, upstream, plugin_config and a traffic-split's upstreams;
+ * beyond this a dependency is not linked (a change of it misses the route) */
+#define MAX_DEPS 8
 
 struct gw_proxy__cent {
 	enum gw_proxy__kind kind;

@@ -34,6 +34,13 @@ static const struct gw_proxy_kv base[] = {
     KV("/apisix/routes/r2", "{\"uri\":\"/2\",\"upstream_id\":\"u2\"}", 5),
     KV("/apisix/routes/r3", "{\"uri\":\"/3\",\"service_id\":\"s1\"}", 6),
     KV("/apisix/routes/r4", "{\"uri\":\"/4\",\"upstream_id\":\"u1\",\"status\":0}", 7),
+    KV("/apisix/upstreams/u3", UP1, 9),
+    KV("/apisix/upstreams/u4", UP1, 10),
+    KV("/apisix/routes/ts",
+       "{\"uri\":\"/ts\",\"upstream_id\":\"u2\",\"plugins\":{\"traffic-split\":{\"rules\":[{"
+       "\"weighted_upstreams\":[{\"upstream_id\":\"u1\",\"weight\":1},{\"upstream_id\":"
+       "\"u3\",\"weight\":1},{\"upstream_id\":\"u4\",\"weight\":1}]}]}}}",
+       11),
     KV("/apisix/routes/bad", "{\"uri\":\"/b\",\"upstream_id\":\"nope\"}", 8),
 };
 #define N_BASE (sizeof base / sizeof base[0])
@@ -66,8 +73,13 @@ static void test_routes_affected(void **state)
 	(void)state;
 	/* nodes: the routes using it directly and through a service (r4 is off) */
 	dry("/apisix/upstreams/u1", UP1N, r, sizeof r, e, sizeof e);
-	assert_string_equal(r, "r1,r3");
+	assert_string_equal(r, "r1,r3,ts");
 	assert_string_equal(e, "");
+	/* the fourth dependency of a route (upstream_id + three traffic-split
+	 * upstreams): with 3 links it was not linked, so the incremental
+	 * compile (the served config too) missed the route */
+	dry("/apisix/upstreams/u4", UP1N, r, sizeof r, e, sizeof e);
+	assert_string_equal(r, "ts");
 	/* a description: nothing compiled changes */
 	dry("/apisix/upstreams/u1", UP1D, r, sizeof r, e, sizeof e);
 	assert_string_equal(r, "");
@@ -102,7 +114,7 @@ static void test_compile_errors(void **state)
 	/* deleting what routes need: the first of them is named, both change */
 	dry("/apisix/upstreams/u1", NULL, r, sizeof r, e, sizeof e);
 	assert_non_null(strstr(e, "upstream_id u1 not found"));
-	assert_string_equal(r, "r1,r3");
+	assert_string_equal(r, "r1,r3,ts");
 	/* a route broken before the change is not the change's error */
 	dry("/apisix/routes/bad", "{\"uri\":\"/b2\",\"upstream_id\":\"nope\"}", r, sizeof r, e,
 	    sizeof e);
