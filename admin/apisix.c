@@ -272,6 +272,8 @@ int gw_admin_start(uv_loop_t *loop, const struct gw_addr *listen, const struct g
 	a->write_timeout_ms = opts->write_timeout_ms;
 	a->node_read = opts->node_read;
 	a->node_data = opts->node_data;
+	a->config_check = opts->config_check;
+	a->config_check_data = opts->config_check_data;
 	a->audit_retention_ms =
 	    opts->audit_retention_ms ? opts->audit_retention_ms : 7ULL * 24 * 3600 * 1000;
 	snprintf(a->admin_key, sizeof(a->admin_key), "%s", opts->admin_key ? opts->admin_key : "");

@@ -42,6 +42,21 @@ struct gw_store;
 struct gw_raft;
 struct gw_admin;
 
+/* One proposed change of a key under /apisix/ (gw_admin_opts.config_check). */
+struct gw_admin_change {
+	const char *key;
+	const char *value; /* NUL-terminated JSON, or NULL: deleted */
+};
+
+/* The answer of a config_check. */
+struct gw_admin_check {
+	int err;                   /* 0, GW_EINVAL (would not compile: @error), or another error */
+	const char *error;         /* "route 1: upstream_id 9 not found", or NULL */
+	const char *const *routes; /* ids of the routes whose compiled form changes */
+	size_t n_routes;
+	int64_t revision; /* store revision compiled against */
+};
+
 struct gw_admin_opts {
 	struct gw_store *store;    /* local store for reads; must outlive the admin */
 	struct gw_raft *raft;      /* proposals; must outlive the admin */
@@ -61,6 +76,15 @@ struct gw_admin_opts {
 	 * 503. Called on the loop thread. */
 	int (*node_read)(void *data, const char *what, char **out, size_t *len);
 	void *node_data;
+	/* ?dry_run=true compiles (issue 20): compile the config as stored with
+	 * @n changes applied (value NULL: a delete) with the proxy's compiler,
+	 * off the loop thread, then call @done(@arg, @r) on the loop thread
+	 * (exactly once, also when stopping). Returns 0 (done will be called) or
+	 * an error (GW_EBUSY: too many compiles running; done is not called).
+	 * NULL: dry runs report routes by reference only. Loop thread. */
+	int (*config_check)(void *data, const struct gw_admin_change *changes, size_t n,
+			    void (*done)(void *arg, const struct gw_admin_check *r), void *arg);
+	void *config_check_data;
 	SSL_CTX *tls_ctx;            /* NULL = cleartext; else served over TLS (lib/httpd.h; the
 				      * listener takes its own reference) */
 	const char *standalone_file; /* NULL or "": writable; else the config comes from this

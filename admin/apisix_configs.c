@@ -455,6 +455,76 @@ static int read_have(struct gw_admin *a, struct apply *x, char *msg, size_t n)
 	return 0;
 }
 
+/* A dry run waiting for the proxy's compile (opts.config_check). */
+struct dry_cfg {
+	struct gw_admin__op *op;
+	cJSON *body; /* the answer */
+	int64_t revision;
+};
+
+static void dry_compiled(void *arg, const struct gw_admin_check *r)
+{
+	struct dry_cfg *d = arg;
+	char msg[600];
+	cJSON *routes;
+
+	if (r->err == GW_EINVAL && r->error != NULL) {
+		snprintf(msg, sizeof msg, "the proxy would not compile the change: %s", r->error);
+		cJSON_Delete(d->body);
+		gw_admin__op_fail(d->op, GW_EINVAL, msg);
+	} else if (r->err != 0) {
+		cJSON_Delete(d->body);
+		gw_admin__op_fail(d->op, r->err, NULL);
+	} else {
+		routes = cJSON_AddArrayToObject(d->body, "routes_affected");
+		for (size_t i = 0; routes != NULL && i < r->n_routes; i++) {
+			cJSON_AddItemToArray(routes, cJSON_CreateString(r->routes[i]));
+		}
+		cJSON_AddNumberToObject(d->body, "revision", (double)d->revision);
+		gw_admin__op_reply(d->op, 200, d->body, d->revision);
+	}
+	free(d);
+}
+
+/* The dry run of @x compiled (answered by dry_compiled, @body taken).
+ * False when there is no compiler (answer now). */
+static bool dry_compile(struct apply *x, cJSON *body)
+{
+	struct gw_admin__op *op = x->op;
+	struct gw_admin_change *ch;
+	struct dry_cfg *d;
+	int rv;
+
+	if (op->a->config_check == NULL) {
+		return false;
+	}
+	ch = calloc(x->d.n ? x->d.n : 1, sizeof *ch);
+	d = calloc(1, sizeof *d);
+	if (ch == NULL || d == NULL) {
+		free(ch);
+		free(d);
+		cJSON_Delete(body);
+		gw_admin__op_fail(op, GW_ENOMEM, NULL);
+		return true;
+	}
+	for (size_t i = 0; i < x->d.n; i++) {
+		ch[i].key = x->d.ops[i].key;
+		ch[i].value = x->d.ops[i].op == '-' ? NULL : x->d.ops[i].value;
+	}
+	d->op = op;
+	d->body = body;
+	d->revision = x->cur.revision;
+	rv = op->a->config_check(op->a->config_check_data, ch, x->d.n, dry_compiled, d);
+	free(ch); /* copied */
+	if (rv != 0) {
+		free(d);
+		cJSON_Delete(body);
+		gw_admin__op_fail(op, rv,
+				  rv == GW_EBUSY ? "too many compiles running, try again" : NULL);
+	}
+	return true;
+}
+
 /* After the read barrier: diff against the store and commit. Frees @x. */
 static void barrier_done(void *data, int err)
 {
@@ -489,6 +559,8 @@ static void barrier_done(void *data, int err)
 	}
 	if (rv != 0) {
 		gw_admin__op_fail(op, rv, msg[0] ? msg : NULL);
+	} else if (x->d.n > 0 && op->dry_run && dry_compile(x, body)) {
+		/* answered once compiled */
 	} else if (x->d.n == 0 || op->dry_run) {
 		cJSON_AddNumberToObject(body, "revision", (double)x->cur.revision);
 		gw_admin__op_reply(op, 200, body, x->cur.revision);

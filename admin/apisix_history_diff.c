@@ -359,17 +359,19 @@ static cJSON *routes_affected(struct gw_admin__op *op)
 	return out;
 }
 
-void gw_admin__dry_run(struct gw_admin__op *op, const char *value)
+/* Answer the dry run of @op: the diff of op->key to @value (NULL: a
+ * delete), @routes (taken) as routes_affected, @rev the current revision. */
+static void dry_answer(struct gw_admin__op *op, const char *value, cJSON *routes, int64_t rev)
 {
 	struct gw_range_resp rs;
 	struct gw_kv next;
 	const struct gw_kv *cur = NULL;
 	char hdrs[64];
 	bool found = false;
-	int64_t rev = gw_store_revision(op->a->store);
 	cJSON *o;
 
 	if (gw_admin__read_key(op->a, op->key, &rs, &found) != 0) {
+		cJSON_Delete(routes);
 		gw_admin__op_fail(op, GW_EIO, NULL);
 		return;
 	}
@@ -390,11 +392,127 @@ void gw_admin__dry_run(struct gw_admin__op *op, const char *value)
 			cJSON_AddItemToObject(o, "diff",
 					      gw_admin__object_diff(cur, value ? &next : NULL));
 		}
-		cJSON_AddItemToObject(o, "routes_affected", routes_affected(op));
+		cJSON_AddItemToObject(o, "routes_affected", routes);
+		routes = NULL;
 	}
+	cJSON_Delete(routes);
 	gw_store_range_resp_free(&rs);
 	snprintf(hdrs, sizeof hdrs, "X-Apigw-Revision: %" PRId64 "\r\n", rev);
 	gw_admin__op_answer_hdrs(op, 200, o, hdrs);
+}
+
+/* A dry run waiting for the proxy's compile (opts.config_check). */
+struct dry {
+	struct gw_admin__op *op;
+	char *value;                           /* NULL: a delete */
+	void (*then)(struct gw_admin__op *op); /* a real write's next step, or NULL */
+};
+
+/* Whether routes_affected of @res comes from the compile: the objects a
+ * route is compiled from (others: by reference, "all" or none). */
+static bool compiled_res(const struct gw_admin__resource *res)
+{
+	return gw_admin__is(res, "routes") || gw_admin__is(res, "upstreams") ||
+	       gw_admin__is(res, "services") || gw_admin__is(res, "plugin_configs");
+}
+
+static void dry_done(void *arg, const struct gw_admin_check *r)
+{
+	struct dry *d = arg;
+	struct gw_admin__op *op = d->op;
+	char msg[600];
+	cJSON *routes;
+
+	if (r->err == GW_EINVAL && r->error != NULL) {
+		snprintf(msg, sizeof msg, "the proxy would not compile the change: %s", r->error);
+		gw_admin__op_fail(op, GW_EINVAL, msg);
+	} else if (r->err != 0) {
+		gw_admin__op_fail(op, r->err, NULL);
+	} else if (d->then != NULL) {
+		op->compiled = true;
+		d->then(op);
+	} else if (compiled_res(op->res)) {
+		routes = cJSON_CreateArray();
+		for (size_t i = 0; routes != NULL && i < r->n_routes; i++) {
+			cJSON_AddItemToArray(routes, cJSON_CreateString(r->routes[i]));
+		}
+		dry_answer(op, d->value, routes, r->revision);
+	} else {
+		dry_answer(op, d->value, routes_affected(op), r->revision);
+	}
+	free(d->value);
+	free(d);
+}
+
+void gw_admin__dry_run(struct gw_admin__op *op, const char *value)
+{
+	struct gw_admin_change ch;
+	struct gw_range_resp rs;
+	char msg[400];
+	struct dry *d;
+	int rv;
+
+	/* the references the real write's TXN would find missing */
+	for (int i = 0; value != NULL && i < op->n_refs; i++) {
+		bool found = false;
+		if (gw_admin__read_key(op->a, op->refs[i].key, &rs, &found) == 0) {
+			gw_store_range_resp_free(&rs);
+		}
+		if (!found) {
+			snprintf(msg, sizeof msg, "failed to fetch %s [%s], response code: 404",
+				 op->refs[i].what, op->refs[i].id);
+			gw_admin__op_fail(op, GW_EINVAL, msg);
+			return;
+		}
+	}
+	if (op->a->config_check == NULL) {
+		dry_answer(op, value, routes_affected(op), gw_store_revision(op->a->store));
+		return;
+	}
+	d = calloc(1, sizeof *d);
+	if (d == NULL || (value != NULL && (d->value = strdup(value)) == NULL)) {
+		free(d);
+		gw_admin__op_fail(op, GW_ENOMEM, NULL);
+		return;
+	}
+	d->op = op;
+	ch.key = op->key;
+	ch.value = d->value;
+	rv = op->a->config_check(op->a->config_check_data, &ch, 1, dry_done, d);
+	if (rv != 0) {
+		free(d->value);
+		free(d);
+		gw_admin__op_fail(op, rv,
+				  rv == GW_EBUSY ? "too many compiles running, try again" : NULL);
+	}
+}
+
+bool gw_admin__delete_compiles(struct gw_admin__op *op, void (*then)(struct gw_admin__op *op))
+{
+	struct gw_admin_change ch;
+	struct dry *d;
+	int rv;
+
+	if (op->compiled || op->force || op->a->config_check == NULL ||
+	    !gw_admin__is(op->res, "upstreams")) {
+		return false;
+	}
+	d = calloc(1, sizeof *d);
+	if (d == NULL) {
+		gw_admin__op_fail(op, GW_ENOMEM, NULL);
+		return true;
+	}
+	d->op = op;
+	d->then = then;
+	ch.key = op->key;
+	ch.value = NULL;
+	rv = op->a->config_check(op->a->config_check_data, &ch, 1, dry_done, d);
+	if (rv != 0) {
+		free(d);
+		gw_admin__op_fail(op, rv,
+				  rv == GW_EBUSY ? "too many compiles running, try again" : NULL);
+	}
+	return true;
 }
 
 /* ---- GET /apisix/admin/schema/<resource> --------------------------------- */

@@ -535,6 +535,97 @@ static void txn_done(void *data, int err, struct gw_store_result *res)
 	gw_admin__maybe_free(a);
 }
 
+/* A dry run waiting for the proxy's compile (opts.config_check). */
+struct dry_rb {
+	struct gw_admin__op *op;
+	cJSON *changes; /* the plan */
+	int64_t target, read;
+};
+
+static void dry_compiled(void *arg, const struct gw_admin_check *r)
+{
+	struct dry_rb *d = arg;
+	char msg[600];
+	cJSON *o, *routes;
+
+	if (r->err == GW_EINVAL && r->error != NULL) {
+		snprintf(msg, sizeof msg, "the proxy would not compile the change: %s", r->error);
+		gw_admin__op_fail(d->op, GW_EINVAL, msg);
+	} else if (r->err != 0) {
+		gw_admin__op_fail(d->op, r->err, NULL);
+	} else {
+		o = cJSON_CreateObject();
+		if (o != NULL) {
+			cJSON_AddNumberToObject(o, "revision", (double)d->read);
+			cJSON_AddNumberToObject(o, "rolled_back_to", (double)d->target);
+			cJSON_AddBoolToObject(o, "dry_run", true);
+			cJSON_AddItemToObject(o, "changes", d->changes);
+			d->changes = NULL;
+			routes = cJSON_AddArrayToObject(o, "routes_affected");
+			for (size_t i = 0; routes != NULL && i < r->n_routes; i++) {
+				cJSON_AddItemToArray(routes, cJSON_CreateString(r->routes[i]));
+			}
+		}
+		gw_admin__op_reply(d->op, 200, o, d->read);
+	}
+	cJSON_Delete(d->changes);
+	free(d);
+}
+
+/* The dry run of the plan @ops compiled (answered by dry_compiled). False
+ * when not compiled (no compiler, or a range delete): answer now. */
+static bool dry_compile(struct rollback *rb, const struct gw_store_op *ops, size_t n)
+{
+	struct gw_admin_change *ch;
+	struct dry_rb *d;
+	size_t i, k = 0;
+	int rv = 0;
+
+	for (i = 0; i < n; i++) {
+		if (ops[i].type == GW_OP_DELETE && ops[i].u.del.range_end_len > 0) {
+			return false;
+		}
+	}
+	if (rb->a->config_check == NULL || n == 0) {
+		return false;
+	}
+	ch = calloc(n, sizeof *ch);
+	d = calloc(1, sizeof *d);
+	rv = ch != NULL && d != NULL ? 0 : GW_ENOMEM;
+	for (k = 0; rv == 0 && k < n; k++) {
+		const struct gw_store_op *op = &ops[k];
+		bool put = op->type == GW_OP_PUT;
+		ch[k].key = strndup(put ? op->u.put.key : op->u.del.key,
+				    put ? op->u.put.key_len : op->u.del.key_len);
+		ch[k].value = put ? strndup(op->u.put.value, op->u.put.value_len) : NULL;
+		if (ch[k].key == NULL || (put && ch[k].value == NULL)) {
+			rv = GW_ENOMEM;
+		}
+	}
+	if (rv == 0) {
+		d->op = rb->op;
+		d->changes = rb->changes;
+		d->target = rb->target;
+		d->read = rb->read;
+		rv = rb->a->config_check(rb->a->config_check_data, ch, n, dry_compiled, d);
+		if (rv == 0) {
+			rb->changes = NULL;
+			d = NULL;
+		}
+	}
+	for (i = 0; ch != NULL && i < k; i++) {
+		free((char *)ch[i].key);
+		free((char *)ch[i].value);
+	}
+	free(ch);
+	free(d);
+	if (rv != 0) {
+		gw_admin__op_fail(rb->op, rv,
+				  rv == GW_EBUSY ? "too many compiles running, try again" : NULL);
+	}
+	return true;
+}
+
 /* Plan, check and propose (or answer the dry run). Takes @rb. */
 static void run(struct rollback *rb)
 {
@@ -559,6 +650,9 @@ static void run(struct rollback *rb)
 	if (rv != 0) {
 		gw_admin__op_fail(rb->op, rv, rv == GW_EINVAL ? msg : NULL);
 		goto out;
+	}
+	if (rb->dry_run && dry_compile(rb, ops, n_ops)) {
+		goto out; /* answered once compiled */
 	}
 	if (n_ops == 0 || rb->dry_run) {
 		answer_done(rb, rb->read); /* nothing to do, or only to show */

@@ -16,6 +16,7 @@
 #ifndef GW_ADMIN_APISIX_INT_H
 #define GW_ADMIN_APISIX_INT_H
 
+#include "admin/apisix.h"
 #include "lib/cidr.h"
 #include "lib/list.h"
 #include "lib/rand.h"
@@ -88,7 +89,7 @@ struct gw_store_op;
 #define GW_ADMIN__PREFIX      "/apisix/admin"
 #define GW_ADMIN__MAX_KEY     512
 #define GW_ADMIN__MAX_PATH    1024 /* request path after the prefix, truncated */
-#define GW_ADMIN__MAX_REFS    4
+#define GW_ADMIN__MAX_REFS    12
 #define GW_ADMIN__MAX_CIDR    32
 #define GW_ADMIN__MAX_NESTING 64 /* JSON nesting accepted in a body or stored value */
 
@@ -196,6 +197,9 @@ struct gw_admin {
 	unsigned write_timeout_ms;
 	int (*node_read)(void *data, const char *what, char **out, size_t *len);
 	void *node_data;
+	int (*config_check)(void *data, const struct gw_admin_change *changes, size_t n,
+			    void (*done)(void *arg, const struct gw_admin_check *r), void *arg);
+	void *config_check_data;
 	uint64_t audit_retention_ms; /* audit records older are deleted */
 	unsigned audit_seq;          /* makes this node's audit keys unique */
 	struct gw_list ops;          /* live write requests (struct gw_admin__op.link) */
@@ -349,6 +353,7 @@ struct gw_admin__op {
 	int reply_status;
 	cJSON *served_report;         /* "served" of the answer */
 	bool dry_run;                 /* ?dry_run=true: check and show, commit nothing */
+	bool compiled;                /* gw_admin__delete_compiles passed */
 	struct gw_admin__audit audit; /* the record proposed with the write */
 };
 
@@ -397,6 +402,12 @@ void gw_admin__h_schema_get(struct gw_admin *a, struct gw_http_req *req,
  * the stored object and @value (NULL: a delete), the routes whose
  * behaviour may change, the current revision (unchanged). Frees the op. */
 void gw_admin__dry_run(struct gw_admin__op *op, const char *value);
+/* A real DELETE of an upstream (a traffic-split may name it, which the
+ * dependents' scan does not see): compile the config without it
+ * (opts.config_check) and call @then(@op) if that compiles, else answer the
+ * error. False when there is nothing to check (go on); true when the op is
+ * in its hands. */
+bool gw_admin__delete_compiles(struct gw_admin__op *op, void (*then)(struct gw_admin__op *op));
 /* apisix_history_rollback.c: POST /apisix/admin/rollback */
 void gw_admin__h_rollback(struct gw_admin *a, struct gw_http_req *req,
 			  const struct gw_admin__match *m);

@@ -310,6 +310,30 @@ static void add_ref(struct gw_admin__op *op, const struct reference *ref, const 
 	op->n_refs++;
 }
 
+/* The upstream_ids of traffic-split's weighted_upstreams in @v's plugins:
+ * the proxy skips an object naming one that does not exist (the dry run's
+ * compile says so), so the write must refuse it. Beyond MAX_REFS refs they
+ * are not checked. */
+static void traffic_split_refs(struct gw_admin__op *op, const cJSON *v)
+{
+	static const struct reference ts_ref = {"", "upstream_id", "/apisix/upstreams/",
+						"upstream info by upstream id"};
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(v, "plugins"), "traffic-split");
+	const cJSON *rule, *wu;
+	char id[160];
+
+	cJSON_ArrayForEach(rule, cJSON_GetObjectItemCaseSensitive(ts, "rules"))
+	{
+		cJSON_ArrayForEach(wu, cJSON_GetObjectItemCaseSensitive(rule, "weighted_upstreams"))
+		{
+			if (gw_admin__field_id(wu, "upstream_id", id, sizeof(id))) {
+				add_ref(op, &ts_ref, ts_ref.prefix, id);
+			}
+		}
+	}
+}
+
 /* Collect the references of @v (keys that must exist). */
 static void collect_refs(struct gw_admin__op *op, const cJSON *v)
 {
@@ -333,6 +357,7 @@ static void collect_refs(struct gw_admin__op *op, const cJSON *v)
 			add_ref(op, &references[i], references[i].prefix, id);
 		}
 	}
+	traffic_split_refs(op, v);
 }
 
 size_t gw_admin__refs_of(const struct gw_admin__resource *res, const cJSON *v,
@@ -341,10 +366,26 @@ size_t gw_admin__refs_of(const struct gw_admin__resource *res, const cJSON *v,
 	char id[160];
 	size_t i, k = 0;
 
+	const cJSON *rule, *wu;
+
 	for (i = 0; i < sizeof(references) / sizeof(references[0]) && k < n; i++) {
 		if (gw_admin__is(res, references[i].source) &&
 		    gw_admin__field_id(v, references[i].field, id, sizeof(id))) {
 			snprintf(keys[k++], GW_ADMIN__MAX_KEY, "%s%s", references[i].prefix, id);
+		}
+	}
+	/* traffic-split's upstreams, as traffic_split_refs */
+	cJSON_ArrayForEach(rule,
+			   cJSON_GetObjectItemCaseSensitive(
+			       cJSON_GetObjectItemCaseSensitive(
+				   cJSON_GetObjectItemCaseSensitive(v, "plugins"), "traffic-split"),
+			       "rules"))
+	{
+		cJSON_ArrayForEach(wu, cJSON_GetObjectItemCaseSensitive(rule, "weighted_upstreams"))
+		{
+			if (k < n && gw_admin__field_id(wu, "upstream_id", id, sizeof(id))) {
+				snprintf(keys[k++], GW_ADMIN__MAX_KEY, "/apisix/upstreams/%s", id);
+			}
 		}
 	}
 	return k;
@@ -717,6 +758,9 @@ void gw_admin__op_delete(struct gw_admin__op *op)
 	if (op->dry_run) {
 		gw_admin__dry_run(op, NULL);
 		return;
+	}
+	if (gw_admin__delete_compiles(op, gw_admin__op_delete)) {
+		return; /* back here once the config compiles without it */
 	}
 	if (op_audit(op) != 0) {
 		return;

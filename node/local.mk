@@ -9,6 +9,7 @@ node_libgw_node_a_SOURCES = \
 	node/tokens.c node/tokens.h \
 	node/history.c node/history.h node/history_retention.c \
 	node/confsync.c node/confsync.h \
+	node/dryrun.c node/dryrun.h \
 	node/metrics.c node/metrics.h \
 	node/control.c node/control.h \
 	node/backup.c node/backup.h node/backup_int.h \

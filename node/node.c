@@ -22,6 +22,7 @@
 #include "node/backup_periodic.h"
 #include "node/cluster.h"
 #include "node/confsync.h"
+#include "node/dryrun.h"
 #include "node/control.h"
 #include "node/history.h"
 #include "node/metrics.h"
@@ -78,6 +79,7 @@ struct gw_node {
 	struct gw_admin *admin;            /* APISIX Admin API (admin/apisix.c) */
 	struct gw_proxy *proxy;            /* data plane workers */
 	struct gw_node_confsync *confsync; /* store -> proxy config */
+	struct gw_node_dryrun dryrun;      /* the Admin API's dry-run compiles */
 	uv_timer_t drain_timer;            /* --drain-delay after SIGTERM */
 	struct gw_node_metrics *metrics;   /* Prometheus listener */
 	struct gw_node_metrics_sources metrics_src; /* what a scrape reads */
@@ -629,6 +631,10 @@ static int start_admin(struct gw_node *n)
 	ao.audit_log = n->cfg->audit_log;
 	ao.node_read = admin_node_read;
 	ao.node_data = n;
+	n->dryrun.loop = &n->loop;
+	n->dryrun.store = ao.store;
+	ao.config_check = gw_node_dryrun_check;
+	ao.config_check_data = &n->dryrun;
 	rv = listener_tls(n->cfg->admin_tls_cert, n->cfg->admin_tls_key, "admin", &ao.tls_ctx);
 	if (rv != 0) {
 		return rv;

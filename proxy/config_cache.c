@@ -42,7 +42,9 @@ struct dlink {
 	struct dlink *prev, *next;
 };
 
-#define MAX_DEPS 3 /* a route: service, upstream, plugin_config */
+/* a route: service, upstream, plugin_config and a traffic-split's upstreams;
+ * beyond this a dependency is not linked (a change of it misses the route) */
+#define MAX_DEPS 8
 
 struct gw_proxy__cent {
 	enum gw_proxy__kind kind;
@@ -126,6 +128,8 @@ struct gw_proxy_cache {
 	struct gw_proxy__cent **dns_users;
 	size_t n_dns_users, cap_dns_users;
 	size_t names_without_dns; /* host names met before a resolver was set */
+	void (*on_skip)(void *arg, const char *key, const char *why); /* instead of warning */
+	void *skip_arg;
 };
 
 static const char *const prefixes[GW_PROXY__K_N] = {"/apisix/upstreams/", "/apisix/services/",
@@ -525,6 +529,8 @@ static int compile_entry(struct gw_proxy_cache *cc, struct gw_proxy__cent *e,
 	*names = c.dns; /* also when skipped: a name that resolves may fix it */
 	if (rv == GW_ENOMEM || c.oom) {
 		rv = GW_ENOMEM;
+	} else if (rv < 0 && cc->on_skip != NULL) {
+		cc->on_skip(cc->skip_arg, e->key, c.why);
 	} else if (rv < 0) {
 		gw_warnf("proxy", "%s %s skipped (revision %lld): %s", kinds[e->kind], e->id,
 			 (long long)cc->revision, c.why);
@@ -1173,4 +1179,34 @@ int gw_proxy_cache_sync(struct gw_proxy_cache *cc, const struct gw_proxy_kv *kvs
 void gw_proxy_cache_stats(const struct gw_proxy_cache *cc, struct gw_proxy_cache_stats *out)
 {
 	*out = cc->stats;
+}
+
+void gw_proxy__cache_on_skip(struct gw_proxy_cache *cc,
+			     void (*fn)(void *arg, const char *key, const char *why), void *arg)
+{
+	cc->on_skip = fn;
+	cc->skip_arg = arg;
+}
+
+void gw_proxy__cache_routes(const struct gw_proxy_cache *cc, gw_proxy__route_fn fn, void *arg)
+{
+	for (size_t i = 0; i < cc->keys.cap; i++) {
+		const struct gw_proxy__cent *e = cc->keys.ents[i].val;
+		struct gw_proxy_kv deps[MAX_DEPS];
+		size_t n = 0;
+
+		if (e == NULL || e->kind != GW_PROXY__K_ROUTE || e->value == NULL) {
+			continue;
+		}
+		for (size_t k = 0; k < e->n_links; k++) {
+			const struct gw_proxy__cent *on = e->links[k].on;
+			memset(&deps[n], 0, sizeof deps[n]);
+			deps[n].key = on->key;
+			deps[n].key_len = on->key_len;
+			deps[n].value = on->value;
+			deps[n++].value_len = on->value_len;
+		}
+		fn(arg, e->id, e->unit != NULL ? e->unit->obj : NULL, e->value, e->value_len, deps,
+		   n);
+	}
 }

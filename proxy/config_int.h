@@ -215,4 +215,17 @@ int gw_proxy__compile_service(struct gw_proxy__compiler *c, const cJSON *j,
 int gw_proxy__compile_route(struct gw_proxy__compiler *c, const cJSON *j, const char *id,
 			    int64_t seq, struct gw_proxy__route **out);
 
+/* ---- config_cache.c, for config_dryrun.c */
+/* Report objects that fail to @fn(@arg, key, why) instead of a warning
+ * (NULL: warn again). */
+void gw_proxy__cache_on_skip(struct gw_proxy_cache *cc,
+			     void (*fn)(void *arg, const char *key, const char *why), void *arg);
+/* Each route the cache knows with a value: its id, its compiled form (NULL:
+ * skipped or disabled), its JSON and the pairs it depends on (value NULL:
+ * not defined). */
+typedef void (*gw_proxy__route_fn)(void *arg, const char *id, const struct gw_proxy__route *r,
+				   const char *value, size_t len, const struct gw_proxy_kv *deps,
+				   size_t n_deps);
+void gw_proxy__cache_routes(const struct gw_proxy_cache *cc, gw_proxy__route_fn fn, void *arg);
+
 #endif

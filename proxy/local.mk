@@ -7,7 +7,7 @@ proxy_libgw_proxy_a_SOURCES = \
 	proxy/proxy.h proxy/proxy_int.h proxy/conn_int.h \
 	proxy/util.c \
 	proxy/config_int.h proxy/config.c proxy/config_util.c proxy/config_upstream.c \
-	proxy/config_expr.c proxy/config_plugins.c proxy/config_route.c proxy/config_cache.c proxy/config_sets.c \
+	proxy/config_expr.c proxy/config_plugins.c proxy/config_route.c proxy/config_cache.c proxy/config_dryrun.c proxy/config_sets.c \
 	proxy/router.c \
 	proxy/balancer.c \
 	proxy/health_int.h proxy/health_conf.c proxy/health_state.c proxy/health_probe.c \

@@ -212,6 +212,25 @@ bool gw_proxy_cache_names_unresolved(const struct gw_proxy_cache *cc);
 /* Change or (NULL) stop the callback of gw_proxy_cache_use_dns. Any thread. */
 void gw_proxy_cache_dns_notify(struct gw_proxy_cache *cc, void (*changed)(void *arg), void *arg);
 
+/* A dry run (config_dryrun.c): what a change would do to the compiled
+ * config. */
+struct gw_proxy_dry_run {
+	char **routes; /* ids of the routes whose compiled form changes (sorted) */
+	size_t n_routes;
+	char *error; /* NULL, or why a changed object (or one it reaches) would be
+			skipped: "route 1: upstream_id 9 not found" */
+};
+/* Compile @kvs (the config as stored at @revision), then the same with
+ * @changes applied (value NULL: deleted), and compare route by route
+ * (hosts, uris, methods, priority, remote addresses, timeouts, upstream
+ * nodes and settings, plugins and vars). An object that fails only in the
+ * second compile is out->error. 0 (free @out with gw_proxy_dry_run_free)
+ * or GW_ENOMEM. Pure, any thread; costs one full compile plus the change. */
+int gw_proxy_config_dry_run(const struct gw_proxy_kv *kvs, size_t n,
+			    const struct gw_proxy_kv *changes, size_t n_changes, int64_t revision,
+			    struct gw_proxy_dry_run *out);
+void gw_proxy_dry_run_free(struct gw_proxy_dry_run *d);
+
 /* Store revision the snapshot was compiled from. Any thread. */
 int64_t gw_proxy_config_revision(const struct gw_proxy_config *cfg);
 

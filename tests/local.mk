@@ -284,6 +284,11 @@ tests_unit_test_config_incr_SOURCES = tests/unit/test_config_incr.c
 tests_unit_test_config_incr_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_config_incr_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_config_incr
+check_PROGRAMS += tests/unit/test_config_dryrun
+tests_unit_test_config_dryrun_SOURCES = tests/unit/test_config_dryrun.c
+tests_unit_test_config_dryrun_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_config_dryrun_LDADD = $(PROXY_LIB) $(SCHEMA_LIB) $(COMMON_LIB) $(GW_DEP_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_config_dryrun
 # Upstream health checks: state machine, compile, registry, balancers (owner: proxy/health*).
 check_PROGRAMS += tests/unit/test_health
 tests_unit_test_health_SOURCES = tests/unit/test_health.c \

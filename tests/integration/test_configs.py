@@ -65,6 +65,7 @@ def test_dry_run_apply_idempotent():
     assert [c["key"] for c in b["changes"]] == [
         "/apisix/routes/r1", "/apisix/routes/r2", "/apisix/upstreams/1"], b
     assert b["changes"][0]["diff"]["changes"][0]["to"]["uri"] == "/a", b
+    assert sorted(b["routes_affected"]) == ["r1", "r2"], b  # compiled: both appear
     assert revision() == r0 and keys() == []
     st, h, b = put_configs(YAML)
     assert st == 200 and b["created"] == 3 and not b["dry_run"], (st, b)
@@ -76,6 +77,26 @@ def test_dry_run_apply_idempotent():
     assert node.request("GET", "proxy", "/b")[2] == b"hello r2"
     st, h, b = put_configs(YAML)
     assert st == 200 and b["changes"] == [] and b["message"].startswith("no changes"), b
+    assert revision() == rev
+    # a dry run compiles: the upstream's nodes change r1 only; a traffic-split
+    # naming an upstream the file does not hold is refused (a reference)
+    st, _, b = put_configs(YAML.replace('"127.0.0.1:1980"', '"127.0.0.1:1981"'),
+                           "?dry_run=true")
+    assert st == 200 and b["routes_affected"] == ["r1"], (st, b)
+    split = YAML.replace("#END", """  - id: r3
+    uri: /t
+    upstream_id: 1
+    plugins:
+      traffic-split:
+        rules:
+          - weighted_upstreams:
+              - upstream_id: gone
+                weight: 1
+""")
+    st, _, b = put_configs(split, "?dry_run=true")
+    assert st == 400 and "/apisix/upstreams/gone, which is neither" in b["error_msg"], (st, b)
+    st, _, b2 = put_configs(split)
+    assert st == 400 and b2 == b, (st, b2)  # the real apply refuses it the same way
     assert revision() == rev
     # the Admin API sees the objects with their times
     st, _, o = http("GET", "127.0.0.1", node.ports["admin"], "/apisix/admin/routes/r1",

@@ -227,6 +227,78 @@ def test_diff_and_dry_run():
     assert st == 200 and any(x["key"] == "/apisix/routes/df" for x in b["list"]), b
 
 
+def test_dry_run_compiles():
+    """A dry run compiles the proposed config with the proxy's compiler:
+    routes_affected are the routes whose compiled form changes, and a change
+    the proxy would not compile answers its error, as the real write does."""
+    put("/upstreams/cu1", UP)
+    put("/upstreams/cu2", {"type": "roundrobin", "nodes": {"127.0.0.1:1982": 1}})
+    put("/services/cs1", {"upstream_id": "cu1"})
+    put("/routes/c1", {"uri": "/c1", "upstream_id": "cu1"})
+    put("/routes/c2", {"uri": "/c2", "service_id": "cs1"})
+    put("/routes/c3", {"uri": "/c3", "upstream_id": "cu2"})
+    put("/routes/c4", {"uri": "/c4", "upstream": UP})
+    split = {"rules": [{"weighted_upstreams": [{"upstream_id": "cu1", "weight": 1},
+                                               {"weight": 1}]}]}
+    put("/routes/c5", {"uri": "/c5", "upstream_id": "cu2",
+                       "plugins": {"traffic-split": split}})
+    rev = adm("GET", "/routes/c1")[2]["modifiedIndex"]
+    # an upstream's nodes: exactly the routes using it (directly, through a
+    # service, through a traffic-split)
+    st, h, b = adm("PUT", "/upstreams/cu1?dry_run=true",
+                   {"type": "roundrobin", "nodes": {"127.0.0.1:1983": 1}})
+    assert st == 200, (st, b)
+    assert sorted(b["routes_affected"]) == ["c1", "c2", "c5"], b
+    # a description only: no route's compiled form changes
+    st, _, b = adm("PUT", "/upstreams/cu1?dry_run=true", dict(UP, desc="just words"))
+    assert st == 200 and b["routes_affected"] == [], (st, b)
+    assert b["diff"]["changes"] == [{"path": "/desc", "op": "add", "to": "just words"}], b
+    # a route's own change: that route; a name only: none
+    st, _, b = adm("PATCH", "/routes/c3?dry_run=true", {"methods": ["GET"]})
+    assert st == 200 and b["routes_affected"] == ["c3"], (st, b)
+    st, _, b = adm("PATCH", "/routes/c4?dry_run=true", {"desc": "x"})
+    assert st == 200 and b["routes_affected"] == [], (st, b)
+    # a service's upstream swapped: its route
+    st, _, b = adm("PUT", "/services/cs1?dry_run=true", {"upstream_id": "cu2"})
+    assert st == 200 and b["routes_affected"] == ["c2"], (st, b)
+    # a change the proxy would not compile: the traffic-split of c5 names
+    # an upstream that a delete would remove (no other reference holds it)
+    put("/upstreams/tsu", UP)
+    split2 = {"rules": [{"weighted_upstreams": [{"upstream_id": "tsu", "weight": 1}]}]}
+    before = put("/routes/c5", {"uri": "/c5", "upstream_id": "cu2",
+                                "plugins": {"traffic-split": split2}})
+    st, h, b = adm("DELETE", "/upstreams/tsu?dry_run=true")
+    assert st == 400, (st, b)
+    assert b["error_msg"] == ("the proxy would not compile the change: route c5: "
+                              "traffic-split: upstream_id tsu not found"), b
+    st, h, b2 = adm("DELETE", "/upstreams/tsu")
+    assert st == 400 and b2 == b, (st, b2)  # the real write refuses it the same way
+    assert adm("GET", "/upstreams/tsu")[0] == 200
+    st, h, b = adm("PATCH", "/routes/c4?dry_run=true", {"desc": "y"})
+    assert b["revision"] == before == int(h["x-apigw-revision"]), (before, b)  # nothing written
+    # a write naming a missing upstream in a traffic-split: the dry run and
+    # the write answer the same error
+    bad = {"uri": "/c6", "upstream": UP, "plugins": {"traffic-split": {
+        "rules": [{"weighted_upstreams": [{"upstream_id": "nope", "weight": 1}]}]}}}
+    st, _, b = adm("PUT", "/routes/c6?dry_run=true", bad)
+    st2, _, b2 = adm("PUT", "/routes/c6", bad)
+    assert st == st2 == 400 and b == b2 and "[nope]" in b["error_msg"], (st, b, st2, b2)
+    assert adm("GET", "/routes/c6")[0] == 404
+    assert adm("GET", "/routes/c1")[2]["modifiedIndex"] == rev
+    # ?force=true deletes it anyway (the route is then skipped by the proxy)
+    st, _, b = adm("DELETE", "/upstreams/tsu?force=true")
+    assert st == 200, (st, b)
+    # a rollback's dry run compiles too: putting cu1's nodes back changes c1, c2
+    r_old = adm("GET", "/upstreams/cu1")[2]["modifiedIndex"]
+    r_new = put("/upstreams/cu1", {"type": "roundrobin", "nodes": {"127.0.0.1:1984": 1}})
+    st, h, b = adm("POST", "/rollback?dry_run=true",
+                   {"revision": r_old, "resources": ["upstreams/cu1"]})
+    assert st == 200 and b["dry_run"] is True, (st, b)
+    assert sorted(b["routes_affected"]) == ["c1", "c2"], b
+    assert [c["key"] for c in b["changes"]] == ["/apisix/upstreams/cu1"], b
+    assert b["revision"] == int(h["x-apigw-revision"]) >= r_new, (b, h)
+
+
 def test_cli_config_diff_and_rollback():
     r1 = put("/routes/cli", {"uri": "/c1", "upstream": UP})
     r2 = put("/routes/cli", {"uri": "/c2", "upstream": UP})
@@ -332,7 +404,8 @@ def main():
                    test_history_survives_restart, test_out_of_window_refused,
                    test_age_limit_compacts,
                    test_rollback_one_route_and_everything, test_rollback_conflict_and_force,
-                   test_diff_and_dry_run, test_cli_config_diff_and_rollback,
+                   test_diff_and_dry_run, test_dry_run_compiles,
+                   test_cli_config_diff_and_rollback,
                    test_audit_log, test_audit_names_the_etcd_user):
             tap.run(fn)
     finally:
