@@ -185,6 +185,10 @@ static char *esc_dup(struct gw_proxy__req *r, const char *value, bool target)
 	if (out == NULL) {
 		return NULL;
 	}
+	if (extra == 0) { /* the usual case: one copy, no second walk */
+		memcpy(out, value, n + 1);
+		return out;
+	}
 	n = 0;
 	for (const char *p = value; *p != '\0'; p++) {
 		unsigned char ch = (unsigned char)*p;
@@ -209,7 +213,10 @@ static void hc_edit(struct gw_proxy__req *r, struct gw_proxy__hcollect *hc, cons
 		for (size_t i = 0; i < hc->n; i++) {
 			if (hc->v[i].name_len != name_len ||
 			    strcasecmp(hc->v[i].name, o->name) != 0) {
-				hc->v[k++] = hc->v[i];
+				if (k != i) {
+					hc->v[k] = hc->v[i];
+				}
+				k++;
 			}
 		}
 		hc->n = k;
