@@ -20,7 +20,6 @@
 #include "proxy/plugin_int.h"
 #include "lib/json.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,7 +109,7 @@ const char *gw_proxy__limit_key(struct gw_proxy__req *r, const char *key, bool c
 static int access_hook(struct gw_proxy__req *r, const void *conf)
 {
 	const struct lcount *l = conf;
-	char buf[1024], num[3][16];
+	char buf[1024], num[3][24];
 	size_t len;
 	const char *k = key_of(r, l->key, l->key_type, buf, sizeof buf, &len);
 	uint32_t remaining, reset;
@@ -118,15 +117,16 @@ static int access_hook(struct gw_proxy__req *r, const void *conf)
 					&remaining, &reset);
 
 	if (l->headers) {
-		snprintf(num[0], sizeof num[0], "%u", l->count);
-		snprintf(num[1], sizeof num[1], "%u", remaining);
-		snprintf(num[2], sizeof num[2], "%u", reset);
+		/* no snprintf: this runs for every request of the route */
+		const char *v[3] = {gw_proxy__u64_text(l->count, num[0]),
+				    gw_proxy__u64_text(remaining, num[1]),
+				    gw_proxy__u64_text(reset, num[2])};
 		const char *names[3];
 
 		/* names from plugin_metadata/limit-count, else X-RateLimit-* */
 		gw_proxy__metadata_limit_headers(r->snap->cfg, names);
 		for (int i = 0; i < 3; i++) {
-			gw_proxy__plugin_resp_header(r, names[i], num[i]);
+			gw_proxy__plugin_resp_header(r, names[i], v[i]);
 		}
 	}
 	return ok ? 0 : gw_proxy__limit_reject(r, l->rejected_code, l->rejected_msg);

@@ -185,6 +185,10 @@ static char *esc_dup(struct gw_proxy__req *r, const char *value, bool target)
 	if (out == NULL) {
 		return NULL;
 	}
+	if (extra == 0) { /* the usual case: one copy, no second walk */
+		memcpy(out, value, n + 1);
+		return out;
+	}
 	n = 0;
 	for (const char *p = value; *p != '\0'; p++) {
 		unsigned char ch = (unsigned char)*p;
@@ -203,11 +207,16 @@ static char *esc_dup(struct gw_proxy__req *r, const char *value, bool target)
 static void hc_edit(struct gw_proxy__req *r, struct gw_proxy__hcollect *hc, const struct hop *o,
 		    bool vars)
 {
-	size_t k = 0;
+	size_t k = 0, name_len = strlen(o->name);
 	if (o->op != HOP_ADD) {
+		/* the length first: most names differ in it, no strcasecmp */
 		for (size_t i = 0; i < hc->n; i++) {
-			if (strcasecmp(hc->v[i].name, o->name) != 0) {
-				hc->v[k++] = hc->v[i];
+			if (hc->v[i].name_len != name_len ||
+			    strcasecmp(hc->v[i].name, o->name) != 0) {
+				if (k != i) {
+					hc->v[k] = hc->v[i];
+				}
+				k++;
 			}
 		}
 		hc->n = k;
@@ -232,7 +241,7 @@ static void hc_edit(struct gw_proxy__req *r, struct gw_proxy__hcollect *hc, cons
 		return;
 	}
 	hc->v[hc->n].name = o->name;
-	hc->v[hc->n].name_len = strlen(o->name);
+	hc->v[hc->n].name_len = name_len;
 	hc->v[hc->n].value = val;
 	hc->v[hc->n].value_len = strlen(val);
 	hc->n++;
@@ -505,9 +514,10 @@ int gw_proxy__plugin_message(struct gw_proxy__req *r, int status, const char *ke
 void gw_proxy__plugin_resp_header(struct gw_proxy__req *r, const char *name, const char *value)
 {
 	struct gw_proxy__hdr *h = NULL;
+	size_t name_len = strlen(name);
 
 	for (size_t i = 0; i < r->ph_n; i++) {
-		if (strcasecmp(r->ph[i].name, name) == 0) {
+		if (r->ph[i].name_len == name_len && strcasecmp(r->ph[i].name, name) == 0) {
 			h = &r->ph[i];
 		}
 	}
@@ -525,8 +535,8 @@ void gw_proxy__plugin_resp_header(struct gw_proxy__req *r, const char *name, con
 			r->ph_cap = cap;
 		}
 		h = &r->ph[r->ph_n++];
-		h->name = gw_arena_strndup(&r->arena, name, strlen(name));
-		h->name_len = h->name ? strlen(name) : 0;
+		h->name = gw_arena_strndup(&r->arena, name, name_len);
+		h->name_len = h->name ? name_len : 0;
 	}
 	h->value = esc_dup(r, value, false);
 	h->value_len = h->value ? strlen(h->value) : 0;
