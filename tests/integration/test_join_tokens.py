@@ -209,6 +209,10 @@ def test_legacy_join_secret():
     wait_for(lambda: len(status(nodes[0])["members"]) == 4, 20, 0.1, "4 members")
     assert "legacy" in n9.log()
     assert pki_of(n9) is not None, "the legacy join enrolls too"
+    # a member that has not heard from the leader yet answers "no leader" at
+    # once (as any node without one): write once it knows it (CI under load
+    # wrote in between)
+    wait_for(lambda: status(n9).get("leader_id", "") != "", 20, 0.05, "n9 knows the leader")
     st, b = put(n9, secret, "tok/legacy", "yes")
     assert st == 200, (st, b, n9.log()[-3000:])
     wait_value(nodes[0], secret, "tok/legacy", "yes")
