@@ -321,30 +321,6 @@ static void txn_done(void *data, int err, struct gw_store_result *res)
 	free(p);
 }
 
-/* The value written for @o: its body with create_time (kept) and update_time. */
-static char *stamped(const struct apply *x, const struct gw_schema_decl_obj *o, int64_t now)
-{
-	const struct gw_kv *old = find_kv(&x->cur, o->key);
-	cJSON *v = cJSON_Parse(o->value), *oldv = NULL;
-	const cJSON *ct = NULL;
-	char *text;
-
-	if (v == NULL) {
-		return NULL;
-	}
-	if (old != NULL) {
-		oldv = cJSON_ParseWithLength(old->value, old->value_len);
-		ct = cJSON_GetObjectItemCaseSensitive(oldv, "create_time");
-	}
-	cJSON_AddNumberToObject(v, "create_time",
-				cJSON_IsNumber(ct) ? ct->valuedouble : (double)now);
-	cJSON_AddNumberToObject(v, "update_time", (double)now);
-	cJSON_Delete(oldv);
-	text = cJSON_PrintUnformatted(v);
-	cJSON_Delete(v);
-	return text;
-}
-
 /* Propose the diff as one TXN. Takes @op (answered). */
 static void commit(struct gw_admin__op *op, struct apply *x, cJSON *body)
 {
@@ -369,7 +345,9 @@ static void commit(struct gw_admin__op *op, struct apply *x, cJSON *body)
 			ops[n].u.del.key = o->key;
 			ops[n].u.del.key_len = strlen(o->key);
 		} else {
-			vals[i] = stamped(x, o, now);
+			const struct gw_kv *old = find_kv(&x->cur, o->key);
+			vals[i] = gw_schema_decl_stamped(o->value, old ? old->value : NULL,
+							 old ? old->value_len : 0, now);
 			if (vals[i] == NULL) {
 				cJSON_Delete(extra);
 				goto fail;

@@ -155,29 +155,6 @@ static const struct gw_kv *find_kv(const struct gw_range_resp *rs, const char *k
 	return NULL;
 }
 
-/* @value with create_time (kept from @old) and update_time @now. */
-static char *stamped(const char *value, const struct gw_kv *old, int64_t now)
-{
-	cJSON *v = cJSON_Parse(value), *ov = NULL;
-	const cJSON *ct = NULL;
-	char *text;
-
-	if (v == NULL) {
-		return NULL;
-	}
-	if (old != NULL) {
-		ov = cJSON_ParseWithLength(old->value, old->value_len);
-		ct = cJSON_GetObjectItemCaseSensitive(ov, "create_time");
-	}
-	cJSON_AddNumberToObject(v, "create_time",
-				cJSON_IsNumber(ct) ? ct->valuedouble : (double)now);
-	cJSON_AddNumberToObject(v, "update_time", (double)now);
-	cJSON_Delete(ov);
-	text = cJSON_PrintUnformatted(v);
-	cJSON_Delete(v);
-	return text;
-}
-
 struct counts {
 	size_t add, mod, del;
 };
@@ -246,7 +223,9 @@ static int propose(struct gw_node_standalone *s, const struct gw_schema_decl_dif
 			ops[i].u.del.key_len = strlen(o->key);
 			continue;
 		}
-		vals[i] = stamped(o->value, find_kv(cur, o->key), now);
+		const struct gw_kv *old = find_kv(cur, o->key);
+		vals[i] = gw_schema_decl_stamped(o->value, old ? old->value : NULL,
+						 old ? old->value_len : 0, now);
 		if (vals[i] == NULL) {
 			goto out;
 		}

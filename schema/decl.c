@@ -673,3 +673,25 @@ int gw_schema_decl_diff(const struct gw_schema_decl *want, const struct gw_schem
 	}
 	return 0;
 }
+
+char *gw_schema_decl_stamped(const char *value, const char *old, size_t old_len, int64_t now)
+{
+	cJSON *v = cJSON_Parse(value), *ov = NULL;
+	const cJSON *ct = NULL;
+	char *text;
+
+	if (v == NULL) {
+		return NULL;
+	}
+	if (old != NULL) {
+		ov = cJSON_ParseWithLength(old, old_len);
+		ct = cJSON_GetObjectItemCaseSensitive(ov, "create_time");
+	}
+	cJSON_AddNumberToObject(v, "create_time",
+				cJSON_IsNumber(ct) ? ct->valuedouble : (double)now);
+	cJSON_AddNumberToObject(v, "update_time", (double)now);
+	cJSON_Delete(ov);
+	text = cJSON_PrintUnformatted(v);
+	cJSON_Delete(v);
+	return text;
+}

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define GW_SCHEMA_DECL_N 12
 /* The sections of the file, in export order. */
@@ -72,6 +73,12 @@ int gw_schema_decl_add_stored(struct gw_schema_decl *d, const char *key, size_t 
 			      const char *val, size_t vlen);
 /* Order @d by key. */
 void gw_schema_decl_sort_keys(struct gw_schema_decl *d);
+
+/* The value to store for an object of body @value (JSON): with create_time
+ * kept from the stored @old (@old_len bytes; NULL when new) and update_time
+ * @now. Malloc'ed text (free), or NULL when out of memory or @value is
+ * not JSON. */
+char *gw_schema_decl_stamped(const char *value, const char *old, size_t old_len, int64_t now);
 
 /* @want (the file) against @have (the store), both sorted: creates and
  * updates, and with @prune deletes of what the file lacks. 0 or GW_ENOMEM. */
